@@ -1,0 +1,21 @@
+/* dlas: the Deep Learning Acceleration Stack research framework.
+ * Umbrella header: everything a plugin or tool may use. */
+#ifndef DLAS_DLAS_H
+#define DLAS_DLAS_H
+
+#include <dlas/status.h>
+#include <dlas/log.h>
+#include <dlas/rng.h>
+#include <dlas/params.h>
+#include <dlas/tensor.h>
+#include <dlas/graph.h>
+#include <dlas/ops.h>
+#include <dlas/plugin.h>
+#include <dlas/registry.h>
+#include <dlas/plan.h>
+#include <dlas/experiment.h>
+
+const char *dlas_version(void);  /* "0.1.0" */
+const char *dlas_revision(void); /* git revision the library was built from */
+
+#endif

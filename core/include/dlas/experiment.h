@@ -1,0 +1,3 @@
+#ifndef DLAS_EXPERIMENT_H
+#define DLAS_EXPERIMENT_H
+#endif

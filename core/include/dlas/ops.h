@@ -1,0 +1,43 @@
+/* Reference operators: plain C, obviously correct, and the oracle every
+ * primitive and optimisation is compared with. */
+#ifndef DLAS_OPS_H
+#define DLAS_OPS_H
+
+#include <stdint.h>
+#include <dlas/graph.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Everything a convolution primitive needs to know about one layer. */
+struct dlas_conv_desc {
+    int64_t batch;                   /* largest batch run() will be given */
+    int64_t in_c, in_h, in_w;
+    int64_t out_c, out_h, out_w;
+    int kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+    int has_bias;
+};
+
+/* Fill out_h/out_w from the rest; DLAS_ERR_INVALID if the shape is impossible. */
+int dlas_conv_desc_finish(struct dlas_conv_desc *d);
+int64_t dlas_conv_desc_macs(const struct dlas_conv_desc *d); /* per sample */
+/* "64x56x56 -> 64x56x56 k3x3 s1 p1 d1 g1" */
+void dlas_conv_desc_format(const struct dlas_conv_desc *d, char *buf, size_t len);
+
+/* weight: out_c x (in_c/groups) x kh x kw; bias may be NULL. */
+void dlas_ref_conv2d(const struct dlas_conv_desc *d, int64_t batch, const float *in,
+                     const float *weight, const float *bias, float *out);
+
+/* Reference forward of one non-input node over a batch. `in` holds the node's
+ * input activations (n_inputs pointers, NCHW). */
+int dlas_ref_node_forward(const struct dlas_graph *g, int id, int64_t batch,
+                          const float *const *in, float *out);
+
+/* Largest relative error max|a-b| / max(max|b|, tiny); used by conformance tests. */
+double dlas_rel_error(const float *a, const float *b, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

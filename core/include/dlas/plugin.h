@@ -1,0 +1,197 @@
+/* The plugin ABI.
+ *
+ * A plugin is a shared object exporting exactly one symbol,
+ *
+ *     const struct dlas_plugin *dlas_plugin_entry(void);
+ *
+ * found with dlsym() after dlopen(RTLD_NOW | RTLD_LOCAL). Calling it has no
+ * side effects. The core accepts the plugin when abi_major equals
+ * DLAS_ABI_MAJOR and abi_minor is not newer than DLAS_ABI_MINOR. Structures
+ * here are append-only: fields are never reordered or removed, and every
+ * table starts with its size so that an older plugin's shorter table is still
+ * read correctly. */
+#ifndef DLAS_PLUGIN_H
+#define DLAS_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dlas/graph.h>
+#include <dlas/log.h>
+#include <dlas/ops.h>
+#include <dlas/params.h>
+#include <dlas/rng.h>
+#include <dlas/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DLAS_ABI_MAJOR 1
+#define DLAS_ABI_MINOR 0
+
+enum dlas_kind {
+    DLAS_KIND_DATASET = 1,
+    DLAS_KIND_MODEL,
+    DLAS_KIND_COMPRESSOR,
+    DLAS_KIND_PRIMITIVE,
+    DLAS_KIND_BACKEND,
+    DLAS_KIND__END
+};
+const char *dlas_kind_name(enum dlas_kind k); /* "dataset", ... */
+int dlas_kind_parse(const char *s, enum dlas_kind *out);
+
+/* What the core lends to plugins. Allocation goes through the host so that
+ * memory can be measured; randomness comes from the experiment's seeded RNG. */
+struct dlas_host {
+    uint32_t size;
+    void (*log)(enum dlas_log_level level, const char *fmt, ...) DLAS_PRINTF(2, 3);
+    void *(*alloc)(size_t bytes); /* 64-byte aligned, zeroed */
+    void (*free)(void *p);
+    struct dlas_rng *rng;         /* this component's own stream */
+    uint64_t seed;                /* the experiment seed */
+};
+
+/* ---- datasets ---------------------------------------------------------- */
+enum dlas_split { DLAS_SPLIT_TRAIN = 0, DLAS_SPLIT_TEST = 1 };
+
+struct dlas_dataset_info {
+    int channels, height, width;
+    int classes;
+    int64_t n_train, n_test;
+    float mean[4], std[4]; /* per channel, in [0,1] units; std 0 = unknown */
+};
+
+struct dlas_dataset_ops {
+    uint32_t size;
+    int (*open)(const struct dlas_host *host, const struct dlas_params *p, void **handle);
+    int (*info)(void *handle, struct dlas_dataset_info *info);
+    /* n images as float NCHW in [0,1] and their labels. Must be safe to call
+     * from one thread while another thread uses the same handle's info. */
+    int (*read)(void *handle, enum dlas_split split, const int64_t *indices, int64_t n,
+                float *images, int32_t *labels);
+    void (*close)(void *handle);
+};
+
+/* ---- models ------------------------------------------------------------ */
+struct dlas_model_ops {
+    uint32_t size;
+    /* Append the network for inputs of c x h x w and `classes` outputs to g
+     * (which is empty). Weights are initialised by the core afterwards. */
+    int (*build)(const struct dlas_host *host, const struct dlas_params *p, int c, int h,
+                 int w, int classes, struct dlas_graph *g);
+};
+
+/* ---- compressors ------------------------------------------------------- */
+struct dlas_report;
+/* Add a named figure to the result row of the current experiment point. */
+int dlas_report_num(struct dlas_report *r, const char *key, double value);
+int dlas_report_str(struct dlas_report *r, const char *key, const char *value);
+
+struct dlas_compress_ctx {
+    uint32_t size;
+    const struct dlas_host *host;
+    struct dlas_graph *graph;     /* rewrite in place */
+    struct dlas_report *report;
+    void *reserved[8];            /* dataset, trainer, teacher: later minors */
+};
+
+struct dlas_compressor_ops {
+    uint32_t size;
+    int (*apply)(struct dlas_compress_ctx *ctx, const struct dlas_params *p);
+};
+
+/* ---- backends ---------------------------------------------------------- */
+typedef void (*dlas_range_fn)(void *arg, int64_t begin, int64_t end, int thread);
+
+struct dlas_backend_ops {
+    uint32_t size;
+    const char *device; /* "cpu", "cuda" */
+    int (*init)(const struct dlas_host *host, const struct dlas_params *p, void **ctx);
+    int (*threads)(void *ctx);
+    /* Split [0, n) into contiguous ranges over the backend's threads. Must not
+     * be called from inside another parallel_for. */
+    void (*parallel_for)(void *ctx, int64_t n, dlas_range_fn fn, void *arg);
+    void *(*alloc)(void *ctx, size_t bytes); /* device memory, 64-byte aligned */
+    void (*free)(void *ctx, void *p);
+    int (*sync)(void *ctx);
+    double (*now)(void *ctx); /* seconds, monotonic */
+    void (*release)(void *ctx);
+};
+
+/* A backend instance as handed to primitives. */
+struct dlas_backend {
+    const struct dlas_backend_ops *ops;
+    void *ctx;
+};
+
+/* ---- primitives -------------------------------------------------------- */
+#define DLAS_PROFILE_MAX 8
+struct dlas_profile { /* optional per-phase seconds, accumulated by run() */
+    int n;
+    const char *phase[DLAS_PROFILE_MAX];
+    double seconds[DLAS_PROFILE_MAX];
+};
+
+struct dlas_primitive_ops {
+    uint32_t size;
+    const char *op;     /* "conv2d" */
+    const char *device; /* the backend device it runs on: "cpu" */
+    /* 0 if it can run d; otherwise DLAS_ERR_UNSUPPORTED with a reason in why. */
+    int (*supports)(const struct dlas_conv_desc *d, const struct dlas_params *p, char *why,
+                    size_t why_len);
+    /* Transform weights once (pack, Winograd-transform, CSR, quantise).
+     * weight: out_c x in_c/groups x kh x kw, pruned entries already zero. */
+    int (*prepare)(const struct dlas_host *host, const struct dlas_backend *be,
+                   const struct dlas_conv_desc *d, const float *weight, const float *bias,
+                   const struct dlas_params *p, void **state);
+    size_t (*workspace)(void *state, int64_t batch);
+    /* in: batch x in_c x in_h x in_w; out: batch x out_c x out_h x out_w,
+     * every element written. ws has workspace(batch) bytes. prof may be NULL. */
+    int (*run)(void *state, int64_t batch, const float *in, float *out, void *ws,
+               struct dlas_profile *prof);
+    void (*release)(void *state);
+};
+
+/* ---- the entry point --------------------------------------------------- */
+struct dlas_component {
+    uint32_t size;
+    enum dlas_kind kind;
+    const char *name, *summary;
+    const char *reference; /* the paper or document it implements */
+    const struct dlas_param_spec *params; /* terminated by a NULL name; may be NULL */
+    const void *ops;       /* struct dlas_<kind>_ops */
+};
+
+struct dlas_plugin {
+    uint16_t abi_major, abi_minor;
+    uint32_t size;
+    const char *name, *version, *summary;
+    size_t n_components;
+    const struct dlas_component *components;
+};
+
+#define DLAS_PLUGIN_ENTRY_SYMBOL "dlas_plugin_entry"
+
+#if defined(__GNUC__)
+#define DLAS_EXPORT __attribute__((visibility("default")))
+#else
+#define DLAS_EXPORT
+#endif
+
+/* Define the entry point of a plugin offering the given components. */
+#define DLAS_PLUGIN(name_, version_, summary_, components_)                          \
+    DLAS_EXPORT const struct dlas_plugin *dlas_plugin_entry(void);                   \
+    const struct dlas_plugin *dlas_plugin_entry(void)                                \
+    {                                                                                \
+        static const struct dlas_plugin p = {                                        \
+            DLAS_ABI_MAJOR, DLAS_ABI_MINOR, sizeof(struct dlas_plugin), name_,       \
+            version_, summary_, sizeof(components_) / sizeof((components_)[0]),      \
+            components_};                                                            \
+        return &p;                                                                   \
+    }
+
+#ifdef __cplusplus
+}
+#endif
+#endif

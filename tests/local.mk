@@ -1,0 +1,57 @@
+# Check suites. Each runs against the plugins gathered in plugins.d.
+AM_TESTS_ENVIRONMENT = \
+	DLAS_PLUGIN_PATH='$(abs_top_builddir)/plugins.d'; export DLAS_PLUGIN_PATH; \
+	DLAS_FIXTURES='$(abs_top_builddir)/tests/fixtures/.libs'; export DLAS_FIXTURES; \
+	DLAS_SRCDIR='$(abs_top_srcdir)'; export DLAS_SRCDIR; \
+	DLAS_BUILDDIR='$(abs_top_builddir)'; export DLAS_BUILDDIR; \
+	DLAS_BIN='$(abs_top_builddir)/dlas'; export DLAS_BIN; \
+	CK_DEFAULT_TIMEOUT=600; export CK_DEFAULT_TIMEOUT; \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1; export ASAN_OPTIONS; \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; export UBSAN_OPTIONS;
+
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(OPENMP_CFLAGS)
+TEST_LDADD = libdlas.la $(CHECK_LIBS) -lm
+
+if HAVE_CHECK
+check_PROGRAMS += tests/check_loader tests/check_params tests/check_graph \
+	tests/check_conformance tests/check_experiment
+TESTS += tests/check_loader tests/check_params tests/check_graph \
+	tests/check_conformance tests/check_experiment tests/plugin_template.sh
+endif
+dist_noinst_SCRIPTS += tests/plugin_template.sh
+
+tests_check_loader_SOURCES = tests/check_loader.c tests/testutil.h
+tests_check_loader_CFLAGS = $(TEST_CFLAGS)
+tests_check_loader_LDADD = $(TEST_LDADD)
+tests_check_params_SOURCES = tests/check_params.c tests/testutil.h
+tests_check_params_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
+tests_check_params_LDADD = $(TEST_LDADD)
+tests_check_graph_SOURCES = tests/check_graph.c tests/testutil.h
+tests_check_graph_CFLAGS = $(TEST_CFLAGS)
+tests_check_graph_LDADD = $(TEST_LDADD)
+tests_check_conformance_SOURCES = tests/check_conformance.c tests/testutil.h
+tests_check_conformance_CFLAGS = $(TEST_CFLAGS)
+tests_check_conformance_LDADD = $(TEST_LDADD)
+tests_check_experiment_SOURCES = tests/check_experiment.c tests/testutil.h
+tests_check_experiment_CFLAGS = $(TEST_CFLAGS)
+tests_check_experiment_LDADD = $(TEST_LDADD)
+
+# Loader fixtures: plugins that are broken on purpose. -rpath makes libtool
+# build real shared modules rather than convenience archives.
+FIXTURE_LDFLAGS = -module -avoid-version -shared -rpath /nowhere $(SAN_LDFLAGS)
+if HAVE_CHECK
+check_LTLIBRARIES += tests/fixtures/fx_good.la tests/fixtures/fx_nosym.la \
+	tests/fixtures/fx_abi.la tests/fixtures/fx_dup.la tests/fixtures/fx_badkind.la
+endif
+tests_fixtures_fx_good_la_SOURCES = tests/fixtures/fx_good.c
+tests_fixtures_fx_good_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_fixtures_fx_good_la_LIBADD = libdlas.la
+tests_fixtures_fx_nosym_la_SOURCES = tests/fixtures/fx_nosym.c
+tests_fixtures_fx_nosym_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_fixtures_fx_abi_la_SOURCES = tests/fixtures/fx_abi.c
+tests_fixtures_fx_abi_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_fixtures_fx_dup_la_SOURCES = tests/fixtures/fx_dup.c
+tests_fixtures_fx_dup_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_fixtures_fx_dup_la_LIBADD = libdlas.la
+tests_fixtures_fx_badkind_la_SOURCES = tests/fixtures/fx_badkind.c
+tests_fixtures_fx_badkind_la_LDFLAGS = $(FIXTURE_LDFLAGS)
