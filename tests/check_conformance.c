@@ -1,1 +1,955 @@
-int main(void){return 77;}
+/* Conformance suite over every plugin found through the registry.
+ *
+ * Primitives: each conv2d primitive is run on many seeded random shapes (odd
+ * sizes, strides, paddings, dilations, groups up to depthwise, 1x1 to 7x7
+ * kernels, batch 1 and 3, with and without bias, dense and pruned weights) on
+ * the openmp backend at 1 and 2 threads, and compared with dlas_ref_conv2d.
+ * A primitive may refuse a shape, but only with a reason. Beyond the numbers,
+ * it checks the contract of the ABI: every output element written (the
+ * output is poisoned with NaN), nothing written past it, the input left
+ * alone, and prepare() keeping its own copy of the weights.
+ *
+ * Also: the magnitude compressor (exact counts, masks, survivors) and the
+ * synthetic dataset (determinism, ranges, refusals, learnability). */
+#include <check.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dlas/dlas.h>
+
+/* ---- shared fixtures ----------------------------------------------------- */
+
+static struct dlas_registry *reg;
+static struct dlas_rng host_rng;
+static struct dlas_host host;
+
+#define MAX_PRIMS 64
+static const struct dlas_component *prims[MAX_PRIMS];
+static const char *prim_paths[MAX_PRIMS];
+static int n_prims;
+
+static void test_log(enum dlas_log_level level, const char *fmt, ...)
+{
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "[%s] ", (unsigned)level < 4 ? names[level] : "?");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void host_setup(uint64_t seed)
+{
+    memset(&host, 0, sizeof host);
+    dlas_rng_seed(&host_rng, seed);
+    host.size = sizeof host;
+    host.log = test_log;
+    host.alloc = dlas_aligned_alloc;
+    host.free = dlas_aligned_free;
+    host.rng = &host_rng;
+    host.seed = seed;
+}
+
+static const struct dlas_component *find(enum dlas_kind kind, const char *name)
+{
+    const struct dlas_component *c = dlas_registry_find(reg, kind, name);
+    ck_assert_msg(c != NULL, "%s '%s' not found through the registry: %s",
+                  dlas_kind_name(kind), name, dlas_last_error());
+    return c;
+}
+
+/* Defaults of a component's spec with `n` name/value overrides. NULL when
+ * the component declares no parameters. */
+static struct dlas_params *params_of(const struct dlas_component *c, int n, ...)
+{
+    if (!c->params)
+        return NULL;
+    struct dlas_params *p = NULL;
+    int rc = dlas_params_defaults(c->params, &p);
+    ck_assert_msg(rc == 0, "defaults of '%s': %s", c->name, dlas_last_error());
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) {
+        const char *k = va_arg(ap, const char *), *v = va_arg(ap, const char *);
+        rc = dlas_params_set(p, k, v, "check_conformance");
+        ck_assert_msg(rc == 0, "'%s': %s = %s: %s", c->name, k, v, dlas_last_error());
+    }
+    va_end(ap);
+    return p;
+}
+
+/* ---- the registry finds something to test --------------------------------- */
+
+START_TEST(test_primitives_found)
+{
+    if (n_prims == 0) {
+        const char *path = "", *why = "";
+        if (dlas_registry_n_failures(reg))
+            dlas_registry_failure(reg, 0, &path, &why);
+        ck_abort_msg("no primitive plugins found (DLAS_PLUGIN_PATH=%s; %zu load failures%s%s%s%s):"
+                     " the conformance suite would pass vacuously",
+                     getenv("DLAS_PLUGIN_PATH") ? getenv("DLAS_PLUGIN_PATH") : "(unset)",
+                     dlas_registry_n_failures(reg), *path ? ", first: " : "", path,
+                     *why ? ": " : "", why);
+    }
+    ck_assert_ptr_nonnull(dlas_registry_find(reg, DLAS_KIND_BACKEND, "openmp"));
+}
+END_TEST
+
+/* ---- primitives ------------------------------------------------------------- */
+
+#define GUARD 16 /* floats each side of the output; 64 bytes keeps alignment */
+#define TOL 1e-5
+#define RANDOM_CASES 160
+
+static void fill_normal(struct dlas_rng *r, float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = dlas_rng_normal(r);
+}
+
+static int64_t pick(struct dlas_rng *r, int64_t n) { return (int64_t)dlas_rng_below(r, (uint64_t)n); }
+
+/* A random valid layer; geometry that leaves no output is drawn again. */
+static void random_desc(struct dlas_rng *r, struct dlas_conv_desc *d)
+{
+    static const int ks[] = {1, 3, 5, 7};
+    for (;;) {
+        memset(d, 0, sizeof *d);
+        switch (pick(r, 4)) {
+        case 0: d->groups = 1; break;
+        case 1: d->groups = 2; break;
+        case 2: d->groups = 4; break;
+        default: d->groups = 0; break; /* depthwise */
+        }
+        if (d->groups == 0) {
+            d->in_c = 1 + pick(r, 12);
+            d->groups = (int)d->in_c;
+            d->out_c = d->in_c * (1 + pick(r, 2)); /* channel multiplier 1 or 2 */
+        } else {
+            d->in_c = d->groups * (1 + pick(r, 6));
+            d->out_c = d->groups * (1 + pick(r, 6));
+        }
+        d->kh = ks[pick(r, 4)];
+        d->kw = pick(r, 5) ? d->kh : ks[pick(r, 4)]; /* now and then rectangular */
+        d->stride_h = 1 + (int)pick(r, 2);
+        d->stride_w = pick(r, 4) ? d->stride_h : 1 + (int)pick(r, 2);
+        d->pad_h = (int)pick(r, 4);
+        d->pad_w = pick(r, 4) ? d->pad_h : (int)pick(r, 4);
+        d->dil_h = 1 + (int)pick(r, 2);
+        d->dil_w = pick(r, 4) ? d->dil_h : 1 + (int)pick(r, 2);
+        /* Mostly odd sizes: they expose off-by-one errors at the borders. */
+        d->in_h = pick(r, 4) ? 2 * pick(r, 10) + 1 : 2 + 2 * pick(r, 9);
+        d->in_w = pick(r, 3) ? d->in_h : 1 + pick(r, 19);
+        d->batch = pick(r, 2) ? 3 : 1;
+        d->has_bias = (int)pick(r, 2);
+        if (dlas_conv_desc_finish(d) == 0 && d->out_h >= 1 && d->out_w >= 1)
+            return;
+    }
+}
+
+/* Fixed shapes that random draws may miss: the 1x1 shortcut, the ResNet stem,
+ * MobileNet's depthwise stride 2, and one big enough that primitives take
+ * their threaded paths. */
+static const struct dlas_conv_desc fixed_cases[] = {
+    /* batch, in c/h/w, out c/h/w (filled), kh kw sh sw ph pw dh dw groups bias */
+    {1, 16, 9, 9, 24, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0},
+    {3, 16, 9, 9, 24, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1},
+    {3, 8, 11, 11, 8, 0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 1, 1},
+    {1, 3, 31, 31, 8, 0, 0, 7, 7, 2, 2, 3, 3, 1, 1, 1, 0},
+    {3, 12, 15, 15, 12, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 12, 1},
+    {1, 8, 13, 13, 16, 0, 0, 5, 5, 1, 1, 4, 4, 2, 2, 4, 1},
+    {1, 32, 17, 17, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+    {3, 32, 17, 17, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0},
+    {5, 16, 21, 19, 8, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1},
+    {1, 4, 1, 1, 4, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+    {1, 2, 2, 3, 3, 0, 0, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1},
+};
+#define N_FIXED (int)(sizeof fixed_cases / sizeof fixed_cases[0])
+
+struct prim_tally {
+    int run, refused, runs_checked;
+};
+
+static void check_case(const struct dlas_component *c, const struct dlas_params *pp,
+                       const struct dlas_backend *be, int threads,
+                       const struct dlas_conv_desc *d, struct dlas_rng *r, int case_no,
+                       struct prim_tally *tally)
+{
+    const struct dlas_primitive_ops *ops = c->ops;
+    char shape[160], why[512];
+    dlas_conv_desc_format(d, shape, sizeof shape);
+    char ctx[400];
+    int pruned = (int)pick(r, 3) == 0;
+    snprintf(ctx, sizeof ctx, "primitive '%s', threads %d, case %d: %s, batch %lld, %s%s",
+             c->name, threads, case_no, shape, (long long)d->batch,
+             d->has_bias ? "bias" : "no bias", pruned ? ", pruned weights" : "");
+
+    memset(why, 0, sizeof why);
+    int rc = ops->supports(d, pp, why, sizeof why);
+    if (rc) {
+        ck_assert_msg(rc == DLAS_ERR_UNSUPPORTED || rc == DLAS_ERR_UNAVAILABLE,
+                      "%s: supports() returned %s for a valid layer", ctx, dlas_status_name(rc));
+        ck_assert_msg(why[0] != '\0', "%s: refused without a reason", ctx);
+        tally->refused++;
+        return;
+    }
+
+    const int64_t in_img = d->in_c * d->in_h * d->in_w, out_img = d->out_c * d->out_h * d->out_w;
+    const int64_t wn = d->out_c * (d->in_c / d->groups) * d->kh * d->kw;
+    const int64_t n_in = d->batch * in_img, n_out = d->batch * out_img;
+    float *in = dlas_aligned_alloc((size_t)n_in * sizeof(float));
+    float *in_keep = dlas_aligned_alloc((size_t)n_in * sizeof(float));
+    float *w = dlas_aligned_alloc((size_t)wn * sizeof(float));
+    float *w_ref = dlas_aligned_alloc((size_t)wn * sizeof(float));
+    float *bias = dlas_aligned_alloc((size_t)d->out_c * sizeof(float));
+    float *bias_ref = dlas_aligned_alloc((size_t)d->out_c * sizeof(float));
+    float *ref = dlas_aligned_alloc((size_t)n_out * sizeof(float));
+    float *out_buf = dlas_aligned_alloc((size_t)(n_out + 2 * GUARD) * sizeof(float));
+    ck_assert(in && in_keep && w && w_ref && bias && bias_ref && ref && out_buf);
+    float *out = out_buf + GUARD;
+
+    fill_normal(r, in, n_in);
+    memcpy(in_keep, in, (size_t)n_in * sizeof(float));
+    fill_normal(r, w, wn);
+    if (pruned) /* about half of the weights exactly zero, as magnitude leaves them */
+        for (int64_t i = 0; i < wn; i++)
+            if (pick(r, 2))
+                w[i] = 0.0f;
+    memcpy(w_ref, w, (size_t)wn * sizeof(float));
+    fill_normal(r, bias, d->out_c);
+    memcpy(bias_ref, bias, (size_t)d->out_c * sizeof(float));
+    dlas_ref_conv2d(d, d->batch, in, w_ref, d->has_bias ? bias_ref : NULL, ref);
+
+    void *st = NULL;
+    rc = ops->prepare(&host, be, d, w, d->has_bias ? bias : NULL, pp, &st);
+    ck_assert_msg(rc == 0, "%s: prepare() failed after supports() accepted: %s", ctx,
+                  dlas_last_error());
+    /* run() must use its own prepared copy, not the caller's buffers. */
+    for (int64_t i = 0; i < wn; i++)
+        w[i] = NAN;
+    for (int64_t i = 0; i < d->out_c; i++)
+        bias[i] = NAN;
+
+    /* The declared batch, then a smaller one (the plan's last partial batch). */
+    int64_t batches[2] = {d->batch, d->batch > 1 ? 1 : 0};
+    for (int bi = 0; bi < 2 && batches[bi]; bi++) {
+        const int64_t nb = batches[bi], n = nb * out_img;
+        size_t wsb = ops->workspace(st, nb);
+        void *ws = wsb ? be->ops->alloc(be->ctx, wsb) : NULL;
+        ck_assert_msg(!wsb || ws, "%s: cannot allocate %zu bytes of workspace", ctx, wsb);
+        for (int64_t i = 0; i < n_out + 2 * GUARD; i++)
+            out_buf[i] = NAN;
+        for (int i = 0; i < GUARD; i++)
+            out_buf[i] = out[n + i] = 1234.5f;
+        struct dlas_profile prof;
+        memset(&prof, 0, sizeof prof);
+        rc = ops->run(st, nb, in, out, ws, (case_no & 1) ? &prof : NULL);
+        ck_assert_msg(rc == 0, "%s, run batch %lld: run() failed: %s", ctx, (long long)nb,
+                      dlas_last_error());
+        for (int64_t i = 0; i < n; i++)
+            ck_assert_msg(isfinite(out[i]),
+                          "%s, run batch %lld: output %lld not written (or not finite): %g",
+                          ctx, (long long)nb, (long long)i, (double)out[i]);
+        for (int i = 0; i < GUARD; i++)
+            ck_assert_msg(out_buf[i] == 1234.5f && out[n + i] == 1234.5f,
+                          "%s, run batch %lld: wrote outside the output", ctx, (long long)nb);
+        ck_assert_msg(!memcmp(in, in_keep, (size_t)n_in * sizeof(float)),
+                      "%s: run() modified its input", ctx);
+        double err = dlas_rel_error(out, ref, n);
+        ck_assert_msg(err < TOL, "%s, run batch %lld: relative error %.3g >= %g", ctx,
+                      (long long)nb, err, TOL);
+        ck_assert_msg(prof.n >= 0 && prof.n <= DLAS_PROFILE_MAX, "%s: profile has %d phases",
+                      ctx, prof.n);
+        if (ws)
+            be->ops->free(be->ctx, ws);
+        tally->runs_checked++;
+    }
+    ops->release(st);
+    tally->run++;
+
+    dlas_aligned_free(in);
+    dlas_aligned_free(in_keep);
+    dlas_aligned_free(w);
+    dlas_aligned_free(w_ref);
+    dlas_aligned_free(bias);
+    dlas_aligned_free(bias_ref);
+    dlas_aligned_free(ref);
+    dlas_aligned_free(out_buf);
+}
+
+START_TEST(test_primitive)
+{
+    ck_assert_int_lt(_i, n_prims);
+    const struct dlas_component *c = prims[_i];
+    const struct dlas_primitive_ops *ops = c->ops;
+    ck_assert_msg(ops && ops->size >= sizeof *ops, "primitive '%s' (%s): ops table too short",
+                  c->name, prim_paths[_i]);
+    ck_assert_msg(ops->op && ops->device && ops->supports && ops->prepare && ops->workspace &&
+                      ops->run && ops->release,
+                  "primitive '%s': incomplete ops table", c->name);
+    if (strcmp(ops->op, "conv2d") || strcmp(ops->device, "cpu")) {
+        fprintf(stderr, "conformance: skipping '%s' (op %s on %s: not a cpu conv2d)\n", c->name,
+                ops->op, ops->device);
+        return;
+    }
+    host_setup(1234);
+    const struct dlas_component *bc = find(DLAS_KIND_BACKEND, "openmp");
+    struct dlas_params *pp = params_of(c, 0);
+
+    static const int thread_counts[] = {1, 2};
+    for (int ti = 0; ti < 2; ti++) {
+        int threads = thread_counts[ti];
+        char tbuf[16];
+        snprintf(tbuf, sizeof tbuf, "%d", threads);
+        struct dlas_params *bp = params_of(bc, 1, "threads", tbuf);
+        struct dlas_backend be = {bc->ops, NULL};
+        int rc = be.ops->init(&host, bp, &be.ctx);
+        ck_assert_msg(rc == 0, "openmp backend, threads %d: %s", threads, dlas_last_error());
+        ck_assert_int_eq(be.ops->threads(be.ctx), threads);
+
+        /* The same shapes at both thread counts: a difference is threading's. */
+        struct dlas_rng r;
+        dlas_rng_seed(&r, dlas_rng_hash(c->name) ^ 0x5eed);
+        struct prim_tally tally = {0, 0, 0};
+        for (int k = 0; k < N_FIXED; k++) {
+            struct dlas_conv_desc d = fixed_cases[k];
+            ck_assert_int_eq(dlas_conv_desc_finish(&d), 0);
+            check_case(c, pp, &be, threads, &d, &r, k, &tally);
+        }
+        for (int k = 0; k < RANDOM_CASES; k++) {
+            struct dlas_conv_desc d;
+            random_desc(&r, &d);
+            check_case(c, pp, &be, threads, &d, &r, N_FIXED + k, &tally);
+        }
+        fprintf(stderr,
+                "conformance: %-20s threads %d: %d shapes run (%d runs checked), %d refused\n",
+                c->name, threads, tally.run, tally.runs_checked, tally.refused);
+        ck_assert_msg(tally.run > 0, "primitive '%s' refused every shape", c->name);
+        be.ops->release(be.ctx);
+        dlas_params_free(bp);
+    }
+    dlas_params_free(pp);
+}
+END_TEST
+
+/* ---- backend ---------------------------------------------------------------- */
+
+struct cover {
+    int *hits;
+    int bad_thread;
+    int threads;
+};
+
+static void cover_fn(void *arg, int64_t begin, int64_t end, int thread)
+{
+    struct cover *cv = arg;
+    if (thread < 0 || thread >= cv->threads)
+        cv->bad_thread = 1;
+    for (int64_t i = begin; i < end; i++)
+        cv->hits[i]++; /* ranges are disjoint, so no two threads share an i */
+}
+
+START_TEST(test_backend_openmp)
+{
+    host_setup(1);
+    const struct dlas_component *bc = find(DLAS_KIND_BACKEND, "openmp");
+    const struct dlas_backend_ops *ops = bc->ops;
+    ck_assert_str_eq(ops->device, "cpu");
+    for (int threads = 0; threads <= 3; threads++) {
+        char tbuf[16];
+        snprintf(tbuf, sizeof tbuf, "%d", threads);
+        struct dlas_params *bp = params_of(bc, 1, "threads", tbuf);
+        void *ctx = NULL;
+        ck_assert_int_eq(ops->init(&host, bp, &ctx), 0);
+        int t = ops->threads(ctx);
+        ck_assert_int_eq(t, threads ? threads : omp_get_num_procs());
+        static const int64_t ns[] = {0, 1, 2, 3, 7, 1000};
+        for (int k = 0; k < 6; k++) {
+            int hits[1000] = {0};
+            struct cover cv = {hits, 0, t};
+            ops->parallel_for(ctx, ns[k], cover_fn, &cv);
+            ck_assert_int_eq(cv.bad_thread, 0);
+            for (int64_t i = 0; i < ns[k]; i++)
+                ck_assert_msg(hits[i] == 1, "threads %d, n %lld: index %lld ran %d times", t,
+                              (long long)ns[k], (long long)i, hits[i]);
+        }
+        void *p = ops->alloc(ctx, 1000);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_int_eq((int)((uintptr_t)p % 64), 0);
+        ops->free(ctx, p);
+        double t0 = ops->now(ctx), t1 = ops->now(ctx);
+        ck_assert(t1 >= t0 && t0 > 0);
+        ck_assert_int_eq(ops->sync(ctx), 0);
+        ops->release(ctx);
+        dlas_params_free(bp);
+    }
+}
+END_TEST
+
+/* ---- magnitude compressor ------------------------------------------------------ */
+
+static struct dlas_graph *small_net(uint64_t seed)
+{
+    struct dlas_graph *g = dlas_graph_new();
+    ck_assert_ptr_nonnull(g);
+    int x = dlas_graph_input(g, "in", 3, 12, 12);
+    struct dlas_conv_attr a = dlas_conv(8, 3, 1, 1);
+    x = dlas_graph_conv2d(g, "conv1", x, &a);
+    x = dlas_graph_batchnorm(g, "bn1", x, 1e-5f);
+    x = dlas_graph_relu(g, "relu1", x);
+    a = dlas_conv(16, 3, 2, 1);
+    a.bias = 1;
+    x = dlas_graph_conv2d(g, "conv2", x, &a);
+    x = dlas_graph_relu(g, "relu2", x);
+    a = dlas_conv(16, 3, 1, 1);
+    a.groups = 16;
+    x = dlas_graph_conv2d(g, "dw3", x, &a);
+    x = dlas_graph_global_avgpool(g, "gap", x);
+    x = dlas_graph_flatten(g, "flat", x);
+    x = dlas_graph_linear(g, "fc1", x, 12, 1);
+    x = dlas_graph_relu(g, "relu3", x);
+    x = dlas_graph_linear(g, "fc2", x, 10, 1);
+    ck_assert_msg(x >= 0 && dlas_graph_status(g) == 0, "building the test graph: %s",
+                  dlas_last_error());
+    struct dlas_rng r;
+    dlas_rng_seed(&r, seed);
+    ck_assert_msg(dlas_graph_init_weights(g, &r) == 0, "init: %s", dlas_last_error());
+    return g;
+}
+
+/* The same rule as the plugin documents: floor(s * n), absorbing the
+ * representation error of a decimal sparsity. */
+static int64_t expected_pruned(double s, int64_t n)
+{
+    return (int64_t)floor(s * (double)n * (1.0 + 1e-12));
+}
+
+static int is_prunable(const struct dlas_node *nd)
+{
+    return nd->op == DLAS_OP_CONV2D || nd->op == DLAS_OP_LINEAR;
+}
+
+/* Copies of every conv/linear weight, by node id (NULL elsewhere). */
+static float **snapshot(const struct dlas_graph *g)
+{
+    int nn = dlas_graph_n_nodes(g);
+    float **s = calloc((size_t)nn, sizeof *s);
+    for (int id = 0; id < nn; id++) {
+        const struct dlas_node *nd = dlas_graph_node(g, id);
+        if (!is_prunable(nd))
+            continue;
+        int64_t n = dlas_tensor_numel(&nd->weight);
+        s[id] = malloc((size_t)n * sizeof(float));
+        memcpy(s[id], nd->weight.data, (size_t)n * sizeof(float));
+        for (int64_t i = 0; i < n; i++)
+            ck_assert_msg(s[id][i] != 0.0f, "test graph: initial weight exactly 0");
+    }
+    return s;
+}
+
+static void free_snapshot(const struct dlas_graph *g, float **s)
+{
+    for (int id = 0; id < dlas_graph_n_nodes(g); id++)
+        free(s[id]);
+    free(s);
+}
+
+static int64_t masked_count(const struct dlas_tensor *t)
+{
+    int64_t n = dlas_tensor_numel(t), m = 0;
+    for (int64_t i = 0; i < n; i++)
+        m += t->mask && !t->mask[i];
+    return m;
+}
+
+/* In node `id` (or all prunable nodes when id < 0): pruned entries are zero
+ * with mask 0, kept ones hold their original value, and no kept weight is
+ * smaller in |w| than a pruned one. Returns the number pruned. */
+static int64_t check_masks(const struct dlas_graph *g, float **orig, int id_only)
+{
+    float max_pruned = -1.0f, min_kept = INFINITY;
+    int64_t pruned = 0;
+    for (int id = 0; id < dlas_graph_n_nodes(g); id++) {
+        const struct dlas_node *nd = dlas_graph_node(g, id);
+        if (!orig[id] || (id_only >= 0 && id != id_only))
+            continue;
+        const float *w = nd->weight.data;
+        for (int64_t i = 0; i < dlas_tensor_numel(&nd->weight); i++) {
+            int off = nd->weight.mask && !nd->weight.mask[i];
+            float a = fabsf(orig[id][i]);
+            if (off) {
+                ck_assert_msg(w[i] == 0.0f, "%s[%lld] masked but %g", nd->name, (long long)i,
+                              (double)w[i]);
+                pruned++;
+                if (a > max_pruned)
+                    max_pruned = a;
+            } else {
+                ck_assert_msg(w[i] == orig[id][i], "%s[%lld] kept but changed", nd->name,
+                              (long long)i);
+                if (a < min_kept)
+                    min_kept = a;
+            }
+        }
+    }
+    ck_assert_msg(max_pruned <= min_kept,
+                  "a weight of |w| %g was pruned while one of |w| %g was kept",
+                  (double)max_pruned, (double)min_kept);
+    return pruned;
+}
+
+static int64_t prunable_total(const struct dlas_graph *g)
+{
+    int64_t n = 0;
+    for (int id = 0; id < dlas_graph_n_nodes(g); id++)
+        if (is_prunable(dlas_graph_node(g, id)))
+            n += dlas_tensor_numel(&dlas_graph_node(g, id)->weight);
+    return n;
+}
+
+static int compress(const struct dlas_component *c, struct dlas_graph *g, struct dlas_params *p)
+{
+    struct dlas_compress_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.size = sizeof ctx;
+    ctx.host = &host;
+    ctx.graph = g;
+    ctx.report = NULL; /* no experiment row here; the plugin must cope */
+    int rc = ((const struct dlas_compressor_ops *)c->ops)->apply(&ctx, p);
+    dlas_params_free(p);
+    return rc;
+}
+
+START_TEST(test_magnitude_global)
+{
+    host_setup(7);
+    const struct dlas_component *c = find(DLAS_KIND_COMPRESSOR, "magnitude");
+    struct dlas_graph *g = small_net(11);
+    float **orig = snapshot(g);
+    struct dlas_graph_stats before, after;
+    ck_assert_int_eq(dlas_graph_stats(g, &before), 0);
+    const int64_t n = prunable_total(g), k = expected_pruned(0.3, n);
+
+    int rc = compress(c, g, params_of(c, 2, "sparsity", "0.3", "scope", "global"));
+    ck_assert_msg(rc == 0, "magnitude: %s", dlas_last_error());
+    ck_assert_int_eq(dlas_graph_stats(g, &after), 0);
+    ck_assert_int_eq(after.params, before.params);
+    ck_assert_int_eq(after.nonzero, before.nonzero - k);
+    ck_assert_int_eq(check_masks(g, orig, -1), k);
+
+    /* Biases and batch norm are never pruned. */
+    for (int id = 0; id < dlas_graph_n_nodes(g); id++) {
+        const struct dlas_node *nd = dlas_graph_node(g, id);
+        ck_assert_msg(nd->bias.mask == NULL || masked_count(&nd->bias) == 0,
+                      "%s: bias pruned", nd->name);
+        if (nd->op == DLAS_OP_BATCHNORM)
+            ck_assert_int_eq(masked_count(&nd->weight), 0);
+    }
+
+    /* Again at 0.5: already-masked weights count, so the total is exact. */
+    rc = compress(c, g, params_of(c, 1, "sparsity", "0.5"));
+    ck_assert_msg(rc == 0, "magnitude: %s", dlas_last_error());
+    ck_assert_int_eq(check_masks(g, orig, -1), expected_pruned(0.5, n));
+    ck_assert_int_eq(dlas_graph_stats(g, &after), 0);
+    ck_assert_int_eq(after.nonzero, before.nonzero - expected_pruned(0.5, n));
+
+    /* A lower target never revives weights. */
+    rc = compress(c, g, params_of(c, 1, "sparsity", "0.1"));
+    ck_assert_msg(rc == 0, "magnitude: %s", dlas_last_error());
+    ck_assert_int_eq(check_masks(g, orig, -1), expected_pruned(0.5, n));
+
+    free_snapshot(g, orig);
+    dlas_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_magnitude_layer)
+{
+    host_setup(7);
+    const struct dlas_component *c = find(DLAS_KIND_COMPRESSOR, "magnitude");
+    struct dlas_graph *g = small_net(12);
+    float **orig = snapshot(g);
+    struct dlas_graph_stats before, after;
+    ck_assert_int_eq(dlas_graph_stats(g, &before), 0);
+
+    int rc = compress(c, g, params_of(c, 2, "sparsity", "0.3", "scope", "layer"));
+    ck_assert_msg(rc == 0, "magnitude: %s", dlas_last_error());
+    int64_t total = 0;
+    for (int id = 0; id < dlas_graph_n_nodes(g); id++) {
+        const struct dlas_node *nd = dlas_graph_node(g, id);
+        if (!is_prunable(nd))
+            continue;
+        int64_t k = expected_pruned(0.3, dlas_tensor_numel(&nd->weight));
+        ck_assert_msg(check_masks(g, orig, id) == k, "%s: %lld pruned, expected %lld",
+                      nd->name, (long long)check_masks(g, orig, id), (long long)k);
+        total += k;
+    }
+    ck_assert_int_eq(dlas_graph_stats(g, &after), 0);
+    ck_assert_int_eq(after.nonzero, before.nonzero - total);
+    free_snapshot(g, orig);
+    dlas_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_magnitude_selection)
+{
+    host_setup(7);
+    const struct dlas_component *c = find(DLAS_KIND_COMPRESSOR, "magnitude");
+    struct dlas_graph *g = small_net(13);
+    float **orig = snapshot(g);
+    int conv1 = dlas_graph_find(g, "conv1"), fc1 = dlas_graph_find(g, "fc1"),
+        fc2 = dlas_graph_find(g, "fc2");
+    ck_assert(conv1 >= 0 && fc1 >= 0 && fc2 >= 0);
+
+    int rc = compress(c, g, params_of(c, 3, "sparsity", "0.5", "skip_first", "true",
+                                      "skip_last", "true"));
+    ck_assert_msg(rc == 0, "magnitude: %s", dlas_last_error());
+    ck_assert_int_eq(masked_count(&dlas_graph_node(g, conv1)->weight), 0);
+    ck_assert_int_eq(masked_count(&dlas_graph_node(g, fc2)->weight), 0);
+    int64_t n = prunable_total(g) - dlas_tensor_numel(&dlas_graph_node(g, conv1)->weight) -
+                dlas_tensor_numel(&dlas_graph_node(g, fc2)->weight);
+    int64_t pruned = 0;
+    for (int id = 0; id < dlas_graph_n_nodes(g); id++)
+        if (orig[id])
+            pruned += check_masks(g, orig, id);
+    ck_assert_int_eq(pruned, expected_pruned(0.5, n));
+    free_snapshot(g, orig);
+    dlas_graph_free(g);
+
+    /* include = conv leaves the linear layers alone. */
+    g = small_net(14);
+    orig = snapshot(g);
+    rc = compress(c, g, params_of(c, 2, "sparsity", "0.4", "include", "conv"));
+    ck_assert_msg(rc == 0, "magnitude: %s", dlas_last_error());
+    ck_assert_int_eq(masked_count(&dlas_graph_node(g, dlas_graph_find(g, "fc1"))->weight), 0);
+    ck_assert_int_eq(masked_count(&dlas_graph_node(g, dlas_graph_find(g, "fc2"))->weight), 0);
+    free_snapshot(g, orig);
+    dlas_graph_free(g);
+
+    /* Nothing selected is a configuration error, said so. */
+    g = dlas_graph_new();
+    int x = dlas_graph_input(g, "in", 1, 5, 5);
+    struct dlas_conv_attr a = dlas_conv(2, 3, 1, 1);
+    x = dlas_graph_conv2d(g, "only_conv", x, &a);
+    ck_assert(x >= 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 3);
+    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+    rc = compress(c, g, params_of(c, 1, "include", "linear"));
+    ck_assert_int_eq(rc, DLAS_ERR_INVALID);
+    ck_assert_msg(strstr(dlas_last_error(), "nothing to prune"), "message: %s",
+                  dlas_last_error());
+    dlas_graph_free(g);
+}
+END_TEST
+
+/* Ties (equal |w|) go to the lower index, so the count stays exact. */
+START_TEST(test_magnitude_ties)
+{
+    host_setup(7);
+    const struct dlas_component *c = find(DLAS_KIND_COMPRESSOR, "magnitude");
+    struct dlas_graph *g = dlas_graph_new();
+    int x = dlas_graph_input(g, "in", 1, 4, 4);
+    x = dlas_graph_flatten(g, "flat", x);
+    x = dlas_graph_linear(g, "fc", x, 10, 0);
+    ck_assert_msg(x >= 0, "%s", dlas_last_error());
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 3);
+    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+    struct dlas_tensor *w = &dlas_graph_node(g, x)->weight;
+    int64_t n = dlas_tensor_numel(w); /* 160 */
+    float *d = w->data;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = (i % 2 ? -1.0f : 1.0f) * (float)(1 + i % 4); /* 40 of each |w| 1..4 */
+    int rc = compress(c, g, params_of(c, 1, "sparsity", "0.3")); /* 48: 40 ones + 8 twos */
+    ck_assert_msg(rc == 0, "magnitude: %s", dlas_last_error());
+    int64_t twos = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int off = !w->mask[i];
+        if (i % 4 == 0)
+            ck_assert_msg(off, "|w| = 1 at %lld kept", (long long)i);
+        else if (i % 4 == 1 && off) {
+            ck_assert_msg(i < 4 * 8, "tie broken towards a later index (%lld)", (long long)i);
+            twos++;
+        } else
+            ck_assert_msg(!off || i % 4 == 1, "|w| > 2 pruned at %lld", (long long)i);
+    }
+    ck_assert_int_eq(twos, 8);
+    dlas_graph_free(g);
+}
+END_TEST
+
+/* ---- synthetic dataset ------------------------------------------------------- */
+
+struct ds {
+    const struct dlas_dataset_ops *ops;
+    void *h;
+    struct dlas_dataset_info info;
+    int64_t pix;
+};
+
+static struct ds ds_open(struct dlas_params *p)
+{
+    const struct dlas_component *c = find(DLAS_KIND_DATASET, "synthetic");
+    struct ds d;
+    memset(&d, 0, sizeof d);
+    d.ops = c->ops;
+    int rc = d.ops->open(&host, p, &d.h);
+    ck_assert_msg(rc == 0, "synthetic: open: %s", dlas_last_error());
+    ck_assert_int_eq(d.ops->info(d.h, &d.info), 0);
+    d.pix = (int64_t)d.info.channels * d.info.height * d.info.width;
+    dlas_params_free(p);
+    return d;
+}
+
+static void ds_read(struct ds *d, enum dlas_split split, const int64_t *idx, int64_t n,
+                    float *img, int32_t *lab)
+{
+    int rc = d->ops->read(d->h, split, idx, n, img, lab);
+    ck_assert_msg(rc == 0, "synthetic: read: %s", dlas_last_error());
+}
+
+START_TEST(test_synthetic_basics)
+{
+    host_setup(42);
+    const struct dlas_component *c = find(DLAS_KIND_DATASET, "synthetic");
+    struct ds d = ds_open(params_of(c, 0));
+    ck_assert_int_eq(d.info.channels, 1);
+    ck_assert_int_eq(d.info.height, 28);
+    ck_assert_int_eq(d.info.width, 28);
+    ck_assert_int_eq(d.info.classes, 10);
+    ck_assert_int_eq(d.info.n_train, 1024);
+    ck_assert_int_eq(d.info.n_test, 256);
+
+    enum { N = 16 };
+    int64_t fwd[N], rev[N];
+    for (int i = 0; i < N; i++)
+        fwd[i] = 100 + 37 * i;
+    for (int i = 0; i < N; i++)
+        rev[i] = fwd[N - 1 - i];
+    float *a = malloc(N * d.pix * sizeof(float)), *b = malloc(N * d.pix * sizeof(float));
+    int32_t la[N], lb[N], lc[N];
+    ds_read(&d, DLAS_SPLIT_TRAIN, fwd, N, a, la);
+    ds_read(&d, DLAS_SPLIT_TRAIN, fwd, N, b, lb);
+    ck_assert(!memcmp(a, b, N * d.pix * sizeof(float)) && !memcmp(la, lb, sizeof la));
+    ds_read(&d, DLAS_SPLIT_TRAIN, rev, N, b, lb);
+    for (int i = 0; i < N; i++) {
+        ck_assert(!memcmp(a + i * d.pix, b + (N - 1 - i) * d.pix, d.pix * sizeof(float)));
+        ck_assert_int_eq(la[i], lb[N - 1 - i]);
+    }
+    ds_read(&d, DLAS_SPLIT_TRAIN, fwd, N, NULL, lc); /* labels only */
+    ck_assert(!memcmp(la, lc, sizeof la));
+    for (int64_t i = 0; i < N * d.pix; i++)
+        ck_assert_msg(a[i] >= 0.0f && a[i] <= 1.0f, "pixel %g outside [0,1]", (double)a[i]);
+    for (int i = 0; i < N; i++)
+        ck_assert(la[i] >= 0 && la[i] < 10);
+
+    /* The test split is other data. */
+    ds_read(&d, DLAS_SPLIT_TEST, fwd, 4, b, lb);
+    ck_assert(memcmp(a, b, 4 * d.pix * sizeof(float)));
+
+    /* Refusals: past the end of either split, negative. */
+    int64_t bad[3] = {5, 1024, 6};
+    ck_assert_int_eq(d.ops->read(d.h, DLAS_SPLIT_TRAIN, bad, 3, a, la), DLAS_ERR_INVALID);
+    ck_assert_msg(strstr(dlas_last_error(), "1024"), "message: %s", dlas_last_error());
+    int64_t edge = 255, past = 256, neg = -1;
+    ds_read(&d, DLAS_SPLIT_TEST, &edge, 1, a, la);
+    ck_assert_int_eq(d.ops->read(d.h, DLAS_SPLIT_TEST, &past, 1, a, la), DLAS_ERR_INVALID);
+    ck_assert_int_eq(d.ops->read(d.h, DLAS_SPLIT_TRAIN, &neg, 1, a, la), DLAS_ERR_INVALID);
+
+    /* Every label in range over the whole split. */
+    int64_t *all = malloc(1024 * sizeof *all);
+    int32_t *labs = malloc(1024 * sizeof *labs);
+    int seen[10] = {0};
+    for (int i = 0; i < 1024; i++)
+        all[i] = i;
+    ds_read(&d, DLAS_SPLIT_TRAIN, all, 1024, NULL, labs);
+    for (int i = 0; i < 1024; i++) {
+        ck_assert(labs[i] >= 0 && labs[i] < 10);
+        seen[labs[i]]++;
+    }
+    for (int k = 0; k < 10; k++)
+        ck_assert_msg(seen[k] > 50, "class %d has only %d of 1024 samples", k, seen[k]);
+    free(all);
+    free(labs);
+    d.ops->close(d.h);
+    free(a);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_synthetic_seeds_and_threads)
+{
+    const struct dlas_component *c = find(DLAS_KIND_DATASET, "synthetic");
+    enum { N = 64 };
+    int64_t idx[N];
+    for (int i = 0; i < N; i++)
+        idx[i] = i;
+    /* 3 x 17 x 13: channels and a non-square image. */
+    host_setup(7);
+    struct ds a = ds_open(params_of(c, 3, "channels", "3", "height", "17", "width", "13"));
+    ck_assert_int_eq(a.pix, 3 * 17 * 13);
+    host_setup(99);
+    struct ds b = ds_open(params_of(c, 4, "channels", "3", "height", "17", "width", "13",
+                                    "seed", "7"));
+    struct ds o = ds_open(params_of(c, 4, "channels", "3", "height", "17", "width", "13",
+                                    "seed", "8"));
+    float *x = malloc(N * a.pix * sizeof(float)), *y = malloc(N * a.pix * sizeof(float));
+    int32_t lx[N], ly[N];
+    /* seed 0 follows the experiment seed: host 7 == seed 7. */
+    ds_read(&a, DLAS_SPLIT_TRAIN, idx, N, x, lx);
+    ds_read(&b, DLAS_SPLIT_TRAIN, idx, N, y, ly);
+    ck_assert(!memcmp(x, y, N * a.pix * sizeof(float)) && !memcmp(lx, ly, sizeof lx));
+    ds_read(&o, DLAS_SPLIT_TRAIN, idx, N, y, ly);
+    ck_assert(memcmp(x, y, N * a.pix * sizeof(float)));
+
+    /* Reading from two threads at once gives the serial bytes. */
+    memset(y, 0, N * a.pix * sizeof(float));
+    int fails = 0;
+#pragma omp parallel for num_threads(2) reduction(+ : fails) schedule(static, 1)
+    for (int i = 0; i < N; i++)
+        fails += a.ops->read(a.h, DLAS_SPLIT_TRAIN, &idx[i], 1, y + i * a.pix, &ly[i]) != 0;
+    ck_assert_int_eq(fails, 0);
+    ck_assert(!memcmp(x, y, N * a.pix * sizeof(float)) && !memcmp(lx, ly, sizeof lx));
+    a.ops->close(a.h);
+    b.ops->close(b.h);
+    o.ops->close(o.h);
+    free(x);
+    free(y);
+
+    /* Many classes: prototypes are regenerated per sample rather than
+     * cached; still deterministic and in range. */
+    host_setup(5);
+    struct ds m = ds_open(params_of(c, 4, "classes", "100000", "height", "16", "width", "16",
+                                    "train_size", "100"));
+    x = malloc(4 * m.pix * sizeof(float));
+    y = malloc(4 * m.pix * sizeof(float));
+    int64_t j[4] = {3, 99, 0, 3};
+    ds_read(&m, DLAS_SPLIT_TRAIN, j, 4, x, lx);
+    ds_read(&m, DLAS_SPLIT_TRAIN, j, 4, y, ly);
+    ck_assert(!memcmp(x, y, 4 * m.pix * sizeof(float)));
+    ck_assert(!memcmp(x, x + 3 * m.pix, m.pix * sizeof(float)));
+    for (int i = 0; i < 4; i++)
+        ck_assert(lx[i] >= 0 && lx[i] < 100000);
+    for (int64_t i = 0; i < 4 * m.pix; i++)
+        ck_assert(x[i] >= 0.0f && x[i] <= 1.0f);
+    m.ops->close(m.h);
+    free(x);
+    free(y);
+}
+END_TEST
+
+/* Learnable: nearest class mean, fitted on train, classifies test well. */
+START_TEST(test_synthetic_learnable)
+{
+    host_setup(3);
+    const struct dlas_component *c = find(DLAS_KIND_DATASET, "synthetic");
+    struct ds d = ds_open(params_of(c, 0));
+    const int64_t nt = d.info.n_train, ne = d.info.n_test, k = d.info.classes;
+    int64_t *idx = malloc((size_t)nt * sizeof *idx);
+    float *img = malloc((size_t)(nt * d.pix) * sizeof(float));
+    int32_t *lab = malloc((size_t)nt * sizeof *lab);
+    double *mean = calloc((size_t)(k * d.pix), sizeof *mean);
+    int64_t *count = calloc((size_t)k, sizeof *count);
+    for (int64_t i = 0; i < nt; i++)
+        idx[i] = i;
+    ds_read(&d, DLAS_SPLIT_TRAIN, idx, nt, img, lab);
+    for (int64_t i = 0; i < nt; i++) {
+        count[lab[i]]++;
+        for (int64_t p = 0; p < d.pix; p++)
+            mean[lab[i] * d.pix + p] += img[i * d.pix + p];
+    }
+    for (int64_t cl = 0; cl < k; cl++)
+        for (int64_t p = 0; p < d.pix; p++)
+            mean[cl * d.pix + p] /= count[cl] ? (double)count[cl] : 1.0;
+    ds_read(&d, DLAS_SPLIT_TEST, idx, ne, img, lab);
+    int64_t right = 0;
+    for (int64_t i = 0; i < ne; i++) {
+        double best = INFINITY;
+        int64_t arg = -1;
+        for (int64_t cl = 0; cl < k; cl++) {
+            double dist = 0;
+            for (int64_t p = 0; p < d.pix; p++) {
+                double e = img[i * d.pix + p] - mean[cl * d.pix + p];
+                dist += e * e;
+            }
+            if (dist < best) {
+                best = dist;
+                arg = cl;
+            }
+        }
+        right += arg == lab[i];
+    }
+    ck_assert_msg(right > ne * 9 / 10, "nearest mean classifies only %lld of %lld",
+                  (long long)right, (long long)ne);
+    d.ops->close(d.h);
+    free(idx);
+    free(img);
+    free(lab);
+    free(mean);
+    free(count);
+}
+END_TEST
+
+/* ---- main ------------------------------------------------------------------ */
+
+int main(void)
+{
+    reg = dlas_registry_new();
+    if (!reg || dlas_registry_discover(reg, NULL)) {
+        fprintf(stderr, "check_conformance: plugin discovery failed: %s\n", dlas_last_error());
+        return 1;
+    }
+    for (size_t i = 0; i < dlas_registry_n_failures(reg); i++) {
+        const char *path, *why;
+        dlas_registry_failure(reg, i, &path, &why);
+        fprintf(stderr, "check_conformance: plugin not loaded: %s: %s\n", path, why);
+    }
+    for (size_t i = 0; i < dlas_registry_count(reg) && n_prims < MAX_PRIMS; i++) {
+        const struct dlas_plugin *pl;
+        const char *path;
+        const struct dlas_component *c = dlas_registry_at(reg, i, &pl, &path);
+        if (c && c->kind == DLAS_KIND_PRIMITIVE) {
+            prim_paths[n_prims] = path;
+            prims[n_prims++] = c;
+        }
+    }
+    fprintf(stderr, "check_conformance: %d primitive component(s) found\n", n_prims);
+
+    Suite *s = suite_create("conformance");
+    TCase *tc = tcase_create("registry");
+    tcase_add_test(tc, test_primitives_found);
+    tcase_add_test(tc, test_backend_openmp);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("primitives");
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, test_primitive, 0, n_prims);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("magnitude");
+    tcase_add_test(tc, test_magnitude_global);
+    tcase_add_test(tc, test_magnitude_layer);
+    tcase_add_test(tc, test_magnitude_selection);
+    tcase_add_test(tc, test_magnitude_ties);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("synthetic");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_synthetic_basics);
+    tcase_add_test(tc, test_synthetic_seeds_and_threads);
+    tcase_add_test(tc, test_synthetic_learnable);
+    suite_add_tcase(s, tc);
+
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    dlas_registry_free(reg);
+    return failed ? 1 : 0;
+}

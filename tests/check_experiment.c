@@ -1,1 +1,362 @@
-int main(void){return 77;}
+/* Experiments end to end: the quickstart runs and its CSV has the promised
+ * columns; reruns resume; config mistakes are reported with file:line, the
+ * key and a hint; a crashing plugin fails only its own point; the CLI's exit
+ * codes hold. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <dlas/dlas.h>
+
+static char tmpdir[256];
+static struct dlas_registry *reg;
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/dlas-exp-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    reg = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_discover(reg, getenv("DLAS_FIXTURES")), DLAS_OK);
+}
+
+static void teardown(void)
+{
+    dlas_registry_free(reg);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static const char *write_cfg(const char *name, const char *text)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+static const char *quickstart(void)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/examples/quickstart.cfg", getenv("DLAS_SRCDIR"));
+    return path;
+}
+
+/* Index of a CSV header column (the header has no quoted fields). */
+static int column(const char *header, const char *name)
+{
+    int idx = 0;
+    const char *p = header;
+    size_t n = strlen(name);
+    for (;;) {
+        if (!strncmp(p, name, n) && (p[n] == ',' || p[n] == '\n' || !p[n]))
+            return idx;
+        p = strpbrk(p, ",\n");
+        if (!p || *p == '\n')
+            return -1;
+        p++;
+        idx++;
+    }
+}
+
+START_TEST(quickstart_runs_and_resumes)
+{
+    struct dlas_experiment *e;
+    ck_assert_msg(dlas_experiment_load(quickstart(), reg, &e) == DLAS_OK, "%s", dlas_last_error());
+    ck_assert_uint_eq(dlas_experiment_n_points(e), 6);
+    ck_assert_str_eq(dlas_experiment_point_id(e, 0), "lenet/none/im2col/omp.threads=1/seed=1");
+    ck_assert_str_eq(dlas_experiment_point_id(e, 3), "lenet/mag50/im2col/omp.threads=2/seed=1");
+    struct dlas_run_options o;
+    dlas_run_options_default(&o);
+    o.output_dir = tmpdir;
+    o.progress = 0;
+    struct dlas_run_summary sum;
+    ck_assert_msg(dlas_experiment_run(e, &o, &sum) == DLAS_OK, "%s", dlas_last_error());
+    for (size_t i = 0; i < 6; i++)
+        ck_assert_msg(!strcmp(dlas_experiment_result(e, i, "status"), "ok"), "%s: %s",
+                      dlas_experiment_point_id(e, i), dlas_experiment_result(e, i, "error"));
+    ck_assert_uint_eq(sum.ran, 6);
+    ck_assert_uint_eq(sum.failed, 0);
+
+    /* the compressor did its job and the metrics say so */
+    double params = atof(dlas_experiment_result(e, 0, "params"));
+    double nz50 = atof(dlas_experiment_result(e, 2, "nonzero_params"));
+    double nz90 = atof(dlas_experiment_result(e, 4, "nonzero_params"));
+    ck_assert_double_eq(params, 61706);
+    ck_assert_double_eq_tol(nz50 / params, 0.5, 0.01);
+    ck_assert_double_eq_tol(nz90 / params, 0.1, 0.01);
+    ck_assert_str_eq(dlas_experiment_result(e, 1, "threads"), "2");
+    ck_assert_double_lt(atof(dlas_experiment_result(e, 0, "max_rel_err_vs_ref")), 1e-4);
+    ck_assert_double_gt(atof(dlas_experiment_result(e, 0, "latency_ms_median")), 0);
+
+    char *csv = slurp(sum.csv_path);
+    static const char *const need[] = {
+        "cell_id", "model", "compressor", "compressor_settings", "params", "nonzero_params",
+        "macs", "latency_ms_median", "latency_ms_min", "latency_ms_max", "primitive", "backend",
+        "seed", "dlas_version", "git_revision", "cpu_model", "threads", "blas", "accuracy_top1"};
+    for (size_t i = 0; i < sizeof need / sizeof *need; i++)
+        ck_assert_msg(column(csv, need[i]) >= 0, "results.csv lacks column %s", need[i]);
+    int lines = 0;
+    for (char *p = csv; *p; p++)
+        lines += *p == '\n';
+    ck_assert_int_eq(lines, 7);
+    ck_assert_ptr_nonnull(strstr(csv, "magnitude{sparsity=0.5"));
+    free(csv);
+    char *json = slurp(sum.json_path);
+    ck_assert_ptr_nonnull(strstr(json, "\"cell_id\": \"lenet/mag90/im2col/omp.threads=2/seed=1\""));
+    free(json);
+    char *resolved = slurp(sum.config_path);
+    ck_assert_ptr_nonnull(strstr(resolved, "scope = \"global\""));  /* a default, filled in */
+    ck_assert_ptr_nonnull(strstr(resolved, "threads = [1, 2]"));
+    free(resolved);
+
+    /* a rerun skips everything */
+    ck_assert_int_eq(dlas_experiment_run(e, &o, &sum), DLAS_OK);
+    ck_assert_uint_eq(sum.skipped, 6);
+    ck_assert_uint_eq(sum.ran, 0);
+    ck_assert_str_eq(dlas_experiment_result(e, 5, "status"), "ok");
+    dlas_experiment_free(e);
+}
+END_TEST
+
+/* A minimal valid experiment, with one line replaceable. */
+static const char *base_cfg(const char *extra_line)
+{
+    static char text[4096];
+    snprintf(text, sizeof text,
+             "experiment = { repeat = 2; warmup = 0; eval_samples = 8; };\n"    /* 1 */
+             "dataset = { plugin = \"synthetic\"; train_size = 16; test_size = 8; };\n" /* 2 */
+             "models = { lenet = { plugin = \"lenet5\"; }; };\n"               /* 3 */
+             "compressors = { m = ( { plugin = \"magnitude\"; sparsity = 0.3; } ); };\n" /* 4 */
+             "primitives = { im = { plugin = \"im2col-gemm\"; }; };\n"          /* 5 */
+             "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n"   /* 6 */
+             "%s\n",                                                          /* 7 */
+             extra_line);
+    return text;
+}
+
+static void expect_error(const char *text, const char *const *want)
+{
+    const char *path = write_cfg("bad.cfg", text);
+    struct dlas_experiment *e = NULL;
+    int rc = dlas_experiment_load(path, reg, &e);
+    ck_assert_msg(rc != DLAS_OK, "config was accepted:\n%s", text);
+    ck_assert_ptr_null(e);
+    for (; *want; want++) {
+        char w[1024];
+        /* "@" stands for the file's path */
+        if (!strncmp(*want, "@", 1))
+            snprintf(w, sizeof w, "%s%s", path, *want + 1);
+        else
+            snprintf(w, sizeof w, "%s", *want);
+        ck_assert_msg(strstr(dlas_last_error(), w) != NULL, "message '%s' lacks '%s'",
+                      dlas_last_error(), w);
+    }
+}
+
+START_TEST(base_config_is_valid)
+{
+    struct dlas_experiment *e;
+    const char *path = write_cfg("ok.cfg", base_cfg(""));
+    ck_assert_msg(dlas_experiment_load(path, reg, &e) == DLAS_OK, "%s", dlas_last_error());
+    ck_assert_uint_eq(dlas_experiment_n_points(e), 1);
+    dlas_experiment_free(e);
+}
+END_TEST
+
+START_TEST(config_errors)
+{
+    expect_error(base_cfg("modles = { };"),
+                 (const char *[]){"@:7", "unknown key 'modles'", "did you mean 'models'", NULL});
+    expect_error("experiment = { repeat = 2; };\n"
+                 "dataset = { plugin = \"synthetic\"; };\n"
+                 "models = { lenet = { plugin = \"lenet5\"; }; };\n"
+                 "compressors = { m = ( { plugin = \"magnitude\";\n"
+                 "   sparsty = 0.3; } ); };\n"
+                 "backends = { omp = { plugin = \"openmp\"; }; };\n",
+                 (const char *[]){"@:5", "unknown key 'sparsty'", "did you mean 'sparsity'", NULL});
+    expect_error(base_cfg("primitives2 = 1;"), (const char *[]){"@:7", "primitives2", NULL});
+    expect_error(
+        "dataset = { plugin = \"synthetic\"; };\nmodels = { l = { plugin = \"lenet5\"; }; };\n"
+        "backends = { omp = { plugin = \"openmp\"; threads = \"two\"; }; };\n",
+        (const char *[]){"@:3", "threads", NULL});
+    expect_error(
+        "dataset = { plugin = \"synthetic\"; };\nmodels = { l = { plugin = \"lenet5\"; }; };\n"
+        "compressors = { m = ( { plugin = \"magnitude\"; sparsity = 1.5; } ); };\n"
+        "backends = { omp = { plugin = \"openmp\"; }; };\n",
+        (const char *[]){"@:3", "sparsity", "range", NULL});
+    expect_error(
+        "dataset = { plugin = \"synthetic\"; };\nmodels = { l = { plugin = \"lenet\"; }; };\n"
+        "backends = { omp = { plugin = \"openmp\"; }; };\n",
+        (const char *[]){"@:2", "no model plugin named 'lenet'", "did you mean 'lenet5'", NULL});
+    expect_error(
+        "dataset = { plugin = \"synthetic\"; };\nmodels = { l = { plugin = \"lenet5\"; }; };\n"
+        "compressors = { m = ( { plugin = \"magnitude\"; scope = \"globl\"; } ); };\n"
+        "backends = { omp = { plugin = \"openmp\"; }; };\n",
+        (const char *[]){"@:3", "scope", "did you mean 'global'", NULL});
+    expect_error(base_cfg("sweep = { models = [\"lenett\"]; };"),
+                 (const char *[]){"@:7", "lenett", "did you mean 'lenet'", NULL});
+    expect_error(base_cfg("sweep = { model = [\"lenet\"]; };"),
+                 (const char *[]){"@:7", "unknown key 'model'", "did you mean 'models'", NULL});
+    expect_error(base_cfg("train = { epochs = 3; };"),
+                 (const char *[]){"@:7", "epochs", "training engine", NULL});
+    expect_error(base_cfg("train = { epohcs = 3; };"),
+                 (const char *[]){"@:7", "did you mean 'epochs'", NULL});
+    expect_error(base_cfg("experiment2 = { "), (const char *[]){"@:", "syntax error", NULL});
+    expect_error("models = { l = { plugin = \"lenet5\"; }; };\n"
+                 "backends = { omp = { plugin = \"openmp\"; }; };\n",
+                 (const char *[]){"no 'dataset' group", NULL});
+    expect_error(
+        "experiment = { fallback = \"imm\"; };\n"
+        "dataset = { plugin = \"synthetic\"; };\nmodels = { l = { plugin = \"lenet5\"; }; };\n"
+        "primitives = { im = { plugin = \"im2col-gemm\"; }; };\n"
+        "backends = { omp = { plugin = \"openmp\"; }; };\n",
+        (const char *[]){"@:1", "fallback", "did you mean 'im'", NULL});
+    /* a file that does not exist */
+    struct dlas_experiment *e = NULL;
+    ck_assert_int_eq(dlas_experiment_load("/nonexistent/x.cfg", reg, &e), DLAS_ERR_IO);
+    ck_assert_ptr_nonnull(strstr(dlas_last_error(), "/nonexistent/x.cfg"));
+}
+END_TEST
+
+START_TEST(sweep_axes_and_seeds)
+{
+    const char *path = write_cfg(
+        "sweep.cfg",
+        "experiment = { seeds = [3, 4]; repeat = 1; warmup = 0; eval_samples = 4; };\n"
+        "dataset = { plugin = \"synthetic\"; train_size = 8; test_size = 4; };\n"
+        "models = { a = { plugin = \"lenet5\"; }; };\n"
+        "compressors = { none = (); m = ( { plugin = \"magnitude\"; sparsity = [0.2, 0.4, 0.6]; } ); };\n"
+        "backends = { omp = { plugin = \"openmp\"; threads = [1, 2]; }; };\n");
+    struct dlas_experiment *e;
+    ck_assert_msg(dlas_experiment_load(path, reg, &e) == DLAS_OK, "%s", dlas_last_error());
+    /* (none + 3 sparsities) x 2 threads x 2 seeds */
+    ck_assert_uint_eq(dlas_experiment_n_points(e), 16);
+    int found = 0;
+    for (size_t i = 0; i < dlas_experiment_n_points(e); i++)
+        found += !strcmp(dlas_experiment_point_id(e, i), "a/m.sparsity=0.4/ref/omp.threads=2/seed=4");
+    ck_assert_int_eq(found, 1);
+    dlas_experiment_free(e);
+}
+END_TEST
+
+START_TEST(crash_fails_only_its_point)
+{
+    const char *path = write_cfg(
+        "crash.cfg",
+        "experiment = { repeat = 1; warmup = 0; eval_samples = 4; };\n"
+        "dataset = { plugin = \"synthetic\"; train_size = 8; test_size = 4; };\n"
+        "models = { boom = { plugin = \"fx-crash\"; }; fine = { plugin = \"lenet5\"; }; };\n"
+        "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n");
+    struct dlas_experiment *e;
+    ck_assert_msg(dlas_experiment_load(path, reg, &e) == DLAS_OK, "%s", dlas_last_error());
+    struct dlas_run_options o;
+    dlas_run_options_default(&o);
+    o.output_dir = tmpdir;
+    o.progress = 0;
+    struct dlas_run_summary sum;
+    ck_assert_int_eq(dlas_experiment_run(e, &o, &sum), DLAS_OK);
+    ck_assert_uint_eq(sum.failed, 1);
+    ck_assert_uint_eq(sum.ran, 1);
+    ck_assert_str_eq(dlas_experiment_result(e, 0, "status"), "failed");
+    ck_assert_msg(strstr(dlas_experiment_result(e, 0, "error"), "signal") ||
+                      strstr(dlas_experiment_result(e, 0, "error"), "status"),
+                  "%s", dlas_experiment_result(e, 0, "error"));
+    ck_assert_str_eq(dlas_experiment_result(e, 1, "status"), "ok");
+    /* the failed point is retried on resume, the good one is not */
+    ck_assert_int_eq(dlas_experiment_run(e, &o, &sum), DLAS_OK);
+    ck_assert_uint_eq(sum.skipped, 1);
+    ck_assert_uint_eq(sum.failed, 1);
+    dlas_experiment_free(e);
+}
+END_TEST
+
+static int run_cli(const char *args, const char *out_must_have)
+{
+    char cmd[16384], out[512];
+    snprintf(out, sizeof out, "%s/cli.out", tmpdir);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s > '%s' 2>&1", tmpdir, getenv("DLAS_BIN"), args, out);
+    int st = system(cmd);
+    ck_assert(WIFEXITED(st));
+    if (out_must_have) {
+        char *text = slurp(out);
+        ck_assert_msg(strstr(text, out_must_have) != NULL, "'dlas %s' output lacks '%s':\n%s", args,
+                      out_must_have, text);
+        free(text);
+    }
+    return WEXITSTATUS(st);
+}
+
+START_TEST(cli_exit_codes)
+{
+    ck_assert_int_eq(run_cli("--version", "plugin ABI"), 0);
+    ck_assert_int_eq(run_cli("--help", "usage: dlas"), 0);
+    ck_assert_int_eq(run_cli("plugins", "im2col-gemm"), 0);
+    ck_assert_int_eq(run_cli("plugins", "sparsity"), 0);
+    ck_assert_int_eq(run_cli("plugins --kind backend", "openmp"), 0);
+    ck_assert_int_eq(run_cli("plugins --kind backnd", "did you mean 'backend'"), 2);
+    ck_assert_int_eq(run_cli("help magnitude", "sparsity"), 0);
+    ck_assert_int_eq(run_cli("help magnitud", "did you mean 'magnitude'"), 2);
+    ck_assert_int_eq(run_cli("frobnicate", "unknown command"), 2);
+    ck_assert_int_eq(run_cli("runn", "did you mean 'run'"), 2);
+    char args[8192];
+    snprintf(args, sizeof args, "validate '%s'", quickstart());
+    ck_assert_int_eq(run_cli(args, "6 points"), 0);
+    snprintf(args, sizeof args, "run --dry-run '%s'", quickstart());
+    ck_assert_int_eq(run_cli(args, "lenet/mag90/im2col/omp.threads=2/seed=1"), 0);
+    const char *bad = write_cfg("bad.cfg", base_cfg("modles = 1;"));
+    snprintf(args, sizeof args, "validate '%s'", bad);
+    ck_assert_int_eq(run_cli(args, "did you mean 'models'"), 2);
+    snprintf(args, sizeof args, "run '%s'", bad);
+    ck_assert_int_eq(run_cli(args, ":7:"), 2);
+    const char *good = write_cfg("good.cfg", base_cfg(""));
+    snprintf(args, sizeof args, "run --no-progress -o out '%s'", good);
+    ck_assert_int_eq(run_cli(args, "1 ran, 0 failed"), 0);
+    snprintf(args, sizeof args, "--plugin-path '%s' run --no-progress -o out2 '%s'",
+             getenv("DLAS_FIXTURES"),
+             write_cfg("crash.cfg", "dataset = { plugin = \"synthetic\"; test_size = 4; };\n"
+                                    "models = { boom = { plugin = \"fx-crash\"; }; };\n"
+                                    "backends = { omp = { plugin = \"openmp\"; }; };\n"));
+    ck_assert_int_eq(run_cli(args, "0 ran, 1 failed"), 1);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("experiment");
+    TCase *tc = tcase_create("experiment");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, quickstart_runs_and_resumes);
+    tcase_add_test(tc, base_config_is_valid);
+    tcase_add_test(tc, config_errors);
+    tcase_add_test(tc, sweep_axes_and_seeds);
+    tcase_add_test(tc, crash_fails_only_its_point);
+    tcase_add_test(tc, cli_exit_codes);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

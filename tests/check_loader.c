@@ -1,1 +1,291 @@
-int main(void){return 77;}
+/* Plugin loader: good plugins, and every kind of bad one refused with a
+ * message that says why. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <dlas/dlas.h>
+
+static char tmpdir[256];
+
+static const char *fixture(const char *name)
+{
+    static char path[4096];
+    const char *dir = getenv("DLAS_FIXTURES");
+    ck_assert_msg(dir != NULL, "DLAS_FIXTURES is not set (run through make check)");
+    snprintf(path, sizeof path, "%s/%s.so", dir, name);
+    return path;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    ck_assert_msg(in && out, "copy %s -> %s", from, to);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    fclose(out);
+}
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/dlas-loader-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    dlas_clear_error();
+}
+
+static void teardown(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s'; rm -rf '%s'", tmpdir, tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+#define ASSERT_MSG_HAS(s) \
+    ck_assert_msg(strstr(dlas_last_error(), (s)) != NULL, "message '%s' lacks '%s'", dlas_last_error(), (s))
+
+START_TEST(good_plugin_loads)
+{
+    struct dlas_registry *r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_load_file(r, fixture("fx_good")), DLAS_OK);
+    ck_assert_uint_eq(dlas_registry_count(r), 1);
+    const struct dlas_component *c = dlas_registry_find(r, DLAS_KIND_COMPRESSOR, "fx-noop");
+    ck_assert_ptr_nonnull(c);
+    ck_assert_str_eq(c->params[0].name, "strength");
+    const struct dlas_plugin *p;
+    const char *path;
+    ck_assert_ptr_eq(dlas_registry_at(r, 0, &p, &path), c);
+    ck_assert_str_eq(p->name, "fx-good");
+    /* the same file again is not a duplicate of itself */
+    ck_assert_int_eq(dlas_registry_load_file(r, fixture("fx_good")), DLAS_OK);
+    ck_assert_uint_eq(dlas_registry_count(r), 1);
+    ck_assert_uint_eq(dlas_registry_n_failures(r), 0);
+    /* a kind it does not offer */
+    ck_assert_ptr_null(dlas_registry_find(r, DLAS_KIND_MODEL, "fx-noop"));
+    ASSERT_MSG_HAS("no model plugin named 'fx-noop'");
+    dlas_registry_free(r);
+}
+END_TEST
+
+START_TEST(missing_symbol_refused)
+{
+    struct dlas_registry *r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_load_file(r, fixture("fx_nosym")), DLAS_ERR_INVALID);
+    ASSERT_MSG_HAS("dlas_plugin_entry");
+    ASSERT_MSG_HAS("not a dlas plugin");
+    ck_assert_uint_eq(dlas_registry_count(r), 0);
+    ck_assert_uint_eq(dlas_registry_n_failures(r), 1);
+    const char *path, *why;
+    dlas_registry_failure(r, 0, &path, &why);
+    ck_assert_str_eq(path, fixture("fx_nosym"));
+    ck_assert_ptr_nonnull(strstr(why, "dlas_plugin_entry"));
+    dlas_registry_free(r);
+}
+END_TEST
+
+START_TEST(abi_mismatch_refused)
+{
+    struct dlas_registry *r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_load_file(r, fixture("fx_abi")), DLAS_ERR_ABI);
+    ASSERT_MSG_HAS("plugin 'fx-abi' built for ABI 2.1");
+    char want[64];
+    snprintf(want, sizeof want, "supports %d.0-%d.%d", DLAS_ABI_MAJOR, DLAS_ABI_MAJOR, DLAS_ABI_MINOR);
+    ASSERT_MSG_HAS(want);
+    ck_assert_uint_eq(dlas_registry_count(r), 0);
+    dlas_registry_free(r);
+}
+END_TEST
+
+START_TEST(duplicate_names_both_files)
+{
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/a_good.so", tmpdir);
+    snprintf(b, sizeof b, "%s/b_dup.so", tmpdir);
+    copy_file(fixture("fx_good"), a);
+    copy_file(fixture("fx_dup"), b);
+    struct dlas_registry *r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_scan_dir(r, tmpdir, 1), DLAS_OK);
+    ck_assert_uint_eq(dlas_registry_count(r), 1);
+    ck_assert_uint_eq(dlas_registry_n_failures(r), 1);
+    const char *path, *why;
+    dlas_registry_failure(r, 0, &path, &why);
+    ck_assert_ptr_nonnull(strstr(why, "duplicate compressor name 'fx-noop'"));
+    ck_assert_ptr_nonnull(strstr(why, a));
+    ck_assert_ptr_nonnull(strstr(why, b));
+    /* the name itself is refused, repeating both files */
+    ck_assert_ptr_null(dlas_registry_find(r, DLAS_KIND_COMPRESSOR, "fx-noop"));
+    ASSERT_MSG_HAS(a);
+    ASSERT_MSG_HAS(b);
+    dlas_registry_free(r);
+}
+END_TEST
+
+START_TEST(non_elf_refused)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/fake.so", tmpdir);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("this is not an ELF file\n", f);
+    fclose(f);
+    struct dlas_registry *r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_load_file(r, p), DLAS_ERR_INVALID);
+    ASSERT_MSG_HAS("not a shared object");
+    /* an empty file too */
+    snprintf(p, sizeof p, "%s/empty.so", tmpdir);
+    f = fopen(p, "w");
+    fclose(f);
+    ck_assert_int_eq(dlas_registry_load_file(r, p), DLAS_ERR_INVALID);
+    ASSERT_MSG_HAS("not a shared object");
+    ck_assert_uint_eq(dlas_registry_count(r), 0);
+    dlas_registry_free(r);
+}
+END_TEST
+
+START_TEST(truncated_elf_refused)
+{
+    /* ELF magic but cut short: dlopen must fail, with its reason */
+    char p[512];
+    snprintf(p, sizeof p, "%s/trunc.so", tmpdir);
+    FILE *in = fopen(fixture("fx_good"), "rb"), *out = fopen(p, "wb");
+    char buf[200];
+    ck_assert_uint_eq(fread(buf, 1, sizeof buf, in), sizeof buf);
+    fwrite(buf, 1, sizeof buf, out);
+    fclose(in);
+    fclose(out);
+    struct dlas_registry *r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_load_file(r, p), DLAS_ERR_INVALID);
+    ASSERT_MSG_HAS("dlopen failed");
+    dlas_registry_free(r);
+}
+END_TEST
+
+START_TEST(unknown_kind_refused)
+{
+    struct dlas_registry *r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_load_file(r, fixture("fx_badkind")), DLAS_ERR_INVALID);
+    ASSERT_MSG_HAS("unknown kind 42");
+    ASSERT_MSG_HAS("fx-weird");
+    dlas_registry_free(r);
+}
+END_TEST
+
+START_TEST(unreadable_directories)
+{
+    struct dlas_registry *r = dlas_registry_new();
+    char p[512];
+    snprintf(p, sizeof p, "%s/does-not-exist", tmpdir);
+    ck_assert_int_eq(dlas_registry_scan_dir(r, p, 1), DLAS_ERR_NOTFOUND);
+    ASSERT_MSG_HAS(p);
+    /* not required: recorded, not fatal */
+    ck_assert_int_eq(dlas_registry_scan_dir(r, p, 0), DLAS_OK);
+    ck_assert_uint_eq(dlas_registry_n_failures(r), 1);
+    /* a file where a directory is expected */
+    snprintf(p, sizeof p, "%s/file", tmpdir);
+    FILE *f = fopen(p, "w");
+    fclose(f);
+    ck_assert_int_ne(dlas_registry_scan_dir(r, p, 1), DLAS_OK);
+    ASSERT_MSG_HAS("Not a directory");
+    /* permissions only bind when not running as root */
+    if (geteuid() != 0) {
+        snprintf(p, sizeof p, "%s/locked", tmpdir);
+        ck_assert_int_eq(mkdir(p, 0), 0);
+        ck_assert_int_eq(dlas_registry_scan_dir(r, p, 1), DLAS_ERR_IO);
+        ASSERT_MSG_HAS("Permission denied");
+    }
+    dlas_registry_free(r);
+}
+END_TEST
+
+START_TEST(failure_repeated_when_name_used)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/primitive_winograd.so", tmpdir);
+    copy_file(fixture("fx_nosym"), p);
+    struct dlas_registry *r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_scan_dir(r, tmpdir, 1), DLAS_OK);
+    ck_assert_ptr_null(dlas_registry_find(r, DLAS_KIND_PRIMITIVE, "winograd"));
+    ASSERT_MSG_HAS("no primitive plugin named 'winograd'");
+    ASSERT_MSG_HAS("primitive_winograd.so failed to load");
+    ASSERT_MSG_HAS("dlas_plugin_entry");
+    dlas_registry_free(r);
+}
+END_TEST
+
+START_TEST(discovery_finds_every_kind)
+{
+    struct dlas_registry *r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_discover(r, NULL), DLAS_OK);
+    static const struct {
+        enum dlas_kind kind;
+        const char *name;
+    } want[] = {{DLAS_KIND_DATASET, "synthetic"},
+                {DLAS_KIND_MODEL, "lenet5"},
+                {DLAS_KIND_COMPRESSOR, "magnitude"},
+                {DLAS_KIND_PRIMITIVE, "im2col-gemm"},
+                {DLAS_KIND_BACKEND, "openmp"}};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        ck_assert_msg(dlas_registry_find(r, want[i].kind, want[i].name) != NULL, "%s",
+                      dlas_last_error());
+    /* nearest-name hint */
+    ck_assert_ptr_null(dlas_registry_find(r, DLAS_KIND_PRIMITIVE, "im2col-gem"));
+    ASSERT_MSG_HAS("did you mean 'im2col-gemm'?");
+    for (size_t i = 0; i < dlas_registry_n_failures(r); i++) {
+        const char *path, *why;
+        dlas_registry_failure(r, i, &path, &why);
+        ck_abort_msg("%s failed to load: %s", path, why);
+    }
+    dlas_registry_free(r);
+}
+END_TEST
+
+START_TEST(extra_path_must_exist)
+{
+    struct dlas_registry *r = dlas_registry_new();
+    ck_assert_int_ne(dlas_registry_discover(r, "/nonexistent/dlas/plugins"), DLAS_OK);
+    ASSERT_MSG_HAS("/nonexistent/dlas/plugins");
+    dlas_registry_free(r);
+}
+END_TEST
+
+START_TEST(kind_names)
+{
+    enum dlas_kind k;
+    ck_assert_int_eq(dlas_kind_parse("primitives", &k), DLAS_OK);
+    ck_assert_int_eq(k, DLAS_KIND_PRIMITIVE);
+    ck_assert_int_eq(dlas_kind_parse("backend", &k), DLAS_OK);
+    ck_assert_int_eq(k, DLAS_KIND_BACKEND);
+    ck_assert_int_eq(dlas_kind_parse("compresor", &k), DLAS_ERR_INVALID);
+    ASSERT_MSG_HAS("did you mean 'compressor'");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("loader");
+    TCase *tc = tcase_create("loader");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, good_plugin_loads);
+    tcase_add_test(tc, missing_symbol_refused);
+    tcase_add_test(tc, abi_mismatch_refused);
+    tcase_add_test(tc, duplicate_names_both_files);
+    tcase_add_test(tc, non_elf_refused);
+    tcase_add_test(tc, truncated_elf_refused);
+    tcase_add_test(tc, unknown_kind_refused);
+    tcase_add_test(tc, unreadable_directories);
+    tcase_add_test(tc, failure_repeated_when_name_used);
+    tcase_add_test(tc, discovery_finds_every_kind);
+    tcase_add_test(tc, extra_path_must_exist);
+    tcase_add_test(tc, kind_names);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

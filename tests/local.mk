@@ -41,7 +41,8 @@ tests_check_experiment_LDADD = $(TEST_LDADD)
 FIXTURE_LDFLAGS = -module -avoid-version -shared -rpath /nowhere $(SAN_LDFLAGS)
 if HAVE_CHECK
 check_LTLIBRARIES += tests/fixtures/fx_good.la tests/fixtures/fx_nosym.la \
-	tests/fixtures/fx_abi.la tests/fixtures/fx_dup.la tests/fixtures/fx_badkind.la
+	tests/fixtures/fx_abi.la tests/fixtures/fx_dup.la tests/fixtures/fx_badkind.la \
+	tests/fixtures/fx_crash.la
 endif
 tests_fixtures_fx_good_la_SOURCES = tests/fixtures/fx_good.c
 tests_fixtures_fx_good_la_LDFLAGS = $(FIXTURE_LDFLAGS)
@@ -55,3 +56,5 @@ tests_fixtures_fx_dup_la_LDFLAGS = $(FIXTURE_LDFLAGS)
 tests_fixtures_fx_dup_la_LIBADD = libdlas.la
 tests_fixtures_fx_badkind_la_SOURCES = tests/fixtures/fx_badkind.c
 tests_fixtures_fx_badkind_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_fixtures_fx_crash_la_SOURCES = tests/fixtures/fx_crash.c
+tests_fixtures_fx_crash_la_LDFLAGS = $(FIXTURE_LDFLAGS)

@@ -1,1 +1,179 @@
+/* `dlas validate FILE` and `dlas run FILE`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "cli.h"
+
+static int load(struct cli *c, const char *file, struct dlas_experiment **e)
+{
+    int rc = cli_registry(c);
+    if (rc)
+        return rc;
+    if (dlas_experiment_load(file, c->reg, e)) {
+        fprintf(stderr, "dlas: %s\n", dlas_last_error());
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+static void list_points(const struct dlas_experiment *e)
+{
+    size_t n = dlas_experiment_n_points(e);
+    printf("%s: %zu point%s\n", dlas_experiment_name(e), n, n == 1 ? "" : "s");
+    for (size_t i = 0; i < n; i++)
+        printf("  %s\n", dlas_experiment_point_id(e, i));
+}
+
+int cmd_validate(struct cli *c, int argc, char **argv)
+{
+    int show_resolved = 0;
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--resolved"))
+            show_resolved = 1;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: dlas validate FILE [--resolved]\n  Checks FILE against every "
+                   "plugin's parameter specs and lists the points it expands to;\n  --resolved "
+                   "prints the configuration with all defaults filled in.\n");
+            return EXIT_OK;
+        } else if (!file && argv[i][0] != '-')
+            file = argv[i];
+        else {
+            fprintf(stderr, "dlas validate: unexpected argument '%s'\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (!file) {
+        fprintf(stderr, "usage: dlas validate FILE [--resolved]\n");
+        return EXIT_USAGE;
+    }
+    struct dlas_experiment *e;
+    int rc = load(c, file, &e);
+    if (rc)
+        return rc;
+    if (show_resolved) {
+        char *r = dlas_experiment_resolved(e);
+        fputs(r ? r : "", stdout);
+        free(r);
+    } else {
+        printf("%s: ok\n", file);
+        list_points(e);
+    }
+    dlas_experiment_free(e);
+    return EXIT_OK;
+}
+
+static const char *short_num(const char *v, char *buf, size_t len)
+{
+    double x = v && *v ? atof(v) : 0;
+    if (!v || !*v)
+        return "-";
+    if (x >= 1e9)
+        snprintf(buf, len, "%.2fG", x / 1e9);
+    else if (x >= 1e6)
+        snprintf(buf, len, "%.2fM", x / 1e6);
+    else if (x >= 1e3)
+        snprintf(buf, len, "%.1fk", x / 1e3);
+    else
+        snprintf(buf, len, "%s", v);
+    return buf;
+}
+
+static void summary_table(const struct dlas_experiment *e)
+{
+    size_t n = dlas_experiment_n_points(e);
+    size_t w = 7;
+    for (size_t i = 0; i < n; i++)
+        if (strlen(dlas_experiment_point_id(e, i)) > w)
+            w = strlen(dlas_experiment_point_id(e, i));
+    printf("\n%-*s  %-6s %9s %9s %8s %7s %9s %17s\n", (int)w, "point", "status", "params",
+           "nonzero", "MACs", "top1", "ms(med)", "ms(min..max)");
+    for (size_t i = 0; i < n; i++) {
+        char a[32], b[32], m[32], range[48];
+        const char *st = dlas_experiment_result(e, i, "status");
+        const char *acc = dlas_experiment_result(e, i, "accuracy_top1");
+        snprintf(range, sizeof range, "%s..%s", dlas_experiment_result(e, i, "latency_ms_min"),
+                 dlas_experiment_result(e, i, "latency_ms_max"));
+        char accb[16] = "-";
+        if (*acc)
+            snprintf(accb, sizeof accb, "%.2f%%", 100 * atof(acc));
+        printf("%-*s  %-6s %9s %9s %8s %7s %9s %17s\n", (int)w, dlas_experiment_point_id(e, i),
+               *st ? st : "-", short_num(dlas_experiment_result(e, i, "params"), a, sizeof a),
+               short_num(dlas_experiment_result(e, i, "nonzero_params"), b, sizeof b),
+               short_num(dlas_experiment_result(e, i, "macs"), m, sizeof m), accb,
+               *dlas_experiment_result(e, i, "latency_ms_median")
+                   ? dlas_experiment_result(e, i, "latency_ms_median")
+                   : "-",
+               strcmp(range, "..") ? range : "-");
+        if (*st && strcmp(st, "ok"))
+            printf("%-*s    error: %s\n", (int)w, "", dlas_experiment_result(e, i, "error"));
+    }
+}
+
+int cmd_run(struct cli *c, int argc, char **argv)
+{
+    struct dlas_run_options o;
+    dlas_run_options_default(&o);
+    int dry = 0;
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--dry-run"))
+            dry = 1;
+        else if (!strcmp(a, "--no-resume"))
+            o.resume = 0;
+        else if (!strcmp(a, "--no-isolate"))
+            o.isolate = 0;
+        else if (!strcmp(a, "--isolate"))
+            o.isolate = 1;
+        else if (!strcmp(a, "--progress"))
+            o.progress = 1;
+        else if (!strcmp(a, "--no-progress"))
+            o.progress = 0;
+        else if ((!strcmp(a, "--output") || !strcmp(a, "-o")) && i + 1 < argc)
+            o.output_dir = argv[++i];
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf("usage: dlas run FILE [options]\n"
+                   "  Runs every point of the experiment in FILE and writes results.csv,\n"
+                   "  results.json and resolved.cfg to its output directory, appending each\n"
+                   "  point as it ends. Rerunning skips points already done with the same\n"
+                   "  configuration.\n\n"
+                   "  --dry-run       list the expanded points and exit\n"
+                   "  -o, --output D  write results to D instead of experiment.output.dir\n"
+                   "  --no-resume     rerun points that are already in the results\n"
+                   "  --no-isolate    run points in this process (debugging; a crash ends the run)\n"
+                   "  --progress / --no-progress   force the progress bar on or off (default: on a TTY)\n");
+            return EXIT_OK;
+        } else if (!file && a[0] != '-')
+            file = a;
+        else {
+            fprintf(stderr, "dlas run: unexpected argument '%s' (see 'dlas run --help')\n", a);
+            return EXIT_USAGE;
+        }
+    }
+    if (!file) {
+        fprintf(stderr, "usage: dlas run FILE [options] (see 'dlas run --help')\n");
+        return EXIT_USAGE;
+    }
+    struct dlas_experiment *e;
+    int rc = load(c, file, &e);
+    if (rc)
+        return rc;
+    if (dry) {
+        list_points(e);
+        dlas_experiment_free(e);
+        return EXIT_OK;
+    }
+    struct dlas_run_summary sum;
+    if (dlas_experiment_run(e, &o, &sum)) {
+        fprintf(stderr, "dlas: %s\n", dlas_last_error());
+        dlas_experiment_free(e);
+        return EXIT_RUN_FAILED;
+    }
+    summary_table(e);
+    printf("\n%zu ran, %zu failed, %zu already done\nresults: %s\n         %s\nconfig:  %s\n",
+           sum.ran, sum.failed, sum.skipped, sum.csv_path, sum.json_path, sum.config_path);
+    dlas_experiment_free(e);
+    return sum.failed ? EXIT_RUN_FAILED : EXIT_OK;
+}

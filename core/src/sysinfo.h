@@ -1,1 +1,13 @@
-/* placeholder */
+/* Provenance recorded with every result. */
+#ifndef DLAS_SYSINFO_H
+#define DLAS_SYSINFO_H
+
+#include <stddef.h>
+
+const char *dlas_sys_cpu_model(void);
+/* "OpenBLAS 0.3.21 ... (openmp, core Haswell)" */
+const char *dlas_sys_blas(void);
+const char *dlas_sys_hostname(void);
+void dlas_sys_timestamp(char *buf, size_t len); /* ISO 8601, UTC */
+
+#endif

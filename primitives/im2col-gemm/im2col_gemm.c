@@ -1,1 +1,382 @@
-/* placeholder */
+/* Primitive "im2col-gemm": lower each convolution group to one GEMM by
+ * unrolling the receptive fields into a column matrix (Chellapilla, Puri and
+ * Simard, 2006), then multiply with OpenBLAS.
+ *
+ * Per image and group g, with K = in_c/groups * kh * kw and N = out_h * out_w:
+ *     out[g] (opg x N) = W[g] (opg x K) * col (K x N)
+ * The weights in the usual out_c x in_c/groups x kh x kw layout are already
+ * the row-major W[g] blocks one after another, so prepare() only copies them.
+ *
+ * Threading: with batch >= threads, whole images are spread over the
+ * backend's threads (one im2col buffer each, single-threaded GEMMs: OpenBLAS's
+ * OpenMP build runs serially inside a parallel region), which avoids the
+ * fork/join and packing overhead of threading many small GEMMs. Images left
+ * over (batch 1, or the remainder batch % threads) run one at a time with a
+ * threaded GEMM and a threaded im2col. */
+#include <limits.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include <dlas/plugin.h>
+
+/* Unrolling fewer elements than this is not worth waking other threads. */
+#define PARALLEL_IM2COL_MIN 32768
+
+struct ig_state {
+    const struct dlas_host *host;
+    struct dlas_backend be; /* ops NULL: no backend, run on the calling thread */
+    struct dlas_conv_desc d;
+    int64_t cpg, opg; /* input / output channels per group */
+    int64_t K, N;     /* GEMM inner and column dimensions */
+    int64_t in_hw;
+    int direct;       /* 1x1, stride 1, no padding: the input is the column matrix */
+    float *w;         /* out_c x K */
+    float *bias;      /* out_c, or NULL */
+};
+
+static int fail(char *why, size_t len, int status, const char *fmt, ...) DLAS_PRINTF(4, 5);
+
+static int fail(char *why, size_t len, int status, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (why && len)
+        snprintf(why, len, "%s", msg);
+    return dlas_error(status, "im2col-gemm: %s", msg);
+}
+
+static int check_desc(const struct dlas_conv_desc *d, char *why, size_t len)
+{
+    if (!d)
+        return fail(why, len, DLAS_ERR_INVALID, "no layer description");
+    if (d->batch < 0 || d->in_c < 1 || d->in_h < 1 || d->in_w < 1 || d->out_c < 1 ||
+        d->kh < 1 || d->kw < 1 || d->stride_h < 1 || d->stride_w < 1 || d->pad_h < 0 ||
+        d->pad_w < 0 || d->dil_h < 1 || d->dil_w < 1 || d->groups < 1)
+        return fail(why, len, DLAS_ERR_INVALID,
+                    "malformed layer: a size, stride, dilation or group count is below 1 "
+                    "or a padding is negative");
+    if (d->in_c % d->groups || d->out_c % d->groups)
+        return fail(why, len, DLAS_ERR_INVALID,
+                    "malformed layer: %lld input / %lld output channels do not divide into "
+                    "%d groups",
+                    (long long)d->in_c, (long long)d->out_c, d->groups);
+    int64_t span_h = (int64_t)d->dil_h * (d->kh - 1) + 1, span_w = (int64_t)d->dil_w * (d->kw - 1) + 1;
+    if (d->in_h + 2 * (int64_t)d->pad_h < span_h || d->in_w + 2 * (int64_t)d->pad_w < span_w)
+        return fail(why, len, DLAS_ERR_INVALID,
+                    "malformed layer: the dilated kernel is larger than the padded input");
+    int64_t oh = (d->in_h + 2 * (int64_t)d->pad_h - span_h) / d->stride_h + 1;
+    int64_t ow = (d->in_w + 2 * (int64_t)d->pad_w - span_w) / d->stride_w + 1;
+    if (d->out_h != oh || d->out_w != ow)
+        return fail(why, len, DLAS_ERR_INVALID,
+                    "malformed layer: output %lldx%lld, but the geometry gives %lldx%lld",
+                    (long long)d->out_h, (long long)d->out_w, (long long)oh, (long long)ow);
+    int64_t K = d->in_c / d->groups * d->kh * d->kw;
+    if (K > INT_MAX || oh * ow > INT_MAX || d->out_c / d->groups > INT_MAX)
+        return fail(why, len, DLAS_ERR_UNSUPPORTED,
+                    "a GEMM dimension exceeds the BLAS integer range");
+    return DLAS_OK;
+}
+
+static int ig_supports(const struct dlas_conv_desc *d, const struct dlas_params *p, char *why,
+                       size_t why_len)
+{
+    if (why && why_len)
+        why[0] = '\0';
+    return check_desc(d, why, why_len);
+}
+
+static int threads_of(const struct ig_state *s)
+{
+    if (!s->be.ops || !s->be.ops->threads)
+        return 1;
+    int t = s->be.ops->threads(s->be.ctx);
+    return t < 1 ? 1 : t;
+}
+
+/* Images run whole on separate threads only when every thread gets one. */
+static int64_t parallel_images(const struct ig_state *s, int64_t batch)
+{
+    int t = threads_of(s);
+    return t > 1 && batch >= t ? batch - batch % t : 0;
+}
+
+static int64_t col_slots(const struct ig_state *s, int64_t batch)
+{
+    return parallel_images(s, batch) ? threads_of(s) : 1;
+}
+
+static int ig_prepare(const struct dlas_host *host, const struct dlas_backend *be,
+                      const struct dlas_conv_desc *d, const float *weight, const float *bias,
+                      const struct dlas_params *p, void **state)
+{
+    *state = NULL;
+    int rc = check_desc(d, NULL, 0);
+    if (rc)
+        return rc;
+    if (!weight)
+        return dlas_error(DLAS_ERR_INVALID, "im2col-gemm: no weights");
+    if (d->has_bias && !bias)
+        return dlas_error(DLAS_ERR_INVALID, "im2col-gemm: the layer has a bias but none was given");
+    if (be && be->ops && be->ops->device && strcmp(be->ops->device, "cpu"))
+        return dlas_error(DLAS_ERR_UNSUPPORTED,
+                          "im2col-gemm: runs on the cpu, not on a \"%s\" backend",
+                          be->ops->device);
+
+    struct ig_state *s = host->alloc(sizeof *s);
+    if (!s)
+        return dlas_error(DLAS_ERR_NOMEM, "im2col-gemm: cannot allocate state");
+    s->host = host;
+    if (be && be->ops)
+        s->be = *be;
+    s->d = *d;
+    s->cpg = d->in_c / d->groups;
+    s->opg = d->out_c / d->groups;
+    s->K = s->cpg * d->kh * d->kw;
+    s->N = d->out_h * d->out_w;
+    s->in_hw = d->in_h * d->in_w;
+    s->direct = d->kh == 1 && d->kw == 1 && d->stride_h == 1 && d->stride_w == 1 &&
+                d->pad_h == 0 && d->pad_w == 0;
+
+    size_t wn = (size_t)(d->out_c * s->K);
+    s->w = host->alloc(wn * sizeof(float));
+    if (d->has_bias)
+        s->bias = host->alloc((size_t)d->out_c * sizeof(float));
+    if (!s->w || (d->has_bias && !s->bias)) {
+        host->free(s->w);
+        host->free(s->bias);
+        host->free(s);
+        return dlas_error(DLAS_ERR_NOMEM, "im2col-gemm: cannot allocate %zu weights", wn);
+    }
+    memcpy(s->w, weight, wn * sizeof(float));
+    if (d->has_bias)
+        memcpy(s->bias, bias, (size_t)d->out_c * sizeof(float));
+    *state = s;
+    return DLAS_OK;
+}
+
+static size_t ig_workspace(void *state, int64_t batch)
+{
+    const struct ig_state *s = state;
+    if (s->direct || batch <= 0)
+        return 0;
+    return (size_t)col_slots(s, batch) * (size_t)(s->K * s->N) * sizeof(float);
+}
+
+/* Unroll channels [c0, c1) of one group's input (src: cpg x in_h x in_w) into
+ * their rows of col (K x N). Out-of-image taps are written as 0. */
+static void im2col_channels(const struct ig_state *s, const float *src, float *col, int64_t c0,
+                            int64_t c1)
+{
+    const struct dlas_conv_desc *d = &s->d;
+    const int64_t ih_n = d->in_h, iw_n = d->in_w, oh_n = d->out_h, ow_n = d->out_w;
+    const int sh = d->stride_h, sw = d->stride_w;
+    for (int64_t c = c0; c < c1; c++) {
+        const float *plane = src + c * s->in_hw;
+        for (int ki = 0; ki < d->kh; ki++) {
+            for (int kj = 0; kj < d->kw; kj++) {
+                float *dst = col + ((c * d->kh + ki) * d->kw + kj) * s->N;
+                /* iw = ow * sw + iw0; [lo, hi) are the ow whose iw is inside. */
+                int64_t iw0 = (int64_t)kj * d->dil_w - d->pad_w;
+                int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+                int64_t hi = iw_n - 1 - iw0 < 0 ? 0 : (iw_n - 1 - iw0) / sw + 1;
+                if (hi > ow_n)
+                    hi = ow_n;
+                if (lo > hi)
+                    lo = hi;
+                for (int64_t oh = 0; oh < oh_n; oh++) {
+                    float *drow = dst + oh * ow_n;
+                    int64_t ih = oh * sh - d->pad_h + (int64_t)ki * d->dil_h;
+                    if (ih < 0 || ih >= ih_n) {
+                        memset(drow, 0, (size_t)ow_n * sizeof(float));
+                        continue;
+                    }
+                    const float *srow = plane + ih * iw_n + iw0;
+                    for (int64_t ow = 0; ow < lo; ow++)
+                        drow[ow] = 0.0f;
+                    if (sw == 1) {
+                        memcpy(drow + lo, srow + lo, (size_t)(hi - lo) * sizeof(float));
+                    } else {
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            drow[ow] = srow[ow * sw];
+                    }
+                    for (int64_t ow = hi; ow < ow_n; ow++)
+                        drow[ow] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* out (opg x N) of group g = W[g] * B, plus bias. */
+static void gemm_group(const struct ig_state *s, int64_t g, const float *B, float *out)
+{
+    float beta = 0.0f;
+    if (s->bias) {
+        /* Start from the bias and accumulate: one pass over the output. */
+        for (int64_t o = 0; o < s->opg; o++) {
+            float b = s->bias[g * s->opg + o];
+            float *row = out + o * s->N;
+            for (int64_t j = 0; j < s->N; j++)
+                row[j] = b;
+        }
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s->opg, (int)s->N, (int)s->K,
+                1.0f, s->w + g * s->opg * s->K, (int)s->K, B, (int)s->N, beta, out, (int)s->N);
+}
+
+/* One image on the calling thread, with whatever BLAS threading is in force. */
+static void conv_image(const struct ig_state *s, const float *in, float *out, float *col)
+{
+    for (int64_t g = 0; g < s->d.groups; g++) {
+        const float *src = in + g * s->cpg * s->in_hw;
+        if (!s->direct)
+            im2col_channels(s, src, col, 0, s->cpg);
+        gemm_group(s, g, s->direct ? src : col, out + g * s->opg * s->N);
+    }
+}
+
+struct image_job {
+    const struct ig_state *s;
+    const float *in;
+    float *out;
+    float *ws;
+};
+
+static void image_range(void *arg, int64_t begin, int64_t end, int thread)
+{
+    const struct image_job *j = arg;
+    const struct ig_state *s = j->s;
+    const struct dlas_conv_desc *d = &s->d;
+    float *col = s->direct ? NULL : j->ws + (int64_t)thread * s->K * s->N;
+    for (int64_t n = begin; n < end; n++)
+        conv_image(s, j->in + n * d->in_c * s->in_hw, j->out + n * d->out_c * s->N, col);
+}
+
+struct col_job {
+    const struct ig_state *s;
+    const float *src;
+    float *col;
+};
+
+static void col_range(void *arg, int64_t begin, int64_t end, int thread)
+{
+    const struct col_job *j = arg;
+    im2col_channels(j->s, j->src, j->col, begin, end);
+}
+
+static void prof_add(struct dlas_profile *p, const char *phase, double seconds)
+{
+    for (int i = 0; i < p->n; i++)
+        if (!strcmp(p->phase[i], phase)) {
+            p->seconds[i] += seconds;
+            return;
+        }
+    if (p->n < DLAS_PROFILE_MAX) {
+        p->phase[p->n] = phase;
+        p->seconds[p->n++] = seconds;
+    }
+}
+
+static double now(const struct ig_state *s)
+{
+    return s->be.ops && s->be.ops->now ? s->be.ops->now(s->be.ctx) : 0.0;
+}
+
+static int ig_run(void *state, int64_t batch, const float *in, float *out, void *ws,
+                  struct dlas_profile *prof)
+{
+    const struct ig_state *s = state;
+    if (!s || batch < 0 || (batch && (!in || !out)))
+        return dlas_error(DLAS_ERR_INVALID, "im2col-gemm: run() needs state, input and output");
+    const struct dlas_conv_desc *d = &s->d;
+    if (!s->direct && batch && !ws)
+        return dlas_error(DLAS_ERR_INVALID,
+                          "im2col-gemm: no workspace given (%zu bytes needed)",
+                          ig_workspace(state, batch));
+    const int t = threads_of(s);
+    const int64_t in_img = d->in_c * s->in_hw, out_img = d->out_c * s->N;
+    const int64_t n_par = parallel_images(s, batch);
+    double t0 = prof ? now(s) : 0.0;
+
+    if (n_par) {
+        struct image_job job = {s, in, out, ws};
+        s->be.ops->parallel_for(s->be.ctx, n_par, image_range, &job);
+        if (prof) {
+            double t1 = now(s);
+            prof_add(prof, "im2col+gemm", t1 - t0);
+            t0 = t1;
+        }
+    }
+    if (n_par == batch)
+        return DLAS_OK;
+
+    /* The rest, one image at a time: OpenBLAS follows omp_get_max_threads()
+     * of this thread, which another backend instance may have changed. */
+    if (omp_get_max_threads() != t || openblas_get_num_threads() != t)
+        openblas_set_num_threads(t);
+    float *col = ws;
+    for (int64_t n = n_par; n < batch; n++) {
+        const float *img = in + n * in_img;
+        float *o = out + n * out_img;
+        for (int64_t g = 0; g < d->groups; g++) {
+            const float *src = img + g * s->cpg * s->in_hw;
+            if (!s->direct) {
+                if (t > 1 && s->cpg > 1 && s->K * s->N >= PARALLEL_IM2COL_MIN) {
+                    struct col_job cj = {s, src, col};
+                    s->be.ops->parallel_for(s->be.ctx, s->cpg, col_range, &cj);
+                } else {
+                    im2col_channels(s, src, col, 0, s->cpg);
+                }
+            }
+            double t1 = prof ? now(s) : 0.0;
+            gemm_group(s, g, s->direct ? src : col, o + g * s->opg * s->N);
+            if (prof) {
+                double t2 = now(s);
+                prof_add(prof, "im2col", t1 - t0);
+                prof_add(prof, "gemm", t2 - t1);
+                t0 = t2;
+            }
+        }
+    }
+    return DLAS_OK;
+}
+
+static void ig_release(void *state)
+{
+    struct ig_state *s = state;
+    if (!s)
+        return;
+    const struct dlas_host *h = s->host;
+    h->free(s->w);
+    h->free(s->bias);
+    h->free(s);
+}
+
+static const struct dlas_primitive_ops ig_ops = {
+    sizeof(struct dlas_primitive_ops),
+    "conv2d",
+    "cpu",
+    ig_supports,
+    ig_prepare,
+    ig_workspace,
+    ig_run,
+    ig_release,
+};
+
+static const struct dlas_component components[] = {
+    {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, "im2col-gemm",
+     "convolution as im2col + OpenBLAS SGEMM, per group; any stride, padding, dilation",
+     "K. Chellapilla, S. Puri, P. Simard. High Performance Convolutional Neural Networks for "
+     "Document Processing. 10th Int. Workshop on Frontiers in Handwriting Recognition, 2006",
+     NULL, &ig_ops},
+};
+
+DLAS_PLUGIN("im2col-gemm", "0.1.0", "im2col + GEMM convolution (OpenBLAS)", components)

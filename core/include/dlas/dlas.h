@@ -17,5 +17,6 @@
 
 const char *dlas_version(void);  /* "0.1.0" */
 const char *dlas_revision(void); /* git revision the library was built from */
+const char *dlas_blas_info(void); /* the BLAS build in use, e.g. "OpenBLAS 0.3.21 ... (openmp, core Zen)" */
 
 #endif

@@ -56,7 +56,9 @@ int dlas_param_given(const struct dlas_params *p, const char *name);
 
 /* Building and inspecting parameter sets (core and tools). */
 const struct dlas_param_spec *dlas_params_spec(const struct dlas_params *p);
-/* All defaults; fails (DLAS_ERR_INVALID) if a required parameter exists. */
+/* All defaults. Required parameters stay unset; see dlas_params_check_required.
+ * Fails (DLAS_ERR_INVALID) on a malformed spec: a duplicate name, an enum
+ * without choices, or a default that is missing or fails its own checks. */
 int dlas_params_defaults(const struct dlas_param_spec *spec, struct dlas_params **out);
 /* Set one value from config syntax text ("2", "0.1", "[1,2]", "cosine"),
  * validated against the spec. `origin` names where it came from for errors

@@ -52,6 +52,13 @@ struct dlas_host {
     uint64_t seed;                /* the experiment seed */
 };
 
+/* A host table backed by the core: stderr logging, a counting allocator (so
+ * the memory a plugin holds can be measured) and the given RNG. */
+void dlas_host_init(struct dlas_host *h, struct dlas_rng *rng, uint64_t seed);
+int64_t dlas_host_bytes_in_use(void);
+int64_t dlas_host_bytes_peak(void);
+void dlas_host_reset_peak(void);
+
 /* ---- datasets ---------------------------------------------------------- */
 enum dlas_split { DLAS_SPLIT_TRAIN = 0, DLAS_SPLIT_TEST = 1 };
 
