@@ -389,6 +389,12 @@ START_TEST(test_backend_openmp)
         ops->release(ctx);
         dlas_params_free(bp);
     }
+    /* A binding the runtime cannot take any more is accepted (and logged). */
+    struct dlas_params *bp = params_of(bc, 2, "threads", "1", "bind", "spread");
+    void *ctx = NULL;
+    ck_assert_msg(ops->init(&host, bp, &ctx) == 0, "bind = spread: %s", dlas_last_error());
+    ops->release(ctx);
+    dlas_params_free(bp);
 }
 END_TEST
 

@@ -23,7 +23,7 @@ static void print_param(FILE *f, const struct dlas_param_spec *s, int wide)
     if (s->type == DLAS_PARAM_ENUM && s->choices)
         snprintf(range, sizeof range, "%s", s->choices);
     else if ((s->type == DLAS_PARAM_INT || s->type == DLAS_PARAM_FLOAT) && s->min < s->max)
-        snprintf(range, sizeof range, "%g..%g", s->min, s->max);
+        snprintf(range, sizeof range, "%.10g..%.10g", s->min, s->max);
     const char *def = (s->flags & DLAS_PARAM_REQUIRED) ? "(required)" : s->def ? s->def : "";
     fprintf(f, "    %-16s %-8s %-12s %-18s%s%s\n", s->name, type_name(s), def, range,
             (s->flags & DLAS_PARAM_TUNABLE) ? "[tunable] " : "", s->help ? s->help : "");
@@ -130,12 +130,18 @@ int cmd_help(struct cli *c, int argc, char **argv)
             printf("  reference: %s\n", comp->reference);
         printf("  plugin: %s %s (%s)\n\n", p->name, p->version ? p->version : "", path);
         print_params(stdout, comp->params);
+        /* Formatted from real defaults, so the example is valid config syntax. */
         printf("\n  config example:\n    x = { plugin = \"%s\";", comp->name);
-        for (const struct dlas_param_spec *s = comp->params; s && s->name; s++)
-            if (!(s->flags & DLAS_PARAM_REQUIRED))
-                printf(" %s = %s;", s->name, s->def ? s->def : "");
-            else
-                printf(" %s = ...;", s->name);
+        struct dlas_params *defs = NULL;
+        if (comp->params && dlas_params_defaults(comp->params, &defs) == DLAS_OK) {
+            for (size_t k = 0; k < dlas_params_count(defs); k++) {
+                char val[512];
+                if (dlas_params_format(defs, k, val, sizeof val) != DLAS_OK)
+                    snprintf(val, sizeof val, "...");
+                printf(" %s = %s;", dlas_params_name(defs, k), val);
+            }
+        }
+        dlas_params_free(defs);
         printf(" };\n");
         found++;
     }

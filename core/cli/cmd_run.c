@@ -93,8 +93,16 @@ static void summary_table(const struct dlas_experiment *e)
         char a[32], b[32], m[32], range[48];
         const char *st = dlas_experiment_result(e, i, "status");
         const char *acc = dlas_experiment_result(e, i, "accuracy_top1");
-        snprintf(range, sizeof range, "%s..%s", dlas_experiment_result(e, i, "latency_ms_min"),
-                 dlas_experiment_result(e, i, "latency_ms_max"));
+        const char *lo = dlas_experiment_result(e, i, "latency_ms_min");
+        const char *hi = dlas_experiment_result(e, i, "latency_ms_max");
+        const char *med = dlas_experiment_result(e, i, "latency_ms_median");
+        char medb[32] = "-";
+        if (*lo && *hi)
+            snprintf(range, sizeof range, "%.3f..%.3f", atof(lo), atof(hi));
+        else
+            snprintf(range, sizeof range, "-");
+        if (*med)
+            snprintf(medb, sizeof medb, "%.3f", atof(med));
         char accb[16] = "-";
         if (*acc)
             snprintf(accb, sizeof accb, "%.2f%%", 100 * atof(acc));
@@ -102,10 +110,7 @@ static void summary_table(const struct dlas_experiment *e)
                *st ? st : "-", short_num(dlas_experiment_result(e, i, "params"), a, sizeof a),
                short_num(dlas_experiment_result(e, i, "nonzero_params"), b, sizeof b),
                short_num(dlas_experiment_result(e, i, "macs"), m, sizeof m), accb,
-               *dlas_experiment_result(e, i, "latency_ms_median")
-                   ? dlas_experiment_result(e, i, "latency_ms_median")
-                   : "-",
-               strcmp(range, "..") ? range : "-");
+               medb, range);
         if (*st && strcmp(st, "ok"))
             printf("%-*s    error: %s\n", (int)w, "", dlas_experiment_result(e, i, "error"));
     }

@@ -112,10 +112,10 @@ int graph_derive_shape(const struct dlas_graph *g, int id, int *ndim, int64_t s[
 {
     const struct dlas_node *n = &g->nodes[id];
     char b1[64], b2[64];
-    int want = arity(n->op);
     if ((unsigned)n->op >= DLAS_OP__COUNT)
         return dlas_error(DLAS_ERR_INVALID, "node %d '%s': unknown op %d", id, n->name,
                           (int)n->op);
+    int want = arity(n->op);
     if ((want >= 0 && n->n_inputs != want) || (want < 0 && n->n_inputs < 1))
         return node_error(n, DLAS_ERR_INVALID, "has %d inputs, expected %s%d", n->n_inputs,
                           want < 0 ? "at least " : "", want < 0 ? 1 : want);

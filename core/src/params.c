@@ -550,6 +550,18 @@ static void fmt_bound(char *buf, size_t len, double v)
     dlas_fmt_double(buf, len, v, 0);
 }
 
+/* Exact for integers that a double cannot hold (9007199254740993 vs a bound
+ * of 2^53), which a comparison in double would let through. */
+static int int_in_range(int64_t v, double min, double max)
+{
+    const double two63 = 9223372036854775808.0;
+    if (min >= two63 || max < -two63)
+        return 0;
+    if (min > -two63 && v < (int64_t)ceil(min))
+        return 0;
+    return !(max < two63 && v > (int64_t)floor(max));
+}
+
 /* One token -> one item of the spec's type. On a type or range error, `why`
  * receives what follows "key 'x'" in the message. */
 static int convert(const struct dlas_param_spec *sp, const struct tok *t, union item *it,
@@ -557,14 +569,14 @@ static int convert(const struct dlas_param_spec *sp, const struct tok *t, union 
 {
     char ebuf[512];
     double range_v = 0;
-    int ranged = 0;
+    int ranged = 0, out_of_range = 0;
     memset(it, 0, sizeof *it);
     switch (sp->type) {
     case DLAS_PARAM_INT:
         if (t->kind == TK_INT && !t->overflow) {
             it->i = t->i;
-            range_v = (double)t->i;
             ranged = 1;
+            out_of_range = sp->min < sp->max && !int_in_range(t->i, sp->min, sp->max);
         } else if (t->kind == TK_INT) {
             dlas_buf_printf(why, " = %s is beyond the 64-bit integer range", t->raw);
             return DLAS_ERR_INVALID;
@@ -575,6 +587,7 @@ static int convert(const struct dlas_param_spec *sp, const struct tok *t, union 
             it->f = t->kind == TK_INT && !t->overflow ? (double)t->i : t->f;
             range_v = it->f;
             ranged = 1;
+            out_of_range = sp->min < sp->max && (range_v < sp->min || range_v > sp->max);
         } else if (t->kind == TK_INT || t->kind == TK_FLOAT) {
             dlas_buf_printf(why, " = %s is beyond the range of a double", t->raw);
             return DLAS_ERR_INVALID;
@@ -622,7 +635,7 @@ static int convert(const struct dlas_param_spec *sp, const struct tok *t, union 
     }
     }
     if (ranged) {
-        if (sp->min < sp->max && (range_v < sp->min || range_v > sp->max)) {
+        if (out_of_range) {
             char lo[64], hi[64];
             fmt_bound(lo, sizeof lo, sp->min);
             fmt_bound(hi, sizeof hi, sp->max);
@@ -660,7 +673,7 @@ static int parse_value(const struct dlas_param_spec *sp, const char *text, const
     if (rc == DLAS_ERR_NOMEM)
         return dlas_error(rc, "out of memory");
     if (rc)
-        return where_error(rc, origin, "key '%s': cannot read %s: %s", sp->name,
+        return where_error(rc, origin, "key '%s': cannot read '%s': %s", sp->name,
                            text ? text : "", err);
     int list = (sp->flags & DLAS_PARAM_LIST) != 0;
     if (!list && pv.is_list) {

@@ -11,8 +11,9 @@
  * backend's threads (one im2col buffer each, single-threaded GEMMs: OpenBLAS's
  * OpenMP build runs serially inside a parallel region), which avoids the
  * fork/join and packing overhead of threading many small GEMMs. Images left
- * over (batch 1, or the remainder batch % threads) run one at a time with a
- * threaded GEMM and a threaded im2col. */
+ * over (batch 1, or the remainder batch % threads) run one at a time: split
+ * by groups over the threads when there are enough groups (depthwise), else
+ * with a threaded GEMM and a threaded im2col. */
 #include <limits.h>
 #include <omp.h>
 #include <stdarg.h>
@@ -107,9 +108,17 @@ static int64_t parallel_images(const struct ig_state *s, int64_t batch)
     return t > 1 && batch >= t ? batch - batch % t : 0;
 }
 
+/* An image on its own still splits by groups when they share out evenly
+ * enough: depthwise layers are many tiny GEMMs that OpenBLAS cannot thread. */
+static int parallel_groups(const struct ig_state *s)
+{
+    int t = threads_of(s), g = s->d.groups;
+    return t > 1 && g >= t && (g % t == 0 || g >= 4 * t);
+}
+
 static int64_t col_slots(const struct ig_state *s, int64_t batch)
 {
-    return parallel_images(s, batch) ? threads_of(s) : 1;
+    return parallel_images(s, batch) || parallel_groups(s) ? threads_of(s) : 1;
 }
 
 static int ig_prepare(const struct dlas_host *host, const struct dlas_backend *be,
@@ -260,6 +269,26 @@ static void image_range(void *arg, int64_t begin, int64_t end, int thread)
         conv_image(s, j->in + n * d->in_c * s->in_hw, j->out + n * d->out_c * s->N, col);
 }
 
+struct group_job {
+    const struct ig_state *s;
+    const float *in; /* one image */
+    float *out;
+    float *ws;
+};
+
+static void group_range(void *arg, int64_t begin, int64_t end, int thread)
+{
+    const struct group_job *j = arg;
+    const struct ig_state *s = j->s;
+    float *col = s->direct ? NULL : j->ws + (int64_t)thread * s->K * s->N;
+    for (int64_t g = begin; g < end; g++) {
+        const float *src = j->in + g * s->cpg * s->in_hw;
+        if (!s->direct)
+            im2col_channels(s, src, col, 0, s->cpg);
+        gemm_group(s, g, s->direct ? src : col, j->out + g * s->opg * s->N);
+    }
+}
+
 struct col_job {
     const struct ig_state *s;
     const float *src;
@@ -326,6 +355,16 @@ static int ig_run(void *state, int64_t batch, const float *in, float *out, void 
     for (int64_t n = n_par; n < batch; n++) {
         const float *img = in + n * in_img;
         float *o = out + n * out_img;
+        if (parallel_groups(s)) {
+            struct group_job gj = {s, img, o, ws};
+            s->be.ops->parallel_for(s->be.ctx, d->groups, group_range, &gj);
+            if (prof) {
+                double t1 = now(s);
+                prof_add(prof, "im2col+gemm", t1 - t0);
+                t0 = t1;
+            }
+            continue;
+        }
         for (int64_t g = 0; g < d->groups; g++) {
             const float *src = img + g * s->cpg * s->in_hw;
             if (!s->direct) {

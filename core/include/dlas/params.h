@@ -42,7 +42,9 @@ struct dlas_params;
 
 /* Accessors. Validation guarantees that every specified parameter has a value
  * of its declared type; asking for an undeclared name or the wrong type
- * returns 0 / NULL. Lists are read element-wise. */
+ * returns 0 / NULL. Lists are read element-wise (a LIST parameter is not a
+ * scalar: dlas_param_int on it returns 0); a BOOL list reads as 0/1 through
+ * dlas_param_list_int. */
 int64_t dlas_param_int(const struct dlas_params *p, const char *name);
 double dlas_param_float(const struct dlas_params *p, const char *name);
 int dlas_param_bool(const struct dlas_params *p, const char *name);
@@ -62,7 +64,8 @@ const struct dlas_param_spec *dlas_params_spec(const struct dlas_params *p);
 int dlas_params_defaults(const struct dlas_param_spec *spec, struct dlas_params **out);
 /* Set one value from config syntax text ("2", "0.1", "[1,2]", "cosine"),
  * validated against the spec. `origin` names where it came from for errors
- * (e.g. "exp.cfg:12"), may be NULL. */
+ * (e.g. "exp.cfg:12"), may be NULL. Strings may be bare words; a scalar sets
+ * a LIST parameter to one element. On error the old value stays. */
 int dlas_params_set(struct dlas_params *p, const char *name, const char *text,
                     const char *origin);
 /* Check that every required parameter has been set. */
