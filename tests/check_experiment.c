@@ -332,6 +332,9 @@ START_TEST(cli_exit_codes)
     const char *good = write_cfg("good.cfg", base_cfg(""));
     snprintf(args, sizeof args, "run --no-progress -o out '%s'", good);
     ck_assert_int_eq(run_cli(args, "1 ran, 0 failed"), 0);
+    ck_assert_int_eq(run_cli("plot out --y nonzero_params --minimise-y", "1 on the Pareto front"), 0);
+    ck_assert_int_eq(run_cli("plot out --x no_such_column", "no ok rows"), 2);
+    ck_assert_int_eq(run_cli("plot nowhere", "nowhere"), 2);
     snprintf(args, sizeof args, "--plugin-path '%s' run --no-progress -o out2 '%s'",
              getenv("DLAS_FIXTURES"),
              write_cfg("crash.cfg", "dataset = { plugin = \"synthetic\"; test_size = 4; };\n"

@@ -19,5 +19,6 @@ int cmd_plugins(struct cli *c, int argc, char **argv);
 int cmd_help(struct cli *c, int argc, char **argv);
 int cmd_validate(struct cli *c, int argc, char **argv);
 int cmd_run(struct cli *c, int argc, char **argv);
+int cmd_plot(struct cli *c, int argc, char **argv);
 
 #endif

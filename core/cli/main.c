@@ -19,6 +19,7 @@ static void usage(FILE *f)
             "  help NAME                        a plugin's documentation and parameters\n"
             "  validate FILE                    check an experiment file, list its points\n"
             "  run FILE [options]               run an experiment (see 'dlas run --help')\n"
+            "  plot RESULTS_DIR [options]       Pareto plot of the results (gnuplot)\n"
             "\n"
             "options:\n"
             "  --plugin-path DIRS  extra plugin directories (colon-separated), searched\n"
@@ -97,9 +98,10 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(struct cli *, int, char **);
     } cmds[] = {{"plugins", cmd_plugins}, {"help", cmd_help}, {"validate", cmd_validate},
-                {"run", cmd_run}};
-    const char *names[4];
-    for (size_t k = 0; k < 4; k++) {
+                {"run", cmd_run}, {"plot", cmd_plot}};
+    enum { N_CMDS = sizeof cmds / sizeof cmds[0] };
+    const char *names[N_CMDS];
+    for (size_t k = 0; k < N_CMDS; k++) {
         names[k] = cmds[k].name;
         if (!strcmp(argv[i], cmds[k].name)) {
             int rc = cmds[k].fn(&c, argc - i, argv + i);
@@ -107,7 +109,7 @@ int main(int argc, char **argv)
             return rc;
         }
     }
-    const char *near = dlas_nearest(argv[i], names, 4);
+    const char *near = dlas_nearest(argv[i], names, N_CMDS);
     fprintf(stderr, "dlas: unknown command '%s'%s%s%s (see 'dlas --help')\n", argv[i],
             near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
     return EXIT_USAGE;
