@@ -62,4 +62,4 @@ tests_fixtures_fx_crash_la_LDFLAGS = $(FIXTURE_LDFLAGS)
 # `make install` relinks the modules and libdlas inside the build tree, so the
 # template test (which installs into a staging prefix) must run after every
 # other test has finished with them.
-tests/plugin_template.log: $(patsubst %,%.log,$(filter-out tests/plugin_template.sh,$(TESTS)))
+tests/plugin_template.sh.log: $(patsubst %,%.log,$(filter-out tests/plugin_template.sh,$(TESTS)))
