@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")"
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
-libconfig-dev libopenblas-openmp-dev check zlib1g-dev \
+libconfig-dev libopenblas-openmp-dev check zlib1g-dev libjpeg62-turbo-dev libpng-dev \
 dataset-fashion-mnist gnuplot-nox"
 
 missing=""

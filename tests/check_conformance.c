@@ -106,6 +106,52 @@ END_TEST
 #define GUARD 16 /* floats each side of the output; 64 bytes keeps alignment */
 #define TOL 1e-5
 #define RANDOM_CASES 160
+#define RANDOM_3X3_CASES 48  /* 3x3 stride 1: what Winograd-style primitives accept */
+#define RANDOM_WIDE_CASES 16 /* several 16-channel blocks and a partial one */
+
+/* Tolerances looser than TOL, each with its reason. The issue's bound is a
+ * relative error below 1e-4; TOL keeps exact-arithmetic primitives to 1e-5. */
+static const struct {
+    const char *prim;
+    double tol;
+    const char *why;
+} tolerances[] = {
+    /* F(4x4,3x3) interpolates at 0, +-1, +-2 and inf: its transform matrices
+     * have entries up to 8 (A^T) and 5 (B^T), so each output is a signed sum
+     * of terms up to ~100x larger than itself and float rounding grows by
+     * about that factor; the measured worst case on these shapes is ~1e-5,
+     * Lavin & Gray report the same order. F(2x2,3x3) stays below TOL. */
+    {"winograd", 1e-4, "Winograd F(4x4,3x3) transforms amplify rounding"},
+};
+
+static double tolerance_of(const char *prim)
+{
+    for (size_t i = 0; i < sizeof tolerances / sizeof tolerances[0]; i++)
+        if (!strcmp(tolerances[i].prim, prim))
+            return tolerances[i].tol;
+    return TOL;
+}
+
+/* Parameter settings each primitive is also tested with, besides its
+ * defaults: the other algorithm variants and register-block shapes, so that
+ * a tuned configuration is as conformant as the default one. */
+#define MAX_VARIANT_SETS 4
+static const struct {
+    const char *prim;
+    int n; /* key/value pairs */
+    const char *kv[2 * MAX_VARIANT_SETS];
+} variants[] = {
+    {"winograd", 1, {"tile", "2"}},
+    {"winograd", 3, {"tile", "4", "oc_vectors", "1", "split", "channels"}},
+    {"winograd", 3, {"tile", "2", "tile_block", "5", "chunk", "7"}},
+    {"direct", 3, {"oc_vectors", "1", "ow_block", "16", "order", "channels"}},
+    {"direct", 3, {"oc_vectors", "3", "ow_block", "3", "oh_block", "2"}},
+    {"direct", 3, {"oc_vectors", "1", "ow_block", "4", "oh_block", "4"}},
+    {"spatial-pack", 3, {"oc_vectors", "1", "tile_h", "4", "tile_w", "4"}},
+    {"spatial-pack", 4, {"oc_vectors", "4", "tile_h", "1", "tile_w", "7", "order", "channels"}},
+    {"grouped-spatial-pack", 2, {"oc_block", "1", "vectors", "1"}},
+    {"grouped-spatial-pack", 2, {"oc_block", "4", "vectors", "2"}},
+};
 
 static void fill_normal(struct dlas_rng *r, float *x, int64_t n)
 {
@@ -153,6 +199,34 @@ static void random_desc(struct dlas_rng *r, struct dlas_conv_desc *d)
     }
 }
 
+/* A random 3x3, stride-1, undilated layer (padding 0..3): the family most
+ * networks are made of, and the only one Winograd primitives accept. */
+static void random_desc_3x3(struct dlas_rng *r, struct dlas_conv_desc *d)
+{
+    for (;;) {
+        random_desc(r, d);
+        d->kh = d->kw = 3;
+        d->stride_h = d->stride_w = 1;
+        d->dil_h = d->dil_w = 1;
+        d->pad_h = d->pad_w = (int)pick(r, 4);
+        if (dlas_conv_desc_finish(d) == 0 && d->out_h >= 1 && d->out_w >= 1)
+            return;
+    }
+}
+
+/* Channel counts past one 16-wide vector block, not multiples of it. */
+static void random_desc_wide(struct dlas_rng *r, struct dlas_conv_desc *d)
+{
+    for (;;) {
+        random_desc(r, d);
+        d->groups = pick(r, 4) ? 1 : 2;
+        d->in_c = d->groups * (8 + pick(r, 30));
+        d->out_c = d->groups * (8 + pick(r, 40));
+        if (dlas_conv_desc_finish(d) == 0 && d->out_h >= 1 && d->out_w >= 1)
+            return;
+    }
+}
+
 /* Fixed shapes that random draws may miss: the 1x1 shortcut, the ResNet stem,
  * MobileNet's depthwise stride 2, and one big enough that primitives take
  * their threaded paths. */
@@ -174,6 +248,7 @@ static const struct dlas_conv_desc fixed_cases[] = {
 
 struct prim_tally {
     int run, refused, runs_checked;
+    double max_err;
 };
 
 static void check_case(const struct dlas_component *c, const struct dlas_params *pp,
@@ -261,9 +336,11 @@ static void check_case(const struct dlas_component *c, const struct dlas_params 
                           "%s, run batch %lld: wrote outside the output", ctx, (long long)nb);
         ck_assert_msg(!memcmp(in, in_keep, (size_t)n_in * sizeof(float)),
                       "%s: run() modified its input", ctx);
-        double err = dlas_rel_error(out, ref, n);
-        ck_assert_msg(err < TOL, "%s, run batch %lld: relative error %.3g >= %g", ctx,
-                      (long long)nb, err, TOL);
+        double err = dlas_rel_error(out, ref, n), tol = tolerance_of(c->name);
+        ck_assert_msg(err < tol, "%s, run batch %lld: relative error %.3g >= %g", ctx,
+                      (long long)nb, err, tol);
+        if (err > tally->max_err)
+            tally->max_err = err;
         ck_assert_msg(prof.n >= 0 && prof.n <= DLAS_PROFILE_MAX, "%s: profile has %d phases",
                       ctx, prof.n);
         if (ws)
@@ -300,10 +377,28 @@ START_TEST(test_primitive)
     }
     host_setup(1234);
     const struct dlas_component *bc = find(DLAS_KIND_BACKEND, "openmp");
+    /* the defaults, then each variant listed for this primitive */
+    int vlist[16], nv = 0;
+    vlist[nv++] = -1;
+    for (int k = 0; k < (int)(sizeof variants / sizeof variants[0]) && nv < 16; k++)
+        if (!strcmp(variants[k].prim, c->name))
+            vlist[nv++] = k;
+    for (int vi = 0; vi < nv; vi++) {
     struct dlas_params *pp = params_of(c, 0);
-
+    char vdesc[256] = "defaults";
+    if (vlist[vi] >= 0) {
+        size_t used = 0;
+        for (int k = 0; k < variants[vlist[vi]].n; k++) {
+            const char *key = variants[vlist[vi]].kv[2 * k], *val = variants[vlist[vi]].kv[2 * k + 1];
+            int rc = dlas_params_set(pp, key, val, "check_conformance variants");
+            ck_assert_msg(rc == 0, "'%s': %s = %s: %s", c->name, key, val, dlas_last_error());
+            used += (size_t)snprintf(vdesc + used, sizeof vdesc - used, "%s%s=%s", k ? "," : "",
+                                     key, val);
+        }
+    }
+    /* variants run at one thread count: threading is the defaults' job */
     static const int thread_counts[] = {1, 2};
-    for (int ti = 0; ti < 2; ti++) {
+    for (int ti = vi ? 1 : 0; ti < 2; ti++) {
         int threads = thread_counts[ti];
         char tbuf[16];
         snprintf(tbuf, sizeof tbuf, "%d", threads);
@@ -316,7 +411,7 @@ START_TEST(test_primitive)
         /* The same shapes at both thread counts: a difference is threading's. */
         struct dlas_rng r;
         dlas_rng_seed(&r, dlas_rng_hash(c->name) ^ 0x5eed);
-        struct prim_tally tally = {0, 0, 0};
+        struct prim_tally tally = {0, 0, 0, 0.0};
         for (int k = 0; k < N_FIXED; k++) {
             struct dlas_conv_desc d = fixed_cases[k];
             ck_assert_int_eq(dlas_conv_desc_finish(&d), 0);
@@ -327,14 +422,28 @@ START_TEST(test_primitive)
             random_desc(&r, &d);
             check_case(c, pp, &be, threads, &d, &r, N_FIXED + k, &tally);
         }
+        for (int k = 0; k < RANDOM_3X3_CASES; k++) {
+            struct dlas_conv_desc d;
+            random_desc_3x3(&r, &d);
+            check_case(c, pp, &be, threads, &d, &r, N_FIXED + RANDOM_CASES + k, &tally);
+        }
+        for (int k = 0; k < RANDOM_WIDE_CASES; k++) {
+            struct dlas_conv_desc d;
+            random_desc_wide(&r, &d);
+            check_case(c, pp, &be, threads, &d, &r,
+                       N_FIXED + RANDOM_CASES + RANDOM_3X3_CASES + k, &tally);
+        }
         fprintf(stderr,
-                "conformance: %-20s threads %d: %d shapes run (%d runs checked), %d refused\n",
-                c->name, threads, tally.run, tally.runs_checked, tally.refused);
+                "conformance: %-20s threads %d: %d shapes run (%d runs checked), %d refused, "
+                "max rel. error %.2g (%s)\n",
+                c->name, threads, tally.run, tally.runs_checked, tally.refused, tally.max_err,
+                vdesc);
         ck_assert_msg(tally.run > 0, "primitive '%s' refused every shape", c->name);
         be.ops->release(be.ctx);
         dlas_params_free(bp);
     }
     dlas_params_free(pp);
+    }
 }
 END_TEST
 

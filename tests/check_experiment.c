@@ -218,8 +218,8 @@ START_TEST(config_errors)
                  (const char *[]){"@:7", "lenett", "did you mean 'lenet'", NULL});
     expect_error(base_cfg("sweep = { model = [\"lenet\"]; };"),
                  (const char *[]){"@:7", "unknown key 'model'", "did you mean 'models'", NULL});
-    expect_error(base_cfg("train = { epochs = 3; };"),
-                 (const char *[]){"@:7", "epochs", "training engine", NULL});
+    expect_error(base_cfg("train = { epochs = -3; };"),
+                 (const char *[]){"@:7", "epochs", "range", NULL});
     expect_error(base_cfg("train = { epohcs = 3; };"),
                  (const char *[]){"@:7", "did you mean 'epochs'", NULL});
     expect_error(base_cfg("experiment2 = { "), (const char *[]){"@:", "syntax error", NULL});

@@ -822,6 +822,51 @@ START_TEST(test_stats_lenet)
 }
 END_TEST
 
+/* FLOPs by the convention stated in graph.h, worked out by hand for LeNet:
+ * conv and linear 2 per MAC + 1 per biased output, relu 1 and 2x2 pooling 4
+ * per output element. */
+START_TEST(test_stats_flops_dtypes)
+{
+    struct dlas_graph *g = new_graph();
+    build_lenet(g, 1, 28, 28, 2, 10);
+    ck_assert_int_eq(dlas_graph_status(g), 0);
+    ck_assert_int_eq(dlas_node_flops(g, dlas_graph_find(g, "conv1")), 2 * 117600 + 6 * 784);
+    ck_assert_int_eq(dlas_node_flops(g, dlas_graph_find(g, "relu1")), 6 * 784);
+    ck_assert_int_eq(dlas_node_flops(g, dlas_graph_find(g, "pool1")), 6 * 196 * 4);
+    ck_assert_int_eq(dlas_node_flops(g, dlas_graph_find(g, "flatten")), 0);
+    ck_assert_int_eq(dlas_node_flops(g, dlas_graph_find(g, "fc3")), 2 * 840 + 10);
+    ck_assert_int_eq(dlas_graph_flops(g), 239904 + 4704 + 4704 + 481600 + 1600 + 1600 +
+                                              96120 + 120 + 20244 + 84 + 1690);
+    ck_assert_int_eq(dlas_node_weight_bytes(g, dlas_graph_find(g, "conv2")), 2416 * 4);
+
+    /* a quantised layer is counted at its own dtype, apart from the rest */
+    struct dlas_node *fc1 = dlas_graph_node(g, dlas_graph_find(g, "fc1"));
+    int64_t dims[2] = {120, 400};
+    dlas_tensor_free(&fc1->weight);
+    ck_assert_int_eq(dlas_tensor_alloc(&fc1->weight, DLAS_I8, 2, dims), 0);
+    struct dlas_graph_stats s;
+    ck_assert_int_eq(dlas_graph_stats(g, &s), 0);
+    ck_assert_int_eq(dlas_graph_weight_bytes_of(g, DLAS_I8), 48000);
+    ck_assert_int_eq(dlas_graph_weight_bytes_of(g, DLAS_F32), (61706 - 48000) * 4);
+    ck_assert_int_eq(dlas_graph_weight_bytes_of(g, DLAS_F64), 0);
+    ck_assert_int_eq(s.weight_bytes, 48000 + (61706 - 48000) * 4);
+    ck_assert_int_eq(s.params, 61706);
+    dlas_graph_free(g);
+
+    /* batchnorm 2 per element, add 1, global pooling 1 per input element */
+    g = new_graph();
+    int x = dlas_graph_input(g, "in", 4, 5, 5);
+    int bn = dlas_graph_batchnorm(g, "bn", x, 1e-5f);
+    int a = dlas_graph_add(g, "add", bn, x);
+    int gp = dlas_graph_global_avgpool(g, "gap", a);
+    ck_assert_int_eq(dlas_node_flops(g, bn), 200);
+    ck_assert_int_eq(dlas_node_flops(g, a), 100);
+    ck_assert_int_eq(dlas_node_flops(g, gp), 100);
+    ck_assert_int_eq(dlas_graph_flops(g), 400);
+    dlas_graph_free(g);
+}
+END_TEST
+
 START_TEST(test_stats_bn_bytes)
 {
     struct dlas_graph *g = new_graph();
@@ -1307,6 +1352,7 @@ static Suite *graph_suite(void)
     t = tcase_create("graph");
     tcase_add_test(t, test_stats_lenet);
     tcase_add_test(t, test_stats_bn_bytes);
+    tcase_add_test(t, test_stats_flops_dtypes);
     tcase_add_test(t, test_peak_activation);
     tcase_add_test(t, test_clone);
     tcase_add_test(t, test_init_weights);

@@ -36,6 +36,54 @@ tests_check_experiment_SOURCES = tests/check_experiment.c tests/testutil.h
 tests_check_experiment_CFLAGS = $(TEST_CFLAGS)
 tests_check_experiment_LDADD = $(TEST_LDADD)
 
+# The data pipeline, and the dataset plugins on files written by the test.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_data tests/check_datasets
+TESTS += tests/check_data tests/check_datasets
+endif
+tests_check_data_SOURCES = tests/check_data.c
+tests_check_data_CFLAGS = $(TEST_CFLAGS)
+tests_check_data_LDADD = $(TEST_LDADD)
+tests_check_datasets_SOURCES = tests/check_datasets.c
+tests_check_datasets_CFLAGS = $(TEST_CFLAGS) $(ZLIB_CFLAGS) $(JPEG_CFLAGS) $(LIBPNG_CFLAGS)
+tests_check_datasets_LDADD = $(TEST_LDADD) $(ZLIB_LIBS) $(JPEG_LIBS) $(LIBPNG_LIBS)
+
+# Graph surgery (channel removal, block replacement) and checkpoints.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_surgery tests/check_checkpoint
+TESTS += tests/check_surgery tests/check_checkpoint
+endif
+tests_check_surgery_SOURCES = tests/check_surgery.c
+tests_check_surgery_CFLAGS = $(TEST_CFLAGS)
+tests_check_surgery_LDADD = $(TEST_LDADD)
+tests_check_checkpoint_SOURCES = tests/check_checkpoint.c
+tests_check_checkpoint_CFLAGS = $(TEST_CFLAGS) $(ZLIB_CFLAGS)
+tests_check_checkpoint_LDADD = $(TEST_LDADD) $(ZLIB_LIBS)
+
+# The model zoo: exact parameter counts, structure, a forward of each model;
+# parity with PyTorch (exit 77, SKIP, when /usr/bin/python3 lacks torch).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_zoo tests/check_parity
+TESTS += tests/check_zoo tests/check_parity
+endif
+EXTRA_DIST += tests/torch_export.py
+tests_check_zoo_SOURCES = tests/check_zoo.c
+tests_check_zoo_CFLAGS = $(TEST_CFLAGS)
+tests_check_zoo_LDADD = $(TEST_LDADD)
+tests_check_parity_SOURCES = tests/check_parity.c
+tests_check_parity_CFLAGS = $(TEST_CFLAGS)
+tests_check_parity_LDADD = $(TEST_LDADD)
+
+# The plan's fusion and per-layer control, the tuning log and tuner, and
+# the side-by-side comparison of primitives.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_compare
+TESTS += tests/check_compare
+endif
+tests_check_compare_SOURCES = tests/check_compare.c
+tests_check_compare_CFLAGS = $(TEST_CFLAGS)
+tests_check_compare_LDADD = $(TEST_LDADD)
+
 # Loader fixtures: plugins that are broken on purpose. -rpath makes libtool
 # build real shared modules rather than convenience archives.
 FIXTURE_LDFLAGS = -module -avoid-version -shared -rpath /nowhere $(SAN_LDFLAGS)
@@ -58,6 +106,15 @@ tests_fixtures_fx_badkind_la_SOURCES = tests/fixtures/fx_badkind.c
 tests_fixtures_fx_badkind_la_LDFLAGS = $(FIXTURE_LDFLAGS)
 tests_fixtures_fx_crash_la_SOURCES = tests/fixtures/fx_crash.c
 tests_fixtures_fx_crash_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+
+# Training: gradient checks of every op, losses, SGD, resume after SIGKILL.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_train
+TESTS += tests/check_train
+endif
+tests_check_train_SOURCES = tests/check_train.c
+tests_check_train_CFLAGS = $(TEST_CFLAGS)
+tests_check_train_LDADD = $(TEST_LDADD)
 
 # `make install` relinks the modules and libdlas inside the build tree, so the
 # template test (which installs into a staging prefix) must run after every

@@ -19,7 +19,11 @@ static void usage(FILE *f)
             "  help NAME                        a plugin's documentation and parameters\n"
             "  validate FILE                    check an experiment file, list its points\n"
             "  run FILE [options]               run an experiment (see 'dlas run --help')\n"
+            "  summary FILE | --model NAME      per-layer table and totals of a model\n"
+            "  checkpoint info|save|load ...    inspect, verify, save and load weights\n"
             "  plot RESULTS_DIR [options]       Pareto plot of the results (gnuplot)\n"
+            "  compare FILE | --model NAME      primitives side by side: per layer, end to end\n"
+            "  tune FILE | --model NAME         search primitives' knobs, write a tuning log\n"
             "\n"
             "options:\n"
             "  --plugin-path DIRS  extra plugin directories (colon-separated), searched\n"
@@ -98,7 +102,9 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(struct cli *, int, char **);
     } cmds[] = {{"plugins", cmd_plugins}, {"help", cmd_help}, {"validate", cmd_validate},
-                {"run", cmd_run}, {"plot", cmd_plot}};
+                {"run", cmd_run}, {"plot", cmd_plot},
+                {"summary", cmd_summary}, {"checkpoint", cmd_checkpoint},
+                {"compare", cmd_compare}, {"tune", cmd_tune}};
     enum { N_CMDS = sizeof cmds / sizeof cmds[0] };
     const char *names[N_CMDS];
     for (size_t k = 0; k < N_CMDS; k++) {

@@ -53,6 +53,7 @@ struct dlas_experiment {
     int fallback; /* index into prims, or -1: core reference */
     struct point *points;
     size_t n_points;
+    const char *run_dir; /* output directory of the run in progress */
 };
 
 /* Parameters of one instance as used at a point (axis values applied).

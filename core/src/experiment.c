@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <dlas/experiment.h>
+#include <dlas/train.h>
 
 #include "exp_internal.h"
 #include "util.h"
@@ -28,6 +29,11 @@ static const struct dlas_param_spec experiment_spec[] = {
      "primitive instance for layers the compared primitive refuses (\"\": core reference)"},
     {"isolate", DLAS_PARAM_BOOL, 0, "true", 0, 0, NULL,
      "run each point in a child process so that a crash fails only that point"},
+    {"tuning", DLAS_PARAM_ENUM, 0, "untuned", 0, 0, "untuned|log",
+     "primitive parameters: as configured (untuned defaults), or with each layer's tuned "
+     "settings from tuning_log where it has them (dlas tune writes it)"},
+    {"tuning_log", DLAS_PARAM_STRING, 0, "\"tuning.log\"", 0, 0, NULL,
+     "the tuning log read when tuning = \"log\""},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static const struct dlas_param_spec output_spec[] = {
@@ -35,21 +41,7 @@ static const struct dlas_param_spec output_spec[] = {
      "directory for results.csv, results.json and resolved.cfg (relative to the working directory)"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
-static const struct dlas_param_spec train_spec[] = {
-    {"epochs", DLAS_PARAM_INT, 0, "0", 0, 100000, NULL, "training epochs (0: evaluate as built)"},
-    {"batch", DLAS_PARAM_INT, 0, "128", 1, 65536, NULL, "training batch size"},
-    {"lr", DLAS_PARAM_FLOAT, 0, "0.1", 0, 100, NULL, "base learning rate"},
-    {"momentum", DLAS_PARAM_FLOAT, 0, "0.9", 0, 1, NULL, "SGD momentum"},
-    {"nesterov", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL, "Nesterov momentum"},
-    {"weight_decay", DLAS_PARAM_FLOAT, 0, "5e-4", 0, 1, NULL, "L2 weight decay"},
-    {"schedule", DLAS_PARAM_ENUM, 0, "cosine", 0, 0, "constant|step|multistep|cosine",
-     "learning-rate schedule"},
-    {"warmup", DLAS_PARAM_INT, 0, "0", 0, 100000, NULL, "linear warm-up epochs"},
-    {"label_smoothing", DLAS_PARAM_FLOAT, 0, "0", 0, 1, NULL, "label smoothing"},
-    {"seed", DLAS_PARAM_INT, 0, "0", 0, 4294967295.0, NULL, "0: the experiment seed"},
-    {"checkpoint_every", DLAS_PARAM_INT, 0, "1", 0, 1000000, NULL, "epochs between checkpoints"},
-    {"threads", DLAS_PARAM_INT, 0, "0", 0, 1024, NULL, "training threads (0: all cores)"},
-    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+/* The `train` group's spec is the training engine's (dlas_train_param_spec). */
 
 static const char *const top_keys[] = {"experiment", "dataset", "models", "train",
                                        "compressors", "primitives", "backends", "sweep"};
@@ -510,14 +502,14 @@ static int load(const char *path, struct dlas_registry *reg, struct dlas_experim
 
     const config_setting_t *tr = config_lookup(&cfg, "train");
     if (!rc)
-        rc = tr ? dlas_cfg_params(tr, "group 'train'", train_spec, NULL, 0, &e->train, NULL, NULL)
-                : dlas_params_defaults(train_spec, &e->train);
-    if (!rc && dlas_param_int(e->train, "epochs") > 0) {
-        const config_setting_t *ep = config_setting_get_member(tr, "epochs");
-        rc = where_error(ep ? ep : tr, DLAS_ERR_UNSUPPORTED,
-                         "train.epochs > 0, but this dlas has no training engine yet; use epochs = 0 "
-                         "to evaluate models as built%s%s",
-                         NULL, NULL);
+        rc = tr ? dlas_cfg_params(tr, "group 'train'", dlas_train_param_spec(), NULL, 0, &e->train,
+                                  NULL, NULL)
+                : dlas_params_defaults(dlas_train_param_spec(), &e->train);
+    if (!rc) { /* the recipe's own consistency (milestones, Nesterov), with file:line */
+        struct dlas_train_options to;
+        if (dlas_train_options_from_params(e->train, &to))
+            rc = where_error(tr ? tr : config_root_setting(&cfg), DLAS_ERR_INVALID, "%s%s",
+                             dlas_last_error(), NULL);
     }
 
     const config_setting_t *ds = config_lookup(&cfg, "dataset");

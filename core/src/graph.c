@@ -32,7 +32,7 @@ struct dlas_graph *dlas_graph_new(void)
     return g;
 }
 
-static void node_release(struct dlas_node *n)
+void graph_node_release(struct dlas_node *n)
 {
     free(n->inputs);
     dlas_tensor_free(&n->weight);
@@ -46,7 +46,7 @@ void dlas_graph_free(struct dlas_graph *g)
     if (!g)
         return;
     for (int i = 0; i < g->n; i++)
-        node_release(&g->nodes[i]);
+        graph_node_release(&g->nodes[i]);
     free(g->nodes);
     free(g);
 }
@@ -96,6 +96,40 @@ nomem:
     dlas_graph_free(c);
     dlas_error(DLAS_ERR_NOMEM, "graph clone: out of memory");
     return NULL;
+}
+
+int graph_splice(struct dlas_graph *g, const uint8_t *keep, int at, struct dlas_node *ins,
+                 int n_ins, int *remap, int *ins_base)
+{
+    int n = n_ins;
+    for (int i = 0; i < g->n; i++)
+        n += keep[i] != 0;
+    struct dlas_node *nodes = calloc(n > 0 ? (size_t)n : 1, sizeof *nodes);
+    if (!nodes)
+        return dlas_error(DLAS_ERR_NOMEM, "graph: out of memory");
+    int k = 0;
+    for (int i = 0; i <= g->n; i++) {
+        if (i == at) {
+            *ins_base = k;
+            for (int j = 0; j < n_ins; j++) {
+                nodes[k++] = ins[j];
+                memset(&ins[j], 0, sizeof ins[j]);
+            }
+        }
+        if (i == g->n)
+            break;
+        if (keep[i]) {
+            remap[i] = k;
+            nodes[k++] = g->nodes[i];
+        } else {
+            remap[i] = -1;
+            graph_node_release(&g->nodes[i]);
+        }
+    }
+    free(g->nodes);
+    g->nodes = nodes;
+    g->n = g->cap = n;
+    return DLAS_OK;
 }
 
 int dlas_graph_status(const struct dlas_graph *g) { return g ? g->status : DLAS_ERR_INVALID; }

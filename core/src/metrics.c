@@ -43,6 +43,76 @@ int64_t dlas_node_macs(const struct dlas_graph *g, int id)
     return 0;
 }
 
+static int64_t out_numel(const struct dlas_node *n)
+{
+    int64_t m = 1;
+    for (int i = 0; i < n->out_ndim; i++)
+        m *= n->out_shape[i];
+    return m;
+}
+
+int64_t dlas_node_flops(const struct dlas_graph *g, int id)
+{
+    const struct dlas_node *n = dlas_graph_node(g, id);
+    if (!n)
+        return 0;
+    const int64_t out = out_numel(n);
+    switch (n->op) {
+    case DLAS_OP_CONV2D:
+        return 2 * dlas_node_macs(g, id) + (n->attr.conv.bias ? out : 0);
+    case DLAS_OP_LINEAR:
+        return 2 * dlas_node_macs(g, id) + (n->attr.linear.bias ? out : 0);
+    case DLAS_OP_BATCHNORM:
+        return 2 * out;
+    case DLAS_OP_RELU:
+    case DLAS_OP_RELU6:
+    case DLAS_OP_ADD:
+        return out;
+    case DLAS_OP_MAXPOOL:
+    case DLAS_OP_AVGPOOL:
+        return out * n->attr.pool.kh * n->attr.pool.kw;
+    case DLAS_OP_GLOBAL_AVGPOOL: {
+        const struct dlas_node *x = dlas_graph_node(g, n->inputs[0]);
+        return x ? out_numel(x) : 0;
+    }
+    case DLAS_OP_SOFTMAX:
+        return 5 * out;
+    default:
+        return 0;
+    }
+}
+
+int64_t dlas_graph_flops(const struct dlas_graph *g)
+{
+    int64_t f = 0;
+    for (int i = 0, nn = dlas_graph_n_nodes(g); i < nn; i++)
+        f += dlas_node_flops(g, i);
+    return f;
+}
+
+int64_t dlas_node_weight_bytes(const struct dlas_graph *g, int id)
+{
+    const struct dlas_node *n = dlas_graph_node(g, id);
+    if (!n)
+        return 0;
+    return (int64_t)(dlas_tensor_bytes(&n->weight) + dlas_tensor_bytes(&n->bias) +
+                     dlas_tensor_bytes(&n->running_mean) + dlas_tensor_bytes(&n->running_var));
+}
+
+int64_t dlas_graph_weight_bytes_of(const struct dlas_graph *g, enum dlas_dtype dtype)
+{
+    int64_t b = 0;
+    for (int i = 0, nn = dlas_graph_n_nodes(g); i < nn; i++) {
+        const struct dlas_node *n = dlas_graph_node(g, i);
+        const struct dlas_tensor *t[4] = {&n->weight, &n->bias, &n->running_mean,
+                                          &n->running_var};
+        for (int k = 0; k < 4; k++)
+            if (t[k]->data && t[k]->dtype == dtype)
+                b += (int64_t)dlas_tensor_bytes(t[k]);
+    }
+    return b;
+}
+
 static int64_t out_bytes(const struct dlas_node *n)
 {
     int64_t m = (int64_t)sizeof(float);
@@ -58,13 +128,10 @@ int dlas_graph_stats(const struct dlas_graph *g, struct dlas_graph_stats *s)
     const int nn = dlas_graph_n_nodes(g);
     int64_t params = 0, nonzero = 0, macs = 0, wbytes = 0;
     for (int i = 0; i < nn; i++) {
-        const struct dlas_node *n = dlas_graph_node(g, i);
         params += dlas_node_params(g, i);
         nonzero += dlas_node_nonzero(g, i);
         macs += dlas_node_macs(g, i);
-        wbytes += (int64_t)(dlas_tensor_bytes(&n->weight) + dlas_tensor_bytes(&n->bias) +
-                            dlas_tensor_bytes(&n->running_mean) +
-                            dlas_tensor_bytes(&n->running_var));
+        wbytes += dlas_node_weight_bytes(g, i);
     }
 
     /* Run the nodes in order at batch 1 without in-place reuse: a node's

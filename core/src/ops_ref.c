@@ -76,6 +76,9 @@ void dlas_ref_conv2d(const struct dlas_conv_desc *d, int64_t batch, const float 
 {
     const int64_t icg = d->in_c / d->groups, ocg = d->out_c / d->groups;
     const int64_t ksize = icg * d->kh * d->kw;
+    /* Each output element is summed by one thread in a fixed order, so the
+     * oracle stays deterministic; threads only make big parity models bearable. */
+#pragma omp parallel for collapse(2) schedule(dynamic)
     for (int64_t n = 0; n < batch; n++)
         for (int64_t oc = 0; oc < d->out_c; oc++) {
             const int64_t grp = oc / ocg;

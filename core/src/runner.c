@@ -12,6 +12,7 @@
 #include <dlas/dlas.h>
 
 #include "exp_internal.h"
+#include "exp_train.h"
 #include "progress.h"
 #include "results.h"
 #include "sysinfo.h"
@@ -176,6 +177,14 @@ static int run_point(struct dlas_experiment *e, struct point *pt, struct dlas_ro
         rc = dlas_graph_init_weights(r.graph, &init);
     }
 
+    /* training (or the trained model from the cache), before compression */
+    struct exp_training tr;
+    memset(&tr, 0, sizeof tr);
+    if (!rc && dlas_param_int(e->train, "epochs") > 0 &&
+        (rc = exp_train_point(e, pt, e->run_dir, r.dops, r.dataset, r.p_data, r.p_model, &r.rng,
+                              r.graph, row, &tr)))
+        dlas_error_context("training model '%s'", model->label);
+
     /* compressors, in chain order */
     struct dlas_buf settings = {0};
     struct dlas_report report;
@@ -196,6 +205,9 @@ static int run_point(struct dlas_experiment *e, struct point *pt, struct dlas_ro
         ctx.host = &r.host_comp;
         ctx.graph = r.graph;
         ctx.report = &report;
+        ctx.trainer = tr.trainer;
+        ctx.data = tr.data;
+        ctx.teacher = tr.teacher;
         const struct dlas_compressor_ops *cops = step->comp->ops;
         rc = cops->apply(&ctx, pp);
         dlas_params_free(pp);
@@ -204,6 +216,7 @@ static int run_point(struct dlas_experiment *e, struct point *pt, struct dlas_ro
         else if ((rc = dlas_graph_validate(r.graph)))
             dlas_error_context("graph after compressor '%s' step %d", chain->label, s + 1);
     }
+    exp_training_free(&tr); /* its activations are not needed to measure inference */
     dlas_row_set(row, "compressor_settings", settings.s ? settings.s : "none");
     dlas_buf_free(&settings);
     for (size_t i = 0; i < report.row.n; i++)
@@ -253,9 +266,29 @@ static int run_point(struct dlas_experiment *e, struct point *pt, struct dlas_ro
         r.p_fallback = dlas_params_clone(f->params);
         fb = (struct dlas_primitive_choice){f->label, f->comp, r.p_fallback};
     }
-    if (!rc)
-        rc = dlas_plan_create(r.graph, &r.host_prim, &r.be, prim ? &choice : NULL, prim ? 1 : 0,
-                              e->fallback >= 0 ? &fb : NULL, batch, &r.plan);
+    /* tuned primitive parameters, when the experiment asks for them */
+    struct dlas_tunelog *tlog = NULL;
+    const char *tuning = dlas_param_str(e->exp, "tuning");
+    if (!rc && tuning && !strcmp(tuning, "log") &&
+        (rc = dlas_tunelog_load(dlas_param_str(e->exp, "tuning_log"), 0, &tlog)))
+        dlas_error_context("tuning = \"log\"");
+    if (!rc) {
+        struct dlas_plan_options po;
+        dlas_plan_options_default(&po);
+        po.tunelog = tlog;
+        rc = dlas_plan_create_ex(r.graph, &r.host_prim, &r.be, prim ? &choice : NULL,
+                                 prim ? 1 : 0, e->fallback >= 0 ? &fb : NULL, batch, &po,
+                                 &r.plan);
+    }
+    dlas_tunelog_free(tlog);
+    if (!rc && tlog) {
+        int tuned = 0;
+        for (int i = 0; i < dlas_plan_n_nodes(r.plan); i++)
+            tuned += dlas_plan_layer_settings(r.plan, i)[0] != '\0';
+        dlas_row_setf(row, "tuning", "log:%s (%d layers tuned)",
+                      dlas_param_str(e->exp, "tuning_log"), tuned);
+    } else if (!rc)
+        dlas_row_set(row, "tuning", "untuned");
     if (!rc) {
         dlas_row_setf(row, "fallback_layers", "%s", dlas_plan_fallbacks(r.plan));
         if (dlas_plan_n_fallbacks(r.plan))
@@ -472,6 +505,7 @@ int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options
         return rc;
     }
     int isolate = o->isolate >= 0 ? o->isolate : dlas_param_bool(e->exp, "isolate");
+    e->run_dir = dir;
     struct dlas_progress prog;
     dlas_progress_start(&prog, e->n_points, o->progress);
     for (size_t i = 0; i < e->n_points && !rc; i++) {

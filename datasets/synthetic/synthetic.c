@@ -232,7 +232,7 @@ static const struct dlas_param_spec syn_params[] = {
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static const struct dlas_dataset_ops syn_ops = {
-    sizeof(struct dlas_dataset_ops), syn_open, syn_info, syn_read, syn_close,
+    sizeof(struct dlas_dataset_ops), syn_open, syn_info, syn_read, syn_close, NULL,
 };
 
 static const struct dlas_component components[] = {

@@ -13,7 +13,13 @@
 #include <dlas/plugin.h>
 #include <dlas/registry.h>
 #include <dlas/plan.h>
+#include <dlas/tune.h>
+#include <dlas/compare.h>
 #include <dlas/experiment.h>
+#include <dlas/surgery.h>
+#include <dlas/checkpoint.h>
+#include <dlas/data.h>
+#include <dlas/train.h>
 
 const char *dlas_version(void);  /* "0.1.0" */
 const char *dlas_revision(void); /* git revision the library was built from */

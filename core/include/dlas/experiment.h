@@ -51,6 +51,40 @@ int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options
 const char *dlas_experiment_result(const struct dlas_experiment *e, size_t i,
                                    const char *column);
 
+/* The models the experiment's sweep selects, for tools that inspect them
+ * (dlas summary). build_model builds model i on the dataset's input shape
+ * with its configured parameters (a swept one at its first value) and
+ * initialises the weights as a run's point with this seed would; shape, if
+ * not NULL, receives channels, height, width and classes. */
+size_t dlas_experiment_n_models(const struct dlas_experiment *e);
+const char *dlas_experiment_model_label(const struct dlas_experiment *e, size_t i);
+int dlas_experiment_build_model(const struct dlas_experiment *e, size_t i, uint64_t seed,
+                                struct dlas_graph **out, int shape[4]);
+
+/* The primitives, backends and compressor chains the sweep selects, the
+ * fallback primitive and integer settings of the `experiment` group
+ * ("warmup", "repeat", "batch", ...), for tools that use them outside a run
+ * (dlas compare, dlas tune). Parameters are the instance's as configured (a
+ * swept one at its first value). compress applies chain i to g with the
+ * compressor stream a run's point with this seed would use. */
+size_t dlas_experiment_n_primitives(const struct dlas_experiment *e);
+int dlas_experiment_primitive(const struct dlas_experiment *e, size_t i, const char **label,
+                              const struct dlas_component **comp,
+                              const struct dlas_params **params);
+/* DLAS_ERR_NOTFOUND (no message) when the experiment names no fallback. */
+int dlas_experiment_fallback(const struct dlas_experiment *e, const char **label,
+                             const struct dlas_component **comp,
+                             const struct dlas_params **params);
+size_t dlas_experiment_n_backends(const struct dlas_experiment *e);
+int dlas_experiment_backend(const struct dlas_experiment *e, size_t i, const char **label,
+                            const struct dlas_component **comp,
+                            const struct dlas_params **params);
+int64_t dlas_experiment_setting_int(const struct dlas_experiment *e, const char *key);
+size_t dlas_experiment_n_chains(const struct dlas_experiment *e);
+const char *dlas_experiment_chain_label(const struct dlas_experiment *e, size_t i);
+int dlas_experiment_compress(const struct dlas_experiment *e, size_t i, uint64_t seed,
+                             struct dlas_graph *g);
+
 #ifdef __cplusplus
 }
 #endif

@@ -131,7 +131,22 @@ struct dlas_graph_stats {
 int64_t dlas_node_params(const struct dlas_graph *g, int id);
 int64_t dlas_node_nonzero(const struct dlas_graph *g, int id);
 int64_t dlas_node_macs(const struct dlas_graph *g, int id);
+/* Floating-point operations per sample under one stated convention: conv and
+ * linear 2 per MAC plus 1 per output when biased; batchnorm 2 per element
+ * (folded scale and shift); relu, relu6 and add 1 per element; max/avg pool
+ * one per window element of each output; global average pool one per input
+ * element; softmax 5 per element (max, subtract, exp, sum, divide); input,
+ * flatten, dropout and concat 0 (they move data). */
+int64_t dlas_node_flops(const struct dlas_graph *g, int id);
+/* Storage of a node's parameter tensors (BN running statistics included,
+ * masks not), each at its own dtype's size. */
+int64_t dlas_node_weight_bytes(const struct dlas_graph *g, int id);
 int dlas_graph_stats(const struct dlas_graph *g, struct dlas_graph_stats *s);
+/* The part of dlas_graph_stats' weight_bytes held in tensors of `dtype`, so a
+ * partly quantised graph reports e.g. f32 and i8 storage apart. */
+int64_t dlas_graph_weight_bytes_of(const struct dlas_graph *g, enum dlas_dtype dtype);
+/* Whole-graph FLOPs: the sum of dlas_node_flops. */
+int64_t dlas_graph_flops(const struct dlas_graph *g);
 
 /* Reference forward of the whole graph (inference mode): input N,C,H,W;
  * output is allocated to N x (output shape). The correctness oracle. */

@@ -34,6 +34,54 @@ int dlas_plan_n_fallbacks(const struct dlas_plan *p);
 const char *dlas_plan_fallbacks(const struct dlas_plan *p);
 int64_t dlas_plan_output_numel(const struct dlas_plan *p); /* per sample */
 
+/* ---- options, per-layer control and timing (additive) ------------------- */
+
+struct dlas_tunelog;
+
+struct dlas_plan_options {
+    uint32_t size; /* sizeof(struct dlas_plan_options) */
+    /* NULL, or one entry per graph node: for a conv, the index into `prims`
+     * of the primitive it must be bound to (if that primitive refuses it, the
+     * layer falls back as usual and says why); -1 = the default rule. */
+    const int *layer_prim;
+    /* NULL, or a tuning log: a conv bound to a primitive is prepared with the
+     * settings the log holds for (primitive, device, threads, layer shape at
+     * the plan's batch), applied over the configured parameters. */
+    const struct dlas_tunelog *tunelog;
+    /* Fold a batchnorm that alone consumes a conv into the conv's weights and
+     * bias, and run a relu/relu6 that alone consumes a node (conv, add,
+     * batchnorm, ...) in place right after it; flatten and dropout become
+     * views. Changes results only by float rounding. */
+    int fuse;
+};
+void dlas_plan_options_default(struct dlas_plan_options *o); /* fuse = 1, the rest none */
+
+/* dlas_plan_create() is this with the default options. */
+int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host,
+                        const struct dlas_backend *be, const struct dlas_primitive_choice *prims,
+                        int n_prims, const struct dlas_primitive_choice *fallback,
+                        int64_t max_batch, const struct dlas_plan_options *opt,
+                        struct dlas_plan **out);
+/* Run as dlas_plan_run and add the seconds each node took (backend clock,
+ * synchronised) to node_seconds[id] (dlas_plan_n_nodes entries). A node
+ * fused into another (dlas_plan_fused_into >= 0) adds 0: its time is in the
+ * node it was fused into. */
+int dlas_plan_run_timed(struct dlas_plan *p, int64_t batch, const float *input, float *output,
+                        double *node_seconds);
+int dlas_plan_n_nodes(const struct dlas_plan *p);
+/* The layer description a conv node was prepared with (batch = the plan's
+ * max batch; has_bias set when a batchnorm was folded in), NULL otherwise. */
+const struct dlas_conv_desc *dlas_plan_conv_desc(const struct dlas_plan *p, int id);
+/* Index into `prims` of the primitive bound to node id, -2 for the
+ * fallback, -1 for the core's operators. */
+int dlas_plan_binding_index(const struct dlas_plan *p, int id);
+/* The tuned settings a conv was prepared with ("" when none came from the
+ * tuning log). */
+const char *dlas_plan_layer_settings(const struct dlas_plan *p, int id);
+/* The node whose operator computes node id's output (a folded batchnorm,
+ * an in-place relu, a flatten view), or -1 if id runs itself. */
+int dlas_plan_fused_into(const struct dlas_plan *p, int id);
+
 #ifdef __cplusplus
 }
 #endif

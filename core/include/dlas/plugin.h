@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define DLAS_ABI_MAJOR 1
-#define DLAS_ABI_MINOR 0
+#define DLAS_ABI_MINOR 2
 
 enum dlas_kind {
     DLAS_KIND_DATASET = 1,
@@ -73,11 +73,20 @@ struct dlas_dataset_ops {
     uint32_t size;
     int (*open)(const struct dlas_host *host, const struct dlas_params *p, void **handle);
     int (*info)(void *handle, struct dlas_dataset_info *info);
-    /* n images as float NCHW in [0,1] and their labels. Must be safe to call
-     * from one thread while another thread uses the same handle's info. */
+    /* n images as float NCHW in [0,1] and their labels (either may be NULL).
+     * Must be safe to call concurrently on one handle from several threads
+     * (the core's data loader reads from background workers), and alongside
+     * info(). */
     int (*read)(void *handle, enum dlas_split split, const int64_t *indices, int64_t n,
                 float *images, int32_t *labels);
     void (*close)(void *handle);
+    /* ABI 1.1, optional (NULL, or beyond `size` in older plugins). Like read(),
+     * but views[i] != 0 asks for a random training view of sample i that the
+     * plugin draws from that seed alone (e.g. a random-resized crop of the
+     * original image, which the core cannot do on an already resized one);
+     * views[i] == 0 gives exactly what read() gives. Same thread safety. */
+    int (*read_views)(void *handle, enum dlas_split split, const int64_t *indices, int64_t n,
+                      const uint64_t *views, float *images, int32_t *labels);
 };
 
 /* ---- models ------------------------------------------------------------ */
@@ -91,6 +100,8 @@ struct dlas_model_ops {
 
 /* ---- compressors ------------------------------------------------------- */
 struct dlas_report;
+struct dlas_trainer;
+struct dlas_data;
 /* Add a named figure to the result row of the current experiment point. */
 int dlas_report_num(struct dlas_report *r, const char *key, double value);
 int dlas_report_str(struct dlas_report *r, const char *key, const char *value);
@@ -100,7 +111,15 @@ struct dlas_compress_ctx {
     const struct dlas_host *host;
     struct dlas_graph *graph;     /* rewrite in place */
     struct dlas_report *report;
-    void *reserved[8];            /* dataset, trainer, teacher: later minors */
+    void *reserved[8];            /* kept for the layout of ABI 1.0 and 1.1 */
+    /* ABI 1.2: training (<dlas/train.h>), when the experiment trains
+     * (train.epochs > 0), else NULL. The trainer works on `graph` and
+     * follows its rewrites; data is its pipeline (train, val and test
+     * batches); teacher is a copy of the trained model before compression,
+     * for distillation. Read them only when `size` covers them. */
+    struct dlas_trainer *trainer;
+    struct dlas_data *data;
+    const struct dlas_graph *teacher;
 };
 
 struct dlas_compressor_ops {

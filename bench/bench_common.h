@@ -1,0 +1,34 @@
+/* Helpers shared by the bench programs: timing statistics, the backend,
+ * machine load, and the layer shapes of the networks benchmarked. */
+#ifndef DLAS_BENCH_COMMON_H
+#define DLAS_BENCH_COMMON_H
+
+#include <stddef.h>
+
+#include <dlas/dlas.h>
+
+struct bench_stats {
+    double median, min, max;
+};
+double bench_now(void); /* seconds, monotonic */
+/* Sorts v in place. */
+struct bench_stats bench_stats(double *v, int n);
+/* "load 0.52 0.61 0.70" from /proc/loadavg */
+void bench_loadavg(char *buf, size_t len);
+/* An "openmp" backend with this many threads. */
+int bench_backend(struct dlas_registry *reg, int threads, const struct dlas_host *host,
+                  struct dlas_backend *be);
+
+struct bench_layer {
+    char name[32];
+    int count; /* occurrences in the network */
+    struct dlas_conv_desc d;
+};
+/* Parse "CxHxW-O:kK[sS][pP][dD][gG]" (k3 = 3x3); 0 on success. */
+int bench_parse_shape(const char *s, struct dlas_conv_desc *d);
+/* A named set (resnet18, resnet18-3x3, cifar-resnet18, mobilenetv2,
+ * mobilenetv2-dw, grouped, key) or a comma-separated list of shapes. Returns
+ * the number of layers, or -1. */
+int bench_layer_set(const char *spec, struct bench_layer *out, int max);
+
+#endif

@@ -1,0 +1,243 @@
+/* bench_layers: time convolution primitives on single layers, side by side.
+ *
+ * Every primitive named is prepared on every layer, checked once against the
+ * core's reference convolution, then timed with the runs interleaved
+ * (primitive A, B, C, A, B, C, ...) so that a change in machine load hits
+ * them all alike; the median of the timed runs is reported with min and max,
+ * as ms and GFLOP/s (2 FLOPs per MAC), and optionally as a fraction of a
+ * given peak.
+ *
+ *   bench_layers [--threads T] [--repeat N] [--warmup W] [--batch B]
+ *                [--peak GFLOPS] [--csv FILE] [--profile]
+ *                [--layers SET|SHAPE[,SHAPE...]]
+ *                PRIM[:key=value[,key=value...]] ...
+ *
+ * SHAPE is CxHxW-O:kK[sS][pP][dD][gG], e.g. 64x56x56-64:k3p1 (3x3, stride 1,
+ * padding 1); SET is one of resnet18, resnet18-3x3, cifar-resnet18,
+ * mobilenetv2, mobilenetv2-dw, key. Primitives are found with the registry
+ * (DLAS_PLUGIN_PATH or the build tree). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dlas/dlas.h>
+
+#include "bench_common.h"
+
+#define MAX_PRIMS 16
+#define MAX_LAYERS 128
+
+struct prim {
+    char label[128];
+    const struct dlas_component *comp;
+    struct dlas_params *params;
+};
+
+static int parse_prim(struct dlas_registry *reg, const char *arg, struct prim *p)
+{
+    snprintf(p->label, sizeof p->label, "%s", arg);
+    char name[128];
+    const char *colon = strchr(arg, ':');
+    snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - arg) : (int)strlen(arg), arg);
+    p->comp = dlas_registry_find(reg, DLAS_KIND_PRIMITIVE, name);
+    if (!p->comp)
+        return -1;
+    p->params = NULL;
+    if (p->comp->params && dlas_params_defaults(p->comp->params, &p->params))
+        return -1;
+    if (!colon)
+        return 0;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", colon + 1);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        char *eq = strchr(tok, '=');
+        if (!eq || !p->params)
+            return dlas_error(DLAS_ERR_INVALID, "'%s': expected key=value", tok), -1;
+        *eq = '\0';
+        if (dlas_params_set(p->params, tok, eq + 1, "command line"))
+            return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 1, repeat = 21, warmup = 3, profile = 0;
+    long long batch = 1;
+    double peak = 0;
+    const char *layers_arg = "key", *csv = NULL;
+    struct dlas_registry *reg = dlas_registry_new();
+    if (!reg || dlas_registry_discover(reg, NULL)) {
+        fprintf(stderr, "bench_layers: %s\n", dlas_last_error());
+        return 2;
+    }
+    struct prim prims[MAX_PRIMS];
+    int n_prims = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--repeat") && i + 1 < argc)
+            repeat = atoi(argv[++i]);
+        else if (!strcmp(a, "--warmup") && i + 1 < argc)
+            warmup = atoi(argv[++i]);
+        else if (!strcmp(a, "--batch") && i + 1 < argc)
+            batch = atoll(argv[++i]);
+        else if (!strcmp(a, "--peak") && i + 1 < argc)
+            peak = atof(argv[++i]);
+        else if (!strcmp(a, "--profile"))
+            profile = 1;
+        else if (!strcmp(a, "--csv") && i + 1 < argc)
+            csv = argv[++i];
+        else if (!strcmp(a, "--layers") && i + 1 < argc)
+            layers_arg = argv[++i];
+        else if (a[0] == '-') {
+            fprintf(stderr, "usage: see the comment at the top of bench/bench_layers.c\n");
+            return 2;
+        } else if (n_prims < MAX_PRIMS) {
+            if (parse_prim(reg, a, &prims[n_prims])) {
+                fprintf(stderr, "bench_layers: %s\n", dlas_last_error());
+                return 2;
+            }
+            n_prims++;
+        }
+    }
+    if (!n_prims || repeat < 1 || threads < 1 || batch < 1) {
+        fprintf(stderr, "bench_layers: name at least one primitive (e.g. direct im2col-gemm)\n");
+        return 2;
+    }
+    struct bench_layer layers[MAX_LAYERS];
+    int n_layers = bench_layer_set(layers_arg, layers, MAX_LAYERS);
+    if (n_layers <= 0) {
+        fprintf(stderr, "bench_layers: bad --layers '%s'\n", layers_arg);
+        return 2;
+    }
+
+    struct dlas_backend be;
+    struct dlas_host host;
+    struct dlas_rng rng;
+    dlas_rng_seed(&rng, 1);
+    dlas_host_init(&host, &rng, 1);
+    if (bench_backend(reg, threads, &host, &be)) {
+        fprintf(stderr, "bench_layers: backend: %s\n", dlas_last_error());
+        return 2;
+    }
+
+    FILE *cf = csv ? fopen(csv, "w") : NULL;
+    if (csv && !cf) {
+        perror(csv);
+        return 2;
+    }
+    if (cf)
+        fprintf(cf, "layer,shape,batch,threads,primitive,macs,ms_median,ms_min,ms_max,gflops,"
+                    "peak_fraction,max_rel_err\n");
+    char load[128];
+    bench_loadavg(load, sizeof load);
+    printf("# threads %d, batch %lld, %d timed runs after %d warm-up, interleaved; %s\n", threads,
+           batch, repeat, warmup, load);
+    printf("%-14s %-40s %-28s %9s %9s %9s %8s %6s %9s\n", "layer", "shape", "primitive", "ms",
+           "min", "max", "GFLOP/s", "%peak", "rel.err");
+
+    for (int li = 0; li < n_layers; li++) {
+        struct dlas_conv_desc d = layers[li].d;
+        d.batch = batch;
+        if (dlas_conv_desc_finish(&d)) {
+            fprintf(stderr, "%s: %s\n", layers[li].name, dlas_last_error());
+            continue;
+        }
+        char shape[160];
+        dlas_conv_desc_format(&d, shape, sizeof shape);
+        int64_t in_n = batch * d.in_c * d.in_h * d.in_w, out_n = batch * d.out_c * d.out_h * d.out_w;
+        int64_t wn = d.out_c * (d.in_c / d.groups) * d.kh * d.kw;
+        float *in = dlas_aligned_alloc((size_t)in_n * 4), *w = dlas_aligned_alloc((size_t)wn * 4);
+        float *bias = dlas_aligned_alloc((size_t)d.out_c * 4);
+        float *ref = dlas_aligned_alloc((size_t)out_n * 4), *out = dlas_aligned_alloc((size_t)out_n * 4);
+        for (int64_t i = 0; i < in_n; i++)
+            in[i] = dlas_rng_normal(&rng);
+        for (int64_t i = 0; i < wn; i++)
+            w[i] = dlas_rng_normal(&rng) * 0.1f;
+        for (int64_t i = 0; i < d.out_c; i++)
+            bias[i] = dlas_rng_normal(&rng);
+        d.has_bias = 1;
+        dlas_ref_conv2d(&d, batch, in, w, bias, ref);
+
+        void *st[MAX_PRIMS] = {0}, *ws[MAX_PRIMS] = {0};
+        double *times[MAX_PRIMS] = {0}, err[MAX_PRIMS];
+        char why[MAX_PRIMS][512];
+        for (int k = 0; k < n_prims; k++) {
+            const struct dlas_primitive_ops *ops = prims[k].comp->ops;
+            why[k][0] = '\0';
+            if (ops->supports(&d, prims[k].params, why[k], sizeof why[k]))
+                continue;
+            if (ops->prepare(&host, &be, &d, w, bias, prims[k].params, &st[k])) {
+                snprintf(why[k], sizeof why[k], "prepare: %s", dlas_last_error());
+                st[k] = NULL;
+                continue;
+            }
+            size_t wsb = ops->workspace(st[k], batch);
+            ws[k] = wsb ? dlas_aligned_alloc(wsb) : NULL;
+            for (int64_t i = 0; i < out_n; i++)
+                out[i] = NAN;
+            ops->run(st[k], batch, in, out, ws[k], NULL);
+            err[k] = dlas_rel_error(out, ref, out_n);
+            times[k] = malloc((size_t)repeat * sizeof(double));
+        }
+        for (int r = -warmup; r < repeat; r++)
+            for (int k = 0; k < n_prims; k++) {
+                if (!st[k])
+                    continue;
+                const struct dlas_primitive_ops *ops = prims[k].comp->ops;
+                double t0 = bench_now();
+                ops->run(st[k], batch, in, out, ws[k], NULL);
+                double t1 = bench_now();
+                if (r >= 0)
+                    times[k][r] = (t1 - t0) * 1e3;
+            }
+        double macs = (double)dlas_conv_desc_macs(&d) * (double)batch;
+        for (int k = 0; k < n_prims; k++) {
+            if (!st[k]) {
+                printf("%-14s %-40s %-28s   refused: %s\n", layers[li].name, shape, prims[k].label,
+                       why[k]);
+                continue;
+            }
+            struct bench_stats s = bench_stats(times[k], repeat);
+            double gf = 2.0 * macs / (s.median * 1e6);
+            printf("%-14s %-40s %-28s %9.4f %9.4f %9.4f %8.1f %6.1f %9.2g\n", layers[li].name,
+                   shape, prims[k].label, s.median, s.min, s.max, gf,
+                   peak > 0 ? 100.0 * gf / peak : 0.0, err[k]);
+            if (profile) {
+                /* phases as the primitive reports them, summed over `repeat` runs */
+                struct dlas_profile pr;
+                memset(&pr, 0, sizeof pr);
+                const struct dlas_primitive_ops *ops = prims[k].comp->ops;
+                for (int r = 0; r < repeat; r++)
+                    ops->run(st[k], batch, in, out, ws[k], &pr);
+                printf("%-14s %-40s   phases:", "", "");
+                for (int q = 0; q < pr.n; q++)
+                    printf(" %s %.4f ms", pr.phase[q], pr.seconds[q] * 1e3 / repeat);
+                printf("\n");
+            }
+            if (cf)
+                fprintf(cf, "%s,\"%s\",%lld,%d,\"%s\",%.0f,%.5f,%.5f,%.5f,%.2f,%.4f,%.3g\n",
+                        layers[li].name, shape, batch, threads, prims[k].label, macs, s.median,
+                        s.min, s.max, gf, peak > 0 ? gf / peak : 0.0, err[k]);
+            ((const struct dlas_primitive_ops *)prims[k].comp->ops)->release(st[k]);
+            dlas_aligned_free(ws[k]);
+            free(times[k]);
+        }
+        fflush(stdout);
+        dlas_aligned_free(in);
+        dlas_aligned_free(w);
+        dlas_aligned_free(bias);
+        dlas_aligned_free(ref);
+        dlas_aligned_free(out);
+    }
+    if (cf)
+        fclose(cf);
+    be.ops->release(be.ctx);
+    for (int k = 0; k < n_prims; k++)
+        dlas_params_free(prims[k].params);
+    dlas_registry_free(reg);
+    return 0;
+}

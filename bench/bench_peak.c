@@ -1,0 +1,163 @@
+/* bench_peak: the ceilings every primitive is reported against.
+ *
+ *   - FMA throughput: independent fused multiply-adds on 512-bit and 256-bit
+ *     registers (12 accumulators, enough to cover the FMA latency), on 1 and
+ *     on 2 threads (each thread its own registers);
+ *   - OpenBLAS SGEMM on large square matrices, 1 and 2 threads.
+ *
+ * Medians (and best) of repeated runs, GFLOP/s with 2 FLOPs per FMA lane.
+ * Set OPENBLAS_CORETYPE (e.g. Haswell) in the environment to compare
+ * OpenBLAS's kernel choices; it is read when the library loads.
+ *
+ *   bench_peak [--repeat N] [--sizes 1024,2048,4096] [--threads 1,2] */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "bench_common.h"
+
+#define ACC 12
+
+#if defined(__AVX512F__)
+typedef float v16 __attribute__((vector_size(64)));
+#endif
+typedef float v8 __attribute__((vector_size(32)));
+
+/* iters x ACC FMAs of width W on this thread; returns a value that depends
+ * on every accumulator so the work cannot be optimised away */
+#define FMA_LOOP(T, W)                                                                   \
+    static float fma_##T(long iters)                                                     \
+    {                                                                                    \
+        T acc[ACC], m, a;                                                                \
+        for (int l = 0; l < W; l++) {                                                    \
+            m[l] = 0.999999f;                                                            \
+            a[l] = 1e-7f;                                                                \
+        }                                                                                \
+        for (int i = 0; i < ACC; i++)                                                    \
+            for (int l = 0; l < W; l++)                                                  \
+                acc[i][l] = (float)i;                                                    \
+        for (long k = 0; k < iters; k++) {                                               \
+            _Pragma("GCC unroll 12") for (int i = 0; i < ACC; i++) acc[i] =              \
+                acc[i] * m + a;                                                          \
+            __asm__ volatile("" : "+v"(acc[0]), "+v"(acc[1]));                           \
+        }                                                                                \
+        float s = 0;                                                                     \
+        for (int i = 0; i < ACC; i++)                                                    \
+            for (int l = 0; l < W; l++)                                                  \
+                s += acc[i][l];                                                          \
+        return s;                                                                        \
+    }
+#if defined(__AVX512F__)
+FMA_LOOP(v16, 16)
+#endif
+FMA_LOOP(v8, 8)
+
+static volatile float sink;
+
+static double fma_gflops(int width, int threads, long iters)
+{
+    double t0 = bench_now();
+#pragma omp parallel num_threads(threads)
+    {
+        float s;
+#if defined(__AVX512F__)
+        if (width == 16)
+            s = fma_v16(iters);
+        else
+#endif
+            s = fma_v8(iters);
+#pragma omp critical
+        sink += s;
+    }
+    double t = bench_now() - t0;
+    return (double)iters * ACC * width * 2.0 * threads / t / 1e9;
+}
+
+static double sgemm_gflops(int n, int threads, const float *a, const float *b, float *c)
+{
+    openblas_set_num_threads(threads);
+    omp_set_num_threads(threads);
+    double t0 = bench_now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+    double t = bench_now() - t0;
+    return 2.0 * n * (double)n * n / t / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    int repeat = 7, sizes[8] = {1024, 2048, 4096}, n_sizes = 3, threads[8] = {1, 2}, n_thr = 2;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
+            repeat = atoi(argv[++i]);
+        else if ((!strcmp(argv[i], "--sizes") || !strcmp(argv[i], "--threads")) && i + 1 < argc) {
+            int *dst = argv[i][2] == 's' ? sizes : threads, n = 0;
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", argv[++i]);
+            for (char *t = strtok(buf, ","); t && n < 8; t = strtok(NULL, ","))
+                dst[n++] = atoi(t);
+            if (dst == sizes)
+                n_sizes = n;
+            else
+                n_thr = n;
+        } else {
+            fprintf(stderr, "usage: bench_peak [--repeat N] [--sizes 1024,2048] [--threads 1,2]\n");
+            return 2;
+        }
+    }
+    if (repeat < 1)
+        repeat = 1;
+    char load[128];
+    bench_loadavg(load, sizeof load);
+    const char *core = getenv("OPENBLAS_CORETYPE");
+    printf("# %s; OpenBLAS %s, OPENBLAS_CORETYPE=%s; median (best) of %d runs\n", load,
+           openblas_get_config(), core ? core : "(auto)", repeat);
+    printf("%-28s %8s %12s %12s\n", "measure", "threads", "GFLOP/s", "best");
+    double *v = malloc((size_t)repeat * sizeof *v);
+    static const int widths[] = {16, 8};
+    for (int wi = 0; wi < 2; wi++) {
+#if !defined(__AVX512F__)
+        if (widths[wi] == 16)
+            continue;
+#endif
+        for (int ti = 0; ti < n_thr; ti++) {
+            fma_gflops(widths[wi], threads[ti], 2000000); /* wake the cores up */
+            for (int r = 0; r < repeat; r++)
+                v[r] = fma_gflops(widths[wi], threads[ti], 20000000);
+            struct bench_stats s = bench_stats(v, repeat);
+            printf("%-28s %8d %12.1f %12.1f\n", widths[wi] == 16 ? "fma zmm (512-bit)" : "fma ymm (256-bit)",
+                   threads[ti], s.median, s.max);
+            fflush(stdout);
+        }
+    }
+    for (int si = 0; si < n_sizes; si++) {
+        int n = sizes[si];
+        float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float));
+        float *c = malloc((size_t)n * n * sizeof(float));
+        if (!a || !b || !c)
+            return 1;
+        for (long i = 0; i < (long)n * n; i++) {
+            a[i] = (float)(i % 7) * 0.1f;
+            b[i] = (float)(i % 5) * 0.2f;
+        }
+        for (int ti = 0; ti < n_thr; ti++) {
+            sgemm_gflops(n, threads[ti], a, b, c);
+            for (int r = 0; r < repeat; r++)
+                v[r] = sgemm_gflops(n, threads[ti], a, b, c);
+            struct bench_stats s = bench_stats(v, repeat);
+            char what[64];
+            snprintf(what, sizeof what, "sgemm %dx%dx%d", n, n, n);
+            printf("%-28s %8d %12.1f %12.1f\n", what, threads[ti], s.median, s.max);
+            fflush(stdout);
+        }
+        free(a);
+        free(b);
+        free(c);
+    }
+    bench_loadavg(load, sizeof load);
+    printf("# after: %s\n", load);
+    free(v);
+    return 0;
+}

@@ -1,0 +1,26 @@
+noinst_PROGRAMS += bench/bench_data
+bench_bench_data_SOURCES = bench/bench_data.c
+bench_bench_data_CFLAGS = $(AM_CFLAGS) $(JPEG_CFLAGS)
+bench_bench_data_LDADD = libdlas.la $(JPEG_LIBS)
+
+# Convolution primitive benchmarks (see bench/README-primitives.md). Built
+# with `make bench`; not installed, not run by `make check`.
+EXTRA_PROGRAMS = bench/bench_layers bench/bench_peak
+BENCH_PRIM_PROGS = bench/bench_layers bench/bench_peak
+bench_bench_layers_SOURCES = bench/bench_layers.c bench/bench_common.c bench/bench_common.h
+bench_bench_layers_CFLAGS = $(AM_CFLAGS) -O2
+bench_bench_layers_LDADD = libdlas.la -lm
+bench_bench_peak_SOURCES = bench/bench_peak.c bench/bench_common.c bench/bench_common.h
+bench_bench_peak_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS) -O2
+bench_bench_peak_LDADD = libdlas.la $(OPENBLAS_LIBS) $(OPENMP_CFLAGS) -lm
+EXTRA_DIST += bench/torch_bench.py bench/vs_torch.py bench/README-primitives.md
+bench: $(BENCH_PRIM_PROGS)
+.PHONY: bench
+CLEANFILES += $(BENCH_PRIM_PROGS)
+
+# Training throughput (bench/train_throughput.sh compares it with PyTorch).
+noinst_PROGRAMS += bench/train_bench
+bench_train_bench_SOURCES = bench/train_bench.c
+bench_train_bench_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS)
+bench_train_bench_LDADD = libdlas.la -lm
+EXTRA_DIST += bench/train_torch.py

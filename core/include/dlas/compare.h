@@ -1,0 +1,96 @@
+/* Side-by-side comparison of convolution primitives on one model: every
+ * listed primitive timed on every conv layer, and end to end (each
+ * primitive with the fallback where it refuses a layer, and "auto": the
+ * fastest primitive per layer). Medians of interleaved timed runs after a
+ * warm-up, with min and max; tables, CSV and JSON. `dlas compare` is a thin
+ * front end over this. */
+#ifndef DLAS_COMPARE_H
+#define DLAS_COMPARE_H
+
+#include <stdio.h>
+
+#include <dlas/plan.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct dlas_tunelog;
+
+struct dlas_compare_options {
+    uint32_t size;  /* sizeof(struct dlas_compare_options) */
+    int64_t batch;  /* 1 */
+    int warmup;     /* runs discarded per primitive (3) */
+    int repeat;     /* timed runs per primitive, interleaved (20) */
+    int layers;     /* time every conv layer on its own (1) */
+    int end_to_end; /* time whole plans, one per primitive and auto (1) */
+    int check;      /* compare every output with the reference (1) */
+    const struct dlas_tunelog *tunelog; /* NULL: untuned defaults */
+    uint64_t seed;  /* inputs */
+};
+void dlas_compare_options_default(struct dlas_compare_options *o);
+
+/* One primitive on one layer. status: 0 timed; DLAS_ERR_UNSUPPORTED refused
+ * (why says so); another status: it failed (why). */
+struct dlas_compare_cell {
+    int status;
+    char why[256];
+    double ms, min, max, gflops, err;
+    char settings[512]; /* tuned settings used, "" for the configured ones */
+};
+
+struct dlas_compare_layer {
+    int node;
+    char name[96];
+    char shape[160];   /* dlas_conv_desc_format */
+    int64_t macs;      /* at the compared batch */
+    int same_as;       /* index of an earlier layer of identical shape, -1 */
+    struct dlas_compare_cell *cells; /* n_prims */
+    int best;          /* index of the fastest primitive, -1 if none ran */
+};
+
+struct dlas_compare_e2e {
+    char label[128];   /* a primitive's label, or "auto" */
+    int status;
+    char why[256];
+    double ms, min, max;
+    double conv_ms, other_ms; /* from timed runs: conv layers, everything else */
+    double err;        /* against the reference forward (check) */
+    int n_fallbacks;
+    char *fallbacks;   /* "layer (reasons) -> prim; ..." */
+    int *layer_count;  /* auto only: conv layers bound to each primitive (n_prims) */
+};
+
+struct dlas_compare {
+    int n_prims;
+    char (*labels)[128];
+    char fallback[128]; /* "" if none */
+    int64_t batch;
+    int threads, warmup, repeat;
+    char load_before[64], load_after[64]; /* /proc/loadavg */
+    int n_layers;
+    struct dlas_compare_layer *layers;
+    int n_e2e;                     /* n_prims + 1 (auto), 0 if not run */
+    struct dlas_compare_e2e *e2e;
+    int layers_timed;              /* the layers' cells hold timings */
+};
+
+int dlas_compare_run(const struct dlas_graph *g, const struct dlas_host *host,
+                     const struct dlas_backend *be, const struct dlas_primitive_choice *prims,
+                     int n_prims, const struct dlas_primitive_choice *fallback,
+                     const struct dlas_compare_options *o, struct dlas_compare **out);
+void dlas_compare_free(struct dlas_compare *c);
+
+/* The per-layer table and the end-to-end table, for a terminal. */
+void dlas_compare_print(const struct dlas_compare *c, FILE *f);
+/* One row per (layer, primitive); one row per end-to-end plan. */
+int dlas_compare_write_csv(const struct dlas_compare *c, const char *layers_path,
+                           const char *e2e_path);
+/* Everything, with `meta` ("key": "value" pairs, may be NULL) at the top. */
+int dlas_compare_write_json(const struct dlas_compare *c, const char *path,
+                            const char *const *meta, int n_meta);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

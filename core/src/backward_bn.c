@@ -1,0 +1,147 @@
+/* Batch normalisation for training (Ioffe & Szegedy 2015), with PyTorch's
+ * conventions: batch statistics in TRAIN mode, the biased variance to
+ * normalise, the unbiased one into the running variance, running = (1 - m)
+ * running + m batch.
+ *
+ * Threads split the channels, and each channel's sums run in one thread, in
+ * a fixed order (float within a row, double across rows): the statistics
+ * have the same bits whatever the thread count. */
+#include <math.h>
+#include <omp.h>
+
+#include <dlas/status.h>
+
+#include "autograd_impl.h"
+
+/* Sum of a row, and sum of squared deviations from m. */
+static inline double row_sum(const float *x, int64_t n)
+{
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+static inline double row_dev2(const float *x, int64_t n, float m)
+{
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; i++) {
+        float d = x[i] - m;
+        s += d * d;
+    }
+    return s;
+}
+
+int ag_bn_forward(struct dlas_autograd *a, int id)
+{
+    struct ag_node *nd = &a->nd[id];
+    const struct dlas_node *n = nd->n;
+    const int64_t C = n->out_shape[0], S = nd->numel / C, B = a->batch, M = B * S;
+    const float *x = a->nd[n->inputs[0]].act;
+    float *y = nd->act;
+    const float *gam = dlas_f32(&n->weight), *bet = dlas_f32(&n->bias);
+    float *rm = dlas_f32(&n->running_mean), *rv = dlas_f32(&n->running_var);
+    const int train = (a->flags & DLAS_AG_TRAIN) != 0;
+    const int update = train && !(a->flags & DLAS_AG_KEEP_STATS);
+    const double eps = n->attr.bn.eps, mom = n->attr.bn.momentum;
+    if (train && M < 2)
+        return dlas_error(DLAS_ERR_INVALID,
+                          "batchnorm '%s': training needs more than one value per channel "
+                          "(batch %lld x %lld positions)",
+                          n->name, (long long)B, (long long)S);
+#pragma omp parallel for num_threads(a->threads) schedule(static)
+    for (int64_t c = 0; c < C; c++) {
+        double mean, var;
+        if (train) {
+            double s = 0.0;
+            for (int64_t b = 0; b < B; b++)
+                s += row_sum(x + (b * C + c) * S, S);
+            mean = s / (double)M;
+            double v = 0.0;
+            for (int64_t b = 0; b < B; b++)
+                v += row_dev2(x + (b * C + c) * S, S, (float)mean);
+            var = v / (double)M;
+            if (update) {
+                rm[c] = (float)((1.0 - mom) * rm[c] + mom * mean);
+                rv[c] = (float)((1.0 - mom) * rv[c] + mom * var * (double)M / (double)(M - 1));
+            }
+        } else {
+            mean = rm[c];
+            var = rv[c];
+        }
+        double inv = 1.0 / sqrt(var + eps);
+        nd->mean[c] = (float)mean;
+        nd->invstd[c] = (float)inv;
+        const float scale = (float)(gam[c] * inv), shift = (float)(bet[c] - mean * gam[c] * inv);
+        for (int64_t b = 0; b < B; b++) {
+            const float *xr = x + (b * C + c) * S;
+            float *yr = y + (b * C + c) * S;
+#pragma omp simd
+            for (int64_t i = 0; i < S; i++)
+                yr[i] = xr[i] * scale + shift;
+        }
+    }
+    return DLAS_OK;
+}
+
+/* TRAIN:  dx = g*inv * (dy - mean(dy) - xhat * mean(dy * xhat))
+ * EVAL:   dx = g*inv * dy (the statistics are constants)
+ * and in both dgamma = sum(dy * xhat), dbeta = sum(dy). */
+int ag_bn_backward(struct dlas_autograd *a, int id)
+{
+    struct ag_node *nd = &a->nd[id];
+    const struct dlas_node *n = nd->n;
+    const int in = n->inputs[0];
+    const int64_t C = n->out_shape[0], S = nd->numel / C, B = a->batch, M = B * S;
+    const float *x = a->nd[in].act, *dy = nd->grad;
+    const float *gam = dlas_f32(&n->weight);
+    float *dgam = dlas_f32(&nd->gw), *dbet = dlas_f32(&nd->gb);
+    int acc = 0;
+    float *dx = ag_grad_dst(a, in, &acc);
+    const int train = (a->flags & DLAS_AG_TRAIN) != 0;
+#pragma omp parallel for num_threads(a->threads) schedule(static)
+    for (int64_t c = 0; c < C; c++) {
+        const float mean = nd->mean[c], inv = nd->invstd[c];
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t b = 0; b < B; b++) {
+            const float *xr = x + (b * C + c) * S, *gr = dy + (b * C + c) * S;
+            float s1 = 0.0f, s2 = 0.0f;
+#pragma omp simd reduction(+ : s1, s2)
+            for (int64_t i = 0; i < S; i++) {
+                s1 += gr[i];
+                s2 += gr[i] * (xr[i] - mean);
+            }
+            sdy += s1;
+            sdyx += s2;
+        }
+        dgam[c] += (float)(sdyx * inv);
+        dbet[c] += (float)sdy;
+        if (!dx)
+            continue;
+        const double k = (double)gam[c] * inv;
+        float ky = (float)k, k1 = 0.0f, k0 = 0.0f;
+        if (train) {
+            double c1 = -k * inv * inv * sdyx / (double)M;
+            k1 = (float)c1;
+            k0 = (float)(-k * sdy / (double)M);
+        }
+        for (int64_t b = 0; b < B; b++) {
+            const float *xr = x + (b * C + c) * S, *gr = dy + (b * C + c) * S;
+            float *dr = dx + (b * C + c) * S;
+            if (acc) {
+#pragma omp simd
+                for (int64_t i = 0; i < S; i++)
+                    dr[i] += ky * gr[i] + k1 * (xr[i] - mean) + k0;
+            } else {
+#pragma omp simd
+                for (int64_t i = 0; i < S; i++)
+                    dr[i] = ky * gr[i] + k1 * (xr[i] - mean) + k0;
+            }
+        }
+    }
+    if (dx)
+        ag_grad_done(a, in);
+    return DLAS_OK;
+}

@@ -1,0 +1,268 @@
+/* The inference plan's own operators for the nodes that are not
+ * convolutions. The reference operators (ops_ref.c) are the oracle and stay
+ * plain and double-precision; at inference these run instead, in float,
+ * vectorisable and split over the backend's threads, with the same results
+ * up to float rounding and the same NaN behaviour. A node without a fast
+ * path here runs the reference operator. */
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "plan_ops.h"
+
+/* Below this many elements a parallel region costs more than it saves. */
+#define PAR_MIN 32768
+
+struct ew_job {
+    const float *a, *b;
+    float *y;
+    int64_t n, chunk;
+    enum plan_post post;
+    const float *scale, *shift; /* batchnorm: per channel */
+    int64_t plane, channels;
+};
+
+static inline float post_op(float v, enum plan_post post)
+{
+    switch (post) {
+    case PLAN_POST_RELU:
+        return v < 0.0f ? 0.0f : v; /* keeps NaN, as torch.relu */
+    case PLAN_POST_RELU6:
+        return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+    default:
+        return v;
+    }
+}
+
+static void post_range(float *y, int64_t n, enum plan_post post)
+{
+    if (post == PLAN_POST_RELU)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] < 0.0f ? 0.0f : y[i];
+    else if (post == PLAN_POST_RELU6)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] < 0.0f ? 0.0f : (y[i] > 6.0f ? 6.0f : y[i]);
+}
+
+static void parallel(const struct dlas_backend *be, int64_t n, int64_t work, dlas_range_fn fn,
+                     void *arg)
+{
+    if (work < PAR_MIN || !be->ops->parallel_for || be->ops->threads(be->ctx) <= 1)
+        fn(arg, 0, n, 0);
+    else
+        be->ops->parallel_for(be->ctx, n, fn, arg);
+}
+
+/* ---- element-wise ---------------------------------------------------------- */
+
+static void post_fn(void *arg, int64_t b, int64_t e, int thread)
+{
+    struct ew_job *j = arg;
+    int64_t lo = b * j->chunk, hi = e * j->chunk < j->n ? e * j->chunk : j->n;
+    post_range(j->y + lo, hi - lo, j->post);
+}
+
+void plan_post_inplace(const struct dlas_backend *be, float *y, int64_t n, enum plan_post post)
+{
+    if (post == PLAN_POST_NONE || n <= 0)
+        return;
+    struct ew_job j = {.y = y, .n = n, .chunk = 8192, .post = post};
+    parallel(be, (n + j.chunk - 1) / j.chunk, n, post_fn, &j);
+}
+
+static void add_fn(void *arg, int64_t b, int64_t e, int thread)
+{
+    struct ew_job *j = arg;
+    int64_t lo = b * j->chunk, hi = e * j->chunk < j->n ? e * j->chunk : j->n;
+    const float *x = j->a, *z = j->b;
+    float *y = j->y;
+    if (j->post == PLAN_POST_RELU)
+        for (int64_t i = lo; i < hi; i++) {
+            float v = x[i] + z[i];
+            y[i] = v < 0.0f ? 0.0f : v;
+        }
+    else
+        for (int64_t i = lo; i < hi; i++)
+            y[i] = post_op(x[i] + z[i], j->post);
+}
+
+static void bn_fn(void *arg, int64_t b, int64_t e, int thread)
+{
+    struct ew_job *j = arg;
+    for (int64_t p = b; p < e; p++) {
+        int64_t c = p % j->channels;
+        const float s = j->scale[c], t = j->shift[c];
+        const float *x = j->a + p * j->plane;
+        float *y = j->y + p * j->plane;
+        for (int64_t i = 0; i < j->plane; i++)
+            y[i] = post_op(x[i] * s + t, j->post);
+    }
+}
+
+/* ---- pooling ----------------------------------------------------------------- */
+
+struct pool_job {
+    const struct dlas_node *x, *n;
+    const float *in;
+    float *out;
+    enum plan_post post;
+};
+
+/* Max pooling with PyTorch's semantics (windows clipped to the input, NaN
+ * wins), the clipping worked out per row and column rather than per tap. */
+static void maxpool_fn(void *arg, int64_t b, int64_t e, int thread)
+{
+    const struct pool_job *j = arg;
+    const struct dlas_pool_attr *a = &j->n->attr.pool;
+    const int64_t IH = j->x->out_shape[1], IW = j->x->out_shape[2];
+    const int64_t OH = j->n->out_shape[1], OW = j->n->out_shape[2];
+    for (int64_t p = b; p < e; p++) {
+        const float *xp = j->in + p * IH * IW;
+        float *yp = j->out + p * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t h0 = oh * a->stride_h - a->pad_h;
+            int64_t h1 = h0 + a->kh < IH ? h0 + a->kh : IH;
+            if (h0 < 0)
+                h0 = 0;
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t w0 = ow * a->stride_w - a->pad_w;
+                int64_t w1 = w0 + a->kw < IW ? w0 + a->kw : IW;
+                if (w0 < 0)
+                    w0 = 0;
+                float m = -INFINITY;
+                for (int64_t ih = h0; ih < h1; ih++) {
+                    const float *r = xp + ih * IW;
+                    for (int64_t iw = w0; iw < w1; iw++) {
+                        float v = r[iw];
+                        m = (v > m || v != v) ? v : m;
+                    }
+                }
+                yp[oh * OW + ow] = post_op(m, j->post);
+            }
+        }
+    }
+}
+
+static void gap_fn(void *arg, int64_t b, int64_t e, int thread)
+{
+    const struct pool_job *j = arg;
+    const int64_t S = j->x->out_shape[1] * j->x->out_shape[2];
+    for (int64_t p = b; p < e; p++) {
+        const float *x = j->in + p * S;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int64_t i = 0;
+        for (; i + 4 <= S; i += 4) {
+            s0 += x[i];
+            s1 += x[i + 1];
+            s2 += x[i + 2];
+            s3 += x[i + 3];
+        }
+        for (; i < S; i++)
+            s0 += x[i];
+        j->out[p] = post_op(((s0 + s1) + (s2 + s3)) / (float)S, j->post);
+    }
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+static int64_t numel(const struct dlas_node *n)
+{
+    int64_t m = 1;
+    for (int i = 0; i < n->out_ndim; i++)
+        m *= n->out_shape[i];
+    return m;
+}
+
+int plan_fast_forward(const struct dlas_graph *g, int id, int64_t batch,
+                      const float *const *in, float *out, enum plan_post post,
+                      const struct dlas_backend *be)
+{
+    const struct dlas_node *n = dlas_graph_node(g, id);
+    const struct dlas_node *x = n->n_inputs ? dlas_graph_node(g, n->inputs[0]) : NULL;
+    const int64_t m = numel(n), total = batch * m;
+    switch (n->op) {
+    case DLAS_OP_RELU:
+    case DLAS_OP_RELU6: {
+        enum plan_post self = n->op == DLAS_OP_RELU ? PLAN_POST_RELU : PLAN_POST_RELU6;
+        if (out != in[0])
+            memcpy(out, in[0], (size_t)total * sizeof *out);
+        plan_post_inplace(be, out, total, self);
+        plan_post_inplace(be, out, total, post);
+        return DLAS_OK;
+    }
+    case DLAS_OP_ADD: {
+        struct ew_job j = {.a = in[0], .b = in[1], .y = out, .n = total, .chunk = 8192,
+                           .post = post};
+        parallel(be, (total + j.chunk - 1) / j.chunk, total, add_fn, &j);
+        return DLAS_OK;
+    }
+    case DLAS_OP_BATCHNORM: {
+        if (n->weight.dtype != DLAS_F32 || !n->weight.data || !n->bias.data ||
+            !n->running_mean.data || !n->running_var.data)
+            break;
+        const int64_t C = n->out_shape[0];
+        float stack_s[256], stack_t[256];
+        float *scale = C <= 256 ? stack_s : malloc((size_t)C * sizeof(float));
+        float *shift = C <= 256 ? stack_t : malloc((size_t)C * sizeof(float));
+        if (!scale || !shift) {
+            if (C > 256) {
+                free(scale);
+                free(shift);
+            }
+            break;
+        }
+        const float *gam = dlas_f32(&n->weight), *bet = dlas_f32(&n->bias);
+        const float *mean = dlas_f32(&n->running_mean), *var = dlas_f32(&n->running_var);
+        for (int64_t c = 0; c < C; c++) {
+            double inv = 1.0 / sqrt((double)var[c] + (double)n->attr.bn.eps);
+            scale[c] = (float)(inv * gam[c]);
+            shift[c] = (float)(bet[c] - mean[c] * inv * gam[c]);
+        }
+        struct ew_job j = {.a = in[0], .y = out, .post = post, .scale = scale, .shift = shift,
+                           .plane = m / C, .channels = C};
+        parallel(be, batch * C, total, bn_fn, &j);
+        if (C > 256) {
+            free(scale);
+            free(shift);
+        }
+        return DLAS_OK;
+    }
+    case DLAS_OP_MAXPOOL: {
+        struct pool_job j = {x, n, in[0], out, post};
+        parallel(be, batch * x->out_shape[0], total * n->attr.pool.kh * n->attr.pool.kw,
+                 maxpool_fn, &j);
+        return DLAS_OK;
+    }
+    case DLAS_OP_GLOBAL_AVGPOOL: {
+        struct pool_job j = {x, n, in[0], out, post};
+        parallel(be, batch * x->out_shape[0], batch * numel(x), gap_fn, &j);
+        return DLAS_OK;
+    }
+    case DLAS_OP_LINEAR: {
+        if (n->weight.dtype != DLAS_F32 || !n->weight.data ||
+            (n->attr.linear.bias && (n->bias.dtype != DLAS_F32 || !n->bias.data)))
+            break;
+        /* (not I/O: cblas.h brings complex.h, whose I is a macro) */
+        const int64_t fin = x->out_shape[0], fout = m;
+        if (fin > 0x7fffffff || fout > 0x7fffffff || batch > 0x7fffffff)
+            break;
+        const float *bias = n->attr.linear.bias ? dlas_f32(&n->bias) : NULL;
+        for (int64_t b = 0; b < batch; b++)
+            for (int64_t o = 0; o < fout; o++)
+                out[b * fout + o] = bias ? bias[o] : 0.0f;
+        /* out (batch x fout) += in (batch x fin) * W^T (W: fout x fin) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)fout, (int)fin,
+                    1.0f, in[0], (int)fin, dlas_f32(&n->weight), (int)fin, 1.0f, out,
+                    (int)fout);
+        plan_post_inplace(be, out, total, post);
+        return DLAS_OK;
+    }
+    default:
+        break;
+    }
+    int rc = dlas_ref_node_forward(g, id, batch, in, out);
+    if (!rc)
+        plan_post_inplace(be, out, total, post);
+    return rc;
+}

@@ -1,0 +1,21 @@
+/* The inference plan's fast operators for non-convolution nodes. */
+#ifndef DLAS_PLAN_OPS_H
+#define DLAS_PLAN_OPS_H
+
+#include <stdlib.h>
+
+#include <dlas/dlas.h>
+
+/* An activation folded into the node that produces its input. */
+enum plan_post { PLAN_POST_NONE = 0, PLAN_POST_RELU, PLAN_POST_RELU6 };
+
+/* Run node id (not a conv) over a batch, then apply `post`; falls back to
+ * the reference operator where there is no fast path. */
+int plan_fast_forward(const struct dlas_graph *g, int id, int64_t batch,
+                      const float *const *in, float *out, enum plan_post post,
+                      const struct dlas_backend *be);
+
+/* y = post(y), split over the backend's threads when large. */
+void plan_post_inplace(const struct dlas_backend *be, float *y, int64_t n, enum plan_post post);
+
+#endif

@@ -1,0 +1,274 @@
+/* Shared checks, packing and scattering of the CPU convolution primitives. */
+#include <limits.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "prim_common.h"
+
+int pc_fail(const char *prim, char *why, size_t len, int status, const char *fmt, ...)
+{
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (why && len)
+        snprintf(why, len, "%s", msg);
+    return dlas_error(status, "%s: %s", prim, msg);
+}
+
+int pc_check_desc(const char *prim, const struct dlas_conv_desc *d, char *why, size_t len)
+{
+    if (why && len)
+        why[0] = '\0';
+    if (!d)
+        return pc_fail(prim, why, len, DLAS_ERR_INVALID, "no layer description");
+    if (d->batch < 0 || d->in_c < 1 || d->in_h < 1 || d->in_w < 1 || d->out_c < 1 ||
+        d->kh < 1 || d->kw < 1 || d->stride_h < 1 || d->stride_w < 1 || d->pad_h < 0 ||
+        d->pad_w < 0 || d->dil_h < 1 || d->dil_w < 1 || d->groups < 1)
+        return pc_fail(prim, why, len, DLAS_ERR_INVALID,
+                       "malformed layer: a size, stride, dilation or group count is below 1 "
+                       "or a padding is negative");
+    if (d->in_c % d->groups || d->out_c % d->groups)
+        return pc_fail(prim, why, len, DLAS_ERR_INVALID,
+                       "malformed layer: %lld input / %lld output channels do not divide into "
+                       "%d groups",
+                       (long long)d->in_c, (long long)d->out_c, d->groups);
+    int64_t span_h = (int64_t)d->dil_h * (d->kh - 1) + 1;
+    int64_t span_w = (int64_t)d->dil_w * (d->kw - 1) + 1;
+    if (d->in_h + 2 * (int64_t)d->pad_h < span_h || d->in_w + 2 * (int64_t)d->pad_w < span_w)
+        return pc_fail(prim, why, len, DLAS_ERR_INVALID,
+                       "malformed layer: the dilated kernel is larger than the padded input");
+    int64_t oh = (d->in_h + 2 * (int64_t)d->pad_h - span_h) / d->stride_h + 1;
+    int64_t ow = (d->in_w + 2 * (int64_t)d->pad_w - span_w) / d->stride_w + 1;
+    if (d->out_h != oh || d->out_w != ow)
+        return pc_fail(prim, why, len, DLAS_ERR_INVALID,
+                       "malformed layer: output %lldx%lld, but the geometry gives %lldx%lld",
+                       (long long)d->out_h, (long long)d->out_w, (long long)oh, (long long)ow);
+    /* Offsets are int64_t throughout, but the tap tables and tile indices
+     * use int: keep every dimension well inside it. */
+    if (d->in_h > (1 << 20) || d->in_w > (1 << 20) || d->in_c > (1 << 24) ||
+        d->out_c > (1 << 24) || (int64_t)d->kh * d->kw > (1 << 16))
+        return pc_fail(prim, why, len, DLAS_ERR_UNSUPPORTED,
+                       "a dimension exceeds this primitive's index range");
+    return DLAS_OK;
+}
+
+int pc_check_prepare(const char *prim, const struct dlas_backend *be,
+                     const struct dlas_conv_desc *d, const float *weight, const float *bias)
+{
+    int rc = pc_check_desc(prim, d, NULL, 0);
+    if (rc)
+        return rc;
+    if (!weight)
+        return dlas_error(DLAS_ERR_INVALID, "%s: no weights", prim);
+    if (d->has_bias && !bias)
+        return dlas_error(DLAS_ERR_INVALID, "%s: the layer has a bias but none was given", prim);
+    if (be && be->ops && be->ops->device && strcmp(be->ops->device, "cpu"))
+        return dlas_error(DLAS_ERR_UNSUPPORTED, "%s: runs on the cpu, not on a \"%s\" backend",
+                          prim, be->ops->device);
+    return DLAS_OK;
+}
+
+int pc_threads(const struct dlas_backend *be)
+{
+    if (!be || !be->ops || !be->ops->threads)
+        return 1;
+    int t = be->ops->threads(be->ctx);
+    return t < 1 ? 1 : t;
+}
+
+double pc_now(const struct dlas_backend *be)
+{
+    if (be && be->ops && be->ops->now)
+        return be->ops->now(be->ctx);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void pc_prof_add(struct dlas_profile *p, const char *phase, double seconds)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->n; i++)
+        if (!strcmp(p->phase[i], phase)) {
+            p->seconds[i] += seconds;
+            return;
+        }
+    if (p->n < DLAS_PROFILE_MAX) {
+        p->phase[p->n] = phase;
+        p->seconds[p->n++] = seconds;
+    }
+}
+
+/* ---- 16 x 16 transposition ---------------------------------------------- */
+
+#if defined(__AVX512F__)
+/* r[i] lane j -> r[j] lane i */
+static inline void tr16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    for (int k = 0; k < 4; k++) {
+        t[k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
+        t[4 + k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xdd);
+        t[8 + k] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
+        t[12 + k] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xdd);
+    }
+    for (int k = 0; k < 4; k++) {
+        r[k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0x88);
+        r[k + 8] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0xdd);
+        r[k + 4] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0x88);
+        r[k + 12] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0xdd);
+    }
+}
+#endif
+
+/* ---- packing -------------------------------------------------------------- */
+
+static void pack_row(const float *src, int64_t channels, int64_t h, int64_t w, int pad_h,
+                     int pad_w, const struct pc_window *win, float *dst, int64_t blk, int64_t r)
+{
+    const int sw = win->sw;
+    const int64_t q = win->q;
+    float *row = dst + blk * pc_window_block(win) + r * sw * q * PC_VL;
+    const int64_t ih = win->row0 + r - pad_h;
+    if (ih < 0 || ih >= h) {
+        memset(row, 0, (size_t)(sw * q * PC_VL) * sizeof(float));
+        return;
+    }
+    const int64_t c0 = blk * PC_VL;
+    const int cb = channels - c0 < PC_VL ? (int)(channels - c0) : PC_VL;
+    const float *plane = src + c0 * h * w + ih * w;
+    /* image columns the window covers */
+    int64_t iw_lo = win->col0 - pad_w, iw_hi = win->col0 + win->cols - pad_w;
+    /* zero every slot that holds no image pixel */
+    for (int ph = 0; ph < sw; ph++)
+        for (int64_t qi = 0; qi < q; qi++) {
+            int64_t col = qi * sw + ph, iw = win->col0 + col - pad_w;
+            if (col >= win->cols || iw < 0 || iw >= w)
+                memset(row + (ph * q + qi) * PC_VL, 0, PC_VL * sizeof(float));
+        }
+    if (iw_lo < 0)
+        iw_lo = 0;
+    if (iw_hi > w)
+        iw_hi = w;
+    int64_t iw = iw_lo;
+#if defined(__AVX512F__)
+    if (cb == PC_VL) {
+        for (; iw + PC_VL <= iw_hi; iw += PC_VL) {
+            __m512 v[16];
+            for (int c = 0; c < PC_VL; c++)
+                v[c] = _mm512_loadu_ps(plane + c * h * w + iw);
+            tr16(v);
+            for (int k = 0; k < PC_VL; k++) {
+                int64_t col = iw + k + pad_w - win->col0;
+                _mm512_storeu_ps(row + ((col % sw) * q + col / sw) * PC_VL, v[k]);
+            }
+        }
+    }
+#endif
+    for (; iw < iw_hi; iw++) {
+        int64_t col = iw + pad_w - win->col0;
+        float *px = row + ((col % sw) * q + col / sw) * PC_VL;
+        int c = 0;
+        for (; c < cb; c++)
+            px[c] = plane[c * h * w + iw];
+        for (; c < PC_VL; c++)
+            px[c] = 0.0f;
+    }
+}
+
+void pc_pack_window(const float *src, int64_t channels, int64_t h, int64_t w, int pad_h,
+                    int pad_w, const struct pc_window *win, float *dst, int64_t blk0,
+                    int64_t blk1)
+{
+    for (int64_t b = blk0; b < blk1; b++)
+        for (int64_t r = 0; r < win->rows; r++)
+            pack_row(src, channels, h, w, pad_h, pad_w, win, dst, b, r);
+}
+
+void pc_pack_window_rows(const float *src, int64_t channels, int64_t h, int64_t w, int pad_h,
+                         int pad_w, const struct pc_window *win, float *dst, int64_t r0,
+                         int64_t r1)
+{
+    const int64_t nblk = pc_ceil_div(channels, PC_VL);
+    for (int64_t b = 0; b < nblk; b++)
+        for (int64_t r = r0; r < r1; r++)
+            pack_row(src, channels, h, w, pad_h, pad_w, win, dst, b, r);
+}
+
+void pc_pack_weights(const float *src, int64_t opg, int64_t cpg, int kh, int kw, int b,
+                     float *dst)
+{
+    const int64_t taps = (int64_t)kh * kw, lanes = (int64_t)b * PC_VL;
+    const int64_t n_ob = pc_ceil_div(opg, lanes), nblk = pc_ceil_div(cpg, PC_VL);
+    float *o = dst;
+    for (int64_t ob = 0; ob < n_ob; ob++)
+        for (int64_t blk = 0; blk < nblk; blk++) {
+            int64_t cb = cpg - blk * PC_VL < PC_VL ? cpg - blk * PC_VL : PC_VL;
+            for (int64_t t = 0; t < taps; t++)
+                for (int64_t c = 0; c < cb; c++, o += lanes)
+                    for (int64_t l = 0; l < lanes; l++) {
+                        int64_t oc = ob * lanes + l;
+                        o[l] = oc < opg ? src[(oc * cpg + blk * PC_VL + c) * taps + t] : 0.0f;
+                    }
+        }
+}
+
+/* ---- scattering --------------------------------------------------------- */
+
+void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, int ncols,
+                     int64_t nc, float *dst, int64_t cstride, int64_t row_stride)
+{
+    const int np = vh * vw;
+#if defined(__AVX512F__)
+    if (np <= PC_VL) {
+        const __mmask16 cols = (__mmask16)((1u << ncols) - 1u);
+        for (int64_t c0 = 0; c0 < nc; c0 += PC_VL) {
+            __m512 v[16];
+            for (int p = 0; p < np; p++)
+                v[p] = _mm512_loadu_ps(tile + p * ps + c0);
+            for (int p = np; p < PC_VL; p++)
+                v[p] = _mm512_setzero_ps();
+            tr16(v);
+            int64_t cn = nc - c0 < PC_VL ? nc - c0 : PC_VL;
+            for (int64_t c = 0; c < cn; c++) {
+                float *o = dst + (c0 + c) * cstride;
+                if (vh == 1) {
+                    _mm512_mask_storeu_ps(o, cols, v[c]);
+                    continue;
+                }
+                for (int r = 0; r < nrows; r++) {
+                    __m512 s = _mm512_maskz_compress_ps((__mmask16)(cols << (r * vw)), v[c]);
+                    _mm512_mask_storeu_ps(o + r * row_stride, cols, s);
+                }
+            }
+        }
+        return;
+    }
+#endif
+    for (int64_t c = 0; c < nc; c++)
+        for (int r = 0; r < nrows; r++)
+            for (int k = 0; k < ncols; k++)
+                dst[c * cstride + r * row_stride + k] = tile[(r * vw + k) * ps + c];
+}

@@ -1,0 +1,157 @@
+/* Code shared by the CPU convolution primitives (direct, spatial-pack,
+ * winograd, grouped-spatial-pack). Not a plugin: its sources are compiled
+ * into each primitive's module separately (see each local.mk), so that the
+ * plugins still never link against one another.
+ *
+ * Data layouts used here:
+ *   NCHW            the framework's activations, in and out of every run().
+ *   channel-blocked a window of the zero-padded input as [blk][row][phase][q][16]:
+ *                   16 channels of one pixel form one vector, and for a
+ *                   column stride s the columns are split into s phases
+ *                   (column c -> phase c % s, position c / s), so that the
+ *                   pixels a strided output row reads sit 16 floats apart.
+ *                   The last block of a channel count that is not a multiple
+ *                   of 16 keeps 16 slots per pixel, the unused ones zero. */
+#ifndef DLAS_PRIM_COMMON_H
+#define DLAS_PRIM_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dlas/plugin.h>
+
+/* GCC vector extensions: AVX-512 registers under -march=native on this
+ * machine, split by the compiler into narrower ones elsewhere. */
+typedef float pc_v16 __attribute__((vector_size(64), aligned(64)));
+typedef float pc_v16u __attribute__((vector_size(64), aligned(4), may_alias));
+
+static inline pc_v16 pc_load(const float *p) { return *(const pc_v16u *)p; }
+static inline void pc_store(float *p, pc_v16 v) { *(pc_v16u *)p = v; }
+static inline pc_v16 pc_splat(float x)
+{
+    /* spelled out: `(pc_v16){0} + x` costs an add (0 + x is not x for -0) */
+    return (pc_v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+}
+
+#define PC_VL 16 /* floats per vector */
+
+/* ---- layer checks ------------------------------------------------------ */
+
+/* Record a refusal: formats into why (if given) and the error message,
+ * prefixed with the primitive's name, and returns status. */
+int pc_fail(const char *prim, char *why, size_t len, int status, const char *fmt, ...)
+    DLAS_PRINTF(5, 6);
+/* The well-formedness checks every primitive makes (sizes, divisibility,
+ * geometry agreeing with out_h/out_w); DLAS_ERR_INVALID with the reason. */
+int pc_check_desc(const char *prim, const struct dlas_conv_desc *d, char *why, size_t len);
+/* Common prepare() argument checks (weights, bias, cpu backend). */
+int pc_check_prepare(const char *prim, const struct dlas_backend *be,
+                     const struct dlas_conv_desc *d, const float *weight, const float *bias);
+
+/* ---- backend ----------------------------------------------------------- */
+
+/* Threads of the backend (1 without one). Primitives parallelise with their
+ * own `omp parallel num_threads(t)` region: one region per run() holds
+ * packing and compute phases separated by barriers, which parallel_for (one
+ * region per call) cannot; the backend is OpenMP, so both share one pool. */
+int pc_threads(const struct dlas_backend *be);
+double pc_now(const struct dlas_backend *be);
+void pc_prof_add(struct dlas_profile *p, const char *phase, double seconds);
+
+/* Contiguous static share [*b, *e) of n items for thread id of nt. */
+static inline void pc_split(int64_t n, int id, int nt, int64_t *b, int64_t *e)
+{
+    int64_t q = n / nt, r = n % nt;
+    *b = id * q + (id < r ? id : r);
+    *e = *b + q + (id < r ? 1 : 0);
+}
+
+static inline int64_t pc_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static inline int64_t pc_round_up(int64_t a, int64_t b) { return pc_ceil_div(a, b) * b; }
+
+/* ---- channel-blocked packing ------------------------------------------- */
+
+/* A window of the padded input of one group of one image, in padded
+ * coordinates: rows [row0, row0 + rows), columns [col0, col0 + cols) of the
+ * image padded by pad_h/pad_w (anything outside the image is 0). Column
+ * stride `sw` splits columns into phases of `q` positions each (q >=
+ * ceil(cols / sw)). */
+struct pc_window {
+    int64_t row0, rows, col0, cols;
+    int sw;
+    int64_t q;
+};
+
+/* floats of one channel block of a packed window */
+static inline int64_t pc_window_block(const struct pc_window *w)
+{
+    return w->rows * w->sw * w->q * PC_VL;
+}
+
+/* Pack channel blocks [blk0, blk1) of `channels` channels (src: channels x
+ * h x w, NCHW) into dst, which holds every block of the window. */
+void pc_pack_window(const float *src, int64_t channels, int64_t h, int64_t w, int pad_h,
+                    int pad_w, const struct pc_window *win, float *dst, int64_t blk0,
+                    int64_t blk1);
+
+/* Pack rows [r0, r1) of the whole window (all channel blocks), so that
+ * threads can split one image's packing by rows. */
+void pc_pack_window_rows(const float *src, int64_t channels, int64_t h, int64_t w, int pad_h,
+                         int pad_w, const struct pc_window *win, float *dst, int64_t r0,
+                         int64_t r1);
+
+/* ---- the register-blocked micro-kernel --------------------------------- */
+
+/* One call computes a VH x VW block of output pixels for B vectors of 16
+ * output channels (acc[pixel][b], VH*VW*B <= 28 registers):
+ *
+ *   for blk < nblk, tap < ntaps, c < (blk < nblk-1 ? 16 : cb_last):
+ *       x(pixel) = in[blk*blk_stride + tap_off[tap] + vh*row_stride + vw*PS + c*CS]
+ *       acc[pixel][b] += x(pixel) * w[...] (one vector per b, read in order)
+ *
+ * with PS = 16 and CS = 1: the channel-blocked layout, which Winograd's
+ * transformed tiles also use ([blk][tile][16]). The weights are one stream
+ * in [blk][tap][c][B*16] order. Results go to out[pixel * out_ps + b*16 +
+ * lane], starting from bias (B*16) or 0. */
+struct pc_kargs {
+    const float *in;
+    const float *w;
+    float *out;
+    const float *bias;
+    const int64_t *tap_off;
+    int ntaps, nblk, cb_last;
+    int64_t blk_stride, row_stride, out_ps;
+};
+typedef void (*pc_kernel_fn)(const struct pc_kargs *a);
+
+#define PC_MAX_VH 4
+#define PC_MAX_VW 16
+#define PC_MAX_B 4
+#define PC_MAX_ACC 28
+/* The kernel for (vh, vw, b), or NULL when that shape is not instantiated:
+ * vh in {1, 2, 4}, vh*vw*b <= 28, and vh*vw <= 16 (one transposition
+ * scatters a block). */
+pc_kernel_fn pc_kernel(int vh, int vw, int b);
+/* Largest vw <= want with a kernel for (vh, vw, b); 0 if none. */
+int pc_kernel_max_vw(int vh, int b);
+
+/* Weights of one group packed for the kernel: [ob][blk][tap][c][B*16], lanes
+ * of output channels past `opg` zero. src: opg x cpg x kh x kw (the group's
+ * slice of the usual layout). dst holds n_ob * cpg * taps * B*16 floats. */
+void pc_pack_weights(const float *src, int64_t opg, int64_t cpg, int kh, int kw, int b,
+                     float *dst);
+static inline int64_t pc_packed_weights_floats(int64_t opg, int64_t cpg, int kh, int kw, int b)
+{
+    return pc_ceil_div(opg, (int64_t)b * PC_VL) * cpg * kh * kw * b * PC_VL;
+}
+
+/* ---- scattering results back to NCHW ----------------------------------- */
+
+/* tile: np pixels x ps floats (channel c of pixel p at tile[p*ps + c]);
+ * writes channels [0, nc) of pixels [0, np) to dst + c*cstride + pix_off(p),
+ * where pixel p = (p / vw, p % vw) sits at row_stride * (p / vw) + p % vw.
+ * Only rows < nrows and columns < ncols are written. */
+void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, int ncols,
+                     int64_t nc, float *dst, int64_t cstride, int64_t row_stride);
+
+#endif

@@ -1,0 +1,375 @@
+/* Primitive "direct": direct convolution with a register-blocked,
+ * vectorised micro-kernel over output channels and output width, in the
+ * manner of Georganas et al. (SC'18) and oneDNN's AVX-512 direct kernels.
+ *
+ * run() packs the zero-padded input of each image and group once into the
+ * channel-blocked layout of prim_common.h (16 channels of a pixel form a
+ * vector; columns split into stride phases), then every VH x VW block of
+ * output pixels is computed for B vectors of 16 output channels entirely in
+ * registers: per input channel and kernel tap, B weight vectors are loaded
+ * and each of the VH*VW input values is broadcast against them. Weights are
+ * packed once in prepare() in exactly the order the kernel reads them. The
+ * finished block is transposed back into NCHW on the way out.
+ *
+ * Threading: one OpenMP region per run(): the packing is split by rows,
+ * then (after a barrier) the output blocks, ordered so that each thread
+ * either sweeps whole rows for every channel block (weights stay in L2) or
+ * whole channel blocks over every row (when the weights are too large to). */
+#include <omp.h>
+#include <string.h>
+
+#include "../common/prim_common.h"
+
+#define NAME "direct"
+/* Packed weights beyond this many bytes do not stay in L2 across a row, so
+ * each thread then works through whole output-channel blocks instead. */
+#define ROWS_ORDER_MAX_WEIGHTS (512 * 1024)
+
+enum order { ORDER_ROWS, ORDER_CHANNELS };
+
+struct direct_state {
+    const struct dlas_host *host;
+    struct dlas_backend be;
+    struct dlas_conv_desc d;
+    int64_t cpg, opg, nblk, n_ob, ob_floats;
+    int vh, vw, b;
+    enum order order;
+    struct pc_window win;
+    int64_t rowlen;  /* floats per packed row (all phases) */
+    int64_t img_floats; /* packed floats of one group of one image */
+    int64_t *tap_off;
+    float *w;        /* [g][ob][blk][tap][c][B*16] */
+    float *bias;     /* [g][n_ob*B*16], zero-padded; NULL without bias */
+};
+
+/* ---- parameters ---------------------------------------------------------- */
+
+static const struct dlas_param_spec direct_params[] = {
+    {"oc_vectors", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 4, NULL,
+     "output-channel vectors of 16 per register block (B); 0 = chosen from the layer"},
+    {"ow_block", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 16, NULL,
+     "output columns per register block (VW); 0 = chosen from the layer; "
+     "VH * VW * B must not exceed 28"},
+    {"oh_block", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|1|2|4",
+     "output rows per register block (VH)"},
+    {"order", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|rows|channels",
+     "loop order of the threads' work: rows outermost (weights reused from L2) or "
+     "output-channel blocks outermost (input rows reused); auto picks by weight size"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+
+struct blocking {
+    int vh, vw, b;
+    enum order order;
+};
+
+static int param_int(const struct dlas_params *p, const char *k)
+{
+    return p ? (int)dlas_param_int(p, k) : 0;
+}
+
+static const char *param_str(const struct dlas_params *p, const char *k, const char *def)
+{
+    const char *s = p ? dlas_param_str(p, k) : NULL;
+    return s ? s : def;
+}
+
+/* The block shape for a layer: the configured one, with 0/auto filled in. */
+static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_params *p,
+                           struct blocking *bl, char *why, size_t len)
+{
+    const int64_t opg = d->out_c / d->groups;
+    int b = param_int(p, "oc_vectors");
+    int vw = param_int(p, "ow_block");
+    const char *vhs = param_str(p, "oh_block", "auto");
+    int vh = strcmp(vhs, "auto") ? (int)(vhs[0] - '0') : 0;
+    if (!b)
+        b = (int)(opg >= 64 ? (d->out_w <= 7 ? 4 : 2) : pc_ceil_div(opg, PC_VL));
+    if (b > PC_MAX_B)
+        b = PC_MAX_B;
+    if (!vh)
+        vh = 1;
+    int maxvw = pc_kernel_max_vw(vh, b);
+    if (!maxvw)
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "no kernel for %d rows x %d channel vectors (VH*B must stay <= 28)", vh,
+                       b);
+    if (!vw) {
+        /* as few column blocks as possible, then as even as possible */
+        int64_t n = pc_ceil_div(d->out_w, maxvw);
+        vw = (int)pc_ceil_div(d->out_w, n);
+        /* narrow outputs leave registers idle: block two or four rows */
+        if (!strcmp(vhs, "auto") && d->out_h > 1) {
+            if (vw * b * 4 <= PC_MAX_ACC && pc_kernel(4, vw, b) && d->out_h >= 4)
+                vh = 4;
+            else if (vw * b * 2 <= PC_MAX_ACC && pc_kernel(2, vw, b))
+                vh = 2;
+        }
+    }
+    if (!pc_kernel(vh, vw, b))
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "no kernel for a %dx%d pixel block with %d channel vectors "
+                       "(VH in 1,2,4 and VH*VW*B <= 28)",
+                       vh, vw, b);
+    const char *ord = param_str(p, "order", "auto");
+    if (!strcmp(ord, "rows"))
+        bl->order = ORDER_ROWS;
+    else if (!strcmp(ord, "channels"))
+        bl->order = ORDER_CHANNELS;
+    else {
+        int64_t wbytes = d->out_c * (d->in_c / d->groups) * d->kh * d->kw * 4;
+        bl->order = wbytes <= ROWS_ORDER_MAX_WEIGHTS ? ORDER_ROWS : ORDER_CHANNELS;
+    }
+    bl->vh = vh;
+    bl->vw = vw;
+    bl->b = b;
+    return DLAS_OK;
+}
+
+static int direct_supports(const struct dlas_conv_desc *d, const struct dlas_params *p,
+                           char *why, size_t len)
+{
+    int rc = pc_check_desc(NAME, d, why, len);
+    if (rc)
+        return rc;
+    if (d->groups > 1 && d->in_c == d->groups)
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "depthwise (one input channel per group): vectors over output "
+                       "channels would be nearly empty; grouped-spatial-pack handles it");
+    struct blocking bl;
+    return choose_blocking(d, p, &bl, why, len);
+}
+
+/* ---- prepare --------------------------------------------------------------- */
+
+static void direct_release(void *state)
+{
+    struct direct_state *s = state;
+    if (!s)
+        return;
+    const struct dlas_host *h = s->host;
+    h->free(s->tap_off);
+    h->free(s->w);
+    h->free(s->bias);
+    h->free(s);
+}
+
+static int direct_prepare(const struct dlas_host *host, const struct dlas_backend *be,
+                          const struct dlas_conv_desc *d, const float *weight,
+                          const float *bias, const struct dlas_params *p, void **state)
+{
+    *state = NULL;
+    int rc = pc_check_prepare(NAME, be, d, weight, bias);
+    if (rc)
+        return rc;
+    struct blocking bl;
+    if ((rc = direct_supports(d, p, NULL, 0)) || (rc = choose_blocking(d, p, &bl, NULL, 0)))
+        return rc;
+    struct direct_state *s = host->alloc(sizeof *s);
+    if (!s)
+        return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate state");
+    s->host = host;
+    if (be && be->ops)
+        s->be = *be;
+    s->d = *d;
+    s->cpg = d->in_c / d->groups;
+    s->opg = d->out_c / d->groups;
+    s->vh = bl.vh;
+    s->vw = bl.vw;
+    s->b = bl.b;
+    s->order = bl.order;
+    s->nblk = pc_ceil_div(s->cpg, PC_VL);
+    s->n_ob = pc_ceil_div(s->opg, (int64_t)s->b * PC_VL);
+
+    const int sw = d->stride_w;
+    struct pc_window *w = &s->win;
+    w->row0 = 0;
+    w->col0 = 0;
+    w->rows = d->in_h + 2 * (int64_t)d->pad_h;
+    int64_t need_rows = (d->out_h - 1) * d->stride_h + (int64_t)(d->kh - 1) * d->dil_h + 1;
+    if (need_rows > w->rows)
+        w->rows = need_rows;
+    w->cols = d->in_w + 2 * (int64_t)d->pad_w;
+    w->sw = sw;
+    w->q = pc_ceil_div(w->cols, sw);
+    int64_t need_q = d->out_w + (int64_t)(d->kw - 1) * d->dil_w / sw;
+    if (need_q > w->q)
+        w->q = need_q;
+    s->rowlen = sw * w->q * PC_VL;
+    s->img_floats = s->nblk * pc_window_block(w);
+
+    const int taps = d->kh * d->kw;
+    s->tap_off = host->alloc((size_t)taps * sizeof *s->tap_off);
+    s->ob_floats = s->cpg * taps * s->b * PC_VL;
+    size_t wfloats = (size_t)(d->groups * s->n_ob * s->ob_floats);
+    s->w = host->alloc(wfloats * sizeof(float));
+    if (d->has_bias)
+        s->bias = host->alloc((size_t)(d->groups * s->n_ob * s->b * PC_VL) * sizeof(float));
+    if (!s->tap_off || !s->w || (d->has_bias && !s->bias)) {
+        direct_release(s);
+        return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate %zu packed weights", wfloats);
+    }
+    for (int ky = 0; ky < d->kh; ky++)
+        for (int kx = 0; kx < d->kw; kx++) {
+            int64_t c = (int64_t)kx * d->dil_w;
+            s->tap_off[ky * d->kw + kx] =
+                (int64_t)ky * d->dil_h * s->rowlen + ((c % sw) * w->q + c / sw) * PC_VL;
+        }
+    for (int g = 0; g < d->groups; g++)
+        pc_pack_weights(weight + g * s->opg * s->cpg * taps, s->opg, s->cpg, d->kh, d->kw,
+                        s->b, s->w + g * s->n_ob * s->ob_floats);
+    if (d->has_bias)
+        for (int g = 0; g < d->groups; g++)
+            memcpy(s->bias + g * s->n_ob * s->b * PC_VL, bias + g * s->opg,
+                   (size_t)s->opg * sizeof(float));
+    *state = s;
+    return DLAS_OK;
+}
+
+static size_t direct_workspace(void *state, int64_t batch)
+{
+    const struct direct_state *s = state;
+    if (batch <= 0)
+        return 0;
+    return (size_t)(batch * s->d.groups * s->img_floats) * sizeof(float);
+}
+
+/* ---- run -------------------------------------------------------------------- */
+
+struct run_ctx {
+    const struct direct_state *s;
+    int64_t batch;
+    const float *in;
+    float *out;
+    float *ws;
+};
+
+/* Pack rows [r0, r1) of the global row space (image, group, row). */
+static void pack_rows(const struct run_ctx *c, int64_t r0, int64_t r1)
+{
+    const struct direct_state *s = c->s;
+    const struct dlas_conv_desc *d = &s->d;
+    const int64_t rows = s->win.rows;
+    while (r0 < r1) {
+        int64_t ig = r0 / rows, r = r0 % rows;
+        int64_t end = r1 - r0 < rows - r ? r + (r1 - r0) : rows;
+        int64_t n = ig / d->groups, g = ig % d->groups;
+        const float *src = c->in + (n * d->in_c + g * s->cpg) * d->in_h * d->in_w;
+        pc_pack_window_rows(src, s->cpg, d->in_h, d->in_w, d->pad_h, d->pad_w, &s->win,
+                            c->ws + ig * s->img_floats, r, end);
+        r0 += end - r;
+    }
+}
+
+/* Items: (image, group, ob, row block), ordered per s->order. */
+static void compute_items(const struct run_ctx *c, int64_t i0, int64_t i1)
+{
+    const struct direct_state *s = c->s;
+    const struct dlas_conv_desc *d = &s->d;
+    const int64_t n_rb = pc_ceil_div(d->out_h, s->vh), per_img = s->n_ob * n_rb;
+    const int lanes = s->b * PC_VL;
+    float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
+    struct pc_kargs a;
+    a.tap_off = s->tap_off;
+    a.ntaps = d->kh * d->kw;
+    a.nblk = (int)s->nblk;
+    a.cb_last = (int)(s->cpg - (s->nblk - 1) * PC_VL);
+    a.blk_stride = pc_window_block(&s->win);
+    a.row_stride = d->stride_h * s->rowlen;
+    a.out = tile;
+    a.out_ps = lanes;
+    const int64_t ohw = d->out_h * d->out_w;
+    for (int64_t it = i0; it < i1; it++) {
+        int64_t ig = it / per_img, k = it % per_img, ob, rb;
+        if (s->order == ORDER_ROWS) {
+            rb = k / s->n_ob;
+            ob = k % s->n_ob;
+        } else {
+            ob = k / n_rb;
+            rb = k % n_rb;
+        }
+        int64_t n = ig / d->groups, g = ig % d->groups;
+        const float *img = c->ws + ig * s->img_floats;
+        a.w = s->w + (g * s->n_ob + ob) * s->ob_floats;
+        a.bias = s->bias ? s->bias + (g * s->n_ob + ob) * lanes : NULL;
+        int64_t oc0 = ob * lanes, nc = s->opg - oc0 < lanes ? s->opg - oc0 : lanes;
+        float *dst_c = c->out + (n * d->out_c + g * s->opg + oc0) * ohw;
+        int64_t oh0 = rb * s->vh;
+        int nr = d->out_h - oh0 < s->vh ? (int)(d->out_h - oh0) : s->vh;
+        /* a short last row block runs row by row */
+        int vh = nr == s->vh ? s->vh : 1;
+        for (int64_t r = 0; r < nr; r += vh)
+            for (int64_t ow0 = 0; ow0 < d->out_w; ow0 += s->vw) {
+                int nw = d->out_w - ow0 < s->vw ? (int)(d->out_w - ow0) : s->vw;
+                a.in = img + (oh0 + r) * d->stride_h * s->rowlen + ow0 * PC_VL;
+                pc_kernel(vh, nw, s->b)(&a);
+                pc_scatter_tile(tile, lanes, vh, nw, vh, nw, nc,
+                                dst_c + (oh0 + r) * d->out_w + ow0, ohw, d->out_w);
+            }
+    }
+}
+
+static int direct_run(void *state, int64_t batch, const float *in, float *out, void *ws,
+                      struct dlas_profile *prof)
+{
+    const struct direct_state *s = state;
+    if (!s || batch < 0 || (batch && (!in || !out || !ws)))
+        return dlas_error(DLAS_ERR_INVALID,
+                          NAME ": run() needs state, input, output and workspace");
+    if (!batch)
+        return DLAS_OK;
+    const struct dlas_conv_desc *d = &s->d;
+    struct run_ctx c = {s, batch, in, out, ws};
+    const int64_t pack_n = batch * d->groups * s->win.rows;
+    const int64_t items = batch * d->groups * s->n_ob * pc_ceil_div(d->out_h, s->vh);
+    int t = pc_threads(&s->be);
+    double t0 = prof ? pc_now(&s->be) : 0, t1 = 0;
+    if (t > items)
+        t = (int)items;
+    if (t <= 1) {
+        pack_rows(&c, 0, pack_n);
+        if (prof)
+            t1 = pc_now(&s->be);
+        compute_items(&c, 0, items);
+    } else {
+#pragma omp parallel num_threads(t)
+        {
+            int id = omp_get_thread_num(), nt = omp_get_num_threads();
+            int64_t b, e;
+            pc_split(pack_n, id, nt, &b, &e);
+            pack_rows(&c, b, e);
+#pragma omp barrier
+            if (prof && id == 0)
+                t1 = pc_now(&s->be);
+            pc_split(items, id, nt, &b, &e);
+            compute_items(&c, b, e);
+        }
+    }
+    if (prof) {
+        double t2 = pc_now(&s->be);
+        pc_prof_add(prof, "pack", t1 - t0);
+        pc_prof_add(prof, "compute", t2 - t1);
+    }
+    return DLAS_OK;
+}
+
+static const struct dlas_primitive_ops direct_ops = {
+    sizeof(struct dlas_primitive_ops),
+    "conv2d",
+    "cpu",
+    direct_supports,
+    direct_prepare,
+    direct_workspace,
+    direct_run,
+    direct_release,
+};
+
+static const struct dlas_component components[] = {
+    {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,
+     "direct convolution: register-blocked AVX-512 micro-kernel over output channels x "
+     "output pixels on a channel-blocked input; any stride, padding, dilation, groups",
+     "E. Georganas, S. Avancha, K. Banerjee, D. Kalamkar, G. Henry, H. Pabst, A. Heinecke. "
+     "Anatomy of High-Performance Deep Learning Convolutions on SIMD Architectures. SC'18",
+     direct_params, &direct_ops},
+};
+
+DLAS_PLUGIN(NAME, "0.1.0", "register-blocked direct convolution", components)

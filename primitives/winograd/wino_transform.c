@@ -1,0 +1,135 @@
+/* Winograd transforms, written out rather than as matrix products: with
+ * IEEE semantics the compiler may not drop the zero and unit coefficients of
+ * B^T and A^T, and the hand-factored forms share sub-expressions. */
+#include "wino_transform.h"
+
+/* ---- weights (double precision, once per layer) ------------------------- */
+
+static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+static const double G4[6][3] = {{1.0 / 4, 0, 0},
+                                {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                {0, 0, 1}};
+
+void wino_weight_transform(int m, const float *g, double *u)
+{
+    const int a = m + 2;
+    const double(*G)[3] = m == 2 ? G2 : G4;
+    double t[WINO_MAX_ALPHA][3];
+    for (int i = 0; i < a; i++)
+        for (int k = 0; k < 3; k++)
+            t[i][k] = G[i][0] * g[0 * 3 + k] + G[i][1] * g[1 * 3 + k] + G[i][2] * g[2 * 3 + k];
+    for (int i = 0; i < a; i++)
+        for (int j = 0; j < a; j++)
+            u[i * a + j] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+}
+
+/* ---- input -------------------------------------------------------------- */
+
+/* y = B^T x, alpha 4 */
+static inline void bt4(const pc_v16 x[4], pc_v16 y[4])
+{
+    y[0] = x[0] - x[2];
+    y[1] = x[1] + x[2];
+    y[2] = x[2] - x[1];
+    y[3] = x[1] - x[3];
+}
+
+/* y = B^T x, alpha 6 (interpolation points 0, 1, -1, 2, -2, inf) */
+static inline void bt6(const pc_v16 x[6], pc_v16 y[6])
+{
+    const pc_v16 four = pc_splat(4.0f), five = pc_splat(5.0f), two = pc_splat(2.0f);
+    pc_v16 s12 = x[1] + x[2], s34 = x[3] + x[4];
+    pc_v16 d12 = x[1] - x[2], d43 = x[4] - x[3];
+    pc_v16 d42 = x[4] - x[2], d31 = x[3] - x[1];
+    y[0] = four * x[0] - five * x[2] + x[4];
+    y[1] = s34 - four * s12;
+    y[2] = d43 + four * d12;
+    y[3] = d42 + two * d31;
+    y[4] = d42 - two * d31;
+    y[5] = four * x[1] - five * x[3] + x[5];
+}
+
+void wino_input_transform(int m, const float *src, int64_t row_stride, float *dst,
+                          int64_t dst_stride)
+{
+    if (m == 2) {
+        pc_v16 t[4][4];
+        for (int k = 0; k < 4; k++) {
+            pc_v16 x[4], y[4];
+            for (int i = 0; i < 4; i++)
+                x[i] = pc_load(src + i * row_stride + k * PC_VL);
+            bt4(x, y);
+            for (int i = 0; i < 4; i++)
+                t[i][k] = y[i];
+        }
+        for (int i = 0; i < 4; i++) {
+            pc_v16 y[4];
+            bt4(t[i], y);
+            for (int k = 0; k < 4; k++)
+                pc_store(dst + (i * 4 + k) * dst_stride, y[k]);
+        }
+        return;
+    }
+    pc_v16 t[6][6];
+    for (int k = 0; k < 6; k++) {
+        pc_v16 x[6], y[6];
+        for (int i = 0; i < 6; i++)
+            x[i] = pc_load(src + i * row_stride + k * PC_VL);
+        bt6(x, y);
+        for (int i = 0; i < 6; i++)
+            t[i][k] = y[i];
+    }
+    for (int i = 0; i < 6; i++) {
+        pc_v16 y[6];
+        bt6(t[i], y);
+        for (int k = 0; k < 6; k++)
+            pc_store(dst + (i * 6 + k) * dst_stride, y[k]);
+    }
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+void wino_output_transform(int m, const float *src, int64_t src_stride, const float *bias,
+                           float *dst)
+{
+    const pc_v16 b = bias ? pc_load(bias) : (pc_v16){0};
+    if (m == 2) {
+        pc_v16 t[2][4];
+        for (int k = 0; k < 4; k++) {
+            pc_v16 x0 = pc_load(src + (0 * 4 + k) * src_stride);
+            pc_v16 x1 = pc_load(src + (1 * 4 + k) * src_stride);
+            pc_v16 x2 = pc_load(src + (2 * 4 + k) * src_stride);
+            pc_v16 x3 = pc_load(src + (3 * 4 + k) * src_stride);
+            t[0][k] = x0 + x1 + x2;
+            t[1][k] = x1 - x2 - x3;
+        }
+        for (int r = 0; r < 2; r++) {
+            pc_store(dst + (r * 2 + 0) * PC_VL, t[r][0] + t[r][1] + t[r][2] + b);
+            pc_store(dst + (r * 2 + 1) * PC_VL, t[r][1] - t[r][2] - t[r][3] + b);
+        }
+        return;
+    }
+    const pc_v16 two = pc_splat(2.0f), four = pc_splat(4.0f), eight = pc_splat(8.0f);
+    pc_v16 t[4][6];
+    for (int k = 0; k < 6; k++) {
+        pc_v16 x[6];
+        for (int i = 0; i < 6; i++)
+            x[i] = pc_load(src + (i * 6 + k) * src_stride);
+        pc_v16 s12 = x[1] + x[2], d12 = x[1] - x[2], s34 = x[3] + x[4], d34 = x[3] - x[4];
+        t[0][k] = x[0] + s12 + s34;
+        t[1][k] = d12 + two * d34;
+        t[2][k] = s12 + four * s34;
+        t[3][k] = d12 + eight * d34 + x[5];
+    }
+    for (int r = 0; r < 4; r++) {
+        const pc_v16 *x = t[r];
+        pc_v16 s12 = x[1] + x[2], d12 = x[1] - x[2], s34 = x[3] + x[4], d34 = x[3] - x[4];
+        pc_store(dst + (r * 4 + 0) * PC_VL, x[0] + s12 + s34 + b);
+        pc_store(dst + (r * 4 + 1) * PC_VL, d12 + two * d34 + b);
+        pc_store(dst + (r * 4 + 2) * PC_VL, s12 + four * s34 + b);
+        pc_store(dst + (r * 4 + 3) * PC_VL, d12 + eight * d34 + x[5] + b);
+    }
+}

@@ -1,0 +1,410 @@
+/* Primitive "winograd": Winograd minimal filtering F(2x2, 3x3) and F(4x4,
+ * 3x3) for 3x3 stride-1 convolutions (Lavin and Gray, CVPR 2016).
+ *
+ * prepare() transforms every 3x3 kernel once (U = G g G^T, in double) and
+ * packs the alpha^2 matrices U[xi] (out x in channels) for the register-
+ * blocked micro-kernel of prim_common.h. run() packs the padded input into
+ * the channel-blocked layout, then works through the output tiles in chunks
+ * small enough for L2: each chunk's tiles are transformed 16 channels at a
+ * time (V = B^T d B), multiplied by U as alpha^2 independent GEMMs
+ * (M[xi] = U[xi] V[xi], the batched GEMM), and transformed back (Y = A^T M
+ * A) straight into the NCHW output, bias included.
+ *
+ * Threading: one OpenMP region per run(). The input is packed split by rows;
+ * then either each thread takes a contiguous range of tiles (all output
+ * channels), or, when there are too few tiles for that, each takes a range
+ * of output-channel blocks over all tiles (transforming the input tiles
+ * itself: that costs 1/out_c of the GEMM). */
+#include <omp.h>
+#include <string.h>
+
+#include "wino_transform.h"
+
+#define NAME "winograd"
+/* Bytes of transformed tiles and products a chunk may hold (L2 is 1 MiB). */
+#define CHUNK_BYTES (384 * 1024)
+
+enum split { SPLIT_TILES, SPLIT_CHANNELS };
+
+struct wino_state {
+    const struct dlas_host *host;
+    struct dlas_backend be;
+    struct dlas_conv_desc d;
+    int m, a, a2;
+    int64_t cpg, opg, nblk, n_ob, ob_floats;
+    int b, p;          /* oc vectors, tiles per GEMM block */
+    int64_t ct;        /* tiles per chunk */
+    enum split split;  /* as configured; SPLIT_TILES also means "auto" below */
+    int split_auto;
+    int64_t tiles_h, tiles_w, tiles; /* per image */
+    struct pc_window win;
+    int64_t img_floats;
+    int threads;
+    int64_t thread_floats; /* V + M of one thread */
+    float *u;    /* [g][xi][ob][blk][c][B*16] */
+    float *bias; /* [g][n_ob*B*16] or NULL */
+};
+
+static const struct dlas_param_spec wino_params[] = {
+    {"tile", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "4", 2, 4, NULL,
+     "output tile m of F(m x m, 3 x 3): 2 or 4 (4 does 4x fewer multiplications than direct, "
+     "2 does 2.25x fewer and rounds less)"},
+    {"oc_vectors", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 4, NULL,
+     "output-channel vectors of 16 per GEMM register block; 0 = chosen from the layer"},
+    {"tile_block", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 16, NULL,
+     "tiles per GEMM register block; 0 = chosen; tile_block * oc_vectors <= 28"},
+    {"chunk", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 512, NULL,
+     "tiles transformed and multiplied together (sized for L2); 0 = chosen from the layer"},
+    {"split", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|tiles|channels",
+     "what the threads divide: output tiles, or output-channel blocks (for layers with few "
+     "tiles)"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+
+struct config {
+    int m, b, p;
+    int64_t ct;
+    enum split split;
+    int split_auto;
+};
+
+static int configure(const struct dlas_conv_desc *d, const struct dlas_params *p,
+                     struct config *c, char *why, size_t len)
+{
+    memset(c, 0, sizeof *c);
+    c->m = p ? (int)dlas_param_int(p, "tile") : 4;
+    if (c->m != 2 && c->m != 4)
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "tile = %d: only F(2x2,3x3) and F(4x4,3x3) are implemented", c->m);
+    const int64_t opg = d->out_c / d->groups, cpg = d->in_c / d->groups;
+    c->b = p ? (int)dlas_param_int(p, "oc_vectors") : 0;
+    c->p = p ? (int)dlas_param_int(p, "tile_block") : 0;
+    if (!c->b)
+        c->b = opg >= 64 ? 2 : (int)pc_ceil_div(opg, PC_VL);
+    if (c->b > PC_MAX_B)
+        c->b = PC_MAX_B;
+    int maxp = pc_kernel_max_vw(1, c->b);
+    int64_t tiles = pc_ceil_div(d->out_h, c->m) * pc_ceil_div(d->out_w, c->m) * (d->batch > 0 ? d->batch : 1);
+    if (!c->p) {
+        int64_t n = pc_ceil_div(tiles, maxp);
+        c->p = (int)pc_ceil_div(tiles, n);
+    }
+    if (!pc_kernel(1, c->p, c->b))
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "no GEMM kernel for %d tiles x %d channel vectors (tile_block * "
+                       "oc_vectors <= 28)",
+                       c->p, c->b);
+    const int a2 = (c->m + 2) * (c->m + 2);
+    c->ct = p ? dlas_param_int(p, "chunk") : 0;
+    if (!c->ct) {
+        int64_t per_tile = (int64_t)a2 * (pc_round_up(cpg, PC_VL) + c->b * PC_VL) * 4;
+        c->ct = CHUNK_BYTES / per_tile;
+        c->ct = c->ct < c->p ? c->p : c->ct / c->p * c->p;
+    }
+    /* the transformed tiles are laid out in whole GEMM blocks */
+    c->ct = pc_round_up(c->ct, c->p);
+    const char *sp = p ? dlas_param_str(p, "split") : NULL;
+    c->split_auto = !sp || !strcmp(sp, "auto");
+    c->split = sp && !strcmp(sp, "channels") ? SPLIT_CHANNELS : SPLIT_TILES;
+    return DLAS_OK;
+}
+
+static int wino_supports(const struct dlas_conv_desc *d, const struct dlas_params *p,
+                         char *why, size_t len)
+{
+    int rc = pc_check_desc(NAME, d, why, len);
+    if (rc)
+        return rc;
+    if (d->kh != 3 || d->kw != 3)
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "a %dx%d kernel: only 3x3 kernels have a Winograd transform here",
+                       d->kh, d->kw);
+    if (d->stride_h != 1 || d->stride_w != 1)
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "stride %dx%d: Winograd tiles need stride 1", d->stride_h, d->stride_w);
+    if (d->dil_h != 1 || d->dil_w != 1)
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "dilation %dx%d: Winograd tiles need dilation 1", d->dil_h, d->dil_w);
+    if (d->groups > 1 && d->in_c == d->groups)
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "depthwise: one input channel per group leaves the transforms "
+                       "costing more than they save; grouped-spatial-pack handles it");
+    struct config c;
+    return configure(d, p, &c, why, len);
+}
+
+static void wino_release(void *state)
+{
+    struct wino_state *s = state;
+    if (!s)
+        return;
+    s->host->free(s->u);
+    s->host->free(s->bias);
+    s->host->free(s);
+}
+
+static int wino_prepare(const struct dlas_host *host, const struct dlas_backend *be,
+                        const struct dlas_conv_desc *d, const float *weight, const float *bias,
+                        const struct dlas_params *p, void **state)
+{
+    *state = NULL;
+    int rc = pc_check_prepare(NAME, be, d, weight, bias);
+    struct config cf;
+    if (rc || (rc = wino_supports(d, p, NULL, 0)) || (rc = configure(d, p, &cf, NULL, 0)))
+        return rc;
+    struct wino_state *s = host->alloc(sizeof *s);
+    if (!s)
+        return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate state");
+    s->host = host;
+    if (be && be->ops)
+        s->be = *be;
+    s->d = *d;
+    s->m = cf.m;
+    s->a = cf.m + 2;
+    s->a2 = s->a * s->a;
+    s->b = cf.b;
+    s->p = cf.p;
+    s->ct = cf.ct;
+    s->split = cf.split;
+    s->split_auto = cf.split_auto;
+    s->cpg = d->in_c / d->groups;
+    s->opg = d->out_c / d->groups;
+    s->nblk = pc_ceil_div(s->cpg, PC_VL);
+    s->n_ob = pc_ceil_div(s->opg, (int64_t)s->b * PC_VL);
+    s->tiles_h = pc_ceil_div(d->out_h, s->m);
+    s->tiles_w = pc_ceil_div(d->out_w, s->m);
+    s->tiles = s->tiles_h * s->tiles_w;
+    struct pc_window *w = &s->win;
+    w->rows = s->tiles_h * s->m + 2;
+    w->cols = s->tiles_w * s->m + 2;
+    w->sw = 1;
+    w->q = w->cols;
+    s->img_floats = s->nblk * pc_window_block(w);
+    s->threads = pc_threads(be);
+    s->thread_floats = (int64_t)s->a2 * s->ct * (s->nblk * PC_VL + s->b * PC_VL);
+
+    s->ob_floats = s->cpg * s->b * PC_VL;
+    const int64_t per_g = s->a2 * s->n_ob * s->ob_floats;
+    s->u = host->alloc((size_t)(d->groups * per_g) * sizeof(float));
+    if (d->has_bias)
+        s->bias = host->alloc((size_t)(d->groups * s->n_ob * s->b * PC_VL) * sizeof(float));
+    double *ut = host->alloc((size_t)(s->opg * s->cpg * s->a2) * sizeof(double));
+    float *mat = host->alloc((size_t)(s->opg * s->cpg) * sizeof(float));
+    if (!s->u || (d->has_bias && !s->bias) || !ut || !mat) {
+        host->free(ut);
+        host->free(mat);
+        wino_release(s);
+        return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate the transformed weights");
+    }
+    for (int g = 0; g < d->groups; g++) {
+        for (int64_t o = 0; o < s->opg; o++)
+            for (int64_t i = 0; i < s->cpg; i++)
+                wino_weight_transform(s->m, weight + ((g * s->opg + o) * s->cpg + i) * 9,
+                                      ut + (o * s->cpg + i) * s->a2);
+        for (int xi = 0; xi < s->a2; xi++) {
+            for (int64_t k = 0; k < s->opg * s->cpg; k++)
+                mat[k] = (float)ut[k * s->a2 + xi];
+            pc_pack_weights(mat, s->opg, s->cpg, 1, 1, s->b,
+                            s->u + g * per_g + (int64_t)xi * s->n_ob * s->ob_floats);
+        }
+    }
+    host->free(ut);
+    host->free(mat);
+    if (d->has_bias)
+        for (int g = 0; g < d->groups; g++)
+            memcpy(s->bias + g * s->n_ob * s->b * PC_VL, bias + g * s->opg,
+                   (size_t)s->opg * sizeof(float));
+    *state = s;
+    return DLAS_OK;
+}
+
+static size_t wino_workspace(void *state, int64_t batch)
+{
+    const struct wino_state *s = state;
+    if (batch <= 0)
+        return 0;
+    int64_t f = batch * s->d.groups * s->img_floats + s->threads * s->thread_floats;
+    return (size_t)f * sizeof(float);
+}
+
+struct run_ctx {
+    const struct wino_state *s;
+    int64_t batch;
+    const float *in;
+    float *out;
+    float *ws;
+};
+
+static void pack_rows(const struct run_ctx *c, int64_t r0, int64_t r1)
+{
+    const struct wino_state *s = c->s;
+    const struct dlas_conv_desc *d = &s->d;
+    const int64_t rows = s->win.rows;
+    while (r0 < r1) {
+        int64_t ig = r0 / rows, r = r0 % rows;
+        int64_t end = r1 - r0 < rows - r ? r + (r1 - r0) : rows;
+        int64_t n = ig / d->groups, g = ig % d->groups;
+        const float *src = c->in + (n * d->in_c + g * s->cpg) * d->in_h * d->in_w;
+        pc_pack_window_rows(src, s->cpg, d->in_h, d->in_w, d->pad_h, d->pad_w, &s->win,
+                            c->ws + ig * s->img_floats, r, end);
+        r0 += end - r;
+    }
+}
+
+/* Tiles [t0, t1) of group g (t runs over images x tiles), output-channel
+ * blocks [ob0, ob1), in chunks; v and mm are this thread's buffers. */
+static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, int64_t ob0,
+                    int64_t ob1, float *v, float *mm)
+{
+    const struct wino_state *s = c->s;
+    const struct dlas_conv_desc *d = &s->d;
+    const int a2 = s->a2, m = s->m, lanes = s->b * PC_VL;
+    const int64_t blk = pc_window_block(&s->win), rowlen = s->win.q * PC_VL;
+    const int64_t ohw = d->out_h * d->out_w;
+    static const int64_t zero_tap = 0;
+    struct pc_kargs ka;
+    ka.tap_off = &zero_tap;
+    ka.ntaps = 1;
+    ka.nblk = (int)s->nblk;
+    ka.cb_last = (int)(s->cpg - (s->nblk - 1) * PC_VL);
+    ka.blk_stride = (int64_t)s->p * PC_VL;
+    ka.bias = NULL;
+    ka.out_ps = lanes;
+    float ytile[16 * PC_VL] __attribute__((aligned(64)));
+    for (int64_t c0 = t0; c0 < t1; c0 += s->ct) {
+        const int64_t nt = t1 - c0 < s->ct ? t1 - c0 : s->ct;
+        const int64_t ntb = pc_ceil_div(nt, s->p);
+        /* V: [xi][tb][blk][p][16] */
+        const int64_t v_xi = ntb * s->nblk * s->p * PC_VL;
+        for (int64_t j = 0; j < nt; j++) {
+            int64_t t = c0 + j, n = t / s->tiles, tt = t % s->tiles;
+            int64_t th = tt / s->tiles_w, tw = tt % s->tiles_w;
+            const float *img = c->ws + (n * d->groups + g) * s->img_floats +
+                               (th * m * s->win.q + tw * m) * PC_VL;
+            float *dst = v + (j / s->p) * s->nblk * s->p * PC_VL + (j % s->p) * PC_VL;
+            for (int64_t bk = 0; bk < s->nblk; bk++)
+                wino_input_transform(m, img + bk * blk, rowlen, dst + bk * s->p * PC_VL, v_xi);
+        }
+        for (int64_t ob = ob0; ob < ob1; ob++) {
+            /* M: [xi][tile][B*16] */
+            for (int xi = 0; xi < a2; xi++) {
+                ka.w = s->u + ((g * a2 + xi) * s->n_ob + ob) * s->ob_floats;
+                for (int64_t tb = 0; tb < ntb; tb++) {
+                    int np = nt - tb * s->p < s->p ? (int)(nt - tb * s->p) : s->p;
+                    ka.in = v + xi * v_xi + tb * s->nblk * s->p * PC_VL;
+                    ka.out = mm + (xi * nt + tb * s->p) * lanes;
+                    pc_kernel(1, np, s->b)(&ka);
+                }
+            }
+            const int64_t oc0 = ob * lanes;
+            for (int64_t j = 0; j < nt; j++) {
+                int64_t t = c0 + j, n = t / s->tiles, tt = t % s->tiles;
+                int64_t oh0 = tt / s->tiles_w * m, ow0 = tt % s->tiles_w * m;
+                int nr = d->out_h - oh0 < m ? (int)(d->out_h - oh0) : m;
+                int nw = d->out_w - ow0 < m ? (int)(d->out_w - ow0) : m;
+                for (int64_t cb = 0; cb < lanes && oc0 + cb < s->opg; cb += PC_VL) {
+                    const float *bias =
+                        s->bias ? s->bias + (g * s->n_ob + ob) * lanes + cb : NULL;
+                    wino_output_transform(m, mm + j * lanes + cb, nt * lanes, bias, ytile);
+                    int64_t nc = s->opg - (oc0 + cb) < PC_VL ? s->opg - (oc0 + cb) : PC_VL;
+                    float *dst = c->out + (n * d->out_c + g * s->opg + oc0 + cb) * ohw +
+                                 oh0 * d->out_w + ow0;
+                    pc_scatter_tile(ytile, PC_VL, m, m, nr, nw, nc, dst, ohw, d->out_w);
+                }
+            }
+        }
+    }
+}
+
+static enum split split_of(const struct wino_state *s, int64_t batch, int nt)
+{
+    if (!s->split_auto)
+        return s->split;
+    /* each thread should get several GEMM blocks of tiles */
+    if (batch * s->tiles >= 4LL * nt * s->p || s->n_ob < nt)
+        return SPLIT_TILES;
+    return SPLIT_CHANNELS;
+}
+
+static void work(const struct run_ctx *c, int id, int nt)
+{
+    const struct wino_state *s = c->s;
+    float *v = c->ws + c->batch * s->d.groups * s->img_floats + id * s->thread_floats;
+    float *mm = v + (int64_t)s->a2 * s->ct * s->nblk * PC_VL;
+    const int64_t tt = c->batch * s->tiles;
+    enum split sp = split_of(s, c->batch, nt);
+    for (int64_t g = 0; g < s->d.groups; g++) {
+        int64_t b, e;
+        if (sp == SPLIT_TILES) {
+            pc_split(tt, id, nt, &b, &e);
+            if (b < e)
+                process(c, g, b, e, 0, s->n_ob, v, mm);
+        } else {
+            pc_split(s->n_ob, id, nt, &b, &e);
+            if (b < e)
+                process(c, g, 0, tt, b, e, v, mm);
+        }
+    }
+}
+
+static int wino_run(void *state, int64_t batch, const float *in, float *out, void *ws,
+                    struct dlas_profile *prof)
+{
+    const struct wino_state *s = state;
+    if (!s || batch < 0 || (batch && (!in || !out || !ws)))
+        return dlas_error(DLAS_ERR_INVALID,
+                          NAME ": run() needs state, input, output and workspace");
+    if (!batch)
+        return DLAS_OK;
+    struct run_ctx c = {s, batch, in, out, ws};
+    const int64_t pack_n = batch * s->d.groups * s->win.rows;
+    int t = pc_threads(&s->be);
+    /* the workspace holds buffers for the threads counted in prepare() */
+    if (t > s->threads)
+        t = s->threads;
+    double t0 = prof ? pc_now(&s->be) : 0, t1 = 0;
+    if (t <= 1) {
+        pack_rows(&c, 0, pack_n);
+        if (prof)
+            t1 = pc_now(&s->be);
+        work(&c, 0, 1);
+    } else {
+#pragma omp parallel num_threads(t)
+        {
+            int id = omp_get_thread_num(), nt = omp_get_num_threads();
+            int64_t b, e;
+            pc_split(pack_n, id, nt, &b, &e);
+            pack_rows(&c, b, e);
+#pragma omp barrier
+            if (prof && id == 0)
+                t1 = pc_now(&s->be);
+            work(&c, id, nt);
+        }
+    }
+    if (prof) {
+        double t2 = pc_now(&s->be);
+        pc_prof_add(prof, "pack", t1 - t0);
+        pc_prof_add(prof, "transform+gemm", t2 - t1);
+    }
+    return DLAS_OK;
+}
+
+static const struct dlas_primitive_ops wino_ops = {
+    sizeof(struct dlas_primitive_ops),
+    "conv2d",
+    "cpu",
+    wino_supports,
+    wino_prepare,
+    wino_workspace,
+    wino_run,
+    wino_release,
+};
+
+static const struct dlas_component components[] = {
+    {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,
+     "Winograd F(2x2,3x3) / F(4x4,3x3) for 3x3 stride-1 convolutions: weights transformed "
+     "once, tile transforms vectorised over channels, batched GEMM",
+     "A. Lavin, S. Gray. Fast Algorithms for Convolutional Neural Networks. CVPR 2016",
+     wino_params, &wino_ops},
+};
+
+DLAS_PLUGIN(NAME, "0.1.0", "Winograd convolution F(2x2,3x3) and F(4x4,3x3)", components)

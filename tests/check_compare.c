@@ -1,0 +1,557 @@
+/* The plan's fusion, per-layer control and timing; the tuning log (write,
+ * read back, replace, refuse corrupt lines); the tuner; plans reading the
+ * log; and the side-by-side comparison with its CSV and JSON output. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <dlas/dlas.h>
+
+static struct dlas_registry *reg;
+static char tmpdir[256];
+
+static const struct dlas_component *find(enum dlas_kind kind, const char *name)
+{
+    const struct dlas_component *c = dlas_registry_find(reg, kind, name);
+    ck_assert_msg(c != NULL, "%s '%s' not found: %s", dlas_kind_name(kind), name,
+                  dlas_last_error());
+    return c;
+}
+
+static void host_of(struct dlas_host *h, struct dlas_rng *r)
+{
+    dlas_rng_seed(r, 5);
+    dlas_host_init(h, r, 5);
+}
+
+static void backend_of(const struct dlas_host *h, int threads, struct dlas_backend *be)
+{
+    const struct dlas_component *c = find(DLAS_KIND_BACKEND, "openmp");
+    struct dlas_params *p = NULL;
+    char t[8];
+    snprintf(t, sizeof t, "%d", threads);
+    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
+    ck_assert_int_eq(dlas_params_set(p, "threads", t, "test"), 0);
+    be->ops = c->ops;
+    ck_assert_int_eq(be->ops->init(h, p, &be->ctx), 0);
+    dlas_params_free(p);
+}
+
+static struct dlas_primitive_choice choice(const char *name, struct dlas_params **owned)
+{
+    const struct dlas_component *c = find(DLAS_KIND_PRIMITIVE, name);
+    *owned = NULL;
+    if (c->params)
+        ck_assert_int_eq(dlas_params_defaults(c->params, owned), 0);
+    return (struct dlas_primitive_choice){c->name, c, *owned};
+}
+
+/* A small residual network exercising every fusion: conv-bn-relu,
+ * conv-bn + add-relu, maxpool, a strided 1x1 conv, depthwise, global
+ * pooling, flatten, linear. Batchnorms get non-trivial statistics. */
+static struct dlas_graph *small_resnet(void)
+{
+    struct dlas_graph *g = dlas_graph_new();
+    int x = dlas_graph_input(g, "in", 16, 15, 15);
+    struct dlas_conv_attr a3 = dlas_conv(16, 3, 1, 1), b3 = dlas_conv(16, 3, 1, 1);
+    int y = dlas_graph_conv2d(g, "c1", x, &a3);
+    y = dlas_graph_batchnorm(g, "bn1", y, 1e-5f);
+    int r1 = dlas_graph_relu(g, "r1", y);
+    y = dlas_graph_conv2d(g, "c2", r1, &b3);
+    y = dlas_graph_batchnorm(g, "bn2", y, 1e-5f);
+    y = dlas_graph_add(g, "add", y, r1);
+    y = dlas_graph_relu(g, "r2", y);
+    struct dlas_pool_attr pa = dlas_pool(3, 2, 1);
+    y = dlas_graph_maxpool(g, "pool", y, &pa);
+    struct dlas_conv_attr dw = dlas_conv(16, 3, 1, 1);
+    dw.groups = 16;
+    y = dlas_graph_conv2d(g, "dw", y, &dw);
+    y = dlas_graph_relu6(g, "r3", y);
+    struct dlas_conv_attr p1 = dlas_conv(24, 1, 2, 0);
+    p1.bias = 1;
+    y = dlas_graph_conv2d(g, "pw", y, &p1);
+    y = dlas_graph_global_avgpool(g, "gap", y);
+    y = dlas_graph_flatten(g, "flat", y);
+    y = dlas_graph_linear(g, "fc", y, 10, 1);
+    ck_assert_msg(y >= 0 && dlas_graph_status(g) == 0, "%s", dlas_last_error());
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 9);
+    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+        struct dlas_node *n = dlas_graph_node(g, i);
+        if (n->op != DLAS_OP_BATCHNORM)
+            continue;
+        float *gam = n->weight.data, *bet = n->bias.data;
+        float *mean = n->running_mean.data, *var = n->running_var.data;
+        for (int64_t c = 0; c < n->out_shape[0]; c++) {
+            gam[c] = 0.5f + dlas_rng_uniform(&r);
+            bet[c] = dlas_rng_normal(&r) * 0.2f;
+            mean[c] = dlas_rng_normal(&r) * 0.3f;
+            var[c] = 0.2f + dlas_rng_uniform(&r);
+        }
+    }
+    return g;
+}
+
+static double plan_vs_ref(struct dlas_plan *p, const struct dlas_graph *g, int64_t batch)
+{
+    const struct dlas_node *in = dlas_graph_node(g, 0);
+    int64_t per = in->out_shape[0] * in->out_shape[1] * in->out_shape[2];
+    struct dlas_tensor x = {0}, ref = {0};
+    int64_t dims[4] = {batch, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
+    ck_assert_int_eq(dlas_tensor_alloc(&x, DLAS_F32, 4, dims), 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 77);
+    for (int64_t i = 0; i < batch * per; i++)
+        dlas_f32(&x)[i] = dlas_rng_normal(&r);
+    ck_assert_int_eq(dlas_graph_forward_ref(g, &x, &ref), 0);
+    int64_t on = dlas_plan_output_numel(p) * batch;
+    float *out = malloc((size_t)on * sizeof(float));
+    int rc = dlas_plan_run(p, batch, dlas_f32(&x), out);
+    ck_assert_msg(rc == 0, "plan run: %s", dlas_last_error());
+    double err = dlas_rel_error(out, dlas_f32(&ref), on);
+    free(out);
+    dlas_tensor_free(&x);
+    dlas_tensor_free(&ref);
+    return err;
+}
+
+/* ---- the plan ---------------------------------------------------------------------- */
+
+START_TEST(test_plan_fusion)
+{
+    struct dlas_rng rr;
+    struct dlas_host h;
+    host_of(&h, &rr);
+    struct dlas_backend be;
+    backend_of(&h, 2, &be);
+    struct dlas_graph *g = small_resnet();
+    struct dlas_params *pp;
+    struct dlas_primitive_choice dc = choice("direct", &pp), fb_pp = {0};
+    struct dlas_params *fbp;
+    fb_pp = choice("grouped-spatial-pack", &fbp);
+    for (int fuse = 0; fuse <= 1; fuse++) {
+        struct dlas_plan_options po;
+        dlas_plan_options_default(&po);
+        po.fuse = fuse;
+        struct dlas_plan *p;
+        int rc = dlas_plan_create_ex(g, &h, &be, &dc, 1, &fb_pp, 3, &po, &p);
+        ck_assert_msg(rc == 0, "plan: %s", dlas_last_error());
+        double err = plan_vs_ref(p, g, 3);
+        ck_assert_msg(err < 1e-5, "fuse %d: relative error %.3g", fuse, err);
+        err = plan_vs_ref(p, g, 1);
+        ck_assert_msg(err < 1e-5, "fuse %d, batch 1: relative error %.3g", fuse, err);
+        int bn1 = dlas_graph_find(g, "bn1"), r1 = dlas_graph_find(g, "r1");
+        int c1 = dlas_graph_find(g, "c1"), r2 = dlas_graph_find(g, "r2");
+        int add = dlas_graph_find(g, "add"), flat = dlas_graph_find(g, "flat");
+        if (fuse) {
+            ck_assert_int_eq(dlas_plan_fused_into(p, bn1), c1);
+            ck_assert_int_eq(dlas_plan_fused_into(p, r1), c1);
+            ck_assert_int_eq(dlas_plan_fused_into(p, r2), add);
+            ck_assert_int_ge(dlas_plan_fused_into(p, flat), 0);
+            ck_assert_int_eq(dlas_plan_conv_desc(p, c1)->has_bias, 1);
+        } else {
+            ck_assert_int_eq(dlas_plan_fused_into(p, bn1), -1);
+            ck_assert_int_eq(dlas_plan_conv_desc(p, c1)->has_bias, 0);
+        }
+        /* the depthwise layer falls back, and says why */
+        int dw = dlas_graph_find(g, "dw");
+        ck_assert_int_eq(dlas_plan_n_fallbacks(p), 1);
+        ck_assert_str_eq(dlas_plan_binding(p, dw), "grouped-spatial-pack");
+        ck_assert_int_eq(dlas_plan_binding_index(p, dw), -2);
+        ck_assert_int_eq(dlas_plan_binding_index(p, c1), 0);
+        ck_assert_msg(strstr(dlas_plan_fallbacks(p), "dw (direct: depthwise"), "%s",
+                      dlas_plan_fallbacks(p));
+        ck_assert_ptr_null(dlas_plan_conv_desc(p, add));
+
+        /* timed runs: every node that runs has a time, fused ones none */
+        int nn = dlas_plan_n_nodes(p);
+        double *t = calloc((size_t)nn, sizeof *t);
+        float *in = calloc(16 * 15 * 15, sizeof(float)), out[10];
+        ck_assert_int_eq(dlas_plan_run_timed(p, 1, in, out, t), 0);
+        for (int i = 1; i < nn; i++) {
+            if (dlas_plan_fused_into(p, i) >= 0)
+                ck_assert_msg(t[i] == 0, "fused node %d has a time", i);
+            else
+                ck_assert_msg(t[i] > 0, "node %d ran in no time", i);
+        }
+        free(t);
+        free(in);
+        dlas_plan_free(p);
+    }
+    /* per-layer binding: c2 forced to the fallback's primitive */
+    struct dlas_primitive_choice two[2] = {dc, fb_pp};
+    int nn = dlas_graph_n_nodes(g);
+    int *lp = malloc((size_t)nn * sizeof *lp);
+    for (int i = 0; i < nn; i++)
+        lp[i] = -1;
+    lp[dlas_graph_find(g, "c2")] = 1;
+    lp[dlas_graph_find(g, "dw")] = 0; /* direct refuses: falls back */
+    struct dlas_plan_options po;
+    dlas_plan_options_default(&po);
+    po.layer_prim = lp;
+    struct dlas_plan *p;
+    ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, two, 2, NULL, 2, &po, &p), 0);
+    ck_assert_int_eq(dlas_plan_binding_index(p, dlas_graph_find(g, "c2")), 1);
+    ck_assert_int_eq(dlas_plan_binding_index(p, dlas_graph_find(g, "c1")), 0);
+    ck_assert_str_eq(dlas_plan_binding(p, dlas_graph_find(g, "dw")), "ref");
+    ck_assert(plan_vs_ref(p, g, 2) < 1e-5);
+    dlas_plan_free(p);
+    free(lp);
+    dlas_params_free(pp);
+    dlas_params_free(fbp);
+    dlas_graph_free(g);
+    be.ops->release(be.ctx);
+}
+END_TEST
+
+/* ---- the tuning log ------------------------------------------------------------------ */
+
+static void tmp_path(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s", tmpdir, name);
+}
+
+START_TEST(test_tunelog_roundtrip)
+{
+    char path[512];
+    tmp_path(path, sizeof path, "t1.log");
+    unlink(path);
+    struct dlas_conv_desc d = {.batch = 1, .in_c = 64, .in_h = 56, .in_w = 56, .out_c = 64,
+                               .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1,
+                               .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1};
+    ck_assert_int_eq(dlas_conv_desc_finish(&d), 0);
+    struct dlas_tune_entry e;
+    memset(&e, 0, sizeof e);
+    strcpy(e.primitive, "winograd");
+    strcpy(e.device, "cpu");
+    e.threads = 2;
+    dlas_tune_layer_key(&d, e.layer, sizeof e.layer);
+    ck_assert_str_eq(e.layer, "64x56x56-64:k3x3s1x1p1x1d1x1g1b1");
+    strcpy(e.settings, "tile=4;oc_vectors=2");
+    e.ms = 1.5;
+    e.gflops = 150;
+    e.default_ms = 2.0;
+    ck_assert_int_eq(dlas_tunelog_append(path, &e), 0);
+    strcpy(e.settings, "tile=2;oc_vectors=1"); /* re-tuned: replaces */
+    e.ms = 1.25;
+    ck_assert_int_eq(dlas_tunelog_append(path, &e), 0);
+    e.threads = 1;
+    strcpy(e.settings, "tile=4");
+    ck_assert_int_eq(dlas_tunelog_append(path, &e), 0);
+
+    struct dlas_tunelog *t = NULL;
+    ck_assert_msg(dlas_tunelog_load(path, 0, &t) == 0, "%s", dlas_last_error());
+    ck_assert_uint_eq(dlas_tunelog_count(t), 2);
+    const struct dlas_tune_entry *f = dlas_tunelog_find(t, "winograd", "cpu", 2, &d);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_str_eq(f->settings, "tile=2;oc_vectors=1");
+    ck_assert(fabs(f->ms - 1.25) < 1e-9 && fabs(f->default_ms - 2.0) < 1e-9);
+    ck_assert_str_eq(dlas_tunelog_find(t, "winograd", "cpu", 1, &d)->settings, "tile=4");
+    ck_assert_ptr_null(dlas_tunelog_find(t, "winograd", "cpu", 4, &d));
+    ck_assert_ptr_null(dlas_tunelog_find(t, "direct", "cpu", 2, &d));
+    d.batch = 8; /* another batch is another key */
+    ck_assert_ptr_null(dlas_tunelog_find(t, "winograd", "cpu", 2, &d));
+    dlas_tunelog_free(t);
+
+    /* a missing file: empty when allowed, an error otherwise */
+    tmp_path(path, sizeof path, "missing.log");
+    unlink(path);
+    ck_assert_int_eq(dlas_tunelog_load(path, 1, &t), 0);
+    ck_assert_uint_eq(dlas_tunelog_count(t), 0);
+    dlas_tunelog_free(t);
+    ck_assert_int_eq(dlas_tunelog_load(path, 0, &t), DLAS_ERR_IO);
+
+    /* a corrupt line is refused with file:line */
+    tmp_path(path, sizeof path, "bad.log");
+    FILE *fp = fopen(path, "w");
+    fprintf(fp, "# header\nwinograd\tcpu\t2\tkey\ttile=4\t1.0\t2.0\t3.0\tnow\n"
+                "direct\tcpu\tx\tkey\t\t1\t2\t3\tnow\n");
+    fclose(fp);
+    ck_assert_int_eq(dlas_tunelog_load(path, 0, &t), DLAS_ERR_CORRUPT);
+    ck_assert_msg(strstr(dlas_last_error(), "bad.log:3"), "%s", dlas_last_error());
+    fp = fopen(path, "w");
+    fprintf(fp, "winograd\tcpu\t2\tkey\n");
+    fclose(fp);
+    ck_assert_int_eq(dlas_tunelog_load(path, 0, &t), DLAS_ERR_CORRUPT);
+    ck_assert_msg(strstr(dlas_last_error(), "bad.log:1"), "%s", dlas_last_error());
+    /* settings that would break the format are refused */
+    strcpy(e.settings, "a=1\tb=2");
+    ck_assert_int_eq(dlas_tunelog_append(path, &e), DLAS_ERR_INVALID);
+}
+END_TEST
+
+START_TEST(test_params_apply)
+{
+    const struct dlas_component *c = find(DLAS_KIND_PRIMITIVE, "winograd");
+    struct dlas_params *p = NULL;
+    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
+    char buf[512];
+    ck_assert_int_eq(dlas_params_tunables(p, buf, sizeof buf), 0);
+    ck_assert_msg(strstr(buf, "tile=4") && strstr(buf, "split=auto"), "%s", buf);
+    ck_assert_int_eq(dlas_params_apply(p, "tile=2; oc_vectors = 1;split=channels", "t"), 0);
+    ck_assert_int_eq(dlas_param_int(p, "tile"), 2);
+    ck_assert_int_eq(dlas_param_int(p, "oc_vectors"), 1);
+    ck_assert_str_eq(dlas_param_str(p, "split"), "channels");
+    /* what tunables() writes, apply() reads back */
+    ck_assert_int_eq(dlas_params_tunables(p, buf, sizeof buf), 0);
+    struct dlas_params *q = NULL;
+    ck_assert_int_eq(dlas_params_defaults(c->params, &q), 0);
+    ck_assert_int_eq(dlas_params_apply(q, buf, "t"), 0);
+    ck_assert_str_eq(dlas_param_str(q, "split"), "channels");
+    ck_assert_int_eq(dlas_param_int(q, "tile"), 2);
+    ck_assert_int_ne(dlas_params_apply(q, "tile=9", "t"), 0); /* out of range */
+    ck_assert_int_ne(dlas_params_apply(q, "nonsense", "t"), 0);
+    ck_assert_int_ne(dlas_params_apply(q, "tlie=2", "t"), 0);
+    dlas_params_free(p);
+    dlas_params_free(q);
+}
+END_TEST
+
+/* ---- the tuner, and plans reading its log ------------------------------------------- */
+
+START_TEST(test_tuner_and_plan)
+{
+    struct dlas_rng rr;
+    struct dlas_host h;
+    host_of(&h, &rr);
+    struct dlas_backend be;
+    backend_of(&h, 1, &be);
+    struct dlas_conv_desc d = {.batch = 1, .in_c = 16, .in_h = 15, .in_w = 15, .out_c = 16,
+                               .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1,
+                               .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1, .has_bias = 1};
+    ck_assert_int_eq(dlas_conv_desc_finish(&d), 0);
+    struct dlas_tune_options o;
+    dlas_tune_options_default(&o);
+    o.budget_s = 0.5;
+    o.repeat = 3;
+    o.warmup = 1;
+    o.max_candidates = 12;
+    struct dlas_tune_result r;
+    const struct dlas_component *w = find(DLAS_KIND_PRIMITIVE, "winograd");
+    int rc = dlas_tune_layer(w, NULL, &h, &be, &d, &o, &r);
+    ck_assert_msg(rc == 0, "tune: %s", dlas_last_error());
+    ck_assert_int_ge(r.tried, 2);
+    ck_assert_int_le(r.tried, 12);
+    ck_assert(r.best_ms > 0 && r.best_ms <= r.default_ms);
+    ck_assert(r.best_err < 1e-4);
+    ck_assert_int_gt(r.space, 10);
+    ck_assert_msg(strstr(r.settings, "tile="), "%s", r.settings);
+
+    /* a layer no candidate can run */
+    struct dlas_conv_desc s2 = d;
+    s2.stride_h = s2.stride_w = 2;
+    ck_assert_int_eq(dlas_conv_desc_finish(&s2), 0);
+    ck_assert_int_eq(dlas_tune_layer(w, NULL, &h, &be, &s2, &o, &r), DLAS_ERR_UNSUPPORTED);
+
+    /* a plan given a log prepares that layer with the logged settings */
+    struct dlas_graph *g = dlas_graph_new();
+    int x = dlas_graph_input(g, "in", 16, 15, 15);
+    struct dlas_conv_attr a = dlas_conv(16, 3, 1, 1);
+    a.bias = 1;
+    x = dlas_graph_conv2d(g, "conv", x, &a);
+    ck_assert(x >= 0);
+    struct dlas_rng gr;
+    dlas_rng_seed(&gr, 2);
+    ck_assert_int_eq(dlas_graph_init_weights(g, &gr), 0);
+    struct dlas_tunelog *log = dlas_tunelog_new();
+    struct dlas_tune_entry e;
+    memset(&e, 0, sizeof e);
+    strcpy(e.primitive, "winograd");
+    strcpy(e.device, "cpu");
+    e.threads = 1;
+    dlas_tune_layer_key(&d, e.layer, sizeof e.layer);
+    strcpy(e.settings, "tile=2;tile_block=3");
+    ck_assert_int_eq(dlas_tunelog_add(log, &e), 0);
+    struct dlas_params *wp;
+    struct dlas_primitive_choice wc = choice("winograd", &wp);
+    struct dlas_plan_options po;
+    dlas_plan_options_default(&po);
+    po.tunelog = log;
+    struct dlas_plan *p;
+    ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, &wc, 1, NULL, 1, &po, &p), 0);
+    ck_assert_str_eq(dlas_plan_layer_settings(p, x), "tile=2;tile_block=3");
+    ck_assert(plan_vs_ref(p, g, 1) < 1e-5);
+    dlas_plan_free(p);
+    /* the configured parameters stay untouched, and without a log nothing applies */
+    ck_assert_int_eq(dlas_param_int(wp, "tile"), 4);
+    ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, &wc, 1, NULL, 1, NULL, &p), 0);
+    ck_assert_str_eq(dlas_plan_layer_settings(p, x), "");
+    dlas_plan_free(p);
+    /* bad logged settings fail the plan with the origin named */
+    strcpy(e.settings, "tile=9");
+    ck_assert_int_eq(dlas_tunelog_add(log, &e), 0);
+    ck_assert_int_ne(dlas_plan_create_ex(g, &h, &be, &wc, 1, NULL, 1, &po, &p), 0);
+    ck_assert_msg(strstr(dlas_last_error(), "tuning log"), "%s", dlas_last_error());
+    dlas_tunelog_free(log);
+    dlas_params_free(wp);
+    dlas_graph_free(g);
+    be.ops->release(be.ctx);
+}
+END_TEST
+
+/* ---- compare ------------------------------------------------------------------------- */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s not written", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    ck_assert(fread(s, 1, (size_t)n, f) == (size_t)n);
+    s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+START_TEST(test_compare)
+{
+    struct dlas_rng rr;
+    struct dlas_host h;
+    host_of(&h, &rr);
+    struct dlas_backend be;
+    backend_of(&h, 2, &be);
+    struct dlas_graph *g = small_resnet();
+    static const char *names[] = {"direct", "winograd", "im2col-gemm"};
+    struct dlas_params *pp[3];
+    struct dlas_primitive_choice pc[3];
+    for (int k = 0; k < 3; k++)
+        pc[k] = choice(names[k], &pp[k]);
+    struct dlas_params *fp;
+    struct dlas_primitive_choice fb = choice("grouped-spatial-pack", &fp);
+    struct dlas_compare_options o;
+    dlas_compare_options_default(&o);
+    o.repeat = 3;
+    o.warmup = 1;
+    o.batch = 2;
+    struct dlas_compare *c = NULL;
+    int rc = dlas_compare_run(g, &h, &be, pc, 3, &fb, &o, &c);
+    ck_assert_msg(rc == 0, "compare: %s", dlas_last_error());
+    ck_assert_int_eq(c->n_layers, 4); /* c1, c2, dw, pw */
+    ck_assert_int_eq(c->n_e2e, 4);    /* three primitives and auto */
+    ck_assert_int_eq(c->threads, 2);
+    /* c2 has c1's shape once batchnorm is folded: timed once */
+    ck_assert_int_eq(c->layers[1].same_as, 0);
+    for (int l = 0; l < c->n_layers; l++) {
+        const struct dlas_compare_layer *L = &c->layers[l];
+        ck_assert_int_ge(L->best, 0);
+        for (int k = 0; k < 3; k++) {
+            const struct dlas_compare_cell *x = &L->cells[k];
+            if (x->status) {
+                ck_assert_int_eq(x->status, DLAS_ERR_UNSUPPORTED);
+                ck_assert_msg(x->why[0], "%s refused %s without a reason", names[k], L->name);
+                continue;
+            }
+            ck_assert(x->ms > 0 && x->min <= x->ms && x->ms <= x->max && x->gflops > 0);
+            ck_assert_msg(x->err < 1e-4, "%s on %s: error %g", names[k], L->name, x->err);
+        }
+    }
+    /* winograd refuses the strided 1x1 and the depthwise layer */
+    ck_assert_int_eq(c->layers[3].cells[1].status, DLAS_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(c->layers[3].cells[1].why, "1x1"), "%s", c->layers[3].cells[1].why);
+    for (int k = 0; k < c->n_e2e; k++) {
+        const struct dlas_compare_e2e *e = &c->e2e[k];
+        ck_assert_msg(e->status == 0, "%s: %s", e->label, e->why);
+        ck_assert(e->ms > 0 && e->min <= e->ms && e->ms <= e->max);
+        ck_assert(e->conv_ms > 0 && e->other_ms > 0);
+        ck_assert_msg(e->err < 1e-4, "%s: error %g", e->label, e->err);
+    }
+    ck_assert_str_eq(c->e2e[3].label, "auto");
+    ck_assert_int_eq(c->e2e[1].n_fallbacks, 2); /* winograd: dw, pw */
+    ck_assert_msg(strstr(c->e2e[1].fallbacks, "pw (winograd: a 1x1 kernel"), "%s",
+                  c->e2e[1].fallbacks);
+    int bound = 0;
+    for (int k = 0; k < 3; k++)
+        bound += c->e2e[3].layer_count[k];
+    ck_assert_int_eq(bound + c->e2e[3].n_fallbacks, 4);
+
+    char lp[512], ep[512], jp[512];
+    tmp_path(lp, sizeof lp, "cmp-layers.csv");
+    tmp_path(ep, sizeof ep, "cmp-e2e.csv");
+    tmp_path(jp, sizeof jp, "cmp.json");
+    ck_assert_int_eq(dlas_compare_write_csv(c, lp, ep), 0);
+    const char *meta[] = {"model", "small", "input", "16x15x15"};
+    ck_assert_int_eq(dlas_compare_write_json(c, jp, meta, 2), 0);
+    char *s = slurp(lp);
+    ck_assert_int_eq(count_lines(s), 1 + 4 * 3);
+    ck_assert_msg(!strncmp(s, "layer,shape,macs,primitive,status,ms_median", 43), "%s", s);
+    ck_assert(strstr(s, "pw,") && strstr(s, ",refused,"));
+    free(s);
+    s = slurp(ep);
+    ck_assert_int_eq(count_lines(s), 1 + 4);
+    ck_assert(strstr(s, "\nauto,ok,"));
+    free(s);
+    s = slurp(jp);
+    ck_assert(strstr(s, "\"model\": \"small\"") && strstr(s, "\"end_to_end\": [") &&
+              strstr(s, "\"layers\": [") && strstr(s, "\"primitive\": \"auto\"") &&
+              strstr(s, "\"status\": \"refused\""));
+    free(s);
+    FILE *devnull = fopen("/dev/null", "w");
+    dlas_compare_print(c, devnull);
+    fclose(devnull);
+    dlas_compare_free(c);
+
+    /* end to end only: auto binds by the default rule */
+    o.layers = 0;
+    o.check = 0;
+    ck_assert_int_eq(dlas_compare_run(g, &h, &be, pc, 3, &fb, &o, &c), 0);
+    ck_assert_int_eq(c->n_e2e, 4);
+    ck_assert_int_eq(c->layers_timed, 0);
+    dlas_compare_free(c);
+
+    for (int k = 0; k < 3; k++)
+        dlas_params_free(pp[k]);
+    dlas_params_free(fp);
+    dlas_graph_free(g);
+    be.ops->release(be.ctx);
+}
+END_TEST
+
+int main(void)
+{
+    reg = dlas_registry_new();
+    if (!reg || dlas_registry_discover(reg, NULL)) {
+        fprintf(stderr, "check_compare: plugin discovery failed: %s\n", dlas_last_error());
+        return 1;
+    }
+    const char *base = getenv("DLAS_BUILDDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/tests/tmp", base ? base : ".");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmpdir);
+    if (system(cmd))
+        return 1;
+    Suite *s = suite_create("compare");
+    TCase *tc = tcase_create("plan");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_plan_fusion);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("tuning");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_tunelog_roundtrip);
+    tcase_add_test(tc, test_params_apply);
+    tcase_add_test(tc, test_tuner_and_plan);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("compare");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_compare);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    dlas_registry_free(reg);
+    return failed ? 1 : 0;
+}
