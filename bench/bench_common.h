@@ -11,6 +11,7 @@ struct bench_stats {
     double median, min, max;
 };
 double bench_now(void); /* seconds, monotonic */
+double bench_cpu_now(void); /* seconds of CPU time of this process */
 /* Sorts v in place. */
 struct bench_stats bench_stats(double *v, int n);
 /* "load 0.52 0.61 0.70" from /proc/loadavg */

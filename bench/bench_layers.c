@@ -5,12 +5,19 @@
  * (primitive A, B, C, A, B, C, ...) so that a change in machine load hits
  * them all alike; the median of the timed runs is reported with min and max,
  * as ms and GFLOP/s (2 FLOPs per MAC), and optionally as a fraction of a
- * given peak.
+ * given peak. --cpu-time times with the process's CPU clock instead of the
+ * wall clock: with one thread on a busy machine it measures the work without
+ * the time other processes hold the core (a development aid; reported
+ * figures use the wall clock).
  *
- *   bench_layers [--threads T] [--repeat N] [--warmup W] [--batch B]
- *                [--peak GFLOPS] [--csv FILE] [--profile]
+ *   bench_layers [--threads T[,T...]] [--repeat N] [--warmup W] [--batch B]
+ *                [--peak GFLOPS] [--csv FILE] [--profile] [--cpu-time]
  *                [--layers SET|SHAPE[,SHAPE...]]
  *                PRIM[:key=value[,key=value...]] ...
+ *
+ * With several thread counts every primitive runs at each (one backend per
+ * count), interleaved with the others, and the table adds each one's
+ * speed-up over the first count.
  *
  * SHAPE is CxHxW-O:kK[sS][pP][dD][gG], e.g. 64x56x56-64:k3p1 (3x3, stride 1,
  * padding 1); SET is one of resnet18, resnet18-3x3, cifar-resnet18,
@@ -26,6 +33,8 @@
 #include "bench_common.h"
 
 #define MAX_PRIMS 16
+#define MAX_THREADS 4
+#define MAX_SLOTS (MAX_PRIMS * MAX_THREADS)
 #define MAX_LAYERS 128
 
 struct prim {
@@ -63,7 +72,8 @@ static int parse_prim(struct dlas_registry *reg, const char *arg, struct prim *p
 
 int main(int argc, char **argv)
 {
-    int threads = 1, repeat = 21, warmup = 3, profile = 0;
+    int threads[MAX_THREADS] = {1}, n_threads = 1, repeat = 21, warmup = 3, profile = 0,
+        cpu_time = 0;
     long long batch = 1;
     double peak = 0;
     const char *layers_arg = "key", *csv = NULL;
@@ -76,8 +86,13 @@ int main(int argc, char **argv)
     int n_prims = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
+        if (!strcmp(a, "--threads") && i + 1 < argc) {
+            char buf[64];
+            snprintf(buf, sizeof buf, "%s", argv[++i]);
+            n_threads = 0;
+            for (char *t = strtok(buf, ","); t && n_threads < MAX_THREADS; t = strtok(NULL, ","))
+                threads[n_threads++] = atoi(t);
+        }
         else if (!strcmp(a, "--repeat") && i + 1 < argc)
             repeat = atoi(argv[++i]);
         else if (!strcmp(a, "--warmup") && i + 1 < argc)
@@ -88,6 +103,8 @@ int main(int argc, char **argv)
             peak = atof(argv[++i]);
         else if (!strcmp(a, "--profile"))
             profile = 1;
+        else if (!strcmp(a, "--cpu-time"))
+            cpu_time = 1;
         else if (!strcmp(a, "--csv") && i + 1 < argc)
             csv = argv[++i];
         else if (!strcmp(a, "--layers") && i + 1 < argc)
@@ -103,7 +120,10 @@ int main(int argc, char **argv)
             n_prims++;
         }
     }
-    if (!n_prims || repeat < 1 || threads < 1 || batch < 1) {
+    int bad_threads = n_threads < 1;
+    for (int t = 0; t < n_threads; t++)
+        bad_threads |= threads[t] < 1;
+    if (!n_prims || repeat < 1 || bad_threads || batch < 1) {
         fprintf(stderr, "bench_layers: name at least one primitive (e.g. direct im2col-gemm)\n");
         return 2;
     }
@@ -114,15 +134,18 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    struct dlas_backend be;
+    struct dlas_backend bes[MAX_THREADS];
     struct dlas_host host;
     struct dlas_rng rng;
     dlas_rng_seed(&rng, 1);
     dlas_host_init(&host, &rng, 1);
-    if (bench_backend(reg, threads, &host, &be)) {
-        fprintf(stderr, "bench_layers: backend: %s\n", dlas_last_error());
-        return 2;
-    }
+    for (int t = 0; t < n_threads; t++)
+        if (bench_backend(reg, threads[t], &host, &bes[t])) {
+            fprintf(stderr, "bench_layers: backend: %s\n", dlas_last_error());
+            return 2;
+        }
+    /* slots: every primitive at every thread count */
+    const int n_slots = n_prims * n_threads;
 
     FILE *cf = csv ? fopen(csv, "w") : NULL;
     if (csv && !cf) {
@@ -134,10 +157,13 @@ int main(int argc, char **argv)
                     "peak_fraction,max_rel_err\n");
     char load[128];
     bench_loadavg(load, sizeof load);
-    printf("# threads %d, batch %lld, %d timed runs after %d warm-up, interleaved; %s\n", threads,
-           batch, repeat, warmup, load);
-    printf("%-14s %-40s %-28s %9s %9s %9s %8s %6s %9s\n", "layer", "shape", "primitive", "ms",
-           "min", "max", "GFLOP/s", "%peak", "rel.err");
+    printf("# threads");
+    for (int t = 0; t < n_threads; t++)
+        printf("%s%d", t ? "," : " ", threads[t]);
+    printf(", batch %lld, %d timed runs after %d warm-up, interleaved; %s\n", batch, repeat,
+           warmup, load);
+    printf("%-14s %-40s %-28s %3s %9s %9s %9s %8s %6s %9s %7s\n", "layer", "shape", "primitive",
+           "thr", "ms", "min", "max", "GFLOP/s", "%peak", "rel.err", "speedup");
 
     for (int li = 0; li < n_layers; li++) {
         struct dlas_conv_desc d = layers[li].d;
@@ -162,57 +188,65 @@ int main(int argc, char **argv)
         d.has_bias = 1;
         dlas_ref_conv2d(&d, batch, in, w, bias, ref);
 
-        void *st[MAX_PRIMS] = {0}, *ws[MAX_PRIMS] = {0};
-        double *times[MAX_PRIMS] = {0}, err[MAX_PRIMS];
-        char why[MAX_PRIMS][512];
-        for (int k = 0; k < n_prims; k++) {
+        void *st[MAX_SLOTS] = {0}, *ws[MAX_SLOTS] = {0};
+        double *times[MAX_SLOTS] = {0}, err[MAX_SLOTS], med[MAX_SLOTS];
+        static char why[MAX_SLOTS][512];
+        for (int sl = 0; sl < n_slots; sl++) {
+            const int k = sl % n_prims;
+            const struct dlas_backend *bep = &bes[sl / n_prims];
             const struct dlas_primitive_ops *ops = prims[k].comp->ops;
-            why[k][0] = '\0';
-            if (ops->supports(&d, prims[k].params, why[k], sizeof why[k]))
+            why[sl][0] = '\0';
+            if (ops->supports(&d, prims[k].params, why[sl], sizeof why[sl]))
                 continue;
-            if (ops->prepare(&host, &be, &d, w, bias, prims[k].params, &st[k])) {
-                snprintf(why[k], sizeof why[k], "prepare: %s", dlas_last_error());
-                st[k] = NULL;
+            if (ops->prepare(&host, bep, &d, w, bias, prims[k].params, &st[sl])) {
+                snprintf(why[sl], sizeof why[sl], "prepare: %s", dlas_last_error());
+                st[sl] = NULL;
                 continue;
             }
-            size_t wsb = ops->workspace(st[k], batch);
-            ws[k] = wsb ? dlas_aligned_alloc(wsb) : NULL;
+            size_t wsb = ops->workspace(st[sl], batch);
+            ws[sl] = wsb ? dlas_aligned_alloc(wsb) : NULL;
             for (int64_t i = 0; i < out_n; i++)
                 out[i] = NAN;
-            ops->run(st[k], batch, in, out, ws[k], NULL);
-            err[k] = dlas_rel_error(out, ref, out_n);
-            times[k] = malloc((size_t)repeat * sizeof(double));
+            ops->run(st[sl], batch, in, out, ws[sl], NULL);
+            err[sl] = dlas_rel_error(out, ref, out_n);
+            times[sl] = malloc((size_t)repeat * sizeof(double));
         }
         for (int r = -warmup; r < repeat; r++)
-            for (int k = 0; k < n_prims; k++) {
-                if (!st[k])
+            for (int sl = 0; sl < n_slots; sl++) {
+                if (!st[sl])
                     continue;
-                const struct dlas_primitive_ops *ops = prims[k].comp->ops;
-                double t0 = bench_now();
-                ops->run(st[k], batch, in, out, ws[k], NULL);
-                double t1 = bench_now();
+                const struct dlas_primitive_ops *ops = prims[sl % n_prims].comp->ops;
+                double t0 = cpu_time ? bench_cpu_now() : bench_now();
+                ops->run(st[sl], batch, in, out, ws[sl], NULL);
+                double t1 = cpu_time ? bench_cpu_now() : bench_now();
                 if (r >= 0)
-                    times[k][r] = (t1 - t0) * 1e3;
+                    times[sl][r] = (t1 - t0) * 1e3;
             }
         double macs = (double)dlas_conv_desc_macs(&d) * (double)batch;
-        for (int k = 0; k < n_prims; k++) {
-            if (!st[k]) {
-                printf("%-14s %-40s %-28s   refused: %s\n", layers[li].name, shape, prims[k].label,
-                       why[k]);
+        for (int sl = 0; sl < n_slots; sl++) {
+            const int k = sl % n_prims, thr = threads[sl / n_prims];
+            med[sl] = 0;
+            if (!st[sl]) {
+                printf("%-14s %-40s %-28s %3d   refused: %s\n", layers[li].name, shape,
+                       prims[k].label, thr, why[sl]);
                 continue;
             }
-            struct bench_stats s = bench_stats(times[k], repeat);
+            struct bench_stats s = bench_stats(times[sl], repeat);
+            med[sl] = s.median;
             double gf = 2.0 * macs / (s.median * 1e6);
-            printf("%-14s %-40s %-28s %9.4f %9.4f %9.4f %8.1f %6.1f %9.2g\n", layers[li].name,
-                   shape, prims[k].label, s.median, s.min, s.max, gf,
-                   peak > 0 ? 100.0 * gf / peak : 0.0, err[k]);
+            printf("%-14s %-40s %-28s %3d %9.4f %9.4f %9.4f %8.1f %6.1f %9.2g", layers[li].name,
+                   shape, prims[k].label, thr, s.median, s.min, s.max, gf,
+                   peak > 0 ? 100.0 * gf / peak : 0.0, err[sl]);
+            if (sl >= n_prims && med[k] > 0)
+                printf(" %6.2fx", med[k] / s.median);
+            printf("\n");
             if (profile) {
                 /* phases as the primitive reports them, summed over `repeat` runs */
                 struct dlas_profile pr;
                 memset(&pr, 0, sizeof pr);
                 const struct dlas_primitive_ops *ops = prims[k].comp->ops;
                 for (int r = 0; r < repeat; r++)
-                    ops->run(st[k], batch, in, out, ws[k], &pr);
+                    ops->run(st[sl], batch, in, out, ws[sl], &pr);
                 printf("%-14s %-40s   phases:", "", "");
                 for (int q = 0; q < pr.n; q++)
                     printf(" %s %.4f ms", pr.phase[q], pr.seconds[q] * 1e3 / repeat);
@@ -220,11 +254,11 @@ int main(int argc, char **argv)
             }
             if (cf)
                 fprintf(cf, "%s,\"%s\",%lld,%d,\"%s\",%.0f,%.5f,%.5f,%.5f,%.2f,%.4f,%.3g\n",
-                        layers[li].name, shape, batch, threads, prims[k].label, macs, s.median,
-                        s.min, s.max, gf, peak > 0 ? gf / peak : 0.0, err[k]);
-            ((const struct dlas_primitive_ops *)prims[k].comp->ops)->release(st[k]);
-            dlas_aligned_free(ws[k]);
-            free(times[k]);
+                        layers[li].name, shape, batch, thr, prims[k].label, macs, s.median,
+                        s.min, s.max, gf, peak > 0 ? gf / peak : 0.0, err[sl]);
+            ((const struct dlas_primitive_ops *)prims[k].comp->ops)->release(st[sl]);
+            dlas_aligned_free(ws[sl]);
+            free(times[sl]);
         }
         fflush(stdout);
         dlas_aligned_free(in);
@@ -235,7 +269,8 @@ int main(int argc, char **argv)
     }
     if (cf)
         fclose(cf);
-    be.ops->release(be.ctx);
+    for (int t = 0; t < n_threads; t++)
+        bes[t].ops->release(bes[t].ctx);
     for (int k = 0; k < n_prims; k++)
         dlas_params_free(prims[k].params);
     dlas_registry_free(reg);

@@ -26,28 +26,37 @@ typedef float v16 __attribute__((vector_size(64)));
 #endif
 typedef float v8 __attribute__((vector_size(32)));
 
-/* iters x ACC FMAs of width W on this thread; returns a value that depends
- * on every accumulator so the work cannot be optimised away */
+/* iters x ACC FMAs of width W on this thread, ACC independent chains in
+ * named registers; returns a value that depends on every accumulator so the
+ * work cannot be optimised away */
 #define FMA_LOOP(T, W)                                                                   \
     static float fma_##T(long iters)                                                     \
     {                                                                                    \
-        T acc[ACC], m, a;                                                                \
+        T m, a, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11;                        \
         for (int l = 0; l < W; l++) {                                                    \
             m[l] = 0.999999f;                                                            \
             a[l] = 1e-7f;                                                                \
+            x0[l] = x1[l] = x2[l] = x3[l] = x4[l] = x5[l] = (float)l;                    \
+            x6[l] = x7[l] = x8[l] = x9[l] = x10[l] = x11[l] = (float)-l;                 \
         }                                                                                \
-        for (int i = 0; i < ACC; i++)                                                    \
-            for (int l = 0; l < W; l++)                                                  \
-                acc[i][l] = (float)i;                                                    \
         for (long k = 0; k < iters; k++) {                                               \
-            _Pragma("GCC unroll 12") for (int i = 0; i < ACC; i++) acc[i] =              \
-                acc[i] * m + a;                                                          \
-            __asm__ volatile("" : "+v"(acc[0]), "+v"(acc[1]));                           \
+            x0 = x0 * m + a;                                                             \
+            x1 = x1 * m + a;                                                             \
+            x2 = x2 * m + a;                                                             \
+            x3 = x3 * m + a;                                                             \
+            x4 = x4 * m + a;                                                             \
+            x5 = x5 * m + a;                                                             \
+            x6 = x6 * m + a;                                                             \
+            x7 = x7 * m + a;                                                             \
+            x8 = x8 * m + a;                                                             \
+            x9 = x9 * m + a;                                                             \
+            x10 = x10 * m + a;                                                           \
+            x11 = x11 * m + a;                                                           \
         }                                                                                \
+        T t = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11;               \
         float s = 0;                                                                     \
-        for (int i = 0; i < ACC; i++)                                                    \
-            for (int l = 0; l < W; l++)                                                  \
-                s += acc[i][l];                                                          \
+        for (int l = 0; l < W; l++)                                                      \
+            s += t[l];                                                                   \
         return s;                                                                        \
     }
 #if defined(__AVX512F__)

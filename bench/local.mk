@@ -13,7 +13,8 @@ bench_bench_layers_LDADD = libdlas.la -lm
 bench_bench_peak_SOURCES = bench/bench_peak.c bench/bench_common.c bench/bench_common.h
 bench_bench_peak_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS) -O2
 bench_bench_peak_LDADD = libdlas.la $(OPENBLAS_LIBS) $(OPENMP_CFLAGS) -lm
-EXTRA_DIST += bench/torch_bench.py bench/vs_torch.py bench/README-primitives.md
+EXTRA_DIST += bench/torch_bench.py bench/vs_torch.py bench/run_primitives.sh \
+	bench/README-primitives.md
 bench: $(BENCH_PRIM_PROGS)
 .PHONY: bench
 CLEANFILES += $(BENCH_PRIM_PROGS)
@@ -23,4 +24,5 @@ noinst_PROGRAMS += bench/train_bench
 bench_train_bench_SOURCES = bench/train_bench.c
 bench_train_bench_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS)
 bench_train_bench_LDADD = libdlas.la -lm
-EXTRA_DIST += bench/train_torch.py
+EXTRA_DIST += bench/train_torch.py bench/train_throughput.sh bench/train_accuracy.sh \
+	bench/train_lenet5_fmnist.cfg bench/train_resnet20_fmnist.cfg bench/README-train.md

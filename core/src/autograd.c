@@ -68,6 +68,7 @@ static void release_buffers(struct dlas_autograd *a)
         dlas_aligned_free(x->mask);
         dlas_aligned_free(x->wpack);
         dlas_aligned_free(x->wflip);
+        dlas_aligned_free(x->dw_map);
         dlas_tensor_free(&x->gw);
         dlas_tensor_free(&x->gb);
     }
@@ -158,6 +159,9 @@ static int build(struct dlas_autograd *a)
                 x->wpack = falloc(wp, sizeof(float), &failed);
             if (wf)
                 x->wflip = falloc(wf, sizeof(float), &failed);
+            if (ag_conv_needs_map(x) &&
+                (x->dw_map = falloc(x->part_floats, sizeof(int32_t), &failed)))
+                ag_conv_fill_map(x, x->dw_map);
             int64_t p = x->part_floats + dlas_tensor_numel(&d->bias);
             if (p > pg)
                 pg = p;

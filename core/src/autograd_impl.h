@@ -34,6 +34,7 @@ struct ag_node {
     float *wpack;        /* forward weights packed for the direct kernel */
     float *wflip;        /* weights of dy -> dx: packed, or flipped for a GEMM */
     int64_t part_floats; /* a chunk's weight-gradient buffer, bias excluded */
+    int32_t *dw_map;     /* where each of its elements goes in dW (-1: padding); NULL: same place */
 };
 
 struct dlas_autograd {
@@ -91,6 +92,10 @@ static inline int64_t ag_chunks(int64_t batch) { return batch < AG_CHUNKS ? batc
  * weight buffers (0: none). */
 int64_t ag_conv_setup(struct ag_node *x, int dx_needed, int64_t *wpack_floats,
                       int64_t *wflip_floats);
+/* 1 if the node's chunk buffers are laid out unlike dW; then fill map
+ * (part_floats entries). */
+int ag_conv_needs_map(const struct ag_node *x);
+void ag_conv_fill_map(const struct ag_node *x, int32_t *map);
 
 /* Split [0, n) into `parts` contiguous ranges; range k is [*b, *e). */
 static inline void ag_range(int64_t n, int parts, int k, int64_t *b, int64_t *e)

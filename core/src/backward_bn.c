@@ -13,25 +13,18 @@
 
 #include "autograd_impl.h"
 
-/* Sum of a row, and sum of squared deviations from m. */
-static inline double row_sum(const float *x, int64_t n)
+/* Sums of (x - k) and (x - k)^2 over a row. */
+static inline void row_sums(const float *x, int64_t n, float k, double *s1, double *s2)
 {
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < n; i++)
-        s += x[i];
-    return s;
-}
-
-static inline double row_dev2(const float *x, int64_t n, float m)
-{
-    float s = 0.0f;
-#pragma omp simd reduction(+ : s)
+    float a = 0.0f, b = 0.0f;
+#pragma omp simd reduction(+ : a, b)
     for (int64_t i = 0; i < n; i++) {
-        float d = x[i] - m;
-        s += d * d;
+        float d = x[i] - k;
+        a += d;
+        b += d * d;
     }
-    return s;
+    *s1 += a;
+    *s2 += b;
 }
 
 int ag_bn_forward(struct dlas_autograd *a, int id)
@@ -55,14 +48,20 @@ int ag_bn_forward(struct dlas_autograd *a, int id)
     for (int64_t c = 0; c < C; c++) {
         double mean, var;
         if (train) {
-            double s = 0.0;
+            /* One pass over x instead of two, with the moments taken about
+             * the running mean k: var = E[(x-k)^2] - (mean-k)^2 cancels
+             * badly only when the batch mean lies many standard deviations
+             * from k, and k tracks the batch means (from 0, where a freshly
+             * initialised layer's outputs are centred). */
+            const float k = isfinite(rm[c]) ? rm[c] : 0.0f;
+            double s1 = 0.0, s2 = 0.0;
             for (int64_t b = 0; b < B; b++)
-                s += row_sum(x + (b * C + c) * S, S);
-            mean = s / (double)M;
-            double v = 0.0;
-            for (int64_t b = 0; b < B; b++)
-                v += row_dev2(x + (b * C + c) * S, S, (float)mean);
-            var = v / (double)M;
+                row_sums(x + (b * C + c) * S, S, k, &s1, &s2);
+            const double dm = s1 / (double)M;
+            mean = k + dm;
+            var = s2 / (double)M - dm * dm;
+            if (var < 0.0)
+                var = 0.0;
             if (update) {
                 rm[c] = (float)((1.0 - mom) * rm[c] + mom * mean);
                 rv[c] = (float)((1.0 - mom) * rv[c] + mom * var * (double)M / (double)(M - 1));

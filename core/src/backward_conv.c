@@ -93,7 +93,6 @@ int64_t ag_conv_setup(struct ag_node *x, int dx_needed, int64_t *wpack_floats,
         /* the columns of dy are made for dx anyway */
         x->dw_mode = DW_COLT;
         x->part_floats = wn;
-        *wflip_floats = wn;
     } else {
         x->dw_mode = DW_IM2COL;
         x->part_floats = wn;
@@ -149,7 +148,7 @@ int ag_conv_forward(struct dlas_autograd *a, int id)
     const int64_t B = a->batch, G = d->groups, cpg = d->in_c / G, opg = d->out_c / G;
     if (nd->fwd_direct) /* the weights change every step: pack them once per pass */
         for (int64_t g = 0; g < G; g++)
-            cd_pack(&nd->gf, w + g * opg * cpg * d->kh * d->kw, 0, 0,
+            cd_pack(&nd->gf, w + g * opg * cpg * d->kh * d->kw, 0,
                     nd->wpack + g * cd_pack_floats(&nd->gf));
 #pragma omp parallel num_threads(a->threads)
     {
@@ -259,28 +258,30 @@ static void backward_image(const struct ag_node *nd, const float *x, const float
         }
 }
 
-/* Where element i of a chunk's weight-gradient buffer goes in dW (-1: a
- * padding entry of the direct layout). */
-static int64_t dw_target(const struct ag_node *nd, int64_t i)
+int ag_conv_needs_map(const struct ag_node *x) { return x->dw_mode != DW_IM2COL; }
+
+/* Where each element of a chunk's weight-gradient buffer goes in dW. */
+void ag_conv_fill_map(const struct ag_node *x, int32_t *map)
 {
-    const struct dlas_conv_desc *d = &nd->cd;
+    const struct dlas_conv_desc *d = &x->cd;
     const int64_t G = d->groups, cpg = d->in_c / G, opg = d->out_c / G, T = d->kh * d->kw;
-    if (nd->dw_mode == DW_IM2COL)
-        return i;
-    if (nd->dw_mode == DW_COLT) { /* [g][ci][co][T-1-t] */
-        int64_t k = i % T, r = i / T;
-        int64_t co = r % opg;
-        r /= opg;
-        int64_t ci = r % cpg, g = r / cpg;
-        return ((g * opg + co) * cpg + ci) * T + (T - 1 - k);
+    for (int64_t i = 0; i < x->part_floats; i++) {
+        int64_t to = i;
+        if (x->dw_mode == DW_COLT) { /* [g][ci][co][T-1-t] */
+            int64_t k = i % T, r = i / T;
+            int64_t co = r % opg;
+            r /= opg;
+            int64_t ci = r % cpg, g = r / cpg;
+            to = ((g * opg + co) * cpg + ci) * T + (T - 1 - k);
+        } else if (x->dw_mode == DW_DIRECT) { /* [g][co][t of T9][ci of C16] */
+            const struct cd_geom *gf = &x->gf;
+            const int64_t per = cd_dw_floats(gf);
+            int64_t g = i / per, r = i % per;
+            int64_t ci = r % gf->C16, t = (r / gf->C16) % gf->T9, co = r / (gf->C16 * gf->T9);
+            to = ci >= cpg || t >= T ? -1 : ((g * opg + co) * cpg + ci) * T + t;
+        }
+        map[i] = (int32_t)to;
     }
-    const struct cd_geom *gf = &nd->gf; /* [g][co][t of T9][ci of C16] */
-    const int64_t per = cd_dw_floats(gf);
-    int64_t g = i / per, r = i % per;
-    int64_t ci = r % gf->C16, t = (r / gf->C16) % gf->T9, co = r / (gf->C16 * gf->T9);
-    if (ci >= cpg || t >= T)
-        return -1;
-    return ((g * opg + co) * cpg + ci) * T + t;
 }
 
 int ag_conv_backward(struct dlas_autograd *a, int id)
@@ -297,7 +298,7 @@ int ag_conv_backward(struct dlas_autograd *a, int id)
     const int64_t B = a->batch, chunks = ag_chunks(B);
     if (nd->wflip && nd->dx_mode == DX_DIRECT)
         for (int64_t g = 0; g < G; g++)
-            cd_pack(&nd->gt, w + g * opg * cpg * T, 0, 1, nd->wflip + g * cd_pack_floats(&nd->gt));
+            cd_pack(&nd->gt, w + g * opg * cpg * T, 1, nd->wflip + g * cd_pack_floats(&nd->gt));
     else if (nd->wflip)
         flip_weights(nd, w);
 #pragma omp parallel num_threads(a->threads)
@@ -319,7 +320,7 @@ int ag_conv_backward(struct dlas_autograd *a, int id)
         const int64_t stride = a->pg_floats;
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < pn + bn; i++) {
-            int64_t to = i < pn ? dw_target(nd, i) : -2;
+            int64_t to = i >= pn ? -2 : nd->dw_map ? nd->dw_map[i] : i;
             if (to == -1)
                 continue;
             float s = 0.0f;

@@ -90,6 +90,38 @@ int ag_elem_forward(struct dlas_autograd *a, int id)
     return DLAS_OK;
 }
 
+/* Both inputs of an add take dy: one pass (and one parallel region) for
+ * the two. */
+static void add_backward2(float *restrict d0, int a0, float *restrict d1, int a1,
+                          const float *restrict dy, int64_t total, int threads)
+{
+    if (a0 && a1) {
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+        for (int64_t i = 0; i < total; i++) {
+            d0[i] += dy[i];
+            d1[i] += dy[i];
+        }
+    } else if (a0) {
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+        for (int64_t i = 0; i < total; i++) {
+            d0[i] += dy[i];
+            d1[i] = dy[i];
+        }
+    } else if (a1) {
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+        for (int64_t i = 0; i < total; i++) {
+            d0[i] = dy[i];
+            d1[i] += dy[i];
+        }
+    } else {
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+        for (int64_t i = 0; i < total; i++) {
+            d0[i] = dy[i];
+            d1[i] = dy[i];
+        }
+    }
+}
+
 int ag_elem_backward(struct dlas_autograd *a, int id)
 {
     struct ag_node *nd = &a->nd[id];
@@ -97,6 +129,16 @@ int ag_elem_backward(struct dlas_autograd *a, int id)
     const int64_t total = a->batch * nd->numel;
     const float *dy = nd->grad, *y = nd->act;
     const int T = a->threads;
+    if (n->op == DLAS_OP_ADD && n->inputs[0] != n->inputs[1]) {
+        int a0 = 0, a1 = 0;
+        float *d0 = ag_grad_dst(a, n->inputs[0], &a0), *d1 = ag_grad_dst(a, n->inputs[1], &a1);
+        if (d0 && d1) {
+            add_backward2(d0, a0, d1, a1, dy, total, T);
+            ag_grad_done(a, n->inputs[0]);
+            ag_grad_done(a, n->inputs[1]);
+            return DLAS_OK;
+        }
+    }
     for (int k = 0; k < n->n_inputs; k++) {
         const int in = n->inputs[k];
         int acc = 0;

@@ -145,6 +145,7 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
                 out[i] = NAN;
             s = ops->run(sl[k].state, d->batch, in, out, sl[k].ws, NULL);
         }
+        cell->err = NAN; /* not checked */
         if (!s && ref)
             cell->err = dlas_rel_error(out, ref, out_n);
         if (!s && !(sl[k].t = malloc((size_t)o->repeat * sizeof(double))))
@@ -297,6 +298,7 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
         if (!plans[k])
             continue;
         int s = dlas_plan_run(plans[k], o->batch, input, out);
+        c->e2e[k].err = NAN; /* not checked */
         if (!s && o->check)
             c->e2e[k].err = dlas_rel_error(out, dlas_f32(&ref), out_n);
         for (int r = 0; !s && r < o->warmup; r++)
@@ -336,7 +338,9 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
             dlas_plan_run_timed(plans[k], o->batch, input, out, node_s);
         for (int i = 0; i < nn; i++) {
             double ms = node_s[i] * 1e3 / n_timed;
-            if (dlas_graph_node(g, i)->op == DLAS_OP_CONV2D)
+            enum dlas_op op = dlas_graph_node(g, i)->op;
+            e->op_ms[op] += ms;
+            if (op == DLAS_OP_CONV2D)
                 e->conv_ms += ms;
             else
                 e->other_ms += ms;
@@ -498,8 +502,12 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
                 fprintf(f, "%-20.20s failed: %s\n", e->label, e->why);
                 continue;
             }
-            fprintf(f, "%-20.20s %9.3f %9.3f %9.3f %9.3f %9.3f %9.2g  ", e->label, e->ms, e->min,
-                    e->max, e->conv_ms, e->other_ms, e->err);
+            fprintf(f, "%-20.20s %9.3f %9.3f %9.3f %9.3f %9.3f ", e->label, e->ms, e->min,
+                    e->max, e->conv_ms, e->other_ms);
+            if (isnan(e->err))
+                fprintf(f, "%9s  ", "-");
+            else
+                fprintf(f, "%9.2g  ", e->err);
             if (e->layer_count) {
                 for (int p = 0, first = 1; p < c->n_prims; p++)
                     if (e->layer_count[p]) {
@@ -515,6 +523,16 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
                 fprintf(f, "none");
             fputc('\n', f);
         }
+    }
+    for (int k = 0; k < c->n_e2e; k++) {
+        const struct dlas_compare_e2e *e = &c->e2e[k];
+        if (e->status || strcmp(e->label, "auto"))
+            continue;
+        fprintf(f, "auto, time by operator (ms):");
+        for (int op = 0; op < DLAS_OP__COUNT; op++)
+            if (e->op_ms[op] > 0)
+                fprintf(f, " %s %.3f", dlas_op_name((enum dlas_op)op), e->op_ms[op]);
+        fputc('\n', f);
     }
     fprintf(f, "load average before %s, after %s\n", c->load_before, c->load_after);
 }
@@ -540,9 +558,13 @@ int dlas_compare_write_csv(const struct dlas_compare *c, const char *layers_path
                     dlas_buf_printf(&b, ",%s,,,,,,,%d,",
                                     x->status == DLAS_ERR_UNSUPPORTED ? "refused" : "failed",
                                     L->best == k);
-                else
-                    dlas_buf_printf(&b, ",ok,%.5f,%.5f,%.5f,%.3f,%.3g,", x->ms, x->min, x->max,
-                                    x->gflops, x->err);
+                else {
+                    dlas_buf_printf(&b, ",ok,%.5f,%.5f,%.5f,%.3f,", x->ms, x->min, x->max,
+                                    x->gflops);
+                    if (!isnan(x->err))
+                        dlas_buf_printf(&b, "%.3g", x->err);
+                    dlas_buf_printf(&b, ",");
+                }
                 if (!x->status) {
                     dlas_csv_field(&b, x->settings);
                     dlas_buf_printf(&b, ",%d,", L->best == k);
@@ -562,9 +584,13 @@ int dlas_compare_write_csv(const struct dlas_compare *c, const char *layers_path
             dlas_csv_field(&b, e->label);
             if (e->status)
                 dlas_buf_printf(&b, ",failed,,,,,,,,");
-            else
-                dlas_buf_printf(&b, ",ok,%.5f,%.5f,%.5f,%.5f,%.5f,%.3g,%d,", e->ms, e->min,
-                                e->max, e->conv_ms, e->other_ms, e->err, e->n_fallbacks);
+            else {
+                dlas_buf_printf(&b, ",ok,%.5f,%.5f,%.5f,%.5f,%.5f,", e->ms, e->min, e->max,
+                                e->conv_ms, e->other_ms);
+                if (!isnan(e->err))
+                    dlas_buf_printf(&b, "%.3g", e->err);
+                dlas_buf_printf(&b, ",%d,", e->n_fallbacks);
+            }
             dlas_csv_field(&b, e->status ? e->why : (e->fallbacks ? e->fallbacks : ""));
             dlas_buf_printf(&b, ",%lld,%d\n", (long long)c->batch, c->threads);
         }
@@ -661,6 +687,14 @@ int dlas_compare_write_json(const struct dlas_compare *c, const char *path,
             json_num(&b, "max_rel_err", e->err, 1);
             dlas_buf_printf(&b, "\"n_fallbacks\": %d, \"fallback_layers\": ", e->n_fallbacks);
             dlas_json_string(&b, e->fallbacks ? e->fallbacks : "");
+            dlas_buf_printf(&b, ", \"ms_by_op\": {");
+            for (int op = 0, first = 1; op < DLAS_OP__COUNT; op++)
+                if (e->op_ms[op] > 0) {
+                    dlas_buf_printf(&b, "%s\"%s\": %.5f", first ? "" : ", ",
+                                    dlas_op_name((enum dlas_op)op), e->op_ms[op]);
+                    first = 0;
+                }
+            dlas_buf_printf(&b, "}");
             if (e->layer_count) {
                 dlas_buf_printf(&b, ", \"layers_per_primitive\": {");
                 for (int p = 0, first = 1; p < c->n_prims; p++)

@@ -67,9 +67,8 @@ int cd_geom_init(struct cd_geom *g, int64_t cin, int64_t cout, int64_t H, int64_
 
 int64_t cd_pack_floats(const struct cd_geom *g) { return round_up(g->cout, CB) * g->cin * g->T; }
 
-void cd_pack(const struct cd_geom *g, const float *w, int64_t unused, int flip, float *wb)
+void cd_pack(const struct cd_geom *g, const float *w, int flip, float *wb)
 {
-    (void)unused;
     const int64_t T = g->T;
     for (int64_t cb = 0; cb < g->cout; cb += CB)
         for (int64_t ci = 0; ci < g->cin; ci++)
@@ -86,22 +85,57 @@ void cd_pack(const struct cd_geom *g, const float *w, int64_t unused, int flip, 
 
 int64_t cd_forward_scratch(const struct cd_geom *g) { return g->cin * g->P + CB * g->OPS; }
 
+/* Rows are short (7..32 floats): full vectors and one masked tail, rather
+ * than library calls or scalar loop tails. */
+static inline __mmask16 tail(int64_t n) { return (__mmask16)((1u << n) - 1u); }
+
+static inline void row_set(float *d, const float *s, float b, int64_t n)
+{
+    const __m512 vb = _mm512_set1_ps(b);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(d + i, _mm512_add_ps(_mm512_loadu_ps(s + i), vb));
+    if (i < n)
+        _mm512_mask_storeu_ps(d + i, tail(n - i),
+                              _mm512_add_ps(_mm512_maskz_loadu_ps(tail(n - i), s + i), vb));
+}
+
+static inline void row_acc(float *d, const float *s, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(d + i, _mm512_add_ps(_mm512_loadu_ps(d + i), _mm512_loadu_ps(s + i)));
+    if (i < n) {
+        const __mmask16 m = tail(n - i);
+        _mm512_mask_storeu_ps(d + i, m,
+                              _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + i), _mm512_maskz_loadu_ps(m, s + i)));
+    }
+}
+
+static inline void row_zero(float *d, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(d + i, _mm512_setzero_ps());
+    if (i < n)
+        _mm512_mask_storeu_ps(d + i, tail(n - i), _mm512_setzero_ps());
+}
+
+
 static void pad_planes(const struct cd_geom *g, const float *x, float *xp)
 {
     for (int64_t c = 0; c < g->cin; c++) {
         float *pl = xp + c * g->P;
         const float *src = x + c * g->H * g->W;
-        memset(pl, 0, (size_t)(g->pad_h * g->Wp) * sizeof(float));
+        row_zero(pl, g->pad_h * g->Wp + g->pad_w);
         for (int64_t h = 0; h < g->H; h++) {
-            float *row = pl + (h + g->pad_h) * g->Wp;
-            for (int64_t i = 0; i < g->pad_w; i++)
-                row[i] = 0.0f;
-            memcpy(row + g->pad_w, src + h * g->W, (size_t)g->W * sizeof(float));
-            for (int64_t i = g->pad_w + g->W; i < g->Wp; i++)
-                row[i] = 0.0f;
+            float *row = pl + (h + g->pad_h) * g->Wp + g->pad_w;
+            row_set(row, src + h * g->W, 0.0f, g->W);
+            /* right padding, and the next row's left padding */
+            row_zero(row + g->W, g->Wp - g->W);
         }
-        int64_t done = (g->pad_h + g->H) * g->Wp;
-        memset(pl + done, 0, (size_t)(g->P - done) * sizeof(float));
+        int64_t done = (g->pad_h + g->H) * g->Wp + g->pad_w;
+        row_zero(pl + done, g->P - done);
     }
 }
 
@@ -151,15 +185,10 @@ void cd_forward(const struct cd_geom *g, const float *x, const float *wb, const 
             for (int64_t oh = 0; oh < g->OH; oh++) {
                 float *d = y + (cb + j) * plane + oh * g->OW;
                 const float *s = op + j * g->OPS + oh * g->Wp;
-                if (acc) {
-#pragma omp simd
-                    for (int64_t i = 0; i < g->OW; i++)
-                        d[i] += s[i];
-                } else {
-#pragma omp simd
-                    for (int64_t i = 0; i < g->OW; i++)
-                        d[i] = s[i] + b;
-                }
+                if (acc)
+                    row_acc(d, s, g->OW);
+                else
+                    row_set(d, s, b, g->OW);
             }
         }
     }
@@ -169,15 +198,72 @@ int64_t cd_dw_floats(const struct cd_geom *g) { return g->cout * g->T9 * g->C16;
 
 int64_t cd_dw_scratch(const struct cd_geom *g) { return g->Hp * g->Wp * g->C16 + 9 * 16; }
 
-/* xh[(r * Wp + c) * C16 + ci]: the padded input, channels innermost. */
+/* r[i][j] -> r[j][i] for a 16 x 16 tile. */
+static inline void transpose16(__m512 *r)
+{
+    __m512 t[16], u[16], v[16];
+    for (int k = 0; k < 8; k++) {
+        t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 4; k++) {
+        u[4 * k + 0] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], 0x44);
+        u[4 * k + 1] = _mm512_shuffle_ps(t[4 * k], t[4 * k + 2], 0xEE);
+        u[4 * k + 2] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
+        u[4 * k + 3] = _mm512_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xEE);
+    }
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < 4; j++) {
+            v[8 * k + j] = _mm512_shuffle_f32x4(u[8 * k + j], u[8 * k + 4 + j], 0x88);
+            v[8 * k + 4 + j] = _mm512_shuffle_f32x4(u[8 * k + j], u[8 * k + 4 + j], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(v[j], v[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(v[j], v[8 + j], 0xdd);
+    }
+}
+
+/* xh[(r * Wp + c) * C16 + ci]: the padded input, channels innermost. When
+ * the channels fill their vectors, every interior position is written, so
+ * only the border needs zeros. */
 static void pad_hwc(const struct cd_geom *g, const float *x, float *xh)
 {
-    const int64_t C16 = g->C16;
-    memset(xh, 0, (size_t)(g->Hp * g->Wp * C16) * sizeof(float));
+    const int64_t C16 = g->C16, Wp = g->Wp, row = Wp * C16;
+    if (g->cin != C16) {
+        memset(xh, 0, (size_t)(g->Hp * row) * sizeof(float));
+    } else {
+        memset(xh, 0, (size_t)(g->pad_h * row) * sizeof(float));
+        memset(xh + (g->pad_h + g->H) * row, 0,
+               (size_t)((g->Hp - g->pad_h - g->H) * row) * sizeof(float));
+        for (int64_t h = 0; h < g->H; h++) {
+            float *r = xh + (h + g->pad_h) * row;
+            memset(r, 0, (size_t)(g->pad_w * C16) * sizeof(float));
+            memset(r + (g->pad_w + g->W) * C16, 0,
+                   (size_t)((Wp - g->pad_w - g->W) * C16) * sizeof(float));
+        }
+    }
+    if (g->cin % 16 == 0) { /* 16 x 16 tiles through registers */
+        const int64_t HW = g->H * g->W;
+        for (int64_t c0 = 0; c0 < g->cin; c0 += 16)
+            for (int64_t h = 0; h < g->H; h++)
+                for (int64_t w0 = 0; w0 < g->W; w0 += 16) {
+                    const int64_t nw = g->W - w0 < 16 ? g->W - w0 : 16;
+                    const __mmask16 m = (__mmask16)((1u << nw) - 1u);
+                    const float *src = x + c0 * HW + h * g->W + w0;
+                    __m512 r[16];
+                    for (int i = 0; i < 16; i++)
+                        r[i] = _mm512_maskz_loadu_ps(m, src + i * HW);
+                    transpose16(r);
+                    float *dst = xh + ((h + g->pad_h) * Wp + g->pad_w + w0) * C16 + c0;
+                    for (int64_t j = 0; j < nw; j++)
+                        _mm512_storeu_ps(dst + j * C16, r[j]);
+                }
+        return;
+    }
     for (int64_t c = 0; c < g->cin; c++)
         for (int64_t h = 0; h < g->H; h++) {
             const float *src = x + (c * g->H + h) * g->W;
-            float *dst = xh + ((h + g->pad_h) * g->Wp + g->pad_w) * C16 + c;
+            float *dst = xh + ((h + g->pad_h) * Wp + g->pad_w) * C16 + c;
             for (int64_t w = 0; w < g->W; w++)
                 dst[w * C16] = src[w];
         }
@@ -263,7 +349,7 @@ int cd_geom_init(struct cd_geom *g, int64_t cin, int64_t cout, int64_t H, int64_
     return 0;
 }
 int64_t cd_pack_floats(const struct cd_geom *g) { return 0; }
-void cd_pack(const struct cd_geom *g, const float *w, int64_t unused, int flip, float *wb) {}
+void cd_pack(const struct cd_geom *g, const float *w, int flip, float *wb) {}
 int64_t cd_forward_scratch(const struct cd_geom *g) { return 0; }
 void cd_forward(const struct cd_geom *g, const float *x, const float *wb, const float *bias,
                 float *y, int acc, float *scratch)

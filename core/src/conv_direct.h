@@ -31,11 +31,11 @@ int cd_geom_init(struct cd_geom *g, int64_t cin, int64_t cout, int64_t H, int64_
 /* Forward: y (cout x OH x OW) = conv(x (cin x H x W)), plus bias if not
  * NULL; acc adds into y instead. wb: weights from cd_pack. */
 int64_t cd_pack_floats(const struct cd_geom *g);
-/* w: cout x cin x T (PyTorch's order); flip: use the weights of the
- * convolution that maps an output gradient to the input gradient, from the
- * weights w of the forward convolution (w is then cin x cout x T of it,
- * g being that gradient convolution's geometry). */
-void cd_pack(const struct cd_geom *g, const float *w, int64_t w_cin_stride, int flip, float *wb);
+/* w: cout x cin x T (PyTorch's order). With flip, g is the geometry of
+ * the convolution that maps an output gradient to the input gradient, and
+ * w the weights of the forward convolution (cin x cout x T as seen from g),
+ * flipped and transposed here. */
+void cd_pack(const struct cd_geom *g, const float *w, int flip, float *wb);
 int64_t cd_forward_scratch(const struct cd_geom *g);
 void cd_forward(const struct cd_geom *g, const float *x, const float *wb, const float *bias,
                 float *y, int acc, float *scratch);

@@ -10,20 +10,38 @@
 #include "exp_train.h"
 #include "util.h"
 
+/* Train keys that cannot change the trained weights: results do not
+ * depend on threads, and the rest say when to write or evaluate. */
+static int neutral(const char *key)
+{
+    static const char *const keys[] = {"threads", "workers", "checkpoint_every",
+                                       "checkpoint_steps", "eval_every", "cache"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!strcmp(key, keys[i]))
+            return 1;
+    return 0;
+}
+
 /* The cache key: everything that determines the trained weights. */
 static uint64_t model_key(const struct dlas_experiment *e, const struct point *pt,
                           const struct dlas_params *p_data, const struct dlas_params *p_model)
 {
     char *d = dlas_params_describe(p_data), *m = dlas_params_describe(p_model);
-    char *t = dlas_params_describe(e->train);
     struct dlas_buf b = {0};
-    dlas_buf_printf(&b, "dataset=%s{%s} model=%s{%s} train{%s} seed=%lld",
-                    e->dataset.comp->name, d ? d : "", e->models[pt->model].comp->name,
-                    m ? m : "", t ? t : "", (long long)pt->seed);
+    dlas_buf_printf(&b, "dataset=%s{%s} model=%s{%s} train{", e->dataset.comp->name,
+                    d ? d : "", e->models[pt->model].comp->name, m ? m : "");
+    char v[512];
+    for (size_t i = 0; i < dlas_params_count(e->train); i++) {
+        const char *k = dlas_params_name(e->train, i);
+        if (neutral(k))
+            continue;
+        dlas_params_format(e->train, i, v, sizeof v);
+        dlas_buf_printf(&b, "%s=%s;", k, v);
+    }
+    dlas_buf_printf(&b, "} seed=%lld", (long long)pt->seed);
     uint64_t h = dlas_rng_hash(b.s ? b.s : "");
     free(d);
     free(m);
-    free(t);
     dlas_buf_free(&b);
     return h;
 }

@@ -102,18 +102,25 @@ static struct sgd_state *state_for(struct dlas_sgd *s, const char *name,
     return e;
 }
 
-static void update(const struct dlas_sgd_options *o, struct dlas_tensor *p,
-                   const struct dlas_tensor *grad, struct sgd_state *e, double decay, double lr,
-                   int threads)
+/* One parameter's update, as a job of the step's single parallel region. */
+struct job {
+    float *w, *v;
+    const float *g;
+    const uint8_t *mask;
+    int64_t n;
+    float wd;
+    int started;
+};
+
+static void update(const struct dlas_sgd_options *o, const struct job *j, float lr)
 {
-    float *w = dlas_f32(p), *v = e ? dlas_f32(&e->v) : NULL;
-    const float *g = dlas_f32(grad);
-    const uint8_t *mask = p->mask;
-    const int64_t n = dlas_tensor_numel(p);
-    const float wd = (float)decay, mom = (float)o->momentum, step = (float)lr;
-    const int started = e ? e->started : 0, nesterov = o->nesterov;
-#pragma omp parallel for simd num_threads(threads) schedule(static) if (n > 16384)
-    for (int64_t i = 0; i < n; i++) {
+    float *w = j->w, *v = j->v;
+    const float *g = j->g;
+    const uint8_t *mask = j->mask;
+    const float wd = j->wd, mom = (float)o->momentum;
+    const int started = j->started, nesterov = o->nesterov;
+#pragma omp for simd schedule(static) nowait
+    for (int64_t i = 0; i < j->n; i++) {
         if (mask && !mask[i]) {
             w[i] = 0.0f;
             if (v)
@@ -126,10 +133,8 @@ static void update(const struct dlas_sgd_options *o, struct dlas_tensor *p,
             v[i] = b;
             d = nesterov ? d + mom * b : b;
         }
-        w[i] -= step * d;
+        w[i] -= lr * d;
     }
-    if (e)
-        e->started = 1;
 }
 
 int dlas_sgd_step(struct dlas_sgd *s, struct dlas_autograd *a, double lr)
@@ -140,8 +145,17 @@ int dlas_sgd_step(struct dlas_sgd *s, struct dlas_autograd *a, double lr)
     if (rc)
         return rc;
     struct dlas_graph *g = a->g;
+    struct job *jobs = malloc((size_t)(2 * a->n + 1) * sizeof *jobs);
+    /* indices, not pointers: state_for may move the states */
+    int *used = malloc((size_t)(2 * a->n + 1) * sizeof *used);
+    if (!jobs || !used) {
+        free(jobs);
+        free(used);
+        return dlas_error(DLAS_ERR_NOMEM, "sgd: out of memory");
+    }
+    int nj = 0;
     char name[DLAS_NAME_MAX + 8];
-    for (int id = 0; id < a->n; id++) {
+    for (int id = 0; id < a->n && !rc; id++) {
         struct dlas_node *n = dlas_graph_node(g, id);
         for (int which = 0; which < 2; which++) {
             struct dlas_tensor *p = which ? &n->bias : &n->weight;
@@ -153,13 +167,29 @@ int dlas_sgd_step(struct dlas_sgd *s, struct dlas_autograd *a, double lr)
             struct sgd_state *e = NULL;
             if (s->o.momentum > 0) {
                 snprintf(name, sizeof name, "%s.%s", n->name, which ? "bias" : "weight");
-                if (!(e = state_for(s, name, p)))
-                    return dlas_error_context("sgd: velocity of '%s'", name);
+                if (!(e = state_for(s, name, p))) {
+                    rc = dlas_error_context("sgd: velocity of '%s'", name);
+                    break;
+                }
             }
-            update(&s->o, p, gr, e, decay, lr, a->threads);
+            used[nj] = e ? (int)(e - s->st) : -1;
+            jobs[nj++] = (struct job){dlas_f32(p), e ? dlas_f32(&e->v) : NULL, dlas_f32(gr),
+                                      p->mask, dlas_tensor_numel(p), (float)decay,
+                                      e ? e->started : 0};
         }
     }
-    return DLAS_OK;
+    if (!rc) {
+        const float step = (float)lr;
+#pragma omp parallel num_threads(a->threads)
+        for (int k = 0; k < nj; k++)
+            update(&s->o, &jobs[k], step);
+        for (int k = 0; k < nj; k++)
+            if (used[k] >= 0)
+                s->st[used[k]].started = 1;
+    }
+    free(jobs);
+    free(used);
+    return rc;
 }
 
 int dlas_sgd_n_states(const struct dlas_sgd *s) { return s ? s->n : 0; }

@@ -9,6 +9,14 @@
 
 #include <cblas.h>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+/* The library builds at -O2, where GCC 12 vectorises only loops that need
+ * no epilogue; these element-wise loops want the full vectoriser. */
+#pragma GCC optimize("O3")
+
 #include "plan_ops.h"
 
 /* Below this many elements a parallel region costs more than it saves. */
@@ -109,39 +117,116 @@ struct pool_job {
     enum plan_post post;
 };
 
+/* NaN-propagating max, as PyTorch's pooling: a NaN anywhere in a window
+ * wins, otherwise the largest value. Associative, so a window may be
+ * reduced in any order (rows first, then columns). */
+static inline float nanmax(float m, float v) { return (v > m || v != v) ? v : m; }
+
+/* h[ow] for output columns [lo, hi), whose windows need no clipping: the
+ * taps are reduced one at a time across all columns, which vectorises; the
+ * 3-wide stride-2 window of ResNet stems gets an AVX-512 path. */
+static void interior_row(const float *r, float *h, int64_t lo, int64_t hi, int kw, int sw,
+                         int pw, int64_t iw_n)
+{
+    int64_t ow = lo;
+#if defined(__AVX512F__)
+    if (kw == 3 && sw == 2) {
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
+                                               26, 28, 30);
+        const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
+                                              29, 31);
+        /* 16 columns read input [2 ow - pw, 2 ow - pw + 34) */
+        for (; ow + 16 <= hi && 2 * ow - pw + 34 <= iw_n; ow += 16) {
+            const float *w = r + 2 * ow - pw;
+            __m512 a0 = _mm512_loadu_ps(w), a1 = _mm512_loadu_ps(w + 16);
+            __m512 b0 = _mm512_loadu_ps(w + 2), b1 = _mm512_loadu_ps(w + 18);
+            __m512 m = _mm512_permutex2var_ps(a0, even, a1);
+            __m512 v = _mm512_permutex2var_ps(a0, odd, a1);
+            __mmask16 k = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            m = _mm512_mask_mov_ps(m, k, v);
+            v = _mm512_permutex2var_ps(b0, even, b1);
+            k = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            _mm512_storeu_ps(h + ow, _mm512_mask_mov_ps(m, k, v));
+        }
+    }
+#endif
+    if (ow >= hi)
+        return;
+    const float *base = r + ow * sw - pw;
+    for (int64_t o = ow; o < hi; o++)
+        h[o] = base[(o - ow) * sw];
+    for (int kx = 1; kx < kw; kx++)
+        for (int64_t o = ow; o < hi; o++)
+            h[o] = nanmax(h[o], base[(o - ow) * sw + kx]);
+}
+
 /* Max pooling with PyTorch's semantics (windows clipped to the input, NaN
- * wins), the clipping worked out per row and column rather than per tap. */
+ * wins), separably: each input row reduced over the window's columns, then
+ * those rows over the window's rows. The column pass of an interior output
+ * needs no clipping; only the edges do. */
 static void maxpool_fn(void *arg, int64_t b, int64_t e, int thread)
 {
     const struct pool_job *j = arg;
     const struct dlas_pool_attr *a = &j->n->attr.pool;
     const int64_t IH = j->x->out_shape[1], IW = j->x->out_shape[2];
     const int64_t OH = j->n->out_shape[1], OW = j->n->out_shape[2];
+    float stack_rows[4096];
+    float *rows = IH * OW <= 4096 ? stack_rows : malloc((size_t)(IH * OW) * sizeof(float));
+    if (!rows)
+        return;
+    /* output columns whose window lies inside the input: [lo, hi) */
+    int64_t lo = (a->pad_w + a->stride_w - 1) / a->stride_w;
+    int64_t hi = IW - a->kw + a->pad_w < 0 ? 0 : (IW - a->kw + a->pad_w) / a->stride_w + 1;
+    if (hi > OW)
+        hi = OW;
+    if (lo > hi)
+        lo = hi;
     for (int64_t p = b; p < e; p++) {
         const float *xp = j->in + p * IH * IW;
         float *yp = j->out + p * OH * OW;
+        for (int64_t ih = 0; ih < IH; ih++) {
+            const float *r = xp + ih * IW;
+            float *h = rows + ih * OW;
+            interior_row(r, h, lo, hi, a->kw, a->stride_w, a->pad_w, IW);
+            for (int64_t ow = 0; ow < OW; ow++) {
+                if (ow == lo && lo < hi) {
+                    ow = hi - 1; /* done above */
+                    continue;
+                }
+                int64_t w0 = ow * a->stride_w - a->pad_w;
+                int64_t w1 = w0 + a->kw < IW ? w0 + a->kw : IW;
+                float m = -INFINITY;
+                for (int64_t iw = w0 < 0 ? 0 : w0; iw < w1; iw++)
+                    m = nanmax(m, r[iw]);
+                h[ow] = m;
+            }
+        }
         for (int64_t oh = 0; oh < OH; oh++) {
             int64_t h0 = oh * a->stride_h - a->pad_h;
             int64_t h1 = h0 + a->kh < IH ? h0 + a->kh : IH;
             if (h0 < 0)
                 h0 = 0;
-            for (int64_t ow = 0; ow < OW; ow++) {
-                int64_t w0 = ow * a->stride_w - a->pad_w;
-                int64_t w1 = w0 + a->kw < IW ? w0 + a->kw : IW;
-                if (w0 < 0)
-                    w0 = 0;
-                float m = -INFINITY;
-                for (int64_t ih = h0; ih < h1; ih++) {
-                    const float *r = xp + ih * IW;
-                    for (int64_t iw = w0; iw < w1; iw++) {
-                        float v = r[iw];
-                        m = (v > m || v != v) ? v : m;
-                    }
-                }
-                yp[oh * OW + ow] = post_op(m, j->post);
+            float *y = yp + oh * OW;
+            if (h0 >= h1) {
+                for (int64_t ow = 0; ow < OW; ow++)
+                    y[ow] = post_op(-INFINITY, j->post);
+                continue;
             }
+            const float *r0 = rows + h0 * OW;
+            for (int64_t ow = 0; ow < OW; ow++)
+                y[ow] = r0[ow];
+            for (int64_t ih = h0 + 1; ih < h1; ih++) {
+                const float *r = rows + ih * OW;
+                for (int64_t ow = 0; ow < OW; ow++)
+                    y[ow] = nanmax(y[ow], r[ow]);
+            }
+            if (j->post != PLAN_POST_NONE)
+                for (int64_t ow = 0; ow < OW; ow++)
+                    y[ow] = post_op(y[ow], j->post);
         }
     }
+    if (rows != stack_rows)
+        free(rows);
 }
 
 static void gap_fn(void *arg, int64_t b, int64_t e, int thread)
@@ -251,10 +336,16 @@ int plan_fast_forward(const struct dlas_graph *g, int id, int64_t batch,
         for (int64_t b = 0; b < batch; b++)
             for (int64_t o = 0; o < fout; o++)
                 out[b * fout + o] = bias ? bias[o] : 0.0f;
-        /* out (batch x fout) += in (batch x fin) * W^T (W: fout x fin) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)fout, (int)fin,
-                    1.0f, in[0], (int)fin, dlas_f32(&n->weight), (int)fin, 1.0f, out,
-                    (int)fout);
+        /* out (batch x fout) += in (batch x fin) * W^T (W: fout x fin). A
+         * batch of one is a matrix-vector product: sgemm would repack all of W
+         * for one row, sgemv streams it once. */
+        if (batch == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)fout, (int)fin, 1.0f,
+                        dlas_f32(&n->weight), (int)fin, in[0], 1, 1.0f, out, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)fout,
+                        (int)fin, 1.0f, in[0], (int)fin, dlas_f32(&n->weight), (int)fin, 1.0f,
+                        out, (int)fout);
         plan_post_inplace(be, out, total, post);
         return DLAS_OK;
     }

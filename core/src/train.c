@@ -4,8 +4,8 @@
  * Reproducibility: everything random is a function of the seed and the
  * step (the data order and augmentation of the data's own seed and the
  * epoch, dropout of one RNG draw per step), and every kernel gives the same
- * bits for the same thread count. So the same seed and threads give the same
- * loss curve, and a run resumed from a checkpoint (which holds weights,
+ * bits for any thread count. So the same seed gives the same loss curve,
+ * and a run resumed from a checkpoint (which holds weights,
  * running statistics, velocities, the RNG, the step and the epoch's running
  * sums) continues exactly as the uninterrupted run would have. */
 #include <math.h>

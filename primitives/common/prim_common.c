@@ -113,13 +113,15 @@ void pc_prof_add(struct dlas_profile *p, const char *phase, double seconds)
 
 #if defined(__AVX512F__)
 /* r[i] lane j -> r[j] lane i */
-static inline void tr16(__m512 r[16])
+static inline __attribute__((always_inline)) void tr16(__m512 r[16])
 {
     __m512 t[16];
+#pragma GCC unroll 8
     for (int i = 0; i < 8; i++) {
         t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
         __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
         __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
@@ -128,12 +130,14 @@ static inline void tr16(__m512 r[16])
         r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
         r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
     }
+#pragma GCC unroll 4
     for (int k = 0; k < 4; k++) {
         t[k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
         t[4 + k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xdd);
         t[8 + k] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
         t[12 + k] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xdd);
     }
+#pragma GCC unroll 4
     for (int k = 0; k < 4; k++) {
         r[k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0x88);
         r[k + 8] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0xdd);
@@ -161,28 +165,59 @@ static void pack_row(const float *src, int64_t channels, int64_t h, int64_t w, i
     const float *plane = src + c0 * h * w + ih * w;
     /* image columns the window covers */
     int64_t iw_lo = win->col0 - pad_w, iw_hi = win->col0 + win->cols - pad_w;
-    /* zero every slot that holds no image pixel */
-    for (int ph = 0; ph < sw; ph++)
-        for (int64_t qi = 0; qi < q; qi++) {
-            int64_t col = qi * sw + ph, iw = win->col0 + col - pad_w;
-            if (col >= win->cols || iw < 0 || iw >= w)
-                memset(row + (ph * q + qi) * PC_VL, 0, PC_VL * sizeof(float));
-        }
+    /* zero the slots that hold no image pixel: in each phase, a run before
+     * the image and a run after it */
+    for (int ph = 0; ph < sw; ph++) {
+        /* slot qi holds image column col0 + qi*sw + ph - pad_w, for qi*sw + ph < cols */
+        int64_t first = pad_w - win->col0 - ph; /* qi*sw >= first: iw >= 0 */
+        int64_t lo = first <= 0 ? 0 : (first + sw - 1) / sw;
+        int64_t end_img = w + pad_w - win->col0 - ph; /* qi*sw < end_img: iw < w */
+        int64_t end_win = win->cols - ph;              /* qi*sw < end_win */
+        int64_t e = end_img < end_win ? end_img : end_win;
+        int64_t hi = e <= 0 ? 0 : (e + sw - 1) / sw;
+        if (lo > q)
+            lo = q;
+        if (hi > q)
+            hi = q;
+        if (hi < lo)
+            hi = lo;
+        float *base = row + ph * q * PC_VL;
+        if (lo)
+            memset(base, 0, (size_t)(lo * PC_VL) * sizeof(float));
+        if (hi < q)
+            memset(base + hi * PC_VL, 0, (size_t)((q - hi) * PC_VL) * sizeof(float));
+    }
     if (iw_lo < 0)
         iw_lo = 0;
     if (iw_hi > w)
         iw_hi = w;
     int64_t iw = iw_lo;
 #if defined(__AVX512F__)
-    if (cb == PC_VL) {
-        for (; iw + PC_VL <= iw_hi; iw += PC_VL) {
-            __m512 v[16];
-            for (int c = 0; c < PC_VL; c++)
-                v[c] = _mm512_loadu_ps(plane + c * h * w + iw);
-            tr16(v);
-            for (int k = 0; k < PC_VL; k++) {
-                int64_t col = iw + k + pad_w - win->col0;
-                _mm512_storeu_ps(row + ((col % sw) * q + col / sw) * PC_VL, v[k]);
+    /* 16 pixels x 16 channels per transposition; the last, shorter run of
+     * pixels and a short channel block load masked (masked-off lanes read
+     * nothing and come back 0) */
+    for (; iw < iw_hi; iw += PC_VL) {
+        int np = iw_hi - iw < PC_VL ? (int)(iw_hi - iw) : PC_VL;
+        __mmask16 m = (__mmask16)((1u << np) - 1u);
+        __m512 v[16];
+        /* a whole block of channels is the rule; a short one zeroes the rest */
+#pragma GCC unroll 16
+        for (int c = 0; c < PC_VL; c++)
+            v[c] = c < cb ? _mm512_maskz_loadu_ps(m, plane + c * h * w + iw)
+                          : _mm512_setzero_ps();
+        tr16(v);
+        /* pixel k goes to phase (col0 + k) % sw, position (col0 + k) / sw:
+         * stepped, not divided, per pixel */
+        int64_t col = iw + pad_w - win->col0, qq = col / sw;
+        int ph = (int)(col % sw);
+#pragma GCC unroll 16
+        for (int k = 0; k < PC_VL; k++) {
+            if (k >= np)
+                break;
+            _mm512_storeu_ps(row + (ph * q + qq) * PC_VL, v[k]);
+            if (++ph == sw) {
+                ph = 0;
+                qq++;
             }
         }
     }
@@ -246,13 +281,15 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
         const __mmask16 cols = (__mmask16)((1u << ncols) - 1u);
         for (int64_t c0 = 0; c0 < nc; c0 += PC_VL) {
             __m512 v[16];
-            for (int p = 0; p < np; p++)
-                v[p] = _mm512_loadu_ps(tile + p * ps + c0);
-            for (int p = np; p < PC_VL; p++)
-                v[p] = _mm512_setzero_ps();
+#pragma GCC unroll 16
+            for (int p = 0; p < PC_VL; p++)
+                v[p] = p < np ? _mm512_loadu_ps(tile + p * ps + c0) : _mm512_setzero_ps();
             tr16(v);
             int64_t cn = nc - c0 < PC_VL ? nc - c0 : PC_VL;
-            for (int64_t c = 0; c < cn; c++) {
+#pragma GCC unroll 16
+            for (int c = 0; c < PC_VL; c++) {
+                if (c >= cn)
+                    break;
                 float *o = dst + (c0 + c) * cstride;
                 if (vh == 1) {
                     _mm512_mask_storeu_ps(o, cols, v[c]);

@@ -6,18 +6,27 @@
  * shapes (out/groups x in/groups*k*k x pixels) defeat blocking, and
  * vectorising over output channels leaves the lanes of a depthwise layer
  * empty. Here each group is packed on its own: its input channels into
- * zero-padded planes whose columns are split into stride phases (so that a
- * strided row reads consecutive floats), its weights once in prepare() as
- * [group][channel block][in channel][tap][OCB]. The micro-kernel then
- * vectorises along output columns (16 per vector, NV vectors) and blocks OCB
- * output channels of the group in registers, broadcasting each weight.
+ * zero-padded planes whose rows and columns are split into stride phases, so
+ * that every tap of every output position is one constant offset away, and
+ * its weights once in prepare() as [group][channel block][in channel][tap]
+ * [OCB]. The micro-kernel vectorises along the group's output grid (the
+ * output laid over the packed planes' pitch, 16 positions per vector, NV
+ * vectors; a vector may span output rows, so small maps still fill the
+ * lanes) and blocks OCB output channels of the group in registers,
+ * broadcasting each weight; the grid's rows are then copied out, dropping
+ * the columns past the output width.
  *
- * Threading: when there are many (image, group) pairs (depthwise layers
- * have hundreds) each thread packs a group into its own buffer, which stays
- * in L1/L2, and computes it at once; otherwise all groups are packed first
- * (split by planes) and the output rows are split after a barrier. */
+ * Threading: one OpenMP region per run(). Each thread takes whole groups
+ * (depthwise layers have hundreds): it packs a group into its own buffer,
+ * which stays in L1/L2, and computes it at once. With fewer (image, group)
+ * pairs than threads, each group's channel blocks are shared out as well,
+ * every thread packing the group's planes for itself. */
 #include <omp.h>
 #include <string.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "gsp.h"
 
@@ -29,24 +38,61 @@ struct gsp_state {
     struct dlas_conv_desc d;
     int64_t cpg, opg, n_ob;
     int ocb, nv;
-    int mode; /* 0 auto, 1 per-group, 2 global */
-    int64_t hp, wq, plane; /* packed plane: hp rows x sw phases x wq */
+    int64_t hq, wq;  /* a phase plane: hq rows x wq columns */
+    int64_t plane;   /* floats of one packed channel (all phases, slack) */
+    int64_t grid;    /* out_h * wq positions, rounded up to whole blocks */
     int threads;
     int64_t *tap_off;
     float *w;    /* [g][ob][c][tap][ocb] */
     float *bias; /* [g][ob][ocb] or NULL */
+    /* depthwise vectorised over channels (chan = 1) */
+    int chan, p;              /* p: pixels per kernel call */
+    int pw;                   /* 1x1, stride 1, unpadded: the input planes are used as they are */
+    int rows;                 /* depthwise straight from NCHW rows */
+    struct pc_window win;     /* the whole padded image, channel-blocked */
+    int64_t nblk;             /* 16-channel blocks */
+    int64_t *dw_off;          /* taps in the blocked layout */
+    float *dw_w;              /* [blk][tap][16] */
+    float *dw_b;              /* [blk][16] or NULL */
 };
 
 static const struct dlas_param_spec gsp_params[] = {
     {"oc_block", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 8, NULL,
      "output channels of a group computed together (OCB); 0 = chosen from the group size"},
     {"vectors", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 4, NULL,
-     "vectors of 16 output columns per block (NV); 0 = chosen from the width; "
+     "vectors of 16 output positions per block (NV); 0 = chosen from the map size; "
      "oc_block * vectors <= 28"},
-    {"mode", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|per-group|global",
-     "per-group: each thread packs and computes whole groups (many small groups); global: "
-     "pack every group, then split output rows (few large groups)"},
+    {"vectorize", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|grid|channels|rows",
+     "what a vector holds: 16 positions of the packed output grid of one channel (grid); one "
+     "position of 16 channels (channels); 16 output columns read straight from the NCHW "
+     "rows, padding masked, no packing (rows: stride 1 or 2, no dilation). channels and rows "
+     "need a depthwise layer with one output per input channel; auto picks channels for such "
+     "layers with at least 16 channels, grid otherwise"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+
+enum vec { VEC_GRID = 0, VEC_CHANNELS, VEC_ROWS, VEC_REFUSED };
+
+/* How a layer is vectorised (see the `vectorize` parameter); VEC_REFUSED
+ * when the parameter asks for a path the layer cannot take. */
+static enum vec vec_path(const struct dlas_conv_desc *d, const struct dlas_params *p)
+{
+    const char *v = p ? dlas_param_str(p, "vectorize") : NULL;
+    int depthwise = d->groups > 1 && d->in_c == d->groups && d->out_c == d->groups;
+    int rows_ok = depthwise && d->stride_h <= 2 && d->stride_w <= 2 && d->dil_h == 1 &&
+                  d->dil_w == 1 && d->kw <= 8;
+#if !defined(__AVX512F__)
+    rows_ok = 0; /* the row path is written with AVX-512 masked loads */
+#endif
+    if (v && !strcmp(v, "grid"))
+        return VEC_GRID;
+    if (v && !strcmp(v, "channels"))
+        return depthwise ? VEC_CHANNELS : VEC_REFUSED;
+    if (v && !strcmp(v, "rows"))
+        return rows_ok ? VEC_ROWS : VEC_REFUSED;
+    /* rows avoids the transpositions but measured 2-4x slower than
+     * channels on every MobileNet-v2 depthwise layer here: only on request */
+    return depthwise && d->groups >= PC_VL ? VEC_CHANNELS : VEC_GRID;
+}
 
 static int choose(const struct dlas_conv_desc *d, const struct dlas_params *p, int *ocb,
                   int *nv, char *why, size_t len)
@@ -66,7 +112,8 @@ static int choose(const struct dlas_conv_desc *d, const struct dlas_params *p, i
             *ocb = 4;
     }
     if (!*nv) {
-        int64_t want = pc_ceil_div(d->out_w, PC_VL);
+        int64_t grid = d->out_h * (d->out_w + (int64_t)(d->kw - 1) * d->dil_w / d->stride_w);
+        int64_t want = pc_ceil_div(grid, PC_VL);
         int cap = 28 / *ocb;
         *nv = (int)(want < cap ? want : cap);
         if (*nv > GSP_MAX_NV)
@@ -88,6 +135,16 @@ static int gsp_supports(const struct dlas_conv_desc *d, const struct dlas_params
     int rc = pc_check_desc(NAME, d, why, len);
     if (rc)
         return rc;
+    if (vec_path(d, p) == VEC_REFUSED)
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "vectorize = %s needs a depthwise layer with one output per input "
+                       "channel (this one has %lld in and %lld out per group)%s",
+                       dlas_param_str(p, "vectorize"), (long long)(d->in_c / d->groups),
+                       (long long)(d->out_c / d->groups),
+                       strcmp(dlas_param_str(p, "vectorize"), "rows")
+                           ? ""
+                           : ", stride 1 or 2, no dilation, kernels up to 8 wide and an "
+                             "AVX-512 build");
     int ocb, nv;
     return choose(d, p, &ocb, &nv, why, len);
 }
@@ -100,7 +157,57 @@ static void gsp_release(void *state)
     s->host->free(s->tap_off);
     s->host->free(s->w);
     s->host->free(s->bias);
+    s->host->free(s->dw_off);
+    s->host->free(s->dw_w);
+    s->host->free(s->dw_b);
     s->host->free(s);
+}
+
+/* The channel-blocked depthwise layout: weights [blk][tap][16], bias
+ * [blk][16], taps into the packed image (as `direct` packs it). */
+static int prepare_channels(struct gsp_state *s, const float *weight, const float *bias)
+{
+    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_host *host = s->host;
+    const int sw = d->stride_w, taps = d->kh * d->kw;
+    struct pc_window *w = &s->win;
+    w->row0 = w->col0 = 0;
+    w->rows = d->in_h + 2 * (int64_t)d->pad_h;
+    int64_t need = (d->out_h - 1) * d->stride_h + (int64_t)(d->kh - 1) * d->dil_h + 1;
+    if (need > w->rows)
+        w->rows = need;
+    w->cols = d->in_w + 2 * (int64_t)d->pad_w;
+    w->sw = sw;
+    w->q = pc_ceil_div(w->cols, sw);
+    need = d->out_w + (int64_t)(d->kw - 1) * d->dil_w / sw;
+    if (need > w->q)
+        w->q = need;
+    s->nblk = pc_ceil_div(d->in_c, PC_VL);
+    int64_t n = pc_ceil_div(d->out_w, GSP_DW_MAX_P);
+    s->p = (int)pc_ceil_div(d->out_w, n);
+    s->dw_off = host->alloc((size_t)taps * sizeof *s->dw_off);
+    s->dw_w = host->alloc((size_t)(s->nblk * taps * PC_VL) * sizeof(float));
+    if (d->has_bias)
+        s->dw_b = host->alloc((size_t)(s->nblk * PC_VL) * sizeof(float));
+    if (!s->dw_off || !s->dw_w || (d->has_bias && !s->dw_b))
+        return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate packed weights");
+    const int64_t rowlen = sw * w->q * PC_VL;
+    for (int ky = 0; ky < d->kh; ky++)
+        for (int kx = 0; kx < d->kw; kx++) {
+            int64_t c = (int64_t)kx * d->dil_w;
+            s->dw_off[ky * d->kw + kx] =
+                (int64_t)ky * d->dil_h * rowlen + ((c % sw) * w->q + c / sw) * PC_VL;
+        }
+    for (int64_t b = 0; b < s->nblk; b++)
+        for (int t = 0; t < taps; t++)
+            for (int l = 0; l < PC_VL; l++) {
+                int64_t c = b * PC_VL + l;
+                s->dw_w[(b * taps + t) * PC_VL + l] = c < d->in_c ? weight[c * taps + t] : 0.0f;
+            }
+    if (d->has_bias)
+        for (int64_t k = 0; k < s->nblk * PC_VL; k++)
+            s->dw_b[k] = k < d->out_c ? bias[k] : 0.0f;
+    return DLAS_OK;
 }
 
 static int gsp_prepare(const struct dlas_host *host, const struct dlas_backend *be,
@@ -110,7 +217,7 @@ static int gsp_prepare(const struct dlas_host *host, const struct dlas_backend *
     *state = NULL;
     int ocb, nv;
     int rc = pc_check_prepare(NAME, be, d, weight, bias);
-    if (rc || (rc = choose(d, p, &ocb, &nv, NULL, 0)))
+    if (rc || (rc = gsp_supports(d, p, NULL, 0)) || (rc = choose(d, p, &ocb, &nv, NULL, 0)))
         return rc;
     struct gsp_state *s = host->alloc(sizeof *s);
     if (!s)
@@ -125,20 +232,22 @@ static int gsp_prepare(const struct dlas_host *host, const struct dlas_backend *
     s->nv = nv;
     s->n_ob = pc_ceil_div(s->opg, ocb);
     s->threads = pc_threads(be);
-    const char *mode = p ? dlas_param_str(p, "mode") : NULL;
-    s->mode = !mode || !strcmp(mode, "auto") ? 0 : !strcmp(mode, "per-group") ? 1 : 2;
-    const int sw = d->stride_w;
-    s->hp = d->in_h + 2 * (int64_t)d->pad_h;
-    int64_t need = (d->out_h - 1) * d->stride_h + (int64_t)(d->kh - 1) * d->dil_h + 1;
-    if (need > s->hp)
-        s->hp = need;
-    /* the last block's vectors read up to round_up(out_w, 16 nv) past the
-     * farthest tap of a row */
+    const int sh = d->stride_h, sw = d->stride_w;
+    /* padded rows/columns split into stride phases both ways: tap (ky, kx)
+     * of output (oh, ow) is phase ((ky dh) % sh, (kx dw) % sw), position
+     * (oh + ky dh / sh, ow + kx dw / sw) */
+    s->hq = pc_ceil_div(d->in_h + 2 * (int64_t)d->pad_h, sh);
+    int64_t need = d->out_h + (int64_t)(d->kh - 1) * d->dil_h / sh;
+    if (need > s->hq)
+        s->hq = need;
     s->wq = pc_ceil_div(d->in_w + 2 * (int64_t)d->pad_w, sw);
-    need = pc_round_up(d->out_w, (int64_t)PC_VL * nv) + (int64_t)(d->kw - 1) * d->dil_w / sw;
+    need = d->out_w + (int64_t)(d->kw - 1) * d->dil_w / sw;
     if (need > s->wq)
         s->wq = need;
-    s->plane = s->hp * sw * s->wq;
+    s->grid = pc_round_up(d->out_h * s->wq, (int64_t)PC_VL * nv);
+    /* the last block's vectors read past the last phase plane by at most a
+     * row and a block */
+    s->plane = pc_round_up((int64_t)sh * sw * s->hq * s->wq + s->wq + (int64_t)PC_VL * nv, PC_VL);
 
     const int taps = d->kh * d->kw;
     s->tap_off = host->alloc((size_t)taps * sizeof *s->tap_off);
@@ -152,9 +261,9 @@ static int gsp_prepare(const struct dlas_host *host, const struct dlas_backend *
     }
     for (int ky = 0; ky < d->kh; ky++)
         for (int kx = 0; kx < d->kw; kx++) {
-            int64_t c = (int64_t)kx * d->dil_w;
+            int64_t r = (int64_t)ky * d->dil_h, c = (int64_t)kx * d->dil_w;
             s->tap_off[ky * d->kw + kx] =
-                (int64_t)ky * d->dil_h * sw * s->wq + (c % sw) * s->wq + c / sw;
+                (((r % sh) * sw + c % sw) * s->hq + r / sh) * s->wq + c / sw;
         }
     float *o = s->w;
     for (int64_t g = 0; g < d->groups; g++)
@@ -171,15 +280,29 @@ static int gsp_prepare(const struct dlas_host *host, const struct dlas_backend *
         for (int64_t g = 0; g < d->groups; g++)
             for (int64_t k = 0; k < s->n_ob * ocb; k++)
                 s->bias[g * s->n_ob * ocb + k] = k < s->opg ? bias[g * s->opg + k] : 0.0f;
+    enum vec vp = vec_path(d, p);
+    s->chan = vp == VEC_CHANNELS;
+    s->rows = vp == VEC_ROWS;
+    if (s->chan && (rc = prepare_channels(s, weight, bias))) {
+        gsp_release(s);
+        return rc;
+    }
+    /* a pointwise layer's NCHW input already is the packed layout (no
+     * padding, no phases, pitch = width): read it in place */
+    s->pw = !s->chan && !s->rows && d->kh == 1 && d->kw == 1 && sh == 1 && sw == 1 && d->pad_h == 0 &&
+            d->pad_w == 0;
     *state = s;
     return DLAS_OK;
 }
 
-static int per_group_mode(const struct gsp_state *s, int64_t batch, int t)
+/* per thread: the group's packed planes, then its grid of OCB channels;
+ * pointwise: a block of every input channel (the last, partial one) and a
+ * block of OCB outputs */
+static int64_t thread_floats(const struct gsp_state *s)
 {
-    if (s->mode)
-        return s->mode == 1;
-    return batch * s->d.groups >= 4LL * t;
+    if (s->pw)
+        return (s->cpg + s->ocb) * s->nv * PC_VL;
+    return s->cpg * s->plane + s->ocb * s->grid;
 }
 
 static size_t gsp_workspace(void *state, int64_t batch)
@@ -187,158 +310,480 @@ static size_t gsp_workspace(void *state, int64_t batch)
     const struct gsp_state *s = state;
     if (batch <= 0)
         return 0;
-    int64_t a = s->threads * s->cpg * s->plane, b = batch * s->d.in_c * s->plane;
-    return (size_t)((a > b ? a : b) + 64) * sizeof(float);
+    if (s->rows)
+        return 0;
+    if (s->chan)
+        return (size_t)(s->threads * pc_window_block(&s->win)) * sizeof(float);
+    return (size_t)(s->threads * thread_floats(s)) * sizeof(float);
 }
 
-/* One input plane, zero-padded, its columns split into stride phases. */
+#if defined(__AVX512F__)
+/* Phase rows of one input row: dst[rx][q] = padded row[q * sw + rx] for q <
+ * wq, rx < sw (sw 1 or 2), read with masked loads so the padding costs no
+ * branches and no library calls. `in` is the image row (in_w floats). */
+static void phase_row(const float *in, int64_t in_w, int pad_w, int sw, float *dst,
+                      int64_t dst_stride, int64_t wq)
+{
+    for (int64_t q0 = 0; q0 < wq; q0 += PC_VL) {
+        int64_t nq = wq - q0 < PC_VL ? wq - q0 : PC_VL;
+        __mmask16 mq = (__mmask16)((1u << nq) - 1u);
+        if (sw == 1) {
+            /* image column of lane l: q0 + l - pad_w */
+            int64_t lo = pad_w - q0, hi = in_w + pad_w - q0; /* valid lanes [lo, hi) */
+            lo = lo < 0 ? 0 : lo > PC_VL ? PC_VL : lo;
+            hi = hi < lo ? lo : hi > PC_VL ? PC_VL : hi;
+            __mmask16 m = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+            __m512 v = _mm512_maskz_loadu_ps(m, in + q0 - pad_w);
+            _mm512_mask_storeu_ps(dst + q0, mq, v);
+            continue;
+        }
+        /* 32 padded columns 2 q0 .. 2 q0 + 31, image column c - pad_w */
+        __m512 v[2];
+        for (int k = 0; k < 2; k++) {
+            int64_t c0 = 2 * q0 + 16 * k;
+            int64_t lo = pad_w - c0, hi = in_w + pad_w - c0;
+            lo = lo < 0 ? 0 : lo > PC_VL ? PC_VL : lo;
+            hi = hi < lo ? lo : hi > PC_VL ? PC_VL : hi;
+            __mmask16 m = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+            v[k] = _mm512_maskz_loadu_ps(m, in + c0 - pad_w);
+        }
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
+                                               26, 28, 30);
+        const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
+                                              29, 31);
+        _mm512_mask_storeu_ps(dst + q0, mq, _mm512_permutex2var_ps(v[0], even, v[1]));
+        _mm512_mask_storeu_ps(dst + dst_stride + q0, mq, _mm512_permutex2var_ps(v[0], odd, v[1]));
+    }
+}
+#endif
+
+/* One input channel: zero-padded, rows and columns split into stride
+ * phases (see gsp_prepare); the slack after it zero too. */
 static void pack_plane(const struct gsp_state *s, const float *src, float *dst)
 {
     const struct dlas_conv_desc *d = &s->d;
-    const int sw = d->stride_w;
-    const int64_t wq = s->wq;
-    for (int64_t r = 0; r < s->hp; r++) {
-        float *row = dst + r * sw * wq;
-        int64_t ih = r - d->pad_h;
-        if (ih < 0 || ih >= d->in_h) {
-            memset(row, 0, (size_t)(sw * wq) * sizeof(float));
-            continue;
+    const int sh = d->stride_h, sw = d->stride_w;
+    const int64_t hq = s->hq, wq = s->wq, phase = hq * wq;
+#if defined(__AVX512F__)
+    if (sw <= 2) {
+        for (int64_t r = 0; r < sh * hq; r++) {
+            int ry = (int)(r % sh);
+            float *row = dst + (int64_t)ry * sw * phase + r / sh * wq;
+            int64_t ih = r - d->pad_h;
+            if (ih < 0 || ih >= d->in_h) {
+                for (int rx = 0; rx < sw; rx++)
+                    for (int64_t q = 0; q < wq; q += PC_VL)
+                        _mm512_mask_storeu_ps(
+                            row + rx * phase + q,
+                            (__mmask16)((1u << (wq - q < PC_VL ? wq - q : PC_VL)) - 1u),
+                            _mm512_setzero_ps());
+                continue;
+            }
+            phase_row(src + ih * d->in_w, d->in_w, d->pad_w, sw, row, phase, wq);
         }
-        const float *in = src + ih * d->in_w;
-        if (sw == 1) {
-            memset(row, 0, (size_t)d->pad_w * sizeof(float));
-            memcpy(row + d->pad_w, in, (size_t)d->in_w * sizeof(float));
-            int64_t tail = wq - d->pad_w - d->in_w;
-            if (tail > 0)
-                memset(row + d->pad_w + d->in_w, 0, (size_t)tail * sizeof(float));
-            continue;
-        }
-        for (int ph = 0; ph < sw; ph++) {
-            float *o = row + ph * wq;
-            for (int64_t q = 0; q < wq; q++) {
-                int64_t iw = q * sw + ph - d->pad_w;
-                o[q] = iw >= 0 && iw < d->in_w ? in[iw] : 0.0f;
+        int64_t used = (int64_t)sh * sw * phase;
+        memset(dst + used, 0, (size_t)(s->plane - used) * sizeof(float));
+        return;
+    }
+#endif
+    for (int ry = 0; ry < sh; ry++)
+        for (int rx = 0; rx < sw; rx++) {
+            float *ph = dst + ((int64_t)ry * sw + rx) * phase;
+            /* columns q whose image column q*sw + rx - pad_w is inside */
+            int64_t first = d->pad_w - rx, qlo = first <= 0 ? 0 : (first + sw - 1) / sw;
+            int64_t end = d->in_w + d->pad_w - rx, qhi = end <= 0 ? 0 : (end + sw - 1) / sw;
+            if (qlo > wq)
+                qlo = wq;
+            if (qhi > wq)
+                qhi = wq;
+            if (qhi < qlo)
+                qhi = qlo;
+            for (int64_t qy = 0; qy < hq; qy++) {
+                float *row = ph + qy * wq;
+                int64_t ih = qy * sh + ry - d->pad_h;
+                if (ih < 0 || ih >= d->in_h || qhi == qlo) {
+                    memset(row, 0, (size_t)wq * sizeof(float));
+                    continue;
+                }
+                const float *in = src + ih * d->in_w + qlo * sw + rx - d->pad_w;
+                /* the pads are a few floats: loops, not library calls */
+                for (int64_t q = 0; q < qlo; q++)
+                    row[q] = 0.0f;
+                for (int64_t q = 0; q < qhi - qlo; q++)
+                    row[qlo + q] = in[q * sw];
+                for (int64_t q = qhi; q < wq; q++)
+                    row[q] = 0.0f;
             }
         }
-    }
+    int64_t used = (int64_t)sh * sw * phase;
+    memset(dst + used, 0, (size_t)(s->plane - used) * sizeof(float));
 }
 
-/* Output rows [r0, r1) of channel blocks [ob0, ob1) of group g of image n,
- * whose packed planes start at planes. */
-static void compute(const struct gsp_state *s, const float *planes, int64_t n, int64_t g,
-                    int64_t ob0, int64_t ob1, int64_t r0, int64_t r1, float *out)
+/* out[0, n) = grid[0, n): rows of an output channel, a few floats each on
+ * small maps, where a library call would cost more than the copy */
+static inline void copy_row(float *out, const float *grid, int64_t n)
+{
+#if defined(__AVX512F__)
+    for (int64_t i = 0; i < n; i += PC_VL) {
+        __mmask16 m = (__mmask16)((1u << (n - i < PC_VL ? n - i : PC_VL)) - 1u);
+        _mm512_mask_storeu_ps(out + i, m, _mm512_maskz_loadu_ps(m, grid + i));
+    }
+#else
+    memcpy(out, grid, (size_t)n * sizeof(float));
+#endif
+}
+
+/* Channel blocks [ob0, ob1) of group g of image n, from its packed planes;
+ * grid is this thread's OCB x grid buffer. */
+static void compute(const struct gsp_state *s, const float *planes, float *grid, int64_t n,
+                    int64_t g, int64_t ob0, int64_t ob1, float *out)
 {
     const struct dlas_conv_desc *d = &s->d;
-    const int taps = d->kh * d->kw, span = s->nv * PC_VL;
-    const int64_t ohw = d->out_h * d->out_w, rowlen = d->stride_w * s->wq;
+    const int64_t ohw = d->out_h * d->out_w, span = (int64_t)s->nv * PC_VL;
+    const gsp_kernel_fn kern = gsp_kernel(s->ocb, s->nv);
     struct gsp_kargs a;
     a.tap_off = s->tap_off;
-    a.ntaps = taps;
+    a.ntaps = d->kh * d->kw;
     a.cpg = (int)s->cpg;
     a.plane = s->plane;
-    a.out_cs = ohw;
+    a.out_cs = s->grid;
     for (int64_t ob = ob0; ob < ob1; ob++) {
         int64_t oc0 = ob * s->ocb;
-        a.nout = s->opg - oc0 < s->ocb ? (int)(s->opg - oc0) : s->ocb;
-        a.w = s->w + (g * s->n_ob + ob) * s->cpg * taps * s->ocb;
+        int nout = s->opg - oc0 < s->ocb ? (int)(s->opg - oc0) : s->ocb;
+        a.w = s->w + (g * s->n_ob + ob) * s->cpg * a.ntaps * s->ocb;
         a.bias = s->bias ? s->bias + (g * s->n_ob + ob) * s->ocb : NULL;
+        for (int64_t p0 = 0; p0 < s->grid; p0 += span) {
+            a.in = planes + p0;
+            a.out = grid + p0;
+            kern(&a);
+        }
+        /* the grid's columns past out_w are discarded */
         float *oc = out + (n * d->out_c + g * s->opg + oc0) * ohw;
-        for (int64_t oh = r0; oh < r1; oh++) {
-            const float *row = planes + oh * d->stride_h * rowlen;
-            for (int64_t ow0 = 0; ow0 < d->out_w; ow0 += span) {
-                int64_t left = d->out_w - ow0;
-                int nv = left >= span ? s->nv : (int)pc_ceil_div(left, PC_VL);
-                a.in = row + ow0;
-                a.out = oc + oh * d->out_w + ow0;
-                a.ncols = (int)(left < span ? left : span);
-                gsp_kernel(s->ocb, nv)(&a);
+        for (int o = 0; o < nout; o++)
+            for (int64_t oh = 0; oh < d->out_h; oh++)
+                copy_row(oc + o * ohw + oh * d->out_w, grid + o * s->grid + oh * s->wq,
+                         d->out_w);
+    }
+}
+
+/* Pointwise: pixel blocks [b0, b1) of group g of image n, every channel
+ * block, straight from and to NCHW. Blocks outermost, so a block of the
+ * input stays in L1 while every output channel of the group is made from
+ * it. The last, partial block goes through buf (a zero-padded copy). */
+static void compute_pw(const struct gsp_state *s, const float *in, float *buf, int64_t n,
+                       int64_t g, int64_t b0, int64_t b1, float *out)
+{
+    const struct dlas_conv_desc *d = &s->d;
+    const int64_t hw = d->out_h * d->out_w, span = (int64_t)s->nv * PC_VL;
+    const int64_t full = hw / span;
+    const gsp_kernel_fn kern = gsp_kernel(s->ocb, s->nv);
+    const float *planes = in + (n * d->in_c + g * s->cpg) * hw;
+    float *tail = buf, *grid = buf + s->cpg * span;
+    struct gsp_kargs a;
+    a.tap_off = s->tap_off; /* one tap, offset 0 */
+    a.ntaps = 1;
+    a.cpg = (int)s->cpg;
+    for (int64_t blk = b0; blk < b1; blk++) {
+        const int64_t p0 = blk * span;
+        const int64_t np = hw - p0 < span ? hw - p0 : span;
+        if (blk < full) {
+            a.in = planes + p0;
+            a.plane = hw;
+        } else {
+            for (int64_t c = 0; c < s->cpg; c++) {
+                memcpy(tail + c * span, planes + c * hw + p0, (size_t)np * sizeof(float));
+                memset(tail + c * span + np, 0, (size_t)(span - np) * sizeof(float));
             }
+            a.in = tail;
+            a.plane = span;
+        }
+        for (int64_t ob = 0; ob < s->n_ob; ob++) {
+            int64_t oc0 = ob * s->ocb;
+            int nout = s->opg - oc0 < s->ocb ? (int)(s->opg - oc0) : s->ocb;
+            float *dst = out + (n * d->out_c + g * s->opg + oc0) * hw + p0;
+            a.w = s->w + (g * s->n_ob + ob) * s->cpg * s->ocb;
+            a.bias = s->bias ? s->bias + (g * s->n_ob + ob) * s->ocb : NULL;
+            if (nout == s->ocb && np == span) {
+                a.out = dst;
+                a.out_cs = hw;
+                kern(&a);
+                continue;
+            }
+            a.out = grid;
+            a.out_cs = span;
+            kern(&a);
+            for (int o = 0; o < nout; o++)
+                memcpy(dst + o * hw, grid + o * span, (size_t)np * sizeof(float));
         }
     }
 }
 
-static void per_group(const struct gsp_state *s, const float *in, float *out, float *buf,
-                      int64_t i0, int64_t i1)
+/* Items [i0, i1) of (image, group, channel-block chunk); a thread packs a
+ * group's planes once for consecutive items of the same group. */
+static void work(const struct gsp_state *s, const float *in, float *out, float *buf,
+                 int64_t chunks, int64_t i0, int64_t i1)
 {
     const struct dlas_conv_desc *d = &s->d;
     const int64_t ihw = d->in_h * d->in_w;
+    float *planes = buf, *grid = buf + s->cpg * s->plane;
+    int64_t packed = -1;
     for (int64_t i = i0; i < i1; i++) {
-        int64_t n = i / d->groups, g = i % d->groups;
-        for (int64_t c = 0; c < s->cpg; c++)
-            pack_plane(s, in + (n * d->in_c + g * s->cpg + c) * ihw, buf + c * s->plane);
-        compute(s, buf, n, g, 0, s->n_ob, 0, d->out_h, out);
+        int64_t ig = i / chunks, ch = i % chunks;
+        int64_t n = ig / d->groups, g = ig % d->groups;
+        if (ig != packed) {
+            for (int64_t c = 0; c < s->cpg; c++)
+                pack_plane(s, in + (n * d->in_c + g * s->cpg + c) * ihw, planes + c * s->plane);
+            packed = ig;
+        }
+        int64_t b, e;
+        pc_split(s->n_ob, (int)ch, (int)chunks, &b, &e);
+        compute(s, planes, grid, n, g, b, e, out);
     }
 }
 
-/* Items (image, group, channel block, row) after every plane is packed. */
-static void global_items(const struct gsp_state *s, const float *packed, float *out,
-                         int64_t i0, int64_t i1)
+/* ---- the channel-blocked depthwise path ----------------------------------------- */
+
+/* Items (image, 16-channel block): the block's padded image is packed into
+ * this thread's buffer (small maps: it stays in L1) and every output row of
+ * the block computed from it at once. */
+static void dw_items(const struct gsp_state *s, const float *in, float *out, float *buf,
+                     int64_t i0, int64_t i1)
 {
     const struct dlas_conv_desc *d = &s->d;
-    const int64_t per_g = s->n_ob * d->out_h;
-    while (i0 < i1) {
-        int64_t ig = i0 / per_g, k = i0 % per_g;
-        int64_t ob = k / d->out_h, r = k % d->out_h;
-        int64_t end = i1 - i0 < d->out_h - r ? r + (i1 - i0) : d->out_h;
-        int64_t n = ig / d->groups, g = ig % d->groups;
-        compute(s, packed + (n * d->in_c + g * s->cpg) * s->plane, n, g, ob, ob + 1, r, end,
-                out);
-        i0 += end - r;
+    const int64_t ihw = d->in_h * d->in_w, ohw = d->out_h * d->out_w;
+    const int64_t rowlen = d->stride_w * s->win.q * PC_VL;
+    float tile[GSP_DW_MAX_P * PC_VL] __attribute__((aligned(64)));
+    struct gsp_dw_args a;
+    a.tap_off = s->dw_off;
+    a.ntaps = d->kh * d->kw;
+    a.out = tile;
+    for (int64_t it = i0; it < i1; it++) {
+        int64_t b = it % s->nblk, n = it / s->nblk;
+        int64_t nc = d->out_c - b * PC_VL < PC_VL ? d->out_c - b * PC_VL : PC_VL;
+        pc_pack_window(in + (n * d->in_c + b * PC_VL) * ihw, nc, d->in_h, d->in_w, d->pad_h,
+                       d->pad_w, &s->win, buf, 0, 1);
+        a.w = s->dw_w + b * a.ntaps * PC_VL;
+        a.bias = s->dw_b ? s->dw_b + b * PC_VL : NULL;
+        float *dst = out + (n * d->out_c + b * PC_VL) * ohw;
+        for (int64_t oh = 0; oh < d->out_h; oh++)
+            for (int64_t ow0 = 0; ow0 < d->out_w; ow0 += s->p) {
+                int np = d->out_w - ow0 < s->p ? (int)(d->out_w - ow0) : s->p;
+                a.in = buf + oh * d->stride_h * rowlen + ow0 * PC_VL;
+                gsp_dw_kernel(np)(&a);
+                pc_scatter_tile(tile, PC_VL, 1, np, 1, np, nc, dst + oh * d->out_w + ow0, ohw,
+                                d->out_w);
+            }
     }
+}
+
+static int dw_run(const struct gsp_state *s, int64_t batch, const float *in, float *out,
+                  float *ws, struct dlas_profile *prof)
+{
+    const int64_t items = batch * s->nblk, blk = pc_window_block(&s->win);
+    int t = pc_threads(&s->be);
+    if (t > s->threads)
+        t = s->threads;
+    double t0 = prof ? pc_now(&s->be) : 0;
+    if (t > items)
+        t = (int)items;
+    if (t <= 1)
+        dw_items(s, in, out, ws, 0, items);
+    else {
+#pragma omp parallel num_threads(t)
+        {
+            int id = omp_get_thread_num(), nt = omp_get_num_threads();
+            int64_t b, e;
+            pc_split(items, id, nt, &b, &e);
+            dw_items(s, in, out, ws + id * blk, b, e);
+        }
+    }
+    if (prof)
+        pc_prof_add(prof, "pack+compute", pc_now(&s->be) - t0);
+    return DLAS_OK;
+}
+
+/* ---- depthwise straight from NCHW rows ------------------------------------------- */
+
+#if defined(__AVX512F__)
+static inline __mmask16 lanes_in(int64_t first, int64_t n)
+{
+    /* lanes l with 0 <= first + l < n */
+    int64_t lo = -first, hi = n - first;
+    lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
+    hi = hi < lo ? lo : hi > 16 ? 16 : hi;
+    return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+#define ROWS_R 4 /* output rows per band */
+#define ROWS_C 2 /* vectors of 16 columns per band */
+
+/* Channels [c0, c1) (over images x channels) of a depthwise layer, in bands
+ * of ROWS_R output rows x ROWS_C vectors of 16 columns (8 independent
+ * accumulators: one would serialise on the FMA latency). Each input row of
+ * a band is loaded once per tap column, one masked load (stride 1) or two
+ * and an even-lane permutation (stride 2), and used for every output row of
+ * the band it feeds; the padding is the lanes the masks leave 0. */
+static void rows_channels(const struct gsp_state *s, const float *in, float *out, int64_t c0,
+                          int64_t c1)
+{
+    const struct dlas_conv_desc *d = &s->d;
+    const int sh = d->stride_h, sw = d->stride_w, kh = d->kh, kw = d->kw;
+    const int64_t H = d->in_h, W = d->in_w, OH = d->out_h, OW = d->out_w;
+    const int64_t npair = pc_ceil_div(OW, PC_VL * ROWS_C);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    for (int64_t nc = c0; nc < c1; nc++) {
+        const int64_t c = nc % d->in_c;
+        const float *x = in + nc * H * W;
+        float *y = out + nc * OH * OW;
+        /* the group's one output channel: lane 0 of its [tap][ocb] weights */
+        const float *w = s->w + c * kh * kw * s->ocb;
+        const __m512 b = s->bias ? _mm512_set1_ps(s->bias[c * s->ocb]) : _mm512_setzero_ps();
+        for (int64_t pr = 0; pr < npair; pr++) {
+            /* load masks of each vector and tap column, and the store masks */
+            __mmask16 mlo[ROWS_C][8], mhi[ROWS_C][8], st[ROWS_C];
+            int64_t base[ROWS_C][8];
+            for (int v = 0; v < ROWS_C; v++) {
+                int64_t ow0 = (pr * ROWS_C + v) * PC_VL;
+                st[v] = ow0 < OW ? lanes_in(0, OW - ow0) : 0;
+                for (int kx = 0; kx < kw; kx++) {
+                    int64_t iw0 = ow0 * sw - d->pad_w + kx;
+                    base[v][kx] = iw0;
+                    mlo[v][kx] = st[v] ? lanes_in(iw0, W) : 0;
+                    mhi[v][kx] = st[v] ? lanes_in(iw0 + 16, W) : 0;
+                }
+            }
+            for (int64_t oh0 = 0; oh0 < OH; oh0 += ROWS_R) {
+                const int nr = OH - oh0 < ROWS_R ? (int)(OH - oh0) : ROWS_R;
+                __m512 acc[ROWS_R][ROWS_C];
+#pragma GCC unroll 4
+                for (int j = 0; j < ROWS_R; j++)
+#pragma GCC unroll 2
+                    for (int v = 0; v < ROWS_C; v++)
+                        acc[j][v] = b;
+                const int64_t ih0 = oh0 * sh - d->pad_h, ih1 = (oh0 + nr - 1) * sh - d->pad_h + kh;
+                for (int64_t ih = ih0 < 0 ? 0 : ih0; ih < ih1 && ih < H; ih++) {
+                    const float *r = x + ih * W;
+                    for (int kx = 0; kx < kw; kx++) {
+                        __m512 xv[ROWS_C];
+#pragma GCC unroll 2
+                        for (int v = 0; v < ROWS_C; v++) {
+                            const float *p = r + base[v][kx];
+                            if (sw == 1)
+                                xv[v] = _mm512_maskz_loadu_ps(mlo[v][kx], p);
+                            else
+                                xv[v] = _mm512_permutex2var_ps(
+                                    _mm512_maskz_loadu_ps(mlo[v][kx], p), even,
+                                    _mm512_maskz_loadu_ps(mhi[v][kx], p + 16));
+                        }
+#pragma GCC unroll 4
+                        for (int j = 0; j < ROWS_R; j++) {
+                            int64_t ky = ih - (oh0 + j) * sh + d->pad_h;
+                            if (j >= nr || ky < 0 || ky >= kh)
+                                continue;
+                            const __m512 wv = _mm512_set1_ps(w[(ky * kw + kx) * s->ocb]);
+#pragma GCC unroll 2
+                            for (int v = 0; v < ROWS_C; v++)
+                                acc[j][v] = _mm512_fmadd_ps(xv[v], wv, acc[j][v]);
+                        }
+                    }
+                }
+                for (int j = 0; j < nr; j++)
+#pragma GCC unroll 2
+                    for (int v = 0; v < ROWS_C; v++)
+                        if (st[v])
+                            _mm512_mask_storeu_ps(y + (oh0 + j) * OW + (pr * ROWS_C + v) * PC_VL,
+                                                  st[v], acc[j][v]);
+            }
+        }
+    }
+}
+#endif
+
+static int rows_run(const struct gsp_state *s, int64_t batch, const float *in, float *out,
+                    struct dlas_profile *prof)
+{
+#if defined(__AVX512F__)
+    const int64_t items = batch * s->d.in_c;
+    int t = pc_threads(&s->be);
+    double t0 = prof ? pc_now(&s->be) : 0;
+    if (t > items)
+        t = (int)items;
+#pragma omp parallel num_threads(t) if (t > 1)
+    {
+        int64_t b, e;
+        pc_split(items, omp_get_thread_num(), omp_get_num_threads(), &b, &e);
+        rows_channels(s, in, out, b, e);
+    }
+    if (prof)
+        pc_prof_add(prof, "compute", pc_now(&s->be) - t0);
+    return DLAS_OK;
+#else
+    return dlas_error(DLAS_ERR_INTERNAL, NAME ": the row path needs an AVX-512 build");
+#endif
 }
 
 static int gsp_run(void *state, int64_t batch, const float *in, float *out, void *ws,
                    struct dlas_profile *prof)
 {
     const struct gsp_state *s = state;
-    if (!s || batch < 0 || (batch && (!in || !out || !ws)))
+    if (!s || batch < 0 || (batch && (!in || !out || (!ws && !s->rows))))
         return dlas_error(DLAS_ERR_INVALID,
                           NAME ": run() needs state, input, output and workspace");
     if (!batch)
         return DLAS_OK;
-    const struct dlas_conv_desc *d = &s->d;
+    if (s->rows)
+        return rows_run(s, batch, in, out, prof);
+    if (s->chan)
+        return dw_run(s, batch, in, out, ws, prof);
     int t = pc_threads(&s->be);
     if (t > s->threads)
         t = s->threads; /* per-thread buffers were sized in prepare() */
-    float *buf = ws;
     double t0 = prof ? pc_now(&s->be) : 0;
-    const int64_t pairs = batch * d->groups;
-    if (per_group_mode(s, batch, t)) {
-        if (t <= 1)
-            per_group(s, in, out, buf, 0, pairs);
-        else {
-#pragma omp parallel num_threads(t)
-            {
-                int id = omp_get_thread_num(), nt = omp_get_num_threads();
-                int64_t b, e;
-                pc_split(pairs, id, nt, &b, &e);
-                per_group(s, in, out, buf + id * s->cpg * s->plane, b, e);
+    /* whole groups per thread when there are enough of them (depthwise has
+     * hundreds); otherwise each group's channel blocks are shared out too,
+     * every thread packing the group's planes for itself */
+    const int64_t pairs = batch * s->d.groups;
+    if (s->pw) {
+        /* items: (image, group, pixel block) */
+        const int64_t blocks = pc_ceil_div(s->d.out_h * s->d.out_w, (int64_t)s->nv * PC_VL);
+        const int64_t items = pairs * blocks;
+        if (t > items)
+            t = (int)items;
+#pragma omp parallel num_threads(t) if (t > 1)
+        {
+            int id = omp_get_thread_num(), nt = omp_get_num_threads();
+            int64_t b, e;
+            pc_split(items, id, nt, &b, &e);
+            float *buf = (float *)ws + id * thread_floats(s);
+            while (b < e) {
+                int64_t ig = b / blocks, k = b % blocks;
+                int64_t end = e - b < blocks - k ? k + (e - b) : blocks;
+                compute_pw(s, in, buf, ig / s->d.groups, ig % s->d.groups, k, end, out);
+                b += end - k;
             }
         }
         if (prof)
-            pc_prof_add(prof, "pack+compute", pc_now(&s->be) - t0);
+            pc_prof_add(prof, "compute", pc_now(&s->be) - t0);
         return DLAS_OK;
     }
-    const int64_t planes = batch * d->in_c, ihw = d->in_h * d->in_w;
-    const int64_t items = pairs * s->n_ob * d->out_h;
-    double t1 = 0;
-#pragma omp parallel num_threads(t) if (t > 1)
-    {
-        int id = omp_get_thread_num(), nt = omp_get_num_threads();
-        int64_t b, e;
-        pc_split(planes, id, nt, &b, &e);
-        for (int64_t k = b; k < e; k++)
-            pack_plane(s, in + k * ihw, buf + k * s->plane);
-#pragma omp barrier
-        if (prof && id == 0)
-            t1 = pc_now(&s->be);
-        pc_split(items, id, nt, &b, &e);
-        global_items(s, buf, out, b, e);
+    int64_t chunks = pairs >= t ? 1 : (s->n_ob < t ? s->n_ob : t);
+    const int64_t items = pairs * chunks;
+    if (t > items)
+        t = (int)items;
+    if (t <= 1)
+        work(s, in, out, ws, chunks, 0, items);
+    else {
+#pragma omp parallel num_threads(t)
+        {
+            int id = omp_get_thread_num(), nt = omp_get_num_threads();
+            int64_t b, e;
+            pc_split(items, id, nt, &b, &e);
+            work(s, in, out, (float *)ws + id * thread_floats(s), chunks, b, e);
+        }
     }
-    if (prof) {
-        pc_prof_add(prof, "pack", t1 - t0);
-        pc_prof_add(prof, "compute", pc_now(&s->be) - t1);
-    }
+    if (prof)
+        pc_prof_add(prof, "pack+compute", pc_now(&s->be) - t0);
     return DLAS_OK;
 }
 
@@ -356,7 +801,7 @@ static const struct dlas_primitive_ops gsp_ops = {
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,
      "grouped and depthwise convolution: each group packed on its own, vectorised along "
-     "output columns with output channels of the group blocked in registers",
+     "its output grid with output channels of the group blocked in registers",
      "P. Gibson, J. Cano, J. Turner, E. J. Crowley, M. O'Boyle, A. Storkey. Optimizing "
      "Grouped Convolutions on Edge Devices. ASAP 2020",
      gsp_params, &gsp_ops},

@@ -1,29 +1,8 @@
 /* Micro-kernels of grouped-spatial-pack, one per (OCB, NV) block shape, with
  * the shape fixed at compile time so that the accumulators stay in
- * registers. Vectors run along output columns: a group with few channels
+ * registers. Vectors run along the output grid: a group with few channels
  * still fills every lane. */
-#include <string.h>
-
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
 #include "gsp.h"
-
-static inline void store_cols(float *dst, pc_v16 v, int n)
-{
-    if (n >= PC_VL) {
-        pc_store(dst, v);
-        return;
-    }
-#if defined(__AVX512F__)
-    _mm512_mask_storeu_ps(dst, (__mmask16)((1u << n) - 1u), (__m512)v);
-#else
-    float tmp[PC_VL] __attribute__((aligned(64)));
-    pc_store(tmp, v);
-    memcpy(dst, tmp, (size_t)n * sizeof(float));
-#endif
-}
 
 static inline __attribute__((always_inline)) void kernel_impl(const struct gsp_kargs *a,
                                                               const int OCB, const int NV)
@@ -55,16 +34,10 @@ static inline __attribute__((always_inline)) void kernel_impl(const struct gsp_k
         }
     }
 #pragma GCC unroll 8
-    for (int o = 0; o < OCB; o++) {
-        if (o >= a->nout)
-            break;
+    for (int o = 0; o < OCB; o++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
-            int n = a->ncols - v * PC_VL;
-            if (n > 0)
-                store_cols(a->out + o * a->out_cs + v * PC_VL, acc[o * NV + v], n);
-        }
-    }
+        for (int v = 0; v < NV; v++)
+            pc_store(a->out + o * a->out_cs + v * PC_VL, acc[o * NV + v]);
 }
 
 #define K(O, V)                                                                            \
@@ -82,4 +55,40 @@ gsp_kernel_fn gsp_kernel(int ocb, int nv)
     if (ocb < 1 || ocb > GSP_MAX_OCB || nv < 1 || nv > GSP_MAX_NV)
         return NULL;
     return table[ocb - 1][nv - 1];
+}
+
+/* ---- depthwise, channel-blocked ---------------------------------------------- */
+
+static inline __attribute__((always_inline)) void dw_impl(const struct gsp_dw_args *a,
+                                                          const int P)
+{
+    pc_v16 acc[GSP_DW_MAX_P];
+    const pc_v16 b0 = a->bias ? pc_load(a->bias) : (pc_v16){0};
+#pragma GCC unroll 16
+    for (int p = 0; p < P; p++)
+        acc[p] = b0;
+    for (int t = 0; t < a->ntaps; t++) {
+        const pc_v16 wv = pc_load(a->w + t * PC_VL);
+        const float *x = a->in + a->tap_off[t];
+#pragma GCC unroll 16
+        for (int p = 0; p < P; p++)
+            acc[p] += wv * pc_load(x + p * PC_VL);
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < P; p++)
+        pc_store(a->out + p * PC_VL, acc[p]);
+}
+
+#define DW(P)                                                                              \
+    static void dw_##P(const struct gsp_dw_args *a) { dw_impl(a, P); }
+DW(1) DW(2) DW(3) DW(4) DW(5) DW(6) DW(7) DW(8) DW(9) DW(10) DW(11) DW(12) DW(13) DW(14)
+DW(15) DW(16)
+
+static const gsp_dw_fn dw_table[GSP_DW_MAX_P] = {dw_1,  dw_2,  dw_3,  dw_4,  dw_5,  dw_6,
+                                                 dw_7,  dw_8,  dw_9,  dw_10, dw_11, dw_12,
+                                                 dw_13, dw_14, dw_15, dw_16};
+
+gsp_dw_fn gsp_dw_kernel(int p)
+{
+    return p >= 1 && p <= GSP_DW_MAX_P ? dw_table[p - 1] : NULL;
 }

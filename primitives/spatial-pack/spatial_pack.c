@@ -1,15 +1,15 @@
 /* Primitive "spatial-pack": the spatial-pack convolution schedule of TVM
  * (Chen et al., OSDI'18; topi conv2d_spatial_pack), on the CPU.
  *
- * The output is cut into VH x VW tiles. run() first packs, for every tile,
+ * The output is cut into TH x TW tiles. run() first packs, for every tile,
  * the input window that tile reads (its halo included) into a contiguous
- * channel-blocked buffer ("data_vec"), then computes each tile for B vectors
- * of 16 output channels with the register-blocked micro-kernel of
- * prim_common.h, reading weights packed once in prepare() ("kernel_vec",
- * [co/VC][ci][kh][kw][VC]), and unpacks the tile into NCHW as it finishes.
- * Against `direct` (one padded copy of the whole input, row blocks), every
- * tile here reads one small contiguous buffer that stays in L1 across the
- * taps, at the price of the halo packed twice.
+ * channel-blocked buffer ("data_vec"), then computes each tile in VH x VW
+ * register blocks for B vectors of 16 output channels with the micro-kernel
+ * of prim_common.h, reading weights packed once in prepare() ("kernel_vec",
+ * [co/VC][ci][kh][kw][VC]), and unpacks each block into NCHW as it
+ * finishes. Against `direct` (one padded copy of the whole input), every
+ * tile here reads one contiguous buffer sized to stay in L2, at the price of
+ * its halo packed twice; the tile and register-block sizes are TVM's knobs.
  *
  * Threading: one OpenMP region per run(); tiles are packed in parallel,
  * then (after a barrier) the (tile, channel block) items are split
@@ -30,6 +30,7 @@ struct sp_state {
     struct dlas_conv_desc d;
     int64_t cpg, opg, nblk, n_ob, ob_floats;
     int vh, vw, b;
+    int64_t th, tw;       /* tile: output rows x columns (multiples of vh, vw) */
     enum order order;
     int64_t th_n, tw_n;   /* tiles down and across */
     struct pc_window win; /* one tile's window (row0/col0 per tile) */
@@ -41,18 +42,26 @@ struct sp_state {
 
 static const struct dlas_param_spec sp_params[] = {
     {"oc_vectors", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 4, NULL,
-     "output-channel vectors of 16 per tile (VC = 16 * this); 0 = chosen from the layer"},
-    {"tile_h", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|1|2|4",
-     "output rows per tile (VH)"},
-    {"tile_w", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 16, NULL,
-     "output columns per tile (VW); 0 = chosen from the layer; VH * VW * VC/16 <= 28"},
+     "output-channel vectors of 16 per register block (VC = 16 * this); 0 = from the layer"},
+    {"reg_h", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|1|2|4",
+     "output rows per register block (VH)"},
+    {"reg_w", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 16, NULL,
+     "output columns per register block (VW); 0 = from the layer; VH * VW * VC/16 <= 28"},
+    {"tile_h", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 64, NULL,
+     "output rows per packed tile, a multiple of reg_h; 0 = sized for L2"},
+    {"tile_w", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 256, NULL,
+     "output columns per packed tile, a multiple of reg_w; 0 = the whole row"},
     {"order", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|tiles|channels",
      "work order: every channel block of a tile before the next tile, or every tile of a "
      "channel block before the next block; auto picks by weight size"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
+/* Bytes of a packed tile (all channel blocks) the automatic size aims at. */
+#define TILE_BYTES (160 * 1024)
+
 struct blocking {
     int vh, vw, b;
+    int64_t th, tw;
     enum order order;
 };
 
@@ -61,8 +70,8 @@ static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_par
 {
     const int64_t opg = d->out_c / d->groups;
     int b = p ? (int)dlas_param_int(p, "oc_vectors") : 0;
-    int vw = p ? (int)dlas_param_int(p, "tile_w") : 0;
-    const char *vhs = p ? dlas_param_str(p, "tile_h") : NULL;
+    int vw = p ? (int)dlas_param_int(p, "reg_w") : 0;
+    const char *vhs = p ? dlas_param_str(p, "reg_h") : NULL;
     if (!vhs)
         vhs = "auto";
     int vh = strcmp(vhs, "auto") ? vhs[0] - '0' : 0;
@@ -71,7 +80,7 @@ static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_par
     if (b > PC_MAX_B)
         b = PC_MAX_B;
     if (!vh || !vw) {
-        /* the tile that wastes least on the edges, favouring full registers */
+        /* the block that wastes least on the edges, favouring full registers */
         static const int vhs_try[] = {1, 2, 4};
         double best = -1;
         int bh = 0, bw = 0;
@@ -100,10 +109,29 @@ static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_par
     }
     if (!vh || !pc_kernel(vh, vw, b))
         return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
-                       "no kernel for a %dx%d tile with %d channel vectors "
-                       "(tile_h in 1,2,4, tile_h * tile_w * oc_vectors <= 28, tile_h * tile_w "
+                       "no kernel for a %dx%d register block with %d channel vectors "
+                       "(reg_h in 1,2,4, reg_h * reg_w * oc_vectors <= 28, reg_h * reg_w "
                        "<= 16)",
                        vh, vw, b);
+    int64_t th = p ? dlas_param_int(p, "tile_h") : 0, tw = p ? dlas_param_int(p, "tile_w") : 0;
+    if ((th && th % vh) || (tw && tw % vw))
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "a %lldx%lld tile is not made of %dx%d register blocks", (long long)th,
+                       (long long)tw, vh, vw);
+    if (!tw)
+        tw = pc_round_up(d->out_w, vw);
+    if (!th) {
+        /* rows of register blocks while the packed window stays near TILE_BYTES */
+        int64_t cpg = d->in_c / d->groups;
+        int64_t cols = (tw - 1) * d->stride_w + (int64_t)(d->kw - 1) * d->dil_w + 1;
+        int64_t per_row = pc_round_up(cpg, PC_VL) * (cols + d->stride_w) * 4;
+        int64_t halo = (int64_t)(d->kh - 1) * d->dil_h;
+        int64_t rows = TILE_BYTES / (per_row > 0 ? per_row : 1);
+        th = (rows - halo) / d->stride_h;
+        th = th < vh ? vh : th / vh * vh;
+        if (th > pc_round_up(d->out_h, vh))
+            th = pc_round_up(d->out_h, vh);
+    }
     const char *ord = p ? dlas_param_str(p, "order") : NULL;
     if (ord && !strcmp(ord, "tiles"))
         bl->order = ORDER_TILES;
@@ -116,6 +144,8 @@ static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_par
     bl->vh = vh;
     bl->vw = vw;
     bl->b = b;
+    bl->th = th;
+    bl->tw = tw;
     return DLAS_OK;
 }
 
@@ -165,18 +195,20 @@ static int sp_prepare(const struct dlas_host *host, const struct dlas_backend *b
     s->vh = bl.vh;
     s->vw = bl.vw;
     s->b = bl.b;
+    s->th = bl.th;
+    s->tw = bl.tw;
     s->order = bl.order;
     s->nblk = pc_ceil_div(s->cpg, PC_VL);
     s->n_ob = pc_ceil_div(s->opg, (int64_t)s->b * PC_VL);
-    s->th_n = pc_ceil_div(d->out_h, s->vh);
-    s->tw_n = pc_ceil_div(d->out_w, s->vw);
+    s->th_n = pc_ceil_div(d->out_h, s->th);
+    s->tw_n = pc_ceil_div(d->out_w, s->tw);
 
     const int sw = d->stride_w;
     struct pc_window *w = &s->win;
-    w->rows = (int64_t)(s->vh - 1) * d->stride_h + (int64_t)(d->kh - 1) * d->dil_h + 1;
-    w->cols = (int64_t)(s->vw - 1) * sw + (int64_t)(d->kw - 1) * d->dil_w + 1;
+    w->rows = (s->th - 1) * d->stride_h + (int64_t)(d->kh - 1) * d->dil_h + 1;
+    w->cols = (s->tw - 1) * sw + (int64_t)(d->kw - 1) * d->dil_w + 1;
     w->sw = sw;
-    w->q = s->vw + (int64_t)(d->kw - 1) * d->dil_w / sw;
+    w->q = s->tw + (int64_t)(d->kw - 1) * d->dil_w / sw;
     if (pc_ceil_div(w->cols, sw) > w->q)
         w->q = pc_ceil_div(w->cols, sw);
     s->tile_floats = s->nblk * pc_window_block(w);
@@ -235,8 +267,8 @@ static void pack_tiles(const struct run_ctx *c, int64_t t0, int64_t t1)
         int64_t ig = t / per_ig, k = t % per_ig;
         int64_t n = ig / d->groups, g = ig % d->groups;
         struct pc_window w = s->win;
-        w.row0 = k / s->tw_n * s->vh * d->stride_h;
-        w.col0 = k % s->tw_n * s->vw * d->stride_w;
+        w.row0 = k / s->tw_n * s->th * d->stride_h;
+        w.col0 = k % s->tw_n * s->tw * d->stride_w;
         const float *src = c->in + (n * d->in_c + g * s->cpg) * d->in_h * d->in_w;
         pc_pack_window(src, s->cpg, d->in_h, d->in_w, d->pad_h, d->pad_w, &w,
                        c->ws + t * s->tile_floats, 0, s->nblk);
@@ -249,7 +281,7 @@ static void compute_items(const struct run_ctx *c, int64_t i0, int64_t i1)
     const struct dlas_conv_desc *d = &s->d;
     const int64_t per_ig_tiles = s->th_n * s->tw_n, per_ig = per_ig_tiles * s->n_ob;
     const int lanes = s->b * PC_VL;
-    const int64_t ohw = d->out_h * d->out_w;
+    const int64_t ohw = d->out_h * d->out_w, rowlen = d->stride_w * s->win.q * PC_VL;
     float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
     struct pc_kargs a;
     a.tap_off = s->tap_off;
@@ -257,7 +289,7 @@ static void compute_items(const struct run_ctx *c, int64_t i0, int64_t i1)
     a.nblk = (int)s->nblk;
     a.cb_last = (int)(s->cpg - (s->nblk - 1) * PC_VL);
     a.blk_stride = pc_window_block(&s->win);
-    a.row_stride = d->stride_h * d->stride_w * s->win.q * PC_VL;
+    a.row_stride = d->stride_h * rowlen;
     a.out = tile;
     a.out_ps = lanes;
     const pc_kernel_fn kern = pc_kernel(s->vh, s->vw, s->b);
@@ -271,17 +303,23 @@ static void compute_items(const struct run_ctx *c, int64_t i0, int64_t i1)
             tk = k % per_ig_tiles;
         }
         int64_t n = ig / d->groups, g = ig % d->groups;
-        a.in = c->ws + (ig * per_ig_tiles + tk) * s->tile_floats;
+        const float *packed = c->ws + (ig * per_ig_tiles + tk) * s->tile_floats;
         a.w = s->w + (g * s->n_ob + ob) * s->ob_floats;
         a.bias = s->bias ? s->bias + (g * s->n_ob + ob) * lanes : NULL;
-        kern(&a);
-        int64_t oh0 = tk / s->tw_n * s->vh, ow0 = tk % s->tw_n * s->vw;
-        int nr = d->out_h - oh0 < s->vh ? (int)(d->out_h - oh0) : s->vh;
-        int nw = d->out_w - ow0 < s->vw ? (int)(d->out_w - ow0) : s->vw;
         int64_t oc0 = ob * lanes, nc = s->opg - oc0 < lanes ? s->opg - oc0 : lanes;
-        pc_scatter_tile(tile, lanes, s->vh, s->vw, nr, nw, nc,
-                        c->out + (n * d->out_c + g * s->opg + oc0) * ohw + oh0 * d->out_w + ow0,
-                        ohw, d->out_w);
+        float *dst_c = c->out + (n * d->out_c + g * s->opg + oc0) * ohw;
+        const int64_t toh = tk / s->tw_n * s->th, tow = tk % s->tw_n * s->tw;
+        /* the register blocks of the tile that hold output pixels */
+        for (int64_t r = 0; r < s->th && toh + r < d->out_h; r += s->vh)
+            for (int64_t q = 0; q < s->tw && tow + q < d->out_w; q += s->vw) {
+                a.in = packed + r * d->stride_h * rowlen + q * PC_VL;
+                kern(&a);
+                int64_t oh0 = toh + r, ow0 = tow + q;
+                int nr = d->out_h - oh0 < s->vh ? (int)(d->out_h - oh0) : s->vh;
+                int nw = d->out_w - ow0 < s->vw ? (int)(d->out_w - ow0) : s->vw;
+                pc_scatter_tile(tile, lanes, s->vh, s->vw, nr, nw, nc,
+                                dst_c + oh0 * d->out_w + ow0, ohw, d->out_w);
+            }
     }
 }
 

@@ -46,9 +46,11 @@ struct wino_state {
 };
 
 static const struct dlas_param_spec wino_params[] = {
-    {"tile", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "4", 2, 4, NULL,
-     "output tile m of F(m x m, 3 x 3): 2 or 4 (4 does 4x fewer multiplications than direct, "
-     "2 does 2.25x fewer and rounds less)"},
+    {"tile", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 4, NULL,
+     "output tile m of F(m x m, 3 x 3): 4 (4x fewer multiplications than direct), 2 (2.25x "
+     "fewer, 2.25x smaller transformed weights, less rounding), or 0: 4 when an image has at "
+     "least 16 such tiles, else 2 (on small maps F(4x4) wastes tiles and streams 36 weight "
+     "matrices for few products)"},
     {"oc_vectors", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 4, NULL,
      "output-channel vectors of 16 per GEMM register block; 0 = chosen from the layer"},
     {"tile_block", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 16, NULL,
@@ -71,7 +73,9 @@ static int configure(const struct dlas_conv_desc *d, const struct dlas_params *p
                      struct config *c, char *why, size_t len)
 {
     memset(c, 0, sizeof *c);
-    c->m = p ? (int)dlas_param_int(p, "tile") : 4;
+    c->m = p ? (int)dlas_param_int(p, "tile") : 0;
+    if (!c->m)
+        c->m = pc_ceil_div(d->out_h, 4) * pc_ceil_div(d->out_w, 4) >= 16 ? 4 : 2;
     if (c->m != 2 && c->m != 4)
         return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
                        "tile = %d: only F(2x2,3x3) and F(4x4,3x3) are implemented", c->m);
@@ -187,28 +191,23 @@ static int wino_prepare(const struct dlas_host *host, const struct dlas_backend 
     s->u = host->alloc((size_t)(d->groups * per_g) * sizeof(float));
     if (d->has_bias)
         s->bias = host->alloc((size_t)(d->groups * s->n_ob * s->b * PC_VL) * sizeof(float));
-    double *ut = host->alloc((size_t)(s->opg * s->cpg * s->a2) * sizeof(double));
-    float *mat = host->alloc((size_t)(s->opg * s->cpg) * sizeof(float));
-    if (!s->u || (d->has_bias && !s->bias) || !ut || !mat) {
-        host->free(ut);
-        host->free(mat);
+    if (!s->u || (d->has_bias && !s->bias)) {
         wino_release(s);
         return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate the transformed weights");
     }
-    for (int g = 0; g < d->groups; g++) {
+    /* U[xi] straight into the micro-kernel's order ([ob][in channel][lanes],
+     * pc_pack_weights' layout for a 1x1 kernel); padded lanes stay 0 (the
+     * host's memory comes zeroed) */
+    const int64_t lanes = (int64_t)s->b * PC_VL;
+    for (int g = 0; g < d->groups; g++)
         for (int64_t o = 0; o < s->opg; o++)
-            for (int64_t i = 0; i < s->cpg; i++)
-                wino_weight_transform(s->m, weight + ((g * s->opg + o) * s->cpg + i) * 9,
-                                      ut + (o * s->cpg + i) * s->a2);
-        for (int xi = 0; xi < s->a2; xi++) {
-            for (int64_t k = 0; k < s->opg * s->cpg; k++)
-                mat[k] = (float)ut[k * s->a2 + xi];
-            pc_pack_weights(mat, s->opg, s->cpg, 1, 1, s->b,
-                            s->u + g * per_g + (int64_t)xi * s->n_ob * s->ob_floats);
-        }
-    }
-    host->free(ut);
-    host->free(mat);
+            for (int64_t i = 0; i < s->cpg; i++) {
+                double u[WINO_MAX_ALPHA * WINO_MAX_ALPHA];
+                wino_weight_transform(s->m, weight + ((g * s->opg + o) * s->cpg + i) * 9, u);
+                float *dst = s->u + g * per_g + o / lanes * s->ob_floats + i * lanes + o % lanes;
+                for (int xi = 0; xi < s->a2; xi++)
+                    dst[(int64_t)xi * s->n_ob * s->ob_floats] = (float)u[xi];
+            }
     if (d->has_bias)
         for (int g = 0; g < d->groups; g++)
             memcpy(s->bias + g * s->n_ob * s->b * PC_VL, bias + g * s->opg,

@@ -59,6 +59,7 @@ struct dlas_compare_e2e {
     int n_fallbacks;
     char *fallbacks;   /* "layer (reasons) -> prim; ..." */
     int *layer_count;  /* auto only: conv layers bound to each primitive (n_prims) */
+    double op_ms[DLAS_OP__COUNT]; /* time by operator (fused nodes count as their root) */
 };
 
 struct dlas_compare {

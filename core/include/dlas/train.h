@@ -4,11 +4,12 @@
  * runs epochs over a dlas_data pipeline with evaluation, checkpoints,
  * progress and hooks for compressors.
  *
- * Everything runs in float32 on the CPU: convolutions and linear layers as
- * OpenBLAS GEMMs, the rest as OpenMP loops. Results depend only on the seed
- * and the thread count: the same seed and threads give the same losses and
- * weights, bit for bit, and a run resumed from a checkpoint finishes where an
- * uninterrupted one would. */
+ * Everything runs in float32 on the CPU: convolutions as direct AVX-512
+ * kernels or OpenBLAS GEMMs, linear layers as GEMMs, the rest as OpenMP
+ * loops. Every sum is taken in an order fixed by the shapes alone, so
+ * results depend only on the seed: the same seed gives the same losses and
+ * weights, bit for bit, on any number of threads, and a run resumed from a
+ * checkpoint finishes where an uninterrupted one would. */
 #ifndef DLAS_TRAIN_H
 #define DLAS_TRAIN_H
 

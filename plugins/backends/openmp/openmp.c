@@ -1,7 +1,10 @@
 /* Backend "openmp": CPU threads through the OpenMP runtime, with OpenBLAS
  * (the OpenMP build) held to the same thread count so that a GEMM issued by
  * a primitive never oversubscribes the cores the backend was given. */
+#define _GNU_SOURCE /* sched_getaffinity, pthread_setaffinity_np */
 #include <omp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,8 @@ struct be_ctx {
 /* Below this many iterations a parallel region costs more than it saves; the
  * callers' iterations are coarse (images, channel blocks), so keep it low. */
 #define MIN_PARALLEL_N 2
+
+static int pin_threads(struct be_ctx *c, int spread);
 
 static int be_init(const struct dlas_host *host, const struct dlas_params *p, void **out)
 {
@@ -49,19 +54,25 @@ static int be_init(const struct dlas_host *host, const struct dlas_params *p, vo
     snprintf(c->bind, sizeof c->bind, "%s", bind);
 
     /* libgomp reads OMP_PROC_BIND once, when the runtime starts (before any
-     * plugin is loaded), and offers no call to change the binding later; so
-     * the only honest thing is to say when the request is not in effect. */
+     * plugin is loaded), and offers no call to change the binding later. When
+     * the environment sets it, it is in effect and says so; otherwise the
+     * threads of the pool are pinned here, each to one CPU the process may
+     * run on: close = consecutive CPUs, spread = evenly spaced ones. libgomp
+     * keeps the same OS threads for later regions of up to this size, so the
+     * pinning lasts (OpenBLAS's OpenMP build runs on the same pool). */
     if (strcmp(bind, "none")) {
         const char *env = getenv("OMP_PROC_BIND");
-        if (!env || !*env)
-            host->log(DLAS_LOG_WARN,
-                      "openmp: bind = \"%s\" is not applied: OpenMP reads thread binding only "
-                      "at start-up; run with OMP_PROC_BIND=%s OMP_PLACES=cores to apply it",
-                      bind, bind);
-        else if (strcasecmp(env, bind))
+        if (env && *env && strcasecmp(env, bind))
             host->log(DLAS_LOG_WARN,
                       "openmp: bind = \"%s\" requested but OMP_PROC_BIND=%s is in effect", bind,
                       env);
+        else if (!env || !*env) {
+            int rc = pin_threads(c, !strcmp(bind, "spread"));
+            if (rc) {
+                host->free(c);
+                return rc;
+            }
+        }
     }
 
     /* OpenBLAS's OpenMP build sizes each GEMM from omp_get_max_threads() of
@@ -69,6 +80,36 @@ static int be_init(const struct dlas_host *host, const struct dlas_params *p, vo
     omp_set_num_threads(c->threads);
     openblas_set_num_threads(c->threads);
     *out = c;
+    return DLAS_OK;
+}
+
+/* Pin the pool's c->threads threads, thread i to one allowed CPU. */
+static int pin_threads(struct be_ctx *c, int spread)
+{
+    cpu_set_t avail;
+    if (sched_getaffinity(0, sizeof avail, &avail))
+        return dlas_error(DLAS_ERR_UNAVAILABLE, "openmp: cannot read the CPU affinity mask");
+    int cpus[CPU_SETSIZE], n = 0;
+    for (int i = 0; i < CPU_SETSIZE; i++)
+        if (CPU_ISSET(i, &avail))
+            cpus[n++] = i;
+    if (n < 1)
+        return dlas_error(DLAS_ERR_UNAVAILABLE, "openmp: no CPU in the affinity mask");
+    int failed = 0;
+#pragma omp parallel num_threads(c->threads) reduction(+ : failed)
+    {
+        int id = omp_get_thread_num(), nt = omp_get_num_threads();
+        int slot = spread ? (int)((long)id * n / nt) % n : id % n;
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpus[slot], &one);
+        failed += pthread_setaffinity_np(pthread_self(), sizeof one, &one) != 0;
+    }
+    if (failed)
+        return dlas_error(DLAS_ERR_UNAVAILABLE, "openmp: could not pin %d of %d threads",
+                          failed, c->threads);
+    c->host->log(DLAS_LOG_DEBUG, "openmp: %d threads pinned (%s) to %d CPUs", c->threads,
+                 spread ? "spread" : "close", n);
     return DLAS_OK;
 }
 
@@ -124,7 +165,8 @@ static const struct dlas_param_spec be_params[] = {
     {"threads", DLAS_PARAM_INT, 0, "0", 0, 1024, NULL,
      "worker threads; 0 = every processor OpenMP reports (omp_get_num_procs)"},
     {"bind", DLAS_PARAM_ENUM, 0, "none", 0, 0, "none|close|spread",
-     "thread binding wanted; applied only if OMP_PROC_BIND is set before start-up"},
+     "pin the threads to CPUs: close = consecutive ones, spread = evenly spaced ones, "
+     "none = leave them to the scheduler (OMP_PROC_BIND, when set, takes precedence)"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static const struct dlas_backend_ops be_ops = {
