@@ -174,11 +174,13 @@ int main(int argc, char **argv)
         }
         char shape[160];
         dlas_conv_desc_format(&d, shape, sizeof shape);
-        int64_t in_n = batch * d.in_c * d.in_h * d.in_w, out_n = batch * d.out_c * d.out_h * d.out_w;
+        int64_t in_n = batch * d.in_c * d.in_h * d.in_w;
+        int64_t out_n = batch * d.out_c * d.out_h * d.out_w;
         int64_t wn = d.out_c * (d.in_c / d.groups) * d.kh * d.kw;
         float *in = dlas_aligned_alloc((size_t)in_n * 4), *w = dlas_aligned_alloc((size_t)wn * 4);
         float *bias = dlas_aligned_alloc((size_t)d.out_c * 4);
-        float *ref = dlas_aligned_alloc((size_t)out_n * 4), *out = dlas_aligned_alloc((size_t)out_n * 4);
+        float *ref = dlas_aligned_alloc((size_t)out_n * 4);
+        float *out = dlas_aligned_alloc((size_t)out_n * 4);
         for (int64_t i = 0; i < in_n; i++)
             in[i] = dlas_rng_normal(&rng);
         for (int64_t i = 0; i < wn; i++)

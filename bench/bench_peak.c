@@ -136,14 +136,16 @@ int main(int argc, char **argv)
             for (int r = 0; r < repeat; r++)
                 v[r] = fma_gflops(widths[wi], threads[ti], 20000000);
             struct bench_stats s = bench_stats(v, repeat);
-            printf("%-28s %8d %12.1f %12.1f\n", widths[wi] == 16 ? "fma zmm (512-bit)" : "fma ymm (256-bit)",
+            printf("%-28s %8d %12.1f %12.1f\n",
+                   widths[wi] == 16 ? "fma zmm (512-bit)" : "fma ymm (256-bit)",
                    threads[ti], s.median, s.max);
             fflush(stdout);
         }
     }
     for (int si = 0; si < n_sizes; si++) {
         int n = sizes[si];
-        float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float));
+        float *a = malloc((size_t)n * n * sizeof(float));
+        float *b = malloc((size_t)n * n * sizeof(float));
         float *c = malloc((size_t)n * n * sizeof(float));
         if (!a || !b || !c)
             return 1;

@@ -476,6 +476,11 @@ START_TEST(grad_conv_direct)
     gradcheck(conv_graph(8, 6, 6, e), 2, 1, 1.0, 20);
     struct dlas_conv_attr f = {12, 2, 3, 1, 1, 1, 0, 1, 1, 1, 1};
     gradcheck(conv_graph(9, 5, 6, f), 2, 1, 1.0, 24);
+    /* strided: phase planes forward, strided positions for dW */
+    struct dlas_conv_attr s2 = dlas_conv(8, 3, 2, 1);
+    gradcheck(conv_graph(16, 7, 6, s2), 2, 1, 1.0, 26);
+    struct dlas_conv_attr s12 = {5, 3, 3, 1, 2, 0, 1, 2, 1, 1, 1};
+    gradcheck(conv_graph(8, 9, 8, s12), 2, 1, 1.0, 27);
     /* channels filling whole vectors, two layouts sharing the scratch */
     struct dlas_graph *g = new_graph();
     struct dlas_conv_attr p1 = dlas_conv(16, 3, 1, 1), d2 = {16, 3, 3, 1, 1, 2, 2, 2, 2, 1, 0};
@@ -1247,6 +1252,56 @@ START_TEST(deterministic)
 }
 END_TEST
 
+/* A batchnorm folded into its relu trains exactly as one kept apart. */
+START_TEST(batchnorm_relu_fusion)
+{
+    struct dlas_graph *g[2] = {small_net(1), small_net(1)};
+    const int bn = dlas_graph_find(g[0], "bn1"), relu = dlas_graph_find(g[0], "relu1");
+    float x[32 * 144];
+    int32_t y[32];
+    fill_uniform(x, 32 * 144, 8, 0, 1);
+    for (int i = 0; i < 32; i++)
+        y[i] = i % 4;
+    struct dlas_autograd *a[2];
+    struct dlas_sgd *s[2];
+    struct dlas_sgd_options so = {0.9, 5e-4, 0, 1};
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(dlas_autograd_new(g[k], 32, 2, &a[k]), 0);
+        ck_assert_int_eq(dlas_sgd_new(&so, &s[k]), 0);
+    }
+    ck_assert_int_eq(dlas_autograd_keep(a[1], bn), 0);
+    for (int step = 0; step < 3; step++)
+        for (int k = 0; k < 2; k++) {
+            ck_assert_int_eq(dlas_autograd_forward(a[k], 32, x, DLAS_AG_TRAIN), 0);
+            ck_assert(k ? dlas_autograd_act(a[k], bn) != NULL : dlas_autograd_act(a[k], bn) == NULL);
+            ck_assert_ptr_nonnull(dlas_autograd_act(a[k], relu));
+            int lid = dlas_autograd_logits_node(a[k]);
+            dlas_loss_xent(dlas_autograd_act(a[k], lid), y, 32, 4, 0, dlas_autograd_grad(a[k], lid), 1);
+            dlas_autograd_zero_grad(a[k]);
+            ck_assert_int_eq(dlas_autograd_backward(a[k]), 0);
+            ck_assert(k ? dlas_autograd_grad(a[k], bn) != NULL : dlas_autograd_grad(a[k], bn) == NULL);
+            ck_assert_int_eq(dlas_sgd_step(s[k], a[k], 0.1), 0);
+        }
+    ck_assert(same_weights(g[0], g[1]));
+    /* a loss on the folded batchnorm's output unfolds that pass */
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(dlas_autograd_forward(a[k], 32, x, DLAS_AG_TRAIN | DLAS_AG_KEEP_STATS), 0);
+        float *d = dlas_autograd_grad(a[k], bn);
+        ck_assert_ptr_nonnull(d);
+        d[7] = 1.0f;
+        dlas_autograd_zero_grad(a[k]);
+        ck_assert_int_eq(dlas_autograd_backward(a[k]), 0);
+    }
+    const struct dlas_tensor *g0 = dlas_autograd_param_grad(a[0], 1, 0), *g1 = dlas_autograd_param_grad(a[1], 1, 0);
+    ck_assert_int_eq(memcmp(g0->data, g1->data, dlas_tensor_bytes(g0)), 0);
+    for (int k = 0; k < 2; k++) {
+        dlas_sgd_free(s[k]);
+        dlas_autograd_free(a[k]);
+        dlas_graph_free(g[k]);
+    }
+}
+END_TEST
+
 /* The child stops for good once it has checkpointed and gone two steps
  * further, so the kill always lands mid-run, between checkpoints. */
 struct park {
@@ -1489,6 +1544,18 @@ END_TEST
 
 /* ---- the experiment runner trains ----------------------------------------------- */
 
+/* Index of the point whose id contains both parts. */
+static size_t point_of(const struct dlas_experiment *e, const char *a, const char *b)
+{
+    for (size_t i = 0; i < dlas_experiment_n_points(e); i++) {
+        const char *id = dlas_experiment_point_id(e, i);
+        if (strstr(id, a) && strstr(id, b))
+            return i;
+    }
+    ck_abort_msg("no point with %s and %s", a, b);
+    return 0;
+}
+
 START_TEST(experiment_trains)
 {
     char cfg[512], out[512];
@@ -1503,32 +1570,45 @@ START_TEST(experiment_trains)
             "  train_size = 1024; test_size = 128; };\n"
             "models = { lenet = { plugin = \"lenet5\"; }; };\n"
             "train = { epochs = 5; batch = 32; lr = 0.03; threads = 2; };\n"
-            "compressors = { none = (); };\n"
+            "compressors = { none = (); ft = ( { plugin = \"fx-finetune\"; } ); };\n"
             "primitives = { im2col = { plugin = \"im2col-gemm\"; }; };\n"
             "backends = { omp = { plugin = \"openmp\"; threads = [1, 2]; }; };\n",
             out);
     fclose(fp);
+    struct dlas_registry *r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_discover(r, getenv("DLAS_FIXTURES")), DLAS_OK);
     struct dlas_experiment *e;
-    ck_assert_msg(dlas_experiment_load(cfg, reg, &e) == 0, "%s", dlas_last_error());
+    ck_assert_msg(dlas_experiment_load(cfg, r, &e) == 0, "%s", dlas_last_error());
     struct dlas_run_options ro;
     dlas_run_options_default(&ro);
     ro.progress = 0;
     struct dlas_run_summary sum;
     ck_assert_msg(dlas_experiment_run(e, &ro, &sum) == 0, "%s", dlas_last_error());
     ck_assert_int_eq(sum.failed, 0);
-    ck_assert_int_eq(sum.ran, 2);
-    for (size_t i = 0; i < 2; i++) {
+    ck_assert_int_eq(sum.ran, 4);
+    size_t n1 = point_of(e, "/none/", "threads=1"), n2 = point_of(e, "/none/", "threads=2");
+    size_t f1 = point_of(e, "/ft/", "threads=1");
+    for (size_t i = 0; i < 4; i++) {
         const char *acc = dlas_experiment_result(e, i, "accuracy_top1");
         ck_assert_msg(acc && atof(acc) > 0.5, "point %zu accuracy '%s' (%s)", i, acc ? acc : "",
                       dlas_experiment_result(e, i, "error"));
         ck_assert_str_eq(dlas_experiment_result(e, i, "train_epochs"), "5");
     }
-    /* the second point reused the model the first one trained */
-    ck_assert_str_eq(dlas_experiment_result(e, 0, "train_cached"), "0");
-    ck_assert_str_eq(dlas_experiment_result(e, 1, "train_cached"), "1");
-    ck_assert_str_eq(dlas_experiment_result(e, 0, "accuracy_top1"),
-                     dlas_experiment_result(e, 1, "accuracy_top1"));
+    /* one point trained, the others reused its model... */
+    int trained = 0;
+    for (size_t i = 0; i < 4; i++)
+        trained += !strcmp(dlas_experiment_result(e, i, "train_cached"), "0");
+    ck_assert_int_eq(trained, 1);
+    ck_assert_str_eq(dlas_experiment_result(e, n1, "accuracy_top1"),
+                     dlas_experiment_result(e, n2, "accuracy_top1"));
+    /* ...and the compressor got the trained model, its teacher copy and a
+     * trainer to fine-tune with, which did not touch the cached model */
+    ck_assert_str_eq(dlas_experiment_result(e, f1, "teacher_top1"),
+                     dlas_experiment_result(e, n1, "train_eval_top1"));
+    ck_assert(atof(dlas_experiment_result(e, f1, "finetuned_top1")) > 0.5);
+    ck_assert(atoi(dlas_experiment_result(e, f1, "teacher_nodes")) > 10);
     dlas_experiment_free(e);
+    dlas_registry_free(r);
 }
 END_TEST
 
@@ -1572,6 +1652,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, tiny_training_learns);
     tcase_add_test(tc, deterministic);
+    tcase_add_test(tc, batchnorm_relu_fusion);
     tcase_add_test(tc, resume_after_kill_mid_epoch);
     tcase_add_test(tc, resume_after_kill_epoch);
     tcase_add_test(tc, hooks_fisher_and_prune);

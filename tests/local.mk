@@ -115,6 +115,12 @@ endif
 tests_check_train_SOURCES = tests/check_train.c
 tests_check_train_CFLAGS = $(TEST_CFLAGS)
 tests_check_train_LDADD = $(TEST_LDADD)
+if HAVE_CHECK
+check_LTLIBRARIES += tests/fixtures/fx_finetune.la
+endif
+tests_fixtures_fx_finetune_la_SOURCES = tests/fixtures/fx_finetune.c
+tests_fixtures_fx_finetune_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_fixtures_fx_finetune_la_LIBADD = libdlas.la
 
 # `make install` relinks the modules and libdlas inside the build tree, so the
 # template test (which installs into a staging prefix) must run after every

@@ -15,7 +15,8 @@ static const char usage_text[] =
     "  Times every listed primitive on every conv layer of the model (each layer on\n"
     "  its own) and end to end (one plan per primitive, with the fallback where it\n"
     "  refuses a layer, and 'auto': the fastest primitive per layer). Runs are\n"
-    "  interleaved across primitives; medians after a warm-up, with min and max.\n"
+    "  interleaved across primitives in rounds of a few; medians after a warm-up,\n"
+    "  with min and max.\n"
     "  Prints both tables and writes compare-MODEL-layers.csv, compare-MODEL-e2e.csv\n"
     "  and compare-MODEL.json. With FILE: each model the experiment selects, with\n"
     "  its primitives, fallback, first backend, batch, warmup and repeat.\n\n"
@@ -28,6 +29,8 @@ static const char usage_text[] =
     "  --batch B           batch size (default: FILE's, else 1)\n"
     "  --warmup W          warm-up runs per primitive (default: FILE's, else 3)\n"
     "  --repeat N          timed runs per primitive (default: FILE's, else 20)\n"
+    "  --burst N           timed runs in a row per primitive in each interleaved round,\n"
+    "                      after one untimed run that re-warms its caches (default 3)\n"
     "  --tuning-log PATH   prepare each primitive with its tuned settings from the log\n"
     "                      (default: untuned defaults)\n"
     "  --weights CKPT      load weights first (e.g. of a compressed model)\n"
@@ -289,6 +292,10 @@ int cmd_compare(struct cli *c, int argc, char **argv)
                 return EXIT_USAGE;
             o.warmup = 1;
             o.co.warmup = (int)x;
+        } else if (v && !strcmp(a, "--burst")) {
+            if (parse_int(a, argv[++i], 1, &x))
+                return EXIT_USAGE;
+            o.co.burst = (int)x;
         } else if (v && !strcmp(a, "--repeat")) {
             if (parse_int(a, argv[++i], 1, &x))
                 return EXIT_USAGE;

@@ -32,6 +32,8 @@ static const char usage_text[] =
     "  --warmup W          discarded runs per candidate (default 2)\n"
     "  --max-candidates K  stop after K timed candidates (default: the budget decides)\n"
     "  --log PATH          tuning log to append to (default tuning.log)\n"
+    "  --weights CKPT      --model: load these weights first (a pruned model's sparsity\n"
+    "                      matters to the primitives that exploit it)\n"
     "  --tune-seed S       order of the random search (default 1)\n";
 
 static int parse_shape(const char *s, struct dlas_conv_desc *d)
@@ -74,7 +76,7 @@ struct layer {
 };
 
 struct opts {
-    const char *file, *prims, *threads, *layers, *log;
+    const char *file, *prims, *threads, *layers, *log, *weights;
     long long batch;
     struct dlas_tune_options to;
 };
@@ -282,6 +284,8 @@ int cmd_tune(struct cli *c, int argc, char **argv)
             o.layers = argv[++i];
         else if (v && !strcmp(a, "--log"))
             o.log = argv[++i];
+        else if (v && !strcmp(a, "--weights"))
+            o.weights = argv[++i];
         else if (v && !strcmp(a, "--batch") && (o.batch = strtoll(argv[++i], &end, 10)) >= 1 &&
                  !*end)
             ;
@@ -382,15 +386,19 @@ int cmd_tune(struct cli *c, int argc, char **argv)
             struct layer more[MAX_LAYERS];
             int nm = 0;
             rc = graph_layers(c, gi, more, MAX_LAYERS, &nm);
-            /* the weights stay valid while the graph lives: keep the last */
+            /* each model's graph is freed before the tuning starts, so its
+             * layers are tuned on random weights (timing does not depend on
+             * them; with --model, --weights tunes on a checkpoint's) */
             for (int k = 0; !rc && k < nm && n < MAX_LAYERS; k++) {
-                more[k].weight = NULL; /* graphs are freed below: random weights */
+                more[k].weight = NULL;
                 layers[n++] = more[k];
             }
             dlas_graph_free(gi);
         }
     } else {
         rc = cli_model_build(c, &m, &g);
+        if (!rc && o.weights && dlas_checkpoint_load_graph(g, o.weights, DLAS_CKPT_STRICT))
+            rc = cli_error(o.weights);
         if (!rc)
             rc = graph_layers(c, g, layers, MAX_LAYERS, &n);
     }

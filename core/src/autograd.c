@@ -105,6 +105,24 @@ static void *falloc(int64_t n, size_t elem, int *failed)
     return p;
 }
 
+/* Pair each batchnorm with the relu that is its only consumer. */
+static void plan_fusion(struct dlas_autograd *a)
+{
+    for (int i = 0; i < a->n; i++)
+        a->nd[i].fused_relu = a->nd[i].fused_bn = 0;
+    for (int j = 1; j < a->n; j++) {
+        const struct dlas_node *r = a->nd[j].n;
+        if (r->op != DLAS_OP_RELU)
+            continue;
+        int i = r->inputs[0];
+        if (a->nd[i].n->op != DLAS_OP_BATCHNORM || a->nd[i].keep ||
+            dlas_graph_n_consumers(a->g, i) != 1 || !a->nd[i].grad != !a->nd[j].grad)
+            continue;
+        a->nd[i].fused_relu = j;
+        a->nd[j].fused_bn = i;
+    }
+}
+
 static int build(struct dlas_autograd *a)
 {
     struct dlas_graph *g = a->g;
@@ -201,6 +219,7 @@ static int build(struct dlas_autograd *a)
                           (long long)B);
     }
     a->sig = graph_sig(g);
+    plan_fusion(a);
     return DLAS_OK;
 }
 
@@ -263,6 +282,15 @@ void dlas_autograd_want_input_grad(struct dlas_autograd *a, int on)
     a->input_grad = !!on;
     release_buffers(a); /* which nodes need gradients changes */
     a->sig = 0;
+}
+
+int dlas_autograd_keep(struct dlas_autograd *a, int id)
+{
+    if (!a || id < 0 || id >= a->n)
+        return dlas_error(DLAS_ERR_INVALID, "autograd: no node %d", id);
+    a->nd[id].keep = 1;
+    plan_fusion(a);
+    return DLAS_OK;
 }
 
 void dlas_autograd_set_seed(struct dlas_autograd *a, uint64_t seed)
@@ -333,8 +361,12 @@ int dlas_autograd_forward(struct dlas_autograd *a, int64_t batch, const float *i
     for (int i = 0; i < a->n; i++) {
         a->nd[i].grad_set = 0;
         a->nd[i].mask_valid = 0;
+        a->nd[i].act_gone = a->nd[i].fused_relu != 0;
+        a->nd[i].grad_gone = 0;
     }
     for (int i = 1; i < a->n; i++) {
+        if (a->nd[i].fused_bn) /* written by its batchnorm */
+            continue;
         double t0 = a->prof ? omp_get_wtime() : 0.0;
         if ((rc = forward_node(a, i)))
             return rc;
@@ -347,7 +379,7 @@ int dlas_autograd_forward(struct dlas_autograd *a, int64_t batch, const float *i
 
 const float *dlas_autograd_act(const struct dlas_autograd *a, int id)
 {
-    if (!a || id < 0 || id >= a->n)
+    if (!a || id < 0 || id >= a->n || a->nd[id].act_gone)
         return NULL;
     return a->nd[id].act;
 }
@@ -359,6 +391,13 @@ float *dlas_autograd_grad(struct dlas_autograd *a, int id)
         return NULL;
     }
     struct ag_node *x = &a->nd[id];
+    if (x->grad_gone) {
+        dlas_error(DLAS_ERR_INVALID,
+                   "autograd: the gradient of %s '%s' was folded into its relu's (keep it "
+                   "with dlas_autograd_keep before the forward)",
+                   dlas_op_name(x->n->op), x->n->name);
+        return NULL;
+    }
     if (!x->grad) {
         dlas_error(DLAS_ERR_INVALID,
                    "autograd: no gradient flows into %s '%s' (nothing trainable depends on it)",
@@ -374,7 +413,8 @@ float *dlas_autograd_grad(struct dlas_autograd *a, int id)
 
 int dlas_autograd_has_grad(const struct dlas_autograd *a, int id)
 {
-    return a && id >= 0 && id < a->n && a->nd[id].grad && a->nd[id].grad_set;
+    return a && id >= 0 && id < a->n && a->nd[id].grad && a->nd[id].grad_set &&
+           !a->nd[id].grad_gone;
 }
 
 float *ag_grad_dst(struct dlas_autograd *a, int in, int *acc)
@@ -394,7 +434,15 @@ int dlas_autograd_backward(struct dlas_autograd *a)
         return dlas_error(DLAS_ERR_INVALID, "autograd backward: the forward ran with NO_GRAD");
     for (int i = a->n - 1; i >= 1; i--) {
         struct ag_node *x = &a->nd[i];
-        if (!x->grad || !x->grad_set)
+        /* A fused relu leaves its gradient to its batchnorm, unless a loss
+         * wrote into the batchnorm's gradient itself: then both run apart. */
+        if (x->fused_bn && !a->nd[x->fused_bn].grad_set)
+            continue;
+        if (x->fused_relu && !x->grad_set) {
+            if (!a->nd[x->fused_relu].grad_set)
+                continue;
+            x->grad_gone = 1;
+        } else if (!x->grad || !x->grad_set)
             continue;
         double t0 = a->prof ? omp_get_wtime() : 0.0;
         int rc = backward_node(a, i);

@@ -17,6 +17,13 @@ struct ag_node {
     float *grad;               /* max_batch x numel, or NULL: no gradient flows here */
     int grad_set;              /* grad holds data in this pass (else it is garbage) */
     int needs_grad;            /* a parameter or the wanted input gradient lies upstream */
+    /* A batchnorm whose only consumer is a relu runs as one kernel with it
+     * (one pass less each way): the batchnorm's own output and gradient
+     * are then never materialised, unless kept (dlas_autograd_keep). */
+    int keep;
+    int fused_relu;            /* batchnorm: the relu it computes too (0: none) */
+    int fused_bn;              /* relu: the batchnorm that computes it (0: none) */
+    int act_gone, grad_gone;   /* not materialised in this pass */
     /* kept by the forward for backward */
     float *mean, *invstd;      /* batchnorm, per channel */
     int32_t *argmax;           /* maxpool: input position of each output's maximum */

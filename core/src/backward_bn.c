@@ -33,7 +33,9 @@ int ag_bn_forward(struct dlas_autograd *a, int id)
     const struct dlas_node *n = nd->n;
     const int64_t C = n->out_shape[0], S = nd->numel / C, B = a->batch, M = B * S;
     const float *x = a->nd[n->inputs[0]].act;
-    float *y = nd->act;
+    /* folded with its relu: write the relu's output instead of ours */
+    const int relu = nd->fused_relu != 0;
+    float *y = relu ? a->nd[nd->fused_relu].act : nd->act;
     const float *gam = dlas_f32(&n->weight), *bet = dlas_f32(&n->bias);
     float *rm = dlas_f32(&n->running_mean), *rv = dlas_f32(&n->running_var);
     const int train = (a->flags & DLAS_AG_TRAIN) != 0;
@@ -77,9 +79,17 @@ int ag_bn_forward(struct dlas_autograd *a, int id)
         for (int64_t b = 0; b < B; b++) {
             const float *xr = x + (b * C + c) * S;
             float *yr = y + (b * C + c) * S;
+            if (relu) {
 #pragma omp simd
-            for (int64_t i = 0; i < S; i++)
-                yr[i] = xr[i] * scale + shift;
+                for (int64_t i = 0; i < S; i++) {
+                    const float v = xr[i] * scale + shift;
+                    yr[i] = v < 0.0f ? 0.0f : v; /* keeps NaN, as the relu kernel */
+                }
+            } else {
+#pragma omp simd
+                for (int64_t i = 0; i < S; i++)
+                    yr[i] = xr[i] * scale + shift;
+            }
         }
     }
     return DLAS_OK;
@@ -95,6 +105,12 @@ int ag_bn_backward(struct dlas_autograd *a, int id)
     const int in = n->inputs[0];
     const int64_t C = n->out_shape[0], S = nd->numel / C, B = a->batch, M = B * S;
     const float *x = a->nd[in].act, *dy = nd->grad;
+    /* folded with its relu: dy is the relu's gradient where it passed */
+    const float *ry = NULL;
+    if (nd->grad_gone) {
+        dy = a->nd[nd->fused_relu].grad;
+        ry = a->nd[nd->fused_relu].act;
+    }
     const float *gam = dlas_f32(&n->weight);
     float *dgam = dlas_f32(&nd->gw), *dbet = dlas_f32(&nd->gb);
     int acc = 0;
@@ -107,10 +123,20 @@ int ag_bn_backward(struct dlas_autograd *a, int id)
         for (int64_t b = 0; b < B; b++) {
             const float *xr = x + (b * C + c) * S, *gr = dy + (b * C + c) * S;
             float s1 = 0.0f, s2 = 0.0f;
+            if (ry) {
+                const float *yr = ry + (b * C + c) * S;
 #pragma omp simd reduction(+ : s1, s2)
-            for (int64_t i = 0; i < S; i++) {
-                s1 += gr[i];
-                s2 += gr[i] * (xr[i] - mean);
+                for (int64_t i = 0; i < S; i++) {
+                    const float g = yr[i] > 0.0f ? gr[i] : 0.0f;
+                    s1 += g;
+                    s2 += g * (xr[i] - mean);
+                }
+            } else {
+#pragma omp simd reduction(+ : s1, s2)
+                for (int64_t i = 0; i < S; i++) {
+                    s1 += gr[i];
+                    s2 += gr[i] * (xr[i] - mean);
+                }
             }
             sdy += s1;
             sdyx += s2;
@@ -129,7 +155,15 @@ int ag_bn_backward(struct dlas_autograd *a, int id)
         for (int64_t b = 0; b < B; b++) {
             const float *xr = x + (b * C + c) * S, *gr = dy + (b * C + c) * S;
             float *dr = dx + (b * C + c) * S;
-            if (acc) {
+            if (ry) {
+                const float *yr = ry + (b * C + c) * S;
+#pragma omp simd
+                for (int64_t i = 0; i < S; i++) {
+                    const float g = yr[i] > 0.0f ? gr[i] : 0.0f;
+                    const float v = ky * g + k1 * (xr[i] - mean) + k0;
+                    dr[i] = acc ? dr[i] + v : v;
+                }
+            } else if (acc) {
 #pragma omp simd
                 for (int64_t i = 0; i < S; i++)
                     dr[i] += ky * gr[i] + k1 * (xr[i] - mean) + k0;

@@ -1,7 +1,8 @@
 /* Convolution for training: forward, input gradient and weight gradient,
  * each by the cheapest of three means the layer allows:
- *   - direct stride-1 kernels over a padded copy of the input (conv_direct.c;
- *     AVX-512, enough channels to fill their blocks);
+ *   - direct kernels over a padded copy of the input (conv_direct.c; AVX-512,
+ *     enough channels to fill their blocks): forward and weight gradient at
+ *     any stride, input gradient at stride 1;
  *   - for a stride-1 input gradient, the stride-1 convolution of dy with the
  *     flipped, transposed weights, by im2col of dy + GEMM; the same columns
  *     then give the weight gradient by one more GEMM;
@@ -46,9 +47,9 @@ int64_t ag_conv_setup(struct ag_node *x, int dx_needed, int64_t *wpack_floats,
     int64_t scratch = x->col_floats;
 
     /* forward */
-    x->fwd_direct = s1 && T >= DIRECT_MIN_TAPS && opg >= DIRECT_MIN_OUT &&
+    x->fwd_direct = T >= DIRECT_MIN_TAPS && opg >= DIRECT_MIN_OUT &&
                     cd_geom_init(&x->gf, cpg, opg, d->in_h, d->in_w, d->kh, d->kw, d->pad_h,
-                                 d->pad_w, d->dil_h, d->dil_w);
+                                 d->pad_w, d->dil_h, d->dil_w, d->stride_h, d->stride_w);
     if (x->fwd_direct) {
         *wpack_floats = G * cd_pack_floats(&x->gf);
         scratch = max64(scratch, cd_forward_scratch(&x->gf));
@@ -74,7 +75,7 @@ int64_t ag_conv_setup(struct ag_node *x, int dx_needed, int64_t *wpack_floats,
         x->dx_mode = DX_GEMM1X1;
     else if (gather && T >= DIRECT_MIN_TAPS && cpg >= DIRECT_MIN_OUT &&
              cd_geom_init(&x->gt, opg, cpg, d->out_h, d->out_w, d->kh, d->kw, (int)ph, (int)pw,
-                          d->dil_h, d->dil_w))
+                          d->dil_h, d->dil_w, 1, 1))
         x->dx_mode = DX_DIRECT;
     else
         x->dx_mode = gather ? DX_COLT : DX_COL2IM;

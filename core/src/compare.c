@@ -20,6 +20,7 @@ void dlas_compare_options_default(struct dlas_compare_options *o)
     o->end_to_end = 1;
     o->check = 1;
     o->seed = 1;
+    o->burst = 3;
 }
 
 static void loadavg(char *buf, size_t len)
@@ -104,17 +105,34 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
     int rc = DLAS_OK;
     if (!in || !out || !bias || (o->check && !ref) || !sl)
         rc = dlas_error(DLAS_ERR_NOMEM, "compare: out of memory for layer '%s'", L->name);
+    /* a primitive that applies the layer's activation is timed with it (as
+     * the plan runs it); one that does not, without, against a reference
+     * without it */
+    struct dlas_conv_desc plain = *d;
+    plain.activation = DLAS_ACT_NONE;
+    float *ref_plain = NULL;
+    if (!rc && o->check && d->activation != DLAS_ACT_NONE &&
+        !(ref_plain = dlas_aligned_alloc((size_t)out_n * sizeof(float))))
+        rc = dlas_error(DLAS_ERR_NOMEM, "compare: out of memory for layer '%s'", L->name);
     if (!rc) {
         fill_uniform(in, in_n, o->seed + (uint64_t)L->node);
         fill_uniform(bias, d->out_c, o->seed ^ 0xb1a5ULL);
         if (ref)
             dlas_ref_conv2d(d, d->batch, in, w, d->has_bias ? bias : NULL, ref);
+        if (ref_plain)
+            dlas_ref_conv2d(&plain, d->batch, in, w, d->has_bias ? bias : NULL, ref_plain);
     }
     const int threads = threads_of(be);
+    const struct dlas_conv_desc *descs[2] = {d, &plain};
+    const float *refs[2] = {ref, ref_plain ? ref_plain : ref};
+    int *which = calloc((size_t)(n_prims ? n_prims : 1), sizeof *which);
+    if (!rc && !which)
+        rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
     for (int k = 0; !rc && k < n_prims; k++) {
         struct dlas_compare_cell *cell = &L->cells[k];
         const struct dlas_primitive_ops *ops = prims[k].comp->ops;
         const struct dlas_params *pp = prims[k].params;
+        which[k] = !dlas_prim_applies_activation(ops);
         const struct dlas_tune_entry *te =
             o->tunelog ? dlas_tunelog_find(o->tunelog, prims[k].comp->name, be->ops->device,
                                            threads, d)
@@ -130,13 +148,14 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
             }
         }
         char why[256] = "";
-        int s = ops->supports(d, pp, why, sizeof why);
+        const struct dlas_conv_desc *dk = descs[which[k]];
+        int s = ops->supports(dk, pp, why, sizeof why);
         if (s) {
             cell->status = s;
             snprintf(cell->why, sizeof cell->why, "%s", why[0] ? why : dlas_status_name(s));
             continue;
         }
-        s = ops->prepare(host, be, d, w, d->has_bias ? bias : NULL, pp, &sl[k].state);
+        s = ops->prepare(host, be, dk, w, d->has_bias ? bias : NULL, pp, &sl[k].state);
         size_t wsb = s ? 0 : ops->workspace(sl[k].state, d->batch);
         if (!s && wsb && !(sl[k].ws = be->ops->alloc(be->ctx, wsb)))
             s = dlas_error(DLAS_ERR_NOMEM, "cannot allocate %zu bytes of workspace", wsb);
@@ -147,7 +166,7 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
         }
         cell->err = NAN; /* not checked */
         if (!s && ref)
-            cell->err = dlas_rel_error(out, ref, out_n);
+            cell->err = dlas_rel_error(out, refs[which[k]], out_n);
         if (!s && !(sl[k].t = malloc((size_t)o->repeat * sizeof(double))))
             s = dlas_error(DLAS_ERR_NOMEM, "out of memory");
         if (s) {
@@ -159,25 +178,32 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
         }
     }
     dlas_clear_error();
-    /* warm-up, then interleaved rounds: a change of machine load hits all */
-    for (int r = -o->warmup; !rc && r < o->repeat; r++)
+    /* warm-up, then interleaved rounds (a change of machine load hits all
+     * alike), each a burst per primitive: one untimed run to bring its data
+     * back into the caches the others used, then `burst` timed ones */
+    const int burst = o->burst > 0 ? o->burst : 1;
+    for (int k = 0; k < n_prims; k++)
+        for (int r = 0; sl[k].state && r < o->warmup; r++)
+            ((const struct dlas_primitive_ops *)prims[k].comp->ops)
+                ->run(sl[k].state, d->batch, in, out, sl[k].ws, NULL);
+    for (int r0 = 0; !rc && r0 < o->repeat; r0 += burst)
         for (int k = 0; k < n_prims && !rc; k++) {
             if (!sl[k].state)
                 continue;
             const struct dlas_primitive_ops *ops = prims[k].comp->ops;
-            double t0 = now_of(be);
             int s = ops->run(sl[k].state, d->batch, in, out, sl[k].ws, NULL);
-            be->ops->sync(be->ctx);
-            double t1 = now_of(be);
+            for (int r = r0; !s && r < r0 + burst && r < o->repeat; r++) {
+                double t0 = now_of(be);
+                s = ops->run(sl[k].state, d->batch, in, out, sl[k].ws, NULL);
+                be->ops->sync(be->ctx);
+                sl[k].t[r] = (now_of(be) - t0) * 1e3;
+            }
             if (s) {
                 L->cells[k].status = s;
                 snprintf(L->cells[k].why, sizeof L->cells[k].why, "%s", dlas_last_error());
                 ops->release(sl[k].state);
                 sl[k].state = NULL;
-                continue;
             }
-            if (r >= 0)
-                sl[k].t[r] = (t1 - t0) * 1e3;
         }
     L->best = -1;
     for (int k = 0; k < n_prims; k++) {
@@ -197,6 +223,8 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
         }
     }
     free(sl);
+    free(which);
+    dlas_aligned_free(ref_plain);
     dlas_aligned_free(in);
     dlas_aligned_free(out);
     dlas_aligned_free(bias);
@@ -207,6 +235,84 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
 
 /* ---- end to end ---------------------------------------------------------------- */
 
+/* Create plan k (auto = the last, bound per layer by layer_prim), check it
+ * against the reference and warm it up. */
+static int make_plan(struct dlas_compare *c, const struct dlas_graph *g,
+                     const struct dlas_host *host, const struct dlas_backend *be,
+                     const struct dlas_primitive_choice *prims, int n_prims,
+                     const struct dlas_primitive_choice *fallback,
+                     const struct dlas_compare_options *o, int k, const int *layer_prim,
+                     const float *input, float *out, const struct dlas_tensor *ref,
+                     int64_t out_n, struct dlas_plan **plan)
+{
+    struct dlas_compare_e2e *e = &c->e2e[k];
+    struct dlas_plan_options po;
+    dlas_plan_options_default(&po);
+    po.tunelog = o->tunelog;
+    const int is_auto = k == n_prims;
+    snprintf(e->label, sizeof e->label, "%s", is_auto ? "auto" : prims[k].label);
+    if (is_auto) {
+        po.layer_prim = layer_prim;
+        if (!e->layer_count)
+            e->layer_count = calloc((size_t)(n_prims ? n_prims : 1), sizeof *e->layer_count);
+    }
+    int s = dlas_plan_create_ex(g, host, be, is_auto ? prims : &prims[k], is_auto ? n_prims : 1,
+                                fallback, o->batch, &po, plan);
+    if (!s) {
+        e->n_fallbacks = dlas_plan_n_fallbacks(*plan);
+        e->fallbacks = strdup(dlas_plan_fallbacks(*plan));
+        if (is_auto && e->layer_count)
+            for (int l = 0; l < c->n_layers; l++) {
+                int b = dlas_plan_binding_index(*plan, c->layers[l].node);
+                if (b >= 0 && b < n_prims)
+                    e->layer_count[b]++;
+            }
+        s = dlas_plan_run(*plan, o->batch, input, out);
+        e->err = NAN; /* not checked */
+        if (!s && ref)
+            e->err = dlas_rel_error(out, dlas_f32(ref), out_n);
+        for (int r = 0; !s && r < o->warmup; r++)
+            s = dlas_plan_run(*plan, o->batch, input, out);
+    }
+    if (s) {
+        e->status = s;
+        snprintf(e->why, sizeof e->why, "%s", dlas_last_error());
+        dlas_plan_free(*plan);
+        *plan = NULL;
+    }
+    dlas_clear_error();
+    return DLAS_OK;
+}
+
+/* Per-node times of a plan over a few runs (ms), and its breakdown. */
+static void breakdown(struct dlas_compare_e2e *e, struct dlas_plan *p, const struct dlas_graph *g,
+                      const struct dlas_compare_options *o, const float *input, float *out,
+                      double *node_ms)
+{
+    const int nn = dlas_graph_n_nodes(g), n_timed = o->repeat < 5 ? o->repeat : 5;
+    for (int i = 0; i < nn; i++)
+        node_ms[i] = 0;
+    for (int r = 0; r < n_timed; r++)
+        dlas_plan_run_timed(p, o->batch, input, out, node_ms);
+    e->conv_ms = e->other_ms = 0;
+    memset(e->op_ms, 0, sizeof e->op_ms);
+    for (int i = 0; i < nn; i++) {
+        node_ms[i] *= 1e3 / n_timed;
+        enum dlas_op op = dlas_graph_node(g, i)->op;
+        e->op_ms[op] += node_ms[i];
+        if (op == DLAS_OP_CONV2D)
+            e->conv_ms += node_ms[i];
+        else
+            e->other_ms += node_ms[i];
+    }
+}
+
+/* End to end: a plan per primitive (with the fallback where it refuses a
+ * layer), then "auto": each conv layer bound to the primitive whose plan ran
+ * it fastest, timed inside those plans (so with the caches as a whole
+ * network leaves them: a layer timed alone keeps its weights in L3, in a
+ * network they come from memory), else by the per-layer table. Then all
+ * plans are timed in interleaved rounds. */
 static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
                    const struct dlas_host *host, const struct dlas_backend *be,
                    const struct dlas_primitive_choice *prims, int n_prims,
@@ -218,20 +324,21 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
     c->e2e = calloc((size_t)n_plans, sizeof *c->e2e);
     struct dlas_plan **plans = calloc((size_t)n_plans, sizeof *plans);
     double **t = calloc((size_t)n_plans, sizeof *t);
+    double **node_ms = calloc((size_t)n_plans, sizeof *node_ms);
     int *layer_prim = malloc((size_t)nn * sizeof *layer_prim);
-    double *node_s = malloc((size_t)nn * sizeof *node_s);
-    if (!c->e2e || !plans || !t || !layer_prim || !node_s) {
+    if (!c->e2e || !plans || !t || !node_ms || !layer_prim) {
         free(plans);
         free(t);
+        free(node_ms);
         free(layer_prim);
-        free(node_s);
         return dlas_error(DLAS_ERR_NOMEM, "out of memory");
     }
     c->n_e2e = n_plans;
-    for (int i = 0; i < nn; i++)
-        layer_prim[i] = -1;
-    for (int l = 0; l < c->n_layers; l++)
-        layer_prim[c->layers[l].node] = c->layers[l].best;
+    int rc = DLAS_OK;
+    for (int k = 0; !rc && k < n_plans; k++)
+        if (!(t[k] = malloc((size_t)o->repeat * sizeof(double))) ||
+            !(node_ms[k] = calloc((size_t)nn, sizeof(double))))
+            rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
 
     const struct dlas_node *in_node = dlas_graph_node(g, 0);
     int64_t per = 1;
@@ -240,41 +347,10 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
     float *input = malloc((size_t)(per * o->batch) * sizeof(float));
     float *out = NULL;
     struct dlas_tensor ref = {0};
-    int rc = input ? DLAS_OK : dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    if (!rc && !input)
+        rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
     if (!rc)
         fill_uniform(input, per * o->batch, o->seed ^ 0x1e2eULL);
-
-    for (int k = 0; !rc && k < n_plans; k++) {
-        struct dlas_compare_e2e *e = &c->e2e[k];
-        struct dlas_plan_options po;
-        dlas_plan_options_default(&po);
-        po.tunelog = o->tunelog;
-        int is_auto = k == n_prims;
-        snprintf(e->label, sizeof e->label, "%s", is_auto ? "auto" : prims[k].label);
-        if (is_auto) {
-            po.layer_prim = layer_prim;
-            e->layer_count = calloc((size_t)n_prims, sizeof *e->layer_count);
-        }
-        int s = dlas_plan_create_ex(g, host, be, is_auto ? prims : &prims[k],
-                                    is_auto ? n_prims : 1, fallback, o->batch, &po, &plans[k]);
-        if (!s && !(t[k] = malloc((size_t)o->repeat * sizeof(double))))
-            s = dlas_error(DLAS_ERR_NOMEM, "out of memory");
-        if (s) {
-            e->status = s;
-            snprintf(e->why, sizeof e->why, "%s", dlas_last_error());
-            dlas_plan_free(plans[k]);
-            plans[k] = NULL;
-            continue;
-        }
-        e->n_fallbacks = dlas_plan_n_fallbacks(plans[k]);
-        e->fallbacks = strdup(dlas_plan_fallbacks(plans[k]));
-        if (is_auto && e->layer_count)
-            for (int l = 0; l < c->n_layers; l++) {
-                int b = dlas_plan_binding_index(plans[k], c->layers[l].node);
-                if (b >= 0 && b < n_prims)
-                    e->layer_count[b]++;
-            }
-    }
     if (!rc && o->check) {
         struct dlas_tensor x = {0};
         x.dtype = DLAS_F32;
@@ -285,39 +361,53 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
         x.data = input;
         rc = dlas_graph_forward_ref(g, &x, &ref);
     }
-    int64_t out_n = 0;
-    for (int k = 0; !rc && k < n_plans; k++)
-        if (plans[k]) {
-            out_n = dlas_plan_output_numel(plans[k]) * o->batch;
-            break;
-        }
-    if (!rc && out_n && !(out = malloc((size_t)out_n * sizeof(float))))
+    const struct dlas_node *last = dlas_graph_node(g, nn - 1);
+    int64_t out_n = o->batch;
+    for (int k = 0; k < last->out_ndim; k++)
+        out_n *= last->out_shape[k];
+    if (!rc && !(out = malloc((size_t)out_n * sizeof(float))))
         rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    /* check, warm up */
-    for (int k = 0; !rc && k < n_plans; k++) {
-        if (!plans[k])
-            continue;
-        int s = dlas_plan_run(plans[k], o->batch, input, out);
-        c->e2e[k].err = NAN; /* not checked */
-        if (!s && o->check)
-            c->e2e[k].err = dlas_rel_error(out, dlas_f32(&ref), out_n);
-        for (int r = 0; !s && r < o->warmup; r++)
-            s = dlas_plan_run(plans[k], o->batch, input, out);
-        if (s) {
-            c->e2e[k].status = s;
-            snprintf(c->e2e[k].why, sizeof c->e2e[k].why, "%s", dlas_last_error());
-            dlas_plan_free(plans[k]);
-            plans[k] = NULL;
-        }
+
+    /* the primitives' plans, and where their time goes */
+    for (int k = 0; !rc && k < n_prims; k++)
+        rc = make_plan(c, g, host, be, prims, n_prims, fallback, o, k, NULL, input, out,
+                       o->check ? &ref : NULL, out_n, &plans[k]);
+    for (int k = 0; !rc && k < n_prims; k++)
+        if (plans[k])
+            breakdown(&c->e2e[k], plans[k], g, o, input, out, node_ms[k]);
+
+    /* auto: the fastest primitive of each layer, as its plan ran it */
+    for (int i = 0; i < nn; i++)
+        layer_prim[i] = -1;
+    for (int l = 0; l < c->n_layers; l++) {
+        struct dlas_compare_layer *L = &c->layers[l];
+        int best = -1;
+        for (int k = 0; k < n_prims; k++)
+            if (plans[k] && dlas_plan_binding_index(plans[k], L->node) == 0 &&
+                node_ms[k][L->node] > 0 &&
+                (best < 0 || node_ms[k][L->node] < node_ms[best][L->node]))
+                best = k;
+        L->best_in_plan = best;
+        layer_prim[L->node] = best >= 0 ? best : L->best;
     }
-    /* interleaved timed rounds */
-    for (int r = 0; !rc && r < o->repeat; r++)
+    if (!rc)
+        rc = make_plan(c, g, host, be, prims, n_prims, fallback, o, n_prims, layer_prim, input,
+                       out, o->check ? &ref : NULL, out_n, &plans[n_prims]);
+
+    /* interleaved rounds, a burst per plan: one untimed run to bring its
+     * weights back into the caches the other plans used (a deployed model
+     * runs warm; PyTorch, timed on its own, does), then `burst` timed ones */
+    const int burst = o->burst > 0 ? o->burst : 1;
+    for (int r0 = 0; !rc && r0 < o->repeat; r0 += burst)
         for (int k = 0; k < n_plans; k++) {
             if (!plans[k])
                 continue;
-            double t0 = now_of(be);
             int s = dlas_plan_run(plans[k], o->batch, input, out);
-            t[k][r] = (now_of(be) - t0) * 1e3;
+            for (int r = r0; !s && r < r0 + burst && r < o->repeat; r++) {
+                double t0 = now_of(be);
+                s = dlas_plan_run(plans[k], o->batch, input, out);
+                t[k][r] = (now_of(be) - t0) * 1e3;
+            }
             if (s) {
                 c->e2e[k].status = s;
                 snprintf(c->e2e[k].why, sizeof c->e2e[k].why, "%s", dlas_last_error());
@@ -325,36 +415,21 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
                 plans[k] = NULL;
             }
         }
-    /* where the time goes: conv layers against everything else */
-    const int n_timed = o->repeat < 5 ? o->repeat : 5;
-    for (int k = 0; !rc && k < n_plans; k++) {
-        if (!plans[k])
-            continue;
-        struct dlas_compare_e2e *e = &c->e2e[k];
-        stats(t[k], o->repeat, &e->ms, &e->min, &e->max);
-        for (int i = 0; i < nn; i++)
-            node_s[i] = 0;
-        for (int r = 0; r < n_timed; r++)
-            dlas_plan_run_timed(plans[k], o->batch, input, out, node_s);
-        for (int i = 0; i < nn; i++) {
-            double ms = node_s[i] * 1e3 / n_timed;
-            enum dlas_op op = dlas_graph_node(g, i)->op;
-            e->op_ms[op] += ms;
-            if (op == DLAS_OP_CONV2D)
-                e->conv_ms += ms;
-            else
-                e->other_ms += ms;
-        }
-    }
+    for (int k = 0; !rc && k < n_plans; k++)
+        if (plans[k])
+            stats(t[k], o->repeat, &c->e2e[k].ms, &c->e2e[k].min, &c->e2e[k].max);
+    if (!rc && plans[n_prims])
+        breakdown(&c->e2e[n_prims], plans[n_prims], g, o, input, out, node_ms[n_prims]);
     for (int k = 0; k < n_plans; k++) {
         dlas_plan_free(plans[k]);
         free(t[k]);
+        free(node_ms[k]);
     }
     dlas_tensor_free(&ref);
     free(plans);
     free(t);
+    free(node_ms);
     free(layer_prim);
-    free(node_s);
     free(input);
     free(out);
     return rc;
@@ -389,6 +464,7 @@ int dlas_compare_run(const struct dlas_graph *g, const struct dlas_host *host,
     c->threads = threads_of(be);
     c->warmup = o->warmup;
     c->repeat = o->repeat;
+    c->burst = o->burst > 0 ? o->burst : 1;
     loadavg(c->load_before, sizeof c->load_before);
 
     /* the layers as the plan sees them (batchnorm folded: bias present) */
@@ -413,6 +489,7 @@ int dlas_compare_run(const struct dlas_graph *g, const struct dlas_host *host,
         L->macs = dlas_conv_desc_macs(d) * o->batch;
         L->same_as = -1;
         L->best = -1;
+        L->best_in_plan = -1;
         if (!(L->cells = calloc((size_t)(n_prims ? n_prims : 1), sizeof *L->cells))) {
             rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
             break;
@@ -458,9 +535,9 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
         for (int l = 0; l < c->n_layers; l++)
             if ((int)strlen(c->layers[l].name) > wn)
                 wn = (int)strlen(c->layers[l].name);
-        fprintf(f, "per layer: ms (GFLOP/s), median of %d interleaved runs after %d warm-up, "
-                   "batch %lld, %d thread(s)\n",
-                c->repeat, c->warmup, (long long)c->batch, c->threads);
+        fprintf(f, "per layer: ms (GFLOP/s), median of %d runs (interleaved rounds of %d) after "
+                   "%d warm-up, batch %lld, %d thread(s)\n",
+                c->repeat, c->burst, c->warmup, (long long)c->batch, c->threads);
         fprintf(f, "%-*s  %-42s %8s", wn, "layer", "shape", "MMACs");
         for (int k = 0; k < c->n_prims; k++)
             fprintf(f, "  %17.17s", c->labels[k]);
@@ -480,7 +557,10 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
             }
             if (tot && L->best >= 0)
                 tot[c->n_prims] += L->cells[L->best].ms;
-            fprintf(f, "  %s\n", L->best >= 0 ? c->labels[L->best] : "-");
+            fprintf(f, "  %s", L->best >= 0 ? c->labels[L->best] : "-");
+            if (L->best_in_plan >= 0 && L->best_in_plan != L->best)
+                fprintf(f, " (in its plan: %s)", c->labels[L->best_in_plan]);
+            fputc('\n', f);
         }
         if (tot) {
             fprintf(f, "%-*s  %-42s %8s", wn, "sum", "(layers a primitive ran)", "");
@@ -491,9 +571,9 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
         free(tot);
     }
     if (c->n_e2e) {
-        fprintf(f, "\nend to end: ms, median of %d interleaved runs after %d warm-up (min .. "
-                   "max); conv / other from timed runs\n",
-                c->repeat, c->warmup);
+        fprintf(f, "\nend to end: ms, median of %d runs (interleaved rounds of %d) after %d "
+                   "warm-up (min .. max); conv / other from timed runs\n",
+                c->repeat, c->burst, c->warmup);
         fprintf(f, "%-20s %9s %9s %9s %9s %9s %9s  %s\n", "primitive", "ms", "min", "max",
                 "conv", "other", "rel.err", "fallbacks / layers");
         for (int k = 0; k < c->n_e2e; k++) {
@@ -623,8 +703,10 @@ int dlas_compare_write_json(const struct dlas_compare *c, const char *path,
         dlas_json_string(&b, meta[i + 1] ? meta[i + 1] : "");
         dlas_buf_printf(&b, ",\n");
     }
-    dlas_buf_printf(&b, "  \"batch\": %lld, \"threads\": %d, \"warmup\": %d, \"repeat\": %d,\n",
-                    (long long)c->batch, c->threads, c->warmup, c->repeat);
+    dlas_buf_printf(&b,
+                    "  \"batch\": %lld, \"threads\": %d, \"warmup\": %d, \"repeat\": %d, "
+                    "\"burst\": %d,\n",
+                    (long long)c->batch, c->threads, c->warmup, c->repeat, c->burst);
     dlas_buf_printf(&b, "  \"load_before\": %s, \"load_after\": %s,\n  \"fallback\": ",
                     c->load_before, c->load_after);
     dlas_json_string(&b, c->fallback);
@@ -643,6 +725,11 @@ int dlas_compare_write_json(const struct dlas_compare *c, const char *path,
         dlas_buf_printf(&b, ", \"macs\": %lld, \"best\": ", (long long)L->macs);
         if (L->best >= 0)
             dlas_json_string(&b, c->labels[L->best]);
+        else
+            dlas_buf_printf(&b, "null");
+        dlas_buf_printf(&b, ", \"best_in_plan\": ");
+        if (L->best_in_plan >= 0)
+            dlas_json_string(&b, c->labels[L->best_in_plan]);
         else
             dlas_buf_printf(&b, "null");
         dlas_buf_printf(&b, ", \"results\": {");
@@ -710,7 +797,8 @@ int dlas_compare_write_json(const struct dlas_compare *c, const char *path,
         dlas_buf_printf(&b, "}");
     }
     dlas_buf_printf(&b, "\n  ]\n}\n");
-    int rc = b.s ? dlas_write_atomic(path, b.s, b.len) : dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    int rc = b.s ? dlas_write_atomic(path, b.s, b.len)
+                 : dlas_error(DLAS_ERR_NOMEM, "out of memory");
     dlas_buf_free(&b);
     return rc;
 }

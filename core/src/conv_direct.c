@@ -1,14 +1,14 @@
-/* Direct stride-1 convolution for training, with AVX-512.
+/* Direct convolution for training, with AVX-512.
  *
  * With few channels (ResNet-20 has 16..64) im2col costs about as much as the
  * GEMM it feeds: the unrolled columns are kh*kw times the input. These
  * kernels read a zero-padded copy of the input instead (one copy, not nine):
  *
- * forward (and the input gradient, which is the forward convolution of dy
- * with flipped, transposed weights): sixteen positions per vector, running
- * through the padded plane's rows (OH x Wp, of which OW of each row are
- * kept), times blocks of 8 output channels: 16 accumulators, and per input
- * channel and tap two loads and 8 broadcast weights for 16 FMAs.
+ * forward (and the input gradient of a stride-1 layer, which is the forward
+ * convolution of dy with flipped, transposed weights): sixteen positions per
+ * vector, running through the rows of the padded input's phase planes (see
+ * conv_direct.h), times blocks of 8 output channels: 16 accumulators, and
+ * per input channel and tap two loads and 8 broadcast weights for 16 FMAs.
  *
  * weight gradient: sixteen input channels per vector, over a padded HWC copy
  * of the input: for 2 output channels and 9 taps, 18 accumulators; per
@@ -30,10 +30,12 @@ enum { CB = 8, PB = 32 };
 static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 int cd_geom_init(struct cd_geom *g, int64_t cin, int64_t cout, int64_t H, int64_t W, int kh,
-                 int kw, int pad_h, int pad_w, int dil_h, int dil_w)
+                 int kw, int pad_h, int pad_w, int dil_h, int dil_w, int stride_h,
+                 int stride_w)
 {
     memset(g, 0, sizeof *g);
-    if (cin < 1 || cout < 1 || kh * kw > CD_MAX_TAPS || pad_h < 0 || pad_w < 0)
+    if (cin < 1 || cout < 1 || kh * kw > CD_MAX_TAPS || pad_h < 0 || pad_w < 0 ||
+        stride_h < 1 || stride_w < 1)
         return 0;
     g->cin = cin;
     g->cout = cout;
@@ -41,26 +43,31 @@ int cd_geom_init(struct cd_geom *g, int64_t cin, int64_t cout, int64_t H, int64_
     g->W = W;
     g->pad_h = pad_h;
     g->pad_w = pad_w;
+    g->sh = stride_h;
+    g->sw = stride_w;
     g->Hp = H + 2 * pad_h;
     g->Wp = W + 2 * pad_w;
-    g->OH = g->Hp - (int64_t)dil_h * (kh - 1);
-    g->OW = g->Wp - (int64_t)dil_w * (kw - 1);
-    if (g->OH < 1 || g->OW < 1)
+    int64_t eh = g->Hp - (int64_t)dil_h * (kh - 1), ew = g->Wp - (int64_t)dil_w * (kw - 1);
+    if (eh < 1 || ew < 1)
         return 0;
+    g->OH = (eh - 1) / stride_h + 1;
+    g->OW = (ew - 1) / stride_w + 1;
+    g->Hq = (g->Hp + stride_h - 1) / stride_h;
+    g->Wq = (g->Wp + stride_w - 1) / stride_w;
+    g->Pq = g->Hq * g->Wq;
     g->T = kh * kw;
     g->T9 = (int)round_up(g->T, 9);
-    int64_t off_max = 0;
     for (int ky = 0; ky < kh; ky++)
         for (int kx = 0; kx < kw; kx++) {
-            int64_t o = (int64_t)ky * dil_h * g->Wp + (int64_t)kx * dil_w;
-            g->off[ky * kw + kx] = o;
-            if (o > off_max)
-                off_max = o;
+            int64_t ry = (int64_t)ky * dil_h, rx = (int64_t)kx * dil_w;
+            int64_t phase = (ry % stride_h) * stride_w + rx % stride_w;
+            g->off[ky * kw + kx] = phase * g->Pq + ry / stride_h * g->Wq + rx / stride_w;
+            g->offh[ky * kw + kx] = ry * g->Wp + rx;
         }
-    g->NP = g->OH * g->Wp;
+    g->NP = g->OH * g->Wq;
     g->OPS = round_up(g->NP, PB);
-    int64_t need = g->OPS + off_max;
-    g->P = round_up((need > g->Hp * g->Wp ? need : g->Hp * g->Wp) + 16, 16);
+    /* a block reads up to 32 floats past its last position, at any tap */
+    g->P = round_up(stride_h * stride_w * g->Pq + g->OPS + 16, 16);
     g->C16 = round_up(cin, 16);
     return 1;
 }
@@ -122,19 +129,46 @@ static inline void row_zero(float *d, int64_t n)
 }
 
 
+/* xp: per channel, the phase planes of the padded input (one plane, the
+ * padded input itself, at stride 1), then zeros to the channel's end. */
 static void pad_planes(const struct cd_geom *g, const float *x, float *xp)
 {
+    if (g->sh == 1 && g->sw == 1) {
+        for (int64_t c = 0; c < g->cin; c++) {
+            float *pl = xp + c * g->P;
+            const float *src = x + c * g->H * g->W;
+            row_zero(pl, g->pad_h * g->Wp + g->pad_w);
+            for (int64_t h = 0; h < g->H; h++) {
+                float *row = pl + (h + g->pad_h) * g->Wp + g->pad_w;
+                row_set(row, src + h * g->W, 0.0f, g->W);
+                /* right padding, and the next row's left padding */
+                row_zero(row + g->W, g->Wp - g->W);
+            }
+            int64_t done = (g->pad_h + g->H) * g->Wp + g->pad_w;
+            row_zero(pl + done, g->P - done);
+        }
+        return;
+    }
     for (int64_t c = 0; c < g->cin; c++) {
         float *pl = xp + c * g->P;
         const float *src = x + c * g->H * g->W;
-        row_zero(pl, g->pad_h * g->Wp + g->pad_w);
-        for (int64_t h = 0; h < g->H; h++) {
-            float *row = pl + (h + g->pad_h) * g->Wp + g->pad_w;
-            row_set(row, src + h * g->W, 0.0f, g->W);
-            /* right padding, and the next row's left padding */
-            row_zero(row + g->W, g->Wp - g->W);
-        }
-        int64_t done = (g->pad_h + g->H) * g->Wp + g->pad_w;
+        for (int64_t a = 0; a < g->sh; a++)
+            for (int64_t b = 0; b < g->sw; b++) {
+                float *q = pl + (a * g->sw + b) * g->Pq;
+                for (int64_t i = 0; i < g->Hq; i++) {
+                    const int64_t h = i * g->sh + a - g->pad_h;
+                    float *row = q + i * g->Wq;
+                    if (h < 0 || h >= g->H) {
+                        row_zero(row, g->Wq);
+                        continue;
+                    }
+                    for (int64_t j = 0; j < g->Wq; j++) {
+                        const int64_t w = j * g->sw + b - g->pad_w;
+                        row[j] = w >= 0 && w < g->W ? src[h * g->W + w] : 0.0f;
+                    }
+                }
+            }
+        int64_t done = g->sh * g->sw * g->Pq;
         row_zero(pl + done, g->P - done);
     }
 }
@@ -184,7 +218,7 @@ void cd_forward(const struct cd_geom *g, const float *x, const float *wb, const 
             const float b = bias ? bias[cb + j] : 0.0f;
             for (int64_t oh = 0; oh < g->OH; oh++) {
                 float *d = y + (cb + j) * plane + oh * g->OW;
-                const float *s = op + j * g->OPS + oh * g->Wp;
+                const float *s = op + j * g->OPS + oh * g->Wq;
                 if (acc)
                     row_acc(d, s, g->OW);
                 else
@@ -280,12 +314,13 @@ static void dw_block(const struct cd_geom *g, const float *xh, const float *dy0,
         a0[t] = _mm512_loadu_ps(acc0 + 16 * t);
         a1[t] = _mm512_loadu_ps(acc1 + 16 * t);
     }
+    const int64_t step = g->sw * g->C16;
     for (int64_t oh = 0; oh < g->OH; oh++) {
         const float *r0 = dy0 + oh * g->OW, *r1 = dy1 + oh * g->OW;
-        const float *xr = xh + oh * g->Wp * g->C16;
+        const float *xr = xh + oh * g->sh * g->Wp * g->C16;
         for (int64_t ow = 0; ow < g->OW; ow++) {
             const __m512 d0 = _mm512_set1_ps(r0[ow]), d1 = _mm512_set1_ps(r1[ow]);
-            const float *xb = xr + ow * g->C16;
+            const float *xb = xr + ow * step;
 #pragma GCC unroll 9
             for (int t = 0; t < 9; t++) {
                 const __m512 xv = _mm512_loadu_ps(xb + offc[t]);
@@ -308,7 +343,7 @@ void cd_dw(const struct cd_geom *g, const float *x, const float *dy, float *dwp,
     const int64_t plane = g->OH * g->OW, C16 = g->C16;
     int64_t offc[CD_MAX_TAPS + 9];
     for (int t = 0; t < g->T9; t++)
-        offc[t] = t < g->T ? g->off[t] * C16 : 0; /* padding taps: summed, never read */
+        offc[t] = t < g->T ? g->offh[t] * C16 : 0; /* padding taps: summed, never read */
     for (int64_t co = 0; co < g->cout; co += 2) {
         const int pair = co + 1 < g->cout;
         const float *dy0 = dy + co * plane, *dy1 = pair ? dy0 + plane : dy0;
@@ -343,7 +378,8 @@ void cd_dw(const struct cd_geom *g, const float *x, const float *dy, float *dwp,
 #else /* no AVX-512: the callers keep im2col + GEMM */
 
 int cd_geom_init(struct cd_geom *g, int64_t cin, int64_t cout, int64_t H, int64_t W, int kh,
-                 int kw, int pad_h, int pad_w, int dil_h, int dil_w)
+                 int kw, int pad_h, int pad_w, int dil_h, int dil_w, int stride_h,
+                 int stride_w)
 {
     memset(g, 0, sizeof *g);
     return 0;

@@ -169,6 +169,12 @@ int exp_train_point(const struct dlas_experiment *e, const struct point *pt, con
     }
     report(row, out->trainer, cached);
     dlas_row_set(row, "train_checkpoint", ckpt);
+    /* Compressors get the recipe afresh (epoch 0), without the cache's
+     * checkpoint and CSV, so that their fine-tuning never overwrites the
+     * trained model other points will load. */
+    o.checkpoint_path = o.csv_path = NULL;
+    if ((rc = dlas_trainer_reset(out->trainer, &o)))
+        return rc;
     if (!(out->teacher = dlas_graph_clone(g)))
         return dlas_last_status() ? dlas_last_status() : DLAS_ERR_NOMEM;
     return DLAS_OK;

@@ -38,6 +38,9 @@ int dlas_conv_desc_finish(struct dlas_conv_desc *d)
                           "input %lldx%lld",
                           d->kh, d->kw, d->dil_h, d->dil_w, (long long)(d->in_h + 2 * d->pad_h),
                           (long long)(d->in_w + 2 * d->pad_w));
+    if (d->activation < DLAS_ACT_NONE || d->activation > DLAS_ACT_RELU6)
+        return dlas_error(DLAS_ERR_INVALID, "conv: activation %d is not one of none, relu, relu6",
+                          d->activation);
     d->out_h = eh / d->stride_h + 1;
     d->out_w = ew / d->stride_w + 1;
     return DLAS_OK;
@@ -66,9 +69,12 @@ void dlas_conv_desc_format(const struct dlas_conv_desc *d, char *buf, size_t len
     pair(s, sizeof s, d->stride_h, d->stride_w);
     pair(p, sizeof p, d->pad_h, d->pad_w);
     pair(dl, sizeof dl, d->dil_h, d->dil_w);
-    snprintf(buf, len, "%lldx%lldx%lld -> %lldx%lldx%lld k%dx%d s%s p%s d%s g%d",
+    snprintf(buf, len, "%lldx%lldx%lld -> %lldx%lldx%lld k%dx%d s%s p%s d%s g%d%s",
              (long long)d->in_c, (long long)d->in_h, (long long)d->in_w, (long long)d->out_c,
-             (long long)d->out_h, (long long)d->out_w, d->kh, d->kw, s, p, dl, d->groups);
+             (long long)d->out_h, (long long)d->out_w, d->kh, d->kw, s, p, dl, d->groups,
+             d->activation == DLAS_ACT_RELU    ? " relu"
+             : d->activation == DLAS_ACT_RELU6 ? " relu6"
+                                               : "");
 }
 
 void dlas_ref_conv2d(const struct dlas_conv_desc *d, int64_t batch, const float *in,
@@ -102,7 +108,12 @@ void dlas_ref_conv2d(const struct dlas_conv_desc *d, int64_t batch, const float 
                                        (double)w[(ic * d->kh + ky) * d->kw + kx];
                             }
                         }
-                    y[oh * d->out_w + ow] = (float)acc;
+                    float v = (float)acc;
+                    if (d->activation == DLAS_ACT_RELU || d->activation == DLAS_ACT_RELU6)
+                        v = v < 0.0f ? 0.0f : v; /* NaN kept, as torch.relu */
+                    if (d->activation == DLAS_ACT_RELU6 && v > 6.0f)
+                        v = 6.0f;
+                    y[oh * d->out_w + ow] = v;
                 }
         }
 }

@@ -20,6 +20,7 @@ struct binding {
     struct dlas_params *tuned; /* owned: the choice's params + the tuning log's */
     char *settings;            /* the tuned settings applied, or NULL */
     float *fw, *fb;            /* owned weights and bias with a batchnorm folded in */
+    int act_fused;             /* the primitive applies the node's relu itself */
 };
 
 struct dlas_plan {
@@ -275,6 +276,12 @@ static int bind_conv(struct dlas_plan *p, int id, const struct dlas_primitive_ch
     if (!b->choice)
         return DLAS_OK;
     const struct dlas_primitive_ops *ops = b->choice->comp->ops;
+    /* a relu fused into this conv costs no pass of its own when the
+     * primitive applies it as it stores its results */
+    if (p->post[id] != PLAN_POST_NONE && dlas_prim_applies_activation(ops)) {
+        b->desc.activation = p->post[id] == PLAN_POST_RELU ? DLAS_ACT_RELU : DLAS_ACT_RELU6;
+        b->act_fused = 1;
+    }
     const float *w = b->fw ? b->fw : dlas_f32(&n->weight);
     const float *bias = b->fw ? b->fb : (n->attr.conv.bias ? dlas_f32(&n->bias) : NULL);
     rc = ops->prepare(p->host, p->be, &b->desc, w, bias, params_of(b), &b->state);
@@ -487,7 +494,7 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
         rc = ops->run(b->state, batch, in[0], out, p->ws, NULL);
         if (rc)
             dlas_error_context("layer '%s': primitive '%s'", nd->name, b->choice->label);
-        else
+        else if (!b->act_fused)
             plan_post_inplace(p->be, out, batch * node_numel(nd), p->post[i]);
     } else if (nd->op == DLAS_OP_CONV2D && b->fw) {
         dlas_ref_conv2d(&b->desc, batch, in[0], b->fw, b->fb, out);

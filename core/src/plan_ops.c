@@ -142,7 +142,8 @@ static void interior_row(const float *r, float *h, int64_t lo, int64_t hi, int k
             __m512 b0 = _mm512_loadu_ps(w + 2), b1 = _mm512_loadu_ps(w + 18);
             __m512 m = _mm512_permutex2var_ps(a0, even, a1);
             __m512 v = _mm512_permutex2var_ps(a0, odd, a1);
-            __mmask16 k = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            __mmask16 k =
+                _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
             m = _mm512_mask_mov_ps(m, k, v);
             v = _mm512_permutex2var_ps(b0, even, b1);
             k = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);

@@ -50,12 +50,16 @@ static int apply_options(struct dlas_trainer *t, const struct dlas_train_options
     dlas_train_options_default(&c);
     memcpy(&c, o, o->size && o->size < sizeof c ? o->size : sizeof c);
     c.size = sizeof c;
+    /* o's strings may be the trainer's own (a recipe read back through
+     * dlas_trainer_options): copy before freeing */
+    char *ckpt = dup_or_null(c.checkpoint_path), *csv = dup_or_null(c.csv_path);
+    char *label = dup_or_null(c.label);
     free(t->ckpt_path);
     free(t->csv_path);
     free(t->label);
-    t->ckpt_path = dup_or_null(c.checkpoint_path);
-    t->csv_path = dup_or_null(c.csv_path);
-    t->label = dup_or_null(c.label);
+    t->ckpt_path = ckpt;
+    t->csv_path = csv;
+    t->label = label;
     c.checkpoint_path = t->ckpt_path;
     c.csv_path = t->csv_path;
     c.label = t->label;
@@ -203,6 +207,23 @@ static int64_t numel_of(const struct dlas_node *n)
     return m;
 }
 
+/* Attention pair i as node ids, looked up by name at every step: a
+ * compressor may rewrite the student between steps. */
+static int at_pair(const struct dlas_trainer *t, int i, int *s, int *k)
+{
+    const struct dlas_distill *d = &t->dist;
+    *s = dlas_graph_find(t->g, d->student[i]);
+    *k = dlas_graph_find(t->teacher, d->teacher[i]);
+    const struct dlas_node *sn = dlas_graph_node(t->g, *s), *kn = dlas_graph_node(t->teacher, *k);
+    if (!sn || !kn || sn->out_ndim != 3 || kn->out_ndim != 3 ||
+        sn->out_shape[1] != kn->out_shape[1] || sn->out_shape[2] != kn->out_shape[2])
+        return dlas_error(DLAS_ERR_INVALID,
+                          "train: attention pair %d: student '%s' and teacher '%s' must be "
+                          "feature maps of the same height and width",
+                          i, d->student[i], d->teacher[i]);
+    return DLAS_OK;
+}
+
 int dlas_trainer_set_teacher(struct dlas_trainer *t, const struct dlas_graph *teacher,
                              const struct dlas_distill *d)
 {
@@ -231,24 +252,20 @@ int dlas_trainer_set_teacher(struct dlas_trainer *t, const struct dlas_graph *te
         return dlas_error(DLAS_ERR_INVALID, "train: the teacher's output has %lld values, not %lld",
                           (long long)numel_of(dlas_graph_node(tg, tl)), (long long)t->classes);
     }
+    t->dist = *d;
     for (int i = 0; i < d->n_pairs; i++) {
-        int s = dlas_graph_find(t->g, d->student[i]), k = dlas_graph_find(tg, d->teacher[i]);
-        const struct dlas_node *sn = dlas_graph_node(t->g, s), *kn = dlas_graph_node(tg, k);
-        if (!sn || !kn || sn->out_ndim != 3 || kn->out_ndim != 3 ||
-            sn->out_shape[1] != kn->out_shape[1] || sn->out_shape[2] != kn->out_shape[2]) {
-            dlas_autograd_free(t->tag);
-            t->tag = NULL;
-            return dlas_error(DLAS_ERR_INVALID,
-                              "train: attention pair %d: student '%s' and teacher '%s' must be "
-                              "feature maps of the same height and width",
-                              i, d->student[i] ? d->student[i] : "?",
-                              d->teacher[i] ? d->teacher[i] : "?");
-        }
-        t->at_s[i] = s;
-        t->at_t[i] = k;
+        snprintf(t->at_names[2 * i], DLAS_NAME_MAX, "%s", d->student[i] ? d->student[i] : "");
+        snprintf(t->at_names[2 * i + 1], DLAS_NAME_MAX, "%s", d->teacher[i] ? d->teacher[i] : "");
+        t->dist.student[i] = t->at_names[2 * i];
+        t->dist.teacher[i] = t->at_names[2 * i + 1];
     }
     t->teacher = tg;
-    t->dist = *d;
+    int s, k;
+    for (int i = 0; i < d->n_pairs; i++)
+        if ((rc = at_pair(t, i, &s, &k))) {
+            dlas_trainer_set_teacher(t, NULL, NULL);
+            return rc;
+        }
     return DLAS_OK;
 }
 
@@ -306,14 +323,17 @@ static int losses(struct dlas_trainer *t, const struct dlas_batch *b, double *lo
     if (d->alpha > 0.0)
         l += d->alpha * dlas_loss_kd(logits, tl, b->n, t->classes, d->temperature, dl, d->alpha);
     for (int i = 0; i < d->n_pairs && d->beta > 0; i++) {
-        const struct dlas_node *sn = dlas_graph_node(t->g, t->at_s[i]);
-        const struct dlas_node *kn = dlas_graph_node(t->teacher, t->at_t[i]);
-        float *ds = dlas_autograd_grad(a, t->at_s[i]);
+        int si, ki;
+        if ((rc = at_pair(t, i, &si, &ki)))
+            return rc;
+        const struct dlas_node *sn = dlas_graph_node(t->g, si);
+        const struct dlas_node *kn = dlas_graph_node(t->teacher, ki);
+        float *ds = dlas_autograd_grad(a, si);
         if (!ds)
             return dlas_error_context("train: attention pair %d", i);
         const double w = d->beta / 2.0;
-        l += w * dlas_loss_at(dlas_autograd_act(a, t->at_s[i]), sn->out_shape[0],
-                              dlas_autograd_act(t->tag, t->at_t[i]), kn->out_shape[0], b->n,
+        l += w * dlas_loss_at(dlas_autograd_act(a, si), sn->out_shape[0],
+                              dlas_autograd_act(t->tag, ki), kn->out_shape[0], b->n,
                               sn->out_shape[1] * sn->out_shape[2], ds, w);
     }
     *loss = l;

@@ -47,8 +47,8 @@ struct dlas_trainer {
     /* distillation */
     struct dlas_graph *teacher; /* borrowed (const in the API; only read) */
     struct dlas_autograd *tag;
-    struct dlas_distill dist;
-    int at_s[DLAS_MAX_AT_PAIRS], at_t[DLAS_MAX_AT_PAIRS];
+    struct dlas_distill dist; /* its names point into at_names */
+    char at_names[2 * DLAS_MAX_AT_PAIRS][DLAS_NAME_MAX];
     int64_t classes, spe;
 };
 

@@ -200,6 +200,10 @@ int dlas_tune_layer(const struct dlas_component *prim, const struct dlas_params 
     struct dlas_conv_desc desc = *d;
     if (desc.batch < 1)
         desc.batch = 1;
+    /* a primitive that does not apply activations is tuned without one (a
+     * plan runs the activation after it) */
+    if (!dlas_prim_applies_activation(prim->ops))
+        desc.activation = DLAS_ACT_NONE;
     if (dlas_conv_desc_finish(&desc))
         return dlas_last_status();
 

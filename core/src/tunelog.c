@@ -190,7 +190,8 @@ int dlas_tunelog_append(const char *path, const struct dlas_tune_entry *e)
     int rc = 0;
     if (ftell(f) == 0)
         rc = fprintf(f, "# dlas tuning log: primitive\tdevice\tthreads\tlayer\tsettings\tms\t"
-                        "gflops\tdefault_ms\ttimestamp (a later line replaces an earlier one)\n") < 0;
+                        "gflops\tdefault_ms\ttimestamp (a later line replaces an earlier "
+                        "one)\n") < 0;
     if (!rc)
         rc = fprintf(f, "%s\t%s\t%d\t%s\t%s\t%.6g\t%.6g\t%.6g\t%s\n", e->primitive, e->device,
                      e->threads, e->layer, e->settings, e->ms, e->gflops, e->default_ms,

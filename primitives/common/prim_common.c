@@ -52,6 +52,9 @@ int pc_check_desc(const char *prim, const struct dlas_conv_desc *d, char *why, s
         return pc_fail(prim, why, len, DLAS_ERR_INVALID,
                        "malformed layer: output %lldx%lld, but the geometry gives %lldx%lld",
                        (long long)d->out_h, (long long)d->out_w, (long long)oh, (long long)ow);
+    if (d->activation < DLAS_ACT_NONE || d->activation > DLAS_ACT_RELU6)
+        return pc_fail(prim, why, len, DLAS_ERR_INVALID, "activation %d is not one of none, "
+                       "relu, relu6", d->activation);
     /* Offsets are int64_t throughout, but the tap tables and tile indices
      * use int: keep every dimension well inside it. */
     if (d->in_h > (1 << 20) || d->in_w > (1 << 20) || d->in_c > (1 << 24) ||
@@ -273,11 +276,13 @@ void pc_pack_weights(const float *src, int64_t opg, int64_t cpg, int kh, int kw,
 /* ---- scattering --------------------------------------------------------- */
 
 void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, int ncols,
-                     int64_t nc, float *dst, int64_t cstride, int64_t row_stride)
+                     int64_t nc, float *dst, int64_t cstride, int64_t row_stride, int act)
 {
-    const int np = vh * vw;
 #if defined(__AVX512F__)
+    const int np = vh * vw;
     if (np <= PC_VL) {
+        /* max(0, x) returns x when x is NaN: the NaN passes, as torch.relu */
+        const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
         const __mmask16 cols = (__mmask16)((1u << ncols) - 1u);
         for (int64_t c0 = 0; c0 < nc; c0 += PC_VL) {
             __m512 v[16];
@@ -290,6 +295,10 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
             for (int c = 0; c < PC_VL; c++) {
                 if (c >= cn)
                     break;
+                if (act != DLAS_ACT_NONE)
+                    v[c] = _mm512_max_ps(zero, v[c]);
+                if (act == DLAS_ACT_RELU6)
+                    v[c] = _mm512_min_ps(six, v[c]);
                 float *o = dst + (c0 + c) * cstride;
                 if (vh == 1) {
                     _mm512_mask_storeu_ps(o, cols, v[c]);
@@ -307,5 +316,5 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
     for (int64_t c = 0; c < nc; c++)
         for (int r = 0; r < nrows; r++)
             for (int k = 0; k < ncols; k++)
-                dst[c * cstride + r * row_stride + k] = tile[(r * vw + k) * ps + c];
+                dst[c * cstride + r * row_stride + k] = pc_act1(tile[(r * vw + k) * ps + c], act);
 }

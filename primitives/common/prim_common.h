@@ -21,7 +21,10 @@
 #include <dlas/plugin.h>
 
 /* GCC vector extensions: AVX-512 registers under -march=native on this
- * machine, split by the compiler into narrower ones elsewhere. */
+ * machine, split by the compiler into narrower ones elsewhere. (Without
+ * AVX-512 GCC notes that passing 64-byte vectors by value has another ABI;
+ * these helpers are static inline and internal, so that cannot matter.) */
+#pragma GCC diagnostic ignored "-Wpsabi"
 typedef float pc_v16 __attribute__((vector_size(64), aligned(64)));
 typedef float pc_v16u __attribute__((vector_size(64), aligned(4), may_alias));
 
@@ -34,6 +37,31 @@ static inline pc_v16 pc_splat(float x)
 }
 
 #define PC_VL 16 /* floats per vector */
+
+typedef int32_t pc_v16i __attribute__((vector_size(64), aligned(64)));
+
+/* The layer's activation (enum dlas_activation) on a vector: NaN passes
+ * through, as torch.relu does. */
+static inline pc_v16 pc_act(pc_v16 v, int act)
+{
+    if (act == DLAS_ACT_NONE)
+        return v;
+    const pc_v16 zero = {0}, six = pc_splat(6.0f);
+    v = (pc_v16)((pc_v16i)v & ~(pc_v16i)(v < zero));
+    if (act == DLAS_ACT_RELU6) {
+        pc_v16i big = (pc_v16i)(v > six);
+        v = (pc_v16)(((pc_v16i)v & ~big) | ((pc_v16i)six & big));
+    }
+    return v;
+}
+static inline float pc_act1(float v, int act)
+{
+    if (act != DLAS_ACT_NONE && v < 0.0f)
+        v = 0.0f;
+    if (act == DLAS_ACT_RELU6 && v > 6.0f)
+        v = 6.0f;
+    return v;
+}
 
 /* ---- layer checks ------------------------------------------------------ */
 
@@ -149,9 +177,10 @@ static inline int64_t pc_packed_weights_floats(int64_t opg, int64_t cpg, int kh,
 
 /* tile: np pixels x ps floats (channel c of pixel p at tile[p*ps + c]);
  * writes channels [0, nc) of pixels [0, np) to dst + c*cstride + pix_off(p),
- * where pixel p = (p / vw, p % vw) sits at row_stride * (p / vw) + p % vw.
- * Only rows < nrows and columns < ncols are written. */
+ * where pixel p = (p / vw, p % vw) sits at row_stride * (p / vw) + p % vw,
+ * with activation act (enum dlas_activation) applied. Only rows < nrows and
+ * columns < ncols are written. */
 void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, int ncols,
-                     int64_t nc, float *dst, int64_t cstride, int64_t row_stride);
+                     int64_t nc, float *dst, int64_t cstride, int64_t row_stride, int act);
 
 #endif

@@ -303,7 +303,8 @@ static void compute_items(const struct run_ctx *c, int64_t i0, int64_t i1)
                 a.in = img + (oh0 + r) * d->stride_h * s->rowlen + ow0 * PC_VL;
                 pc_kernel(vh, nw, s->b)(&a);
                 pc_scatter_tile(tile, lanes, vh, nw, vh, nw, nc,
-                                dst_c + (oh0 + r) * d->out_w + ow0, ohw, d->out_w);
+                                dst_c + (oh0 + r) * d->out_w + ow0, ohw, d->out_w,
+                                d->activation);
             }
     }
 }
@@ -361,6 +362,7 @@ static const struct dlas_primitive_ops direct_ops = {
     direct_workspace,
     direct_run,
     direct_release,
+    DLAS_PRIM_ACTIVATION,
 };
 
 static const struct dlas_component components[] = {

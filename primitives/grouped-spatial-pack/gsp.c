@@ -135,6 +135,13 @@ static int gsp_supports(const struct dlas_conv_desc *d, const struct dlas_params
     int rc = pc_check_desc(NAME, d, why, len);
     if (rc)
         return rc;
+#if !defined(__AVX512F__)
+    const char *vz = p ? dlas_param_str(p, "vectorize") : NULL;
+    if (vz && !strcmp(vz, "rows"))
+        return pc_fail(NAME, why, len, DLAS_ERR_UNAVAILABLE,
+                       "vectorize = rows is written with AVX-512 masked loads; this build has "
+                       "no AVX-512 (configure without --disable-native on such a CPU)");
+#endif
     if (vec_path(d, p) == VEC_REFUSED)
         return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
                        "vectorize = %s needs a depthwise layer with one output per input "
@@ -289,8 +296,8 @@ static int gsp_prepare(const struct dlas_host *host, const struct dlas_backend *
     }
     /* a pointwise layer's NCHW input already is the packed layout (no
      * padding, no phases, pitch = width): read it in place */
-    s->pw = !s->chan && !s->rows && d->kh == 1 && d->kw == 1 && sh == 1 && sw == 1 && d->pad_h == 0 &&
-            d->pad_w == 0;
+    s->pw = !s->chan && !s->rows && d->kh == 1 && d->kw == 1 && sh == 1 && sw == 1 &&
+            d->pad_h == 0 && d->pad_w == 0;
     *state = s;
     return DLAS_OK;
 }
@@ -445,6 +452,7 @@ static void compute(const struct gsp_state *s, const float *planes, float *grid,
     a.tap_off = s->tap_off;
     a.ntaps = d->kh * d->kw;
     a.cpg = (int)s->cpg;
+    a.act = d->activation;
     a.plane = s->plane;
     a.out_cs = s->grid;
     for (int64_t ob = ob0; ob < ob1; ob++) {
@@ -483,6 +491,7 @@ static void compute_pw(const struct gsp_state *s, const float *in, float *buf, i
     a.tap_off = s->tap_off; /* one tap, offset 0 */
     a.ntaps = 1;
     a.cpg = (int)s->cpg;
+    a.act = d->activation;
     for (int64_t blk = b0; blk < b1; blk++) {
         const int64_t p0 = blk * span;
         const int64_t np = hw - p0 < span ? hw - p0 : span;
@@ -571,7 +580,7 @@ static void dw_items(const struct gsp_state *s, const float *in, float *out, flo
                 a.in = buf + oh * d->stride_h * rowlen + ow0 * PC_VL;
                 gsp_dw_kernel(np)(&a);
                 pc_scatter_tile(tile, PC_VL, 1, np, 1, np, nc, dst + oh * d->out_w + ow0, ohw,
-                                d->out_w);
+                                d->out_w, d->activation);
             }
     }
 }
@@ -690,10 +699,17 @@ static void rows_channels(const struct gsp_state *s, const float *in, float *out
                 }
                 for (int j = 0; j < nr; j++)
 #pragma GCC unroll 2
-                    for (int v = 0; v < ROWS_C; v++)
-                        if (st[v])
-                            _mm512_mask_storeu_ps(y + (oh0 + j) * OW + (pr * ROWS_C + v) * PC_VL,
-                                                  st[v], acc[j][v]);
+                    for (int v = 0; v < ROWS_C; v++) {
+                        if (!st[v])
+                            continue;
+                        __m512 r = acc[j][v];
+                        if (d->activation != DLAS_ACT_NONE) /* NaN passes, as torch.relu */
+                            r = _mm512_max_ps(_mm512_setzero_ps(), r);
+                        if (d->activation == DLAS_ACT_RELU6)
+                            r = _mm512_min_ps(_mm512_set1_ps(6.0f), r);
+                        _mm512_mask_storeu_ps(y + (oh0 + j) * OW + (pr * ROWS_C + v) * PC_VL,
+                                              st[v], r);
+                    }
             }
         }
     }
@@ -796,6 +812,7 @@ static const struct dlas_primitive_ops gsp_ops = {
     gsp_workspace,
     gsp_run,
     gsp_release,
+    DLAS_PRIM_ACTIVATION,
 };
 
 static const struct dlas_component components[] = {

@@ -19,7 +19,7 @@
  *       x[v] = in[c * plane + tap_off[tap] + 16 v]            (unaligned loads)
  *       acc[o][v] += w[(c * ntaps + tap) * OCB + o] * x[v]    (broadcast scalar)
  *
- * and stores acc[o][v] to out[o * out_cs + 16 v] (whole vectors). */
+ * and stores act(acc[o][v]) to out[o * out_cs + 16 v] (whole vectors). */
 struct gsp_kargs {
     const float *in;
     const float *w;
@@ -27,6 +27,7 @@ struct gsp_kargs {
     float *out;
     const int64_t *tap_off;
     int ntaps, cpg;
+    int act; /* enum dlas_activation, applied as the results are stored */
     int64_t plane, out_cs;
 };
 typedef void (*gsp_kernel_fn)(const struct gsp_kargs *a);

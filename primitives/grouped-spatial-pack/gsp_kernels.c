@@ -37,7 +37,7 @@ static inline __attribute__((always_inline)) void kernel_impl(const struct gsp_k
     for (int o = 0; o < OCB; o++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
-            pc_store(a->out + o * a->out_cs + v * PC_VL, acc[o * NV + v]);
+            pc_store(a->out + o * a->out_cs + v * PC_VL, pc_act(acc[o * NV + v], a->act));
 }
 
 #define K(O, V)                                                                            \

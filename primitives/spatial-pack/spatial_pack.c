@@ -318,7 +318,7 @@ static void compute_items(const struct run_ctx *c, int64_t i0, int64_t i1)
                 int nr = d->out_h - oh0 < s->vh ? (int)(d->out_h - oh0) : s->vh;
                 int nw = d->out_w - ow0 < s->vw ? (int)(d->out_w - ow0) : s->vw;
                 pc_scatter_tile(tile, lanes, s->vh, s->vw, nr, nw, nc,
-                                dst_c + oh0 * d->out_w + ow0, ohw, d->out_w);
+                                dst_c + oh0 * d->out_w + ow0, ohw, d->out_w, d->activation);
             }
     }
 }
@@ -375,6 +375,7 @@ static const struct dlas_primitive_ops sp_ops = {
     sp_workspace,
     sp_run,
     sp_release,
+    DLAS_PRIM_ACTIVATION,
 };
 
 static const struct dlas_component components[] = {

@@ -52,39 +52,52 @@ static inline void bt6(const pc_v16 x[6], pc_v16 y[6])
     y[5] = four * x[1] - five * x[3] + x[5];
 }
 
+/* Fully unrolled (the pragmas): with the loops rolled, GCC keeps the 6 x 6
+ * intermediate in memory and copies it around; unrolled, only what does not
+ * fit the 32 registers is spilled. */
 void wino_input_transform(int m, const float *src, int64_t row_stride, float *dst,
                           int64_t dst_stride)
 {
     if (m == 2) {
         pc_v16 t[4][4];
+#pragma GCC unroll 6
         for (int k = 0; k < 4; k++) {
             pc_v16 x[4], y[4];
+#pragma GCC unroll 6
             for (int i = 0; i < 4; i++)
                 x[i] = pc_load(src + i * row_stride + k * PC_VL);
             bt4(x, y);
+#pragma GCC unroll 6
             for (int i = 0; i < 4; i++)
                 t[i][k] = y[i];
         }
+#pragma GCC unroll 6
         for (int i = 0; i < 4; i++) {
             pc_v16 y[4];
             bt4(t[i], y);
+#pragma GCC unroll 6
             for (int k = 0; k < 4; k++)
                 pc_store(dst + (i * 4 + k) * dst_stride, y[k]);
         }
         return;
     }
     pc_v16 t[6][6];
+#pragma GCC unroll 6
     for (int k = 0; k < 6; k++) {
         pc_v16 x[6], y[6];
+#pragma GCC unroll 6
         for (int i = 0; i < 6; i++)
             x[i] = pc_load(src + i * row_stride + k * PC_VL);
         bt6(x, y);
+#pragma GCC unroll 6
         for (int i = 0; i < 6; i++)
             t[i][k] = y[i];
     }
+#pragma GCC unroll 6
     for (int i = 0; i < 6; i++) {
         pc_v16 y[6];
         bt6(t[i], y);
+#pragma GCC unroll 6
         for (int k = 0; k < 6; k++)
             pc_store(dst + (i * 6 + k) * dst_stride, y[k]);
     }
@@ -98,6 +111,7 @@ void wino_output_transform(int m, const float *src, int64_t src_stride, const fl
     const pc_v16 b = bias ? pc_load(bias) : (pc_v16){0};
     if (m == 2) {
         pc_v16 t[2][4];
+#pragma GCC unroll 6
         for (int k = 0; k < 4; k++) {
             pc_v16 x0 = pc_load(src + (0 * 4 + k) * src_stride);
             pc_v16 x1 = pc_load(src + (1 * 4 + k) * src_stride);
@@ -106,6 +120,7 @@ void wino_output_transform(int m, const float *src, int64_t src_stride, const fl
             t[0][k] = x0 + x1 + x2;
             t[1][k] = x1 - x2 - x3;
         }
+#pragma GCC unroll 6
         for (int r = 0; r < 2; r++) {
             pc_store(dst + (r * 2 + 0) * PC_VL, t[r][0] + t[r][1] + t[r][2] + b);
             pc_store(dst + (r * 2 + 1) * PC_VL, t[r][1] - t[r][2] - t[r][3] + b);
@@ -114,8 +129,10 @@ void wino_output_transform(int m, const float *src, int64_t src_stride, const fl
     }
     const pc_v16 two = pc_splat(2.0f), four = pc_splat(4.0f), eight = pc_splat(8.0f);
     pc_v16 t[4][6];
+#pragma GCC unroll 6
     for (int k = 0; k < 6; k++) {
         pc_v16 x[6];
+#pragma GCC unroll 6
         for (int i = 0; i < 6; i++)
             x[i] = pc_load(src + (i * 6 + k) * src_stride);
         pc_v16 s12 = x[1] + x[2], d12 = x[1] - x[2], s34 = x[3] + x[4], d34 = x[3] - x[4];
@@ -124,6 +141,7 @@ void wino_output_transform(int m, const float *src, int64_t src_stride, const fl
         t[2][k] = s12 + four * s34;
         t[3][k] = d12 + eight * d34 + x[5];
     }
+#pragma GCC unroll 6
     for (int r = 0; r < 4; r++) {
         const pc_v16 *x = t[r];
         pc_v16 s12 = x[1] + x[2], d12 = x[1] - x[2], s34 = x[3] + x[4], d34 = x[3] - x[4];

@@ -1,8 +1,9 @@
 /* Side-by-side comparison of convolution primitives on one model: every
  * listed primitive timed on every conv layer, and end to end (each
  * primitive with the fallback where it refuses a layer, and "auto": the
- * fastest primitive per layer). Medians of interleaved timed runs after a
- * warm-up, with min and max; tables, CSV and JSON. `dlas compare` is a thin
+ * fastest primitive per layer). Medians of timed runs after a warm-up, in
+ * interleaved rounds of a few runs each, with min and max; tables, CSV and
+ * JSON. `dlas compare` is a thin
  * front end over this. */
 #ifndef DLAS_COMPARE_H
 #define DLAS_COMPARE_H
@@ -27,6 +28,10 @@ struct dlas_compare_options {
     int check;      /* compare every output with the reference (1) */
     const struct dlas_tunelog *tunelog; /* NULL: untuned defaults */
     uint64_t seed;  /* inputs */
+    /* Timed runs in a row per primitive or plan within a round (3), after
+     * one untimed run: so every run is timed with its own data in the
+     * caches, not the previous primitive's, while rounds stay interleaved. */
+    int burst;
 };
 void dlas_compare_options_default(struct dlas_compare_options *o);
 
@@ -47,8 +52,14 @@ struct dlas_compare_layer {
     int same_as;       /* index of an earlier layer of identical shape, -1 */
     struct dlas_compare_cell *cells; /* n_prims */
     int best;          /* index of the fastest primitive, -1 if none ran */
+    /* index of the primitive whose end-to-end plan ran this layer fastest
+     * (what "auto" binds it to), -1 if none (auto then uses `best`) */
+    int best_in_plan;
 };
 
+/* "auto" binds each conv layer to the primitive whose own plan ran it
+ * fastest (timed inside the plan, where the caches hold what a whole network
+ * leaves in them), or, when no plan ran it, to the per-layer table's best. */
 struct dlas_compare_e2e {
     char label[128];   /* a primitive's label, or "auto" */
     int status;
@@ -67,7 +78,7 @@ struct dlas_compare {
     char (*labels)[128];
     char fallback[128]; /* "" if none */
     int64_t batch;
-    int threads, warmup, repeat;
+    int threads, warmup, repeat, burst;
     char load_before[64], load_after[64]; /* /proc/loadavg */
     int n_layers;
     struct dlas_compare_layer *layers;

@@ -113,10 +113,13 @@ struct dlas_compress_ctx {
     struct dlas_report *report;
     void *reserved[8];            /* kept for the layout of ABI 1.0 and 1.1 */
     /* ABI 1.2: training (<dlas/train.h>), when the experiment trains
-     * (train.epochs > 0), else NULL. The trainer works on `graph` and
-     * follows its rewrites; data is its pipeline (train, val and test
-     * batches); teacher is a copy of the trained model before compression,
-     * for distillation. Read them only when `size` covers them. */
+     * (train.epochs > 0), else NULL. The trainer works on `graph` (already
+     * trained) and follows its rewrites; it holds the experiment's recipe at
+     * epoch 0, so dlas_trainer_fit trains that many epochs more (or
+     * dlas_trainer_reset sets another recipe), and writes no checkpoint.
+     * data is its pipeline (train, val and test batches); teacher is a copy
+     * of the trained model before compression, for distillation. Read them
+     * only when `size` covers them. */
     struct dlas_trainer *trainer;
     struct dlas_data *data;
     const struct dlas_graph *teacher;
@@ -177,7 +180,18 @@ struct dlas_primitive_ops {
     int (*run)(void *state, int64_t batch, const float *in, float *out, void *ws,
                struct dlas_profile *prof);
     void (*release)(void *state);
+    /* ABI 1.2: DLAS_PRIM_* capabilities (read only when `size` covers it). */
+    uint32_t flags;
 };
+/* The primitive applies dlas_conv_desc.activation itself. */
+#define DLAS_PRIM_ACTIVATION 0x1u
+/* 1 when a primitive's ops declare DLAS_PRIM_ACTIVATION (an ops table
+ * built for ABI 1.1 is too short to say so). */
+static inline int dlas_prim_applies_activation(const struct dlas_primitive_ops *ops)
+{
+    return ops && ops->size >= offsetof(struct dlas_primitive_ops, flags) + sizeof ops->flags &&
+           (ops->flags & DLAS_PRIM_ACTIVATION);
+}
 
 /* ---- the entry point --------------------------------------------------- */
 struct dlas_component {

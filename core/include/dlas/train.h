@@ -54,6 +54,11 @@ int64_t dlas_autograd_max_batch(const struct dlas_autograd *a);
  * are rebuilt (and parameter gradients zeroed) when a shape, an op or a
  * parameter tensor changed. Forward and the optimiser call it themselves. */
 int dlas_autograd_sync(struct dlas_autograd *a);
+/* A batchnorm whose only consumer is a relu is computed together with it:
+ * its own activation and gradient are not materialised (act and grad return
+ * NULL for it) unless it is kept, before the forward. The keep lasts until
+ * the graph changes shape. */
+int dlas_autograd_keep(struct dlas_autograd *a, int id);
 /* Also compute d(loss)/d(input) (off by default: nothing else needs it). */
 void dlas_autograd_want_input_grad(struct dlas_autograd *a, int on);
 /* Seed of the dropout masks of the next forward: a mask element is a
@@ -64,7 +69,8 @@ void dlas_autograd_set_seed(struct dlas_autograd *a, uint64_t seed);
 int dlas_autograd_forward(struct dlas_autograd *a, int64_t batch, const float *input,
                           unsigned flags);
 int64_t dlas_autograd_batch(const struct dlas_autograd *a); /* of the last forward */
-/* A node's activation from the last forward (NULL for a bad id). */
+/* A node's activation from the last forward (NULL for a bad id, or a
+ * batchnorm folded into its relu). */
 const float *dlas_autograd_act(const struct dlas_autograd *a, int id);
 /* A node's gradient buffer. After a forward every gradient is zero; the
  * first call for a node in a pass clears it, so callers may add into it.
