@@ -255,6 +255,69 @@ void pc_pack_window_rows(const float *src, int64_t channels, int64_t h, int64_t 
             pack_row(src, channels, h, w, pad_h, pad_w, win, dst, b, r);
 }
 
+void pc_pack_batch_rows(const float *in, const struct dlas_conv_desc *d, int64_t cpg,
+                        const struct pc_window *win, int64_t img_floats, float *dst, int64_t r0,
+                        int64_t r1)
+{
+    const int64_t rows = win->rows;
+    while (r0 < r1) {
+        int64_t ig = r0 / rows, r = r0 % rows;
+        int64_t end = r1 - r0 < rows - r ? r + (r1 - r0) : rows;
+        int64_t n = ig / d->groups, g = ig % d->groups;
+        const float *src = in + (n * d->in_c + g * cpg) * d->in_h * d->in_w;
+        pc_pack_window_rows(src, cpg, d->in_h, d->in_w, d->pad_h, d->pad_w, win,
+                            dst + ig * img_floats, r, end);
+        r0 += end - r;
+    }
+}
+
+static void phase_work(const struct pc_phases *ph, int id, int nt)
+{
+    if (ph->work_team) {
+        ph->work_team(ph->ctx, id, nt);
+        return;
+    }
+    int64_t b, e;
+    pc_split(ph->work_n, id, nt, &b, &e);
+    if (b < e)
+        ph->work(ph->ctx, b, e);
+}
+
+void pc_run_phases(const struct dlas_backend *be, int max_threads, const struct pc_phases *ph,
+                   struct dlas_profile *prof)
+{
+    int t = pc_threads(be);
+    if (max_threads > 0 && t > max_threads)
+        t = max_threads;
+    if (!ph->work_team && t > ph->work_n)
+        t = ph->work_n > 0 ? (int)ph->work_n : 1;
+    double t0 = prof ? pc_now(be) : 0, t1 = 0;
+    if (t <= 1) {
+        ph->pack(ph->ctx, 0, ph->pack_n);
+        if (prof)
+            t1 = pc_now(be);
+        phase_work(ph, 0, 1);
+    } else {
+#pragma omp parallel num_threads(t)
+        {
+            int id = omp_get_thread_num(), nt = omp_get_num_threads();
+            int64_t b, e;
+            pc_split(ph->pack_n, id, nt, &b, &e);
+            if (b < e)
+                ph->pack(ph->ctx, b, e);
+#pragma omp barrier
+            if (prof && id == 0)
+                t1 = pc_now(be);
+            phase_work(ph, id, nt);
+        }
+    }
+    if (prof) {
+        double t2 = pc_now(be);
+        pc_prof_add(prof, "pack", t1 - t0);
+        pc_prof_add(prof, ph->work_phase, t2 - t1);
+    }
+}
+
 void pc_pack_weights(const float *src, int64_t opg, int64_t cpg, int kh, int kw, int b,
                      float *dst)
 {

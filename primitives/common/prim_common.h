@@ -97,6 +97,24 @@ static inline void pc_split(int64_t n, int id, int nt, int64_t *b, int64_t *e)
 static inline int64_t pc_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static inline int64_t pc_round_up(int64_t a, int64_t b) { return pc_ceil_div(a, b) * b; }
 
+/* The shape of every run() here: a packing phase and a compute phase in one
+ * OpenMP region (one fork per call), with a barrier between them. pack gets
+ * an even share of pack_n items; the compute phase either gets an even share
+ * of work_n items (work) or divides its work itself (work_team). Timed as
+ * the profile phases "pack" and work_phase. */
+struct pc_phases {
+    const void *ctx;
+    int64_t pack_n, work_n;
+    void (*pack)(const void *ctx, int64_t b, int64_t e);
+    void (*work)(const void *ctx, int64_t b, int64_t e);
+    void (*work_team)(const void *ctx, int id, int nt);
+    const char *work_phase;
+};
+/* max_threads > 0 caps the team (e.g. at the per-thread buffers that
+ * prepare() sized); a team is never larger than work_n when work is used. */
+void pc_run_phases(const struct dlas_backend *be, int max_threads, const struct pc_phases *ph,
+                   struct dlas_profile *prof);
+
 /* ---- channel-blocked packing ------------------------------------------- */
 
 /* A window of the padded input of one group of one image, in padded
@@ -127,6 +145,13 @@ void pc_pack_window(const float *src, int64_t channels, int64_t h, int64_t w, in
 void pc_pack_window_rows(const float *src, int64_t channels, int64_t h, int64_t w, int pad_h,
                          int pad_w, const struct pc_window *win, float *dst, int64_t r0,
                          int64_t r1);
+
+/* Rows [r0, r1) of the row space (image, group, window row) of a batch:
+ * each (image, group) packs the group's cpg channels of `in` (NCHW, layer d)
+ * into its own img_floats slot of dst. */
+void pc_pack_batch_rows(const float *in, const struct dlas_conv_desc *d, int64_t cpg,
+                        const struct pc_window *win, int64_t img_floats, float *dst, int64_t r0,
+                        int64_t r1);
 
 /* ---- the register-blocked micro-kernel --------------------------------- */
 

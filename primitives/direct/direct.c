@@ -15,7 +15,6 @@
  * then (after a barrier) the output blocks, ordered so that each thread
  * either sweeps whole rows for every channel block (weights stay in L2) or
  * whole channel blocks over every row (when the weights are too large to). */
-#include <omp.h>
 #include <string.h>
 
 #include "../common/prim_common.h"
@@ -243,26 +242,18 @@ struct run_ctx {
     float *ws;
 };
 
-/* Pack rows [r0, r1) of the global row space (image, group, row). */
-static void pack_rows(const struct run_ctx *c, int64_t r0, int64_t r1)
+/* Rows [r0, r1) of the row space (image, group, row). */
+static void pack_rows(const void *ctx, int64_t r0, int64_t r1)
 {
+    const struct run_ctx *c = ctx;
     const struct direct_state *s = c->s;
-    const struct dlas_conv_desc *d = &s->d;
-    const int64_t rows = s->win.rows;
-    while (r0 < r1) {
-        int64_t ig = r0 / rows, r = r0 % rows;
-        int64_t end = r1 - r0 < rows - r ? r + (r1 - r0) : rows;
-        int64_t n = ig / d->groups, g = ig % d->groups;
-        const float *src = c->in + (n * d->in_c + g * s->cpg) * d->in_h * d->in_w;
-        pc_pack_window_rows(src, s->cpg, d->in_h, d->in_w, d->pad_h, d->pad_w, &s->win,
-                            c->ws + ig * s->img_floats, r, end);
-        r0 += end - r;
-    }
+    pc_pack_batch_rows(c->in, &s->d, s->cpg, &s->win, s->img_floats, c->ws, r0, r1);
 }
 
 /* Items: (image, group, ob, row block), ordered per s->order. */
-static void compute_items(const struct run_ctx *c, int64_t i0, int64_t i1)
+static void compute_items(const void *ctx, int64_t i0, int64_t i1)
 {
+    const struct run_ctx *c = ctx;
     const struct direct_state *s = c->s;
     const struct dlas_conv_desc *d = &s->d;
     const int64_t n_rb = pc_ceil_div(d->out_h, s->vh), per_img = s->n_ob * n_rb;
@@ -320,36 +311,14 @@ static int direct_run(void *state, int64_t batch, const float *in, float *out, v
         return DLAS_OK;
     const struct dlas_conv_desc *d = &s->d;
     struct run_ctx c = {s, batch, in, out, ws};
-    const int64_t pack_n = batch * d->groups * s->win.rows;
-    const int64_t items = batch * d->groups * s->n_ob * pc_ceil_div(d->out_h, s->vh);
-    int t = pc_threads(&s->be);
-    double t0 = prof ? pc_now(&s->be) : 0, t1 = 0;
-    if (t > items)
-        t = (int)items;
-    if (t <= 1) {
-        pack_rows(&c, 0, pack_n);
-        if (prof)
-            t1 = pc_now(&s->be);
-        compute_items(&c, 0, items);
-    } else {
-#pragma omp parallel num_threads(t)
-        {
-            int id = omp_get_thread_num(), nt = omp_get_num_threads();
-            int64_t b, e;
-            pc_split(pack_n, id, nt, &b, &e);
-            pack_rows(&c, b, e);
-#pragma omp barrier
-            if (prof && id == 0)
-                t1 = pc_now(&s->be);
-            pc_split(items, id, nt, &b, &e);
-            compute_items(&c, b, e);
-        }
-    }
-    if (prof) {
-        double t2 = pc_now(&s->be);
-        pc_prof_add(prof, "pack", t1 - t0);
-        pc_prof_add(prof, "compute", t2 - t1);
-    }
+    struct pc_phases ph = {&c,
+                           batch * d->groups * s->win.rows,
+                           batch * d->groups * s->n_ob * pc_ceil_div(d->out_h, s->vh),
+                           pack_rows,
+                           compute_items,
+                           NULL,
+                           "compute"};
+    pc_run_phases(&s->be, 0, &ph, prof);
     return DLAS_OK;
 }
 

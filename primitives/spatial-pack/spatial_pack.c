@@ -14,7 +14,6 @@
  * Threading: one OpenMP region per run(); tiles are packed in parallel,
  * then (after a barrier) the (tile, channel block) items are split
  * contiguously over the threads in the configured order. */
-#include <omp.h>
 #include <string.h>
 
 #include "../common/prim_common.h"
@@ -258,8 +257,9 @@ struct run_ctx {
 };
 
 /* Tiles [t0, t1) of the global tile space (image, group, tile row, tile col). */
-static void pack_tiles(const struct run_ctx *c, int64_t t0, int64_t t1)
+static void pack_tiles(const void *ctx, int64_t t0, int64_t t1)
 {
+    const struct run_ctx *c = ctx;
     const struct sp_state *s = c->s;
     const struct dlas_conv_desc *d = &s->d;
     const int64_t per_ig = s->th_n * s->tw_n;
@@ -275,8 +275,9 @@ static void pack_tiles(const struct run_ctx *c, int64_t t0, int64_t t1)
     }
 }
 
-static void compute_items(const struct run_ctx *c, int64_t i0, int64_t i1)
+static void compute_items(const void *ctx, int64_t i0, int64_t i1)
 {
+    const struct run_ctx *c = ctx;
     const struct sp_state *s = c->s;
     const struct dlas_conv_desc *d = &s->d;
     const int64_t per_ig_tiles = s->th_n * s->tw_n, per_ig = per_ig_tiles * s->n_ob;
@@ -334,35 +335,8 @@ static int sp_run(void *state, int64_t batch, const float *in, float *out, void 
         return DLAS_OK;
     struct run_ctx c = {s, in, out, ws};
     const int64_t tiles = batch * s->d.groups * s->th_n * s->tw_n;
-    const int64_t items = tiles * s->n_ob;
-    int t = pc_threads(&s->be);
-    double t0 = prof ? pc_now(&s->be) : 0, t1 = 0;
-    if (t > items)
-        t = (int)items;
-    if (t <= 1) {
-        pack_tiles(&c, 0, tiles);
-        if (prof)
-            t1 = pc_now(&s->be);
-        compute_items(&c, 0, items);
-    } else {
-#pragma omp parallel num_threads(t)
-        {
-            int id = omp_get_thread_num(), nt = omp_get_num_threads();
-            int64_t b, e;
-            pc_split(tiles, id, nt, &b, &e);
-            pack_tiles(&c, b, e);
-#pragma omp barrier
-            if (prof && id == 0)
-                t1 = pc_now(&s->be);
-            pc_split(items, id, nt, &b, &e);
-            compute_items(&c, b, e);
-        }
-    }
-    if (prof) {
-        double t2 = pc_now(&s->be);
-        pc_prof_add(prof, "pack", t1 - t0);
-        pc_prof_add(prof, "compute", t2 - t1);
-    }
+    struct pc_phases ph = {&c, tiles, tiles * s->n_ob, pack_tiles, compute_items, NULL, "compute"};
+    pc_run_phases(&s->be, 0, &ph, prof);
     return DLAS_OK;
 }
 

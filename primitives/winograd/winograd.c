@@ -14,7 +14,6 @@
  * then each thread takes a contiguous range of tiles (all output channels),
  * or, when there are fewer than 4 tiles a thread, a range of output-channel
  * blocks over all tiles (transforming the input tiles itself). */
-#include <omp.h>
 #include <string.h>
 
 #include "wino_transform.h"
@@ -233,20 +232,11 @@ struct run_ctx {
     float *ws;
 };
 
-static void pack_rows(const struct run_ctx *c, int64_t r0, int64_t r1)
+static void pack_rows(const void *ctx, int64_t r0, int64_t r1)
 {
+    const struct run_ctx *c = ctx;
     const struct wino_state *s = c->s;
-    const struct dlas_conv_desc *d = &s->d;
-    const int64_t rows = s->win.rows;
-    while (r0 < r1) {
-        int64_t ig = r0 / rows, r = r0 % rows;
-        int64_t end = r1 - r0 < rows - r ? r + (r1 - r0) : rows;
-        int64_t n = ig / d->groups, g = ig % d->groups;
-        const float *src = c->in + (n * d->in_c + g * s->cpg) * d->in_h * d->in_w;
-        pc_pack_window_rows(src, s->cpg, d->in_h, d->in_w, d->pad_h, d->pad_w, &s->win,
-                            c->ws + ig * s->img_floats, r, end);
-        r0 += end - r;
-    }
+    pc_pack_batch_rows(c->in, &s->d, s->cpg, &s->win, s->img_floats, c->ws, r0, r1);
 }
 
 /* Tiles [t0, t1) of group g (t runs over images x tiles), output-channel
@@ -327,8 +317,9 @@ static enum split split_of(const struct wino_state *s, int64_t batch, int nt)
     return SPLIT_CHANNELS;
 }
 
-static void work(const struct run_ctx *c, int id, int nt)
+static void work(const void *ctx, int id, int nt)
 {
+    const struct run_ctx *c = ctx;
     const struct wino_state *s = c->s;
     float *v = c->ws + c->batch * s->d.groups * s->img_floats + id * s->thread_floats;
     float *mm = v + (int64_t)s->a2 * s->ct * s->nblk * PC_VL;
@@ -358,35 +349,10 @@ static int wino_run(void *state, int64_t batch, const float *in, float *out, voi
     if (!batch)
         return DLAS_OK;
     struct run_ctx c = {s, batch, in, out, ws};
-    const int64_t pack_n = batch * s->d.groups * s->win.rows;
-    int t = pc_threads(&s->be);
     /* the workspace holds buffers for the threads counted in prepare() */
-    if (t > s->threads)
-        t = s->threads;
-    double t0 = prof ? pc_now(&s->be) : 0, t1 = 0;
-    if (t <= 1) {
-        pack_rows(&c, 0, pack_n);
-        if (prof)
-            t1 = pc_now(&s->be);
-        work(&c, 0, 1);
-    } else {
-#pragma omp parallel num_threads(t)
-        {
-            int id = omp_get_thread_num(), nt = omp_get_num_threads();
-            int64_t b, e;
-            pc_split(pack_n, id, nt, &b, &e);
-            pack_rows(&c, b, e);
-#pragma omp barrier
-            if (prof && id == 0)
-                t1 = pc_now(&s->be);
-            work(&c, id, nt);
-        }
-    }
-    if (prof) {
-        double t2 = pc_now(&s->be);
-        pc_prof_add(prof, "pack", t1 - t0);
-        pc_prof_add(prof, "transform+gemm", t2 - t1);
-    }
+    struct pc_phases ph = {&c, batch * s->d.groups * s->win.rows, 0, pack_rows, NULL, work,
+                           "transform+gemm"};
+    pc_run_phases(&s->be, s->threads, &ph, prof);
     return DLAS_OK;
 }
 
