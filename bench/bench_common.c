@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "bench_common.h"
+#include "conv_shape.h"
 
 double bench_now(void)
 {
@@ -68,44 +69,6 @@ int bench_backend(struct dlas_registry *reg, int threads, const struct dlas_host
         rc = be->ops->init(host, p, &be->ctx);
     dlas_params_free(p);
     return rc;
-}
-
-int bench_parse_shape(const char *s, struct dlas_conv_desc *d)
-{
-    memset(d, 0, sizeof *d);
-    long long c, h, w, o;
-    int used = 0;
-    if (sscanf(s, "%lldx%lldx%lld-%lld%n", &c, &h, &w, &o, &used) != 4)
-        return -1;
-    d->in_c = c;
-    d->in_h = h;
-    d->in_w = w;
-    d->out_c = o;
-    d->kh = d->kw = 1;
-    d->stride_h = d->stride_w = 1;
-    d->dil_h = d->dil_w = 1;
-    d->groups = 1;
-    d->batch = 1;
-    const char *p = s + used;
-    if (*p == ':')
-        p++;
-    while (*p) {
-        char key = *p++;
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end == p)
-            return -1;
-        p = end;
-        switch (key) {
-        case 'k': d->kh = d->kw = (int)v; break;
-        case 's': d->stride_h = d->stride_w = (int)v; break;
-        case 'p': d->pad_h = d->pad_w = (int)v; break;
-        case 'd': d->dil_h = d->dil_w = (int)v; break;
-        case 'g': d->groups = (int)v; break;
-        default: return -1;
-        }
-    }
-    return dlas_conv_desc_finish(d) ? -1 : 0;
 }
 
 struct named {
@@ -180,7 +143,7 @@ int bench_layer_set(const char *spec, struct bench_layer *out, int max)
             for (const struct named *l = sets[i].set; l->name && n < max; l++, n++) {
                 snprintf(out[n].name, sizeof out[n].name, "%s", l->name);
                 out[n].count = l->count;
-                if (bench_parse_shape(l->shape, &out[n].d))
+                if (cli_conv_shape_parse(l->shape, &out[n].d))
                     return -1;
             }
             return n;
@@ -191,7 +154,7 @@ int bench_layer_set(const char *spec, struct bench_layer *out, int max)
     for (char *tok = strtok(buf, ","); tok && n < max; tok = strtok(NULL, ","), n++) {
         snprintf(out[n].name, sizeof out[n].name, "layer%d", n);
         out[n].count = 1;
-        if (bench_parse_shape(tok, &out[n].d))
+        if (cli_conv_shape_parse(tok, &out[n].d))
             return -1;
     }
     return n;

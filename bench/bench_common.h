@@ -25,8 +25,6 @@ struct bench_layer {
     int count; /* occurrences in the network */
     struct dlas_conv_desc d;
 };
-/* Parse "CxHxW-O:kK[sS][pP][dD][gG]" (k3 = 3x3); 0 on success. */
-int bench_parse_shape(const char *s, struct dlas_conv_desc *d);
 /* A named set (resnet18, resnet18-3x3, cifar-resnet18, mobilenetv2,
  * mobilenetv2-dw, grouped, key) or a comma-separated list of shapes. Returns
  * the number of layers, or -1. */

@@ -16,6 +16,8 @@
 
 #include <dlas/dlas.h>
 
+#include "testutil.h"
+
 static char tmpdir[256];
 
 static void setup(void)
@@ -629,9 +631,5 @@ static Suite *checkpoint_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(checkpoint_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return dlas_test_run(checkpoint_suite());
 }

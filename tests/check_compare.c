@@ -10,6 +10,8 @@
 
 #include <dlas/dlas.h>
 
+#include "testutil.h"
+
 static struct dlas_registry *reg;
 static char tmpdir[256];
 
@@ -588,11 +590,8 @@ END_TEST
 
 int main(void)
 {
-    reg = dlas_registry_new();
-    if (!reg || dlas_registry_discover(reg, NULL)) {
-        fprintf(stderr, "check_compare: plugin discovery failed: %s\n", dlas_last_error());
+    if (!(reg = dlas_test_registry("check_compare")))
         return 1;
-    }
     const char *base = getenv("DLAS_BUILDDIR");
     snprintf(tmpdir, sizeof tmpdir, "%s/tests/tmp", base ? base : ".");
     char cmd[512];
@@ -615,10 +614,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_compare);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = dlas_test_run(s);
     dlas_registry_free(reg);
-    return failed ? 1 : 0;
+    return failed;
 }

@@ -21,6 +21,8 @@
 
 #include <dlas/dlas.h>
 
+#include "testutil.h"
+
 /* ---- shared fixtures ----------------------------------------------------- */
 
 static struct dlas_registry *reg;
@@ -1034,11 +1036,8 @@ END_TEST
 
 int main(void)
 {
-    reg = dlas_registry_new();
-    if (!reg || dlas_registry_discover(reg, NULL)) {
-        fprintf(stderr, "check_conformance: plugin discovery failed: %s\n", dlas_last_error());
+    if (!(reg = dlas_test_registry("check_conformance")))
         return 1;
-    }
     for (size_t i = 0; i < dlas_registry_n_failures(reg); i++) {
         const char *path, *why;
         dlas_registry_failure(reg, i, &path, &why);
@@ -1080,10 +1079,7 @@ int main(void)
     tcase_add_test(tc, test_synthetic_learnable);
     suite_add_tcase(s, tc);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = dlas_test_run(s);
     dlas_registry_free(reg);
-    return failed ? 1 : 0;
+    return failed;
 }

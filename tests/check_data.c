@@ -10,6 +10,8 @@
 
 #include <dlas/dlas.h>
 
+#include "testutil.h"
+
 /* ---- a dataset with known contents ------------------------------------------ */
 
 struct fake {
@@ -817,9 +819,5 @@ int main(void)
     tcase_add_test(tc, options_from_params);
     tcase_add_test(tc, synthetic_through_the_pipeline);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return dlas_test_run(s);
 }

@@ -21,6 +21,8 @@
 
 #include <dlas/dlas.h>
 
+#include "testutil.h"
+
 #define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 /* ---- fixtures: registry, host, a scratch folder ------------------------------ */
@@ -1084,11 +1086,8 @@ END_TEST
 
 int main(void)
 {
-    reg = dlas_registry_new();
-    if (!reg || dlas_registry_discover(reg, NULL)) {
-        fprintf(stderr, "check_datasets: plugin discovery failed: %s\n", dlas_last_error());
+    if (!(reg = dlas_test_registry("check_datasets")))
         return 1;
-    }
     Suite *s = suite_create("datasets");
     TCase *tc = tcase_create("fashion-mnist");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -1117,10 +1116,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, plugins_feed_the_pipeline);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = dlas_test_run(s);
     dlas_registry_free(reg);
-    return failed ? 1 : 0;
+    return failed;
 }

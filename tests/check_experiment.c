@@ -11,6 +11,8 @@
 
 #include <dlas/dlas.h>
 
+#include "testutil.h"
+
 static char tmpdir[256];
 static struct dlas_registry *reg;
 
@@ -357,9 +359,5 @@ int main(void)
     tcase_add_test(tc, crash_fails_only_its_point);
     tcase_add_test(tc, cli_exit_codes);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return dlas_test_run(s);
 }

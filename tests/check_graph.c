@@ -12,6 +12,8 @@
 
 #include <dlas/dlas.h>
 
+#include "testutil.h"
+
 /* ---- helpers ------------------------------------------------------------ */
 
 static struct dlas_graph *new_graph(void)
@@ -1363,9 +1365,5 @@ static Suite *graph_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(graph_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return dlas_test_run(graph_suite());
 }

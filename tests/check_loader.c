@@ -9,6 +9,8 @@
 
 #include <dlas/dlas.h>
 
+#include "testutil.h"
+
 static char tmpdir[256];
 
 static const char *fixture(const char *name)
@@ -283,9 +285,5 @@ int main(void)
     tcase_add_test(tc, extra_path_must_exist);
     tcase_add_test(tc, kind_names);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return dlas_test_run(s);
 }

@@ -13,6 +13,7 @@
 #include <dlas/status.h>
 
 #include "../core/src/cfgparams.h"
+#include "testutil.h"
 
 static const struct dlas_param_spec spec[] = {
     {"threads", DLAS_PARAM_INT, 0, "4", 1, 64, NULL, "worker threads"},
@@ -820,9 +821,5 @@ static Suite *params_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(params_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return dlas_test_run(params_suite());
 }

@@ -28,6 +28,8 @@
 #include <dlas/checkpoint.h>
 #include <dlas/dlas.h>
 
+#include "testutil.h"
+
 #define TOL 1e-4
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -292,9 +294,7 @@ int main(void)
         return 1;
     }
 
-    reg = dlas_registry_new();
-    if (!reg || dlas_registry_discover(reg, NULL)) {
-        fprintf(stderr, "check_parity: plugin discovery failed: %s\n", dlas_last_error());
+    if (!(reg = dlas_test_registry("check_parity"))) {
         remove_dir(dir);
         return 1;
     }
@@ -303,11 +303,8 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, test_parity, 0, n_selected);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = dlas_test_run(s);
     dlas_registry_free(reg);
     remove_dir(dir);
-    return failed ? 1 : 0;
+    return failed;
 }

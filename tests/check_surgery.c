@@ -14,6 +14,8 @@
 
 #include <dlas/dlas.h>
 
+#include "testutil.h"
+
 /* ---- helpers ------------------------------------------------------------ */
 
 static struct dlas_graph *new_graph(void)
@@ -96,6 +98,16 @@ static void assert_same_output(const struct dlas_tensor *a, const struct dlas_te
     ck_assert_int_eq(dlas_tensor_numel(a), dlas_tensor_numel(b));
     double err = dlas_rel_error(dlas_f32(a), dlas_f32(b), dlas_tensor_numel(a));
     ck_assert_msg(err < 1e-5, "output changed: relative error %g", err);
+}
+
+/* The rewritten graph still computes `before` on `in`; frees before. */
+static void assert_output_kept(const struct dlas_graph *g, const struct dlas_tensor *in,
+                               struct dlas_tensor *before)
+{
+    struct dlas_tensor after = forward(g, in);
+    assert_same_output(&after, before);
+    dlas_tensor_free(&after);
+    dlas_tensor_free(before);
 }
 
 /* Zero input channel c of a conv (every group's local column when grouped:
@@ -321,10 +333,7 @@ START_TEST(test_prune_residual)
     assert_dims4(&node(g, "a")->weight, 8, 7, 3, 3);
     assert_dims4(&node(g, "c")->weight, 16, 7, 3, 3);
     assert_dims4(&node(g, "p")->weight, 16, 7, 1, 1);
-    struct dlas_tensor after = forward(g, &in);
-    assert_same_output(&after, &before);
-    dlas_tensor_free(&after);
-    dlas_tensor_free(&before);
+    assert_output_kept(g, &in, &before);
 
     /* the same class reached through the block's last conv */
     zero_conv_input(g, "a", 0);
@@ -334,10 +343,7 @@ START_TEST(test_prune_residual)
     prune_ok(g, "b", (int[]){0}, 1);
     assert_channels(g, "stem", 6);
     assert_channels(g, "b", 6);
-    after = forward(g, &in);
-    assert_same_output(&after, &before);
-    dlas_tensor_free(&after);
-    dlas_tensor_free(&before);
+    assert_output_kept(g, &in, &before);
 
     /* the projection block's stream: d and p tied, read by the classifier */
     zero_linear_input(g, "fc", 5, 6);
@@ -348,10 +354,7 @@ START_TEST(test_prune_residual)
     assert_channels(g, "p", 14);
     assert_channels(g, "gap", 14);
     ck_assert_int_eq(node(g, "fc")->weight.dims[1], 14);
-    after = forward(g, &in);
-    assert_same_output(&after, &before);
-    dlas_tensor_free(&after);
-    dlas_tensor_free(&before);
+    assert_output_kept(g, &in, &before);
 
     /* inside a block: a's channels are read by b only */
     zero_conv_input(g, "b", 1);
@@ -359,10 +362,7 @@ START_TEST(test_prune_residual)
     prune_ok(g, "a", (int[]){1}, 1);
     assert_channels(g, "a", 7);
     assert_channels(g, "b", 6);
-    after = forward(g, &in);
-    assert_same_output(&after, &before);
-    dlas_tensor_free(&after);
-    dlas_tensor_free(&before);
+    assert_output_kept(g, &in, &before);
     dlas_tensor_free(&in);
     dlas_graph_free(g);
 }
@@ -404,10 +404,7 @@ START_TEST(test_prune_concat)
     ck_assert_int_eq(node(g, "l2.bn")->weight.dims[0], 9);
     ck_assert_int_eq(node(g, "final.bn")->weight.dims[0], 13);
     assert_dims4(&node(g, "l2.conv")->weight, 4, 9, 3, 3);
-    struct dlas_tensor after = forward(g, &in);
-    assert_same_output(&after, &before);
-    dlas_tensor_free(&after);
-    dlas_tensor_free(&before);
+    assert_output_kept(g, &in, &before);
 
     /* conv0's channel 0 runs through both concats and l1's BN */
     zero_conv_input(g, "l1.conv", 0);
@@ -418,20 +415,14 @@ START_TEST(test_prune_concat)
     assert_channels(g, "conv0", 5);
     assert_channels(g, "cat2", 12);
     ck_assert_int_eq(node(g, "l1.bn")->weight.dims[0], 5);
-    after = forward(g, &in);
-    assert_same_output(&after, &before);
-    dlas_tensor_free(&after);
-    dlas_tensor_free(&before);
+    assert_output_kept(g, &in, &before);
 
     /* the last layer's channels: offsets after the shrunken cat1 (8) */
     zero_linear_input(g, "fc", 8 + 3, 8 + 4);
     before = forward(g, &in);
     prune_ok(g, "l2.conv", (int[]){3}, 1);
     assert_channels(g, "cat2", 11);
-    after = forward(g, &in);
-    assert_same_output(&after, &before);
-    dlas_tensor_free(&after);
-    dlas_tensor_free(&before);
+    assert_output_kept(g, &in, &before);
     dlas_tensor_free(&in);
     dlas_graph_free(g);
 }
@@ -468,10 +459,7 @@ START_TEST(test_prune_depthwise)
         assert_dims4(&dw->weight, 6 * mult, 1, 3, 3);
         assert_channels(g, "dw.bn", 6 * mult);
         assert_dims4(&node(g, "pw2")->weight, 6, 6 * mult, 1, 1);
-        struct dlas_tensor after = forward(g, &in);
-        assert_same_output(&after, &before);
-        dlas_tensor_free(&after);
-        dlas_tensor_free(&before);
+        assert_output_kept(g, &in, &before);
 
         /* a depthwise conv follows its input: removing its channel removes
          * pw1's; with a multiplier, its sibling channels must go too */
@@ -489,10 +477,7 @@ START_TEST(test_prune_depthwise)
         }
         assert_channels(g, "pw1", 5);
         ck_assert_int_eq(node(g, "dw")->attr.conv.groups, 5);
-        after = forward(g, &in);
-        assert_same_output(&after, &before);
-        dlas_tensor_free(&after);
-        dlas_tensor_free(&before);
+        assert_output_kept(g, &in, &before);
         dlas_tensor_free(&in);
         dlas_graph_free(g);
     }
@@ -519,10 +504,7 @@ START_TEST(test_prune_flatten_linear)
     prune_ok(g, "conv", (int[]){2}, 1);
     assert_channels(g, "flatten", 16);
     ck_assert_int_eq(node(g, "fc1")->weight.dims[1], 16);
-    struct dlas_tensor after = forward(g, &in);
-    assert_same_output(&after, &before);
-    dlas_tensor_free(&after);
-    dlas_tensor_free(&before);
+    assert_output_kept(g, &in, &before);
 
     /* a hidden linear layer's features, through relu and dropout */
     zero_linear_input(g, "fc2", 3, 4);
@@ -530,10 +512,7 @@ START_TEST(test_prune_flatten_linear)
     prune_ok(g, "fc1", (int[]){3}, 1);
     assert_channels(g, "drop", 6);
     ck_assert_int_eq(node(g, "fc2")->weight.dims[1], 6);
-    after = forward(g, &in);
-    assert_same_output(&after, &before);
-    dlas_tensor_free(&after);
-    dlas_tensor_free(&before);
+    assert_output_kept(g, &in, &before);
     dlas_tensor_free(&in);
     dlas_graph_free(g);
 }
@@ -565,10 +544,7 @@ START_TEST(test_prune_grouped)
     const struct dlas_node *gc = node(g, "gconv");
     ck_assert_int_eq(gc->attr.conv.groups, 2);
     assert_dims4(&gc->weight, 4, 3, 3, 3);
-    struct dlas_tensor after = forward(g, &in);
-    assert_same_output(&after, &before);
-    dlas_tensor_free(&after);
-    dlas_tensor_free(&before);
+    assert_output_kept(g, &in, &before);
 
     /* its outputs, likewise one per group */
     ck_assert_int_ne(prune_rc(g, "gconv", (int[]){0}, 1), 0);
@@ -578,10 +554,7 @@ START_TEST(test_prune_grouped)
     before = forward(g, &in);
     prune_ok(g, "gconv", (int[]){1, 3}, 2);
     assert_dims4(&node(g, "gconv")->weight, 2, 3, 3, 3);
-    after = forward(g, &in);
-    assert_same_output(&after, &before);
-    dlas_tensor_free(&after);
-    dlas_tensor_free(&before);
+    assert_output_kept(g, &in, &before);
     dlas_tensor_free(&in);
     dlas_graph_free(g);
 }
@@ -701,10 +674,7 @@ START_TEST(test_channel_groups)
     prune_ok(g, "B", (int[]){(int)gr[0].channel[5]}, 1);
     assert_channels(g, "C", 7);
     assert_channels(g, "B", 3);
-    struct dlas_tensor after = forward(g, &in);
-    assert_same_output(&after, &before);
-    dlas_tensor_free(&after);
-    dlas_tensor_free(&before);
+    assert_output_kept(g, &in, &before);
     dlas_tensor_free(&in);
     dlas_channel_groups_free(gr, n);
     dlas_graph_free(g);
@@ -1113,9 +1083,5 @@ static Suite *surgery_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(surgery_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return dlas_test_run(surgery_suite());
 }

@@ -24,6 +24,8 @@
 
 #include <dlas/dlas.h>
 
+#include "testutil.h"
+
 /* ---- helpers ------------------------------------------------------------- */
 
 static int64_t numel(const struct dlas_node *n)
@@ -1664,9 +1666,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return dlas_test_run(suite());
 }

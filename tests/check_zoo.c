@@ -18,6 +18,8 @@
 
 #include <dlas/dlas.h>
 
+#include "testutil.h"
+
 static struct dlas_registry *reg;
 
 /* Build model `name` for c x h x w and `classes`, with name/value overrides
@@ -110,6 +112,30 @@ static void assert_output(const struct dlas_graph *g, int64_t classes)
 
 /* ---- exact parameter counts at the reference shapes ----------------------- */
 
+/* Build a table case: `model` with the name/value pairs of kv (ending in
+ * NULL), its host drawing from rng seeded with seed. The build must succeed. */
+static struct dlas_graph *build_case(const char *label, const char *model,
+                                     const char *const *kv, int c, int h, int w, int classes,
+                                     uint64_t seed, struct dlas_rng *rng)
+{
+    const struct dlas_component *comp = dlas_registry_find(reg, DLAS_KIND_MODEL, model);
+    ck_assert_msg(comp != NULL, "%s: %s", label, dlas_last_error());
+    struct dlas_params *p = NULL;
+    ck_assert_int_eq(dlas_params_defaults(comp->params, &p), 0);
+    for (int k = 0; kv[k]; k += 2)
+        ck_assert_msg(dlas_params_set(p, kv[k], kv[k + 1], "check_zoo") == 0, "%s: %s", label,
+                      dlas_last_error());
+    struct dlas_host host;
+    dlas_rng_seed(rng, seed);
+    dlas_host_init(&host, rng, seed);
+    struct dlas_graph *g = dlas_graph_new();
+    const struct dlas_model_ops *ops = comp->ops;
+    ck_assert_msg(ops->build(&host, p, c, h, w, classes, g) == 0, "%s: %s", label,
+                  dlas_last_error());
+    dlas_params_free(p);
+    return g;
+}
+
 struct count_case {
     const char *label, *model;
     const char *kv[8]; /* name, value pairs, NULL-terminated */
@@ -173,21 +199,9 @@ static const struct count_case counts[] = {
 START_TEST(test_counts)
 {
     const struct count_case *t = &counts[_i];
-    const struct dlas_component *comp = dlas_registry_find(reg, DLAS_KIND_MODEL, t->model);
-    ck_assert_msg(comp != NULL, "%s: %s", t->label, dlas_last_error());
-    struct dlas_params *p = NULL;
-    ck_assert_int_eq(dlas_params_defaults(comp->params, &p), 0);
-    for (int k = 0; t->kv[k]; k += 2)
-        ck_assert_msg(dlas_params_set(p, t->kv[k], t->kv[k + 1], "check_zoo") == 0, "%s: %s",
-                      t->label, dlas_last_error());
     struct dlas_rng rng;
-    struct dlas_host host;
-    dlas_rng_seed(&rng, 1);
-    dlas_host_init(&host, &rng, 1);
-    struct dlas_graph *g = dlas_graph_new();
-    const struct dlas_model_ops *ops = comp->ops;
-    int rc = ops->build(&host, p, t->c, t->h, t->w, t->classes, g);
-    ck_assert_msg(rc == 0, "%s: %s", t->label, dlas_last_error());
+    struct dlas_graph *g =
+        build_case(t->label, t->model, t->kv, t->c, t->h, t->w, t->classes, 1, &rng);
     ck_assert_msg(dlas_graph_validate(g) == 0, "%s: %s", t->label, dlas_last_error());
     int64_t n = params_of(g);
     fprintf(stderr, "  %-22s %3dx%3dx%3d  %12lld parameters\n", t->label, t->c, t->h, t->w,
@@ -195,7 +209,6 @@ START_TEST(test_counts)
     ck_assert_msg(n == t->params, "%s: %lld parameters, the reference has %lld", t->label,
                   (long long)n, (long long)t->params);
     assert_output(g, t->classes);
-    dlas_params_free(p);
     dlas_graph_free(g);
 }
 END_TEST
@@ -445,21 +458,9 @@ static const struct run_case runs[] = {
 START_TEST(test_forward)
 {
     const struct run_case *t = &runs[_i];
-    const struct dlas_component *comp = dlas_registry_find(reg, DLAS_KIND_MODEL, t->model);
-    ck_assert_msg(comp != NULL, "%s", dlas_last_error());
-    struct dlas_params *p = NULL;
-    ck_assert_int_eq(dlas_params_defaults(comp->params, &p), 0);
-    for (int k = 0; t->kv[k]; k += 2)
-        ck_assert_msg(dlas_params_set(p, t->kv[k], t->kv[k + 1], "check_zoo") == 0, "%s: %s",
-                      t->label, dlas_last_error());
     struct dlas_rng rng;
-    struct dlas_host host;
-    dlas_rng_seed(&rng, 3);
-    dlas_host_init(&host, &rng, 3);
-    struct dlas_graph *g = dlas_graph_new();
-    const struct dlas_model_ops *ops = comp->ops;
-    ck_assert_msg(ops->build(&host, p, t->c, t->h, t->w, t->classes, g) == 0, "%s: %s",
-                  t->label, dlas_last_error());
+    struct dlas_graph *g =
+        build_case(t->label, t->model, t->kv, t->c, t->h, t->w, t->classes, 3, &rng);
     ck_assert_int_eq(dlas_graph_init_weights(g, &rng), 0);
 
     struct dlas_tensor in, out;
@@ -483,7 +484,6 @@ START_TEST(test_forward)
     ck_assert_msg(spread > 0, "%s: every output is %g", t->label, (double)dlas_f32(&out)[0]);
     dlas_tensor_free(&in);
     dlas_tensor_free(&out);
-    dlas_params_free(p);
     dlas_graph_free(g);
 }
 END_TEST
@@ -513,11 +513,8 @@ END_TEST
 
 int main(void)
 {
-    reg = dlas_registry_new();
-    if (!reg || dlas_registry_discover(reg, NULL)) {
-        fprintf(stderr, "check_zoo: plugin discovery failed: %s\n", dlas_last_error());
+    if (!(reg = dlas_test_registry("check_zoo")))
         return 1;
-    }
     Suite *s = suite_create("zoo");
     TCase *tc = tcase_create("counts");
     tcase_set_timeout(tc, 300);
@@ -539,10 +536,7 @@ int main(void)
     tcase_add_loop_test(tc, test_forward, 0, (int)(sizeof runs / sizeof runs[0]));
     suite_add_tcase(s, tc);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = dlas_test_run(s);
     dlas_registry_free(reg);
-    return failed ? 1 : 0;
+    return failed;
 }

@@ -41,10 +41,10 @@ if HAVE_CHECK
 check_PROGRAMS += tests/check_data tests/check_datasets
 TESTS += tests/check_data tests/check_datasets
 endif
-tests_check_data_SOURCES = tests/check_data.c
+tests_check_data_SOURCES = tests/check_data.c tests/testutil.h
 tests_check_data_CFLAGS = $(TEST_CFLAGS)
 tests_check_data_LDADD = $(TEST_LDADD)
-tests_check_datasets_SOURCES = tests/check_datasets.c
+tests_check_datasets_SOURCES = tests/check_datasets.c tests/testutil.h
 tests_check_datasets_CFLAGS = $(TEST_CFLAGS) $(ZLIB_CFLAGS) $(JPEG_CFLAGS) $(LIBPNG_CFLAGS)
 tests_check_datasets_LDADD = $(TEST_LDADD) $(ZLIB_LIBS) $(JPEG_LIBS) $(LIBPNG_LIBS)
 
@@ -53,10 +53,10 @@ if HAVE_CHECK
 check_PROGRAMS += tests/check_surgery tests/check_checkpoint
 TESTS += tests/check_surgery tests/check_checkpoint
 endif
-tests_check_surgery_SOURCES = tests/check_surgery.c
+tests_check_surgery_SOURCES = tests/check_surgery.c tests/testutil.h
 tests_check_surgery_CFLAGS = $(TEST_CFLAGS)
 tests_check_surgery_LDADD = $(TEST_LDADD)
-tests_check_checkpoint_SOURCES = tests/check_checkpoint.c
+tests_check_checkpoint_SOURCES = tests/check_checkpoint.c tests/testutil.h
 tests_check_checkpoint_CFLAGS = $(TEST_CFLAGS) $(ZLIB_CFLAGS)
 tests_check_checkpoint_LDADD = $(TEST_LDADD) $(ZLIB_LIBS)
 
@@ -67,10 +67,10 @@ check_PROGRAMS += tests/check_zoo tests/check_parity
 TESTS += tests/check_zoo tests/check_parity
 endif
 EXTRA_DIST += tests/torch_export.py
-tests_check_zoo_SOURCES = tests/check_zoo.c
+tests_check_zoo_SOURCES = tests/check_zoo.c tests/testutil.h
 tests_check_zoo_CFLAGS = $(TEST_CFLAGS)
 tests_check_zoo_LDADD = $(TEST_LDADD)
-tests_check_parity_SOURCES = tests/check_parity.c
+tests_check_parity_SOURCES = tests/check_parity.c tests/testutil.h
 tests_check_parity_CFLAGS = $(TEST_CFLAGS)
 tests_check_parity_LDADD = $(TEST_LDADD)
 
@@ -80,7 +80,7 @@ if HAVE_CHECK
 check_PROGRAMS += tests/check_compare
 TESTS += tests/check_compare
 endif
-tests_check_compare_SOURCES = tests/check_compare.c
+tests_check_compare_SOURCES = tests/check_compare.c tests/testutil.h
 tests_check_compare_CFLAGS = $(TEST_CFLAGS)
 tests_check_compare_LDADD = $(TEST_LDADD)
 
@@ -112,7 +112,7 @@ if HAVE_CHECK
 check_PROGRAMS += tests/check_train
 TESTS += tests/check_train
 endif
-tests_check_train_SOURCES = tests/check_train.c
+tests_check_train_SOURCES = tests/check_train.c tests/testutil.h
 tests_check_train_CFLAGS = $(TEST_CFLAGS)
 tests_check_train_LDADD = $(TEST_LDADD)
 if HAVE_CHECK

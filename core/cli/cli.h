@@ -56,6 +56,13 @@ int cli_prim_parse(struct cli *c, const char *spec, struct cli_prims *p);
 int cli_prims_list(struct cli *c, const char *list, struct cli_prims *p);
 int cli_prims_all(struct cli *c, struct cli_prims *p);
 void cli_prims_free(struct cli_prims *p);
+/* Append a primitive chosen elsewhere (an experiment), with a copy of its
+ * settings. */
+int cli_prims_copy(struct cli_prims *p, const char *label, const struct dlas_component *comp,
+                   const struct dlas_params *params);
+/* The experiment's primitives, as many as fit: what FILE means when no
+ * --primitives is given. */
+void cli_prims_from_experiment(const struct dlas_experiment *e, struct cli_prims *p);
 /* Initialise backend `name` (default openmp) from base params (or its
  * defaults) with threads overridden when > 0. */
 int cli_backend_init(struct cli *c, const char *name, const struct dlas_params *base,

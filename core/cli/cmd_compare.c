@@ -157,28 +157,15 @@ static int compare_file(struct cli *c, struct opts *o, const struct cli_model *m
     if (o->prims)
         rc = cli_prims_list(c, o->prims, &prims) ? cli_error("--primitives") : 0;
     else
-        for (size_t i = 0; i < dlas_experiment_n_primitives(e) && prims.n < CLI_MAX_PRIMS; i++) {
-            const char *label;
-            const struct dlas_component *comp;
-            const struct dlas_params *pp;
-            dlas_experiment_primitive(e, i, &label, &comp, &pp);
-            snprintf(prims.labels[prims.n], sizeof prims.labels[0], "%s", label);
-            prims.owned[prims.n] = pp ? dlas_params_clone(pp) : NULL;
-            prims.c[prims.n] = (struct dlas_primitive_choice){prims.labels[prims.n], comp,
-                                                              prims.owned[prims.n]};
-            prims.n++;
-        }
+        cli_prims_from_experiment(e, &prims);
     if (!rc && !prims.n)
         rc = cli_prims_all(c, &prims) ? cli_error("primitives") : 0;
     const char *fl;
     const struct dlas_component *fc;
     const struct dlas_params *fp;
-    if (!rc && !o->fallback && dlas_experiment_fallback(e, &fl, &fc, &fp) == DLAS_OK) {
-        snprintf(fb.labels[0], sizeof fb.labels[0], "%s", fl);
-        fb.owned[0] = fp ? dlas_params_clone(fp) : NULL;
-        fb.c[0] = (struct dlas_primitive_choice){fb.labels[0], fc, fb.owned[0]};
-        fb.n = 1;
-    } else if (!rc)
+    if (!rc && !o->fallback && dlas_experiment_fallback(e, &fl, &fc, &fp) == DLAS_OK)
+        cli_prims_copy(&fb, fl, fc, fp);
+    else if (!rc)
         rc = pick_fallback(c, o->fallback, &fb) ? cli_error("--fallback") : 0;
     const char *be_label = NULL;
     const struct dlas_component *be_comp = NULL;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "conv_shape.h"
 
 static const char usage_text[] =
     "usage: dlas tune FILE [options]\n"
@@ -35,37 +36,6 @@ static const char usage_text[] =
     "  --weights CKPT      --model: load these weights first (a pruned model's sparsity\n"
     "                      matters to the primitives that exploit it)\n"
     "  --tune-seed S       order of the random search (default 1)\n";
-
-static int parse_shape(const char *s, struct dlas_conv_desc *d)
-{
-    memset(d, 0, sizeof *d);
-    long long c, h, w, o;
-    int used = 0;
-    if (sscanf(s, "%lldx%lldx%lld-%lld%n", &c, &h, &w, &o, &used) != 4)
-        return -1;
-    *d = (struct dlas_conv_desc){.in_c = c, .in_h = h, .in_w = w, .out_c = o, .kh = 1, .kw = 1,
-                                 .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1,
-                                 .groups = 1, .batch = 1};
-    const char *p = s + used;
-    if (*p == ':')
-        p++;
-    while (*p) {
-        char key = *p++, *end;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0)
-            return -1;
-        p = end;
-        switch (key) {
-        case 'k': d->kh = d->kw = (int)v; break;
-        case 's': d->stride_h = d->stride_w = (int)v; break;
-        case 'p': d->pad_h = d->pad_w = (int)v; break;
-        case 'd': d->dil_h = d->dil_w = (int)v; break;
-        case 'g': d->groups = (int)v; break;
-        default: return -1;
-        }
-    }
-    return dlas_conv_desc_finish(d) ? -1 : 0;
-}
 
 #define MAX_LAYERS 256
 
@@ -342,7 +312,7 @@ int cmd_tune(struct cli *c, int argc, char **argv)
         char *save = NULL;
         for (char *tok = strtok_r(buf, ",", &save); tok && n < MAX_LAYERS;
              tok = strtok_r(NULL, ",", &save), n++) {
-            if (parse_shape(tok, &layers[n].d)) {
+            if (cli_conv_shape_parse(tok, &layers[n].d)) {
                 fprintf(stderr, "dlas tune: bad layer shape '%s'\n", tok);
                 free(layers);
                 return EXIT_USAGE;
@@ -365,18 +335,7 @@ int cmd_tune(struct cli *c, int argc, char **argv)
             be_name = bc->name;
         }
         if (!o.prims)
-            for (size_t i = 0; i < dlas_experiment_n_primitives(e) && prims.n < CLI_MAX_PRIMS;
-                 i++) {
-                const char *label;
-                const struct dlas_component *comp;
-                const struct dlas_params *pp;
-                dlas_experiment_primitive(e, i, &label, &comp, &pp);
-                snprintf(prims.labels[prims.n], sizeof prims.labels[0], "%s", label);
-                prims.owned[prims.n] = pp ? dlas_params_clone(pp) : NULL;
-                prims.c[prims.n] = (struct dlas_primitive_choice){prims.labels[prims.n], comp,
-                                                                  prims.owned[prims.n]};
-                prims.n++;
-            }
+            cli_prims_from_experiment(e, &prims);
         for (size_t i = 0; !rc && i < dlas_experiment_n_models(e); i++) {
             struct dlas_graph *gi;
             if (dlas_experiment_build_model(e, i, m.seed, &gi, NULL)) {

@@ -29,6 +29,23 @@ static int add(struct cli_prims *p, const char *label, const struct dlas_compone
     return DLAS_OK;
 }
 
+int cli_prims_copy(struct cli_prims *p, const char *label, const struct dlas_component *comp,
+                   const struct dlas_params *params)
+{
+    return add(p, label, comp, params ? dlas_params_clone(params) : NULL);
+}
+
+void cli_prims_from_experiment(const struct dlas_experiment *e, struct cli_prims *p)
+{
+    for (size_t i = 0; i < dlas_experiment_n_primitives(e) && p->n < CLI_MAX_PRIMS; i++) {
+        const char *label;
+        const struct dlas_component *comp;
+        const struct dlas_params *pp;
+        dlas_experiment_primitive(e, i, &label, &comp, &pp);
+        cli_prims_copy(p, label, comp, pp);
+    }
+}
+
 int cli_prim_parse(struct cli *c, const char *spec, struct cli_prims *p)
 {
     char name[128];

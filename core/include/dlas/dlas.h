@@ -9,6 +9,7 @@
 #include <dlas/params.h>
 #include <dlas/tensor.h>
 #include <dlas/graph.h>
+#include <dlas/build.h>
 #include <dlas/ops.h>
 #include <dlas/plugin.h>
 #include <dlas/registry.h>

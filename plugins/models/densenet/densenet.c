@@ -8,25 +8,13 @@
  * earlier layer's output; that concatenation is an explicit node
  * "<layer>.cat" (torchvision concatenates inside the layer's forward), and a
  * block's output is "<block>.cat". */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <dlas/build.h>
 #include <dlas/plugin.h>
 
-#define BN_EPS 1e-5f
 #define MAX_BLOCKS 4
-
-static const char *nm(char *b, const char *fmt, ...) DLAS_PRINTF(2, 3);
-static const char *nm(char *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, DLAS_NAME_MAX, fmt, ap);
-    va_end(ap);
-    return b;
-}
 
 struct layout {
     int n_blocks, layers[MAX_BLOCKS], growth;
@@ -54,13 +42,26 @@ static int imagenet_layout(int depth, struct layout *L)
  * transitions and the classifier that makes 6n+4 weight layers. */
 static int cifar_layout(int depth, struct layout *L)
 {
-    if (depth < 10 || (depth - 4) % 6)
+    int n = dlas_depth_blocks(depth, 6, 4);
+    if (!n)
         return 0;
     L->n_blocks = 3;
     L->growth = 12;
     for (int b = 0; b < 3; b++)
-        L->layers[b] = (depth - 4) / 6;
+        L->layers[b] = n;
     return 1;
+}
+
+/* DenseNet's pre-activation unit: "<pre>.norm<tag>", "<pre>.relu<tag>",
+ * "<pre>.conv<tag>" (a dense layer's tags are "1" and "2", a transition's
+ * is empty). */
+static int bn_relu_conv(struct dlas_graph *g, const char *pre, const char *tag, int x,
+                        struct dlas_conv_attr a)
+{
+    char b[DLAS_NAME_MAX];
+    x = dlas_graph_batchnorm(g, dlas_name(b, "%s.norm%s", pre, tag), x, DLAS_BN_EPS);
+    x = dlas_graph_relu(g, dlas_name(b, "%s.relu%s", pre, tag), x);
+    return dlas_graph_conv2d(g, dlas_name(b, "%s.conv%s", pre, tag), x, &a);
 }
 
 /* One block: returns the concatenation of its input and every new layer;
@@ -76,21 +77,16 @@ static int dense_block(struct dlas_graph *g, int bi, int x, int n_layers, int gr
     }
     parts[0] = x;
     for (int l = 0; l < n_layers; l++) {
-        nm(pre, "features.denseblock%d.denselayer%d", bi, l + 1);
-        int y = l ? dlas_graph_concat(g, nm(b, "%s.cat", pre), l + 1, parts) : x;
-        struct dlas_conv_attr c1 = dlas_conv(bn_size * growth, 1, 1, 0);
-        struct dlas_conv_attr c2 = dlas_conv(growth, 3, 1, 1);
-        y = dlas_graph_batchnorm(g, nm(b, "%s.norm1", pre), y, BN_EPS);
-        y = dlas_graph_relu(g, nm(b, "%s.relu1", pre), y);
-        y = dlas_graph_conv2d(g, nm(b, "%s.conv1", pre), y, &c1);
-        y = dlas_graph_batchnorm(g, nm(b, "%s.norm2", pre), y, BN_EPS);
-        y = dlas_graph_relu(g, nm(b, "%s.relu2", pre), y);
-        y = dlas_graph_conv2d(g, nm(b, "%s.conv2", pre), y, &c2);
+        dlas_name(pre, "features.denseblock%d.denselayer%d", bi, l + 1);
+        int y = l ? dlas_graph_concat(g, dlas_name(b, "%s.cat", pre), l + 1, parts) : x;
+        y = bn_relu_conv(g, pre, "1", y, dlas_conv(bn_size * growth, 1, 1, 0));
+        y = bn_relu_conv(g, pre, "2", y, dlas_conv(growth, 3, 1, 1));
         if (drop > 0)
-            y = dlas_graph_dropout(g, nm(b, "%s.dropout", pre), y, drop);
+            y = dlas_graph_dropout(g, dlas_name(b, "%s.dropout", pre), y, drop);
         parts[l + 1] = y;
     }
-    int out = dlas_graph_concat(g, nm(b, "features.denseblock%d.cat", bi), n_layers + 1, parts);
+    int out = dlas_graph_concat(g, dlas_name(b, "features.denseblock%d.cat", bi), n_layers + 1,
+                                parts);
     free(parts);
     *channels += n_layers * growth;
     return out;
@@ -98,13 +94,11 @@ static int dense_block(struct dlas_graph *g, int bi, int x, int n_layers, int gr
 
 static int transition(struct dlas_graph *g, int bi, int x, int out_c)
 {
-    char b[DLAS_NAME_MAX];
-    struct dlas_conv_attr a = dlas_conv(out_c, 1, 1, 0);
+    char pre[DLAS_NAME_MAX], b[DLAS_NAME_MAX];
     struct dlas_pool_attr ap = dlas_pool(2, 2, 0);
-    x = dlas_graph_batchnorm(g, nm(b, "features.transition%d.norm", bi), x, BN_EPS);
-    x = dlas_graph_relu(g, nm(b, "features.transition%d.relu", bi), x);
-    x = dlas_graph_conv2d(g, nm(b, "features.transition%d.conv", bi), x, &a);
-    return dlas_graph_avgpool(g, nm(b, "features.transition%d.pool", bi), x, &ap);
+    dlas_name(pre, "features.transition%d", bi);
+    x = bn_relu_conv(g, pre, "", x, dlas_conv(out_c, 1, 1, 0));
+    return dlas_graph_avgpool(g, dlas_name(b, "%s.pool", pre), x, &ap);
 }
 
 static int densenet_graph(const struct dlas_params *p, int c, int h, int w, int classes,
@@ -131,17 +125,14 @@ static int densenet_graph(const struct dlas_params *p, int c, int h, int w, int 
                           bn_size, compression);
     if (classes < 1)
         return dlas_error(DLAS_ERR_INVALID, "densenet: %d classes", classes);
-    int big_stem = !strcmp(style, "imagenet") || (!strcmp(style, "auto") && h >= 64 && w >= 64);
+    int big_stem = dlas_style_imagenet(style, h, w);
 
     int channels = 2 * L.growth;
     int x = dlas_graph_input(g, "input", c, h, w);
     if (big_stem) {
-        struct dlas_conv_attr a = dlas_conv(channels, 7, 2, 3);
-        struct dlas_pool_attr mp = dlas_pool(3, 2, 1);
-        x = dlas_graph_conv2d(g, "features.conv0", x, &a);
-        x = dlas_graph_batchnorm(g, "features.norm0", x, BN_EPS);
-        x = dlas_graph_relu(g, "features.relu0", x);
-        x = dlas_graph_maxpool(g, "features.pool0", x, &mp);
+        static const char *const stem[4] = {"features.conv0", "features.norm0",
+                                            "features.relu0", "features.pool0"};
+        x = dlas_imagenet_stem(g, x, channels, stem);
     } else {
         /* Huang et al.'s CIFAR stem: the first layer's BN-ReLU follows */
         struct dlas_conv_attr a = dlas_conv(channels, 3, 1, 1);
@@ -156,11 +147,9 @@ static int densenet_graph(const struct dlas_params *p, int c, int h, int w, int 
             x = transition(g, bi + 1, x, channels);
         }
     }
-    x = dlas_graph_batchnorm(g, "features.norm5", x, BN_EPS);
+    x = dlas_graph_batchnorm(g, "features.norm5", x, DLAS_BN_EPS);
     x = dlas_graph_relu(g, "relu", x);
-    x = dlas_graph_global_avgpool(g, "avgpool", x);
-    x = dlas_graph_flatten(g, "flatten", x);
-    dlas_graph_linear(g, "classifier", x, classes, 1);
+    dlas_pooled_head(g, x, "classifier", classes);
 
     int rc = dlas_graph_status(g);
     if (rc)
@@ -189,16 +178,7 @@ static const struct dlas_param_spec densenet_params[] = {
 static int densenet_build(const struct dlas_host *host, const struct dlas_params *p, int c,
                           int h, int w, int classes, struct dlas_graph *g)
 {
-    struct dlas_params *own = NULL;
-    int rc;
-    if (!p) {
-        if ((rc = dlas_params_defaults(densenet_params, &own)))
-            return rc;
-        p = own;
-    }
-    rc = densenet_graph(p, c, h, w, classes, g);
-    dlas_params_free(own);
-    return rc;
+    return dlas_model_with_defaults(densenet_params, p, densenet_graph, c, h, w, classes, g);
 }
 
 static const struct dlas_model_ops densenet_ops = {sizeof(struct dlas_model_ops),

@@ -7,23 +7,9 @@
  * common CIFAR adaptations do (kuangliu/pytorch-cifar): v1's stem runs at
  * stride 1; v2's stem and its first stride-2 stage (24 channels) run at
  * stride 1, so a 32x32 image ends at 4x4 instead of 1x1. */
-#include <stdarg.h>
-#include <stdio.h>
-#include <string.h>
-
+#include <dlas/build.h>
 #include <dlas/plugin.h>
 
-#define BN_EPS 1e-5f
-
-static const char *nm(char *b, const char *fmt, ...) DLAS_PRINTF(2, 3);
-static const char *nm(char *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, DLAS_NAME_MAX, fmt, ap);
-    va_end(ap);
-    return b;
-}
 
 /* torchvision's _make_divisible: the nearest multiple of 8, never below 8
  * nor more than 10% below v. */
@@ -41,13 +27,12 @@ static int divisible8(double v)
 static int conv_bn_act(struct dlas_graph *g, const char *pre, int x, int out_c, int k, int stride,
                        int groups, int relu6)
 {
-    char b[DLAS_NAME_MAX];
+    char b0[DLAS_NAME_MAX], b1[DLAS_NAME_MAX], b2[DLAS_NAME_MAX];
     struct dlas_conv_attr a = dlas_conv(out_c, k, stride, (k - 1) / 2);
     a.groups = groups;
-    x = dlas_graph_conv2d(g, nm(b, "%s.0", pre), x, &a);
-    x = dlas_graph_batchnorm(g, nm(b, "%s.1", pre), x, BN_EPS);
-    return relu6 ? dlas_graph_relu6(g, nm(b, "%s.2", pre), x)
-                 : dlas_graph_relu(g, nm(b, "%s.2", pre), x);
+    x = dlas_conv_bn(g, dlas_name(b0, "%s.0", pre), dlas_name(b1, "%s.1", pre), x, a);
+    dlas_name(b2, "%s.2", pre);
+    return relu6 ? dlas_graph_relu6(g, b2, x) : dlas_graph_relu(g, b2, x);
 }
 
 /* torchvision's InvertedResidual: [1x1 expansion,] 3x3 depthwise, linear 1x1
@@ -55,16 +40,18 @@ static int conv_bn_act(struct dlas_graph *g, const char *pre, int x, int out_c, 
 static int inverted_residual(struct dlas_graph *g, int idx, int x, int in_c, int out_c,
                              int stride, int t)
 {
-    char b[DLAS_NAME_MAX];
+    char b[DLAS_NAME_MAX], b2[DLAS_NAME_MAX];
     int hidden = in_c * t, k = 0, y = x;
     if (t != 1)
-        y = conv_bn_act(g, nm(b, "features.%d.conv.%d", idx, k++), y, hidden, 1, 1, 1, 1);
-    y = conv_bn_act(g, nm(b, "features.%d.conv.%d", idx, k++), y, hidden, 3, stride, hidden, 1);
-    struct dlas_conv_attr pw = dlas_conv(out_c, 1, 1, 0);
-    y = dlas_graph_conv2d(g, nm(b, "features.%d.conv.%d", idx, k++), y, &pw);
-    y = dlas_graph_batchnorm(g, nm(b, "features.%d.conv.%d", idx, k), y, BN_EPS);
+        y = conv_bn_act(g, dlas_name(b, "features.%d.conv.%d", idx, k++), y, hidden, 1, 1, 1,
+                        1);
+    y = conv_bn_act(g, dlas_name(b, "features.%d.conv.%d", idx, k++), y, hidden, 3, stride,
+                    hidden, 1);
+    dlas_name(b, "features.%d.conv.%d", idx, k);
+    dlas_name(b2, "features.%d.conv.%d", idx, k + 1);
+    y = dlas_conv_bn(g, b, b2, y, dlas_conv(out_c, 1, 1, 0));
     if (stride == 1 && in_c == out_c)
-        y = dlas_graph_add(g, nm(b, "features.%d.add", idx), x, y);
+        y = dlas_graph_add(g, dlas_name(b, "features.%d.add", idx), x, y);
     return y;
 }
 
@@ -76,7 +63,7 @@ static int v2_features(struct dlas_graph *g, int x, double width, int small, int
                                       {6, 320, 1, 1}};
     char b[DLAS_NAME_MAX];
     int in_c = divisible8(32 * width), idx = 0;
-    x = conv_bn_act(g, nm(b, "features.%d", idx++), x, in_c, 3, small ? 1 : 2, 1, 1);
+    x = conv_bn_act(g, dlas_name(b, "features.%d", idx++), x, in_c, 3, small ? 1 : 2, 1, 1);
     for (int s = 0; s < 7; s++) {
         int oc = divisible8(setting[s][1] * width);
         for (int i = 0; i < setting[s][2]; i++) {
@@ -88,7 +75,7 @@ static int v2_features(struct dlas_graph *g, int x, double width, int small, int
         }
     }
     *out_c = divisible8(1280 * (width > 1.0 ? width : 1.0));
-    return conv_bn_act(g, nm(b, "features.%d", idx), x, *out_c, 1, 1, 1, 1);
+    return conv_bn_act(g, dlas_name(b, "features.%d", idx), x, *out_c, 1, 1, 1, 1);
 }
 
 /* v1: a 3x3 convolution, then 13 depthwise-separable layers ("features.<i>.0"
@@ -104,8 +91,9 @@ static int v1_features(struct dlas_graph *g, int x, double width, int small, int
     x = conv_bn_act(g, "features.0", x, in_c, 3, small ? 1 : 2, 1, 0);
     for (int i = 0; i < 13; i++) {
         int oc = divisible8(layers[i][0] * width);
-        x = conv_bn_act(g, nm(b, "features.%d.0", i + 1), x, in_c, 3, layers[i][1], in_c, 0);
-        x = conv_bn_act(g, nm(b, "features.%d.1", i + 1), x, oc, 1, 1, 1, 0);
+        x = conv_bn_act(g, dlas_name(b, "features.%d.0", i + 1), x, in_c, 3, layers[i][1], in_c,
+                        0);
+        x = conv_bn_act(g, dlas_name(b, "features.%d.1", i + 1), x, oc, 1, 1, 1, 0);
         in_c = oc;
     }
     *out_c = in_c;
@@ -125,7 +113,7 @@ static int mobilenet_graph(const struct dlas_params *p, int c, int h, int w, int
         return dlas_error(DLAS_ERR_INVALID, "mobilenet: width %g is outside 0.1..4", width);
     if (classes < 1)
         return dlas_error(DLAS_ERR_INVALID, "mobilenet: %d classes", classes);
-    int small = !strcmp(style, "cifar") || (!strcmp(style, "auto") && (h < 64 || w < 64));
+    int small = !dlas_style_imagenet(style, h, w);
 
     int x = dlas_graph_input(g, "input", c, h, w), feat = 0;
     x = version == 1 ? v1_features(g, x, width, small, &feat)
@@ -159,16 +147,7 @@ static const struct dlas_param_spec mobilenet_params[] = {
 static int mobilenet_build(const struct dlas_host *host, const struct dlas_params *p, int c,
                            int h, int w, int classes, struct dlas_graph *g)
 {
-    struct dlas_params *own = NULL;
-    int rc;
-    if (!p) {
-        if ((rc = dlas_params_defaults(mobilenet_params, &own)))
-            return rc;
-        p = own;
-    }
-    rc = mobilenet_graph(p, c, h, w, classes, g);
-    dlas_params_free(own);
-    return rc;
+    return dlas_model_with_defaults(mobilenet_params, p, mobilenet_graph, c, h, w, classes, g);
 }
 
 static const struct dlas_model_ops mobilenet_ops = {sizeof(struct dlas_model_ops),

@@ -8,30 +8,11 @@
  * the paper's section 4.2), and the stem, which depends on the input size (a
  * 7x7/2 convolution and a 3x3/2 max pool for ImageNet-sized inputs, a 3x3/1
  * convolution for small ones). */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
+#include <dlas/build.h>
 #include <dlas/plugin.h>
 
-#define BN_EPS 1e-5f /* torch.nn.BatchNorm2d's default */
-
-static const char *nm(char *b, const char *fmt, ...) DLAS_PRINTF(2, 3);
-static const char *nm(char *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, DLAS_NAME_MAX, fmt, ap);
-    va_end(ap);
-    return b;
-}
-
-static int conv_bn(struct dlas_graph *g, const char *conv, const char *bn, int x, int out_c,
-                   int k, int stride, int pad)
-{
-    struct dlas_conv_attr a = dlas_conv(out_c, k, stride, pad);
-    return dlas_graph_batchnorm(g, bn, dlas_graph_conv2d(g, conv, x, &a), BN_EPS);
-}
 
 /* torchvision's downsample: a strided 1x1 projection and its BN ("option B"
  * of the paper), wherever the block changes the shape. */
@@ -40,20 +21,39 @@ static int shortcut(struct dlas_graph *g, const char *pre, int x, int in_c, int 
     char b1[DLAS_NAME_MAX], b2[DLAS_NAME_MAX];
     if (stride == 1 && in_c == out_c)
         return x;
-    return conv_bn(g, nm(b1, "%s.downsample.0", pre), nm(b2, "%s.downsample.1", pre), x, out_c,
-                   1, stride, 0);
+    return dlas_conv_bn(g, dlas_name(b1, "%s.downsample.0", pre),
+                        dlas_name(b2, "%s.downsample.1", pre), x, dlas_conv(out_c, 1, stride, 0));
+}
+
+/* "<pre>.conv<i>" and "<pre>.bn<i>": the i-th convolution of a block. */
+static int block_conv(struct dlas_graph *g, const char *pre, int i, int x,
+                      struct dlas_conv_attr a)
+{
+    char b1[DLAS_NAME_MAX], b2[DLAS_NAME_MAX];
+    return dlas_conv_bn(g, dlas_name(b1, "%s.conv%d", pre, i), dlas_name(b2, "%s.bn%d", pre, i),
+                        x, a);
+}
+
+static int block_relu(struct dlas_graph *g, const char *pre, int i, int x)
+{
+    char b[DLAS_NAME_MAX];
+    return dlas_graph_relu(g, dlas_name(b, "%s.relu%d", pre, i), x);
+}
+
+/* The residual sum of a block's last BN output y and its shortcut s, then
+ * the block's closing ReLU (the i-th). */
+static int block_add_relu(struct dlas_graph *g, const char *pre, int i, int y, int s)
+{
+    char b[DLAS_NAME_MAX];
+    return block_relu(g, pre, i, dlas_graph_add(g, dlas_name(b, "%s.add", pre), y, s));
 }
 
 static int basic_block(struct dlas_graph *g, const char *pre, int x, int in_c, int planes,
                        int stride)
 {
-    char b1[DLAS_NAME_MAX], b2[DLAS_NAME_MAX];
-    int y = conv_bn(g, nm(b1, "%s.conv1", pre), nm(b2, "%s.bn1", pre), x, planes, 3, stride, 1);
-    y = dlas_graph_relu(g, nm(b1, "%s.relu1", pre), y);
-    y = conv_bn(g, nm(b1, "%s.conv2", pre), nm(b2, "%s.bn2", pre), y, planes, 3, 1, 1);
-    int s = shortcut(g, pre, x, in_c, planes, stride);
-    y = dlas_graph_add(g, nm(b1, "%s.add", pre), y, s);
-    return dlas_graph_relu(g, nm(b1, "%s.relu2", pre), y);
+    int y = block_relu(g, pre, 1, block_conv(g, pre, 1, x, dlas_conv(planes, 3, stride, 1)));
+    y = block_conv(g, pre, 2, y, dlas_conv(planes, 3, 1, 1));
+    return block_add_relu(g, pre, 2, y, shortcut(g, pre, x, in_c, planes, stride));
 }
 
 /* torchvision's Bottleneck ("ResNet v1.5"): the stride sits on the 3x3
@@ -62,15 +62,10 @@ static int basic_block(struct dlas_graph *g, const char *pre, int x, int in_c, i
 static int bottleneck_block(struct dlas_graph *g, const char *pre, int x, int in_c, int planes,
                             int stride)
 {
-    char b1[DLAS_NAME_MAX], b2[DLAS_NAME_MAX];
-    int y = conv_bn(g, nm(b1, "%s.conv1", pre), nm(b2, "%s.bn1", pre), x, planes, 1, 1, 0);
-    y = dlas_graph_relu(g, nm(b1, "%s.relu1", pre), y);
-    y = conv_bn(g, nm(b1, "%s.conv2", pre), nm(b2, "%s.bn2", pre), y, planes, 3, stride, 1);
-    y = dlas_graph_relu(g, nm(b1, "%s.relu2", pre), y);
-    y = conv_bn(g, nm(b1, "%s.conv3", pre), nm(b2, "%s.bn3", pre), y, 4 * planes, 1, 1, 0);
-    int s = shortcut(g, pre, x, in_c, 4 * planes, stride);
-    y = dlas_graph_add(g, nm(b1, "%s.add", pre), y, s);
-    return dlas_graph_relu(g, nm(b1, "%s.relu3", pre), y);
+    int y = block_relu(g, pre, 1, block_conv(g, pre, 1, x, dlas_conv(planes, 1, 1, 0)));
+    y = block_relu(g, pre, 2, block_conv(g, pre, 2, y, dlas_conv(planes, 3, stride, 1)));
+    y = block_conv(g, pre, 3, y, dlas_conv(4 * planes, 1, 1, 0));
+    return block_add_relu(g, pre, 3, y, shortcut(g, pre, x, in_c, 4 * planes, stride));
 }
 
 struct layout {
@@ -102,12 +97,13 @@ static int imagenet_layout(int depth, struct layout *L)
 
 static int cifar_layout(int depth, struct layout *L)
 {
-    if (depth < 8 || (depth - 2) % 6)
+    int n = dlas_depth_blocks(depth, 6, 2);
+    if (!n)
         return 0;
     L->n_stages = 3;
     L->bottleneck = 0;
     for (int s = 0; s < 3; s++) {
-        L->blocks[s] = (depth - 2) / 6;
+        L->blocks[s] = n;
         L->planes[s] = 16 << s;
     }
     return 1;
@@ -135,24 +131,20 @@ static int resnet_graph(const struct dlas_params *p, int c, int h, int w, int cl
                           depth, layout);
     if (classes < 1)
         return dlas_error(DLAS_ERR_INVALID, "resnet: %d classes", classes);
-    int big_stem = !strcmp(style, "imagenet") || (!strcmp(style, "auto") && h >= 64 && w >= 64);
+    int big_stem = dlas_style_imagenet(style, h, w);
 
+    static const char *const stem[4] = {"conv1", "bn1", "relu", "maxpool"};
     char pre[DLAS_NAME_MAX];
     int x = dlas_graph_input(g, "input", c, h, w);
-    if (big_stem) {
-        struct dlas_pool_attr mp = dlas_pool(3, 2, 1);
-        x = conv_bn(g, "conv1", "bn1", x, L.planes[0], 7, 2, 3);
-        x = dlas_graph_relu(g, "relu", x);
-        x = dlas_graph_maxpool(g, "maxpool", x, &mp);
-    } else {
-        x = conv_bn(g, "conv1", "bn1", x, L.planes[0], 3, 1, 1);
-        x = dlas_graph_relu(g, "relu", x);
-    }
+    if (big_stem)
+        x = dlas_imagenet_stem(g, x, L.planes[0], stem);
+    else
+        x = dlas_conv_bn_relu(g, stem[0], stem[1], stem[2], x, dlas_conv(L.planes[0], 3, 1, 1));
     int in_c = L.planes[0];
     for (int s = 0; s < L.n_stages; s++)
         for (int i = 0; i < L.blocks[s]; i++) {
             int stride = (s > 0 && i == 0) ? 2 : 1;
-            nm(pre, "layer%d.%d", s + 1, i);
+            dlas_name(pre, "layer%d.%d", s + 1, i);
             if (L.bottleneck) {
                 x = bottleneck_block(g, pre, x, in_c, L.planes[s], stride);
                 in_c = 4 * L.planes[s];
@@ -161,9 +153,7 @@ static int resnet_graph(const struct dlas_params *p, int c, int h, int w, int cl
                 in_c = L.planes[s];
             }
         }
-    x = dlas_graph_global_avgpool(g, "avgpool", x);
-    x = dlas_graph_flatten(g, "flatten", x);
-    dlas_graph_linear(g, "fc", x, classes, 1);
+    dlas_pooled_head(g, x, "fc", classes);
 
     int rc = dlas_graph_status(g);
     if (rc)
@@ -187,16 +177,7 @@ static const struct dlas_param_spec resnet_params[] = {
 static int resnet_build(const struct dlas_host *host, const struct dlas_params *p, int c, int h,
                         int w, int classes, struct dlas_graph *g)
 {
-    struct dlas_params *own = NULL;
-    int rc;
-    if (!p) {
-        if ((rc = dlas_params_defaults(resnet_params, &own)))
-            return rc;
-        p = own;
-    }
-    rc = resnet_graph(p, c, h, w, classes, g);
-    dlas_params_free(own);
-    return rc;
+    return dlas_model_with_defaults(resnet_params, p, resnet_graph, c, h, w, classes, g);
 }
 
 static const struct dlas_model_ops resnet_ops = {sizeof(struct dlas_model_ops), resnet_build};

@@ -12,24 +12,12 @@
  * approximated. The CIFAR head (as in the many CIFAR re-implementations, e.g.
  * kuangliu/pytorch-cifar) averages the final map globally into one linear
  * layer of 512 inputs. */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
+#include <dlas/build.h>
 #include <dlas/plugin.h>
 
-#define BN_EPS 1e-5f
 #define M (-1) /* max pool in a configuration */
-
-static const char *nm(char *b, const char *fmt, ...) DLAS_PRINTF(2, 3);
-static const char *nm(char *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, DLAS_NAME_MAX, fmt, ap);
-    va_end(ap);
-    return b;
-}
 
 static const int cfg_a[] = {64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M, 0};
 static const int cfg_b[] = {64, 64, M, 128, 128, M, 256, 256, M, 512, 512, M, 512, 512, M, 0};
@@ -96,15 +84,16 @@ static int vgg_graph(const struct dlas_params *p, int c, int h, int w, int class
     struct dlas_pool_attr mp = dlas_pool(2, 2, 0);
     for (; *cfg; cfg++) {
         if (*cfg == M) {
-            x = dlas_graph_maxpool(g, nm(b, "features.%d", idx++), x, &mp);
+            x = dlas_graph_maxpool(g, dlas_name(b, "features.%d", idx++), x, &mp);
             continue;
         }
         struct dlas_conv_attr a = dlas_conv(*cfg, 3, 1, 1);
         a.bias = 1;
-        x = dlas_graph_conv2d(g, nm(b, "features.%d", idx++), x, &a);
+        x = dlas_graph_conv2d(g, dlas_name(b, "features.%d", idx++), x, &a);
         if (bn)
-            x = dlas_graph_batchnorm(g, nm(b, "features.%d", idx++), x, BN_EPS);
-        x = dlas_graph_relu(g, nm(b, "features.%d", idx++), x);
+            x = dlas_graph_batchnorm(g, dlas_name(b, "features.%d", idx++), x,
+                                     DLAS_BN_EPS);
+        x = dlas_graph_relu(g, dlas_name(b, "features.%d", idx++), x);
     }
     if (imagenet) {
         if (fh != 7 || fw != 7) {
@@ -123,9 +112,7 @@ static int vgg_graph(const struct dlas_params *p, int c, int h, int w, int class
             x = dlas_graph_dropout(g, "classifier.5", x, drop);
         dlas_graph_linear(g, "classifier.6", x, classes, 1);
     } else {
-        x = dlas_graph_global_avgpool(g, "avgpool", x);
-        x = dlas_graph_flatten(g, "flatten", x);
-        dlas_graph_linear(g, "classifier", x, classes, 1);
+        dlas_pooled_head(g, x, "classifier", classes);
     }
 
     int rc = dlas_graph_status(g);
@@ -151,16 +138,7 @@ static const struct dlas_param_spec vgg_params[] = {
 static int vgg_build(const struct dlas_host *host, const struct dlas_params *p, int c, int h,
                      int w, int classes, struct dlas_graph *g)
 {
-    struct dlas_params *own = NULL;
-    int rc;
-    if (!p) {
-        if ((rc = dlas_params_defaults(vgg_params, &own)))
-            return rc;
-        p = own;
-    }
-    rc = vgg_graph(p, c, h, w, classes, g);
-    dlas_params_free(own);
-    return rc;
+    return dlas_model_with_defaults(vgg_params, p, vgg_graph, c, h, w, classes, g);
 }
 
 static const struct dlas_model_ops vgg_ops = {sizeof(struct dlas_model_ops), vgg_build};

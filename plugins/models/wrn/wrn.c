@@ -32,7 +32,8 @@ static int wrn_graph(const struct dlas_params *p, int c, int h, int w, int class
             spec.type = (enum wrn_block_type)i;
     if ((int)spec.type < 0)
         return dlas_error(DLAS_ERR_INVALID, "wrn: unknown block type '%s'", block ? block : "");
-    if (depth < 10 || (depth - 4) % 6)
+    const int n = dlas_depth_blocks(depth, 6, 4);
+    if (!n)
         return dlas_error(DLAS_ERR_INVALID,
                           "wrn: depth %d is not 6n+4 (e.g. 16, 22, 28, 40)", depth);
     if (k < 1)
@@ -40,12 +41,12 @@ static int wrn_graph(const struct dlas_params *p, int c, int h, int w, int class
     if (classes < 1)
         return dlas_error(DLAS_ERR_INVALID, "wrn: %d classes", classes);
 
-    const int n = (depth - 4) / 6, widths[4] = {16, 16 * k, 32 * k, 64 * k};
+    const int widths[4] = {16, 16 * k, 32 * k, 64 * k};
     char pre[DLAS_NAME_MAX];
     int rc;
     for (int s = 0; s < 3; s++)
         for (int i = 0; i < n; i++) {
-            wrn_name(pre, "block%d.0.layer.%d", s + 1, i);
+            dlas_name(pre, "block%d.0.layer.%d", s + 1, i);
             if ((rc = wrn_block_check(pre, i ? widths[s + 1] : widths[s], widths[s + 1], &spec)))
                 return rc;
         }
@@ -55,15 +56,13 @@ static int wrn_graph(const struct dlas_params *p, int c, int h, int w, int class
     x = dlas_graph_conv2d(g, "conv1", x, &stem);
     for (int s = 0; s < 3; s++)
         for (int i = 0; i < n; i++) {
-            wrn_name(pre, "block%d.0.layer.%d", s + 1, i);
+            dlas_name(pre, "block%d.0.layer.%d", s + 1, i);
             x = wrn_block(g, pre, x, i ? widths[s + 1] : widths[s], widths[s + 1],
                           (s > 0 && i == 0) ? 2 : 1, &spec);
         }
-    x = dlas_graph_batchnorm(g, "bn1", x, WRN_BN_EPS);
+    x = dlas_graph_batchnorm(g, "bn1", x, DLAS_BN_EPS);
     x = dlas_graph_relu(g, "relu", x);
-    x = dlas_graph_global_avgpool(g, "avgpool", x);
-    x = dlas_graph_flatten(g, "flatten", x);
-    dlas_graph_linear(g, "fc", x, classes, 1);
+    dlas_pooled_head(g, x, "fc", classes);
 
     if ((rc = dlas_graph_status(g)))
         return dlas_error_context("wrn-%d-%d (%s blocks) on %dx%dx%d", depth, k, block, c, h, w);
@@ -94,16 +93,7 @@ static const struct dlas_param_spec wrn_params[] = {
 static int wrn_build(const struct dlas_host *host, const struct dlas_params *p, int c, int h,
                      int w, int classes, struct dlas_graph *g)
 {
-    struct dlas_params *own = NULL;
-    int rc;
-    if (!p) {
-        if ((rc = dlas_params_defaults(wrn_params, &own)))
-            return rc;
-        p = own;
-    }
-    rc = wrn_graph(p, c, h, w, classes, g);
-    dlas_params_free(own);
-    return rc;
+    return dlas_model_with_defaults(wrn_params, p, wrn_graph, c, h, w, classes, g);
 }
 
 static const struct dlas_model_ops wrn_ops = {sizeof(struct dlas_model_ops), wrn_build};

@@ -2,9 +2,8 @@
 #ifndef WRN_H
 #define WRN_H
 
+#include <dlas/build.h>
 #include <dlas/plugin.h>
-
-#define WRN_BN_EPS 1e-5f
 
 enum wrn_block_type {
     WRN_BASIC = 0,          /* S: two full 3x3 convolutions */
@@ -30,7 +29,5 @@ int wrn_block_check(const char *pre, int in_c, int out_c, const struct wrn_block
  * return its output node ("<pre>.add"); errors are the graph's (sticky). */
 int wrn_block(struct dlas_graph *g, const char *pre, int x, int in_c, int out_c, int stride,
               const struct wrn_block_spec *s);
-
-const char *wrn_name(char *b, const char *fmt, ...) DLAS_PRINTF(2, 3);
 
 #endif

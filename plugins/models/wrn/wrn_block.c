@@ -6,19 +6,7 @@
  * convolutions is a small module of its own ("conv1.conv" for a plain one,
  * "conv1.convdw/bn/conv1x1" for grouped + pointwise, "conv1.conv1x1_down/
  * bn1/conv/bn2/conv1x1_up" for a bottleneck). */
-#include <stdarg.h>
-#include <stdio.h>
-
 #include "wrn.h"
-
-const char *wrn_name(char *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, DLAS_NAME_MAX, fmt, ap);
-    va_end(ap);
-    return b;
-}
 
 static int groups_for(const struct wrn_block_spec *s, int channels)
 {
@@ -74,14 +62,14 @@ static int cheap_conv(struct dlas_graph *g, const char *pre, const char *conv, i
     char b[DLAS_NAME_MAX];
     if (s->type == WRN_BASIC) {
         struct dlas_conv_attr a = dlas_conv(out_c, 3, stride, 1);
-        return dlas_graph_conv2d(g, wrn_name(b, "%s.%s.conv", pre, conv), x, &a);
+        return dlas_graph_conv2d(g, dlas_name(b, "%s.%s.conv", pre, conv), x, &a);
     }
     struct dlas_conv_attr dw = dlas_conv(in_c, 3, stride, 1), pw = dlas_conv(out_c, 1, 1, 0);
     dw.groups = groups_for(s, in_c);
-    x = dlas_graph_conv2d(g, wrn_name(b, "%s.%s.convdw", pre, conv), x, &dw);
-    x = dlas_graph_batchnorm(g, wrn_name(b, "%s.%s.bn", pre, conv), x, WRN_BN_EPS);
-    x = dlas_graph_relu(g, wrn_name(b, "%s.%s.relu", pre, conv), x);
-    return dlas_graph_conv2d(g, wrn_name(b, "%s.%s.conv1x1", pre, conv), x, &pw);
+    x = dlas_graph_conv2d(g, dlas_name(b, "%s.%s.convdw", pre, conv), x, &dw);
+    x = dlas_graph_batchnorm(g, dlas_name(b, "%s.%s.bn", pre, conv), x, DLAS_BN_EPS);
+    x = dlas_graph_relu(g, dlas_name(b, "%s.%s.relu", pre, conv), x);
+    return dlas_graph_conv2d(g, dlas_name(b, "%s.%s.conv1x1", pre, conv), x, &pw);
 }
 
 /* Moonshine's ConvBottleneck / GConvBottleneck: 1x1 down to floor(out/b),
@@ -95,13 +83,13 @@ static int bottleneck_conv(struct dlas_graph *g, const char *pre, int x, int out
     struct dlas_conv_attr up = dlas_conv(out_c, 1, 1, 0);
     if (s->type == WRN_GROUPED_BOTTLENECK)
         mid3.groups = groups_for(s, mid);
-    x = dlas_graph_conv2d(g, wrn_name(b, "%s.conv1.conv1x1_down", pre), x, &down);
-    x = dlas_graph_batchnorm(g, wrn_name(b, "%s.conv1.bn1", pre), x, WRN_BN_EPS);
-    x = dlas_graph_relu(g, wrn_name(b, "%s.conv1.relu1", pre), x);
-    x = dlas_graph_conv2d(g, wrn_name(b, "%s.conv1.conv", pre), x, &mid3);
-    x = dlas_graph_batchnorm(g, wrn_name(b, "%s.conv1.bn2", pre), x, WRN_BN_EPS);
-    x = dlas_graph_relu(g, wrn_name(b, "%s.conv1.relu2", pre), x);
-    return dlas_graph_conv2d(g, wrn_name(b, "%s.conv1.conv1x1_up", pre), x, &up);
+    x = dlas_graph_conv2d(g, dlas_name(b, "%s.conv1.conv1x1_down", pre), x, &down);
+    x = dlas_graph_batchnorm(g, dlas_name(b, "%s.conv1.bn1", pre), x, DLAS_BN_EPS);
+    x = dlas_graph_relu(g, dlas_name(b, "%s.conv1.relu1", pre), x);
+    x = dlas_graph_conv2d(g, dlas_name(b, "%s.conv1.conv", pre), x, &mid3);
+    x = dlas_graph_batchnorm(g, dlas_name(b, "%s.conv1.bn2", pre), x, DLAS_BN_EPS);
+    x = dlas_graph_relu(g, dlas_name(b, "%s.conv1.relu2", pre), x);
+    return dlas_graph_conv2d(g, dlas_name(b, "%s.conv1.conv1x1_up", pre), x, &up);
 }
 
 int wrn_block(struct dlas_graph *g, const char *pre, int x, int in_c, int out_c, int stride,
@@ -111,25 +99,25 @@ int wrn_block(struct dlas_graph *g, const char *pre, int x, int in_c, int out_c,
     /* Pre-activation: BN-ReLU opens the block. When the width changes the
      * projection shortcut reads the activated input too (WRN's convShortcut);
      * otherwise the shortcut is the raw input. */
-    int a = dlas_graph_batchnorm(g, wrn_name(b, "%s.bn1", pre), x, WRN_BN_EPS);
-    a = dlas_graph_relu(g, wrn_name(b, "%s.relu1", pre), a);
+    int a = dlas_graph_batchnorm(g, dlas_name(b, "%s.bn1", pre), x, DLAS_BN_EPS);
+    a = dlas_graph_relu(g, dlas_name(b, "%s.relu1", pre), a);
     int y;
     if (s->type == WRN_BOTTLENECK || s->type == WRN_GROUPED_BOTTLENECK) {
         y = bottleneck_conv(g, pre, a, out_c, stride, s);
         if (s->dropout > 0)
-            y = dlas_graph_dropout(g, wrn_name(b, "%s.dropout", pre), y, s->dropout);
+            y = dlas_graph_dropout(g, dlas_name(b, "%s.dropout", pre), y, s->dropout);
     } else {
         y = cheap_conv(g, pre, "conv1", a, in_c, out_c, stride, s);
-        y = dlas_graph_batchnorm(g, wrn_name(b, "%s.bn2", pre), y, WRN_BN_EPS);
-        y = dlas_graph_relu(g, wrn_name(b, "%s.relu2", pre), y);
+        y = dlas_graph_batchnorm(g, dlas_name(b, "%s.bn2", pre), y, DLAS_BN_EPS);
+        y = dlas_graph_relu(g, dlas_name(b, "%s.relu2", pre), y);
         if (s->dropout > 0)
-            y = dlas_graph_dropout(g, wrn_name(b, "%s.dropout", pre), y, s->dropout);
+            y = dlas_graph_dropout(g, dlas_name(b, "%s.dropout", pre), y, s->dropout);
         y = cheap_conv(g, pre, "conv2", y, out_c, out_c, 1, s);
     }
     int sc = x;
     if (in_c != out_c) {
         struct dlas_conv_attr p = dlas_conv(out_c, 1, stride, 0);
-        sc = dlas_graph_conv2d(g, wrn_name(b, "%s.convShortcut", pre), a, &p);
+        sc = dlas_graph_conv2d(g, dlas_name(b, "%s.convShortcut", pre), a, &p);
     }
-    return dlas_graph_add(g, wrn_name(b, "%s.add", pre), sc, y);
+    return dlas_graph_add(g, dlas_name(b, "%s.add", pre), sc, y);
 }
