@@ -230,7 +230,7 @@ void cd_forward(const struct cd_geom *g, const float *x, const float *wb, const 
 
 int64_t cd_dw_floats(const struct cd_geom *g) { return g->cout * g->T9 * g->C16; }
 
-int64_t cd_dw_scratch(const struct cd_geom *g) { return g->Hp * g->Wp * g->C16 + 9 * 16; }
+int64_t cd_dw_scratch(const struct cd_geom *g) { return g->Hp * g->Wp * g->C16 + 9 * g->C16; }
 
 /* r[i][j] -> r[j][i] for a 16 x 16 tile. */
 static inline void transpose16(__m512 *r)
@@ -303,16 +303,17 @@ static void pad_hwc(const struct cd_geom *g, const float *x, float *xh)
         }
 }
 
-/* acc0/acc1 (9 x 16 each) += dy0/dy1 at every output position times the
- * 16 input channels at cv through the taps' offsets offc. */
+/* acc0/acc1 (9 vectors of 16 each, ts floats apart) += dy0/dy1 at every
+ * output position times the 16 input channels at cv through the taps'
+ * offsets offc. */
 static void dw_block(const struct cd_geom *g, const float *xh, const float *dy0, const float *dy1,
-                     const int64_t *offc, float *acc0, float *acc1)
+                     const int64_t *offc, float *acc0, float *acc1, int64_t ts)
 {
     __m512 a0[9], a1[9];
 #pragma GCC unroll 9
     for (int t = 0; t < 9; t++) {
-        a0[t] = _mm512_loadu_ps(acc0 + 16 * t);
-        a1[t] = _mm512_loadu_ps(acc1 + 16 * t);
+        a0[t] = _mm512_loadu_ps(acc0 + ts * t);
+        a1[t] = _mm512_loadu_ps(acc1 + ts * t);
     }
     const int64_t step = g->sw * g->C16;
     for (int64_t oh = 0; oh < g->OH; oh++) {
@@ -323,7 +324,11 @@ static void dw_block(const struct cd_geom *g, const float *xh, const float *dy0,
             const float *xb = xr + ow * step;
 #pragma GCC unroll 9
             for (int t = 0; t < 9; t++) {
-                const __m512 xv = _mm512_loadu_ps(xb + offc[t]);
+                __m512 xv = _mm512_loadu_ps(xb + offc[t]);
+                /* keep xv in a register: GCC otherwise folds the load into
+                 * both FMAs, doubling the loads, and the load ports (one
+                 * 512-bit load a cycle on Zen 4) then bound the loop */
+                __asm__("" : "+v"(xv));
                 a0[t] = _mm512_fmadd_ps(d0, xv, a0[t]);
                 a1[t] = _mm512_fmadd_ps(d1, xv, a1[t]);
             }
@@ -331,8 +336,8 @@ static void dw_block(const struct cd_geom *g, const float *xh, const float *dy0,
     }
 #pragma GCC unroll 9
     for (int t = 0; t < 9; t++) {
-        _mm512_storeu_ps(acc0 + 16 * t, a0[t]);
-        _mm512_storeu_ps(acc1 + 16 * t, a1[t]);
+        _mm512_storeu_ps(acc0 + ts * t, a0[t]);
+        _mm512_storeu_ps(acc1 + ts * t, a1[t]);
     }
 }
 
@@ -351,26 +356,11 @@ void cd_dw(const struct cd_geom *g, const float *x, const float *dy, float *dwp,
             for (int tb = 0; tb < g->T9; tb += 9) {
                 float *acc0 = dwp + cd_dw_index(g, co, cv, tb);
                 float *acc1 = pair ? dwp + cd_dw_index(g, co + 1, cv, tb) : dummy;
+                /* an odd last channel accumulates into a dummy, whose taps
+                 * sit C16 apart like the real ones */
                 if (!pair)
-                    memset(dummy, 0, 9 * 16 * sizeof(float));
-                /* consecutive taps of a channel vector are C16 floats apart
-                 * in dwp; the block keeps them 16 apart, so go through a
-                 * staging copy when they differ */
-                if (C16 == 16) {
-                    dw_block(g, xh + cv, dy0, dy1, offc + tb, acc0, acc1);
-                } else {
-                    float s0[9 * 16], s1[9 * 16];
-                    for (int t = 0; t < 9; t++) {
-                        memcpy(s0 + 16 * t, acc0 + t * C16, 16 * sizeof(float));
-                        memcpy(s1 + 16 * t, pair ? acc1 + t * C16 : dummy, 16 * sizeof(float));
-                    }
-                    dw_block(g, xh + cv, dy0, dy1, offc + tb, s0, s1);
-                    for (int t = 0; t < 9; t++) {
-                        memcpy(acc0 + t * C16, s0 + 16 * t, 16 * sizeof(float));
-                        if (pair)
-                            memcpy(acc1 + t * C16, s1 + 16 * t, 16 * sizeof(float));
-                    }
-                }
+                    memset(dummy, 0, (size_t)(9 * C16) * sizeof(float));
+                dw_block(g, xh + cv, dy0, dy1, offc + tb, acc0, acc1, C16);
             }
     }
 }
