@@ -483,6 +483,14 @@ START_TEST(grad_conv_direct)
     gradcheck(conv_graph(16, 7, 6, s2), 2, 1, 1.0, 26);
     struct dlas_conv_attr s12 = {5, 3, 3, 1, 2, 0, 1, 2, 1, 1, 1};
     gradcheck(conv_graph(8, 9, 8, s12), 2, 1, 1.0, 27);
+    /* stride-2 rows longer than one vector (the permuted copy's tail and
+     * both phases), wider padding, and stride 3 (the scalar copy) */
+    struct dlas_conv_attr w2 = dlas_conv(8, 3, 2, 1);
+    gradcheck(conv_graph(16, 5, 37, w2), 2, 1, 1.0, 28);
+    struct dlas_conv_attr p2 = {8, 5, 5, 2, 2, 2, 2, 1, 1, 1, 0};
+    gradcheck(conv_graph(16, 6, 35, p2), 2, 1, 1.0, 29);
+    struct dlas_conv_attr s3 = {8, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1};
+    gradcheck(conv_graph(16, 7, 20, s3), 2, 1, 1.0, 30);
     /* channels filling whole vectors, two layouts sharing the scratch */
     struct dlas_graph *g = new_graph();
     struct dlas_conv_attr p1 = dlas_conv(16, 3, 1, 1), d2 = {16, 3, 3, 1, 1, 2, 2, 2, 2, 1, 0};

@@ -129,6 +129,40 @@ static inline void row_zero(float *d, int64_t n)
 }
 
 
+/* row[j] = src[j * sw + off] where that lies in [0, W), else 0, for j < n:
+ * one phase of a strided row. Stride 2 (ResNet's downsampling layers) takes
+ * even or odd floats through a two-register permute; a scalar copy with a
+ * branch per float had cost as much as the convolution's FMAs. */
+static void phase_row(float *row, const float *src, int64_t W, int64_t n, int sw, int64_t off)
+{
+    int64_t j0 = off >= 0 ? 0 : (-off + sw - 1) / sw; /* first j with a pixel */
+    int64_t j1 = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1; /* past the last */
+    if (j0 > n)
+        j0 = n;
+    if (j1 > n)
+        j1 = n;
+    if (j1 < j0)
+        j1 = j0;
+    row_zero(row, j0);
+    int64_t j = j0;
+    if (sw == 2) {
+        const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6,
+                                              4, 2, 0);
+        for (; j < j1; j += 16) {
+            const int64_t k = j1 - j < 16 ? j1 - j : 16, m = 2 * k - 1; /* floats read */
+            const float *p = src + j * 2 + off;
+            const __m512 lo = _mm512_maskz_loadu_ps(tail(m < 16 ? m : 16), p);
+            const __m512 hi = m > 16 ? _mm512_maskz_loadu_ps(tail(m - 16), p + 16)
+                                     : _mm512_setzero_ps();
+            _mm512_mask_storeu_ps(row + j, tail(k), _mm512_permutex2var_ps(lo, even, hi));
+        }
+    } else {
+        for (; j < j1; j++)
+            row[j] = src[j * sw + off];
+    }
+    row_zero(row + j1, n - j1);
+}
+
 /* xp: per channel, the phase planes of the padded input (one plane, the
  * padded input itself, at stride 1), then zeros to the channel's end. */
 static void pad_planes(const struct cd_geom *g, const float *x, float *xp)
@@ -162,10 +196,7 @@ static void pad_planes(const struct cd_geom *g, const float *x, float *xp)
                         row_zero(row, g->Wq);
                         continue;
                     }
-                    for (int64_t j = 0; j < g->Wq; j++) {
-                        const int64_t w = j * g->sw + b - g->pad_w;
-                        row[j] = w >= 0 && w < g->W ? src[h * g->W + w] : 0.0f;
-                    }
+                    phase_row(row, src + h * g->W, g->W, g->Wq, g->sw, b - g->pad_w);
                 }
             }
         int64_t done = g->sh * g->sw * g->Pq;
