@@ -502,6 +502,28 @@ START_TEST(grad_conv_direct)
 }
 END_TEST
 
+/* Small maps with 32+ output channels take conv_cvec.c (vectors over
+ * output channels) for the forward and, at stride 1, the input gradient:
+ * 7x7 and 64 channels (four vectors), odd counts, stride 2, dilation, 5x5,
+ * and an input whose gradient two convolutions add into. */
+START_TEST(grad_conv_small_maps)
+{
+    gradcheck(conv_graph(32, 7, 7, dlas_conv(64, 3, 1, 1)), 2, 1, 1.0, 31);
+    struct dlas_conv_attr s2 = {33, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1};
+    gradcheck(conv_graph(20, 9, 11, s2), 2, 1, 1.0, 32);
+    struct dlas_conv_attr dil = {32, 3, 3, 1, 1, 2, 2, 2, 2, 1, 0};
+    gradcheck(conv_graph(40, 6, 5, dil), 2, 1, 1.0, 33);
+    struct dlas_conv_attr k5 = {48, 5, 5, 1, 1, 2, 2, 1, 1, 1, 1};
+    gradcheck(conv_graph(35, 8, 8, k5), 2, 1, 1.0, 34);
+    struct dlas_graph *g = new_graph();
+    struct dlas_conv_attr a = dlas_conv(32, 3, 1, 1);
+    int x = dlas_graph_input(g, "in", 32, 6, 7);
+    int l = dlas_graph_conv2d(g, "ca", x, &a), r = dlas_graph_conv2d(g, "cb", x, &a);
+    dlas_graph_add(g, "sum", l, r);
+    gradcheck(g, 3, 1, 1.0, 35);
+}
+END_TEST
+
 START_TEST(grad_batchnorm_train)
 {
     struct dlas_graph *g = new_graph();
@@ -1628,6 +1650,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("gradients");
     tcase_add_test(tc, grad_conv_plain);
     tcase_add_test(tc, grad_conv_groups_stride_pad_dilation);
+    tcase_add_test(tc, grad_conv_small_maps);
     tcase_add_test(tc, grad_conv_asymmetric);
     tcase_add_test(tc, grad_conv_depthwise);
     tcase_add_test(tc, grad_conv_1x1);

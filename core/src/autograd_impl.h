@@ -8,6 +8,7 @@
 #include <dlas/ops.h>
 #include <dlas/train.h>
 
+#include "conv_cvec.h"
 #include "conv_direct.h"
 
 struct ag_node {
@@ -38,6 +39,8 @@ struct ag_node {
     struct dlas_conv_desc cdt; /* the stride-1 convolution dy -> dx */
     int64_t colt_floats;
     struct cd_geom gf, gt;     /* direct kernels: forward, and dy -> dx */
+    int fwd_cv, dx_cv;         /* small maps: conv_cvec.c instead, with these */
+    struct cv_geom cf, ct;
     float *wpack;        /* forward weights packed for the direct kernel */
     float *wflip;        /* weights of dy -> dx: packed, or flipped for a GEMM */
     int64_t part_floats; /* a chunk's weight-gradient buffer, bias excluded */

@@ -54,6 +54,14 @@ int64_t ag_conv_setup(struct ag_node *x, int dx_needed, int64_t *wpack_floats,
         *wpack_floats = G * cd_pack_floats(&x->gf);
         scratch = max64(scratch, cd_forward_scratch(&x->gf));
     }
+    /* (gf still serves the weight gradient) */
+    x->fwd_cv = x->fwd_direct &&
+                cv_geom_init(&x->cf, cpg, opg, d->in_h, d->in_w, d->kh, d->kw, d->pad_h,
+                             d->pad_w, d->dil_h, d->dil_w, d->stride_h, d->stride_w);
+    if (x->fwd_cv) {
+        *wpack_floats = G * cv_pack_floats(&x->cf);
+        scratch = max64(scratch, cv_forward_scratch(&x->cf));
+    }
 
     /* the input gradient as a stride-1 convolution of dy */
     int64_t ph = (int64_t)d->dil_h * (d->kh - 1) - d->pad_h;
@@ -79,7 +87,13 @@ int64_t ag_conv_setup(struct ag_node *x, int dx_needed, int64_t *wpack_floats,
         x->dx_mode = DX_DIRECT;
     else
         x->dx_mode = gather ? DX_COLT : DX_COL2IM;
-    if (dx_needed && x->dx_mode == DX_DIRECT) {
+    x->dx_cv = x->dx_mode == DX_DIRECT &&
+               cv_geom_init(&x->ct, opg, cpg, d->out_h, d->out_w, d->kh, d->kw, (int)ph, (int)pw,
+                            d->dil_h, d->dil_w, 1, 1);
+    if (dx_needed && x->dx_cv) { /* flipped weights, then packed */
+        *wflip_floats = G * (cpg * opg * T + cv_pack_floats(&x->ct));
+        scratch = max64(scratch, cv_forward_scratch(&x->ct));
+    } else if (dx_needed && x->dx_mode == DX_DIRECT) {
         *wflip_floats = G * cd_pack_floats(&x->gt);
         scratch = max64(scratch, cd_forward_scratch(&x->gt));
     }
@@ -118,6 +132,10 @@ static void forward_image(const struct ag_node *nd, const float *x, const float 
         const float *src = x + g * cpg * d->in_h * d->in_w;
         float *dst = y + g * opg * N;
         const float *bg = bias ? bias + g * opg : NULL;
+        if (nd->fwd_cv) {
+            cv_forward(&nd->cf, src, nd->wpack + g * cv_pack_floats(&nd->cf), bg, dst, 0, ws);
+            continue;
+        }
         if (nd->fwd_direct) {
             cd_forward(&nd->gf, src, nd->wpack + g * cd_pack_floats(&nd->gf), bg, dst, 0, ws);
             continue;
@@ -147,7 +165,12 @@ int ag_conv_forward(struct dlas_autograd *a, int id)
     const float *bias = d->has_bias ? dlas_f32(&nd->n->bias) : NULL;
     const int64_t in_n = d->in_c * d->in_h * d->in_w, out_n = d->out_c * d->out_h * d->out_w;
     const int64_t B = a->batch, G = d->groups, cpg = d->in_c / G, opg = d->out_c / G;
-    if (nd->fwd_direct) /* the weights change every step: pack them once per pass */
+    /* the weights change every step: pack them once per pass */
+    if (nd->fwd_cv)
+        for (int64_t g = 0; g < G; g++)
+            cv_pack(&nd->cf, w + g * opg * cpg * d->kh * d->kw,
+                    nd->wpack + g * cv_pack_floats(&nd->cf));
+    else if (nd->fwd_direct)
         for (int64_t g = 0; g < G; g++)
             cd_pack(&nd->gf, w + g * opg * cpg * d->kh * d->kw, 0,
                     nd->wpack + g * cd_pack_floats(&nd->gf));
@@ -225,7 +248,12 @@ static void backward_image(const struct ag_node *nd, const float *x, const float
             continue;
         switch (nd->dx_mode) {
         case DX_DIRECT:
-            cd_forward(&nd->gt, dyg, nd->wflip + g * cd_pack_floats(&nd->gt), NULL, dxg, acc, ws);
+            if (nd->dx_cv)
+                cv_forward(&nd->ct, dyg, nd->wflip + G * cpg * opg * T + g * cv_pack_floats(&nd->ct),
+                           NULL, dxg, acc, ws);
+            else
+                cd_forward(&nd->gt, dyg, nd->wflip + g * cd_pack_floats(&nd->gt), NULL, dxg, acc,
+                           ws);
             break;
         case DX_GEMM1X1: /* dx = W^T dy */
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)opg, 1.0f,
@@ -297,7 +325,12 @@ int ag_conv_backward(struct dlas_autograd *a, int id)
     const int64_t in_n = d->in_c * d->in_h * d->in_w, out_n = d->out_c * d->out_h * d->out_w;
     const int64_t pn = nd->part_floats, bn = d->has_bias ? d->out_c : 0;
     const int64_t B = a->batch, chunks = ag_chunks(B);
-    if (nd->wflip && nd->dx_mode == DX_DIRECT)
+    if (nd->wflip && nd->dx_cv) {
+        flip_weights(nd, w);
+        for (int64_t g = 0; g < G; g++)
+            cv_pack(&nd->ct, nd->wflip + g * cpg * opg * T,
+                    nd->wflip + G * cpg * opg * T + g * cv_pack_floats(&nd->ct));
+    } else if (nd->wflip && nd->dx_mode == DX_DIRECT)
         for (int64_t g = 0; g < G; g++)
             cd_pack(&nd->gt, w + g * opg * cpg * T, 1, nd->wflip + g * cd_pack_floats(&nd->gt));
     else if (nd->wflip)
