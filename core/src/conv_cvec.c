@@ -53,26 +53,9 @@ int cv_geom_init(struct cv_geom *g, int64_t cin, int64_t cout, int64_t H, int64_
     g->vw = vw;
     g->nblk = pc_ceil_div(cin, PC_VL);
     g->n_ob = pc_ceil_div(cout, (int64_t)b * PC_VL);
-    struct pc_window *w = &g->win;
-    w->rows = H + 2 * (int64_t)pad_h;
-    int64_t need_rows = (d->out_h - 1) * stride_h + (int64_t)(kh - 1) * dil_h + 1;
-    if (need_rows > w->rows)
-        w->rows = need_rows;
-    w->cols = W + 2 * (int64_t)pad_w;
-    w->sw = stride_w;
-    w->q = pc_ceil_div(w->cols, stride_w);
-    int64_t need_q = d->out_w + (int64_t)(kw - 1) * dil_w / stride_w;
-    if (need_q > w->q)
-        w->q = need_q;
-    g->rowlen = stride_w * w->q * PC_VL;
-    g->img_floats = g->nblk * pc_window_block(w);
+    pc_direct_window(d, &g->win, &g->rowlen, g->tap_off);
+    g->img_floats = g->nblk * pc_window_block(&g->win);
     g->ob_floats = cin * kh * kw * b * PC_VL;
-    for (int ky = 0; ky < kh; ky++)
-        for (int kx = 0; kx < kw; kx++) {
-            int64_t c = (int64_t)kx * dil_w;
-            g->tap_off[ky * kw + kx] =
-                (int64_t)ky * dil_h * g->rowlen + ((c % stride_w) * w->q + c / stride_w) * PC_VL;
-        }
     return 1;
 }
 

@@ -255,6 +255,31 @@ void pc_pack_window_rows(const float *src, int64_t channels, int64_t h, int64_t 
             pack_row(src, channels, h, w, pad_h, pad_w, win, dst, b, r);
 }
 
+void pc_direct_window(const struct dlas_conv_desc *d, struct pc_window *w, int64_t *rowlen,
+                      int64_t *tap_off)
+{
+    const int sw = d->stride_w;
+    w->row0 = 0;
+    w->col0 = 0;
+    w->rows = d->in_h + 2 * (int64_t)d->pad_h;
+    int64_t need_rows = (d->out_h - 1) * d->stride_h + (int64_t)(d->kh - 1) * d->dil_h + 1;
+    if (need_rows > w->rows)
+        w->rows = need_rows;
+    w->cols = d->in_w + 2 * (int64_t)d->pad_w;
+    w->sw = sw;
+    w->q = pc_ceil_div(w->cols, sw);
+    int64_t need_q = d->out_w + (int64_t)(d->kw - 1) * d->dil_w / sw;
+    if (need_q > w->q)
+        w->q = need_q;
+    *rowlen = sw * w->q * PC_VL;
+    for (int ky = 0; ky < d->kh; ky++)
+        for (int kx = 0; kx < d->kw; kx++) {
+            int64_t c = (int64_t)kx * d->dil_w;
+            tap_off[ky * d->kw + kx] =
+                (int64_t)ky * d->dil_h * *rowlen + ((c % sw) * w->q + c / sw) * PC_VL;
+        }
+}
+
 void pc_pack_batch_rows(const float *in, const struct dlas_conv_desc *d, int64_t cpg,
                         const struct pc_window *win, int64_t img_floats, float *dst, int64_t r0,
                         int64_t r1)

@@ -146,6 +146,13 @@ void pc_pack_window_rows(const float *src, int64_t channels, int64_t h, int64_t 
                          int pad_w, const struct pc_window *win, float *dst, int64_t r0,
                          int64_t r1);
 
+/* The whole padded input of layer d as one window for a direct
+ * convolution: rows and phase columns enough for every output pixel (w),
+ * the floats of one window row (rowlen), and each of the kh*kw taps' offset
+ * from the first input of an output pixel (tap_off). */
+void pc_direct_window(const struct dlas_conv_desc *d, struct pc_window *w, int64_t *rowlen,
+                      int64_t *tap_off);
+
 /* Rows [r0, r1) of the row space (image, group, window row) of a batch:
  * each (image, group) packs the group's cpg channels of `in` (NCHW, layer d)
  * into its own img_floats slot of dst. */

@@ -179,25 +179,12 @@ static int direct_prepare(const struct dlas_host *host, const struct dlas_backen
     s->nblk = pc_ceil_div(s->cpg, PC_VL);
     s->n_ob = pc_ceil_div(s->opg, (int64_t)s->b * PC_VL);
 
-    const int sw = d->stride_w;
-    struct pc_window *w = &s->win;
-    w->row0 = 0;
-    w->col0 = 0;
-    w->rows = d->in_h + 2 * (int64_t)d->pad_h;
-    int64_t need_rows = (d->out_h - 1) * d->stride_h + (int64_t)(d->kh - 1) * d->dil_h + 1;
-    if (need_rows > w->rows)
-        w->rows = need_rows;
-    w->cols = d->in_w + 2 * (int64_t)d->pad_w;
-    w->sw = sw;
-    w->q = pc_ceil_div(w->cols, sw);
-    int64_t need_q = d->out_w + (int64_t)(d->kw - 1) * d->dil_w / sw;
-    if (need_q > w->q)
-        w->q = need_q;
-    s->rowlen = sw * w->q * PC_VL;
-    s->img_floats = s->nblk * pc_window_block(w);
-
     const int taps = d->kh * d->kw;
     s->tap_off = host->alloc((size_t)taps * sizeof *s->tap_off);
+    if (s->tap_off) {
+        pc_direct_window(d, &s->win, &s->rowlen, s->tap_off);
+        s->img_floats = s->nblk * pc_window_block(&s->win);
+    }
     s->ob_floats = s->cpg * taps * s->b * PC_VL;
     size_t wfloats = (size_t)(d->groups * s->n_ob * s->ob_floats);
     s->w = host->alloc(wfloats * sizeof(float));
@@ -207,12 +194,6 @@ static int direct_prepare(const struct dlas_host *host, const struct dlas_backen
         direct_release(s);
         return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate %zu packed weights", wfloats);
     }
-    for (int ky = 0; ky < d->kh; ky++)
-        for (int kx = 0; kx < d->kw; kx++) {
-            int64_t c = (int64_t)kx * d->dil_w;
-            s->tap_off[ky * d->kw + kx] =
-                (int64_t)ky * d->dil_h * s->rowlen + ((c % sw) * w->q + c / sw) * PC_VL;
-        }
     for (int g = 0; g < d->groups; g++)
         pc_pack_weights(weight + g * s->opg * s->cpg * taps, s->opg, s->cpg, d->kh, d->kw,
                         s->b, s->w + g * s->n_ob * s->ob_floats);
