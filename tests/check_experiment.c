@@ -110,6 +110,9 @@ START_TEST(quickstart_runs_and_resumes)
     ck_assert_str_eq(dlas_experiment_result(e, 1, "threads"), "2");
     ck_assert_double_lt(atof(dlas_experiment_result(e, 0, "max_rel_err_vs_ref")), 1e-4);
     ck_assert_double_gt(atof(dlas_experiment_result(e, 0, "latency_ms_median")), 0);
+    /* two epochs of training take LeNet-5 far above chance (10%) */
+    double top1 = atof(dlas_experiment_result(e, 0, "accuracy_top1"));
+    ck_assert_msg(top1 > 0.75, "trained quickstart model at %.4f top-1", top1);
 
     char *csv = slurp(sum.csv_path);
     static const char *const need[] = {
