@@ -17,17 +17,33 @@ static const char *type_name(const struct dlas_param_spec *s)
     return buf;
 }
 
-static void print_param(FILE *f, const struct dlas_param_spec *s, int wide)
+/* One row of the parameter table. A field wider than its column is followed
+ * by two spaces instead of running into the next; later fields go back to
+ * their columns as soon as they can. */
+static void print_row(FILE *f, const char *const cells[5])
 {
-    char range[128] = "";
+    static const int width[4] = {16, 8, 12, 18};
+    int col = 4, at = fprintf(f, "    ");
+    for (int i = 0; i < 4; i++) {
+        at += fprintf(f, "%s", cells[i]);
+        col += width[i] + 1;
+        int pad = at < col ? col - at : 2;
+        at += fprintf(f, "%*s", pad, "");
+    }
+    fprintf(f, "%s\n", cells[4]);
+}
+
+static void print_param(FILE *f, const struct dlas_param_spec *s)
+{
+    char range[128] = "", help[1024];
     if (s->type == DLAS_PARAM_ENUM && s->choices)
         snprintf(range, sizeof range, "%s", s->choices);
     else if ((s->type == DLAS_PARAM_INT || s->type == DLAS_PARAM_FLOAT) && s->min < s->max)
         snprintf(range, sizeof range, "%.10g..%.10g", s->min, s->max);
+    snprintf(help, sizeof help, "%s%s", (s->flags & DLAS_PARAM_TUNABLE) ? "[tunable] " : "",
+             s->help ? s->help : "");
     const char *def = (s->flags & DLAS_PARAM_REQUIRED) ? "(required)" : s->def ? s->def : "";
-    fprintf(f, "    %-16s %-8s %-12s %-18s%s%s\n", s->name, type_name(s), def, range,
-            (s->flags & DLAS_PARAM_TUNABLE) ? "[tunable] " : "", s->help ? s->help : "");
-    (void)wide;
+    print_row(f, (const char *const[5]){s->name, type_name(s), def, range, help});
 }
 
 static void print_params(FILE *f, const struct dlas_param_spec *spec)
@@ -36,9 +52,9 @@ static void print_params(FILE *f, const struct dlas_param_spec *spec)
         fprintf(f, "    (no parameters)\n");
         return;
     }
-    fprintf(f, "    %-16s %-8s %-12s %-18s%s\n", "parameter", "type", "default", "range", "help");
+    print_row(f, (const char *const[5]){"parameter", "type", "default", "range", "help"});
     for (; spec->name; spec++)
-        print_param(f, spec, 0);
+        print_param(f, spec);
 }
 
 int cmd_plugins(struct cli *c, int argc, char **argv)
