@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "conv_direct.h"
+#include "../../primitives/common/prim_common.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -135,14 +136,8 @@ static inline void row_zero(float *d, int64_t n)
  * branch per float had cost as much as the convolution's FMAs. */
 static void phase_row(float *row, const float *src, int64_t W, int64_t n, int sw, int64_t off)
 {
-    int64_t j0 = off >= 0 ? 0 : (-off + sw - 1) / sw; /* first j with a pixel */
-    int64_t j1 = W - 1 - off < 0 ? 0 : (W - 1 - off) / sw + 1; /* past the last */
-    if (j0 > n)
-        j0 = n;
-    if (j1 > n)
-        j1 = n;
-    if (j1 < j0)
-        j1 = j0;
+    int64_t j0, j1; /* the j whose src[j * sw + off] is a pixel */
+    pc_span(-off, W - off, sw, n, &j0, &j1);
     row_zero(row, j0);
     int64_t j = j0;
     if (sw == 2) {

@@ -173,17 +173,10 @@ static void pack_row(const float *src, int64_t channels, int64_t h, int64_t w, i
     for (int ph = 0; ph < sw; ph++) {
         /* slot qi holds image column col0 + qi*sw + ph - pad_w, for qi*sw + ph < cols */
         int64_t first = pad_w - win->col0 - ph; /* qi*sw >= first: iw >= 0 */
-        int64_t lo = first <= 0 ? 0 : (first + sw - 1) / sw;
         int64_t end_img = w + pad_w - win->col0 - ph; /* qi*sw < end_img: iw < w */
         int64_t end_win = win->cols - ph;              /* qi*sw < end_win */
-        int64_t e = end_img < end_win ? end_img : end_win;
-        int64_t hi = e <= 0 ? 0 : (e + sw - 1) / sw;
-        if (lo > q)
-            lo = q;
-        if (hi > q)
-            hi = q;
-        if (hi < lo)
-            hi = lo;
+        int64_t lo, hi;
+        pc_span(first, end_img < end_win ? end_img : end_win, sw, q, &lo, &hi);
         float *base = row + ph * q * PC_VL;
         if (lo)
             memset(base, 0, (size_t)(lo * PC_VL) * sizeof(float));

@@ -97,6 +97,20 @@ static inline void pc_split(int64_t n, int id, int nt, int64_t *b, int64_t *e)
 static inline int64_t pc_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static inline int64_t pc_round_up(int64_t a, int64_t b) { return pc_ceil_div(a, b) * b; }
 
+/* [*lo, *hi): the j in [0, n) with first <= j*s < end (s > 0), possibly
+ * empty. Every strided copy of an image row into a padded buffer splits the
+ * row this way: zeros before the image, pixels, zeros after. */
+static inline void pc_span(int64_t first, int64_t end, int64_t s, int64_t n, int64_t *lo,
+                           int64_t *hi)
+{
+    int64_t a = first <= 0 ? 0 : pc_ceil_div(first, s);
+    int64_t b = end <= 0 ? 0 : pc_ceil_div(end, s);
+    a = a < n ? a : n;
+    b = b < n ? b : n;
+    *lo = a;
+    *hi = b > a ? b : a;
+}
+
 /* The shape of every run() here: a packing phase and a compute phase in one
  * OpenMP region (one fork per call), with a barrier between them. pack gets
  * an even share of pack_n items; the compute phase either gets an even share

@@ -397,14 +397,8 @@ static void pack_plane(const struct gsp_state *s, const float *src, float *dst)
         for (int rx = 0; rx < sw; rx++) {
             float *ph = dst + ((int64_t)ry * sw + rx) * phase;
             /* columns q whose image column q*sw + rx - pad_w is inside */
-            int64_t first = d->pad_w - rx, qlo = first <= 0 ? 0 : (first + sw - 1) / sw;
-            int64_t end = d->in_w + d->pad_w - rx, qhi = end <= 0 ? 0 : (end + sw - 1) / sw;
-            if (qlo > wq)
-                qlo = wq;
-            if (qhi > wq)
-                qhi = wq;
-            if (qhi < qlo)
-                qhi = qlo;
+            int64_t qlo, qhi;
+            pc_span(d->pad_w - rx, d->in_w + d->pad_w - rx, sw, wq, &qlo, &qhi);
             for (int64_t qy = 0; qy < hq; qy++) {
                 float *row = ph + qy * wq;
                 int64_t ih = qy * sh + ry - d->pad_h;
