@@ -1639,6 +1639,32 @@ START_TEST(experiment_trains)
                      dlas_experiment_result(e, n1, "train_eval_top1"));
     ck_assert(atof(dlas_experiment_result(e, f1, "finetuned_top1")) > 0.5);
     ck_assert(atoi(dlas_experiment_result(e, f1, "teacher_nodes")) > 10);
+
+    /* A damaged trained model is refused by every point, and left as it was */
+    char ckpt[1024];
+    snprintf(ckpt, sizeof ckpt, "%s", dlas_experiment_result(e, n1, "train_checkpoint"));
+    fp = fopen(ckpt, "r+b");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
+    long size = ftell(fp);
+    ck_assert_int_eq(fseek(fp, size / 2, SEEK_SET), 0);
+    int byte = fgetc(fp);
+    ck_assert_int_eq(fseek(fp, size / 2, SEEK_SET), 0);
+    fputc(byte ^ 0x5a, fp);
+    fclose(fp);
+    ro.resume = 0;
+    ck_assert_msg(dlas_experiment_run(e, &ro, &sum) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(sum.failed, 4);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_msg(strstr(dlas_experiment_result(e, i, "error"), "move or delete it"), "%s",
+                      dlas_experiment_result(e, i, "error"));
+    fp = fopen(ckpt, "rb");
+    ck_assert_ptr_nonnull(fp);
+    ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
+    ck_assert_int_eq(ftell(fp), size);
+    ck_assert_int_eq(fseek(fp, size / 2, SEEK_SET), 0);
+    ck_assert_int_eq(fgetc(fp), byte ^ 0x5a);
+    fclose(fp);
     dlas_experiment_free(e);
     dlas_registry_free(r);
 }

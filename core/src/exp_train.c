@@ -156,8 +156,13 @@ int exp_train_point(const struct dlas_experiment *e, const struct point *pt, con
     struct stat st;
     int cached = 0;
     if (stat(ckpt, &st) == 0) {
-        if ((rc = dlas_trainer_load(out->trainer, ckpt)))
-            return rc;
+        /* Refused, not overwritten: checkpoints are written atomically, so a
+         * bad one was damaged from outside, and may be all a long run has. */
+        if ((rc = dlas_trainer_load(out->trainer, ckpt))) {
+            char why[1024];
+            snprintf(why, sizeof why, "%s", dlas_last_error());
+            return dlas_error(rc, "%s; move or delete it to train from scratch", why);
+        }
         cached = dlas_trainer_epoch(out->trainer) >= o.epochs;
     }
     if (!cached) {
