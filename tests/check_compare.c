@@ -203,6 +203,23 @@ START_TEST(test_plan_fusion)
     ck_assert(plan_vs_ref(p, g, 2) < 1e-5);
     dlas_plan_free(p);
     free(lp);
+
+    /* refusals are listed per layer, and grouped by reason for terminals */
+    struct dlas_params *wp;
+    struct dlas_primitive_choice w3 = choice("winograd", &wp);
+    ck_assert_int_eq(dlas_params_set(wp, "tile", "3", "test"), 0);
+    ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, &w3, 1, &fb_pp, 1, NULL, &p), 0);
+    ck_assert_int_eq(dlas_plan_n_fallbacks(p), 4);
+    const char *each = dlas_plan_fallbacks(p), *grouped = dlas_plan_fallbacks_grouped(p);
+    ck_assert_msg(strstr(each, "c1 (winograd: tile = 3") && strstr(each, "; c2 (winograd: tile = 3"),
+                  "%s", each);
+    ck_assert_msg(strstr(grouped, "c1, c2 (winograd: tile = 3"), "%s", grouped);
+    ck_assert_msg(strstr(grouped, ") -> grouped-spatial-pack; dw (winograd: "), "%s", grouped);
+    ck_assert_msg(strstr(grouped, "; pw (winograd: ") && !strstr(grouped, "; c2"), "%s",
+                  grouped);
+    ck_assert(plan_vs_ref(p, g, 1) < 1e-5);
+    dlas_plan_free(p);
+    dlas_params_free(wp);
     dlas_params_free(pp);
     dlas_params_free(fbp);
     dlas_graph_free(g);

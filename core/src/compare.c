@@ -73,6 +73,7 @@ void dlas_compare_free(struct dlas_compare *c)
         free(c->layers[i].cells);
     for (int i = 0; i < c->n_e2e; i++) {
         free(c->e2e[i].fallbacks);
+        free(c->e2e[i].fallbacks_grouped);
         free(c->e2e[i].layer_count);
     }
     free(c->layers);
@@ -261,6 +262,7 @@ static int make_plan(struct dlas_compare *c, const struct dlas_graph *g,
     if (!s) {
         e->n_fallbacks = dlas_plan_n_fallbacks(*plan);
         e->fallbacks = strdup(dlas_plan_fallbacks(*plan));
+        e->fallbacks_grouped = strdup(dlas_plan_fallbacks_grouped(*plan));
         if (is_auto && e->layer_count)
             for (int l = 0; l < c->n_layers; l++) {
                 int b = dlas_plan_binding_index(*plan, c->layers[l].node);
@@ -598,7 +600,8 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
                 if (e->n_fallbacks)
                     fprintf(f, "; %d fell back", e->n_fallbacks);
             } else if (e->n_fallbacks)
-                fprintf(f, "%d fell back: %s", e->n_fallbacks, e->fallbacks ? e->fallbacks : "");
+                fprintf(f, "%d fell back: %s", e->n_fallbacks,
+                        e->fallbacks_grouped ? e->fallbacks_grouped : "");
             else
                 fprintf(f, "none");
             fputc('\n', f);

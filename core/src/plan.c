@@ -9,6 +9,7 @@
 #include <dlas/plan.h>
 #include <dlas/tune.h>
 
+#include "fallbacks.h"
 #include "plan_ops.h"
 #include "util.h"
 
@@ -38,8 +39,7 @@ struct dlas_plan {
     void *ws;
     size_t ws_size;
     int64_t max_batch;
-    int n_fallbacks;
-    struct dlas_buf fallbacks;
+    struct fallbacks fb;
 };
 
 void dlas_plan_options_default(struct dlas_plan_options *o)
@@ -267,12 +267,11 @@ static int bind_conv(struct dlas_plan *p, int id, const struct dlas_primitive_ch
         }
     }
     dlas_clear_error(); /* refusals are reported in the fallback list */
-    if (why_all.len) {
-        p->n_fallbacks++;
-        dlas_buf_printf(&p->fallbacks, "%s%s (%s) -> %s", p->fallbacks.len ? "; " : "", n->name,
-                        why_all.s, b->choice ? b->choice->label : "ref");
-    }
+    rc = why_all.len ? fallbacks_add(&p->fb, n->name, why_all.s, b->choice ? b->choice->label : "ref")
+                     : DLAS_OK;
     dlas_buf_free(&why_all);
+    if (rc)
+        return rc;
     if (!b->choice)
         return DLAS_OK;
     const struct dlas_primitive_ops *ops = b->choice->comp->ops;
@@ -464,7 +463,7 @@ void dlas_plan_free(struct dlas_plan *p)
     free(p->bind);
     free(p->root);
     free(p->post);
-    dlas_buf_free(&p->fallbacks);
+    fallbacks_free(&p->fb);
     free(p);
 }
 
@@ -558,10 +557,14 @@ const char *dlas_plan_binding(const struct dlas_plan *p, int id)
     return p->bind[id].choice->label;
 }
 
-int dlas_plan_n_fallbacks(const struct dlas_plan *p) { return p->n_fallbacks; }
+int dlas_plan_n_fallbacks(const struct dlas_plan *p) { return p->fb.n; }
 const char *dlas_plan_fallbacks(const struct dlas_plan *p)
 {
-    return p->fallbacks.s ? p->fallbacks.s : "";
+    return p->fb.layers.s ? p->fb.layers.s : "";
+}
+const char *dlas_plan_fallbacks_grouped(const struct dlas_plan *p)
+{
+    return p->fb.groups.s ? p->fb.groups.s : "";
 }
 
 int64_t dlas_plan_output_numel(const struct dlas_plan *p)

@@ -293,7 +293,7 @@ static int run_point(struct dlas_experiment *e, struct point *pt, struct dlas_ro
         dlas_row_setf(row, "fallback_layers", "%s", dlas_plan_fallbacks(r.plan));
         if (dlas_plan_n_fallbacks(r.plan))
             dlas_log(DLAS_LOG_INFO, "%s: %d layer(s) fell back: %s", pt->id,
-                     dlas_plan_n_fallbacks(r.plan), dlas_plan_fallbacks(r.plan));
+                     dlas_plan_n_fallbacks(r.plan), dlas_plan_fallbacks_grouped(r.plan));
     }
 
     /* accuracy and agreement with the reference forward */

@@ -69,6 +69,7 @@ struct dlas_compare_e2e {
     double err;        /* against the reference forward (check) */
     int n_fallbacks;
     char *fallbacks;   /* "layer (reasons) -> prim; ..." */
+    char *fallbacks_grouped; /* "layer, layer (reasons) -> prim; ..." */
     int *layer_count;  /* auto only: conv layers bound to each primitive (n_prims) */
     double op_ms[DLAS_OP__COUNT]; /* time by operator (fused nodes count as their root) */
 };

@@ -29,9 +29,12 @@ void dlas_plan_free(struct dlas_plan *p);
 int dlas_plan_run(struct dlas_plan *p, int64_t batch, const float *input, float *output);
 /* Label of the primitive bound to node id ("ref" for core operators). */
 const char *dlas_plan_binding(const struct dlas_plan *p, int id);
-/* How many conv layers fell back, and a "layer: reason; ..." list. */
+/* How many conv layers fell back, and a "layer (reason) -> primitive; ..."
+ * list; grouped: the layers of one reason and primitive together,
+ * "l1, l2, l3 (reason) -> primitive; ...". */
 int dlas_plan_n_fallbacks(const struct dlas_plan *p);
 const char *dlas_plan_fallbacks(const struct dlas_plan *p);
+const char *dlas_plan_fallbacks_grouped(const struct dlas_plan *p);
 int64_t dlas_plan_output_numel(const struct dlas_plan *p); /* per sample */
 
 /* ---- options, per-layer control and timing (additive) ------------------- */
