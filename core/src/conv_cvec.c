@@ -33,27 +33,16 @@ int cv_geom_init(struct cv_geom *g, int64_t cin, int64_t cout, int64_t H, int64_
     g->ohw = d->out_h * d->out_w;
     if (g->ohw > CV_MAX_POSITIONS)
         return 0;
-    /* the primitives' `direct` blocking: B vectors of output channels, as
-     * many output columns as registers allow, rows blocked when narrow */
-    int b = (int)(cout >= 64 ? (d->out_w <= 7 ? 4 : 2) : pc_ceil_div(cout, PC_VL));
-    if (b > PC_MAX_B)
-        b = PC_MAX_B;
-    int vh = 1, maxvw = pc_kernel_max_vw(1, b);
-    if (!maxvw)
-        return 0;
-    int vw = (int)pc_ceil_div(d->out_w, pc_ceil_div(d->out_w, maxvw));
-    if (d->out_h >= 4 && vw * b * 4 <= PC_MAX_ACC && pc_kernel(4, vw, b))
-        vh = 4;
-    else if (d->out_h > 1 && vw * b * 2 <= PC_MAX_ACC && pc_kernel(2, vw, b))
-        vh = 2;
-    if (!pc_kernel(vh, vw, b) || !pc_kernel(1, vw, b))
+    /* the primitives' `direct` blocking, defaults throughout */
+    int vh = 0, vw = 0, b = 0;
+    if (pc_direct_blocking(d, cout, &vh, &vw, &b) || !pc_kernel(1, vw, b))
         return 0;
     g->b = b;
     g->vh = vh;
     g->vw = vw;
     g->nblk = pc_ceil_div(cin, PC_VL);
     g->n_ob = pc_ceil_div(cout, (int64_t)b * PC_VL);
-    pc_direct_window(d, &g->win, &g->rowlen, g->tap_off);
+    pc_direct_window(d, &g->win, g->tap_off);
     g->img_floats = g->nblk * pc_window_block(&g->win);
     g->ob_floats = cin * kh * kw * b * PC_VL;
     return 1;
@@ -78,14 +67,7 @@ void cv_forward(const struct cv_geom *g, const float *x, const float *wp, const 
     float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
     float bvec[PC_MAX_B * PC_VL] __attribute__((aligned(64)));
     struct pc_kargs a;
-    a.tap_off = g->tap_off;
-    a.ntaps = d->kh * d->kw;
-    a.nblk = (int)g->nblk;
-    a.cb_last = (int)(d->in_c - (g->nblk - 1) * PC_VL);
-    a.blk_stride = pc_window_block(&g->win);
-    a.row_stride = d->stride_h * g->rowlen;
-    a.out = tile;
-    a.out_ps = lanes;
+    pc_kargs_init(&a, d, d->in_c, g->tap_off, &g->win, tile, lanes);
     /* accumulating results go to a scratch plane first, then are added */
     float *out = acc ? sum : y;
     for (int64_t ob = 0; ob < g->n_ob; ob++) {
@@ -97,20 +79,9 @@ void cv_forward(const struct cv_geom *g, const float *x, const float *wp, const 
             memcpy(bvec, bias + oc0, (size_t)nc * sizeof(float));
             a.bias = bvec;
         }
-        float *dst_c = out + oc0 * g->ohw;
-        for (int64_t oh0 = 0; oh0 < d->out_h; oh0 += g->vh) {
-            const int nr = d->out_h - oh0 < g->vh ? (int)(d->out_h - oh0) : g->vh;
-            const int vh = nr == g->vh ? g->vh : 1; /* a short last block row by row */
-            for (int64_t r = 0; r < nr; r += vh)
-                for (int64_t ow0 = 0; ow0 < d->out_w; ow0 += g->vw) {
-                    const int nw = d->out_w - ow0 < g->vw ? (int)(d->out_w - ow0) : g->vw;
-                    a.in = img + (oh0 + r) * d->stride_h * g->rowlen + ow0 * PC_VL;
-                    pc_kernel(vh, nw, g->b)(&a);
-                    pc_scatter_tile(tile, lanes, vh, nw, vh, nw, nc,
-                                    dst_c + (oh0 + r) * d->out_w + ow0, g->ohw, d->out_w,
-                                    DLAS_ACT_NONE);
-                }
-        }
+        for (int64_t oh0 = 0; oh0 < d->out_h; oh0 += g->vh)
+            pc_direct_rows(&a, d, &g->win, img, oh0, g->vh, g->vw, g->b, nc,
+                           out + oc0 * g->ohw, DLAS_ACT_NONE);
     }
     if (acc) {
         const int64_t n = d->out_c * g->ohw;

@@ -23,7 +23,7 @@
 struct cv_geom {
     struct dlas_conv_desc d; /* one group: groups = 1, batch = 1 */
     int b, vh, vw;
-    int64_t nblk, n_ob, ob_floats, img_floats, rowlen, ohw;
+    int64_t nblk, n_ob, ob_floats, img_floats, ohw;
     struct pc_window win;
     int64_t tap_off[CV_MAX_TAPS];
 };

@@ -248,8 +248,18 @@ void pc_pack_window_rows(const float *src, int64_t channels, int64_t h, int64_t 
             pack_row(src, channels, h, w, pad_h, pad_w, win, dst, b, r);
 }
 
-void pc_direct_window(const struct dlas_conv_desc *d, struct pc_window *w, int64_t *rowlen,
-                      int64_t *tap_off)
+void pc_tap_offsets(const struct dlas_conv_desc *d, const struct pc_window *w, int64_t *tap_off)
+{
+    const int sw = w->sw;
+    for (int ky = 0; ky < d->kh; ky++)
+        for (int kx = 0; kx < d->kw; kx++) {
+            int64_t c = (int64_t)kx * d->dil_w;
+            tap_off[ky * d->kw + kx] = (int64_t)ky * d->dil_h * pc_window_rowlen(w) +
+                                       ((c % sw) * w->q + c / sw) * PC_VL;
+        }
+}
+
+void pc_direct_window(const struct dlas_conv_desc *d, struct pc_window *w, int64_t *tap_off)
 {
     const int sw = d->stride_w;
     w->row0 = 0;
@@ -264,13 +274,7 @@ void pc_direct_window(const struct dlas_conv_desc *d, struct pc_window *w, int64
     int64_t need_q = d->out_w + (int64_t)(d->kw - 1) * d->dil_w / sw;
     if (need_q > w->q)
         w->q = need_q;
-    *rowlen = sw * w->q * PC_VL;
-    for (int ky = 0; ky < d->kh; ky++)
-        for (int kx = 0; kx < d->kw; kx++) {
-            int64_t c = (int64_t)kx * d->dil_w;
-            tap_off[ky * d->kw + kx] =
-                (int64_t)ky * d->dil_h * *rowlen + ((c % sw) * w->q + c / sw) * PC_VL;
-        }
+    pc_tap_offsets(d, w, tap_off);
 }
 
 void pc_pack_batch_rows(const float *in, const struct dlas_conv_desc *d, int64_t cpg,
@@ -398,4 +402,21 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
         for (int r = 0; r < nrows; r++)
             for (int k = 0; k < ncols; k++)
                 dst[c * cstride + r * row_stride + k] = pc_act1(tile[(r * vw + k) * ps + c], act);
+}
+
+void pc_kargs_init(struct pc_kargs *a, const struct dlas_conv_desc *d, int64_t cpg,
+                   const int64_t *tap_off, const struct pc_window *win, float *tile, int lanes)
+{
+    const int64_t nblk = pc_ceil_div(cpg, PC_VL);
+    a->in = NULL;
+    a->w = NULL;
+    a->bias = NULL;
+    a->tap_off = tap_off;
+    a->ntaps = d->kh * d->kw;
+    a->nblk = (int)nblk;
+    a->cb_last = (int)(cpg - (nblk - 1) * PC_VL);
+    a->blk_stride = pc_window_block(win);
+    a->row_stride = d->stride_h * pc_window_rowlen(win);
+    a->out = tile;
+    a->out_ps = lanes;
 }

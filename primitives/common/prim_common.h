@@ -142,10 +142,13 @@ struct pc_window {
     int64_t q;
 };
 
+/* floats of one row (all phases) of one channel block of a packed window */
+static inline int64_t pc_window_rowlen(const struct pc_window *w) { return w->sw * w->q * PC_VL; }
+
 /* floats of one channel block of a packed window */
 static inline int64_t pc_window_block(const struct pc_window *w)
 {
-    return w->rows * w->sw * w->q * PC_VL;
+    return w->rows * pc_window_rowlen(w);
 }
 
 /* Pack channel blocks [blk0, blk1) of `channels` channels (src: channels x
@@ -160,12 +163,14 @@ void pc_pack_window_rows(const float *src, int64_t channels, int64_t h, int64_t 
                          int pad_w, const struct pc_window *win, float *dst, int64_t r0,
                          int64_t r1);
 
+/* Each of layer d's kh*kw taps' offset, in a window packed like w, from
+ * the first input of an output pixel. */
+void pc_tap_offsets(const struct dlas_conv_desc *d, const struct pc_window *w, int64_t *tap_off);
+
 /* The whole padded input of layer d as one window for a direct
  * convolution: rows and phase columns enough for every output pixel (w),
- * the floats of one window row (rowlen), and each of the kh*kw taps' offset
- * from the first input of an output pixel (tap_off). */
-void pc_direct_window(const struct dlas_conv_desc *d, struct pc_window *w, int64_t *rowlen,
-                      int64_t *tap_off);
+ * and the taps' offsets in it (tap_off). */
+void pc_direct_window(const struct dlas_conv_desc *d, struct pc_window *w, int64_t *tap_off);
 
 /* Rows [r0, r1) of the row space (image, group, window row) of a batch:
  * each (image, group) packs the group's cpg channels of `in` (NCHW, layer d)
@@ -228,5 +233,32 @@ static inline int64_t pc_packed_weights_floats(int64_t opg, int64_t cpg, int kh,
  * columns < ncols are written. */
 void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, int ncols,
                      int64_t nc, float *dst, int64_t cstride, int64_t row_stride, int act);
+
+/* ---- direct convolution over a packed window ------------------------------ */
+
+/* The register block for layer d's output with opg output channels a group:
+ * *vh rows x *vw columns x *b vectors of 16 channels. A zero asks for the
+ * default: B from the channel count, as few (then as even) column blocks as
+ * the registers allow, and, when rows and columns are both left to it, two
+ * or four rows where narrow columns would leave registers idle. Returns 0;
+ * 1 when no kernel takes *vh rows of *b vectors; 2 when none takes the
+ * block. */
+int pc_direct_blocking(const struct dlas_conv_desc *d, int64_t opg, int *vh, int *vw, int *b);
+
+/* The kernel arguments every block of a layer shares: its taps, the blocks
+ * of its cpg input channels a group in windows packed like win, and the
+ * tile the kernel writes (lanes floats a pixel). Blocks then set in, w and
+ * bias. */
+void pc_kargs_init(struct pc_kargs *a, const struct dlas_conv_desc *d, int64_t cpg,
+                   const int64_t *tap_off, const struct pc_window *win, float *tile, int lanes);
+
+/* Output rows [oh0, oh0 + vh) of one block of nc output channels from img,
+ * an image's window packed like win: VH x VW register blocks, a short last
+ * row block one row at a time, each scattered to dst (the block's first
+ * channel plane of out_h x out_w) with activation act. a: from
+ * pc_kargs_init, with w and bias set. */
+void pc_direct_rows(struct pc_kargs *a, const struct dlas_conv_desc *d, const struct pc_window *win,
+                    const float *img, int64_t oh0, int vh, int vw, int b, int64_t nc, float *dst,
+                    int act);
 
 #endif

@@ -34,7 +34,6 @@ struct direct_state {
     int vh, vw, b;
     enum order order;
     struct pc_window win;
-    int64_t rowlen;  /* floats per packed row (all phases) */
     int64_t img_floats; /* packed floats of one group of one image */
     int64_t *tap_off;
     float *w;        /* [g][ob][blk][tap][c][B*16] */
@@ -76,35 +75,16 @@ static const char *param_str(const struct dlas_params *p, const char *k, const c
 static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_params *p,
                            struct blocking *bl, char *why, size_t len)
 {
-    const int64_t opg = d->out_c / d->groups;
     int b = param_int(p, "oc_vectors");
     int vw = param_int(p, "ow_block");
     const char *vhs = param_str(p, "oh_block", "auto");
     int vh = strcmp(vhs, "auto") ? (int)(vhs[0] - '0') : 0;
-    if (!b)
-        b = (int)(opg >= 64 ? (d->out_w <= 7 ? 4 : 2) : pc_ceil_div(opg, PC_VL));
-    if (b > PC_MAX_B)
-        b = PC_MAX_B;
-    if (!vh)
-        vh = 1;
-    int maxvw = pc_kernel_max_vw(vh, b);
-    if (!maxvw)
+    int rc = pc_direct_blocking(d, d->out_c / d->groups, &vh, &vw, &b);
+    if (rc == 1)
         return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
                        "no kernel for %d rows x %d channel vectors (VH*B must stay <= 28)", vh,
                        b);
-    if (!vw) {
-        /* as few column blocks as possible, then as even as possible */
-        int64_t n = pc_ceil_div(d->out_w, maxvw);
-        vw = (int)pc_ceil_div(d->out_w, n);
-        /* narrow outputs leave registers idle: block two or four rows */
-        if (!strcmp(vhs, "auto") && d->out_h > 1) {
-            if (vw * b * 4 <= PC_MAX_ACC && pc_kernel(4, vw, b) && d->out_h >= 4)
-                vh = 4;
-            else if (vw * b * 2 <= PC_MAX_ACC && pc_kernel(2, vw, b))
-                vh = 2;
-        }
-    }
-    if (!pc_kernel(vh, vw, b))
+    if (rc)
         return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
                        "no kernel for a %dx%d pixel block with %d channel vectors "
                        "(VH in 1,2,4 and VH*VW*B <= 28)",
@@ -182,7 +162,7 @@ static int direct_prepare(const struct dlas_host *host, const struct dlas_backen
     const int taps = d->kh * d->kw;
     s->tap_off = host->alloc((size_t)taps * sizeof *s->tap_off);
     if (s->tap_off) {
-        pc_direct_window(d, &s->win, &s->rowlen, s->tap_off);
+        pc_direct_window(d, &s->win, s->tap_off);
         s->img_floats = s->nblk * pc_window_block(&s->win);
     }
     s->ob_floats = s->cpg * taps * s->b * PC_VL;
@@ -241,14 +221,7 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
     const int lanes = s->b * PC_VL;
     float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
     struct pc_kargs a;
-    a.tap_off = s->tap_off;
-    a.ntaps = d->kh * d->kw;
-    a.nblk = (int)s->nblk;
-    a.cb_last = (int)(s->cpg - (s->nblk - 1) * PC_VL);
-    a.blk_stride = pc_window_block(&s->win);
-    a.row_stride = d->stride_h * s->rowlen;
-    a.out = tile;
-    a.out_ps = lanes;
+    pc_kargs_init(&a, d, s->cpg, s->tap_off, &s->win, tile, lanes);
     const int64_t ohw = d->out_h * d->out_w;
     for (int64_t it = i0; it < i1; it++) {
         int64_t ig = it / per_img, k = it % per_img, ob, rb;
@@ -265,19 +238,8 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
         a.bias = s->bias ? s->bias + (g * s->n_ob + ob) * lanes : NULL;
         int64_t oc0 = ob * lanes, nc = s->opg - oc0 < lanes ? s->opg - oc0 : lanes;
         float *dst_c = c->out + (n * d->out_c + g * s->opg + oc0) * ohw;
-        int64_t oh0 = rb * s->vh;
-        int nr = d->out_h - oh0 < s->vh ? (int)(d->out_h - oh0) : s->vh;
-        /* a short last row block runs row by row */
-        int vh = nr == s->vh ? s->vh : 1;
-        for (int64_t r = 0; r < nr; r += vh)
-            for (int64_t ow0 = 0; ow0 < d->out_w; ow0 += s->vw) {
-                int nw = d->out_w - ow0 < s->vw ? (int)(d->out_w - ow0) : s->vw;
-                a.in = img + (oh0 + r) * d->stride_h * s->rowlen + ow0 * PC_VL;
-                pc_kernel(vh, nw, s->b)(&a);
-                pc_scatter_tile(tile, lanes, vh, nw, vh, nw, nc,
-                                dst_c + (oh0 + r) * d->out_w + ow0, ohw, d->out_w,
-                                d->activation);
-            }
+        pc_direct_rows(&a, d, &s->win, img, rb * s->vh, s->vh, s->vw, s->b, nc, dst_c,
+                       d->activation);
     }
 }
 

@@ -176,19 +176,7 @@ static int prepare_channels(struct gsp_state *s, const float *weight, const floa
 {
     const struct dlas_conv_desc *d = &s->d;
     const struct dlas_host *host = s->host;
-    const int sw = d->stride_w, taps = d->kh * d->kw;
-    struct pc_window *w = &s->win;
-    w->row0 = w->col0 = 0;
-    w->rows = d->in_h + 2 * (int64_t)d->pad_h;
-    int64_t need = (d->out_h - 1) * d->stride_h + (int64_t)(d->kh - 1) * d->dil_h + 1;
-    if (need > w->rows)
-        w->rows = need;
-    w->cols = d->in_w + 2 * (int64_t)d->pad_w;
-    w->sw = sw;
-    w->q = pc_ceil_div(w->cols, sw);
-    need = d->out_w + (int64_t)(d->kw - 1) * d->dil_w / sw;
-    if (need > w->q)
-        w->q = need;
+    const int taps = d->kh * d->kw;
     s->nblk = pc_ceil_div(d->in_c, PC_VL);
     int64_t n = pc_ceil_div(d->out_w, GSP_DW_MAX_P);
     s->p = (int)pc_ceil_div(d->out_w, n);
@@ -198,13 +186,7 @@ static int prepare_channels(struct gsp_state *s, const float *weight, const floa
         s->dw_b = host->alloc((size_t)(s->nblk * PC_VL) * sizeof(float));
     if (!s->dw_off || !s->dw_w || (d->has_bias && !s->dw_b))
         return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate packed weights");
-    const int64_t rowlen = sw * w->q * PC_VL;
-    for (int ky = 0; ky < d->kh; ky++)
-        for (int kx = 0; kx < d->kw; kx++) {
-            int64_t c = (int64_t)kx * d->dil_w;
-            s->dw_off[ky * d->kw + kx] =
-                (int64_t)ky * d->dil_h * rowlen + ((c % sw) * w->q + c / sw) * PC_VL;
-        }
+    pc_direct_window(d, &s->win, s->dw_off);
     for (int64_t b = 0; b < s->nblk; b++)
         for (int t = 0; t < taps; t++)
             for (int l = 0; l < PC_VL; l++) {
@@ -554,7 +536,7 @@ static void dw_items(const struct gsp_state *s, const float *in, float *out, flo
 {
     const struct dlas_conv_desc *d = &s->d;
     const int64_t ihw = d->in_h * d->in_w, ohw = d->out_h * d->out_w;
-    const int64_t rowlen = d->stride_w * s->win.q * PC_VL;
+    const int64_t row_stride = d->stride_h * pc_window_rowlen(&s->win);
     float tile[GSP_DW_MAX_P * PC_VL] __attribute__((aligned(64)));
     struct gsp_dw_args a;
     a.tap_off = s->dw_off;
@@ -571,7 +553,7 @@ static void dw_items(const struct gsp_state *s, const float *in, float *out, flo
         for (int64_t oh = 0; oh < d->out_h; oh++)
             for (int64_t ow0 = 0; ow0 < d->out_w; ow0 += s->p) {
                 int np = d->out_w - ow0 < s->p ? (int)(d->out_w - ow0) : s->p;
-                a.in = buf + oh * d->stride_h * rowlen + ow0 * PC_VL;
+                a.in = buf + oh * row_stride + ow0 * PC_VL;
                 gsp_dw_kernel(np)(&a);
                 pc_scatter_tile(tile, PC_VL, 1, np, 1, np, nc, dst + oh * d->out_w + ow0, ohw,
                                 d->out_w, d->activation);

@@ -223,13 +223,7 @@ static int sp_prepare(const struct dlas_host *host, const struct dlas_backend *b
         sp_release(s);
         return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate %zu packed weights", wfloats);
     }
-    const int64_t rowlen = sw * w->q * PC_VL;
-    for (int ky = 0; ky < d->kh; ky++)
-        for (int kx = 0; kx < d->kw; kx++) {
-            int64_t c = (int64_t)kx * d->dil_w;
-            s->tap_off[ky * d->kw + kx] =
-                (int64_t)ky * d->dil_h * rowlen + ((c % sw) * w->q + c / sw) * PC_VL;
-        }
+    pc_tap_offsets(d, w, s->tap_off);
     for (int g = 0; g < d->groups; g++)
         pc_pack_weights(weight + g * s->opg * s->cpg * taps, s->opg, s->cpg, d->kh, d->kw,
                         s->b, s->w + g * s->n_ob * s->ob_floats);
@@ -282,17 +276,10 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
     const struct dlas_conv_desc *d = &s->d;
     const int64_t per_ig_tiles = s->th_n * s->tw_n, per_ig = per_ig_tiles * s->n_ob;
     const int lanes = s->b * PC_VL;
-    const int64_t ohw = d->out_h * d->out_w, rowlen = d->stride_w * s->win.q * PC_VL;
+    const int64_t ohw = d->out_h * d->out_w;
     float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
     struct pc_kargs a;
-    a.tap_off = s->tap_off;
-    a.ntaps = d->kh * d->kw;
-    a.nblk = (int)s->nblk;
-    a.cb_last = (int)(s->cpg - (s->nblk - 1) * PC_VL);
-    a.blk_stride = pc_window_block(&s->win);
-    a.row_stride = d->stride_h * rowlen;
-    a.out = tile;
-    a.out_ps = lanes;
+    pc_kargs_init(&a, d, s->cpg, s->tap_off, &s->win, tile, lanes);
     const pc_kernel_fn kern = pc_kernel(s->vh, s->vw, s->b);
     for (int64_t it = i0; it < i1; it++) {
         int64_t ig = it / per_ig, k = it % per_ig, ob, tk;
@@ -313,7 +300,7 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
         /* the register blocks of the tile that hold output pixels */
         for (int64_t r = 0; r < s->th && toh + r < d->out_h; r += s->vh)
             for (int64_t q = 0; q < s->tw && tow + q < d->out_w; q += s->vw) {
-                a.in = packed + r * d->stride_h * rowlen + q * PC_VL;
+                a.in = packed + r * a.row_stride + q * PC_VL;
                 kern(&a);
                 int64_t oh0 = toh + r, ow0 = tow + q;
                 int nr = d->out_h - oh0 < s->vh ? (int)(d->out_h - oh0) : s->vh;

@@ -247,7 +247,7 @@ static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, 
     const struct wino_state *s = c->s;
     const struct dlas_conv_desc *d = &s->d;
     const int a2 = s->a2, m = s->m, lanes = s->b * PC_VL;
-    const int64_t blk = pc_window_block(&s->win), rowlen = s->win.q * PC_VL;
+    const int64_t blk = pc_window_block(&s->win), rowlen = pc_window_rowlen(&s->win);
     const int64_t ohw = d->out_h * d->out_w;
     static const int64_t zero_tap = 0;
     struct pc_kargs ka;
