@@ -131,9 +131,10 @@ static inline void row_zero(float *d, int64_t n)
 
 
 /* row[j] = src[j * sw + off] where that lies in [0, W), else 0, for j < n:
- * one phase of a strided row. Stride 2 (ResNet's downsampling layers) takes
- * even or odd floats through a two-register permute; a scalar copy with a
- * branch per float had cost as much as the convolution's FMAs. */
+ * one phase of a strided row (at stride 1, the padded row itself). Stride 2
+ * (ResNet's downsampling layers) takes even or odd floats through a
+ * two-register permute; a scalar copy with a branch per float had cost as
+ * much as the convolution's FMAs. */
 static void phase_row(float *row, const float *src, int64_t W, int64_t n, int sw, int64_t off)
 {
     int64_t j0, j1; /* the j whose src[j * sw + off] is a pixel */
@@ -151,6 +152,9 @@ static void phase_row(float *row, const float *src, int64_t W, int64_t n, int sw
                                      : _mm512_setzero_ps();
             _mm512_mask_storeu_ps(row + j, tail(k), _mm512_permutex2var_ps(lo, even, hi));
         }
+    } else if (sw == 1) {
+        row_set(row + j0, src + j0 + off, 0.0f, j1 - j0);
+        j = j1;
     } else {
         for (; j < j1; j++)
             row[j] = src[j * sw + off];
@@ -162,22 +166,6 @@ static void phase_row(float *row, const float *src, int64_t W, int64_t n, int sw
  * padded input itself, at stride 1), then zeros to the channel's end. */
 static void pad_planes(const struct cd_geom *g, const float *x, float *xp)
 {
-    if (g->sh == 1 && g->sw == 1) {
-        for (int64_t c = 0; c < g->cin; c++) {
-            float *pl = xp + c * g->P;
-            const float *src = x + c * g->H * g->W;
-            row_zero(pl, g->pad_h * g->Wp + g->pad_w);
-            for (int64_t h = 0; h < g->H; h++) {
-                float *row = pl + (h + g->pad_h) * g->Wp + g->pad_w;
-                row_set(row, src + h * g->W, 0.0f, g->W);
-                /* right padding, and the next row's left padding */
-                row_zero(row + g->W, g->Wp - g->W);
-            }
-            int64_t done = (g->pad_h + g->H) * g->Wp + g->pad_w;
-            row_zero(pl + done, g->P - done);
-        }
-        return;
-    }
     for (int64_t c = 0; c < g->cin; c++) {
         float *pl = xp + c * g->P;
         const float *src = x + c * g->H * g->W;
