@@ -259,6 +259,7 @@ static void gemm_cols(const struct ig_state *s, int64_t g, const float *B, int64
 {
     float beta = 0.0f;
     if (s->bias) {
+        /* Start from the bias and accumulate: one pass over the output. */
         for (int64_t o = 0; o < s->opg; o++) {
             float b = s->bias[g * s->opg + o];
             float *row = out + o * ldc;
@@ -274,19 +275,7 @@ static void gemm_cols(const struct ig_state *s, int64_t g, const float *B, int64
 /* out (opg x N) of group g = W[g] * B, plus bias. */
 static void gemm_group(const struct ig_state *s, int64_t g, const float *B, float *out)
 {
-    float beta = 0.0f;
-    if (s->bias) {
-        /* Start from the bias and accumulate: one pass over the output. */
-        for (int64_t o = 0; o < s->opg; o++) {
-            float b = s->bias[g * s->opg + o];
-            float *row = out + o * s->N;
-            for (int64_t j = 0; j < s->N; j++)
-                row[j] = b;
-        }
-        beta = 1.0f;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s->opg, (int)s->N, (int)s->K,
-                1.0f, s->w + g * s->opg * s->K, (int)s->K, B, (int)s->N, beta, out, (int)s->N);
+    gemm_cols(s, g, B, s->N, out, s->N, s->N);
 }
 
 /* One image on the calling thread, with whatever BLAS threading is in force. */
