@@ -6,6 +6,7 @@
 
 #include "bench_common.h"
 #include "conv_shape.h"
+#include "../core/src/sysinfo.h"
 
 double bench_now(void)
 {
@@ -41,14 +42,9 @@ struct bench_stats bench_stats(double *v, int n)
 
 void bench_loadavg(char *buf, size_t len)
 {
-    double a = -1, b = -1, c = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf %lf %lf", &a, &b, &c) != 3)
-            a = b = c = -1;
-        fclose(f);
-    }
-    snprintf(buf, len, "load average %.2f %.2f %.2f", a, b, c);
+    double a[3];
+    dlas_sys_loadavg(a);
+    snprintf(buf, len, "load average %.2f %.2f %.2f", a[0], a[1], a[2]);
 }
 
 int bench_backend(struct dlas_registry *reg, int threads, const struct dlas_host *host,

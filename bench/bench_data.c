@@ -27,6 +27,8 @@
 
 #include <dlas/dlas.h>
 
+#include "../core/src/sysinfo.h"
+
 #define MAX_REPEATS 64
 
 static double now(void)
@@ -328,13 +330,8 @@ int main(int argc, char **argv)
         /* Smaller batches: one batch of 224x224 RGB floats is 77 MB at 128. */
         {"imagefolder", "imagefolder", {{"path", q_imgf}}, 1, 0, 1, batch < 32 ? batch : 32},
     };
-    double load[3] = {0};
-    FILE *la = fopen("/proc/loadavg", "r");
-    if (la) {
-        if (fscanf(la, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3)
-            load[0] = -1;
-        fclose(la);
-    }
+    double load[3];
+    dlas_sys_loadavg(load);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     printf("# bench_data: images/s through dlas_data (training split, augmentation on), "
            "median of %d x >= %.1f s; %ld CPUs, load average %.2f %.2f %.2f\n",

@@ -7,6 +7,7 @@
 #include <dlas/compare.h>
 #include <dlas/tune.h>
 
+#include "sysinfo.h"
 #include "util.h"
 
 void dlas_compare_options_default(struct dlas_compare_options *o)
@@ -25,14 +26,9 @@ void dlas_compare_options_default(struct dlas_compare_options *o)
 
 static void loadavg(char *buf, size_t len)
 {
-    double a = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &a) != 1)
-            a = -1;
-        fclose(f);
-    }
-    snprintf(buf, len, "%.2f", a);
+    double a[3];
+    dlas_sys_loadavg(a);
+    snprintf(buf, len, "%.2f", a[0]);
 }
 
 static uint64_t mix(uint64_t *s)

@@ -68,3 +68,14 @@ void dlas_sys_timestamp(char *buf, size_t len)
 }
 
 const char *dlas_blas_info(void) { return dlas_sys_blas(); }
+
+void dlas_sys_loadavg(double avg[3])
+{
+    avg[0] = avg[1] = avg[2] = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f)
+        return;
+    if (fscanf(f, "%lf %lf %lf", &avg[0], &avg[1], &avg[2]) != 3)
+        avg[0] = avg[1] = avg[2] = -1;
+    fclose(f);
+}
