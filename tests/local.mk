@@ -128,3 +128,12 @@ tests_fixtures_fx_finetune_la_LIBADD = libdlas.la
 # automake still generates the log's own rule.)
 TEMPLATE_TEST_LOG = tests/plugin_template.sh.log
 $(TEMPLATE_TEST_LOG): $(patsubst %,%.log,$(filter-out tests/plugin_template.sh,$(TESTS)))
+
+# Result files: tidy columns, CSV/JSON agreement, damaged files, full disk.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_results
+TESTS += tests/check_results
+endif
+tests_check_results_SOURCES = tests/check_results.c tests/testutil.h
+tests_check_results_CFLAGS = $(TEST_CFLAGS)
+tests_check_results_LDADD = $(TEST_LDADD)

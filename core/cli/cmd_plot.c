@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../src/results.h"
 #include "cli.h"
 
 struct pt {
@@ -83,7 +82,7 @@ int cmd_plot(struct cli *c, int argc, char **argv)
         return EXIT_USAGE;
     }
     struct dlas_results res;
-    if (dlas_results_open(&res, dir)) {
+    if (dlas_results_open(&res, dir, DLAS_RESULTS_READONLY)) {
         dlas_results_close(&res);
         return cli_error("plot");
     }

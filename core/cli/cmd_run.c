@@ -136,6 +136,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
             o.progress = 1;
         else if (!strcmp(a, "--no-progress"))
             o.progress = 0;
+        else if (!strcmp(a, "--rebuild-results"))
+            o.rebuild_results = 1;
         else if ((!strcmp(a, "--output") || !strcmp(a, "-o")) && i + 1 < argc)
             o.output_dir = argv[++i];
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -147,6 +149,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
                    "  --dry-run       list the expanded points and exit\n"
                    "  -o, --output D  write results to D instead of experiment.output.dir\n"
                    "  --no-resume     rerun points that are already in the results\n"
+                   "  --rebuild-results  results files that do not parse are refused; this keeps\n"
+                   "                  the rows that parse (damaged files are kept as *.damaged)\n"
                    "  --no-isolate    run points in this process (debugging; a crash ends the run)\n"
                    "  --progress / --no-progress   force the progress bar on or off (default: on a TTY)\n");
             return EXIT_OK;

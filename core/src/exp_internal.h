@@ -32,6 +32,7 @@ struct pick {
 struct point {
     char *id;
     char *hash;
+    char *baseline; /* id of its dense baseline (same point, empty chain), or "" */
     int model, chain, prim, backend;
     int64_t seed;
     struct pick *picks;
@@ -59,5 +60,10 @@ struct dlas_experiment {
 /* Parameters of one instance as used at a point (axis values applied).
  * Caller frees. */
 struct dlas_params *dlas_point_params(const struct point *pt, const struct instance *inst);
+
+/* The point's own columns: each swept parameter ("compressor.mag.sparsity")
+ * and the id of its dense baseline (exp_columns.c). */
+void exp_point_columns(const struct dlas_experiment *e, const struct point *pt,
+                       struct dlas_row *row);
 
 #endif

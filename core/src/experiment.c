@@ -302,34 +302,55 @@ static uint64_t fnv(const char *s)
     return h;
 }
 
-static int add_point(struct dlas_experiment *e, struct point *proto)
+/* "model/chain/prim/backend/seed=N" with the point's axis values, for the
+ * given chain (a point's own, or the dense one its ratios refer to). */
+static void point_id(const struct dlas_experiment *e, const struct point *proto, int chain,
+                     struct dlas_buf *id)
 {
-    struct dlas_buf id = {0}, key = {0};
     if (e->dataset.n_axes) {
-        segment(&id, "data", proto->picks, proto->n_picks, &e->dataset, -1);
-        dlas_buf_printf(&id, "/");
+        segment(id, "data", proto->picks, proto->n_picks, &e->dataset, -1);
+        dlas_buf_printf(id, "/");
     }
-    segment(&id, e->models[proto->model].label, proto->picks, proto->n_picks,
+    segment(id, e->models[proto->model].label, proto->picks, proto->n_picks,
             &e->models[proto->model], -1);
-    dlas_buf_printf(&id, "/%s", e->chains[proto->chain].label);
-    const struct chain *ch = &e->chains[proto->chain];
+    dlas_buf_printf(id, "/%s", e->chains[chain].label);
+    const struct chain *ch = &e->chains[chain];
     for (int s = 0; s < ch->n; s++) {
         struct dlas_buf tmp = {0};
         segment(&tmp, "", proto->picks, proto->n_picks, &ch->steps[s], ch->n > 1 ? s : -1);
         if (tmp.s)
-            dlas_buf_printf(&id, "%s", tmp.s);
+            dlas_buf_printf(id, "%s", tmp.s);
         dlas_buf_free(&tmp);
     }
-    dlas_buf_printf(&id, "/");
+    dlas_buf_printf(id, "/");
     if (proto->prim >= 0)
-        segment(&id, e->prims[proto->prim].label, proto->picks, proto->n_picks,
+        segment(id, e->prims[proto->prim].label, proto->picks, proto->n_picks,
                 &e->prims[proto->prim], -1);
     else
-        dlas_buf_printf(&id, "ref");
-    dlas_buf_printf(&id, "/");
-    segment(&id, e->backends[proto->backend].label, proto->picks, proto->n_picks,
+        dlas_buf_printf(id, "ref");
+    dlas_buf_printf(id, "/");
+    segment(id, e->backends[proto->backend].label, proto->picks, proto->n_picks,
             &e->backends[proto->backend], -1);
-    dlas_buf_printf(&id, "/seed=%lld", (long long)proto->seed);
+    dlas_buf_printf(id, "/seed=%lld", (long long)proto->seed);
+}
+
+/* The dense baseline of a point: the same point with the first empty chain. */
+static char *baseline_id(const struct dlas_experiment *e, const struct point *proto)
+{
+    for (int c = 0; c < e->n_chains; c++)
+        if (e->chains[c].n == 0) {
+            struct dlas_buf id = {0};
+            point_id(e, proto, c, &id);
+            return id.s;
+        }
+    return strdup("");
+}
+
+static int add_point(struct dlas_experiment *e, struct point *proto)
+{
+    struct dlas_buf id = {0}, key = {0};
+    point_id(e, proto, proto->chain, &id);
+    const struct chain *ch = &e->chains[proto->chain];
 
     /* The hash covers everything that shapes the result, defaults included,
      * so editing a parameter reruns exactly the points it touches. */
@@ -361,8 +382,9 @@ static int add_point(struct dlas_experiment *e, struct point *proto)
     *pt = *proto;
     pt->id = id.s;
     pt->hash = strdup(hash);
+    pt->baseline = baseline_id(e, proto);
     pt->picks = malloc(((size_t)proto->n_picks + 1) * sizeof *pt->picks);
-    if (!pt->picks || !pt->hash)
+    if (!pt->picks || !pt->hash || !pt->baseline)
         return dlas_error(DLAS_ERR_NOMEM, "out of memory");
     memcpy(pt->picks, proto->picks, (size_t)proto->n_picks * sizeof *pt->picks);
     memset(&pt->result, 0, sizeof pt->result);
@@ -627,6 +649,7 @@ void dlas_experiment_free(struct dlas_experiment *e)
     for (size_t i = 0; i < e->n_points; i++) {
         free(e->points[i].id);
         free(e->points[i].hash);
+        free(e->points[i].baseline);
         free(e->points[i].picks);
         dlas_row_free(&e->points[i].result);
     }

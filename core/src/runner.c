@@ -403,6 +403,7 @@ static void row_prologue(const struct dlas_experiment *e, const struct point *pt
     dlas_row_set(row, "blas", dlas_sys_blas());
     dlas_row_set(row, "hostname", dlas_sys_hostname());
     dlas_row_set(row, "timestamp", ts);
+    exp_point_columns(e, pt, row);
 }
 
 static void run_inline(struct dlas_experiment *e, struct point *pt, struct dlas_row *row)
@@ -488,7 +489,7 @@ int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options
     memset(sum, 0, sizeof *sum);
     const char *dir = o->output_dir ? o->output_dir : e->output_dir;
     struct dlas_results res;
-    int rc = dlas_results_open(&res, dir);
+    int rc = dlas_results_open(&res, dir, o->rebuild_results ? DLAS_RESULTS_REBUILD : 0);
     if (rc) {
         dlas_results_close(&res);
         return rc;

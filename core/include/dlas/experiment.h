@@ -34,6 +34,7 @@ struct dlas_run_options {
     int isolate;    /* run each point in a child process: a crash fails only it */
     int progress;   /* show progress on stderr: 1 yes, 0 no, -1 when it is a TTY */
     const char *output_dir; /* overrides the config's output directory if set */
+    int rebuild_results; /* keep the rows that parse from damaged results files */
 };
 void dlas_run_options_default(struct dlas_run_options *o);
 
