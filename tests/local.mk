@@ -137,3 +137,12 @@ endif
 tests_check_results_SOURCES = tests/check_results.c tests/testutil.h
 tests_check_results_CFLAGS = $(TEST_CFLAGS)
 tests_check_results_LDADD = $(TEST_LDADD)
+
+# dlas plot / dlas report on fixed results, with hostile names.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_plot
+TESTS += tests/check_plot
+endif
+tests_check_plot_SOURCES = tests/check_plot.c tests/testutil.h
+tests_check_plot_CFLAGS = $(TEST_CFLAGS)
+tests_check_plot_LDADD = $(TEST_LDADD)
