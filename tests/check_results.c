@@ -14,6 +14,7 @@
 
 #include <dlas/dlas.h>
 
+#include "exp_timing.h" /* compiled in: internal */
 #include "testutil.h"
 
 static char tmpdir[256];
@@ -76,7 +77,7 @@ static const char *cfg_text(const char *sparsities)
              "dataset = { plugin = \"synthetic\"; train_size = 8; test_size = 8; };\n"
              "models = { lenet = { plugin = \"lenet5\"; }; };\n"
              "compressors = { none = (); mag = ( { plugin = \"magnitude\"; sparsity = %s; } ); };\n"
-             "primitives = { im = { plugin = \"im2col-gemm\"; }; };\n"
+             "primitives = { im = { plugin = \"im2col-gemm\"; }; wino = { plugin = \"winograd\"; }; };\n"
              "backends = { omp = { plugin = \"openmp\"; threads = [1, 2]; }; };\n",
              sparsities);
     return t;
@@ -113,7 +114,7 @@ START_TEST(tidy_columns_and_dense_ratios)
     struct dlas_results r;
     ck_assert_msg(dlas_results_open(&r, out, DLAS_RESULTS_READONLY) == DLAS_OK, "%s",
                   dlas_last_error());
-    ck_assert_uint_eq(r.n, 6);
+    ck_assert_uint_eq(r.n, 12);
     long m5 = find(&r, "lenet/mag.sparsity=0.5/im/omp.threads=2/seed=1");
     long m9 = find(&r, "lenet/mag.sparsity=0.9/im/omp.threads=1/seed=1");
     long d2 = find(&r, "lenet/none/im/omp.threads=2/seed=1");
@@ -138,6 +139,17 @@ START_TEST(tidy_columns_and_dense_ratios)
     ck_assert_double_eq_tol(atof(dlas_results_get(&r, m5, "speedup_vs_dense")), lat_d / lat_m,
                             1e-4 * lat_d / lat_m);
     ck_assert_str_eq(dlas_results_get(&r, d2, "speedup_vs_dense"), "1");
+    /* LeNet-5's convolutions are 5x5: Winograd F(m,3) runs none of them, and
+     * the row says so rather than passing the fallback's time off as its own */
+    long w = find(&r, "lenet/none/wino/omp.threads=1/seed=1");
+    ck_assert_str_eq(dlas_results_get(&r, w, "primitive_layers"), "0");
+    ck_assert_str_eq(dlas_results_get(&r, w, "conv_layers"), "2");
+    ck_assert_str_eq(dlas_results_get(&r, d2, "primitive_layers"), "2");
+    /* the timing's own figures */
+    ck_assert(atof(dlas_results_get(&r, d2, "latency_ms_q1")) <= lat_d);
+    ck_assert(atof(dlas_results_get(&r, d2, "latency_ms_q3")) >= lat_d);
+    ck_assert_msg(strchr("01", dlas_results_get(&r, d2, "timing_noisy")[0]), "timing_noisy");
+    ck_assert_str_ne(dlas_results_get(&r, d2, "load_avg_1m"), "");
     dlas_results_close(&r);
 }
 END_TEST
@@ -152,14 +164,14 @@ START_TEST(resume_keeps_fields_in_both_files)
     ck_assert_ptr_nonnull(strstr(json1, "\"magnitude.sparsity_achieved\": 0.5"));
     dlas_experiment_free(run_cfg(cfg_text("[0.5, 0.75]"), out));
     char *json2 = slurp(path_in("out/results.json"), NULL);
-    /* both magnitude points of the first run kept their reported figures */
+    /* the four magnitude points of the first run kept their reported figures */
     int n = 0;
     for (const char *p = json2; (p = strstr(p, "\"magnitude.sparsity_achieved\": 0.5")); p++)
         n++;
-    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(n, 4);
     struct dlas_results r;
     ck_assert_int_eq(dlas_results_open(&r, out, DLAS_RESULTS_READONLY), DLAS_OK);
-    ck_assert_uint_eq(r.n, 6);
+    ck_assert_uint_eq(r.n, 12);
     /* every JSON row has every CSV column (the reader checks they agree) */
     for (size_t c = 0; c < r.ncols; c++) {
         char key[600];
@@ -361,6 +373,30 @@ START_TEST(full_disk_changes_neither_file)
 }
 END_TEST
 
+/* The noisy flag on constructed spreads: IQR over the median above 10%
+ * (range over the median above 20% with fewer than 4 runs). */
+START_TEST(noisy_flag_on_constructed_spread)
+{
+    struct exp_timing t;
+    double quiet[10] = {1.00, 1.01, 0.99, 1.02, 1.00, 0.98, 1.01, 1.00, 1.03, 5.0};
+    exp_timing_stats(quiet, 10, &t);
+    ck_assert_int_eq(t.noisy, 0); /* one outlier does not make a busy machine */
+    ck_assert_double_eq_tol(t.median, 1.005, 1e-9);
+    ck_assert_double_eq(t.max, 5.0);
+    double busy[8] = {1.0, 1.3, 1.0, 1.3, 1.0, 1.3, 1.0, 1.3};
+    exp_timing_stats(busy, 8, &t);
+    ck_assert_int_eq(t.noisy, 1);
+    ck_assert_double_eq_tol(t.q1, 1.0, 1e-9);
+    ck_assert_double_eq_tol(t.q3, 1.3, 1e-9);
+    ck_assert_ptr_nonnull(strstr(t.why, "IQR"));
+    double few_ok[3] = {1.0, 1.15, 1.0}, few_bad[3] = {1.0, 1.3, 1.0};
+    exp_timing_stats(few_ok, 3, &t);
+    ck_assert_int_eq(t.noisy, 0);
+    exp_timing_stats(few_bad, 3, &t);
+    ck_assert_int_eq(t.noisy, 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("results");
@@ -374,6 +410,7 @@ int main(void)
     tcase_add_test(tc, corrupt_json_refused_and_rebuilt);
     tcase_add_test(tc, short_record_refused);
     tcase_add_test(tc, full_disk_changes_neither_file);
+    tcase_add_test(tc, noisy_flag_on_constructed_spread);
     suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

@@ -692,6 +692,11 @@ const char *dlas_experiment_point_id(const struct dlas_experiment *e, size_t i)
     return i < e->n_points ? e->points[i].id : NULL;
 }
 
+const char *dlas_experiment_point_hash(const struct dlas_experiment *e, size_t i)
+{
+    return i < e->n_points ? e->points[i].hash : NULL;
+}
+
 const char *dlas_experiment_result(const struct dlas_experiment *e, size_t i, const char *column)
 {
     if (i >= e->n_points)

@@ -23,7 +23,7 @@
 static const char *const head_cols[] = {
     "experiment", "cell_id", "config_hash", "status", "error", "dataset", "model",
     "model_plugin", "compressor", "compressor_settings", "primitive", "primitive_plugin",
-    "primitive_settings", "fallback_layers", "primitive_layers", "backend", "backend_plugin",
+    "primitive_settings", "fallback_layers", "primitive_layers", "conv_layers", "backend", "backend_plugin",
     "backend_settings", "threads", "batch", "seed", NULL};
 static const char *const swept_prefixes[] = {"dataset.", "model.", "compressor.", "primitive.",
                                              "backend.", NULL};
@@ -31,7 +31,7 @@ static const char *const figure_cols[] = {
     "params", "nonzero_params", "sparsity", "macs", "weight_bytes", "peak_activation_bytes",
     "accuracy_top1", "eval_samples", "max_rel_err_vs_ref", "latency_ms_median",
     "latency_ms_min", "latency_ms_max", "latency_ms_q1", "latency_ms_q3", "latency_spread",
-    "timing_noisy", "load_avg_1m", "cpu_wall_ratio", "warmup", "repeat", "images_per_s",
+    "timing_noisy", "timing_noise", "load_avg_1m", "cpu_wall_ratio", "warmup", "repeat", "images_per_s",
     "baseline_id", "speedup_vs_dense", "compression_vs_dense", "macs_reduction_vs_dense",
     "accuracy_delta_vs_dense", NULL};
 static const char *const tail_cols[] = {"dlas_version", "git_revision", "cpu_model", "blas",

@@ -12,6 +12,7 @@
 #include <dlas/dlas.h>
 
 #include "exp_internal.h"
+#include "exp_timing.h"
 #include "exp_train.h"
 #include "progress.h"
 #include "results.h"
@@ -290,6 +291,18 @@ static int run_point(struct dlas_experiment *e, struct point *pt, struct dlas_ro
     } else if (!rc)
         dlas_row_set(row, "tuning", "untuned");
     if (!rc) {
+        int convs = 0, own = 0;
+        for (int i = 0; i < dlas_plan_n_nodes(r.plan); i++)
+            if (dlas_plan_conv_desc(r.plan, i)) {
+                convs++;
+                own += dlas_plan_binding_index(r.plan, i) == 0;
+            }
+        /* a primitive that ran no layer measured only its fallback */
+        dlas_row_setf(row, "primitive_layers", "%d", prim ? own : convs);
+        dlas_row_setf(row, "conv_layers", "%d", convs);
+        if (prim && convs && !own)
+            dlas_log(DLAS_LOG_WARN, "%s: primitive '%s' ran no layer: every conv fell back (%s)",
+                     pt->id, prim->label, dlas_plan_fallbacks_grouped(r.plan));
         dlas_row_setf(row, "fallback_layers", "%s", dlas_plan_fallbacks(r.plan));
         if (dlas_plan_n_fallbacks(r.plan))
             dlas_log(DLAS_LOG_INFO, "%s: %d layer(s) fell back: %s", pt->id,
@@ -353,25 +366,10 @@ static int run_point(struct dlas_experiment *e, struct point *pt, struct dlas_ro
     /* latency over one full batch */
     if (!rc)
         rc = read_batch(&r, &info, 0, batch, info.n_test);
-    double *t = NULL;
-    if (!rc && !(t = malloc((size_t)repeat * sizeof *t)))
-        rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; !rc && i < warmup; i++)
-        rc = dlas_plan_run(r.plan, batch, r.images, r.out);
-    for (int64_t i = 0; !rc && i < repeat; i++) {
-        double t0 = r.bops->now(r.be.ctx);
-        rc = dlas_plan_run(r.plan, batch, r.images, r.out);
-        t[i] = (r.bops->now(r.be.ctx) - t0) * 1e3;
-    }
-    if (!rc) {
-        qsort(t, (size_t)repeat, sizeof *t, dlas_cmp_double);
-        double med = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
-        setf(row, "latency_ms_median", med);
-        setf(row, "latency_ms_min", t[0]);
-        setf(row, "latency_ms_max", t[repeat - 1]);
-        setf(row, "images_per_s", med > 0 ? (double)batch * 1e3 / med : 0);
-    }
-    free(t);
+    struct exp_timing timing;
+    if (!rc && !(rc = exp_time_plan(r.plan, &r.be, batch, r.images, r.out, warmup, repeat,
+                                    &timing)))
+        exp_timing_row(&timing, batch, row);
     pointrun_free(&r);
     return rc;
 }
@@ -513,6 +511,9 @@ int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options
         struct point *pt = &e->points[i];
         dlas_progress_update(&prog, i, pt->id);
         long done = o->resume ? dlas_results_find(&res, pt->id, pt->hash) : -1;
+        if (done >= 0 && o->retry_noisy &&
+            !strcmp(dlas_results_get(&res, (size_t)done, "timing_noisy"), "1"))
+            done = -1; /* re-time it */
         dlas_row_free(&pt->result);
         if (done >= 0) {
             const struct dlas_row *old = &res.rows[done];
@@ -521,6 +522,7 @@ int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options
             sum->skipped++;
             continue;
         }
+        dlas_progress_point(&prog, pt->id, NULL);
         row_prologue(e, pt, &pt->result);
         if (isolate)
             run_isolated(e, pt, &pt->result);
@@ -532,6 +534,10 @@ int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options
             dlas_log(DLAS_LOG_ERROR, "%s failed: %s", pt->id, dlas_row_get(&pt->result, "error"));
         } else
             sum->ran++;
+        if (!strcmp(dlas_row_get(&pt->result, "timing_noisy") ? dlas_row_get(&pt->result, "timing_noisy") : "", "1"))
+            dlas_log(DLAS_LOG_WARN, "%s: noisy timing (%s); `dlas run --retry-noisy` re-times it",
+                     pt->id, dlas_row_get(&pt->result, "timing_noise"));
+        dlas_progress_point(&prog, pt->id, st ? st : "ok");
         rc = dlas_results_add(&res, &pt->result);
     }
     dlas_progress_update(&prog, e->n_points, "done");
