@@ -137,8 +137,8 @@ if HAVE_CHECK
 check_PROGRAMS += tests/check_results
 TESTS += tests/check_results
 endif
-tests_check_results_SOURCES = tests/check_results.c tests/testutil.h core/src/exp_timing.c
-tests_check_results_CFLAGS = $(TEST_CFLAGS) -I$(srcdir)/core/src
+tests_check_results_SOURCES = tests/check_results.c tests/testutil.h core/exp/exp_timing.c
+tests_check_results_CFLAGS = $(TEST_CFLAGS) -I$(srcdir)/core/exp
 tests_check_results_LDADD = $(TEST_LDADD)
 
 # dlas plot / dlas report on fixed results, with hostile names.
