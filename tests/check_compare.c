@@ -552,6 +552,8 @@ START_TEST(test_compare)
         ck_assert_msg(e->status == 0, "%s: %s", e->label, e->why);
         ck_assert(e->ms > 0 && e->min <= e->ms && e->ms <= e->max);
         ck_assert(e->conv_ms > 0 && e->other_ms > 0);
+        /* the columns are the total, split */
+        ck_assert_double_eq_tol(e->conv_ms + e->other_ms, e->ms, 1e-9 * e->ms);
         ck_assert_msg(e->err < 1e-4, "%s: error %g", e->label, e->err);
     }
     ck_assert_str_eq(c->e2e[3].label, "auto");

@@ -38,7 +38,7 @@ int cmd_plot(struct cli *c, int argc, char **argv)
     (void)c;
     const char *in = NULL, *out = NULL, *front = NULL;
     struct scatter p = {"latency_ms_median", NULL, "primitive", "compressor", "model", -1, -1,
-                        FRONT_MAX_Y, NULL, NULL, NULL};
+                        FRONT_MAX_Y, NULL, NULL, NULL, stdout};
     const char *where[65] = {0};
     int nwhere = 0, keep_fallback = 0;
     for (int i = 1; i < argc; i++) {

@@ -327,11 +327,11 @@ int cmd_report(struct cli *c, int argc, char **argv)
     if (plots) {
         static const struct scatter figs[] = {
             {"latency_ms_median", "accuracy_top1", "primitive", "compressor", "model", -1, -1,
-             FRONT_MAX_Y, NULL, "accuracy-vs-latency", "bars: latency IQR over timing runs, top-1 range over seeds"},
+             FRONT_MAX_Y, NULL, "accuracy-vs-latency", "bars: latency IQR over timing runs, top-1 range over seeds", NULL},
             {"nonzero_params", "accuracy_top1", "compressor", NULL, "model", -1, -1, FRONT_MAX_Y,
-             NULL, "accuracy-vs-params", "bars: top-1 range over seeds"},
+             NULL, "accuracy-vs-params", "bars: top-1 range over seeds", NULL},
             {"nonzero_params", "latency_ms_median", "primitive", "compressor", "model", -1, -1,
-             FRONT_MIN_Y, NULL, "latency-vs-params", NULL},
+             FRONT_MIN_Y, NULL, "latency-vs-params", NULL, NULL},
         };
         fprintf(o, "\n## Figures\n\n");
         for (size_t f = 0; f < sizeof figs / sizeof *figs; f++) {

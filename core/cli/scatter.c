@@ -34,6 +34,7 @@ static size_t name_index(struct names *l, const char *v)
 struct pt {
     double x, y, xlo, xhi, ylo, yhi;
     size_t f, c, m;
+    size_t cfg;
 };
 
 /* whether positive values span at least a factor of 30 */
@@ -177,14 +178,26 @@ int scatter_plot(const struct study *s, const struct scatter *p, size_t *drawn)
         struct study_val x = study_num(c, p->x), y = study_num(c, p->y);
         if (!x.ok || !y.ok)
             continue;
-        struct pt q = {x.c * sx, y.c * sy, x.lo * sx, x.hi * sx, y.lo * sy, y.hi * sy, 0, 0, 0};
+        struct pt q = {x.c * sx, y.c * sy, x.lo * sx, x.hi * sx, y.lo * sy, y.hi * sy, 0, 0, 0, i};
         q.f = p->facet ? name_index(&facets, study_str(c, p->facet)) : 0;
         q.c = p->colour ? name_index(&colours, study_str(c, p->colour)) : 0;
         q.m = p->shape ? name_index(&marks, study_str(c, p->shape)) : 0;
         pts[n++] = q;
     }
     if (!n) {
-        fprintf(stderr, "dlas: no configuration has numeric '%s' and '%s'\n", p->x, p->y);
+        const char *missing = NULL;
+        for (int a = 0; a < 2 && !missing; a++) {
+            const char *col = a ? p->y : p->x;
+            size_t k = 0;
+            while (k < s->res.ncols && strcmp(s->res.cols[k], col))
+                k++;
+            if (k == s->res.ncols)
+                missing = col;
+        }
+        fprintf(stderr, "dlas: no ok rows have a numeric '%s' and '%s'", p->x, p->y);
+        if (missing)
+            fprintf(stderr, " (%s has no column '%s')", s->res.csv_path, missing);
+        fprintf(stderr, "\n");
         free(pts);
         return EXIT_USAGE;
     }
@@ -232,6 +245,14 @@ int scatter_plot(const struct study *s, const struct scatter *p, size_t *drawn)
                 map[k++] = i;
             }
         size_t nfront = study_pareto(fx, fy, k, p->front == FRONT_MIN_Y, front);
+        if (p->list) {
+            fprintf(p->list, "%s%s%s%zu on the Pareto front (of %zu configurations; lower %s, %s %s):\n",
+                    facets.n ? p->facet : "", facets.n ? " " : "", facets.n ? facets.v[f] : "",
+                    nfront, k, p->x, p->front == FRONT_MIN_Y ? "lower" : "higher", p->y);
+            for (size_t i = 0; i < nfront; i++)
+                fprintf(p->list, "  %-50s %s=%-10.4g %s=%.4g\n", s->cfgs[pts[map[front[i]]].cfg].key,
+                        p->x, fx[front[i]] / sx, p->y, fy[front[i]] / sy);
+        }
         if (nfront < 2)
             continue;
         front_block[f] = nb++;

@@ -6,6 +6,8 @@
 #ifndef DLAS_CLI_SCATTER_H
 #define DLAS_CLI_SCATTER_H
 
+#include <stdio.h>
+
 #include "study.h"
 
 enum { FRONT_NONE, FRONT_MAX_Y, FRONT_MIN_Y };
@@ -17,6 +19,7 @@ struct scatter {
     int front;                           /* FRONT_* (minimising x) */
     const char *dir, *base;              /* output folder and file base name */
     const char *note;                    /* extra x-label text, e.g. the bars' meaning */
+    FILE *list;                          /* if set, each panel's Pareto set is listed here */
 };
 
 /* Writes the files and runs gnuplot; returns an exit status (reports on

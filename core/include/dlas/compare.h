@@ -65,7 +65,9 @@ struct dlas_compare_e2e {
     int status;
     char why[256];
     double ms, min, max;
-    double conv_ms, other_ms; /* from timed runs: conv layers, everything else */
+    double conv_ms, other_ms; /* the median `ms` split between conv layers (with what is
+                                 fused into them) and everything else, in the proportions
+                                 of per-node timed runs: conv_ms + other_ms == ms */
     double err;        /* against the reference forward (check) */
     int n_fallbacks;
     char *fallbacks;   /* "layer (reasons) -> prim; ..." */
