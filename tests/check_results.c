@@ -373,6 +373,56 @@ START_TEST(full_disk_changes_neither_file)
 }
 END_TEST
 
+/* Weights out and in: every point keeps its compressed model, and a model
+ * started from one of them has its pruned weights (masks included); a
+ * missing weights file is a configuration error with file and line. */
+START_TEST(weights_out_and_in)
+{
+    char text[2048], cfg[600];
+    const char *out1 = path_in("w1");
+    snprintf(text, sizeof text,
+             "experiment = { repeat = 2; warmup = 0; eval_samples = 8; save_models = true; };\n"
+             "dataset = { plugin = \"synthetic\"; train_size = 8; test_size = 8; };\n"
+             "models = { lenet = { plugin = \"lenet5\"; }; };\n"
+             "compressors = { none = (); mag = ( { plugin = \"magnitude\"; sparsity = 0.7; } ); };\n"
+             "primitives = { im = { plugin = \"im2col-gemm\"; }; };\n"
+             "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n");
+    struct dlas_experiment *e = run_cfg(text, out1);
+    const char *saved = dlas_experiment_result(e, 1, "saved_model");
+    ck_assert_ptr_nonnull(strstr(saved, "/models/compressed/lenet~mag~im~omp~seed=1.ckpt"));
+    ck_assert_int_eq(access(saved, R_OK), 0);
+    char nz[64], path[1024];
+    snprintf(nz, sizeof nz, "%s", dlas_experiment_result(e, 1, "nonzero_params"));
+    snprintf(path, sizeof path, "%s", saved);
+    dlas_experiment_free(e);
+
+    snprintf(text, sizeof text,
+             "experiment = { repeat = 2; warmup = 0; eval_samples = 8; seeds = [5]; };\n"
+             "dataset = { plugin = \"synthetic\"; train_size = 8; test_size = 8; };\n"
+             "models = { lenet = { plugin = \"lenet5\"; weights = \"%s\"; }; };\n"
+             "primitives = { im = { plugin = \"im2col-gemm\"; }; };\n"
+             "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n",
+             path);
+    e = run_cfg(text, path_in("w2"));
+    ck_assert_str_eq(dlas_experiment_result(e, 0, "nonzero_params"), nz);
+    ck_assert_str_eq(dlas_experiment_result(e, 0, "weights"), path);
+    dlas_experiment_free(e);
+
+    /* a missing file: refused at load, with the line */
+    snprintf(text, sizeof text,
+             "dataset = { plugin = \"synthetic\"; };\n"
+             "models = { lenet = { plugin = \"lenet5\"; weights = \"%s/none.ckpt\"; }; };\n"
+             "backends = { omp = { plugin = \"openmp\"; }; };\n",
+             tmpdir);
+    snprintf(cfg, sizeof cfg, "%s", path_in("bad.cfg"));
+    spit(cfg, text, strlen(text));
+    ck_assert_int_eq(dlas_experiment_load(cfg, reg, &e), DLAS_ERR_INVALID);
+    ck_assert_msg(strstr(dlas_last_error(), "bad.cfg:2: model 'lenet': weights"), "%s",
+                  dlas_last_error());
+    ck_assert_ptr_nonnull(strstr(dlas_last_error(), "do not exist"));
+}
+END_TEST
+
 /* The noisy flag on constructed spreads: IQR over the median above 10%
  * (range over the median above 20% with fewer than 4 runs). */
 START_TEST(noisy_flag_on_constructed_spread)
@@ -411,6 +461,7 @@ int main(void)
     tcase_add_test(tc, short_record_refused);
     tcase_add_test(tc, full_disk_changes_neither_file);
     tcase_add_test(tc, noisy_flag_on_constructed_spread);
+    tcase_add_test(tc, weights_out_and_in);
     suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

@@ -153,3 +153,7 @@ endif
 tests_check_plot_SOURCES = tests/check_plot.c tests/testutil.h
 tests_check_plot_CFLAGS = $(TEST_CFLAGS)
 tests_check_plot_LDADD = $(TEST_LDADD)
+
+# tools/dlas-torch: state_dicts to dlas checkpoints and back (skips without torch).
+TESTS += tests/torch_convert.sh
+dist_noinst_SCRIPTS += tests/torch_convert.sh

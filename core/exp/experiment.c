@@ -34,6 +34,9 @@ static const struct dlas_param_spec experiment_spec[] = {
      "settings from tuning_log where it has them (dlas tune writes it)"},
     {"tuning_log", DLAS_PARAM_STRING, 0, "\"tuning.log\"", 0, 0, NULL,
      "the tuning log read when tuning = \"log\""},
+    {"save_models", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL,
+     "keep every point's compressed model (pruned architecture, masks and all) as "
+     "<output.dir>/models/compressed/<cell id>.ckpt"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static const struct dlas_param_spec output_spec[] = {
@@ -47,6 +50,8 @@ static const char *const top_keys[] = {"experiment", "dataset", "models", "train
                                        "compressors", "primitives", "backends", "sweep"};
 static const char *const sweep_keys[] = {"models", "compressors", "primitives", "backends"};
 static const char *const plugin_key[] = {"plugin", NULL};
+/* a model may also start from trained weights: models.X.weights = "file.ckpt" */
+static const char *const model_keys[] = {"plugin", "weights", NULL};
 static const char *const experiment_reserved[] = {"output", NULL};
 
 static int where_error(const config_setting_t *s, int status, const char *fmt, const char *a,
@@ -62,6 +67,7 @@ static int where_error(const config_setting_t *s, int status, const char *fmt, c
 static void instance_free(struct instance *in)
 {
     free(in->label);
+    free(in->weights);
     dlas_params_free(in->params);
     dlas_axes_free(in->axes, in->n_axes);
     memset(in, 0, sizeof *in);
@@ -94,8 +100,10 @@ static int parse_instance(const config_setting_t *s, const char *label, enum dla
     snprintf(what, sizeof what, "%s '%s' (plugin '%s')", dlas_kind_name(kind), label, plugin);
     out->label = strdup(label);
     out->comp = c;
-    int rc = dlas_cfg_params(s, what, c->params, plugin_key, 1, &out->params, &out->axes,
-                             &out->n_axes);
+    int rc = dlas_cfg_params(s, what, c->params, kind == DLAS_KIND_MODEL ? model_keys : plugin_key,
+                             1, &out->params, &out->axes, &out->n_axes);
+    if (!rc && kind == DLAS_KIND_MODEL)
+        rc = exp_parse_weights(s, label, &out->weights);
     if (rc)
         instance_free(out);
     return rc;
@@ -356,6 +364,7 @@ static int add_point(struct dlas_experiment *e, struct point *proto)
      * so editing a parameter reruns exactly the points it touches. */
     describe_instance(&key, proto, &e->dataset);
     describe_instance(&key, proto, &e->models[proto->model]);
+    exp_describe_weights(&key, &e->models[proto->model]);
     for (int s = 0; s < ch->n; s++)
         describe_instance(&key, proto, &ch->steps[s]);
     if (proto->prim >= 0)

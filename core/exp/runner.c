@@ -190,6 +190,18 @@ static int build_model(struct pointrun *r)
     return dlas_graph_init_weights(r->graph, &init);
 }
 
+/* models.X.weights: start from trained weights */
+static int load_weights(struct pointrun *r)
+{
+    return exp_load_weights(&r->e->models[r->pt->model], r->graph, r->row);
+}
+
+/* experiment.save_models: keep the compressed model */
+static int save_model(struct pointrun *r)
+{
+    return exp_save_model(r->e, r->pt, r->graph, r->row);
+}
+
 /* training (or the trained model from the cache), before compression */
 static int train_model(struct pointrun *r)
 {
@@ -459,8 +471,9 @@ static const struct point_stage {
     const char *name;
     int (*run)(struct pointrun *r);
 } point_stages[] = {
-    {"dataset", open_dataset},       {"model", build_model},   {"training", train_model},
-    {"compression", compress},       {"statistics", record_stats},
+    {"dataset", open_dataset},       {"model", build_model},   {"weights", load_weights},
+    {"training", train_model},       {"compression", compress}, {"saving", save_model},
+    {"statistics", record_stats},
     {"backend", init_backend},       {"plan", make_plan},      {"accuracy", measure_accuracy},
     {"latency", measure_latency},
 };
