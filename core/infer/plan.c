@@ -11,7 +11,7 @@
 
 #include "fallbacks.h"
 #include "plan_ops.h"
-#include "util.h"
+#include "../base/util.h"
 
 /* Captured forwards kept per plan (one per batch size, the oldest replaced). */
 #define PLAN_MAX_GRAPHS 4
