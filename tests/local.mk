@@ -157,3 +157,13 @@ tests_check_plot_LDADD = $(TEST_LDADD)
 # tools/dlas-torch: state_dicts to dlas checkpoints and back (skips without torch).
 TESTS += tests/torch_convert.sh
 dist_noinst_SCRIPTS += tests/torch_convert.sh
+
+# The cuda backend and GPU primitives on the device (exit 77, SKIP, without
+# the plugins, a driver or a GPU).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_cuda
+TESTS += tests/check_cuda
+endif
+tests_check_cuda_SOURCES = tests/check_cuda.c tests/testutil.h
+tests_check_cuda_CFLAGS = $(TEST_CFLAGS)
+tests_check_cuda_LDADD = $(TEST_LDADD)

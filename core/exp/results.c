@@ -35,7 +35,7 @@ static const char *const figure_cols[] = {
     "baseline_id", "speedup_vs_dense", "compression_vs_dense", "macs_reduction_vs_dense",
     "accuracy_delta_vs_dense", NULL};
 static const char *const tail_cols[] = {"dlas_version", "git_revision", "cpu_model", "blas",
-                                        "hostname", "timestamp", NULL};
+                                        "hostname", "timestamp", "device", NULL};
 
 static int in_list(const char *const *l, const char *k)
 {
