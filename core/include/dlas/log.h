@@ -6,6 +6,8 @@
 #ifndef DLAS_LOG_H
 #define DLAS_LOG_H
 
+#include <stddef.h>
+
 #include <dlas/status.h>
 
 #ifdef __cplusplus
