@@ -10,6 +10,7 @@
 #include <dlas/tensor.h>
 #include <dlas/graph.h>
 #include <dlas/build.h>
+#include <dlas/conv.h>
 #include <dlas/ops.h>
 #include <dlas/plugin.h>
 #include <dlas/registry.h>
