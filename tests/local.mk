@@ -150,3 +150,13 @@ endif
 tests_check_cuda_SOURCES = tests/check_cuda.c tests/testutil.h
 tests_check_cuda_CFLAGS = $(TEST_CFLAGS)
 tests_check_cuda_LDADD = $(TEST_LDADD)
+
+# Every micro-kernel instance of core/kernels against a scalar loop (linked
+# statically: the kernels are not part of libdlas's API).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_kernels
+TESTS += tests/check_kernels
+endif
+tests_check_kernels_SOURCES = tests/check_kernels.c
+tests_check_kernels_CFLAGS = $(TEST_CFLAGS)
+tests_check_kernels_LDADD = core/kernels/libdlas_kernels.la $(CHECK_LIBS) $(OPENMP_CFLAGS) -lm
