@@ -16,7 +16,9 @@ sh "$src/core/public-symbols.sh" "$src"/core/include/dlas/*.h >"$tmp/public"
 nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRVWiu]$/ { print $3 }' | sed 's/@.*//' |
     LC_ALL=C sort -u >"$tmp/exported"
 # names in the headers that are not library symbols by design
-grep -ho 'static inline[^(]*\bdlas_[a-z0-9_]*[[:space:]]*(' "$src"/core/include/dlas/*.h |
+# (declarations joined into one line: a return type may stand on its own line)
+cat "$src"/core/include/dlas/*.h | tr '\n' ' ' |
+    grep -o 'static inline[^;{(]*\bdlas_[a-z0-9_]*[[:space:]]*(' |
     grep -o 'dlas_[a-z0-9_]*[[:space:]]*(' | sed 's/[[:space:]]*($//' >"$tmp/inline"
 echo dlas_plugin_entry >>"$tmp/inline"
 LC_ALL=C sort -u -o "$tmp/inline" "$tmp/inline"
