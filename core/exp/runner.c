@@ -646,7 +646,6 @@ int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options
             sum->skipped++;
             continue;
         }
-        dlas_progress_point(&prog, pt->id, NULL);
         row_prologue(e, pt, &pt->result);
         if (isolate)
             run_isolated(e, pt, &pt->result);
@@ -664,7 +663,6 @@ int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options
         if (!strcmp(dlas_row_get(&pt->result, "timing_noisy") ? dlas_row_get(&pt->result, "timing_noisy") : "", "1"))
             dlas_log(DLAS_LOG_WARN, "%s: noisy timing (%s); `dlas run --retry-noisy` re-times it",
                      pt->id, dlas_row_get(&pt->result, "timing_noise"));
-        dlas_progress_point(&prog, pt->id, st ? st : "ok");
         rc = dlas_results_add(&res, &pt->result);
     }
     dlas_progress_update(&prog, e->n_points, "done");
