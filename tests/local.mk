@@ -128,3 +128,14 @@ tests_fixtures_fx_finetune_la_LIBADD = libdlas.la
 # automake still generates the log's own rule.)
 TEMPLATE_TEST_LOG = tests/plugin_template.sh.log
 $(TEMPLATE_TEST_LOG): $(patsubst %,%.log,$(filter-out tests/plugin_template.sh,$(TESTS)))
+
+# Int8 quantisation: arithmetic, calibration rules, the quant-int8 compressor,
+# the fake-quantised reference forward, checkpoints.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_quant
+TESTS += tests/check_quant
+endif
+tests_check_quant_SOURCES = tests/check_quant.c tests/testutil.h \
+	compressors/quant-int8/calib.c compressors/quant-int8/calib.h
+tests_check_quant_CFLAGS = $(TEST_CFLAGS)
+tests_check_quant_LDADD = $(TEST_LDADD) -lm
