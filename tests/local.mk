@@ -139,3 +139,13 @@ tests_check_quant_SOURCES = tests/check_quant.c tests/testutil.h \
 	compressors/quant-int8/calib.c compressors/quant-int8/calib.h
 tests_check_quant_CFLAGS = $(TEST_CFLAGS)
 tests_check_quant_LDADD = $(TEST_LDADD) -lm
+
+# Int8 primitives: bit-exact against the integer reference, within a step of
+# the fake-quantised fp32 layer, and through the plan (exit 77 without VNNI).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_int8
+TESTS += tests/check_int8
+endif
+tests_check_int8_SOURCES = tests/check_int8.c tests/testutil.h
+tests_check_int8_CFLAGS = $(TEST_CFLAGS)
+tests_check_int8_LDADD = $(TEST_LDADD) -lm
