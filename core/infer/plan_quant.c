@@ -39,8 +39,9 @@ void plan_quant_candidate(struct dlas_plan *p, int id, const struct dlas_primiti
     struct binding *b = &p->bind[id];
     b->desc.quant = NULL;
     b->int8 = 0;
-    if (!dlas_node_is_quantised(n) || !dlas_prim_runs_int8(ops))
+    if (!dlas_node_is_quantised(n))
         return;
+    /* the input's parameters serve the fake-quantisation of an fp32 binding too */
     memset(&b->q, 0, sizeof b->q);
     b->q.size = sizeof b->q;
     if (dlas_node_input_quant(n, &b->q.in)) {
@@ -48,6 +49,8 @@ void plan_quant_candidate(struct dlas_plan *p, int id, const struct dlas_primiti
         return;
     }
     b->q.weight_step = dlas_f32(&n->weight_scale);
+    if (!dlas_prim_runs_int8(ops))
+        return;
     b->desc.quant = &b->q;
     b->int8 = 1;
 }

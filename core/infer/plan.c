@@ -12,7 +12,7 @@
 #include "fallbacks.h"
 #include "plan_impl.h"
 #include "plan_ops.h"
-#include "util.h"
+#include "../base/util.h"
 
 void dlas_plan_options_default(struct dlas_plan_options *o)
 {
