@@ -41,7 +41,7 @@ struct slot {
 
 int main(int argc, char **argv)
 {
-    int threads = 1, repeat = 21, warmup = 3;
+    int threads = 1, repeat = 21, warmup = 3, cpu_time = 0;
     int64_t batch = 1;
     const char *layers_spec = "resnet18-3x3", *baseline = "im2col-gemm", *csv = NULL;
     const char *names[MAX_PRIMS];
@@ -60,12 +60,16 @@ int main(int argc, char **argv)
             layers_spec = argv[++i];
         else if (!strcmp(a, "--baseline") && i + 1 < argc)
             baseline = argv[++i];
+        else if (!strcmp(a, "--cpu-time"))
+            cpu_time = 1;
         else if (!strcmp(a, "--csv") && i + 1 < argc)
             csv = argv[++i];
         else if (!strcmp(a, "--help") || a[0] == '-') {
             fprintf(stderr,
                     "usage: bench_int8 [--threads T] [--repeat N] [--warmup W] [--batch B]\n"
                     "                  [--layers SET|SHAPE,...] [--baseline PRIM] [--csv FILE]\n"
+                    "                  [--cpu-time]  (this process's CPU clock: a development\n"
+                    "                  aid on a busy machine, 1 thread; figures use the wall clock)\n"
                     "                  [INT8PRIM ...]\n");
             return strcmp(a, "--help") ? 2 : 0;
         } else if (n_names < MAX_PRIMS - 1)
@@ -115,9 +119,9 @@ int main(int argc, char **argv)
     }
     char load[64];
     bench_loadavg(load, sizeof load);
-    printf("bench_int8: %d thread(s), batch %lld, %d timed runs after %d warm-up, interleaved; "
-           "%s\n",
-           threads, (long long)batch, repeat, warmup, load);
+    printf("bench_int8: %d thread(s), batch %lld, %d timed runs after %d warm-up, interleaved, "
+           "%s clock; %s\n",
+           threads, (long long)batch, repeat, warmup, cpu_time ? "CPU" : "wall", load);
     printf("%-10s %-6s %-14s %10s %10s %10s %8s %8s\n", "layer", "count", "primitive",
            "median_ms", "min_ms", "max_ms", "GOP/s", "speedup");
     FILE *out = csv ? fopen(csv, "w") : NULL;
@@ -185,12 +189,12 @@ int main(int argc, char **argv)
         for (int r = -warmup; r < repeat && ok; r++)
             for (int k = 0; k < np; k++) {
                 const struct dlas_primitive_ops *ops = s[k].comp->ops;
-                double t0 = bench_now();
+                double t0 = cpu_time ? bench_cpu_now() : bench_now();
                 if (s[k].int8)
                     ops->run_int8(s[k].state, batch, xq, yq, s[k].ws, NULL);
                 else
                     ops->run(s[k].state, batch, xf, yf, s[k].ws, NULL);
-                double t1 = bench_now();
+                double t1 = cpu_time ? bench_cpu_now() : bench_now();
                 if (r >= 0)
                     s[k].t[r] = t1 - t0;
             }

@@ -41,8 +41,7 @@
 #include <dlas/quant.h>
 
 #define MR 8            /* output channels per micro-tile */
-#define NV 3            /* vectors of 16 positions per micro-tile */
-#define NT (16 * NV)    /* positions per micro-tile */
+#define NV_MAX 3        /* vectors of 16 positions per micro-tile: 1..3, per layer */
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
 enum variant { DIRECT = 0, GEMM = 1 };
@@ -57,7 +56,10 @@ struct i8_state {
     int S, taps;           /* stride (equal both ways), kh * kw */
     int64_t Hp, Wp;        /* padded input */
     int64_t Hq, Wq;        /* a phase plane */
-    int64_t F, Fr;         /* flat output positions, and rounded up to NT */
+    int nv, nt;            /* vectors and positions per micro-tile */
+    int64_t F, Fr;         /* flat output positions, and rounded up to nt */
+    __mmask16 *vmask;      /* per vector of the flat grid: lanes that are outputs */
+    int64_t *vfirst;       /* and the output index of its first such lane */
     int64_t plane_pos;     /* positions per (plane, quad) block, slack included */
     int64_t col_pos;       /* gemm: positions per quad row of the column matrix */
     int64_t K4;            /* gemm: quads of K */
@@ -150,6 +152,8 @@ static void release(void *state)
     dlas_int8_layer_free(&s->L);
     s->host->free(s->wp);
     s->host->free(s->tapoff);
+    s->host->free(s->vmask);
+    s->host->free(s->vfirst);
     s->host->free(s);
 }
 
@@ -177,6 +181,34 @@ static void pack_weights(struct i8_state *s)
                     blk[(step * MR + o % MR) * 4 + lane] = w[k];
                 }
         }
+}
+
+/* Where the valid lanes of each vector of the flat grid go: their output
+ * indices are consecutive (the dropped columns sit between rows). */
+static void lane_tables(struct i8_state *s)
+{
+    for (int64_t vi = 0; vi < s->Fr / 16; vi++) {
+        __mmask16 m = 0;
+        int64_t first = -1;
+        for (int l = 0; l < 16; l++) {
+            int64_t p = vi * 16 + l, at;
+            if (s->v == DIRECT) {
+                int64_t y = p / s->Wq, x = p % s->Wq;
+                if (y >= s->L.d.out_h || x >= s->L.d.out_w)
+                    continue;
+                at = y * s->L.d.out_w + x;
+            } else {
+                if (p >= s->F)
+                    continue;
+                at = p;
+            }
+            if (first < 0)
+                first = at;
+            m |= (__mmask16)(1u << l);
+        }
+        s->vmask[vi] = m;
+        s->vfirst[vi] = first;
+    }
 }
 
 static int prepare(enum variant v, const struct dlas_host *host, const struct dlas_backend *be,
@@ -208,9 +240,16 @@ static int prepare(enum variant v, const struct dlas_host *host, const struct dl
     s->Hq = (s->Hp + s->S - 1) / s->S;
     s->Wq = (s->Wp + s->S - 1) / s->S;
     s->OB = (s->opg + MR - 1) / MR;
+    s->F = v == DIRECT ? d->out_h * s->Wq : d->out_h * d->out_w;
+    /* the widest tile that does not compute more padding positions */
+    s->nv = NV_MAX;
+    for (int nv = NV_MAX - 1; nv >= 1; nv--)
+        if ((s->F + 16 * nv - 1) / (16 * nv) * (16 * nv) <
+            (s->F + 16 * s->nv - 1) / (16 * s->nv) * (16 * s->nv))
+            s->nv = nv;
+    s->nt = 16 * s->nv;
+    s->Fr = (s->F + s->nt - 1) / s->nt * s->nt;
     if (v == DIRECT) {
-        s->F = d->out_h * s->Wq;
-        s->Fr = (s->F + NT - 1) / NT * NT;
         s->steps = s->C4 * s->taps;
         s->tapoff = host->alloc((size_t)s->taps * sizeof *s->tapoff);
         int64_t maxoff = 0;
@@ -232,18 +271,19 @@ static int prepare(enum variant v, const struct dlas_host *host, const struct dl
                     plane * s->C4 * s->plane_pos + (dr / s->S) * s->Wq + dc / s->S;
             }
     } else {
-        s->F = d->out_h * d->out_w;
-        s->Fr = (s->F + NT - 1) / NT * NT;
         s->K4 = (s->L.K + 3) / 4;
         s->steps = s->K4;
         s->col_pos = s->Fr;
     }
     s->wp = host->alloc((size_t)(d->groups * s->OB * s->steps * MR * 4));
-    if (!s->wp || (v == DIRECT && !s->tapoff)) {
+    s->vmask = host->alloc((size_t)(s->Fr / 16) * sizeof *s->vmask);
+    s->vfirst = host->alloc((size_t)(s->Fr / 16) * sizeof *s->vfirst);
+    if (!s->wp || (v == DIRECT && !s->tapoff) || !s->vmask || !s->vfirst) {
         release(s);
         return dlas_error(DLAS_ERR_NOMEM, "%s: out of memory", names[v]);
     }
     pack_weights(s);
+    lane_tables(s);
     *state = s;
     return DLAS_OK;
 }
@@ -269,10 +309,16 @@ static size_t pack_bytes(const struct i8_state *s)
     return (b + 63) / 64 * 64;
 }
 
+/* gemm: each thread's four unrolled rows, after the column matrix. */
+static size_t tmp_bytes(const struct i8_state *s)
+{
+    return s->v == GEMM ? (size_t)(4 * s->Fr + 63) / 64 * 64 : 0;
+}
+
 static size_t workspace(void *state, int64_t batch)
 {
     const struct i8_state *s = state;
-    return pack_bytes(s);
+    return pack_bytes(s) + tmp_bytes(s) * (size_t)threads_of(s);
 }
 
 /* ---- packing the input ------------------------------------------------------------ */
@@ -330,149 +376,173 @@ TARGET static void pack_direct(const struct i8_state *s, const uint8_t *in, int6
     }
 }
 
-/* gemm: quads [kq0, kq1) of the column matrix of group g, [K/4][Fr][4]. */
-static void pack_gemm(const struct i8_state *s, const uint8_t *in, int64_t g, uint8_t *buf,
-                      int64_t kq0, int64_t kq1)
+/* gemm: row (c, r, q) of the column matrix over the output positions,
+ * zero-point where the window reads padding. */
+static void im2col_row(const struct i8_state *s, const uint8_t *src, int r, int q, uint8_t *row)
 {
     const struct dlas_conv_desc *d = &s->L.d;
     const uint8_t zp = (uint8_t)s->L.q.in.zero_point;
-    const int64_t H = d->in_h, W = d->in_w, OW = d->out_w;
+    const int64_t H = d->in_h, W = d->in_w, OW = d->out_w, S = d->stride_w;
+    const int64_t ix0 = -(int64_t)d->pad_w + (int64_t)q * d->dil_w;
+    for (int64_t y = 0; y < d->out_h; y++) {
+        int64_t iy = y * d->stride_h - d->pad_h + (int64_t)r * d->dil_h;
+        uint8_t *o = row + y * OW;
+        if (iy < 0 || iy >= H) {
+            memset(o, zp, (size_t)OW);
+            continue;
+        }
+        const uint8_t *in = src + iy * W;
+        if (S == 1) {
+            int64_t xa = ix0 < 0 ? -ix0 : 0, xb = W - ix0 < OW ? W - ix0 : OW;
+            if (xa > OW)
+                xa = OW;
+            if (xb < xa)
+                xb = xa;
+            memset(o, zp, (size_t)xa);
+            memcpy(o + xa, in + xa + ix0, (size_t)(xb - xa));
+            memset(o + xb, zp, (size_t)(OW - xb));
+        } else {
+            for (int64_t x = 0; x < OW; x++) {
+                int64_t ix = x * S + ix0;
+                o[x] = ix >= 0 && ix < W ? in[ix] : zp;
+            }
+        }
+    }
+    memset(row + s->F, zp, (size_t)(s->Fr - s->F));
+}
+
+/* gemm: quads [kq0, kq1) of the column matrix of group g, [K/4][Fr][4]:
+ * four rows unrolled into `tmp` (4 x Fr bytes), then interleaved. */
+TARGET static void pack_gemm(const struct i8_state *s, const uint8_t *in, int64_t g,
+                             uint8_t *buf, int64_t kq0, int64_t kq1, uint8_t *tmp)
+{
+    const struct dlas_conv_desc *d = &s->L.d;
+    const uint8_t zp = (uint8_t)s->L.q.in.zero_point;
     for (int64_t kq = kq0; kq < kq1; kq++) {
-        uint8_t *row = buf + kq * s->col_pos * 4;
+        uint8_t *rows[4];
         for (int lane = 0; lane < 4; lane++) {
             int64_t k = kq * 4 + lane;
+            rows[lane] = tmp + lane * s->Fr;
             if (k >= s->L.K) {
-                for (int64_t f = 0; f < s->Fr; f++)
-                    row[f * 4 + lane] = zp;
+                memset(rows[lane], zp, (size_t)s->Fr);
                 continue;
             }
-            int64_t c = k / s->taps, t = k % s->taps, r = t / d->kw, q = t % d->kw;
-            const uint8_t *src = in + (g * s->cpg + c) * H * W;
-            for (int64_t f = 0; f < s->Fr; f++) {
-                int64_t y = f / OW, x = f % OW;
-                int64_t iy = y * d->stride_h - d->pad_h + r * d->dil_h;
-                int64_t ix = x * d->stride_w - d->pad_w + q * d->dil_w;
-                row[f * 4 + lane] = f < s->F && iy >= 0 && iy < H && ix >= 0 && ix < W
-                                        ? src[iy * W + ix]
-                                        : zp;
-            }
+            int64_t c = k / s->taps, t = k % s->taps;
+            im2col_row(s, in + (g * s->cpg + c) * d->in_h * d->in_w, (int)(t / d->kw),
+                       (int)(t % d->kw), rows[lane]);
+        }
+        uint8_t *dst = buf + kq * s->col_pos * 4;
+        for (int64_t f = 0; f < s->Fr; f += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(rows[0] + f));
+            __m128i b = _mm_loadu_si128((const __m128i *)(rows[1] + f));
+            __m128i c = _mm_loadu_si128((const __m128i *)(rows[2] + f));
+            __m128i e = _mm_loadu_si128((const __m128i *)(rows[3] + f));
+            __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+            __m128i ce0 = _mm_unpacklo_epi8(c, e), ce1 = _mm_unpackhi_epi8(c, e);
+            _mm_storeu_si128((__m128i *)(dst + f * 4), _mm_unpacklo_epi16(ab0, ce0));
+            _mm_storeu_si128((__m128i *)(dst + f * 4 + 16), _mm_unpackhi_epi16(ab0, ce0));
+            _mm_storeu_si128((__m128i *)(dst + f * 4 + 32), _mm_unpacklo_epi16(ab1, ce1));
+            _mm_storeu_si128((__m128i *)(dst + f * 4 + 48), _mm_unpackhi_epi16(ab1, ce1));
         }
     }
 }
 
-/* ---- the micro-kernel and its stores ------------------------------------------------- */
-
-/* Where the valid lanes of a vector starting at flat position f go: their
- * output indices are consecutive (the dropped columns sit between rows). */
-static inline __mmask16 valid_lanes(const struct i8_state *s, int64_t f, int64_t *first)
-{
-    __mmask16 m = 0;
-    *first = -1;
-    for (int l = 0; l < 16; l++) {
-        int64_t p = f + l, y, x;
-        if (s->v == DIRECT) {
-            y = p / s->Wq;
-            x = p % s->Wq;
-            if (y >= s->L.d.out_h || x >= s->L.d.out_w)
-                continue;
-            if (*first < 0)
-                *first = y * s->L.d.out_w + x;
-        } else {
-            if (p >= s->F)
-                continue;
-            if (*first < 0)
-                *first = p;
-        }
-        m |= (__mmask16)(1u << l);
-    }
-    return m;
-}
-
-TARGET static void store_tile(const struct i8_state *s, __m512i acc[MR][NV], int64_t o0,
-                              int64_t mr, int64_t f0, void *out_img)
+/* Store one vector of output channel o (its lanes m, from output index first). */
+TARGET static inline void store_vec(const struct i8_state *s, __m512i acc, int64_t o,
+                                    __mmask16 m, int64_t first, void *out_img)
 {
     const struct dlas_int8_layer *L = &s->L;
     const int64_t plane = L->d.out_h * L->d.out_w;
-    for (int v = 0; v < NV; v++) {
-        int64_t first;
-        __mmask16 m = valid_lanes(s, f0 + 16 * v, &first);
-        if (!m)
-            continue;
-        unsigned cnt = (unsigned)__builtin_popcount(m);
-        __mmask16 head = (__mmask16)((1u << cnt) - 1);
-        for (int64_t j = 0; j < mr; j++) {
-            const int64_t o = o0 + j;
-            __m512i a = _mm512_add_epi32(acc[j][v], _mm512_set1_epi32(L->off[o]));
-            if (!L->q.out_u8) {
-                __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_set1_ps(L->scale[o]),
-                                           _mm512_set1_ps(L->bias[o]));
-                if (L->d.activation != DLAS_ACT_NONE)
-                    y = _mm512_max_ps(y, _mm512_setzero_ps());
-                if (L->d.activation == DLAS_ACT_RELU6)
-                    y = _mm512_min_ps(y, _mm512_set1_ps(6.0f));
-                float *dst = (float *)out_img + o * plane + first;
-                _mm512_mask_storeu_ps(dst, head, _mm512_maskz_compress_ps(m, y));
-                continue;
-            }
-            /* round(a * mult / 2^shift) half up, in 64-bit even and odd lanes */
-            const __m512i mult = _mm512_set1_epi32(L->mult[o]);
-            const __m512i rnd = _mm512_set1_epi64((int64_t)1 << (L->shift[o] - 1));
-            const __m128i sh = _mm_cvtsi32_si128(L->shift[o]);
-            const int32_t zp = L->q.out.zero_point;
-            const __m512i lo = _mm512_set1_epi64((int64_t)L->lo - zp);
-            const __m512i hi = _mm512_set1_epi64((int64_t)L->hi - zp);
-            __m512i ev = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, mult), rnd), sh);
-            __m512i od = _mm512_sra_epi64(
-                _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), mult), rnd), sh);
-            ev = _mm512_min_epi64(_mm512_max_epi64(ev, lo), hi);
-            od = _mm512_min_epi64(_mm512_max_epi64(od, lo), hi);
-            __m512i q = _mm512_mask_blend_epi32(0xAAAA, ev, _mm512_slli_epi64(od, 32));
-            q = _mm512_add_epi32(q, _mm512_set1_epi32(zp));
-            q = _mm512_maskz_compress_epi32(m, q);
-            uint8_t *dst = (uint8_t *)out_img + o * plane + first;
-            _mm_mask_storeu_epi8(dst, head, _mm512_cvtepi32_epi8(q));
-        }
+    const __mmask16 head = (__mmask16)((1u << __builtin_popcount(m)) - 1);
+    __m512i a = _mm512_add_epi32(acc, _mm512_set1_epi32(L->off[o]));
+    if (!L->q.out_u8) {
+        __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), _mm512_set1_ps(L->scale[o]),
+                                   _mm512_set1_ps(L->bias[o]));
+        if (L->d.activation != DLAS_ACT_NONE)
+            y = _mm512_max_ps(y, _mm512_setzero_ps());
+        if (L->d.activation == DLAS_ACT_RELU6)
+            y = _mm512_min_ps(y, _mm512_set1_ps(6.0f));
+        float *dst = (float *)out_img + o * plane + first;
+        if (m == 0xFFFF)
+            _mm512_storeu_ps(dst, y);
+        else
+            _mm512_mask_storeu_ps(dst, head, _mm512_maskz_compress_ps(m, y));
+        return;
     }
+    /* round(a * mult / 2^shift) half up, in 64-bit even and odd lanes */
+    const __m512i mult = _mm512_set1_epi32(L->mult[o]);
+    const __m512i rnd = _mm512_set1_epi64((int64_t)1 << (L->shift[o] - 1));
+    const __m128i sh = _mm_cvtsi32_si128(L->shift[o]);
+    const int32_t zp = L->q.out.zero_point;
+    const __m512i lo = _mm512_set1_epi64((int64_t)L->lo - zp);
+    const __m512i hi = _mm512_set1_epi64((int64_t)L->hi - zp);
+    __m512i ev = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, mult), rnd), sh);
+    __m512i od = _mm512_sra_epi64(
+        _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), mult), rnd), sh);
+    ev = _mm512_min_epi64(_mm512_max_epi64(ev, lo), hi);
+    od = _mm512_min_epi64(_mm512_max_epi64(od, lo), hi);
+    __m512i q = _mm512_mask_blend_epi32(0xAAAA, ev, _mm512_slli_epi64(od, 32));
+    q = _mm512_add_epi32(q, _mm512_set1_epi32(zp));
+    uint8_t *dst = (uint8_t *)out_img + o * plane + first;
+    if (m == 0xFFFF)
+        _mm_storeu_si128((__m128i *)dst, _mm512_cvtepi32_epi8(q));
+    else
+        _mm_mask_storeu_epi8(dst, head, _mm512_cvtepi32_epi8(_mm512_maskz_compress_epi32(m, q)));
 }
 
-/* MR x NT sums over `steps` steps; act(step) is the step's first activation
- * vector (NV follow, 64 bytes apart). */
-TARGET static void kernel(const struct i8_state *s, const int8_t *wblk, const uint8_t *actbase,
-                          int64_t f0, __m512i acc[MR][NV])
-{
-    for (int j = 0; j < MR; j++)
-        for (int v = 0; v < NV; v++)
-            acc[j][v] = _mm512_setzero_si512();
-    const int32_t *w = (const int32_t *)wblk;
-    if (s->v == DIRECT) {
-        for (int64_t cq = 0; cq < s->C4; cq++) {
-            const uint8_t *base = actbase + (cq * s->plane_pos + f0) * 4;
-            for (int t = 0; t < s->taps; t++, w += MR) {
-                const uint8_t *a = base + s->tapoff[t] * 4;
-                __m512i a0 = _mm512_loadu_si512(a), a1 = _mm512_loadu_si512(a + 64),
-                        a2 = _mm512_loadu_si512(a + 128);
-                for (int j = 0; j < MR; j++) {
-                    __m512i b = _mm512_set1_epi32(w[j]);
-                    acc[j][0] = _mm512_dpbusd_epi32(acc[j][0], a0, b);
-                    acc[j][1] = _mm512_dpbusd_epi32(acc[j][1], a1, b);
-                    acc[j][2] = _mm512_dpbusd_epi32(acc[j][2], a2, b);
-                }
-            }
-        }
-    } else {
-        const uint8_t *a = actbase + f0 * 4;
-        for (int64_t k = 0; k < s->K4; k++, w += MR, a += s->col_pos * 4) {
-            __m512i a0 = _mm512_loadu_si512(a), a1 = _mm512_loadu_si512(a + 64),
-                    a2 = _mm512_loadu_si512(a + 128);
-            for (int j = 0; j < MR; j++) {
-                __m512i b = _mm512_set1_epi32(w[j]);
-                acc[j][0] = _mm512_dpbusd_epi32(acc[j][0], a0, b);
-                acc[j][1] = _mm512_dpbusd_epi32(acc[j][1], a1, b);
-                acc[j][2] = _mm512_dpbusd_epi32(acc[j][2], a2, b);
-            }
-        }
+/* One micro-tile: MR output channels from o0 (mr of them real) x NV vectors
+ * from flat position f0, summed over every step, then stored. The sums stay
+ * in registers: NV is a constant in each instance. */
+#define UNROLL _Pragma("GCC unroll 8")
+#define DEFINE_TILE(NV)                                                                        \
+    TARGET static void tile_##NV(const struct i8_state *s, const int8_t *wblk,                \
+                                 const uint8_t *act, int64_t f0, int64_t o0, int64_t mr,      \
+                                 void *out_img)                                               \
+    {                                                                                          \
+        __m512i acc[MR][NV];                                                                   \
+        UNROLL for (int j = 0; j < MR; j++)                                                           \
+            UNROLL for (int v = 0; v < NV; v++)                                                       \
+                acc[j][v] = _mm512_setzero_si512();                                            \
+        const int32_t *w = (const int32_t *)wblk;                                              \
+        if (s->v == DIRECT) {                                                                  \
+            for (int64_t cq = 0; cq < s->C4; cq++) {                                           \
+                const uint8_t *base = act + (cq * s->plane_pos + f0) * 4;                      \
+                for (int t = 0; t < s->taps; t++, w += MR) {                                   \
+                    const uint8_t *a = base + s->tapoff[t] * 4;                                \
+                    __m512i av[NV];                                                            \
+                    UNROLL for (int v = 0; v < NV; v++)                                               \
+                        av[v] = _mm512_loadu_si512(a + 64 * v);                                \
+                    UNROLL for (int j = 0; j < MR; j++) {                                             \
+                        __m512i b = _mm512_set1_epi32(w[j]);                                   \
+                        UNROLL for (int v = 0; v < NV; v++)                                           \
+                            acc[j][v] = _mm512_dpbusd_epi32(acc[j][v], av[v], b);              \
+                    }                                                                          \
+                }                                                                              \
+            }                                                                                  \
+        } else {                                                                               \
+            const uint8_t *a = act + f0 * 4;                                                   \
+            for (int64_t k = 0; k < s->K4; k++, w += MR, a += s->col_pos * 4) {                \
+                __m512i av[NV];                                                                \
+                UNROLL for (int v = 0; v < NV; v++)                                                   \
+                    av[v] = _mm512_loadu_si512(a + 64 * v);                                    \
+                UNROLL for (int j = 0; j < MR; j++) {                                                 \
+                    __m512i b = _mm512_set1_epi32(w[j]);                                       \
+                    UNROLL for (int v = 0; v < NV; v++)                                               \
+                        acc[j][v] = _mm512_dpbusd_epi32(acc[j][v], av[v], b);                  \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+        UNROLL for (int v = 0; v < NV; v++) {                                                         \
+            int64_t vi = f0 / 16 + v;                                                          \
+            if (!s->vmask[vi])                                                                 \
+                continue;                                                                      \
+            for (int64_t j = 0; j < mr; j++)                                                   \
+                store_vec(s, acc[j][v], o0 + j, s->vmask[vi], s->vfirst[vi], out_img);         \
+        }                                                                                      \
     }
-}
+DEFINE_TILE(1)
+DEFINE_TILE(2)
+DEFINE_TILE(3)
 
 /* ---- run -------------------------------------------------------------------------- */
 
@@ -487,7 +557,7 @@ static int run_int8(void *state, int64_t batch, const uint8_t *in, void *out, vo
     const int threads = threads_of(s);
     const int64_t in_img = d->in_c * d->in_h * d->in_w, out_img = d->out_c * d->out_h * d->out_w;
     const size_t osz = s->L.q.out_u8 ? 1 : sizeof(float);
-    const int64_t tiles = s->Fr / NT, units = s->OB * tiles;
+    const int64_t tiles = s->Fr / s->nt, units = s->OB * tiles;
     const int64_t pack_units = s->v == DIRECT ? s->C4 : s->K4;
     uint8_t *buf = ws;
     for (int64_t b = 0; b < batch; b++)
@@ -501,18 +571,21 @@ static int run_int8(void *state, int64_t batch, const uint8_t *in, void *out, vo
                 if (s->v == DIRECT)
                     pack_direct(s, x, g, buf, p0, p1);
                 else
-                    pack_gemm(s, x, g, buf, p0, p1);
+                    pack_gemm(s, x, g, buf, p0, p1, buf + pack_bytes(s) + tmp_bytes(s) * id);
 #pragma omp barrier
                 int64_t u0 = units * id / nt, u1 = units * (id + 1) / nt;
-                __m512i acc[MR][NV];
+                /* the tile indexes channels of the whole layer */
+                void *yimg = (char *)y - (size_t)(g * s->opg * d->out_h * d->out_w) * osz;
                 for (int64_t u = u0; u < u1; u++) {
-                    int64_t ob = u / tiles, f0 = (u % tiles) * NT;
+                    int64_t ob = u / tiles, f0 = (u % tiles) * s->nt;
                     const int8_t *wblk = s->wp + ((g * s->OB + ob) * s->steps) * MR * 4;
-                    kernel(s, wblk, buf, f0, acc);
                     int64_t o0 = ob * MR, mr = s->opg - o0 < MR ? s->opg - o0 : MR;
-                    /* store_tile indexes channels of the whole layer */
-                    store_tile(s, acc, g * s->opg + o0, mr, f0,
-                               (char *)y - (size_t)(g * s->opg * d->out_h * d->out_w) * osz);
+                    if (s->nv == 3)
+                        tile_3(s, wblk, buf, f0, g * s->opg + o0, mr, yimg);
+                    else if (s->nv == 2)
+                        tile_2(s, wblk, buf, f0, g * s->opg + o0, mr, yimg);
+                    else
+                        tile_1(s, wblk, buf, f0, g * s->opg + o0, mr, yimg);
                 }
             }
         }
