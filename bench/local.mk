@@ -46,3 +46,4 @@ bench_bench_int8_model_SOURCES = bench/bench_int8_model.c $(BENCH_COMMON)
 bench_bench_int8_model_CPPFLAGS = $(BENCH_CPPFLAGS)
 bench_bench_int8_model_CFLAGS = $(AM_CFLAGS) -O2
 bench_bench_int8_model_LDADD = libdlas.la -lm
+EXTRA_DIST += bench/int8_vs_torch.py bench/int8_accuracy.cfg bench/README-int8.md
