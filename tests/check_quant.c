@@ -195,7 +195,7 @@ START_TEST(test_calib_unsigned)
     ck_assert_float_eq(lo, 0.0f);
     ck_assert_msg(hi > 45.0f, "entropy, flat bulk: hi %g", (double)hi);
     free(x);
-    /* a half-normal bulk loses its shape when 50 / 256 wide levels cover
+    /* a half-normal bulk loses its shape when 50 / 255 wide levels cover
      * it: KL clips the outliers, at a few sigma (TensorRT's behaviour) */
     x = skewed(&n, 0, 1);
     calibrate(x, n, CALIB_ENTROPY, 0, &lo, &hi);
@@ -203,6 +203,15 @@ START_TEST(test_calib_unsigned)
     ck_assert_msg(hi > 2.5f && hi < 8.0f, "entropy, half-normal bulk: hi %g", (double)hi);
     calibrate(x, n, CALIB_PERCENTILE, 99.0, &lo, &hi);
     ck_assert_msg(fabsf(hi - 2.576f) < 0.05f, "percentile 99 of a half-normal: hi %g", (double)hi);
+    /* a relu's output: half exact zeros, half a half-normal, no outliers
+     * (max ~4.4). The zeros are exact on any grid and must not drive the
+     * threshold down to the smallest tried (max / 8) */
+    for (int64_t i = 0; i < n; i += 2)
+        x[i] = 0.0f;
+    for (int64_t i = 100000; i < n; i++)
+        x[i] = 0.0f;
+    calibrate(x, n, CALIB_ENTROPY, 0, &lo, &hi);
+    ck_assert_msg(hi > 2.0f, "entropy, relu output: hi %g clips the bulk", (double)hi);
     free(x);
 }
 END_TEST

@@ -154,7 +154,15 @@ void calib_range(const struct calib *c, enum calib_method method, double percent
         break;
     case CALIB_ENTROPY:
         if (c->count > 0) {
-            int t = calib_kl_threshold(c->hist, CALIB_BINS, c->symmetric ? 128 : 256);
+            /* The first bin holds every exact zero a relu produced (often
+             * half the values): merged with its neighbours it would make any
+             * wide range look lossy and drive the threshold down to the
+             * smallest one tried. Zero is exact on every grid; like NVIDIA's
+             * pytorch-quantization, weigh it as its neighbour. */
+            int64_t h[CALIB_BINS];
+            memcpy(h, c->hist, sizeof h);
+            h[0] = h[1];
+            int t = calib_kl_threshold(h, CALIB_BINS, c->symmetric ? 127 : 255);
             double thr = c->lo_edge + c->width * t;
             mx = fmin(mx, thr);
             if (c->symmetric)
