@@ -35,7 +35,7 @@ static int die(const char *what)
 int main(int argc, char **argv)
 {
     const char *model = "resnet", *depth = "18", *int8 = "int8-direct", *fp32 = "im2col-gemm";
-    const char *calibration = "minmax";
+    const char *calibration = "minmax", *skip_first = "true";
     int c = 3, h = 224, w = 224, classes = 1000, threads = 1, repeat = 11, warmup = 2;
     int cpu_time = 0; /* --cpu-time: this process's CPU clock (1 thread, busy machine) */
     int64_t batch = 1;
@@ -48,7 +48,8 @@ int main(int argc, char **argv)
         if (i + 1 >= argc || !strcmp(a, "--help")) {
             fprintf(stderr, "usage: bench_int8_model [--model NAME] [--depth D] [--input CxHxW] "
                             "[--classes N] [--threads T] [--batch B] [--repeat N] [--warmup W] "
-                            "[--int8 PRIM] [--fp32 PRIM] [--calibration METHOD] [--cpu-time]\n");
+                            "[--int8 PRIM] [--fp32 PRIM] [--calibration METHOD] [--skip-first true|false] "
+                            "[--cpu-time]\n");
             return strcmp(a, "--help") ? 2 : 0;
         }
         const char *v = argv[++i];
@@ -74,6 +75,8 @@ int main(int argc, char **argv)
             fp32 = v;
         else if (!strcmp(a, "--calibration"))
             calibration = v;
+        else if (!strcmp(a, "--skip-first"))
+            skip_first = v;
         else {
             fprintf(stderr, "bench_int8_model: unknown option %s\n", a);
             return 2;
@@ -97,6 +100,7 @@ int main(int argc, char **argv)
     if (dlas_params_defaults(mc->params, &mp) || dlas_params_set(mp, "depth", depth, "cli") ||
         dlas_params_defaults(qc->params, &qp) || dlas_params_set(qp, "data", "gaussian", "cli") ||
         dlas_params_set(qp, "calibration", calibration, "cli") ||
+        dlas_params_set(qp, "skip_first", skip_first, "cli") ||
         dlas_params_set(qp, "batches", "2", "cli") || dlas_params_set(qp, "batch", "2", "cli"))
         return die("parameters");
     struct dlas_graph *g = dlas_graph_new();

@@ -90,6 +90,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--prims", default="int8-direct,int8-gemm")
     ap.add_argument("--json")
+    ap.add_argument("--skip-first", default="false",
+                    help="quant-int8's skip_first for dlas's ResNet-18 (default false: every "
+                         "conv int8, as torchvision's quantized ResNet-18, whose stem is int8)")
     ap.add_argument("--engine", default="onednn",
                     help="PyTorch quantized engine (Debian's torch 1.13 has onednn and qnnpack, "
                          "not fbgemm)")
@@ -120,7 +123,8 @@ def main():
         rec["torch_layers"] = torch_layers(a.repeat)
         txt = run_dlas([os.path.join(a.build, "bench", "bench_int8_model"), "--threads",
                         str(a.threads), "--repeat", str(a.repeat),
-                        "--int8", a.prims.split(",")[0]] + extra, env)
+                        "--int8", a.prims.split(",")[0], "--skip-first", a.skip_first]
+                       + extra, env)
         for line in txt.splitlines():
             f = line.split(",")
             if len(f) == 7 and f[0].startswith("resnet"):
