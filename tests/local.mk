@@ -156,3 +156,13 @@ endif
 tests_check_int8_SOURCES = tests/check_int8.c tests/testutil.h
 tests_check_int8_CFLAGS = $(TEST_CFLAGS)
 tests_check_int8_LDADD = $(TEST_LDADD) -lm
+
+# The cuda backend and GPU primitives on the device (exit 77, SKIP, without
+# the plugins, a driver or a GPU).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_cuda
+TESTS += tests/check_cuda
+endif
+tests_check_cuda_SOURCES = tests/check_cuda.c tests/testutil.h
+tests_check_cuda_CFLAGS = $(TEST_CFLAGS)
+tests_check_cuda_LDADD = $(TEST_LDADD)

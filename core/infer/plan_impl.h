@@ -9,6 +9,9 @@
 #include "fallbacks.h"
 #include "plan_ops.h"
 
+/* Captured forwards kept per plan (one per batch size, the oldest replaced). */
+#define PLAN_MAX_GRAPHS 4
+
 struct binding {
     const struct dlas_primitive_choice *choice; /* NULL: core reference op */
     int index;                                  /* into prims, -2 fallback, -1 none */
@@ -40,6 +43,12 @@ struct dlas_plan {
     size_t ws_size;
     int64_t max_batch;
     struct fallbacks fb;
+    /* device backends (dlas_backend_device_ops): every node runs there */
+    const struct dlas_backend_ops *dev;
+    void **node_state;  /* backend operator state of each non-conv node that runs */
+    float *input_buf;   /* the graph input in backend memory (max batch) */
+    struct plan_graph { int64_t batch; void *exec; } graphs[PLAN_MAX_GRAPHS];
+    int n_graphs, no_capture;
     uint8_t *u8;    /* per node: its buffer holds uint8 (an int8 layer's output) */
     void *qbuf;     /* a quantised conv's input, quantised or fake-quantised */
     size_t qbuf_size;

@@ -129,6 +129,10 @@ int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float *in, 
     /* the core reference conv fake-quantises by itself */
     if (!dlas_node_is_quantised(n) || !b->choice)
         return DLAS_OK;
+    if (p->dev) /* the scratch buffer and the conversions are host code */
+        return dlas_error(DLAS_ERR_UNSUPPORTED,
+                          "layer '%s': int8 layers (quant-int8) run on CPU backends only",
+                          n->name);
     const struct dlas_node *x = dlas_graph_node(p->g, n->inputs[0]);
     const int64_t elems = numel_of(x) * batch;
     const struct dlas_primitive_ops *ops = b->choice->comp->ops;
