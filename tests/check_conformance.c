@@ -2,7 +2,8 @@
  *
  * Primitives: each conv2d primitive is run on many seeded random shapes (odd
  * sizes, strides, paddings, dilations, groups up to depthwise, 1x1 to 7x7
- * kernels, batch 1 and 3, with and without bias, dense and pruned weights) on
+ * kernels, batch 1 and 3, with and without bias, dense and pruned weights:
+ * random sparsity from 0 to 100%, empty filters and input channels) on
  * the openmp backend at 1 and 2 threads, and compared with dlas_ref_conv2d.
  * A primitive may refuse a shape, but only with a reason. Beyond the numbers,
  * it checks the contract of the ABI: every output element written (the
@@ -158,6 +159,10 @@ static const struct {
     {"grouped-spatial-pack", 2, {"oc_block", "4", "vectors", "2"}},
     {"grouped-spatial-pack", 1, {"vectorize", "channels"}},
     {"grouped-spatial-pack", 1, {"vectorize", "rows"}},
+    {"sparse-direct", 1, {"vectors", "3"}},
+    {"sparse-direct", 2, {"aligned", "true", "vectors", "28"}},
+    {"sparse-gemm", 2, {"band", "16", "vectors", "1"}},
+    {"sparse-gemm", 2, {"band", "80", "vectors", "2"}},
 };
 
 static void fill_normal(struct dlas_rng *r, float *x, int64_t n)
@@ -253,22 +258,69 @@ static const struct dlas_conv_desc fixed_cases[] = {
 };
 #define N_FIXED (int)(sizeof fixed_cases / sizeof fixed_cases[0])
 
+/* How a case prunes its weights (zeros, as magnitude leaves them):
+ * `level` of them at random, then `empty_filters` whole output channels and
+ * `empty_inputs` whole input channels (of every filter). level < 0: draw
+ * all three. */
+struct prune_spec {
+    double level;
+    int empty_filters, empty_inputs;
+};
+
+/* Prune w (layer d) per ps, or as drawn when ps->level < 0: from dense to
+ * 99% and all-zero, now and then whole filters and input channels. Writes
+ * what it did to desc and returns the fraction of zeros. */
+static double sparsify(struct dlas_rng *r, const struct dlas_conv_desc *d, float *w,
+                       struct prune_spec ps, char *desc, size_t len)
+{
+    static const double levels[] = {0.5, 0.8, 0.9, 0.95, 0.99, 1.0};
+    const int64_t cpg = d->in_c / d->groups, taps = (int64_t)d->kh * d->kw;
+    const int64_t wn = d->out_c * cpg * taps;
+    if (ps.level < 0) {
+        int k = (int)pick(r, 8);
+        ps.level = k < 6 ? levels[k] : dlas_rng_uniform(r);
+        ps.empty_filters = pick(r, 3) ? 0 : (int)(1 + pick(r, d->out_c));
+        ps.empty_inputs = pick(r, 4) ? 0 : (int)(1 + pick(r, cpg));
+    }
+    for (int64_t i = 0; i < wn; i++)
+        if (dlas_rng_uniform(r) < ps.level)
+            w[i] = 0.0f;
+    for (int f = 0; f < ps.empty_filters && f < d->out_c; f++) {
+        int64_t oc = pick(r, d->out_c);
+        memset(w + oc * cpg * taps, 0, (size_t)(cpg * taps) * sizeof(float));
+    }
+    for (int k = 0; k < ps.empty_inputs && k < cpg; k++) {
+        int64_t ic = pick(r, cpg);
+        for (int64_t oc = 0; oc < d->out_c; oc++)
+            memset(w + (oc * cpg + ic) * taps, 0, (size_t)taps * sizeof(float));
+    }
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < wn; i++)
+        zeros += w[i] == 0.0f;
+    double sp = wn ? (double)zeros / (double)wn : 0.0;
+    snprintf(desc, len, ", pruned weights (level %.2f, %d empty filters, %d empty inputs: "
+             "sparsity %.3f)", ps.level, ps.empty_filters, ps.empty_inputs, sp);
+    return sp;
+}
+
 struct prim_tally {
     int run, refused, runs_checked;
     int unavailable; /* refusals for want of hardware or a library */
     double max_err;
 };
 
-static void check_case(const struct dlas_component *c, const struct dlas_params *pp,
-                       const struct dlas_backend *be, int threads,
-                       const struct dlas_conv_desc *d, struct dlas_rng *r, int case_no,
-                       struct prim_tally *tally)
+/* One layer on one primitive against the reference; prune: how to prune
+ * the weights, NULL to draw whether and how. */
+static void check_case_pruned(const struct dlas_component *c, const struct dlas_params *pp,
+                              const struct dlas_backend *be, int threads,
+                              const struct dlas_conv_desc *d, struct dlas_rng *r, int case_no,
+                              const struct prune_spec *prune, struct prim_tally *tally)
 {
     const struct dlas_primitive_ops *ops = c->ops;
     char shape[160], why[512];
     dlas_conv_desc_format(d, shape, sizeof shape);
-    char ctx[400];
-    int pruned = (int)pick(r, 3) == 0;
+    char ctx[600], pdesc[160] = "";
+    int pruned = prune || (int)pick(r, 3) == 0;
     /* A primitive that applies activations itself gets a relu or relu6 on
      * every third layer (the reference applies it too). */
     struct dlas_conv_desc dact = *d;
@@ -277,9 +329,9 @@ static void check_case(const struct dlas_component *c, const struct dlas_params 
         d = &dact;
         dlas_conv_desc_format(d, shape, sizeof shape);
     }
-    snprintf(ctx, sizeof ctx, "primitive '%s', threads %d, case %d: %s, batch %lld, %s%s",
+    snprintf(ctx, sizeof ctx, "primitive '%s', threads %d, case %d: %s, batch %lld, %s",
              c->name, threads, case_no, shape, (long long)d->batch,
-             d->has_bias ? "bias" : "no bias", pruned ? ", pruned weights" : "");
+             d->has_bias ? "bias" : "no bias");
 
     memset(why, 0, sizeof why);
     int rc = ops->supports(d, pp, why, sizeof why);
@@ -309,10 +361,11 @@ static void check_case(const struct dlas_component *c, const struct dlas_params 
     fill_normal(r, in, n_in);
     memcpy(in_keep, in, (size_t)n_in * sizeof(float));
     fill_normal(r, w, wn);
-    if (pruned) /* about half of the weights exactly zero, as magnitude leaves them */
-        for (int64_t i = 0; i < wn; i++)
-            if (pick(r, 2))
-                w[i] = 0.0f;
+    if (pruned) {
+        struct prune_spec drawn = {-1, 0, 0};
+        sparsify(r, d, w, prune ? *prune : drawn, pdesc, sizeof pdesc);
+        strncat(ctx, pdesc, sizeof ctx - strlen(ctx) - 1);
+    }
     memcpy(w_ref, w, (size_t)wn * sizeof(float));
     fill_normal(r, bias, d->out_c);
     memcpy(bias_ref, bias, (size_t)d->out_c * sizeof(float));
@@ -375,6 +428,14 @@ static void check_case(const struct dlas_component *c, const struct dlas_params 
     dlas_aligned_free(bias_ref);
     dlas_aligned_free(ref);
     dlas_aligned_free(out_buf);
+}
+
+static void check_case(const struct dlas_component *c, const struct dlas_params *pp,
+                       const struct dlas_backend *be, int threads,
+                       const struct dlas_conv_desc *d, struct dlas_rng *r, int case_no,
+                       struct prim_tally *tally)
+{
+    check_case_pruned(c, pp, be, threads, d, r, case_no, NULL, tally);
 }
 
 START_TEST(test_primitive)
@@ -464,6 +525,65 @@ START_TEST(test_primitive)
     }
     dlas_params_free(pp);
     }
+}
+END_TEST
+
+/* Every primitive at fixed sparsities, dense to fully pruned, on shapes
+ * with several output-channel and position blocks, strides, dilation,
+ * groups, depthwise, 1x1, batch > 1: what the sparse primitives must get
+ * exactly right (empty rows, fully pruned filters and input channels) and
+ * the dense ones must not mind. */
+static const struct dlas_conv_desc sparse_cases[] = {
+    /* batch, in c/h/w, out c/h/w (filled), kh kw sh sw ph pw dh dw groups bias activation */
+    {1, 32, 13, 13, 40, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+    {3, 24, 15, 17, 16, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 0},
+    {2, 16, 11, 11, 16, 0, 0, 3, 3, 1, 1, 2, 2, 2, 2, 2, 1, 0},
+    {1, 12, 9, 9, 12, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 12, 1, 0},
+    {2, 64, 7, 7, 72, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0},
+    {2, 8, 20, 20, 24, 0, 0, 5, 5, 2, 1, 2, 3, 1, 1, 1, 1, 0},
+};
+#define N_SPARSE_CASES (int)(sizeof sparse_cases / sizeof sparse_cases[0])
+
+START_TEST(test_primitive_sparsity)
+{
+    const struct dlas_component *c = prims[_i];
+    const struct dlas_primitive_ops *ops = c->ops;
+    if (strcmp(ops->op, "conv2d") || strcmp(ops->device, "cpu"))
+        return;
+    static const struct prune_spec specs[] = {
+        {0.0, 0, 0},  {0.5, 0, 0},  {0.8, 0, 0}, {0.9, 0, 0},
+        {0.95, 0, 0}, {0.99, 0, 0}, {1.0, 0, 0}, {0.9, 3, 2},
+    };
+    const int n_specs = (int)(sizeof specs / sizeof specs[0]);
+    host_setup(77);
+    const struct dlas_component *bc = find(DLAS_KIND_BACKEND, "openmp");
+    struct dlas_params *pp = params_of(c, 0);
+    for (int threads = 1; threads <= 2; threads++) {
+        char tbuf[16];
+        snprintf(tbuf, sizeof tbuf, "%d", threads);
+        struct dlas_params *bp = params_of(bc, 1, "threads", tbuf);
+        struct dlas_backend be = {bc->ops, NULL};
+        ck_assert_int_eq(be.ops->init(&host, bp, &be.ctx), 0);
+        struct dlas_rng r;
+        dlas_rng_seed(&r, dlas_rng_hash(c->name) ^ 0x5a45);
+        struct prim_tally tally = {0, 0, 0, 0, 0.0};
+        for (int k = 0; k < N_SPARSE_CASES; k++)
+            for (int l = 0; l < n_specs; l++) {
+                struct dlas_conv_desc d = sparse_cases[k];
+                ck_assert_int_eq(dlas_conv_desc_finish(&d), 0);
+                check_case_pruned(c, pp, &be, threads, &d, &r, k * n_specs + l, &specs[l],
+                                  &tally);
+            }
+        fprintf(stderr,
+                "conformance: %-20s threads %d: sparsity 0-100%%: %d shapes run, %d refused, "
+                "max rel. error %.2g\n",
+                c->name, threads, tally.run, tally.refused, tally.max_err);
+        ck_assert_msg(tally.run > 0 || tally.unavailable == tally.refused,
+                      "primitive '%s' refused every sparse case", c->name);
+        be.ops->release(be.ctx);
+        dlas_params_free(bp);
+    }
+    dlas_params_free(pp);
 }
 END_TEST
 
@@ -1063,6 +1183,7 @@ int main(void)
     tc = tcase_create("primitives");
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, test_primitive, 0, n_prims);
+    tcase_add_loop_test(tc, test_primitive_sparsity, 0, n_prims);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("magnitude");
