@@ -159,8 +159,10 @@ static const struct {
     {"grouped-spatial-pack", 2, {"oc_block", "4", "vectors", "2"}},
     {"grouped-spatial-pack", 1, {"vectorize", "channels"}},
     {"grouped-spatial-pack", 1, {"vectorize", "rows"}},
-    {"sparse-direct", 1, {"vectors", "3"}},
-    {"sparse-direct", 2, {"aligned", "true", "vectors", "28"}},
+    {"sparse-direct", 2, {"vectors", "3", "rows", "2"}},
+    {"sparse-direct", 2, {"vectors", "5", "rows", "1"}},
+    {"sparse-direct", 2, {"aligned", "on", "vectors", "28"}},
+    {"sparse-direct", 2, {"aligned", "auto", "rows", "1"}},
     {"sparse-gemm", 2, {"band", "16", "vectors", "1"}},
     {"sparse-gemm", 2, {"band", "80", "vectors", "2"}},
 };
@@ -320,7 +322,19 @@ static void check_case_pruned(const struct dlas_component *c, const struct dlas_
     char shape[160], why[512];
     dlas_conv_desc_format(d, shape, sizeof shape);
     char ctx[600], pdesc[160] = "";
+    /* the weights are drawn first: the layer carries their sparsity, as a
+     * plan's does (dlas_conv_desc.weight_sparsity) */
+    const int64_t wn = d->out_c * (d->in_c / d->groups) * d->kh * d->kw;
+    float *w = dlas_aligned_alloc((size_t)wn * sizeof(float));
+    ck_assert(w);
+    fill_normal(r, w, wn);
     int pruned = prune || (int)pick(r, 3) == 0;
+    struct dlas_conv_desc dsp = *d;
+    if (pruned) {
+        struct prune_spec drawn = {-1, 0, 0};
+        dsp.weight_sparsity = (float)sparsify(r, d, w, prune ? *prune : drawn, pdesc, sizeof pdesc);
+        d = &dsp;
+    }
     /* A primitive that applies activations itself gets a relu or relu6 on
      * every third layer (the reference applies it too). */
     struct dlas_conv_desc dact = *d;
@@ -329,9 +343,9 @@ static void check_case_pruned(const struct dlas_component *c, const struct dlas_
         d = &dact;
         dlas_conv_desc_format(d, shape, sizeof shape);
     }
-    snprintf(ctx, sizeof ctx, "primitive '%s', threads %d, case %d: %s, batch %lld, %s",
+    snprintf(ctx, sizeof ctx, "primitive '%s', threads %d, case %d: %s, batch %lld, %s%s",
              c->name, threads, case_no, shape, (long long)d->batch,
-             d->has_bias ? "bias" : "no bias");
+             d->has_bias ? "bias" : "no bias", pdesc);
 
     memset(why, 0, sizeof why);
     int rc = ops->supports(d, pp, why, sizeof why);
@@ -341,15 +355,14 @@ static void check_case_pruned(const struct dlas_component *c, const struct dlas_
         ck_assert_msg(why[0] != '\0', "%s: refused without a reason", ctx);
         tally->refused++;
         tally->unavailable += rc == DLAS_ERR_UNAVAILABLE;
+        dlas_aligned_free(w);
         return;
     }
 
     const int64_t in_img = d->in_c * d->in_h * d->in_w, out_img = d->out_c * d->out_h * d->out_w;
-    const int64_t wn = d->out_c * (d->in_c / d->groups) * d->kh * d->kw;
     const int64_t n_in = d->batch * in_img, n_out = d->batch * out_img;
     float *in = dlas_aligned_alloc((size_t)n_in * sizeof(float));
     float *in_keep = dlas_aligned_alloc((size_t)n_in * sizeof(float));
-    float *w = dlas_aligned_alloc((size_t)wn * sizeof(float));
     float *w_ref = dlas_aligned_alloc((size_t)wn * sizeof(float));
     float *bias = dlas_aligned_alloc((size_t)d->out_c * sizeof(float));
     float *bias_ref = dlas_aligned_alloc((size_t)d->out_c * sizeof(float));
@@ -360,12 +373,6 @@ static void check_case_pruned(const struct dlas_component *c, const struct dlas_
 
     fill_normal(r, in, n_in);
     memcpy(in_keep, in, (size_t)n_in * sizeof(float));
-    fill_normal(r, w, wn);
-    if (pruned) {
-        struct prune_spec drawn = {-1, 0, 0};
-        sparsify(r, d, w, prune ? *prune : drawn, pdesc, sizeof pdesc);
-        strncat(ctx, pdesc, sizeof ctx - strlen(ctx) - 1);
-    }
     memcpy(w_ref, w, (size_t)wn * sizeof(float));
     fill_normal(r, bias, d->out_c);
     memcpy(bias_ref, bias, (size_t)d->out_c * sizeof(float));
@@ -584,6 +591,23 @@ START_TEST(test_primitive_sparsity)
         dlas_params_free(bp);
     }
     dlas_params_free(pp);
+    /* a primitive with a break-even threshold refuses the layers below it,
+     * saying why, and takes those above */
+    for (const struct dlas_param_spec *sp = c->params; sp && sp->name; sp++) {
+        if (strcmp(sp->name, "min_sparsity"))
+            continue;
+        struct dlas_params *mp = params_of(c, 1, "min_sparsity", "0.6");
+        struct dlas_conv_desc d = sparse_cases[0];
+        ck_assert_int_eq(dlas_conv_desc_finish(&d), 0);
+        char why[512] = "";
+        d.weight_sparsity = 0.5f;
+        ck_assert_int_eq(ops->supports(&d, mp, why, sizeof why), DLAS_ERR_UNSUPPORTED);
+        ck_assert_msg(strstr(why, "min_sparsity"), "'%s': reason '%s'", c->name, why);
+        d.weight_sparsity = 0.9f;
+        ck_assert_msg(ops->supports(&d, mp, why, sizeof why) == DLAS_OK, "'%s': %s", c->name,
+                      why);
+        dlas_params_free(mp);
+    }
 }
 END_TEST
 

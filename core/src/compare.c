@@ -485,6 +485,7 @@ int dlas_compare_run(const struct dlas_graph *g, const struct dlas_host *host,
         snprintf(L->name, sizeof L->name, "%s", dlas_graph_node(g, i)->name);
         dlas_conv_desc_format(d, L->shape, sizeof L->shape);
         L->macs = dlas_conv_desc_macs(d) * o->batch;
+        L->sparsity = d->weight_sparsity;
         L->same_as = -1;
         L->best = -1;
         L->best_in_plan = -1;
@@ -536,14 +537,15 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
         fprintf(f, "per layer: ms (GFLOP/s), median of %d runs (interleaved rounds of %d) after "
                    "%d warm-up, batch %lld, %d thread(s)\n",
                 c->repeat, c->burst, c->warmup, (long long)c->batch, c->threads);
-        fprintf(f, "%-*s  %-42s %8s", wn, "layer", "shape", "MMACs");
+        fprintf(f, "%-*s  %-42s %8s %6s", wn, "layer", "shape", "MMACs", "zeros");
         for (int k = 0; k < c->n_prims; k++)
             fprintf(f, "  %17.17s", c->labels[k]);
         fprintf(f, "  best\n");
         double *tot = calloc((size_t)c->n_prims + 1, sizeof *tot);
         for (int l = 0; l < c->n_layers; l++) {
             const struct dlas_compare_layer *L = &c->layers[l];
-            fprintf(f, "%-*s  %-42.42s %8.1f", wn, L->name, L->shape, (double)L->macs / 1e6);
+            fprintf(f, "%-*s  %-42.42s %8.1f %5.1f%%", wn, L->name, L->shape,
+                    (double)L->macs / 1e6, 100.0 * L->sparsity);
             for (int k = 0; k < c->n_prims; k++) {
                 const struct dlas_compare_cell *x = &L->cells[k];
                 if (x->status)
@@ -561,7 +563,7 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
             fputc('\n', f);
         }
         if (tot) {
-            fprintf(f, "%-*s  %-42s %8s", wn, "sum", "(layers a primitive ran)", "");
+            fprintf(f, "%-*s  %-42s %8s %6s", wn, "sum", "(layers a primitive ran)", "", "");
             for (int k = 0; k < c->n_prims; k++)
                 fprintf(f, "  %8.3f %8s", tot[k], "");
             fprintf(f, "  %.3f\n", tot[c->n_prims]);
@@ -622,7 +624,7 @@ int dlas_compare_write_csv(const struct dlas_compare *c, const char *layers_path
     struct dlas_buf b = {0};
     int rc = DLAS_OK;
     if (layers_path && c->layers_timed) {
-        dlas_buf_printf(&b, "layer,shape,macs,primitive,status,ms_median,ms_min,ms_max,gflops,"
+        dlas_buf_printf(&b, "layer,shape,macs,sparsity,primitive,status,ms_median,ms_min,ms_max,gflops,"
                             "max_rel_err,tuned_settings,best,reason\n");
         for (int l = 0; l < c->n_layers; l++) {
             const struct dlas_compare_layer *L = &c->layers[l];
@@ -631,7 +633,7 @@ int dlas_compare_write_csv(const struct dlas_compare *c, const char *layers_path
                 dlas_csv_field(&b, L->name);
                 dlas_buf_printf(&b, ",");
                 dlas_csv_field(&b, L->shape);
-                dlas_buf_printf(&b, ",%lld,", (long long)L->macs);
+                dlas_buf_printf(&b, ",%lld,%.4f,", (long long)L->macs, L->sparsity);
                 dlas_csv_field(&b, c->labels[k]);
                 if (x->status)
                     dlas_buf_printf(&b, ",%s,,,,,,,%d,",
@@ -721,7 +723,8 @@ int dlas_compare_write_json(const struct dlas_compare *c, const char *path,
         dlas_json_string(&b, L->name);
         dlas_buf_printf(&b, ", \"shape\": ");
         dlas_json_string(&b, L->shape);
-        dlas_buf_printf(&b, ", \"macs\": %lld, \"best\": ", (long long)L->macs);
+        dlas_buf_printf(&b, ", \"macs\": %lld, \"sparsity\": %.4f, \"best\": ", (long long)L->macs,
+                        L->sparsity);
         if (L->best >= 0)
             dlas_json_string(&b, c->labels[L->best]);
         else

@@ -122,6 +122,8 @@ static double normal(uint64_t *s)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+static double uniform(uint64_t *s) { return (next_rand(s) >> 11) / 9007199254740992.0; }
+
 static double now_of(const struct dlas_backend *be)
 {
     return be && be->ops && be->ops->now ? be->ops->now(be->ctx) : dlas_now();
@@ -228,9 +230,14 @@ int dlas_tune_layer(const struct dlas_component *prim, const struct dlas_params 
     float *w = NULL, *bias = NULL, *in = NULL, *ref = NULL;
     float *out = dlas_aligned_alloc((size_t)out_n * sizeof(float));
     uint64_t rs = o->seed ^ 0x7475ULL;
+    /* random weights, as sparse as the layer's (a sparse primitive's
+     * time depends on it), the zeros spread uniformly */
     if (!o->weight && (w = dlas_aligned_alloc((size_t)wn * sizeof(float))))
-        for (int64_t i = 0; i < wn; i++)
+        for (int64_t i = 0; i < wn; i++) {
             w[i] = (float)(normal(&rs) * 0.1);
+            if (desc.weight_sparsity > 0 && uniform(&rs) < desc.weight_sparsity)
+                w[i] = 0.0f;
+        }
     if (!o->bias && (bias = dlas_aligned_alloc((size_t)desc.out_c * sizeof(float))))
         for (int64_t i = 0; i < desc.out_c; i++)
             bias[i] = (float)normal(&rs);

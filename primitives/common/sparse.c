@@ -106,6 +106,66 @@ int sc_even_block(int64_t n_vec, int max_v)
             acc[v];                                                                         \
     } while (0)
 
+#define SC_ACT(acc, V)                                                                      \
+    do {                                                                                    \
+        if (a->act != DLAS_ACT_NONE) {                                                      \
+            const pc_v16 zero = {0}, six = SC_SPLAT(6.0f);                                  \
+            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                            \
+            {                                                                               \
+                pc_v16i neg = (pc_v16i)(acc[v] < zero);                                     \
+                acc[v] = (pc_v16)((pc_v16i)acc[v] & ~neg);                                  \
+                if (a->act == DLAS_ACT_RELU6) {                                             \
+                    pc_v16i big = (pc_v16i)(acc[v] > six);                                  \
+                    acc[v] = (pc_v16)(((pc_v16i)acc[v] & ~big) | ((pc_v16i)six & big));     \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+    } while (0)
+
+/* one row's non-zeros [from, to) into acc */
+#define SC_ROW(acc, from, to, V)                                                            \
+    for (const struct sc_nz *nz_ = (from); nz_ < (to); nz_++) {                            \
+        const float *xk = x + nz_->off;                                                     \
+        const float wk = nz_->val;                                                          \
+        const pc_v16 w = SC_SPLAT(wk);                                                      \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++) acc[v] +=                      \
+            w * SC_LOAD(xk + v * PC_VL);                                                    \
+    }
+
+#define SC_BODY2(V)                                                                         \
+    do {                                                                                    \
+        pc_v16 acc[V], acc2[V];                                                             \
+        const float b0 = a->bias, b1 = a->bias2;                                            \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                                \
+        {                                                                                   \
+            acc[v] = SC_SPLAT(b0);                                                          \
+            acc2[v] = SC_SPLAT(b1);                                                         \
+        }                                                                                   \
+        const float *x = a->x;                                                              \
+        const int64_t n = a->nnz < a->nnz2 ? a->nnz : a->nnz2;                              \
+        const struct sc_nz *p = a->nz, *q = a->nz2;                                         \
+        for (int64_t k = 0; k < n; k++) {                                                   \
+            const float *xp = x + p[k].off, *xq = x + q[k].off;                             \
+            const float wpk = p[k].val, wqk = q[k].val;                                     \
+            const pc_v16 wp = SC_SPLAT(wpk), wq = SC_SPLAT(wqk);                            \
+            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                            \
+            {                                                                               \
+                acc[v] += wp * SC_LOAD(xp + v * PC_VL);                                     \
+                acc2[v] += wq * SC_LOAD(xq + v * PC_VL);                                    \
+            }                                                                               \
+        }                                                                                   \
+        SC_ROW(acc, p + n, p + a->nnz, V)                                                   \
+        SC_ROW(acc2, q + n, q + a->nnz2, V)                                                 \
+        SC_ACT(acc, V);                                                                     \
+        SC_ACT(acc2, V);                                                                    \
+        float *o = a->dst;                                                                  \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                                \
+        {                                                                                   \
+            *(pc_v16u *)(o + v * PC_VL) = acc[v];                                           \
+            *(pc_v16u *)(o + (V + v) * PC_VL) = acc2[v];                                    \
+        }                                                                                   \
+    } while (0)
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SC_HAVE_AVX512_CLONE 1
 #define SC_AVX512 __attribute__((target("avx512f")))
@@ -114,12 +174,18 @@ int sc_even_block(int64_t n_vec, int max_v)
 #define SC_DEFINE(V)                                                                        \
     static void sc_portable_##V(const struct sc_kargs *a) { SC_BODY(V); }                   \
     SC_AVX512_DEFINE(V)
+#define SC_DEFINE2(V)                                                                       \
+    static void sc_portable2_##V(const struct sc_kargs *a) { SC_BODY2(V); }                 \
+    SC_AVX512_DEFINE2(V)
 
 #ifdef SC_HAVE_AVX512_CLONE
 #define SC_AVX512_DEFINE(V)                                                                 \
     SC_AVX512 static void sc_avx512_##V(const struct sc_kargs *a) { SC_BODY(V); }
+#define SC_AVX512_DEFINE2(V)                                                                \
+    SC_AVX512 static void sc_avx512_2_##V(const struct sc_kargs *a) { SC_BODY2(V); }
 #else
 #define SC_AVX512_DEFINE(V)
+#define SC_AVX512_DEFINE2(V)
 #endif
 
 SC_DEFINE(1) SC_DEFINE(2) SC_DEFINE(3) SC_DEFINE(4) SC_DEFINE(5) SC_DEFINE(6) SC_DEFINE(7)
@@ -127,15 +193,23 @@ SC_DEFINE(8) SC_DEFINE(9) SC_DEFINE(10) SC_DEFINE(11) SC_DEFINE(12) SC_DEFINE(13
 SC_DEFINE(14) SC_DEFINE(15) SC_DEFINE(16) SC_DEFINE(17) SC_DEFINE(18) SC_DEFINE(19)
 SC_DEFINE(20) SC_DEFINE(21) SC_DEFINE(22) SC_DEFINE(23) SC_DEFINE(24) SC_DEFINE(25)
 SC_DEFINE(26) SC_DEFINE(27) SC_DEFINE(28)
+SC_DEFINE2(1) SC_DEFINE2(2) SC_DEFINE2(3) SC_DEFINE2(4) SC_DEFINE2(5) SC_DEFINE2(6)
+SC_DEFINE2(7) SC_DEFINE2(8) SC_DEFINE2(9) SC_DEFINE2(10) SC_DEFINE2(11) SC_DEFINE2(12)
+SC_DEFINE2(13) SC_DEFINE2(14)
 
 #define SC_TABLE(P)                                                                         \
     {P##1, P##2, P##3, P##4, P##5, P##6, P##7, P##8, P##9, P##10, P##11, P##12, P##13,      \
      P##14, P##15, P##16, P##17, P##18, P##19, P##20, P##21, P##22, P##23, P##24, P##25,    \
      P##26, P##27, P##28}
 
+#define SC_TABLE2(P)                                                                        \
+    {P##1, P##2, P##3, P##4, P##5, P##6, P##7, P##8, P##9, P##10, P##11, P##12, P##13, P##14}
+
 static const sc_kernel_fn portable[SC_MAX_V] = SC_TABLE(sc_portable_);
+static const sc_kernel_fn portable2[SC_MAX_V2] = SC_TABLE2(sc_portable2_);
 #ifdef SC_HAVE_AVX512_CLONE
 static const sc_kernel_fn avx512[SC_MAX_V] = SC_TABLE(sc_avx512_);
+static const sc_kernel_fn avx512_2[SC_MAX_V2] = SC_TABLE2(sc_avx512_2_);
 #endif
 
 /* AVX-512F in the CPU and its register state enabled by the OS (XCR0: SSE,
@@ -181,6 +255,17 @@ sc_kernel_fn sc_kernel(int v)
     if (v < 1 || v > SC_MAX_V)
         return NULL;
     return table()[v - 1];
+}
+
+sc_kernel_fn sc_kernel2(int v)
+{
+    if (v < 1 || v > SC_MAX_V2)
+        return NULL;
+#ifdef SC_HAVE_AVX512_CLONE
+    if (table() == avx512)
+        return avx512_2[v - 1];
+#endif
+    return portable2[v - 1];
 }
 
 const char *sc_kernel_isa(void)

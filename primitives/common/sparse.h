@@ -63,6 +63,11 @@ struct sc_kargs {
     float bias;
     int act;
     float *dst;
+    /* the two-row kernels: a second row over the same panel, its results
+     * at dst + 16V */
+    const struct sc_nz *nz2;
+    int64_t nnz2;
+    float bias2;
 };
 typedef void (*sc_kernel_fn)(const struct sc_kargs *a);
 
@@ -70,6 +75,11 @@ typedef void (*sc_kernel_fn)(const struct sc_kargs *a);
  * CPU has AVX-512F (checked at run time with cpuid, whatever the build
  * targets), else a portable one. */
 sc_kernel_fn sc_kernel(int v);
+/* Two rows at once, V = 1 .. SC_MAX_V2 vectors each: twice the
+ * independent accumulators where a block is short (small output planes),
+ * which one row's V FMAs a non-zero leave latency-bound. */
+#define SC_MAX_V2 14
+sc_kernel_fn sc_kernel2(int v);
 /* "avx512" or "portable": what sc_kernel() hands out on this CPU. */
 const char *sc_kernel_isa(void);
 

@@ -24,27 +24,32 @@
 #include "../common/sparse.h"
 
 #define NAME "sparse-direct"
-#define DEFAULT_MAX_V 24
 
 /* ---- geometry ------------------------------------------------------------------
  *
  * A phase plane is R x Q (Q >= the padded width / stride_w), padded to a
  * multiple of 16 floats, so channels and planes start on vector
  * boundaries. A weight's panel offset is then 16-aligned but for its tap's
- * shift r (its offset mod 16): to keep every load of the kernel aligned (a
- * misaligned load crosses a cache line, which measured 90 -> 60 GFLOP/s
- * on this kernel), the packed input is kept once for each distinct shift,
- * copy j holding the input moved left by r_j floats. Q is picked among the
- * 16 widths from the smallest one to trade garbage columns (more
- * positions) against copies (more packing). */
+ * shift r (its offset mod 16). A misaligned load crosses a cache line: on
+ * Zen 4 the kernel streams L2-resident panels at ~95 GFLOP/s aligned and
+ * ~60 misaligned. So, where it fits, the packed input is kept once for each
+ * distinct shift (copy j holds the input moved left by r_j floats) and
+ * every load is aligned. Q is then picked among the 16 widths from the
+ * smallest for few copies (Q a multiple of 16 leaves only the column taps'
+ * shifts) against few garbage columns, with the copies of one block's
+ * inputs kept within L2. */
 
 #define MAX_COPIES 16
+#define DEFAULT_MAX_V 24
+#define BLOCK_BYTES (512 * 1024) /* one block's inputs, every copy: half of L2 */
+#define MISALIGNED_COST 1.5      /* time per position, misaligned : aligned */
 
 struct geom {
     int64_t R, Q, sub, cs, copy_floats, n_vec;
-    int aligned; /* copies per shift; else one copy, loads unaligned */
+    int aligned; /* a copy per shift; else one copy, loads misaligned */
     int n_copies;
     int shift[MAX_COPIES]; /* r of copy j; shift[0] = 0 */
+    int v;                 /* vectors a block */
 };
 
 /* Offset of tap (ky, kx) from the start of its channel. */
@@ -80,23 +85,50 @@ static void geometry_q(const struct dlas_conv_desc *d, int64_t Q, int aligned, s
         }
 }
 
-/* The width with the least estimated work: the kernel's FMAs over the
- * flattened positions, plus writing the copies (a float packed costing
- * about as much as 4 lanes of an FMA). nnz: non-zero weights. */
-static void geometry(const struct dlas_conv_desc *d, int64_t nnz, int aligned, struct geom *g)
+/* Bytes of input one block of v vectors reads: per copy, channel and
+ * stride phase, its positions plus the taps' reach. */
+static double block_bytes(const struct dlas_conv_desc *d, const struct geom *g, int v)
+{
+    const int64_t reach = (((int64_t)d->kh - 1) * d->dil_h / d->stride_h) * g->Q +
+                          ((int64_t)d->kw - 1) * d->dil_w / d->stride_w;
+    return 4.0 * g->n_copies * (double)d->in_c * d->stride_h * d->stride_w *
+           (double)(v * PC_VL + reach + PC_VL);
+}
+
+/* The layout: `aligned` 1 or 0 forces it, -1 picks; v > 0 forces the
+ * block. Misaligned: Q as small as it goes, one copy. Aligned: the (Q,
+ * block) with the fewest positions whose block inputs fit BLOCK_BYTES (the
+ * largest block among equals); auto takes it unless the misaligned layout
+ * costs less at MISALIGNED_COST a position. */
+static void geometry(const struct dlas_conv_desc *d, int aligned, int v, int max_v0,
+                     struct geom *g)
 {
     const int64_t wp = d->in_w + 2 * (int64_t)d->pad_w, qmin = pc_ceil_div(wp, d->stride_w);
-    double best = -1;
-    for (int64_t Q = qmin; Q < qmin + (aligned ? PC_VL : 1); Q++) {
+    geometry_q(d, qmin, 0, g);
+    g->v = v > 0 ? (int)(v < g->n_vec ? v : g->n_vec) : sc_even_block(g->n_vec, max_v0);
+    if (aligned == 0)
+        return;
+    struct geom best;
+    best.v = 0;
+    for (int64_t Q = qmin; Q < qmin + PC_VL; Q++) {
         struct geom c;
-        geometry_q(d, Q, aligned, &c);
-        double cost = (double)nnz * (double)(c.n_vec * PC_VL) +
-                      4.0 * c.n_copies * (double)(d->in_c * c.cs);
-        if (best < 0 || cost < best) {
-            best = cost;
-            *g = c;
+        geometry_q(d, Q, 1, &c);
+        for (int max_v = v > 0 ? v : max_v0; max_v >= 1; max_v = v > 0 ? 0 : max_v - 4) {
+            c.v = max_v < c.n_vec ? max_v : (int)c.n_vec;
+            if (v <= 0)
+                c.v = sc_even_block(c.n_vec, c.v);
+            if (aligned < 0 && block_bytes(d, &c, c.v) > BLOCK_BYTES)
+                continue;
+            if (!best.v || c.n_vec < best.n_vec || (c.n_vec == best.n_vec && c.v > best.v))
+                best = c;
+            break;
         }
     }
+    if (!best.v)
+        return;
+    if (aligned < 0 && (double)best.n_vec >= MISALIGNED_COST * (double)g->n_vec)
+        return;
+    *g = best;
 }
 
 struct sd_state {
@@ -108,18 +140,31 @@ struct sd_state {
     int64_t img_floats;   /* packed floats of one image: every copy */
     int64_t n_vec, n_blk; /* vectors of the flattened output plane, blocks */
     int v;                      /* vectors a block */
-    sc_kernel_fn kfull, klast;
+    sc_kernel_fn kfull, klast;   /* one output channel a call */
+    sc_kernel_fn kfull2, klast2; /* two, or NULL */
     struct sc_csr csr;
     float *bias; /* out_c, NULL without bias */
 };
 
 static const struct dlas_param_spec sd_params[] = {
     {"vectors", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, SC_MAX_V, NULL,
-     "vectors of 16 output positions held in registers per block (V); 0 = chosen from the "
-     "layer (as even blocks of at most 24 as cover the output plane)"},
-    {"aligned", DLAS_PARAM_BOOL, DLAS_PARAM_TUNABLE, "false", 0, 0, NULL,
-     "keep a copy of the packed input for each tap's shift mod 16, so that every load is "
-     "aligned (more packing and cache; pays where the input stays in L1)"},
+     "vectors of 16 output positions held in registers per block and row (V); 0 = as even "
+     "blocks as cover the output plane, of at most 14 (rows = 2) or 24; at most 14 with "
+     "rows = 2"},
+    {"aligned", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "off", 0, 0, "off|on|auto",
+     "keep a copy of the packed input for each tap's shift mod 16 so that every load is "
+     "aligned (more packing and cache: measured slower on ResNet-18's layers at 80-90% "
+     "sparsity); auto: where one block's copies fit in half of L2 and the wider rows this "
+     "may take cost less than misaligned loads"},
+    {"rows", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "2", 0, 0, "2|1",
+     "output channels per kernel call: 2 streams two sparse rows in step (twice the "
+     "independent accumulators, and both rows read the same input channels at about the "
+     "same time, so L1 serves the second; blocks of at most 14 vectors), 1 one row (blocks "
+     "of up to 28)"},
+    {"min_sparsity", DLAS_PARAM_FLOAT, 0, "0", 0, 1, NULL,
+     "refuse layers whose weights are less sparse than this (the plan falls back to a dense "
+     "primitive there, and auto cannot bind this one); bench_sparse prints each layer's "
+     "break-even"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 struct off_ctx {
@@ -154,10 +199,16 @@ static int sd_supports(const struct dlas_conv_desc *d, const struct dlas_params 
     int rc = pc_check_desc(NAME, d, why, len);
     if (rc)
         return rc;
+    const double min_sp = p ? dlas_param_float(p, "min_sparsity") : 0.0;
+    if (d->weight_sparsity < min_sp)
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "weights %.1f%% zero, below min_sparsity %.1f%%: a dense primitive is "
+                       "faster here",
+                       100.0 * d->weight_sparsity, 100.0 * min_sp);
     /* offsets are int32: the most copies at the widest plane must fit */
     struct geom g;
     const int64_t wp = d->in_w + 2 * (int64_t)d->pad_w;
-    geometry_q(d, pc_ceil_div(wp, d->stride_w) + PC_VL - 1, 1, &g);
+    geometry_q(d, pc_ceil_div(wp, d->stride_w) + PC_VL - 1, 0, &g);
     if ((double)MAX_COPIES * (double)g.copy_floats > INT32_MAX)
         return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
                        "the padded input of one image (%lld floats a copy) exceeds the 32-bit "
@@ -192,15 +243,24 @@ static int sd_prepare(const struct dlas_host *host, const struct dlas_backend *b
         s->be = *be;
     s->d = *d;
     s->cpg = d->in_c / d->groups;
-    const int64_t wn = d->out_c * s->cpg * d->kh * d->kw;
-    geometry(d, wn - sc_count_zeros(weight, wn), p ? dlas_param_bool(p, "aligned") : 0, &s->g);
+    const char *al = p ? dlas_param_str(p, "aligned") : NULL;
+    const char *rows = p ? dlas_param_str(p, "rows") : NULL;
+    const int pairs = !rows || strcmp(rows, "1");
+    geometry(d, !al || !strcmp(al, "off") ? 0 : !strcmp(al, "on") ? 1 : -1,
+             p ? (int)dlas_param_int(p, "vectors") : 0, pairs ? SC_MAX_V2 : DEFAULT_MAX_V, &s->g);
     s->img_floats = s->g.n_copies * s->g.copy_floats;
     s->n_vec = s->g.n_vec;
-    int v = p ? (int)dlas_param_int(p, "vectors") : 0;
-    s->v = v > 0 ? (v < s->n_vec ? v : (int)s->n_vec) : sc_even_block(s->n_vec, DEFAULT_MAX_V);
+    s->v = s->g.v;
     s->n_blk = pc_ceil_div(s->n_vec, s->v);
+    const int v_last = (int)(s->n_vec - (s->n_blk - 1) * s->v);
     s->kfull = sc_kernel(s->v);
-    s->klast = sc_kernel((int)(s->n_vec - (s->n_blk - 1) * s->v));
+    s->klast = sc_kernel(v_last);
+    if (pairs) {
+        s->kfull2 = sc_kernel2(s->v);
+        s->klast2 = sc_kernel2(v_last);
+        if (!s->kfull2 || !s->klast2)
+            s->kfull2 = s->klast2 = NULL;
+    }
 
     struct off_ctx oc = {d, &s->g, s->cpg};
     if ((rc = sc_csr_build(host, weight, d->out_c, s->cpg, d->kh, d->kw, sd_offset, &oc,
@@ -327,15 +387,28 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
         const int64_t p0 = blk * s->v * PC_VL;
         const int last = blk == s->n_blk - 1;
         const int64_t nv = last ? s->n_vec - blk * s->v : s->v;
-        sc_kernel_fn kern = last ? s->klast : s->kfull;
+        sc_kernel_fn kern = last ? s->klast : s->kfull, kern2 = last ? s->klast2 : s->kfull2;
         int64_t oc0 = occ * c->occ, oc1 = oc0 + c->occ < d->out_c ? oc0 + c->occ : d->out_c;
-        struct sc_kargs a = {c->ws + n * s->img_floats + p0, NULL, 0, 0.0f, d->activation, tile};
-        for (int64_t oc = oc0; oc < oc1; oc++) {
+        struct sc_kargs a = {c->ws + n * s->img_floats + p0, NULL, 0, 0.0f, d->activation, tile,
+                             NULL, 0, 0.0f};
+        float *dst = c->out + n * d->out_c * ohw;
+        for (int64_t oc = oc0; oc < oc1;) {
             a.nz = s->csr.nz + ptr[oc];
             a.nnz = ptr[oc + 1] - ptr[oc];
             a.bias = s->bias ? s->bias[oc] : 0.0f;
+            if (kern2 && oc + 1 < oc1) { /* two output channels at once */
+                a.nz2 = s->csr.nz + ptr[oc + 1];
+                a.nnz2 = ptr[oc + 2] - ptr[oc + 1];
+                a.bias2 = s->bias ? s->bias[oc + 1] : 0.0f;
+                kern2(&a);
+                scatter(s, tile, p0, nv * PC_VL, dst + oc * ohw);
+                scatter(s, tile + nv * PC_VL, p0, nv * PC_VL, dst + (oc + 1) * ohw);
+                oc += 2;
+                continue;
+            }
             kern(&a);
-            scatter(s, tile, p0, nv * PC_VL, c->out + (n * d->out_c + oc) * ohw);
+            scatter(s, tile, p0, nv * PC_VL, dst + oc * ohw);
+            oc++;
         }
     }
 }

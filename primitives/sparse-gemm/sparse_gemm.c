@@ -48,6 +48,10 @@ static const struct dlas_param_spec sg_params[] = {
     {"vectors", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, SC_MAX_V, NULL,
      "vectors of 16 output positions held in registers per kernel call; 0 = as even blocks "
      "of at most 24 as cover a band"},
+    {"min_sparsity", DLAS_PARAM_FLOAT, 0, "0", 0, 1, NULL,
+     "refuse layers whose weights are less sparse than this (the plan falls back to a dense "
+     "primitive there, and auto cannot bind this one); bench_sparse prints each layer's "
+     "break-even"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static int64_t band_columns(const struct dlas_conv_desc *d, const struct dlas_params *p)
@@ -70,6 +74,12 @@ static int sg_supports(const struct dlas_conv_desc *d, const struct dlas_params 
     int rc = pc_check_desc(NAME, d, why, len);
     if (rc)
         return rc;
+    const double min_sp = p ? dlas_param_float(p, "min_sparsity") : 0.0;
+    if (d->weight_sparsity < min_sp)
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "weights %.1f%% zero, below min_sparsity %.1f%%: a dense primitive is "
+                       "faster here",
+                       100.0 * d->weight_sparsity, 100.0 * min_sp);
     const int64_t K = d->in_c / d->groups * d->kh * d->kw;
     if (K * band_columns(d, p) > INT32_MAX)
         return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
@@ -266,7 +276,8 @@ static void compute_team(const void *ctx, int id, int nt)
         for (int64_t oc = oc0; oc < oc1; oc++) {
             float *dst = c->out + (n * d->out_c + oc) * s->P + p0;
             struct sc_kargs a = {band, s->csr.nz + ptr[oc], ptr[oc + 1] - ptr[oc],
-                                 s->bias ? s->bias[oc] : 0.0f, d->activation, NULL};
+                                 s->bias ? s->bias[oc] : 0.0f, d->activation, NULL,
+                                 NULL,  0,    0.0f};
             for (int64_t v0 = 0; v0 < nvec; v0 += s->v) {
                 const int vn = nvec - v0 < s->v ? (int)(nvec - v0) : s->v;
                 const int64_t q0 = v0 * PC_VL, q1 = q0 + vn * PC_VL;

@@ -55,6 +55,9 @@ struct dlas_compare_layer {
     /* index of the primitive whose end-to-end plan ran this layer fastest
      * (what "auto" binds it to), -1 if none (auto then uses `best`) */
     int best_in_plan;
+    /* fraction of the layer's weights that are zero (pruned), as the plan
+     * counted them (dlas_conv_desc.weight_sparsity) */
+    double sparsity;
 };
 
 /* "auto" binds each conv layer to the primitive whose own plan ran it

@@ -29,6 +29,12 @@ struct dlas_conv_desc {
      * the activation costs no separate pass over the output); for others it
      * stays DLAS_ACT_NONE. */
     int activation;
+    /* ABI 1.3: the fraction of the layer's weights that are exactly zero
+     * (pruned), as the core counted them when it built the plan (after
+     * folding batchnorm, which keeps zeros); 0 for a dense layer and from
+     * callers that do not count. Sparse primitives may refuse layers below
+     * their break-even with it; the tuner prunes its random weights to it. */
+    float weight_sparsity;
 };
 
 /* Fill out_h/out_w from the rest; DLAS_ERR_INVALID if the shape is impossible. */

@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define DLAS_ABI_MAJOR 1
-#define DLAS_ABI_MINOR 2
+#define DLAS_ABI_MINOR 3
 
 enum dlas_kind {
     DLAS_KIND_DATASET = 1,
