@@ -166,6 +166,54 @@ int sc_even_block(int64_t n_vec, int max_v)
         }                                                                                   \
     } while (0)
 
+#define SC_BODY4(V)                                                                         \
+    do {                                                                                    \
+        pc_v16 r0[V], r1[V], r2[V], r3[V];                                                  \
+        const float b0 = a->bias, b1 = a->bias2, b2 = a->bias3, b3 = a->bias4;              \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                                \
+        {                                                                                   \
+            r0[v] = SC_SPLAT(b0);                                                           \
+            r1[v] = SC_SPLAT(b1);                                                           \
+            r2[v] = SC_SPLAT(b2);                                                           \
+            r3[v] = SC_SPLAT(b3);                                                           \
+        }                                                                                   \
+        const float *x = a->x;                                                              \
+        int64_t n = a->nnz < a->nnz2 ? a->nnz : a->nnz2;                                    \
+        n = n < a->nnz3 ? n : a->nnz3;                                                      \
+        n = n < a->nnz4 ? n : a->nnz4;                                                      \
+        const struct sc_nz *p0 = a->nz, *p1 = a->nz2, *p2 = a->nz3, *p3 = a->nz4;           \
+        for (int64_t k = 0; k < n; k++) {                                                   \
+            const float *x0 = x + p0[k].off, *x1 = x + p1[k].off;                           \
+            const float *x2 = x + p2[k].off, *x3 = x + p3[k].off;                           \
+            const float w0k = p0[k].val, w1k = p1[k].val, w2k = p2[k].val, w3k = p3[k].val; \
+            const pc_v16 w0 = SC_SPLAT(w0k), w1 = SC_SPLAT(w1k);                            \
+            const pc_v16 w2 = SC_SPLAT(w2k), w3 = SC_SPLAT(w3k);                            \
+            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                            \
+            {                                                                               \
+                r0[v] += w0 * SC_LOAD(x0 + v * PC_VL);                                      \
+                r1[v] += w1 * SC_LOAD(x1 + v * PC_VL);                                      \
+                r2[v] += w2 * SC_LOAD(x2 + v * PC_VL);                                      \
+                r3[v] += w3 * SC_LOAD(x3 + v * PC_VL);                                      \
+            }                                                                               \
+        }                                                                                   \
+        SC_ROW(r0, p0 + n, p0 + a->nnz, V)                                                  \
+        SC_ROW(r1, p1 + n, p1 + a->nnz2, V)                                                 \
+        SC_ROW(r2, p2 + n, p2 + a->nnz3, V)                                                 \
+        SC_ROW(r3, p3 + n, p3 + a->nnz4, V)                                                 \
+        SC_ACT(r0, V);                                                                      \
+        SC_ACT(r1, V);                                                                      \
+        SC_ACT(r2, V);                                                                      \
+        SC_ACT(r3, V);                                                                      \
+        float *o = a->dst;                                                                  \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                                \
+        {                                                                                   \
+            *(pc_v16u *)(o + v * PC_VL) = r0[v];                                            \
+            *(pc_v16u *)(o + (V + v) * PC_VL) = r1[v];                                      \
+            *(pc_v16u *)(o + (2 * V + v) * PC_VL) = r2[v];                                  \
+            *(pc_v16u *)(o + (3 * V + v) * PC_VL) = r3[v];                                  \
+        }                                                                                   \
+    } while (0)
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SC_HAVE_AVX512_CLONE 1
 #define SC_AVX512 __attribute__((target("avx512f")))
@@ -177,15 +225,21 @@ int sc_even_block(int64_t n_vec, int max_v)
 #define SC_DEFINE2(V)                                                                       \
     static void sc_portable2_##V(const struct sc_kargs *a) { SC_BODY2(V); }                 \
     SC_AVX512_DEFINE2(V)
+#define SC_DEFINE4(V)                                                                       \
+    static void sc_portable4_##V(const struct sc_kargs *a) { SC_BODY4(V); }                 \
+    SC_AVX512_DEFINE4(V)
 
 #ifdef SC_HAVE_AVX512_CLONE
 #define SC_AVX512_DEFINE(V)                                                                 \
     SC_AVX512 static void sc_avx512_##V(const struct sc_kargs *a) { SC_BODY(V); }
 #define SC_AVX512_DEFINE2(V)                                                                \
     SC_AVX512 static void sc_avx512_2_##V(const struct sc_kargs *a) { SC_BODY2(V); }
+#define SC_AVX512_DEFINE4(V)                                                                \
+    SC_AVX512 static void sc_avx512_4_##V(const struct sc_kargs *a) { SC_BODY4(V); }
 #else
 #define SC_AVX512_DEFINE(V)
 #define SC_AVX512_DEFINE2(V)
+#define SC_AVX512_DEFINE4(V)
 #endif
 
 SC_DEFINE(1) SC_DEFINE(2) SC_DEFINE(3) SC_DEFINE(4) SC_DEFINE(5) SC_DEFINE(6) SC_DEFINE(7)
@@ -196,6 +250,8 @@ SC_DEFINE(26) SC_DEFINE(27) SC_DEFINE(28)
 SC_DEFINE2(1) SC_DEFINE2(2) SC_DEFINE2(3) SC_DEFINE2(4) SC_DEFINE2(5) SC_DEFINE2(6)
 SC_DEFINE2(7) SC_DEFINE2(8) SC_DEFINE2(9) SC_DEFINE2(10) SC_DEFINE2(11) SC_DEFINE2(12)
 SC_DEFINE2(13) SC_DEFINE2(14)
+SC_DEFINE4(1) SC_DEFINE4(2) SC_DEFINE4(3) SC_DEFINE4(4) SC_DEFINE4(5) SC_DEFINE4(6)
+SC_DEFINE4(7)
 
 #define SC_TABLE(P)                                                                         \
     {P##1, P##2, P##3, P##4, P##5, P##6, P##7, P##8, P##9, P##10, P##11, P##12, P##13,      \
@@ -206,10 +262,14 @@ SC_DEFINE2(13) SC_DEFINE2(14)
     {P##1, P##2, P##3, P##4, P##5, P##6, P##7, P##8, P##9, P##10, P##11, P##12, P##13, P##14}
 
 static const sc_kernel_fn portable[SC_MAX_V] = SC_TABLE(sc_portable_);
+#define SC_TABLE4(P) {P##1, P##2, P##3, P##4, P##5, P##6, P##7}
+
 static const sc_kernel_fn portable2[SC_MAX_V2] = SC_TABLE2(sc_portable2_);
+static const sc_kernel_fn portable4[SC_MAX_V4] = SC_TABLE4(sc_portable4_);
 #ifdef SC_HAVE_AVX512_CLONE
 static const sc_kernel_fn avx512[SC_MAX_V] = SC_TABLE(sc_avx512_);
 static const sc_kernel_fn avx512_2[SC_MAX_V2] = SC_TABLE2(sc_avx512_2_);
+static const sc_kernel_fn avx512_4[SC_MAX_V4] = SC_TABLE4(sc_avx512_4_);
 #endif
 
 /* AVX-512F in the CPU and its register state enabled by the OS (XCR0: SSE,
@@ -266,6 +326,17 @@ sc_kernel_fn sc_kernel2(int v)
         return avx512_2[v - 1];
 #endif
     return portable2[v - 1];
+}
+
+sc_kernel_fn sc_kernel4(int v)
+{
+    if (v < 1 || v > SC_MAX_V4)
+        return NULL;
+#ifdef SC_HAVE_AVX512_CLONE
+    if (table() == avx512)
+        return avx512_4[v - 1];
+#endif
+    return portable4[v - 1];
 }
 
 const char *sc_kernel_isa(void)

@@ -68,6 +68,10 @@ struct sc_kargs {
     const struct sc_nz *nz2;
     int64_t nnz2;
     float bias2;
+    /* the four-row kernels: rows 3 and 4, results at dst + 32V, + 48V */
+    const struct sc_nz *nz3, *nz4;
+    int64_t nnz3, nnz4;
+    float bias3, bias4;
 };
 typedef void (*sc_kernel_fn)(const struct sc_kargs *a);
 
@@ -80,6 +84,9 @@ sc_kernel_fn sc_kernel(int v);
  * which one row's V FMAs a non-zero leave latency-bound. */
 #define SC_MAX_V2 14
 sc_kernel_fn sc_kernel2(int v);
+/* Four rows at once, V = 1 .. SC_MAX_V4 each. */
+#define SC_MAX_V4 7
+sc_kernel_fn sc_kernel4(int v);
 /* "avx512" or "portable": what sc_kernel() hands out on this CPU. */
 const char *sc_kernel_isa(void);
 

@@ -18,6 +18,7 @@
  * 56-wide 3x3 layer). A block of up to 28 vectors of 16 positions stays in
  * registers while the row's (offset, value) pairs stream past: per non-zero,
  * one broadcast and one FMA per vector, reading the panel directly. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/prim_common.h"
@@ -140,8 +141,9 @@ struct sd_state {
     int64_t img_floats;   /* packed floats of one image: every copy */
     int64_t n_vec, n_blk; /* vectors of the flattened output plane, blocks */
     int v;                      /* vectors a block */
-    sc_kernel_fn kfull, klast;   /* one output channel a call */
-    sc_kernel_fn kfull2, klast2; /* two, or NULL */
+    /* kernels for 1, 2, 4 output channels a call ([0], [1], [2]; NULL where
+     * the block is too long), for full blocks and the last one */
+    sc_kernel_fn kfull[3], klast[3];
     struct sc_csr csr;
     float *bias; /* out_c, NULL without bias */
 };
@@ -156,11 +158,12 @@ static const struct dlas_param_spec sd_params[] = {
      "aligned (more packing and cache: measured slower on ResNet-18's layers at 80-90% "
      "sparsity); auto: where one block's copies fit in half of L2 and the wider rows this "
      "may take cost less than misaligned loads"},
-    {"rows", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "2", 0, 0, "2|1",
+    {"rows", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|1|2|4",
      "output channels per kernel call: 2 streams two sparse rows in step (twice the "
      "independent accumulators, and both rows read the same input channels at about the "
-     "same time, so L1 serves the second; blocks of at most 14 vectors), 1 one row (blocks "
-     "of up to 28)"},
+     "same time, so L1 serves the second; blocks of at most 14 vectors), 4 four (at most 7), "
+     "1 one row (up to 28); auto: 4 where one block of at most 7 vectors covers the output "
+     "plane, else 2"},
     {"min_sparsity", DLAS_PARAM_FLOAT, 0, "0", 0, 1, NULL,
      "refuse layers whose weights are less sparse than this (the plan falls back to a dense "
      "primitive there, and auto cannot bind this one); bench_sparse prints each layer's "
@@ -245,21 +248,31 @@ static int sd_prepare(const struct dlas_host *host, const struct dlas_backend *b
     s->cpg = d->in_c / d->groups;
     const char *al = p ? dlas_param_str(p, "aligned") : NULL;
     const char *rows = p ? dlas_param_str(p, "rows") : NULL;
-    const int pairs = !rows || strcmp(rows, "1");
-    geometry(d, !al || !strcmp(al, "off") ? 0 : !strcmp(al, "on") ? 1 : -1,
-             p ? (int)dlas_param_int(p, "vectors") : 0, pairs ? SC_MAX_V2 : DEFAULT_MAX_V, &s->g);
+    const int aligned = !al || !strcmp(al, "off") ? 0 : !strcmp(al, "on") ? 1 : -1;
+    const int vectors = p ? (int)dlas_param_int(p, "vectors") : 0;
+    int n_rows = rows && strcmp(rows, "auto") ? atoi(rows) : 2;
+    geometry(d, aligned, vectors, n_rows == 4 ? SC_MAX_V4 : n_rows == 2 ? SC_MAX_V2 : DEFAULT_MAX_V,
+             &s->g);
+    /* auto: four rows where one block of at most 7 vectors covers the plane
+     * (7x7 maps: measured 1.13x over two rows at 90% sparsity), else two */
+    if ((!rows || !strcmp(rows, "auto")) && s->g.n_vec <= SC_MAX_V4) {
+        n_rows = 4;
+        geometry(d, aligned, vectors, SC_MAX_V4, &s->g);
+    }
     s->img_floats = s->g.n_copies * s->g.copy_floats;
     s->n_vec = s->g.n_vec;
     s->v = s->g.v;
     s->n_blk = pc_ceil_div(s->n_vec, s->v);
     const int v_last = (int)(s->n_vec - (s->n_blk - 1) * s->v);
-    s->kfull = sc_kernel(s->v);
-    s->klast = sc_kernel(v_last);
-    if (pairs) {
-        s->kfull2 = sc_kernel2(s->v);
-        s->klast2 = sc_kernel2(v_last);
-        if (!s->kfull2 || !s->klast2)
-            s->kfull2 = s->klast2 = NULL;
+    s->kfull[0] = sc_kernel(s->v);
+    s->klast[0] = sc_kernel(v_last);
+    if (n_rows >= 2) {
+        s->kfull[1] = sc_kernel2(s->v);
+        s->klast[1] = sc_kernel2(v_last);
+    }
+    if (n_rows >= 4) {
+        s->kfull[2] = sc_kernel4(s->v);
+        s->klast[2] = sc_kernel4(v_last);
     }
 
     struct off_ctx oc = {d, &s->g, s->cpg};
@@ -387,28 +400,31 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
         const int64_t p0 = blk * s->v * PC_VL;
         const int last = blk == s->n_blk - 1;
         const int64_t nv = last ? s->n_vec - blk * s->v : s->v;
-        sc_kernel_fn kern = last ? s->klast : s->kfull, kern2 = last ? s->klast2 : s->kfull2;
+        const sc_kernel_fn *kern = last ? s->klast : s->kfull;
         int64_t oc0 = occ * c->occ, oc1 = oc0 + c->occ < d->out_c ? oc0 + c->occ : d->out_c;
-        struct sc_kargs a = {c->ws + n * s->img_floats + p0, NULL, 0, 0.0f, d->activation, tile,
-                             NULL, 0, 0.0f};
+        struct sc_kargs a;
+        memset(&a, 0, sizeof a);
+        a.x = c->ws + n * s->img_floats + p0;
+        a.act = d->activation;
+        a.dst = tile;
         float *dst = c->out + n * d->out_c * ohw;
         for (int64_t oc = oc0; oc < oc1;) {
-            a.nz = s->csr.nz + ptr[oc];
-            a.nnz = ptr[oc + 1] - ptr[oc];
-            a.bias = s->bias ? s->bias[oc] : 0.0f;
-            if (kern2 && oc + 1 < oc1) { /* two output channels at once */
-                a.nz2 = s->csr.nz + ptr[oc + 1];
-                a.nnz2 = ptr[oc + 2] - ptr[oc + 1];
-                a.bias2 = s->bias ? s->bias[oc + 1] : 0.0f;
-                kern2(&a);
-                scatter(s, tile, p0, nv * PC_VL, dst + oc * ohw);
-                scatter(s, tile + nv * PC_VL, p0, nv * PC_VL, dst + (oc + 1) * ohw);
-                oc += 2;
-                continue;
+            /* as many rows a call as configured, fewer at the chunk's end */
+            int lg = 2;
+            while (lg > 0 && (!kern[lg] || oc + (1 << lg) > oc1))
+                lg--;
+            const struct sc_nz **nzp[4] = {&a.nz, &a.nz2, &a.nz3, &a.nz4};
+            int64_t *nnzp[4] = {&a.nnz, &a.nnz2, &a.nnz3, &a.nnz4};
+            float *biasp[4] = {&a.bias, &a.bias2, &a.bias3, &a.bias4};
+            for (int r = 0; r < 1 << lg; r++) {
+                *nzp[r] = s->csr.nz + ptr[oc + r];
+                *nnzp[r] = ptr[oc + r + 1] - ptr[oc + r];
+                *biasp[r] = s->bias ? s->bias[oc + r] : 0.0f;
             }
-            kern(&a);
-            scatter(s, tile, p0, nv * PC_VL, dst + oc * ohw);
-            oc++;
+            kern[lg](&a);
+            for (int r = 0; r < 1 << lg; r++)
+                scatter(s, tile + r * nv * PC_VL, p0, nv * PC_VL, dst + (oc + r) * ohw);
+            oc += 1 << lg;
         }
     }
 }
