@@ -275,9 +275,12 @@ static void compute_team(const void *ctx, int id, int nt)
         const int64_t nvec = pc_ceil_div(np, PC_VL);
         for (int64_t oc = oc0; oc < oc1; oc++) {
             float *dst = c->out + (n * d->out_c + oc) * s->P + p0;
-            struct sc_kargs a = {band, s->csr.nz + ptr[oc], ptr[oc + 1] - ptr[oc],
-                                 s->bias ? s->bias[oc] : 0.0f, d->activation, NULL,
-                                 NULL,  0,    0.0f};
+            struct sc_kargs a;
+            memset(&a, 0, sizeof a);
+            a.nz = s->csr.nz + ptr[oc];
+            a.nnz = ptr[oc + 1] - ptr[oc];
+            a.bias = s->bias ? s->bias[oc] : 0.0f;
+            a.act = d->activation;
             for (int64_t v0 = 0; v0 < nvec; v0 += s->v) {
                 const int vn = nvec - v0 < s->v ? (int)(nvec - v0) : s->v;
                 const int64_t q0 = v0 * PC_VL, q1 = q0 + vn * PC_VL;
