@@ -599,12 +599,17 @@ START_TEST(test_compare)
     fclose(devnull);
     dlas_compare_free(c);
 
-    /* end to end only: auto binds by the default rule */
+    /* end to end only: auto binds by the default rule; on the CPU clock */
     o.layers = 0;
     o.check = 0;
+    o.cpu_time = 1;
     ck_assert_int_eq(dlas_compare_run(g, &h, &be, pc, 3, &fb, &o, &c), 0);
     ck_assert_int_eq(c->n_e2e, 4);
     ck_assert_int_eq(c->layers_timed, 0);
+    ck_assert_int_eq(c->cpu_time, 1);
+    for (int k = 0; k < c->n_e2e; k++)
+        ck_assert_msg(c->e2e[k].status || c->e2e[k].ms > 0, "%s: %g ms", c->e2e[k].label,
+                      c->e2e[k].ms);
     dlas_compare_free(c);
 
     for (int k = 0; k < 3; k++)

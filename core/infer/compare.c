@@ -1,8 +1,10 @@
 /* Side-by-side comparison of primitives on one model (see compare.h). */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <dlas/compare.h>
 #include <dlas/tune.h>
@@ -54,7 +56,22 @@ static void stats(double *t, int n, double *med, double *mn, double *mx)
     *med = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-static double now_of(const struct dlas_backend *be) { return be->ops->now(be->ctx); }
+static int cpu_clock(const struct dlas_compare_options *o)
+{
+    return o->size >= offsetof(struct dlas_compare_options, cpu_time) + sizeof o->cpu_time &&
+           o->cpu_time;
+}
+
+/* The backend's clock, or the process's CPU clock (options.cpu_time). */
+static double now_of(const struct dlas_backend *be, const struct dlas_compare_options *o)
+{
+    if (cpu_clock(o)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    }
+    return be->ops->now(be->ctx);
+}
 
 static int threads_of(const struct dlas_backend *be)
 {
@@ -190,10 +207,10 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
             const struct dlas_primitive_ops *ops = prims[k].comp->ops;
             int s = ops->run(sl[k].state, d->batch, in, out, sl[k].ws, NULL);
             for (int r = r0; !s && r < r0 + burst && r < o->repeat; r++) {
-                double t0 = now_of(be);
+                double t0 = now_of(be, o);
                 s = ops->run(sl[k].state, d->batch, in, out, sl[k].ws, NULL);
                 be->ops->sync(be->ctx);
-                sl[k].t[r] = (now_of(be) - t0) * 1e3;
+                sl[k].t[r] = (now_of(be, o) - t0) * 1e3;
             }
             if (s) {
                 L->cells[k].status = s;
@@ -402,9 +419,9 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
                 continue;
             int s = dlas_plan_run(plans[k], o->batch, input, out);
             for (int r = r0; !s && r < r0 + burst && r < o->repeat; r++) {
-                double t0 = now_of(be);
+                double t0 = now_of(be, o);
                 s = dlas_plan_run(plans[k], o->batch, input, out);
-                t[k][r] = (now_of(be) - t0) * 1e3;
+                t[k][r] = (now_of(be, o) - t0) * 1e3;
             }
             if (s) {
                 c->e2e[k].status = s;
@@ -463,6 +480,7 @@ int dlas_compare_run(const struct dlas_graph *g, const struct dlas_host *host,
     c->warmup = o->warmup;
     c->repeat = o->repeat;
     c->burst = o->burst > 0 ? o->burst : 1;
+    c->cpu_time = cpu_clock(o);
     loadavg(c->load_before, sizeof c->load_before);
 
     /* the layers as the plan sees them (batchnorm folded: bias present) */
@@ -615,7 +633,8 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
                 fprintf(f, " %s %.3f", dlas_op_name((enum dlas_op)op), e->op_ms[op]);
         fputc('\n', f);
     }
-    fprintf(f, "load average before %s, after %s\n", c->load_before, c->load_after);
+    fprintf(f, "load average before %s, after %s; %s clock\n", c->load_before, c->load_after,
+            c->cpu_time ? "process CPU" : "wall");
 }
 
 int dlas_compare_write_csv(const struct dlas_compare *c, const char *layers_path,
@@ -708,8 +727,9 @@ int dlas_compare_write_json(const struct dlas_compare *c, const char *path,
                     "  \"batch\": %lld, \"threads\": %d, \"warmup\": %d, \"repeat\": %d, "
                     "\"burst\": %d,\n",
                     (long long)c->batch, c->threads, c->warmup, c->repeat, c->burst);
-    dlas_buf_printf(&b, "  \"load_before\": %s, \"load_after\": %s,\n  \"fallback\": ",
-                    c->load_before, c->load_after);
+    dlas_buf_printf(&b, "  \"load_before\": %s, \"load_after\": %s,\n  \"clock\": \"%s\",\n"
+                    "  \"fallback\": ",
+                    c->load_before, c->load_after, c->cpu_time ? "process_cpu" : "wall");
     dlas_json_string(&b, c->fallback);
     dlas_buf_printf(&b, ",\n  \"primitives\": [");
     for (int k = 0; k < c->n_prims; k++) {
