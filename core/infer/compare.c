@@ -403,6 +403,11 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
                 (best < 0 || node_ms[k][L->node] < node_ms[best][L->node]))
                 best = k;
         L->best_in_plan = best;
+        /* on the CPU clock the per-layer table decides: the per-node times
+         * inside plans come from the backend's wall clock, which other
+         * processes' time slices distort on a busy machine */
+        if (cpu_clock(o) && c->layers_timed && L->best >= 0)
+            best = L->best;
         layer_prim[L->node] = best >= 0 ? best : L->best;
     }
     if (!rc)
