@@ -246,18 +246,19 @@ static void random_desc_wide(struct dlas_rng *r, struct dlas_conv_desc *d)
  * MobileNet's depthwise stride 2, and one big enough that primitives take
  * their threaded paths. */
 static const struct dlas_conv_desc fixed_cases[] = {
-    /* batch, in c/h/w, out c/h/w (filled), kh kw sh sw ph pw dh dw groups bias activation */
-    {1, 16, 9, 9, 24, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0},
-    {3, 16, 9, 9, 24, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0},
-    {3, 8, 11, 11, 8, 0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 1, 1, 0},
-    {1, 3, 31, 31, 8, 0, 0, 7, 7, 2, 2, 3, 3, 1, 1, 1, 0, 0},
-    {3, 12, 15, 15, 12, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 12, 1, 0},
-    {1, 8, 13, 13, 16, 0, 0, 5, 5, 1, 1, 4, 4, 2, 2, 4, 1, 0},
-    {1, 32, 17, 17, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
-    {3, 32, 17, 17, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0},
-    {5, 16, 21, 19, 8, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, 0},
-    {1, 4, 1, 1, 4, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
-    {1, 2, 2, 3, 3, 0, 0, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 0},
+    /* batch, in c/h/w, out c/h/w (filled), kh kw sh sw ph pw dh dw groups bias activation
+     * weight_sparsity (set per case from the drawn weights) */
+    {1, 16, 9, 9, 24, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0.0f},
+    {3, 16, 9, 9, 24, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0.0f},
+    {3, 8, 11, 11, 8, 0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 1, 1, 0, 0.0f},
+    {1, 3, 31, 31, 8, 0, 0, 7, 7, 2, 2, 3, 3, 1, 1, 1, 0, 0, 0.0f},
+    {3, 12, 15, 15, 12, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 12, 1, 0, 0.0f},
+    {1, 8, 13, 13, 16, 0, 0, 5, 5, 1, 1, 4, 4, 2, 2, 4, 1, 0, 0.0f},
+    {1, 32, 17, 17, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0.0f},
+    {3, 32, 17, 17, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0.0f},
+    {5, 16, 21, 19, 8, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, 0, 0.0f},
+    {1, 4, 1, 1, 4, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0.0f},
+    {1, 2, 2, 3, 3, 0, 0, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 0, 0.0f},
 };
 #define N_FIXED (int)(sizeof fixed_cases / sizeof fixed_cases[0])
 
@@ -565,13 +566,14 @@ END_TEST
  * exactly right (empty rows, fully pruned filters and input channels) and
  * the dense ones must not mind. */
 static const struct dlas_conv_desc sparse_cases[] = {
-    /* batch, in c/h/w, out c/h/w (filled), kh kw sh sw ph pw dh dw groups bias activation */
-    {1, 32, 13, 13, 40, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
-    {3, 24, 15, 17, 16, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 0},
-    {2, 16, 11, 11, 16, 0, 0, 3, 3, 1, 1, 2, 2, 2, 2, 2, 1, 0},
-    {1, 12, 9, 9, 12, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 12, 1, 0},
-    {2, 64, 7, 7, 72, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0},
-    {2, 8, 20, 20, 24, 0, 0, 5, 5, 2, 1, 2, 3, 1, 1, 1, 1, 0},
+    /* batch, in c/h/w, out c/h/w (filled), kh kw sh sw ph pw dh dw groups bias activation
+     * weight_sparsity (set per case from the drawn weights) */
+    {1, 32, 13, 13, 40, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0.0f},
+    {3, 24, 15, 17, 16, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 0, 0.0f},
+    {2, 16, 11, 11, 16, 0, 0, 3, 3, 1, 1, 2, 2, 2, 2, 2, 1, 0, 0.0f},
+    {1, 12, 9, 9, 12, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 12, 1, 0, 0.0f},
+    {2, 64, 7, 7, 72, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0.0f},
+    {2, 8, 20, 20, 24, 0, 0, 5, 5, 2, 1, 2, 3, 1, 1, 1, 1, 0, 0.0f},
 };
 #define N_SPARSE_CASES (int)(sizeof sparse_cases / sizeof sparse_cases[0])
 
