@@ -247,18 +247,18 @@ static void random_desc_wide(struct dlas_rng *r, struct dlas_conv_desc *d)
  * their threaded paths. */
 static const struct dlas_conv_desc fixed_cases[] = {
     /* batch, in c/h/w, out c/h/w (filled), kh kw sh sw ph pw dh dw groups bias activation
-     * weight_sparsity (set per case from the drawn weights) */
-    {1, 16, 9, 9, 24, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0.0f},
-    {3, 16, 9, 9, 24, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0.0f},
-    {3, 8, 11, 11, 8, 0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 1, 1, 0, 0.0f},
-    {1, 3, 31, 31, 8, 0, 0, 7, 7, 2, 2, 3, 3, 1, 1, 1, 0, 0, 0.0f},
-    {3, 12, 15, 15, 12, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 12, 1, 0, 0.0f},
-    {1, 8, 13, 13, 16, 0, 0, 5, 5, 1, 1, 4, 4, 2, 2, 4, 1, 0, 0.0f},
-    {1, 32, 17, 17, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0.0f},
-    {3, 32, 17, 17, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0.0f},
-    {5, 16, 21, 19, 8, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, 0, 0.0f},
-    {1, 4, 1, 1, 4, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0.0f},
-    {1, 2, 2, 3, 3, 0, 0, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 0, 0.0f},
+     * quant, weight_sparsity (set per case from the drawn weights) */
+    {1, 16, 9, 9, 24, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, NULL, 0.0f},
+    {3, 16, 9, 9, 24, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, NULL, 0.0f},
+    {3, 8, 11, 11, 8, 0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 1, 1, 0, NULL, 0.0f},
+    {1, 3, 31, 31, 8, 0, 0, 7, 7, 2, 2, 3, 3, 1, 1, 1, 0, 0, NULL, 0.0f},
+    {3, 12, 15, 15, 12, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 12, 1, 0, NULL, 0.0f},
+    {1, 8, 13, 13, 16, 0, 0, 5, 5, 1, 1, 4, 4, 2, 2, 4, 1, 0, NULL, 0.0f},
+    {1, 32, 17, 17, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, NULL, 0.0f},
+    {3, 32, 17, 17, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, NULL, 0.0f},
+    {5, 16, 21, 19, 8, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, 0, NULL, 0.0f},
+    {1, 4, 1, 1, 4, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, NULL, 0.0f},
+    {1, 2, 2, 3, 3, 0, 0, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 0, NULL, 0.0f},
 };
 #define N_FIXED (int)(sizeof fixed_cases / sizeof fixed_cases[0])
 
@@ -480,6 +480,11 @@ START_TEST(test_primitive)
     ck_assert_msg(ops->op && ops->device && ops->supports && ops->prepare && ops->workspace &&
                       ops->run && ops->release,
                   "primitive '%s': incomplete ops table", c->name);
+    if (dlas_prim_runs_int8(ops)) { /* fp32 layers are refused by design */
+        fprintf(stderr, "conformance: '%s' runs int8 layers: tests/check_int8 checks it\n",
+                c->name);
+        return;
+    }
     if (strcmp(ops->op, "conv2d") || strcmp(ops->device, "cpu")) {
         fprintf(stderr, "conformance: skipping '%s' (op %s on %s: not a cpu conv2d)\n", c->name,
                 ops->op, ops->device);
@@ -567,13 +572,13 @@ END_TEST
  * the dense ones must not mind. */
 static const struct dlas_conv_desc sparse_cases[] = {
     /* batch, in c/h/w, out c/h/w (filled), kh kw sh sw ph pw dh dw groups bias activation
-     * weight_sparsity (set per case from the drawn weights) */
-    {1, 32, 13, 13, 40, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0.0f},
-    {3, 24, 15, 17, 16, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 0, 0.0f},
-    {2, 16, 11, 11, 16, 0, 0, 3, 3, 1, 1, 2, 2, 2, 2, 2, 1, 0, 0.0f},
-    {1, 12, 9, 9, 12, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 12, 1, 0, 0.0f},
-    {2, 64, 7, 7, 72, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, 0.0f},
-    {2, 8, 20, 20, 24, 0, 0, 5, 5, 2, 1, 2, 3, 1, 1, 1, 1, 0, 0.0f},
+     * quant, weight_sparsity (set per case from the drawn weights) */
+    {1, 32, 13, 13, 40, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, NULL, 0.0f},
+    {3, 24, 15, 17, 16, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 0, NULL, 0.0f},
+    {2, 16, 11, 11, 16, 0, 0, 3, 3, 1, 1, 2, 2, 2, 2, 2, 1, 0, NULL, 0.0f},
+    {1, 12, 9, 9, 12, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 12, 1, 0, NULL, 0.0f},
+    {2, 64, 7, 7, 72, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, NULL, 0.0f},
+    {2, 8, 20, 20, 24, 0, 0, 5, 5, 2, 1, 2, 3, 1, 1, 1, 1, 0, NULL, 0.0f},
 };
 #define N_SPARSE_CASES (int)(sizeof sparse_cases / sizeof sparse_cases[0])
 
