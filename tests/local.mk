@@ -128,3 +128,12 @@ tests_fixtures_fx_finetune_la_LIBADD = libdlas.la
 # automake still generates the log's own rule.)
 TEMPLATE_TEST_LOG = tests/plugin_template.sh.log
 $(TEMPLATE_TEST_LOG): $(patsubst %,%.log,$(filter-out tests/plugin_template.sh,$(TESTS)))
+
+# Students by block substitution: cheap block types, moonshine, blockswap.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_students
+TESTS += tests/check_students
+endif
+tests_check_students_SOURCES = tests/check_students.c tests/testutil.h
+tests_check_students_CFLAGS = $(TEST_CFLAGS)
+tests_check_students_LDADD = $(TEST_LDADD)

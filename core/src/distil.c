@@ -62,8 +62,10 @@ int dlas_distil_student(struct dlas_compress_ctx *ctx, const struct dlas_params 
     if (epochs < 0)
         epochs = has_train ? dlas_trainer_options(ctx->trainer)->epochs : 0;
     if (epochs == 0) {
+        /* asked for, it is news; fallen back to, a warning */
         if (ctx->host)
-            ctx->host->log(DLAS_LOG_WARN, "%s: the student is not trained (epochs = 0%s)", who,
+            ctx->host->log(dlas_param_int(p, "epochs") == 0 ? DLAS_LOG_INFO : DLAS_LOG_WARN,
+                           "%s: the student is not trained (epochs = 0%s)", who,
                            has_train ? "" : ", and the experiment trains no teacher");
         return report(ctx, who, "train_epochs", 0);
     }
