@@ -4,6 +4,7 @@
  * budget, score each at random initialisation by its Fisher potential on one
  * minibatch, build the best and train it from the teacher with attention
  * transfer. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,25 @@ static int write_log(const char *path, const struct bs_space *sp, const struct b
     return DLAS_OK;
 }
 
+/* Progress as the trainer reports it: lines on stderr when the experiment
+ * asked the trainer for progress, else the log at INFO. */
+static void progress(struct dlas_compress_ctx *ctx, const char *fmt, ...) DLAS_PRINTF(2, 3);
+static void progress(struct dlas_compress_ctx *ctx, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    const struct dlas_train_options *o = ctx->trainer ? dlas_trainer_options(ctx->trainer) : NULL;
+    if (o && o->progress != 0) {
+        fprintf(stderr, "dlas: %s%s%s\n", o->label ? o->label : "", o->label ? ": " : "", line);
+        fflush(stderr);
+    } else {
+        ctx->host->log(DLAS_LOG_INFO, "%s", line);
+    }
+}
+
 static int report(struct dlas_compress_ctx *ctx, const char *key, double v)
 {
     char k[96];
@@ -189,8 +209,8 @@ static int search(struct dlas_compress_ctx *ctx, const struct dlas_params *p,
             dlas_error_context("blockswap: sample %d", i);
         if (now_s() - last > 10.0 || i + 1 == n) {
             double el = now_s() - t0;
-            h->log(DLAS_LOG_INFO, "blockswap: scored %d/%d genotypes, %.0f s, ETA %.0f s", i + 1,
-                   n, el, el / (i + 1) * (n - i - 1));
+            progress(ctx, "blockswap: scored %d/%d genotypes, %.0f s, ETA %.0f s", i + 1, n, el,
+                     el / (i + 1) * (n - i - 1));
             last = now_s();
         }
     }
@@ -273,11 +293,11 @@ static int blockswap_apply(struct dlas_compress_ctx *ctx, const struct dlas_para
                         (long long)st.params, (long long)s[chosen].params);
     if (!rc) {
         bs_genotype_str(&sp, s[chosen].genotype, gbuf, sizeof gbuf);
-        ctx->host->log(DLAS_LOG_INFO,
-                       "blockswap: chose sample %d of %d: %lld parameters (window %lld..%lld), "
-                       "Fisher potential %.4g: %s",
-                       chosen, n, (long long)st.params, (long long)sp.lo, (long long)sp.hi,
-                       s[chosen].fisher, gbuf);
+        progress(ctx,
+                 "blockswap: chose sample %d of %d: %lld parameters (window %lld..%lld), "
+                 "Fisher potential %.4g: %s",
+                 chosen, n, (long long)st.params, (long long)sp.lo, (long long)sp.hi,
+                 s[chosen].fisher, gbuf);
         rc = dlas_report_str(ctx->report, "blockswap.genotype", gbuf);
     }
     if (!rc) rc = report(ctx, "fisher", s[chosen].fisher);
