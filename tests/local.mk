@@ -136,6 +136,16 @@ tests_fixtures_fx_finetune_la_LIBADD = libdlas.la
 TEMPLATE_TEST_LOG = tests/plugin_template.sh.log
 $(TEMPLATE_TEST_LOG): $(patsubst %,%.log,$(filter-out tests/plugin_template.sh,$(TESTS)))
 
+# The cuda backend and GPU primitives on the device (exit 77, SKIP, without
+# the plugins, a driver or a GPU).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_cuda
+TESTS += tests/check_cuda
+endif
+tests_check_cuda_SOURCES = tests/check_cuda.c tests/testutil.h
+tests_check_cuda_CFLAGS = $(TEST_CFLAGS)
+tests_check_cuda_LDADD = $(TEST_LDADD)
+
 # Students by block substitution: cheap block types, moonshine, blockswap.
 if HAVE_CHECK
 check_PROGRAMS += tests/check_students
