@@ -4,7 +4,7 @@
  * variants, the attention-transfer loss against finite differences,
  * BlockSwap's Fisher potential against a finite-difference computation, and
  * the blockswap search (within budget, highest score, same seed same
- * genotype). */
+ * genotype), and hakd's budgets. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -754,6 +754,57 @@ START_TEST(test_blockswap_refuses)
 }
 END_TEST
 
+/* ---- hakd ----------------------------------------------------------------------- */
+
+static int hakd_apply(struct dlas_graph *g, const char *const *kv)
+{
+    const char *const base[] = {"threads=1", "warmup=1", "repeat=3", "epochs=0"};
+    const char *all[16];
+    int n = 0;
+    for (int i = 0; i < 4; i++)
+        all[n++] = base[i];
+    for (int i = 0; kv[i] && n < 15; i++)
+        all[n++] = kv[i];
+    all[n] = NULL;
+    return compress("hakd", g, all);
+}
+
+/* A budget every student meets needs no cheap stage: the student is the
+ * teacher. One no student can meet is refused, naming the fastest, and
+ * leaves the graph alone. */
+START_TEST(test_hakd_budgets)
+{
+    const char *w[] = {"depth=10", "width=2", NULL};
+    struct dlas_graph *t = model("wrn", w, 1, 12, 12, 4);
+    struct dlas_graph *g = dlas_graph_clone(t);
+    const char *loose[] = {"latency_ms=1e6", NULL};
+    ck_assert_msg(hakd_apply(g, loose) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(params_of(g), params_of(t));
+    ck_assert_int_eq(dlas_graph_n_nodes(g), dlas_graph_n_nodes(t));
+    dlas_graph_free(g);
+
+    g = dlas_graph_clone(t);
+    const char *tight[] = {"latency=0.001", NULL};
+    ck_assert_int_eq(hakd_apply(g, tight), DLAS_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(dlas_last_error(), "fastest"));
+    ck_assert_int_eq(params_of(g), params_of(t));
+    dlas_graph_free(g);
+
+    g = dlas_graph_clone(t);
+    const char *types[] = {"types=[\"G(3)\"]", "latency=0.5", NULL};
+    ck_assert_int_eq(hakd_apply(g, types), DLAS_ERR_INVALID); /* G(3) fits no block */
+    ck_assert_int_eq(params_of(g), params_of(t));
+    dlas_graph_free(g);
+    dlas_graph_free(t);
+
+    g = model("lenet5", NULL, 1, 28, 28, 10);
+    const char *kv[] = {"latency=0.5", NULL};
+    ck_assert_int_eq(hakd_apply(g, kv), DLAS_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(dlas_last_error(), "no residual blocks"));
+    dlas_graph_free(g);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("students");
@@ -770,6 +821,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_fisher_potential_fd);
     tcase_add_test(tc, test_blockswap_search);
     tcase_add_test(tc, test_blockswap_refuses);
+    tcase_add_test(tc, test_hakd_budgets);
     suite_add_tcase(s, tc);
     return s;
 }

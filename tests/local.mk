@@ -146,7 +146,7 @@ tests_check_cuda_SOURCES = tests/check_cuda.c tests/testutil.h
 tests_check_cuda_CFLAGS = $(TEST_CFLAGS)
 tests_check_cuda_LDADD = $(TEST_LDADD)
 
-# Students by block substitution: cheap block types, moonshine, blockswap.
+# Students by block substitution: cheap block types, moonshine, blockswap, hakd.
 if HAVE_CHECK
 check_PROGRAMS += tests/check_students
 TESTS += tests/check_students
