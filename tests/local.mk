@@ -203,3 +203,12 @@ endif
 tests_check_kernels_SOURCES = tests/check_kernels.c
 tests_check_kernels_CFLAGS = $(TEST_CFLAGS)
 tests_check_kernels_LDADD = core/kernels/libdlas_kernels.la $(CHECK_LIBS) $(OPENMP_CFLAGS) -lm
+
+# Students by block substitution: cheap block types, moonshine, blockswap, hakd.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_students
+TESTS += tests/check_students
+endif
+tests_check_students_SOURCES = tests/check_students.c tests/testutil.h
+tests_check_students_CFLAGS = $(TEST_CFLAGS)
+tests_check_students_LDADD = $(TEST_LDADD)

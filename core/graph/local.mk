@@ -2,6 +2,7 @@
 # includes kernels/), metrics, surgery, checkpoints.
 noinst_LTLIBRARIES += core/graph/libdlas_graph.la
 core_graph_libdlas_graph_la_SOURCES = \
+	core/graph/block_types.c \
 	core/graph/build.c \
 	core/graph/checkpoint.c \
 	core/graph/checkpoint_graph.c \
@@ -10,6 +11,7 @@ core_graph_libdlas_graph_la_SOURCES = \
 	core/graph/graph_impl.h \
 	core/graph/metrics.c \
 	core/graph/ops_ref.c \
+	core/graph/residual_blocks.c \
 	core/graph/quant.c \
 	core/graph/surgery_block.c \
 	core/graph/surgery_groups.c \

@@ -22,6 +22,8 @@
 #include <dlas/checkpoint.h>
 #include <dlas/data.h>
 #include <dlas/train.h>
+#include <dlas/blocks.h>
+#include <dlas/distil.h>
 #include <dlas/results.h>
 
 const char *dlas_version(void);  /* "0.1.0" */
