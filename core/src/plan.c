@@ -12,6 +12,7 @@
 #include "fallbacks.h"
 #include "plan_ops.h"
 #include "util.h"
+#include "heartbeat.h"
 
 struct binding {
     const struct dlas_primitive_choice *choice; /* NULL: core reference op */
@@ -537,6 +538,7 @@ static int run(struct dlas_plan *p, int64_t batch, const float *input, float *ou
 
 int dlas_plan_run(struct dlas_plan *p, int64_t batch, const float *input, float *output)
 {
+    dlas_heartbeat();
     return run(p, batch, input, output, NULL);
 }
 

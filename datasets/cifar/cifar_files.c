@@ -71,7 +71,7 @@ static int count_records(const char *path, size_t rec, int64_t *n)
     int fd;
     int64_t len;
     if (dlas_file_open(path, &fd, &len))
-        return dlas_error_context("cifar: ");
+        return dlas_error_context("cifar");
     close(fd);
     size_t size = (size_t)len;
     if (size == 0)
@@ -93,7 +93,7 @@ static int read_file(struct cifar *c, const char *path, const struct layout *l,
     FILE *f;
     int64_t len;
     if (dlas_file_fopen(path, &f, &len))
-        return dlas_error_context("cifar: ");
+        return dlas_error_context("cifar");
     if (len != n * (int64_t)rec) {
         fclose(f);
         return dlas_error(DLAS_ERR_CORRUPT, "cifar: %s changed size while being read", path);
