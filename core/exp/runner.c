@@ -1,0 +1,626 @@
+/* Running an experiment: each point builds its model, compresses it, binds
+ * the primitive, checks its output against the reference forward, measures
+ * accuracy and latency, and appends one row to the results. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <dlas/dlas.h>
+
+#include "exp_internal.h"
+#include "exp_train.h"
+#include "../base/heartbeat.h"
+#include "../base/progress.h"
+#include "results.h"
+#include "../base/sysinfo.h"
+#include "../base/util.h"
+
+void dlas_run_options_default(struct dlas_run_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->resume = 1;
+    o->isolate = -1; /* the experiment's `isolate` setting */
+    o->progress = -1;
+}
+
+/* Everything one point holds, released in one place. */
+struct pointrun {
+    struct dlas_rng rng, rng_data, rng_model, rng_comp, rng_prim, rng_backend;
+    struct dlas_host host_data, host_model, host_comp, host_prim, host_backend;
+    struct dlas_params *p_data, *p_model, *p_prim, *p_fallback, *p_backend;
+    const struct dlas_dataset_ops *dops;
+    void *dataset;
+    struct dlas_graph *graph;
+    const struct dlas_backend_ops *bops;
+    struct dlas_backend be;
+    struct dlas_plan *plan;
+    float *images, *out, *ref_out;
+    int32_t *labels;
+};
+
+static void pointrun_free(struct pointrun *r)
+{
+    dlas_plan_free(r->plan);
+    if (r->be.ctx)
+        r->bops->release(r->be.ctx);
+    dlas_graph_free(r->graph);
+    if (r->dataset)
+        r->dops->close(r->dataset);
+    dlas_params_free(r->p_data);
+    dlas_params_free(r->p_model);
+    dlas_params_free(r->p_prim);
+    dlas_params_free(r->p_fallback);
+    dlas_params_free(r->p_backend);
+    free(r->images);
+    free(r->out);
+    free(r->ref_out);
+    free(r->labels);
+}
+
+static void host_for(struct pointrun *r, struct dlas_host *h, struct dlas_rng *rng,
+                     const char *stream, uint64_t seed)
+{
+    *rng = dlas_rng_derive(&r->rng, dlas_rng_hash(stream));
+    dlas_host_init(h, rng, seed);
+}
+
+/* Scale by the dataset's per-channel statistics when it knows them. */
+static void normalise(const struct dlas_dataset_info *info, float *x, int64_t n)
+{
+    int64_t plane = (int64_t)info->height * info->width;
+    for (int64_t i = 0; i < n; i++)
+        for (int c = 0; c < info->channels && c < 4; c++) {
+            if (info->std[c] <= 0)
+                continue;
+            float *p = x + (i * info->channels + c) * plane;
+            for (int64_t k = 0; k < plane; k++)
+                p[k] = (p[k] - info->mean[c]) / info->std[c];
+        }
+}
+
+static int read_batch(struct pointrun *r, const struct dlas_dataset_info *info, int64_t start,
+                      int64_t n, int64_t avail)
+{
+    int64_t idx[4096];
+    int64_t done = 0;
+    int64_t per = (int64_t)info->channels * info->height * info->width;
+    while (done < n) {
+        int64_t k = n - done < 4096 ? n - done : 4096;
+        for (int64_t i = 0; i < k; i++)
+            idx[i] = (start + done + i) % avail;
+        int rc = r->dops->read(r->dataset, DLAS_SPLIT_TEST, idx, k, r->images + done * per,
+                               r->labels + done);
+        if (rc)
+            return dlas_error_context("dataset");
+        done += k;
+    }
+    normalise(info, r->images, n);
+    return DLAS_OK;
+}
+
+static int argmax(const float *v, int64_t n)
+{
+    int best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = (int)i;
+    return best;
+}
+
+static void setf(struct dlas_row *row, const char *k, double v)
+{
+    dlas_row_setf(row, k, "%.6g", v);
+}
+
+static int run_point(struct dlas_experiment *e, struct point *pt, struct dlas_row *row)
+{
+    struct pointrun r;
+    memset(&r, 0, sizeof r);
+    int rc = DLAS_OK;
+    uint64_t seed = (uint64_t)pt->seed;
+    dlas_rng_seed(&r.rng, seed);
+    host_for(&r, &r.host_data, &r.rng_data, "dataset", seed);
+    host_for(&r, &r.host_model, &r.rng_model, "model", seed);
+    host_for(&r, &r.host_comp, &r.rng_comp, "compressor", seed);
+    host_for(&r, &r.host_prim, &r.rng_prim, "primitive", seed);
+    host_for(&r, &r.host_backend, &r.rng_backend, "backend", seed);
+
+    const struct instance *model = &e->models[pt->model];
+    const struct chain *chain = &e->chains[pt->chain];
+    const struct instance *backend = &e->backends[pt->backend];
+    const struct instance *prim = pt->prim >= 0 ? &e->prims[pt->prim] : NULL;
+    int64_t batch = dlas_param_int(e->exp, "batch");
+    int64_t warmup = dlas_param_int(e->exp, "warmup"), repeat = dlas_param_int(e->exp, "repeat");
+
+    /* dataset */
+    r.p_data = dlas_point_params(pt, &e->dataset);
+    r.dops = e->dataset.comp->ops;
+    struct dlas_dataset_info info;
+    memset(&info, 0, sizeof info);
+    if (!r.p_data)
+        rc = dlas_last_status() ? dlas_last_status() : DLAS_ERR_NOMEM;
+    if (!rc && (rc = r.dops->open(&r.host_data, r.p_data, &r.dataset)))
+        dlas_error_context("dataset '%s'", e->dataset.comp->name);
+    if (!rc && (rc = r.dops->info(r.dataset, &info)))
+        dlas_error_context("dataset '%s'", e->dataset.comp->name);
+    if (!rc && (info.channels < 1 || info.height < 1 || info.width < 1 || info.classes < 1 ||
+                info.n_test < 1))
+        rc = dlas_error(DLAS_ERR_INVALID, "dataset '%s' reports an empty shape or test split",
+                        e->dataset.comp->name);
+    if (!rc)
+        dlas_row_setf(row, "dataset", "%s %dx%dx%d/%d", e->dataset.comp->name, info.channels,
+                      info.height, info.width, info.classes);
+
+    /* model */
+    if (!rc) {
+        r.p_model = dlas_point_params(pt, model);
+        r.graph = dlas_graph_new();
+        if (!r.p_model || !r.graph)
+            rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    }
+    if (!rc) {
+        const struct dlas_model_ops *mops = model->comp->ops;
+        rc = mops->build(&r.host_model, r.p_model, info.channels, info.height, info.width,
+                         info.classes, r.graph);
+        if (!rc)
+            rc = dlas_graph_status(r.graph);
+        if (!rc)
+            rc = dlas_graph_validate(r.graph);
+        if (rc)
+            dlas_error_context("model '%s'", model->label);
+    }
+    if (!rc) {
+        struct dlas_rng init = dlas_rng_derive(&r.rng, dlas_rng_hash("init"));
+        rc = dlas_graph_init_weights(r.graph, &init);
+    }
+
+    /* training (or the trained model from the cache), before compression */
+    struct exp_training tr;
+    memset(&tr, 0, sizeof tr);
+    if (!rc && dlas_param_int(e->train, "epochs") > 0 &&
+        (rc = exp_train_point(e, pt, e->run_dir, r.dops, r.dataset, r.p_data, r.p_model, &r.rng,
+                              r.graph, row, &tr)))
+        dlas_error_context("training model '%s'", model->label);
+
+    /* compressors, in chain order */
+    struct dlas_buf settings = {0};
+    struct dlas_report report;
+    memset(&report, 0, sizeof report);
+    for (int s = 0; !rc && s < chain->n; s++) {
+        const struct instance *step = &chain->steps[s];
+        struct dlas_params *pp = dlas_point_params(pt, step);
+        if (!pp) {
+            rc = DLAS_ERR_NOMEM;
+            break;
+        }
+        char *d = dlas_params_describe(pp);
+        dlas_buf_printf(&settings, "%s%s{%s}", s ? " -> " : "", step->comp->name, d ? d : "");
+        free(d);
+        struct dlas_compress_ctx ctx;
+        memset(&ctx, 0, sizeof ctx);
+        ctx.size = sizeof ctx;
+        ctx.host = &r.host_comp;
+        ctx.graph = r.graph;
+        ctx.report = &report;
+        ctx.trainer = tr.trainer;
+        ctx.data = tr.data;
+        ctx.teacher = tr.teacher;
+        const struct dlas_compressor_ops *cops = step->comp->ops;
+        rc = cops->apply(&ctx, pp);
+        dlas_params_free(pp);
+        if (rc)
+            dlas_error_context("compressor '%s' step %d (%s)", chain->label, s + 1, step->comp->name);
+        else if ((rc = dlas_graph_validate(r.graph)))
+            dlas_error_context("graph after compressor '%s' step %d", chain->label, s + 1);
+    }
+    exp_training_free(&tr); /* its activations are not needed to measure inference */
+    dlas_row_set(row, "compressor_settings", settings.s ? settings.s : "none");
+    dlas_buf_free(&settings);
+    for (size_t i = 0; i < report.row.n; i++)
+        dlas_row_set(row, report.row.keys[i], report.row.vals[i]);
+    dlas_row_free(&report.row);
+
+    struct dlas_graph_stats st;
+    if (!rc && !(rc = dlas_graph_stats(r.graph, &st))) {
+        dlas_row_setf(row, "params", "%lld", (long long)st.params);
+        dlas_row_setf(row, "nonzero_params", "%lld", (long long)st.nonzero);
+        setf(row, "sparsity", st.params ? 1.0 - (double)st.nonzero / (double)st.params : 0.0);
+        dlas_row_setf(row, "macs", "%lld", (long long)st.macs);
+        dlas_row_setf(row, "weight_bytes", "%lld", (long long)st.weight_bytes);
+        dlas_row_setf(row, "peak_activation_bytes", "%lld", (long long)st.peak_activation_bytes);
+    }
+
+    /* backend and plan */
+    if (!rc) {
+        r.p_backend = dlas_point_params(pt, backend);
+        r.bops = backend->comp->ops;
+        rc = r.p_backend ? r.bops->init(&r.host_backend, r.p_backend, &r.be.ctx) : DLAS_ERR_NOMEM;
+        if (rc)
+            dlas_error_context("backend '%s'", backend->label);
+        r.be.ops = r.bops;
+        char *d = r.p_backend ? dlas_params_describe(r.p_backend) : NULL;
+        dlas_row_set(row, "backend_settings", d);
+        free(d);
+        if (!rc)
+            dlas_row_setf(row, "threads", "%d", r.bops->threads(r.be.ctx));
+    }
+    struct dlas_primitive_choice choice = {0}, fb = {0};
+    if (!rc && prim) {
+        r.p_prim = dlas_point_params(pt, prim);
+        choice = (struct dlas_primitive_choice){prim->label, prim->comp, r.p_prim};
+        char *d = r.p_prim ? dlas_params_describe(r.p_prim) : NULL;
+        dlas_row_set(row, "primitive_settings", d);
+        free(d);
+        if (prim->comp->ops && strcmp(((const struct dlas_primitive_ops *)prim->comp->ops)->device,
+                                      r.bops->device))
+            rc = dlas_error(DLAS_ERR_UNSUPPORTED, "primitive '%s' runs on %s, backend '%s' is %s",
+                            prim->label,
+                            ((const struct dlas_primitive_ops *)prim->comp->ops)->device,
+                            backend->label, r.bops->device);
+    }
+    if (!rc && e->fallback >= 0) {
+        const struct instance *f = &e->prims[e->fallback];
+        r.p_fallback = dlas_params_clone(f->params);
+        fb = (struct dlas_primitive_choice){f->label, f->comp, r.p_fallback};
+    }
+    /* tuned primitive parameters, when the experiment asks for them */
+    struct dlas_tunelog *tlog = NULL;
+    const char *tuning = dlas_param_str(e->exp, "tuning");
+    if (!rc && tuning && !strcmp(tuning, "log") &&
+        (rc = dlas_tunelog_load(dlas_param_str(e->exp, "tuning_log"), 0, &tlog)))
+        dlas_error_context("tuning = \"log\"");
+    if (!rc) {
+        struct dlas_plan_options po;
+        dlas_plan_options_default(&po);
+        po.tunelog = tlog;
+        rc = dlas_plan_create_ex(r.graph, &r.host_prim, &r.be, prim ? &choice : NULL,
+                                 prim ? 1 : 0, e->fallback >= 0 ? &fb : NULL, batch, &po,
+                                 &r.plan);
+    }
+    dlas_tunelog_free(tlog);
+    if (!rc && tlog) {
+        int tuned = 0;
+        for (int i = 0; i < dlas_plan_n_nodes(r.plan); i++)
+            tuned += dlas_plan_layer_settings(r.plan, i)[0] != '\0';
+        dlas_row_setf(row, "tuning", "log:%s (%d layers tuned)",
+                      dlas_param_str(e->exp, "tuning_log"), tuned);
+    } else if (!rc)
+        dlas_row_set(row, "tuning", "untuned");
+    if (!rc) {
+        dlas_row_setf(row, "fallback_layers", "%s", dlas_plan_fallbacks(r.plan));
+        if (dlas_plan_n_fallbacks(r.plan))
+            dlas_log(DLAS_LOG_INFO, "%s: %d layer(s) fell back: %s", pt->id,
+                     dlas_plan_n_fallbacks(r.plan), dlas_plan_fallbacks_grouped(r.plan));
+    }
+
+    /* accuracy and agreement with the reference forward */
+    int64_t per = (int64_t)info.channels * info.height * info.width;
+    int64_t outn = r.plan ? dlas_plan_output_numel(r.plan) : 0;
+    if (!rc) {
+        r.images = malloc((size_t)(per * batch) * sizeof(float));
+        r.labels = malloc((size_t)batch * sizeof(int32_t));
+        r.out = malloc((size_t)(outn * batch) * sizeof(float));
+        if (!r.images || !r.labels || !r.out)
+            rc = dlas_error(DLAS_ERR_NOMEM, "out of memory for a batch of %lld", (long long)batch);
+    }
+    int64_t eval = dlas_param_int(e->exp, "eval_samples");
+    if (eval > info.n_test)
+        eval = info.n_test;
+    int64_t correct = 0;
+    double max_err = 0;
+    for (int64_t start = 0; !rc && start < (eval ? eval : 1); start += batch) {
+        int64_t nb = batch;
+        if (eval && start + nb > eval)
+            nb = eval - start;
+        rc = read_batch(&r, &info, start, nb, info.n_test);
+        if (!rc)
+            rc = dlas_plan_run(r.plan, nb, r.images, r.out);
+        if (rc)
+            break;
+        if (start == 0) { /* the plan must agree with the oracle */
+            struct dlas_tensor in = {0}, ref = {0};
+            int64_t dims[4] = {nb, info.channels, info.height, info.width};
+            in.dtype = DLAS_F32;
+            in.ndim = 4;
+            memcpy(in.dims, dims, sizeof dims);
+            in.data = r.images;
+            rc = dlas_graph_forward_ref(r.graph, &in, &ref);
+            if (!rc) {
+                max_err = dlas_rel_error(r.out, dlas_f32(&ref), outn * nb);
+                if (!(max_err < 1e-3))
+                    rc = dlas_error(DLAS_ERR_INTERNAL,
+                                    "the plan's output differs from the reference forward "
+                                    "(max relative error %.3g)",
+                                    max_err);
+            }
+            dlas_tensor_free(&ref);
+            if (rc)
+                break;
+        }
+        for (int64_t i = 0; eval && i < nb; i++)
+            correct += argmax(r.out + i * outn, outn) == r.labels[i];
+    }
+    if (!rc) {
+        dlas_row_setf(row, "eval_samples", "%lld", (long long)eval);
+        if (eval)
+            setf(row, "accuracy_top1", (double)correct / (double)eval);
+        dlas_row_setf(row, "max_rel_err_vs_ref", "%.3g", max_err);
+    }
+
+    /* latency over one full batch */
+    if (!rc)
+        rc = read_batch(&r, &info, 0, batch, info.n_test);
+    double *t = NULL;
+    if (!rc && !(t = malloc((size_t)repeat * sizeof *t)))
+        rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; !rc && i < warmup; i++)
+        rc = dlas_plan_run(r.plan, batch, r.images, r.out);
+    for (int64_t i = 0; !rc && i < repeat; i++) {
+        double t0 = r.bops->now(r.be.ctx);
+        rc = dlas_plan_run(r.plan, batch, r.images, r.out);
+        t[i] = (r.bops->now(r.be.ctx) - t0) * 1e3;
+    }
+    if (!rc) {
+        qsort(t, (size_t)repeat, sizeof *t, dlas_cmp_double);
+        double med = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
+        setf(row, "latency_ms_median", med);
+        setf(row, "latency_ms_min", t[0]);
+        setf(row, "latency_ms_max", t[repeat - 1]);
+        setf(row, "images_per_s", med > 0 ? (double)batch * 1e3 / med : 0);
+    }
+    free(t);
+    pointrun_free(&r);
+    return rc;
+}
+
+/* Fill the columns known before running, so failed rows say what failed. */
+static void row_prologue(const struct dlas_experiment *e, const struct point *pt,
+                         struct dlas_row *row)
+{
+    char ts[64];
+    dlas_sys_timestamp(ts, sizeof ts);
+    dlas_row_set(row, "experiment", e->name);
+    dlas_row_set(row, "cell_id", pt->id);
+    dlas_row_set(row, "config_hash", pt->hash);
+    dlas_row_set(row, "status", "running");
+    dlas_row_set(row, "model", e->models[pt->model].label);
+    dlas_row_set(row, "model_plugin", e->models[pt->model].comp->name);
+    dlas_row_set(row, "compressor", e->chains[pt->chain].label);
+    dlas_row_set(row, "primitive", pt->prim >= 0 ? e->prims[pt->prim].label : "ref");
+    dlas_row_set(row, "primitive_plugin", pt->prim >= 0 ? e->prims[pt->prim].comp->name : "");
+    dlas_row_set(row, "backend", e->backends[pt->backend].label);
+    dlas_row_set(row, "backend_plugin", e->backends[pt->backend].comp->name);
+    dlas_row_setf(row, "batch", "%lld", (long long)dlas_param_int(e->exp, "batch"));
+    dlas_row_setf(row, "seed", "%lld", (long long)pt->seed);
+    dlas_row_setf(row, "warmup", "%lld", (long long)dlas_param_int(e->exp, "warmup"));
+    dlas_row_setf(row, "repeat", "%lld", (long long)dlas_param_int(e->exp, "repeat"));
+    dlas_row_set(row, "dlas_version", dlas_version());
+    dlas_row_set(row, "git_revision", dlas_revision());
+    dlas_row_set(row, "cpu_model", dlas_sys_cpu_model());
+    dlas_row_set(row, "blas", dlas_sys_blas());
+    dlas_row_set(row, "hostname", dlas_sys_hostname());
+    dlas_row_set(row, "timestamp", ts);
+}
+
+static void run_inline(struct dlas_experiment *e, struct point *pt, struct dlas_row *row)
+{
+    dlas_clear_error();
+    int rc = run_point(e, pt, row);
+    dlas_row_set(row, "status", rc ? "failed" : "ok");
+    dlas_row_set(row, "error", rc ? dlas_last_error() : "");
+}
+
+/* The watch over a point's child: a wall-clock limit when the experiment
+ * sets point_timeout, else a limit on time without progress (heartbeats)
+ * that grows with the longest pause the point has shown. */
+struct watch {
+    double limit;            /* point_timeout; 0: auto */
+    double stall_min;        /* auto: the least pause that counts as a hang */
+    volatile uint64_t *beats;
+    double start, last_beat, longest_pause;
+    uint64_t seen;
+};
+
+/* Seconds without progress after which a point counts as hung, when the
+ * experiment gives no point_timeout. DLAS_POINT_STALL_MIN lowers it for the
+ * tests; nothing else should need to. */
+static double stall_floor(void)
+{
+    const char *env = getenv("DLAS_POINT_STALL_MIN");
+    double v = env ? atof(env) : 0;
+    return v > 0 ? v : 3600.0;
+}
+
+/* 0 while the child may go on; else the message for its row. */
+static int watch_expired(struct watch *w, double now, char *why, size_t len)
+{
+    if (w->limit > 0) {
+        if (now - w->start < w->limit)
+            return 0;
+        snprintf(why, len, "timed out after %.0f s (experiment.point_timeout)", w->limit);
+        return 1;
+    }
+    if (!w->beats)
+        return 0;
+    uint64_t b = __atomic_load_n(w->beats, __ATOMIC_RELAXED);
+    if (b != w->seen) {
+        double pause = now - w->last_beat;
+        if (pause > w->longest_pause)
+            w->longest_pause = pause;
+        w->seen = b;
+        w->last_beat = now;
+        return 0;
+    }
+    double allowed = 10 * w->longest_pause > w->stall_min ? 10 * w->longest_pause : w->stall_min;
+    if (now - w->last_beat < allowed)
+        return 0;
+    snprintf(why, len,
+             "timed out after %.0f s: no progress for %.0f s (auto limit: max(%.0f s, 10x the "
+             "longest pause); set experiment.point_timeout to choose)",
+             now - w->start, now - w->last_beat, w->stall_min);
+    return 1;
+}
+
+/* Read the child's row from fd until it closes, or until the watch says
+ * the child has hung: then kill its process group and say why. */
+static int read_watched(int fd, pid_t pid, struct watch *w, struct dlas_buf *got, char *why,
+                        size_t len)
+{
+    char chunk[8192];
+    for (;;) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        int ready = poll(&pf, 1, 1000);
+        if (ready < 0 && errno != EINTR)
+            return 0;
+        if (ready > 0) {
+            ssize_t n = read(fd, chunk, sizeof chunk);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return 0;
+            dlas_buf_printf(got, "%.*s", (int)n, chunk);
+            continue;
+        }
+        if (watch_expired(w, dlas_now(), why, len)) {
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            return 1;
+        }
+    }
+}
+
+/* Run the point in a child: the row comes back through a pipe, and a signal
+ * becomes a failed row instead of the end of the sweep; so does a hang
+ * (point_timeout). */
+static void run_isolated(struct dlas_experiment *e, struct point *pt, struct dlas_row *row)
+{
+    int fd[2];
+    if (pipe(fd)) {
+        run_inline(e, pt, row);
+        return;
+    }
+    struct watch w = {dlas_param_float(e->exp, "point_timeout"), stall_floor(), NULL, 0, 0, 0, 0};
+    w.beats = w.limit > 0 ? NULL : dlas_heartbeat_share();
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        dlas_heartbeat_unshare(w.beats);
+        run_inline(e, pt, row);
+        return;
+    }
+    if (pid == 0) {
+        /* Its own process group, so that a timeout kills whatever it started. */
+        setpgid(0, 0);
+        close(fd[0]);
+        run_inline(e, pt, row);
+        char *text = dlas_row_encode(row);
+        size_t len = text ? strlen(text) : 0, off = 0;
+        while (off < len) {
+            ssize_t n = write(fd[1], text + off, len - off);
+            if (n <= 0 && errno != EINTR)
+                break;
+            if (n > 0)
+                off += (size_t)n;
+        }
+        _exit(0);
+    }
+    setpgid(pid, pid); /* also here: whichever runs first */
+    close(fd[1]);
+    w.start = w.last_beat = dlas_now();
+    struct dlas_buf got = {0};
+    char why[512] = "";
+    int timed_out = read_watched(fd[0], pid, &w, &got, why, sizeof why);
+    close(fd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    dlas_heartbeat_unshare(w.beats);
+    struct dlas_row child = {0};
+    if (!timed_out && got.s && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+        dlas_row_decode(got.s, &child) == DLAS_OK && dlas_row_get(&child, "status")) {
+        for (size_t i = 0; i < child.n; i++)
+            dlas_row_set(row, child.keys[i], child.vals[i]);
+    } else {
+        dlas_row_set(row, "status", "failed");
+        if (timed_out)
+            dlas_row_set(row, "error", why);
+        else if (WIFSIGNALED(status))
+            dlas_row_setf(row, "error", "crashed: signal %d (%s)", WTERMSIG(status),
+                          strsignal(WTERMSIG(status)));
+        else
+            dlas_row_setf(row, "error", "child process ended with status %d and no result",
+                          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    dlas_row_free(&child);
+    dlas_buf_free(&got);
+}
+
+int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options *o,
+                        struct dlas_run_summary *sum)
+{
+    struct dlas_run_options def;
+    if (!o) {
+        dlas_run_options_default(&def);
+        o = &def;
+    }
+    memset(sum, 0, sizeof *sum);
+    const char *dir = o->output_dir ? o->output_dir : e->output_dir;
+    struct dlas_results res;
+    int rc = dlas_results_open(&res, dir);
+    if (rc) {
+        dlas_results_close(&res);
+        return rc;
+    }
+    snprintf(sum->csv_path, sizeof sum->csv_path, "%s", res.csv_path);
+    snprintf(sum->json_path, sizeof sum->json_path, "%s", res.json_path);
+    snprintf(sum->config_path, sizeof sum->config_path, "%s/resolved.cfg", dir);
+    char *resolved = dlas_experiment_resolved(e);
+    rc = resolved ? dlas_write_atomic(sum->config_path, resolved, strlen(resolved))
+                  : dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    free(resolved);
+    if (rc) {
+        dlas_results_close(&res);
+        return rc;
+    }
+    int isolate = o->isolate >= 0 ? o->isolate : dlas_param_bool(e->exp, "isolate");
+    e->run_dir = dir;
+    struct dlas_progress prog;
+    dlas_progress_start(&prog, e->n_points, o->progress);
+    for (size_t i = 0; i < e->n_points && !rc; i++) {
+        struct point *pt = &e->points[i];
+        dlas_progress_update(&prog, i, pt->id);
+        long done = o->resume ? dlas_results_find(&res, pt->id, pt->hash) : -1;
+        dlas_row_free(&pt->result);
+        if (done >= 0) {
+            const struct dlas_row *old = &res.rows[done];
+            for (size_t k = 0; k < old->n; k++)
+                dlas_row_set(&pt->result, old->keys[k], old->vals[k]);
+            sum->skipped++;
+            continue;
+        }
+        row_prologue(e, pt, &pt->result);
+        if (isolate)
+            run_isolated(e, pt, &pt->result);
+        else
+            run_inline(e, pt, &pt->result);
+        const char *st = dlas_row_get(&pt->result, "status");
+        if (st && strcmp(st, "ok")) {
+            sum->failed++;
+            dlas_log(DLAS_LOG_ERROR, "%s failed: %s", pt->id, dlas_row_get(&pt->result, "error"));
+        } else
+            sum->ran++;
+        rc = dlas_results_add(&res, &pt->result);
+    }
+    dlas_progress_update(&prog, e->n_points, "done");
+    dlas_progress_end(&prog);
+    dlas_results_close(&res);
+    return rc;
+}

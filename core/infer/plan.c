@@ -1,0 +1,605 @@
+/* The inference plan: bind each conv to a primitive once (its weights
+ * transformed in prepare), fold batchnorms into convs and relus into their
+ * producers, give every activation a buffer slot reused after its last
+ * consumer, and run the graph on a backend. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dlas/plan.h>
+#include <dlas/tune.h>
+
+#include "fallbacks.h"
+#include "plan_ops.h"
+#include "../base/heartbeat.h"
+#include "../base/util.h"
+
+struct binding {
+    const struct dlas_primitive_choice *choice; /* NULL: core reference op */
+    int index;                                  /* into prims, -2 fallback, -1 none */
+    void *state;
+    struct dlas_conv_desc desc;
+    struct dlas_params *tuned; /* owned: the choice's params + the tuning log's */
+    char *settings;            /* the tuned settings applied, or NULL */
+    float *fw, *fb;            /* owned weights and bias with a batchnorm folded in */
+    int act_fused;             /* the primitive applies the node's relu itself */
+};
+
+struct dlas_plan {
+    const struct dlas_graph *g;
+    const struct dlas_host *host;
+    const struct dlas_backend *be;
+    int n;
+    struct binding *bind;
+    int *root;            /* node whose buffer holds this node's output */
+    enum plan_post *post; /* activation applied in place after the node */
+    int *slot;            /* node -> buffer slot (-1 for the input) */
+    int n_slots;
+    float **slots;
+    size_t *slot_size; /* floats per slot */
+    void *ws;
+    size_t ws_size;
+    int64_t max_batch;
+    struct fallbacks fb;
+};
+
+void dlas_plan_options_default(struct dlas_plan_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+    o->fuse = 1;
+}
+
+static int64_t node_numel(const struct dlas_node *n)
+{
+    int64_t e = 1;
+    for (int i = 0; i < n->out_ndim; i++)
+        e *= n->out_shape[i];
+    return e;
+}
+
+static int conv_desc_of(const struct dlas_graph *g, int id, int64_t batch,
+                        struct dlas_conv_desc *d)
+{
+    const struct dlas_node *n = dlas_graph_node(g, id);
+    const struct dlas_node *in = dlas_graph_node(g, n->inputs[0]);
+    const struct dlas_conv_attr *a = &n->attr.conv;
+    memset(d, 0, sizeof *d);
+    d->batch = batch;
+    d->in_c = in->out_shape[0];
+    d->in_h = in->out_shape[1];
+    d->in_w = in->out_shape[2];
+    d->out_c = a->out_channels;
+    d->kh = a->kh;
+    d->kw = a->kw;
+    d->stride_h = a->stride_h;
+    d->stride_w = a->stride_w;
+    d->pad_h = a->pad_h;
+    d->pad_w = a->pad_w;
+    d->dil_h = a->dil_h;
+    d->dil_w = a->dil_w;
+    d->groups = a->groups;
+    d->has_bias = a->bias;
+    return dlas_conv_desc_finish(d);
+}
+
+/* ---- fusion ---------------------------------------------------------------- */
+
+/* The only consumer of node id, or -1 (none, several, or id is the output). */
+static int sole_consumer(const struct dlas_graph *g, int id, int n)
+{
+    if (id == n - 1 || dlas_graph_n_consumers(g, id) != 1)
+        return -1;
+    for (int k = id + 1; k < n; k++) {
+        const struct dlas_node *c = dlas_graph_node(g, k);
+        for (int j = 0; j < c->n_inputs; j++)
+            if (c->inputs[j] == id)
+                return c->n_inputs == 1 ? k : -1;
+    }
+    return -1;
+}
+
+static int f32_tensor(const struct dlas_tensor *t) { return t->data && t->dtype == DLAS_F32; }
+
+/* Fold batchnorm node bn into conv node id: w' = w * s, b' = (b - mean) * s
+ * + beta with s = gamma / sqrt(var + eps), per output channel. Sets *folded
+ * unless a tensor is missing or not f32 (then the batchnorm runs itself). */
+static int fold_bn(struct dlas_plan *p, int id, int bn, int *folded)
+{
+    const struct dlas_node *c = dlas_graph_node(p->g, id), *b = dlas_graph_node(p->g, bn);
+    struct binding *bd = &p->bind[id];
+    *folded = 0;
+    if (!f32_tensor(&c->weight) || (c->attr.conv.bias && !f32_tensor(&c->bias)) ||
+        !f32_tensor(&b->weight) || !f32_tensor(&b->bias) || !f32_tensor(&b->running_mean) ||
+        !f32_tensor(&b->running_var))
+        return DLAS_OK;
+    const int64_t oc = c->attr.conv.out_channels, per = dlas_tensor_numel(&c->weight) / oc;
+    bd->fw = dlas_aligned_alloc((size_t)(oc * per) * sizeof(float));
+    bd->fb = dlas_aligned_alloc((size_t)oc * sizeof(float));
+    if (!bd->fw || !bd->fb) {
+        dlas_aligned_free(bd->fw);
+        dlas_aligned_free(bd->fb);
+        bd->fw = bd->fb = NULL;
+        return dlas_error(DLAS_ERR_NOMEM, "plan: out of memory folding '%s'", b->name);
+    }
+    const float *w = dlas_f32(&c->weight), *cb = c->attr.conv.bias ? dlas_f32(&c->bias) : NULL;
+    const float *gam = dlas_f32(&b->weight), *bet = dlas_f32(&b->bias);
+    const float *mean = dlas_f32(&b->running_mean), *var = dlas_f32(&b->running_var);
+    for (int64_t o = 0; o < oc; o++) {
+        double s = gam[o] / sqrt((double)var[o] + (double)b->attr.bn.eps);
+        for (int64_t k = 0; k < per; k++)
+            bd->fw[o * per + k] = (float)(w[o * per + k] * s);
+        bd->fb[o] = (float)(((cb ? cb[o] : 0.0) - mean[o]) * s + bet[o]);
+    }
+    p->root[bn] = id;
+    *folded = 1;
+    return DLAS_OK;
+}
+
+static int fuse_graph(struct dlas_plan *p)
+{
+    const struct dlas_graph *g = p->g;
+    /* flatten and dropout are identities at inference: views of their input */
+    for (int i = 0; i < p->n; i++) {
+        const struct dlas_node *nd = dlas_graph_node(g, i);
+        if (nd->op == DLAS_OP_FLATTEN || nd->op == DLAS_OP_DROPOUT)
+            p->root[i] = p->root[nd->inputs[0]];
+    }
+    for (int i = 0; i < p->n; i++) {
+        const struct dlas_node *nd = dlas_graph_node(g, i);
+        if (p->root[i] != i || nd->op == DLAS_OP_INPUT)
+            continue;
+        int tail = i;
+        if (nd->op == DLAS_OP_CONV2D) {
+            int k = sole_consumer(g, i, p->n), folded = 0;
+            if (k >= 0 && dlas_graph_node(g, k)->op == DLAS_OP_BATCHNORM) {
+                int rc = fold_bn(p, i, k, &folded);
+                if (rc)
+                    return rc;
+                if (folded)
+                    tail = k;
+            }
+        }
+        int k = sole_consumer(g, tail, p->n);
+        if (k >= 0 && p->root[k] == k) {
+            enum dlas_op op = dlas_graph_node(g, k)->op;
+            if (op == DLAS_OP_RELU || op == DLAS_OP_RELU6) {
+                p->post[i] = op == DLAS_OP_RELU ? PLAN_POST_RELU : PLAN_POST_RELU6;
+                p->root[k] = i;
+            }
+        }
+    }
+    /* chains (a flatten of a fused relu) resolve to the node that runs;
+     * roots never come after their nodes, so one ascending pass does it */
+    for (int i = 0; i < p->n; i++)
+        p->root[i] = p->root[p->root[i]];
+    return DLAS_OK;
+}
+
+/* ---- binding ------------------------------------------------------------------ */
+
+/* The parameters to prepare with: the choice's, plus the tuning log's
+ * settings for this layer when it has them. */
+static int tuned_params(struct dlas_plan *p, struct binding *b,
+                        const struct dlas_plan_options *opt, const struct dlas_node *n)
+{
+    if (!opt || !opt->tunelog || !b->choice)
+        return DLAS_OK;
+    int threads = p->be->ops->threads ? p->be->ops->threads(p->be->ctx) : 1;
+    const struct dlas_tune_entry *e = dlas_tunelog_find(
+        opt->tunelog, b->choice->comp->name, p->be->ops->device, threads, &b->desc);
+    if (!e || !e->settings[0])
+        return DLAS_OK;
+    b->tuned = b->choice->params ? dlas_params_clone(b->choice->params) : NULL;
+    if (!b->tuned && b->choice->params)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    if (!b->tuned && b->choice->comp->params &&
+        dlas_params_defaults(b->choice->comp->params, &b->tuned))
+        return dlas_last_status();
+    char origin[160];
+    snprintf(origin, sizeof origin, "tuning log (%s, layer '%s')", b->choice->label, n->name);
+    int rc = dlas_params_apply(b->tuned, e->settings, origin);
+    if (rc)
+        return rc;
+    b->settings = strdup(e->settings);
+    return b->settings ? DLAS_OK : dlas_error(DLAS_ERR_NOMEM, "out of memory");
+}
+
+static const struct dlas_params *params_of(const struct binding *b)
+{
+    return b->tuned ? b->tuned : b->choice->params;
+}
+
+static int bind_conv(struct dlas_plan *p, int id, const struct dlas_primitive_choice *prims,
+                     int n_prims, const struct dlas_primitive_choice *fallback,
+                     const struct dlas_plan_options *opt)
+{
+    const struct dlas_node *n = dlas_graph_node(p->g, id);
+    struct binding *b = &p->bind[id];
+    b->index = -1;
+    int rc = conv_desc_of(p->g, id, p->max_batch, &b->desc);
+    if (rc)
+        return dlas_error_context("layer '%s'", n->name);
+    if (b->fw)
+        b->desc.has_bias = 1;
+    int only = opt && opt->layer_prim ? opt->layer_prim[id] : -1;
+    if (only >= n_prims)
+        return dlas_error(DLAS_ERR_INVALID, "layer '%s': primitive index %d of %d", n->name,
+                          only, n_prims);
+    struct dlas_buf why_all = {0};
+    for (int k = only >= 0 ? only : 0; k < (only >= 0 ? only + 1 : n_prims); k++) {
+        const struct dlas_primitive_choice *c = &prims[k];
+        const struct dlas_primitive_ops *ops = c->comp->ops;
+        char why[512] = "";
+        b->choice = c;
+        rc = tuned_params(p, b, opt, n);
+        if (rc)
+            return dlas_error_context("layer '%s'", n->name);
+        rc = ops->supports(&b->desc, params_of(b), why, sizeof why);
+        if (rc) {
+            dlas_buf_printf(&why_all, "%s%s: %s", why_all.len ? "; " : "", c->label,
+                            why[0] ? why : dlas_status_name(rc));
+            b->choice = NULL;
+            dlas_params_free(b->tuned);
+            b->tuned = NULL;
+            free(b->settings);
+            b->settings = NULL;
+            continue;
+        }
+        b->index = k;
+        break;
+    }
+    if (!b->choice && fallback) {
+        const struct dlas_primitive_ops *ops = fallback->comp->ops;
+        char why[512] = "";
+        b->choice = fallback;
+        rc = tuned_params(p, b, opt, n);
+        if (rc)
+            return dlas_error_context("layer '%s'", n->name);
+        if (ops->supports(&b->desc, params_of(b), why, sizeof why) == DLAS_OK)
+            b->index = -2;
+        else {
+            dlas_buf_printf(&why_all, "; fallback %s: %s", fallback->label, why);
+            b->choice = NULL;
+            dlas_params_free(b->tuned);
+            b->tuned = NULL;
+            free(b->settings);
+            b->settings = NULL;
+        }
+    }
+    dlas_clear_error(); /* refusals are reported in the fallback list */
+    rc = why_all.len ? fallbacks_add(&p->fb, n->name, why_all.s, b->choice ? b->choice->label : "ref")
+                     : DLAS_OK;
+    dlas_buf_free(&why_all);
+    if (rc)
+        return rc;
+    if (!b->choice)
+        return DLAS_OK;
+    const struct dlas_primitive_ops *ops = b->choice->comp->ops;
+    /* a relu fused into this conv costs no pass of its own when the
+     * primitive applies it as it stores its results */
+    if (p->post[id] != PLAN_POST_NONE && dlas_prim_applies_activation(ops)) {
+        b->desc.activation = p->post[id] == PLAN_POST_RELU ? DLAS_ACT_RELU : DLAS_ACT_RELU6;
+        b->act_fused = 1;
+    }
+    const float *w = b->fw ? b->fw : dlas_f32(&n->weight);
+    const float *bias = b->fw ? b->fb : (n->attr.conv.bias ? dlas_f32(&n->bias) : NULL);
+    rc = ops->prepare(p->host, p->be, &b->desc, w, bias, params_of(b), &b->state);
+    if (rc)
+        return dlas_error_context("layer '%s': primitive '%s'", n->name, b->choice->label);
+    size_t ws = ops->workspace(b->state, p->max_batch);
+    if (ws > p->ws_size)
+        p->ws_size = ws;
+    return DLAS_OK;
+}
+
+/* ---- buffers --------------------------------------------------------------------- */
+
+/* Greedy slot assignment over the nodes that run: a buffer is released after
+ * the last consumer of anything it holds (fused nodes share their root's). */
+static int assign_slots(struct dlas_plan *p)
+{
+    int n = p->n;
+    int *last_use = malloc((size_t)n * sizeof *last_use);
+    int *slot_free_at = calloc((size_t)n, sizeof *slot_free_at);
+    p->slot = malloc((size_t)n * sizeof *p->slot);
+    p->slot_size = calloc((size_t)n, sizeof *p->slot_size);
+    if (!last_use || !slot_free_at || !p->slot || !p->slot_size) {
+        free(last_use);
+        free(slot_free_at);
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++)
+        last_use[i] = i;
+    last_use[p->root[n - 1]] = n; /* the output lives to the end */
+    for (int i = 0; i < n; i++) {
+        const struct dlas_node *nd = dlas_graph_node(p->g, i);
+        if (p->root[i] != i)
+            continue;
+        for (int j = 0; j < nd->n_inputs; j++) {
+            int r = p->root[nd->inputs[j]];
+            if (last_use[r] < i)
+                last_use[r] = i;
+        }
+    }
+    /* a fused node keeps its root's buffer alive until its own consumers ran */
+    for (int i = 0; i < n; i++) {
+        const struct dlas_node *nd = dlas_graph_node(p->g, i);
+        for (int j = 0; j < nd->n_inputs; j++) {
+            int r = p->root[nd->inputs[j]];
+            int user = p->root[i] == i ? i : p->root[i];
+            if (last_use[r] < user)
+                last_use[r] = user;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        const struct dlas_node *nd = dlas_graph_node(p->g, i);
+        if (nd->op == DLAS_OP_INPUT) {
+            p->slot[i] = -1;
+            continue;
+        }
+        if (p->root[i] != i)
+            continue;
+        size_t need = (size_t)(node_numel(nd) * p->max_batch);
+        int best = -1;
+        for (int s = 0; s < p->n_slots; s++)
+            if (slot_free_at[s] < i && (best < 0 || p->slot_size[s] > p->slot_size[best]))
+                best = s;
+        if (best < 0)
+            best = p->n_slots++;
+        if (p->slot_size[best] < need)
+            p->slot_size[best] = need;
+        slot_free_at[best] = last_use[i];
+        p->slot[i] = best;
+    }
+    for (int i = 0; i < n; i++)
+        if (p->root[i] != i)
+            p->slot[i] = p->slot[p->root[i]];
+    free(last_use);
+    free(slot_free_at);
+    p->slots = calloc((size_t)p->n_slots, sizeof *p->slots);
+    if (!p->slots)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    for (int s = 0; s < p->n_slots; s++) {
+        p->slots[s] = p->be->ops->alloc(p->be->ctx, p->slot_size[s] * sizeof(float));
+        if (!p->slots[s])
+            return dlas_error(DLAS_ERR_NOMEM, "cannot allocate activations (%zu floats)",
+                              p->slot_size[s]);
+    }
+    return DLAS_OK;
+}
+
+/* ---- create / free ---------------------------------------------------------------- */
+
+int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host,
+                        const struct dlas_backend *be, const struct dlas_primitive_choice *prims,
+                        int n_prims, const struct dlas_primitive_choice *fallback,
+                        int64_t max_batch, const struct dlas_plan_options *opt,
+                        struct dlas_plan **out)
+{
+    *out = NULL;
+    struct dlas_plan_options defaults;
+    if (!opt) {
+        dlas_plan_options_default(&defaults);
+        opt = &defaults;
+    }
+    if (opt->size < sizeof *opt)
+        return dlas_error(DLAS_ERR_INVALID, "plan: options of %u bytes, expected %zu",
+                          opt->size, sizeof *opt);
+    if (max_batch < 1)
+        return dlas_error(DLAS_ERR_INVALID, "plan: batch must be >= 1");
+    if (!be || !be->ops)
+        return dlas_error(DLAS_ERR_INVALID, "plan: no backend");
+    int rc = dlas_graph_validate(g);
+    if (rc)
+        return rc;
+    struct dlas_plan *p = calloc(1, sizeof *p);
+    if (!p)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    p->g = g;
+    p->host = host;
+    p->be = be;
+    p->n = dlas_graph_n_nodes(g);
+    p->max_batch = max_batch;
+    p->bind = calloc((size_t)p->n, sizeof *p->bind);
+    p->root = malloc((size_t)p->n * sizeof *p->root);
+    p->post = calloc((size_t)p->n, sizeof *p->post);
+    if (!p->bind || !p->root || !p->post) {
+        dlas_plan_free(p);
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < p->n; i++) {
+        p->root[i] = i;
+        p->bind[i].index = -1;
+    }
+    for (int i = 0; i < p->n && !rc; i++)
+        if (i > 0 && dlas_graph_node(g, i)->op == DLAS_OP_INPUT)
+            rc = dlas_error(DLAS_ERR_UNSUPPORTED, "plan: graphs with several inputs");
+    if (!rc && opt->fuse)
+        rc = fuse_graph(p);
+    for (int i = 0; i < p->n && !rc; i++)
+        if (dlas_graph_node(g, i)->op == DLAS_OP_CONV2D)
+            rc = bind_conv(p, i, prims, n_prims, fallback, opt);
+    if (!rc)
+        rc = assign_slots(p);
+    if (!rc && p->ws_size && !(p->ws = be->ops->alloc(be->ctx, p->ws_size)))
+        rc = dlas_error(DLAS_ERR_NOMEM, "cannot allocate %zu bytes of workspace", p->ws_size);
+    if (rc) {
+        dlas_plan_free(p);
+        return rc;
+    }
+    *out = p;
+    return DLAS_OK;
+}
+
+int dlas_plan_create(const struct dlas_graph *g, const struct dlas_host *host,
+                     const struct dlas_backend *be, const struct dlas_primitive_choice *prims,
+                     int n_prims, const struct dlas_primitive_choice *fallback,
+                     int64_t max_batch, struct dlas_plan **out)
+{
+    return dlas_plan_create_ex(g, host, be, prims, n_prims, fallback, max_batch, NULL, out);
+}
+
+void dlas_plan_free(struct dlas_plan *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; p->bind && i < p->n; i++) {
+        struct binding *b = &p->bind[i];
+        if (b->choice && b->state)
+            ((const struct dlas_primitive_ops *)b->choice->comp->ops)->release(b->state);
+        dlas_params_free(b->tuned);
+        free(b->settings);
+        dlas_aligned_free(b->fw);
+        dlas_aligned_free(b->fb);
+    }
+    for (int s = 0; p->slots && s < p->n_slots; s++)
+        if (p->slots[s])
+            p->be->ops->free(p->be->ctx, p->slots[s]);
+    if (p->ws)
+        p->be->ops->free(p->be->ctx, p->ws);
+    free(p->slots);
+    free(p->slot);
+    free(p->slot_size);
+    free(p->bind);
+    free(p->root);
+    free(p->post);
+    fallbacks_free(&p->fb);
+    free(p);
+}
+
+/* ---- running ------------------------------------------------------------------------ */
+
+static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *input)
+{
+    const struct dlas_node *nd = dlas_graph_node(p->g, i);
+    const float *act_in[64];
+    const float **in = act_in;
+    const float **heap = NULL;
+    if (nd->n_inputs > 64) {
+        heap = malloc((size_t)nd->n_inputs * sizeof *heap);
+        if (!heap)
+            return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+        in = heap;
+    }
+    for (int j = 0; j < nd->n_inputs; j++) {
+        int src = nd->inputs[j];
+        in[j] = p->slot[src] < 0 ? input : p->slots[p->slot[src]];
+    }
+    float *out = p->slots[p->slot[i]];
+    int rc;
+    const struct binding *b = &p->bind[i];
+    if (b->choice) {
+        const struct dlas_primitive_ops *ops = b->choice->comp->ops;
+        rc = ops->run(b->state, batch, in[0], out, p->ws, NULL);
+        if (rc)
+            dlas_error_context("layer '%s': primitive '%s'", nd->name, b->choice->label);
+        else if (!b->act_fused)
+            plan_post_inplace(p->be, out, batch * node_numel(nd), p->post[i]);
+    } else if (nd->op == DLAS_OP_CONV2D && b->fw) {
+        dlas_ref_conv2d(&b->desc, batch, in[0], b->fw, b->fb, out);
+        plan_post_inplace(p->be, out, batch * node_numel(nd), p->post[i]);
+        rc = DLAS_OK;
+    } else if (nd->op == DLAS_OP_CONV2D) {
+        rc = dlas_ref_node_forward(p->g, i, batch, in, out);
+        if (!rc)
+            plan_post_inplace(p->be, out, batch * node_numel(nd), p->post[i]);
+    } else
+        rc = plan_fast_forward(p->g, i, batch, in, out, p->post[i], p->be);
+    free(heap);
+    return rc;
+}
+
+static int run(struct dlas_plan *p, int64_t batch, const float *input, float *output,
+               double *node_seconds)
+{
+    if (batch < 1 || batch > p->max_batch)
+        return dlas_error(DLAS_ERR_INVALID, "plan: batch %lld outside 1..%lld", (long long)batch,
+                          (long long)p->max_batch);
+    const struct dlas_backend_ops *ops = p->be->ops;
+    for (int i = 0; i < p->n; i++) {
+        const struct dlas_node *nd = dlas_graph_node(p->g, i);
+        if (nd->op == DLAS_OP_INPUT || p->root[i] != i)
+            continue;
+        double t0 = node_seconds ? ops->now(p->be->ctx) : 0;
+        int rc = run_node(p, i, batch, input);
+        if (rc)
+            return rc;
+        if (node_seconds) {
+            ops->sync(p->be->ctx);
+            node_seconds[i] += ops->now(p->be->ctx) - t0;
+        }
+    }
+    int last = p->n - 1;
+    const float *res = p->slot[last] < 0 ? input : p->slots[p->slot[last]];
+    memcpy(output, res, (size_t)(node_numel(dlas_graph_node(p->g, last)) * batch) * sizeof(float));
+    return ops->sync(p->be->ctx);
+}
+
+int dlas_plan_run(struct dlas_plan *p, int64_t batch, const float *input, float *output)
+{
+    dlas_heartbeat();
+    return run(p, batch, input, output, NULL);
+}
+
+int dlas_plan_run_timed(struct dlas_plan *p, int64_t batch, const float *input, float *output,
+                        double *node_seconds)
+{
+    if (!node_seconds)
+        return dlas_error(DLAS_ERR_INVALID, "plan: no array for the node times");
+    return run(p, batch, input, output, node_seconds);
+}
+
+/* ---- queries ---------------------------------------------------------------------------- */
+
+const char *dlas_plan_binding(const struct dlas_plan *p, int id)
+{
+    if (id < 0 || id >= p->n || !p->bind[id].choice)
+        return "ref";
+    return p->bind[id].choice->label;
+}
+
+int dlas_plan_n_fallbacks(const struct dlas_plan *p) { return p->fb.n; }
+const char *dlas_plan_fallbacks(const struct dlas_plan *p)
+{
+    return p->fb.layers.s ? p->fb.layers.s : "";
+}
+const char *dlas_plan_fallbacks_grouped(const struct dlas_plan *p)
+{
+    return p->fb.groups.s ? p->fb.groups.s : "";
+}
+
+int64_t dlas_plan_output_numel(const struct dlas_plan *p)
+{
+    return node_numel(dlas_graph_node(p->g, p->n - 1));
+}
+
+int dlas_plan_n_nodes(const struct dlas_plan *p) { return p ? p->n : 0; }
+
+const struct dlas_conv_desc *dlas_plan_conv_desc(const struct dlas_plan *p, int id)
+{
+    if (!p || id < 0 || id >= p->n || dlas_graph_node(p->g, id)->op != DLAS_OP_CONV2D)
+        return NULL;
+    return &p->bind[id].desc;
+}
+
+int dlas_plan_binding_index(const struct dlas_plan *p, int id)
+{
+    if (!p || id < 0 || id >= p->n || !p->bind[id].choice)
+        return -1;
+    return p->bind[id].index;
+}
+
+const char *dlas_plan_layer_settings(const struct dlas_plan *p, int id)
+{
+    if (!p || id < 0 || id >= p->n || !p->bind[id].settings)
+        return "";
+    return p->bind[id].settings;
+}
+
+int dlas_plan_fused_into(const struct dlas_plan *p, int id)
+{
+    if (!p || id < 0 || id >= p->n || p->root[id] == id)
+        return -1;
+    return p->root[id];
+}
