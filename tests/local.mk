@@ -131,3 +131,15 @@ tests_fixtures_fx_finetune_la_LIBADD = libdlas.la
 # automake still generates the log's own rule.)
 TEMPLATE_TEST_LOG = tests/plugin_template.sh.log
 $(TEMPLATE_TEST_LOG): $(patsubst %,%.log,$(filter-out tests/plugin_template.sh,$(TESTS)))
+
+# Fuzzing (libFuzzer, Debian's clang) and memcheck, each in its own build
+# tree beside this one: `make fuzz` runs every harness of tests/fuzz/ for
+# FUZZ_SECONDS (60) on its committed corpus; `make check-valgrind` runs the
+# core suites under valgrind (built without AVX-512) and wants zero errors and
+# zero leaks.
+.PHONY: fuzz check-valgrind
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} $(SHELL) $(top_srcdir)/tests/fuzz/run.sh
+check-valgrind:
+	$(SHELL) $(top_srcdir)/tests/valgrind.sh
+EXTRA_DIST += tests/fuzz tests/valgrind.sh tests/valgrind.supp
