@@ -22,6 +22,7 @@
 #include <dlas/data.h>
 #include <dlas/train.h>
 #include <dlas/file.h>
+#include <dlas/results.h>
 
 const char *dlas_version(void);  /* "0.1.0" */
 const char *dlas_revision(void); /* git revision the library was built from */
