@@ -136,6 +136,16 @@ tests_fixtures_fx_finetune_la_LIBADD = libdlas.la
 TEMPLATE_TEST_LOG = tests/plugin_template.sh.log
 $(TEMPLATE_TEST_LOG): $(patsubst %,%.log,$(filter-out tests/plugin_template.sh,$(TESTS)))
 
+# The cuda backend and GPU primitives on the device (exit 77, SKIP, without
+# the plugins, a driver or a GPU).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_cuda
+TESTS += tests/check_cuda
+endif
+tests_check_cuda_SOURCES = tests/check_cuda.c tests/testutil.h
+tests_check_cuda_CFLAGS = $(TEST_CFLAGS)
+tests_check_cuda_LDADD = $(TEST_LDADD)
+
 # Fuzzing (libFuzzer, Debian's clang) and memcheck, each in its own build
 # tree beside this one: `make fuzz` runs every harness of tests/fuzz/ for
 # FUZZ_SECONDS (60) on its committed corpus; `make check-valgrind` runs the
