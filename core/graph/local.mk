@@ -10,6 +10,7 @@ core_graph_libdlas_graph_la_SOURCES = \
 	core/graph/graph_impl.h \
 	core/graph/metrics.c \
 	core/graph/ops_ref.c \
+	core/graph/quant.c \
 	core/graph/surgery_block.c \
 	core/graph/surgery_groups.c \
 	core/graph/surgery_prune.c \
