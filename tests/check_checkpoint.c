@@ -5,6 +5,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -613,6 +614,77 @@ START_TEST(test_cli)
 }
 END_TEST
 
+/* A rank past DLAS_MAX_DIMS under valid CRCs is named as a rank, not as a
+ * CRC mismatch; a FIFO is refused without blocking. */
+START_TEST(test_real_fault_named)
+{
+    unsigned char buf[1024];
+    float w[1] = {1.0f};
+    int64_t dims[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    uint32_t r1;
+    size_t o = 0;
+    memcpy(buf, "DLASCKPT", 8);
+    o = 8;
+    o += put32(buf + o, 1);
+    o += put32(buf + o, 1);
+    o += put32(buf + o, 0);
+    o += put32(buf + o, (uint32_t)crc32(0, buf, 20));
+    o += record(buf + o, "deep", 0, 9, dims, w, sizeof w, &r1);
+    memcpy(buf + o, "DLASEND", 8);
+    o += 8;
+    o += put32(buf + o, 1);
+    unsigned char rb[4];
+    put32(rb, r1);
+    o += put32(buf + o, (uint32_t)crc32(0, rb, 4));
+    const char *path = tmp("deep.ckpt");
+    spit(path, buf, o);
+    struct dlas_ckpt *c;
+    ck_assert_int_eq(dlas_ckpt_open(path, &c), DLAS_ERR_UNSUPPORTED);
+    assert_msg_has("rank 9");
+    assert_msg_has("'deep'");
+    ck_assert_ptr_null(strstr(dlas_last_error(), "CRC"));
+    /* the same with a broken record CRC is a CRC mismatch */
+    buf[8 + 16 + 4 + 4] ^= 1; /* the record's dtype byte */
+    spit(path, buf, o);
+    ck_assert_int_eq(dlas_ckpt_open(path, &c), DLAS_ERR_CORRUPT);
+    assert_msg_has("CRC mismatch");
+
+    const char *fifo = tmp("pipe.ckpt");
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    ck_assert_int_eq(dlas_ckpt_open(fifo, &c), DLAS_ERR_INVALID);
+    assert_msg_has(fifo);
+    assert_msg_has("FIFO");
+}
+END_TEST
+
+/* Weights that are NaN or Inf pass every CRC (the file is intact) but are
+ * refused when loaded into a graph, naming tensor and element. */
+START_TEST(test_nonfinite_refused)
+{
+    struct dlas_graph *g = small_graph(4, 0);
+    struct dlas_node *fc = dlas_graph_node(g, dlas_graph_find(g, "fc"));
+    const char *path = tmp("nan.ckpt");
+    for (int k = 0; k < 3; k++) {
+        float bad = k == 0 ? NAN : k == 1 ? INFINITY : -INFINITY;
+        dlas_f32(&fc->weight)[5] = bad;
+        ck_assert_int_eq(dlas_checkpoint_save_graph(g, path), 0);
+        struct dlas_ckpt *c;
+        ck_assert_int_eq(dlas_ckpt_open(path, &c), 0);
+        ck_assert_int_eq(dlas_ckpt_verify(c), 0); /* intact */
+        dlas_ckpt_close(c);
+        struct dlas_graph *h = small_graph(4, 0);
+        ck_assert_int_eq(dlas_checkpoint_load_graph(h, path, DLAS_CKPT_STRICT), DLAS_ERR_CORRUPT);
+        assert_msg_has("fc.weight");
+        assert_msg_has("element 5");
+        assert_msg_has(k == 0 ? "NaN" : k == 1 ? "+Inf" : "-Inf");
+        /* and the graph was left as it was */
+        ck_assert(isfinite(dlas_f32(&dlas_graph_node(h, dlas_graph_find(h, "fc"))->weight)[5]));
+        dlas_graph_free(h);
+    }
+    dlas_graph_free(g);
+}
+END_TEST
+
 static Suite *checkpoint_suite(void)
 {
     Suite *s = suite_create("checkpoint");
@@ -625,6 +697,8 @@ static Suite *checkpoint_suite(void)
     tcase_add_test(t, test_graph_mismatch);
     tcase_add_test(t, test_atomic_write);
     tcase_add_test(t, test_cli);
+    tcase_add_test(t, test_real_fault_named);
+    tcase_add_test(t, test_nonfinite_refused);
     suite_add_tcase(s, t);
     return s;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <dlas/dlas.h>
@@ -363,6 +364,45 @@ START_TEST(test_tunelog_roundtrip)
     fclose(fp);
     ck_assert_int_eq(dlas_tunelog_load(path, 0, &t), DLAS_ERR_CORRUPT);
     ck_assert_msg(strstr(dlas_last_error(), "bad.log:1"), "%s", dlas_last_error());
+    /* hostile values: a thread count past int, a time of inf, a NUL byte */
+    const char *hostile[] = {"winograd\tcpu\t4294967298\tkey\ttile=4\t1.0\t2.0\t3.0\tnow\n",
+                             "winograd\tcpu\t2\tkey\ttile=4\tinf\t2.0\t3.0\tnow\n",
+                             "winograd\tcpu\t2\tkey\ttile=4\tnan\t2.0\t3.0\tnow\n",
+                             "winograd\tcpu\t2\tkey\ttile=4\t-1\t2.0\t3.0\tnow\n"};
+    for (int k = 0; k < 4; k++) {
+        fp = fopen(path, "w");
+        fputs(hostile[k], fp);
+        fclose(fp);
+        ck_assert_int_eq(dlas_tunelog_load(path, 0, &t), DLAS_ERR_CORRUPT);
+        ck_assert_msg(strstr(dlas_last_error(), "bad.log:1"), "%s", dlas_last_error());
+    }
+    fp = fopen(path, "w");
+    fwrite("winograd\tcpu\t2\tke\0y\ttile=4\t1\t2\t3\tnow\n", 1, 37, fp);
+    fclose(fp);
+    ck_assert_int_eq(dlas_tunelog_load(path, 0, &t), DLAS_ERR_CORRUPT);
+    ck_assert_msg(strstr(dlas_last_error(), "NUL"), "%s", dlas_last_error());
+    /* "nan" as default_ms (no default ran) is what the tuner writes: fine */
+    fp = fopen(path, "w");
+    fputs("winograd\tcpu\t2\tkey\ttile=4\t1.0\t2.0\tnan\tnow\n", fp);
+    fclose(fp);
+    ck_assert_int_eq(dlas_tunelog_load(path, 0, &t), 0);
+    dlas_tunelog_free(t);
+    /* 200,000 distinct lines load in linear time (the index is a hash) */
+    fp = fopen(path, "w");
+    for (int k = 0; k < 200000; k++)
+        fprintf(fp, "direct\tcpu\t1\tlayer%d\tx=1\t1\t2\t3\tnow\n", k);
+    fclose(fp);
+    ck_assert_int_eq(dlas_tunelog_load(path, 0, &t), 0);
+    ck_assert_uint_eq(dlas_tunelog_count(t), 200000);
+    dlas_tunelog_free(t);
+    /* a FIFO is refused, not waited on */
+    tmp_path(path, sizeof path, "fifo.log");
+    unlink(path);
+    ck_assert_int_eq(mkfifo(path, 0644), 0);
+    ck_assert_int_eq(dlas_tunelog_load(path, 1, &t), DLAS_ERR_INVALID);
+    ck_assert_msg(strstr(dlas_last_error(), "FIFO"), "%s", dlas_last_error());
+    unlink(path);
+    tmp_path(path, sizeof path, "bad.log");
     /* settings that would break the format are refused */
     strcpy(e.settings, "a=1\tb=2");
     ck_assert_int_eq(dlas_tunelog_append(path, &e), DLAS_ERR_INVALID);
@@ -613,6 +653,33 @@ START_TEST(test_compare)
         ck_assert_msg(c->e2e[k].status || c->e2e[k].ms > 0, "%s: %g ms", c->e2e[k].label,
                       c->e2e[k].ms);
     dlas_compare_free(c);
+
+    /* a non-finite output is never "ok" (it was, with relative error inf):
+     * a NaN weight in c1 fails c1's cells and every plan, checked or not */
+    struct dlas_node *c1 = dlas_graph_node(g, dlas_graph_find(g, "c1"));
+    float keep = dlas_f32(&c1->weight)[7];
+    dlas_f32(&c1->weight)[7] = NAN;
+    for (int check = 0; check < 2; check++) {
+        o.layers = 1;
+        o.check = check;
+        ck_assert_int_eq(dlas_compare_run(g, &h, &be, pc, 3, &fb, &o, &c), 0);
+        for (int k = 0; k < 3; k++)
+            if (c->layers[0].cells[k].status != DLAS_ERR_UNSUPPORTED) {
+                ck_assert_int_ne(c->layers[0].cells[k].status, 0);
+                ck_assert_msg(strstr(c->layers[0].cells[k].why, "non-finite"), "%s",
+                              c->layers[0].cells[k].why);
+            }
+        for (int k = 0; k < c->n_e2e; k++) {
+            ck_assert_msg(c->e2e[k].status != 0, "%s called ok", c->e2e[k].label);
+            ck_assert_msg(strstr(c->e2e[k].why, "non-finite"), "%s", c->e2e[k].why);
+        }
+        ck_assert_int_eq(dlas_compare_write_csv(c, lp, ep), 0);
+        s = slurp(ep);
+        ck_assert_ptr_null(strstr(s, ",ok,"));
+        free(s);
+        dlas_compare_free(c);
+    }
+    dlas_f32(&c1->weight)[7] = keep;
 
     for (int k = 0; k < 3; k++)
         dlas_params_free(pp[k]);

@@ -53,13 +53,25 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
+/* The largest single allocation a plugin asked for since setup(): a header
+ * that claims more than its file holds must not be believed. */
+static size_t biggest_alloc;
+
+static void *counting_alloc(size_t bytes)
+{
+    if (bytes > biggest_alloc)
+        biggest_alloc = bytes;
+    return dlas_aligned_alloc(bytes);
+}
+
 static void setup(void)
 {
     memset(&host, 0, sizeof host);
     dlas_rng_seed(&host_rng, 1);
     host.size = sizeof host;
     host.log = test_log;
-    host.alloc = dlas_aligned_alloc;
+    host.alloc = counting_alloc;
+    biggest_alloc = 0;
     host.free = dlas_aligned_free;
     host.rng = &host_rng;
     host.seed = 1;
@@ -401,6 +413,85 @@ START_TEST(fmnist_refuses_damaged_files)
 }
 END_TEST
 
+/* An IDX file in which only the header is written (dims as given) followed
+ * by `data` bytes of zeros; gzip-compressed if gz. */
+static void write_idx_claim(const char *path, int nd, const uint32_t *dims, size_t data, int gz)
+{
+    size_t len = 4 + 4 * (size_t)nd + data;
+    unsigned char *b = calloc(1, len);
+    b[2] = 8, b[3] = (unsigned char)nd;
+    for (int i = 0; i < nd; i++) {
+        b[4 + 4 * i] = (unsigned char)(dims[i] >> 24);
+        b[5 + 4 * i] = (unsigned char)(dims[i] >> 16);
+        b[6 + 4 * i] = (unsigned char)(dims[i] >> 8);
+        b[7 + 4 * i] = (unsigned char)dims[i];
+    }
+    if (gz)
+        write_gz(path, b, len);
+    else
+        write_file(path, b, len);
+    free(b);
+}
+
+/* A header's claim is checked against the file before anything is
+ * allocated: an 800-byte file claiming 16 million images costs no
+ * gigabytes, a gzip file is read as its bytes arrive, and the message names
+ * the real fault. */
+START_TEST(fmnist_claims_checked_before_allocating)
+{
+    /* 16M images of 28x28 claimed by a plain 800-byte file */
+    write_fmnist(at("a"), 0);
+    uint32_t big[3] = {16000000, 28, 28};
+    write_idx_claim(at("a/t10k-images-idx3-ubyte"), 3, big, 800 - 16, 0);
+    fm_expect(at("a"), DLAS_ERR_CORRUPT, at("a/t10k-images-idx3-ubyte"), "truncated");
+    ck_assert_msg(biggest_alloc < ((size_t)64 << 20), "allocated %zu bytes", biggest_alloc);
+
+    /* the same claim in a small gzip file: more than deflate can expand to */
+    write_fmnist(at("b"), 0);
+    write_idx_claim(at("b/t10k-images-idx3-ubyte.gz"), 3, big, 784, 1);
+    remove(at("b/t10k-images-idx3-ubyte"));
+    biggest_alloc = 0;
+    fm_expect(at("b"), DLAS_ERR_CORRUPT, at("b/t10k-images-idx3-ubyte.gz"), "more than");
+    ck_assert_msg(biggest_alloc < ((size_t)64 << 20), "allocated %zu bytes", biggest_alloc);
+
+    /* a claim deflate could back (80 MB of zeros compresses to ~80 kB) but
+     * this file does not: read incrementally, the buffer stays near what
+     * arrived */
+    write_fmnist(at("c"), 0);
+    uint32_t mid[3] = {100000, 28, 28};
+    write_idx_claim(at("c/t10k-images-idx3-ubyte.gz"), 3, mid, 3 << 20, 1);
+    remove(at("c/t10k-images-idx3-ubyte"));
+    biggest_alloc = 0;
+    fm_expect(at("c"), DLAS_ERR_CORRUPT, at("c/t10k-images-idx3-ubyte.gz"), "truncated");
+    ck_assert_msg(biggest_alloc <= ((size_t)8 << 20), "allocated %zu bytes for 3 MB of data",
+                  biggest_alloc);
+
+    /* a count of 2^31 is named as the count, not as a fault of dimension 1 */
+    write_fmnist(at("d"), 0);
+    uint32_t huge[3] = {2147483648u, 28, 28};
+    write_idx_claim(at("d/t10k-images-idx3-ubyte"), 3, huge, 64, 0);
+    fm_expect(at("d"), DLAS_ERR_CORRUPT, "2147483648 x 28 x 28", "item count first");
+    ck_assert_ptr_null(strstr(dlas_last_error(), "dimension 1"));
+
+    /* a side too large for an image, although the product fits */
+    write_fmnist(at("e"), 0);
+    uint32_t wide[3] = {FM_TEST, 1, 5000};
+    write_idx_claim(at("e/t10k-images-idx3-ubyte"), 3, wide, FM_TEST * 5000, 0);
+    fm_expect(at("e"), DLAS_ERR_CORRUPT, at("e/t10k-images-idx3-ubyte"), "1 x 5000 pixels");
+
+    /* a FIFO in place of a file is refused, not read forever */
+    write_fmnist(at("f"), 0);
+    remove(at("f/t10k-labels-idx1-ubyte"));
+    ck_assert_int_eq(mkfifo(at("f/t10k-labels-idx1-ubyte"), 0644), 0);
+    fm_expect(at("f"), DLAS_ERR_INVALID, at("f/t10k-labels-idx1-ubyte"), "FIFO");
+    /* and a device, through a link */
+    write_fmnist(at("g"), 0);
+    remove(at("g/t10k-labels-idx1-ubyte"));
+    ck_assert_int_eq(symlink("/dev/zero", at("g/t10k-labels-idx1-ubyte")), 0);
+    fm_expect(at("g"), DLAS_ERR_INVALID, at("g/t10k-labels-idx1-ubyte"), "character device");
+}
+END_TEST
+
 START_TEST(fmnist_real_package)
 {
     if (access(FMNIST_DIR "/train-images-idx3-ubyte.gz", R_OK) != 0) {
@@ -633,6 +724,23 @@ START_TEST(cifar_refuses_damaged_files)
     /* the coarse label is checked even when the fine one is used */
     expect_refusal(ds_open("cifar", &h, 1, "path", quoted(at("lc"))), DLAS_ERR_CORRUPT, 3,
                    at("lc/test.bin"), "record 3 at offset 9222", "coarse label 20");
+
+    /* a FIFO in place of a batch: refused, not waited on */
+    write_cifar10(at("fifo"));
+    remove(at("fifo/data_batch_2.bin"));
+    ck_assert_int_eq(mkfifo(at("fifo/data_batch_2.bin"), 0644), 0);
+    expect_refusal(ds_open("cifar", &h, 1, "path", quoted(at("fifo"))), DLAS_ERR_INVALID, 2,
+                   at("fifo/data_batch_2.bin"), "FIFO");
+    /* a sparse file of 16 GB: whole records, but past the cap, refused
+     * before a byte of it is allocated */
+    write_cifar10(at("sparse"));
+    biggest_alloc = 0;
+    if (truncate(at("sparse/data_batch_5.bin"), (off_t)5600000 * 3073) == 0) {
+        expect_refusal(ds_open("cifar", &h, 1, "path", quoted(at("sparse"))), DLAS_ERR_CORRUPT,
+                       2, at("sparse"), "more than the");
+        ck_assert_msg(biggest_alloc < ((size_t)64 << 20), "allocated %zu bytes", biggest_alloc);
+    }
+    truncate_to(at("sparse/data_batch_5.bin"), 0);
 
     /* both kinds in one folder: ambiguous unless told */
     write_cifar10(at("both"));
@@ -1004,6 +1112,169 @@ END_TEST
 
 /* ---- plugins through the pipeline ------------------------------------------------------- */
 
+/* Patch a JPEG's frame header (SOF0..SOF2) to claim w x h. */
+static void jpeg_claim(unsigned char *b, size_t len, unsigned w, unsigned h)
+{
+    for (size_t i = 2; i + 9 < len; i++)
+        if (b[i] == 0xFF && b[i + 1] >= 0xC0 && b[i + 1] <= 0xC2) {
+            b[i + 5] = (unsigned char)(h >> 8), b[i + 6] = (unsigned char)h;
+            b[i + 7] = (unsigned char)(w >> 8), b[i + 8] = (unsigned char)w;
+            return;
+        }
+    ck_abort_msg("no SOF marker");
+}
+
+/* Patch a PNG's IHDR to claim w x h, with a valid CRC. */
+static void png_claim(unsigned char *b, unsigned w, unsigned h)
+{
+    for (int k = 0; k < 4; k++) {
+        b[16 + k] = (unsigned char)(w >> (24 - 8 * k));
+        b[20 + k] = (unsigned char)(h >> (24 - 8 * k));
+    }
+    uLong c = crc32(0L, b + 12, 17);
+    for (int k = 0; k < 4; k++)
+        b[29 + k] = (unsigned char)(c >> (24 - 8 * k));
+}
+
+static int64_t imgf_count(const char *root, int follow, int expect_rc)
+{
+    void *h;
+    int rc = ds_open("imagefolder", &h, 2, "path", quoted(root), "follow_links",
+                     follow ? "true" : "false");
+    ck_assert_msg(rc == expect_rc, "open %s: %d %s", root, rc, dlas_last_error());
+    if (rc)
+        return -1;
+    struct dlas_dataset_info in;
+    ops_of("imagefolder")->info(h, &in);
+    ops_of("imagefolder")->close(h);
+    return in.n_train;
+}
+
+/* Hostile trees and images: a header claiming 23000x23000 with 64x48 pixels
+ * of data, corrupt data that libjpeg only warns about, links that would
+ * multiply or relabel the tree, a FIFO named .png. */
+START_TEST(imgf_hostile_inputs)
+{
+    void *h;
+    size_t len;
+    /* a JPEG and a PNG of 64x48 whose headers claim 23000x23000 */
+    write_tree(at("big"));
+    write_jpeg(at("big/train/dog/x.jpg"), 64, 48, 3, 4, 1);
+    unsigned char *b = read_whole(at("big/train/dog/x.jpg"), &len);
+    jpeg_claim(b, len, 23000, 23000);
+    write_file(at("big/train/dog/x.jpg"), b, len);
+    free(b);
+    biggest_alloc = 0;
+    expect_refusal(ds_open("imagefolder", &h, 1, "path", quoted(at("big"))), DLAS_ERR_CORRUPT, 3,
+                   at("big/train/dog/x.jpg"), "claims 23000x23000", "can hold");
+    write_tree(at("bigp"));
+    write_png(at("bigp/train/cat/a.png"), 64, 48, 3, 1);
+    b = read_whole(at("bigp/train/cat/a.png"), &len);
+    png_claim(b, 23000, 23000);
+    write_file(at("bigp/train/cat/a.png"), b, len);
+    free(b);
+    expect_refusal(ds_open("imagefolder", &h, 1, "path", quoted(at("bigp"))), DLAS_ERR_CORRUPT, 2,
+                   at("bigp/train/cat/a.png"), "claims 23000x23000");
+    /* a claim the file could back but does not: decoding stops where the data
+     * does, and the buffer grows only with the rows decoded */
+    write_tree(at("tall"));
+    write_jpeg(at("tall/train/dog/x.jpg"), 64, 48, 3, 4, 1);
+    b = read_whole(at("tall/train/dog/x.jpg"), &len);
+    jpeg_claim(b, len, 64, 8000);
+    write_file(at("tall/train/dog/x.jpg"), b, len);
+    free(b);
+    expect_refusal(ds_open("imagefolder", &h, 2, "path", quoted(at("tall")), "verify", "decode"),
+                   DLAS_ERR_CORRUPT, 2, at("tall/train/dog/x.jpg"), "premature end");
+
+    /* corrupt data libjpeg only warns about (extraneous bytes before a
+     * marker): a bad file, refused or skipped, never decoded silently */
+    write_tree(at("warn"));
+    write_jpeg(at("warn/train/dog/x.jpg"), 64, 64, 3, 4, 1);
+    b = read_whole(at("warn/train/dog/x.jpg"), &len);
+    ck_assert(b[len - 2] == 0xFF && b[len - 1] == 0xD9);
+    unsigned char *c = malloc(len + 5);
+    memcpy(c, b, len - 2);
+    memcpy(c + len - 2, "\x01\x02\x03\x04\x05\xFF\xD9", 7);
+    write_file(at("warn/train/dog/x.jpg"), c, len + 5);
+    free(b);
+    free(c);
+    expect_refusal(ds_open("imagefolder", &h, 2, "path", quoted(at("warn")), "verify", "decode"),
+                   DLAS_ERR_CORRUPT, 3, at("warn/train/dog/x.jpg"), "corrupt data",
+                   "extraneous");
+    ck_assert_int_eq(ds_open("imagefolder", &h, 3, "path", quoted(at("warn")), "verify", "decode",
+                             "skip_bad", "true"),
+                     0);
+    struct dlas_dataset_info in;
+    ops_of("imagefolder")->info(h, &in);
+    ck_assert_int_eq(in.n_train, 5);
+    ops_of("imagefolder")->close(h);
+
+    /* a PNG whose deflate stream holds more than its rows: libpng only warns
+     * ("Too much image data"); a bad file all the same */
+    write_tree(at("pw"));
+    {
+        unsigned char raw[8 * 25 + 30] = {0}, z[1024], png[2048];
+        uLongf zl = sizeof z;
+        ck_assert_int_eq(compress(z, &zl, raw, sizeof raw), Z_OK);
+        size_t n = 0;
+        memcpy(png, "\x89PNG\r\n\x1a\n", 8);
+        n = 8;
+        const unsigned char ihdr[13] = {0, 0, 0, 8, 0, 0, 0, 8, 8, 2, 0, 0, 0};
+        const struct { const char *type; const unsigned char *d; size_t len; } ch[3] = {
+            {"IHDR", ihdr, 13}, {"IDAT", z, zl}, {"IEND", NULL, 0}};
+        for (int k = 0; k < 3; k++) {
+            for (int q = 0; q < 4; q++)
+                png[n++] = (unsigned char)(ch[k].len >> (24 - 8 * q));
+            memcpy(png + n, ch[k].type, 4);
+            if (ch[k].len)
+                memcpy(png + n + 4, ch[k].d, ch[k].len);
+            uLong crc = crc32(0L, png + n, (uInt)(4 + ch[k].len));
+            n += 4 + ch[k].len;
+            for (int q = 0; q < 4; q++)
+                png[n++] = (unsigned char)(crc >> (24 - 8 * q));
+        }
+        write_file(at("pw/val/eel/w.png"), png, n);
+    }
+    expect_refusal(ds_open("imagefolder", &h, 2, "path", quoted(at("pw")), "verify", "decode"),
+                   DLAS_ERR_CORRUPT, 2, at("pw/val/eel/w.png"), "Too much image data");
+
+    /* links: to ".", from one class into another, to a folder outside */
+    write_tree(at("ln"));
+    ck_assert_int_eq(imgf_count(at("ln"), 0, 0), 6);
+    ck_assert_int_eq(symlink(".", at("ln/train/cat/loop")), 0);
+    ck_assert_int_eq(symlink("../../cat", at("ln/train/cat/sub/up")), 0);
+    ck_assert_int_eq(symlink("../cat", at("ln/train/dog/cats")), 0);
+    last_warn[0] = '\0';
+    ck_assert_int_eq(imgf_count(at("ln"), 0, 0), 6);
+    ck_assert_msg(strstr(last_warn, "left out 3 symbolic links"), "log: %s", last_warn);
+    /* links within the tree are not followed even when links are */
+    ck_assert_int_eq(imgf_count(at("ln"), 1, 0), 6);
+    mkdirs(at("outside/more"));
+    write_png(at("outside/more/o.png"), 8, 8, 3, 9);
+    ck_assert_int_eq(symlink(at("outside"), at("ln/train/eel/ext")), 0);
+    ck_assert_int_eq(symlink(at("outside/more"), at("ln/train/eel/ext2")), 0);
+    ck_assert_int_eq(imgf_count(at("ln"), 0, 0), 6);
+    /* followed: the outside folder once, however many links lead to it */
+    ck_assert_int_eq(imgf_count(at("ln"), 1, 0), 7);
+
+    /* a FIFO named .png: refused (or skipped), never opened for reading */
+    write_tree(at("fifo"));
+    ck_assert_int_eq(mkfifo(at("fifo/train/eel/pipe.png"), 0644), 0);
+    expect_refusal(ds_open("imagefolder", &h, 1, "path", quoted(at("fifo"))), DLAS_ERR_CORRUPT, 2,
+                   at("fifo/train/eel/pipe.png"), "FIFO");
+    ck_assert_int_eq(ds_open("imagefolder", &h, 3, "path", quoted(at("fifo")), "skip_bad", "true",
+                             "verify", "none"),
+                     0);
+    float img[3 * 224 * 224];
+    int64_t idx[1] = {5};
+    ops_of("imagefolder")->info(h, &in);
+    ck_assert_int_eq(in.n_train, 7);
+    ck_assert_int_eq(ops_of("imagefolder")->read(h, DLAS_SPLIT_TRAIN, idx, 1, img, NULL), 0);
+    ck_assert_msg(strstr(last_warn, "pipe.png"), "log: %s", last_warn);
+    ops_of("imagefolder")->close(h);
+}
+END_TEST
+
 START_TEST(plugins_feed_the_pipeline)
 {
     /* imagefolder's random-resized views reach training batches; evaluation
@@ -1094,6 +1365,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, fmnist_reads_gz_and_plain_exactly);
     tcase_add_test(tc, fmnist_refuses_damaged_files);
+    tcase_add_test(tc, fmnist_claims_checked_before_allocating);
     tcase_add_test(tc, fmnist_real_package);
     suite_add_tcase(s, tc);
     tc = tcase_create("cifar");
@@ -1110,6 +1382,7 @@ int main(void)
     tcase_add_test(tc, imgf_resizes_and_crops);
     tcase_add_test(tc, imgf_formats_by_content);
     tcase_add_test(tc, imgf_refuses_bad_trees);
+    tcase_add_test(tc, imgf_hostile_inputs);
     suite_add_tcase(s, tc);
     tc = tcase_create("pipeline");
     tcase_add_checked_fixture(tc, setup, teardown);

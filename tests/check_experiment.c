@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <dlas/dlas.h>
@@ -244,6 +245,113 @@ START_TEST(config_errors)
 }
 END_TEST
 
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Values libconfig 1.5 would get wrong, and limits that must not drop work:
+ * integers past 32 bits, an empty seed list, an @include of a directory, a
+ * long chain, a large sweep. */
+START_TEST(config_values_and_limits)
+{
+    expect_error(base_cfg("train = { epochs = 1; batch = 4294967297; };"),
+                 (const char *[]){"@:7", "batch = 4294967297", "32-bit", "as 1", NULL});
+    expect_error(base_cfg("train = { epochs = 1; batch = 4294967297L; };"),
+                 (const char *[]){"@:7", "batch", "range", NULL});
+    expect_error("experiment = {\n seeds = [4294967296]; };\n"
+                 "dataset = { plugin = \"synthetic\"; };\n"
+                 "models = { l = { plugin = \"lenet5\"; }; };\n"
+                 "backends = { omp = { plugin = \"openmp\"; }; };\n",
+                 (const char *[]){"@:2", "seeds = 4294967296", "as 0", NULL});
+    expect_error("experiment = {\n seeds = [4294967296L]; };\n"
+                 "dataset = { plugin = \"synthetic\"; };\n"
+                 "models = { l = { plugin = \"lenet5\"; }; };\n"
+                 "backends = { omp = { plugin = \"openmp\"; }; };\n",
+                 (const char *[]){"@:2", "seeds", "out of range", NULL});
+    expect_error(base_cfg("dummy = 0x100000001;"), (const char *[]){"@:7", "0x100000001", NULL});
+    /* not integers: left alone (a float, a name with digits, a string) */
+    struct dlas_experiment *e;
+    const char *ok = write_cfg("ok.cfg", base_cfg("# 99999999999 in a comment\n"
+                                                 "train = { lr = 5e-2; schedule = \"cosine\"; }; /* 99999999999 */"));
+    ck_assert_msg(dlas_experiment_load(ok, reg, &e) == DLAS_OK, "%s", dlas_last_error());
+    dlas_experiment_free(e);
+    /* seeds = []: an error, not a run of nothing with exit status 0 */
+    expect_error("experiment = {\n seeds = []; };\n"
+                 "dataset = { plugin = \"synthetic\"; };\n"
+                 "models = { l = { plugin = \"lenet5\"; }; };\n"
+                 "backends = { omp = { plugin = \"openmp\"; }; };\n",
+                 (const char *[]){"@", "seeds", "empty", NULL});
+    /* an empty sweep list or an empty axis likewise */
+    expect_error(base_cfg("sweep = { models = []; };"), (const char *[]){"@", "empty", NULL});
+    expect_error("dataset = { plugin = \"synthetic\"; };\n"
+                 "models = { l = { plugin = \"lenet5\"; }; };\n"
+                 "backends = { omp = { plugin = \"openmp\"; threads = []; }; };\n",
+                 (const char *[]){"@:3", "threads", NULL});
+    /* @include of a directory: file and line, no exit() */
+    char inc[1024];
+    snprintf(inc, sizeof inc, "%s\n@include \"%s\"\n", base_cfg(""), tmpdir);
+    expect_error(inc, (const char *[]){"@:9", "is a directory", NULL});
+
+    /* a chain of 80 steps keeps every step's sweep axis: the last step's two
+     * values make two points */
+    char *chain = malloc(1 << 16);
+    int n = snprintf(chain, 1 << 16,
+                     "dataset = { plugin = \"synthetic\"; };\n"
+                     "models = { l = { plugin = \"lenet5\"; }; };\n"
+                     "backends = { omp = { plugin = \"openmp\"; }; };\n"
+                     "compressors = { long = (");
+    for (int k = 0; k < 80; k++)
+        n += snprintf(chain + n, (size_t)(1 << 16) - (size_t)n,
+                      "%s{ plugin = \"magnitude\"; sparsity = %s; }", k ? ", " : "",
+                      k == 79 ? "[0.1, 0.2]" : "0.1");
+    snprintf(chain + n, (size_t)(1 << 16) - (size_t)n, "); };\n");
+    const char *path = write_cfg("chain.cfg", chain);
+    ck_assert_msg(dlas_experiment_load(path, reg, &e) == DLAS_OK, "%s", dlas_last_error());
+    ck_assert_uint_eq(dlas_experiment_n_points(e), 2);
+    dlas_experiment_free(e);
+
+    /* 96,000 points validate in well under the test's time limit (the
+     * duplicate-id check is a hash set), and a sweep past the cap is
+     * refused with its size */
+    snprintf(chain, 1 << 16,
+             "experiment = { seeds = [%s]; };\n"
+             "dataset = { plugin = \"synthetic\"; };\n"
+             "models = { l = { plugin = \"lenet5\"; }; };\n"
+             "backends = { omp = { plugin = \"openmp\"; threads = [1, 2, 3, 4, 5, 6, 7, 8]; }; };\n"
+             "compressors = { m = ( { plugin = \"magnitude\"; sparsity = [0.1, 0.2, 0.3, 0.4, "
+             "0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.96, 0.97]; } ); };\n",
+             "SEEDS");
+    char *seeds = malloc(1 << 16), *big = malloc(1 << 17);
+    n = 0;
+    for (int k = 0; k < 1000; k++)
+        n += snprintf(seeds + n, (size_t)(1 << 16) - (size_t)n, "%s%d", k ? ", " : "", k + 1);
+    char *at = strstr(chain, "SEEDS");
+    snprintf(big, 1 << 17, "%.*s%s%s", (int)(at - chain), chain, seeds, at + 5);
+    path = write_cfg("big.cfg", big);
+    double t0 = now_s();
+    ck_assert_msg(dlas_experiment_load(path, reg, &e) == DLAS_OK, "%s", dlas_last_error());
+    ck_assert_uint_eq(dlas_experiment_n_points(e), 96000);
+    dlas_experiment_free(e);
+    fprintf(stderr, "96000 points validated in %.2f s\n", now_s() - t0);
+    /* x 12 more: 1,152,000 points, past the cap */
+    char *at2 = strstr(big, "threads = [");
+    char big2[1 << 17];
+    snprintf(big2, sizeof big2, "%.*sthreads = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, "
+             "15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, "
+             "36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, "
+             "57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, "
+             "78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96]%s",
+             (int)(at2 - big), big, strchr(at2, ']') + 1);
+    expect_error(big2, (const char *[]){"@", "more than 1000000 points", NULL});
+    free(chain);
+    free(seeds);
+    free(big);
+}
+END_TEST
+
 START_TEST(sweep_axes_and_seeds)
 {
     const char *path = write_cfg(
@@ -292,6 +400,58 @@ START_TEST(crash_fails_only_its_point)
     ck_assert_int_eq(dlas_experiment_run(e, &o, &sum), DLAS_OK);
     ck_assert_uint_eq(sum.skipped, 1);
     ck_assert_uint_eq(sum.failed, 1);
+    dlas_experiment_free(e);
+}
+END_TEST
+
+/* A point that hangs is killed at experiment.point_timeout and recorded
+ * failed ("timed out after N s"); the sweep goes on. Without point_timeout,
+ * a point that makes no progress for the auto limit is killed likewise. */
+START_TEST(hang_times_out)
+{
+    const char *path = write_cfg(
+        "hang.cfg",
+        "experiment = { repeat = 1; warmup = 0; eval_samples = 4; point_timeout = 2; };\n"
+        "dataset = { plugin = \"synthetic\"; train_size = 8; test_size = 4; };\n"
+        "models = { stuck = { plugin = \"fx-hang\"; }; fine = { plugin = \"lenet5\"; }; };\n"
+        "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n");
+    struct dlas_experiment *e;
+    ck_assert_msg(dlas_experiment_load(path, reg, &e) == DLAS_OK, "%s", dlas_last_error());
+    struct dlas_run_options o;
+    dlas_run_options_default(&o);
+    o.output_dir = tmpdir;
+    o.progress = 0;
+    struct dlas_run_summary sum;
+    double t0 = now_s();
+    ck_assert_int_eq(dlas_experiment_run(e, &o, &sum), DLAS_OK);
+    double took = now_s() - t0;
+    ck_assert_uint_eq(sum.failed, 1);
+    ck_assert_uint_eq(sum.ran, 1);
+    ck_assert_str_eq(dlas_experiment_result(e, 0, "status"), "failed");
+    ck_assert_str_eq(dlas_experiment_result(e, 0, "error"),
+                     "timed out after 2 s (experiment.point_timeout)");
+    ck_assert_str_eq(dlas_experiment_result(e, 1, "status"), "ok");
+    ck_assert_msg(took < 60, "the sweep took %.1f s", took);
+    dlas_experiment_free(e);
+
+    /* auto: no point_timeout, a stall floor lowered for the test */
+    path = write_cfg(
+        "hang2.cfg",
+        "experiment = { repeat = 1; warmup = 0; eval_samples = 4; };\n"
+        "dataset = { plugin = \"synthetic\"; train_size = 8; test_size = 4; };\n"
+        "models = { stuck = { plugin = \"fx-hang\"; }; };\n"
+        "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n");
+    ck_assert_msg(dlas_experiment_load(path, reg, &e) == DLAS_OK, "%s", dlas_last_error());
+    setenv("DLAS_POINT_STALL_MIN", "2", 1);
+    o.output_dir = tmpdir;
+    char out2[512];
+    snprintf(out2, sizeof out2, "%s/auto", tmpdir);
+    o.output_dir = out2;
+    ck_assert_int_eq(dlas_experiment_run(e, &o, &sum), DLAS_OK);
+    unsetenv("DLAS_POINT_STALL_MIN");
+    ck_assert_uint_eq(sum.failed, 1);
+    ck_assert_msg(strstr(dlas_experiment_result(e, 0, "error"), "no progress for"), "%s",
+                  dlas_experiment_result(e, 0, "error"));
     dlas_experiment_free(e);
 }
 END_TEST
@@ -361,6 +521,13 @@ int main(void)
     tcase_add_test(tc, sweep_axes_and_seeds);
     tcase_add_test(tc, crash_fails_only_its_point);
     tcase_add_test(tc, cli_exit_codes);
+    suite_add_tcase(s, tc);
+    /* Hardening: hostile or careless configs, hanging points. */
+    tc = tcase_create("limits");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, config_values_and_limits);
+    tcase_add_test(tc, hang_times_out);
     suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

@@ -149,6 +149,64 @@ START_TEST(non_elf_refused)
 }
 END_TEST
 
+/* The trust rule: a plugin file, or a folder above it, that others can
+ * write is refused before dlopen runs any of its code (ssh's StrictModes). */
+START_TEST(writable_by_others_refused)
+{
+    char dir[512], p[600];
+    snprintf(dir, sizeof dir, "%s/open", tmpdir);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(p, sizeof p, "%s/fx_good.so", dir);
+    copy_file(fixture("fx_good"), p);
+    chmod(p, 0644);
+    struct dlas_registry *r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_load_file(r, p), DLAS_OK);
+    dlas_registry_free(r);
+
+    /* the file writable by every user */
+    chmod(p, 0666);
+    r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_load_file(r, p), DLAS_ERR_INVALID);
+    ASSERT_MSG_HAS("refused");
+    ASSERT_MSG_HAS("writable by every user");
+    ASSERT_MSG_HAS(p);
+    ck_assert_uint_eq(dlas_registry_count(r), 0);
+    dlas_registry_free(r);
+    /* ... or by its group */
+    chmod(p, 0664);
+    r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_load_file(r, p), DLAS_ERR_INVALID);
+    ASSERT_MSG_HAS("writable by its group");
+    dlas_registry_free(r);
+    chmod(p, 0644);
+
+    /* the folder writable by others (not sticky): they could swap the file */
+    chmod(dir, 0777);
+    r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_load_file(r, p), DLAS_ERR_INVALID);
+    ASSERT_MSG_HAS(dir);
+    dlas_registry_free(r);
+    /* the same through discovery: reported, not loaded */
+    r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_scan_dir(r, dir, 1), DLAS_OK);
+    ck_assert_uint_eq(dlas_registry_count(r), 0);
+    dlas_registry_free(r);
+    /* DLAS_ALLOW_INSECURE_PLUGINS=1 loads it anyway */
+    setenv("DLAS_ALLOW_INSECURE_PLUGINS", "1", 1);
+    r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_load_file(r, p), DLAS_OK);
+    dlas_registry_free(r);
+    unsetenv("DLAS_ALLOW_INSECURE_PLUGINS");
+    /* a sticky folder writable by all (as /tmp) is fine for a file that
+     * only its owner can change */
+    chmod(dir, 01777);
+    r = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_load_file(r, p), DLAS_OK);
+    dlas_registry_free(r);
+    chmod(dir, 0755);
+}
+END_TEST
+
 START_TEST(truncated_elf_refused)
 {
     /* ELF magic but cut short: dlopen must fail, with its reason */
@@ -278,6 +336,7 @@ int main(void)
     tcase_add_test(tc, duplicate_names_both_files);
     tcase_add_test(tc, non_elf_refused);
     tcase_add_test(tc, truncated_elf_refused);
+    tcase_add_test(tc, writable_by_others_refused);
     tcase_add_test(tc, unknown_kind_refused);
     tcase_add_test(tc, unreadable_directories);
     tcase_add_test(tc, failure_repeated_when_name_used);

@@ -1121,6 +1121,10 @@ struct fixture {
 };
 
 /* The synthetic dataset: 4 classes of 1 x 12 x 12 images. */
+/* Image side and channels of the synthetic set (the strided network's
+ * test asks for CIFAR-sized images). */
+static const char *syn_side = "12", *syn_channels = NULL;
+
 static struct dlas_data *synthetic(struct fixture *f, int64_t n_train, int64_t batch,
                                    int workers)
 {
@@ -1133,8 +1137,10 @@ static struct dlas_data *synthetic(struct fixture *f, int64_t n_train, int64_t b
     snprintf(v, sizeof v, "%lld", (long long)n_train);
     ck_assert_int_eq(dlas_params_set(f->p, "train_size", v, NULL), 0);
     ck_assert_int_eq(dlas_params_set(f->p, "test_size", "128", NULL), 0);
-    ck_assert_int_eq(dlas_params_set(f->p, "height", "12", NULL), 0);
-    ck_assert_int_eq(dlas_params_set(f->p, "width", "12", NULL), 0);
+    ck_assert_int_eq(dlas_params_set(f->p, "height", syn_side, NULL), 0);
+    ck_assert_int_eq(dlas_params_set(f->p, "width", syn_side, NULL), 0);
+    if (syn_channels)
+        ck_assert_int_eq(dlas_params_set(f->p, "channels", syn_channels, NULL), 0);
     ck_assert_int_eq(dlas_params_set(f->p, "classes", "4", NULL), 0);
     struct dlas_data_options o;
     dlas_data_options_default(&o);
@@ -1281,6 +1287,83 @@ START_TEST(deterministic)
     dlas_graph_free(a);
     dlas_graph_free(b);
     dlas_graph_free(c);
+}
+END_TEST
+
+/* A ResNet-20-like stack: stride-2 3x3 convolutions with 1x1 stride-2
+ * shortcuts, batchnorm, residual adds; their backward passes reach the GEMM
+ * paths (strided convolutions' dx, 1x1 convolutions, the linear layer). */
+static struct dlas_graph *strided_resnet(uint64_t seed)
+{
+    struct dlas_graph *g = new_graph();
+    struct dlas_conv_attr stem = dlas_conv(16, 3, 1, 1);
+    int x = dlas_graph_input(g, "in", 3, 32, 32);
+    x = dlas_graph_conv2d(g, "stem", x, &stem);
+    x = dlas_graph_batchnorm(g, "stem_bn", x, 1e-5f);
+    x = dlas_graph_relu(g, "stem_relu", x);
+    int width = 16;
+    for (int s = 0; s < 2; s++) {
+        char n[64];
+        width *= 2;
+        struct dlas_conv_attr a = dlas_conv(width, 3, 2, 1), b = dlas_conv(width, 3, 1, 1),
+                              sc = dlas_conv(width, 1, 2, 0);
+        snprintf(n, sizeof n, "s%d_a", s);
+        int y = dlas_graph_conv2d(g, n, x, &a);
+        snprintf(n, sizeof n, "s%d_abn", s);
+        y = dlas_graph_batchnorm(g, n, y, 1e-5f);
+        snprintf(n, sizeof n, "s%d_arelu", s);
+        y = dlas_graph_relu(g, n, y);
+        snprintf(n, sizeof n, "s%d_b", s);
+        y = dlas_graph_conv2d(g, n, y, &b);
+        snprintf(n, sizeof n, "s%d_bbn", s);
+        y = dlas_graph_batchnorm(g, n, y, 1e-5f);
+        snprintf(n, sizeof n, "s%d_sc", s);
+        int z = dlas_graph_conv2d(g, n, x, &sc);
+        snprintf(n, sizeof n, "s%d_scbn", s);
+        z = dlas_graph_batchnorm(g, n, z, 1e-5f);
+        snprintf(n, sizeof n, "s%d_add", s);
+        x = dlas_graph_add(g, n, y, z);
+        snprintf(n, sizeof n, "s%d_relu", s);
+        x = dlas_graph_relu(g, n, x);
+    }
+    x = dlas_graph_global_avgpool(g, "gap", x);
+    x = dlas_graph_flatten(g, "flat", x);
+    dlas_graph_linear(g, "fc", x, 4, 1);
+    finish(g);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, seed);
+    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+    return g;
+}
+
+/* Bit for bit the same weights on 1 and 2 threads, on a network with
+ * strided convolutions and a batch of 64 (OpenBLAS threads of its own in
+ * the team of one made them differ from the first step). */
+START_TEST(deterministic_strided_threads)
+{
+    struct dlas_graph *g[2];
+    syn_side = "32";
+    syn_channels = "3";
+    for (int k = 0; k < 2; k++) {
+        struct fixture f;
+        struct dlas_data *d = synthetic(&f, 128, 64, 1);
+        g[k] = strided_resnet(5);
+        struct dlas_train_options o;
+        recipe(&o, 1, k + 1);
+        o.batch = 64;
+        o.eval_every = 0;
+        struct dlas_trainer *t;
+        ck_assert_msg(dlas_trainer_new(g[k], d, &o, &t) == 0, "%s", dlas_last_error());
+        ck_assert_msg(dlas_trainer_fit(t) == 0, "%s", dlas_last_error());
+        ck_assert_int_eq(dlas_trainer_step(t), 2);
+        dlas_trainer_free(t);
+        fixture_free(&f);
+    }
+    syn_side = "12";
+    syn_channels = NULL;
+    ck_assert_msg(same_weights(g[0], g[1]), "weights differ between 1 and 2 threads");
+    dlas_graph_free(g[0]);
+    dlas_graph_free(g[1]);
 }
 END_TEST
 
@@ -1711,6 +1794,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, tiny_training_learns);
     tcase_add_test(tc, deterministic);
+    tcase_add_test(tc, deterministic_strided_threads);
     tcase_add_test(tc, batchnorm_relu_fusion);
     tcase_add_test(tc, resume_after_kill_mid_epoch);
     tcase_add_test(tc, resume_after_kill_epoch);

@@ -212,3 +212,15 @@ endif
 tests_check_students_SOURCES = tests/check_students.c tests/testutil.h
 tests_check_students_CFLAGS = $(TEST_CFLAGS)
 tests_check_students_LDADD = $(TEST_LDADD)
+
+# Fuzzing (libFuzzer, Debian's clang) and memcheck, each in its own build
+# tree beside this one: `make fuzz` runs every harness of tests/fuzz/ for
+# FUZZ_SECONDS (60) on its committed corpus; `make check-valgrind` runs the
+# core suites under valgrind (built without AVX-512) and wants zero errors and
+# zero leaks.
+.PHONY: fuzz check-valgrind
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} $(SHELL) $(top_srcdir)/tests/fuzz/run.sh
+check-valgrind:
+	$(SHELL) $(top_srcdir)/tests/valgrind.sh
+EXTRA_DIST += tests/fuzz tests/valgrind.sh tests/valgrind.supp

@@ -4,6 +4,9 @@ noinst_LTLIBRARIES += core/base/libdlas_base.la
 core_base_libdlas_base_la_SOURCES = \
 	core/base/conv_desc.c \
 	core/base/error.c \
+	core/base/file.c \
+	core/base/heartbeat.c \
+	core/base/heartbeat.h \
 	core/base/log.c \
 	core/base/progress.c \
 	core/base/progress.h \

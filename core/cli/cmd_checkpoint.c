@@ -60,10 +60,17 @@ static int info(const char *file, int verify)
                 }
             }
             check = "ok";
+            size_t first;
             if (dlas_ckpt_read(c, e, buf, (size_t)e->nbytes)) {
                 fprintf(stderr, "dlas: %s\n", dlas_last_error());
                 check = "BAD";
                 bad++;
+            } else if (dlas_ckpt_count_nonfinite(e, buf, &first)) {
+                /* intact, but not usable as weights: said, not hidden */
+                fprintf(stderr, "dlas: warning: %s: tensor '%s' holds %zu non-finite values "
+                                "(first at element %zu)\n",
+                        file, e->name, dlas_ckpt_count_nonfinite(e, buf, &first), first);
+                check = "NONFINITE";
             }
         }
         printf("  %-*s  %-5s  %-18s  %12llu  %08x%s%s\n", (int)wname, e->name,

@@ -8,6 +8,7 @@
 #include <dlas/rng.h>
 
 #include "data_impl.h"
+#include "../base/heartbeat.h"
 
 uint64_t dlas_mix64(uint64_t z)
 {
@@ -255,6 +256,7 @@ int dlas_data_fill(const struct dlas_data *d, enum dlas_data_split s, int64_t ep
 int dlas_data_read(const struct dlas_data *d, enum dlas_data_split s, int64_t first, int64_t n,
                    float *images, int32_t *labels)
 {
+    dlas_heartbeat();
     if ((unsigned)s > DLAS_DATA_TEST)
         return dlas_error(DLAS_ERR_INVALID, "data: unknown split %d", (int)s);
     if (first < 0 || n < 0 || first > d->n[s] - n)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "data_impl.h"
+#include "../base/heartbeat.h"
 
 #define MSG_MAX 2048
 
@@ -187,6 +188,7 @@ int dlas_data_iter_new(struct dlas_data *d, enum dlas_data_split s, int64_t firs
 int dlas_data_iter_next(struct dlas_data_iter *it, const struct dlas_batch **batch)
 {
     *batch = NULL;
+    dlas_heartbeat();
     if (it->sticky)
         return dlas_error(it->sticky, "%s", it->sticky_msg);
     if (it->held) {

@@ -16,6 +16,7 @@ struct instance {
     struct dlas_axis *axes; /* parameters given a list: swept */
     int n_axes;
     char *weights; /* models: a checkpoint to start from (models.X.weights), or NULL */
+    char *desc; /* "plugin{params}" for the point hash, kept when there is no axis */
 };
 
 struct chain { /* a compressor chain; may be empty ("none") */
@@ -25,6 +26,11 @@ struct chain { /* a compressor chain; may be empty ("none") */
 };
 
 /* One swept parameter value chosen for a point. */
+/* The most points one experiment file may expand to: past it, the sweep is
+ * refused with its size (a typo such as a list of 10^6 seeds would
+ * otherwise take hours and gigabytes before anything ran). */
+#define DLAS_MAX_POINTS 1000000
+
 struct pick {
     struct instance *inst;
     int axis, value;
@@ -54,7 +60,8 @@ struct dlas_experiment {
     int n_sel_models, n_sel_chains, n_sel_prims, n_sel_backends;
     int fallback; /* index into prims, or -1: core reference */
     struct point *points;
-    size_t n_points;
+    size_t n_points, cap_points;
+    char *settings_desc; /* the experiment and train groups, described once for the hashes */
     const char *run_dir; /* output directory of the run in progress */
 };
 

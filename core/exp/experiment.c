@@ -11,6 +11,7 @@
 #include <dlas/experiment.h>
 #include <dlas/train.h>
 
+#include "cfgscan.h"
 #include "exp_internal.h"
 #include "../base/util.h"
 
@@ -29,6 +30,10 @@ static const struct dlas_param_spec experiment_spec[] = {
      "primitive instance for layers the compared primitive refuses (\"\": core reference)"},
     {"isolate", DLAS_PARAM_BOOL, 0, "true", 0, 0, NULL,
      "run each point in a child process so that a crash fails only that point"},
+    {"point_timeout", DLAS_PARAM_FLOAT, 0, "0", 0, 1e9, NULL,
+     "seconds a point may run before it is killed and recorded failed; 0 = auto: killed when "
+     "it makes no progress (batches, inference runs, log lines) for max(1 h, 10x its longest "
+     "pause so far); needs isolate"},
     {"tuning", DLAS_PARAM_ENUM, 0, "untuned", 0, 0, "untuned|log",
      "primitive parameters: as configured (untuned defaults), or with each layer's tuned "
      "settings from tuning_log where it has them (dlas tune writes it)"},
@@ -68,6 +73,7 @@ static void instance_free(struct instance *in)
 {
     free(in->label);
     free(in->weights);
+    free(in->desc);
     dlas_params_free(in->params);
     dlas_axes_free(in->axes, in->n_axes);
     memset(in, 0, sizeof *in);
@@ -290,12 +296,21 @@ struct dlas_params *dlas_point_params(const struct point *pt, const struct insta
     return p;
 }
 
-static void describe_instance(struct dlas_buf *b, const struct point *pt,
-                              const struct instance *in)
+/* An instance without axes reads the same in every point: described once
+ * (a sweep of 10^5 points would otherwise clone and print its parameters
+ * 10^5 times). */
+static void describe_instance(struct dlas_buf *b, const struct point *pt, struct instance *in)
 {
+    if (in->desc) {
+        dlas_buf_printf(b, "%s", in->desc);
+        return;
+    }
     struct dlas_params *p = dlas_point_params(pt, in);
     char *d = p ? dlas_params_describe(p) : NULL;
+    size_t at = b->len;
     dlas_buf_printf(b, "%s{%s}", in->comp->name, d ? d : "");
+    if (!in->n_axes && b->s)
+        in->desc = strdup(b->s + at);
     free(d);
     dlas_params_free(p);
 }
@@ -372,22 +387,31 @@ static int add_point(struct dlas_experiment *e, struct point *proto)
     if (e->fallback >= 0)
         describe_instance(&key, proto, &e->prims[e->fallback]);
     describe_instance(&key, proto, &e->backends[proto->backend]);
-    char *ed = dlas_params_describe(e->exp), *td = dlas_params_describe(e->train);
-    dlas_buf_printf(&key, "exp{%s}train{%s}seed=%lld", ed ? ed : "", td ? td : "",
+    if (!e->settings_desc) {
+        char *ed = dlas_params_describe(e->exp), *td = dlas_params_describe(e->train);
+        struct dlas_buf d = {0};
+        dlas_buf_printf(&d, "exp{%s}train{%s}", ed ? ed : "", td ? td : "");
+        e->settings_desc = d.s;
+        free(ed);
+        free(td);
+    }
+    dlas_buf_printf(&key, "%sseed=%lld", e->settings_desc ? e->settings_desc : "",
                     (long long)proto->seed);
-    free(ed);
-    free(td);
     char hash[32];
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)fnv(key.s ? key.s : ""));
     dlas_buf_free(&key);
 
-    struct point *pts = realloc(e->points, (e->n_points + 1) * sizeof *pts);
-    if (!pts) {
-        dlas_buf_free(&id);
-        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    if (e->n_points == e->cap_points) {
+        size_t cap = e->cap_points ? 2 * e->cap_points : 64;
+        struct point *pts = realloc(e->points, cap * sizeof *pts);
+        if (!pts) {
+            dlas_buf_free(&id);
+            return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+        }
+        e->points = pts;
+        e->cap_points = cap;
     }
-    e->points = pts;
-    struct point *pt = &pts[e->n_points++];
+    struct point *pt = &e->points[e->n_points++];
     *pt = *proto;
     pt->id = id.s;
     pt->hash = strdup(hash);
@@ -400,31 +424,40 @@ static int add_point(struct dlas_experiment *e, struct point *proto)
     return DLAS_OK;
 }
 
-/* Every combination of the axes of the instances one point uses. */
+/* Every combination of the axes of the instances one point uses. No fixed
+ * limit: a chain of any length keeps every step's axes. */
 static int expand_axes(struct dlas_experiment *e, struct point *proto)
 {
-    struct instance *used[64];
-    int n_used = 0;
+    const struct chain *ch = &e->chains[proto->chain];
+    size_t n_used = 0, n_axes = 0;
+    struct instance **used = malloc(((size_t)ch->n + 4) * sizeof *used);
+    if (!used)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
     used[n_used++] = &e->dataset;
     used[n_used++] = &e->models[proto->model];
-    const struct chain *ch = &e->chains[proto->chain];
-    for (int s = 0; s < ch->n && n_used < 60; s++)
+    for (int s = 0; s < ch->n; s++)
         used[n_used++] = &ch->steps[s];
     if (proto->prim >= 0)
         used[n_used++] = &e->prims[proto->prim];
     used[n_used++] = &e->backends[proto->backend];
-
-    struct pick picks[256];
+    for (size_t u = 0; u < n_used; u++)
+        n_axes += (size_t)used[u]->n_axes;
+    struct pick *picks = malloc((n_axes + 1) * sizeof *picks);
+    if (!picks) {
+        free(used);
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    }
     int n = 0;
-    for (int u = 0; u < n_used; u++)
-        for (int a = 0; a < used[u]->n_axes && n < 256; a++)
+    for (size_t u = 0; u < n_used; u++)
+        for (int a = 0; a < used[u]->n_axes; a++)
             picks[n++] = (struct pick){used[u], a, 0};
+    free(used);
     proto->picks = picks;
     proto->n_picks = n;
+    int rc = DLAS_OK;
     for (;;) {
-        int rc = add_point(e, proto);
-        if (rc)
-            return rc;
+        if ((rc = add_point(e, proto)))
+            break;
         int k = n - 1; /* odometer, last axis fastest */
         while (k >= 0) {
             const struct dlas_axis *ax = &picks[k].inst->axes[picks[k].axis];
@@ -434,14 +467,93 @@ static int expand_axes(struct dlas_experiment *e, struct point *proto)
             k--;
         }
         if (k < 0)
-            return DLAS_OK;
+            break;
     }
+    free(picks);
+    proto->picks = NULL;
+    return rc;
+}
+
+/* The number of points before making any: the product of the selections,
+ * seeds and every used instance's axes, so that a sweep past the cap is
+ * refused with its size rather than after minutes of expansion. */
+static int count_points(const struct dlas_experiment *e, int n_seeds, uint64_t *total)
+{
+    *total = 0;
+    int n_prim_sel = e->n_sel_prims ? e->n_sel_prims : 1;
+    uint64_t base_axes = 1;
+    const struct instance *fixed = &e->dataset;
+    for (int a = 0; a < fixed->n_axes; a++)
+        base_axes *= (uint64_t)fixed->axes[a].n;
+    for (int m = 0; m < e->n_sel_models; m++)
+        for (int c = 0; c < e->n_sel_chains; c++)
+            for (int p = 0; p < n_prim_sel; p++)
+                for (int b = 0; b < e->n_sel_backends; b++) {
+                    const struct instance *in[3] = {
+                        &e->models[e->sel_models[m]],
+                        e->n_sel_prims ? &e->prims[e->sel_prims[p]] : NULL,
+                        &e->backends[e->sel_backends[b]]};
+                    const struct chain *ch = &e->chains[e->sel_chains[c]];
+                    uint64_t k = base_axes * (uint64_t)n_seeds;
+                    for (int i = 0; i < 3 + ch->n && k <= DLAS_MAX_POINTS; i++) {
+                        const struct instance *x = i < 3 ? in[i] : &ch->steps[i - 3];
+                        for (int a = 0; x && a < x->n_axes && k <= DLAS_MAX_POINTS; a++)
+                            k *= (uint64_t)x->axes[a].n;
+                    }
+                    *total += k;
+                    if (*total > DLAS_MAX_POINTS)
+                        return DLAS_OK;
+                }
+    return DLAS_OK;
+}
+
+/* A set of point ids (open addressing, FNV-1a), so that spotting a
+ * duplicate costs one probe per point, not a scan of all earlier ones. */
+static int find_duplicate_id(const struct dlas_experiment *e, const char **dup)
+{
+    *dup = NULL;
+    size_t cap = 16;
+    while (cap < 2 * e->n_points)
+        cap *= 2;
+    const char **slot = calloc(cap, sizeof *slot);
+    if (!slot)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < e->n_points && !*dup; i++) {
+        const char *id = e->points[i].id;
+        size_t h = (size_t)fnv(id) & (cap - 1);
+        while (slot[h] && strcmp(slot[h], id))
+            h = (h + 1) & (cap - 1);
+        if (slot[h])
+            *dup = id;
+        slot[h] = id;
+    }
+    free(slot);
+    return DLAS_OK;
 }
 
 static int expand(struct dlas_experiment *e)
 {
     int n_seeds = dlas_param_list_len(e->exp, "seeds");
     int n_prim_sel = e->n_sel_prims ? e->n_sel_prims : 1; /* none: reference only */
+    uint64_t total;
+    int rc = count_points(e, n_seeds, &total);
+    if (rc)
+        return rc;
+    if (total > DLAS_MAX_POINTS)
+        return dlas_error(DLAS_ERR_INVALID,
+                          "%s: the sweep expands to more than %d points; split it into several "
+                          "experiment files or shorten the lists",
+                          e->path, DLAS_MAX_POINTS);
+    if (total == 0)
+        return dlas_error(DLAS_ERR_INVALID,
+                          "%s: the experiment expands to no point: an empty list in 'sweep' or "
+                          "an instance with nothing to run",
+                          e->path);
+    e->points = malloc((size_t)total * sizeof *e->points);
+    if (!e->points)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory for %llu points",
+                          (unsigned long long)total);
+    e->cap_points = (size_t)total;
     for (int m = 0; m < e->n_sel_models; m++)
         for (int c = 0; c < e->n_sel_chains; c++)
             for (int p = 0; p < n_prim_sel; p++)
@@ -453,16 +565,16 @@ static int expand(struct dlas_experiment *e)
                         proto.prim = e->n_sel_prims ? e->sel_prims[p] : -1;
                         proto.backend = e->sel_backends[b];
                         proto.seed = dlas_param_list_int(e->exp, "seeds", s);
-                        int rc = expand_axes(e, &proto);
-                        if (rc)
+                        if ((rc = expand_axes(e, &proto)))
                             return rc;
                     }
-    for (size_t i = 0; i < e->n_points; i++)
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(e->points[i].id, e->points[j].id))
-                return dlas_error(DLAS_ERR_INVALID,
-                                  "%s: two points share the id '%s' (a seed or name listed twice?)",
-                                  e->path, e->points[i].id);
+    const char *dup;
+    if ((rc = find_duplicate_id(e, &dup)))
+        return rc;
+    if (dup)
+        return dlas_error(DLAS_ERR_INVALID,
+                          "%s: two points share the id '%s' (a seed or name listed twice?)",
+                          e->path, dup);
     return DLAS_OK;
 }
 
@@ -480,7 +592,12 @@ static int read_config(const char *path, config_t *cfg)
         *slash = '\0';
         config_set_include_dir(cfg, dir);
     }
+    /* What libconfig 1.5 would wrap silently (integers past 32 bits) or die
+     * on (an @include of a directory), refused first with file and line. */
+    int rc = dlas_cfg_prescan(path, slash ? dir : NULL);
     free(dir);
+    if (rc)
+        return rc;
     if (config_read_file(cfg, path))
         return DLAS_OK;
     if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
@@ -518,6 +635,11 @@ static int parse_experiment_group(const config_t *cfg, const char *path,
                              &e->exp, NULL, NULL);
     else
         rc = dlas_params_defaults(experiment_spec, &e->exp);
+    if (!rc && dlas_param_list_len(e->exp, "seeds") == 0)
+        rc = where_error(config_setting_get_member(ex, "seeds"), DLAS_ERR_INVALID,
+                         "experiment.seeds is empty: no point would run (give at least one "
+                         "seed, e.g. seeds = [1];)%s%s",
+                         NULL, NULL);
     if (!rc) {
         if (out && !config_setting_is_group(out))
             rc = where_error(out, DLAS_ERR_INVALID, "experiment.output must be a group { dir = \"...\"; }%s%s",
@@ -712,6 +834,7 @@ void dlas_experiment_free(struct dlas_experiment *e)
         dlas_row_free(&e->points[i].result);
     }
     free(e->points);
+    free(e->settings_desc);
     instance_free(&e->dataset);
     for (int i = 0; i < e->n_models; i++)
         instance_free(&e->models[i]);

@@ -3,6 +3,8 @@
 noinst_LTLIBRARIES += core/exp/libdlas_exp.la
 core_exp_libdlas_exp_la_SOURCES = \
 	core/exp/exp_compare.c \
+	core/exp/cfgscan.c \
+	core/exp/cfgscan.h \
 	core/exp/exp_internal.h \
 	core/exp/exp_models.c \
 	core/exp/exp_train.c \

@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +17,7 @@
 #include "exp_internal.h"
 #include "exp_timing.h"
 #include "exp_train.h"
+#include "../base/heartbeat.h"
 #include "../base/progress.h"
 #include "results.h"
 #include "../base/sysinfo.h"
@@ -545,8 +548,88 @@ static void run_inline(struct dlas_experiment *e, struct point *pt, struct dlas_
     dlas_row_set(row, "error", rc ? dlas_last_error() : "");
 }
 
+/* The watch over a point's child: a wall-clock limit when the experiment
+ * sets point_timeout, else a limit on time without progress (heartbeats)
+ * that grows with the longest pause the point has shown. */
+struct watch {
+    double limit;            /* point_timeout; 0: auto */
+    double stall_min;        /* auto: the least pause that counts as a hang */
+    volatile uint64_t *beats;
+    double start, last_beat, longest_pause;
+    uint64_t seen;
+};
+
+/* Seconds without progress after which a point counts as hung, when the
+ * experiment gives no point_timeout. DLAS_POINT_STALL_MIN lowers it for the
+ * tests; nothing else should need to. */
+static double stall_floor(void)
+{
+    const char *env = getenv("DLAS_POINT_STALL_MIN");
+    double v = env ? atof(env) : 0;
+    return v > 0 ? v : 3600.0;
+}
+
+/* 0 while the child may go on; else the message for its row. */
+static int watch_expired(struct watch *w, double now, char *why, size_t len)
+{
+    if (w->limit > 0) {
+        if (now - w->start < w->limit)
+            return 0;
+        snprintf(why, len, "timed out after %.0f s (experiment.point_timeout)", w->limit);
+        return 1;
+    }
+    if (!w->beats)
+        return 0;
+    uint64_t b = __atomic_load_n(w->beats, __ATOMIC_RELAXED);
+    if (b != w->seen) {
+        double pause = now - w->last_beat;
+        if (pause > w->longest_pause)
+            w->longest_pause = pause;
+        w->seen = b;
+        w->last_beat = now;
+        return 0;
+    }
+    double allowed = 10 * w->longest_pause > w->stall_min ? 10 * w->longest_pause : w->stall_min;
+    if (now - w->last_beat < allowed)
+        return 0;
+    snprintf(why, len,
+             "timed out after %.0f s: no progress for %.0f s (auto limit: max(%.0f s, 10x the "
+             "longest pause); set experiment.point_timeout to choose)",
+             now - w->start, now - w->last_beat, w->stall_min);
+    return 1;
+}
+
+/* Read the child's row from fd until it closes, or until the watch says
+ * the child has hung: then kill its process group and say why. */
+static int read_watched(int fd, pid_t pid, struct watch *w, struct dlas_buf *got, char *why,
+                        size_t len)
+{
+    char chunk[8192];
+    for (;;) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        int ready = poll(&pf, 1, 1000);
+        if (ready < 0 && errno != EINTR)
+            return 0;
+        if (ready > 0) {
+            ssize_t n = read(fd, chunk, sizeof chunk);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return 0;
+            dlas_buf_printf(got, "%.*s", (int)n, chunk);
+            continue;
+        }
+        if (watch_expired(w, dlas_now(), why, len)) {
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            return 1;
+        }
+    }
+}
+
 /* Run the point in a child: the row comes back through a pipe, and a signal
- * becomes a failed row instead of the end of the sweep. */
+ * becomes a failed row instead of the end of the sweep; so does a hang
+ * (point_timeout). */
 static void run_isolated(struct dlas_experiment *e, struct point *pt, struct dlas_row *row)
 {
     int fd[2];
@@ -554,51 +637,54 @@ static void run_isolated(struct dlas_experiment *e, struct point *pt, struct dla
         run_inline(e, pt, row);
         return;
     }
+    struct watch w = {dlas_param_float(e->exp, "point_timeout"), stall_floor(), NULL, 0, 0, 0, 0};
+    w.beats = w.limit > 0 ? NULL : dlas_heartbeat_share();
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         close(fd[0]);
         close(fd[1]);
+        dlas_heartbeat_unshare(w.beats);
         run_inline(e, pt, row);
         return;
     }
     if (pid == 0) {
+        /* Its own process group, so that a timeout kills whatever it started. */
+        setpgid(0, 0);
         close(fd[0]);
         run_inline(e, pt, row);
         char *text = dlas_row_encode(row);
         size_t len = text ? strlen(text) : 0, off = 0;
         while (off < len) {
-            ssize_t w = write(fd[1], text + off, len - off);
-            if (w <= 0 && errno != EINTR)
+            ssize_t n = write(fd[1], text + off, len - off);
+            if (n <= 0 && errno != EINTR)
                 break;
-            if (w > 0)
-                off += (size_t)w;
+            if (n > 0)
+                off += (size_t)n;
         }
         _exit(0);
     }
+    setpgid(pid, pid); /* also here: whichever runs first */
     close(fd[1]);
+    w.start = w.last_beat = dlas_now();
     struct dlas_buf got = {0};
-    char chunk[8192];
-    for (;;) {
-        ssize_t n = read(fd[0], chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        dlas_buf_printf(&got, "%.*s", (int)n, chunk);
-    }
+    char why[512] = "";
+    int timed_out = read_watched(fd[0], pid, &w, &got, why, sizeof why);
     close(fd[0]);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    dlas_heartbeat_unshare(w.beats);
     struct dlas_row child = {0};
-    if (got.s && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+    if (!timed_out && got.s && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
         dlas_row_decode(got.s, &child) == DLAS_OK && dlas_row_get(&child, "status")) {
         for (size_t i = 0; i < child.n; i++)
             dlas_row_set(row, child.keys[i], child.vals[i]);
     } else {
         dlas_row_set(row, "status", "failed");
-        if (WIFSIGNALED(status))
+        if (timed_out)
+            dlas_row_set(row, "error", why);
+        else if (WIFSIGNALED(status))
             dlas_row_setf(row, "error", "crashed: signal %d (%s)", WTERMSIG(status),
                           strsignal(WTERMSIG(status)));
         else

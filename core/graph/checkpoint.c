@@ -2,6 +2,7 @@
  * that commits through a temporary file, and a reader that checks the whole
  * index on open and each tensor's data as it is read. */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #include <zlib.h>
+
+#include <dlas/file.h>
 
 #include <dlas/checkpoint.h>
 #include <dlas/status.h>
@@ -442,8 +445,11 @@ static int read_record(struct dlas_ckpt *c, size_t i, uint64_t *off, uint64_t si
                           "checkpoint %s: %s: name length %u is impossible (the file is "
                           "corrupt)",
                           c->path, at, len);
-    /* the rank sits after the name: read name, dtype, rank, reserved */
-    rec = malloc(4 + len + 4 + 8 * DLAS_MAX_DIMS + 16);
+    /* the rank sits after the name: read name, dtype, rank, reserved; room
+     * for any rank a byte can hold, so that the CRC is checked before the
+     * rank is judged (a bad rank under a good CRC is a file from a dlas with
+     * more dimensions, not a corrupt one) */
+    rec = malloc(4 + len + 4 + 8 * 255 + 16);
     if (!rec)
         return dlas_error(DLAS_ERR_NOMEM, "checkpoint %s: out of memory", c->path);
     memcpy(rec, fixed, 4);
@@ -451,12 +457,20 @@ static int read_record(struct dlas_ckpt *c, size_t i, uint64_t *off, uint64_t si
         goto short_read;
     unsigned char *p = rec + 4 + len;
     int dtype = p[0], ndim = p[1];
-    size_t hlen = 4 + len + 4 + 8 * (size_t)(ndim <= DLAS_MAX_DIMS ? ndim : 0) + 16;
-    if (ndim <= DLAS_MAX_DIMS && (r = full_pread(c->fd, p + 4, hlen - (4 + len + 4),
-                                                 *off + 4 + len + 4)))
+    size_t hlen = 4 + len + 4 + 8 * (size_t)ndim + 16;
+    if ((r = full_pread(c->fd, p + 4, hlen - (4 + len + 4), *off + 4 + len + 4)))
         goto short_read;
     uint32_t stored = get32(rec + hlen - 4);
-    if (ndim > DLAS_MAX_DIMS || crc_of(rec, hlen - 4) != stored) {
+    if (crc_of(rec, hlen - 4) == stored && ndim > DLAS_MAX_DIMS) {
+        int rc = dlas_error(DLAS_ERR_UNSUPPORTED,
+                            "checkpoint %s: %s, '%.*s': rank %d; this dlas supports tensors of "
+                            "at most %d dimensions",
+                            c->path, at, (int)(len < 200 ? len : 200), (const char *)rec + 4,
+                            ndim, DLAS_MAX_DIMS);
+        free(rec);
+        return rc;
+    }
+    if (crc_of(rec, hlen - 4) != stored) {
         int rc = dlas_error(DLAS_ERR_CORRUPT,
                             "checkpoint %s: %s, read as '%.*s': record header CRC mismatch "
                             "(the file is corrupt)",
@@ -594,14 +608,14 @@ int dlas_ckpt_open(const char *path, struct dlas_ckpt **out)
         free(c);
         return dlas_error(DLAS_ERR_NOMEM, "checkpoint %s: out of memory", path);
     }
-    c->fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    int rc;
-    if (c->fd < 0 || fstat(c->fd, &st)) {
-        rc = dlas_error(errno == ENOENT ? DLAS_ERR_NOTFOUND : DLAS_ERR_IO,
-                        "cannot open checkpoint %s: %s", path, strerror(errno));
+    int64_t file_size;
+    int rc = dlas_file_open(path, &c->fd, &file_size);
+    if (rc) {
+        rc = dlas_error_context("cannot open checkpoint");
         goto fail;
     }
+    struct stat st = {0};
+    st.st_size = (off_t)file_size;
     uint32_t count = 0;
     if ((rc = check_header(c, &count)))
         goto fail;
@@ -682,6 +696,25 @@ int dlas_ckpt_read_tensor(struct dlas_ckpt *c, const char *name, struct dlas_ten
     if ((rc = dlas_ckpt_read(c, e, t->data, dlas_tensor_bytes(t))))
         dlas_tensor_free(t);
     return rc;
+}
+
+size_t dlas_ckpt_count_nonfinite(const struct dlas_ckpt_entry *e, const void *buf,
+                                 size_t *first)
+{
+    size_t bad = 0;
+    *first = 0;
+    if (e->dtype == DLAS_F32) {
+        const float *x = buf;
+        for (size_t i = 0, n = (size_t)e->nbytes / sizeof *x; i < n; i++)
+            if (!isfinite(x[i]) && !bad++)
+                *first = i;
+    } else if (e->dtype == DLAS_F64) {
+        const double *x = buf;
+        for (size_t i = 0, n = (size_t)e->nbytes / sizeof *x; i < n; i++)
+            if (!isfinite(x[i]) && !bad++)
+                *first = i;
+    }
+    return bad;
 }
 
 int dlas_ckpt_verify(struct dlas_ckpt *c)

@@ -1,6 +1,7 @@
 /* A graph's weights to and from a checkpoint, by tensor name. */
 #include <math.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,6 +263,16 @@ int dlas_checkpoint_load_graph(struct dlas_graph *g, const char *path, unsigned 
             break;
         }
         rc = dlas_ckpt_read(c, it->e, it->data, (size_t)it->e->nbytes);
+        size_t first, bad = rc ? 0 : dlas_ckpt_count_nonfinite(it->e, it->data, &first);
+        if (bad) {
+            float v = it->e->dtype == DLAS_F32 ? ((const float *)it->data)[first] : 0.0f;
+            rc = dlas_error(DLAS_ERR_CORRUPT,
+                            "checkpoint %s: tensor '%s' holds %zu non-finite value%s (the first, "
+                            "element %zu, is %s): refused, the network would compute garbage "
+                            "(did the training run diverge?)",
+                            path, it->e->name, bad, bad == 1 ? "" : "s", first,
+                            isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+        }
         if (!rc && it->mask)
             rc = dlas_ckpt_read(c, it->mask, it->maskdata, (size_t)it->mask->nbytes);
         if (!rc && it->field >= QUANT_FIELD)

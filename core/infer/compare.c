@@ -27,6 +27,27 @@ void dlas_compare_options_default(struct dlas_compare_options *o)
     o->burst = 3;
 }
 
+/* An output with NaN or Inf in it (or a relative error that is not finite)
+ * is a failure, never "ok" with an error of inf. */
+static int finite_output(const float *out, int64_t n, double err)
+{
+    int64_t bad = 0, first = -1;
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(out[i]) && !bad++)
+            first = i;
+    if (!bad && isfinite(err))
+        return DLAS_OK;
+    if (bad)
+        return dlas_error(DLAS_ERR_INTERNAL,
+                          "output holds %lld non-finite values (the first at element %lld is "
+                          "%g)",
+                          (long long)bad, (long long)first, (double)out[first]);
+    return dlas_error(DLAS_ERR_INTERNAL,
+                      "relative error against the reference is %g (the reference itself is "
+                      "not finite?)",
+                      err);
+}
+
 static void loadavg(char *buf, size_t len)
 {
     double a[3];
@@ -294,6 +315,8 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
         cell->err = NAN; /* not checked */
         if (!s && ref)
             cell->err = dlas_rel_error(out, sl[k].int8 ? ref_q : refs[which[k]], out_n);
+        if (!s)
+            s = finite_output(out, out_n, ref ? cell->err : 0);
         if (!s && !(sl[k].t = malloc((size_t)o->repeat * sizeof(double))))
             s = dlas_error(DLAS_ERR_NOMEM, "out of memory");
         if (s) {
@@ -402,6 +425,8 @@ static int make_plan(struct dlas_compare *c, const struct dlas_graph *g,
         e->err = NAN; /* not checked */
         if (!s && ref)
             e->err = dlas_rel_error(out, dlas_f32(ref), out_n);
+        if (!s)
+            s = finite_output(out, out_n, ref ? e->err : 0);
         for (int r = 0; !s && r < o->warmup; r++)
             s = dlas_plan_run(*plan, o->batch, input, out);
     }

@@ -12,6 +12,7 @@
 #include "fallbacks.h"
 #include "plan_impl.h"
 #include "plan_ops.h"
+#include "../base/heartbeat.h"
 #include "../base/util.h"
 
 void dlas_plan_options_default(struct dlas_plan_options *o)
@@ -744,6 +745,7 @@ int dlas_plan_run_resident(struct dlas_plan *p, int64_t batch)
 
 int dlas_plan_run(struct dlas_plan *p, int64_t batch, const float *input, float *output)
 {
+    dlas_heartbeat();
     return run(p, batch, input, output, NULL);
 }
 

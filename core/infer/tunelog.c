@@ -1,18 +1,28 @@
 /* The tuning log: best primitive parameters per (primitive, device,
  * threads, layer), kept as an append-only text file. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <dlas/file.h>
 #include <dlas/tune.h>
 
 #include "../base/util.h"
 
+/* Entries in file order, and an open-addressing index over their keys so
+ * that loading a log of n lines costs O(n), not O(n^2) (a log of a million
+ * distinct lines would otherwise hang the reader). */
 struct dlas_tunelog {
     struct dlas_tune_entry *e;
     size_t n, cap;
+    size_t *slot; /* entry index + 1; 0 = empty */
+    size_t n_slots;
 };
+
+/* A log file larger than this is refused rather than read. */
+#define TUNELOG_MAX_BYTES ((int64_t)256 << 20)
 
 struct dlas_tunelog *dlas_tunelog_new(void) { return calloc(1, sizeof(struct dlas_tunelog)); }
 
@@ -21,6 +31,7 @@ void dlas_tunelog_free(struct dlas_tunelog *t)
     if (!t)
         return;
     free(t->e);
+    free(t->slot);
     free(t);
 }
 
@@ -43,15 +54,53 @@ static int same_key(const struct dlas_tune_entry *a, const struct dlas_tune_entr
            !strcmp(a->device, b->device) && !strcmp(a->layer, b->layer);
 }
 
+static uint64_t key_hash(const struct dlas_tune_entry *e)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)e->threads;
+    const char *parts[3] = {e->primitive, e->device, e->layer};
+    for (int k = 0; k < 3; k++) {
+        for (const char *c = parts[k]; *c; c++)
+            h = (h ^ (unsigned char)*c) * 1099511628211ull;
+        h = (h ^ 0xff) * 1099511628211ull; /* separator */
+    }
+    return h;
+}
+
+/* The slot holding e's key, or the empty slot where it would go. */
+static size_t *find_slot(const struct dlas_tunelog *t, const struct dlas_tune_entry *e)
+{
+    size_t mask = t->n_slots - 1, i = (size_t)key_hash(e) & mask;
+    while (t->slot[i] && !same_key(&t->e[t->slot[i] - 1], e))
+        i = (i + 1) & mask;
+    return &t->slot[i];
+}
+
+static int rehash(struct dlas_tunelog *t, size_t n_slots)
+{
+    size_t *old = t->slot, old_n = t->n_slots;
+    if (!(t->slot = calloc(n_slots, sizeof *t->slot))) {
+        t->slot = old;
+        return dlas_error(DLAS_ERR_NOMEM, "tuning log: out of memory");
+    }
+    t->n_slots = n_slots;
+    for (size_t i = 0; i < old_n; i++)
+        if (old[i])
+            *find_slot(t, &t->e[old[i] - 1]) = old[i];
+    free(old);
+    return DLAS_OK;
+}
+
 int dlas_tunelog_add(struct dlas_tunelog *t, const struct dlas_tune_entry *e)
 {
     if (!t || !e)
         return dlas_error(DLAS_ERR_INVALID, "tuning log: no log or entry");
-    for (size_t i = 0; i < t->n; i++)
-        if (same_key(&t->e[i], e)) {
-            t->e[i] = *e;
-            return DLAS_OK;
-        }
+    if (2 * (t->n + 1) > t->n_slots && rehash(t, t->n_slots ? 2 * t->n_slots : 64))
+        return DLAS_ERR_NOMEM;
+    size_t *s = find_slot(t, e);
+    if (*s) {
+        t->e[*s - 1] = *e;
+        return DLAS_OK;
+    }
     if (t->n == t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 16;
         struct dlas_tune_entry *ne = realloc(t->e, cap * sizeof *ne);
@@ -61,6 +110,7 @@ int dlas_tunelog_add(struct dlas_tunelog *t, const struct dlas_tune_entry *e)
         t->cap = cap;
     }
     t->e[t->n++] = *e;
+    *s = t->n;
     return DLAS_OK;
 }
 
@@ -114,13 +164,26 @@ static int copy_field(char *dst, size_t len, const char *src)
 int dlas_tunelog_load(const char *path, int missing_ok, struct dlas_tunelog **out)
 {
     *out = NULL;
-    FILE *f = fopen(path, "r");
-    if (!f && missing_ok && errno == ENOENT) {
+    FILE *f;
+    int64_t size;
+    int orc = dlas_file_fopen(path, &f, &size);
+    if (orc == DLAS_ERR_NOTFOUND && missing_ok) {
         *out = dlas_tunelog_new();
         return *out ? DLAS_OK : dlas_error(DLAS_ERR_NOMEM, "out of memory");
     }
-    if (!f)
-        return dlas_error(DLAS_ERR_IO, "tuning log %s: %s", path, strerror(errno));
+    if (orc == DLAS_ERR_NOTFOUND) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", dlas_last_error());
+        return dlas_error(DLAS_ERR_IO, "tuning log: %s", msg);
+    }
+    if (orc)
+        return dlas_error_context("tuning log");
+    if (size > TUNELOG_MAX_BYTES) {
+        fclose(f);
+        return dlas_error(DLAS_ERR_INVALID, "tuning log %s: %lld bytes is more than the %lld a "
+                          "tuning log may hold (a wrong file?)",
+                          path, (long long)size, (long long)TUNELOG_MAX_BYTES);
+    }
     struct dlas_tunelog *t = dlas_tunelog_new();
     if (!t) {
         fclose(f);
@@ -131,6 +194,11 @@ int dlas_tunelog_load(const char *path, int missing_ok, struct dlas_tunelog **ou
     while (!rc && fgets(line, sizeof line, f)) {
         lineno++;
         size_t l = strlen(line);
+        if (l + 1 < sizeof line && line[l ? l - 1 : 0] != '\n' && !feof(f)) {
+            /* fgets stopped short of the newline: a NUL byte in the line */
+            rc = dlas_error(DLAS_ERR_CORRUPT, "%s:%d: a NUL byte in the line", path, lineno);
+            break;
+        }
         if (l == sizeof line - 1 && line[l - 1] != '\n') {
             rc = dlas_error(DLAS_ERR_CORRUPT, "%s:%d: line too long", path, lineno);
             break;
@@ -155,8 +223,10 @@ int dlas_tunelog_load(const char *path, int missing_ok, struct dlas_tunelog **ou
                             path, lineno);
             break;
         }
-        e.threads = (int)strtol(fld[2], &end, 10);
-        if (*end || e.threads < 1) {
+        errno = 0;
+        long th = strtol(fld[2], &end, 10);
+        e.threads = th >= 1 && th <= 65536 ? (int)th : 0;
+        if (*end || end == fld[2] || errno || e.threads < 1) {
             rc = dlas_error(DLAS_ERR_CORRUPT, "%s:%d: bad thread count '%s'", path, lineno,
                             fld[2]);
             break;
@@ -164,7 +234,12 @@ int dlas_tunelog_load(const char *path, int missing_ok, struct dlas_tunelog **ou
         double *nums[3] = {&e.ms, &e.gflops, &e.default_ms};
         for (int k = 0; k < 3 && !rc; k++) {
             *nums[k] = strtod(fld[5 + k], &end);
-            if (*end || end == fld[5 + k])
+            /* times and rates are finite and not negative ("inf" would
+             * corrupt every comparison made with them); default_ms is "nan"
+             * when the untuned parameters could not run */
+            int unknown_ok = k == 2 && isnan(*nums[k]);
+            if (*end || end == fld[5 + k] ||
+                (!unknown_ok && (!isfinite(*nums[k]) || *nums[k] < 0)))
                 rc = dlas_error(DLAS_ERR_CORRUPT, "%s:%d: bad number '%s'", path, lineno,
                                 fld[5 + k]);
         }

@@ -8,6 +8,7 @@
 
 #include <dlas/plugin.h>
 #include <dlas/tensor.h>
+#include "../base/heartbeat.h"
 
 #define HEADER 64 /* keeps the user block 64-byte aligned */
 
@@ -39,6 +40,7 @@ static void host_free(void *q)
 
 static void host_log(enum dlas_log_level level, const char *fmt, ...)
 {
+    dlas_heartbeat();
     char line[4096];
     va_list ap;
     va_start(ap, fmt);

@@ -233,6 +233,48 @@ static int is_elf(const char *path)
     return n == 4 && !memcmp(magic, "\177ELF", 4);
 }
 
+/* The trust rule for plugins, as ssh's StrictModes for keys: loading a
+ * plugin runs its code (dlopen runs constructors before dlas sees anything),
+ * so a plugin is loaded only when no one but its owner or root could have
+ * put it there. The file and every folder above it must belong to root or
+ * to the user running dlas and be writable by no one else (a folder may be
+ * writable by others if it is sticky, as /tmp is: they cannot replace what
+ * is not theirs). DLAS_ALLOW_INSECURE_PLUGINS=1 loads such plugins anyway,
+ * with a warning. */
+static int untrusted(const char *real, int is_file, char *why, size_t len)
+{
+    uid_t me = geteuid();
+    struct stat st;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", real);
+    for (int file = is_file;; file = 0) {
+        if (stat(path, &st) != 0) {
+            snprintf(why, len, "cannot stat %s: %s", path, strerror(errno));
+            return 1;
+        }
+        if (st.st_uid != 0 && st.st_uid != me) {
+            snprintf(why, len, "%s belongs to user %u, neither root nor the user running dlas",
+                     path, (unsigned)st.st_uid);
+            return 1;
+        }
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && (file || !(st.st_mode & S_ISVTX))) {
+            snprintf(why, len, "%s is writable by %s (mode %04o): fix with chmod go-w",
+                     path, st.st_mode & S_IWOTH ? "every user" : "its group",
+                     (unsigned)(st.st_mode & 07777));
+            return 1;
+        }
+        char *slash = strrchr(path, '/');
+        if (!slash || slash == path) {
+            if (slash && path[1]) { /* then "/" itself */
+                path[1] = '\0';
+                continue;
+            }
+            return 0;
+        }
+        *slash = '\0';
+    }
+}
+
 int dlas_registry_load_file(struct dlas_registry *r, const char *path)
 {
     char real[PATH_MAX];
@@ -242,6 +284,27 @@ int dlas_registry_load_file(struct dlas_registry *r, const char *path)
     for (size_t i = 0; i < r->n_plugins; i++)
         if (!strcmp(r->plugins[i].real, real))
             return DLAS_OK; /* the same file reached through two search paths */
+
+    /* The folder the plugin was found in counts too: a link there (as in
+     * the build tree's plugins.d) could be replaced by whoever can write it. */
+    char why[PATH_MAX + 128], dir[PATH_MAX], dir_real[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    int bad = slash && realpath(dir[0] ? dir : "/", dir_real) &&
+              untrusted(dir_real, 0, why, sizeof why);
+    if (bad || untrusted(real, 1, why, sizeof why)) {
+        const char *allow = getenv("DLAS_ALLOW_INSECURE_PLUGINS");
+        if (!allow || strcmp(allow, "1"))
+            return record_failure(r, path, NULL,
+                                  dlas_error(DLAS_ERR_INVALID,
+                                             "refused: %s, so others could have changed the code "
+                                             "it runs (DLAS_ALLOW_INSECURE_PLUGINS=1 loads it "
+                                             "anyway)",
+                                             why));
+        dlas_log(DLAS_LOG_WARN, "loading %s although %s (DLAS_ALLOW_INSECURE_PLUGINS=1)", path, why);
+    }
 
     int elf = is_elf(real);
     if (elf < 0)

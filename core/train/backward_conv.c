@@ -21,6 +21,7 @@
 
 #include <cblas.h>
 
+#include "ag_gemm.h"
 #include "autograd_impl.h"
 #include "../kernels/conv_cols.h"
 
@@ -152,7 +153,7 @@ static void forward_image(const struct ag_node *nd, const float *x, const float 
                     dst[o * N + j] = bg[o];
             beta = 1.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)opg, (int)N, (int)K, 1.0f,
+        ag_sgemm(CblasNoTrans, CblasNoTrans, (int)opg, (int)N, (int)K, 1.0f,
                     w + g * opg * K, (int)K, cols, (int)N, beta, dst, (int)N);
     }
 }
@@ -228,10 +229,10 @@ static void backward_image(const struct ag_node *nd, const float *x, const float
         } else if (nd->dw_mode == DW_COLT) {
             const int64_t Kt = opg * T;
             ag_im2col(&nd->cdt, opg, dyg, ws);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cpg, (int)Kt, (int)in_hw,
+            ag_sgemm(CblasNoTrans, CblasTrans, (int)cpg, (int)Kt, (int)in_hw,
                         1.0f, src, (int)in_hw, ws, (int)in_hw, 1.0f, dw + g * cpg * Kt, (int)Kt);
             if (dxg)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cpg, (int)in_hw,
+                ag_sgemm(CblasNoTrans, CblasNoTrans, (int)cpg, (int)in_hw,
                             (int)Kt, 1.0f, nd->wflip + g * cpg * Kt, (int)Kt, ws, (int)in_hw,
                             beta, dxg, (int)in_hw);
             continue;
@@ -241,7 +242,7 @@ static void backward_image(const struct ag_node *nd, const float *x, const float
                 ag_im2col(d, cpg, src, ws);
                 cols = ws;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)opg, (int)K, (int)N, 1.0f,
+            ag_sgemm(CblasNoTrans, CblasTrans, (int)opg, (int)K, (int)N, 1.0f,
                         dyg, (int)N, cols, (int)N, 1.0f, dw + g * opg * K, (int)K);
         }
         if (!dxg)
@@ -256,19 +257,19 @@ static void backward_image(const struct ag_node *nd, const float *x, const float
                            ws);
             break;
         case DX_GEMM1X1: /* dx = W^T dy */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)opg, 1.0f,
+            ag_sgemm(CblasTrans, CblasNoTrans, (int)K, (int)N, (int)opg, 1.0f,
                         w + g * opg * K, (int)K, dyg, (int)N, beta, dxg, (int)N);
             break;
         case DX_COLT: { /* dW came another way; the columns of dy still give dx */
             const int64_t Kt = opg * T;
             ag_im2col(&nd->cdt, opg, dyg, ws);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cpg, (int)in_hw, (int)Kt,
+            ag_sgemm(CblasNoTrans, CblasNoTrans, (int)cpg, (int)in_hw, (int)Kt,
                         1.0f, nd->wflip + g * cpg * Kt, (int)Kt, ws, (int)in_hw, beta, dxg,
                         (int)in_hw);
             break;
         }
         default:
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)opg, 1.0f,
+            ag_sgemm(CblasTrans, CblasNoTrans, (int)K, (int)N, (int)opg, 1.0f,
                         w + g * opg * K, (int)K, dyg, (int)N, 0.0f, ws, (int)N);
             if (!acc)
                 memset(dxg, 0, (size_t)(cpg * in_hw) * sizeof(float));

@@ -10,6 +10,7 @@
 
 #include <cblas.h>
 
+#include "ag_gemm.h"
 #include "autograd_impl.h"
 
 /* Blocks a dimension of n rows is cut into (ag_range gives their rows). */
@@ -34,7 +35,7 @@ int ag_linear_forward(struct dlas_autograd *a, int id)
                 memcpy(y + b * O, bias, (size_t)O * sizeof(float));
             beta = 1.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(b1 - b0), (int)O, (int)F,
+        ag_sgemm(CblasNoTrans, CblasTrans, (int)(b1 - b0), (int)O, (int)F,
                     1.0f, x + b0 * F, (int)F, w, (int)F, beta, y + b0 * O, (int)O);
     }
     return DLAS_OK;
@@ -58,7 +59,7 @@ int ag_linear_backward(struct dlas_autograd *a, int id)
         for (int64_t k = 0; k < no; k++) {
             int64_t o0, o1;
             ag_range(O, (int)no, (int)k, &o0, &o1);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(o1 - o0), (int)F, (int)B,
+            ag_sgemm(CblasTrans, CblasNoTrans, (int)(o1 - o0), (int)F, (int)B,
                         1.0f, dy + o0, (int)O, x, (int)F, 1.0f, gw + o0 * F, (int)F);
             for (int64_t o = o0; gb && o < o1; o++) {
                 double t = 0.0;
@@ -73,7 +74,7 @@ int ag_linear_backward(struct dlas_autograd *a, int id)
             for (int64_t k = 0; k < nb; k++) {
                 int64_t b0, b1;
                 ag_range(B, (int)nb, (int)k, &b0, &b1);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(b1 - b0), (int)F,
+                ag_sgemm(CblasNoTrans, CblasNoTrans, (int)(b1 - b0), (int)F,
                             (int)O, 1.0f, dy + b0 * O, (int)O, w, (int)F, acc ? 1.0f : 0.0f,
                             dx + b0 * F, (int)F);
             }

@@ -3,6 +3,7 @@
 noinst_LTLIBRARIES += core/train/libdlas_train.la
 core_train_libdlas_train_la_SOURCES = \
 	core/train/autograd.c \
+	core/train/ag_gemm.h \
 	core/train/autograd_impl.h \
 	core/train/backward_bn.c \
 	core/train/backward_conv.c \

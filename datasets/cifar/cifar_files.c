@@ -10,10 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <dlas/file.h>
 
 #include "cifar.h"
 
 #define CHUNK_RECORDS 1024
+/* 15 GB of pixels: far past any CIFAR-format set, short of a runaway. */
+#define CIFAR_MAX_IMAGES 5000000
 
 struct layout {
     int version;
@@ -59,14 +64,16 @@ static int locate(const char *dir, const struct layout *l, char *out, size_t len
     return is_file(out, l->probe);
 }
 
-/* Size of a file in records; refuses a partial record. */
+/* Size of a file in records; refuses a partial record, and anything that is
+ * not a regular file (a FIFO would block, a device never ends). */
 static int count_records(const char *path, size_t rec, int64_t *n)
 {
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return dlas_error(errno == ENOENT ? DLAS_ERR_NOTFOUND : DLAS_ERR_IO,
-                          "cifar: %s: %s", path, strerror(errno));
-    size_t size = (size_t)st.st_size;
+    int fd;
+    int64_t len;
+    if (dlas_file_open(path, &fd, &len))
+        return dlas_error_context("cifar");
+    close(fd);
+    size_t size = (size_t)len;
     if (size == 0)
         return dlas_error(DLAS_ERR_CORRUPT, "cifar: %s is empty", path);
     if (size % rec)
@@ -83,9 +90,14 @@ static int read_file(struct cifar *c, const char *path, const struct layout *l,
                      struct cifar_split *s, int64_t at, int64_t n)
 {
     const size_t rec = (size_t)l->label_bytes + CIFAR_PIX;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return dlas_error(DLAS_ERR_IO, "cifar: cannot open %s: %s", path, strerror(errno));
+    FILE *f;
+    int64_t len;
+    if (dlas_file_fopen(path, &f, &len))
+        return dlas_error_context("cifar");
+    if (len != n * (int64_t)rec) {
+        fclose(f);
+        return dlas_error(DLAS_ERR_CORRUPT, "cifar: %s changed size while being read", path);
+    }
     unsigned char *buf = malloc(CHUNK_RECORDS * rec);
     if (!buf) {
         fclose(f);
@@ -144,6 +156,14 @@ static int load_split(struct cifar *c, const char *dir, const struct layout *l, 
             return rc;
         total += count[i];
     }
+    /* The sizes are the files' real lengths, but a sparse file can claim
+     * terabytes: cap what one split may take. */
+    if (total > CIFAR_MAX_IMAGES)
+        return dlas_error(DLAS_ERR_CORRUPT,
+                          "cifar: the %s files in %s hold %lld records, more than the %d this "
+                          "reader accepts (CIFAR has 60000)",
+                          split == DLAS_SPLIT_TRAIN ? "train" : "test", dir, (long long)total,
+                          CIFAR_MAX_IMAGES);
     struct cifar_split *s = &c->s[split];
     s->pixels = c->host->alloc((size_t)total * CIFAR_PIX);
     s->labels = c->host->alloc((size_t)total);

@@ -16,6 +16,7 @@
 
 #define DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
 #define CLASSES 10
+#define FMNIST_MAX_SIDE 4096
 
 struct split {
     int64_t n;
@@ -64,6 +65,10 @@ static int load_split(struct fmnist *f, const char *dir, int k)
     if (s->images.dims[0] != s->labels.dims[0])
         return dlas_error(DLAS_ERR_CORRUPT, "fashion-mnist: %s has %u images but %s has %u labels",
                           ipath, s->images.dims[0], lpath, s->labels.dims[0]);
+    if (s->images.dims[1] > FMNIST_MAX_SIDE || s->images.dims[2] > FMNIST_MAX_SIDE)
+        return dlas_error(DLAS_ERR_CORRUPT,
+                          "fashion-mnist: %s: offset 8: images of %u x %u pixels (at most %d a side)",
+                          ipath, s->images.dims[1], s->images.dims[2], FMNIST_MAX_SIDE);
     int h = (int)s->images.dims[1], w = (int)s->images.dims[2];
     if (k == DLAS_SPLIT_TRAIN) {
         f->h = h;

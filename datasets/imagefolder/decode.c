@@ -13,12 +13,45 @@
 #include <jerror.h>
 #include <png.h>
 
+#include <dlas/file.h>
 #include <dlas/status.h>
 
 #include "decode.h"
 
 /* Refuse absurd headers before allocating for them (a 1.6 GB RGB buffer). */
 #define MAX_PIXELS ((size_t)1 << 29)
+/* What libjpeg may allocate for itself (a progressive JPEG keeps every
+ * coefficient of the image): past it, the decode fails instead of paging. */
+#define JPEG_MAX_MEMORY ((long)1 << 30)
+/* The output buffer starts at this many rows and doubles as rows arrive. */
+#define FIRST_ROWS 64
+
+/* What a file of `size` bytes can hold, so that a header's claim is checked
+ * against the file before anything is allocated for it:
+ * - a Huffman-coded JPEG spends at least one bit on the DC difference of
+ *   every 8x8 block of its full-resolution component (progressive or not),
+ *   so it holds at most 8 * size blocks of 64 pixels;
+ * - a PNG's deflate stream expands at most 1032:1 and a pixel takes at least
+ *   one bit, so it holds at most 1032 * 8 * size pixels. */
+static int claim_fits(enum img_format fmt, int arith, int64_t size, uint64_t w, uint64_t h,
+                      char *why, size_t why_len)
+{
+    uint64_t pixels = w * h, most;
+    if (fmt == IMG_JPEG && !arith)
+        most = (uint64_t)size * 8 * 64;
+    else if (fmt == IMG_PNG)
+        most = (uint64_t)size * 1032 * 8;
+    else
+        return 1; /* arithmetic coding has no such bound: decoding is incremental */
+    if (pixels <= most)
+        return 1;
+    snprintf(why, why_len,
+             "%s: the header claims %llux%llu pixels, more than a %lld-byte file can hold "
+             "(at most %llu pixels)",
+             fmt == IMG_JPEG ? "JPEG" : "PNG", (unsigned long long)w, (unsigned long long)h,
+             (long long)size, (unsigned long long)most);
+    return 0;
+}
 
 static enum img_format sniff(FILE *f, char *why, size_t why_len)
 {
@@ -44,7 +77,21 @@ struct jerr {
     jmp_buf jump;
     char msg[JMSG_LENGTH_MAX];
     int eof;
+    int bad;                   /* a warning about the data: the pixels are not the file's */
+    char warn[JMSG_LENGTH_MAX]; /* the first such warning */
 };
+
+/* Warnings about metadata only; every other libjpeg warning says that the
+ * compressed data is corrupt or cut short, and the pixels libjpeg returns
+ * are then partly invented (grey padding, resynchronised garbage). */
+static int benign_warning(int code)
+{
+    return code == JWRN_JFIF_MAJOR || code == JWRN_ADOBE_XFORM
+#ifdef JWRN_BOGUS_ICC
+           || code == JWRN_BOGUS_ICC
+#endif
+        ;
+}
 
 static void j_error_exit(j_common_ptr c)
 {
@@ -60,6 +107,10 @@ static void j_emit(j_common_ptr c, int level)
         c->err->num_warnings++;
         if (c->err->msg_code == JWRN_JPEG_EOF)
             e->eof = 1;
+        else if (!benign_warning(c->err->msg_code) && !e->bad) {
+            e->bad = 1;
+            c->err->format_message(c, e->warn);
+        }
     }
 }
 
@@ -86,8 +137,24 @@ static void cmyk_row(const uint8_t *in, uint8_t *out, int w, int channels, int i
     }
 }
 
-static int jpeg_run(FILE *f, int probe_only, int channels, img_shrink_fn choose, void *arg,
-                    struct image *out, char *why, size_t why_len)
+/* Grow the pixel buffer to hold `rows` rows of `row` bytes. */
+static int grow_rows(uint8_t *volatile *px, size_t *cap_rows, size_t rows, size_t row)
+{
+    if (rows <= *cap_rows)
+        return 1;
+    size_t cap = *cap_rows ? *cap_rows : FIRST_ROWS;
+    while (cap < rows)
+        cap *= 2;
+    uint8_t *g = realloc(*px, cap * row);
+    if (!g)
+        return 0;
+    *px = g;
+    *cap_rows = cap;
+    return 1;
+}
+
+static int jpeg_run(FILE *f, int64_t size, int probe_only, int channels, img_shrink_fn choose,
+                    void *arg, struct image *out, char *why, size_t why_len)
 {
     struct jpeg_decompress_struct ci;
     struct jerr je;
@@ -106,10 +173,16 @@ static int jpeg_run(FILE *f, int probe_only, int channels, img_shrink_fn choose,
         return DLAS_ERR_CORRUPT;
     }
     jpeg_create_decompress(&ci);
+    ci.mem->max_memory_to_use = JPEG_MAX_MEMORY;
     jpeg_stdio_src(&ci, f);
     jpeg_read_header(&ci, TRUE);
     out->src_w = (int)ci.image_width;
     out->src_h = (int)ci.image_height;
+    if (!claim_fits(IMG_JPEG, ci.arith_code, size, ci.image_width, ci.image_height, why,
+                    why_len)) {
+        jpeg_destroy_decompress(&ci);
+        return DLAS_ERR_CORRUPT;
+    }
     if (probe_only) {
         jpeg_destroy_decompress(&ci);
         return DLAS_OK;
@@ -124,27 +197,39 @@ static int jpeg_run(FILE *f, int probe_only, int channels, img_shrink_fn choose,
         snprintf(je.msg, sizeof je.msg, "%dx%d pixels is too large", w, h);
         longjmp(je.jump, 1);
     }
-    px = malloc((size_t)w * h * channels);
+    const size_t row = (size_t)w * channels;
+    size_t cap_rows = 0;
     if (is_cmyk)
         cmyk = malloc((size_t)w * 4);
-    if (!px || (is_cmyk && !cmyk)) {
+    if (is_cmyk && !cmyk) {
         snprintf(je.msg, sizeof je.msg, "out of memory for %dx%d pixels", w, h);
         longjmp(je.jump, 1);
     }
-    while (ci.output_scanline < ci.output_height) {
-        uint8_t *dst = px + (size_t)ci.output_scanline * w * channels;
-        JSAMPROW row = is_cmyk ? cmyk : dst;
-        if (jpeg_read_scanlines(&ci, &row, 1) != 1)
+    /* Rows are stored as they are decoded, and decoding stops at the first
+     * sign that the data ran out or is corrupt, so a header that claims more
+     * than the file holds costs no more memory than the file backs. */
+    while (ci.output_scanline < ci.output_height && !je.eof && !je.bad) {
+        if (!grow_rows(&px, &cap_rows, (size_t)ci.output_scanline + 1, row)) {
+            snprintf(je.msg, sizeof je.msg, "out of memory for %dx%d pixels", w, h);
+            longjmp(je.jump, 1);
+        }
+        uint8_t *dst = px + (size_t)ci.output_scanline * row;
+        JSAMPROW r = is_cmyk ? cmyk : dst;
+        if (jpeg_read_scanlines(&ci, &r, 1) != 1)
             break;
         if (is_cmyk)
             cmyk_row(cmyk, dst, w, channels, ci.saw_Adobe_marker);
     }
-    jpeg_finish_decompress(&ci);
+    if (!je.eof && !je.bad)
+        jpeg_finish_decompress(&ci);
     jpeg_destroy_decompress(&ci);
     free(cmyk);
-    if (je.eof) {
+    if (je.eof || je.bad) {
         free(px);
-        snprintf(why, why_len, "JPEG: truncated (the data ends before the image does)");
+        if (je.eof)
+            snprintf(why, why_len, "JPEG: truncated (the data ends before the image does)");
+        else
+            snprintf(why, why_len, "JPEG: corrupt data (%s)", je.warn);
         return DLAS_ERR_CORRUPT;
     }
     out->w = w;
@@ -156,7 +241,7 @@ static int jpeg_run(FILE *f, int probe_only, int channels, img_shrink_fn choose,
 
 /* ---- PNG ------------------------------------------------------------------- */
 
-static int png_run(FILE *f, int probe_only, int channels, img_shrink_fn choose, void *arg,
+static int png_run(FILE *f, int64_t size, int probe_only, int channels, img_shrink_fn choose, void *arg,
                    struct image *out, char *why, size_t why_len)
 {
     png_image im;
@@ -169,6 +254,10 @@ static int png_run(FILE *f, int probe_only, int channels, img_shrink_fn choose, 
     }
     out->src_w = out->w = (int)im.width;
     out->src_h = out->h = (int)im.height;
+    if (!claim_fits(IMG_PNG, 0, size, im.width, im.height, why, why_len)) {
+        png_image_free(&im);
+        return DLAS_ERR_CORRUPT;
+    }
     if (probe_only) {
         png_image_free(&im);
         return DLAS_OK;
@@ -197,6 +286,18 @@ static int png_run(FILE *f, int probe_only, int channels, img_shrink_fn choose, 
         free(px);
         return DLAS_ERR_CORRUPT;
     }
+    /* libpng's "benign" errors about the image data (too little or too much
+     * of it, a damaged deflate stream) come back as warnings: the pixels may
+     * be garbage. Warnings about metadata (an iCCP profile, a text chunk)
+     * leave the pixels alone and are not counted. */
+    if ((im.warning_or_error & PNG_IMAGE_WARNING) &&
+        (strstr(im.message, "IDAT") || strstr(im.message, "image data") ||
+         strstr(im.message, "compressed data"))) {
+        snprintf(why, why_len, "PNG: corrupt data (%s)", im.message);
+        png_image_free(&im);
+        free(px);
+        return DLAS_ERR_CORRUPT;
+    }
     if (alpha) {
         size_t n = (size_t)im.width * im.height;
         for (size_t i = 0; i < n; i++)
@@ -213,15 +314,19 @@ static int run(const char *path, int probe_only, int channels, img_shrink_fn cho
                struct image *out, char *why, size_t why_len)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(why, why_len, "cannot open: %s", strerror(errno));
-        return DLAS_ERR_IO;
+    FILE *f;
+    int64_t size;
+    int rc = dlas_file_fopen(path, &f, &size);
+    if (rc) {
+        /* The message names the path first; the caller adds it again. */
+        const char *m = dlas_last_error();
+        size_t n = strlen(path);
+        snprintf(why, why_len, "%s", !strncmp(m, path, n) && m[n] == ':' ? m + n + 2 : m);
+        return rc;
     }
-    int rc;
     switch (sniff(f, why, why_len)) {
-    case IMG_JPEG: rc = jpeg_run(f, probe_only, channels, choose, arg, out, why, why_len); break;
-    case IMG_PNG: rc = png_run(f, probe_only, channels, choose, arg, out, why, why_len); break;
+    case IMG_JPEG: rc = jpeg_run(f, size, probe_only, channels, choose, arg, out, why, why_len); break;
+    case IMG_PNG: rc = png_run(f, size, probe_only, channels, choose, arg, out, why, why_len); break;
     default: rc = DLAS_ERR_CORRUPT; break;
     }
     fclose(f);

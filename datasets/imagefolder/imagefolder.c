@@ -174,12 +174,23 @@ static int imgf_open(const struct dlas_host *host, const struct dlas_params *p, 
     int rc = imgf_configure(g, p);
     if (!rc)
         rc = imgf_folders(g, p, root);
+    struct scan_opts so;
+    memset(&so, 0, sizeof so);
     if (!rc)
-        rc = scan_classes(g->dir[0], &g->cls);
+        rc = scan_opts_init(&so, root, p ? dlas_param_bool(p, "follow_links") : 0);
     if (!rc)
-        rc = scan_split(g->dir[0], &g->cls, &g->f[0]);
+        rc = scan_classes(g->dir[0], &so, &g->cls);
+    if (!rc)
+        rc = scan_split(g->dir[0], &g->cls, &so, &g->f[0]);
     if (!rc && g->dir[1][0])
-        rc = scan_split(g->dir[1], &g->cls, &g->f[1]);
+        rc = scan_split(g->dir[1], &g->cls, &so, &g->f[1]);
+    if (!rc && so.links_skipped)
+        host->log(DLAS_LOG_WARN,
+                  "imagefolder: left out %lld symbolic link%s to folders under %s (links to folders "
+                  "are not followed; follow_links = true follows those leading outside the tree, "
+                  "each folder once)",
+                  (long long)so.links_skipped, so.links_skipped == 1 ? "" : "s", root);
+    scan_opts_free(&so);
     if (!rc)
         rc = verify_split(g, 0, how);
     if (!rc)
@@ -306,6 +317,9 @@ static const struct dlas_param_spec imgf_params[] = {
      "random-resized crop: largest aspect ratio"},
     {"verify", DLAS_PARAM_ENUM, 0, "header", 0, 0, "header|decode|none",
      "at open, check each image's header, decode each fully, or check nothing"},
+    {"follow_links", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL,
+     "follow symbolic links to folders that lead outside the tree (each folder once); links "
+     "within the tree are never followed"},
     {"skip_bad", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL,
      "leave out images that fail verification (counted in the log) instead of refusing"},
     {"imagenet_stats", DLAS_PARAM_BOOL, 0, "true", 0, 0, NULL,

@@ -1,6 +1,7 @@
 /* Directory scanning. Entries are sorted so that sample i is the same file
  * on every machine and every run, whatever order readdir() gives. */
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,10 @@
 
 #include "scan.h"
 
-#define MAX_DEPTH 8 /* class/sub/.../file; guards against symlink loops */
+/* Symbolic links to folders are not followed unless opts->follow_links, and
+ * then only to folders outside the tree, each folder once (by device and
+ * inode): a link to "." would otherwise multiply the tree, and a link from
+ * one class folder into another would give its images a second label. */
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -75,13 +79,89 @@ static int is_image_name(const char *name)
     return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".png"));
 }
 
-static int is_dir(const char *path)
+/* Folders already walked, by device and inode. */
+static int visited(struct scan_opts *o, dev_t dev, ino_t ino, int mark)
 {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    for (size_t i = 0; i < o->n_seen; i++)
+        if (o->seen[i].dev == dev && o->seen[i].ino == ino)
+            return 1;
+    if (!mark)
+        return 0;
+    if (o->n_seen == o->cap_seen) {
+        size_t cap = o->cap_seen ? 2 * o->cap_seen : 64;
+        void *g = realloc(o->seen, cap * sizeof *o->seen);
+        if (!g)
+            return -1;
+        o->seen = g;
+        o->cap_seen = cap;
+    }
+    o->seen[o->n_seen].dev = dev;
+    o->seen[o->n_seen].ino = ino;
+    o->n_seen++;
+    return 0;
 }
 
-int scan_classes(const char *dir, struct classes *out)
+/* Whether real path t lies in the tree whose real path is root. */
+static int inside(const char *root, const char *t)
+{
+    size_t n = strlen(root);
+    return !strncmp(t, root, n) && (t[n] == '/' || t[n] == '\0' || (n == 1 && root[0] == '/'));
+}
+
+enum entry { E_OTHER, E_DIR, E_SKIP };
+
+/* What the walk does with `path`: descend (a folder, or a followed link to
+ * one, not seen before), skip (a link not followed: counted), or treat it as
+ * a file. `mark`: record the folder as seen (the walk), or only look. */
+static int classify(const char *path, struct scan_opts *o, int mark, enum entry *e)
+{
+    struct stat lst, st;
+    *e = E_OTHER;
+    if (lstat(path, &lst) != 0 || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return DLAS_OK;
+    if (S_ISLNK(lst.st_mode)) {
+        char real[PATH_MAX];
+        if (!o->follow_links || !realpath(path, real) || inside(o->root_real, real)) {
+            o->links_skipped += mark;
+            *e = E_SKIP;
+            return DLAS_OK;
+        }
+    }
+    int v = visited(o, st.st_dev, st.st_ino, mark);
+    if (v < 0)
+        return dlas_error(DLAS_ERR_NOMEM, "imagefolder: out of memory listing %s", path);
+    *e = v ? E_SKIP : E_DIR;
+    if (v)
+        o->links_skipped += mark;
+    return DLAS_OK;
+}
+
+int scan_opts_init(struct scan_opts *o, const char *root, int follow_links)
+{
+    memset(o, 0, sizeof *o);
+    o->follow_links = follow_links;
+    if (!realpath(root, o->root_real))
+        return dlas_error(DLAS_ERR_IO, "imagefolder: %s: %s", root, strerror(errno));
+    return DLAS_OK;
+}
+
+void scan_opts_free(struct scan_opts *o)
+{
+    free(o->seen);
+    o->seen = NULL;
+    o->n_seen = o->cap_seen = 0;
+}
+
+/* dst = a/b, refusing a path that does not fit rather than cutting it. */
+static int join(char *dst, size_t len, const char *a, const char *b)
+{
+    if (snprintf(dst, len, "%s/%s", a, b) >= (int)len)
+        return dlas_error(DLAS_ERR_INVALID, "imagefolder: path %s/%s is too long (%zu bytes at most)",
+                          a, b, len - 1);
+    return DLAS_OK;
+}
+
+int scan_classes(const char *dir, struct scan_opts *o, struct classes *out)
 {
     memset(out, 0, sizeof *out);
     char **names;
@@ -92,11 +172,19 @@ int scan_classes(const char *dir, struct classes *out)
     int k = 0;
     for (int i = 0; i < n; i++) {
         char path[8192];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (is_dir(path))
+        enum entry e = E_OTHER;
+        if (!rc)
+            rc = join(path, sizeof path, dir, names[i]);
+        if (!rc)
+            rc = classify(path, o, 0, &e);
+        if (!rc && e == E_DIR)
             names[k++] = names[i];
         else
             free(names[i]);
+    }
+    if (rc) {
+        free_names(names, k);
+        return rc;
     }
     if (k == 0) {
         free(names);
@@ -149,22 +237,25 @@ static int add(struct filelist *f, const char *rel, int32_t label)
 }
 
 /* Images under root/rel, recursively. */
-static int walk(const char *root, const char *rel, int depth, int32_t label, struct filelist *f)
+static int walk(const char *root, const char *rel, struct scan_opts *o, int32_t label,
+                struct filelist *f)
 {
     char dir[8192];
-    snprintf(dir, sizeof dir, "%s/%s", root, rel);
+    int rc = join(dir, sizeof dir, root, rel);
+    if (rc)
+        return rc;
     char **names;
     int n;
-    int rc = list_dir(dir, &names, &n);
+    rc = list_dir(dir, &names, &n);
     for (int i = 0; !rc && i < n; i++) {
-        char sub[8192];
-        snprintf(sub, sizeof sub, "%s/%s", rel, names[i]);
-        char full[16384];
-        snprintf(full, sizeof full, "%s/%s", root, sub);
-        if (is_dir(full)) {
-            if (depth < MAX_DEPTH)
-                rc = walk(root, sub, depth + 1, label, f);
-        } else if (is_image_name(names[i])) {
+        char sub[8192], full[16384];
+        enum entry e;
+        if ((rc = join(sub, sizeof sub, rel, names[i])) || (rc = join(full, sizeof full, root, sub)) ||
+            (rc = classify(full, o, 1, &e)))
+            break;
+        if (e == E_DIR)
+            rc = walk(root, sub, o, label, f);
+        else if (e == E_OTHER && is_image_name(names[i])) {
             if (add(f, sub, label))
                 rc = dlas_error(DLAS_ERR_NOMEM, "imagefolder: out of memory listing %s", dir);
         }
@@ -173,11 +264,12 @@ static int walk(const char *root, const char *rel, int depth, int32_t label, str
     return rc;
 }
 
-int scan_split(const char *dir, const struct classes *cls, struct filelist *out)
+int scan_split(const char *dir, const struct classes *cls, struct scan_opts *o,
+               struct filelist *out)
 {
     memset(out, 0, sizeof *out);
     struct classes here;
-    int rc = scan_classes(dir, &here);
+    int rc = scan_classes(dir, o, &here);
     for (int i = 0; !rc && i < here.n; i++) {
         char **hit = bsearch(&here.names[i], cls->names, (size_t)cls->n, sizeof *cls->names, cmp_str);
         if (!hit) {
@@ -187,7 +279,12 @@ int scan_split(const char *dir, const struct classes *cls, struct filelist *out)
             break;
         }
         int64_t before = out->n;
-        rc = walk(dir, here.names[i], 1, (int32_t)(hit - cls->names), out);
+        char cdir[8192];
+        enum entry e = E_OTHER;
+        if (!(rc = join(cdir, sizeof cdir, dir, here.names[i])))
+            rc = classify(cdir, o, 1, &e);
+        if (!rc && e == E_DIR)
+            rc = walk(dir, here.names[i], o, (int32_t)(hit - cls->names), out);
         if (!rc && out->n == before)
             rc = dlas_error(DLAS_ERR_NOTFOUND,
                             "imagefolder: class folder %s/%s holds no images (.jpg, .jpeg, .png)",

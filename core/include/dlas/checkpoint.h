@@ -101,6 +101,12 @@ int dlas_ckpt_read(struct dlas_ckpt *c, const struct dlas_ckpt_entry *e, void *b
 int dlas_ckpt_read_tensor(struct dlas_ckpt *c, const char *name, struct dlas_tensor *t);
 /* Check every tensor's data CRC. */
 int dlas_ckpt_verify(struct dlas_ckpt *c);
+/* The non-finite values (NaN, +-Inf) of an entry's data already read into
+ * buf: their count, and the index of the first in *first (0 for integer
+ * dtypes, which have none). A CRC shows the file is intact, not that a
+ * training run did not diverge: weights are checked before use. */
+size_t dlas_ckpt_count_nonfinite(const struct dlas_ckpt_entry *e, const void *buf,
+                                 size_t *first);
 
 /* ---- writing any checkpoint ---------------------------------------------- */
 

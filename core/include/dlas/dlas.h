@@ -24,6 +24,7 @@
 #include <dlas/train.h>
 #include <dlas/blocks.h>
 #include <dlas/distil.h>
+#include <dlas/file.h>
 #include <dlas/results.h>
 
 const char *dlas_version(void);  /* "0.1.0" */
