@@ -128,3 +128,16 @@ tests_fixtures_fx_finetune_la_LIBADD = libdlas.la
 # automake still generates the log's own rule.)
 TEMPLATE_TEST_LOG = tests/plugin_template.sh.log
 $(TEMPLATE_TEST_LOG): $(patsubst %,%.log,$(filter-out tests/plugin_template.sh,$(TESTS)))
+
+# Fisher saliency and the latency compressors measure (ABI 1.3).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_saliency
+TESTS += tests/check_saliency
+check_LTLIBRARIES += tests/fixtures/fx_latency.la
+endif
+tests_check_saliency_SOURCES = tests/check_saliency.c tests/testutil.h
+tests_check_saliency_CFLAGS = $(TEST_CFLAGS)
+tests_check_saliency_LDADD = $(TEST_LDADD)
+tests_fixtures_fx_latency_la_SOURCES = tests/fixtures/fx_latency.c
+tests_fixtures_fx_latency_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_fixtures_fx_latency_la_LIBADD = libdlas.la

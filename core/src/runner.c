@@ -12,6 +12,7 @@
 #include <dlas/dlas.h>
 
 #include "exp_internal.h"
+#include "exp_latency.h"
 #include "exp_train.h"
 #include "progress.h"
 #include "results.h"
@@ -189,6 +190,8 @@ static int run_point(struct dlas_experiment *e, struct point *pt, struct dlas_ro
     struct dlas_buf settings = {0};
     struct dlas_report report;
     memset(&report, 0, sizeof report);
+    struct exp_latency lat; /* what a compressor's latency() times on */
+    exp_latency_init(&lat, e, pt, &r.rng, seed);
     for (int s = 0; !rc && s < chain->n; s++) {
         const struct instance *step = &chain->steps[s];
         struct dlas_params *pp = dlas_point_params(pt, step);
@@ -208,6 +211,7 @@ static int run_point(struct dlas_experiment *e, struct point *pt, struct dlas_ro
         ctx.trainer = tr.trainer;
         ctx.data = tr.data;
         ctx.teacher = tr.teacher;
+        exp_latency_bind(&lat, &ctx);
         const struct dlas_compressor_ops *cops = step->comp->ops;
         rc = cops->apply(&ctx, pp);
         dlas_params_free(pp);
@@ -216,6 +220,7 @@ static int run_point(struct dlas_experiment *e, struct point *pt, struct dlas_ro
         else if ((rc = dlas_graph_validate(r.graph)))
             dlas_error_context("graph after compressor '%s' step %d", chain->label, s + 1);
     }
+    exp_latency_free(&lat);
     exp_training_free(&tr); /* its activations are not needed to measure inference */
     dlas_row_set(row, "compressor_settings", settings.s ? settings.s : "none");
     dlas_buf_free(&settings);

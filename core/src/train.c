@@ -199,6 +199,21 @@ int dlas_trainer_add_hook(struct dlas_trainer *t, const struct dlas_train_hook *
     return DLAS_OK;
 }
 
+int dlas_trainer_remove_hooks(struct dlas_trainer *t, const void *ctx)
+{
+    if (!t)
+        return 0;
+    int kept = 0, removed = 0;
+    for (int i = 0; i < t->n_hooks; i++) {
+        if (t->hooks[i].ctx == ctx)
+            removed++;
+        else
+            t->hooks[kept++] = t->hooks[i];
+    }
+    t->n_hooks = kept;
+    return removed;
+}
+
 static int64_t numel_of(const struct dlas_node *n)
 {
     int64_t m = 1;

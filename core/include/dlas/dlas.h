@@ -21,6 +21,7 @@
 #include <dlas/checkpoint.h>
 #include <dlas/data.h>
 #include <dlas/train.h>
+#include <dlas/saliency.h>
 
 const char *dlas_version(void);  /* "0.1.0" */
 const char *dlas_revision(void); /* git revision the library was built from */
