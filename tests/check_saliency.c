@@ -33,14 +33,19 @@ static void fill(float *x, int64_t n, struct dlas_rng *r, double lo, double hi)
 
 /* conv(+bias) -> relu (scored) -> conv -> global pool -> linear. Without
  * batchnorm each sample's loss depends on that sample alone. */
-static struct dlas_graph *net(uint64_t seed)
+static struct dlas_graph *net_ex(uint64_t seed, int tied)
 {
     struct dlas_graph *g = dlas_graph_new();
     struct dlas_conv_attr c1 = dlas_conv(4, 3, 1, 1), c2 = dlas_conv(5, 3, 1, 1);
     c1.bias = 1;
-    int x = dlas_graph_input(g, "in", 2, 6, 6);
-    x = dlas_graph_conv2d(g, "conv1", x, &c1);
+    int in = dlas_graph_input(g, "in", 2, 6, 6);
+    int x = dlas_graph_conv2d(g, "conv1", in, &c1);
     x = dlas_graph_relu(g, "relu1", x);
+    if (tied) { /* a second branch added channel by channel: tied to the first */
+        int y = dlas_graph_conv2d(g, "conv1b", in, &c1);
+        y = dlas_graph_relu(g, "relu1b", y);
+        x = dlas_graph_add(g, "sum", x, y);
+    }
     x = dlas_graph_conv2d(g, "conv2", x, &c2);
     x = dlas_graph_relu(g, "relu2", x);
     x = dlas_graph_global_avgpool(g, "gap", x);
@@ -52,8 +57,13 @@ static struct dlas_graph *net(uint64_t seed)
     ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
     struct dlas_node *n = dlas_graph_node(g, dlas_graph_find(g, "conv1"));
     fill(dlas_f32(&n->bias), 4, &r, -0.2, 0.3);
+    if (tied) {
+        n = dlas_graph_node(g, dlas_graph_find(g, "conv1b"));
+        fill(dlas_f32(&n->bias), 4, &r, -0.2, 0.3);
+    }
     return g;
 }
+static struct dlas_graph *net(uint64_t seed) { return net_ex(seed, 0); }
 
 /* Cross-entropy of each sample of the reference forward, in double. */
 static void sample_losses(const struct dlas_graph *g, const float *x, const int32_t *y, int n,
@@ -156,6 +166,71 @@ START_TEST(fisher_matches_finite_differences)
     ck_assert_int_eq(dlas_fisher_accumulate(f, a), 0);
     dlas_fisher_saliency(f, 0, &ch);
     ck_assert_int_eq(ch, C - 1);
+    dlas_fisher_free(f);
+    dlas_autograd_free(a);
+    dlas_graph_free(g);
+}
+END_TEST
+
+/* Scale channel k of conv1 and conv1b together: the derivative is the sum
+ * of both relus' products, squared per sample. */
+START_TEST(fisher_tied_matches_finite_differences)
+{
+    enum { N = 3, C = 4 };
+    struct dlas_graph *g = net_ex(8, 1);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 12);
+    float x[N * 2 * 36];
+    int32_t y[N] = {1, 0, 2};
+    fill(x, N * 2 * 36, &r, -1, 1);
+    struct dlas_autograd *a;
+    ck_assert_int_eq(dlas_autograd_new(g, N, 1, &a), 0);
+    ck_assert_int_eq(dlas_autograd_forward(a, N, x, DLAS_AG_TRAIN), 0);
+    int lid = dlas_autograd_logits_node(a);
+    dlas_loss_xent(dlas_autograd_act(a, lid), y, N, 3, 0.0, dlas_autograd_grad(a, lid), 1.0);
+    ck_assert_int_eq(dlas_autograd_backward(a), 0);
+    const char *names[] = {"relu1", "relu1b", "relu1"};
+    const int sizes[] = {2, 1};
+    struct dlas_fisher *f;
+    ck_assert_int_eq(dlas_fisher_new_tied(g, 2, sizes, names, &f), 0);
+    ck_assert_int_eq(dlas_fisher_n_nodes(f), 2);
+    ck_assert_int_eq(dlas_fisher_accumulate(f, a), 0);
+    int64_t ch;
+    const double *delta = dlas_fisher_saliency(f, 0, &ch), *alone = dlas_fisher_saliency(f, 1, &ch);
+    ck_assert_int_eq(ch, C);
+    struct dlas_node *na = dlas_graph_node(g, dlas_graph_find(g, "conv1"));
+    struct dlas_node *nb = dlas_graph_node(g, dlas_graph_find(g, "conv1b"));
+    const int64_t per = dlas_tensor_numel(&na->weight) / C;
+    const double e = 1e-3;
+    int differs = 0;
+    for (int k = 0; k < C; k++) {
+        double lp[N], lm[N], want = 0;
+        float wa[64], wb[64], ba = dlas_f32(&na->bias)[k], bb = dlas_f32(&nb->bias)[k];
+        memcpy(wa, dlas_f32(&na->weight) + k * per, (size_t)per * sizeof(float));
+        memcpy(wb, dlas_f32(&nb->weight) + k * per, (size_t)per * sizeof(float));
+        for (int sgn = -1; sgn <= 1; sgn += 2) {
+            for (int64_t i = 0; i < per; i++) {
+                dlas_f32(&na->weight)[k * per + i] = (float)(wa[i] * (1.0 + sgn * e));
+                dlas_f32(&nb->weight)[k * per + i] = (float)(wb[i] * (1.0 + sgn * e));
+            }
+            dlas_f32(&na->bias)[k] = (float)(ba * (1.0 + sgn * e));
+            dlas_f32(&nb->bias)[k] = (float)(bb * (1.0 + sgn * e));
+            sample_losses(g, x, y, N, sgn > 0 ? lp : lm);
+        }
+        memcpy(dlas_f32(&na->weight) + k * per, wa, (size_t)per * sizeof(float));
+        memcpy(dlas_f32(&nb->weight) + k * per, wb, (size_t)per * sizeof(float));
+        dlas_f32(&na->bias)[k] = ba;
+        dlas_f32(&nb->bias)[k] = bb;
+        for (int n = 0; n < N; n++) {
+            double d = (lp[n] - lm[n]) / (2 * e) / N;
+            want += d * d;
+        }
+        want /= 2.0 * N;
+        ck_assert_msg(fabs(delta[k] - want) <= 2e-2 * want + 1e-7,
+                      "channel %d: Delta %.8g, finite differences %.8g", k, delta[k], want);
+        differs += fabs(alone[k] - want) > 5e-2 * want;
+    }
+    ck_assert_int_ge(differs, 1); /* one node alone is not the tied answer */
     dlas_fisher_free(f);
     dlas_autograd_free(a);
     dlas_graph_free(g);
@@ -371,6 +446,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("fisher");
     tcase_add_test(tc, fisher_by_hand);
     tcase_add_test(tc, fisher_matches_finite_differences);
+    tcase_add_test(tc, fisher_tied_matches_finite_differences);
     tcase_add_test(tc, fisher_refuses_bad_nodes);
     tcase_add_test(tc, latency_unavailable_without_core);
     suite_add_tcase(s, tc);

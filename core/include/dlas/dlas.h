@@ -22,6 +22,7 @@
 #include <dlas/data.h>
 #include <dlas/train.h>
 #include <dlas/saliency.h>
+#include <dlas/prune.h>
 
 const char *dlas_version(void);  /* "0.1.0" */
 const char *dlas_revision(void); /* git revision the library was built from */

@@ -62,6 +62,15 @@ struct dlas_fisher;
  * names are copied. The sums start at zero. */
 int dlas_fisher_new(const struct dlas_graph *g, const char *const *nodes, int n_nodes,
                     struct dlas_fisher **out);
+/* Channels tied across nodes (a residual stream: the outputs of every
+ * block feeding one chain of adds are one channel each) are removed by one
+ * mask on all of them, so their saliency is taken with the products summed
+ * over the set before squaring: per sample, s_nk = sum_{v in set} sum_{h,w}
+ * a^v_nkhw g^v_nkhw, and Delta_k = 1/(2N) sum_n s_nk^2. Entry i is the
+ * set_size[i] names that follow in `nodes` (set_size NULL: one each), all
+ * with the same channel count. dlas_fisher_node(f, i) names the set's first. */
+int dlas_fisher_new_tied(const struct dlas_graph *g, int n_entries, const int *set_size,
+                         const char *const *nodes, struct dlas_fisher **out);
 /* Detaches it from its trainer first, if attached. NULL is fine. */
 void dlas_fisher_free(struct dlas_fisher *f);
 
@@ -77,7 +86,7 @@ int dlas_fisher_accumulate(struct dlas_fisher *f, struct dlas_autograd *a);
 int dlas_fisher_attach(struct dlas_fisher *f, struct dlas_trainer *t);
 void dlas_fisher_detach(struct dlas_fisher *f);
 
-int dlas_fisher_n_nodes(const struct dlas_fisher *f);
+int dlas_fisher_n_nodes(const struct dlas_fisher *f); /* entries */
 const char *dlas_fisher_node(const struct dlas_fisher *f, int i);
 /* The summed saliency of node i's channels since the last reset (*channels
  * of them; 0 and NULL before the first accumulate that saw the node). The
