@@ -186,6 +186,29 @@ START_TEST(l1_global_stops_at_params_target)
 }
 END_TEST
 
+/* round_to: every layer's channels end at a multiple (or at most one block) */
+START_TEST(l1_rounds_channel_counts)
+{
+    struct dlas_graph *g = net(6);
+    rank_conv1(g);
+    struct dlas_rng rng;
+    struct dlas_host host;
+    dlas_rng_seed(&rng, 1);
+    dlas_host_init(&host, &rng, 1);
+    struct dlas_compress_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.size = sizeof ctx;
+    ctx.host = &host;
+    ctx.graph = g;
+    const char *sets[] = {"ratio=0.97", "round_to=4", NULL};
+    ck_assert_msg(apply("l1-channel", &ctx, sets) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(node(g, "conv1")->out_shape[0], 4);
+    ck_assert_int_eq(node(g, "conv2")->out_shape[0], 4);
+    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    dlas_graph_free(g);
+}
+END_TEST
+
 /* ---- with training data ------------------------------------------------- */
 
 struct world {
@@ -261,7 +284,9 @@ START_TEST(fisher_removes_lowest_saliency)
     char goal[64];
     snprintf(goal, sizeof goal, "absolute=%lld", (long long)(s0.params - 56));
     /* a learning rate too small to move conv2's zero column away from ~0 */
-    const char *sets[] = {goal, "prune_every=3", "lr=1e-9", "evaluate=false", NULL};
+    char save[600];
+    snprintf(save, sizeof save, "save=%s/pruned.ckpt", tmpdir);
+    const char *sets[] = {goal, "prune_every=3", "lr=1e-9", "evaluate=false", save, NULL};
     ck_assert_msg(apply("fisher", &w.ctx, sets) == 0, "%s", dlas_last_error());
     ck_assert_int_eq(node(g, "conv1")->out_shape[0], 5);
     ck_assert_int_eq(node(g, "conv2")->out_shape[0], 5);
@@ -270,6 +295,19 @@ START_TEST(fisher_removes_lowest_saliency)
     for (int k = 0; k < 5; k++)
         ck_assert_int_eq(rows[k], k < 3 ? k : k + 1);
     ck_assert_int_eq(dlas_trainer_step(w.trainer), 3); /* one pruning step sufficed */
+    /* the checkpoint holds the weights and the architecture */
+    struct dlas_ckpt *ck;
+    ck_assert_msg(dlas_ckpt_open(save + 5, &ck) == 0, "%s", dlas_last_error());
+    struct dlas_tensor arch = {0};
+    ck_assert_int_eq(dlas_ckpt_read_tensor(ck, "prune.arch.conv1", &arch), 0);
+    ck_assert(((int32_t *)arch.data)[0] == 5 && ((int32_t *)arch.data)[1] == 6);
+    dlas_tensor_free(&arch);
+    dlas_ckpt_close(ck);
+    struct dlas_graph *copy = dlas_graph_clone(g);
+    ck_assert_int_ne(dlas_checkpoint_load_graph(copy, save + 5, DLAS_CKPT_STRICT), 0);
+    ck_assert_msg(dlas_checkpoint_load_graph(copy, save + 5, DLAS_CKPT_ALLOW_UNEXPECTED) == 0,
+                  "%s", dlas_last_error());
+    dlas_graph_free(copy);
     world_close(&w);
     dlas_graph_free(before);
     dlas_graph_free(g);
@@ -443,6 +481,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, l1_layer_removes_smallest_norms);
     tcase_add_test(tc, l1_global_stops_at_params_target);
+    tcase_add_test(tc, l1_rounds_channel_counts);
     tcase_add_test(tc, fisher_removes_lowest_saliency);
     tcase_add_test(tc, activation_removes_lowest_attention);
     tcase_add_test(tc, pruners_refuse_clearly);

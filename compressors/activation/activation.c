@@ -106,6 +106,7 @@ static int act_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
     o.round_to = (int)dlas_param_int(p, "round_to");
     o.include_linear = dlas_param_bool(p, "include_linear");
     o.history_csv = dlas_param_str(p, "history_csv");
+    o.save_path = dlas_param_str(p, "save");
     struct act st = {dlas_param_float(p, "p"), dlas_param_int(p, "calibration_batches"),
                      dlas_param_int(p, "calibration_batch"), ctx->data};
     struct dlas_pruner pr = {sizeof pr, "activation", &st, NULL, score, NULL, NULL};
@@ -140,6 +141,9 @@ static const struct dlas_param_spec act_params[] = {
      "report test accuracy before and after pruning"},
     {"history_csv", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,
      "write every pruning step to this CSV file"},
+    {"save", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,
+     "write the pruned network (weights, and channels per layer as prune.arch.<layer>) to "
+     "this checkpoint"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static const struct dlas_compressor_ops act_ops = {sizeof(struct dlas_compressor_ops), act_apply};

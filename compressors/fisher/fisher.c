@@ -120,6 +120,7 @@ static int fisher_apply(struct dlas_compress_ctx *ctx, const struct dlas_params 
     o.round_to = (int)dlas_param_int(p, "round_to");
     o.include_linear = dlas_param_bool(p, "include_linear");
     o.history_csv = dlas_param_str(p, "history_csv");
+    o.save_path = dlas_param_str(p, "save");
     if (o.interval < 1)
         return dlas_error(DLAS_ERR_INVALID, "fisher: prune_every must be >= 1 (the saliency "
                           "is accumulated over training steps)");
@@ -158,6 +159,9 @@ static const struct dlas_param_spec fisher_params[] = {
      "report test accuracy before and after pruning"},
     {"history_csv", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,
      "write every pruning step (layer, channel, score, cost) to this CSV file"},
+    {"save", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,
+     "write the pruned network (weights, and channels per layer as prune.arch.<layer>) to "
+     "this checkpoint"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static const struct dlas_compressor_ops fisher_ops = {sizeof(struct dlas_compressor_ops),

@@ -149,6 +149,7 @@ static int l1_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
     o.round_to = (int)dlas_param_int(p, "round_to");
     o.include_linear = dlas_param_bool(p, "include_linear");
     o.history_csv = dlas_param_str(p, "history_csv");
+    o.save_path = dlas_param_str(p, "save");
     struct l1 st = {dlas_param_bool(p, "normalize")};
     const char *mode = dlas_param_str(p, "mode");
     if (mode && !strcmp(mode, "layer"))
@@ -191,6 +192,9 @@ static const struct dlas_param_spec l1_params[] = {
      "report test accuracy before and after (when the experiment trains)"},
     {"history_csv", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,
      "write every pruning step to this CSV file"},
+    {"save", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,
+     "write the pruned network (weights, and channels per layer as prune.arch.<layer>) to "
+     "this checkpoint"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static const struct dlas_compressor_ops l1_ops = {sizeof(struct dlas_compressor_ops), l1_apply};

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <dlas/checkpoint.h>
 #include <dlas/log.h>
 #include <dlas/prune.h>
 #include <dlas/status.h>
@@ -303,6 +304,60 @@ static int evaluate(struct run *r, const char *key)
     return rc ? rc : report(r, key, e.top1);
 }
 
+/* The pruned network's tensors, and its architecture: per conv and linear
+ * an int32 tensor "prune.arch.<layer>" = {channels kept, channels before},
+ * so that it can be rebuilt (and trained from scratch). Loading the weights
+ * into a graph of that shape ignores them with DLAS_CKPT_ALLOW_UNEXPECTED. */
+static int save_pruned(const struct dlas_graph *g, const struct dlas_graph *before,
+                       const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.weights", path);
+    int rc = dlas_checkpoint_save_graph(g, tmp);
+    struct dlas_ckpt *in = NULL;
+    struct dlas_ckpt_writer *w = NULL;
+    void *buf = NULL;
+    if (!rc)
+        rc = dlas_ckpt_open(tmp, &in);
+    if (!rc)
+        rc = dlas_ckpt_writer_open(path, &w);
+    for (size_t i = 0; !rc; i++) {
+        const struct dlas_ckpt_entry *e = dlas_ckpt_entry_at(in, i);
+        if (!e)
+            break;
+        void *b = realloc(buf, e->nbytes ? (size_t)e->nbytes : 1);
+        if (!b) {
+            rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
+            break;
+        }
+        buf = b;
+        if (!(rc = dlas_ckpt_read(in, e, buf, (size_t)e->nbytes)))
+            rc = dlas_ckpt_writer_add(w, e->name, e->dtype, e->ndim, e->dims, buf);
+    }
+    for (int i = 0; !rc && i < dlas_graph_n_nodes(g); i++) {
+        const struct dlas_node *n = dlas_graph_node(g, i);
+        if (n->op != DLAS_OP_CONV2D && n->op != DLAS_OP_LINEAR)
+            continue;
+        int j = dlas_graph_find(before, n->name);
+        int32_t v[2] = {(int32_t)n->out_shape[0],
+                        j >= 0 ? (int32_t)dlas_graph_node(before, j)->out_shape[0] : -1};
+        int64_t dims[1] = {2};
+        char name[DLAS_NAME_MAX + 16];
+        snprintf(name, sizeof name, "prune.arch.%s", n->name);
+        rc = dlas_ckpt_writer_add(w, name, DLAS_I32, 1, dims, v);
+    }
+    if (w) {
+        int rc2 = dlas_ckpt_writer_commit(w);
+        if (!rc)
+            rc = rc2;
+    }
+    free(buf);
+    if (in)
+        dlas_ckpt_close(in);
+    remove(tmp);
+    return rc ? dlas_error_context("saving the pruned network to '%s'", path) : DLAS_OK;
+}
+
 static int check_options(const struct dlas_compress_ctx *ctx, const struct dlas_pruner *p,
                          const struct dlas_prune_options *o)
 {
@@ -421,6 +476,10 @@ out:
             ;
         if (!rc && o->metric == DLAS_PRUNE_LATENCY)
             rc = report_s(&r, "latency_binding", r.target.last.binding);
+        if (!rc && o->round_to > 1) /* say that channel counts were rounded */
+            rc = report(&r, "round_to", (double)o->round_to);
+        if (!rc && o->save_path && o->save_path[0] && !(rc = save_pruned(g, before, o->save_path)))
+            rc = report_s(&r, "saved", o->save_path);
         free(arch);
         dlas_log(DLAS_LOG_INFO, "%s: %lld channels removed in %lld steps; params %lld -> %lld, "
                  "MACs %lld -> %lld", p->name, (long long)gone, (long long)r.prune_steps,

@@ -132,7 +132,7 @@ char *dlas_prune_arch_string(const struct dlas_graph *g, const struct dlas_graph
  * (test split, when evaluate), <p>.target (metric), <p>.goal,
  * <p>.cost_before/after (metric units: count, or ms), <p>.latency_binding,
  * <p>.channels_removed, <p>.prune_steps, <p>.train_steps, <p>.seconds,
- * <p>.arch ("layer:kept/was ..."). */
+ * <p>.arch ("layer:kept/was ..."), <p>.saved (the checkpoint written, if any). */
 struct dlas_pruner {
     uint32_t size;    /* sizeof(struct dlas_pruner) */
     const char *name; /* "fisher": logs and report keys */
@@ -170,6 +170,11 @@ struct dlas_prune_options {
     int round_to;
     const char *history_csv; /* NULL or "": none; else one row per pruning step */
     int64_t max_prune_steps; /* 0: until the target or nothing is left */
+    /* NULL or "": nothing; else a checkpoint of the pruned network: its
+     * tensors (as dlas_checkpoint_save_graph) and its architecture, an int32
+     * tensor "prune.arch.<layer>" = {channels kept, channels before} per conv
+     * and linear (load the weights with DLAS_CKPT_ALLOW_UNEXPECTED). */
+    const char *save_path;
 };
 void dlas_prune_options_default(struct dlas_prune_options *o);
 int dlas_prune_run(struct dlas_compress_ctx *ctx, const struct dlas_pruner *p,
