@@ -27,7 +27,7 @@
 
 #include <dlas/dlas.h>
 
-#include "../core/src/sysinfo.h"
+#include "../core/base/sysinfo.h"
 
 #define MAX_REPEATS 64
 

@@ -12,7 +12,7 @@
 #include <dlas/params.h>
 #include <dlas/status.h>
 
-#include "../core/src/cfgparams.h"
+#include "../core/plugin/cfgparams.h"
 #include "testutil.h"
 
 static const struct dlas_param_spec spec[] = {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../src/results.h"
+#include "../exp/results.h"
 #include "cli.h"
 
 struct pt {

@@ -1,17 +1,9 @@
 /* Code shared by the CPU convolution primitives (direct, spatial-pack,
- * winograd, grouped-spatial-pack). Not a plugin: its sources are compiled
- * into each primitive's module separately (see each local.mk), so that the
- * plugins still never link against one another.
- *
- * Data layouts used here:
- *   NCHW            the framework's activations, in and out of every run().
- *   channel-blocked a window of the zero-padded input as [blk][row][phase][q][16]:
- *                   16 channels of one pixel form one vector, and for a
- *                   column stride s the columns are split into s phases
- *                   (column c -> phase c % s, position c / s), so that the
- *                   pixels a strided output row reads sit 16 floats apart.
- *                   The last block of a channel count that is not a multiple
- *                   of 16 keeps 16 slots per pixel, the unused ones zero. */
+ * winograd, grouped-spatial-pack) beyond the kernels: layer checks, the
+ * backend's threads and clock, profiling, and the OpenMP phase runner. Not a
+ * plugin: compiled into each primitive's module separately (see each
+ * local.mk), so that the plugins still never link against one another. The
+ * kernels themselves (packing, micro-kernel, scatter) are core/kernels. */
 #ifndef DLAS_PRIM_COMMON_H
 #define DLAS_PRIM_COMMON_H
 
@@ -20,48 +12,7 @@
 
 #include <dlas/plugin.h>
 
-/* GCC vector extensions: AVX-512 registers under -march=native on this
- * machine, split by the compiler into narrower ones elsewhere. (Without
- * AVX-512 GCC notes that passing 64-byte vectors by value has another ABI;
- * these helpers are static inline and internal, so that cannot matter.) */
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float pc_v16 __attribute__((vector_size(64), aligned(64)));
-typedef float pc_v16u __attribute__((vector_size(64), aligned(4), may_alias));
-
-static inline pc_v16 pc_load(const float *p) { return *(const pc_v16u *)p; }
-static inline void pc_store(float *p, pc_v16 v) { *(pc_v16u *)p = v; }
-static inline pc_v16 pc_splat(float x)
-{
-    /* spelled out: `(pc_v16){0} + x` costs an add (0 + x is not x for -0) */
-    return (pc_v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
-}
-
-#define PC_VL 16 /* floats per vector */
-
-typedef int32_t pc_v16i __attribute__((vector_size(64), aligned(64)));
-
-/* The layer's activation (enum dlas_activation) on a vector: NaN passes
- * through, as torch.relu does. */
-static inline pc_v16 pc_act(pc_v16 v, int act)
-{
-    if (act == DLAS_ACT_NONE)
-        return v;
-    const pc_v16 zero = {0}, six = pc_splat(6.0f);
-    v = (pc_v16)((pc_v16i)v & ~(pc_v16i)(v < zero));
-    if (act == DLAS_ACT_RELU6) {
-        pc_v16i big = (pc_v16i)(v > six);
-        v = (pc_v16)(((pc_v16i)v & ~big) | ((pc_v16i)six & big));
-    }
-    return v;
-}
-static inline float pc_act1(float v, int act)
-{
-    if (act != DLAS_ACT_NONE && v < 0.0f)
-        v = 0.0f;
-    if (act == DLAS_ACT_RELU6 && v > 6.0f)
-        v = 6.0f;
-    return v;
-}
+#include "../../core/kernels/pc_kernels.h"
 
 /* ---- layer checks ------------------------------------------------------ */
 
@@ -86,31 +37,6 @@ int pc_threads(const struct dlas_backend *be);
 double pc_now(const struct dlas_backend *be);
 void pc_prof_add(struct dlas_profile *p, const char *phase, double seconds);
 
-/* Contiguous static share [*b, *e) of n items for thread id of nt. */
-static inline void pc_split(int64_t n, int id, int nt, int64_t *b, int64_t *e)
-{
-    int64_t q = n / nt, r = n % nt;
-    *b = id * q + (id < r ? id : r);
-    *e = *b + q + (id < r ? 1 : 0);
-}
-
-static inline int64_t pc_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-static inline int64_t pc_round_up(int64_t a, int64_t b) { return pc_ceil_div(a, b) * b; }
-
-/* [*lo, *hi): the j in [0, n) with first <= j*s < end (s > 0), possibly
- * empty. Every strided copy of an image row into a padded buffer splits the
- * row this way: zeros before the image, pixels, zeros after. */
-static inline void pc_span(int64_t first, int64_t end, int64_t s, int64_t n, int64_t *lo,
-                           int64_t *hi)
-{
-    int64_t a = first <= 0 ? 0 : pc_ceil_div(first, s);
-    int64_t b = end <= 0 ? 0 : pc_ceil_div(end, s);
-    a = a < n ? a : n;
-    b = b < n ? b : n;
-    *lo = a;
-    *hi = b > a ? b : a;
-}
-
 /* The shape of every run() here: a packing phase and a compute phase in one
  * OpenMP region (one fork per call), with a barrier between them. pack gets
  * an even share of pack_n items; the compute phase either gets an even share
@@ -128,137 +54,5 @@ struct pc_phases {
  * prepare() sized); a team is never larger than work_n when work is used. */
 void pc_run_phases(const struct dlas_backend *be, int max_threads, const struct pc_phases *ph,
                    struct dlas_profile *prof);
-
-/* ---- channel-blocked packing ------------------------------------------- */
-
-/* A window of the padded input of one group of one image, in padded
- * coordinates: rows [row0, row0 + rows), columns [col0, col0 + cols) of the
- * image padded by pad_h/pad_w (anything outside the image is 0). Column
- * stride `sw` splits columns into phases of `q` positions each (q >=
- * ceil(cols / sw)). */
-struct pc_window {
-    int64_t row0, rows, col0, cols;
-    int sw;
-    int64_t q;
-};
-
-/* floats of one row (all phases) of one channel block of a packed window */
-static inline int64_t pc_window_rowlen(const struct pc_window *w) { return w->sw * w->q * PC_VL; }
-
-/* floats of one channel block of a packed window */
-static inline int64_t pc_window_block(const struct pc_window *w)
-{
-    return w->rows * pc_window_rowlen(w);
-}
-
-/* Pack channel blocks [blk0, blk1) of `channels` channels (src: channels x
- * h x w, NCHW) into dst, which holds every block of the window. */
-void pc_pack_window(const float *src, int64_t channels, int64_t h, int64_t w, int pad_h,
-                    int pad_w, const struct pc_window *win, float *dst, int64_t blk0,
-                    int64_t blk1);
-
-/* Pack rows [r0, r1) of the whole window (all channel blocks), so that
- * threads can split one image's packing by rows. */
-void pc_pack_window_rows(const float *src, int64_t channels, int64_t h, int64_t w, int pad_h,
-                         int pad_w, const struct pc_window *win, float *dst, int64_t r0,
-                         int64_t r1);
-
-/* Each of layer d's kh*kw taps' offset, in a window packed like w, from
- * the first input of an output pixel. */
-void pc_tap_offsets(const struct dlas_conv_desc *d, const struct pc_window *w, int64_t *tap_off);
-
-/* The whole padded input of layer d as one window for a direct
- * convolution: rows and phase columns enough for every output pixel (w),
- * and the taps' offsets in it (tap_off). */
-void pc_direct_window(const struct dlas_conv_desc *d, struct pc_window *w, int64_t *tap_off);
-
-/* Rows [r0, r1) of the row space (image, group, window row) of a batch:
- * each (image, group) packs the group's cpg channels of `in` (NCHW, layer d)
- * into its own img_floats slot of dst. */
-void pc_pack_batch_rows(const float *in, const struct dlas_conv_desc *d, int64_t cpg,
-                        const struct pc_window *win, int64_t img_floats, float *dst, int64_t r0,
-                        int64_t r1);
-
-/* ---- the register-blocked micro-kernel --------------------------------- */
-
-/* One call computes a VH x VW block of output pixels for B vectors of 16
- * output channels (acc[pixel][b], VH*VW*B <= 28 registers):
- *
- *   for blk < nblk, tap < ntaps, c < (blk < nblk-1 ? 16 : cb_last):
- *       x(pixel) = in[blk*blk_stride + tap_off[tap] + vh*row_stride + vw*PS + c*CS]
- *       acc[pixel][b] += x(pixel) * w[...] (one vector per b, read in order)
- *
- * with PS = 16 and CS = 1: the channel-blocked layout, which Winograd's
- * transformed tiles also use ([blk][tile][16]). The weights are one stream
- * in [blk][tap][c][B*16] order. Results go to out[pixel * out_ps + b*16 +
- * lane], starting from bias (B*16) or 0. */
-struct pc_kargs {
-    const float *in;
-    const float *w;
-    float *out;
-    const float *bias;
-    const int64_t *tap_off;
-    int ntaps, nblk, cb_last;
-    int64_t blk_stride, row_stride, out_ps;
-};
-typedef void (*pc_kernel_fn)(const struct pc_kargs *a);
-
-#define PC_MAX_VH 4
-#define PC_MAX_VW 16
-#define PC_MAX_B 4
-#define PC_MAX_ACC 28
-/* The kernel for (vh, vw, b), or NULL when that shape is not instantiated:
- * vh in {1, 2, 4}, vh*vw*b <= 28, and vh*vw <= 16 (one transposition
- * scatters a block). */
-pc_kernel_fn pc_kernel(int vh, int vw, int b);
-/* Largest vw <= want with a kernel for (vh, vw, b); 0 if none. */
-int pc_kernel_max_vw(int vh, int b);
-
-/* Weights of one group packed for the kernel: [ob][blk][tap][c][B*16], lanes
- * of output channels past `opg` zero. src: opg x cpg x kh x kw (the group's
- * slice of the usual layout). dst holds n_ob * cpg * taps * B*16 floats. */
-void pc_pack_weights(const float *src, int64_t opg, int64_t cpg, int kh, int kw, int b,
-                     float *dst);
-static inline int64_t pc_packed_weights_floats(int64_t opg, int64_t cpg, int kh, int kw, int b)
-{
-    return pc_ceil_div(opg, (int64_t)b * PC_VL) * cpg * kh * kw * b * PC_VL;
-}
-
-/* ---- scattering results back to NCHW ----------------------------------- */
-
-/* tile: np pixels x ps floats (channel c of pixel p at tile[p*ps + c]);
- * writes channels [0, nc) of pixels [0, np) to dst + c*cstride + pix_off(p),
- * where pixel p = (p / vw, p % vw) sits at row_stride * (p / vw) + p % vw,
- * with activation act (enum dlas_activation) applied. Only rows < nrows and
- * columns < ncols are written. */
-void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, int ncols,
-                     int64_t nc, float *dst, int64_t cstride, int64_t row_stride, int act);
-
-/* ---- direct convolution over a packed window ------------------------------ */
-
-/* The register block for layer d's output with opg output channels a group:
- * *vh rows x *vw columns x *b vectors of 16 channels. A zero asks for the
- * default: B from the channel count, as few (then as even) column blocks as
- * the registers allow, and, when rows and columns are both left to it, two
- * or four rows where narrow columns would leave registers idle. Returns 0;
- * 1 when no kernel takes *vh rows of *b vectors; 2 when none takes the
- * block. */
-int pc_direct_blocking(const struct dlas_conv_desc *d, int64_t opg, int *vh, int *vw, int *b);
-
-/* The kernel arguments every block of a layer shares: its taps, the blocks
- * of its cpg input channels a group in windows packed like win, and the
- * tile the kernel writes (lanes floats a pixel). Blocks then set in, w and
- * bias. */
-void pc_kargs_init(struct pc_kargs *a, const struct dlas_conv_desc *d, int64_t cpg,
-                   const int64_t *tap_off, const struct pc_window *win, float *tile, int lanes);
-
-/* Output rows [oh0, oh0 + vh) of one block of nc output channels from img,
- * an image's window packed like win: VH x VW register blocks, a short last
- * row block one row at a time, each scattered to dst (the block's first
- * channel plane of out_h x out_w) with activation act. a: from
- * pc_kargs_init, with w and bias set. */
-void pc_direct_rows(struct pc_kargs *a, const struct dlas_conv_desc *d, const struct pc_window *win,
-                    const float *img, int64_t oh0, int vh, int vw, int b, int64_t nc, float *dst,
-                    int act);
 
 #endif

@@ -5,5 +5,5 @@ primitives_grouped_spatial_pack_primitive_grouped_spatial_pack_la_SOURCES = \
 	primitives/common/prim_common.c primitives/common/prim_common.h
 primitives_grouped_spatial_pack_primitive_grouped_spatial_pack_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) -O3
 primitives_grouped_spatial_pack_primitive_grouped_spatial_pack_la_LDFLAGS = $(PLUGIN_LDFLAGS)
-primitives_grouped_spatial_pack_primitive_grouped_spatial_pack_la_LIBADD = $(PLUGIN_LIBADD) $(OPENMP_CFLAGS)
+primitives_grouped_spatial_pack_primitive_grouped_spatial_pack_la_LIBADD = $(PLUGIN_LIBADD) core/kernels/libdlas_kernels.la $(OPENMP_CFLAGS)
 EXTRA_DIST += primitives/grouped-spatial-pack/README.md

@@ -20,7 +20,7 @@
 #include <dlas/status.h>
 
 #include "cfgparams.h"
-#include "util.h"
+#include "../base/util.h"
 
 union item {
     int64_t i;

@@ -5,7 +5,7 @@
 #ifndef DLAS_FALLBACKS_H
 #define DLAS_FALLBACKS_H
 
-#include "util.h"
+#include "../base/util.h"
 
 struct fallback_group;
 

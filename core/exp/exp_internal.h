@@ -5,7 +5,7 @@
 
 #include <dlas/experiment.h>
 
-#include "cfgparams.h"
+#include "../plugin/cfgparams.h"
 #include "results.h"
 
 /* A named, configured component: "wino = { plugin = "winograd"; tile = 4; }" */

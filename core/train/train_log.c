@@ -9,7 +9,7 @@
 #include <dlas/log.h>
 
 #include "train_impl.h"
-#include "util.h"
+#include "../base/util.h"
 
 void tlog_start(struct tlog *l, int mode, double interval, const char *label, int64_t epochs,
                 int64_t steps_per_epoch)

@@ -12,7 +12,7 @@
 
 #include <dlas/registry.h>
 
-#include "util.h"
+#include "../base/util.h"
 
 struct loaded {
     char *path;

@@ -7,8 +7,8 @@
 #include <dlas/compare.h>
 #include <dlas/tune.h>
 
-#include "sysinfo.h"
-#include "util.h"
+#include "../base/sysinfo.h"
+#include "../base/util.h"
 
 void dlas_compare_options_default(struct dlas_compare_options *o)
 {

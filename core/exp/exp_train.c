@@ -8,7 +8,7 @@
 #include <dlas/status.h>
 
 #include "exp_train.h"
-#include "util.h"
+#include "../base/util.h"
 
 /* Train keys that cannot change the trained weights: results do not
  * depend on threads, and the rest say when to write or evaluate. */

@@ -1,8 +1,8 @@
-/* The register-blocked micro-kernel of prim_common.h, instantiated for every
+/* The register-blocked micro-kernel of pc_kernels.h, instantiated for every
  * block shape the primitives and their tuners may choose. Each instance has
  * compile-time VH, VW and B so that the accumulators live in registers and
  * every input address is a constant displacement from a few pointers. */
-#include "prim_common.h"
+#include "pc_kernels.h"
 
 #define PS 16 /* pixel stride of the blocked layout */
 

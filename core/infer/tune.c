@@ -10,7 +10,7 @@
 
 #include <dlas/tune.h>
 
-#include "util.h"
+#include "../base/util.h"
 
 #define MAX_KNOBS 12
 #define MAX_VALUES 40

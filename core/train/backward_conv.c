@@ -22,7 +22,7 @@
 #include <cblas.h>
 
 #include "autograd_impl.h"
-#include "conv_cols.h"
+#include "../kernels/conv_cols.h"
 
 enum { DW_IM2COL, DW_COLT, DW_DIRECT };
 enum { DX_GEMM1X1, DX_COL2IM, DX_COLT, DX_DIRECT };

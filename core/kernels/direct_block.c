@@ -1,8 +1,8 @@
-/* Direct convolution over a packed window (prim_common.h): the register
+/* Direct convolution over a packed window (pc_kernels.h): the register
  * block chosen for a layer, and the loop over one row block's output
  * columns. Shared by the `direct` primitive and the trainer's small-map
- * convolutions (core/src/conv_cvec.c). */
-#include "prim_common.h"
+ * convolutions (core/kernels/conv_cvec.c). */
+#include "pc_kernels.h"
 
 int pc_direct_blocking(const struct dlas_conv_desc *d, int64_t opg, int *vh, int *vw, int *b)
 {

@@ -8,8 +8,8 @@
 #include <dlas/ops.h>
 #include <dlas/train.h>
 
-#include "conv_cvec.h"
-#include "conv_direct.h"
+#include "../kernels/conv_cvec.h"
+#include "../kernels/conv_direct.h"
 
 struct ag_node {
     const struct dlas_node *n; /* in the graph; refreshed by sync */

@@ -19,7 +19,7 @@
 #include <dlas/status.h>
 
 #include "train_impl.h"
-#include "util.h"
+#include "../base/util.h"
 
 static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
 

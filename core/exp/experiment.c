@@ -12,7 +12,7 @@
 #include <dlas/train.h>
 
 #include "exp_internal.h"
-#include "util.h"
+#include "../base/util.h"
 
 static const struct dlas_param_spec experiment_spec[] = {
     {"name", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,

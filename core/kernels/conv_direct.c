@@ -21,7 +21,7 @@
 #include <string.h>
 
 #include "conv_direct.h"
-#include "../../primitives/common/prim_common.h"
+#include "pc_kernels.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>

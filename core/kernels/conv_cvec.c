@@ -1,6 +1,6 @@
 /* Convolution with vectors over output channels for small maps; see
  * conv_cvec.h. The packing, micro-kernel and scatter are the inference
- * primitives' (primitives/common/prim_common.h). */
+ * primitives' (core/kernels/pc_kernels.h). */
 #include <string.h>
 
 #include "conv_cvec.h"

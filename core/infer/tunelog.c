@@ -7,7 +7,7 @@
 
 #include <dlas/tune.h>
 
-#include "util.h"
+#include "../base/util.h"
 
 struct dlas_tunelog {
     struct dlas_tune_entry *e;

@@ -7,7 +7,7 @@
 #include <dlas/status.h>
 
 #include "results.h"
-#include "util.h"
+#include "../base/util.h"
 
 const char *const dlas_result_columns[] = {
     "experiment", "cell_id", "config_hash", "status", "error",

@@ -12,7 +12,7 @@
 #include <dlas/status.h>
 
 #include "cfgparams.h"
-#include "util.h"
+#include "../base/util.h"
 
 void dlas_cfg_where(const config_setting_t *s, char *buf, size_t len)
 {

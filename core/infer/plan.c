@@ -11,7 +11,7 @@
 
 #include "fallbacks.h"
 #include "plan_ops.h"
-#include "util.h"
+#include "../base/util.h"
 
 struct binding {
     const struct dlas_primitive_choice *choice; /* NULL: core reference op */

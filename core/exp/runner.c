@@ -14,10 +14,10 @@
 #include "exp_internal.h"
 #include "exp_latency.h"
 #include "exp_train.h"
-#include "progress.h"
+#include "../base/progress.h"
 #include "results.h"
-#include "sysinfo.h"
-#include "util.h"
+#include "../base/sysinfo.h"
+#include "../base/util.h"
 
 void dlas_run_options_default(struct dlas_run_options *o)
 {

@@ -5,7 +5,7 @@
  * so a row's padding columns are computed and dropped: 64 positions for 49
  * at 7x7, 224 for 196 at 14x14. Here the input is packed channel-blocked
  * (16 channels of a pixel per vector) and the primitives' register-blocked
- * micro-kernel (primitives/common, compiled into libdlas as well) computes
+ * micro-kernel (core/kernels/pc_kernels.h) computes
  * VH x VW output pixels x B vectors of output channels: no position is
  * computed twice or for nothing. Each output is a sum in a fixed order, so
  * results do not depend on threads. */
@@ -16,7 +16,7 @@
 
 #include <dlas/ops.h>
 
-#include "../../primitives/common/prim_common.h"
+#include "pc_kernels.h"
 
 #define CV_MAX_TAPS 49
 

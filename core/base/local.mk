@@ -1,0 +1,15 @@
+# core/base: errors, log, rng, tensors, small utilities, system info, progress.
+# (sysinfo reports the BLAS build, hence the OpenBLAS headers.)
+noinst_LTLIBRARIES += core/base/libdlas_base.la
+core_base_libdlas_base_la_SOURCES = \
+	core/base/error.c \
+	core/base/log.c \
+	core/base/progress.c \
+	core/base/progress.h \
+	core/base/rng.c \
+	core/base/sysinfo.c \
+	core/base/sysinfo.h \
+	core/base/tensor.c \
+	core/base/util.c \
+	core/base/util.h
+core_base_libdlas_base_la_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS)

@@ -1,0 +1,15 @@
+# core/exp: experiment parsing, the point pipeline, results, reports. Reads
+# libconfig.
+noinst_LTLIBRARIES += core/exp/libdlas_exp.la
+core_exp_libdlas_exp_la_SOURCES = \
+	core/exp/exp_compare.c \
+	core/exp/exp_internal.h \
+	core/exp/exp_models.c \
+	core/exp/exp_train.c \
+	core/exp/exp_train.h \
+	core/exp/experiment.c \
+	core/exp/report.c \
+	core/exp/results.c \
+	core/exp/results.h \
+	core/exp/runner.c
+core_exp_libdlas_exp_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(LIBCONFIG_CFLAGS)

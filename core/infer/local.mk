@@ -1,0 +1,12 @@
+# core/infer: the inference plan, fallbacks, tuning and its log, compare.
+noinst_LTLIBRARIES += core/infer/libdlas_infer.la
+core_infer_libdlas_infer_la_SOURCES = \
+	core/infer/compare.c \
+	core/infer/fallbacks.c \
+	core/infer/fallbacks.h \
+	core/infer/plan.c \
+	core/infer/plan_ops.c \
+	core/infer/plan_ops.h \
+	core/infer/tune.c \
+	core/infer/tunelog.c
+core_infer_libdlas_infer_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS)
