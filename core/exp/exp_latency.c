@@ -9,7 +9,7 @@
 #include <dlas/dlas.h>
 
 #include "exp_latency.h"
-#include "util.h"
+#include "../base/util.h"
 
 void exp_latency_init(struct exp_latency *l, const struct dlas_experiment *e,
                       const struct point *pt, const struct dlas_rng *root, uint64_t seed)

@@ -4,6 +4,8 @@ noinst_LTLIBRARIES += core/exp/libdlas_exp.la
 core_exp_libdlas_exp_la_SOURCES = \
 	core/exp/exp_compare.c \
 	core/exp/exp_internal.h \
+	core/exp/exp_latency.c \
+	core/exp/exp_latency.h \
 	core/exp/exp_models.c \
 	core/exp/exp_train.c \
 	core/exp/exp_train.h \

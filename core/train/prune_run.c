@@ -458,7 +458,7 @@ out:
     if (!rc) {
         char *arch = dlas_prune_arch_string(g, before);
         double ms = o->metric == DLAS_PRUNE_LATENCY ? 1e3 : 1.0;
-        if ((rc = report(&r, "params_before", (double)s0.params)) ||
+        (void)((rc = report(&r, "params_before", (double)s0.params)) ||
             (rc = report(&r, "params_after", (double)s1.params)) ||
             (rc = report(&r, "nonzero_before", (double)s0.nonzero)) ||
             (rc = report(&r, "nonzero_after", (double)s1.nonzero)) ||
@@ -472,8 +472,7 @@ out:
             (rc = report(&r, "prune_steps", (double)r.prune_steps)) ||
             (rc = report(&r, "train_steps", (double)r.train_steps)) ||
             (rc = report(&r, "seconds", now_s() - r.t0)) ||
-            (rc = report_s(&r, "arch", arch ? arch : "")))
-            ;
+            (rc = report_s(&r, "arch", arch ? arch : "")));
         if (!rc && o->metric == DLAS_PRUNE_LATENCY)
             rc = report_s(&r, "latency_binding", r.target.last.binding);
         if (!rc && o->round_to > 1) /* say that channel counts were rounded */

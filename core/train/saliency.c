@@ -91,7 +91,7 @@ int dlas_fisher_new_tied(const struct dlas_graph *g, int n_entries, const int *s
         for (int j = 0; j < k && !rc; j++, at++) {
             const char *nm = nodes[at];
             int id = nm ? dlas_graph_find(g, nm) : -1;
-            int64_t c, hw;
+            int64_t c = 0, hw = 0;
             if (id < 0)
                 rc = dlas_error(DLAS_ERR_INVALID, "fisher: no node named '%s' in the graph",
                                 nm ? nm : "(null)");
@@ -198,7 +198,7 @@ static int accumulate_entry(struct dlas_fisher *f, struct fisher_entry *x,
     int any = 0;
     for (int j = 0; j < x->n_nodes; j++) {
         int id = x->id[j];
-        int64_t cj, hw;
+        int64_t cj = 0, hw = 0;
         shape_of(dlas_graph_node(g, id), &cj, &hw);
         if (!dlas_autograd_has_grad(a, id))
             continue; /* no gradient reached it: it adds zero */
