@@ -23,6 +23,10 @@ TESTS += tests/check_loader tests/check_params tests/check_graph \
 endif
 dist_noinst_SCRIPTS += tests/plugin_template.sh
 
+# The layering rules of README's Layout, shown to fail on planted violations.
+TESTS += tests/layering.sh
+dist_noinst_SCRIPTS += tests/layering.sh
+
 tests_check_loader_SOURCES = tests/check_loader.c tests/testutil.h
 tests_check_loader_CFLAGS = $(TEST_CFLAGS)
 tests_check_loader_LDADD = $(TEST_LDADD)

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../exp/results.h"
 #include "cli.h"
 
 struct pt {
@@ -82,44 +81,43 @@ int cmd_plot(struct cli *c, int argc, char **argv)
         fprintf(stderr, "dlas plot: %s: %s\n", in, strerror(errno));
         return EXIT_USAGE;
     }
-    struct dlas_results res;
-    if (dlas_results_open(&res, dir)) {
-        dlas_results_close(&res);
+    struct dlas_result_table *res;
+    if (dlas_result_table_read(dir, &res))
         return cli_error("plot");
-    }
-    if (!res.n) {
-        fprintf(stderr, "dlas plot: no results in %s\n", res.csv_path);
-        dlas_results_close(&res);
+    size_t nrows = dlas_result_table_rows(res);
+    if (!nrows) {
+        fprintf(stderr, "dlas plot: no results in %s\n", dlas_result_table_path(res));
+        dlas_result_table_free(res);
         return EXIT_USAGE;
     }
     if (!ycol) {
         double v;
         ycol = "nonzero_params";
-        for (size_t i = 0; i < res.n; i++)
-            if (parse_num(dlas_row_get(&res.rows[i], "accuracy_top1"), &v))
+        for (size_t i = 0; i < nrows; i++)
+            if (parse_num(dlas_result_table_get(res, i, "accuracy_top1"), &v))
                 ycol = "accuracy_top1";
         minimise_y |= !strcmp(ycol, "nonzero_params");
     }
-    struct pt *pts = calloc(res.n, sizeof *pts);
+    struct pt *pts = calloc(nrows, sizeof *pts);
     size_t n = 0;
-    for (size_t i = 0; pts && i < res.n; i++) {
-        const struct dlas_row *r = &res.rows[i];
-        const char *status = dlas_row_get(r, "status");
+    for (size_t i = 0; pts && i < nrows; i++) {
+        const char *status = dlas_result_table_get(res, i, "status");
         struct pt p = {0};
-        if (!status || strcmp(status, "ok") || !parse_num(dlas_row_get(r, xcol), &p.x) ||
-            !parse_num(dlas_row_get(r, ycol), &p.y))
+        if (!status || strcmp(status, "ok") ||
+            !parse_num(dlas_result_table_get(res, i, xcol), &p.x) ||
+            !parse_num(dlas_result_table_get(res, i, ycol), &p.y))
             continue;
-        p.label = dlas_row_get(r, "cell_id");
-        p.group = dlas_row_get(r, gcol);
+        p.label = dlas_result_table_get(res, i, "cell_id");
+        p.group = dlas_result_table_get(res, i, gcol);
         if (!p.group || !*p.group)
             p.group = "all";
         pts[n++] = p;
     }
     if (!n) {
         fprintf(stderr, "dlas plot: no ok rows with numeric '%s' and '%s' in %s\n", xcol, ycol,
-                res.csv_path);
+                dlas_result_table_path(res));
         free(pts);
-        dlas_results_close(&res);
+        dlas_result_table_free(res);
         return EXIT_USAGE;
     }
     /* Pareto front: sweep by increasing x, keep points that improve y. */
@@ -140,7 +138,7 @@ int cmd_plot(struct cli *c, int argc, char **argv)
     if (!f) {
         fprintf(stderr, "dlas plot: cannot write %s: %s\n", dat, strerror(errno));
         free(pts);
-        dlas_results_close(&res);
+        dlas_result_table_free(res);
         return EXIT_RUN_FAILED;
     }
     /* one gnuplot data block per group, then the front */
@@ -169,7 +167,7 @@ int cmd_plot(struct cli *c, int argc, char **argv)
     if (!f) {
         fprintf(stderr, "dlas plot: cannot write %s: %s\n", gp, strerror(errno));
         free(pts);
-        dlas_results_close(&res);
+        dlas_result_table_free(res);
         return EXIT_RUN_FAILED;
     }
     fprintf(f,
@@ -179,8 +177,8 @@ int cmd_plot(struct cli *c, int argc, char **argv)
             "set title '%s: %s vs %s'\n"
             "set xlabel '%s'\nset ylabel '%s'\nset grid\nset key outside right\n"
             "plot ",
-            ycol, xcol, minimise_y ? "min" : "max", ycol, png, dlas_row_get(&res.rows[0], "experiment") ?
-            dlas_row_get(&res.rows[0], "experiment") : "dlas", ycol, xcol, xcol, ycol);
+            ycol, xcol, minimise_y ? "min" : "max", ycol, png, dlas_result_table_get(res, 0, "experiment") ?
+            dlas_result_table_get(res, 0, "experiment") : "dlas", ycol, xcol, xcol, ycol);
     for (size_t g = 0; g < ng; g++)
         fprintf(f, "'%s' index %zu using 1:2 with points pt 7 ps 1.5 title '%s', ", dat, g, groups[g]);
     fprintf(f, "'%s' index %zu using 1:2 with linespoints lw 2 dt 2 lc rgb 'black' title 'Pareto front'\n",
@@ -195,7 +193,7 @@ int cmd_plot(struct cli *c, int argc, char **argv)
         if (pts[i].front)
             printf("  %-50s %s=%-10.4g %s=%.4g\n", pts[i].label, xcol, pts[i].x, ycol, pts[i].y);
     free(pts);
-    dlas_results_close(&res);
+    dlas_result_table_free(res);
     char cmd[9000];
     snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", gp);
     int rc = system(cmd);

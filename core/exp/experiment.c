@@ -437,44 +437,56 @@ static int expand(struct dlas_experiment *e)
 
 /* ---- loading -------------------------------------------------------------- */
 
-static int load(const char *path, struct dlas_registry *reg, struct dlas_experiment *e)
+/* The file, parsed; @include paths are relative to the including file's
+ * directory. */
+static int read_config(const char *path, config_t *cfg)
 {
-    config_t cfg;
-    config_init(&cfg);
-    /* @include paths are relative to the including file's directory. */
     char *dir = strdup(path);
     if (!dir)
         return dlas_error(DLAS_ERR_NOMEM, "out of memory");
     char *slash = strrchr(dir, '/');
     if (slash) {
         *slash = '\0';
-        config_set_include_dir(&cfg, dir);
+        config_set_include_dir(cfg, dir);
     }
     free(dir);
-    int rc = DLAS_OK;
-    if (!config_read_file(&cfg, path)) {
-        if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-            rc = dlas_error(DLAS_ERR_IO, "%s: cannot read file", path);
-        else
-            rc = dlas_error(DLAS_ERR_INVALID, "%s:%d: syntax error: %s",
-                            config_error_file(&cfg) ? config_error_file(&cfg) : path,
-                            config_error_line(&cfg), config_error_text(&cfg));
-        config_destroy(&cfg);
-        return rc;
-    }
-    const config_setting_t *root = config_root_setting(&cfg);
-    rc = check_keys(root, "the experiment file", top_keys, sizeof top_keys / sizeof *top_keys);
+    if (config_read_file(cfg, path))
+        return DLAS_OK;
+    if (config_error_type(cfg) == CONFIG_ERR_FILE_IO)
+        return dlas_error(DLAS_ERR_IO, "%s: cannot read file", path);
+    return dlas_error(DLAS_ERR_INVALID, "%s:%d: syntax error: %s",
+                      config_error_file(cfg) ? config_error_file(cfg) : path,
+                      config_error_line(cfg), config_error_text(cfg));
+}
 
-    const config_setting_t *ex = config_lookup(&cfg, "experiment");
+/* The experiment's name (default: the file's base name without extension). */
+static void name_experiment(const char *path, struct dlas_experiment *e)
+{
+    const char *nm = dlas_param_str(e->exp, "name");
+    if (nm && *nm) {
+        e->name = strdup(nm);
+        return;
+    }
+    const char *base = strrchr(path, '/');
+    e->name = strdup(base ? base + 1 : path);
+    char *dot = e->name ? strrchr(e->name, '.') : NULL;
+    if (dot && dot != e->name)
+        *dot = '\0';
+}
+
+/* `experiment` and its `output` group, against the core's specs */
+static int parse_experiment_group(const config_t *cfg, const char *path,
+                                  struct dlas_experiment *e)
+{
+    const config_setting_t *ex = config_lookup(cfg, "experiment");
     const config_setting_t *out = ex ? config_setting_get_member(ex, "output") : NULL;
     struct dlas_params *outp = NULL;
-    if (!rc) {
-        if (ex)
-            rc = dlas_cfg_params(ex, "group 'experiment'", experiment_spec, experiment_reserved, 0,
-                                 &e->exp, NULL, NULL);
-        else
-            rc = dlas_params_defaults(experiment_spec, &e->exp);
-    }
+    int rc;
+    if (ex)
+        rc = dlas_cfg_params(ex, "group 'experiment'", experiment_spec, experiment_reserved, 0,
+                             &e->exp, NULL, NULL);
+    else
+        rc = dlas_params_defaults(experiment_spec, &e->exp);
     if (!rc) {
         if (out && !config_setting_is_group(out))
             rc = where_error(out, DLAS_ERR_INVALID, "experiment.output must be a group { dir = \"...\"; }%s%s",
@@ -487,41 +499,40 @@ static int load(const char *path, struct dlas_registry *reg, struct dlas_experim
     }
     if (!rc) {
         e->output_dir = strdup(dlas_param_str(outp, "dir"));
-        const char *nm = dlas_param_str(e->exp, "name");
-        if (nm && *nm)
-            e->name = strdup(nm);
-        else {
-            const char *base = strrchr(path, '/');
-            e->name = strdup(base ? base + 1 : path);
-            char *dot = e->name ? strrchr(e->name, '.') : NULL;
-            if (dot && dot != e->name)
-                *dot = '\0';
-        }
+        name_experiment(path, e);
     }
     dlas_params_free(outp);
+    return rc;
+}
 
-    const config_setting_t *tr = config_lookup(&cfg, "train");
-    if (!rc)
-        rc = tr ? dlas_cfg_params(tr, "group 'train'", dlas_train_param_spec(), NULL, 0, &e->train,
+/* `train`, against the training engine's spec, and the recipe's own
+ * consistency (milestones, Nesterov), with file:line */
+static int parse_train_group(const config_t *cfg, struct dlas_experiment *e)
+{
+    const config_setting_t *tr = config_lookup(cfg, "train");
+    int rc = tr ? dlas_cfg_params(tr, "group 'train'", dlas_train_param_spec(), NULL, 0, &e->train,
                                   NULL, NULL)
                 : dlas_params_defaults(dlas_train_param_spec(), &e->train);
-    if (!rc) { /* the recipe's own consistency (milestones, Nesterov), with file:line */
-        struct dlas_train_options to;
-        if (dlas_train_options_from_params(e->train, &to))
-            rc = where_error(tr ? tr : config_root_setting(&cfg), DLAS_ERR_INVALID, "%s%s",
-                             dlas_last_error(), NULL);
-    }
+    struct dlas_train_options to;
+    if (!rc && dlas_train_options_from_params(e->train, &to))
+        rc = where_error(tr ? tr : config_root_setting(cfg), DLAS_ERR_INVALID, "%s%s",
+                         dlas_last_error(), NULL);
+    return rc;
+}
 
-    const config_setting_t *ds = config_lookup(&cfg, "dataset");
-    if (!rc && !ds)
-        rc = dlas_error(DLAS_ERR_INVALID, "%s: no 'dataset' group (e.g. dataset = { plugin = \"synthetic\"; };)",
-                        path);
-    if (!rc)
-        rc = parse_instance(ds, "dataset", DLAS_KIND_DATASET, reg, &e->dataset);
-
+/* The named instances of every kind, each checked against its plugin's spec:
+ * the dataset, models, compressor chains, primitives, backends. */
+static int parse_plugin_groups(const config_t *cfg, const char *path, struct dlas_registry *reg,
+                               struct dlas_experiment *e)
+{
+    const config_setting_t *ds = config_lookup(cfg, "dataset");
+    if (!ds)
+        return dlas_error(DLAS_ERR_INVALID, "%s: no 'dataset' group (e.g. dataset = { plugin = \"synthetic\"; };)",
+                          path);
+    int rc = parse_instance(ds, "dataset", DLAS_KIND_DATASET, reg, &e->dataset);
     const config_setting_t *g;
     if (!rc) {
-        g = config_lookup(&cfg, "models");
+        g = config_lookup(cfg, "models");
         rc = g ? parse_instances(g, DLAS_KIND_MODEL, reg, &e->models, &e->n_models)
                : dlas_error(DLAS_ERR_INVALID, "%s: no 'models' group (e.g. models = { lenet = { plugin = \"lenet5\"; }; };)",
                             path);
@@ -529,12 +540,12 @@ static int load(const char *path, struct dlas_registry *reg, struct dlas_experim
     if (!rc && !e->n_models)
         rc = where_error(g, DLAS_ERR_INVALID, "'models' defines no model%s%s", NULL, NULL);
     if (!rc)
-        rc = parse_chains(config_lookup(&cfg, "compressors"), reg, e);
+        rc = parse_chains(config_lookup(cfg, "compressors"), reg, e);
     if (!rc)
-        rc = parse_instances(config_lookup(&cfg, "primitives"), DLAS_KIND_PRIMITIVE, reg, &e->prims,
+        rc = parse_instances(config_lookup(cfg, "primitives"), DLAS_KIND_PRIMITIVE, reg, &e->prims,
                              &e->n_prims);
     if (!rc) {
-        g = config_lookup(&cfg, "backends");
+        g = config_lookup(cfg, "backends");
         rc = g ? parse_instances(g, DLAS_KIND_BACKEND, reg, &e->backends, &e->n_backends)
                : dlas_error(DLAS_ERR_INVALID,
                             "%s: no 'backends' group (e.g. backends = { omp = { plugin = \"openmp\"; threads = 2; }; };)",
@@ -542,13 +553,18 @@ static int load(const char *path, struct dlas_registry *reg, struct dlas_experim
     }
     if (!rc && !e->n_backends)
         rc = where_error(g, DLAS_ERR_INVALID, "'backends' defines no backend%s%s", NULL, NULL);
+    return rc;
+}
 
-    const config_setting_t *sw = config_lookup(&cfg, "sweep");
-    if (!rc && sw) {
+/* `sweep`: which instances of each kind take part (all, where it is silent) */
+static int parse_sweep(const config_t *cfg, struct dlas_experiment *e)
+{
+    const config_setting_t *sw = config_lookup(cfg, "sweep");
+    int rc = DLAS_OK;
+    if (sw) {
         if (!config_setting_is_group(sw))
-            rc = where_error(sw, DLAS_ERR_INVALID, "'sweep' must be a group%s%s", NULL, NULL);
-        else
-            rc = check_keys(sw, "group 'sweep'", sweep_keys, sizeof sweep_keys / sizeof *sweep_keys);
+            return where_error(sw, DLAS_ERR_INVALID, "'sweep' must be a group%s%s", NULL, NULL);
+        rc = check_keys(sw, "group 'sweep'", sweep_keys, sizeof sweep_keys / sizeof *sweep_keys);
     }
     if (!rc) {
         const char **l = labels_of(e->models, e->n_models);
@@ -572,28 +588,61 @@ static int load(const char *path, struct dlas_registry *reg, struct dlas_experim
         rc = parse_selection(sw, "backends", e->n_backends, l, &e->sel_backends, &e->n_sel_backends);
         free(l);
     }
+    return rc;
+}
+
+/* experiment.fallback: the primitive instance (unswept) for layers the
+ * compared primitive refuses, or the core reference when empty */
+static int resolve_fallback(const config_t *cfg, const char *path, struct dlas_experiment *e)
+{
     e->fallback = -1;
-    if (!rc) {
-        const char *fb = dlas_param_str(e->exp, "fallback");
-        if (fb && *fb) {
-            for (int i = 0; i < e->n_prims; i++)
-                if (!strcmp(e->prims[i].label, fb))
-                    e->fallback = i;
-            if (e->fallback < 0) {
-                const char **l = labels_of(e->prims, e->n_prims);
-                const char *near = l ? dlas_nearest(fb, l, (size_t)e->n_prims) : NULL;
-                const config_setting_t *f = config_setting_get_member(ex, "fallback");
-                char at[512];
-                dlas_cfg_where(f, at, sizeof at);
-                rc = dlas_error(DLAS_ERR_INVALID,
-                                "%s: experiment.fallback names '%s', which is not in 'primitives'%s%s%s", at,
-                                fb, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
-                free(l);
-            } else if (e->prims[e->fallback].n_axes)
-                rc = dlas_error(DLAS_ERR_INVALID, "%s: the fallback primitive '%s' cannot have swept parameters",
-                                path, fb);
-        }
+    const char *fb = dlas_param_str(e->exp, "fallback");
+    if (!fb || !*fb)
+        return DLAS_OK;
+    for (int i = 0; i < e->n_prims; i++)
+        if (!strcmp(e->prims[i].label, fb))
+            e->fallback = i;
+    if (e->fallback < 0) {
+        const char **l = labels_of(e->prims, e->n_prims);
+        const char *near = l ? dlas_nearest(fb, l, (size_t)e->n_prims) : NULL;
+        const config_setting_t *ex = config_lookup(cfg, "experiment");
+        const config_setting_t *f = config_setting_get_member(ex, "fallback");
+        char at[512];
+        dlas_cfg_where(f, at, sizeof at);
+        int rc = dlas_error(DLAS_ERR_INVALID,
+                            "%s: experiment.fallback names '%s', which is not in 'primitives'%s%s%s", at,
+                            fb, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+        free(l);
+        return rc;
     }
+    if (e->prims[e->fallback].n_axes)
+        return dlas_error(DLAS_ERR_INVALID, "%s: the fallback primitive '%s' cannot have swept parameters",
+                          path, fb);
+    return DLAS_OK;
+}
+
+/* Loading is a pipeline: read the file, check its top-level keys, parse the
+ * core's groups, then the plugins' instances, the sweep and the fallback,
+ * and expand the grid into points. */
+static int load(const char *path, struct dlas_registry *reg, struct dlas_experiment *e)
+{
+    config_t cfg;
+    config_init(&cfg);
+    e->fallback = -1;
+    int rc = read_config(path, &cfg);
+    if (!rc)
+        rc = check_keys(config_root_setting(&cfg), "the experiment file", top_keys,
+                        sizeof top_keys / sizeof *top_keys);
+    if (!rc)
+        rc = parse_experiment_group(&cfg, path, e);
+    if (!rc)
+        rc = parse_train_group(&cfg, e);
+    if (!rc)
+        rc = parse_plugin_groups(&cfg, path, reg, e);
+    if (!rc)
+        rc = parse_sweep(&cfg, e);
+    if (!rc)
+        rc = resolve_fallback(&cfg, path, e);
     if (!rc && (!e->n_sel_models || !e->n_sel_chains || !e->n_sel_backends))
         rc = dlas_error(DLAS_ERR_INVALID, "%s: the sweep is empty", path);
     if (!rc)

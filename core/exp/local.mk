@@ -13,5 +13,6 @@ core_exp_libdlas_exp_la_SOURCES = \
 	core/exp/report.c \
 	core/exp/results.c \
 	core/exp/results.h \
+	core/exp/results_read.c \
 	core/exp/runner.c
 core_exp_libdlas_exp_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(LIBCONFIG_CFLAGS)

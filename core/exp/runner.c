@@ -27,16 +27,24 @@ void dlas_run_options_default(struct dlas_run_options *o)
     o->progress = -1;
 }
 
-/* Everything one point holds, released in one place. */
+/* Everything one point holds, released in one place. The stages below fill
+ * it in DESIGN.md's order, each reading what the ones before it left. */
 struct pointrun {
+    struct dlas_experiment *e;
+    const struct point *pt;
+    struct dlas_row *row;
+    int64_t batch;
     struct dlas_rng rng, rng_data, rng_model, rng_comp, rng_prim, rng_backend;
     struct dlas_host host_data, host_model, host_comp, host_prim, host_backend;
     struct dlas_params *p_data, *p_model, *p_prim, *p_fallback, *p_backend;
     const struct dlas_dataset_ops *dops;
     void *dataset;
+    struct dlas_dataset_info info;
     struct dlas_graph *graph;
+    struct exp_training tr; /* alive from training until the chain has run */
     const struct dlas_backend_ops *bops;
     struct dlas_backend be;
+    struct dlas_primitive_choice choice, fb; /* the plan points to them */
     struct dlas_plan *plan;
     float *images, *out, *ref_out;
     int32_t *labels;
@@ -44,6 +52,7 @@ struct pointrun {
 
 static void pointrun_free(struct pointrun *r)
 {
+    exp_training_free(&r->tr);
     dlas_plan_free(r->plan);
     if (r->be.ctx)
         r->bops->release(r->be.ctx);
@@ -66,6 +75,25 @@ static void host_for(struct pointrun *r, struct dlas_host *h, struct dlas_rng *r
 {
     *rng = dlas_rng_derive(&r->rng, dlas_rng_hash(stream));
     dlas_host_init(h, rng, seed);
+}
+
+/* One RNG stream per kind of plugin, all derived from the point's seed, so
+ * that adding randomness to one plugin does not shift another's. */
+static void pointrun_init(struct pointrun *r, struct dlas_experiment *e, const struct point *pt,
+                          struct dlas_row *row)
+{
+    memset(r, 0, sizeof *r);
+    r->e = e;
+    r->pt = pt;
+    r->row = row;
+    r->batch = dlas_param_int(e->exp, "batch");
+    uint64_t seed = (uint64_t)pt->seed;
+    dlas_rng_seed(&r->rng, seed);
+    host_for(r, &r->host_data, &r->rng_data, "dataset", seed);
+    host_for(r, &r->host_model, &r->rng_model, "model", seed);
+    host_for(r, &r->host_comp, &r->rng_comp, "compressor", seed);
+    host_for(r, &r->host_prim, &r->rng_prim, "primitive", seed);
+    host_for(r, &r->host_backend, &r->rng_backend, "backend", seed);
 }
 
 /* Scale by the dataset's per-channel statistics when it knows them. */
@@ -116,267 +144,337 @@ static void setf(struct dlas_row *row, const char *k, double v)
     dlas_row_setf(row, k, "%.6g", v);
 }
 
-static int run_point(struct dlas_experiment *e, struct point *pt, struct dlas_row *row)
+/* ---- the stages of a point -------------------------------------------------- */
+
+/* dataset: open it with the point's parameters and check its shape */
+static int open_dataset(struct pointrun *r)
 {
-    struct pointrun r;
-    memset(&r, 0, sizeof r);
+    struct dlas_experiment *e = r->e;
     int rc = DLAS_OK;
-    uint64_t seed = (uint64_t)pt->seed;
-    dlas_rng_seed(&r.rng, seed);
-    host_for(&r, &r.host_data, &r.rng_data, "dataset", seed);
-    host_for(&r, &r.host_model, &r.rng_model, "model", seed);
-    host_for(&r, &r.host_comp, &r.rng_comp, "compressor", seed);
-    host_for(&r, &r.host_prim, &r.rng_prim, "primitive", seed);
-    host_for(&r, &r.host_backend, &r.rng_backend, "backend", seed);
+    r->p_data = dlas_point_params(r->pt, &e->dataset);
+    r->dops = e->dataset.comp->ops;
+    if (!r->p_data)
+        return dlas_last_status() ? dlas_last_status() : DLAS_ERR_NOMEM;
+    if ((rc = r->dops->open(&r->host_data, r->p_data, &r->dataset)) ||
+        (rc = r->dops->info(r->dataset, &r->info)))
+        return dlas_error_context("dataset '%s'", e->dataset.comp->name), rc;
+    const struct dlas_dataset_info *info = &r->info;
+    if (info->channels < 1 || info->height < 1 || info->width < 1 || info->classes < 1 ||
+        info->n_test < 1)
+        return dlas_error(DLAS_ERR_INVALID, "dataset '%s' reports an empty shape or test split",
+                          e->dataset.comp->name);
+    dlas_row_setf(r->row, "dataset", "%s %dx%dx%d/%d", e->dataset.comp->name, info->channels,
+                  info->height, info->width, info->classes);
+    return DLAS_OK;
+}
 
-    const struct instance *model = &e->models[pt->model];
-    const struct chain *chain = &e->chains[pt->chain];
-    const struct instance *backend = &e->backends[pt->backend];
-    const struct instance *prim = pt->prim >= 0 ? &e->prims[pt->prim] : NULL;
-    int64_t batch = dlas_param_int(e->exp, "batch");
-    int64_t warmup = dlas_param_int(e->exp, "warmup"), repeat = dlas_param_int(e->exp, "repeat");
-
-    /* dataset */
-    r.p_data = dlas_point_params(pt, &e->dataset);
-    r.dops = e->dataset.comp->ops;
-    struct dlas_dataset_info info;
-    memset(&info, 0, sizeof info);
-    if (!r.p_data)
-        rc = dlas_last_status() ? dlas_last_status() : DLAS_ERR_NOMEM;
-    if (!rc && (rc = r.dops->open(&r.host_data, r.p_data, &r.dataset)))
-        dlas_error_context("dataset '%s'", e->dataset.comp->name);
-    if (!rc && (rc = r.dops->info(r.dataset, &info)))
-        dlas_error_context("dataset '%s'", e->dataset.comp->name);
-    if (!rc && (info.channels < 1 || info.height < 1 || info.width < 1 || info.classes < 1 ||
-                info.n_test < 1))
-        rc = dlas_error(DLAS_ERR_INVALID, "dataset '%s' reports an empty shape or test split",
-                        e->dataset.comp->name);
+/* model: the plugin builds the graph for the dataset's shape; seeded weights */
+static int build_model(struct pointrun *r)
+{
+    const struct instance *model = &r->e->models[r->pt->model];
+    r->p_model = dlas_point_params(r->pt, model);
+    r->graph = dlas_graph_new();
+    if (!r->p_model || !r->graph)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    const struct dlas_model_ops *mops = model->comp->ops;
+    const struct dlas_dataset_info *info = &r->info;
+    int rc = mops->build(&r->host_model, r->p_model, info->channels, info->height, info->width,
+                         info->classes, r->graph);
     if (!rc)
-        dlas_row_setf(row, "dataset", "%s %dx%dx%d/%d", e->dataset.comp->name, info.channels,
-                      info.height, info.width, info.classes);
+        rc = dlas_graph_status(r->graph);
+    if (!rc)
+        rc = dlas_graph_validate(r->graph);
+    if (rc)
+        return dlas_error_context("model '%s'", model->label), rc;
+    struct dlas_rng init = dlas_rng_derive(&r->rng, dlas_rng_hash("init"));
+    return dlas_graph_init_weights(r->graph, &init);
+}
 
-    /* model */
-    if (!rc) {
-        r.p_model = dlas_point_params(pt, model);
-        r.graph = dlas_graph_new();
-        if (!r.p_model || !r.graph)
-            rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    }
-    if (!rc) {
-        const struct dlas_model_ops *mops = model->comp->ops;
-        rc = mops->build(&r.host_model, r.p_model, info.channels, info.height, info.width,
-                         info.classes, r.graph);
-        if (!rc)
-            rc = dlas_graph_status(r.graph);
-        if (!rc)
-            rc = dlas_graph_validate(r.graph);
-        if (rc)
-            dlas_error_context("model '%s'", model->label);
-    }
-    if (!rc) {
-        struct dlas_rng init = dlas_rng_derive(&r.rng, dlas_rng_hash("init"));
-        rc = dlas_graph_init_weights(r.graph, &init);
-    }
+/* training (or the trained model from the cache), before compression */
+static int train_model(struct pointrun *r)
+{
+    struct dlas_experiment *e = r->e;
+    if (dlas_param_int(e->train, "epochs") <= 0)
+        return DLAS_OK;
+    int rc = exp_train_point(e, r->pt, e->run_dir, r->dops, r->dataset, r->p_data, r->p_model,
+                             &r->rng, r->graph, r->row, &r->tr);
+    if (rc)
+        dlas_error_context("training model '%s'", e->models[r->pt->model].label);
+    return rc;
+}
 
-    /* training (or the trained model from the cache), before compression */
-    struct exp_training tr;
-    memset(&tr, 0, sizeof tr);
-    if (!rc && dlas_param_int(e->train, "epochs") > 0 &&
-        (rc = exp_train_point(e, pt, e->run_dir, r.dops, r.dataset, r.p_data, r.p_model, &r.rng,
-                              r.graph, row, &tr)))
-        dlas_error_context("training model '%s'", model->label);
+/* One compressor of the chain on the graph, which must stay valid. */
+static int compress_step(struct pointrun *r, const struct chain *chain, int s,
+                         struct dlas_buf *settings, struct dlas_report *report,
+                         struct exp_latency *lat)
+{
+    const struct instance *step = &chain->steps[s];
+    struct dlas_params *pp = dlas_point_params(r->pt, step);
+    if (!pp)
+        return DLAS_ERR_NOMEM;
+    char *d = dlas_params_describe(pp);
+    dlas_buf_printf(settings, "%s%s{%s}", s ? " -> " : "", step->comp->name, d ? d : "");
+    free(d);
+    struct dlas_compress_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.size = sizeof ctx;
+    ctx.host = &r->host_comp;
+    ctx.graph = r->graph;
+    ctx.report = report;
+    ctx.trainer = r->tr.trainer;
+    ctx.data = r->tr.data;
+    ctx.teacher = r->tr.teacher;
+    exp_latency_bind(lat, &ctx);
+    const struct dlas_compressor_ops *cops = step->comp->ops;
+    int rc = cops->apply(&ctx, pp);
+    dlas_params_free(pp);
+    if (rc)
+        dlas_error_context("compressor '%s' step %d (%s)", chain->label, s + 1, step->comp->name);
+    else if ((rc = dlas_graph_validate(r->graph)))
+        dlas_error_context("graph after compressor '%s' step %d", chain->label, s + 1);
+    return rc;
+}
 
-    /* compressors, in chain order */
+/* compressors, in chain order; what they report becomes columns */
+static int compress(struct pointrun *r)
+{
+    const struct chain *chain = &r->e->chains[r->pt->chain];
     struct dlas_buf settings = {0};
     struct dlas_report report;
     memset(&report, 0, sizeof report);
     struct exp_latency lat; /* what a compressor's latency() times on */
-    exp_latency_init(&lat, e, pt, &r.rng, seed);
-    for (int s = 0; !rc && s < chain->n; s++) {
-        const struct instance *step = &chain->steps[s];
-        struct dlas_params *pp = dlas_point_params(pt, step);
-        if (!pp) {
-            rc = DLAS_ERR_NOMEM;
-            break;
-        }
-        char *d = dlas_params_describe(pp);
-        dlas_buf_printf(&settings, "%s%s{%s}", s ? " -> " : "", step->comp->name, d ? d : "");
-        free(d);
-        struct dlas_compress_ctx ctx;
-        memset(&ctx, 0, sizeof ctx);
-        ctx.size = sizeof ctx;
-        ctx.host = &r.host_comp;
-        ctx.graph = r.graph;
-        ctx.report = &report;
-        ctx.trainer = tr.trainer;
-        ctx.data = tr.data;
-        ctx.teacher = tr.teacher;
-        exp_latency_bind(&lat, &ctx);
-        const struct dlas_compressor_ops *cops = step->comp->ops;
-        rc = cops->apply(&ctx, pp);
-        dlas_params_free(pp);
-        if (rc)
-            dlas_error_context("compressor '%s' step %d (%s)", chain->label, s + 1, step->comp->name);
-        else if ((rc = dlas_graph_validate(r.graph)))
-            dlas_error_context("graph after compressor '%s' step %d", chain->label, s + 1);
-    }
+    exp_latency_init(&lat, r->e, r->pt, &r->rng, (uint64_t)r->pt->seed);
+    int rc = DLAS_OK;
+    for (int s = 0; !rc && s < chain->n; s++)
+        rc = compress_step(r, chain, s, &settings, &report, &lat);
     exp_latency_free(&lat);
-    exp_training_free(&tr); /* its activations are not needed to measure inference */
-    dlas_row_set(row, "compressor_settings", settings.s ? settings.s : "none");
+    exp_training_free(&r->tr); /* its activations are not needed to measure inference */
+    dlas_row_set(r->row, "compressor_settings", settings.s ? settings.s : "none");
     dlas_buf_free(&settings);
     for (size_t i = 0; i < report.row.n; i++)
-        dlas_row_set(row, report.row.keys[i], report.row.vals[i]);
+        dlas_row_set(r->row, report.row.keys[i], report.row.vals[i]);
     dlas_row_free(&report.row);
+    return rc;
+}
 
+/* size of the compressed model: params, non-zeros, MACs, bytes */
+static int record_stats(struct pointrun *r)
+{
     struct dlas_graph_stats st;
-    if (!rc && !(rc = dlas_graph_stats(r.graph, &st))) {
-        dlas_row_setf(row, "params", "%lld", (long long)st.params);
-        dlas_row_setf(row, "nonzero_params", "%lld", (long long)st.nonzero);
-        setf(row, "sparsity", st.params ? 1.0 - (double)st.nonzero / (double)st.params : 0.0);
-        dlas_row_setf(row, "macs", "%lld", (long long)st.macs);
-        dlas_row_setf(row, "weight_bytes", "%lld", (long long)st.weight_bytes);
-        dlas_row_setf(row, "peak_activation_bytes", "%lld", (long long)st.peak_activation_bytes);
-    }
+    int rc = dlas_graph_stats(r->graph, &st);
+    if (rc)
+        return rc;
+    struct dlas_row *row = r->row;
+    dlas_row_setf(row, "params", "%lld", (long long)st.params);
+    dlas_row_setf(row, "nonzero_params", "%lld", (long long)st.nonzero);
+    setf(row, "sparsity", st.params ? 1.0 - (double)st.nonzero / (double)st.params : 0.0);
+    dlas_row_setf(row, "macs", "%lld", (long long)st.macs);
+    dlas_row_setf(row, "weight_bytes", "%lld", (long long)st.weight_bytes);
+    dlas_row_setf(row, "peak_activation_bytes", "%lld", (long long)st.peak_activation_bytes);
+    return DLAS_OK;
+}
 
-    /* backend and plan */
-    if (!rc) {
-        r.p_backend = dlas_point_params(pt, backend);
-        r.bops = backend->comp->ops;
-        rc = r.p_backend ? r.bops->init(&r.host_backend, r.p_backend, &r.be.ctx) : DLAS_ERR_NOMEM;
-        if (rc)
-            dlas_error_context("backend '%s'", backend->label);
-        r.be.ops = r.bops;
-        char *d = r.p_backend ? dlas_params_describe(r.p_backend) : NULL;
-        dlas_row_set(row, "backend_settings", d);
-        free(d);
-        if (!rc)
-            dlas_row_setf(row, "threads", "%d", r.bops->threads(r.be.ctx));
+/* backend: threads, device, clock */
+static int init_backend(struct pointrun *r)
+{
+    const struct instance *backend = &r->e->backends[r->pt->backend];
+    r->p_backend = dlas_point_params(r->pt, backend);
+    r->bops = backend->comp->ops;
+    int rc = r->p_backend ? r->bops->init(&r->host_backend, r->p_backend, &r->be.ctx)
+                          : DLAS_ERR_NOMEM;
+    if (rc)
+        dlas_error_context("backend '%s'", backend->label);
+    r->be.ops = r->bops;
+    char *d = r->p_backend ? dlas_params_describe(r->p_backend) : NULL;
+    dlas_row_set(r->row, "backend_settings", d);
+    free(d);
+    if (!rc)
+        dlas_row_setf(r->row, "threads", "%d", r->bops->threads(r->be.ctx));
+    return rc;
+}
+
+/* The point's primitive ("ref" when none), which must run on the backend's
+ * device. */
+static int choose_primitive(struct pointrun *r, struct dlas_primitive_choice *choice)
+{
+    const struct instance *prim = &r->e->prims[r->pt->prim];
+    const struct instance *backend = &r->e->backends[r->pt->backend];
+    r->p_prim = dlas_point_params(r->pt, prim);
+    *choice = (struct dlas_primitive_choice){prim->label, prim->comp, r->p_prim};
+    char *d = r->p_prim ? dlas_params_describe(r->p_prim) : NULL;
+    dlas_row_set(r->row, "primitive_settings", d);
+    free(d);
+    const struct dlas_primitive_ops *pops = prim->comp->ops;
+    if (pops && strcmp(pops->device, r->bops->device))
+        return dlas_error(DLAS_ERR_UNSUPPORTED, "primitive '%s' runs on %s, backend '%s' is %s",
+                          prim->label, pops->device, backend->label, r->bops->device);
+    return DLAS_OK;
+}
+
+/* the tuning log's row: which log, how many layers it tuned */
+static void record_tuning(struct pointrun *r, int from_log)
+{
+    if (!from_log) {
+        dlas_row_set(r->row, "tuning", "untuned");
+        return;
     }
-    struct dlas_primitive_choice choice = {0}, fb = {0};
-    if (!rc && prim) {
-        r.p_prim = dlas_point_params(pt, prim);
-        choice = (struct dlas_primitive_choice){prim->label, prim->comp, r.p_prim};
-        char *d = r.p_prim ? dlas_params_describe(r.p_prim) : NULL;
-        dlas_row_set(row, "primitive_settings", d);
-        free(d);
-        if (prim->comp->ops && strcmp(((const struct dlas_primitive_ops *)prim->comp->ops)->device,
-                                      r.bops->device))
-            rc = dlas_error(DLAS_ERR_UNSUPPORTED, "primitive '%s' runs on %s, backend '%s' is %s",
-                            prim->label,
-                            ((const struct dlas_primitive_ops *)prim->comp->ops)->device,
-                            backend->label, r.bops->device);
-    }
-    if (!rc && e->fallback >= 0) {
+    int tuned = 0;
+    for (int i = 0; i < dlas_plan_n_nodes(r->plan); i++)
+        tuned += dlas_plan_layer_settings(r->plan, i)[0] != '\0';
+    dlas_row_setf(r->row, "tuning", "log:%s (%d layers tuned)",
+                  dlas_param_str(r->e->exp, "tuning_log"), tuned);
+}
+
+/* plan: every conv bound to the primitive (or the fallback), weights
+ * prepared once, tuned parameters from the log when the experiment asks */
+static int make_plan(struct pointrun *r)
+{
+    struct dlas_experiment *e = r->e;
+    int have_prim = r->pt->prim >= 0;
+    int rc = have_prim ? choose_primitive(r, &r->choice) : DLAS_OK;
+    if (rc)
+        return rc;
+    if (e->fallback >= 0) {
         const struct instance *f = &e->prims[e->fallback];
-        r.p_fallback = dlas_params_clone(f->params);
-        fb = (struct dlas_primitive_choice){f->label, f->comp, r.p_fallback};
+        r->p_fallback = dlas_params_clone(f->params);
+        r->fb = (struct dlas_primitive_choice){f->label, f->comp, r->p_fallback};
     }
-    /* tuned primitive parameters, when the experiment asks for them */
     struct dlas_tunelog *tlog = NULL;
     const char *tuning = dlas_param_str(e->exp, "tuning");
-    if (!rc && tuning && !strcmp(tuning, "log") &&
+    if (tuning && !strcmp(tuning, "log") &&
         (rc = dlas_tunelog_load(dlas_param_str(e->exp, "tuning_log"), 0, &tlog)))
-        dlas_error_context("tuning = \"log\"");
-    if (!rc) {
-        struct dlas_plan_options po;
-        dlas_plan_options_default(&po);
-        po.tunelog = tlog;
-        rc = dlas_plan_create_ex(r.graph, &r.host_prim, &r.be, prim ? &choice : NULL,
-                                 prim ? 1 : 0, e->fallback >= 0 ? &fb : NULL, batch, &po,
-                                 &r.plan);
-    }
+        return dlas_error_context("tuning = \"log\""), rc;
+    struct dlas_plan_options po;
+    dlas_plan_options_default(&po);
+    po.tunelog = tlog;
+    rc = dlas_plan_create_ex(r->graph, &r->host_prim, &r->be, have_prim ? &r->choice : NULL,
+                             have_prim ? 1 : 0, e->fallback >= 0 ? &r->fb : NULL, r->batch, &po,
+                             &r->plan);
     dlas_tunelog_free(tlog);
-    if (!rc && tlog) {
-        int tuned = 0;
-        for (int i = 0; i < dlas_plan_n_nodes(r.plan); i++)
-            tuned += dlas_plan_layer_settings(r.plan, i)[0] != '\0';
-        dlas_row_setf(row, "tuning", "log:%s (%d layers tuned)",
-                      dlas_param_str(e->exp, "tuning_log"), tuned);
-    } else if (!rc)
-        dlas_row_set(row, "tuning", "untuned");
-    if (!rc) {
-        dlas_row_setf(row, "fallback_layers", "%s", dlas_plan_fallbacks(r.plan));
-        if (dlas_plan_n_fallbacks(r.plan))
-            dlas_log(DLAS_LOG_INFO, "%s: %d layer(s) fell back: %s", pt->id,
-                     dlas_plan_n_fallbacks(r.plan), dlas_plan_fallbacks_grouped(r.plan));
-    }
+    if (rc)
+        return rc;
+    record_tuning(r, tlog != NULL);
+    dlas_row_setf(r->row, "fallback_layers", "%s", dlas_plan_fallbacks(r->plan));
+    if (dlas_plan_n_fallbacks(r->plan))
+        dlas_log(DLAS_LOG_INFO, "%s: %d layer(s) fell back: %s", r->pt->id,
+                 dlas_plan_n_fallbacks(r->plan), dlas_plan_fallbacks_grouped(r->plan));
+    return DLAS_OK;
+}
 
-    /* accuracy and agreement with the reference forward */
-    int64_t per = (int64_t)info.channels * info.height * info.width;
-    int64_t outn = r.plan ? dlas_plan_output_numel(r.plan) : 0;
+/* The plan's output for the first batch must agree with the reference
+ * forward (the oracle); *max_err is their largest relative difference. */
+static int check_against_reference(struct pointrun *r, int64_t nb, int64_t outn, double *max_err)
+{
+    struct dlas_tensor in = {0}, ref = {0};
+    int64_t dims[4] = {nb, r->info.channels, r->info.height, r->info.width};
+    in.dtype = DLAS_F32;
+    in.ndim = 4;
+    memcpy(in.dims, dims, sizeof dims);
+    in.data = r->images;
+    int rc = dlas_graph_forward_ref(r->graph, &in, &ref);
     if (!rc) {
-        r.images = malloc((size_t)(per * batch) * sizeof(float));
-        r.labels = malloc((size_t)batch * sizeof(int32_t));
-        r.out = malloc((size_t)(outn * batch) * sizeof(float));
-        if (!r.images || !r.labels || !r.out)
-            rc = dlas_error(DLAS_ERR_NOMEM, "out of memory for a batch of %lld", (long long)batch);
+        *max_err = dlas_rel_error(r->out, dlas_f32(&ref), outn * nb);
+        if (!(*max_err < 1e-3))
+            rc = dlas_error(DLAS_ERR_INTERNAL,
+                            "the plan's output differs from the reference forward "
+                            "(max relative error %.3g)",
+                            *max_err);
     }
-    int64_t eval = dlas_param_int(e->exp, "eval_samples");
-    if (eval > info.n_test)
-        eval = info.n_test;
+    dlas_tensor_free(&ref);
+    return rc;
+}
+
+/* accuracy over eval_samples test images, and agreement with the reference */
+static int measure_accuracy(struct pointrun *r)
+{
+    const struct dlas_dataset_info *info = &r->info;
+    int64_t batch = r->batch;
+    int64_t per = (int64_t)info->channels * info->height * info->width;
+    int64_t outn = dlas_plan_output_numel(r->plan);
+    r->images = malloc((size_t)(per * batch) * sizeof(float));
+    r->labels = malloc((size_t)batch * sizeof(int32_t));
+    r->out = malloc((size_t)(outn * batch) * sizeof(float));
+    if (!r->images || !r->labels || !r->out)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory for a batch of %lld", (long long)batch);
+    int64_t eval = dlas_param_int(r->e->exp, "eval_samples");
+    if (eval > info->n_test)
+        eval = info->n_test;
     int64_t correct = 0;
     double max_err = 0;
+    int rc = DLAS_OK;
     for (int64_t start = 0; !rc && start < (eval ? eval : 1); start += batch) {
         int64_t nb = batch;
         if (eval && start + nb > eval)
             nb = eval - start;
-        rc = read_batch(&r, &info, start, nb, info.n_test);
+        rc = read_batch(r, info, start, nb, info->n_test);
         if (!rc)
-            rc = dlas_plan_run(r.plan, nb, r.images, r.out);
+            rc = dlas_plan_run(r->plan, nb, r->images, r->out);
+        if (!rc && start == 0)
+            rc = check_against_reference(r, nb, outn, &max_err);
         if (rc)
             break;
-        if (start == 0) { /* the plan must agree with the oracle */
-            struct dlas_tensor in = {0}, ref = {0};
-            int64_t dims[4] = {nb, info.channels, info.height, info.width};
-            in.dtype = DLAS_F32;
-            in.ndim = 4;
-            memcpy(in.dims, dims, sizeof dims);
-            in.data = r.images;
-            rc = dlas_graph_forward_ref(r.graph, &in, &ref);
-            if (!rc) {
-                max_err = dlas_rel_error(r.out, dlas_f32(&ref), outn * nb);
-                if (!(max_err < 1e-3))
-                    rc = dlas_error(DLAS_ERR_INTERNAL,
-                                    "the plan's output differs from the reference forward "
-                                    "(max relative error %.3g)",
-                                    max_err);
-            }
-            dlas_tensor_free(&ref);
-            if (rc)
-                break;
-        }
         for (int64_t i = 0; eval && i < nb; i++)
-            correct += argmax(r.out + i * outn, outn) == r.labels[i];
+            correct += argmax(r->out + i * outn, outn) == r->labels[i];
     }
-    if (!rc) {
-        dlas_row_setf(row, "eval_samples", "%lld", (long long)eval);
-        if (eval)
-            setf(row, "accuracy_top1", (double)correct / (double)eval);
-        dlas_row_setf(row, "max_rel_err_vs_ref", "%.3g", max_err);
-    }
+    if (rc)
+        return rc;
+    dlas_row_setf(r->row, "eval_samples", "%lld", (long long)eval);
+    if (eval)
+        setf(r->row, "accuracy_top1", (double)correct / (double)eval);
+    dlas_row_setf(r->row, "max_rel_err_vs_ref", "%.3g", max_err);
+    return DLAS_OK;
+}
 
-    /* latency over one full batch */
-    if (!rc)
-        rc = read_batch(&r, &info, 0, batch, info.n_test);
+/* latency over one full batch: warm-up, then `repeat` timed runs */
+static int measure_latency(struct pointrun *r)
+{
+    int64_t batch = r->batch;
+    int64_t warmup = dlas_param_int(r->e->exp, "warmup"),
+            repeat = dlas_param_int(r->e->exp, "repeat");
+    int rc = read_batch(r, &r->info, 0, batch, r->info.n_test);
     double *t = NULL;
     if (!rc && !(t = malloc((size_t)repeat * sizeof *t)))
         rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
     for (int64_t i = 0; !rc && i < warmup; i++)
-        rc = dlas_plan_run(r.plan, batch, r.images, r.out);
+        rc = dlas_plan_run(r->plan, batch, r->images, r->out);
     for (int64_t i = 0; !rc && i < repeat; i++) {
-        double t0 = r.bops->now(r.be.ctx);
-        rc = dlas_plan_run(r.plan, batch, r.images, r.out);
-        t[i] = (r.bops->now(r.be.ctx) - t0) * 1e3;
+        double t0 = r->bops->now(r->be.ctx);
+        rc = dlas_plan_run(r->plan, batch, r->images, r->out);
+        t[i] = (r->bops->now(r->be.ctx) - t0) * 1e3;
     }
     if (!rc) {
         qsort(t, (size_t)repeat, sizeof *t, dlas_cmp_double);
         double med = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
-        setf(row, "latency_ms_median", med);
-        setf(row, "latency_ms_min", t[0]);
-        setf(row, "latency_ms_max", t[repeat - 1]);
-        setf(row, "images_per_s", med > 0 ? (double)batch * 1e3 / med : 0);
+        setf(r->row, "latency_ms_median", med);
+        setf(r->row, "latency_ms_min", t[0]);
+        setf(r->row, "latency_ms_max", t[repeat - 1]);
+        setf(r->row, "images_per_s", med > 0 ? (double)batch * 1e3 / med : 0);
     }
     free(t);
+    return rc;
+}
+
+/* A point is DESIGN.md's data flow, one stage each; the first that fails
+ * ends the point, and its error (with context) is the row's error. */
+static const struct point_stage {
+    const char *name;
+    int (*run)(struct pointrun *r);
+} point_stages[] = {
+    {"dataset", open_dataset},       {"model", build_model},   {"training", train_model},
+    {"compression", compress},       {"statistics", record_stats},
+    {"backend", init_backend},       {"plan", make_plan},      {"accuracy", measure_accuracy},
+    {"latency", measure_latency},
+};
+
+static int run_point(struct dlas_experiment *e, struct point *pt, struct dlas_row *row)
+{
+    struct pointrun r;
+    pointrun_init(&r, e, pt, row);
+    int rc = DLAS_OK;
+    for (size_t i = 0; !rc && i < sizeof point_stages / sizeof point_stages[0]; i++) {
+        dlas_log(DLAS_LOG_DEBUG, "%s: %s", pt->id, point_stages[i].name);
+        rc = point_stages[i].run(&r);
+    }
     pointrun_free(&r);
     return rc;
 }

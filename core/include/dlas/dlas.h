@@ -21,6 +21,7 @@
 #include <dlas/checkpoint.h>
 #include <dlas/data.h>
 #include <dlas/train.h>
+#include <dlas/results.h>
 #include <dlas/saliency.h>
 #include <dlas/prune.h>
 

@@ -19,7 +19,9 @@ struct dlas_primitive_choice {
 struct dlas_plan;
 
 /* Bind each conv to the first of `prims` whose supports() accepts it, else to
- * `fallback` (which may be NULL: then the core reference convolution). */
+ * `fallback` (which may be NULL: then the core reference convolution).
+ * The plan keeps pointers to the choices (and their params): they must
+ * outlive it. */
 int dlas_plan_create(const struct dlas_graph *g, const struct dlas_host *host,
                      const struct dlas_backend *be, const struct dlas_primitive_choice *prims,
                      int n_prims, const struct dlas_primitive_choice *fallback,
