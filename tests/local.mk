@@ -166,3 +166,13 @@ endif
 tests_check_prune_SOURCES = tests/check_prune.c tests/testutil.h
 tests_check_prune_CFLAGS = $(TEST_CFLAGS)
 tests_check_prune_LDADD = $(TEST_LDADD)
+
+# The cuda backend and GPU primitives on the device (exit 77, SKIP, without
+# the plugins, a driver or a GPU).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_cuda
+TESTS += tests/check_cuda
+endif
+tests_check_cuda_SOURCES = tests/check_cuda.c tests/testutil.h
+tests_check_cuda_CFLAGS = $(TEST_CFLAGS)
+tests_check_cuda_LDADD = $(TEST_LDADD)

@@ -9,6 +9,7 @@ enum { EXIT_OK = 0, EXIT_RUN_FAILED = 1, EXIT_USAGE = 2 };
 struct cli {
     const char *plugin_path; /* --plugin-path */
     struct dlas_registry *reg;
+    const char *device;      /* the backend's device ("cpu" when NULL): 'all' primitives */
 };
 
 /* Load plugins; reports and returns non-zero on a fatal discovery error. */

@@ -25,6 +25,10 @@ static const char usage_text[] =
     "                      (default: FILE's primitives, else every cpu conv2d primitive)\n"
     "  --fallback SPEC     for layers a primitive refuses, or 'none' (default: FILE's,\n"
     "                      else im2col-gemm)\n"
+    "  --backend NAME      backend plugin, e.g. cuda (default: FILE's first backend,\n"
+    "                      else openmp); 'all' primitives are those of its device, and\n"
+    "                      on a GPU the end-to-end times are device times of the forward\n"
+    "                      with its input already on the device (CUDA events)\n"
     "  --threads T         backend threads (default: FILE's backend, else all cores)\n"
     "  --batch B           batch size (default: FILE's, else 1)\n"
     "  --warmup W          warm-up runs per primitive (default: FILE's, else 3)\n"
@@ -43,7 +47,7 @@ static const char usage_text[] =
     "  --quiet             no tables on stdout\n";
 
 struct opts {
-    const char *file, *prims, *fallback, *tuning_log, *weights, *chain, *out;
+    const char *file, *prims, *fallback, *tuning_log, *weights, *chain, *out, *backend;
     int threads, quiet;
     long long batch;
     int warmup, repeat;
@@ -89,8 +93,8 @@ static int compare_graph(struct cli *c, const struct opts *o, const char *label,
     struct dlas_compare_options co = o->co;
     co.tunelog = log;
     if (!o->quiet)
-        printf("model %s (%s), %d thread(s), %s\n", label, input_desc, be.ops->threads(be.ctx),
-               log ? "tuned (tuning log)" : "untuned defaults");
+        printf("model %s (%s), %s, %d thread(s), %s\n", label, input_desc, be.ops->device,
+               be.ops->threads(be.ctx), log ? "tuned (tuning log)" : "untuned defaults");
     struct dlas_compare *res = NULL;
     int rc = dlas_compare_run(g, &host, &be, prims, n_prims, fallback, &co, &res);
     if (rc) {
@@ -107,6 +111,10 @@ static int compare_graph(struct cli *c, const struct opts *o, const char *label,
     snprintf(jp, sizeof jp, "%s/compare-%s.json", dir, label);
     snprintf(thr, sizeof thr, "%d", res->threads);
     snprintf(bat, sizeof bat, "%lld", (long long)res->batch);
+    char device_desc[512] = "cpu";
+    const struct dlas_backend_ops *dev = dlas_backend_device_ops(&be);
+    if (dev && dev->describe)
+        dev->describe(be.ctx, device_desc, sizeof device_desc);
     const char *meta[] = {"model",      label,
                           "input",      input_desc,
                           "tuning",     log ? "tuning log" : "untuned",
@@ -114,7 +122,8 @@ static int compare_graph(struct cli *c, const struct opts *o, const char *label,
                           "weights",    o->weights ? o->weights : "",
                           "dlas",       dlas_version(),
                           "revision",   dlas_revision(),
-                          "blas",       dlas_blas_info()};
+                          "blas",       dlas_blas_info(),
+                          "device",     device_desc};
     if (mkdir_p(dir))
         rc = dlas_error(DLAS_ERR_IO, "cannot create directory %s", dir);
     if (!rc)
@@ -132,13 +141,32 @@ static int compare_graph(struct cli *c, const struct opts *o, const char *label,
     return rc ? EXIT_RUN_FAILED : EXIT_OK;
 }
 
-/* fallback: "none", a spec, or the default im2col-gemm when it exists */
+/* The device of backend `name` (NULL: openmp) becomes the one whose
+ * primitives 'all' lists. */
+static int set_device(struct cli *c, const char *name)
+{
+    const struct dlas_component *comp =
+        dlas_registry_find(c->reg, DLAS_KIND_BACKEND, name ? name : "openmp");
+    if (!comp)
+        return name ? dlas_last_status() : (dlas_clear_error(), DLAS_OK);
+    c->device = ((const struct dlas_backend_ops *)comp->ops)->device;
+    return DLAS_OK;
+}
+
+/* fallback: "none", a spec, or the default when it exists: im2col-gemm on
+ * the CPU, cuda-cudnn (which takes every layer) on a CUDA device */
 static int pick_fallback(struct cli *c, const char *spec, struct cli_prims *fb)
 {
     if (spec && !strcmp(spec, "none"))
         return DLAS_OK;
     if (spec)
         return cli_prim_parse(c, spec, fb);
+    if (c->device && !strcmp(c->device, "cuda")) {
+        if (dlas_registry_find(c->reg, DLAS_KIND_PRIMITIVE, "cuda-cudnn"))
+            return cli_prim_parse(c, "cuda-cudnn", fb);
+        dlas_clear_error();
+        return DLAS_OK;
+    }
     if (dlas_registry_find(c->reg, DLAS_KIND_PRIMITIVE, "im2col-gemm"))
         return cli_prim_parse(c, "im2col-gemm", fb);
     dlas_clear_error();
@@ -153,8 +181,17 @@ static int compare_file(struct cli *c, struct opts *o, const struct cli_model *m
         return EXIT_USAGE;
     }
     struct cli_prims prims = {0}, fb = {0};
-    int rc = 0;
-    if (o->prims)
+    const char *be_label = NULL;
+    const struct dlas_component *be_comp = NULL;
+    const struct dlas_params *be_params = NULL;
+    if (!o->backend && dlas_experiment_n_backends(e))
+        dlas_experiment_backend(e, 0, &be_label, &be_comp, &be_params);
+    int rc = set_device(c, o->backend ? o->backend : be_comp ? be_comp->name : NULL)
+                 ? cli_error("--backend")
+                 : 0;
+    if (rc)
+        ;
+    else if (o->prims)
         rc = cli_prims_list(c, o->prims, &prims) ? cli_error("--primitives") : 0;
     else
         cli_prims_from_experiment(e, &prims);
@@ -167,11 +204,6 @@ static int compare_file(struct cli *c, struct opts *o, const struct cli_model *m
         cli_prims_copy(&fb, fl, fc, fp);
     else if (!rc)
         rc = pick_fallback(c, o->fallback, &fb) ? cli_error("--fallback") : 0;
-    const char *be_label = NULL;
-    const struct dlas_component *be_comp = NULL;
-    const struct dlas_params *be_params = NULL;
-    if (!rc && dlas_experiment_n_backends(e))
-        dlas_experiment_backend(e, 0, &be_label, &be_comp, &be_params);
     if (!o->batch)
         o->co.batch = dlas_experiment_setting_int(e, "batch");
     if (!o->warmup)
@@ -205,8 +237,9 @@ static int compare_file(struct cli *c, struct opts *o, const struct cli_model *m
         snprintf(label, sizeof label, "%s%s%s", dlas_experiment_model_label(e, i),
                  chain >= 0 ? "-" : "", chain >= 0 ? o->chain : "");
         snprintf(input, sizeof input, "%dx%dx%d", shp[0], shp[1], shp[2]);
-        rc = compare_graph(c, o, label, g, prims.c, prims.n, fb.n ? &fb.c[0] : NULL, be_params,
-                           be_comp ? be_comp->name : NULL, input);
+        rc = compare_graph(c, o, label, g, prims.c, prims.n, fb.n ? &fb.c[0] : NULL,
+                           o->backend ? NULL : be_params,
+                           o->backend ? o->backend : be_comp ? be_comp->name : NULL, input);
         dlas_graph_free(g);
     }
     cli_prims_free(&prims);
@@ -265,6 +298,8 @@ int cmd_compare(struct cli *c, int argc, char **argv)
             o.chain = argv[++i];
         else if (v && !strcmp(a, "--out"))
             o.out = argv[++i];
+        else if (v && !strcmp(a, "--backend"))
+            o.backend = argv[++i];
         else if (v && !strcmp(a, "--threads")) {
             if (parse_int(a, argv[++i], 1, &x))
                 return EXIT_USAGE;
@@ -316,6 +351,8 @@ int cmd_compare(struct cli *c, int argc, char **argv)
         return EXIT_USAGE;
     }
     struct cli_prims prims = {0}, fb = {0};
+    if (set_device(c, o.backend))
+        return cli_error("--backend");
     if (cli_prims_list(c, o.prims ? o.prims : "all", &prims)) {
         cli_prims_free(&prims);
         return cli_error("--primitives");
@@ -330,7 +367,7 @@ int cmd_compare(struct cli *c, int argc, char **argv)
         char input[64];
         snprintf(input, sizeof input, "%dx%dx%d", m.c, m.h, m.w);
         rc = compare_graph(c, &o, m.name, g, prims.c, prims.n, fb.n ? &fb.c[0] : NULL, NULL,
-                           NULL, input);
+                           o.backend, input);
         dlas_graph_free(g);
     }
     cli_prims_free(&prims);

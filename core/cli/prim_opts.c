@@ -86,7 +86,7 @@ int cli_prims_all(struct cli *c, struct cli_prims *p)
         if (!comp || comp->kind != DLAS_KIND_PRIMITIVE)
             continue;
         const struct dlas_primitive_ops *ops = comp->ops;
-        if (strcmp(ops->op, "conv2d") || strcmp(ops->device, "cpu"))
+        if (strcmp(ops->op, "conv2d") || strcmp(ops->device, c->device ? c->device : "cpu"))
             continue;
         struct dlas_params *params = NULL;
         if (comp->params && dlas_params_defaults(comp->params, &params))
@@ -96,7 +96,8 @@ int cli_prims_all(struct cli *c, struct cli_prims *p)
             return rc;
     }
     return p->n ? DLAS_OK
-                : dlas_error(DLAS_ERR_NOTFOUND, "no cpu conv2d primitive plugin was found");
+                : dlas_error(DLAS_ERR_NOTFOUND, "no %s conv2d primitive plugin was found",
+                             c->device ? c->device : "cpu");
 }
 
 int cli_prims_list(struct cli *c, const char *list, struct cli_prims *p)

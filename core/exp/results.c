@@ -19,6 +19,7 @@ const char *const dlas_result_columns[] = {
     "latency_ms_median", "latency_ms_min", "latency_ms_max", "warmup", "repeat",
     "images_per_s", "report",
     "dlas_version", "git_revision", "cpu_model", "blas", "hostname", "timestamp",
+    "device",
     NULL};
 
 int dlas_row_set(struct dlas_row *r, const char *key, const char *value)

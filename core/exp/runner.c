@@ -290,6 +290,11 @@ static int init_backend(struct pointrun *r)
     free(d);
     if (!rc)
         dlas_row_setf(r->row, "threads", "%d", r->bops->threads(r->be.ctx));
+    /* the accelerator's model, driver and library versions */
+    const struct dlas_backend_ops *dev = dlas_backend_device_ops(&r->be);
+    char desc[512] = "";
+    if (!rc && dev && dev->describe && !dev->describe(r->be.ctx, desc, sizeof desc))
+        dlas_row_set(r->row, "device", desc);
     return rc;
 }
 
@@ -512,7 +517,9 @@ static void run_inline(struct dlas_experiment *e, struct point *pt, struct dlas_
 {
     dlas_clear_error();
     int rc = run_point(e, pt, row);
-    dlas_row_set(row, "status", rc ? "failed" : "ok");
+    /* missing hardware (a GPU backend without a GPU) skips the point with
+     * the reason; a rerun tries it again */
+    dlas_row_set(row, "status", !rc ? "ok" : rc == DLAS_ERR_UNAVAILABLE ? "unavailable" : "failed");
     dlas_row_set(row, "error", rc ? dlas_last_error() : "");
 }
 
@@ -629,7 +636,10 @@ int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options
         else
             run_inline(e, pt, &pt->result);
         const char *st = dlas_row_get(&pt->result, "status");
-        if (st && strcmp(st, "ok")) {
+        if (st && !strcmp(st, "unavailable")) {
+            sum->skipped++;
+            dlas_log(DLAS_LOG_WARN, "%s skipped: %s", pt->id, dlas_row_get(&pt->result, "error"));
+        } else if (st && strcmp(st, "ok")) {
             sum->failed++;
             dlas_log(DLAS_LOG_ERROR, "%s failed: %s", pt->id, dlas_row_get(&pt->result, "error"));
         } else

@@ -13,6 +13,9 @@
 #include "plan_ops.h"
 #include "../base/util.h"
 
+/* Captured forwards kept per plan (one per batch size, the oldest replaced). */
+#define PLAN_MAX_GRAPHS 4
+
 struct binding {
     const struct dlas_primitive_choice *choice; /* NULL: core reference op */
     int index;                                  /* into prims, -2 fallback, -1 none */
@@ -40,6 +43,12 @@ struct dlas_plan {
     size_t ws_size;
     int64_t max_batch;
     struct fallbacks fb;
+    /* device backends (dlas_backend_device_ops): every node runs there */
+    const struct dlas_backend_ops *dev;
+    void **node_state;  /* backend operator state of each non-conv node that runs */
+    float *input_buf;   /* the graph input in backend memory (max batch) */
+    struct plan_graph { int64_t batch; void *exec; } graphs[PLAN_MAX_GRAPHS];
+    int n_graphs, no_capture;
 };
 
 void dlas_plan_options_default(struct dlas_plan_options *o)
@@ -230,6 +239,11 @@ static int bind_conv(struct dlas_plan *p, int id, const struct dlas_primitive_ch
         const struct dlas_primitive_choice *c = &prims[k];
         const struct dlas_primitive_ops *ops = c->comp->ops;
         char why[512] = "";
+        if (strcmp(ops->device, p->be->ops->device)) {
+            dlas_buf_printf(&why_all, "%s%s: runs on %s, the backend on %s",
+                            why_all.len ? "; " : "", c->label, ops->device, p->be->ops->device);
+            continue;
+        }
         b->choice = c;
         rc = tuned_params(p, b, opt, n);
         if (rc)
@@ -248,7 +262,13 @@ static int bind_conv(struct dlas_plan *p, int id, const struct dlas_primitive_ch
         b->index = k;
         break;
     }
-    if (!b->choice && fallback) {
+    if (!b->choice && fallback &&
+        strcmp(((const struct dlas_primitive_ops *)fallback->comp->ops)->device,
+               p->be->ops->device))
+        dlas_buf_printf(&why_all, "; fallback %s: runs on %s, the backend on %s", fallback->label,
+                        ((const struct dlas_primitive_ops *)fallback->comp->ops)->device,
+                        p->be->ops->device);
+    else if (!b->choice && fallback) {
         const struct dlas_primitive_ops *ops = fallback->comp->ops;
         char why[512] = "";
         b->choice = fallback;
@@ -267,6 +287,15 @@ static int bind_conv(struct dlas_plan *p, int id, const struct dlas_primitive_ch
         }
     }
     dlas_clear_error(); /* refusals are reported in the fallback list */
+    /* the core's reference conv cannot read device memory; a plan given no
+     * primitive at all only describes its layers (it cannot run) */
+    if (!b->choice && p->dev && (n_prims > 0 || fallback)) {
+        rc = dlas_error(DLAS_ERR_UNSUPPORTED, "layer '%s': no %s primitive runs it (%s)",
+                        n->name, p->be->ops->device,
+                        why_all.len ? why_all.s : "no primitive was listed");
+        dlas_buf_free(&why_all);
+        return rc;
+    }
     rc = why_all.len ? fallbacks_add(&p->fb, n->name, why_all.s, b->choice ? b->choice->label : "ref")
                      : DLAS_OK;
     dlas_buf_free(&why_all);
@@ -280,7 +309,11 @@ static int bind_conv(struct dlas_plan *p, int id, const struct dlas_primitive_ch
     if (p->post[id] != PLAN_POST_NONE && dlas_prim_applies_activation(ops)) {
         b->desc.activation = p->post[id] == PLAN_POST_RELU ? DLAS_ACT_RELU : DLAS_ACT_RELU6;
         b->act_fused = 1;
-    }
+    } else if (p->post[id] != PLAN_POST_NONE && p->dev)
+        return dlas_error(DLAS_ERR_UNSUPPORTED,
+                          "layer '%s': primitive '%s' does not apply activations, which a %s "
+                          "primitive must (DLAS_PRIM_ACTIVATION)",
+                          n->name, b->choice->label, p->be->ops->device);
     const float *w = b->fw ? b->fw : dlas_f32(&n->weight);
     const float *bias = b->fw ? b->fb : (n->attr.conv.bias ? dlas_f32(&n->bias) : NULL);
     rc = ops->prepare(p->host, p->be, &b->desc, w, bias, params_of(b), &b->state);
@@ -289,6 +322,33 @@ static int bind_conv(struct dlas_plan *p, int id, const struct dlas_primitive_ch
     size_t ws = ops->workspace(b->state, p->max_batch);
     if (ws > p->ws_size)
         p->ws_size = ws;
+    return DLAS_OK;
+}
+
+/* ---- device backends -------------------------------------------------------------- */
+
+/* On a device backend the backend runs every node that is not a conv (the
+ * core's operators read host memory), with the relu fused into it. */
+static int prepare_device_nodes(struct dlas_plan *p)
+{
+    p->node_state = calloc((size_t)p->n, sizeof *p->node_state);
+    if (!p->node_state)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    if (!p->dev->node_prepare || !p->dev->node_run || !p->dev->node_release ||
+        !p->dev->copy_in || !p->dev->copy_out)
+        return dlas_error(DLAS_ERR_INVALID, "plan: backend on %s lacks device operations",
+                          p->be->ops->device);
+    for (int i = 0; i < p->n; i++) {
+        const struct dlas_node *nd = dlas_graph_node(p->g, i);
+        if (nd->op == DLAS_OP_INPUT || nd->op == DLAS_OP_CONV2D || p->root[i] != i)
+            continue;
+        int act = p->post[i] == PLAN_POST_RELU    ? DLAS_ACT_RELU
+                  : p->post[i] == PLAN_POST_RELU6 ? DLAS_ACT_RELU6
+                                                  : DLAS_ACT_NONE;
+        int rc = p->dev->node_prepare(p->be->ctx, p->g, i, act, &p->node_state[i]);
+        if (rc)
+            return dlas_error_context("node '%s' on %s", nd->name, p->be->ops->device);
+    }
     return DLAS_OK;
 }
 
@@ -416,13 +476,20 @@ int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host
             rc = dlas_error(DLAS_ERR_UNSUPPORTED, "plan: graphs with several inputs");
     if (!rc && opt->fuse)
         rc = fuse_graph(p);
+    p->dev = dlas_backend_device_ops(be);
     for (int i = 0; i < p->n && !rc; i++)
         if (dlas_graph_node(g, i)->op == DLAS_OP_CONV2D)
             rc = bind_conv(p, i, prims, n_prims, fallback, opt);
+    if (!rc && p->dev)
+        rc = prepare_device_nodes(p);
     if (!rc)
         rc = assign_slots(p);
     if (!rc && p->ws_size && !(p->ws = be->ops->alloc(be->ctx, p->ws_size)))
         rc = dlas_error(DLAS_ERR_NOMEM, "cannot allocate %zu bytes of workspace", p->ws_size);
+    if (!rc && !(p->input_buf = be->ops->alloc(
+                     be->ctx, (size_t)(node_numel(dlas_graph_node(g, 0)) * max_batch) *
+                                  sizeof(float))))
+        rc = dlas_error(DLAS_ERR_NOMEM, "cannot allocate the input buffer");
     if (rc) {
         dlas_plan_free(p);
         return rc;
@@ -452,6 +519,15 @@ void dlas_plan_free(struct dlas_plan *p)
         dlas_aligned_free(b->fw);
         dlas_aligned_free(b->fb);
     }
+    for (int i = 0; p->node_state && i < p->n; i++)
+        if (p->node_state[i])
+            p->dev->node_release(p->node_state[i]);
+    free(p->node_state);
+    for (int k = 0; k < p->n_graphs; k++)
+        if (p->graphs[k].exec)
+            p->dev->graph_free(p->be->ctx, p->graphs[k].exec);
+    if (p->input_buf)
+        p->be->ops->free(p->be->ctx, p->input_buf);
     for (int s = 0; p->slots && s < p->n_slots; s++)
         if (p->slots[s])
             p->be->ops->free(p->be->ctx, p->slots[s]);
@@ -488,7 +564,14 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
     float *out = p->slots[p->slot[i]];
     int rc;
     const struct binding *b = &p->bind[i];
-    if (b->choice) {
+    if (p->dev && nd->op == DLAS_OP_CONV2D && !b->choice)
+        rc = dlas_error(DLAS_ERR_UNSUPPORTED, "layer '%s': no %s primitive is bound to it",
+                        nd->name, p->be->ops->device);
+    else if (p->node_state && p->node_state[i]) {
+        rc = p->dev->node_run(p->node_state[i], batch, in, out);
+        if (rc)
+            dlas_error_context("node '%s' on %s", nd->name, p->be->ops->device);
+    } else if (b->choice) {
         const struct dlas_primitive_ops *ops = b->choice->comp->ops;
         rc = ops->run(b->state, batch, in[0], out, p->ws, NULL);
         if (rc)
@@ -509,13 +592,43 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
     return rc;
 }
 
-static int run(struct dlas_plan *p, int64_t batch, const float *input, float *output,
-               double *node_seconds)
+/* Every node that runs, in order (times, when asked: the backend's device
+ * marks when it has them, else its clock around a synchronised node). */
+static int run_nodes(struct dlas_plan *p, int64_t batch, const float *input,
+                     double *node_seconds)
 {
-    if (batch < 1 || batch > p->max_batch)
-        return dlas_error(DLAS_ERR_INVALID, "plan: batch %lld outside 1..%lld", (long long)batch,
-                          (long long)p->max_batch);
     const struct dlas_backend_ops *ops = p->be->ops;
+    const int marks = node_seconds && p->dev && p->dev->marks_reserve && p->dev->mark &&
+                      p->dev->elapsed;
+    if (marks) {
+        int rc = p->dev->marks_reserve(p->be->ctx, p->n + 1);
+        if (rc)
+            return rc;
+        if ((rc = p->dev->mark(p->be->ctx, 0)))
+            return rc;
+        int last = 0;
+        for (int i = 0; i < p->n; i++) {
+            const struct dlas_node *nd = dlas_graph_node(p->g, i);
+            if (nd->op == DLAS_OP_INPUT || p->root[i] != i)
+                continue;
+            if ((rc = run_node(p, i, batch, input)) || (rc = p->dev->mark(p->be->ctx, i + 1)))
+                return rc;
+            last = i + 1;
+        }
+        /* each node's time is from the mark before it to its own */
+        int prev = 0;
+        for (int i = 0; i < p->n && last; i++) {
+            const struct dlas_node *nd = dlas_graph_node(p->g, i);
+            if (nd->op == DLAS_OP_INPUT || p->root[i] != i)
+                continue;
+            double t = p->dev->elapsed(p->be->ctx, prev, i + 1);
+            if (t < 0)
+                return dlas_last_status() ? dlas_last_status() : DLAS_ERR_INTERNAL;
+            node_seconds[i] += t;
+            prev = i + 1;
+        }
+        return DLAS_OK;
+    }
     for (int i = 0; i < p->n; i++) {
         const struct dlas_node *nd = dlas_graph_node(p->g, i);
         if (nd->op == DLAS_OP_INPUT || p->root[i] != i)
@@ -529,10 +642,102 @@ static int run(struct dlas_plan *p, int64_t batch, const float *input, float *ou
             node_seconds[i] += ops->now(p->be->ctx) - t0;
         }
     }
+    return DLAS_OK;
+}
+
+/* The forward from input (host memory on a CPU backend, the input buffer
+ * on a device backend) into the output slot. When the backend captures, the
+ * first forward at a batch size runs node by node (libraries finish their
+ * lazy set-up: module loading, workspaces), the second is captured as a
+ * graph, and later ones replay it. A capture that fails turns capturing off
+ * for the plan, which then runs node by node, as correct and only slower. */
+static int forward(struct dlas_plan *p, int64_t batch, const float *input)
+{
+    if (!p->dev || !p->dev->capture_begin || p->no_capture)
+        return run_nodes(p, batch, input, NULL);
+    struct plan_graph *gr = NULL;
+    for (int k = 0; k < p->n_graphs; k++)
+        if (p->graphs[k].batch == batch)
+            gr = &p->graphs[k];
+    if (gr && gr->exec)
+        return p->dev->graph_launch(p->be->ctx, gr->exec);
+    if (!gr) { /* first time at this batch */
+        if (p->n_graphs == PLAN_MAX_GRAPHS) { /* the oldest goes */
+            if (p->graphs[0].exec)
+                p->dev->graph_free(p->be->ctx, p->graphs[0].exec);
+            memmove(p->graphs, p->graphs + 1, (PLAN_MAX_GRAPHS - 1) * sizeof p->graphs[0]);
+            p->n_graphs--;
+        }
+        p->graphs[p->n_graphs++] = (struct plan_graph){batch, NULL};
+        return run_nodes(p, batch, input, NULL);
+    }
+    int rc = p->dev->capture_begin(p->be->ctx);
+    if (!rc) {
+        rc = run_nodes(p, batch, input, NULL);
+        void *exec = NULL;
+        int rc_end = p->dev->capture_end(p->be->ctx, &exec);
+        if (!rc && !rc_end) {
+            gr->exec = exec;
+            return p->dev->graph_launch(p->be->ctx, exec);
+        }
+        if (exec)
+            p->dev->graph_free(p->be->ctx, exec);
+        if (!rc)
+            rc = rc_end;
+    }
+    if (rc != DLAS_ERR_UNSUPPORTED && p->host && p->host->log)
+        p->host->log(DLAS_LOG_WARN, "plan: forward not captured as a graph, launching node by "
+                                    "node: %s", dlas_last_error());
+    dlas_clear_error();
+    p->no_capture = 1;
+    return run_nodes(p, batch, input, NULL);
+}
+
+static const float *output_of(const struct dlas_plan *p, const float *input)
+{
     int last = p->n - 1;
-    const float *res = p->slot[last] < 0 ? input : p->slots[p->slot[last]];
-    memcpy(output, res, (size_t)(node_numel(dlas_graph_node(p->g, last)) * batch) * sizeof(float));
+    return p->slot[last] < 0 ? input : p->slots[p->slot[last]];
+}
+
+static int run(struct dlas_plan *p, int64_t batch, const float *input, float *output,
+               double *node_seconds)
+{
+    if (batch < 1 || batch > p->max_batch)
+        return dlas_error(DLAS_ERR_INVALID, "plan: batch %lld outside 1..%lld", (long long)batch,
+                          (long long)p->max_batch);
+    const struct dlas_backend_ops *ops = p->be->ops;
+    const size_t in_bytes = (size_t)(node_numel(dlas_graph_node(p->g, 0)) * batch) * sizeof(float);
+    const size_t out_bytes =
+        (size_t)(node_numel(dlas_graph_node(p->g, p->n - 1)) * batch) * sizeof(float);
+    int rc;
+    if (p->dev) { /* the only host copies: the input in, the output out */
+        if ((rc = p->dev->copy_in(p->be->ctx, p->input_buf, input, in_bytes)))
+            return rc;
+        rc = node_seconds ? run_nodes(p, batch, p->input_buf, node_seconds)
+                          : forward(p, batch, p->input_buf);
+        if (rc)
+            return rc;
+        return p->dev->copy_out(p->be->ctx, output, output_of(p, p->input_buf), out_bytes);
+    }
+    if ((rc = run_nodes(p, batch, input, node_seconds)))
+        return rc;
+    memcpy(output, output_of(p, input), out_bytes);
     return ops->sync(p->be->ctx);
+}
+
+float *dlas_plan_input_buffer(struct dlas_plan *p) { return p ? p->input_buf : NULL; }
+
+const float *dlas_plan_output_buffer(const struct dlas_plan *p)
+{
+    return p ? output_of(p, p->input_buf) : NULL;
+}
+
+int dlas_plan_run_resident(struct dlas_plan *p, int64_t batch)
+{
+    if (batch < 1 || batch > p->max_batch)
+        return dlas_error(DLAS_ERR_INVALID, "plan: batch %lld outside 1..%lld", (long long)batch,
+                          (long long)p->max_batch);
+    return p->dev ? forward(p, batch, p->input_buf) : run_nodes(p, batch, p->input_buf, NULL);
 }
 
 int dlas_plan_run(struct dlas_plan *p, int64_t batch, const float *input, float *output)

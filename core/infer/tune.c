@@ -159,7 +159,26 @@ static int measure(const struct dlas_component *prim, const struct dlas_params *
     }
     for (int64_t i = 0; i < b->out_n; i++)
         b->out[i] = NAN;
-    rc = ops->run(st, b->d->batch, b->in, b->out, ws, NULL);
+    /* a device backend's primitives read and write device memory */
+    const struct dlas_backend_ops *dev = dlas_backend_device_ops(be);
+    const int64_t in_n = b->d->batch * b->d->in_c * b->d->in_h * b->d->in_w;
+    const float *in = b->in;
+    float *out = b->out;
+    if (dev) {
+        float *din = be->ops->alloc(be->ctx, (size_t)in_n * sizeof(float));
+        float *dout = be->ops->alloc(be->ctx, (size_t)b->out_n * sizeof(float));
+        rc = din && dout ? DLAS_OK : dlas_error(DLAS_ERR_NOMEM, "tune: no device memory");
+        if (!rc)
+            rc = dev->copy_in(be->ctx, din, b->in, (size_t)in_n * sizeof(float));
+        if (!rc)
+            rc = dev->copy_in(be->ctx, dout, b->out, (size_t)b->out_n * sizeof(float));
+        in = din;
+        out = dout;
+    }
+    if (!rc)
+        rc = ops->run(st, b->d->batch, in, out, ws, NULL);
+    if (!rc && dev)
+        rc = dev->copy_out(be->ctx, b->out, out, (size_t)b->out_n * sizeof(float));
     if (!rc) {
         *err = dlas_rel_error(b->out, b->ref, b->out_n);
         if (!(*err <= o->tolerance))
@@ -171,12 +190,18 @@ static int measure(const struct dlas_component *prim, const struct dlas_params *
     if (!rc && !t)
         rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
     for (int i = 0; !rc && i < o->warmup; i++)
-        rc = ops->run(st, b->d->batch, b->in, b->out, ws, NULL);
+        rc = ops->run(st, b->d->batch, in, out, ws, NULL);
     for (int i = 0; !rc && i < rep; i++) {
         double t0 = now_of(be);
-        rc = ops->run(st, b->d->batch, b->in, b->out, ws, NULL);
+        rc = ops->run(st, b->d->batch, in, out, ws, NULL);
+        if (!rc)
+            rc = be->ops->sync(be->ctx);
         t[i] = (now_of(be) - t0) * 1e3;
     }
+    if (dev && in && in != b->in)
+        be->ops->free(be->ctx, (void *)in);
+    if (dev && out && out != b->out)
+        be->ops->free(be->ctx, out);
     if (!rc) {
         qsort(t, (size_t)rep, sizeof *t, dlas_cmp_double);
         *ms = rep % 2 ? t[rep / 2] : 0.5 * (t[rep / 2 - 1] + t[rep / 2]);

@@ -252,7 +252,12 @@ int dlas_registry_load_file(struct dlas_registry *r, const char *path)
                               dlas_error(DLAS_ERR_INVALID, "not a shared object (no ELF header)"));
 
     dlerror();
-    void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: a plugin stays mapped after dlclose. The libraries some
+     * plugins bring (the CUDA runtime, cuBLAS, cuDNN) keep process-lifetime
+     * state from their constructors; unmapping them would strand it (leak
+     * checkers report it) and gains nothing, as a process loads its plugins
+     * once. */
+    void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!h) {
         const char *why = dlerror();
         return record_failure(r, path, NULL,

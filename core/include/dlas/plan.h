@@ -1,5 +1,9 @@
 /* Inference plan: every conv node bound to a primitive (prepared once),
- * every other node run by the core's operators, executed on a backend. */
+ * every other node run by the core's operators, executed on a backend. On a
+ * device backend (DLAS_BACKEND_DEVICE_MEMORY) every node runs on the device:
+ * convs through primitives of that device, the rest through the backend's
+ * node operators; activations live in device memory and only the input and
+ * the output cross to the host. */
 #ifndef DLAS_PLAN_H
 #define DLAS_PLAN_H
 
@@ -86,6 +90,20 @@ const char *dlas_plan_layer_settings(const struct dlas_plan *p, int id);
 /* The node whose operator computes node id's output (a folded batchnorm,
  * an in-place relu, a flatten view), or -1 if id runs itself. */
 int dlas_plan_fused_into(const struct dlas_plan *p, int id);
+
+/* ---- data kept in backend memory (ABI 1.3) ---------------------------------
+
+ * The plan's own input buffer (backend memory: device memory on a device
+ * backend; room for the max batch) and the buffer its output ends in. Put
+ * the input there (e.g. with the backend's copy_in) and
+ * dlas_plan_run_resident() runs the forward with no host copy at all; on a
+ * device backend it returns once the work is queued (the backend's sync()
+ * waits for it). dlas_plan_run() is this with the copies around it. The
+ * output buffer holds batch x dlas_plan_output_numel floats after a run and
+ * stays valid until the next one. */
+float *dlas_plan_input_buffer(struct dlas_plan *p);
+const float *dlas_plan_output_buffer(const struct dlas_plan *p);
+int dlas_plan_run_resident(struct dlas_plan *p, int64_t batch);
 
 #ifdef __cplusplus
 }

@@ -200,13 +200,91 @@ struct dlas_backend_ops {
     int (*sync)(void *ctx);
     double (*now)(void *ctx); /* seconds, monotonic */
     void (*release)(void *ctx);
+
+    /* ---- ABI 1.3: device backends (read only when `size` covers them;
+     * dlas_backend_device_ops() does that). A backend whose memory the host
+     * cannot address (a GPU) sets DLAS_BACKEND_DEVICE_MEMORY and provides the
+     * copies and the node operators; a CPU backend leaves all of this zero.
+     * Everything a device backend does is ordered on one stream of its own:
+     * primitives that take the stream from native() queue their work behind
+     * the node before them, and sync() waits for all of it. */
+    uint32_t flags; /* DLAS_BACKEND_* */
+    /* host -> backend memory, backend memory -> host (returns once the data
+     * is on the host), and within backend memory; ordered on the stream. */
+    int (*copy_in)(void *ctx, void *dst, const void *src, size_t bytes);
+    int (*copy_out)(void *ctx, void *dst, const void *src, size_t bytes);
+    int (*copy)(void *ctx, void *dst, const void *src, size_t bytes);
+    /* The graph's other operators on the device: prepare node id of g (not a
+     * conv, not the input; weights copied to the device here, once) followed
+     * by `activation` (enum dlas_activation, a relu fused into it), or
+     * DLAS_ERR_UNSUPPORTED with the reason. node_run reads the node's inputs
+     * (n_inputs pointers in backend memory, batch x its input's shape) and
+     * writes batch x its output shape. */
+    int (*node_prepare)(void *ctx, const struct dlas_graph *g, int id, int activation,
+                        void **state);
+    int (*node_run)(void *state, int64_t batch, const float *const *in, float *out);
+    void (*node_release)(void *state);
+    /* Device timing: marks recorded on the stream (events), read back once
+     * completed. marks_reserve(ctx, n) makes marks 0..n-1 available;
+     * elapsed(ctx, i, j) waits for mark j and returns the seconds between
+     * marks i and j (negative on error). May be NULL: the core then times
+     * with now() after sync(). */
+    int (*marks_reserve)(void *ctx, int n);
+    int (*mark)(void *ctx, int i);
+    double (*elapsed)(void *ctx, int i, int j);
+    /* Optional capture of a sequence of stream work into a replayable graph
+     * (CUDA graphs): begin, end -> an executable handle, launch, free. A
+     * plan captures its forward once per batch size and replays it;
+     * capture_begin may refuse with DLAS_ERR_UNSUPPORTED (e.g. an instance
+     * configured not to capture), and the plan then launches node by node. */
+    int (*capture_begin)(void *ctx);
+    int (*capture_end)(void *ctx, void **graph);
+    int (*graph_launch)(void *ctx, void *graph);
+    void (*graph_free)(void *ctx, void *graph);
+    /* A native handle by name (DLAS_NATIVE_*), or NULL if the backend has
+     * none: what a device primitive needs to queue its work on the
+     * backend's stream and share the backend's library handles. */
+    void *(*native)(void *ctx, const char *name);
+    /* One line for the results' provenance: device model, driver and
+     * library versions ("NVIDIA H200; driver 580.95; CUDA runtime 13.0; ..."). */
+    int (*describe)(void *ctx, char *buf, size_t len);
 };
+/* alloc() returns memory the host cannot read or write: the core moves data
+ * with copy_in / copy_out, and runs every node on the device. */
+#define DLAS_BACKEND_DEVICE_MEMORY 0x1u
+
+/* Native handles of a "cuda" backend: cudaStream_t of the backend instance,
+ * and cuBLAS / cuDNN handles bound to that stream (math mode as the backend
+ * was configured: TF32 off unless asked for). */
+#define DLAS_NATIVE_CUDA_STREAM "cuda.stream"
+#define DLAS_NATIVE_CUBLAS "cuda.cublas"
+#define DLAS_NATIVE_CUDNN "cuda.cudnn"
+/* int: 1 when TF32 tensor-core math is allowed for fp32 (pointer to it). */
+#define DLAS_NATIVE_CUDA_TF32 "cuda.tf32"
 
 /* A backend instance as handed to primitives. */
 struct dlas_backend {
     const struct dlas_backend_ops *ops;
     void *ctx;
 };
+
+/* The ABI 1.3 part of a backend's ops, NULL for an older, shorter table or
+ * a backend without device memory. */
+static inline const struct dlas_backend_ops *
+dlas_backend_device_ops(const struct dlas_backend *be)
+{
+    if (!be || !be->ops ||
+        be->ops->size < offsetof(struct dlas_backend_ops, describe) + sizeof be->ops->describe ||
+        !(be->ops->flags & DLAS_BACKEND_DEVICE_MEMORY))
+        return NULL;
+    return be->ops;
+}
+/* A native handle (DLAS_NATIVE_*) of the backend, or NULL. */
+static inline void *dlas_backend_native(const struct dlas_backend *be, const char *name)
+{
+    const struct dlas_backend_ops *o = dlas_backend_device_ops(be);
+    return o && o->native ? o->native(be->ctx, name) : NULL;
+}
 
 /* ---- primitives -------------------------------------------------------- */
 #define DLAS_PROFILE_MAX 8
@@ -230,14 +308,18 @@ struct dlas_primitive_ops {
                    const struct dlas_params *p, void **state);
     size_t (*workspace)(void *state, int64_t batch);
     /* in: batch x in_c x in_h x in_w; out: batch x out_c x out_h x out_w,
-     * every element written. ws has workspace(batch) bytes. prof may be NULL. */
+     * every element written. ws has workspace(batch) bytes. prof may be NULL.
+     * in, out and ws are the backend's memory (be->ops->alloc): device
+     * memory on a device backend, where run() queues its work on the
+     * backend's stream and may return before it completes. */
     int (*run)(void *state, int64_t batch, const float *in, float *out, void *ws,
                struct dlas_profile *prof);
     void (*release)(void *state);
     /* ABI 1.2: DLAS_PRIM_* capabilities (read only when `size` covers it). */
     uint32_t flags;
 };
-/* The primitive applies dlas_conv_desc.activation itself. */
+/* The primitive applies dlas_conv_desc.activation itself. A primitive for
+ * a device backend must (the core has no pass of its own there). */
 #define DLAS_PRIM_ACTIVATION 0x1u
 /* 1 when a primitive's ops declare DLAS_PRIM_ACTIVATION (an ops table
  * built for ABI 1.1 is too short to say so). */

@@ -170,16 +170,16 @@ static const struct dlas_param_spec be_params[] = {
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static const struct dlas_backend_ops be_ops = {
-    sizeof(struct dlas_backend_ops),
-    "cpu",
-    be_init,
-    be_threads,
-    be_parallel_for,
-    be_alloc,
-    be_free,
-    be_sync,
-    be_now,
-    be_release,
+    .size = sizeof(struct dlas_backend_ops),
+    .device = "cpu",
+    .init = be_init,
+    .threads = be_threads,
+    .parallel_for = be_parallel_for,
+    .alloc = be_alloc,
+    .free = be_free,
+    .sync = be_sync,
+    .now = be_now,
+    .release = be_release,
 };
 
 static const struct dlas_component components[] = {

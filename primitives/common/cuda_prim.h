@@ -1,0 +1,76 @@
+/* What the GPU primitive plugins share (header only, C): the backend's
+ * stream and handles, weight upload, error text. Each GPU primitive runs only
+ * on a device backend that hands out a CUDA stream (the `cuda` backend). */
+#ifndef DLAS_CUDA_PRIM_H
+#define DLAS_CUDA_PRIM_H
+
+#include <stdio.h>
+
+#include <cuda_runtime.h>
+
+#include <dlas/plugin.h>
+
+static inline int cp_cuda(cudaError_t e, const char *prim, const char *what)
+{
+    if (e == cudaSuccess)
+        return DLAS_OK;
+    (void)cudaGetLastError();
+    return dlas_error(e == cudaErrorMemoryAllocation ? DLAS_ERR_NOMEM : DLAS_ERR_INTERNAL,
+                      "%s: %s: %s (%s)", prim, what, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+/* The backend's stream, or DLAS_ERR_UNAVAILABLE on a backend without one. */
+static inline int cp_stream(const struct dlas_backend *be, const char *prim, cudaStream_t *s)
+{
+    *s = (cudaStream_t)dlas_backend_native(be, DLAS_NATIVE_CUDA_STREAM);
+    if (!*s)
+        return dlas_error(DLAS_ERR_UNAVAILABLE,
+                          "%s runs on a CUDA device backend (backend 'cuda'), not on '%s'", prim,
+                          be && be->ops && be->ops->device ? be->ops->device : "?");
+    return DLAS_OK;
+}
+
+/* 1 when the backend allows TF32 tensor-core math for fp32. */
+static inline int cp_tf32(const struct dlas_backend *be)
+{
+    const int *t = (const int *)dlas_backend_native(be, DLAS_NATIVE_CUDA_TF32);
+    return t && *t;
+}
+
+/* n floats from the host into backend memory of the backend's pool. */
+static inline int cp_upload(const struct dlas_backend *be, const char *prim, const float *src,
+                            size_t n, float **dst)
+{
+    *dst = (float *)be->ops->alloc(be->ctx, (n ? n : 1) * sizeof(float));
+    if (!*dst)
+        return dlas_error(DLAS_ERR_NOMEM, "%s: cannot allocate %zu floats on the device", prim, n);
+    if (!n)
+        return DLAS_OK;
+    int rc = be->ops->copy_in(be->ctx, *dst, src, n * sizeof(float));
+    if (!rc)
+        rc = be->ops->sync(be->ctx); /* the host buffer may go once prepare returns */
+    if (rc) {
+        be->ops->free(be->ctx, *dst);
+        *dst = NULL;
+    }
+    return rc;
+}
+
+/* A well-formed description (the plan's are; a hand-made one may not be). */
+static inline int cp_check_desc(const struct dlas_conv_desc *d, char *why, size_t len)
+{
+    if (d->batch < 1 || d->in_c < 1 || d->out_c < 1 || d->groups < 1 || d->in_c % d->groups ||
+        d->out_c % d->groups || d->kh < 1 || d->kw < 1 || d->stride_h < 1 || d->stride_w < 1 ||
+        d->dil_h < 1 || d->dil_w < 1 || d->pad_h < 0 || d->pad_w < 0 || d->out_h < 1 ||
+        d->out_w < 1) {
+        snprintf(why, len, "malformed convolution description");
+        return DLAS_ERR_INVALID;
+    }
+    if (d->activation < DLAS_ACT_NONE || d->activation > DLAS_ACT_RELU6) {
+        snprintf(why, len, "unknown activation %d", d->activation);
+        return DLAS_ERR_INVALID;
+    }
+    return DLAS_OK;
+}
+
+#endif

@@ -1,0 +1,133 @@
+/* Primitive "cuda-depthwise": an own kernel for depthwise convolutions
+ * (groups = in_c, out_c a multiple of in_c), the layers of MobileNet-style
+ * networks that GEMM-based primitives handle badly (a reduction of only
+ * kh x kw per output). Any kernel size, stride, padding and dilation; 3x3
+ * and 5x5 kernels are unrolled. Refuses every other layer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dlas/plugin.h>
+
+#include "../common/cuda_prim.h"
+#include "kernels.h"
+
+#define NAME "cuda-depthwise"
+
+struct state {
+    const struct dlas_backend *be;
+    struct dlas_conv_desc d;
+    cudaStream_t stream;
+    struct cdw_geom G;
+    int threads, per_thread;
+    float *w, *b;
+};
+
+static int supports(const struct dlas_conv_desc *d, const struct dlas_params *p, char *why,
+                    size_t len)
+{
+    int rc = cp_check_desc(d, why, len);
+    if (rc)
+        return rc;
+    if (d->groups != d->in_c || d->in_c < 2) {
+        snprintf(why, len, "not depthwise (groups %d, in_c %lld)", d->groups, (long long)d->in_c);
+        return DLAS_ERR_UNSUPPORTED;
+    }
+    int pt = p ? (int)dlas_param_int(p, "per_thread") : 1;
+    if (pt != 1 && pt != 2 && pt != 4) {
+        snprintf(why, len, "per_thread = %d is not 1, 2 or 4", pt);
+        return DLAS_ERR_INVALID;
+    }
+    return DLAS_OK;
+}
+
+static void release(void *st);
+
+static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
+                   const struct dlas_conv_desc *d, const float *weight, const float *bias,
+                   const struct dlas_params *p, void **out)
+{
+    *out = NULL;
+    char why[256];
+    int rc = supports(d, p, why, sizeof why);
+    if (rc)
+        return dlas_error(rc, NAME ": %s", why);
+    cudaStream_t stream;
+    if ((rc = cp_stream(be, NAME, &stream)))
+        return rc;
+    struct state *s = calloc(1, sizeof *s);
+    if (!s)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    s->be = be;
+    s->d = *d;
+    s->stream = stream;
+    s->G = (struct cdw_geom){d->in_c, d->in_h, d->in_w, d->out_c, d->out_h, d->out_w,
+                             d->out_c / d->in_c, d->kh, d->kw, d->stride_h, d->stride_w,
+                             d->pad_h, d->pad_w, d->dil_h, d->dil_w, d->activation};
+    s->threads = p ? (int)dlas_param_int(p, "threads") : 256;
+    s->per_thread = p ? (int)dlas_param_int(p, "per_thread") : 1;
+    rc = cp_upload(be, NAME, weight, (size_t)(d->out_c * d->kh * d->kw), &s->w);
+    if (!rc && d->has_bias && bias)
+        rc = cp_upload(be, NAME, bias, (size_t)d->out_c, &s->b);
+    if (rc) {
+        release(s);
+        return rc;
+    }
+    *out = s;
+    return DLAS_OK;
+}
+
+static size_t workspace(void *st, int64_t batch) { return 0; }
+
+static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
+               struct dlas_profile *prof)
+{
+    struct state *s = st;
+    if (batch < 1 || batch > s->d.batch)
+        return dlas_error(DLAS_ERR_INVALID, NAME ": batch %lld outside 1..%lld",
+                          (long long)batch, (long long)s->d.batch);
+    return cp_cuda(cdw_conv(s->stream, &s->G, s->threads, s->per_thread, batch, in, s->w, s->b,
+                            out),
+                   NAME, "depthwise kernel");
+}
+
+static void release(void *st)
+{
+    struct state *s = st;
+    if (!s)
+        return;
+    if (s->w)
+        s->be->ops->free(s->be->ctx, s->w);
+    if (s->b)
+        s->be->ops->free(s->be->ctx, s->b);
+    free(s);
+}
+
+static const struct dlas_param_spec params[] = {
+    {"threads", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "256", 32, 1024, NULL,
+     "threads per block (a multiple of 32 is best)"},
+    {"per_thread", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "1", 1, 4, NULL,
+     "neighbouring outputs of a row per thread: 1, 2 or 4"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+
+static const struct dlas_primitive_ops ops = {
+    .size = sizeof(struct dlas_primitive_ops),
+    .op = "conv2d",
+    .device = "cuda",
+    .supports = supports,
+    .prepare = prepare,
+    .workspace = workspace,
+    .run = run,
+    .release = release,
+    .flags = DLAS_PRIM_ACTIVATION,
+};
+
+static const struct dlas_component components[] = {
+    {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,
+     "own depthwise convolution kernel (groups = in_c): one thread per output run",
+     "A. G. Howard et al., MobileNets: Efficient Convolutional Neural Networks for Mobile "
+     "Vision Applications, arXiv:1704.04861, 2017 (depthwise separable convolution)",
+     params, &ops},
+};
+
+DLAS_PLUGIN(NAME, "0.1.0", "depthwise convolution on the GPU", components)
