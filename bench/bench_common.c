@@ -6,7 +6,7 @@
 
 #include "bench_common.h"
 #include "conv_shape.h"
-#include "../core/base/sysinfo.h"
+#include <dlas/dlas.h>
 
 double bench_now(void)
 {

@@ -27,7 +27,7 @@
 
 #include <dlas/dlas.h>
 
-#include "../core/base/sysinfo.h"
+#include <dlas/dlas.h>
 
 #define MAX_REPEATS 64
 

@@ -26,13 +26,18 @@ dist_noinst_SCRIPTS += tests/plugin_template.sh
 # The layering rules of README's Layout, shown to fail on planted violations.
 TESTS += tests/layering.sh
 dist_noinst_SCRIPTS += tests/layering.sh
+# libdlas exports the public API only.
+TESTS += tests/exports.sh
+dist_noinst_SCRIPTS += tests/exports.sh
 
 tests_check_loader_SOURCES = tests/check_loader.c tests/testutil.h
 tests_check_loader_CFLAGS = $(TEST_CFLAGS)
 tests_check_loader_LDADD = $(TEST_LDADD)
 tests_check_params_SOURCES = tests/check_params.c tests/testutil.h
 tests_check_params_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
-tests_check_params_LDADD = $(TEST_LDADD) $(LIBCONFIG_LIBS)
+# check_params tests the libconfig reader (core/plugin/cfgparams.h), which
+# libdlas does not export: it links the layers statically.
+tests_check_params_LDADD = $(DLAS_STATIC) $(CHECK_LIBS)
 tests_check_graph_SOURCES = tests/check_graph.c tests/testutil.h
 tests_check_graph_CFLAGS = $(TEST_CFLAGS)
 tests_check_graph_LDADD = $(TEST_LDADD)
@@ -176,3 +181,13 @@ endif
 tests_check_cuda_SOURCES = tests/check_cuda.c tests/testutil.h
 tests_check_cuda_CFLAGS = $(TEST_CFLAGS)
 tests_check_cuda_LDADD = $(TEST_LDADD)
+
+# Every micro-kernel instance of core/kernels against a scalar loop (linked
+# statically: the kernels are not part of libdlas's API).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_kernels
+TESTS += tests/check_kernels
+endif
+tests_check_kernels_SOURCES = tests/check_kernels.c
+tests_check_kernels_CFLAGS = $(TEST_CFLAGS)
+tests_check_kernels_LDADD = core/kernels/libdlas_kernels.la $(CHECK_LIBS) $(OPENMP_CFLAGS) -lm

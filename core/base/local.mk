@@ -2,6 +2,7 @@
 # (sysinfo reports the BLAS build, hence the OpenBLAS headers.)
 noinst_LTLIBRARIES += core/base/libdlas_base.la
 core_base_libdlas_base_la_SOURCES = \
+	core/base/conv_desc.c \
 	core/base/error.c \
 	core/base/log.c \
 	core/base/progress.c \

@@ -1,6 +1,7 @@
-/* Levelled logging to stderr; DLAS_LOG=debug|info|warn|error sets the start level. */
+/* Levelled logging to the application's sink; DLAS_LOG=debug|info|warn|error
+ * sets the start level. */
 #include <stdarg.h>
-#include <stdio.h>
+#include <stdio.h> /* vsnprintf */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -8,6 +9,14 @@
 #include <dlas/log.h>
 
 static int level = -1;
+static dlas_log_sink sink;
+static void *sink_ctx;
+
+void dlas_log_set_sink(dlas_log_sink s, void *ctx)
+{
+    sink = s;
+    sink_ctx = ctx;
+}
 
 static void init_level(void)
 {
@@ -32,16 +41,12 @@ enum dlas_log_level dlas_log_get_level(void)
 
 void dlas_log(enum dlas_log_level l, const char *fmt, ...)
 {
-    static const char *const tag[] = {"error", "warning", "info", "debug"};
-    if ((int)l > (int)dlas_log_get_level())
+    if ((int)l > (int)dlas_log_get_level() || !sink)
         return;
     char line[4096];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    /* One fputs per line keeps lines from threads whole. */
-    char out[4200];
-    snprintf(out, sizeof out, "dlas: %s: %s\n", tag[l <= DLAS_LOG_DEBUG ? l : DLAS_LOG_DEBUG], line);
-    fputs(out, stderr);
+    sink(sink_ctx, l, line);
 }

@@ -15,6 +15,8 @@ struct cli {
 /* Load plugins; reports and returns non-zero on a fatal discovery error. */
 int cli_registry(struct cli *c);
 int cli_error(const char *what); /* print dlas_last_error() to stderr, return EXIT_USAGE */
+/* Send the library's log lines and progress to stderr (sinks.c). */
+void cli_install_sinks(void);
 
 int cmd_plugins(struct cli *c, int argc, char **argv);
 int cmd_help(struct cli *c, int argc, char **argv);

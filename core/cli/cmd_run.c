@@ -177,8 +177,11 @@ int cmd_run(struct cli *c, int argc, char **argv)
         return EXIT_RUN_FAILED;
     }
     summary_table(e);
-    printf("\n%zu ran, %zu failed, %zu already done\nresults: %s\n         %s\nconfig:  %s\n",
-           sum.ran, sum.failed, sum.skipped, sum.csv_path, sum.json_path, sum.config_path);
+    printf("\n%zu ran, %zu failed, %zu already done", sum.ran, sum.failed, sum.skipped);
+    if (sum.unavailable)
+        printf(", %zu unavailable (hardware missing: see the error column)", sum.unavailable);
+    printf("\nresults: %s\n         %s\nconfig:  %s\n", sum.csv_path, sum.json_path,
+           sum.config_path);
     dlas_experiment_free(e);
     return sum.failed ? EXIT_RUN_FAILED : EXIT_OK;
 }

@@ -64,6 +64,7 @@ int main(int argc, char **argv)
     struct cli c = {0};
     int i = 1;
     int verbosity = 0;
+    cli_install_sinks();
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {

@@ -637,7 +637,7 @@ int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options
             run_inline(e, pt, &pt->result);
         const char *st = dlas_row_get(&pt->result, "status");
         if (st && !strcmp(st, "unavailable")) {
-            sum->skipped++;
+            sum->unavailable++;
             dlas_log(DLAS_LOG_WARN, "%s skipped: %s", pt->id, dlas_row_get(&pt->result, "error"));
         } else if (st && strcmp(st, "ok")) {
             sum->failed++;

@@ -214,6 +214,259 @@ static int measure(const struct dlas_component *prim, const struct dlas_params *
     return rc;
 }
 
+/* One tuning of one layer: what its stages share. */
+struct tuning {
+    const struct dlas_component *prim;
+    const struct dlas_host *host;
+    const struct dlas_backend *be;
+    const struct dlas_tune_options *o;
+    struct dlas_tune_result *r;
+    struct dlas_conv_desc desc;
+    struct knob *knobs;
+    int nk;
+    double space;
+    float *w, *bias, *in, *ref, *out; /* owned; the options' buffers are used where given */
+    struct bench_bufs b;
+    struct dlas_params *p0;     /* the untuned baseline */
+    struct dlas_params *best_p; /* NULL: the defaults */
+    double best, def_err;
+    int have_default;
+    int64_t *order;
+};
+
+static void tuning_free(struct tuning *t)
+{
+    dlas_params_free(t->best_p);
+    free(t->order);
+    free(t->knobs);
+    dlas_params_free(t->p0);
+    dlas_aligned_free(t->out);
+    dlas_aligned_free(t->w);
+    dlas_aligned_free(t->bias);
+    dlas_aligned_free(t->in);
+    dlas_aligned_free(t->ref);
+}
+
+/* The layer as the primitive will see it: at least one image, and no
+ * activation for a primitive that does not apply one (a plan runs it after). */
+static int tune_desc(struct tuning *t, const struct dlas_conv_desc *d)
+{
+    t->desc = *d;
+    if (t->desc.batch < 1)
+        t->desc.batch = 1;
+    if (!dlas_prim_applies_activation(t->prim->ops))
+        t->desc.activation = DLAS_ACT_NONE;
+    return dlas_conv_desc_finish(&t->desc) ? dlas_last_status() : DLAS_OK;
+}
+
+/* The knobs: every scalar tunable parameter with its candidate values. */
+static int collect_knobs(struct tuning *t)
+{
+    t->knobs = calloc(MAX_KNOBS, sizeof *t->knobs);
+    if (!t->knobs)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    t->space = 1;
+    for (const struct dlas_param_spec *s = t->prim->params; s && s->name && t->nk < MAX_KNOBS;
+         s++)
+        if (s->flags & DLAS_PARAM_TUNABLE && !(s->flags & DLAS_PARAM_LIST)) {
+            knob_values(s, &t->knobs[t->nk]);
+            if (t->knobs[t->nk].n > 0)
+                t->space *= t->knobs[t->nk++].n;
+        }
+    t->r->space = t->space > 1e9 ? 1000000000 : (int)t->space;
+    return DLAS_OK;
+}
+
+/* Seeded random weights, bias and input where the options give none, the
+ * output buffer, and the reference output every candidate must match. */
+static int make_buffers(struct tuning *t)
+{
+    const struct dlas_conv_desc *d = &t->desc;
+    const struct dlas_tune_options *o = t->o;
+    const int64_t wn = d->out_c * (d->in_c / d->groups) * d->kh * d->kw;
+    const int64_t in_n = d->batch * d->in_c * d->in_h * d->in_w;
+    const int64_t out_n = d->batch * d->out_c * d->out_h * d->out_w;
+    t->out = dlas_aligned_alloc((size_t)out_n * sizeof(float));
+    uint64_t rs = o->seed ^ 0x7475ULL;
+    if (!o->weight && (t->w = dlas_aligned_alloc((size_t)wn * sizeof(float))))
+        for (int64_t i = 0; i < wn; i++)
+            t->w[i] = (float)(normal(&rs) * 0.1);
+    if (!o->bias && (t->bias = dlas_aligned_alloc((size_t)d->out_c * sizeof(float))))
+        for (int64_t i = 0; i < d->out_c; i++)
+            t->bias[i] = (float)normal(&rs);
+    if (!o->input && (t->in = dlas_aligned_alloc((size_t)in_n * sizeof(float))))
+        for (int64_t i = 0; i < in_n; i++)
+            t->in[i] = (float)normal(&rs);
+    t->b = (struct bench_bufs){d, o->weight ? o->weight : t->w, o->bias ? o->bias : t->bias,
+                               o->input ? o->input : t->in, NULL, t->out, out_n};
+    if (!t->out || !t->b.w || !t->b.bias || !t->b.in)
+        return dlas_error(DLAS_ERR_NOMEM, "tune: out of memory for layer buffers");
+    if (o->reference)
+        t->b.ref = o->reference;
+    else if ((t->ref = dlas_aligned_alloc((size_t)out_n * sizeof(float)))) {
+        dlas_ref_conv2d(d, d->batch, t->b.in, t->b.w, d->has_bias ? t->b.bias : NULL, t->ref);
+        t->b.ref = t->ref;
+    }
+    return t->b.ref ? DLAS_OK : dlas_error(DLAS_ERR_NOMEM, "out of memory");
+}
+
+/* Count a candidate that was refused or wrong; anything else is an error. */
+static int count_reject(struct tuning *t, int m)
+{
+    if (m == DLAS_ERR_UNSUPPORTED)
+        t->r->refused++;
+    else if (m == DLAS_ERR_INTERNAL)
+        t->r->invalid++;
+    else
+        return m;
+    return DLAS_OK;
+}
+
+/* The defaults: the untuned baseline, and the first best. Candidates are
+ * ranked by their fastest run, which other processes on the machine disturb
+ * least; the winner and the defaults are timed again, interleaved, at the end. */
+static int measure_defaults(struct tuning *t, const struct dlas_params *base)
+{
+    int rc = base ? ((t->p0 = dlas_params_clone(base)) ? DLAS_OK : DLAS_ERR_NOMEM)
+                  : (t->prim->params ? dlas_params_defaults(t->prim->params, &t->p0) : DLAS_OK);
+    if (rc)
+        return rc;
+    double ms = 0, mn = 0, err = 0;
+    int m = measure(t->prim, t->p0, t->host, t->be, &t->b, t->o, &ms, &mn, &err);
+    if (m != DLAS_OK)
+        return count_reject(t, m);
+    t->have_default = 1;
+    t->r->default_ms = ms;
+    t->def_err = err;
+    t->best = mn;
+    t->r->best_err = err;
+    t->r->tried++;
+    if (dlas_params_tunables(t->p0, t->r->settings, sizeof t->r->settings))
+        t->r->settings[0] = '\0';
+    return DLAS_OK;
+}
+
+/* Candidates in a seeded random order: a shuffled list of the whole space
+ * when it is small (t->order), independent draws when it is not. */
+static int candidate_order(struct tuning *t, int64_t *n_cand)
+{
+    const int64_t SHUFFLE_MAX = 65536;
+    *n_cand = t->nk ? (int64_t)(t->space > 1e9 ? 1e9 : t->space) : 0;
+    if (!*n_cand || *n_cand > SHUFFLE_MAX)
+        return DLAS_OK;
+    t->order = malloc((size_t)*n_cand * sizeof *t->order);
+    if (!t->order)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < *n_cand; i++)
+        t->order[i] = i;
+    uint64_t s = t->o->seed;
+    for (int64_t i = *n_cand - 1; i > 0; i--) {
+        int64_t j = (int64_t)(next_rand(&s) % (uint64_t)(i + 1));
+        int64_t x = t->order[i];
+        t->order[i] = t->order[j];
+        t->order[j] = x;
+    }
+    return DLAS_OK;
+}
+
+/* The parameters of candidate idx (a mixed-radix number over the knobs);
+ * NULL with *refused set when a value does not apply. */
+static struct dlas_params *candidate(struct tuning *t, int64_t idx, int *refused)
+{
+    *refused = 0;
+    struct dlas_params *p = dlas_params_clone(t->p0);
+    if (!p)
+        return NULL;
+    for (int k = 0; k < t->nk; k++) {
+        int v = (int)(idx % t->knobs[k].n);
+        idx /= t->knobs[k].n;
+        if (dlas_params_set(p, t->knobs[k].name, t->knobs[k].values[v], "tune")) {
+            dlas_params_free(p);
+            *refused = 1;
+            return NULL;
+        }
+    }
+    return p;
+}
+
+/* Try candidates until the space, the time budget or the candidate limit
+ * runs out, keeping the fastest that is right. */
+static int search(struct tuning *t)
+{
+    int64_t n_cand;
+    int rc = candidate_order(t, &n_cand);
+    uint64_t draw = t->o->seed ^ 0xd1ceULL;
+    const double t_start = now_of(t->be);
+    for (int64_t c = 0; !rc && c < n_cand; c++) {
+        if (now_of(t->be) - t_start > t->o->budget_s)
+            break;
+        if (t->o->max_candidates > 0 && t->r->tried >= t->o->max_candidates)
+            break;
+        int64_t idx = t->order ? t->order[c] : (int64_t)(next_rand(&draw) % (uint64_t)n_cand);
+        int refused;
+        struct dlas_params *p = candidate(t, idx, &refused);
+        if (!p) {
+            if (!refused)
+                return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+            t->r->refused++;
+            continue;
+        }
+        double ms = 0, mn = 0, err = 0;
+        int m = measure(t->prim, p, t->host, t->be, &t->b, t->o, &ms, &mn, &err);
+        if (m == DLAS_OK) {
+            t->r->tried++;
+            if (mn < t->best) {
+                t->best = mn;
+                t->r->best_ms = ms;
+                t->r->best_err = err;
+                if (dlas_params_tunables(p, t->r->settings, sizeof t->r->settings))
+                    t->r->settings[0] = '\0';
+                dlas_params_free(t->best_p);
+                t->best_p = p;
+                p = NULL;
+            }
+        } else
+            rc = count_reject(t, m);
+        dlas_params_free(p);
+    }
+    return rc;
+}
+
+/* The winner against the defaults, interleaved: it must beat them on
+ * medians, or the defaults stand. */
+static int confirm_winner(struct tuning *t)
+{
+    struct dlas_tune_result *r = t->r;
+    if (!t->have_default)
+        return DLAS_OK;
+    if (!t->best_p) {
+        r->best_ms = r->default_ms;
+        return DLAS_OK;
+    }
+    enum { ROUNDS = 3 };
+    double dm[ROUNDS], bm[ROUNDS], mn = 0, e2 = 0;
+    for (int k = 0; k < ROUNDS; k++) {
+        int m = measure(t->prim, t->p0, t->host, t->be, &t->b, t->o, &dm[k], &mn, &e2);
+        if (!m)
+            m = measure(t->prim, t->best_p, t->host, t->be, &t->b, t->o, &bm[k], &mn, &e2);
+        if (m)
+            return m;
+    }
+    qsort(dm, ROUNDS, sizeof dm[0], dlas_cmp_double);
+    qsort(bm, ROUNDS, sizeof bm[0], dlas_cmp_double);
+    r->default_ms = dm[ROUNDS / 2];
+    r->best_ms = bm[ROUNDS / 2];
+    if (r->best_ms >= r->default_ms) {
+        r->best_ms = r->default_ms;
+        r->best_err = t->def_err;
+        if (dlas_params_tunables(t->p0, r->settings, sizeof r->settings))
+            r->settings[0] = '\0';
+    }
+    return DLAS_OK;
+}
+
+/* Tuning a layer: its descriptor, the knobs, the buffers and reference, the
+ * defaults, the search, the winner confirmed against the defaults. */
 int dlas_tune_layer(const struct dlas_component *prim, const struct dlas_params *base,
                     const struct dlas_host *host, const struct dlas_backend *be,
                     const struct dlas_conv_desc *d, const struct dlas_tune_options *o,
@@ -222,201 +475,34 @@ int dlas_tune_layer(const struct dlas_component *prim, const struct dlas_params 
     memset(r, 0, sizeof *r);
     if (!prim || prim->kind != DLAS_KIND_PRIMITIVE || !be || !be->ops || !d || !o || !host)
         return dlas_error(DLAS_ERR_INVALID, "tune: needs a primitive, backend, layer, options");
-    struct dlas_conv_desc desc = *d;
-    if (desc.batch < 1)
-        desc.batch = 1;
-    /* a primitive that does not apply activations is tuned without one (a
-     * plan runs the activation after it) */
-    if (!dlas_prim_applies_activation(prim->ops))
-        desc.activation = DLAS_ACT_NONE;
-    if (dlas_conv_desc_finish(&desc))
-        return dlas_last_status();
-
-    /* knobs */
-    struct knob *knobs = calloc(MAX_KNOBS, sizeof *knobs);
-    if (!knobs)
-        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    int nk = 0;
-    double space = 1;
-    for (const struct dlas_param_spec *s = prim->params; s && s->name && nk < MAX_KNOBS; s++)
-        if (s->flags & DLAS_PARAM_TUNABLE && !(s->flags & DLAS_PARAM_LIST)) {
-            knob_values(s, &knobs[nk]);
-            if (knobs[nk].n > 0)
-                space *= knobs[nk++].n;
-        }
-    r->space = space > 1e9 ? 1000000000 : (int)space;
-
-    /* buffers */
-    const int64_t wn = desc.out_c * (desc.in_c / desc.groups) * desc.kh * desc.kw;
-    const int64_t in_n = desc.batch * desc.in_c * desc.in_h * desc.in_w;
-    const int64_t out_n = desc.batch * desc.out_c * desc.out_h * desc.out_w;
-    float *w = NULL, *bias = NULL, *in = NULL, *ref = NULL;
-    float *out = dlas_aligned_alloc((size_t)out_n * sizeof(float));
-    uint64_t rs = o->seed ^ 0x7475ULL;
-    if (!o->weight && (w = dlas_aligned_alloc((size_t)wn * sizeof(float))))
-        for (int64_t i = 0; i < wn; i++)
-            w[i] = (float)(normal(&rs) * 0.1);
-    if (!o->bias && (bias = dlas_aligned_alloc((size_t)desc.out_c * sizeof(float))))
-        for (int64_t i = 0; i < desc.out_c; i++)
-            bias[i] = (float)normal(&rs);
-    if (!o->input && (in = dlas_aligned_alloc((size_t)in_n * sizeof(float))))
-        for (int64_t i = 0; i < in_n; i++)
-            in[i] = (float)normal(&rs);
-    struct bench_bufs b = {&desc, o->weight ? o->weight : w, o->bias ? o->bias : bias,
-                           o->input ? o->input : in, NULL, out, out_n};
-    if (!out || !b.w || !b.bias || !b.in) {
-        dlas_aligned_free(out);
-        dlas_aligned_free(w);
-        dlas_aligned_free(bias);
-        dlas_aligned_free(in);
-        free(knobs);
-        return dlas_error(DLAS_ERR_NOMEM, "tune: out of memory for layer buffers");
-    }
-    if (o->reference)
-        b.ref = o->reference;
-    else if ((ref = dlas_aligned_alloc((size_t)out_n * sizeof(float)))) {
-        dlas_ref_conv2d(&desc, desc.batch, b.in, b.w, desc.has_bias ? b.bias : NULL, ref);
-        b.ref = ref;
-    }
-
-    struct dlas_params *p0 = NULL;
-    int rc = b.ref ? DLAS_OK : dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    struct tuning t;
+    memset(&t, 0, sizeof t);
+    t.prim = prim;
+    t.host = host;
+    t.be = be;
+    t.o = o;
+    t.r = r;
+    t.best = INFINITY;
+    int rc = tune_desc(&t, d);
     if (!rc)
-        rc = base ? ((p0 = dlas_params_clone(base)) ? DLAS_OK : DLAS_ERR_NOMEM)
-                  : (prim->params ? dlas_params_defaults(prim->params, &p0) : DLAS_OK);
-
-    /* the defaults: the untuned baseline. Candidates are ranked by their
-     * fastest run, which other processes on the machine disturb least; the
-     * winner and the defaults are timed again, interleaved, at the end. */
-    double best = INFINITY, ms = 0, mn = 0, err = 0, def_err = 0;
-    struct dlas_params *best_p = NULL; /* NULL: the defaults */
-    int have_default = 0;
-    if (!rc) {
-        int m = measure(prim, p0, host, be, &b, o, &ms, &mn, &err);
-        if (m == DLAS_OK) {
-            have_default = 1;
-            r->default_ms = ms;
-            def_err = err;
-            best = mn;
-            r->best_err = err;
-            r->tried++;
-            if (dlas_params_tunables(p0, r->settings, sizeof r->settings))
-                r->settings[0] = '\0';
-        } else if (m == DLAS_ERR_UNSUPPORTED)
-            r->refused++;
-        else if (m == DLAS_ERR_INTERNAL)
-            r->invalid++;
-        else
-            rc = m;
-    }
-
-    /* candidates in a seeded random order: a shuffled list of the whole
-     * space when it is small, independent draws when it is not */
-    const int64_t SHUFFLE_MAX = 65536;
-    int64_t n_cand = nk && !rc ? (int64_t)(space > 1e9 ? 1e9 : space) : 0;
-    int64_t *order = n_cand && n_cand <= SHUFFLE_MAX ? malloc((size_t)n_cand * sizeof *order)
-                                                    : NULL;
-    if (n_cand && n_cand <= SHUFFLE_MAX && !order)
-        rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    uint64_t draw = o->seed ^ 0xd1ceULL;
-    if (order) {
-        for (int64_t i = 0; i < n_cand; i++)
-            order[i] = i;
-        uint64_t s = o->seed;
-        for (int64_t i = n_cand - 1; i > 0; i--) {
-            int64_t j = (int64_t)(next_rand(&s) % (uint64_t)(i + 1));
-            int64_t t = order[i];
-            order[i] = order[j];
-            order[j] = t;
-        }
-    }
-    const double t_start = now_of(be);
-    for (int64_t c = 0; !rc && c < n_cand; c++) {
-        if (now_of(be) - t_start > o->budget_s)
-            break;
-        if (o->max_candidates > 0 && r->tried >= o->max_candidates)
-            break;
-        struct dlas_params *p = dlas_params_clone(p0);
-        if (!p) {
-            rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
-            break;
-        }
-        int64_t idx = order ? order[c] : (int64_t)(next_rand(&draw) % (uint64_t)n_cand);
-        int bad = 0;
-        for (int k = 0; k < nk && !bad; k++) {
-            int v = (int)(idx % knobs[k].n);
-            idx /= knobs[k].n;
-            bad = dlas_params_set(p, knobs[k].name, knobs[k].values[v], "tune") != 0;
-        }
-        if (bad) {
-            dlas_params_free(p);
-            r->refused++;
-            continue;
-        }
-        int m = measure(prim, p, host, be, &b, o, &ms, &mn, &err);
-        if (m == DLAS_OK) {
-            r->tried++;
-            if (mn < best) {
-                best = mn;
-                r->best_ms = ms;
-                r->best_err = err;
-                if (dlas_params_tunables(p, r->settings, sizeof r->settings))
-                    r->settings[0] = '\0';
-                dlas_params_free(best_p);
-                best_p = p;
-                p = NULL;
-            }
-        } else if (m == DLAS_ERR_UNSUPPORTED)
-            r->refused++;
-        else if (m == DLAS_ERR_INTERNAL)
-            r->invalid++;
-        else
-            rc = m;
-        dlas_params_free(p);
-    }
-    /* the winner against the defaults, interleaved: it must beat them on
-     * medians, or the defaults stand */
-    if (!rc && have_default && best_p) {
-        enum { ROUNDS = 3 };
-        double dm[ROUNDS], bm[ROUNDS], e2 = 0;
-        for (int k = 0; k < ROUNDS && !rc; k++) {
-            int m = measure(prim, p0, host, be, &b, o, &dm[k], &mn, &e2);
-            if (!m)
-                m = measure(prim, best_p, host, be, &b, o, &bm[k], &mn, &e2);
-            if (m)
-                rc = m;
-        }
-        if (!rc) {
-            qsort(dm, ROUNDS, sizeof dm[0], dlas_cmp_double);
-            qsort(bm, ROUNDS, sizeof bm[0], dlas_cmp_double);
-            r->default_ms = dm[ROUNDS / 2];
-            r->best_ms = bm[ROUNDS / 2];
-            if (r->best_ms >= r->default_ms) {
-                r->best_ms = r->default_ms;
-                r->best_err = def_err;
-                if (dlas_params_tunables(p0, r->settings, sizeof r->settings))
-                    r->settings[0] = '\0';
-            }
-        }
-    } else if (have_default && !best_p)
-        r->best_ms = r->default_ms;
-    dlas_params_free(best_p);
+        rc = collect_knobs(&t);
+    if (!rc)
+        rc = make_buffers(&t);
+    if (!rc)
+        rc = measure_defaults(&t, base);
+    if (!rc)
+        rc = search(&t);
+    if (!rc)
+        rc = confirm_winner(&t);
     if (!rc)
         dlas_clear_error(); /* refusals and rejects were counted, not failures */
-    if (!rc && !isfinite(best))
+    if (!rc && !isfinite(t.best))
         rc = dlas_error(DLAS_ERR_UNSUPPORTED,
                         "tune: primitive '%s' ran no candidate for this layer (%d refused, %d "
                         "wrong)",
                         prim->name, r->refused, r->invalid);
-    if (!have_default)
+    if (!t.have_default)
         r->default_ms = NAN;
-    free(order);
-    free(knobs);
-    dlas_params_free(p0);
-    dlas_aligned_free(out);
-    dlas_aligned_free(w);
-    dlas_aligned_free(bias);
-    dlas_aligned_free(in);
-    dlas_aligned_free(ref);
+    tuning_free(&t);
     return rc;
 }

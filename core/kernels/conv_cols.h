@@ -3,7 +3,7 @@
 #ifndef DLAS_CONV_COLS_H
 #define DLAS_CONV_COLS_H
 
-#include <dlas/ops.h>
+#include <dlas/conv.h>
 
 /* src: cpg x in_h x in_w of one group -> col: (cpg kh kw) x (out_h out_w);
  * taps outside the image are 0. */

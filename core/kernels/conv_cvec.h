@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include <dlas/ops.h>
+#include <dlas/conv.h>
 
 #include "pc_kernels.h"
 

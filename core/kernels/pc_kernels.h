@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <dlas/ops.h>
+#include <dlas/conv.h>
 
 /* GCC vector extensions: AVX-512 registers under -march=native on this
  * machine, split by the compiler into narrower ones elsewhere. (Without

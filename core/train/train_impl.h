@@ -7,8 +7,7 @@
 #include <dlas/train.h>
 
 struct tlog {
-    int tty;   /* draw a bar */
-    int lines; /* plain lines on stderr (else through dlas_log at INFO) */
+    int mode;  /* 1 bar, -1 bar on a terminal (the progress sink decides), 0 log lines */
     double interval, last, drawn;
     int64_t epochs, spe;
     char label[128];

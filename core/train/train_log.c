@@ -1,22 +1,22 @@
-/* What training tells the user: a progress bar on a terminal (epoch, step,
- * loss, accuracy, images/s, ETA), plain periodic lines otherwise, and the
- * per-epoch CSV, rewritten whole and atomically from the metric history so
- * that a run resumed from a checkpoint leaves exactly one row per epoch. */
+/* What training tells the user: progress events (epoch, step, loss,
+ * accuracy, images/s, ETA) that the application's progress sink draws as a
+ * bar or as periodic lines, or log lines at INFO when progress is off; and
+ * the per-epoch CSV, rewritten whole and atomically from the metric history
+ * so that a run resumed from a checkpoint leaves exactly one row per epoch. */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <dlas/log.h>
 
 #include "train_impl.h"
+#include "../base/progress.h"
 #include "../base/util.h"
 
 void tlog_start(struct tlog *l, int mode, double interval, const char *label, int64_t epochs,
                 int64_t steps_per_epoch)
 {
     memset(l, 0, sizeof *l);
-    l->tty = mode > 0 || (mode < 0 && isatty(STDERR_FILENO));
-    l->lines = mode < 0 && !l->tty;
+    l->mode = mode;
     l->interval = interval > 0 ? interval : 30.0;
     l->epochs = epochs;
     l->spe = steps_per_epoch;
@@ -34,41 +34,39 @@ static void fmt_time(char *buf, size_t len, double s)
         snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)s % 60);
 }
 
+static void emit(const struct tlog *l, enum dlas_progress_kind kind, const char *prefix,
+                 int64_t done, double eta, const char *text)
+{
+    struct dlas_progress_event ev = {kind, l->mode, "train", prefix, (size_t)done,
+                                     (size_t)l->spe, 0, eta, text};
+    dlas_progress_emit(&ev);
+}
+
 void tlog_step(struct tlog *l, int64_t epoch, int64_t index, double loss, double acc,
                double ips, double eta)
 {
     double now = dlas_now();
-    if (l->tty) {
-        if (now - l->drawn < 0.1 && index + 1 < l->spe)
-            return;
+    char t[32];
+    fmt_time(t, sizeof t, eta);
+    if (l->mode && (now - l->drawn >= 0.1 || index + 1 >= l->spe)) {
         l->drawn = now;
-        enum { WIDTH = 20 };
-        char bar[WIDTH + 1], t[32];
-        int64_t fill = l->spe ? (index + 1) * WIDTH / l->spe : 0;
-        for (int i = 0; i < WIDTH; i++)
-            bar[i] = i < fill ? '#' : '.';
-        bar[WIDTH] = '\0';
-        fmt_time(t, sizeof t, eta);
-        fprintf(stderr,
-                "\r\033[K%s epoch %lld/%lld [%s] %lld/%lld loss %.4f acc %.2f%% %.0f img/s "
-                "ETA %s",
-                l->label, (long long)epoch + 1, (long long)l->epochs, bar, (long long)index + 1,
-                (long long)l->spe, loss, 100.0 * acc, ips, t);
-        fflush(stderr);
-        return;
+        char prefix[192], text[160];
+        snprintf(prefix, sizeof prefix, "%s epoch %lld/%lld", l->label, (long long)epoch + 1,
+                 (long long)l->epochs);
+        snprintf(text, sizeof text, "loss %.4f acc %.2f%% %.0f img/s ETA %s", loss, 100.0 * acc,
+                 ips, t);
+        emit(l, DLAS_PROGRESS_UPDATE, prefix, index + 1, eta, text);
     }
     if (now - l->last < l->interval)
         return;
     l->last = now;
-    char t[32];
-    fmt_time(t, sizeof t, eta);
     char line[512];
     snprintf(line, sizeof line,
              "%s: epoch %lld/%lld step %lld/%lld loss %.4f acc %.2f%% %.0f img/s ETA %s",
              l->label, (long long)epoch + 1, (long long)l->epochs, (long long)index + 1,
              (long long)l->spe, loss, 100.0 * acc, ips, t);
-    if (l->lines)
-        fprintf(stderr, "dlas: %s\n", line);
+    if (l->mode)
+        emit(l, DLAS_PROGRESS_TICK, "", index + 1, eta, line);
     else
         dlas_log(DLAS_LOG_INFO, "%s", line);
 }
@@ -84,11 +82,8 @@ void tlog_epoch(struct tlog *l, const struct dlas_epoch_metrics *m)
              "%s: epoch %lld/%lld: train loss %.4f acc %.2f%%%s; lr %.4g, %.1f s, %.0f img/s",
              l->label, (long long)m->epoch, (long long)l->epochs, m->train_loss,
              100.0 * m->train_top1, ev, m->lr, m->seconds, m->images_per_s);
-    if (l->tty) {
-        fprintf(stderr, "\r\033[K%s\n", line);
-        fflush(stderr);
-    } else if (l->lines)
-        fprintf(stderr, "dlas: %s\n", line);
+    if (l->mode)
+        emit(l, DLAS_PROGRESS_LINE, "", l->spe, 0, line);
     else
         dlas_log(DLAS_LOG_INFO, "%s", line);
     l->last = dlas_now();
@@ -96,10 +91,8 @@ void tlog_epoch(struct tlog *l, const struct dlas_epoch_metrics *m)
 
 void tlog_end(struct tlog *l)
 {
-    if (l->tty) {
-        fprintf(stderr, "\r\033[K");
-        fflush(stderr);
-    }
+    if (l->mode)
+        emit(l, DLAS_PROGRESS_END, "", l->spe, 0, "");
 }
 
 int tlog_write_csv(const char *path, const struct dlas_epoch_metrics *h, int64_t n)

@@ -15,7 +15,7 @@
 
 int pc_fail(const char *prim, char *why, size_t len, int status, const char *fmt, ...)
 {
-    char msg[384];
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -27,35 +27,11 @@ int pc_fail(const char *prim, char *why, size_t len, int status, const char *fmt
 
 int pc_check_desc(const char *prim, const struct dlas_conv_desc *d, char *why, size_t len)
 {
+    char reason[384];
     if (why && len)
         why[0] = '\0';
-    if (!d)
-        return pc_fail(prim, why, len, DLAS_ERR_INVALID, "no layer description");
-    if (d->batch < 0 || d->in_c < 1 || d->in_h < 1 || d->in_w < 1 || d->out_c < 1 ||
-        d->kh < 1 || d->kw < 1 || d->stride_h < 1 || d->stride_w < 1 || d->pad_h < 0 ||
-        d->pad_w < 0 || d->dil_h < 1 || d->dil_w < 1 || d->groups < 1)
-        return pc_fail(prim, why, len, DLAS_ERR_INVALID,
-                       "malformed layer: a size, stride, dilation or group count is below 1 "
-                       "or a padding is negative");
-    if (d->in_c % d->groups || d->out_c % d->groups)
-        return pc_fail(prim, why, len, DLAS_ERR_INVALID,
-                       "malformed layer: %lld input / %lld output channels do not divide into "
-                       "%d groups",
-                       (long long)d->in_c, (long long)d->out_c, d->groups);
-    int64_t span_h = (int64_t)d->dil_h * (d->kh - 1) + 1;
-    int64_t span_w = (int64_t)d->dil_w * (d->kw - 1) + 1;
-    if (d->in_h + 2 * (int64_t)d->pad_h < span_h || d->in_w + 2 * (int64_t)d->pad_w < span_w)
-        return pc_fail(prim, why, len, DLAS_ERR_INVALID,
-                       "malformed layer: the dilated kernel is larger than the padded input");
-    int64_t oh = (d->in_h + 2 * (int64_t)d->pad_h - span_h) / d->stride_h + 1;
-    int64_t ow = (d->in_w + 2 * (int64_t)d->pad_w - span_w) / d->stride_w + 1;
-    if (d->out_h != oh || d->out_w != ow)
-        return pc_fail(prim, why, len, DLAS_ERR_INVALID,
-                       "malformed layer: output %lldx%lld, but the geometry gives %lldx%lld",
-                       (long long)d->out_h, (long long)d->out_w, (long long)oh, (long long)ow);
-    if (d->activation < DLAS_ACT_NONE || d->activation > DLAS_ACT_RELU6)
-        return pc_fail(prim, why, len, DLAS_ERR_INVALID, "activation %d is not one of none, "
-                       "relu, relu6", d->activation);
+    if (dlas_conv_desc_check(d, reason, sizeof reason))
+        return pc_fail(prim, why, len, DLAS_ERR_INVALID, "malformed layer: %s", reason);
     /* Offsets are int64_t throughout, but the tap tables and tile indices
      * use int: keep every dimension well inside it. */
     if (d->in_h > (1 << 20) || d->in_w > (1 << 20) || d->in_c > (1 << 24) ||

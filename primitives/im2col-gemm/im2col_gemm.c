@@ -43,7 +43,7 @@ static int fail(char *why, size_t len, int status, const char *fmt, ...) DLAS_PR
 
 static int fail(char *why, size_t len, int status, const char *fmt, ...)
 {
-    char msg[256];
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -55,31 +55,11 @@ static int fail(char *why, size_t len, int status, const char *fmt, ...)
 
 static int check_desc(const struct dlas_conv_desc *d, char *why, size_t len)
 {
-    if (!d)
-        return fail(why, len, DLAS_ERR_INVALID, "no layer description");
-    if (d->batch < 0 || d->in_c < 1 || d->in_h < 1 || d->in_w < 1 || d->out_c < 1 ||
-        d->kh < 1 || d->kw < 1 || d->stride_h < 1 || d->stride_w < 1 || d->pad_h < 0 ||
-        d->pad_w < 0 || d->dil_h < 1 || d->dil_w < 1 || d->groups < 1)
-        return fail(why, len, DLAS_ERR_INVALID,
-                    "malformed layer: a size, stride, dilation or group count is below 1 "
-                    "or a padding is negative");
-    if (d->in_c % d->groups || d->out_c % d->groups)
-        return fail(why, len, DLAS_ERR_INVALID,
-                    "malformed layer: %lld input / %lld output channels do not divide into "
-                    "%d groups",
-                    (long long)d->in_c, (long long)d->out_c, d->groups);
-    int64_t span_h = (int64_t)d->dil_h * (d->kh - 1) + 1, span_w = (int64_t)d->dil_w * (d->kw - 1) + 1;
-    if (d->in_h + 2 * (int64_t)d->pad_h < span_h || d->in_w + 2 * (int64_t)d->pad_w < span_w)
-        return fail(why, len, DLAS_ERR_INVALID,
-                    "malformed layer: the dilated kernel is larger than the padded input");
-    int64_t oh = (d->in_h + 2 * (int64_t)d->pad_h - span_h) / d->stride_h + 1;
-    int64_t ow = (d->in_w + 2 * (int64_t)d->pad_w - span_w) / d->stride_w + 1;
-    if (d->out_h != oh || d->out_w != ow)
-        return fail(why, len, DLAS_ERR_INVALID,
-                    "malformed layer: output %lldx%lld, but the geometry gives %lldx%lld",
-                    (long long)d->out_h, (long long)d->out_w, (long long)oh, (long long)ow);
+    char reason[384];
+    if (dlas_conv_desc_check(d, reason, sizeof reason))
+        return fail(why, len, DLAS_ERR_INVALID, "malformed layer: %s", reason);
     int64_t K = d->in_c / d->groups * d->kh * d->kw;
-    if (K > INT_MAX || oh * ow > INT_MAX || d->out_c / d->groups > INT_MAX)
+    if (K > INT_MAX || d->out_h * d->out_w > INT_MAX || d->out_c / d->groups > INT_MAX)
         return fail(why, len, DLAS_ERR_UNSUPPORTED,
                     "a GEMM dimension exceeds the BLAS integer range");
     return DLAS_OK;

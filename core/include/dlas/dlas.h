@@ -10,6 +10,7 @@
 #include <dlas/tensor.h>
 #include <dlas/graph.h>
 #include <dlas/build.h>
+#include <dlas/conv.h>
 #include <dlas/ops.h>
 #include <dlas/plugin.h>
 #include <dlas/registry.h>
@@ -28,5 +29,8 @@
 const char *dlas_version(void);  /* "0.1.0" */
 const char *dlas_revision(void); /* git revision the library was built from */
 const char *dlas_blas_info(void); /* the BLAS build in use, e.g. "OpenBLAS 0.3.21 ... (openmp, core Zen)" */
+/* The 1, 5 and 15 minute load averages (-1 where unknown). Public on purpose:
+ * benchmarks record how busy the machine was beside every timing. */
+void dlas_sys_loadavg(double avg[3]);
 
 #endif

@@ -40,6 +40,10 @@ void dlas_run_options_default(struct dlas_run_options *o);
 struct dlas_run_summary {
     size_t ran, failed, skipped;
     char csv_path[4096], json_path[4096], config_path[4096];
+    /* points whose hardware or library is missing (a GPU backend without a
+     * GPU): recorded with status "unavailable" and the reason, tried again by
+     * a rerun; not counted in ran, failed or skipped */
+    size_t unavailable;
 };
 
 /* Run every point. Returns 0 when all ran (some may have failed: see summary),

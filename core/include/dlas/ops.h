@@ -4,38 +4,12 @@
 #define DLAS_OPS_H
 
 #include <stdint.h>
+#include <dlas/conv.h>
 #include <dlas/graph.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* An activation applied to every output of a convolution. */
-enum dlas_activation {
-    DLAS_ACT_NONE = 0,
-    DLAS_ACT_RELU = 1,  /* max(0, x), NaN kept (torch.relu) */
-    DLAS_ACT_RELU6 = 2  /* min(6, max(0, x)), NaN kept */
-};
-
-/* Everything a convolution primitive needs to know about one layer. */
-struct dlas_conv_desc {
-    int64_t batch;                   /* largest batch run() will be given */
-    int64_t in_c, in_h, in_w;
-    int64_t out_c, out_h, out_w;
-    int kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
-    int has_bias;
-    /* ABI 1.2: enum dlas_activation, applied after the bias. The core sets
-     * it only for primitives whose ops declare DLAS_PRIM_ACTIVATION (so that
-     * the activation costs no separate pass over the output); for others it
-     * stays DLAS_ACT_NONE. */
-    int activation;
-};
-
-/* Fill out_h/out_w from the rest; DLAS_ERR_INVALID if the shape is impossible. */
-int dlas_conv_desc_finish(struct dlas_conv_desc *d);
-int64_t dlas_conv_desc_macs(const struct dlas_conv_desc *d); /* per sample */
-/* "64x56x56 -> 64x56x56 k3x3 s1 p1 d1 g1" (+ " relu" / " relu6") */
-void dlas_conv_desc_format(const struct dlas_conv_desc *d, char *buf, size_t len);
 
 /* weight: out_c x (in_c/groups) x kh x kw; bias may be NULL. The
  * activation of d is applied. */

@@ -1,0 +1,208 @@
+/* Every instance of the register-blocked micro-kernel (core/kernels), each
+ * block shape VH x VW x B, against a scalar loop in double precision, with
+ * poisoned outputs: a kernel bug is caught at the kernel, not only through a
+ * primitive that happens to choose that block. */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/kernels/pc_kernels.h"
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+static float frand(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+/* The rule pc_kernels.h documents for which shapes are instantiated. */
+static int documented(int vh, int vw, int b)
+{
+    return (vh == 1 || vh == 2 || vh == 4) && vw >= 1 && vw <= PC_MAX_VW && b >= 1 &&
+           b <= PC_MAX_B && vh * vw * b <= PC_MAX_ACC && vh * vw <= 16;
+}
+
+START_TEST(instances_match_the_documented_set)
+{
+    int n = 0;
+    for (int vh = 0; vh <= 5; vh++)
+        for (int vw = 0; vw <= PC_MAX_VW + 1; vw++)
+            for (int b = 0; b <= PC_MAX_B + 1; b++) {
+                int have = pc_kernel(vh, vw, b) != NULL;
+                ck_assert_msg(have == documented(vh, vw, b), "kernel %dx%dx%d: %s", vh, vw, b,
+                              have ? "instantiated but outside the rule" : "missing");
+                n += have;
+            }
+    ck_assert_int_eq(n, 78);
+    /* pc_kernel_max_vw agrees with the table */
+    for (int vh = 1; vh <= 4; vh *= 2)
+        for (int b = 1; b <= PC_MAX_B; b++) {
+            int want = 0;
+            for (int vw = 1; vw <= PC_MAX_VW; vw++)
+                if (documented(vh, vw, b))
+                    want = vw;
+            ck_assert_int_eq(pc_kernel_max_vw(vh, b), want);
+        }
+}
+END_TEST
+
+/* One call of kernel (vh, vw, b) on random data against the scalar loop of
+ * the contract in pc_kernels.h. Output pixels are out_ps floats apart with
+ * a gap after the B*16 results: the gap must keep its poison, the results
+ * must replace theirs. */
+static void check_one(int vh, int vw, int b, int nblk, int cb_last, int ntaps, int with_bias)
+{
+    pc_kernel_fn fn = pc_kernel(vh, vw, b);
+    ck_assert_ptr_nonnull(fn);
+    const int lanes = b * PC_VL;
+    int64_t tap_off[9];
+    int64_t max_tap = 0;
+    for (int t = 0; t < ntaps; t++) {
+        tap_off[t] = (int64_t)t * 21 + (t % 2) * 16; /* any offsets: the kernel adds them */
+        if (tap_off[t] > max_tap)
+            max_tap = tap_off[t];
+    }
+    const int64_t rs = (int64_t)vw * PC_VL + 37;                 /* odd: no alignment assumed */
+    const int64_t span = (vh - 1) * rs + (int64_t)(vw - 1) * PC_VL + PC_VL + max_tap;
+    const int64_t blk_stride = span + 11;
+    const int64_t in_n = nblk * blk_stride + PC_VL;
+    int64_t wn = 0;
+    for (int blk = 0; blk < nblk; blk++)
+        wn += (int64_t)ntaps * (blk == nblk - 1 ? cb_last : PC_VL) * lanes;
+    const int64_t out_ps = lanes + PC_VL + 3; /* a gap of 19 floats after each pixel */
+    const int np = vh * vw;
+
+    float *in = malloc((size_t)in_n * sizeof *in);
+    float *w = malloc((size_t)wn * sizeof *w);
+    float *bias = malloc((size_t)lanes * sizeof *bias);
+    float *out = malloc((size_t)(np * out_ps) * sizeof *out);
+    double *ref = calloc((size_t)(np * lanes), sizeof *ref);
+    double *mag = calloc((size_t)(np * lanes), sizeof *mag);
+    ck_assert(in && w && bias && out && ref && mag);
+    for (int64_t i = 0; i < in_n; i++)
+        in[i] = frand();
+    for (int64_t i = 0; i < wn; i++)
+        w[i] = frand();
+    for (int i = 0; i < lanes; i++)
+        bias[i] = frand();
+    for (int64_t i = 0; i < np * out_ps; i++)
+        out[i] = NAN;
+
+    /* the scalar loop */
+    const float *wp = w;
+    for (int p = 0; p < np; p++)
+        for (int l = 0; l < lanes; l++) {
+            ref[p * lanes + l] = with_bias ? bias[l] : 0.0;
+            mag[p * lanes + l] = with_bias ? fabs(bias[l]) : 0.0;
+        }
+    for (int blk = 0; blk < nblk; blk++) {
+        const int cb = blk == nblk - 1 ? cb_last : PC_VL;
+        for (int t = 0; t < ntaps; t++)
+            for (int c = 0; c < cb; c++, wp += lanes)
+                for (int y = 0; y < vh; y++)
+                    for (int x = 0; x < vw; x++) {
+                        double xv = in[blk * blk_stride + tap_off[t] + y * rs + x * PC_VL + c];
+                        int p = y * vw + x;
+                        for (int l = 0; l < lanes; l++) {
+                            ref[p * lanes + l] += xv * wp[l];
+                            mag[p * lanes + l] += fabs(xv * wp[l]);
+                        }
+                    }
+    }
+    ck_assert_int_eq(wp - w, wn);
+
+    struct pc_kargs a = {.in = in,
+                         .w = w,
+                         .out = out,
+                         .bias = with_bias ? bias : NULL,
+                         .tap_off = tap_off,
+                         .ntaps = ntaps,
+                         .nblk = nblk,
+                         .cb_last = cb_last,
+                         .blk_stride = blk_stride,
+                         .row_stride = rs,
+                         .out_ps = out_ps};
+    fn(&a);
+
+    for (int p = 0; p < np; p++) {
+        for (int l = 0; l < lanes; l++) {
+            double got = out[p * out_ps + l], want = ref[p * lanes + l];
+            double tol = 1e-5 * (mag[p * lanes + l] + 1e-30) + 1e-30;
+            ck_assert_msg(isfinite(got) && fabs(got - want) <= tol,
+                          "kernel %dx%dx%d (nblk %d, cb_last %d, taps %d, bias %d): pixel %d "
+                          "lane %d is %.9g, the scalar loop gives %.9g",
+                          vh, vw, b, nblk, cb_last, ntaps, with_bias, p, l, got, want);
+        }
+        for (int64_t g = lanes; g < out_ps; g++)
+            ck_assert_msg(isnan(out[p * out_ps + g]),
+                          "kernel %dx%dx%d wrote past its %d results of pixel %d", vh, vw, b,
+                          lanes, p);
+    }
+    free(in);
+    free(w);
+    free(bias);
+    free(out);
+    free(ref);
+    free(mag);
+}
+
+/* Every instance, on channel counts that fill the last block and that do
+ * not, one tap (Winograd's GEMM) and several, with and without bias. */
+START_TEST(every_instance_against_the_scalar_loop)
+{
+    static const struct {
+        int nblk, cb_last, ntaps, bias;
+    } cases[] = {{1, 16, 1, 0}, {1, 1, 1, 1}, {2, 5, 3, 1}, {3, 16, 9, 0}, {1, 13, 2, 1}};
+    int n = 0;
+    for (int vh = 1; vh <= 4; vh *= 2)
+        for (int b = 1; b <= PC_MAX_B; b++)
+            for (int vw = 1; vw <= PC_MAX_VW; vw++) {
+                if (!pc_kernel(vh, vw, b))
+                    continue;
+                for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+                    check_one(vh, vw, b, cases[k].nblk, cases[k].cb_last, cases[k].ntaps,
+                              cases[k].bias);
+                n++;
+            }
+    ck_assert_int_eq(n, 78);
+}
+END_TEST
+
+/* The check can fail: a scalar loop that disagrees with the kernel by one
+ * product is caught (the comparison is not vacuous). */
+START_TEST(a_wrong_result_is_caught)
+{
+    pc_kernel_fn fn = pc_kernel(1, 1, 1);
+    float in[16], w[16 * 16], bias[16], out[16];
+    int64_t tap = 0;
+    for (int i = 0; i < 16; i++)
+        in[i] = 1.0f, bias[i] = 0.0f;
+    for (int i = 0; i < 256; i++)
+        w[i] = 1.0f;
+    struct pc_kargs a = {in, w, out, bias, &tap, 1, 1, 16, 16, 16, 16};
+    fn(&a);
+    for (int l = 0; l < 16; l++)
+        ck_assert_float_eq(out[l], 16.0f);  /* sixteen channels of 1 x 1 */
+    ck_assert(fabs(out[0] - 15.0) > 1e-5 * 16); /* one product short would be seen */
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("kernels");
+    TCase *tc = tcase_create("microkernel");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, instances_match_the_documented_set);
+    tcase_add_test(tc, every_instance_against_the_scalar_loop);
+    tcase_add_test(tc, a_wrong_result_is_caught);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
