@@ -32,3 +32,18 @@ bench_train_bench_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS)
 bench_train_bench_LDADD = libdlas.la -lm
 EXTRA_DIST += bench/train_torch.py bench/train_throughput.sh bench/train_accuracy.sh \
 	bench/train_lenet5_fmnist.cfg bench/train_resnet20_fmnist.cfg bench/README-train.md
+
+# Int8 primitives against fp32 on single layers (bench/README-int8.md).
+EXTRA_PROGRAMS += bench/bench_int8
+BENCH_PRIM_PROGS += bench/bench_int8
+bench_bench_int8_SOURCES = bench/bench_int8.c $(BENCH_COMMON)
+bench_bench_int8_CPPFLAGS = $(BENCH_CPPFLAGS)
+bench_bench_int8_CFLAGS = $(AM_CFLAGS) -O2
+bench_bench_int8_LDADD = libdlas.la -lm
+EXTRA_PROGRAMS += bench/bench_int8_model
+BENCH_PRIM_PROGS += bench/bench_int8_model
+bench_bench_int8_model_SOURCES = bench/bench_int8_model.c $(BENCH_COMMON)
+bench_bench_int8_model_CPPFLAGS = $(BENCH_CPPFLAGS)
+bench_bench_int8_model_CFLAGS = $(AM_CFLAGS) -O2
+bench_bench_int8_model_LDADD = libdlas.la -lm
+EXTRA_DIST += bench/int8_vs_torch.py bench/int8_accuracy.cfg bench/README-int8.md

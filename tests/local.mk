@@ -172,6 +172,27 @@ tests_check_prune_SOURCES = tests/check_prune.c tests/testutil.h
 tests_check_prune_CFLAGS = $(TEST_CFLAGS)
 tests_check_prune_LDADD = $(TEST_LDADD)
 
+# Int8 quantisation: arithmetic, calibration rules, the quant-int8 compressor,
+# the fake-quantised reference forward, checkpoints.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_quant
+TESTS += tests/check_quant
+endif
+tests_check_quant_SOURCES = tests/check_quant.c tests/testutil.h \
+	compressors/quant-int8/calib.c compressors/quant-int8/calib.h
+tests_check_quant_CFLAGS = $(TEST_CFLAGS)
+tests_check_quant_LDADD = $(TEST_LDADD) -lm
+
+# Int8 primitives: bit-exact against the integer reference, within a step of
+# the fake-quantised fp32 layer, and through the plan (exit 77 without VNNI).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_int8
+TESTS += tests/check_int8
+endif
+tests_check_int8_SOURCES = tests/check_int8.c tests/testutil.h
+tests_check_int8_CFLAGS = $(TEST_CFLAGS)
+tests_check_int8_LDADD = $(TEST_LDADD) -lm
+
 # The cuda backend and GPU primitives on the device (exit 77, SKIP, without
 # the plugins, a driver or a GPU).
 if HAVE_CHECK

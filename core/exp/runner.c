@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <dlas/dlas.h>
+#include <dlas/quant.h>
 
 #include "exp_internal.h"
 #include "exp_latency.h"
@@ -377,9 +378,17 @@ static int check_against_reference(struct pointrun *r, int64_t nb, int64_t outn,
     memcpy(in.dims, dims, sizeof dims);
     in.data = r->images;
     int rc = dlas_graph_forward_ref(r->graph, &in, &ref);
+    /* In an int8 graph both round activations onto uint8 grids, from sums
+     * that differ by float rounding (or are exact integers on an int8
+     * primitive): a value at a step's edge lands one step apart, and the
+     * step propagates. A few steps of the output's range are agreement. */
+    double tol = 1e-3;
+    for (int i = 0; i < dlas_graph_n_nodes(r->graph); i++)
+        if (dlas_node_is_quantised(dlas_graph_node(r->graph, i)))
+            tol = 5e-2;
     if (!rc) {
         *max_err = dlas_rel_error(r->out, dlas_f32(&ref), outn * nb);
-        if (!(*max_err < 1e-3))
+        if (!(*max_err < tol))
             rc = dlas_error(DLAS_ERR_INTERNAL,
                             "the plan's output differs from the reference forward "
                             "(max relative error %.3g)",

@@ -1,4 +1,5 @@
 /* A graph's weights to and from a checkpoint, by tensor name. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,12 +8,17 @@
 #include <dlas/params.h>
 #include <dlas/status.h>
 
-enum { FIELDS = 4, TNAME_MAX = DLAS_NAME_MAX + 32 };
-static const char *const field_names[FIELDS] = {"weight", "bias", "running_mean", "running_var"};
+/* Fields from QUANT_FIELD on are a conv's int8 parameters (<dlas/quant.h>):
+ * a file may bring them to a graph that has none (a quantised model loaded
+ * into the freshly built network). */
+enum { FIELDS = 6, QUANT_FIELD = 4, TNAME_MAX = DLAS_NAME_MAX + 32 };
+static const char *const field_names[FIELDS] = {"weight",       "bias",        "running_mean",
+                                                "running_var",  "weight_scale", "input_quant"};
 
 static struct dlas_tensor *field(struct dlas_node *n, int k)
 {
-    struct dlas_tensor *t[FIELDS] = {&n->weight, &n->bias, &n->running_mean, &n->running_var};
+    struct dlas_tensor *t[FIELDS] = {&n->weight,       &n->bias,        &n->running_mean,
+                                     &n->running_var,  &n->weight_scale, &n->input_quant};
     return t[k];
 }
 
@@ -69,6 +75,8 @@ int dlas_checkpoint_save_graph(const struct dlas_graph *g, const char *path)
 /* One graph tensor and where its new contents come from. */
 struct item {
     struct dlas_tensor *t;
+    int field;  /* index into field_names */
+    int create; /* a quantisation tensor the graph does not have yet */
     const struct dlas_ckpt_entry *e, *mask;
     void *data;
     uint8_t *maskdata;
@@ -92,6 +100,28 @@ static int check_entry(const struct dlas_ckpt *c, const char *name,
     return DLAS_OK;
 }
 
+/* A conv's quantisation tensor that the file has and the graph lacks. */
+static int match_new_quant(struct dlas_ckpt *c, struct dlas_node *n, int k, struct item *items,
+                           int *n_items, uint8_t *claimed)
+{
+    char name[TNAME_MAX];
+    tensor_name(n, k, 0, name);
+    const struct dlas_ckpt_entry *e = dlas_ckpt_lookup(c, name);
+    if (!e)
+        return DLAS_OK;
+    int64_t dims[1] = {k == QUANT_FIELD ? n->attr.conv.out_channels : 2};
+    int rc = check_entry(c, name, e, DLAS_F32, 1, dims);
+    if (rc)
+        return rc;
+    claimed[e - dlas_ckpt_entry_at(c, 0)] = 1;
+    struct item *it = &items[(*n_items)++];
+    it->t = field(n, k);
+    it->field = k;
+    it->e = e;
+    it->create = 1;
+    return DLAS_OK;
+}
+
 /* Match file entries to graph tensors (claiming them) and check them. */
 static int match(struct dlas_graph *g, struct dlas_ckpt *c, unsigned flags, struct item *items,
                  int *n_items, uint8_t *claimed)
@@ -104,8 +134,12 @@ static int match(struct dlas_graph *g, struct dlas_ckpt *c, unsigned flags, stru
         struct dlas_node *n = dlas_graph_node(g, i);
         for (int k = 0; k < FIELDS; k++) {
             struct dlas_tensor *t = field(n, k);
-            if (!t->data)
+            if (!t->data) {
+                if (k >= QUANT_FIELD && n->op == DLAS_OP_CONV2D &&
+                    (rc = match_new_quant(c, n, k, items, n_items, claimed)))
+                    return rc;
                 continue;
+            }
             tensor_name(n, k, 0, name);
             const struct dlas_ckpt_entry *e = dlas_ckpt_lookup(c, name);
             if (!e) {
@@ -122,6 +156,7 @@ static int match(struct dlas_graph *g, struct dlas_ckpt *c, unsigned flags, stru
             claimed[e - first] = 1;
             struct item *it = &items[(*n_items)++];
             it->t = t;
+            it->field = k;
             it->e = e;
             tensor_name(n, k, 1, name);
             if ((it->mask = dlas_ckpt_lookup(c, name))) {
@@ -159,6 +194,25 @@ static const char *nearest_tensor(const struct dlas_graph *g, const char *word)
     free(names);
     free(ptrs);
     return near;
+}
+
+/* Steps and scales positive, the zero point an integer in 0..255: checked
+ * before the graph changes, as a hostile file may hold anything. */
+static int check_quant_values(const struct dlas_ckpt *c, const struct item *it)
+{
+    const float *v = it->data;
+    int64_t n = (int64_t)(it->e->nbytes / sizeof(float));
+    for (int64_t i = 0; i < n; i++) {
+        int zp = it->field == QUANT_FIELD + 1 && i == 1;
+        if (zp ? !(v[i] >= 0.0f && v[i] <= 255.0f && v[i] == floorf(v[i]))
+               : !(v[i] > 0.0f && isfinite(v[i])))
+            return dlas_error(DLAS_ERR_INVALID,
+                              "checkpoint %s: tensor '%s' element %lld is %g (%s)",
+                              dlas_ckpt_path(c), it->e->name, (long long)i, (double)v[i],
+                              zp ? "a zero point must be an integer in 0..255"
+                                 : "a scale must be positive and finite");
+    }
+    return DLAS_OK;
 }
 
 static void items_free(struct item *items, int n)
@@ -210,11 +264,19 @@ int dlas_checkpoint_load_graph(struct dlas_graph *g, const char *path, unsigned 
         rc = dlas_ckpt_read(c, it->e, it->data, (size_t)it->e->nbytes);
         if (!rc && it->mask)
             rc = dlas_ckpt_read(c, it->mask, it->maskdata, (size_t)it->mask->nbytes);
+        if (!rc && it->field >= QUANT_FIELD)
+            rc = check_quant_values(c, it);
     }
     if (rc)
         goto out;
     for (int i = 0; i < n_items; i++) {
         struct item *it = &items[i];
+        if (it->create) {
+            memset(it->t, 0, sizeof *it->t);
+            it->t->dtype = it->e->dtype;
+            it->t->ndim = it->e->ndim;
+            memcpy(it->t->dims, it->e->dims, sizeof it->t->dims);
+        }
         dlas_aligned_free(it->t->data);
         free(it->t->mask);
         it->t->data = it->data;

@@ -39,6 +39,8 @@ void graph_node_release(struct dlas_node *n)
     dlas_tensor_free(&n->bias);
     dlas_tensor_free(&n->running_mean);
     dlas_tensor_free(&n->running_var);
+    dlas_tensor_free(&n->weight_scale);
+    dlas_tensor_free(&n->input_quant);
 }
 
 void dlas_graph_free(struct dlas_graph *g)
@@ -76,6 +78,8 @@ struct dlas_graph *dlas_graph_clone(const struct dlas_graph *g)
         memset(&d->bias, 0, sizeof d->bias);
         memset(&d->running_mean, 0, sizeof d->running_mean);
         memset(&d->running_var, 0, sizeof d->running_var);
+        memset(&d->weight_scale, 0, sizeof d->weight_scale);
+        memset(&d->input_quant, 0, sizeof d->input_quant);
         c->n = i + 1; /* from here d is released with the clone on failure */
         if (s->n_inputs) {
             d->inputs = malloc((size_t)s->n_inputs * sizeof *d->inputs);
@@ -85,7 +89,9 @@ struct dlas_graph *dlas_graph_clone(const struct dlas_graph *g)
         }
         if (dlas_tensor_copy(&d->weight, &s->weight) || dlas_tensor_copy(&d->bias, &s->bias) ||
             dlas_tensor_copy(&d->running_mean, &s->running_mean) ||
-            dlas_tensor_copy(&d->running_var, &s->running_var)) {
+            dlas_tensor_copy(&d->running_var, &s->running_var) ||
+            dlas_tensor_copy(&d->weight_scale, &s->weight_scale) ||
+            dlas_tensor_copy(&d->input_quant, &s->input_quant)) {
             dlas_error_context("graph clone: node '%s'", s->name);
             dlas_graph_free(c);
             return NULL;

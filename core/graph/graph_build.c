@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <dlas/ops.h>
+#include <dlas/quant.h>
 #include <dlas/status.h>
 
 #include "graph_impl.h"
@@ -235,12 +236,45 @@ static int check_absent(const struct dlas_node *n, const char *what, const struc
     return DLAS_OK;
 }
 
+/* A conv's int8 parameters (<dlas/quant.h>): both or neither, well formed. */
+static int check_quant(const struct dlas_node *n)
+{
+    int rc;
+    if (!n->weight_scale.data && !n->input_quant.data)
+        return DLAS_OK;
+    if (n->op != DLAS_OP_CONV2D)
+        return (rc = check_absent(n, "weight_scale", &n->weight_scale))
+                   ? rc
+                   : check_absent(n, "input_quant", &n->input_quant);
+    int64_t oc = n->attr.conv.out_channels, two = 2;
+    if ((rc = check_tensor(n, "weight_scale", &n->weight_scale, 1, &oc)) ||
+        (rc = check_tensor(n, "input_quant", &n->input_quant, 1, &two)))
+        return rc;
+    if (n->weight_scale.dtype != DLAS_F32 || n->input_quant.dtype != DLAS_F32)
+        return node_error(n, DLAS_ERR_INVALID, "weight_scale and input_quant must be f32");
+    for (int64_t o = 0; o < oc; o++) {
+        float v = dlas_f32(&n->weight_scale)[o];
+        if (!(v > 0.0f) || !isfinite(v))
+            return node_error(n, DLAS_ERR_INVALID, "weight_scale[%lld] is %g (must be > 0)",
+                              (long long)o, (double)v);
+    }
+    struct dlas_act_quant q;
+    if (dlas_node_input_quant(n, &q)) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", dlas_last_error());
+        return node_error(n, DLAS_ERR_INVALID, "%s", msg);
+    }
+    return DLAS_OK;
+}
+
 int graph_check_params(const struct dlas_graph *g, int id)
 {
     const struct dlas_node *n = &g->nodes[id];
     /* graph_derive_shape has accepted the node, so x exists where used */
     const struct dlas_node *x = n->n_inputs > 0 ? &g->nodes[n->inputs[0]] : NULL;
-    int rc = DLAS_OK;
+    int rc = check_quant(n);
+    if (rc)
+        return rc;
 
     switch (n->op) {
     case DLAS_OP_CONV2D: {

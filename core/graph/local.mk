@@ -12,6 +12,7 @@ core_graph_libdlas_graph_la_SOURCES = \
 	core/graph/ops_ref.c \
 	core/graph/prune_target.c \
 	core/graph/prune_units.c \
+	core/graph/quant.c \
 	core/graph/surgery_block.c \
 	core/graph/surgery_groups.c \
 	core/graph/surgery_mask.c \

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <dlas/ops.h>
+#include <dlas/quant.h>
 #include <dlas/status.h>
 
 void dlas_ref_conv2d(const struct dlas_conv_desc *d, int64_t batch, const float *in,
@@ -185,8 +186,21 @@ int dlas_ref_node_forward(const struct dlas_graph *g, int id, int64_t batch,
             .has_bias = a->bias};
         if ((rc = dlas_conv_desc_finish(&d)))
             return dlas_error_context("ref forward '%s'", n->name);
-        dlas_ref_conv2d(&d, batch, in[0], dlas_f32(&n->weight),
+        const float *src = in[0];
+        float *fq = NULL;
+        if (dlas_node_is_quantised(n)) { /* int8 layer: the fake-quantised input */
+            struct dlas_act_quant q;
+            int64_t numel = batch * d.in_c * d.in_h * d.in_w;
+            if ((rc = dlas_node_input_quant(n, &q)))
+                return dlas_error_context("ref forward '%s'", n->name);
+            if (!(fq = dlas_aligned_alloc((size_t)numel * sizeof *fq)))
+                return dlas_error(DLAS_ERR_NOMEM, "ref forward '%s': out of memory", n->name);
+            dlas_fake_quant(src, numel, &q, fq);
+            src = fq;
+        }
+        dlas_ref_conv2d(&d, batch, src, dlas_f32(&n->weight),
                         a->bias ? dlas_f32(&n->bias) : NULL, out);
+        dlas_aligned_free(fq);
         return DLAS_OK;
     }
     case DLAS_OP_BATCHNORM: {

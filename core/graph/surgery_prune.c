@@ -16,6 +16,7 @@ struct node_plan {
     int64_t new_out; /* conv out_channels / linear out_features */
     int new_groups;
     struct dlas_tensor w, b, rm, rv;
+    struct dlas_tensor ws; /* a quantised conv's weight steps, one per output channel */
 };
 
 /* Copy of `src` without the rows (dim 0) marked in rm_out and, from rank 2
@@ -120,6 +121,7 @@ static void plans_free(struct node_plan *p, int n)
         dlas_tensor_free(&p[i].b);
         dlas_tensor_free(&p[i].rm);
         dlas_tensor_free(&p[i].rv);
+        dlas_tensor_free(&p[i].ws);
     }
     free(p);
 }
@@ -178,7 +180,8 @@ static int plan_node(const struct dlas_graph *g, const struct ties *t, const uin
         return DLAS_OK;
     }
     if ((rc = slice(&n->weight, own, in, groups, &p->w)) ||
-        (rc = slice(&n->bias, own, NULL, 1, &p->b)))
+        (rc = slice(&n->bias, own, NULL, 1, &p->b)) ||
+        (rc = slice(&n->weight_scale, own, NULL, 1, &p->ws)))
         return rc;
     return DLAS_OK;
 }
@@ -198,6 +201,11 @@ static void commit(struct dlas_graph *g, struct node_plan *plans)
         n->bias = p->b;
         n->running_mean = p->rm;
         n->running_var = p->rv;
+        if (n->op == DLAS_OP_CONV2D) {
+            dlas_tensor_free(&n->weight_scale);
+            n->weight_scale = p->ws;
+            memset(&p->ws, 0, sizeof p->ws);
+        }
         memset(&p->w, 0, sizeof p->w);
         memset(&p->b, 0, sizeof p->b);
         memset(&p->rm, 0, sizeof p->rm);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <dlas/compare.h>
+#include <dlas/quant.h>
 #include <dlas/tune.h>
 
 #include "../base/sysinfo.h"
@@ -140,14 +141,34 @@ struct slot {
     void *state, *ws;
     struct dlas_params *tuned;
     double *t;
+    int int8; /* a quantised layer on an int8 primitive: uint8 in (inq), f32 out */
 };
+
+/* One run of primitive k's prepared state on the layer's input. */
+static int cell_run(const struct dlas_primitive_ops *ops, const struct slot *sl, int64_t batch,
+                    const float *in, const uint8_t *inq, float *out)
+{
+    if (sl->int8)
+        return ops->run_int8(sl->state, batch, inq, out, sl->ws, NULL);
+    return ops->run(sl->state, batch, in, out, sl->ws, NULL);
+}
 
 /* Time every primitive on conv node `id` (described by d, weights w). */
 static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
                       const struct dlas_conv_desc *d, const float *w, const struct dlas_host *host,
                       const struct dlas_backend *be, const struct dlas_primitive_choice *prims,
-                      int n_prims, const struct dlas_compare_options *o)
+                      int n_prims, const struct dlas_compare_options *o,
+                      const struct dlas_node *nd)
 {
+    /* an int8 layer (quant-int8): int8 primitives get its parameters, a
+     * uint8 input and the fake-quantised reference; fp32 ones the f32 input */
+    struct dlas_conv_quant q;
+    memset(&q, 0, sizeof q);
+    q.size = sizeof q;
+    const int quantised = dlas_node_is_quantised(nd) && !dlas_node_input_quant(nd, &q.in);
+    q.weight_step = quantised ? dlas_f32(&nd->weight_scale) : NULL;
+    uint8_t *inq = NULL;
+    float *ref_q = NULL;
     const int64_t in_n = d->batch * d->in_c * d->in_h * d->in_w;
     const int64_t out_n = d->batch * d->out_c * d->out_h * d->out_w;
     float *in = dlas_aligned_alloc((size_t)in_n * sizeof(float));
@@ -174,6 +195,20 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
             dlas_ref_conv2d(d, d->batch, in, w, d->has_bias ? bias : NULL, ref);
         if (ref_plain)
             dlas_ref_conv2d(&plain, d->batch, in, w, d->has_bias ? bias : NULL, ref_plain);
+    }
+    if (!rc && quantised) {
+        float *fq = dlas_aligned_alloc((size_t)in_n * sizeof(float));
+        inq = dlas_aligned_alloc((size_t)in_n);
+        ref_q = o->check ? dlas_aligned_alloc((size_t)out_n * sizeof(float)) : NULL;
+        if (!fq || !inq || (o->check && !ref_q))
+            rc = dlas_error(DLAS_ERR_NOMEM, "compare: out of memory for layer '%s'", L->name);
+        else {
+            dlas_quantize_u8(in, in_n, &q.in, inq);
+            dlas_dequantize_u8(inq, in_n, &q.in, fq);
+            if (ref_q)
+                dlas_ref_conv2d(d, d->batch, fq, w, d->has_bias ? bias : NULL, ref_q);
+        }
+        dlas_aligned_free(fq);
     }
     /* the primitives read and write backend memory */
     float *bin = NULL, *bout = NULL;
@@ -209,6 +244,14 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
         }
         char why[256] = "";
         const struct dlas_conv_desc *dk = descs[which[k]];
+        struct dlas_conv_desc dq;
+        if (quantised && dlas_prim_runs_int8(ops)) {
+            dq = *d; /* int8 primitives apply the activation */
+            dq.quant = &q;
+            dk = &dq;
+            which[k] = 0;
+            sl[k].int8 = 1;
+        }
         int s = ops->supports(dk, pp, why, sizeof why);
         if (s) {
             cell->status = s;
@@ -224,13 +267,13 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
                 out[i] = NAN;
             s = backend_sync_buf(be, out, bout, out_n, 1);
             if (!s)
-                s = ops->run(sl[k].state, d->batch, bin, bout, sl[k].ws, NULL);
+                s = cell_run(ops, &sl[k], d->batch, bin, inq, bout);
             if (!s)
                 s = backend_sync_buf(be, out, bout, out_n, 0);
         }
         cell->err = NAN; /* not checked */
         if (!s && ref)
-            cell->err = dlas_rel_error(out, refs[which[k]], out_n);
+            cell->err = dlas_rel_error(out, sl[k].int8 ? ref_q : refs[which[k]], out_n);
         if (!s && !(sl[k].t = malloc((size_t)o->repeat * sizeof(double))))
             s = dlas_error(DLAS_ERR_NOMEM, "out of memory");
         if (s) {
@@ -248,18 +291,17 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
     const int burst = o->burst > 0 ? o->burst : 1;
     for (int k = 0; k < n_prims; k++)
         for (int r = 0; sl[k].state && r < o->warmup; r++)
-            ((const struct dlas_primitive_ops *)prims[k].comp->ops)
-                ->run(sl[k].state, d->batch, bin, bout, sl[k].ws, NULL);
+            cell_run(prims[k].comp->ops, &sl[k], d->batch, bin, inq, bout);
     for (int r0 = 0; !rc && r0 < o->repeat; r0 += burst)
         for (int k = 0; k < n_prims && !rc; k++) {
             if (!sl[k].state)
                 continue;
             const struct dlas_primitive_ops *ops = prims[k].comp->ops;
-            int s = ops->run(sl[k].state, d->batch, bin, bout, sl[k].ws, NULL);
+            int s = cell_run(ops, &sl[k], d->batch, bin, inq, bout);
             for (int r = r0; !s && r < r0 + burst && r < o->repeat; r++) {
                 struct timer tm;
                 timer_start(&tm, be);
-                s = ops->run(sl[k].state, d->batch, bin, bout, sl[k].ws, NULL);
+                s = cell_run(ops, &sl[k], d->batch, bin, inq, bout);
                 sl[k].t[r] = timer_ms(&tm);
             }
             if (s) {
@@ -291,6 +333,8 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
     backend_buf_free(be, in, bin);
     backend_buf_free(be, out, bout);
     dlas_aligned_free(ref_plain);
+    dlas_aligned_free(inq);
+    dlas_aligned_free(ref_q);
     dlas_aligned_free(in);
     dlas_aligned_free(out);
     dlas_aligned_free(bias);
@@ -562,6 +606,8 @@ int dlas_compare_run(const struct dlas_graph *g, const struct dlas_host *host,
         L->node = i;
         snprintf(L->name, sizeof L->name, "%s", dlas_graph_node(g, i)->name);
         dlas_conv_desc_format(d, L->shape, sizeof L->shape);
+        snprintf(L->precision, sizeof L->precision, "%s",
+                 dlas_node_is_quantised(dlas_graph_node(g, i)) ? "int8" : "fp32");
         L->macs = dlas_conv_desc_macs(d) * o->batch;
         L->same_as = -1;
         L->best = -1;
@@ -581,7 +627,7 @@ int dlas_compare_run(const struct dlas_graph *g, const struct dlas_host *host,
                 rc = dlas_error(DLAS_ERR_UNSUPPORTED, "compare: layer '%s' has no f32 weights",
                                 nd->name);
             else
-                rc = time_layer(c, L, d, dlas_f32(&nd->weight), host, be, prims, n_prims, o);
+                rc = time_layer(c, L, d, dlas_f32(&nd->weight), host, be, prims, n_prims, o, nd);
         } else if (o->layers) {
             const struct dlas_compare_layer *S = &c->layers[L->same_as];
             memcpy(L->cells, S->cells, (size_t)n_prims * sizeof *L->cells);
@@ -621,7 +667,9 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
         double *tot = calloc((size_t)c->n_prims + 1, sizeof *tot);
         for (int l = 0; l < c->n_layers; l++) {
             const struct dlas_compare_layer *L = &c->layers[l];
-            fprintf(f, "%-*s  %-42.42s %8.1f", wn, L->name, L->shape, (double)L->macs / 1e6);
+            char shp[200];
+            snprintf(shp, sizeof shp, "%s%s", L->shape, strcmp(L->precision, "int8") ? "" : " int8");
+            fprintf(f, "%-*s  %-42.42s %8.1f", wn, L->name, shp, (double)L->macs / 1e6);
             for (int k = 0; k < c->n_prims; k++) {
                 const struct dlas_compare_cell *x = &L->cells[k];
                 if (x->status)
@@ -701,7 +749,7 @@ int dlas_compare_write_csv(const struct dlas_compare *c, const char *layers_path
     int rc = DLAS_OK;
     if (layers_path && c->layers_timed) {
         dlas_buf_printf(&b, "layer,shape,macs,primitive,status,ms_median,ms_min,ms_max,gflops,"
-                            "max_rel_err,tuned_settings,best,reason\n");
+                            "max_rel_err,tuned_settings,best,reason,precision\n");
         for (int l = 0; l < c->n_layers; l++) {
             const struct dlas_compare_layer *L = &c->layers[l];
             for (int k = 0; k < c->n_prims && L->cells; k++) {
@@ -727,7 +775,7 @@ int dlas_compare_write_csv(const struct dlas_compare *c, const char *layers_path
                     dlas_buf_printf(&b, ",%d,", L->best == k);
                 }
                 dlas_csv_field(&b, x->why);
-                dlas_buf_printf(&b, "\n");
+                dlas_buf_printf(&b, ",%s\n", L->precision);
             }
         }
         rc = dlas_write_atomic(layers_path, b.s ? b.s : "", b.len);
@@ -799,6 +847,8 @@ int dlas_compare_write_json(const struct dlas_compare *c, const char *path,
         dlas_json_string(&b, L->name);
         dlas_buf_printf(&b, ", \"shape\": ");
         dlas_json_string(&b, L->shape);
+        dlas_buf_printf(&b, ", \"precision\": ");
+        dlas_json_string(&b, L->precision);
         dlas_buf_printf(&b, ", \"macs\": %lld, \"best\": ", (long long)L->macs);
         if (L->best >= 0)
             dlas_json_string(&b, c->labels[L->best]);

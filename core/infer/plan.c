@@ -10,46 +10,9 @@
 #include <dlas/tune.h>
 
 #include "fallbacks.h"
+#include "plan_impl.h"
 #include "plan_ops.h"
 #include "../base/util.h"
-
-/* Captured forwards kept per plan (one per batch size, the oldest replaced). */
-#define PLAN_MAX_GRAPHS 4
-
-struct binding {
-    const struct dlas_primitive_choice *choice; /* NULL: core reference op */
-    int index;                                  /* into prims, -2 fallback, -1 none */
-    void *state;
-    struct dlas_conv_desc desc;
-    struct dlas_params *tuned; /* owned: the choice's params + the tuning log's */
-    char *settings;            /* the tuned settings applied, or NULL */
-    float *fw, *fb;            /* owned weights and bias with a batchnorm folded in */
-    int act_fused;             /* the primitive applies the node's relu itself */
-};
-
-struct dlas_plan {
-    const struct dlas_graph *g;
-    const struct dlas_host *host;
-    const struct dlas_backend *be;
-    int n;
-    struct binding *bind;
-    int *root;            /* node whose buffer holds this node's output */
-    enum plan_post *post; /* activation applied in place after the node */
-    int *slot;            /* node -> buffer slot (-1 for the input) */
-    int n_slots;
-    float **slots;
-    size_t *slot_size; /* floats per slot */
-    void *ws;
-    size_t ws_size;
-    int64_t max_batch;
-    struct fallbacks fb;
-    /* device backends (dlas_backend_device_ops): every node runs there */
-    const struct dlas_backend_ops *dev;
-    void **node_state;  /* backend operator state of each non-conv node that runs */
-    float *input_buf;   /* the graph input in backend memory (max batch) */
-    struct plan_graph { int64_t batch; void *exec; } graphs[PLAN_MAX_GRAPHS];
-    int n_graphs, no_capture;
-};
 
 void dlas_plan_options_default(struct dlas_plan_options *o)
 {
@@ -117,6 +80,9 @@ static int fold_bn(struct dlas_plan *p, int id, int bn, int *folded)
     const struct dlas_node *c = dlas_graph_node(p->g, id), *b = dlas_graph_node(p->g, bn);
     struct binding *bd = &p->bind[id];
     *folded = 0;
+    /* an int8 layer's weights sit on their grid: folding would move them off */
+    if (dlas_node_is_quantised(c))
+        return DLAS_OK;
     if (!f32_tensor(&c->weight) || (c->attr.conv.bias && !f32_tensor(&c->bias)) ||
         !f32_tensor(&b->weight) || !f32_tensor(&b->bias) || !f32_tensor(&b->running_mean) ||
         !f32_tensor(&b->running_var))
@@ -248,6 +214,7 @@ static int bind_conv(struct dlas_plan *p, int id, const struct dlas_primitive_ch
         rc = tuned_params(p, b, opt, n);
         if (rc)
             return dlas_error_context("layer '%s'", n->name);
+        plan_quant_candidate(p, id, ops);
         rc = ops->supports(&b->desc, params_of(b), why, sizeof why);
         if (rc) {
             dlas_buf_printf(&why_all, "%s%s: %s", why_all.len ? "; " : "", c->label,
@@ -275,6 +242,7 @@ static int bind_conv(struct dlas_plan *p, int id, const struct dlas_primitive_ch
         rc = tuned_params(p, b, opt, n);
         if (rc)
             return dlas_error_context("layer '%s'", n->name);
+        plan_quant_candidate(p, id, ops);
         if (ops->supports(&b->desc, params_of(b), why, sizeof why) == DLAS_OK)
             b->index = -2;
         else {
@@ -299,14 +267,23 @@ static int bind_conv(struct dlas_plan *p, int id, const struct dlas_primitive_ch
     rc = why_all.len ? fallbacks_add(&p->fb, n->name, why_all.s, b->choice ? b->choice->label : "ref")
                      : DLAS_OK;
     dlas_buf_free(&why_all);
-    if (rc)
-        return rc;
+    if (!b->choice)
+        b->desc.quant = NULL;
+    return rc;
+}
+
+/* Transform the weights of conv `id` for the primitive bound to it. */
+static int prepare_conv(struct dlas_plan *p, int id)
+{
+    const struct dlas_node *n = dlas_graph_node(p->g, id);
+    struct binding *b = &p->bind[id];
+    int rc;
     if (!b->choice)
         return DLAS_OK;
     const struct dlas_primitive_ops *ops = b->choice->comp->ops;
     /* a relu fused into this conv costs no pass of its own when the
-     * primitive applies it as it stores its results */
-    if (p->post[id] != PLAN_POST_NONE && dlas_prim_applies_activation(ops)) {
+     * primitive applies it as it stores its results (int8 ones always do) */
+    if (p->post[id] != PLAN_POST_NONE && (dlas_prim_applies_activation(ops) || b->int8)) {
         b->desc.activation = p->post[id] == PLAN_POST_RELU ? DLAS_ACT_RELU : DLAS_ACT_RELU6;
         b->act_fused = 1;
     } else if (p->post[id] != PLAN_POST_NONE && p->dev)
@@ -322,6 +299,9 @@ static int bind_conv(struct dlas_plan *p, int id, const struct dlas_primitive_ch
     size_t ws = ops->workspace(b->state, p->max_batch);
     if (ws > p->ws_size)
         p->ws_size = ws;
+    size_t qs = plan_quant_scratch(p, id);
+    if (qs > p->qbuf_size)
+        p->qbuf_size = qs;
     return DLAS_OK;
 }
 
@@ -483,7 +463,14 @@ int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host
     if (!rc && p->dev)
         rc = prepare_device_nodes(p);
     if (!rc)
+        rc = plan_quant_decide(p);
+    for (int i = 0; i < p->n && !rc; i++)
+        rc = prepare_conv(p, i);
+    if (!rc)
         rc = assign_slots(p);
+    if (!rc && p->qbuf_size && !(p->qbuf = be->ops->alloc(be->ctx, p->qbuf_size)))
+        rc = dlas_error(DLAS_ERR_NOMEM, "cannot allocate %zu bytes for int8 boundaries",
+                        p->qbuf_size);
     if (!rc && p->ws_size && !(p->ws = be->ops->alloc(be->ctx, p->ws_size)))
         rc = dlas_error(DLAS_ERR_NOMEM, "cannot allocate %zu bytes of workspace", p->ws_size);
     if (!rc && !(p->input_buf = be->ops->alloc(
@@ -533,6 +520,9 @@ void dlas_plan_free(struct dlas_plan *p)
             p->be->ops->free(p->be->ctx, p->slots[s]);
     if (p->ws)
         p->be->ops->free(p->be->ctx, p->ws);
+    if (p->qbuf)
+        p->be->ops->free(p->be->ctx, p->qbuf);
+    free(p->u8);
     free(p->slots);
     free(p->slot);
     free(p->slot_size);
@@ -562,7 +552,7 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
         in[j] = p->slot[src] < 0 ? input : p->slots[p->slot[src]];
     }
     float *out = p->slots[p->slot[i]];
-    int rc;
+    int rc, done = 0;
     const struct binding *b = &p->bind[i];
     if (p->dev && nd->op == DLAS_OP_CONV2D && !b->choice)
         rc = dlas_error(DLAS_ERR_UNSUPPORTED, "layer '%s': no %s primitive is bound to it",
@@ -571,7 +561,11 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
         rc = p->dev->node_run(p->node_state[i], batch, in, out);
         if (rc)
             dlas_error_context("node '%s' on %s", nd->name, p->be->ops->device);
-    } else if (b->choice) {
+    } else if (nd->op == DLAS_OP_CONV2D && (rc = plan_quant_run(p, i, batch, in[0], out, &done)))
+        ;
+    else if (done)
+        rc = DLAS_OK;
+    else if (b->choice) {
         const struct dlas_primitive_ops *ops = b->choice->comp->ops;
         rc = ops->run(b->state, batch, in[0], out, p->ws, NULL);
         if (rc)

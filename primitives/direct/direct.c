@@ -275,6 +275,7 @@ static const struct dlas_primitive_ops direct_ops = {
     direct_run,
     direct_release,
     DLAS_PRIM_ACTIVATION,
+    NULL, /* run_int8: fp32 only */
 };
 
 static const struct dlas_component components[] = {

@@ -789,6 +789,7 @@ static const struct dlas_primitive_ops gsp_ops = {
     gsp_run,
     gsp_release,
     DLAS_PRIM_ACTIVATION,
+    NULL, /* run_int8: fp32 only */
 };
 
 static const struct dlas_component components[] = {

@@ -474,6 +474,7 @@ static const struct dlas_primitive_ops ig_ops = {
     ig_run,
     ig_release,
     0, /* activations: the plan runs them after the GEMM */
+    NULL, /* run_int8: fp32 only */
 };
 
 static const struct dlas_component components[] = {

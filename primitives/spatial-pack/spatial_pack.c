@@ -337,6 +337,7 @@ static const struct dlas_primitive_ops sp_ops = {
     sp_run,
     sp_release,
     DLAS_PRIM_ACTIVATION,
+    NULL, /* run_int8: fp32 only */
 };
 
 static const struct dlas_component components[] = {

@@ -366,6 +366,7 @@ static const struct dlas_primitive_ops wino_ops = {
     wino_run,
     wino_release,
     DLAS_PRIM_ACTIVATION,
+    NULL, /* run_int8: fp32 only */
 };
 
 static const struct dlas_component components[] = {

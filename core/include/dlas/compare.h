@@ -55,6 +55,9 @@ struct dlas_compare_layer {
     /* index of the primitive whose end-to-end plan ran this layer fastest
      * (what "auto" binds it to), -1 if none (auto then uses `best`) */
     int best_in_plan;
+    /* "fp32", or "int8" for a layer a compressor quantised (int8 primitives
+     * run it from uint8; fp32 ones fake-quantised) */
+    char precision[8];
 };
 
 /* "auto" binds each conv layer to the primitive whose own plan ran it

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct dlas_conv_quant;
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -30,6 +32,10 @@ struct dlas_conv_desc {
      * the activation costs no separate pass over the output); for others it
      * stays DLAS_ACT_NONE. */
     int activation;
+    /* ABI 1.3: the layer's int8 quantisation (<dlas/quant.h>), set by the
+     * core only for primitives whose ops declare DLAS_PRIM_INT8 and only for
+     * layers quantised by a compressor; NULL for an fp32 layer. */
+    const struct dlas_conv_quant *quant;
 };
 
 /* The one validator of a descriptor, used by the graph, the plan and every

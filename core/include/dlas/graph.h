@@ -65,6 +65,12 @@ struct dlas_node {
      * batchnorm weight = gamma, bias = beta, running_mean, running_var.
      * Checkpoints name them "<node>.weight", "<node>.bias", ... */
     struct dlas_tensor weight, bias, running_mean, running_var;
+    /* ABI 1.3: int8 quantisation of a conv (<dlas/quant.h>), both absent for
+     * an fp32 layer: weight_scale (f32, out_channels steps; the weight tensor
+     * then holds step * q exactly) and input_quant (f32 {scale, zero_point} of
+     * its uint8 input). Checkpointed as "<node>.weight_scale" and
+     * "<node>.input_quant". */
+    struct dlas_tensor weight_scale, input_quant;
 };
 
 struct dlas_graph;

@@ -90,6 +90,14 @@ const char *dlas_plan_layer_settings(const struct dlas_plan *p, int id);
 /* The node whose operator computes node id's output (a folded batchnorm,
  * an in-place relu, a flatten view), or -1 if id runs itself. */
 int dlas_plan_fused_into(const struct dlas_plan *p, int id);
+/* How conv node id computes, and where the plan converts between f32 and
+ * uint8 around it: "fp32"; "int8-fake" (a quantised layer on an fp32
+ * primitive: the plan fake-quantises its input); or "int8 A>B" for an int8
+ * primitive, A = f32 when the plan quantises its input (an fp32 -> int8
+ * boundary) or u8 when it reads the previous int8 layer's output as is, B =
+ * u8 when it hands uint8 to int8 readers or f32 when it dequantises (an int8
+ * -> fp32 boundary). "" for other nodes. */
+const char *dlas_plan_precision(const struct dlas_plan *p, int id);
 
 /* ---- data kept in backend memory (ABI 1.3) ---------------------------------
 

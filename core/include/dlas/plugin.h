@@ -317,10 +317,25 @@ struct dlas_primitive_ops {
     void (*release)(void *state);
     /* ABI 1.2: DLAS_PRIM_* capabilities (read only when `size` covers it). */
     uint32_t flags;
+    /* ABI 1.3, with DLAS_PRIM_INT8: run a layer whose desc->quant was set at
+     * prepare(): in is batch x in_c x in_h x in_w uint8 (quantised with
+     * desc->quant->in), out is uint8 or f32 as desc->quant->out_u8 says, the
+     * layer's activation applied. run() on such a state is not called. */
+    int (*run_int8)(void *state, int64_t batch, const uint8_t *in, void *out, void *ws,
+                    struct dlas_profile *prof);
 };
 /* The primitive applies dlas_conv_desc.activation itself. A primitive for
  * a device backend must (the core has no pass of its own there). */
 #define DLAS_PRIM_ACTIVATION 0x1u
+/* The primitive runs int8 layers (dlas_conv_desc.quant, run_int8) and
+ * refuses fp32 ones; it applies the activation of an int8 layer itself. */
+#define DLAS_PRIM_INT8 0x2u
+/* 1 when a primitive's ops declare DLAS_PRIM_INT8 (ABI 1.3) with run_int8. */
+static inline int dlas_prim_runs_int8(const struct dlas_primitive_ops *ops)
+{
+    return ops && ops->size >= offsetof(struct dlas_primitive_ops, run_int8) + sizeof ops->run_int8 &&
+           (ops->flags & DLAS_PRIM_INT8) && ops->run_int8;
+}
 /* 1 when a primitive's ops declare DLAS_PRIM_ACTIVATION (an ops table
  * built for ABI 1.1 is too short to say so). */
 static inline int dlas_prim_applies_activation(const struct dlas_primitive_ops *ops)

@@ -1,0 +1,68 @@
+/* The inference plan's state, shared by plan.c (binding, buffers, running)
+ * and plan_quant.c (where int8 layers meet fp32 ones). Not installed. */
+#ifndef DLAS_PLAN_IMPL_H
+#define DLAS_PLAN_IMPL_H
+
+#include <dlas/plan.h>
+#include <dlas/quant.h>
+
+#include "fallbacks.h"
+#include "plan_ops.h"
+
+/* Captured forwards kept per plan (one per batch size, the oldest replaced). */
+#define PLAN_MAX_GRAPHS 4
+
+struct binding {
+    const struct dlas_primitive_choice *choice; /* NULL: core reference op */
+    int index;                                  /* into prims, -2 fallback, -1 none */
+    void *state;
+    struct dlas_conv_desc desc;
+    struct dlas_params *tuned; /* owned: the choice's params + the tuning log's */
+    char *settings;            /* the tuned settings applied, or NULL */
+    float *fw, *fb;            /* owned weights and bias with a batchnorm folded in */
+    int act_fused;             /* the primitive applies the node's relu itself */
+    /* int8 (plan_quant.c): a conv quantised by a compressor keeps its
+     * parameters here for a primitive that declares DLAS_PRIM_INT8 */
+    struct dlas_conv_quant q;
+    int int8; /* runs through run_int8 */
+};
+
+struct dlas_plan {
+    const struct dlas_graph *g;
+    const struct dlas_host *host;
+    const struct dlas_backend *be;
+    int n;
+    struct binding *bind;
+    int *root;            /* node whose buffer holds this node's output */
+    enum plan_post *post; /* activation applied in place after the node */
+    int *slot;            /* node -> buffer slot (-1 for the input) */
+    int n_slots;
+    float **slots;
+    size_t *slot_size; /* floats per slot */
+    void *ws;
+    size_t ws_size;
+    int64_t max_batch;
+    struct fallbacks fb;
+    /* device backends (dlas_backend_device_ops): every node runs there */
+    const struct dlas_backend_ops *dev;
+    void **node_state;  /* backend operator state of each non-conv node that runs */
+    float *input_buf;   /* the graph input in backend memory (max batch) */
+    struct plan_graph { int64_t batch; void *exec; } graphs[PLAN_MAX_GRAPHS];
+    int n_graphs, no_capture;
+    uint8_t *u8;    /* per node: its buffer holds uint8 (an int8 layer's output) */
+    void *qbuf;     /* a quantised conv's input, quantised or fake-quantised */
+    size_t qbuf_size;
+};
+
+/* int8 (plan_quant.c). Before prepare: mark the convs that run int8 and
+ * decide which int8 layers hand uint8 to the next; after: size the scratch
+ * buffer of the boundaries. */
+void plan_quant_candidate(struct dlas_plan *p, int id, const struct dlas_primitive_ops *ops);
+int plan_quant_decide(struct dlas_plan *p);
+size_t plan_quant_scratch(const struct dlas_plan *p, int id);
+/* Run conv node id where its input or its binding is quantised; *done = 0
+ * leaves it to the fp32 path. */
+int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float *in, float *out,
+                   int *done);
+
+#endif
