@@ -163,6 +163,37 @@ tests_check_plot_LDADD = $(TEST_LDADD)
 TESTS += tests/torch_convert.sh
 dist_noinst_SCRIPTS += tests/torch_convert.sh
 
+# Fisher saliency and the latency compressors measure (ABI 1.3).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_saliency
+TESTS += tests/check_saliency
+check_LTLIBRARIES += tests/fixtures/fx_latency.la
+endif
+tests_check_saliency_SOURCES = tests/check_saliency.c tests/testutil.h
+tests_check_saliency_CFLAGS = $(TEST_CFLAGS)
+tests_check_saliency_LDADD = $(TEST_LDADD)
+tests_fixtures_fx_latency_la_SOURCES = tests/fixtures/fx_latency.c
+tests_fixtures_fx_latency_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_fixtures_fx_latency_la_LIBADD = libdlas.la
+
+# Masking channels and removing masked ones: same output as removal.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_mask
+TESTS += tests/check_mask
+endif
+tests_check_mask_SOURCES = tests/check_mask.c tests/testutil.h
+tests_check_mask_CFLAGS = $(TEST_CFLAGS)
+tests_check_mask_LDADD = $(TEST_LDADD)
+
+# The pruning compressors on constructed cases with known answers.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_prune
+TESTS += tests/check_prune
+endif
+tests_check_prune_SOURCES = tests/check_prune.c tests/testutil.h
+tests_check_prune_CFLAGS = $(TEST_CFLAGS)
+tests_check_prune_LDADD = $(TEST_LDADD)
+
 # Int8 quantisation: arithmetic, calibration rules, the quant-int8 compressor,
 # the fake-quantised reference forward, checkpoints.
 if HAVE_CHECK

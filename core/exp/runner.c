@@ -16,6 +16,7 @@
 
 #include "exp_internal.h"
 #include "exp_timing.h"
+#include "exp_latency.h"
 #include "exp_train.h"
 #include "../base/heartbeat.h"
 #include "../base/progress.h"
@@ -221,7 +222,8 @@ static int train_model(struct pointrun *r)
 
 /* One compressor of the chain on the graph, which must stay valid. */
 static int compress_step(struct pointrun *r, const struct chain *chain, int s,
-                         struct dlas_buf *settings, struct dlas_report *report)
+                         struct dlas_buf *settings, struct dlas_report *report,
+                         struct exp_latency *lat)
 {
     const struct instance *step = &chain->steps[s];
     struct dlas_params *pp = dlas_point_params(r->pt, step);
@@ -239,6 +241,7 @@ static int compress_step(struct pointrun *r, const struct chain *chain, int s,
     ctx.trainer = r->tr.trainer;
     ctx.data = r->tr.data;
     ctx.teacher = r->tr.teacher;
+    exp_latency_bind(lat, &ctx);
     const struct dlas_compressor_ops *cops = step->comp->ops;
     int rc = cops->apply(&ctx, pp);
     dlas_params_free(pp);
@@ -256,9 +259,12 @@ static int compress(struct pointrun *r)
     struct dlas_buf settings = {0};
     struct dlas_report report;
     memset(&report, 0, sizeof report);
+    struct exp_latency lat; /* what a compressor's latency() times on */
+    exp_latency_init(&lat, r->e, r->pt, &r->rng, (uint64_t)r->pt->seed);
     int rc = DLAS_OK;
     for (int s = 0; !rc && s < chain->n; s++)
-        rc = compress_step(r, chain, s, &settings, &report);
+        rc = compress_step(r, chain, s, &settings, &report, &lat);
+    exp_latency_free(&lat);
     exp_training_free(&r->tr); /* its activations are not needed to measure inference */
     dlas_row_set(r->row, "compressor_settings", settings.s ? settings.s : "none");
     dlas_buf_free(&settings);

@@ -12,9 +12,12 @@ core_graph_libdlas_graph_la_SOURCES = \
 	core/graph/metrics.c \
 	core/graph/ops_ref.c \
 	core/graph/residual_blocks.c \
+	core/graph/prune_target.c \
+	core/graph/prune_units.c \
 	core/graph/quant.c \
 	core/graph/surgery_block.c \
 	core/graph/surgery_groups.c \
+	core/graph/surgery_mask.c \
 	core/graph/surgery_prune.c \
 	core/graph/surgery_ties.c \
 	core/graph/surgery_ties.h

@@ -26,6 +26,8 @@
 #include <dlas/distil.h>
 #include <dlas/file.h>
 #include <dlas/results.h>
+#include <dlas/saliency.h>
+#include <dlas/prune.h>
 
 const char *dlas_version(void);  /* "0.1.0" */
 const char *dlas_revision(void); /* git revision the library was built from */
