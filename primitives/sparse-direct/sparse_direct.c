@@ -455,15 +455,15 @@ static int sd_run(void *state, int64_t batch, const float *in, float *out, void 
 }
 
 static const struct dlas_primitive_ops sd_ops = {
-    sizeof(struct dlas_primitive_ops),
-    "conv2d",
-    "cpu",
-    sd_supports,
-    sd_prepare,
-    sd_workspace,
-    sd_run,
-    sd_release,
-    DLAS_PRIM_ACTIVATION,
+    .size = sizeof(struct dlas_primitive_ops),
+    .op = "conv2d",
+    .device = "cpu",
+    .supports = sd_supports,
+    .prepare = sd_prepare,
+    .workspace = sd_workspace,
+    .run = sd_run,
+    .release = sd_release,
+    .flags = DLAS_PRIM_ACTIVATION,
 };
 
 static const struct dlas_component components[] = {

@@ -322,15 +322,15 @@ static int sg_run(void *state, int64_t batch, const float *in, float *out, void 
 }
 
 static const struct dlas_primitive_ops sg_ops = {
-    sizeof(struct dlas_primitive_ops),
-    "conv2d",
-    "cpu",
-    sg_supports,
-    sg_prepare,
-    sg_workspace,
-    sg_run,
-    sg_release,
-    DLAS_PRIM_ACTIVATION,
+    .size = sizeof(struct dlas_primitive_ops),
+    .op = "conv2d",
+    .device = "cpu",
+    .supports = sg_supports,
+    .prepare = sg_prepare,
+    .workspace = sg_workspace,
+    .run = sg_run,
+    .release = sg_release,
+    .flags = DLAS_PRIM_ACTIVATION,
 };
 
 static const struct dlas_component components[] = {
