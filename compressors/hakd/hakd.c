@@ -95,8 +95,16 @@ static int measure_table(struct hakd *h)
             h->block_s[i * h->nt + t] = fits ? s : -1.0;
             in_blocks += s;
         }
-        if (!rc && t == 0) /* the first type is S: the teacher */
-            h->other_s = med - in_blocks, h->teacher_s = med;
+        if (!rc && t == 0) { /* the first type is S: the teacher */
+            /* the time outside the blocks from the same per-node means as the
+             * blocks' (a median total less mean block times can go negative
+             * on a noisy machine) */
+            double all = 0.0;
+            for (int id = 0; id < dlas_graph_n_nodes(g); id++)
+                all += ns[id];
+            h->other_s = all > in_blocks ? all - in_blocks : 0.0;
+            h->teacher_s = med;
+        }
         if (!rc) {
             char name[32];
             ctx->host->log(DLAS_LOG_INFO, "hakd: every block %s: %.3f ms",
