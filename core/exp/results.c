@@ -529,13 +529,18 @@ int dlas_results_open(struct dlas_results *res, const char *dir, int flags)
     res->dir = strdup(dir);
     res->csv_path = malloc(n);
     res->json_path = malloc(n);
-    if (!res->dir || !res->csv_path || !res->json_path)
-        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    snprintf(res->csv_path, n, "%s/results.csv", dir);
-    snprintf(res->json_path, n, "%s/results.json", dir);
-    rc = load(res, flags);
-    if (!rc && (flags & DLAS_RESULTS_READONLY) && access(res->csv_path, F_OK))
-        rc = dlas_error(DLAS_ERR_NOTFOUND, "no results in %s (no results.csv)", dir);
+    if (!res->dir || !res->csv_path || !res->json_path) {
+        rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    } else {
+        snprintf(res->csv_path, n, "%s/results.csv", dir);
+        snprintf(res->json_path, n, "%s/results.json", dir);
+        rc = load(res, flags);
+        if (!rc && (flags & DLAS_RESULTS_READONLY) && access(res->csv_path, F_OK))
+            rc = dlas_error(DLAS_ERR_NOTFOUND, "no results in %s (no results.csv)", dir);
+    }
+    /* A refused open holds nothing: callers close only what opened. */
+    if (rc)
+        dlas_results_close(res);
     return rc;
 }
 
