@@ -925,6 +925,65 @@ START_TEST(test_hakd_refuses)
 }
 END_TEST
 
+
+/* Through a real experiment: hakd times on the point's primitive and
+ * backend (or "auto"), records how, and a loose budget keeps the teacher
+ * while a tight one picks a cheap student that was measured within it. */
+START_TEST(test_hakd_in_experiment)
+{
+    char dir[256], cfg[320], out[320];
+    snprintf(dir, sizeof dir, "%s/dlas-hakd-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(cfg, sizeof cfg, "%s/hakd.cfg", dir);
+    snprintf(out, sizeof out, "%s/results", dir);
+    FILE *fp = fopen(cfg, "w");
+    ck_assert_ptr_nonnull(fp);
+    fprintf(fp,
+            "experiment = { seeds = [1]; eval_samples = 8; repeat = 3; warmup = 1; batch = 1;\n"
+            "  output = { dir = \"%s\"; }; };\n"
+            "dataset = { plugin = \"synthetic\"; classes = 4; height = 12; width = 12;\n"
+            "  channels = 1; train_size = 16; test_size = 8; };\n"
+            "models = { w = { plugin = \"wrn\"; depth = 10; width = 2; }; };\n"
+            "train = { epochs = 0; };\n"
+            "compressors = { loose = ( { plugin = \"hakd\"; latency_ms = 1e6; epochs = 0; } );\n"
+            "  fast = ( { plugin = \"hakd\"; binding = \"auto\"; latency = 0.9; verify = 50;\n"
+            "             types = [\"B(4)\", \"DW\"]; epochs = 0; } ); };\n"
+            "primitives = { im2col = { plugin = \"im2col-gemm\"; };\n"
+            "  direct = { plugin = \"direct\"; }; };\n"
+            "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n"
+            "sweep = { primitives = [\"im2col\"]; };\n",
+            out);
+    fclose(fp);
+    struct dlas_experiment *e;
+    ck_assert_msg(dlas_experiment_load(cfg, reg, &e) == 0, "%s", dlas_last_error());
+    struct dlas_run_options ro;
+    dlas_run_options_default(&ro);
+    ro.progress = 0;
+    struct dlas_run_summary sum;
+    ck_assert_msg(dlas_experiment_run(e, &ro, &sum) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(sum.ran, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const char *on = dlas_experiment_result(e, i, "hakd.timed_on");
+        const char *st = dlas_experiment_result(e, i, "hakd.stages");
+        ck_assert_msg(on && st, "point %zu: %s", i, dlas_experiment_result(e, i, "error"));
+        double ms = atof(dlas_experiment_result(e, i, "hakd.latency_ms"));
+        double target = atof(dlas_experiment_result(e, i, "hakd.target_ms"));
+        ck_assert(ms > 0 && ms <= target);
+        ck_assert_msg(strstr(on, "1 threads, batch 1"), "%s", on);
+        if (!strncmp(on, "auto:", 5)) { /* the tight budget: some stage is cheap */
+            ck_assert_msg(strstr(st, "B(4)") || strstr(st, "DW"), "%s", st);
+        } else {
+            ck_assert_msg(!strncmp(on, "im2col", 6), "%s", on);
+            ck_assert_str_eq(st, "S S S");
+        }
+    }
+    dlas_experiment_free(e);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("students");
@@ -943,6 +1002,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_blockswap_refuses);
     tcase_add_test(tc, test_hakd_latency_choice);
     tcase_add_test(tc, test_hakd_refuses);
+    tcase_add_test(tc, test_hakd_in_experiment);
     suite_add_tcase(s, tc);
     return s;
 }
