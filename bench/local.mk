@@ -5,8 +5,8 @@ bench_bench_data_LDADD = libdlas.la $(JPEG_LIBS)
 
 # Convolution primitive benchmarks (see bench/README-primitives.md). Built
 # with `make bench`; not installed, not run by `make check`.
-EXTRA_PROGRAMS = bench/bench_layers bench/bench_peak
-BENCH_PRIM_PROGS = bench/bench_layers bench/bench_peak
+EXTRA_PROGRAMS = bench/bench_layers bench/bench_peak bench/bench_sparse
+BENCH_PRIM_PROGS = bench/bench_layers bench/bench_peak bench/bench_sparse
 # The bench programs read layer shapes in the syntax of `dlas tune --layers`.
 BENCH_COMMON = bench/bench_common.c bench/bench_common.h core/cli/conv_shape.c \
 	core/cli/conv_shape.h
@@ -15,12 +15,16 @@ bench_bench_layers_SOURCES = bench/bench_layers.c $(BENCH_COMMON)
 bench_bench_layers_CPPFLAGS = $(BENCH_CPPFLAGS)
 bench_bench_layers_CFLAGS = $(AM_CFLAGS) -O2
 bench_bench_layers_LDADD = libdlas.la -lm
+bench_bench_sparse_SOURCES = bench/bench_sparse.c $(BENCH_COMMON)
+bench_bench_sparse_CPPFLAGS = $(BENCH_CPPFLAGS)
+bench_bench_sparse_CFLAGS = $(AM_CFLAGS) -O2
+bench_bench_sparse_LDADD = libdlas.la -lm
 bench_bench_peak_SOURCES = bench/bench_peak.c $(BENCH_COMMON)
 bench_bench_peak_CPPFLAGS = $(BENCH_CPPFLAGS)
 bench_bench_peak_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS) -O2
 bench_bench_peak_LDADD = libdlas.la $(OPENBLAS_LIBS) $(OPENMP_CFLAGS) -lm
-EXTRA_DIST += bench/torch_bench.py bench/vs_torch.py bench/run_primitives.sh \
-	bench/README-primitives.md
+EXTRA_DIST += bench/torch_bench.py bench/vs_torch.py bench/run_primitives.sh bench/run_sparse.sh \
+	bench/README-primitives.md bench/README-sparse.md
 bench: $(BENCH_PRIM_PROGS)
 .PHONY: bench
 CLEANFILES += $(BENCH_PRIM_PROGS)

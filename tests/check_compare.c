@@ -550,6 +550,12 @@ START_TEST(test_compare)
     struct dlas_backend be;
     backend_of(&h, 2, &be);
     struct dlas_graph *g = small_resnet();
+    /* prune 3/4 of pw's weights: the table reports each layer's sparsity */
+    struct dlas_node *pwn = dlas_graph_node(g, dlas_graph_find(g, "pw"));
+    float *pww = pwn->weight.data;
+    const int64_t pwn_n = dlas_tensor_numel(&pwn->weight);
+    for (int64_t i = 0; i < pwn_n * 3 / 4; i++)
+        pww[i * 4 / 3] = 0.0f;
     static const char *names[] = {"direct", "winograd", "im2col-gemm"};
     struct dlas_params *pp[3];
     struct dlas_primitive_choice pc[3];
@@ -566,6 +572,9 @@ START_TEST(test_compare)
     int rc = dlas_compare_run(g, &h, &be, pc, 3, &fb, &o, &c);
     ck_assert_msg(rc == 0, "compare: %s", dlas_last_error());
     ck_assert_int_eq(c->n_layers, 4); /* c1, c2, dw, pw */
+    ck_assert(c->layers[0].sparsity == 0.0);
+    ck_assert_msg(fabs(c->layers[3].sparsity - 0.75) < 1e-6, "pw sparsity %g",
+                  c->layers[3].sparsity);
     ck_assert_int_eq(c->n_e2e, 4);    /* three primitives and auto */
     ck_assert_int_eq(c->threads, 2);
     /* c2 has c1's shape once batchnorm is folded: timed once */
@@ -592,6 +601,8 @@ START_TEST(test_compare)
         ck_assert_msg(e->status == 0, "%s: %s", e->label, e->why);
         ck_assert(e->ms > 0 && e->min <= e->ms && e->ms <= e->max);
         ck_assert(e->conv_ms > 0 && e->other_ms > 0);
+        /* the columns are the total, split */
+        ck_assert_double_eq_tol(e->conv_ms + e->other_ms, e->ms, 1e-9 * e->ms);
         ck_assert_msg(e->err < 1e-4, "%s: error %g", e->label, e->err);
     }
     ck_assert_str_eq(c->e2e[3].label, "auto");
@@ -612,7 +623,8 @@ START_TEST(test_compare)
     ck_assert_int_eq(dlas_compare_write_json(c, jp, meta, 2), 0);
     char *s = slurp(lp);
     ck_assert_int_eq(count_lines(s), 1 + 4 * 3);
-    ck_assert_msg(!strncmp(s, "layer,shape,macs,primitive,status,ms_median", 43), "%s", s);
+    ck_assert_msg(!strncmp(s, "layer,shape,macs,sparsity,primitive,status,ms_median", 52), "%s",
+                  s);
     ck_assert(strstr(s, "pw,") && strstr(s, ",refused,"));
     free(s);
     s = slurp(ep);
@@ -629,12 +641,17 @@ START_TEST(test_compare)
     fclose(devnull);
     dlas_compare_free(c);
 
-    /* end to end only: auto binds by the default rule */
+    /* end to end only: auto binds by the default rule; on the CPU clock */
     o.layers = 0;
     o.check = 0;
+    o.cpu_time = 1;
     ck_assert_int_eq(dlas_compare_run(g, &h, &be, pc, 3, &fb, &o, &c), 0);
     ck_assert_int_eq(c->n_e2e, 4);
     ck_assert_int_eq(c->layers_timed, 0);
+    ck_assert_int_eq(c->cpu_time, 1);
+    for (int k = 0; k < c->n_e2e; k++)
+        ck_assert_msg(c->e2e[k].status || c->e2e[k].ms > 0, "%s: %g ms", c->e2e[k].label,
+                      c->e2e[k].ms);
     dlas_compare_free(c);
 
     /* a non-finite output is never "ok" (it was, with relative error inf):

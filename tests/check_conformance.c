@@ -2,7 +2,8 @@
  *
  * Primitives: each conv2d primitive is run on many seeded random shapes (odd
  * sizes, strides, paddings, dilations, groups up to depthwise, 1x1 to 7x7
- * kernels, batch 1 and 3, with and without bias, dense and pruned weights) on
+ * kernels, batch 1 and 3, with and without bias, dense and pruned weights:
+ * random sparsity from 0 to 100%, empty filters and input channels) on
  * the openmp backend at 1 and 2 threads, and compared with dlas_ref_conv2d.
  * A primitive may refuse a shape, but only with a reason. Beyond the numbers,
  * it checks the contract of the ABI: every output element written (the
@@ -158,6 +159,13 @@ static const struct {
     {"grouped-spatial-pack", 2, {"oc_block", "4", "vectors", "2"}},
     {"grouped-spatial-pack", 1, {"vectorize", "channels"}},
     {"grouped-spatial-pack", 1, {"vectorize", "rows"}},
+    {"sparse-direct", 2, {"vectors", "3", "rows", "2"}},
+    {"sparse-direct", 2, {"vectors", "2", "rows", "4"}},
+    {"sparse-direct", 2, {"vectors", "5", "rows", "1"}},
+    {"sparse-direct", 2, {"aligned", "on", "vectors", "28"}},
+    {"sparse-direct", 2, {"aligned", "auto", "rows", "1"}},
+    {"sparse-gemm", 2, {"band", "16", "vectors", "1"}},
+    {"sparse-gemm", 2, {"band", "80", "vectors", "2"}},
 };
 
 static void fill_normal(struct dlas_rng *r, float *x, int64_t n)
@@ -238,20 +246,66 @@ static void random_desc_wide(struct dlas_rng *r, struct dlas_conv_desc *d)
  * MobileNet's depthwise stride 2, and one big enough that primitives take
  * their threaded paths. */
 static const struct dlas_conv_desc fixed_cases[] = {
-    /* batch, in c/h/w, out c/h/w (filled), kh kw sh sw ph pw dh dw groups bias activation */
-    {1, 16, 9, 9, 24, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0},
-    {3, 16, 9, 9, 24, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0},
-    {3, 8, 11, 11, 8, 0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 1, 1, 0},
-    {1, 3, 31, 31, 8, 0, 0, 7, 7, 2, 2, 3, 3, 1, 1, 1, 0, 0},
-    {3, 12, 15, 15, 12, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 12, 1, 0},
-    {1, 8, 13, 13, 16, 0, 0, 5, 5, 1, 1, 4, 4, 2, 2, 4, 1, 0},
-    {1, 32, 17, 17, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
-    {3, 32, 17, 17, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0},
-    {5, 16, 21, 19, 8, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, 0},
-    {1, 4, 1, 1, 4, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},
-    {1, 2, 2, 3, 3, 0, 0, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 0},
+    /* batch, in c/h/w, out c/h/w (filled), kh kw sh sw ph pw dh dw groups bias activation
+     * quant, weight_sparsity (set per case from the drawn weights) */
+    {1, 16, 9, 9, 24, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, NULL, 0.0f},
+    {3, 16, 9, 9, 24, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, NULL, 0.0f},
+    {3, 8, 11, 11, 8, 0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 1, 1, 0, NULL, 0.0f},
+    {1, 3, 31, 31, 8, 0, 0, 7, 7, 2, 2, 3, 3, 1, 1, 1, 0, 0, NULL, 0.0f},
+    {3, 12, 15, 15, 12, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 12, 1, 0, NULL, 0.0f},
+    {1, 8, 13, 13, 16, 0, 0, 5, 5, 1, 1, 4, 4, 2, 2, 4, 1, 0, NULL, 0.0f},
+    {1, 32, 17, 17, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, NULL, 0.0f},
+    {3, 32, 17, 17, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, NULL, 0.0f},
+    {5, 16, 21, 19, 8, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, 0, NULL, 0.0f},
+    {1, 4, 1, 1, 4, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, NULL, 0.0f},
+    {1, 2, 2, 3, 3, 0, 0, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 0, NULL, 0.0f},
 };
 #define N_FIXED (int)(sizeof fixed_cases / sizeof fixed_cases[0])
+
+/* How a case prunes its weights (zeros, as magnitude leaves them):
+ * `level` of them at random, then `empty_filters` whole output channels and
+ * `empty_inputs` whole input channels (of every filter). level < 0: draw
+ * all three. */
+struct prune_spec {
+    double level;
+    int empty_filters, empty_inputs;
+};
+
+/* Prune w (layer d) per ps, or as drawn when ps->level < 0: from dense to
+ * 99% and all-zero, now and then whole filters and input channels. Writes
+ * what it did to desc and returns the fraction of zeros. */
+static double sparsify(struct dlas_rng *r, const struct dlas_conv_desc *d, float *w,
+                       struct prune_spec ps, char *desc, size_t len)
+{
+    static const double levels[] = {0.5, 0.8, 0.9, 0.95, 0.99, 1.0};
+    const int64_t cpg = d->in_c / d->groups, taps = (int64_t)d->kh * d->kw;
+    const int64_t wn = d->out_c * cpg * taps;
+    if (ps.level < 0) {
+        int k = (int)pick(r, 8);
+        ps.level = k < 6 ? levels[k] : dlas_rng_uniform(r);
+        ps.empty_filters = pick(r, 3) ? 0 : (int)(1 + pick(r, d->out_c));
+        ps.empty_inputs = pick(r, 4) ? 0 : (int)(1 + pick(r, cpg));
+    }
+    for (int64_t i = 0; i < wn; i++)
+        if (dlas_rng_uniform(r) < ps.level)
+            w[i] = 0.0f;
+    for (int f = 0; f < ps.empty_filters && f < d->out_c; f++) {
+        int64_t oc = pick(r, d->out_c);
+        memset(w + oc * cpg * taps, 0, (size_t)(cpg * taps) * sizeof(float));
+    }
+    for (int k = 0; k < ps.empty_inputs && k < cpg; k++) {
+        int64_t ic = pick(r, cpg);
+        for (int64_t oc = 0; oc < d->out_c; oc++)
+            memset(w + (oc * cpg + ic) * taps, 0, (size_t)taps * sizeof(float));
+    }
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < wn; i++)
+        zeros += w[i] == 0.0f;
+    double sp = wn ? (double)zeros / (double)wn : 0.0;
+    snprintf(desc, len, ", pruned weights (level %.2f, %d empty filters, %d empty inputs: "
+             "sparsity %.3f)", ps.level, ps.empty_filters, ps.empty_inputs, sp);
+    return sp;
+}
 
 struct prim_tally {
     int run, refused, runs_checked;
@@ -259,16 +313,30 @@ struct prim_tally {
     double max_err;
 };
 
-static void check_case(const struct dlas_component *c, const struct dlas_params *pp,
-                       const struct dlas_backend *be, int threads,
-                       const struct dlas_conv_desc *d, struct dlas_rng *r, int case_no,
-                       struct prim_tally *tally)
+/* One layer on one primitive against the reference; prune: how to prune
+ * the weights, NULL to draw whether and how. */
+static void check_case_pruned(const struct dlas_component *c, const struct dlas_params *pp,
+                              const struct dlas_backend *be, int threads,
+                              const struct dlas_conv_desc *d, struct dlas_rng *r, int case_no,
+                              const struct prune_spec *prune, struct prim_tally *tally)
 {
     const struct dlas_primitive_ops *ops = c->ops;
     char shape[160], why[512];
     dlas_conv_desc_format(d, shape, sizeof shape);
-    char ctx[400];
-    int pruned = (int)pick(r, 3) == 0;
+    char ctx[600], pdesc[160] = "";
+    /* the weights are drawn first: the layer carries their sparsity, as a
+     * plan's does (dlas_conv_desc.weight_sparsity) */
+    const int64_t wn = d->out_c * (d->in_c / d->groups) * d->kh * d->kw;
+    float *w = dlas_aligned_alloc((size_t)wn * sizeof(float));
+    ck_assert(w);
+    fill_normal(r, w, wn);
+    int pruned = prune || (int)pick(r, 3) == 0;
+    struct dlas_conv_desc dsp = *d;
+    if (pruned) {
+        struct prune_spec drawn = {-1, 0, 0};
+        dsp.weight_sparsity = (float)sparsify(r, d, w, prune ? *prune : drawn, pdesc, sizeof pdesc);
+        d = &dsp;
+    }
     /* A primitive that applies activations itself gets a relu or relu6 on
      * every third layer (the reference applies it too). */
     struct dlas_conv_desc dact = *d;
@@ -279,7 +347,7 @@ static void check_case(const struct dlas_component *c, const struct dlas_params 
     }
     snprintf(ctx, sizeof ctx, "primitive '%s', threads %d, case %d: %s, batch %lld, %s%s",
              c->name, threads, case_no, shape, (long long)d->batch,
-             d->has_bias ? "bias" : "no bias", pruned ? ", pruned weights" : "");
+             d->has_bias ? "bias" : "no bias", pdesc);
 
     memset(why, 0, sizeof why);
     int rc = ops->supports(d, pp, why, sizeof why);
@@ -289,15 +357,14 @@ static void check_case(const struct dlas_component *c, const struct dlas_params 
         ck_assert_msg(why[0] != '\0', "%s: refused without a reason", ctx);
         tally->refused++;
         tally->unavailable += rc == DLAS_ERR_UNAVAILABLE;
+        dlas_aligned_free(w);
         return;
     }
 
     const int64_t in_img = d->in_c * d->in_h * d->in_w, out_img = d->out_c * d->out_h * d->out_w;
-    const int64_t wn = d->out_c * (d->in_c / d->groups) * d->kh * d->kw;
     const int64_t n_in = d->batch * in_img, n_out = d->batch * out_img;
     float *in = dlas_aligned_alloc((size_t)n_in * sizeof(float));
     float *in_keep = dlas_aligned_alloc((size_t)n_in * sizeof(float));
-    float *w = dlas_aligned_alloc((size_t)wn * sizeof(float));
     float *w_ref = dlas_aligned_alloc((size_t)wn * sizeof(float));
     float *bias = dlas_aligned_alloc((size_t)d->out_c * sizeof(float));
     float *bias_ref = dlas_aligned_alloc((size_t)d->out_c * sizeof(float));
@@ -308,15 +375,25 @@ static void check_case(const struct dlas_component *c, const struct dlas_params 
 
     fill_normal(r, in, n_in);
     memcpy(in_keep, in, (size_t)n_in * sizeof(float));
-    fill_normal(r, w, wn);
-    if (pruned) /* about half of the weights exactly zero, as magnitude leaves them */
-        for (int64_t i = 0; i < wn; i++)
-            if (pick(r, 2))
-                w[i] = 0.0f;
     memcpy(w_ref, w, (size_t)wn * sizeof(float));
     fill_normal(r, bias, d->out_c);
     memcpy(bias_ref, bias, (size_t)d->out_c * sizeof(float));
     dlas_ref_conv2d(d, d->batch, in, w_ref, d->has_bias ? bias_ref : NULL, ref);
+    /* Errors are relative to the largest output; relu6 caps the outputs at
+     * 6 while the rounding comes from sums that can be far larger (a 7x7
+     * layer with 22 input channels reaches ~30), so there the scale is the
+     * largest output before the activation. */
+    double scale = 0.0;
+    if (d->activation == DLAS_ACT_RELU6) {
+        struct dlas_conv_desc pre = *d;
+        pre.activation = DLAS_ACT_NONE;
+        float *ref_pre = dlas_aligned_alloc((size_t)n_out * sizeof(float));
+        ck_assert(ref_pre);
+        dlas_ref_conv2d(&pre, d->batch, in, w_ref, d->has_bias ? bias_ref : NULL, ref_pre);
+        for (int64_t i = 0; i < n_out; i++)
+            scale = fmax(scale, fabs(ref_pre[i]));
+        dlas_aligned_free(ref_pre);
+    }
 
     void *st = NULL;
     rc = ops->prepare(&host, be, d, w, d->has_bias ? bias : NULL, pp, &st);
@@ -354,6 +431,14 @@ static void check_case(const struct dlas_component *c, const struct dlas_params 
         ck_assert_msg(!memcmp(in, in_keep, (size_t)n_in * sizeof(float)),
                       "%s: run() modified its input", ctx);
         double err = dlas_rel_error(out, ref, n), tol = tolerance_of(c->name);
+        if (scale > 0) { /* relu6: against the pre-activation scale (above) */
+            double diff = 0.0, top = 0.0;
+            for (int64_t i = 0; i < n; i++) {
+                diff = fmax(diff, fabs((double)out[i] - (double)ref[i]));
+                top = fmax(top, fabs((double)ref[i]));
+            }
+            err = diff / fmax(fmax(top, scale), 1e-30);
+        }
         ck_assert_msg(err < tol, "%s, run batch %lld: relative error %.3g >= %g", ctx,
                       (long long)nb, err, tol);
         if (err > tally->max_err)
@@ -375,6 +460,14 @@ static void check_case(const struct dlas_component *c, const struct dlas_params 
     dlas_aligned_free(bias_ref);
     dlas_aligned_free(ref);
     dlas_aligned_free(out_buf);
+}
+
+static void check_case(const struct dlas_component *c, const struct dlas_params *pp,
+                       const struct dlas_backend *be, int threads,
+                       const struct dlas_conv_desc *d, struct dlas_rng *r, int case_no,
+                       struct prim_tally *tally)
+{
+    check_case_pruned(c, pp, be, threads, d, r, case_no, NULL, tally);
 }
 
 START_TEST(test_primitive)
@@ -468,6 +561,83 @@ START_TEST(test_primitive)
         dlas_params_free(bp);
     }
     dlas_params_free(pp);
+    }
+}
+END_TEST
+
+/* Every primitive at fixed sparsities, dense to fully pruned, on shapes
+ * with several output-channel and position blocks, strides, dilation,
+ * groups, depthwise, 1x1, batch > 1: what the sparse primitives must get
+ * exactly right (empty rows, fully pruned filters and input channels) and
+ * the dense ones must not mind. */
+static const struct dlas_conv_desc sparse_cases[] = {
+    /* batch, in c/h/w, out c/h/w (filled), kh kw sh sw ph pw dh dw groups bias activation
+     * quant, weight_sparsity (set per case from the drawn weights) */
+    {1, 32, 13, 13, 40, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, NULL, 0.0f},
+    {3, 24, 15, 17, 16, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 1, 0, 0, NULL, 0.0f},
+    {2, 16, 11, 11, 16, 0, 0, 3, 3, 1, 1, 2, 2, 2, 2, 2, 1, 0, NULL, 0.0f},
+    {1, 12, 9, 9, 12, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 12, 1, 0, NULL, 0.0f},
+    {2, 64, 7, 7, 72, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, NULL, 0.0f},
+    {2, 8, 20, 20, 24, 0, 0, 5, 5, 2, 1, 2, 3, 1, 1, 1, 1, 0, NULL, 0.0f},
+};
+#define N_SPARSE_CASES (int)(sizeof sparse_cases / sizeof sparse_cases[0])
+
+START_TEST(test_primitive_sparsity)
+{
+    const struct dlas_component *c = prims[_i];
+    const struct dlas_primitive_ops *ops = c->ops;
+    if (strcmp(ops->op, "conv2d") || strcmp(ops->device, "cpu") || dlas_prim_runs_int8(ops))
+        return; /* int8 primitives refuse fp32 layers by design: tests/check_int8 */
+    static const struct prune_spec specs[] = {
+        {0.0, 0, 0},  {0.5, 0, 0},  {0.8, 0, 0}, {0.9, 0, 0},
+        {0.95, 0, 0}, {0.99, 0, 0}, {1.0, 0, 0}, {0.9, 3, 2},
+    };
+    const int n_specs = (int)(sizeof specs / sizeof specs[0]);
+    host_setup(77);
+    const struct dlas_component *bc = find(DLAS_KIND_BACKEND, "openmp");
+    struct dlas_params *pp = params_of(c, 0);
+    for (int threads = 1; threads <= 2; threads++) {
+        char tbuf[16];
+        snprintf(tbuf, sizeof tbuf, "%d", threads);
+        struct dlas_params *bp = params_of(bc, 1, "threads", tbuf);
+        struct dlas_backend be = {bc->ops, NULL};
+        ck_assert_int_eq(be.ops->init(&host, bp, &be.ctx), 0);
+        struct dlas_rng r;
+        dlas_rng_seed(&r, dlas_rng_hash(c->name) ^ 0x5a45);
+        struct prim_tally tally = {0, 0, 0, 0, 0.0};
+        for (int k = 0; k < N_SPARSE_CASES; k++)
+            for (int l = 0; l < n_specs; l++) {
+                struct dlas_conv_desc d = sparse_cases[k];
+                ck_assert_int_eq(dlas_conv_desc_finish(&d), 0);
+                check_case_pruned(c, pp, &be, threads, &d, &r, k * n_specs + l, &specs[l],
+                                  &tally);
+            }
+        fprintf(stderr,
+                "conformance: %-20s threads %d: sparsity 0-100%%: %d shapes run, %d refused, "
+                "max rel. error %.2g\n",
+                c->name, threads, tally.run, tally.refused, tally.max_err);
+        ck_assert_msg(tally.run > 0 || tally.unavailable == tally.refused,
+                      "primitive '%s' refused every sparse case", c->name);
+        be.ops->release(be.ctx);
+        dlas_params_free(bp);
+    }
+    dlas_params_free(pp);
+    /* a primitive with a break-even threshold refuses the layers below it,
+     * saying why, and takes those above */
+    for (const struct dlas_param_spec *sp = c->params; sp && sp->name; sp++) {
+        if (strcmp(sp->name, "min_sparsity"))
+            continue;
+        struct dlas_params *mp = params_of(c, 1, "min_sparsity", "0.6");
+        struct dlas_conv_desc d = sparse_cases[0];
+        ck_assert_int_eq(dlas_conv_desc_finish(&d), 0);
+        char why[512] = "";
+        d.weight_sparsity = 0.5f;
+        ck_assert_int_eq(ops->supports(&d, mp, why, sizeof why), DLAS_ERR_UNSUPPORTED);
+        ck_assert_msg(strstr(why, "min_sparsity"), "'%s': reason '%s'", c->name, why);
+        d.weight_sparsity = 0.9f;
+        ck_assert_msg(ops->supports(&d, mp, why, sizeof why) == DLAS_OK, "'%s': %s", c->name,
+                      why);
+        dlas_params_free(mp);
     }
 }
 END_TEST
@@ -1068,6 +1238,7 @@ int main(void)
     tc = tcase_create("primitives");
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, test_primitive, 0, n_prims);
+    tcase_add_loop_test(tc, test_primitive_sparsity, 0, n_prims);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("magnitude");

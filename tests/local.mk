@@ -141,6 +141,59 @@ tests_fixtures_fx_finetune_la_LIBADD = libdlas.la
 TEMPLATE_TEST_LOG = tests/plugin_template.sh.log
 $(TEMPLATE_TEST_LOG): $(patsubst %,%.log,$(filter-out tests/plugin_template.sh,$(TESTS)))
 
+# Result files: tidy columns, CSV/JSON agreement, damaged files, full disk.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_results
+TESTS += tests/check_results
+endif
+tests_check_results_SOURCES = tests/check_results.c tests/testutil.h core/exp/exp_timing.c
+tests_check_results_CFLAGS = $(TEST_CFLAGS) -I$(srcdir)/core/exp
+tests_check_results_LDADD = $(TEST_LDADD)
+
+# dlas plot / dlas report on fixed results, with hostile names.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_plot
+TESTS += tests/check_plot
+endif
+tests_check_plot_SOURCES = tests/check_plot.c tests/testutil.h
+tests_check_plot_CFLAGS = $(TEST_CFLAGS)
+tests_check_plot_LDADD = $(TEST_LDADD)
+
+# tools/dlas-torch: state_dicts to dlas checkpoints and back (skips without torch).
+TESTS += tests/torch_convert.sh
+dist_noinst_SCRIPTS += tests/torch_convert.sh
+
+# Fisher saliency and the latency compressors measure (ABI 1.3).
+if HAVE_CHECK
+check_PROGRAMS += tests/check_saliency
+TESTS += tests/check_saliency
+check_LTLIBRARIES += tests/fixtures/fx_latency.la
+endif
+tests_check_saliency_SOURCES = tests/check_saliency.c tests/testutil.h
+tests_check_saliency_CFLAGS = $(TEST_CFLAGS)
+tests_check_saliency_LDADD = $(TEST_LDADD)
+tests_fixtures_fx_latency_la_SOURCES = tests/fixtures/fx_latency.c
+tests_fixtures_fx_latency_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_fixtures_fx_latency_la_LIBADD = libdlas.la
+
+# Masking channels and removing masked ones: same output as removal.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_mask
+TESTS += tests/check_mask
+endif
+tests_check_mask_SOURCES = tests/check_mask.c tests/testutil.h
+tests_check_mask_CFLAGS = $(TEST_CFLAGS)
+tests_check_mask_LDADD = $(TEST_LDADD)
+
+# The pruning compressors on constructed cases with known answers.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_prune
+TESTS += tests/check_prune
+endif
+tests_check_prune_SOURCES = tests/check_prune.c tests/testutil.h
+tests_check_prune_CFLAGS = $(TEST_CFLAGS)
+tests_check_prune_LDADD = $(TEST_LDADD)
+
 # Int8 quantisation: arithmetic, calibration rules, the quant-int8 compressor,
 # the fake-quantised reference forward, checkpoints.
 if HAVE_CHECK
@@ -181,6 +234,15 @@ endif
 tests_check_kernels_SOURCES = tests/check_kernels.c
 tests_check_kernels_CFLAGS = $(TEST_CFLAGS)
 tests_check_kernels_LDADD = core/kernels/libdlas_kernels.la $(CHECK_LIBS) $(OPENMP_CFLAGS) -lm
+
+# Students by block substitution: cheap block types, moonshine, blockswap, hakd.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_students
+TESTS += tests/check_students
+endif
+tests_check_students_SOURCES = tests/check_students.c tests/testutil.h
+tests_check_students_CFLAGS = $(TEST_CFLAGS)
+tests_check_students_LDADD = $(TEST_LDADD)
 
 # Fuzzing (libFuzzer, Debian's clang) and memcheck, each in its own build
 # tree beside this one: `make fuzz` runs every harness of tests/fuzz/ for

@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include <dlas/plugin.h>
+#include <dlas/train.h>
 
 struct target {
     struct dlas_node *node;
@@ -133,33 +136,40 @@ static int check_choice(const char *value, const char *name, const char *const *
             return DLAS_OK;
         }
     return dlas_error(DLAS_ERR_INVALID, "magnitude: %s = \"%s\" is not one of %s", name,
-                      value ? value : "(null)", n == 2 ? "global, layer" : "conv, linear, all");
+                      value ? value : "(null)",
+                      n == 2 ? "global, layer" : !strcmp(name, "mode") ? "oneshot, gradual, iterative"
+                                                                         : "conv, linear, all");
 }
 
 enum { SCOPE_GLOBAL, SCOPE_LAYER };
 enum { INCLUDE_CONV, INCLUDE_LINEAR, INCLUDE_ALL };
 
-static int mag_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
+/* The selection: which tensors are pruned, in node order. */
+struct selection {
+    const struct dlas_host *host;
+    struct target *ts;
+    int nt, scope;
+    int64_t total;
+};
+
+static int select_targets(struct dlas_compress_ctx *ctx, const struct dlas_params *p,
+                          struct selection *sel)
 {
-    if (!ctx || !ctx->graph || !ctx->host)
-        return dlas_error(DLAS_ERR_INVALID, "magnitude: no graph or host in the context");
     const struct dlas_host *host = ctx->host;
     struct dlas_graph *g = ctx->graph;
-
-    double sparsity = p ? dlas_param_float(p, "sparsity") : 0.5;
     const char *scope_s = p ? dlas_param_str(p, "scope") : "global";
     const char *include_s = p ? dlas_param_str(p, "include") : "all";
     int skip_first = p ? dlas_param_bool(p, "skip_first") : 0;
     int skip_last = p ? dlas_param_bool(p, "skip_last") : 0;
-    if (!(sparsity >= 0.0 && sparsity <= 0.999))
-        return dlas_error(DLAS_ERR_INVALID, "magnitude: sparsity = %g is outside 0..0.999",
-                          sparsity);
     static const char *const scopes[] = {"global", "layer"};
     static const char *const includes[] = {"conv", "linear", "all"};
     int scope = SCOPE_GLOBAL, include = INCLUDE_ALL, rc;
     if ((rc = check_choice(scope_s, "scope", scopes, 2, &scope)) ||
         (rc = check_choice(include_s, "include", includes, 3, &include)))
         return rc;
+    memset(sel, 0, sizeof *sel);
+    sel->host = host;
+    sel->scope = scope;
 
     int nn = dlas_graph_n_nodes(g), first_conv = -1, last_linear = -1;
     for (int id = 0; id < nn; id++) {
@@ -210,6 +220,7 @@ static int mag_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
             break;
         }
         ts[nt++] = (struct target){node, t, n};
+        sel->total += n;
     }
     if (!rc && nt == 0)
         rc = dlas_error(DLAS_ERR_INVALID,
@@ -217,31 +228,204 @@ static int mag_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
                         "skip_first = %s, skip_last = %s)",
                         include == INCLUDE_ALL ? "conv or linear" : include_s, include_s,
                         skip_first ? "true" : "false", skip_last ? "true" : "false");
+    if (rc) {
+        host->free(ts);
+        return rc;
+    }
+    sel->ts = ts;
+    sel->nt = nt;
+    return DLAS_OK;
+}
 
-    int64_t total = 0, pruned = 0, masked_before = 0;
-    for (int j = 0; j < nt && !rc; j++) {
-        total += ts[j].n;
-        for (int64_t i = 0; i < ts[j].n; i++)
-            masked_before += !ts[j].t->mask[i];
+static int64_t masked_count(const struct selection *sel)
+{
+    int64_t m = 0;
+    for (int j = 0; j < sel->nt; j++)
+        for (int64_t i = 0; i < sel->ts[j].n; i++)
+            m += !sel->ts[j].t->mask[i];
+    return m;
+}
+
+/* Prune the selection to `sparsity` (never reviving a pruned weight);
+ * returns the sparsity reached. The graph's tensors are the selection's,
+ * which stay valid while the graph is not rewritten. */
+static int prune_to(struct selection *sel, double sparsity, double *achieved)
+{
+    int rc = DLAS_OK;
+    if (sel->scope == SCOPE_GLOBAL)
+        rc = prune_scope(sel->host, sel->ts, sel->nt, prune_count(sparsity, sel->total));
+    else
+        for (int j = 0; j < sel->nt && !rc; j++)
+            rc = prune_scope(sel->host, &sel->ts[j], 1, prune_count(sparsity, sel->ts[j].n));
+    if (!rc && achieved)
+        *achieved = sel->total ? (double)masked_count(sel) / (double)sel->total : 0.0;
+    return rc;
+}
+
+/* Zhu & Gupta's cubic schedule: s_k = s_f + (s_i - s_f)(1 - k/n)^3. */
+static double gradual_sparsity(double s_i, double s_f, int64_t k, int64_t n)
+{
+    double x = 1.0 - (double)k / (double)n;
+    return s_f + (s_i - s_f) * x * x * x;
+}
+
+/* Deep Compression's iterations: each removes the same fraction of the
+ * weights still there, s_i = 1 - (1 - s_f)^(i/k). */
+static double iterative_sparsity(double s_f, int64_t i, int64_t k)
+{
+    return 1.0 - pow(1.0 - s_f, (double)i / (double)k);
+}
+
+enum { MODE_ONESHOT, MODE_GRADUAL, MODE_ITERATIVE };
+
+struct schedule_run {
+    struct selection *sel;
+    double s_i, s_f;
+    int64_t every, n, recover, steps, k;
+    char hist[4096];
+    size_t hist_len;
+    int rc;
+};
+
+static void note(struct schedule_run *r, int64_t step, double s)
+{
+    if (r->hist_len < sizeof r->hist)
+        r->hist_len += (size_t)snprintf(r->hist + r->hist_len, sizeof r->hist - r->hist_len,
+                                        "%s%lld:%.6f", r->hist_len ? " " : "", (long long)step, s);
+}
+
+/* Gradual: prune at steps 0, every, ..., n*every; stop `recover` later. */
+static int gradual_step(void *ctx, struct dlas_trainer *t, const struct dlas_train_step *s)
+{
+    (void)s;
+    struct schedule_run *r = ctx;
+    r->steps++;
+    if (r->k < r->n && r->steps % r->every == 0) {
+        double got;
+        r->k++;
+        int rc = prune_to(r->sel, gradual_sparsity(r->s_i, r->s_f, r->k, r->n), &got);
+        if (rc)
+            return rc;
+        note(r, r->steps, got);
     }
-    if (!rc && scope == SCOPE_GLOBAL) {
-        rc = prune_scope(host, ts, nt, prune_count(sparsity, total));
-    } else if (!rc) {
-        for (int j = 0; j < nt && !rc; j++)
-            rc = prune_scope(host, &ts[j], 1, prune_count(sparsity, ts[j].n));
+    if (r->k >= r->n && r->steps >= r->n * r->every + r->recover)
+        dlas_trainer_stop(t);
+    return DLAS_OK;
+}
+
+static int stop_after(void *ctx, struct dlas_trainer *t, const struct dlas_train_step *s)
+{
+    (void)s;
+    struct schedule_run *r = ctx;
+    if (++r->steps >= r->recover)
+        dlas_trainer_stop(t);
+    return DLAS_OK;
+}
+
+/* Train with the trainer's recipe at lr (0: the recipe's) until a hook stops it. */
+static int train_with(struct dlas_compress_ctx *ctx, double lr, int64_t steps,
+                      int (*after_step)(void *, struct dlas_trainer *,
+                                        const struct dlas_train_step *),
+                      struct schedule_run *r)
+{
+    struct dlas_trainer *t = ctx->trainer;
+    struct dlas_train_options o = *dlas_trainer_options(t);
+    int64_t spe = dlas_data_batches(dlas_trainer_data(t), DLAS_DATA_TRAIN);
+    o.epochs = spe > 0 ? steps / spe + 1 : 1;
+    if (lr > 0)
+        o.lr = lr;
+    o.schedule = DLAS_LR_CONSTANT;
+    o.warmup = 0;
+    o.eval_every = 0;
+    o.checkpoint_path = NULL;
+    o.csv_path = NULL;
+    o.label = "magnitude";
+    int rc = dlas_trainer_reset(t, &o);
+    struct dlas_train_hook h;
+    memset(&h, 0, sizeof h);
+    h.size = sizeof h;
+    h.ctx = r;
+    h.after_step = after_step;
+    if (!rc)
+        rc = dlas_trainer_add_hook(t, &h);
+    if (!rc)
+        rc = dlas_trainer_fit(t);
+    dlas_trainer_remove_hooks(t, r);
+    return rc;
+}
+
+static int mag_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
+{
+    if (!ctx || !ctx->graph || !ctx->host)
+        return dlas_error(DLAS_ERR_INVALID, "magnitude: no graph or host in the context");
+    const struct dlas_host *host = ctx->host;
+    double sparsity = p ? dlas_param_float(p, "sparsity") : 0.5;
+    if (!(sparsity >= 0.0 && sparsity <= 0.999))
+        return dlas_error(DLAS_ERR_INVALID, "magnitude: sparsity = %g is outside 0..0.999",
+                          sparsity);
+    static const char *const modes[] = {"oneshot", "gradual", "iterative"};
+    int mode = MODE_ONESHOT, rc;
+    if (p && (rc = check_choice(dlas_param_str(p, "mode"), "mode", modes, 3, &mode)))
+        return rc;
+    int trains = ctx->size >= offsetof(struct dlas_compress_ctx, trainer) + sizeof ctx->trainer &&
+                 ctx->trainer;
+    if (mode != MODE_ONESHOT && !trains)
+        return dlas_error(DLAS_ERR_INVALID,
+                          "magnitude: mode = \"%s\" trains between pruning steps, but the "
+                          "experiment does not train (set train.epochs > 0)",
+                          modes[mode]);
+    struct selection sel;
+    if ((rc = select_targets(ctx, p, &sel)))
+        return rc;
+    int64_t masked_before = masked_count(&sel);
+    double achieved = 0.0;
+    struct schedule_run r;
+    memset(&r, 0, sizeof r);
+    r.sel = &sel;
+    r.s_f = sparsity;
+    if (mode == MODE_ONESHOT) {
+        rc = prune_to(&sel, sparsity, &achieved);
+    } else if (mode == MODE_GRADUAL) {
+        r.s_i = dlas_param_float(p, "initial_sparsity");
+        r.every = dlas_param_int(p, "prune_every");
+        r.n = dlas_param_int(p, "prune_steps");
+        r.recover = dlas_param_int(p, "recover_steps");
+        if (r.s_i > sparsity)
+            rc = dlas_error(DLAS_ERR_INVALID, "magnitude: initial_sparsity %g > sparsity %g",
+                            r.s_i, sparsity);
+        if (!rc && !(rc = prune_to(&sel, r.s_i, &achieved))) { /* k = 0, before training */
+            note(&r, 0, achieved);
+            rc = train_with(ctx, dlas_param_float(p, "lr"), r.n * r.every + r.recover,
+                            gradual_step, &r);
+        }
+        if (!rc && r.k < r.n)
+            rc = dlas_error(DLAS_ERR_INTERNAL, "magnitude: training ended after %lld of %lld "
+                            "pruning steps", (long long)r.k, (long long)r.n);
+    } else {
+        int64_t k = dlas_param_int(p, "iterations");
+        for (int64_t i = 1; i <= k && !rc; i++) {
+            if ((rc = prune_to(&sel, iterative_sparsity(sparsity, i, k), &achieved)))
+                break;
+            note(&r, i, achieved);
+            r.steps = 0;
+            r.recover = dlas_param_int(p, "retrain_steps");
+            if (r.recover > 0)
+                rc = train_with(ctx, dlas_param_float(p, "lr"), r.recover, stop_after, &r);
+        }
     }
-    for (int j = 0; j < nt && !rc; j++)
-        for (int64_t i = 0; i < ts[j].n; i++)
-            pruned += !ts[j].t->mask[i];
-    host->free(ts);
+    if (!rc)
+        achieved = sel.total ? (double)masked_count(&sel) / (double)sel.total : 0.0;
+    int64_t pruned = rc ? 0 : masked_count(&sel), total = sel.total;
+    int nt = sel.nt;
+    host->free(sel.ts);
     if (rc)
         return rc;
 
-    double achieved = total ? (double)pruned / (double)total : 0.0;
     host->log(DLAS_LOG_INFO,
-              "magnitude: %lld of %lld weights pruned (sparsity %.4f, target %.4f, %s scope, "
-              "%d layers)",
-              (long long)pruned, (long long)total, achieved, sparsity, scopes[scope], nt);
+              "magnitude: %lld of %lld weights pruned (sparsity %.4f, target %.4f, %s, %s "
+              "scope, %d layers)",
+              (long long)pruned, (long long)total, achieved, sparsity, modes[mode],
+              sel.scope == SCOPE_GLOBAL ? "global" : "layer", nt);
     if (masked_before > prune_count(sparsity, total))
         host->log(DLAS_LOG_WARN,
                   "magnitude: %lld weights were already pruned, more than the target %.4f asks "
@@ -250,6 +434,9 @@ static int mag_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
     if (ctx->report) {
         if ((rc = dlas_report_num(ctx->report, "magnitude.sparsity_achieved", achieved)) ||
             (rc = dlas_report_num(ctx->report, "magnitude.pruned", (double)pruned)))
+            return rc;
+        if (mode != MODE_ONESHOT &&
+            (rc = dlas_report_str(ctx->report, "magnitude.schedule", r.hist)))
             return rc;
     }
     return DLAS_OK;
@@ -264,6 +451,23 @@ static const struct dlas_param_spec mag_params[] = {
      "which layers' weights may be pruned (biases and batch norm never are)"},
     {"skip_first", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL, "leave the first conv unpruned"},
     {"skip_last", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL, "leave the last linear unpruned"},
+    {"mode", DLAS_PARAM_ENUM, 0, "oneshot", 0, 0, "oneshot|gradual|iterative",
+     "oneshot: prune once; gradual: Zhu & Gupta's cubic schedule while training; iterative: "
+     "Deep Compression's prune -> retrain iterations"},
+    {"initial_sparsity", DLAS_PARAM_FLOAT, 0, "0", 0, 0.999, NULL,
+     "gradual: s_i, the sparsity at the first pruning step"},
+    {"prune_every", DLAS_PARAM_INT, 0, "100", 1, 1e9, NULL,
+     "gradual: training steps between pruning steps (Delta t)"},
+    {"prune_steps", DLAS_PARAM_INT, 0, "10", 1, 1e6, NULL,
+     "gradual: pruning steps n after the first (s_n = sparsity)"},
+    {"recover_steps", DLAS_PARAM_INT, 0, "0", 0, 1e12, NULL,
+     "gradual: training steps after the last pruning step"},
+    {"iterations", DLAS_PARAM_INT, 0, "3", 1, 1000, NULL,
+     "iterative: prune -> retrain rounds; round i reaches 1 - (1 - sparsity)^(i/iterations)"},
+    {"retrain_steps", DLAS_PARAM_INT, 0, "200", 0, 1e12, NULL,
+     "iterative: training steps after each round"},
+    {"lr", DLAS_PARAM_FLOAT, 0, "0", 0, 10, NULL,
+     "gradual and iterative: constant learning rate while training (0: the recipe's)"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static const struct dlas_compressor_ops mag_ops = {sizeof(struct dlas_compressor_ops),

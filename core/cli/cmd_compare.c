@@ -44,7 +44,8 @@ static const char usage_text[] =
     "                      default rule)\n"
     "  --no-check          do not compare outputs with the reference operators\n"
     "  --out DIR           where the CSV and JSON files go (default: .)\n"
-    "  --quiet             no tables on stdout\n";
+    "  --quiet             no tables on stdout\n"
+    "  --cpu-time          time with the process CPU clock (1 thread on a busy machine)\n";
 
 struct opts {
     const char *file, *prims, *fallback, *tuning_log, *weights, *chain, *out, *backend;
@@ -284,6 +285,8 @@ int cmd_compare(struct cli *c, int argc, char **argv)
             o.co.layers = 0;
         else if (!strcmp(a, "--no-check"))
             o.co.check = 0;
+        else if (!strcmp(a, "--cpu-time"))
+            o.co.cpu_time = 1;
         else if (!strcmp(a, "--quiet"))
             o.quiet = 1;
         else if (v && !strcmp(a, "--primitives"))

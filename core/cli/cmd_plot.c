@@ -1,66 +1,80 @@
-/* `dlas plot`: a Pareto plot of one result column against another, drawn by
- * gnuplot. The script and data are written beside the results, so a user can
- * restyle the plot without dlas. */
-#include <errno.h>
-#include <math.h>
+/* `dlas plot`: one figure of a study's results, drawn by gnuplot (see
+ * gnuplot.h for why no text from the results can program it). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "gnuplot.h"
+#include "scatter.h"
 
-struct pt {
-    double x, y;
-    const char *label, *group;
-    int front;
-};
+static const char plot_help[] =
+    "usage: dlas plot RESULTS_DIR [options]\n"
+    "  Plots one figure of every ok configuration (seeds summarised: median latency\n"
+    "  with its spread over the timing repeats, mean of anything else with its range\n"
+    "  over seeds) with the Pareto front of each panel, to PNG, PDF and SVG.\n\n"
+    "  --x COL          x axis (default latency_ms_median)\n"
+    "  --y COL          y axis (default accuracy_top1, or nonzero_params without accuracy)\n"
+    "  --facet COL      one panel per value (default model; 'none' for one panel)\n"
+    "  --colour COL     colour by (default primitive; 'none')\n"
+    "  --shape COL      marker by (default compressor; 'none')\n"
+    "  --where COL=VAL  keep rows whose COL is VAL (repeatable; all must hold)\n"
+    "  --logx, --no-logx, --logy, --no-logy   log axes (default: where values span decades)\n"
+    "  --front max|min|none   Pareto front: smaller x with larger (max) or smaller (min) y\n"
+    "                   (default max for accuracy, min otherwise)\n"
+    "  --keep-fallback  include rows whose primitive ran no layer (left out by default)\n"
+    "  -o PATH          output PATH.{png,pdf,svg} (default RESULTS_DIR/plots/Y-vs-X)\n"
+    "  COL is any column of results.csv, e.g. nonzero_params, macs, speedup_vs_dense,\n"
+    "  compressor.mag.sparsity, backend.omp.threads.\n";
 
-static int by_x(const void *a, const void *b)
+static const char *none_is_null(const char *v)
 {
-    const struct pt *p = a, *q = b;
-    return (p->x > q->x) - (p->x < q->x);
-}
-
-static int parse_num(const char *s, double *v)
-{
-    if (!s || !*s)
-        return 0;
-    char *end;
-    errno = 0;
-    *v = strtod(s, &end);
-    return !*end && !errno && isfinite(*v);
+    return v && strcmp(v, "none") ? v : NULL;
 }
 
 int cmd_plot(struct cli *c, int argc, char **argv)
 {
     (void)c;
-    const char *in = NULL, *xcol = "latency_ms_median", *ycol = NULL, *gcol = "primitive";
-    const char *out = NULL;
-    int minimise_y = 0;
+    const char *in = NULL, *out = NULL, *front = NULL;
+    struct scatter p = {"latency_ms_median", NULL, "primitive", "compressor", "model", -1, -1,
+                        FRONT_MAX_Y, NULL, NULL, NULL, stdout};
+    const char *where[65] = {0};
+    int nwhere = 0, keep_fallback = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--x") && i + 1 < argc)
-            xcol = argv[++i];
-        else if (!strcmp(argv[i], "--y") && i + 1 < argc)
-            ycol = argv[++i];
-        else if (!strcmp(argv[i], "--group") && i + 1 < argc)
-            gcol = argv[++i];
-        else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) && i + 1 < argc)
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--x") && v)
+            p.x = argv[++i];
+        else if (!strcmp(a, "--y") && v)
+            p.y = argv[++i];
+        else if ((!strcmp(a, "--colour") || !strcmp(a, "--color") || !strcmp(a, "--group")) && v)
+            p.colour = none_is_null(argv[++i]);
+        else if (!strcmp(a, "--shape") && v)
+            p.shape = none_is_null(argv[++i]);
+        else if (!strcmp(a, "--facet") && v)
+            p.facet = none_is_null(argv[++i]);
+        else if (!strcmp(a, "--where") && v && strchr(v, '=') && nwhere < 64)
+            where[nwhere++] = argv[++i];
+        else if (!strcmp(a, "--logx") || !strcmp(a, "--no-logx"))
+            p.logx = a[2] == 'l';
+        else if (!strcmp(a, "--logy") || !strcmp(a, "--no-logy"))
+            p.logy = a[2] == 'l';
+        else if (!strcmp(a, "--front") && v)
+            front = argv[++i];
+        else if (!strcmp(a, "--minimise-y"))
+            front = "min";
+        else if (!strcmp(a, "--keep-fallback"))
+            keep_fallback = 1;
+        else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && v)
             out = argv[++i];
-        else if (!strcmp(argv[i], "--minimise-y"))
-            minimise_y = 1;
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: dlas plot RESULTS_DIR [--x COL] [--y COL] [--group COL] [--minimise-y] [-o FILE.png]\n"
-                   "  Plots COL y against COL x for every ok point (default: accuracy_top1, or\n"
-                   "  nonzero_params when there is no accuracy, against latency_ms_median),\n"
-                   "  coloured by --group (default: primitive), with the Pareto front (smaller x,\n"
-                   "  larger y; --minimise-y for smaller y) drawn as a line. Writes pareto.dat and\n"
-                   "  pareto.gp beside the results and runs gnuplot (Debian: gnuplot-nox).\n");
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(plot_help, stdout);
             return EXIT_OK;
-        } else if (!in && argv[i][0] != '-')
-            in = argv[i];
+        } else if (!in && a[0] != '-')
+            in = a;
         else {
-            fprintf(stderr, "dlas plot: unexpected argument '%s' (see 'dlas plot --help')\n", argv[i]);
+            fprintf(stderr, "dlas plot: unexpected argument '%s' (see 'dlas plot --help')\n", a);
             return EXIT_USAGE;
         }
     }
@@ -68,142 +82,68 @@ int cmd_plot(struct cli *c, int argc, char **argv)
         fprintf(stderr, "usage: dlas plot RESULTS_DIR [options] (see 'dlas plot --help')\n");
         return EXIT_USAGE;
     }
-    char dir[4096];
-    struct stat st;
-    snprintf(dir, sizeof dir, "%s", in);
-    if (stat(in, &st) == 0 && S_ISREG(st.st_mode)) { /* given results.csv itself */
-        char *slash = strrchr(dir, '/');
+    struct study s;
+    int rc = study_load(&s, in, where, keep_fallback);
+    if (rc) {
+        study_free(&s);
+        return rc;
+    }
+    if (!s.n) {
+        fprintf(stderr, "dlas plot: no ok rows in %s%s\n", s.res.csv_path,
+                nwhere ? " that match the --where filters" : "");
+        study_free(&s);
+        return EXIT_USAGE;
+    }
+    if (!p.y) {
+        p.y = "nonzero_params";
+        for (size_t i = 0; i < s.n; i++)
+            if (study_num(&s.cfgs[i], "accuracy_top1").ok)
+                p.y = "accuracy_top1";
+    }
+    if (front && !strcmp(front, "min"))
+        p.front = FRONT_MIN_Y;
+    else if (front && !strcmp(front, "none"))
+        p.front = FRONT_NONE;
+    else if (front && strcmp(front, "max")) {
+        fprintf(stderr, "dlas plot: --front takes max, min or none\n");
+        study_free(&s);
+        return EXIT_USAGE;
+    } else if (!front)
+        p.front = strstr(p.y, "accuracy") || strstr(p.y, "speedup") || strstr(p.y, "per_s")
+                      ? FRONT_MAX_Y
+                      : FRONT_MIN_Y;
+
+    /* where: -o PATH (its folder and base name), or RESULTS_DIR/plots */
+    char dir[4096], base[512], buf[4096];
+    if (out) {
+        snprintf(buf, sizeof buf, "%s", out);
+        char *dot = strrchr(buf, '.'), *slash = strrchr(buf, '/');
+        if (dot && (!slash || dot > slash) &&
+            (!strcmp(dot, ".png") || !strcmp(dot, ".pdf") || !strcmp(dot, ".svg")))
+            *dot = '\0';
+        slash = strrchr(buf, '/');
+        snprintf(dir, sizeof dir, "%s", slash ? buf : ".");
         if (slash)
-            *slash = '\0';
-        else
-            snprintf(dir, sizeof dir, ".");
-    } else if (stat(in, &st) != 0) {
-        fprintf(stderr, "dlas plot: %s: %s\n", in, strerror(errno));
-        return EXIT_USAGE;
+            dir[slash - buf] = '\0';
+        gp_file_name(base, sizeof base, slash ? slash + 1 : buf);
+    } else {
+        snprintf(dir, sizeof dir, "%s/plots", s.res.dir);
+        snprintf(buf, sizeof buf, "%s-vs-%s", p.y, p.x);
+        gp_file_name(base, sizeof base, buf);
+        mkdir(dir, 0755);
     }
-    struct dlas_result_table *res;
-    if (dlas_result_table_read(dir, &res))
-        return cli_error("plot");
-    size_t nrows = dlas_result_table_rows(res);
-    if (!nrows) {
-        fprintf(stderr, "dlas plot: no results in %s\n", dlas_result_table_path(res));
-        dlas_result_table_free(res);
-        return EXIT_USAGE;
-    }
-    if (!ycol) {
-        double v;
-        ycol = "nonzero_params";
-        for (size_t i = 0; i < nrows; i++)
-            if (parse_num(dlas_result_table_get(res, i, "accuracy_top1"), &v))
-                ycol = "accuracy_top1";
-        minimise_y |= !strcmp(ycol, "nonzero_params");
-    }
-    struct pt *pts = calloc(nrows, sizeof *pts);
-    size_t n = 0;
-    for (size_t i = 0; pts && i < nrows; i++) {
-        const char *status = dlas_result_table_get(res, i, "status");
-        struct pt p = {0};
-        if (!status || strcmp(status, "ok") ||
-            !parse_num(dlas_result_table_get(res, i, xcol), &p.x) ||
-            !parse_num(dlas_result_table_get(res, i, ycol), &p.y))
-            continue;
-        p.label = dlas_result_table_get(res, i, "cell_id");
-        p.group = dlas_result_table_get(res, i, gcol);
-        if (!p.group || !*p.group)
-            p.group = "all";
-        pts[n++] = p;
-    }
-    if (!n) {
-        fprintf(stderr, "dlas plot: no ok rows with numeric '%s' and '%s' in %s\n", xcol, ycol,
-                dlas_result_table_path(res));
-        free(pts);
-        dlas_result_table_free(res);
-        return EXIT_USAGE;
-    }
-    /* Pareto front: sweep by increasing x, keep points that improve y. */
-    qsort(pts, n, sizeof *pts, by_x);
-    double best = minimise_y ? INFINITY : -INFINITY;
-    for (size_t i = 0; i < n; i++)
-        if (minimise_y ? pts[i].y < best : pts[i].y > best) {
-            best = pts[i].y;
-            pts[i].front = 1;
-        }
-    char dat[4200], gp[4200], png[4200];
-    snprintf(dat, sizeof dat, "%s/pareto.dat", dir);
-    snprintf(gp, sizeof gp, "%s/pareto.gp", dir);
-    snprintf(png, sizeof png, "%s", out ? out : "");
-    if (!out)
-        snprintf(png, sizeof png, "%s/pareto.png", dir);
-    FILE *f = fopen(dat, "w");
-    if (!f) {
-        fprintf(stderr, "dlas plot: cannot write %s: %s\n", dat, strerror(errno));
-        free(pts);
-        dlas_result_table_free(res);
-        return EXIT_RUN_FAILED;
-    }
-    /* one gnuplot data block per group, then the front */
-    const char *groups[64];
-    size_t ng = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t g = 0;
-        while (g < ng && strcmp(groups[g], pts[i].group))
-            g++;
-        if (g == ng && ng < 64)
-            groups[ng++] = pts[i].group;
-    }
-    for (size_t g = 0; g < ng; g++) {
-        fprintf(f, "# %s\n", groups[g]);
-        for (size_t i = 0; i < n; i++)
-            if (!strcmp(pts[i].group, groups[g]))
-                fprintf(f, "%.9g %.9g \"%s\"\n", pts[i].x, pts[i].y, pts[i].label);
-        fprintf(f, "\n\n");
-    }
-    fprintf(f, "# pareto front\n");
-    for (size_t i = 0; i < n; i++)
-        if (pts[i].front)
-            fprintf(f, "%.9g %.9g \"%s\"\n", pts[i].x, pts[i].y, pts[i].label);
-    fclose(f);
-    f = fopen(gp, "w");
-    if (!f) {
-        fprintf(stderr, "dlas plot: cannot write %s: %s\n", gp, strerror(errno));
-        free(pts);
-        dlas_result_table_free(res);
-        return EXIT_RUN_FAILED;
-    }
-    fprintf(f,
-            "# dlas plot: %s against %s, Pareto front of %s %s\n"
-            "set terminal pngcairo size 1000,700 noenhanced\n"
-            "set output '%s'\n"
-            "set title '%s: %s vs %s'\n"
-            "set xlabel '%s'\nset ylabel '%s'\nset grid\nset key outside right\n"
-            "plot ",
-            ycol, xcol, minimise_y ? "min" : "max", ycol, png, dlas_result_table_get(res, 0, "experiment") ?
-            dlas_result_table_get(res, 0, "experiment") : "dlas", ycol, xcol, xcol, ycol);
-    for (size_t g = 0; g < ng; g++)
-        fprintf(f, "'%s' index %zu using 1:2 with points pt 7 ps 1.5 title '%s', ", dat, g, groups[g]);
-    fprintf(f, "'%s' index %zu using 1:2 with linespoints lw 2 dt 2 lc rgb 'black' title 'Pareto front'\n",
-            dat, ng);
-    fclose(f);
-    size_t nfront = 0;
-    for (size_t i = 0; i < n; i++)
-        nfront += pts[i].front;
-    printf("%zu points, %zu on the Pareto front (%s %s, min %s):\n", n, nfront,
-           minimise_y ? "min" : "max", ycol, xcol);
-    for (size_t i = 0; i < n; i++)
-        if (pts[i].front)
-            printf("  %-50s %s=%-10.4g %s=%.4g\n", pts[i].label, xcol, pts[i].x, ycol, pts[i].y);
-    free(pts);
-    dlas_result_table_free(res);
-    char cmd[9000];
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", gp);
-    int rc = system(cmd);
-    if (rc != 0) {
-        fprintf(stderr,
-                "dlas plot: gnuplot failed or is missing (Debian package: gnuplot-nox); "
-                "data and script are in %s and %s\n",
-                dat, gp);
-        return EXIT_RUN_FAILED;
-    }
-    printf("plot: %s\n", png);
-    return EXIT_OK;
+    p.dir = dir;
+    p.base = base;
+    size_t drawn;
+    rc = scatter_plot(&s, &p, &drawn);
+    if (!rc)
+        printf("%zu configurations (%zu rows) plotted: %s/%s.png (.pdf, .svg; script %s.gp)\n",
+               drawn, s.res.n - s.skipped_failed - s.skipped_filtered - s.skipped_fallback, dir,
+               base, base);
+    if (s.skipped_fallback)
+        printf("%zu row(s) whose primitive ran no layer (everything fell back) left out "
+               "(--keep-fallback to include)\n",
+               s.skipped_fallback);
+    study_free(&s);
+    return rc;
 }

@@ -80,6 +80,43 @@ static const char *short_num(const char *v, char *buf, size_t len)
     return buf;
 }
 
+/* The points, each marked with what a run would do with it. */
+static void dry_run(const struct dlas_experiment *e, const char *dir, int resume, int retry_noisy)
+{
+    struct dlas_results res;
+    int have = dlas_results_open(&res, dir, DLAS_RESULTS_READONLY) == DLAS_OK;
+    if (!have && dlas_last_status() != DLAS_ERR_NOTFOUND)
+        fprintf(stderr, "dlas: warning: %s\n", dlas_last_error());
+    size_t n = dlas_experiment_n_points(e), todo = 0;
+    printf("%s: %zu point%s (results in %s)\n", dlas_experiment_name(e), n, n == 1 ? "" : "s", dir);
+    for (size_t i = 0; i < n; i++) {
+        const char *id = dlas_experiment_point_id(e, i);
+        long k = have ? dlas_results_index(&res, id) : -1;
+        const char *mark = "to run";
+        if (k >= 0) {
+            const char *st = dlas_results_get(&res, (size_t)k, "status");
+            if (strcmp(dlas_results_get(&res, (size_t)k, "config_hash"),
+                       dlas_experiment_point_hash(e, i)))
+                mark = "to rerun (configuration changed)";
+            else if (strcmp(st, "ok"))
+                mark = "to rerun (failed before)";
+            else if (!resume)
+                mark = "to rerun (--no-resume)";
+            else if (retry_noisy && !strcmp(dlas_results_get(&res, (size_t)k, "timing_noisy"), "1"))
+                mark = "to re-time (noisy)";
+            else
+                mark = "done";
+        }
+        todo += strcmp(mark, "done") != 0;
+        printf("  %-8s %s\n", !strcmp(mark, "done") ? "[done]" : "[ ]", id);
+        if (strcmp(mark, "done") && strcmp(mark, "to run"))
+            printf("           %s\n", mark);
+    }
+    printf("%zu to run, %zu already done\n", todo, n - todo);
+    if (have)
+        dlas_results_close(&res);
+}
+
 static void summary_table(const struct dlas_experiment *e)
 {
     size_t n = dlas_experiment_n_points(e);
@@ -136,6 +173,10 @@ int cmd_run(struct cli *c, int argc, char **argv)
             o.progress = 1;
         else if (!strcmp(a, "--no-progress"))
             o.progress = 0;
+        else if (!strcmp(a, "--retry-noisy"))
+            o.retry_noisy = 1;
+        else if (!strcmp(a, "--rebuild-results"))
+            o.rebuild_results = 1;
         else if ((!strcmp(a, "--output") || !strcmp(a, "-o")) && i + 1 < argc)
             o.output_dir = argv[++i];
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -144,11 +185,16 @@ int cmd_run(struct cli *c, int argc, char **argv)
                    "  results.json and resolved.cfg to its output directory, appending each\n"
                    "  point as it ends. Rerunning skips points already done with the same\n"
                    "  configuration.\n\n"
-                   "  --dry-run       list the expanded points and exit\n"
+                   "  --dry-run       list the expanded points, marking those already done\n"
+                   "  --retry-noisy   re-time finished points whose timing was flagged noisy\n"
+                   "                  (timing_noisy = 1: their spread says the machine was busy)\n"
                    "  -o, --output D  write results to D instead of experiment.output.dir\n"
                    "  --no-resume     rerun points that are already in the results\n"
+                   "  --rebuild-results  results files that do not parse are refused; this keeps\n"
+                   "                  the rows that parse (damaged files are kept as *.damaged)\n"
                    "  --no-isolate    run points in this process (debugging; a crash ends the run)\n"
-                   "  --progress / --no-progress   force the progress bar on or off (default: on a TTY)\n");
+                   "  --progress / --no-progress   force the progress bar on or off (default: a bar\n"
+                   "                  on a TTY, otherwise one line per point with an ETA)\n");
             return EXIT_OK;
         } else if (!file && a[0] != '-')
             file = a;
@@ -166,7 +212,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
     if (rc)
         return rc;
     if (dry) {
-        list_points(e);
+        dry_run(e, o.output_dir ? o.output_dir : dlas_experiment_output_dir(e), o.resume,
+                o.retry_noisy);
         dlas_experiment_free(e);
         return EXIT_OK;
     }

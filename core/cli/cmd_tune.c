@@ -10,6 +10,13 @@
 #include "cli.h"
 #include "conv_shape.h"
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static const char usage_text[] =
     "usage: dlas tune FILE [options]\n"
     "       dlas tune --model NAME [--input CxHxW] [--classes N] [--seed S]\n"
@@ -87,6 +94,13 @@ static int tune_layers(struct cli *c, const struct opts *o, struct layer *layers
     int failures = 0;
     printf("%-22s %-40s %-22s %3s %9s %9s %7s %5s %5s  %s\n", "layer", "shape", "primitive",
            "thr", "default", "tuned", "speedup", "tried", "space", "settings");
+    /* progress on stderr, one line per tuned (layer, threads, primitive), so
+     * a long search says where it is and when it will end */
+    int jobs = n * n_threads * prims->n, job = 0;
+    double t_begin = now_s();
+    fprintf(stderr, "dlas tune: %d searches (%d layers x %d thread counts x %d primitives), "
+                    "each within %.3g s: at most %.0f s\n",
+            jobs, n, n_threads, prims->n, o->to.budget_s, jobs * o->to.budget_s);
     for (int l = 0; l < n; l++) {
         struct dlas_conv_desc *d = &layers[l].d;
         d->batch = o->batch;
@@ -125,6 +139,12 @@ static int tune_layers(struct cli *c, const struct opts *o, struct layer *layers
                 struct dlas_tune_result r;
                 int rc = dlas_tune_layer(prims->c[k].comp, prims->c[k].params, &host, &be, d, &to,
                                          &r);
+                job++;
+                double el = now_s() - t_begin;
+                fprintf(stderr, "[%d/%d] %s %s %d thread(s): %s; %.0f s elapsed, ETA %.0f s\n",
+                        job, jobs, layers[l].name, prims->c[k].label, nt,
+                        rc == DLAS_ERR_UNSUPPORTED ? "refused" : rc ? "failed" : "tuned", el,
+                        el / job * (jobs - job));
                 if (rc == DLAS_ERR_UNSUPPORTED) {
                     printf("%-22.22s %-40.40s %-22.22s %3d   refused\n", layers[l].name, shape,
                            prims->c[k].label, nt);
@@ -168,6 +188,7 @@ static int tune_layers(struct cli *c, const struct opts *o, struct layer *layers
     printf("tuning log: %s\n", o->log);
     return failures ? EXIT_RUN_FAILED : EXIT_OK;
 }
+
 
 /* Distinct conv layers of a graph, as its plan prepares them (batchnorm
  * folded in: with bias), with the model's weights. */

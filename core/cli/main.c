@@ -21,7 +21,8 @@ static void usage(FILE *f)
             "  run FILE [options]               run an experiment (see 'dlas run --help')\n"
             "  summary FILE | --model NAME      per-layer table and totals of a model\n"
             "  checkpoint info|save|load ...    inspect, verify, save and load weights\n"
-            "  plot RESULTS_DIR [options]       Pareto plot of the results (gnuplot)\n"
+            "  plot RESULTS_DIR [options]       one figure of the results, Pareto fronts (gnuplot)\n"
+            "  report RESULTS_DIR [options]     tables, Pareto sets, rank correlations and figures\n"
             "  compare FILE | --model NAME      primitives side by side: per layer, end to end\n"
             "  tune FILE | --model NAME         search primitives' knobs, write a tuning log\n"
             "\n"
@@ -103,7 +104,7 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(struct cli *, int, char **);
     } cmds[] = {{"plugins", cmd_plugins}, {"help", cmd_help}, {"validate", cmd_validate},
-                {"run", cmd_run}, {"plot", cmd_plot},
+                {"run", cmd_run}, {"plot", cmd_plot}, {"report", cmd_report},
                 {"summary", cmd_summary}, {"checkpoint", cmd_checkpoint},
                 {"compare", cmd_compare}, {"tune", cmd_tune}};
     enum { N_CMDS = sizeof cmds / sizeof cmds[0] };

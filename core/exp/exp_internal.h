@@ -15,6 +15,7 @@ struct instance {
     struct dlas_params *params;
     struct dlas_axis *axes; /* parameters given a list: swept */
     int n_axes;
+    char *weights; /* models: a checkpoint to start from (models.X.weights), or NULL */
     char *desc; /* "plugin{params}" for the point hash, kept when there is no axis */
 };
 
@@ -38,6 +39,7 @@ struct pick {
 struct point {
     char *id;
     char *hash;
+    char *baseline; /* id of its dense baseline (same point, empty chain), or "" */
     int model, chain, prim, backend;
     int64_t seed;
     struct pick *picks;
@@ -66,5 +68,21 @@ struct dlas_experiment {
 /* Parameters of one instance as used at a point (axis values applied).
  * Caller frees. */
 struct dlas_params *dlas_point_params(const struct point *pt, const struct instance *inst);
+
+/* The point's own columns: each swept parameter ("compressor.mag.sparsity")
+ * and the id of its dense baseline (exp_columns.c). */
+void exp_point_columns(const struct dlas_experiment *e, const struct point *pt,
+                       struct dlas_row *row);
+
+/* Trained weights in and compressed models out (exp_weights.c). */
+struct dlas_buf;
+int exp_parse_weights(const config_setting_t *s, const char *label, char **out);
+/* "weights=PATH@SIZE:MTIME" into a point's hash key, so new weights rerun it */
+void exp_describe_weights(struct dlas_buf *key, const struct instance *model);
+int exp_load_weights(const struct instance *model, struct dlas_graph *g, struct dlas_row *row);
+/* experiment.save_models: the compressed graph, masks and all, as
+ * <dir>/models/compressed/<cell id>.ckpt */
+int exp_save_model(const struct dlas_experiment *e, const struct point *pt,
+                   const struct dlas_graph *g, struct dlas_row *row);
 
 #endif

@@ -39,6 +39,7 @@ static uint64_t model_key(const struct dlas_experiment *e, const struct point *p
         dlas_buf_printf(&b, "%s=%s;", k, v);
     }
     dlas_buf_printf(&b, "} seed=%lld", (long long)pt->seed);
+    exp_describe_weights(&b, &e->models[pt->model]); /* training from given weights */
     uint64_t h = dlas_rng_hash(b.s ? b.s : "");
     free(d);
     free(m);

@@ -39,6 +39,9 @@ static const struct dlas_param_spec experiment_spec[] = {
      "settings from tuning_log where it has them (dlas tune writes it)"},
     {"tuning_log", DLAS_PARAM_STRING, 0, "\"tuning.log\"", 0, 0, NULL,
      "the tuning log read when tuning = \"log\""},
+    {"save_models", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL,
+     "keep every point's compressed model (pruned architecture, masks and all) as "
+     "<output.dir>/models/compressed/<cell id>.ckpt"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static const struct dlas_param_spec output_spec[] = {
@@ -52,6 +55,8 @@ static const char *const top_keys[] = {"experiment", "dataset", "models", "train
                                        "compressors", "primitives", "backends", "sweep"};
 static const char *const sweep_keys[] = {"models", "compressors", "primitives", "backends"};
 static const char *const plugin_key[] = {"plugin", NULL};
+/* a model may also start from trained weights: models.X.weights = "file.ckpt" */
+static const char *const model_keys[] = {"plugin", "weights", NULL};
 static const char *const experiment_reserved[] = {"output", NULL};
 
 static int where_error(const config_setting_t *s, int status, const char *fmt, const char *a,
@@ -67,6 +72,7 @@ static int where_error(const config_setting_t *s, int status, const char *fmt, c
 static void instance_free(struct instance *in)
 {
     free(in->label);
+    free(in->weights);
     free(in->desc);
     dlas_params_free(in->params);
     dlas_axes_free(in->axes, in->n_axes);
@@ -100,8 +106,10 @@ static int parse_instance(const config_setting_t *s, const char *label, enum dla
     snprintf(what, sizeof what, "%s '%s' (plugin '%s')", dlas_kind_name(kind), label, plugin);
     out->label = strdup(label);
     out->comp = c;
-    int rc = dlas_cfg_params(s, what, c->params, plugin_key, 1, &out->params, &out->axes,
-                             &out->n_axes);
+    int rc = dlas_cfg_params(s, what, c->params, kind == DLAS_KIND_MODEL ? model_keys : plugin_key,
+                             1, &out->params, &out->axes, &out->n_axes);
+    if (!rc && kind == DLAS_KIND_MODEL)
+        rc = exp_parse_weights(s, label, &out->weights);
     if (rc)
         instance_free(out);
     return rc;
@@ -317,39 +325,61 @@ static uint64_t fnv(const char *s)
     return h;
 }
 
-static int add_point(struct dlas_experiment *e, struct point *proto)
+/* "model/chain/prim/backend/seed=N" with the point's axis values, for the
+ * given chain (a point's own, or the dense one its ratios refer to). */
+static void point_id(const struct dlas_experiment *e, const struct point *proto, int chain,
+                     struct dlas_buf *id)
 {
-    struct dlas_buf id = {0}, key = {0};
     if (e->dataset.n_axes) {
-        segment(&id, "data", proto->picks, proto->n_picks, &e->dataset, -1);
-        dlas_buf_printf(&id, "/");
+        segment(id, "data", proto->picks, proto->n_picks, &e->dataset, -1);
+        dlas_buf_printf(id, "/");
     }
-    segment(&id, e->models[proto->model].label, proto->picks, proto->n_picks,
+    segment(id, e->models[proto->model].label, proto->picks, proto->n_picks,
             &e->models[proto->model], -1);
-    dlas_buf_printf(&id, "/%s", e->chains[proto->chain].label);
-    const struct chain *ch = &e->chains[proto->chain];
+    dlas_buf_printf(id, "/%s", e->chains[chain].label);
+    const struct chain *ch = &e->chains[chain];
     for (int s = 0; s < ch->n; s++) {
         struct dlas_buf tmp = {0};
         segment(&tmp, "", proto->picks, proto->n_picks, &ch->steps[s], ch->n > 1 ? s : -1);
         if (tmp.s)
-            dlas_buf_printf(&id, "%s", tmp.s);
+            dlas_buf_printf(id, "%s", tmp.s);
         dlas_buf_free(&tmp);
     }
-    dlas_buf_printf(&id, "/");
+    dlas_buf_printf(id, "/");
     if (proto->prim >= 0)
-        segment(&id, e->prims[proto->prim].label, proto->picks, proto->n_picks,
+        segment(id, e->prims[proto->prim].label, proto->picks, proto->n_picks,
                 &e->prims[proto->prim], -1);
     else
-        dlas_buf_printf(&id, "ref");
-    dlas_buf_printf(&id, "/");
-    segment(&id, e->backends[proto->backend].label, proto->picks, proto->n_picks,
+        dlas_buf_printf(id, "ref");
+    dlas_buf_printf(id, "/");
+    segment(id, e->backends[proto->backend].label, proto->picks, proto->n_picks,
             &e->backends[proto->backend], -1);
-    dlas_buf_printf(&id, "/seed=%lld", (long long)proto->seed);
+    dlas_buf_printf(id, "/seed=%lld", (long long)proto->seed);
+}
+
+/* The dense baseline of a point: the same point with the first empty chain. */
+static char *baseline_id(const struct dlas_experiment *e, const struct point *proto)
+{
+    for (int c = 0; c < e->n_chains; c++)
+        if (e->chains[c].n == 0) {
+            struct dlas_buf id = {0};
+            point_id(e, proto, c, &id);
+            return id.s;
+        }
+    return strdup("");
+}
+
+static int add_point(struct dlas_experiment *e, struct point *proto)
+{
+    struct dlas_buf id = {0}, key = {0};
+    point_id(e, proto, proto->chain, &id);
+    const struct chain *ch = &e->chains[proto->chain];
 
     /* The hash covers everything that shapes the result, defaults included,
      * so editing a parameter reruns exactly the points it touches. */
     describe_instance(&key, proto, &e->dataset);
     describe_instance(&key, proto, &e->models[proto->model]);
+    exp_describe_weights(&key, &e->models[proto->model]);
     for (int s = 0; s < ch->n; s++)
         describe_instance(&key, proto, &ch->steps[s]);
     if (proto->prim >= 0)
@@ -385,8 +415,9 @@ static int add_point(struct dlas_experiment *e, struct point *proto)
     *pt = *proto;
     pt->id = id.s;
     pt->hash = strdup(hash);
+    pt->baseline = baseline_id(e, proto);
     pt->picks = malloc(((size_t)proto->n_picks + 1) * sizeof *pt->picks);
-    if (!pt->picks || !pt->hash)
+    if (!pt->picks || !pt->hash || !pt->baseline)
         return dlas_error(DLAS_ERR_NOMEM, "out of memory");
     memcpy(pt->picks, proto->picks, (size_t)proto->n_picks * sizeof *pt->picks);
     memset(&pt->result, 0, sizeof pt->result);
@@ -798,6 +829,7 @@ void dlas_experiment_free(struct dlas_experiment *e)
     for (size_t i = 0; i < e->n_points; i++) {
         free(e->points[i].id);
         free(e->points[i].hash);
+        free(e->points[i].baseline);
         free(e->points[i].picks);
         dlas_row_free(&e->points[i].result);
     }
@@ -839,6 +871,11 @@ size_t dlas_experiment_n_points(const struct dlas_experiment *e) { return e->n_p
 const char *dlas_experiment_point_id(const struct dlas_experiment *e, size_t i)
 {
     return i < e->n_points ? e->points[i].id : NULL;
+}
+
+const char *dlas_experiment_point_hash(const struct dlas_experiment *e, size_t i)
+{
+    return i < e->n_points ? e->points[i].hash : NULL;
 }
 
 const char *dlas_experiment_result(const struct dlas_experiment *e, size_t i, const char *column)

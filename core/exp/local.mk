@@ -6,6 +6,8 @@ core_exp_libdlas_exp_la_SOURCES = \
 	core/exp/cfgscan.c \
 	core/exp/cfgscan.h \
 	core/exp/exp_internal.h \
+	core/exp/exp_latency.c \
+	core/exp/exp_latency.h \
 	core/exp/exp_models.c \
 	core/exp/exp_train.c \
 	core/exp/exp_train.h \
@@ -13,6 +15,12 @@ core_exp_libdlas_exp_la_SOURCES = \
 	core/exp/report.c \
 	core/exp/results.c \
 	core/exp/results.h \
-	core/exp/results_read.c \
+	core/exp/results_row.c \
+	core/exp/results_csv.c \
+	core/exp/results_json.c \
+	core/exp/exp_columns.c \
+	core/exp/exp_timing.c \
+	core/exp/exp_timing.h \
+	core/exp/exp_weights.c \
 	core/exp/runner.c
 core_exp_libdlas_exp_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(LIBCONFIG_CFLAGS)

@@ -1,46 +1,42 @@
-/* Result rows and the files they are kept in (results.csv and results.json,
- * both rewritten atomically after every point so a killed run loses nothing
- * already finished and never leaves a torn file). */
-#ifndef DLAS_RESULTS_H
-#define DLAS_RESULTS_H
+/* Result rows and the files they are kept in: the public part is
+ * <dlas/results.h>; this is what the core's writers and readers share. */
+#ifndef DLAS_RESULTS_INTERNAL_H
+#define DLAS_RESULTS_INTERNAL_H
 
 #include <stddef.h>
 
-/* An ordered key -> value list. */
-struct dlas_row {
-    size_t n, cap;
-    char **keys, **vals;
-};
-int dlas_row_set(struct dlas_row *r, const char *key, const char *value);
-int dlas_row_setf(struct dlas_row *r, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-const char *dlas_row_get(const struct dlas_row *r, const char *key);
-void dlas_row_free(struct dlas_row *r);
-/* "key\tvalue\n" lines with \t \n \\ escaped: how a child process hands its
- * row to the parent. */
-char *dlas_row_encode(const struct dlas_row *r);
-int dlas_row_decode(const char *text, struct dlas_row *r);
+#include <dlas/results.h>
 
+/* Figures a compressor reports through dlas_report_num/str. */
 struct dlas_report {
     struct dlas_row row;
 };
 
-/* The fixed CSV columns, in order; keys outside it go to the "report"
- * column as "k=v; ..." and to the JSON file as their own fields. */
-extern const char *const dlas_result_columns[];
-
-struct dlas_results {
-    char *csv_path, *json_path;
+/* A parsed results file: rows in file order and the line each starts on. */
+struct results_table {
+    char **cols;
+    size_t ncols;
     struct dlas_row *rows;
+    size_t *lines;
     size_t n;
+    size_t dropped; /* lenient parse: records skipped */
 };
-/* Open the results in dir, reading rows a previous run left. A results.csv
- * that cannot be parsed is refused, not overwritten. */
-int dlas_results_open(struct dlas_results *res, const char *dir);
-/* Index of a finished ("ok") row with this id and config hash, or -1. */
-long dlas_results_find(const struct dlas_results *res, const char *id, const char *hash);
-/* Append (replacing an earlier row of the same id) and rewrite both files. */
-int dlas_results_add(struct dlas_results *res, const struct dlas_row *row);
-void dlas_results_close(struct dlas_results *res);
+void results_table_free(struct results_table *t);
+int results_table_push(struct results_table *t, struct dlas_row *row, size_t line);
+
+/* Parse results.csv / results.json text. Strict: the first fault fails with
+ * "PATH:LINE: what". Lenient (rebuild): records that do not parse are
+ * skipped and counted in t->dropped. */
+int results_parse_csv(const char *path, const char *text, size_t len, int lenient,
+                      struct results_table *t);
+int results_parse_json(const char *path, const char *text, size_t len, int lenient,
+                       struct results_table *t);
+
+/* Columns every results.csv must have: without them the file is not ours or
+ * was damaged. */
+extern const char *const dlas_results_required[];
+
+/* Whether s is a JSON number literal (so it may be written unquoted). */
+int results_json_number(const char *s);
 
 #endif

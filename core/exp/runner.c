@@ -15,6 +15,8 @@
 #include <dlas/quant.h>
 
 #include "exp_internal.h"
+#include "exp_timing.h"
+#include "exp_latency.h"
 #include "exp_train.h"
 #include "../base/heartbeat.h"
 #include "../base/progress.h"
@@ -193,6 +195,18 @@ static int build_model(struct pointrun *r)
     return dlas_graph_init_weights(r->graph, &init);
 }
 
+/* models.X.weights: start from trained weights */
+static int load_weights(struct pointrun *r)
+{
+    return exp_load_weights(&r->e->models[r->pt->model], r->graph, r->row);
+}
+
+/* experiment.save_models: keep the compressed model */
+static int save_model(struct pointrun *r)
+{
+    return exp_save_model(r->e, r->pt, r->graph, r->row);
+}
+
 /* training (or the trained model from the cache), before compression */
 static int train_model(struct pointrun *r)
 {
@@ -208,7 +222,8 @@ static int train_model(struct pointrun *r)
 
 /* One compressor of the chain on the graph, which must stay valid. */
 static int compress_step(struct pointrun *r, const struct chain *chain, int s,
-                         struct dlas_buf *settings, struct dlas_report *report)
+                         struct dlas_buf *settings, struct dlas_report *report,
+                         struct exp_latency *lat)
 {
     const struct instance *step = &chain->steps[s];
     struct dlas_params *pp = dlas_point_params(r->pt, step);
@@ -226,6 +241,7 @@ static int compress_step(struct pointrun *r, const struct chain *chain, int s,
     ctx.trainer = r->tr.trainer;
     ctx.data = r->tr.data;
     ctx.teacher = r->tr.teacher;
+    exp_latency_bind(lat, &ctx);
     const struct dlas_compressor_ops *cops = step->comp->ops;
     int rc = cops->apply(&ctx, pp);
     dlas_params_free(pp);
@@ -243,9 +259,12 @@ static int compress(struct pointrun *r)
     struct dlas_buf settings = {0};
     struct dlas_report report;
     memset(&report, 0, sizeof report);
+    struct exp_latency lat; /* what a compressor's latency() times on */
+    exp_latency_init(&lat, r->e, r->pt, &r->rng, (uint64_t)r->pt->seed);
     int rc = DLAS_OK;
     for (int s = 0; !rc && s < chain->n; s++)
-        rc = compress_step(r, chain, s, &settings, &report);
+        rc = compress_step(r, chain, s, &settings, &report, &lat);
+    exp_latency_free(&lat);
     exp_training_free(&r->tr); /* its activations are not needed to measure inference */
     dlas_row_set(r->row, "compressor_settings", settings.s ? settings.s : "none");
     dlas_buf_free(&settings);
@@ -328,6 +347,23 @@ static void record_tuning(struct pointrun *r, int from_log)
                   dlas_param_str(r->e->exp, "tuning_log"), tuned);
 }
 
+/* how many conv layers the primitive ran: one that ran none measured only
+ * its fallback, and the row says so */
+static void record_bindings(struct pointrun *r, int have_prim)
+{
+    int convs = 0, own = 0;
+    for (int i = 0; i < dlas_plan_n_nodes(r->plan); i++)
+        if (dlas_plan_conv_desc(r->plan, i)) {
+            convs++;
+            own += dlas_plan_binding_index(r->plan, i) == 0;
+        }
+    dlas_row_setf(r->row, "primitive_layers", "%d", have_prim ? own : convs);
+    dlas_row_setf(r->row, "conv_layers", "%d", convs);
+    if (have_prim && convs && !own)
+        dlas_log(DLAS_LOG_WARN, "%s: primitive '%s' ran no layer: every conv fell back (%s)",
+                 r->pt->id, r->choice.label, dlas_plan_fallbacks_grouped(r->plan));
+}
+
 /* plan: every conv bound to the primitive (or the fallback), weights
  * prepared once, tuned parameters from the log when the experiment asks */
 static int make_plan(struct pointrun *r)
@@ -357,6 +393,7 @@ static int make_plan(struct pointrun *r)
     if (rc)
         return rc;
     record_tuning(r, tlog != NULL);
+    record_bindings(r, have_prim);
     dlas_row_setf(r->row, "fallback_layers", "%s", dlas_plan_fallbacks(r->plan));
     if (dlas_plan_n_fallbacks(r->plan))
         dlas_log(DLAS_LOG_INFO, "%s: %d layer(s) fell back: %s", r->pt->id,
@@ -436,32 +473,18 @@ static int measure_accuracy(struct pointrun *r)
     return DLAS_OK;
 }
 
-/* latency over one full batch: warm-up, then `repeat` timed runs */
+/* latency over one full batch: warm-up, then `repeat` timed runs, with the
+ * spread, load and CPU share that say how much to trust them */
 static int measure_latency(struct pointrun *r)
 {
     int64_t batch = r->batch;
     int64_t warmup = dlas_param_int(r->e->exp, "warmup"),
             repeat = dlas_param_int(r->e->exp, "repeat");
     int rc = read_batch(r, &r->info, 0, batch, r->info.n_test);
-    double *t = NULL;
-    if (!rc && !(t = malloc((size_t)repeat * sizeof *t)))
-        rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; !rc && i < warmup; i++)
-        rc = dlas_plan_run(r->plan, batch, r->images, r->out);
-    for (int64_t i = 0; !rc && i < repeat; i++) {
-        double t0 = r->bops->now(r->be.ctx);
-        rc = dlas_plan_run(r->plan, batch, r->images, r->out);
-        t[i] = (r->bops->now(r->be.ctx) - t0) * 1e3;
-    }
-    if (!rc) {
-        qsort(t, (size_t)repeat, sizeof *t, dlas_cmp_double);
-        double med = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
-        setf(r->row, "latency_ms_median", med);
-        setf(r->row, "latency_ms_min", t[0]);
-        setf(r->row, "latency_ms_max", t[repeat - 1]);
-        setf(r->row, "images_per_s", med > 0 ? (double)batch * 1e3 / med : 0);
-    }
-    free(t);
+    struct exp_timing timing;
+    if (!rc && !(rc = exp_time_plan(r->plan, &r->be, batch, r->images, r->out, warmup, repeat,
+                                    &timing)))
+        exp_timing_row(&timing, batch, r->row);
     return rc;
 }
 
@@ -471,8 +494,9 @@ static const struct point_stage {
     const char *name;
     int (*run)(struct pointrun *r);
 } point_stages[] = {
-    {"dataset", open_dataset},       {"model", build_model},   {"training", train_model},
-    {"compression", compress},       {"statistics", record_stats},
+    {"dataset", open_dataset},       {"model", build_model},   {"weights", load_weights},
+    {"training", train_model},       {"compression", compress}, {"saving", save_model},
+    {"statistics", record_stats},
     {"backend", init_backend},       {"plan", make_plan},      {"accuracy", measure_accuracy},
     {"latency", measure_latency},
 };
@@ -517,6 +541,7 @@ static void row_prologue(const struct dlas_experiment *e, const struct point *pt
     dlas_row_set(row, "blas", dlas_sys_blas());
     dlas_row_set(row, "hostname", dlas_sys_hostname());
     dlas_row_set(row, "timestamp", ts);
+    exp_point_columns(e, pt, row);
 }
 
 static void run_inline(struct dlas_experiment *e, struct point *pt, struct dlas_row *row)
@@ -687,7 +712,7 @@ int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options
     memset(sum, 0, sizeof *sum);
     const char *dir = o->output_dir ? o->output_dir : e->output_dir;
     struct dlas_results res;
-    int rc = dlas_results_open(&res, dir);
+    int rc = dlas_results_open(&res, dir, o->rebuild_results ? DLAS_RESULTS_REBUILD : 0);
     if (rc) {
         dlas_results_close(&res);
         return rc;
@@ -711,6 +736,9 @@ int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options
         struct point *pt = &e->points[i];
         dlas_progress_update(&prog, i, pt->id);
         long done = o->resume ? dlas_results_find(&res, pt->id, pt->hash) : -1;
+        if (done >= 0 && o->retry_noisy &&
+            !strcmp(dlas_results_get(&res, (size_t)done, "timing_noisy"), "1"))
+            done = -1; /* re-time it */
         dlas_row_free(&pt->result);
         if (done >= 0) {
             const struct dlas_row *old = &res.rows[done];
@@ -733,6 +761,9 @@ int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options
             dlas_log(DLAS_LOG_ERROR, "%s failed: %s", pt->id, dlas_row_get(&pt->result, "error"));
         } else
             sum->ran++;
+        if (!strcmp(dlas_row_get(&pt->result, "timing_noisy") ? dlas_row_get(&pt->result, "timing_noisy") : "", "1"))
+            dlas_log(DLAS_LOG_WARN, "%s: noisy timing (%s); `dlas run --retry-noisy` re-times it",
+                     pt->id, dlas_row_get(&pt->result, "timing_noise"));
         rc = dlas_results_add(&res, &pt->result);
     }
     dlas_progress_update(&prog, e->n_points, "done");

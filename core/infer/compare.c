@@ -1,8 +1,10 @@
 /* Side-by-side comparison of primitives on one model (see compare.h). */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <dlas/compare.h>
 #include <dlas/quant.h>
@@ -76,27 +78,45 @@ static void stats(double *t, int n, double *med, double *mn, double *mx)
     *med = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-static double now_of(const struct dlas_backend *be) { return be->ops->now(be->ctx); }
+static int cpu_clock(const struct dlas_compare_options *o)
+{
+    return o->size >= offsetof(struct dlas_compare_options, cpu_time) + sizeof o->cpu_time &&
+           o->cpu_time;
+}
+
+/* The backend's clock, or the process's CPU clock (options.cpu_time). */
+static double now_of(const struct dlas_backend *be, const struct dlas_compare_options *o)
+{
+    if (cpu_clock(o)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    }
+    return be->ops->now(be->ctx);
+}
 
 /* A timer on the backend's own clock: device events on a device backend
  * that records them (nothing synchronises between the two marks), else the
  * host clock around work the backend has finished. */
 struct timer {
     const struct dlas_backend *be;
+    const struct dlas_compare_options *o; /* its cpu_time: the CPU clock on the host */
     const struct dlas_backend_ops *dev;
     double t0;
 };
 
-static void timer_start(struct timer *t, const struct dlas_backend *be)
+static void timer_start(struct timer *t, const struct dlas_backend *be,
+                        const struct dlas_compare_options *o)
 {
     t->be = be;
+    t->o = o;
     t->dev = dlas_backend_device_ops(be);
     if (t->dev && (!t->dev->marks_reserve || t->dev->marks_reserve(be->ctx, 2)))
         t->dev = NULL;
     if (t->dev)
         t->dev->mark(be->ctx, 0);
     else
-        t->t0 = now_of(be);
+        t->t0 = now_of(be, o);
 }
 
 static double timer_ms(struct timer *t) /* since timer_start */
@@ -106,7 +126,7 @@ static double timer_ms(struct timer *t) /* since timer_start */
         return t->dev->elapsed(t->be->ctx, 0, 1) * 1e3;
     }
     t->be->ops->sync(t->be->ctx);
-    return (now_of(t->be) - t->t0) * 1e3;
+    return (now_of(t->be, t->o) - t->t0) * 1e3;
 }
 
 /* Buffers in backend memory: the host's own on a CPU backend, device copies
@@ -323,7 +343,7 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
             int s = cell_run(ops, &sl[k], d->batch, bin, inq, bout);
             for (int r = r0; !s && r < r0 + burst && r < o->repeat; r++) {
                 struct timer tm;
-                timer_start(&tm, be);
+                timer_start(&tm, be, o);
                 s = cell_run(ops, &sl[k], d->batch, bin, inq, bout);
                 sl[k].t[r] = timer_ms(&tm);
             }
@@ -443,6 +463,19 @@ static void breakdown(struct dlas_compare_e2e *e, struct dlas_plan *p, const str
     }
 }
 
+/* The per-node runs synchronise after every node and are fewer, so their sum
+ * is not the median end-to-end time: report the median split in their
+ * proportions, so conv + other is the total. */
+static void split_median(struct dlas_compare_e2e *e)
+{
+    double sum = e->conv_ms + e->other_ms;
+    if (!(sum > 0))
+        return;
+    double conv_share = e->conv_ms / sum;
+    e->conv_ms = e->ms * conv_share;
+    e->other_ms = e->ms - e->conv_ms;
+}
+
 /* End to end: a plan per primitive (with the fallback where it refuses a
  * layer), then "auto": each conv layer bound to the primitive whose plan ran
  * it fastest, timed inside those plans (so with the caches as a whole
@@ -524,6 +557,11 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
                 (best < 0 || node_ms[k][L->node] < node_ms[best][L->node]))
                 best = k;
         L->best_in_plan = best;
+        /* on the CPU clock the per-layer table decides: the per-node times
+         * inside plans come from the backend's wall clock, which other
+         * processes' time slices distort on a busy machine */
+        if (cpu_clock(o) && c->layers_timed && L->best >= 0)
+            best = L->best;
         layer_prim[L->node] = best >= 0 ? best : L->best;
     }
     if (!rc)
@@ -544,14 +582,14 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
                     /* on a device: the forward alone, its input already
                      * there (as frameworks are timed), on device events */
                     struct timer tm;
-                    timer_start(&tm, be);
+                    timer_start(&tm, be, o);
                     s = dlas_plan_run_resident(plans[k], o->batch);
                     t[k][r] = timer_ms(&tm);
                     continue;
                 }
-                double t0 = now_of(be);
+                double t0 = now_of(be, o);
                 s = dlas_plan_run(plans[k], o->batch, input, out);
-                t[k][r] = (now_of(be) - t0) * 1e3;
+                t[k][r] = (now_of(be, o) - t0) * 1e3;
             }
             if (s) {
                 c->e2e[k].status = s;
@@ -565,6 +603,9 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
             stats(t[k], o->repeat, &c->e2e[k].ms, &c->e2e[k].min, &c->e2e[k].max);
     if (!rc && plans[n_prims])
         breakdown(&c->e2e[n_prims], plans[n_prims], g, o, input, out, node_ms[n_prims]);
+    for (int k = 0; !rc && k < n_plans; k++)
+        if (plans[k])
+            split_median(&c->e2e[k]);
     for (int k = 0; k < n_plans; k++) {
         dlas_plan_free(plans[k]);
         free(t[k]);
@@ -610,6 +651,7 @@ int dlas_compare_run(const struct dlas_graph *g, const struct dlas_host *host,
     c->warmup = o->warmup;
     c->repeat = o->repeat;
     c->burst = o->burst > 0 ? o->burst : 1;
+    c->cpu_time = cpu_clock(o);
     loadavg(c->load_before, sizeof c->load_before);
 
     /* the layers as the plan sees them (batchnorm folded: bias present) */
@@ -634,6 +676,7 @@ int dlas_compare_run(const struct dlas_graph *g, const struct dlas_host *host,
         snprintf(L->precision, sizeof L->precision, "%s",
                  dlas_node_is_quantised(dlas_graph_node(g, i)) ? "int8" : "fp32");
         L->macs = dlas_conv_desc_macs(d) * o->batch;
+        L->sparsity = d->weight_sparsity;
         L->same_as = -1;
         L->best = -1;
         L->best_in_plan = -1;
@@ -685,7 +728,7 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
         fprintf(f, "per layer: ms (GFLOP/s), median of %d runs (interleaved rounds of %d) after "
                    "%d warm-up, batch %lld, %d thread(s)\n",
                 c->repeat, c->burst, c->warmup, (long long)c->batch, c->threads);
-        fprintf(f, "%-*s  %-42s %8s", wn, "layer", "shape", "MMACs");
+        fprintf(f, "%-*s  %-42s %8s %6s", wn, "layer", "shape", "MMACs", "zeros");
         for (int k = 0; k < c->n_prims; k++)
             fprintf(f, "  %17.17s", c->labels[k]);
         fprintf(f, "  best\n");
@@ -694,7 +737,8 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
             const struct dlas_compare_layer *L = &c->layers[l];
             char shp[200];
             snprintf(shp, sizeof shp, "%s%s", L->shape, strcmp(L->precision, "int8") ? "" : " int8");
-            fprintf(f, "%-*s  %-42.42s %8.1f", wn, L->name, shp, (double)L->macs / 1e6);
+            fprintf(f, "%-*s  %-42.42s %8.1f %5.1f%%", wn, L->name, shp, (double)L->macs / 1e6,
+                    100.0 * L->sparsity);
             for (int k = 0; k < c->n_prims; k++) {
                 const struct dlas_compare_cell *x = &L->cells[k];
                 if (x->status)
@@ -712,7 +756,7 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
             fputc('\n', f);
         }
         if (tot) {
-            fprintf(f, "%-*s  %-42s %8s", wn, "sum", "(layers a primitive ran)", "");
+            fprintf(f, "%-*s  %-42s %8s %6s", wn, "sum", "(layers a primitive ran)", "", "");
             for (int k = 0; k < c->n_prims; k++)
                 fprintf(f, "  %8.3f %8s", tot[k], "");
             fprintf(f, "  %.3f\n", tot[c->n_prims]);
@@ -721,7 +765,8 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
     }
     if (c->n_e2e) {
         fprintf(f, "\nend to end: ms, median of %d runs (interleaved rounds of %d) after %d "
-                   "warm-up (min .. max); conv / other from timed runs\n",
+                   "warm-up (min .. max); conv + other = ms, split as per-node timed runs "
+                   "split it\n",
                 c->repeat, c->burst, c->warmup);
         fprintf(f, "%-20s %9s %9s %9s %9s %9s %9s  %s\n", "primitive", "ms", "min", "max",
                 "conv", "other", "rel.err", "fallbacks / layers");
@@ -764,7 +809,8 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
                 fprintf(f, " %s %.3f", dlas_op_name((enum dlas_op)op), e->op_ms[op]);
         fputc('\n', f);
     }
-    fprintf(f, "load average before %s, after %s\n", c->load_before, c->load_after);
+    fprintf(f, "load average before %s, after %s; %s clock\n", c->load_before, c->load_after,
+            c->cpu_time ? "process CPU" : "wall");
 }
 
 int dlas_compare_write_csv(const struct dlas_compare *c, const char *layers_path,
@@ -773,7 +819,7 @@ int dlas_compare_write_csv(const struct dlas_compare *c, const char *layers_path
     struct dlas_buf b = {0};
     int rc = DLAS_OK;
     if (layers_path && c->layers_timed) {
-        dlas_buf_printf(&b, "layer,shape,macs,primitive,status,ms_median,ms_min,ms_max,gflops,"
+        dlas_buf_printf(&b, "layer,shape,macs,sparsity,primitive,status,ms_median,ms_min,ms_max,gflops,"
                             "max_rel_err,tuned_settings,best,reason,precision\n");
         for (int l = 0; l < c->n_layers; l++) {
             const struct dlas_compare_layer *L = &c->layers[l];
@@ -782,7 +828,7 @@ int dlas_compare_write_csv(const struct dlas_compare *c, const char *layers_path
                 dlas_csv_field(&b, L->name);
                 dlas_buf_printf(&b, ",");
                 dlas_csv_field(&b, L->shape);
-                dlas_buf_printf(&b, ",%lld,", (long long)L->macs);
+                dlas_buf_printf(&b, ",%lld,%.4f,", (long long)L->macs, L->sparsity);
                 dlas_csv_field(&b, c->labels[k]);
                 if (x->status)
                     dlas_buf_printf(&b, ",%s,,,,,,,%d,",
@@ -857,8 +903,9 @@ int dlas_compare_write_json(const struct dlas_compare *c, const char *path,
                     "  \"batch\": %lld, \"threads\": %d, \"warmup\": %d, \"repeat\": %d, "
                     "\"burst\": %d,\n",
                     (long long)c->batch, c->threads, c->warmup, c->repeat, c->burst);
-    dlas_buf_printf(&b, "  \"load_before\": %s, \"load_after\": %s,\n  \"fallback\": ",
-                    c->load_before, c->load_after);
+    dlas_buf_printf(&b, "  \"load_before\": %s, \"load_after\": %s,\n  \"clock\": \"%s\",\n"
+                    "  \"fallback\": ",
+                    c->load_before, c->load_after, c->cpu_time ? "process_cpu" : "wall");
     dlas_json_string(&b, c->fallback);
     dlas_buf_printf(&b, ",\n  \"primitives\": [");
     for (int k = 0; k < c->n_prims; k++) {
@@ -874,7 +921,8 @@ int dlas_compare_write_json(const struct dlas_compare *c, const char *path,
         dlas_json_string(&b, L->shape);
         dlas_buf_printf(&b, ", \"precision\": ");
         dlas_json_string(&b, L->precision);
-        dlas_buf_printf(&b, ", \"macs\": %lld, \"best\": ", (long long)L->macs);
+        dlas_buf_printf(&b, ", \"macs\": %lld, \"sparsity\": %.4f, \"best\": ", (long long)L->macs,
+                        L->sparsity);
         if (L->best >= 0)
             dlas_json_string(&b, c->labels[L->best]);
         else

@@ -52,6 +52,14 @@ static int conv_desc_of(const struct dlas_graph *g, int id, int64_t batch,
     d->dil_w = a->dil_w;
     d->groups = a->groups;
     d->has_bias = a->bias;
+    if (n->weight.dtype == DLAS_F32 && n->weight.data) {
+        const float *w = dlas_f32(&n->weight);
+        const int64_t wn = dlas_tensor_numel(&n->weight);
+        int64_t zeros = 0;
+        for (int64_t i = 0; i < wn; i++)
+            zeros += w[i] == 0.0f;
+        d->weight_sparsity = wn ? (float)((double)zeros / (double)wn) : 0.0f;
+    }
     return dlas_conv_desc_finish(d);
 }
 

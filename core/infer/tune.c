@@ -122,6 +122,8 @@ static double normal(uint64_t *s)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+static double uniform(uint64_t *s) { return (next_rand(s) >> 11) / 9007199254740992.0; }
+
 static double now_of(const struct dlas_backend *be)
 {
     return be && be->ops && be->ops->now ? be->ops->now(be->ctx) : dlas_now();
@@ -288,9 +290,14 @@ static int make_buffers(struct tuning *t)
     const int64_t out_n = d->batch * d->out_c * d->out_h * d->out_w;
     t->out = dlas_aligned_alloc((size_t)out_n * sizeof(float));
     uint64_t rs = o->seed ^ 0x7475ULL;
+    /* random weights, as sparse as the layer's (a sparse primitive's time
+     * depends on it), the zeros spread uniformly */
     if (!o->weight && (t->w = dlas_aligned_alloc((size_t)wn * sizeof(float))))
-        for (int64_t i = 0; i < wn; i++)
+        for (int64_t i = 0; i < wn; i++) {
             t->w[i] = (float)(normal(&rs) * 0.1);
+            if (d->weight_sparsity > 0 && uniform(&rs) < d->weight_sparsity)
+                t->w[i] = 0.0f;
+        }
     if (!o->bias && (t->bias = dlas_aligned_alloc((size_t)d->out_c * sizeof(float))))
         for (int64_t i = 0; i < d->out_c; i++)
             t->bias[i] = (float)normal(&rs);

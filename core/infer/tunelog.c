@@ -41,6 +41,11 @@ void dlas_tune_layer_key(const struct dlas_conv_desc *d, char *buf, size_t len)
              (long long)d->in_c, (long long)d->in_h, (long long)d->in_w, (long long)d->out_c,
              d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w, d->dil_h, d->dil_w,
              d->groups, (long long)(d->batch > 0 ? d->batch : 1));
+    /* a pruned layer's schedule depends on its sparsity (5% steps): "...z90" */
+    int z = (int)(d->weight_sparsity * 20.0f + 0.5f) * 5;
+    size_t used = strlen(buf);
+    if (z > 0 && used < len)
+        snprintf(buf + used, len - used, "z%d", z);
 }
 
 static int same_key(const struct dlas_tune_entry *a, const struct dlas_tune_entry *b)

@@ -10,8 +10,12 @@ core_train_libdlas_train_la_SOURCES = \
 	core/train/backward_elem.c \
 	core/train/backward_linear.c \
 	core/train/backward_pool.c \
+	core/train/distil.c \
+	core/train/fisher_potential.c \
 	core/train/loss.c \
 	core/train/optim.c \
+	core/train/prune_run.c \
+	core/train/saliency.c \
 	core/train/schedule.c \
 	core/train/train.c \
 	core/train/train_ckpt.c \

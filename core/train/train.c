@@ -199,6 +199,27 @@ int dlas_trainer_add_hook(struct dlas_trainer *t, const struct dlas_train_hook *
     return DLAS_OK;
 }
 
+void dlas_trainer_stop(struct dlas_trainer *t)
+{
+    if (t)
+        t->stop = 1;
+}
+
+int dlas_trainer_remove_hooks(struct dlas_trainer *t, const void *ctx)
+{
+    if (!t)
+        return 0;
+    int kept = 0, removed = 0;
+    for (int i = 0; i < t->n_hooks; i++) {
+        if (t->hooks[i].ctx == ctx)
+            removed++;
+        else
+            t->hooks[kept++] = t->hooks[i];
+    }
+    t->n_hooks = kept;
+    return removed;
+}
+
 static int64_t numel_of(const struct dlas_node *n)
 {
     int64_t m = 1;
@@ -491,8 +512,14 @@ int dlas_trainer_fit(struct dlas_trainer *t)
             if (t->ckpt_path && t->o.checkpoint_steps > 0 &&
                 t->step % t->o.checkpoint_steps == 0 && t->acc.steps < t->spe)
                 rc = dlas_trainer_save(t, t->ckpt_path);
+            if (t->stop)
+                break;
         }
         dlas_data_iter_free(it);
+        if (t->stop) { /* asked to stop: the epoch stays unfinished */
+            t->stop = 0;
+            break;
+        }
         if (!rc && t->acc.steps < t->spe)
             rc = dlas_error(DLAS_ERR_INTERNAL, "train: epoch %lld ended after %lld of %lld steps",
                             (long long)t->epoch + 1, (long long)t->acc.steps,

@@ -43,6 +43,7 @@ struct dlas_trainer {
     int64_t n_hist, cap_hist;
     struct dlas_train_hook *hooks;
     int n_hooks;
+    int stop; /* dlas_trainer_stop: leave fit after the step in progress */
     /* distillation */
     struct dlas_graph *teacher; /* borrowed (const in the API; only read) */
     struct dlas_autograd *tag;

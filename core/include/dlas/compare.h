@@ -32,6 +32,10 @@ struct dlas_compare_options {
      * one untimed run: so every run is timed with its own data in the
      * caches, not the previous primitive's, while rounds stay interleaved. */
     int burst;
+    /* Time with the process's CPU clock instead of the backend's wall
+     * clock (0): with one thread on a shared, oversubscribed machine it
+     * measures the work without the time other processes hold the core. */
+    int cpu_time;
 };
 void dlas_compare_options_default(struct dlas_compare_options *o);
 
@@ -58,6 +62,9 @@ struct dlas_compare_layer {
     /* "fp32", or "int8" for a layer a compressor quantised (int8 primitives
      * run it from uint8; fp32 ones fake-quantised) */
     char precision[8];
+    /* fraction of the layer's weights that are zero (pruned), as the plan
+     * counted them (dlas_conv_desc.weight_sparsity) */
+    double sparsity;
 };
 
 /* "auto" binds each conv layer to the primitive whose own plan ran it
@@ -68,7 +75,9 @@ struct dlas_compare_e2e {
     int status;
     char why[256];
     double ms, min, max;
-    double conv_ms, other_ms; /* from timed runs: conv layers, everything else */
+    double conv_ms, other_ms; /* the median `ms` split between conv layers (with what is
+                                 fused into them) and everything else, in the proportions
+                                 of per-node timed runs: conv_ms + other_ms == ms */
     double err;        /* against the reference forward (check) */
     int n_fallbacks;
     char *fallbacks;   /* "layer (reasons) -> prim; ..." */
@@ -89,6 +98,7 @@ struct dlas_compare {
     int n_e2e;                     /* n_prims + 1 (auto), 0 if not run */
     struct dlas_compare_e2e *e2e;
     int layers_timed;              /* the layers' cells hold timings */
+    int cpu_time;                  /* timed with the process CPU clock */
 };
 
 int dlas_compare_run(const struct dlas_graph *g, const struct dlas_host *host,

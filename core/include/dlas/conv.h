@@ -36,6 +36,12 @@ struct dlas_conv_desc {
      * core only for primitives whose ops declare DLAS_PRIM_INT8 and only for
      * layers quantised by a compressor; NULL for an fp32 layer. */
     const struct dlas_conv_quant *quant;
+    /* ABI 1.3: the fraction of the layer's weights that are exactly zero
+     * (pruned), as the core counted them when it built the plan (after
+     * folding batchnorm, which keeps zeros); 0 for a dense layer and from
+     * callers that do not count. Sparse primitives may refuse layers below
+     * their break-even with it; the tuner prunes its random weights to it. */
+    float weight_sparsity;
 };
 
 /* The one validator of a descriptor, used by the graph, the plan and every

@@ -22,8 +22,12 @@
 #include <dlas/checkpoint.h>
 #include <dlas/data.h>
 #include <dlas/train.h>
+#include <dlas/blocks.h>
+#include <dlas/distil.h>
 #include <dlas/file.h>
 #include <dlas/results.h>
+#include <dlas/saliency.h>
+#include <dlas/prune.h>
 
 const char *dlas_version(void);  /* "0.1.0" */
 const char *dlas_revision(void); /* git revision the library was built from */

@@ -26,14 +26,20 @@ const char *dlas_experiment_name(const struct dlas_experiment *e);
 const char *dlas_experiment_output_dir(const struct dlas_experiment *e);
 size_t dlas_experiment_n_points(const struct dlas_experiment *e);
 const char *dlas_experiment_point_id(const struct dlas_experiment *e, size_t i);
+/* The hash of point i's resolved configuration (a rerun skips a point whose
+ * row has the same id and hash). */
+const char *dlas_experiment_point_hash(const struct dlas_experiment *e, size_t i);
 /* The configuration with every default filled in, in libconfig syntax. */
 char *dlas_experiment_resolved(const struct dlas_experiment *e);
 
 struct dlas_run_options {
     int resume;     /* skip points already in the results with the same config */
     int isolate;    /* run each point in a child process: a crash fails only it */
-    int progress;   /* show progress on stderr: 1 yes, 0 no, -1 when it is a TTY */
+    int progress;   /* progress on stderr: 1 bar, 0 none, -1 a bar on a TTY and one line
+                       per point started and finished (with an ETA) otherwise */
     const char *output_dir; /* overrides the config's output directory if set */
+    int rebuild_results; /* keep the rows that parse from damaged results files */
+    int retry_noisy;     /* rerun finished points whose timing was flagged noisy */
 };
 void dlas_run_options_default(struct dlas_run_options *o);
 

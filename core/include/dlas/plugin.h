@@ -102,6 +102,8 @@ struct dlas_model_ops {
 struct dlas_report;
 struct dlas_trainer;
 struct dlas_data;
+struct dlas_latency;
+struct dlas_compress_ctx;
 /* Add a named figure to the result row of the current experiment point. */
 int dlas_report_num(struct dlas_report *r, const char *key, double value);
 int dlas_report_str(struct dlas_report *r, const char *key, const char *value);
@@ -123,7 +125,59 @@ struct dlas_compress_ctx {
     struct dlas_trainer *trainer;
     struct dlas_data *data;
     const struct dlas_graph *teacher;
+    /* ABI 1.3: the inference latency of a graph as the experiment will time
+     * it, so that a compressor can stop at (or choose by) a measured latency
+     * on the experiment's primitive and backend. NULL when the core cannot
+     * time (read it only when `size` covers it). See dlas_compress_latency. */
+    int (*latency)(struct dlas_compress_ctx *ctx, const struct dlas_graph *g, unsigned flags,
+                   struct dlas_latency *out, double *node_seconds);
+    void *latency_state; /* the core's, for latency() alone */
 };
+
+/* ABI 1.3: latency() of the compress context.
+ *
+ * g is any valid graph: ctx->graph, or a candidate built by the compressor
+ * (a copy with a block replaced, with channels removed, ...); it is not
+ * changed. It is planned exactly as the experiment point will be after the
+ * chain: its conv layers bound to the point's primitive (those it refuses to
+ * the experiment's fallback), with the tuning log if the experiment uses one,
+ * batchnorm folded and relu fused, on a backend configured as the point's,
+ * at the experiment's batch; then run `warmup` times untimed and `repeat`
+ * times timed on seeded random input (the experiment group's settings).
+ *
+ * flags: DLAS_LATENCY_AUTO binds every conv layer instead to the fastest of
+ * all the experiment's primitives (those its `sweep` selects), as `dlas
+ * compare` chooses "auto": each primitive's own plan is timed and each layer
+ * goes to the one that ran it fastest there. Slower to measure (a plan per
+ * primitive), and the choice is re-made on every call.
+ *
+ * node_seconds: NULL, or dlas_graph_n_nodes(g) doubles that receive each
+ * node's mean seconds per run over the timed runs (0 for a node fused into
+ * another: see dlas_plan_fused_into).
+ *
+ * Costs a plan (weights prepared) per call: measure every few pruning steps,
+ * not every step. Returns a status; on failure the message says why. */
+#define DLAS_LATENCY_AUTO 0x1u
+struct dlas_latency {
+    double median_s, min_s, max_s; /* of the timed runs, seconds per batch */
+    int runs;                      /* timed runs */
+    int64_t batch;
+    int threads;                   /* the backend's */
+    char binding[256];             /* e.g. "im2col", "auto: winograd 7, im2col 12" */
+};
+/* ctx->latency(ctx, g, flags, out, node_seconds), or DLAS_ERR_UNAVAILABLE
+ * with a message when the context offers no latency (an older core, or no
+ * backend in the experiment). */
+static inline int dlas_compress_latency(struct dlas_compress_ctx *ctx, const struct dlas_graph *g,
+                                        unsigned flags, struct dlas_latency *out,
+                                        double *node_seconds)
+{
+    if (!ctx || ctx->size < offsetof(struct dlas_compress_ctx, latency_state) +
+                                sizeof ctx->latency_state || !ctx->latency)
+        return dlas_error(DLAS_ERR_UNAVAILABLE,
+                          "this experiment cannot measure latency while compressing");
+    return ctx->latency(ctx, g, flags, out, node_seconds);
+}
 
 struct dlas_compressor_ops {
     uint32_t size;

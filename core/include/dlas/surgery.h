@@ -71,6 +71,27 @@ void dlas_channel_groups_free(struct dlas_channel_group *groups, int n_groups);
  * grouped conv's groups would become unequal. */
 int dlas_graph_prune_channels(struct dlas_graph *g, int id, const uint8_t *keep);
 
+/* Mask instead of remove (what a pruner does while it fine-tunes, as the
+ * papers' code multiplies channels by a 0/1 mask): the channels c of node
+ * `id` where keep[c] == 0, and every channel tied to them, are made exactly
+ * zero in every tensor they run through, without changing any shape. The
+ * rows of the producing convs and linears (depthwise convs too) and their
+ * biases, and the scale and shift of the batchnorms on the way, get mask 0
+ * (so training keeps them at zero: dlas_sgd_step). relu, pooling, add and
+ * concat of zeros are zero, so the masked network computes what the network
+ * with those channels removed computes. Refused, graph untouched, wherever
+ * dlas_graph_prune_channels would refuse, and when these channels together
+ * with those masked before could not all be removed (e.g. a layer's last). */
+int dlas_graph_mask_channels(struct dlas_graph *g, int id, const uint8_t *keep);
+/* 1 if output channel c of node id (a conv, linear or batchnorm) is masked:
+ * its weight row and its bias (a batchnorm's scale and shift) all mask 0. */
+int dlas_graph_channel_masked(const struct dlas_graph *g, int id, int64_t c);
+/* Physically remove every class of tied channels that is masked everywhere
+ * it gets a value (every conv, linear and batchnorm in it), with
+ * dlas_graph_prune_channels; the output does not change. *removed (may be
+ * NULL) counts the independent channels removed. */
+int dlas_graph_remove_masked_channels(struct dlas_graph *g, int64_t *removed);
+
 /* Build a replacement block: append nodes to `g`, which holds only an input
  * node `in` shaped as the block's input, and return the id of the block's
  * output node (>= 0) or a negative status. Builders leave weights zero (BN

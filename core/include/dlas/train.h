@@ -273,6 +273,14 @@ int dlas_trainer_new(struct dlas_graph *g, struct dlas_data *data,
                      const struct dlas_train_options *o, struct dlas_trainer **out);
 void dlas_trainer_free(struct dlas_trainer *t);
 int dlas_trainer_add_hook(struct dlas_trainer *t, const struct dlas_train_hook *h);
+/* Remove every hook whose ctx is `ctx` (a compressor that is done, so that
+ * later steps of the chain never call into it). Returns how many went. */
+int dlas_trainer_remove_hooks(struct dlas_trainer *t, const void *ctx);
+/* From a hook: make dlas_trainer_fit return DLAS_OK after the step in
+ * progress (e.g. a pruner that reached its target). The epoch in progress is
+ * left unfinished: no metrics row, no evaluation; epoch and step counts keep
+ * what was done. */
+void dlas_trainer_stop(struct dlas_trainer *t);
 int dlas_trainer_set_teacher(struct dlas_trainer *t, const struct dlas_graph *teacher,
                              const struct dlas_distill *d);
 /* A new recipe (e.g. a compressor's fine-tuning): epochs and step count

@@ -1,0 +1,210 @@
+/* Compressor "l1-channel": filter pruning by the L1 norm of the weights (Li,
+ * Kadav, Durdanovic, Samet, Graf, "Pruning Filters for Efficient ConvNets",
+ * ICLR 2017). A filter's score is sum |w| over its weights (for channels
+ * tied across layers, over every filter of the class). Either the same
+ * fraction of every layer's filters goes at once (mode = "layer", as the
+ * paper's per-layer pruning), or filters are ranked across the network and
+ * removed until a target in parameters, MACs or measured latency is met
+ * (mode = "global", through the core's pruning loop), optionally with
+ * fine-tuning between steps (prune_every > 0: the paper's "prune and
+ * retrain iteratively"). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dlas/plugin.h>
+#include <dlas/prune.h>
+
+struct l1 {
+    int normalize;
+};
+
+/* sum |w| of row c of a source's weight (masked entries are zero anyway). */
+static double row_l1(const struct dlas_node *n, int64_t c, int64_t *count)
+{
+    const struct dlas_tensor *t = &n->weight;
+    const int64_t per = dlas_tensor_numel(t) / t->dims[0];
+    const float *w = (const float *)t->data + c * per;
+    double s = 0.0;
+    for (int64_t i = 0; i < per; i++)
+        s += fabs((double)w[i]);
+    *count += per;
+    return s;
+}
+
+static int score(void *state, struct dlas_compress_ctx *ctx, const struct dlas_prune_units *u,
+                 double *scores)
+{
+    const struct l1 *st = state;
+    for (int64_t i = 0; i < u->n; i++) {
+        const struct dlas_prune_unit *x = &u->u[i];
+        double s = 0.0;
+        int64_t count = 0;
+        for (int k = 0; k < x->n_acts; k++) {
+            const struct dlas_node *n = dlas_graph_node(ctx->graph, x->sources[k]);
+            if (n->weight.dtype != DLAS_F32 || !n->weight.data)
+                return dlas_error(DLAS_ERR_UNSUPPORTED,
+                                  "l1-channel: '%s' has no f32 weights (prune before quantising)",
+                                  n->name);
+            s += row_l1(n, x->channel, &count);
+        }
+        scores[i] = st->normalize && count ? s / (double)count : s;
+    }
+    return DLAS_OK;
+}
+
+/* mode = "layer": the same fraction of every layer's prunable filters. */
+static int prune_layers(struct dlas_compress_ctx *ctx, const struct dlas_prune_options *o,
+                        struct l1 *st, double fraction)
+{
+    struct dlas_graph *g = ctx->graph;
+    struct dlas_graph_stats s0, s1;
+    struct dlas_prune_units u;
+    int rc = dlas_graph_stats(g, &s0);
+    if (!rc)
+        rc = dlas_prune_units_find(g, o->scope, o->include_linear, &u);
+    if (rc)
+        return rc;
+    double *scores = calloc((size_t)(u.n ? u.n : 1), sizeof *scores);
+    uint8_t *done = calloc((size_t)(u.n ? u.n : 1), 1);
+    if (!scores || !done)
+        rc = dlas_error(DLAS_ERR_NOMEM, "l1-channel: out of memory");
+    if (!rc)
+        rc = score(st, ctx, &u, scores);
+    int64_t removed = 0;
+    /* layer by layer (by the unit's representative source) */
+    for (int64_t i = 0; !rc && i < u.n; i++) {
+        if (done[i])
+            continue;
+        const int node = u.u[i].node;
+        int64_t n = 0;
+        for (int64_t j = i; j < u.n; j++)
+            n += u.u[j].node == node;
+        int64_t live = dlas_prune_live_channels(g, node);
+        int64_t k = (int64_t)floor(fraction * (double)n * (1.0 + 1e-12));
+        if (k > live - 1)
+            k = live - 1;
+        uint8_t *keep = malloc((size_t)dlas_graph_node(g, node)->out_shape[0]);
+        if (!keep) {
+            rc = dlas_error(DLAS_ERR_NOMEM, "l1-channel: out of memory");
+            break;
+        }
+        memset(keep, 1, (size_t)dlas_graph_node(g, node)->out_shape[0]);
+        for (int64_t m = 0; m < k; m++) { /* the k smallest, ties to the lower channel */
+            int64_t best = -1;
+            for (int64_t j = i; j < u.n; j++)
+                if (u.u[j].node == node && keep[u.u[j].channel] &&
+                    !dlas_graph_channel_masked(g, node, u.u[j].channel) &&
+                    (best < 0 || scores[j] < scores[best]))
+                    best = j;
+            if (best < 0)
+                break;
+            keep[u.u[best].channel] = 0;
+            removed++;
+        }
+        for (int64_t j = i; j < u.n; j++)
+            if (u.u[j].node == node)
+                done[j] = 1;
+        if (k > 0)
+            rc = dlas_graph_mask_channels(g, node, keep);
+        free(keep);
+    }
+    int64_t gone = 0;
+    if (!rc)
+        rc = dlas_graph_remove_masked_channels(g, &gone);
+    if (!rc)
+        rc = dlas_graph_stats(g, &s1);
+    if (!rc && ctx->report) {
+        dlas_report_num(ctx->report, "l1-channel.params_before", (double)s0.params);
+        dlas_report_num(ctx->report, "l1-channel.params_after", (double)s1.params);
+        dlas_report_num(ctx->report, "l1-channel.macs_before", (double)s0.macs);
+        dlas_report_num(ctx->report, "l1-channel.macs_after", (double)s1.macs);
+        dlas_report_num(ctx->report, "l1-channel.channels_removed", (double)gone);
+    }
+    if (!rc)
+        ctx->host->log(DLAS_LOG_INFO, "l1-channel: %lld filters removed (%.3g of each layer), "
+                       "params %lld -> %lld", (long long)gone, fraction, (long long)s0.params,
+                       (long long)s1.params);
+    free(scores);
+    free(done);
+    dlas_prune_units_free(&u);
+    return rc;
+}
+
+static int l1_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
+{
+    struct dlas_prune_options o;
+    dlas_prune_options_default(&o);
+    int rc;
+    if ((rc = dlas_prune_metric_parse(dlas_param_str(p, "target"), &o.metric)) ||
+        (rc = dlas_prune_scope_parse(dlas_param_str(p, "scope"), &o.scope)))
+        return dlas_error_context("l1-channel");
+    o.ratio = dlas_param_float(p, "ratio");
+    o.absolute = dlas_param_float(p, "absolute");
+    o.latency_flags = dlas_param_bool(p, "latency_auto") ? DLAS_LATENCY_AUTO : 0;
+    o.per_step = dlas_param_int(p, "channels_per_step");
+    o.interval = dlas_param_int(p, "prune_every");
+    o.lr = dlas_param_float(p, "lr");
+    o.evaluate = dlas_param_bool(p, "evaluate");
+    o.round_to = (int)dlas_param_int(p, "round_to");
+    o.include_linear = dlas_param_bool(p, "include_linear");
+    o.history_csv = dlas_param_str(p, "history_csv");
+    o.save_path = dlas_param_str(p, "save");
+    struct l1 st = {dlas_param_bool(p, "normalize")};
+    const char *mode = dlas_param_str(p, "mode");
+    if (mode && !strcmp(mode, "layer"))
+        return prune_layers(ctx, &o, &st, dlas_param_float(p, "layer_fraction"));
+    struct dlas_pruner pr = {sizeof pr, "l1-channel", &st, NULL, score, NULL, NULL};
+    return dlas_prune_run(ctx, &pr, &o);
+}
+
+static const struct dlas_param_spec l1_params[] = {
+    {"mode", DLAS_PARAM_ENUM, 0, "global", 0, 0, "global|layer",
+     "global: rank filters across the network until the target; layer: remove layer_fraction "
+     "of every layer's filters at once"},
+    {"layer_fraction", DLAS_PARAM_FLOAT, DLAS_PARAM_TUNABLE, "0.5", 0, 0.999, NULL,
+     "mode = layer: fraction of each layer's prunable filters to remove"},
+    {"target", DLAS_PARAM_ENUM, 0, "params", 0, 0, "params|macs|latency",
+     "mode = global: what the goal counts (latency: measured on the experiment's primitive "
+     "and backend)"},
+    {"ratio", DLAS_PARAM_FLOAT, DLAS_PARAM_TUNABLE, "0.5", 0.001, 1.0, NULL,
+     "goal as a fraction of the unpruned cost (when absolute is 0)"},
+    {"absolute", DLAS_PARAM_FLOAT, 0, "0", 0, 1e15, NULL,
+     "goal as a count (params, MACs per sample) or milliseconds per batch; 0: use ratio"},
+    {"latency_auto", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL,
+     "time latency with each conv on the fastest of the experiment's primitives (auto)"},
+    {"prune_every", DLAS_PARAM_INT, 0, "0", 0, 1e9, NULL,
+     "training steps between pruning steps (0: no training, a one-shot ranking)"},
+    {"channels_per_step", DLAS_PARAM_INT, 0, "1", 1, 1e6, NULL, "filters removed per step"},
+    {"scope", DLAS_PARAM_ENUM, 0, "internal", 0, 0, "internal|all",
+     "internal: filters whose channels reach no add or concat (the paper prunes the first "
+     "conv of each residual block); all: also residual streams, as tied groups"},
+    {"normalize", DLAS_PARAM_BOOL, 0, "true", 0, 0, NULL,
+     "global ranking by mean |w| (L1 / weights per filter), so layers of different fan-in "
+     "compare; false: the plain L1 norm"},
+    {"lr", DLAS_PARAM_FLOAT, 0, "0.0008", 0, 10, NULL,
+     "learning rate of the training between steps (0: the recipe's)"},
+    {"include_linear", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL,
+     "also prune features of hidden linear layers"},
+    {"round_to", DLAS_PARAM_INT, 0, "0", 0, 1024, NULL,
+     "mode = global: at the end, round each layer's channels down to a multiple of this"},
+    {"evaluate", DLAS_PARAM_BOOL, 0, "true", 0, 0, NULL,
+     "report test accuracy before and after (when the experiment trains)"},
+    {"history_csv", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,
+     "write every pruning step to this CSV file"},
+    {"save", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,
+     "write the pruned network (weights, and channels per layer as prune.arch.<layer>) to "
+     "this checkpoint"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+
+static const struct dlas_compressor_ops l1_ops = {sizeof(struct dlas_compressor_ops), l1_apply};
+
+static const struct dlas_component components[] = {
+    {sizeof(struct dlas_component), DLAS_KIND_COMPRESSOR, "l1-channel",
+     "filter pruning by the L1 norm of each filter's weights, per layer or to a global target",
+     "H. Li, A. Kadav, I. Durdanovic, H. Samet, H. P. Graf. Pruning Filters for Efficient "
+     "ConvNets. ICLR 2017 (arXiv:1608.08710)",
+     l1_params, &l1_ops},
+};
+
+DLAS_PLUGIN("l1-channel", "0.1.0", "L1-norm filter pruning", components)

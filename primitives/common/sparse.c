@@ -1,0 +1,349 @@
+/* Compressed sparse rows of convolution weights and the sparse-row x
+ * dense-panel micro-kernel of sparse.h. */
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#include "sparse.h"
+
+int64_t sc_count_zeros(const float *w, int64_t n)
+{
+    int64_t z = 0;
+    for (int64_t i = 0; i < n; i++)
+        z += w[i] == 0.0f;
+    return z;
+}
+
+int sc_csr_build(const struct dlas_host *host, const float *weight, int64_t out_c, int64_t cpg,
+                 int kh, int kw, sc_offset_fn off, const void *ctx, struct sc_csr *csr)
+{
+    memset(csr, 0, sizeof *csr);
+    const int64_t row_len = cpg * kh * kw;
+    const int64_t nnz = out_c * row_len - sc_count_zeros(weight, out_c * row_len);
+    csr->rows = out_c;
+    csr->nnz = nnz;
+    csr->ptr = host->alloc((size_t)(out_c + 1) * sizeof *csr->ptr);
+    csr->nz = host->alloc((size_t)(nnz ? nnz : 1) * sizeof *csr->nz);
+    if (!csr->ptr || !csr->nz) {
+        sc_csr_free(host, csr);
+        return dlas_error(DLAS_ERR_NOMEM, "cannot allocate %lld sparse weights",
+                          (long long)nnz);
+    }
+    int64_t k = 0;
+    for (int64_t oc = 0; oc < out_c; oc++) {
+        csr->ptr[oc] = k;
+        const float *w = weight + oc * row_len;
+        for (int64_t ic = 0; ic < cpg; ic++)
+            for (int ky = 0; ky < kh; ky++)
+                for (int kx = 0; kx < kw; kx++, w++)
+                    if (*w != 0.0f) {
+                        csr->nz[k].off = off(ctx, oc, ic, ky, kx);
+                        csr->nz[k].val = *w;
+                        k++;
+                    }
+    }
+    csr->ptr[out_c] = k;
+    return DLAS_OK;
+}
+
+void sc_csr_free(const struct dlas_host *host, struct sc_csr *csr)
+{
+    host->free(csr->ptr);
+    host->free(csr->nz);
+    csr->ptr = NULL;
+    csr->nz = NULL;
+}
+
+int sc_even_block(int64_t n_vec, int max_v)
+{
+    if (n_vec <= 0)
+        return 1;
+    int64_t blocks = pc_ceil_div(n_vec, max_v);
+    return (int)pc_ceil_div(n_vec, blocks);
+}
+
+/* ---- the micro-kernel ----------------------------------------------------------
+ *
+ * One body, compiled twice: for AVX-512F (a target attribute, so the
+ * instance exists whatever -march the build uses) and for the build's own
+ * target. The accumulators are an array of compile-time length, fully
+ * unrolled, so they stay in registers; the panel loads become the memory
+ * operands of the FMAs. */
+
+#define SC_LOAD(p) (*(const pc_v16u *)(p))
+#define SC_SPLAT(x) ((pc_v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x})
+
+#define SC_BODY(V)                                                                          \
+    do {                                                                                    \
+        pc_v16 acc[V];                                                                      \
+        const float b0 = a->bias;                                                           \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++) acc[v] = SC_SPLAT(b0);         \
+        const float *x = a->x;                                                              \
+        const struct sc_nz *nz = a->nz, *end = a->nz + a->nnz;                              \
+        for (; nz < end; nz++) {                                                            \
+            const float *xk = x + nz->off;                                                  \
+            const float wk = nz->val;                                                       \
+            const pc_v16 w = SC_SPLAT(wk);                                                  \
+            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++) acc[v] +=                  \
+                w * SC_LOAD(xk + v * PC_VL);                                                \
+        }                                                                                   \
+        if (a->act != DLAS_ACT_NONE) {                                                      \
+            const pc_v16 zero = {0}, six = SC_SPLAT(6.0f);                                  \
+            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                            \
+            {                                                                               \
+                pc_v16i neg = (pc_v16i)(acc[v] < zero);                                     \
+                acc[v] = (pc_v16)((pc_v16i)acc[v] & ~neg);                                  \
+                if (a->act == DLAS_ACT_RELU6) {                                             \
+                    pc_v16i big = (pc_v16i)(acc[v] > six);                                  \
+                    acc[v] = (pc_v16)(((pc_v16i)acc[v] & ~big) | ((pc_v16i)six & big));     \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+        float *o = a->dst;                                                                  \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++) *(pc_v16u *)(o + v * PC_VL) =  \
+            acc[v];                                                                         \
+    } while (0)
+
+#define SC_ACT(acc, V)                                                                      \
+    do {                                                                                    \
+        if (a->act != DLAS_ACT_NONE) {                                                      \
+            const pc_v16 zero = {0}, six = SC_SPLAT(6.0f);                                  \
+            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                            \
+            {                                                                               \
+                pc_v16i neg = (pc_v16i)(acc[v] < zero);                                     \
+                acc[v] = (pc_v16)((pc_v16i)acc[v] & ~neg);                                  \
+                if (a->act == DLAS_ACT_RELU6) {                                             \
+                    pc_v16i big = (pc_v16i)(acc[v] > six);                                  \
+                    acc[v] = (pc_v16)(((pc_v16i)acc[v] & ~big) | ((pc_v16i)six & big));     \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+    } while (0)
+
+/* one row's non-zeros [from, to) into acc */
+#define SC_ROW(acc, from, to, V)                                                            \
+    for (const struct sc_nz *nz_ = (from); nz_ < (to); nz_++) {                            \
+        const float *xk = x + nz_->off;                                                     \
+        const float wk = nz_->val;                                                          \
+        const pc_v16 w = SC_SPLAT(wk);                                                      \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++) acc[v] +=                      \
+            w * SC_LOAD(xk + v * PC_VL);                                                    \
+    }
+
+#define SC_BODY2(V)                                                                         \
+    do {                                                                                    \
+        pc_v16 acc[V], acc2[V];                                                             \
+        const float b0 = a->bias, b1 = a->bias2;                                            \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                                \
+        {                                                                                   \
+            acc[v] = SC_SPLAT(b0);                                                          \
+            acc2[v] = SC_SPLAT(b1);                                                         \
+        }                                                                                   \
+        const float *x = a->x;                                                              \
+        const int64_t n = a->nnz < a->nnz2 ? a->nnz : a->nnz2;                              \
+        const struct sc_nz *p = a->nz, *q = a->nz2;                                         \
+        for (int64_t k = 0; k < n; k++) {                                                   \
+            const float *xp = x + p[k].off, *xq = x + q[k].off;                             \
+            const float wpk = p[k].val, wqk = q[k].val;                                     \
+            const pc_v16 wp = SC_SPLAT(wpk), wq = SC_SPLAT(wqk);                            \
+            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                            \
+            {                                                                               \
+                acc[v] += wp * SC_LOAD(xp + v * PC_VL);                                     \
+                acc2[v] += wq * SC_LOAD(xq + v * PC_VL);                                    \
+            }                                                                               \
+        }                                                                                   \
+        SC_ROW(acc, p + n, p + a->nnz, V)                                                   \
+        SC_ROW(acc2, q + n, q + a->nnz2, V)                                                 \
+        SC_ACT(acc, V);                                                                     \
+        SC_ACT(acc2, V);                                                                    \
+        float *o = a->dst;                                                                  \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                                \
+        {                                                                                   \
+            *(pc_v16u *)(o + v * PC_VL) = acc[v];                                           \
+            *(pc_v16u *)(o + (V + v) * PC_VL) = acc2[v];                                    \
+        }                                                                                   \
+    } while (0)
+
+#define SC_BODY4(V)                                                                         \
+    do {                                                                                    \
+        pc_v16 r0[V], r1[V], r2[V], r3[V];                                                  \
+        const float b0 = a->bias, b1 = a->bias2, b2 = a->bias3, b3 = a->bias4;              \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                                \
+        {                                                                                   \
+            r0[v] = SC_SPLAT(b0);                                                           \
+            r1[v] = SC_SPLAT(b1);                                                           \
+            r2[v] = SC_SPLAT(b2);                                                           \
+            r3[v] = SC_SPLAT(b3);                                                           \
+        }                                                                                   \
+        const float *x = a->x;                                                              \
+        int64_t n = a->nnz < a->nnz2 ? a->nnz : a->nnz2;                                    \
+        n = n < a->nnz3 ? n : a->nnz3;                                                      \
+        n = n < a->nnz4 ? n : a->nnz4;                                                      \
+        const struct sc_nz *p0 = a->nz, *p1 = a->nz2, *p2 = a->nz3, *p3 = a->nz4;           \
+        for (int64_t k = 0; k < n; k++) {                                                   \
+            const float *x0 = x + p0[k].off, *x1 = x + p1[k].off;                           \
+            const float *x2 = x + p2[k].off, *x3 = x + p3[k].off;                           \
+            const float w0k = p0[k].val, w1k = p1[k].val, w2k = p2[k].val, w3k = p3[k].val; \
+            const pc_v16 w0 = SC_SPLAT(w0k), w1 = SC_SPLAT(w1k);                            \
+            const pc_v16 w2 = SC_SPLAT(w2k), w3 = SC_SPLAT(w3k);                            \
+            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                            \
+            {                                                                               \
+                r0[v] += w0 * SC_LOAD(x0 + v * PC_VL);                                      \
+                r1[v] += w1 * SC_LOAD(x1 + v * PC_VL);                                      \
+                r2[v] += w2 * SC_LOAD(x2 + v * PC_VL);                                      \
+                r3[v] += w3 * SC_LOAD(x3 + v * PC_VL);                                      \
+            }                                                                               \
+        }                                                                                   \
+        SC_ROW(r0, p0 + n, p0 + a->nnz, V)                                                  \
+        SC_ROW(r1, p1 + n, p1 + a->nnz2, V)                                                 \
+        SC_ROW(r2, p2 + n, p2 + a->nnz3, V)                                                 \
+        SC_ROW(r3, p3 + n, p3 + a->nnz4, V)                                                 \
+        SC_ACT(r0, V);                                                                      \
+        SC_ACT(r1, V);                                                                      \
+        SC_ACT(r2, V);                                                                      \
+        SC_ACT(r3, V);                                                                      \
+        float *o = a->dst;                                                                  \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                                \
+        {                                                                                   \
+            *(pc_v16u *)(o + v * PC_VL) = r0[v];                                            \
+            *(pc_v16u *)(o + (V + v) * PC_VL) = r1[v];                                      \
+            *(pc_v16u *)(o + (2 * V + v) * PC_VL) = r2[v];                                  \
+            *(pc_v16u *)(o + (3 * V + v) * PC_VL) = r3[v];                                  \
+        }                                                                                   \
+    } while (0)
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SC_HAVE_AVX512_CLONE 1
+#define SC_AVX512 __attribute__((target("avx512f")))
+#endif
+
+#define SC_DEFINE(V)                                                                        \
+    static void sc_portable_##V(const struct sc_kargs *a) { SC_BODY(V); }                   \
+    SC_AVX512_DEFINE(V)
+#define SC_DEFINE2(V)                                                                       \
+    static void sc_portable2_##V(const struct sc_kargs *a) { SC_BODY2(V); }                 \
+    SC_AVX512_DEFINE2(V)
+#define SC_DEFINE4(V)                                                                       \
+    static void sc_portable4_##V(const struct sc_kargs *a) { SC_BODY4(V); }                 \
+    SC_AVX512_DEFINE4(V)
+
+#ifdef SC_HAVE_AVX512_CLONE
+#define SC_AVX512_DEFINE(V)                                                                 \
+    SC_AVX512 static void sc_avx512_##V(const struct sc_kargs *a) { SC_BODY(V); }
+#define SC_AVX512_DEFINE2(V)                                                                \
+    SC_AVX512 static void sc_avx512_2_##V(const struct sc_kargs *a) { SC_BODY2(V); }
+#define SC_AVX512_DEFINE4(V)                                                                \
+    SC_AVX512 static void sc_avx512_4_##V(const struct sc_kargs *a) { SC_BODY4(V); }
+#else
+#define SC_AVX512_DEFINE(V)
+#define SC_AVX512_DEFINE2(V)
+#define SC_AVX512_DEFINE4(V)
+#endif
+
+SC_DEFINE(1) SC_DEFINE(2) SC_DEFINE(3) SC_DEFINE(4) SC_DEFINE(5) SC_DEFINE(6) SC_DEFINE(7)
+SC_DEFINE(8) SC_DEFINE(9) SC_DEFINE(10) SC_DEFINE(11) SC_DEFINE(12) SC_DEFINE(13)
+SC_DEFINE(14) SC_DEFINE(15) SC_DEFINE(16) SC_DEFINE(17) SC_DEFINE(18) SC_DEFINE(19)
+SC_DEFINE(20) SC_DEFINE(21) SC_DEFINE(22) SC_DEFINE(23) SC_DEFINE(24) SC_DEFINE(25)
+SC_DEFINE(26) SC_DEFINE(27) SC_DEFINE(28)
+SC_DEFINE2(1) SC_DEFINE2(2) SC_DEFINE2(3) SC_DEFINE2(4) SC_DEFINE2(5) SC_DEFINE2(6)
+SC_DEFINE2(7) SC_DEFINE2(8) SC_DEFINE2(9) SC_DEFINE2(10) SC_DEFINE2(11) SC_DEFINE2(12)
+SC_DEFINE2(13) SC_DEFINE2(14)
+SC_DEFINE4(1) SC_DEFINE4(2) SC_DEFINE4(3) SC_DEFINE4(4) SC_DEFINE4(5) SC_DEFINE4(6)
+SC_DEFINE4(7)
+
+#define SC_TABLE(P)                                                                         \
+    {P##1, P##2, P##3, P##4, P##5, P##6, P##7, P##8, P##9, P##10, P##11, P##12, P##13,      \
+     P##14, P##15, P##16, P##17, P##18, P##19, P##20, P##21, P##22, P##23, P##24, P##25,    \
+     P##26, P##27, P##28}
+
+#define SC_TABLE2(P)                                                                        \
+    {P##1, P##2, P##3, P##4, P##5, P##6, P##7, P##8, P##9, P##10, P##11, P##12, P##13, P##14}
+
+static const sc_kernel_fn portable[SC_MAX_V] = SC_TABLE(sc_portable_);
+#define SC_TABLE4(P) {P##1, P##2, P##3, P##4, P##5, P##6, P##7}
+
+static const sc_kernel_fn portable2[SC_MAX_V2] = SC_TABLE2(sc_portable2_);
+static const sc_kernel_fn portable4[SC_MAX_V4] = SC_TABLE4(sc_portable4_);
+#ifdef SC_HAVE_AVX512_CLONE
+static const sc_kernel_fn avx512[SC_MAX_V] = SC_TABLE(sc_avx512_);
+static const sc_kernel_fn avx512_2[SC_MAX_V2] = SC_TABLE2(sc_avx512_2_);
+static const sc_kernel_fn avx512_4[SC_MAX_V4] = SC_TABLE4(sc_avx512_4_);
+#endif
+
+/* AVX-512F in the CPU and its register state enabled by the OS (XCR0: SSE,
+ * AVX, opmask, upper ZMM halves, ZMM16-31). cpuid rather than
+ * __builtin_cpu_supports, whose libgcc initialiser is a constructor, which
+ * plugins do not have. */
+static int cpu_has_avx512f(void)
+{
+#ifdef SC_HAVE_AVX512_CLONE
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) /* OSXSAVE */
+        return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0xe6u) != 0xe6u)
+        return 0;
+    if (__get_cpuid_max(0, NULL) < 7)
+        return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 16) & 1u;
+#else
+    return 0;
+#endif
+}
+
+static const sc_kernel_fn *table(void)
+{
+#ifdef SC_HAVE_AVX512_CLONE
+    static int state; /* 0 unknown, 1 portable, 2 avx512: racing writers agree */
+    int s = __atomic_load_n(&state, __ATOMIC_RELAXED);
+    if (!s) {
+        s = cpu_has_avx512f() ? 2 : 1;
+        __atomic_store_n(&state, s, __ATOMIC_RELAXED);
+    }
+    return s == 2 ? avx512 : portable;
+#else
+    return portable;
+#endif
+}
+
+sc_kernel_fn sc_kernel(int v)
+{
+    if (v < 1 || v > SC_MAX_V)
+        return NULL;
+    return table()[v - 1];
+}
+
+sc_kernel_fn sc_kernel2(int v)
+{
+    if (v < 1 || v > SC_MAX_V2)
+        return NULL;
+#ifdef SC_HAVE_AVX512_CLONE
+    if (table() == avx512)
+        return avx512_2[v - 1];
+#endif
+    return portable2[v - 1];
+}
+
+sc_kernel_fn sc_kernel4(int v)
+{
+    if (v < 1 || v > SC_MAX_V4)
+        return NULL;
+#ifdef SC_HAVE_AVX512_CLONE
+    if (table() == avx512)
+        return avx512_4[v - 1];
+#endif
+    return portable4[v - 1];
+}
+
+const char *sc_kernel_isa(void)
+{
+#ifdef SC_HAVE_AVX512_CLONE
+    return table() == avx512 ? "avx512" : "portable";
+#else
+    return "portable";
+#endif
+}

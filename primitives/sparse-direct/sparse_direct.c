@@ -1,0 +1,479 @@
+/* Primitive "sparse-direct": direct sparse convolution (Park et al., ICLR
+ * 2017, "Faster CNNs with direct sparse convolutions and guided pruning").
+ *
+ * Each output channel's weights are one compressed sparse row whose column
+ * indices are not (channel, tap) but the offset, in the zero-padded input,
+ * of the first input that weight multiplies: the convolution is then, for
+ * every output channel and output position p,
+ *
+ *     out[oc][p] = bias[oc] + sum over non-zeros k: val[k] * in_padded[off[k] + p]
+ *
+ * with no lowering of the input (no im2col) and no work for pruned weights.
+ *
+ * The padded input of an image is packed once per run() so that p can run
+ * over a flattened output plane: each channel is split into stride phases
+ * (row r -> phase r % stride_h, row r / stride_h; likewise for columns), each
+ * phase a plane of R x Q, and output pixel (oh, ow) is position oh*Q + ow.
+ * Columns ow >= out_w of that plane are computed and dropped (2 of 58 on a
+ * 56-wide 3x3 layer). A block of up to 28 vectors of 16 positions stays in
+ * registers while the row's (offset, value) pairs stream past: per non-zero,
+ * one broadcast and one FMA per vector, reading the panel directly. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/prim_common.h"
+#include "../common/sparse.h"
+
+#define NAME "sparse-direct"
+
+/* ---- geometry ------------------------------------------------------------------
+ *
+ * A phase plane is R x Q (Q >= the padded width / stride_w), padded to a
+ * multiple of 16 floats, so channels and planes start on vector
+ * boundaries. A weight's panel offset is then 16-aligned but for its tap's
+ * shift r (its offset mod 16). A misaligned load crosses a cache line: on
+ * Zen 4 the kernel streams L2-resident panels at ~95 GFLOP/s aligned and
+ * ~60 misaligned. So, where it fits, the packed input is kept once for each
+ * distinct shift (copy j holds the input moved left by r_j floats) and
+ * every load is aligned. Q is then picked among the 16 widths from the
+ * smallest for few copies (Q a multiple of 16 leaves only the column taps'
+ * shifts) against few garbage columns, with the copies of one block's
+ * inputs kept within L2. */
+
+#define MAX_COPIES 16
+#define DEFAULT_MAX_V 24
+#define BLOCK_BYTES (512 * 1024) /* one block's inputs, every copy: half of L2 */
+#define MISALIGNED_COST 1.5      /* time per position, misaligned : aligned */
+
+struct geom {
+    int64_t R, Q, sub, cs, copy_floats, n_vec;
+    int aligned; /* a copy per shift; else one copy, loads misaligned */
+    int n_copies;
+    int shift[MAX_COPIES]; /* r of copy j; shift[0] = 0 */
+    int v;                 /* vectors a block */
+};
+
+/* Offset of tap (ky, kx) from the start of its channel. */
+static int64_t tap_base(const struct dlas_conv_desc *d, int64_t Q, int64_t sub, int ky, int kx)
+{
+    const int64_t dy = (int64_t)ky * d->dil_h, dx = (int64_t)kx * d->dil_w;
+    const int64_t phase = (dy % d->stride_h) * d->stride_w + dx % d->stride_w;
+    return phase * sub + (dy / d->stride_h) * Q + dx / d->stride_w;
+}
+
+static void geometry_q(const struct dlas_conv_desc *d, int64_t Q, int aligned, struct geom *g)
+{
+    const int64_t hp = d->in_h + 2 * (int64_t)d->pad_h;
+    g->R = pc_ceil_div(hp, d->stride_h);
+    g->Q = Q;
+    g->sub = pc_round_up(g->R * Q, PC_VL);
+    g->cs = (int64_t)d->stride_h * d->stride_w * g->sub;
+    /* A garbage column of the last block reads up to Q + 15 floats past the
+     * last phase plane: the tail keeps that inside the copy. */
+    g->copy_floats = pc_round_up(d->in_c * g->cs + Q + 2 * PC_VL, PC_VL);
+    g->n_vec = pc_ceil_div(d->out_h * Q, PC_VL);
+    unsigned seen = 1u; /* shift 0: tap (0, 0) */
+    g->aligned = aligned;
+    g->n_copies = 1;
+    g->shift[0] = 0;
+    for (int ky = 0; aligned && ky < d->kh; ky++)
+        for (int kx = 0; kx < d->kw; kx++) {
+            int r = (int)(tap_base(d, Q, g->sub, ky, kx) % PC_VL);
+            if (!(seen & (1u << r))) {
+                seen |= 1u << r;
+                g->shift[g->n_copies++] = r;
+            }
+        }
+}
+
+/* Bytes of input one block of v vectors reads: per copy, channel and
+ * stride phase, its positions plus the taps' reach. */
+static double block_bytes(const struct dlas_conv_desc *d, const struct geom *g, int v)
+{
+    const int64_t reach = (((int64_t)d->kh - 1) * d->dil_h / d->stride_h) * g->Q +
+                          ((int64_t)d->kw - 1) * d->dil_w / d->stride_w;
+    return 4.0 * g->n_copies * (double)d->in_c * d->stride_h * d->stride_w *
+           (double)(v * PC_VL + reach + PC_VL);
+}
+
+/* The layout: `aligned` 1 or 0 forces it, -1 picks; v > 0 forces the
+ * block. Misaligned: Q as small as it goes, one copy. Aligned: the (Q,
+ * block) with the fewest positions whose block inputs fit BLOCK_BYTES (the
+ * largest block among equals); auto takes it unless the misaligned layout
+ * costs less at MISALIGNED_COST a position. */
+static void geometry(const struct dlas_conv_desc *d, int aligned, int v, int max_v0,
+                     struct geom *g)
+{
+    const int64_t wp = d->in_w + 2 * (int64_t)d->pad_w, qmin = pc_ceil_div(wp, d->stride_w);
+    geometry_q(d, qmin, 0, g);
+    g->v = v > 0 ? (int)(v < g->n_vec ? v : g->n_vec) : sc_even_block(g->n_vec, max_v0);
+    if (aligned == 0)
+        return;
+    struct geom best;
+    best.v = 0;
+    for (int64_t Q = qmin; Q < qmin + PC_VL; Q++) {
+        struct geom c;
+        geometry_q(d, Q, 1, &c);
+        for (int max_v = v > 0 ? v : max_v0; max_v >= 1; max_v = v > 0 ? 0 : max_v - 4) {
+            c.v = max_v < c.n_vec ? max_v : (int)c.n_vec;
+            if (v <= 0)
+                c.v = sc_even_block(c.n_vec, c.v);
+            if (aligned < 0 && block_bytes(d, &c, c.v) > BLOCK_BYTES)
+                continue;
+            if (!best.v || c.n_vec < best.n_vec || (c.n_vec == best.n_vec && c.v > best.v))
+                best = c;
+            break;
+        }
+    }
+    if (!best.v)
+        return;
+    if (aligned < 0 && (double)best.n_vec >= MISALIGNED_COST * (double)g->n_vec)
+        return;
+    *g = best;
+}
+
+struct sd_state {
+    const struct dlas_host *host;
+    struct dlas_backend be;
+    struct dlas_conv_desc d;
+    int64_t cpg;
+    struct geom g;        /* the packed input's layout */
+    int64_t img_floats;   /* packed floats of one image: every copy */
+    int64_t n_vec, n_blk; /* vectors of the flattened output plane, blocks */
+    int v;                      /* vectors a block */
+    /* kernels for 1, 2, 4 output channels a call ([0], [1], [2]; NULL where
+     * the block is too long), for full blocks and the last one */
+    sc_kernel_fn kfull[3], klast[3];
+    struct sc_csr csr;
+    float *bias; /* out_c, NULL without bias */
+};
+
+static const struct dlas_param_spec sd_params[] = {
+    {"vectors", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, SC_MAX_V, NULL,
+     "vectors of 16 output positions held in registers per block and row (V); 0 = as even "
+     "blocks as cover the output plane, of at most 14 (rows = 2) or 24; at most 14 with "
+     "rows = 2"},
+    {"aligned", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "off", 0, 0, "off|on|auto",
+     "keep a copy of the packed input for each tap's shift mod 16 so that every load is "
+     "aligned (more packing and cache: measured slower on ResNet-18's layers at 80-90% "
+     "sparsity); auto: where one block's copies fit in half of L2 and the wider rows this "
+     "may take cost less than misaligned loads"},
+    {"rows", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|1|2|4",
+     "output channels per kernel call: 2 streams two sparse rows in step (twice the "
+     "independent accumulators, and both rows read the same input channels at about the "
+     "same time, so L1 serves the second; blocks of at most 14 vectors), 4 four (at most 7), "
+     "1 one row (up to 28); auto: 4 where one block of at most 7 vectors covers the output "
+     "plane, else 2"},
+    {"min_sparsity", DLAS_PARAM_FLOAT, 0, "0", 0, 1, NULL,
+     "refuse layers whose weights are less sparse than this (the plan falls back to a dense "
+     "primitive there, and auto cannot bind this one); bench_sparse prints each layer's "
+     "break-even"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+
+struct off_ctx {
+    const struct dlas_conv_desc *d;
+    const struct geom *g;
+    int64_t cpg;
+};
+
+/* Where weight (ic, ky, kx) of output channel oc reads output position 0:
+ * the copy of its tap's shift, its channel, its tap (16-aligned). */
+static int32_t sd_offset(const void *ctx, int64_t oc, int64_t ic, int ky, int kx)
+{
+    const struct off_ctx *c = ctx;
+    const struct dlas_conv_desc *d = c->d;
+    const struct geom *g = c->g;
+    const int64_t grp = oc / (d->out_c / d->groups);
+    const int64_t base = tap_base(d, g->Q, g->sub, ky, kx);
+    if (!g->aligned)
+        return (int32_t)((grp * c->cpg + ic) * g->cs + base);
+    const int r = (int)(base % PC_VL);
+    int j = 0;
+    while (g->shift[j] != r)
+        j++;
+    return (int32_t)(j * g->copy_floats + (grp * c->cpg + ic) * g->cs + base - r);
+}
+
+/* ---- supports, prepare --------------------------------------------------------- */
+
+static int sd_supports(const struct dlas_conv_desc *d, const struct dlas_params *p, char *why,
+                       size_t len)
+{
+    int rc = pc_check_desc(NAME, d, why, len);
+    if (rc)
+        return rc;
+    const double min_sp = p ? dlas_param_float(p, "min_sparsity") : 0.0;
+    if (d->weight_sparsity < min_sp)
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "weights %.1f%% zero, below min_sparsity %.1f%%: a dense primitive is "
+                       "faster here",
+                       100.0 * d->weight_sparsity, 100.0 * min_sp);
+    /* offsets are int32: the most copies at the widest plane must fit */
+    struct geom g;
+    const int64_t wp = d->in_w + 2 * (int64_t)d->pad_w;
+    geometry_q(d, pc_ceil_div(wp, d->stride_w) + PC_VL - 1, 0, &g);
+    if ((double)MAX_COPIES * (double)g.copy_floats > INT32_MAX)
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "the padded input of one image (%lld floats a copy) exceeds the 32-bit "
+                       "offsets of the sparse rows",
+                       (long long)g.copy_floats);
+    return DLAS_OK;
+}
+
+static void sd_release(void *state)
+{
+    struct sd_state *s = state;
+    if (!s)
+        return;
+    sc_csr_free(s->host, &s->csr);
+    s->host->free(s->bias);
+    s->host->free(s);
+}
+
+static int sd_prepare(const struct dlas_host *host, const struct dlas_backend *be,
+                      const struct dlas_conv_desc *d, const float *weight, const float *bias,
+                      const struct dlas_params *p, void **state)
+{
+    *state = NULL;
+    int rc = pc_check_prepare(NAME, be, d, weight, bias);
+    if (rc || (rc = sd_supports(d, p, NULL, 0)))
+        return rc;
+    struct sd_state *s = host->alloc(sizeof *s);
+    if (!s)
+        return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate state");
+    s->host = host;
+    if (be && be->ops)
+        s->be = *be;
+    s->d = *d;
+    s->cpg = d->in_c / d->groups;
+    const char *al = p ? dlas_param_str(p, "aligned") : NULL;
+    const char *rows = p ? dlas_param_str(p, "rows") : NULL;
+    const int aligned = !al || !strcmp(al, "off") ? 0 : !strcmp(al, "on") ? 1 : -1;
+    const int vectors = p ? (int)dlas_param_int(p, "vectors") : 0;
+    int n_rows = rows && strcmp(rows, "auto") ? atoi(rows) : 2;
+    geometry(d, aligned, vectors, n_rows == 4 ? SC_MAX_V4 : n_rows == 2 ? SC_MAX_V2 : DEFAULT_MAX_V,
+             &s->g);
+    /* auto: four rows where one block of at most 7 vectors covers the plane
+     * (7x7 maps: measured 1.13x over two rows at 90% sparsity), else two */
+    if ((!rows || !strcmp(rows, "auto")) && s->g.n_vec <= SC_MAX_V4) {
+        n_rows = 4;
+        geometry(d, aligned, vectors, SC_MAX_V4, &s->g);
+    }
+    s->img_floats = s->g.n_copies * s->g.copy_floats;
+    s->n_vec = s->g.n_vec;
+    s->v = s->g.v;
+    s->n_blk = pc_ceil_div(s->n_vec, s->v);
+    const int v_last = (int)(s->n_vec - (s->n_blk - 1) * s->v);
+    s->kfull[0] = sc_kernel(s->v);
+    s->klast[0] = sc_kernel(v_last);
+    if (n_rows >= 2) {
+        s->kfull[1] = sc_kernel2(s->v);
+        s->klast[1] = sc_kernel2(v_last);
+    }
+    if (n_rows >= 4) {
+        s->kfull[2] = sc_kernel4(s->v);
+        s->klast[2] = sc_kernel4(v_last);
+    }
+
+    struct off_ctx oc = {d, &s->g, s->cpg};
+    if ((rc = sc_csr_build(host, weight, d->out_c, s->cpg, d->kh, d->kw, sd_offset, &oc,
+                           &s->csr))) {
+        sd_release(s);
+        return dlas_error(rc, NAME ": %s", dlas_last_error());
+    }
+    if (d->has_bias) {
+        s->bias = host->alloc((size_t)d->out_c * sizeof(float));
+        if (!s->bias) {
+            sd_release(s);
+            return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate the bias");
+        }
+        memcpy(s->bias, bias, (size_t)d->out_c * sizeof(float));
+    }
+    *state = s;
+    return DLAS_OK;
+}
+
+static size_t sd_workspace(void *state, int64_t batch)
+{
+    const struct sd_state *s = state;
+    return batch > 0 ? (size_t)(batch * s->img_floats) * sizeof(float) : 0;
+}
+
+/* ---- run ------------------------------------------------------------------------- */
+
+struct run_ctx {
+    const struct sd_state *s;
+    const float *in;
+    float *out;
+    float *ws;
+    int64_t n_occ, occ; /* output channels split into n_occ chunks of occ */
+};
+
+/* Channel src (in_h x in_w) padded and split into stride phases at dst. */
+static void pack_plain(const struct sd_state *s, const float *src, float *dst)
+{
+    const struct dlas_conv_desc *d = &s->d;
+    const struct geom *g = &s->g;
+    const int sh = d->stride_h, sw = d->stride_w;
+    for (int rph = 0; rph < sh; rph++)
+        for (int cph = 0; cph < sw; cph++) {
+            float *plane = dst + (rph * sw + cph) * g->sub;
+            /* plane column q holds padded column q*sw + cph: image columns
+             * [lo, hi) of it are inside the image */
+            int64_t lo, hi;
+            pc_span(d->pad_w - cph, d->in_w + d->pad_w - cph, sw, g->Q, &lo, &hi);
+            for (int64_t r = 0; r < g->R; r++) {
+                float *row = plane + r * g->Q;
+                const int64_t ih = r * sh + rph - d->pad_h;
+                if (ih < 0 || ih >= d->in_h || lo >= hi) {
+                    memset(row, 0, (size_t)g->Q * sizeof(float));
+                    continue;
+                }
+                const float *irow = src + ih * d->in_w;
+                memset(row, 0, (size_t)lo * sizeof(float));
+                if (sw == 1)
+                    memcpy(row + lo, irow + lo - d->pad_w, (size_t)(hi - lo) * sizeof(float));
+                else
+                    for (int64_t q = lo; q < hi; q++)
+                        row[q] = irow[q * sw + cph - d->pad_w];
+                memset(row + hi, 0, (size_t)(g->Q - hi) * sizeof(float));
+            }
+            memset(plane + g->R * g->Q, 0, (size_t)(g->sub - g->R * g->Q) * sizeof(float));
+        }
+}
+
+/* Items: (image, input channel): the channel padded into copy 0, then
+ * moved left by each other copy's shift r (the channel's first r floats
+ * land in the previous channel's slots, which that channel's item does not
+ * write, so the items stay independent). */
+static void pack_channels(const void *ctx, int64_t i0, int64_t i1)
+{
+    const struct run_ctx *c = ctx;
+    const struct sd_state *s = c->s;
+    const struct dlas_conv_desc *d = &s->d;
+    const struct geom *g = &s->g;
+    for (int64_t it = i0; it < i1; it++) {
+        const int64_t n = it / d->in_c, ch = it % d->in_c;
+        float *img = c->ws + n * s->img_floats;
+        const float *plain = img + ch * g->cs;
+        pack_plain(s, c->in + (n * d->in_c + ch) * d->in_h * d->in_w, img + ch * g->cs);
+        const int last = ch == d->in_c - 1;
+        if (last) /* the tail past the last channel */
+            memset(img + d->in_c * g->cs, 0,
+                   (size_t)(g->copy_floats - d->in_c * g->cs) * sizeof(float));
+        for (int j = 1; j < g->n_copies; j++) {
+            const int64_t r = g->shift[j], skip = ch ? 0 : r;
+            float *copy = img + j * g->copy_floats;
+            memcpy(copy + ch * g->cs - r + skip, plain + skip,
+                   (size_t)(g->cs - skip) * sizeof(float));
+            if (last)
+                memset(copy + d->in_c * g->cs - r, 0,
+                       (size_t)(g->copy_floats - d->in_c * g->cs + r) * sizeof(float));
+        }
+    }
+}
+
+/* The flattened positions [p0, p0 + np) of tile into output plane dst
+ * (out_h x out_w), dropping the columns >= out_w. */
+static void scatter(const struct sd_state *s, const float *tile, int64_t p0, int64_t np,
+                    float *dst)
+{
+    const int64_t Q = s->g.Q, ow_n = s->d.out_w, end = p0 + np;
+    for (int64_t oh = p0 / Q; oh * Q < end && oh < s->d.out_h; oh++) {
+        int64_t a = oh * Q > p0 ? oh * Q : p0, b = oh * Q + ow_n < end ? oh * Q + ow_n : end;
+        if (a < b)
+            memcpy(dst + oh * ow_n + (a - oh * Q), tile + (a - p0), (size_t)(b - a) * sizeof(float));
+    }
+}
+
+/* Items: (image, block of output positions, chunk of output channels). */
+static void compute_items(const void *ctx, int64_t i0, int64_t i1)
+{
+    const struct run_ctx *c = ctx;
+    const struct sd_state *s = c->s;
+    const struct dlas_conv_desc *d = &s->d;
+    float tile[SC_MAX_V * PC_VL] __attribute__((aligned(64)));
+    const int64_t ohw = d->out_h * d->out_w, per_img = s->n_blk * c->n_occ;
+    const int64_t *ptr = s->csr.ptr;
+    for (int64_t it = i0; it < i1; it++) {
+        const int64_t n = it / per_img, k = it % per_img, blk = k / c->n_occ, occ = k % c->n_occ;
+        const int64_t p0 = blk * s->v * PC_VL;
+        const int last = blk == s->n_blk - 1;
+        const int64_t nv = last ? s->n_vec - blk * s->v : s->v;
+        const sc_kernel_fn *kern = last ? s->klast : s->kfull;
+        int64_t oc0 = occ * c->occ, oc1 = oc0 + c->occ < d->out_c ? oc0 + c->occ : d->out_c;
+        struct sc_kargs a;
+        memset(&a, 0, sizeof a);
+        a.x = c->ws + n * s->img_floats + p0;
+        a.act = d->activation;
+        a.dst = tile;
+        float *dst = c->out + n * d->out_c * ohw;
+        for (int64_t oc = oc0; oc < oc1;) {
+            /* as many rows a call as configured, fewer at the chunk's end */
+            int lg = 2;
+            while (lg > 0 && (!kern[lg] || oc + (1 << lg) > oc1))
+                lg--;
+            const struct sc_nz **nzp[4] = {&a.nz, &a.nz2, &a.nz3, &a.nz4};
+            int64_t *nnzp[4] = {&a.nnz, &a.nnz2, &a.nnz3, &a.nnz4};
+            float *biasp[4] = {&a.bias, &a.bias2, &a.bias3, &a.bias4};
+            for (int r = 0; r < 1 << lg; r++) {
+                *nzp[r] = s->csr.nz + ptr[oc + r];
+                *nnzp[r] = ptr[oc + r + 1] - ptr[oc + r];
+                *biasp[r] = s->bias ? s->bias[oc + r] : 0.0f;
+            }
+            kern[lg](&a);
+            for (int r = 0; r < 1 << lg; r++)
+                scatter(s, tile + r * nv * PC_VL, p0, nv * PC_VL, dst + (oc + r) * ohw);
+            oc += 1 << lg;
+        }
+    }
+}
+
+static int sd_run(void *state, int64_t batch, const float *in, float *out, void *ws,
+                  struct dlas_profile *prof)
+{
+    const struct sd_state *s = state;
+    if (!s || batch < 0 || (batch && (!in || !out || !ws)))
+        return dlas_error(DLAS_ERR_INVALID,
+                          NAME ": run() needs state, input, output and workspace");
+    if (!batch)
+        return DLAS_OK;
+    const struct dlas_conv_desc *d = &s->d;
+    /* enough items for every thread to get a few, splitting output
+     * channels only when the blocks alone are too few */
+    const int64_t want = 4 * (int64_t)pc_threads(&s->be), have = batch * s->n_blk;
+    int64_t n_occ = have >= want ? 1 : pc_ceil_div(want, have);
+    if (n_occ > d->out_c)
+        n_occ = d->out_c;
+    const int64_t occ = pc_ceil_div(d->out_c, n_occ);
+    struct run_ctx c = {s, in, out, ws, pc_ceil_div(d->out_c, occ), occ};
+    struct pc_phases ph = {&c,           batch * d->in_c, batch * s->n_blk * c.n_occ,
+                           pack_channels, compute_items,  NULL,
+                           "compute"};
+    pc_run_phases(&s->be, 0, &ph, prof);
+    return DLAS_OK;
+}
+
+static const struct dlas_primitive_ops sd_ops = {
+    .size = sizeof(struct dlas_primitive_ops),
+    .op = "conv2d",
+    .device = "cpu",
+    .supports = sd_supports,
+    .prepare = sd_prepare,
+    .workspace = sd_workspace,
+    .run = sd_run,
+    .release = sd_release,
+    .flags = DLAS_PRIM_ACTIVATION,
+};
+
+static const struct dlas_component components[] = {
+    {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,
+     "direct sparse convolution: CSR weights with offsets into the padded input, vectorised "
+     "over the flattened output plane (AVX-512 when the CPU has it); any stride, padding, "
+     "dilation, groups",
+     "J. Park, S. Li, W. Wen, P. T. P. Tang, H. Li, Y. Chen, P. Dubey. Faster CNNs with "
+     "Direct Sparse Convolutions and Guided Pruning. ICLR 2017",
+     sd_params, &sd_ops},
+};
+
+DLAS_PLUGIN(NAME, "0.1.0", "direct sparse convolution (CSR)", components)

@@ -1,0 +1,198 @@
+/* Masked channels (dlas_graph_mask_channels) compute what the physically
+ * pruned network computes (dlas_graph_remove_masked_channels), on models of
+ * the zoo with residual adds, concats, depthwise convs and flatten-linear. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static void fill_uniform(struct dlas_tensor *t, struct dlas_rng *r, double lo, double hi)
+{
+    float *d = dlas_f32(t);
+    for (int64_t i = 0, n = dlas_tensor_numel(t); i < n; i++)
+        d[i] = (float)(lo + (hi - lo) * dlas_rng_uniform(r));
+}
+
+/* BN away from identity: a batchnorm left unmasked would turn a zero
+ * channel into a non-zero one, and the comparison would catch it. */
+static void randomize(struct dlas_graph *g, uint64_t seed)
+{
+    struct dlas_rng r;
+    dlas_rng_seed(&r, seed);
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+        struct dlas_node *n = dlas_graph_node(g, i);
+        if (n->op == DLAS_OP_BATCHNORM) {
+            fill_uniform(&n->weight, &r, 0.5, 1.5);
+            fill_uniform(&n->bias, &r, -0.5, 0.5);
+            fill_uniform(&n->running_mean, &r, -0.3, 0.3);
+            fill_uniform(&n->running_var, &r, 0.5, 1.5);
+        } else if (n->weight.data) {
+            fill_uniform(&n->weight, &r, -0.5, 0.5);
+            if (n->bias.data)
+                fill_uniform(&n->bias, &r, -0.2, 0.2);
+        }
+    }
+}
+
+static struct dlas_tensor forward(const struct dlas_graph *g, int64_t batch)
+{
+    const struct dlas_node *in = dlas_graph_node(g, 0);
+    int64_t dims[4] = {batch, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
+    struct dlas_tensor x, y;
+    memset(&y, 0, sizeof y);
+    ck_assert_int_eq(dlas_tensor_alloc(&x, DLAS_F32, 4, dims), 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 99);
+    fill_uniform(&x, &r, -1, 1);
+    ck_assert_msg(dlas_graph_forward_ref(g, &x, &y) == 0, "%s", dlas_last_error());
+    dlas_tensor_free(&x);
+    return y;
+}
+
+/* Mask every third prunable channel of every group (never a member's last),
+ * then remove them: same output as masked, different from the original. */
+static void mask_then_remove(struct dlas_graph *g, const char *label)
+{
+    struct dlas_tensor y0 = forward(g, 2);
+    struct dlas_graph_stats s0, s1;
+    ck_assert_int_eq(dlas_graph_stats(g, &s0), 0);
+    struct dlas_channel_group *gr;
+    int ng;
+    ck_assert_int_eq(dlas_graph_channel_groups(g, &gr, &ng), 0);
+    int64_t masked = 0;
+    for (int k = 0; k < ng; k++) {
+        int64_t live = gr[k].n_channels;
+        for (int64_t c = 0; c < gr[k].n_channels; c += 3) {
+            if (!gr[k].prunable[c] || live <= 1)
+                continue;
+            int id = gr[k].node[c];
+            int64_t w = dlas_graph_node(g, id)->out_shape[0];
+            uint8_t *keep = malloc((size_t)w);
+            memset(keep, 1, (size_t)w);
+            keep[gr[k].channel[c]] = 0;
+            int rc = dlas_graph_mask_channels(g, id, keep);
+            free(keep);
+            if (rc == 0) {
+                masked++;
+                live--;
+                ck_assert(dlas_graph_channel_masked(g, id, gr[k].channel[c]));
+            }
+        }
+    }
+    dlas_channel_groups_free(gr, ng);
+    ck_assert_msg(masked > 0, "%s: nothing masked", label);
+    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    struct dlas_tensor ym = forward(g, 2);
+    int64_t removed = 0;
+    ck_assert_msg(dlas_graph_remove_masked_channels(g, &removed) == 0, "%s: %s", label,
+                  dlas_last_error());
+    ck_assert_msg(removed == masked, "%s: masked %lld, removed %lld", label, (long long)masked,
+                  (long long)removed);
+    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    ck_assert_int_eq(dlas_graph_stats(g, &s1), 0);
+    ck_assert_int_lt(s1.params, s0.params);
+    struct dlas_tensor yp = forward(g, 2);
+    int64_t n = dlas_tensor_numel(&ym);
+    ck_assert_int_eq(n, dlas_tensor_numel(&yp));
+    double err = dlas_rel_error(dlas_f32(&yp), dlas_f32(&ym), n);
+    ck_assert_msg(err < 1e-5, "%s: pruned vs masked relative error %g", label, err);
+    /* the channels mattered: masking changed the output */
+    ck_assert_msg(dlas_rel_error(dlas_f32(&y0), dlas_f32(&ym), n) > 1e-4, "%s", label);
+    /* nothing masked is left to remove */
+    ck_assert_int_eq(dlas_graph_remove_masked_channels(g, &removed), 0);
+    ck_assert_int_eq(removed, 0);
+    dlas_tensor_free(&y0);
+    dlas_tensor_free(&ym);
+    dlas_tensor_free(&yp);
+}
+
+START_TEST(zoo_masked_equals_pruned)
+{
+    static const struct {
+        const char *model;
+        int c, h, w;
+        const char *sets[4];
+    } cases[] = {
+        {"resnet", 3, 16, 16, {"depth=20"}},
+        {"wrn", 3, 16, 16, {"depth=10", "width=1", "block=basic"}},
+        {"densenet", 3, 16, 16, {"depth=10", "growth=6"}},
+        {"mobilenet", 3, 16, 16, {"version=2", "width=0.25"}},
+        {"lenet5", 1, 28, 28, {NULL}},
+    };
+    struct dlas_registry *reg = dlas_test_registry("check_mask");
+    ck_assert_ptr_nonnull(reg);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct dlas_component *comp =
+            dlas_registry_find(reg, DLAS_KIND_MODEL, cases[i].model);
+        ck_assert_msg(comp != NULL, "no model '%s'", cases[i].model);
+        struct dlas_params *p;
+        ck_assert_int_eq(dlas_params_defaults(comp->params, &p), 0);
+        for (int k = 0; k < 4 && cases[i].sets[k]; k++) {
+            char key[64];
+            const char *eq = strchr(cases[i].sets[k], '=');
+            snprintf(key, sizeof key, "%.*s", (int)(eq - cases[i].sets[k]), cases[i].sets[k]);
+            ck_assert_msg(dlas_params_set(p, key, eq + 1, "test") == 0, "%s", dlas_last_error());
+        }
+        struct dlas_rng rng;
+        struct dlas_host host;
+        dlas_rng_seed(&rng, 1);
+        dlas_host_init(&host, &rng, 1);
+        struct dlas_graph *g = dlas_graph_new();
+        const struct dlas_model_ops *ops = comp->ops;
+        ck_assert_msg(ops->build(&host, p, cases[i].c, cases[i].h, cases[i].w, 10, g) == 0,
+                      "%s: %s", cases[i].model, dlas_last_error());
+        dlas_params_free(p);
+        ck_assert_int_eq(dlas_graph_init_weights(g, &rng), 0);
+        randomize(g, 23);
+        mask_then_remove(g, cases[i].model);
+        dlas_graph_free(g);
+    }
+    dlas_registry_free(reg);
+}
+END_TEST
+
+/* A layer masked channel by channel keeps its last one; the network input
+ * and output are never masked; a refused mask leaves the graph as it was. */
+START_TEST(mask_refusals)
+{
+    struct dlas_graph *g = dlas_graph_new();
+    struct dlas_conv_attr a = dlas_conv(2, 3, 1, 1);
+    int x = dlas_graph_input(g, "in", 1, 6, 6);
+    x = dlas_graph_conv2d(g, "c1", x, &a);
+    x = dlas_graph_batchnorm(g, "bn", x, 1e-5f);
+    x = dlas_graph_relu(g, "r", x);
+    x = dlas_graph_global_avgpool(g, "gap", x);
+    x = dlas_graph_flatten(g, "f", x);
+    dlas_graph_linear(g, "fc", x, 3, 1);
+    ck_assert_int_eq(dlas_graph_status(g), 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 1);
+    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+    int c1 = dlas_graph_find(g, "c1"), fc = dlas_graph_find(g, "fc");
+    uint8_t k0[2] = {0, 1}, k1[2] = {1, 0}, kfc[3] = {1, 0, 1};
+    ck_assert_int_eq(dlas_graph_mask_channels(g, c1, k0), 0);
+    ck_assert(dlas_graph_channel_masked(g, c1, 0) && !dlas_graph_channel_masked(g, c1, 1));
+    ck_assert(dlas_graph_channel_masked(g, dlas_graph_find(g, "bn"), 0));
+    ck_assert_int_ne(dlas_graph_mask_channels(g, c1, k1), 0);
+    ck_assert(!dlas_graph_channel_masked(g, c1, 1));
+    ck_assert_int_ne(dlas_graph_mask_channels(g, fc, kfc), 0);
+    ck_assert(!dlas_graph_channel_masked(g, fc, 1));
+    int64_t removed;
+    ck_assert_int_eq(dlas_graph_remove_masked_channels(g, &removed), 0);
+    ck_assert_int_eq(removed, 1);
+    ck_assert_int_eq(dlas_graph_node(g, c1)->out_shape[0], 1);
+    dlas_graph_free(g);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("mask");
+    TCase *tc = tcase_create("mask");
+    tcase_add_test(tc, zoo_masked_equals_pruned);
+    tcase_add_test(tc, mask_refusals);
+    suite_add_tcase(s, tc);
+    return dlas_test_run(s);
+}

@@ -1,0 +1,492 @@
+/* The pruning compressors on constructed cases whose answer is known:
+ * l1-channel removes the smallest-norm filters (by |w|, not signed sums),
+ * fisher the channel of lowest saliency, activation the one of lowest
+ * attention; gradual magnitude follows the cubic schedule; a latency target
+ * is met on the measured plan; fine-tuning is a chain step. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static struct dlas_registry *reg;
+static char tmpdir[256];
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/dlas-prune-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    reg = dlas_test_registry("check_prune");
+    ck_assert_ptr_nonnull(reg);
+}
+
+static void teardown(void)
+{
+    dlas_registry_free(reg);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* in 1x8x8 -> conv1 (6) -> bn1 -> relu1 -> conv2 (5) -> bn2 -> relu2 -> gap
+ * -> flat -> fc (4 classes) */
+static struct dlas_graph *net(uint64_t seed)
+{
+    struct dlas_graph *g = dlas_graph_new();
+    struct dlas_conv_attr c1 = dlas_conv(6, 3, 1, 1), c2 = dlas_conv(5, 3, 1, 1);
+    int x = dlas_graph_input(g, "in", 1, 8, 8);
+    x = dlas_graph_conv2d(g, "conv1", x, &c1);
+    x = dlas_graph_batchnorm(g, "bn1", x, 1e-5f);
+    x = dlas_graph_relu(g, "relu1", x);
+    x = dlas_graph_conv2d(g, "conv2", x, &c2);
+    x = dlas_graph_batchnorm(g, "bn2", x, 1e-5f);
+    x = dlas_graph_relu(g, "relu2", x);
+    x = dlas_graph_global_avgpool(g, "gap", x);
+    x = dlas_graph_flatten(g, "flat", x);
+    dlas_graph_linear(g, "fc", x, 4, 1);
+    ck_assert_int_eq(dlas_graph_status(g), 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, seed);
+    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+    return g;
+}
+
+static struct dlas_node *node(struct dlas_graph *g, const char *name)
+{
+    int id = dlas_graph_find(g, name);
+    ck_assert_msg(id >= 0, "no node %s", name);
+    return dlas_graph_node(g, id);
+}
+
+/* Which of the original rows of `before` the pruned weight kept, in order. */
+static int kept_rows(const struct dlas_node *before, const struct dlas_node *after, int *rows,
+                     double tol)
+{
+    int64_t per = dlas_tensor_numel(&before->weight) / before->weight.dims[0];
+    int n = 0;
+    for (int64_t r = 0; r < after->weight.dims[0]; r++)
+        for (int64_t q = 0; q < before->weight.dims[0]; q++) {
+            const float *a = dlas_f32(&after->weight) + r * per;
+            const float *b = dlas_f32(&before->weight) + q * per;
+            int same = 1;
+            for (int64_t i = 0; i < per && same; i++)
+                same = fabs(a[i] - b[i]) <= tol * (fabs(b[i]) + 1e-3);
+            if (same) {
+                rows[n++] = (int)q;
+                break;
+            }
+        }
+    return n;
+}
+
+static const struct dlas_component *comp(const char *name)
+{
+    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_COMPRESSOR, name);
+    ck_assert_msg(c != NULL, "no compressor '%s'", name);
+    return c;
+}
+
+static int apply(const char *name, struct dlas_compress_ctx *ctx, const char *const *sets)
+{
+    const struct dlas_component *c = comp(name);
+    struct dlas_params *p;
+    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
+    for (int k = 0; sets && sets[k]; k++) {
+        char key[64];
+        const char *eq = strchr(sets[k], '=');
+        snprintf(key, sizeof key, "%.*s", (int)(eq - sets[k]), sets[k]);
+        ck_assert_msg(dlas_params_set(p, key, eq + 1, "test") == 0, "%s", dlas_last_error());
+    }
+    int rc = ((const struct dlas_compressor_ops *)c->ops)->apply(ctx, p);
+    dlas_params_free(p);
+    return rc;
+}
+
+/* Row r of conv1 scaled so that |w| sums rank 2 < 4 < 0 < 5 < 1 < 3; row 4
+ * has mostly negative weights: its signed sum is the smallest of all, its
+ * L1 norm is not. */
+static void rank_conv1(struct dlas_graph *g)
+{
+    static const float scale[6] = {0.5f, 2.0f, 0.1f, 3.0f, 0.3f, 1.0f};
+    struct dlas_node *c1 = node(g, "conv1");
+    for (int r = 0; r < 6; r++)
+        for (int i = 0; i < 9; i++) {
+            float v = scale[r] * (float)(1 + (i * 7 + r) % 5) / 5.0f;
+            dlas_f32(&c1->weight)[r * 9 + i] = r == 4 && i != 0 ? -v : v;
+        }
+}
+
+START_TEST(l1_layer_removes_smallest_norms)
+{
+    struct dlas_graph *g = net(1);
+    rank_conv1(g);
+    struct dlas_graph *before = dlas_graph_clone(g);
+    struct dlas_rng rng;
+    struct dlas_host host;
+    dlas_rng_seed(&rng, 1);
+    dlas_host_init(&host, &rng, 1);
+    struct dlas_compress_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.size = sizeof ctx;
+    ctx.host = &host;
+    ctx.graph = g;
+    const char *sets[] = {"mode=layer", "layer_fraction=0.5", NULL};
+    ck_assert_msg(apply("l1-channel", &ctx, sets) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(node(g, "conv1")->out_shape[0], 3);
+    ck_assert_int_eq(node(g, "conv2")->out_shape[0], 3); /* floor(5 / 2) = 2 gone */
+    int rows[6];
+    ck_assert_int_eq(kept_rows(node(before, "conv1"), node(g, "conv1"), rows, 0), 3);
+    ck_assert_int_eq(rows[0], 1); /* 2, 4, 0 went: the smallest |w| */
+    ck_assert_int_eq(rows[1], 3);
+    ck_assert_int_eq(rows[2], 5);
+    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    dlas_graph_free(before);
+    dlas_graph_free(g);
+}
+END_TEST
+
+/* Global ranking to a params target: removal follows the norms across
+ * layers (normalised by filter size) and stops at the goal. */
+START_TEST(l1_global_stops_at_params_target)
+{
+    struct dlas_graph *g = net(2);
+    rank_conv1(g);
+    /* conv2's filters are made large, so conv1's go first */
+    struct dlas_node *c2 = node(g, "conv2");
+    for (int64_t i = 0; i < dlas_tensor_numel(&c2->weight); i++)
+        dlas_f32(&c2->weight)[i] = 5.0f + (float)(i % 7);
+    struct dlas_graph_stats s0, s1;
+    ck_assert_int_eq(dlas_graph_stats(g, &s0), 0);
+    struct dlas_graph *before = dlas_graph_clone(g);
+    struct dlas_rng rng;
+    struct dlas_host host;
+    dlas_rng_seed(&rng, 1);
+    dlas_host_init(&host, &rng, 1);
+    struct dlas_compress_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.size = sizeof ctx;
+    ctx.host = &host;
+    ctx.graph = g;
+    /* one conv1 channel is 9 + 2 (bn) + 5*9 (conv2's inputs) = 56 params */
+    char goal[64];
+    snprintf(goal, sizeof goal, "absolute=%lld", (long long)(s0.params - 2 * 56));
+    const char *sets[] = {"target=params", goal, NULL};
+    ck_assert_msg(apply("l1-channel", &ctx, sets) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(dlas_graph_stats(g, &s1), 0);
+    ck_assert_int_eq(s1.params, s0.params - 2 * 56);
+    int rows[6];
+    ck_assert_int_eq(kept_rows(node(before, "conv1"), node(g, "conv1"), rows, 0), 4);
+    ck_assert(rows[0] == 0 && rows[1] == 1 && rows[2] == 3 && rows[3] == 5); /* 2, 4 went */
+    ck_assert_int_eq(node(g, "conv2")->out_shape[0], 5);
+    dlas_graph_free(before);
+    dlas_graph_free(g);
+}
+END_TEST
+
+/* round_to: every layer's channels end at a multiple (or at most one block) */
+START_TEST(l1_rounds_channel_counts)
+{
+    struct dlas_graph *g = net(6);
+    rank_conv1(g);
+    struct dlas_rng rng;
+    struct dlas_host host;
+    dlas_rng_seed(&rng, 1);
+    dlas_host_init(&host, &rng, 1);
+    struct dlas_compress_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.size = sizeof ctx;
+    ctx.host = &host;
+    ctx.graph = g;
+    const char *sets[] = {"ratio=0.97", "round_to=4", NULL};
+    ck_assert_msg(apply("l1-channel", &ctx, sets) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(node(g, "conv1")->out_shape[0], 4);
+    ck_assert_int_eq(node(g, "conv2")->out_shape[0], 4);
+    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    dlas_graph_free(g);
+}
+END_TEST
+
+/* ---- with training data ------------------------------------------------- */
+
+struct world {
+    struct dlas_rng rng;
+    struct dlas_host host;
+    struct dlas_params *p;
+    struct dlas_data *data;
+    struct dlas_trainer *trainer;
+    struct dlas_graph *g;
+    struct dlas_compress_ctx ctx;
+};
+
+static void world_open(struct world *w, struct dlas_graph *g)
+{
+    memset(w, 0, sizeof *w);
+    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_DATASET, "synthetic");
+    ck_assert_ptr_nonnull(c);
+    dlas_rng_seed(&w->rng, 1);
+    dlas_host_init(&w->host, &w->rng, 1);
+    ck_assert_int_eq(dlas_params_defaults(c->params, &w->p), 0);
+    ck_assert_int_eq(dlas_params_set(w->p, "train_size", "256", NULL), 0);
+    ck_assert_int_eq(dlas_params_set(w->p, "test_size", "64", NULL), 0);
+    ck_assert_int_eq(dlas_params_set(w->p, "height", "8", NULL), 0);
+    ck_assert_int_eq(dlas_params_set(w->p, "width", "8", NULL), 0);
+    ck_assert_int_eq(dlas_params_set(w->p, "classes", "4", NULL), 0);
+    struct dlas_data_options dopt;
+    dlas_data_options_default(&dopt);
+    dopt.batch = 32;
+    dopt.workers = 1;
+    ck_assert_msg(dlas_data_open_component(c, &w->host, w->p, &dopt, &w->data) == 0, "%s",
+                  dlas_last_error());
+    struct dlas_train_options o;
+    dlas_train_options_default(&o);
+    o.epochs = 1;
+    o.batch = 32;
+    o.lr = 0.05;
+    o.threads = 1;
+    o.progress = 0;
+    o.eval_every = 0;
+    w->g = g;
+    ck_assert_int_eq(dlas_trainer_new(g, w->data, &o, &w->trainer), 0);
+    w->ctx.size = sizeof w->ctx;
+    w->ctx.host = &w->host;
+    w->ctx.graph = g;
+    w->ctx.trainer = w->trainer;
+    w->ctx.data = w->data;
+}
+
+static void world_close(struct world *w)
+{
+    dlas_trainer_free(w->trainer);
+    dlas_data_close(w->data);
+    dlas_params_free(w->p);
+}
+
+/* conv1's channel 3 has the largest weights, but conv2 reads nothing from
+ * it: no gradient reaches it, its Fisher saliency is ~0 while every other
+ * channel's is not, so Fisher removes it first (and L1 would not). */
+START_TEST(fisher_removes_lowest_saliency)
+{
+    struct dlas_graph *g = net(3);
+    struct dlas_node *c1 = node(g, "conv1"), *c2 = node(g, "conv2");
+    for (int i = 0; i < 9; i++)
+        dlas_f32(&c1->weight)[3 * 9 + i] *= 10.0f;
+    for (int o = 0; o < 5; o++)
+        for (int i = 0; i < 9; i++)
+            dlas_f32(&c2->weight)[(o * 6 + 3) * 9 + i] = 0.0f;
+    struct dlas_graph *before = dlas_graph_clone(g);
+    struct dlas_graph_stats s0;
+    ck_assert_int_eq(dlas_graph_stats(g, &s0), 0);
+    struct world w;
+    world_open(&w, g);
+    char goal[64];
+    snprintf(goal, sizeof goal, "absolute=%lld", (long long)(s0.params - 56));
+    /* a learning rate too small to move conv2's zero column away from ~0 */
+    char save[600];
+    snprintf(save, sizeof save, "save=%s/pruned.ckpt", tmpdir);
+    const char *sets[] = {goal, "prune_every=3", "lr=1e-9", "evaluate=false", save, NULL};
+    ck_assert_msg(apply("fisher", &w.ctx, sets) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(node(g, "conv1")->out_shape[0], 5);
+    ck_assert_int_eq(node(g, "conv2")->out_shape[0], 5);
+    int rows[6];
+    ck_assert_int_eq(kept_rows(node(before, "conv1"), node(g, "conv1"), rows, 1e-3), 5);
+    for (int k = 0; k < 5; k++)
+        ck_assert_int_eq(rows[k], k < 3 ? k : k + 1);
+    ck_assert_int_eq(dlas_trainer_step(w.trainer), 3); /* one pruning step sufficed */
+    /* the checkpoint holds the weights and the architecture */
+    struct dlas_ckpt *ck;
+    ck_assert_msg(dlas_ckpt_open(save + 5, &ck) == 0, "%s", dlas_last_error());
+    struct dlas_tensor arch = {0};
+    ck_assert_int_eq(dlas_ckpt_read_tensor(ck, "prune.arch.conv1", &arch), 0);
+    ck_assert(((int32_t *)arch.data)[0] == 5 && ((int32_t *)arch.data)[1] == 6);
+    dlas_tensor_free(&arch);
+    dlas_ckpt_close(ck);
+    struct dlas_graph *copy = dlas_graph_clone(g);
+    ck_assert_int_ne(dlas_checkpoint_load_graph(copy, save + 5, DLAS_CKPT_STRICT), 0);
+    ck_assert_msg(dlas_checkpoint_load_graph(copy, save + 5, DLAS_CKPT_ALLOW_UNEXPECTED) == 0,
+                  "%s", dlas_last_error());
+    dlas_graph_free(copy);
+    world_close(&w);
+    dlas_graph_free(before);
+    dlas_graph_free(g);
+}
+END_TEST
+
+/* relu1's channel 2 is never positive (its batchnorm shift is far below
+ * zero): its attention is 0, every other channel's is not. */
+START_TEST(activation_removes_lowest_attention)
+{
+    struct dlas_graph *g = net(4);
+    struct dlas_node *bn = node(g, "bn1"), *c1 = node(g, "conv1");
+    dlas_f32(&bn->bias)[2] = -100.0f;
+    for (int i = 0; i < 9; i++)
+        dlas_f32(&c1->weight)[2 * 9 + i] *= 10.0f;
+    struct dlas_graph *before = dlas_graph_clone(g);
+    struct dlas_graph_stats s0;
+    ck_assert_int_eq(dlas_graph_stats(g, &s0), 0);
+    struct world w;
+    world_open(&w, g);
+    char goal[64];
+    snprintf(goal, sizeof goal, "absolute=%lld", (long long)(s0.params - 56));
+    const char *sets[] = {goal, "prune_every=0", "calibration_batches=2",
+                          "calibration_batch=16", "evaluate=false", NULL};
+    ck_assert_msg(apply("activation", &w.ctx, sets) == 0, "%s", dlas_last_error());
+    int rows[6];
+    ck_assert_int_eq(kept_rows(node(before, "conv1"), node(g, "conv1"), rows, 0), 5);
+    for (int k = 0; k < 5; k++)
+        ck_assert_int_eq(rows[k], k < 2 ? k : k + 1);
+    ck_assert_int_eq(node(g, "conv2")->out_shape[0], 5);
+    world_close(&w);
+    dlas_graph_free(before);
+    dlas_graph_free(g);
+}
+END_TEST
+
+/* Targets nothing can reach, and pruners without what they need, say so. */
+START_TEST(pruners_refuse_clearly)
+{
+    struct dlas_graph *g = net(5);
+    struct dlas_rng rng;
+    struct dlas_host host;
+    dlas_rng_seed(&rng, 1);
+    dlas_host_init(&host, &rng, 1);
+    struct dlas_compress_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.size = sizeof ctx;
+    ctx.host = &host;
+    ctx.graph = g;
+    const char *tiny[] = {"absolute=10", NULL};
+    ck_assert_int_ne(apply("l1-channel", &ctx, tiny), 0);
+    ck_assert_msg(strstr(dlas_last_error(), "nothing left to prune"), "%s", dlas_last_error());
+    dlas_graph_free(g);
+    g = net(5);
+    ctx.graph = g;
+    ck_assert_int_ne(apply("fisher", &ctx, NULL), 0);
+    ck_assert_msg(strstr(dlas_last_error(), "train"), "%s", dlas_last_error());
+    ck_assert_int_ne(apply("finetune", &ctx, NULL), 0);
+    const char *lat[] = {"target=latency", NULL};
+    ck_assert_int_eq(apply("l1-channel", &ctx, lat), DLAS_ERR_UNAVAILABLE);
+    struct dlas_graph_stats s;
+    ck_assert_int_eq(dlas_graph_stats(g, &s), 0);
+    struct dlas_graph *fresh = net(5);
+    struct dlas_graph_stats s0;
+    ck_assert_int_eq(dlas_graph_stats(fresh, &s0), 0);
+    ck_assert_int_eq(s.params, s0.params); /* refused: untouched */
+    dlas_graph_free(fresh);
+    dlas_graph_free(g);
+}
+END_TEST
+
+/* ---- through an experiment ---------------------------------------------- */
+
+static struct dlas_experiment *run_cfg(const char *body, size_t points)
+{
+    char cfg[512], out[512];
+    snprintf(cfg, sizeof cfg, "%s/p.cfg", tmpdir);
+    snprintf(out, sizeof out, "%s/results", tmpdir);
+    FILE *fp = fopen(cfg, "w");
+    ck_assert_ptr_nonnull(fp);
+    fprintf(fp,
+            "experiment = { seeds = [1]; eval_samples = 64; repeat = 5; warmup = 1; batch = 8;\n"
+            "  output = { dir = \"%s\"; }; };\n"
+            "dataset = { plugin = \"synthetic\"; classes = 4; height = 16; width = 16;\n"
+            "  train_size = 256; test_size = 64; };\n"
+            "train = { epochs = 1; batch = 32; lr = 0.05; threads = 1; };\n"
+            "primitives = { im2col = { plugin = \"im2col-gemm\"; }; };\n"
+            "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n%s",
+            out, body);
+    fclose(fp);
+    struct dlas_experiment *e;
+    ck_assert_msg(dlas_experiment_load(cfg, reg, &e) == 0, "%s", dlas_last_error());
+    struct dlas_run_options ro;
+    dlas_run_options_default(&ro);
+    ro.progress = 0;
+    struct dlas_run_summary sum;
+    ck_assert_msg(dlas_experiment_run(e, &ro, &sum) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(sum.ran, points);
+    for (size_t i = 0; i < points; i++)
+        ck_assert_msg(!strcmp(dlas_experiment_result(e, i, "status"), "ok"), "point %zu: %s", i,
+                      dlas_experiment_result(e, i, "error"));
+    return e;
+}
+
+static double num(struct dlas_experiment *e, size_t i, const char *key)
+{
+    const char *v = dlas_experiment_result(e, i, key);
+    ck_assert_msg(v && *v, "point %zu has no '%s'", i, key);
+    return atof(v);
+}
+
+/* s_k = s_f + (s_i - s_f)(1 - k/n)^3 at steps 0, 2, 4, 6, 8 */
+START_TEST(gradual_magnitude_follows_cubic_schedule)
+{
+    struct dlas_experiment *e = run_cfg(
+        "models = { lenet = { plugin = \"lenet5\"; }; };\n"
+        "compressors = { grad = ( { plugin = \"magnitude\"; mode = \"gradual\"; sparsity = 0.8;\n"
+        "  initial_sparsity = 0.1; prune_every = 2; prune_steps = 4; recover_steps = 1; } ); };\n",
+        1);
+    const char *sched = dlas_experiment_result(e, 0, "magnitude.schedule");
+    ck_assert_ptr_nonnull(sched);
+    const char *at = sched;
+    for (int k = 0; k <= 4; k++) {
+        long long step;
+        double s;
+        int used;
+        ck_assert_msg(sscanf(at, "%lld:%lf%n", &step, &s, &used) == 2, "'%s'", sched);
+        double x = 1.0 - k / 4.0, want = 0.8 + (0.1 - 0.8) * x * x * x;
+        ck_assert_int_eq(step, 2 * k);
+        ck_assert_msg(fabs(s - want) < 1e-4, "step %d: sparsity %g, schedule %g", k, s, want);
+        at += used;
+    }
+    ck_assert(fabs(num(e, 0, "magnitude.sparsity_achieved") - 0.8) < 1e-4);
+    dlas_experiment_free(e);
+}
+END_TEST
+
+/* Fisher to a measured-latency target (scope all: residual streams too) on
+ * a small ResNet; the goal is met on the measured plan, the pruned network
+ * agrees with the reference forward (the runner checks it), and finetune
+ * follows as a chain step. */
+START_TEST(latency_target_met_on_measured_plan)
+{
+    struct dlas_experiment *e = run_cfg(
+        "models = { r8 = { plugin = \"resnet\"; depth = 8; }; };\n"
+        "compressors = { lat = ( { plugin = \"fisher\"; target = \"latency\"; ratio = 0.8;\n"
+        "  scope = \"all\"; prune_every = 2; channels_per_step = 2; lr = 0.01; },\n"
+        "  { plugin = \"finetune\"; steps = 3; lr = 0.01; } ); };\n",
+        1);
+    double goal = num(e, 0, "fisher.goal"), before = num(e, 0, "fisher.cost_before");
+    double after = num(e, 0, "fisher.cost_after");
+    ck_assert(goal > 0 && before > 0);
+    ck_assert_msg(fabs(goal - 0.8 * before) < 1e-6 * before, "goal %g, before %g", goal, before);
+    ck_assert_msg(after <= goal, "latency %g ms above the goal %g ms", after, goal);
+    ck_assert_str_eq(dlas_experiment_result(e, 0, "fisher.target"), "latency");
+    ck_assert_msg(!strncmp(dlas_experiment_result(e, 0, "fisher.latency_binding"), "im2col", 6),
+                  "%s", dlas_experiment_result(e, 0, "fisher.latency_binding"));
+    ck_assert(num(e, 0, "fisher.channels_removed") >= 2);
+    ck_assert(num(e, 0, "fisher.params_after") < num(e, 0, "fisher.params_before"));
+    ck_assert(num(e, 0, "params") == num(e, 0, "fisher.params_after"));
+    ck_assert(strstr(dlas_experiment_result(e, 0, "fisher.arch"), "/"));
+    ck_assert(num(e, 0, "finetune.steps") == 3);
+    dlas_experiment_free(e);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("prune");
+    TCase *tc = tcase_create("known answers");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, l1_layer_removes_smallest_norms);
+    tcase_add_test(tc, l1_global_stops_at_params_target);
+    tcase_add_test(tc, l1_rounds_channel_counts);
+    tcase_add_test(tc, fisher_removes_lowest_saliency);
+    tcase_add_test(tc, activation_removes_lowest_attention);
+    tcase_add_test(tc, pruners_refuse_clearly);
+    tcase_add_test(tc, gradual_magnitude_follows_cubic_schedule);
+    tcase_add_test(tc, latency_target_met_on_measured_plan);
+    suite_add_tcase(s, tc);
+    return dlas_test_run(s);
+}

@@ -1,0 +1,467 @@
+/* Result files: tidy columns (one per swept parameter and per reported
+ * figure, ratios against the dense baseline), CSV and JSON holding the same
+ * rows and fields after a resume, damaged files refused with file and line
+ * and left untouched, --rebuild-results keeping what parses, and a full disk
+ * changing neither file. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <dlas/dlas.h>
+
+#include "exp_timing.h" /* compiled in: internal */
+#include "testutil.h"
+
+static char tmpdir[256];
+static struct dlas_registry *reg;
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/dlas-res-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    reg = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_discover(reg, NULL), DLAS_OK);
+}
+
+static void teardown(void)
+{
+    dlas_registry_free(reg);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static char *path_in(const char *name)
+{
+    static char p[64][512]; /* a few live at once in one test */
+    static int k;
+    k = (k + 1) % 64;
+    snprintf(p[k], sizeof p[k], "%s/%s", tmpdir, name);
+    return p[k];
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = (size_t)n;
+    return s;
+}
+
+static void spit(const char *path, const char *text, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+    fclose(f);
+}
+
+static const char *cfg_text(const char *sparsities)
+{
+    static char t[2048];
+    snprintf(t, sizeof t,
+             "experiment = { name = \"tidy\"; repeat = 3; warmup = 0; eval_samples = 8; };\n"
+             "dataset = { plugin = \"synthetic\"; train_size = 8; test_size = 8; };\n"
+             "models = { lenet = { plugin = \"lenet5\"; }; };\n"
+             "compressors = { none = (); mag = ( { plugin = \"magnitude\"; sparsity = %s; } ); };\n"
+             "primitives = { im = { plugin = \"im2col-gemm\"; }; wino = { plugin = \"winograd\"; }; };\n"
+             "backends = { omp = { plugin = \"openmp\"; threads = [1, 2]; }; };\n",
+             sparsities);
+    return t;
+}
+
+static struct dlas_experiment *run_cfg(const char *text, const char *out)
+{
+    const char *cfg = path_in("t.cfg");
+    spit(cfg, text, strlen(text));
+    struct dlas_experiment *e;
+    ck_assert_msg(dlas_experiment_load(cfg, reg, &e) == DLAS_OK, "%s", dlas_last_error());
+    struct dlas_run_options o;
+    dlas_run_options_default(&o);
+    o.output_dir = out;
+    o.progress = 0;
+    o.isolate = 0;
+    struct dlas_run_summary sum;
+    ck_assert_msg(dlas_experiment_run(e, &o, &sum) == DLAS_OK, "%s", dlas_last_error());
+    ck_assert_uint_eq(sum.failed, 0);
+    return e;
+}
+
+static long find(const struct dlas_results *r, const char *id)
+{
+    long i = dlas_results_index(r, id);
+    ck_assert_msg(i >= 0, "no row %s", id);
+    return i;
+}
+
+START_TEST(tidy_columns_and_dense_ratios)
+{
+    const char *out = path_in("out");
+    dlas_experiment_free(run_cfg(cfg_text("[0.5, 0.9]"), out));
+    struct dlas_results r;
+    ck_assert_msg(dlas_results_open(&r, out, DLAS_RESULTS_READONLY) == DLAS_OK, "%s",
+                  dlas_last_error());
+    ck_assert_uint_eq(r.n, 12);
+    long m5 = find(&r, "lenet/mag.sparsity=0.5/im/omp.threads=2/seed=1");
+    long m9 = find(&r, "lenet/mag.sparsity=0.9/im/omp.threads=1/seed=1");
+    long d2 = find(&r, "lenet/none/im/omp.threads=2/seed=1");
+    /* every swept parameter its own column, as plain data */
+    ck_assert_str_eq(dlas_results_get(&r, m5, "compressor.mag.sparsity"), "0.5");
+    ck_assert_str_eq(dlas_results_get(&r, m5, "backend.omp.threads"), "2");
+    ck_assert_str_eq(dlas_results_get(&r, m9, "compressor.mag.sparsity"), "0.9");
+    ck_assert_str_eq(dlas_results_get(&r, d2, "compressor.mag.sparsity"), "");
+    /* a compressor's figures are columns, not "k=v; k=v" */
+    ck_assert_double_eq_tol(atof(dlas_results_get(&r, m9, "magnitude.sparsity_achieved")), 0.9,
+                            0.01);
+    for (size_t c = 0; c < r.ncols; c++)
+        ck_assert_msg(strcmp(r.cols[c], "report"), "a 'report' column of k=v strings");
+    /* ratios against the same point without compression */
+    ck_assert_str_eq(dlas_results_get(&r, m5, "baseline_id"), "lenet/none/im/omp.threads=2/seed=1");
+    double nz_d = atof(dlas_results_get(&r, d2, "nonzero_params"));
+    double nz_m = atof(dlas_results_get(&r, m5, "nonzero_params"));
+    ck_assert_double_eq_tol(atof(dlas_results_get(&r, m5, "compression_vs_dense")), nz_d / nz_m,
+                            1e-4 * nz_d / nz_m);
+    double lat_d = atof(dlas_results_get(&r, d2, "latency_ms_median"));
+    double lat_m = atof(dlas_results_get(&r, m5, "latency_ms_median"));
+    ck_assert_double_eq_tol(atof(dlas_results_get(&r, m5, "speedup_vs_dense")), lat_d / lat_m,
+                            1e-4 * lat_d / lat_m);
+    ck_assert_str_eq(dlas_results_get(&r, d2, "speedup_vs_dense"), "1");
+    /* LeNet-5's convolutions are 5x5: Winograd F(m,3) runs none of them, and
+     * the row says so rather than passing the fallback's time off as its own */
+    long w = find(&r, "lenet/none/wino/omp.threads=1/seed=1");
+    ck_assert_str_eq(dlas_results_get(&r, w, "primitive_layers"), "0");
+    ck_assert_str_eq(dlas_results_get(&r, w, "conv_layers"), "2");
+    ck_assert_str_eq(dlas_results_get(&r, d2, "primitive_layers"), "2");
+    /* the timing's own figures */
+    ck_assert(atof(dlas_results_get(&r, d2, "latency_ms_q1")) <= lat_d);
+    ck_assert(atof(dlas_results_get(&r, d2, "latency_ms_q3")) >= lat_d);
+    ck_assert_msg(strchr("01", dlas_results_get(&r, d2, "timing_noisy")[0]), "timing_noisy");
+    ck_assert_str_ne(dlas_results_get(&r, d2, "load_avg_1m"), "");
+    dlas_results_close(&r);
+}
+END_TEST
+
+/* Resume with one more point: the JSON rows of earlier points keep every
+ * field, and CSV and JSON name the same fields for every row. */
+START_TEST(resume_keeps_fields_in_both_files)
+{
+    const char *out = path_in("out");
+    dlas_experiment_free(run_cfg(cfg_text("[0.5]"), out));
+    char *json1 = slurp(path_in("out/results.json"), NULL);
+    ck_assert_ptr_nonnull(strstr(json1, "\"magnitude.sparsity_achieved\": 0.5"));
+    dlas_experiment_free(run_cfg(cfg_text("[0.5, 0.75]"), out));
+    char *json2 = slurp(path_in("out/results.json"), NULL);
+    /* the four magnitude points of the first run kept their reported figures */
+    int n = 0;
+    for (const char *p = json2; (p = strstr(p, "\"magnitude.sparsity_achieved\": 0.5")); p++)
+        n++;
+    ck_assert_int_eq(n, 4);
+    struct dlas_results r;
+    ck_assert_int_eq(dlas_results_open(&r, out, DLAS_RESULTS_READONLY), DLAS_OK);
+    ck_assert_uint_eq(r.n, 12);
+    /* every JSON row has every CSV column (the reader checks they agree) */
+    for (size_t c = 0; c < r.ncols; c++) {
+        char key[600];
+        snprintf(key, sizeof key, "\"%s\": ", r.cols[c]);
+        size_t k = 0;
+        for (const char *p = json2; (p = strstr(p, key)); p++)
+            k++;
+        ck_assert_msg(k == r.n, "JSON field %s in %zu of %zu rows", r.cols[c], k, r.n);
+    }
+    dlas_results_close(&r);
+    free(json1);
+    free(json2);
+}
+END_TEST
+
+static void write_pair(const char *dir, int nrows)
+{
+    struct dlas_results r;
+    ck_assert_int_eq(dlas_results_open(&r, dir, 0), DLAS_OK);
+    for (int i = 0; i < nrows; i++) {
+        struct dlas_row row = {0};
+        dlas_row_set(&row, "experiment", "x");
+        dlas_row_setf(&row, "cell_id", "m/none/p/b/seed=%d", i + 1);
+        dlas_row_set(&row, "config_hash", "00ff");
+        dlas_row_set(&row, "status", "ok");
+        dlas_row_set(&row, "model", "m");
+        dlas_row_set(&row, "compressor", "none");
+        dlas_row_set(&row, "primitive", "p");
+        dlas_row_set(&row, "backend", "b");
+        dlas_row_setf(&row, "seed", "%d", i + 1);
+        dlas_row_setf(&row, "accuracy_top1", "0.%d5", i + 1);
+        dlas_row_set(&row, "note", "a, \"quoted\"\nvalue");
+        ck_assert_int_eq(dlas_results_add(&r, &row), DLAS_OK);
+        dlas_row_free(&row);
+    }
+    dlas_results_close(&r);
+}
+
+/* Open must fail naming `where`, and leave both files byte for byte. */
+static void expect_refused(const char *dir, const char *where)
+{
+    size_t lc, lj, lc2, lj2;
+    char csvp[600], jsonp[600];
+    snprintf(csvp, sizeof csvp, "%s/results.csv", dir);
+    snprintf(jsonp, sizeof jsonp, "%s/results.json", dir);
+    char *c1 = slurp(csvp, &lc), *j1 = slurp(jsonp, &lj);
+    struct dlas_results r;
+    int rc = dlas_results_open(&r, dir, 0);
+    ck_assert_int_eq(rc, DLAS_ERR_CORRUPT);
+    ck_assert_msg(strstr(dlas_last_error(), where), "'%s' lacks '%s'", dlas_last_error(), where);
+    ck_assert_ptr_nonnull(strstr(dlas_last_error(), "--rebuild-results"));
+    dlas_results_close(&r);
+    char *c2 = slurp(csvp, &lc2), *j2 = slurp(jsonp, &lj2);
+    ck_assert_msg(lc == lc2 && !memcmp(c1, c2, lc), "results.csv was changed");
+    ck_assert_msg(lj == lj2 && !memcmp(j1, j2, lj), "results.json was changed");
+    free(c1);
+    free(c2);
+    free(j1);
+    free(j2);
+}
+
+static void rebuild_keeps(const char *dir, size_t want)
+{
+    struct dlas_results r;
+    ck_assert_msg(dlas_results_open(&r, dir, DLAS_RESULTS_REBUILD) == DLAS_OK, "%s",
+                  dlas_last_error());
+    ck_assert_uint_eq(r.n, want);
+    ck_assert_str_eq(dlas_results_get(&r, 0, "note"), "a, \"quoted\"\nvalue");
+    dlas_results_close(&r);
+    ck_assert_int_eq(dlas_results_open(&r, dir, 0), DLAS_OK); /* clean again */
+    ck_assert_uint_eq(r.n, want);
+    dlas_results_close(&r);
+    char kept[600];
+    snprintf(kept, sizeof kept, "%s/results.csv.damaged", dir);
+    ck_assert_int_eq(access(kept, F_OK), 0);
+}
+
+START_TEST(renamed_header_cell_refused)
+{
+    const char *dir = path_in("h");
+    write_pair(dir, 3);
+    size_t n;
+    char *csv = slurp(path_in("h/results.csv"), &n);
+    char *p = strstr(csv, "accuracy_top1");
+    memcpy(p, "accuracy_xxx1", 13);
+    spit(path_in("h/results.csv"), csv, n);
+    expect_refused(dir, "results.csv:1: the header has no column 'accuracy_top1'");
+    p = strstr(csv, "cell_id");
+    memcpy(p, "cell_ix", 7);
+    spit(path_in("h/results.csv"), csv, n);
+    expect_refused(dir, "results.csv:1: header has no column 'cell_id'");
+    rebuild_keeps(dir, 3); /* every row is still whole in the JSON */
+    free(csv);
+}
+END_TEST
+
+START_TEST(nul_byte_refused_with_line)
+{
+    const char *dir = path_in("z");
+    write_pair(dir, 4);
+    size_t n;
+    char *csv = slurp(path_in("z/results.csv"), &n);
+    /* the third record starts on line 6 (line 1 header, two-line records) */
+    char *p = strstr(csv, "m/none/p/b/seed=3");
+    ck_assert_ptr_nonnull(p);
+    p[3] = '\0';
+    spit(path_in("z/results.csv"), csv, n);
+    expect_refused(dir, "results.csv:6: a NUL byte");
+    free(csv);
+}
+END_TEST
+
+START_TEST(corrupt_json_refused_and_rebuilt)
+{
+    const char *dir = path_in("j");
+    write_pair(dir, 4);
+    size_t n;
+    char *json = slurp(path_in("j/results.json"), &n);
+    char *p = strstr(json, "\"m/none/p/b/seed=2\"");
+    ck_assert_ptr_nonnull(p);
+    p[0] = '{'; /* no longer a string */
+    spit(path_in("j/results.json"), json, n);
+    expect_refused(dir, "results.json:3: ");
+    /* the CSV still has all four rows */
+    rebuild_keeps(dir, 4);
+    /* a truncated JSON is refused too */
+    json = (free(json), slurp(path_in("j/results.json"), &n));
+    spit(path_in("j/results.json"), json, n / 2);
+    expect_refused(dir, "results.json:");
+    /* a row dropped from one file */
+    char *csv = slurp(path_in("j/results.csv"), &n);
+    spit(path_in("j/results.json"), json, strlen(json));
+    char *last = strstr(csv, "m/none/p/b/seed=4");
+    while (last > csv && last[-1] != '\n')
+        last--;
+    spit(path_in("j/results.csv"), csv, (size_t)(last - csv));
+    expect_refused(dir, "has 3 rows but");
+    free(csv);
+    free(json);
+}
+END_TEST
+
+START_TEST(short_record_refused)
+{
+    const char *dir = path_in("s");
+    write_pair(dir, 2);
+    size_t n;
+    char *csv = slurp(path_in("s/results.csv"), &n);
+    char *p = strstr(csv, ",0.15,");
+    memmove(p, p + 5, strlen(p + 5) + 1); /* one field fewer in record 1 */
+    spit(path_in("s/results.csv"), csv, strlen(csv));
+    expect_refused(dir, "results.csv:2: record has");
+    free(csv);
+}
+END_TEST
+
+/* A write that fails part-way (here: the file-size limit, as a full disk
+ * would) leaves both files as they were, holding the same rows. */
+START_TEST(full_disk_changes_neither_file)
+{
+    const char *dir = path_in("d");
+    write_pair(dir, 3);
+    size_t lc, lj;
+    char *c1 = slurp(path_in("d/results.csv"), &lc), *j1 = slurp(path_in("d/results.json"), &lj);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct dlas_results r;
+        if (dlas_results_open(&r, dir, 0))
+            _exit(3);
+        /* room for a bigger CSV but not a bigger JSON */
+        struct rlimit lim = {(rlim_t)(lj + 10), (rlim_t)(lj + 10)};
+        setrlimit(RLIMIT_FSIZE, &lim);
+        struct dlas_row row = {0};
+        dlas_row_set(&row, "cell_id", "m/none/p/b/seed=9");
+        dlas_row_set(&row, "status", "ok");
+        int rc = dlas_results_add(&r, &row);
+        _exit(rc == DLAS_ERR_IO ? 0 : 4);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+    size_t lc2, lj2;
+    char *c2 = slurp(path_in("d/results.csv"), &lc2), *j2 = slurp(path_in("d/results.json"), &lj2);
+    ck_assert(lc == lc2 && !memcmp(c1, c2, lc));
+    ck_assert(lj == lj2 && !memcmp(j1, j2, lj));
+    struct dlas_results r;
+    ck_assert_int_eq(dlas_results_open(&r, dir, 0), DLAS_OK);
+    ck_assert_uint_eq(r.n, 3);
+    dlas_results_close(&r);
+    /* no temporary file left behind */
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -q tmp", dir);
+    ck_assert_int_ne(system(cmd), 0);
+    free(c1);
+    free(c2);
+    free(j1);
+    free(j2);
+}
+END_TEST
+
+/* Weights out and in: every point keeps its compressed model, and a model
+ * started from one of them has its pruned weights (masks included); a
+ * missing weights file is a configuration error with file and line. */
+START_TEST(weights_out_and_in)
+{
+    char text[2048], cfg[600];
+    const char *out1 = path_in("w1");
+    snprintf(text, sizeof text,
+             "experiment = { repeat = 2; warmup = 0; eval_samples = 8; save_models = true; };\n"
+             "dataset = { plugin = \"synthetic\"; train_size = 8; test_size = 8; };\n"
+             "models = { lenet = { plugin = \"lenet5\"; }; };\n"
+             "compressors = { none = (); mag = ( { plugin = \"magnitude\"; sparsity = 0.7; } ); };\n"
+             "primitives = { im = { plugin = \"im2col-gemm\"; }; };\n"
+             "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n");
+    struct dlas_experiment *e = run_cfg(text, out1);
+    const char *saved = dlas_experiment_result(e, 1, "saved_model");
+    ck_assert_ptr_nonnull(strstr(saved, "/models/compressed/lenet~mag~im~omp~seed=1.ckpt"));
+    ck_assert_int_eq(access(saved, R_OK), 0);
+    char nz[64], path[1024];
+    snprintf(nz, sizeof nz, "%s", dlas_experiment_result(e, 1, "nonzero_params"));
+    snprintf(path, sizeof path, "%s", saved);
+    dlas_experiment_free(e);
+
+    snprintf(text, sizeof text,
+             "experiment = { repeat = 2; warmup = 0; eval_samples = 8; seeds = [5]; };\n"
+             "dataset = { plugin = \"synthetic\"; train_size = 8; test_size = 8; };\n"
+             "models = { lenet = { plugin = \"lenet5\"; weights = \"%s\"; }; };\n"
+             "primitives = { im = { plugin = \"im2col-gemm\"; }; };\n"
+             "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n",
+             path);
+    e = run_cfg(text, path_in("w2"));
+    ck_assert_str_eq(dlas_experiment_result(e, 0, "nonzero_params"), nz);
+    ck_assert_str_eq(dlas_experiment_result(e, 0, "weights"), path);
+    dlas_experiment_free(e);
+
+    /* a missing file: refused at load, with the line */
+    snprintf(text, sizeof text,
+             "dataset = { plugin = \"synthetic\"; };\n"
+             "models = { lenet = { plugin = \"lenet5\"; weights = \"%s/none.ckpt\"; }; };\n"
+             "backends = { omp = { plugin = \"openmp\"; }; };\n",
+             tmpdir);
+    snprintf(cfg, sizeof cfg, "%s", path_in("bad.cfg"));
+    spit(cfg, text, strlen(text));
+    ck_assert_int_eq(dlas_experiment_load(cfg, reg, &e), DLAS_ERR_INVALID);
+    ck_assert_msg(strstr(dlas_last_error(), "bad.cfg:2: model 'lenet': weights"), "%s",
+                  dlas_last_error());
+    ck_assert_ptr_nonnull(strstr(dlas_last_error(), "do not exist"));
+}
+END_TEST
+
+/* The noisy flag on constructed spreads: IQR over the median above 10%
+ * (range over the median above 20% with fewer than 4 runs). */
+START_TEST(noisy_flag_on_constructed_spread)
+{
+    struct exp_timing t;
+    double quiet[10] = {1.00, 1.01, 0.99, 1.02, 1.00, 0.98, 1.01, 1.00, 1.03, 5.0};
+    exp_timing_stats(quiet, 10, &t);
+    ck_assert_int_eq(t.noisy, 0); /* one outlier does not make a busy machine */
+    ck_assert_double_eq_tol(t.median, 1.005, 1e-9);
+    ck_assert_double_eq(t.max, 5.0);
+    double busy[8] = {1.0, 1.3, 1.0, 1.3, 1.0, 1.3, 1.0, 1.3};
+    exp_timing_stats(busy, 8, &t);
+    ck_assert_int_eq(t.noisy, 1);
+    ck_assert_double_eq_tol(t.q1, 1.0, 1e-9);
+    ck_assert_double_eq_tol(t.q3, 1.3, 1e-9);
+    ck_assert_ptr_nonnull(strstr(t.why, "IQR"));
+    double few_ok[3] = {1.0, 1.15, 1.0}, few_bad[3] = {1.0, 1.3, 1.0};
+    exp_timing_stats(few_ok, 3, &t);
+    ck_assert_int_eq(t.noisy, 0);
+    exp_timing_stats(few_bad, 3, &t);
+    ck_assert_int_eq(t.noisy, 1);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("results");
+    TCase *tc = tcase_create("results");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, tidy_columns_and_dense_ratios);
+    tcase_add_test(tc, resume_keeps_fields_in_both_files);
+    tcase_add_test(tc, renamed_header_cell_refused);
+    tcase_add_test(tc, nul_byte_refused_with_line);
+    tcase_add_test(tc, corrupt_json_refused_and_rebuilt);
+    tcase_add_test(tc, short_record_refused);
+    tcase_add_test(tc, full_disk_changes_neither_file);
+    tcase_add_test(tc, noisy_flag_on_constructed_spread);
+    tcase_add_test(tc, weights_out_and_in);
+    suite_add_tcase(s, tc);
+    return dlas_test_run(s);
+}
