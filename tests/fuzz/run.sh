@@ -11,6 +11,10 @@
 # Prints executions per harness; a crash stops the run with the reproducer
 # saved in build-fuzz/fuzz/crash-<name>-*. Make every crash a regression
 # test (and add its input to the corpus).
+#
+# Needs clang, libclang-rt-14-dev (libFuzzer) and libomp-14-dev (OpenMP for
+# clang): installed here when missing (as root), not by setup.sh, since only
+# fuzzing needs them. A leak of libconfig's own is suppressed (lsan.supp).
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-${FUZZ_SECONDS:-60}}
@@ -27,7 +31,10 @@ if [ -n "$need" ]; then
         echo "fuzz: missing Debian packages:$need (apt-get install$need)" >&2
         exit 1
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
+    echo "fuzz: installing$need"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends $need >/dev/null 2>&1 || {
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends $need >/dev/null; }
 fi
 
 # The library and plugins, instrumented for coverage and the sanitizers.
@@ -56,6 +63,8 @@ lib="$out/.libs"
 mkdir -p "$out/fuzz"
 export DLAS_PLUGIN_PATH="$out/plugins.d"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
+# libconfig's own scanner leak (not dlas's memory): see lsan.supp
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$top/tests/fuzz/lsan.supp:print_suppressions=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 status=0
@@ -64,7 +73,7 @@ for h in $harnesses; do
     bin="$out/fuzz/fuzz_$h"
     if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$lib/libdlas.so" -nt "$bin" ]; then
         clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-            -I"$top/core/include" -I"$top/core/src" -I"$top/core/base" -I"$top/core/exp" \
+            -I"$top/core/include" \
             "$src" -o "$bin" -L"$lib" -ldlas -Wl,-rpath,"$lib" -lm
     fi
     corpus="$out/fuzz/corpus-$h"
