@@ -191,6 +191,8 @@ START_TEST(a_wrong_result_is_caught)
 }
 END_TEST
 
+#include "eltwise_cases.h"
+
 int main(void)
 {
     Suite *s = suite_create("kernels");
@@ -200,6 +202,10 @@ int main(void)
     tcase_add_test(tc, every_instance_against_the_scalar_loop);
     tcase_add_test(tc, a_wrong_result_is_caught);
     suite_add_tcase(s, tc);
+    TCase *ew = tcase_create("eltwise");
+    tcase_add_test(ew, elementwise_kernels_against_scalar_loops);
+    tcase_add_test(ew, mean_and_batchnorm_coefficients);
+    suite_add_tcase(s, ew);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -231,7 +231,7 @@ if HAVE_CHECK
 check_PROGRAMS += tests/check_kernels
 TESTS += tests/check_kernels
 endif
-tests_check_kernels_SOURCES = tests/check_kernels.c
+tests_check_kernels_SOURCES = tests/check_kernels.c tests/eltwise_cases.h
 tests_check_kernels_CFLAGS = $(TEST_CFLAGS)
 tests_check_kernels_LDADD = core/kernels/libdlas_kernels.la $(CHECK_LIBS) $(OPENMP_CFLAGS) -lm
 
