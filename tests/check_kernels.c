@@ -359,6 +359,7 @@ START_TEST(mobile_block_refuses_what_it_cannot_do)
 }
 END_TEST
 
+#include "eltwise_cases.h"
 
 int main(void)
 {
@@ -371,6 +372,10 @@ int main(void)
     tcase_add_test(tc, mobile_block_against_the_layers);
     tcase_add_test(tc, mobile_block_refuses_what_it_cannot_do);
     suite_add_tcase(s, tc);
+    TCase *ew = tcase_create("eltwise");
+    tcase_add_test(ew, elementwise_kernels_against_scalar_loops);
+    tcase_add_test(ew, mean_and_batchnorm_coefficients);
+    suite_add_tcase(s, ew);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -789,6 +789,73 @@ START_TEST(test_cfg_text_where)
 }
 END_TEST
 
+/* A knob renamed to the shared vocabulary keeps its old name: the alias
+ * reads and sets the one value, is listed nowhere else, sweeps, and a group
+ * giving both names is refused with file:line. */
+static const struct dlas_param_spec aliased[] = {
+    {"reg_w", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 16, NULL, "columns per block"},
+    {"order", DLAS_PARAM_ENUM, 0, "auto", 0, 0, "auto|rows", "loop order"},
+    {"ow_block", DLAS_PARAM_INT, DLAS_PARAM_ALIAS, "reg_w", 0, 0, NULL, NULL},
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+
+START_TEST(test_alias)
+{
+    struct dlas_params *p = NULL;
+    ck_ok(dlas_params_defaults(aliased, &p));
+    ck_assert_uint_eq(dlas_params_count(p), 2); /* the alias is not a parameter */
+    ck_assert_str_eq(dlas_params_name(p, 0), "reg_w");
+    ck_assert_str_eq(dlas_params_name(p, 1), "order");
+    ck_assert_ptr_null(dlas_params_name(p, 2));
+    ck_ok(dlas_params_set(p, "ow_block", "7", "x.cfg:3"));
+    ck_assert_int_eq(dlas_param_int(p, "reg_w"), 7);
+    ck_assert_int_eq(dlas_param_int(p, "ow_block"), 7);
+    ck_assert_int_eq(dlas_param_given(p, "reg_w"), 1);
+    ck_err(dlas_params_set(p, "ow_block", "17", "x.cfg:4"), "x.cfg:4"); /* the target's range */
+    char *d = dlas_params_describe(p);
+    ck_assert_str_eq(d, "reg_w=7; order=\"auto\"");
+    free(d);
+    char buf[64];
+    ck_ok(dlas_params_format(p, 1, buf, sizeof buf));
+    ck_assert_str_eq(buf, "\"auto\"");
+    ck_assert_int_eq(dlas_params_format(p, 2, buf, sizeof buf), DLAS_ERR_INVALID);
+    dlas_params_free(p);
+
+    const config_setting_t *g = load("c = { ow_block = [2, 4]; };\n", "c");
+    struct dlas_axis *ax = NULL;
+    int nax = 0;
+    ck_ok(dlas_cfg_params(g, "primitive 'direct'", aliased, NULL, 1, &p, &ax, &nax));
+    ck_assert_int_eq(nax, 1);
+    ck_assert_int_eq(ax[0].n, 2);
+    ck_assert_int_eq(dlas_param_int(p, "reg_w"), 2);
+    dlas_axes_free(ax, nax);
+    dlas_params_free(p);
+
+    g = load("c = {\n  reg_w = 2;\n  ow_block = 4;\n};\n", "c");
+    ck_err(dlas_cfg_params(g, "primitive 'direct'", aliased, NULL, 1, &p, NULL, NULL),
+           "exp.cfg:3: 'reg_w' and 'ow_block' in primitive 'direct' name one parameter ('reg_w')");
+    g = load("c = {\n  ow_block = 4;\n  reg_w = 2;\n};\n", "c");
+    ck_err(dlas_cfg_params(g, "primitive 'direct'", aliased, NULL, 1, &p, NULL, NULL),
+           "exp.cfg:3: 'ow_block' and 'reg_w' in primitive 'direct' name one parameter ('reg_w')");
+
+    /* a broken alias is a broken spec */
+    static const struct dlas_param_spec dangling[] = {
+        {"a", DLAS_PARAM_INT, 0, "1", 0, 0, NULL, NULL},
+        {"b", DLAS_PARAM_INT, DLAS_PARAM_ALIAS, "nope", 0, 0, NULL, NULL},
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+    ck_err(dlas_params_defaults(dangling, &p), "'b': is an alias of 'nope', which is not declared");
+    static const struct dlas_param_spec retyped[] = {
+        {"a", DLAS_PARAM_INT, 0, "1", 0, 0, NULL, NULL},
+        {"b", DLAS_PARAM_FLOAT, DLAS_PARAM_ALIAS, "a", 0, 0, NULL, NULL},
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+    ck_err(dlas_params_defaults(retyped, &p), "of another type");
+    static const struct dlas_param_spec flagged[] = {
+        {"a", DLAS_PARAM_INT, 0, "1", 0, 0, NULL, NULL},
+        {"b", DLAS_PARAM_INT, DLAS_PARAM_ALIAS | DLAS_PARAM_TUNABLE, "a", 0, 0, NULL, NULL},
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+    ck_err(dlas_params_defaults(flagged, &p), "takes no other flag");
+}
+END_TEST
+
 static Suite *params_suite(void)
 {
     Suite *s = suite_create("params");
@@ -815,6 +882,7 @@ static Suite *params_suite(void)
     tcase_add_test(c, test_cfg_required);
     tcase_add_test(c, test_cfg_axes);
     tcase_add_test(c, test_cfg_text_where);
+    tcase_add_test(c, test_alias);
     suite_add_tcase(s, c);
     return s;
 }

@@ -4,7 +4,8 @@
  * variants, the attention-transfer loss against finite differences,
  * BlockSwap's Fisher potential against a finite-difference computation, and
  * the blockswap search (within budget, highest score, same seed same
- * genotype), and hakd's budgets. */
+ * genotype), and hakd's choice on a fake target whose answer brute force
+ * finds, and its refusals. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -754,54 +755,232 @@ START_TEST(test_blockswap_refuses)
 }
 END_TEST
 
-/* ---- hakd ----------------------------------------------------------------------- */
+/* ---- hakd ---------------------------------------------------------------------- */
+
+/* A fake target on which grouped convolutions run 8 times slower per MAC
+ * than dense ones: a student chosen by MACs would pick G(g), one chosen by
+ * the (fake) kernel picks bottlenecks. Node times are MACs x cost. */
+static double fake_cost(const struct dlas_node *n)
+{
+    return n->op == DLAS_OP_CONV2D && n->attr.conv.groups > 1 ? 8e-9 : 1e-9;
+}
+
+static int fake_latency(struct dlas_compress_ctx *ctx, const struct dlas_graph *g, unsigned flags,
+                        struct dlas_latency *out, double *node_seconds)
+{
+    double t = 0;
+    for (int id = 0; id < dlas_graph_n_nodes(g); id++) {
+        double s = (double)dlas_node_macs(g, id) * fake_cost(dlas_graph_node(g, id));
+        if (node_seconds)
+            node_seconds[id] = s;
+        t += s;
+    }
+    memset(out, 0, sizeof *out);
+    out->median_s = out->min_s = out->max_s = t;
+    out->runs = 1;
+    out->batch = 1;
+    out->threads = 1;
+    snprintf(out->binding, sizeof out->binding, "fake");
+    return DLAS_OK;
+}
+
+static double fake_total(const struct dlas_graph *g)
+{
+    struct dlas_latency l;
+    fake_latency(NULL, g, 0, &l, NULL);
+    return l.median_s;
+}
+
+static int hakd_apply_on(struct dlas_graph *g, const char *const *kv, int with_latency)
+{
+    const struct dlas_component *c = find(DLAS_KIND_COMPRESSOR, "hakd");
+    struct dlas_params *p = params(c, kv);
+    struct dlas_compress_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.size = sizeof ctx;
+    host_setup(11);
+    ctx.host = &host;
+    ctx.graph = g;
+    ctx.latency = with_latency ? fake_latency : NULL;
+    int rc = ((const struct dlas_compressor_ops *)c->ops)->apply(&ctx, p);
+    dlas_params_free(p);
+    return rc;
+}
 
 static int hakd_apply(struct dlas_graph *g, const char *const *kv)
 {
-    const char *const base[] = {"threads=1", "warmup=1", "repeat=3", "epochs=0"};
-    const char *all[16];
-    int n = 0;
-    for (int i = 0; i < 4; i++)
-        all[n++] = base[i];
-    for (int i = 0; kv[i] && n < 15; i++)
-        all[n++] = kv[i];
-    all[n] = NULL;
-    return compress("hakd", g, all);
+    return hakd_apply_on(g, kv, 1);
 }
 
+/* The fewest cheap stages any assignment needs to meet `frac` of the
+ * teacher on the fake target, and the most parameters among those: found by
+ * trying every assignment of S and hakd's default types to the 3 stages. */
+static void hakd_brute_force(const struct dlas_graph *t, double frac, int *min_sub,
+                             int64_t *max_params)
+{
+    static const char *const ty[] = {"S", "G(2)", "G(4)", "G(8)", "G(16)", "DW", "B(2)",
+                                     "B(4)", "BG(2,2)", "BG(2,4)"};
+    struct dlas_residual_block *b = NULL;
+    int nb = 0;
+    ck_assert_int_eq(dlas_graph_residual_blocks(t, &b, &nb), 0);
+    const double T = fake_total(t);
+    *min_sub = 4;
+    *max_params = -1;
+    for (int k = 0; k < 1000; k++) {
+        int a[3] = {k % 10, k / 10 % 10, k / 100}, sub = (a[0] > 0) + (a[1] > 0) + (a[2] > 0);
+        struct dlas_graph *g = dlas_graph_clone(t);
+        int ok = 1, stage = 0;
+        for (int i = 0; i < nb && ok; i++) {
+            struct dlas_block_type bt;
+            ck_assert_int_eq(dlas_block_type_parse(ty[a[stage]], &bt), 0);
+            ok = dlas_graph_substitute_block(g, &b[i], &bt, NULL) == 0;
+            stage += b[i].stage_end;
+        }
+        dlas_clear_error();
+        if (ok && fake_total(g) <= frac * T &&
+            (sub < *min_sub || (sub == *min_sub && params_of(g) > *max_params))) {
+            *min_sub = sub;
+            *max_params = params_of(g);
+        }
+        dlas_graph_free(g);
+    }
+    free(b);
+}
+
+/* Within the budget on the (fake) target, with the fewest cheap stages any
+ * assignment needs and, of those, the most parameters; the kernel's cost,
+ * not the MACs, decides (grouped convolutions are slow there). */
+START_TEST(test_hakd_latency_choice)
+{
+    const char *w[] = {"depth=10", "width=2", NULL};
+    struct dlas_graph *t = model("wrn", w, 1, 12, 12, 4);
+    const double T = fake_total(t);
+    const double fracs[] = {0.8, 0.6};
+    for (int f = 0; f < 2; f++) {
+        char lat[32];
+        snprintf(lat, sizeof lat, "latency=%g", fracs[f]);
+        const char *kv[] = {lat, "epochs=0", NULL};
+        struct dlas_graph *g = dlas_graph_clone(t);
+        ck_assert_msg(hakd_apply(g, kv) == 0, "%s", dlas_last_error());
+        ck_assert_int_eq(dlas_graph_validate(g), 0);
+        ck_assert_msg(fake_total(g) <= fracs[f] * T, "%g > %g", fake_total(g), fracs[f] * T);
+        int min_sub;
+        int64_t max_params;
+        hakd_brute_force(t, fracs[f], &min_sub, &max_params);
+        ck_assert_int_le(min_sub, 3);
+        int sub = 0;
+        const char *blk[3] = {"block1.0.layer.0", "block2.0.layer.0", "block3.0.layer.0"};
+        for (int s = 0; s < 3; s++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "%s.conv2.conv", blk[s]);
+            sub += dlas_graph_find(g, nm) < 0;
+        }
+        ck_assert_int_eq(sub, min_sub);
+        ck_assert_int_eq(params_of(g), max_params);
+        dlas_graph_free(g);
+    }
+    /* an unreachable budget is refused, naming the fastest student */
+    const char *tight[] = {"latency=0.01", "epochs=0", NULL};
+    struct dlas_graph *g = dlas_graph_clone(t);
+    ck_assert_int_eq(hakd_apply(g, tight), DLAS_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(dlas_last_error(), "fastest"));
+    ck_assert_int_eq(params_of(g), params_of(t));
+    dlas_graph_free(g);
+    dlas_graph_free(t);
+}
+END_TEST
+
 /* A budget every student meets needs no cheap stage: the student is the
- * teacher. One no student can meet is refused, naming the fastest, and
- * leaves the graph alone. */
-START_TEST(test_hakd_budgets)
+ * teacher. Types that fit no block, a model without residual blocks, and a
+ * context that cannot time are refused, and nothing changes. */
+START_TEST(test_hakd_refuses)
 {
     const char *w[] = {"depth=10", "width=2", NULL};
     struct dlas_graph *t = model("wrn", w, 1, 12, 12, 4);
     struct dlas_graph *g = dlas_graph_clone(t);
-    const char *loose[] = {"latency_ms=1e6", NULL};
+    const char *loose[] = {"latency_ms=1e6", "epochs=0", NULL};
     ck_assert_msg(hakd_apply(g, loose) == 0, "%s", dlas_last_error());
     ck_assert_int_eq(params_of(g), params_of(t));
     ck_assert_int_eq(dlas_graph_n_nodes(g), dlas_graph_n_nodes(t));
     dlas_graph_free(g);
 
     g = dlas_graph_clone(t);
-    const char *tight[] = {"latency=0.001", NULL};
-    ck_assert_int_eq(hakd_apply(g, tight), DLAS_ERR_INVALID);
-    ck_assert_ptr_nonnull(strstr(dlas_last_error(), "fastest"));
+    const char *types[] = {"types=[\"G(3)\"]", "latency=0.5", "epochs=0", NULL};
+    ck_assert_int_eq(hakd_apply(g, types), DLAS_ERR_INVALID); /* G(3) fits no block */
     ck_assert_int_eq(params_of(g), params_of(t));
     dlas_graph_free(g);
 
     g = dlas_graph_clone(t);
-    const char *types[] = {"types=[\"G(3)\"]", "latency=0.5", NULL};
-    ck_assert_int_eq(hakd_apply(g, types), DLAS_ERR_INVALID); /* G(3) fits no block */
+    const char *kv[] = {"latency=0.5", "epochs=0", NULL};
+    ck_assert_int_eq(hakd_apply_on(g, kv, 0), DLAS_ERR_UNAVAILABLE);
+    ck_assert_ptr_nonnull(strstr(dlas_last_error(), "latency"));
     ck_assert_int_eq(params_of(g), params_of(t));
     dlas_graph_free(g);
     dlas_graph_free(t);
 
     g = model("lenet5", NULL, 1, 28, 28, 10);
-    const char *kv[] = {"latency=0.5", NULL};
     ck_assert_int_eq(hakd_apply(g, kv), DLAS_ERR_INVALID);
     ck_assert_ptr_nonnull(strstr(dlas_last_error(), "no residual blocks"));
     dlas_graph_free(g);
+}
+END_TEST
+
+
+/* Through a real experiment: hakd times on the point's primitive and
+ * backend (or "auto"), records how, and a loose budget keeps the teacher
+ * while a tight one picks a cheap student that was measured within it. */
+START_TEST(test_hakd_in_experiment)
+{
+    char dir[256], cfg[320], out[320];
+    snprintf(dir, sizeof dir, "%s/dlas-hakd-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(cfg, sizeof cfg, "%s/hakd.cfg", dir);
+    snprintf(out, sizeof out, "%s/results", dir);
+    FILE *fp = fopen(cfg, "w");
+    ck_assert_ptr_nonnull(fp);
+    fprintf(fp,
+            "experiment = { seeds = [1]; eval_samples = 8; repeat = 3; warmup = 1; batch = 1;\n"
+            "  output = { dir = \"%s\"; }; };\n"
+            "dataset = { plugin = \"synthetic\"; classes = 4; height = 12; width = 12;\n"
+            "  channels = 1; train_size = 16; test_size = 8; };\n"
+            "models = { w = { plugin = \"wrn\"; depth = 10; width = 2; }; };\n"
+            "train = { epochs = 0; };\n"
+            "compressors = { loose = ( { plugin = \"hakd\"; latency_ms = 1e6; epochs = 0; } );\n"
+            "  fast = ( { plugin = \"hakd\"; binding = \"auto\"; latency = 0.9; verify = 50;\n"
+            "             types = [\"B(4)\", \"DW\"]; epochs = 0; } ); };\n"
+            "primitives = { im2col = { plugin = \"im2col-gemm\"; };\n"
+            "  direct = { plugin = \"direct\"; }; };\n"
+            "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n"
+            "sweep = { primitives = [\"im2col\"]; };\n",
+            out);
+    fclose(fp);
+    struct dlas_experiment *e;
+    ck_assert_msg(dlas_experiment_load(cfg, reg, &e) == 0, "%s", dlas_last_error());
+    struct dlas_run_options ro;
+    dlas_run_options_default(&ro);
+    ro.progress = 0;
+    struct dlas_run_summary sum;
+    ck_assert_msg(dlas_experiment_run(e, &ro, &sum) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(sum.ran, 2);
+    for (size_t i = 0; i < 2; i++) {
+        const char *on = dlas_experiment_result(e, i, "hakd.timed_on");
+        const char *st = dlas_experiment_result(e, i, "hakd.stages");
+        ck_assert_msg(on && st, "point %zu: %s", i, dlas_experiment_result(e, i, "error"));
+        double ms = atof(dlas_experiment_result(e, i, "hakd.latency_ms"));
+        double target = atof(dlas_experiment_result(e, i, "hakd.target_ms"));
+        ck_assert(ms > 0 && ms <= target);
+        ck_assert_msg(strstr(on, "1 threads, batch 1"), "%s", on);
+        if (!strncmp(on, "auto:", 5)) { /* the tight budget: some stage is cheap */
+            ck_assert_msg(strstr(st, "B(4)") || strstr(st, "DW"), "%s", st);
+        } else {
+            ck_assert_msg(!strncmp(on, "im2col", 6), "%s", on);
+            ck_assert_str_eq(st, "S S S");
+        }
+    }
+    dlas_experiment_free(e);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
@@ -821,7 +1000,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_fisher_potential_fd);
     tcase_add_test(tc, test_blockswap_search);
     tcase_add_test(tc, test_blockswap_refuses);
-    tcase_add_test(tc, test_hakd_budgets);
+    tcase_add_test(tc, test_hakd_latency_choice);
+    tcase_add_test(tc, test_hakd_refuses);
+    tcase_add_test(tc, test_hakd_in_experiment);
     suite_add_tcase(s, tc);
     return s;
 }

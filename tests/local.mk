@@ -231,7 +231,7 @@ if HAVE_CHECK
 check_PROGRAMS += tests/check_kernels
 TESTS += tests/check_kernels
 endif
-tests_check_kernels_SOURCES = tests/check_kernels.c
+tests_check_kernels_SOURCES = tests/check_kernels.c tests/eltwise_cases.h
 tests_check_kernels_CFLAGS = $(TEST_CFLAGS)
 tests_check_kernels_LDADD = core/kernels/libdlas_kernels.la $(CHECK_LIBS) $(OPENMP_CFLAGS) -lm
 
@@ -254,4 +254,10 @@ fuzz:
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} $(SHELL) $(top_srcdir)/tests/fuzz/run.sh
 check-valgrind:
 	$(SHELL) $(top_srcdir)/tests/valgrind.sh
-EXTRA_DIST += tests/fuzz tests/valgrind.sh tests/valgrind.supp
+EXTRA_DIST += tests/fuzz tests/valgrind.sh tests/valgrind.supp tests/install_prefix.sh
+
+# `mpirun -n K dlas run`: the rows of a serial run, each once; a killed rank
+# loses only unfinished points (skips without mpirun).
+TESTS += tests/mpi_sweep.sh
+dist_noinst_SCRIPTS += tests/mpi_sweep.sh
+EXTRA_DIST += tests/lsan-mpi.supp

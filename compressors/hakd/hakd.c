@@ -13,8 +13,6 @@
 #include <dlas/distil.h>
 #include <dlas/plugin.h>
 
-#include "hakd_timer.h"
-
 struct hakd {
     struct dlas_compress_ctx *ctx;
     const struct dlas_residual_block *b;
@@ -23,12 +21,25 @@ struct hakd {
     struct dlas_block_type *types;
     double *block_s;             /* [block * nt + type]: seconds, < 0 when it does not fit */
     double other_s, teacher_s;
-    struct hakd_timer timer;
+    unsigned flags;              /* DLAS_LATENCY_AUTO or 0 */
+    char binding[320];           /* how the teacher was planned, for the report */
 };
 
+/* The experiment's latency service (ABI 1.3): g planned and timed as the
+ * point will be after the chain, on the point's primitive (or, with
+ * binding = "auto", on the fastest of the experiment's primitives per layer)
+ * and backend, at the experiment's batch, warmup and repeat. */
 static int measure(struct hakd *h, const struct dlas_graph *g, double *seconds, double *node_s)
 {
-    return hakd_time(&h->timer, g, seconds, node_s);
+    struct dlas_latency l;
+    int rc = dlas_compress_latency(h->ctx, g, h->flags, &l, node_s);
+    if (rc)
+        return dlas_error_context("hakd: timing a student");
+    *seconds = l.median_s;
+    if (!h->binding[0])
+        snprintf(h->binding, sizeof h->binding, "%s, %d threads, batch %lld", l.binding,
+                 l.threads, (long long)l.batch);
+    return DLAS_OK;
 }
 
 static int stage_of_blocks(struct hakd *h)
@@ -299,10 +310,7 @@ static int hakd_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p
                         "swap (WRN and basic-block ResNets have)");
     if (!rc)
         rc = stage_of_blocks(&h);
-    if (!rc)
-        rc = hakd_timer_open(ctx->host, dlas_param_str(p, "primitive"),
-                             (int)dlas_param_int(p, "threads"), (int)dlas_param_int(p, "warmup"),
-                             (int)dlas_param_int(p, "repeat"), &h.timer);
+    h.flags = strcmp(dlas_param_str(p, "binding"), "auto") ? 0 : DLAS_LATENCY_AUTO;
     h.nt = dlas_param_list_len(p, "types") + 1;
     h.types = calloc((size_t)h.nt, sizeof *h.types);
     h.block_s = calloc((size_t)(h.nt * (h.nb ? h.nb : 1)), sizeof *h.block_s);
@@ -353,11 +361,11 @@ static int hakd_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p
     if (!rc) rc = report(ctx, "params", (double)st.params);
     if (!rc) rc = report(ctx, "macs", (double)st.macs);
     if (!rc) rc = report(ctx, "candidates", n);
+    if (!rc) rc = dlas_report_str(ctx->report, "hakd.timed_on", h.binding);
     free(c);
     free(store);
     if (!rc)
         rc = dlas_distil_student(ctx, p, "hakd", blocks, h.nb);
-    hakd_timer_close(&h.timer);
     free(h.stage);
     free(h.types);
     free(h.block_s);
@@ -367,21 +375,19 @@ static int hakd_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p
 
 static const struct dlas_param_spec hakd_params[] = {
     {"latency", DLAS_PARAM_FLOAT, 0, "0.5", 0.001, 1, NULL,
-     "latency budget as a fraction of the teacher's, both measured with `primitive` on "
-     "`threads` threads"},
+     "latency budget as a fraction of the teacher's, both measured as the experiment times "
+     "its points (its primitive, backend, batch, warmup, repeat)"},
     {"latency_ms", DLAS_PARAM_FLOAT, 0, "0", 0, 1e9, NULL,
      "latency budget in milliseconds per batch (overrides `latency` when > 0)"},
+    {"binding", DLAS_PARAM_ENUM, 0, "point", 0, 0, "point|auto",
+     "time students on the point's primitive (\"point\") or with every conv on the fastest "
+     "of the experiment's primitives for it (\"auto\", as dlas compare)"},
     {"types", DLAS_PARAM_STRING, DLAS_PARAM_LIST,
      "[\"G(2)\", \"G(4)\", \"G(8)\", \"G(16)\", \"DW\", \"B(2)\", \"B(4)\", \"BG(2,2)\", "
      "\"BG(2,4)\"]",
      0, 0, NULL, "candidate cheap block types for each stage (S, the teacher's, always is one)"},
     {"verify", DLAS_PARAM_INT, 0, "5", 1, 1000, NULL,
      "time at most this many of the best estimated students whole before giving up"},
-    {"primitive", DLAS_PARAM_STRING, 0, "\"im2col-gemm\"", 0, 0, NULL,
-     "the primitive plugin students are timed with (batch 1, on the openmp backend)"},
-    {"threads", DLAS_PARAM_INT, 0, "2", 1, 1024, NULL, "backend threads students are timed on"},
-    {"warmup", DLAS_PARAM_INT, 0, "3", 0, 1000, NULL, "untimed runs before timing"},
-    {"repeat", DLAS_PARAM_INT, 0, "15", 1, 100000, NULL, "timed runs (the median counts)"},
     DLAS_DISTIL_PARAMS,
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 

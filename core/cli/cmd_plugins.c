@@ -36,6 +36,11 @@ static void print_row(FILE *f, const char *const cells[5])
 static void print_param(FILE *f, const struct dlas_param_spec *s)
 {
     char range[128] = "", help[1024];
+    if (s->flags & DLAS_PARAM_ALIAS) {
+        snprintf(help, sizeof help, "another name for '%s'", s->def);
+        print_row(f, (const char *const[5]){s->name, "alias", "", "", help});
+        return;
+    }
     if (s->type == DLAS_PARAM_ENUM && s->choices)
         snprintf(range, sizeof range, "%s", s->choices);
     else if ((s->type == DLAS_PARAM_INT || s->type == DLAS_PARAM_FLOAT) && s->min < s->max)

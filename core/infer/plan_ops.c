@@ -18,11 +18,12 @@
 #pragma GCC optimize("O3")
 
 #include "plan_ops.h"
+#include "../kernels/eltwise.h"
 
 /* Below this many elements a parallel region costs more than it saves. */
 #define PAR_MIN 32768
 
-struct ew_job {
+struct elem_job {
     const float *a, *b;
     float *y;
     int64_t n, chunk;
@@ -31,26 +32,17 @@ struct ew_job {
     int64_t plane, channels;
 };
 
-static inline float post_op(float v, enum plan_post post)
+/* The plan's folded activation as the kernels' enum dlas_activation. */
+static inline int act_of(enum plan_post post)
 {
-    switch (post) {
-    case PLAN_POST_RELU:
-        return v < 0.0f ? 0.0f : v; /* keeps NaN, as torch.relu */
-    case PLAN_POST_RELU6:
-        return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
-    default:
-        return v;
-    }
+    return post == PLAN_POST_RELU ? DLAS_ACT_RELU : post == PLAN_POST_RELU6 ? DLAS_ACT_RELU6
+                                                                           : DLAS_ACT_NONE;
 }
 
-static void post_range(float *y, int64_t n, enum plan_post post)
+static inline float post_op(float v, enum plan_post post)
 {
-    if (post == PLAN_POST_RELU)
-        for (int64_t i = 0; i < n; i++)
-            y[i] = y[i] < 0.0f ? 0.0f : y[i];
-    else if (post == PLAN_POST_RELU6)
-        for (int64_t i = 0; i < n; i++)
-            y[i] = y[i] < 0.0f ? 0.0f : (y[i] > 6.0f ? 6.0f : y[i]);
+    ew_act(&v, &v, 1, act_of(post));
+    return v;
 }
 
 static void parallel(const struct dlas_backend *be, int64_t n, int64_t work, dlas_range_fn fn,
@@ -66,45 +58,33 @@ static void parallel(const struct dlas_backend *be, int64_t n, int64_t work, dla
 
 static void post_fn(void *arg, int64_t b, int64_t e, int thread)
 {
-    struct ew_job *j = arg;
+    struct elem_job *j = arg;
     int64_t lo = b * j->chunk, hi = e * j->chunk < j->n ? e * j->chunk : j->n;
-    post_range(j->y + lo, hi - lo, j->post);
+    ew_act(j->y + lo, j->y + lo, hi - lo, act_of(j->post));
 }
 
 void plan_post_inplace(const struct dlas_backend *be, float *y, int64_t n, enum plan_post post)
 {
     if (post == PLAN_POST_NONE || n <= 0)
         return;
-    struct ew_job j = {.y = y, .n = n, .chunk = 8192, .post = post};
+    struct elem_job j = {.y = y, .n = n, .chunk = 8192, .post = post};
     parallel(be, (n + j.chunk - 1) / j.chunk, n, post_fn, &j);
 }
 
 static void add_fn(void *arg, int64_t b, int64_t e, int thread)
 {
-    struct ew_job *j = arg;
+    struct elem_job *j = arg;
     int64_t lo = b * j->chunk, hi = e * j->chunk < j->n ? e * j->chunk : j->n;
-    const float *x = j->a, *z = j->b;
-    float *y = j->y;
-    if (j->post == PLAN_POST_RELU)
-        for (int64_t i = lo; i < hi; i++) {
-            float v = x[i] + z[i];
-            y[i] = v < 0.0f ? 0.0f : v;
-        }
-    else
-        for (int64_t i = lo; i < hi; i++)
-            y[i] = post_op(x[i] + z[i], j->post);
+    ew_add(j->y + lo, j->a + lo, j->b + lo, hi - lo, act_of(j->post));
 }
 
 static void bn_fn(void *arg, int64_t b, int64_t e, int thread)
 {
-    struct ew_job *j = arg;
+    struct elem_job *j = arg;
     for (int64_t p = b; p < e; p++) {
         int64_t c = p % j->channels;
-        const float s = j->scale[c], t = j->shift[c];
-        const float *x = j->a + p * j->plane;
-        float *y = j->y + p * j->plane;
-        for (int64_t i = 0; i < j->plane; i++)
-            y[i] = post_op(x[i] * s + t, j->post);
+        ew_affine(j->y + p * j->plane, j->a + p * j->plane, j->plane, j->scale[c], j->shift[c],
+                  act_of(j->post));
     }
 }
 
@@ -221,9 +201,7 @@ static void maxpool_fn(void *arg, int64_t b, int64_t e, int thread)
                 for (int64_t ow = 0; ow < OW; ow++)
                     y[ow] = nanmax(y[ow], r[ow]);
             }
-            if (j->post != PLAN_POST_NONE)
-                for (int64_t ow = 0; ow < OW; ow++)
-                    y[ow] = post_op(y[ow], j->post);
+            ew_act(y, y, OW, act_of(j->post));
         }
     }
     if (rows != stack_rows)
@@ -234,20 +212,8 @@ static void gap_fn(void *arg, int64_t b, int64_t e, int thread)
 {
     const struct pool_job *j = arg;
     const int64_t S = j->x->out_shape[1] * j->x->out_shape[2];
-    for (int64_t p = b; p < e; p++) {
-        const float *x = j->in + p * S;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int64_t i = 0;
-        for (; i + 4 <= S; i += 4) {
-            s0 += x[i];
-            s1 += x[i + 1];
-            s2 += x[i + 2];
-            s3 += x[i + 3];
-        }
-        for (; i < S; i++)
-            s0 += x[i];
-        j->out[p] = post_op(((s0 + s1) + (s2 + s3)) / (float)S, j->post);
-    }
+    for (int64_t p = b; p < e; p++)
+        j->out[p] = post_op(ew_mean(j->in + p * S, S), j->post);
 }
 
 /* ---- dispatch ------------------------------------------------------------------ */
@@ -278,7 +244,7 @@ int plan_fast_forward(const struct dlas_graph *g, int id, int64_t batch,
         return DLAS_OK;
     }
     case DLAS_OP_ADD: {
-        struct ew_job j = {.a = in[0], .b = in[1], .y = out, .n = total, .chunk = 8192,
+        struct elem_job j = {.a = in[0], .b = in[1], .y = out, .n = total, .chunk = 8192,
                            .post = post};
         parallel(be, (total + j.chunk - 1) / j.chunk, total, add_fn, &j);
         return DLAS_OK;
@@ -302,10 +268,9 @@ int plan_fast_forward(const struct dlas_graph *g, int id, int64_t batch,
         const float *mean = dlas_f32(&n->running_mean), *var = dlas_f32(&n->running_var);
         for (int64_t c = 0; c < C; c++) {
             double inv = 1.0 / sqrt((double)var[c] + (double)n->attr.bn.eps);
-            scale[c] = (float)(inv * gam[c]);
-            shift[c] = (float)(bet[c] - mean[c] * inv * gam[c]);
+            ew_bn_coeffs(gam[c], bet[c], mean[c], inv, &scale[c], &shift[c]);
         }
-        struct ew_job j = {.a = in[0], .y = out, .post = post, .scale = scale, .shift = shift,
+        struct elem_job j = {.a = in[0], .y = out, .post = post, .scale = scale, .shift = shift,
                            .plane = m / C, .channels = C};
         parallel(be, batch * C, total, bn_fn, &j);
         if (C > 256) {

@@ -13,6 +13,8 @@ core_kernels_libdlas_kernels_la_SOURCES = \
 	core/kernels/direct_block.c \
 	core/kernels/mbconv.c \
 	core/kernels/mbconv.h \
+	core/kernels/eltwise.c \
+	core/kernels/eltwise.h \
 	core/kernels/microkernels.c \
 	core/kernels/pack.c \
 	core/kernels/pc_kernels.h

@@ -197,6 +197,37 @@ static int make_axis(struct dlas_params *p, const char *key, const config_settin
     return dlas_params_set(p, key, ax->values[0], ax->origin);
 }
 
+/* The entry an alias names (the entry itself when it is none). */
+static const struct dlas_param_spec *target_of(const struct dlas_param_spec *spec,
+                                              const struct dlas_param_spec *sp)
+{
+    if (!(sp->flags & DLAS_PARAM_ALIAS))
+        return sp;
+    for (size_t k = 0; spec[k].name; k++)
+        if (!strcmp(spec[k].name, sp->def))
+            return &spec[k];
+    return sp; /* not reached: dlas_params_defaults checked the spec */
+}
+
+/* A group may set a parameter under one of its names only: libconfig
+ * refuses a key given twice, but not a key and its alias. */
+static int alias_once(const struct dlas_params *p, const struct dlas_param_spec *spec,
+                      const struct dlas_param_spec *sp, const config_setting_t *m,
+                      const char *what)
+{
+    const struct dlas_param_spec *t = target_of(spec, sp);
+    if (!dlas_param_given(p, t->name))
+        return DLAS_OK;
+    char at[512];
+    dlas_cfg_where(m, at, sizeof at);
+    const char *other = NULL; /* the name it was set under first */
+    for (size_t k = 0; spec[k].name && !other; k++)
+        if (&spec[k] != sp && (&spec[k] == t || target_of(spec, &spec[k]) == t))
+            other = spec[k].name;
+    return dlas_error(DLAS_ERR_INVALID, "%s: '%s' and '%s' in %s name one parameter ('%s'): "
+                      "give it once", at, other ? other : t->name, sp->name, what, t->name);
+}
+
 static int missing_required(const config_setting_t *group, const char *what,
                             const struct dlas_params *p)
 {
@@ -265,6 +296,11 @@ int dlas_cfg_params(const config_setting_t *group, const char *what,
         if (!sp) {
             rc = unknown_key(m, what, spec, reserved);
             goto done;
+        }
+        if ((sp->flags & DLAS_PARAM_ALIAS) || dlas_param_given(p, key)) {
+            if ((rc = alias_once(p, spec, sp, m, what)))
+                goto done;
+            sp = target_of(spec, sp);
         }
         int t = config_setting_type(m);
         int listy = t == CONFIG_TYPE_ARRAY || t == CONFIG_TYPE_LIST;

@@ -721,6 +721,30 @@ static int spec_error(const struct dlas_param_spec *sp, const char *fmt, const c
     return dlas_error(DLAS_ERR_INVALID, "parameter spec: '%s': %s", sp->name, msg);
 }
 
+static int is_alias(const struct dlas_param_spec *sp)
+{
+    return (sp->flags & DLAS_PARAM_ALIAS) != 0;
+}
+
+/* An alias must name a real parameter of its own kind. */
+static int alias_check(const struct dlas_param_spec *spec, size_t count,
+                       const struct dlas_param_spec *sp)
+{
+    if (sp->flags != DLAS_PARAM_ALIAS)
+        return spec_error(sp, "an alias takes no other flag%s", NULL);
+    for (size_t j = 0; sp->def && j < count; j++) {
+        const struct dlas_param_spec *t = &spec[j];
+        if (strcmp(t->name, sp->def))
+            continue;
+        if (is_alias(t))
+            return spec_error(sp, "is an alias of '%s', itself an alias", sp->def);
+        if (t->type != sp->type)
+            return spec_error(sp, "is an alias of '%s', of another type", sp->def);
+        return DLAS_OK;
+    }
+    return spec_error(sp, "is an alias of '%s', which is not declared", sp->def ? sp->def : "");
+}
+
 static int spec_check(const struct dlas_param_spec *spec, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
@@ -730,6 +754,12 @@ static int spec_check(const struct dlas_param_spec *spec, size_t count)
         for (size_t j = 0; j < i; j++)
             if (!strcmp(spec[j].name, sp->name))
                 return spec_error(sp, "declared twice%s", NULL);
+        if (is_alias(sp)) {
+            int rc = alias_check(spec, count, sp);
+            if (rc)
+                return rc;
+            continue;
+        }
         if (sp->type < DLAS_PARAM_INT || sp->type > DLAS_PARAM_ENUM)
             return spec_error(sp, "unknown type%s", NULL);
         if (sp->type == DLAS_PARAM_ENUM) {
@@ -762,7 +792,7 @@ int dlas_params_defaults(const struct dlas_param_spec *spec, struct dlas_params 
     p->spec = spec;
     p->count = count;
     for (size_t i = 0; i < count; i++) {
-        if (spec[i].flags & DLAS_PARAM_REQUIRED)
+        if (spec[i].flags & (DLAS_PARAM_REQUIRED | DLAS_PARAM_ALIAS))
             continue;
         char origin[256];
         snprintf(origin, sizeof origin, "parameter spec: default of '%s'", spec[i].name);
@@ -775,13 +805,29 @@ int dlas_params_defaults(const struct dlas_param_spec *spec, struct dlas_params 
     return DLAS_OK;
 }
 
+static long raw_find(const struct dlas_params *p, const char *name)
+{
+    for (size_t i = 0; i < p->count; i++)
+        if (!strcmp(p->spec[i].name, name))
+            return (long)i;
+    return -1;
+}
+
+/* The entry holding `name`'s value: an alias leads to the one it names. */
 static long find_index(const struct dlas_params *p, const char *name)
 {
     if (!p || !name)
         return -1;
-    for (size_t i = 0; i < p->count; i++)
-        if (!strcmp(p->spec[i].name, name))
-            return (long)i;
+    long k = raw_find(p, name);
+    return k >= 0 && is_alias(&p->spec[k]) ? raw_find(p, p->spec[k].def) : k;
+}
+
+/* Entry of the i-th parameter that is not an alias (the public index). */
+static long nth_param(const struct dlas_params *p, size_t i)
+{
+    for (size_t k = 0; p && k < p->count; k++)
+        if (!is_alias(&p->spec[k]) && i-- == 0)
+            return (long)k;
     return -1;
 }
 
@@ -817,18 +863,17 @@ int dlas_params_check_required(const struct dlas_params *p, const char *origin)
         return dlas_error(DLAS_ERR_INVALID, "dlas_params_check_required: no parameters");
     struct dlas_buf b = {0};
     int missing = 0;
+    long k = -1;
     for (size_t i = 0; i < p->count; i++)
-        if (!p->v[i].has) {
+        if (!p->v[i].has && !is_alias(&p->spec[i])) {
             dlas_buf_printf(&b, "%s'%s'", missing ? ", " : "", p->spec[i].name);
             missing++;
+            k = (long)i;
         }
     if (!missing)
         return DLAS_OK;
     int rc;
     if (missing == 1) {
-        long k = 0;
-        while (p->v[k].has)
-            k++;
         const char *help = p->spec[k].help;
         rc = where_error(DLAS_ERR_INVALID, origin, "missing required key %s%s%s%s", b.s,
                          help ? " (" : "", help ? help : "", help ? ")" : "");
@@ -894,12 +939,16 @@ const struct dlas_param_spec *dlas_params_spec(const struct dlas_params *p)
 
 size_t dlas_params_count(const struct dlas_params *p)
 {
-    return p ? p->count : 0;
+    size_t n = 0;
+    for (size_t k = 0; p && k < p->count; k++)
+        n += !is_alias(&p->spec[k]);
+    return n;
 }
 
 const char *dlas_params_name(const struct dlas_params *p, size_t i)
 {
-    return p && i < p->count ? p->spec[i].name : NULL;
+    long k = nth_param(p, i);
+    return k >= 0 ? p->spec[k].name : NULL;
 }
 
 static int format_item(struct dlas_buf *b, const struct dlas_param_spec *sp, const union item *it)
@@ -941,15 +990,16 @@ int dlas_params_format(const struct dlas_params *p, size_t i, char *buf, size_t 
 {
     if (buf && len)
         buf[0] = '\0';
-    if (!p || i >= p->count)
+    long k = nth_param(p, i);
+    if (k < 0)
         return dlas_error(DLAS_ERR_INVALID, "dlas_params_format: no parameter %zu", i);
     struct dlas_buf b = {0};
-    int rc = format_value(&b, &p->spec[i], &p->v[i]);
+    int rc = format_value(&b, &p->spec[k], &p->v[k]);
     if (!rc && buf && len)
         snprintf(buf, len, "%s", b.s);
     dlas_buf_free(&b);
-    if (!rc && !p->v[i].has)
-        rc = dlas_error(DLAS_ERR_INVALID, "required key '%s' is unset", p->spec[i].name);
+    if (!rc && !p->v[k].has)
+        rc = dlas_error(DLAS_ERR_INVALID, "required key '%s' is unset", p->spec[k].name);
     return rc;
 }
 
@@ -957,8 +1007,10 @@ char *dlas_params_describe(const struct dlas_params *p)
 {
     struct dlas_buf b = {0};
     int rc = dlas_buf_printf(&b, "%s", "");
-    for (size_t i = 0; !rc && p && i < p->count; i++) {
-        rc = dlas_buf_printf(&b, "%s%s=", i ? "; " : "", p->spec[i].name);
+    for (size_t i = 0, n = 0; !rc && p && i < p->count; i++) {
+        if (is_alias(&p->spec[i]))
+            continue;
+        rc = dlas_buf_printf(&b, "%s%s=", n++ ? "; " : "", p->spec[i].name);
         if (!rc)
             rc = format_value(&b, &p->spec[i], &p->v[i]);
     }

@@ -12,6 +12,7 @@
 #include <dlas/status.h>
 
 #include "autograd_impl.h"
+#include "../kernels/eltwise.h"
 
 /* Sums of (x - k) and (x - k)^2 over a row. */
 static inline void row_sums(const float *x, int64_t n, float k, double *s1, double *s2)
@@ -75,22 +76,11 @@ int ag_bn_forward(struct dlas_autograd *a, int id)
         double inv = 1.0 / sqrt(var + eps);
         nd->mean[c] = (float)mean;
         nd->invstd[c] = (float)inv;
-        const float scale = (float)(gam[c] * inv), shift = (float)(bet[c] - mean * gam[c] * inv);
-        for (int64_t b = 0; b < B; b++) {
-            const float *xr = x + (b * C + c) * S;
-            float *yr = y + (b * C + c) * S;
-            if (relu) {
-#pragma omp simd
-                for (int64_t i = 0; i < S; i++) {
-                    const float v = xr[i] * scale + shift;
-                    yr[i] = v < 0.0f ? 0.0f : v; /* keeps NaN, as the relu kernel */
-                }
-            } else {
-#pragma omp simd
-                for (int64_t i = 0; i < S; i++)
-                    yr[i] = xr[i] * scale + shift;
-            }
-        }
+        float scale, shift;
+        ew_bn_coeffs(gam[c], bet[c], mean, inv, &scale, &shift);
+        for (int64_t b = 0; b < B; b++)
+            ew_affine(y + (b * C + c) * S, x + (b * C + c) * S, S, scale, shift,
+                      relu ? DLAS_ACT_RELU : DLAS_ACT_NONE);
     }
     return DLAS_OK;
 }

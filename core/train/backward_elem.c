@@ -6,6 +6,11 @@
 #include <string.h>
 
 #include "autograd_impl.h"
+#include "../kernels/eltwise.h"
+
+/* Elements per task of the element-wise forward: large enough to amortise
+ * the call, small enough to balance the team. */
+#define EW_CHUNK 8192
 
 /* Keep an element with probability 1 - p: a hash of (seed, node, element)
  * against p in 24-bit steps, so masks need no RNG state and no ordering. */
@@ -52,22 +57,21 @@ int ag_elem_forward(struct dlas_autograd *a, int id)
     const int T = a->threads;
     switch (n->op) {
     case DLAS_OP_RELU:
-#pragma omp parallel for simd num_threads(T) schedule(static)
-        for (int64_t i = 0; i < total; i++)
-            y[i] = x[i] < 0.0f ? 0.0f : x[i]; /* keeps NaN, as torch.relu */
-        break;
     case DLAS_OP_RELU6:
-#pragma omp parallel for simd num_threads(T) schedule(static)
-        for (int64_t i = 0; i < total; i++) {
-            float v = x[i];
-            y[i] = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
-        }
-        break;
     case DLAS_OP_ADD: {
-        const float *x2 = a->nd[n->inputs[1]].act;
-#pragma omp parallel for simd num_threads(T) schedule(static)
-        for (int64_t i = 0; i < total; i++)
-            y[i] = x[i] + x2[i];
+        const float *x2 = n->op == DLAS_OP_ADD ? a->nd[n->inputs[1]].act : NULL;
+        const int act = n->op == DLAS_OP_RELU    ? DLAS_ACT_RELU
+                        : n->op == DLAS_OP_RELU6 ? DLAS_ACT_RELU6
+                                                 : DLAS_ACT_NONE;
+        const int64_t chunks = (total + EW_CHUNK - 1) / EW_CHUNK;
+#pragma omp parallel for num_threads(T) schedule(static)
+        for (int64_t c = 0; c < chunks; c++) {
+            const int64_t lo = c * EW_CHUNK, len = total - lo < EW_CHUNK ? total - lo : EW_CHUNK;
+            if (x2)
+                ew_add(y + lo, x + lo, x2 + lo, len, act);
+            else
+                ew_act(y + lo, x + lo, len, act);
+        }
         break;
     }
     case DLAS_OP_DROPOUT:

@@ -11,6 +11,7 @@
 #include <dlas/status.h>
 
 #include "autograd_impl.h"
+#include "../kernels/eltwise.h"
 
 struct window {
     int64_t h0, h1, w0, w1; /* clipped to the input */
@@ -127,13 +128,8 @@ int ag_pool_forward(struct dlas_autograd *a, int id)
     if (n->op == DLAS_OP_GLOBAL_AVGPOOL) {
         const int64_t S = IH * IW;
 #pragma omp parallel for num_threads(a->threads) schedule(static)
-        for (int64_t p = 0; p < P; p++) {
-            const float *xp = x + p * S;
-            double s = 0.0;
-            for (int64_t i = 0; i < S; i++)
-                s += xp[i];
-            y[p] = (float)(s / (double)S);
-        }
+        for (int64_t p = 0; p < P; p++)
+            y[p] = ew_mean(x + p * S, S);
         return DLAS_OK;
     }
     const struct dlas_pool_attr *pa = &n->attr.pool;

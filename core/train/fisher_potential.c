@@ -7,24 +7,25 @@
 #include <stdlib.h>
 
 #include <dlas/distil.h>
+#include <dlas/saliency.h>
 #include <dlas/status.h>
 #include <dlas/train.h>
 
-static double block_saliency(const float *a, const float *g, int64_t n, int64_t c, int64_t hw)
+/* Sum over the block's channels of |Delta_c| (Delta_c >= 0 already; the
+ * authors' code takes the absolute value all the same). */
+static int block_saliency(const float *a, const float *g, int64_t n, int64_t c, int64_t hw,
+                          double *out)
 {
+    double *delta = calloc((size_t)c, sizeof *delta);
+    if (!delta)
+        return dlas_error(DLAS_ERR_NOMEM, "fisher potential: out of memory");
+    dlas_fisher_batch(a, g, n, c, hw, delta);
     double total = 0.0;
-    for (int64_t k = 0; k < c; k++) {
-        double s2 = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *ai = a + (i * c + k) * hw, *gi = g + (i * c + k) * hw;
-            double s = 0.0;
-            for (int64_t j = 0; j < hw; j++)
-                s += (double)ai[j] * (double)gi[j];
-            s2 += s * s;
-        }
-        total += fabs(0.5 * s2 / (double)n);
-    }
-    return total;
+    for (int64_t k = 0; k < c; k++)
+        total += fabs(delta[k]);
+    free(delta);
+    *out = total;
+    return 0;
 }
 
 int dlas_fisher_potential(struct dlas_graph *g, const struct dlas_residual_block *blocks,
@@ -69,7 +70,9 @@ int dlas_fisher_potential(struct dlas_graph *g, const struct dlas_residual_block
                             pn->name);
             break;
         }
-        total += block_saliency(act, grad, n, pn->out_shape[0], pn->out_shape[1] * pn->out_shape[2]);
+        double s = 0.0;
+        rc = block_saliency(act, grad, n, pn->out_shape[0], pn->out_shape[1] * pn->out_shape[2], &s);
+        total += s;
     }
     free(probe);
     dlas_autograd_free(a);

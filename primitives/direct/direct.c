@@ -45,14 +45,17 @@ struct direct_state {
 static const struct dlas_param_spec direct_params[] = {
     {"oc_vectors", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 4, NULL,
      "output-channel vectors of 16 per register block (B); 0 = chosen from the layer"},
-    {"ow_block", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 16, NULL,
+    {"reg_h", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|1|2|4",
+     "output rows per register block (VH)"},
+    {"reg_w", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 16, NULL,
      "output columns per register block (VW); 0 = chosen from the layer; "
      "VH * VW * B must not exceed 28"},
-    {"oh_block", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|1|2|4",
-     "output rows per register block (VH)"},
     {"order", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|rows|channels",
      "loop order of the threads' work: rows outermost (weights reused from L2) or "
      "output-channel blocks outermost (input rows reused); auto picks by weight size"},
+    /* the names these knobs had before primitives shared one vocabulary */
+    {"oh_block", DLAS_PARAM_ENUM, DLAS_PARAM_ALIAS, "reg_h", 0, 0, NULL, NULL},
+    {"ow_block", DLAS_PARAM_INT, DLAS_PARAM_ALIAS, "reg_w", 0, 0, NULL, NULL},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 struct blocking {
@@ -76,8 +79,8 @@ static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_par
                            struct blocking *bl, char *why, size_t len)
 {
     int b = param_int(p, "oc_vectors");
-    int vw = param_int(p, "ow_block");
-    const char *vhs = param_str(p, "oh_block", "auto");
+    int vw = param_int(p, "reg_w");
+    const char *vhs = param_str(p, "reg_h", "auto");
     int vh = strcmp(vhs, "auto") ? (int)(vhs[0] - '0') : 0;
     int rc = pc_direct_blocking(d, d->out_c / d->groups, &vh, &vw, &b);
     if (rc == 1)

@@ -27,6 +27,13 @@ enum dlas_param_type {
 #define DLAS_PARAM_LIST 0x1u     /* the value is a list of `type` */
 #define DLAS_PARAM_REQUIRED 0x2u /* no default: the config must give it */
 #define DLAS_PARAM_TUNABLE 0x4u  /* a knob `dlas tune` may search within [min, max] */
+/* Another name for the parameter that `def` names (same type and LIST flag):
+ * a knob renamed to the shared vocabulary keeps its old name working in
+ * configs and tuning logs. An alias holds no value of its own, takes no other
+ * flag, and the indexed views below (count, name, format, describe) skip it,
+ * so every parameter is listed, logged and written to results once, under its
+ * one name; reading or setting through the alias reaches the named one. */
+#define DLAS_PARAM_ALIAS 0x8u
 
 struct dlas_param_spec {
     const char *name;

@@ -1,0 +1,35 @@
+/* The element-wise forward shared by the inference plan and the trainer:
+ * activations, residual adds, batchnorm's per-channel affine map and the
+ * global average. One implementation, so that a network evaluated by the
+ * trainer and by the plan computes these nodes the same way (the reference
+ * operators in core/graph stay apart, as the oracle both are tested
+ * against). Each kernel works on one contiguous range; the caller splits
+ * the work over its threads (the plan over the backend's, the trainer over
+ * its OpenMP team). `act` is an enum dlas_activation; NaN passes through
+ * every activation, as torch.relu and torch.nn.functional.relu6 do. Not
+ * installed. */
+#ifndef DLAS_KERNELS_ELTWISE_H
+#define DLAS_KERNELS_ELTWISE_H
+
+#include <stdint.h>
+
+/* y[i] = act(x[i]), i in [0, n); y may be x. */
+void ew_act(float *y, const float *x, int64_t n, int act);
+
+/* y[i] = act(a[i] + b[i]); y may be a or b. */
+void ew_add(float *y, const float *a, const float *b, int64_t n, int act);
+
+/* y[i] = act(x[i] * scale + shift): one channel plane of a batchnorm with
+ * fixed statistics; y may be x. */
+void ew_affine(float *y, const float *x, int64_t n, float scale, float shift, int act);
+
+/* The mean of x[0, n), accumulated in double (a 56 x 56 plane summed in
+ * float loses about 12 bits). n > 0. */
+float ew_mean(const float *x, int64_t n);
+
+/* Batchnorm's affine map from its statistics: scale = gamma / sqrt(var + eps)
+ * and shift = beta - mean * scale, in double, then rounded once each. */
+void ew_bn_coeffs(float gamma, float beta, double mean, double inv_std, float *scale,
+                  float *shift);
+
+#endif
