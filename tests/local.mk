@@ -255,3 +255,9 @@ fuzz:
 check-valgrind:
 	$(SHELL) $(top_srcdir)/tests/valgrind.sh
 EXTRA_DIST += tests/fuzz tests/valgrind.sh tests/valgrind.supp tests/install_prefix.sh
+
+# `mpirun -n K dlas run`: the rows of a serial run, each once; a killed rank
+# loses only unfinished points (skips without mpirun).
+TESTS += tests/mpi_sweep.sh
+dist_noinst_SCRIPTS += tests/mpi_sweep.sh
+EXTRA_DIST += tests/lsan-mpi.supp
