@@ -7,7 +7,8 @@ cd "$(dirname "$0")"
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libconfig-dev libopenblas-openmp-dev check zlib1g-dev libjpeg62-turbo-dev libpng-dev \
-dataset-fashion-mnist gnuplot-nox"
+dataset-fashion-mnist gnuplot-nox \
+openmpi-bin libopenmpi-dev"
 
 missing=""
 for p in $PACKAGES; do

@@ -254,4 +254,10 @@ fuzz:
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} $(SHELL) $(top_srcdir)/tests/fuzz/run.sh
 check-valgrind:
 	$(SHELL) $(top_srcdir)/tests/valgrind.sh
-EXTRA_DIST += tests/fuzz tests/valgrind.sh tests/valgrind.supp
+EXTRA_DIST += tests/fuzz tests/valgrind.sh tests/valgrind.supp tests/install_prefix.sh
+
+# `mpirun -n K dlas run`: the rows of a serial run, each once; a killed rank
+# loses only unfinished points (skips without mpirun).
+TESTS += tests/mpi_sweep.sh
+dist_noinst_SCRIPTS += tests/mpi_sweep.sh
+EXTRA_DIST += tests/lsan-mpi.supp

@@ -37,6 +37,22 @@ for k in a:
 print("round trip: %d tensors identical" % len(a))
 '
 
+# a .pt file is a pickle: one that names code (here os.system) is refused
+# without running it, and says how to read a file one made oneself
+$PY -c '
+import os, torch
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+torch.save({"state_dict": {"fc.weight": torch.zeros(2, 2)}, "x": Evil()}, "evil.pt")
+'
+if $PY "$TOOL" to-dlas evil.pt evil.ckpt 2>err.txt; then
+    echo "FAIL: a pickle naming code was converted"; exit 1
+fi
+[ ! -e pwned ] || { echo "FAIL: unpickling evil.pt ran its code"; exit 1; }
+[ ! -e evil.ckpt ] || { echo "FAIL: evil.ckpt written"; exit 1; }
+grep -q "trust-pickle" err.txt || { cat err.txt; echo "FAIL: no hint"; exit 1; }
+
 # a damaged checkpoint is refused, not converted
 cp r18.ckpt bad.ckpt
 printf "\001" | dd of=bad.ckpt bs=1 seek=5000 conv=notrunc 2>/dev/null

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_mpi.h"
 
 static int load(struct cli *c, const char *file, struct dlas_experiment **e)
 {
@@ -153,6 +154,61 @@ static void summary_table(const struct dlas_experiment *e)
     }
 }
 
+static int dry_run_file(struct cli *c, const char *file, const struct dlas_run_options *o)
+{
+    int rank, size;
+    if (cli_launched(&rank, &size) && rank > 0)
+        return EXIT_OK; /* under mpirun: rank 0 lists them */
+    struct dlas_experiment *e;
+    int rc = load(c, file, &e);
+    if (rc)
+        return rc;
+    dry_run(e, o->output_dir ? o->output_dir : dlas_experiment_output_dir(e), o->resume,
+            o->retry_noisy);
+    dlas_experiment_free(e);
+    return EXIT_OK;
+}
+
+/* Run the sweep: here, or (rank 0 of an MPI job) by handing points to the
+ * other ranks, or (the other ranks) running what rank 0 hands out. */
+static int run_file(struct cli *c, const char *file, struct dlas_run_options *o,
+                    struct cli_mpi *mpi)
+{
+    struct dlas_experiment *e = NULL;
+    int rc = load(c, file, &e);
+    /* every rank loaded it, or all stop: none waits for another */
+    int all = cli_mpi_agree(mpi, rc);
+    if (rc || all) {
+        if (!rc && mpi->rank == 0)
+            fprintf(stderr, "dlas: another rank could not load %s\n", file);
+        dlas_experiment_free(e);
+        return rc ? rc : all;
+    }
+    if (mpi->rank > 0) {
+        rc = cli_mpi_work(mpi, e, o);
+        dlas_experiment_free(e);
+        return rc;
+    }
+    o->dispatch = cli_mpi_dispatch(mpi);
+    if (o->dispatch)
+        dlas_log(DLAS_LOG_INFO, "%zu points over %d ranks (rank 0 hands them out and writes "
+                 "the results)", dlas_experiment_n_points(e), mpi->size - 1);
+    struct dlas_run_summary sum;
+    if (dlas_experiment_run(e, o, &sum)) {
+        fprintf(stderr, "dlas: %s\n", dlas_last_error());
+        dlas_experiment_free(e);
+        return EXIT_RUN_FAILED;
+    }
+    summary_table(e);
+    printf("\n%zu ran, %zu failed, %zu already done", sum.ran, sum.failed, sum.skipped);
+    if (sum.unavailable)
+        printf(", %zu unavailable (hardware missing: see the error column)", sum.unavailable);
+    printf("\nresults: %s\n         %s\nconfig:  %s\n", sum.csv_path, sum.json_path,
+           sum.config_path);
+    dlas_experiment_free(e);
+    return sum.failed ? EXIT_RUN_FAILED : EXIT_OK;
+}
+
 int cmd_run(struct cli *c, int argc, char **argv)
 {
     struct dlas_run_options o;
@@ -194,7 +250,12 @@ int cmd_run(struct cli *c, int argc, char **argv)
                    "                  the rows that parse (damaged files are kept as *.damaged)\n"
                    "  --no-isolate    run points in this process (debugging; a crash ends the run)\n"
                    "  --progress / --no-progress   force the progress bar on or off (default: a bar\n"
-                   "                  on a TTY, otherwise one line per point with an ETA)\n");
+                   "                  on a TTY, otherwise one line per point with an ETA)\n\n"
+                   "  Under MPI (mpirun -n K dlas run FILE, or srun --mpi=pmix), rank 0 hands the\n"
+                   "  points out one at a time and writes every row; ranks 1..K-1 run them, each on\n"
+                   "  its share of its node's cores. The output directory must be on a file system\n"
+                   "  all ranks see (the model cache is there). Without MPI the same command runs\n"
+                   "  here.\n");
             return EXIT_OK;
         } else if (!file && a[0] != '-')
             file = a;
@@ -207,28 +268,13 @@ int cmd_run(struct cli *c, int argc, char **argv)
         fprintf(stderr, "usage: dlas run FILE [options] (see 'dlas run --help')\n");
         return EXIT_USAGE;
     }
-    struct dlas_experiment *e;
-    int rc = load(c, file, &e);
-    if (rc)
-        return rc;
-    if (dry) {
-        dry_run(e, o.output_dir ? o.output_dir : dlas_experiment_output_dir(e), o.resume,
-                o.retry_noisy);
-        dlas_experiment_free(e);
-        return EXIT_OK;
-    }
-    struct dlas_run_summary sum;
-    if (dlas_experiment_run(e, &o, &sum)) {
-        fprintf(stderr, "dlas: %s\n", dlas_last_error());
-        dlas_experiment_free(e);
-        return EXIT_RUN_FAILED;
-    }
-    summary_table(e);
-    printf("\n%zu ran, %zu failed, %zu already done", sum.ran, sum.failed, sum.skipped);
-    if (sum.unavailable)
-        printf(", %zu unavailable (hardware missing: see the error column)", sum.unavailable);
-    printf("\nresults: %s\n         %s\nconfig:  %s\n", sum.csv_path, sum.json_path,
-           sum.config_path);
-    dlas_experiment_free(e);
-    return sum.failed ? EXIT_RUN_FAILED : EXIT_OK;
+    if (dry)
+        return dry_run_file(c, file, &o);
+    struct cli_mpi mpi;
+    int leave = 0;
+    int rc = cli_mpi_start(&mpi, &leave);
+    if (!rc && !leave)
+        rc = run_file(c, file, &o, &mpi);
+    cli_mpi_end(&mpi);
+    return rc;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_mpi.h"
 
 static void usage(FILE *f)
 {
@@ -72,9 +73,9 @@ int main(int argc, char **argv)
             usage(stdout);
             return EXIT_OK;
         } else if (!strcmp(a, "--version")) {
-            printf("dlas %s (revision %s, plugin ABI %d.%d)\nBLAS: %s\nplugins: %s\n",
+            printf("dlas %s (revision %s, plugin ABI %d.%d)\nBLAS: %s\nMPI: %s\nplugins: %s\n",
                    dlas_version(), dlas_revision(), DLAS_ABI_MAJOR, DLAS_ABI_MINOR,
-                   dlas_blas_info(), dlas_plugin_install_dir());
+                   dlas_blas_info(), cli_mpi_library(), dlas_plugin_install_dir());
             return EXIT_OK;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
             verbosity++;

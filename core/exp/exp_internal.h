@@ -85,4 +85,15 @@ int exp_load_weights(const struct instance *model, struct dlas_graph *g, struct 
 int exp_save_model(const struct dlas_experiment *e, const struct point *pt,
                    const struct dlas_graph *g, struct dlas_row *row);
 
+/* Run one point (runner.c) into pt->result, in a child process when
+ * isolate: its failure, crash or hang becomes the row's status and error. */
+void exp_run_point(struct dlas_experiment *e, struct point *pt, int isolate);
+/* A point that ran elsewhere and came back with no row: failed, with why. */
+void exp_run_point_failed(struct dlas_experiment *e, struct point *pt, const char *why);
+
+/* The key of the trained model a point starts from (exp_train.c): points
+ * with the same key share one training through the model cache; 0 when the
+ * experiment does not train. */
+uint64_t exp_point_model_key(const struct dlas_experiment *e, const struct point *pt);
+
 #endif

@@ -47,6 +47,18 @@ static uint64_t model_key(const struct dlas_experiment *e, const struct point *p
     return h;
 }
 
+uint64_t exp_point_model_key(const struct dlas_experiment *e, const struct point *pt)
+{
+    if (dlas_param_int(e->train, "epochs") <= 0)
+        return 0;
+    struct dlas_params *d = dlas_point_params(pt, &e->dataset);
+    struct dlas_params *m = dlas_point_params(pt, &e->models[pt->model]);
+    uint64_t key = d && m ? model_key(e, pt, d, m) : 0;
+    dlas_params_free(d);
+    dlas_params_free(m);
+    return key ? key : 1;
+}
+
 /* A label usable in a file name. */
 static void safe_name(const char *s, char *out, size_t len)
 {

@@ -9,6 +9,9 @@
 #include <poll.h>
 #include <stdio.h>
 #include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <unistd.h>
 
 #include <dlas/dlas.h>
@@ -19,18 +22,9 @@
 #include "exp_latency.h"
 #include "exp_train.h"
 #include "../base/heartbeat.h"
-#include "../base/progress.h"
 #include "results.h"
 #include "../base/sysinfo.h"
 #include "../base/util.h"
-
-void dlas_run_options_default(struct dlas_run_options *o)
-{
-    memset(o, 0, sizeof *o);
-    o->resume = 1;
-    o->isolate = -1; /* the experiment's `isolate` setting */
-    o->progress = -1;
-}
 
 /* Everything one point holds, released in one place. The stages below fill
  * it in DESIGN.md's order, each reading what the ones before it left. */
@@ -646,6 +640,7 @@ static void run_isolated(struct dlas_experiment *e, struct point *pt, struct dla
     struct watch w = {dlas_param_float(e->exp, "point_timeout"), stall_floor(), NULL, 0, 0, 0, 0};
     w.beats = w.limit > 0 ? NULL : dlas_heartbeat_share();
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         close(fd[0]);
@@ -655,8 +650,15 @@ static void run_isolated(struct dlas_experiment *e, struct point *pt, struct dla
         return;
     }
     if (pid == 0) {
-        /* Its own process group, so that a timeout kills whatever it started. */
+        /* Its own process group, so that a timeout kills whatever it started;
+         * and it dies with this process (a killed sweep, or MPI rank, leaves
+         * no point running on). */
         setpgid(0, 0);
+#ifdef __linux__
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+#endif
         close(fd[0]);
         run_inline(e, pt, row);
         char *text = dlas_row_encode(row);
@@ -701,73 +703,20 @@ static void run_isolated(struct dlas_experiment *e, struct point *pt, struct dla
     dlas_buf_free(&got);
 }
 
-int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options *o,
-                        struct dlas_run_summary *sum)
+void exp_run_point(struct dlas_experiment *e, struct point *pt, int isolate)
 {
-    struct dlas_run_options def;
-    if (!o) {
-        dlas_run_options_default(&def);
-        o = &def;
-    }
-    memset(sum, 0, sizeof *sum);
-    const char *dir = o->output_dir ? o->output_dir : e->output_dir;
-    struct dlas_results res;
-    int rc = dlas_results_open(&res, dir, o->rebuild_results ? DLAS_RESULTS_REBUILD : 0);
-    if (rc) {
-        dlas_results_close(&res);
-        return rc;
-    }
-    snprintf(sum->csv_path, sizeof sum->csv_path, "%s", res.csv_path);
-    snprintf(sum->json_path, sizeof sum->json_path, "%s", res.json_path);
-    snprintf(sum->config_path, sizeof sum->config_path, "%s/resolved.cfg", dir);
-    char *resolved = dlas_experiment_resolved(e);
-    rc = resolved ? dlas_write_atomic(sum->config_path, resolved, strlen(resolved))
-                  : dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    free(resolved);
-    if (rc) {
-        dlas_results_close(&res);
-        return rc;
-    }
-    int isolate = o->isolate >= 0 ? o->isolate : dlas_param_bool(e->exp, "isolate");
-    e->run_dir = dir;
-    struct dlas_progress prog;
-    dlas_progress_start(&prog, e->n_points, o->progress);
-    for (size_t i = 0; i < e->n_points && !rc; i++) {
-        struct point *pt = &e->points[i];
-        dlas_progress_update(&prog, i, pt->id);
-        long done = o->resume ? dlas_results_find(&res, pt->id, pt->hash) : -1;
-        if (done >= 0 && o->retry_noisy &&
-            !strcmp(dlas_results_get(&res, (size_t)done, "timing_noisy"), "1"))
-            done = -1; /* re-time it */
-        dlas_row_free(&pt->result);
-        if (done >= 0) {
-            const struct dlas_row *old = &res.rows[done];
-            for (size_t k = 0; k < old->n; k++)
-                dlas_row_set(&pt->result, old->keys[k], old->vals[k]);
-            sum->skipped++;
-            continue;
-        }
-        row_prologue(e, pt, &pt->result);
-        if (isolate)
-            run_isolated(e, pt, &pt->result);
-        else
-            run_inline(e, pt, &pt->result);
-        const char *st = dlas_row_get(&pt->result, "status");
-        if (st && !strcmp(st, "unavailable")) {
-            sum->unavailable++;
-            dlas_log(DLAS_LOG_WARN, "%s skipped: %s", pt->id, dlas_row_get(&pt->result, "error"));
-        } else if (st && strcmp(st, "ok")) {
-            sum->failed++;
-            dlas_log(DLAS_LOG_ERROR, "%s failed: %s", pt->id, dlas_row_get(&pt->result, "error"));
-        } else
-            sum->ran++;
-        if (!strcmp(dlas_row_get(&pt->result, "timing_noisy") ? dlas_row_get(&pt->result, "timing_noisy") : "", "1"))
-            dlas_log(DLAS_LOG_WARN, "%s: noisy timing (%s); `dlas run --retry-noisy` re-times it",
-                     pt->id, dlas_row_get(&pt->result, "timing_noise"));
-        rc = dlas_results_add(&res, &pt->result);
-    }
-    dlas_progress_update(&prog, e->n_points, "done");
-    dlas_progress_end(&prog);
-    dlas_results_close(&res);
-    return rc;
+    dlas_row_free(&pt->result);
+    row_prologue(e, pt, &pt->result);
+    if (isolate)
+        run_isolated(e, pt, &pt->result);
+    else
+        run_inline(e, pt, &pt->result);
+}
+
+void exp_run_point_failed(struct dlas_experiment *e, struct point *pt, const char *why)
+{
+    dlas_row_free(&pt->result);
+    row_prologue(e, pt, &pt->result);
+    dlas_row_set(&pt->result, "status", "failed");
+    dlas_row_set(&pt->result, "error", why);
 }

@@ -32,6 +32,8 @@ const char *dlas_experiment_point_hash(const struct dlas_experiment *e, size_t i
 /* The configuration with every default filled in, in libconfig syntax. */
 char *dlas_experiment_resolved(const struct dlas_experiment *e);
 
+struct dlas_run_dispatch;
+
 struct dlas_run_options {
     int resume;     /* skip points already in the results with the same config */
     int isolate;    /* run each point in a child process: a crash fails only it */
@@ -40,6 +42,9 @@ struct dlas_run_options {
     const char *output_dir; /* overrides the config's output directory if set */
     int rebuild_results; /* keep the rows that parse from damaged results files */
     int retry_noisy;     /* rerun finished points whose timing was flagged noisy */
+    /* NULL: run the points here, one after another. Else the points to run
+     * are handed to it (e.g. spread over the ranks of an MPI job). */
+    const struct dlas_run_dispatch *dispatch;
 };
 void dlas_run_options_default(struct dlas_run_options *o);
 
@@ -56,6 +61,38 @@ struct dlas_run_summary {
  * non-zero when the experiment could not run at all. */
 int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options *o,
                         struct dlas_run_summary *summary);
+
+/* Running points elsewhere. dlas_experiment_run opens the results, decides
+ * which points to run (resume, --retry-noisy) and hands their indices, in
+ * grid order, to dispatch->run. That runs them anywhere (a point's row comes
+ * from dlas_experiment_run_point, possibly in another process with the same
+ * experiment loaded) and reports each point's start and row through the
+ * sink, from the calling thread. Rows are written as they are reported,
+ * through the one results writer. A non-zero return of dlas_run_finished
+ * (the results could not be written) must end the dispatch, which returns
+ * it. */
+struct dlas_run_sink;
+struct dlas_run_dispatch {
+    void *ctx;
+    int (*run)(void *ctx, struct dlas_experiment *e, const struct dlas_run_options *o,
+               const size_t *points, size_t n, struct dlas_run_sink *sink);
+};
+/* where: who runs it ("rank 3"), or NULL. */
+void dlas_run_started(struct dlas_run_sink *s, size_t point, const char *where);
+/* row: the encoded row (dlas_row_encode) from dlas_experiment_run_point; NULL
+ * or text that does not decode records the point as failed with why. */
+int dlas_run_finished(struct dlas_run_sink *s, size_t point, const char *row, const char *why);
+
+/* Run point i in this process (in a child process when o->isolate, or the
+ * experiment's `isolate`, says so) without touching the results files;
+ * *row receives its encoded row (free it). Output goes to o->output_dir or
+ * the experiment's (the model cache lives there). */
+int dlas_experiment_run_point(struct dlas_experiment *e, const struct dlas_run_options *o,
+                              size_t i, char **row);
+/* Points with the same non-zero group start from the same trained model
+ * (the model cache shares one training between them); 0 when the
+ * experiment does not train. A dispatcher keeps a group on one worker. */
+uint64_t dlas_experiment_point_group(const struct dlas_experiment *e, size_t i);
 
 /* After a run: the value of a result column for point i ("" if none). */
 const char *dlas_experiment_result(const struct dlas_experiment *e, size_t i,
