@@ -155,3 +155,30 @@ int bench_layer_set(const char *spec, struct bench_layer *out, int max)
     }
     return n;
 }
+
+int bench_prim_parse(struct dlas_registry *reg, const char *arg, struct bench_prim *p)
+{
+    snprintf(p->label, sizeof p->label, "%s", arg);
+    char name[128];
+    const char *colon = strchr(arg, ':');
+    snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - arg) : (int)strlen(arg), arg);
+    p->comp = dlas_registry_find(reg, DLAS_KIND_PRIMITIVE, name);
+    if (!p->comp)
+        return -1;
+    p->params = NULL;
+    if (p->comp->params && dlas_params_defaults(p->comp->params, &p->params))
+        return -1;
+    if (!colon)
+        return 0;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", colon + 1);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        char *eq = strchr(tok, '=');
+        if (!eq || !p->params)
+            return dlas_error(DLAS_ERR_INVALID, "'%s': expected key=value", tok), -1;
+        *eq = '\0';
+        if (dlas_params_set(p->params, tok, eq + 1, "command line"))
+            return -1;
+    }
+    return 0;
+}

@@ -30,4 +30,15 @@ struct bench_layer {
  * the number of layers, or -1. */
 int bench_layer_set(const char *spec, struct bench_layer *out, int max);
 
+/* A primitive named on the command line, "NAME[:key=value[,key=value...]]":
+ * the component found in the registry and its parameters (defaults, then the
+ * settings given). */
+struct bench_prim {
+    char label[128];
+    const struct dlas_component *comp;
+    struct dlas_params *params;
+};
+/* 0, or -1 with the reason in dlas_last_error(). */
+int bench_prim_parse(struct dlas_registry *reg, const char *arg, struct bench_prim *p);
+
 #endif

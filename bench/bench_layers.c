@@ -37,39 +37,6 @@
 #define MAX_SLOTS (MAX_PRIMS * MAX_THREADS)
 #define MAX_LAYERS 128
 
-struct prim {
-    char label[128];
-    const struct dlas_component *comp;
-    struct dlas_params *params;
-};
-
-static int parse_prim(struct dlas_registry *reg, const char *arg, struct prim *p)
-{
-    snprintf(p->label, sizeof p->label, "%s", arg);
-    char name[128];
-    const char *colon = strchr(arg, ':');
-    snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - arg) : (int)strlen(arg), arg);
-    p->comp = dlas_registry_find(reg, DLAS_KIND_PRIMITIVE, name);
-    if (!p->comp)
-        return -1;
-    p->params = NULL;
-    if (p->comp->params && dlas_params_defaults(p->comp->params, &p->params))
-        return -1;
-    if (!colon)
-        return 0;
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", colon + 1);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        char *eq = strchr(tok, '=');
-        if (!eq || !p->params)
-            return dlas_error(DLAS_ERR_INVALID, "'%s': expected key=value", tok), -1;
-        *eq = '\0';
-        if (dlas_params_set(p->params, tok, eq + 1, "command line"))
-            return -1;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     int threads[MAX_THREADS] = {1}, n_threads = 1, repeat = 21, warmup = 3, profile = 0,
@@ -82,7 +49,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_layers: %s\n", dlas_last_error());
         return 2;
     }
-    struct prim prims[MAX_PRIMS];
+    struct bench_prim prims[MAX_PRIMS];
     int n_prims = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -113,7 +80,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: see the comment at the top of bench/bench_layers.c\n");
             return 2;
         } else if (n_prims < MAX_PRIMS) {
-            if (parse_prim(reg, a, &prims[n_prims])) {
+            if (bench_prim_parse(reg, a, &prims[n_prims])) {
                 fprintf(stderr, "bench_layers: %s\n", dlas_last_error());
                 return 2;
             }

@@ -34,42 +34,9 @@
 #define MAX_SP 12
 #define MAX_LAYERS 64
 
-struct prim {
-    char label[128];
-    const struct dlas_component *comp;
-    struct dlas_params *params;
-};
-
-static int parse_prim(struct dlas_registry *reg, const char *arg, struct prim *p)
-{
-    snprintf(p->label, sizeof p->label, "%s", arg);
-    char name[128];
-    const char *colon = strchr(arg, ':');
-    snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - arg) : (int)strlen(arg), arg);
-    p->comp = dlas_registry_find(reg, DLAS_KIND_PRIMITIVE, name);
-    if (!p->comp)
-        return -1;
-    p->params = NULL;
-    if (p->comp->params && dlas_params_defaults(p->comp->params, &p->params))
-        return -1;
-    if (!colon)
-        return 0;
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", colon + 1);
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        char *eq = strchr(tok, '=');
-        if (!eq || !p->params)
-            return dlas_error(DLAS_ERR_INVALID, "'%s': expected key=value", tok), -1;
-        *eq = '\0';
-        if (dlas_params_set(p->params, tok, eq + 1, "command line"))
-            return -1;
-    }
-    return 0;
-}
-
 /* A comma-separated list of primitives (settings after ':' use ';' between
  * them here, since ',' separates primitives). */
-static int parse_prims(struct dlas_registry *reg, const char *list, struct prim *out, int max)
+static int parse_prims(struct dlas_registry *reg, const char *list, struct bench_prim *out, int max)
 {
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", list);
@@ -79,7 +46,7 @@ static int parse_prims(struct dlas_registry *reg, const char *list, struct prim 
         for (char *c = t; *c; c++)
             if (*c == ';')
                 *c = ',';
-        if (parse_prim(reg, t, &out[n])) {
+        if (bench_prim_parse(reg, t, &out[n])) {
             fprintf(stderr, "bench_sparse: primitive '%s': %s\n", t, dlas_last_error());
             return -1;
         }
@@ -90,7 +57,7 @@ static int parse_prims(struct dlas_registry *reg, const char *list, struct prim 
 
 /* One timed configuration of a layer. */
 struct slot {
-    const struct prim *p;
+    const struct bench_prim *p;
     int sparse_idx; /* -1: dense weights */
     void *st, *ws;
     double *t;
@@ -193,7 +160,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_sparse: %s\n", dlas_last_error());
         return 2;
     }
-    struct prim dense[MAX_PRIMS], sparse[MAX_PRIMS];
+    struct bench_prim dense[MAX_PRIMS], sparse[MAX_PRIMS];
     int n_dense = parse_prims(reg, dense_arg, dense, MAX_PRIMS);
     int n_sparse = parse_prims(reg, sparse_arg, sparse, MAX_PRIMS);
     if (n_dense < 1 || n_sparse < 1)

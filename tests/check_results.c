@@ -4,11 +4,13 @@
  * and left untouched, --rebuild-results keeping what parses, and a full disk
  * changing neither file. */
 #include <check.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -284,6 +286,34 @@ START_TEST(nul_byte_refused_with_line)
 }
 END_TEST
 
+/* results.csv / results.json that are not regular files, or are huge, are
+ * refused before anything is read or allocated: a FIFO would block the
+ * reader forever (alarm: a hang fails the test), a sparse file of more than
+ * DLAS_READ_FILE_MAX bytes would be read whole into memory (the message says
+ * it was refused by its size, before reading). */
+START_TEST(fifo_and_huge_results_refused)
+{
+    const char *dir = path_in("fifo");
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    ck_assert_int_eq(mkfifo(path_in("fifo/results.csv"), 0600), 0);
+    struct dlas_results r;
+    alarm(20);
+    ck_assert_int_ne(dlas_results_open(&r, dir, DLAS_RESULTS_READONLY), DLAS_OK);
+    alarm(0);
+    ck_assert_msg(strstr(dlas_last_error(), "results.csv: is a FIFO"), "%s", dlas_last_error());
+
+    dir = path_in("huge");
+    write_pair(dir, 2);
+    int fd = open(path_in("huge/results.json"), O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, ((off_t)1 << 30) + 1), 0); /* sparse: no disk used */
+    close(fd);
+    ck_assert_int_ne(dlas_results_open(&r, dir, DLAS_RESULTS_READONLY), DLAS_OK);
+    ck_assert_msg(strstr(dlas_last_error(), "results.json: 1073741825 bytes, more than"), "%s",
+                  dlas_last_error());
+}
+END_TEST
+
 START_TEST(corrupt_json_refused_and_rebuilt)
 {
     const char *dir = path_in("j");
@@ -423,6 +453,92 @@ START_TEST(weights_out_and_in)
 }
 END_TEST
 
+static int load_error(const char *text, const char *want1, const char *want2)
+{
+    const char *cfg = path_in("q.cfg");
+    spit(cfg, text, strlen(text));
+    struct dlas_experiment *e = NULL;
+    int rc = dlas_experiment_load(cfg, reg, &e);
+    dlas_experiment_free(e);
+    ck_assert_msg(rc != DLAS_OK, "loaded: %s", text);
+    ck_assert_msg(strstr(dlas_last_error(), want1) && strstr(dlas_last_error(), want2),
+                  "'%s' lacks '%s' / '%s'", dlas_last_error(), want1, want2);
+    return rc;
+}
+
+/* train.max_steps and train.subset shorten training by what they say;
+ * bad values and missing dataset paths are refused at load, with the line. */
+START_TEST(quick_training_and_validated_paths)
+{
+    static const char *head =
+        "experiment = { repeat = 1; warmup = 0; eval_samples = 8; };\n"
+        "dataset = { plugin = \"synthetic\"; train_size = 256; test_size = 8; };\n"
+        "models = { lenet = { plugin = \"lenet5\"; }; };\n"
+        "primitives = { im = { plugin = \"im2col-gemm\"; }; };\n"
+        "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n";
+    static const struct {
+        const char *train;
+        const char *steps, *samples;
+    } cases[] = {
+        /* drop_last: 256 / 32 = 8 steps an epoch */
+        {"epochs = 2; batch = 32;", "16", "512"},
+        {"epochs = 2; batch = 32; max_steps = 3;", "6", "192"},  /* per epoch */
+        {"epochs = 2; batch = 32; subset = 0.25;", "4", "128"},  /* 64 samples */
+        {"epochs = 1; batch = 8; subset = 40;", "5", "40"},      /* a count */
+        {"epochs = 1; batch = 8; subset = 40; max_steps = 2;", "2", "16"},
+    };
+    char text[2048];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(text, sizeof text, "%strain = { %s lr = 0.01; };\n", head, cases[i].train);
+        char out[64];
+        snprintf(out, sizeof out, "q%zu", i);
+        struct dlas_experiment *e = run_cfg(text, path_in(out));
+        ck_assert_msg(!strcmp(dlas_experiment_result(e, 0, "train_steps"), cases[i].steps) &&
+                          !strcmp(dlas_experiment_result(e, 0, "train_samples"), cases[i].samples),
+                      "%s: %s steps, %s samples", cases[i].train,
+                      dlas_experiment_result(e, 0, "train_steps"),
+                      dlas_experiment_result(e, 0, "train_samples"));
+        dlas_experiment_free(e);
+    }
+    /* a count larger than the training split fails the point, saying so */
+    snprintf(text, sizeof text, "%strain = { epochs = 1; subset = 300; };\n", head);
+    const char *cfg = path_in("big.cfg");
+    spit(cfg, text, strlen(text));
+    struct dlas_experiment *e;
+    ck_assert_int_eq(dlas_experiment_load(cfg, reg, &e), DLAS_OK);
+    struct dlas_run_options o;
+    dlas_run_options_default(&o);
+    o.output_dir = path_in("big");
+    o.progress = 0;
+    o.isolate = 0;
+    struct dlas_run_summary sum;
+    ck_assert_int_eq(dlas_experiment_run(e, &o, &sum), DLAS_OK);
+    ck_assert_uint_eq(sum.failed, 1);
+    ck_assert_ptr_nonnull(strstr(dlas_experiment_result(e, 0, "error"), "300 samples"));
+    dlas_experiment_free(e);
+
+    /* refused at load: file and line of the key */
+    snprintf(text, sizeof text, "%strain = { epochs = 1;\n  subset = 2.5; };\n", head);
+    load_error(text, "q.cfg:7:", "subset = 2.5");
+    snprintf(text, sizeof text, "%strain = { epochs = 1;\n  max_steps = -1; };\n", head);
+    load_error(text, "q.cfg:7:", "max_steps");
+    snprintf(text, sizeof text, "%strain = { epochs = 1;\n  subset = -0.5; };\n", head);
+    load_error(text, "q.cfg:7:", "subset");
+    /* a dataset folder that is not there */
+    snprintf(text, sizeof text,
+             "dataset = { plugin = \"fashion-mnist\";\n  path = \"%s/nowhere\"; };\n"
+             "models = { lenet = { plugin = \"lenet5\"; }; };\n"
+             "backends = { omp = { plugin = \"openmp\"; }; };\n", tmpdir);
+    load_error(text, "q.cfg:2: dataset 'dataset' (plugin 'fashion-mnist'): path", "does not exist");
+    /* swept paths: each value */
+    snprintf(text, sizeof text,
+             "dataset = { plugin = \"fashion-mnist\";\n  path = [\"%s\",\n \"%s/gone\"]; };\n"
+             "models = { lenet = { plugin = \"lenet5\"; }; };\n"
+             "backends = { omp = { plugin = \"openmp\"; }; };\n", tmpdir, tmpdir);
+    load_error(text, "q.cfg:3:", "gone' does not exist");
+}
+END_TEST
+
 /* The noisy flag on constructed spreads: IQR over the median above 10%
  * (range over the median above 20% with fewer than 4 runs). */
 START_TEST(noisy_flag_on_constructed_spread)
@@ -458,10 +574,12 @@ int main(void)
     tcase_add_test(tc, renamed_header_cell_refused);
     tcase_add_test(tc, nul_byte_refused_with_line);
     tcase_add_test(tc, corrupt_json_refused_and_rebuilt);
+    tcase_add_test(tc, fifo_and_huge_results_refused);
     tcase_add_test(tc, short_record_refused);
     tcase_add_test(tc, full_disk_changes_neither_file);
     tcase_add_test(tc, noisy_flag_on_constructed_spread);
     tcase_add_test(tc, weights_out_and_in);
+    tcase_add_test(tc, quick_training_and_validated_paths);
     suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

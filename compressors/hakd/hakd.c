@@ -189,6 +189,15 @@ static int candidates(const struct hakd *h, double target_s, struct choice **out
         free(ts);
         return dlas_error(DLAS_ERR_NOMEM, "hakd: out of memory");
     }
+    /* Per-node times do not add up to the whole network's: scale every sum
+     * so that the teacher's (type 0, S, in every stage) is its measured whole
+     * time. The teacher then never passes for a student under a relative
+     * budget below 1 because its parts happened to sum low. */
+    double teacher_sum = h->other_s;
+    for (int s = 0; s < h->n_stages; s++)
+        teacher_sum += stage_seconds(h, s, 0);
+    const double scale = teacher_sum > 0.0 && h->teacher_s > 0.0 ? h->teacher_s / teacher_sum
+                                                                  : 1.0;
     int n = 0;
     *fastest_s = -1.0;
     for (int64_t k = 0; k < total; k++) {
@@ -211,6 +220,7 @@ static int candidates(const struct hakd *h, double target_s, struct choice **out
         }
         if (!ok)
             continue;
+        est *= scale;
         if (*fastest_s < 0 || est < *fastest_s)
             *fastest_s = est;
         if (est > target_s)

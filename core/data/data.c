@@ -115,6 +115,10 @@ static int check_options(const struct dlas_data_options *o, const struct dlas_da
     if (!(o->val_fraction >= 0.0 && o->val_fraction < 1.0))
         return dlas_error(DLAS_ERR_INVALID, "data: val_fraction = %g is outside [0, 1)",
                           o->val_fraction);
+    if (!(o->train_subset >= 0) || (o->train_subset > 1 && o->train_subset != floor(o->train_subset)))
+        return dlas_error(DLAS_ERR_INVALID,
+                          "data: train subset = %g is neither a fraction in (0, 1] nor a count",
+                          o->train_subset);
     if ((unsigned)o->normalise > DLAS_NORM_GIVEN)
         return dlas_error(DLAS_ERR_INVALID, "data: unknown normalisation %d", (int)o->normalise);
     if (o->batch < 1 || o->batch > (1 << 20))
@@ -179,6 +183,46 @@ static int carve(struct dlas_data *d)
             d->train_idx[t++] = i;
     }
     free(is_val);
+    return DLAS_OK;
+}
+
+/* train_subset: keep that many of the TRAIN samples, picked by a keyed
+ * permutation, in the plugin's order. */
+static int take_subset(struct dlas_data *d)
+{
+    int64_t n = d->n[DLAS_DATA_TRAIN];
+    double x = d->opt.train_subset;
+    if (x <= 0)
+        return DLAS_OK;
+    int64_t keep = x <= 1 ? (int64_t)llround(x * (double)n) : (int64_t)x;
+    if (keep > n)
+        return dlas_error(DLAS_ERR_INVALID,
+                          "data: train subset = %lld samples, but the training split has %lld",
+                          (long long)keep, (long long)n);
+    if (keep < 1)
+        return dlas_error(DLAS_ERR_INVALID,
+                          "data: train subset = %g of %lld samples leaves none", x, (long long)n);
+    if (keep == n)
+        return DLAS_OK;
+    unsigned char *in = calloc((size_t)n, 1);
+    int64_t *idx = malloc((size_t)keep * sizeof *idx);
+    if (!in || !idx) {
+        free(in);
+        free(idx);
+        return dlas_error(DLAS_ERR_NOMEM, "data: cannot allocate the training subset");
+    }
+    struct dlas_perm p;
+    dlas_perm_init(&p, (uint64_t)n, dlas_data_seed(d->opt.seed, "train-subset", 0, 0));
+    for (int64_t j = 0; j < keep; j++)
+        in[dlas_perm_at(&p, (uint64_t)j)] = 1;
+    int64_t t = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (in[i])
+            idx[t++] = d->train_idx ? d->train_idx[i] : i;
+    free(in);
+    free(d->train_idx);
+    d->train_idx = idx;
+    d->n[DLAS_DATA_TRAIN] = keep;
     return DLAS_OK;
 }
 
@@ -249,6 +293,8 @@ int dlas_data_open(const struct dlas_dataset_ops *ops, void *handle,
         d->pix = (int64_t)d->info.channels * d->info.height * d->info.width;
         rc = carve(d);
     }
+    if (!rc)
+        rc = take_subset(d);
     if (!rc)
         rc = settle_normalisation(d);
     if (rc) {

@@ -85,6 +85,11 @@ int exp_load_weights(const struct instance *model, struct dlas_graph *g, struct 
 int exp_save_model(const struct dlas_experiment *e, const struct point *pt,
                    const struct dlas_graph *g, struct dlas_row *row);
 
+/* Parameters marked DLAS_PARAM_PATH exist and can be read (exp_paths.c);
+ * errors name the config's file:line. */
+int exp_check_paths(const config_setting_t *group, const char *what,
+                    const struct dlas_param_spec *spec, const struct dlas_params *p);
+
 /* Run one point (runner.c) into pt->result, in a child process when
  * isolate: its failure, crash or hang becomes the row's status and error. */
 void exp_run_point(struct dlas_experiment *e, struct point *pt, int isolate);

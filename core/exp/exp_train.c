@@ -95,6 +95,7 @@ static int open_data(const struct dlas_experiment *e, const struct dlas_dataset_
     o.crop_padding = (int)dlas_param_int(e->train, "crop_padding");
     o.hflip = dlas_param_bool(e->train, "hflip");
     o.workers = (int)dlas_param_int(e->train, "workers");
+    o.train_subset = dlas_param_float(e->train, "subset");
     /* The runner's evaluation normalises by the dataset's statistics when it
      * reports them and not at all otherwise; training must see the same. */
     o.normalise = info.std[0] > 0 ? DLAS_NORM_AUTO : DLAS_NORM_NONE;
@@ -114,11 +115,15 @@ static void report(struct dlas_row *row, const struct dlas_trainer *t, int cache
         return;
     const struct dlas_epoch_metrics *m = &h[n - 1];
     double sec = 0;
-    int64_t samples = 0;
+    int64_t samples = 0, steps = 0;
     for (int64_t i = 0; i < n; i++) {
         sec += h[i].seconds;
         samples += h[i].samples;
+        steps += h[i].steps;
     }
+    /* how much it trained: train.max_steps and train.subset shorten it */
+    dlas_row_setf(row, "train_steps", "%lld", (long long)steps);
+    dlas_row_setf(row, "train_samples", "%lld", (long long)samples);
     dlas_row_setf(row, "train_loss", "%.6g", m->train_loss);
     dlas_row_setf(row, "train_top1", "%.6g", m->train_top1);
     if (m->evaluated) {

@@ -110,6 +110,8 @@ static int parse_instance(const config_setting_t *s, const char *label, enum dla
                              1, &out->params, &out->axes, &out->n_axes);
     if (!rc && kind == DLAS_KIND_MODEL)
         rc = exp_parse_weights(s, label, &out->weights);
+    if (!rc)
+        rc = exp_check_paths(s, what, c->params, out->params);
     if (rc)
         instance_free(out);
     return rc;
@@ -667,9 +669,20 @@ static int parse_train_group(const config_t *cfg, struct dlas_experiment *e)
                                   NULL, NULL)
                 : dlas_params_defaults(dlas_train_param_spec(), &e->train);
     struct dlas_train_options to;
-    if (!rc && dlas_train_options_from_params(e->train, &to))
-        rc = where_error(tr ? tr : config_root_setting(cfg), DLAS_ERR_INVALID, "%s%s",
-                         dlas_last_error(), NULL);
+    if (!rc && dlas_train_options_from_params(e->train, &to)) {
+        /* at the key the message names, if it names one */
+        const config_setting_t *at = tr ? tr : config_root_setting(cfg);
+        static const char *const keys[] = {"subset", "milestones", "nesterov"};
+        for (size_t k = 0; tr && k < sizeof keys / sizeof keys[0]; k++) {
+            char needle[32];
+            snprintf(needle, sizeof needle, "%s ", keys[k]);
+            if (strstr(dlas_last_error(), needle) && config_setting_get_member(tr, keys[k])) {
+                at = config_setting_get_member(tr, keys[k]);
+                break;
+            }
+        }
+        rc = where_error(at, DLAS_ERR_INVALID, "%s%s", dlas_last_error(), NULL);
+    }
     return rc;
 }
 

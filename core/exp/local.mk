@@ -22,6 +22,7 @@ core_exp_libdlas_exp_la_SOURCES = \
 	core/exp/exp_timing.c \
 	core/exp/exp_timing.h \
 	core/exp/exp_weights.c \
+	core/exp/exp_paths.c \
 	core/exp/runner.c \
 	core/exp/sweep.c
 core_exp_libdlas_exp_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(LIBCONFIG_CFLAGS)

@@ -762,6 +762,8 @@ static int spec_check(const struct dlas_param_spec *spec, size_t count)
         }
         if (sp->type < DLAS_PARAM_INT || sp->type > DLAS_PARAM_ENUM)
             return spec_error(sp, "unknown type%s", NULL);
+        if ((sp->flags & DLAS_PARAM_PATH) && sp->type != DLAS_PARAM_STRING)
+            return spec_error(sp, "DLAS_PARAM_PATH marks strings only%s", NULL);
         if (sp->type == DLAS_PARAM_ENUM) {
             const char *c = sp->choices;
             if (!c || !*c || *c == '|' || c[strlen(c) - 1] == '|' || strstr(c, "||"))

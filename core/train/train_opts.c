@@ -1,6 +1,7 @@
 /* The training recipe: defaults, the `train` config group's parameter spec
  * (so that `dlas validate` checks it like any plugin's), and turning
  * validated parameters into options. */
+#include <math.h>
 #include <string.h>
 
 #include <dlas/status.h>
@@ -40,6 +41,11 @@ static const struct dlas_param_spec train_spec[] = {
      "augmentation: random crop of the image zero-padded by this many pixels (0: off)"},
     {"hflip", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL, "augmentation: random horizontal flips"},
     {"workers", DLAS_PARAM_INT, 0, "1", 0, 64, NULL, "data loading threads (0: inline)"},
+    {"max_steps", DLAS_PARAM_INT, 0, "0", 0, 1000000000, NULL,
+     "quick runs: at most this many steps per epoch (0: whole epochs); the schedule follows"},
+    {"subset", DLAS_PARAM_FLOAT, 0, "0", 0, 1e12, NULL,
+     "quick runs: train on part of the training split, a fraction (0 < subset <= 1) or a "
+     "count of samples (> 1), picked by the seed (0: all)"},
     {"cache", DLAS_PARAM_BOOL, 0, "true", 0, 0, NULL,
      "reuse a model trained by an earlier point with the same dataset, model, recipe and seed"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
@@ -101,6 +107,12 @@ int dlas_train_options_from_params(const struct dlas_params *p, struct dlas_trai
     o->checkpoint_steps = dlas_param_int(p, "checkpoint_steps");
     o->threads = (int)dlas_param_int(p, "threads");
     o->eval_every = (int)dlas_param_int(p, "eval_every");
+    o->max_steps = dlas_param_int(p, "max_steps");
+    double subset = dlas_param_float(p, "subset");
+    if (subset > 1 && subset != floor(subset))
+        return dlas_error(DLAS_ERR_INVALID,
+                          "train: subset = %g: a fraction is at most 1, a count of samples is a "
+                          "whole number", subset);
     if (o->nesterov && !(o->momentum > 0))
         return dlas_error(DLAS_ERR_INVALID, "train: nesterov = true needs momentum > 0");
     return DLAS_OK;

@@ -120,7 +120,7 @@ static int cifar_read(void *handle, enum dlas_split split, const int64_t *indice
 }
 
 static const struct dlas_param_spec cifar_params[] = {
-    {"path", DLAS_PARAM_STRING, DLAS_PARAM_REQUIRED, NULL, 0, 0, NULL,
+    {"path", DLAS_PARAM_STRING, DLAS_PARAM_REQUIRED | DLAS_PARAM_PATH, NULL, 0, 0, NULL,
      "folder of the binary files, or the folder holding cifar-10-batches-bin/ or "
      "cifar-100-binary/"},
     {"version", DLAS_PARAM_ENUM, 0, "auto", 0, 0, "auto|10|100",

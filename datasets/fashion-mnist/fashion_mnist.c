@@ -194,7 +194,7 @@ static void fm_close(void *handle)
 }
 
 static const struct dlas_param_spec fm_params[] = {
-    {"path", DLAS_PARAM_STRING, 0, "\"" DEFAULT_DIR "\"", 0, 0, NULL,
+    {"path", DLAS_PARAM_STRING, DLAS_PARAM_PATH, "\"" DEFAULT_DIR "\"", 0, 0, NULL,
      "directory of {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (Debian package "
      "dataset-fashion-mnist)"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};

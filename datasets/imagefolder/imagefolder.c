@@ -295,7 +295,7 @@ static int imgf_read(void *handle, enum dlas_split split, const int64_t *indices
 }
 
 static const struct dlas_param_spec imgf_params[] = {
-    {"path", DLAS_PARAM_STRING, DLAS_PARAM_REQUIRED, NULL, 0, 0, NULL,
+    {"path", DLAS_PARAM_STRING, DLAS_PARAM_REQUIRED | DLAS_PARAM_PATH, NULL, 0, 0, NULL,
      "root of the tree: <path>/<train_dir>/<class>/<image>"},
     {"train_dir", DLAS_PARAM_STRING, 0, "\"train\"", 0, 0, NULL,
      "train folder under path (\".\": path holds the class folders)"},

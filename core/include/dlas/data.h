@@ -60,6 +60,11 @@ struct dlas_data_options {
      * ready ahead of the consumer; workers = 0 loads in the caller's thread. */
     int workers;
     int prefetch;
+    /* TRAIN only: train on part of the training split (after the validation
+     * carve): a fraction (0 < x <= 1) or a count of samples (x > 1), picked
+     * by a permutation keyed with the seed and kept in the plugin's order;
+     * the same samples every epoch. 0: all. */
+    double train_subset;
 };
 /* seed 0, no validation, AUTO normalisation over at most 10000 samples,
  * batch 128, shuffle, keep the last batch, no augmentation, views on,

@@ -34,6 +34,10 @@ enum dlas_param_type {
  * so every parameter is listed, logged and written to results once, under its
  * one name; reading or setting through the alias reaches the named one. */
 #define DLAS_PARAM_ALIAS 0x8u
+/* A STRING naming a file or folder the plugin reads (a dataset's path):
+ * loading an experiment (dlas validate) checks that it exists and can be
+ * read, and says so with the config's file:line, before anything runs. */
+#define DLAS_PARAM_PATH 0x10u
 
 struct dlas_param_spec {
     const char *name;
