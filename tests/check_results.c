@@ -4,11 +4,13 @@
  * and left untouched, --rebuild-results keeping what parses, and a full disk
  * changing neither file. */
 #include <check.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -281,6 +283,34 @@ START_TEST(nul_byte_refused_with_line)
     spit(path_in("z/results.csv"), csv, n);
     expect_refused(dir, "results.csv:6: a NUL byte");
     free(csv);
+}
+END_TEST
+
+/* results.csv / results.json that are not regular files, or are huge, are
+ * refused before anything is read or allocated: a FIFO would block the
+ * reader forever (alarm: a hang fails the test), a sparse file of more than
+ * DLAS_READ_FILE_MAX bytes would be read whole into memory (the message says
+ * it was refused by its size, before reading). */
+START_TEST(fifo_and_huge_results_refused)
+{
+    const char *dir = path_in("fifo");
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    ck_assert_int_eq(mkfifo(path_in("fifo/results.csv"), 0600), 0);
+    struct dlas_results r;
+    alarm(20);
+    ck_assert_int_ne(dlas_results_open(&r, dir, DLAS_RESULTS_READONLY), DLAS_OK);
+    alarm(0);
+    ck_assert_msg(strstr(dlas_last_error(), "results.csv: is a FIFO"), "%s", dlas_last_error());
+
+    dir = path_in("huge");
+    write_pair(dir, 2);
+    int fd = open(path_in("huge/results.json"), O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, ((off_t)1 << 30) + 1), 0); /* sparse: no disk used */
+    close(fd);
+    ck_assert_int_ne(dlas_results_open(&r, dir, DLAS_RESULTS_READONLY), DLAS_OK);
+    ck_assert_msg(strstr(dlas_last_error(), "results.json: 1073741825 bytes, more than"), "%s",
+                  dlas_last_error());
 }
 END_TEST
 
@@ -594,6 +624,7 @@ int main(void)
     tcase_add_test(tc, renamed_header_cell_refused);
     tcase_add_test(tc, nul_byte_refused_with_line);
     tcase_add_test(tc, corrupt_json_refused_and_rebuilt);
+    tcase_add_test(tc, fifo_and_huge_results_refused);
     tcase_add_test(tc, short_record_refused);
     tcase_add_test(tc, full_disk_changes_neither_file);
     tcase_add_test(tc, noisy_flag_on_constructed_spread);

@@ -20,7 +20,7 @@ command -v valgrind >/dev/null 2>&1 || {
 }
 mkdir -p "$out"
 if [ ! -f "$out/Makefile" ] || [ "$top/configure" -nt "$out/Makefile" ]; then
-    (cd "$out" && "$top/configure" -q --disable-native CFLAGS="-g -O1")
+    (cd "$out" && "$top/configure" -q --disable-native --without-cuda CFLAGS="-g -O1")
 fi
 # every check program and fixture, no suite run (TESTS empty)
 make -C "$out" -s -j"$(nproc)" all-local

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dlas/file.h>
 #include <dlas/status.h>
 
 #include "util.h"
@@ -85,14 +86,26 @@ int dlas_write_atomic(const char *path, const void *data, size_t len)
 
 int dlas_read_file(const char *path, char **data, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return dlas_error(errno == ENOENT ? DLAS_ERR_NOTFOUND : DLAS_ERR_IO, "cannot open %s: %s",
-                          path, strerror(errno));
+    FILE *f;
+    int64_t size;
+    int rc = dlas_file_fopen(path, &f, &size);
+    if (rc)
+        return rc;
+    if ((uint64_t)size > DLAS_READ_FILE_MAX) {
+        fclose(f);
+        return dlas_error(DLAS_ERR_INVALID, "%s: %lld bytes, more than the %zu MiB dlas reads "
+                          "whole; refused", path, (long long)size, DLAS_READ_FILE_MAX >> 20);
+    }
     struct dlas_buf b = {0};
     char chunk[65536];
     size_t r;
     while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (b.len + r > DLAS_READ_FILE_MAX) { /* it grew while being read */
+            fclose(f);
+            dlas_buf_free(&b);
+            return dlas_error(DLAS_ERR_INVALID, "%s: grew past %zu MiB while being read; refused",
+                              path, DLAS_READ_FILE_MAX >> 20);
+        }
         if (b.len + r + 1 > b.cap) {
             size_t cap = b.cap ? b.cap : 65536;
             while (cap < b.len + r + 1)

@@ -17,7 +17,10 @@ void dlas_buf_free(struct dlas_buf *b);
 /* Write `len` bytes to path atomically: temp file in the same directory,
  * fsync, rename. Readers see the old or the new file, never a torn one. */
 int dlas_write_atomic(const char *path, const void *data, size_t len);
-/* Read a whole file (NUL-terminated); caller frees. */
+/* Read a whole regular file (NUL-terminated); caller frees. A FIFO or a
+ * device is refused before a byte is read (dlas/file.h), and so is a file
+ * longer than DLAS_READ_FILE_MAX, before anything is allocated. */
+#define DLAS_READ_FILE_MAX ((size_t)1 << 30)
 int dlas_read_file(const char *path, char **data, size_t *len);
 int dlas_mkdirs(const char *path);
 /* A CSV field, quoted when needed (RFC 4180). */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dlas/file.h>
 #include <dlas/registry.h>
 
 #include "../base/util.h"
@@ -223,14 +224,18 @@ static int check_plugin(const struct dlas_registry *r, const char *path,
     return DLAS_OK;
 }
 
+/* 1 if path is a regular file starting with the ELF magic, 0 if not, -1
+ * with the error set when it cannot be read (a FIFO named *.so given as a
+ * plugin file is refused at once: reading it would wait for a writer). */
 static int is_elf(const char *path)
 {
     unsigned char magic[4] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd;
+    int64_t size;
+    if (dlas_file_open(path, &fd, &size))
         return -1;
-    size_t n = fread(magic, 1, 4, f);
-    fclose(f);
+    ssize_t n = read(fd, magic, 4);
+    close(fd);
     return n == 4 && !memcmp(magic, "\177ELF", 4);
 }
 
@@ -309,8 +314,7 @@ int dlas_registry_load_file(struct dlas_registry *r, const char *path)
 
     int elf = is_elf(real);
     if (elf < 0)
-        return record_failure(r, path, NULL,
-                              dlas_error(DLAS_ERR_IO, "cannot read: %s", strerror(errno)));
+        return record_failure(r, path, NULL, dlas_last_status());
     if (!elf)
         return record_failure(r, path, NULL,
                               dlas_error(DLAS_ERR_INVALID, "not a shared object (no ELF header)"));

@@ -5,6 +5,7 @@
 #define DLAS_CUDA_PRIM_H
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <cuda_runtime.h>
 
@@ -71,6 +72,79 @@ static inline int cp_check_desc(const struct dlas_conv_desc *d, char *why, size_
         return DLAS_ERR_INVALID;
     }
     return DLAS_OK;
+}
+
+/* ---- the state every GPU convolution starts with ------------------------- */
+
+/* Where a prepared convolution runs, the layer, and its weights (in the
+ * plugin's own layout) and bias in backend memory. Each plugin's state
+ * begins with one, so that these steps are written once. */
+struct cp_conv {
+    const struct dlas_backend *be;
+    struct dlas_conv_desc d;
+    cudaStream_t stream;
+    float *w, *b; /* b: NULL without a bias */
+};
+
+typedef int (*cp_supports_fn)(const struct dlas_conv_desc *d, const struct dlas_params *p,
+                              char *why, size_t len);
+
+/* prepare's first steps: the layer accepted (refused with supports' reason),
+ * the backend's stream taken, and a zeroed state of `size` bytes (a struct
+ * that begins with struct cp_conv) filled in. */
+static inline int cp_conv_new(const char *prim, cp_supports_fn supports,
+                              const struct dlas_backend *be, const struct dlas_conv_desc *d,
+                              const struct dlas_params *p, size_t size, void **state)
+{
+    *state = NULL;
+    char why[256];
+    int rc = supports(d, p, why, sizeof why);
+    if (rc)
+        return dlas_error(rc, "%s: %s", prim, why);
+    cudaStream_t stream;
+    if ((rc = cp_stream(be, prim, &stream)))
+        return rc;
+    struct cp_conv *c = (struct cp_conv *)calloc(1, size);
+    if (!c)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    c->be = be;
+    c->d = *d;
+    c->stream = stream;
+    *state = c;
+    return DLAS_OK;
+}
+
+/* The weights (n floats, already in the plugin's layout) and, when the layer
+ * has one, the bias into backend memory. */
+static inline int cp_conv_upload(struct cp_conv *c, const char *prim, const float *w, size_t n,
+                                 const float *bias)
+{
+    int rc = cp_upload(c->be, prim, w, n, &c->w);
+    if (!rc && c->d.has_bias && bias)
+        rc = cp_upload(c->be, prim, bias, (size_t)c->d.out_c, &c->b);
+    return rc;
+}
+
+/* A run's batch: at least one image, at most the prepared batch. */
+static inline int cp_conv_batch(const struct cp_conv *c, const char *prim, int64_t batch)
+{
+    if (batch < 1 || batch > c->d.batch)
+        return dlas_error(DLAS_ERR_INVALID, "%s: batch %lld outside 1..%lld", prim,
+                          (long long)batch, (long long)c->d.batch);
+    return DLAS_OK;
+}
+
+/* The weights, the bias and the state itself (after the plugin released
+ * what it added). */
+static inline void cp_conv_free(struct cp_conv *c)
+{
+    if (!c)
+        return;
+    if (c->w)
+        c->be->ops->free(c->be->ctx, c->w);
+    if (c->b)
+        c->be->ops->free(c->be->ctx, c->b);
+    free(c);
 }
 
 #endif

@@ -22,9 +22,7 @@ cudaError_t ccd_bias_act(cudaStream_t s, float *y, int64_t n, int64_t plane, int
                          const float *bias, int act);
 
 struct state {
-    const struct dlas_backend *be;
-    struct dlas_conv_desc d;
-    cudaStream_t stream;
+    struct cp_conv c; /* be, d, stream, w, b */
     cudnnHandle_t h;
     cudnnTensorDescriptor_t xd, yd;
     cudnnFilterDescriptor_t wd;
@@ -32,7 +30,6 @@ struct state {
     cudnnConvolutionFwdAlgo_t algo;
     int64_t desc_batch; /* the batch xd and yd describe */
     size_t ws_bytes;
-    float *w, *b;
 };
 
 static const struct {
@@ -83,7 +80,7 @@ static int supports(const struct dlas_conv_desc *d, const struct dlas_params *p,
 
 static int set_batch(struct state *s, int64_t batch)
 {
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->c.d;
     int rc = cdnn(cudnnSetTensor4dDescriptor(s->xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
                                              (int)batch, (int)d->in_c, (int)d->in_h, (int)d->in_w),
                   "input descriptor");
@@ -118,7 +115,7 @@ static int choose(struct state *s, const char *how, int tf32, size_t ws_limit)
                                                          perf),
                   "heuristic algorithm choice");
     } else { /* find: time every algorithm on device buffers of the layer's size */
-        const struct dlas_conv_desc *d = &s->d;
+        const struct dlas_conv_desc *d = &s->c.d;
         size_t xb = (size_t)(d->batch * d->in_c * d->in_h * d->in_w) * sizeof(float);
         size_t yb = (size_t)(d->batch * d->out_c * d->out_h * d->out_w) * sizeof(float);
         void *x = NULL, *y = NULL, *ws = NULL;
@@ -127,17 +124,17 @@ static int choose(struct state *s, const char *how, int tf32, size_t ws_limit)
         if (!rc)
             rc = cp_cuda(cudaMalloc(&y, yb), NAME, "allocating the search output");
         if (!rc)
-            rc = cp_cuda(cudaMemsetAsync(x, 0, xb, s->stream), NAME, "clearing the search input");
+            rc = cp_cuda(cudaMemsetAsync(x, 0, xb, s->c.stream), NAME, "clearing the search input");
         while (!rc && wsb && cudaMalloc(&ws, wsb) != cudaSuccess) {
             (void)cudaGetLastError();
             wsb /= 2; /* less free memory than the limit: search within what there is */
         }
         if (!rc)
             rc = cdnn(cudnnFindConvolutionForwardAlgorithmEx(
-                          s->h, s->xd, x, s->wd, s->w, s->cd, s->yd, y,
+                          s->h, s->xd, x, s->wd, s->c.w, s->cd, s->yd, y,
                           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf, ws, wsb),
                       "measuring the algorithms (cudnnFindConvolutionForwardAlgorithmEx)");
-        cudaStreamSynchronize(s->stream);
+        cudaStreamSynchronize(s->c.stream);
         cudaFree(x);
         cudaFree(y);
         cudaFree(ws);
@@ -166,22 +163,15 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
                    const struct dlas_params *p, void **out)
 {
     *out = NULL;
-    char why[256];
-    int rc = supports(d, p, why, sizeof why);
+    struct state *s;
+    int rc = cp_conv_new(NAME, supports, be, d, p, sizeof *s, (void **)&s);
     if (rc)
-        return dlas_error(rc, NAME ": %s", why);
-    cudaStream_t stream;
-    if ((rc = cp_stream(be, NAME, &stream)))
         return rc;
     cudnnHandle_t h = dlas_backend_native(be, DLAS_NATIVE_CUDNN);
-    if (!h)
+    if (!h) {
+        release(s);
         return dlas_error(DLAS_ERR_UNAVAILABLE, NAME ": the backend has no cuDNN handle");
-    struct state *s = calloc(1, sizeof *s);
-    if (!s)
-        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    s->be = be;
-    s->d = *d;
-    s->stream = stream;
+    }
     s->h = h;
     const int tf32 = cp_tf32(be);
     const char *how = p ? dlas_param_str(p, "algo") : NULL;
@@ -212,9 +202,7 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
     if (!rc)
         rc = set_batch(s, d->batch);
     if (!rc)
-        rc = cp_upload(be, NAME, weight, (size_t)wn, &s->w);
-    if (!rc && d->has_bias && bias)
-        rc = cp_upload(be, NAME, bias, (size_t)d->out_c, &s->b);
+        rc = cp_conv_upload(&s->c, NAME, weight, (size_t)wn, bias);
     if (!rc)
         rc = choose(s, how ? how : "find", tf32, ws_limit);
     if (rc) {
@@ -237,19 +225,19 @@ static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
                struct dlas_profile *prof)
 {
     struct state *s = st;
-    const struct dlas_conv_desc *d = &s->d;
-    if (batch < 1 || batch > d->batch)
-        return dlas_error(DLAS_ERR_INVALID, NAME ": batch %lld outside 1..%lld",
-                          (long long)batch, (long long)d->batch);
-    int rc = batch != s->desc_batch ? set_batch(s, batch) : DLAS_OK;
+    const struct dlas_conv_desc *d = &s->c.d;
+    int rc = cp_conv_batch(&s->c, NAME, batch);
+    if (rc)
+        return rc;
+    rc = batch != s->desc_batch ? set_batch(s, batch) : DLAS_OK;
     const float one = 1.0f, zero = 0.0f;
     if (!rc)
-        rc = cdnn(cudnnConvolutionForward(s->h, &one, s->xd, in, s->wd, s->w, s->cd, s->algo, ws,
+        rc = cdnn(cudnnConvolutionForward(s->h, &one, s->xd, in, s->wd, s->c.w, s->cd, s->algo, ws,
                                           s->ws_bytes, &zero, s->yd, out),
                   "cudnnConvolutionForward");
     if (!rc)
-        rc = cp_cuda(ccd_bias_act(s->stream, out, batch * d->out_c * d->out_h * d->out_w,
-                                  d->out_h * d->out_w, d->out_c, s->b, d->activation),
+        rc = cp_cuda(ccd_bias_act(s->c.stream, out, batch * d->out_c * d->out_h * d->out_w,
+                                  d->out_h * d->out_w, d->out_c, s->c.b, d->activation),
                      NAME, "bias and activation");
     return rc;
 }
@@ -267,11 +255,7 @@ static void release(void *st)
         cudnnDestroyFilterDescriptor(s->wd);
     if (s->cd)
         cudnnDestroyConvolutionDescriptor(s->cd);
-    if (s->w)
-        s->be->ops->free(s->be->ctx, s->w);
-    if (s->b)
-        s->be->ops->free(s->be->ctx, s->b);
-    free(s);
+    cp_conv_free(&s->c);
 }
 
 static const struct dlas_param_spec params[] = {

@@ -15,12 +15,9 @@
 #define NAME "cuda-depthwise"
 
 struct state {
-    const struct dlas_backend *be;
-    struct dlas_conv_desc d;
-    cudaStream_t stream;
+    struct cp_conv c;
     struct cdw_geom G;
     int threads, per_thread;
-    float *w, *b;
 };
 
 static int supports(const struct dlas_conv_desc *d, const struct dlas_params *p, char *why,
@@ -48,27 +45,16 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
                    const struct dlas_params *p, void **out)
 {
     *out = NULL;
-    char why[256];
-    int rc = supports(d, p, why, sizeof why);
+    struct state *s;
+    int rc = cp_conv_new(NAME, supports, be, d, p, sizeof *s, (void **)&s);
     if (rc)
-        return dlas_error(rc, NAME ": %s", why);
-    cudaStream_t stream;
-    if ((rc = cp_stream(be, NAME, &stream)))
         return rc;
-    struct state *s = calloc(1, sizeof *s);
-    if (!s)
-        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    s->be = be;
-    s->d = *d;
-    s->stream = stream;
     s->G = (struct cdw_geom){d->in_c, d->in_h, d->in_w, d->out_c, d->out_h, d->out_w,
                              d->out_c / d->in_c, d->kh, d->kw, d->stride_h, d->stride_w,
                              d->pad_h, d->pad_w, d->dil_h, d->dil_w, d->activation};
     s->threads = p ? (int)dlas_param_int(p, "threads") : 256;
     s->per_thread = p ? (int)dlas_param_int(p, "per_thread") : 1;
-    rc = cp_upload(be, NAME, weight, (size_t)(d->out_c * d->kh * d->kw), &s->w);
-    if (!rc && d->has_bias && bias)
-        rc = cp_upload(be, NAME, bias, (size_t)d->out_c, &s->b);
+    rc = cp_conv_upload(&s->c, NAME, weight, (size_t)(d->out_c * d->kh * d->kw), bias);
     if (rc) {
         release(s);
         return rc;
@@ -83,24 +69,19 @@ static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
                struct dlas_profile *prof)
 {
     struct state *s = st;
-    if (batch < 1 || batch > s->d.batch)
-        return dlas_error(DLAS_ERR_INVALID, NAME ": batch %lld outside 1..%lld",
-                          (long long)batch, (long long)s->d.batch);
-    return cp_cuda(cdw_conv(s->stream, &s->G, s->threads, s->per_thread, batch, in, s->w, s->b,
-                            out),
+    int rc = cp_conv_batch(&s->c, NAME, batch);
+    if (rc)
+        return rc;
+    return cp_cuda(cdw_conv(s->c.stream, &s->G, s->threads, s->per_thread, batch, in, s->c.w,
+                            s->c.b, out),
                    NAME, "depthwise kernel");
 }
 
 static void release(void *st)
 {
     struct state *s = st;
-    if (!s)
-        return;
-    if (s->w)
-        s->be->ops->free(s->be->ctx, s->w);
-    if (s->b)
-        s->be->ops->free(s->be->ctx, s->b);
-    free(s);
+    if (s)
+        cp_conv_free(&s->c);
 }
 
 static const struct dlas_param_spec params[] = {

@@ -15,12 +15,9 @@
 #define NAME "cuda-direct"
 
 struct state {
-    const struct dlas_backend *be;
-    struct dlas_conv_desc d;
-    cudaStream_t stream;
+    struct cp_conv c; /* be, d, stream, w, b */
     struct cdk_geom G;
     struct cdk_cfg cfg;
-    float *w, *b;
 };
 
 static void geom_of(const struct dlas_conv_desc *d, struct cdk_geom *G)
@@ -86,20 +83,12 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
                    const struct dlas_params *p, void **out)
 {
     *out = NULL;
-    char why[256];
-    int rc = supports(d, p, why, sizeof why);
+    struct state *s;
+    int rc = cp_conv_new(NAME, supports, be, d, p, sizeof *s, (void **)&s);
     if (rc)
-        return dlas_error(rc, NAME ": %s", why);
-    cudaStream_t stream;
-    if ((rc = cp_stream(be, NAME, &stream)))
         return rc;
-    struct state *s = calloc(1, sizeof *s);
-    if (!s)
-        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    s->be = be;
-    s->d = *d;
-    s->stream = stream;
     geom_of(d, &s->G);
+    char why[256];
     cfg_of(p, d, &s->cfg, why, sizeof why);
     if (cdk_shared_bytes(&s->G, &s->cfg) > cdk_shared_limit())
         rc = dlas_error(DLAS_ERR_UNSUPPORTED, NAME ": this GPU has %zu KiB of shared memory "
@@ -107,9 +96,7 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
                         cdk_shared_limit() >> 10, cdk_shared_bytes(&s->G, &s->cfg) >> 10);
     const int64_t wn = d->out_c * (d->in_c / d->groups) * d->kh * d->kw;
     if (!rc)
-        rc = cp_upload(be, NAME, weight, (size_t)wn, &s->w);
-    if (!rc && d->has_bias && bias)
-        rc = cp_upload(be, NAME, bias, (size_t)d->out_c, &s->b);
+        rc = cp_conv_upload(&s->c, NAME, weight, (size_t)wn, bias);
     if (rc) {
         release(s);
         return rc;
@@ -124,10 +111,10 @@ static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
                struct dlas_profile *prof)
 {
     struct state *s = st;
-    if (batch < 1 || batch > s->d.batch)
-        return dlas_error(DLAS_ERR_INVALID, NAME ": batch %lld outside 1..%lld",
-                          (long long)batch, (long long)s->d.batch);
-    return cp_cuda(cdk_conv(s->stream, &s->G, &s->cfg, batch, in, s->w, s->b, out), NAME,
+    int rc = cp_conv_batch(&s->c, NAME, batch);
+    if (rc)
+        return rc;
+    return cp_cuda(cdk_conv(s->c.stream, &s->G, &s->cfg, batch, in, s->c.w, s->c.b, out), NAME,
                    "direct convolution kernel");
 }
 
@@ -136,11 +123,7 @@ static void release(void *st)
     struct state *s = st;
     if (!s)
         return;
-    if (s->w)
-        s->be->ops->free(s->be->ctx, s->w);
-    if (s->b)
-        s->be->ops->free(s->be->ctx, s->b);
-    free(s);
+    cp_conv_free(&s->c);
 }
 
 static const struct dlas_param_spec params[] = {

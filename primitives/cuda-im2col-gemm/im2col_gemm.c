@@ -19,14 +19,11 @@
 #define NAME "cuda-im2col-gemm"
 
 struct state {
-    const struct dlas_backend *be;
-    struct dlas_conv_desc d;
-    cudaStream_t stream;
+    struct cp_conv c; /* be, d, stream, w, b */
     cublasHandle_t blas;
     struct cig_geom G;
     int64_t K, P, chunk; /* GEMM depth, columns per image, images per chunk */
     int pointwise;       /* 1x1 s1 p0 d1: no im2col */
-    float *w, *b;
 };
 
 static int blas(cublasStatus_t s, const char *what)
@@ -57,22 +54,15 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
                    const struct dlas_params *p, void **out)
 {
     *out = NULL;
-    char why[256];
-    int rc = supports(d, p, why, sizeof why);
+    struct state *s;
+    int rc = cp_conv_new(NAME, supports, be, d, p, sizeof *s, (void **)&s);
     if (rc)
-        return dlas_error(rc, NAME ": %s", why);
-    cudaStream_t stream;
-    if ((rc = cp_stream(be, NAME, &stream)))
         return rc;
     cublasHandle_t h = dlas_backend_native(be, DLAS_NATIVE_CUBLAS);
-    if (!h)
+    if (!h) {
+        release(s);
         return dlas_error(DLAS_ERR_UNAVAILABLE, NAME ": the backend has no cuBLAS handle");
-    struct state *s = calloc(1, sizeof *s);
-    if (!s)
-        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    s->be = be;
-    s->d = *d;
-    s->stream = stream;
+    }
     s->blas = h;
     s->G = (struct cig_geom){d->in_c, d->in_h, d->in_w, d->out_h, d->out_w, d->in_c / d->groups,
                              d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w,
@@ -89,9 +79,7 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
         chunk = per_img ? limit / per_img : d->batch;
     }
     s->chunk = chunk < 1 ? 1 : chunk > d->batch ? d->batch : chunk;
-    rc = cp_upload(be, NAME, weight, (size_t)(d->out_c * s->K), &s->w);
-    if (!rc && d->has_bias && bias)
-        rc = cp_upload(be, NAME, bias, (size_t)d->out_c, &s->b);
+    rc = cp_conv_upload(&s->c, NAME, weight, (size_t)(d->out_c * s->K), bias);
     if (rc) {
         release(s);
         return rc;
@@ -106,22 +94,21 @@ static size_t workspace(void *st, int64_t batch)
     if (s->pointwise)
         return 0;
     int64_t imgs = batch < s->chunk ? batch : s->chunk;
-    return (size_t)(imgs * s->d.groups * s->K * s->P) * sizeof(float);
+    return (size_t)(imgs * s->c.d.groups * s->K * s->P) * sizeof(float);
 }
 
 static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
                struct dlas_profile *prof)
 {
     struct state *s = st;
-    const struct dlas_conv_desc *d = &s->d;
-    if (batch < 1 || batch > d->batch)
-        return dlas_error(DLAS_ERR_INVALID, NAME ": batch %lld outside 1..%lld",
-                          (long long)batch, (long long)d->batch);
+    const struct dlas_conv_desc *d = &s->c.d;
+    int rc = cp_conv_batch(&s->c, NAME, batch);
+    if (rc)
+        return rc;
     const int64_t G = d->groups, M = d->out_c / G, K = s->K, P = s->P;
     const int64_t in_img = d->in_c * d->in_h * d->in_w, out_img = d->out_c * P;
     const float one = 1.0f, zero = 0.0f;
     float *col = ws;
-    int rc = DLAS_OK;
     /* row-major out (M x P) = W (M x K) col (K x P) is column-major
      * out^T (P x M) = col^T (P x K) W^T (K x M) */
     for (int64_t i0 = 0; !rc && i0 < batch; i0 += s->chunk) {
@@ -131,13 +118,13 @@ static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
         if (G == 1) {
             const float *B = x;
             if (!s->pointwise) {
-                rc = cp_cuda(cig_im2col(s->stream, x, col, &s->G, imgs, 0), NAME, "im2col");
+                rc = cp_cuda(cig_im2col(s->c.stream, x, col, &s->G, imgs, 0), NAME, "im2col");
                 B = col;
             }
             if (!rc)
                 rc = blas(cublasSgemmStridedBatched(s->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)P,
                                                     (int)M, (int)K, &one, B, (int)P,
-                                                    s->pointwise ? in_img : K * P, s->w, (int)K,
+                                                    s->pointwise ? in_img : K * P, s->c.w, (int)K,
                                                     0, &zero, y, (int)P, out_img, (int)imgs),
                           "strided-batched GEMM");
             continue;
@@ -146,18 +133,18 @@ static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
             /* one image: its groups' column matrices, then one batched GEMM */
             const float *xi = x + i * in_img;
             for (int g = 0; !rc && g < G && !s->pointwise; g++)
-                rc = cp_cuda(cig_im2col(s->stream, xi, col + g * K * P, &s->G, 1, g), NAME,
+                rc = cp_cuda(cig_im2col(s->c.stream, xi, col + g * K * P, &s->G, 1, g), NAME,
                              "im2col");
             if (!rc)
                 rc = blas(cublasSgemmStridedBatched(
                               s->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)P, (int)M, (int)K, &one,
-                              s->pointwise ? xi : col, (int)P, K * P, s->w, (int)K, M * K, &zero,
+                              s->pointwise ? xi : col, (int)P, K * P, s->c.w, (int)K, M * K, &zero,
                               y + i * out_img, (int)P, M * P, (int)G),
                           "grouped strided-batched GEMM");
         }
     }
     if (!rc)
-        rc = cp_cuda(cig_bias_act(s->stream, out, batch * out_img, P, d->out_c, s->b,
+        rc = cp_cuda(cig_bias_act(s->c.stream, out, batch * out_img, P, d->out_c, s->c.b,
                                   d->activation),
                      NAME, "bias and activation");
     return rc;
@@ -168,11 +155,7 @@ static void release(void *st)
     struct state *s = st;
     if (!s)
         return;
-    if (s->w)
-        s->be->ops->free(s->be->ctx, s->w);
-    if (s->b)
-        s->be->ops->free(s->be->ctx, s->b);
-    free(s);
+    cp_conv_free(&s->c);
 }
 
 static const struct dlas_param_spec params[] = {

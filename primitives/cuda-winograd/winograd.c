@@ -20,14 +20,11 @@
 #define NAME "cuda-winograd"
 
 struct state {
-    const struct dlas_backend *be;
-    struct dlas_conv_desc d;
-    cudaStream_t stream;
+    struct cp_conv c; /* c.w: the transformed weights U[xi][k][c] */
     cublasHandle_t blas;
     struct cwg_geom G;
     int alpha;
     int64_t chunk; /* images per pass */
-    float *u, *b;  /* U[xi][k][c]; bias */
 };
 
 static int tile_of(const struct dlas_params *p) { return p ? (int)dlas_param_int(p, "tile") : 4; }
@@ -95,23 +92,16 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
                    const struct dlas_params *p, void **out)
 {
     *out = NULL;
-    char why[256];
-    int rc = supports(d, p, why, sizeof why);
+    struct state *s;
+    int rc = cp_conv_new(NAME, supports, be, d, p, sizeof *s, (void **)&s);
     if (rc)
-        return dlas_error(rc, NAME ": %s", why);
-    cudaStream_t stream;
-    if ((rc = cp_stream(be, NAME, &stream)))
         return rc;
     cublasHandle_t h = dlas_backend_native(be, DLAS_NATIVE_CUBLAS);
-    if (!h)
+    if (!h) {
+        release(s);
         return dlas_error(DLAS_ERR_UNAVAILABLE, NAME ": the backend has no cuBLAS handle");
-    struct state *s = calloc(1, sizeof *s);
-    if (!s)
-        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    }
     const int m = tile_of(p);
-    s->be = be;
-    s->d = *d;
-    s->stream = stream;
     s->blas = h;
     s->alpha = m + 2;
     s->G = (struct cwg_geom){d->in_c, d->in_h, d->in_w, d->out_c, d->out_h, d->out_w,
@@ -129,11 +119,9 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
         rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
     if (!rc) {
         filter_transform(weight, d->out_c, d->in_c, m, u);
-        rc = cp_upload(be, NAME, u, un, &s->u);
+        rc = cp_conv_upload(&s->c, NAME, u, un, bias);
     }
     free(u);
-    if (!rc && d->has_bias && bias)
-        rc = cp_upload(be, NAME, bias, (size_t)d->out_c, &s->b);
     if (rc) {
         release(s);
         return rc;
@@ -146,7 +134,7 @@ static size_t workspace(void *st, int64_t batch)
 {
     struct state *s = st;
     int64_t imgs = batch < s->chunk ? batch : s->chunk;
-    return (size_t)((int64_t)s->alpha * s->alpha * (s->d.in_c + s->d.out_c) * imgs *
+    return (size_t)((int64_t)s->alpha * s->alpha * (s->c.d.in_c + s->c.d.out_c) * imgs *
                     s->G.tiles_h * s->G.tiles_w) *
            sizeof(float);
 }
@@ -155,34 +143,33 @@ static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
                struct dlas_profile *prof)
 {
     struct state *s = st;
-    const struct dlas_conv_desc *d = &s->d;
-    if (batch < 1 || batch > d->batch)
-        return dlas_error(DLAS_ERR_INVALID, NAME ": batch %lld outside 1..%lld",
-                          (long long)batch, (long long)d->batch);
+    const struct dlas_conv_desc *d = &s->c.d;
+    int rc = cp_conv_batch(&s->c, NAME, batch);
+    if (rc)
+        return rc;
     const int64_t A2 = (int64_t)s->alpha * s->alpha, C = d->in_c, K = d->out_c;
     const int64_t tiles = s->G.tiles_h * s->G.tiles_w;
     const float one = 1.0f, zero = 0.0f;
-    int rc = DLAS_OK;
     for (int64_t i0 = 0; !rc && i0 < batch; i0 += s->chunk) {
         int64_t imgs = batch - i0 < s->chunk ? batch - i0 : s->chunk, P = imgs * tiles;
         float *V = ws, *M = (float *)ws + A2 * C * P;
         if (P > INT32_MAX)
             return dlas_error(DLAS_ERR_UNSUPPORTED, NAME ": %lld tiles in one GEMM",
                               (long long)P);
-        rc = cp_cuda(cwg_input(s->stream, &s->G, imgs, in + i0 * C * d->in_h * d->in_w, V), NAME,
+        rc = cp_cuda(cwg_input(s->c.stream, &s->G, imgs, in + i0 * C * d->in_h * d->in_w, V), NAME,
                      "input transform");
         /* M[xi] (K x P) = U[xi] (K x C) V[xi] (C x P), row-major; column-major
          * M^T (P x K) = V^T (P x C) U^T (C x K) */
         cublasStatus_t bs =
             rc ? CUBLAS_STATUS_SUCCESS
                : cublasSgemmStridedBatched(s->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)P, (int)K,
-                                           (int)C, &one, V, (int)P, C * P, s->u, (int)C, K * C,
+                                           (int)C, &one, V, (int)P, C * P, s->c.w, (int)C, K * C,
                                            &zero, M, (int)P, K * P, (int)A2);
         if (!rc && bs != CUBLAS_STATUS_SUCCESS)
             rc = dlas_error(DLAS_ERR_INTERNAL, NAME ": batched GEMM: %s",
                             cublasGetStatusString(bs));
         if (!rc)
-            rc = cp_cuda(cwg_output(s->stream, &s->G, imgs, M, s->b,
+            rc = cp_cuda(cwg_output(s->c.stream, &s->G, imgs, M, s->c.b,
                                     out + i0 * K * d->out_h * d->out_w),
                          NAME, "output transform");
     }
@@ -194,11 +181,7 @@ static void release(void *st)
     struct state *s = st;
     if (!s)
         return;
-    if (s->u)
-        s->be->ops->free(s->be->ctx, s->u);
-    if (s->b)
-        s->be->ops->free(s->be->ctx, s->b);
-    free(s);
+    cp_conv_free(&s->c);
 }
 
 static const struct dlas_param_spec params[] = {

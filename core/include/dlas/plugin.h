@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define DLAS_ABI_MAJOR 1
-#define DLAS_ABI_MINOR 4 /* 4: DLAS_PARAM_ALIAS in parameter specs */
+#define DLAS_ABI_MINOR 4 /* 4: DLAS_PARAM_ALIAS and DLAS_PARAM_PATH in parameter specs */
 
 enum dlas_kind {
     DLAS_KIND_DATASET = 1,
