@@ -47,18 +47,26 @@ fi
 # read no file: built plainly (instrumenting their intrinsics for coverage
 # and ASan makes clang take many minutes a file), so that the fuzzer's
 # coverage is the readers'. Then the rest, instrumented; all-local gathers
-# every plugin in plugins.d.
-plain=$(cd "$top" && find . -name local.mk -exec grep -h '^pkglib_LTLIBRARIES +=' {} + |
-            sed 's/.*+= *//' | grep -v '^datasets/')
-# only those this configuration builds (CUDA ones may be off)
+# every plugin in plugins.d. The plugins are those this configuration builds
+# (not the CUDA ones), as make itself expands pkglib_LTLIBRARIES.
 make -C "$out" -s Makefile >/dev/null 2>&1 || true
-keep=""
-for t in $plain; do grep -q "^$t:" "$out/Makefile" && keep="$keep $t"; done
-plain=$keep
-make -C "$out" -s -j"$(nproc)" SAN_CFLAGS= CFLAGS="-g -O2" core/kernels/libdlas_kernels.la >/dev/null
-make -C "$out" -s -j"$(nproc)" libdlas.la >/dev/null
-make -C "$out" -s -j"$(nproc)" SAN_CFLAGS= CFLAGS="-g -O2" $plain >/dev/null
-make -C "$out" -s -j"$(nproc)" all-local >/dev/null
+plain=$(printf 'fuzz-print-plugins:\n\t@echo $(pkglib_LTLIBRARIES)\n' |
+            make -C "$out" -s -f Makefile -f - fuzz-print-plugins | tr ' ' '\n' |
+            grep -v '^datasets/' | grep -v '^$')
+# (compiler output in build.log, shown if the build fails)
+blog="$out/build.log"
+: >"$blog"
+build() {
+    make -C "$out" -s -j"$(nproc)" "$@" >>"$blog" 2>&1 || {
+        tail -n 60 "$blog" >&2
+        echo "fuzz: build failed (make $*; log: $blog)" >&2
+        exit 1
+    }
+}
+build SAN_CFLAGS= CFLAGS="-g -O2" core/kernels/libdlas_kernels.la
+build libdlas.la
+build SAN_CFLAGS= CFLAGS="-g -O2" $plain
+build all-local
 lib="$out/.libs"
 mkdir -p "$out/fuzz"
 export DLAS_PLUGIN_PATH="$out/plugins.d"
