@@ -113,13 +113,13 @@ static void write_results(int hostile_names)
     dlas_results_close(&r);
 }
 
-/* dlas with these arguments, run without a shell; its exit status */
-static int dlas(const char *a1, const char *a2, const char *a3, const char *a4)
+/* dlas with the arguments of argv (argv[0] "dlas", NULL-terminated), run
+ * without a shell; its exit status */
+static int dlas_argv(char *const *argv)
 {
     pid_t pid = fork();
     if (pid == 0) {
         const char *bin = getenv("DLAS_BIN");
-        char *argv[] = {(char *)"dlas", (char *)a1, (char *)a2, (char *)a3, (char *)a4, NULL};
         if (!freopen("/dev/null", "w", stdout))
             _exit(125);
         execv(bin, argv);
@@ -128,6 +128,12 @@ static int dlas(const char *a1, const char *a2, const char *a3, const char *a4)
     int st;
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int dlas(const char *a1, const char *a2, const char *a3, const char *a4)
+{
+    char *argv[] = {(char *)"dlas", (char *)a1, (char *)a2, (char *)a3, (char *)a4, NULL};
+    return dlas_argv(argv);
 }
 
 static char *slurp(const char *path)
@@ -175,6 +181,23 @@ START_TEST(figures_from_fixed_results)
     ck_assert_ptr_nonnull(strstr(gp, "set terminal pdfcairo"));
     ck_assert_ptr_nonnull(strstr(gp, "set terminal svg"));
     free(gp);
+    /* parameters on a linear axis: in thousands, so the ticks stay short */
+    snprintf(out, sizeof out, "%s/lin", tmpdir);
+    char *lin[] = {"dlas", "plot", resdir, "--x", "nonzero_params", "--no-logx", "-o", out, NULL};
+    ck_assert_int_eq(dlas_argv(lin), 0);
+    snprintf(p, sizeof p, "%s.gp", out);
+    gp = slurp(p);
+    ck_assert_ptr_nonnull(strstr(gp, "Non-zero parameters (thousands)"));
+    ck_assert_ptr_nonnull(strstr(gp, "unset logscale x"));
+    free(gp);
+    snprintf(p, sizeof p, "%s.dat", out);
+    char *ld = slurp(p);
+    for (char *line = strtok(ld, "\n"); line; line = strtok(NULL, "\n"))
+        if (line[0] != '#')
+            ck_assert_msg(atof(line) < 1000, "x not in thousands: %s", line);
+    free(ld);
+    snprintf(out, sizeof out, "%s/fig", tmpdir);
+
     /* the front of lenet's panel: its fastest point first (mag90, im2col, 2 threads) */
     snprintf(p, sizeof p, "%s.dat", out);
     char *dat = slurp(p);

@@ -474,6 +474,54 @@ START_TEST(latency_target_met_on_measured_plan)
 }
 END_TEST
 
+/* A latency target on a machine whose readings jump: the start is the
+ * median of three readings, and a reading under the goal ends the pruning
+ * only when the median of it and two more is under the goal too. */
+static const double scripted_ms[] = {10, 30, 9,  /* start: median 10 -> goal 6 */
+                                     7,          /* over the goal */
+                                     4, 9, 8,    /* one lucky reading: median 8 */
+                                     5, 9, 5.5}; /* confirmed: median 5.5 */
+static int scripted_calls;
+
+static int scripted_latency(struct dlas_compress_ctx *ctx, const struct dlas_graph *g,
+                            unsigned flags, struct dlas_latency *out, double *node_seconds)
+{
+    (void)ctx, (void)g, (void)flags, (void)node_seconds;
+    ck_assert_int_lt(scripted_calls, (int)(sizeof scripted_ms / sizeof scripted_ms[0]));
+    memset(out, 0, sizeof *out);
+    out->median_s = out->min_s = out->max_s = 1e-3 * scripted_ms[scripted_calls++];
+    out->runs = 1;
+    return DLAS_OK;
+}
+
+START_TEST(latency_target_confirms_readings)
+{
+    struct dlas_graph *g = net(3);
+    struct dlas_compress_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.size = sizeof ctx;
+    ctx.graph = g;
+    ctx.latency = scripted_latency;
+    scripted_calls = 0;
+    struct dlas_prune_target t;
+    ck_assert_int_eq(dlas_prune_target_init(&t, &ctx, DLAS_PRUNE_LATENCY, 0.6, 0, 0), 0);
+    ck_assert_double_eq_tol(t.start, 10e-3, 1e-12);
+    ck_assert_double_eq_tol(t.goal, 6e-3, 1e-12);
+    int met = -1;
+    ck_assert_int_eq(dlas_prune_target_measure(&t, &ctx, &met), 0);
+    ck_assert_int_eq(met, 0);
+    ck_assert_int_eq(dlas_prune_target_measure(&t, &ctx, &met), 0);
+    ck_assert_int_eq(met, 0); /* 4 ms alone would have stopped it */
+    ck_assert_double_eq_tol(t.now, 8e-3, 1e-12);
+    ck_assert_int_eq(dlas_prune_target_measure(&t, &ctx, &met), 0);
+    ck_assert_int_eq(met, 1);
+    ck_assert_double_eq_tol(t.now, 5.5e-3, 1e-12);
+    ck_assert_int_eq(scripted_calls, 10);
+    ck_assert_int_eq(t.measurements, 10);
+    dlas_graph_free(g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("prune");
@@ -487,6 +535,7 @@ int main(void)
     tcase_add_test(tc, pruners_refuse_clearly);
     tcase_add_test(tc, gradual_magnitude_follows_cubic_schedule);
     tcase_add_test(tc, latency_target_met_on_measured_plan);
+    tcase_add_test(tc, latency_target_confirms_readings);
     suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

@@ -545,6 +545,56 @@ START_TEST(quick_training_and_validated_paths)
 }
 END_TEST
 
+/* The end-to-end agreement check sees a wrong convolution on an untrained
+ * MobileNet-v2, whose own output is only its classifier's bias: fx-wrong
+ * (tests/fixtures) reads depthwise filters transposed. */
+START_TEST(agreement_check_catches_a_wrong_primitive)
+{
+    struct dlas_registry *fx = dlas_registry_new();
+    ck_assert_int_eq(dlas_registry_discover(fx, getenv("DLAS_FIXTURES")), DLAS_OK);
+    static const char *text =
+        "experiment = { repeat = 1; warmup = 0; eval_samples = 4; batch = 2; fallback = \"im\"; };\n"
+        "dataset = { plugin = \"synthetic\"; channels = 3; height = 32; width = 32; classes = 10;\n"
+        "            train_size = 8; test_size = 8; };\n"
+        "models = { mb = { plugin = \"mobilenet\"; version = 2; }; };\n"
+        "primitives = { im = { plugin = \"im2col-gemm\"; }; bad = { plugin = \"fx-wrong\"; }; };\n"
+        "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n";
+    const char *cfg = path_in("mb.cfg");
+    spit(cfg, text, strlen(text));
+    struct dlas_experiment *e;
+    ck_assert_msg(dlas_experiment_load(cfg, fx, &e) == DLAS_OK, "%s", dlas_last_error());
+    struct dlas_run_options o;
+    dlas_run_options_default(&o);
+    o.output_dir = path_in("mb");
+    o.progress = 0;
+    o.isolate = 0;
+    struct dlas_run_summary sum;
+    ck_assert_int_eq(dlas_experiment_run(e, &o, &sum), DLAS_OK);
+    for (size_t i = 0; i < dlas_experiment_n_points(e); i++) {
+        const char *id = dlas_experiment_point_id(e, i);
+        const char *st = dlas_experiment_result(e, i, "status");
+        const char *err = dlas_experiment_result(e, i, "error");
+        if (strstr(id, "/bad/")) {
+            ck_assert_msg(!strcmp(st, "failed") && strstr(err, "differs from the reference") &&
+                              strstr(err, "calibrated"),
+                          "%s: %s %s", id, st, err);
+            /* the model's own output would have let it pass */
+            const char *own = strstr(err, "show it: ");
+            ck_assert_ptr_nonnull(own);
+            ck_assert_msg(atof(own + 9) < 1e-3, "the plain check caught it already: %s", err);
+        } else {
+            ck_assert_msg(!strcmp(st, "ok"), "%s: %s %s", id, st, err);
+            ck_assert_str_eq(dlas_experiment_result(e, i, "agreement_check"), "calibrated copy");
+            double rel = atof(dlas_experiment_result(e, i, "max_rel_err_vs_ref"));
+            ck_assert_msg(rel > 0 && rel < 1e-3, "%s: rel. err %g", id, rel);
+        }
+    }
+    ck_assert_uint_eq(sum.failed, 1);
+    dlas_experiment_free(e);
+    dlas_registry_free(fx);
+}
+END_TEST
+
 /* The noisy flag on constructed spreads: IQR over the median above 10%
  * (range over the median above 20% with fewer than 4 runs). */
 START_TEST(noisy_flag_on_constructed_spread)
@@ -586,6 +636,7 @@ int main(void)
     tcase_add_test(tc, noisy_flag_on_constructed_spread);
     tcase_add_test(tc, weights_out_and_in);
     tcase_add_test(tc, quick_training_and_validated_paths);
+    tcase_add_test(tc, agreement_check_catches_a_wrong_primitive);
     suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

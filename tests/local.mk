@@ -118,6 +118,13 @@ tests_fixtures_fx_badkind_la_SOURCES = tests/fixtures/fx_badkind.c
 tests_fixtures_fx_badkind_la_LDFLAGS = $(FIXTURE_LDFLAGS)
 tests_fixtures_fx_crash_la_SOURCES = tests/fixtures/fx_crash.c
 tests_fixtures_fx_crash_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+# a primitive with a bug on purpose, for the agreement check (check_results)
+if HAVE_CHECK
+check_LTLIBRARIES += tests/fixtures/fx_wrong.la
+endif
+tests_fixtures_fx_wrong_la_SOURCES = tests/fixtures/fx_wrong.c
+tests_fixtures_fx_wrong_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_fixtures_fx_wrong_la_LIBADD = libdlas.la
 
 # Training: gradient checks of every op, losses, SGD, resume after SIGKILL.
 if HAVE_CHECK

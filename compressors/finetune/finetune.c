@@ -9,9 +9,17 @@
  * recipe's, the others keep the recipe's values. Masks are kept: pruned
  * weights stay zero. */
 #include <string.h>
+#include <time.h>
 
 #include <dlas/plugin.h>
 #include <dlas/train.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 struct stopper {
     int64_t steps, done;
@@ -75,7 +83,9 @@ static int ft_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
     h.after_step = count_step;
     if (steps > 0 && (rc = dlas_trainer_add_hook(t, &h)))
         return rc;
+    double t0 = now_s();
     rc = dlas_trainer_fit(t);
+    double seconds = now_s() - t0;
     dlas_trainer_remove_hooks(t, &st);
     if (rc)
         return dlas_error_context("finetune");
@@ -86,6 +96,7 @@ static int ft_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
     if (ctx->report) {
         dlas_report_num(ctx->report, "finetune.steps", (double)dlas_trainer_step(t));
         dlas_report_num(ctx->report, "finetune.epochs", (double)o.epochs);
+        dlas_report_num(ctx->report, "finetune.seconds", seconds);
         if (evaluate) {
             dlas_report_num(ctx->report, "finetune.top1_before", before.top1);
             dlas_report_num(ctx->report, "finetune.top1_after", after.top1);

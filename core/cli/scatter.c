@@ -84,18 +84,40 @@ static int is_count(const char *col)
     return 0;
 }
 
+/* A linear axis of counts in the tens of thousands and beyond reads better
+ * in thousands or millions ("Parameters (thousands)", ticks 20, 40, ...) than
+ * as six-digit numbers that run into each other; on a log axis the ticks are
+ * written as 10k, 1M instead. */
+static double count_unit(const struct pt *pts, size_t n, int axis)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = fabs(axis ? pts[i].yhi : pts[i].xhi);
+        if (v > m)
+            m = v;
+    }
+    return m >= 1e10 ? 1e9 : m >= 1e7 ? 1e6 : m >= 1e4 ? 1e3 : 1;
+}
+
+static const char *unit_name(double u)
+{
+    return u == 1e9 ? " (billions)" : u == 1e6 ? " (millions)" : u == 1e3 ? " (thousands)" : "";
+}
+
 /* The plot commands, emitted once per output format. */
 static void body(FILE *g, const struct scatter *p, const char *base, const struct names *facets,
                  const struct names *colours, const struct names *marks, const int *block,
-                 size_t nc, size_t nm, const int *front_block, int logx, int logy, double right,
-                 double w, double h)
+                 size_t nc, size_t nm, const int *front_block, int logx, int logy, double ux,
+                 double uy, double right, double w, double h)
 {
     size_t nf = facets->n ? facets->n : 1;
     size_t rows = nf > 3 ? 2 : 1, cols = (nf + rows - 1) / rows;
-    char xl[512], yl[512], t[512];
+    char xl[512], yl[512], t[512], lab[512];
     double sx, sy;
-    gp_script_text(xl, sizeof xl, study_label(p->x, &sx));
-    gp_script_text(yl, sizeof yl, study_label(p->y, &sy));
+    snprintf(lab, sizeof lab, "%s%s", study_label(p->x, &sx), unit_name(ux));
+    gp_script_text(xl, sizeof xl, lab);
+    snprintf(lab, sizeof lab, "%s%s", study_label(p->y, &sy), unit_name(uy));
+    gp_script_text(yl, sizeof yl, lab);
     /* margins in pixels of the PNG, as fractions so every format matches */
     fprintf(g, "set multiplot layout %zu,%zu margins %.3f,%.3f,%.3f,%.3f spacing %.3f,%.3f\n",
             rows, cols, 100 / w, right, (p->note ? 80 : 62) / h, 1 - 40 / h, 70 / w,
@@ -203,6 +225,14 @@ int scatter_plot(const struct study *s, const struct scatter *p, size_t *drawn)
     }
     int logx = p->logx >= 0 ? p->logx : spans_decades(pts, n, 0);
     int logy = p->logy >= 0 ? p->logy : spans_decades(pts, n, 1);
+    const double ux = !logx && is_count(p->x) ? count_unit(pts, n, 0) : 1;
+    const double uy = !logy && is_count(p->y) ? count_unit(pts, n, 1) : 1;
+    for (size_t i = 0; i < n; i++) {
+        pts[i].x /= ux, pts[i].xlo /= ux, pts[i].xhi /= ux;
+        pts[i].y /= uy, pts[i].ylo /= uy, pts[i].yhi /= uy;
+    }
+    sx /= ux; /* so that the listed front reads in the column's own units */
+    sy /= uy;
     size_t nf = facets.n ? facets.n : 1, nc = colours.n ? colours.n : 1, nm = marks.n ? marks.n : 1;
     int *block = malloc(nf * nc * nm * sizeof *block), *front_block = malloc(nf * sizeof *front_block);
     char name[600];
@@ -302,7 +332,7 @@ int scatter_plot(const struct study *s, const struct scatter *p, size_t *drawn)
                     k == 2 ? " background rgb 'white'" : "");
             fprintf(g, "set output '%s.%s'\n", p->base, fmt[k].ext);
             body(g, p, p->base, &facets, &colours, &marks, block, nc, nm, front_block, logx, logy,
-                 right, w, h);
+                 ux, uy, right, w, h);
         }
         fprintf(g, "set output\n");
         rc = fclose(g) ? -1 : 0;

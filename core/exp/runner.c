@@ -25,6 +25,7 @@
 #include "results.h"
 #include "../base/sysinfo.h"
 #include "../base/util.h"
+#include "../graph/probe.h"
 
 /* Everything one point holds, released in one place. The stages below fill
  * it in DESIGN.md's order, each reading what the ones before it left. */
@@ -45,6 +46,7 @@ struct pointrun {
     struct dlas_backend be;
     struct dlas_primitive_choice choice, fb; /* the plan points to them */
     struct dlas_plan *plan;
+    struct dlas_tunelog *tlog; /* the plan's tuned settings, for the probe's plan too */
     float *images, *out, *ref_out;
     int32_t *labels;
 };
@@ -53,6 +55,7 @@ static void pointrun_free(struct pointrun *r)
 {
     exp_training_free(&r->tr);
     dlas_plan_free(r->plan);
+    dlas_tunelog_free(r->tlog);
     if (r->be.ctx)
         r->bops->release(r->be.ctx);
     dlas_graph_free(r->graph);
@@ -358,6 +361,18 @@ static void record_bindings(struct pointrun *r, int have_prim)
                  r->pt->id, r->choice.label, dlas_plan_fallbacks_grouped(r->plan));
 }
 
+/* A plan of g with the point's primitive, fallback, backend and tuning. */
+static int plan_for(struct pointrun *r, const struct dlas_graph *g, struct dlas_plan **plan)
+{
+    int have_prim = r->pt->prim >= 0;
+    struct dlas_plan_options po;
+    dlas_plan_options_default(&po);
+    po.tunelog = r->tlog;
+    return dlas_plan_create_ex(g, &r->host_prim, &r->be, have_prim ? &r->choice : NULL,
+                               have_prim ? 1 : 0, r->e->fallback >= 0 ? &r->fb : NULL, r->batch,
+                               &po, plan);
+}
+
 /* plan: every conv bound to the primitive (or the fallback), weights
  * prepared once, tuned parameters from the log when the experiment asks */
 static int make_plan(struct pointrun *r)
@@ -372,27 +387,64 @@ static int make_plan(struct pointrun *r)
         r->p_fallback = dlas_params_clone(f->params);
         r->fb = (struct dlas_primitive_choice){f->label, f->comp, r->p_fallback};
     }
-    struct dlas_tunelog *tlog = NULL;
     const char *tuning = dlas_param_str(e->exp, "tuning");
     if (tuning && !strcmp(tuning, "log") &&
-        (rc = dlas_tunelog_load(dlas_param_str(e->exp, "tuning_log"), 0, &tlog)))
+        (rc = dlas_tunelog_load(dlas_param_str(e->exp, "tuning_log"), 0, &r->tlog)))
         return dlas_error_context("tuning = \"log\""), rc;
-    struct dlas_plan_options po;
-    dlas_plan_options_default(&po);
-    po.tunelog = tlog;
-    rc = dlas_plan_create_ex(r->graph, &r->host_prim, &r->be, have_prim ? &r->choice : NULL,
-                             have_prim ? 1 : 0, e->fallback >= 0 ? &r->fb : NULL, r->batch, &po,
-                             &r->plan);
-    dlas_tunelog_free(tlog);
-    if (rc)
+    if ((rc = plan_for(r, r->graph, &r->plan)))
         return rc;
-    record_tuning(r, tlog != NULL);
+    record_tuning(r, r->tlog != NULL);
     record_bindings(r, have_prim);
     dlas_row_setf(r->row, "fallback_layers", "%s", dlas_plan_fallbacks(r->plan));
     if (dlas_plan_n_fallbacks(r->plan))
         dlas_log(DLAS_LOG_INFO, "%s: %d layer(s) fell back: %s", r->pt->id,
                  dlas_plan_n_fallbacks(r->plan), dlas_plan_fallbacks_grouped(r->plan));
     return DLAS_OK;
+}
+
+/* An untrained model's output may not depend on its convolutions (see
+ * core/graph/probe.c): the same check again on a copy whose batchnorms are
+ * calibrated on this batch, planned with the same primitive, fallback,
+ * backend and tuning. The larger error is the row's. */
+static int check_on_probe(struct pointrun *r, int64_t nb, int64_t outn, double tol,
+                          double *max_err)
+{
+    struct dlas_graph *probe = NULL;
+    struct dlas_plan *plan = NULL;
+    struct dlas_tensor in = {0}, ref = {0};
+    int64_t dims[4] = {nb, r->info.channels, r->info.height, r->info.width};
+    in.dtype = DLAS_F32;
+    in.ndim = 4;
+    memcpy(in.dims, dims, sizeof dims);
+    in.data = r->images;
+    float *out = malloc((size_t)(outn * nb) * sizeof *out);
+    int rc = out ? graph_probe(r->graph, r->images, nb, &probe)
+                 : dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    if (!rc)
+        rc = plan_for(r, probe, &plan);
+    if (!rc)
+        rc = dlas_plan_run(plan, nb, r->images, out);
+    if (!rc)
+        rc = dlas_graph_forward_ref(probe, &in, &ref);
+    if (!rc) {
+        double err = dlas_rel_error(out, dlas_f32(&ref), outn * nb);
+        if (!(err < tol))
+            rc = dlas_error(DLAS_ERR_INTERNAL,
+                            "the plan's output differs from the reference forward on the "
+                            "model with its batchnorms calibrated on the input (max relative "
+                            "error %.3g; untrained, its own output is too insensitive to show "
+                            "it: %.3g)",
+                            err, *max_err);
+        if (!(err <= *max_err))
+            *max_err = err;
+        dlas_row_set(r->row, "agreement_check", "calibrated copy");
+    } else
+        dlas_error_context("agreement check on a calibrated copy");
+    dlas_tensor_free(&ref);
+    dlas_plan_free(plan);
+    dlas_graph_free(probe);
+    free(out);
+    return rc;
 }
 
 /* The plan's output for the first batch must agree with the reference
@@ -415,6 +467,7 @@ static int check_against_reference(struct pointrun *r, int64_t nb, int64_t outn,
         if (dlas_node_is_quantised(dlas_graph_node(r->graph, i)))
             tol = 5e-2;
     if (!rc) {
+        dlas_row_set(r->row, "agreement_check", "output");
         *max_err = dlas_rel_error(r->out, dlas_f32(&ref), outn * nb);
         if (!(*max_err < tol))
             rc = dlas_error(DLAS_ERR_INTERNAL,
@@ -423,6 +476,8 @@ static int check_against_reference(struct pointrun *r, int64_t nb, int64_t outn,
                             *max_err);
     }
     dlas_tensor_free(&ref);
+    if (!rc && graph_needs_probe(r->graph))
+        rc = check_on_probe(r, nb, outn, tol, max_err);
     return rc;
 }
 

@@ -11,6 +11,8 @@ core_graph_libdlas_graph_la_SOURCES = \
 	core/graph/graph_impl.h \
 	core/graph/metrics.c \
 	core/graph/ops_ref.c \
+	core/graph/probe.c \
+	core/graph/probe.h \
 	core/graph/residual_blocks.c \
 	core/graph/prune_target.c \
 	core/graph/prune_units.c \

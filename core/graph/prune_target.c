@@ -35,7 +35,47 @@ void dlas_prune_cost_format(enum dlas_prune_metric m, double v, char *buf, size_
         snprintf(buf, len, "%.0f %s", v, m == DLAS_PRUNE_MACS ? "MACs" : "params");
 }
 
-static int cost_of(struct dlas_prune_target *t, struct dlas_compress_ctx *ctx, double *v)
+static double median3(double a, double b, double c)
+{
+    double lo = a < b ? a : b, hi = a < b ? b : a;
+    return c < lo ? lo : c > hi ? hi : c;
+}
+
+/* Add latency readings of `pruned` to m[*n] (each itself a median of the
+ * experiment's repeats) until there are `k`. */
+static int read_latency(struct dlas_prune_target *t, struct dlas_compress_ctx *ctx,
+                        const struct dlas_graph *pruned, double *m, int *n, int k)
+{
+    for (; *n < k; (*n)++) {
+        int rc = dlas_compress_latency(ctx, pruned, t->latency_flags, &t->last, NULL);
+        if (rc)
+            return dlas_error_context("measuring the pruned network's latency");
+        m[*n] = t->last.median_s;
+        t->measurements++;
+    }
+    return DLAS_OK;
+}
+
+/* The latency of a pruned copy. On a shared machine one reading can land
+ * on a quiet or a busy moment, and a pruning run must neither set its goal
+ * from one unlucky reading nor stop on one lucky one: the start (settle) is
+ * the median of three readings; later a reading at or under the goal is
+ * checked by two more and the median of the three counts. */
+static int latency_of(struct dlas_prune_target *t, struct dlas_compress_ctx *ctx,
+                      const struct dlas_graph *pruned, int settle, double *v)
+{
+    double m[3];
+    int n = 0;
+    int rc = read_latency(t, ctx, pruned, m, &n, settle ? 3 : 1);
+    if (!rc && !settle && m[0] <= t->goal)
+        rc = read_latency(t, ctx, pruned, m, &n, 3);
+    if (!rc)
+        *v = n == 3 ? median3(m[0], m[1], m[2]) : m[0];
+    return rc;
+}
+
+static int cost_of(struct dlas_prune_target *t, struct dlas_compress_ctx *ctx, int settle,
+                   double *v)
 {
     struct dlas_graph_stats s;
     struct dlas_graph *pruned = NULL;
@@ -47,11 +87,9 @@ static int cost_of(struct dlas_prune_target *t, struct dlas_compress_ctx *ctx, d
     else if (t->metric == DLAS_PRUNE_MACS)
         *v = (double)s.macs;
     else {
-        rc = dlas_compress_latency(ctx, pruned, t->latency_flags, &t->last, NULL);
-        *v = t->last.median_s;
+        rc = latency_of(t, ctx, pruned, settle, v);
         dlas_graph_free(pruned);
-        if (rc)
-            return dlas_error_context("measuring the pruned network's latency");
+        return rc;
     }
     t->measurements++;
     return DLAS_OK;
@@ -69,7 +107,7 @@ int dlas_prune_target_init(struct dlas_prune_target *t, struct dlas_compress_ctx
     if (absolute < 0 || (absolute == 0 && !(ratio > 0 && ratio <= 1)))
         return dlas_error(DLAS_ERR_INVALID,
                           "prune target: ratio = %g must be in (0, 1], or absolute > 0", ratio);
-    int rc = cost_of(t, ctx, &t->start);
+    int rc = cost_of(t, ctx, 1, &t->start);
     if (rc)
         return rc;
     t->now = t->start;
@@ -82,7 +120,7 @@ int dlas_prune_target_init(struct dlas_prune_target *t, struct dlas_compress_ctx
 int dlas_prune_target_measure(struct dlas_prune_target *t, struct dlas_compress_ctx *ctx,
                               int *met)
 {
-    int rc = cost_of(t, ctx, &t->now);
+    int rc = cost_of(t, ctx, 0, &t->now);
     if (!rc && met)
         *met = t->now <= t->goal;
     return rc;

@@ -12,6 +12,7 @@
 
 #include "../base/sysinfo.h"
 #include "../base/util.h"
+#include "../graph/probe.h"
 
 void dlas_compare_options_default(struct dlas_compare_options *o)
 {
@@ -388,6 +389,34 @@ static int time_layer(struct dlas_compare *c, struct dlas_compare_layer *L,
 
 /* ---- end to end ---------------------------------------------------------------- */
 
+/* An untrained model's output may not show its convolutions (see
+ * core/graph/probe.c): the check is repeated on a copy with its batchnorms
+ * calibrated on the input, and the larger error counts. */
+struct probe {
+    struct dlas_graph *g; /* NULL: not needed */
+    struct dlas_tensor ref;
+};
+
+static int check_probe(const struct probe *probe, const struct dlas_host *host,
+                       const struct dlas_backend *be, const struct dlas_primitive_choice *prims,
+                       int n, const struct dlas_primitive_choice *fallback,
+                       const struct dlas_compare_options *o, const struct dlas_plan_options *po,
+                       const float *input, float *out, int64_t out_n, double *err)
+{
+    struct dlas_plan *p = NULL;
+    int s = dlas_plan_create_ex(probe->g, host, be, prims, n, fallback, o->batch, po, &p);
+    if (!s)
+        s = dlas_plan_run(p, o->batch, input, out);
+    if (!s) {
+        double e = dlas_rel_error(out, dlas_f32(&probe->ref), out_n);
+        if (!(e <= *err))
+            *err = e;
+        s = finite_output(out, out_n, *err);
+    }
+    dlas_plan_free(p);
+    return s;
+}
+
 /* Create plan k (auto = the last, bound per layer by layer_prim), check it
  * against the reference and warm it up. */
 static int make_plan(struct dlas_compare *c, const struct dlas_graph *g,
@@ -396,7 +425,7 @@ static int make_plan(struct dlas_compare *c, const struct dlas_graph *g,
                      const struct dlas_primitive_choice *fallback,
                      const struct dlas_compare_options *o, int k, const int *layer_prim,
                      const float *input, float *out, const struct dlas_tensor *ref,
-                     int64_t out_n, struct dlas_plan **plan)
+                     const struct probe *probe, int64_t out_n, struct dlas_plan **plan)
 {
     struct dlas_compare_e2e *e = &c->e2e[k];
     struct dlas_plan_options po;
@@ -427,6 +456,9 @@ static int make_plan(struct dlas_compare *c, const struct dlas_graph *g,
             e->err = dlas_rel_error(out, dlas_f32(ref), out_n);
         if (!s)
             s = finite_output(out, out_n, ref ? e->err : 0);
+        if (!s && ref && probe->g)
+            s = check_probe(probe, host, be, is_auto ? prims : &prims[k], is_auto ? n_prims : 1,
+                            fallback, o, &po, input, out, out_n, &e->err);
         for (int r = 0; !s && r < o->warmup; r++)
             s = dlas_plan_run(*plan, o->batch, input, out);
     }
@@ -516,6 +548,7 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
     float *input = malloc((size_t)(per * o->batch) * sizeof(float));
     float *out = NULL;
     struct dlas_tensor ref = {0};
+    struct probe probe = {0};
     if (!rc && !input)
         rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
     if (!rc)
@@ -529,6 +562,8 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
             x.dims[k + 1] = in_node->out_ndim > k ? in_node->out_shape[k] : 1;
         x.data = input;
         rc = dlas_graph_forward_ref(g, &x, &ref);
+        if (!rc && graph_needs_probe(g) && !(rc = graph_probe(g, input, o->batch, &probe.g)))
+            rc = dlas_graph_forward_ref(probe.g, &x, &probe.ref);
     }
     const struct dlas_node *last = dlas_graph_node(g, nn - 1);
     int64_t out_n = o->batch;
@@ -540,7 +575,7 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
     /* the primitives' plans, and where their time goes */
     for (int k = 0; !rc && k < n_prims; k++)
         rc = make_plan(c, g, host, be, prims, n_prims, fallback, o, k, NULL, input, out,
-                       o->check ? &ref : NULL, out_n, &plans[k]);
+                       o->check ? &ref : NULL, &probe, out_n, &plans[k]);
     for (int k = 0; !rc && k < n_prims; k++)
         if (plans[k])
             breakdown(&c->e2e[k], plans[k], g, o, input, out, node_ms[k]);
@@ -566,7 +601,7 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
     }
     if (!rc)
         rc = make_plan(c, g, host, be, prims, n_prims, fallback, o, n_prims, layer_prim, input,
-                       out, o->check ? &ref : NULL, out_n, &plans[n_prims]);
+                       out, o->check ? &ref : NULL, &probe, out_n, &plans[n_prims]);
 
     /* interleaved rounds, a burst per plan: one untimed run to bring its
      * weights back into the caches the other plans used (a deployed model
@@ -612,6 +647,8 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
         free(node_ms[k]);
     }
     dlas_tensor_free(&ref);
+    dlas_tensor_free(&probe.ref);
+    dlas_graph_free(probe.g);
     free(plans);
     free(t);
     free(node_ms);

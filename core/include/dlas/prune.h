@@ -95,12 +95,15 @@ struct dlas_prune_target {
 };
 /* Measure the starting cost of ctx->graph and set the goal: absolute > 0
  * wins over ratio (0 < ratio <= 1). A latency target without a latency in
- * the context is refused (DLAS_ERR_UNAVAILABLE, saying so). */
+ * the context is refused (DLAS_ERR_UNAVAILABLE, saying so). A latency's
+ * start is the median of three measurements. */
 int dlas_prune_target_init(struct dlas_prune_target *t, struct dlas_compress_ctx *ctx,
                            enum dlas_prune_metric metric, double ratio, double absolute,
                            unsigned latency_flags);
 /* The cost of ctx->graph now (masked channels removed on a copy); *met =
- * whether it is at or under the goal. */
+ * whether it is at or under the goal. A latency reading at or under the
+ * goal is confirmed by two more, and the median of the three is `now`: one
+ * lucky reading on a busy machine does not end the pruning. */
 int dlas_prune_target_measure(struct dlas_prune_target *t, struct dlas_compress_ctx *ctx,
                               int *met);
 /* The cost for humans: "1.23M params", "45.6M MACs", "3.21 ms". */
