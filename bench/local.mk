@@ -51,3 +51,12 @@ bench_bench_int8_model_CPPFLAGS = $(BENCH_CPPFLAGS)
 bench_bench_int8_model_CFLAGS = $(AM_CFLAGS) -O2
 bench_bench_int8_model_LDADD = libdlas.la -lm
 EXTRA_DIST += bench/int8_vs_torch.py bench/int8_accuracy.cfg bench/README-int8.md
+
+# ONNX Runtime peer (bench/README-ort.md): bench/vs_ort.py drives bench_plan
+# (the dlas side, kept prepared) and bench/ort_bench.js (onnxruntime-node).
+noinst_PROGRAMS += bench/bench_plan
+bench_bench_plan_SOURCES = bench/bench_plan.c $(BENCH_COMMON)
+bench_bench_plan_CPPFLAGS = $(BENCH_CPPFLAGS)
+bench_bench_plan_CFLAGS = $(AM_CFLAGS) -O2
+bench_bench_plan_LDADD = libdlas.la -lm
+EXTRA_DIST += bench/vs_ort.py bench/ort_bench.js bench/README-ort.md

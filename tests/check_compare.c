@@ -228,6 +228,224 @@ START_TEST(test_plan_fusion)
 }
 END_TEST
 
+/* auto by measurement: every conv bound to a primitive that runs it, the
+ * plan agrees with the reference, and ties follow the stable rule (the
+ * previous choice, else the primitive listed first). */
+START_TEST(test_auto_select)
+{
+    struct dlas_rng rr;
+    struct dlas_host h;
+    host_of(&h, &rr);
+    struct dlas_backend be;
+    backend_of(&h, 2, &be);
+    struct dlas_graph *g = small_resnet();
+    struct dlas_params *pp[3];
+    struct dlas_primitive_choice three[3] = {choice("direct", &pp[0]),
+                                             choice("grouped-spatial-pack", &pp[1]),
+                                             choice("im2col-gemm", &pp[2])};
+    int nn = dlas_graph_n_nodes(g);
+    int *lp = malloc((size_t)nn * sizeof *lp), *lp2 = malloc((size_t)nn * sizeof *lp2);
+    struct dlas_plan_auto_options ao;
+    dlas_plan_auto_options_default(&ao);
+    ao.batch = 2;
+    ao.min_runs = 2;
+    ao.max_runs = 3;
+    struct dlas_plan_auto_report rep = {0};
+    int rc = dlas_plan_auto_select(g, &h, &be, three, 3, NULL, &ao, lp, NULL, &rep);
+    ck_assert_msg(rc == 0, "auto: %s", dlas_last_error());
+    ck_assert_int_eq(rep.layers, 4);
+    ck_assert(rep.runs >= 2 && rep.runs <= 3);
+    ck_assert(rep.unclear >= 0 && rep.unclear <= 4);
+    ck_assert_msg(strstr(rep.text, "c1: ") && strstr(rep.text, "; dw: ") &&
+                      !strstr(rep.text, "; dw: direct"), "%s", rep.text);
+    free(rep.text);
+    for (int i = 0; i < nn; i++) {
+        if (dlas_graph_node(g, i)->op != DLAS_OP_CONV2D) {
+            ck_assert_int_eq(lp[i], -1);
+            continue;
+        }
+        ck_assert(lp[i] >= 0 && lp[i] < 3);
+    }
+    ck_assert_int_ne(lp[dlas_graph_find(g, "dw")], 0); /* direct refuses depthwise */
+    struct dlas_plan_options po;
+    dlas_plan_options_default(&po);
+    po.layer_prim = lp;
+    struct dlas_plan *p;
+    ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, three, 3, NULL, 2, &po, &p), 0);
+    for (int i = 0; i < nn; i++)
+        if (lp[i] >= 0)
+            ck_assert_int_eq(dlas_plan_binding_index(p, i), lp[i]);
+    double err = plan_vs_ref(p, g, 2);
+    ck_assert_msg(err < 1e-5, "auto plan: relative error %.3g", err);
+    dlas_plan_free(p);
+
+    /* everything ties: the primitive listed first that runs the layer */
+    ao.tolerance = 100;
+    ck_assert_int_eq(dlas_plan_auto_select(g, &h, &be, three, 3, NULL, &ao, lp2, NULL, NULL), 0);
+    ck_assert_int_eq(lp2[dlas_graph_find(g, "c1")], 0);
+    ck_assert_int_eq(lp2[dlas_graph_find(g, "pw")], 0);
+    ck_assert_int_eq(lp2[dlas_graph_find(g, "dw")], 1); /* direct refuses it */
+    /* ... unless an earlier choice is among the ties: it is kept */
+    lp[dlas_graph_find(g, "c1")] = 2;
+    lp[dlas_graph_find(g, "c2")] = 1;
+    ao.previous = lp;
+    ck_assert_int_eq(dlas_plan_auto_select(g, &h, &be, three, 3, NULL, &ao, lp2, NULL, NULL), 0);
+    ck_assert_int_eq(lp2[dlas_graph_find(g, "c1")], 2);
+    ck_assert_int_eq(lp2[dlas_graph_find(g, "c2")], 1);
+    /* bad options are refused */
+    ao.previous = NULL;
+    ao.min_runs = 4;
+    ao.max_runs = 3;
+    ck_assert_int_eq(dlas_plan_auto_select(g, &h, &be, three, 3, NULL, &ao, lp2, NULL, NULL),
+                     DLAS_ERR_INVALID);
+    dlas_clear_error();
+    free(lp);
+    free(lp2);
+    for (int k = 0; k < 3; k++)
+        dlas_params_free(pp[k]);
+    dlas_graph_free(g);
+    be.ops->release(be.ctx);
+}
+END_TEST
+
+/* A zoo model at a small size, batchnorms with non-trivial statistics. */
+static struct dlas_graph *zoo_model(const struct dlas_host *h, const char *model,
+                                    const char *const *kv, int c, int hh, int w, int classes)
+{
+    const struct dlas_component *mc = find(DLAS_KIND_MODEL, model);
+    struct dlas_params *mp = NULL;
+    ck_assert_int_eq(dlas_params_defaults(mc->params, &mp), 0);
+    for (int i = 0; kv && kv[i]; i += 2)
+        ck_assert_msg(dlas_params_set(mp, kv[i], kv[i + 1], "test") == 0, "%s", dlas_last_error());
+    struct dlas_graph *g = dlas_graph_new();
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 21);
+    ck_assert_msg(((const struct dlas_model_ops *)mc->ops)->build(h, mp, c, hh, w, classes, g) == 0 &&
+                      dlas_graph_status(g) == 0 && dlas_graph_init_weights(g, &r) == 0,
+                  "%s: %s", model, dlas_last_error());
+    dlas_params_free(mp);
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+        struct dlas_node *n = dlas_graph_node(g, i);
+        if (n->op != DLAS_OP_BATCHNORM)
+            continue;
+        for (int64_t k = 0; k < n->out_shape[0]; k++) {
+            dlas_f32(&n->weight)[k] = 0.5f + dlas_rng_uniform(&r);
+            dlas_f32(&n->bias)[k] = dlas_rng_normal(&r) * 0.2f;
+            dlas_f32(&n->running_mean)[k] = dlas_rng_normal(&r) * 0.2f;
+            dlas_f32(&n->running_var)[k] = 0.5f + dlas_rng_uniform(&r);
+        }
+    }
+    return g;
+}
+
+/* Fused mobile blocks agree with the reference forward on MobileNet v1 and
+ * v2 (every block kind: expansion or not, stride 1 and 2, residual or not),
+ * a mask fuses only what it names, and ResNet / DenseNet have none to fuse
+ * and still agree. */
+START_TEST(test_plan_blocks)
+{
+    struct dlas_rng rr;
+    struct dlas_host h;
+    host_of(&h, &rr);
+    struct dlas_backend be;
+    backend_of(&h, 2, &be);
+    struct dlas_params *pp[3];
+    struct dlas_primitive_choice prims[2] = {choice("direct", &pp[0]),
+                                             choice("grouped-spatial-pack", &pp[1])};
+    struct dlas_primitive_choice fb = choice("im2col-gemm", &pp[2]);
+    static const char *const v2[] = {"version", "2", "width", "0.35", NULL};
+    static const char *const v2i[] = {"version", "2", "width", "0.25", "style", "imagenet", NULL};
+    static const char *const v1[] = {"version", "1", "width", "0.25", NULL};
+    static const char *const r18[] = {"depth", "18", NULL};
+    static const char *const dn[] = {"depth", "40", "growth", "6", NULL};
+    struct {
+        const char *model;
+        const char *const *kv;
+        int c, h, w, blocks; /* blocks: expected fused (-1: some) */
+    } cases[] = {
+        {"mobilenet", v2, 3, 32, 32, 17}, {"mobilenet", v2i, 3, 45, 37, 17},
+        {"mobilenet", v1, 3, 29, 32, 13}, {"resnet", r18, 3, 20, 20, 0},
+        {"densenet", dn, 3, 16, 16, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct dlas_graph *g =
+            zoo_model(&h, cases[k].model, cases[k].kv, cases[k].c, cases[k].h, cases[k].w, 10);
+        struct dlas_plan_options po;
+        dlas_plan_options_default(&po);
+        po.blocks = 1;
+        struct dlas_plan *p;
+        int rc = dlas_plan_create_ex(g, &h, &be, prims, 2, &fb, 3, &po, &p);
+        ck_assert_msg(rc == 0, "%s: plan: %s", cases[k].model, dlas_last_error());
+        ck_assert_msg(dlas_plan_n_blocks(p) == cases[k].blocks, "%s: %d blocks fused: %s",
+                      cases[k].model, dlas_plan_n_blocks(p), dlas_plan_blocks(p));
+        for (int b = 1; b <= 3; b += 2) {
+            double err = plan_vs_ref(p, g, b);
+            ck_assert_msg(err < 1e-5, "%s (case %zu), batch %d: rel. error %.3g", cases[k].model,
+                          k, b, err);
+        }
+        if (cases[k].blocks) {
+            /* every conv of a block reports it, and the nodes fuse into its head */
+            const char *names = dlas_plan_blocks(p);
+            ck_assert_msg(strstr(names, " > "), "%s", names);
+            int head = -1;
+            for (int i = 0; i < dlas_graph_n_nodes(g) && head < 0; i++)
+                if (dlas_plan_binding_index(p, i) == -3) {
+                    head = i;
+                    ck_assert_str_eq(dlas_plan_binding(p, i), "block");
+                    ck_assert_int_eq(dlas_plan_fused_into(p, i), -1);
+                }
+            ck_assert_int_ge(head, 0);
+            int fused_into_head = 0;
+            for (int i = 0; i < dlas_graph_n_nodes(g); i++)
+                fused_into_head += dlas_plan_fused_into(p, i) == head;
+            ck_assert_int_ge(fused_into_head, 3); /* bn, act, the next convs... */
+            /* a mask: only the first block */
+            int *mask = calloc((size_t)dlas_graph_n_nodes(g), sizeof *mask);
+            mask[head] = 1;
+            po.block_mask = mask;
+            struct dlas_plan *p1;
+            ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, prims, 2, &fb, 2, &po, &p1), 0);
+            ck_assert_int_eq(dlas_plan_n_blocks(p1), 1);
+            ck_assert(plan_vs_ref(p1, g, 2) < 1e-5);
+            dlas_plan_free(p1);
+            po.block_mask = NULL;
+            /* auto with blocks: a plan from its choices agrees too */
+            int nn = dlas_graph_n_nodes(g);
+            int *lp = malloc((size_t)nn * sizeof *lp);
+            struct dlas_plan_auto_options ao;
+            dlas_plan_auto_options_default(&ao);
+            ao.batch = 2;
+            ao.min_runs = 1;
+            ao.max_runs = 2;
+            struct dlas_plan_auto_report rep = {0};
+            ck_assert_msg(dlas_plan_auto_select(g, &h, &be, prims, 2, &fb, &ao, lp, mask, &rep) == 0,
+                          "%s", dlas_last_error());
+            ck_assert_msg(strstr(rep.text, "block "), "%s", rep.text);
+            int n_mask = 0;
+            for (int i = 0; i < nn; i++)
+                n_mask += mask[i] != 0;
+            ck_assert_int_eq(n_mask, rep.blocks);
+            free(rep.text);
+            po.layer_prim = lp;
+            po.block_mask = mask;
+            ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, prims, 2, &fb, 2, &po, &p1), 0);
+            ck_assert_int_eq(dlas_plan_n_blocks(p1), n_mask);
+            ck_assert(plan_vs_ref(p1, g, 2) < 1e-5);
+            dlas_plan_free(p1);
+            po.layer_prim = NULL;
+            po.block_mask = NULL;
+            free(lp);
+            free(mask);
+        }
+        dlas_plan_free(p);
+        dlas_graph_free(g);
+    }
+    for (int k = 0; k < 3; k++)
+        dlas_params_free(pp[k]);
+    be.ops->release(be.ctx);
+}
+END_TEST
+
 /* The plan's own operators agree with the reference ones, NaN included:
  * pooling windows at every edge, ceil mode, batchnorm unfused, add. */
 START_TEST(test_plan_ops)
@@ -704,6 +922,8 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_plan_fusion);
     tcase_add_test(tc, test_plan_ops);
+    tcase_add_test(tc, test_auto_select);
+    tcase_add_test(tc, test_plan_blocks);
     suite_add_tcase(s, tc);
     tc = tcase_create("tuning");
     tcase_set_timeout(tc, 300);

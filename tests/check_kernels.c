@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/kernels/mbconv.h"
 #include "../core/kernels/pc_kernels.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
@@ -191,6 +192,173 @@ START_TEST(a_wrong_result_is_caught)
 }
 END_TEST
 
+/* ---- the fused mobile block (mbconv.h) ------------------------------------------ */
+
+static double act_d(double v, int act)
+{
+    if (act != DLAS_ACT_NONE && v < 0)
+        v = 0;
+    if (act == DLAS_ACT_RELU6 && v > 6)
+        v = 6;
+    return v;
+}
+
+/* The block layer by layer in double precision, NCHW. */
+static void mb_reference(const struct mb_desc *d, const struct mb_weights *w, int64_t batch,
+                         const float *in, double *out)
+{
+    const int64_t H = d->h, W = d->w, s = d->stride;
+    const int64_t oh = (H - 1) / s + 1, ow = (W - 1) / s + 1;
+    double *e = malloc((size_t)(d->hid_c * H * W) * sizeof *e);
+    double *dw = malloc((size_t)(d->hid_c * oh * ow) * sizeof *dw);
+    for (int64_t n = 0; n < batch; n++) {
+        const float *x = in + n * d->in_c * H * W;
+        for (int64_t c = 0; c < d->hid_c; c++)
+            for (int64_t p = 0; p < H * W; p++) {
+                double v;
+                if (d->expand) {
+                    v = w->be ? w->be[c] : 0;
+                    for (int64_t k = 0; k < d->in_c; k++)
+                        v += (double)w->we[c * d->in_c + k] * x[k * H * W + p];
+                    v = act_d(v, d->act_e);
+                } else
+                    v = x[c * H * W + p];
+                e[c * H * W + p] = v;
+            }
+        for (int64_t c = 0; c < d->hid_c; c++)
+            for (int64_t y = 0; y < oh; y++)
+                for (int64_t xx = 0; xx < ow; xx++) {
+                    double v = w->bd ? w->bd[c] : 0;
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            int64_t iy = y * s + ky - 1, ix = xx * s + kx - 1;
+                            if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                                v += w->wd[c * 9 + ky * 3 + kx] * e[(c * H + iy) * W + ix];
+                        }
+                    dw[(c * oh + y) * ow + xx] = act_d(v, d->act_d);
+                }
+        for (int64_t o = 0; o < d->out_c; o++)
+            for (int64_t p = 0; p < oh * ow; p++) {
+                double v = w->bp ? w->bp[o] : 0;
+                for (int64_t c = 0; c < d->hid_c; c++)
+                    v += (double)w->wp[o * d->hid_c + c] * dw[c * oh * ow + p];
+                v = act_d(v, d->act_p);
+                if (d->residual)
+                    v = act_d(v + x[o * H * W + p], d->act_r);
+                out[(n * d->out_c + o) * oh * ow + p] = v;
+            }
+    }
+    free(e);
+    free(dw);
+}
+
+static float *rand_floats(int64_t n, double scale)
+{
+    float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = (float)(frand() * scale);
+    return v;
+}
+
+/* One block shape: the phases split over `threads` ranges (run one after
+ * another, each with its own thread index), the output poisoned with NaN
+ * and followed by a guard that must stay NaN. Returns the max rel. error. */
+static double mb_case(struct mb_desc d, int64_t batch, int threads, int with_bias)
+{
+    const int64_t oh = (d.h - 1) / d.stride + 1, ow = (d.w - 1) / d.stride + 1;
+    const int64_t in_n = batch * d.in_c * d.h * d.w, out_n = batch * d.out_c * oh * ow;
+    struct mb_weights w = {0};
+    float *we = d.expand ? rand_floats(d.hid_c * d.in_c, 1.0 / sqrt((double)d.in_c)) : NULL;
+    float *wd = rand_floats(d.hid_c * 9, 0.4), *wp = rand_floats(d.out_c * d.hid_c, 1.0 / sqrt((double)d.hid_c));
+    float *be = rand_floats(d.hid_c, 0.5), *bd = rand_floats(d.hid_c, 0.5), *bp = rand_floats(d.out_c, 0.5);
+    w.we = we;
+    w.wd = wd;
+    w.wp = wp;
+    if (with_bias) {
+        w.be = d.expand ? be : NULL;
+        w.bd = bd;
+        w.bp = bp;
+    }
+    float *in = rand_floats(in_n, 2.0);
+    char why[128] = "";
+    struct mb_block *b = mb_prepare(&d, &w, why, sizeof why);
+    ck_assert_msg(b != NULL, "mb_prepare: %s", why);
+    ck_assert_int_eq(mb_out_h(b), oh);
+    ck_assert_int_eq(mb_out_w(b), ow);
+    const int guard = 37;
+    float *out = malloc((size_t)(out_n + guard) * sizeof *out);
+    for (int64_t i = 0; i < out_n + guard; i++)
+        out[i] = NAN;
+    size_t wsn = mb_workspace_floats(b, batch, threads);
+    float *ws = malloc(wsn * sizeof *ws);
+    for (size_t i = 0; i < wsn; i++)
+        ws[i] = NAN; /* the kernel must write what it reads */
+    for (int ph = 0; ph < MB_N_PHASES; ph++) {
+        int64_t n = mb_items(b, (enum mb_phase)ph, batch);
+        for (int t = 0; t < threads; t++) {
+            int64_t i0, i1;
+            pc_split(n, t, threads, &i0, &i1);
+            mb_run(b, (enum mb_phase)ph, batch, in, out, ws, threads, i0, i1, t);
+        }
+    }
+    double *ref = malloc((size_t)out_n * sizeof *ref);
+    mb_reference(&d, &w, batch, in, ref);
+    double err = 0, norm = 0;
+    for (int64_t i = 0; i < out_n; i++) {
+        ck_assert_msg(isfinite(out[i]), "output %lld not written (or not finite): %g",
+                      (long long)i, out[i]);
+        err = fmax(err, fabs(out[i] - ref[i]));
+        norm = fmax(norm, fabs(ref[i]));
+    }
+    for (int i = 0; i < guard; i++)
+        ck_assert_msg(isnan(out[out_n + i]), "guard %d after the output overwritten", i);
+    mb_free(b);
+    free(we); free(wd); free(wp); free(be); free(bd); free(bp);
+    free(in); free(out); free(ws); free(ref);
+    return err / (norm > 0 ? norm : 1);
+}
+
+START_TEST(mobile_block_against_the_layers)
+{
+    /* in_c, h, w, expand, hid_c, stride, out_c, act_e, act_d, act_p, residual, act_r */
+    const struct mb_desc cases[] = {
+        {16, 12, 12, 1, 96, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE},
+        {24, 11, 13, 1, 144, 2, 32, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
+        {5, 7, 9, 1, 30, 1, 5, DLAS_ACT_RELU, DLAS_ACT_RELU6, DLAS_ACT_RELU, 1, DLAS_ACT_RELU},
+        {8, 9, 7, 1, 250, 1, 40, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
+        {7, 6, 5, 1, 270, 2, 70, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU6, 0, DLAS_ACT_NONE},
+        {32, 10, 10, 0, 32, 1, 16, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
+        {20, 9, 11, 0, 20, 2, 45, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE},
+        {3, 1, 1, 1, 17, 1, 3, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE},
+        {4, 2, 19, 0, 4, 2, 64, DLAS_ACT_NONE, DLAS_ACT_NONE, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int threads = 1; threads <= 3; threads += 2) {
+            double err = mb_case(cases[k], k % 2 ? 3 : 1, threads, k != 5);
+            ck_assert_msg(err < 1e-5, "case %zu (%d threads): rel. error %.3g", k, threads, err);
+        }
+}
+END_TEST
+
+START_TEST(mobile_block_refuses_what_it_cannot_do)
+{
+    char why[128];
+    float w[64] = {0};
+    struct mb_weights mw = {w, NULL, w, NULL, w, NULL};
+    struct mb_desc d = {4, 5, 5, 1, 8, 3, 4, 0, 0, 0, 0, 0};
+    ck_assert_ptr_null(mb_prepare(&d, &mw, why, sizeof why));
+    ck_assert_msg(strstr(why, "stride"), "%s", why);
+    d.stride = 2;
+    d.residual = 1;
+    ck_assert_ptr_null(mb_prepare(&d, &mw, why, sizeof why));
+    ck_assert_msg(strstr(why, "residual"), "%s", why);
+    d.residual = 0;
+    d.expand = 0;
+    ck_assert_ptr_null(mb_prepare(&d, &mw, why, sizeof why));
+    ck_assert_msg(strstr(why, "expansion"), "%s", why);
+}
+END_TEST
+
 #include "eltwise_cases.h"
 
 int main(void)
@@ -201,6 +369,8 @@ int main(void)
     tcase_add_test(tc, instances_match_the_documented_set);
     tcase_add_test(tc, every_instance_against_the_scalar_loop);
     tcase_add_test(tc, a_wrong_result_is_caught);
+    tcase_add_test(tc, mobile_block_against_the_layers);
+    tcase_add_test(tc, mobile_block_refuses_what_it_cannot_do);
     suite_add_tcase(s, tc);
     TCase *ew = tcase_create("eltwise");
     tcase_add_test(ew, elementwise_kernels_against_scalar_loops);

@@ -1,10 +1,12 @@
 # core/infer: the inference plan, fallbacks, tuning and its log, compare.
 noinst_LTLIBRARIES += core/infer/libdlas_infer.la
 core_infer_libdlas_infer_la_SOURCES = \
+	core/infer/autoselect.c \
 	core/infer/compare.c \
 	core/infer/fallbacks.c \
 	core/infer/fallbacks.h \
 	core/infer/plan.c \
+	core/infer/plan_blocks.c \
 	core/infer/plan_ops.c \
 	core/infer/plan_ops.h \
 	core/infer/plan_impl.h \

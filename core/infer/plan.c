@@ -287,7 +287,7 @@ static int prepare_conv(struct dlas_plan *p, int id)
     const struct dlas_node *n = dlas_graph_node(p->g, id);
     struct binding *b = &p->bind[id];
     int rc;
-    if (!b->choice)
+    if (!b->choice || b->in_block)
         return DLAS_OK;
     const struct dlas_primitive_ops *ops = b->choice->comp->ops;
     /* a relu fused into this conv costs no pass of its own when the
@@ -388,7 +388,7 @@ static int assign_slots(struct dlas_plan *p)
         }
         if (p->root[i] != i)
             continue;
-        size_t need = (size_t)(node_numel(nd) * p->max_batch);
+        size_t need = (size_t)(plan_blocks_out_numel(p, i, node_numel(nd)) * p->max_batch);
         int best = -1;
         for (int s = 0; s < p->n_slots; s++)
             if (slot_free_at[s] < i && (best < 0 || p->slot_size[s] > p->slot_size[best]))
@@ -473,6 +473,8 @@ int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host
         rc = prepare_device_nodes(p);
     if (!rc)
         rc = plan_quant_decide(p);
+    if (!rc)
+        rc = plan_blocks_find(p, opt);
     for (int i = 0; i < p->n && !rc; i++)
         rc = prepare_conv(p, i);
     if (!rc)
@@ -515,6 +517,7 @@ void dlas_plan_free(struct dlas_plan *p)
         dlas_aligned_free(b->fw);
         dlas_aligned_free(b->fb);
     }
+    plan_blocks_free(p);
     for (int i = 0; p->node_state && i < p->n; i++)
         if (p->node_state[i])
             p->dev->node_release(p->node_state[i]);
@@ -563,7 +566,9 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
     float *out = p->slots[p->slot[i]];
     int rc, done = 0;
     const struct binding *b = &p->bind[i];
-    if (p->dev && nd->op == DLAS_OP_CONV2D && !b->choice)
+    if (p->block_of && p->block_of[i] >= 0)
+        rc = plan_blocks_run(p, i, batch, in[0], out);
+    else if (p->dev && nd->op == DLAS_OP_CONV2D && !b->choice)
         rc = dlas_error(DLAS_ERR_UNSUPPORTED, "layer '%s': no %s primitive is bound to it",
                         nd->name, p->be->ops->device);
     else if (p->node_state && p->node_state[i]) {
@@ -761,8 +766,10 @@ int dlas_plan_run_timed(struct dlas_plan *p, int64_t batch, const float *input, 
 
 const char *dlas_plan_binding(const struct dlas_plan *p, int id)
 {
-    if (id < 0 || id >= p->n || !p->bind[id].choice)
+    if (id < 0 || id >= p->n || (!p->bind[id].choice && !p->bind[id].in_block))
         return "ref";
+    if (p->bind[id].in_block || (p->block_of && p->block_of[id] >= 0))
+        return "block";
     return p->bind[id].choice->label;
 }
 
@@ -794,6 +801,8 @@ int dlas_plan_binding_index(const struct dlas_plan *p, int id)
 {
     if (!p || id < 0 || id >= p->n || !p->bind[id].choice)
         return -1;
+    if (p->bind[id].in_block)
+        return -3;
     return p->bind[id].index;
 }
 

@@ -25,6 +25,7 @@ struct binding {
      * parameters here for a primitive that declares DLAS_PRIM_INT8 */
     struct dlas_conv_quant q;
     int int8; /* runs through run_int8 */
+    int in_block; /* computed by a fused mobile block (plan_blocks.c) */
 };
 
 struct dlas_plan {
@@ -52,6 +53,11 @@ struct dlas_plan {
     uint8_t *u8;    /* per node: its buffer holds uint8 (an int8 layer's output) */
     void *qbuf;     /* a quantised conv's input, quantised or fake-quantised */
     size_t qbuf_size;
+    /* fused mobile blocks (plan_blocks.c): block_of[head] indexes blocks */
+    struct plan_block *blocks;
+    int n_blocks;
+    int *block_of; /* NULL when the plan fuses none */
+    char *block_names;
 };
 
 /* int8 (plan_quant.c). Before prepare: mark the convs that run int8 and
@@ -64,5 +70,13 @@ size_t plan_quant_scratch(const struct dlas_plan *p, int id);
  * leaves it to the fp32 path. */
 int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float *in, float *out,
                    int *done);
+
+/* Mobile blocks (plan_blocks.c): after binding, fuse the chains the options
+ * allow; the head's buffer holds the block's output (out_numel), run() runs
+ * the block from the head's input. */
+int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt);
+int64_t plan_blocks_out_numel(const struct dlas_plan *p, int id, int64_t own);
+int plan_blocks_run(struct dlas_plan *p, int id, int64_t batch, const float *in, float *out);
+void plan_blocks_free(struct dlas_plan *p);
 
 #endif

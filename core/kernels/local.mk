@@ -11,6 +11,8 @@ core_kernels_libdlas_kernels_la_SOURCES = \
 	core/kernels/conv_direct.c \
 	core/kernels/conv_direct.h \
 	core/kernels/direct_block.c \
+	core/kernels/mbconv.c \
+	core/kernels/mbconv.h \
 	core/kernels/eltwise.c \
 	core/kernels/eltwise.h \
 	core/kernels/microkernels.c \

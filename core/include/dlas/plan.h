@@ -62,8 +62,22 @@ struct dlas_plan_options {
      * batchnorm, ...) in place right after it; flatten and dropout become
      * views. Changes results only by float rounding. */
     int fuse;
+    /* Fuse mobile blocks (needs fuse; CPU backends): a [1x1 expansion ->]
+     * depthwise 3x3 -> 1x1 projection [+ the block's input] chain, as in
+     * MobileNet v1/v2, runs as one kernel that keeps the expanded activation
+     * in cache. 0 (the default): every conv runs on its own primitive. */
+    int blocks;
+    /* NULL, or one entry per node: with blocks, the chain whose first conv
+     * is node id is fused only where the entry is nonzero. */
+    const int *block_mask;
 };
 void dlas_plan_options_default(struct dlas_plan_options *o); /* fuse = 1, the rest none */
+/* Fused mobile blocks in a plan, and "first > conv > conv [+ add]; ..."
+ * naming them. Their convs' binding is "block" (index -3); the nodes a block
+ * computes report dlas_plan_fused_into() its first conv, which carries the
+ * block's whole time in dlas_plan_run_timed(). */
+int dlas_plan_n_blocks(const struct dlas_plan *p);
+const char *dlas_plan_blocks(const struct dlas_plan *p);
 
 /* dlas_plan_create() is this with the default options. */
 int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host,
@@ -112,6 +126,50 @@ const char *dlas_plan_precision(const struct dlas_plan *p, int id);
 float *dlas_plan_input_buffer(struct dlas_plan *p);
 const float *dlas_plan_output_buffer(const struct dlas_plan *p);
 int dlas_plan_run_resident(struct dlas_plan *p, int64_t batch);
+
+/* ---- auto: primitives chosen by measurement (additive) --------------------
+
+ * dlas_plan_auto_select() prepares one plan per candidate primitive (with
+ * the fallback where it refuses a layer), runs them in interleaved rounds
+ * timing every node, and binds each conv layer to the primitive that ran it
+ * fastest in context: layer_prim (dlas_graph_n_nodes entries) then holds a
+ * plan's `layer_prim` option (-1 for every other node and for layers no
+ * candidate ran itself). Rounds go on from min_runs until every layer's
+ * decision is clear (the winner's upper quartile below every rival's lower
+ * quartile), or the rivals are within `tolerance` of it (a tie: the previous
+ * choice if it is among them, else the primitive listed first, so the
+ * choice is stable under noise), or max_runs is reached.
+ *
+ * With block_mask (NULL: not considered), the mobile blocks the plan can
+ * fuse (dlas_plan_options.blocks) then race their layers on the chosen
+ * primitives, in rounds under the same rule; block_mask (one entry per
+ * node) gets 1 at the first conv of each block that won, for a plan's
+ * block_mask option (with blocks = 1). */
+struct dlas_plan_auto_options {
+    uint32_t size;        /* sizeof(struct dlas_plan_auto_options) */
+    int64_t batch;        /* the batch the chosen plan will run (1) */
+    int min_runs;         /* timed runs of each candidate before deciding (5) */
+    int max_runs;         /* at most this many (15) */
+    double tolerance;     /* a rival within this fraction of the best median ties (0.03) */
+    const int *previous;  /* NULL, or an earlier layer_prim: kept where it ties */
+    const int *previous_blocks; /* NULL, or an earlier block_mask: kept where it ties */
+    const struct dlas_tunelog *tunelog; /* candidates prepared with its settings */
+    uint64_t seed;        /* the input the candidates run */
+};
+void dlas_plan_auto_options_default(struct dlas_plan_auto_options *o);
+struct dlas_plan_auto_report {
+    int runs;     /* timed runs of each candidate */
+    int layers;   /* conv layers */
+    int unclear;  /* layers decided by the median alone after max_runs */
+    int blocks;   /* mobile blocks fused (block_mask) */
+    char *text;   /* "layer: prim MS, rival MS, ...; ..." (free() it) */
+};
+int dlas_plan_auto_select(const struct dlas_graph *g, const struct dlas_host *host,
+                          const struct dlas_backend *be,
+                          const struct dlas_primitive_choice *prims, int n_prims,
+                          const struct dlas_primitive_choice *fallback,
+                          const struct dlas_plan_auto_options *opt, int *layer_prim,
+                          int *block_mask, struct dlas_plan_auto_report *report);
 
 #ifdef __cplusplus
 }

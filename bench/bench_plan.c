@@ -1,0 +1,354 @@
+/* bench_plan: one model's inference plan, kept prepared and timed on demand;
+ * the dlas side of bench/vs_ort.py.
+ *
+ * Builds a model from the zoo, loads its weights from a dlas checkpoint
+ * (tools/dlas-torch writes one from the PyTorch state_dict the peer's ONNX
+ * file was exported from), binds every conv layer with `auto`
+ * (dlas_plan_auto_select: each layer on the primitive that ran it fastest in
+ * context) or with a single primitive, and then answers commands, one a
+ * line on stdin, with one JSON object a line on stdout:
+ *
+ *   run IN OUT       forward on IN (batch x C x H x W float32, raw), write
+ *                    the output (raw float32) to OUT
+ *   time W R         W untimed runs, then R timed ones:
+ *                    {"ms": median, "min", "max", "times": [...], "load"}
+ *   quit
+ *
+ * so that a driver can interleave it with another engine's runs without
+ * preparing the plan again. The first line it prints describes the plan.
+ *
+ *   bench_plan --model NAME [--param key=value ...] --input CxHxW
+ *              [--classes N] [--weights FILE] [--batch B] [--threads T]
+ *              [--primitives a,b,c | --primitive NAME] [--fallback NAME]
+ *              [--blocks 1|0]
+ *
+ * With auto, the fused mobile blocks (dlas_plan_options.blocks) race their
+ * layers too, and those that win are kept (--blocks 0: never fused). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dlas/checkpoint.h>
+#include <dlas/dlas.h>
+#include <dlas/tune.h>
+
+#include "bench_common.h"
+
+#define MAX_PRIMS 8
+#define MAX_PARAMS 16
+
+static const char usage[] =
+    "usage: bench_plan --model NAME [--param key=value ...] --input CxHxW [--classes N]\n"
+    "                  [--weights FILE] [--batch B] [--threads T]\n"
+    "                  [--primitives a,b,c | --primitive NAME] [--fallback NAME]\n"
+    "                  [--blocks 1|0]\n"
+    "Binds the model's conv layers with auto (by measurement) over --primitives,\n"
+    "or to one --primitive (auto also races fused mobile blocks against their layers\n"
+    "unless --blocks 0), then reads commands on stdin: run IN OUT | time W R | quit.\n";
+
+static void quiet_log(enum dlas_log_level l, const char *fmt, ...)
+{
+    (void)l;
+    (void)fmt;
+}
+
+static int die(const char *what)
+{
+    printf("{\"error\": \"%s: ", what);
+    for (const char *s = dlas_last_error(); *s; s++)
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s >= 0x20)
+            putchar(*s);
+    printf("\"}\n");
+    fprintf(stderr, "bench_plan: %s: %s\n", what, dlas_last_error());
+    return 1;
+}
+
+struct opts {
+    const char *model, *weights, *fallback, *single;
+    const char *params[MAX_PARAMS];
+    int n_params, c, h, w, classes, threads, blocks;
+    int64_t batch;
+    char prims[512];
+};
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->classes = 1000;
+    o->threads = 2;
+    o->batch = 1;
+    o->blocks = 1;
+    o->fallback = "im2col-gemm";
+    snprintf(o->prims, sizeof o->prims, "direct,spatial-pack,winograd,grouped-spatial-pack,"
+                                        "im2col-gemm");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            exit(0);
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "bench_plan: %s needs a value\n%s", a, usage);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (!strcmp(a, "--model"))
+            o->model = v;
+        else if (!strcmp(a, "--param") && o->n_params < MAX_PARAMS && strchr(v, '='))
+            o->params[o->n_params++] = v;
+        else if (!strcmp(a, "--input") && sscanf(v, "%dx%dx%d", &o->c, &o->h, &o->w) == 3)
+            ;
+        else if (!strcmp(a, "--classes"))
+            o->classes = atoi(v);
+        else if (!strcmp(a, "--weights"))
+            o->weights = v;
+        else if (!strcmp(a, "--batch"))
+            o->batch = atoll(v);
+        else if (!strcmp(a, "--threads"))
+            o->threads = atoi(v);
+        else if (!strcmp(a, "--primitives"))
+            snprintf(o->prims, sizeof o->prims, "%s", v);
+        else if (!strcmp(a, "--primitive"))
+            o->single = v;
+        else if (!strcmp(a, "--fallback"))
+            o->fallback = v;
+        else if (!strcmp(a, "--blocks") && (!strcmp(v, "0") || !strcmp(v, "1")))
+            o->blocks = v[0] - '0';
+        else {
+            fprintf(stderr, "bench_plan: bad option %s %s\n%s", a, v, usage);
+            return 2;
+        }
+    }
+    if (!o->model || o->c < 1 || o->h < 1 || o->w < 1 || o->classes < 1 || o->threads < 1 ||
+        o->batch < 1) {
+        fprintf(stderr, "bench_plan: --model and a positive --input, --classes, --threads and "
+                        "--batch are needed\n%s", usage);
+        return 2;
+    }
+    return 0;
+}
+
+struct prim_set {
+    int n;
+    struct dlas_primitive_choice c[MAX_PRIMS];
+    struct dlas_params *p[MAX_PRIMS];
+    char names[MAX_PRIMS][64];
+};
+
+static int add_prim(struct dlas_registry *reg, struct prim_set *s, const char *name)
+{
+    if (s->n == MAX_PRIMS)
+        return dlas_error(DLAS_ERR_INVALID, "at most %d primitives", MAX_PRIMS);
+    const struct dlas_component *comp = dlas_registry_find(reg, DLAS_KIND_PRIMITIVE, name);
+    if (!comp)
+        return dlas_last_status();
+    int k = s->n++;
+    snprintf(s->names[k], sizeof s->names[k], "%s", name);
+    s->p[k] = NULL;
+    if (comp->params && dlas_params_defaults(comp->params, &s->p[k]))
+        return dlas_last_status();
+    s->c[k].label = s->names[k];
+    s->c[k].comp = comp;
+    s->c[k].params = s->p[k];
+    return DLAS_OK;
+}
+
+static int read_exact(const char *path, void *buf, size_t len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return dlas_error(DLAS_ERR_IO, "%s: cannot open", path);
+    size_t got = fread(buf, 1, len, f);
+    int extra = fgetc(f) != EOF;
+    fclose(f);
+    if (got != len || extra)
+        return dlas_error(DLAS_ERR_CORRUPT, "%s: expected %zu bytes", path, len);
+    return DLAS_OK;
+}
+
+static int write_all(const char *path, const void *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return dlas_error(DLAS_ERR_IO, "%s: cannot create", path);
+    size_t put = fwrite(buf, 1, len, f);
+    if (fclose(f) || put != len)
+        return dlas_error(DLAS_ERR_IO, "%s: write failed", path);
+    return DLAS_OK;
+}
+
+static void describe(struct dlas_plan *plan, const struct dlas_graph *g,
+                     const struct prim_set *ps, const struct dlas_plan_auto_report *rep,
+                     double prep_s)
+{
+    int count[MAX_PRIMS + 2] = {0};
+    int convs = 0;
+    for (int id = 0; id < dlas_graph_n_nodes(g); id++) {
+        if (dlas_graph_node(g, id)->op != DLAS_OP_CONV2D)
+            continue;
+        convs++;
+        int b = dlas_plan_binding_index(plan, id);
+        count[b == -3 ? ps->n + 1 : b >= 0 && b < ps->n ? b : ps->n]++;
+    }
+    printf("{\"ready\": 1, \"convs\": %d, \"prepare_s\": %.3f, \"bindings\": {", convs, prep_s);
+    for (int k = 0; k < ps->n; k++)
+        printf("\"%s\": %d, ", ps->names[k], count[k]);
+    printf("\"fallback\": %d, \"block\": %d}, \"blocks\": %d", count[ps->n], count[ps->n + 1],
+           dlas_plan_n_blocks(plan));
+    if (rep)
+        printf(", \"auto_runs\": %d, \"auto_unclear\": %d, \"auto_blocks\": %d", rep->runs,
+               rep->unclear, rep->blocks);
+    printf("}\n");
+    fflush(stdout);
+}
+
+static void time_runs(struct dlas_plan *plan, int64_t batch, const float *x, float *y, int warmup,
+                      int repeat)
+{
+    double *t = malloc((size_t)repeat * sizeof *t);
+    int rc = t ? DLAS_OK : dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    for (int r = 0; !rc && r < warmup; r++)
+        rc = dlas_plan_run(plan, batch, x, y);
+    for (int r = 0; !rc && r < repeat; r++) {
+        double t0 = bench_now();
+        rc = dlas_plan_run(plan, batch, x, y);
+        t[r] = (bench_now() - t0) * 1e3;
+    }
+    if (rc) {
+        die("run");
+        free(t);
+        return;
+    }
+    printf("{\"times\": [");
+    for (int r = 0; r < repeat; r++)
+        printf("%s%.4f", r ? ", " : "", t[r]);
+    struct bench_stats s = bench_stats(t, repeat);
+    char load[64];
+    bench_loadavg(load, sizeof load);
+    printf("], \"ms\": %.4f, \"min\": %.4f, \"max\": %.4f, \"load\": \"%s\"}\n", s.median, s.min,
+           s.max, load);
+    fflush(stdout);
+    free(t);
+}
+
+static int serve(struct dlas_plan *plan, const struct opts *o, int64_t in_n, int64_t out_n)
+{
+    float *x = dlas_aligned_alloc((size_t)in_n * sizeof *x);
+    float *y = dlas_aligned_alloc((size_t)out_n * sizeof *y);
+    if (!x || !y)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < in_n; i++)
+        x[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+    char line[4096], a[2048], b[2048];
+    while (fgets(line, sizeof line, stdin)) {
+        int warmup, repeat;
+        if (sscanf(line, "run %2047s %2047s", a, b) == 2) {
+            if (read_exact(a, x, (size_t)in_n * sizeof *x) ||
+                dlas_plan_run(plan, o->batch, x, y) ||
+                write_all(b, y, (size_t)out_n * sizeof *y))
+                die("run");
+            else {
+                printf("{\"ok\": 1}\n");
+                fflush(stdout);
+            }
+        } else if (sscanf(line, "time %d %d", &warmup, &repeat) == 2 && warmup >= 0 &&
+                   repeat > 0 && repeat <= 100000)
+            time_runs(plan, o->batch, x, y, warmup, repeat);
+        else if (!strncmp(line, "quit", 4))
+            break;
+        else {
+            printf("{\"error\": \"unknown command\"}\n");
+            fflush(stdout);
+        }
+    }
+    dlas_aligned_free(x);
+    dlas_aligned_free(y);
+    return DLAS_OK;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    int rc = parse(argc, argv, &o);
+    if (rc)
+        return rc;
+    struct dlas_registry *reg = dlas_registry_new();
+    if (!reg || dlas_registry_discover(reg, NULL))
+        return die("plugins");
+    struct dlas_rng rng;
+    dlas_rng_seed(&rng, 1);
+    struct dlas_host host = {sizeof host, quiet_log, dlas_aligned_alloc, dlas_aligned_free, &rng, 1};
+    const struct dlas_component *mc = dlas_registry_find(reg, DLAS_KIND_MODEL, o.model);
+    if (!mc)
+        return die("model");
+    struct dlas_params *mp = NULL;
+    if (dlas_params_defaults(mc->params, &mp))
+        return die("model parameters");
+    for (int i = 0; i < o.n_params; i++)
+        if (dlas_params_apply(mp, o.params[i], "command line"))
+            return die("--param");
+    struct dlas_graph *g = dlas_graph_new();
+    if (((const struct dlas_model_ops *)mc->ops)->build(&host, mp, o.c, o.h, o.w, o.classes, g) ||
+        dlas_graph_status(g) || dlas_graph_init_weights(g, &rng))
+        return die("model");
+    if (o.weights && dlas_checkpoint_load_graph(g, o.weights, DLAS_CKPT_STRICT))
+        return die("weights");
+    struct prim_set ps = {0}, fb = {0};
+    if (o.single) {
+        if (add_prim(reg, &ps, o.single))
+            return die("--primitive");
+    } else {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", o.prims);
+        for (char *s = strtok(buf, ","); s; s = strtok(NULL, ","))
+            if (add_prim(reg, &ps, s))
+                return die("--primitives");
+    }
+    if (o.fallback[0] && add_prim(reg, &fb, o.fallback))
+        return die("--fallback");
+    struct dlas_backend be;
+    if (bench_backend(reg, o.threads, &host, &be))
+        return die("backend");
+    double t0 = bench_now();
+    int *layer_prim = calloc((size_t)dlas_graph_n_nodes(g), sizeof *layer_prim);
+    int *block_mask = calloc((size_t)dlas_graph_n_nodes(g), sizeof *block_mask);
+    struct dlas_plan_auto_report rep = {0};
+    struct dlas_plan_options po;
+    dlas_plan_options_default(&po);
+    if (!o.single) {
+        struct dlas_plan_auto_options ao;
+        dlas_plan_auto_options_default(&ao);
+        ao.batch = o.batch;
+        if (!layer_prim || !block_mask ||
+            dlas_plan_auto_select(g, &host, &be, ps.c, ps.n, fb.n ? fb.c : NULL, &ao, layer_prim,
+                                  o.blocks ? block_mask : NULL, &rep))
+            return die("auto");
+        po.layer_prim = layer_prim;
+        po.blocks = o.blocks;
+        po.block_mask = block_mask;
+    }
+    struct dlas_plan *plan = NULL;
+    if (dlas_plan_create_ex(g, &host, &be, ps.c, ps.n, fb.n ? fb.c : NULL, o.batch, &po, &plan))
+        return die("plan");
+    describe(plan, g, &ps, o.single ? NULL : &rep, bench_now() - t0);
+    if (rep.text)
+        fprintf(stderr, "auto: %s\n", rep.text);
+    int64_t in_n = o.batch * o.c * o.h * o.w, out_n = o.batch * dlas_plan_output_numel(plan);
+    if (serve(plan, &o, in_n, out_n))
+        return die("serve");
+    free(rep.text);
+    free(layer_prim);
+    free(block_mask);
+    dlas_plan_free(plan);
+    be.ops->release(be.ctx);
+    dlas_graph_free(g);
+    dlas_params_free(mp);
+    for (int k = 0; k < ps.n; k++)
+        dlas_params_free(ps.p[k]);
+    for (int k = 0; k < fb.n; k++)
+        dlas_params_free(fb.p[k]);
+    dlas_registry_free(reg);
+    return 0;
+}

@@ -1,0 +1,333 @@
+#!/usr/bin/python3
+"""dlas against ONNX Runtime's CPU engine, on the same models and weights, in
+interleaved rounds.
+
+For each model: torchvision builds it with seeded random weights (batchnorm
+statistics and affine parameters randomised too, so that folding matters);
+its state_dict becomes a dlas checkpoint (tools/dlas-torch to-dlas) and the
+model an ONNX file (torch.onnx.export, opset 13). Then two processes are
+started and kept for all rounds: bench/bench_plan (the dlas plan, conv layers
+bound by `auto`, i.e. chosen by measurement when the plan is prepared) and
+bench/ort_bench.js (an onnxruntime-node session: CPU execution provider, all
+graph optimisations, T intra-op threads, 1 inter-op thread). Both run the
+same input once and their outputs are checked against PyTorch's; then each
+round times dlas and ORT (order alternating from round to round, a pause
+between so the other side's spinning threads go idle), R runs each after W
+warm-up runs. Reported per side: the median over rounds of the round
+medians, with the min and max round median (spread = (max-min)/median), and
+the ratio dlas/ORT (median of the per-round ratios). The load average is
+recorded with every round.
+
+    /usr/bin/python3 bench/vs_ort.py --build build            # all models, batch 1 and 16
+    /usr/bin/python3 bench/vs_ort.py --build build --models mobilenetv2 --batches 1 \\
+        --rounds 7 --json out.json
+
+Needs onnxruntime-node (npm install --prefix bench/ort --ignore-scripts
+onnxruntime-node) and Debian's python3-torch/torchvision (run with
+/usr/bin/python3). Without either it says so and exits with status 77.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(HERE)
+
+# name: (torchvision builder, input CxHxW, dlas model plugin and its parameters, classes)
+MODELS = {
+    "resnet18": ("resnet18", (3, 224, 224), ["--model", "resnet", "--param", "depth=18"], 1000),
+    "cifar-resnet18": ("cifar-resnet18", (3, 32, 32), ["--model", "resnet", "--param", "depth=18"], 10),
+    "mobilenetv2": ("mobilenet_v2", (3, 224, 224), ["--model", "mobilenet", "--param", "version=2"], 1000),
+    "resnet50": ("resnet50", (3, 224, 224), ["--model", "resnet", "--param", "depth=50"], 1000),
+    "densenet121": ("densenet121", (3, 224, 224), ["--model", "densenet", "--param", "depth=121"], 1000),
+}
+DEFAULT_MODELS = "resnet18,cifar-resnet18,mobilenetv2,resnet50,densenet121"
+
+
+def skip(msg):
+    print("vs_ort: skipped: " + msg)
+    sys.exit(77)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def torch_model(torch, torchvision, name, classes):
+    if name == "cifar-resnet18":
+        # torchvision's ResNet-18 with the 3x3/1 stem and no max pool, as dlas's
+        # resnet plugin builds it for inputs smaller than 64x64
+        m = torchvision.models.resnet18(num_classes=classes)
+        m.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+        m.maxpool = torch.nn.Identity()
+    else:
+        m = getattr(torchvision.models, name)(num_classes=classes)
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                n = mod.num_features
+                mod.weight.copy_(0.5 + torch.rand(n, generator=g))
+                mod.bias.copy_(0.1 * torch.randn(n, generator=g))
+                mod.running_mean.copy_(0.1 * torch.randn(n, generator=g))
+                mod.running_var.copy_(0.5 + torch.rand(n, generator=g))
+    return m.eval()
+
+
+class Server:
+    """A process speaking the bench_plan / ort_bench.js line protocol."""
+
+    def __init__(self, name, cmd, env=None):
+        self.name = name
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True, env=env, cwd=SRC)
+        self.hello = self.read()
+        if "ready" not in self.hello:
+            raise RuntimeError("%s did not start: %s" % (name, self.hello))
+
+    def read(self):
+        line = self.p.stdout.readline()
+        if not line:
+            rc = self.p.wait()
+            if rc == 77:
+                skip("%s: its engine is not installed (see its message above)" % self.name)
+            raise RuntimeError("%s exited with status %d" % (self.name, rc))
+        return json.loads(line)
+
+    def ask(self, cmd):
+        self.p.stdin.write(cmd + "\n")
+        self.p.stdin.flush()
+        r = self.read()
+        if "error" in r:
+            raise RuntimeError("%s: %s: %s" % (self.name, cmd, r["error"]))
+        return r
+
+    def close(self):
+        try:
+            self.p.stdin.write("quit\n")
+            self.p.stdin.close()
+        except OSError:
+            pass
+        self.p.wait()
+
+
+def rel_err(a, b):
+    import numpy as np
+    return float(np.linalg.norm((a - b).ravel()) / max(np.linalg.norm(b.ravel()), 1e-30))
+
+
+def prepare(a, torch, torchvision, key, batch, tmp):
+    tv, (c, h, w), _, classes = MODELS[key]
+    torch.manual_seed(1)
+    m = torch_model(torch, torchvision, tv, classes)
+    pt, ckpt, onnx = (os.path.join(tmp, "%s.%s" % (key, e)) for e in ("pt", "ckpt", "onnx"))
+    if not os.path.exists(ckpt):
+        torch.save(m.state_dict(), pt)
+        subprocess.run([sys.executable, os.path.join(SRC, "tools", "dlas-torch"), "to-dlas", pt,
+                        ckpt], check=True, stdout=subprocess.DEVNULL)
+        x0 = torch.randn(1, c, h, w)
+        torch.onnx.export(m, x0, onnx, opset_version=13, input_names=["input"],
+                          output_names=["output"], dynamic_axes={"input": {0: "batch"},
+                                                                 "output": {0: "batch"}},
+                          do_constant_folding=True)
+    x = torch.randn(batch, c, h, w, generator=torch.Generator().manual_seed(batch))
+    with torch.no_grad():
+        ref = m(x).numpy()
+    xin = os.path.join(tmp, "%s-b%d.in" % (key, batch))
+    x.numpy().astype("<f4").tofile(xin)
+    return m, ckpt, onnx, xin, ref
+
+
+# dlas variants: name -> bench_plan arguments beyond the model's
+VARIANTS = {
+    "auto": [],                      # auto by measurement, fused mobile blocks where they win
+    "auto-noblocks": ["--blocks", "0"],  # auto over the primitives alone, every conv on its own
+}
+
+
+def start_servers(a, key, batch, ckpt, onnx):
+    _, (c, h, w), dlas_args, classes = MODELS[key]
+    env = dict(os.environ)
+    env["DLAS_PLUGIN_PATH"] = os.path.join(a.build, "plugins.d")
+    env["OMP_NUM_THREADS"] = str(a.threads)
+    shape = "%dx%dx%d" % (c, h, w)
+    servers = []
+    for v in a.variants:
+        cmd = [os.path.join(a.build, "bench", "bench_plan")] + dlas_args + [
+            "--input", shape, "--classes", str(classes), "--weights", ckpt, "--batch", str(batch),
+            "--threads", str(a.threads)] + VARIANTS[v]
+        if a.primitive:
+            cmd += ["--primitive", a.primitive]
+        else:
+            cmd += ["--primitives", a.prims]
+        t0 = time.time()
+        d = Server("dlas" if v == a.variants[0] else "dlas:" + v, cmd, env)
+        d.hello["wall_s"] = time.time() - t0
+        d.hello["variant"] = v
+        servers.append(d)
+    o = Server("ort", [a.node, os.path.join(HERE, "ort_bench.js"), onnx, "--batch", str(batch),
+                       "--input", shape, "--threads", str(a.threads)])
+    return servers, o
+
+
+def check(servers, xin, ref, tmp):
+    import numpy as np
+    errs = {}
+    for s in servers:
+        out = os.path.join(tmp, "out-%s" % s.name)
+        s.ask("run %s %s" % (xin, out))
+        y = np.fromfile(out, dtype="<f4").reshape(ref.shape)
+        errs[s.name] = rel_err(y, ref)
+    return errs
+
+
+def bench_one(a, torch, torchvision, key, batch, tmp):
+    _, ckpt, onnx, xin, ref = prepare(a, torch, torchvision, key, batch, tmp)
+    ds, o = start_servers(a, key, batch, ckpt, onnx)
+    d = ds[0]
+    try:
+        errs = check(ds + [o], xin, ref, tmp)
+        for n, e in errs.items():  # every dlas variant and ORT against PyTorch
+            if not e < a.max_err:
+                raise RuntimeError("%s %s batch %d: output differs from PyTorch's: rel. err %.3g"
+                                   % (n, key, batch, e))
+        rounds = []
+        for r in range(a.rounds):
+            load0 = loadavg()
+            res = {}
+            order = ds + [o] if r % 2 == 0 else [o] + ds[::-1]
+            for s in order:
+                res[s.name] = s.ask("time %d %d" % (a.warmup, a.repeat))
+                time.sleep(a.pause)
+            rd = {"load": load0}
+            for s in ds + [o]:
+                rd[s.name] = res[s.name]["ms"]
+                rd[s.name + "_min"] = res[s.name]["min"]
+            rounds.append(rd)
+            print("  round %d: " % (r + 1) + ", ".join(
+                "%s %.3f ms" % (s.name, res[s.name]["ms"]) for s in ds + [o]) +
+                ", dlas/ort %.3f (load %s)" % (res["dlas"]["ms"] / res["ort"]["ms"], load0),
+                flush=True)
+    finally:
+        for s in ds + [o]:
+            s.close()
+    row = {"model": key, "batch": batch, "threads": a.threads, "err_dlas": errs["dlas"],
+           "err_ort": errs["ort"], "dlas_plan": d.hello, "ort_session": o.hello, "rounds": rounds,
+           "variants": {}}
+    for s in ds[1:]:
+        v = [rd[s.name] for rd in rounds]
+        row["variants"][s.hello["variant"]] = {
+            "ms": statistics.median(v), "lo": min(v), "hi": max(v), "err": errs[s.name],
+            "plan": s.hello, "ratio": statistics.median(rd[s.name] / rd["ort"] for rd in rounds),
+            "vs_first": statistics.median(rd["dlas"] / rd[s.name] for rd in rounds)}
+    for side in ("dlas", "ort"):
+        v = [rd[side] for rd in rounds]
+        med = statistics.median(v)
+        row[side + "_ms"] = med
+        row[side + "_lo"], row[side + "_hi"] = min(v), max(v)
+        row[side + "_spread"] = (max(v) - min(v)) / med
+    row["ratio"] = statistics.median(rd["dlas"] / rd["ort"] for rd in rounds)
+    row["ratio_lo"] = min(rd["dlas"] / rd["ort"] for rd in rounds)
+    row["ratio_hi"] = max(rd["dlas"] / rd["ort"] for rd in rounds)
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--build", required=True, help="dlas build tree (make -C BUILD)")
+    ap.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated: " + ", ".join(MODELS))
+    ap.add_argument("--batches", default="1,16")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=11, help="timed runs per side per round")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--pause", type=float, default=0.3, help="seconds between sides")
+    ap.add_argument("--prims", default="direct,spatial-pack,winograd,grouped-spatial-pack,im2col-gemm",
+                    help="auto's candidate primitives")
+    ap.add_argument("--primitive", default=None, help="bind every layer to this one instead of auto")
+    ap.add_argument("--variants", default="auto",
+                    help="dlas plans timed in each round, the first one reported against ORT: " +
+                    ", ".join(VARIANTS))
+    ap.add_argument("--max-err", type=float, default=1e-4, help="rel. error allowed against PyTorch")
+    ap.add_argument("--node", default=shutil.which("node") or "node")
+    ap.add_argument("--work", default=None, help="keep exported models here (default: a temp dir)")
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+    keys = [k for k in a.models.split(",") if k]
+    a.variants = [v for v in a.variants.split(",") if v]
+    for v in a.variants:
+        if v not in VARIANTS:
+            ap.error("unknown variant %r (known: %s)" % (v, ", ".join(VARIANTS)))
+    for k in keys:
+        if k not in MODELS:
+            ap.error("unknown model %r (known: %s)" % (k, ", ".join(MODELS)))
+    if not os.path.exists(os.path.join(a.build, "bench", "bench_plan")):
+        ap.error("%s/bench/bench_plan not found: build dlas first" % a.build)
+    if not os.path.isdir(os.path.join(HERE, "ort", "node_modules", "onnxruntime-node")) and \
+            subprocess.run([a.node, "-e", "require('onnxruntime-node')"], stderr=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL).returncode != 0:
+        skip("onnxruntime-node is not installed: npm install --prefix bench/ort --ignore-scripts "
+             "onnxruntime-node")
+    try:
+        import torch
+        import torchvision
+    except ImportError as e:
+        skip("PyTorch is needed to export the models (%s): run with Debian's /usr/bin/python3 "
+             "and python3-torch, python3-torchvision" % e)
+    torch.set_num_threads(a.threads)
+    tmpd = None
+    if a.work:
+        os.makedirs(a.work, exist_ok=True)
+        tmp = a.work
+    else:
+        tmpd = tempfile.TemporaryDirectory()
+        tmp = tmpd.name
+    with open("/proc/uptime") as f:
+        up = f.read().split()[0]
+    summary = {"threads": a.threads, "rounds": a.rounds, "repeat": a.repeat, "warmup": a.warmup,
+               "uptime_s": float(up), "load_start": loadavg(), "torch": torch.__version__,
+               "rows": []}
+    print("# dlas (auto) against ONNX Runtime, %d threads, %d rounds of %d runs; load %s"
+          % (a.threads, a.rounds, a.repeat, summary["load_start"]), flush=True)
+    for key in keys:
+        for batch in (int(b) for b in a.batches.split(",")):
+            print("%s, batch %d:" % (key, batch), flush=True)
+            row = bench_one(a, torch, torchvision, key, batch, tmp)
+            summary["rows"].append(row)
+            if a.json:  # after every model: a long run keeps what it measured
+                with open(a.json + ".tmp", "w") as f:
+                    json.dump(summary, f, indent=1)
+                os.replace(a.json + ".tmp", a.json)
+    summary["load_end"] = loadavg()
+    print("\n| model | batch | dlas ms [min, max] | spread | ORT ms [min, max] | spread | dlas/ORT [min, max] | err dlas / ORT |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in summary["rows"]:
+        print("| %s | %d | %.3f [%.3f, %.3f] | %.0f%% | %.3f [%.3f, %.3f] | %.0f%% | **%.2f** [%.2f, %.2f] | %.1e / %.1e |" % (
+            r["model"], r["batch"], r["dlas_ms"], r["dlas_lo"], r["dlas_hi"], 100 * r["dlas_spread"],
+            r["ort_ms"], r["ort_lo"], r["ort_hi"], 100 * r["ort_spread"], r["ratio"], r["ratio_lo"],
+            r["ratio_hi"], r["err_dlas"], r["err_ort"]))
+    for r in summary["rows"]:
+        for v, x in r["variants"].items():
+            print("%s batch %d, %s: %.3f ms [%.3f, %.3f], dlas/ORT %.2f; %s / %s = %.2f" % (
+                r["model"], r["batch"], v, x["ms"], x["lo"], x["hi"], x["ratio"], a.variants[0], v,
+                x["vs_first"]))
+    print("load: %s -> %s" % (summary["load_start"], summary["load_end"]))
+    if a.json:
+        with open(a.json + ".tmp", "w") as f:
+            json.dump(summary, f, indent=1)
+        os.replace(a.json + ".tmp", a.json)
+    if tmpd:
+        tmpd.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+/* Mobile blocks fused in the plan: [1x1 expansion ->] 3x3 depthwise -> 1x1
+ * projection [+ residual add], each conv with its folded batchnorm and fused
+ * activation, run as one kernel (core/kernels/mbconv.h) so the expanded
+ * activation stays in cache and no layer packs or scatters on its own.
+ *
+ * A chain qualifies when every link is the sole consumer of the one before
+ * (after batchnorm folding and activation fusion), every conv is fp32 and
+ * unquantised, and the shapes are those of MobileNet's blocks; the add
+ * qualifies when its other input is the block's input. The chain's first
+ * conv (the head) then computes everything up to the add (or the
+ * projection) into its own buffer; the other nodes become fused into it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <dlas/quant.h>
+
+#include "plan_impl.h"
+#include "../base/util.h"
+#include "../kernels/mbconv.h"
+
+struct plan_block {
+    int head, expand, dw, pw, add, last;
+    struct mb_block *mb;
+    int64_t out_numel; /* per sample */
+};
+
+static int64_t numel(const struct dlas_node *n)
+{
+    int64_t e = 1;
+    for (int i = 0; i < n->out_ndim; i++)
+        e *= n->out_shape[i];
+    return e;
+}
+
+static int act_of(enum plan_post p)
+{
+    return p == PLAN_POST_RELU ? DLAS_ACT_RELU : p == PLAN_POST_RELU6 ? DLAS_ACT_RELU6
+                                                                      : DLAS_ACT_NONE;
+}
+
+/* The last node whose output node id's buffer ends up holding. */
+static int tail_of(const struct dlas_plan *p, int id)
+{
+    int t = id;
+    for (int j = id + 1; j < p->n; j++)
+        if (p->root[j] == id)
+            t = j;
+    return t;
+}
+
+/* The sole consumer of node t (reading it as its only input when single),
+ * or -1. */
+static int consumer_of(const struct dlas_plan *p, int t, int want_inputs)
+{
+    if (t == p->n - 1 || dlas_graph_n_consumers(p->g, t) != 1)
+        return -1;
+    for (int k = t + 1; k < p->n; k++) {
+        const struct dlas_node *c = dlas_graph_node(p->g, k);
+        for (int j = 0; j < c->n_inputs; j++)
+            if (c->inputs[j] == t)
+                return c->n_inputs == want_inputs ? k : -1;
+    }
+    return -1;
+}
+
+/* A conv the block kernel can take: fp32 weights, not quantised, not
+ * already in a block, running itself. */
+static int plain_conv(const struct dlas_plan *p, int id)
+{
+    if (id < 0 || p->root[id] != id || p->block_of[id] != -1)
+        return 0;
+    const struct dlas_node *n = dlas_graph_node(p->g, id);
+    const struct binding *b = &p->bind[id];
+    return n->op == DLAS_OP_CONV2D && !b->int8 && !dlas_node_is_quantised(n) &&
+           n->weight.dtype == DLAS_F32 && n->weight.data &&
+           (!n->attr.conv.bias || b->fw || (n->bias.dtype == DLAS_F32 && n->bias.data));
+}
+
+static int is_pointwise(const struct dlas_plan *p, int id)
+{
+    const struct dlas_conv_attr *a = &dlas_graph_node(p->g, id)->attr.conv;
+    return a->kh == 1 && a->kw == 1 && a->stride_h == 1 && a->stride_w == 1 && a->pad_h == 0 &&
+           a->pad_w == 0 && a->groups == 1;
+}
+
+static int is_depthwise(const struct dlas_plan *p, int id)
+{
+    const struct dlas_node *n = dlas_graph_node(p->g, id);
+    const struct dlas_node *in = dlas_graph_node(p->g, n->inputs[0]);
+    const struct dlas_conv_attr *a = &n->attr.conv;
+    return a->kh == 3 && a->kw == 3 && a->stride_h == a->stride_w &&
+           (a->stride_h == 1 || a->stride_h == 2) && a->pad_h == 1 && a->pad_w == 1 &&
+           a->dil_h == 1 && a->dil_w == 1 && a->groups == a->out_channels &&
+           in->out_shape[0] == a->groups;
+}
+
+static const float *weights_of(const struct dlas_plan *p, int id)
+{
+    return p->bind[id].fw ? p->bind[id].fw : dlas_f32(&dlas_graph_node(p->g, id)->weight);
+}
+
+static const float *bias_of(const struct dlas_plan *p, int id)
+{
+    const struct dlas_node *n = dlas_graph_node(p->g, id);
+    if (p->bind[id].fw)
+        return p->bind[id].fb;
+    return n->attr.conv.bias ? dlas_f32(&n->bias) : NULL;
+}
+
+/* The chain starting at conv id, or 0. */
+static int find_chain(const struct dlas_plan *p, int id, struct plan_block *bk)
+{
+    memset(bk, 0, sizeof *bk);
+    bk->head = id;
+    bk->expand = -1;
+    bk->add = -1;
+    int dw = id;
+    if (is_pointwise(p, id)) {
+        bk->expand = id;
+        dw = consumer_of(p, tail_of(p, id), 1);
+        if (!plain_conv(p, dw))
+            return 0;
+    }
+    if (!is_depthwise(p, dw))
+        return 0;
+    int pw = consumer_of(p, tail_of(p, dw), 1);
+    if (!plain_conv(p, pw) || !is_pointwise(p, pw))
+        return 0;
+    bk->dw = dw;
+    bk->pw = pw;
+    bk->last = tail_of(p, pw);
+    /* a residual add of the block's input */
+    const struct dlas_node *head = dlas_graph_node(p->g, id);
+    int add = consumer_of(p, bk->last, 2);
+    if (add >= 0 && p->root[add] == add && dlas_graph_node(p->g, add)->op == DLAS_OP_ADD) {
+        const struct dlas_node *a = dlas_graph_node(p->g, add);
+        int other = a->inputs[0] == bk->last ? a->inputs[1] : a->inputs[0];
+        if (a->inputs[0] != a->inputs[1] && p->root[other] == p->root[head->inputs[0]] &&
+            numel(a) == numel(dlas_graph_node(p->g, head->inputs[0]))) {
+            bk->add = add;
+            bk->last = tail_of(p, add);
+        }
+    }
+    return 1;
+}
+
+static int prepare_block(struct dlas_plan *p, struct plan_block *bk, char *why, size_t len)
+{
+    const struct dlas_node *head = dlas_graph_node(p->g, bk->head);
+    const struct dlas_node *x = dlas_graph_node(p->g, head->inputs[0]);
+    const struct dlas_node *dw = dlas_graph_node(p->g, bk->dw);
+    const struct dlas_node *pw = dlas_graph_node(p->g, bk->pw);
+    struct mb_desc d;
+    memset(&d, 0, sizeof d);
+    d.in_c = x->out_shape[0];
+    d.h = x->out_shape[1];
+    d.w = x->out_shape[2];
+    d.expand = bk->expand >= 0;
+    d.hid_c = dw->attr.conv.out_channels;
+    d.stride = dw->attr.conv.stride_h;
+    d.out_c = pw->attr.conv.out_channels;
+    d.act_e = d.expand ? act_of(p->post[bk->expand]) : DLAS_ACT_NONE;
+    d.act_d = act_of(p->post[bk->dw]);
+    d.act_p = act_of(p->post[bk->pw]);
+    d.residual = bk->add >= 0;
+    d.act_r = d.residual ? act_of(p->post[bk->add]) : DLAS_ACT_NONE;
+    struct mb_weights w;
+    memset(&w, 0, sizeof w);
+    if (d.expand) {
+        w.we = weights_of(p, bk->expand);
+        w.be = bias_of(p, bk->expand);
+    }
+    w.wd = weights_of(p, bk->dw);
+    w.bd = bias_of(p, bk->dw);
+    w.wp = weights_of(p, bk->pw);
+    w.bp = bias_of(p, bk->pw);
+    bk->mb = mb_prepare(&d, &w, why, len);
+    if (!bk->mb)
+        return -1;
+    /* the graph's shapes must be the kernel's */
+    const struct dlas_node *last = dlas_graph_node(p->g, bk->last);
+    bk->out_numel = numel(last);
+    if (bk->out_numel != d.out_c * mb_out_h(bk->mb) * mb_out_w(bk->mb)) {
+        mb_free(bk->mb);
+        bk->mb = NULL;
+        snprintf(why, len, "output shape differs from the graph's");
+        return -1;
+    }
+    return 0;
+}
+
+/* Every node of the chain (and what was fused into them) now runs in the head. */
+static void absorb(struct dlas_plan *p, const struct plan_block *bk, int index)
+{
+    int members[4] = {bk->expand, bk->dw, bk->pw, bk->add};
+    for (int m = 0; m < 4; m++) {
+        int id = members[m];
+        if (id < 0)
+            continue;
+        if (dlas_graph_node(p->g, id)->op == DLAS_OP_CONV2D)
+            p->bind[id].in_block = 1;
+        for (int j = id; j < p->n; j++)
+            if (j != bk->head && (j == id || p->root[j] == id))
+                p->root[j] = bk->head;
+    }
+    p->block_of[bk->head] = index;
+    p->post[bk->head] = PLAN_POST_NONE; /* the kernel applies every activation */
+}
+
+int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
+{
+    if (!opt->blocks || p->dev)
+        return DLAS_OK;
+    p->block_of = malloc((size_t)p->n * sizeof *p->block_of);
+    if (!p->block_of)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < p->n; i++)
+        p->block_of[i] = -1;
+    struct dlas_buf names = {0};
+    for (int i = 0; i < p->n; i++) {
+        struct plan_block bk;
+        if (!plain_conv(p, i) || (opt->block_mask && !opt->block_mask[i]) ||
+            !find_chain(p, i, &bk))
+            continue;
+        char why[128];
+        if (prepare_block(p, &bk, why, sizeof why)) {
+            if (!strcmp(why, "out of memory")) {
+                dlas_buf_free(&names);
+                return dlas_error(DLAS_ERR_NOMEM, "plan: out of memory fusing block at '%s'",
+                                  dlas_graph_node(p->g, i)->name);
+            }
+            continue; /* not fused: the layers run one by one */
+        }
+        struct plan_block *nb = realloc(p->blocks, (size_t)(p->n_blocks + 1) * sizeof *nb);
+        if (!nb) {
+            mb_free(bk.mb);
+            dlas_buf_free(&names);
+            return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+        }
+        p->blocks = nb;
+        p->blocks[p->n_blocks] = bk;
+        absorb(p, &bk, p->n_blocks);
+        p->n_blocks++;
+        dlas_buf_printf(&names, "%s%s", names.len ? "; " : "", dlas_graph_node(p->g, i)->name);
+        if (bk.expand >= 0)
+            dlas_buf_printf(&names, " > %s", dlas_graph_node(p->g, bk.dw)->name);
+        dlas_buf_printf(&names, " > %s", dlas_graph_node(p->g, bk.pw)->name);
+        if (bk.add >= 0)
+            dlas_buf_printf(&names, " + %s", dlas_graph_node(p->g, bk.add)->name);
+    }
+    p->block_names = names.s;
+    const int threads = p->be->ops->threads ? p->be->ops->threads(p->be->ctx) : 1;
+    for (int k = 0; k < p->n_blocks; k++) {
+        size_t ws = mb_workspace_floats(p->blocks[k].mb, p->max_batch, threads) * sizeof(float);
+        if (ws > p->ws_size)
+            p->ws_size = ws;
+    }
+    return DLAS_OK;
+}
+
+int64_t plan_blocks_out_numel(const struct dlas_plan *p, int id, int64_t own)
+{
+    if (!p->block_of || p->block_of[id] < 0)
+        return own;
+    return p->blocks[p->block_of[id]].out_numel;
+}
+
+struct block_run {
+    const struct mb_block *mb;
+    enum mb_phase ph;
+    int64_t batch;
+    const float *in;
+    float *out, *ws;
+    int threads;
+};
+
+static void block_range(void *arg, int64_t b, int64_t e, int thread)
+{
+    const struct block_run *r = arg;
+    mb_run(r->mb, r->ph, r->batch, r->in, r->out, r->ws, r->threads, b, e, thread);
+}
+
+int plan_blocks_run(struct dlas_plan *p, int id, int64_t batch, const float *in, float *out)
+{
+    const struct plan_block *bk = &p->blocks[p->block_of[id]];
+    const struct dlas_backend_ops *ops = p->be->ops;
+    const int threads = ops->threads ? ops->threads(p->be->ctx) : 1;
+    struct block_run r = {bk->mb, MB_PACK, batch, in, out, p->ws, threads};
+    for (int ph = 0; ph < MB_N_PHASES; ph++) {
+        r.ph = (enum mb_phase)ph;
+        int64_t n = mb_items(bk->mb, r.ph, batch);
+        if (threads > 1 && ops->parallel_for)
+            ops->parallel_for(p->be->ctx, n, block_range, &r);
+        else
+            block_range(&r, 0, n, 0);
+    }
+    return DLAS_OK;
+}
+
+void plan_blocks_free(struct dlas_plan *p)
+{
+    for (int k = 0; k < p->n_blocks; k++)
+        mb_free(p->blocks[k].mb);
+    free(p->blocks);
+    free(p->block_of);
+    free(p->block_names);
+}
+
+int dlas_plan_n_blocks(const struct dlas_plan *p) { return p ? p->n_blocks : 0; }
+
+const char *dlas_plan_blocks(const struct dlas_plan *p)
+{
+    return p && p->block_names ? p->block_names : "";
+}

@@ -1,0 +1,368 @@
+/* The fused mobile block of mbconv.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mbconv.h"
+#include "pc_kernels.h"
+
+struct mb_block {
+    struct mb_desc d;
+    int64_t oh, ow, ohw;
+    int64_t nblk_in, nblk_hid;
+    /* hidden phase: G hidden blocks a group (the expansion's B), vw pixels a call */
+    int g_b, g_vw;
+    int64_t n_groups;
+    /* projection: B vectors of output channels, vw pixels a call, pixels an item */
+    int p_b, p_vw;
+    int64_t n_obp, pix_chunk, n_chunks;
+    float *we, *be; /* [group][blk_in][c][G*16], [group][G*16] */
+    float *wd, *bd; /* [blk_hid][9][16], [blk_hid][16] */
+    float *wp, *bp; /* [ob][blk_hid][c][B*16], [ob][B*16] */
+    /* workspace geometry (floats) */
+    int64_t x_rows, x_cols; /* the packed input's window: padded without expansion */
+    int64_t x_img, d_img, ring;
+};
+
+static void *alloc_floats(int64_t n)
+{
+    size_t bytes = ((size_t)(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
+    void *p = aligned_alloc(64, bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+void mb_free(struct mb_block *b)
+{
+    if (!b)
+        return;
+    free(b->we);
+    free(b->be);
+    free(b->wd);
+    free(b->bd);
+    free(b->wp);
+    free(b->bp);
+    free(b);
+}
+
+int64_t mb_out_h(const struct mb_block *b) { return b->oh; }
+int64_t mb_out_w(const struct mb_block *b) { return b->ow; }
+
+/* B vectors for oc channels: the fewest wasted lanes, then the most vectors
+ * (each broadcast input feeds B FMAs). */
+static int choose_b(int64_t oc)
+{
+    int64_t nv = pc_ceil_div(oc, PC_VL);
+    int best = 1;
+    int64_t best_waste = -1;
+    for (int b = 1; b <= PC_MAX_B; b++) {
+        int64_t waste = pc_ceil_div(nv, b) * b - nv;
+        if (best_waste < 0 || waste <= best_waste) {
+            best = b;
+            best_waste = waste;
+        }
+    }
+    return best;
+}
+
+static int fail(char *why, size_t len, const char *msg)
+{
+    if (why && len)
+        snprintf(why, len, "%s", msg);
+    return -1;
+}
+
+static int check(const struct mb_desc *d, char *why, size_t len)
+{
+    if (d->in_c < 1 || d->h < 1 || d->w < 1 || d->hid_c < 1 || d->out_c < 1)
+        return fail(why, len, "empty shape");
+    if (d->stride != 1 && d->stride != 2)
+        return fail(why, len, "depthwise stride is not 1 or 2");
+    if (!d->expand && d->hid_c != d->in_c)
+        return fail(why, len, "without expansion the depthwise width must be the input's");
+    if (d->residual && (d->stride != 1 || d->out_c != d->in_c))
+        return fail(why, len, "a residual needs stride 1 and as many outputs as inputs");
+    if (d->h > (1 << 20) || d->w > (1 << 20) || d->hid_c > (1 << 20) || d->in_c > (1 << 20) ||
+        d->out_c > (1 << 20))
+        return fail(why, len, "shape too large");
+    return 0;
+}
+
+static void pack_depthwise(struct mb_block *b, const float *wd, const float *bd)
+{
+    for (int64_t c = 0; c < b->d.hid_c; c++) {
+        int64_t blk = c / PC_VL, lane = c % PC_VL;
+        for (int t = 0; t < 9; t++)
+            b->wd[(blk * 9 + t) * PC_VL + lane] = wd[c * 9 + t];
+        if (bd)
+            b->bd[blk * PC_VL + lane] = bd[c];
+    }
+}
+
+struct mb_block *mb_prepare(const struct mb_desc *d, const struct mb_weights *w, char *why,
+                            size_t why_len)
+{
+    if (check(d, why, why_len))
+        return NULL;
+    if (!w->wd || !w->wp || (d->expand && !w->we)) {
+        fail(why, why_len, "missing weights");
+        return NULL;
+    }
+    struct mb_block *b = calloc(1, sizeof *b);
+    if (!b) {
+        fail(why, why_len, "out of memory");
+        return NULL;
+    }
+    b->d = *d;
+    b->oh = (d->h - 1) / d->stride + 1; /* 3x3, padding 1 */
+    b->ow = (d->w - 1) / d->stride + 1;
+    b->ohw = b->oh * b->ow;
+    b->nblk_in = pc_ceil_div(d->in_c, PC_VL);
+    b->nblk_hid = pc_ceil_div(d->hid_c, PC_VL);
+    /* wide hidden layers: two blocks a group (the expansion's broadcasts
+     * feed two FMAs); narrow ones: one, so that there are groups enough to
+     * keep every thread busy at batch 1 */
+    b->g_b = d->expand && b->nblk_hid >= 16 ? 2 : 1;
+    b->g_vw = pc_kernel_max_vw(1, b->g_b);
+    b->n_groups = pc_ceil_div(b->nblk_hid, b->g_b);
+    b->p_b = choose_b(d->out_c);
+    b->p_vw = pc_kernel_max_vw(1, b->p_b);
+    b->n_obp = pc_ceil_div(d->out_c, (int64_t)b->p_b * PC_VL);
+    b->pix_chunk = b->p_vw * (b->ohw >= 64 * b->p_vw ? 4 : 1);
+    b->n_chunks = pc_ceil_div(b->ohw, b->pix_chunk);
+    b->x_rows = d->expand ? d->h : d->h + 2;
+    b->x_cols = d->expand ? d->w : d->w + 2;
+    b->x_img = b->nblk_in * b->x_rows * b->x_cols * PC_VL;
+    b->d_img = b->nblk_hid * b->ohw * PC_VL;
+    b->ring = d->expand ? 3 * b->g_b * (d->w + 2) * PC_VL : 0;
+
+    const int64_t glanes = (int64_t)b->g_b * PC_VL, plane = (int64_t)b->p_b * PC_VL;
+    int ok = 1;
+    if (d->expand) {
+        ok &= (b->we = alloc_floats(b->n_groups * d->in_c * glanes)) != NULL;
+        ok &= (b->be = alloc_floats(b->n_groups * glanes)) != NULL;
+    }
+    ok &= (b->wd = alloc_floats(b->nblk_hid * 9 * PC_VL)) != NULL;
+    ok &= (b->bd = alloc_floats(b->nblk_hid * PC_VL)) != NULL;
+    ok &= (b->wp = alloc_floats(b->n_obp * d->hid_c * plane)) != NULL;
+    ok &= (b->bp = alloc_floats(b->n_obp * plane)) != NULL;
+    if (!ok) {
+        mb_free(b);
+        fail(why, why_len, "out of memory");
+        return NULL;
+    }
+    if (d->expand) {
+        pc_pack_weights(w->we, d->hid_c, d->in_c, 1, 1, b->g_b, b->we);
+        if (w->be)
+            memcpy(b->be, w->be, (size_t)d->hid_c * sizeof(float));
+    }
+    pack_depthwise(b, w->wd, w->bd);
+    pc_pack_weights(w->wp, d->out_c, d->hid_c, 1, 1, b->p_b, b->wp);
+    if (w->bp)
+        memcpy(b->bp, w->bp, (size_t)d->out_c * sizeof(float));
+    return b;
+}
+
+/* slack after the packed input and D: none is read (every kernel call has
+ * its exact width), but a vector of room keeps the last one honest */
+#define SLACK (PC_VL * PC_VL)
+
+size_t mb_workspace_floats(const struct mb_block *b, int64_t batch, int threads)
+{
+    return (size_t)(batch * b->x_img + SLACK + batch * b->d_img + SLACK +
+                    (int64_t)(threads > 0 ? threads : 1) * b->ring);
+}
+
+int64_t mb_items(const struct mb_block *b, enum mb_phase ph, int64_t batch)
+{
+    switch (ph) {
+    case MB_PACK: return batch * b->x_rows;
+    case MB_HIDDEN: return batch * b->n_groups;
+    case MB_PROJECT: return batch * b->n_obp * b->n_chunks;
+    default: return 0;
+    }
+}
+
+/* ---- the phases ------------------------------------------------------------------ */
+
+static void pack_items(const struct mb_block *b, const float *in, float *x, int64_t i0,
+                       int64_t i1)
+{
+    const struct mb_desc *d = &b->d;
+    const int pad = d->expand ? 0 : 1;
+    struct pc_window win = {0, b->x_rows, 0, b->x_cols, 1, b->x_cols};
+    for (int64_t it = i0; it < i1; it++) {
+        int64_t n = it / b->x_rows, r = it % b->x_rows;
+        pc_pack_window_rows(in + n * d->in_c * d->h * d->w, d->in_c, d->h, d->w, pad, pad, &win,
+                            x + n * b->x_img, r, r + 1);
+    }
+}
+
+/* One output row of the depthwise 3x3 for one block of 16 channels: rows
+ * r0..r2 are the three padded input rows ([W+2][16]), dst the row's ow
+ * pixels in D. */
+static void depthwise_row(const float *r0, const float *r1, const float *r2, const float *wd,
+                          const float *bias, int64_t ow, int s, int act, float *dst)
+{
+    pc_v16 w[9];
+    for (int t = 0; t < 9; t++)
+        w[t] = pc_load(wd + t * PC_VL);
+    const pc_v16 b = pc_load(bias);
+    const int64_t step = (int64_t)s * PC_VL;
+    for (int64_t x = 0; x < ow; x++) {
+        const float *a = r0 + x * step, *m = r1 + x * step, *c = r2 + x * step;
+        pc_v16 acc = b + pc_load(a) * w[0];
+        acc += pc_load(a + PC_VL) * w[1];
+        acc += pc_load(a + 2 * PC_VL) * w[2];
+        acc += pc_load(m) * w[3];
+        acc += pc_load(m + PC_VL) * w[4];
+        acc += pc_load(m + 2 * PC_VL) * w[5];
+        acc += pc_load(c) * w[6];
+        acc += pc_load(c + PC_VL) * w[7];
+        acc += pc_load(c + 2 * PC_VL) * w[8];
+        pc_store(dst + x * PC_VL, pc_act(acc, act));
+    }
+}
+
+/* Padded row pr (0 .. H+1) of hidden group g expanded into ring slot
+ * [b][W+2][16]: zeros outside the image, else the expansion of image row
+ * pr - 1 with its bias and activation. */
+static void expand_row(const struct mb_block *b, const float *x_img, int64_t g, int64_t pr,
+                       float *slot, float *tile)
+{
+    const struct mb_desc *d = &b->d;
+    const int64_t rowf = (d->w + 2) * PC_VL;
+    const int nb = (int)(b->nblk_hid - g * b->g_b < b->g_b ? b->nblk_hid - g * b->g_b : b->g_b);
+    if (pr == 0 || pr == d->h + 1) {
+        memset(slot, 0, (size_t)(nb * rowf) * sizeof(float));
+        return;
+    }
+    const int64_t y = pr - 1, lanes = (int64_t)b->g_b * PC_VL;
+    const int64_t zero_off = 0;
+    struct pc_kargs a;
+    a.w = b->we + g * d->in_c * lanes;
+    a.bias = b->be + g * lanes;
+    a.tap_off = &zero_off;
+    a.ntaps = 1;
+    a.nblk = (int)b->nblk_in;
+    a.cb_last = (int)(d->in_c - (b->nblk_in - 1) * PC_VL);
+    a.blk_stride = d->h * d->w * PC_VL;
+    a.row_stride = 0;
+    a.out = tile;
+    a.out_ps = lanes;
+    for (int64_t p0 = 0; p0 < d->w; p0 += b->g_vw) {
+        int nv = (int)(d->w - p0 < b->g_vw ? d->w - p0 : b->g_vw);
+        a.in = x_img + (y * d->w + p0) * PC_VL;
+        pc_kernel(1, nv, b->g_b)(&a);
+        for (int k = 0; k < nb; k++)
+            for (int p = 0; p < nv; p++)
+                pc_store(slot + k * rowf + (p0 + p + 1) * PC_VL,
+                         pc_act(pc_load(tile + p * lanes + k * PC_VL), d->act_e));
+    }
+    for (int k = 0; k < nb; k++) { /* the padding columns */
+        pc_store(slot + k * rowf, (pc_v16){0});
+        pc_store(slot + k * rowf + (d->w + 1) * PC_VL, (pc_v16){0});
+    }
+}
+
+static void hidden_items(const struct mb_block *b, const float *x, float *dbuf, float *ring,
+                         int64_t i0, int64_t i1)
+{
+    const struct mb_desc *d = &b->d;
+    const int s = d->stride;
+    const int64_t rowf = (d->w + 2) * PC_VL;
+    float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
+    for (int64_t it = i0; it < i1; it++) {
+        const int64_t n = it / b->n_groups, g = it % b->n_groups;
+        const float *x_img = x + n * b->x_img;
+        float *d_img = dbuf + n * b->d_img;
+        const int64_t blk0 = g * b->g_b;
+        const int nb = (int)(b->nblk_hid - blk0 < b->g_b ? b->nblk_hid - blk0 : b->g_b);
+        if (!d->expand) { /* the packed, padded input is the depthwise input */
+            for (int k = 0; k < nb; k++) {
+                const int64_t hb = blk0 + k;
+                const float *xb = x_img + hb * b->x_rows * rowf;
+                for (int64_t r = 0; r < b->oh; r++)
+                    depthwise_row(xb + (r * s) * rowf, xb + (r * s + 1) * rowf,
+                                  xb + (r * s + 2) * rowf, b->wd + hb * 9 * PC_VL,
+                                  b->bd + hb * PC_VL, b->ow, s, d->act_d,
+                                  d_img + (hb * b->ohw + r * b->ow) * PC_VL);
+            }
+            continue;
+        }
+        /* expanded rows in a ring of three, each computed once */
+        const int64_t slotf = (int64_t)b->g_b * rowf;
+        int64_t next = 0;
+        for (int64_t r = 0; r < b->oh; r++) {
+            for (; next <= r * s + 2; next++)
+                expand_row(b, x_img, g, next, ring + (next % 3) * slotf, tile);
+            const float *s0 = ring + ((r * s) % 3) * slotf, *s1 = ring + ((r * s + 1) % 3) * slotf;
+            const float *s2 = ring + ((r * s + 2) % 3) * slotf;
+            for (int k = 0; k < nb; k++) {
+                const int64_t hb = blk0 + k;
+                depthwise_row(s0 + k * rowf, s1 + k * rowf, s2 + k * rowf,
+                              b->wd + hb * 9 * PC_VL, b->bd + hb * PC_VL, b->ow, s, d->act_d,
+                              d_img + (hb * b->ohw + r * b->ow) * PC_VL);
+            }
+        }
+    }
+}
+
+static void project_items(const struct mb_block *b, const float *in, const float *dbuf,
+                          float *out, int64_t i0, int64_t i1)
+{
+    const struct mb_desc *d = &b->d;
+    const int64_t lanes = (int64_t)b->p_b * PC_VL, zero_off = 0;
+    float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
+    struct pc_kargs a;
+    a.tap_off = &zero_off;
+    a.ntaps = 1;
+    a.nblk = (int)b->nblk_hid;
+    a.cb_last = (int)(d->hid_c - (b->nblk_hid - 1) * PC_VL);
+    a.blk_stride = b->ohw * PC_VL;
+    a.row_stride = 0;
+    a.out = tile;
+    a.out_ps = lanes;
+    for (int64_t it = i0; it < i1; it++) {
+        const int64_t per_img = b->n_obp * b->n_chunks;
+        const int64_t n = it / per_img, ob = (it % per_img) / b->n_chunks;
+        const int64_t ch = it % b->n_chunks;
+        const int64_t oc0 = ob * lanes, nc = d->out_c - oc0 < lanes ? d->out_c - oc0 : lanes;
+        const int64_t q0 = ch * b->pix_chunk;
+        const int64_t q1 = q0 + b->pix_chunk < b->ohw ? q0 + b->pix_chunk : b->ohw;
+        a.w = b->wp + ob * d->hid_c * lanes;
+        a.bias = b->bp + ob * lanes;
+        float *o_img = out + (n * d->out_c + oc0) * b->ohw;
+        const float *x_img = in + (n * d->in_c + oc0) * d->h * d->w;
+        for (int64_t p0 = q0; p0 < q1; p0 += b->p_vw) {
+            int nv = (int)(q1 - p0 < b->p_vw ? q1 - p0 : b->p_vw);
+            a.in = dbuf + n * b->d_img + p0 * PC_VL;
+            pc_kernel(1, nv, b->p_b)(&a);
+            pc_scatter_tile(tile, lanes, 1, nv, 1, nv, nc, o_img + p0, b->ohw, 0, d->act_p);
+            if (!d->residual)
+                continue;
+            for (int64_t c = 0; c < nc; c++) {
+                float *o = o_img + c * b->ohw + p0;
+                const float *xr = x_img + c * b->ohw + p0;
+                for (int p = 0; p < nv; p++)
+                    o[p] = pc_act1(o[p] + xr[p], d->act_r);
+            }
+        }
+    }
+}
+
+void mb_run(const struct mb_block *b, enum mb_phase ph, int64_t batch, const float *in,
+            float *out, float *ws, int threads, int64_t i0, int64_t i1, int thread)
+{
+    float *x = ws;
+    float *dbuf = x + batch * b->x_img + SLACK;
+    float *ring = dbuf + batch * b->d_img + SLACK + (int64_t)thread * b->ring;
+    (void)threads;
+    switch (ph) {
+    case MB_PACK: pack_items(b, in, x, i0, i1); break;
+    case MB_HIDDEN: hidden_items(b, x, dbuf, ring, i0, i1); break;
+    case MB_PROJECT: project_items(b, in, dbuf, out, i0, i1); break;
+    default: break;
+    }
+}

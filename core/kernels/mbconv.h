@@ -1,0 +1,73 @@
+/* A mobile block as one fused kernel: [1x1 expansion ->] 3x3 depthwise ->
+ * 1x1 projection [+ the block's input], each with its bias (batchnorm
+ * folded in) and activation: MobileNet v2's inverted residual (Sandler et
+ * al., CVPR 2018) and v1's depthwise-separable pair (Howard et al., 2017).
+ *
+ * Layer by layer, the expanded activation (6x the block's width) goes to
+ * memory and back three times and every layer packs its input into the
+ * channel-blocked layout and scatters its output back to NCHW. Here it runs
+ * in three phases, each a parallel range over independent items:
+ *
+ *   pack      the block input, NCHW -> channel-blocked [blk][row][col][16]
+ *             (padded by one pixel when there is no expansion);
+ *   hidden    per (image, group of 16-channel hidden blocks): the expansion
+ *             (the register-blocked micro-kernel of pc_kernels.h, one image
+ *             row at a time) into a ring of three rows, which the depthwise
+ *             3x3 consumes as soon as its rows are there: the expanded
+ *             activation never leaves L1/L2, and every expanded row is
+ *             computed once. The depthwise output D ([blk][pixel][16]) is
+ *             all that is written;
+ *   project   per (image, 16..64 output channels, run of pixels): the 1x1
+ *             projection of D (the same micro-kernel), scattered to NCHW,
+ *             the block input added and the activation applied on the way.
+ *
+ * Depthwise channels are independent, so the hidden phase splits the
+ * expansion's output channels over the threads with no reduction and no
+ * halo recomputation. Pure compute (no graph, no plugin): the plan
+ * (core/infer/plan_blocks.c) finds the blocks and drives the phases. */
+#ifndef DLAS_MBCONV_H
+#define DLAS_MBCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mb_desc {
+    int64_t in_c, h, w; /* block input, NCHW per image */
+    int expand;         /* a 1x1 expansion in_c -> hid_c comes first */
+    int64_t hid_c;      /* depthwise channels (in_c without expansion) */
+    int stride;         /* of the depthwise 3x3 (padding 1): 1 or 2 */
+    int64_t out_c;      /* projection output channels */
+    int act_e, act_d, act_p; /* enum dlas_activation after each conv */
+    int residual;       /* add the block input (stride 1, in_c == out_c) */
+    int act_r;          /* activation after the add */
+};
+
+/* Weights in the usual layouts (OIHW): we hid_c x in_c (NULL without
+ * expansion), wd hid_c x 1 x 3 x 3, wp out_c x hid_c; biases may be NULL. */
+struct mb_weights {
+    const float *we, *be, *wd, *bd, *wp, *bp;
+};
+
+struct mb_block;
+
+/* Checks d, packs the weights; NULL with *why set when the block cannot be
+ * fused (malloc failure included). */
+struct mb_block *mb_prepare(const struct mb_desc *d, const struct mb_weights *w, char *why,
+                            size_t why_len);
+void mb_free(struct mb_block *b);
+int64_t mb_out_h(const struct mb_block *b);
+int64_t mb_out_w(const struct mb_block *b);
+
+/* Workspace of a batch run on `threads` threads, in floats. */
+size_t mb_workspace_floats(const struct mb_block *b, int64_t batch, int threads);
+
+/* The phases: items of each for a batch, and the range functions (thread:
+ * 0 .. threads-1, which selects the thread's part of the workspace). in and
+ * out are NCHW batches; ws from mb_workspace_floats. Phases run in order,
+ * each over all its items, before the next starts. */
+enum mb_phase { MB_PACK, MB_HIDDEN, MB_PROJECT, MB_N_PHASES };
+int64_t mb_items(const struct mb_block *b, enum mb_phase ph, int64_t batch);
+void mb_run(const struct mb_block *b, enum mb_phase ph, int64_t batch, const float *in,
+            float *out, float *ws, int threads, int64_t i0, int64_t i1, int thread);
+
+#endif
