@@ -402,6 +402,17 @@ static int make_plan(struct pointrun *r)
     return DLAS_OK;
 }
 
+/* The point's first nb evaluation images as a tensor that borrows them (the
+ * reference forward's input). */
+static void input_view(const struct pointrun *r, int64_t nb, struct dlas_tensor *in)
+{
+    const int64_t dims[4] = {nb, r->info.channels, r->info.height, r->info.width};
+    in->dtype = DLAS_F32;
+    in->ndim = 4;
+    memcpy(in->dims, dims, sizeof dims);
+    in->data = r->images;
+}
+
 /* An untrained model's output may not depend on its convolutions (see
  * core/graph/probe.c): the same check again on a copy whose batchnorms are
  * calibrated on this batch, planned with the same primitive, fallback,
@@ -412,11 +423,7 @@ static int check_on_probe(struct pointrun *r, int64_t nb, int64_t outn, double t
     struct dlas_graph *probe = NULL;
     struct dlas_plan *plan = NULL;
     struct dlas_tensor in = {0}, ref = {0};
-    int64_t dims[4] = {nb, r->info.channels, r->info.height, r->info.width};
-    in.dtype = DLAS_F32;
-    in.ndim = 4;
-    memcpy(in.dims, dims, sizeof dims);
-    in.data = r->images;
+    input_view(r, nb, &in);
     float *out = malloc((size_t)(outn * nb) * sizeof *out);
     int rc = out ? graph_probe(r->graph, r->images, nb, &probe)
                  : dlas_error(DLAS_ERR_NOMEM, "out of memory");
@@ -452,11 +459,7 @@ static int check_on_probe(struct pointrun *r, int64_t nb, int64_t outn, double t
 static int check_against_reference(struct pointrun *r, int64_t nb, int64_t outn, double *max_err)
 {
     struct dlas_tensor in = {0}, ref = {0};
-    int64_t dims[4] = {nb, r->info.channels, r->info.height, r->info.width};
-    in.dtype = DLAS_F32;
-    in.ndim = 4;
-    memcpy(in.dims, dims, sizeof dims);
-    in.data = r->images;
+    input_view(r, nb, &in);
     int rc = dlas_graph_forward_ref(r->graph, &in, &ref);
     /* In an int8 graph both round activations onto uint8 grids, from sums
      * that differ by float rounding (or are exact integers on an int8
