@@ -13,7 +13,7 @@ graph optimisations, T intra-op threads, 1 inter-op thread). Both run the
 same input once and their outputs are checked against PyTorch's; then each
 round times dlas and ORT (order alternating from round to round, a pause
 between so the other side's spinning threads go idle), R runs each after W
-warm-up runs. Reported per side: the median over rounds of the round
+warm-up runs, after one whole untimed round (--warmup-rounds). Reported per side: the median over rounds of the round
 medians, with the min and max round median (spread = (max-min)/median), and
 the ratio dlas/ORT (median of the per-round ratios). The load average is
 recorded with every round.
@@ -198,6 +198,13 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
             if not e < a.max_err:
                 raise RuntimeError("%s %s batch %d: output differs from PyTorch's: rel. err %.3g"
                                    % (n, key, batch, e))
+        # Untimed rounds first, both sides alike: on an idle machine dlas's first
+        # timed round took 1.6-2x its later ones (ResNet-18, DenseNet-121), which
+        # W warm-up runs alone did not absorb.
+        for r in range(a.warmup_rounds):
+            for s in ds + [o]:
+                s.ask("time %d %d" % (a.warmup, a.repeat))
+                time.sleep(a.pause)
         rounds = []
         for r in range(a.rounds):
             load0 = loadavg()
@@ -249,7 +256,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=11, help="timed runs per side per round")
-    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=2, help="untimed runs before each side's timed runs")
+    ap.add_argument("--warmup-rounds", type=int, default=1,
+                    help="whole rounds run and discarded before the timed rounds")
     ap.add_argument("--pause", type=float, default=0.3, help="seconds between sides")
     ap.add_argument("--prims", default="direct,spatial-pack,winograd,grouped-spatial-pack,im2col-gemm",
                     help="auto's candidate primitives")
@@ -294,6 +303,7 @@ def main():
     with open("/proc/uptime") as f:
         up = f.read().split()[0]
     summary = {"threads": a.threads, "rounds": a.rounds, "repeat": a.repeat, "warmup": a.warmup,
+               "warmup_rounds": a.warmup_rounds,
                "uptime_s": float(up), "load_start": loadavg(), "torch": torch.__version__,
                "rows": []}
     print("# dlas (auto) against ONNX Runtime, %d threads, %d rounds of %d runs; load %s"

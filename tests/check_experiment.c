@@ -294,6 +294,25 @@ START_TEST(config_values_and_limits)
     char inc[1024];
     snprintf(inc, sizeof inc, "%s\n@include \"%s\"\n", base_cfg(""), tmpdir);
     expect_error(inc, (const char *[]){"@:9", "is a directory", NULL});
+    /* names libconfig would resolve to the including directory (empty, or cut
+     * short by a NUL byte) or read differently (a line break, a backslash):
+     * refused with file and line before libconfig's scanner can exit() */
+    expect_error(base_cfg("@include \"\""), (const char *[]){"@:7", "include path is empty", NULL});
+    expect_error(base_cfg("@include \"x\ny.cfg\""), (const char *[]){"@:7", "line break", NULL});
+    expect_error(base_cfg("@include \"a\\\\b\""), (const char *[]){"@:7", "backslash", NULL});
+    {
+        /* `@include "<NUL>..."`: the fuzzer's reproducer, in short */
+        static const char nul_inc[] = "@include \"\0\0x.cfg\"\n";
+        const char *p = write_cfg("nul.cfg", "");
+        FILE *f = fopen(p, "wb");
+        ck_assert_ptr_nonnull(f);
+        fwrite(nul_inc, 1, sizeof nul_inc - 1, f);
+        fclose(f);
+        struct dlas_experiment *x = NULL;
+        ck_assert_int_ne(dlas_experiment_load(p, reg, &x), DLAS_OK);
+        ck_assert_ptr_null(x);
+        ck_assert_msg(strstr(dlas_last_error(), "NUL byte") != NULL, "%s", dlas_last_error());
+    }
 
     /* a chain of 80 steps keeps every step's sweep axis: the last step's two
      * values make two points */

@@ -82,6 +82,31 @@ static int kept_rows(const struct dlas_node *before, const struct dlas_node *aft
     return n;
 }
 
+/* The rows of `layer` that pruning kept are exactly want[0..n) of before's. */
+static void assert_kept(struct dlas_graph *before, struct dlas_graph *g, const char *layer,
+                        double tol, const int *want, int n)
+{
+    int rows[64];
+    ck_assert_int_lt(node(before, layer)->weight.dims[0], 65);
+    ck_assert_int_eq(kept_rows(node(before, layer), node(g, layer), rows, tol), n);
+    for (int k = 0; k < n; k++)
+        ck_assert_msg(rows[k] == want[k], "%s: kept row %d is %d, want %d", layer, k, rows[k],
+                      want[k]);
+}
+
+static int64_t params_of(const struct dlas_graph *g)
+{
+    struct dlas_graph_stats s;
+    ck_assert_int_eq(dlas_graph_stats(g, &s), 0);
+    return s.params;
+}
+
+/* "absolute=N": a params goal `fewer` below g's count now. */
+static void absolute_goal(char *buf, size_t len, const struct dlas_graph *g, int64_t fewer)
+{
+    snprintf(buf, len, "absolute=%lld", (long long)(params_of(g) - fewer));
+}
+
 static const struct dlas_component *comp(const char *name)
 {
     const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_COMPRESSOR, name);
@@ -105,112 +130,8 @@ static int apply(const char *name, struct dlas_compress_ctx *ctx, const char *co
     return rc;
 }
 
-/* Row r of conv1 scaled so that |w| sums rank 2 < 4 < 0 < 5 < 1 < 3; row 4
- * has mostly negative weights: its signed sum is the smallest of all, its
- * L1 norm is not. */
-static void rank_conv1(struct dlas_graph *g)
-{
-    static const float scale[6] = {0.5f, 2.0f, 0.1f, 3.0f, 0.3f, 1.0f};
-    struct dlas_node *c1 = node(g, "conv1");
-    for (int r = 0; r < 6; r++)
-        for (int i = 0; i < 9; i++) {
-            float v = scale[r] * (float)(1 + (i * 7 + r) % 5) / 5.0f;
-            dlas_f32(&c1->weight)[r * 9 + i] = r == 4 && i != 0 ? -v : v;
-        }
-}
-
-START_TEST(l1_layer_removes_smallest_norms)
-{
-    struct dlas_graph *g = net(1);
-    rank_conv1(g);
-    struct dlas_graph *before = dlas_graph_clone(g);
-    struct dlas_rng rng;
-    struct dlas_host host;
-    dlas_rng_seed(&rng, 1);
-    dlas_host_init(&host, &rng, 1);
-    struct dlas_compress_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.size = sizeof ctx;
-    ctx.host = &host;
-    ctx.graph = g;
-    const char *sets[] = {"mode=layer", "layer_fraction=0.5", NULL};
-    ck_assert_msg(apply("l1-channel", &ctx, sets) == 0, "%s", dlas_last_error());
-    ck_assert_int_eq(node(g, "conv1")->out_shape[0], 3);
-    ck_assert_int_eq(node(g, "conv2")->out_shape[0], 3); /* floor(5 / 2) = 2 gone */
-    int rows[6];
-    ck_assert_int_eq(kept_rows(node(before, "conv1"), node(g, "conv1"), rows, 0), 3);
-    ck_assert_int_eq(rows[0], 1); /* 2, 4, 0 went: the smallest |w| */
-    ck_assert_int_eq(rows[1], 3);
-    ck_assert_int_eq(rows[2], 5);
-    ck_assert_int_eq(dlas_graph_validate(g), 0);
-    dlas_graph_free(before);
-    dlas_graph_free(g);
-}
-END_TEST
-
-/* Global ranking to a params target: removal follows the norms across
- * layers (normalised by filter size) and stops at the goal. */
-START_TEST(l1_global_stops_at_params_target)
-{
-    struct dlas_graph *g = net(2);
-    rank_conv1(g);
-    /* conv2's filters are made large, so conv1's go first */
-    struct dlas_node *c2 = node(g, "conv2");
-    for (int64_t i = 0; i < dlas_tensor_numel(&c2->weight); i++)
-        dlas_f32(&c2->weight)[i] = 5.0f + (float)(i % 7);
-    struct dlas_graph_stats s0, s1;
-    ck_assert_int_eq(dlas_graph_stats(g, &s0), 0);
-    struct dlas_graph *before = dlas_graph_clone(g);
-    struct dlas_rng rng;
-    struct dlas_host host;
-    dlas_rng_seed(&rng, 1);
-    dlas_host_init(&host, &rng, 1);
-    struct dlas_compress_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.size = sizeof ctx;
-    ctx.host = &host;
-    ctx.graph = g;
-    /* one conv1 channel is 9 + 2 (bn) + 5*9 (conv2's inputs) = 56 params */
-    char goal[64];
-    snprintf(goal, sizeof goal, "absolute=%lld", (long long)(s0.params - 2 * 56));
-    const char *sets[] = {"target=params", goal, NULL};
-    ck_assert_msg(apply("l1-channel", &ctx, sets) == 0, "%s", dlas_last_error());
-    ck_assert_int_eq(dlas_graph_stats(g, &s1), 0);
-    ck_assert_int_eq(s1.params, s0.params - 2 * 56);
-    int rows[6];
-    ck_assert_int_eq(kept_rows(node(before, "conv1"), node(g, "conv1"), rows, 0), 4);
-    ck_assert(rows[0] == 0 && rows[1] == 1 && rows[2] == 3 && rows[3] == 5); /* 2, 4 went */
-    ck_assert_int_eq(node(g, "conv2")->out_shape[0], 5);
-    dlas_graph_free(before);
-    dlas_graph_free(g);
-}
-END_TEST
-
-/* round_to: every layer's channels end at a multiple (or at most one block) */
-START_TEST(l1_rounds_channel_counts)
-{
-    struct dlas_graph *g = net(6);
-    rank_conv1(g);
-    struct dlas_rng rng;
-    struct dlas_host host;
-    dlas_rng_seed(&rng, 1);
-    dlas_host_init(&host, &rng, 1);
-    struct dlas_compress_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.size = sizeof ctx;
-    ctx.host = &host;
-    ctx.graph = g;
-    const char *sets[] = {"ratio=0.97", "round_to=4", NULL};
-    ck_assert_msg(apply("l1-channel", &ctx, sets) == 0, "%s", dlas_last_error());
-    ck_assert_int_eq(node(g, "conv1")->out_shape[0], 4);
-    ck_assert_int_eq(node(g, "conv2")->out_shape[0], 4);
-    ck_assert_int_eq(dlas_graph_validate(g), 0);
-    dlas_graph_free(g);
-}
-END_TEST
-
-/* ---- with training data ------------------------------------------------- */
-
+/* What a compressor is applied with: a host and a context on graph g;
+ * world_open adds training data and a trainer. */
 struct world {
     struct dlas_rng rng;
     struct dlas_host host;
@@ -221,13 +142,22 @@ struct world {
     struct dlas_compress_ctx ctx;
 };
 
-static void world_open(struct world *w, struct dlas_graph *g)
+static void world_bare(struct world *w, struct dlas_graph *g)
 {
     memset(w, 0, sizeof *w);
-    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_DATASET, "synthetic");
-    ck_assert_ptr_nonnull(c);
     dlas_rng_seed(&w->rng, 1);
     dlas_host_init(&w->host, &w->rng, 1);
+    w->g = g;
+    w->ctx.size = sizeof w->ctx;
+    w->ctx.host = &w->host;
+    w->ctx.graph = g;
+}
+
+static void world_open(struct world *w, struct dlas_graph *g)
+{
+    world_bare(w, g);
+    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_DATASET, "synthetic");
+    ck_assert_ptr_nonnull(c);
     ck_assert_int_eq(dlas_params_defaults(c->params, &w->p), 0);
     ck_assert_int_eq(dlas_params_set(w->p, "train_size", "256", NULL), 0);
     ck_assert_int_eq(dlas_params_set(w->p, "test_size", "64", NULL), 0);
@@ -248,11 +178,7 @@ static void world_open(struct world *w, struct dlas_graph *g)
     o.threads = 1;
     o.progress = 0;
     o.eval_every = 0;
-    w->g = g;
     ck_assert_int_eq(dlas_trainer_new(g, w->data, &o, &w->trainer), 0);
-    w->ctx.size = sizeof w->ctx;
-    w->ctx.host = &w->host;
-    w->ctx.graph = g;
     w->ctx.trainer = w->trainer;
     w->ctx.data = w->data;
 }
@@ -263,6 +189,82 @@ static void world_close(struct world *w)
     dlas_data_close(w->data);
     dlas_params_free(w->p);
 }
+
+/* Row r of conv1 scaled so that |w| sums rank 2 < 4 < 0 < 5 < 1 < 3; row 4
+ * has mostly negative weights: its signed sum is the smallest of all, its
+ * L1 norm is not. */
+static void rank_conv1(struct dlas_graph *g)
+{
+    static const float scale[6] = {0.5f, 2.0f, 0.1f, 3.0f, 0.3f, 1.0f};
+    struct dlas_node *c1 = node(g, "conv1");
+    for (int r = 0; r < 6; r++)
+        for (int i = 0; i < 9; i++) {
+            float v = scale[r] * (float)(1 + (i * 7 + r) % 5) / 5.0f;
+            dlas_f32(&c1->weight)[r * 9 + i] = r == 4 && i != 0 ? -v : v;
+        }
+}
+
+START_TEST(l1_layer_removes_smallest_norms)
+{
+    struct dlas_graph *g = net(1);
+    rank_conv1(g);
+    struct dlas_graph *before = dlas_graph_clone(g);
+    struct world w;
+    world_bare(&w, g);
+    const char *sets[] = {"mode=layer", "layer_fraction=0.5", NULL};
+    ck_assert_msg(apply("l1-channel", &w.ctx, sets) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(node(g, "conv1")->out_shape[0], 3);
+    ck_assert_int_eq(node(g, "conv2")->out_shape[0], 3); /* floor(5 / 2) = 2 gone */
+    /* 2, 4, 0 went: the smallest |w| */
+    assert_kept(before, g, "conv1", 0, (const int[]){1, 3, 5}, 3);
+    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    dlas_graph_free(before);
+    dlas_graph_free(g);
+}
+END_TEST
+
+/* Global ranking to a params target: removal follows the norms across
+ * layers (normalised by filter size) and stops at the goal. */
+START_TEST(l1_global_stops_at_params_target)
+{
+    struct dlas_graph *g = net(2);
+    rank_conv1(g);
+    /* conv2's filters are made large, so conv1's go first */
+    struct dlas_node *c2 = node(g, "conv2");
+    for (int64_t i = 0; i < dlas_tensor_numel(&c2->weight); i++)
+        dlas_f32(&c2->weight)[i] = 5.0f + (float)(i % 7);
+    const int64_t params0 = params_of(g);
+    struct dlas_graph *before = dlas_graph_clone(g);
+    struct world w;
+    world_bare(&w, g);
+    /* one conv1 channel is 9 + 2 (bn) + 5*9 (conv2's inputs) = 56 params */
+    char goal[64];
+    absolute_goal(goal, sizeof goal, g, 2 * 56);
+    const char *sets[] = {"target=params", goal, NULL};
+    ck_assert_msg(apply("l1-channel", &w.ctx, sets) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(params_of(g), params0 - 2 * 56);
+    assert_kept(before, g, "conv1", 0, (const int[]){0, 1, 3, 5}, 4); /* 2, 4 went */
+    ck_assert_int_eq(node(g, "conv2")->out_shape[0], 5);
+    dlas_graph_free(before);
+    dlas_graph_free(g);
+}
+END_TEST
+
+/* round_to: every layer's channels end at a multiple (or at most one block) */
+START_TEST(l1_rounds_channel_counts)
+{
+    struct dlas_graph *g = net(6);
+    rank_conv1(g);
+    struct world w;
+    world_bare(&w, g);
+    const char *sets[] = {"ratio=0.97", "round_to=4", NULL};
+    ck_assert_msg(apply("l1-channel", &w.ctx, sets) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(node(g, "conv1")->out_shape[0], 4);
+    ck_assert_int_eq(node(g, "conv2")->out_shape[0], 4);
+    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    dlas_graph_free(g);
+}
+END_TEST
 
 /* conv1's channel 3 has the largest weights, but conv2 reads nothing from
  * it: no gradient reaches it, its Fisher saliency is ~0 while every other
@@ -277,12 +279,10 @@ START_TEST(fisher_removes_lowest_saliency)
         for (int i = 0; i < 9; i++)
             dlas_f32(&c2->weight)[(o * 6 + 3) * 9 + i] = 0.0f;
     struct dlas_graph *before = dlas_graph_clone(g);
-    struct dlas_graph_stats s0;
-    ck_assert_int_eq(dlas_graph_stats(g, &s0), 0);
+    char goal[64];
+    absolute_goal(goal, sizeof goal, g, 56);
     struct world w;
     world_open(&w, g);
-    char goal[64];
-    snprintf(goal, sizeof goal, "absolute=%lld", (long long)(s0.params - 56));
     /* a learning rate too small to move conv2's zero column away from ~0 */
     char save[600];
     snprintf(save, sizeof save, "save=%s/pruned.ckpt", tmpdir);
@@ -290,10 +290,7 @@ START_TEST(fisher_removes_lowest_saliency)
     ck_assert_msg(apply("fisher", &w.ctx, sets) == 0, "%s", dlas_last_error());
     ck_assert_int_eq(node(g, "conv1")->out_shape[0], 5);
     ck_assert_int_eq(node(g, "conv2")->out_shape[0], 5);
-    int rows[6];
-    ck_assert_int_eq(kept_rows(node(before, "conv1"), node(g, "conv1"), rows, 1e-3), 5);
-    for (int k = 0; k < 5; k++)
-        ck_assert_int_eq(rows[k], k < 3 ? k : k + 1);
+    assert_kept(before, g, "conv1", 1e-3, (const int[]){0, 1, 2, 4, 5}, 5);
     ck_assert_int_eq(dlas_trainer_step(w.trainer), 3); /* one pruning step sufficed */
     /* the checkpoint holds the weights and the architecture */
     struct dlas_ckpt *ck;
@@ -324,19 +321,14 @@ START_TEST(activation_removes_lowest_attention)
     for (int i = 0; i < 9; i++)
         dlas_f32(&c1->weight)[2 * 9 + i] *= 10.0f;
     struct dlas_graph *before = dlas_graph_clone(g);
-    struct dlas_graph_stats s0;
-    ck_assert_int_eq(dlas_graph_stats(g, &s0), 0);
+    char goal[64];
+    absolute_goal(goal, sizeof goal, g, 56);
     struct world w;
     world_open(&w, g);
-    char goal[64];
-    snprintf(goal, sizeof goal, "absolute=%lld", (long long)(s0.params - 56));
     const char *sets[] = {goal, "prune_every=0", "calibration_batches=2",
                           "calibration_batch=16", "evaluate=false", NULL};
     ck_assert_msg(apply("activation", &w.ctx, sets) == 0, "%s", dlas_last_error());
-    int rows[6];
-    ck_assert_int_eq(kept_rows(node(before, "conv1"), node(g, "conv1"), rows, 0), 5);
-    for (int k = 0; k < 5; k++)
-        ck_assert_int_eq(rows[k], k < 2 ? k : k + 1);
+    assert_kept(before, g, "conv1", 0, (const int[]){0, 1, 3, 4, 5}, 5);
     ck_assert_int_eq(node(g, "conv2")->out_shape[0], 5);
     world_close(&w);
     dlas_graph_free(before);
@@ -348,34 +340,76 @@ END_TEST
 START_TEST(pruners_refuse_clearly)
 {
     struct dlas_graph *g = net(5);
-    struct dlas_rng rng;
-    struct dlas_host host;
-    dlas_rng_seed(&rng, 1);
-    dlas_host_init(&host, &rng, 1);
-    struct dlas_compress_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.size = sizeof ctx;
-    ctx.host = &host;
-    ctx.graph = g;
+    struct world w;
+    world_bare(&w, g);
     const char *tiny[] = {"absolute=10", NULL};
-    ck_assert_int_ne(apply("l1-channel", &ctx, tiny), 0);
+    ck_assert_int_ne(apply("l1-channel", &w.ctx, tiny), 0);
     ck_assert_msg(strstr(dlas_last_error(), "nothing left to prune"), "%s", dlas_last_error());
     dlas_graph_free(g);
     g = net(5);
-    ctx.graph = g;
-    ck_assert_int_ne(apply("fisher", &ctx, NULL), 0);
+    w.ctx.graph = g;
+    ck_assert_int_ne(apply("fisher", &w.ctx, NULL), 0);
     ck_assert_msg(strstr(dlas_last_error(), "train"), "%s", dlas_last_error());
-    ck_assert_int_ne(apply("finetune", &ctx, NULL), 0);
+    ck_assert_int_ne(apply("finetune", &w.ctx, NULL), 0);
     const char *lat[] = {"target=latency", NULL};
-    ck_assert_int_eq(apply("l1-channel", &ctx, lat), DLAS_ERR_UNAVAILABLE);
-    struct dlas_graph_stats s;
-    ck_assert_int_eq(dlas_graph_stats(g, &s), 0);
+    ck_assert_int_eq(apply("l1-channel", &w.ctx, lat), DLAS_ERR_UNAVAILABLE);
     struct dlas_graph *fresh = net(5);
-    struct dlas_graph_stats s0;
-    ck_assert_int_eq(dlas_graph_stats(fresh, &s0), 0);
-    ck_assert_int_eq(s.params, s0.params); /* refused: untouched */
+    ck_assert_int_eq(params_of(g), params_of(fresh)); /* refused: untouched */
     dlas_graph_free(fresh);
     dlas_graph_free(g);
+}
+END_TEST
+
+/* The shared parameters: a pruner's spec made of the shared rows reads
+ * every key into the options; one that offers only some keeps the loop's
+ * defaults for the rest; a bad target names the pruner. */
+START_TEST(options_from_params_reads_declared_keys)
+{
+    static const struct dlas_param_spec full[] = {
+        DLAS_PRUNE_PARAMS_GOAL,
+        DLAS_PRUNE_PARAMS_STEPS("7", 1, "steps"),
+        {"beta", DLAS_PARAM_FLOAT, 0, "0", 0, 1e6, NULL, "penalty"},
+        DLAS_PRUNE_PARAMS_RUN,
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+    static const struct dlas_param_spec some[] = {
+        {"ratio", DLAS_PARAM_FLOAT, 0, "0.25", 0.001, 1, NULL, "goal"},
+        {"target", DLAS_PARAM_STRING, 0, "params", 0, 0, NULL, "unchecked by the spec"},
+        {"own", DLAS_PARAM_INT, 0, "3", 0, 9, NULL, "the pruner's own"},
+        {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+    static const char *const sets[][2] = {
+        {"target", "macs"}, {"ratio", "0.3"}, {"absolute", "1234"}, {"latency_auto", "true"},
+        {"channels_per_step", "4"}, {"scope", "all"}, {"beta", "0.5"}, {"lr", "0.01"},
+        {"include_linear", "true"}, {"round_to", "8"}, {"evaluate", "false"},
+        {"history_csv", "h.csv"}, {"save", "s.ckpt"}};
+    struct dlas_params *p;
+    ck_assert_int_eq(dlas_params_defaults(full, &p), 0);
+    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++)
+        ck_assert_msg(dlas_params_set(p, sets[k][0], sets[k][1], "t") == 0, "%s",
+                      dlas_last_error());
+    struct dlas_prune_options o;
+    ck_assert_int_eq(dlas_prune_options_from_params(&o, p, "mine"), 0);
+    ck_assert_int_eq(o.size, sizeof o);
+    ck_assert(o.metric == DLAS_PRUNE_MACS && o.scope == DLAS_PRUNE_ALL);
+    ck_assert(o.ratio == 0.3 && o.absolute == 1234 && o.latency_flags == DLAS_LATENCY_AUTO);
+    ck_assert(o.per_step == 4 && o.interval == 7 && o.lr == 0.01 && o.beta == 0.5);
+    ck_assert(o.include_linear == 1 && o.round_to == 8 && o.evaluate == 0);
+    ck_assert_str_eq(o.history_csv, "h.csv");
+    ck_assert_str_eq(o.save_path, "s.ckpt");
+    dlas_params_free(p);
+
+    struct dlas_prune_options d;
+    dlas_prune_options_default(&d);
+    ck_assert_int_eq(dlas_params_defaults(some, &p), 0);
+    ck_assert_int_eq(dlas_prune_options_from_params(&o, p, "mine"), 0);
+    ck_assert(o.ratio == 0.25 && o.metric == DLAS_PRUNE_PARAMS);
+    ck_assert(o.scope == d.scope && o.per_step == d.per_step && o.interval == d.interval);
+    ck_assert(o.evaluate == d.evaluate && o.lr == d.lr && o.beta == d.beta);
+    ck_assert(o.history_csv == NULL && o.save_path == NULL);
+    ck_assert_int_eq(dlas_params_set(p, "target", "flops", "t"), 0);
+    ck_assert_int_eq(dlas_prune_options_from_params(&o, p, "mine"), DLAS_ERR_INVALID);
+    ck_assert_str_eq(dlas_last_error(),
+                     "mine: target = \"flops\" is not one of params, macs, latency");
+    dlas_params_free(p);
 }
 END_TEST
 
@@ -533,6 +567,7 @@ int main(void)
     tcase_add_test(tc, fisher_removes_lowest_saliency);
     tcase_add_test(tc, activation_removes_lowest_attention);
     tcase_add_test(tc, pruners_refuse_clearly);
+    tcase_add_test(tc, options_from_params_reads_declared_keys);
     tcase_add_test(tc, gradual_magnitude_follows_cubic_schedule);
     tcase_add_test(tc, latency_target_met_on_measured_plan);
     tcase_add_test(tc, latency_target_confirms_readings);

@@ -45,4 +45,54 @@ case "$sparsity" in
     0.3*|0.4*) ;;
     *) echo "FAIL: unexpected sparsity: $sparsity"; exit 1 ;;
 esac
-echo "PASS: template plugin built out of tree, listed and run ($sparsity)"
+
+# A channel pruner out of tree: its own score, the core's loop, and the
+# parameters every pruner shares from <dlas/prune.h>.
+mkdir "$stage/chan"
+cat >"$stage/chan/chan_prune.c" <<'C'
+#include <dlas/prune.h>
+
+/* the lowest channel index first: a deterministic criterion */
+static int score(void *st, struct dlas_compress_ctx *ctx, const struct dlas_prune_units *u,
+                 double *s)
+{
+    (void)st, (void)ctx;
+    for (int64_t i = 0; i < u->n; i++)
+        s[i] = (double)u->u[i].channel;
+    return DLAS_OK;
+}
+
+static int apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
+{
+    struct dlas_prune_options o;
+    int rc = dlas_prune_options_from_params(&o, p, "chan-prune");
+    if (rc)
+        return rc;
+    struct dlas_pruner pr = {sizeof pr, "chan_prune", NULL, NULL, score, NULL, NULL};
+    return dlas_prune_run(ctx, &pr, &o);
+}
+
+static const struct dlas_param_spec params[] = {
+    DLAS_PRUNE_PARAMS_GOAL,
+    DLAS_PRUNE_PARAMS_STEPS("0", 0, "training steps between pruning steps"),
+    DLAS_PRUNE_PARAMS_RUN,
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+static const struct dlas_compressor_ops ops = {sizeof ops, apply};
+static const struct dlas_component components[] = {
+    {sizeof(struct dlas_component), DLAS_KIND_COMPRESSOR, "chan-prune", "lowest channels first",
+     "none", params, &ops}};
+DLAS_PLUGIN("chan-prune", "1.0", "an out-of-tree channel pruner", components)
+C
+sed 's/random_prune/chan_prune/g' "$stage/tpl/Makefile" >"$stage/chan/Makefile"
+PKG_CONFIG_PATH="$libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$stage" \
+    make -s -C "$stage/chan" >"$stage/chan.log" 2>&1 || { cat "$stage/chan.log"; echo "FAIL: channel pruner build"; exit 1; }
+export DLAS_PLUGIN_PATH="$DLAS_PLUGIN_PATH:$stage/chan"
+"$bindir/dlas" help chan-prune >"$stage/chan.help" 2>&1 || { cat "$stage/chan.help"; echo "FAIL: dlas help chan-prune"; exit 1; }
+grep -q 'channels_per_step' "$stage/chan.help" || { cat "$stage/chan.help"; echo "FAIL: shared pruning parameters not listed"; exit 1; }
+sed -e 's/plugin = "random-prune"; fraction = 0.4;/plugin = "chan-prune"; ratio = 0.8;/' \
+    -e 's/dir = "out"/dir = "chan-out"/' "$stage/exp.cfg" >"$stage/chan.cfg"
+(cd "$stage" && "$bindir/dlas" run --no-progress chan.cfg) >"$stage/chan.out" 2>&1 || {
+    cat "$stage/chan.out"; echo "FAIL: dlas run with the out-of-tree channel pruner"; exit 1; }
+removed=$(grep -o '"chan_prune.channels_removed": [0-9]*' "$stage/chan-out/results.json" | sed 's/.*: //')
+[ "${removed:-0}" -gt 0 ] || { cat "$stage/chan-out/results.json"; echo "FAIL: the channel pruner removed nothing"; exit 1; }
+echo "PASS: template plugin built out of tree, listed and run ($sparsity); a channel pruner on <dlas/prune.h>'s shared parameters removed $removed channels"

@@ -87,26 +87,13 @@ static int score(void *state, struct dlas_compress_ctx *ctx, const struct dlas_p
 static int act_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
 {
     struct dlas_prune_options o;
-    dlas_prune_options_default(&o);
-    int rc;
-    if ((rc = dlas_prune_metric_parse(dlas_param_str(p, "target"), &o.metric)) ||
-        (rc = dlas_prune_scope_parse(dlas_param_str(p, "scope"), &o.scope)))
-        return dlas_error_context("activation");
+    int rc = dlas_prune_options_from_params(&o, p, "activation");
+    if (rc)
+        return rc;
     if (ctx->size < offsetof(struct dlas_compress_ctx, data) + sizeof ctx->data || !ctx->data)
         return dlas_error(DLAS_ERR_INVALID,
                           "activation: needs the experiment's data to calibrate on (set "
                           "train.epochs > 0)");
-    o.ratio = dlas_param_float(p, "ratio");
-    o.absolute = dlas_param_float(p, "absolute");
-    o.latency_flags = dlas_param_bool(p, "latency_auto") ? DLAS_LATENCY_AUTO : 0;
-    o.per_step = dlas_param_int(p, "channels_per_step");
-    o.interval = dlas_param_int(p, "prune_every");
-    o.lr = dlas_param_float(p, "lr");
-    o.evaluate = dlas_param_bool(p, "evaluate");
-    o.round_to = (int)dlas_param_int(p, "round_to");
-    o.include_linear = dlas_param_bool(p, "include_linear");
-    o.history_csv = dlas_param_str(p, "history_csv");
-    o.save_path = dlas_param_str(p, "save");
     struct act st = {dlas_param_float(p, "p"), dlas_param_int(p, "calibration_batches"),
                      dlas_param_int(p, "calibration_batch"), ctx->data};
     struct dlas_pruner pr = {sizeof pr, "activation", &st, NULL, score, NULL, NULL};
@@ -114,36 +101,15 @@ static int act_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
 }
 
 static const struct dlas_param_spec act_params[] = {
-    {"target", DLAS_PARAM_ENUM, 0, "params", 0, 0, "params|macs|latency",
-     "what the goal counts (latency: measured on the experiment's primitive and backend)"},
-    {"ratio", DLAS_PARAM_FLOAT, DLAS_PARAM_TUNABLE, "0.5", 0.001, 1.0, NULL,
-     "goal as a fraction of the unpruned cost (when absolute is 0)"},
-    {"absolute", DLAS_PARAM_FLOAT, 0, "0", 0, 1e15, NULL,
-     "goal as a count (params, MACs per sample) or milliseconds per batch; 0: use ratio"},
-    {"latency_auto", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL,
-     "time latency with each conv on the fastest of the experiment's primitives (auto)"},
+    DLAS_PRUNE_PARAMS_GOAL,
     {"p", DLAS_PARAM_FLOAT, 0, "2", 0.5, 8, NULL, "exponent of the attention map |a|^p"},
     {"calibration_batches", DLAS_PARAM_INT, 0, "4", 1, 1e6, NULL,
      "training batches (unaugmented) the attention is averaged over at every pruning step"},
     {"calibration_batch", DLAS_PARAM_INT, 0, "64", 1, 1e5, NULL, "samples per calibration batch"},
-    {"prune_every", DLAS_PARAM_INT, 0, "100", 0, 1e9, NULL,
-     "training steps between pruning steps (0: no fine-tuning in between)"},
-    {"channels_per_step", DLAS_PARAM_INT, 0, "1", 1, 1e6, NULL, "filters removed per step"},
-    {"scope", DLAS_PARAM_ENUM, 0, "internal", 0, 0, "internal|all",
-     "internal: channels reaching no add or concat; all: also residual streams, tied"},
-    {"lr", DLAS_PARAM_FLOAT, 0, "0.0008", 0, 10, NULL,
-     "learning rate of the fine-tuning between steps (0: the recipe's)"},
-    {"include_linear", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL,
-     "also prune features of hidden linear layers"},
-    {"round_to", DLAS_PARAM_INT, 0, "0", 0, 1024, NULL,
-     "at the end, round each layer's channels down to a multiple of this (0: off)"},
-    {"evaluate", DLAS_PARAM_BOOL, 0, "true", 0, 0, NULL,
-     "report test accuracy before and after pruning"},
-    {"history_csv", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,
-     "write every pruning step to this CSV file"},
-    {"save", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,
-     "write the pruned network (weights, and channels per layer as prune.arch.<layer>) to "
-     "this checkpoint"},
+    DLAS_PRUNE_PARAMS_STEPS("100", 0,
+                            "training steps between pruning steps (0: no fine-tuning in "
+                            "between)"),
+    DLAS_PRUNE_PARAMS_RUN,
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static const struct dlas_compressor_ops act_ops = {sizeof(struct dlas_compressor_ops), act_apply};

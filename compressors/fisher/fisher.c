@@ -104,23 +104,9 @@ static void end(void *state, struct dlas_compress_ctx *ctx)
 static int fisher_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
 {
     struct dlas_prune_options o;
-    dlas_prune_options_default(&o);
-    int rc;
-    if ((rc = dlas_prune_metric_parse(dlas_param_str(p, "target"), &o.metric)) ||
-        (rc = dlas_prune_scope_parse(dlas_param_str(p, "scope"), &o.scope)))
-        return dlas_error_context("fisher");
-    o.ratio = dlas_param_float(p, "ratio");
-    o.absolute = dlas_param_float(p, "absolute");
-    o.latency_flags = dlas_param_bool(p, "latency_auto") ? DLAS_LATENCY_AUTO : 0;
-    o.per_step = dlas_param_int(p, "channels_per_step");
-    o.interval = dlas_param_int(p, "prune_every");
-    o.lr = dlas_param_float(p, "lr");
-    o.beta = dlas_param_float(p, "beta");
-    o.evaluate = dlas_param_bool(p, "evaluate");
-    o.round_to = (int)dlas_param_int(p, "round_to");
-    o.include_linear = dlas_param_bool(p, "include_linear");
-    o.history_csv = dlas_param_str(p, "history_csv");
-    o.save_path = dlas_param_str(p, "save");
+    int rc = dlas_prune_options_from_params(&o, p, "fisher");
+    if (rc)
+        return rc;
     if (o.interval < 1)
         return dlas_error(DLAS_ERR_INVALID, "fisher: prune_every must be >= 1 (the saliency "
                           "is accumulated over training steps)");
@@ -131,37 +117,13 @@ static int fisher_apply(struct dlas_compress_ctx *ctx, const struct dlas_params 
 }
 
 static const struct dlas_param_spec fisher_params[] = {
-    {"target", DLAS_PARAM_ENUM, 0, "params", 0, 0, "params|macs|latency",
-     "what the goal counts: parameters, MACs, or the measured latency of the pruned network on "
-     "the experiment's primitive and backend"},
-    {"ratio", DLAS_PARAM_FLOAT, DLAS_PARAM_TUNABLE, "0.5", 0.001, 1.0, NULL,
-     "goal as a fraction of the unpruned cost (used when absolute is 0)"},
-    {"absolute", DLAS_PARAM_FLOAT, 0, "0", 0, 1e15, NULL,
-     "goal as a count (params, MACs per sample) or milliseconds per batch; 0: use ratio"},
-    {"latency_auto", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL,
-     "time latency with each conv on the fastest of the experiment's primitives (auto)"},
-    {"prune_every", DLAS_PARAM_INT, 0, "100", 1, 1e9, NULL,
-     "training steps between pruning steps (the saliency is summed over them)"},
-    {"channels_per_step", DLAS_PARAM_INT, 0, "1", 1, 1e6, NULL,
-     "channels removed at each pruning step (the paper: 1)"},
-    {"scope", DLAS_PARAM_ENUM, 0, "internal", 0, 0, "internal|all",
-     "internal: channels inside blocks (reaching no add or concat), as the authors' code; all: "
-     "also residual streams and concatenated features, as tied groups"},
+    DLAS_PRUNE_PARAMS_GOAL,
+    DLAS_PRUNE_PARAMS_STEPS("100", 1,
+                            "training steps between pruning steps (the saliency is summed over "
+                            "them)"),
     {"beta", DLAS_PARAM_FLOAT, 0, "0", 0, 1e6, NULL,
      "compute penalty (Theis et al.): prune the lowest Delta_k - beta * MACs saved by k"},
-    {"lr", DLAS_PARAM_FLOAT, 0, "0.0008", 0, 10, NULL,
-     "learning rate while pruning (constant; 0: the training recipe's)"},
-    {"include_linear", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL,
-     "also prune features of hidden linear layers"},
-    {"round_to", DLAS_PARAM_INT, 0, "0", 0, 1024, NULL,
-     "at the end, round each layer's channels down to a multiple of this (0: off)"},
-    {"evaluate", DLAS_PARAM_BOOL, 0, "true", 0, 0, NULL,
-     "report test accuracy before and after pruning"},
-    {"history_csv", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,
-     "write every pruning step (layer, channel, score, cost) to this CSV file"},
-    {"save", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,
-     "write the pruned network (weights, and channels per layer as prune.arch.<layer>) to "
-     "this checkpoint"},
+    DLAS_PRUNE_PARAMS_RUN,
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static const struct dlas_compressor_ops fisher_ops = {sizeof(struct dlas_compressor_ops),

@@ -134,22 +134,9 @@ static int prune_layers(struct dlas_compress_ctx *ctx, const struct dlas_prune_o
 static int l1_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
 {
     struct dlas_prune_options o;
-    dlas_prune_options_default(&o);
-    int rc;
-    if ((rc = dlas_prune_metric_parse(dlas_param_str(p, "target"), &o.metric)) ||
-        (rc = dlas_prune_scope_parse(dlas_param_str(p, "scope"), &o.scope)))
-        return dlas_error_context("l1-channel");
-    o.ratio = dlas_param_float(p, "ratio");
-    o.absolute = dlas_param_float(p, "absolute");
-    o.latency_flags = dlas_param_bool(p, "latency_auto") ? DLAS_LATENCY_AUTO : 0;
-    o.per_step = dlas_param_int(p, "channels_per_step");
-    o.interval = dlas_param_int(p, "prune_every");
-    o.lr = dlas_param_float(p, "lr");
-    o.evaluate = dlas_param_bool(p, "evaluate");
-    o.round_to = (int)dlas_param_int(p, "round_to");
-    o.include_linear = dlas_param_bool(p, "include_linear");
-    o.history_csv = dlas_param_str(p, "history_csv");
-    o.save_path = dlas_param_str(p, "save");
+    int rc = dlas_prune_options_from_params(&o, p, "l1-channel");
+    if (rc)
+        return rc;
     struct l1 st = {dlas_param_bool(p, "normalize")};
     const char *mode = dlas_param_str(p, "mode");
     if (mode && !strcmp(mode, "layer"))
@@ -160,41 +147,18 @@ static int l1_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
 
 static const struct dlas_param_spec l1_params[] = {
     {"mode", DLAS_PARAM_ENUM, 0, "global", 0, 0, "global|layer",
-     "global: rank filters across the network until the target; layer: remove layer_fraction "
-     "of every layer's filters at once"},
+     "global: rank filters across the network until the target (the goal, steps and "
+     "round_to apply to it); layer: remove layer_fraction of every layer's filters at once"},
     {"layer_fraction", DLAS_PARAM_FLOAT, DLAS_PARAM_TUNABLE, "0.5", 0, 0.999, NULL,
      "mode = layer: fraction of each layer's prunable filters to remove"},
-    {"target", DLAS_PARAM_ENUM, 0, "params", 0, 0, "params|macs|latency",
-     "mode = global: what the goal counts (latency: measured on the experiment's primitive "
-     "and backend)"},
-    {"ratio", DLAS_PARAM_FLOAT, DLAS_PARAM_TUNABLE, "0.5", 0.001, 1.0, NULL,
-     "goal as a fraction of the unpruned cost (when absolute is 0)"},
-    {"absolute", DLAS_PARAM_FLOAT, 0, "0", 0, 1e15, NULL,
-     "goal as a count (params, MACs per sample) or milliseconds per batch; 0: use ratio"},
-    {"latency_auto", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL,
-     "time latency with each conv on the fastest of the experiment's primitives (auto)"},
-    {"prune_every", DLAS_PARAM_INT, 0, "0", 0, 1e9, NULL,
-     "training steps between pruning steps (0: no training, a one-shot ranking)"},
-    {"channels_per_step", DLAS_PARAM_INT, 0, "1", 1, 1e6, NULL, "filters removed per step"},
-    {"scope", DLAS_PARAM_ENUM, 0, "internal", 0, 0, "internal|all",
-     "internal: filters whose channels reach no add or concat (the paper prunes the first "
-     "conv of each residual block); all: also residual streams, as tied groups"},
+    DLAS_PRUNE_PARAMS_GOAL,
+    DLAS_PRUNE_PARAMS_STEPS("0", 0,
+                            "training steps between pruning steps (0: no training, a one-shot "
+                            "ranking)"),
     {"normalize", DLAS_PARAM_BOOL, 0, "true", 0, 0, NULL,
      "global ranking by mean |w| (L1 / weights per filter), so layers of different fan-in "
      "compare; false: the plain L1 norm"},
-    {"lr", DLAS_PARAM_FLOAT, 0, "0.0008", 0, 10, NULL,
-     "learning rate of the training between steps (0: the recipe's)"},
-    {"include_linear", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL,
-     "also prune features of hidden linear layers"},
-    {"round_to", DLAS_PARAM_INT, 0, "0", 0, 1024, NULL,
-     "mode = global: at the end, round each layer's channels down to a multiple of this"},
-    {"evaluate", DLAS_PARAM_BOOL, 0, "true", 0, 0, NULL,
-     "report test accuracy before and after (when the experiment trains)"},
-    {"history_csv", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,
-     "write every pruning step to this CSV file"},
-    {"save", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,
-     "write the pruned network (weights, and channels per layer as prune.arch.<layer>) to "
-     "this checkpoint"},
+    DLAS_PRUNE_PARAMS_RUN,
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static const struct dlas_compressor_ops l1_ops = {sizeof(struct dlas_compressor_ops), l1_apply};

@@ -161,6 +161,42 @@ static int number(struct scan *sc)
 
 static int scan_file(const char *path, const char *include_dir, int depth);
 
+/* The name of `@include "name"`: up to the next quote. libconfig 1.5 reads it
+ * the same way, across line breaks, opens include_dir/name with fopen and, if
+ * that stream cannot be read (a directory: an empty name, or one cut short by
+ * a NUL byte), its flex scanner calls exit(). So a name that is empty or holds
+ * a NUL byte, a line break or a backslash (whose escapes libconfig versions
+ * read differently) is refused here, and the file it names must be one the
+ * pre-scan can read, a regular file. Sets *found when the quote closes (else
+ * libconfig reports the unclosed quote). */
+static int include_name(struct scan *sc, const char **q, char *file, size_t cap, int *found)
+{
+    const char *name = *q, *p = *q;
+    const char *why = NULL;
+    for (; p < sc->end && *p != '"'; p++) {
+        if (*p == '\\')
+            why = "a backslash";
+        else if (*p == '\0')
+            why = "a NUL byte";
+        else if (*p == '\n')
+            why = "a line break";
+    }
+    *found = p < sc->end;
+    if (!*found)
+        return DLAS_OK;
+    *q = p;
+    size_t n = (size_t)(p - name);
+    if (why)
+        return dlas_error(DLAS_ERR_INVALID, "%s:%d: @include path holds %s", sc->path, sc->line, why);
+    if (n == 0)
+        return dlas_error(DLAS_ERR_INVALID, "%s:%d: @include path is empty", sc->path, sc->line);
+    if (n >= cap)
+        return dlas_error(DLAS_ERR_INVALID, "%s:%d: @include path is too long", sc->path, sc->line);
+    memcpy(file, name, n);
+    file[n] = '\0';
+    return DLAS_OK;
+}
+
 /* `@include "file"` at the start of a line (libconfig's rule). */
 static int include(struct scan *sc, const char *include_dir, int depth)
 {
@@ -169,17 +205,12 @@ static int include(struct scan *sc, const char *include_dir, int depth)
         q++;
     if (q >= sc->end || *q != '"')
         return DLAS_OK; /* libconfig's parser reports it */
-    const char *name = ++q;
-    while (q < sc->end && *q != '"' && *q != '\n')
-        q++;
-    if (q >= sc->end || *q != '"')
-        return DLAS_OK;
+    q++;
     char file[PATH_MAX], full[PATH_MAX];
-    size_t n = (size_t)(q - name);
-    if (n >= sizeof file)
-        return dlas_error(DLAS_ERR_INVALID, "%s:%d: @include path is too long", sc->path, sc->line);
-    memcpy(file, name, n);
-    file[n] = '\0';
+    int found = 0;
+    int rc = include_name(sc, &q, file, sizeof file, &found);
+    if (rc || !found)
+        return rc;
     int w = file[0] != '/' && include_dir ? snprintf(full, sizeof full, "%s/%s", include_dir, file)
                                           : snprintf(full, sizeof full, "%s", file);
     if (w < 0 || (size_t)w >= sizeof full)
@@ -188,7 +219,7 @@ static int include(struct scan *sc, const char *include_dir, int depth)
         return dlas_error(DLAS_ERR_INVALID, "%s:%d: @include \"%s\": includes nested deeper than %d "
                           "(a file that includes itself?)",
                           sc->path, sc->line, file, MAX_INCLUDE_DEPTH);
-    int rc = scan_file(full, include_dir, depth + 1);
+    rc = scan_file(full, include_dir, depth + 1);
     if (rc)
         return dlas_error_context("%s:%d: @include \"%s\"", sc->path, sc->line, file);
     sc->s = q + 1;

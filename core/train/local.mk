@@ -14,6 +14,7 @@ core_train_libdlas_train_la_SOURCES = \
 	core/train/fisher_potential.c \
 	core/train/loss.c \
 	core/train/optim.c \
+	core/train/prune_options.c \
 	core/train/prune_run.c \
 	core/train/saliency.c \
 	core/train/schedule.c \

@@ -14,17 +14,6 @@
 #include <dlas/status.h>
 #include <dlas/train.h>
 
-void dlas_prune_options_default(struct dlas_prune_options *o)
-{
-    memset(o, 0, sizeof *o);
-    o->size = sizeof *o;
-    o->scope = DLAS_PRUNE_INTERNAL;
-    o->metric = DLAS_PRUNE_PARAMS;
-    o->ratio = 0.5;
-    o->per_step = 1;
-    o->evaluate = 1;
-}
-
 static double now_s(void)
 {
     struct timespec ts;

@@ -3,6 +3,8 @@
 #
 #   tests/fuzz/run.sh [SECONDS]        every harness for SECONDS (default 60)
 #   FUZZ_HARNESSES="config tunelog" tests/fuzz/run.sh 30
+#   FUZZ_SEED=1 tests/fuzz/run.sh 30   the same mutations every time (CI: a
+#                                      regression run; exploring is local work)
 #
 # Builds libdlas and the plugins with clang in build-fuzz/ (beside build/),
 # links each harness (tests/fuzz/fuzz_*.c) with -fsanitize=fuzzer, and runs
@@ -89,7 +91,8 @@ for h in $harnesses; do
     mkdir -p "$corpus"
     cp "$top/tests/fuzz/corpus/$h/"* "$corpus/" 2>/dev/null || true
     log="$out/fuzz/$h.log"
-    if (cd "$out/fuzz" && "$bin" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2560 \
+    if (cd "$out/fuzz" && "$bin" ${FUZZ_SEED:+-seed="$FUZZ_SEED"} -max_total_time="$secs" \
+            -timeout=20 -rss_limit_mb=2560 \
             -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix="crash-$h-" \
             "$corpus" >"$log" 2>&1); then
         execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)

@@ -28,7 +28,9 @@ extern "C" {
 #endif
 
 #define DLAS_ABI_MAJOR 1
-#define DLAS_ABI_MINOR 4 /* 4: DLAS_PARAM_ALIAS and DLAS_PARAM_PATH in parameter specs */
+#define DLAS_ABI_MINOR 5 /* 4: DLAS_PARAM_ALIAS and DLAS_PARAM_PATH in parameter specs;
+                            5: dlas_prune_options_from_params and the shared pruning
+                            parameter rows DLAS_PRUNE_PARAMS_* (<dlas/prune.h>) */
 
 enum dlas_kind {
     DLAS_KIND_DATASET = 1,

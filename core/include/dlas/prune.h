@@ -183,6 +183,69 @@ void dlas_prune_options_default(struct dlas_prune_options *o);
 int dlas_prune_run(struct dlas_compress_ctx *ctx, const struct dlas_pruner *p,
                    const struct dlas_prune_options *o);
 
+/* ---- the parameters every channel pruner shares (ABI 1.5) -------------------
+ * A pruner plugin built on dlas_prune_run states only what is its own (its
+ * criterion's knobs); the goal, the stepping and the run's options are
+ * spelled once here. Its spec lists the shared rows among its own, in the
+ * order it wants them listed (the order is also that of the effective values
+ * recorded with results, which a point's id hashes):
+ *
+ *   static const struct dlas_param_spec params[] = {
+ *       DLAS_PRUNE_PARAMS_GOAL,
+ *       {"my_knob", DLAS_PARAM_FLOAT, 0, "1", 0, 10, NULL, "..."},
+ *       DLAS_PRUNE_PARAMS_STEPS("100", 1, "training steps between pruning steps"),
+ *       DLAS_PRUNE_PARAMS_RUN,
+ *       {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+ *
+ * and its apply() reads them with dlas_prune_options_from_params. */
+
+/* target, ratio, absolute, latency_auto: what the goal counts, and the goal. */
+#define DLAS_PRUNE_PARAMS_GOAL                                                                 \
+    {"target", DLAS_PARAM_ENUM, 0, "params", 0, 0, "params|macs|latency",                     \
+     "what the goal counts: parameters, MACs, or the measured latency of the pruned network "  \
+     "on the experiment's primitive and backend"},                                             \
+    {"ratio", DLAS_PARAM_FLOAT, DLAS_PARAM_TUNABLE, "0.5", 0.001, 1.0, NULL,                   \
+     "goal as a fraction of the unpruned cost (used when absolute is 0)"},                    \
+    {"absolute", DLAS_PARAM_FLOAT, 0, "0", 0, 1e15, NULL,                                      \
+     "goal as a count (params, MACs per sample) or milliseconds per batch; 0: use ratio"},     \
+    {"latency_auto", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL,                                  \
+     "time latency with each conv on the fastest of the experiment's primitives (auto)"}
+
+/* prune_every (its default, minimum and meaning are the criterion's: a
+ * saliency summed over training needs >= 1, a weight norm none),
+ * channels_per_step, scope. */
+#define DLAS_PRUNE_PARAMS_STEPS(every_default, every_min, every_help)                          \
+    {"prune_every", DLAS_PARAM_INT, 0, every_default, every_min, 1e9, NULL, every_help},       \
+    {"channels_per_step", DLAS_PARAM_INT, 0, "1", 1, 1e6, NULL,                                \
+     "channels (filters) removed at each pruning step"},                                       \
+    {"scope", DLAS_PARAM_ENUM, 0, "internal", 0, 0, "internal|all",                            \
+     "internal: channels reaching no add or concat (inside residual blocks); all: also "      \
+     "residual streams and concatenated features, as tied groups"}
+
+/* lr, include_linear, round_to, evaluate, history_csv, save. */
+#define DLAS_PRUNE_PARAMS_RUN                                                                  \
+    {"lr", DLAS_PARAM_FLOAT, 0, "0.0008", 0, 10, NULL,                                         \
+     "learning rate of the training between pruning steps (constant; 0: the recipe's)"},      \
+    {"include_linear", DLAS_PARAM_BOOL, 0, "false", 0, 0, NULL,                                \
+     "also prune features of hidden linear layers"},                                           \
+    {"round_to", DLAS_PARAM_INT, 0, "0", 0, 1024, NULL,                                        \
+     "at the end, round each layer's channels down to a multiple of this (0: off)"},           \
+    {"evaluate", DLAS_PARAM_BOOL, 0, "true", 0, 0, NULL,                                       \
+     "report test accuracy before and after pruning (when the experiment trains)"},            \
+    {"history_csv", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,                                  \
+     "write every pruning step (layer, channel, score, cost) to this CSV file"},               \
+    {"save", DLAS_PARAM_STRING, 0, "\"\"", 0, 0, NULL,                                         \
+     "write the pruned network (weights, and channels per layer as prune.arch.<layer>) to "    \
+     "this checkpoint"}
+
+/* o = dlas_prune_options_default, then every shared key that p's spec
+ * declares (the rows above, and "beta": the compute penalty, the
+ * criterion's to offer) read into it; an undeclared one keeps its default.
+ * A bad target or scope is refused with the message prefixed by `who` (the
+ * pruner's name). */
+int dlas_prune_options_from_params(struct dlas_prune_options *o, const struct dlas_params *p,
+                                   const char *who);
+
 #ifdef __cplusplus
 }
 #endif
