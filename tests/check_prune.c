@@ -336,6 +336,38 @@ START_TEST(activation_removes_lowest_attention)
 }
 END_TEST
 
+/* Deep Compression's rounds: each prunes to 1 - (1 - s)^(i/k) of all conv
+ * and linear weights, then retrains retrain_steps steps (the hook stops the
+ * lent trainer there) with the pruned weights held at zero. */
+START_TEST(iterative_magnitude_retrains_between_rounds)
+{
+    struct dlas_graph *g = net(7);
+    struct world w;
+    world_open(&w, g);
+    const char *sets[] = {"mode=iterative", "sparsity=0.75", "iterations=2", "retrain_steps=3",
+                          "lr=0.01", NULL};
+    ck_assert_msg(apply("magnitude", &w.ctx, sets) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(dlas_trainer_step(w.trainer), 3); /* the last round's retraining */
+    int64_t total = 0, masked = 0;
+    for (int id = 0; id < dlas_graph_n_nodes(g); id++) {
+        const struct dlas_node *n = dlas_graph_node(g, id);
+        if (n->op != DLAS_OP_CONV2D && n->op != DLAS_OP_LINEAR)
+            continue;
+        ck_assert_ptr_nonnull(n->weight.mask);
+        for (int64_t i = 0; i < dlas_tensor_numel(&n->weight); i++, total++)
+            if (!n->weight.mask[i]) {
+                masked++;
+                ck_assert_msg(dlas_f32(&n->weight)[i] == 0.0f, "%s: pruned weight %lld moved",
+                              n->name, (long long)i);
+            }
+    }
+    ck_assert_msg(fabs((double)masked / (double)total - 0.75) < 0.01, "%lld of %lld masked",
+                  (long long)masked, (long long)total);
+    world_close(&w);
+    dlas_graph_free(g);
+}
+END_TEST
+
 /* Targets nothing can reach, and pruners without what they need, say so. */
 START_TEST(pruners_refuse_clearly)
 {
@@ -566,6 +598,7 @@ int main(void)
     tcase_add_test(tc, l1_rounds_channel_counts);
     tcase_add_test(tc, fisher_removes_lowest_saliency);
     tcase_add_test(tc, activation_removes_lowest_attention);
+    tcase_add_test(tc, iterative_magnitude_retrains_between_rounds);
     tcase_add_test(tc, pruners_refuse_clearly);
     tcase_add_test(tc, options_from_params_reads_declared_keys);
     tcase_add_test(tc, gradual_magnitude_follows_cubic_schedule);

@@ -322,38 +322,6 @@ static int stop_after(void *ctx, struct dlas_trainer *t, const struct dlas_train
     return DLAS_OK;
 }
 
-/* Train with the trainer's recipe at lr (0: the recipe's) until a hook stops it. */
-static int train_with(struct dlas_compress_ctx *ctx, double lr, int64_t steps,
-                      int (*after_step)(void *, struct dlas_trainer *,
-                                        const struct dlas_train_step *),
-                      struct schedule_run *r)
-{
-    struct dlas_trainer *t = ctx->trainer;
-    struct dlas_train_options o = *dlas_trainer_options(t);
-    int64_t spe = dlas_data_batches(dlas_trainer_data(t), DLAS_DATA_TRAIN);
-    o.epochs = spe > 0 ? steps / spe + 1 : 1;
-    if (lr > 0)
-        o.lr = lr;
-    o.schedule = DLAS_LR_CONSTANT;
-    o.warmup = 0;
-    o.eval_every = 0;
-    o.checkpoint_path = NULL;
-    o.csv_path = NULL;
-    o.label = "magnitude";
-    int rc = dlas_trainer_reset(t, &o);
-    struct dlas_train_hook h;
-    memset(&h, 0, sizeof h);
-    h.size = sizeof h;
-    h.ctx = r;
-    h.after_step = after_step;
-    if (!rc)
-        rc = dlas_trainer_add_hook(t, &h);
-    if (!rc)
-        rc = dlas_trainer_fit(t);
-    dlas_trainer_remove_hooks(t, r);
-    return rc;
-}
-
 static int mag_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
 {
     if (!ctx || !ctx->graph || !ctx->host)
@@ -395,8 +363,8 @@ static int mag_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
                             r.s_i, sparsity);
         if (!rc && !(rc = prune_to(&sel, r.s_i, &achieved))) { /* k = 0, before training */
             note(&r, 0, achieved);
-            rc = train_with(ctx, dlas_param_float(p, "lr"), r.n * r.every + r.recover,
-                            gradual_step, &r);
+            rc = dlas_trainer_fit_steps(ctx->trainer, "magnitude", dlas_param_float(p, "lr"),
+                                        r.n * r.every + r.recover, gradual_step, &r);
         }
         if (!rc && r.k < r.n)
             rc = dlas_error(DLAS_ERR_INTERNAL, "magnitude: training ended after %lld of %lld "
@@ -410,7 +378,8 @@ static int mag_apply(struct dlas_compress_ctx *ctx, const struct dlas_params *p)
             r.steps = 0;
             r.recover = dlas_param_int(p, "retrain_steps");
             if (r.recover > 0)
-                rc = train_with(ctx, dlas_param_float(p, "lr"), r.recover, stop_after, &r);
+                rc = dlas_trainer_fit_steps(ctx->trainer, "magnitude", dlas_param_float(p, "lr"),
+                                            r.recover, stop_after, &r);
         }
     }
     if (!rc)

@@ -23,5 +23,6 @@ core_train_libdlas_train_la_SOURCES = \
 	core/train/train_eval.c \
 	core/train/train_impl.h \
 	core/train/train_log.c \
-	core/train/train_opts.c
+	core/train/train_opts.c \
+	core/train/train_steps.c
 core_train_libdlas_train_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS)

@@ -208,7 +208,6 @@ static int after_step(void *ctx, struct dlas_trainer *t, const struct dlas_train
 static int prune_while_training(struct run *r)
 {
     struct dlas_trainer *t = r->ctx->trainer;
-    struct dlas_train_options o = *dlas_trainer_options(t);
     int64_t spe = dlas_data_batches(dlas_trainer_data(t), DLAS_DATA_TRAIN);
     if (spe < 1)
         return dlas_error(DLAS_ERR_INVALID, "%s: no training batches", r->p->name);
@@ -216,26 +215,7 @@ static int prune_while_training(struct run *r)
     int64_t most = (r->units.n / r->o->per_step + 1) * r->o->interval;
     if (r->o->max_prune_steps > 0 && r->o->max_prune_steps * r->o->interval < most)
         most = r->o->max_prune_steps * r->o->interval;
-    o.epochs = most / spe + 1;
-    o.lr = r->o->lr > 0 ? r->o->lr : o.lr;
-    o.schedule = DLAS_LR_CONSTANT;
-    o.warmup = 0;
-    o.eval_every = 0;
-    o.checkpoint_path = NULL;
-    o.csv_path = NULL;
-    o.label = r->p->name;
-    int rc = dlas_trainer_reset(t, &o);
-    struct dlas_train_hook h;
-    memset(&h, 0, sizeof h);
-    h.size = sizeof h;
-    h.ctx = r;
-    h.after_step = after_step;
-    if (!rc)
-        rc = dlas_trainer_add_hook(t, &h);
-    if (rc)
-        return rc;
-    rc = dlas_trainer_fit(t);
-    dlas_trainer_remove_hooks(t, r);
+    int rc = dlas_trainer_fit_steps(t, r->p->name, r->o->lr, most, after_step, r);
     if (!rc && !r->met && !(r->o->max_prune_steps > 0 && r->prune_steps >= r->o->max_prune_steps))
         rc = dlas_error(DLAS_ERR_INTERNAL, "%s: training ended before the goal", r->p->name);
     return rc;

@@ -30,7 +30,8 @@ extern "C" {
 #define DLAS_ABI_MAJOR 1
 #define DLAS_ABI_MINOR 5 /* 4: DLAS_PARAM_ALIAS and DLAS_PARAM_PATH in parameter specs;
                             5: dlas_prune_options_from_params and the shared pruning
-                            parameter rows DLAS_PRUNE_PARAMS_* (<dlas/prune.h>) */
+                            parameter rows DLAS_PRUNE_PARAMS_* (<dlas/prune.h>),
+                            dlas_trainer_fit_steps (<dlas/train.h>) */
 
 enum dlas_kind {
     DLAS_KIND_DATASET = 1,

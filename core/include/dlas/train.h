@@ -290,6 +290,17 @@ int dlas_trainer_reset(struct dlas_trainer *t, const struct dlas_train_options *
 /* Train up to the options' epochs, resuming from the checkpoint if one is
  * there. Ends with the model in the state of the last step. */
 int dlas_trainer_fit(struct dlas_trainer *t);
+/* ABI 1.5: the training a compressor does between its own steps (pruning
+ * while fine-tuning, recovering after a sparsity step): the trainer is reset
+ * to its recipe at a constant learning rate lr (<= 0: the recipe's), without
+ * warm-up, evaluation, checkpoint or CSV, logged as `label`, for the whole
+ * epochs that cover at least `steps` steps; after_step(hook_ctx, ...) runs
+ * after every step and ends the training early with dlas_trainer_stop. The
+ * hook is removed at the end. */
+int dlas_trainer_fit_steps(struct dlas_trainer *t, const char *label, double lr, int64_t steps,
+                           int (*after_step)(void *hook_ctx, struct dlas_trainer *t,
+                                             const struct dlas_train_step *s),
+                           void *hook_ctx);
 /* Evaluate the trainer's graph on split s. */
 int dlas_trainer_evaluate(struct dlas_trainer *t, enum dlas_data_split s, struct dlas_eval *out);
 struct dlas_autograd *dlas_trainer_autograd(struct dlas_trainer *t);
