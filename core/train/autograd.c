@@ -15,6 +15,25 @@
 
 #include "autograd_impl.h"
 
+/* Under AddressSanitizer the arena keeps what separate allocations gave:
+ * a poisoned red zone after each buffer, and nothing of an old layout
+ * left readable. */
+#if defined(__SANITIZE_ADDRESS__)
+#define AG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AG_ASAN 1
+#endif
+#endif
+#ifdef AG_ASAN
+#include <sanitizer/asan_interface.h>
+#define ARENA_REDZONE 64
+#else
+#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ARENA_REDZONE 0
+#endif
+
 static int64_t node_numel(const struct dlas_node *n)
 {
     int64_t m = 1;
@@ -126,14 +145,20 @@ static void plan_fusion(struct dlas_autograd *a)
 }
 
 /* Lay the batch-sized buffers out in the arena at base (NULL: only measure);
- * returns the bytes they take. Each starts on a 64-byte boundary. */
+ * returns the bytes they take. Each starts on a 64-byte boundary and may be
+ * read up to the next (as a buffer of its own from dlas_aligned_alloc). */
 static size_t arena_walk(struct dlas_autograd *a, char *base)
 {
     size_t off = 0;
 #define PLACE(ptr, n, elem)                                                                      \
     do {                                                                                         \
+        size_t bytes_ = ((size_t)((n) > 0 ? (n) : 1) * (elem) + 63) & ~(size_t)63;              \
         (ptr) = base ? (void *)(base + off) : NULL;                                              \
-        off += ((size_t)((n) > 0 ? (n) : 1) * (elem) + 63) & ~(size_t)63;                        \
+        if (base) {                                                                              \
+            ASAN_UNPOISON_MEMORY_REGION(base + off, bytes_);                                     \
+            ASAN_POISON_MEMORY_REGION(base + off + bytes_, ARENA_REDZONE);                       \
+        }                                                                                        \
+        off += bytes_ + ARENA_REDZONE;                                                           \
     } while (0)
     const int64_t B = a->max_batch;
     for (int i = 0; i < a->n; i++) {
@@ -148,6 +173,14 @@ static size_t arena_walk(struct dlas_autograd *a, char *base)
     }
 #undef PLACE
     return off;
+}
+
+static void free_arena(struct dlas_autograd *a)
+{
+    ASAN_UNPOISON_MEMORY_REGION(a->arena, a->arena_bytes);
+    dlas_aligned_free(a->arena);
+    a->arena = NULL;
+    a->arena_bytes = 0;
 }
 
 static int build(struct dlas_autograd *a)
@@ -225,14 +258,14 @@ static int build(struct dlas_autograd *a)
     }
     size_t need = failed ? 0 : arena_walk(a, NULL);
     if (need > a->arena_bytes) { /* grow; a smaller graph reuses what is there */
-        dlas_aligned_free(a->arena);
-        a->arena_bytes = 0;
+        free_arena(a);
         if ((a->arena = dlas_aligned_alloc(need)))
             a->arena_bytes = need;
         else
             failed = 1;
     }
     if (!failed) {
+        ASAN_POISON_MEMORY_REGION(a->arena, a->arena_bytes); /* the old layout's */
         arena_walk(a, a->arena);
         a->ws_floats = (ws + 15) & ~(int64_t)15; /* keeps each thread's slice 64-byte aligned */
         a->pg_floats = (pg + 15) & ~(int64_t)15;
@@ -281,7 +314,7 @@ void dlas_autograd_free(struct dlas_autograd *a)
     if (!a)
         return;
     release_buffers(a);
-    dlas_aligned_free(a->arena);
+    free_arena(a);
     free(a);
 }
 
