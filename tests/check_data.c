@@ -763,16 +763,8 @@ END_TEST
 START_TEST(synthetic_through_the_pipeline)
 {
     /* A real plugin, found through the registry, feeds the pipeline. */
-    struct dlas_registry *reg = dlas_registry_new();
-    ck_assert_int_eq(dlas_registry_discover(reg, NULL), 0);
-    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_DATASET, "synthetic");
-    ck_assert_msg(c != NULL, "%s", dlas_last_error());
-    struct dlas_rng rng;
-    struct dlas_host host;
-    dlas_rng_seed(&rng, 1);
-    dlas_host_init(&host, &rng, 1);
-    struct dlas_params *p;
-    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
+    struct dlas_registry *reg = dlas_test_registry("check_data");
+    ck_assert_ptr_nonnull(reg);
     struct dlas_data_options o;
     dlas_data_options_default(&o);
     o.batch = 100;
@@ -780,14 +772,13 @@ START_TEST(synthetic_through_the_pipeline)
     o.crop_padding = 2;
     o.hflip = 1;
     o.workers = 2;
-    struct dlas_data *d;
-    ck_assert_msg(dlas_data_open_component(c, &host, p, &o, &d) == 0, "%s", dlas_last_error());
+    struct dlas_test_data syn;
+    struct dlas_data *d = dlas_test_data_open(&syn, reg, "synthetic", NULL, &o);
     ck_assert(dlas_data_info(d)->std[0] > 0.0f); /* synthetic has none: computed */
     struct run r = collect(d, DLAS_DATA_TRAIN, 0, 2);
     ck_assert_int_eq(r.n_samples, 2 * (1024 - 102));
     run_free(&r);
-    dlas_data_close(d);
-    dlas_params_free(p);
+    dlas_test_data_close(&syn);
     dlas_registry_free(reg);
 }
 END_TEST
