@@ -786,29 +786,21 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("data");
-    TCase *tc = tcase_create("epochs");
-    tcase_set_timeout(tc, 120);
+    TCase *tc = dlas_test_case(s, "epochs", NULL, NULL, 120);
     tcase_add_test(tc, every_sample_once_per_epoch);
     tcase_add_test(tc, drop_last_and_no_shuffle);
     tcase_add_test(tc, validation_split);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("loader");
-    tcase_set_timeout(tc, 120);
+    tc = dlas_test_case(s, "loader", NULL, NULL, 120);
     tcase_add_test(tc, same_seed_same_batches_whatever_the_workers);
     tcase_add_test(tc, two_iterators_at_once_and_early_free);
     tcase_add_test(tc, worker_errors_reach_the_consumer);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("transforms");
-    tcase_set_timeout(tc, 120);
+    tc = dlas_test_case(s, "transforms", NULL, NULL, 120);
     tcase_add_test(tc, normalisation);
     tcase_add_test(tc, augmentation_is_exact);
     tcase_add_test(tc, plugin_views);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("api");
-    tcase_set_timeout(tc, 120);
+    tc = dlas_test_case(s, "api", NULL, NULL, 120);
     tcase_add_test(tc, batch_copy_and_bad_labels);
     tcase_add_test(tc, options_from_params);
     tcase_add_test(tc, synthetic_through_the_pipeline);
-    suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

@@ -164,9 +164,8 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("mask");
-    TCase *tc = tcase_create("mask");
+    TCase *tc = dlas_test_case(s, "mask", NULL, NULL, 0);
     tcase_add_test(tc, zoo_masked_equals_pruned);
     tcase_add_test(tc, mask_refusals);
-    suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

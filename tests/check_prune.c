@@ -566,8 +566,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("prune");
-    TCase *tc = tcase_create("known answers");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    TCase *tc = dlas_test_case(s, "known answers", setup, teardown, 0);
     tcase_add_test(tc, l1_layer_removes_smallest_norms);
     tcase_add_test(tc, l1_global_stops_at_params_target);
     tcase_add_test(tc, l1_rounds_channel_counts);
@@ -579,6 +578,5 @@ int main(void)
     tcase_add_test(tc, gradual_magnitude_follows_cubic_schedule);
     tcase_add_test(tc, latency_target_met_on_measured_plan);
     tcase_add_test(tc, latency_target_confirms_readings);
-    suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

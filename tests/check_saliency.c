@@ -415,18 +415,15 @@ END_TEST
 static Suite *suite(void)
 {
     Suite *s = suite_create("saliency");
-    TCase *tc = tcase_create("fisher");
+    TCase *tc = dlas_test_case(s, "fisher", NULL, NULL, 0);
     tcase_add_test(tc, fisher_by_hand);
     tcase_add_test(tc, fisher_matches_finite_differences);
     tcase_add_test(tc, fisher_tied_matches_finite_differences);
     tcase_add_test(tc, fisher_refuses_bad_nodes);
     tcase_add_test(tc, latency_unavailable_without_core);
-    suite_add_tcase(s, tc);
-    TCase *tt = tcase_create("trainer");
-    tcase_add_checked_fixture(tt, setup, teardown);
+    TCase *tt = dlas_test_case(s, "trainer", setup, teardown, 0);
     tcase_add_test(tt, fisher_through_trainer_hooks);
     tcase_add_test(tt, compressor_measures_latency);
-    suite_add_tcase(s, tt);
     return s;
 }
 

@@ -1030,7 +1030,7 @@ END_TEST
 static Suite *surgery_suite(void)
 {
     Suite *s = suite_create("surgery");
-    TCase *t = tcase_create("channels");
+    TCase *t = dlas_test_case(s, "channels", NULL, NULL, 0);
     tcase_add_test(t, test_prune_chain);
     tcase_add_test(t, test_prune_residual);
     tcase_add_test(t, test_prune_concat);
@@ -1039,16 +1039,12 @@ static Suite *surgery_suite(void)
     tcase_add_test(t, test_prune_grouped);
     tcase_add_test(t, test_prune_refused);
     tcase_add_test(t, test_channel_groups);
-    suite_add_tcase(s, t);
-    t = tcase_create("blocks");
+    t = dlas_test_case(s, "blocks", NULL, NULL, 0);
     tcase_add_test(t, test_replace_block);
     tcase_add_test(t, test_replace_block_graph);
     tcase_add_test(t, test_replace_block_refused);
-    suite_add_tcase(s, t);
-    t = tcase_create("zoo");
-    tcase_set_timeout(t, 600);
+    t = dlas_test_case(s, "zoo", NULL, NULL, 600);
     tcase_add_test(t, test_zoo_prune);
-    suite_add_tcase(s, t);
     return s;
 }
 

@@ -1724,7 +1724,7 @@ END_TEST
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
-    TCase *tc = tcase_create("gradients");
+    TCase *tc = dlas_test_case(s, "gradients", NULL, NULL, 0);
     tcase_add_test(tc, grad_conv_plain);
     tcase_add_test(tc, grad_conv_groups_stride_pad_dilation);
     tcase_add_test(tc, grad_conv_small_maps);
@@ -1746,9 +1746,8 @@ static Suite *suite(void)
     tcase_add_test(tc, grad_network);
     tcase_add_test(tc, bn_running_stats);
     tcase_add_test(tc, dropout_masks);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("losses and optimiser");
+    tc = dlas_test_case(s, "losses and optimiser", NULL, NULL, 0);
     tcase_add_test(tc, loss_xent);
     tcase_add_test(tc, loss_kd);
     tcase_add_test(tc, loss_at);
@@ -1756,10 +1755,8 @@ static Suite *suite(void)
     tcase_add_test(tc, sgd_matches_pytorch);
     tcase_add_test(tc, sgd_respects_masks);
     tcase_add_test(tc, schedules);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("training");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tc = dlas_test_case(s, "training", setup, teardown, 0);
     tcase_add_test(tc, tiny_training_learns);
     tcase_add_test(tc, deterministic);
     tcase_add_test(tc, deterministic_strided_threads);
@@ -1769,7 +1766,6 @@ static Suite *suite(void)
     tcase_add_test(tc, hooks_fisher_and_prune);
     tcase_add_test(tc, distillation);
     tcase_add_test(tc, experiment_trains);
-    suite_add_tcase(s, tc);
     return s;
 }
 

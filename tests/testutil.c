@@ -27,7 +27,8 @@ TCase *dlas_test_case(Suite *s, const char *name, void (*setup)(void), void (*te
     TCase *tc = tcase_create(name);
     if (setup || teardown)
         tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, timeout);
+    if (timeout > 0)
+        tcase_set_timeout(tc, timeout);
     suite_add_tcase(s, tc);
     return tc;
 }

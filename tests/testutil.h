@@ -16,8 +16,9 @@
  * return the process's exit status: 0 when every test passed. */
 int dlas_test_run(Suite *s);
 
-/* A test case of the suite, with a checked fixture (either may be NULL) and
- * a timeout in seconds. */
+/* A new test case of the suite, with a checked fixture (setup and teardown
+ * may be NULL) and a timeout in seconds (0: Check's default, which make
+ * check sets with CK_DEFAULT_TIMEOUT). */
 TCase *dlas_test_case(Suite *s, const char *name, void (*setup)(void), void (*teardown)(void),
                       double timeout);
 
