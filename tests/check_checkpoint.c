@@ -23,26 +23,17 @@ static char tmpdir[256];
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/dlas-ckpt-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    dlas_test_mkdtemp(tmpdir, sizeof tmpdir, "ckpt");
 }
 
 static void teardown(void)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "check_checkpoint: cannot remove %s\n", tmpdir);
+    dlas_test_rmtree(tmpdir);
 }
 
 static const char *tmp(const char *name)
 {
-    static char path[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(path[k], sizeof path[k], "%s/%s", tmpdir, name);
-    return path[k];
+    return dlas_test_path(tmpdir, name);
 }
 
 static void assert_msg_has(const char *needle)
@@ -53,25 +44,7 @@ static void assert_msg_has(const char *needle)
 
 static unsigned char *slurp(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "open %s: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_int_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
-static void spit(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(fwrite(data, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
+    return (unsigned char *)dlas_test_slurp(path, len);
 }
 
 /* conv (with a mask) -> bn -> relu -> gap -> flatten -> fc, random values */
@@ -255,7 +228,7 @@ START_TEST(test_handmade_file)
     put32(rb + 4, r2);
     o += put32(buf + o, (uint32_t)crc32(0, rb, 8));
     const char *path = tmp("hand.ckpt");
-    spit(path, buf, o);
+    dlas_test_spit(path, buf, o);
 
     struct dlas_ckpt *c;
     ck_assert_msg(dlas_ckpt_open(path, &c) == 0, "%s", dlas_last_error());
@@ -290,7 +263,7 @@ START_TEST(test_handmade_file)
     /* a later format version with a valid header CRC is refused as such */
     put32(buf + 8, 2);
     put32(buf + 20, (uint32_t)crc32(0, buf, 20));
-    spit(path, buf, o);
+    dlas_test_spit(path, buf, o);
     ck_assert_int_eq(dlas_ckpt_open(path, &c), DLAS_ERR_UNSUPPORTED);
     assert_msg_has(path);
     assert_msg_has("format version 2; this dlas reads version 1");
@@ -311,7 +284,7 @@ START_TEST(test_truncated)
     struct dlas_graph *ref = dlas_graph_clone(h);
     /* every length short of the whole file */
     for (size_t len = 0; len < n; len++) {
-        spit(cut, b, len);
+        dlas_test_spit(cut, b, len);
         struct dlas_ckpt *c;
         dlas_clear_error();
         int rc = dlas_ckpt_open(cut, &c);
@@ -325,20 +298,20 @@ START_TEST(test_truncated)
     }
     assert_same_weights(h, ref);
     /* some messages exactly */
-    spit(cut, b, 30);
+    dlas_test_spit(cut, b, 30);
     ck_assert_int_ne(dlas_ckpt_open(cut, &(struct dlas_ckpt *){NULL}), 0);
     assert_msg_has("truncated in the header of tensor #1");
-    spit(cut, b, 24 + 4 + 11 + 4 + 32 + 16 + 10); /* in conv.weight's data */
+    dlas_test_spit(cut, b, 24 + 4 + 11 + 4 + 32 + 16 + 10); /* in conv.weight's data */
     ck_assert_int_ne(dlas_ckpt_open(cut, &(struct dlas_ckpt *){NULL}), 0);
     assert_msg_has("truncated in the data of tensor 'conv.weight'");
-    spit(cut, b, n - 16);
+    dlas_test_spit(cut, b, n - 16);
     ck_assert_int_ne(dlas_ckpt_open(cut, &(struct dlas_ckpt *){NULL}), 0);
     assert_msg_has("end marker after tensor 'fc.bias' is missing");
     /* and a byte too many */
     unsigned char *longer = malloc(n + 1);
     memcpy(longer, b, n);
     longer[n] = 0;
-    spit(cut, longer, n + 1);
+    dlas_test_spit(cut, longer, n + 1);
     ck_assert_int_ne(dlas_ckpt_open(cut, &(struct dlas_ckpt *){NULL}), 0);
     assert_msg_has("1 unexpected bytes after the end marker");
     free(longer);
@@ -359,7 +332,7 @@ START_TEST(test_flipped_bytes)
     /* every single flipped byte is caught, on open or when the data are read */
     for (size_t i = 0; i < n; i++) {
         b[i] ^= 0x20;
-        spit(bad, b, n);
+        dlas_test_spit(bad, b, n);
         b[i] ^= 0x20;
         struct dlas_ckpt *c;
         dlas_clear_error();
@@ -377,7 +350,7 @@ START_TEST(test_flipped_bytes)
     ref = dlas_graph_clone(h);
     size_t data = 24 + 4 + 11 + 4 + 32 + 16 + 5; /* inside conv.weight's data */
     b[data] ^= 1;
-    spit(bad, b, n);
+    dlas_test_spit(bad, b, n);
     ck_assert_int_eq(dlas_checkpoint_load_graph(h, bad, DLAS_CKPT_STRICT), DLAS_ERR_CORRUPT);
     assert_msg_has(bad);
     assert_msg_has("tensor 'conv.weight': data CRC mismatch");
@@ -386,20 +359,20 @@ START_TEST(test_flipped_bytes)
     /* in a record header: the record is placed by the one before it */
     size_t rec2 = 24 + 4 + 11 + 4 + 32 + 16 + 4 * 108;
     b[rec2 + 6] ^= 1; /* a letter of "conv.weight.mask" */
-    spit(bad, b, n);
+    dlas_test_spit(bad, b, n);
     ck_assert_int_eq(dlas_checkpoint_load_graph(h, bad, DLAS_CKPT_STRICT), DLAS_ERR_CORRUPT);
     assert_msg_has("tensor #2 (after 'conv.weight')");
     assert_msg_has("record header CRC mismatch");
     b[rec2 + 6] ^= 1;
     /* in the file header */
     b[9] ^= 1;
-    spit(bad, b, n);
+    dlas_test_spit(bad, b, n);
     ck_assert_int_eq(dlas_checkpoint_load_graph(h, bad, DLAS_CKPT_STRICT), DLAS_ERR_CORRUPT);
     assert_msg_has("file header CRC mismatch");
     b[9] ^= 1;
     /* a wrong magic */
     memcpy(b, "PK\003\004XXXX", 8);
-    spit(bad, b, n);
+    dlas_test_spit(bad, b, n);
     ck_assert_int_eq(dlas_checkpoint_load_graph(h, bad, DLAS_CKPT_STRICT), DLAS_ERR_CORRUPT);
     assert_msg_has("is not a dlas checkpoint");
     assert_msg_has(bad);
@@ -551,7 +524,7 @@ static int sh(const char *fmt, const char *a, const char *b)
 static void out_has(const char *needle)
 {
     size_t n;
-    char *s = (char *)slurp(tmp("out.txt"), &n);
+    char *s = dlas_test_slurp(tmp("out.txt"), &n);
     s[n] = '\0';
     ck_assert_msg(strstr(s, needle) != NULL, "output lacks \"%s\":\n%s", needle, s);
     free(s);
@@ -585,7 +558,7 @@ START_TEST(test_cli)
     size_t n;
     unsigned char *b = slurp(f, &n);
     b[n / 2] ^= 0x55;
-    spit(f, b, n);
+    dlas_test_spit(f, b, n);
     free(b);
     ck_assert_int_eq(sh("checkpoint info %s%s", f, ""), 1);
     out_has("BAD");
@@ -603,7 +576,7 @@ START_TEST(test_cli)
         "primitives = { im2col = { plugin = \"im2col-gemm\"; }; };\n"
         "backends = { omp = { plugin = \"openmp\"; }; };\n"
         "sweep = { models = [\"big\", \"small\"]; };\n";
-    spit(cfg, text, strlen(text));
+    dlas_test_spit(cfg, text, strlen(text));
     ck_assert_int_eq(sh("summary %s --totals%s", cfg, ""), 0);
     out_has("model 'big' on 1x28x28, 7 classes\n  parameters: 243,855");
     out_has("model 'small' on 1x28x28, 7 classes\n  parameters: 15,609"); /* width 0.5 */
@@ -637,7 +610,7 @@ START_TEST(test_real_fault_named)
     put32(rb, r1);
     o += put32(buf + o, (uint32_t)crc32(0, rb, 4));
     const char *path = tmp("deep.ckpt");
-    spit(path, buf, o);
+    dlas_test_spit(path, buf, o);
     struct dlas_ckpt *c;
     ck_assert_int_eq(dlas_ckpt_open(path, &c), DLAS_ERR_UNSUPPORTED);
     assert_msg_has("rank 9");
@@ -645,7 +618,7 @@ START_TEST(test_real_fault_named)
     ck_assert_ptr_null(strstr(dlas_last_error(), "CRC"));
     /* the same with a broken record CRC is a CRC mismatch */
     buf[8 + 16 + 4 + 4] ^= 1; /* the record's dtype byte */
-    spit(path, buf, o);
+    dlas_test_spit(path, buf, o);
     ck_assert_int_eq(dlas_ckpt_open(path, &c), DLAS_ERR_CORRUPT);
     assert_msg_has("CRC mismatch");
 

@@ -514,9 +514,20 @@ END_TEST
 
 /* ---- the tuning log ------------------------------------------------------------------ */
 
+/* A private directory for each test that writes files. */
+static void tmp_setup(void)
+{
+    dlas_test_mkdtemp(tmpdir, sizeof tmpdir, "compare");
+}
+
+static void tmp_teardown(void)
+{
+    dlas_test_rmtree(tmpdir);
+}
+
 static void tmp_path(char *buf, size_t len, const char *name)
 {
-    snprintf(buf, len, "%s/%s", tmpdir, name);
+    snprintf(buf, len, "%s", dlas_test_path(tmpdir, name));
 }
 
 START_TEST(test_tunelog_roundtrip)
@@ -738,20 +749,6 @@ END_TEST
 
 /* ---- compare ------------------------------------------------------------------------- */
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "%s not written", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    ck_assert(fread(s, 1, (size_t)n, f) == (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 static int count_lines(const char *s)
 {
     int n = 0;
@@ -839,17 +836,17 @@ START_TEST(test_compare)
     ck_assert_int_eq(dlas_compare_write_csv(c, lp, ep), 0);
     const char *meta[] = {"model", "small", "input", "16x15x15"};
     ck_assert_int_eq(dlas_compare_write_json(c, jp, meta, 2), 0);
-    char *s = slurp(lp);
+    char *s = dlas_test_slurp(lp, NULL);
     ck_assert_int_eq(count_lines(s), 1 + 4 * 3);
     ck_assert_msg(!strncmp(s, "layer,shape,macs,sparsity,primitive,status,ms_median", 52), "%s",
                   s);
     ck_assert(strstr(s, "pw,") && strstr(s, ",refused,"));
     free(s);
-    s = slurp(ep);
+    s = dlas_test_slurp(ep, NULL);
     ck_assert_int_eq(count_lines(s), 1 + 4);
     ck_assert(strstr(s, "\nauto,ok,"));
     free(s);
-    s = slurp(jp);
+    s = dlas_test_slurp(jp, NULL);
     ck_assert(strstr(s, "\"model\": \"small\"") && strstr(s, "\"end_to_end\": [") &&
               strstr(s, "\"layers\": [") && strstr(s, "\"primitive\": \"auto\"") &&
               strstr(s, "\"status\": \"refused\""));
@@ -892,7 +889,7 @@ START_TEST(test_compare)
             ck_assert_msg(strstr(c->e2e[k].why, "non-finite"), "%s", c->e2e[k].why);
         }
         ck_assert_int_eq(dlas_compare_write_csv(c, lp, ep), 0);
-        s = slurp(ep);
+        s = dlas_test_slurp(ep, NULL);
         ck_assert_ptr_null(strstr(s, ",ok,"));
         free(s);
         dlas_compare_free(c);
@@ -911,30 +908,18 @@ int main(void)
 {
     if (!(reg = dlas_test_registry("check_compare")))
         return 1;
-    const char *base = getenv("DLAS_BUILDDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/tests/tmp", base ? base : ".");
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmpdir);
-    if (system(cmd))
-        return 1;
     Suite *s = suite_create("compare");
-    TCase *tc = tcase_create("plan");
-    tcase_set_timeout(tc, 300);
+    TCase *tc = dlas_test_case(s, "plan", NULL, NULL, 300);
     tcase_add_test(tc, test_plan_fusion);
     tcase_add_test(tc, test_plan_ops);
     tcase_add_test(tc, test_auto_select);
     tcase_add_test(tc, test_plan_blocks);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("tuning");
-    tcase_set_timeout(tc, 300);
+    tc = dlas_test_case(s, "tuning", tmp_setup, tmp_teardown, 300);
     tcase_add_test(tc, test_tunelog_roundtrip);
     tcase_add_test(tc, test_params_apply);
     tcase_add_test(tc, test_tuner_and_plan);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("compare");
-    tcase_set_timeout(tc, 300);
+    tc = dlas_test_case(s, "compare", tmp_setup, tmp_teardown, 300);
     tcase_add_test(tc, test_compare);
-    suite_add_tcase(s, tc);
     int failed = dlas_test_run(s);
     dlas_registry_free(reg);
     return failed;

@@ -642,6 +642,102 @@ START_TEST(test_primitive_sparsity)
 }
 END_TEST
 
+/* Out of memory in prepare(): every host allocation in turn fails; each
+ * failure returns DLAS_ERR_NOMEM with a message, leaves no state and frees
+ * everything allocated before it (counted here, so the check holds without
+ * a leak checker too). */
+static int oom_budget;
+static long oom_live;
+
+static void *oom_alloc(size_t bytes)
+{
+    if (oom_budget-- <= 0)
+        return NULL;
+    void *q = dlas_aligned_alloc(bytes);
+    if (q)
+        oom_live++;
+    return q;
+}
+
+static void oom_free(void *q)
+{
+    if (q)
+        oom_live--;
+    dlas_aligned_free(q);
+}
+
+START_TEST(test_primitive_out_of_memory)
+{
+    const struct dlas_component *c = prims[_i];
+    const struct dlas_primitive_ops *ops = c->ops;
+    if (strcmp(ops->op, "conv2d") || strcmp(ops->device, "cpu") || dlas_prim_runs_int8(ops))
+        return;
+    static const struct dlas_conv_desc cases[] = {
+        {2, 20, 9, 9, 36, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, NULL, 0.0f},  /* dense 3x3 */
+        {1, 32, 8, 8, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 32, 1, 0, NULL, 0.0f}, /* depthwise */
+    };
+    host_setup(91);
+    const struct dlas_component *bc = find(DLAS_KIND_BACKEND, "openmp");
+    struct dlas_backend be = {bc->ops, NULL};
+    struct dlas_params *bp = params_of(bc, 0);
+    ck_assert_int_eq(be.ops->init(&host, bp, &be.ctx), 0);
+    struct dlas_params *pp = params_of(c, 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 0x00ff);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct dlas_conv_desc d = cases[k];
+        ck_assert_int_eq(dlas_conv_desc_finish(&d), 0);
+        const int64_t wn = d.out_c * (d.in_c / d.groups) * d.kh * d.kw;
+        float *w = malloc((size_t)wn * sizeof *w), *b = malloc((size_t)d.out_c * sizeof *b);
+        ck_assert(w && b);
+        for (int64_t i = 0; i < wn; i++) /* half the weights pruned */
+            w[i] = i % 2 ? 0.0f : (float)dlas_rng_uniform(&r) - 0.5f;
+        for (int64_t i = 0; i < d.out_c; i++)
+            b[i] = (float)dlas_rng_uniform(&r);
+        d.weight_sparsity = 0.5f;
+        char why[512];
+        if (ops->supports(&d, pp, why, sizeof why) == DLAS_OK) {
+            host.alloc = oom_alloc;
+            host.free = oom_free;
+            int rc = DLAS_ERR_NOMEM;
+            for (oom_budget = 0; rc == DLAS_ERR_NOMEM && oom_budget < 64;) {
+                const int budget = oom_budget;
+                void *st = (void *)&st;
+                oom_live = 0;
+                rc = ops->prepare(&host, &be, &d, w, b, pp, &st);
+                if (rc == DLAS_OK) {
+                    ops->release(st);
+                } else {
+                    ck_assert_msg(rc == DLAS_ERR_NOMEM,
+                                  "'%s', case %zu, %d allocations allowed: status %d (%s)", c->name,
+                                  k, budget, rc, dlas_last_error());
+                    ck_assert_msg(st == NULL, "'%s': a failed prepare() left a state", c->name);
+                    ck_assert_msg(*dlas_last_error(), "'%s': out of memory, no message",
+                                  c->name);
+                }
+                ck_assert_msg(oom_live == 0,
+                              "'%s', case %zu, %d allocations allowed: %ld blocks not freed",
+                              c->name, k, budget, oom_live);
+                oom_budget = budget + 1;
+            }
+            ck_assert_msg(rc == DLAS_OK, "'%s', case %zu: prepare() still failing: %s", c->name,
+                          k, dlas_last_error());
+            /* the state itself is one allocation, so at least one failed */
+            ck_assert_int_gt(oom_budget, 1);
+            fprintf(stderr, "conformance: %-20s case %zu: each of %d allocations failed in turn\n",
+                    c->name, k, oom_budget - 1);
+            host.alloc = dlas_aligned_alloc;
+            host.free = dlas_aligned_free;
+        }
+        free(w);
+        free(b);
+    }
+    dlas_params_free(pp);
+    be.ops->release(be.ctx);
+    dlas_params_free(bp);
+}
+END_TEST
+
 /* ---- backend ---------------------------------------------------------------- */
 
 struct cover {
@@ -1239,6 +1335,10 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, test_primitive, 0, n_prims);
     tcase_add_loop_test(tc, test_primitive_sparsity, 0, n_prims);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("out-of-memory");
+    tcase_add_loop_test(tc, test_primitive_out_of_memory, 0, n_prims);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("magnitude");

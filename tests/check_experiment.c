@@ -19,43 +19,31 @@ static struct dlas_registry *reg;
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/dlas-exp-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    reg = dlas_registry_new();
-    ck_assert_int_eq(dlas_registry_discover(reg, getenv("DLAS_FIXTURES")), DLAS_OK);
+    dlas_test_mkdtemp(tmpdir, sizeof tmpdir, "exp");
+    reg = dlas_test_registry_at("check_experiment", getenv("DLAS_FIXTURES"));
+    ck_assert_ptr_nonnull(reg);
 }
 
 static void teardown(void)
 {
     dlas_registry_free(reg);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    dlas_test_rmtree(tmpdir);
 }
 
 static const char *write_cfg(const char *name, const char *text)
 {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    return path;
+    return dlas_test_writef(dlas_test_path(tmpdir, name), "%s", text);
 }
 
-static char *slurp(const char *path)
+/* Load path and run it in this process, results in tmpdir; o keeps the
+ * options for a rerun. */
+static struct dlas_experiment *run_here(const char *path, struct dlas_run_options *o,
+                                        struct dlas_run_summary *sum)
 {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
+    dlas_run_options_default(o);
+    o->output_dir = tmpdir;
+    o->progress = 0;
+    return dlas_test_experiment(path, reg, o, sum);
 }
 
 static const char *quickstart(void)
@@ -115,7 +103,7 @@ START_TEST(quickstart_runs_and_resumes)
     double top1 = atof(dlas_experiment_result(e, 0, "accuracy_top1"));
     ck_assert_msg(top1 > 0.75, "trained quickstart model at %.4f top-1", top1);
 
-    char *csv = slurp(sum.csv_path);
+    char *csv = dlas_test_slurp(sum.csv_path, NULL);
     static const char *const need[] = {
         "cell_id", "model", "compressor", "compressor_settings", "params", "nonzero_params",
         "macs", "latency_ms_median", "latency_ms_min", "latency_ms_max", "primitive", "backend",
@@ -128,10 +116,10 @@ START_TEST(quickstart_runs_and_resumes)
     ck_assert_int_eq(lines, 7);
     ck_assert_ptr_nonnull(strstr(csv, "magnitude{sparsity=0.5"));
     free(csv);
-    char *json = slurp(sum.json_path);
+    char *json = dlas_test_slurp(sum.json_path, NULL);
     ck_assert_ptr_nonnull(strstr(json, "\"cell_id\": \"lenet/mag90/im2col/omp.threads=2/seed=1\""));
     free(json);
-    char *resolved = slurp(sum.config_path);
+    char *resolved = dlas_test_slurp(sum.config_path, NULL);
     ck_assert_ptr_nonnull(strstr(resolved, "scope = \"global\""));  /* a default, filled in */
     ck_assert_ptr_nonnull(strstr(resolved, "threads = [1, 2]"));
     free(resolved);
@@ -400,14 +388,9 @@ START_TEST(crash_fails_only_its_point)
         "dataset = { plugin = \"synthetic\"; train_size = 8; test_size = 4; };\n"
         "models = { boom = { plugin = \"fx-crash\"; }; fine = { plugin = \"lenet5\"; }; };\n"
         "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n");
-    struct dlas_experiment *e;
-    ck_assert_msg(dlas_experiment_load(path, reg, &e) == DLAS_OK, "%s", dlas_last_error());
     struct dlas_run_options o;
-    dlas_run_options_default(&o);
-    o.output_dir = tmpdir;
-    o.progress = 0;
     struct dlas_run_summary sum;
-    ck_assert_int_eq(dlas_experiment_run(e, &o, &sum), DLAS_OK);
+    struct dlas_experiment *e = run_here(path, &o, &sum);
     ck_assert_uint_eq(sum.failed, 1);
     ck_assert_uint_eq(sum.ran, 1);
     ck_assert_str_eq(dlas_experiment_result(e, 0, "status"), "failed");
@@ -434,15 +417,10 @@ START_TEST(hang_times_out)
         "dataset = { plugin = \"synthetic\"; train_size = 8; test_size = 4; };\n"
         "models = { stuck = { plugin = \"fx-hang\"; }; fine = { plugin = \"lenet5\"; }; };\n"
         "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n");
-    struct dlas_experiment *e;
-    ck_assert_msg(dlas_experiment_load(path, reg, &e) == DLAS_OK, "%s", dlas_last_error());
     struct dlas_run_options o;
-    dlas_run_options_default(&o);
-    o.output_dir = tmpdir;
-    o.progress = 0;
     struct dlas_run_summary sum;
     double t0 = now_s();
-    ck_assert_int_eq(dlas_experiment_run(e, &o, &sum), DLAS_OK);
+    struct dlas_experiment *e = run_here(path, &o, &sum);
     double took = now_s() - t0;
     ck_assert_uint_eq(sum.failed, 1);
     ck_assert_uint_eq(sum.ran, 1);
@@ -483,7 +461,7 @@ static int run_cli(const char *args, const char *out_must_have)
     int st = system(cmd);
     ck_assert(WIFEXITED(st));
     if (out_must_have) {
-        char *text = slurp(out);
+        char *text = dlas_test_slurp(out, NULL);
         ck_assert_msg(strstr(text, out_must_have) != NULL, "'dlas %s' output lacks '%s':\n%s", args,
                       out_must_have, text);
         free(text);

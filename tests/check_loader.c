@@ -36,16 +36,13 @@ static void copy_file(const char *from, const char *to)
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/dlas-loader-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    dlas_test_mkdtemp(tmpdir, sizeof tmpdir, "loader");
     dlas_clear_error();
 }
 
 static void teardown(void)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "chmod -R u+rwx '%s'; rm -rf '%s'", tmpdir, tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    dlas_test_rmtree(tmpdir);
 }
 
 #define ASSERT_MSG_HAS(s) \

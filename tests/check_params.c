@@ -90,9 +90,7 @@ static config_t cfg;
 
 static void tmp_setup(void)
 {
-    const char *t = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/dlas-params-XXXXXX", t && *t ? t : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    dlas_test_mkdtemp(tmpdir, sizeof tmpdir, "params");
     snprintf(cfgpath, sizeof cfgpath, "%s/exp.cfg", tmpdir);
     config_init(&cfg);
 }
@@ -100,8 +98,7 @@ static void tmp_setup(void)
 static void tmp_teardown(void)
 {
     config_destroy(&cfg);
-    unlink(cfgpath);
-    rmdir(tmpdir);
+    dlas_test_rmtree(tmpdir);
 }
 
 /* Write `text` as exp.cfg and read it; the returned setting is `path`. */

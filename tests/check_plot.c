@@ -52,8 +52,7 @@ static char *with_marker(const char *s)
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/dlas-plot-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    dlas_test_mkdtemp(tmpdir, sizeof tmpdir, "plot");
     snprintf(marker, sizeof marker, "%s/PWNED", tmpdir);
     /* the folder's own name is hostile too */
     snprintf(resdir, sizeof resdir, "%s/r'; system(\"touch %s\"); `touch %s` \"", tmpdir, marker,
@@ -62,9 +61,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    dlas_test_rmtree(tmpdir);
 }
 
 /* 3 models x 3 compressors x 2 primitives x 2 threads x 2 seeds, with
@@ -136,23 +133,9 @@ static int dlas(const char *a1, const char *a2, const char *a3, const char *a4)
     return dlas_argv(argv);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 static void assert_png(const char *path)
 {
-    char *s = slurp(path);
+    char *s = dlas_test_slurp(path, NULL);
     ck_assert_msg(!memcmp(s, "\x89PNG\r\n\x1a\n", 8), "%s is not a PNG", path);
     free(s);
 }
@@ -166,11 +149,11 @@ START_TEST(figures_from_fixed_results)
     snprintf(p, sizeof p, "%s.png", out);
     assert_png(p);
     snprintf(p, sizeof p, "%s.pdf", out);
-    char *pdf = slurp(p);
+    char *pdf = dlas_test_slurp(p, NULL);
     ck_assert(!strncmp(pdf, "%PDF", 4));
     free(pdf);
     snprintf(p, sizeof p, "%s.gp", out);
-    char *gp = slurp(p);
+    char *gp = dlas_test_slurp(p, NULL);
     /* one panel per model, log axes (latency spans decades), the front */
     ck_assert_ptr_nonnull(strstr(gp, "set multiplot layout 1,3"));
     ck_assert_ptr_nonnull(strstr(gp, "set title 'resnet20'"));
@@ -186,12 +169,12 @@ START_TEST(figures_from_fixed_results)
     char *lin[] = {"dlas", "plot", resdir, "--x", "nonzero_params", "--no-logx", "-o", out, NULL};
     ck_assert_int_eq(dlas_argv(lin), 0);
     snprintf(p, sizeof p, "%s.gp", out);
-    gp = slurp(p);
+    gp = dlas_test_slurp(p, NULL);
     ck_assert_ptr_nonnull(strstr(gp, "Non-zero parameters (thousands)"));
     ck_assert_ptr_nonnull(strstr(gp, "unset logscale x"));
     free(gp);
     snprintf(p, sizeof p, "%s.dat", out);
-    char *ld = slurp(p);
+    char *ld = dlas_test_slurp(p, NULL);
     for (char *line = strtok(ld, "\n"); line; line = strtok(NULL, "\n"))
         if (line[0] != '#')
             ck_assert_msg(atof(line) < 1000, "x not in thousands: %s", line);
@@ -200,7 +183,7 @@ START_TEST(figures_from_fixed_results)
 
     /* the front of lenet's panel: its fastest point first (mag90, im2col, 2 threads) */
     snprintf(p, sizeof p, "%s.dat", out);
-    char *dat = slurp(p);
+    char *dat = dlas_test_slurp(p, NULL);
     ck_assert_ptr_nonnull(strstr(dat, "# Pareto front\n0.02 84.3\n"));
     free(dat);
 
@@ -208,7 +191,7 @@ START_TEST(figures_from_fixed_results)
     ck_assert_int_eq(dlas("report", resdir, NULL, NULL), 0);
     char rep[1400];
     snprintf(rep, sizeof rep, "%s/report/report.md", resdir);
-    char *md = slurp(rep);
+    char *md = dlas_test_slurp(rep, NULL);
     ck_assert_ptr_nonnull(strstr(md, "## Best configuration per model and compressor"));
     ck_assert_ptr_nonnull(strstr(md, "| vgg11 | mag90 | im2col | omp | 2 |"));
     ck_assert_ptr_nonnull(strstr(md, "## Rank correlations (Spearman)"));
@@ -236,7 +219,7 @@ START_TEST(hostile_names_run_nothing)
                              "report/accuracy-vs-latency.gp", "report/latency-vs-params.gp"};
     for (int i = 0; i < 3; i++) {
         snprintf(p, sizeof p, "%s/%s", resdir, scripts[i]);
-        char *gp = slurp(p);
+        char *gp = dlas_test_slurp(p, NULL);
         /* results text appears only as panel titles, allow-listed inside one
          * single-quoted string: "set title '<no quote>' font ',12'" */
         for (char *line = strtok(gp, "\n"); line; line = strtok(NULL, "\n")) {
@@ -255,7 +238,7 @@ START_TEST(hostile_names_run_nothing)
     }
     /* legend names travel in data files, where gnuplot never runs them */
     snprintf(p, sizeof p, "%s/plots/accuracy_top1-vs-latency_ms_median.key-c0.dat", resdir);
-    char *key = slurp(p);
+    char *key = dlas_test_slurp(p, NULL);
     ck_assert_ptr_nonnull(strstr(key, "touch"));
     int lines = 0;
     for (const char *q = key; *q; q++)

@@ -16,9 +16,7 @@ static char tmpdir[256];
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/dlas-prune-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    dlas_test_mkdtemp(tmpdir, sizeof tmpdir, "prune");
     reg = dlas_test_registry("check_prune");
     ck_assert_ptr_nonnull(reg);
 }
@@ -26,9 +24,7 @@ static void setup(void)
 static void teardown(void)
 {
     dlas_registry_free(reg);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    dlas_test_rmtree(tmpdir);
 }
 
 /* in 1x8x8 -> conv1 (6) -> bn1 -> relu1 -> conv2 (5) -> bn2 -> relu2 -> gap
@@ -449,28 +445,18 @@ END_TEST
 
 static struct dlas_experiment *run_cfg(const char *body, size_t points)
 {
-    char cfg[512], out[512];
-    snprintf(cfg, sizeof cfg, "%s/p.cfg", tmpdir);
-    snprintf(out, sizeof out, "%s/results", tmpdir);
-    FILE *fp = fopen(cfg, "w");
-    ck_assert_ptr_nonnull(fp);
-    fprintf(fp,
-            "experiment = { seeds = [1]; eval_samples = 64; repeat = 5; warmup = 1; batch = 8;\n"
-            "  output = { dir = \"%s\"; }; };\n"
-            "dataset = { plugin = \"synthetic\"; classes = 4; height = 16; width = 16;\n"
-            "  train_size = 256; test_size = 64; };\n"
-            "train = { epochs = 1; batch = 32; lr = 0.05; threads = 1; };\n"
-            "primitives = { im2col = { plugin = \"im2col-gemm\"; }; };\n"
-            "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n%s",
-            out, body);
-    fclose(fp);
-    struct dlas_experiment *e;
-    ck_assert_msg(dlas_experiment_load(cfg, reg, &e) == 0, "%s", dlas_last_error());
-    struct dlas_run_options ro;
-    dlas_run_options_default(&ro);
-    ro.progress = 0;
+    const char *cfg = dlas_test_writef(
+        dlas_test_path(tmpdir, "p.cfg"),
+        "experiment = { seeds = [1]; eval_samples = 64; repeat = 5; warmup = 1; batch = 8;\n"
+        "  output = { dir = \"%s\"; }; };\n"
+        "dataset = { plugin = \"synthetic\"; classes = 4; height = 16; width = 16;\n"
+        "  train_size = 256; test_size = 64; };\n"
+        "train = { epochs = 1; batch = 32; lr = 0.05; threads = 1; };\n"
+        "primitives = { im2col = { plugin = \"im2col-gemm\"; }; };\n"
+        "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n%s",
+        dlas_test_path(tmpdir, "results"), body);
     struct dlas_run_summary sum;
-    ck_assert_msg(dlas_experiment_run(e, &ro, &sum) == 0, "%s", dlas_last_error());
+    struct dlas_experiment *e = dlas_test_experiment(cfg, reg, NULL, &sum);
     ck_assert_int_eq(sum.ran, points);
     for (size_t i = 0; i < points; i++)
         ck_assert_msg(!strcmp(dlas_experiment_result(e, i, "status"), "ok"), "point %zu: %s", i,

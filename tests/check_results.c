@@ -24,51 +24,20 @@ static struct dlas_registry *reg;
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/dlas-res-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    reg = dlas_registry_new();
-    ck_assert_int_eq(dlas_registry_discover(reg, NULL), DLAS_OK);
+    dlas_test_mkdtemp(tmpdir, sizeof tmpdir, "res");
+    reg = dlas_test_registry("check_results");
+    ck_assert_ptr_nonnull(reg);
 }
 
 static void teardown(void)
 {
     dlas_registry_free(reg);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    dlas_test_rmtree(tmpdir);
 }
 
-static char *path_in(const char *name)
+static const char *path_in(const char *name)
 {
-    static char p[64][512]; /* a few live at once in one test */
-    static int k;
-    k = (k + 1) % 64;
-    snprintf(p[k], sizeof p[k], "%s/%s", tmpdir, name);
-    return p[k];
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    if (len)
-        *len = (size_t)n;
-    return s;
-}
-
-static void spit(const char *path, const char *text, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(text, 1, len, f), len);
-    fclose(f);
+    return dlas_test_path(tmpdir, name);
 }
 
 static const char *cfg_text(const char *sparsities)
@@ -85,19 +54,26 @@ static const char *cfg_text(const char *sparsities)
     return t;
 }
 
-static struct dlas_experiment *run_cfg(const char *text, const char *out)
+/* text written to the file name in tmpdir and run in this process with r's
+ * plugins, results to the folder out */
+static struct dlas_experiment *run_text(struct dlas_registry *r, const char *name,
+                                        const char *text, const char *out,
+                                        struct dlas_run_summary *sum)
 {
-    const char *cfg = path_in("t.cfg");
-    spit(cfg, text, strlen(text));
-    struct dlas_experiment *e;
-    ck_assert_msg(dlas_experiment_load(cfg, reg, &e) == DLAS_OK, "%s", dlas_last_error());
+    const char *cfg = path_in(name);
+    dlas_test_spit(cfg, text, strlen(text));
     struct dlas_run_options o;
     dlas_run_options_default(&o);
     o.output_dir = out;
     o.progress = 0;
     o.isolate = 0;
+    return dlas_test_experiment(cfg, r, &o, sum);
+}
+
+static struct dlas_experiment *run_cfg(const char *text, const char *out)
+{
     struct dlas_run_summary sum;
-    ck_assert_msg(dlas_experiment_run(e, &o, &sum) == DLAS_OK, "%s", dlas_last_error());
+    struct dlas_experiment *e = run_text(reg, "t.cfg", text, out, &sum);
     ck_assert_uint_eq(sum.failed, 0);
     return e;
 }
@@ -162,10 +138,10 @@ START_TEST(resume_keeps_fields_in_both_files)
 {
     const char *out = path_in("out");
     dlas_experiment_free(run_cfg(cfg_text("[0.5]"), out));
-    char *json1 = slurp(path_in("out/results.json"), NULL);
+    char *json1 = dlas_test_slurp(path_in("out/results.json"), NULL);
     ck_assert_ptr_nonnull(strstr(json1, "\"magnitude.sparsity_achieved\": 0.5"));
     dlas_experiment_free(run_cfg(cfg_text("[0.5, 0.75]"), out));
-    char *json2 = slurp(path_in("out/results.json"), NULL);
+    char *json2 = dlas_test_slurp(path_in("out/results.json"), NULL);
     /* the four magnitude points of the first run kept their reported figures */
     int n = 0;
     for (const char *p = json2; (p = strstr(p, "\"magnitude.sparsity_achieved\": 0.5")); p++)
@@ -219,14 +195,14 @@ static void expect_refused(const char *dir, const char *where)
     char csvp[600], jsonp[600];
     snprintf(csvp, sizeof csvp, "%s/results.csv", dir);
     snprintf(jsonp, sizeof jsonp, "%s/results.json", dir);
-    char *c1 = slurp(csvp, &lc), *j1 = slurp(jsonp, &lj);
+    char *c1 = dlas_test_slurp(csvp, &lc), *j1 = dlas_test_slurp(jsonp, &lj);
     struct dlas_results r;
     int rc = dlas_results_open(&r, dir, 0);
     ck_assert_int_eq(rc, DLAS_ERR_CORRUPT);
     ck_assert_msg(strstr(dlas_last_error(), where), "'%s' lacks '%s'", dlas_last_error(), where);
     ck_assert_ptr_nonnull(strstr(dlas_last_error(), "--rebuild-results"));
     dlas_results_close(&r);
-    char *c2 = slurp(csvp, &lc2), *j2 = slurp(jsonp, &lj2);
+    char *c2 = dlas_test_slurp(csvp, &lc2), *j2 = dlas_test_slurp(jsonp, &lj2);
     ck_assert_msg(lc == lc2 && !memcmp(c1, c2, lc), "results.csv was changed");
     ck_assert_msg(lj == lj2 && !memcmp(j1, j2, lj), "results.json was changed");
     free(c1);
@@ -256,14 +232,14 @@ START_TEST(renamed_header_cell_refused)
     const char *dir = path_in("h");
     write_pair(dir, 3);
     size_t n;
-    char *csv = slurp(path_in("h/results.csv"), &n);
+    char *csv = dlas_test_slurp(path_in("h/results.csv"), &n);
     char *p = strstr(csv, "accuracy_top1");
     memcpy(p, "accuracy_xxx1", 13);
-    spit(path_in("h/results.csv"), csv, n);
+    dlas_test_spit(path_in("h/results.csv"), csv, n);
     expect_refused(dir, "results.csv:1: the header has no column 'accuracy_top1'");
     p = strstr(csv, "cell_id");
     memcpy(p, "cell_ix", 7);
-    spit(path_in("h/results.csv"), csv, n);
+    dlas_test_spit(path_in("h/results.csv"), csv, n);
     expect_refused(dir, "results.csv:1: header has no column 'cell_id'");
     rebuild_keeps(dir, 3); /* every row is still whole in the JSON */
     free(csv);
@@ -275,12 +251,12 @@ START_TEST(nul_byte_refused_with_line)
     const char *dir = path_in("z");
     write_pair(dir, 4);
     size_t n;
-    char *csv = slurp(path_in("z/results.csv"), &n);
+    char *csv = dlas_test_slurp(path_in("z/results.csv"), &n);
     /* the third record starts on line 6 (line 1 header, two-line records) */
     char *p = strstr(csv, "m/none/p/b/seed=3");
     ck_assert_ptr_nonnull(p);
     p[3] = '\0';
-    spit(path_in("z/results.csv"), csv, n);
+    dlas_test_spit(path_in("z/results.csv"), csv, n);
     expect_refused(dir, "results.csv:6: a NUL byte");
     free(csv);
 }
@@ -319,25 +295,25 @@ START_TEST(corrupt_json_refused_and_rebuilt)
     const char *dir = path_in("j");
     write_pair(dir, 4);
     size_t n;
-    char *json = slurp(path_in("j/results.json"), &n);
+    char *json = dlas_test_slurp(path_in("j/results.json"), &n);
     char *p = strstr(json, "\"m/none/p/b/seed=2\"");
     ck_assert_ptr_nonnull(p);
     p[0] = '{'; /* no longer a string */
-    spit(path_in("j/results.json"), json, n);
+    dlas_test_spit(path_in("j/results.json"), json, n);
     expect_refused(dir, "results.json:3: ");
     /* the CSV still has all four rows */
     rebuild_keeps(dir, 4);
     /* a truncated JSON is refused too */
-    json = (free(json), slurp(path_in("j/results.json"), &n));
-    spit(path_in("j/results.json"), json, n / 2);
+    json = (free(json), dlas_test_slurp(path_in("j/results.json"), &n));
+    dlas_test_spit(path_in("j/results.json"), json, n / 2);
     expect_refused(dir, "results.json:");
     /* a row dropped from one file */
-    char *csv = slurp(path_in("j/results.csv"), &n);
-    spit(path_in("j/results.json"), json, strlen(json));
+    char *csv = dlas_test_slurp(path_in("j/results.csv"), &n);
+    dlas_test_spit(path_in("j/results.json"), json, strlen(json));
     char *last = strstr(csv, "m/none/p/b/seed=4");
     while (last > csv && last[-1] != '\n')
         last--;
-    spit(path_in("j/results.csv"), csv, (size_t)(last - csv));
+    dlas_test_spit(path_in("j/results.csv"), csv, (size_t)(last - csv));
     expect_refused(dir, "has 3 rows but");
     free(csv);
     free(json);
@@ -349,10 +325,10 @@ START_TEST(short_record_refused)
     const char *dir = path_in("s");
     write_pair(dir, 2);
     size_t n;
-    char *csv = slurp(path_in("s/results.csv"), &n);
+    char *csv = dlas_test_slurp(path_in("s/results.csv"), &n);
     char *p = strstr(csv, ",0.15,");
     memmove(p, p + 5, strlen(p + 5) + 1); /* one field fewer in record 1 */
-    spit(path_in("s/results.csv"), csv, strlen(csv));
+    dlas_test_spit(path_in("s/results.csv"), csv, strlen(csv));
     expect_refused(dir, "results.csv:2: record has");
     free(csv);
 }
@@ -365,7 +341,7 @@ START_TEST(full_disk_changes_neither_file)
     const char *dir = path_in("d");
     write_pair(dir, 3);
     size_t lc, lj;
-    char *c1 = slurp(path_in("d/results.csv"), &lc), *j1 = slurp(path_in("d/results.json"), &lj);
+    char *c1 = dlas_test_slurp(path_in("d/results.csv"), &lc), *j1 = dlas_test_slurp(path_in("d/results.json"), &lj);
     pid_t pid = fork();
     if (pid == 0) {
         /* the child frees what it owns before _exit: under valgrind (make
@@ -391,7 +367,7 @@ START_TEST(full_disk_changes_neither_file)
     waitpid(pid, &st, 0);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
     size_t lc2, lj2;
-    char *c2 = slurp(path_in("d/results.csv"), &lc2), *j2 = slurp(path_in("d/results.json"), &lj2);
+    char *c2 = dlas_test_slurp(path_in("d/results.csv"), &lc2), *j2 = dlas_test_slurp(path_in("d/results.json"), &lj2);
     ck_assert(lc == lc2 && !memcmp(c1, c2, lc));
     ck_assert(lj == lj2 && !memcmp(j1, j2, lj));
     struct dlas_results r;
@@ -451,7 +427,7 @@ START_TEST(weights_out_and_in)
              "backends = { omp = { plugin = \"openmp\"; }; };\n",
              tmpdir);
     snprintf(cfg, sizeof cfg, "%s", path_in("bad.cfg"));
-    spit(cfg, text, strlen(text));
+    dlas_test_spit(cfg, text, strlen(text));
     ck_assert_int_eq(dlas_experiment_load(cfg, reg, &e), DLAS_ERR_INVALID);
     ck_assert_msg(strstr(dlas_last_error(), "bad.cfg:2: model 'lenet': weights"), "%s",
                   dlas_last_error());
@@ -462,7 +438,7 @@ END_TEST
 static int load_error(const char *text, const char *want1, const char *want2)
 {
     const char *cfg = path_in("q.cfg");
-    spit(cfg, text, strlen(text));
+    dlas_test_spit(cfg, text, strlen(text));
     struct dlas_experiment *e = NULL;
     int rc = dlas_experiment_load(cfg, reg, &e);
     dlas_experiment_free(e);
@@ -508,17 +484,8 @@ START_TEST(quick_training_and_validated_paths)
     }
     /* a count larger than the training split fails the point, saying so */
     snprintf(text, sizeof text, "%strain = { epochs = 1; subset = 300; };\n", head);
-    const char *cfg = path_in("big.cfg");
-    spit(cfg, text, strlen(text));
-    struct dlas_experiment *e;
-    ck_assert_int_eq(dlas_experiment_load(cfg, reg, &e), DLAS_OK);
-    struct dlas_run_options o;
-    dlas_run_options_default(&o);
-    o.output_dir = path_in("big");
-    o.progress = 0;
-    o.isolate = 0;
     struct dlas_run_summary sum;
-    ck_assert_int_eq(dlas_experiment_run(e, &o, &sum), DLAS_OK);
+    struct dlas_experiment *e = run_text(reg, "big.cfg", text, path_in("big"), &sum);
     ck_assert_uint_eq(sum.failed, 1);
     ck_assert_ptr_nonnull(strstr(dlas_experiment_result(e, 0, "error"), "300 samples"));
     dlas_experiment_free(e);
@@ -550,8 +517,8 @@ END_TEST
  * (tests/fixtures) reads depthwise filters transposed. */
 START_TEST(agreement_check_catches_a_wrong_primitive)
 {
-    struct dlas_registry *fx = dlas_registry_new();
-    ck_assert_int_eq(dlas_registry_discover(fx, getenv("DLAS_FIXTURES")), DLAS_OK);
+    struct dlas_registry *fx = dlas_test_registry_at("check_results", getenv("DLAS_FIXTURES"));
+    ck_assert_ptr_nonnull(fx);
     static const char *text =
         "experiment = { repeat = 1; warmup = 0; eval_samples = 4; batch = 2; fallback = \"im\"; };\n"
         "dataset = { plugin = \"synthetic\"; channels = 3; height = 32; width = 32; classes = 10;\n"
@@ -559,17 +526,8 @@ START_TEST(agreement_check_catches_a_wrong_primitive)
         "models = { mb = { plugin = \"mobilenet\"; version = 2; }; };\n"
         "primitives = { im = { plugin = \"im2col-gemm\"; }; bad = { plugin = \"fx-wrong\"; }; };\n"
         "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n";
-    const char *cfg = path_in("mb.cfg");
-    spit(cfg, text, strlen(text));
-    struct dlas_experiment *e;
-    ck_assert_msg(dlas_experiment_load(cfg, fx, &e) == DLAS_OK, "%s", dlas_last_error());
-    struct dlas_run_options o;
-    dlas_run_options_default(&o);
-    o.output_dir = path_in("mb");
-    o.progress = 0;
-    o.isolate = 0;
     struct dlas_run_summary sum;
-    ck_assert_int_eq(dlas_experiment_run(e, &o, &sum), DLAS_OK);
+    struct dlas_experiment *e = run_text(fx, "mb.cfg", text, path_in("mb"), &sum);
     for (size_t i = 0; i < dlas_experiment_n_points(e); i++) {
         const char *id = dlas_experiment_point_id(e, i);
         const char *st = dlas_experiment_result(e, i, "status");

@@ -257,19 +257,15 @@ static char tmpdir[256];
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/dlas-saliency-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    reg = dlas_registry_new();
-    ck_assert_int_eq(dlas_registry_discover(reg, getenv("DLAS_FIXTURES")), DLAS_OK);
+    dlas_test_mkdtemp(tmpdir, sizeof tmpdir, "saliency");
+    reg = dlas_test_registry_at("check_saliency", getenv("DLAS_FIXTURES"));
+    ck_assert_ptr_nonnull(reg);
 }
 
 static void teardown(void)
 {
     dlas_registry_free(reg);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    dlas_test_rmtree(tmpdir);
 }
 
 struct manual {
@@ -376,33 +372,23 @@ END_TEST
 
 START_TEST(compressor_measures_latency)
 {
-    char cfg[512], out[512];
-    snprintf(cfg, sizeof cfg, "%s/lat.cfg", tmpdir);
-    snprintf(out, sizeof out, "%s/results", tmpdir);
-    FILE *fp = fopen(cfg, "w");
-    ck_assert_ptr_nonnull(fp);
-    fprintf(fp,
-            "experiment = { seeds = [1]; eval_samples = 8; repeat = 3; warmup = 1; batch = 2;\n"
-            "  output = { dir = \"%s\"; }; };\n"
-            "dataset = { plugin = \"synthetic\"; classes = 4; height = 16; width = 16;\n"
-            "  train_size = 64; test_size = 16; };\n"
-            "models = { lenet = { plugin = \"lenet5\"; }; };\n"
-            "train = { epochs = 0; };\n"
-            "compressors = { one = ( { plugin = \"fx-latency\"; } );\n"
-            "  best = ( { plugin = \"fx-latency\"; auto = true; } ); };\n"
-            "primitives = { im2col = { plugin = \"im2col-gemm\"; };\n"
-            "  direct = { plugin = \"direct\"; }; };\n"
-            "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n"
-            "sweep = { primitives = [\"direct\"]; };\n",
-            out);
-    fclose(fp);
-    struct dlas_experiment *e;
-    ck_assert_msg(dlas_experiment_load(cfg, reg, &e) == 0, "%s", dlas_last_error());
-    struct dlas_run_options ro;
-    dlas_run_options_default(&ro);
-    ro.progress = 0;
+    const char *cfg = dlas_test_writef(
+        dlas_test_path(tmpdir, "lat.cfg"),
+        "experiment = { seeds = [1]; eval_samples = 8; repeat = 3; warmup = 1; batch = 2;\n"
+        "  output = { dir = \"%s\"; }; };\n"
+        "dataset = { plugin = \"synthetic\"; classes = 4; height = 16; width = 16;\n"
+        "  train_size = 64; test_size = 16; };\n"
+        "models = { lenet = { plugin = \"lenet5\"; }; };\n"
+        "train = { epochs = 0; };\n"
+        "compressors = { one = ( { plugin = \"fx-latency\"; } );\n"
+        "  best = ( { plugin = \"fx-latency\"; auto = true; } ); };\n"
+        "primitives = { im2col = { plugin = \"im2col-gemm\"; };\n"
+        "  direct = { plugin = \"direct\"; }; };\n"
+        "backends = { omp = { plugin = \"openmp\"; threads = 1; }; };\n"
+        "sweep = { primitives = [\"direct\"]; };\n",
+        dlas_test_path(tmpdir, "results"));
     struct dlas_run_summary sum;
-    ck_assert_msg(dlas_experiment_run(e, &ro, &sum) == 0, "%s", dlas_last_error());
+    struct dlas_experiment *e = dlas_test_experiment(cfg, reg, NULL, &sum);
     ck_assert_int_eq(sum.ran, 2);
     ck_assert_int_eq(sum.failed, 0);
     int seen_auto = 0;

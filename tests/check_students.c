@@ -578,6 +578,103 @@ START_TEST(test_fisher_potential_fd)
 }
 END_TEST
 
+/* The Fisher potential written out the plain way: a fresh autograd, a full
+ * backward (parameter gradients too), dlas_fisher_batch at every probe. */
+static double fisher_reference(struct dlas_graph *g, const struct dlas_residual_block *b, int nb,
+                               int n, const float *x, const int32_t *y)
+{
+    struct dlas_autograd *a = NULL;
+    ck_assert_int_eq(dlas_autograd_new(g, n, 1, &a), 0);
+    int probe[64];
+    ck_assert_int_le(nb, 64);
+    for (int k = 0; k < nb; k++) {
+        probe[k] = dlas_residual_block_probe(g, &b[k]);
+        ck_assert_int_ge(probe[k], 0);
+        ck_assert_int_eq(dlas_autograd_keep(a, probe[k]), 0);
+    }
+    ck_assert_int_eq(dlas_autograd_forward(a, n, x, DLAS_AG_TRAIN | DLAS_AG_KEEP_STATS), 0);
+    int lid = dlas_autograd_logits_node(a);
+    dlas_loss_xent(dlas_autograd_act(a, lid), y, n, dlas_graph_node(g, lid)->out_shape[0], 0.0,
+                   dlas_autograd_grad(a, lid), 1.0);
+    ck_assert_int_eq(dlas_autograd_backward(a), 0);
+    double total = 0.0;
+    for (int k = 0; k < nb; k++) {
+        const struct dlas_node *pn = dlas_graph_node(g, probe[k]);
+        int64_t c = pn->out_shape[0];
+        double *delta = calloc((size_t)c, sizeof *delta);
+        dlas_fisher_batch(dlas_autograd_act(a, probe[k]), dlas_autograd_grad(a, probe[k]), n, c,
+                          pn->out_shape[1] * pn->out_shape[2], delta);
+        double block = 0.0;
+        for (int64_t i = 0; i < c; i++)
+            block += fabs(delta[i]);
+        total += block;
+        free(delta);
+    }
+    dlas_autograd_free(a);
+    return total;
+}
+
+/* Candidates scored in turn through one autograd (dlas_autograd_set_graph,
+ * dlas_fisher_potential_with: BlockSwap's search) score exactly as each
+ * scored alone the plain way, whatever came before: bigger and smaller
+ * graphs, in an arena left dirty by the previous candidate. */
+START_TEST(test_fisher_potential_reuse)
+{
+    enum { N = 6 };
+    const char *w[] = {"depth=10", "width=2", NULL};
+    struct dlas_graph *teacher = model("wrn", w, 1, 12, 12, 3);
+    struct dlas_residual_block *b = NULL;
+    int nb = 0;
+    ck_assert_int_eq(dlas_graph_residual_blocks(teacher, &b, &nb), 0);
+    ck_assert_int_ge(nb, 2);
+    float x[N * 144];
+    int32_t y[N];
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 11);
+    for (int i = 0; i < N * 144; i++)
+        x[i] = (float)(dlas_rng_uniform(&r) * 2 - 1);
+    for (int i = 0; i < N; i++)
+        y[i] = i % 3;
+    /* per block: a type, in an order that grows, shrinks and mixes */
+    const char *plan[][2] = {{"S", "S"},       {"DW", "G(2)"},  {"B(2)", "BG(2,2)"},
+                             {"S", "DW"},      {"G(N/2)", "S"}, {"BG(2,2)", "B(4)"}};
+    const int n_plan = (int)(sizeof plan / sizeof plan[0]);
+    struct dlas_autograd *a = NULL;
+    struct dlas_graph *held = NULL;
+    for (int c = 0; c < n_plan; c++) {
+        struct dlas_graph *g = dlas_graph_clone(teacher);
+        for (int k = 0; k < nb; k++) {
+            struct dlas_block_type t;
+            ck_assert_int_eq(dlas_block_type_parse(plan[c][k % 2], &t), 0);
+            ck_assert_msg(dlas_graph_substitute_block(g, &b[k], &t, NULL) == 0, "%s",
+                          dlas_last_error());
+        }
+        struct dlas_rng wr;
+        dlas_rng_seed(&wr, 100 + (uint64_t)c);
+        ck_assert_int_eq(dlas_graph_init_weights(g, &wr), 0);
+        if (a)
+            ck_assert_msg(dlas_autograd_set_graph(a, g) == 0, "%s", dlas_last_error());
+        else
+            ck_assert_int_eq(dlas_autograd_new(g, N, 1, &a), 0);
+        dlas_graph_free(held);
+        held = g;
+        double reused = -1, alone = -2, plain = fisher_reference(g, b, nb, N, x, y);
+        ck_assert_msg(dlas_fisher_potential_with(a, b, nb, N, x, y, &reused) == 0, "%s",
+                      dlas_last_error());
+        ck_assert_msg(dlas_fisher_potential(g, b, nb, N, x, y, 1, &alone) == 0, "%s",
+                      dlas_last_error());
+        ck_assert_msg(plain > 0 && reused == plain && alone == plain,
+                      "candidate %d: reused %.17g, alone %.17g, plain %.17g", c, reused, alone,
+                      plain);
+    }
+    ck_assert_int_eq(dlas_autograd_set_graph(a, NULL), DLAS_ERR_INVALID);
+    dlas_autograd_free(a);
+    dlas_graph_free(held);
+    dlas_graph_free(teacher);
+    free(b);
+}
+END_TEST
+
 /* ---- blockswap ----------------------------------------------------------------- */
 
 struct bs_run {
@@ -998,6 +1095,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_moonshine_refuses);
     tcase_add_test(tc, test_at_gradient);
     tcase_add_test(tc, test_fisher_potential_fd);
+    tcase_add_test(tc, test_fisher_potential_reuse);
     tcase_add_test(tc, test_blockswap_search);
     tcase_add_test(tc, test_blockswap_refuses);
     tcase_add_test(tc, test_hakd_latency_choice);

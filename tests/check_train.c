@@ -1098,19 +1098,15 @@ static char tmpdir[256];
 
 static void setup(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "%s/dlas-train-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    reg = dlas_registry_new();
-    ck_assert_int_eq(dlas_registry_discover(reg, NULL), DLAS_OK);
+    dlas_test_mkdtemp(tmpdir, sizeof tmpdir, "train");
+    reg = dlas_test_registry("check_train");
+    ck_assert_ptr_nonnull(reg);
 }
 
 static void teardown(void)
 {
     dlas_registry_free(reg);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    dlas_test_rmtree(tmpdir);
 }
 
 struct fixture {
@@ -1673,32 +1669,25 @@ static size_t point_of(const struct dlas_experiment *e, const char *a, const cha
 
 START_TEST(experiment_trains)
 {
-    char cfg[512], out[512];
-    snprintf(cfg, sizeof cfg, "%s/train.cfg", tmpdir);
-    snprintf(out, sizeof out, "%s/results", tmpdir);
-    FILE *fp = fopen(cfg, "w");
-    ck_assert_ptr_nonnull(fp);
-    fprintf(fp,
-            "experiment = { seeds = [1]; eval_samples = 128; repeat = 2; warmup = 0;\n"
-            "  output = { dir = \"%s\"; }; };\n"
-            "dataset = { plugin = \"synthetic\"; classes = 4; height = 16; width = 16;\n"
-            "  train_size = 1024; test_size = 128; };\n"
-            "models = { lenet = { plugin = \"lenet5\"; }; };\n"
-            "train = { epochs = 5; batch = 32; lr = 0.03; threads = 2; };\n"
-            "compressors = { none = (); ft = ( { plugin = \"fx-finetune\"; } ); };\n"
-            "primitives = { im2col = { plugin = \"im2col-gemm\"; }; };\n"
-            "backends = { omp = { plugin = \"openmp\"; threads = [1, 2]; }; };\n",
-            out);
-    fclose(fp);
-    struct dlas_registry *r = dlas_registry_new();
-    ck_assert_int_eq(dlas_registry_discover(r, getenv("DLAS_FIXTURES")), DLAS_OK);
-    struct dlas_experiment *e;
-    ck_assert_msg(dlas_experiment_load(cfg, r, &e) == 0, "%s", dlas_last_error());
+    const char *cfg = dlas_test_writef(
+        dlas_test_path(tmpdir, "train.cfg"),
+        "experiment = { seeds = [1]; eval_samples = 128; repeat = 2; warmup = 0;\n"
+        "  output = { dir = \"%s\"; }; };\n"
+        "dataset = { plugin = \"synthetic\"; classes = 4; height = 16; width = 16;\n"
+        "  train_size = 1024; test_size = 128; };\n"
+        "models = { lenet = { plugin = \"lenet5\"; }; };\n"
+        "train = { epochs = 5; batch = 32; lr = 0.03; threads = 2; };\n"
+        "compressors = { none = (); ft = ( { plugin = \"fx-finetune\"; } ); };\n"
+        "primitives = { im2col = { plugin = \"im2col-gemm\"; }; };\n"
+        "backends = { omp = { plugin = \"openmp\"; threads = [1, 2]; }; };\n",
+        dlas_test_path(tmpdir, "results"));
+    struct dlas_registry *r = dlas_test_registry_at("check_train", getenv("DLAS_FIXTURES"));
+    ck_assert_ptr_nonnull(r);
     struct dlas_run_options ro;
     dlas_run_options_default(&ro);
     ro.progress = 0;
     struct dlas_run_summary sum;
-    ck_assert_msg(dlas_experiment_run(e, &ro, &sum) == 0, "%s", dlas_last_error());
+    struct dlas_experiment *e = dlas_test_experiment(cfg, r, &ro, &sum);
     ck_assert_int_eq(sum.failed, 0);
     ck_assert_int_eq(sum.ran, 4);
     size_t n1 = point_of(e, "/none/", "threads=1"), n2 = point_of(e, "/none/", "threads=2");
@@ -1726,7 +1715,7 @@ START_TEST(experiment_trains)
     /* A damaged trained model is refused by every point, and left as it was */
     char ckpt[1024];
     snprintf(ckpt, sizeof ckpt, "%s", dlas_experiment_result(e, n1, "train_checkpoint"));
-    fp = fopen(ckpt, "r+b");
+    FILE *fp = fopen(ckpt, "r+b");
     ck_assert_ptr_nonnull(fp);
     ck_assert_int_eq(fseek(fp, 0, SEEK_END), 0);
     long size = ftell(fp);

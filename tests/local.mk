@@ -13,7 +13,14 @@ AM_TESTS_ENVIRONMENT = \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; export UBSAN_OPTIONS;
 
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(OPENMP_CFLAGS)
-TEST_LDADD = libdlas.la $(CHECK_LIBS) -lm
+TEST_LDADD = tests/libtestutil.la libdlas.la $(CHECK_LIBS) -lm
+
+# What the suites share (tests/testutil.h): a convenience library, built once.
+if HAVE_CHECK
+check_LTLIBRARIES += tests/libtestutil.la
+endif
+tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
+tests_libtestutil_la_CFLAGS = $(TEST_CFLAGS)
 
 if HAVE_CHECK
 check_PROGRAMS += tests/check_loader tests/check_params tests/check_graph \
@@ -37,7 +44,7 @@ tests_check_params_SOURCES = tests/check_params.c tests/testutil.h
 tests_check_params_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
 # check_params tests the libconfig reader (core/plugin/cfgparams.h), which
 # libdlas does not export: it links the layers statically.
-tests_check_params_LDADD = $(DLAS_STATIC) $(CHECK_LIBS)
+tests_check_params_LDADD = tests/libtestutil.la $(DLAS_STATIC) $(CHECK_LIBS)
 tests_check_graph_SOURCES = tests/check_graph.c tests/testutil.h
 tests_check_graph_CFLAGS = $(TEST_CFLAGS)
 tests_check_graph_LDADD = $(TEST_LDADD)

@@ -195,16 +195,24 @@ static int search(struct dlas_compress_ctx *ctx, const struct dlas_params *p,
     int rc = read_minibatch(ctx->data, dlas_param_int(p, "fisher_batch"), h->rng, &images, &labels,
                             &mb);
     double last = now_s();
+    /* one autograd for all candidates: its gigabyte of batch buffers is
+     * allocated once and handed from graph to graph */
+    struct dlas_autograd *a = NULL;
+    struct dlas_graph *held = NULL;
     for (int i = 0; i < n && !rc; i++) {
         /* every candidate's weights from its own stream: the score of a
          * genotype does not depend on which others were drawn */
         struct dlas_rng r = dlas_rng_derive(h->rng, 0x5eed0000u + (uint64_t)i);
         struct dlas_graph *g = NULL;
         rc = bs_build(ctx->graph, sp, s[i].genotype, &r, &g);
+        if (!rc) {
+            rc = a ? dlas_autograd_set_graph(a, g) : dlas_autograd_new(g, mb, threads, &a);
+            dlas_graph_free(held); /* the autograd has let go of it */
+            held = g;
+        }
         if (!rc)
-            rc = dlas_fisher_potential(g, sp->blocks, sp->n_blocks, mb, images, labels, threads,
-                                       &s[i].fisher);
-        dlas_graph_free(g);
+            rc = dlas_fisher_potential_with(a, sp->blocks, sp->n_blocks, mb, images, labels,
+                                            &s[i].fisher);
         if (rc)
             dlas_error_context("blockswap: sample %d", i);
         if (now_s() - last > 10.0 || i + 1 == n) {
@@ -214,6 +222,8 @@ static int search(struct dlas_compress_ctx *ctx, const struct dlas_params *p,
             last = now_s();
         }
     }
+    dlas_autograd_free(a);
+    dlas_graph_free(held);
     free(images);
     free(labels);
     if (rc)

@@ -1,7 +1,12 @@
 /* The autograd's buffers and passes: forward in topological order, backward
  * in reverse, each node's kernel in backward_*.c. Buffers are sized once for
  * max_batch and rebuilt only when the graph's structure changes, so a
- * training step allocates nothing. */
+ * training step allocates nothing. The batch-sized buffers (activations,
+ * gradients, pooling and dropout state) are carved from one arena that a
+ * rebuild reuses when it is large enough: a search that scores many
+ * graphs in turn (BlockSwap) does not map, fault in and clear a gigabyte
+ * per candidate. Their contents between passes are garbage either way
+ * (every kernel writes before it reads, as on a second training step). */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,12 +65,9 @@ static void release_buffers(struct dlas_autograd *a)
 {
     for (int i = 0; a->nd && i < a->n; i++) {
         struct ag_node *x = &a->nd[i];
-        dlas_aligned_free(x->act);
-        dlas_aligned_free(x->grad);
+        /* act, grad, argmax and mask live in the arena, which stays */
         dlas_aligned_free(x->mean);
         dlas_aligned_free(x->invstd);
-        dlas_aligned_free(x->argmax);
-        dlas_aligned_free(x->mask);
         dlas_aligned_free(x->wpack);
         dlas_aligned_free(x->wflip);
         dlas_aligned_free(x->dw_map);
@@ -123,6 +125,31 @@ static void plan_fusion(struct dlas_autograd *a)
     }
 }
 
+/* Lay the batch-sized buffers out in the arena at base (NULL: only measure);
+ * returns the bytes they take. Each starts on a 64-byte boundary. */
+static size_t arena_walk(struct dlas_autograd *a, char *base)
+{
+    size_t off = 0;
+#define PLACE(ptr, n, elem)                                                                      \
+    do {                                                                                         \
+        (ptr) = base ? (void *)(base + off) : NULL;                                              \
+        off += ((size_t)((n) > 0 ? (n) : 1) * (elem) + 63) & ~(size_t)63;                        \
+    } while (0)
+    const int64_t B = a->max_batch;
+    for (int i = 0; i < a->n; i++) {
+        struct ag_node *x = &a->nd[i];
+        PLACE(x->act, B * x->numel, sizeof(float));
+        if (x->needs_grad)
+            PLACE(x->grad, B * x->numel, sizeof(float));
+        if (x->n->op == DLAS_OP_MAXPOOL)
+            PLACE(x->argmax, B * x->numel, sizeof(int32_t));
+        if (x->n->op == DLAS_OP_DROPOUT)
+            PLACE(x->mask, B * x->numel, 1);
+    }
+#undef PLACE
+    return off;
+}
+
 static int build(struct dlas_autograd *a)
 {
     struct dlas_graph *g = a->g;
@@ -151,9 +178,6 @@ static int build(struct dlas_autograd *a)
         x->needs_grad = i == 0 ? a->input_grad : has_params(d);
         for (int k = 0; k < d->n_inputs; k++)
             x->needs_grad |= a->nd[d->inputs[k]].needs_grad;
-        x->act = falloc(B * x->numel, sizeof(float), &failed);
-        if (x->needs_grad)
-            x->grad = falloc(B * x->numel, sizeof(float), &failed);
         switch (d->op) {
         case DLAS_OP_CONV2D: {
             const struct dlas_node *in = dlas_graph_node(g, d->inputs[0]);
@@ -189,12 +213,6 @@ static int build(struct dlas_autograd *a)
             x->mean = falloc(d->out_shape[0], sizeof(float), &failed);
             x->invstd = falloc(d->out_shape[0], sizeof(float), &failed);
             break;
-        case DLAS_OP_MAXPOOL:
-            x->argmax = falloc(B * x->numel, sizeof(int32_t), &failed);
-            break;
-        case DLAS_OP_DROPOUT:
-            x->mask = falloc(B * x->numel, 1, &failed);
-            break;
         default:
             break;
         }
@@ -205,7 +223,17 @@ static int build(struct dlas_autograd *a)
                 failed = 1;
         }
     }
+    size_t need = failed ? 0 : arena_walk(a, NULL);
+    if (need > a->arena_bytes) { /* grow; a smaller graph reuses what is there */
+        dlas_aligned_free(a->arena);
+        a->arena_bytes = 0;
+        if ((a->arena = dlas_aligned_alloc(need)))
+            a->arena_bytes = need;
+        else
+            failed = 1;
+    }
     if (!failed) {
+        arena_walk(a, a->arena);
         a->ws_floats = (ws + 15) & ~(int64_t)15; /* keeps each thread's slice 64-byte aligned */
         a->pg_floats = (pg + 15) & ~(int64_t)15;
         a->ws = falloc(a->ws_floats * a->threads, sizeof(float), &failed);
@@ -253,6 +281,7 @@ void dlas_autograd_free(struct dlas_autograd *a)
     if (!a)
         return;
     release_buffers(a);
+    dlas_aligned_free(a->arena);
     free(a);
 }
 
@@ -272,6 +301,16 @@ int dlas_autograd_sync(struct dlas_autograd *a)
         return DLAS_OK;
     }
     release_buffers(a);
+    return build(a);
+}
+
+int dlas_autograd_set_graph(struct dlas_autograd *a, struct dlas_graph *g)
+{
+    if (!a || !g)
+        return dlas_error(DLAS_ERR_INVALID, "autograd: NULL %s", a ? "graph" : "autograd");
+    release_buffers(a);
+    a->g = g;
+    a->sig = 0;
     return build(a);
 }
 
@@ -426,14 +465,33 @@ float *ag_grad_dst(struct dlas_autograd *a, int in, int *acc)
 
 void ag_grad_done(struct dlas_autograd *a, int in) { a->nd[in].grad_set = 1; }
 
+static int inputs_reach(const struct dlas_autograd *a, int i)
+{
+    const struct dlas_node *n = a->nd[i].n;
+    for (int k = 0; k < n->n_inputs; k++)
+        if (a->nd[n->inputs[k]].reach)
+            return 1;
+    return 0;
+}
+
 int dlas_autograd_backward(struct dlas_autograd *a)
 {
     if (!a || !a->have_forward)
         return dlas_error(DLAS_ERR_INVALID, "autograd backward: no forward to go back through");
     if (a->flags & DLAS_AG_NO_GRAD)
         return dlas_error(DLAS_ERR_INVALID, "autograd backward: the forward ran with NO_GRAD");
+    const int act_only = (a->flags & DLAS_AG_ACT_GRAD_ONLY) != 0;
+    if (act_only) /* the gradients a kept node's needs: its own and those downstream */
+        for (int i = 0; i < a->n; i++) {
+            struct ag_node *x = &a->nd[i];
+            x->reach = x->keep || (i == 0 && a->input_grad);
+            for (int k = 0; k < x->n->n_inputs; k++)
+                x->reach |= a->nd[x->n->inputs[k]].reach;
+        }
     for (int i = a->n - 1; i >= 1; i--) {
         struct ag_node *x = &a->nd[i];
+        if (act_only && !inputs_reach(a, i))
+            continue; /* nothing wanted lies upstream */
         /* A fused relu leaves its gradient to its batchnorm, unless a loss
          * wrote into the batchnorm's gradient itself: then both run apart. */
         if (x->fused_bn && !a->nd[x->fused_bn].grad_set)

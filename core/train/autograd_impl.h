@@ -22,6 +22,7 @@ struct ag_node {
      * (one pass less each way): the batchnorm's own output and gradient
      * are then never materialised, unless kept (dlas_autograd_keep). */
     int keep;
+    int reach;                 /* ACT_GRAD_ONLY: kept, or downstream of a kept node */
     int fused_relu;            /* batchnorm: the relu it computes too (0: none) */
     int fused_bn;              /* relu: the batchnorm that computes it (0: none) */
     int act_gone, grad_gone;   /* not materialised in this pass */
@@ -64,6 +65,9 @@ struct dlas_autograd {
     float *pg; /* AG_CHUNKS x pg_floats */
     int64_t pg_floats;
     double *prof; /* 2 x n seconds (forward, backward), or NULL */
+    /* the nodes' act, grad, argmax and mask (autograd.c: arena_walk) */
+    char *arena;
+    size_t arena_bytes;
 };
 
 /* Where backward writes the gradient of node `in`: NULL if none is needed.

@@ -203,8 +203,8 @@ static void flip_weights(const struct ag_node *nd, const float *w)
             }
 }
 
-/* One image's part: dW (in the chunk's layout) and db added into dw/db, dx
- * written or added.
+/* One image's part: dW (in the chunk's layout) and db added into dw/db
+ * (dw NULL: no parameter gradients), dx written or added.
  *
  * DW_COLT: with colT the columns of dy for the stride-1 convolution giving
  * dx, colT[co, kh-1-ky, kw-1-kx][p] is dy where input position p meets tap
@@ -224,7 +224,9 @@ static void backward_image(const struct ag_node *nd, const float *x, const float
         float *dxg = dx ? dx + g * cpg * in_hw : NULL;
         const float beta = acc ? 1.0f : 0.0f;
         /* weight gradient (and, on the colT path, dx with it) */
-        if (nd->dw_mode == DW_DIRECT) {
+        if (!dw) {
+            /* activation gradients only: dx below (DX_COLT serves DW_COLT's layers) */
+        } else if (nd->dw_mode == DW_DIRECT) {
             cd_dw(&nd->gf, src, dyg, dw + g * cd_dw_floats(&nd->gf), ws);
         } else if (nd->dw_mode == DW_COLT) {
             const int64_t Kt = opg * T;
@@ -260,7 +262,7 @@ static void backward_image(const struct ag_node *nd, const float *x, const float
             ag_sgemm(CblasTrans, CblasNoTrans, (int)K, (int)N, (int)opg, 1.0f,
                         w + g * opg * K, (int)K, dyg, (int)N, beta, dxg, (int)N);
             break;
-        case DX_COLT: { /* dW came another way; the columns of dy still give dx */
+        case DX_COLT: { /* dW came another way (or none); the columns of dy give dx */
             const int64_t Kt = opg * T;
             ag_im2col(&nd->cdt, opg, dyg, ws);
             ag_sgemm(CblasNoTrans, CblasNoTrans, (int)cpg, (int)in_hw, (int)Kt,
@@ -326,6 +328,7 @@ int ag_conv_backward(struct dlas_autograd *a, int id)
     const int64_t in_n = d->in_c * d->in_h * d->in_w, out_n = d->out_c * d->out_h * d->out_w;
     const int64_t pn = nd->part_floats, bn = d->has_bias ? d->out_c : 0;
     const int64_t B = a->batch, chunks = ag_chunks(B);
+    const int want_dw = !(a->flags & DLAS_AG_ACT_GRAD_ONLY);
     if (nd->wflip && nd->dx_cv) {
         flip_weights(nd, w);
         for (int64_t g = 0; g < G; g++)
@@ -341,8 +344,9 @@ int ag_conv_backward(struct dlas_autograd *a, int id)
         float *ws = a->ws + (int64_t)omp_get_thread_num() * a->ws_floats;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t c = 0; c < chunks; c++) {
-            float *dw = a->pg + c * a->pg_floats, *db = bn ? dw + pn : NULL;
-            memset(dw, 0, (size_t)(pn + bn) * sizeof(float));
+            float *dw = want_dw ? a->pg + c * a->pg_floats : NULL, *db = dw && bn ? dw + pn : NULL;
+            if (dw)
+                memset(dw, 0, (size_t)(pn + bn) * sizeof(float));
             int64_t b0, b1;
             ag_range(B, (int)chunks, (int)c, &b0, &b1);
             for (int64_t b = b0; b < b1; b++)
@@ -354,7 +358,7 @@ int ag_conv_backward(struct dlas_autograd *a, int id)
         const float *pg = a->pg;
         const int64_t stride = a->pg_floats;
 #pragma omp for schedule(static)
-        for (int64_t i = 0; i < pn + bn; i++) {
+        for (int64_t i = 0; i < (want_dw ? pn + bn : 0); i++) {
             int64_t to = i >= pn ? -2 : nd->dw_map ? nd->dw_map[i] : i;
             if (to == -1)
                 continue;

@@ -34,6 +34,20 @@ int dlas_fisher_potential(struct dlas_graph *g, const struct dlas_residual_block
 {
     struct dlas_autograd *a = NULL;
     int rc = dlas_autograd_new(g, n, threads, &a);
+    if (!rc)
+        rc = dlas_fisher_potential_with(a, blocks, n_blocks, n, images, labels, out);
+    dlas_autograd_free(a);
+    return rc;
+}
+
+int dlas_fisher_potential_with(struct dlas_autograd *a, const struct dlas_residual_block *blocks,
+                               int n_blocks, int64_t n, const float *images,
+                               const int32_t *labels, double *out)
+{
+    struct dlas_graph *g = dlas_autograd_graph(a);
+    if (!g)
+        return dlas_error(DLAS_ERR_INVALID, "fisher potential: NULL autograd");
+    int rc = DLAS_OK;
     int *probe = calloc((size_t)n_blocks, sizeof *probe);
     if (!rc && !probe)
         rc = dlas_error(DLAS_ERR_NOMEM, "fisher potential: out of memory");
@@ -47,7 +61,8 @@ int dlas_fisher_potential(struct dlas_graph *g, const struct dlas_residual_block
     }
     /* train mode, as the authors' net.train(): batch statistics */
     if (!rc)
-        rc = dlas_autograd_forward(a, n, images, DLAS_AG_TRAIN | DLAS_AG_KEEP_STATS);
+        rc = dlas_autograd_forward(a, n, images,
+                                   DLAS_AG_TRAIN | DLAS_AG_KEEP_STATS | DLAS_AG_ACT_GRAD_ONLY);
     if (!rc) {
         int lid = dlas_autograd_logits_node(a);
         const struct dlas_node *ln = dlas_graph_node(g, lid);
@@ -75,7 +90,6 @@ int dlas_fisher_potential(struct dlas_graph *g, const struct dlas_residual_block
         total += s;
     }
     free(probe);
-    dlas_autograd_free(a);
     if (!rc)
         *out = total;
     return rc;

@@ -11,6 +11,8 @@
 
 #include <dlas/plugin.h>
 
+#include "conv_ops.h"
+
 static inline int cp_cuda(cudaError_t e, const char *prim, const char *what)
 {
     if (e == cudaSuccess)
@@ -114,6 +116,17 @@ static inline int cp_conv_new(const char *prim, cp_supports_fn supports,
     return DLAS_OK;
 }
 
+/* A handle the backend lends (which: DLAS_NATIVE_CUBLAS, DLAS_NATIVE_CUDNN;
+ * what: its name for the message), or NULL with DLAS_ERR_UNAVAILABLE set. */
+static inline void *cp_handle(const struct dlas_backend *be, const char *prim,
+                              const char *which, const char *what)
+{
+    void *h = dlas_backend_native(be, which);
+    if (!h)
+        dlas_error(DLAS_ERR_UNAVAILABLE, "%s: the backend has no %s handle", prim, what);
+    return h;
+}
+
 /* The weights (n floats, already in the plugin's layout) and, when the layer
  * has one, the bias into backend memory. */
 static inline int cp_conv_upload(struct cp_conv *c, const char *prim, const float *w, size_t n,
@@ -145,6 +158,30 @@ static inline void cp_conv_free(struct cp_conv *c)
     if (c->b)
         c->be->ops->free(c->be->ctx, c->b);
     free(c);
+}
+
+/* release() of a plugin whose state holds nothing beyond its cp_conv that
+ * needs freeing (the state begins with the cp_conv). */
+static inline void cp_conv_release(void *state) { cp_conv_free((struct cp_conv *)state); }
+
+/* prepare's last step: on success the state goes to *out, on an error
+ * (rc) it is released. */
+static inline int cp_conv_finish(int rc, void *state, void (*release)(void *), void **out)
+{
+    if (rc) {
+        release(state);
+        return rc;
+    }
+    *out = state;
+    return DLAS_OK;
+}
+
+/* workspace() of a plugin that needs none. */
+static inline size_t cp_no_workspace(void *state, int64_t batch)
+{
+    (void)state;
+    (void)batch;
+    return 0;
 }
 
 #endif

@@ -41,6 +41,19 @@ int pc_check_desc(const char *prim, const struct dlas_conv_desc *d, char *why, s
     return DLAS_OK;
 }
 
+int pc_check_not_depthwise(const char *prim, const struct dlas_conv_desc *d, char *why,
+                           size_t len)
+{
+    int rc = pc_check_desc(prim, d, why, len);
+    if (rc)
+        return rc;
+    if (d->groups > 1 && d->in_c == d->groups)
+        return pc_fail(prim, why, len, DLAS_ERR_UNSUPPORTED,
+                       "depthwise (one input channel per group): vectors over output "
+                       "channels would be nearly empty; grouped-spatial-pack handles it");
+    return DLAS_OK;
+}
+
 int pc_check_prepare(const char *prim, const struct dlas_backend *be,
                      const struct dlas_conv_desc *d, const float *weight, const float *bias)
 {
@@ -54,6 +67,53 @@ int pc_check_prepare(const char *prim, const struct dlas_backend *be,
     if (be && be->ops && be->ops->device && strcmp(be->ops->device, "cpu"))
         return dlas_error(DLAS_ERR_UNSUPPORTED, "%s: runs on the cpu, not on a \"%s\" backend",
                           prim, be->ops->device);
+    return DLAS_OK;
+}
+
+void *pc_conv_alloc(const char *prim, const struct dlas_host *host,
+                    const struct dlas_backend *be, const struct dlas_conv_desc *d, size_t size)
+{
+    struct pc_conv *c = host->alloc(size);
+    if (!c) {
+        dlas_error(DLAS_ERR_NOMEM, "%s: cannot allocate state", prim);
+        return NULL;
+    }
+    c->host = host;
+    if (be && be->ops)
+        c->be = *be;
+    c->d = *d;
+    c->cpg = d->in_c / d->groups;
+    c->opg = d->out_c / d->groups;
+    return c;
+}
+
+void pc_conv_free(struct pc_conv *c)
+{
+    if (c)
+        c->host->free(c);
+}
+
+int pc_conv_bias(const struct pc_conv *c, const char *prim, const float *bias, int64_t stride,
+                 float **out)
+{
+    const struct dlas_conv_desc *d = &c->d;
+    if (!d->has_bias)
+        return DLAS_OK;
+    float *b = c->host->alloc((size_t)(d->groups * stride) * sizeof(float));
+    if (!b)
+        return dlas_error(DLAS_ERR_NOMEM, "%s: cannot allocate the bias", prim);
+    for (int g = 0; g < d->groups; g++)
+        memcpy(b + g * stride, bias + g * c->opg, (size_t)c->opg * sizeof(float));
+    *out = b;
+    return DLAS_OK;
+}
+
+int pc_check_run(const char *prim, const void *state, int64_t batch, const float *in,
+                 const float *out, const void *ws)
+{
+    if (!state || batch < 0 || (batch && (!in || !out || !ws)))
+        return dlas_error(DLAS_ERR_INVALID,
+                          "%s: run() needs state, input, output and workspace", prim);
     return DLAS_OK;
 }
 

@@ -13,6 +13,7 @@
 #include <dlas/plugin.h>
 
 #include "../../core/kernels/pc_kernels.h"
+#include "conv_ops.h"
 
 /* ---- layer checks ------------------------------------------------------ */
 
@@ -23,9 +24,64 @@ int pc_fail(const char *prim, char *why, size_t len, int status, const char *fmt
 /* The well-formedness checks every primitive makes (sizes, divisibility,
  * geometry agreeing with out_h/out_w); DLAS_ERR_INVALID with the reason. */
 int pc_check_desc(const char *prim, const struct dlas_conv_desc *d, char *why, size_t len);
+/* pc_check_desc, and DLAS_ERR_UNSUPPORTED for a depthwise layer (one input
+ * channel per group): for the primitives whose vectors span a group's
+ * output channels, which would be nearly empty there. */
+int pc_check_not_depthwise(const char *prim, const struct dlas_conv_desc *d, char *why,
+                           size_t len);
 /* Common prepare() argument checks (weights, bias, cpu backend). */
 int pc_check_prepare(const char *prim, const struct dlas_backend *be,
                      const struct dlas_conv_desc *d, const float *weight, const float *bias);
+
+/* ---- the state every CPU convolution starts with -------------------------- */
+
+/* Who lent the memory, where a prepared convolution runs, and its layer.
+ * Each primitive's state begins with one (member `conv`), so that prepare's
+ * first steps, run()'s argument checks and the state's release are written
+ * once. */
+struct pc_conv {
+    const struct dlas_host *host;
+    struct dlas_backend be; /* a copy; zeroed when prepare() had none */
+    struct dlas_conv_desc d;
+    int64_t cpg, opg; /* input and output channels of a group */
+};
+
+/* A zeroed state of `size` bytes (a struct that begins with struct
+ * pc_conv) from the host, its pc_conv filled in; NULL, with DLAS_ERR_NOMEM
+ * set, when out of memory. prepare() checks the layer first
+ * (pc_check_prepare, then the primitive's supports). */
+void *pc_conv_alloc(const char *prim, const struct dlas_host *host,
+                    const struct dlas_backend *be, const struct dlas_conv_desc *d, size_t size);
+/* The state itself (after the primitive released what it added). */
+void pc_conv_free(struct pc_conv *c);
+/* The bias of every group into *out, groups `stride` floats apart (stride
+ * >= opg: whole blocks of output channels; the padding stays zero). *out
+ * stays NULL when the layer has no bias. DLAS_ERR_NOMEM. */
+int pc_conv_bias(const struct pc_conv *c, const char *prim, const float *bias, int64_t stride,
+                 float **out);
+/* The operands of the register-blocked micro-kernel besides the packed
+ * input (direct, spatial-pack; primitives/common/blocked.c): each group's
+ * output channels in n_ob blocks of b vectors of 16, their weights and bias
+ * laid out for it, and the offsets of the kernel taps in the packed input
+ * window. */
+struct pc_blocked {
+    int b;
+    int64_t nblk;      /* blocks of 16 input channels of a group */
+    int64_t n_ob;      /* output-channel blocks of a group */
+    int64_t ob_floats; /* packed weights of one block */
+    int64_t *tap_off;  /* kh*kw: left for the caller to fill once the window is known */
+    float *w;          /* [g][ob][blk][tap][c][B*16] (pc_pack_weights) */
+    float *bias;       /* [g][n_ob*B*16], zero-padded; NULL without a bias */
+};
+/* k for blocks of b vectors: every buffer allocated, weights and bias
+ * packed. DLAS_ERR_NOMEM (pc_blocked_free releases what was made). */
+int pc_blocked_new(const struct pc_conv *c, const char *prim, const float *weight,
+                   const float *bias, int b, struct pc_blocked *k);
+void pc_blocked_free(const struct pc_conv *c, struct pc_blocked *k);
+/* run()'s arguments: a state, and input, output and workspace unless the
+ * batch is empty. DLAS_ERR_INVALID. */
+int pc_check_run(const char *prim, const void *state, int64_t batch, const float *in,
+                 const float *out, const void *ws);
 
 /* ---- backend ----------------------------------------------------------- */
 

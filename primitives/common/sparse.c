@@ -8,6 +8,21 @@
 
 #include "sparse.h"
 
+int sc_check_sparsity(const char *prim, const struct dlas_conv_desc *d,
+                      const struct dlas_params *p, char *why, size_t len)
+{
+    int rc = pc_check_desc(prim, d, why, len);
+    if (rc)
+        return rc;
+    const double min_sp = p ? dlas_param_float(p, "min_sparsity") : 0.0;
+    if (d->weight_sparsity < min_sp)
+        return pc_fail(prim, why, len, DLAS_ERR_UNSUPPORTED,
+                       "weights %.1f%% zero, below min_sparsity %.1f%%: a dense primitive is "
+                       "faster here",
+                       100.0 * d->weight_sparsity, 100.0 * min_sp);
+    return DLAS_OK;
+}
+
 int64_t sc_count_zeros(const float *w, int64_t n)
 {
     int64_t z = 0;

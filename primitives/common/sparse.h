@@ -46,6 +46,19 @@ int sc_csr_build(const struct dlas_host *host, const float *weight, int64_t out_
                  int kh, int kw, sc_offset_fn off, const void *ctx, struct sc_csr *csr);
 void sc_csr_free(const struct dlas_host *host, struct sc_csr *csr);
 
+/* The parameter every sparse primitive has: the least weight sparsity of
+ * a layer it accepts (sc_check_sparsity). */
+#define SC_MIN_SPARSITY_PARAM                                                                  \
+    {"min_sparsity", DLAS_PARAM_FLOAT, 0, "0", 0, 1, NULL,                                     \
+     "refuse layers whose weights are less sparse than this (the plan falls back to a dense "  \
+     "primitive there, and auto cannot bind this one); bench_sparse prints each layer's "      \
+     "break-even"}
+
+/* pc_check_desc, and DLAS_ERR_UNSUPPORTED for a layer whose weights are
+ * less sparse than the min_sparsity parameter (0 without parameters). */
+int sc_check_sparsity(const char *prim, const struct dlas_conv_desc *d,
+                      const struct dlas_params *p, char *why, size_t len);
+
 /* Exact zeros among n weights. */
 int64_t sc_count_zeros(const float *w, int64_t n);
 

@@ -167,11 +167,9 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
     int rc = cp_conv_new(NAME, supports, be, d, p, sizeof *s, (void **)&s);
     if (rc)
         return rc;
-    cudnnHandle_t h = dlas_backend_native(be, DLAS_NATIVE_CUDNN);
-    if (!h) {
-        release(s);
-        return dlas_error(DLAS_ERR_UNAVAILABLE, NAME ": the backend has no cuDNN handle");
-    }
+    cudnnHandle_t h = cp_handle(be, NAME, DLAS_NATIVE_CUDNN, "cuDNN");
+    if (!h)
+        return cp_conv_finish(DLAS_ERR_UNAVAILABLE, s, release, out);
     s->h = h;
     const int tf32 = cp_tf32(be);
     const char *how = p ? dlas_param_str(p, "algo") : NULL;
@@ -205,14 +203,10 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
         rc = cp_conv_upload(&s->c, NAME, weight, (size_t)wn, bias);
     if (!rc)
         rc = choose(s, how ? how : "find", tf32, ws_limit);
-    if (rc) {
-        release(s);
-        return rc;
-    }
-    host->log(DLAS_LOG_DEBUG, NAME ": algorithm %s, workspace %zu bytes", algo_name(s->algo),
-              s->ws_bytes);
-    *out = s;
-    return DLAS_OK;
+    if (!rc)
+        host->log(DLAS_LOG_DEBUG, NAME ": algorithm %s, workspace %zu bytes",
+                  algo_name(s->algo), s->ws_bytes);
+    return cp_conv_finish(rc, s, release, out);
 }
 
 static size_t workspace(void *st, int64_t batch)
@@ -268,17 +262,8 @@ static const struct dlas_param_spec params[] = {
      "largest workspace an algorithm may use, MiB"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
-static const struct dlas_primitive_ops ops = {
-    .size = sizeof(struct dlas_primitive_ops),
-    .op = "conv2d",
-    .device = "cuda",
-    .supports = supports,
-    .prepare = prepare,
-    .workspace = workspace,
-    .run = run,
-    .release = release,
-    .flags = DLAS_PRIM_ACTIVATION,
-};
+static const struct dlas_primitive_ops ops =
+    PRIM_CONV_OPS("cuda", supports, prepare, workspace, run, release);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,

@@ -38,8 +38,6 @@ static int supports(const struct dlas_conv_desc *d, const struct dlas_params *p,
     return DLAS_OK;
 }
 
-static void release(void *st);
-
 static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
                    const struct dlas_conv_desc *d, const float *weight, const float *bias,
                    const struct dlas_params *p, void **out)
@@ -55,15 +53,8 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
     s->threads = p ? (int)dlas_param_int(p, "threads") : 256;
     s->per_thread = p ? (int)dlas_param_int(p, "per_thread") : 1;
     rc = cp_conv_upload(&s->c, NAME, weight, (size_t)(d->out_c * d->kh * d->kw), bias);
-    if (rc) {
-        release(s);
-        return rc;
-    }
-    *out = s;
-    return DLAS_OK;
+    return cp_conv_finish(rc, s, cp_conv_release, out);
 }
-
-static size_t workspace(void *st, int64_t batch) { return 0; }
 
 static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
                struct dlas_profile *prof)
@@ -77,13 +68,6 @@ static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
                    NAME, "depthwise kernel");
 }
 
-static void release(void *st)
-{
-    struct state *s = st;
-    if (s)
-        cp_conv_free(&s->c);
-}
-
 static const struct dlas_param_spec params[] = {
     {"threads", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "256", 32, 1024, NULL,
      "threads per block (a multiple of 32 is best)"},
@@ -91,17 +75,8 @@ static const struct dlas_param_spec params[] = {
      "neighbouring outputs of a row per thread: 1, 2 or 4"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
-static const struct dlas_primitive_ops ops = {
-    .size = sizeof(struct dlas_primitive_ops),
-    .op = "conv2d",
-    .device = "cuda",
-    .supports = supports,
-    .prepare = prepare,
-    .workspace = workspace,
-    .run = run,
-    .release = release,
-    .flags = DLAS_PRIM_ACTIVATION,
-};
+static const struct dlas_primitive_ops ops =
+    PRIM_CONV_OPS("cuda", supports, prepare, cp_no_workspace, run, cp_conv_release);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,

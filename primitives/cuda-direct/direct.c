@@ -76,8 +76,6 @@ static int supports(const struct dlas_conv_desc *d, const struct dlas_params *p,
     return DLAS_OK;
 }
 
-static void release(void *st);
-
 static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
                    const struct dlas_conv_desc *d, const float *weight, const float *bias,
                    const struct dlas_params *p, void **out)
@@ -97,15 +95,8 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
     const int64_t wn = d->out_c * (d->in_c / d->groups) * d->kh * d->kw;
     if (!rc)
         rc = cp_conv_upload(&s->c, NAME, weight, (size_t)wn, bias);
-    if (rc) {
-        release(s);
-        return rc;
-    }
-    *out = s;
-    return DLAS_OK;
+    return cp_conv_finish(rc, s, cp_conv_release, out);
 }
-
-static size_t workspace(void *st, int64_t batch) { return 0; }
 
 static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
                struct dlas_profile *prof)
@@ -118,14 +109,6 @@ static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
                    "direct convolution kernel");
 }
 
-static void release(void *st)
-{
-    struct state *s = st;
-    if (!s)
-        return;
-    cp_conv_free(&s->c);
-}
-
 static const struct dlas_param_spec params[] = {
     {"oc_block", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "16", 4, 32, NULL,
      "output channels per block, accumulated in registers: 4, 8, 16 or 32"},
@@ -135,17 +118,8 @@ static const struct dlas_param_spec params[] = {
      "input channels staged in shared memory at a time"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
-static const struct dlas_primitive_ops ops = {
-    .size = sizeof(struct dlas_primitive_ops),
-    .op = "conv2d",
-    .device = "cuda",
-    .supports = supports,
-    .prepare = prepare,
-    .workspace = workspace,
-    .run = run,
-    .release = release,
-    .flags = DLAS_PRIM_ACTIVATION,
-};
+static const struct dlas_primitive_ops ops =
+    PRIM_CONV_OPS("cuda", supports, prepare, cp_no_workspace, run, cp_conv_release);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,

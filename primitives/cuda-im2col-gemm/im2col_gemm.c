@@ -47,8 +47,6 @@ static int supports(const struct dlas_conv_desc *d, const struct dlas_params *p,
     return DLAS_OK;
 }
 
-static void release(void *st);
-
 static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
                    const struct dlas_conv_desc *d, const float *weight, const float *bias,
                    const struct dlas_params *p, void **out)
@@ -58,11 +56,9 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
     int rc = cp_conv_new(NAME, supports, be, d, p, sizeof *s, (void **)&s);
     if (rc)
         return rc;
-    cublasHandle_t h = dlas_backend_native(be, DLAS_NATIVE_CUBLAS);
-    if (!h) {
-        release(s);
-        return dlas_error(DLAS_ERR_UNAVAILABLE, NAME ": the backend has no cuBLAS handle");
-    }
+    cublasHandle_t h = cp_handle(be, NAME, DLAS_NATIVE_CUBLAS, "cuBLAS");
+    if (!h)
+        return cp_conv_finish(DLAS_ERR_UNAVAILABLE, s, cp_conv_release, out);
     s->blas = h;
     s->G = (struct cig_geom){d->in_c, d->in_h, d->in_w, d->out_h, d->out_w, d->in_c / d->groups,
                              d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w,
@@ -80,12 +76,7 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
     }
     s->chunk = chunk < 1 ? 1 : chunk > d->batch ? d->batch : chunk;
     rc = cp_conv_upload(&s->c, NAME, weight, (size_t)(d->out_c * s->K), bias);
-    if (rc) {
-        release(s);
-        return rc;
-    }
-    *out = s;
-    return DLAS_OK;
+    return cp_conv_finish(rc, s, cp_conv_release, out);
 }
 
 static size_t workspace(void *st, int64_t batch)
@@ -150,14 +141,6 @@ static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
     return rc;
 }
 
-static void release(void *st)
-{
-    struct state *s = st;
-    if (!s)
-        return;
-    cp_conv_free(&s->c);
-}
-
 static const struct dlas_param_spec params[] = {
     {"images", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 256, NULL,
      "images per im2col + GEMM chunk; 0 = as many as workspace_mb holds"},
@@ -165,17 +148,8 @@ static const struct dlas_param_spec params[] = {
      "column-matrix workspace when images = 0, MiB"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
-static const struct dlas_primitive_ops ops = {
-    .size = sizeof(struct dlas_primitive_ops),
-    .op = "conv2d",
-    .device = "cuda",
-    .supports = supports,
-    .prepare = prepare,
-    .workspace = workspace,
-    .run = run,
-    .release = release,
-    .flags = DLAS_PRIM_ACTIVATION,
-};
+static const struct dlas_primitive_ops ops =
+    PRIM_CONV_OPS("cuda", supports, prepare, workspace, run, cp_conv_release);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,

@@ -85,8 +85,6 @@ static void filter_transform(const float *w, int64_t K, int64_t C, int m, float 
         }
 }
 
-static void release(void *st);
-
 static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
                    const struct dlas_conv_desc *d, const float *weight, const float *bias,
                    const struct dlas_params *p, void **out)
@@ -96,11 +94,9 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
     int rc = cp_conv_new(NAME, supports, be, d, p, sizeof *s, (void **)&s);
     if (rc)
         return rc;
-    cublasHandle_t h = dlas_backend_native(be, DLAS_NATIVE_CUBLAS);
-    if (!h) {
-        release(s);
-        return dlas_error(DLAS_ERR_UNAVAILABLE, NAME ": the backend has no cuBLAS handle");
-    }
+    cublasHandle_t h = cp_handle(be, NAME, DLAS_NATIVE_CUBLAS, "cuBLAS");
+    if (!h)
+        return cp_conv_finish(DLAS_ERR_UNAVAILABLE, s, cp_conv_release, out);
     const int m = tile_of(p);
     s->blas = h;
     s->alpha = m + 2;
@@ -122,12 +118,7 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
         rc = cp_conv_upload(&s->c, NAME, u, un, bias);
     }
     free(u);
-    if (rc) {
-        release(s);
-        return rc;
-    }
-    *out = s;
-    return DLAS_OK;
+    return cp_conv_finish(rc, s, cp_conv_release, out);
 }
 
 static size_t workspace(void *st, int64_t batch)
@@ -176,14 +167,6 @@ static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
     return rc;
 }
 
-static void release(void *st)
-{
-    struct state *s = st;
-    if (!s)
-        return;
-    cp_conv_free(&s->c);
-}
-
 static const struct dlas_param_spec params[] = {
     {"tile", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "4", 2, 4, NULL,
      "output tile m of F(m x m, 3x3): 2 or 4 (4: 4x fewer multiplications than direct, more "
@@ -194,17 +177,8 @@ static const struct dlas_param_spec params[] = {
      "transformed-tile workspace when images = 0, MiB"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
-static const struct dlas_primitive_ops ops = {
-    .size = sizeof(struct dlas_primitive_ops),
-    .op = "conv2d",
-    .device = "cuda",
-    .supports = supports,
-    .prepare = prepare,
-    .workspace = workspace,
-    .run = run,
-    .release = release,
-    .flags = DLAS_PRIM_ACTIVATION,
-};
+static const struct dlas_primitive_ops ops =
+    PRIM_CONV_OPS("cuda", supports, prepare, workspace, run, cp_conv_release);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,

@@ -27,17 +27,12 @@
 enum order { ORDER_ROWS, ORDER_CHANNELS };
 
 struct direct_state {
-    const struct dlas_host *host;
-    struct dlas_backend be;
-    struct dlas_conv_desc d;
-    int64_t cpg, opg, nblk, n_ob, ob_floats;
-    int vh, vw, b;
+    struct pc_conv conv;  /* host, be, d, cpg, opg */
+    struct pc_blocked pk; /* b, n_ob, packed weights and bias, tap offsets */
+    int vh, vw;
     enum order order;
     struct pc_window win;
     int64_t img_floats; /* packed floats of one group of one image */
-    int64_t *tap_off;
-    float *w;        /* [g][ob][blk][tap][c][B*16] */
-    float *bias;     /* [g][n_ob*B*16], zero-padded; NULL without bias */
 };
 
 /* ---- parameters ---------------------------------------------------------- */
@@ -110,13 +105,9 @@ static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_par
 static int direct_supports(const struct dlas_conv_desc *d, const struct dlas_params *p,
                            char *why, size_t len)
 {
-    int rc = pc_check_desc(NAME, d, why, len);
+    int rc = pc_check_not_depthwise(NAME, d, why, len);
     if (rc)
         return rc;
-    if (d->groups > 1 && d->in_c == d->groups)
-        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
-                       "depthwise (one input channel per group): vectors over output "
-                       "channels would be nearly empty; grouped-spatial-pack handles it");
     struct blocking bl;
     return choose_blocking(d, p, &bl, why, len);
 }
@@ -128,11 +119,8 @@ static void direct_release(void *state)
     struct direct_state *s = state;
     if (!s)
         return;
-    const struct dlas_host *h = s->host;
-    h->free(s->tap_off);
-    h->free(s->w);
-    h->free(s->bias);
-    h->free(s);
+    pc_blocked_free(&s->conv, &s->pk);
+    pc_conv_free(&s->conv);
 }
 
 static int direct_prepare(const struct dlas_host *host, const struct dlas_backend *be,
@@ -146,44 +134,18 @@ static int direct_prepare(const struct dlas_host *host, const struct dlas_backen
     struct blocking bl;
     if ((rc = direct_supports(d, p, NULL, 0)) || (rc = choose_blocking(d, p, &bl, NULL, 0)))
         return rc;
-    struct direct_state *s = host->alloc(sizeof *s);
+    struct direct_state *s = pc_conv_alloc(NAME, host, be, d, sizeof *s);
     if (!s)
-        return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate state");
-    s->host = host;
-    if (be && be->ops)
-        s->be = *be;
-    s->d = *d;
-    s->cpg = d->in_c / d->groups;
-    s->opg = d->out_c / d->groups;
+        return DLAS_ERR_NOMEM;
     s->vh = bl.vh;
     s->vw = bl.vw;
-    s->b = bl.b;
     s->order = bl.order;
-    s->nblk = pc_ceil_div(s->cpg, PC_VL);
-    s->n_ob = pc_ceil_div(s->opg, (int64_t)s->b * PC_VL);
-
-    const int taps = d->kh * d->kw;
-    s->tap_off = host->alloc((size_t)taps * sizeof *s->tap_off);
-    if (s->tap_off) {
-        pc_direct_window(d, &s->win, s->tap_off);
-        s->img_floats = s->nblk * pc_window_block(&s->win);
-    }
-    s->ob_floats = s->cpg * taps * s->b * PC_VL;
-    size_t wfloats = (size_t)(d->groups * s->n_ob * s->ob_floats);
-    s->w = host->alloc(wfloats * sizeof(float));
-    if (d->has_bias)
-        s->bias = host->alloc((size_t)(d->groups * s->n_ob * s->b * PC_VL) * sizeof(float));
-    if (!s->tap_off || !s->w || (d->has_bias && !s->bias)) {
+    if ((rc = pc_blocked_new(&s->conv, NAME, weight, bias, bl.b, &s->pk))) {
         direct_release(s);
-        return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate %zu packed weights", wfloats);
+        return rc;
     }
-    for (int g = 0; g < d->groups; g++)
-        pc_pack_weights(weight + g * s->opg * s->cpg * taps, s->opg, s->cpg, d->kh, d->kw,
-                        s->b, s->w + g * s->n_ob * s->ob_floats);
-    if (d->has_bias)
-        for (int g = 0; g < d->groups; g++)
-            memcpy(s->bias + g * s->n_ob * s->b * PC_VL, bias + g * s->opg,
-                   (size_t)s->opg * sizeof(float));
+    pc_direct_window(d, &s->win, s->pk.tap_off);
+    s->img_floats = s->pk.nblk * pc_window_block(&s->win);
     *state = s;
     return DLAS_OK;
 }
@@ -193,7 +155,7 @@ static size_t direct_workspace(void *state, int64_t batch)
     const struct direct_state *s = state;
     if (batch <= 0)
         return 0;
-    return (size_t)(batch * s->d.groups * s->img_floats) * sizeof(float);
+    return (size_t)(batch * s->conv.d.groups * s->img_floats) * sizeof(float);
 }
 
 /* ---- run -------------------------------------------------------------------- */
@@ -211,7 +173,7 @@ static void pack_rows(const void *ctx, int64_t r0, int64_t r1)
 {
     const struct run_ctx *c = ctx;
     const struct direct_state *s = c->s;
-    pc_pack_batch_rows(c->in, &s->d, s->cpg, &s->win, s->img_floats, c->ws, r0, r1);
+    pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, c->ws, r0, r1);
 }
 
 /* Items: (image, group, ob, row block), ordered per s->order. */
@@ -219,29 +181,29 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
 {
     const struct run_ctx *c = ctx;
     const struct direct_state *s = c->s;
-    const struct dlas_conv_desc *d = &s->d;
-    const int64_t n_rb = pc_ceil_div(d->out_h, s->vh), per_img = s->n_ob * n_rb;
-    const int lanes = s->b * PC_VL;
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const int64_t n_rb = pc_ceil_div(d->out_h, s->vh), per_img = s->pk.n_ob * n_rb;
+    const int lanes = s->pk.b * PC_VL;
     float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
     struct pc_kargs a;
-    pc_kargs_init(&a, d, s->cpg, s->tap_off, &s->win, tile, lanes);
+    pc_kargs_init(&a, d, s->conv.cpg, s->pk.tap_off, &s->win, tile, lanes);
     const int64_t ohw = d->out_h * d->out_w;
     for (int64_t it = i0; it < i1; it++) {
         int64_t ig = it / per_img, k = it % per_img, ob, rb;
         if (s->order == ORDER_ROWS) {
-            rb = k / s->n_ob;
-            ob = k % s->n_ob;
+            rb = k / s->pk.n_ob;
+            ob = k % s->pk.n_ob;
         } else {
             ob = k / n_rb;
             rb = k % n_rb;
         }
         int64_t n = ig / d->groups, g = ig % d->groups;
         const float *img = c->ws + ig * s->img_floats;
-        a.w = s->w + (g * s->n_ob + ob) * s->ob_floats;
-        a.bias = s->bias ? s->bias + (g * s->n_ob + ob) * lanes : NULL;
-        int64_t oc0 = ob * lanes, nc = s->opg - oc0 < lanes ? s->opg - oc0 : lanes;
-        float *dst_c = c->out + (n * d->out_c + g * s->opg + oc0) * ohw;
-        pc_direct_rows(&a, d, &s->win, img, rb * s->vh, s->vh, s->vw, s->b, nc, dst_c,
+        a.w = s->pk.w + (g * s->pk.n_ob + ob) * s->pk.ob_floats;
+        a.bias = s->pk.bias ? s->pk.bias + (g * s->pk.n_ob + ob) * lanes : NULL;
+        int64_t oc0 = ob * lanes, nc = s->conv.opg - oc0 < lanes ? s->conv.opg - oc0 : lanes;
+        float *dst_c = c->out + (n * d->out_c + g * s->conv.opg + oc0) * ohw;
+        pc_direct_rows(&a, d, &s->win, img, rb * s->vh, s->vh, s->vw, s->pk.b, nc, dst_c,
                        d->activation);
     }
 }
@@ -250,36 +212,25 @@ static int direct_run(void *state, int64_t batch, const float *in, float *out, v
                       struct dlas_profile *prof)
 {
     const struct direct_state *s = state;
-    if (!s || batch < 0 || (batch && (!in || !out || !ws)))
-        return dlas_error(DLAS_ERR_INVALID,
-                          NAME ": run() needs state, input, output and workspace");
-    if (!batch)
-        return DLAS_OK;
-    const struct dlas_conv_desc *d = &s->d;
+    int rc = pc_check_run(NAME, s, batch, in, out, ws);
+    if (rc || !batch)
+        return rc;
+    const struct dlas_conv_desc *d = &s->conv.d;
     struct run_ctx c = {s, batch, in, out, ws};
     struct pc_phases ph = {&c,
                            batch * d->groups * s->win.rows,
-                           batch * d->groups * s->n_ob * pc_ceil_div(d->out_h, s->vh),
+                           batch * d->groups * s->pk.n_ob * pc_ceil_div(d->out_h, s->vh),
                            pack_rows,
                            compute_items,
                            NULL,
                            "compute"};
-    pc_run_phases(&s->be, 0, &ph, prof);
+    pc_run_phases(&s->conv.be, 0, &ph, prof);
     return DLAS_OK;
 }
 
-static const struct dlas_primitive_ops direct_ops = {
-    sizeof(struct dlas_primitive_ops),
-    "conv2d",
-    "cpu",
-    direct_supports,
-    direct_prepare,
-    direct_workspace,
-    direct_run,
-    direct_release,
-    DLAS_PRIM_ACTIVATION,
-    NULL, /* run_int8: fp32 only */
-};
+static const struct dlas_primitive_ops direct_ops =
+    PRIM_CONV_OPS("cpu", direct_supports, direct_prepare, direct_workspace, direct_run,
+                  direct_release);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,

@@ -33,10 +33,8 @@
 #define NAME "grouped-spatial-pack"
 
 struct gsp_state {
-    const struct dlas_host *host;
-    struct dlas_backend be;
-    struct dlas_conv_desc d;
-    int64_t cpg, opg, n_ob;
+    struct pc_conv conv; /* host, be, d, cpg, opg */
+    int64_t n_ob;
     int ocb, nv;
     int64_t hq, wq;  /* a phase plane: hq rows x wq columns */
     int64_t plane;   /* floats of one packed channel (all phases, slack) */
@@ -161,21 +159,21 @@ static void gsp_release(void *state)
     struct gsp_state *s = state;
     if (!s)
         return;
-    s->host->free(s->tap_off);
-    s->host->free(s->w);
-    s->host->free(s->bias);
-    s->host->free(s->dw_off);
-    s->host->free(s->dw_w);
-    s->host->free(s->dw_b);
-    s->host->free(s);
+    s->conv.host->free(s->tap_off);
+    s->conv.host->free(s->w);
+    s->conv.host->free(s->bias);
+    s->conv.host->free(s->dw_off);
+    s->conv.host->free(s->dw_w);
+    s->conv.host->free(s->dw_b);
+    pc_conv_free(&s->conv);
 }
 
 /* The channel-blocked depthwise layout: weights [blk][tap][16], bias
  * [blk][16], taps into the packed image (as `direct` packs it). */
 static int prepare_channels(struct gsp_state *s, const float *weight, const float *bias)
 {
-    const struct dlas_conv_desc *d = &s->d;
-    const struct dlas_host *host = s->host;
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const struct dlas_host *host = s->conv.host;
     const int taps = d->kh * d->kw;
     s->nblk = pc_ceil_div(d->in_c, PC_VL);
     int64_t n = pc_ceil_div(d->out_w, GSP_DW_MAX_P);
@@ -208,18 +206,12 @@ static int gsp_prepare(const struct dlas_host *host, const struct dlas_backend *
     int rc = pc_check_prepare(NAME, be, d, weight, bias);
     if (rc || (rc = gsp_supports(d, p, NULL, 0)) || (rc = choose(d, p, &ocb, &nv, NULL, 0)))
         return rc;
-    struct gsp_state *s = host->alloc(sizeof *s);
+    struct gsp_state *s = pc_conv_alloc(NAME, host, be, d, sizeof *s);
     if (!s)
-        return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate state");
-    s->host = host;
-    if (be && be->ops)
-        s->be = *be;
-    s->d = *d;
-    s->cpg = d->in_c / d->groups;
-    s->opg = d->out_c / d->groups;
+        return DLAS_ERR_NOMEM;
     s->ocb = ocb;
     s->nv = nv;
-    s->n_ob = pc_ceil_div(s->opg, ocb);
+    s->n_ob = pc_ceil_div(s->conv.opg, ocb);
     s->threads = pc_threads(be);
     const int sh = d->stride_h, sw = d->stride_w;
     /* padded rows/columns split into stride phases both ways: tap (ky, kx)
@@ -240,13 +232,15 @@ static int gsp_prepare(const struct dlas_host *host, const struct dlas_backend *
 
     const int taps = d->kh * d->kw;
     s->tap_off = host->alloc((size_t)taps * sizeof *s->tap_off);
-    size_t wn = (size_t)(d->groups * s->n_ob * s->cpg * taps * ocb);
+    size_t wn = (size_t)(d->groups * s->n_ob * s->conv.cpg * taps * ocb);
     s->w = host->alloc(wn * sizeof(float));
-    if (d->has_bias)
-        s->bias = host->alloc((size_t)(d->groups * s->n_ob * ocb) * sizeof(float));
-    if (!s->tap_off || !s->w || (d->has_bias && !s->bias)) {
+    if (!s->tap_off || !s->w) {
         gsp_release(s);
         return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate %zu packed weights", wn);
+    }
+    if ((rc = pc_conv_bias(&s->conv, NAME, bias, s->n_ob * ocb, &s->bias))) {
+        gsp_release(s);
+        return rc;
     }
     for (int ky = 0; ky < d->kh; ky++)
         for (int kx = 0; kx < d->kw; kx++) {
@@ -257,18 +251,14 @@ static int gsp_prepare(const struct dlas_host *host, const struct dlas_backend *
     float *o = s->w;
     for (int64_t g = 0; g < d->groups; g++)
         for (int64_t ob = 0; ob < s->n_ob; ob++)
-            for (int64_t c = 0; c < s->cpg; c++)
+            for (int64_t c = 0; c < s->conv.cpg; c++)
                 for (int t = 0; t < taps; t++)
                     for (int k = 0; k < ocb; k++) {
                         int64_t oc = ob * ocb + k;
-                        *o++ = oc < s->opg
-                                   ? weight[((g * s->opg + oc) * s->cpg + c) * taps + t]
+                        *o++ = oc < s->conv.opg
+                                   ? weight[((g * s->conv.opg + oc) * s->conv.cpg + c) * taps + t]
                                    : 0.0f;
                     }
-    if (d->has_bias)
-        for (int64_t g = 0; g < d->groups; g++)
-            for (int64_t k = 0; k < s->n_ob * ocb; k++)
-                s->bias[g * s->n_ob * ocb + k] = k < s->opg ? bias[g * s->opg + k] : 0.0f;
     enum vec vp = vec_path(d, p);
     s->chan = vp == VEC_CHANNELS;
     s->rows = vp == VEC_ROWS;
@@ -290,8 +280,8 @@ static int gsp_prepare(const struct dlas_host *host, const struct dlas_backend *
 static int64_t thread_floats(const struct gsp_state *s)
 {
     if (s->pw)
-        return (s->cpg + s->ocb) * s->nv * PC_VL;
-    return s->cpg * s->plane + s->ocb * s->grid;
+        return (s->conv.cpg + s->ocb) * s->nv * PC_VL;
+    return s->conv.cpg * s->plane + s->ocb * s->grid;
 }
 
 static size_t gsp_workspace(void *state, int64_t batch)
@@ -350,7 +340,7 @@ static void phase_row(const float *in, int64_t in_w, int pad_w, int sw, float *d
  * phases (see gsp_prepare); the slack after it zero too. */
 static void pack_plane(const struct gsp_state *s, const float *src, float *dst)
 {
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     const int sh = d->stride_h, sw = d->stride_w;
     const int64_t hq = s->hq, wq = s->wq, phase = hq * wq;
 #if defined(__AVX512F__)
@@ -421,20 +411,20 @@ static inline void copy_row(float *out, const float *grid, int64_t n)
 static void compute(const struct gsp_state *s, const float *planes, float *grid, int64_t n,
                     int64_t g, int64_t ob0, int64_t ob1, float *out)
 {
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     const int64_t ohw = d->out_h * d->out_w, span = (int64_t)s->nv * PC_VL;
     const gsp_kernel_fn kern = gsp_kernel(s->ocb, s->nv);
     struct gsp_kargs a;
     a.tap_off = s->tap_off;
     a.ntaps = d->kh * d->kw;
-    a.cpg = (int)s->cpg;
+    a.cpg = (int)s->conv.cpg;
     a.act = d->activation;
     a.plane = s->plane;
     a.out_cs = s->grid;
     for (int64_t ob = ob0; ob < ob1; ob++) {
         int64_t oc0 = ob * s->ocb;
-        int nout = s->opg - oc0 < s->ocb ? (int)(s->opg - oc0) : s->ocb;
-        a.w = s->w + (g * s->n_ob + ob) * s->cpg * a.ntaps * s->ocb;
+        int nout = s->conv.opg - oc0 < s->ocb ? (int)(s->conv.opg - oc0) : s->ocb;
+        a.w = s->w + (g * s->n_ob + ob) * s->conv.cpg * a.ntaps * s->ocb;
         a.bias = s->bias ? s->bias + (g * s->n_ob + ob) * s->ocb : NULL;
         for (int64_t p0 = 0; p0 < s->grid; p0 += span) {
             a.in = planes + p0;
@@ -442,7 +432,7 @@ static void compute(const struct gsp_state *s, const float *planes, float *grid,
             kern(&a);
         }
         /* the grid's columns past out_w are discarded */
-        float *oc = out + (n * d->out_c + g * s->opg + oc0) * ohw;
+        float *oc = out + (n * d->out_c + g * s->conv.opg + oc0) * ohw;
         for (int o = 0; o < nout; o++)
             for (int64_t oh = 0; oh < d->out_h; oh++)
                 copy_row(oc + o * ohw + oh * d->out_w, grid + o * s->grid + oh * s->wq,
@@ -457,16 +447,16 @@ static void compute(const struct gsp_state *s, const float *planes, float *grid,
 static void compute_pw(const struct gsp_state *s, const float *in, float *buf, int64_t n,
                        int64_t g, int64_t b0, int64_t b1, float *out)
 {
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     const int64_t hw = d->out_h * d->out_w, span = (int64_t)s->nv * PC_VL;
     const int64_t full = hw / span;
     const gsp_kernel_fn kern = gsp_kernel(s->ocb, s->nv);
-    const float *planes = in + (n * d->in_c + g * s->cpg) * hw;
-    float *tail = buf, *grid = buf + s->cpg * span;
+    const float *planes = in + (n * d->in_c + g * s->conv.cpg) * hw;
+    float *tail = buf, *grid = buf + s->conv.cpg * span;
     struct gsp_kargs a;
     a.tap_off = s->tap_off; /* one tap, offset 0 */
     a.ntaps = 1;
-    a.cpg = (int)s->cpg;
+    a.cpg = (int)s->conv.cpg;
     a.act = d->activation;
     for (int64_t blk = b0; blk < b1; blk++) {
         const int64_t p0 = blk * span;
@@ -475,7 +465,7 @@ static void compute_pw(const struct gsp_state *s, const float *in, float *buf, i
             a.in = planes + p0;
             a.plane = hw;
         } else {
-            for (int64_t c = 0; c < s->cpg; c++) {
+            for (int64_t c = 0; c < s->conv.cpg; c++) {
                 memcpy(tail + c * span, planes + c * hw + p0, (size_t)np * sizeof(float));
                 memset(tail + c * span + np, 0, (size_t)(span - np) * sizeof(float));
             }
@@ -484,9 +474,9 @@ static void compute_pw(const struct gsp_state *s, const float *in, float *buf, i
         }
         for (int64_t ob = 0; ob < s->n_ob; ob++) {
             int64_t oc0 = ob * s->ocb;
-            int nout = s->opg - oc0 < s->ocb ? (int)(s->opg - oc0) : s->ocb;
-            float *dst = out + (n * d->out_c + g * s->opg + oc0) * hw + p0;
-            a.w = s->w + (g * s->n_ob + ob) * s->cpg * s->ocb;
+            int nout = s->conv.opg - oc0 < s->ocb ? (int)(s->conv.opg - oc0) : s->ocb;
+            float *dst = out + (n * d->out_c + g * s->conv.opg + oc0) * hw + p0;
+            a.w = s->w + (g * s->n_ob + ob) * s->conv.cpg * s->ocb;
             a.bias = s->bias ? s->bias + (g * s->n_ob + ob) * s->ocb : NULL;
             if (nout == s->ocb && np == span) {
                 a.out = dst;
@@ -508,16 +498,17 @@ static void compute_pw(const struct gsp_state *s, const float *in, float *buf, i
 static void work(const struct gsp_state *s, const float *in, float *out, float *buf,
                  int64_t chunks, int64_t i0, int64_t i1)
 {
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     const int64_t ihw = d->in_h * d->in_w;
-    float *planes = buf, *grid = buf + s->cpg * s->plane;
+    float *planes = buf, *grid = buf + s->conv.cpg * s->plane;
     int64_t packed = -1;
     for (int64_t i = i0; i < i1; i++) {
         int64_t ig = i / chunks, ch = i % chunks;
         int64_t n = ig / d->groups, g = ig % d->groups;
         if (ig != packed) {
-            for (int64_t c = 0; c < s->cpg; c++)
-                pack_plane(s, in + (n * d->in_c + g * s->cpg + c) * ihw, planes + c * s->plane);
+            for (int64_t c = 0; c < s->conv.cpg; c++)
+                pack_plane(s, in + (n * d->in_c + g * s->conv.cpg + c) * ihw,
+                           planes + c * s->plane);
             packed = ig;
         }
         int64_t b, e;
@@ -534,7 +525,7 @@ static void work(const struct gsp_state *s, const float *in, float *out, float *
 static void dw_items(const struct gsp_state *s, const float *in, float *out, float *buf,
                      int64_t i0, int64_t i1)
 {
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     const int64_t ihw = d->in_h * d->in_w, ohw = d->out_h * d->out_w;
     const int64_t row_stride = d->stride_h * pc_window_rowlen(&s->win);
     float tile[GSP_DW_MAX_P * PC_VL] __attribute__((aligned(64)));
@@ -565,10 +556,10 @@ static int dw_run(const struct gsp_state *s, int64_t batch, const float *in, flo
                   float *ws, struct dlas_profile *prof)
 {
     const int64_t items = batch * s->nblk, blk = pc_window_block(&s->win);
-    int t = pc_threads(&s->be);
+    int t = pc_threads(&s->conv.be);
     if (t > s->threads)
         t = s->threads;
-    double t0 = prof ? pc_now(&s->be) : 0;
+    double t0 = prof ? pc_now(&s->conv.be) : 0;
     if (t > items)
         t = (int)items;
     if (t <= 1)
@@ -583,7 +574,7 @@ static int dw_run(const struct gsp_state *s, int64_t batch, const float *in, flo
         }
     }
     if (prof)
-        pc_prof_add(prof, "pack+compute", pc_now(&s->be) - t0);
+        pc_prof_add(prof, "pack+compute", pc_now(&s->conv.be) - t0);
     return DLAS_OK;
 }
 
@@ -611,7 +602,7 @@ static inline __mmask16 lanes_in(int64_t first, int64_t n)
 static void rows_channels(const struct gsp_state *s, const float *in, float *out, int64_t c0,
                           int64_t c1)
 {
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     const int sh = d->stride_h, sw = d->stride_w, kh = d->kh, kw = d->kw;
     const int64_t H = d->in_h, W = d->in_w, OH = d->out_h, OW = d->out_w;
     const int64_t npair = pc_ceil_div(OW, PC_VL * ROWS_C);
@@ -696,9 +687,9 @@ static int rows_run(const struct gsp_state *s, int64_t batch, const float *in, f
                     struct dlas_profile *prof)
 {
 #if defined(__AVX512F__)
-    const int64_t items = batch * s->d.in_c;
-    int t = pc_threads(&s->be);
-    double t0 = prof ? pc_now(&s->be) : 0;
+    const int64_t items = batch * s->conv.d.in_c;
+    int t = pc_threads(&s->conv.be);
+    double t0 = prof ? pc_now(&s->conv.be) : 0;
     if (t > items)
         t = (int)items;
 #pragma omp parallel num_threads(t) if (t > 1)
@@ -708,7 +699,7 @@ static int rows_run(const struct gsp_state *s, int64_t batch, const float *in, f
         rows_channels(s, in, out, b, e);
     }
     if (prof)
-        pc_prof_add(prof, "compute", pc_now(&s->be) - t0);
+        pc_prof_add(prof, "compute", pc_now(&s->conv.be) - t0);
     return DLAS_OK;
 #else
     return dlas_error(DLAS_ERR_INTERNAL, NAME ": the row path needs an AVX-512 build");
@@ -728,17 +719,18 @@ static int gsp_run(void *state, int64_t batch, const float *in, float *out, void
         return rows_run(s, batch, in, out, prof);
     if (s->chan)
         return dw_run(s, batch, in, out, ws, prof);
-    int t = pc_threads(&s->be);
+    int t = pc_threads(&s->conv.be);
     if (t > s->threads)
         t = s->threads; /* per-thread buffers were sized in prepare() */
-    double t0 = prof ? pc_now(&s->be) : 0;
+    double t0 = prof ? pc_now(&s->conv.be) : 0;
     /* whole groups per thread when there are enough of them (depthwise has
      * hundreds); otherwise each group's channel blocks are shared out too,
      * every thread packing the group's planes for itself */
-    const int64_t pairs = batch * s->d.groups;
+    const int64_t pairs = batch * s->conv.d.groups;
     if (s->pw) {
         /* items: (image, group, pixel block) */
-        const int64_t blocks = pc_ceil_div(s->d.out_h * s->d.out_w, (int64_t)s->nv * PC_VL);
+        const int64_t blocks =
+            pc_ceil_div(s->conv.d.out_h * s->conv.d.out_w, (int64_t)s->nv * PC_VL);
         const int64_t items = pairs * blocks;
         if (t > items)
             t = (int)items;
@@ -751,12 +743,12 @@ static int gsp_run(void *state, int64_t batch, const float *in, float *out, void
             while (b < e) {
                 int64_t ig = b / blocks, k = b % blocks;
                 int64_t end = e - b < blocks - k ? k + (e - b) : blocks;
-                compute_pw(s, in, buf, ig / s->d.groups, ig % s->d.groups, k, end, out);
+                compute_pw(s, in, buf, ig / s->conv.d.groups, ig % s->conv.d.groups, k, end, out);
                 b += end - k;
             }
         }
         if (prof)
-            pc_prof_add(prof, "compute", pc_now(&s->be) - t0);
+            pc_prof_add(prof, "compute", pc_now(&s->conv.be) - t0);
         return DLAS_OK;
     }
     int64_t chunks = pairs >= t ? 1 : (s->n_ob < t ? s->n_ob : t);
@@ -775,22 +767,12 @@ static int gsp_run(void *state, int64_t batch, const float *in, float *out, void
         }
     }
     if (prof)
-        pc_prof_add(prof, "pack+compute", pc_now(&s->be) - t0);
+        pc_prof_add(prof, "pack+compute", pc_now(&s->conv.be) - t0);
     return DLAS_OK;
 }
 
-static const struct dlas_primitive_ops gsp_ops = {
-    sizeof(struct dlas_primitive_ops),
-    "conv2d",
-    "cpu",
-    gsp_supports,
-    gsp_prepare,
-    gsp_workspace,
-    gsp_run,
-    gsp_release,
-    DLAS_PRIM_ACTIVATION,
-    NULL, /* run_int8: fp32 only */
-};
+static const struct dlas_primitive_ops gsp_ops =
+    PRIM_CONV_OPS("cpu", gsp_supports, gsp_prepare, gsp_workspace, gsp_run, gsp_release);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,

@@ -133,10 +133,7 @@ static void geometry(const struct dlas_conv_desc *d, int aligned, int v, int max
 }
 
 struct sd_state {
-    const struct dlas_host *host;
-    struct dlas_backend be;
-    struct dlas_conv_desc d;
-    int64_t cpg;
+    struct pc_conv conv; /* host, be, d, cpg, opg */
     struct geom g;        /* the packed input's layout */
     int64_t img_floats;   /* packed floats of one image: every copy */
     int64_t n_vec, n_blk; /* vectors of the flattened output plane, blocks */
@@ -164,10 +161,7 @@ static const struct dlas_param_spec sd_params[] = {
      "same time, so L1 serves the second; blocks of at most 14 vectors), 4 four (at most 7), "
      "1 one row (up to 28); auto: 4 where one block of at most 7 vectors covers the output "
      "plane, else 2"},
-    {"min_sparsity", DLAS_PARAM_FLOAT, 0, "0", 0, 1, NULL,
-     "refuse layers whose weights are less sparse than this (the plan falls back to a dense "
-     "primitive there, and auto cannot bind this one); bench_sparse prints each layer's "
-     "break-even"},
+    SC_MIN_SPARSITY_PARAM,
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 struct off_ctx {
@@ -199,15 +193,9 @@ static int32_t sd_offset(const void *ctx, int64_t oc, int64_t ic, int ky, int kx
 static int sd_supports(const struct dlas_conv_desc *d, const struct dlas_params *p, char *why,
                        size_t len)
 {
-    int rc = pc_check_desc(NAME, d, why, len);
+    int rc = sc_check_sparsity(NAME, d, p, why, len);
     if (rc)
         return rc;
-    const double min_sp = p ? dlas_param_float(p, "min_sparsity") : 0.0;
-    if (d->weight_sparsity < min_sp)
-        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
-                       "weights %.1f%% zero, below min_sparsity %.1f%%: a dense primitive is "
-                       "faster here",
-                       100.0 * d->weight_sparsity, 100.0 * min_sp);
     /* offsets are int32: the most copies at the widest plane must fit */
     struct geom g;
     const int64_t wp = d->in_w + 2 * (int64_t)d->pad_w;
@@ -225,9 +213,9 @@ static void sd_release(void *state)
     struct sd_state *s = state;
     if (!s)
         return;
-    sc_csr_free(s->host, &s->csr);
-    s->host->free(s->bias);
-    s->host->free(s);
+    sc_csr_free(s->conv.host, &s->csr);
+    s->conv.host->free(s->bias);
+    pc_conv_free(&s->conv);
 }
 
 static int sd_prepare(const struct dlas_host *host, const struct dlas_backend *be,
@@ -238,14 +226,9 @@ static int sd_prepare(const struct dlas_host *host, const struct dlas_backend *b
     int rc = pc_check_prepare(NAME, be, d, weight, bias);
     if (rc || (rc = sd_supports(d, p, NULL, 0)))
         return rc;
-    struct sd_state *s = host->alloc(sizeof *s);
+    struct sd_state *s = pc_conv_alloc(NAME, host, be, d, sizeof *s);
     if (!s)
-        return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate state");
-    s->host = host;
-    if (be && be->ops)
-        s->be = *be;
-    s->d = *d;
-    s->cpg = d->in_c / d->groups;
+        return DLAS_ERR_NOMEM;
     const char *al = p ? dlas_param_str(p, "aligned") : NULL;
     const char *rows = p ? dlas_param_str(p, "rows") : NULL;
     const int aligned = !al || !strcmp(al, "off") ? 0 : !strcmp(al, "on") ? 1 : -1;
@@ -275,19 +258,15 @@ static int sd_prepare(const struct dlas_host *host, const struct dlas_backend *b
         s->klast[2] = sc_kernel4(v_last);
     }
 
-    struct off_ctx oc = {d, &s->g, s->cpg};
-    if ((rc = sc_csr_build(host, weight, d->out_c, s->cpg, d->kh, d->kw, sd_offset, &oc,
+    struct off_ctx oc = {d, &s->g, s->conv.cpg};
+    if ((rc = sc_csr_build(host, weight, d->out_c, s->conv.cpg, d->kh, d->kw, sd_offset, &oc,
                            &s->csr))) {
         sd_release(s);
         return dlas_error(rc, NAME ": %s", dlas_last_error());
     }
-    if (d->has_bias) {
-        s->bias = host->alloc((size_t)d->out_c * sizeof(float));
-        if (!s->bias) {
-            sd_release(s);
-            return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate the bias");
-        }
-        memcpy(s->bias, bias, (size_t)d->out_c * sizeof(float));
+    if ((rc = pc_conv_bias(&s->conv, NAME, bias, s->conv.opg, &s->bias))) {
+        sd_release(s);
+        return rc;
     }
     *state = s;
     return DLAS_OK;
@@ -312,7 +291,7 @@ struct run_ctx {
 /* Channel src (in_h x in_w) padded and split into stride phases at dst. */
 static void pack_plain(const struct sd_state *s, const float *src, float *dst)
 {
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     const struct geom *g = &s->g;
     const int sh = d->stride_h, sw = d->stride_w;
     for (int rph = 0; rph < sh; rph++)
@@ -350,7 +329,7 @@ static void pack_channels(const void *ctx, int64_t i0, int64_t i1)
 {
     const struct run_ctx *c = ctx;
     const struct sd_state *s = c->s;
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     const struct geom *g = &s->g;
     for (int64_t it = i0; it < i1; it++) {
         const int64_t n = it / d->in_c, ch = it % d->in_c;
@@ -378,8 +357,8 @@ static void pack_channels(const void *ctx, int64_t i0, int64_t i1)
 static void scatter(const struct sd_state *s, const float *tile, int64_t p0, int64_t np,
                     float *dst)
 {
-    const int64_t Q = s->g.Q, ow_n = s->d.out_w, end = p0 + np;
-    for (int64_t oh = p0 / Q; oh * Q < end && oh < s->d.out_h; oh++) {
+    const int64_t Q = s->g.Q, ow_n = s->conv.d.out_w, end = p0 + np;
+    for (int64_t oh = p0 / Q; oh * Q < end && oh < s->conv.d.out_h; oh++) {
         int64_t a = oh * Q > p0 ? oh * Q : p0, b = oh * Q + ow_n < end ? oh * Q + ow_n : end;
         if (a < b)
             memcpy(dst + oh * ow_n + (a - oh * Q), tile + (a - p0), (size_t)(b - a) * sizeof(float));
@@ -391,7 +370,7 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
 {
     const struct run_ctx *c = ctx;
     const struct sd_state *s = c->s;
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     float tile[SC_MAX_V * PC_VL] __attribute__((aligned(64)));
     const int64_t ohw = d->out_h * d->out_w, per_img = s->n_blk * c->n_occ;
     const int64_t *ptr = s->csr.ptr;
@@ -433,15 +412,13 @@ static int sd_run(void *state, int64_t batch, const float *in, float *out, void 
                   struct dlas_profile *prof)
 {
     const struct sd_state *s = state;
-    if (!s || batch < 0 || (batch && (!in || !out || !ws)))
-        return dlas_error(DLAS_ERR_INVALID,
-                          NAME ": run() needs state, input, output and workspace");
-    if (!batch)
-        return DLAS_OK;
-    const struct dlas_conv_desc *d = &s->d;
+    int rc = pc_check_run(NAME, s, batch, in, out, ws);
+    if (rc || !batch)
+        return rc;
+    const struct dlas_conv_desc *d = &s->conv.d;
     /* enough items for every thread to get a few, splitting output
      * channels only when the blocks alone are too few */
-    const int64_t want = 4 * (int64_t)pc_threads(&s->be), have = batch * s->n_blk;
+    const int64_t want = 4 * (int64_t)pc_threads(&s->conv.be), have = batch * s->n_blk;
     int64_t n_occ = have >= want ? 1 : pc_ceil_div(want, have);
     if (n_occ > d->out_c)
         n_occ = d->out_c;
@@ -450,21 +427,12 @@ static int sd_run(void *state, int64_t batch, const float *in, float *out, void 
     struct pc_phases ph = {&c,           batch * d->in_c, batch * s->n_blk * c.n_occ,
                            pack_channels, compute_items,  NULL,
                            "compute"};
-    pc_run_phases(&s->be, 0, &ph, prof);
+    pc_run_phases(&s->conv.be, 0, &ph, prof);
     return DLAS_OK;
 }
 
-static const struct dlas_primitive_ops sd_ops = {
-    .size = sizeof(struct dlas_primitive_ops),
-    .op = "conv2d",
-    .device = "cpu",
-    .supports = sd_supports,
-    .prepare = sd_prepare,
-    .workspace = sd_workspace,
-    .run = sd_run,
-    .release = sd_release,
-    .flags = DLAS_PRIM_ACTIVATION,
-};
+static const struct dlas_primitive_ops sd_ops =
+    PRIM_CONV_OPS("cpu", sd_supports, sd_prepare, sd_workspace, sd_run, sd_release);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,

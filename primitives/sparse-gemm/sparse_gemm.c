@@ -27,10 +27,8 @@
 #define MAX_BAND 4096
 
 struct sg_state {
-    const struct dlas_host *host;
-    struct dlas_backend be;
-    struct dlas_conv_desc d;
-    int64_t cpg, opg, K, P; /* K = cpg*kh*kw, P = out_h*out_w */
+    struct pc_conv conv; /* host, be, d, cpg, opg */
+    int64_t K, P;           /* K = cpg*kh*kw, P = out_h*out_w */
     int64_t bw, n_band;     /* band columns (a multiple of 16), bands per image */
     int v;                  /* vectors of one kernel call */
     int threads;            /* band buffers in the workspace */
@@ -48,10 +46,7 @@ static const struct dlas_param_spec sg_params[] = {
     {"vectors", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, SC_MAX_V, NULL,
      "vectors of 16 output positions held in registers per kernel call; 0 = as even blocks "
      "of at most 24 as cover a band"},
-    {"min_sparsity", DLAS_PARAM_FLOAT, 0, "0", 0, 1, NULL,
-     "refuse layers whose weights are less sparse than this (the plan falls back to a dense "
-     "primitive there, and auto cannot bind this one); bench_sparse prints each layer's "
-     "break-even"},
+    SC_MIN_SPARSITY_PARAM,
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static int64_t band_columns(const struct dlas_conv_desc *d, const struct dlas_params *p)
@@ -71,15 +66,9 @@ static int64_t band_columns(const struct dlas_conv_desc *d, const struct dlas_pa
 static int sg_supports(const struct dlas_conv_desc *d, const struct dlas_params *p, char *why,
                        size_t len)
 {
-    int rc = pc_check_desc(NAME, d, why, len);
+    int rc = sc_check_sparsity(NAME, d, p, why, len);
     if (rc)
         return rc;
-    const double min_sp = p ? dlas_param_float(p, "min_sparsity") : 0.0;
-    if (d->weight_sparsity < min_sp)
-        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
-                       "weights %.1f%% zero, below min_sparsity %.1f%%: a dense primitive is "
-                       "faster here",
-                       100.0 * d->weight_sparsity, 100.0 * min_sp);
     const int64_t K = d->in_c / d->groups * d->kh * d->kw;
     if (K * band_columns(d, p) > INT32_MAX)
         return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
@@ -93,11 +82,11 @@ static void sg_release(void *state)
     struct sg_state *s = state;
     if (!s)
         return;
-    sc_csr_free(s->host, &s->csr);
-    s->host->free(s->used);
-    s->host->free(s->n_used);
-    s->host->free(s->bias);
-    s->host->free(s);
+    sc_csr_free(s->conv.host, &s->csr);
+    s->conv.host->free(s->used);
+    s->conv.host->free(s->n_used);
+    s->conv.host->free(s->bias);
+    pc_conv_free(&s->conv);
 }
 
 /* A weight's offset: its im2col row's place among the rows its group uses,
@@ -111,7 +100,7 @@ static int32_t sg_offset(const void *ctx, int64_t oc, int64_t ic, int ky, int kx
 {
     const struct off_ctx *c = ctx;
     const struct sg_state *s = c->s;
-    const int64_t g = oc / s->opg, k = (ic * s->d.kh + ky) * s->d.kw + kx;
+    const int64_t g = oc / s->conv.opg, k = (ic * s->conv.d.kh + ky) * s->conv.d.kw + kx;
     return (int32_t)(c->slot[g * s->K + k] * s->bw);
 }
 
@@ -123,16 +112,10 @@ static int sg_prepare(const struct dlas_host *host, const struct dlas_backend *b
     int rc = pc_check_prepare(NAME, be, d, weight, bias);
     if (rc || (rc = sg_supports(d, p, NULL, 0)))
         return rc;
-    struct sg_state *s = host->alloc(sizeof *s);
+    struct sg_state *s = pc_conv_alloc(NAME, host, be, d, sizeof *s);
     if (!s)
-        return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate state");
-    s->host = host;
-    if (be && be->ops)
-        s->be = *be;
-    s->d = *d;
-    s->cpg = d->in_c / d->groups;
-    s->opg = d->out_c / d->groups;
-    s->K = s->cpg * d->kh * d->kw;
+        return DLAS_ERR_NOMEM;
+    s->K = s->conv.cpg * d->kh * d->kw;
     s->P = d->out_h * d->out_w;
     s->bw = band_columns(d, p);
     s->n_band = pc_ceil_div(s->P, s->bw);
@@ -154,7 +137,7 @@ static int sg_prepare(const struct dlas_host *host, const struct dlas_backend *b
         int64_t n = 0;
         for (int64_t k = 0; k < s->K; k++) {
             int in_use = 0;
-            for (int64_t oc = g * s->opg; oc < (g + 1) * s->opg && !in_use; oc++)
+            for (int64_t oc = g * s->conv.opg; oc < (g + 1) * s->conv.opg && !in_use; oc++)
                 in_use = weight[oc * s->K + k] != 0.0f;
             slot[g * s->K + k] = in_use ? (int32_t)n : -1;
             if (in_use)
@@ -164,19 +147,15 @@ static int sg_prepare(const struct dlas_host *host, const struct dlas_backend *b
         s->max_used = n > s->max_used ? n : s->max_used;
     }
     struct off_ctx oc = {s, slot};
-    rc = sc_csr_build(host, weight, d->out_c, s->cpg, d->kh, d->kw, sg_offset, &oc, &s->csr);
+    rc = sc_csr_build(host, weight, d->out_c, s->conv.cpg, d->kh, d->kw, sg_offset, &oc, &s->csr);
     host->free(slot);
     if (rc) {
         sg_release(s);
         return dlas_error(rc, NAME ": %s", dlas_last_error());
     }
-    if (d->has_bias) {
-        s->bias = host->alloc((size_t)d->out_c * sizeof(float));
-        if (!s->bias) {
-            sg_release(s);
-            return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate the bias");
-        }
-        memcpy(s->bias, bias, (size_t)d->out_c * sizeof(float));
+    if ((rc = pc_conv_bias(&s->conv, NAME, bias, s->conv.opg, &s->bias))) {
+        sg_release(s);
+        return rc;
     }
     *state = s;
     return DLAS_OK;
@@ -210,7 +189,7 @@ struct run_ctx {
 static void lower_band(const struct sg_state *s, int64_t g, const float *src, int64_t p0,
                        int64_t np, float *band)
 {
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     const int64_t ow_n = d->out_w, taps = (int64_t)d->kh * d->kw;
     const int sw = d->stride_w;
     for (int64_t j = 0; j < s->n_used[g]; j++) {
@@ -258,7 +237,7 @@ static void compute_team(const void *ctx, int id, int nt)
 {
     const struct run_ctx *c = ctx;
     const struct sg_state *s = c->s;
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     float tile[SC_MAX_V * PC_VL] __attribute__((aligned(64)));
     float *band = c->ws + id * band_floats(s);
     const int64_t per_ig = s->n_band * c->n_part;
@@ -269,9 +248,9 @@ static void compute_team(const void *ctx, int id, int nt)
         const int64_t ig = it / per_ig, k = it % per_ig, bi = k / c->n_part, part = k % c->n_part;
         const int64_t n = ig / d->groups, g = ig % d->groups;
         const int64_t p0 = bi * s->bw, np = s->P - p0 < s->bw ? s->P - p0 : s->bw;
-        lower_band(s, g, c->in + (n * d->in_c + g * s->cpg) * d->in_h * d->in_w, p0, np, band);
-        int64_t oc0 = g * s->opg + part * c->part;
-        int64_t oc1 = oc0 + c->part < (g + 1) * s->opg ? oc0 + c->part : (g + 1) * s->opg;
+        lower_band(s, g, c->in + (n * d->in_c + g * s->conv.cpg) * d->in_h * d->in_w, p0, np, band);
+        int64_t oc0 = g * s->conv.opg + part * c->part;
+        int64_t oc1 = oc0 + c->part < (g + 1) * s->conv.opg ? oc0 + c->part : (g + 1) * s->conv.opg;
         const int64_t nvec = pc_ceil_div(np, PC_VL);
         for (int64_t oc = oc0; oc < oc1; oc++) {
             float *dst = c->out + (n * d->out_c + oc) * s->P + p0;
@@ -302,36 +281,25 @@ static int sg_run(void *state, int64_t batch, const float *in, float *out, void 
                   struct dlas_profile *prof)
 {
     const struct sg_state *s = state;
-    if (!s || batch < 0 || (batch && (!in || !out || !ws)))
-        return dlas_error(DLAS_ERR_INVALID,
-                          NAME ": run() needs state, input, output and workspace");
-    if (!batch)
-        return DLAS_OK;
-    const struct dlas_conv_desc *d = &s->d;
+    int rc = pc_check_run(NAME, s, batch, in, out, ws);
+    if (rc || !batch)
+        return rc;
+    const struct dlas_conv_desc *d = &s->conv.d;
     /* split a group's output channels only when the bands alone leave
      * threads without a few items (each part lowers its band again) */
     const int64_t want = 2 * (int64_t)s->threads, have = batch * d->groups * s->n_band;
     int64_t n_part = have >= want ? 1 : pc_ceil_div(want, have);
-    if (n_part > s->opg)
-        n_part = s->opg;
-    const int64_t part = pc_ceil_div(s->opg, n_part);
-    struct run_ctx c = {s, batch, in, out, ws, pc_ceil_div(s->opg, part), part};
+    if (n_part > s->conv.opg)
+        n_part = s->conv.opg;
+    const int64_t part = pc_ceil_div(s->conv.opg, n_part);
+    struct run_ctx c = {s, batch, in, out, ws, pc_ceil_div(s->conv.opg, part), part};
     struct pc_phases ph = {&c, 0, 0, no_pack, NULL, compute_team, "lower+multiply"};
-    pc_run_phases(&s->be, s->threads, &ph, prof);
+    pc_run_phases(&s->conv.be, s->threads, &ph, prof);
     return DLAS_OK;
 }
 
-static const struct dlas_primitive_ops sg_ops = {
-    .size = sizeof(struct dlas_primitive_ops),
-    .op = "conv2d",
-    .device = "cpu",
-    .supports = sg_supports,
-    .prepare = sg_prepare,
-    .workspace = sg_workspace,
-    .run = sg_run,
-    .release = sg_release,
-    .flags = DLAS_PRIM_ACTIVATION,
-};
+static const struct dlas_primitive_ops sg_ops =
+    PRIM_CONV_OPS("cpu", sg_supports, sg_prepare, sg_workspace, sg_run, sg_release);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,

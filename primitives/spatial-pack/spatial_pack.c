@@ -24,19 +24,14 @@
 enum order { ORDER_TILES, ORDER_CHANNELS };
 
 struct sp_state {
-    const struct dlas_host *host;
-    struct dlas_backend be;
-    struct dlas_conv_desc d;
-    int64_t cpg, opg, nblk, n_ob, ob_floats;
-    int vh, vw, b;
+    struct pc_conv conv;  /* host, be, d, cpg, opg */
+    struct pc_blocked pk; /* b, n_ob, packed weights and bias, tap offsets */
+    int vh, vw;
     int64_t th, tw;       /* tile: output rows x columns (multiples of vh, vw) */
     enum order order;
     int64_t th_n, tw_n;   /* tiles down and across */
     struct pc_window win; /* one tile's window (row0/col0 per tile) */
     int64_t tile_floats;  /* packed floats of one tile, all channel blocks */
-    int64_t *tap_off;
-    float *w;
-    float *bias;
 };
 
 static const struct dlas_param_spec sp_params[] = {
@@ -151,13 +146,9 @@ static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_par
 static int sp_supports(const struct dlas_conv_desc *d, const struct dlas_params *p, char *why,
                        size_t len)
 {
-    int rc = pc_check_desc(NAME, d, why, len);
+    int rc = pc_check_not_depthwise(NAME, d, why, len);
     if (rc)
         return rc;
-    if (d->groups > 1 && d->in_c == d->groups)
-        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
-                       "depthwise (one input channel per group): vectors over output "
-                       "channels would be nearly empty; grouped-spatial-pack handles it");
     struct blocking bl;
     return choose_blocking(d, p, &bl, why, len);
 }
@@ -167,10 +158,8 @@ static void sp_release(void *state)
     struct sp_state *s = state;
     if (!s)
         return;
-    s->host->free(s->tap_off);
-    s->host->free(s->w);
-    s->host->free(s->bias);
-    s->host->free(s);
+    pc_blocked_free(&s->conv, &s->pk);
+    pc_conv_free(&s->conv);
 }
 
 static int sp_prepare(const struct dlas_host *host, const struct dlas_backend *be,
@@ -182,23 +171,18 @@ static int sp_prepare(const struct dlas_host *host, const struct dlas_backend *b
     struct blocking bl;
     if (rc || (rc = sp_supports(d, p, NULL, 0)) || (rc = choose_blocking(d, p, &bl, NULL, 0)))
         return rc;
-    struct sp_state *s = host->alloc(sizeof *s);
+    struct sp_state *s = pc_conv_alloc(NAME, host, be, d, sizeof *s);
     if (!s)
-        return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate state");
-    s->host = host;
-    if (be && be->ops)
-        s->be = *be;
-    s->d = *d;
-    s->cpg = d->in_c / d->groups;
-    s->opg = d->out_c / d->groups;
+        return DLAS_ERR_NOMEM;
     s->vh = bl.vh;
     s->vw = bl.vw;
-    s->b = bl.b;
     s->th = bl.th;
     s->tw = bl.tw;
     s->order = bl.order;
-    s->nblk = pc_ceil_div(s->cpg, PC_VL);
-    s->n_ob = pc_ceil_div(s->opg, (int64_t)s->b * PC_VL);
+    if ((rc = pc_blocked_new(&s->conv, NAME, weight, bias, bl.b, &s->pk))) {
+        sp_release(s);
+        return rc;
+    }
     s->th_n = pc_ceil_div(d->out_h, s->th);
     s->tw_n = pc_ceil_div(d->out_w, s->tw);
 
@@ -210,27 +194,8 @@ static int sp_prepare(const struct dlas_host *host, const struct dlas_backend *b
     w->q = s->tw + (int64_t)(d->kw - 1) * d->dil_w / sw;
     if (pc_ceil_div(w->cols, sw) > w->q)
         w->q = pc_ceil_div(w->cols, sw);
-    s->tile_floats = s->nblk * pc_window_block(w);
-
-    const int taps = d->kh * d->kw;
-    s->tap_off = host->alloc((size_t)taps * sizeof *s->tap_off);
-    s->ob_floats = s->cpg * taps * s->b * PC_VL;
-    size_t wfloats = (size_t)(d->groups * s->n_ob * s->ob_floats);
-    s->w = host->alloc(wfloats * sizeof(float));
-    if (d->has_bias)
-        s->bias = host->alloc((size_t)(d->groups * s->n_ob * s->b * PC_VL) * sizeof(float));
-    if (!s->tap_off || !s->w || (d->has_bias && !s->bias)) {
-        sp_release(s);
-        return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate %zu packed weights", wfloats);
-    }
-    pc_tap_offsets(d, w, s->tap_off);
-    for (int g = 0; g < d->groups; g++)
-        pc_pack_weights(weight + g * s->opg * s->cpg * taps, s->opg, s->cpg, d->kh, d->kw,
-                        s->b, s->w + g * s->n_ob * s->ob_floats);
-    if (d->has_bias)
-        for (int g = 0; g < d->groups; g++)
-            memcpy(s->bias + g * s->n_ob * s->b * PC_VL, bias + g * s->opg,
-                   (size_t)s->opg * sizeof(float));
+    s->tile_floats = s->pk.nblk * pc_window_block(w);
+    pc_tap_offsets(d, w, s->pk.tap_off);
     *state = s;
     return DLAS_OK;
 }
@@ -240,7 +205,7 @@ static size_t sp_workspace(void *state, int64_t batch)
     const struct sp_state *s = state;
     if (batch <= 0)
         return 0;
-    return (size_t)(batch * s->d.groups * s->th_n * s->tw_n * s->tile_floats) * sizeof(float);
+    return (size_t)(batch * s->conv.d.groups * s->th_n * s->tw_n * s->tile_floats) * sizeof(float);
 }
 
 struct run_ctx {
@@ -255,7 +220,7 @@ static void pack_tiles(const void *ctx, int64_t t0, int64_t t1)
 {
     const struct run_ctx *c = ctx;
     const struct sp_state *s = c->s;
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     const int64_t per_ig = s->th_n * s->tw_n;
     for (int64_t t = t0; t < t1; t++) {
         int64_t ig = t / per_ig, k = t % per_ig;
@@ -263,9 +228,9 @@ static void pack_tiles(const void *ctx, int64_t t0, int64_t t1)
         struct pc_window w = s->win;
         w.row0 = k / s->tw_n * s->th * d->stride_h;
         w.col0 = k % s->tw_n * s->tw * d->stride_w;
-        const float *src = c->in + (n * d->in_c + g * s->cpg) * d->in_h * d->in_w;
-        pc_pack_window(src, s->cpg, d->in_h, d->in_w, d->pad_h, d->pad_w, &w,
-                       c->ws + t * s->tile_floats, 0, s->nblk);
+        const float *src = c->in + (n * d->in_c + g * s->conv.cpg) * d->in_h * d->in_w;
+        pc_pack_window(src, s->conv.cpg, d->in_h, d->in_w, d->pad_h, d->pad_w, &w,
+                       c->ws + t * s->tile_floats, 0, s->pk.nblk);
     }
 }
 
@@ -273,29 +238,29 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
 {
     const struct run_ctx *c = ctx;
     const struct sp_state *s = c->s;
-    const struct dlas_conv_desc *d = &s->d;
-    const int64_t per_ig_tiles = s->th_n * s->tw_n, per_ig = per_ig_tiles * s->n_ob;
-    const int lanes = s->b * PC_VL;
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const int64_t per_ig_tiles = s->th_n * s->tw_n, per_ig = per_ig_tiles * s->pk.n_ob;
+    const int lanes = s->pk.b * PC_VL;
     const int64_t ohw = d->out_h * d->out_w;
     float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
     struct pc_kargs a;
-    pc_kargs_init(&a, d, s->cpg, s->tap_off, &s->win, tile, lanes);
-    const pc_kernel_fn kern = pc_kernel(s->vh, s->vw, s->b);
+    pc_kargs_init(&a, d, s->conv.cpg, s->pk.tap_off, &s->win, tile, lanes);
+    const pc_kernel_fn kern = pc_kernel(s->vh, s->vw, s->pk.b);
     for (int64_t it = i0; it < i1; it++) {
         int64_t ig = it / per_ig, k = it % per_ig, ob, tk;
         if (s->order == ORDER_TILES) {
-            tk = k / s->n_ob;
-            ob = k % s->n_ob;
+            tk = k / s->pk.n_ob;
+            ob = k % s->pk.n_ob;
         } else {
             ob = k / per_ig_tiles;
             tk = k % per_ig_tiles;
         }
         int64_t n = ig / d->groups, g = ig % d->groups;
         const float *packed = c->ws + (ig * per_ig_tiles + tk) * s->tile_floats;
-        a.w = s->w + (g * s->n_ob + ob) * s->ob_floats;
-        a.bias = s->bias ? s->bias + (g * s->n_ob + ob) * lanes : NULL;
-        int64_t oc0 = ob * lanes, nc = s->opg - oc0 < lanes ? s->opg - oc0 : lanes;
-        float *dst_c = c->out + (n * d->out_c + g * s->opg + oc0) * ohw;
+        a.w = s->pk.w + (g * s->pk.n_ob + ob) * s->pk.ob_floats;
+        a.bias = s->pk.bias ? s->pk.bias + (g * s->pk.n_ob + ob) * lanes : NULL;
+        int64_t oc0 = ob * lanes, nc = s->conv.opg - oc0 < lanes ? s->conv.opg - oc0 : lanes;
+        float *dst_c = c->out + (n * d->out_c + g * s->conv.opg + oc0) * ohw;
         const int64_t toh = tk / s->tw_n * s->th, tow = tk % s->tw_n * s->tw;
         /* the register blocks of the tile that hold output pixels */
         for (int64_t r = 0; r < s->th && toh + r < d->out_h; r += s->vh)
@@ -315,30 +280,19 @@ static int sp_run(void *state, int64_t batch, const float *in, float *out, void 
                   struct dlas_profile *prof)
 {
     const struct sp_state *s = state;
-    if (!s || batch < 0 || (batch && (!in || !out || !ws)))
-        return dlas_error(DLAS_ERR_INVALID,
-                          NAME ": run() needs state, input, output and workspace");
-    if (!batch)
-        return DLAS_OK;
+    int rc = pc_check_run(NAME, s, batch, in, out, ws);
+    if (rc || !batch)
+        return rc;
     struct run_ctx c = {s, in, out, ws};
-    const int64_t tiles = batch * s->d.groups * s->th_n * s->tw_n;
-    struct pc_phases ph = {&c, tiles, tiles * s->n_ob, pack_tiles, compute_items, NULL, "compute"};
-    pc_run_phases(&s->be, 0, &ph, prof);
+    const int64_t tiles = batch * s->conv.d.groups * s->th_n * s->tw_n;
+    struct pc_phases ph = {&c,   tiles, tiles * s->pk.n_ob, pack_tiles, compute_items, NULL,
+                           "compute"};
+    pc_run_phases(&s->conv.be, 0, &ph, prof);
     return DLAS_OK;
 }
 
-static const struct dlas_primitive_ops sp_ops = {
-    sizeof(struct dlas_primitive_ops),
-    "conv2d",
-    "cpu",
-    sp_supports,
-    sp_prepare,
-    sp_workspace,
-    sp_run,
-    sp_release,
-    DLAS_PRIM_ACTIVATION,
-    NULL, /* run_int8: fp32 only */
-};
+static const struct dlas_primitive_ops sp_ops =
+    PRIM_CONV_OPS("cpu", sp_supports, sp_prepare, sp_workspace, sp_run, sp_release);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,

@@ -25,11 +25,9 @@
 enum split { SPLIT_TILES, SPLIT_CHANNELS };
 
 struct wino_state {
-    const struct dlas_host *host;
-    struct dlas_backend be;
-    struct dlas_conv_desc d;
+    struct pc_conv conv; /* host, be, d, cpg, opg */
     int m, a, a2;
-    int64_t cpg, opg, nblk, n_ob, ob_floats;
+    int64_t nblk, n_ob, ob_floats;
     int b, p;          /* oc vectors, tiles per GEMM block */
     int64_t ct;        /* tiles per chunk */
     enum split split;  /* as configured; SPLIT_TILES also means "auto" below */
@@ -140,9 +138,9 @@ static void wino_release(void *state)
     struct wino_state *s = state;
     if (!s)
         return;
-    s->host->free(s->u);
-    s->host->free(s->bias);
-    s->host->free(s);
+    s->conv.host->free(s->u);
+    s->conv.host->free(s->bias);
+    pc_conv_free(&s->conv);
 }
 
 static int wino_prepare(const struct dlas_host *host, const struct dlas_backend *be,
@@ -154,13 +152,9 @@ static int wino_prepare(const struct dlas_host *host, const struct dlas_backend 
     struct config cf;
     if (rc || (rc = wino_supports(d, p, NULL, 0)) || (rc = configure(d, p, &cf, NULL, 0)))
         return rc;
-    struct wino_state *s = host->alloc(sizeof *s);
+    struct wino_state *s = pc_conv_alloc(NAME, host, be, d, sizeof *s);
     if (!s)
-        return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate state");
-    s->host = host;
-    if (be && be->ops)
-        s->be = *be;
-    s->d = *d;
+        return DLAS_ERR_NOMEM;
     s->m = cf.m;
     s->a = cf.m + 2;
     s->a2 = s->a * s->a;
@@ -169,10 +163,8 @@ static int wino_prepare(const struct dlas_host *host, const struct dlas_backend 
     s->ct = cf.ct;
     s->split = cf.split;
     s->split_auto = cf.split_auto;
-    s->cpg = d->in_c / d->groups;
-    s->opg = d->out_c / d->groups;
-    s->nblk = pc_ceil_div(s->cpg, PC_VL);
-    s->n_ob = pc_ceil_div(s->opg, (int64_t)s->b * PC_VL);
+    s->nblk = pc_ceil_div(s->conv.cpg, PC_VL);
+    s->n_ob = pc_ceil_div(s->conv.opg, (int64_t)s->b * PC_VL);
     s->tiles_h = pc_ceil_div(d->out_h, s->m);
     s->tiles_w = pc_ceil_div(d->out_w, s->m);
     s->tiles = s->tiles_h * s->tiles_w;
@@ -185,32 +177,31 @@ static int wino_prepare(const struct dlas_host *host, const struct dlas_backend 
     s->threads = pc_threads(be);
     s->thread_floats = (int64_t)s->a2 * s->ct * (s->nblk * PC_VL + s->b * PC_VL);
 
-    s->ob_floats = s->cpg * s->b * PC_VL;
+    s->ob_floats = s->conv.cpg * s->b * PC_VL;
     const int64_t per_g = s->a2 * s->n_ob * s->ob_floats;
     s->u = host->alloc((size_t)(d->groups * per_g) * sizeof(float));
-    if (d->has_bias)
-        s->bias = host->alloc((size_t)(d->groups * s->n_ob * s->b * PC_VL) * sizeof(float));
-    if (!s->u || (d->has_bias && !s->bias)) {
+    if (!s->u) {
         wino_release(s);
         return dlas_error(DLAS_ERR_NOMEM, NAME ": cannot allocate the transformed weights");
+    }
+    if ((rc = pc_conv_bias(&s->conv, NAME, bias, s->n_ob * s->b * PC_VL, &s->bias))) {
+        wino_release(s);
+        return rc;
     }
     /* U[xi] straight into the micro-kernel's order ([ob][in channel][lanes],
      * pc_pack_weights' layout for a 1x1 kernel); padded lanes stay 0 (the
      * host's memory comes zeroed) */
     const int64_t lanes = (int64_t)s->b * PC_VL;
     for (int g = 0; g < d->groups; g++)
-        for (int64_t o = 0; o < s->opg; o++)
-            for (int64_t i = 0; i < s->cpg; i++) {
+        for (int64_t o = 0; o < s->conv.opg; o++)
+            for (int64_t i = 0; i < s->conv.cpg; i++) {
                 double u[WINO_MAX_ALPHA * WINO_MAX_ALPHA];
-                wino_weight_transform(s->m, weight + ((g * s->opg + o) * s->cpg + i) * 9, u);
+                wino_weight_transform(s->m,
+                                      weight + ((g * s->conv.opg + o) * s->conv.cpg + i) * 9, u);
                 float *dst = s->u + g * per_g + o / lanes * s->ob_floats + i * lanes + o % lanes;
                 for (int xi = 0; xi < s->a2; xi++)
                     dst[(int64_t)xi * s->n_ob * s->ob_floats] = (float)u[xi];
             }
-    if (d->has_bias)
-        for (int g = 0; g < d->groups; g++)
-            memcpy(s->bias + g * s->n_ob * s->b * PC_VL, bias + g * s->opg,
-                   (size_t)s->opg * sizeof(float));
     *state = s;
     return DLAS_OK;
 }
@@ -220,7 +211,7 @@ static size_t wino_workspace(void *state, int64_t batch)
     const struct wino_state *s = state;
     if (batch <= 0)
         return 0;
-    int64_t f = batch * s->d.groups * s->img_floats + s->threads * s->thread_floats;
+    int64_t f = batch * s->conv.d.groups * s->img_floats + s->threads * s->thread_floats;
     return (size_t)f * sizeof(float);
 }
 
@@ -236,7 +227,7 @@ static void pack_rows(const void *ctx, int64_t r0, int64_t r1)
 {
     const struct run_ctx *c = ctx;
     const struct wino_state *s = c->s;
-    pc_pack_batch_rows(c->in, &s->d, s->cpg, &s->win, s->img_floats, c->ws, r0, r1);
+    pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, c->ws, r0, r1);
 }
 
 /* Tiles [t0, t1) of group g (t runs over images x tiles), output-channel
@@ -245,7 +236,7 @@ static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, 
                     int64_t ob1, float *v, float *mm)
 {
     const struct wino_state *s = c->s;
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     const int a2 = s->a2, m = s->m, lanes = s->b * PC_VL;
     const int64_t blk = pc_window_block(&s->win), rowlen = pc_window_rowlen(&s->win);
     const int64_t ohw = d->out_h * d->out_w;
@@ -254,7 +245,7 @@ static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, 
     ka.tap_off = &zero_tap;
     ka.ntaps = 1;
     ka.nblk = (int)s->nblk;
-    ka.cb_last = (int)(s->cpg - (s->nblk - 1) * PC_VL);
+    ka.cb_last = (int)(s->conv.cpg - (s->nblk - 1) * PC_VL);
     ka.blk_stride = (int64_t)s->p * PC_VL;
     ka.bias = NULL;
     ka.out_ps = lanes;
@@ -290,12 +281,12 @@ static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, 
                 int64_t oh0 = tt / s->tiles_w * m, ow0 = tt % s->tiles_w * m;
                 int nr = d->out_h - oh0 < m ? (int)(d->out_h - oh0) : m;
                 int nw = d->out_w - ow0 < m ? (int)(d->out_w - ow0) : m;
-                for (int64_t cb = 0; cb < lanes && oc0 + cb < s->opg; cb += PC_VL) {
+                for (int64_t cb = 0; cb < lanes && oc0 + cb < s->conv.opg; cb += PC_VL) {
                     const float *bias =
                         s->bias ? s->bias + (g * s->n_ob + ob) * lanes + cb : NULL;
                     wino_output_transform(m, mm + j * lanes + cb, nt * lanes, bias, ytile);
-                    int64_t nc = s->opg - (oc0 + cb) < PC_VL ? s->opg - (oc0 + cb) : PC_VL;
-                    float *dst = c->out + (n * d->out_c + g * s->opg + oc0 + cb) * ohw +
+                    int64_t left = s->conv.opg - (oc0 + cb), nc = left < PC_VL ? left : PC_VL;
+                    float *dst = c->out + (n * d->out_c + g * s->conv.opg + oc0 + cb) * ohw +
                                  oh0 * d->out_w + ow0;
                     pc_scatter_tile(ytile, PC_VL, m, m, nr, nw, nc, dst, ohw, d->out_w,
                                     d->activation);
@@ -321,11 +312,11 @@ static void work(const void *ctx, int id, int nt)
 {
     const struct run_ctx *c = ctx;
     const struct wino_state *s = c->s;
-    float *v = c->ws + c->batch * s->d.groups * s->img_floats + id * s->thread_floats;
+    float *v = c->ws + c->batch * s->conv.d.groups * s->img_floats + id * s->thread_floats;
     float *mm = v + (int64_t)s->a2 * s->ct * s->nblk * PC_VL;
     const int64_t tt = c->batch * s->tiles;
     enum split sp = split_of(s, c->batch, nt);
-    for (int64_t g = 0; g < s->d.groups; g++) {
+    for (int64_t g = 0; g < s->conv.d.groups; g++) {
         int64_t b, e;
         if (sp == SPLIT_TILES) {
             pc_split(tt, id, nt, &b, &e);
@@ -343,31 +334,19 @@ static int wino_run(void *state, int64_t batch, const float *in, float *out, voi
                     struct dlas_profile *prof)
 {
     const struct wino_state *s = state;
-    if (!s || batch < 0 || (batch && (!in || !out || !ws)))
-        return dlas_error(DLAS_ERR_INVALID,
-                          NAME ": run() needs state, input, output and workspace");
-    if (!batch)
-        return DLAS_OK;
+    int rc = pc_check_run(NAME, s, batch, in, out, ws);
+    if (rc || !batch)
+        return rc;
     struct run_ctx c = {s, batch, in, out, ws};
     /* the workspace holds buffers for the threads counted in prepare() */
-    struct pc_phases ph = {&c, batch * s->d.groups * s->win.rows, 0, pack_rows, NULL, work,
+    struct pc_phases ph = {&c, batch * s->conv.d.groups * s->win.rows, 0, pack_rows, NULL, work,
                            "transform+gemm"};
-    pc_run_phases(&s->be, s->threads, &ph, prof);
+    pc_run_phases(&s->conv.be, s->threads, &ph, prof);
     return DLAS_OK;
 }
 
-static const struct dlas_primitive_ops wino_ops = {
-    sizeof(struct dlas_primitive_ops),
-    "conv2d",
-    "cpu",
-    wino_supports,
-    wino_prepare,
-    wino_workspace,
-    wino_run,
-    wino_release,
-    DLAS_PRIM_ACTIVATION,
-    NULL, /* run_int8: fp32 only */
-};
+static const struct dlas_primitive_ops wino_ops =
+    PRIM_CONV_OPS("cpu", wino_supports, wino_prepare, wino_workspace, wino_run, wino_release);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,

@@ -68,6 +68,13 @@ int dlas_distil_from_scratch(const struct dlas_params *p);
 int dlas_fisher_potential(struct dlas_graph *g, const struct dlas_residual_block *blocks,
                           int n_blocks, int64_t n, const float *images, const int32_t *labels,
                           int threads, double *out);
+struct dlas_autograd;
+/* The same for the graph of autograd a (max_batch >= n), in its buffers:
+ * scoring many graphs in turn through one autograd and
+ * dlas_autograd_set_graph saves a new autograd per graph. */
+int dlas_fisher_potential_with(struct dlas_autograd *a, const struct dlas_residual_block *blocks,
+                               int n_blocks, int64_t n, const float *images,
+                               const int32_t *labels, double *out);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,12 @@ struct dlas_autograd;
 #define DLAS_AG_TRAIN 0x1u      /* batchnorm on batch statistics, dropout active */
 #define DLAS_AG_NO_GRAD 0x2u    /* no backward will follow: keep nothing for it */
 #define DLAS_AG_KEEP_STATS 0x4u /* TRAIN without updating BN running statistics */
+/* The backward after this forward computes only what the kept nodes'
+ * gradients (dlas_autograd_keep; and the input's, if wanted) need: nodes
+ * upstream of all of them are skipped, and convolutions skip their weight
+ * gradients. Parameter gradients mean nothing after it. For saliencies
+ * (BlockSwap's Fisher potential), about a third cheaper than a full one. */
+#define DLAS_AG_ACT_GRAD_ONLY 0x8u
 
 /* threads: 0 = omp_get_max_threads(). The graph must validate; the
  * autograd follows later rewrites of it (see dlas_autograd_sync). */
@@ -54,6 +60,12 @@ int64_t dlas_autograd_max_batch(const struct dlas_autograd *a);
  * are rebuilt (and parameter gradients zeroed) when a shape, an op or a
  * parameter tensor changed. Forward and the optimiser call it themselves. */
 int dlas_autograd_sync(struct dlas_autograd *a);
+/* Point the autograd at another graph (the next candidate of an
+ * architecture search, say) and build its buffers now, reusing the memory
+ * of the old ones where it suffices: cheaper than a new autograd per graph.
+ * Keeps the thread count, max_batch and input-gradient choice; forgets keeps
+ * and profiling. The old graph is no longer referenced. */
+int dlas_autograd_set_graph(struct dlas_autograd *a, struct dlas_graph *g);
 /* A batchnorm whose only consumer is a relu is computed together with it:
  * its own activation and gradient are not materialised (act and grad return
  * NULL for it) unless it is kept, before the forward. The keep lasts until
