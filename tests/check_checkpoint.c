@@ -661,8 +661,7 @@ END_TEST
 static Suite *checkpoint_suite(void)
 {
     Suite *s = suite_create("checkpoint");
-    TCase *t = tcase_create("format");
-    tcase_add_checked_fixture(t, setup, teardown);
+    TCase *t = dlas_test_case(s, "format", setup, teardown, 0);
     tcase_add_test(t, test_round_trip);
     tcase_add_test(t, test_handmade_file);
     tcase_add_test(t, test_truncated);
@@ -672,7 +671,6 @@ static Suite *checkpoint_suite(void)
     tcase_add_test(t, test_cli);
     tcase_add_test(t, test_real_fault_named);
     tcase_add_test(t, test_nonfinite_refused);
-    suite_add_tcase(s, t);
     return s;
 }
 

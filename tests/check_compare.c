@@ -24,11 +24,13 @@ static const struct dlas_component *find(enum dlas_kind kind, const char *name)
     return c;
 }
 
-static void host_of(struct dlas_host *h, struct dlas_rng *r)
-{
-    dlas_rng_seed(r, 5);
-    dlas_host_init(h, r, 5);
-}
+/* What every plan runs on: a host (RNG seeded with 5) and the openmp
+ * backend with the given threads. */
+struct rig {
+    struct dlas_rng rng;
+    struct dlas_host h;
+    struct dlas_backend be;
+};
 
 static void backend_of(const struct dlas_host *h, int threads, struct dlas_backend *be)
 {
@@ -41,6 +43,18 @@ static void backend_of(const struct dlas_host *h, int threads, struct dlas_backe
     be->ops = c->ops;
     ck_assert_int_eq(be->ops->init(h, p, &be->ctx), 0);
     dlas_params_free(p);
+}
+
+static void rig_open(struct rig *r, int threads)
+{
+    dlas_rng_seed(&r->rng, 5);
+    dlas_host_init(&r->h, &r->rng, 5);
+    backend_of(&r->h, threads, &r->be);
+}
+
+static void rig_close(struct rig *r)
+{
+    r->be.ops->release(r->be.ctx);
 }
 
 static struct dlas_primitive_choice choice(const char *name, struct dlas_params **owned)
@@ -126,11 +140,8 @@ static double plan_vs_ref(struct dlas_plan *p, const struct dlas_graph *g, int64
 
 START_TEST(test_plan_fusion)
 {
-    struct dlas_rng rr;
-    struct dlas_host h;
-    host_of(&h, &rr);
-    struct dlas_backend be;
-    backend_of(&h, 2, &be);
+    struct rig rig;
+    rig_open(&rig, 2);
     struct dlas_graph *g = small_resnet();
     struct dlas_params *pp;
     struct dlas_primitive_choice dc = choice("direct", &pp), fb_pp = {0};
@@ -141,7 +152,7 @@ START_TEST(test_plan_fusion)
         dlas_plan_options_default(&po);
         po.fuse = fuse;
         struct dlas_plan *p;
-        int rc = dlas_plan_create_ex(g, &h, &be, &dc, 1, &fb_pp, 3, &po, &p);
+        int rc = dlas_plan_create_ex(g, &rig.h, &rig.be, &dc, 1, &fb_pp, 3, &po, &p);
         ck_assert_msg(rc == 0, "plan: %s", dlas_last_error());
         double err = plan_vs_ref(p, g, 3);
         ck_assert_msg(err < 1e-5, "fuse %d: relative error %.3g", fuse, err);
@@ -197,7 +208,7 @@ START_TEST(test_plan_fusion)
     dlas_plan_options_default(&po);
     po.layer_prim = lp;
     struct dlas_plan *p;
-    ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, two, 2, NULL, 2, &po, &p), 0);
+    ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, two, 2, NULL, 2, &po, &p), 0);
     ck_assert_int_eq(dlas_plan_binding_index(p, dlas_graph_find(g, "c2")), 1);
     ck_assert_int_eq(dlas_plan_binding_index(p, dlas_graph_find(g, "c1")), 0);
     ck_assert_str_eq(dlas_plan_binding(p, dlas_graph_find(g, "dw")), "ref");
@@ -209,7 +220,7 @@ START_TEST(test_plan_fusion)
     struct dlas_params *wp;
     struct dlas_primitive_choice w3 = choice("winograd", &wp);
     ck_assert_int_eq(dlas_params_set(wp, "tile", "3", "test"), 0);
-    ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, &w3, 1, &fb_pp, 1, NULL, &p), 0);
+    ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, &w3, 1, &fb_pp, 1, NULL, &p), 0);
     ck_assert_int_eq(dlas_plan_n_fallbacks(p), 4);
     const char *each = dlas_plan_fallbacks(p), *grouped = dlas_plan_fallbacks_grouped(p);
     ck_assert_msg(strstr(each, "c1 (winograd: tile = 3") && strstr(each, "; c2 (winograd: tile = 3"),
@@ -224,7 +235,7 @@ START_TEST(test_plan_fusion)
     dlas_params_free(pp);
     dlas_params_free(fbp);
     dlas_graph_free(g);
-    be.ops->release(be.ctx);
+    rig_close(&rig);
 }
 END_TEST
 
@@ -233,11 +244,8 @@ END_TEST
  * previous choice, else the primitive listed first). */
 START_TEST(test_auto_select)
 {
-    struct dlas_rng rr;
-    struct dlas_host h;
-    host_of(&h, &rr);
-    struct dlas_backend be;
-    backend_of(&h, 2, &be);
+    struct rig rig;
+    rig_open(&rig, 2);
     struct dlas_graph *g = small_resnet();
     struct dlas_params *pp[3];
     struct dlas_primitive_choice three[3] = {choice("direct", &pp[0]),
@@ -251,7 +259,7 @@ START_TEST(test_auto_select)
     ao.min_runs = 2;
     ao.max_runs = 3;
     struct dlas_plan_auto_report rep = {0};
-    int rc = dlas_plan_auto_select(g, &h, &be, three, 3, NULL, &ao, lp, NULL, &rep);
+    int rc = dlas_plan_auto_select(g, &rig.h, &rig.be, three, 3, NULL, &ao, lp, NULL, &rep);
     ck_assert_msg(rc == 0, "auto: %s", dlas_last_error());
     ck_assert_int_eq(rep.layers, 4);
     ck_assert(rep.runs >= 2 && rep.runs <= 3);
@@ -271,7 +279,7 @@ START_TEST(test_auto_select)
     dlas_plan_options_default(&po);
     po.layer_prim = lp;
     struct dlas_plan *p;
-    ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, three, 3, NULL, 2, &po, &p), 0);
+    ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, three, 3, NULL, 2, &po, &p), 0);
     for (int i = 0; i < nn; i++)
         if (lp[i] >= 0)
             ck_assert_int_eq(dlas_plan_binding_index(p, i), lp[i]);
@@ -281,7 +289,8 @@ START_TEST(test_auto_select)
 
     /* everything ties: the primitive listed first that runs the layer */
     ao.tolerance = 100;
-    ck_assert_int_eq(dlas_plan_auto_select(g, &h, &be, three, 3, NULL, &ao, lp2, NULL, NULL), 0);
+    ck_assert_int_eq(
+        dlas_plan_auto_select(g, &rig.h, &rig.be, three, 3, NULL, &ao, lp2, NULL, NULL), 0);
     ck_assert_int_eq(lp2[dlas_graph_find(g, "c1")], 0);
     ck_assert_int_eq(lp2[dlas_graph_find(g, "pw")], 0);
     ck_assert_int_eq(lp2[dlas_graph_find(g, "dw")], 1); /* direct refuses it */
@@ -289,22 +298,24 @@ START_TEST(test_auto_select)
     lp[dlas_graph_find(g, "c1")] = 2;
     lp[dlas_graph_find(g, "c2")] = 1;
     ao.previous = lp;
-    ck_assert_int_eq(dlas_plan_auto_select(g, &h, &be, three, 3, NULL, &ao, lp2, NULL, NULL), 0);
+    ck_assert_int_eq(
+        dlas_plan_auto_select(g, &rig.h, &rig.be, three, 3, NULL, &ao, lp2, NULL, NULL), 0);
     ck_assert_int_eq(lp2[dlas_graph_find(g, "c1")], 2);
     ck_assert_int_eq(lp2[dlas_graph_find(g, "c2")], 1);
     /* bad options are refused */
     ao.previous = NULL;
     ao.min_runs = 4;
     ao.max_runs = 3;
-    ck_assert_int_eq(dlas_plan_auto_select(g, &h, &be, three, 3, NULL, &ao, lp2, NULL, NULL),
-                     DLAS_ERR_INVALID);
+    ck_assert_int_eq(
+        dlas_plan_auto_select(g, &rig.h, &rig.be, three, 3, NULL, &ao, lp2, NULL, NULL),
+        DLAS_ERR_INVALID);
     dlas_clear_error();
     free(lp);
     free(lp2);
     for (int k = 0; k < 3; k++)
         dlas_params_free(pp[k]);
     dlas_graph_free(g);
-    be.ops->release(be.ctx);
+    rig_close(&rig);
 }
 END_TEST
 
@@ -344,11 +355,8 @@ static struct dlas_graph *zoo_model(const struct dlas_host *h, const char *model
  * and still agree. */
 START_TEST(test_plan_blocks)
 {
-    struct dlas_rng rr;
-    struct dlas_host h;
-    host_of(&h, &rr);
-    struct dlas_backend be;
-    backend_of(&h, 2, &be);
+    struct rig rig;
+    rig_open(&rig, 2);
     struct dlas_params *pp[3];
     struct dlas_primitive_choice prims[2] = {choice("direct", &pp[0]),
                                              choice("grouped-spatial-pack", &pp[1])};
@@ -369,12 +377,12 @@ START_TEST(test_plan_blocks)
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         struct dlas_graph *g =
-            zoo_model(&h, cases[k].model, cases[k].kv, cases[k].c, cases[k].h, cases[k].w, 10);
+            zoo_model(&rig.h, cases[k].model, cases[k].kv, cases[k].c, cases[k].h, cases[k].w, 10);
         struct dlas_plan_options po;
         dlas_plan_options_default(&po);
         po.blocks = 1;
         struct dlas_plan *p;
-        int rc = dlas_plan_create_ex(g, &h, &be, prims, 2, &fb, 3, &po, &p);
+        int rc = dlas_plan_create_ex(g, &rig.h, &rig.be, prims, 2, &fb, 3, &po, &p);
         ck_assert_msg(rc == 0, "%s: plan: %s", cases[k].model, dlas_last_error());
         ck_assert_msg(dlas_plan_n_blocks(p) == cases[k].blocks, "%s: %d blocks fused: %s",
                       cases[k].model, dlas_plan_n_blocks(p), dlas_plan_blocks(p));
@@ -404,7 +412,8 @@ START_TEST(test_plan_blocks)
             mask[head] = 1;
             po.block_mask = mask;
             struct dlas_plan *p1;
-            ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, prims, 2, &fb, 2, &po, &p1), 0);
+            ck_assert_int_eq(
+                dlas_plan_create_ex(g, &rig.h, &rig.be, prims, 2, &fb, 2, &po, &p1), 0);
             ck_assert_int_eq(dlas_plan_n_blocks(p1), 1);
             ck_assert(plan_vs_ref(p1, g, 2) < 1e-5);
             dlas_plan_free(p1);
@@ -418,7 +427,8 @@ START_TEST(test_plan_blocks)
             ao.min_runs = 1;
             ao.max_runs = 2;
             struct dlas_plan_auto_report rep = {0};
-            ck_assert_msg(dlas_plan_auto_select(g, &h, &be, prims, 2, &fb, &ao, lp, mask, &rep) == 0,
+            ck_assert_msg(dlas_plan_auto_select(g, &rig.h, &rig.be, prims, 2, &fb, &ao, lp, mask,
+                                                &rep) == 0,
                           "%s", dlas_last_error());
             ck_assert_msg(strstr(rep.text, "block "), "%s", rep.text);
             int n_mask = 0;
@@ -428,7 +438,8 @@ START_TEST(test_plan_blocks)
             free(rep.text);
             po.layer_prim = lp;
             po.block_mask = mask;
-            ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, prims, 2, &fb, 2, &po, &p1), 0);
+            ck_assert_int_eq(
+                dlas_plan_create_ex(g, &rig.h, &rig.be, prims, 2, &fb, 2, &po, &p1), 0);
             ck_assert_int_eq(dlas_plan_n_blocks(p1), n_mask);
             ck_assert(plan_vs_ref(p1, g, 2) < 1e-5);
             dlas_plan_free(p1);
@@ -442,7 +453,7 @@ START_TEST(test_plan_blocks)
     }
     for (int k = 0; k < 3; k++)
         dlas_params_free(pp[k]);
-    be.ops->release(be.ctx);
+    rig_close(&rig);
 }
 END_TEST
 
@@ -450,11 +461,8 @@ END_TEST
  * pooling windows at every edge, ceil mode, batchnorm unfused, add. */
 START_TEST(test_plan_ops)
 {
-    struct dlas_rng rr;
-    struct dlas_host h;
-    host_of(&h, &rr);
-    struct dlas_backend be;
-    backend_of(&h, 2, &be);
+    struct rig rig;
+    rig_open(&rig, 2);
     static const struct dlas_pool_attr pools[] = {
         {3, 3, 2, 2, 1, 1, 0, 1}, {2, 2, 2, 2, 0, 0, 0, 1}, {3, 3, 1, 1, 1, 1, 0, 1},
         {3, 2, 2, 3, 0, 1, 1, 1}, {5, 5, 3, 3, 2, 2, 1, 1}};
@@ -473,7 +481,7 @@ START_TEST(test_plan_ops)
         dlas_rng_seed(&r, 11 + k);
         ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
         struct dlas_plan *p;
-        ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, NULL, 0, NULL, 2, NULL, &p), 0);
+        ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, NULL, 0, NULL, 2, NULL, &p), 0);
         int64_t n_in = 2 * 5 * 13 * 11, n_out = 2 * dlas_plan_output_numel(p);
         struct dlas_tensor in = {0}, ref = {0};
         int64_t dims[4] = {2, 5, 13, 11};
@@ -508,7 +516,7 @@ START_TEST(test_plan_ops)
         dlas_graph_free(g);
     }
     ck_assert_msg(total_nans > 0, "no window held a NaN: the test tests nothing");
-    be.ops->release(be.ctx);
+    rig_close(&rig);
 }
 END_TEST
 
@@ -669,11 +677,8 @@ END_TEST
 
 START_TEST(test_tuner_and_plan)
 {
-    struct dlas_rng rr;
-    struct dlas_host h;
-    host_of(&h, &rr);
-    struct dlas_backend be;
-    backend_of(&h, 1, &be);
+    struct rig rig;
+    rig_open(&rig, 1);
     struct dlas_conv_desc d = {.batch = 1, .in_c = 16, .in_h = 15, .in_w = 15, .out_c = 16,
                                .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1,
                                .pad_w = 1, .dil_h = 1, .dil_w = 1, .groups = 1, .has_bias = 1};
@@ -686,7 +691,7 @@ START_TEST(test_tuner_and_plan)
     o.max_candidates = 12;
     struct dlas_tune_result r;
     const struct dlas_component *w = find(DLAS_KIND_PRIMITIVE, "winograd");
-    int rc = dlas_tune_layer(w, NULL, &h, &be, &d, &o, &r);
+    int rc = dlas_tune_layer(w, NULL, &rig.h, &rig.be, &d, &o, &r);
     ck_assert_msg(rc == 0, "tune: %s", dlas_last_error());
     ck_assert_int_ge(r.tried, 2);
     ck_assert_int_le(r.tried, 12);
@@ -699,7 +704,7 @@ START_TEST(test_tuner_and_plan)
     struct dlas_conv_desc s2 = d;
     s2.stride_h = s2.stride_w = 2;
     ck_assert_int_eq(dlas_conv_desc_finish(&s2), 0);
-    ck_assert_int_eq(dlas_tune_layer(w, NULL, &h, &be, &s2, &o, &r), DLAS_ERR_UNSUPPORTED);
+    ck_assert_int_eq(dlas_tune_layer(w, NULL, &rig.h, &rig.be, &s2, &o, &r), DLAS_ERR_UNSUPPORTED);
 
     /* a plan given a log prepares that layer with the logged settings */
     struct dlas_graph *g = dlas_graph_new();
@@ -726,24 +731,24 @@ START_TEST(test_tuner_and_plan)
     dlas_plan_options_default(&po);
     po.tunelog = log;
     struct dlas_plan *p;
-    ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, &wc, 1, NULL, 1, &po, &p), 0);
+    ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, &wc, 1, NULL, 1, &po, &p), 0);
     ck_assert_str_eq(dlas_plan_layer_settings(p, x), "tile=2;tile_block=3");
     ck_assert(plan_vs_ref(p, g, 1) < 1e-5);
     dlas_plan_free(p);
     /* the configured parameters stay untouched, and without a log nothing applies */
     ck_assert_int_eq(dlas_param_int(wp, "tile"), 0);
-    ck_assert_int_eq(dlas_plan_create_ex(g, &h, &be, &wc, 1, NULL, 1, NULL, &p), 0);
+    ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, &wc, 1, NULL, 1, NULL, &p), 0);
     ck_assert_str_eq(dlas_plan_layer_settings(p, x), "");
     dlas_plan_free(p);
     /* bad logged settings fail the plan with the origin named */
     strcpy(e.settings, "tile=9");
     ck_assert_int_eq(dlas_tunelog_add(log, &e), 0);
-    ck_assert_int_ne(dlas_plan_create_ex(g, &h, &be, &wc, 1, NULL, 1, &po, &p), 0);
+    ck_assert_int_ne(dlas_plan_create_ex(g, &rig.h, &rig.be, &wc, 1, NULL, 1, &po, &p), 0);
     ck_assert_msg(strstr(dlas_last_error(), "tuning log"), "%s", dlas_last_error());
     dlas_tunelog_free(log);
     dlas_params_free(wp);
     dlas_graph_free(g);
-    be.ops->release(be.ctx);
+    rig_close(&rig);
 }
 END_TEST
 
@@ -759,11 +764,8 @@ static int count_lines(const char *s)
 
 START_TEST(test_compare)
 {
-    struct dlas_rng rr;
-    struct dlas_host h;
-    host_of(&h, &rr);
-    struct dlas_backend be;
-    backend_of(&h, 2, &be);
+    struct rig rig;
+    rig_open(&rig, 2);
     struct dlas_graph *g = small_resnet();
     /* prune 3/4 of pw's weights: the table reports each layer's sparsity */
     struct dlas_node *pwn = dlas_graph_node(g, dlas_graph_find(g, "pw"));
@@ -784,7 +786,7 @@ START_TEST(test_compare)
     o.warmup = 1;
     o.batch = 2;
     struct dlas_compare *c = NULL;
-    int rc = dlas_compare_run(g, &h, &be, pc, 3, &fb, &o, &c);
+    int rc = dlas_compare_run(g, &rig.h, &rig.be, pc, 3, &fb, &o, &c);
     ck_assert_msg(rc == 0, "compare: %s", dlas_last_error());
     ck_assert_int_eq(c->n_layers, 4); /* c1, c2, dw, pw */
     ck_assert(c->layers[0].sparsity == 0.0);
@@ -860,7 +862,7 @@ START_TEST(test_compare)
     o.layers = 0;
     o.check = 0;
     o.cpu_time = 1;
-    ck_assert_int_eq(dlas_compare_run(g, &h, &be, pc, 3, &fb, &o, &c), 0);
+    ck_assert_int_eq(dlas_compare_run(g, &rig.h, &rig.be, pc, 3, &fb, &o, &c), 0);
     ck_assert_int_eq(c->n_e2e, 4);
     ck_assert_int_eq(c->layers_timed, 0);
     ck_assert_int_eq(c->cpu_time, 1);
@@ -877,7 +879,7 @@ START_TEST(test_compare)
     for (int check = 0; check < 2; check++) {
         o.layers = 1;
         o.check = check;
-        ck_assert_int_eq(dlas_compare_run(g, &h, &be, pc, 3, &fb, &o, &c), 0);
+        ck_assert_int_eq(dlas_compare_run(g, &rig.h, &rig.be, pc, 3, &fb, &o, &c), 0);
         for (int k = 0; k < 3; k++)
             if (c->layers[0].cells[k].status != DLAS_ERR_UNSUPPORTED) {
                 ck_assert_int_ne(c->layers[0].cells[k].status, 0);
@@ -900,7 +902,7 @@ START_TEST(test_compare)
         dlas_params_free(pp[k]);
     dlas_params_free(fp);
     dlas_graph_free(g);
-    be.ops->release(be.ctx);
+    rig_close(&rig);
 }
 END_TEST
 

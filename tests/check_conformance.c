@@ -1333,34 +1333,27 @@ int main(void)
     fprintf(stderr, "check_conformance: %d primitive component(s) found\n", n_prims);
 
     Suite *s = suite_create("conformance");
-    TCase *tc = tcase_create("registry");
+    TCase *tc = dlas_test_case(s, "registry", NULL, NULL, 0);
     tcase_add_test(tc, test_primitives_found);
     tcase_add_test(tc, test_backend_openmp);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("primitives");
-    tcase_set_timeout(tc, 600);
+    tc = dlas_test_case(s, "primitives", NULL, NULL, 600);
     tcase_add_loop_test(tc, test_primitive, 0, n_prims);
     tcase_add_loop_test(tc, test_primitive_sparsity, 0, n_prims);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("out-of-memory");
+    tc = dlas_test_case(s, "out-of-memory", NULL, NULL, 0);
     tcase_add_loop_test(tc, test_primitive_out_of_memory, 0, n_prims);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("magnitude");
+    tc = dlas_test_case(s, "magnitude", NULL, NULL, 0);
     tcase_add_test(tc, test_magnitude_global);
     tcase_add_test(tc, test_magnitude_layer);
     tcase_add_test(tc, test_magnitude_selection);
     tcase_add_test(tc, test_magnitude_ties);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("synthetic");
-    tcase_set_timeout(tc, 120);
+    tc = dlas_test_case(s, "synthetic", NULL, NULL, 120);
     tcase_add_test(tc, test_synthetic_basics);
     tcase_add_test(tc, test_synthetic_seeds_and_threads);
     tcase_add_test(tc, test_synthetic_learnable);
-    suite_add_tcase(s, tc);
 
     int failed = dlas_test_run(s);
     dlas_registry_free(reg);

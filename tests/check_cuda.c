@@ -492,16 +492,12 @@ int main(void)
             cuda_prims[n_cuda_prims++] = c;
     }
     Suite *s = suite_create("cuda");
-    TCase *tc = tcase_create("primitives");
-    tcase_set_timeout(tc, 600);
+    TCase *tc = dlas_test_case(s, "primitives", NULL, NULL, 600);
     tcase_add_loop_test(tc, test_primitive, 0, n_cuda_prims);
-    suite_add_tcase(s, tc);
-    TCase *tn = tcase_create("networks");
-    tcase_set_timeout(tn, 600);
+    TCase *tn = dlas_test_case(s, "networks", NULL, NULL, 600);
     tcase_add_test(tn, test_resnet18);
     tcase_add_test(tn, test_mobilenet_v2);
     tcase_add_test(tn, test_densenet_softmax);
-    suite_add_tcase(s, tn);
     int failed = dlas_test_run(s);
     dlas_registry_free(reg);
     return failed;

@@ -763,16 +763,8 @@ END_TEST
 START_TEST(synthetic_through_the_pipeline)
 {
     /* A real plugin, found through the registry, feeds the pipeline. */
-    struct dlas_registry *reg = dlas_registry_new();
-    ck_assert_int_eq(dlas_registry_discover(reg, NULL), 0);
-    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_DATASET, "synthetic");
-    ck_assert_msg(c != NULL, "%s", dlas_last_error());
-    struct dlas_rng rng;
-    struct dlas_host host;
-    dlas_rng_seed(&rng, 1);
-    dlas_host_init(&host, &rng, 1);
-    struct dlas_params *p;
-    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
+    struct dlas_registry *reg = dlas_test_registry("check_data");
+    ck_assert_ptr_nonnull(reg);
     struct dlas_data_options o;
     dlas_data_options_default(&o);
     o.batch = 100;
@@ -780,14 +772,13 @@ START_TEST(synthetic_through_the_pipeline)
     o.crop_padding = 2;
     o.hflip = 1;
     o.workers = 2;
-    struct dlas_data *d;
-    ck_assert_msg(dlas_data_open_component(c, &host, p, &o, &d) == 0, "%s", dlas_last_error());
+    struct dlas_test_data syn;
+    struct dlas_data *d = dlas_test_data_open(&syn, reg, "synthetic", NULL, &o);
     ck_assert(dlas_data_info(d)->std[0] > 0.0f); /* synthetic has none: computed */
     struct run r = collect(d, DLAS_DATA_TRAIN, 0, 2);
     ck_assert_int_eq(r.n_samples, 2 * (1024 - 102));
     run_free(&r);
-    dlas_data_close(d);
-    dlas_params_free(p);
+    dlas_test_data_close(&syn);
     dlas_registry_free(reg);
 }
 END_TEST
@@ -795,29 +786,21 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("data");
-    TCase *tc = tcase_create("epochs");
-    tcase_set_timeout(tc, 120);
+    TCase *tc = dlas_test_case(s, "epochs", NULL, NULL, 120);
     tcase_add_test(tc, every_sample_once_per_epoch);
     tcase_add_test(tc, drop_last_and_no_shuffle);
     tcase_add_test(tc, validation_split);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("loader");
-    tcase_set_timeout(tc, 120);
+    tc = dlas_test_case(s, "loader", NULL, NULL, 120);
     tcase_add_test(tc, same_seed_same_batches_whatever_the_workers);
     tcase_add_test(tc, two_iterators_at_once_and_early_free);
     tcase_add_test(tc, worker_errors_reach_the_consumer);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("transforms");
-    tcase_set_timeout(tc, 120);
+    tc = dlas_test_case(s, "transforms", NULL, NULL, 120);
     tcase_add_test(tc, normalisation);
     tcase_add_test(tc, augmentation_is_exact);
     tcase_add_test(tc, plugin_views);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("api");
-    tcase_set_timeout(tc, 120);
+    tc = dlas_test_case(s, "api", NULL, NULL, 120);
     tcase_add_test(tc, batch_copy_and_bad_labels);
     tcase_add_test(tc, options_from_params);
     tcase_add_test(tc, synthetic_through_the_pipeline);
-    suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

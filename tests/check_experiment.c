@@ -509,22 +509,16 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("experiment");
-    TCase *tc = tcase_create("experiment");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 600);
+    TCase *tc = dlas_test_case(s, "experiment", setup, teardown, 600);
     tcase_add_test(tc, quickstart_runs_and_resumes);
     tcase_add_test(tc, base_config_is_valid);
     tcase_add_test(tc, config_errors);
     tcase_add_test(tc, sweep_axes_and_seeds);
     tcase_add_test(tc, crash_fails_only_its_point);
     tcase_add_test(tc, cli_exit_codes);
-    suite_add_tcase(s, tc);
     /* Hardening: hostile or careless configs, hanging points. */
-    tc = tcase_create("limits");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 600);
+    tc = dlas_test_case(s, "limits", setup, teardown, 600);
     tcase_add_test(tc, config_values_and_limits);
     tcase_add_test(tc, hang_times_out);
-    suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

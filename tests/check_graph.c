@@ -1334,14 +1334,13 @@ END_TEST
 static Suite *graph_suite(void)
 {
     Suite *s = suite_create("graph");
-    TCase *t = tcase_create("shapes");
+    TCase *t = dlas_test_case(s, "shapes", NULL, NULL, 0);
     tcase_add_test(t, test_conv_shapes);
     tcase_add_test(t, test_pool_shapes);
     tcase_add_test(t, test_other_shapes);
     tcase_add_test(t, test_builder_errors);
     tcase_add_test(t, test_infer_validate);
-    suite_add_tcase(s, t);
-    t = tcase_create("ops");
+    t = dlas_test_case(s, "ops", NULL, NULL, 0);
     tcase_add_test(t, test_conv_desc);
     tcase_add_test(t, test_ref_conv_hand);
     tcase_add_test(t, test_ref_conv_random);
@@ -1350,8 +1349,7 @@ static Suite *graph_suite(void)
     tcase_add_test(t, test_forward_pool);
     tcase_add_test(t, test_forward_linear_concat_conv);
     tcase_add_test(t, test_forward_graph);
-    suite_add_tcase(s, t);
-    t = tcase_create("graph");
+    t = dlas_test_case(s, "graph", NULL, NULL, 0);
     tcase_add_test(t, test_stats_lenet);
     tcase_add_test(t, test_stats_bn_bytes);
     tcase_add_test(t, test_stats_flops_dtypes);
@@ -1359,7 +1357,6 @@ static Suite *graph_suite(void)
     tcase_add_test(t, test_clone);
     tcase_add_test(t, test_init_weights);
     tcase_add_test(t, test_lenet5_plugin);
-    suite_add_tcase(s, t);
     return s;
 }
 

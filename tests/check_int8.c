@@ -373,15 +373,11 @@ int main(void)
         return 77;
     }
     Suite *s = suite_create("int8");
-    TCase *tc = tcase_create("primitives");
-    tcase_set_timeout(tc, 120);
+    TCase *tc = dlas_test_case(s, "primitives", NULL, NULL, 120);
     tcase_add_loop_test(tc, test_int8_primitive, 0, n_prims);
     tcase_add_loop_test(tc, test_refuses_fp32, 0, n_prims);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("plan");
-    tcase_set_timeout(tc, 120);
+    tc = dlas_test_case(s, "plan", NULL, NULL, 120);
     tcase_add_test(tc, test_plan);
-    suite_add_tcase(s, tc);
     int rc = dlas_test_run(s);
     dlas_registry_free(reg);
     return rc;

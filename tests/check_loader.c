@@ -334,8 +334,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("loader");
-    TCase *tc = tcase_create("loader");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    TCase *tc = dlas_test_case(s, "loader", setup, teardown, 0);
     tcase_add_test(tc, good_plugin_loads);
     tcase_add_test(tc, missing_symbol_refused);
     tcase_add_test(tc, abi_mismatch_refused);
@@ -349,6 +348,5 @@ int main(void)
     tcase_add_test(tc, discovery_finds_every_kind);
     tcase_add_test(tc, extra_path_must_exist);
     tcase_add_test(tc, kind_names);
-    suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

@@ -8,34 +8,6 @@
 
 #include "testutil.h"
 
-static void fill_uniform(struct dlas_tensor *t, struct dlas_rng *r, double lo, double hi)
-{
-    float *d = dlas_f32(t);
-    for (int64_t i = 0, n = dlas_tensor_numel(t); i < n; i++)
-        d[i] = (float)(lo + (hi - lo) * dlas_rng_uniform(r));
-}
-
-/* BN away from identity: a batchnorm left unmasked would turn a zero
- * channel into a non-zero one, and the comparison would catch it. */
-static void randomize(struct dlas_graph *g, uint64_t seed)
-{
-    struct dlas_rng r;
-    dlas_rng_seed(&r, seed);
-    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
-        struct dlas_node *n = dlas_graph_node(g, i);
-        if (n->op == DLAS_OP_BATCHNORM) {
-            fill_uniform(&n->weight, &r, 0.5, 1.5);
-            fill_uniform(&n->bias, &r, -0.5, 0.5);
-            fill_uniform(&n->running_mean, &r, -0.3, 0.3);
-            fill_uniform(&n->running_var, &r, 0.5, 1.5);
-        } else if (n->weight.data) {
-            fill_uniform(&n->weight, &r, -0.5, 0.5);
-            if (n->bias.data)
-                fill_uniform(&n->bias, &r, -0.2, 0.2);
-        }
-    }
-}
-
 static struct dlas_tensor forward(const struct dlas_graph *g, int64_t batch)
 {
     const struct dlas_node *in = dlas_graph_node(g, 0);
@@ -45,7 +17,7 @@ static struct dlas_tensor forward(const struct dlas_graph *g, int64_t batch)
     ck_assert_int_eq(dlas_tensor_alloc(&x, DLAS_F32, 4, dims), 0);
     struct dlas_rng r;
     dlas_rng_seed(&r, 99);
-    fill_uniform(&x, &r, -1, 1);
+    dlas_test_fill_uniform(&x, &r, -1, 1);
     ck_assert_msg(dlas_graph_forward_ref(g, &x, &y) == 0, "%s", dlas_last_error());
     dlas_tensor_free(&x);
     return y;
@@ -145,7 +117,9 @@ START_TEST(zoo_masked_equals_pruned)
                       "%s: %s", cases[i].model, dlas_last_error());
         dlas_params_free(p);
         ck_assert_int_eq(dlas_graph_init_weights(g, &rng), 0);
-        randomize(g, 23);
+        /* BN away from identity: a batchnorm left unmasked would turn a zero
+         * channel into a non-zero one, and the comparison would catch it */
+        dlas_test_randomize(g, 23);
         mask_then_remove(g, cases[i].model);
         dlas_graph_free(g);
     }
@@ -190,9 +164,8 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("mask");
-    TCase *tc = tcase_create("mask");
+    TCase *tc = dlas_test_case(s, "mask", NULL, NULL, 0);
     tcase_add_test(tc, zoo_masked_equals_pruned);
     tcase_add_test(tc, mask_refusals);
-    suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

@@ -856,7 +856,7 @@ END_TEST
 static Suite *params_suite(void)
 {
     Suite *s = suite_create("params");
-    TCase *t = tcase_create("values");
+    TCase *t = dlas_test_case(s, "values", NULL, NULL, 0);
     tcase_add_test(t, test_edit_distance);
     tcase_add_test(t, test_nearest);
     tcase_add_test(t, test_defaults);
@@ -870,9 +870,7 @@ static Suite *params_suite(void)
     tcase_add_test(t, test_format);
     tcase_add_test(t, test_format_round_trip);
     tcase_add_test(t, test_describe_clone);
-    suite_add_tcase(s, t);
-    TCase *c = tcase_create("config");
-    tcase_add_checked_fixture(c, tmp_setup, tmp_teardown);
+    TCase *c = dlas_test_case(s, "config", tmp_setup, tmp_teardown, 0);
     tcase_add_test(c, test_cfg_valid);
     tcase_add_test(c, test_cfg_unknown_key);
     tcase_add_test(c, test_cfg_type_and_range);
@@ -880,7 +878,6 @@ static Suite *params_suite(void)
     tcase_add_test(c, test_cfg_axes);
     tcase_add_test(c, test_cfg_text_where);
     tcase_add_test(c, test_alias);
-    suite_add_tcase(s, c);
     return s;
 }
 

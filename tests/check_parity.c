@@ -361,10 +361,8 @@ int main(void)
         return 1;
     }
     Suite *s = suite_create("parity");
-    TCase *tc = tcase_create("torch");
-    tcase_set_timeout(tc, 600);
+    TCase *tc = dlas_test_case(s, "torch", NULL, NULL, 600);
     tcase_add_loop_test(tc, test_parity, 0, n_selected);
-    suite_add_tcase(s, tc);
     int failed = dlas_test_run(s);
     dlas_registry_free(reg);
     remove_dir(dir);

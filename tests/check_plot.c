@@ -255,11 +255,8 @@ int main(void)
         return 77;
     }
     Suite *s = suite_create("plot");
-    TCase *tc = tcase_create("plot");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 300);
+    TCase *tc = dlas_test_case(s, "plot", setup, teardown, 300);
     tcase_add_test(tc, figures_from_fixed_results);
     tcase_add_test(tc, hostile_names_run_nothing);
-    suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

@@ -129,10 +129,7 @@ static int apply(const char *name, struct dlas_compress_ctx *ctx, const char *co
 /* What a compressor is applied with: a host and a context on graph g;
  * world_open adds training data and a trainer. */
 struct world {
-    struct dlas_rng rng;
-    struct dlas_host host;
-    struct dlas_params *p;
-    struct dlas_data *data;
+    struct dlas_test_data syn; /* the host, and training data after world_open */
     struct dlas_trainer *trainer;
     struct dlas_graph *g;
     struct dlas_compress_ctx ctx;
@@ -141,31 +138,24 @@ struct world {
 static void world_bare(struct world *w, struct dlas_graph *g)
 {
     memset(w, 0, sizeof *w);
-    dlas_rng_seed(&w->rng, 1);
-    dlas_host_init(&w->host, &w->rng, 1);
+    dlas_rng_seed(&w->syn.rng, 1);
+    dlas_host_init(&w->syn.host, &w->syn.rng, 1);
     w->g = g;
     w->ctx.size = sizeof w->ctx;
-    w->ctx.host = &w->host;
+    w->ctx.host = &w->syn.host;
     w->ctx.graph = g;
 }
 
 static void world_open(struct world *w, struct dlas_graph *g)
 {
     world_bare(w, g);
-    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_DATASET, "synthetic");
-    ck_assert_ptr_nonnull(c);
-    ck_assert_int_eq(dlas_params_defaults(c->params, &w->p), 0);
-    ck_assert_int_eq(dlas_params_set(w->p, "train_size", "256", NULL), 0);
-    ck_assert_int_eq(dlas_params_set(w->p, "test_size", "64", NULL), 0);
-    ck_assert_int_eq(dlas_params_set(w->p, "height", "8", NULL), 0);
-    ck_assert_int_eq(dlas_params_set(w->p, "width", "8", NULL), 0);
-    ck_assert_int_eq(dlas_params_set(w->p, "classes", "4", NULL), 0);
+    static const char *const kv[] = {"train_size", "256", "test_size", "64", "height", "8",
+                                     "width", "8", "classes", "4", NULL};
     struct dlas_data_options dopt;
     dlas_data_options_default(&dopt);
     dopt.batch = 32;
     dopt.workers = 1;
-    ck_assert_msg(dlas_data_open_component(c, &w->host, w->p, &dopt, &w->data) == 0, "%s",
-                  dlas_last_error());
+    dlas_test_data_open(&w->syn, reg, "synthetic", kv, &dopt);
     struct dlas_train_options o;
     dlas_train_options_default(&o);
     o.epochs = 1;
@@ -174,16 +164,15 @@ static void world_open(struct world *w, struct dlas_graph *g)
     o.threads = 1;
     o.progress = 0;
     o.eval_every = 0;
-    ck_assert_int_eq(dlas_trainer_new(g, w->data, &o, &w->trainer), 0);
+    ck_assert_int_eq(dlas_trainer_new(g, w->syn.data, &o, &w->trainer), 0);
     w->ctx.trainer = w->trainer;
-    w->ctx.data = w->data;
+    w->ctx.data = w->syn.data;
 }
 
 static void world_close(struct world *w)
 {
     dlas_trainer_free(w->trainer);
-    dlas_data_close(w->data);
-    dlas_params_free(w->p);
+    dlas_test_data_close(&w->syn);
 }
 
 /* Row r of conv1 scaled so that |w| sums rank 2 < 4 < 0 < 5 < 1 < 3; row 4
@@ -577,8 +566,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("prune");
-    TCase *tc = tcase_create("known answers");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    TCase *tc = dlas_test_case(s, "known answers", setup, teardown, 0);
     tcase_add_test(tc, l1_layer_removes_smallest_norms);
     tcase_add_test(tc, l1_global_stops_at_params_target);
     tcase_add_test(tc, l1_rounds_channel_counts);
@@ -590,6 +578,5 @@ int main(void)
     tcase_add_test(tc, gradual_magnitude_follows_cubic_schedule);
     tcase_add_test(tc, latency_target_met_on_measured_plan);
     tcase_add_test(tc, latency_target_confirms_readings);
-    suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

@@ -483,22 +483,18 @@ int main(void)
     if (!reg)
         return 1;
     Suite *s = suite_create("quant");
-    TCase *tc = tcase_create("arithmetic");
+    TCase *tc = dlas_test_case(s, "arithmetic", NULL, NULL, 0);
     tcase_add_test(tc, test_weight_grid);
     tcase_add_test(tc, test_act_quant);
     tcase_add_test(tc, test_requant);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("calibration");
+    tc = dlas_test_case(s, "calibration", NULL, NULL, 0);
     tcase_add_test(tc, test_calib_unsigned);
     tcase_add_test(tc, test_calib_signed);
     tcase_add_test(tc, test_kl_uniform);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("graph");
-    tcase_set_timeout(tc, 60);
+    tc = dlas_test_case(s, "graph", NULL, NULL, 60);
     tcase_add_test(tc, test_compressor);
     tcase_add_test(tc, test_ref_fake_quant);
     tcase_add_test(tc, test_checkpoint);
-    suite_add_tcase(s, tc);
     int rc = dlas_test_run(s);
     dlas_registry_free(reg);
     return rc;

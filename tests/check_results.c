@@ -580,9 +580,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("results");
-    TCase *tc = tcase_create("results");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 300);
+    TCase *tc = dlas_test_case(s, "results", setup, teardown, 300);
     tcase_add_test(tc, tidy_columns_and_dense_ratios);
     tcase_add_test(tc, resume_keeps_fields_in_both_files);
     tcase_add_test(tc, renamed_header_cell_refused);
@@ -595,6 +593,5 @@ int main(void)
     tcase_add_test(tc, weights_out_and_in);
     tcase_add_test(tc, quick_training_and_validated_paths);
     tcase_add_test(tc, agreement_check_catches_a_wrong_primitive);
-    suite_add_tcase(s, tc);
     return dlas_test_run(s);
 }

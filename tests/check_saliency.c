@@ -295,27 +295,14 @@ static int manual_hook(void *ctx, struct dlas_trainer *t, const struct dlas_trai
 
 START_TEST(fisher_through_trainer_hooks)
 {
-    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_DATASET, "synthetic");
-    ck_assert_ptr_nonnull(c);
-    struct dlas_rng rng;
-    struct dlas_host host;
-    dlas_rng_seed(&rng, 1);
-    dlas_host_init(&host, &rng, 1);
-    struct dlas_params *p;
-    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
-    ck_assert_int_eq(dlas_params_set(p, "train_size", "128", NULL), 0);
-    ck_assert_int_eq(dlas_params_set(p, "test_size", "32", NULL), 0);
-    ck_assert_int_eq(dlas_params_set(p, "channels", "2", NULL), 0);
-    ck_assert_int_eq(dlas_params_set(p, "height", "6", NULL), 0);
-    ck_assert_int_eq(dlas_params_set(p, "width", "6", NULL), 0);
-    ck_assert_int_eq(dlas_params_set(p, "classes", "3", NULL), 0);
+    static const char *const kv[] = {"train_size", "128", "test_size", "32", "channels", "2",
+                                     "height", "6", "width", "6", "classes", "3", NULL};
     struct dlas_data_options dopt;
     dlas_data_options_default(&dopt);
     dopt.batch = 16;
     dopt.workers = 1;
-    struct dlas_data *d;
-    ck_assert_msg(dlas_data_open_component(c, &host, p, &dopt, &d) == 0, "%s",
-                  dlas_last_error());
+    struct dlas_test_data syn;
+    struct dlas_data *d = dlas_test_data_open(&syn, reg, "synthetic", kv, &dopt);
 
     struct dlas_graph *g = net(3);
     struct dlas_train_options o;
@@ -363,8 +350,7 @@ START_TEST(fisher_through_trainer_hooks)
     ck_assert_int_eq(dlas_trainer_remove_hooks(t, &m), 1);
     dlas_trainer_free(t);
     dlas_graph_free(g);
-    dlas_data_close(d);
-    dlas_params_free(p);
+    dlas_test_data_close(&syn);
 }
 END_TEST
 
@@ -429,18 +415,15 @@ END_TEST
 static Suite *suite(void)
 {
     Suite *s = suite_create("saliency");
-    TCase *tc = tcase_create("fisher");
+    TCase *tc = dlas_test_case(s, "fisher", NULL, NULL, 0);
     tcase_add_test(tc, fisher_by_hand);
     tcase_add_test(tc, fisher_matches_finite_differences);
     tcase_add_test(tc, fisher_tied_matches_finite_differences);
     tcase_add_test(tc, fisher_refuses_bad_nodes);
     tcase_add_test(tc, latency_unavailable_without_core);
-    suite_add_tcase(s, tc);
-    TCase *tt = tcase_create("trainer");
-    tcase_add_checked_fixture(tt, setup, teardown);
+    TCase *tt = dlas_test_case(s, "trainer", setup, teardown, 0);
     tcase_add_test(tt, fisher_through_trainer_hooks);
     tcase_add_test(tt, compressor_measures_latency);
-    suite_add_tcase(s, tt);
     return s;
 }
 

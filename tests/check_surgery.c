@@ -44,35 +44,6 @@ static void assert_msg_has(const char *needle)
                   dlas_last_error(), needle);
 }
 
-static void fill_uniform(struct dlas_tensor *t, struct dlas_rng *r, double lo, double hi)
-{
-    float *d = dlas_f32(t);
-    for (int64_t i = 0, n = dlas_tensor_numel(t); i < n; i++)
-        d[i] = (float)(lo + (hi - lo) * dlas_rng_uniform(r));
-}
-
-/* Random weights everywhere, BN statistics away from identity, so that a
- * wrong slice shows up in the output. */
-static void randomize(struct dlas_graph *g, uint64_t seed)
-{
-    struct dlas_rng r;
-    dlas_rng_seed(&r, seed);
-    ck_assert_msg(dlas_graph_status(g) == 0, "%s", dlas_last_error());
-    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
-        struct dlas_node *n = dlas_graph_node(g, i);
-        if (n->op == DLAS_OP_BATCHNORM) {
-            fill_uniform(&n->weight, &r, 0.5, 1.5);
-            fill_uniform(&n->bias, &r, -0.5, 0.5);
-            fill_uniform(&n->running_mean, &r, -0.3, 0.3);
-            fill_uniform(&n->running_var, &r, 0.5, 1.5);
-        } else if (n->weight.data) {
-            fill_uniform(&n->weight, &r, -0.5, 0.5);
-            if (n->bias.data)
-                fill_uniform(&n->bias, &r, -0.2, 0.2);
-        }
-    }
-}
-
 static struct dlas_tensor random_input(const struct dlas_graph *g, int64_t batch, uint64_t seed)
 {
     const struct dlas_node *in = dlas_graph_node(g, 0);
@@ -81,7 +52,7 @@ static struct dlas_tensor random_input(const struct dlas_graph *g, int64_t batch
     ck_assert_int_eq(dlas_tensor_alloc(&t, DLAS_F32, 4, dims), 0);
     struct dlas_rng r;
     dlas_rng_seed(&r, seed);
-    fill_uniform(&t, &r, -1.0, 1.0);
+    dlas_test_fill_uniform(&t, &r, -1.0, 1.0);
     return t;
 }
 
@@ -228,7 +199,7 @@ static struct dlas_graph *resnet_like(void)
     y = dlas_graph_global_avgpool(g, "gap", y);
     y = dlas_graph_flatten(g, "flatten", y);
     dlas_graph_linear(g, "fc", y, 5, 1);
-    randomize(g, 11);
+    dlas_test_randomize(g, 11);
     return g;
 }
 
@@ -247,7 +218,7 @@ START_TEST(test_prune_chain)
     x = dlas_graph_global_avgpool(g, "gap", x);
     x = dlas_graph_flatten(g, "flatten", x);
     dlas_graph_linear(g, "fc", x, 4, 1);
-    randomize(g, 1);
+    dlas_test_randomize(g, 1);
 
     /* masks must be sliced with their tensors: mark element i with i % 7 */
     struct dlas_node *c1 = node(g, "conv1"), *c2 = node(g, "conv2");
@@ -387,7 +358,7 @@ static struct dlas_graph *densenet_like(void)
     y = dlas_graph_global_avgpool(g, "gap", y);
     y = dlas_graph_flatten(g, "flatten", y);
     dlas_graph_linear(g, "fc", y, 3, 1);
-    randomize(g, 3);
+    dlas_test_randomize(g, 3);
     return g;
 }
 
@@ -445,7 +416,7 @@ START_TEST(test_prune_depthwise)
         x = dlas_graph_global_avgpool(g, "gap", x);
         x = dlas_graph_flatten(g, "flatten", x);
         dlas_graph_linear(g, "fc", x, 2, 1);
-        randomize(g, 4);
+        dlas_test_randomize(g, 4);
         /* pw1's channels 1 and 6 feed dw channels 1*m.., 6*m.. */
         for (int j = 0; j < mult; j++) {
             zero_conv_input(g, "pw2", 1 * mult + j);
@@ -497,7 +468,7 @@ START_TEST(test_prune_flatten_linear)
     x = dlas_graph_relu(g, "fc1.relu", x);
     x = dlas_graph_dropout(g, "drop", x, 0.5f);
     dlas_graph_linear(g, "fc2", x, 3, 1);
-    randomize(g, 8);
+    dlas_test_randomize(g, 8);
     /* conv channel 2 is features 2*4 .. 2*4+3 after a 2x2 map */
     zero_linear_input(g, "fc1", 8, 12);
     struct dlas_tensor in = random_input(g, 3, 2), before = forward(g, &in);
@@ -528,7 +499,7 @@ START_TEST(test_prune_grouped)
     x = dlas_graph_global_avgpool(g, "gap", x);
     x = dlas_graph_flatten(g, "flatten", x);
     dlas_graph_linear(g, "fc", x, 2, 1);
-    randomize(g, 5);
+    dlas_test_randomize(g, 5);
 
     /* one channel from one group only would make the groups unequal */
     ck_assert_int_ne(prune_rc(g, "conv", (int[]){1}, 1), 0);
@@ -590,7 +561,7 @@ START_TEST(test_prune_refused)
     y = dlas_graph_global_avgpool(g, "gap", y);
     y = dlas_graph_flatten(g, "flatten", y);
     dlas_graph_linear(g, "fc", y, 2, 0);
-    randomize(g, 2);
+    dlas_test_randomize(g, 2);
     struct dlas_graph *ref = dlas_graph_clone(g);
 
     ck_assert_int_eq(prune_rc(g, "a", (int[]){1}, 1), DLAS_ERR_UNSUPPORTED);
@@ -659,7 +630,7 @@ START_TEST(test_channel_groups)
     int cat = dlas_graph_concat(g, "cat", 2, (int[]){a, b});
     int s = dlas_graph_add(g, "sum", cat, c);
     s = conv(g, "head", s, 2, 1, 1, 1, 0);
-    randomize(g, 6);
+    dlas_test_randomize(g, 6);
     ck_assert_int_eq(dlas_graph_channel_groups(g, &gr, &n), 0);
     ck_assert_int_eq(n, 2);
     assert_members(g, &gr[0], (const char *[]){"A", "B", "C"}, 3);
@@ -1043,7 +1014,7 @@ START_TEST(test_zoo_prune)
         ck_assert_msg(ops->build(&host, p, cases[i].c, cases[i].h, cases[i].w, 10, g) == 0,
                       "%s: %s", label, dlas_last_error());
         dlas_params_free(p);
-        randomize(g, 23);
+        dlas_test_randomize(g, 23);
         struct dlas_graph_stats s0, s1;
         ck_assert_int_eq(dlas_graph_stats(g, &s0), 0);
         prune_all_groups(&g, label);
@@ -1059,7 +1030,7 @@ END_TEST
 static Suite *surgery_suite(void)
 {
     Suite *s = suite_create("surgery");
-    TCase *t = tcase_create("channels");
+    TCase *t = dlas_test_case(s, "channels", NULL, NULL, 0);
     tcase_add_test(t, test_prune_chain);
     tcase_add_test(t, test_prune_residual);
     tcase_add_test(t, test_prune_concat);
@@ -1068,16 +1039,12 @@ static Suite *surgery_suite(void)
     tcase_add_test(t, test_prune_grouped);
     tcase_add_test(t, test_prune_refused);
     tcase_add_test(t, test_channel_groups);
-    suite_add_tcase(s, t);
-    t = tcase_create("blocks");
+    t = dlas_test_case(s, "blocks", NULL, NULL, 0);
     tcase_add_test(t, test_replace_block);
     tcase_add_test(t, test_replace_block_graph);
     tcase_add_test(t, test_replace_block_refused);
-    suite_add_tcase(s, t);
-    t = tcase_create("zoo");
-    tcase_set_timeout(t, 600);
+    t = dlas_test_case(s, "zoo", NULL, NULL, 600);
     tcase_add_test(t, test_zoo_prune);
-    suite_add_tcase(s, t);
     return s;
 }
 

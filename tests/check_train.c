@@ -1109,49 +1109,28 @@ static void teardown(void)
     dlas_test_rmtree(tmpdir);
 }
 
-struct fixture {
-    struct dlas_rng rng;
-    struct dlas_host host;
-    struct dlas_params *p;
-    struct dlas_data *data;
-};
-
 /* The synthetic dataset: 4 classes of 1 x 12 x 12 images. */
 /* Image side and channels of the synthetic set (the strided network's
  * test asks for CIFAR-sized images). */
 static const char *syn_side = "12", *syn_channels = NULL;
 
-static struct dlas_data *synthetic(struct fixture *f, int64_t n_train, int64_t batch,
+static struct dlas_data *synthetic(struct dlas_test_data *f, int64_t n_train, int64_t batch,
                                    int workers)
 {
-    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_DATASET, "synthetic");
-    ck_assert_msg(c != NULL, "%s", dlas_last_error());
-    dlas_rng_seed(&f->rng, 1);
-    dlas_host_init(&f->host, &f->rng, 1);
-    ck_assert_int_eq(dlas_params_defaults(c->params, &f->p), 0);
     char v[32];
     snprintf(v, sizeof v, "%lld", (long long)n_train);
-    ck_assert_int_eq(dlas_params_set(f->p, "train_size", v, NULL), 0);
-    ck_assert_int_eq(dlas_params_set(f->p, "test_size", "128", NULL), 0);
-    ck_assert_int_eq(dlas_params_set(f->p, "height", syn_side, NULL), 0);
-    ck_assert_int_eq(dlas_params_set(f->p, "width", syn_side, NULL), 0);
-    if (syn_channels)
-        ck_assert_int_eq(dlas_params_set(f->p, "channels", syn_channels, NULL), 0);
-    ck_assert_int_eq(dlas_params_set(f->p, "classes", "4", NULL), 0);
+    const char *kv[13] = {"train_size", v,       "test_size", "128", "height", syn_side,
+                          "width",      syn_side, "classes",  "4",   NULL};
+    if (syn_channels) {
+        kv[10] = "channels";
+        kv[11] = syn_channels;
+    }
     struct dlas_data_options o;
     dlas_data_options_default(&o);
     o.seed = 7;
     o.batch = batch;
     o.workers = workers;
-    ck_assert_msg(dlas_data_open_component(c, &f->host, f->p, &o, &f->data) == 0, "%s",
-                  dlas_last_error());
-    return f->data;
-}
-
-static void fixture_free(struct fixture *f)
-{
-    dlas_data_close(f->data);
-    dlas_params_free(f->p);
+    return dlas_test_data_open(f, reg, "synthetic", kv, &o);
 }
 
 /* conv-bn-relu-pool, conv-relu, dropout, linear: every kind of state the
@@ -1193,7 +1172,7 @@ static void recipe(struct dlas_train_options *o, int64_t epochs, int threads)
 
 START_TEST(tiny_training_learns)
 {
-    struct fixture f;
+    struct dlas_test_data f;
     struct dlas_data *d = synthetic(&f, 512, 32, 1);
     struct dlas_graph *g = small_net(1);
     struct dlas_train_options o;
@@ -1228,7 +1207,7 @@ START_TEST(tiny_training_learns)
     ck_assert_int_eq(rows, 5);
     dlas_trainer_free(t);
     dlas_graph_free(g);
-    fixture_free(&f);
+    dlas_test_data_close(&f);
 }
 END_TEST
 
@@ -1247,7 +1226,7 @@ static int same_weights(const struct dlas_graph *a, const struct dlas_graph *b)
 
 static struct dlas_graph *train_once(int threads, uint64_t seed, double *losses)
 {
-    struct fixture f;
+    struct dlas_test_data f;
     struct dlas_data *d = synthetic(&f, 256, 32, 2);
     struct dlas_graph *g = small_net(1);
     struct dlas_train_options o;
@@ -1262,7 +1241,7 @@ static struct dlas_graph *train_once(int threads, uint64_t seed, double *losses)
     for (int64_t i = 0; i < n; i++)
         losses[i] = h[i].train_loss;
     dlas_trainer_free(t);
-    fixture_free(&f);
+    dlas_test_data_close(&f);
     return g;
 }
 
@@ -1341,7 +1320,7 @@ START_TEST(deterministic_strided_threads)
     syn_side = "32";
     syn_channels = "3";
     for (int k = 0; k < 2; k++) {
-        struct fixture f;
+        struct dlas_test_data f;
         struct dlas_data *d = synthetic(&f, 128, 64, 1);
         g[k] = strided_resnet(5);
         struct dlas_train_options o;
@@ -1353,7 +1332,7 @@ START_TEST(deterministic_strided_threads)
         ck_assert_msg(dlas_trainer_fit(t) == 0, "%s", dlas_last_error());
         ck_assert_int_eq(dlas_trainer_step(t), 2);
         dlas_trainer_free(t);
-        fixture_free(&f);
+        dlas_test_data_close(&f);
     }
     syn_side = "12";
     syn_channels = NULL;
@@ -1444,7 +1423,7 @@ static void resume_case(int64_t ckpt_steps, int64_t ckpt_every, int64_t park_at)
     o.eval_every = 0;
 
     /* uninterrupted */
-    struct fixture f;
+    struct dlas_test_data f;
     struct dlas_data *d = synthetic(&f, 256, 32, 1);
     struct dlas_graph *ref = small_net(1);
     struct dlas_trainer *t;
@@ -1512,7 +1491,7 @@ static void resume_case(int64_t ckpt_steps, int64_t ckpt_every, int64_t park_at)
     dlas_trainer_free(t);
     dlas_graph_free(g);
     dlas_graph_free(ref);
-    fixture_free(&f);
+    dlas_test_data_close(&f);
 }
 
 START_TEST(resume_after_kill_mid_epoch)
@@ -1591,7 +1570,7 @@ static int prune_after_step(void *ctx, struct dlas_trainer *t, const struct dlas
 
 START_TEST(hooks_fisher_and_prune)
 {
-    struct fixture fx;
+    struct dlas_test_data fx;
     struct dlas_data *d = synthetic(&fx, 256, 32, 1);
     struct dlas_graph *g = small_net(1);
     struct dlas_train_options o;
@@ -1615,13 +1594,13 @@ START_TEST(hooks_fisher_and_prune)
     ck_assert(isfinite(h[1].train_loss) && h[1].eval_top1 > 0.25);
     dlas_trainer_free(t);
     dlas_graph_free(g);
-    fixture_free(&fx);
+    dlas_test_data_close(&fx);
 }
 END_TEST
 
 START_TEST(distillation)
 {
-    struct fixture fx;
+    struct dlas_test_data fx;
     struct dlas_data *d = synthetic(&fx, 512, 32, 1);
     struct dlas_graph *teacher = small_net(1);
     struct dlas_train_options o;
@@ -1649,7 +1628,7 @@ START_TEST(distillation)
     dlas_trainer_free(t);
     dlas_graph_free(student);
     dlas_graph_free(teacher);
-    fixture_free(&fx);
+    dlas_test_data_close(&fx);
 }
 END_TEST
 
@@ -1745,7 +1724,7 @@ END_TEST
 static Suite *suite(void)
 {
     Suite *s = suite_create("train");
-    TCase *tc = tcase_create("gradients");
+    TCase *tc = dlas_test_case(s, "gradients", NULL, NULL, 0);
     tcase_add_test(tc, grad_conv_plain);
     tcase_add_test(tc, grad_conv_groups_stride_pad_dilation);
     tcase_add_test(tc, grad_conv_small_maps);
@@ -1767,9 +1746,8 @@ static Suite *suite(void)
     tcase_add_test(tc, grad_network);
     tcase_add_test(tc, bn_running_stats);
     tcase_add_test(tc, dropout_masks);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("losses and optimiser");
+    tc = dlas_test_case(s, "losses and optimiser", NULL, NULL, 0);
     tcase_add_test(tc, loss_xent);
     tcase_add_test(tc, loss_kd);
     tcase_add_test(tc, loss_at);
@@ -1777,10 +1755,8 @@ static Suite *suite(void)
     tcase_add_test(tc, sgd_matches_pytorch);
     tcase_add_test(tc, sgd_respects_masks);
     tcase_add_test(tc, schedules);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("training");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tc = dlas_test_case(s, "training", setup, teardown, 0);
     tcase_add_test(tc, tiny_training_learns);
     tcase_add_test(tc, deterministic);
     tcase_add_test(tc, deterministic_strided_threads);
@@ -1790,7 +1766,6 @@ static Suite *suite(void)
     tcase_add_test(tc, hooks_fisher_and_prune);
     tcase_add_test(tc, distillation);
     tcase_add_test(tc, experiment_trains);
-    suite_add_tcase(s, tc);
     return s;
 }
 

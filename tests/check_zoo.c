@@ -95,12 +95,19 @@ static int64_t params_of(const struct dlas_graph *g)
     return s.params;
 }
 
-static void assert_node(const struct dlas_graph *g, const char *name, enum dlas_op op)
+/* The node called name, which must exist. */
+static const struct dlas_node *node_of(const struct dlas_graph *g, const char *name)
 {
     int id = dlas_graph_find(g, name);
     ck_assert_msg(id >= 0, "no node '%s'", name);
-    ck_assert_msg(dlas_graph_node(g, id)->op == op, "'%s' is %s, expected %s", name,
-                  dlas_op_name(dlas_graph_node(g, id)->op), dlas_op_name(op));
+    return dlas_graph_node(g, id);
+}
+
+static void assert_node(const struct dlas_graph *g, const char *name, enum dlas_op op)
+{
+    const struct dlas_node *n = node_of(g, name);
+    ck_assert_msg(n->op == op, "'%s' is %s, expected %s", name, dlas_op_name(n->op),
+                  dlas_op_name(op));
 }
 
 static void assert_output(const struct dlas_graph *g, int64_t classes)
@@ -227,9 +234,9 @@ START_TEST(test_resnet_structure)
     assert_node(g, "fc", DLAS_OP_LINEAR);
     ck_assert_int_lt(dlas_graph_find(g, "layer1.1.downsample.0"), 0);
     /* v1.5: the stride is on the 3x3 */
-    const struct dlas_node *c2 = dlas_graph_node(g, dlas_graph_find(g, "layer2.0.conv2"));
+    const struct dlas_node *c2 = node_of(g, "layer2.0.conv2");
     ck_assert_int_eq(c2->attr.conv.stride_h, 2);
-    const struct dlas_node *l4 = dlas_graph_node(g, dlas_graph_find(g, "layer4.2.relu3"));
+    const struct dlas_node *l4 = node_of(g, "layer4.2.relu3");
     ck_assert_int_eq(l4->out_shape[0], 2048);
     ck_assert_int_eq(l4->out_shape[1], 7);
     dlas_graph_free(g);
@@ -237,14 +244,14 @@ START_TEST(test_resnet_structure)
     /* a small input gets the CIFAR stem; the depth keeps the ImageNet layout */
     g = build("resnet", 3, 32, 32, 10, "depth", "18", NULL);
     ck_assert_int_lt(dlas_graph_find(g, "maxpool"), 0);
-    ck_assert_int_eq(dlas_graph_node(g, dlas_graph_find(g, "conv1"))->attr.conv.kh, 3);
+    ck_assert_int_eq(node_of(g, "conv1")->attr.conv.kh, 3);
     ck_assert_int_eq(params_of(g), 11689512 - 1000 * 513 + 10 * 513 - 64 * 3 * (49 - 9));
     dlas_graph_free(g);
 
     /* and 6n+2 the CIFAR layout, even on a large input with layout forced */
     g = build("resnet", 3, 32, 32, 10, "depth", "20", NULL);
     ck_assert_int_lt(dlas_graph_find(g, "layer4.0.conv1"), 0);
-    const struct dlas_node *l3 = dlas_graph_node(g, dlas_graph_find(g, "layer3.2.relu2"));
+    const struct dlas_node *l3 = node_of(g, "layer3.2.relu2");
     ck_assert_int_eq(l3->out_shape[0], 64);
     ck_assert_int_eq(l3->out_shape[1], 8);
     dlas_graph_free(g);
@@ -283,7 +290,7 @@ START_TEST(test_vgg_structure)
 
     /* 448x448 ends at 14x14: torchvision's adaptive pool is a 2x2 average */
     g = build("vgg", 3, 448, 448, 1000, "depth", "11", NULL);
-    const struct dlas_node *ap = dlas_graph_node(g, dlas_graph_find(g, "avgpool"));
+    const struct dlas_node *ap = node_of(g, "avgpool");
     ck_assert_int_eq(ap->op, DLAS_OP_AVGPOOL);
     ck_assert_int_eq(ap->attr.pool.kh, 2);
     ck_assert_int_eq(params_of(g), 132863336);
@@ -317,21 +324,20 @@ START_TEST(test_mobilenet_structure)
     ck_assert_int_lt(dlas_graph_find(g, "features.2.add"), 0);
     assert_node(g, "features.18.0", DLAS_OP_CONV2D);
     assert_node(g, "classifier.1", DLAS_OP_LINEAR);
-    const struct dlas_node *dw = dlas_graph_node(g, dlas_graph_find(g, "features.2.conv.1.0"));
+    const struct dlas_node *dw = node_of(g, "features.2.conv.1.0");
     ck_assert_int_eq(dw->attr.conv.groups, 96);
-    ck_assert_int_eq(dlas_graph_node(g, dlas_graph_find(g, "features.18.2"))->out_shape[1], 7);
+    ck_assert_int_eq(node_of(g, "features.18.2")->out_shape[1], 7);
     dlas_graph_free(g);
 
     g = build("mobilenet", 3, 32, 32, 10, NULL); /* CIFAR strides: 32 -> 4 */
-    ck_assert_int_eq(dlas_graph_node(g, dlas_graph_find(g, "features.18.2"))->out_shape[1], 4);
+    ck_assert_int_eq(node_of(g, "features.18.2")->out_shape[1], 4);
     dlas_graph_free(g);
 
     g = build("mobilenet", 3, 224, 224, 1000, "version", "1", "width", "0.5", NULL);
     assert_node(g, "features.13.0.0", DLAS_OP_CONV2D);
     assert_node(g, "features.13.1.2", DLAS_OP_RELU);
-    ck_assert_int_eq(dlas_graph_node(g, dlas_graph_find(g, "features.13.1.0"))->out_shape[0],
-                     512);
-    ck_assert_int_eq(dlas_graph_node(g, dlas_graph_find(g, "features.13.1.2"))->out_shape[1], 7);
+    ck_assert_int_eq(node_of(g, "features.13.1.0")->out_shape[0], 512);
+    ck_assert_int_eq(node_of(g, "features.13.1.2")->out_shape[1], 7);
     /* the paper's Table 6: 1.3M parameters at width 0.5 */
     ck_assert_int_eq(params_of(g) / 100000, 13);
     dlas_graph_free(g);
@@ -350,7 +356,7 @@ START_TEST(test_densenet_structure)
     assert_node(g, "features.norm5", DLAS_OP_BATCHNORM);
     assert_node(g, "classifier", DLAS_OP_LINEAR);
     ck_assert_int_lt(dlas_graph_find(g, "features.denseblock1.denselayer1.cat"), 0);
-    const struct dlas_node *n5 = dlas_graph_node(g, dlas_graph_find(g, "features.norm5"));
+    const struct dlas_node *n5 = node_of(g, "features.norm5");
     ck_assert_int_eq(n5->out_shape[0], 1024);
     ck_assert_int_eq(n5->out_shape[1], 7);
     dlas_graph_free(g);
@@ -358,7 +364,7 @@ START_TEST(test_densenet_structure)
     g = build("densenet", 3, 32, 32, 10, "depth", "100", NULL);
     ck_assert_int_lt(dlas_graph_find(g, "features.pool0"), 0);
     ck_assert_int_lt(dlas_graph_find(g, "features.denseblock4.cat"), 0);
-    n5 = dlas_graph_node(g, dlas_graph_find(g, "features.norm5"));
+    n5 = node_of(g, "features.norm5");
     ck_assert_int_eq(n5->out_shape[0], 342); /* (24+192)/2=108, (108+192)/2=150, 150+192 */
     ck_assert_int_eq(n5->out_shape[1], 8);
     dlas_graph_free(g);
@@ -381,20 +387,18 @@ START_TEST(test_wrn_structure)
     assert_node(g, "fc", DLAS_OP_LINEAR);
     /* the shortcut reads the activated input when the width changes, the raw
      * input otherwise */
-    const struct dlas_node *sc =
-        dlas_graph_node(g, dlas_graph_find(g, "block2.0.layer.0.convShortcut"));
+    const struct dlas_node *sc = node_of(g, "block2.0.layer.0.convShortcut");
     ck_assert_int_eq(sc->inputs[0], dlas_graph_find(g, "block2.0.layer.0.relu1"));
     ck_assert_int_eq(sc->attr.conv.stride_h, 2);
-    const struct dlas_node *add = dlas_graph_node(g, dlas_graph_find(g, "block2.0.layer.1.add"));
+    const struct dlas_node *add = node_of(g, "block2.0.layer.1.add");
     ck_assert_int_eq(add->inputs[0], dlas_graph_find(g, "block2.0.layer.0.add"));
-    const struct dlas_node *bn = dlas_graph_node(g, dlas_graph_find(g, "bn1"));
+    const struct dlas_node *bn = node_of(g, "bn1");
     ck_assert_int_eq(bn->out_shape[0], 128);
     ck_assert_int_eq(bn->out_shape[1], 8);
     dlas_graph_free(g);
 
     g = build("wrn", 3, 32, 32, 10, "depth", "16", "block", "grouped", "groups", "8", NULL);
-    const struct dlas_node *dw =
-        dlas_graph_node(g, dlas_graph_find(g, "block2.0.layer.0.conv1.convdw"));
+    const struct dlas_node *dw = node_of(g, "block2.0.layer.0.conv1.convdw");
     ck_assert_int_eq(dw->attr.conv.groups, 8);
     ck_assert_int_eq(dw->attr.conv.stride_h, 2);
     assert_node(g, "block2.0.layer.0.conv1.conv1x1", DLAS_OP_CONV2D);
@@ -402,19 +406,18 @@ START_TEST(test_wrn_structure)
 
     /* BlockSwap's G<s>: channels per group */
     g = build("wrn", 3, 32, 32, 10, "depth", "16", "block", "grouped", "group_size", "16", NULL);
-    dw = dlas_graph_node(g, dlas_graph_find(g, "block3.0.layer.1.conv2.convdw"));
+    dw = node_of(g, "block3.0.layer.1.conv2.convdw");
     ck_assert_int_eq(dw->attr.conv.groups, 128 / 16);
     dlas_graph_free(g);
 
     g = build("wrn", 3, 32, 32, 10, "depth", "16", "block", "dwsep", NULL);
-    dw = dlas_graph_node(g, dlas_graph_find(g, "block3.0.layer.0.conv1.convdw"));
+    dw = node_of(g, "block3.0.layer.0.conv1.convdw");
     ck_assert_int_eq(dw->attr.conv.groups, 64); /* its input: 32k channels */
     dlas_graph_free(g);
 
     g = build("wrn", 3, 32, 32, 10, "depth", "16", "block", "grouped_bottleneck", "bottleneck",
               "4", "groups", "2", "dropout", "0.3", NULL);
-    const struct dlas_node *mid =
-        dlas_graph_node(g, dlas_graph_find(g, "block3.0.layer.0.conv1.conv"));
+    const struct dlas_node *mid = node_of(g, "block3.0.layer.0.conv1.conv");
     ck_assert_int_eq(mid->out_shape[0], 32); /* 128 / 4 */
     ck_assert_int_eq(mid->attr.conv.groups, 2);
     ck_assert_int_eq(mid->attr.conv.stride_h, 2);
@@ -516,25 +519,19 @@ int main(void)
     if (!(reg = dlas_test_registry("check_zoo")))
         return 1;
     Suite *s = suite_create("zoo");
-    TCase *tc = tcase_create("counts");
-    tcase_set_timeout(tc, 300);
+    TCase *tc = dlas_test_case(s, "counts", NULL, NULL, 300);
     tcase_add_loop_test(tc, test_counts, 0, (int)(sizeof counts / sizeof counts[0]));
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("structure");
-    tcase_set_timeout(tc, 120);
+    tc = dlas_test_case(s, "structure", NULL, NULL, 120);
     tcase_add_test(tc, test_resnet_structure);
     tcase_add_test(tc, test_vgg_structure);
     tcase_add_test(tc, test_mobilenet_structure);
     tcase_add_test(tc, test_densenet_structure);
     tcase_add_test(tc, test_wrn_structure);
     tcase_add_test(tc, test_null_params);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("forward");
-    tcase_set_timeout(tc, 300);
+    tc = dlas_test_case(s, "forward", NULL, NULL, 300);
     tcase_add_loop_test(tc, test_forward, 0, (int)(sizeof runs / sizeof runs[0]));
-    suite_add_tcase(s, tc);
 
     int failed = dlas_test_run(s);
     dlas_registry_free(reg);

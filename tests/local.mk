@@ -15,18 +15,22 @@ AM_TESTS_ENVIRONMENT = \
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(OPENMP_CFLAGS)
 TEST_LDADD = tests/libtestutil.la libdlas.la $(CHECK_LIBS) -lm
 
-# What the suites share (tests/testutil.h): a convenience library, built once.
+# The Check suites: each adds itself to CHECK_SUITES below, with its flags
+# (its source is tests/NAME.c unless it names others). What they share
+# (tests/testutil.h) is a convenience library, built once.
+CHECK_SUITES =
 if HAVE_CHECK
+check_PROGRAMS += $(CHECK_SUITES)
+TESTS += $(CHECK_SUITES)
 check_LTLIBRARIES += tests/libtestutil.la
 endif
 tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
 tests_libtestutil_la_CFLAGS = $(TEST_CFLAGS)
 
-if HAVE_CHECK
-check_PROGRAMS += tests/check_loader tests/check_params tests/check_graph \
+CHECK_SUITES += tests/check_loader tests/check_params tests/check_graph \
 	tests/check_conformance tests/check_experiment
-TESTS += tests/check_loader tests/check_params tests/check_graph \
-	tests/check_conformance tests/check_experiment tests/plugin_template.sh
+if HAVE_CHECK
+TESTS += tests/plugin_template.sh
 endif
 dist_noinst_SCRIPTS += tests/plugin_template.sh
 
@@ -37,69 +41,45 @@ dist_noinst_SCRIPTS += tests/layering.sh
 TESTS += tests/exports.sh
 dist_noinst_SCRIPTS += tests/exports.sh
 
-tests_check_loader_SOURCES = tests/check_loader.c tests/testutil.h
 tests_check_loader_CFLAGS = $(TEST_CFLAGS)
 tests_check_loader_LDADD = $(TEST_LDADD)
-tests_check_params_SOURCES = tests/check_params.c tests/testutil.h
 tests_check_params_CFLAGS = $(TEST_CFLAGS) $(LIBCONFIG_CFLAGS)
 # check_params tests the libconfig reader (core/plugin/cfgparams.h), which
 # libdlas does not export: it links the layers statically.
 tests_check_params_LDADD = tests/libtestutil.la $(DLAS_STATIC) $(CHECK_LIBS)
-tests_check_graph_SOURCES = tests/check_graph.c tests/testutil.h
 tests_check_graph_CFLAGS = $(TEST_CFLAGS)
 tests_check_graph_LDADD = $(TEST_LDADD)
-tests_check_conformance_SOURCES = tests/check_conformance.c tests/testutil.h
 tests_check_conformance_CFLAGS = $(TEST_CFLAGS)
 tests_check_conformance_LDADD = $(TEST_LDADD)
-tests_check_experiment_SOURCES = tests/check_experiment.c tests/testutil.h
 tests_check_experiment_CFLAGS = $(TEST_CFLAGS)
 tests_check_experiment_LDADD = $(TEST_LDADD)
 
 # The data pipeline, and the dataset plugins on files written by the test.
-if HAVE_CHECK
-check_PROGRAMS += tests/check_data tests/check_datasets
-TESTS += tests/check_data tests/check_datasets
-endif
-tests_check_data_SOURCES = tests/check_data.c tests/testutil.h
+CHECK_SUITES += tests/check_data tests/check_datasets
 tests_check_data_CFLAGS = $(TEST_CFLAGS)
 tests_check_data_LDADD = $(TEST_LDADD)
-tests_check_datasets_SOURCES = tests/check_datasets.c tests/testutil.h
 tests_check_datasets_CFLAGS = $(TEST_CFLAGS) $(ZLIB_CFLAGS) $(JPEG_CFLAGS) $(LIBPNG_CFLAGS)
 tests_check_datasets_LDADD = $(TEST_LDADD) $(ZLIB_LIBS) $(JPEG_LIBS) $(LIBPNG_LIBS)
 
 # Graph surgery (channel removal, block replacement) and checkpoints.
-if HAVE_CHECK
-check_PROGRAMS += tests/check_surgery tests/check_checkpoint
-TESTS += tests/check_surgery tests/check_checkpoint
-endif
-tests_check_surgery_SOURCES = tests/check_surgery.c tests/testutil.h
+CHECK_SUITES += tests/check_surgery tests/check_checkpoint
 tests_check_surgery_CFLAGS = $(TEST_CFLAGS)
 tests_check_surgery_LDADD = $(TEST_LDADD)
-tests_check_checkpoint_SOURCES = tests/check_checkpoint.c tests/testutil.h
 tests_check_checkpoint_CFLAGS = $(TEST_CFLAGS) $(ZLIB_CFLAGS)
 tests_check_checkpoint_LDADD = $(TEST_LDADD) $(ZLIB_LIBS)
 
 # The model zoo: exact parameter counts, structure, a forward of each model;
 # parity with PyTorch (exit 77, SKIP, when /usr/bin/python3 lacks torch).
-if HAVE_CHECK
-check_PROGRAMS += tests/check_zoo tests/check_parity
-TESTS += tests/check_zoo tests/check_parity
-endif
+CHECK_SUITES += tests/check_zoo tests/check_parity
 EXTRA_DIST += tests/torch_export.py
-tests_check_zoo_SOURCES = tests/check_zoo.c tests/testutil.h
 tests_check_zoo_CFLAGS = $(TEST_CFLAGS)
 tests_check_zoo_LDADD = $(TEST_LDADD)
-tests_check_parity_SOURCES = tests/check_parity.c tests/testutil.h
 tests_check_parity_CFLAGS = $(TEST_CFLAGS)
 tests_check_parity_LDADD = $(TEST_LDADD)
 
 # The plan's fusion and per-layer control, the tuning log and tuner, and
 # the side-by-side comparison of primitives.
-if HAVE_CHECK
-check_PROGRAMS += tests/check_compare
-TESTS += tests/check_compare
-endif
-tests_check_compare_SOURCES = tests/check_compare.c tests/testutil.h
+CHECK_SUITES += tests/check_compare
 tests_check_compare_CFLAGS = $(TEST_CFLAGS)
 tests_check_compare_LDADD = $(TEST_LDADD)
 
@@ -134,11 +114,7 @@ tests_fixtures_fx_wrong_la_LDFLAGS = $(FIXTURE_LDFLAGS)
 tests_fixtures_fx_wrong_la_LIBADD = libdlas.la
 
 # Training: gradient checks of every op, losses, SGD, resume after SIGKILL.
-if HAVE_CHECK
-check_PROGRAMS += tests/check_train
-TESTS += tests/check_train
-endif
-tests_check_train_SOURCES = tests/check_train.c tests/testutil.h
+CHECK_SUITES += tests/check_train
 tests_check_train_CFLAGS = $(TEST_CFLAGS)
 tests_check_train_LDADD = $(TEST_LDADD)
 if HAVE_CHECK
@@ -156,20 +132,13 @@ TEMPLATE_TEST_LOG = tests/plugin_template.sh.log
 $(TEMPLATE_TEST_LOG): $(patsubst %,%.log,$(filter-out tests/plugin_template.sh,$(TESTS)))
 
 # Result files: tidy columns, CSV/JSON agreement, damaged files, full disk.
-if HAVE_CHECK
-check_PROGRAMS += tests/check_results
-TESTS += tests/check_results
-endif
+CHECK_SUITES += tests/check_results
 tests_check_results_SOURCES = tests/check_results.c tests/testutil.h core/exp/exp_timing.c
 tests_check_results_CFLAGS = $(TEST_CFLAGS) -I$(srcdir)/core/exp
 tests_check_results_LDADD = $(TEST_LDADD)
 
 # dlas plot / dlas report on fixed results, with hostile names.
-if HAVE_CHECK
-check_PROGRAMS += tests/check_plot
-TESTS += tests/check_plot
-endif
-tests_check_plot_SOURCES = tests/check_plot.c tests/testutil.h
+CHECK_SUITES += tests/check_plot
 tests_check_plot_CFLAGS = $(TEST_CFLAGS)
 tests_check_plot_LDADD = $(TEST_LDADD)
 
@@ -178,12 +147,10 @@ TESTS += tests/torch_convert.sh
 dist_noinst_SCRIPTS += tests/torch_convert.sh
 
 # Fisher saliency and the latency compressors measure (ABI 1.3).
+CHECK_SUITES += tests/check_saliency
 if HAVE_CHECK
-check_PROGRAMS += tests/check_saliency
-TESTS += tests/check_saliency
 check_LTLIBRARIES += tests/fixtures/fx_latency.la
 endif
-tests_check_saliency_SOURCES = tests/check_saliency.c tests/testutil.h
 tests_check_saliency_CFLAGS = $(TEST_CFLAGS)
 tests_check_saliency_LDADD = $(TEST_LDADD)
 tests_fixtures_fx_latency_la_SOURCES = tests/fixtures/fx_latency.c
@@ -191,29 +158,18 @@ tests_fixtures_fx_latency_la_LDFLAGS = $(FIXTURE_LDFLAGS)
 tests_fixtures_fx_latency_la_LIBADD = libdlas.la
 
 # Masking channels and removing masked ones: same output as removal.
-if HAVE_CHECK
-check_PROGRAMS += tests/check_mask
-TESTS += tests/check_mask
-endif
-tests_check_mask_SOURCES = tests/check_mask.c tests/testutil.h
+CHECK_SUITES += tests/check_mask
 tests_check_mask_CFLAGS = $(TEST_CFLAGS)
 tests_check_mask_LDADD = $(TEST_LDADD)
 
 # The pruning compressors on constructed cases with known answers.
-if HAVE_CHECK
-check_PROGRAMS += tests/check_prune
-TESTS += tests/check_prune
-endif
-tests_check_prune_SOURCES = tests/check_prune.c tests/testutil.h
+CHECK_SUITES += tests/check_prune
 tests_check_prune_CFLAGS = $(TEST_CFLAGS)
 tests_check_prune_LDADD = $(TEST_LDADD)
 
 # Int8 quantisation: arithmetic, calibration rules, the quant-int8 compressor,
 # the fake-quantised reference forward, checkpoints.
-if HAVE_CHECK
-check_PROGRAMS += tests/check_quant
-TESTS += tests/check_quant
-endif
+CHECK_SUITES += tests/check_quant
 tests_check_quant_SOURCES = tests/check_quant.c tests/testutil.h \
 	compressors/quant-int8/calib.c compressors/quant-int8/calib.h
 tests_check_quant_CFLAGS = $(TEST_CFLAGS)
@@ -221,30 +177,19 @@ tests_check_quant_LDADD = $(TEST_LDADD) -lm
 
 # Int8 primitives: bit-exact against the integer reference, within a step of
 # the fake-quantised fp32 layer, and through the plan (exit 77 without VNNI).
-if HAVE_CHECK
-check_PROGRAMS += tests/check_int8
-TESTS += tests/check_int8
-endif
-tests_check_int8_SOURCES = tests/check_int8.c tests/testutil.h
+CHECK_SUITES += tests/check_int8
 tests_check_int8_CFLAGS = $(TEST_CFLAGS)
 tests_check_int8_LDADD = $(TEST_LDADD) -lm
 
 # The cuda backend and GPU primitives on the device (exit 77, SKIP, without
 # the plugins, a driver or a GPU).
-if HAVE_CHECK
-check_PROGRAMS += tests/check_cuda
-TESTS += tests/check_cuda
-endif
-tests_check_cuda_SOURCES = tests/check_cuda.c tests/testutil.h
+CHECK_SUITES += tests/check_cuda
 tests_check_cuda_CFLAGS = $(TEST_CFLAGS)
 tests_check_cuda_LDADD = $(TEST_LDADD)
 
 # Every micro-kernel instance of core/kernels against a scalar loop (linked
 # statically: the kernels are not part of libdlas's API).
-if HAVE_CHECK
-check_PROGRAMS += tests/check_kernels
-TESTS += tests/check_kernels
-endif
+CHECK_SUITES += tests/check_kernels
 tests_check_kernels_SOURCES = tests/check_kernels.c tests/eltwise_cases.h
 tests_check_kernels_CFLAGS = $(TEST_CFLAGS)
 tests_check_kernels_LDADD = core/kernels/libdlas_kernels.la $(CHECK_LIBS) $(OPENMP_CFLAGS) -lm

@@ -27,7 +27,8 @@ TCase *dlas_test_case(Suite *s, const char *name, void (*setup)(void), void (*te
     TCase *tc = tcase_create(name);
     if (setup || teardown)
         tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, timeout);
+    if (timeout > 0)
+        tcase_set_timeout(tc, timeout);
     suite_add_tcase(s, tc);
     return tc;
 }
@@ -153,4 +154,54 @@ struct dlas_experiment *dlas_test_experiment(const char *cfg, struct dlas_regist
     }
     ck_assert_msg(dlas_experiment_run(e, o, sum) == DLAS_OK, "%s", dlas_last_error());
     return e;
+}
+
+struct dlas_data *dlas_test_data_open(struct dlas_test_data *s, struct dlas_registry *reg,
+                                      const char *plugin, const char *const *kv,
+                                      const struct dlas_data_options *o)
+{
+    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_DATASET, plugin);
+    ck_assert_msg(c != NULL, "dataset '%s': %s", plugin, dlas_last_error());
+    dlas_rng_seed(&s->rng, 1);
+    dlas_host_init(&s->host, &s->rng, 1);
+    ck_assert_int_eq(dlas_params_defaults(c->params, &s->p), 0);
+    for (int k = 0; kv && kv[k]; k += 2)
+        ck_assert_msg(dlas_params_set(s->p, kv[k], kv[k + 1], NULL) == 0, "%s = %s: %s", kv[k],
+                      kv[k + 1], dlas_last_error());
+    ck_assert_msg(dlas_data_open_component(c, &s->host, s->p, o, &s->data) == 0, "%s",
+                  dlas_last_error());
+    return s->data;
+}
+
+void dlas_test_data_close(struct dlas_test_data *s)
+{
+    dlas_data_close(s->data);
+    dlas_params_free(s->p);
+}
+
+void dlas_test_fill_uniform(struct dlas_tensor *t, struct dlas_rng *r, double lo, double hi)
+{
+    float *d = dlas_f32(t);
+    for (int64_t i = 0, n = dlas_tensor_numel(t); i < n; i++)
+        d[i] = (float)(lo + (hi - lo) * dlas_rng_uniform(r));
+}
+
+void dlas_test_randomize(struct dlas_graph *g, uint64_t seed)
+{
+    struct dlas_rng r;
+    dlas_rng_seed(&r, seed);
+    ck_assert_msg(dlas_graph_status(g) == 0, "%s", dlas_last_error());
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+        struct dlas_node *n = dlas_graph_node(g, i);
+        if (n->op == DLAS_OP_BATCHNORM) {
+            dlas_test_fill_uniform(&n->weight, &r, 0.5, 1.5);
+            dlas_test_fill_uniform(&n->bias, &r, -0.5, 0.5);
+            dlas_test_fill_uniform(&n->running_mean, &r, -0.3, 0.3);
+            dlas_test_fill_uniform(&n->running_var, &r, 0.5, 1.5);
+        } else if (n->weight.data) {
+            dlas_test_fill_uniform(&n->weight, &r, -0.5, 0.5);
+            if (n->bias.data)
+                dlas_test_fill_uniform(&n->bias, &r, -0.2, 0.2);
+        }
+    }
 }

@@ -1,7 +1,8 @@
 /* Scaffolding shared by the Check suites (tests/testutil.c, linked into
  * every suite through TEST_LDADD), so that each suite says only what is
  * particular to it: running the suite, its plugins, a private temporary
- * directory, whole files in and out, and an experiment run from a config.
+ * directory, whole files in and out, an experiment run from a config, a
+ * dataset plugin opened through the data pipeline, random graph values.
  * Each helper that can fail fails the calling test with a message. */
 #ifndef DLAS_TESTUTIL_H
 #define DLAS_TESTUTIL_H
@@ -15,8 +16,9 @@
  * return the process's exit status: 0 when every test passed. */
 int dlas_test_run(Suite *s);
 
-/* A test case of the suite, with a checked fixture (either may be NULL) and
- * a timeout in seconds. */
+/* A new test case of the suite, with a checked fixture (setup and teardown
+ * may be NULL) and a timeout in seconds (0: Check's default, which make
+ * check sets with CK_DEFAULT_TIMEOUT). */
 TCase *dlas_test_case(Suite *s, const char *name, void (*setup)(void), void (*teardown)(void),
                       double timeout);
 
@@ -52,5 +54,30 @@ char *dlas_test_slurp(const char *path, size_t *len);
 struct dlas_experiment *dlas_test_experiment(const char *cfg, struct dlas_registry *reg,
                                              const struct dlas_run_options *o,
                                              struct dlas_run_summary *sum);
+
+/* A dataset plugin opened through the data pipeline, on a host of its own
+ * whose RNG is seeded with 1. */
+struct dlas_test_data {
+    struct dlas_rng rng;
+    struct dlas_host host;
+    struct dlas_params *p;
+    struct dlas_data *data;
+};
+/* Open the dataset plugin of reg with the name/value pairs of kv (ending in
+ * NULL; NULL: none) set on its defaults and the pipeline options o; returns
+ * s->data. dlas_test_data_close frees what it opened. */
+struct dlas_data *dlas_test_data_open(struct dlas_test_data *s, struct dlas_registry *reg,
+                                      const char *plugin, const char *const *kv,
+                                      const struct dlas_data_options *o);
+void dlas_test_data_close(struct dlas_test_data *s);
+
+/* Every value of the float tensor t drawn uniformly from [lo, hi). */
+void dlas_test_fill_uniform(struct dlas_tensor *t, struct dlas_rng *r, double lo, double hi);
+/* Weights and biases of g uniform in [-0.5, 0.5] and [-0.2, 0.2], batchnorm
+ * scales and variances in [0.5, 1.5], shifts in [-0.5, 0.5] and means in
+ * [-0.3, 0.3] (away from identity, so that a wrong slice or an unmasked
+ * channel shows in the output), drawn from an RNG seeded with seed. g must
+ * be valid. */
+void dlas_test_randomize(struct dlas_graph *g, uint64_t seed);
 
 #endif
