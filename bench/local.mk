@@ -63,3 +63,8 @@ EXTRA_DIST += bench/vs_ort.py bench/ort_bench.js bench/README-ort.md
 
 # The Fashion-MNIST subset the example configs' headers write (bench/fmnist_subset.py).
 EXTRA_DIST += bench/fmnist_subset.py
+
+# Before/after comparison of two builds, the GPU harnesses (bench/README-gpu.md)
+# and the students' Spearman summary (examples/students-fisher-proxy.cfg).
+EXTRA_DIST += bench/before_after.sh bench/before_after_report.py bench/gpu_infer.sh \
+	bench/gpu_report.py bench/gpu_torch.py bench/README-gpu.md bench/students_spearman.py

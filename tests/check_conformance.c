@@ -101,6 +101,13 @@ START_TEST(test_primitives_found)
                      *why ? ": " : "", why);
     }
     ck_assert_ptr_nonnull(dlas_registry_find(reg, DLAS_KIND_BACKEND, "openmp"));
+    /* Every plugin of the build must load: one that does not would drop its
+     * primitives from the loop below, and the suite would pass without them. */
+    for (size_t i = 0; i < dlas_registry_n_failures(reg); i++) {
+        const char *path, *why;
+        dlas_registry_failure(reg, i, &path, &why);
+        ck_abort_msg("plugin not loaded: %s: %s", path, why);
+    }
 }
 END_TEST
 

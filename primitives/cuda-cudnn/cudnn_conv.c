@@ -27,7 +27,8 @@ struct state {
     cudnnTensorDescriptor_t xd, yd;
     cudnnFilterDescriptor_t wd;
     cudnnConvolutionDescriptor_t cd;
-    cudnnConvolutionFwdAlgo_t algo;
+    cudnnConvolutionFwdAlgo_t algo; /* chosen at the plan's batch */
+    cudnnConvolutionFwdAlgo_t run_algo; /* the one run at desc_batch */
     int64_t desc_batch; /* the batch xd and yd describe */
     size_t ws_bytes;
 };
@@ -203,6 +204,7 @@ static int prepare(const struct dlas_host *host, const struct dlas_backend *be,
         rc = cp_conv_upload(&s->c, NAME, weight, (size_t)wn, bias);
     if (!rc)
         rc = choose(s, how ? how : "find", tf32, ws_limit);
+    s->run_algo = s->algo;
     if (!rc)
         host->log(DLAS_LOG_DEBUG, NAME ": algorithm %s, workspace %zu bytes",
                   algo_name(s->algo), s->ws_bytes);
@@ -215,6 +217,31 @@ static size_t workspace(void *st, int64_t batch)
     return s->ws_bytes;
 }
 
+/* The algorithm for a batch smaller than the plan's. The one chosen at the
+ * plan's batch may need more workspace than the plan holds at another batch,
+ * or refuse it (cudnnConvolutionForward: CUDNN_STATUS_BAD_PARAM, seen on
+ * DenseNet layers planned at batch 2 and run at 1, depending on which
+ * algorithm the measurement picked); implicit GEMM needs no workspace and
+ * takes every fp32 NCHW shape. */
+static cudnnConvolutionFwdAlgo_t algo_for_batch(struct state *s)
+{
+    size_t need = 0;
+    if (s->desc_batch == s->c.d.batch)
+        return s->algo;
+    if (cudnnGetConvolutionForwardWorkspaceSize(s->h, s->xd, s->wd, s->cd, s->yd, s->algo,
+                                                &need) == CUDNN_STATUS_SUCCESS &&
+        need <= s->ws_bytes)
+        return s->algo;
+    return CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+}
+
+static cudnnStatus_t forward(struct state *s, const float *in, float *out, void *ws)
+{
+    const float one = 1.0f, zero = 0.0f;
+    return cudnnConvolutionForward(s->h, &one, s->xd, in, s->wd, s->c.w, s->cd, s->run_algo, ws,
+                                   s->ws_bytes, &zero, s->yd, out);
+}
+
 static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
                struct dlas_profile *prof)
 {
@@ -223,12 +250,20 @@ static int run(void *st, int64_t batch, const float *in, float *out, void *ws,
     int rc = cp_conv_batch(&s->c, NAME, batch);
     if (rc)
         return rc;
-    rc = batch != s->desc_batch ? set_batch(s, batch) : DLAS_OK;
-    const float one = 1.0f, zero = 0.0f;
-    if (!rc)
-        rc = cdnn(cudnnConvolutionForward(s->h, &one, s->xd, in, s->wd, s->c.w, s->cd, s->algo, ws,
-                                          s->ws_bytes, &zero, s->yd, out),
-                  "cudnnConvolutionForward");
+    if (batch != s->desc_batch) {
+        rc = set_batch(s, batch);
+        if (rc)
+            return rc;
+        s->run_algo = algo_for_batch(s);
+    }
+    cudnnStatus_t st_fwd = forward(s, in, out, ws);
+    if (st_fwd != CUDNN_STATUS_SUCCESS && batch != d->batch &&
+        s->run_algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM) {
+        /* refused at this batch although the workspace query passed */
+        s->run_algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+        st_fwd = forward(s, in, out, ws);
+    }
+    rc = cdnn(st_fwd, "cudnnConvolutionForward");
     if (!rc)
         rc = cp_cuda(ccd_bias_act(s->c.stream, out, batch * d->out_c * d->out_h * d->out_w,
                                   d->out_h * d->out_w, d->out_c, s->c.b, d->activation),
