@@ -279,7 +279,7 @@ START_TEST(config_values_and_limits)
                  "backends = { omp = { plugin = \"openmp\"; threads = []; }; };\n",
                  (const char *[]){"@:3", "threads", NULL});
     /* @include of a directory: file and line, no exit() */
-    char inc[1024];
+    char inc[4096 + 512]; /* base_cfg's text and the directory */
     snprintf(inc, sizeof inc, "%s\n@include \"%s\"\n", base_cfg(""), tmpdir);
     expect_error(inc, (const char *[]){"@:9", "is a directory", NULL});
     /* names libconfig would resolve to the including directory (empty, or cut

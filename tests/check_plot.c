@@ -16,7 +16,7 @@
 
 #include "testutil.h"
 
-static char tmpdir[256], resdir[1024], marker[512];
+static char tmpdir[256], resdir[1024], marker[288];
 
 /* Names an attacker would write into a shared results folder. */
 static const char *const hostile[] = {
