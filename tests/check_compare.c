@@ -288,7 +288,7 @@ START_TEST(test_auto_select)
     dlas_plan_free(p);
 
     /* everything ties: the primitive listed first that runs the layer */
-    ao.tolerance = 100;
+    ao.tolerance = 1e9; /* a tie whatever the load does to the timings */
     ck_assert_int_eq(
         dlas_plan_auto_select(g, &rig.h, &rig.be, three, 3, NULL, &ao, lp2, NULL, NULL), 0);
     ck_assert_int_eq(lp2[dlas_graph_find(g, "c1")], 0);
