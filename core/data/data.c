@@ -149,6 +149,21 @@ static int check_options(const struct dlas_data_options *o, const struct dlas_da
     return DLAS_OK;
 }
 
+/* k of n samples picked by the permutation keyed by (seed, what): a flag per
+ * sample, for the caller to split the indices keeping the plugin's order.
+ * NULL when out of memory. */
+static unsigned char *keyed_pick(int64_t n, int64_t k, uint64_t seed, const char *what)
+{
+    unsigned char *picked = calloc((size_t)n, 1);
+    if (!picked)
+        return NULL;
+    struct dlas_perm p;
+    dlas_perm_init(&p, (uint64_t)n, dlas_data_seed(seed, what, 0, 0));
+    for (int64_t j = 0; j < k; j++)
+        picked[dlas_perm_at(&p, (uint64_t)j)] = 1;
+    return picked;
+}
+
 /* Hold out round(val_fraction * n) train samples picked by a keyed
  * permutation; both parts keep the plugin's order. */
 static int carve(struct dlas_data *d)
@@ -164,17 +179,13 @@ static int carve(struct dlas_data *d)
     d->n[DLAS_DATA_TEST] = d->info.n_test;
     if (n_val == 0)
         return DLAS_OK;
-    unsigned char *is_val = calloc((size_t)n, 1);
+    unsigned char *is_val = keyed_pick(n, n_val, d->opt.seed, "val-split");
     d->train_idx = malloc((size_t)(n - n_val) * sizeof(int64_t));
     d->val_idx = malloc((size_t)n_val * sizeof(int64_t));
     if (!is_val || !d->train_idx || !d->val_idx) {
         free(is_val);
         return dlas_error(DLAS_ERR_NOMEM, "data: cannot allocate the validation split");
     }
-    struct dlas_perm p;
-    dlas_perm_init(&p, (uint64_t)n, dlas_data_seed(d->opt.seed, "val-split", 0, 0));
-    for (int64_t j = 0; j < n_val; j++)
-        is_val[dlas_perm_at(&p, (uint64_t)j)] = 1;
     int64_t t = 0, v = 0;
     for (int64_t i = 0; i < n; i++) {
         if (is_val[i])
@@ -204,17 +215,13 @@ static int take_subset(struct dlas_data *d)
                           "data: train subset = %g of %lld samples leaves none", x, (long long)n);
     if (keep == n)
         return DLAS_OK;
-    unsigned char *in = calloc((size_t)n, 1);
+    unsigned char *in = keyed_pick(n, keep, d->opt.seed, "train-subset");
     int64_t *idx = malloc((size_t)keep * sizeof *idx);
     if (!in || !idx) {
         free(in);
         free(idx);
         return dlas_error(DLAS_ERR_NOMEM, "data: cannot allocate the training subset");
     }
-    struct dlas_perm p;
-    dlas_perm_init(&p, (uint64_t)n, dlas_data_seed(d->opt.seed, "train-subset", 0, 0));
-    for (int64_t j = 0; j < keep; j++)
-        in[dlas_perm_at(&p, (uint64_t)j)] = 1;
     int64_t t = 0;
     for (int64_t i = 0; i < n; i++)
         if (in[i])
