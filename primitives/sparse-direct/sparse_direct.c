@@ -316,12 +316,60 @@ struct run_ctx {
     int64_t n_occ, occ; /* output channels split into n_occ chunks of occ */
 };
 
+/* Short rows (7 to 58 floats on ResNet-18) are copied and cleared inline
+ * rather than by a libc call per row segment: at 99.9% sparsity, where
+ * packing and scattering are nearly all the work, ResNet-18's 13 3x3
+ * layers took 1.1-1.5 ms against 1.3-2.0 with memcpy/memset (measured
+ * interleaved, CPU clock). */
+static inline void copy_f(float *restrict dst, const float *restrict src, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + PC_VL <= n; i += PC_VL)
+        pc_store(dst + i, pc_load(src + i));
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
+
+static inline void zero_f(float *dst, int64_t n)
+{
+    const pc_v16 z = {0};
+    int64_t i = 0;
+    for (; i + PC_VL <= n; i += PC_VL)
+        pc_store(dst + i, z);
+    for (; i < n; i++)
+        dst[i] = 0.0f;
+}
+
+/* Stride 1: one plane, each image row at (ih + pad_h) * Q + pad_w, and
+ * between two rows' data one run of Q - in_w zeros (the right padding of
+ * one row, the garbage columns and the left padding of the next). */
+static void pack_stride1(const struct sd_state *s, const float *src, float *plane)
+{
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const int64_t Q = s->g.Q, w = d->in_w;
+    const int64_t first = (int64_t)d->pad_h * Q + d->pad_w;
+    zero_f(plane, first);
+    float *row = plane + first;
+    for (int64_t ih = 0; ih < d->in_h; ih++, row += Q) {
+        copy_f(row, src + ih * w, w);
+        if (ih + 1 < d->in_h)
+            zero_f(row + w, Q - w);
+    }
+    /* from the end of the last row's data to the end of the plane */
+    const int64_t done = (int64_t)(row - plane) - Q + w;
+    zero_f(plane + done, s->g.sub - done);
+}
+
 /* Channel src (in_h x in_w) padded and split into stride phases at dst. */
 static void pack_plain(const struct sd_state *s, const float *src, float *dst)
 {
     const struct dlas_conv_desc *d = &s->conv.d;
     const struct geom *g = &s->g;
     const int sh = d->stride_h, sw = d->stride_w;
+    if (sh == 1 && sw == 1 && g->Q >= d->in_w + 2 * (int64_t)d->pad_w) {
+        pack_stride1(s, src, dst);
+        return;
+    }
     for (int rph = 0; rph < sh; rph++)
         for (int cph = 0; cph < sw; cph++) {
             float *plane = dst + (rph * sw + cph) * g->sub;
@@ -389,7 +437,7 @@ static void scatter(const struct sd_state *s, const float *tile, int64_t p0, int
     for (int64_t oh = p0 / Q; oh * Q < end && oh < s->conv.d.out_h; oh++) {
         int64_t a = oh * Q > p0 ? oh * Q : p0, b = oh * Q + ow_n < end ? oh * Q + ow_n : end;
         if (a < b)
-            memcpy(dst + oh * ow_n + (a - oh * Q), tile + (a - p0), (size_t)(b - a) * sizeof(float));
+            copy_f(dst + oh * ow_n + (a - oh * Q), tile + (a - p0), b - a);
     }
 }
 
