@@ -490,6 +490,7 @@ int main(void)
     TCase *ew = tcase_create("eltwise");
     tcase_add_test(ew, elementwise_kernels_against_scalar_loops);
     tcase_add_test(ew, mean_and_batchnorm_coefficients);
+    tcase_add_test(ew, quantize_u8_matches_the_definition);
     suite_add_tcase(s, ew);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

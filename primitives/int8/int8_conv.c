@@ -17,9 +17,11 @@
  * channel quads, one 64-byte load, for every tap and channel quad. Columns x
  * >= out_w of the flat grid are computed and dropped (Wq - out_w of every
  * Wq: 2 of 58 on a 56-wide layer, 2 of 9 on a 7-wide one). The micro-kernel
- * keeps MR = 8 output channels x NV = 3 vectors (48 positions) of int32 sums
- * in 24 registers; each step loads 3 activation vectors and broadcasts 8
- * weight quads (4 input channels of one tap of one output channel).
+ * keeps MR = 8 output channels x NV = 1..3 vectors (16-48 positions; the
+ * `vectors` knob, by default the NV that computes the fewest padding
+ * positions) of int32 sums in up to 24 registers; each step loads NV
+ * activation vectors and broadcasts 8 weight quads (4 input channels of one
+ * tap of one output channel) as vpdpbusd's own memory operand.
  *
  * int8-gemm (im2col): the same micro-kernel over an explicit column matrix,
  * packed [K/4][positions][4] (every receptive field unrolled, as
@@ -27,7 +29,7 @@
  * cost of writing K x positions bytes per image.
  *
  * Threads: per image, the packing is split by channel quads and the
- * micro-kernel tiles (output-channel block, 48 positions) over the
+ * micro-kernel tiles (output-channel block, 16 NV positions) over the
  * backend's threads. */
 #include <limits.h>
 #include <omp.h>
@@ -132,6 +134,19 @@ static int gemm_supports(const struct dlas_conv_desc *d, const struct dlas_param
                          size_t len)
 {
     return check(GEMM, d, why, len);
+}
+
+/* ---- parameters ---------------------------------------------------------- */
+
+static const struct dlas_param_spec i8_params[] = {
+    {"vectors", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, NV_MAX, NULL,
+     "vectors of 16 output positions per register block (V, with 8 output channels); "
+     "0 = chosen from the layer"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+
+static int param_int(const struct dlas_params *p, const char *k)
+{
+    return p ? (int)dlas_param_int(p, k) : 0;
 }
 
 static int threads_of(const struct i8_state *s)
@@ -247,6 +262,8 @@ static int prepare(enum variant v, const struct dlas_host *host, const struct dl
         if ((s->F + 16 * nv - 1) / (16 * nv) * (16 * nv) <
             (s->F + 16 * s->nv - 1) / (16 * s->nv) * (16 * s->nv))
             s->nv = nv;
+    if (param_int(p, "vectors") > 0)
+        s->nv = param_int(p, "vectors");
     s->nt = 16 * s->nv;
     s->Fr = (s->F + s->nt - 1) / s->nt * s->nt;
     if (v == DIRECT) {
@@ -490,54 +507,53 @@ TARGET static inline void store_vec(const struct i8_state *s, __m512i acc, int64
         _mm_mask_storeu_epi8(dst, head, _mm512_cvtepi32_epi8(_mm512_maskz_compress_epi32(m, q)));
 }
 
+/* acc += a (uint8 quads) . the int8 quad at w, broadcast to every lane. The
+ * broadcast is vpdpbusd's own memory operand ({1to16}): one instruction
+ * where the compiler emits a separate vpbroadcastd, which costs a vector
+ * pipe slot per weight quad (8 for every 24 vpdpbusd). */
+#define DPBUSD_BCAST(acc, a, w)                                                                \
+    __asm__("vpdpbusd %[wq]%{1to16%}, %[av], %[sum]"                                         \
+            : [sum] "+v"(acc)                                                                  \
+            : [av] "v"(a), [wq] "m"(*(const int32_t *)(w)))
+
 /* One micro-tile: MR output channels from o0 (mr of them real) x NV vectors
  * from flat position f0, summed over every step, then stored. The sums stay
  * in registers: NV is a constant in each instance. */
 #define UNROLL _Pragma("GCC unroll 8")
+#define TILE_STEP(NV, a, w)                                                                    \
+    do {                                                                                       \
+        __m512i av[NV];                                                                        \
+        UNROLL for (int v = 0; v < NV; v++) av[v] = _mm512_loadu_si512((a) + 64 * v);         \
+        UNROLL for (int j = 0; j < MR; j++)                                                    \
+            UNROLL for (int v = 0; v < NV; v++) DPBUSD_BCAST(acc[j][v], av[v], (w) + j);       \
+    } while (0)
 #define DEFINE_TILE(NV)                                                                        \
     TARGET static void tile_##NV(const struct i8_state *s, const int8_t *wblk,                \
                                  const uint8_t *act, int64_t f0, int64_t o0, int64_t mr,      \
                                  void *out_img)                                               \
     {                                                                                          \
         __m512i acc[MR][NV];                                                                   \
-        UNROLL for (int j = 0; j < MR; j++)                                                           \
-            UNROLL for (int v = 0; v < NV; v++)                                                       \
-                acc[j][v] = _mm512_setzero_si512();                                            \
+        UNROLL for (int j = 0; j < MR; j++)                                                    \
+            UNROLL for (int v = 0; v < NV; v++) acc[j][v] = _mm512_setzero_si512();            \
         const int32_t *w = (const int32_t *)wblk;                                              \
         if (s->v == DIRECT) {                                                                  \
             for (int64_t cq = 0; cq < s->C4; cq++) {                                           \
                 const uint8_t *base = act + (cq * s->plane_pos + f0) * 4;                      \
-                for (int t = 0; t < s->taps; t++, w += MR) {                                   \
-                    const uint8_t *a = base + s->tapoff[t] * 4;                                \
-                    __m512i av[NV];                                                            \
-                    UNROLL for (int v = 0; v < NV; v++)                                               \
-                        av[v] = _mm512_loadu_si512(a + 64 * v);                                \
-                    UNROLL for (int j = 0; j < MR; j++) {                                             \
-                        __m512i b = _mm512_set1_epi32(w[j]);                                   \
-                        UNROLL for (int v = 0; v < NV; v++)                                           \
-                            acc[j][v] = _mm512_dpbusd_epi32(acc[j][v], av[v], b);              \
-                    }                                                                          \
-                }                                                                              \
+                for (int t = 0; t < s->taps; t++, w += MR)                                     \
+                    TILE_STEP(NV, base + s->tapoff[t] * 4, w);                                 \
             }                                                                                  \
         } else {                                                                               \
             const uint8_t *a = act + f0 * 4;                                                   \
-            for (int64_t k = 0; k < s->K4; k++, w += MR, a += s->col_pos * 4) {                \
-                __m512i av[NV];                                                                \
-                UNROLL for (int v = 0; v < NV; v++)                                                   \
-                    av[v] = _mm512_loadu_si512(a + 64 * v);                                    \
-                UNROLL for (int j = 0; j < MR; j++) {                                                 \
-                    __m512i b = _mm512_set1_epi32(w[j]);                                       \
-                    UNROLL for (int v = 0; v < NV; v++)                                               \
-                        acc[j][v] = _mm512_dpbusd_epi32(acc[j][v], av[v], b);                  \
-                }                                                                              \
-            }                                                                                  \
+            for (int64_t k = 0; k < s->K4; k++, w += MR, a += s->col_pos * 4)                  \
+                TILE_STEP(NV, a, w);                                                           \
         }                                                                                      \
-        UNROLL for (int v = 0; v < NV; v++) {                                                         \
+        UNROLL for (int v = 0; v < NV; v++) {                                                  \
             int64_t vi = f0 / 16 + v;                                                          \
             if (!s->vmask[vi])                                                                 \
                 continue;                                                                      \
-            for (int64_t j = 0; j < mr; j++)                                                   \
-                store_vec(s, acc[j][v], o0 + j, s->vmask[vi], s->vfirst[vi], out_img);         \
+            UNROLL for (int j = 0; j < MR; j++) /* unrolled: acc stays in registers */        \
+                if (j < mr)                                                                    \
+                    store_vec(s, acc[j][v], o0 + j, s->vmask[vi], s->vfirst[vi], out_img);     \
         }                                                                                      \
     }
 DEFINE_TILE(1)
@@ -632,12 +648,12 @@ static const struct dlas_component components[] = {
      "B. Jacob et al. Quantization and Training of Neural Networks for Efficient "
      "Integer-Arithmetic-Only Inference. CVPR 2018 (arXiv:1712.05877); Intel, Lower "
      "Numerical Precision Deep Learning Inference and Training (VNNI), 2018",
-     NULL, &direct_ops},
+     i8_params, &direct_ops},
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, "int8-gemm",
      "int8 im2col + GEMM (AVX-512 VNNI)",
      "B. Jacob et al. Quantization and Training of Neural Networks for Efficient "
      "Integer-Arithmetic-Only Inference. CVPR 2018 (arXiv:1712.05877)",
-     NULL, &gemm_ops},
+     i8_params, &gemm_ops},
 };
 
 DLAS_PLUGIN("int8", "0.1.0", "int8 convolution with AVX-512 VNNI", components)
