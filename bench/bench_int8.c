@@ -11,7 +11,7 @@
  *
  *   bench_int8 [--threads T] [--repeat N] [--warmup W] [--batch B]
  *              [--layers SET|SHAPE,...] [--baseline PRIM] [--csv FILE]
- *              [INT8PRIM ...]          (default: int8-direct int8-gemm) */
+ *              [INT8PRIM[:key=value,...] ...]   (default: int8-direct int8-gemm) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +32,7 @@ static void quiet_log(enum dlas_log_level l, const char *fmt, ...)
 }
 
 struct slot {
+    char label[128]; /* NAME[:key=value,...] as given */
     const struct dlas_component *comp;
     struct dlas_params *params;
     void *state, *ws;
@@ -70,7 +71,7 @@ int main(int argc, char **argv)
                     "                  [--layers SET|SHAPE,...] [--baseline PRIM] [--csv FILE]\n"
                     "                  [--cpu-time]  (this process's CPU clock: a development\n"
                     "                  aid on a busy machine, 1 thread; figures use the wall clock)\n"
-                    "                  [INT8PRIM ...]\n");
+                    "                  [INT8PRIM[:key=value,...] ...]\n");
             return strcmp(a, "--help") ? 2 : 0;
         } else if (n_names < MAX_PRIMS - 1)
             names[n_names++] = a;
@@ -107,14 +108,15 @@ int main(int argc, char **argv)
     memset(s, 0, sizeof s);
     for (int k = 0; k < np; k++) {
         const char *nm = k == 0 ? baseline : names[k - 1];
-        s[k].comp = dlas_registry_find(reg, DLAS_KIND_PRIMITIVE, nm);
-        if (!s[k].comp) {
-            fprintf(stderr, "bench_int8: %s\n", dlas_last_error());
+        struct bench_prim bp;
+        if (bench_prim_parse(reg, nm, &bp)) {
+            fprintf(stderr, "bench_int8: %s: %s\n", nm, dlas_last_error());
             return 1;
         }
+        snprintf(s[k].label, sizeof s[k].label, "%s", bp.label);
+        s[k].comp = bp.comp;
+        s[k].params = bp.params;
         s[k].int8 = dlas_prim_runs_int8(s[k].comp->ops);
-        if (s[k].comp->params && dlas_params_defaults(s[k].comp->params, &s[k].params))
-            return 1;
         s[k].t = malloc((size_t)repeat * sizeof(double));
     }
     char load[64];
@@ -122,7 +124,7 @@ int main(int argc, char **argv)
     printf("bench_int8: %d thread(s), batch %lld, %d timed runs after %d warm-up, interleaved, "
            "%s clock; %s\n",
            threads, (long long)batch, repeat, warmup, cpu_time ? "CPU" : "wall", load);
-    printf("%-10s %-6s %-14s %10s %10s %10s %8s %8s\n", "layer", "count", "primitive",
+    printf("%-10s %-6s %-22s %10s %10s %10s %8s %8s\n", "layer", "count", "primitive",
            "median_ms", "min_ms", "max_ms", "GOP/s", "speedup");
     FILE *out = csv ? fopen(csv, "w") : NULL;
     if (out)
@@ -160,7 +162,7 @@ int main(int argc, char **argv)
             char why[256] = "";
             if (ops->supports(&dk, s[k].params, why, sizeof why) ||
                 ops->prepare(&host, &be, &dk, w, b, s[k].params, &s[k].state)) {
-                printf("%-10s %s refused: %s %s\n", layers[l].name, s[k].comp->name, why,
+                printf("%-10s %s refused: %s %s\n", layers[l].name, s[k].label, why,
                        dlas_last_error());
                 ok = 0;
                 break;
@@ -179,7 +181,7 @@ int main(int argc, char **argv)
                 if (bad) {
                     fprintf(stderr, "bench_int8: %s on %s: %lld outputs differ from the "
                                     "reference\n",
-                            s[k].comp->name, layers[l].name, (long long)bad);
+                            s[k].label, layers[l].name, (long long)bad);
                     return 1;
                 }
                 dlas_int8_layer_free(&L);
@@ -204,12 +206,12 @@ int main(int argc, char **argv)
             if (k == 0)
                 base = st.median;
             double gops = 2.0 * (double)dlas_conv_desc_macs(&d) * batch / st.median * 1e-9;
-            printf("%-10s %-6d %-14s %10.3f %10.3f %10.3f %8.1f %8.2f\n", layers[l].name,
-                   layers[l].count, s[k].comp->name, st.median * 1e3, st.min * 1e3,
+            printf("%-10s %-6d %-22s %10.3f %10.3f %10.3f %8.1f %8.2f\n", layers[l].name,
+                   layers[l].count, s[k].label, st.median * 1e3, st.min * 1e3,
                    st.max * 1e3, gops, base / st.median);
             if (out)
                 fprintf(out, "%s,%d,%s,%d,%lld,%.6f,%.6f,%.6f,%.2f,%.4f\n", layers[l].name,
-                        layers[l].count, s[k].comp->name, threads, (long long)batch,
+                        layers[l].count, s[k].label, threads, (long long)batch,
                         st.median * 1e3, st.min * 1e3, st.max * 1e3, gops, base / st.median);
             total[k] += st.median * layers[l].count;
         }
@@ -230,7 +232,7 @@ int main(int argc, char **argv)
     bench_loadavg(load, sizeof load);
     printf("total (layers x count):");
     for (int k = 0; k < np; k++)
-        printf("  %s %.3f ms (%.2fx)", s[k].comp->name, total[k] * 1e3, total[0] / total[k]);
+        printf("  %s %.3f ms (%.2fx)", s[k].label, total[k] * 1e3, total[0] / total[k]);
     printf("\n%s\n", load);
     if (out)
         fclose(out);

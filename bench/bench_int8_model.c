@@ -9,7 +9,12 @@
  *
  *   bench_int8_model [--model NAME] [--depth D] [--input CxHxW] [--classes N]
  *                    [--threads T] [--batch B] [--repeat N] [--warmup W]
- *                    [--int8 PRIM] [--fp32 PRIM] [--calibration METHOD] */
+ *                    [--int8 PRIM] [--fp32 PRIM] [--calibration METHOD] [--breakdown]
+ *
+ * --breakdown: after the timing, where the int8 plan's time goes, node by
+ * node (dlas_plan_run_timed, medians over the runs), summed by kind, with
+ * the elements each conv quantises from an f32 input (the fp32 -> int8
+ * boundaries; that time is inside the conv's). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,12 +37,92 @@ static int die(const char *what)
     return 1;
 }
 
+/* The kind a node's time is summed under. */
+static const char *kind_of(const struct dlas_plan *p, const struct dlas_node *n, int id)
+{
+    if (n->op != DLAS_OP_CONV2D)
+        return dlas_op_name(n->op);
+    const struct dlas_conv_desc *d = dlas_plan_conv_desc(p, id);
+    const char *pr = dlas_plan_precision(p, id);
+    static char buf[96];
+    snprintf(buf, sizeof buf, "conv %s %dx%d s%d", strncmp(pr, "int8 ", 5) ? pr : "int8",
+             d ? d->kh : 0, d ? d->kw : 0, d ? d->stride_h : 0);
+    return buf;
+}
+
+/* Median seconds of each node of plan p over `repeat` timed runs, then the
+ * sums by kind; each f32 input an int8 conv quantises is timed apart. */
+static int print_breakdown(struct dlas_plan *p, const struct dlas_graph *g, int64_t batch,
+                           const float *x, float *y, int repeat)
+{
+    const int n = dlas_plan_n_nodes(p);
+    double *t = calloc((size_t)n * repeat, sizeof *t);
+    double *med = calloc((size_t)n, sizeof *med);
+    if (!t || !med)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    double *one = calloc((size_t)n, sizeof *one);
+    for (int r = 0; r < repeat; r++) {
+        memset(one, 0, (size_t)n * sizeof *one);
+        if (dlas_plan_run_timed(p, batch, x, y, one))
+            return -1;
+        for (int id = 0; id < n; id++)
+            t[(size_t)id * repeat + r] = one[id];
+    }
+    free(one);
+    double total = 0, quant_total = 0;
+    printf("int8 plan, node by node (median of %d runs, ms; backend clock):\n", repeat);
+    printf("node,op,precision,binding,ms,quantised_inputs\n");
+    struct { char kind[96]; double ms; int count; } kinds[32];
+    int nk = 0;
+    for (int id = 0; id < n; id++) {
+        if (dlas_plan_fused_into(p, id) >= 0)
+            continue;
+        med[id] = bench_stats(t + (size_t)id * repeat, repeat).median;
+        const struct dlas_node *nd = dlas_graph_node(g, id);
+        const char *pr = dlas_plan_precision(p, id);
+        int64_t qel = 0; /* elements this conv quantises (an f32 input) */
+        if (!strncmp(pr, "int8 f32", 8)) {
+            const struct dlas_node *in = dlas_graph_node(g, nd->inputs[0]);
+            qel = batch;
+            for (int k = 0; k < in->out_ndim; k++)
+                qel *= in->out_shape[k];
+        }
+        printf("%s,%s,%s,%s,%.4f,%lld\n", nd->name, dlas_op_name(nd->op), pr,
+               dlas_plan_binding(p, id), med[id] * 1e3, (long long)qel);
+        total += med[id] * 1e3;
+        quant_total += (double)qel;
+        const char *k = kind_of(p, nd, id);
+        int j = 0;
+        while (j < nk && strcmp(kinds[j].kind, k))
+            j++;
+        if (j == nk && nk < 32) {
+            snprintf(kinds[nk].kind, sizeof kinds[nk].kind, "%s", k);
+            kinds[nk].ms = 0;
+            kinds[nk++].count = 0;
+        }
+        if (j < nk) {
+            kinds[j].ms += med[id] * 1e3;
+            kinds[j].count++;
+        }
+    }
+    printf("by kind (sum of node medians, ms; share of %.3f ms):\n", total);
+    for (int j = 0; j < nk; j++)
+        printf("  %-26s %3d nodes %8.3f ms %5.1f%%\n", kinds[j].kind, kinds[j].count, kinds[j].ms,
+               100 * kinds[j].ms / total);
+    printf("  f32 -> uint8 boundaries: %.0f elements quantised per image (in the convs' times)\n",
+           quant_total / (double)batch);
+    free(t);
+    free(med);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *model = "resnet", *depth = "18", *int8 = "int8-direct", *fp32 = "im2col-gemm";
     const char *calibration = "minmax", *skip_first = "true";
     int c = 3, h = 224, w = 224, classes = 1000, threads = 1, repeat = 11, warmup = 2;
     int cpu_time = 0; /* --cpu-time: this process's CPU clock (1 thread, busy machine) */
+    int breakdown = 0;
     int64_t batch = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -45,11 +130,15 @@ int main(int argc, char **argv)
             cpu_time = 1;
             continue;
         }
+        if (!strcmp(a, "--breakdown")) {
+            breakdown = 1;
+            continue;
+        }
         if (i + 1 >= argc || !strcmp(a, "--help")) {
             fprintf(stderr, "usage: bench_int8_model [--model NAME] [--depth D] [--input CxHxW] "
                             "[--classes N] [--threads T] [--batch B] [--repeat N] [--warmup W] "
                             "[--int8 PRIM] [--fp32 PRIM] [--calibration METHOD] [--skip-first true|false] "
-                            "[--cpu-time]\n");
+                            "[--cpu-time] [--breakdown]\n");
             return strcmp(a, "--help") ? 2 : 0;
         }
         const char *v = argv[++i];
@@ -180,6 +269,8 @@ int main(int argc, char **argv)
            si.median * 1e3, si.min * 1e3, si.max * 1e3);
     bench_loadavg(load, sizeof load);
     printf("speed-up int8 over fp32: %.2fx; %s\n", sf.median / si.median, load);
+    if (breakdown && print_breakdown(plan_i, gq, batch, x, y1, repeat))
+        return die("breakdown");
     dlas_plan_free(plan_f);
     dlas_plan_free(plan_i);
     dlas_plan_free(plan_fq);

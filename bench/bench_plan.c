@@ -12,6 +12,11 @@
  *                    the output (raw float32) to OUT
  *   time W R         W untimed runs, then R timed ones:
  *                    {"ms": median, "min", "max", "times": [...], "load"}
+ *   profile W R      W untimed runs, then R runs timed node by node
+ *                    (dlas_plan_run_timed): {"nodes": [{"name", "op",
+ *                    "binding", "ms": median, "min"}, ...], "total_ms",
+ *                    "load"};
+ *                    a fused block's time is on its first conv
  *   quit
  *
  * so that a driver can interleave it with another engine's runs without
@@ -20,10 +25,14 @@
  *   bench_plan --model NAME [--param key=value ...] --input CxHxW
  *              [--classes N] [--weights FILE] [--batch B] [--threads T]
  *              [--primitives a,b,c | --primitive NAME] [--fallback NAME]
- *              [--blocks 1|0]
+ *              [--blocks 1|0] [--block-layout chain|nchw] [--cpu-time]
  *
  * With auto, the fused mobile blocks (dlas_plan_options.blocks) race their
- * layers too, and those that win are kept (--blocks 0: never fused). */
+ * layers too, and those that win are kept (--blocks 0: never fused).
+ * Consecutive fused blocks pass their activations in the channel-blocked
+ * layout (--block-layout nchw: each block converts from and to NCHW).
+ * --cpu-time: `time` and `profile` report process CPU time (all threads,
+ * spinning included) instead of wall time. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,10 +50,11 @@ static const char usage[] =
     "usage: bench_plan --model NAME [--param key=value ...] --input CxHxW [--classes N]\n"
     "                  [--weights FILE] [--batch B] [--threads T]\n"
     "                  [--primitives a,b,c | --primitive NAME] [--fallback NAME]\n"
-    "                  [--blocks 1|0]\n"
+    "                  [--blocks 1|0] [--block-layout chain|nchw] [--cpu-time]\n"
     "Binds the model's conv layers with auto (by measurement) over --primitives,\n"
     "or to one --primitive (auto also races fused mobile blocks against their layers\n"
-    "unless --blocks 0), then reads commands on stdin: run IN OUT | time W R | quit.\n";
+    "unless --blocks 0), then reads commands on stdin:\n"
+    "run IN OUT | time W R | profile W R | quit.\n";
 
 static void quiet_log(enum dlas_log_level l, const char *fmt, ...)
 {
@@ -68,7 +78,7 @@ static int die(const char *what)
 struct opts {
     const char *model, *weights, *fallback, *single;
     const char *params[MAX_PARAMS];
-    int n_params, c, h, w, classes, threads, blocks;
+    int n_params, c, h, w, classes, threads, blocks, nchw, cpu_time;
     int64_t batch;
     char prims[512];
 };
@@ -88,6 +98,10 @@ static int parse(int argc, char **argv, struct opts *o)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
             exit(0);
+        }
+        if (!strcmp(a, "--cpu-time")) { /* a development aid on a loaded machine */
+            o->cpu_time = 1;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "bench_plan: %s needs a value\n%s", a, usage);
@@ -116,6 +130,8 @@ static int parse(int argc, char **argv, struct opts *o)
             o->fallback = v;
         else if (!strcmp(a, "--blocks") && (!strcmp(v, "0") || !strcmp(v, "1")))
             o->blocks = v[0] - '0';
+        else if (!strcmp(a, "--block-layout") && (!strcmp(v, "nchw") || !strcmp(v, "chain")))
+            o->nchw = !strcmp(v, "nchw");
         else {
             fprintf(stderr, "bench_plan: bad option %s %s\n%s", a, v, usage);
             return 2;
@@ -195,14 +211,19 @@ static void describe(struct dlas_plan *plan, const struct dlas_graph *g,
     printf("{\"ready\": 1, \"convs\": %d, \"prepare_s\": %.3f, \"bindings\": {", convs, prep_s);
     for (int k = 0; k < ps->n; k++)
         printf("\"%s\": %d, ", ps->names[k], count[k]);
-    printf("\"fallback\": %d, \"block\": %d}, \"blocks\": %d", count[ps->n], count[ps->n + 1],
-           dlas_plan_n_blocks(plan));
+    printf("\"fallback\": %d, \"block\": %d}, \"blocks\": %d, \"conversions\": %d",
+           count[ps->n], count[ps->n + 1], dlas_plan_n_blocks(plan),
+           dlas_plan_n_conversions(plan));
     if (rep)
         printf(", \"auto_runs\": %d, \"auto_unclear\": %d, \"auto_blocks\": %d", rep->runs,
                rep->unclear, rep->blocks);
     printf("}\n");
     fflush(stdout);
 }
+
+static int cpu_clock;
+
+static double now(void) { return cpu_clock ? bench_cpu_now() : bench_now(); }
 
 static void time_runs(struct dlas_plan *plan, int64_t batch, const float *x, float *y, int warmup,
                       int repeat)
@@ -212,9 +233,9 @@ static void time_runs(struct dlas_plan *plan, int64_t batch, const float *x, flo
     for (int r = 0; !rc && r < warmup; r++)
         rc = dlas_plan_run(plan, batch, x, y);
     for (int r = 0; !rc && r < repeat; r++) {
-        double t0 = bench_now();
+        double t0 = now();
         rc = dlas_plan_run(plan, batch, x, y);
-        t[r] = (bench_now() - t0) * 1e3;
+        t[r] = (now() - t0) * 1e3;
     }
     if (rc) {
         die("run");
@@ -233,7 +254,50 @@ static void time_runs(struct dlas_plan *plan, int64_t batch, const float *x, flo
     free(t);
 }
 
-static int serve(struct dlas_plan *plan, const struct opts *o, int64_t in_n, int64_t out_n)
+static void profile_runs(struct dlas_plan *plan, const struct dlas_graph *g, int64_t batch,
+                         const float *x, float *y, int warmup, int repeat)
+{
+    const int n = dlas_graph_n_nodes(g);
+    double *sec = calloc((size_t)n, sizeof *sec);
+    double *t = malloc((size_t)n * repeat * sizeof *t), *v = malloc((size_t)repeat * sizeof *v);
+    int rc = sec && t && v ? DLAS_OK : dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    for (int r = 0; !rc && r < warmup; r++)
+        rc = dlas_plan_run(plan, batch, x, y);
+    for (int r = 0; !rc && r < repeat; r++) {
+        memset(sec, 0, (size_t)n * sizeof *sec);
+        rc = dlas_plan_run_timed(plan, batch, x, y, sec);
+        for (int i = 0; i < n; i++)
+            t[(size_t)i * repeat + r] = sec[i] * 1e3;
+    }
+    if (rc) {
+        die("profile");
+        free(sec), free(t), free(v);
+        return;
+    }
+    printf("{\"nodes\": [");
+    double total = 0;
+    int first = 1;
+    for (int i = 0; i < n; i++) {
+        const struct dlas_node *nd = dlas_graph_node(g, i);
+        if (nd->op == DLAS_OP_INPUT || dlas_plan_fused_into(plan, i) >= 0)
+            continue;
+        memcpy(v, t + (size_t)i * repeat, (size_t)repeat * sizeof *v);
+        struct bench_stats s = bench_stats(v, repeat);
+        total += s.median;
+        printf("%s{\"name\": \"%s\", \"op\": \"%s\", \"binding\": \"%s\", \"ms\": %.4f, "
+               "\"min\": %.4f}",
+               first ? "" : ", ", nd->name, dlas_op_name(nd->op), dlas_plan_binding(plan, i),
+               s.median, s.min);
+        first = 0;
+    }
+    char load[64];
+    bench_loadavg(load, sizeof load);
+    printf("], \"total_ms\": %.4f, \"load\": \"%s\"}\n", total, load);
+    fflush(stdout);
+    free(sec), free(t), free(v);
+}
+
+static int serve(struct dlas_plan *plan, const struct dlas_graph *g, const struct opts *o, int64_t in_n, int64_t out_n)
 {
     float *x = dlas_aligned_alloc((size_t)in_n * sizeof *x);
     float *y = dlas_aligned_alloc((size_t)out_n * sizeof *y);
@@ -256,6 +320,9 @@ static int serve(struct dlas_plan *plan, const struct opts *o, int64_t in_n, int
         } else if (sscanf(line, "time %d %d", &warmup, &repeat) == 2 && warmup >= 0 &&
                    repeat > 0 && repeat <= 100000)
             time_runs(plan, o->batch, x, y, warmup, repeat);
+        else if (sscanf(line, "profile %d %d", &warmup, &repeat) == 2 && warmup >= 0 &&
+                   repeat > 0 && repeat <= 10000)
+            profile_runs(plan, g, o->batch, x, y, warmup, repeat);
         else if (!strncmp(line, "quit", 4))
             break;
         else {
@@ -274,6 +341,7 @@ int main(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc)
         return rc;
+    cpu_clock = o.cpu_time;
     struct dlas_registry *reg = dlas_registry_new();
     if (!reg || dlas_registry_discover(reg, NULL))
         return die("plugins");
@@ -329,14 +397,17 @@ int main(int argc, char **argv)
         po.blocks = o.blocks;
         po.block_mask = block_mask;
     }
+    po.block_nchw = o.nchw;
     struct dlas_plan *plan = NULL;
     if (dlas_plan_create_ex(g, &host, &be, ps.c, ps.n, fb.n ? fb.c : NULL, o.batch, &po, &plan))
         return die("plan");
     describe(plan, g, &ps, o.single ? NULL : &rep, bench_now() - t0);
     if (rep.text)
         fprintf(stderr, "auto: %s\n", rep.text);
+    if (dlas_plan_n_conversions(plan))
+        fprintf(stderr, "layout conversions: %s\n", dlas_plan_conversions(plan));
     int64_t in_n = o.batch * o.c * o.h * o.w, out_n = o.batch * dlas_plan_output_numel(plan);
-    if (serve(plan, &o, in_n, out_n))
+    if (serve(plan, g, &o, in_n, out_n))
         return die("serve");
     free(rep.text);
     free(layer_prim);

@@ -9,6 +9,14 @@
 //   quit
 //
 //   node bench/ort_bench.js MODEL.onnx --batch B --input CxHxW [--threads T]
+//                           [--profile PREFIX] [--cpu-time]
+//
+// --cpu-time: `time` reports the process's CPU time (all threads) per run
+// instead of wall time (a development aid on a loaded machine).
+//
+// --profile: ORT's own profiler is on (SessionOptions.enableProfiling) and
+// every run is recorded; `quit` ends the profile and prints its file name
+// (a Chrome-trace JSON with each node's time, in microseconds).
 //
 // Session: CPU execution provider, every graph optimisation ("all": constant
 // folding, node fusions, NCHWc layout transformation), T intra-op threads,
@@ -42,11 +50,13 @@ function loadOrt() {
 }
 
 function parseArgs(argv) {
-  const a = {threads: 2, batch: 1, input: null, model: null};
+  const a = {threads: 2, batch: 1, input: null, model: null, profile: null, cpu: false};
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i];
     if (k === '--threads') a.threads = parseInt(argv[++i], 10);
     else if (k === '--batch') a.batch = parseInt(argv[++i], 10);
+    else if (k === '--profile') a.profile = argv[++i];
+    else if (k === '--cpu-time') a.cpu = true;
     else if (k === '--input') a.input = argv[++i].split('x').map((s) => parseInt(s, 10));
     else if (!a.model) a.model = k;
     else throw new Error('unexpected argument ' + k);
@@ -76,6 +86,7 @@ async function main() {
     intraOpNumThreads: a.threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    ...(a.profile ? {enableProfiling: true, profileFilePrefix: a.profile} : {}),
   });
   const prep = Number(process.hrtime.bigint() - t0) / 1e9;
   const inName = session.inputNames[0], outName = session.outputNames[0];
@@ -105,12 +116,20 @@ async function main() {
         for (let i = 0; i < warm; i++) await session.run(f);
         const t = [];
         for (let i = 0; i < rep; i++) {
+          if (a.cpu) {
+            const c = process.cpuUsage();
+            await session.run(f);
+            const d = process.cpuUsage(c);
+            t.push((d.user + d.system) / 1e3);
+            continue;
+          }
           const s = process.hrtime.bigint();
           await session.run(f);
           t.push(Number(process.hrtime.bigint() - s) / 1e6);
         }
         out({times: t, ms: median(t), min: Math.min(...t), max: Math.max(...t), load: loadavg()});
       } else if (w[0] === 'quit') {
+        if (a.profile) { await session.endProfiling(); out({profile: a.profile}); }
         break;
       } else {
         out({error: 'unknown command'});

@@ -149,6 +149,7 @@ def prepare(a, torch, torchvision, key, batch, tmp):
 VARIANTS = {
     "auto": [],                      # auto by measurement, fused mobile blocks where they win
     "auto-noblocks": ["--blocks", "0"],  # auto over the primitives alone, every conv on its own
+    "auto-nchw": ["--block-layout", "nchw"],  # fused blocks, each converting from and to NCHW
 }
 
 
@@ -162,7 +163,7 @@ def start_servers(a, key, batch, ckpt, onnx):
     for v in a.variants:
         cmd = [os.path.join(a.build, "bench", "bench_plan")] + dlas_args + [
             "--input", shape, "--classes", str(classes), "--weights", ckpt, "--batch", str(batch),
-            "--threads", str(a.threads)] + VARIANTS[v]
+            "--threads", str(a.threads)] + VARIANTS[v] + (["--cpu-time"] if a.cpu_time else [])
         if a.primitive:
             cmd += ["--primitive", a.primitive]
         else:
@@ -173,7 +174,8 @@ def start_servers(a, key, batch, ckpt, onnx):
         d.hello["variant"] = v
         servers.append(d)
     o = Server("ort", [a.node, os.path.join(HERE, "ort_bench.js"), onnx, "--batch", str(batch),
-                       "--input", shape, "--threads", str(a.threads)])
+                       "--input", shape, "--threads", str(a.threads)] +
+               (["--cpu-time"] if a.cpu_time else []))
     return servers, o
 
 
@@ -266,6 +268,10 @@ def main():
     ap.add_argument("--variants", default="auto",
                     help="dlas plans timed in each round, the first one reported against ORT: " +
                     ", ".join(VARIANTS))
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time with each process's CPU clock (all its threads, spinning included) "
+                         "instead of the wall clock: a development aid on a loaded machine, "
+                         "not the figure to report")
     ap.add_argument("--max-err", type=float, default=1e-4, help="rel. error allowed against PyTorch")
     ap.add_argument("--node", default=shutil.which("node") or "node")
     ap.add_argument("--work", default=None, help="keep exported models here (default: a temp dir)")
@@ -302,12 +308,12 @@ def main():
         tmp = tmpd.name
     with open("/proc/uptime") as f:
         up = f.read().split()[0]
-    summary = {"threads": a.threads, "rounds": a.rounds, "repeat": a.repeat, "warmup": a.warmup,
+    summary = {"clock": "process CPU" if a.cpu_time else "wall", "threads": a.threads, "rounds": a.rounds, "repeat": a.repeat, "warmup": a.warmup,
                "warmup_rounds": a.warmup_rounds,
                "uptime_s": float(up), "load_start": loadavg(), "torch": torch.__version__,
                "rows": []}
-    print("# dlas (auto) against ONNX Runtime, %d threads, %d rounds of %d runs; load %s"
-          % (a.threads, a.rounds, a.repeat, summary["load_start"]), flush=True)
+    print("# dlas (auto) against ONNX Runtime, %d threads, %d rounds of %d runs, %s clock; load %s"
+          % (a.threads, a.rounds, a.repeat, summary["clock"], summary["load_start"]), flush=True)
     for key in keys:
         for batch in (int(b) for b in a.batches.split(",")):
             print("%s, batch %d:" % (key, batch), flush=True)

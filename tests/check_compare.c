@@ -391,6 +391,22 @@ START_TEST(test_plan_blocks)
             ck_assert_msg(err < 1e-5, "%s (case %zu), batch %d: rel. error %.3g", cases[k].model,
                           k, b, err);
         }
+        /* one chain of blocks: it converts where it starts and where it ends */
+        ck_assert_msg(dlas_plan_n_conversions(p) == (cases[k].blocks ? 2 : 0), "%s: %d: %s",
+                      cases[k].model, dlas_plan_n_conversions(p), dlas_plan_conversions(p));
+        if (cases[k].blocks) {
+            const char *cv = dlas_plan_conversions(p);
+            ck_assert_msg(!strncmp(cv, "pack '", 6) && strstr(cv, "; scatter '"), "%s", cv);
+            /* every block on NCHW: a pack and a scatter each, same results */
+            po.block_nchw = 1;
+            struct dlas_plan *pn;
+            ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, prims, 2, &fb, 3, &po, &pn),
+                             0);
+            ck_assert_int_eq(dlas_plan_n_conversions(pn), 2 * cases[k].blocks);
+            ck_assert(plan_vs_ref(pn, g, 3) < 1e-5);
+            dlas_plan_free(pn);
+            po.block_nchw = 0;
+        }
         if (cases[k].blocks) {
             /* every conv of a block reports it, and the nodes fuse into its head */
             const char *names = dlas_plan_blocks(p);

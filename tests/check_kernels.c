@@ -340,6 +340,120 @@ START_TEST(mobile_block_against_the_layers)
 }
 END_TEST
 
+/* NCHW image (c x h x w) into [blk][h+2p][w+2p][16], borders and lanes
+ * past c zero, and back. */
+static void to_blocked(const float *src, int64_t c, int64_t h, int64_t w, int p, float *dst)
+{
+    const int64_t rows = h + 2 * p, cols = w + 2 * p, nblk = (c + 15) / 16;
+    memset(dst, 0, (size_t)(nblk * rows * cols * 16) * sizeof *dst);
+    for (int64_t ch = 0; ch < c; ch++)
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t x = 0; x < w; x++)
+                dst[(((ch / 16) * rows + y + p) * cols + x + p) * 16 + ch % 16] =
+                    src[(ch * h + y) * w + x];
+}
+
+/* The same block with its input and output in each layout: every result
+ * bit for bit the NCHW run's, the blocked output's borders and lanes past
+ * out_c zero, nothing written past it. */
+static void mb_layout_case(struct mb_desc d, int64_t batch, int threads)
+{
+    const int64_t oh = (d.h - 1) / d.stride + 1, ow = (d.w - 1) / d.stride + 1;
+    const int64_t in_img = d.in_c * d.h * d.w, out_img = d.out_c * oh * ow;
+    struct mb_weights w = {0};
+    float *we = d.expand ? rand_floats(d.hid_c * d.in_c, 1.0 / sqrt((double)d.in_c)) : NULL;
+    float *wd = rand_floats(d.hid_c * 9, 0.4);
+    float *wp = rand_floats(d.out_c * d.hid_c, 1.0 / sqrt((double)d.hid_c));
+    float *be = rand_floats(d.hid_c, 0.5), *bd = rand_floats(d.hid_c, 0.5);
+    float *bp = rand_floats(d.out_c, 0.5);
+    struct mb_weights mw = {we, be, wd, bd, wp, bp};
+    w = mw;
+    float *in = rand_floats(batch * in_img, 2.0);
+    char why[128] = "";
+    struct mb_block *b = mb_prepare(&d, &w, why, sizeof why);
+    ck_assert_msg(b != NULL, "mb_prepare: %s", why);
+    const int ip = mb_in_pad(b);
+    const int64_t xin_img = (d.in_c + 15) / 16 * (d.h + 2 * ip) * (d.w + 2 * ip) * 16;
+    float *xin = malloc((size_t)(batch * xin_img) * sizeof *xin);
+    for (int64_t n = 0; n < batch; n++)
+        to_blocked(in + n * in_img, d.in_c, d.h, d.w, ip, xin + n * xin_img);
+    size_t wsn = mb_workspace_floats(b, batch, threads);
+    float *ws = malloc(wsn * sizeof *ws);
+    float *ref = NULL;
+    const int guard = 37;
+    for (int in_blocked = 0; in_blocked <= 1; in_blocked++)
+        for (int out_pad = -1; out_pad <= 1; out_pad++) {
+            mb_set_io(b, in_blocked, out_pad);
+            const int64_t oimg = mb_out_floats(b);
+            const int64_t op = out_pad < 0 ? 0 : out_pad, orows = oh + 2 * op, ocols = ow + 2 * op;
+            ck_assert_int_eq(oimg, out_pad < 0 ? out_img : (d.out_c + 15) / 16 * orows * ocols * 16);
+            float *out = malloc((size_t)(batch * oimg + guard) * sizeof *out);
+            for (int64_t i = 0; i < batch * oimg + guard; i++)
+                out[i] = NAN;
+            for (size_t i = 0; i < wsn; i++)
+                ws[i] = NAN;
+            for (int ph = 0; ph < MB_N_PHASES; ph++) {
+                int64_t n = mb_items(b, (enum mb_phase)ph, batch);
+                if (ph == MB_PACK)
+                    ck_assert_int_eq(n == 0, in_blocked);
+                for (int t = 0; t < threads; t++) {
+                    int64_t i0, i1;
+                    pc_split(n, t, threads, &i0, &i1);
+                    mb_run(b, (enum mb_phase)ph, batch, in_blocked ? xin : in, out, ws, threads,
+                           i0, i1, t);
+                }
+            }
+            for (int i = 0; i < guard; i++)
+                ck_assert_msg(isnan(out[batch * oimg + i]), "guard %d overwritten", i);
+            if (!ref) { /* the first: NCHW in and out */
+                ref = out;
+                for (int64_t i = 0; i < batch * out_img; i++)
+                    ck_assert_msg(isfinite(ref[i]), "NCHW output %lld not written", (long long)i);
+                continue;
+            }
+            for (int64_t n = 0; n < batch; n++)
+                for (int64_t i = 0; i < oimg; i++) {
+                    float got, want;
+                    if (out_pad < 0) {
+                        got = out[n * oimg + i];
+                        want = ref[n * out_img + i];
+                    } else {
+                        const int64_t lane = i % 16, pix = i / 16, x = pix % ocols;
+                        const int64_t y = pix / ocols % orows, ch = pix / (ocols * orows) * 16 + lane;
+                        got = out[n * oimg + i];
+                        want = ch >= d.out_c || y < op || y >= oh + op || x < op || x >= ow + op
+                                   ? 0.0f
+                                   : ref[n * out_img + (ch * oh + y - op) * ow + x - op];
+                    }
+                    ck_assert_msg(memcmp(&got, &want, sizeof got) == 0,
+                                  "in %s, out pad %d: image %lld float %lld is %g, not %g",
+                                  in_blocked ? "blocked" : "NCHW", out_pad, (long long)n,
+                                  (long long)i, got, want);
+                }
+            free(out);
+        }
+    mb_free(b);
+    free(we); free(wd); free(wp); free(be); free(bd); free(bp);
+    free(in); free(xin); free(ws); free(ref);
+}
+
+START_TEST(mobile_block_layouts_are_exact)
+{
+    /* in_c, h, w, expand, hid_c, stride, out_c, act_e, act_d, act_p, residual, act_r */
+    const struct mb_desc cases[] = {
+        {16, 12, 12, 1, 96, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE},
+        {5, 7, 9, 1, 30, 1, 5, DLAS_ACT_RELU, DLAS_ACT_RELU6, DLAS_ACT_RELU, 1, DLAS_ACT_RELU},
+        {24, 11, 13, 1, 144, 2, 40, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
+        {20, 9, 11, 0, 20, 2, 45, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE},
+        {18, 7, 6, 0, 18, 1, 18, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_RELU6},
+        {3, 1, 1, 1, 17, 1, 3, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int threads = 1; threads <= 3; threads += 2)
+            mb_layout_case(cases[k], k % 2 ? 2 : 1, threads);
+}
+END_TEST
+
 START_TEST(mobile_block_refuses_what_it_cannot_do)
 {
     char why[128];
@@ -370,11 +484,13 @@ int main(void)
     tcase_add_test(tc, every_instance_against_the_scalar_loop);
     tcase_add_test(tc, a_wrong_result_is_caught);
     tcase_add_test(tc, mobile_block_against_the_layers);
+    tcase_add_test(tc, mobile_block_layouts_are_exact);
     tcase_add_test(tc, mobile_block_refuses_what_it_cannot_do);
     suite_add_tcase(s, tc);
     TCase *ew = tcase_create("eltwise");
     tcase_add_test(ew, elementwise_kernels_against_scalar_loops);
     tcase_add_test(ew, mean_and_batchnorm_coefficients);
+    tcase_add_test(ew, quantize_u8_matches_the_definition);
     suite_add_tcase(s, ew);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -5,6 +5,8 @@
  * check_kernels.c. */
 #include "../core/kernels/eltwise.h"
 
+#include <dlas/quant.h>
+
 #include <dlas/conv.h>
 
 #define EW_GUARD 8
@@ -131,5 +133,45 @@ START_TEST(mean_and_batchnorm_coefficients)
     ew_bn_coeffs(2.0f, 0.5f, 3.0, 0.25, &scale, &shift);
     ck_assert_float_eq(scale, 0.5f);  /* gamma / std */
     ck_assert_float_eq(shift, -1.0f); /* beta - mean * scale */
+}
+END_TEST
+
+/* ew_quantize_u8 against dlas_quantize1 (<dlas/quant.h>, the definition):
+ * every length 0..67, scales and zero points at the ends of their ranges,
+ * values exactly half way between two steps (rounded to even), values that
+ * saturate both ways, NaN and +-Inf, -0, and untouched guards. */
+START_TEST(quantize_u8_matches_the_definition)
+{
+    static const float scales[] = {0.02f, 1.0f, 0.5f, 3.0f, 1e-3f};
+    static const int32_t zps[] = {0, 3, 128, 255};
+    enum { N = 67 };
+    float x[N];
+    uint8_t out[N + 2 * EW_GUARD];
+    for (size_t si = 0; si < sizeof scales / sizeof scales[0]; si++)
+        for (size_t zi = 0; zi < sizeof zps / sizeof zps[0]; zi++) {
+            const float s = scales[si], inv = 1.0f / s;
+            const int32_t zp = zps[zi];
+            ew_fill(x, N, (uint32_t)(si * 7 + zi));
+            for (int i = 0; i < N; i++)
+                x[i] *= s * 20.0f; /* [-200, 200] steps: both saturations */
+            for (int i = 6; i < 30; i++) /* exact halves: 0.5, 1.5, -2.5, ... steps */
+                x[i] = ((float)(i - 18) + 0.5f) * s;
+            x[30] = -0.0f;
+            x[31] = 255.5f * s;
+            x[32] = -(float)zp * s - 0.5f * s;
+            x[40] = NAN;
+            for (int64_t n = 0; n <= N; n++) {
+                memset(out, 0xA5, sizeof out);
+                ew_quantize_u8(out + EW_GUARD, x, n, inv, zp);
+                for (int64_t i = 0; i < n; i++) {
+                    uint8_t want = dlas_quantize1(x[i], inv, zp);
+                    ck_assert_msg(out[EW_GUARD + i] == want,
+                                  "scale %g zp %d n=%lld [%lld] x=%.9g: %d, want %d", s, zp,
+                                  (long long)n, (long long)i, x[i], out[EW_GUARD + i], want);
+                }
+                for (int g = 0; g < EW_GUARD; g++)
+                    ck_assert(out[g] == 0xA5 && out[EW_GUARD + n + g] == 0xA5);
+            }
+        }
 }
 END_TEST

@@ -20,6 +20,7 @@
 
 struct plan_block {
     int head, expand, dw, pw, add, last;
+    int from_block, to_block; /* blocked input from / output to another block */
     struct mb_block *mb;
     int64_t out_numel; /* per sample */
 };
@@ -207,6 +208,77 @@ static void absorb(struct dlas_plan *p, const struct plan_block *bk, int index)
     p->post[bk->head] = PLAN_POST_NONE; /* the kernel applies every activation */
 }
 
+/* The block before block k, when it alone reads that block's output (its
+ * head, and its add as the residual): the output can stay channel-blocked.
+ * -1 otherwise. */
+static int feeding_block(const struct dlas_plan *p, const struct plan_block *k)
+{
+    const struct dlas_node *head = dlas_graph_node(p->g, k->head);
+    const int x = head->inputs[0];
+    if (x <= 0 || x >= p->n || x == p->n - 1)
+        return -1;
+    const int r = p->root[x];
+    if (r < 0 || r == k->head || p->block_of[r] < 0)
+        return -1;
+    const int j = p->block_of[r];
+    if (p->blocks[j].last != x)
+        return -1;
+    int readers = 1;
+    if (k->add >= 0) {
+        const struct dlas_node *a = dlas_graph_node(p->g, k->add);
+        if (a->inputs[0] != x && a->inputs[1] != x)
+            return -1;
+        readers++;
+    }
+    return dlas_graph_n_consumers(p->g, x) == readers ? j : -1;
+}
+
+static int describe_conversion(struct dlas_buf *t, const char *what, const struct dlas_node *n)
+{
+    return dlas_buf_printf(t, "%s%s '%s' %lldx%lldx%lld", t->len ? "; " : "", what, n->name,
+                    (long long)n->out_shape[0], (long long)(n->out_ndim > 1 ? n->out_shape[1] : 1),
+                    (long long)(n->out_ndim > 2 ? n->out_shape[2] : 1));
+}
+
+/* Chains of blocks keep the blocked layout between them; the conversions
+ * left are where a chain starts and ends. */
+static int plan_layouts(struct dlas_plan *p, int nchw)
+{
+    for (int k = 0; k < p->n_blocks; k++)
+        p->blocks[k].from_block = p->blocks[k].to_block = -1;
+    for (int k = 0; k < p->n_blocks && !nchw; k++) {
+        int j = feeding_block(p, &p->blocks[k]);
+        if (j < 0 || p->blocks[j].to_block >= 0)
+            continue;
+        p->blocks[j].to_block = k;
+        p->blocks[k].from_block = j;
+    }
+    struct dlas_buf t = {0};
+    int bad = 0;
+    p->n_conversions = 0;
+    for (int k = 0; k < p->n_blocks; k++) {
+        struct plan_block *bk = &p->blocks[k];
+        const int to = bk->to_block;
+        mb_set_io(bk->mb, bk->from_block >= 0, to >= 0 ? mb_in_pad(p->blocks[to].mb) : -1);
+        bk->out_numel = mb_out_floats(bk->mb);
+        const struct dlas_node *head = dlas_graph_node(p->g, bk->head);
+        if (bk->from_block < 0) {
+            bad |= describe_conversion(&t, "pack", dlas_graph_node(p->g, head->inputs[0]));
+            p->n_conversions++;
+        }
+        if (to < 0) {
+            bad |= describe_conversion(&t, "scatter", dlas_graph_node(p->g, bk->last));
+            p->n_conversions++;
+        }
+    }
+    if (bad) {
+        dlas_buf_free(&t);
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    }
+    p->conversions = t.s;
+    return DLAS_OK;
+}
+
 int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
 {
     if (!opt->blocks || p->dev)
@@ -249,6 +321,9 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
             dlas_buf_printf(&names, " + %s", dlas_graph_node(p->g, bk.add)->name);
     }
     p->block_names = names.s;
+    int rc = plan_layouts(p, opt->block_nchw);
+    if (rc)
+        return rc;
     const int threads = p->be->ops->threads ? p->be->ops->threads(p->be->ctx) : 1;
     for (int k = 0; k < p->n_blocks; k++) {
         size_t ws = mb_workspace_floats(p->blocks[k].mb, p->max_batch, threads) * sizeof(float);
@@ -304,6 +379,7 @@ void plan_blocks_free(struct dlas_plan *p)
     free(p->blocks);
     free(p->block_of);
     free(p->block_names);
+    free(p->conversions);
 }
 
 int dlas_plan_n_blocks(const struct dlas_plan *p) { return p ? p->n_blocks : 0; }
@@ -312,3 +388,10 @@ const char *dlas_plan_blocks(const struct dlas_plan *p)
 {
     return p && p->block_names ? p->block_names : "";
 }
+
+const char *dlas_plan_conversions(const struct dlas_plan *p)
+{
+    return p && p->conversions ? p->conversions : "";
+}
+
+int dlas_plan_n_conversions(const struct dlas_plan *p) { return p ? p->n_conversions : 0; }

@@ -58,6 +58,8 @@ struct dlas_plan {
     int n_blocks;
     int *block_of; /* NULL when the plan fuses none */
     char *block_names;
+    char *conversions; /* dlas_plan_conversions */
+    int n_conversions;
 };
 
 /* int8 (plan_quant.c). Before prepare: mark the convs that run int8 and

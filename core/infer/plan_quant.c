@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "plan_impl.h"
+#include "../kernels/eltwise.h"
 
 /* The node whose buffer holds node id's input 0 (through fused nodes). */
 static int input_root(const struct dlas_plan *p, int id)
@@ -140,7 +141,8 @@ int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float *in, 
     if (b->int8) {
         const uint8_t *qin = (const uint8_t *)in;
         if (!p->u8[input_root(p, id)]) { /* the fp32 -> int8 boundary */
-            dlas_quantize_u8(in, elems, &b->q.in, p->qbuf);
+            /* dlas_quantize_u8's arithmetic, vectorised */
+            ew_quantize_u8(p->qbuf, in, elems, 1.0f / b->q.in.scale, b->q.in.zero_point);
             qin = p->qbuf;
         }
         rc = ops->run_int8(b->state, batch, qin, out, p->ws, NULL);

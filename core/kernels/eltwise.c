@@ -4,7 +4,13 @@
  * compares false. */
 #include "eltwise.h"
 
+#include <math.h>
+
 #include <dlas/conv.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 static inline float act1(float v, int act)
 {
@@ -41,6 +47,36 @@ void ew_add(float *y, const float *a, const float *b, int64_t n, int act)
     else
         for (int64_t i = 0; i < n; i++)
             y[i] = act1(a[i] + b[i], act);
+}
+
+/* dlas_quantize1's steps, in the same order and precision */
+static inline uint8_t quantize1(float x, float inv, int32_t zp)
+{
+    float v = rintf(x * inv) + (float)zp;
+    if (!(v >= 0.0f))
+        return v < 0.0f ? 0 : (uint8_t)zp;
+    return v > 255.0f ? 255 : (uint8_t)v;
+}
+
+void ew_quantize_u8(uint8_t *out, const float *x, int64_t n, float inv_scale, int32_t zero_point)
+{
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    /* vrndscaleps with imm 0: round to nearest even, as rintf in the
+     * default mode; NaN (unordered) takes the zero point, the rest is
+     * clamped to [0, 255] and exact in float, so the conversion is too */
+    const __m512 inv = _mm512_set1_ps(inv_scale), zp = _mm512_set1_ps((float)zero_point);
+    const __m512 lo = _mm512_setzero_ps(), hi = _mm512_set1_ps(255.0f);
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), inv);
+        v = _mm512_add_ps(_mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT), zp);
+        __mmask16 num = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);
+        v = _mm512_mask_blend_ps(num, zp, _mm512_min_ps(_mm512_max_ps(v, lo), hi));
+        _mm_storeu_si128((__m128i *)(out + i), _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v)));
+    }
+#endif
+    for (; i < n; i++)
+        out[i] = quantize1(x[i], inv_scale, zero_point);
 }
 
 void ew_affine(float *y, const float *x, int64_t n, float scale, float shift, int act)

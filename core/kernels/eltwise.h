@@ -23,6 +23,13 @@ void ew_add(float *y, const float *a, const float *b, int64_t n, int act);
  * fixed statistics; y may be x. */
 void ew_affine(float *y, const float *x, int64_t n, float scale, float shift, int act);
 
+/* out[i] = clamp(rint(x[i] * inv_scale) + zero_point, 0, 255), NaN to the
+ * zero point: the uint8 quantisation of <dlas/quant.h> (dlas_quantize1, the
+ * definition this must match bit for bit; rint under the default rounding
+ * mode, half to even), 16 at a time where AVX-512 is built. The inference
+ * plan quantises every f32 input of an int8 layer with it. */
+void ew_quantize_u8(uint8_t *out, const float *x, int64_t n, float inv_scale, int32_t zero_point);
+
 /* The mean of x[0, n), accumulated in double (a 56 x 56 plane summed in
  * float loses about 12 bits). n > 0. */
 float ew_mean(const float *x, int64_t n);

@@ -22,6 +22,9 @@ struct mb_block {
     /* workspace geometry (floats) */
     int64_t x_rows, x_cols; /* the packed input's window: padded without expansion */
     int64_t x_img, d_img, ring;
+    /* layouts (mb_set_io) */
+    int in_blocked, out_pad; /* out_pad -1: NCHW output */
+    int64_t nblk_out, o_rows, o_cols, o_img;
 };
 
 static void *alloc_floats(int64_t n)
@@ -136,6 +139,8 @@ struct mb_block *mb_prepare(const struct mb_desc *d, const struct mb_weights *w,
     b->x_img = b->nblk_in * b->x_rows * b->x_cols * PC_VL;
     b->d_img = b->nblk_hid * b->ohw * PC_VL;
     b->ring = d->expand ? 3 * b->g_b * (d->w + 2) * PC_VL : 0;
+    b->nblk_out = pc_ceil_div(d->out_c, PC_VL);
+    mb_set_io(b, 0, -1);
 
     const int64_t glanes = (int64_t)b->g_b * PC_VL, plane = (int64_t)b->p_b * PC_VL;
     int ok = 1;
@@ -164,6 +169,19 @@ struct mb_block *mb_prepare(const struct mb_desc *d, const struct mb_weights *w,
     return b;
 }
 
+void mb_set_io(struct mb_block *b, int in_blocked, int out_pad)
+{
+    b->in_blocked = in_blocked != 0;
+    b->out_pad = out_pad < 0 ? -1 : out_pad > 0 ? 1 : 0;
+    const int64_t p = b->out_pad < 0 ? 0 : b->out_pad;
+    b->o_rows = b->oh + 2 * p;
+    b->o_cols = b->ow + 2 * p;
+    b->o_img = b->out_pad < 0 ? b->d.out_c * b->ohw : b->nblk_out * b->o_rows * b->o_cols * PC_VL;
+}
+
+int mb_in_pad(const struct mb_block *b) { return b->d.expand ? 0 : 1; }
+int64_t mb_out_floats(const struct mb_block *b) { return b->o_img; }
+
 /* slack after the packed input and D: none is read (every kernel call has
  * its exact width), but a vector of room keeps the last one honest */
 #define SLACK (PC_VL * PC_VL)
@@ -177,7 +195,7 @@ size_t mb_workspace_floats(const struct mb_block *b, int64_t batch, int threads)
 int64_t mb_items(const struct mb_block *b, enum mb_phase ph, int64_t batch)
 {
     switch (ph) {
-    case MB_PACK: return batch * b->x_rows;
+    case MB_PACK: return b->in_blocked ? 0 : batch * b->x_rows;
     case MB_HIDDEN: return batch * b->n_groups;
     case MB_PROJECT: return batch * b->n_obp * b->n_chunks;
     default: return 0;
@@ -309,8 +327,45 @@ static void hidden_items(const struct mb_block *b, const float *x, float *dbuf, 
     }
 }
 
-static void project_items(const struct mb_block *b, const float *in, const float *dbuf,
-                          float *out, int64_t i0, int64_t i1)
+/* The output's zero borders (padded blocked output) of output blocks
+ * [blk0, blk1) of one image. */
+static void zero_borders(const struct mb_block *b, float *o_img, int64_t blk0, int64_t blk1)
+{
+    const int64_t rowf = b->o_cols * PC_VL;
+    for (int64_t k = blk0; k < blk1; k++) {
+        float *ob = o_img + k * b->o_rows * rowf;
+        memset(ob, 0, (size_t)rowf * sizeof(float));
+        memset(ob + (b->o_rows - 1) * rowf, 0, (size_t)rowf * sizeof(float));
+        for (int64_t r = 1; r < b->o_rows - 1; r++) {
+            pc_store(ob + r * rowf, (pc_v16){0});
+            pc_store(ob + r * rowf + (b->o_cols - 1) * PC_VL, (pc_v16){0});
+        }
+    }
+}
+
+/* Pixels [p0, p0+nv) of tile (nv x lanes, nb vectors) into the blocked
+ * output, the block input (blocked, x) added when residual. */
+static void store_blocked(const struct mb_block *b, const float *tile, int64_t lanes, int nb,
+                          int nv, int64_t p0, int64_t ob0, float *o_img, const float *x_img)
+{
+    const struct mb_desc *d = &b->d;
+    const int64_t p = b->out_pad, xp = mb_in_pad(b);
+    for (int k = 0; k < nb; k++) {
+        const int64_t blk = ob0 + k;
+        float *ob = o_img + blk * b->o_rows * b->o_cols * PC_VL;
+        const float *xb = x_img + blk * b->x_rows * b->x_cols * PC_VL;
+        for (int i = 0; i < nv; i++) {
+            const int64_t q = p0 + i, y = q / b->ow, xx = q % b->ow;
+            pc_v16 v = pc_act(pc_load(tile + i * lanes + k * PC_VL), d->act_p);
+            if (d->residual)
+                v = pc_act(v + pc_load(xb + ((y + xp) * b->x_cols + xx + xp) * PC_VL), d->act_r);
+            pc_store(ob + ((y + p) * b->o_cols + xx + p) * PC_VL, v);
+        }
+    }
+}
+
+static void project_items(const struct mb_block *b, const float *in, const float *x,
+                          const float *dbuf, float *out, int64_t i0, int64_t i1)
 {
     const struct mb_desc *d = &b->d;
     const int64_t lanes = (int64_t)b->p_b * PC_VL, zero_off = 0;
@@ -331,14 +386,43 @@ static void project_items(const struct mb_block *b, const float *in, const float
         const int64_t oc0 = ob * lanes, nc = d->out_c - oc0 < lanes ? d->out_c - oc0 : lanes;
         const int64_t q0 = ch * b->pix_chunk;
         const int64_t q1 = q0 + b->pix_chunk < b->ohw ? q0 + b->pix_chunk : b->ohw;
+        const int64_t ob0 = ob * b->p_b; /* first output block */
+        const int nb = (int)pc_ceil_div(nc, PC_VL);
         a.w = b->wp + ob * d->hid_c * lanes;
         a.bias = b->bp + ob * lanes;
+        if (b->out_pad >= 0) {
+            float *o_img = out + n * b->o_img;
+            const float *xi = x + n * b->x_img;
+            if (b->out_pad > 0 && ch == 0)
+                zero_borders(b, o_img, ob0, ob0 + nb);
+            for (int64_t p0 = q0; p0 < q1; p0 += b->p_vw) {
+                int nv = (int)(q1 - p0 < b->p_vw ? q1 - p0 : b->p_vw);
+                a.in = dbuf + n * b->d_img + p0 * PC_VL;
+                pc_kernel(1, nv, b->p_b)(&a);
+                store_blocked(b, tile, lanes, nb, nv, p0, ob0, o_img, xi);
+            }
+            continue;
+        }
         float *o_img = out + (n * d->out_c + oc0) * b->ohw;
         const float *x_img = in + (n * d->in_c + oc0) * d->h * d->w;
+        const int64_t xp = mb_in_pad(b);
         for (int64_t p0 = q0; p0 < q1; p0 += b->p_vw) {
             int nv = (int)(q1 - p0 < b->p_vw ? q1 - p0 : b->p_vw);
             a.in = dbuf + n * b->d_img + p0 * PC_VL;
             pc_kernel(1, nv, b->p_b)(&a);
+            if (d->residual && b->in_blocked) { /* the residual is in the tile's layout */
+                for (int k = 0; k < nb; k++)
+                    for (int i = 0; i < nv; i++) {
+                        const int64_t y = (p0 + i) / b->ow, xx = (p0 + i) % b->ow;
+                        const float *r = x + n * b->x_img +
+                                         (((ob0 + k) * b->x_rows + y + xp) * b->x_cols + xx + xp) *
+                                             PC_VL;
+                        float *t = tile + i * lanes + k * PC_VL;
+                        pc_store(t, pc_act(pc_load(t), d->act_p) + pc_load(r));
+                    }
+                pc_scatter_tile(tile, lanes, 1, nv, 1, nv, nc, o_img + p0, b->ohw, 0, d->act_r);
+                continue;
+            }
             pc_scatter_tile(tile, lanes, 1, nv, 1, nv, nc, o_img + p0, b->ohw, 0, d->act_p);
             if (!d->residual)
                 continue;
@@ -357,12 +441,13 @@ void mb_run(const struct mb_block *b, enum mb_phase ph, int64_t batch, const flo
 {
     float *x = ws;
     float *dbuf = x + batch * b->x_img + SLACK;
+    const float *xin = b->in_blocked ? in : x; /* the packed input */
     float *ring = dbuf + batch * b->d_img + SLACK + (int64_t)thread * b->ring;
     (void)threads;
     switch (ph) {
     case MB_PACK: pack_items(b, in, x, i0, i1); break;
-    case MB_HIDDEN: hidden_items(b, x, dbuf, ring, i0, i1); break;
-    case MB_PROJECT: project_items(b, in, dbuf, out, i0, i1); break;
+    case MB_HIDDEN: hidden_items(b, xin, dbuf, ring, i0, i1); break;
+    case MB_PROJECT: project_items(b, in, xin, dbuf, out, i0, i1); break;
     default: break;
     }
 }

@@ -21,6 +21,13 @@
  *             projection of D (the same micro-kernel), scattered to NCHW,
  *             the block input added and the activation applied on the way.
  *
+ * Between consecutive blocks the activation need not go back to NCHW at
+ * all: mb_set_io() lets a block read its input already in its own packed
+ * layout (the pack phase then has nothing to do) and write its output in
+ * the packed layout the next block reads (channel blocks of 16, padded by
+ * one zero pixel when that block has no expansion), so a chain of blocks
+ * converts only where it starts and where it ends.
+ *
  * Depthwise channels are independent, so the hidden phase splits the
  * expansion's output channels over the threads with no reduction and no
  * halo recomputation. Pure compute (no graph, no plugin): the plan
@@ -57,6 +64,18 @@ struct mb_block *mb_prepare(const struct mb_desc *d, const struct mb_weights *w,
 void mb_free(struct mb_block *b);
 int64_t mb_out_h(const struct mb_block *b);
 int64_t mb_out_w(const struct mb_block *b);
+
+/* The block's input and output layouts (default: NCHW both).
+ * in_blocked: the input is per image [ceil(in_c/16)][rows][cols][16],
+ * rows x cols = h x w with an expansion, (h+2) x (w+2) with zero borders
+ * without one (mb_in_pad), i.e. what the pack phase would write, lanes
+ * past in_c zero. out_pad -1: NCHW output; 0 or 1: the output
+ * per image as [ceil(out_c/16)][oh+2p][ow+2p][16] (p = out_pad), borders
+ * and lanes past out_c zero, as the next block's in_blocked input. */
+void mb_set_io(struct mb_block *b, int in_blocked, int out_pad);
+int mb_in_pad(const struct mb_block *b);
+/* Floats of one image's output in the layout set (NCHW: out_c*oh*ow). */
+int64_t mb_out_floats(const struct mb_block *b);
 
 /* Workspace of a batch run on `threads` threads, in floats. */
 size_t mb_workspace_floats(const struct mb_block *b, int64_t batch, int threads);

@@ -70,6 +70,11 @@ struct dlas_plan_options {
     /* NULL, or one entry per node: with blocks, the chain whose first conv
      * is node id is fused only where the entry is nonzero. */
     const int *block_mask;
+    /* With blocks: 1 makes every block read and write NCHW, packing and
+     * scattering on its own; 0 (the default) keeps the blocked layout
+     * between consecutive blocks (dlas_plan_conversions). A study knob: the
+     * results are the same either way. */
+    int block_nchw;
 };
 void dlas_plan_options_default(struct dlas_plan_options *o); /* fuse = 1, the rest none */
 /* Fused mobile blocks in a plan, and "first > conv > conv [+ add]; ..."
@@ -78,6 +83,14 @@ void dlas_plan_options_default(struct dlas_plan_options *o); /* fuse = 1, the re
  * block's whole time in dlas_plan_run_timed(). */
 int dlas_plan_n_blocks(const struct dlas_plan *p);
 const char *dlas_plan_blocks(const struct dlas_plan *p);
+/* Where the plan converts activations between NCHW and the fused blocks'
+ * channel-blocked layout: a block whose input comes from the block before
+ * reads it in that layout (no conversion), so conversions happen only where
+ * a chain of blocks starts ("pack 'first' C x H x W") and ends ("scatter
+ * 'last' C x H x W"), joined by "; ". dlas_plan_n_conversions counts them
+ * (packs + scatters); "" and 0 without blocks. */
+const char *dlas_plan_conversions(const struct dlas_plan *p);
+int dlas_plan_n_conversions(const struct dlas_plan *p);
 
 /* dlas_plan_create() is this with the default options. */
 int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host,
