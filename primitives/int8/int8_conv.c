@@ -66,6 +66,7 @@ struct i8_state {
     int64_t col_pos;       /* gemm: positions per quad row of the column matrix */
     int64_t K4;            /* gemm: quads of K */
     int64_t *tapoff;       /* direct: taps x 1, position offset of each tap (plane included) */
+    uint8_t *plane_used;   /* direct: S x S, 1 where some tap reads the phase plane */
     int64_t OB;            /* output-channel blocks per group */
     int8_t *wp;            /* packed weights: [group][OB][steps][MR][4] */
     int64_t steps;         /* quads x taps (direct) or K4 (gemm) */
@@ -167,6 +168,7 @@ static void release(void *state)
     dlas_int8_layer_free(&s->L);
     s->host->free(s->wp);
     s->host->free(s->tapoff);
+    s->host->free(s->plane_used);
     s->host->free(s->vmask);
     s->host->free(s->vfirst);
     s->host->free(s);
@@ -280,10 +282,15 @@ static int prepare(enum variant v, const struct dlas_host *host, const struct dl
                     maxoff = off;
             }
         s->plane_pos = (s->Fr + maxoff > s->Hq * s->Wq ? s->Fr + maxoff : s->Hq * s->Wq) + 16;
-        for (int r = 0; s->tapoff && r < d->kh; r++)
+        /* a plane no tap reads (3 of 4 under a 1x1 stride-2 layer) is never packed */
+        s->plane_used = host->alloc((size_t)(s->S * s->S));
+        if (s->plane_used)
+            memset(s->plane_used, 0, (size_t)(s->S * s->S));
+        for (int r = 0; s->tapoff && s->plane_used && r < d->kh; r++)
             for (int c = 0; c < d->kw; c++) {
                 int64_t dr = (int64_t)r * d->dil_h, dc = (int64_t)c * d->dil_w;
                 int64_t plane = (dr % s->S) * s->S + dc % s->S;
+                s->plane_used[plane] = 1;
                 s->tapoff[r * d->kw + c] =
                     plane * s->C4 * s->plane_pos + (dr / s->S) * s->Wq + dc / s->S;
             }
@@ -295,7 +302,7 @@ static int prepare(enum variant v, const struct dlas_host *host, const struct dl
     s->wp = host->alloc((size_t)(d->groups * s->OB * s->steps * MR * 4));
     s->vmask = host->alloc((size_t)(s->Fr / 16) * sizeof *s->vmask);
     s->vfirst = host->alloc((size_t)(s->Fr / 16) * sizeof *s->vfirst);
-    if (!s->wp || (v == DIRECT && !s->tapoff) || !s->vmask || !s->vfirst) {
+    if (!s->wp || (v == DIRECT && (!s->tapoff || !s->plane_used)) || !s->vmask || !s->vfirst) {
         release(s);
         return dlas_error(DLAS_ERR_NOMEM, "%s: out of memory", names[v]);
     }
@@ -340,54 +347,99 @@ static size_t workspace(void *state, int64_t batch)
 
 /* ---- packing the input ------------------------------------------------------------ */
 
+/* 16 pixels of 4 channel rows (a, b, c, e) as 16 channel quads, 64 bytes at dst. */
+TARGET static inline void quads16(uint8_t *dst, __m128i a, __m128i b, __m128i c, __m128i e)
+{
+    __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+    __m128i ce0 = _mm_unpacklo_epi8(c, e), ce1 = _mm_unpackhi_epi8(c, e);
+    _mm_storeu_si128((__m128i *)dst, _mm_unpacklo_epi16(ab0, ce0));
+    _mm_storeu_si128((__m128i *)(dst + 16), _mm_unpackhi_epi16(ab0, ce0));
+    _mm_storeu_si128((__m128i *)(dst + 32), _mm_unpacklo_epi16(ab1, ce1));
+    _mm_storeu_si128((__m128i *)(dst + 48), _mm_unpackhi_epi16(ab1, ce1));
+}
+
+/* Stride 2: input columns [x, x + 32) of row y of 4 channel rows into the
+ * two phase planes of padded row py (their rows start at dst[0], dst[1]:
+ * plane column px / 2 of padded column px = x + pad_w, phase px % 2); an
+ * unused plane (NULL) is skipped. */
+TARGET static inline void quads32_s2(uint8_t *const dst[2], const uint8_t *const src[4],
+                                     const __m128i zpv, int64_t off, int64_t x, int pad)
+{
+    /* even bytes to the low half, odd bytes to the high half */
+    const __m128i split = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    __m128i lo[4], hi[4];
+    for (int k = 0; k < 4; k++) {
+        __m128i v0 = src[k] ? _mm_loadu_si128((const __m128i *)(src[k] + off)) : zpv;
+        __m128i v1 = src[k] ? _mm_loadu_si128((const __m128i *)(src[k] + off + 16)) : zpv;
+        v0 = _mm_shuffle_epi8(v0, split);
+        v1 = _mm_shuffle_epi8(v1, split);
+        lo[k] = _mm_unpacklo_epi64(v0, v1); /* columns x, x+2, ..., x+30 */
+        hi[k] = _mm_unpackhi_epi64(v0, v1); /* columns x+1, ..., x+31 */
+    }
+    for (int e = 0; e < 2; e++) { /* e: parity of x within the chunk (x is even) */
+        uint8_t *d = dst[(e + pad) % 2];
+        if (!d)
+            continue;
+        int64_t col = (x + e + pad) / 2;
+        const __m128i *v = e ? hi : lo;
+        quads16(d + col * 4, v[0], v[1], v[2], v[3]);
+    }
+}
+
 /* direct: quads [cq0, cq1) of group g of image `in` (NCHW uint8) into the
- * phase planes; padding and absent channels hold the zero point. */
+ * phase planes that some tap reads (s->plane_used); padding and absent
+ * channels hold the zero point. */
 TARGET static void pack_direct(const struct i8_state *s, const uint8_t *in, int64_t g,
                                uint8_t *buf, int64_t cq0, int64_t cq1)
 {
     const struct dlas_conv_desc *d = &s->L.d;
     const uint8_t zp = (uint8_t)s->L.q.in.zero_point;
     const int64_t S = s->S, H = d->in_h, W = d->in_w;
+    const __m128i zpv = _mm_set1_epi8((char)zp);
     for (int64_t cq = cq0; cq < cq1; cq++) {
         for (int64_t pl = 0; pl < S * S; pl++)
-            memset(buf + (pl * s->C4 + cq) * s->plane_pos * 4, zp, (size_t)s->plane_pos * 4);
+            if (s->plane_used[pl])
+                memset(buf + (pl * s->C4 + cq) * s->plane_pos * 4, zp, (size_t)s->plane_pos * 4);
         const uint8_t *src[4];
         for (int k = 0; k < 4; k++) {
             int64_t c = cq * 4 + k;
             src[k] = c < s->cpg ? in + (g * s->cpg + c) * H * W : NULL;
         }
         for (int64_t y = 0; y < H; y++) {
-            int64_t py = y + d->pad_h;
+            const int64_t py = y + d->pad_h, prow = (py % S) * S, qy = py / S;
             int64_t x = 0;
             if (S == 1) {
                 uint8_t *dst = buf + (cq * s->plane_pos + py * s->Wq + d->pad_w) * 4;
                 /* 16 pixels of 4 channels: interleave bytes into quads */
-                if (src[3])
-                    for (; x + 16 <= W; x += 16) {
-                        __m128i a = _mm_loadu_si128((const __m128i *)(src[0] + y * W + x));
-                        __m128i b = _mm_loadu_si128((const __m128i *)(src[1] + y * W + x));
-                        __m128i c = _mm_loadu_si128((const __m128i *)(src[2] + y * W + x));
-                        __m128i e = _mm_loadu_si128((const __m128i *)(src[3] + y * W + x));
-                        __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
-                        __m128i ce0 = _mm_unpacklo_epi8(c, e), ce1 = _mm_unpackhi_epi8(c, e);
-                        _mm_storeu_si128((__m128i *)(dst + x * 4), _mm_unpacklo_epi16(ab0, ce0));
-                        _mm_storeu_si128((__m128i *)(dst + x * 4 + 16), _mm_unpackhi_epi16(ab0, ce0));
-                        _mm_storeu_si128((__m128i *)(dst + x * 4 + 32), _mm_unpacklo_epi16(ab1, ce1));
-                        _mm_storeu_si128((__m128i *)(dst + x * 4 + 48), _mm_unpackhi_epi16(ab1, ce1));
-                    }
-                for (; x < W; x++)
+                for (; x + 16 <= W; x += 16) {
+                    __m128i v[4];
+                    for (int k = 0; k < 4; k++)
+                        v[k] = src[k] ? _mm_loadu_si128((const __m128i *)(src[k] + y * W + x)) : zpv;
+                    quads16(dst + x * 4, v[0], v[1], v[2], v[3]);
+                }
+            } else if (S == 2) {
+                uint8_t *dst[2];
+                for (int e = 0; e < 2; e++)
+                    dst[e] = s->plane_used[prow + e]
+                                 ? buf + ((prow + e) * s->C4 + cq) * s->plane_pos * 4 + qy * s->Wq * 4
+                                 : NULL;
+                if (dst[0] || dst[1])
+                    for (; x + 32 <= W; x += 32)
+                        quads32_s2(dst, src, zpv, y * W + x, x, d->pad_w);
+            }
+            /* the rest of the row, pixel by pixel */
+            int64_t px = x + d->pad_w, phase = px % S, col = px / S;
+            for (; x < W; x++, px++) {
+                if (s->plane_used[prow + phase]) {
+                    uint8_t *dst = buf + (((prow + phase) * s->C4 + cq) * s->plane_pos + qy * s->Wq + col) * 4;
                     for (int k = 0; k < 4; k++)
                         if (src[k])
-                            dst[x * 4 + k] = src[k][y * W + x];
-                continue;
-            }
-            for (; x < W; x++) {
-                int64_t px = x + d->pad_w;
-                int64_t pl = (py % S) * S + px % S;
-                uint8_t *dst = buf + ((pl * s->C4 + cq) * s->plane_pos + (py / S) * s->Wq + px / S) * 4;
-                for (int k = 0; k < 4; k++)
-                    if (src[k])
-                        dst[k] = src[k][y * W + x];
+                            dst[k] = src[k][y * W + x];
+                }
+                if (++phase == S) {
+                    phase = 0;
+                    col++;
+                }
             }
         }
     }
