@@ -171,6 +171,7 @@ static const struct {
     {"sparse-direct", 2, {"vectors", "5", "rows", "1"}},
     {"sparse-direct", 2, {"aligned", "on", "vectors", "28"}},
     {"sparse-direct", 2, {"aligned", "auto", "rows", "1"}},
+    {"sparse-direct", 2, {"order", "channel", "rows", "4"}},
     {"sparse-gemm", 2, {"band", "16", "vectors", "1"}},
     {"sparse-gemm", 2, {"band", "80", "vectors", "2"}},
 };

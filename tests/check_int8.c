@@ -65,8 +65,9 @@ struct tally {
     int run, refused;
 };
 
-static void one_case(const struct dlas_component *c, const struct dlas_backend *be,
-                     struct dlas_rng *r, int case_no, int threads, struct tally *t)
+static void one_case(const struct dlas_component *c, const struct dlas_params *params,
+                     const struct dlas_backend *be, struct dlas_rng *r, int case_no, int threads,
+                     struct tally *t)
 {
     const struct dlas_primitive_ops *ops = c->ops;
     struct dlas_conv_desc d;
@@ -74,7 +75,8 @@ static void one_case(const struct dlas_component *c, const struct dlas_backend *
     d.groups = case_no % 7 == 3 ? 2 : 1;
     d.batch = pick(r, 1, 3);
     d.in_c = d.groups * pick(r, 1, 21);
-    d.out_c = d.groups * pick(r, 1, 19);
+    /* now and then more than one block of 64 output channels, and a partial one */
+    d.out_c = d.groups * (case_no % 9 == 4 ? pick(r, 50, 140) : pick(r, 1, 19));
     d.kh = d.kw = (int)(case_no % 5 == 0 ? 1 : case_no % 5 == 4 ? 5 : 3);
     d.stride_h = d.stride_w = (int)pick(r, 1, 3);
     d.dil_h = d.dil_w = case_no % 6 == 5 ? 2 : 1;
@@ -116,7 +118,7 @@ static void one_case(const struct dlas_component *c, const struct dlas_backend *
     for (int64_t i = 0; i < nin; i++) /* extremes often: saturation of the products */
         in[i] = i % 11 == 0 ? 255 : i % 13 == 0 ? 0 : (uint8_t)dlas_rng_below(r, 256);
     char why[512] = "";
-    int rc = ops->supports(&d, NULL, why, sizeof why);
+    int rc = ops->supports(&d, params, why, sizeof why);
     if (rc) {
         ck_assert_msg(rc == DLAS_ERR_UNSUPPORTED || rc == DLAS_ERR_UNAVAILABLE,
                       "'%s' case %d: supports() -> %s", c->name, case_no, dlas_status_name(rc));
@@ -130,7 +132,7 @@ static void one_case(const struct dlas_component *c, const struct dlas_backend *
     void *want = malloc((size_t)nout * osz), *got = malloc((size_t)nout * osz);
     dlas_ref_conv2d_int8(&L, d.batch, in, want);
     void *state = NULL;
-    rc = ops->prepare(&host, be, &d, w, d.has_bias ? bias : NULL, NULL, &state);
+    rc = ops->prepare(&host, be, &d, w, d.has_bias ? bias : NULL, params, &state);
     ck_assert_msg(rc == 0, "'%s' case %d: prepare: %s", c->name, case_no, dlas_last_error());
     size_t wsz = ops->workspace(state, d.batch);
     void *ws = wsz ? dlas_aligned_alloc(wsz) : NULL;
@@ -207,11 +209,46 @@ START_TEST(test_int8_primitive)
         dlas_rng_seed(&r, dlas_rng_hash(c->name) ^ 0x1e8);
         struct tally t = {0, 0};
         for (int k = 0; k < 60; k++)
-            one_case(c, &be, &r, k, threads, &t);
+            one_case(c, NULL, &be, &r, k, threads, &t);
         fprintf(stderr, "int8: %-12s threads %d: %d layers bit-exact, %d refused\n", c->name,
                 threads, t.run, t.refused);
         ck_assert_msg(t.run > 0 || t.refused == 60, "'%s' ran nothing", c->name);
         be.ops->release(be.ctx);
+    }
+}
+END_TEST
+
+/* Every value of every knob, each on random layers: a layout or tile the
+ * automatic choice never picks for these shapes is still checked. */
+START_TEST(test_int8_knobs)
+{
+    static const char *const settings[][2] = {
+        {"lanes", "positions"}, {"lanes", "channels"}, {"vectors", "1"},
+        {"vectors", "2"},       {"vectors", "3"}};
+    const struct dlas_component *c = prims[_i];
+    host_setup(78);
+    for (size_t k = 0; k < sizeof settings / sizeof settings[0]; k++) {
+        struct dlas_params *p = NULL;
+        if (!c->params || dlas_params_defaults(c->params, &p) ||
+            dlas_params_set(p, settings[k][0], settings[k][1], "test")) {
+            dlas_clear_error(); /* a knob this primitive does not have */
+            dlas_params_free(p);
+            continue;
+        }
+        for (int threads = 1; threads <= 2; threads++) {
+            struct dlas_backend be = backend(threads);
+            struct dlas_rng r;
+            dlas_rng_seed(&r, dlas_rng_hash(c->name) ^ (0x2e8 + k));
+            struct tally t = {0, 0};
+            for (int n = 0; n < 30; n++)
+                one_case(c, p, &be, &r, n, threads, &t);
+            fprintf(stderr, "int8: %-12s %s=%s threads %d: %d layers bit-exact, %d refused\n",
+                    c->name, settings[k][0], settings[k][1], threads, t.run, t.refused);
+            ck_assert_msg(t.run > 0, "'%s' %s=%s ran nothing", c->name, settings[k][0],
+                          settings[k][1]);
+            be.ops->release(be.ctx);
+        }
+        dlas_params_free(p);
     }
 }
 END_TEST
@@ -376,6 +413,7 @@ int main(void)
     TCase *tc = dlas_test_case(s, "primitives", NULL, NULL, 120);
     tcase_add_loop_test(tc, test_int8_primitive, 0, n_prims);
     tcase_add_loop_test(tc, test_refuses_fp32, 0, n_prims);
+    tcase_add_loop_test(tc, test_int8_knobs, 0, n_prims);
     tc = dlas_test_case(s, "plan", NULL, NULL, 120);
     tcase_add_test(tc, test_plan);
     int rc = dlas_test_run(s);

@@ -42,35 +42,9 @@
 #include <dlas/plugin.h>
 #include <dlas/quant.h>
 
-#define MR 8            /* output channels per micro-tile */
-#define NV_MAX 3        /* vectors of 16 positions per micro-tile: 1..3, per layer */
-#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#include "int8_impl.h"
 
-enum variant { DIRECT = 0, GEMM = 1 };
 static const char *const names[] = {"int8-direct", "int8-gemm"};
-
-struct i8_state {
-    const struct dlas_host *host;
-    struct dlas_backend be;
-    enum variant v;
-    struct dlas_int8_layer L;
-    int64_t cpg, opg, C4;  /* per group: input channels, output channels, quads */
-    int S, taps;           /* stride (equal both ways), kh * kw */
-    int64_t Hp, Wp;        /* padded input */
-    int64_t Hq, Wq;        /* a phase plane */
-    int nv, nt;            /* vectors and positions per micro-tile */
-    int64_t F, Fr;         /* flat output positions, and rounded up to nt */
-    __mmask16 *vmask;      /* per vector of the flat grid: lanes that are outputs */
-    int64_t *vfirst;       /* and the output index of its first such lane */
-    int64_t plane_pos;     /* positions per (plane, quad) block, slack included */
-    int64_t col_pos;       /* gemm: positions per quad row of the column matrix */
-    int64_t K4;            /* gemm: quads of K */
-    int64_t *tapoff;       /* direct: taps x 1, position offset of each tap (plane included) */
-    uint8_t *plane_used;   /* direct: S x S, 1 where some tap reads the phase plane */
-    int64_t OB;            /* output-channel blocks per group */
-    int8_t *wp;            /* packed weights: [group][OB][steps][MR][4] */
-    int64_t steps;         /* quads x taps (direct) or K4 (gemm) */
-};
 
 static int fail(char *why, size_t len, int status, const char *name, const char *fmt, ...)
     DLAS_PRINTF(5, 6);
@@ -139,7 +113,17 @@ static int gemm_supports(const struct dlas_conv_desc *d, const struct dlas_param
 
 /* ---- parameters ---------------------------------------------------------- */
 
-static const struct dlas_param_spec i8_params[] = {
+static const struct dlas_param_spec direct_params[] = {
+    {"vectors", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, NV_MAX, NULL,
+     "vectors of 16 output positions per register block (V, with 8 output channels; "
+     "lanes = positions); 0 = chosen from the layer"},
+    {"lanes", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|positions|channels",
+     "what the 16 lanes of a vector hold: output positions (8 channels x 16 V positions "
+     "per block, over the flat grid) or output channels (64 channels x 4-6 positions, "
+     "no padding positions computed); auto estimates both"},
+    {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
+
+static const struct dlas_param_spec gemm_params[] = {
     {"vectors", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, NV_MAX, NULL,
      "vectors of 16 output positions per register block (V, with 8 output channels); "
      "0 = chosen from the layer"},
@@ -148,6 +132,12 @@ static const struct dlas_param_spec i8_params[] = {
 static int param_int(const struct dlas_params *p, const char *k)
 {
     return p ? (int)dlas_param_int(p, k) : 0;
+}
+
+static const char *param_str(const struct dlas_params *p, const char *k, const char *def)
+{
+    const char *v = p ? dlas_param_str(p, k) : NULL;
+    return v ? v : def;
 }
 
 static int threads_of(const struct i8_state *s)
@@ -169,6 +159,7 @@ static void release(void *state)
     s->host->free(s->wp);
     s->host->free(s->tapoff);
     s->host->free(s->plane_used);
+    oc_release(s);
     s->host->free(s->vmask);
     s->host->free(s->vfirst);
     s->host->free(s);
@@ -308,6 +299,15 @@ static int prepare(enum variant v, const struct dlas_host *host, const struct dl
     }
     pack_weights(s);
     lane_tables(s);
+    if (v == DIRECT) {
+        const char *lanes = param_str(p, "lanes", "auto");
+        s->oc_lanes = !strcmp(lanes, "channels") ||
+                      (!strcmp(lanes, "auto") && oc_cost(s) < pos_cost(s));
+        if (s->oc_lanes && (rc = oc_prepare(s))) {
+            release(s);
+            return rc;
+        }
+    }
     *state = s;
     return DLAS_OK;
 }
@@ -328,6 +328,8 @@ static int gemm_prepare(const struct dlas_host *host, const struct dlas_backend 
 /* Packed input of one image and group, in bytes (64-byte aligned). */
 static size_t pack_bytes(const struct i8_state *s)
 {
+    if (s->oc_lanes)
+        return oc_pack_bytes(s);
     size_t b = s->v == DIRECT ? (size_t)(s->S * s->S * s->C4 * s->plane_pos) * 4
                               : (size_t)(s->K4 * s->col_pos) * 4;
     return (b + 63) / 64 * 64;
@@ -614,6 +616,21 @@ DEFINE_TILE(3)
 
 /* ---- run -------------------------------------------------------------------------- */
 
+/* Micro-tile u (8 channels x 16 NV positions of the flat grid) of group g. */
+static void pos_unit(const struct i8_state *s, int64_t g, int64_t u, int64_t tiles,
+                     const uint8_t *buf, void *yimg)
+{
+    int64_t ob = u / tiles, f0 = (u % tiles) * s->nt;
+    const int8_t *wblk = s->wp + ((g * s->OB + ob) * s->steps) * MR * 4;
+    int64_t o0 = ob * MR, mr = s->opg - o0 < MR ? s->opg - o0 : MR;
+    if (s->nv == 3)
+        tile_3(s, wblk, buf, f0, g * s->opg + o0, mr, yimg);
+    else if (s->nv == 2)
+        tile_2(s, wblk, buf, f0, g * s->opg + o0, mr, yimg);
+    else
+        tile_1(s, wblk, buf, f0, g * s->opg + o0, mr, yimg);
+}
+
 static int run_int8(void *state, int64_t batch, const uint8_t *in, void *out, void *ws,
                     struct dlas_profile *prof)
 {
@@ -636,24 +653,22 @@ static int run_int8(void *state, int64_t batch, const uint8_t *in, void *out, vo
             {
                 int nt = omp_get_num_threads(), id = omp_get_thread_num();
                 int64_t p0 = pack_units * id / nt, p1 = pack_units * (id + 1) / nt;
-                if (s->v == DIRECT)
+                if (s->oc_lanes)
+                    oc_pack(s, x, g, buf, p0, p1);
+                else if (s->v == DIRECT)
                     pack_direct(s, x, g, buf, p0, p1);
                 else
                     pack_gemm(s, x, g, buf, p0, p1, buf + pack_bytes(s) + tmp_bytes(s) * id);
 #pragma omp barrier
-                int64_t u0 = units * id / nt, u1 = units * (id + 1) / nt;
                 /* the tile indexes channels of the whole layer */
                 void *yimg = (char *)y - (size_t)(g * s->opg * d->out_h * d->out_w) * osz;
-                for (int64_t u = u0; u < u1; u++) {
-                    int64_t ob = u / tiles, f0 = (u % tiles) * s->nt;
-                    const int8_t *wblk = s->wp + ((g * s->OB + ob) * s->steps) * MR * 4;
-                    int64_t o0 = ob * MR, mr = s->opg - o0 < MR ? s->opg - o0 : MR;
-                    if (s->nv == 3)
-                        tile_3(s, wblk, buf, f0, g * s->opg + o0, mr, yimg);
-                    else if (s->nv == 2)
-                        tile_2(s, wblk, buf, f0, g * s->opg + o0, mr, yimg);
-                    else
-                        tile_1(s, wblk, buf, f0, g * s->opg + o0, mr, yimg);
+                if (s->oc_lanes) {
+                    const int64_t n = oc_units(s);
+                    for (int64_t u = n * id / nt; u < n * (id + 1) / nt; u++)
+                        oc_run_unit(s, g, u, buf, yimg);
+                } else {
+                    for (int64_t u = units * id / nt; u < units * (id + 1) / nt; u++)
+                        pos_unit(s, g, u, tiles, buf, yimg);
                 }
             }
         }
@@ -700,12 +715,12 @@ static const struct dlas_component components[] = {
      "B. Jacob et al. Quantization and Training of Neural Networks for Efficient "
      "Integer-Arithmetic-Only Inference. CVPR 2018 (arXiv:1712.05877); Intel, Lower "
      "Numerical Precision Deep Learning Inference and Training (VNNI), 2018",
-     i8_params, &direct_ops},
+     direct_params, &direct_ops},
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, "int8-gemm",
      "int8 im2col + GEMM (AVX-512 VNNI)",
      "B. Jacob et al. Quantization and Training of Neural Networks for Efficient "
      "Integer-Arithmetic-Only Inference. CVPR 2018 (arXiv:1712.05877)",
-     i8_params, &gemm_ops},
+     gemm_params, &gemm_ops},
 };
 
 DLAS_PLUGIN("int8", "0.1.0", "int8 convolution with AVX-512 VNNI", components)

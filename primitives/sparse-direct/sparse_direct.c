@@ -161,6 +161,10 @@ static const struct dlas_param_spec sd_params[] = {
      "same time, so L1 serves the second; blocks of at most 14 vectors), 4 four (at most 7), "
      "1 one row (up to 28); auto: 4 where one block of at most 7 vectors covers the output "
      "plane, else 2"},
+    {"order", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "serpentine", 0, 0, "serpentine|channel",
+     "order of a row's non-zeros: channel: by input channel (and tap) in every row; "
+     "serpentine: every other kernel call's rows in reverse, so that a call starts on the "
+     "input channels the call before it ended on, which are still in L1"},
     SC_MIN_SPARSITY_PARAM,
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
@@ -186,6 +190,27 @@ static int32_t sd_offset(const void *ctx, int64_t oc, int64_t ic, int ky, int kx
     while (g->shift[j] != r)
         j++;
     return (int32_t)(j * g->copy_floats + (grp * c->cpg + ic) * g->cs + base - r);
+}
+
+/* Every block of output positions runs every output channel's row over
+ * the block's inputs (all input channels: some 45-55 KB on ResNet-18's 3x3
+ * layers, past a 32 KB L1), `rows` rows a kernel call, each row in input
+ * channel order. Reversing every other call's rows makes a call start on
+ * the channels the one before ended on, still in L1, instead of on the
+ * channels it evicted longest ago. The sums are the same up to rounding
+ * order. */
+static void serpentine(struct sc_csr *csr, int rows)
+{
+    for (int64_t r = 0; r < csr->rows; r++) {
+        if (!((r / rows) & 1))
+            continue;
+        struct sc_nz *a = csr->nz + csr->ptr[r], *b = csr->nz + csr->ptr[r + 1] - 1;
+        for (; a < b; a++, b--) {
+            struct sc_nz t = *a;
+            *a = *b;
+            *b = t;
+        }
+    }
 }
 
 /* ---- supports, prepare --------------------------------------------------------- */
@@ -268,6 +293,9 @@ static int sd_prepare(const struct dlas_host *host, const struct dlas_backend *b
         sd_release(s);
         return rc;
     }
+    const char *order = p ? dlas_param_str(p, "order") : NULL;
+    if (!order || strcmp(order, "channel"))
+        serpentine(&s->csr, n_rows);
     *state = s;
     return DLAS_OK;
 }
@@ -288,12 +316,60 @@ struct run_ctx {
     int64_t n_occ, occ; /* output channels split into n_occ chunks of occ */
 };
 
+/* Short rows (7 to 58 floats on ResNet-18) are copied and cleared inline
+ * rather than by a libc call per row segment: at 99.9% sparsity, where
+ * packing and scattering are nearly all the work, ResNet-18's 13 3x3
+ * layers took 1.1-1.5 ms against 1.3-2.0 with memcpy/memset (measured
+ * interleaved, CPU clock). */
+static inline void copy_f(float *restrict dst, const float *restrict src, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + PC_VL <= n; i += PC_VL)
+        pc_store(dst + i, pc_load(src + i));
+    for (; i < n; i++)
+        dst[i] = src[i];
+}
+
+static inline void zero_f(float *dst, int64_t n)
+{
+    const pc_v16 z = {0};
+    int64_t i = 0;
+    for (; i + PC_VL <= n; i += PC_VL)
+        pc_store(dst + i, z);
+    for (; i < n; i++)
+        dst[i] = 0.0f;
+}
+
+/* Stride 1: one plane, each image row at (ih + pad_h) * Q + pad_w, and
+ * between two rows' data one run of Q - in_w zeros (the right padding of
+ * one row, the garbage columns and the left padding of the next). */
+static void pack_stride1(const struct sd_state *s, const float *src, float *plane)
+{
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const int64_t Q = s->g.Q, w = d->in_w;
+    const int64_t first = (int64_t)d->pad_h * Q + d->pad_w;
+    zero_f(plane, first);
+    float *row = plane + first;
+    for (int64_t ih = 0; ih < d->in_h; ih++, row += Q) {
+        copy_f(row, src + ih * w, w);
+        if (ih + 1 < d->in_h)
+            zero_f(row + w, Q - w);
+    }
+    /* from the end of the last row's data to the end of the plane */
+    const int64_t done = (int64_t)(row - plane) - Q + w;
+    zero_f(plane + done, s->g.sub - done);
+}
+
 /* Channel src (in_h x in_w) padded and split into stride phases at dst. */
 static void pack_plain(const struct sd_state *s, const float *src, float *dst)
 {
     const struct dlas_conv_desc *d = &s->conv.d;
     const struct geom *g = &s->g;
     const int sh = d->stride_h, sw = d->stride_w;
+    if (sh == 1 && sw == 1 && g->Q >= d->in_w + 2 * (int64_t)d->pad_w) {
+        pack_stride1(s, src, dst);
+        return;
+    }
     for (int rph = 0; rph < sh; rph++)
         for (int cph = 0; cph < sw; cph++) {
             float *plane = dst + (rph * sw + cph) * g->sub;
@@ -361,7 +437,7 @@ static void scatter(const struct sd_state *s, const float *tile, int64_t p0, int
     for (int64_t oh = p0 / Q; oh * Q < end && oh < s->conv.d.out_h; oh++) {
         int64_t a = oh * Q > p0 ? oh * Q : p0, b = oh * Q + ow_n < end ? oh * Q + ow_n : end;
         if (a < b)
-            memcpy(dst + oh * ow_n + (a - oh * Q), tile + (a - p0), (size_t)(b - a) * sizeof(float));
+            copy_f(dst + oh * ow_n + (a - oh * Q), tile + (a - p0), b - a);
     }
 }
 
