@@ -109,6 +109,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--prims", default="int8-direct,int8-gemm")
     ap.add_argument("--json")
+    ap.add_argument("--peak-build",
+                    help="build whose bench_peak measures the int8 peak (default --build; "
+                         "for timing a build older than bench_peak's vpdpbusd loop)")
     ap.add_argument("--skip-first", default="false",
                     help="quant-int8's skip_first for dlas's ResNet-18 (default false: every "
                          "conv int8, as torchvision's quantized ResNet-18, whose stem is int8)")
@@ -127,7 +130,7 @@ def main():
     torch.set_num_threads(a.threads)
     env = dict(os.environ, DLAS_PLUGIN_PATH=os.path.join(a.build, "plugins.d"),
                OMP_NUM_THREADS=str(a.threads))
-    peak, peak_line = int8_peak(a.build, a.threads, extra, env)
+    peak, peak_line = int8_peak(a.peak_build or a.build, a.threads, extra, env)
     print(f"int8 peak: {peak:.1f} GMAC/s ({peak_line.strip()})", flush=True)
     qmodel = torch_resnet18(a.engine)
     xin = torch.randn(1, 3, 224, 224)
