@@ -35,27 +35,9 @@ static const struct dlas_component *prims[MAX_PRIMS];
 static const char *prim_paths[MAX_PRIMS];
 static int n_prims;
 
-static void test_log(enum dlas_log_level level, const char *fmt, ...)
-{
-    static const char *names[] = {"error", "warn", "info", "debug"};
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "[%s] ", (unsigned)level < 4 ? names[level] : "?");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
 static void host_setup(uint64_t seed)
 {
-    memset(&host, 0, sizeof host);
-    dlas_rng_seed(&host_rng, seed);
-    host.size = sizeof host;
-    host.log = test_log;
-    host.alloc = dlas_aligned_alloc;
-    host.free = dlas_aligned_free;
-    host.rng = &host_rng;
-    host.seed = seed;
+    dlas_test_host(&host, &host_rng, seed, DLAS_LOG_DEBUG);
 }
 
 static const struct dlas_component *find(enum dlas_kind kind, const char *name)

@@ -16,7 +16,6 @@
  * - that a CPU primitive on the cuda backend is refused with the reason. */
 #include <check.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,28 +34,9 @@ static struct dlas_rng host_rng;
 static struct dlas_host host;
 static const struct dlas_component *backend_comp;
 
-static void test_log(enum dlas_log_level level, const char *fmt, ...)
-{
-    if (level > DLAS_LOG_WARN)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "[log] ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
 static void host_setup(uint64_t seed)
 {
-    memset(&host, 0, sizeof host);
-    dlas_rng_seed(&host_rng, seed);
-    host.size = sizeof host;
-    host.log = test_log;
-    host.alloc = dlas_aligned_alloc;
-    host.free = dlas_aligned_free;
-    host.rng = &host_rng;
-    host.seed = seed;
+    dlas_test_host(&host, &host_rng, seed, DLAS_LOG_WARN);
 }
 
 static struct dlas_params *defaults_of(const struct dlas_component *c)

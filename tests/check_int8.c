@@ -7,7 +7,6 @@
  * int8 against fp32 primitives, with the boundaries the plan reports. */
 #include <check.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,22 +22,9 @@ static struct dlas_rng host_rng;
 static const struct dlas_component *prims[8];
 static int n_prims;
 
-static void test_log(enum dlas_log_level level, const char *fmt, ...)
-{
-    (void)level;
-    (void)fmt;
-}
-
 static void host_setup(uint64_t seed)
 {
-    memset(&host, 0, sizeof host);
-    dlas_rng_seed(&host_rng, seed);
-    host.size = sizeof host;
-    host.log = test_log;
-    host.alloc = dlas_aligned_alloc;
-    host.free = dlas_aligned_free;
-    host.rng = &host_rng;
-    host.seed = seed;
+    dlas_test_host(&host, &host_rng, seed, -1);
 }
 
 static int64_t pick(struct dlas_rng *r, int64_t lo, int64_t hi)

@@ -157,13 +157,7 @@ static void world_open(struct world *w, struct dlas_graph *g)
     dopt.workers = 1;
     dlas_test_data_open(&w->syn, reg, "synthetic", kv, &dopt);
     struct dlas_train_options o;
-    dlas_train_options_default(&o);
-    o.epochs = 1;
-    o.batch = 32;
-    o.lr = 0.05;
-    o.threads = 1;
-    o.progress = 0;
-    o.eval_every = 0;
+    dlas_test_train_options(&o, 32, 0.05);
     ck_assert_int_eq(dlas_trainer_new(g, w->syn.data, &o, &w->trainer), 0);
     w->ctx.trainer = w->trainer;
     w->ctx.data = w->syn.data;

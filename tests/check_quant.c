@@ -5,7 +5,6 @@
  * through a checkpoint (including a hostile one). */
 #include <check.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,22 +21,9 @@ static struct dlas_registry *reg;
 static struct dlas_host host;
 static struct dlas_rng host_rng;
 
-static void test_log(enum dlas_log_level level, const char *fmt, ...)
-{
-    (void)level;
-    (void)fmt;
-}
-
 static void host_setup(uint64_t seed)
 {
-    memset(&host, 0, sizeof host);
-    dlas_rng_seed(&host_rng, seed);
-    host.size = sizeof host;
-    host.log = test_log;
-    host.alloc = dlas_aligned_alloc;
-    host.free = dlas_aligned_free;
-    host.rng = &host_rng;
-    host.seed = seed;
+    dlas_test_host(&host, &host_rng, seed, -1);
 }
 
 /* ---- arithmetic ---------------------------------------------------------------- */

@@ -306,13 +306,7 @@ START_TEST(fisher_through_trainer_hooks)
 
     struct dlas_graph *g = net(3);
     struct dlas_train_options o;
-    dlas_train_options_default(&o);
-    o.epochs = 1;
-    o.batch = 16;
-    o.lr = 0.05;
-    o.threads = 1;
-    o.progress = 0;
-    o.eval_every = 0;
+    dlas_test_train_options(&o, 16, 0.05);
     o.max_steps = 3;
     struct dlas_trainer *t;
     ck_assert_int_eq(dlas_trainer_new(g, d, &o, &t), 0);

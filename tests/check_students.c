@@ -706,11 +706,7 @@ static void bs_open(struct bs_run *r)
     r->g = model("wrn", w, 1, 12, 12, 4);
     r->teacher = dlas_graph_clone(r->g);
     struct dlas_train_options to;
-    dlas_train_options_default(&to);
-    to.batch = 16;
-    to.epochs = 1;
-    to.threads = 1;
-    to.progress = 0;
+    dlas_test_train_options(&to, 16, 0.1);
     ck_assert_int_eq(dlas_trainer_new(r->g, r->data, &to, &r->trainer), 0);
 }
 

@@ -205,3 +205,42 @@ void dlas_test_randomize(struct dlas_graph *g, uint64_t seed)
         }
     }
 }
+
+void dlas_test_train_options(struct dlas_train_options *o, int batch, double lr)
+{
+    dlas_train_options_default(o);
+    o->epochs = 1;
+    o->batch = batch;
+    o->lr = lr;
+    o->threads = 1;
+    o->progress = 0;
+    o->eval_every = 0;
+}
+
+static int test_verbosity = -1;
+
+static void test_log(enum dlas_log_level level, const char *fmt, ...)
+{
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    if ((int)level > test_verbosity)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "[%s] ", (unsigned)level < 4 ? names[level] : "?");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void dlas_test_host(struct dlas_host *h, struct dlas_rng *rng, uint64_t seed, int verbosity)
+{
+    test_verbosity = verbosity;
+    memset(h, 0, sizeof *h);
+    dlas_rng_seed(rng, seed);
+    h->size = sizeof *h;
+    h->log = test_log;
+    h->alloc = dlas_aligned_alloc;
+    h->free = dlas_aligned_free;
+    h->rng = rng;
+    h->seed = seed;
+}

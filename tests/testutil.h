@@ -71,6 +71,16 @@ struct dlas_data *dlas_test_data_open(struct dlas_test_data *s, struct dlas_regi
                                       const struct dlas_data_options *o);
 void dlas_test_data_close(struct dlas_test_data *s);
 
+/* A host for plugins under test: aligned allocation, the RNG rng seeded
+ * with seed, and a log that writes messages of level <= verbosity to stderr
+ * (-1: none; DLAS_LOG_DEBUG: all). The log level is one for the process. */
+void dlas_test_host(struct dlas_host *h, struct dlas_rng *rng, uint64_t seed, int verbosity);
+
+/* Training options for a test: the defaults, one epoch of batch-size
+ * minibatches at learning rate lr on one thread, with no progress output and
+ * no evaluation (tests evaluate when they mean to). */
+void dlas_test_train_options(struct dlas_train_options *o, int batch, double lr);
+
 /* Every value of the float tensor t drawn uniformly from [lo, hi). */
 void dlas_test_fill_uniform(struct dlas_tensor *t, struct dlas_rng *r, double lo, double hi);
 /* Weights and biases of g uniform in [-0.5, 0.5] and [-0.2, 0.2], batchnorm

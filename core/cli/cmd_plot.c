@@ -83,17 +83,9 @@ int cmd_plot(struct cli *c, int argc, char **argv)
         return EXIT_USAGE;
     }
     struct study s;
-    int rc = study_load(&s, in, where, keep_fallback);
-    if (rc) {
-        study_free(&s);
+    int rc = study_load(&s, "plot", in, where, keep_fallback);
+    if (rc)
         return rc;
-    }
-    if (!s.n) {
-        fprintf(stderr, "dlas plot: no ok rows in %s%s\n", s.res.csv_path,
-                nwhere ? " that match the --where filters" : "");
-        study_free(&s);
-        return EXIT_USAGE;
-    }
     if (!p.y) {
         p.y = "nonzero_params";
         for (size_t i = 0; i < s.n; i++)

@@ -287,16 +287,9 @@ int cmd_report(struct cli *c, int argc, char **argv)
         return EXIT_USAGE;
     }
     struct study s;
-    int rc = study_load(&s, in, where, keep_fallback);
-    if (rc) {
-        study_free(&s);
+    int rc = study_load(&s, "report", in, where, keep_fallback);
+    if (rc)
         return rc;
-    }
-    if (!s.n) {
-        fprintf(stderr, "dlas report: no ok rows in %s\n", s.res.csv_path);
-        study_free(&s);
-        return EXIT_USAGE;
-    }
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", out ? out : s.res.dir);
     if (!out)

@@ -71,9 +71,8 @@ static int add(struct study *s, const struct dlas_row *r)
     return 0;
 }
 
-int study_load(struct study *s, const char *path, const char *const *where, int keep_fallback)
+static int load(struct study *s, const char *path, const char *const *where, int keep_fallback)
 {
-    memset(s, 0, sizeof *s);
     char dir[4096];
     struct stat st;
     snprintf(dir, sizeof dir, "%s", path);
@@ -113,6 +112,21 @@ int study_load(struct study *s, const char *path, const char *const *where, int 
         }
     }
     return EXIT_OK;
+}
+
+int study_load(struct study *s, const char *cmd, const char *path, const char *const *where,
+               int keep_fallback)
+{
+    memset(s, 0, sizeof *s);
+    int rc = load(s, path, where, keep_fallback);
+    if (!rc && !s->n) {
+        fprintf(stderr, "dlas %s: no ok rows in %s%s\n", cmd, s->res.csv_path,
+                where && where[0] ? " that match the --where filters" : "");
+        rc = EXIT_USAGE;
+    }
+    if (rc)
+        study_free(s);
+    return rc;
 }
 
 void study_free(struct study *s)

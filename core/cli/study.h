@@ -31,11 +31,13 @@ struct study_val {
     int ok;
 };
 
-/* Open DIR (or DIR/results.csv) read-only. `where` is a NULL-terminated list
- * of "COL=VALUE" filters (all must hold). Rows whose primitive ran no layer
- * are left out unless keep_fallback. Reports errors on stderr and returns an
- * exit status. */
-int study_load(struct study *s, const char *path, const char *const *where, int keep_fallback);
+/* Open DIR (or DIR/results.csv) read-only for the command `dlas CMD`. `where`
+ * is a NULL-terminated list of "COL=VALUE" filters (all must hold). Rows whose
+ * primitive ran no layer are left out unless keep_fallback. A study with no
+ * ok row left is an error. Reports errors on stderr and returns an exit
+ * status; on failure s holds nothing to free. */
+int study_load(struct study *s, const char *cmd, const char *path, const char *const *where,
+               int keep_fallback);
 void study_free(struct study *s);
 
 const char *study_str(const struct study_cfg *c, const char *col); /* first seed's, or "" */
