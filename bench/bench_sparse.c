@@ -10,7 +10,9 @@
  * round, so that a change of machine load hits them alike; medians with
  * min and max. The break-even sparsity is where the sparse primitive's
  * time, fitted as a + b * density over the measured sparsities (least
- * squares), meets the best dense primitive's.
+ * squares), meets the best dense primitive's. A summary table at the end
+ * gives, per sparse primitive, each layer's speed-up at each sparsity and
+ * break-even, and the totals over the layers (weighted by their counts).
  *
  *   bench_sparse [--threads T] [--repeat N] [--warmup W] [--batch B]
  *                [--layers SET|SHAPE[,SHAPE...]] [--sparsity S[,S...]]
@@ -196,6 +198,11 @@ int main(int argc, char **argv)
 
     /* totals over the layers, each weighted by its count in the network */
     double tot_dense = 0, tot_sparse[MAX_PRIMS][MAX_SP] = {{0}};
+    int tot_refused[MAX_PRIMS][MAX_SP] = {{0}}; /* layers a total lacks */
+    /* per layer, for the summary: best dense (name, ms), sparse medians, break-even */
+    static char sum_best[MAX_LAYERS][128];
+    static double sum_dense[MAX_LAYERS], sum_t[MAX_LAYERS][MAX_PRIMS][MAX_SP];
+    static double sum_be[MAX_LAYERS][MAX_PRIMS];
     const int n_slots = n_dense + n_sparse * n_sp;
     struct slot *slots = calloc((size_t)n_slots, sizeof *slots);
     if (!slots)
@@ -237,9 +244,16 @@ int main(int argc, char **argv)
             const double sp = is_dense ? 0.0 : sps[s->sparse_idx];
             prune(w, wn, sp, 1000003u * (uint64_t)li + (uint64_t)(sp * 1e6), wp);
             const struct dlas_primitive_ops *ops = s->p->comp->ops;
-            if (ops->supports(&d, s->p->params, s->why, sizeof s->why))
+            /* as the plan does: the layer carries its weights' sparsity
+             * (a primitive's min_sparsity refuses below it) */
+            struct dlas_conv_desc ds = d;
+            int64_t zeros = 0;
+            for (int64_t i = 0; i < wn; i++)
+                zeros += wp[i] == 0.0f;
+            ds.weight_sparsity = (float)((double)zeros / (double)wn);
+            if (ops->supports(&ds, s->p->params, s->why, sizeof s->why))
                 continue;
-            if (ops->prepare(&host, &be, &d, wp, bias, s->p->params, &s->st)) {
+            if (ops->prepare(&host, &be, &ds, wp, bias, s->p->params, &s->st)) {
                 snprintf(s->why, sizeof s->why, "prepare: %s", dlas_last_error());
                 s->st = NULL;
                 continue;
@@ -287,12 +301,15 @@ int main(int argc, char **argv)
         }
         const double t_dense = best >= 0 ? slots[best].s.median : 0;
         tot_dense += layers[li].count * t_dense;
+        sum_dense[li] = t_dense;
+        snprintf(sum_best[li], sizeof sum_best[li], "%s", best >= 0 ? slots[best].p->label : "-");
         for (int k = 0; k < n_sparse; k++) {
             double sp_t[MAX_SP];
             for (int j = 0; j < n_sp; j++) {
                 const struct slot *s = &slots[n_dense + k * n_sp + j];
                 sp_t[j] = s->st ? s->s.median : 0;
                 tot_sparse[k][j] += layers[li].count * sp_t[j];
+                tot_refused[k][j] += !s->st;
                 if (!s->st) {
                     printf("  %-28s %4.0f%%      refused: %s\n", sparse[k].label, 100 * sps[j],
                            s->why);
@@ -303,6 +320,9 @@ int main(int argc, char **argv)
                        t_dense / s->s.median);
             }
             double a, b, be_sp = break_even(sps, sp_t, n_sp, t_dense, &a, &b);
+            for (int j = 0; j < n_sp; j++)
+                sum_t[li][k][j] = sp_t[j];
+            sum_be[li][k] = be_sp;
             printf("  %-28s break-even sparsity %.2f (fit %.4f + %.4f x density ms)\n",
                    sparse[k].label, be_sp, a, b);
             if (cf)
@@ -342,11 +362,57 @@ int main(int argc, char **argv)
         dlas_aligned_free(out);
     }
     printf("\nall layers (each x its count): best dense %.3f ms\n", tot_dense);
-    for (int k = 0; k < n_sparse; k++)
+    for (int k = 0; k < n_sparse; k++) {
         for (int j = 0; j < n_sp; j++)
-            if (tot_sparse[k][j] > 0)
+            if (tot_refused[k][j])
+                printf("  %-28s %4.0f%%  refused on %d layer(s): no total\n", sparse[k].label,
+                       100 * sps[j], tot_refused[k][j]);
+            else if (tot_sparse[k][j] > 0)
                 printf("  %-28s %4.0f%%  %9.3f ms  %5.2fx best dense\n", sparse[k].label,
                        100 * sps[j], tot_sparse[k][j], tot_dense / tot_sparse[k][j]);
+        double whole[MAX_SP]; /* the totals over every layer; 0 (skipped) otherwise */
+        for (int j = 0; j < n_sp; j++)
+            whole[j] = tot_refused[k][j] ? 0 : tot_sparse[k][j];
+        double a, b, be_sp = break_even(sps, whole, n_sp, tot_dense, &a, &b);
+        printf("  %-28s break-even sparsity of the total %.2f\n", sparse[k].label, be_sp);
+    }
+    /* one table: per layer, each sparse primitive's speed-up over the best
+     * dense one of the same run at each sparsity, and its break-even */
+    printf("\nsummary: speed-up over the best dense primitive of this run (x), break-even "
+           "sparsity (be)\n");
+    for (int k = 0; k < n_sparse; k++) {
+        printf("%-12s %5s %-16s %9s", sparse[k].label, "count", "best dense", "ms");
+        for (int j = 0; j < n_sp; j++)
+            printf(" %6.0f%%", 100 * sps[j]);
+        printf("     be\n");
+        for (int li = 0; li < n_layers; li++) {
+            printf("%-12s %5d %-16.16s %9.4f", layers[li].name, layers[li].count, sum_best[li],
+                   sum_dense[li]);
+            for (int j = 0; j < n_sp; j++)
+                if (sum_t[li][k][j] > 0)
+                    printf(" %6.2fx", sum_dense[li] / sum_t[li][k][j]);
+                else
+                    printf(" %7s", "-");
+            if (isnan(sum_be[li][k]))
+                printf(" %6s\n", "-");
+            else
+                printf(" %6.2f\n", sum_be[li][k]);
+        }
+        printf("%-12s %5s %-16s %9.4f", "total", "", "", tot_dense);
+        for (int j = 0; j < n_sp; j++)
+            if (tot_sparse[k][j] > 0 && !tot_refused[k][j])
+                printf(" %6.2fx", tot_dense / tot_sparse[k][j]);
+            else
+                printf(" %7s", "-");
+        double whole[MAX_SP];
+        for (int j = 0; j < n_sp; j++)
+            whole[j] = tot_refused[k][j] ? 0 : tot_sparse[k][j];
+        double a, b, be_tot = break_even(sps, whole, n_sp, tot_dense, &a, &b);
+        if (isnan(be_tot))
+            printf(" %6s\n", "-");
+        else
+            printf(" %6.2f\n", be_tot);
+    }
     bench_loadavg(load, sizeof load);
     printf("# after: %s\n", load);
     if (cf)

@@ -294,7 +294,7 @@ static double mb_case(struct mb_desc d, int64_t batch, int threads, int with_bia
     for (size_t i = 0; i < wsn; i++)
         ws[i] = NAN; /* the kernel must write what it reads */
     for (int ph = 0; ph < MB_N_PHASES; ph++) {
-        int64_t n = mb_items(b, (enum mb_phase)ph, batch);
+        int64_t n = mb_items(b, (enum mb_phase)ph, batch, threads);
         for (int t = 0; t < threads; t++) {
             int64_t i0, i1;
             pc_split(n, t, threads, &i0, &i1);
@@ -393,7 +393,7 @@ static void mb_layout_case(struct mb_desc d, int64_t batch, int threads)
             for (size_t i = 0; i < wsn; i++)
                 ws[i] = NAN;
             for (int ph = 0; ph < MB_N_PHASES; ph++) {
-                int64_t n = mb_items(b, (enum mb_phase)ph, batch);
+                int64_t n = mb_items(b, (enum mb_phase)ph, batch, threads);
                 if (ph == MB_PACK)
                     ck_assert_int_eq(n == 0, in_blocked);
                 for (int t = 0; t < threads; t++) {
@@ -454,6 +454,43 @@ START_TEST(mobile_block_layouts_are_exact)
 }
 END_TEST
 
+/* Few (image, group) items for the threads: the hidden phase splits rows
+ * into bands (recomputing the expanded rows two bands share), same results. */
+START_TEST(mobile_block_row_bands)
+{
+    const struct mb_desc cases[] = {
+        /* 9 groups of 16 hidden channels */
+        {24, 16, 13, 1, 144, 1, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE},
+        {16, 17, 15, 1, 144, 2, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
+        /* 3 groups, no expansion */
+        {48, 12, 12, 0, 48, 1, 32, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE},
+    };
+    const int64_t groups[] = {9, 9, 3};
+    float w[16] = {0};
+    struct mb_weights mw = {w, NULL, w, NULL, w, NULL};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct mb_desc d = cases[k];
+        float *big = calloc((size_t)(d.hid_c * (d.in_c > 9 ? d.in_c : 9) + d.out_c * d.hid_c),
+                            sizeof *big);
+        mw.we = mw.wd = mw.wp = big;
+        char why[128];
+        struct mb_block *b = mb_prepare(&d, &mw, why, sizeof why);
+        ck_assert_msg(b != NULL, "%s", why);
+        ck_assert_int_eq(mb_items(b, MB_HIDDEN, 1, 1), groups[k]);
+        ck_assert_int_gt(mb_items(b, MB_HIDDEN, 1, 2), groups[k]); /* banded */
+        ck_assert_int_eq(mb_items(b, MB_HIDDEN, 1, 2) % 2, 0);
+        ck_assert_int_eq(mb_items(b, MB_HIDDEN, 2, 2), 2 * groups[k]); /* even: no bands */
+        mb_free(b);
+        free(big);
+        (void)w;
+        for (int threads = 2; threads <= 4; threads += 2) {
+            double err = mb_case(d, 1, threads, 1);
+            ck_assert_msg(err < 1e-5, "case %zu (%d threads): rel. error %.3g", k, threads, err);
+        }
+    }
+}
+END_TEST
+
 START_TEST(mobile_block_refuses_what_it_cannot_do)
 {
     char why[128];
@@ -485,6 +522,7 @@ int main(void)
     tcase_add_test(tc, a_wrong_result_is_caught);
     tcase_add_test(tc, mobile_block_against_the_layers);
     tcase_add_test(tc, mobile_block_layouts_are_exact);
+    tcase_add_test(tc, mobile_block_row_bands);
     tcase_add_test(tc, mobile_block_refuses_what_it_cannot_do);
     suite_add_tcase(s, tc);
     TCase *ew = tcase_create("eltwise");

@@ -363,7 +363,7 @@ int plan_blocks_run(struct dlas_plan *p, int id, int64_t batch, const float *in,
     struct block_run r = {bk->mb, MB_PACK, batch, in, out, p->ws, threads};
     for (int ph = 0; ph < MB_N_PHASES; ph++) {
         r.ph = (enum mb_phase)ph;
-        int64_t n = mb_items(bk->mb, r.ph, batch);
+        int64_t n = mb_items(bk->mb, r.ph, batch, threads);
         if (threads > 1 && ops->parallel_for)
             ops->parallel_for(p->be->ctx, n, block_range, &r);
         else

@@ -13,6 +13,7 @@ struct mb_block {
     /* hidden phase: G hidden blocks a group (the expansion's B), vw pixels a call */
     int g_b, g_vw;
     int64_t n_groups;
+    int64_t n_bands; /* of output rows a (image, group), set by mb_items */
     /* projection: B vectors of output channels, vw pixels a call, pixels an item */
     int p_b, p_vw;
     int64_t n_obp, pix_chunk, n_chunks;
@@ -192,11 +193,33 @@ size_t mb_workspace_floats(const struct mb_block *b, int64_t batch, int threads)
                     (int64_t)(threads > 0 ? threads : 1) * b->ring);
 }
 
-int64_t mb_items(const struct mb_block *b, enum mb_phase ph, int64_t batch)
+/* Bands of output rows the hidden phase splits each (image, group) into:
+ * one when the items already divide evenly over the threads (or are many),
+ * else the fewest bands (up to 4, each >= 4 rows) that do. A band recomputes
+ * the expanded rows its neighbour computed too (two at stride 1, one at
+ * stride 2): a few percent, against a thread idle for up to a whole item. */
+static int64_t hidden_bands(const struct mb_block *b, int64_t batch, int threads)
+{
+    const int64_t items = batch * b->n_groups;
+    if (threads <= 1 || items % threads == 0 || items >= 8 * threads)
+        return 1;
+    int64_t best = 1;
+    double best_eff = (double)items / (double)(pc_ceil_div(items, threads) * threads);
+    for (int64_t k = 2; k <= 4 && b->oh >= 4 * k; k++) {
+        double eff = (double)(items * k) / (double)(pc_ceil_div(items * k, threads) * threads);
+        if (eff > best_eff + 0.02) {
+            best = k;
+            best_eff = eff;
+        }
+    }
+    return best;
+}
+
+int64_t mb_items(const struct mb_block *b, enum mb_phase ph, int64_t batch, int threads)
 {
     switch (ph) {
     case MB_PACK: return b->in_blocked ? 0 : batch * b->x_rows;
-    case MB_HIDDEN: return batch * b->n_groups;
+    case MB_HIDDEN: return batch * b->n_groups * hidden_bands(b, batch, threads);
     case MB_PROJECT: return batch * b->n_obp * b->n_chunks;
     default: return 0;
     }
@@ -285,14 +308,16 @@ static void expand_row(const struct mb_block *b, const float *x_img, int64_t g, 
 }
 
 static void hidden_items(const struct mb_block *b, const float *x, float *dbuf, float *ring,
-                         int64_t i0, int64_t i1)
+                         int64_t bands, int64_t i0, int64_t i1)
 {
     const struct mb_desc *d = &b->d;
     const int s = d->stride;
     const int64_t rowf = (d->w + 2) * PC_VL;
     float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
     for (int64_t it = i0; it < i1; it++) {
-        const int64_t n = it / b->n_groups, g = it % b->n_groups;
+        const int64_t n = it / (b->n_groups * bands), g = it / bands % b->n_groups;
+        const int64_t band = it % bands;
+        const int64_t r0 = b->oh * band / bands, r1 = b->oh * (band + 1) / bands;
         const float *x_img = x + n * b->x_img;
         float *d_img = dbuf + n * b->d_img;
         const int64_t blk0 = g * b->g_b;
@@ -301,7 +326,7 @@ static void hidden_items(const struct mb_block *b, const float *x, float *dbuf, 
             for (int k = 0; k < nb; k++) {
                 const int64_t hb = blk0 + k;
                 const float *xb = x_img + hb * b->x_rows * rowf;
-                for (int64_t r = 0; r < b->oh; r++)
+                for (int64_t r = r0; r < r1; r++)
                     depthwise_row(xb + (r * s) * rowf, xb + (r * s + 1) * rowf,
                                   xb + (r * s + 2) * rowf, b->wd + hb * 9 * PC_VL,
                                   b->bd + hb * PC_VL, b->ow, s, d->act_d,
@@ -311,8 +336,8 @@ static void hidden_items(const struct mb_block *b, const float *x, float *dbuf, 
         }
         /* expanded rows in a ring of three, each computed once */
         const int64_t slotf = (int64_t)b->g_b * rowf;
-        int64_t next = 0;
-        for (int64_t r = 0; r < b->oh; r++) {
+        int64_t next = r0 * s;
+        for (int64_t r = r0; r < r1; r++) {
             for (; next <= r * s + 2; next++)
                 expand_row(b, x_img, g, next, ring + (next % 3) * slotf, tile);
             const float *s0 = ring + ((r * s) % 3) * slotf, *s1 = ring + ((r * s + 1) % 3) * slotf;
@@ -443,10 +468,11 @@ void mb_run(const struct mb_block *b, enum mb_phase ph, int64_t batch, const flo
     float *dbuf = x + batch * b->x_img + SLACK;
     const float *xin = b->in_blocked ? in : x; /* the packed input */
     float *ring = dbuf + batch * b->d_img + SLACK + (int64_t)thread * b->ring;
-    (void)threads;
     switch (ph) {
     case MB_PACK: pack_items(b, in, x, i0, i1); break;
-    case MB_HIDDEN: hidden_items(b, xin, dbuf, ring, i0, i1); break;
+    case MB_HIDDEN:
+        hidden_items(b, xin, dbuf, ring, hidden_bands(b, batch, threads), i0, i1);
+        break;
     case MB_PROJECT: project_items(b, in, xin, dbuf, out, i0, i1); break;
     default: break;
     }

@@ -80,12 +80,15 @@ int64_t mb_out_floats(const struct mb_block *b);
 /* Workspace of a batch run on `threads` threads, in floats. */
 size_t mb_workspace_floats(const struct mb_block *b, int64_t batch, int threads);
 
-/* The phases: items of each for a batch, and the range functions (thread:
- * 0 .. threads-1, which selects the thread's part of the workspace). in and
+/* The phases: items of each for a batch on `threads` threads (the hidden
+ * phase splits each image's rows into bands when its (image, group) items
+ * would leave a thread idle), and the range functions (thread: 0 ..
+ * threads-1, which selects the thread's part of the workspace; the same
+ * threads as mb_items'). in and
  * out are NCHW batches; ws from mb_workspace_floats. Phases run in order,
  * each over all its items, before the next starts. */
 enum mb_phase { MB_PACK, MB_HIDDEN, MB_PROJECT, MB_N_PHASES };
-int64_t mb_items(const struct mb_block *b, enum mb_phase ph, int64_t batch);
+int64_t mb_items(const struct mb_block *b, enum mb_phase ph, int64_t batch, int threads);
 void mb_run(const struct mb_block *b, enum mb_phase ph, int64_t batch, const float *in,
             float *out, float *ws, int threads, int64_t i0, int64_t i1, int thread);
 
