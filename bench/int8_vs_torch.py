@@ -9,7 +9,9 @@ uint8 output) on the same layers, dlas's bench_int8_model (ResNet-18 at
 (torchvision.models.quantization, fused, the engine's default qconfig (per-channel weights), calibrated
 on random inputs, converted). The figure for each is the median over rounds of
 the per-round medians, with the min and max of those; the load average is
-recorded at each round.
+recorded at each round. The machine's int8 peak (bench_peak's vpdpbusd
+loop, same clock, same thread count) is measured first, and every int8
+figure is also given as a fraction of it.
 
     /usr/bin/python3 bench/int8_vs_torch.py --build BUILD [--threads 1] [--rounds 5]
                                             [--repeat 11] [--json FILE]
@@ -28,6 +30,23 @@ import torch.ao.nn.quantized as nnq
 
 LAYERS = [("l1.conv", 4, 64, 56, 64), ("l2.conv", 3, 128, 28, 128),
           ("l3.conv", 3, 256, 14, 256), ("l4.conv", 3, 512, 7, 512)]
+# multiply-adds of ResNet-18 at 224x224, batch 1 (`dlas summary --model resnet
+# --input 3x224x224 --classes 1000 depth=18`; torchvision's model is the same)
+RESNET18_MACS = 1814073344
+
+
+def layer_macs(c, hw, o):
+    return c * o * 9 * hw * hw
+
+
+def int8_peak(build, threads, extra, env):
+    """GMAC/s of bench_peak's independent vpdpbusd loop on `threads` threads."""
+    txt = run_dlas([os.path.join(build, "bench", "bench_peak"), "--threads", str(threads),
+                    "--sizes", "256", "--repeat", "5"] + extra, env)
+    for line in txt.splitlines():
+        if line.startswith("vnni vpdpbusd"):
+            return float(line.split("GMAC/s")[1].split()[0]), line
+    raise SystemExit("bench_peak printed no vpdpbusd line (no AVX-512 VNNI?)")
 
 
 def loadavg():
@@ -90,6 +109,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--prims", default="int8-direct,int8-gemm")
     ap.add_argument("--json")
+    ap.add_argument("--peak-build",
+                    help="build whose bench_peak measures the int8 peak (default --build; "
+                         "for timing a build older than bench_peak's vpdpbusd loop)")
     ap.add_argument("--skip-first", default="false",
                     help="quant-int8's skip_first for dlas's ResNet-18 (default false: every "
                          "conv int8, as torchvision's quantized ResNet-18, whose stem is int8)")
@@ -108,6 +130,8 @@ def main():
     torch.set_num_threads(a.threads)
     env = dict(os.environ, DLAS_PLUGIN_PATH=os.path.join(a.build, "plugins.d"),
                OMP_NUM_THREADS=str(a.threads))
+    peak, peak_line = int8_peak(a.peak_build or a.build, a.threads, extra, env)
+    print(f"int8 peak: {peak:.1f} GMAC/s ({peak_line.strip()})", flush=True)
     qmodel = torch_resnet18(a.engine)
     xin = torch.randn(1, 3, 224, 224)
     rounds = []
@@ -141,7 +165,8 @@ def main():
 
     summary = {"threads": a.threads, "rounds": a.rounds, "repeat": a.repeat,
                "clock": "cpu" if a.cpu_time else "wall",
-               "loads": [(x["load_before"], x["load_after"]) for x in rounds], "layers": {}}
+               "loads": [(x["load_before"], x["load_after"]) for x in rounds], "layers": {},
+               "int8_peak_gmacs": peak}
     prims = ["im2col-gemm"] + a.prims.split(",")
     print(f"\nper layer, ms (median of {a.rounds} round medians [min, max]), 1 image, "
           f"{a.threads} thread(s)")
@@ -158,6 +183,11 @@ def main():
         print(f"{name:10s} " + " ".join(
             f"{row[p]['median']:8.3f} [{row[p]['min']:.3f},{row[p]['max']:.3f}]"
             for p in prims + ["torch-int8"]))
+        _, _, c, hw, o = next(x for x in LAYERS if x[0] == name)
+        frac = {p: layer_macs(c, hw, o) / (row[p]["median"] * 1e-3) / 1e9 / peak
+                for p in prims[1:] + ["torch-int8"]}
+        summary["layers"][name]["fraction_of_int8_peak"] = frac
+        print(f"{'':10s} of int8 peak: " + ", ".join(f"{p} {v:.0%}" for p, v in frac.items()))
     summary["total_weighted"] = tot
     print("weighted total (x count): " + ", ".join(f"{p} {v:.3f}" for p, v in tot.items()))
     for p in a.prims.split(","):
@@ -170,6 +200,11 @@ def main():
     ki = "dlas_e2e_" + a.prims.split(",")[0]
     if ki in e2e:
         print(f"  dlas int8 / torch int8 = {e2e[ki]['median'] / e2e['torch_e2e']['median']:.2f}")
+    for k in (ki, "torch_e2e"):
+        if k in e2e:
+            g = RESNET18_MACS / (e2e[k]["median"] * 1e-3) / 1e9
+            e2e[k]["fraction_of_int8_peak"] = g / peak
+            print(f"  {k}: {g:.1f} GMAC/s, {g / peak:.0%} of the int8 peak ({peak:.1f} GMAC/s)")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"summary": summary, "rounds": rounds}, f, indent=1)

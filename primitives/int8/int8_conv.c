@@ -21,7 +21,7 @@
  * `vectors` knob, by default the NV that computes the fewest padding
  * positions) of int32 sums in up to 24 registers; each step loads NV
  * activation vectors and broadcasts 8 weight quads (4 input channels of one
- * tap of one output channel) as vpdpbusd's own memory operand.
+ * tap of one output channel).
  *
  * int8-gemm (im2col): the same micro-kernel over an explicit column matrix,
  * packed [K/4][positions][4] (every receptive field unrolled, as
@@ -561,14 +561,11 @@ TARGET static inline void store_vec(const struct i8_state *s, __m512i acc, int64
         _mm_mask_storeu_epi8(dst, head, _mm512_cvtepi32_epi8(_mm512_maskz_compress_epi32(m, q)));
 }
 
-/* acc += a (uint8 quads) . the int8 quad at w, broadcast to every lane. The
- * broadcast is vpdpbusd's own memory operand ({1to16}): one instruction
- * where the compiler emits a separate vpbroadcastd, which costs a vector
- * pipe slot per weight quad (8 for every 24 vpdpbusd). */
+/* acc += a (uint8 quads) . the int8 quad at w, broadcast to every lane. (As
+ * vpdpbusd's own {1to16} memory operand, in inline asm, it measured no faster
+ * than the compiler's separate vpbroadcastd.) */
 #define DPBUSD_BCAST(acc, a, w)                                                                \
-    __asm__("vpdpbusd %[wq]%{1to16%}, %[av], %[sum]"                                         \
-            : [sum] "+v"(acc)                                                                  \
-            : [av] "v"(a), [wq] "m"(*(const int32_t *)(w)))
+    ((acc) = _mm512_dpbusd_epi32((acc), (a), _mm512_set1_epi32(*(const int32_t *)(w))))
 
 /* One micro-tile: MR output channels from o0 (mr of them real) x NV vectors
  * from flat position f0, summed over every step, then stored. The sums stay

@@ -267,6 +267,33 @@ TARGET static void oc_finish16(const struct i8_state *s, const struct oc_lane16 
     _mm_storeu_si128((__m128i *)out16, _mm512_cvtepi32_epi8(q));
 }
 
+/* q[j] (j < 8) holds 16 channels' bytes of position j: channel l's bytes of
+ * the positions go to dst + l * F, those under `mask` (a 16 x 8 byte
+ * transpose by unpacking, then one masked store per channel). */
+TARGET static void store_u8_transposed(uint8_t *dst, int64_t F, const __m128i q[8], int nl,
+                                       __mmask16 mask)
+{
+    __m128i t[8], u[8], x[8];
+    for (int k = 0; k < 4; k++) { /* pairs of positions, bytes interleaved */
+        t[2 * k] = _mm_unpacklo_epi8(q[2 * k], q[2 * k + 1]);     /* channels 0..7 */
+        t[2 * k + 1] = _mm_unpackhi_epi8(q[2 * k], q[2 * k + 1]); /* channels 8..15 */
+    }
+    for (int k = 0; k < 2; k++) { /* quads of positions: 4 channels per vector */
+        u[4 * k] = _mm_unpacklo_epi16(t[4 * k], t[4 * k + 2]);     /* 0..3 */
+        u[4 * k + 1] = _mm_unpackhi_epi16(t[4 * k], t[4 * k + 2]); /* 4..7 */
+        u[4 * k + 2] = _mm_unpacklo_epi16(t[4 * k + 1], t[4 * k + 3]);
+        u[4 * k + 3] = _mm_unpackhi_epi16(t[4 * k + 1], t[4 * k + 3]);
+    }
+    for (int k = 0; k < 4; k++) { /* 8 positions of 2 channels per vector */
+        x[2 * k] = _mm_unpacklo_epi32(u[k], u[4 + k]);
+        x[2 * k + 1] = _mm_unpackhi_epi32(u[k], u[4 + k]);
+    }
+    for (int l = 0; l < nl; l++) {
+        __m128i row = l % 2 ? _mm_srli_si128(x[l / 2], 8) : x[l / 2];
+        _mm_mask_storeu_epi8(dst + (int64_t)l * F, mask, row);
+    }
+}
+
 TARGET void oc_run_unit(const struct i8_state *s, int64_t g, int64_t u, const uint8_t *buf,
                         void *out_img)
 {
@@ -284,7 +311,6 @@ TARGET void oc_run_unit(const struct i8_state *s, int64_t g, int64_t u, const ui
     else
         oc_tile_4(s, w, buf, pos, sums);
     const int64_t npos = F - f0 < s->R ? F - f0 : s->R;
-    const int u8 = s->L.q.out_u8;
     for (int v = 0; v < 4; v++) {
         const int64_t o16 = ob * OB_C + v * 16; /* within the group */
         if (o16 >= s->opg)
@@ -292,18 +318,21 @@ TARGET void oc_run_unit(const struct i8_state *s, int64_t g, int64_t u, const ui
         const int nl = s->opg - o16 < 16 ? (int)(s->opg - o16) : 16;
         const struct oc_lane16 *p = &s->lp[(g * s->OBc + ob) * 4 + v];
         const int64_t o_first = g * s->opg + o16;
-        for (int64_t j = 0; j < npos; j++) {
-            union {
-                uint8_t b[16];
-                float f[16];
-            } r;
-            oc_finish16(s, p, _mm512_load_si512(sums + j * OB_C + v * 16), &r);
-            if (u8)
+        if (s->L.q.out_u8) {
+            uint8_t *dst = (uint8_t *)out_img + o_first * F + f0;
+            __m128i q[8];
+            for (int j = 0; j < 8; j++)
+                q[j] = _mm_setzero_si128();
+            for (int64_t j = 0; j < npos; j++)
+                oc_finish16(s, p, _mm512_load_si512(sums + j * OB_C + v * 16), &q[j]);
+            store_u8_transposed(dst, F, q, nl, (__mmask16)((1u << npos) - 1));
+        } else {
+            for (int64_t j = 0; j < npos; j++) {
+                float r[16];
+                oc_finish16(s, p, _mm512_load_si512(sums + j * OB_C + v * 16), r);
                 for (int l = 0; l < nl; l++)
-                    ((uint8_t *)out_img)[(o_first + l) * F + f0 + j] = r.b[l];
-            else
-                for (int l = 0; l < nl; l++)
-                    ((float *)out_img)[(o_first + l) * F + f0 + j] = r.f[l];
+                    ((float *)out_img)[(o_first + l) * F + f0 + j] = r[l];
+            }
         }
     }
 }
