@@ -385,6 +385,52 @@ START_TEST(full_disk_changes_neither_file)
 }
 END_TEST
 
+/* A writer stopped between renaming results.json and results.csv leaves the
+ * new JSON, the old CSV (or none) and the new CSV under its temporary name:
+ * opening finishes the write (read-only opening only reads it); a temporary
+ * that does not agree with the JSON changes nothing. */
+START_TEST(write_stopped_between_renames_is_finished)
+{
+    const char *dir = path_in("k");
+    write_pair(dir, 2);
+    size_t lold, lnew;
+    char *old = dlas_test_slurp(path_in("k/results.csv"), &lold);
+    write_pair(dir, 3); /* rows 1..3: the write that was stopped */
+    char *new = dlas_test_slurp(path_in("k/results.csv"), &lnew);
+    dlas_test_spit(path_in("k/results.csv.tmp.424242"), new, lnew);
+    dlas_test_spit(path_in("k/results.csv"), old, lold);
+    /* a stale temporary of another write, which agrees with nothing */
+    dlas_test_spit(path_in("k/results.csv.tmp.7"), old, lold);
+    struct dlas_results r;
+    ck_assert_msg(dlas_results_open(&r, dir, DLAS_RESULTS_READONLY) == DLAS_OK, "%s",
+                  dlas_last_error());
+    ck_assert_uint_eq(r.n, 3);
+    dlas_results_close(&r);
+    ck_assert_int_eq(access(path_in("k/results.csv.tmp.424242"), F_OK), 0);
+    ck_assert_msg(dlas_results_open(&r, dir, 0) == DLAS_OK, "%s", dlas_last_error());
+    ck_assert_uint_eq(r.n, 3);
+    dlas_results_close(&r);
+    ck_assert_int_ne(access(path_in("k/results.csv.tmp.424242"), F_OK), 0);
+    size_t l;
+    char *now = dlas_test_slurp(path_in("k/results.csv"), &l);
+    ck_assert(l == lnew && !memcmp(now, new, l));
+    free(now);
+
+    /* the first row's write: no CSV before it */
+    unlink(path_in("k/results.csv"));
+    dlas_test_spit(path_in("k/results.csv.tmp.5"), new, lnew);
+    ck_assert_msg(dlas_results_open(&r, dir, 0) == DLAS_OK, "%s", dlas_last_error());
+    ck_assert_uint_eq(r.n, 3);
+    dlas_results_close(&r);
+
+    /* only temporaries that disagree with the JSON: refused, nothing changed */
+    dlas_test_spit(path_in("k/results.csv"), old, lold);
+    expect_refused(dir, "has 2 rows");
+    free(old);
+    free(new);
+}
+END_TEST
+
 /* Weights out and in: every point keeps its compressed model, and a model
  * started from one of them has its pruned weights (masks included); a
  * missing weights file is a configuration error with file and line. */
@@ -589,6 +635,7 @@ int main(void)
     tcase_add_test(tc, fifo_and_huge_results_refused);
     tcase_add_test(tc, short_record_refused);
     tcase_add_test(tc, full_disk_changes_neither_file);
+    tcase_add_test(tc, write_stopped_between_renames_is_finished);
     tcase_add_test(tc, noisy_flag_on_constructed_spread);
     tcase_add_test(tc, weights_out_and_in);
     tcase_add_test(tc, quick_training_and_validated_paths);

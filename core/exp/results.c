@@ -2,6 +2,7 @@
  * results.json by one function so the two always hold the same rows with the
  * same fields, and read back strictly (a damaged or inconsistent pair is
  * refused, never silently truncated or blanked). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -475,6 +476,63 @@ static int rebuild(struct dlas_results *res, const char *ctext, size_t clen, con
     return rc;
 }
 
+/* A writer stopped between its two renames (SIGKILL, a rank ended by
+ * mpirun, power) leaves the new results.json beside the old results.csv (or
+ * none, at the first row), with the new CSV complete under its temporary
+ * name: both temporaries are written and synced before either rename. Finish
+ * that write: a results.csv.tmp.* that agrees with the JSON takes the CSV's
+ * place (read-only: it is only read). Sets *finished and puts its rows in *c
+ * when it did; when no such file exists, the error set before is kept. */
+static int finish_interrupted_write(struct dlas_results *res, const struct results_table *j,
+                                    struct results_table *c, int readonly, int *finished)
+{
+    *finished = 0;
+    const char *base = strrchr(res->csv_path, '/');
+    base = base ? base + 1 : res->csv_path;
+    size_t nb = strlen(base);
+    DIR *d = opendir(res->dir);
+    if (!d) /* the disagreement reported stands */
+        return DLAS_ERR_CORRUPT;
+    char *why = strdup(dlas_last_error());
+    int rc = DLAS_OK;
+    struct dirent *e;
+    while (!rc && !*finished && (e = readdir(d))) {
+        if (strncmp(e->d_name, base, nb) || strncmp(e->d_name + nb, ".tmp.", 5))
+            continue;
+        size_t n = strlen(res->dir) + strlen(e->d_name) + 2;
+        char *tmp = malloc(n), *text = NULL;
+        size_t len;
+        int missing;
+        struct results_table t = {0};
+        if (tmp)
+            snprintf(tmp, n, "%s/%s", res->dir, e->d_name);
+        if (tmp && !slurp(tmp, &text, &len, &missing) && !missing &&
+            !results_parse_csv(tmp, text, len, 0, &t) && !agree(tmp, &t, res->json_path, j)) {
+            if (!readonly && rename(tmp, res->csv_path))
+                rc = dlas_error(DLAS_ERR_IO, "cannot write %s: %s", res->csv_path,
+                                  strerror(errno));
+            else {
+                dlas_log(DLAS_LOG_WARN, "%s: completed a write that was stopped between "
+                         "results.json and results.csv (%s)", res->dir, e->d_name);
+                results_table_free(c);
+                *c = t;
+                t = (struct results_table){0};
+                *finished = 1;
+            }
+        }
+        results_table_free(&t);
+        free(text);
+        free(tmp);
+    }
+    closedir(d);
+    if (*finished)
+        dlas_clear_error();
+    else if (!rc)
+        rc = dlas_error(DLAS_ERR_CORRUPT, "%s", why ? why : "results.csv and results.json disagree");
+    free(why);
+    return rc;
+}
+
 static int load(struct dlas_results *res, int flags)
 {
     char *ctext = NULL, *jtext = NULL;
@@ -495,11 +553,15 @@ static int load(struct dlas_results *res, int flags)
         rc = results_parse_json(res->json_path, jtext, jlen, 0, &j);
     if (!rc && !cmiss && !jmiss)
         rc = agree(res->csv_path, &c, res->json_path, &j);
-    if (!rc && cmiss)
+    if (!rc && cmiss && !jmiss)
         rc = dlas_error(DLAS_ERR_CORRUPT,
                         "%s exists but %s does not; both are written together (rerun with "
                         "--rebuild-results to rebuild the CSV from the JSON)",
                         res->json_path, res->csv_path);
+    if (rc == DLAS_ERR_CORRUPT && !jmiss) {
+        int finished;
+        rc = finish_interrupted_write(res, &j, &c, flags & DLAS_RESULTS_READONLY, &finished);
+    }
     if (!rc) {
         rc = take_rows(res, &c);
         /* the JSON is derived from the same rows: a missing one is rewritten */
