@@ -86,9 +86,12 @@ const char *dlas_plan_blocks(const struct dlas_plan *p);
 /* Where the plan converts activations between NCHW and the fused blocks'
  * channel-blocked layout: a block whose input comes from the block before
  * reads it in that layout (no conversion), so conversions happen only where
- * a chain of blocks starts ("pack 'first' C x H x W") and ends ("scatter
- * 'last' C x H x W"), joined by "; ". dlas_plan_n_conversions counts them
- * (packs + scatters); "" and 0 without blocks. */
+ * a chain of blocks starts ("pack 'X' CxHxW": node X's output, packed by
+ * the chain's first block) and ends ("scatter 'Y' CxHxW": the chain's last
+ * node Y, written back as NCHW), in graph order, joined by "; ". The size
+ * is per image; each conversion reads and writes it once a forward.
+ * dlas_plan_n_conversions counts them (packs + scatters); "" and 0 without
+ * blocks. */
 const char *dlas_plan_conversions(const struct dlas_plan *p);
 int dlas_plan_n_conversions(const struct dlas_plan *p);
 
