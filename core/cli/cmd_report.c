@@ -251,7 +251,7 @@ static void overview(FILE *o, const struct study *s)
     fprintf(o, "- configurations (seeds summarised): %zu\n", s->n);
     if (isfinite(lmin))
         fprintf(o, "- load average (1 min) while timing: %.2f to %.2f\n", lmin, lmax);
-    fprintf(o, "- rows with noisy timing (flagged timing_noisy; `dlas run --retry-noisy` re-times "
+    fprintf(o, "- rows with noisy timing (flagged timing_noisy; `dlas run --retry-noisy` reruns "
                "them): %zu\n",
             noisy);
 }

@@ -104,7 +104,7 @@ static void dry_run(const struct dlas_experiment *e, const char *dir, int resume
             else if (!resume)
                 mark = "to rerun (--no-resume)";
             else if (retry_noisy && !strcmp(dlas_results_get(&res, (size_t)k, "timing_noisy"), "1"))
-                mark = "to re-time (noisy)";
+                mark = "to rerun (noisy timing)";
             else
                 mark = "done";
         }
@@ -242,8 +242,10 @@ int cmd_run(struct cli *c, int argc, char **argv)
                    "  point as it ends. Rerunning skips points already done with the same\n"
                    "  configuration.\n\n"
                    "  --dry-run       list the expanded points, marking those already done\n"
-                   "  --retry-noisy   re-time finished points whose timing was flagged noisy\n"
-                   "                  (timing_noisy = 1: their spread says the machine was busy)\n"
+                   "  --retry-noisy   rerun finished points whose timing was flagged noisy\n"
+                   "                  (timing_noisy = 1: their spread says the machine was busy);\n"
+                   "                  the whole point reruns: trained models come from the model\n"
+                   "                  cache, compressors run again\n"
                    "  -o, --output D  write results to D instead of experiment.output.dir\n"
                    "  --no-resume     rerun points that are already in the results\n"
                    "  --rebuild-results  results files that do not parse are refused; this keeps\n"

@@ -106,7 +106,7 @@ static int finish(struct dlas_run_sink *s, size_t i)
         s->sum->ran++;
     const char *noisy = dlas_row_get(&pt->result, "timing_noisy");
     if (noisy && !strcmp(noisy, "1"))
-        dlas_log(DLAS_LOG_WARN, "%s: noisy timing (%s); `dlas run --retry-noisy` re-times it",
+        dlas_log(DLAS_LOG_WARN, "%s: noisy timing (%s); `dlas run --retry-noisy` reruns it",
                  pt->id, dlas_row_get(&pt->result, "timing_noise"));
     int rc = dlas_results_add(s->res, &pt->result);
     s->finished++;
@@ -170,7 +170,7 @@ static size_t points_to_run(struct dlas_experiment *e, const struct dlas_run_opt
         long done = o->resume ? dlas_results_find(res, pt->id, pt->hash) : -1;
         if (done >= 0 && o->retry_noisy &&
             !strcmp(dlas_results_get(res, (size_t)done, "timing_noisy"), "1"))
-            done = -1; /* re-time it */
+            done = -1; /* rerun it */
         dlas_row_free(&pt->result);
         if (done >= 0) {
             const struct dlas_row *old = &res->rows[done];
