@@ -7,7 +7,10 @@
  * the two files agree is reached too. Each input is read as a resume reads
  * it; when bit 2 of the first byte is set and that read refused the files,
  * again with DLAS_RESULTS_REBUILD (which rewrites, and syncs, what it
- * recovers: slow, hence not every time). */
+ * recovers: slow, hence not every time). With bit 3 and both files, the
+ * CSV part is also left as results.csv.tmp.7 and results.csv keeps only its
+ * first half: a write stopped between its two renames, which the reader
+ * finishes when the temporary agrees with the JSON. */
 #include <sys/stat.h>
 
 #include "fuzz_common.h"
@@ -41,13 +44,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    int mode = data[0] & 3, rebuild = data[0] & 4;
+    int mode = data[0] & 3, rebuild = data[0] & 4, stopped = data[0] & 8;
     data++, size--;
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/res", fz_scratch());
     mkdir(dir, 0700);
     static const char *const leftovers[] = {"results.csv.damaged", "results.json.damaged",
-                                            "results.csv.tmp", "results.json.tmp"};
+                                            "results.csv.tmp", "results.json.tmp",
+                                            "results.csv.tmp.7"};
     for (size_t i = 0; i < sizeof leftovers / sizeof *leftovers; i++)
         put(dir, leftovers[i], NULL, 0);
     if (mode == 0) {
@@ -64,7 +68,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (cut > size)
             cut = size;
-        put(dir, "results.csv", data, cut);
+        if (stopped) { /* a write stopped between its renames: the new CSV a temporary */
+            put(dir, "results.csv.tmp.7", data, cut);
+            put(dir, "results.csv", data, cut / 2);
+        } else
+            put(dir, "results.csv", data, cut);
         put(dir, "results.json", data + cut, size - cut);
     }
     if (read_all(dir, DLAS_RESULTS_READONLY) != DLAS_OK && rebuild)
