@@ -426,6 +426,18 @@ START_TEST(write_stopped_between_renames_is_finished)
     /* only temporaries that disagree with the JSON: refused, nothing changed */
     dlas_test_spit(path_in("k/results.csv"), old, lold);
     expect_refused(dir, "has 2 rows");
+
+    /* a damaged JSON finishes nothing, whatever temporary lies beside it:
+     * here one that holds only the header, as many rows as the JSON's
+     * parsed part, which must not replace the CSV */
+    unlink(path_in("k/results.csv.tmp.7"));
+    dlas_test_spit(path_in("k/results.csv"), new, lnew);
+    dlas_test_spit(path_in("k/results.csv.tmp.9"), new, (size_t)(strchr(new, '\n') - new + 1));
+    char *json = dlas_test_slurp(path_in("k/results.json"), &l);
+    dlas_test_spit(path_in("k/results.json"), "[{\"cell_id\"", 12);
+    expect_refused(dir, "results.json");
+    dlas_test_spit(path_in("k/results.json"), json, l);
+    free(json);
     free(old);
     free(new);
 }

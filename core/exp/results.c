@@ -547,10 +547,11 @@ static int load(struct dlas_results *res, int flags)
         return rc;
     }
     struct results_table c = {0}, j = {0};
+    int jparsed = 0;
     if (!cmiss)
         rc = results_parse_csv(res->csv_path, ctext, clen, 0, &c);
     if (!rc && !jmiss)
-        rc = results_parse_json(res->json_path, jtext, jlen, 0, &j);
+        jparsed = !(rc = results_parse_json(res->json_path, jtext, jlen, 0, &j));
     if (!rc && !cmiss && !jmiss)
         rc = agree(res->csv_path, &c, res->json_path, &j);
     if (!rc && cmiss && !jmiss)
@@ -558,7 +559,8 @@ static int load(struct dlas_results *res, int flags)
                         "%s exists but %s does not; both are written together (rerun with "
                         "--rebuild-results to rebuild the CSV from the JSON)",
                         res->json_path, res->csv_path);
-    if (rc == DLAS_ERR_CORRUPT && !jmiss) {
+    /* only a whole JSON is the new side of a stopped write */
+    if (rc == DLAS_ERR_CORRUPT && jparsed) {
         int finished;
         rc = finish_interrupted_write(res, &j, &c, flags & DLAS_RESULTS_READONLY, &finished);
     }
