@@ -25,12 +25,15 @@
  *   bench_plan --model NAME [--param key=value ...] --input CxHxW
  *              [--classes N] [--weights FILE] [--batch B] [--threads T]
  *              [--primitives a,b,c | --primitive NAME] [--fallback NAME]
- *              [--blocks 1|0] [--block-layout chain|nchw] [--cpu-time]
+ *              [--blocks 1|0] [--block-layout chain|nchw] [--concat view|copy]
+ *              [--cpu-time]
  *
  * With auto, the fused mobile blocks (dlas_plan_options.blocks) race their
  * layers too, and those that win are kept (--blocks 0: never fused).
  * Consecutive fused blocks pass their activations in the channel-blocked
  * layout (--block-layout nchw: each block converts from and to NCHW).
+ * A concat read only by batchnorms is read in place (--concat copy: every
+ * concat copies its inputs, as before views).
  * --cpu-time: `time` and `profile` report process CPU time (all threads,
  * spinning included) instead of wall time. */
 #include <stdio.h>
@@ -50,7 +53,8 @@ static const char usage[] =
     "usage: bench_plan --model NAME [--param key=value ...] --input CxHxW [--classes N]\n"
     "                  [--weights FILE] [--batch B] [--threads T]\n"
     "                  [--primitives a,b,c | --primitive NAME] [--fallback NAME]\n"
-    "                  [--blocks 1|0] [--block-layout chain|nchw] [--cpu-time]\n"
+    "                  [--blocks 1|0] [--block-layout chain|nchw] [--concat view|copy]\n"
+    "                  [--cpu-time]\n"
     "Binds the model's conv layers with auto (by measurement) over --primitives,\n"
     "or to one --primitive (auto also races fused mobile blocks against their layers\n"
     "unless --blocks 0), then reads commands on stdin:\n"
@@ -78,7 +82,7 @@ static int die(const char *what)
 struct opts {
     const char *model, *weights, *fallback, *single;
     const char *params[MAX_PARAMS];
-    int n_params, c, h, w, classes, threads, blocks, nchw, cpu_time;
+    int n_params, c, h, w, classes, threads, blocks, nchw, concat_copy, cpu_time;
     int64_t batch;
     char prims[512];
 };
@@ -132,6 +136,8 @@ static int parse(int argc, char **argv, struct opts *o)
             o->blocks = v[0] - '0';
         else if (!strcmp(a, "--block-layout") && (!strcmp(v, "nchw") || !strcmp(v, "chain")))
             o->nchw = !strcmp(v, "nchw");
+        else if (!strcmp(a, "--concat") && (!strcmp(v, "view") || !strcmp(v, "copy")))
+            o->concat_copy = !strcmp(v, "copy");
         else {
             fprintf(stderr, "bench_plan: bad option %s %s\n%s", a, v, usage);
             return 2;
@@ -398,6 +404,7 @@ int main(int argc, char **argv)
         po.block_mask = block_mask;
     }
     po.block_nchw = o.nchw;
+    po.concat_copy = o.concat_copy;
     struct dlas_plan *plan = NULL;
     if (dlas_plan_create_ex(g, &host, &be, ps.c, ps.n, fb.n ? fb.c : NULL, o.batch, &po, &plan))
         return die("plan");

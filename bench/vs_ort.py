@@ -150,6 +150,7 @@ VARIANTS = {
     "auto": [],                      # auto by measurement, fused mobile blocks where they win
     "auto-noblocks": ["--blocks", "0"],  # auto over the primitives alone, every conv on its own
     "auto-nchw": ["--block-layout", "nchw"],  # fused blocks, each converting from and to NCHW
+    "auto-copy": ["--concat", "copy"],  # every concat copies (no views read by batchnorms)
 }
 
 

@@ -475,13 +475,127 @@ END_TEST
 
 /* The plan's own operators agree with the reference ones, NaN included:
  * pooling windows at every edge, ceil mode, batchnorm unfused, add. */
+/* Concatenations read in place: a concat whose only readers are batchnorms
+ * is a view (no buffer, no copy), with results bit for bit those of the
+ * copying plan and the reference's; any other reader, an activation fused
+ * into the concat, or the graph's output keeps the copy. */
+static void concat_plans(struct rig *rig, struct dlas_graph *g, int64_t batch, int views)
+{
+    struct dlas_params *pp;
+    struct dlas_primitive_choice gc = choice("grouped-spatial-pack", &pp);
+    struct dlas_plan_options po;
+    dlas_plan_options_default(&po);
+    struct dlas_plan *pv, *pc;
+    ck_assert_msg(dlas_plan_create_ex(g, &rig->h, &rig->be, &gc, 1, NULL, batch, &po, &pv) == 0,
+                  "%s", dlas_last_error());
+    po.concat_copy = 1;
+    ck_assert_int_eq(dlas_plan_create_ex(g, &rig->h, &rig->be, &gc, 1, NULL, batch, &po, &pc), 0);
+    int n_views = 0;
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+        n_views += !strcmp(dlas_plan_binding(pv, i), "view");
+        ck_assert_str_ne(dlas_plan_binding(pc, i), "view");
+    }
+    ck_assert_int_eq(n_views, views);
+    ck_assert(plan_vs_ref(pv, g, batch) < 1e-5);
+    /* the same input through both plans: the same bits */
+    const struct dlas_node *in = dlas_graph_node(g, 0);
+    int64_t ni = batch * in->out_shape[0] * in->out_shape[1] * in->out_shape[2];
+    int64_t no = batch * dlas_plan_output_numel(pv);
+    float *x = malloc((size_t)ni * sizeof *x), *yv = malloc((size_t)no * sizeof *yv),
+          *yc = malloc((size_t)no * sizeof *yc);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 5);
+    for (int64_t i = 0; i < ni; i++)
+        x[i] = dlas_rng_normal(&r);
+    for (int64_t i = 0; i < no; i++)
+        yv[i] = yc[i] = NAN;
+    ck_assert_int_eq(dlas_plan_run(pv, batch, x, yv), 0);
+    ck_assert_int_eq(dlas_plan_run(pc, batch, x, yc), 0);
+    ck_assert(memcmp(yv, yc, (size_t)no * sizeof *yv) == 0);
+    free(x);
+    free(yv);
+    free(yc);
+    dlas_plan_free(pv);
+    dlas_plan_free(pc);
+    dlas_params_free(pp);
+}
+
+START_TEST(test_concat_views)
+{
+    struct rig rig;
+    rig_open(&rig, 2);
+    /* DenseNet: every concat is read by a batchnorm only */
+    static const char *const dn[] = {"depth", "40", "growth", "6", NULL};
+    struct dlas_graph *g = zoo_model(&rig.h, "densenet", dn, 3, 16, 16, 10);
+    int concats = 0;
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++)
+        concats += dlas_graph_node(g, i)->op == DLAS_OP_CONCAT;
+    ck_assert_int_ge(concats, 15);
+    concat_plans(&rig, g, 1, concats);
+    concat_plans(&rig, g, 3, concats);
+    dlas_graph_free(g);
+
+    /* constructed: which concats may be views */
+    g = dlas_graph_new();
+    int x = dlas_graph_input(g, "in", 5, 9, 7);
+    struct dlas_conv_attr ca = dlas_conv(6, 3, 1, 1), cb = dlas_conv(4, 1, 1, 0);
+    int a = dlas_graph_conv2d(g, "a", x, &ca);
+    int parts1[] = {x, a}, parts2[] = {a, x, a};
+    int c1 = dlas_graph_concat(g, "c1", 2, parts1); /* read by a batchnorm only: view */
+    int b1 = dlas_graph_batchnorm(g, "b1", c1, 1e-5f);
+    int b1r = dlas_graph_relu(g, "b1r", b1);
+    int c2 = dlas_graph_concat(g, "c2", 3, parts2); /* two batchnorms: view */
+    int b2 = dlas_graph_batchnorm(g, "b2", c2, 1e-5f);
+    int b3 = dlas_graph_batchnorm(g, "b3", c2, 1e-5f);
+    int c3 = dlas_graph_concat(g, "c3", 2, parts1); /* a batchnorm and a conv: copied */
+    int b4 = dlas_graph_batchnorm(g, "b4", c3, 1e-5f);
+    int d = dlas_graph_conv2d(g, "d", c3, &cb);
+    int c4 = dlas_graph_concat(g, "c4", 2, parts1); /* relu fused into it: copied */
+    int c4r = dlas_graph_relu(g, "c4r", c4);
+    int c4b = dlas_graph_batchnorm(g, "c4b", c4r, 1e-5f);
+    int e = dlas_graph_conv2d(g, "e", b1r, &cb), f = dlas_graph_conv2d(g, "f", b2, &cb);
+    int h = dlas_graph_conv2d(g, "h", b3, &cb), k = dlas_graph_conv2d(g, "k", b4, &cb);
+    int m = dlas_graph_conv2d(g, "m", c4b, &cb);
+    int s1 = dlas_graph_add(g, "s1", e, f), s2 = dlas_graph_add(g, "s2", h, k);
+    int s3 = dlas_graph_add(g, "s3", s1, s2), s4 = dlas_graph_add(g, "s4", s3, d);
+    int s5 = dlas_graph_add(g, "s5", s4, m);
+    int outs[] = {s5, a};
+    dlas_graph_concat(g, "out", 2, outs); /* the output: copied */
+    ck_assert_msg(dlas_graph_status(g) == 0, "%s", dlas_last_error());
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 3);
+    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+        struct dlas_node *n = dlas_graph_node(g, i);
+        for (int64_t q = 0; n->op == DLAS_OP_BATCHNORM && q < n->out_shape[0]; q++) {
+            dlas_f32(&n->weight)[q] = 0.5f + dlas_rng_uniform(&r);
+            dlas_f32(&n->bias)[q] = dlas_rng_normal(&r) * 0.2f;
+            dlas_f32(&n->running_mean)[q] = dlas_rng_normal(&r) * 0.2f;
+            dlas_f32(&n->running_var)[q] = 0.5f + dlas_rng_uniform(&r);
+        }
+    }
+    for (int64_t batch = 1; batch <= 3; batch += 2)
+        concat_plans(&rig, g, batch, 2);
+    struct dlas_plan *p;
+    ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, NULL, 0, NULL, 2, NULL, &p), 0);
+    ck_assert_str_eq(dlas_plan_binding(p, c1), "view");
+    ck_assert_str_eq(dlas_plan_binding(p, c2), "view");
+    ck_assert_str_eq(dlas_plan_binding(p, c3), "ref");
+    ck_assert_str_eq(dlas_plan_binding(p, c4), "ref");
+    dlas_plan_free(p);
+    dlas_graph_free(g);
+    rig_close(&rig);
+}
+END_TEST
+
 START_TEST(test_plan_ops)
 {
     struct rig rig;
     rig_open(&rig, 2);
     static const struct dlas_pool_attr pools[] = {
         {3, 3, 2, 2, 1, 1, 0, 1}, {2, 2, 2, 2, 0, 0, 0, 1}, {3, 3, 1, 1, 1, 1, 0, 1},
-        {3, 2, 2, 3, 0, 1, 1, 1}, {5, 5, 3, 3, 2, 2, 1, 1}};
+        {3, 2, 2, 3, 0, 1, 1, 1}, {5, 5, 3, 3, 2, 2, 1, 1}, {3, 3, 2, 2, 0, 0, 0, 1},
+        {2, 3, 1, 2, 0, 0, 0, 0}};
     int total_nans = 0;
     for (size_t k = 0; k < sizeof pools / sizeof pools[0]; k++) {
         struct dlas_graph *g = dlas_graph_new();
@@ -491,6 +605,10 @@ START_TEST(test_plan_ops)
         struct dlas_pool_attr same = pools[k];
         int w = dlas_graph_maxpool(g, "mp2", z, &same);
         y = dlas_graph_add(g, "add", y, w);
+        /* average pooling of the same windows: the plan's own where every
+         * window is whole, the reference operator elsewhere */
+        int v = dlas_graph_avgpool(g, "ap", x, &same);
+        y = dlas_graph_add(g, "add2", y, v);
         y = dlas_graph_relu6(g, "r6", y);
         ck_assert_msg(y >= 0 && dlas_graph_status(g) == 0, "pool %zu: %s", k, dlas_last_error());
         struct dlas_rng r;
@@ -932,6 +1050,7 @@ int main(void)
     tcase_add_test(tc, test_plan_ops);
     tcase_add_test(tc, test_auto_select);
     tcase_add_test(tc, test_plan_blocks);
+    tcase_add_test(tc, test_concat_views);
     tc = dlas_test_case(s, "tuning", tmp_setup, tmp_teardown, 300);
     tcase_add_test(tc, test_tunelog_roundtrip);
     tcase_add_test(tc, test_params_apply);

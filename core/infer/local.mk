@@ -11,6 +11,7 @@ core_infer_libdlas_infer_la_SOURCES = \
 	core/infer/plan_ops.h \
 	core/infer/plan_impl.h \
 	core/infer/plan_quant.c \
+	core/infer/plan_views.c \
 	core/infer/tune.c \
 	core/infer/tunelog.c
 core_infer_libdlas_infer_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS)

@@ -370,6 +370,7 @@ static int assign_slots(struct dlas_plan *p)
                 last_use[r] = i;
         }
     }
+    plan_views_extend_lifetimes(p, last_use);
     /* a fused node keeps its root's buffer alive until its own consumers ran */
     for (int i = 0; i < n; i++) {
         const struct dlas_node *nd = dlas_graph_node(p->g, i);
@@ -384,6 +385,10 @@ static int assign_slots(struct dlas_plan *p)
         const struct dlas_node *nd = dlas_graph_node(p->g, i);
         if (nd->op == DLAS_OP_INPUT) {
             p->slot[i] = -1;
+            continue;
+        }
+        if (p->view[i]) {
+            p->slot[i] = -2; /* no buffer: its readers read its parts */
             continue;
         }
         if (p->root[i] != i)
@@ -475,6 +480,8 @@ int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host
         rc = plan_quant_decide(p);
     if (!rc)
         rc = plan_blocks_find(p, opt);
+    if (!rc)
+        rc = plan_views_find(p, opt);
     for (int i = 0; i < p->n && !rc; i++)
         rc = prepare_conv(p, i);
     if (!rc)
@@ -535,6 +542,7 @@ void dlas_plan_free(struct dlas_plan *p)
     if (p->qbuf)
         p->be->ops->free(p->be->ctx, p->qbuf);
     free(p->u8);
+    free(p->view);
     free(p->slots);
     free(p->slot);
     free(p->slot_size);
@@ -561,13 +569,15 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
     }
     for (int j = 0; j < nd->n_inputs; j++) {
         int src = nd->inputs[j];
-        in[j] = p->slot[src] < 0 ? input : p->slots[p->slot[src]];
+        in[j] = p->slot[src] == -1 ? input : p->slot[src] < 0 ? NULL : p->slots[p->slot[src]];
     }
     float *out = p->slots[p->slot[i]];
     int rc, done = 0;
     const struct binding *b = &p->bind[i];
     if (p->block_of && p->block_of[i] >= 0)
         rc = plan_blocks_run(p, i, batch, in[0], out);
+    else if (nd->op == DLAS_OP_BATCHNORM && p->view[nd->inputs[0]])
+        rc = plan_views_batchnorm(p, i, batch, input, out);
     else if (p->dev && nd->op == DLAS_OP_CONV2D && !b->choice)
         rc = dlas_error(DLAS_ERR_UNSUPPORTED, "layer '%s': no %s primitive is bound to it",
                         nd->name, p->be->ops->device);
@@ -600,6 +610,12 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
     return rc;
 }
 
+/* A node runs unless it is the input, fused into another or a view. */
+static int runs(const struct dlas_plan *p, int i)
+{
+    return dlas_graph_node(p->g, i)->op != DLAS_OP_INPUT && p->root[i] == i && !p->view[i];
+}
+
 /* Every node that runs, in order (times, when asked: the backend's device
  * marks when it has them, else its clock around a synchronised node). */
 static int run_nodes(struct dlas_plan *p, int64_t batch, const float *input,
@@ -616,8 +632,7 @@ static int run_nodes(struct dlas_plan *p, int64_t batch, const float *input,
             return rc;
         int last = 0;
         for (int i = 0; i < p->n; i++) {
-            const struct dlas_node *nd = dlas_graph_node(p->g, i);
-            if (nd->op == DLAS_OP_INPUT || p->root[i] != i)
+            if (!runs(p, i))
                 continue;
             if ((rc = run_node(p, i, batch, input)) || (rc = p->dev->mark(p->be->ctx, i + 1)))
                 return rc;
@@ -626,8 +641,7 @@ static int run_nodes(struct dlas_plan *p, int64_t batch, const float *input,
         /* each node's time is from the mark before it to its own */
         int prev = 0;
         for (int i = 0; i < p->n && last; i++) {
-            const struct dlas_node *nd = dlas_graph_node(p->g, i);
-            if (nd->op == DLAS_OP_INPUT || p->root[i] != i)
+            if (!runs(p, i))
                 continue;
             double t = p->dev->elapsed(p->be->ctx, prev, i + 1);
             if (t < 0)
@@ -638,8 +652,7 @@ static int run_nodes(struct dlas_plan *p, int64_t batch, const float *input,
         return DLAS_OK;
     }
     for (int i = 0; i < p->n; i++) {
-        const struct dlas_node *nd = dlas_graph_node(p->g, i);
-        if (nd->op == DLAS_OP_INPUT || p->root[i] != i)
+        if (!runs(p, i))
             continue;
         double t0 = node_seconds ? ops->now(p->be->ctx) : 0;
         int rc = run_node(p, i, batch, input);
@@ -766,6 +779,8 @@ int dlas_plan_run_timed(struct dlas_plan *p, int64_t batch, const float *input, 
 
 const char *dlas_plan_binding(const struct dlas_plan *p, int id)
 {
+    if (id >= 0 && id < p->n && p->view && p->view[id])
+        return "view";
     if (id < 0 || id >= p->n || (!p->bind[id].choice && !p->bind[id].in_block))
         return "ref";
     if (p->bind[id].in_block || (p->block_of && p->block_of[id] >= 0))

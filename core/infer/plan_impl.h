@@ -60,6 +60,9 @@ struct dlas_plan {
     char *block_names;
     char *conversions; /* dlas_plan_conversions */
     int n_conversions;
+    /* concatenations left as views (plan_views.c): view[id] = 1 */
+    unsigned char *view;
+    int n_views;
 };
 
 /* int8 (plan_quant.c). Before prepare: mark the convs that run int8 and
@@ -80,5 +83,14 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt);
 int64_t plan_blocks_out_numel(const struct dlas_plan *p, int id, int64_t own);
 int plan_blocks_run(struct dlas_plan *p, int id, int64_t batch, const float *in, float *out);
 void plan_blocks_free(struct dlas_plan *p);
+
+/* Concat views (plan_views.c). After the blocks: mark the concats read in
+ * place; assign_slots then gives them no buffer and keeps their parts alive
+ * as long as the view (extend_lifetimes), and a batchnorm reading a view
+ * runs through plan_views_batchnorm. */
+int plan_views_find(struct dlas_plan *p, const struct dlas_plan_options *opt);
+void plan_views_extend_lifetimes(const struct dlas_plan *p, int *last_use);
+int plan_views_batchnorm(struct dlas_plan *p, int id, int64_t batch, const float *input,
+                         float *out);
 
 #endif

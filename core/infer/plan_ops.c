@@ -28,8 +28,6 @@ struct elem_job {
     float *y;
     int64_t n, chunk;
     enum plan_post post;
-    const float *scale, *shift; /* batchnorm: per channel */
-    int64_t plane, channels;
 };
 
 /* The plan's folded activation as the kernels' enum dlas_activation. */
@@ -78,13 +76,26 @@ static void add_fn(void *arg, int64_t b, int64_t e, int thread)
     ew_add(j->y + lo, j->a + lo, j->b + lo, hi - lo, act_of(j->post));
 }
 
+/* Batchnorm reads each channel plane where it lies: in[0] when its input
+ * is a tensor, or in the part of a concatenation that the plan left as a
+ * view (chan_src[c] is channel c's plane in image 0, chan_bstride[c] the
+ * distance between images in that part). */
+struct bn_job {
+    const float *const *chan_src;
+    const int64_t *chan_bstride;
+    float *y;
+    const float *scale, *shift;
+    int64_t plane, channels;
+    enum plan_post post;
+};
+
 static void bn_fn(void *arg, int64_t b, int64_t e, int thread)
 {
-    struct elem_job *j = arg;
+    const struct bn_job *j = arg;
     for (int64_t p = b; p < e; p++) {
-        int64_t c = p % j->channels;
-        ew_affine(j->y + p * j->plane, j->a + p * j->plane, j->plane, j->scale[c], j->shift[c],
-                  act_of(j->post));
+        int64_t img = p / j->channels, c = p % j->channels;
+        ew_affine(j->y + p * j->plane, j->chan_src[c] + img * j->chan_bstride[c], j->plane,
+                  j->scale[c], j->shift[c], act_of(j->post));
     }
 }
 
@@ -208,6 +219,44 @@ static void maxpool_fn(void *arg, int64_t b, int64_t e, int thread)
         free(rows);
 }
 
+/* Average pooling where every window lies inside the input (no padding, no
+ * ceil_mode overhang: DenseNet's transitions, most classifiers' heads), so
+ * every divisor is kh * kw; other cases run the reference operator. */
+static int avgpool_full_windows(const struct dlas_node *x, const struct dlas_node *n)
+{
+    const struct dlas_pool_attr *a = &n->attr.pool;
+    return a->pad_h == 0 && a->pad_w == 0 &&
+           (n->out_shape[1] - 1) * a->stride_h + a->kh <= x->out_shape[1] &&
+           (n->out_shape[2] - 1) * a->stride_w + a->kw <= x->out_shape[2];
+}
+
+static void avgpool_fn(void *arg, int64_t b, int64_t e, int thread)
+{
+    const struct pool_job *j = arg;
+    const struct dlas_pool_attr *a = &j->n->attr.pool;
+    const int64_t IH = j->x->out_shape[1], IW = j->x->out_shape[2];
+    const int64_t OH = j->n->out_shape[1], OW = j->n->out_shape[2];
+    const float div = (float)(a->kh * a->kw);
+    for (int64_t p = b; p < e; p++) {
+        const float *xp = j->in + p * IH * IW;
+        float *yp = j->out + p * OH * OW;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            float *y = yp + oh * OW;
+            for (int64_t ow = 0; ow < OW; ow++)
+                y[ow] = 0.0f;
+            for (int r = 0; r < a->kh; r++) {
+                const float *row = xp + (oh * a->stride_h + r) * IW;
+                for (int kx = 0; kx < a->kw; kx++)
+                    for (int64_t ow = 0; ow < OW; ow++)
+                        y[ow] += row[ow * a->stride_w + kx];
+            }
+            for (int64_t ow = 0; ow < OW; ow++)
+                y[ow] /= div;
+            ew_act(y, y, OW, act_of(j->post));
+        }
+    }
+}
+
 static void gap_fn(void *arg, int64_t b, int64_t e, int thread)
 {
     const struct pool_job *j = arg;
@@ -216,8 +265,6 @@ static void gap_fn(void *arg, int64_t b, int64_t e, int thread)
         j->out[p] = post_op(ew_mean(j->in + p * S, S), j->post);
 }
 
-/* ---- dispatch ------------------------------------------------------------------ */
-
 static int64_t numel(const struct dlas_node *n)
 {
     int64_t m = 1;
@@ -225,6 +272,49 @@ static int64_t numel(const struct dlas_node *n)
         m *= n->out_shape[i];
     return m;
 }
+
+/* ---- batchnorm ----------------------------------------------------------------- */
+
+int plan_batchnorm(const struct dlas_graph *g, int id, int64_t batch,
+                   const struct plan_part *parts, int n_parts, float *out, enum plan_post post,
+                   const struct dlas_backend *be)
+{
+    const struct dlas_node *n = dlas_graph_node(g, id);
+    if (n->weight.dtype != DLAS_F32 || !n->weight.data || !n->bias.data ||
+        !n->running_mean.data || !n->running_var.data)
+        return DLAS_ERR_UNSUPPORTED;
+    const int64_t C = n->out_shape[0], plane = numel(n) / C;
+    /* one allocation: scale, shift, each channel's source and image stride */
+    char *mem = malloc((size_t)C * (2 * sizeof(float) + sizeof(float *) + sizeof(int64_t)));
+    if (!mem)
+        return dlas_error(DLAS_ERR_NOMEM, "plan: out of memory for batchnorm '%s'", n->name);
+    const float **src = (const float **)mem;
+    int64_t *bstride = (int64_t *)(src + C);
+    float *scale = (float *)(bstride + C), *shift = scale + C;
+    int64_t c = 0;
+    for (int k = 0; k < n_parts; k++)
+        for (int64_t ck = 0; ck < parts[k].channels && c < C; ck++, c++) {
+            src[c] = parts[k].data + ck * plane;
+            bstride[c] = parts[k].channels * plane;
+        }
+    if (c != C) {
+        free(mem);
+        return dlas_error(DLAS_ERR_INTERNAL, "plan: batchnorm '%s' given %lld of %lld channels",
+                          n->name, (long long)c, (long long)C);
+    }
+    const float *gam = dlas_f32(&n->weight), *bet = dlas_f32(&n->bias);
+    const float *mean = dlas_f32(&n->running_mean), *var = dlas_f32(&n->running_var);
+    for (c = 0; c < C; c++) {
+        double inv = 1.0 / sqrt((double)var[c] + (double)n->attr.bn.eps);
+        ew_bn_coeffs(gam[c], bet[c], mean[c], inv, &scale[c], &shift[c]);
+    }
+    struct bn_job j = {src, bstride, out, scale, shift, plane, C, post};
+    parallel(be, batch * C, batch * C * plane, bn_fn, &j);
+    free(mem);
+    return DLAS_OK;
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
 
 int plan_fast_forward(const struct dlas_graph *g, int id, int64_t batch,
                       const float *const *in, float *out, enum plan_post post,
@@ -250,39 +340,24 @@ int plan_fast_forward(const struct dlas_graph *g, int id, int64_t batch,
         return DLAS_OK;
     }
     case DLAS_OP_BATCHNORM: {
-        if (n->weight.dtype != DLAS_F32 || !n->weight.data || !n->bias.data ||
-            !n->running_mean.data || !n->running_var.data)
-            break;
         const int64_t C = n->out_shape[0];
-        float stack_s[256], stack_t[256];
-        float *scale = C <= 256 ? stack_s : malloc((size_t)C * sizeof(float));
-        float *shift = C <= 256 ? stack_t : malloc((size_t)C * sizeof(float));
-        if (!scale || !shift) {
-            if (C > 256) {
-                free(scale);
-                free(shift);
-            }
-            break;
-        }
-        const float *gam = dlas_f32(&n->weight), *bet = dlas_f32(&n->bias);
-        const float *mean = dlas_f32(&n->running_mean), *var = dlas_f32(&n->running_var);
-        for (int64_t c = 0; c < C; c++) {
-            double inv = 1.0 / sqrt((double)var[c] + (double)n->attr.bn.eps);
-            ew_bn_coeffs(gam[c], bet[c], mean[c], inv, &scale[c], &shift[c]);
-        }
-        struct elem_job j = {.a = in[0], .y = out, .post = post, .scale = scale, .shift = shift,
-                           .plane = m / C, .channels = C};
-        parallel(be, batch * C, total, bn_fn, &j);
-        if (C > 256) {
-            free(scale);
-            free(shift);
-        }
-        return DLAS_OK;
+        const struct plan_part whole = {in[0], C};
+        int rc = plan_batchnorm(g, id, batch, &whole, 1, out, post, be);
+        if (rc != DLAS_ERR_UNSUPPORTED)
+            return rc;
+        break;
     }
     case DLAS_OP_MAXPOOL: {
         struct pool_job j = {x, n, in[0], out, post};
         parallel(be, batch * x->out_shape[0], total * n->attr.pool.kh * n->attr.pool.kw,
                  maxpool_fn, &j);
+        return DLAS_OK;
+    }
+    case DLAS_OP_AVGPOOL: {
+        if (!avgpool_full_windows(x, n))
+            break;
+        struct pool_job j = {x, n, in[0], out, post};
+        parallel(be, batch * x->out_shape[0], batch * numel(x), avgpool_fn, &j);
         return DLAS_OK;
     }
     case DLAS_OP_GLOBAL_AVGPOOL: {

@@ -15,6 +15,21 @@ int plan_fast_forward(const struct dlas_graph *g, int id, int64_t batch,
                       const float *const *in, float *out, enum plan_post post,
                       const struct dlas_backend *be);
 
+/* One input of a concatenation the plan did not copy: `channels` channel
+ * planes per image, images one after another. */
+struct plan_part {
+    const float *data;
+    int64_t channels;
+};
+
+/* Batchnorm node id (then `post`) over its input given as consecutive
+ * channel ranges, each in its own buffer: a concatenation read in place.
+ * DLAS_ERR_UNSUPPORTED (no message): parameters not in f32, use the
+ * reference operator. */
+int plan_batchnorm(const struct dlas_graph *g, int id, int64_t batch,
+                   const struct plan_part *parts, int n_parts, float *out, enum plan_post post,
+                   const struct dlas_backend *be);
+
 /* y = post(y), split over the backend's threads when large. */
 void plan_post_inplace(const struct dlas_backend *be, float *y, int64_t n, enum plan_post post);
 

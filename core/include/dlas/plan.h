@@ -75,6 +75,11 @@ struct dlas_plan_options {
      * between consecutive blocks (dlas_plan_conversions). A study knob: the
      * results are the same either way. */
     int block_nchw;
+    /* With fuse: a concat whose only readers are batchnorms is read in
+     * place by them (binding "view": no buffer, no copy; CPU backends), as
+     * DenseNet's are. 1 makes every concat copy its inputs. A study knob: the
+     * results are bit for bit the same either way. */
+    int concat_copy;
 };
 void dlas_plan_options_default(struct dlas_plan_options *o); /* fuse = 1, the rest none */
 /* Fused mobile blocks in a plan, and "first > conv > conv [+ add]; ..."
