@@ -154,6 +154,8 @@ static const struct {
     {"sparse-direct", 2, {"aligned", "on", "vectors", "28"}},
     {"sparse-direct", 2, {"aligned", "auto", "rows", "1"}},
     {"sparse-direct", 2, {"order", "channel", "rows", "4"}},
+    {"sparse-direct", 1, {"layout", "columns"}},
+    {"sparse-direct", 2, {"layout", "columns", "rows", "1"}},
     {"sparse-gemm", 2, {"band", "16", "vectors", "1"}},
     {"sparse-gemm", 2, {"band", "80", "vectors", "2"}},
 };
@@ -585,7 +587,15 @@ START_TEST(test_primitive_sparsity)
     const int n_specs = (int)(sizeof specs / sizeof specs[0]);
     host_setup(77);
     const struct dlas_component *bc = find(DLAS_KIND_BACKEND, "openmp");
-    struct dlas_params *pp = params_of(c, 0);
+    /* the defaults, and each packed-input layout a primitive offers: every
+     * layout must get the empty rows and pruned filters right */
+    static const char *const layouts[] = {NULL, "flat", "columns"};
+    int has_layout = 0;
+    for (const struct dlas_param_spec *sp = c->params; sp && sp->name; sp++)
+        has_layout |= !strcmp(sp->name, "layout");
+    for (int li = 0; li < (has_layout ? 3 : 1); li++) {
+    struct dlas_params *pp =
+        layouts[li] ? params_of(c, 1, "layout", layouts[li]) : params_of(c, 0);
     for (int threads = 1; threads <= 2; threads++) {
         char tbuf[16];
         snprintf(tbuf, sizeof tbuf, "%d", threads);
@@ -604,14 +614,16 @@ START_TEST(test_primitive_sparsity)
             }
         fprintf(stderr,
                 "conformance: %-20s threads %d: sparsity 0-100%%: %d shapes run, %d refused, "
-                "max rel. error %.2g\n",
-                c->name, threads, tally.run, tally.refused, tally.max_err);
+                "max rel. error %.2g (layout %s)\n",
+                c->name, threads, tally.run, tally.refused, tally.max_err,
+                layouts[li] ? layouts[li] : "default");
         ck_assert_msg(tally.run > 0 || tally.unavailable == tally.refused,
                       "primitive '%s' refused every sparse case", c->name);
         be.ops->release(be.ctx);
         dlas_params_free(bp);
     }
     dlas_params_free(pp);
+    }
     /* a primitive with a break-even threshold refuses the layers below it,
      * saying why, and takes those above */
     for (const struct dlas_param_spec *sp = c->params; sp && sp->name; sp++) {

@@ -47,6 +47,7 @@
 
 struct geom {
     int64_t R, Q, sub, cs, copy_floats, n_vec;
+    int cols;    /* the column-tap layout: one copy per column tap (below) */
     int aligned; /* a copy per shift; else one copy, loads misaligned */
     int n_copies;
     int shift[MAX_COPIES]; /* r of copy j; shift[0] = 0 */
@@ -72,6 +73,7 @@ static void geometry_q(const struct dlas_conv_desc *d, int64_t Q, int aligned, s
      * last phase plane: the tail keeps that inside the copy. */
     g->copy_floats = pc_round_up(d->in_c * g->cs + Q + 2 * PC_VL, PC_VL);
     g->n_vec = pc_ceil_div(d->out_h * Q, PC_VL);
+    g->cols = 0;
     unsigned seen = 1u; /* shift 0: tap (0, 0) */
     g->aligned = aligned;
     g->n_copies = 1;
@@ -90,9 +92,9 @@ static void geometry_q(const struct dlas_conv_desc *d, int64_t Q, int aligned, s
  * stride phase, its positions plus the taps' reach. */
 static double block_bytes(const struct dlas_conv_desc *d, const struct geom *g, int v)
 {
-    const int64_t reach = (((int64_t)d->kh - 1) * d->dil_h / d->stride_h) * g->Q +
-                          ((int64_t)d->kw - 1) * d->dil_w / d->stride_w;
-    return 4.0 * g->n_copies * (double)d->in_c * d->stride_h * d->stride_w *
+    const int64_t col_reach = g->cols ? 0 : ((int64_t)d->kw - 1) * d->dil_w / d->stride_w;
+    const int64_t reach = (((int64_t)d->kh - 1) * d->dil_h / d->stride_h) * g->Q + col_reach;
+    return 4.0 * g->n_copies * (double)d->in_c * d->stride_h * (g->cols ? 1 : d->stride_w) *
            (double)(v * PC_VL + reach + PC_VL);
 }
 
@@ -132,6 +134,123 @@ static void geometry(const struct dlas_conv_desc *d, int aligned, int v, int max
     *g = best;
 }
 
+/* ---- the column-tap layout -------------------------------------------------------
+ *
+ * Small output planes waste lanes and misalign loads in the flat layout: a
+ * 7x7 map padded to 9 columns is 63 positions in 4 vectors, and the taps'
+ * offsets ky*9 + kx leave 8 of 9 loads crossing a cache line. Here each
+ * column tap kx gets its own copy of the packed input, already moved by
+ * the tap's column offset (copy kx, column q holds padded column q*sw +
+ * kx*dil_w; stride rows split into phases as before), so a tap's offset is
+ * only its channel, row phase and row: (dy / sh) * Q. The plane's width Q
+ * is then free (>= out_w, no padding columns needed), and is picked so that
+ * row offsets fall on vector boundaries with few garbage columns: 7x7 ->
+ * Q = 8 (every other row tap aligned, 56 positions), 14x14 -> Q = 16 (all
+ * aligned, the same 224 positions). The price is kw copies of the input,
+ * so blocks are sized for their inputs, every copy, to stay in L2. */
+
+#define COLS_BLOCK_BYTES (768 * 1024) /* one block's inputs, every copy: 3/4 of L2 */
+
+static void geometry_cols_q(const struct dlas_conv_desc *d, int64_t Q, struct geom *g)
+{
+    memset(g, 0, sizeof *g);
+    const int64_t hp = d->in_h + 2 * (int64_t)d->pad_h;
+    g->R = pc_ceil_div(hp, d->stride_h);
+    g->Q = Q;
+    g->sub = pc_round_up(g->R * Q, PC_VL);
+    g->cs = (int64_t)d->stride_h * g->sub;
+    g->copy_floats = pc_round_up(d->in_c * g->cs + Q + 2 * PC_VL, PC_VL);
+    g->n_vec = pc_ceil_div(d->out_h * Q, PC_VL);
+    g->cols = 1;
+    g->n_copies = d->kw;
+}
+
+/* Misaligned row taps a kernel call pays for at width Q. */
+static double cols_misaligned(const struct dlas_conv_desc *d, int64_t Q)
+{
+    int bad = 0;
+    for (int ky = 0; ky < d->kh; ky++)
+        bad += (((int64_t)ky * d->dil_h / d->stride_h) * Q) % PC_VL != 0;
+    return (double)bad / d->kh;
+}
+
+/* Q in [out_w, out_w rounded to 16] with the fewest positions, weighting
+ * misaligned ones by MISALIGNED_COST; the block as in geometry(), its
+ * inputs within COLS_BLOCK_BYTES. */
+static void geometry_cols(const struct dlas_conv_desc *d, int v, int max_v0, struct geom *g)
+{
+    double best_cost = 0;
+    const int64_t qmax = pc_round_up(d->out_w, PC_VL);
+    for (int64_t Q = d->out_w; Q <= qmax; Q++) {
+        struct geom c;
+        geometry_cols_q(d, Q, &c);
+        const double cost =
+            (double)c.n_vec * (1.0 + (MISALIGNED_COST - 1.0) * cols_misaligned(d, Q));
+        if (Q == d->out_w || cost < best_cost) {
+            best_cost = cost;
+            *g = c;
+        }
+    }
+    if (v > 0) {
+        g->v = (int)(v < g->n_vec ? v : g->n_vec);
+        return;
+    }
+    for (int max_v = max_v0;; max_v--) {
+        g->v = sc_even_block(g->n_vec, max_v);
+        if (max_v == 1 || block_bytes(d, g, g->v) <= COLS_BLOCK_BYTES)
+            return;
+    }
+}
+
+/* Offsets are int32: the largest copy set either layout may pick must fit. */
+static int cols_fits(const struct dlas_conv_desc *d)
+{
+    struct geom g;
+    geometry_cols_q(d, pc_round_up(d->out_w, PC_VL), &g);
+    return (double)d->kw * (double)g.copy_floats <= INT32_MAX;
+}
+
+/* Misaligned taps of the flat layout (none where every shift has a copy). */
+static double flat_misaligned(const struct dlas_conv_desc *d, const struct geom *g)
+{
+    if (g->aligned)
+        return 0.0;
+    int bad = 0;
+    for (int ky = 0; ky < d->kh; ky++)
+        for (int kx = 0; kx < d->kw; kx++)
+            bad += tap_base(d, g->Q, g->sub, ky, kx) % PC_VL != 0;
+    return (double)bad / (d->kh * d->kw);
+}
+
+/* layout 0: flat; 1: columns; -1: auto (below). density: the weights'
+ * fraction of non-zeros; rows: output channels a kernel call. */
+static void pick_geometry(const struct dlas_conv_desc *d, int aligned, int layout, int v,
+                          int max_v0, double density, int rows, struct geom *g)
+{
+    geometry(d, aligned, v, max_v0, g);
+    if (!layout || !cols_fits(d))
+        return;
+    struct geom c;
+    geometry_cols(d, v, max_v0, &c);
+    if (layout > 0) {
+        *g = c;
+        return;
+    }
+    /* auto: the kw copies of a whole image must stay within half of L2 (with
+     * the weights streaming past): on larger planes the copies' traffic cost
+     * more than the aligned loads gained (measured on ResNet-18's 14x14 to
+     * 56x56 layers, where only 7x7 gained). And a kernel call must touch
+     * each copy of a channel at least once on average (rows x kh x density
+     * >= 1): sparser, a call brings in kw times the cache lines for the same
+     * few non-zeros (7x7 at 95%: 10% slower; 70-90%: 3-20% faster). */
+    const double k = MISALIGNED_COST - 1.0;
+    if (4.0 * (double)c.n_copies * (double)c.copy_floats <= BLOCK_BYTES &&
+        rows * d->kh * density >= 1.0 &&
+        (double)c.n_vec * (1.0 + k * cols_misaligned(d, c.Q)) <
+            (double)g->n_vec * (1.0 + k * flat_misaligned(d, g)))
+        *g = c;
+}
+
 struct sd_state {
     struct pc_conv conv; /* host, be, d, cpg, opg */
     struct geom g;        /* the packed input's layout */
@@ -161,6 +280,13 @@ static const struct dlas_param_spec sd_params[] = {
      "same time, so L1 serves the second; blocks of at most 14 vectors), 4 four (at most 7), "
      "1 one row (up to 28); auto: 4 where one block of at most 7 vectors covers the output "
      "plane, else 2"},
+    {"layout", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "flat|columns|auto",
+     "packed input: flat: one padded copy, positions along the padded width; columns: one "
+     "copy per column tap, moved by the tap's offset, so the plane width is free (7x7 maps: "
+     "56 positions, half the loads aligned; 14x14: every load aligned) at kw times the "
+     "packing; auto: columns where its copies of an image fit in half of L2, a kernel call "
+     "touches each copy of a channel at least once on average (rows x kh x density >= 1) and "
+     "it needs fewer vectors, misaligned ones weighted"},
     {"order", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "serpentine", 0, 0, "serpentine|channel",
      "order of a row's non-zeros: channel: by input channel (and tap) in every row; "
      "serpentine: every other kernel call's rows in reverse, so that a call starts on the "
@@ -182,6 +308,11 @@ static int32_t sd_offset(const void *ctx, int64_t oc, int64_t ic, int ky, int kx
     const struct dlas_conv_desc *d = c->d;
     const struct geom *g = c->g;
     const int64_t grp = oc / (d->out_c / d->groups);
+    if (g->cols) {
+        const int64_t dy = (int64_t)ky * d->dil_h;
+        return (int32_t)(kx * g->copy_floats + (grp * c->cpg + ic) * g->cs +
+                         (dy % d->stride_h) * g->sub + (dy / d->stride_h) * g->Q);
+    }
     const int64_t base = tap_base(d, g->Q, g->sub, ky, kx);
     if (!g->aligned)
         return (int32_t)((grp * c->cpg + ic) * g->cs + base);
@@ -258,14 +389,19 @@ static int sd_prepare(const struct dlas_host *host, const struct dlas_backend *b
     const char *rows = p ? dlas_param_str(p, "rows") : NULL;
     const int aligned = !al || !strcmp(al, "off") ? 0 : !strcmp(al, "on") ? 1 : -1;
     const int vectors = p ? (int)dlas_param_int(p, "vectors") : 0;
+    const char *lay = p ? dlas_param_str(p, "layout") : NULL;
+    const int layout = !lay || !strcmp(lay, "flat") ? 0 : !strcmp(lay, "columns") ? 1 : -1;
     int n_rows = rows && strcmp(rows, "auto") ? atoi(rows) : 2;
-    geometry(d, aligned, vectors, n_rows == 4 ? SC_MAX_V4 : n_rows == 2 ? SC_MAX_V2 : DEFAULT_MAX_V,
-             &s->g);
+    const int64_t n_w = d->out_c * s->conv.cpg * d->kh * d->kw;
+    const double density = n_w ? 1.0 - (double)sc_count_zeros(weight, n_w) / (double)n_w : 0.0;
+    pick_geometry(d, aligned, layout, vectors,
+                  n_rows == 4 ? SC_MAX_V4 : n_rows == 2 ? SC_MAX_V2 : DEFAULT_MAX_V, density,
+                  n_rows, &s->g);
     /* auto: four rows where one block of at most 7 vectors covers the plane
      * (7x7 maps: measured 1.13x over two rows at 90% sparsity), else two */
     if ((!rows || !strcmp(rows, "auto")) && s->g.n_vec <= SC_MAX_V4) {
         n_rows = 4;
-        geometry(d, aligned, vectors, SC_MAX_V4, &s->g);
+        pick_geometry(d, aligned, layout, vectors, SC_MAX_V4, density, n_rows, &s->g);
     }
     s->img_floats = s->g.n_copies * s->g.copy_floats;
     s->n_vec = s->g.n_vec;
@@ -401,6 +537,96 @@ static void pack_plain(const struct sd_state *s, const float *src, float *dst)
  * moved left by each other copy's shift r (the channel's first r floats
  * land in the previous channel's slots, which that channel's item does not
  * write, so the items stay independent). */
+/* Channel ch of one image (src: in_h x in_w) into every column-tap copy:
+ * copy kx, row phase rph, row r, column q holds padded input (r*sh + rph,
+ * q*sw + kx*dil_w), zero outside the image; past the last channel, the
+ * tail is cleared. */
+#define COLS_FAST_FLOATS 4096 /* one padded channel on the stack (16 KB) */
+
+/* Stride 1 with a padded channel of at most COLS_FAST_FLOATS: the channel
+ * padded once into a stack buffer, then each copy's rows taken from it by
+ * whole vectors. A row's store runs past its Q floats into the next row,
+ * which is written after it (the last row of a plane is copied exactly, so
+ * nothing lands in the next channel, another item's). */
+static int pack_cols_fast(const struct sd_state *s, const float *src, float *img, int64_t ch)
+{
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const struct geom *g = &s->g;
+    const int64_t wp = d->in_w + 2 * (int64_t)d->pad_w, hp = d->in_h + 2 * (int64_t)d->pad_h;
+    const int64_t reach = ((int64_t)d->kw - 1) * d->dil_w, nv = pc_ceil_div(g->Q, PC_VL);
+    if (d->stride_h != 1 || d->stride_w != 1 || g->R != hp ||
+        hp * wp + reach + nv * PC_VL > COLS_FAST_FLOATS)
+        return 0;
+    float buf[COLS_FAST_FLOATS] __attribute__((aligned(64)));
+    const int64_t first = (int64_t)d->pad_h * wp + d->pad_w;
+    zero_f(buf, first);
+    float *row = buf + first;
+    for (int64_t ih = 0; ih < d->in_h; ih++, row += wp) {
+        copy_f(row, src + ih * d->in_w, d->in_w);
+        zero_f(row + d->in_w, 2 * (int64_t)d->pad_w);
+    }
+    const int64_t done = (int64_t)(row - buf) - d->pad_w;
+    zero_f(buf + done, hp * wp + reach + nv * PC_VL - done);
+    for (int kx = 0; kx < d->kw; kx++) {
+        const float *from = buf + (int64_t)kx * d->dil_w;
+        float *plane = img + kx * g->copy_floats + ch * g->cs;
+        /* rows by whole vectors while they end inside the plane (the last
+         * one's overrun then fills the plane's padding with the buffer's
+         * zeros or other finite inputs: only garbage positions read it),
+         * the rest exactly */
+        int64_t whole = (g->sub - nv * PC_VL) / g->Q + 1;
+        whole = whole < g->R ? whole : g->R;
+        for (int64_t r = 0; r < whole; r++)
+            for (int64_t v = 0; v < nv; v++)
+                pc_store(plane + r * g->Q + v * PC_VL, pc_load(from + r * wp + v * PC_VL));
+        for (int64_t r = whole; r < g->R; r++)
+            copy_f(plane + r * g->Q, from + r * wp, g->Q);
+        const int64_t filled = whole < g->R ? g->R * g->Q : (whole - 1) * g->Q + nv * PC_VL;
+        zero_f(plane + filled, g->sub - filled);
+        if (ch == d->in_c - 1)
+            zero_f(img + kx * g->copy_floats + d->in_c * g->cs,
+                   g->copy_floats - d->in_c * g->cs);
+    }
+    return 1;
+}
+
+static void pack_cols(const struct sd_state *s, const float *src, float *img, int64_t ch)
+{
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const struct geom *g = &s->g;
+    const int sh = d->stride_h, sw = d->stride_w;
+    if (pack_cols_fast(s, src, img, ch))
+        return;
+    for (int kx = 0; kx < d->kw; kx++) {
+        const int64_t dx = (int64_t)kx * d->dil_w;
+        int64_t lo, hi;
+        pc_span(d->pad_w - dx, d->in_w + d->pad_w - dx, sw, g->Q, &lo, &hi);
+        float *copy = img + kx * g->copy_floats;
+        for (int rph = 0; rph < sh; rph++) {
+            float *plane = copy + ch * g->cs + rph * g->sub;
+            for (int64_t r = 0; r < g->R; r++) {
+                float *row = plane + r * g->Q;
+                const int64_t ih = r * sh + rph - d->pad_h;
+                if (ih < 0 || ih >= d->in_h || lo >= hi) {
+                    zero_f(row, g->Q);
+                    continue;
+                }
+                const float *irow = src + ih * d->in_w + dx - d->pad_w;
+                zero_f(row, lo);
+                if (sw == 1)
+                    copy_f(row + lo, irow + lo, hi - lo);
+                else
+                    for (int64_t q = lo; q < hi; q++)
+                        row[q] = irow[q * sw];
+                zero_f(row + hi, g->Q - hi);
+            }
+            zero_f(plane + g->R * g->Q, g->sub - g->R * g->Q);
+        }
+        if (ch == d->in_c - 1)
+            zero_f(copy + d->in_c * g->cs, g->copy_floats - d->in_c * g->cs);
+    }
+}
+
 static void pack_channels(const void *ctx, int64_t i0, int64_t i1)
 {
     const struct run_ctx *c = ctx;
@@ -410,6 +636,10 @@ static void pack_channels(const void *ctx, int64_t i0, int64_t i1)
     for (int64_t it = i0; it < i1; it++) {
         const int64_t n = it / d->in_c, ch = it % d->in_c;
         float *img = c->ws + n * s->img_floats;
+        if (g->cols) {
+            pack_cols(s, c->in + (n * d->in_c + ch) * d->in_h * d->in_w, img, ch);
+            continue;
+        }
         const float *plain = img + ch * g->cs;
         pack_plain(s, c->in + (n * d->in_c + ch) * d->in_h * d->in_w, img + ch * g->cs);
         const int last = ch == d->in_c - 1;
