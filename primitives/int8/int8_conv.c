@@ -290,23 +290,29 @@ static int prepare(enum variant v, const struct dlas_host *host, const struct dl
         s->steps = s->K4;
         s->col_pos = s->Fr;
     }
-    s->wp = host->alloc((size_t)(d->groups * s->OB * s->steps * MR * 4));
-    s->vmask = host->alloc((size_t)(s->Fr / 16) * sizeof *s->vmask);
-    s->vfirst = host->alloc((size_t)(s->Fr / 16) * sizeof *s->vfirst);
-    if (!s->wp || (v == DIRECT && (!s->tapoff || !s->plane_used)) || !s->vmask || !s->vfirst) {
-        release(s);
-        return dlas_error(DLAS_ERR_NOMEM, "%s: out of memory", names[v]);
-    }
-    pack_weights(s);
-    lane_tables(s);
     if (v == DIRECT) {
         const char *lanes = param_str(p, "lanes", "auto");
         s->oc_lanes = !strcmp(lanes, "channels") ||
                       (!strcmp(lanes, "auto") && oc_cost(s) < pos_cost(s));
-        if (s->oc_lanes && (rc = oc_prepare(s))) {
+    }
+    /* only the chosen layout's weights are packed: the other would double
+     * the layer's memory for nothing */
+    if (s->oc_lanes) {
+        if ((rc = oc_prepare(s))) {
             release(s);
             return rc;
         }
+    } else {
+        s->wp = host->alloc((size_t)(d->groups * s->OB * s->steps * MR * 4));
+        s->vmask = host->alloc((size_t)(s->Fr / 16) * sizeof *s->vmask);
+        s->vfirst = host->alloc((size_t)(s->Fr / 16) * sizeof *s->vfirst);
+        if (!s->wp || (v == DIRECT && (!s->tapoff || !s->plane_used)) || !s->vmask ||
+            !s->vfirst) {
+            release(s);
+            return dlas_error(DLAS_ERR_NOMEM, "%s: out of memory", names[v]);
+        }
+        pack_weights(s);
+        lane_tables(s);
     }
     *state = s;
     return DLAS_OK;
