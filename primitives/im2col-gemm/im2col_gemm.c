@@ -24,44 +24,32 @@
 
 #include <dlas/plugin.h>
 
+#include "../common/prim_common.h"
+
+#define NAME "im2col-gemm"
+
 /* Unrolling fewer elements than this is not worth waking other threads. */
 #define PARALLEL_IM2COL_MIN 32768
 
 struct ig_state {
-    const struct dlas_host *host;
-    struct dlas_backend be; /* ops NULL: no backend, run on the calling thread */
-    struct dlas_conv_desc d;
-    int64_t cpg, opg; /* input / output channels per group */
-    int64_t K, N;     /* GEMM inner and column dimensions */
+    struct pc_conv conv; /* be.ops NULL: no backend, run on the calling thread */
+    int64_t K, N;        /* GEMM inner and column dimensions */
     int64_t in_hw;
-    int direct;       /* 1x1, stride 1, no padding: the input is the column matrix */
-    float *w;         /* out_c x K */
-    float *bias;      /* out_c, or NULL */
+    int direct;          /* 1x1, stride 1, no padding: the input is the column matrix */
+    float *w;            /* out_c x K */
+    float *bias;         /* out_c, or NULL */
 };
 
-static int fail(char *why, size_t len, int status, const char *fmt, ...) DLAS_PRINTF(4, 5);
-
-static int fail(char *why, size_t len, int status, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (why && len)
-        snprintf(why, len, "%s", msg);
-    return dlas_error(status, "im2col-gemm: %s", msg);
-}
-
+/* The checks of every CPU primitive, and the BLAS's int dimensions. */
 static int check_desc(const struct dlas_conv_desc *d, char *why, size_t len)
 {
-    char reason[384];
-    if (dlas_conv_desc_check(d, reason, sizeof reason))
-        return fail(why, len, DLAS_ERR_INVALID, "malformed layer: %s", reason);
+    int rc = pc_check_desc(NAME, d, why, len);
+    if (rc)
+        return rc;
     int64_t K = d->in_c / d->groups * d->kh * d->kw;
     if (K > INT_MAX || d->out_h * d->out_w > INT_MAX || d->out_c / d->groups > INT_MAX)
-        return fail(why, len, DLAS_ERR_UNSUPPORTED,
-                    "a GEMM dimension exceeds the BLAS integer range");
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "a GEMM dimension exceeds the BLAS integer range");
     return DLAS_OK;
 }
 
@@ -73,13 +61,7 @@ static int ig_supports(const struct dlas_conv_desc *d, const struct dlas_params 
     return check_desc(d, why, why_len);
 }
 
-static int threads_of(const struct ig_state *s)
-{
-    if (!s->be.ops || !s->be.ops->threads)
-        return 1;
-    int t = s->be.ops->threads(s->be.ctx);
-    return t < 1 ? 1 : t;
-}
+static int threads_of(const struct ig_state *s) { return pc_threads(&s->conv.be); }
 
 /* Images run whole on separate threads only when every thread gets one. */
 static int64_t parallel_images(const struct ig_state *s, int64_t batch)
@@ -92,7 +74,7 @@ static int64_t parallel_images(const struct ig_state *s, int64_t batch)
  * enough: depthwise layers are many tiny GEMMs that OpenBLAS cannot thread. */
 static int parallel_groups(const struct ig_state *s)
 {
-    int t = threads_of(s), g = s->d.groups;
+    int t = threads_of(s), g = s->conv.d.groups;
     return t > 1 && g >= t && (g % t == 0 || g >= 4 * t);
 }
 
@@ -101,14 +83,14 @@ static int parallel_groups(const struct ig_state *s)
 static int parallel_rows(const struct ig_state *s)
 {
     int t = threads_of(s);
-    return t > 1 && !parallel_groups(s) && s->d.out_h >= 2 * t;
+    return t > 1 && !parallel_groups(s) && s->conv.d.out_h >= 2 * t;
 }
 
 /* output rows per thread */
 static int64_t row_band(const struct ig_state *s)
 {
     int t = threads_of(s);
-    return (s->d.out_h + t - 1) / t;
+    return (s->conv.d.out_h + t - 1) / t;
 }
 
 static int64_t col_slots(const struct ig_state *s, int64_t batch)
@@ -121,28 +103,15 @@ static int ig_prepare(const struct dlas_host *host, const struct dlas_backend *b
                       const struct dlas_params *p, void **state)
 {
     *state = NULL;
-    int rc = check_desc(d, NULL, 0);
+    int rc = pc_check_prepare(NAME, be, d, weight, bias);
+    if (!rc)
+        rc = check_desc(d, NULL, 0);
     if (rc)
         return rc;
-    if (!weight)
-        return dlas_error(DLAS_ERR_INVALID, "im2col-gemm: no weights");
-    if (d->has_bias && !bias)
-        return dlas_error(DLAS_ERR_INVALID, "im2col-gemm: the layer has a bias but none was given");
-    if (be && be->ops && be->ops->device && strcmp(be->ops->device, "cpu"))
-        return dlas_error(DLAS_ERR_UNSUPPORTED,
-                          "im2col-gemm: runs on the cpu, not on a \"%s\" backend",
-                          be->ops->device);
-
-    struct ig_state *s = host->alloc(sizeof *s);
+    struct ig_state *s = pc_conv_alloc(NAME, host, be, d, sizeof *s);
     if (!s)
-        return dlas_error(DLAS_ERR_NOMEM, "im2col-gemm: cannot allocate state");
-    s->host = host;
-    if (be && be->ops)
-        s->be = *be;
-    s->d = *d;
-    s->cpg = d->in_c / d->groups;
-    s->opg = d->out_c / d->groups;
-    s->K = s->cpg * d->kh * d->kw;
+        return DLAS_ERR_NOMEM;
+    s->K = s->conv.cpg * d->kh * d->kw;
     s->N = d->out_h * d->out_w;
     s->in_hw = d->in_h * d->in_w;
     s->direct = d->kh == 1 && d->kw == 1 && d->stride_h == 1 && d->stride_w == 1 &&
@@ -172,7 +141,7 @@ static size_t ig_workspace(void *state, int64_t batch)
         return 0;
     size_t need = (size_t)col_slots(s, batch) * (size_t)(s->K * s->N) * sizeof(float);
     if (parallel_rows(s)) {
-        size_t rows = (size_t)threads_of(s) * (size_t)(s->K * row_band(s) * s->d.out_w) *
+        size_t rows = (size_t)threads_of(s) * (size_t)(s->K * row_band(s) * s->conv.d.out_w) *
                       sizeof(float);
         if (rows > need)
             need = rows;
@@ -186,7 +155,7 @@ static size_t ig_workspace(void *state, int64_t batch)
 static void im2col_block(const struct ig_state *s, const float *src, float *col, int64_t c0,
                          int64_t c1, int64_t oh0, int64_t oh1, int64_t ld)
 {
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     const int64_t ih_n = d->in_h, iw_n = d->in_w, ow_n = d->out_w;
     const int sh = d->stride_h, sw = d->stride_w;
     for (int64_t c = c0; c < c1; c++) {
@@ -229,7 +198,7 @@ static void im2col_block(const struct ig_state *s, const float *src, float *col,
 static void im2col_channels(const struct ig_state *s, const float *src, float *col, int64_t c0,
                             int64_t c1)
 {
-    im2col_block(s, src, col, c0, c1, 0, s->d.out_h, s->N);
+    im2col_block(s, src, col, c0, c1, 0, s->conv.d.out_h, s->N);
 }
 
 /* out (opg x ncols, leading dimension ldc) of group g = W[g] * B (K x ncols,
@@ -240,16 +209,16 @@ static void gemm_cols(const struct ig_state *s, int64_t g, const float *B, int64
     float beta = 0.0f;
     if (s->bias) {
         /* Start from the bias and accumulate: one pass over the output. */
-        for (int64_t o = 0; o < s->opg; o++) {
-            float b = s->bias[g * s->opg + o];
+        for (int64_t o = 0; o < s->conv.opg; o++) {
+            float b = s->bias[g * s->conv.opg + o];
             float *row = out + o * ldc;
             for (int64_t j = 0; j < ncols; j++)
                 row[j] = b;
         }
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s->opg, (int)ncols, (int)s->K,
-                1.0f, s->w + g * s->opg * s->K, (int)s->K, B, (int)ldb, beta, out, (int)ldc);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)s->conv.opg, (int)ncols, (int)s->K,
+                1.0f, s->w + g * s->conv.opg * s->K, (int)s->K, B, (int)ldb, beta, out, (int)ldc);
 }
 
 /* out (opg x N) of group g = W[g] * B, plus bias. */
@@ -261,11 +230,11 @@ static void gemm_group(const struct ig_state *s, int64_t g, const float *B, floa
 /* One image on the calling thread, with whatever BLAS threading is in force. */
 static void conv_image(const struct ig_state *s, const float *in, float *out, float *col)
 {
-    for (int64_t g = 0; g < s->d.groups; g++) {
-        const float *src = in + g * s->cpg * s->in_hw;
+    for (int64_t g = 0; g < s->conv.d.groups; g++) {
+        const float *src = in + g * s->conv.cpg * s->in_hw;
         if (!s->direct)
-            im2col_channels(s, src, col, 0, s->cpg);
-        gemm_group(s, g, s->direct ? src : col, out + g * s->opg * s->N);
+            im2col_channels(s, src, col, 0, s->conv.cpg);
+        gemm_group(s, g, s->direct ? src : col, out + g * s->conv.opg * s->N);
     }
 }
 
@@ -280,7 +249,7 @@ static void image_range(void *arg, int64_t begin, int64_t end, int thread)
 {
     const struct image_job *j = arg;
     const struct ig_state *s = j->s;
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     float *col = s->direct ? NULL : j->ws + (int64_t)thread * s->K * s->N;
     for (int64_t n = begin; n < end; n++)
         conv_image(s, j->in + n * d->in_c * s->in_hw, j->out + n * d->out_c * s->N, col);
@@ -299,10 +268,10 @@ static void group_range(void *arg, int64_t begin, int64_t end, int thread)
     const struct ig_state *s = j->s;
     float *col = s->direct ? NULL : j->ws + (int64_t)thread * s->K * s->N;
     for (int64_t g = begin; g < end; g++) {
-        const float *src = j->in + g * s->cpg * s->in_hw;
+        const float *src = j->in + g * s->conv.cpg * s->in_hw;
         if (!s->direct)
-            im2col_channels(s, src, col, 0, s->cpg);
-        gemm_group(s, g, s->direct ? src : col, j->out + g * s->opg * s->N);
+            im2col_channels(s, src, col, 0, s->conv.cpg);
+        gemm_group(s, g, s->direct ? src : col, j->out + g * s->conv.opg * s->N);
     }
 }
 
@@ -323,7 +292,7 @@ static void rows_range(void *arg, int64_t begin, int64_t end, int thread)
 {
     const struct rows_job *j = arg;
     const struct ig_state *s = j->s;
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     const int64_t ow = d->out_w;
     for (int64_t b = begin; b < end; b++) {
         int64_t oh0 = b * j->band, oh1 = oh0 + j->band < d->out_h ? oh0 + j->band : d->out_h;
@@ -332,12 +301,12 @@ static void rows_range(void *arg, int64_t begin, int64_t end, int thread)
         int64_t ncols = (oh1 - oh0) * ow;
         float *col = s->direct ? NULL : j->ws + (int64_t)thread * s->K * j->band * ow;
         for (int64_t g = 0; g < d->groups; g++) {
-            const float *src = j->in + g * s->cpg * s->in_hw;
-            float *o = j->out + g * s->opg * s->N + oh0 * ow;
+            const float *src = j->in + g * s->conv.cpg * s->in_hw;
+            float *o = j->out + g * s->conv.opg * s->N + oh0 * ow;
             if (s->direct) /* 1x1, stride 1, unpadded: the input is the column matrix */
                 gemm_cols(s, g, src + oh0 * ow, s->N, o, s->N, ncols);
             else {
-                im2col_block(s, src, col, 0, s->cpg, oh0, oh1, ncols);
+                im2col_block(s, src, col, 0, s->conv.cpg, oh0, oh1, ncols);
                 gemm_cols(s, g, col, ncols, o, s->N, ncols);
             }
         }
@@ -356,22 +325,9 @@ static void col_range(void *arg, int64_t begin, int64_t end, int thread)
     im2col_channels(j->s, j->src, j->col, begin, end);
 }
 
-static void prof_add(struct dlas_profile *p, const char *phase, double seconds)
-{
-    for (int i = 0; i < p->n; i++)
-        if (!strcmp(p->phase[i], phase)) {
-            p->seconds[i] += seconds;
-            return;
-        }
-    if (p->n < DLAS_PROFILE_MAX) {
-        p->phase[p->n] = phase;
-        p->seconds[p->n++] = seconds;
-    }
-}
-
 static double now(const struct ig_state *s)
 {
-    return s->be.ops && s->be.ops->now ? s->be.ops->now(s->be.ctx) : 0.0;
+    return s->conv.be.ops && s->conv.be.ops->now ? s->conv.be.ops->now(s->conv.be.ctx) : 0.0;
 }
 
 static int ig_run(void *state, int64_t batch, const float *in, float *out, void *ws,
@@ -380,7 +336,7 @@ static int ig_run(void *state, int64_t batch, const float *in, float *out, void 
     const struct ig_state *s = state;
     if (!s || batch < 0 || (batch && (!in || !out)))
         return dlas_error(DLAS_ERR_INVALID, "im2col-gemm: run() needs state, input and output");
-    const struct dlas_conv_desc *d = &s->d;
+    const struct dlas_conv_desc *d = &s->conv.d;
     if (!s->direct && batch && !ws)
         return dlas_error(DLAS_ERR_INVALID,
                           "im2col-gemm: no workspace given (%zu bytes needed)",
@@ -392,10 +348,10 @@ static int ig_run(void *state, int64_t batch, const float *in, float *out, void 
 
     if (n_par) {
         struct image_job job = {s, in, out, ws};
-        s->be.ops->parallel_for(s->be.ctx, n_par, image_range, &job);
+        s->conv.be.ops->parallel_for(s->conv.be.ctx, n_par, image_range, &job);
         if (prof) {
             double t1 = now(s);
-            prof_add(prof, "im2col+gemm", t1 - t0);
+            pc_prof_add(prof, "im2col+gemm", t1 - t0);
             t0 = t1;
         }
     }
@@ -412,40 +368,40 @@ static int ig_run(void *state, int64_t batch, const float *in, float *out, void 
         float *o = out + n * out_img;
         if (parallel_rows(s)) {
             struct rows_job rj = {s, img, o, ws, row_band(s)};
-            s->be.ops->parallel_for(s->be.ctx, threads_of(s), rows_range, &rj);
+            s->conv.be.ops->parallel_for(s->conv.be.ctx, threads_of(s), rows_range, &rj);
             if (prof) {
                 double t1 = now(s);
-                prof_add(prof, "im2col+gemm", t1 - t0);
+                pc_prof_add(prof, "im2col+gemm", t1 - t0);
                 t0 = t1;
             }
             continue;
         }
         if (parallel_groups(s)) {
             struct group_job gj = {s, img, o, ws};
-            s->be.ops->parallel_for(s->be.ctx, d->groups, group_range, &gj);
+            s->conv.be.ops->parallel_for(s->conv.be.ctx, d->groups, group_range, &gj);
             if (prof) {
                 double t1 = now(s);
-                prof_add(prof, "im2col+gemm", t1 - t0);
+                pc_prof_add(prof, "im2col+gemm", t1 - t0);
                 t0 = t1;
             }
             continue;
         }
         for (int64_t g = 0; g < d->groups; g++) {
-            const float *src = img + g * s->cpg * s->in_hw;
+            const float *src = img + g * s->conv.cpg * s->in_hw;
             if (!s->direct) {
-                if (t > 1 && s->cpg > 1 && s->K * s->N >= PARALLEL_IM2COL_MIN) {
+                if (t > 1 && s->conv.cpg > 1 && s->K * s->N >= PARALLEL_IM2COL_MIN) {
                     struct col_job cj = {s, src, col};
-                    s->be.ops->parallel_for(s->be.ctx, s->cpg, col_range, &cj);
+                    s->conv.be.ops->parallel_for(s->conv.be.ctx, s->conv.cpg, col_range, &cj);
                 } else {
-                    im2col_channels(s, src, col, 0, s->cpg);
+                    im2col_channels(s, src, col, 0, s->conv.cpg);
                 }
             }
             double t1 = prof ? now(s) : 0.0;
-            gemm_group(s, g, s->direct ? src : col, o + g * s->opg * s->N);
+            gemm_group(s, g, s->direct ? src : col, o + g * s->conv.opg * s->N);
             if (prof) {
                 double t2 = now(s);
-                prof_add(prof, "im2col", t1 - t0);
-                prof_add(prof, "gemm", t2 - t1);
+                pc_prof_add(prof, "im2col", t1 - t0);
+                pc_prof_add(prof, "gemm", t2 - t1);
                 t0 = t2;
             }
         }
@@ -458,10 +414,9 @@ static void ig_release(void *state)
     struct ig_state *s = state;
     if (!s)
         return;
-    const struct dlas_host *h = s->host;
-    h->free(s->w);
-    h->free(s->bias);
-    h->free(s);
+    s->conv.host->free(s->w);
+    s->conv.host->free(s->bias);
+    pc_conv_free(&s->conv);
 }
 
 static const struct dlas_primitive_ops ig_ops = {
