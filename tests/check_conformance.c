@@ -156,6 +156,7 @@ static const struct {
     {"sparse-direct", 2, {"order", "channel", "rows", "4"}},
     {"sparse-direct", 1, {"layout", "columns"}},
     {"sparse-direct", 2, {"layout", "columns", "rows", "1"}},
+    {"sparse-direct", 3, {"layout", "columns", "rows", "4", "half", "off"}},
     {"sparse-gemm", 2, {"band", "16", "vectors", "1"}},
     {"sparse-gemm", 2, {"band", "80", "vectors", "2"}},
 };

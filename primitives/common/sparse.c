@@ -229,6 +229,104 @@ int sc_even_block(int64_t n_vec, int max_v)
         }                                                                                   \
     } while (0)
 
+/* The four-row kernel with V full vectors and a half one (8 positions)
+ * after them: where a plane's last vector holds at most 8 positions (a 7x7
+ * map at width 8: 56 = 3 x 16 + 8), half of that vector's FMAs and loads
+ * are spared; with the plane width a multiple of 8 its loads never cross a
+ * cache line. Results at dst + r * 16(V + 1), the half vector's 8 floats
+ * last. */
+typedef float sc_v8 __attribute__((vector_size(32), aligned(32)));
+typedef float sc_v8u __attribute__((vector_size(32), aligned(4), may_alias));
+typedef int32_t sc_v8i __attribute__((vector_size(32), aligned(32)));
+#define SC_LOAD8(p) (*(const sc_v8u *)(p))
+#define SC_SPLAT8(x) ((sc_v8){x, x, x, x, x, x, x, x})
+
+#define SC_ACT8(h)                                                                          \
+    do {                                                                                    \
+        if (a->act != DLAS_ACT_NONE) {                                                      \
+            const sc_v8 zero = {0}, six = SC_SPLAT8(6.0f);                                  \
+            sc_v8i neg = (sc_v8i)(h < zero);                                                \
+            h = (sc_v8)((sc_v8i)h & ~neg);                                                  \
+            if (a->act == DLAS_ACT_RELU6) {                                                 \
+                sc_v8i big = (sc_v8i)(h > six);                                             \
+                h = (sc_v8)(((sc_v8i)h & ~big) | ((sc_v8i)six & big));                      \
+            }                                                                               \
+        }                                                                                   \
+    } while (0)
+
+/* one row's non-zeros [from, to) into acc and the half vector h */
+#define SC_ROWH(acc, h, from, to, V)                                                        \
+    for (const struct sc_nz *nz_ = (from); nz_ < (to); nz_++) {                            \
+        const float *xk = x + nz_->off;                                                     \
+        const float wk = nz_->val;                                                          \
+        const pc_v16 w = SC_SPLAT(wk);                                                      \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++) acc[v] +=                      \
+            w * SC_LOAD(xk + v * PC_VL);                                                    \
+        h += SC_SPLAT8(wk) * SC_LOAD8(xk + V * PC_VL);                                      \
+    }
+
+#define SC_BODY4H(V)                                                                        \
+    do {                                                                                    \
+        pc_v16 r0[V], r1[V], r2[V], r3[V];                                                  \
+        const float b0 = a->bias, b1 = a->bias2, b2 = a->bias3, b3 = a->bias4;              \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                                \
+        {                                                                                   \
+            r0[v] = SC_SPLAT(b0);                                                           \
+            r1[v] = SC_SPLAT(b1);                                                           \
+            r2[v] = SC_SPLAT(b2);                                                           \
+            r3[v] = SC_SPLAT(b3);                                                           \
+        }                                                                                   \
+        sc_v8 h0 = SC_SPLAT8(b0), h1 = SC_SPLAT8(b1), h2 = SC_SPLAT8(b2), h3 = SC_SPLAT8(b3); \
+        const float *x = a->x;                                                              \
+        int64_t n = a->nnz < a->nnz2 ? a->nnz : a->nnz2;                                    \
+        n = n < a->nnz3 ? n : a->nnz3;                                                      \
+        n = n < a->nnz4 ? n : a->nnz4;                                                      \
+        const struct sc_nz *p0 = a->nz, *p1 = a->nz2, *p2 = a->nz3, *p3 = a->nz4;           \
+        for (int64_t k = 0; k < n; k++) {                                                   \
+            const float *x0 = x + p0[k].off, *x1 = x + p1[k].off;                           \
+            const float *x2 = x + p2[k].off, *x3 = x + p3[k].off;                           \
+            const float w0k = p0[k].val, w1k = p1[k].val, w2k = p2[k].val, w3k = p3[k].val; \
+            const pc_v16 w0 = SC_SPLAT(w0k), w1 = SC_SPLAT(w1k);                            \
+            const pc_v16 w2 = SC_SPLAT(w2k), w3 = SC_SPLAT(w3k);                            \
+            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                            \
+            {                                                                               \
+                r0[v] += w0 * SC_LOAD(x0 + v * PC_VL);                                      \
+                r1[v] += w1 * SC_LOAD(x1 + v * PC_VL);                                      \
+                r2[v] += w2 * SC_LOAD(x2 + v * PC_VL);                                      \
+                r3[v] += w3 * SC_LOAD(x3 + v * PC_VL);                                      \
+            }                                                                               \
+            h0 += SC_SPLAT8(w0k) * SC_LOAD8(x0 + V * PC_VL);                                \
+            h1 += SC_SPLAT8(w1k) * SC_LOAD8(x1 + V * PC_VL);                                \
+            h2 += SC_SPLAT8(w2k) * SC_LOAD8(x2 + V * PC_VL);                                \
+            h3 += SC_SPLAT8(w3k) * SC_LOAD8(x3 + V * PC_VL);                                \
+        }                                                                                   \
+        SC_ROWH(r0, h0, p0 + n, p0 + a->nnz, V)                                             \
+        SC_ROWH(r1, h1, p1 + n, p1 + a->nnz2, V)                                            \
+        SC_ROWH(r2, h2, p2 + n, p2 + a->nnz3, V)                                            \
+        SC_ROWH(r3, h3, p3 + n, p3 + a->nnz4, V)                                            \
+        SC_ACT(r0, V);                                                                      \
+        SC_ACT(r1, V);                                                                      \
+        SC_ACT(r2, V);                                                                      \
+        SC_ACT(r3, V);                                                                      \
+        SC_ACT8(h0);                                                                        \
+        SC_ACT8(h1);                                                                        \
+        SC_ACT8(h2);                                                                        \
+        SC_ACT8(h3);                                                                        \
+        float *o = a->dst;                                                                  \
+        const int64_t rs = (V + 1) * PC_VL;                                                 \
+        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                                \
+        {                                                                                   \
+            *(pc_v16u *)(o + v * PC_VL) = r0[v];                                            \
+            *(pc_v16u *)(o + rs + v * PC_VL) = r1[v];                                       \
+            *(pc_v16u *)(o + 2 * rs + v * PC_VL) = r2[v];                                   \
+            *(pc_v16u *)(o + 3 * rs + v * PC_VL) = r3[v];                                   \
+        }                                                                                   \
+        *(sc_v8u *)(o + V * PC_VL) = h0;                                                    \
+        *(sc_v8u *)(o + rs + V * PC_VL) = h1;                                               \
+        *(sc_v8u *)(o + 2 * rs + V * PC_VL) = h2;                                           \
+        *(sc_v8u *)(o + 3 * rs + V * PC_VL) = h3;                                           \
+    } while (0)
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SC_HAVE_AVX512_CLONE 1
 #define SC_AVX512 __attribute__((target("avx512f")))
@@ -243,6 +341,18 @@ int sc_even_block(int64_t n_vec, int max_v)
 #define SC_DEFINE4(V)                                                                       \
     static void sc_portable4_##V(const struct sc_kargs *a) { SC_BODY4(V); }                 \
     SC_AVX512_DEFINE4(V)
+
+#define SC_DEFINE4H(V)                                                                      \
+    static void sc_portable4h_##V(const struct sc_kargs *a) { SC_BODY4H(V); }               \
+    SC_AVX512_DEFINE4H(V)
+
+#ifdef SC_HAVE_AVX512_CLONE
+#define SC_AVX512_DEFINE4H(V)                                                               \
+    __attribute__((target("avx512f,avx512vl"))) static void sc_avx512_4h_##V(               \
+        const struct sc_kargs *a) { SC_BODY4H(V); }
+#else
+#define SC_AVX512_DEFINE4H(V)
+#endif
 
 #ifdef SC_HAVE_AVX512_CLONE
 #define SC_AVX512_DEFINE(V)                                                                 \
@@ -267,6 +377,7 @@ SC_DEFINE2(7) SC_DEFINE2(8) SC_DEFINE2(9) SC_DEFINE2(10) SC_DEFINE2(11) SC_DEFIN
 SC_DEFINE2(13) SC_DEFINE2(14)
 SC_DEFINE4(1) SC_DEFINE4(2) SC_DEFINE4(3) SC_DEFINE4(4) SC_DEFINE4(5) SC_DEFINE4(6)
 SC_DEFINE4(7)
+SC_DEFINE4H(1) SC_DEFINE4H(2) SC_DEFINE4H(3) SC_DEFINE4H(4) SC_DEFINE4H(5) SC_DEFINE4H(6)
 
 #define SC_TABLE(P)                                                                         \
     {P##1, P##2, P##3, P##4, P##5, P##6, P##7, P##8, P##9, P##10, P##11, P##12, P##13,      \
@@ -281,10 +392,13 @@ static const sc_kernel_fn portable[SC_MAX_V] = SC_TABLE(sc_portable_);
 
 static const sc_kernel_fn portable2[SC_MAX_V2] = SC_TABLE2(sc_portable2_);
 static const sc_kernel_fn portable4[SC_MAX_V4] = SC_TABLE4(sc_portable4_);
+#define SC_TABLE4H(P) {P##1, P##2, P##3, P##4, P##5, P##6}
+static const sc_kernel_fn portable4h[SC_MAX_V4 - 1] = SC_TABLE4H(sc_portable4h_);
 #ifdef SC_HAVE_AVX512_CLONE
 static const sc_kernel_fn avx512[SC_MAX_V] = SC_TABLE(sc_avx512_);
 static const sc_kernel_fn avx512_2[SC_MAX_V2] = SC_TABLE2(sc_avx512_2_);
 static const sc_kernel_fn avx512_4[SC_MAX_V4] = SC_TABLE4(sc_avx512_4_);
+static const sc_kernel_fn avx512_4h[SC_MAX_V4 - 1] = SC_TABLE4H(sc_avx512_4h_);
 #endif
 
 /* AVX-512F in the CPU and its register state enabled by the OS (XCR0: SSE,
@@ -305,6 +419,25 @@ static int cpu_has_avx512f(void)
         return 0;
     __cpuid_count(7, 0, a, b, c, d);
     return (b >> 16) & 1u;
+#else
+    return 0;
+#endif
+}
+
+/* AVX-512VL (EVEX-encoded 256-bit operations, 32 ymm registers): the half
+ * vector of sc_kernel4h. Only asked once AVX-512F is known present. */
+static int cpu_has_avx512vl(void)
+{
+#ifdef SC_HAVE_AVX512_CLONE
+    static int state; /* 0 unknown, 1 no, 2 yes */
+    int s = __atomic_load_n(&state, __ATOMIC_RELAXED);
+    if (!s) {
+        unsigned a, b, c, d;
+        __cpuid_count(7, 0, a, b, c, d);
+        s = (b >> 31) & 1u ? 2 : 1;
+        __atomic_store_n(&state, s, __ATOMIC_RELAXED);
+    }
+    return s == 2;
 #else
     return 0;
 #endif
@@ -352,6 +485,17 @@ sc_kernel_fn sc_kernel4(int v)
         return avx512_4[v - 1];
 #endif
     return portable4[v - 1];
+}
+
+sc_kernel_fn sc_kernel4h(int v)
+{
+    if (v < 1 || v > SC_MAX_V4 - 1)
+        return NULL;
+#ifdef SC_HAVE_AVX512_CLONE
+    if (table() == avx512 && cpu_has_avx512vl())
+        return avx512_4h[v - 1];
+#endif
+    return portable4h[v - 1];
 }
 
 const char *sc_kernel_isa(void)

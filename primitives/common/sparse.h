@@ -100,6 +100,11 @@ sc_kernel_fn sc_kernel2(int v);
 /* Four rows at once, V = 1 .. SC_MAX_V4 each. */
 #define SC_MAX_V4 7
 sc_kernel_fn sc_kernel4(int v);
+/* Four rows of V = 1 .. SC_MAX_V4 - 1 full vectors and a half one (8
+ * positions) after them, results at dst + r * 16(V + 1): for planes whose
+ * last vector holds at most 8 positions. x + off + 16V + 8 may run past
+ * the valid data as for sc_kernel4(V + 1). */
+sc_kernel_fn sc_kernel4h(int v);
 /* "avx512" or "portable": what sc_kernel() hands out on this CPU. */
 const char *sc_kernel_isa(void);
 

@@ -287,6 +287,9 @@ static const struct dlas_param_spec sd_params[] = {
      "packing; auto: columns where its copies of an image fit in half of L2, a kernel call "
      "touches each copy of a channel at least once on average (rows x kh x density >= 1) and "
      "it needs fewer vectors, misaligned ones weighted"},
+    {"half", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|off",
+     "auto: with rows = 4, where the plane's last vector holds at most 8 positions (7x7 maps "
+     "at width 8), compute it as a half (256-bit) vector; off: a full one"},
     {"order", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "serpentine", 0, 0, "serpentine|channel",
      "order of a row's non-zeros: channel: by input channel (and tap) in every row; "
      "serpentine: every other kernel call's rows in reverse, so that a call starts on the "
@@ -417,6 +420,12 @@ static int sd_prepare(const struct dlas_host *host, const struct dlas_backend *b
     if (n_rows >= 4) {
         s->kfull[2] = sc_kernel4(s->v);
         s->klast[2] = sc_kernel4(v_last);
+        /* the last vector of the plane holding at most 8 positions (7x7 at
+         * width 8: 56 = 3 x 16 + 8): a half vector for it */
+        const char *half = p ? dlas_param_str(p, "half") : NULL;
+        const int64_t in_last = d->out_h * s->g.Q - (s->n_vec - 1) * PC_VL;
+        if ((!half || strcmp(half, "off")) && in_last <= PC_VL / 2 && v_last >= 2)
+            s->klast[2] = sc_kernel4h(v_last - 1);
     }
 
     struct off_ctx oc = {d, &s->g, s->conv.cpg};
