@@ -3,8 +3,8 @@
  * kernels: layer checks, the backend's threads and clock, profiling, and
  * the OpenMP phase runner. Not a plugin: compiled into each primitive's
  * module separately (see each local.mk), so that the plugins still never
- * link against one another. The
- * kernels themselves (packing, micro-kernel, scatter) are core/kernels. */
+ * link against one another. The kernels themselves (packing,
+ * micro-kernel, scatter) are core/kernels. */
 #ifndef DLAS_PRIM_COMMON_H
 #define DLAS_PRIM_COMMON_H
 
