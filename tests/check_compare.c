@@ -588,6 +588,37 @@ START_TEST(test_concat_views)
 }
 END_TEST
 
+/* An add writes over an input it is the last reader of, never over one read
+ * later: s = a + b may take b's buffer, not a's, which t = s + a still
+ * reads (and an add of a value with itself twice over). */
+START_TEST(test_add_in_place)
+{
+    struct rig rig;
+    rig_open(&rig, 2);
+    struct dlas_graph *g = dlas_graph_new();
+    int x = dlas_graph_input(g, "in", 3, 8, 6);
+    struct dlas_conv_attr ca = dlas_conv(4, 3, 1, 1);
+    int a = dlas_graph_conv2d(g, "a", x, &ca), b = dlas_graph_conv2d(g, "b", x, &ca);
+    int s1 = dlas_graph_add(g, "s1", a, b);  /* may take b's buffer only */
+    int s2 = dlas_graph_add(g, "s2", s1, a); /* then a's */
+    int s3 = dlas_graph_add(g, "s3", s2, s2);
+    int r = dlas_graph_relu(g, "r", s3);
+    int s4 = dlas_graph_add(g, "s4", r, s1); /* s1 read late: s2, s3 not over it */
+    ck_assert_msg(s4 >= 0 && dlas_graph_status(g) == 0, "%s", dlas_last_error());
+    struct dlas_rng rng;
+    dlas_rng_seed(&rng, 17);
+    ck_assert_int_eq(dlas_graph_init_weights(g, &rng), 0);
+    struct dlas_plan *p;
+    for (int64_t batch = 1; batch <= 2; batch++) {
+        ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, NULL, 0, NULL, 2, NULL, &p), 0);
+        ck_assert(plan_vs_ref(p, g, batch) < 1e-6);
+        dlas_plan_free(p);
+    }
+    dlas_graph_free(g);
+    rig_close(&rig);
+}
+END_TEST
+
 START_TEST(test_plan_ops)
 {
     struct rig rig;
@@ -1051,6 +1082,7 @@ int main(void)
     tcase_add_test(tc, test_auto_select);
     tcase_add_test(tc, test_plan_blocks);
     tcase_add_test(tc, test_concat_views);
+    tcase_add_test(tc, test_add_in_place);
     tc = dlas_test_case(s, "tuning", tmp_setup, tmp_teardown, 300);
     tcase_add_test(tc, test_tunelog_roundtrip);
     tcase_add_test(tc, test_params_apply);

@@ -343,6 +343,28 @@ static int prepare_device_nodes(struct dlas_plan *p)
 
 /* ---- buffers --------------------------------------------------------------------- */
 
+/* An add writes its sum over an input that it is the last reader of: the
+ * same index is read before it is written, and the output then lands in
+ * memory that is already in cache and owned (no fresh buffer to fetch for
+ * writing). The slot of that input, or -1. */
+static int in_place_slot(const struct dlas_plan *p, int i, const int *last_use,
+                         const int *slot_free_at)
+{
+    const struct dlas_node *nd = dlas_graph_node(p->g, i);
+    if (nd->op != DLAS_OP_ADD || p->dev || (p->block_of && p->block_of[i] >= 0))
+        return -1;
+    for (int j = 0; j < nd->n_inputs; j++) {
+        int r = p->root[nd->inputs[j]];
+        if (r >= i || p->slot[r] < 0 || last_use[r] != i || slot_free_at[p->slot[r]] != i ||
+            (p->u8 && p->u8[r]) ||
+            plan_blocks_out_numel(p, r, node_numel(dlas_graph_node(p->g, r))) !=
+                node_numel(nd))
+            continue;
+        return p->slot[r];
+    }
+    return -1;
+}
+
 /* Greedy slot assignment over the nodes that run: a buffer is released after
  * the last consumer of anything it holds (fused nodes share their root's). */
 static int assign_slots(struct dlas_plan *p)
@@ -394,8 +416,8 @@ static int assign_slots(struct dlas_plan *p)
         if (p->root[i] != i)
             continue;
         size_t need = (size_t)(plan_blocks_out_numel(p, i, node_numel(nd)) * p->max_batch);
-        int best = -1;
-        for (int s = 0; s < p->n_slots; s++)
+        int best = in_place_slot(p, i, last_use, slot_free_at), in_place = best >= 0;
+        for (int s = 0; !in_place && s < p->n_slots; s++)
             if (slot_free_at[s] < i && (best < 0 || p->slot_size[s] > p->slot_size[best]))
                 best = s;
         if (best < 0)
