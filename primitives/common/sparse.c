@@ -181,60 +181,6 @@ int sc_even_block(int64_t n_vec, int max_v)
         }                                                                                   \
     } while (0)
 
-#define SC_BODY4(V)                                                                         \
-    do {                                                                                    \
-        pc_v16 r0[V], r1[V], r2[V], r3[V];                                                  \
-        const float b0 = a->bias, b1 = a->bias2, b2 = a->bias3, b3 = a->bias4;              \
-        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                                \
-        {                                                                                   \
-            r0[v] = SC_SPLAT(b0);                                                           \
-            r1[v] = SC_SPLAT(b1);                                                           \
-            r2[v] = SC_SPLAT(b2);                                                           \
-            r3[v] = SC_SPLAT(b3);                                                           \
-        }                                                                                   \
-        const float *x = a->x;                                                              \
-        int64_t n = a->nnz < a->nnz2 ? a->nnz : a->nnz2;                                    \
-        n = n < a->nnz3 ? n : a->nnz3;                                                      \
-        n = n < a->nnz4 ? n : a->nnz4;                                                      \
-        const struct sc_nz *p0 = a->nz, *p1 = a->nz2, *p2 = a->nz3, *p3 = a->nz4;           \
-        for (int64_t k = 0; k < n; k++) {                                                   \
-            const float *x0 = x + p0[k].off, *x1 = x + p1[k].off;                           \
-            const float *x2 = x + p2[k].off, *x3 = x + p3[k].off;                           \
-            const float w0k = p0[k].val, w1k = p1[k].val, w2k = p2[k].val, w3k = p3[k].val; \
-            const pc_v16 w0 = SC_SPLAT(w0k), w1 = SC_SPLAT(w1k);                            \
-            const pc_v16 w2 = SC_SPLAT(w2k), w3 = SC_SPLAT(w3k);                            \
-            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                            \
-            {                                                                               \
-                r0[v] += w0 * SC_LOAD(x0 + v * PC_VL);                                      \
-                r1[v] += w1 * SC_LOAD(x1 + v * PC_VL);                                      \
-                r2[v] += w2 * SC_LOAD(x2 + v * PC_VL);                                      \
-                r3[v] += w3 * SC_LOAD(x3 + v * PC_VL);                                      \
-            }                                                                               \
-        }                                                                                   \
-        SC_ROW(r0, p0 + n, p0 + a->nnz, V)                                                  \
-        SC_ROW(r1, p1 + n, p1 + a->nnz2, V)                                                 \
-        SC_ROW(r2, p2 + n, p2 + a->nnz3, V)                                                 \
-        SC_ROW(r3, p3 + n, p3 + a->nnz4, V)                                                 \
-        SC_ACT(r0, V);                                                                      \
-        SC_ACT(r1, V);                                                                      \
-        SC_ACT(r2, V);                                                                      \
-        SC_ACT(r3, V);                                                                      \
-        float *o = a->dst;                                                                  \
-        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                                \
-        {                                                                                   \
-            *(pc_v16u *)(o + v * PC_VL) = r0[v];                                            \
-            *(pc_v16u *)(o + (V + v) * PC_VL) = r1[v];                                      \
-            *(pc_v16u *)(o + (2 * V + v) * PC_VL) = r2[v];                                  \
-            *(pc_v16u *)(o + (3 * V + v) * PC_VL) = r3[v];                                  \
-        }                                                                                   \
-    } while (0)
-
-/* The four-row kernel with V full vectors and a half one (8 positions)
- * after them: where a plane's last vector holds at most 8 positions (a 7x7
- * map at width 8: 56 = 3 x 16 + 8), half of that vector's FMAs and loads
- * are spared; with the plane width a multiple of 8 its loads never cross a
- * cache line. Results at dst + r * 16(V + 1), the half vector's 8 floats
- * last. */
 typedef float sc_v8 __attribute__((vector_size(32), aligned(32)));
 typedef float sc_v8u __attribute__((vector_size(32), aligned(4), may_alias));
 typedef int32_t sc_v8i __attribute__((vector_size(32), aligned(32)));
@@ -254,18 +200,26 @@ typedef int32_t sc_v8i __attribute__((vector_size(32), aligned(32)));
         }                                                                                   \
     } while (0)
 
-/* one row's non-zeros [from, to) into acc and the half vector h */
-#define SC_ROWH(acc, h, from, to, V)                                                        \
+/* one row's non-zeros [from, to) into acc and, when H, the half vector h */
+#define SC_ROWH(acc, h, from, to, V, H)                                                     \
     for (const struct sc_nz *nz_ = (from); nz_ < (to); nz_++) {                            \
         const float *xk = x + nz_->off;                                                     \
         const float wk = nz_->val;                                                          \
         const pc_v16 w = SC_SPLAT(wk);                                                      \
         _Pragma("GCC unroll 28") for (int v = 0; v < V; v++) acc[v] +=                      \
             w * SC_LOAD(xk + v * PC_VL);                                                    \
-        h += SC_SPLAT8(wk) * SC_LOAD8(xk + V * PC_VL);                                      \
+        if (H)                                                                              \
+            h += SC_SPLAT8(wk) * SC_LOAD8(xk + V * PC_VL);                                  \
     }
 
-#define SC_BODY4H(V)                                                                        \
+/* The four-row kernel, with V full vectors and, when H is 1, a half one
+ * (8 positions) after them: where a plane's last vector holds at most 8
+ * positions (a 7x7 map at width 8: 56 = 3 x 16 + 8), half of that vector's
+ * FMAs and loads are spared; with the plane width a multiple of 8 its loads
+ * never cross a cache line. Results at dst + r * 16(V + H), the half
+ * vector's 8 floats last. H is a literal, so the half-vector lines compile
+ * away where it is 0. */
+#define SC_BODY4X(V, H)                                                                     \
     do {                                                                                    \
         pc_v16 r0[V], r1[V], r2[V], r3[V];                                                  \
         const float b0 = a->bias, b1 = a->bias2, b2 = a->bias3, b3 = a->bias4;              \
@@ -295,25 +249,29 @@ typedef int32_t sc_v8i __attribute__((vector_size(32), aligned(32)));
                 r2[v] += w2 * SC_LOAD(x2 + v * PC_VL);                                      \
                 r3[v] += w3 * SC_LOAD(x3 + v * PC_VL);                                      \
             }                                                                               \
-            h0 += SC_SPLAT8(w0k) * SC_LOAD8(x0 + V * PC_VL);                                \
-            h1 += SC_SPLAT8(w1k) * SC_LOAD8(x1 + V * PC_VL);                                \
-            h2 += SC_SPLAT8(w2k) * SC_LOAD8(x2 + V * PC_VL);                                \
-            h3 += SC_SPLAT8(w3k) * SC_LOAD8(x3 + V * PC_VL);                                \
+            if (H) {                                                                        \
+                h0 += SC_SPLAT8(w0k) * SC_LOAD8(x0 + V * PC_VL);                            \
+                h1 += SC_SPLAT8(w1k) * SC_LOAD8(x1 + V * PC_VL);                            \
+                h2 += SC_SPLAT8(w2k) * SC_LOAD8(x2 + V * PC_VL);                            \
+                h3 += SC_SPLAT8(w3k) * SC_LOAD8(x3 + V * PC_VL);                            \
+            }                                                                               \
         }                                                                                   \
-        SC_ROWH(r0, h0, p0 + n, p0 + a->nnz, V)                                             \
-        SC_ROWH(r1, h1, p1 + n, p1 + a->nnz2, V)                                            \
-        SC_ROWH(r2, h2, p2 + n, p2 + a->nnz3, V)                                            \
-        SC_ROWH(r3, h3, p3 + n, p3 + a->nnz4, V)                                            \
+        SC_ROWH(r0, h0, p0 + n, p0 + a->nnz, V, H)                                          \
+        SC_ROWH(r1, h1, p1 + n, p1 + a->nnz2, V, H)                                         \
+        SC_ROWH(r2, h2, p2 + n, p2 + a->nnz3, V, H)                                         \
+        SC_ROWH(r3, h3, p3 + n, p3 + a->nnz4, V, H)                                         \
         SC_ACT(r0, V);                                                                      \
         SC_ACT(r1, V);                                                                      \
         SC_ACT(r2, V);                                                                      \
         SC_ACT(r3, V);                                                                      \
-        SC_ACT8(h0);                                                                        \
-        SC_ACT8(h1);                                                                        \
-        SC_ACT8(h2);                                                                        \
-        SC_ACT8(h3);                                                                        \
+        if (H) {                                                                            \
+            SC_ACT8(h0);                                                                    \
+            SC_ACT8(h1);                                                                    \
+            SC_ACT8(h2);                                                                    \
+            SC_ACT8(h3);                                                                    \
+        }                                                                                   \
         float *o = a->dst;                                                                  \
-        const int64_t rs = (V + 1) * PC_VL;                                                 \
+        const int64_t rs = (V + H) * PC_VL;                                                 \
         _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                                \
         {                                                                                   \
             *(pc_v16u *)(o + v * PC_VL) = r0[v];                                            \
@@ -321,11 +279,15 @@ typedef int32_t sc_v8i __attribute__((vector_size(32), aligned(32)));
             *(pc_v16u *)(o + 2 * rs + v * PC_VL) = r2[v];                                   \
             *(pc_v16u *)(o + 3 * rs + v * PC_VL) = r3[v];                                   \
         }                                                                                   \
-        *(sc_v8u *)(o + V * PC_VL) = h0;                                                    \
-        *(sc_v8u *)(o + rs + V * PC_VL) = h1;                                               \
-        *(sc_v8u *)(o + 2 * rs + V * PC_VL) = h2;                                           \
-        *(sc_v8u *)(o + 3 * rs + V * PC_VL) = h3;                                           \
+        if (H) {                                                                            \
+            *(sc_v8u *)(o + V * PC_VL) = h0;                                                \
+            *(sc_v8u *)(o + rs + V * PC_VL) = h1;                                           \
+            *(sc_v8u *)(o + 2 * rs + V * PC_VL) = h2;                                       \
+            *(sc_v8u *)(o + 3 * rs + V * PC_VL) = h3;                                       \
+        }                                                                                   \
     } while (0)
+#define SC_BODY4(V) SC_BODY4X(V, 0)
+#define SC_BODY4H(V) SC_BODY4X(V, 1)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SC_HAVE_AVX512_CLONE 1
