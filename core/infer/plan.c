@@ -93,8 +93,7 @@ static int fold_bn(struct dlas_plan *p, int id, int bn, int *folded)
     if (dlas_node_is_quantised(c))
         return DLAS_OK;
     if (!f32_tensor(&c->weight) || (c->attr.conv.bias && !f32_tensor(&c->bias)) ||
-        !f32_tensor(&b->weight) || !f32_tensor(&b->bias) || !f32_tensor(&b->running_mean) ||
-        !f32_tensor(&b->running_var))
+        !plan_bn_f32(b))
         return DLAS_OK;
     const int64_t oc = c->attr.conv.out_channels, per = dlas_tensor_numel(&c->weight) / oc;
     bd->fw = dlas_aligned_alloc((size_t)(oc * per) * sizeof(float));

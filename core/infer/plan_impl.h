@@ -62,7 +62,6 @@ struct dlas_plan {
     int n_conversions;
     /* concatenations left as views (plan_views.c): view[id] = 1 */
     unsigned char *view;
-    int n_views;
 };
 
 /* int8 (plan_quant.c). Before prepare: mark the convs that run int8 and

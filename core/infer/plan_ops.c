@@ -275,13 +275,20 @@ static int64_t numel(const struct dlas_node *n)
 
 /* ---- batchnorm ----------------------------------------------------------------- */
 
+static int f32_ready(const struct dlas_tensor *t) { return t->data && t->dtype == DLAS_F32; }
+
+int plan_bn_f32(const struct dlas_node *n)
+{
+    return f32_ready(&n->weight) && f32_ready(&n->bias) && f32_ready(&n->running_mean) &&
+           f32_ready(&n->running_var);
+}
+
 int plan_batchnorm(const struct dlas_graph *g, int id, int64_t batch,
                    const struct plan_part *parts, int n_parts, float *out, enum plan_post post,
                    const struct dlas_backend *be)
 {
     const struct dlas_node *n = dlas_graph_node(g, id);
-    if (n->weight.dtype != DLAS_F32 || !n->weight.data || !n->bias.data ||
-        !n->running_mean.data || !n->running_var.data)
+    if (!plan_bn_f32(n))
         return DLAS_ERR_UNSUPPORTED;
     const int64_t C = n->out_shape[0], plane = numel(n) / C;
     /* one allocation: scale, shift, each channel's source and image stride */

@@ -22,10 +22,14 @@ struct plan_part {
     int64_t channels;
 };
 
+/* 1 when batchnorm node n's four parameters are f32: what plan_batchnorm
+ * and folding into a conv need. */
+int plan_bn_f32(const struct dlas_node *n);
+
 /* Batchnorm node id (then `post`) over its input given as consecutive
  * channel ranges, each in its own buffer: a concatenation read in place.
- * DLAS_ERR_UNSUPPORTED (no message): parameters not in f32, use the
- * reference operator. */
+ * DLAS_ERR_UNSUPPORTED (no message) where plan_bn_f32 says no: use
+ * the reference operator. */
 int plan_batchnorm(const struct dlas_graph *g, int id, int64_t batch,
                    const struct plan_part *parts, int n_parts, float *out, enum plan_post post,
                    const struct dlas_backend *be);

@@ -12,8 +12,6 @@
 
 #include "plan_impl.h"
 
-static int f32_ready(const struct dlas_tensor *t) { return t->data && t->dtype == DLAS_F32; }
-
 /* Batchnorm node k reads a view correctly only on the fast path: f32
  * parameters, its own buffer (it is not fused into a conv) and nothing
  * fused into the concat it reads. */
@@ -21,8 +19,7 @@ static int reads_views(const struct dlas_plan *p, int k)
 {
     const struct dlas_node *b = dlas_graph_node(p->g, k);
     return b->op == DLAS_OP_BATCHNORM && b->n_inputs == 1 && p->root[k] == k &&
-           f32_ready(&b->weight) && f32_ready(&b->bias) && f32_ready(&b->running_mean) &&
-           f32_ready(&b->running_var);
+           plan_bn_f32(b);
 }
 
 static int can_be_view(const struct dlas_plan *p, int c)
@@ -59,10 +56,7 @@ int plan_views_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
     if (p->dev || !opt->fuse || opt->concat_copy)
         return DLAS_OK; /* a device backend runs its own concat */
     for (int c = 0; c < p->n; c++)
-        if (can_be_view(p, c)) {
-            p->view[c] = 1;
-            p->n_views++;
-        }
+        p->view[c] = (unsigned char)can_be_view(p, c);
     return DLAS_OK;
 }
 
