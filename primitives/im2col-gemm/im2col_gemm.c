@@ -16,8 +16,6 @@
  * with a threaded GEMM and a threaded im2col. */
 #include <limits.h>
 #include <omp.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -40,12 +38,9 @@ struct ig_state {
     float *bias;         /* out_c, or NULL */
 };
 
-/* The checks of every CPU primitive, and the BLAS's int dimensions. */
-static int check_desc(const struct dlas_conv_desc *d, char *why, size_t len)
+/* The BLAS takes int dimensions. */
+static int check_blas_range(const struct dlas_conv_desc *d, char *why, size_t len)
 {
-    int rc = pc_check_desc(NAME, d, why, len);
-    if (rc)
-        return rc;
     int64_t K = d->in_c / d->groups * d->kh * d->kw;
     if (K > INT_MAX || d->out_h * d->out_w > INT_MAX || d->out_c / d->groups > INT_MAX)
         return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
@@ -56,9 +51,8 @@ static int check_desc(const struct dlas_conv_desc *d, char *why, size_t len)
 static int ig_supports(const struct dlas_conv_desc *d, const struct dlas_params *p, char *why,
                        size_t why_len)
 {
-    if (why && why_len)
-        why[0] = '\0';
-    return check_desc(d, why, why_len);
+    int rc = pc_check_desc(NAME, d, why, why_len); /* clears why first */
+    return rc ? rc : check_blas_range(d, why, why_len);
 }
 
 static int threads_of(const struct ig_state *s) { return pc_threads(&s->conv.be); }
@@ -103,9 +97,9 @@ static int ig_prepare(const struct dlas_host *host, const struct dlas_backend *b
                       const struct dlas_params *p, void **state)
 {
     *state = NULL;
-    int rc = pc_check_prepare(NAME, be, d, weight, bias);
+    int rc = pc_check_prepare(NAME, be, d, weight, bias); /* pc_check_desc included */
     if (!rc)
-        rc = check_desc(d, NULL, 0);
+        rc = check_blas_range(d, NULL, 0);
     if (rc)
         return rc;
     struct ig_state *s = pc_conv_alloc(NAME, host, be, d, sizeof *s);
@@ -325,10 +319,7 @@ static void col_range(void *arg, int64_t begin, int64_t end, int thread)
     im2col_channels(j->s, j->src, j->col, begin, end);
 }
 
-static double now(const struct ig_state *s)
-{
-    return s->conv.be.ops && s->conv.be.ops->now ? s->conv.be.ops->now(s->conv.be.ctx) : 0.0;
-}
+static double now(const struct ig_state *s) { return pc_now(&s->conv.be); }
 
 static int ig_run(void *state, int64_t batch, const float *in, float *out, void *ws,
                   struct dlas_profile *prof)
