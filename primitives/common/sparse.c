@@ -137,15 +137,18 @@ int sc_even_block(int64_t n_vec, int max_v)
         }                                                                                   \
     } while (0)
 
-/* one row's non-zeros [from, to) into acc */
-#define SC_ROW(acc, from, to, V)                                                            \
+/* one row's non-zeros [from, to) into acc, and EXTRA (a statement, may be
+ * empty) for each with its input xk and weight wk */
+#define SC_ROWX(acc, from, to, V, EXTRA)                                                    \
     for (const struct sc_nz *nz_ = (from); nz_ < (to); nz_++) {                            \
         const float *xk = x + nz_->off;                                                     \
         const float wk = nz_->val;                                                          \
         const pc_v16 w = SC_SPLAT(wk);                                                      \
         _Pragma("GCC unroll 28") for (int v = 0; v < V; v++) acc[v] +=                      \
             w * SC_LOAD(xk + v * PC_VL);                                                    \
+        EXTRA                                                                               \
     }
+#define SC_ROW(acc, from, to, V) SC_ROWX(acc, from, to, V, )
 
 #define SC_BODY2(V)                                                                         \
     do {                                                                                    \
@@ -202,15 +205,7 @@ typedef int32_t sc_v8i __attribute__((vector_size(32), aligned(32)));
 
 /* one row's non-zeros [from, to) into acc and, when H, the half vector h */
 #define SC_ROWH(acc, h, from, to, V, H)                                                     \
-    for (const struct sc_nz *nz_ = (from); nz_ < (to); nz_++) {                            \
-        const float *xk = x + nz_->off;                                                     \
-        const float wk = nz_->val;                                                          \
-        const pc_v16 w = SC_SPLAT(wk);                                                      \
-        _Pragma("GCC unroll 28") for (int v = 0; v < V; v++) acc[v] +=                      \
-            w * SC_LOAD(xk + v * PC_VL);                                                    \
-        if (H)                                                                              \
-            h += SC_SPLAT8(wk) * SC_LOAD8(xk + V * PC_VL);                                  \
-    }
+    SC_ROWX(acc, from, to, V, if (H) h += SC_SPLAT8(wk) * SC_LOAD8(xk + V * PC_VL);)
 
 /* The four-row kernel, with V full vectors and, when H is 1, a half one
  * (8 positions) after them: where a plane's last vector holds at most 8
