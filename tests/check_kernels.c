@@ -333,10 +333,14 @@ START_TEST(mobile_block_against_the_layers)
         {4, 2, 19, 0, 4, 2, 64, DLAS_ACT_NONE, DLAS_ACT_NONE, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
-        for (int threads = 1; threads <= 3; threads += 2) {
-            double err = mb_case(cases[k], k % 2 ? 3 : 1, threads, k != 5);
-            ck_assert_msg(err < 1e-5, "case %zu (%d threads): rel. error %.3g", k, threads, err);
-        }
+        for (int sched = MB_SCHED_GROUPS; sched <= MB_SCHED_ROWS; sched++)
+            for (int threads = 1; threads <= 3; threads += 2) {
+                struct mb_desc d = cases[k];
+                d.schedule = sched;
+                double err = mb_case(d, k % 2 ? 3 : 1, threads, k != 5);
+                ck_assert_msg(err < 1e-5, "case %zu (schedule %d, %d threads): rel. error %.3g",
+                              k, sched, threads, err);
+            }
 }
 END_TEST
 
@@ -449,8 +453,12 @@ START_TEST(mobile_block_layouts_are_exact)
         {3, 1, 1, 1, 17, 1, 3, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
-        for (int threads = 1; threads <= 3; threads += 2)
-            mb_layout_case(cases[k], k % 2 ? 2 : 1, threads);
+        for (int sched = MB_SCHED_GROUPS; sched <= MB_SCHED_ROWS; sched++)
+            for (int threads = 1; threads <= 3; threads += 2) {
+                struct mb_desc d = cases[k];
+                d.schedule = sched;
+                mb_layout_case(d, k % 2 ? 2 : 1, threads);
+            }
 }
 END_TEST
 
@@ -491,6 +499,56 @@ START_TEST(mobile_block_row_bands)
 }
 END_TEST
 
+/* The row schedule: chosen where an image's depthwise output is large,
+ * split into bands of rows for the threads (the expanded rows two bands
+ * share recomputed), no projection items of its own; same results. */
+START_TEST(mobile_block_row_schedule)
+{
+    float w[16] = {0};
+    struct mb_weights mw = {w, NULL, w, NULL, w, NULL};
+    /* in_c, h, w, expand, hid_c, stride, out_c, act_e, act_d, act_p, residual, act_r */
+    const struct mb_desc big = {16, 112, 112, 1, 96, 2, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
+                                DLAS_ACT_NONE, 0, DLAS_ACT_NONE, MB_SCHED_AUTO};
+    const struct mb_desc small = {96, 14, 14, 1, 576, 1, 96, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
+                                  DLAS_ACT_NONE, 1, DLAS_ACT_NONE, MB_SCHED_AUTO};
+    float *zw = calloc(576 * 96, sizeof *zw);
+    mw.we = mw.wd = mw.wp = zw;
+    char why[128];
+    struct mb_block *b = mb_prepare(&big, &mw, why, sizeof why);
+    ck_assert_msg(b != NULL, "%s", why);
+    ck_assert_int_eq(mb_schedule_of(b), MB_SCHED_ROWS);
+    ck_assert_int_eq(mb_items(b, MB_HIDDEN, 1, 2), 2);
+    ck_assert_int_eq(mb_items(b, MB_HIDDEN, 3, 2), 6);
+    ck_assert_int_eq(mb_items(b, MB_HIDDEN, 4, 2), 4);
+    ck_assert_int_eq(mb_items(b, MB_PROJECT, 1, 2), 0);
+    mb_free(b);
+    b = mb_prepare(&small, &mw, why, sizeof why);
+    ck_assert_msg(b != NULL, "%s", why);
+    ck_assert_int_eq(mb_schedule_of(b), MB_SCHED_GROUPS);
+    mb_free(b);
+    free(zw);
+    (void)w;
+    const struct mb_desc cases[] = {
+        {24, 21, 10, 1, 144, 1, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE,
+         MB_SCHED_ROWS},
+        {16, 23, 9, 1, 96, 2, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
+         MB_SCHED_ROWS},
+        {32, 18, 7, 0, 32, 1, 16, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
+         MB_SCHED_ROWS},
+        {40, 17, 6, 0, 40, 2, 72, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE,
+         MB_SCHED_ROWS},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int threads = 2; threads <= 3; threads++)
+            for (int64_t batch = 1; batch <= 3; batch += 2) {
+                double err = mb_case(cases[k], batch, threads, 1);
+                ck_assert_msg(err < 1e-5, "case %zu (batch %lld, %d threads): rel. error %.3g",
+                              k, (long long)batch, threads, err);
+                mb_layout_case(cases[k], batch, threads);
+            }
+}
+END_TEST
+
 START_TEST(mobile_block_refuses_what_it_cannot_do)
 {
     char why[128];
@@ -507,6 +565,10 @@ START_TEST(mobile_block_refuses_what_it_cannot_do)
     d.expand = 0;
     ck_assert_ptr_null(mb_prepare(&d, &mw, why, sizeof why));
     ck_assert_msg(strstr(why, "expansion"), "%s", why);
+    d.expand = 1;
+    d.schedule = 7;
+    ck_assert_ptr_null(mb_prepare(&d, &mw, why, sizeof why));
+    ck_assert_msg(strstr(why, "schedule"), "%s", why);
 }
 END_TEST
 
@@ -523,6 +585,7 @@ int main(void)
     tcase_add_test(tc, mobile_block_against_the_layers);
     tcase_add_test(tc, mobile_block_layouts_are_exact);
     tcase_add_test(tc, mobile_block_row_bands);
+    tcase_add_test(tc, mobile_block_row_schedule);
     tcase_add_test(tc, mobile_block_refuses_what_it_cannot_do);
     suite_add_tcase(s, tc);
     TCase *ew = tcase_create("eltwise");

@@ -145,7 +145,8 @@ static int find_chain(const struct dlas_plan *p, int id, struct plan_block *bk)
     return 1;
 }
 
-static int prepare_block(struct dlas_plan *p, struct plan_block *bk, char *why, size_t len)
+static int prepare_block(struct dlas_plan *p, struct plan_block *bk, int schedule, char *why,
+                         size_t len)
 {
     const struct dlas_node *head = dlas_graph_node(p->g, bk->head);
     const struct dlas_node *x = dlas_graph_node(p->g, head->inputs[0]);
@@ -165,6 +166,7 @@ static int prepare_block(struct dlas_plan *p, struct plan_block *bk, char *why, 
     d.act_p = act_of(p->post[bk->pw]);
     d.residual = bk->add >= 0;
     d.act_r = d.residual ? act_of(p->post[bk->add]) : DLAS_ACT_NONE;
+    d.schedule = schedule == 1 ? MB_SCHED_GROUPS : schedule == 2 ? MB_SCHED_ROWS : MB_SCHED_AUTO;
     struct mb_weights w;
     memset(&w, 0, sizeof w);
     if (d.expand) {
@@ -295,7 +297,7 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
             !find_chain(p, i, &bk))
             continue;
         char why[128];
-        if (prepare_block(p, &bk, why, sizeof why)) {
+        if (prepare_block(p, &bk, opt->block_schedule, why, sizeof why)) {
             if (!strcmp(why, "out of memory")) {
                 dlas_buf_free(&names);
                 return dlas_error(DLAS_ERR_NOMEM, "plan: out of memory fusing block at '%s'",
