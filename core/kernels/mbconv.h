@@ -55,6 +55,13 @@ struct mb_desc {
     int residual;       /* add the block input (stride 1, in_c == out_c) */
     int act_r;          /* activation after the add */
     int schedule;       /* enum mb_schedule */
+    /* The expansion: 1 (or 0), a 1x1 conv; 3, a dense 3x3 conv (padding 1,
+     * stride expand_stride: 1 or 2) of at most 16 input channels: a
+     * network's first layer, as MobileNet v1/v2's stem (3 -> 32, stride 2)
+     * feeding the first depthwise separable block. Its input then stays
+     * NCHW (zero-padded by the pack phase), and the expanded map is
+     * (h-1)/expand_stride+1 x (w-1)/expand_stride+1. */
+    int expand_k, expand_stride;
 };
 
 /* MB_SCHED_AUTO: rows when an image's depthwise output is large (>= 256 KiB,
@@ -87,6 +94,9 @@ int64_t mb_out_w(const struct mb_block *b);
  * and lanes past out_c zero, as the next block's in_blocked input. */
 void mb_set_io(struct mb_block *b, int in_blocked, int out_pad);
 int mb_in_pad(const struct mb_block *b);
+/* Whether the block can read its input blocked (not with a 3x3 expansion:
+ * mb_set_io then keeps it NCHW). */
+int mb_takes_blocked(const struct mb_block *b);
 /* Floats of one image's output in the layout set (NCHW: out_c*oh*ow). */
 int64_t mb_out_floats(const struct mb_block *b);
 
