@@ -60,6 +60,24 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
+def cpu_ticks():
+    """(all ticks, steal ticks) of the machine from /proc/stat: time the
+    hypervisor gave this VM's vCPUs to someone else shows up as steal, and a
+    round that ran slow for no reason of its own usually has it."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(v[:8]), (v[7] if len(v) > 7 else 0)
+
+
+def steal_pct(t0, t1):
+    if not t0 or not t1 or t1[0] <= t0[0]:
+        return 0.0
+    return 100.0 * (t1[1] - t0[1]) / (t1[0] - t0[0])
+
+
 def torch_model(torch, torchvision, name, classes):
     if name == "cifar-resnet18":
         # torchvision's ResNet-18 with the 3x3/1 stem and no max pool, as dlas's
@@ -151,6 +169,7 @@ VARIANTS = {
     "auto-noblocks": ["--blocks", "0"],  # auto over the primitives alone, every conv on its own
     "auto-nchw": ["--block-layout", "nchw"],  # fused blocks, each converting from and to NCHW
     "auto-copy": ["--concat", "copy"],  # every concat copies (no views read by batchnorms)
+    "auto-groups": ["--block-schedule", "groups"],  # fused blocks never on the row schedule
 }
 
 
@@ -213,17 +232,22 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
             load0 = loadavg()
             res = {}
             order = ds + [o] if r % 2 == 0 else [o] + ds[::-1]
+            steal = {}
             for s in order:
+                t0 = cpu_ticks()
                 res[s.name] = s.ask("time %d %d" % (a.warmup, a.repeat))
+                steal[s.name] = steal_pct(t0, cpu_ticks())
                 time.sleep(a.pause)
             rd = {"load": load0}
             for s in ds + [o]:
                 rd[s.name] = res[s.name]["ms"]
                 rd[s.name + "_min"] = res[s.name]["min"]
+                rd[s.name + "_steal_pct"] = steal[s.name]
             rounds.append(rd)
             print("  round %d: " % (r + 1) + ", ".join(
                 "%s %.3f ms" % (s.name, res[s.name]["ms"]) for s in ds + [o]) +
-                ", dlas/ort %.3f (load %s)" % (res["dlas"]["ms"] / res["ort"]["ms"], load0),
+                ", dlas/ort %.3f (load %s; steal dlas %.1f%%, ort %.1f%%)" % (
+                    res["dlas"]["ms"] / res["ort"]["ms"], load0, steal["dlas"], steal["ort"]),
                 flush=True)
     finally:
         for s in ds + [o]:
@@ -243,6 +267,8 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
         row[side + "_ms"] = med
         row[side + "_lo"], row[side + "_hi"] = min(v), max(v)
         row[side + "_spread"] = (max(v) - min(v)) / med
+    for side in ("dlas", "ort"):
+        row[side + "_steal_pct_max"] = max(rd[side + "_steal_pct"] for rd in rounds)
     row["ratio"] = statistics.median(rd["dlas"] / rd["ort"] for rd in rounds)
     row["ratio_lo"] = min(rd["dlas"] / rd["ort"] for rd in rounds)
     row["ratio_hi"] = max(rd["dlas"] / rd["ort"] for rd in rounds)
@@ -337,6 +363,10 @@ def main():
             print("%s batch %d, %s: %.3f ms [%.3f, %.3f], dlas/ORT %.2f; %s / %s = %.2f" % (
                 r["model"], r["batch"], v, x["ms"], x["lo"], x["hi"], x["ratio"], a.variants[0], v,
                 x["vs_first"]))
+    print("steal (% of the machine's CPU time taken by the hypervisor while a side was timed), "
+          "most in one round: " + "; ".join("%s b%d dlas %.1f%% ORT %.1f%%" % (
+              r["model"], r["batch"], r["dlas_steal_pct_max"], r["ort_steal_pct_max"])
+              for r in summary["rows"]))
     print("load: %s -> %s" % (summary["load_start"], summary["load_end"]))
     if a.json:
         with open(a.json + ".tmp", "w") as f:
