@@ -25,13 +25,18 @@
  *   bench_plan --model NAME [--param key=value ...] --input CxHxW
  *              [--classes N] [--weights FILE] [--batch B] [--threads T]
  *              [--primitives a,b,c | --primitive NAME] [--fallback NAME]
- *              [--blocks 1|0] [--block-layout chain|nchw] [--concat view|copy]
+ *              [--blocks 1|0|all] [--block-layout chain|nchw] [--concat view|copy]
+ *              [--block-schedule auto|groups|rows]
  *              [--cpu-time]
  *
  * With auto, the fused mobile blocks (dlas_plan_options.blocks) race their
- * layers too, and those that win are kept (--blocks 0: never fused).
+ * layers too, and those that win are kept (--blocks 0: never fused; --blocks
+ * all: every block fused, no race, with --primitive too: a plan that does
+ * not depend on timings, for comparing kernels).
  * Consecutive fused blocks pass their activations in the channel-blocked
  * layout (--block-layout nchw: each block converts from and to NCHW).
+ * --block-schedule: how fused blocks split their work over the threads
+ * (dlas_plan_options.block_schedule; default: the kernel's rule).
  * A concat read only by batchnorms is read in place (--concat copy: every
  * concat copies its inputs, as before views).
  * --cpu-time: `time` and `profile` report process CPU time (all threads,
@@ -53,11 +58,13 @@ static const char usage[] =
     "usage: bench_plan --model NAME [--param key=value ...] --input CxHxW [--classes N]\n"
     "                  [--weights FILE] [--batch B] [--threads T]\n"
     "                  [--primitives a,b,c | --primitive NAME] [--fallback NAME]\n"
-    "                  [--blocks 1|0] [--block-layout chain|nchw] [--concat view|copy]\n"
+    "                  [--blocks 1|0|all] [--block-layout chain|nchw] [--concat view|copy]\n"
+    "                  [--block-schedule auto|groups|rows]\n"
     "                  [--cpu-time]\n"
     "Binds the model's conv layers with auto (by measurement) over --primitives,\n"
     "or to one --primitive (auto also races fused mobile blocks against their layers\n"
-    "unless --blocks 0), then reads commands on stdin:\n"
+    "unless --blocks 0; --blocks all: every block fused, no race), then reads\n"
+    "commands on stdin:\n"
     "run IN OUT | time W R | profile W R | quit.\n";
 
 static void quiet_log(enum dlas_log_level l, const char *fmt, ...)
@@ -82,7 +89,7 @@ static int die(const char *what)
 struct opts {
     const char *model, *weights, *fallback, *single;
     const char *params[MAX_PARAMS];
-    int n_params, c, h, w, classes, threads, blocks, nchw, concat_copy, cpu_time;
+    int n_params, c, h, w, classes, threads, blocks, nchw, concat_copy, cpu_time, schedule;
     int64_t batch;
     char prims[512];
 };
@@ -132,10 +139,14 @@ static int parse(int argc, char **argv, struct opts *o)
             o->single = v;
         else if (!strcmp(a, "--fallback"))
             o->fallback = v;
-        else if (!strcmp(a, "--blocks") && (!strcmp(v, "0") || !strcmp(v, "1")))
-            o->blocks = v[0] - '0';
+        else if (!strcmp(a, "--blocks") &&
+                 (!strcmp(v, "0") || !strcmp(v, "1") || !strcmp(v, "all")))
+            o->blocks = !strcmp(v, "all") ? 2 : v[0] - '0';
         else if (!strcmp(a, "--block-layout") && (!strcmp(v, "nchw") || !strcmp(v, "chain")))
             o->nchw = !strcmp(v, "nchw");
+        else if (!strcmp(a, "--block-schedule") &&
+                 (!strcmp(v, "auto") || !strcmp(v, "groups") || !strcmp(v, "rows")))
+            o->schedule = !strcmp(v, "groups") ? 1 : !strcmp(v, "rows") ? 2 : 0;
         else if (!strcmp(a, "--concat") && (!strcmp(v, "view") || !strcmp(v, "copy")))
             o->concat_copy = !strcmp(v, "copy");
         else {
@@ -397,13 +408,14 @@ int main(int argc, char **argv)
         ao.batch = o.batch;
         if (!layer_prim || !block_mask ||
             dlas_plan_auto_select(g, &host, &be, ps.c, ps.n, fb.n ? fb.c : NULL, &ao, layer_prim,
-                                  o.blocks ? block_mask : NULL, &rep))
+                                  o.blocks == 1 ? block_mask : NULL, &rep))
             return die("auto");
         po.layer_prim = layer_prim;
-        po.blocks = o.blocks;
-        po.block_mask = block_mask;
+        po.block_mask = o.blocks == 1 ? block_mask : NULL;
     }
+    po.blocks = o.blocks != 0 && (!o.single || o.blocks == 2);
     po.block_nchw = o.nchw;
+    po.block_schedule = o.schedule;
     po.concat_copy = o.concat_copy;
     struct dlas_plan *plan = NULL;
     if (dlas_plan_create_ex(g, &host, &be, ps.c, ps.n, fb.n ? fb.c : NULL, o.batch, &po, &plan))

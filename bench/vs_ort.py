@@ -169,6 +169,7 @@ VARIANTS = {
     "auto-noblocks": ["--blocks", "0"],  # auto over the primitives alone, every conv on its own
     "auto-nchw": ["--block-layout", "nchw"],  # fused blocks, each converting from and to NCHW
     "auto-copy": ["--concat", "copy"],  # every concat copies (no views read by batchnorms)
+    "auto-groups": ["--block-schedule", "groups"],  # fused blocks never on the row schedule
 }
 
 

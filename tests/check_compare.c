@@ -406,6 +406,19 @@ START_TEST(test_plan_blocks)
             ck_assert(plan_vs_ref(pn, g, 3) < 1e-5);
             dlas_plan_free(pn);
             po.block_nchw = 0;
+            /* every block on each schedule (rows: bands of rows over the
+             * threads, batch 1 and 3), same results */
+            for (int sched = 1; sched <= 2; sched++) {
+                po.block_schedule = sched;
+                ck_assert_int_eq(
+                    dlas_plan_create_ex(g, &rig.h, &rig.be, prims, 2, &fb, 3, &po, &pn), 0);
+                ck_assert_int_eq(dlas_plan_n_blocks(pn), cases[k].blocks);
+                for (int b = 1; b <= 3; b += 2)
+                    ck_assert_msg(plan_vs_ref(pn, g, b) < 1e-5, "schedule %d, batch %d", sched,
+                                  b);
+                dlas_plan_free(pn);
+            }
+            po.block_schedule = 0;
         }
         if (cases[k].blocks) {
             /* every conv of a block reports it, and the nodes fuse into its head */

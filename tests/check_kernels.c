@@ -207,16 +207,30 @@ static double act_d(double v, int act)
 static void mb_reference(const struct mb_desc *d, const struct mb_weights *w, int64_t batch,
                          const float *in, double *out)
 {
-    const int64_t H = d->h, W = d->w, s = d->stride;
+    const int64_t IH = d->h, IW = d->w, s = d->stride;
+    const int ek = d->expand_k ? d->expand_k : 1, es = d->expand_stride ? d->expand_stride : 1;
+    const int64_t H = (IH - 1) / es + 1, W = (IW - 1) / es + 1; /* the expanded map */
     const int64_t oh = (H - 1) / s + 1, ow = (W - 1) / s + 1;
     double *e = malloc((size_t)(d->hid_c * H * W) * sizeof *e);
     double *dw = malloc((size_t)(d->hid_c * oh * ow) * sizeof *dw);
     for (int64_t n = 0; n < batch; n++) {
-        const float *x = in + n * d->in_c * H * W;
+        const float *x = in + n * d->in_c * IH * IW;
         for (int64_t c = 0; c < d->hid_c; c++)
             for (int64_t p = 0; p < H * W; p++) {
                 double v;
-                if (d->expand) {
+                if (d->expand && ek == 3) { /* dense 3x3, padding 1, stride es */
+                    v = w->be ? w->be[c] : 0;
+                    const int64_t y = p / W, xx = p % W;
+                    for (int64_t k = 0; k < d->in_c; k++)
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++) {
+                                int64_t iy = y * es + ky - 1, ix = xx * es + kx - 1;
+                                if (iy >= 0 && iy < IH && ix >= 0 && ix < IW)
+                                    v += (double)w->we[((c * d->in_c + k) * 3 + ky) * 3 + kx] *
+                                         x[(k * IH + iy) * IW + ix];
+                            }
+                    v = act_d(v, d->act_e);
+                } else if (d->expand) {
                     v = w->be ? w->be[c] : 0;
                     for (int64_t k = 0; k < d->in_c; k++)
                         v += (double)w->we[c * d->in_c + k] * x[k * H * W + p];
@@ -265,10 +279,12 @@ static float *rand_floats(int64_t n, double scale)
  * and followed by a guard that must stay NaN. Returns the max rel. error. */
 static double mb_case(struct mb_desc d, int64_t batch, int threads, int with_bias)
 {
-    const int64_t oh = (d.h - 1) / d.stride + 1, ow = (d.w - 1) / d.stride + 1;
+    const int ek = d.expand_k ? d.expand_k : 1, es = d.expand_stride ? d.expand_stride : 1;
+    const int64_t oh = ((d.h - 1) / es) / d.stride + 1, ow = ((d.w - 1) / es) / d.stride + 1;
     const int64_t in_n = batch * d.in_c * d.h * d.w, out_n = batch * d.out_c * oh * ow;
     struct mb_weights w = {0};
-    float *we = d.expand ? rand_floats(d.hid_c * d.in_c, 1.0 / sqrt((double)d.in_c)) : NULL;
+    float *we = d.expand ? rand_floats(d.hid_c * d.in_c * ek * ek, 1.0 / sqrt((double)d.in_c * ek * ek))
+                         : NULL;
     float *wd = rand_floats(d.hid_c * 9, 0.4), *wp = rand_floats(d.out_c * d.hid_c, 1.0 / sqrt((double)d.hid_c));
     float *be = rand_floats(d.hid_c, 0.5), *bd = rand_floats(d.hid_c, 0.5), *bp = rand_floats(d.out_c, 0.5);
     w.we = we;
@@ -331,12 +347,23 @@ START_TEST(mobile_block_against_the_layers)
         {20, 9, 11, 0, 20, 2, 45, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE},
         {3, 1, 1, 1, 17, 1, 3, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE},
         {4, 2, 19, 0, 4, 2, 64, DLAS_ACT_NONE, DLAS_ACT_NONE, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
+        /* a dense 3x3 expansion (a stem conv), strides 2 and 1 */
+        {3, 17, 14, 1, 32, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
+         0, 3, 2},
+        {5, 9, 12, 1, 40, 2, 24, DLAS_ACT_RELU, DLAS_ACT_RELU6, DLAS_ACT_RELU, 0, DLAS_ACT_NONE,
+         0, 3, 1},
+        {16, 8, 7, 1, 48, 1, 16, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_RELU,
+         0, 3, 1},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
-        for (int threads = 1; threads <= 3; threads += 2) {
-            double err = mb_case(cases[k], k % 2 ? 3 : 1, threads, k != 5);
-            ck_assert_msg(err < 1e-5, "case %zu (%d threads): rel. error %.3g", k, threads, err);
-        }
+        for (int sched = MB_SCHED_GROUPS; sched <= MB_SCHED_ROWS; sched++)
+            for (int threads = 1; threads <= 3; threads += 2) {
+                struct mb_desc d = cases[k];
+                d.schedule = sched;
+                double err = mb_case(d, k % 2 ? 3 : 1, threads, k != 5);
+                ck_assert_msg(err < 1e-5, "case %zu (schedule %d, %d threads): rel. error %.3g",
+                              k, sched, threads, err);
+            }
 }
 END_TEST
 
@@ -358,10 +385,12 @@ static void to_blocked(const float *src, int64_t c, int64_t h, int64_t w, int p,
  * out_c zero, nothing written past it. */
 static void mb_layout_case(struct mb_desc d, int64_t batch, int threads)
 {
-    const int64_t oh = (d.h - 1) / d.stride + 1, ow = (d.w - 1) / d.stride + 1;
+    const int ek = d.expand_k ? d.expand_k : 1, es = d.expand_stride ? d.expand_stride : 1;
+    const int64_t oh = ((d.h - 1) / es) / d.stride + 1, ow = ((d.w - 1) / es) / d.stride + 1;
     const int64_t in_img = d.in_c * d.h * d.w, out_img = d.out_c * oh * ow;
     struct mb_weights w = {0};
-    float *we = d.expand ? rand_floats(d.hid_c * d.in_c, 1.0 / sqrt((double)d.in_c)) : NULL;
+    float *we = d.expand ? rand_floats(d.hid_c * d.in_c * ek * ek, 1.0 / sqrt((double)d.in_c * ek * ek))
+                         : NULL;
     float *wd = rand_floats(d.hid_c * 9, 0.4);
     float *wp = rand_floats(d.out_c * d.hid_c, 1.0 / sqrt((double)d.hid_c));
     float *be = rand_floats(d.hid_c, 0.5), *bd = rand_floats(d.hid_c, 0.5);
@@ -381,7 +410,7 @@ static void mb_layout_case(struct mb_desc d, int64_t batch, int threads)
     float *ws = malloc(wsn * sizeof *ws);
     float *ref = NULL;
     const int guard = 37;
-    for (int in_blocked = 0; in_blocked <= 1; in_blocked++)
+    for (int in_blocked = 0; in_blocked <= mb_takes_blocked(b); in_blocked++)
         for (int out_pad = -1; out_pad <= 1; out_pad++) {
             mb_set_io(b, in_blocked, out_pad);
             const int64_t oimg = mb_out_floats(b);
@@ -446,11 +475,17 @@ START_TEST(mobile_block_layouts_are_exact)
         {24, 11, 13, 1, 144, 2, 40, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
         {20, 9, 11, 0, 20, 2, 45, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE},
         {18, 7, 6, 0, 18, 1, 18, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_RELU6},
+        {3, 13, 11, 1, 32, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
+         0, 3, 2},
         {3, 1, 1, 1, 17, 1, 3, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
-        for (int threads = 1; threads <= 3; threads += 2)
-            mb_layout_case(cases[k], k % 2 ? 2 : 1, threads);
+        for (int sched = MB_SCHED_GROUPS; sched <= MB_SCHED_ROWS; sched++)
+            for (int threads = 1; threads <= 3; threads += 2) {
+                struct mb_desc d = cases[k];
+                d.schedule = sched;
+                mb_layout_case(d, k % 2 ? 2 : 1, threads);
+            }
 }
 END_TEST
 
@@ -491,6 +526,58 @@ START_TEST(mobile_block_row_bands)
 }
 END_TEST
 
+/* The row schedule: chosen where an image's depthwise output is large,
+ * split into bands of rows for the threads (the expanded rows two bands
+ * share recomputed), no projection items of its own; same results. */
+START_TEST(mobile_block_row_schedule)
+{
+    float w[16] = {0};
+    struct mb_weights mw = {w, NULL, w, NULL, w, NULL};
+    /* in_c, h, w, expand, hid_c, stride, out_c, act_e, act_d, act_p, residual, act_r */
+    const struct mb_desc big = {16, 112, 112, 1, 96, 2, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
+                                DLAS_ACT_NONE, 0, DLAS_ACT_NONE, MB_SCHED_AUTO};
+    const struct mb_desc small = {96, 14, 14, 1, 576, 1, 96, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
+                                  DLAS_ACT_NONE, 1, DLAS_ACT_NONE, MB_SCHED_AUTO};
+    float *zw = calloc(576 * 96, sizeof *zw);
+    mw.we = mw.wd = mw.wp = zw;
+    char why[128];
+    struct mb_block *b = mb_prepare(&big, &mw, why, sizeof why);
+    ck_assert_msg(b != NULL, "%s", why);
+    ck_assert_int_eq(mb_schedule_of(b), MB_SCHED_ROWS);
+    ck_assert_int_eq(mb_items(b, MB_HIDDEN, 1, 2), 2);
+    ck_assert_int_eq(mb_items(b, MB_HIDDEN, 3, 2), 6);
+    ck_assert_int_eq(mb_items(b, MB_HIDDEN, 4, 2), 4);
+    ck_assert_int_eq(mb_items(b, MB_PROJECT, 1, 2), 0);
+    mb_free(b);
+    b = mb_prepare(&small, &mw, why, sizeof why);
+    ck_assert_msg(b != NULL, "%s", why);
+    ck_assert_int_eq(mb_schedule_of(b), MB_SCHED_GROUPS);
+    mb_free(b);
+    free(zw);
+    (void)w;
+    const struct mb_desc cases[] = {
+        {24, 21, 10, 1, 144, 1, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE,
+         MB_SCHED_ROWS},
+        {16, 23, 9, 1, 96, 2, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
+         MB_SCHED_ROWS},
+        {32, 18, 7, 0, 32, 1, 16, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
+         MB_SCHED_ROWS},
+        {40, 17, 6, 0, 40, 2, 72, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE,
+         MB_SCHED_ROWS},
+        {3, 35, 18, 1, 32, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
+         MB_SCHED_ROWS, 3, 2},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int threads = 2; threads <= 3; threads++)
+            for (int64_t batch = 1; batch <= 3; batch += 2) {
+                double err = mb_case(cases[k], batch, threads, 1);
+                ck_assert_msg(err < 1e-5, "case %zu (batch %lld, %d threads): rel. error %.3g",
+                              k, (long long)batch, threads, err);
+                mb_layout_case(cases[k], batch, threads);
+            }
+}
+END_TEST
+
 START_TEST(mobile_block_refuses_what_it_cannot_do)
 {
     char why[128];
@@ -507,6 +594,23 @@ START_TEST(mobile_block_refuses_what_it_cannot_do)
     d.expand = 0;
     ck_assert_ptr_null(mb_prepare(&d, &mw, why, sizeof why));
     ck_assert_msg(strstr(why, "expansion"), "%s", why);
+    d.expand = 1;
+    d.schedule = 7;
+    ck_assert_ptr_null(mb_prepare(&d, &mw, why, sizeof why));
+    ck_assert_msg(strstr(why, "schedule"), "%s", why);
+    d.schedule = 0;
+    d.expand_k = 3;
+    d.expand_stride = 3;
+    ck_assert_ptr_null(mb_prepare(&d, &mw, why, sizeof why));
+    ck_assert_msg(strstr(why, "3x3"), "%s", why);
+    d.expand_stride = 2;
+    d.in_c = 17;
+    ck_assert_ptr_null(mb_prepare(&d, &mw, why, sizeof why));
+    ck_assert_msg(strstr(why, "16 input channels"), "%s", why);
+    d.in_c = 4;
+    d.expand_k = 1;
+    ck_assert_ptr_null(mb_prepare(&d, &mw, why, sizeof why));
+    ck_assert_msg(strstr(why, "1x1 (stride 1)"), "%s", why);
 }
 END_TEST
 
@@ -523,6 +627,7 @@ int main(void)
     tcase_add_test(tc, mobile_block_against_the_layers);
     tcase_add_test(tc, mobile_block_layouts_are_exact);
     tcase_add_test(tc, mobile_block_row_bands);
+    tcase_add_test(tc, mobile_block_row_schedule);
     tcase_add_test(tc, mobile_block_refuses_what_it_cannot_do);
     suite_add_tcase(s, tc);
     TCase *ew = tcase_create("eltwise");

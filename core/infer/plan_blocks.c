@@ -1,7 +1,10 @@
 /* Mobile blocks fused in the plan: [1x1 expansion ->] 3x3 depthwise -> 1x1
  * projection [+ residual add], each conv with its folded batchnorm and fused
  * activation, run as one kernel (core/kernels/mbconv.h) so the expanded
- * activation stays in cache and no layer packs or scatters on its own.
+ * activation stays in cache and no layer packs or scatters on its own. A
+ * network's first layer, a dense 3x3 conv of a few channels (MobileNet's
+ * stem), takes the expansion's place before the first depthwise: its
+ * 112x112x32 output then never goes to memory either.
  *
  * A chain qualifies when every link is the sole consumer of the one before
  * (after batchnorm folding and activation fusion), every conv is fp32 and
@@ -84,6 +87,20 @@ static int is_pointwise(const struct dlas_plan *p, int id)
            a->pad_w == 0 && a->groups == 1;
 }
 
+/* A dense 3x3 conv (padding 1, stride 1 or 2) of at most 16 input
+ * channels: a network's first layer, which the kernel can run as the
+ * block's expansion (MobileNet's stem before its first depthwise). */
+static int is_small_dense(const struct dlas_plan *p, int id)
+{
+    const struct dlas_node *n = dlas_graph_node(p->g, id);
+    const struct dlas_node *in = dlas_graph_node(p->g, n->inputs[0]);
+    const struct dlas_conv_attr *a = &n->attr.conv;
+    return a->kh == 3 && a->kw == 3 && a->stride_h == a->stride_w &&
+           (a->stride_h == 1 || a->stride_h == 2) && a->pad_h == 1 && a->pad_w == 1 &&
+           a->dil_h == 1 && a->dil_w == 1 && a->groups == 1 && in->out_ndim == 3 &&
+           in->out_shape[0] <= 16;
+}
+
 static int is_depthwise(const struct dlas_plan *p, int id)
 {
     const struct dlas_node *n = dlas_graph_node(p->g, id);
@@ -116,7 +133,7 @@ static int find_chain(const struct dlas_plan *p, int id, struct plan_block *bk)
     bk->expand = -1;
     bk->add = -1;
     int dw = id;
-    if (is_pointwise(p, id)) {
+    if (is_pointwise(p, id) || is_small_dense(p, id)) {
         bk->expand = id;
         dw = consumer_of(p, tail_of(p, id), 1);
         if (!plain_conv(p, dw))
@@ -145,7 +162,8 @@ static int find_chain(const struct dlas_plan *p, int id, struct plan_block *bk)
     return 1;
 }
 
-static int prepare_block(struct dlas_plan *p, struct plan_block *bk, char *why, size_t len)
+static int prepare_block(struct dlas_plan *p, struct plan_block *bk, int schedule, char *why,
+                         size_t len)
 {
     const struct dlas_node *head = dlas_graph_node(p->g, bk->head);
     const struct dlas_node *x = dlas_graph_node(p->g, head->inputs[0]);
@@ -165,6 +183,12 @@ static int prepare_block(struct dlas_plan *p, struct plan_block *bk, char *why, 
     d.act_p = act_of(p->post[bk->pw]);
     d.residual = bk->add >= 0;
     d.act_r = d.residual ? act_of(p->post[bk->add]) : DLAS_ACT_NONE;
+    d.schedule = schedule == 1 ? MB_SCHED_GROUPS : schedule == 2 ? MB_SCHED_ROWS : MB_SCHED_AUTO;
+    if (d.expand) {
+        const struct dlas_conv_attr *ea = &dlas_graph_node(p->g, bk->expand)->attr.conv;
+        d.expand_k = ea->kh;
+        d.expand_stride = ea->stride_h;
+    }
     struct mb_weights w;
     memset(&w, 0, sizeof w);
     if (d.expand) {
@@ -248,7 +272,7 @@ static int plan_layouts(struct dlas_plan *p, int nchw)
         p->blocks[k].from_block = p->blocks[k].to_block = -1;
     for (int k = 0; k < p->n_blocks && !nchw; k++) {
         int j = feeding_block(p, &p->blocks[k]);
-        if (j < 0 || p->blocks[j].to_block >= 0)
+        if (j < 0 || p->blocks[j].to_block >= 0 || !mb_takes_blocked(p->blocks[k].mb))
             continue;
         p->blocks[j].to_block = k;
         p->blocks[k].from_block = j;
@@ -295,7 +319,7 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
             !find_chain(p, i, &bk))
             continue;
         char why[128];
-        if (prepare_block(p, &bk, why, sizeof why)) {
+        if (prepare_block(p, &bk, opt->block_schedule, why, sizeof why)) {
             if (!strcmp(why, "out of memory")) {
                 dlas_buf_free(&names);
                 return dlas_error(DLAS_ERR_NOMEM, "plan: out of memory fusing block at '%s'",

@@ -5,6 +5,7 @@
 
 #include "mbconv.h"
 #include "pc_kernels.h"
+#include "pw_kernels.h"
 
 struct mb_block {
     struct mb_desc d;
@@ -14,6 +15,10 @@ struct mb_block {
     int g_b, g_vw;
     int64_t n_groups;
     int64_t n_bands; /* of output rows a (image, group), set by mb_items */
+    int rows; /* the row schedule (mbconv.h): hidden and projection a row at a time */
+    int ek, es;       /* the expansion's kernel size (1 or 3) and stride */
+    int64_t eh, ew;   /* the expanded (depthwise input) map */
+    int64_t *e_off;   /* ek 3: each (input block, tap, channel)'s offset in the padded input */
     /* projection: B vectors of output channels, vw pixels a call, pixels an item */
     int p_b, p_vw;
     int64_t n_obp, pix_chunk, n_chunks;
@@ -22,7 +27,7 @@ struct mb_block {
     float *wp, *bp; /* [ob][blk_hid][c][B*16], [ob][B*16] */
     /* workspace geometry (floats) */
     int64_t x_rows, x_cols; /* the packed input's window: padded without expansion */
-    int64_t x_img, d_img, ring;
+    int64_t x_img, d_img, ring; /* ring: a thread's scratch (rows: + one D row) */
     /* layouts (mb_set_io) */
     int in_blocked, out_pad; /* out_pad -1: NCHW output */
     int64_t nblk_out, o_rows, o_cols, o_img;
@@ -47,6 +52,7 @@ void mb_free(struct mb_block *b)
     free(b->bd);
     free(b->wp);
     free(b->bp);
+    free(b->e_off);
     free(b);
 }
 
@@ -70,6 +76,22 @@ static int choose_b(int64_t oc)
     return best;
 }
 
+/* slack after the packed input and D: none is read (every kernel call has
+ * its exact width), but a vector of room keeps the last one honest */
+#define SLACK (PC_VL * PC_VL)
+
+/* The row schedule pays when an image's depthwise output would not stay in
+ * a core's L2 beside everything else (the group schedule writes it all
+ * before projecting it) and there are rows enough that a band's recomputed
+ * edge rows are few. (Measured on MobileNet-v2, 2 threads, batch 1: the
+ * 112x112 to 28x28 blocks gain 3-20%, the 14x14 ones neither gain nor lose,
+ * the 7x7 ones lose up to 2x.) */
+#define ROWS_MIN_D_BYTES (256 << 10)
+static int rows_pay(const struct mb_desc *d, int64_t oh, int64_t nblk_hid, int64_t ohw)
+{
+    return nblk_hid * ohw * PC_VL * (int64_t)sizeof(float) >= ROWS_MIN_D_BYTES && oh >= 16;
+}
+
 static int fail(char *why, size_t len, const char *msg)
 {
     if (why && len)
@@ -83,6 +105,15 @@ static int check(const struct mb_desc *d, char *why, size_t len)
         return fail(why, len, "empty shape");
     if (d->stride != 1 && d->stride != 2)
         return fail(why, len, "depthwise stride is not 1 or 2");
+    if (d->schedule < MB_SCHED_AUTO || d->schedule > MB_SCHED_ROWS)
+        return fail(why, len, "unknown schedule");
+    const int ek = d->expand_k ? d->expand_k : 1, es = d->expand_stride ? d->expand_stride : 1;
+    if ((ek != 1 && ek != 3) || (es != 1 && es != 2) || (ek == 1 && es != 1))
+        return fail(why, len, "the expansion is neither 1x1 (stride 1) nor 3x3 (stride 1 or 2)");
+    if (ek == 3 && (!d->expand || d->in_c > PC_VL))
+        return fail(why, len, "a 3x3 expansion needs at most 16 input channels");
+    if (d->residual && es != 1)
+        return fail(why, len, "a residual needs stride 1 and as many outputs as inputs");
     if (!d->expand && d->hid_c != d->in_c)
         return fail(why, len, "without expansion the depthwise width must be the input's");
     if (d->residual && (d->stride != 1 || d->out_c != d->in_c))
@@ -119,50 +150,69 @@ struct mb_block *mb_prepare(const struct mb_desc *d, const struct mb_weights *w,
         return NULL;
     }
     b->d = *d;
-    b->oh = (d->h - 1) / d->stride + 1; /* 3x3, padding 1 */
-    b->ow = (d->w - 1) / d->stride + 1;
+    b->ek = d->expand_k ? d->expand_k : 1;
+    b->es = d->expand_stride ? d->expand_stride : 1;
+    b->eh = (d->h - 1) / b->es + 1; /* 1x1, or 3x3 with padding 1 */
+    b->ew = (d->w - 1) / b->es + 1;
+    b->oh = (b->eh - 1) / d->stride + 1; /* 3x3, padding 1 */
+    b->ow = (b->ew - 1) / d->stride + 1;
     b->ohw = b->oh * b->ow;
     b->nblk_in = pc_ceil_div(d->in_c, PC_VL);
     b->nblk_hid = pc_ceil_div(d->hid_c, PC_VL);
     /* wide hidden layers: two blocks a group (the expansion's broadcasts
      * feed two FMAs); narrow ones: one, so that there are groups enough to
      * keep every thread busy at batch 1 */
+    b->rows = d->schedule == MB_SCHED_ROWS ||
+              (d->schedule == MB_SCHED_AUTO && rows_pay(d, b->oh, b->nblk_hid, b->ohw));
     b->g_b = d->expand && b->nblk_hid >= 16 ? 2 : 1;
-    b->g_vw = pc_kernel_max_vw(1, b->g_b);
+    if (b->rows) /* parallel over rows: the widest register block */
+        b->g_b = choose_b(d->hid_c);
+    b->g_vw = pw_max_vw(b->g_b);
     b->n_groups = pc_ceil_div(b->nblk_hid, b->g_b);
     b->p_b = choose_b(d->out_c);
     b->p_vw = pc_kernel_max_vw(1, b->p_b);
     b->n_obp = pc_ceil_div(d->out_c, (int64_t)b->p_b * PC_VL);
     b->pix_chunk = b->p_vw * (b->ohw >= 64 * b->p_vw ? 4 : 1);
     b->n_chunks = pc_ceil_div(b->ohw, b->pix_chunk);
-    b->x_rows = d->expand ? d->h : d->h + 2;
-    b->x_cols = d->expand ? d->w : d->w + 2;
-    b->x_img = b->nblk_in * b->x_rows * b->x_cols * PC_VL;
-    b->d_img = b->nblk_hid * b->ohw * PC_VL;
-    b->ring = d->expand ? 3 * b->g_b * (d->w + 2) * PC_VL : 0;
+    /* the packed input: blocked, padded without expansion; with a 3x3
+     * expansion the padded NCHW image, channels apart */
+    b->x_rows = d->expand && b->ek == 1 ? d->h : d->h + 2;
+    b->x_cols = d->expand && b->ek == 1 ? d->w : d->w + 2;
+    b->x_img = b->ek == 3 ? d->in_c * b->x_rows * b->x_cols
+                          : b->nblk_in * b->x_rows * b->x_cols * PC_VL;
+    b->d_img = b->rows ? 0 : b->nblk_hid * b->ohw * PC_VL;
+    b->ring = d->expand ? 3 * (b->rows ? b->nblk_hid : b->g_b) * (b->ew + 2) * PC_VL : 0;
+    if (b->rows)
+        b->ring += b->nblk_hid * b->ow * PC_VL + SLACK;
     b->nblk_out = pc_ceil_div(d->out_c, PC_VL);
     mb_set_io(b, 0, -1);
 
     const int64_t glanes = (int64_t)b->g_b * PC_VL, plane = (int64_t)b->p_b * PC_VL;
     int ok = 1;
     if (d->expand) {
-        ok &= (b->we = alloc_floats(b->n_groups * d->in_c * glanes)) != NULL;
+        ok &= (b->we = alloc_floats(b->n_groups * d->in_c * b->ek * b->ek * glanes)) != NULL;
         ok &= (b->be = alloc_floats(b->n_groups * glanes)) != NULL;
     }
     ok &= (b->wd = alloc_floats(b->nblk_hid * 9 * PC_VL)) != NULL;
     ok &= (b->bd = alloc_floats(b->nblk_hid * PC_VL)) != NULL;
     ok &= (b->wp = alloc_floats(b->n_obp * d->hid_c * plane)) != NULL;
     ok &= (b->bp = alloc_floats(b->n_obp * plane)) != NULL;
+    if (b->ek == 3)
+        ok &= (b->e_off = malloc((size_t)d->in_c * 9 * sizeof *b->e_off)) != NULL;
     if (!ok) {
         mb_free(b);
         fail(why, why_len, "out of memory");
         return NULL;
     }
     if (d->expand) {
-        pc_pack_weights(w->we, d->hid_c, d->in_c, 1, 1, b->g_b, b->we);
+        pc_pack_weights(w->we, d->hid_c, d->in_c, b->ek, b->ek, b->g_b, b->we);
         if (w->be)
             memcpy(b->be, w->be, (size_t)d->hid_c * sizeof(float));
     }
+    if (b->ek == 3) /* in the weights' order: one block of at most 16 channels */
+        for (int t = 0, i = 0; t < 9; t++)
+            for (int64_t c = 0; c < d->in_c; c++)
+                b->e_off[i++] = (c * b->x_rows + t / 3) * b->x_cols + t % 3;
     pack_depthwise(b, w->wd, w->bd);
     pc_pack_weights(w->wp, d->out_c, d->hid_c, 1, 1, b->p_b, b->wp);
     if (w->bp)
@@ -172,7 +222,7 @@ struct mb_block *mb_prepare(const struct mb_desc *d, const struct mb_weights *w,
 
 void mb_set_io(struct mb_block *b, int in_blocked, int out_pad)
 {
-    b->in_blocked = in_blocked != 0;
+    b->in_blocked = in_blocked != 0 && b->ek == 1;
     b->out_pad = out_pad < 0 ? -1 : out_pad > 0 ? 1 : 0;
     const int64_t p = b->out_pad < 0 ? 0 : b->out_pad;
     b->o_rows = b->oh + 2 * p;
@@ -181,11 +231,10 @@ void mb_set_io(struct mb_block *b, int in_blocked, int out_pad)
 }
 
 int mb_in_pad(const struct mb_block *b) { return b->d.expand ? 0 : 1; }
+int mb_takes_blocked(const struct mb_block *b) { return b->ek == 1; }
+int mb_schedule_of(const struct mb_block *b) { return b->rows ? MB_SCHED_ROWS : MB_SCHED_GROUPS; }
 int64_t mb_out_floats(const struct mb_block *b) { return b->o_img; }
 
-/* slack after the packed input and D: none is read (every kernel call has
- * its exact width), but a vector of room keeps the last one honest */
-#define SLACK (PC_VL * PC_VL)
 
 size_t mb_workspace_floats(const struct mb_block *b, int64_t batch, int threads)
 {
@@ -215,22 +264,60 @@ static int64_t hidden_bands(const struct mb_block *b, int64_t batch, int threads
     return best;
 }
 
+/* Bands of output rows an image is split into by the row schedule: enough
+ * that the (image, band) items divide evenly over the threads, each band at
+ * least 4 rows. */
+static int64_t row_bands(const struct mb_block *b, int64_t batch, int threads)
+{
+    if (threads <= 1 || batch % threads == 0)
+        return 1;
+    int64_t k = threads;
+    while (k > 1 && b->oh < 4 * k)
+        k--;
+    return k;
+}
+
 int64_t mb_items(const struct mb_block *b, enum mb_phase ph, int64_t batch, int threads)
 {
     switch (ph) {
     case MB_PACK: return b->in_blocked ? 0 : batch * b->x_rows;
-    case MB_HIDDEN: return batch * b->n_groups * hidden_bands(b, batch, threads);
-    case MB_PROJECT: return batch * b->n_obp * b->n_chunks;
+    case MB_HIDDEN:
+        if (b->rows)
+            return batch * row_bands(b, batch, threads);
+        return batch * b->n_groups * hidden_bands(b, batch, threads);
+    case MB_PROJECT: return b->rows ? 0 : batch * b->n_obp * b->n_chunks;
     default: return 0;
     }
 }
 
 /* ---- the phases ------------------------------------------------------------------ */
 
+/* Row r of every channel of the zero-padded NCHW image n (a 3x3 expansion's
+ * input). */
+static void pack_padded_row(const struct mb_block *b, const float *in, float *x, int64_t n,
+                            int64_t r)
+{
+    const struct mb_desc *d = &b->d;
+    for (int64_t c = 0; c < d->in_c; c++) {
+        float *dst = x + n * b->x_img + (c * b->x_rows + r) * b->x_cols;
+        if (r == 0 || r == b->x_rows - 1) {
+            memset(dst, 0, (size_t)b->x_cols * sizeof(float));
+            continue;
+        }
+        dst[0] = dst[b->x_cols - 1] = 0.0f;
+        memcpy(dst + 1, in + ((n * d->in_c + c) * d->h + r - 1) * d->w, (size_t)d->w * sizeof(float));
+    }
+}
+
 static void pack_items(const struct mb_block *b, const float *in, float *x, int64_t i0,
                        int64_t i1)
 {
     const struct mb_desc *d = &b->d;
+    if (b->ek == 3) {
+        for (int64_t it = i0; it < i1; it++)
+            pack_padded_row(b, in, x, it / b->x_rows, it % b->x_rows);
+        return;
+    }
     const int pad = d->expand ? 0 : 1;
     struct pc_window win = {0, b->x_rows, 0, b->x_cols, 1, b->x_cols};
     for (int64_t it = i0; it < i1; it++) {
@@ -270,40 +357,41 @@ static void depthwise_row(const float *r0, const float *r1, const float *r2, con
  * [b][W+2][16]: zeros outside the image, else the expansion of image row
  * pr - 1 with its bias and activation. */
 static void expand_row(const struct mb_block *b, const float *x_img, int64_t g, int64_t pr,
-                       float *slot, float *tile)
+                       float *slot)
 {
     const struct mb_desc *d = &b->d;
-    const int64_t rowf = (d->w + 2) * PC_VL;
+    const int64_t rowf = (b->ew + 2) * PC_VL;
     const int nb = (int)(b->nblk_hid - g * b->g_b < b->g_b ? b->nblk_hid - g * b->g_b : b->g_b);
-    if (pr == 0 || pr == d->h + 1) {
+    if (pr == 0 || pr == b->eh + 1) {
         memset(slot, 0, (size_t)(nb * rowf) * sizeof(float));
         return;
     }
     const int64_t y = pr - 1, lanes = (int64_t)b->g_b * PC_VL;
-    const int64_t zero_off = 0;
-    struct pc_kargs a;
-    a.w = b->we + g * d->in_c * lanes;
-    a.bias = b->be + g * lanes;
-    a.tap_off = &zero_off;
-    a.ntaps = 1;
+    struct pw_args a = {0};
+    a.in_bs = d->h * d->w * PC_VL;
     a.nblk = (int)b->nblk_in;
     a.cb_last = (int)(d->in_c - (b->nblk_in - 1) * PC_VL);
-    a.blk_stride = d->h * d->w * PC_VL;
-    a.row_stride = 0;
-    a.out = tile;
-    a.out_ps = lanes;
-    for (int64_t p0 = 0; p0 < d->w; p0 += b->g_vw) {
-        int nv = (int)(d->w - p0 < b->g_vw ? d->w - p0 : b->g_vw);
-        a.in = x_img + (y * d->w + p0) * PC_VL;
-        pc_kernel(1, nv, b->g_b)(&a);
-        for (int k = 0; k < nb; k++)
-            for (int p = 0; p < nv; p++)
-                pc_store(slot + k * rowf + (p0 + p + 1) * PC_VL,
-                         pc_act(pc_load(tile + p * lanes + k * PC_VL), d->act_e));
+    a.w = b->we + g * d->in_c * b->ek * b->ek * lanes;
+    a.bias = b->be + g * lanes;
+    a.out_bs = rowf;
+    a.nb = nb;
+    a.act = d->act_e;
+    a.tap_off = b->e_off;
+    a.ntaps = (int)d->in_c * 9;
+    for (int64_t p0 = 0; p0 < b->ew; p0 += b->g_vw) {
+        int nv = (int)(b->ew - p0 < b->g_vw ? b->ew - p0 : b->g_vw);
+        a.out = slot + (p0 + 1) * PC_VL;
+        if (b->ek == 3) { /* the padded image's top-left input of pixel (y, p0) */
+            a.in = x_img + y * b->es * b->x_cols + p0 * b->es;
+            pw_conv_kernel(nv, b->g_b, b->es)(&a);
+        } else {
+            a.in = x_img + (y * d->w + p0) * PC_VL;
+            pw_kernel(nv, b->g_b)(&a);
+        }
     }
     for (int k = 0; k < nb; k++) { /* the padding columns */
         pc_store(slot + k * rowf, (pc_v16){0});
-        pc_store(slot + k * rowf + (d->w + 1) * PC_VL, (pc_v16){0});
+        pc_store(slot + k * rowf + (b->ew + 1) * PC_VL, (pc_v16){0});
     }
 }
 
@@ -312,8 +400,7 @@ static void hidden_items(const struct mb_block *b, const float *x, float *dbuf, 
 {
     const struct mb_desc *d = &b->d;
     const int s = d->stride;
-    const int64_t rowf = (d->w + 2) * PC_VL;
-    float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
+    const int64_t rowf = (b->ew + 2) * PC_VL;
     for (int64_t it = i0; it < i1; it++) {
         const int64_t n = it / (b->n_groups * bands), g = it / bands % b->n_groups;
         const int64_t band = it % bands;
@@ -339,7 +426,7 @@ static void hidden_items(const struct mb_block *b, const float *x, float *dbuf, 
         int64_t next = r0 * s;
         for (int64_t r = r0; r < r1; r++) {
             for (; next <= r * s + 2; next++)
-                expand_row(b, x_img, g, next, ring + (next % 3) * slotf, tile);
+                expand_row(b, x_img, g, next, ring + (next % 3) * slotf);
             const float *s0 = ring + ((r * s) % 3) * slotf, *s1 = ring + ((r * s + 1) % 3) * slotf;
             const float *s2 = ring + ((r * s + 2) % 3) * slotf;
             for (int k = 0; k < nb; k++) {
@@ -368,23 +455,93 @@ static void zero_borders(const struct mb_block *b, float *o_img, int64_t blk0, i
     }
 }
 
-/* Pixels [p0, p0+nv) of tile (nv x lanes, nb vectors) into the blocked
- * output, the block input (blocked, x) added when residual. */
-static void store_blocked(const struct mb_block *b, const float *tile, int64_t lanes, int nb,
-                          int nv, int64_t p0, int64_t ob0, float *o_img, const float *x_img)
+/* The projection's kernel arguments every call shares; D's channel blocks
+ * lie blk_stride floats apart. */
+static void project_kargs(const struct mb_block *b, int64_t blk_stride, float *tile,
+                          const int64_t *zero_off, struct pc_kargs *a)
+{
+    a->tap_off = zero_off;
+    a->ntaps = 1;
+    a->nblk = (int)b->nblk_hid;
+    a->cb_last = (int)(b->d.hid_c - (b->nblk_hid - 1) * PC_VL);
+    a->blk_stride = blk_stride;
+    a->row_stride = 0;
+    a->out = tile;
+    a->out_ps = (int64_t)b->p_b * PC_VL;
+}
+
+/* Output pixels [q0, q1) of image n, output channel vectors ob (p_b of
+ * them), from D at dq (D of pixel q0; a from project_kargs): the 1x1
+ * projection with its bias and activation, the residual added, into the
+ * output layout set. */
+static void project_span(const struct mb_block *b, struct pc_kargs *a, int64_t n, int64_t ob,
+                         int64_t q0, int64_t q1, const float *dq, const float *in,
+                         const float *x, float *out)
 {
     const struct mb_desc *d = &b->d;
-    const int64_t p = b->out_pad, xp = mb_in_pad(b);
-    for (int k = 0; k < nb; k++) {
-        const int64_t blk = ob0 + k;
-        float *ob = o_img + blk * b->o_rows * b->o_cols * PC_VL;
-        const float *xb = x_img + blk * b->x_rows * b->x_cols * PC_VL;
-        for (int i = 0; i < nv; i++) {
-            const int64_t q = p0 + i, y = q / b->ow, xx = q % b->ow;
-            pc_v16 v = pc_act(pc_load(tile + i * lanes + k * PC_VL), d->act_p);
+    const int64_t lanes = (int64_t)b->p_b * PC_VL;
+    const int64_t oc0 = ob * lanes, nc = d->out_c - oc0 < lanes ? d->out_c - oc0 : lanes;
+    const int64_t ob0 = ob * b->p_b; /* first output block */
+    const int nb = (int)pc_ceil_div(nc, PC_VL);
+    float *tile = a->out;
+    a->w = b->wp + ob * d->hid_c * lanes;
+    a->bias = b->bp + ob * lanes;
+    if (b->out_pad >= 0) { /* straight into the blocked output, a row's run at a time */
+        const int64_t p = b->out_pad, xp = mb_in_pad(b);
+        float *ob = out + n * b->o_img + ob0 * b->o_rows * b->o_cols * PC_VL;
+        const float *xb = x + n * b->x_img + ob0 * b->x_rows * b->x_cols * PC_VL;
+        struct pw_args pa = {0};
+        pa.in_bs = a->blk_stride;
+        pa.nblk = a->nblk;
+        pa.cb_last = a->cb_last;
+        pa.w = a->w;
+        pa.bias = a->bias;
+        pa.out_bs = b->o_rows * b->o_cols * PC_VL;
+        pa.nb = nb;
+        pa.act = d->act_p;
+        pa.res_bs = b->x_rows * b->x_cols * PC_VL;
+        pa.act_r = d->act_r;
+        for (int64_t p0 = q0; p0 < q1;) {
+            const int64_t y = p0 / b->ow, xx = p0 % b->ow;
+            const int64_t end = q1 < (y + 1) * b->ow ? q1 : (y + 1) * b->ow;
+            const int nv = (int)(end - p0 < b->p_vw ? end - p0 : b->p_vw);
+            pa.in = dq + (p0 - q0) * PC_VL;
+            pa.out = ob + ((y + p) * b->o_cols + xx + p) * PC_VL;
             if (d->residual)
-                v = pc_act(v + pc_load(xb + ((y + xp) * b->x_cols + xx + xp) * PC_VL), d->act_r);
-            pc_store(ob + ((y + p) * b->o_cols + xx + p) * PC_VL, v);
+                pa.res = xb + ((y + xp) * b->x_cols + xx + xp) * PC_VL;
+            pw_kernel(nv, b->p_b)(&pa);
+            p0 += nv;
+        }
+        return;
+    }
+    float *o_img = out + (n * d->out_c + oc0) * b->ohw;
+    const float *x_img = in + (n * d->in_c + oc0) * d->h * d->w;
+    const int64_t xp = mb_in_pad(b);
+    for (int64_t p0 = q0; p0 < q1; p0 += b->p_vw) {
+        int nv = (int)(q1 - p0 < b->p_vw ? q1 - p0 : b->p_vw);
+        a->in = dq + (p0 - q0) * PC_VL;
+        pc_kernel(1, nv, b->p_b)(a);
+        if (d->residual && b->in_blocked) { /* the residual is in the tile's layout */
+            for (int k = 0; k < nb; k++)
+                for (int i = 0; i < nv; i++) {
+                    const int64_t y = (p0 + i) / b->ow, xx = (p0 + i) % b->ow;
+                    const float *r =
+                        x + n * b->x_img +
+                        (((ob0 + k) * b->x_rows + y + xp) * b->x_cols + xx + xp) * PC_VL;
+                    float *t = tile + i * lanes + k * PC_VL;
+                    pc_store(t, pc_act(pc_load(t), d->act_p) + pc_load(r));
+                }
+            pc_scatter_tile(tile, lanes, 1, nv, 1, nv, nc, o_img + p0, b->ohw, 0, d->act_r);
+            continue;
+        }
+        pc_scatter_tile(tile, lanes, 1, nv, 1, nv, nc, o_img + p0, b->ohw, 0, d->act_p);
+        if (!d->residual)
+            continue;
+        for (int64_t c = 0; c < nc; c++) {
+            float *o = o_img + c * b->ohw + p0;
+            const float *xr = x_img + c * b->ohw + p0;
+            for (int p = 0; p < nv; p++)
+                o[p] = pc_act1(o[p] + xr[p], d->act_r);
         }
     }
 }
@@ -392,71 +549,88 @@ static void store_blocked(const struct mb_block *b, const float *tile, int64_t l
 static void project_items(const struct mb_block *b, const float *in, const float *x,
                           const float *dbuf, float *out, int64_t i0, int64_t i1)
 {
-    const struct mb_desc *d = &b->d;
-    const int64_t lanes = (int64_t)b->p_b * PC_VL, zero_off = 0;
+    const int64_t zero_off = 0;
     float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
     struct pc_kargs a;
-    a.tap_off = &zero_off;
-    a.ntaps = 1;
-    a.nblk = (int)b->nblk_hid;
-    a.cb_last = (int)(d->hid_c - (b->nblk_hid - 1) * PC_VL);
-    a.blk_stride = b->ohw * PC_VL;
-    a.row_stride = 0;
-    a.out = tile;
-    a.out_ps = lanes;
+    project_kargs(b, b->ohw * PC_VL, tile, &zero_off, &a);
     for (int64_t it = i0; it < i1; it++) {
         const int64_t per_img = b->n_obp * b->n_chunks;
         const int64_t n = it / per_img, ob = (it % per_img) / b->n_chunks;
         const int64_t ch = it % b->n_chunks;
-        const int64_t oc0 = ob * lanes, nc = d->out_c - oc0 < lanes ? d->out_c - oc0 : lanes;
         const int64_t q0 = ch * b->pix_chunk;
         const int64_t q1 = q0 + b->pix_chunk < b->ohw ? q0 + b->pix_chunk : b->ohw;
-        const int64_t ob0 = ob * b->p_b; /* first output block */
-        const int nb = (int)pc_ceil_div(nc, PC_VL);
-        a.w = b->wp + ob * d->hid_c * lanes;
-        a.bias = b->bp + ob * lanes;
-        if (b->out_pad >= 0) {
-            float *o_img = out + n * b->o_img;
-            const float *xi = x + n * b->x_img;
-            if (b->out_pad > 0 && ch == 0)
-                zero_borders(b, o_img, ob0, ob0 + nb);
-            for (int64_t p0 = q0; p0 < q1; p0 += b->p_vw) {
-                int nv = (int)(q1 - p0 < b->p_vw ? q1 - p0 : b->p_vw);
-                a.in = dbuf + n * b->d_img + p0 * PC_VL;
-                pc_kernel(1, nv, b->p_b)(&a);
-                store_blocked(b, tile, lanes, nb, nv, p0, ob0, o_img, xi);
-            }
-            continue;
+        if (b->out_pad > 0 && ch == 0) {
+            const int64_t ob0 = ob * b->p_b;
+            const int64_t ob1 = ob0 + b->p_b < b->nblk_out ? ob0 + b->p_b : b->nblk_out;
+            zero_borders(b, out + n * b->o_img, ob0, ob1);
         }
-        float *o_img = out + (n * d->out_c + oc0) * b->ohw;
-        const float *x_img = in + (n * d->in_c + oc0) * d->h * d->w;
-        const int64_t xp = mb_in_pad(b);
-        for (int64_t p0 = q0; p0 < q1; p0 += b->p_vw) {
-            int nv = (int)(q1 - p0 < b->p_vw ? q1 - p0 : b->p_vw);
-            a.in = dbuf + n * b->d_img + p0 * PC_VL;
-            pc_kernel(1, nv, b->p_b)(&a);
-            if (d->residual && b->in_blocked) { /* the residual is in the tile's layout */
-                for (int k = 0; k < nb; k++)
-                    for (int i = 0; i < nv; i++) {
-                        const int64_t y = (p0 + i) / b->ow, xx = (p0 + i) % b->ow;
-                        const float *r = x + n * b->x_img +
-                                         (((ob0 + k) * b->x_rows + y + xp) * b->x_cols + xx + xp) *
-                                             PC_VL;
-                        float *t = tile + i * lanes + k * PC_VL;
-                        pc_store(t, pc_act(pc_load(t), d->act_p) + pc_load(r));
-                    }
-                pc_scatter_tile(tile, lanes, 1, nv, 1, nv, nc, o_img + p0, b->ohw, 0, d->act_r);
-                continue;
+        project_span(b, &a, n, ob, q0, q1, dbuf + n * b->d_img + q0 * PC_VL, in, x, out);
+    }
+}
+
+/* The padded output's zero borders that belong to output row r: the
+ * row's first and last pixel, and the top (bottom) border row with the
+ * first (last) row, in every output block of one image. */
+static void zero_border_row(const struct mb_block *b, float *o_img, int64_t r)
+{
+    const int64_t rowf = b->o_cols * PC_VL;
+    for (int64_t k = 0; k < b->nblk_out; k++) {
+        float *ob = o_img + k * b->o_rows * rowf;
+        if (r == 0)
+            memset(ob, 0, (size_t)rowf * sizeof(float));
+        if (r == b->oh - 1)
+            memset(ob + (b->o_rows - 1) * rowf, 0, (size_t)rowf * sizeof(float));
+        pc_store(ob + (r + 1) * rowf, (pc_v16){0});
+        pc_store(ob + (r + 1) * rowf + (b->o_cols - 1) * PC_VL, (pc_v16){0});
+    }
+}
+
+/* The row schedule: per (image, band of output rows), each row's expanded
+ * input rows (every hidden block, into the ring; each computed once in the
+ * band), its depthwise row (into one row of D in the thread's scratch) and
+ * at once that row's projection. */
+static void rows_items(const struct mb_block *b, const float *in, const float *x, float *out,
+                       float *scratch, int64_t bands, int64_t i0, int64_t i1)
+{
+    const struct mb_desc *d = &b->d;
+    const int s = d->stride;
+    const int64_t rowf = (b->ew + 2) * PC_VL, slotf = b->nblk_hid * rowf;
+    float *ring = scratch, *drow = scratch + (d->expand ? 3 * slotf : 0);
+    const int64_t zero_off = 0;
+    float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
+    struct pc_kargs a;
+    project_kargs(b, b->ow * PC_VL, tile, &zero_off, &a);
+    for (int64_t it = i0; it < i1; it++) {
+        const int64_t n = it / bands, band = it % bands;
+        const int64_t r0 = b->oh * band / bands, r1 = b->oh * (band + 1) / bands;
+        const float *x_img = x + n * b->x_img;
+        int64_t next = r0 * s;
+        for (int64_t r = r0; r < r1; r++) {
+            const float *s0, *s1, *s2;
+            int64_t bstride; /* between hidden blocks of s0..s2 */
+            if (d->expand) {
+                for (; next <= r * s + 2; next++)
+                    for (int64_t g = 0; g < b->n_groups; g++)
+                        expand_row(b, x_img, g, next,
+                                   ring + (next % 3) * slotf + g * b->g_b * rowf);
+                s0 = ring + ((r * s) % 3) * slotf;
+                s1 = ring + ((r * s + 1) % 3) * slotf;
+                s2 = ring + ((r * s + 2) % 3) * slotf;
+                bstride = rowf;
+            } else { /* the packed, padded input is the depthwise input */
+                s0 = x_img + (r * s) * rowf;
+                s1 = s0 + rowf;
+                s2 = s1 + rowf;
+                bstride = b->x_rows * rowf;
             }
-            pc_scatter_tile(tile, lanes, 1, nv, 1, nv, nc, o_img + p0, b->ohw, 0, d->act_p);
-            if (!d->residual)
-                continue;
-            for (int64_t c = 0; c < nc; c++) {
-                float *o = o_img + c * b->ohw + p0;
-                const float *xr = x_img + c * b->ohw + p0;
-                for (int p = 0; p < nv; p++)
-                    o[p] = pc_act1(o[p] + xr[p], d->act_r);
-            }
+            for (int64_t hb = 0; hb < b->nblk_hid; hb++)
+                depthwise_row(s0 + hb * bstride, s1 + hb * bstride, s2 + hb * bstride,
+                              b->wd + hb * 9 * PC_VL, b->bd + hb * PC_VL, b->ow, s, d->act_d,
+                              drow + hb * b->ow * PC_VL);
+            if (b->out_pad > 0)
+                zero_border_row(b, out + n * b->o_img, r);
+            for (int64_t ob = 0; ob < b->n_obp; ob++)
+                project_span(b, &a, n, ob, r * b->ow, (r + 1) * b->ow, drow, in, x, out);
         }
     }
 }
@@ -471,7 +645,10 @@ void mb_run(const struct mb_block *b, enum mb_phase ph, int64_t batch, const flo
     switch (ph) {
     case MB_PACK: pack_items(b, in, x, i0, i1); break;
     case MB_HIDDEN:
-        hidden_items(b, xin, dbuf, ring, hidden_bands(b, batch, threads), i0, i1);
+        if (b->rows)
+            rows_items(b, in, xin, out, ring, row_bands(b, batch, threads), i0, i1);
+        else
+            hidden_items(b, xin, dbuf, ring, hidden_bands(b, batch, threads), i0, i1);
         break;
     case MB_PROJECT: project_items(b, in, xin, dbuf, out, i0, i1); break;
     default: break;

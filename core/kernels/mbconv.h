@@ -30,7 +30,14 @@
  *
  * Depthwise channels are independent, so the hidden phase splits the
  * expansion's output channels over the threads with no reduction and no
- * halo recomputation. Pure compute (no graph, no plugin): the plan
+ * halo recomputation. That leaves D, an image's whole depthwise output, to
+ * go through memory between the phases: at high resolution (MobileNet-v2's
+ * 112x112 to 28x28 stages, where D is 0.45-1.8 MB) it leaves L2. There the row
+ * schedule runs the hidden phase and the projection together, one output
+ * row at a time, over bands of rows instead of channel groups: every hidden
+ * channel's expanded rows in the ring, their depthwise row, and at once its
+ * projection, so D is one row in L1; a band recomputes the one or two
+ * expanded rows it shares with its neighbour. Pure compute (no graph, no plugin): the plan
  * (core/infer/plan_blocks.c) finds the blocks and drives the phases. */
 #ifndef DLAS_MBCONV_H
 #define DLAS_MBCONV_H
@@ -47,7 +54,20 @@ struct mb_desc {
     int act_e, act_d, act_p; /* enum dlas_activation after each conv */
     int residual;       /* add the block input (stride 1, in_c == out_c) */
     int act_r;          /* activation after the add */
+    int schedule;       /* enum mb_schedule */
+    /* The expansion: 1 (or 0), a 1x1 conv; 3, a dense 3x3 conv (padding 1,
+     * stride expand_stride: 1 or 2) of at most 16 input channels: a
+     * network's first layer, as MobileNet v1/v2's stem (3 -> 32, stride 2)
+     * feeding the first depthwise separable block. Its input then stays
+     * NCHW (zero-padded by the pack phase), and the expanded map is
+     * (h-1)/expand_stride+1 x (w-1)/expand_stride+1. */
+    int expand_k, expand_stride;
 };
+
+/* MB_SCHED_AUTO: rows when an image's depthwise output is large (>= 256 KiB,
+ * which the group schedule writes whole before projecting it) and has 16
+ * rows or more, else groups. */
+enum mb_schedule { MB_SCHED_AUTO, MB_SCHED_GROUPS, MB_SCHED_ROWS };
 
 /* Weights in the usual layouts (OIHW): we hid_c x in_c (NULL without
  * expansion), wd hid_c x 1 x 3 x 3, wp out_c x hid_c; biases may be NULL. */
@@ -74,15 +94,22 @@ int64_t mb_out_w(const struct mb_block *b);
  * and lanes past out_c zero, as the next block's in_blocked input. */
 void mb_set_io(struct mb_block *b, int in_blocked, int out_pad);
 int mb_in_pad(const struct mb_block *b);
+/* Whether the block can read its input blocked (not with a 3x3 expansion:
+ * mb_set_io then keeps it NCHW). */
+int mb_takes_blocked(const struct mb_block *b);
 /* Floats of one image's output in the layout set (NCHW: out_c*oh*ow). */
 int64_t mb_out_floats(const struct mb_block *b);
 
 /* Workspace of a batch run on `threads` threads, in floats. */
 size_t mb_workspace_floats(const struct mb_block *b, int64_t batch, int threads);
 
+/* The schedule mb_prepare chose (MB_SCHED_GROUPS or MB_SCHED_ROWS). */
+int mb_schedule_of(const struct mb_block *b);
+
 /* The phases: items of each for a batch on `threads` threads (the hidden
  * phase splits each image's rows into bands when its (image, group) items
- * would leave a thread idle), and the range functions (thread: 0 ..
+ * would leave a thread idle; with the row schedule it is (image, band of
+ * rows) and does the projection too, which then has no items), and the range functions (thread: 0 ..
  * threads-1, which selects the thread's part of the workspace; the same
  * threads as mb_items'). in and
  * out are NCHW batches; ws from mb_workspace_floats. Phases run in order,

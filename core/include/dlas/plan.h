@@ -80,6 +80,13 @@ struct dlas_plan_options {
      * DenseNet's are. 1 makes every concat copy its inputs. A study knob: the
      * results are bit for bit the same either way. */
     int concat_copy;
+    /* With blocks: how a fused block's work is split over the threads. 0
+     * (the default): the kernel's rule (by channel groups, or by bands of
+     * rows with the depthwise output a row at a time where an image's
+     * depthwise output is large: MobileNet-v2's 112x112 and 56x56 blocks);
+     * 1: always groups; 2: always rows. A study knob: results are the same
+     * within float rounding. */
+    int block_schedule;
 };
 void dlas_plan_options_default(struct dlas_plan_options *o); /* fuse = 1, the rest none */
 /* Fused mobile blocks in a plan, and "first > conv > conv [+ add]; ..."

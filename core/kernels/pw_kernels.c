@@ -1,0 +1,130 @@
+/* The pointwise micro-kernel of pw_kernels.h, instantiated for every
+ * (VW, B) with VW*B <= 28 accumulators, so that they live in registers. */
+#include "pw_kernels.h"
+#include "pc_kernels.h"
+
+static inline __attribute__((always_inline)) void pw_impl(const struct pw_args *a, const int VW,
+                                                          const int B)
+{
+    pc_v16 acc[PC_MAX_ACC];
+#pragma GCC unroll 16
+    for (int p = 0; p < VW; p++)
+#pragma GCC unroll 4
+        for (int b = 0; b < B; b++)
+            acc[p * B + b] = a->bias ? pc_load(a->bias + b * PC_VL) : (pc_v16){0};
+    const float *w = a->w;
+    for (int blk = 0; blk < a->nblk; blk++) {
+        const float *x = a->in + blk * a->in_bs;
+        const int cb = blk == a->nblk - 1 ? a->cb_last : PC_VL;
+        for (int c = 0; c < cb; c++, x++, w += B * PC_VL) {
+            pc_v16 wv[PC_MAX_B];
+#pragma GCC unroll 4
+            for (int b = 0; b < B; b++)
+                wv[b] = pc_load(w + b * PC_VL);
+#pragma GCC unroll 16
+            for (int p = 0; p < VW; p++) {
+                pc_v16 xv = pc_splat(x[p * PC_VL]);
+#pragma GCC unroll 4
+                for (int b = 0; b < B; b++)
+                    acc[p * B + b] += xv * wv[b];
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int b = 0; b < B; b++) {
+        if (b >= a->nb)
+            break;
+        float *o = a->out + b * a->out_bs;
+        if (a->res) {
+            const float *r = a->res + b * a->res_bs;
+#pragma GCC unroll 16
+            for (int p = 0; p < VW; p++)
+                pc_store(o + p * PC_VL,
+                         pc_act(pc_act(acc[p * B + b], a->act) + pc_load(r + p * PC_VL), a->act_r));
+        } else {
+#pragma GCC unroll 16
+            for (int p = 0; p < VW; p++)
+                pc_store(o + p * PC_VL, pc_act(acc[p * B + b], a->act));
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void conv_impl(const struct pw_args *a, const int VW,
+                                                            const int B, const int S)
+{
+    pc_v16 acc[PC_MAX_ACC];
+#pragma GCC unroll 16
+    for (int p = 0; p < VW; p++)
+#pragma GCC unroll 4
+        for (int b = 0; b < B; b++)
+            acc[p * B + b] = a->bias ? pc_load(a->bias + b * PC_VL) : (pc_v16){0};
+    const float *w = a->w;
+    for (int t = 0; t < a->ntaps; t++, w += B * PC_VL) {
+        const float *x = a->in + a->tap_off[t];
+        pc_v16 wv[PC_MAX_B];
+#pragma GCC unroll 4
+        for (int b = 0; b < B; b++)
+            wv[b] = pc_load(w + b * PC_VL);
+#pragma GCC unroll 16
+        for (int p = 0; p < VW; p++) {
+            pc_v16 xv = pc_splat(x[p * S]);
+#pragma GCC unroll 4
+            for (int b = 0; b < B; b++)
+                acc[p * B + b] += xv * wv[b];
+        }
+    }
+#pragma GCC unroll 4
+    for (int b = 0; b < B; b++) {
+        if (b >= a->nb)
+            break;
+        float *o = a->out + b * a->out_bs;
+#pragma GCC unroll 16
+        for (int p = 0; p < VW; p++)
+            pc_store(o + p * PC_VL, pc_act(acc[p * B + b], a->act));
+    }
+}
+
+#define K(VW, B)                                                                           \
+    static void pw_##VW##_##B(const struct pw_args *a) { pw_impl(a, VW, B); }              \
+    static void cv1_##VW##_##B(const struct pw_args *a) { conv_impl(a, VW, B, 1); }         \
+    static void cv2_##VW##_##B(const struct pw_args *a) { conv_impl(a, VW, B, 2); }
+#define ROW7(B) K(1, B) K(2, B) K(3, B) K(4, B) K(5, B) K(6, B) K(7, B)
+ROW7(1) ROW7(2) ROW7(3) ROW7(4)
+K(8, 1) K(9, 1) K(10, 1) K(11, 1) K(12, 1) K(13, 1) K(14, 1) K(15, 1) K(16, 1)
+K(8, 2) K(9, 2) K(10, 2) K(11, 2) K(12, 2) K(13, 2) K(14, 2)
+K(8, 3) K(9, 3)
+
+#define T7(P, B) P##_1_##B, P##_2_##B, P##_3_##B, P##_4_##B, P##_5_##B, P##_6_##B, P##_7_##B
+#define TABLE(P)                                                                                \
+    {                                                                                           \
+        {T7(P, 1), P##_8_1, P##_9_1, P##_10_1, P##_11_1, P##_12_1, P##_13_1, P##_14_1, P##_15_1, \
+         P##_16_1},                                                                             \
+            {T7(P, 2), P##_8_2, P##_9_2, P##_10_2, P##_11_2, P##_12_2, P##_13_2, P##_14_2},     \
+            {T7(P, 3), P##_8_3, P##_9_3}, {T7(P, 4)},                                           \
+    }
+static const pw_fn table[PC_MAX_B][PC_MAX_VW] = TABLE(pw);
+static const pw_fn table_s1[PC_MAX_B][PC_MAX_VW] = TABLE(cv1);
+static const pw_fn table_s2[PC_MAX_B][PC_MAX_VW] = TABLE(cv2);
+
+pw_fn pw_kernel(int vw, int b)
+{
+    if (vw < 1 || vw > PC_MAX_VW || b < 1 || b > PC_MAX_B)
+        return NULL;
+    return table[b - 1][vw - 1];
+}
+
+pw_fn pw_conv_kernel(int vw, int b, int s)
+{
+    if (vw < 1 || vw > PC_MAX_VW || b < 1 || b > PC_MAX_B || (s != 1 && s != 2))
+        return NULL;
+    return (s == 1 ? table_s1 : table_s2)[b - 1][vw - 1];
+}
+
+int pw_max_vw(int b)
+{
+    int best = 0;
+    for (int vw = 1; vw <= PC_MAX_VW; vw++)
+        if (pw_kernel(vw, b))
+            best = vw;
+    return best;
+}
