@@ -157,6 +157,7 @@ static const struct {
     {"sparse-direct", 1, {"layout", "columns"}},
     {"sparse-direct", 2, {"layout", "columns", "rows", "1"}},
     {"sparse-direct", 3, {"layout", "columns", "rows", "4", "half", "off"}},
+    {"sparse-direct", 2, {"row_pad", "own", "rows", "4"}},
     {"sparse-gemm", 2, {"band", "16", "vectors", "1"}},
     {"sparse-gemm", 2, {"band", "80", "vectors", "2"}},
 };

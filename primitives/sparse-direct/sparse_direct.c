@@ -98,15 +98,33 @@ static double block_bytes(const struct dlas_conv_desc *d, const struct geom *g, 
            (double)(v * PC_VL + reach + PC_VL);
 }
 
+/* The narrowest plane for stride 1 (row_pad = shared): rows need not keep
+ * their own right padding, since a tap that reads past the end of a row
+ * lands in the next row's left padding, also zeros. A valid output reads
+ * padded columns c <= in_w + 2 pad_w - 1; with Q >= in_w + pad_w those at
+ * c >= Q are right padding, and land at column c - Q <= pad_w - 1 of the
+ * next row: its left padding (after the last row: the zeros that end the
+ * plane, or the next channel's top-left padding). And Q >= out_w. A
+ * 56-wide 3x3 layer: 57 columns instead of 58 (200 vectors instead of
+ * 203), 28-wide: 29 instead of 30 (51 instead of 53), 7x7: 8 instead of 9
+ * (56 positions: three vectors and a half). */
+static int64_t flat_qmin(const struct dlas_conv_desc *d)
+{
+    const int64_t q = d->in_w + (int64_t)d->pad_w;
+    return q > d->out_w ? q : d->out_w;
+}
+
 /* The layout: `aligned` 1 or 0 forces it, -1 picks; v > 0 forces the
  * block. Misaligned: Q as small as it goes, one copy. Aligned: the (Q,
  * block) with the fewest positions whose block inputs fit BLOCK_BYTES (the
  * largest block among equals); auto takes it unless the misaligned layout
  * costs less at MISALIGNED_COST a position. */
-static void geometry(const struct dlas_conv_desc *d, int aligned, int v, int max_v0,
-                     struct geom *g)
+static void geometry(const struct dlas_conv_desc *d, int aligned, int shared_pad, int v,
+                     int max_v0, struct geom *g)
 {
-    const int64_t wp = d->in_w + 2 * (int64_t)d->pad_w, qmin = pc_ceil_div(wp, d->stride_w);
+    const int64_t wp = d->in_w + 2 * (int64_t)d->pad_w;
+    const int64_t qmin =
+        d->stride_w == 1 && shared_pad ? flat_qmin(d) : pc_ceil_div(wp, d->stride_w);
     geometry_q(d, qmin, 0, g);
     g->v = v > 0 ? (int)(v < g->n_vec ? v : g->n_vec) : sc_even_block(g->n_vec, max_v0);
     if (aligned == 0)
@@ -224,10 +242,10 @@ static double flat_misaligned(const struct dlas_conv_desc *d, const struct geom 
 
 /* layout 0: flat; 1: columns; -1: auto (below). density: the weights'
  * fraction of non-zeros; rows: output channels a kernel call. */
-static void pick_geometry(const struct dlas_conv_desc *d, int aligned, int layout, int v,
-                          int max_v0, double density, int rows, struct geom *g)
+static void pick_geometry(const struct dlas_conv_desc *d, int aligned, int shared_pad, int layout,
+                          int v, int max_v0, double density, int rows, struct geom *g)
 {
-    geometry(d, aligned, v, max_v0, g);
+    geometry(d, aligned, shared_pad, v, max_v0, g);
     if (!layout || !cols_fits(d))
         return;
     struct geom c;
@@ -294,6 +312,10 @@ static const struct dlas_param_spec sd_params[] = {
      "order of a row's non-zeros: channel: by input channel (and tap) in every row; "
      "serpentine: every other kernel call's rows in reverse, so that a call starts on the "
      "input channels the call before it ended on, which are still in L1"},
+    {"row_pad", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "shared", 0, 0, "shared|own",
+     "flat layout, stride 1: shared: a row's right padding is the next row's left padding "
+     "(plane width in_w + pad_w: 57 instead of 58 on a 56-wide 3x3 layer, 29 instead of 30 "
+     "on a 28-wide one, 8 instead of 9 on 7x7); own: every row keeps both (in_w + 2 pad_w)"},
     SC_MIN_SPARSITY_PARAM,
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
@@ -393,18 +415,20 @@ static int sd_prepare(const struct dlas_host *host, const struct dlas_backend *b
     const int aligned = !al || !strcmp(al, "off") ? 0 : !strcmp(al, "on") ? 1 : -1;
     const int vectors = p ? (int)dlas_param_int(p, "vectors") : 0;
     const char *lay = p ? dlas_param_str(p, "layout") : NULL;
+    const char *rp = p ? dlas_param_str(p, "row_pad") : NULL;
+    const int shared_pad = !rp || strcmp(rp, "own");
     const int layout = !lay || !strcmp(lay, "flat") ? 0 : !strcmp(lay, "columns") ? 1 : -1;
     int n_rows = rows && strcmp(rows, "auto") ? atoi(rows) : 2;
     const int64_t n_w = d->out_c * s->conv.cpg * d->kh * d->kw;
     const double density = n_w ? 1.0 - (double)sc_count_zeros(weight, n_w) / (double)n_w : 0.0;
-    pick_geometry(d, aligned, layout, vectors,
+    pick_geometry(d, aligned, shared_pad, layout, vectors,
                   n_rows == 4 ? SC_MAX_V4 : n_rows == 2 ? SC_MAX_V2 : DEFAULT_MAX_V, density,
                   n_rows, &s->g);
     /* auto: four rows where one block of at most 7 vectors covers the plane
      * (7x7 maps: measured 1.13x over two rows at 90% sparsity), else two */
     if ((!rows || !strcmp(rows, "auto")) && s->g.n_vec <= SC_MAX_V4) {
         n_rows = 4;
-        pick_geometry(d, aligned, layout, vectors, SC_MAX_V4, density, n_rows, &s->g);
+        pick_geometry(d, aligned, shared_pad, layout, vectors, SC_MAX_V4, density, n_rows, &s->g);
     }
     s->img_floats = s->g.n_copies * s->g.copy_floats;
     s->n_vec = s->g.n_vec;
@@ -466,11 +490,18 @@ struct run_ctx {
  * packing and scattering are nearly all the work, ResNet-18's 13 3x3
  * layers took 1.1-1.5 ms against 1.3-2.0 with memcpy/memset (measured
  * interleaved, CPU clock). */
+typedef float sd_v8u __attribute__((vector_size(32), aligned(4), may_alias));
+
+/* Whole vectors, then a half one (rows of 56 or 28 floats end in 8 or 12). */
 static inline void copy_f(float *restrict dst, const float *restrict src, int64_t n)
 {
     int64_t i = 0;
     for (; i + PC_VL <= n; i += PC_VL)
         pc_store(dst + i, pc_load(src + i));
+    if (i + PC_VL / 2 <= n) {
+        *(sd_v8u *)(dst + i) = *(const sd_v8u *)(src + i);
+        i += PC_VL / 2;
+    }
     for (; i < n; i++)
         dst[i] = src[i];
 }
@@ -481,6 +512,10 @@ static inline void zero_f(float *dst, int64_t n)
     int64_t i = 0;
     for (; i + PC_VL <= n; i += PC_VL)
         pc_store(dst + i, z);
+    if (i + PC_VL / 2 <= n) {
+        *(sd_v8u *)(dst + i) = (sd_v8u){0};
+        i += PC_VL / 2;
+    }
     for (; i < n; i++)
         dst[i] = 0.0f;
 }
@@ -511,7 +546,7 @@ static void pack_plain(const struct sd_state *s, const float *src, float *dst)
     const struct dlas_conv_desc *d = &s->conv.d;
     const struct geom *g = &s->g;
     const int sh = d->stride_h, sw = d->stride_w;
-    if (sh == 1 && sw == 1 && g->Q >= d->in_w + 2 * (int64_t)d->pad_w) {
+    if (sh == 1 && sw == 1 && g->Q >= d->in_w + (int64_t)d->pad_w) {
         pack_stride1(s, src, dst);
         return;
     }
