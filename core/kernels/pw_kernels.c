@@ -103,7 +103,8 @@ K(8, 3) K(9, 3)
             {T7(P, 3), P##_8_3, P##_9_3}, {T7(P, 4)},                                           \
     }
 static const pw_fn table[PC_MAX_B][PC_MAX_VW] = TABLE(pw);
-static const pw_fn conv_table[2][PC_MAX_B][PC_MAX_VW] = {TABLE(cv1), TABLE(cv2)};
+static const pw_fn table_s1[PC_MAX_B][PC_MAX_VW] = TABLE(cv1);
+static const pw_fn table_s2[PC_MAX_B][PC_MAX_VW] = TABLE(cv2);
 
 pw_fn pw_kernel(int vw, int b)
 {
@@ -116,7 +117,10 @@ pw_fn pw_conv_kernel(int vw, int b, int s)
 {
     if (vw < 1 || vw > PC_MAX_VW || b < 1 || b > PC_MAX_B || (s != 1 && s != 2))
         return NULL;
-    return conv_table[s - 1][b - 1][vw - 1];
+    /* one table or the other, indexed each on its own: GCC's object-size
+     * check (UBSan) mistakes a row of the conditional's result for the whole
+     * object and reports rows past the first as out of bounds */
+    return s == 1 ? table_s1[b - 1][vw - 1] : table_s2[b - 1][vw - 1];
 }
 
 int pw_max_vw(int b)
