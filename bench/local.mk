@@ -59,7 +59,7 @@ bench_bench_plan_SOURCES = bench/bench_plan.c $(BENCH_COMMON)
 bench_bench_plan_CPPFLAGS = $(BENCH_CPPFLAGS)
 bench_bench_plan_CFLAGS = $(AM_CFLAGS) -O2
 bench_bench_plan_LDADD = libdlas.la -lm
-EXTRA_DIST += bench/vs_ort.py bench/ort_bench.js bench/README-ort.md
+EXTRA_DIST += bench/vs_ort.py bench/ort_bench.js bench/README-ort.md bench/scale_threads.py
 
 # The Fashion-MNIST subset the example configs' headers write (bench/fmnist_subset.py).
 EXTRA_DIST += bench/fmnist_subset.py

@@ -143,6 +143,8 @@ MODELS = {
     "resnet18": (lambda: torchvision.models.resnet18(num_classes=1000), (3, 224, 224)),
     "cifar-resnet18": (lambda: CifarResNet18(10), (3, 32, 32)),
     "mobilenetv2": (lambda: torchvision.models.mobilenet_v2(num_classes=1000), (3, 224, 224)),
+    "resnet50": (lambda: torchvision.models.resnet50(num_classes=1000), (3, 224, 224)),
+    "densenet121": (lambda: torchvision.models.densenet121(num_classes=1000), (3, 224, 224)),
 }
 
 

@@ -102,10 +102,10 @@ def torch_model(torch, torchvision, name, classes):
 class Server:
     """A process speaking the bench_plan / ort_bench.js line protocol."""
 
-    def __init__(self, name, cmd, env=None):
+    def __init__(self, name, cmd, env=None, stderr=None):
         self.name = name
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True, env=env, cwd=SRC)
+                                  stderr=stderr, text=True, env=env, cwd=SRC)
         self.hello = self.read()
         if "ready" not in self.hello:
             raise RuntimeError("%s did not start: %s" % (name, self.hello))

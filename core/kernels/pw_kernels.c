@@ -117,7 +117,10 @@ pw_fn pw_conv_kernel(int vw, int b, int s)
 {
     if (vw < 1 || vw > PC_MAX_VW || b < 1 || b > PC_MAX_B || (s != 1 && s != 2))
         return NULL;
-    return (s == 1 ? table_s1 : table_s2)[b - 1][vw - 1];
+    /* one table or the other, indexed each on its own: GCC's object-size
+     * check (UBSan) mistakes a row of the conditional's result for the whole
+     * object and reports rows past the first as out of bounds */
+    return s == 1 ? table_s1[b - 1][vw - 1] : table_s2[b - 1][vw - 1];
 }
 
 int pw_max_vw(int b)
