@@ -536,9 +536,12 @@ START_TEST(mobile_block_row_schedule)
     /* in_c, h, w, expand, hid_c, stride, out_c, act_e, act_d, act_p, residual, act_r */
     const struct mb_desc big = {16, 112, 112, 1, 96, 2, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
                                 DLAS_ACT_NONE, 0, DLAS_ACT_NONE, MB_SCHED_AUTO};
-    const struct mb_desc small = {96, 14, 14, 1, 576, 1, 96, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
+    const struct mb_desc small = {160, 7, 7, 1, 960, 1, 160, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
                                   DLAS_ACT_NONE, 1, DLAS_ACT_NONE, MB_SCHED_AUTO};
-    float *zw = calloc(576 * 96, sizeof *zw);
+    /* D large enough, but too few rows for two bands of four */
+    const struct mb_desc short_map = {64, 7, 7, 1, 2048, 1, 64, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
+                                      DLAS_ACT_NONE, 1, DLAS_ACT_NONE, MB_SCHED_AUTO};
+    float *zw = calloc(960 * 160, sizeof *zw);
     mw.we = mw.wd = mw.wp = zw;
     char why[128];
     struct mb_block *b = mb_prepare(&big, &mw, why, sizeof why);
@@ -550,6 +553,10 @@ START_TEST(mobile_block_row_schedule)
     ck_assert_int_eq(mb_items(b, MB_PROJECT, 1, 2), 0);
     mb_free(b);
     b = mb_prepare(&small, &mw, why, sizeof why);
+    ck_assert_msg(b != NULL, "%s", why);
+    ck_assert_int_eq(mb_schedule_of(b), MB_SCHED_GROUPS);
+    mb_free(b);
+    b = mb_prepare(&short_map, &mw, why, sizeof why);
     ck_assert_msg(b != NULL, "%s", why);
     ck_assert_int_eq(mb_schedule_of(b), MB_SCHED_GROUPS);
     mb_free(b);

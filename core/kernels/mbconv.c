@@ -82,14 +82,16 @@ static int choose_b(int64_t oc)
 
 /* The row schedule pays when an image's depthwise output would not stay in
  * a core's L2 beside everything else (the group schedule writes it all
- * before projecting it) and there are rows enough that a band's recomputed
- * edge rows are few. (Measured on MobileNet-v2, 2 threads, batch 1: the
- * 112x112 to 28x28 blocks gain 3-20%, the 14x14 ones neither gain nor lose,
- * the 7x7 ones lose up to 2x.) */
+ * before projecting it, and the other core reads half of it) and there are
+ * rows enough for two bands of four (a band recomputes its edge rows; with
+ * fewer rows one thread would get the whole image at batch 1). (Measured on
+ * MobileNet-v2, 2 threads, batch 1, inside the whole plan: the 112x112 to
+ * 14x14 blocks gain 3-20%; the 7x7 ones, D 113-188 KiB, would lose up to
+ * 2x.) */
 #define ROWS_MIN_D_BYTES (256 << 10)
 static int rows_pay(const struct mb_desc *d, int64_t oh, int64_t nblk_hid, int64_t ohw)
 {
-    return nblk_hid * ohw * PC_VL * (int64_t)sizeof(float) >= ROWS_MIN_D_BYTES && oh >= 16;
+    return nblk_hid * ohw * PC_VL * (int64_t)sizeof(float) >= ROWS_MIN_D_BYTES && oh >= 8;
 }
 
 static int fail(char *why, size_t len, const char *msg)

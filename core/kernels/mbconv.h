@@ -32,7 +32,7 @@
  * expansion's output channels over the threads with no reduction and no
  * halo recomputation. That leaves D, an image's whole depthwise output, to
  * go through memory between the phases: at high resolution (MobileNet-v2's
- * 112x112 to 28x28 stages, where D is 0.45-1.8 MB) it leaves L2. There the row
+ * 112x112 to 14x14 stages, where D is 0.3-1.8 MB) it leaves L2. There the row
  * schedule runs the hidden phase and the projection together, one output
  * row at a time, over bands of rows instead of channel groups: every hidden
  * channel's expanded rows in the ring, their depthwise row, and at once its
@@ -65,7 +65,7 @@ struct mb_desc {
 };
 
 /* MB_SCHED_AUTO: rows when an image's depthwise output is large (>= 256 KiB,
- * which the group schedule writes whole before projecting it) and has 16
+ * which the group schedule writes whole before projecting it) and has 8
  * rows or more, else groups. */
 enum mb_schedule { MB_SCHED_AUTO, MB_SCHED_GROUPS, MB_SCHED_ROWS };
 

@@ -83,7 +83,7 @@ struct dlas_plan_options {
     /* With blocks: how a fused block's work is split over the threads. 0
      * (the default): the kernel's rule (by channel groups, or by bands of
      * rows with the depthwise output a row at a time where an image's
-     * depthwise output is large: MobileNet-v2's 112x112 and 56x56 blocks);
+     * depthwise output is large: MobileNet-v2's 112x112 to 14x14 blocks);
      * 1: always groups; 2: always rows. A study knob: results are the same
      * within float rounding. */
     int block_schedule;
