@@ -560,6 +560,16 @@ START_TEST(mobile_block_row_schedule)
     ck_assert_msg(b != NULL, "%s", why);
     ck_assert_int_eq(mb_schedule_of(b), MB_SCHED_GROUPS);
     mb_free(b);
+    /* 14 rows: bands of 4+ for 2 or 3 threads, not for 4 (channel groups then) */
+    struct mb_desc mid = {96, 14, 14, 1, 576, 1, 96, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
+                          DLAS_ACT_NONE, 1, DLAS_ACT_NONE, MB_SCHED_AUTO};
+    for (int t = 0; t <= 4; t++) {
+        mid.threads = t;
+        b = mb_prepare(&mid, &mw, why, sizeof why);
+        ck_assert_msg(b != NULL, "%s", why);
+        ck_assert_int_eq(mb_schedule_of(b), t <= 3 ? MB_SCHED_ROWS : MB_SCHED_GROUPS);
+        mb_free(b);
+    }
     free(zw);
     (void)w;
     const struct mb_desc cases[] = {

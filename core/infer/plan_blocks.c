@@ -162,8 +162,8 @@ static int find_chain(const struct dlas_plan *p, int id, struct plan_block *bk)
     return 1;
 }
 
-static int prepare_block(struct dlas_plan *p, struct plan_block *bk, int schedule, char *why,
-                         size_t len)
+static int prepare_block(struct dlas_plan *p, struct plan_block *bk, int schedule, int threads,
+                         char *why, size_t len)
 {
     const struct dlas_node *head = dlas_graph_node(p->g, bk->head);
     const struct dlas_node *x = dlas_graph_node(p->g, head->inputs[0]);
@@ -184,6 +184,7 @@ static int prepare_block(struct dlas_plan *p, struct plan_block *bk, int schedul
     d.residual = bk->add >= 0;
     d.act_r = d.residual ? act_of(p->post[bk->add]) : DLAS_ACT_NONE;
     d.schedule = schedule == 1 ? MB_SCHED_GROUPS : schedule == 2 ? MB_SCHED_ROWS : MB_SCHED_AUTO;
+    d.threads = threads;
     if (d.expand) {
         const struct dlas_conv_attr *ea = &dlas_graph_node(p->g, bk->expand)->attr.conv;
         d.expand_k = ea->kh;
@@ -312,6 +313,7 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
         return dlas_error(DLAS_ERR_NOMEM, "out of memory");
     for (int i = 0; i < p->n; i++)
         p->block_of[i] = -1;
+    const int threads = p->be->ops->threads ? p->be->ops->threads(p->be->ctx) : 1;
     struct dlas_buf names = {0};
     for (int i = 0; i < p->n; i++) {
         struct plan_block bk;
@@ -319,7 +321,7 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
             !find_chain(p, i, &bk))
             continue;
         char why[128];
-        if (prepare_block(p, &bk, opt->block_schedule, why, sizeof why)) {
+        if (prepare_block(p, &bk, opt->block_schedule, threads, why, sizeof why)) {
             if (!strcmp(why, "out of memory")) {
                 dlas_buf_free(&names);
                 return dlas_error(DLAS_ERR_NOMEM, "plan: out of memory fusing block at '%s'",
@@ -348,7 +350,6 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
     int rc = plan_layouts(p, opt->block_nchw);
     if (rc)
         return rc;
-    const int threads = p->be->ops->threads ? p->be->ops->threads(p->be->ctx) : 1;
     for (int k = 0; k < p->n_blocks; k++) {
         size_t ws = mb_workspace_floats(p->blocks[k].mb, p->max_batch, threads) * sizeof(float);
         if (ws > p->ws_size)

@@ -83,15 +83,16 @@ static int choose_b(int64_t oc)
 /* The row schedule pays when an image's depthwise output would not stay in
  * a core's L2 beside everything else (the group schedule writes it all
  * before projecting it, and the other core reads half of it) and there are
- * rows enough for two bands of four (a band recomputes its edge rows; with
- * fewer rows one thread would get the whole image at batch 1). (Measured on
+ * rows enough for a band of four per thread, two at least (a band
+ * recomputes its edge rows; with fewer rows, threads would idle at batch 1). (Measured on
  * MobileNet-v2, 2 threads, batch 1, inside the whole plan: the 112x112 to
  * 14x14 blocks gain 3-20%; the 7x7 ones, D 113-188 KiB, would lose up to
  * 2x.) */
 #define ROWS_MIN_D_BYTES (256 << 10)
 static int rows_pay(const struct mb_desc *d, int64_t oh, int64_t nblk_hid, int64_t ohw)
 {
-    return nblk_hid * ohw * PC_VL * (int64_t)sizeof(float) >= ROWS_MIN_D_BYTES && oh >= 8;
+    const int64_t t = d->threads > 2 ? d->threads : 2;
+    return nblk_hid * ohw * PC_VL * (int64_t)sizeof(float) >= ROWS_MIN_D_BYTES && oh >= 4 * t;
 }
 
 static int fail(char *why, size_t len, const char *msg)
@@ -107,7 +108,7 @@ static int check(const struct mb_desc *d, char *why, size_t len)
         return fail(why, len, "empty shape");
     if (d->stride != 1 && d->stride != 2)
         return fail(why, len, "depthwise stride is not 1 or 2");
-    if (d->schedule < MB_SCHED_AUTO || d->schedule > MB_SCHED_ROWS)
+    if (d->schedule < MB_SCHED_AUTO || d->schedule > MB_SCHED_ROWS || d->threads < 0)
         return fail(why, len, "unknown schedule");
     const int ek = d->expand_k ? d->expand_k : 1, es = d->expand_stride ? d->expand_stride : 1;
     if ((ek != 1 && ek != 3) || (es != 1 && es != 2) || (ek == 1 && es != 1))

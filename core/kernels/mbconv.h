@@ -62,11 +62,12 @@ struct mb_desc {
      * NCHW (zero-padded by the pack phase), and the expanded map is
      * (h-1)/expand_stride+1 x (w-1)/expand_stride+1. */
     int expand_k, expand_stride;
+    int threads;        /* the block will run on (MB_SCHED_AUTO weighs it); 0: 1 */
 };
 
 /* MB_SCHED_AUTO: rows when an image's depthwise output is large (>= 256 KiB,
- * which the group schedule writes whole before projecting it) and has 8
- * rows or more, else groups. */
+ * which the group schedule writes whole before projecting it) and has rows
+ * for a band of 4 or more per thread (at least 8), else groups. */
 enum mb_schedule { MB_SCHED_AUTO, MB_SCHED_GROUPS, MB_SCHED_ROWS };
 
 /* Weights in the usual layouts (OIHW): we hid_c x in_c (NULL without
