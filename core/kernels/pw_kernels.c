@@ -3,15 +3,47 @@
 #include "pw_kernels.h"
 #include "pc_kernels.h"
 
-static inline __attribute__((always_inline)) void pw_impl(const struct pw_args *a, const int VW,
-                                                          const int B)
+/* The accumulators of VW positions x B channel blocks start at the bias. */
+static inline __attribute__((always_inline)) void acc_init(pc_v16 *acc, const struct pw_args *a,
+                                                           const int VW, const int B)
 {
-    pc_v16 acc[PC_MAX_ACC];
 #pragma GCC unroll 16
     for (int p = 0; p < VW; p++)
 #pragma GCC unroll 4
         for (int b = 0; b < B; b++)
             acc[p * B + b] = a->bias ? pc_load(a->bias + b * PC_VL) : (pc_v16){0};
+}
+
+/* The first nb channel blocks go out activated, with the residual added
+ * and act_r applied after it where the kernel has one (RES, a literal). */
+static inline __attribute__((always_inline)) void acc_store(const pc_v16 *acc,
+                                                            const struct pw_args *a, const int VW,
+                                                            const int B, const int RES)
+{
+#pragma GCC unroll 4
+    for (int b = 0; b < B; b++) {
+        if (b >= a->nb)
+            break;
+        float *o = a->out + b * a->out_bs;
+        if (RES && a->res) {
+            const float *r = a->res + b * a->res_bs;
+#pragma GCC unroll 16
+            for (int p = 0; p < VW; p++)
+                pc_store(o + p * PC_VL,
+                         pc_act(pc_act(acc[p * B + b], a->act) + pc_load(r + p * PC_VL), a->act_r));
+        } else {
+#pragma GCC unroll 16
+            for (int p = 0; p < VW; p++)
+                pc_store(o + p * PC_VL, pc_act(acc[p * B + b], a->act));
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void pw_impl(const struct pw_args *a, const int VW,
+                                                          const int B)
+{
+    pc_v16 acc[PC_MAX_ACC];
+    acc_init(acc, a, VW, B);
     const float *w = a->w;
     for (int blk = 0; blk < a->nblk; blk++) {
         const float *x = a->in + blk * a->in_bs;
@@ -30,34 +62,14 @@ static inline __attribute__((always_inline)) void pw_impl(const struct pw_args *
             }
         }
     }
-#pragma GCC unroll 4
-    for (int b = 0; b < B; b++) {
-        if (b >= a->nb)
-            break;
-        float *o = a->out + b * a->out_bs;
-        if (a->res) {
-            const float *r = a->res + b * a->res_bs;
-#pragma GCC unroll 16
-            for (int p = 0; p < VW; p++)
-                pc_store(o + p * PC_VL,
-                         pc_act(pc_act(acc[p * B + b], a->act) + pc_load(r + p * PC_VL), a->act_r));
-        } else {
-#pragma GCC unroll 16
-            for (int p = 0; p < VW; p++)
-                pc_store(o + p * PC_VL, pc_act(acc[p * B + b], a->act));
-        }
-    }
+    acc_store(acc, a, VW, B, 1);
 }
 
 static inline __attribute__((always_inline)) void conv_impl(const struct pw_args *a, const int VW,
                                                             const int B, const int S)
 {
     pc_v16 acc[PC_MAX_ACC];
-#pragma GCC unroll 16
-    for (int p = 0; p < VW; p++)
-#pragma GCC unroll 4
-        for (int b = 0; b < B; b++)
-            acc[p * B + b] = a->bias ? pc_load(a->bias + b * PC_VL) : (pc_v16){0};
+    acc_init(acc, a, VW, B);
     const float *w = a->w;
     for (int t = 0; t < a->ntaps; t++, w += B * PC_VL) {
         const float *x = a->in + a->tap_off[t];
@@ -73,15 +85,7 @@ static inline __attribute__((always_inline)) void conv_impl(const struct pw_args
                 acc[p * B + b] += xv * wv[b];
         }
     }
-#pragma GCC unroll 4
-    for (int b = 0; b < B; b++) {
-        if (b >= a->nb)
-            break;
-        float *o = a->out + b * a->out_bs;
-#pragma GCC unroll 16
-        for (int p = 0; p < VW; p++)
-            pc_store(o + p * PC_VL, pc_act(acc[p * B + b], a->act));
-    }
+    acc_store(acc, a, VW, B, 0);
 }
 
 #define K(VW, B)                                                                           \
