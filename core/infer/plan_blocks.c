@@ -87,6 +87,15 @@ static int is_pointwise(const struct dlas_plan *p, int id)
            a->pad_w == 0 && a->groups == 1;
 }
 
+/* The geometry the fused kernel's 3x3 steps take: padding 1, no dilation,
+ * the same stride 1 or 2 both ways. */
+static int is_3x3_same(const struct dlas_conv_attr *a)
+{
+    return a->kh == 3 && a->kw == 3 && a->stride_h == a->stride_w &&
+           (a->stride_h == 1 || a->stride_h == 2) && a->pad_h == 1 && a->pad_w == 1 &&
+           a->dil_h == 1 && a->dil_w == 1;
+}
+
 /* A dense 3x3 conv (padding 1, stride 1 or 2) of at most 16 input
  * channels: a network's first layer, which the kernel can run as the
  * block's expansion (MobileNet's stem before its first depthwise). */
@@ -95,10 +104,7 @@ static int is_small_dense(const struct dlas_plan *p, int id)
     const struct dlas_node *n = dlas_graph_node(p->g, id);
     const struct dlas_node *in = dlas_graph_node(p->g, n->inputs[0]);
     const struct dlas_conv_attr *a = &n->attr.conv;
-    return a->kh == 3 && a->kw == 3 && a->stride_h == a->stride_w &&
-           (a->stride_h == 1 || a->stride_h == 2) && a->pad_h == 1 && a->pad_w == 1 &&
-           a->dil_h == 1 && a->dil_w == 1 && a->groups == 1 && in->out_ndim == 3 &&
-           in->out_shape[0] <= 16;
+    return is_3x3_same(a) && a->groups == 1 && in->out_ndim == 3 && in->out_shape[0] <= 16;
 }
 
 static int is_depthwise(const struct dlas_plan *p, int id)
@@ -106,10 +112,7 @@ static int is_depthwise(const struct dlas_plan *p, int id)
     const struct dlas_node *n = dlas_graph_node(p->g, id);
     const struct dlas_node *in = dlas_graph_node(p->g, n->inputs[0]);
     const struct dlas_conv_attr *a = &n->attr.conv;
-    return a->kh == 3 && a->kw == 3 && a->stride_h == a->stride_w &&
-           (a->stride_h == 1 || a->stride_h == 2) && a->pad_h == 1 && a->pad_w == 1 &&
-           a->dil_h == 1 && a->dil_w == 1 && a->groups == a->out_channels &&
-           in->out_shape[0] == a->groups;
+    return is_3x3_same(a) && a->groups == a->out_channels && in->out_shape[0] == a->groups;
 }
 
 static const float *weights_of(const struct dlas_plan *p, int id)

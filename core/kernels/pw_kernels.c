@@ -39,6 +39,25 @@ static inline __attribute__((always_inline)) void acc_store(const pc_v16 *acc,
     }
 }
 
+/* One input channel (or tap): acc[p][b] += x[p * xs] * w[b], for the B
+ * weight vectors at w and the VW positions xs floats apart at x. */
+static inline __attribute__((always_inline)) void acc_step(pc_v16 *acc, const float *w,
+                                                           const float *x, const int xs,
+                                                           const int VW, const int B)
+{
+    pc_v16 wv[PC_MAX_B];
+#pragma GCC unroll 4
+    for (int b = 0; b < B; b++)
+        wv[b] = pc_load(w + b * PC_VL);
+#pragma GCC unroll 16
+    for (int p = 0; p < VW; p++) {
+        pc_v16 xv = pc_splat(x[p * xs]);
+#pragma GCC unroll 4
+        for (int b = 0; b < B; b++)
+            acc[p * B + b] += xv * wv[b];
+    }
+}
+
 static inline __attribute__((always_inline)) void pw_impl(const struct pw_args *a, const int VW,
                                                           const int B)
 {
@@ -48,19 +67,8 @@ static inline __attribute__((always_inline)) void pw_impl(const struct pw_args *
     for (int blk = 0; blk < a->nblk; blk++) {
         const float *x = a->in + blk * a->in_bs;
         const int cb = blk == a->nblk - 1 ? a->cb_last : PC_VL;
-        for (int c = 0; c < cb; c++, x++, w += B * PC_VL) {
-            pc_v16 wv[PC_MAX_B];
-#pragma GCC unroll 4
-            for (int b = 0; b < B; b++)
-                wv[b] = pc_load(w + b * PC_VL);
-#pragma GCC unroll 16
-            for (int p = 0; p < VW; p++) {
-                pc_v16 xv = pc_splat(x[p * PC_VL]);
-#pragma GCC unroll 4
-                for (int b = 0; b < B; b++)
-                    acc[p * B + b] += xv * wv[b];
-            }
-        }
+        for (int c = 0; c < cb; c++, x++, w += B * PC_VL)
+            acc_step(acc, w, x, PC_VL, VW, B);
     }
     acc_store(acc, a, VW, B, 1);
 }
@@ -72,18 +80,7 @@ static inline __attribute__((always_inline)) void conv_impl(const struct pw_args
     acc_init(acc, a, VW, B);
     const float *w = a->w;
     for (int t = 0; t < a->ntaps; t++, w += B * PC_VL) {
-        const float *x = a->in + a->tap_off[t];
-        pc_v16 wv[PC_MAX_B];
-#pragma GCC unroll 4
-        for (int b = 0; b < B; b++)
-            wv[b] = pc_load(w + b * PC_VL);
-#pragma GCC unroll 16
-        for (int p = 0; p < VW; p++) {
-            pc_v16 xv = pc_splat(x[p * S]);
-#pragma GCC unroll 4
-            for (int b = 0; b < B; b++)
-                acc[p * B + b] += xv * wv[b];
-        }
+        acc_step(acc, w, a->in + a->tap_off[t], S, VW, B);
     }
     acc_store(acc, a, VW, B, 0);
 }
