@@ -237,8 +237,8 @@ static void random_desc_wide(struct dlas_rng *r, struct dlas_conv_desc *d)
 }
 
 /* Fixed shapes that random draws may miss: the 1x1 shortcut, the ResNet stem,
- * MobileNet's depthwise stride 2, and one big enough that primitives take
- * their threaded paths. */
+ * MobileNet's depthwise stride 2, one big enough that primitives take
+ * their threaded paths, and narrow maps with many output channels. */
 static const struct dlas_conv_desc fixed_cases[] = {
     /* batch, in c/h/w, out c/h/w (filled), kh kw sh sw ph pw dh dw groups bias activation
      * quant, weight_sparsity (set per case from the drawn weights) */
@@ -253,6 +253,11 @@ static const struct dlas_conv_desc fixed_cases[] = {
     {5, 16, 21, 19, 8, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, 0, NULL, 0.0f},
     {1, 4, 1, 1, 4, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, NULL, 0.0f},
     {1, 2, 2, 3, 3, 0, 0, 1, 1, 1, 1, 3, 3, 1, 1, 1, 1, 0, NULL, 0.0f},
+    /* narrow maps with many output channels: `direct` blocks two rows of
+     * three channel vectors (the last block part-filled; 5 rows: a short
+     * last row block) */
+    {1, 24, 4, 4, 500, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, NULL, 0.0f},
+    {3, 24, 5, 4, 500, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, NULL, 0.0f},
 };
 #define N_FIXED (int)(sizeof fixed_cases / sizeof fixed_cases[0])
 

@@ -4,9 +4,42 @@
  * convolutions (core/kernels/conv_cvec.c). */
 #include "pc_kernels.h"
 
+/* Loads per useful FMA of a VH x VW x B block over opg output channels: per
+ * input channel and tap it loads B weight vectors and broadcasts VH * VW
+ * inputs for VH * VW * B FMAs, of which the lanes past opg (the last block
+ * of B vectors padded) do nothing. */
+static double loads_per_fma(int vh, int vw, int b, int64_t opg)
+{
+    const int64_t lanes = (int64_t)b * PC_VL, padded = pc_ceil_div(opg, lanes) * lanes;
+    return (double)(b + vh * vw) / (double)(vh * vw * b) * (double)padded / (double)opg;
+}
+
+/* A narrow map (a 4x4 layer: one block of 4 columns) with the most channel
+ * vectors leaves registers idle when a block holds one row, and its weights,
+ * streamed once per block of rows, are read out_h times per image (from
+ * memory once they outgrow L2: at batch 1 such layers are bound by that
+ * stream). Fewer channel vectors over two or four rows fill more registers
+ * and read the weights half or a quarter as often; take the block with the
+ * fewest loads per useful FMA (the same sums in the same order: results do
+ * not change). */
+static void trade_channels_for_rows(const struct dlas_conv_desc *d, int64_t opg, int *vh,
+                                    int vw, int *b)
+{
+    double best = loads_per_fma(*vh, vw, *b, opg);
+    const int b0 = *b;
+    for (int h = 2; h <= 4 && h <= d->out_h; h *= 2)
+        for (int c = b0; c >= 1; c--)
+            if (h * vw * c <= PC_MAX_ACC && pc_kernel(h, vw, c) &&
+                loads_per_fma(h, vw, c, opg) < best - 1e-9) {
+                best = loads_per_fma(h, vw, c, opg);
+                *vh = h;
+                *b = c;
+            }
+}
+
 int pc_direct_blocking(const struct dlas_conv_desc *d, int64_t opg, int *vh, int *vw, int *b)
 {
-    const int auto_vh = !*vh;
+    const int auto_vh = !*vh, auto_b = !*b;
     if (!*b)
         *b = (int)(opg >= 64 ? (d->out_w <= 7 ? 4 : 2) : pc_ceil_div(opg, PC_VL));
     if (*b > PC_MAX_B)
@@ -25,6 +58,8 @@ int pc_direct_blocking(const struct dlas_conv_desc *d, int64_t opg, int *vh, int
                 *vh = 4;
             else if (*vw * *b * 2 <= PC_MAX_ACC && pc_kernel(2, *vw, *b))
                 *vh = 2;
+            else if (auto_b)
+                trade_channels_for_rows(d, opg, vh, *vw, b);
         }
     }
     return pc_kernel(*vh, *vw, *b) ? 0 : 2;
