@@ -29,51 +29,7 @@
 #include <cblas.h>
 
 #include "bench_common.h"
-
-#define ACC 12
-
-#if defined(__AVX512F__)
-typedef float v16 __attribute__((vector_size(64)));
-#endif
-typedef float v8 __attribute__((vector_size(32)));
-
-/* iters x ACC FMAs of width W on this thread, ACC independent chains in
- * named registers; returns a value that depends on every accumulator so the
- * work cannot be optimised away */
-#define FMA_LOOP(T, W)                                                                   \
-    static float fma_##T(long iters)                                                     \
-    {                                                                                    \
-        T m, a, x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11;                        \
-        for (int l = 0; l < W; l++) {                                                    \
-            m[l] = 0.999999f;                                                            \
-            a[l] = 1e-7f;                                                                \
-            x0[l] = x1[l] = x2[l] = x3[l] = x4[l] = x5[l] = (float)l;                    \
-            x6[l] = x7[l] = x8[l] = x9[l] = x10[l] = x11[l] = (float)-l;                 \
-        }                                                                                \
-        for (long k = 0; k < iters; k++) {                                               \
-            x0 = x0 * m + a;                                                             \
-            x1 = x1 * m + a;                                                             \
-            x2 = x2 * m + a;                                                             \
-            x3 = x3 * m + a;                                                             \
-            x4 = x4 * m + a;                                                             \
-            x5 = x5 * m + a;                                                             \
-            x6 = x6 * m + a;                                                             \
-            x7 = x7 * m + a;                                                             \
-            x8 = x8 * m + a;                                                             \
-            x9 = x9 * m + a;                                                             \
-            x10 = x10 * m + a;                                                           \
-            x11 = x11 * m + a;                                                           \
-        }                                                                                \
-        T t = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11;               \
-        float s = 0;                                                                     \
-        for (int l = 0; l < W; l++)                                                      \
-            s += t[l];                                                                   \
-        return s;                                                                        \
-    }
-#if defined(__AVX512F__)
-FMA_LOOP(v16, 16)
-#endif
-FMA_LOOP(v8, 8)
+#include "bench_fma.h"
 
 static volatile float sink;
 static volatile int isink;
@@ -144,18 +100,12 @@ static double fma_gflops(int width, int threads, long iters)
     double t0 = clock_now();
 #pragma omp parallel num_threads(threads)
     {
-        float s;
-#if defined(__AVX512F__)
-        if (width == 16)
-            s = fma_v16(iters);
-        else
-#endif
-            s = fma_v8(iters);
+        float s = bench_fma_loop(width, iters);
 #pragma omp critical
         sink += s;
     }
     double t = elapsed(t0, threads);
-    return (double)iters * ACC * width * 2.0 * threads / t / 1e9;
+    return bench_fma_flops(width, iters) * threads / t / 1e9;
 }
 
 static double sgemm_gflops(int n, int threads, const float *a, const float *b, float *c)
@@ -205,10 +155,8 @@ int main(int argc, char **argv)
     static const int widths[] = {16, 8};
     double fma512[8] = {0};
     for (int wi = 0; wi < 2; wi++) {
-#if !defined(__AVX512F__)
-        if (widths[wi] == 16)
+        if (widths[wi] > bench_fma_widest())
             continue;
-#endif
         for (int ti = 0; ti < n_thr; ti++) {
             fma_gflops(widths[wi], threads[ti], 2000000); /* wake the cores up */
             for (int r = 0; r < repeat; r++)

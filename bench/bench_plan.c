@@ -17,6 +17,12 @@
  *                    "binding", "ms": median, "min"}, ...], "total_ms",
  *                    "load"};
  *                    a fused block's time is on its first conv
+ *   probe            the machine's fp32 FMA rate right now on the plan's
+ *                    thread count (median of 3 loops of ~3 ms at full
+ *                    speed): {"gflops", "threads"}. A VM can lose half of
+ *                    its capacity for seconds (two virtual CPUs on one
+ *                    core); a driver probes around every timed run to say
+ *                    which rounds ran on the whole machine
  *   quit
  *
  * so that a driver can interleave it with another engine's runs without
@@ -41,6 +47,7 @@
  * concat copies its inputs, as before views).
  * --cpu-time: `time` and `profile` report process CPU time (all threads,
  * spinning included) instead of wall time. */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +57,7 @@
 #include <dlas/tune.h>
 
 #include "bench_common.h"
+#include "bench_fma.h"
 
 #define MAX_PRIMS 8
 #define MAX_PARAMS 16
@@ -65,7 +73,7 @@ static const char usage[] =
     "or to one --primitive (auto also races fused mobile blocks against their layers\n"
     "unless --blocks 0; --blocks all: every block fused, no race), then reads\n"
     "commands on stdin:\n"
-    "run IN OUT | time W R | profile W R | quit.\n";
+    "run IN OUT | time W R | profile W R | probe | quit.\n";
 
 static void quiet_log(enum dlas_log_level l, const char *fmt, ...)
 {
@@ -314,6 +322,30 @@ static void profile_runs(struct dlas_plan *plan, const struct dlas_graph *g, int
     free(sec), free(t), free(v);
 }
 
+static volatile float probe_sink;
+
+/* The FMA rate of `threads` threads now, wall clock: what the machine gives
+ * the plan at this moment, whatever the plan's own efficiency. */
+static void probe_machine(int threads)
+{
+    const long iters = 1000000; /* ~3.3 ms on a 115 GFLOP/s core */
+    const int width = bench_fma_widest();
+    double r[3];
+    for (int k = 0; k < 3; k++) {
+        double t0 = bench_now();
+#pragma omp parallel num_threads(threads)
+        {
+            float s = bench_fma_loop(width, iters);
+#pragma omp atomic
+            probe_sink += s;
+        }
+        r[k] = bench_fma_flops(width, iters) * threads / (bench_now() - t0) / 1e9;
+    }
+    struct bench_stats st = bench_stats(r, 3);
+    printf("{\"gflops\": %.1f, \"threads\": %d}\n", st.median, threads);
+    fflush(stdout);
+}
+
 static int serve(struct dlas_plan *plan, const struct dlas_graph *g, const struct opts *o, int64_t in_n, int64_t out_n)
 {
     float *x = dlas_aligned_alloc((size_t)in_n * sizeof *x);
@@ -340,6 +372,8 @@ static int serve(struct dlas_plan *plan, const struct dlas_graph *g, const struc
         else if (sscanf(line, "profile %d %d", &warmup, &repeat) == 2 && warmup >= 0 &&
                    repeat > 0 && repeat <= 10000)
             profile_runs(plan, g, o->batch, x, y, warmup, repeat);
+        else if (!strncmp(line, "probe", 5))
+            probe_machine(o->threads);
         else if (!strncmp(line, "quit", 4))
             break;
         else {

@@ -18,6 +18,15 @@ medians, with the min and max round median (spread = (max-min)/median), and
 the ratio dlas/ORT (median of the per-round ratios). The load average is
 recorded with every round.
 
+The machine is probed too: before every round and after every timed side,
+the dlas process runs a short fp32 FMA loop on the benchmark's thread count
+(bench_plan's `probe`). A virtual machine can lose half of its capacity for
+seconds at a time with no steal time and no load (two virtual CPUs scheduled
+on one physical core): a round in which any probe saw less than --full of the
+best rate of the run did not run on the whole machine. Rounds are added, up
+to --max-rounds, until --rounds of them did; the figures are printed twice,
+over every round and over the whole-machine rounds only.
+
     /usr/bin/python3 bench/vs_ort.py --build build            # all models, batch 1 and 16
     /usr/bin/python3 bench/vs_ort.py --build build --models mobilenetv2 --batches 1 \\
         --rounds 7 --json out.json
@@ -227,6 +236,31 @@ def check(servers, xin, ref, tmp):
     return errs
 
 
+def full_rounds(rounds, best, frac):
+    """The rounds in which every probe saw at least frac of the best FMA rate
+    of the run: both sides ran on the whole machine."""
+    return [rd for rd in rounds if min(rd["probe_gflops"]) >= frac * best]
+
+
+def round_stats(rounds):
+    """Each side's median over rounds of its round medians, the min and max,
+    the spread (max-min)/median, the most steal in one round, and the ratio
+    dlas/ORT (median, min, max of the per-round ratios)."""
+    out = {}
+    for side in ("dlas", "ort"):
+        v = [rd[side] for rd in rounds]
+        med = statistics.median(v)
+        out[side + "_ms"] = med
+        out[side + "_lo"], out[side + "_hi"] = min(v), max(v)
+        out[side + "_spread"] = (max(v) - min(v)) / med
+        out[side + "_steal_pct_max"] = max(rd[side + "_steal_pct"] for rd in rounds)
+    ratios = [rd["dlas"] / rd["ort"] for rd in rounds]
+    out["ratio"] = statistics.median(ratios)
+    out["ratio_lo"], out["ratio_hi"] = min(ratios), max(ratios)
+    out["rounds_used"] = len(rounds)
+    return out
+
+
 def bench_one(a, torch, torchvision, key, batch, tmp):
     _, ckpt, onnx, xin, ref = prepare(a, torch, torchvision, key, batch, tmp)
     ds, o = start_servers(a, key, batch, ckpt, onnx)
@@ -245,27 +279,47 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
                 s.ask("time %d %d" % (a.warmup, a.repeat))
                 time.sleep(a.pause)
         rounds = []
-        for r in range(a.rounds):
+        best = [0.0]  # the best probe of this model and batch so far
+
+        def probe():
+            if not a.probe:
+                return None
+            g = d.ask("probe")["gflops"]
+            best[0] = max(best[0], g)
+            return g
+
+        for _ in range(2):  # the machine's capacity before any round
+            probe()
+        while len(rounds) < a.max_rounds:
+            r = len(rounds)
             load0 = loadavg()
             res = {}
             order = ds + [o] if r % 2 == 0 else [o] + ds[::-1]
             steal = {}
+            probes = [probe()]
             for s in order:
                 t0 = cpu_ticks()
                 res[s.name] = s.ask("time %d %d" % (a.warmup, a.repeat))
                 steal[s.name] = steal_pct(t0, cpu_ticks())
+                probes.append(probe())
                 time.sleep(a.pause)
-            rd = {"load": load0}
+            rd = {"load": load0, "probe_gflops": probes}
             for s in ds + [o]:
                 rd[s.name] = res[s.name]["ms"]
                 rd[s.name + "_min"] = res[s.name]["min"]
                 rd[s.name + "_steal_pct"] = steal[s.name]
             rounds.append(rd)
+            cap = ""
+            if a.probe:
+                cap = "; machine %.0f%% of its best FMA rate" % (100 * min(probes) / best[0])
             print("  round %d: " % (r + 1) + ", ".join(
                 "%s %.3f ms" % (s.name, res[s.name]["ms"]) for s in ds + [o]) +
-                ", dlas/ort %.3f (load %s; steal dlas %.1f%%, ort %.1f%%)" % (
-                    res["dlas"]["ms"] / res["ort"]["ms"], load0, steal["dlas"], steal["ort"]),
+                ", dlas/ort %.3f (load %s; steal dlas %.1f%%, ort %.1f%%%s)" % (
+                    res["dlas"]["ms"] / res["ort"]["ms"], load0, steal["dlas"], steal["ort"], cap),
                 flush=True)
+            if len(rounds) >= a.rounds and (
+                    not a.probe or len(full_rounds(rounds, best[0], a.full)) >= a.rounds):
+                break
     finally:
         for s in ds + [o]:
             s.close()
@@ -278,17 +332,11 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
             "ms": statistics.median(v), "lo": min(v), "hi": max(v), "err": errs[s.name],
             "plan": s.hello, "ratio": statistics.median(rd[s.name] / rd["ort"] for rd in rounds),
             "vs_first": statistics.median(rd["dlas"] / rd[s.name] for rd in rounds)}
-    for side in ("dlas", "ort"):
-        v = [rd[side] for rd in rounds]
-        med = statistics.median(v)
-        row[side + "_ms"] = med
-        row[side + "_lo"], row[side + "_hi"] = min(v), max(v)
-        row[side + "_spread"] = (max(v) - min(v)) / med
-    for side in ("dlas", "ort"):
-        row[side + "_steal_pct_max"] = max(rd[side + "_steal_pct"] for rd in rounds)
-    row["ratio"] = statistics.median(rd["dlas"] / rd["ort"] for rd in rounds)
-    row["ratio_lo"] = min(rd["dlas"] / rd["ort"] for rd in rounds)
-    row["ratio_hi"] = max(rd["dlas"] / rd["ort"] for rd in rounds)
+    row.update(round_stats(rounds))
+    row["probe_best_gflops"] = best[0] if a.probe else None
+    full = full_rounds(rounds, best[0], a.full) if a.probe else []
+    row["full_rounds"] = len(full)
+    row["full"] = round_stats(full) if full else None
     return row
 
 
@@ -300,7 +348,16 @@ def main():
     ap.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated: " + ", ".join(MODELS))
     ap.add_argument("--batches", default="1,16")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="timed rounds; with the probe, rounds are added (up to --max-rounds) "
+                         "until this many ran on the whole machine")
+    ap.add_argument("--max-rounds", type=int, default=None,
+                    help="most rounds run (default: 3 x --rounds)")
+    ap.add_argument("--no-probe", dest="probe", action="store_false",
+                    help="do not probe the machine's FMA rate around each timed side")
+    ap.add_argument("--full", type=float, default=0.9,
+                    help="a round ran on the whole machine when every probe in it saw at least "
+                         "this fraction of the run's best FMA rate")
     ap.add_argument("--repeat", type=int, default=11, help="timed runs per side per round")
     ap.add_argument("--warmup", type=int, default=2, help="untimed runs before each side's timed runs")
     ap.add_argument("--warmup-rounds", type=int, default=1,
@@ -328,6 +385,9 @@ def main():
     ap.add_argument("--work", default=None, help="keep exported models here (default: a temp dir)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
+    a.max_rounds = max(a.rounds, a.max_rounds or 3 * a.rounds)
+    if a.rounds < 1 or not 0 < a.full <= 1:
+        ap.error("--rounds must be >= 1 and --full in (0, 1]")
     keys = [k for k in a.models.split(",") if k]
     a.variants = [v for v in a.variants.split(",") if v]
     for v in a.variants:
@@ -389,6 +449,25 @@ def main():
             print("%s batch %d, %s: %.3f ms [%.3f, %.3f], dlas/ORT %.2f; %s / %s = %.2f" % (
                 r["model"], r["batch"], v, x["ms"], x["lo"], x["hi"], x["ratio"], a.variants[0], v,
                 x["vs_first"]))
+    if a.probe:
+        print("\nRounds in which the machine gave at least %.0f%% of its best FMA rate (probed "
+              "before and after every timed side; a VM can lose half of it for seconds):" %
+              (100 * a.full))
+        print("| model | batch | full rounds | dlas ms [min, max] | spread | ORT ms [min, max] | "
+              "spread | dlas/ORT [min, max] |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in summary["rows"]:
+            f = r["full"]
+            if not f:
+                print("| %s | %d | 0 of %d | | | | | |" % (r["model"], r["batch"],
+                                                        r["rounds_used"]))
+                continue
+            print("| %s | %d | %d of %d | %.3f [%.3f, %.3f] | %.0f%% | %.3f [%.3f, %.3f] | %.0f%% "
+                  "| **%.2f** [%.2f, %.2f] |" % (
+                      r["model"], r["batch"], r["full_rounds"], r["rounds_used"], f["dlas_ms"],
+                      f["dlas_lo"], f["dlas_hi"], 100 * f["dlas_spread"], f["ort_ms"], f["ort_lo"],
+                      f["ort_hi"], 100 * f["ort_spread"], f["ratio"], f["ratio_lo"],
+                      f["ratio_hi"]))
     print("steal (% of the machine's CPU time taken by the hypervisor while a side was timed), "
           "most in one round: " + "; ".join("%s b%d dlas %.1f%% ORT %.1f%%" % (
               r["model"], r["batch"], r["dlas_steal_pct_max"], r["ort_steal_pct_max"])

@@ -2,6 +2,7 @@
  * read back, replace, refuse corrupt lines); the tuner; plans reading the
  * log; and the side-by-side comparison with its CSV and JSON output. */
 #include <check.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,6 +354,84 @@ static struct dlas_graph *zoo_model(const struct dlas_host *h, const char *model
  * v2 (every block kind: expansion or not, stride 1 and 2, residual or not),
  * a mask fuses only what it names, and ResNet / DenseNet have none to fuse
  * and still agree. */
+/* The ids of this process's threads, sorted; returns how many (<= max). */
+static int thread_ids(long *ids, int max)
+{
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_msg(d != NULL, "cannot list /proc/self/task");
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.' && n < max)
+            ids[n++] = atol(e->d_name);
+    closedir(d);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
+            long t = ids[j];
+            ids[j] = ids[j - 1], ids[j - 1] = t;
+        }
+    return n;
+}
+
+/* A plan on more threads than many of its layers have work items keeps
+ * the same OpenMP threads from run to run: libgomp ends the threads that
+ * a smaller team leaves out and creates new ones for the next larger team,
+ * so regions sized by their work (as the primitives' were) made a plan on
+ * 4-16 threads pay thread creation in most layers. Five threads here, on
+ * any machine: the ids are what is checked, not the time. */
+START_TEST(test_thread_pool_kept)
+{
+    struct rig rig;
+    rig_open(&rig, 5);
+    struct dlas_params *pp[4];
+    struct dlas_primitive_choice prims[3] = {choice("direct", &pp[0]),
+                                             choice("grouped-spatial-pack", &pp[1]),
+                                             choice("spatial-pack", &pp[2])};
+    struct dlas_primitive_choice fb = choice("grouped-spatial-pack", &pp[3]);
+    static const char *const v2[] = {"version", "2", "width", "0.35", NULL};
+    static const char *const r18[] = {"depth", "18", NULL};
+    /* the primitives whose regions were sized by their work, where this
+     * was seen to create threads */
+    struct {
+        const char *model;
+        const char *const *kv;
+        int hw, blocks, prim;
+    } cases[] = {{"mobilenet", v2, 32, 1, 0},
+                 {"mobilenet", v2, 32, 0, 1},
+                 {"mobilenet", v2, 32, 0, 2},
+                 {"resnet", r18, 20, 0, 2}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int prim = cases[k].prim;
+        struct dlas_graph *g = zoo_model(&rig.h, cases[k].model, cases[k].kv, 3, cases[k].hw,
+                                         cases[k].hw, 10);
+        struct dlas_plan_options po;
+        dlas_plan_options_default(&po);
+        po.blocks = cases[k].blocks;
+        struct dlas_plan *p;
+        int rc = dlas_plan_create_ex(g, &rig.h, &rig.be, prims + prim, 1, &fb, 3, &po, &p);
+        ck_assert_msg(rc == 0, "%s: plan: %s", cases[k].model, dlas_last_error());
+        ck_assert(plan_vs_ref(p, g, 1) < 1e-5); /* the pool starts */
+        long before[64], after[64];
+        int nb = thread_ids(before, 64);
+        for (int b = 1; b <= 2; b++) {
+            double err = plan_vs_ref(p, g, b);
+            ck_assert_msg(err < 1e-5, "%s on %s, batch %d: rel. error %.3g", cases[k].model,
+                          prims[prim].label, b, err);
+        }
+        int na = thread_ids(after, 64);
+        ck_assert_msg(nb == na && !memcmp(before, after, (size_t)nb * sizeof *before),
+                      "%s on %s (blocks %d): threads were created between runs (%d ids, "
+                      "then %d; the last %ld, then %ld)",
+                      cases[k].model, prims[prim].label, cases[k].blocks, nb, na,
+                      before[nb - 1], after[na - 1]);
+        dlas_plan_free(p);
+        dlas_graph_free(g);
+    }
+    for (int i = 0; i < 4; i++)
+        dlas_params_free(pp[i]);
+    rig_close(&rig);
+}
+END_TEST
+
 START_TEST(test_plan_blocks)
 {
     struct rig rig;
@@ -1094,6 +1173,7 @@ int main(void)
     tcase_add_test(tc, test_plan_ops);
     tcase_add_test(tc, test_auto_select);
     tcase_add_test(tc, test_plan_blocks);
+    tcase_add_test(tc, test_thread_pool_kept);
     tcase_add_test(tc, test_concat_views);
     tcase_add_test(tc, test_add_in_place);
     tc = dlas_test_case(s, "tuning", tmp_setup, tmp_teardown, 300);

@@ -164,7 +164,8 @@ static void phase_work(const struct pc_phases *ph, int id, int nt)
 void pc_run_phases(const struct dlas_backend *be, int max_threads, const struct pc_phases *ph,
                    struct dlas_profile *prof)
 {
-    int t = pc_threads(be);
+    const int team = pc_threads(be);
+    int t = team; /* threads that take work (pc_workers) */
     if (max_threads > 0 && t > max_threads)
         t = max_threads;
     if (!ph->work_team && t > ph->work_n)
@@ -176,17 +177,20 @@ void pc_run_phases(const struct dlas_backend *be, int max_threads, const struct 
             t1 = pc_now(be);
         phase_work(ph, 0, 1);
     } else {
-#pragma omp parallel num_threads(t)
+#pragma omp parallel num_threads(team)
         {
-            int id = omp_get_thread_num(), nt = omp_get_num_threads();
+            /* packing has no per-thread buffers: the whole team shares it */
+            int id = omp_get_thread_num(), all = omp_get_num_threads();
+            int nt = pc_workers(all, t);
             int64_t b, e;
-            pc_split(ph->pack_n, id, nt, &b, &e);
+            pc_split(ph->pack_n, id, all, &b, &e);
             if (b < e)
                 ph->pack(ph->ctx, b, e);
 #pragma omp barrier
             if (prof && id == 0)
                 t1 = pc_now(be);
-            phase_work(ph, id, nt);
+            if (id < nt)
+                phase_work(ph, id, nt);
         }
     }
     if (prof) {

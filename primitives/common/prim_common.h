@@ -87,10 +87,19 @@ int pc_check_run(const char *prim, const void *state, int64_t batch, const float
 /* ---- backend ----------------------------------------------------------- */
 
 /* Threads of the backend (1 without one). Primitives parallelise with their
- * own `omp parallel num_threads(t)` region: one region per run() holds
- * packing and compute phases separated by barriers, which parallel_for (one
- * region per call) cannot; the backend is OpenMP, so both share one pool. */
+ * own OpenMP region: one region per run() holds packing and compute phases
+ * separated by barriers, which parallel_for (one region per call) cannot;
+ * the backend is OpenMP, so both share one pool. */
 int pc_threads(const struct dlas_backend *be);
+/* Every region runs either one thread or the backend's whole count,
+ * `omp parallel num_threads(pc_threads(be))`, however little work it has:
+ * libgomp ends the pool threads that a smaller team leaves out and creates
+ * them again (pthread_create) for the next larger one. With teams sized by
+ * each layer's work, a plan on 4-16 threads paid thread creation in most of
+ * its layers (MobileNet-v2 at batch 1 ran slower on 16 threads than on 8).
+ * pc_workers(team, want) is how many threads of the team take work (ids
+ * below it); the others go straight to the region's closing barrier. */
+static inline int pc_workers(int team, int want) { return want < team ? want : team; }
 double pc_now(const struct dlas_backend *be);
 void pc_prof_add(struct dlas_profile *p, const char *phase, double seconds);
 

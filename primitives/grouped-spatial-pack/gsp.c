@@ -565,12 +565,13 @@ static int dw_run(const struct gsp_state *s, int64_t batch, const float *in, flo
     if (t <= 1)
         dw_items(s, in, out, ws, 0, items);
     else {
-#pragma omp parallel num_threads(t)
+#pragma omp parallel num_threads(pc_threads(&s->conv.be))
         {
-            int id = omp_get_thread_num(), nt = omp_get_num_threads();
+            int id = omp_get_thread_num(), nt = pc_workers(omp_get_num_threads(), t);
             int64_t b, e;
             pc_split(items, id, nt, &b, &e);
-            dw_items(s, in, out, ws + id * blk, b, e);
+            if (id < nt)
+                dw_items(s, in, out, ws + id * blk, b, e);
         }
     }
     if (prof)
@@ -692,11 +693,13 @@ static int rows_run(const struct gsp_state *s, int64_t batch, const float *in, f
     double t0 = prof ? pc_now(&s->conv.be) : 0;
     if (t > items)
         t = (int)items;
-#pragma omp parallel num_threads(t) if (t > 1)
+#pragma omp parallel num_threads(pc_threads(&s->conv.be)) if (t > 1)
     {
+        int id = omp_get_thread_num(), nt = pc_workers(omp_get_num_threads(), t);
         int64_t b, e;
-        pc_split(items, omp_get_thread_num(), omp_get_num_threads(), &b, &e);
-        rows_channels(s, in, out, b, e);
+        pc_split(items, id, nt, &b, &e);
+        if (id < nt)
+            rows_channels(s, in, out, b, e);
     }
     if (prof)
         pc_prof_add(prof, "compute", pc_now(&s->conv.be) - t0);
@@ -734,11 +737,12 @@ static int gsp_run(void *state, int64_t batch, const float *in, float *out, void
         const int64_t items = pairs * blocks;
         if (t > items)
             t = (int)items;
-#pragma omp parallel num_threads(t) if (t > 1)
+#pragma omp parallel num_threads(pc_threads(&s->conv.be)) if (t > 1)
         {
-            int id = omp_get_thread_num(), nt = omp_get_num_threads();
-            int64_t b, e;
-            pc_split(items, id, nt, &b, &e);
+            int id = omp_get_thread_num(), nt = pc_workers(omp_get_num_threads(), t);
+            int64_t b = 0, e = 0;
+            if (id < nt)
+                pc_split(items, id, nt, &b, &e);
             float *buf = (float *)ws + id * thread_floats(s);
             while (b < e) {
                 int64_t ig = b / blocks, k = b % blocks;
@@ -758,12 +762,13 @@ static int gsp_run(void *state, int64_t batch, const float *in, float *out, void
     if (t <= 1)
         work(s, in, out, ws, chunks, 0, items);
     else {
-#pragma omp parallel num_threads(t)
+#pragma omp parallel num_threads(pc_threads(&s->conv.be))
         {
-            int id = omp_get_thread_num(), nt = omp_get_num_threads();
+            int id = omp_get_thread_num(), nt = pc_workers(omp_get_num_threads(), t);
             int64_t b, e;
             pc_split(items, id, nt, &b, &e);
-            work(s, in, out, (float *)ws + id * thread_floats(s), chunks, b, e);
+            if (id < nt)
+                work(s, in, out, (float *)ws + id * thread_floats(s), chunks, b, e);
         }
     }
     if (prof)

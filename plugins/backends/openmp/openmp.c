@@ -128,15 +128,21 @@ static void be_parallel_for(void *ctx, int64_t n, dlas_range_fn fn, void *arg)
         return;
     }
     /* Contiguous static ranges: the first n % t threads take one extra
-     * iteration, so the split depends only on (n, t) and is reproducible. */
-#pragma omp parallel num_threads(t)
+     * iteration, so the split depends only on (n, t) and is reproducible.
+     * The team is always the whole pool, even when n < threads: libgomp
+     * ends the pool threads a smaller team leaves out and creates them
+     * again for the next larger one, so teams sized by n cost a
+     * pthread_create per thread in most calls on 4 or more threads. */
+#pragma omp parallel num_threads(c->threads)
     {
         int id = omp_get_thread_num();
         int nt = omp_get_num_threads(); /* the runtime may give fewer than asked */
+        if (nt > t)
+            nt = t;
         int64_t q = n / nt, r = n % nt;
         int64_t begin = id * q + (id < r ? id : r);
         int64_t end = begin + q + (id < r ? 1 : 0);
-        if (begin < end)
+        if (id < nt && begin < end)
             fn(arg, begin, end, id);
     }
 }

@@ -1,0 +1,16 @@
+/* The FMA throughput loop: the machine's fp32 ceiling (bench_peak) and a
+ * short probe of how much of it the machine gives right now (bench_plan's
+ * `probe` command, which bench/vs_ort.py runs around every timed side). */
+#ifndef DLAS_BENCH_FMA_H
+#define DLAS_BENCH_FMA_H
+
+/* iters x 12 independent FMAs of `width` lanes (16 = 512-bit where the
+ * build targets AVX-512, else 8) on the calling thread. Returns a value that
+ * depends on every accumulator, so the work cannot be optimised away. */
+float bench_fma_loop(int width, long iters);
+/* FLOPs one call of bench_fma_loop(width, iters) does. */
+double bench_fma_flops(int width, long iters);
+/* The widest width bench_fma_loop runs in this build: 16 or 8. */
+int bench_fma_widest(void);
+
+#endif
