@@ -16,7 +16,9 @@ between so the other side's spinning threads go idle), R runs each after W
 warm-up runs, after one whole untimed round (--warmup-rounds). Reported per side: the median over rounds of the round
 medians, with the min and max round median (spread = (max-min)/median), and
 the ratio dlas/ORT (median of the per-round ratios). The load average is
-recorded with every round.
+recorded with every round. dlas's OpenMP threads spin ~10 us before they
+sleep when they wait (--omp-wait short; libgomp's default spins ~9 ms here,
+which on a shared machine takes the CPU from the threads being waited for).
 
 The machine is probed too: before every round and after every timed side,
 the dlas process runs a short fp32 FMA loop on the benchmark's thread count
