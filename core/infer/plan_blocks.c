@@ -286,8 +286,9 @@ static int prepare_block(struct dlas_plan *p, struct plan_block *bk, int schedul
 /* Every node of the chain (and what was fused into them) now runs in the head. */
 static void absorb(struct dlas_plan *p, const struct plan_block *bk, int index)
 {
-    int members[6] = {bk->expand, bk->dw, bk->pw, bk->add, bk->hd ? bk->gap : -1,
-                      bk->hd ? bk->lin : -1};
+    /* (a mobile block's head is its expansion or its depthwise) */
+    int members[6] = {bk->hd ? bk->head : bk->expand, bk->dw, bk->pw, bk->add,
+                      bk->hd ? bk->gap : -1, bk->hd ? bk->lin : -1};
     for (int m = 0; m < 6; m++) {
         int id = members[m];
         if (id < 0)
