@@ -32,7 +32,7 @@
  *              [--classes N] [--weights FILE] [--batch B] [--threads T]
  *              [--primitives a,b,c | --primitive NAME] [--fallback NAME]
  *              [--blocks 1|0|all] [--block-layout chain|nchw] [--concat view|copy]
- *              [--block-schedule auto|groups|rows]
+ *              [--block-schedule auto|groups|rows] [--head fused|layers]
  *              [--cpu-time]
  *
  * With auto, the fused mobile blocks (dlas_plan_options.blocks) race their
@@ -43,6 +43,8 @@
  * layout (--block-layout nchw: each block converts from and to NCHW).
  * --block-schedule: how fused blocks split their work over the threads
  * (dlas_plan_options.block_schedule; default: the kernel's rule).
+ * --head layers: a network's head (1x1 conv, global pool, linear) runs layer
+ * by layer instead of as one kernel (dlas_plan_options.block_no_head).
  * A concat read only by batchnorms is read in place (--concat copy: every
  * concat copies its inputs, as before views).
  * --cpu-time: `time` and `profile` report process CPU time (all threads,
@@ -67,7 +69,7 @@ static const char usage[] =
     "                  [--weights FILE] [--batch B] [--threads T]\n"
     "                  [--primitives a,b,c | --primitive NAME] [--fallback NAME]\n"
     "                  [--blocks 1|0|all] [--block-layout chain|nchw] [--concat view|copy]\n"
-    "                  [--block-schedule auto|groups|rows]\n"
+    "                  [--block-schedule auto|groups|rows] [--head fused|layers]\n"
     "                  [--cpu-time]\n"
     "Binds the model's conv layers with auto (by measurement) over --primitives,\n"
     "or to one --primitive (auto also races fused mobile blocks against their layers\n"
@@ -98,6 +100,7 @@ struct opts {
     const char *model, *weights, *fallback, *single;
     const char *params[MAX_PARAMS];
     int n_params, c, h, w, classes, threads, blocks, nchw, concat_copy, cpu_time, schedule;
+    int no_head;
     int64_t batch;
     char prims[512];
 };
@@ -155,6 +158,8 @@ static int parse(int argc, char **argv, struct opts *o)
         else if (!strcmp(a, "--block-schedule") &&
                  (!strcmp(v, "auto") || !strcmp(v, "groups") || !strcmp(v, "rows")))
             o->schedule = !strcmp(v, "groups") ? 1 : !strcmp(v, "rows") ? 2 : 0;
+        else if (!strcmp(a, "--head") && (!strcmp(v, "fused") || !strcmp(v, "layers")))
+            o->no_head = !strcmp(v, "layers");
         else if (!strcmp(a, "--concat") && (!strcmp(v, "view") || !strcmp(v, "copy")))
             o->concat_copy = !strcmp(v, "copy");
         else {
@@ -450,6 +455,7 @@ int main(int argc, char **argv)
     po.blocks = o.blocks != 0 && (!o.single || o.blocks == 2);
     po.block_nchw = o.nchw;
     po.block_schedule = o.schedule;
+    po.block_no_head = o.no_head;
     po.concat_copy = o.concat_copy;
     struct dlas_plan *plan = NULL;
     if (dlas_plan_create_ex(g, &host, &be, ps.c, ps.n, fb.n ? fb.c : NULL, o.batch, &po, &plan))

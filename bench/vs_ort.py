@@ -16,7 +16,9 @@ between so the other side's spinning threads go idle), R runs each after W
 warm-up runs, after one whole untimed round (--warmup-rounds). Reported per side: the median over rounds of the round
 medians, with the min and max round median (spread = (max-min)/median), and
 the ratio dlas/ORT (median of the per-round ratios). The load average is
-recorded with every round.
+recorded with every round. dlas's OpenMP threads spin ~10 us before they
+sleep when they wait (--omp-wait short; libgomp's default spins ~9 ms here,
+which on a shared machine takes the CPU from the threads being waited for).
 
 The machine is probed too: before every round and after every timed side,
 the dlas process runs a short fp32 FMA loop on the benchmark's thread count
@@ -179,7 +181,24 @@ VARIANTS = {
     "auto-nchw": ["--block-layout", "nchw"],  # fused blocks, each converting from and to NCHW
     "auto-copy": ["--concat", "copy"],  # every concat copies (no views read by batchnorms)
     "auto-groups": ["--block-schedule", "groups"],  # fused blocks never on the row schedule
+    "auto-nohead": ["--head", "layers"],  # the head (1x1 conv, pool, linear) layer by layer
+    "auto-spin": [],  # OpenMP threads wait as libgomp does by default (300000 spins, then sleep)
+    "auto-passive": [],  # OpenMP threads sleep at once when they wait
 }
+# dlas variants that wait in their own way whatever --omp-wait says
+VARIANT_WAIT = {"auto-spin": "default", "auto-passive": "passive"}
+
+
+def omp_wait_env(env, how):
+    """env with the OpenMP wait settings of --omp-wait (libgomp reads them at start-up)."""
+    env = dict(env)
+    env.pop("OMP_WAIT_POLICY", None)
+    env.pop("GOMP_SPINCOUNT", None)
+    if how == "short":
+        env["GOMP_SPINCOUNT"] = "300"
+    elif how == "passive":
+        env["OMP_WAIT_POLICY"] = "passive"
+    return env
 
 
 def start_servers(a, key, batch, ckpt, onnx):
@@ -190,6 +209,7 @@ def start_servers(a, key, batch, ckpt, onnx):
     shape = "%dx%dx%d" % (c, h, w)
     servers = []
     for v in a.variants:
+        env = omp_wait_env(env, VARIANT_WAIT.get(v, a.omp_wait))
         cmd = [os.path.join(a.build, "bench", "bench_plan")] + dlas_args + [
             "--input", shape, "--classes", str(classes), "--weights", ckpt, "--batch", str(batch),
             "--threads", str(a.threads)] + VARIANTS[v] + (["--cpu-time"] if a.cpu_time else [])
@@ -356,6 +376,13 @@ def main():
                     help="time with each process's CPU clock (all its threads, spinning included) "
                          "instead of the wall clock: a development aid on a loaded machine, "
                          "not the figure to report")
+    ap.add_argument("--omp-wait", choices=["short", "passive", "default"], default="short",
+                    help="how dlas's OpenMP threads wait at barriers and between regions: short "
+                         "(the default: spin 300 times, ~10 us here, then sleep; GOMP_SPINCOUNT=300), "
+                         "passive (sleep at once; OMP_WAIT_POLICY=passive) or default (libgomp's "
+                         "300000 spins, ~9 ms at ~30 ns a PAUSE here, which on a shared machine "
+                         "holds the CPU the awaited thread needs; the auto-spin variant always "
+                         "waits so)")
     ap.add_argument("--max-err", type=float, default=1e-4, help="rel. error allowed against PyTorch")
     ap.add_argument("--node", default=shutil.which("node") or "node")
     ap.add_argument("--work", default=None, help="keep exported models here (default: a temp dir)")
@@ -396,11 +423,13 @@ def main():
     with open("/proc/uptime") as f:
         up = f.read().split()[0]
     summary = {"clock": "process CPU" if a.cpu_time else "wall", "threads": a.threads, "rounds": a.rounds, "repeat": a.repeat, "warmup": a.warmup,
-               "warmup_rounds": a.warmup_rounds,
+               "warmup_rounds": a.warmup_rounds, "omp_wait": a.omp_wait,
                "uptime_s": float(up), "load_start": loadavg(), "torch": torch.__version__,
                "rows": []}
-    print("# dlas (auto) against ONNX Runtime, %d threads, %d rounds of %d runs, %s clock; load %s"
-          % (a.threads, a.rounds, a.repeat, summary["clock"], summary["load_start"]), flush=True)
+    print("# dlas (auto) against ONNX Runtime, %d threads, %d rounds of %d runs, %s clock, "
+          "dlas's OpenMP wait %s; load %s"
+          % (a.threads, a.rounds, a.repeat, summary["clock"], a.omp_wait, summary["load_start"]),
+          flush=True)
     for key in keys:
         for batch in (int(b) for b in a.batches.split(",")):
             print("%s, batch %d:" % (key, batch), flush=True)

@@ -350,10 +350,6 @@ static struct dlas_graph *zoo_model(const struct dlas_host *h, const char *model
     return g;
 }
 
-/* Fused mobile blocks agree with the reference forward on MobileNet v1 and
- * v2 (every block kind: expansion or not, stride 1 and 2, residual or not),
- * a mask fuses only what it names, and ResNet / DenseNet have none to fuse
- * and still agree. */
 /* The ids of this process's threads, sorted; returns how many (<= max). */
 static int thread_ids(long *ids, int max)
 {
@@ -432,6 +428,10 @@ START_TEST(test_thread_pool_kept)
 }
 END_TEST
 
+/* Fused mobile blocks agree with the reference forward on MobileNet v1 and
+ * v2 (every block kind: expansion or not, stride 1 and 2, residual or not;
+ * v2's head, 1x1 conv > pool > classifier, is one more), a mask fuses only
+ * what it names, and ResNet / DenseNet have none to fuse and still agree. */
 START_TEST(test_plan_blocks)
 {
     struct rig rig;
@@ -448,11 +448,11 @@ START_TEST(test_plan_blocks)
     struct {
         const char *model;
         const char *const *kv;
-        int c, h, w, blocks; /* blocks: expected fused (-1: some) */
+        int c, h, w, blocks, heads; /* blocks: expected fused, heads among them */
     } cases[] = {
-        {"mobilenet", v2, 3, 32, 32, 17}, {"mobilenet", v2i, 3, 45, 37, 17},
-        {"mobilenet", v1, 3, 29, 32, 13}, {"resnet", r18, 3, 20, 20, 0},
-        {"densenet", dn, 3, 16, 16, 0},
+        {"mobilenet", v2, 3, 32, 32, 18, 1}, {"mobilenet", v2i, 3, 45, 37, 18, 1},
+        {"mobilenet", v1, 3, 29, 32, 13, 0}, {"resnet", r18, 3, 20, 20, 0, 0},
+        {"densenet", dn, 3, 16, 16, 0, 0},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         struct dlas_graph *g =
@@ -481,10 +481,19 @@ START_TEST(test_plan_blocks)
             struct dlas_plan *pn;
             ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, prims, 2, &fb, 3, &po, &pn),
                              0);
-            ck_assert_int_eq(dlas_plan_n_conversions(pn), 2 * cases[k].blocks);
+            ck_assert_int_eq(dlas_plan_n_conversions(pn), 2 * (cases[k].blocks - cases[k].heads));
             ck_assert(plan_vs_ref(pn, g, 3) < 1e-5);
             dlas_plan_free(pn);
             po.block_nchw = 0;
+            /* the head left to its layers: one block less, same results */
+            po.block_no_head = 1;
+            ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, prims, 2, &fb, 3, &po, &pn),
+                             0);
+            ck_assert_int_eq(dlas_plan_n_blocks(pn), cases[k].blocks - cases[k].heads);
+            for (int b = 1; b <= 3; b += 2)
+                ck_assert(plan_vs_ref(pn, g, b) < 1e-5);
+            dlas_plan_free(pn);
+            po.block_no_head = 0;
             /* every block on each schedule (rows: bands of rows over the
              * threads, batch 1 and 3), same results */
             for (int sched = 1; sched <= 2; sched++) {

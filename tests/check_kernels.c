@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/kernels/head.h"
 #include "../core/kernels/mbconv.h"
 #include "../core/kernels/pc_kernels.h"
 
@@ -631,6 +632,97 @@ START_TEST(mobile_block_refuses_what_it_cannot_do)
 }
 END_TEST
 
+/* The fused head (head.h) against conv -> activation -> pool -> linear in
+ * double precision: shapes off every block size (channels not multiples of
+ * 16 or 64, pixels not multiples of the register block, outputs not of 16
+ * or 128), batch 1 and 3, its items split over 1-3 ranges, workspace and
+ * output poisoned, a guard after the output. */
+static double hd_case(struct hd_desc d, int64_t batch, int ranges, int with_bias)
+{
+    float *wc = rand_floats(d.mid_c * d.in_c, 1.0 / sqrt((double)d.in_c));
+    float *wl = rand_floats(d.out_c * d.mid_c, 1.0 / sqrt((double)d.mid_c));
+    float *bc = rand_floats(d.mid_c, 0.5), *bl = rand_floats(d.out_c, 0.5);
+    float *in = rand_floats(batch * d.in_c * d.hw, 2.0);
+    struct hd_weights w = {wc, with_bias ? bc : NULL, wl, with_bias ? bl : NULL};
+    char why[128] = "";
+    struct hd_kernel *k = hd_prepare(&d, &w, why, sizeof why);
+    ck_assert_msg(k != NULL, "hd_prepare: %s", why);
+    const int64_t out_n = batch * d.out_c;
+    const int guard = 19;
+    float *out = malloc((size_t)(out_n + guard) * sizeof *out);
+    for (int64_t i = 0; i < out_n + guard; i++)
+        out[i] = NAN;
+    size_t wsn = hd_workspace_floats(k, batch);
+    float *ws = malloc(wsn * sizeof *ws);
+    for (size_t i = 0; i < wsn; i++)
+        ws[i] = NAN;
+    for (int ph = 0; ph < HD_N_PHASES; ph++) {
+        int64_t n = hd_items(k, (enum hd_phase)ph, batch);
+        for (int t = 0; t < ranges; t++) {
+            int64_t i0, i1;
+            pc_split(n, t, ranges, &i0, &i1);
+            hd_run(k, (enum hd_phase)ph, batch, in, out, ws, i0, i1);
+        }
+    }
+    double err = 0, norm = 0, *pooled = malloc((size_t)d.mid_c * sizeof *pooled);
+    for (int64_t n = 0; n < batch; n++) {
+        for (int64_t m = 0; m < d.mid_c; m++) {
+            double s = 0;
+            for (int64_t p = 0; p < d.hw; p++) {
+                double v = with_bias ? bc[m] : 0;
+                for (int64_t c = 0; c < d.in_c; c++)
+                    v += (double)wc[m * d.in_c + c] * in[(n * d.in_c + c) * d.hw + p];
+                s += act_d(v, d.act);
+            }
+            pooled[m] = s / (double)d.hw;
+        }
+        for (int64_t o = 0; o < d.out_c; o++) {
+            double v = with_bias ? bl[o] : 0;
+            for (int64_t m = 0; m < d.mid_c; m++)
+                v += (double)wl[o * d.mid_c + m] * pooled[m];
+            const float got = out[n * d.out_c + o];
+            ck_assert_msg(isfinite(got), "output %lld not written: %g", (long long)o, got);
+            err = fmax(err, fabs(got - v));
+            norm = fmax(norm, fabs(v));
+        }
+    }
+    for (int i = 0; i < guard; i++)
+        ck_assert_msg(isnan(out[out_n + i]), "guard %d after the output overwritten", i);
+    hd_free(k);
+    free(wc); free(wl); free(bc); free(bl); free(in); free(out); free(ws); free(pooled);
+    return err / (norm > 0 ? norm : 1);
+}
+
+START_TEST(head_against_the_layers)
+{
+    /* in_c, hw, mid_c, out_c, act */
+    const struct hd_desc cases[] = {
+        {320, 49, 1280, 1000, DLAS_ACT_RELU6}, /* MobileNet v2's */
+        {37, 9, 200, 130, DLAS_ACT_RELU},      /* every block size left over */
+        {16, 1, 16, 16, DLAS_ACT_NONE},        /* one of each */
+        {3, 20, 48, 7, DLAS_ACT_RELU6},        /* three vectors a group */
+        {21, 33, 80, 300, DLAS_ACT_NONE},      /* five: groups of one */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int64_t batch = 1; batch <= 3; batch += 2)
+            for (int ranges = 1; ranges <= 3; ranges++) {
+                double e = hd_case(cases[i], batch, ranges, (int)(i + ranges) % 2 == 0);
+                ck_assert_msg(e < 1e-5, "case %zu batch %lld ranges %d: rel. error %.3g", i,
+                              (long long)batch, ranges, e);
+            }
+    char why[128];
+    float w[16] = {0};
+    struct hd_weights hw = {w, NULL, w, NULL};
+    struct hd_desc d = {0, 1, 1, 1, 0};
+    ck_assert_ptr_null(hd_prepare(&d, &hw, why, sizeof why));
+    ck_assert_msg(strstr(why, "empty"), "%s", why);
+    d.in_c = 1;
+    hw.wl = NULL;
+    ck_assert_ptr_null(hd_prepare(&d, &hw, why, sizeof why));
+    ck_assert_msg(strstr(why, "weights"), "%s", why);
+}
+END_TEST
+
 #include "eltwise_cases.h"
 
 int main(void)
@@ -646,6 +738,7 @@ int main(void)
     tcase_add_test(tc, mobile_block_row_bands);
     tcase_add_test(tc, mobile_block_row_schedule);
     tcase_add_test(tc, mobile_block_refuses_what_it_cannot_do);
+    tcase_add_test(tc, head_against_the_layers);
     suite_add_tcase(s, tc);
     TCase *ew = tcase_create("eltwise");
     tcase_add_test(ew, elementwise_kernels_against_scalar_loops);

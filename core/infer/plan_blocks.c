@@ -19,12 +19,17 @@
 
 #include "plan_impl.h"
 #include "../base/util.h"
+#include "../kernels/head.h"
 #include "../kernels/mbconv.h"
 
+/* A fused unit: a mobile block (mb), or a network's head (hd: 1x1 conv ->
+ * global average pool -> linear, core/kernels/head.h) */
 struct plan_block {
     int head, expand, dw, pw, add, last;
+    int gap, lin; /* the head's pool and linear layer */
     int from_block, to_block; /* blocked input from / output to another block */
     struct mb_block *mb;
+    struct hd_kernel *hd;
     int64_t out_numel; /* per sample */
 };
 
@@ -165,6 +170,66 @@ static int find_chain(const struct dlas_plan *p, int id, struct plan_block *bk)
     return 1;
 }
 
+/* Whether every node whose buffer is node id's (its fused tail, views of
+ * it) has one reader at most: fusing them hides nothing anyone else reads. */
+static int sole_readers(const struct dlas_plan *p, int id)
+{
+    for (int j = id; j < p->n; j++)
+        if (p->root[j] == id && dlas_graph_n_consumers(p->g, j) > 1)
+            return 0;
+    return 1;
+}
+
+/* A network's head starting at conv id: a 1x1 conv (its activation fused)
+ * whose sole reader is a global average pool, whose sole reader (through
+ * flatten and dropout) is an fp32 linear layer with no activation of its
+ * own. 0 if not. */
+static int find_head(const struct dlas_plan *p, int id, struct plan_block *bk)
+{
+    memset(bk, 0, sizeof *bk);
+    bk->head = id;
+    bk->expand = bk->dw = bk->pw = bk->add = -1;
+    const struct dlas_node *c = dlas_graph_node(p->g, id);
+    const struct dlas_node *x = dlas_graph_node(p->g, c->inputs[0]);
+    if (!is_pointwise(p, id) || x->out_ndim != 3 || !sole_readers(p, id))
+        return 0;
+    int gap = consumer_of(p, tail_of(p, id), 1);
+    if (gap < 0 || p->root[gap] != gap ||
+        dlas_graph_node(p->g, gap)->op != DLAS_OP_GLOBAL_AVGPOOL || p->post[gap] != PLAN_POST_NONE ||
+        !sole_readers(p, gap))
+        return 0;
+    int lin = consumer_of(p, tail_of(p, gap), 1);
+    if (lin < 0 || p->root[lin] != lin || p->post[lin] != PLAN_POST_NONE ||
+        tail_of(p, lin) != lin)
+        return 0;
+    const struct dlas_node *l = dlas_graph_node(p->g, lin);
+    if (l->op != DLAS_OP_LINEAR || l->weight.dtype != DLAS_F32 || !l->weight.data ||
+        dlas_node_is_quantised(l) ||
+        (l->attr.linear.bias && (l->bias.dtype != DLAS_F32 || !l->bias.data)) ||
+        dlas_tensor_numel(&l->weight) != l->out_shape[0] * c->attr.conv.out_channels)
+        return 0;
+    bk->gap = gap;
+    bk->lin = lin;
+    bk->last = lin;
+    return 1;
+}
+
+static int prepare_head(struct dlas_plan *p, struct plan_block *bk, char *why, size_t len)
+{
+    const struct dlas_node *c = dlas_graph_node(p->g, bk->head);
+    const struct dlas_node *x = dlas_graph_node(p->g, c->inputs[0]);
+    const struct dlas_node *l = dlas_graph_node(p->g, bk->lin);
+    struct hd_desc d = {x->out_shape[0], x->out_shape[1] * x->out_shape[2],
+                        c->attr.conv.out_channels, l->out_shape[0], act_of(p->post[bk->head])};
+    struct hd_weights w = {weights_of(p, bk->head), bias_of(p, bk->head), dlas_f32(&l->weight),
+                           l->attr.linear.bias ? dlas_f32(&l->bias) : NULL};
+    bk->hd = hd_prepare(&d, &w, why, len);
+    if (!bk->hd)
+        return -1;
+    bk->out_numel = d.out_c;
+    return 0;
+}
+
 static int prepare_block(struct dlas_plan *p, struct plan_block *bk, int schedule, int threads,
                          char *why, size_t len)
 {
@@ -221,8 +286,9 @@ static int prepare_block(struct dlas_plan *p, struct plan_block *bk, int schedul
 /* Every node of the chain (and what was fused into them) now runs in the head. */
 static void absorb(struct dlas_plan *p, const struct plan_block *bk, int index)
 {
-    int members[4] = {bk->expand, bk->dw, bk->pw, bk->add};
-    for (int m = 0; m < 4; m++) {
+    int members[6] = {bk->expand, bk->dw, bk->pw, bk->add, bk->hd ? bk->gap : -1,
+                      bk->hd ? bk->lin : -1};
+    for (int m = 0; m < 6; m++) {
         int id = members[m];
         if (id < 0)
             continue;
@@ -249,7 +315,7 @@ static int feeding_block(const struct dlas_plan *p, const struct plan_block *k)
     if (r < 0 || r == k->head || p->block_of[r] < 0)
         return -1;
     const int j = p->block_of[r];
-    if (p->blocks[j].last != x)
+    if (p->blocks[j].last != x || !p->blocks[j].mb || !k->mb)
         return -1;
     int readers = 1;
     if (k->add >= 0) {
@@ -287,6 +353,8 @@ static int plan_layouts(struct dlas_plan *p, int nchw)
     for (int k = 0; k < p->n_blocks; k++) {
         struct plan_block *bk = &p->blocks[k];
         const int to = bk->to_block;
+        if (!bk->mb) /* a head: reads and writes the graph's layouts */
+            continue;
         mb_set_io(bk->mb, bk->from_block >= 0, to >= 0 ? mb_in_pad(p->blocks[to].mb) : -1);
         bk->out_numel = mb_out_floats(bk->mb);
         const struct dlas_node *head = dlas_graph_node(p->g, bk->head);
@@ -320,11 +388,14 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
     struct dlas_buf names = {0};
     for (int i = 0; i < p->n; i++) {
         struct plan_block bk;
-        if (!plain_conv(p, i) || (opt->block_mask && !opt->block_mask[i]) ||
-            !find_chain(p, i, &bk))
+        if (!plain_conv(p, i) || (opt->block_mask && !opt->block_mask[i]))
+            continue;
+        int head = 0;
+        if (!find_chain(p, i, &bk) && !(head = !opt->block_no_head && find_head(p, i, &bk)))
             continue;
         char why[128];
-        if (prepare_block(p, &bk, opt->block_schedule, threads, why, sizeof why)) {
+        if (head ? prepare_head(p, &bk, why, sizeof why)
+                 : prepare_block(p, &bk, opt->block_schedule, threads, why, sizeof why)) {
             if (!strcmp(why, "out of memory")) {
                 dlas_buf_free(&names);
                 return dlas_error(DLAS_ERR_NOMEM, "plan: out of memory fusing block at '%s'",
@@ -335,6 +406,7 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
         struct plan_block *nb = realloc(p->blocks, (size_t)(p->n_blocks + 1) * sizeof *nb);
         if (!nb) {
             mb_free(bk.mb);
+            hd_free(bk.hd);
             dlas_buf_free(&names);
             return dlas_error(DLAS_ERR_NOMEM, "out of memory");
         }
@@ -343,6 +415,11 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
         absorb(p, &bk, p->n_blocks);
         p->n_blocks++;
         dlas_buf_printf(&names, "%s%s", names.len ? "; " : "", dlas_graph_node(p->g, i)->name);
+        if (head) {
+            dlas_buf_printf(&names, " > %s > %s", dlas_graph_node(p->g, bk.gap)->name,
+                            dlas_graph_node(p->g, bk.lin)->name);
+            continue;
+        }
         if (bk.expand >= 0)
             dlas_buf_printf(&names, " > %s", dlas_graph_node(p->g, bk.dw)->name);
         dlas_buf_printf(&names, " > %s", dlas_graph_node(p->g, bk.pw)->name);
@@ -354,7 +431,10 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
     if (rc)
         return rc;
     for (int k = 0; k < p->n_blocks; k++) {
-        size_t ws = mb_workspace_floats(p->blocks[k].mb, p->max_batch, threads) * sizeof(float);
+        const struct plan_block *bk = &p->blocks[k];
+        size_t ws = (bk->mb ? mb_workspace_floats(bk->mb, p->max_batch, threads)
+                            : hd_workspace_floats(bk->hd, p->max_batch)) *
+                    sizeof(float);
         if (ws > p->ws_size)
             p->ws_size = ws;
     }
@@ -370,7 +450,8 @@ int64_t plan_blocks_out_numel(const struct dlas_plan *p, int id, int64_t own)
 
 struct block_run {
     const struct mb_block *mb;
-    enum mb_phase ph;
+    const struct hd_kernel *hd;
+    int ph; /* enum mb_phase or hd_phase */
     int64_t batch;
     const float *in;
     float *out, *ws;
@@ -380,7 +461,11 @@ struct block_run {
 static void block_range(void *arg, int64_t b, int64_t e, int thread)
 {
     const struct block_run *r = arg;
-    mb_run(r->mb, r->ph, r->batch, r->in, r->out, r->ws, r->threads, b, e, thread);
+    if (r->hd)
+        hd_run(r->hd, (enum hd_phase)r->ph, r->batch, r->in, r->out, r->ws, b, e);
+    else
+        mb_run(r->mb, (enum mb_phase)r->ph, r->batch, r->in, r->out, r->ws, r->threads, b, e,
+               thread);
 }
 
 int plan_blocks_run(struct dlas_plan *p, int id, int64_t batch, const float *in, float *out)
@@ -388,10 +473,11 @@ int plan_blocks_run(struct dlas_plan *p, int id, int64_t batch, const float *in,
     const struct plan_block *bk = &p->blocks[p->block_of[id]];
     const struct dlas_backend_ops *ops = p->be->ops;
     const int threads = ops->threads ? ops->threads(p->be->ctx) : 1;
-    struct block_run r = {bk->mb, MB_PACK, batch, in, out, p->ws, threads};
-    for (int ph = 0; ph < MB_N_PHASES; ph++) {
-        r.ph = (enum mb_phase)ph;
-        int64_t n = mb_items(bk->mb, r.ph, batch, threads);
+    struct block_run r = {bk->mb, bk->hd, 0, batch, in, out, p->ws, threads};
+    for (int ph = 0; ph < (bk->hd ? HD_N_PHASES : MB_N_PHASES); ph++) {
+        r.ph = ph;
+        int64_t n = bk->hd ? hd_items(bk->hd, (enum hd_phase)ph, batch)
+                           : mb_items(bk->mb, (enum mb_phase)ph, batch, threads);
         if (threads > 1 && ops->parallel_for)
             ops->parallel_for(p->be->ctx, n, block_range, &r);
         else
@@ -402,8 +488,10 @@ int plan_blocks_run(struct dlas_plan *p, int id, int64_t batch, const float *in,
 
 void plan_blocks_free(struct dlas_plan *p)
 {
-    for (int k = 0; k < p->n_blocks; k++)
+    for (int k = 0; k < p->n_blocks; k++) {
         mb_free(p->blocks[k].mb);
+        hd_free(p->blocks[k].hd);
+    }
     free(p->blocks);
     free(p->block_of);
     free(p->block_names);

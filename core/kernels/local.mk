@@ -15,6 +15,8 @@ core_kernels_libdlas_kernels_la_SOURCES = \
 	core/kernels/mbconv.h \
 	core/kernels/eltwise.c \
 	core/kernels/eltwise.h \
+	core/kernels/head.c \
+	core/kernels/head.h \
 	core/kernels/microkernels.c \
 	core/kernels/pack.c \
 	core/kernels/pc_kernels.h \

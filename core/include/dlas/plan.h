@@ -87,6 +87,13 @@ struct dlas_plan_options {
      * 1: always groups; 2: always rows. A study knob: results are the same
      * within float rounding. */
     int block_schedule;
+    /* With blocks: a network's head, a 1x1 conv read only by a global
+     * average pool read only by a linear layer (MobileNet v2's last conv,
+     * pool and classifier), runs as one kernel that overlaps the conv's
+     * compute with the linear layer's weight traffic (core/kernels/head.h).
+     * 1 leaves the head to its layers, to measure it. Results are the same
+     * within float rounding. */
+    int block_no_head;
 };
 void dlas_plan_options_default(struct dlas_plan_options *o); /* fuse = 1, the rest none */
 /* Fused mobile blocks in a plan, and "first > conv > conv [+ add]; ..."
