@@ -286,8 +286,9 @@ static int prepare_block(struct dlas_plan *p, struct plan_block *bk, int schedul
 /* Every node of the chain (and what was fused into them) now runs in the head. */
 static void absorb(struct dlas_plan *p, const struct plan_block *bk, int index)
 {
-    int members[6] = {bk->expand, bk->dw, bk->pw, bk->add, bk->hd ? bk->gap : -1,
-                      bk->hd ? bk->lin : -1};
+    /* (a mobile block's head is its expansion or its depthwise) */
+    int members[6] = {bk->hd ? bk->head : bk->expand, bk->dw, bk->pw, bk->add,
+                      bk->hd ? bk->gap : -1, bk->hd ? bk->lin : -1};
     for (int m = 0; m < 6; m++) {
         int id = members[m];
         if (id < 0)
@@ -347,15 +348,28 @@ static int plan_layouts(struct dlas_plan *p, int nchw)
         p->blocks[j].to_block = k;
         p->blocks[k].from_block = j;
     }
+    /* a head reads the blocked output of the block before it as it is */
+    for (int k = 0; k < p->n_blocks && !nchw; k++) {
+        struct plan_block *h = &p->blocks[k];
+        const int x = h->hd ? dlas_graph_node(p->g, h->head)->inputs[0] : -1;
+        const int j = x > 0 && p->root[x] >= 0 ? p->block_of[p->root[x]] : -1;
+        if (j < 0 || !p->blocks[j].mb || p->blocks[j].last != x || p->blocks[j].to_block >= 0 ||
+            dlas_graph_n_consumers(p->g, x) != 1)
+            continue;
+        p->blocks[j].to_block = k;
+        h->from_block = j;
+        hd_set_in_blocked(h->hd, 1);
+    }
     struct dlas_buf t = {0};
     int bad = 0;
     p->n_conversions = 0;
     for (int k = 0; k < p->n_blocks; k++) {
         struct plan_block *bk = &p->blocks[k];
         const int to = bk->to_block;
-        if (!bk->mb) /* a head: reads and writes the graph's layouts */
+        if (!bk->mb) /* a head: its input as set above, its output the graph's */
             continue;
-        mb_set_io(bk->mb, bk->from_block >= 0, to >= 0 ? mb_in_pad(p->blocks[to].mb) : -1);
+        const int out_pad = to < 0 ? -1 : p->blocks[to].mb ? mb_in_pad(p->blocks[to].mb) : 0;
+        mb_set_io(bk->mb, bk->from_block >= 0, out_pad);
         bk->out_numel = mb_out_floats(bk->mb);
         const struct dlas_node *head = dlas_graph_node(p->g, bk->head);
         if (bk->from_block < 0) {

@@ -16,6 +16,7 @@ struct hd_kernel {
     int64_t nblk_in, lanes, n_groups, mid_v;
     int64_t out_v, out_pad; /* the linear outputs in vectors, padded */
     int64_t x_img;          /* packed input floats per image */
+    int in_blocked;         /* the input comes packed (hd_set_in_blocked) */
     float *wc, *bc;         /* [group][in_c][lanes], [group * lanes] */
     float *wl, *bl;         /* [group][out_v / LB][lanes][<= LB * 16], [out_pad] */
 };
@@ -112,10 +113,12 @@ size_t hd_workspace_floats(const struct hd_kernel *k, int64_t batch)
     return (size_t)(batch * k->x_img + batch * k->n_groups * k->out_pad + PC_VL);
 }
 
+void hd_set_in_blocked(struct hd_kernel *k, int on) { k->in_blocked = on != 0; }
+
 int64_t hd_items(const struct hd_kernel *k, enum hd_phase ph, int64_t batch)
 {
     switch (ph) {
-    case HD_PACK: return batch * k->nblk_in;
+    case HD_PACK: return k->in_blocked ? 0 : batch * k->nblk_in;
     case HD_MAIN: return k->n_groups;
     case HD_SUM: return batch * pc_ceil_div(k->out_v, 4);
     default: return 0;
@@ -248,9 +251,10 @@ void hd_run(const struct hd_kernel *k, enum hd_phase ph, int64_t batch, const fl
             float *out, float *ws, int64_t i0, int64_t i1)
 {
     float *x = ws, *part = ws + batch * k->x_img;
+    const float *xin = k->in_blocked ? in : x;
     switch (ph) {
     case HD_PACK: pack_items(k, in, x, i0, i1); break;
-    case HD_MAIN: main_items(k, batch, x, part, i0, i1); break;
+    case HD_MAIN: main_items(k, batch, xin, part, i0, i1); break;
     case HD_SUM: sum_items(k, part, out, i0, i1); break;
     default: break;
     }

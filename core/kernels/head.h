@@ -50,6 +50,11 @@ struct hd_kernel *hd_prepare(const struct hd_desc *d, const struct hd_weights *w
                              size_t why_len);
 void hd_free(struct hd_kernel *k);
 size_t hd_workspace_floats(const struct hd_kernel *k, int64_t batch);
+/* The conv's input already packed: per image [ceil(in_c/16)][hw][16], lanes
+ * past in_c zero (a fused mobile block's unpadded blocked output,
+ * mbconv.h's mb_set_io with out_pad 0); the pack phase then has nothing to
+ * do. Default: NCHW. */
+void hd_set_in_blocked(struct hd_kernel *k, int on);
 
 enum hd_phase { HD_PACK, HD_MAIN, HD_SUM, HD_N_PHASES };
 int64_t hd_items(const struct hd_kernel *k, enum hd_phase ph, int64_t batch);
