@@ -4,6 +4,7 @@
 #include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -149,16 +150,57 @@ void pc_prof_add(struct dlas_profile *p, const char *phase, double seconds)
     }
 }
 
-static void phase_work(const struct pc_phases *ph, int id, int nt)
+/* Shares of at most this many threads live on the stack; more threads
+ * than that split the work statically. */
+#define STACK_SHARES 64
+
+/* The compute phase on thread id of the nt that take work: work_team
+ * divides it itself; work's items are shared (dlas_share) when sh is set,
+ * else split statically. */
+static void phase_work(const struct pc_phases *ph, struct dlas_share *sh, int id, int nt)
 {
     if (ph->work_team) {
         ph->work_team(ph->ctx, id, nt);
         return;
     }
     int64_t b, e;
+    if (sh) {
+        while (dlas_share_next(sh, nt, id, &b, &e))
+            ph->work(ph->ctx, b, e);
+        return;
+    }
     pc_split(ph->work_n, id, nt, &b, &e);
     if (b < e)
         ph->work(ph->ctx, b, e);
+}
+
+void pc_run_items(const struct dlas_backend *be, int t, int64_t n, pc_items_fn fn,
+                  const void *ctx)
+{
+    if (n <= 0)
+        return;
+    if (t > n)
+        t = (int)n;
+    if (t <= 1) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    struct dlas_share stack[STACK_SHARES], *sh = stack;
+    if (t > STACK_SHARES && !(sh = malloc((size_t)t * sizeof *sh))) {
+        sh = stack; /* out of memory: fewer workers */
+        t = STACK_SHARES;
+    }
+    dlas_share_init(sh, n, t);
+#pragma omp parallel num_threads(pc_threads(be))
+    {
+        /* a team smaller than asked takes the missing workers' shares too */
+        int id = omp_get_thread_num(), nt = pc_workers(omp_get_num_threads(), t);
+        int64_t b, e;
+        while (id < nt && dlas_share_next(sh, t, id, &b, &e))
+            fn(ctx, b, e, id);
+    }
+    if (sh != stack)
+        free(sh);
 }
 
 void pc_run_phases(const struct dlas_backend *be, int max_threads, const struct pc_phases *ph,
@@ -175,8 +217,12 @@ void pc_run_phases(const struct dlas_backend *be, int max_threads, const struct 
         ph->pack(ph->ctx, 0, ph->pack_n);
         if (prof)
             t1 = pc_now(be);
-        phase_work(ph, 0, 1);
+        phase_work(ph, NULL, 0, 1);
     } else {
+        struct dlas_share shares[STACK_SHARES];
+        const int shared = !ph->work_team && t <= STACK_SHARES;
+        if (shared)
+            dlas_share_init(shares, ph->work_n, t);
 #pragma omp parallel num_threads(team)
         {
             /* packing has no per-thread buffers: the whole team shares it */
@@ -189,8 +235,9 @@ void pc_run_phases(const struct dlas_backend *be, int max_threads, const struct 
 #pragma omp barrier
             if (prof && id == 0)
                 t1 = pc_now(be);
+            /* a team smaller than asked takes the missing threads' shares too */
             if (id < nt)
-                phase_work(ph, id, nt);
+                phase_work(ph, shared ? shares : NULL, id, shared ? t : nt);
         }
     }
     if (prof) {

@@ -100,6 +100,13 @@ int pc_threads(const struct dlas_backend *be);
  * pc_workers(team, want) is how many threads of the team take work (ids
  * below it); the others go straight to the region's closing barrier. */
 static inline int pc_workers(int team, int want) { return want < team ? want : team; }
+/* fn(ctx, b, e, id) over the items [0, n) on t workers (ids below t, for
+ * per-thread buffers) of one region of the backend's whole team, the items
+ * shared (dlas_share: a worker that is done takes what another has not
+ * started); on this thread alone when t <= 1. */
+typedef void (*pc_items_fn)(const void *ctx, int64_t b, int64_t e, int id);
+void pc_run_items(const struct dlas_backend *be, int t, int64_t n, pc_items_fn fn,
+                  const void *ctx);
 double pc_now(const struct dlas_backend *be);
 void pc_prof_add(struct dlas_profile *p, const char *phase, double seconds);
 

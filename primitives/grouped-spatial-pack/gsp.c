@@ -21,7 +21,6 @@
  * which stays in L1/L2, and computes it at once. With fewer (image, group)
  * pairs than threads, each group's channel blocks are shared out as well,
  * every thread packing the group's planes for itself. */
-#include <omp.h>
 #include <string.h>
 
 #if defined(__AVX512F__)
@@ -552,6 +551,22 @@ static void dw_items(const struct gsp_state *s, const float *in, float *out, flo
     }
 }
 
+/* One run's arguments for the workers of pc_run_items: each worker's buffer
+ * is ws + id * per_thread floats. */
+struct gsp_job {
+    const struct gsp_state *s;
+    const float *in;
+    float *out;
+    float *ws;
+    int64_t per_thread, blocks, chunks;
+};
+
+static void dw_job(const void *ctx, int64_t b, int64_t e, int id)
+{
+    const struct gsp_job *j = ctx;
+    dw_items(j->s, j->in, j->out, j->ws + id * j->per_thread, b, e);
+}
+
 static int dw_run(const struct gsp_state *s, int64_t batch, const float *in, float *out,
                   float *ws, struct dlas_profile *prof)
 {
@@ -560,20 +575,8 @@ static int dw_run(const struct gsp_state *s, int64_t batch, const float *in, flo
     if (t > s->threads)
         t = s->threads;
     double t0 = prof ? pc_now(&s->conv.be) : 0;
-    if (t > items)
-        t = (int)items;
-    if (t <= 1)
-        dw_items(s, in, out, ws, 0, items);
-    else {
-#pragma omp parallel num_threads(pc_threads(&s->conv.be))
-        {
-            int id = omp_get_thread_num(), nt = pc_workers(omp_get_num_threads(), t);
-            int64_t b, e;
-            pc_split(items, id, nt, &b, &e);
-            if (id < nt)
-                dw_items(s, in, out, ws + id * blk, b, e);
-        }
-    }
+    const struct gsp_job job = {s, in, out, ws, blk, 0, 0};
+    pc_run_items(&s->conv.be, t, items, dw_job, &job);
     if (prof)
         pc_prof_add(prof, "pack+compute", pc_now(&s->conv.be) - t0);
     return DLAS_OK;
@@ -682,6 +685,12 @@ static void rows_channels(const struct gsp_state *s, const float *in, float *out
         }
     }
 }
+
+static void rows_job(const void *ctx, int64_t b, int64_t e, int id)
+{
+    const struct gsp_job *j = ctx;
+    rows_channels(j->s, j->in, j->out, b, e);
+}
 #endif
 
 static int rows_run(const struct gsp_state *s, int64_t batch, const float *in, float *out,
@@ -691,22 +700,34 @@ static int rows_run(const struct gsp_state *s, int64_t batch, const float *in, f
     const int64_t items = batch * s->conv.d.in_c;
     int t = pc_threads(&s->conv.be);
     double t0 = prof ? pc_now(&s->conv.be) : 0;
-    if (t > items)
-        t = (int)items;
-#pragma omp parallel num_threads(pc_threads(&s->conv.be)) if (t > 1)
-    {
-        int id = omp_get_thread_num(), nt = pc_workers(omp_get_num_threads(), t);
-        int64_t b, e;
-        pc_split(items, id, nt, &b, &e);
-        if (id < nt)
-            rows_channels(s, in, out, b, e);
-    }
+    const struct gsp_job job = {s, in, out, NULL, 0, 0, 0};
+    pc_run_items(&s->conv.be, t, items, rows_job, &job);
     if (prof)
         pc_prof_add(prof, "compute", pc_now(&s->conv.be) - t0);
     return DLAS_OK;
 #else
     return dlas_error(DLAS_ERR_INTERNAL, NAME ": the row path needs an AVX-512 build");
 #endif
+}
+
+/* items (image, group, pixel block) of a 1x1 layer */
+static void pw_job(const void *ctx, int64_t b, int64_t e, int id)
+{
+    const struct gsp_job *j = ctx;
+    const struct gsp_state *s = j->s;
+    float *buf = j->ws + id * j->per_thread;
+    while (b < e) {
+        int64_t ig = b / j->blocks, k = b % j->blocks;
+        int64_t end = e - b < j->blocks - k ? k + (e - b) : j->blocks;
+        compute_pw(s, j->in, buf, ig / s->conv.d.groups, ig % s->conv.d.groups, k, end, j->out);
+        b += end - k;
+    }
+}
+
+static void group_job(const void *ctx, int64_t b, int64_t e, int id)
+{
+    const struct gsp_job *j = ctx;
+    work(j->s, j->in, j->out, j->ws + id * j->per_thread, j->chunks, b, e);
 }
 
 static int gsp_run(void *state, int64_t batch, const float *in, float *out, void *ws,
@@ -734,43 +755,15 @@ static int gsp_run(void *state, int64_t batch, const float *in, float *out, void
         /* items: (image, group, pixel block) */
         const int64_t blocks =
             pc_ceil_div(s->conv.d.out_h * s->conv.d.out_w, (int64_t)s->nv * PC_VL);
-        const int64_t items = pairs * blocks;
-        if (t > items)
-            t = (int)items;
-#pragma omp parallel num_threads(pc_threads(&s->conv.be)) if (t > 1)
-        {
-            int id = omp_get_thread_num(), nt = pc_workers(omp_get_num_threads(), t);
-            int64_t b = 0, e = 0;
-            if (id < nt)
-                pc_split(items, id, nt, &b, &e);
-            float *buf = (float *)ws + id * thread_floats(s);
-            while (b < e) {
-                int64_t ig = b / blocks, k = b % blocks;
-                int64_t end = e - b < blocks - k ? k + (e - b) : blocks;
-                compute_pw(s, in, buf, ig / s->conv.d.groups, ig % s->conv.d.groups, k, end, out);
-                b += end - k;
-            }
-        }
+        const struct gsp_job job = {s, in, out, ws, thread_floats(s), blocks, 0};
+        pc_run_items(&s->conv.be, t, pairs * blocks, pw_job, &job);
         if (prof)
             pc_prof_add(prof, "compute", pc_now(&s->conv.be) - t0);
         return DLAS_OK;
     }
     int64_t chunks = pairs >= t ? 1 : (s->n_ob < t ? s->n_ob : t);
-    const int64_t items = pairs * chunks;
-    if (t > items)
-        t = (int)items;
-    if (t <= 1)
-        work(s, in, out, ws, chunks, 0, items);
-    else {
-#pragma omp parallel num_threads(pc_threads(&s->conv.be))
-        {
-            int id = omp_get_thread_num(), nt = pc_workers(omp_get_num_threads(), t);
-            int64_t b, e;
-            pc_split(items, id, nt, &b, &e);
-            if (id < nt)
-                work(s, in, out, (float *)ws + id * thread_floats(s), chunks, b, e);
-        }
-    }
+    const struct gsp_job job = {s, in, out, ws, thread_floats(s), 0, chunks};
+    pc_run_items(&s->conv.be, t, pairs * chunks, group_job, &job);
     if (prof)
         pc_prof_add(prof, "pack+compute", pc_now(&s->conv.be) - t0);
     return DLAS_OK;

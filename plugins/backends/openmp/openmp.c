@@ -115,6 +115,9 @@ static int pin_threads(struct be_ctx *c, int spread)
 
 static int be_threads(void *ctx) { return ((struct be_ctx *)ctx)->threads; }
 
+/* Shares of at most this many threads live on the stack. */
+#define STACK_SHARES 64
+
 static void be_parallel_for(void *ctx, int64_t n, dlas_range_fn fn, void *arg)
 {
     struct be_ctx *c = ctx;
@@ -127,24 +130,31 @@ static void be_parallel_for(void *ctx, int64_t n, dlas_range_fn fn, void *arg)
         fn(arg, 0, n, 0);
         return;
     }
-    /* Contiguous static ranges: the first n % t threads take one extra
-     * iteration, so the split depends only on (n, t) and is reproducible.
-     * The team is always the whole pool, even when n < threads: libgomp
-     * ends the pool threads a smaller team leaves out and creates them
-     * again for the next larger one, so teams sized by n cost a
-     * pthread_create per thread in most calls on 4 or more threads. */
+    /* Each thread owns the contiguous share a static split gives it and the
+     * others take what it has not started (dlas_share). The team is always
+     * the whole pool, even when n < threads: libgomp ends the pool threads a
+     * smaller team leaves out and creates them again for the next larger
+     * one, so teams sized by n cost a pthread_create per thread in most
+     * calls on 4 or more threads. */
+    struct dlas_share stack[STACK_SHARES], *sh = stack;
+    if (t > STACK_SHARES && !(sh = malloc((size_t)t * sizeof *sh))) {
+        sh = stack; /* out of memory: the first STACK_SHARES threads share it all */
+        t = STACK_SHARES;
+    }
+    dlas_share_init(sh, n, t);
 #pragma omp parallel num_threads(c->threads)
     {
         int id = omp_get_thread_num();
         int nt = omp_get_num_threads(); /* the runtime may give fewer than asked */
         if (nt > t)
             nt = t;
-        int64_t q = n / nt, r = n % nt;
-        int64_t begin = id * q + (id < r ? id : r);
-        int64_t end = begin + q + (id < r ? 1 : 0);
-        if (id < nt && begin < end)
-            fn(arg, begin, end, id);
+        int64_t b, e;
+        /* a team smaller than asked: its threads also take the missing ones' shares */
+        while (id < nt && dlas_share_next(sh, t, id, &b, &e))
+            fn(arg, b, e, id);
     }
+    if (sh != stack)
+        free(sh);
 }
 
 static void *be_alloc(void *ctx, size_t bytes) { return dlas_aligned_alloc(bytes); }
