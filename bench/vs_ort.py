@@ -16,9 +16,11 @@ between so the other side's spinning threads go idle), R runs each after W
 warm-up runs, after one whole untimed round (--warmup-rounds). Reported per side: the median over rounds of the round
 medians, with the min and max round median (spread = (max-min)/median), and
 the ratio dlas/ORT (median of the per-round ratios). The load average is
-recorded with every round. dlas's OpenMP threads spin ~10 us before they
-sleep when they wait (--omp-wait short; libgomp's default spins ~9 ms here,
-which on a shared machine takes the CPU from the threads being waited for).
+recorded with every round. dlas's OpenMP threads wait as libgomp does by
+default, as they do in `dlas run` (--omp-wait default: ~9 ms of spinning
+here, which on a shared machine takes the CPU from the threads being waited
+for; --omp-wait short spins ~10 us then sleeps, which helps under load and
+costs MobileNet-v2 at batch 1 18-68% on this VM when it is quiet).
 
 The machine is probed too: before every round and after every timed side,
 the dlas process runs a short fp32 FMA loop on the benchmark's thread count
@@ -183,10 +185,11 @@ VARIANTS = {
     "auto-groups": ["--block-schedule", "groups"],  # fused blocks never on the row schedule
     "auto-nohead": ["--head", "layers"],  # the head (1x1 conv, pool, linear) layer by layer
     "auto-spin": [],  # OpenMP threads wait as libgomp does by default (300000 spins, then sleep)
+    "auto-short": [],  # OpenMP threads spin 300 times (~10 us), then sleep
     "auto-passive": [],  # OpenMP threads sleep at once when they wait
 }
 # dlas variants that wait in their own way whatever --omp-wait says
-VARIANT_WAIT = {"auto-spin": "default", "auto-passive": "passive"}
+VARIANT_WAIT = {"auto-spin": "default", "auto-short": "short", "auto-passive": "passive"}
 
 
 def omp_wait_env(env, how):
@@ -376,13 +379,13 @@ def main():
                     help="time with each process's CPU clock (all its threads, spinning included) "
                          "instead of the wall clock: a development aid on a loaded machine, "
                          "not the figure to report")
-    ap.add_argument("--omp-wait", choices=["short", "passive", "default"], default="short",
-                    help="how dlas's OpenMP threads wait at barriers and between regions: short "
-                         "(the default: spin 300 times, ~10 us here, then sleep; GOMP_SPINCOUNT=300), "
-                         "passive (sleep at once; OMP_WAIT_POLICY=passive) or default (libgomp's "
-                         "300000 spins, ~9 ms at ~30 ns a PAUSE here, which on a shared machine "
-                         "holds the CPU the awaited thread needs; the auto-spin variant always "
-                         "waits so)")
+    ap.add_argument("--omp-wait", choices=["short", "passive", "default"], default="default",
+                    help="how dlas's OpenMP threads wait at barriers and between regions: default "
+                         "(libgomp's, as `dlas run` does: 300000 spins, ~9 ms at ~30 ns a PAUSE "
+                         "here, which on a shared machine holds the CPU the awaited thread needs), "
+                         "short (spin 300 times, ~10 us here, then sleep; GOMP_SPINCOUNT=300) or "
+                         "passive (sleep at once; OMP_WAIT_POLICY=passive). The variants "
+                         "auto-spin, auto-short and auto-passive always wait their own way")
     ap.add_argument("--max-err", type=float, default=1e-4, help="rel. error allowed against PyTorch")
     ap.add_argument("--node", default=shutil.which("node") or "node")
     ap.add_argument("--work", default=None, help="keep exported models here (default: a temp dir)")
