@@ -17,12 +17,12 @@
  *                    "binding", "ms": median, "min"}, ...], "total_ms",
  *                    "load"};
  *                    a fused block's time is on its first conv
- *   probe            the machine's fp32 FMA rate right now on the plan's
- *                    thread count (median of 3 loops of ~3 ms at full
- *                    speed): {"gflops", "threads"}. A VM can lose half of
- *                    its capacity for seconds (two virtual CPUs on one
- *                    core); a driver probes around every timed run to say
- *                    which rounds ran on the whole machine
+ *   probe            the machine's fp32 FMA rate and memory read rate right
+ *                    now on the plan's thread count: {"gflops", "gbps",
+ *                    "threads"}. A VM can lose half of its FMA rate (two
+ *                    virtual CPUs on one core) or of its memory bandwidth
+ *                    for seconds; a driver probes around every timed run
+ *                    to say which rounds ran on the whole machine
  *   quit
  *
  * so that a driver can interleave it with another engine's runs without
@@ -331,11 +331,48 @@ static volatile float probe_sink;
 
 /* The FMA rate of `threads` threads now, wall clock: what the machine gives
  * the plan at this moment, whatever the plan's own efficiency. */
+/* Bytes the bandwidth probe reads: well past the last-level cache (32 MiB
+ * here), so it measures memory, where the larger models' weights come from. */
+#define PROBE_BYTES ((size_t)128 << 20)
+
+/* Memory read rate of `threads` threads now, GB/s: each sums its part of a
+ * buffer far larger than the caches. NULL buffer: 0. */
+static double probe_bandwidth(int threads, const float *buf)
+{
+    if (!buf)
+        return 0;
+    const int64_t n = (int64_t)(PROBE_BYTES / sizeof(float));
+    double t0 = bench_now();
+#pragma omp parallel num_threads(threads)
+    {
+        int id = omp_get_thread_num(), nt = omp_get_num_threads();
+        int64_t b = n * id / nt, e = n * (id + 1) / nt;
+        float acc[16] = {0};
+        for (int64_t i = b; i + 16 <= e; i += 16)
+            for (int l = 0; l < 16; l++)
+                acc[l] += buf[i + l];
+        float s = 0;
+        for (int l = 0; l < 16; l++)
+            s += acc[l];
+#pragma omp atomic
+        probe_sink += s;
+    }
+    return (double)PROBE_BYTES / (bench_now() - t0) / 1e9;
+}
+
+/* What the machine gives the plan's thread count at this moment, whatever
+ * the plan's own efficiency: the FMA rate (median of 3 loops of ~3 ms at
+ * full speed) and the memory read rate (median of 3 reads of 128 MiB). A
+ * VM can lose half of its FMA rate (two vCPUs on one core) or of its memory
+ * bandwidth (a neighbour streaming) for seconds. */
 static void probe_machine(int threads)
 {
+    static float *buf; /* allocated and touched on the first probe */
+    if (!buf && (buf = dlas_aligned_alloc(PROBE_BYTES)))
+        memset(buf, 1, PROBE_BYTES);
     const long iters = 1000000; /* ~3.3 ms on a 115 GFLOP/s core */
     const int width = bench_fma_widest();
-    double r[3];
+    double r[3], m[3];
     for (int k = 0; k < 3; k++) {
         double t0 = bench_now();
 #pragma omp parallel num_threads(threads)
@@ -345,9 +382,11 @@ static void probe_machine(int threads)
             probe_sink += s;
         }
         r[k] = bench_fma_flops(width, iters) * threads / (bench_now() - t0) / 1e9;
+        m[k] = probe_bandwidth(threads, buf);
     }
-    struct bench_stats st = bench_stats(r, 3);
-    printf("{\"gflops\": %.1f, \"threads\": %d}\n", st.median, threads);
+    struct bench_stats st = bench_stats(r, 3), sm = bench_stats(m, 3);
+    printf("{\"gflops\": %.1f, \"gbps\": %.2f, \"threads\": %d}\n", st.median, sm.median,
+           threads);
     fflush(stdout);
 }
 
