@@ -21,15 +21,6 @@ struct hd_kernel {
     float *wl, *bl;         /* [group][out_v / LB][lanes][<= LB * 16], [out_pad] */
 };
 
-static void *alloc_floats(int64_t n)
-{
-    size_t bytes = ((size_t)(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
-    void *p = aligned_alloc(64, bytes);
-    if (p)
-        memset(p, 0, bytes);
-    return p;
-}
-
 void hd_free(struct hd_kernel *k)
 {
     if (!k)
@@ -87,10 +78,10 @@ struct hd_kernel *hd_prepare(const struct hd_desc *d, const struct hd_weights *w
     k->x_img = k->nblk_in * d->hw * PC_VL;
     k->out_v = pc_ceil_div(d->out_c, PC_VL);
     k->out_pad = k->out_v * PC_VL;
-    if (!(k->wc = alloc_floats(pc_packed_weights_floats(d->mid_c, d->in_c, 1, 1, k->b))) ||
-        !(k->bc = alloc_floats(k->n_groups * k->lanes)) ||
-        !(k->wl = alloc_floats(k->n_groups * k->lanes * k->out_pad)) ||
-        !(k->bl = alloc_floats(k->out_pad)))
+    if (!(k->wc = pc_alloc_floats(pc_packed_weights_floats(d->mid_c, d->in_c, 1, 1, k->b))) ||
+        !(k->bc = pc_alloc_floats(k->n_groups * k->lanes)) ||
+        !(k->wl = pc_alloc_floats(k->n_groups * k->lanes * k->out_pad)) ||
+        !(k->bl = pc_alloc_floats(k->out_pad)))
         return fail(k, why, why_len, "out of memory");
     pc_pack_weights(w->wc, d->mid_c, d->in_c, 1, 1, k->b, k->wc);
     if (w->bc)

@@ -33,15 +33,6 @@ struct mb_block {
     int64_t nblk_out, o_rows, o_cols, o_img;
 };
 
-static void *alloc_floats(int64_t n)
-{
-    size_t bytes = ((size_t)(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
-    void *p = aligned_alloc(64, bytes);
-    if (p)
-        memset(p, 0, bytes);
-    return p;
-}
-
 void mb_free(struct mb_block *b)
 {
     if (!b)
@@ -193,13 +184,13 @@ struct mb_block *mb_prepare(const struct mb_desc *d, const struct mb_weights *w,
     const int64_t glanes = (int64_t)b->g_b * PC_VL, plane = (int64_t)b->p_b * PC_VL;
     int ok = 1;
     if (d->expand) {
-        ok &= (b->we = alloc_floats(b->n_groups * d->in_c * b->ek * b->ek * glanes)) != NULL;
-        ok &= (b->be = alloc_floats(b->n_groups * glanes)) != NULL;
+        ok &= (b->we = pc_alloc_floats(b->n_groups * d->in_c * b->ek * b->ek * glanes)) != NULL;
+        ok &= (b->be = pc_alloc_floats(b->n_groups * glanes)) != NULL;
     }
-    ok &= (b->wd = alloc_floats(b->nblk_hid * 9 * PC_VL)) != NULL;
-    ok &= (b->bd = alloc_floats(b->nblk_hid * PC_VL)) != NULL;
-    ok &= (b->wp = alloc_floats(b->n_obp * d->hid_c * plane)) != NULL;
-    ok &= (b->bp = alloc_floats(b->n_obp * plane)) != NULL;
+    ok &= (b->wd = pc_alloc_floats(b->nblk_hid * 9 * PC_VL)) != NULL;
+    ok &= (b->bd = pc_alloc_floats(b->nblk_hid * PC_VL)) != NULL;
+    ok &= (b->wp = pc_alloc_floats(b->n_obp * d->hid_c * plane)) != NULL;
+    ok &= (b->bp = pc_alloc_floats(b->n_obp * plane)) != NULL;
     if (b->ek == 3)
         ok &= (b->e_off = malloc((size_t)d->in_c * 9 * sizeof *b->e_off)) != NULL;
     if (!ok) {

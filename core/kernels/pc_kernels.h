@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <dlas/conv.h>
 
@@ -76,6 +78,16 @@ static inline void pc_split(int64_t n, int id, int nt, int64_t *b, int64_t *e)
 
 static inline int64_t pc_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static inline int64_t pc_round_up(int64_t a, int64_t b) { return pc_ceil_div(a, b) * b; }
+
+/* n floats (at least one), zeroed, 64-byte aligned; release with free(). */
+static inline float *pc_alloc_floats(int64_t n)
+{
+    size_t bytes = ((size_t)(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
 
 /* [*lo, *hi): the j in [0, n) with first <= j*s < end (s > 0), possibly
  * empty. Every strided copy of an image row into a padded buffer splits the
