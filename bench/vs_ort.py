@@ -13,7 +13,10 @@ graph optimisations, T intra-op threads, 1 inter-op thread). Both run the
 same input once and their outputs are checked against PyTorch's; then each
 round times dlas and ORT (order alternating from round to round, a pause
 between so the other side's spinning threads go idle), R runs each after W
-warm-up runs, after one whole untimed round (--warmup-rounds). Reported per side: the median over rounds of the round
+warm-up runs, after one whole untimed round (--warmup-rounds). R is --repeat,
+or more where the slower side needs them to be timed for --min-side seconds
+(0.5 s by default): a round of 11 runs of a 3-ms model would last 33 ms, and
+its median would be whatever state the VM was in at that instant. Reported per side: the median over rounds of the round
 medians, with the min and max round median (spread = (max-min)/median), and
 the ratio dlas/ORT (median of the per-round ratios). The load average is
 recorded with every round. dlas's OpenMP threads wait as libgomp does by
@@ -44,6 +47,7 @@ onnxruntime-node) and Debian's python3-torch/torchvision (run with
 """
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -245,6 +249,18 @@ def check(servers, xin, ref, tmp):
     return errs
 
 
+def runs_per_side(a, slowest_ms):
+    """Timed runs per side per round: --repeat, or more, so that the slower
+    side's runs take at least --min-side seconds. A round of 11 runs of a
+    3-ms model lasts 33 ms and catches the VM in whatever state it is in at
+    that instant; over half a second or more, a round's median is the
+    machine's usual state, and the median of two sides timed for equally many
+    runs compares them alike."""
+    if a.min_side <= 0 or slowest_ms <= 0:
+        return a.repeat
+    return max(a.repeat, int(math.ceil(a.min_side * 1000.0 / slowest_ms)))
+
+
 def full_rounds(rounds, best, frac):
     """The rounds in which every probe saw at least frac of the best FMA rate
     of the run (best = [GFLOP/s, GB/s]): both sides ran on the whole machine.
@@ -286,10 +302,13 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
         # Untimed rounds first, both sides alike: on an idle machine dlas's first
         # timed round took 1.6-2x its later ones (ResNet-18, DenseNet-121), which
         # W warm-up runs alone did not absorb.
+        slowest = 0.0
         for r in range(a.warmup_rounds):
             for s in ds + [o]:
-                s.ask("time %d %d" % (a.warmup, a.repeat))
+                slowest = max(slowest, s.ask("time %d %d" % (a.warmup, a.repeat))["ms"])
                 time.sleep(a.pause)
+        runs = runs_per_side(a, slowest)
+        print("  %d timed runs a side a round" % runs, flush=True)
         rounds = []
         best = [0.0, 0.0]  # the best FMA and memory rates probed for this model and batch
 
@@ -312,7 +331,7 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
             probes = [probe()]
             for s in order:
                 t0 = cpu_ticks()
-                res[s.name] = s.ask("time %d %d" % (a.warmup, a.repeat))
+                res[s.name] = s.ask("time %d %d" % (a.warmup, runs))
                 steal[s.name] = steal_pct(t0, cpu_ticks())
                 # after the pause: right after its runs ORT's pool still spins,
                 # and a probe then measures that (half the machine), not the VM
@@ -343,7 +362,7 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
     finally:
         for s in ds + [o]:
             s.close()
-    row = {"model": key, "batch": batch, "threads": a.threads, "err_dlas": errs["dlas"],
+    row = {"model": key, "batch": batch, "threads": a.threads, "runs": runs, "err_dlas": errs["dlas"],
            "err_ort": errs["ort"], "dlas_plan": d.hello, "ort_session": o.hello, "rounds": rounds,
            "variants": {}}
     for s in ds[1:]:
@@ -379,7 +398,12 @@ def main():
     ap.add_argument("--full", type=float, default=0.9,
                     help="a round ran on the whole machine when every probe in it saw at least "
                          "this fraction of the run's best FMA rate")
-    ap.add_argument("--repeat", type=int, default=11, help="timed runs per side per round")
+    ap.add_argument("--repeat", type=int, default=11,
+                    help="timed runs per side per round, at least (see --min-side)")
+    ap.add_argument("--min-side", type=float, default=0.5,
+                    help="seconds each side is timed for in a round, at least: the runs a side "
+                         "gets are the most of --repeat and this time over the slower side's "
+                         "time in the warm-up round (0: --repeat runs)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed runs before each side's timed runs")
     ap.add_argument("--warmup-rounds", type=int, default=1,
                     help="whole rounds run and discarded before the timed rounds")
@@ -440,13 +464,14 @@ def main():
         tmp = tmpd.name
     with open("/proc/uptime") as f:
         up = f.read().split()[0]
-    summary = {"clock": "process CPU" if a.cpu_time else "wall", "threads": a.threads, "rounds": a.rounds, "repeat": a.repeat, "warmup": a.warmup,
+    summary = {"clock": "process CPU" if a.cpu_time else "wall", "threads": a.threads, "rounds": a.rounds, "repeat": a.repeat, "min_side_s": a.min_side, "warmup": a.warmup,
                "warmup_rounds": a.warmup_rounds, "omp_wait": a.omp_wait,
                "uptime_s": float(up), "load_start": loadavg(), "torch": torch.__version__,
                "rows": []}
-    print("# dlas (auto) against ONNX Runtime, %d threads, %d rounds of %d runs, %s clock, "
-          "dlas's OpenMP wait %s; load %s"
-          % (a.threads, a.rounds, a.repeat, summary["clock"], a.omp_wait, summary["load_start"]),
+    print("# dlas (auto) against ONNX Runtime, %d threads, %d rounds of at least %d runs and "
+          "%.2f s a side, %s clock, dlas's OpenMP wait %s; load %s"
+          % (a.threads, a.rounds, a.repeat, a.min_side, summary["clock"], a.omp_wait,
+             summary["load_start"]),
           flush=True)
     for key in keys:
         for batch in (int(b) for b in a.batches.split(",")):
