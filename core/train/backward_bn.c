@@ -85,6 +85,15 @@ int ag_bn_forward(struct dlas_autograd *a, int id)
     return DLAS_OK;
 }
 
+/* ky*g + k1*xc + k0 with its fused multiply-adds spelled out: left to the
+ * compiler, contraction differs between loops (with the relu's select
+ * folded in, or not) and between vector widths, and a batchnorm folded
+ * into its relu must train to the same bits as one kept apart. */
+static inline float dx_term(float ky, float g, float k1, float xc, float k0)
+{
+    return fmaf(ky, g, fmaf(k1, xc, k0));
+}
+
 /* TRAIN:  dx = g*inv * (dy - mean(dy) - xhat * mean(dy * xhat))
  * EVAL:   dx = g*inv * dy (the statistics are constants)
  * and in both dgamma = sum(dy * xhat), dbeta = sum(dy). */
@@ -112,20 +121,20 @@ int ag_bn_backward(struct dlas_autograd *a, int id)
         double sdy = 0.0, sdyx = 0.0;
         for (int64_t b = 0; b < B; b++) {
             const float *xr = x + (b * C + c) * S, *gr = dy + (b * C + c) * S;
-            float s1 = 0.0f, s2 = 0.0f;
+            float s1 = 0.0f, s2 = 0.0f; /* fmaf: as dx_term says */
             if (ry) {
                 const float *yr = ry + (b * C + c) * S;
 #pragma omp simd reduction(+ : s1, s2)
                 for (int64_t i = 0; i < S; i++) {
                     const float g = yr[i] > 0.0f ? gr[i] : 0.0f;
                     s1 += g;
-                    s2 += g * (xr[i] - mean);
+                    s2 = fmaf(g, xr[i] - mean, s2);
                 }
             } else {
 #pragma omp simd reduction(+ : s1, s2)
                 for (int64_t i = 0; i < S; i++) {
                     s1 += gr[i];
-                    s2 += gr[i] * (xr[i] - mean);
+                    s2 = fmaf(gr[i], xr[i] - mean, s2);
                 }
             }
             sdy += s1;
@@ -150,17 +159,17 @@ int ag_bn_backward(struct dlas_autograd *a, int id)
 #pragma omp simd
                 for (int64_t i = 0; i < S; i++) {
                     const float g = yr[i] > 0.0f ? gr[i] : 0.0f;
-                    const float v = ky * g + k1 * (xr[i] - mean) + k0;
+                    const float v = dx_term(ky, g, k1, xr[i] - mean, k0);
                     dr[i] = acc ? dr[i] + v : v;
                 }
             } else if (acc) {
 #pragma omp simd
                 for (int64_t i = 0; i < S; i++)
-                    dr[i] += ky * gr[i] + k1 * (xr[i] - mean) + k0;
+                    dr[i] += dx_term(ky, gr[i], k1, xr[i] - mean, k0);
             } else {
 #pragma omp simd
                 for (int64_t i = 0; i < S; i++)
-                    dr[i] = ky * gr[i] + k1 * (xr[i] - mean) + k0;
+                    dr[i] = dx_term(ky, gr[i], k1, xr[i] - mean, k0);
             }
         }
     }
