@@ -29,7 +29,7 @@ static void trade_channels_for_rows(const struct dlas_conv_desc *d, int64_t opg,
     const int b0 = *b;
     for (int h = 2; h <= 4 && h <= d->out_h; h *= 2)
         for (int c = b0; c >= 1; c--)
-            if (h * vw * c <= PC_MAX_ACC && pc_kernel(h, vw, c) &&
+            if (h * vw * c <= PC_ACC_REGS && pc_kernel(h, vw, c) &&
                 loads_per_fma(h, vw, c, opg) < best - 1e-9) {
                 best = loads_per_fma(h, vw, c, opg);
                 *vh = h;
@@ -54,9 +54,9 @@ int pc_direct_blocking(const struct dlas_conv_desc *d, int64_t opg, int *vh, int
         *vw = (int)pc_ceil_div(d->out_w, pc_ceil_div(d->out_w, maxvw));
         /* narrow outputs leave registers idle: block two or four rows */
         if (auto_vh && d->out_h > 1) {
-            if (*vw * *b * 4 <= PC_MAX_ACC && pc_kernel(4, *vw, *b) && d->out_h >= 4)
+            if (*vw * *b * 4 <= PC_ACC_REGS && pc_kernel(4, *vw, *b) && d->out_h >= 4)
                 *vh = 4;
-            else if (*vw * *b * 2 <= PC_MAX_ACC && pc_kernel(2, *vw, *b))
+            else if (*vw * *b * 2 <= PC_ACC_REGS && pc_kernel(2, *vw, *b))
                 *vh = 2;
             else if (auto_b)
                 trade_channels_for_rows(d, opg, vh, *vw, b);

@@ -51,13 +51,14 @@ int64_t mb_out_h(const struct mb_block *b) { return b->oh; }
 int64_t mb_out_w(const struct mb_block *b) { return b->ow; }
 
 /* B vectors for oc channels: the fewest wasted lanes, then the most vectors
- * (each broadcast input feeds B FMAs). */
+ * (each broadcast input feeds B FMAs), as long as the registers hold two
+ * pixels of them (AVX2: PC_ACC_REGS 6, so B <= 3). */
 static int choose_b(int64_t oc)
 {
     int64_t nv = pc_ceil_div(oc, PC_VL);
     int best = 1;
     int64_t best_waste = -1;
-    for (int b = 1; b <= PC_MAX_B; b++) {
+    for (int b = 1; b <= PC_MAX_B && 2 * b <= PC_ACC_REGS; b++) {
         int64_t waste = pc_ceil_div(nv, b) * b - nv;
         if (best_waste < 0 || waste <= best_waste) {
             best = b;
@@ -321,17 +322,18 @@ static void pack_items(const struct mb_block *b, const float *in, float *x, int6
     }
 }
 
-/* The depthwise 3x3 of output pixels x .. x+X-1 of one row (X a literal):
- * each pixel's nine taps in the same order, with independent accumulators,
- * and every input column loaded once for the pixels that share it (stride
- * 1: X+2 columns of each input row for 9X multiply-adds instead of 3X). */
+/* The depthwise 3x3 of output pixels x .. x+X-1 of one row (X a literal),
+ * for native vector h (pc_kernels.h) of the block's 16 channels: each
+ * pixel's nine taps in the same order, with independent accumulators, and
+ * every input column loaded once for the pixels that share it (stride 1:
+ * X+2 columns of each input row for 9X multiply-adds instead of 3X). */
 static inline __attribute__((always_inline)) void depthwise_px(
-    const float *r0, const float *r1, const float *r2, const pc_v16 *w, pc_v16 b, int64_t x,
+    const float *r0, const float *r1, const float *r2, const pc_vn *w, pc_vn b, int64_t x,
     const int S, int act, float *dst, const int X)
 {
     enum { MAXC = 2 * 4 + 1 }; /* columns of X = 4 pixels at stride 2 */
     const int cols = (X - 1) * S + 3;
-    pc_v16 acc[4], c[MAXC];
+    pc_vn acc[4], c[MAXC];
     const float *rows[3] = {r0 + x * S * PC_VL, r1 + x * S * PC_VL, r2 + x * S * PC_VL};
 #pragma GCC unroll 4
     for (int p = 0; p < X; p++)
@@ -340,7 +342,7 @@ static inline __attribute__((always_inline)) void depthwise_px(
     for (int i = 0; i < 3; i++) {
 #pragma GCC unroll 9
         for (int k = 0; k < cols; k++)
-            c[k] = pc_load(rows[i] + k * PC_VL);
+            c[k] = pc_loadn(rows[i] + k * PC_VL);
 #pragma GCC unroll 4
         for (int p = 0; p < X; p++)
 #pragma GCC unroll 3
@@ -349,25 +351,30 @@ static inline __attribute__((always_inline)) void depthwise_px(
     }
 #pragma GCC unroll 4
     for (int p = 0; p < X; p++)
-        pc_store(dst + (x + p) * PC_VL, pc_act(acc[p], act));
+        pc_storen(dst + (x + p) * PC_VL, pc_actn(acc[p], act));
 }
 
 /* One output row of the depthwise 3x3 for one block of 16 channels: rows
  * r0..r2 are the three padded input rows ([W+2][16]), dst the row's ow
- * pixels in D. Four pixels at a time, then one by one. */
+ * pixels in D. Four pixels at a time, then one by one; each native vector
+ * of the block on its own. */
 static inline __attribute__((always_inline)) void depthwise_row_s(
     const float *r0, const float *r1, const float *r2, const float *wd, const float *bias,
     int64_t ow, const int S, int act, float *dst)
 {
-    pc_v16 w[9];
-    for (int t = 0; t < 9; t++)
-        w[t] = pc_load(wd + t * PC_VL);
-    const pc_v16 b = pc_load(bias);
-    int64_t x = 0;
-    for (; x + 4 <= ow; x += 4)
-        depthwise_px(r0, r1, r2, w, b, x, S, act, dst, 4);
-    for (; x < ow; x++)
-        depthwise_px(r0, r1, r2, w, b, x, S, act, dst, 1);
+#pragma GCC unroll 1
+    for (int h = 0; h < PC_NH; h++) {
+        const int off = h * PC_NL;
+        pc_vn w[9];
+        for (int t = 0; t < 9; t++)
+            w[t] = pc_loadn(wd + t * PC_VL + off);
+        const pc_vn b = pc_loadn(bias + off);
+        int64_t x = 0;
+        for (; x + 4 <= ow; x += 4)
+            depthwise_px(r0 + off, r1 + off, r2 + off, w, b, x, S, act, dst + off, 4);
+        for (; x < ow; x++)
+            depthwise_px(r0 + off, r1 + off, r2 + off, w, b, x, S, act, dst + off, 1);
+    }
 }
 
 static void depthwise_row(const float *r0, const float *r1, const float *r2, const float *wd,

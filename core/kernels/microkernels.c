@@ -9,12 +9,13 @@
 static inline __attribute__((always_inline)) void
 kernel_impl(const struct pc_kargs *a, const int VH, const int VW, const int B)
 {
-    pc_v16 acc[PC_MAX_ACC];
+    /* acc[(pixel * B + b) * PC_NH + h]: native vector h of channel vector b */
+    pc_vn acc[PC_MAX_ACC * PC_NH];
 #pragma GCC unroll 28
     for (int p = 0; p < VH * VW; p++)
-#pragma GCC unroll 4
-        for (int b = 0; b < B; b++)
-            acc[p * B + b] = a->bias ? pc_load(a->bias + b * PC_VL) : (pc_v16){0};
+#pragma GCC unroll 8
+        for (int i = 0; i < B * PC_NH; i++)
+            acc[p * B * PC_NH + i] = a->bias ? pc_loadn(a->bias + i * PC_NL) : (pc_vn){0};
 
     const float *w = a->w;
     const int64_t rs = a->row_stride;
@@ -24,18 +25,18 @@ kernel_impl(const struct pc_kargs *a, const int VH, const int VW, const int B)
         for (int t = 0; t < a->ntaps; t++) {
             const float *x = ib + a->tap_off[t];
             for (int c = 0; c < cb; c++, x++, w += B * PC_VL) {
-                pc_v16 wv[PC_MAX_B];
-#pragma GCC unroll 4
-                for (int b = 0; b < B; b++)
-                    wv[b] = pc_load(w + b * PC_VL);
+                pc_vn wv[PC_MAX_B * PC_NH];
+#pragma GCC unroll 8
+                for (int i = 0; i < B * PC_NH; i++)
+                    wv[i] = pc_loadn(w + i * PC_NL);
 #pragma GCC unroll 4
                 for (int vh = 0; vh < VH; vh++)
 #pragma GCC unroll 16
                     for (int vw = 0; vw < VW; vw++) {
-                        pc_v16 xv = pc_splat(x[vh * rs + vw * PS]);
-#pragma GCC unroll 4
-                        for (int b = 0; b < B; b++)
-                            acc[(vh * VW + vw) * B + b] += xv * wv[b];
+                        pc_vn xv = pc_splatn(x[vh * rs + vw * PS]);
+#pragma GCC unroll 8
+                        for (int i = 0; i < B * PC_NH; i++)
+                            acc[(vh * VW + vw) * B * PC_NH + i] += xv * wv[i];
                     }
             }
         }
@@ -43,9 +44,9 @@ kernel_impl(const struct pc_kargs *a, const int VH, const int VW, const int B)
     float *o = a->out;
 #pragma GCC unroll 28
     for (int p = 0; p < VH * VW; p++)
-#pragma GCC unroll 4
-        for (int b = 0; b < B; b++)
-            pc_store(o + p * a->out_ps + b * PC_VL, acc[p * B + b]);
+#pragma GCC unroll 8
+        for (int i = 0; i < B * PC_NH; i++)
+            pc_storen(o + p * a->out_ps + i * PC_NL, acc[p * B * PC_NH + i]);
 }
 
 #define K(VH, VW, B)                                                                       \
@@ -107,7 +108,7 @@ int pc_kernel_max_vw(int vh, int b)
 {
     int best = 0;
     for (int vw = 1; vw <= PC_MAX_VW; vw++)
-        if (pc_kernel(vh, vw, b))
+        if (pc_kernel(vh, vw, b) && vh * vw * b <= PC_ACC_REGS)
             best = vw;
     return best;
 }

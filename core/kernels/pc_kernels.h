@@ -41,6 +41,32 @@ static inline pc_v16 pc_splat(float x)
 
 #define PC_VL 16 /* floats per vector */
 
+/* The machine's own vector, which the hot kernels compute in: pc_v16
+ * itself with AVX-512; without it, half of one (an AVX2 ymm), since GCC
+ * keeps 64-byte vectors that no register holds in memory, moving them
+ * through general registers at every operation (measured on Zen 3: the
+ * micro-kernels ran 5-8x slower than OpenBLAS). Those kernels loop over
+ * the PC_NH native vectors of each pc_v16; with AVX-512 the loop is one
+ * step and the code is what it was. */
+#if defined(__AVX512F__)
+#define PC_NL 16
+#else
+#define PC_NL 8
+#endif
+#define PC_NH (PC_VL / PC_NL) /* native vectors per pc_v16 */
+typedef float pc_vn __attribute__((vector_size(PC_NL * 4), aligned(PC_NL * 4)));
+typedef float pc_vnu __attribute__((vector_size(PC_NL * 4), aligned(4), may_alias));
+typedef int32_t pc_vni __attribute__((vector_size(PC_NL * 4), aligned(PC_NL * 4)));
+static inline pc_vn pc_loadn(const float *p) { return *(const pc_vnu *)p; }
+static inline void pc_storen(float *p, pc_vn v) { *(pc_vnu *)p = v; }
+static inline pc_vn pc_splatn(float x)
+{
+    pc_vn v;
+    for (int i = 0; i < PC_NL; i++)
+        v[i] = x;
+    return v;
+}
+
 typedef int32_t pc_v16i __attribute__((vector_size(64), aligned(64)));
 
 /* The layer's activation (enum dlas_activation) on a vector: NaN passes
@@ -54,6 +80,19 @@ static inline pc_v16 pc_act(pc_v16 v, int act)
     if (act == DLAS_ACT_RELU6) {
         pc_v16i big = (pc_v16i)(v > six);
         v = (pc_v16)(((pc_v16i)v & ~big) | ((pc_v16i)six & big));
+    }
+    return v;
+}
+/* pc_act on a native vector */
+static inline pc_vn pc_actn(pc_vn v, int act)
+{
+    if (act == DLAS_ACT_NONE)
+        return v;
+    const pc_vn zero = {0}, six = pc_splatn(6.0f);
+    v = (pc_vn)((pc_vni)v & ~(pc_vni)(v < zero));
+    if (act == DLAS_ACT_RELU6) {
+        pc_vni big = (pc_vni)(v > six);
+        v = (pc_vn)(((pc_vni)v & ~big) | ((pc_vni)six & big));
     }
     return v;
 }
@@ -181,11 +220,25 @@ typedef void (*pc_kernel_fn)(const struct pc_kargs *a);
 #define PC_MAX_VW 16
 #define PC_MAX_B 4
 #define PC_MAX_ACC 28
+/* The accumulators a default block keeps, which this build's registers hold
+ * beside the B weight vectors and the broadcast input: AVX-512's 32 zmm
+ * hold 28; without AVX-512 a pc_v16 is two of AVX2's 16 ymm, so 6 (12
+ * ymm). Larger blocks would spill every accumulator on every multiply-add
+ * (measured on an AVX2 machine, Zen 3: the 28-accumulator `direct` ran 8x
+ * slower than im2col + OpenBLAS). */
+#if defined(__AVX512F__)
+#define PC_ACC_REGS 28
+#else
+#define PC_ACC_REGS 6
+#endif
 /* The kernel for (vh, vw, b), or NULL when that shape is not instantiated:
  * vh in {1, 2, 4}, vh*vw*b <= 28, and vh*vw <= 16 (one transposition
- * scatters a block). */
+ * scatters a block). Every build has them all, so that an experiment's
+ * explicit blocking means the same everywhere; the defaults keep to
+ * PC_ACC_REGS. */
 pc_kernel_fn pc_kernel(int vh, int vw, int b);
-/* Largest vw <= want with a kernel for (vh, vw, b); 0 if none. */
+/* Largest vw with a kernel for (vh, vw, b) whose accumulators this build's
+ * registers hold (vh*vw*b <= PC_ACC_REGS); 0 if none. */
 int pc_kernel_max_vw(int vh, int b);
 
 /* Weights of one group packed for the kernel: [ob][blk][tap][c][B*16], lanes

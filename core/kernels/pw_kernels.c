@@ -3,20 +3,22 @@
 #include "pw_kernels.h"
 #include "pc_kernels.h"
 
-/* The accumulators of VW positions x B channel blocks start at the bias. */
-static inline __attribute__((always_inline)) void acc_init(pc_v16 *acc, const struct pw_args *a,
+/* The accumulators of VW positions x B channel blocks start at the bias;
+ * each block is PC_NH native vectors (pc_kernels.h): acc[(p * B + b) *
+ * PC_NH + h]. */
+static inline __attribute__((always_inline)) void acc_init(pc_vn *acc, const struct pw_args *a,
                                                            const int VW, const int B)
 {
 #pragma GCC unroll 16
     for (int p = 0; p < VW; p++)
-#pragma GCC unroll 4
-        for (int b = 0; b < B; b++)
-            acc[p * B + b] = a->bias ? pc_load(a->bias + b * PC_VL) : (pc_v16){0};
+#pragma GCC unroll 8
+        for (int i = 0; i < B * PC_NH; i++)
+            acc[p * B * PC_NH + i] = a->bias ? pc_loadn(a->bias + i * PC_NL) : (pc_vn){0};
 }
 
 /* The first nb channel blocks go out activated, with the residual added
  * and act_r applied after it where the kernel has one (RES, a literal). */
-static inline __attribute__((always_inline)) void acc_store(const pc_v16 *acc,
+static inline __attribute__((always_inline)) void acc_store(const pc_vn *acc,
                                                             const struct pw_args *a, const int VW,
                                                             const int B, const int RES)
 {
@@ -29,39 +31,46 @@ static inline __attribute__((always_inline)) void acc_store(const pc_v16 *acc,
             const float *r = a->res + b * a->res_bs;
 #pragma GCC unroll 16
             for (int p = 0; p < VW; p++)
-                pc_store(o + p * PC_VL,
-                         pc_act(pc_act(acc[p * B + b], a->act) + pc_load(r + p * PC_VL), a->act_r));
+#pragma GCC unroll 2
+                for (int h = 0; h < PC_NH; h++)
+                    pc_storen(o + p * PC_VL + h * PC_NL,
+                              pc_actn(pc_actn(acc[(p * B + b) * PC_NH + h], a->act) +
+                                          pc_loadn(r + p * PC_VL + h * PC_NL),
+                                      a->act_r));
         } else {
 #pragma GCC unroll 16
             for (int p = 0; p < VW; p++)
-                pc_store(o + p * PC_VL, pc_act(acc[p * B + b], a->act));
+#pragma GCC unroll 2
+                for (int h = 0; h < PC_NH; h++)
+                    pc_storen(o + p * PC_VL + h * PC_NL,
+                              pc_actn(acc[(p * B + b) * PC_NH + h], a->act));
         }
     }
 }
 
 /* One input channel (or tap): acc[p][b] += x[p * xs] * w[b], for the B
  * weight vectors at w and the VW positions xs floats apart at x. */
-static inline __attribute__((always_inline)) void acc_step(pc_v16 *acc, const float *w,
+static inline __attribute__((always_inline)) void acc_step(pc_vn *acc, const float *w,
                                                            const float *x, const int xs,
                                                            const int VW, const int B)
 {
-    pc_v16 wv[PC_MAX_B];
-#pragma GCC unroll 4
-    for (int b = 0; b < B; b++)
-        wv[b] = pc_load(w + b * PC_VL);
+    pc_vn wv[PC_MAX_B * PC_NH];
+#pragma GCC unroll 8
+    for (int i = 0; i < B * PC_NH; i++)
+        wv[i] = pc_loadn(w + i * PC_NL);
 #pragma GCC unroll 16
     for (int p = 0; p < VW; p++) {
-        pc_v16 xv = pc_splat(x[p * xs]);
-#pragma GCC unroll 4
-        for (int b = 0; b < B; b++)
-            acc[p * B + b] += xv * wv[b];
+        pc_vn xv = pc_splatn(x[p * xs]);
+#pragma GCC unroll 8
+        for (int i = 0; i < B * PC_NH; i++)
+            acc[p * B * PC_NH + i] += xv * wv[i];
     }
 }
 
 static inline __attribute__((always_inline)) void pw_impl(const struct pw_args *a, const int VW,
                                                           const int B)
 {
-    pc_v16 acc[PC_MAX_ACC];
+    pc_vn acc[PC_MAX_ACC * PC_NH];
     acc_init(acc, a, VW, B);
     const float *w = a->w;
     for (int blk = 0; blk < a->nblk; blk++) {
@@ -76,7 +85,7 @@ static inline __attribute__((always_inline)) void pw_impl(const struct pw_args *
 static inline __attribute__((always_inline)) void conv_impl(const struct pw_args *a, const int VW,
                                                             const int B, const int S)
 {
-    pc_v16 acc[PC_MAX_ACC];
+    pc_vn acc[PC_MAX_ACC * PC_NH];
     acc_init(acc, a, VW, B);
     const float *w = a->w;
     for (int t = 0; t < a->ntaps; t++, w += B * PC_VL) {
@@ -128,7 +137,7 @@ int pw_max_vw(int b)
 {
     int best = 0;
     for (int vw = 1; vw <= PC_MAX_VW; vw++)
-        if (pw_kernel(vw, b))
+        if (pw_kernel(vw, b) && vw * b <= PC_ACC_REGS)
             best = vw;
     return best;
 }

@@ -40,7 +40,8 @@ typedef void (*pw_fn)(const struct pw_args *a);
 
 /* The kernel for (vw, b), or NULL: b in 1..4, vw in 1..16, vw*b <= 28. */
 pw_fn pw_kernel(int vw, int b);
-/* The largest vw with a kernel for b (0 if none). */
+/* The largest vw with a kernel for b whose vw*b accumulators this build's
+ * registers hold (PC_ACC_REGS, pc_kernels.h); 0 if none. */
 int pw_max_vw(int b);
 
 /* A small dense convolution (a network's first layer: few input channels)

@@ -85,11 +85,11 @@ static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_par
             for (int w = 1; w <= PC_MAX_VW; w++) {
                 if (vw && w != vw)
                     continue;
-                if (!pc_kernel(h, w, b))
+                if (!pc_kernel(h, w, b) || h * w * b > PC_ACC_REGS)
                     continue;
                 double useful = (double)(d->out_h * d->out_w) /
                                 (double)(pc_round_up(d->out_h, h) * pc_round_up(d->out_w, w));
-                double fill = (double)(h * w * b) / 24.0;
+                double fill = (double)(h * w * b) / (PC_ACC_REGS < 24 ? PC_ACC_REGS : 24.0);
                 double score = useful * (fill < 1 ? fill : 1) + 1e-3 * w;
                 if (score > best) {
                     best = score;
