@@ -166,15 +166,19 @@ def prepare(a, torch, torchvision, key, batch, tmp):
     torch.manual_seed(1)
     m = torch_model(torch, torchvision, tv, classes)
     pt, ckpt, onnx = (os.path.join(tmp, "%s.%s" % (key, e)) for e in ("pt", "ckpt", "onnx"))
-    if not os.path.exists(ckpt):
+    # both files or neither: each is written under a temporary name and
+    # renamed, the checkpoint last, so an interrupted run leaves no half pair
+    if not (os.path.exists(ckpt) and os.path.exists(onnx)):
         torch.save(m.state_dict(), pt)
-        subprocess.run([sys.executable, os.path.join(SRC, "tools", "dlas-torch"), "to-dlas", pt,
-                        ckpt], check=True, stdout=subprocess.DEVNULL)
         x0 = torch.randn(1, c, h, w)
-        torch.onnx.export(m, x0, onnx, opset_version=13, input_names=["input"],
+        torch.onnx.export(m, x0, onnx + ".tmp", opset_version=13, input_names=["input"],
                           output_names=["output"], dynamic_axes={"input": {0: "batch"},
                                                                  "output": {0: "batch"}},
                           do_constant_folding=True)
+        os.replace(onnx + ".tmp", onnx)
+        subprocess.run([sys.executable, os.path.join(SRC, "tools", "dlas-torch"), "to-dlas", pt,
+                        ckpt + ".tmp"], check=True, stdout=subprocess.DEVNULL)
+        os.replace(ckpt + ".tmp", ckpt)
     x = torch.randn(batch, c, h, w, generator=torch.Generator().manual_seed(batch))
     with torch.no_grad():
         ref = m(x).numpy()

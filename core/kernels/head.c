@@ -135,25 +135,40 @@ static void pack_items(const struct hd_kernel *k, const float *in, float *x, int
     }
 }
 
+/* NN native vectors (pc_kernels.h) of output channels, rows of the weights
+ * ws floats apart: dst = sum over c < nc of pooled[c] * w[c]. */
+static inline __attribute__((always_inline)) void linear_part(const float *w, int64_t ws,
+                                                              const float *pooled, int64_t nc,
+                                                              float *dst, const int NN)
+{
+    pc_vn acc[LB];
+#pragma GCC unroll 8
+    for (int v = 0; v < NN; v++)
+        acc[v] = (pc_vn){0};
+    for (int64_t c = 0; c < nc; c++, w += ws) {
+        const pc_vn x = pc_splatn(pooled[c]);
+#pragma GCC unroll 8
+        for (int v = 0; v < NN; v++)
+            acc[v] += pc_loadn(w + v * PC_NL) * x;
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < NN; v++)
+        pc_storen(dst + v * PC_NL, acc[v]);
+}
+
 /* Channels [0, nc) of group g (pooled features pooled[c]) times the linear
- * weights of block j: NV output vectors into dst. */
+ * weights of block j: NV output vectors into dst, in parts of at most LB
+ * native vectors (as many accumulators as AVX-512 or AVX2 registers hold
+ * beside the broadcast). */
 static inline __attribute__((always_inline)) void linear_block(const float *w,
                                                                const float *pooled, int64_t nc,
                                                                float *dst, const int NV)
 {
-    pc_v16 acc[LB];
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; v++)
-        acc[v] = (pc_v16){0};
-    for (int64_t c = 0; c < nc; c++, w += NV * PC_VL) {
-        const pc_v16 x = pc_splat(pooled[c]);
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; v++)
-            acc[v] += pc_load(w + v * PC_VL) * x;
-    }
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; v++)
-        pc_store(dst + v * PC_VL, acc[v]);
+    const int nn = NV * PC_NH;
+#pragma GCC unroll 2
+    for (int i = 0; i < nn; i += LB)
+        linear_part(w + i * PC_NL, NV * PC_VL, pooled, nc, dst + i * PC_NL,
+                    nn - i < LB ? nn - i : LB);
 }
 
 static void linear_group(const struct hd_kernel *k, int64_t g, const float *pooled, int64_t nc,
@@ -200,17 +215,18 @@ static void main_items(const struct hd_kernel *k, int64_t batch, const float *x,
         a.nb = nb;
         a.act = d->act;
         for (int64_t n = 0; n < batch; n++) {
-            pc_v16 sum[PC_MAX_B] = {{0}};
+            pc_vn sum[PC_MAX_B * PC_NH] = {{0}};
             for (int64_t p0 = 0; p0 < d->hw; p0 += k->vw) {
                 const int nv = (int)(d->hw - p0 < k->vw ? d->hw - p0 : k->vw);
                 a.in = x + n * k->x_img + p0 * PC_VL;
                 pw_kernel(nv, k->b)(&a);
-                for (int b = 0; b < nb; b++)
+                for (int i = 0; i < nb * PC_NH; i++)
                     for (int p = 0; p < nv; p++)
-                        sum[b] += pc_load(tile + b * a.out_bs + p * PC_VL);
+                        sum[i] += pc_loadn(tile + i / PC_NH * a.out_bs + p * PC_VL +
+                                           i % PC_NH * PC_NL);
             }
-            for (int b = 0; b < nb; b++)
-                pc_store(pooled + b * PC_VL, sum[b] * pc_splat(inv));
+            for (int i = 0; i < nb * PC_NH; i++)
+                pc_storen(pooled + i * PC_NL, sum[i] * pc_splatn(inv));
             linear_group(k, g, pooled, nc, part + (n * k->n_groups + g) * k->out_pad);
         }
     }
@@ -223,15 +239,15 @@ static void sum_items(const struct hd_kernel *k, const float *part, float *out, 
     for (int64_t it = i0; it < i1; it++) {
         const int64_t n = it / per, v0 = it % per * 4;
         const int64_t v1 = v0 + 4 < k->out_v ? v0 + 4 : k->out_v;
-        for (int64_t v = v0; v < v1; v++) {
-            pc_v16 s = pc_load(k->bl + v * PC_VL);
+        for (int64_t v = v0 * PC_NH; v < v1 * PC_NH; v++) { /* native vectors */
+            pc_vn s = pc_loadn(k->bl + v * PC_NL);
             for (int64_t g = 0; g < k->n_groups; g++)
-                s += pc_load(part + (n * k->n_groups + g) * k->out_pad + v * PC_VL);
-            float *o = out + n * out_c + v * PC_VL;
-            if ((v + 1) * PC_VL <= out_c) {
-                pc_store(o, s);
+                s += pc_loadn(part + (n * k->n_groups + g) * k->out_pad + v * PC_NL);
+            float *o = out + n * out_c + v * PC_NL;
+            if ((v + 1) * PC_NL <= out_c) {
+                pc_storen(o, s);
             } else {
-                for (int64_t l = 0; l < out_c - v * PC_VL; l++)
+                for (int64_t l = 0; l < out_c - v * PC_NL; l++)
                     o[l] = s[l];
             }
         }
