@@ -16,8 +16,9 @@ between so the other side's spinning threads go idle), R runs each after W
 warm-up runs, after one whole untimed round (--warmup-rounds). R is --repeat,
 or more where the slower side needs them to be timed for --min-side seconds
 (0.5 s by default): a round of 11 runs of a 3-ms model would last 33 ms, and
-its median would be whatever state the VM was in at that instant. Reported per side: the median over rounds of the round
-medians, with the min and max round median (spread = (max-min)/median), and
+its median would be whatever state the VM was in at that instant. Reported
+per side: the median over rounds of the round medians, with the min and max
+round median (spread = (max-min)/median), and
 the ratio dlas/ORT (median of the per-round ratios). The load average is
 recorded with every round. dlas's OpenMP threads wait as libgomp does by
 default, as they do in `dlas run` (--omp-wait default: ~9 ms of spinning
@@ -255,11 +256,8 @@ def check(servers, xin, ref, tmp):
 
 def runs_per_side(a, slowest_ms):
     """Timed runs per side per round: --repeat, or more, so that the slower
-    side's runs take at least --min-side seconds. A round of 11 runs of a
-    3-ms model lasts 33 ms and catches the VM in whatever state it is in at
-    that instant; over half a second or more, a round's median is the
-    machine's usual state, and the median of two sides timed for equally many
-    runs compares them alike."""
+    side's runs take at least --min-side seconds (why: the module's
+    docstring); both sides get equally many."""
     if a.min_side <= 0 or slowest_ms <= 0:
         return a.repeat
     return max(a.repeat, int(math.ceil(a.min_side * 1000.0 / slowest_ms)))
@@ -407,7 +405,8 @@ def main():
     ap.add_argument("--min-side", type=float, default=0.5,
                     help="seconds each side is timed for in a round, at least: the runs a side "
                          "gets are the most of --repeat and this time over the slower side's "
-                         "time in the warm-up round (0: --repeat runs)")
+                         "time in the warm-up round (0, or --warmup-rounds 0, where no time "
+                         "is known yet: --repeat runs)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed runs before each side's timed runs")
     ap.add_argument("--warmup-rounds", type=int, default=1,
                     help="whole rounds run and discarded before the timed rounds")
