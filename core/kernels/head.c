@@ -68,7 +68,7 @@ struct hd_kernel *hd_prepare(const struct hd_desc *d, const struct hd_weights *w
     k->mid_v = pc_ceil_div(d->mid_c, PC_VL);
     /* the widest register block that wastes no lanes: every broadcast input
      * feeds b multiply-adds */
-    k->b = PC_MAX_B;
+    k->b = PC_AUTO_MAX_B;
     while (k->b > 1 && k->mid_v % k->b)
         k->b--;
     k->vw = pw_max_vw(k->b);

@@ -51,14 +51,13 @@ int64_t mb_out_h(const struct mb_block *b) { return b->oh; }
 int64_t mb_out_w(const struct mb_block *b) { return b->ow; }
 
 /* B vectors for oc channels: the fewest wasted lanes, then the most vectors
- * (each broadcast input feeds B FMAs), as long as the registers hold two
- * pixels of them (AVX2: PC_ACC_REGS 6, so B <= 3). */
+ * (each broadcast input feeds B FMAs), up to PC_AUTO_MAX_B. */
 static int choose_b(int64_t oc)
 {
     int64_t nv = pc_ceil_div(oc, PC_VL);
     int best = 1;
     int64_t best_waste = -1;
-    for (int b = 1; b <= PC_MAX_B && 2 * b <= PC_ACC_REGS; b++) {
+    for (int b = 1; b <= PC_AUTO_MAX_B; b++) {
         int64_t waste = pc_ceil_div(nv, b) * b - nv;
         if (best_waste < 0 || waste <= best_waste) {
             best = b;
@@ -159,7 +158,7 @@ struct mb_block *mb_prepare(const struct mb_desc *d, const struct mb_weights *w,
      * keep every thread busy at batch 1 */
     b->rows = d->schedule == MB_SCHED_ROWS ||
               (d->schedule == MB_SCHED_AUTO && rows_pay(d, b->oh, b->nblk_hid, b->ohw));
-    b->g_b = d->expand && b->nblk_hid >= 16 ? 2 : 1;
+    b->g_b = d->expand && b->nblk_hid >= 16 && PC_AUTO_MAX_B >= 2 ? 2 : 1;
     if (b->rows) /* parallel over rows: the widest register block */
         b->g_b = choose_b(d->hid_c);
     b->g_vw = pw_max_vw(b->g_b);

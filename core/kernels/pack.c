@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -48,6 +48,36 @@ static inline __attribute__((always_inline)) void tr16(__m512 r[16])
         r[k + 4] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0x88);
         r[k + 12] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0xdd);
     }
+}
+#elif defined(__AVX2__)
+/* r[i] lane j -> r[j] lane i, 8 x 8: the AVX2 build's transposition (the
+ * same steps as tr16, a level fewer) */
+static inline __attribute__((always_inline)) void tr8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++) {
+        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        r[k] = _mm256_permute2f128_ps(u[k], u[4 + k], 0x20);
+        r[k + 4] = _mm256_permute2f128_ps(u[k], u[4 + k], 0x31);
+    }
+}
+
+/* lanes [0, n) of an 8-lane mask */
+static inline __m256i lanes8(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 #endif
 
@@ -115,6 +145,36 @@ static void pack_row(const float *src, int64_t channels, int64_t h, int64_t w, i
             if (++ph == sw) {
                 ph = 0;
                 qq++;
+            }
+        }
+    }
+#elif defined(__AVX2__)
+    /* 8 pixels x 8 channels per transposition, each half of the block in
+     * turn; a short run of pixels loads masked (masked-off lanes read
+     * nothing and come back 0), channels past cb are 0 */
+    for (; iw < iw_hi; iw += 8) {
+        int np = iw_hi - iw < 8 ? (int)(iw_hi - iw) : 8;
+        const __m256i m = lanes8(np);
+        const int64_t col = iw + pad_w - win->col0, plane_f = h * w;
+        for (int half = 0; half < 2; half++) {
+            __m256 v[8];
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++)
+                v[c] = half * 8 + c < cb
+                           ? _mm256_maskload_ps(plane + (half * 8 + c) * plane_f + iw, m)
+                           : _mm256_setzero_ps();
+            tr8(v);
+            int64_t qq = col / sw;
+            int ph = (int)(col % sw);
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
+                if (k >= np)
+                    break;
+                _mm256_storeu_ps(row + (ph * q + qq) * PC_VL + half * 8, v[k]);
+                if (++ph == sw) {
+                    ph = 0;
+                    qq++;
+                }
             }
         }
     }
@@ -251,6 +311,38 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
         }
         return;
     }
+#elif defined(__AVX2__)
+    /* row by row (a row's pixels lie consecutive in the tile): 8 pixels x
+     * 8 channels per transposition, stores masked to the row's columns;
+     * max(0, x) returns x when x is NaN, as above */
+    const __m256 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
+    for (int r = 0; r < nrows; r++) {
+        const float *trow = tile + (int64_t)r * vw * ps;
+        float *drow = dst + r * row_stride;
+        for (int p0 = 0; p0 < ncols; p0 += 8) {
+            const int np = ncols - p0 < 8 ? ncols - p0 : 8;
+            const __m256i m = lanes8(np);
+            for (int64_t c0 = 0; c0 < nc; c0 += 8) {
+                __m256 v[8];
+#pragma GCC unroll 8
+                for (int p = 0; p < 8; p++)
+                    v[p] = p < np ? _mm256_loadu_ps(trow + (p0 + p) * ps + c0) : zero;
+                tr8(v);
+                const int64_t cn = nc - c0 < 8 ? nc - c0 : 8;
+#pragma GCC unroll 8
+                for (int c = 0; c < 8; c++) {
+                    if (c >= cn)
+                        break;
+                    if (act != DLAS_ACT_NONE)
+                        v[c] = _mm256_max_ps(zero, v[c]);
+                    if (act == DLAS_ACT_RELU6)
+                        v[c] = _mm256_min_ps(six, v[c]);
+                    _mm256_maskstore_ps(drow + (c0 + c) * cstride + p0, m, v[c]);
+                }
+            }
+        }
+    }
+    return;
 #endif
     for (int64_t c = 0; c < nc; c++)
         for (int r = 0; r < nrows; r++)

@@ -226,10 +226,18 @@ typedef void (*pc_kernel_fn)(const struct pc_kargs *a);
  * ymm). Larger blocks would spill every accumulator on every multiply-add
  * (measured on an AVX2 machine, Zen 3: the 28-accumulator `direct` ran 8x
  * slower than im2col + OpenBLAS). */
+/* PC_AUTO_MAX_B: the most channel vectors a default block takes. With
+ * AVX2, B = 1 is the block whose weights (2 ymm) stay in registers beside 6
+ * accumulators and the broadcast, as in MLAS's and OpenBLAS's 6x16 AVX2
+ * kernels; with B = 2 the weights are reloaded for every multiply-add and
+ * loads bound the kernel (measured on Zen 3, `direct` on ResNet-50's 1x1
+ * layers: 15-30% slower). */
 #if defined(__AVX512F__)
 #define PC_ACC_REGS 28
+#define PC_AUTO_MAX_B 4
 #else
 #define PC_ACC_REGS 6
+#define PC_AUTO_MAX_B 1
 #endif
 /* The kernel for (vh, vw, b), or NULL when that shape is not instantiated:
  * vh in {1, 2, 4}, vh*vw*b <= 28, and vh*vw <= 16 (one transposition

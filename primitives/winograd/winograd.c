@@ -78,8 +78,10 @@ static int configure(const struct dlas_conv_desc *d, const struct dlas_params *p
     const int64_t opg = d->out_c / d->groups, cpg = d->in_c / d->groups;
     c->b = p ? (int)dlas_param_int(p, "oc_vectors") : 0;
     c->p = p ? (int)dlas_param_int(p, "tile_block") : 0;
-    if (!c->b)
+    if (!c->b) {
         c->b = opg >= 64 ? 2 : (int)pc_ceil_div(opg, PC_VL);
+        c->b = c->b < PC_AUTO_MAX_B ? c->b : PC_AUTO_MAX_B;
+    }
     if (c->b > PC_MAX_B)
         c->b = PC_MAX_B;
     int maxp = pc_kernel_max_vw(1, c->b);
