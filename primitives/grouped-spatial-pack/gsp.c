@@ -111,7 +111,10 @@ static int choose(const struct dlas_conv_desc *d, const struct dlas_params *p, i
     if (!*nv) {
         int64_t grid = d->out_h * (d->out_w + (int64_t)(d->kw - 1) * d->dil_w / d->stride_w);
         int64_t want = pc_ceil_div(grid, PC_VL);
-        int cap = 28 / *ocb;
+        /* accumulators the registers hold beside the NV inputs and the
+         * broadcast weight: 28 zmm; with AVX2 (the kernels run each half
+         * of a vector in turn) 15 ymm less the inputs */
+        int cap = PC_NH == 1 ? 28 / *ocb : 15 / (*ocb + 1);
         *nv = (int)(want < cap ? want : cap);
         if (*nv > GSP_MAX_NV)
             *nv = GSP_MAX_NV;
@@ -175,7 +178,8 @@ static int prepare_channels(struct gsp_state *s, const float *weight, const floa
     const struct dlas_host *host = s->conv.host;
     const int taps = d->kh * d->kw;
     s->nblk = pc_ceil_div(d->in_c, PC_VL);
-    int64_t n = pc_ceil_div(d->out_w, GSP_DW_MAX_P);
+    /* AVX2: 14 accumulator ymm, the weight and a spare (pc_kernels.h) */
+    int64_t n = pc_ceil_div(d->out_w, PC_NH == 1 ? GSP_DW_MAX_P : 14);
     s->p = (int)pc_ceil_div(d->out_w, n);
     s->dw_off = host->alloc((size_t)taps * sizeof *s->dw_off);
     s->dw_w = host->alloc((size_t)(s->nblk * taps * PC_VL) * sizeof(float));

@@ -4,29 +4,31 @@
  * still fills every lane. */
 #include "gsp.h"
 
-static inline __attribute__((always_inline)) void kernel_impl(const struct gsp_kargs *a,
+/* One native vector (pc_kernels.h) of each of the NV grid vectors: half h
+ * of every 16-position vector (h 0 only with AVX-512). */
+static inline __attribute__((always_inline)) void kernel_part(const struct gsp_kargs *a, int h,
                                                               const int OCB, const int NV)
 {
-    pc_v16 acc[GSP_MAX_OCB * GSP_MAX_NV];
+    pc_vn acc[GSP_MAX_OCB * GSP_MAX_NV];
 #pragma GCC unroll 8
     for (int o = 0; o < OCB; o++) {
-        pc_v16 b0 = a->bias ? pc_splat(a->bias[o]) : (pc_v16){0};
+        pc_vn b0 = a->bias ? pc_splatn(a->bias[o]) : (pc_vn){0};
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             acc[o * NV + v] = b0;
     }
     const float *w = a->w;
     for (int c = 0; c < a->cpg; c++) {
-        const float *pl = a->in + c * a->plane;
+        const float *pl = a->in + c * a->plane + h * PC_NL;
         for (int t = 0; t < a->ntaps; t++, w += OCB) {
             const float *x = pl + a->tap_off[t];
-            pc_v16 xv[GSP_MAX_NV];
+            pc_vn xv[GSP_MAX_NV];
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
-                xv[v] = pc_load(x + v * PC_VL);
+                xv[v] = pc_loadn(x + v * PC_VL);
 #pragma GCC unroll 8
             for (int o = 0; o < OCB; o++) {
-                pc_v16 wv = pc_splat(w[o]);
+                pc_vn wv = pc_splatn(w[o]);
 #pragma GCC unroll 4
                 for (int v = 0; v < NV; v++)
                     acc[o * NV + v] += wv * xv[v];
@@ -37,7 +39,15 @@ static inline __attribute__((always_inline)) void kernel_impl(const struct gsp_k
     for (int o = 0; o < OCB; o++)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
-            pc_store(a->out + o * a->out_cs + v * PC_VL, pc_act(acc[o * NV + v], a->act));
+            pc_storen(a->out + o * a->out_cs + v * PC_VL + h * PC_NL,
+                      pc_actn(acc[o * NV + v], a->act));
+}
+
+static inline __attribute__((always_inline)) void kernel_impl(const struct gsp_kargs *a,
+                                                              const int OCB, const int NV)
+{
+    for (int h = 0; h < PC_NH; h++)
+        kernel_part(a, h, OCB, NV);
 }
 
 #define K(O, V)                                                                            \
@@ -62,21 +72,24 @@ gsp_kernel_fn gsp_kernel(int ocb, int nv)
 static inline __attribute__((always_inline)) void dw_impl(const struct gsp_dw_args *a,
                                                           const int P)
 {
-    pc_v16 acc[GSP_DW_MAX_P];
-    const pc_v16 b0 = a->bias ? pc_load(a->bias) : (pc_v16){0};
-#pragma GCC unroll 16
-    for (int p = 0; p < P; p++)
-        acc[p] = b0;
-    for (int t = 0; t < a->ntaps; t++) {
-        const pc_v16 wv = pc_load(a->w + t * PC_VL);
-        const float *x = a->in + a->tap_off[t];
+    for (int h = 0; h < PC_NH; h++) { /* native vectors of the 16 channels */
+        const int off = h * PC_NL;
+        pc_vn acc[GSP_DW_MAX_P];
+        const pc_vn b0 = a->bias ? pc_loadn(a->bias + off) : (pc_vn){0};
 #pragma GCC unroll 16
         for (int p = 0; p < P; p++)
-            acc[p] += wv * pc_load(x + p * PC_VL);
-    }
+            acc[p] = b0;
+        for (int t = 0; t < a->ntaps; t++) {
+            const pc_vn wv = pc_loadn(a->w + t * PC_VL + off);
+            const float *x = a->in + a->tap_off[t] + off;
 #pragma GCC unroll 16
-    for (int p = 0; p < P; p++)
-        pc_store(a->out + p * PC_VL, acc[p]);
+            for (int p = 0; p < P; p++)
+                acc[p] += wv * pc_loadn(x + p * PC_VL);
+        }
+#pragma GCC unroll 16
+        for (int p = 0; p < P; p++)
+            pc_storen(a->out + p * PC_VL + off, acc[p]);
+    }
 }
 
 #define DW(P)                                                                              \
