@@ -41,9 +41,7 @@ int pc_direct_blocking(const struct dlas_conv_desc *d, int64_t opg, int *vh, int
 {
     const int auto_vh = !*vh, auto_b = !*b;
     if (!*b)
-        *b = (int)(opg >= 64 ? (d->out_w <= 7 ? 4 : 2) : pc_ceil_div(opg, PC_VL));
-    if (auto_b && *b > PC_AUTO_MAX_B)
-        *b = PC_AUTO_MAX_B;
+        *b = pc_auto_b(opg, d->out_w);
     if (*b > PC_MAX_B)
         *b = PC_MAX_B;
     if (auto_vh)

@@ -561,7 +561,9 @@ static void project_span(const struct mb_block *b, struct pc_kargs *a, int64_t n
                         x + n * b->x_img +
                         (((ob0 + k) * b->x_rows + y + xp) * b->x_cols + xx + xp) * PC_VL;
                     float *t = tile + i * lanes + k * PC_VL;
-                    pc_store(t, pc_act(pc_load(t), d->act_p) + pc_load(r));
+                    for (int h = 0; h < PC_NH; h++)
+                        pc_storen(t + h * PC_NL, pc_actn(pc_loadn(t + h * PC_NL), d->act_p) +
+                                                     pc_loadn(r + h * PC_NL));
                 }
             pc_scatter_tile(tile, lanes, 1, nv, 1, nv, nc, o_img + p0, b->ohw, 0, d->act_r);
             continue;

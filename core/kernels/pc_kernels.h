@@ -69,21 +69,8 @@ static inline pc_vn pc_splatn(float x)
 
 typedef int32_t pc_v16i __attribute__((vector_size(64), aligned(64)));
 
-/* The layer's activation (enum dlas_activation) on a vector: NaN passes
- * through, as torch.relu does. */
-static inline pc_v16 pc_act(pc_v16 v, int act)
-{
-    if (act == DLAS_ACT_NONE)
-        return v;
-    const pc_v16 zero = {0}, six = pc_splat(6.0f);
-    v = (pc_v16)((pc_v16i)v & ~(pc_v16i)(v < zero));
-    if (act == DLAS_ACT_RELU6) {
-        pc_v16i big = (pc_v16i)(v > six);
-        v = (pc_v16)(((pc_v16i)v & ~big) | ((pc_v16i)six & big));
-    }
-    return v;
-}
-/* pc_act on a native vector */
+/* The layer's activation (enum dlas_activation) on a native vector: NaN
+ * passes through, as torch.relu does. */
 static inline pc_vn pc_actn(pc_vn v, int act)
 {
     if (act == DLAS_ACT_NONE)
@@ -220,12 +207,10 @@ typedef void (*pc_kernel_fn)(const struct pc_kargs *a);
 #define PC_MAX_VW 16
 #define PC_MAX_B 4
 #define PC_MAX_ACC 28
-/* The accumulators a default block keeps, which this build's registers hold
- * beside the B weight vectors and the broadcast input: AVX-512's 32 zmm
- * hold 28; without AVX-512 a pc_v16 is two of AVX2's 16 ymm, so 6 (12
- * ymm). Larger blocks would spill every accumulator on every multiply-add
- * (measured on an AVX2 machine, Zen 3: the 28-accumulator `direct` ran 8x
- * slower than im2col + OpenBLAS). */
+/* PC_ACC_REGS: the accumulators a default block keeps, which this build's
+ * registers hold beside the B weight vectors and the broadcast input:
+ * AVX-512's 32 zmm hold 28; without AVX-512 a pc_v16 is two of AVX2's 16
+ * ymm, so 6 (12 ymm); a larger block would spill accumulators. */
 /* PC_AUTO_MAX_B: the most channel vectors a default block takes. With
  * AVX2, B = 1 is the block whose weights (2 ymm) stay in registers beside 6
  * accumulators and the broadcast, as in MLAS's and OpenBLAS's 6x16 AVX2
@@ -239,6 +224,17 @@ typedef void (*pc_kernel_fn)(const struct pc_kargs *a);
 #define PC_ACC_REGS 6
 #define PC_AUTO_MAX_B 1
 #endif
+
+/* The default channel vectors B of a register block over opg output
+ * channels a group and out_w output columns (`direct`, `spatial-pack`):
+ * with many channels two, four on narrow maps (a broadcast input feeds B
+ * multiply-adds), else as many as the channels fill; at most
+ * PC_AUTO_MAX_B. */
+static inline int pc_auto_b(int64_t opg, int64_t out_w)
+{
+    const int b = (int)(opg >= 64 ? (out_w <= 7 ? 4 : 2) : pc_ceil_div(opg, PC_VL));
+    return b < PC_AUTO_MAX_B ? b : PC_AUTO_MAX_B;
+}
 /* The kernel for (vh, vw, b), or NULL when that shape is not instantiated:
  * vh in {1, 2, 4}, vh*vw*b <= 28, and vh*vw <= 16 (one transposition
  * scatters a block). Every build has them all, so that an experiment's

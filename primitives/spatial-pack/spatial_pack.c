@@ -69,10 +69,8 @@ static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_par
     if (!vhs)
         vhs = "auto";
     int vh = strcmp(vhs, "auto") ? vhs[0] - '0' : 0;
-    if (!b) {
-        b = (int)(opg >= 64 ? (d->out_w <= 7 ? 4 : 2) : pc_ceil_div(opg, PC_VL));
-        b = b < PC_AUTO_MAX_B ? b : PC_AUTO_MAX_B;
-    }
+    if (!b)
+        b = pc_auto_b(opg, d->out_w);
     if (b > PC_MAX_B)
         b = PC_MAX_B;
     if (!vh || !vw) {
