@@ -46,10 +46,12 @@ int pc_direct_blocking(const struct dlas_conv_desc *d, int64_t opg, int *vh, int
         *b = PC_MAX_B;
     if (auto_vh)
         *vh = 1;
-    const int maxvw = pc_kernel_max_vw(*vh, *b);
+    int maxvw = pc_kernel_max_vw(*vh, *b);
     if (!maxvw)
         return 1;
     if (!*vw) {
+        if (PC_NARROW_VW > maxvw && *vh == 1 && *b == 1 && d->out_w <= 2 * PC_NARROW_VW)
+            maxvw = PC_NARROW_VW;
         /* as few column blocks as possible, then as even as possible */
         *vw = (int)pc_ceil_div(d->out_w, pc_ceil_div(d->out_w, maxvw));
         /* narrow outputs leave registers idle: block two or four rows */

@@ -217,12 +217,22 @@ typedef void (*pc_kernel_fn)(const struct pc_kargs *a);
  * kernels; with B = 2 the weights are reloaded for every multiply-add and
  * loads bound the kernel (measured on Zen 3, `direct` on ResNet-50's 1x1
  * layers: 15-30% slower). */
+/* PC_NARROW_VW: without AVX-512, the columns a default block of one
+ * channel vector takes on a narrow map (at most twice as many columns):
+ * 14 accumulators, the broadcast and one weight half in registers, the
+ * other half read by each multiply-add from L1. The 6-column cap splits a
+ * 7- or 14-column row into blocks of 3 to 5 whose fewer accumulators and
+ * more weight passes cost more than those loads (measured on Zen 3, direct,
+ * 2 threads: 7x7 maps 0.66-0.75 of the time, 14x14 0.85-0.94, 28x28 no
+ * gain). 0: no such rule (AVX-512 blocks already hold 28). */
 #if defined(__AVX512F__)
 #define PC_ACC_REGS 28
 #define PC_AUTO_MAX_B 4
+#define PC_NARROW_VW 0
 #else
 #define PC_ACC_REGS 6
 #define PC_AUTO_MAX_B 1
+#define PC_NARROW_VW 7
 #endif
 
 /* The default channel vectors B of a register block over opg output
