@@ -734,10 +734,15 @@ START_TEST(test_plan_ops)
         {3, 3, 2, 2, 1, 1, 0, 1}, {2, 2, 2, 2, 0, 0, 0, 1}, {3, 3, 1, 1, 1, 1, 0, 1},
         {3, 2, 2, 3, 0, 1, 1, 1}, {5, 5, 3, 3, 2, 2, 1, 1}, {3, 3, 2, 2, 0, 0, 0, 1},
         {2, 3, 1, 2, 0, 0, 0, 0}};
+    /* width 11, and 45: wide enough for the vector paths of the 3-wide
+     * stride-2 window (16 or 8 columns a step), with a tail after them */
+    static const int widths[] = {11, 45};
     int total_nans = 0;
-    for (size_t k = 0; k < sizeof pools / sizeof pools[0]; k++) {
+    for (size_t kk = 0; kk < 2 * sizeof pools / sizeof pools[0]; kk++) {
+        const size_t k = kk % (sizeof pools / sizeof pools[0]);
+        const int iw = widths[kk / (sizeof pools / sizeof pools[0])];
         struct dlas_graph *g = dlas_graph_new();
-        int x = dlas_graph_input(g, "in", 5, 13, 11);
+        int x = dlas_graph_input(g, "in", 5, 13, iw);
         int y = dlas_graph_maxpool(g, "mp", x, &pools[k]);
         int z = dlas_graph_batchnorm(g, "bn", x, 1e-5f); /* input has two consumers: unfused */
         struct dlas_pool_attr same = pools[k];
@@ -754,14 +759,15 @@ START_TEST(test_plan_ops)
         ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
         struct dlas_plan *p;
         ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, NULL, 0, NULL, 2, NULL, &p), 0);
-        int64_t n_in = 2 * 5 * 13 * 11, n_out = 2 * dlas_plan_output_numel(p);
+        int64_t n_in = 2 * 5 * 13 * iw, n_out = 2 * dlas_plan_output_numel(p);
         struct dlas_tensor in = {0}, ref = {0};
-        int64_t dims[4] = {2, 5, 13, 11};
+        int64_t dims[4] = {2, 5, 13, iw};
         ck_assert_int_eq(dlas_tensor_alloc(&in, DLAS_F32, 4, dims), 0);
         float *xi = dlas_f32(&in);
         for (int64_t i = 0; i < n_in; i++)
             xi[i] = dlas_rng_normal(&r) * 4.0f;
         xi[7] = NAN;
+        xi[20] = NAN; /* an odd column: the middle tap of a window */
         xi[200] = -INFINITY;
         xi[n_in - 1] = NAN;
         ck_assert_int_eq(dlas_graph_forward_ref(g, &in, &ref), 0);
