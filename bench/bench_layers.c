@@ -32,6 +32,30 @@
 
 #include "bench_common.h"
 
+static const char usage[] =
+    "usage: bench_layers [--threads T[,T...]] [--repeat N] [--warmup W] [--batch B]\n"
+    "                    [--peak GFLOPS] [--csv FILE] [--profile] [--cpu-time]\n"
+    "                    [--layers SET|SHAPE[,SHAPE...]] PRIM[:key=value[,key=value...]] ...\n"
+    "\n"
+    "Times convolution primitives on single layers, side by side: each is checked\n"
+    "once against the reference convolution, then the runs are interleaved (A, B,\n"
+    "C, A, B, C, ...) and the median, min and max are reported as ms and GFLOP/s.\n"
+    "\n"
+    "  --threads T,...  thread counts, each primitive at each (default 1)\n"
+    "  --repeat N       timed runs (21); --warmup W untimed runs first (3)\n"
+    "  --batch B        images per run (1)\n"
+    "  --peak GFLOPS    also report each median as a fraction of this peak\n"
+    "  --csv FILE       the table as CSV too (pandas reads it as is)\n"
+    "  --profile        each primitive's own phases (pack, compute, ...)\n"
+    "  --cpu-time       the process's CPU clock instead of the wall clock\n"
+    "  --layers         SHAPE is CxHxW-O:kK[sS][pP][dD][gG], e.g. 64x56x56-64:k3p1;\n"
+    "                   SET is resnet18, resnet18-3x3, cifar-resnet18, mobilenetv2,\n"
+    "                   mobilenetv2-dw or key (the default)\n"
+    "  PRIM             a primitive (dlas plugins --kind primitive), with parameters\n"
+    "                   after a colon, e.g. direct:reg_w=7,oc_vectors=1\n"
+    "\n"
+    "e.g. bench_layers --threads 2 --layers 512x7x7-512:k3p1 direct winograd im2col-gemm\n";
+
 #define MAX_PRIMS 16
 #define MAX_THREADS 4
 #define MAX_SLOTS (MAX_PRIMS * MAX_THREADS)
@@ -76,8 +100,11 @@ int main(int argc, char **argv)
             csv = argv[++i];
         else if (!strcmp(a, "--layers") && i + 1 < argc)
             layers_arg = argv[++i];
-        else if (a[0] == '-') {
-            fprintf(stderr, "usage: see the comment at the top of bench/bench_layers.c\n");
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "bench_layers: unknown option or missing value: %s\n%s", a, usage);
             return 2;
         } else if (n_prims < MAX_PRIMS) {
             if (bench_prim_parse(reg, a, &prims[n_prims])) {
