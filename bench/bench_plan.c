@@ -67,13 +67,16 @@
 static const char usage[] =
     "usage: bench_plan --model NAME [--param key=value ...] --input CxHxW [--classes N]\n"
     "                  [--weights FILE] [--batch B] [--threads T]\n"
-    "                  [--primitives a,b,c | --primitive NAME] [--fallback NAME]\n"
+    "                  [--primitives a,b:k=v,c | --primitive NAME[:k=v,...]]\n"
+    "                  [--fallback NAME]\n"
     "                  [--blocks 1|0|all] [--block-layout chain|nchw] [--concat view|copy]\n"
     "                  [--block-schedule auto|groups|rows] [--head fused|layers]\n"
     "                  [--cpu-time]\n"
     "Binds the model's conv layers with auto (by measurement) over --primitives,\n"
     "or to one --primitive (auto also races fused mobile blocks against their layers\n"
-    "unless --blocks 0; --blocks all: every block fused, no race), then reads\n"
+    "unless --blocks 0; --blocks all: every block fused, no race). A primitive may\n"
+    "carry parameters after a colon (winograd:tile=2); several of one primitive\n"
+    "are rival candidates (winograd,winograd:tile=2). Then it reads\n"
     "commands on stdin:\n"
     "run IN OUT | time W R | profile W R | probe | quit.\n";
 
@@ -180,25 +183,50 @@ struct prim_set {
     int n;
     struct dlas_primitive_choice c[MAX_PRIMS];
     struct dlas_params *p[MAX_PRIMS];
-    char names[MAX_PRIMS][64];
+    char names[MAX_PRIMS][128];
 };
 
-static int add_prim(struct dlas_registry *reg, struct prim_set *s, const char *name)
+/* A primitive, with parameters after a colon (winograd:tile=2,chunk=64). */
+static int add_prim(struct dlas_registry *reg, struct prim_set *s, const char *arg)
 {
     if (s->n == MAX_PRIMS)
         return dlas_error(DLAS_ERR_INVALID, "at most %d primitives", MAX_PRIMS);
-    const struct dlas_component *comp = dlas_registry_find(reg, DLAS_KIND_PRIMITIVE, name);
-    if (!comp)
-        return dlas_last_status();
+    struct bench_prim bp;
+    if (bench_prim_parse(reg, arg, &bp)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", dlas_last_error());
+        return dlas_error(dlas_last_status(), "'%s': %s", arg, why);
+    }
     int k = s->n++;
-    snprintf(s->names[k], sizeof s->names[k], "%s", name);
-    s->p[k] = NULL;
-    if (comp->params && dlas_params_defaults(comp->params, &s->p[k]))
-        return dlas_last_status();
+    snprintf(s->names[k], sizeof s->names[k], "%s", bp.label);
+    s->p[k] = bp.params;
     s->c[k].label = s->names[k];
-    s->c[k].comp = comp;
-    s->c[k].params = s->p[k];
+    s->c[k].comp = bp.comp;
+    s->c[k].params = bp.params;
     return DLAS_OK;
+}
+
+/* --primitives: primitives separated by commas, each as add_prim takes it;
+ * a piece with '=' and no ':' after one with parameters continues them
+ * (direct:reg_w=7,oc_vectors=1,winograd is two primitives), since no
+ * primitive's name has an '='. */
+static int add_prims(struct dlas_registry *reg, struct prim_set *s, const char *list)
+{
+    char item[512] = "";
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        const int n = e ? (int)(e - p) : (int)strlen(p);
+        const int more = memchr(p, '=', (size_t)n) && !memchr(p, ':', (size_t)n) &&
+                         strchr(item, ':');
+        if (!more && item[0] && add_prim(reg, s, item))
+            return dlas_last_status();
+        const size_t at = more ? strlen(item) : 0;
+        if (at + (size_t)n + 2 > sizeof item)
+            return dlas_error(DLAS_ERR_INVALID, "--primitives: an entry is too long");
+        snprintf(item + at, sizeof item - at, "%s%.*s", more ? "," : "", n, p);
+        p = e ? e + 1 : p + n;
+    }
+    return item[0] ? add_prim(reg, s, item) : DLAS_OK;
 }
 
 static int read_exact(const char *path, void *buf, size_t len)
@@ -463,11 +491,8 @@ int main(int argc, char **argv)
         if (add_prim(reg, &ps, o.single))
             return die("--primitive");
     } else {
-        char buf[512];
-        snprintf(buf, sizeof buf, "%s", o.prims);
-        for (char *s = strtok(buf, ","); s; s = strtok(NULL, ","))
-            if (add_prim(reg, &ps, s))
-                return die("--primitives");
+        if (add_prims(reg, &ps, o.prims))
+            return die("--primitives");
     }
     if (o.fallback[0] && add_prim(reg, &fb, o.fallback))
         return die("--fallback");
