@@ -113,6 +113,22 @@ struct pool_job {
  * reduced in any order (rows first, then columns). */
 static inline float nanmax(float m, float v) { return (v > m || v != v) ? v : m; }
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+/* The even (odd = 0) or odd (odd = 1) floats of a, then of b, in order:
+ * shuffle takes them in 128-bit lanes, the permute puts the lanes in order. */
+static inline __m256 pick8(__m256 a, __m256 b, int odd)
+{
+    const __m256 s = odd ? _mm256_shuffle_ps(a, b, 0xdd) : _mm256_shuffle_ps(a, b, 0x88);
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0xd8));
+}
+/* nanmax on 8 lanes */
+static inline __m256 nanmax8(__m256 m, __m256 v)
+{
+    const __m256 k = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    return _mm256_blendv_ps(m, v, k);
+}
+#endif
+
 /* h[ow] for output columns [lo, hi), whose windows need no clipping: the
  * taps are reduced one at a time across all columns, which vectorises; the
  * 3-wide stride-2 window of ResNet stems gets an AVX-512 path, and an AVX2
@@ -145,23 +161,13 @@ static void interior_row(const float *r, float *h, int64_t lo, int64_t hi, int k
     }
 #elif defined(__AVX2__)
     if (kw == 3 && sw == 2) {
-        /* 8 columns read input [2 ow - pw, 2 ow - pw + 18); shuffle takes
-         * the even (0x88) or odd (0xdd) floats of a pair of vectors in
-         * 128-bit lanes, the permute puts the lanes in order */
+        /* 8 columns read input [2 ow - pw, 2 ow - pw + 18) */
         for (; ow + 8 <= hi && 2 * ow - pw + 18 <= iw_n; ow += 8) {
             const float *w = r + 2 * ow - pw;
             const __m256 a0 = _mm256_loadu_ps(w), a1 = _mm256_loadu_ps(w + 8);
             const __m256 b0 = _mm256_loadu_ps(w + 2), b1 = _mm256_loadu_ps(w + 10);
-            __m256 m = _mm256_castpd_ps(
-                _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xd8));
-            __m256 v = _mm256_castpd_ps(
-                _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xdd)), 0xd8));
-            __m256 k = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-            m = _mm256_blendv_ps(m, v, k);
-            v = _mm256_castpd_ps(
-                _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0x88)), 0xd8));
-            k = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-            _mm256_storeu_ps(h + ow, _mm256_blendv_ps(m, v, k));
+            __m256 m = nanmax8(pick8(a0, a1, 0), pick8(a0, a1, 1));
+            _mm256_storeu_ps(h + ow, nanmax8(m, pick8(b0, b1, 0)));
         }
     }
 #endif
