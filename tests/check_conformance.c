@@ -101,6 +101,17 @@ END_TEST
 #define RANDOM_3X3_CASES 48  /* 3x3 stride 1: what Winograd-style primitives accept */
 #define RANDOM_WIDE_CASES 16 /* several 16-channel blocks and a partial one */
 
+/* DLAS_CONFORMANCE_FRACTION (0 < f <= 1, default 1) runs that share of each
+ * random set: the first draws, the same shapes as a full run. CI's sanitizer
+ * stage uses a quarter; its plain run before draws them all. */
+static double random_fraction = 1.0;
+
+static int random_count(int n)
+{
+    int k = (int)(n * random_fraction + 0.5);
+    return k < 1 ? 1 : k;
+}
+
 /* Tolerances looser than TOL, each with its reason. The issue's bound is a
  * relative error below 1e-4; TOL keeps exact-arithmetic primitives to 1e-5. */
 static const struct {
@@ -531,17 +542,17 @@ START_TEST(test_primitive)
             ck_assert_int_eq(dlas_conv_desc_finish(&d), 0);
             check_case(c, pp, &be, threads, &d, &r, k, &tally);
         }
-        for (int k = 0; k < RANDOM_CASES; k++) {
+        for (int k = 0; k < random_count(RANDOM_CASES); k++) {
             struct dlas_conv_desc d;
             random_desc(&r, &d);
             check_case(c, pp, &be, threads, &d, &r, N_FIXED + k, &tally);
         }
-        for (int k = 0; k < RANDOM_3X3_CASES; k++) {
+        for (int k = 0; k < random_count(RANDOM_3X3_CASES); k++) {
             struct dlas_conv_desc d;
             random_desc_3x3(&r, &d);
             check_case(c, pp, &be, threads, &d, &r, N_FIXED + RANDOM_CASES + k, &tally);
         }
-        for (int k = 0; k < RANDOM_WIDE_CASES; k++) {
+        for (int k = 0; k < random_count(RANDOM_WIDE_CASES); k++) {
             struct dlas_conv_desc d;
             random_desc_wide(&r, &d);
             check_case(c, pp, &be, threads, &d, &r,
@@ -1316,6 +1327,18 @@ END_TEST
 
 int main(void)
 {
+    const char *f = getenv("DLAS_CONFORMANCE_FRACTION");
+    if (f) {
+        char *end;
+        random_fraction = strtod(f, &end);
+        if (end == f || *end || !(random_fraction > 0.0 && random_fraction <= 1.0)) {
+            fprintf(stderr, "check_conformance: DLAS_CONFORMANCE_FRACTION='%s': want a number "
+                            "in (0, 1]\n", f);
+            return 1;
+        }
+        fprintf(stderr, "check_conformance: %.0f%% of each random shape set "
+                        "(DLAS_CONFORMANCE_FRACTION)\n", 100.0 * random_fraction);
+    }
     if (!(reg = dlas_test_registry("check_conformance")))
         return 1;
     for (size_t i = 0; i < dlas_registry_n_failures(reg); i++) {
