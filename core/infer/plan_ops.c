@@ -113,7 +113,15 @@ struct pool_job {
  * reduced in any order (rows first, then columns). */
 static inline float nanmax(float m, float v) { return (v > m || v != v) ? v : m; }
 
-#if defined(__AVX2__) && !defined(__AVX512F__)
+#if defined(__AVX512F__)
+/* nanmax on 16 lanes */
+static inline __m512 nanmax16(__m512 m, __m512 v)
+{
+    const __mmask16 k =
+        _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    return _mm512_mask_mov_ps(m, k, v);
+}
+#elif defined(__AVX2__)
 /* The even (odd = 0) or odd (odd = 1) floats of a, then of b, in order:
  * shuffle takes them in 128-bit lanes, the permute puts the lanes in order. */
 static inline __m256 pick8(__m256 a, __m256 b, int odd)
@@ -149,14 +157,9 @@ static void interior_row(const float *r, float *h, int64_t lo, int64_t hi, int k
             const float *w = r + 2 * ow - pw;
             __m512 a0 = _mm512_loadu_ps(w), a1 = _mm512_loadu_ps(w + 16);
             __m512 b0 = _mm512_loadu_ps(w + 2), b1 = _mm512_loadu_ps(w + 18);
-            __m512 m = _mm512_permutex2var_ps(a0, even, a1);
-            __m512 v = _mm512_permutex2var_ps(a0, odd, a1);
-            __mmask16 k =
-                _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-            m = _mm512_mask_mov_ps(m, k, v);
-            v = _mm512_permutex2var_ps(b0, even, b1);
-            k = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-            _mm512_storeu_ps(h + ow, _mm512_mask_mov_ps(m, k, v));
+            __m512 m = nanmax16(_mm512_permutex2var_ps(a0, even, a1),
+                                _mm512_permutex2var_ps(a0, odd, a1));
+            _mm512_storeu_ps(h + ow, nanmax16(m, _mm512_permutex2var_ps(b0, even, b1)));
         }
     }
 #elif defined(__AVX2__)
