@@ -19,8 +19,20 @@
 #include "wino_transform.h"
 
 #define NAME "winograd"
-/* Bytes of transformed tiles and products a chunk may hold (L2 is 1 MiB). */
-#define CHUNK_BYTES (384 * 1024)
+/* Bytes of transformed tiles and products a chunk may hold, by loop order:
+ * ORDER_BLOCKS keeps a chunk in L2 (1 MiB on the AVX-512 parts, 512 KiB
+ * on Zen 3); ORDER_XI streams every weight matrix U once a chunk (9.4 MB
+ * for F(4x4) on 256 channels), so its chunks are as large as L3 allows. */
+#define CHUNK_BYTES_BLOCKS (384 * 1024)
+#define CHUNK_BYTES_XI (2 * 1024 * 1024)
+
+/* The GEMMs' loop order: each output-channel block's alpha^2 products in
+ * turn (its U slices and the chunk's V stay in L2 while the weights are
+ * small), or each xi in turn over every block (U[xi] read once a chunk
+ * when the weights are too large to stay in cache). */
+enum order { ORDER_BLOCKS, ORDER_XI };
+#define WINO_U_CACHED (1024 * 1024)
+#define WINO_F4_CACHED (4.0 * 1024 * 1024)
 
 enum split { SPLIT_TILES, SPLIT_CHANNELS };
 
@@ -31,6 +43,7 @@ struct wino_state {
     int b, p;          /* oc vectors, tiles per GEMM block */
     int64_t ct;        /* tiles per chunk */
     enum split split;  /* as configured; SPLIT_TILES also means "auto" below */
+    enum order order;
     int split_auto;
     int64_t tiles_h, tiles_w, tiles; /* per image */
     struct pc_window win;
@@ -44,15 +57,18 @@ struct wino_state {
 static const struct dlas_param_spec wino_params[] = {
     {"tile", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 4, NULL,
      "output tile m of F(m x m, 3 x 3): 4 (4x fewer multiplications than direct), 2 (2.25x "
-     "fewer, 2.25x smaller transformed weights, less rounding), or 0: 4 when an image has at "
-     "least 16 such tiles, else 2 (on small maps F(4x4) wastes tiles and streams 36 weight "
-     "matrices for few products)"},
+     "fewer, 2.25x smaller transformed weights, less rounding), or 0: 4 where it multiplies "
+     "less and its transformed weights stay in cache (<= 4 MiB) or serve >= 32 tiles, else 2"},
     {"oc_vectors", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 4, NULL,
      "output-channel vectors of 16 per GEMM register block; 0 = chosen from the layer"},
     {"tile_block", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 16, NULL,
      "tiles per GEMM register block; 0 = chosen; tile_block * oc_vectors <= 28"},
     {"chunk", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 512, NULL,
      "tiles transformed and multiplied together (sized for L2); 0 = chosen from the layer"},
+    {"order", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|blocks|xi",
+     "GEMM loop order: each output-channel block over the alpha^2 products (chunks sized "
+     "for L2), or each product over every block (U read once a chunk, larger chunks); "
+     "auto: xi when the transformed weights exceed 1 MiB"},
     {"split", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|tiles|channels",
      "what the threads divide: output tiles, or output-channel blocks (for layers with few "
      "tiles)"},
@@ -61,9 +77,27 @@ static const struct dlas_param_spec wino_params[] = {
 struct config {
     int m, b, p;
     int64_t ct;
+    enum order order;
     enum split split;
     int split_auto;
 };
+
+/* F(4x4) where it multiplies less than F(2x2) (not on 2x2 maps) and its
+ * 36 weight matrices are either small enough to stay in cache (4 MiB: up
+ * to ~160 channels) or shared by at least 32 tiles; else F(2x2), whose 16
+ * are 2.25x smaller. Measured on Zen 3 (2 threads, batch 1): F(2x2) took
+ * 0.80 of F(4x4)'s time on 256x14x14 and 0.90 on 192x14x14; F(4x4) 0.70-0.90
+ * of F(2x2)'s on 64-160 channels down to 7x7 maps and on 256x28x28. */
+static int default_tile(const struct dlas_conv_desc *d)
+{
+    const int64_t t4 = pc_ceil_div(d->out_h, 4) * pc_ceil_div(d->out_w, 4);
+    const int64_t t2 = pc_ceil_div(d->out_h, 2) * pc_ceil_div(d->out_w, 2);
+    const int64_t batch = d->batch > 0 ? d->batch : 1;
+    const double u4 = 36.0 * 4.0 * (double)d->in_c * (double)(d->out_c / d->groups);
+    if (36 * t4 >= 16 * t2)
+        return 2;
+    return u4 <= WINO_F4_CACHED || t4 * batch >= 32 ? 4 : 2;
+}
 
 static int configure(const struct dlas_conv_desc *d, const struct dlas_params *p,
                      struct config *c, char *why, size_t len)
@@ -71,7 +105,7 @@ static int configure(const struct dlas_conv_desc *d, const struct dlas_params *p
     memset(c, 0, sizeof *c);
     c->m = p ? (int)dlas_param_int(p, "tile") : 0;
     if (!c->m)
-        c->m = pc_ceil_div(d->out_h, 4) * pc_ceil_div(d->out_w, 4) >= 16 ? 4 : 2;
+        c->m = default_tile(d);
     if (c->m != 2 && c->m != 4)
         return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
                        "tile = %d: only F(2x2,3x3) and F(4x4,3x3) are implemented", c->m);
@@ -98,9 +132,18 @@ static int configure(const struct dlas_conv_desc *d, const struct dlas_params *p
                        c->p, c->b);
     const int a2 = (c->m + 2) * (c->m + 2);
     c->ct = p ? dlas_param_int(p, "chunk") : 0;
+    const char *ord = p ? dlas_param_str(p, "order") : NULL;
+    const int64_t u_bytes = (int64_t)a2 * cpg * pc_round_up(opg, c->b * PC_VL) * 4;
+    if (ord && strcmp(ord, "auto"))
+        c->order = !strcmp(ord, "xi") ? ORDER_XI : ORDER_BLOCKS;
+    else
+        c->order = u_bytes > WINO_U_CACHED ? ORDER_XI : ORDER_BLOCKS;
     if (!c->ct) {
-        int64_t per_tile = (int64_t)a2 * (pc_round_up(cpg, PC_VL) + c->b * PC_VL) * 4;
-        c->ct = CHUNK_BYTES / per_tile;
+        /* a chunk's V, and M of one output block or of all */
+        const int64_t m_lanes = c->order == ORDER_XI ? pc_round_up(opg, c->b * PC_VL)
+                                                     : c->b * PC_VL;
+        const int64_t per_tile = (int64_t)a2 * (pc_round_up(cpg, PC_VL) + m_lanes) * 4;
+        c->ct = (c->order == ORDER_XI ? CHUNK_BYTES_XI : CHUNK_BYTES_BLOCKS) / per_tile;
         c->ct = c->ct < c->p ? c->p : c->ct / c->p * c->p;
     }
     /* the transformed tiles are laid out in whole GEMM blocks */
@@ -163,6 +206,7 @@ static int wino_prepare(const struct dlas_host *host, const struct dlas_backend 
     s->b = cf.b;
     s->p = cf.p;
     s->ct = cf.ct;
+    s->order = cf.order;
     s->split = cf.split;
     s->split_auto = cf.split_auto;
     s->nblk = pc_ceil_div(s->conv.cpg, PC_VL);
@@ -177,7 +221,8 @@ static int wino_prepare(const struct dlas_host *host, const struct dlas_backend 
     w->q = w->cols;
     s->img_floats = s->nblk * pc_window_block(w);
     s->threads = pc_threads(be);
-    s->thread_floats = (int64_t)s->a2 * s->ct * (s->nblk * PC_VL + s->b * PC_VL);
+    s->thread_floats = (int64_t)s->a2 * s->ct *
+                       (s->nblk * PC_VL + (s->order == ORDER_XI ? s->n_ob : 1) * s->b * PC_VL);
 
     s->ob_floats = s->conv.cpg * s->b * PC_VL;
     const int64_t per_g = s->a2 * s->n_ob * s->ob_floats;
@@ -232,6 +277,21 @@ static void pack_rows(const void *ctx, int64_t r0, int64_t r1)
     pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, c->ws, r0, r1);
 }
 
+/* M[xi] of output block ob (m: that block's M) = U[xi] V[xi] for the
+ * chunk's nt tiles, in GEMM blocks of p tiles. */
+static void gemm(const struct wino_state *s, struct pc_kargs *ka, int64_t g, int xi, int64_t ob,
+                 const float *v_xi, float *m, int64_t nt)
+{
+    const int lanes = s->b * PC_VL;
+    ka->w = s->u + ((g * s->a2 + xi) * s->n_ob + ob) * s->ob_floats;
+    for (int64_t t = 0; t < nt; t += s->p) {
+        int np = nt - t < s->p ? (int)(nt - t) : s->p;
+        ka->in = v_xi + t * s->nblk * PC_VL;
+        ka->out = m + (xi * nt + t) * lanes;
+        pc_kernel(1, np, s->b)(ka);
+    }
+}
+
 /* Tiles [t0, t1) of group g (t runs over images x tiles), output-channel
  * blocks [ob0, ob1), in chunks; v and mm are this thread's buffers. */
 static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, int64_t ob0,
@@ -255,7 +315,7 @@ static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, 
     for (int64_t c0 = t0; c0 < t1; c0 += s->ct) {
         const int64_t nt = t1 - c0 < s->ct ? t1 - c0 : s->ct;
         const int64_t ntb = pc_ceil_div(nt, s->p);
-        /* V: [xi][tb][blk][p][16] */
+        /* V: [xi][tb][blk][p][16] (tile t's block at t * nblk * 16) */
         const int64_t v_xi = ntb * s->nblk * s->p * PC_VL;
         for (int64_t j = 0; j < nt; j++) {
             int64_t t = c0 + j, n = t / s->tiles, tt = t % s->tiles;
@@ -266,17 +326,20 @@ static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, 
             for (int64_t bk = 0; bk < s->nblk; bk++)
                 wino_input_transform(m, img + bk * blk, rowlen, dst + bk * s->p * PC_VL, v_xi);
         }
+        /* M: [ob][xi][tile][B*16], all blocks (ORDER_XI) or one at a time */
+        const int64_t m_ob = (int64_t)a2 * nt * lanes;
+        if (s->order == ORDER_XI) {
+            for (int xi = 0; xi < a2; xi++)
+                for (int64_t ob = ob0; ob < ob1; ob++)
+                    gemm(s, &ka, g, xi, ob, v + xi * v_xi, mm + (ob - ob0) * m_ob, nt);
+        }
         for (int64_t ob = ob0; ob < ob1; ob++) {
-            /* M: [xi][tile][B*16] */
-            for (int xi = 0; xi < a2; xi++) {
-                ka.w = s->u + ((g * a2 + xi) * s->n_ob + ob) * s->ob_floats;
-                for (int64_t tb = 0; tb < ntb; tb++) {
-                    int np = nt - tb * s->p < s->p ? (int)(nt - tb * s->p) : s->p;
-                    ka.in = v + xi * v_xi + tb * s->nblk * s->p * PC_VL;
-                    ka.out = mm + (xi * nt + tb * s->p) * lanes;
-                    pc_kernel(1, np, s->b)(&ka);
-                }
-            }
+            const float *mob = mm;
+            if (s->order == ORDER_XI)
+                mob += (ob - ob0) * m_ob;
+            else
+                for (int xi = 0; xi < a2; xi++)
+                    gemm(s, &ka, g, xi, ob, v + xi * v_xi, mm, nt);
             const int64_t oc0 = ob * lanes;
             for (int64_t j = 0; j < nt; j++) {
                 int64_t t = c0 + j, n = t / s->tiles, tt = t % s->tiles;
@@ -286,7 +349,7 @@ static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, 
                 for (int64_t cb = 0; cb < lanes && oc0 + cb < s->conv.opg; cb += PC_VL) {
                     const float *bias =
                         s->bias ? s->bias + (g * s->n_ob + ob) * lanes + cb : NULL;
-                    wino_output_transform(m, mm + j * lanes + cb, nt * lanes, bias, ytile);
+                    wino_output_transform(m, mob + j * lanes + cb, nt * lanes, bias, ytile);
                     int64_t left = s->conv.opg - (oc0 + cb), nc = left < PC_VL ? left : PC_VL;
                     float *dst = c->out + (n * d->out_c + g * s->conv.opg + oc0 + cb) * ohw +
                                  oh0 * d->out_w + ow0;
