@@ -367,8 +367,13 @@ static enum split split_of(const struct wino_state *s, int64_t batch, int nt)
         return s->split;
     /* tiles, while each thread gets a few: sharing the output channels
      * instead makes every thread transform every input tile, which measured
-     * slower down to 8 tiles a thread (7x7 maps) */
-    if (batch * s->tiles >= 4LL * nt || s->n_ob < nt)
+     * slower down to 8 tiles a thread (7x7 maps) where the weights stay in
+     * cache. Where they do not (the xi order), threads that split the tiles
+     * each stream all of U: with 8 tiles a thread or fewer, sharing the
+     * channels took 0.82-0.97 of the time (Zen 3, 256x14x14 F(4x4),
+     * 512x7x7 and 256x8x8 F(2x2)); with 24, 1.05 */
+    const int64_t min_tiles = s->order == ORDER_XI ? 8LL * nt + 1 : 4LL * nt;
+    if (batch * s->tiles >= min_tiles || s->n_ob < nt)
         return SPLIT_TILES;
     return SPLIT_CHANNELS;
 }
