@@ -102,21 +102,20 @@ int dlas_graph_mask_channels(struct dlas_graph *g, int id, const uint8_t *keep)
         return dlas_error(DLAS_ERR_INVALID, "mask channels: NULL %s", g ? "keep" : "graph");
     if (id < 0 || id >= dlas_graph_n_nodes(g))
         return dlas_error(DLAS_ERR_INVALID, "mask channels: no node %d", id);
-    /* The refusals of removal, on copies: these channels now, and every
-     * channel masked so far together with them (so that a layer masked
-     * channel by channel is still refused its last one). */
+    /* The refusals of removal, on one copy: these channels now, then every
+     * channel masked so far (still masked in the copy) together with them,
+     * so that a layer masked channel by channel is still refused its last
+     * one. A masked class stays dead whatever else is removed, so removing
+     * these first leaves the same set to remove as masking them would. */
     struct dlas_graph *trial = dlas_graph_clone(g);
     if (!trial)
         return dlas_error(DLAS_ERR_NOMEM, "mask channels: out of memory");
     int rc = dlas_graph_prune_channels(trial, id, keep);
-    dlas_graph_free(trial);
-    if (rc)
+    if (rc) {
+        dlas_graph_free(trial);
         return rc;
-    if (!(trial = dlas_graph_clone(g)))
-        return dlas_error(DLAS_ERR_NOMEM, "mask channels: out of memory");
-    rc = mask_classes(trial, id, keep);
-    if (!rc)
-        rc = dlas_graph_remove_masked_channels(trial, NULL);
+    }
+    rc = dlas_graph_remove_masked_channels(trial, NULL);
     dlas_graph_free(trial);
     if (rc)
         return dlas_error_context("masking channels of '%s'", dlas_graph_node(g, id)->name);
