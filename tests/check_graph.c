@@ -982,6 +982,36 @@ static void assert_tensor_equal(const struct dlas_tensor *a, const struct dlas_t
     }
 }
 
+/* Two nodes of one name are refused, the first such pair in node order
+ * named (the check sorts the names: a large graph is validated often). */
+START_TEST(test_duplicate_names)
+{
+    struct dlas_graph *g = dlas_graph_new();
+    int x = dlas_graph_input(g, "in", 2, 4, 4);
+    for (int i = 0; i < 6; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "r%d", i);
+        x = dlas_graph_relu(g, name, x);
+    }
+    ck_assert_int_eq(dlas_graph_status(g), 0);
+    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    /* nodes 5 and 6 renamed "r1" (node 2): node 5 is the first repeat */
+    snprintf(dlas_graph_node(g, 6)->name, DLAS_NAME_MAX, "r1");
+    snprintf(dlas_graph_node(g, 5)->name, DLAS_NAME_MAX, "r1");
+    ck_assert_int_eq(dlas_graph_validate(g), DLAS_ERR_INVALID);
+    ck_assert_str_eq(dlas_last_error(), "graph: nodes 2 and 5 are both named 'r1'");
+    snprintf(dlas_graph_node(g, 5)->name, DLAS_NAME_MAX, "r4b");
+    ck_assert_int_eq(dlas_graph_validate(g), DLAS_ERR_INVALID);
+    ck_assert_str_eq(dlas_last_error(), "graph: nodes 2 and 6 are both named 'r1'");
+    snprintf(dlas_graph_node(g, 6)->name, DLAS_NAME_MAX, "in");
+    ck_assert_int_eq(dlas_graph_validate(g), DLAS_ERR_INVALID);
+    ck_assert_str_eq(dlas_last_error(), "graph: nodes 0 and 6 are both named 'in'");
+    snprintf(dlas_graph_node(g, 6)->name, DLAS_NAME_MAX, "out");
+    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    dlas_graph_free(g);
+}
+END_TEST
+
 START_TEST(test_clone)
 {
     struct dlas_graph *g = new_graph();
@@ -1380,6 +1410,7 @@ static Suite *graph_suite(void)
     tcase_add_test(t, test_stats_flops_dtypes);
     tcase_add_test(t, test_peak_activation);
     tcase_add_test(t, test_clone);
+    tcase_add_test(t, test_duplicate_names);
     tcase_add_test(t, test_init_weights);
     tcase_add_test(t, test_lenet5_plugin);
     return s;

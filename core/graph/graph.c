@@ -205,19 +205,53 @@ int dlas_graph_infer_shapes(struct dlas_graph *g)
     return rc;
 }
 
-int dlas_graph_validate(const struct dlas_graph *g)
+struct named {
+    const char *name;
+    int id;
+};
+
+static int cmp_named(const void *a, const void *b)
 {
-    int rc = check_structure(g);
-    if (rc)
-        return rc;
+    const struct named *x = a, *y = b;
+    int c = strncmp(x->name, y->name, DLAS_NAME_MAX);
+    return c ? c : (x->id > y->id) - (x->id < y->id);
+}
+
+/* first[i]: the earliest node named as node i, or -1 when none before i is.
+ * Sorted, not pairwise: surgery validates large graphs many times over. */
+static int earlier_names(const struct dlas_graph *g, int *first)
+{
+    struct named *v = malloc(((size_t)g->n + 1) * sizeof *v);
+    if (!v)
+        return dlas_error(DLAS_ERR_NOMEM, "graph: out of memory");
+    for (int i = 0; i < g->n; i++) {
+        v[i].name = g->nodes[i].name;
+        v[i].id = i;
+        first[i] = -1;
+    }
+    qsort(v, (size_t)g->n, sizeof *v, cmp_named);
+    for (int k = 1; k < g->n; k++)
+        if (!strncmp(v[k].name, v[k - 1].name, DLAS_NAME_MAX))
+            first[v[k].id] = first[v[k - 1].id] >= 0 ? first[v[k - 1].id] : v[k - 1].id;
+    free(v);
+    return DLAS_OK;
+}
+
+static int validate_nodes(const struct dlas_graph *g, int *first)
+{
+    int rc;
     for (int i = 0; i < g->n; i++) {
         const struct dlas_node *n = &g->nodes[i];
         if (!memchr(n->name, '\0', sizeof n->name) || !n->name[0])
             return dlas_error(DLAS_ERR_INVALID, "graph: node %d has no name", i);
-        for (int j = 0; j < i; j++)
-            if (!strcmp(g->nodes[j].name, n->name))
-                return dlas_error(DLAS_ERR_INVALID, "graph: nodes %d and %d are both named '%s'",
-                                  j, i, n->name);
+    }
+    if ((rc = earlier_names(g, first)))
+        return rc;
+    for (int i = 0; i < g->n; i++) {
+        const struct dlas_node *n = &g->nodes[i];
+        if (first[i] >= 0)
+            return dlas_error(DLAS_ERR_INVALID, "graph: nodes %d and %d are both named '%s'",
+                              first[i], i, n->name);
         int ndim;
         int64_t s[3];
         if ((rc = graph_derive_shape(g, i, &ndim, s)))
@@ -232,6 +266,20 @@ int dlas_graph_validate(const struct dlas_graph *g)
     }
     return DLAS_OK;
 }
+
+int dlas_graph_validate(const struct dlas_graph *g)
+{
+    int rc = check_structure(g);
+    if (rc)
+        return rc;
+    int *first = malloc(((size_t)g->n + 1) * sizeof *first);
+    if (!first)
+        return dlas_error(DLAS_ERR_NOMEM, "graph: out of memory");
+    rc = validate_nodes(g, first);
+    free(first);
+    return rc;
+}
+
 
 static int need_f32(const struct dlas_node *n, const struct dlas_tensor *t, const char *what)
 {
