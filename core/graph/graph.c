@@ -280,7 +280,6 @@ int dlas_graph_validate(const struct dlas_graph *g)
     return rc;
 }
 
-
 static int need_f32(const struct dlas_node *n, const struct dlas_tensor *t, const char *what)
 {
     if (t->data && t->dtype != DLAS_F32)

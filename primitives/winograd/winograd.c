@@ -5,14 +5,15 @@
  * packs the alpha^2 matrices U[xi] (out x in channels) for the register-
  * blocked micro-kernel of prim_common.h. run() packs the padded input into
  * the channel-blocked layout, then works through the output tiles in chunks
- * small enough for L2: each chunk's tiles are transformed 16 channels at a
- * time (V = B^T d B), multiplied by U as alpha^2 independent GEMMs
+ * (sized for L2, or larger where the weights do not stay in cache: enum
+ * order): each chunk's tiles are transformed 16 channels at a time
+ * (V = B^T d B), multiplied by U as alpha^2 independent GEMMs
  * (M[xi] = U[xi] V[xi], the batched GEMM), and transformed back (Y = A^T M
  * A) straight into the NCHW output, bias included.
  *
  * Threading: one OpenMP region per run(). The input is packed split by rows;
  * then each thread takes a contiguous range of tiles (all output channels),
- * or, when there are fewer than 4 tiles a thread, a range of output-channel
+ * or, when there are few tiles a thread (split_of), a range of output-channel
  * blocks over all tiles (transforming the input tiles itself). */
 #include <string.h>
 
@@ -32,7 +33,7 @@
  * when the weights are too large to stay in cache). */
 enum order { ORDER_BLOCKS, ORDER_XI };
 #define WINO_U_CACHED (1024 * 1024)
-#define WINO_F4_CACHED (4.0 * 1024 * 1024)
+#define WINO_F4_CACHED (4 * 1024 * 1024)
 
 enum split { SPLIT_TILES, SPLIT_CHANNELS };
 
@@ -64,7 +65,8 @@ static const struct dlas_param_spec wino_params[] = {
     {"tile_block", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 16, NULL,
      "tiles per GEMM register block; 0 = chosen; tile_block * oc_vectors <= 28"},
     {"chunk", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 512, NULL,
-     "tiles transformed and multiplied together (sized for L2); 0 = chosen from the layer"},
+     "tiles transformed and multiplied together; 0 = chosen from the layer (sized for L2 in "
+     "the blocks order, for 2 MiB in the xi order)"},
     {"order", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|blocks|xi",
      "GEMM loop order: each output-channel block over the alpha^2 products (chunks sized "
      "for L2), or each product over every block (U read once a chunk, larger chunks); "
@@ -93,7 +95,7 @@ static int default_tile(const struct dlas_conv_desc *d)
     const int64_t t4 = pc_ceil_div(d->out_h, 4) * pc_ceil_div(d->out_w, 4);
     const int64_t t2 = pc_ceil_div(d->out_h, 2) * pc_ceil_div(d->out_w, 2);
     const int64_t batch = d->batch > 0 ? d->batch : 1;
-    const double u4 = 36.0 * 4.0 * (double)d->in_c * (double)(d->out_c / d->groups);
+    const int64_t u4 = 36 * 4 * d->in_c * (d->out_c / d->groups);
     if (36 * t4 >= 16 * t2)
         return 2;
     return u4 <= WINO_F4_CACHED || t4 * batch >= 32 ? 4 : 2;
