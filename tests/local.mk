@@ -27,8 +27,12 @@ endif
 tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
 tests_libtestutil_la_CFLAGS = $(TEST_CFLAGS)
 
-CHECK_SUITES += tests/check_loader tests/check_params tests/check_graph \
-	tests/check_conformance tests/check_experiment
+# The slowest suites come first, slowest first: under make -jN they start
+# first, so that none of them is left running alone at the end (under the
+# sanitizers they take minutes). Their flags are in their own sections below.
+CHECK_SUITES += tests/check_conformance tests/check_experiment tests/check_mask \
+	tests/check_surgery tests/check_graph tests/check_train tests/check_zoo \
+	tests/check_compare tests/check_loader tests/check_params
 if HAVE_CHECK
 TESTS += tests/plugin_template.sh
 endif
@@ -62,7 +66,7 @@ tests_check_datasets_CFLAGS = $(TEST_CFLAGS) $(ZLIB_CFLAGS) $(JPEG_CFLAGS) $(LIB
 tests_check_datasets_LDADD = $(TEST_LDADD) $(ZLIB_LIBS) $(JPEG_LIBS) $(LIBPNG_LIBS)
 
 # Graph surgery (channel removal, block replacement) and checkpoints.
-CHECK_SUITES += tests/check_surgery tests/check_checkpoint
+CHECK_SUITES += tests/check_checkpoint # (and check_surgery, above)
 tests_check_surgery_CFLAGS = $(TEST_CFLAGS)
 tests_check_surgery_LDADD = $(TEST_LDADD)
 tests_check_checkpoint_CFLAGS = $(TEST_CFLAGS) $(ZLIB_CFLAGS)
@@ -70,7 +74,7 @@ tests_check_checkpoint_LDADD = $(TEST_LDADD) $(ZLIB_LIBS)
 
 # The model zoo: exact parameter counts, structure, a forward of each model;
 # parity with PyTorch (exit 77, SKIP, when /usr/bin/python3 lacks torch).
-CHECK_SUITES += tests/check_zoo tests/check_parity
+CHECK_SUITES += tests/check_parity # (and check_zoo, above)
 EXTRA_DIST += tests/torch_export.py
 tests_check_zoo_CFLAGS = $(TEST_CFLAGS)
 tests_check_zoo_LDADD = $(TEST_LDADD)
@@ -79,7 +83,7 @@ tests_check_parity_LDADD = $(TEST_LDADD)
 
 # The plan's fusion and per-layer control, the tuning log and tuner, and
 # the side-by-side comparison of primitives.
-CHECK_SUITES += tests/check_compare
+# (check_compare is in CHECK_SUITES above)
 tests_check_compare_CFLAGS = $(TEST_CFLAGS)
 tests_check_compare_LDADD = $(TEST_LDADD)
 
@@ -114,7 +118,7 @@ tests_fixtures_fx_wrong_la_LDFLAGS = $(FIXTURE_LDFLAGS)
 tests_fixtures_fx_wrong_la_LIBADD = libdlas.la
 
 # Training: gradient checks of every op, losses, SGD, resume after SIGKILL.
-CHECK_SUITES += tests/check_train
+# (check_train is in CHECK_SUITES above)
 tests_check_train_CFLAGS = $(TEST_CFLAGS)
 tests_check_train_LDADD = $(TEST_LDADD)
 if HAVE_CHECK
@@ -158,7 +162,7 @@ tests_fixtures_fx_latency_la_LDFLAGS = $(FIXTURE_LDFLAGS)
 tests_fixtures_fx_latency_la_LIBADD = libdlas.la
 
 # Masking channels and removing masked ones: same output as removal.
-CHECK_SUITES += tests/check_mask
+# (check_mask is in CHECK_SUITES above)
 tests_check_mask_CFLAGS = $(TEST_CFLAGS)
 tests_check_mask_LDADD = $(TEST_LDADD)
 
