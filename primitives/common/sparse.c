@@ -104,37 +104,18 @@ int sc_even_block(int64_t n_vec, int max_v)
             _Pragma("GCC unroll 28") for (int v = 0; v < V; v++) acc[v] +=                  \
                 w * SC_LOAD(xk + v * PC_VL);                                                \
         }                                                                                   \
-        if (a->act != DLAS_ACT_NONE) {                                                      \
-            const pc_v16 zero = {0}, six = SC_SPLAT(6.0f);                                  \
-            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                            \
-            {                                                                               \
-                pc_v16i neg = (pc_v16i)(acc[v] < zero);                                     \
-                acc[v] = (pc_v16)((pc_v16i)acc[v] & ~neg);                                  \
-                if (a->act == DLAS_ACT_RELU6) {                                             \
-                    pc_v16i big = (pc_v16i)(acc[v] > six);                                  \
-                    acc[v] = (pc_v16)(((pc_v16i)acc[v] & ~big) | ((pc_v16i)six & big));     \
-                }                                                                           \
-            }                                                                               \
-        }                                                                                   \
+        SC_ACT(acc, V);                                                                     \
         float *o = a->dst;                                                                  \
         _Pragma("GCC unroll 28") for (int v = 0; v < V; v++) *(pc_v16u *)(o + v * PC_VL) =  \
             acc[v];                                                                         \
     } while (0)
 
+/* the layer's activation on V vectors acc[] (sc_act16) */
 #define SC_ACT(acc, V)                                                                      \
     do {                                                                                    \
-        if (a->act != DLAS_ACT_NONE) {                                                      \
-            const pc_v16 zero = {0}, six = SC_SPLAT(6.0f);                                  \
-            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                            \
-            {                                                                               \
-                pc_v16i neg = (pc_v16i)(acc[v] < zero);                                     \
-                acc[v] = (pc_v16)((pc_v16i)acc[v] & ~neg);                                  \
-                if (a->act == DLAS_ACT_RELU6) {                                             \
-                    pc_v16i big = (pc_v16i)(acc[v] > six);                                  \
-                    acc[v] = (pc_v16)(((pc_v16i)acc[v] & ~big) | ((pc_v16i)six & big));     \
-                }                                                                           \
-            }                                                                               \
-        }                                                                                   \
+        if (a->act != DLAS_ACT_NONE)                                                        \
+            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++) acc[v] =                   \
+                sc_act16(acc[v], a->act);                                                   \
     } while (0)
 
 /* one row's non-zeros [from, to) into acc, and EXTRA (a statement, may be
@@ -190,17 +171,33 @@ typedef int32_t sc_v8i __attribute__((vector_size(32), aligned(32)));
 #define SC_LOAD8(p) (*(const sc_v8u *)(p))
 #define SC_SPLAT8(x) ((sc_v8){x, x, x, x, x, x, x, x})
 
+/* The layer's activation on the kernels' vectors of 16 and 8 floats (the
+ * same steps as pc_actn on the build's native vector: NaN passes through,
+ * as torch.relu does). Callers skip it for DLAS_ACT_NONE. */
+static inline pc_v16 sc_act16(pc_v16 v, int act)
+{
+    const pc_v16 zero = {0}, six = SC_SPLAT(6.0f);
+    v = (pc_v16)((pc_v16i)v & ~(pc_v16i)(v < zero));
+    if (act == DLAS_ACT_RELU6) {
+        pc_v16i big = (pc_v16i)(v > six);
+        v = (pc_v16)(((pc_v16i)v & ~big) | ((pc_v16i)six & big));
+    }
+    return v;
+}
+static inline sc_v8 sc_act8(sc_v8 v, int act)
+{
+    const sc_v8 zero = {0}, six = SC_SPLAT8(6.0f);
+    v = (sc_v8)((sc_v8i)v & ~(sc_v8i)(v < zero));
+    if (act == DLAS_ACT_RELU6) {
+        sc_v8i big = (sc_v8i)(v > six);
+        v = (sc_v8)(((sc_v8i)v & ~big) | ((sc_v8i)six & big));
+    }
+    return v;
+}
 #define SC_ACT8(h)                                                                          \
     do {                                                                                    \
-        if (a->act != DLAS_ACT_NONE) {                                                      \
-            const sc_v8 zero = {0}, six = SC_SPLAT8(6.0f);                                  \
-            sc_v8i neg = (sc_v8i)(h < zero);                                                \
-            h = (sc_v8)((sc_v8i)h & ~neg);                                                  \
-            if (a->act == DLAS_ACT_RELU6) {                                                 \
-                sc_v8i big = (sc_v8i)(h > six);                                             \
-                h = (sc_v8)(((sc_v8i)h & ~big) | ((sc_v8i)six & big));                      \
-            }                                                                               \
-        }                                                                                   \
+        if (a->act != DLAS_ACT_NONE)                                                        \
+            h = sc_act8(h, a->act);                                                         \
     } while (0)
 
 /* one row's non-zeros [from, to) into acc and, when H, the half vector h */
