@@ -110,12 +110,12 @@ int sc_even_block(int64_t n_vec, int max_v)
             acc[v];                                                                         \
     } while (0)
 
-/* the layer's activation on V vectors acc[] (sc_act16) */
+/* the layer's activation on V vectors acc[] (SC_CLAMP, below) */
 #define SC_ACT(acc, V)                                                                      \
     do {                                                                                    \
         if (a->act != DLAS_ACT_NONE)                                                        \
-            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++) acc[v] =                   \
-                sc_act16(acc[v], a->act);                                                   \
+            _Pragma("GCC unroll 28") for (int v = 0; v < V; v++)                            \
+                SC_CLAMP(pc_v16, pc_v16i, SC_SPLAT, acc[v]);                                \
     } while (0)
 
 /* one row's non-zeros [from, to) into acc, and EXTRA (a statement, may be
@@ -171,33 +171,25 @@ typedef int32_t sc_v8i __attribute__((vector_size(32), aligned(32)));
 #define SC_LOAD8(p) (*(const sc_v8u *)(p))
 #define SC_SPLAT8(x) ((sc_v8){x, x, x, x, x, x, x, x})
 
-/* The layer's activation on the kernels' vectors of 16 and 8 floats (the
- * same steps as pc_actn on the build's native vector: NaN passes through,
- * as torch.relu does). Callers skip it for DLAS_ACT_NONE. */
-static inline pc_v16 sc_act16(pc_v16 v, int act)
-{
-    const pc_v16 zero = {0}, six = SC_SPLAT(6.0f);
-    v = (pc_v16)((pc_v16i)v & ~(pc_v16i)(v < zero));
-    if (act == DLAS_ACT_RELU6) {
-        pc_v16i big = (pc_v16i)(v > six);
-        v = (pc_v16)(((pc_v16i)v & ~big) | ((pc_v16i)six & big));
-    }
-    return v;
-}
-static inline sc_v8 sc_act8(sc_v8 v, int act)
-{
-    const sc_v8 zero = {0}, six = SC_SPLAT8(6.0f);
-    v = (sc_v8)((sc_v8i)v & ~(sc_v8i)(v < zero));
-    if (act == DLAS_ACT_RELU6) {
-        sc_v8i big = (sc_v8i)(v > six);
-        v = (sc_v8)(((sc_v8i)v & ~big) | ((sc_v8i)six & big));
-    }
-    return v;
-}
+/* The layer's activation on one vector x of type T (integer twin TI, SPLAT
+ * its broadcast): the steps of pc_actn on the build's native vector, NaN
+ * passing through as torch.relu does. A macro, not a function: the AVX-512
+ * kernels (target attribute) may not pass a 64-byte vector to a function
+ * compiled without AVX-512 (clang refuses: the ABI differs). Callers skip it
+ * for DLAS_ACT_NONE. */
+#define SC_CLAMP(T, TI, SPLAT, x)                                                           \
+    do {                                                                                    \
+        const T zero_ = {0}, six_ = SPLAT(6.0f);                                            \
+        x = (T)((TI)(x) & ~(TI)((x) < zero_));                                              \
+        if (a->act == DLAS_ACT_RELU6) {                                                     \
+            TI big_ = (TI)((x) > six_);                                                     \
+            x = (T)(((TI)(x) & ~big_) | ((TI)six_ & big_));                                 \
+        }                                                                                   \
+    } while (0)
 #define SC_ACT8(h)                                                                          \
     do {                                                                                    \
         if (a->act != DLAS_ACT_NONE)                                                        \
-            h = sc_act8(h, a->act);                                                         \
+            SC_CLAMP(sc_v8, sc_v8i, SC_SPLAT8, h);                                          \
     } while (0)
 
 /* one row's non-zeros [from, to) into acc and, when H, the half vector h */
