@@ -154,6 +154,10 @@ static const struct {
     {"direct", 3, {"oc_vectors", "1", "ow_block", "16", "order", "channels"}},
     {"direct", 3, {"oc_vectors", "3", "reg_w", "3", "reg_h", "2"}},
     {"direct", 3, {"oc_vectors", "1", "reg_w", "4", "reg_h", "4"}},
+    /* few input channels: channel blocks instead of the default planes, and
+     * planes forced (refused, with the reason, past 4 channels a group) */
+    {"direct", 1, {"input", "blocks"}},
+    {"direct", 2, {"input", "planes", "oc_vectors", "2"}},
     {"spatial-pack", 5, {"oc_vectors", "1", "reg_h", "4", "reg_w", "4", "tile_h", "8", "tile_w", "12"}},
     {"spatial-pack", 6,
      {"oc_vectors", "4", "reg_h", "1", "reg_w", "7", "tile_h", "3", "tile_w", "7", "order",

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../common/prim_common.h"
+#include "planes.h"
 
 #define NAME "direct"
 /* Packed weights beyond this many bytes do not stay in L2 across a row, so
@@ -33,6 +34,8 @@ struct direct_state {
     enum order order;
     struct pc_window win;
     int64_t img_floats; /* packed floats of one group of one image */
+    int planes;         /* input = planes (planes.h): pl replaces win */
+    struct dp_planes pl;
 };
 
 /* ---- parameters ---------------------------------------------------------- */
@@ -45,6 +48,10 @@ static const struct dlas_param_spec direct_params[] = {
     {"reg_w", DLAS_PARAM_INT, DLAS_PARAM_TUNABLE, "0", 0, 16, NULL,
      "output columns per register block (VW); 0 = chosen from the layer; "
      "VH * VW * B must not exceed 28"},
+    {"input", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|blocks|planes",
+     "the packed input: channel blocks of 16 (any layer), or zero-padded planes (at most 4 "
+     "input channels a group and column stride 1 or 2: a network's first layer; one row "
+     "per block, reg_h does not apply); auto = planes where they apply"},
     {"order", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|rows|channels",
      "loop order of the threads' work: rows outermost (weights reused from L2) or "
      "output-channel blocks outermost (input rows reused); auto picks by weight size"},
@@ -56,6 +63,7 @@ static const struct dlas_param_spec direct_params[] = {
 struct blocking {
     int vh, vw, b;
     enum order order;
+    int planes;
 };
 
 static int param_int(const struct dlas_params *p, const char *k)
@@ -77,6 +85,27 @@ static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_par
     int vw = param_int(p, "reg_w");
     const char *vhs = param_str(p, "reg_h", "auto");
     int vh = strcmp(vhs, "auto") ? (int)(vhs[0] - '0') : 0;
+    const char *input = param_str(p, "input", "auto");
+    bl->planes = strcmp(input, "blocks") && dp_planes_apply(d);
+    if (!strcmp(input, "planes") && !bl->planes)
+        return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                       "input = planes takes at most %d input channels a group and column "
+                       "stride 1 or 2",
+                       DP_PLANES_MAX_C);
+    if (bl->planes) { /* one row a block; B as for blocks; the columns the kernel's */
+        struct dp_planes pl;
+        if (!b)
+            b = pc_auto_b(d->out_c / d->groups, d->out_w);
+        if (dp_planes_init(d, b, vw, &pl))
+            return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
+                           "no planes kernel for %d columns x %d channel vectors", vw, b);
+        bl->vh = 1;
+        bl->vw = pl.vw;
+        bl->b = b;
+        bl->order = ORDER_ROWS;
+        dp_planes_free(&pl);
+        return DLAS_OK;
+    }
     int rc = pc_direct_blocking(d, d->out_c / d->groups, &vh, &vw, &b);
     if (rc == 1)
         return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
@@ -120,6 +149,7 @@ static void direct_release(void *state)
     if (!s)
         return;
     pc_blocked_free(&s->conv, &s->pk);
+    dp_planes_free(&s->pl);
     pc_conv_free(&s->conv);
 }
 
@@ -144,8 +174,17 @@ static int direct_prepare(const struct dlas_host *host, const struct dlas_backen
         direct_release(s);
         return rc;
     }
-    pc_direct_window(d, &s->win, s->pk.tap_off);
-    s->img_floats = s->pk.nblk * pc_window_block(&s->win);
+    s->planes = bl.planes;
+    if (s->planes) {
+        if ((rc = dp_planes_init(d, bl.b, bl.vw, &s->pl))) {
+            direct_release(s);
+            return rc == DLAS_ERR_NOMEM ? dlas_error(rc, NAME ": out of memory") : rc;
+        }
+        s->img_floats = dp_planes_floats(&s->pl);
+    } else {
+        pc_direct_window(d, &s->win, s->pk.tap_off);
+        s->img_floats = s->pk.nblk * pc_window_block(&s->win);
+    }
     *state = s;
     return DLAS_OK;
 }
@@ -173,7 +212,11 @@ static void pack_rows(const void *ctx, int64_t r0, int64_t r1)
 {
     const struct run_ctx *c = ctx;
     const struct direct_state *s = c->s;
-    pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, c->ws, r0, r1);
+    if (s->planes)
+        dp_planes_pack_rows(c->in, &s->conv.d, &s->pl, c->ws, r0, r1);
+    else
+        pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, c->ws, r0,
+                           r1);
 }
 
 /* Items: (image, group, ob, row block), ordered per s->order. */
@@ -203,6 +246,10 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
         a.bias = s->pk.bias ? s->pk.bias + (g * s->pk.n_ob + ob) * lanes : NULL;
         int64_t oc0 = ob * lanes, nc = s->conv.opg - oc0 < lanes ? s->conv.opg - oc0 : lanes;
         float *dst_c = c->out + (n * d->out_c + g * s->conv.opg + oc0) * ohw;
+        if (s->planes) {
+            dp_planes_row(&s->pl, d, img, a.w, a.bias, rb, nc, dst_c);
+            continue;
+        }
         pc_direct_rows(&a, d, &s->win, img, rb * s->vh, s->vh, s->vw, s->pk.b, nc, dst_c,
                        d->activation);
     }
@@ -217,8 +264,9 @@ static int direct_run(void *state, int64_t batch, const float *in, float *out, v
         return rc;
     const struct dlas_conv_desc *d = &s->conv.d;
     struct run_ctx c = {s, batch, in, out, ws};
+    const int64_t pack_rows_n = s->planes ? s->pl.cpg * s->pl.rows : s->win.rows;
     struct pc_phases ph = {&c,
-                           batch * d->groups * s->win.rows,
+                           batch * d->groups * pack_rows_n,
                            batch * d->groups * s->pk.n_ob * pc_ceil_div(d->out_h, s->vh),
                            pack_rows,
                            compute_items,

@@ -1,5 +1,6 @@
 pkglib_LTLIBRARIES += primitives/direct/primitive_direct.la
 primitives_direct_primitive_direct_la_SOURCES = primitives/direct/direct.c \
+	primitives/direct/planes.c primitives/direct/planes.h \
 	primitives/common/prim_common.c primitives/common/prim_common.h \
 	primitives/common/blocked.c
 primitives_direct_primitive_direct_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) -O3

@@ -1,0 +1,104 @@
+/* The `direct` primitive over zero-padded input planes (planes.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../core/kernels/pc_kernels.h"
+#include "../../core/kernels/pw_kernels.h"
+#include "planes.h"
+
+int dp_planes_apply(const struct dlas_conv_desc *d)
+{
+    return d->in_c / d->groups <= DP_PLANES_MAX_C && (d->stride_w == 1 || d->stride_w == 2);
+}
+
+int dp_planes_init(const struct dlas_conv_desc *d, int b, int vw, struct dp_planes *p)
+{
+    memset(p, 0, sizeof *p);
+    if (!vw) { /* as few column blocks as the registers allow, then as even */
+        const int maxvw = pw_max_vw(b);
+        if (!maxvw)
+            return DLAS_ERR_UNSUPPORTED;
+        vw = (int)pc_ceil_div(d->out_w, pc_ceil_div(d->out_w, maxvw));
+    }
+    if (!pw_conv_kernel(vw, b, d->stride_w))
+        return DLAS_ERR_UNSUPPORTED;
+    p->vw = vw;
+    p->b = b;
+    p->cpg = d->in_c / d->groups;
+    /* every row and column a tap reaches, padding included */
+    const int64_t need_r = (d->out_h - 1) * d->stride_h + (int64_t)(d->kh - 1) * d->dil_h + 1;
+    const int64_t need_c = (d->out_w - 1) * d->stride_w + (int64_t)(d->kw - 1) * d->dil_w + 1;
+    p->rows = d->in_h + 2 * (int64_t)d->pad_h;
+    p->cols = d->in_w + 2 * (int64_t)d->pad_w;
+    if (need_r > p->rows)
+        p->rows = need_r;
+    if (need_c > p->cols)
+        p->cols = need_c;
+    p->ntaps = (int)(p->cpg * d->kh * d->kw);
+    p->tap_off = malloc((size_t)p->ntaps * sizeof *p->tap_off);
+    if (!p->tap_off)
+        return DLAS_ERR_NOMEM;
+    for (int ky = 0; ky < d->kh; ky++)
+        for (int kx = 0; kx < d->kw; kx++)
+            for (int64_t c = 0; c < p->cpg; c++)
+                p->tap_off[(ky * d->kw + kx) * p->cpg + c] =
+                    c * p->rows * p->cols + (int64_t)ky * d->dil_h * p->cols +
+                    (int64_t)kx * d->dil_w;
+    return DLAS_OK;
+}
+
+void dp_planes_free(struct dp_planes *p)
+{
+    free(p->tap_off);
+    p->tap_off = NULL;
+}
+
+void dp_planes_pack_rows(const float *in, const struct dlas_conv_desc *d,
+                         const struct dp_planes *p, float *ws, int64_t r0, int64_t r1)
+{
+    const int64_t in_plane = d->in_h * d->in_w;
+    for (int64_t r = r0; r < r1; r++) {
+        /* r = ((image * groups + group) * cpg + c) * rows + row: the input
+         * plane index is (image * in_c + group * cpg + c), the same number */
+        const int64_t plane = r / p->rows, row = r % p->rows, ih = row - d->pad_h;
+        float *dst = ws + r * p->cols;
+        if (ih < 0 || ih >= d->in_h) {
+            memset(dst, 0, (size_t)p->cols * sizeof(float));
+            continue;
+        }
+        const int64_t right = p->cols - d->pad_w - d->in_w;
+        memset(dst, 0, (size_t)d->pad_w * sizeof(float));
+        memcpy(dst + d->pad_w, in + plane * in_plane + ih * d->in_w,
+               (size_t)d->in_w * sizeof(float));
+        memset(dst + d->pad_w + d->in_w, 0, (size_t)right * sizeof(float));
+    }
+}
+
+void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, const float *img,
+                   const float *w, const float *bias, int64_t oh, int64_t nc, float *dst)
+{
+    float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
+    const int64_t ohw = d->out_h * d->out_w, tile_bs = (int64_t)p->vw * PC_VL;
+    const int nb = (int)pc_ceil_div(nc, PC_VL);
+    struct pw_args a = {0};
+    a.w = w;
+    a.bias = bias;
+    a.out = tile;
+    a.out_bs = tile_bs;
+    a.nb = nb;
+    a.act = d->activation;
+    a.tap_off = p->tap_off;
+    a.ntaps = p->ntaps;
+    const float *row = img + oh * d->stride_h * p->cols;
+    for (int64_t ow0 = 0; ow0 < d->out_w; ow0 += p->vw) {
+        const int nw = d->out_w - ow0 < p->vw ? (int)(d->out_w - ow0) : p->vw;
+        a.in = row + ow0 * d->stride_w;
+        pw_conv_kernel(nw, p->b, d->stride_w)(&a);
+        /* each vector's pixels are 16 floats apart in the tile; activated */
+        for (int v = 0; v < nb; v++) {
+            const int64_t c0 = (int64_t)v * PC_VL, ncv = nc - c0 < PC_VL ? nc - c0 : PC_VL;
+            pc_scatter_tile(tile + v * tile_bs, PC_VL, 1, nw, 1, nw, ncv,
+                            dst + c0 * ohw + oh * d->out_w + ow0, ohw, d->out_w, DLAS_ACT_NONE);
+        }
+    }
+}

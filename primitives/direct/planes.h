@@ -1,0 +1,53 @@
+/* The `direct` primitive's second input layout (input = planes): the image
+ * as zero-padded NCHW planes instead of channel blocks of 16, for layers of
+ * a few input channels a group (a network's first layer: RGB). In blocks,
+ * such a layer's pixel holds 3 channels in 16 slots: the packed image is
+ * 5x larger than the input, and each of a register block's broadcasts reads
+ * its own cache line. In planes, a row of a register block reads
+ * neighbouring floats (the column stride apart) of one cache line.
+ *
+ * The micro-kernel is pw_conv_kernel (core/kernels/pw_kernels.h): per tap
+ * and channel, B weight vectors times VW inputs S floats apart, bias and
+ * activation applied in registers; its output tile is scattered to NCHW. */
+#ifndef DLAS_DIRECT_PLANES_H
+#define DLAS_DIRECT_PLANES_H
+
+#include <stdint.h>
+
+#include <dlas/plugin.h>
+
+/* The most input channels a group that planes take. */
+#define DP_PLANES_MAX_C 4
+
+struct dp_planes {
+    int64_t rows, cols;   /* one padded plane */
+    int64_t cpg;          /* its channels (planes) a group */
+    int ntaps;            /* cpg * kh * kw */
+    int64_t *tap_off;     /* tap t = (ky * kw + kx) * cpg + c, as pc_pack_weights orders */
+    int vw, b;            /* output columns and 16-channel vectors per kernel call */
+};
+
+/* 1 when layer d can take planes (at most DP_PLANES_MAX_C channels a group,
+ * column stride 1 or 2), else 0. */
+int dp_planes_apply(const struct dlas_conv_desc *d);
+/* p for layer d with b vectors and vw columns a call (vw 0: as many as the
+ * registers hold, evened over the row). DLAS_ERR_NOMEM or
+ * DLAS_ERR_UNSUPPORTED (no kernel for vw x b), with no message set. */
+int dp_planes_init(const struct dlas_conv_desc *d, int b, int vw, struct dp_planes *p);
+void dp_planes_free(struct dp_planes *p);
+/* Floats of one image's group of planes. */
+static inline int64_t dp_planes_floats(const struct dp_planes *p)
+{
+    return p->cpg * p->rows * p->cols;
+}
+/* Rows [r0, r1) of the row space (image, group, channel, padded row) of the
+ * batch's input into ws (dp_planes_floats per image and group). */
+void dp_planes_pack_rows(const float *in, const struct dlas_conv_desc *d,
+                         const struct dp_planes *p, float *ws, int64_t r0, int64_t r1);
+/* Output row oh of nc channels (at most b * 16) from one image's group of
+ * planes, weights w and bias (b * 16 floats, or NULL) as pc_blocked packs
+ * them, into dst (the first of those channels' planes, NCHW). */
+void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, const float *img,
+                   const float *w, const float *bias, int64_t oh, int64_t nc, float *dst);
+
+#endif
