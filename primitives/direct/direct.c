@@ -77,6 +77,18 @@ static const char *param_str(const struct dlas_params *p, const char *k, const c
     return s ? s : def;
 }
 
+/* The threads' work order: the configured one, or by weight size. */
+static enum order choose_order(const struct dlas_conv_desc *d, const struct dlas_params *p)
+{
+    const char *ord = param_str(p, "order", "auto");
+    if (!strcmp(ord, "rows"))
+        return ORDER_ROWS;
+    if (!strcmp(ord, "channels"))
+        return ORDER_CHANNELS;
+    int64_t wbytes = d->out_c * (d->in_c / d->groups) * d->kh * d->kw * 4;
+    return wbytes <= ROWS_ORDER_MAX_WEIGHTS ? ORDER_ROWS : ORDER_CHANNELS;
+}
+
 /* The block shape for a layer: the configured one, with 0/auto filled in. */
 static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_params *p,
                            struct blocking *bl, char *why, size_t len)
@@ -102,7 +114,7 @@ static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_par
         bl->vh = 1;
         bl->vw = pl.vw;
         bl->b = b;
-        bl->order = ORDER_ROWS;
+        bl->order = choose_order(d, p);
         dp_planes_free(&pl);
         return DLAS_OK;
     }
@@ -116,15 +128,7 @@ static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_par
                        "no kernel for a %dx%d pixel block with %d channel vectors "
                        "(VH in 1,2,4 and VH*VW*B <= 28)",
                        vh, vw, b);
-    const char *ord = param_str(p, "order", "auto");
-    if (!strcmp(ord, "rows"))
-        bl->order = ORDER_ROWS;
-    else if (!strcmp(ord, "channels"))
-        bl->order = ORDER_CHANNELS;
-    else {
-        int64_t wbytes = d->out_c * (d->in_c / d->groups) * d->kh * d->kw * 4;
-        bl->order = wbytes <= ROWS_ORDER_MAX_WEIGHTS ? ORDER_ROWS : ORDER_CHANNELS;
-    }
+    bl->order = choose_order(d, p);
     bl->vh = vh;
     bl->vw = vw;
     bl->b = b;
