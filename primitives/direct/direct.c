@@ -105,17 +105,15 @@ static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_par
                        "stride 1 or 2",
                        DP_PLANES_MAX_C);
     if (bl->planes) { /* one row a block; B as for blocks; the columns the kernel's */
-        struct dp_planes pl;
         if (!b)
             b = pc_auto_b(d->out_c / d->groups, d->out_w);
-        if (dp_planes_init(d, b, vw, &pl))
+        if (dp_planes_block(d, b, &vw))
             return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
                            "no planes kernel for %d columns x %d channel vectors", vw, b);
         bl->vh = 1;
-        bl->vw = pl.vw;
+        bl->vw = vw;
         bl->b = b;
         bl->order = choose_order(d, p);
-        dp_planes_free(&pl);
         return DLAS_OK;
     }
     int rc = pc_direct_blocking(d, d->out_c / d->groups, &vh, &vw, &b);

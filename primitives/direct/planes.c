@@ -11,17 +11,23 @@ int dp_planes_apply(const struct dlas_conv_desc *d)
     return d->in_c / d->groups <= DP_PLANES_MAX_C && (d->stride_w == 1 || d->stride_w == 2);
 }
 
-int dp_planes_init(const struct dlas_conv_desc *d, int b, int vw, struct dp_planes *p)
+int dp_planes_block(const struct dlas_conv_desc *d, int b, int *vw)
 {
-    memset(p, 0, sizeof *p);
-    if (!vw) { /* as few column blocks as the registers allow, then as even */
+    if (!*vw) { /* as few column blocks as the registers allow, then as even */
         const int maxvw = pw_max_vw(b);
         if (!maxvw)
             return DLAS_ERR_UNSUPPORTED;
-        vw = (int)pc_ceil_div(d->out_w, pc_ceil_div(d->out_w, maxvw));
+        *vw = (int)pc_ceil_div(d->out_w, pc_ceil_div(d->out_w, maxvw));
     }
-    if (!pw_conv_kernel(vw, b, d->stride_w))
-        return DLAS_ERR_UNSUPPORTED;
+    return pw_conv_kernel(*vw, b, d->stride_w) ? DLAS_OK : DLAS_ERR_UNSUPPORTED;
+}
+
+int dp_planes_init(const struct dlas_conv_desc *d, int b, int vw, struct dp_planes *p)
+{
+    memset(p, 0, sizeof *p);
+    int rc = dp_planes_block(d, b, &vw);
+    if (rc)
+        return rc;
     p->vw = vw;
     p->b = b;
     p->cpg = d->in_c / d->groups;

@@ -30,9 +30,12 @@ struct dp_planes {
 /* 1 when layer d can take planes (at most DP_PLANES_MAX_C channels a group,
  * column stride 1 or 2), else 0. */
 int dp_planes_apply(const struct dlas_conv_desc *d);
-/* p for layer d with b vectors and vw columns a call (vw 0: as many as the
- * registers hold, evened over the row). DLAS_ERR_NOMEM or
- * DLAS_ERR_UNSUPPORTED (no kernel for vw x b), with no message set. */
+/* The columns a call for layer d with b vectors: *vw as given, or (0) as
+ * many as the registers hold, evened over the row. DLAS_ERR_UNSUPPORTED
+ * where no kernel takes *vw x b, with no message set. */
+int dp_planes_block(const struct dlas_conv_desc *d, int b, int *vw);
+/* p for layer d with b vectors and vw columns a call (as dp_planes_block).
+ * DLAS_ERR_NOMEM or DLAS_ERR_UNSUPPORTED, with no message set. */
 int dp_planes_init(const struct dlas_conv_desc *d, int b, int vw, struct dp_planes *p);
 void dp_planes_free(struct dp_planes *p);
 /* Floats of one image's group of planes. */
