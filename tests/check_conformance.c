@@ -100,6 +100,7 @@ END_TEST
 #define RANDOM_CASES 160
 #define RANDOM_3X3_CASES 48  /* 3x3 stride 1: what Winograd-style primitives accept */
 #define RANDOM_WIDE_CASES 16 /* several 16-channel blocks and a partial one */
+#define RANDOM_1X1_CASES 12  /* 1x1, unpadded: hundreds of channels, strided, odd maps */
 
 /* DLAS_CONFORMANCE_FRACTION (0 < f <= 1, default 1) runs that share of each
  * random set: the first draws, the same shapes as a full run. CI's sanitizer
@@ -176,6 +177,8 @@ static const struct {
     {"sparse-direct", 2, {"layout", "columns", "rows", "1"}},
     {"sparse-direct", 3, {"layout", "columns", "rows", "4", "half", "off"}},
     {"sparse-direct", 2, {"row_pad", "own", "rows", "4"}},
+    {"pointwise", 1, {"split", "pixels"}},
+    {"pointwise", 1, {"split", "channels"}},
     {"sparse-gemm", 2, {"band", "16", "vectors", "1"}},
     {"sparse-gemm", 2, {"band", "80", "vectors", "2"}},
 };
@@ -249,6 +252,28 @@ static void random_desc_wide(struct dlas_rng *r, struct dlas_conv_desc *d)
         d->groups = pick(r, 4) ? 1 : 2;
         d->in_c = d->groups * (8 + pick(r, 30));
         d->out_c = d->groups * (8 + pick(r, 40));
+        if (dlas_conv_desc_finish(d) == 0 && d->out_h >= 1 && d->out_w >= 1)
+            return;
+    }
+}
+
+/* A random 1x1 unpadded layer (what `pointwise` takes): channel counts
+ * past one pass of input channels (256) and one block of output channels,
+ * neither a multiple of a vector, stride 1..3, and maps whose pixel count
+ * leaves a part-filled strip. */
+static void random_desc_1x1(struct dlas_rng *r, struct dlas_conv_desc *d)
+{
+    for (;;) {
+        random_desc(r, d);
+        d->kh = d->kw = 1;
+        d->pad_h = d->pad_w = 0;
+        d->groups = pick(r, 4) ? 1 : 2;
+        d->in_c = d->groups * (pick(r, 2) ? 1 + pick(r, 40) : 200 + pick(r, 400));
+        d->out_c = d->groups * (pick(r, 2) ? 1 + pick(r, 40) : 90 + pick(r, 150));
+        d->stride_h = 1 + (int)pick(r, 3);
+        d->stride_w = pick(r, 3) ? d->stride_h : 1 + (int)pick(r, 3);
+        d->in_h = 1 + pick(r, 13);
+        d->in_w = 1 + pick(r, 13);
         if (dlas_conv_desc_finish(d) == 0 && d->out_h >= 1 && d->out_w >= 1)
             return;
     }
@@ -565,6 +590,12 @@ START_TEST(test_primitive)
             check_case(c, pp, &be, threads, &d, &r,
                        N_FIXED + RANDOM_CASES + RANDOM_3X3_CASES + k, &tally);
         }
+        for (int k = 0; k < random_count(RANDOM_1X1_CASES); k++) {
+            struct dlas_conv_desc d;
+            random_desc_1x1(&r, &d);
+            check_case(c, pp, &be, threads, &d, &r,
+                       N_FIXED + RANDOM_CASES + RANDOM_3X3_CASES + RANDOM_WIDE_CASES + k, &tally);
+        }
         fprintf(stderr,
                 "conformance: %-20s threads %d: %d shapes run (%d runs checked), %d refused, "
                 "max rel. error %.2g (%s)\n",
@@ -702,6 +733,7 @@ START_TEST(test_primitive_out_of_memory)
     static const struct dlas_conv_desc cases[] = {
         {2, 20, 9, 9, 36, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, NULL, 0.0f},  /* dense 3x3 */
         {1, 32, 8, 8, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 32, 1, 0, NULL, 0.0f}, /* depthwise */
+        {2, 40, 7, 7, 24, 0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 1, 0, NULL, 0.0f},  /* 1x1 strided */
     };
     host_setup(91);
     const struct dlas_component *bc = find(DLAS_KIND_BACKEND, "openmp");
