@@ -13,7 +13,8 @@
  * per channel block, and the bias and activation are applied in registers.
  *
  * Threading: the pixels of the batch (strips of PG_NR, never across an
- * image) are cut into equal chunks, as many as the threads or a multiple;
+ * image) are cut into chunks that differ by one strip at most, as many as
+ * the threads or a multiple;
  * when a layer has few pixels and many output channels (ResNet-50's last
  * stage: 49 pixels, 2048 channels) the output channels are split instead,
  * so that each thread streams only its share of the weights. */
@@ -64,7 +65,7 @@ static int pw_supports(const struct dlas_conv_desc *d, const struct dlas_params 
 
 struct share {
     int64_t total;       /* strips of the batch */
-    int64_t chunk, n_chunks;
+    int64_t n_chunks;      /* of total / n_chunks strips, or one more */
     int64_t rows, n_parts; /* output channels per part (whole panels), parts */
 };
 
@@ -89,8 +90,7 @@ static void share_of(const struct pw_state *s, int64_t batch, struct share *sh)
         chunks = sh->total;
     if (chunks < 1)
         chunks = 1;
-    sh->chunk = pc_ceil_div(sh->total, chunks);
-    sh->n_chunks = pc_ceil_div(sh->total, sh->chunk);
+    sh->n_chunks = chunks;
     sh->n_parts = pc_ceil_div(s->M, sh->rows);
 }
 
@@ -99,7 +99,7 @@ static int64_t kc_max(const struct pw_state *s) { return s->K < PG_KC ? s->K : P
 /* floats of one worker's packed strips */
 static int64_t slab_floats(const struct pw_state *s, const struct share *sh)
 {
-    return sh->chunk * kc_max(s) * PG_NR;
+    return pc_ceil_div(sh->total, sh->n_chunks) * kc_max(s) * PG_NR;
 }
 
 /* ---- prepare --------------------------------------------------------------- */
@@ -199,41 +199,46 @@ static void pack_strip(const struct job *j, int64_t st, int g, int64_t k0, int64
     pg_pack_strip(x, in_hw, off, nr, kc, b);
 }
 
+/* The tile of strip st (packed at b) and the panel at output channel mb. */
+static void tile_at(const struct job *j, int g, int64_t st, int64_t mb, int64_t k0, int64_t kc,
+                    const float *b)
+{
+    const struct pw_state *s = j->s;
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const int64_t n = st / s->strips, p0 = st % s->strips * PG_NR;
+    const struct pg_tile t = {
+        .a = s->a + g * pg_panel_floats(s->M, s->K) + mb * s->K + k0 * PG_MR,
+        .b = b,
+        .kc = kc,
+        .c = j->out + n * d->out_c * s->N + (g * s->M + mb) * s->N + p0,
+        .ldc = s->N,
+        .mr = (int)(s->M - mb < PG_MR ? s->M - mb : PG_MR),
+        .nr = (int)(s->N - p0 < PG_NR ? s->N - p0 : PG_NR),
+        .bias = s->bias ? s->bias + g * s->Mp + mb : NULL,
+        .first = k0 == 0,
+        .last = k0 + kc == s->K,
+        .act = d->activation,
+    };
+    pg_tile(&t);
+}
+
 /* Strips [s0, s1) x output channels [m0, m1) of group g. */
 static void block(const struct job *j, int g, int64_t s0, int64_t s1, int64_t m0, int64_t m1,
                   float *slab)
 {
     const struct pw_state *s = j->s;
-    const struct dlas_conv_desc *d = &s->conv.d;
-    const float *panels = s->a + g * pg_panel_floats(s->M, s->K);
-    const int64_t sfl = kc_max(s) * PG_NR, out_img = d->out_c * s->N;
+    const int64_t sfl = kc_max(s) * PG_NR;
     for (int64_t k0 = 0; k0 < s->K; k0 += PG_KC) {
         const int64_t kc = s->K - k0 < PG_KC ? s->K - k0 : PG_KC;
         for (int64_t mc = m0; mc < m1; mc += PG_MC) {
             const int64_t mc1 = mc + PG_MC < m1 ? mc + PG_MC : m1;
             for (int64_t st = s0; st < s1; st++) {
-                const int64_t n = st / s->strips, p0 = st % s->strips * PG_NR;
                 /* packed as the first block of channels reaches it, so that
                  * its tiles find it in L1; the later blocks reread it */
                 if (mc == m0)
                     pack_strip(j, st, g, k0, kc, slab + (st - s0) * sfl);
-                struct pg_tile t = {
-                    .b = slab + (st - s0) * sfl,
-                    .kc = kc,
-                    .ldc = s->N,
-                    .nr = (int)(s->N - p0 < PG_NR ? s->N - p0 : PG_NR),
-                    .first = k0 == 0,
-                    .last = k0 + kc == s->K,
-                    .act = d->activation,
-                };
-                float *c = j->out + n * out_img + g * s->M * s->N + p0;
-                for (int64_t mb = mc; mb < mc1; mb += PG_MR) {
-                    t.a = panels + mb * s->K + k0 * PG_MR;
-                    t.c = c + mb * s->N;
-                    t.mr = (int)(s->M - mb < PG_MR ? s->M - mb : PG_MR);
-                    t.bias = s->bias ? s->bias + g * s->Mp + mb : NULL;
-                    pg_tile(&t);
-                }
+                for (int64_t mb = mc; mb < mc1; mb += PG_MR)
+                    tile_at(j, g, st, mb, k0, kc, slab + (st - s0) * sfl);
             }
         }
     }
@@ -246,8 +251,9 @@ static void run_tasks(const void *ctx, int64_t b, int64_t e, int id)
     float *slab = j->ws + id * slab_floats(s, &j->sh);
     for (int64_t task = b; task < e; task++) {
         const int64_t c = task / j->sh.n_parts, part = task % j->sh.n_parts;
-        const int64_t s0 = c * j->sh.chunk, m0 = part * j->sh.rows;
-        const int64_t s1 = s0 + j->sh.chunk < j->sh.total ? s0 + j->sh.chunk : j->sh.total;
+        int64_t s0, s1; /* chunks differ by one strip at most */
+        pc_split(j->sh.total, (int)c, (int)j->sh.n_chunks, &s0, &s1);
+        const int64_t m0 = part * j->sh.rows;
         const int64_t m1 = m0 + j->sh.rows < s->M ? m0 + j->sh.rows : s->M;
         for (int g = 0; g < s->conv.d.groups; g++)
             block(j, g, s0, s1, m0, m1, slab);
