@@ -117,7 +117,7 @@ static int parse(int argc, char **argv, struct opts *o)
     o->blocks = 1;
     o->fallback = "im2col-gemm";
     snprintf(o->prims, sizeof o->prims, "direct,spatial-pack,winograd,grouped-spatial-pack,"
-                                        "im2col-gemm,pointwise");
+                                        "pointwise,im2col-gemm");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {

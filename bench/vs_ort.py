@@ -411,7 +411,7 @@ def main():
     ap.add_argument("--warmup-rounds", type=int, default=1,
                     help="whole rounds run and discarded before the timed rounds")
     ap.add_argument("--pause", type=float, default=0.3, help="seconds between sides")
-    ap.add_argument("--prims", default="direct,spatial-pack,winograd,grouped-spatial-pack,im2col-gemm,pointwise",
+    ap.add_argument("--prims", default="direct,spatial-pack,winograd,grouped-spatial-pack,pointwise,im2col-gemm",
                     help="auto's candidate primitives")
     ap.add_argument("--primitive", default=None, help="bind every layer to this one instead of auto")
     ap.add_argument("--variants", default="auto",

@@ -31,7 +31,7 @@ DLAS_MODELS = {
     "cifar-resnet18": ["--model", "resnet", "--input", "3x32x32", "--classes", "10"],
     "mobilenetv2": ["--model", "mobilenet", "--input", "3x224x224", "--classes", "1000"],
 }
-DEFAULT_PRIMS = "direct,spatial-pack,winograd,grouped-spatial-pack,im2col-gemm,pointwise"
+DEFAULT_PRIMS = "direct,spatial-pack,winograd,grouped-spatial-pack,pointwise,im2col-gemm"
 
 
 def loadavg():

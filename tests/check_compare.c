@@ -67,6 +67,8 @@ static struct dlas_primitive_choice choice(const char *name, struct dlas_params 
     return (struct dlas_primitive_choice){c->name, c, *owned};
 }
 
+static void init_graph(struct dlas_graph *g, uint64_t seed);
+
 /* A small residual network exercising every fusion: conv-bn-relu,
  * conv-bn + add-relu, maxpool, a strided 1x1 conv, depthwise, global
  * pooling, flatten, linear. Batchnorms get non-trivial statistics. */
@@ -95,8 +97,15 @@ static struct dlas_graph *small_resnet(void)
     y = dlas_graph_flatten(g, "flat", y);
     y = dlas_graph_linear(g, "fc", y, 10, 1);
     ck_assert_msg(y >= 0 && dlas_graph_status(g) == 0, "%s", dlas_last_error());
+    init_graph(g, 9);
+    return g;
+}
+
+/* Random weights, and batchnorms with non-trivial statistics. */
+static void init_graph(struct dlas_graph *g, uint64_t seed)
+{
     struct dlas_rng r;
-    dlas_rng_seed(&r, 9);
+    dlas_rng_seed(&r, seed);
     ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
     for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
         struct dlas_node *n = dlas_graph_node(g, i);
@@ -111,7 +120,6 @@ static struct dlas_graph *small_resnet(void)
             var[c] = 0.2f + dlas_rng_uniform(&r);
         }
     }
-    return g;
 }
 
 static double plan_vs_ref(struct dlas_plan *p, const struct dlas_graph *g, int64_t batch)
@@ -726,6 +734,64 @@ START_TEST(test_add_in_place)
 }
 END_TEST
 
+/* A residual add runs inside the conv before it (run_residual) where that
+ * conv is its input's only producer and reader, and its other input was
+ * written before the conv runs: the block's input (the graph input itself),
+ * or a conv earlier in the graph (ResNet's downsample branch comes after
+ * conv3, so the add goes into the downsample). Not where the conv's output
+ * is read twice. The results agree with the reference either way. */
+START_TEST(test_residual_fusion)
+{
+    struct rig rig;
+    rig_open(&rig, 2);
+    struct dlas_graph *g = dlas_graph_new();
+    int x = dlas_graph_input(g, "in", 24, 7, 6); /* 42 pixels: a part-filled strip */
+    struct dlas_conv_attr e = dlas_conv(40, 1, 1, 0), pr = dlas_conv(24, 1, 1, 0);
+    struct dlas_conv_attr c32 = dlas_conv(32, 1, 1, 0), c3 = dlas_conv(32, 3, 1, 1);
+    int y = dlas_graph_relu(g, "r0", dlas_graph_batchnorm(g, "bn0", dlas_graph_conv2d(g, "expand", x, &e), 1e-5f));
+    y = dlas_graph_batchnorm(g, "bn1", dlas_graph_conv2d(g, "project", y, &pr), 1e-5f);
+    int add1 = dlas_graph_add(g, "add1", y, x); /* the graph input as residual */
+    int r1 = dlas_graph_relu(g, "r1", add1);
+    int c = dlas_graph_conv2d(g, "main", r1, &c32);
+    int d = dlas_graph_conv2d(g, "shortcut", r1, &c32);
+    int add2 = dlas_graph_add(g, "add2", c, d); /* into the later conv */
+    int r2 = dlas_graph_relu6(g, "r2", add2);
+    int t = dlas_graph_conv2d(g, "twice", r2, &c3); /* read by two: stays */
+    int add3 = dlas_graph_add(g, "add3", t, r2);
+    int add4 = dlas_graph_add(g, "add4", add3, t);
+    ck_assert_msg(add4 >= 0 && dlas_graph_status(g) == 0, "%s", dlas_last_error());
+    init_graph(g, 31);
+    struct dlas_params *pp, *fp;
+    struct dlas_primitive_choice pw = choice("pointwise", &pp), fb = choice("im2col-gemm", &fp);
+    for (int off = 0; off <= 1; off++) {
+        struct dlas_plan_options po;
+        dlas_plan_options_default(&po);
+        po.no_residual = off;
+        struct dlas_plan *p;
+        ck_assert_msg(dlas_plan_create_ex(g, &rig.h, &rig.be, &pw, 1, &fb, 3, &po, &p) == 0,
+                      "%s", dlas_last_error());
+        for (int64_t batch = 1; batch <= 3; batch += 2) {
+            double err = plan_vs_ref(p, g, batch);
+            ck_assert_msg(err < 1e-5, "no_residual %d, batch %ld: relative error %.3g", off,
+                          (long)batch, err);
+        }
+        const int proj = dlas_graph_find(g, "project");
+        ck_assert_int_eq(dlas_plan_fused_into(p, add1), off ? -1 : proj);
+        ck_assert_int_eq(dlas_plan_fused_into(p, r1), off ? add1 : proj);
+        ck_assert_int_eq(dlas_plan_fused_into(p, add2), off ? -1 : d);
+        ck_assert_int_eq(dlas_plan_fused_into(p, r2), off ? add2 : d);
+        ck_assert_int_eq(dlas_plan_fused_into(p, add3), -1);
+        ck_assert_int_eq(dlas_plan_fused_into(p, add4), -1);
+        ck_assert_str_eq(dlas_plan_binding(p, t), "im2col-gemm"); /* 3x3: the fallback */
+        dlas_plan_free(p);
+    }
+    dlas_params_free(pp);
+    dlas_params_free(fp);
+    dlas_graph_free(g);
+    rig_close(&rig);
+}
+END_TEST
+
 START_TEST(test_plan_ops)
 {
     struct rig rig;
@@ -1197,6 +1263,7 @@ int main(void)
     tcase_add_test(tc, test_thread_pool_kept);
     tcase_add_test(tc, test_concat_views);
     tcase_add_test(tc, test_add_in_place);
+    tcase_add_test(tc, test_residual_fusion);
     tc = dlas_test_case(s, "tuning", tmp_setup, tmp_teardown, 300);
     tcase_add_test(tc, test_tunelog_roundtrip);
     tcase_add_test(tc, test_params_apply);

@@ -357,6 +357,60 @@ struct prim_tally {
 
 /* One layer on one primitive against the reference; prune: how to prune
  * the weights, NULL to draw whether and how. */
+/* run_residual (DLAS_PRIM_RESIDUAL) on a prepared layer: out = act(conv +
+ * bias + res) against the reference conv without the activation, plus res,
+ * then the activation; with res a buffer of its own (the output poisoned)
+ * and with res the output itself, as a plan may pass it. */
+static void check_residual(const struct dlas_primitive_ops *ops, void *st,
+                           const struct dlas_backend *be, const struct dlas_conv_desc *d,
+                           const float *in, const float *w_ref, const float *bias_ref,
+                           struct dlas_rng *r, const char *ctx, struct prim_tally *tally)
+{
+    const int64_t n = d->batch * d->out_c * d->out_h * d->out_w;
+    struct dlas_conv_desc pre = *d;
+    pre.activation = DLAS_ACT_NONE;
+    float *ref = dlas_aligned_alloc((size_t)n * sizeof(float));
+    float *res = dlas_aligned_alloc((size_t)n * sizeof(float));
+    float *out = dlas_aligned_alloc((size_t)n * sizeof(float));
+    ck_assert(ref && res && out);
+    dlas_ref_conv2d(&pre, d->batch, in, w_ref, d->has_bias ? bias_ref : NULL, ref);
+    fill_normal(r, res, n);
+    double scale = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        ref[i] += res[i];
+        scale = fmax(scale, fabs(ref[i]));
+        if (d->activation != DLAS_ACT_NONE && ref[i] < 0.0f)
+            ref[i] = 0.0f;
+        if (d->activation == DLAS_ACT_RELU6 && ref[i] > 6.0f)
+            ref[i] = 6.0f;
+    }
+    size_t wsb = ops->workspace(st, d->batch);
+    void *ws = wsb ? be->ops->alloc(be->ctx, wsb) : NULL;
+    ck_assert_msg(!wsb || ws, "%s: cannot allocate %zu bytes of workspace", ctx, wsb);
+    for (int alias = 0; alias <= 1; alias++) {
+        for (int64_t i = 0; i < n; i++)
+            out[i] = alias ? res[i] : NAN;
+        int rc = ops->run_residual(st, d->batch, in, alias ? out : res, out, ws, NULL);
+        ck_assert_msg(rc == 0, "%s, residual%s: run_residual() failed: %s", ctx,
+                      alias ? " in place" : "", dlas_last_error());
+        double diff = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            ck_assert_msg(isfinite(out[i]), "%s, residual: output %lld not written", ctx,
+                          (long long)i);
+            diff = fmax(diff, fabs((double)out[i] - (double)ref[i]));
+        }
+        double err = diff / fmax(scale, 1e-30);
+        ck_assert_msg(err < TOL, "%s, residual%s: relative error %.3g >= %g", ctx,
+                      alias ? " in place" : "", err, TOL);
+        tally->runs_checked++;
+    }
+    if (ws)
+        be->ops->free(be->ctx, ws);
+    dlas_aligned_free(ref);
+    dlas_aligned_free(res);
+    dlas_aligned_free(out);
+}
+
 static void check_case_pruned(const struct dlas_component *c, const struct dlas_params *pp,
                               const struct dlas_backend *be, int threads,
                               const struct dlas_conv_desc *d, struct dlas_rng *r, int case_no,
@@ -491,6 +545,8 @@ static void check_case_pruned(const struct dlas_component *c, const struct dlas_
             be->ops->free(be->ctx, ws);
         tally->runs_checked++;
     }
+    if (dlas_prim_runs_residual(ops))
+        check_residual(ops, st, be, d, in, w_ref, bias_ref, r, ctx, tally);
     ops->release(st);
     tally->run++;
 

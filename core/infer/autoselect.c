@@ -21,6 +21,7 @@
 #include <dlas/plan.h>
 
 #include "../base/util.h"
+#include "plan_impl.h"
 
 void dlas_plan_auto_options_default(struct dlas_plan_auto_options *o)
 {
@@ -36,6 +37,7 @@ void dlas_plan_auto_options_default(struct dlas_plan_auto_options *o)
 struct candidates {
     int n_prims, nn, n_layers, cap_runs, runs;
     int *layer_node;           /* n_layers: node id of each conv */
+    int *layer_add;            /* n_layers: the residual add it may run (or -1) */
     struct dlas_plan **plans;  /* n_prims; NULL where the plan failed */
     double *t;                 /* [prim][run][layer] seconds */
     char *eligible;            /* [prim][layer]: the primitive itself ran it */
@@ -118,8 +120,11 @@ static int run_round(struct candidates *c, int64_t batch, const float *in, float
             s = dlas_plan_run_timed(c->plans[k], batch, in, out, node_s);
         if (s)
             return s;
+        /* a layer's time includes its residual add's, which is 0 where the
+         * primitive ran the add itself (a fused node has no time) */
         for (int l = 0; l < c->n_layers; l++)
-            *slot(c, k, c->runs, l) = node_s[c->layer_node[l]];
+            *slot(c, k, c->runs, l) =
+                node_s[c->layer_node[l]] + (c->layer_add[l] >= 0 ? node_s[c->layer_add[l]] : 0);
     }
     c->runs++;
     return DLAS_OK;
@@ -131,6 +136,7 @@ static void free_candidates(struct candidates *c)
         dlas_plan_free(c->plans[k]);
     free(c->plans);
     free(c->layer_node);
+    free(c->layer_add);
     free(c->t);
     free(c->eligible);
 }
@@ -150,12 +156,21 @@ static int prepare(struct candidates *c, const struct dlas_graph *g, const struc
 {
     c->nn = dlas_graph_n_nodes(g);
     c->layer_node = malloc((size_t)c->nn * sizeof *c->layer_node);
+    c->layer_add = malloc((size_t)c->nn * sizeof *c->layer_add);
     c->plans = calloc((size_t)c->n_prims, sizeof *c->plans);
-    if (!c->layer_node || !c->plans)
+    if (!c->layer_node || !c->layer_add || !c->plans)
         return dlas_error(DLAS_ERR_NOMEM, "out of memory");
     for (int i = 0; i < c->nn; i++)
-        if (dlas_graph_node(g, i)->op == DLAS_OP_CONV2D)
+        if (dlas_graph_node(g, i)->op == DLAS_OP_CONV2D) {
+            c->layer_add[c->n_layers] = -1;
             c->layer_node[c->n_layers++] = i;
+        }
+    for (int i = 0; i < c->nn; i++) {
+        int conv = plan_residual_conv(g, i, NULL);
+        for (int l = 0; conv >= 0 && l < c->n_layers; l++)
+            if (c->layer_node[l] == conv)
+                c->layer_add[l] = i;
+    }
     c->cap_runs = o->max_runs;
     c->t = calloc((size_t)c->n_prims * (size_t)c->cap_runs * (size_t)(c->n_layers ? c->n_layers : 1),
                   sizeof *c->t);

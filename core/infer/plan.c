@@ -313,6 +313,67 @@ static int prepare_conv(struct dlas_plan *p, int id)
     return DLAS_OK;
 }
 
+/* ---- residual adds ----------------------------------------------------------------- */
+
+int plan_residual_conv(const struct dlas_graph *g, int k, int *other)
+{
+    const struct dlas_node *a = dlas_graph_node(g, k);
+    if (a->op != DLAS_OP_ADD || a->n_inputs != 2)
+        return -1;
+    for (int j = 0; j < 2; j++) {
+        int x = a->inputs[j], c = x;
+        if (dlas_graph_node(g, x)->op == DLAS_OP_BATCHNORM)
+            c = dlas_graph_node(g, x)->inputs[0];
+        if (dlas_graph_node(g, c)->op != DLAS_OP_CONV2D || dlas_graph_n_consumers(g, x) != 1 ||
+            dlas_graph_n_consumers(g, c) != 1 || a->inputs[1 - j] >= c)
+            continue;
+        if (other)
+            *other = a->inputs[1 - j];
+        return c;
+    }
+    return -1;
+}
+
+/* The conv that add k runs inside in this plan (plan_residual_conv, with
+ * the batchnorm folded, no relu of its own, on a primitive that adds
+ * residuals), or -1. *other: the node whose buffer holds the residual. */
+static int residual_conv(const struct dlas_plan *p, int k, int *other)
+{
+    const struct dlas_node *a = dlas_graph_node(p->g, k);
+    int o, c = plan_residual_conv(p->g, k, &o);
+    if (c < 0 || p->root[k] != k || p->view[k] || (p->block_of && p->block_of[k] >= 0) ||
+        (p->u8 && p->u8[k]))
+        return -1;
+    const int x = a->inputs[0] == o ? a->inputs[1] : a->inputs[0];
+    const struct binding *b = &p->bind[c];
+    o = p->root[o];
+    if (p->root[x] != c || !b->choice || b->in_block || b->int8 || p->post[c] != PLAN_POST_NONE ||
+        b->residual >= 0 || p->view[o] || (p->u8 && p->u8[o]) ||
+        !dlas_prim_runs_residual(b->choice->comp->ops) ||
+        node_numel(dlas_graph_node(p->g, o)) != node_numel(a))
+        return -1;
+    *other = o;
+    return c;
+}
+
+/* Each add that a conv can compute (residual_conv) becomes part of it: the
+ * add's relu moves to the conv, applied after the residual, and whatever
+ * ran in the add's buffer now runs in the conv's. */
+static void fuse_residuals(struct dlas_plan *p)
+{
+    for (int k = 0; k < p->n; k++) {
+        int o, c = residual_conv(p, k, &o);
+        if (c < 0)
+            continue;
+        p->bind[c].residual = o;
+        p->post[c] = p->post[k];
+        p->post[k] = PLAN_POST_NONE;
+        for (int x = 0; x < p->n; x++)
+            if (p->root[x] == k)
+                p->root[x] = c;
+    }
+}
+
 /* ---- device backends -------------------------------------------------------------- */
 
 /* On a device backend the backend runs every node that is not a conv (the
@@ -485,6 +546,7 @@ int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host
     for (int i = 0; i < p->n; i++) {
         p->root[i] = i;
         p->bind[i].index = -1;
+        p->bind[i].residual = -1;
     }
     for (int i = 0; i < p->n && !rc; i++)
         if (i > 0 && dlas_graph_node(g, i)->op == DLAS_OP_INPUT)
@@ -503,6 +565,8 @@ int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host
         rc = plan_blocks_find(p, opt);
     if (!rc)
         rc = plan_views_find(p, opt);
+    if (!rc && opt->fuse && !opt->no_residual && !p->dev)
+        fuse_residuals(p);
     for (int i = 0; i < p->n && !rc; i++)
         rc = prepare_conv(p, i);
     if (!rc)
@@ -612,7 +676,12 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
         rc = DLAS_OK;
     else if (b->choice) {
         const struct dlas_primitive_ops *ops = b->choice->comp->ops;
-        rc = ops->run(b->state, batch, in[0], out, p->ws, NULL);
+        if (b->residual >= 0) {
+            const int r = b->residual;
+            const float *res = p->slot[r] == -1 ? input : p->slots[p->slot[r]];
+            rc = ops->run_residual(b->state, batch, in[0], res, out, p->ws, NULL);
+        } else
+            rc = ops->run(b->state, batch, in[0], out, p->ws, NULL);
         if (rc)
             dlas_error_context("layer '%s': primitive '%s'", nd->name, b->choice->label);
         else if (!b->act_fused)

@@ -26,6 +26,7 @@ struct binding {
     struct dlas_conv_quant q;
     int int8; /* runs through run_int8 */
     int in_block; /* computed by a fused mobile block (plan_blocks.c) */
+    int residual; /* node whose output run_residual adds (a fused add), or -1 */
 };
 
 struct dlas_plan {
@@ -82,6 +83,14 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt);
 int64_t plan_blocks_out_numel(const struct dlas_plan *p, int id, int64_t own);
 int plan_blocks_run(struct dlas_plan *p, int id, int64_t batch, const float *in, float *out);
 void plan_blocks_free(struct dlas_plan *p);
+
+/* The conv whose output add node k reads and could run inside, by the
+ * graph alone (plan.c): one input of the add is a conv's output, or its
+ * batchnorm's, read by nothing else, and the other input (*other) comes
+ * before that conv in the graph, so it is written before the conv runs.
+ * -1 if none. Whether a plan fuses them also depends on the conv's
+ * primitive (DLAS_PRIM_RESIDUAL); autoselect times the two as one. */
+int plan_residual_conv(const struct dlas_graph *g, int k, int *other);
 
 /* Concat views (plan_views.c). After the blocks: mark the concats read in
  * place; assign_slots then gives them no buffer and keeps their parts alive

@@ -174,6 +174,7 @@ static size_t pw_workspace(void *state, int64_t batch)
 struct job {
     const struct pw_state *s;
     const float *in;
+    const float *res; /* NULL, or added before the activation */
     float *out;
     float *ws;
     struct share sh;
@@ -206,11 +207,13 @@ static void tile_at(const struct job *j, int g, int64_t st, int64_t mb, int64_t 
     const struct pw_state *s = j->s;
     const struct dlas_conv_desc *d = &s->conv.d;
     const int64_t n = st / s->strips, p0 = st % s->strips * PG_NR;
+    const int64_t at = n * d->out_c * s->N + (g * s->M + mb) * s->N + p0;
     const struct pg_tile t = {
         .a = s->a + g * pg_panel_floats(s->M, s->K) + mb * s->K + k0 * PG_MR,
         .b = b,
         .kc = kc,
-        .c = j->out + n * d->out_c * s->N + (g * s->M + mb) * s->N + p0,
+        .c = j->out + at,
+        .res = j->res ? j->res + at : NULL,
         .ldc = s->N,
         .mr = (int)(s->M - mb < PG_MR ? s->M - mb : PG_MR),
         .nr = (int)(s->N - p0 < PG_NR ? s->N - p0 : PG_NR),
@@ -260,14 +263,14 @@ static void run_tasks(const void *ctx, int64_t b, int64_t e, int id)
     }
 }
 
-static int pw_run(void *state, int64_t batch, const float *in, float *out, void *ws,
-                  struct dlas_profile *prof)
+static int pw_run_residual(void *state, int64_t batch, const float *in, const float *res,
+                           float *out, void *ws, struct dlas_profile *prof)
 {
     int rc = pc_check_run(NAME, state, batch, in, out, ws);
     if (rc || !batch)
         return rc;
     const struct pw_state *s = state;
-    struct job j = {s, in, out, ws, {0}};
+    struct job j = {s, in, res, out, ws, {0}};
     share_of(s, batch, &j.sh);
     double t0 = prof ? pc_now(&s->conv.be) : 0.0;
     pc_run_items(&s->conv.be, pc_threads(&s->conv.be), j.sh.n_chunks * j.sh.n_parts, run_tasks,
@@ -275,6 +278,12 @@ static int pw_run(void *state, int64_t batch, const float *in, float *out, void 
     if (prof)
         pc_prof_add(prof, "gemm", pc_now(&s->conv.be) - t0);
     return DLAS_OK;
+}
+
+static int pw_run(void *state, int64_t batch, const float *in, float *out, void *ws,
+                  struct dlas_profile *prof)
+{
+    return pw_run_residual(state, batch, in, NULL, out, ws, prof);
 }
 
 static const struct dlas_primitive_ops pw_ops = {
@@ -286,8 +295,9 @@ static const struct dlas_primitive_ops pw_ops = {
     pw_workspace,
     pw_run,
     pw_release,
-    DLAS_PRIM_ACTIVATION,
-    NULL,
+    DLAS_PRIM_ACTIVATION | DLAS_PRIM_RESIDUAL,
+    NULL, /* run_int8: fp32 only */
+    pw_run_residual,
 };
 
 static const struct dlas_component components[] = {

@@ -56,19 +56,25 @@ void pg_pack_strip(const float *x, int64_t xs, const int64_t *off, int nr, int64
 }
 
 /* The tile for NV vectors of pixels (a full strip, or its first half when
- * that holds every pixel), into c at ldc whole: nr is the caller's. */
+ * that holds every pixel), into c at ldc whole, with the residual (if any)
+ * at res, also ldc apart: nr is the caller's. */
 static inline __attribute__((always_inline)) void tile_impl(const struct pg_tile *t, float *c,
-                                                            int64_t ldc, const int NV)
+                                                            const float *res, int64_t ldc,
+                                                            const int NV)
 {
     pc_vn acc[PG_MR][2];
 #pragma GCC unroll 12
     for (int i = 0; i < PG_MR; i++)
 #pragma GCC unroll 2
-        for (int v = 0; v < NV; v++)
-            if (t->first)
+        for (int v = 0; v < NV; v++) {
+            const int row = i < t->mr;
+            if (t->first) {
                 acc[i][v] = t->bias ? bcast(t->bias + i) : (pc_vn){0};
-            else
-                acc[i][v] = i < t->mr ? pc_loadn(c + i * ldc + v * PC_NL) : (pc_vn){0};
+                if (res && row)
+                    acc[i][v] += pc_loadn(res + i * ldc + v * PC_NL);
+            } else
+                acc[i][v] = row ? pc_loadn(c + i * ldc + v * PC_NL) : (pc_vn){0};
+        }
     const float *a = t->a, *b = t->b;
 #pragma GCC unroll 4
     for (int64_t k = 0; k < t->kc; k++, a += PG_MR, b += PG_NR) {
@@ -94,22 +100,32 @@ static inline __attribute__((always_inline)) void tile_impl(const struct pg_tile
     }
 }
 
-static void tile_full(const struct pg_tile *t, float *c, int64_t ldc) { tile_impl(t, c, ldc, 2); }
-static void tile_half(const struct pg_tile *t, float *c, int64_t ldc) { tile_impl(t, c, ldc, 1); }
+static void tile_full(const struct pg_tile *t, float *c, const float *res, int64_t ldc)
+{
+    tile_impl(t, c, res, ldc, 2);
+}
+static void tile_half(const struct pg_tile *t, float *c, const float *res, int64_t ldc)
+{
+    tile_impl(t, c, res, ldc, 1);
+}
 
 void pg_tile(const struct pg_tile *t)
 {
     const int half = t->nr <= PC_NL, width = half ? PC_NL : PG_NR;
+    void (*fn)(const struct pg_tile *, float *, const float *, int64_t) =
+        half ? tile_half : tile_full;
     if (t->nr == width) {
-        (half ? tile_half : tile_full)(t, t->c, t->ldc);
+        fn(t, t->c, t->res, t->ldc);
         return;
     }
-    /* a strip's last pixels: through a tile of whole vectors */
+    /* a strip's last pixels: through a tile of whole vectors (what the
+     * tile reads first, partial sums or the residual, copied in) */
     float tmp[PG_MR * PG_NR] __attribute__((aligned(64)));
-    if (!t->first)
+    const float *in = t->first ? t->res : t->c;
+    if (in)
         for (int i = 0; i < t->mr; i++)
-            memcpy(tmp + i * PG_NR, t->c + i * t->ldc, (size_t)t->nr * sizeof(float));
-    (half ? tile_half : tile_full)(t, tmp, PG_NR);
+            memcpy(tmp + i * PG_NR, in + i * t->ldc, (size_t)t->nr * sizeof(float));
+    fn(t, tmp, t->first && t->res ? tmp : NULL, PG_NR);
     for (int i = 0; i < t->mr; i++)
         memcpy(t->c + i * t->ldc, tmp + i * PG_NR, (size_t)t->nr * sizeof(float));
 }

@@ -38,11 +38,12 @@ void pg_pack_strip(const float *x, int64_t xs, const int64_t *off, int nr, int64
 
 /* One micro-tile: c[i * ldc + j] for i < mr <= PG_MR, j < nr <= PG_NR,
  *
- *   c = (first ? bias[i] (0 when bias is NULL) : c) + sum over k < kc of
+ *   c = (first ? bias[i] + res[i * ldc + j] : c) + sum over k < kc of
  *       a[k * PG_MR + i] * b[k * PG_NR + j],
  *
- * then the activation (enum dlas_activation) when last. a: a panel from
- * k0 on; b: a strip. */
+ * (bias, res: 0 when NULL), then the activation (enum dlas_activation) when
+ * last. a: a panel from k0 on; b: a strip. res may be c itself: each
+ * element is read before it is written. */
 struct pg_tile {
     const float *a, *b;
     int64_t kc;
@@ -50,6 +51,7 @@ struct pg_tile {
     int64_t ldc;
     int mr, nr;
     const float *bias;
+    const float *res;
     int first, last, act;
 };
 void pg_tile(const struct pg_tile *t);

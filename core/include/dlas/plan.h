@@ -94,6 +94,13 @@ struct dlas_plan_options {
      * 1 leaves the head to its layers, to measure it. Results are the same
      * within float rounding. */
     int block_no_head;
+    /* With fuse: a residual add (a conv's output plus an earlier node's,
+     * the conv's only reader) runs inside the conv, with the relu after it,
+     * where the conv's primitive declares DLAS_PRIM_RESIDUAL: one pass over
+     * the output instead of three. 1 leaves every add to its own node, to
+     * measure it (auto times its candidates so, each layer without its add).
+     * Results are the same within float rounding. */
+    int no_residual;
 };
 void dlas_plan_options_default(struct dlas_plan_options *o); /* fuse = 1, the rest none */
 /* Fused mobile blocks in a plan, and "first > conv > conv [+ add]; ..."

@@ -28,10 +28,11 @@ extern "C" {
 #endif
 
 #define DLAS_ABI_MAJOR 1
-#define DLAS_ABI_MINOR 5 /* 4: DLAS_PARAM_ALIAS and DLAS_PARAM_PATH in parameter specs;
+#define DLAS_ABI_MINOR 6 /* 4: DLAS_PARAM_ALIAS and DLAS_PARAM_PATH in parameter specs;
                             5: dlas_prune_options_from_params and the shared pruning
                             parameter rows DLAS_PRUNE_PARAMS_* (<dlas/prune.h>),
-                            dlas_trainer_fit_steps (<dlas/train.h>) */
+                            dlas_trainer_fit_steps (<dlas/train.h>);
+                            6: run_residual and DLAS_PRIM_RESIDUAL for primitives */
 
 enum dlas_kind {
     DLAS_KIND_DATASET = 1,
@@ -376,6 +377,12 @@ struct dlas_primitive_ops {
      * layer's activation applied. run() on such a state is not called. */
     int (*run_int8)(void *state, int64_t batch, const uint8_t *in, void *out, void *ws,
                     struct dlas_profile *prof);
+    /* ABI 1.6, with DLAS_PRIM_RESIDUAL: run() with a residual added before
+     * the activation, out = act(conv(in) + bias + res), as a residual block
+     * ends (ResNet: relu(bn3(conv3(x)) + shortcut)). res is shaped like out
+     * and may be out itself; desc->activation is the one after the add. */
+    int (*run_residual)(void *state, int64_t batch, const float *in, const float *res,
+                        float *out, void *ws, struct dlas_profile *prof);
 };
 /* The primitive applies dlas_conv_desc.activation itself. A primitive for
  * a device backend must (the core has no pass of its own there). */
@@ -383,6 +390,19 @@ struct dlas_primitive_ops {
 /* The primitive runs int8 layers (dlas_conv_desc.quant, run_int8) and
  * refuses fp32 ones; it applies the activation of an int8 layer itself. */
 #define DLAS_PRIM_INT8 0x2u
+/* The primitive adds a residual as it stores its results (run_residual),
+ * so that the plan runs a conv and the add that alone reads it as one pass
+ * over the output. Needs DLAS_PRIM_ACTIVATION too (the add's relu). */
+#define DLAS_PRIM_RESIDUAL 0x4u
+/* 1 when a primitive's ops declare DLAS_PRIM_RESIDUAL (ABI 1.6) with
+ * run_residual, and apply activations. */
+static inline int dlas_prim_runs_residual(const struct dlas_primitive_ops *ops)
+{
+    return ops &&
+           ops->size >= offsetof(struct dlas_primitive_ops, run_residual) + sizeof ops->run_residual &&
+           (ops->flags & DLAS_PRIM_RESIDUAL) && (ops->flags & DLAS_PRIM_ACTIVATION) &&
+           ops->run_residual;
+}
 /* 1 when a primitive's ops declare DLAS_PRIM_INT8 (ABI 1.3) with run_int8. */
 static inline int dlas_prim_runs_int8(const struct dlas_primitive_ops *ops)
 {
