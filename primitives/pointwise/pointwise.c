@@ -96,10 +96,12 @@ static void share_of(const struct pw_state *s, int64_t batch, struct share *sh)
 
 static int64_t kc_max(const struct pw_state *s) { return s->K < PG_KC ? s->K : PG_KC; }
 
-/* floats of one worker's packed strips */
-static int64_t slab_floats(const struct pw_state *s, const struct share *sh)
+/* floats of one worker's packed strips: as many as the largest chunk of any
+ * batch holds (a smaller batch can have larger chunks: 32 strips on two
+ * threads are two chunks of 16, 33 four of 9) */
+static int64_t slab_floats(const struct pw_state *s)
 {
-    return pc_ceil_div(sh->total, sh->n_chunks) * kc_max(s) * PG_NR;
+    return CHUNK_MAX * kc_max(s) * PG_NR;
 }
 
 /* ---- prepare --------------------------------------------------------------- */
@@ -164,9 +166,7 @@ static size_t pw_workspace(void *state, int64_t batch)
     const struct pw_state *s = state;
     if (!s || batch <= 0)
         return 0;
-    struct share sh;
-    share_of(s, batch, &sh);
-    return (size_t)pc_threads(&s->conv.be) * (size_t)slab_floats(s, &sh) * sizeof(float);
+    return (size_t)pc_threads(&s->conv.be) * (size_t)slab_floats(s) * sizeof(float);
 }
 
 /* ---- run --------------------------------------------------------------------- */
@@ -251,7 +251,7 @@ static void run_tasks(const void *ctx, int64_t b, int64_t e, int id)
 {
     const struct job *j = ctx;
     const struct pw_state *s = j->s;
-    float *slab = j->ws + id * slab_floats(s, &j->sh);
+    float *slab = j->ws + id * slab_floats(s);
     for (int64_t task = b; task < e; task++) {
         const int64_t c = task / j->sh.n_parts, part = task % j->sh.n_parts;
         int64_t s0, s1; /* chunks differ by one strip at most */
