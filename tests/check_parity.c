@@ -97,28 +97,33 @@ static void perturb_last_layer(struct dlas_graph *g)
         dlas_f32(t)[i] *= last_bn >= 0 ? 2.0f : 1.5f;
 }
 
-/* Relative error of g's output, run as a plan (im2col-gemm on two OpenMP
- * threads, batchnorm folded), against want. */
-static double plan_error(const struct dlas_graph *g, const struct dlas_tensor *in,
-                         const struct dlas_tensor *want, int64_t n)
+/* Relative error of g's output, run as a plan (primitive `prim` on two
+ * OpenMP threads, im2col-gemm where it refuses a layer, batchnorm folded),
+ * against want. */
+static double plan_error_on(const struct dlas_graph *g, const struct dlas_tensor *in,
+                            const struct dlas_tensor *want, int64_t n, const char *prim)
 {
     struct dlas_rng rng;
     struct dlas_host host;
     dlas_rng_seed(&rng, 1);
     dlas_host_init(&host, &rng, 1);
     const struct dlas_component *bc = dlas_registry_find(reg, DLAS_KIND_BACKEND, "openmp");
-    const struct dlas_component *pc = dlas_registry_find(reg, DLAS_KIND_PRIMITIVE, "im2col-gemm");
-    ck_assert_msg(bc && pc, "openmp or im2col-gemm not found: %s", dlas_last_error());
-    struct dlas_params *bp = NULL, *pp = NULL;
+    const struct dlas_component *pc = dlas_registry_find(reg, DLAS_KIND_PRIMITIVE, prim);
+    const struct dlas_component *fc = dlas_registry_find(reg, DLAS_KIND_PRIMITIVE, "im2col-gemm");
+    ck_assert_msg(bc && pc && fc, "openmp, %s or im2col-gemm not found: %s", prim,
+                  dlas_last_error());
+    struct dlas_params *bp = NULL, *pp = NULL, *fp = NULL;
     ck_assert_int_eq(dlas_params_defaults(bc->params, &bp), 0);
     ck_assert_int_eq(dlas_params_set(bp, "threads", "2", "check_parity"), 0);
     if (pc->params)
         ck_assert_int_eq(dlas_params_defaults(pc->params, &pp), 0);
+    if (fc->params)
+        ck_assert_int_eq(dlas_params_defaults(fc->params, &fp), 0);
     struct dlas_backend be = {bc->ops, NULL};
     ck_assert_int_eq(be.ops->init(&host, bp, &be.ctx), 0);
-    struct dlas_primitive_choice prim = {pc->name, pc, pp};
+    struct dlas_primitive_choice choice = {pc->name, pc, pp}, fallback = {fc->name, fc, fp};
     struct dlas_plan *plan = NULL;
-    ck_assert_msg(dlas_plan_create(g, &host, &be, &prim, 1, NULL, 1, &plan) == 0, "%s",
+    ck_assert_msg(dlas_plan_create(g, &host, &be, &choice, 1, &fallback, 1, &plan) == 0, "%s",
                   dlas_last_error());
     float *out = malloc((size_t)n * sizeof *out);
     ck_assert_ptr_nonnull(out);
@@ -129,7 +134,14 @@ static double plan_error(const struct dlas_graph *g, const struct dlas_tensor *i
     be.ops->release(be.ctx);
     dlas_params_free(bp);
     dlas_params_free(pp);
+    dlas_params_free(fp);
     return e;
+}
+
+static double plan_error(const struct dlas_graph *g, const struct dlas_tensor *in,
+                         const struct dlas_tensor *want, int64_t n)
+{
+    return plan_error_on(g, in, want, n, "im2col-gemm");
 }
 
 /* Read a tensor as f32 (the float64 reference is rounded once, which costs
@@ -228,6 +240,10 @@ START_TEST(test_parity)
         ck_assert_msg(e_plan < 10 * TOL, "%s: the plan disagrees as loaded (%.3g)", t->name,
                       e_plan);
     }
+    /* the 1x1 layers on `pointwise`, which also runs the residual adds that
+     * follow them (ResNet-50's bottlenecks, MobileNet-v2's projections) */
+    double e_pw = plan_error_on(g, &in, &want64, n, "pointwise");
+    ck_assert_msg(e_pw < 10 * TOL, "%s: the plan on pointwise disagrees (%.3g)", t->name, e_pw);
     perturb_last_layer(g);
     double e_bad;
     if (!large) {
