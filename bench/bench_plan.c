@@ -258,8 +258,12 @@ static void describe(struct dlas_plan *plan, const struct dlas_graph *g,
                      double prep_s)
 {
     int count[MAX_PRIMS + 2] = {0};
-    int convs = 0;
+    int convs = 0, residual = 0;
     for (int id = 0; id < dlas_graph_n_nodes(g); id++) {
+        const int fused = dlas_plan_fused_into(plan, id);
+        residual += dlas_graph_node(g, id)->op == DLAS_OP_ADD && fused >= 0 &&
+                    dlas_graph_node(g, fused)->op == DLAS_OP_CONV2D &&
+                    dlas_plan_binding_index(plan, fused) != -3; /* not a fused block's */
         if (dlas_graph_node(g, id)->op != DLAS_OP_CONV2D)
             continue;
         convs++;
@@ -269,9 +273,10 @@ static void describe(struct dlas_plan *plan, const struct dlas_graph *g,
     printf("{\"ready\": 1, \"convs\": %d, \"prepare_s\": %.3f, \"bindings\": {", convs, prep_s);
     for (int k = 0; k < ps->n; k++)
         printf("\"%s\": %d, ", ps->names[k], count[k]);
-    printf("\"fallback\": %d, \"block\": %d}, \"blocks\": %d, \"conversions\": %d",
+    printf("\"fallback\": %d, \"block\": %d}, \"blocks\": %d, \"conversions\": %d, "
+           "\"residual_adds\": %d",
            count[ps->n], count[ps->n + 1], dlas_plan_n_blocks(plan),
-           dlas_plan_n_conversions(plan));
+           dlas_plan_n_conversions(plan), residual);
     if (rep)
         printf(", \"auto_runs\": %d, \"auto_unclear\": %d, \"auto_blocks\": %d", rep->runs,
                rep->unclear, rep->blocks);
