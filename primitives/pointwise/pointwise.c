@@ -147,15 +147,9 @@ static int pw_prepare(const struct dlas_host *host, const struct dlas_backend *b
     }
     for (int g = 0; g < d->groups; g++)
         pg_pack_panels(weight + g * s->M * s->K, s->M, s->K, s->a + g * panels);
-    if (d->has_bias) {
-        s->bias = host->alloc((size_t)(d->groups * s->Mp) * sizeof(float));
-        if (!s->bias) {
-            pw_release(s);
-            return dlas_error(DLAS_ERR_NOMEM, "%s: cannot allocate the bias", NAME);
-        }
-        memset(s->bias, 0, (size_t)(d->groups * s->Mp) * sizeof(float));
-        for (int g = 0; g < d->groups; g++)
-            memcpy(s->bias + g * s->Mp, bias + g * s->M, (size_t)s->M * sizeof(float));
+    if ((rc = pc_conv_bias(&s->conv, NAME, bias, s->Mp, &s->bias))) {
+        pw_release(s);
+        return rc;
     }
     *state = s;
     return DLAS_OK;
