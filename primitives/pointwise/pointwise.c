@@ -14,10 +14,10 @@
  *
  * Threading: the pixels of the batch (strips of PG_NR, never across an
  * image) are cut into chunks that differ by one strip at most, as many as
- * the threads or a multiple;
- * when a layer has few pixels and many output channels (ResNet-50's last
- * stage: 49 pixels, 2048 channels) the output channels are split instead,
- * so that each thread streams only its share of the weights. */
+ * the threads or a multiple. When a layer has few pixels and many output
+ * channels (ResNet-50's last stage: 49 pixels, 2048 channels) the output
+ * channels are split instead, so that each thread streams only its share
+ * of the weights. */
 #include <string.h>
 
 #include "../common/prim_common.h"
@@ -44,7 +44,7 @@ static const struct dlas_param_spec pw_params[] = {
     {"split", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|pixels|channels",
      "how threads share a layer: chunks of pixels, or output channels (each thread then "
      "reads only its share of the weights); auto = channels where the batch has fewer than "
-     "8 strips of pixels a thread"},
+     "8 strips of pixels a thread and the layer at least 4 weight panels a thread"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static int pw_supports(const struct dlas_conv_desc *d, const struct dlas_params *p, char *why,
@@ -64,7 +64,7 @@ static int pw_supports(const struct dlas_conv_desc *d, const struct dlas_params 
 /* ---- how the threads share a run ------------------------------------------ */
 
 struct share {
-    int64_t total;       /* strips of the batch */
+    int64_t total;         /* strips of the batch */
     int64_t n_chunks;      /* of total / n_chunks strips, or one more */
     int64_t rows, n_parts; /* output channels per part (whole panels), parts */
 };
