@@ -87,6 +87,24 @@ START_TEST(missing_symbol_refused)
 }
 END_TEST
 
+/* A primitive whose operations table is the ABI 1.0 one (it ends after
+ * release): it loads, and every later capability reads as absent. */
+START_TEST(old_primitive_table_loads)
+{
+    struct dlas_registry *r = dlas_registry_new();
+    ck_assert_msg(dlas_registry_load_file(r, fixture("fx_oldprim")) == DLAS_OK, "%s",
+                  dlas_last_error());
+    const struct dlas_component *c = dlas_registry_find(r, DLAS_KIND_PRIMITIVE, "fx-oldprim");
+    ck_assert_ptr_nonnull(c);
+    const struct dlas_primitive_ops *ops = c->ops;
+    ck_assert_uint_eq(ops->size, offsetof(struct dlas_primitive_ops, flags));
+    ck_assert_int_eq(dlas_prim_applies_activation(ops), 0);
+    ck_assert_int_eq(dlas_prim_runs_int8(ops), 0);
+    ck_assert_int_eq(dlas_prim_runs_residual(ops), 0);
+    dlas_registry_free(r);
+}
+END_TEST
+
 START_TEST(abi_mismatch_refused)
 {
     struct dlas_registry *r = dlas_registry_new();
@@ -338,6 +356,7 @@ int main(void)
     tcase_add_test(tc, good_plugin_loads);
     tcase_add_test(tc, missing_symbol_refused);
     tcase_add_test(tc, abi_mismatch_refused);
+    tcase_add_test(tc, old_primitive_table_loads);
     tcase_add_test(tc, duplicate_names_both_files);
     tcase_add_test(tc, non_elf_refused);
     tcase_add_test(tc, truncated_elf_refused);

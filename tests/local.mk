@@ -93,7 +93,7 @@ FIXTURE_LDFLAGS = -module -avoid-version -shared -rpath /nowhere $(SAN_LDFLAGS)
 if HAVE_CHECK
 check_LTLIBRARIES += tests/fixtures/fx_good.la tests/fixtures/fx_nosym.la \
 	tests/fixtures/fx_abi.la tests/fixtures/fx_dup.la tests/fixtures/fx_badkind.la \
-	tests/fixtures/fx_crash.la
+	tests/fixtures/fx_crash.la tests/fixtures/fx_oldprim.la
 endif
 tests_fixtures_fx_good_la_SOURCES = tests/fixtures/fx_good.c
 tests_fixtures_fx_good_la_LDFLAGS = $(FIXTURE_LDFLAGS)
@@ -109,6 +109,8 @@ tests_fixtures_fx_badkind_la_SOURCES = tests/fixtures/fx_badkind.c
 tests_fixtures_fx_badkind_la_LDFLAGS = $(FIXTURE_LDFLAGS)
 tests_fixtures_fx_crash_la_SOURCES = tests/fixtures/fx_crash.c
 tests_fixtures_fx_crash_la_LDFLAGS = $(FIXTURE_LDFLAGS)
+tests_fixtures_fx_oldprim_la_SOURCES = tests/fixtures/fx_oldprim.c
+tests_fixtures_fx_oldprim_la_LDFLAGS = $(FIXTURE_LDFLAGS)
 # a primitive with a bug on purpose, for the agreement check (check_results)
 if HAVE_CHECK
 check_LTLIBRARIES += tests/fixtures/fx_wrong.la

@@ -118,7 +118,9 @@ static size_t min_ops_size(enum dlas_kind k)
     case DLAS_KIND_DATASET: return sizeof(struct dlas_dataset_ops);
     case DLAS_KIND_MODEL: return sizeof(struct dlas_model_ops);
     case DLAS_KIND_COMPRESSOR: return sizeof(struct dlas_compressor_ops);
-    case DLAS_KIND_PRIMITIVE: return sizeof(struct dlas_primitive_ops);
+    /* flags (1.2), run_int8 (1.3) and run_residual (1.6) are read only
+     * where the table holds them */
+    case DLAS_KIND_PRIMITIVE: return offsetof(struct dlas_primitive_ops, flags);
     case DLAS_KIND_BACKEND: return sizeof(struct dlas_backend_ops);
     default: return 0;
     }
