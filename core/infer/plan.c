@@ -640,6 +640,13 @@ void dlas_plan_free(struct dlas_plan *p)
 
 /* ---- running ------------------------------------------------------------------------ */
 
+/* Where node id's output lies when a node reads it: the graph input, its
+ * slot, or NULL for a view (its readers read its parts). */
+static const float *node_data(const struct dlas_plan *p, int id, const float *input)
+{
+    return p->slot[id] == -1 ? input : p->slot[id] < 0 ? NULL : p->slots[p->slot[id]];
+}
+
 static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *input)
 {
     const struct dlas_node *nd = dlas_graph_node(p->g, i);
@@ -654,7 +661,7 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
     }
     for (int j = 0; j < nd->n_inputs; j++) {
         int src = nd->inputs[j];
-        in[j] = p->slot[src] == -1 ? input : p->slot[src] < 0 ? NULL : p->slots[p->slot[src]];
+        in[j] = node_data(p, src, input);
     }
     float *out = p->slots[p->slot[i]];
     int rc, done = 0;
@@ -676,11 +683,10 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
         rc = DLAS_OK;
     else if (b->choice) {
         const struct dlas_primitive_ops *ops = b->choice->comp->ops;
-        if (b->residual >= 0) {
-            const int r = b->residual;
-            const float *res = p->slot[r] == -1 ? input : p->slots[p->slot[r]];
-            rc = ops->run_residual(b->state, batch, in[0], res, out, p->ws, NULL);
-        } else
+        if (b->residual >= 0)
+            rc = ops->run_residual(b->state, batch, in[0], node_data(p, b->residual, input), out,
+                                   p->ws, NULL);
+        else
             rc = ops->run(b->state, batch, in[0], out, p->ws, NULL);
         if (rc)
             dlas_error_context("layer '%s': primitive '%s'", nd->name, b->choice->label);
