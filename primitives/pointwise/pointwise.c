@@ -174,24 +174,37 @@ struct job {
     struct share sh;
 };
 
+/* Strip st of the batch: image n, its pixels [p0, p0 + nr). */
+struct strip {
+    int64_t n, p0;
+    int nr;
+};
+
+static struct strip strip_of(const struct pw_state *s, int64_t st)
+{
+    struct strip r = {st / s->strips, st % s->strips * PG_NR, 0};
+    r.nr = (int)(s->N - r.p0 < PG_NR ? s->N - r.p0 : PG_NR);
+    return r;
+}
+
 /* Strip `st` of the batch (k0.., kc channels of group g) into b. */
 static void pack_strip(const struct job *j, int64_t st, int g, int64_t k0, int64_t kc, float *b)
 {
     const struct pw_state *s = j->s;
     const struct dlas_conv_desc *d = &s->conv.d;
-    const int64_t n = st / s->strips, p0 = st % s->strips * PG_NR, in_hw = d->in_h * d->in_w;
-    const int nr = (int)(s->N - p0 < PG_NR ? s->N - p0 : PG_NR);
-    const float *x = j->in + n * d->in_c * in_hw + (g * s->K + k0) * in_hw;
+    const struct strip sp = strip_of(s, st);
+    const int64_t in_hw = d->in_h * d->in_w;
+    const float *x = j->in + sp.n * d->in_c * in_hw + (g * s->K + k0) * in_hw;
     if (!s->strided) {
-        pg_pack_strip(x + p0, in_hw, NULL, nr, kc, b);
+        pg_pack_strip(x + sp.p0, in_hw, NULL, sp.nr, kc, b);
         return;
     }
     int64_t off[PG_NR];
-    for (int q = 0; q < nr; q++) {
-        const int64_t oh = (p0 + q) / d->out_w, ow = (p0 + q) % d->out_w;
+    for (int q = 0; q < sp.nr; q++) {
+        const int64_t oh = (sp.p0 + q) / d->out_w, ow = (sp.p0 + q) % d->out_w;
         off[q] = oh * d->stride_h * d->in_w + ow * d->stride_w;
     }
-    pg_pack_strip(x, in_hw, off, nr, kc, b);
+    pg_pack_strip(x, in_hw, off, sp.nr, kc, b);
 }
 
 /* The tile of strip st (packed at b) and the panel at output channel mb. */
@@ -200,8 +213,8 @@ static void tile_at(const struct job *j, int g, int64_t st, int64_t mb, int64_t 
 {
     const struct pw_state *s = j->s;
     const struct dlas_conv_desc *d = &s->conv.d;
-    const int64_t n = st / s->strips, p0 = st % s->strips * PG_NR;
-    const int64_t at = n * d->out_c * s->N + (g * s->M + mb) * s->N + p0;
+    const struct strip sp = strip_of(s, st);
+    const int64_t at = sp.n * d->out_c * s->N + (g * s->M + mb) * s->N + sp.p0;
     const struct pg_tile t = {
         .a = s->a + g * pg_panel_floats(s->M, s->K) + mb * s->K + k0 * PG_MR,
         .b = b,
@@ -210,7 +223,7 @@ static void tile_at(const struct job *j, int g, int64_t st, int64_t mb, int64_t 
         .res = j->res ? j->res + at : NULL,
         .ldc = s->N,
         .mr = (int)(s->M - mb < PG_MR ? s->M - mb : PG_MR),
-        .nr = (int)(s->N - p0 < PG_NR ? s->N - p0 : PG_NR),
+        .nr = sp.nr,
         .bias = s->bias ? s->bias + g * s->Mp + mb : NULL,
         .first = k0 == 0,
         .last = k0 + kc == s->K,
