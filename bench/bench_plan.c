@@ -71,12 +71,14 @@ static const char usage[] =
     "                  [--fallback NAME]\n"
     "                  [--blocks 1|0|all] [--block-layout chain|nchw] [--concat view|copy]\n"
     "                  [--block-schedule auto|groups|rows] [--head fused|layers]\n"
-    "                  [--cpu-time]\n"
+    "                  [--residual fused|separate] [--cpu-time]\n"
     "Binds the model's conv layers with auto (by measurement) over --primitives,\n"
     "or to one --primitive (auto also races fused mobile blocks against their layers\n"
     "unless --blocks 0; --blocks all: every block fused, no race). A primitive may\n"
     "carry parameters after a colon (winograd:tile=2); several of one primitive\n"
-    "are rival candidates (winograd,winograd:tile=2). Then it reads\n"
+    "are rival candidates (winograd,winograd:tile=2). --residual separate: residual\n"
+    "adds run as their own pass even where a conv's primitive could add them.\n"
+    "Then it reads\n"
     "commands on stdin:\n"
     "run IN OUT | time W R | profile W R | probe | quit.\n";
 
@@ -103,6 +105,7 @@ struct opts {
     const char *model, *weights, *fallback, *single;
     const char *params[MAX_PARAMS];
     int n_params, c, h, w, classes, threads, blocks, nchw, concat_copy, cpu_time, schedule;
+    int no_residual;
     int no_head;
     int64_t batch;
     char prims[512];
@@ -165,6 +168,8 @@ static int parse(int argc, char **argv, struct opts *o)
             o->no_head = !strcmp(v, "layers");
         else if (!strcmp(a, "--concat") && (!strcmp(v, "view") || !strcmp(v, "copy")))
             o->concat_copy = !strcmp(v, "copy");
+        else if (!strcmp(a, "--residual") && (!strcmp(v, "fused") || !strcmp(v, "separate")))
+            o->no_residual = !strcmp(v, "separate");
         else {
             fprintf(stderr, "bench_plan: bad option %s %s\n%s", a, v, usage);
             return 2;
@@ -526,6 +531,7 @@ int main(int argc, char **argv)
     po.block_schedule = o.schedule;
     po.block_no_head = o.no_head;
     po.concat_copy = o.concat_copy;
+    po.no_residual = o.no_residual;
     struct dlas_plan *plan = NULL;
     if (dlas_plan_create_ex(g, &host, &be, ps.c, ps.n, fb.n ? fb.c : NULL, o.batch, &po, &plan))
         return die("plan");

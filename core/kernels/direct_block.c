@@ -69,7 +69,7 @@ int pc_direct_blocking(const struct dlas_conv_desc *d, int64_t opg, int *vh, int
 
 void pc_direct_rows(struct pc_kargs *a, const struct dlas_conv_desc *d, const struct pc_window *win,
                     const float *img, int64_t oh0, int vh, int vw, int b, int64_t nc, float *dst,
-                    int act)
+                    const float *res, int act)
 {
     const int nr = d->out_h - oh0 < vh ? (int)(d->out_h - oh0) : vh;
     if (nr < vh)
@@ -79,8 +79,8 @@ void pc_direct_rows(struct pc_kargs *a, const struct dlas_conv_desc *d, const st
             const int nw = d->out_w - ow0 < vw ? (int)(d->out_w - ow0) : vw;
             a->in = img + (oh0 + r) * a->row_stride + ow0 * PC_VL;
             pc_kernel(vh, nw, b)(a);
-            pc_scatter_tile(a->out, a->out_ps, vh, nw, vh, nw, nc,
-                            dst + (oh0 + r) * d->out_w + ow0, d->out_h * d->out_w, d->out_w,
-                            act);
+            const int64_t at = (oh0 + r) * d->out_w + ow0;
+            pc_scatter_tile(a->out, a->out_ps, vh, nw, vh, nw, nc, dst + at, res ? res + at : NULL,
+                            d->out_h * d->out_w, d->out_w, act);
         }
 }

@@ -565,10 +565,10 @@ static void project_span(const struct mb_block *b, struct pc_kargs *a, int64_t n
                         pc_storen(t + h * PC_NL, pc_actn(pc_loadn(t + h * PC_NL), d->act_p) +
                                                      pc_loadn(r + h * PC_NL));
                 }
-            pc_scatter_tile(tile, lanes, 1, nv, 1, nv, nc, o_img + p0, b->ohw, 0, d->act_r);
+            pc_scatter_tile(tile, lanes, 1, nv, 1, nv, nc, o_img + p0, NULL, b->ohw, 0, d->act_r);
             continue;
         }
-        pc_scatter_tile(tile, lanes, 1, nv, 1, nv, nc, o_img + p0, b->ohw, 0, d->act_p);
+        pc_scatter_tile(tile, lanes, 1, nv, 1, nv, nc, o_img + p0, NULL, b->ohw, 0, d->act_p);
         if (!d->residual)
             continue;
         for (int64_t c = 0; c < nc; c++) {

@@ -275,7 +275,8 @@ void pc_pack_weights(const float *src, int64_t opg, int64_t cpg, int kh, int kw,
 /* ---- scattering --------------------------------------------------------- */
 
 void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, int ncols,
-                     int64_t nc, float *dst, int64_t cstride, int64_t row_stride, int act)
+                     int64_t nc, float *dst, const float *res, int64_t cstride,
+                     int64_t row_stride, int act)
 {
 #if defined(__AVX512F__)
     const int np = vh * vw;
@@ -294,17 +295,20 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
             for (int c = 0; c < PC_VL; c++) {
                 if (c >= cn)
                     break;
-                if (act != DLAS_ACT_NONE)
-                    v[c] = _mm512_max_ps(zero, v[c]);
-                if (act == DLAS_ACT_RELU6)
-                    v[c] = _mm512_min_ps(six, v[c]);
                 float *o = dst + (c0 + c) * cstride;
-                if (vh == 1) {
-                    _mm512_mask_storeu_ps(o, cols, v[c]);
-                    continue;
-                }
-                for (int r = 0; r < nrows; r++) {
-                    __m512 s = _mm512_maskz_compress_ps((__mmask16)(cols << (r * vw)), v[c]);
+                const float *q = res ? res + (c0 + c) * cstride : NULL;
+                /* the residual is read where this row is about to be
+                 * written (it may be dst itself), then the activation */
+                for (int r = 0; r < (vh == 1 ? 1 : nrows); r++) {
+                    __m512 s = vh == 1 ? v[c]
+                                       : _mm512_maskz_compress_ps(
+                                             (__mmask16)(cols << (r * vw)), v[c]);
+                    if (q)
+                        s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(cols, q + r * row_stride));
+                    if (act != DLAS_ACT_NONE)
+                        s = _mm512_max_ps(zero, s);
+                    if (act == DLAS_ACT_RELU6)
+                        s = _mm512_min_ps(six, s);
                     _mm512_mask_storeu_ps(o + r * row_stride, cols, s);
                 }
             }
@@ -333,6 +337,10 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
                 for (int c = 0; c < 8; c++) {
                     if (c >= cn)
                         break;
+                    if (res)
+                        v[c] = _mm256_add_ps(v[c], _mm256_maskload_ps(res + (drow - dst) +
+                                                                          (c0 + c) * cstride + p0,
+                                                                      m));
                     if (act != DLAS_ACT_NONE)
                         v[c] = _mm256_max_ps(zero, v[c]);
                     if (act == DLAS_ACT_RELU6)
@@ -347,7 +355,10 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
     for (int64_t c = 0; c < nc; c++)
         for (int r = 0; r < nrows; r++)
             for (int k = 0; k < ncols; k++)
-                dst[c * cstride + r * row_stride + k] = pc_act1(tile[(r * vw + k) * ps + c], act);
+                dst[c * cstride + r * row_stride + k] =
+                    pc_act1(tile[(r * vw + k) * ps + c] +
+                                (res ? res[c * cstride + r * row_stride + k] : 0.0f),
+                            act);
 }
 
 void pc_kargs_init(struct pc_kargs *a, const struct dlas_conv_desc *d, int64_t cpg,

@@ -271,9 +271,12 @@ static inline int64_t pc_packed_weights_floats(int64_t opg, int64_t cpg, int kh,
  * writes channels [0, nc) of pixels [0, np) to dst + c*cstride + pix_off(p),
  * where pixel p = (p / vw, p % vw) sits at row_stride * (p / vw) + p % vw,
  * with activation act (enum dlas_activation) applied. Only rows < nrows and
- * columns < ncols are written. */
+ * columns < ncols are written. res, unless NULL, is a residual laid out as
+ * dst (res[x] is added to the value stored at dst[x], before the
+ * activation); it may be dst itself. */
 void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, int ncols,
-                     int64_t nc, float *dst, int64_t cstride, int64_t row_stride, int act);
+                     int64_t nc, float *dst, const float *res, int64_t cstride,
+                     int64_t row_stride, int act);
 
 /* ---- direct convolution over a packed window ------------------------------ */
 
@@ -296,10 +299,11 @@ void pc_kargs_init(struct pc_kargs *a, const struct dlas_conv_desc *d, int64_t c
 /* Output rows [oh0, oh0 + vh) of one block of nc output channels from img,
  * an image's window packed like win: VH x VW register blocks, a short last
  * row block one row at a time, each scattered to dst (the block's first
- * channel plane of out_h x out_w) with activation act. a: from
- * pc_kargs_init, with w and bias set. */
+ * channel plane of out_h x out_w) with activation act, after adding res
+ * (laid out as dst; NULL: none). a: from pc_kargs_init, with w and bias
+ * set. */
 void pc_direct_rows(struct pc_kargs *a, const struct dlas_conv_desc *d, const struct pc_window *win,
                     const float *img, int64_t oh0, int vh, int vw, int b, int64_t nc, float *dst,
-                    int act);
+                    const float *res, int act);
 
 #endif

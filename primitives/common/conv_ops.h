@@ -18,4 +18,16 @@
         .run = (run_), .release = (release_), .flags = DLAS_PRIM_ACTIVATION,                \
     }
 
+/* The same, for a primitive that also adds a residual as it stores its
+ * results (DLAS_PRIM_RESIDUAL): run_residual(state, batch, in, res, out, ws,
+ * prof), of which run is the call with res NULL. */
+#define PRIM_CONV_OPS_RESIDUAL(device_, supports_, prepare_, workspace_, run_, release_,      \
+                               run_residual_)                                               \
+    {                                                                                       \
+        .size = sizeof(struct dlas_primitive_ops), .op = "conv2d", .device = (device_),     \
+        .supports = (supports_), .prepare = (prepare_), .workspace = (workspace_),          \
+        .run = (run_), .release = (release_),                                               \
+        .flags = DLAS_PRIM_ACTIVATION | DLAS_PRIM_RESIDUAL, .run_residual = (run_residual_), \
+    }
+
 #endif

@@ -205,6 +205,7 @@ struct run_ctx {
     const struct direct_state *s;
     int64_t batch;
     const float *in;
+    const float *res; /* a residual laid out as out, or NULL */
     float *out;
     float *ws;
 };
@@ -247,25 +248,27 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
         a.w = s->pk.w + (g * s->pk.n_ob + ob) * s->pk.ob_floats;
         a.bias = s->pk.bias ? s->pk.bias + (g * s->pk.n_ob + ob) * lanes : NULL;
         int64_t oc0 = ob * lanes, nc = s->conv.opg - oc0 < lanes ? s->conv.opg - oc0 : lanes;
-        float *dst_c = c->out + (n * d->out_c + g * s->conv.opg + oc0) * ohw;
+        const int64_t at = (n * d->out_c + g * s->conv.opg + oc0) * ohw;
+        float *dst_c = c->out + at;
+        const float *res_c = c->res ? c->res + at : NULL;
         if (s->planes) {
-            dp_planes_row(&s->pl, d, img, a.w, a.bias, rb, nc, dst_c);
+            dp_planes_row(&s->pl, d, img, a.w, a.bias, rb, nc, dst_c, res_c);
             continue;
         }
-        pc_direct_rows(&a, d, &s->win, img, rb * s->vh, s->vh, s->vw, s->pk.b, nc, dst_c,
+        pc_direct_rows(&a, d, &s->win, img, rb * s->vh, s->vh, s->vw, s->pk.b, nc, dst_c, res_c,
                        d->activation);
     }
 }
 
-static int direct_run(void *state, int64_t batch, const float *in, float *out, void *ws,
-                      struct dlas_profile *prof)
+static int direct_run_residual(void *state, int64_t batch, const float *in, const float *res,
+                               float *out, void *ws, struct dlas_profile *prof)
 {
     const struct direct_state *s = state;
     int rc = pc_check_run(NAME, s, batch, in, out, ws);
     if (rc || !batch)
         return rc;
     const struct dlas_conv_desc *d = &s->conv.d;
-    struct run_ctx c = {s, batch, in, out, ws};
+    struct run_ctx c = {s, batch, in, res, out, ws};
     const int64_t pack_rows_n = s->planes ? s->pl.cpg * s->pl.rows : s->win.rows;
     struct pc_phases ph = {&c,
                            batch * d->groups * pack_rows_n,
@@ -278,9 +281,15 @@ static int direct_run(void *state, int64_t batch, const float *in, float *out, v
     return DLAS_OK;
 }
 
+static int direct_run(void *state, int64_t batch, const float *in, float *out, void *ws,
+                      struct dlas_profile *prof)
+{
+    return direct_run_residual(state, batch, in, NULL, out, ws, prof);
+}
+
 static const struct dlas_primitive_ops direct_ops =
-    PRIM_CONV_OPS("cpu", direct_supports, direct_prepare, direct_workspace, direct_run,
-                  direct_release);
+    PRIM_CONV_OPS_RESIDUAL("cpu", direct_supports, direct_prepare, direct_workspace, direct_run,
+                           direct_release, direct_run_residual);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,

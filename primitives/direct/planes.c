@@ -81,7 +81,8 @@ void dp_planes_pack_rows(const float *in, const struct dlas_conv_desc *d,
 }
 
 void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, const float *img,
-                   const float *w, const float *bias, int64_t oh, int64_t nc, float *dst)
+                   const float *w, const float *bias, int64_t oh, int64_t nc, float *dst,
+                   const float *res)
 {
     float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
     const int64_t ohw = d->out_h * d->out_w, tile_bs = (int64_t)p->vw * PC_VL;
@@ -92,7 +93,8 @@ void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, co
     a.out = tile;
     a.out_bs = tile_bs;
     a.nb = nb;
-    a.act = d->activation;
+    /* the kernel activates, unless a residual comes first: then the scatter */
+    a.act = res ? DLAS_ACT_NONE : d->activation;
     a.tap_off = p->tap_off;
     a.ntaps = p->ntaps;
     const float *row = img + oh * d->stride_h * p->cols;
@@ -100,11 +102,13 @@ void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, co
         const int nw = d->out_w - ow0 < p->vw ? (int)(d->out_w - ow0) : p->vw;
         a.in = row + ow0 * d->stride_w;
         pw_conv_kernel(nw, p->b, d->stride_w)(&a);
-        /* each vector's pixels are 16 floats apart in the tile; activated */
+        /* each vector's pixels are 16 floats apart in the tile */
         for (int v = 0; v < nb; v++) {
             const int64_t c0 = (int64_t)v * PC_VL, ncv = nc - c0 < PC_VL ? nc - c0 : PC_VL;
-            pc_scatter_tile(tile + v * tile_bs, PC_VL, 1, nw, 1, nw, ncv,
-                            dst + c0 * ohw + oh * d->out_w + ow0, ohw, d->out_w, DLAS_ACT_NONE);
+            const int64_t at = c0 * ohw + oh * d->out_w + ow0;
+            pc_scatter_tile(tile + v * tile_bs, PC_VL, 1, nw, 1, nw, ncv, dst + at,
+                            res ? res + at : NULL, ohw, d->out_w,
+                            res ? d->activation : DLAS_ACT_NONE);
         }
     }
 }

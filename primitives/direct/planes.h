@@ -49,8 +49,10 @@ void dp_planes_pack_rows(const float *in, const struct dlas_conv_desc *d,
                          const struct dp_planes *p, float *ws, int64_t r0, int64_t r1);
 /* Output row oh of nc channels (at most b * 16) from one image's group of
  * planes, weights w and bias (b * 16 floats, or NULL) as pc_blocked packs
- * them, into dst (the first of those channels' planes, NCHW). */
+ * them, into dst (the first of those channels' planes, NCHW), adding res
+ * (laid out as dst, or NULL) before the activation. */
 void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, const float *img,
-                   const float *w, const float *bias, int64_t oh, int64_t nc, float *dst);
+                   const float *w, const float *bias, int64_t oh, int64_t nc, float *dst,
+                   const float *res);
 
 #endif

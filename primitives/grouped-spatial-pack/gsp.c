@@ -549,7 +549,7 @@ static void dw_items(const struct gsp_state *s, const float *in, float *out, flo
                 int np = d->out_w - ow0 < s->p ? (int)(d->out_w - ow0) : s->p;
                 a.in = buf + oh * row_stride + ow0 * PC_VL;
                 gsp_dw_kernel(np)(&a);
-                pc_scatter_tile(tile, PC_VL, 1, np, 1, np, nc, dst + oh * d->out_w + ow0, ohw,
+                pc_scatter_tile(tile, PC_VL, 1, np, 1, np, nc, dst + oh * d->out_w + ow0, NULL, ohw,
                                 d->out_w, d->activation);
             }
     }

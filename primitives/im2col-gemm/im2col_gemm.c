@@ -421,6 +421,7 @@ static const struct dlas_primitive_ops ig_ops = {
     ig_release,
     0, /* activations: the plan runs them after the GEMM */
     NULL, /* run_int8: fp32 only */
+    NULL, /* run_residual: the plan adds residuals */
 };
 
 static const struct dlas_component components[] = {

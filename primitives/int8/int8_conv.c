@@ -697,6 +697,7 @@ static const struct dlas_primitive_ops direct_ops = {
     release,
     DLAS_PRIM_INT8 | DLAS_PRIM_ACTIVATION,
     run_int8,
+    NULL, /* run_residual: the plan adds residuals */
 };
 
 static const struct dlas_primitive_ops gemm_ops = {
@@ -710,6 +711,7 @@ static const struct dlas_primitive_ops gemm_ops = {
     release,
     DLAS_PRIM_INT8 | DLAS_PRIM_ACTIVATION,
     run_int8,
+    NULL, /* run_residual: the plan adds residuals */
 };
 
 static const struct dlas_component components[] = {

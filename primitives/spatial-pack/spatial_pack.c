@@ -211,6 +211,7 @@ static size_t sp_workspace(void *state, int64_t batch)
 struct run_ctx {
     const struct sp_state *s;
     const float *in;
+    const float *res; /* a residual laid out as out, or NULL */
     float *out;
     float *ws;
 };
@@ -260,7 +261,7 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
         a.w = s->pk.w + (g * s->pk.n_ob + ob) * s->pk.ob_floats;
         a.bias = s->pk.bias ? s->pk.bias + (g * s->pk.n_ob + ob) * lanes : NULL;
         int64_t oc0 = ob * lanes, nc = s->conv.opg - oc0 < lanes ? s->conv.opg - oc0 : lanes;
-        float *dst_c = c->out + (n * d->out_c + g * s->conv.opg + oc0) * ohw;
+        const int64_t at_c = (n * d->out_c + g * s->conv.opg + oc0) * ohw;
         const int64_t toh = tk / s->tw_n * s->th, tow = tk % s->tw_n * s->tw;
         /* the register blocks of the tile that hold output pixels */
         for (int64_t r = 0; r < s->th && toh + r < d->out_h; r += s->vh)
@@ -270,20 +271,21 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
                 int64_t oh0 = toh + r, ow0 = tow + q;
                 int nr = d->out_h - oh0 < s->vh ? (int)(d->out_h - oh0) : s->vh;
                 int nw = d->out_w - ow0 < s->vw ? (int)(d->out_w - ow0) : s->vw;
-                pc_scatter_tile(tile, lanes, s->vh, s->vw, nr, nw, nc,
-                                dst_c + oh0 * d->out_w + ow0, ohw, d->out_w, d->activation);
+                const int64_t at = at_c + oh0 * d->out_w + ow0;
+                pc_scatter_tile(tile, lanes, s->vh, s->vw, nr, nw, nc, c->out + at,
+                                c->res ? c->res + at : NULL, ohw, d->out_w, d->activation);
             }
     }
 }
 
-static int sp_run(void *state, int64_t batch, const float *in, float *out, void *ws,
-                  struct dlas_profile *prof)
+static int sp_run_residual(void *state, int64_t batch, const float *in, const float *res,
+                           float *out, void *ws, struct dlas_profile *prof)
 {
     const struct sp_state *s = state;
     int rc = pc_check_run(NAME, s, batch, in, out, ws);
     if (rc || !batch)
         return rc;
-    struct run_ctx c = {s, in, out, ws};
+    struct run_ctx c = {s, in, res, out, ws};
     const int64_t tiles = batch * s->conv.d.groups * s->th_n * s->tw_n;
     struct pc_phases ph = {&c,   tiles, tiles * s->pk.n_ob, pack_tiles, compute_items, NULL,
                            "compute"};
@@ -291,8 +293,15 @@ static int sp_run(void *state, int64_t batch, const float *in, float *out, void 
     return DLAS_OK;
 }
 
+static int sp_run(void *state, int64_t batch, const float *in, float *out, void *ws,
+                  struct dlas_profile *prof)
+{
+    return sp_run_residual(state, batch, in, NULL, out, ws, prof);
+}
+
 static const struct dlas_primitive_ops sp_ops =
-    PRIM_CONV_OPS("cpu", sp_supports, sp_prepare, sp_workspace, sp_run, sp_release);
+    PRIM_CONV_OPS_RESIDUAL("cpu", sp_supports, sp_prepare, sp_workspace, sp_run, sp_release,
+                           sp_run_residual);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,

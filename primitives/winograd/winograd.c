@@ -268,6 +268,7 @@ struct run_ctx {
     const struct wino_state *s;
     int64_t batch;
     const float *in;
+    const float *res; /* a residual laid out as out, or NULL */
     float *out;
     float *ws;
 };
@@ -353,10 +354,10 @@ static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, 
                         s->bias ? s->bias + (g * s->n_ob + ob) * lanes + cb : NULL;
                     wino_output_transform(m, mob + j * lanes + cb, nt * lanes, bias, ytile);
                     int64_t left = s->conv.opg - (oc0 + cb), nc = left < PC_VL ? left : PC_VL;
-                    float *dst = c->out + (n * d->out_c + g * s->conv.opg + oc0 + cb) * ohw +
-                                 oh0 * d->out_w + ow0;
-                    pc_scatter_tile(ytile, PC_VL, m, m, nr, nw, nc, dst, ohw, d->out_w,
-                                    d->activation);
+                    const int64_t at = (n * d->out_c + g * s->conv.opg + oc0 + cb) * ohw +
+                                       oh0 * d->out_w + ow0;
+                    pc_scatter_tile(ytile, PC_VL, m, m, nr, nw, nc, c->out + at,
+                                    c->res ? c->res + at : NULL, ohw, d->out_w, d->activation);
                 }
             }
         }
@@ -402,14 +403,14 @@ static void work(const void *ctx, int id, int nt)
     }
 }
 
-static int wino_run(void *state, int64_t batch, const float *in, float *out, void *ws,
-                    struct dlas_profile *prof)
+static int wino_run_residual(void *state, int64_t batch, const float *in, const float *res,
+                             float *out, void *ws, struct dlas_profile *prof)
 {
     const struct wino_state *s = state;
     int rc = pc_check_run(NAME, s, batch, in, out, ws);
     if (rc || !batch)
         return rc;
-    struct run_ctx c = {s, batch, in, out, ws};
+    struct run_ctx c = {s, batch, in, res, out, ws};
     /* the workspace holds buffers for the threads counted in prepare() */
     struct pc_phases ph = {&c, batch * s->conv.d.groups * s->win.rows, 0, pack_rows, NULL, work,
                            "transform+gemm"};
@@ -417,8 +418,15 @@ static int wino_run(void *state, int64_t batch, const float *in, float *out, voi
     return DLAS_OK;
 }
 
+static int wino_run(void *state, int64_t batch, const float *in, float *out, void *ws,
+                    struct dlas_profile *prof)
+{
+    return wino_run_residual(state, batch, in, NULL, out, ws, prof);
+}
+
 static const struct dlas_primitive_ops wino_ops =
-    PRIM_CONV_OPS("cpu", wino_supports, wino_prepare, wino_workspace, wino_run, wino_release);
+    PRIM_CONV_OPS_RESIDUAL("cpu", wino_supports, wino_prepare, wino_workspace, wino_run,
+                           wino_release, wino_run_residual);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,
