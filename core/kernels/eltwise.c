@@ -1,7 +1,10 @@
 /* Element-wise forward kernels (see eltwise.h). Written as plain loops with
- * the activation chosen outside them, so that the compiler vectorises each
- * (the kernels build at -O3); `v < 0 ? 0 : v` keeps NaN because a NaN
- * compares false. */
+ * the activation chosen outside them, each marked `omp simd` so that it is
+ * vectorised at any optimisation level: the build's CFLAGS come after a
+ * target's own flags, so the default -O2 (whose cost model leaves loops of
+ * unknown length scalar) overrides a target's -O3, and a scalar batchnorm
+ * pass ran at a third of the vector speed (27 against 90 GB/s, one thread,
+ * 1.4 MB). `v < 0 ? 0 : v` keeps NaN because a NaN compares false. */
 #include "eltwise.h"
 
 #include <math.h>
@@ -24,12 +27,15 @@ static inline float act1(float v, int act)
 void ew_act(float *y, const float *x, int64_t n, int act)
 {
     if (act == DLAS_ACT_RELU)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++)
             y[i] = x[i] < 0.0f ? 0.0f : x[i];
     else if (act == DLAS_ACT_RELU6)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++)
             y[i] = x[i] < 0.0f ? 0.0f : (x[i] > 6.0f ? 6.0f : x[i]);
     else if (y != x)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++)
             y[i] = x[i];
 }
@@ -37,14 +43,17 @@ void ew_act(float *y, const float *x, int64_t n, int act)
 void ew_add(float *y, const float *a, const float *b, int64_t n, int act)
 {
     if (act == DLAS_ACT_RELU)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++) {
             float v = a[i] + b[i];
             y[i] = v < 0.0f ? 0.0f : v;
         }
     else if (act == DLAS_ACT_NONE)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++)
             y[i] = a[i] + b[i];
     else
+#pragma omp simd
         for (int64_t i = 0; i < n; i++)
             y[i] = act1(a[i] + b[i], act);
 }
@@ -82,14 +91,17 @@ void ew_quantize_u8(uint8_t *out, const float *x, int64_t n, float inv_scale, in
 void ew_affine(float *y, const float *x, int64_t n, float scale, float shift, int act)
 {
     if (act == DLAS_ACT_RELU)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++) {
             float v = x[i] * scale + shift;
             y[i] = v < 0.0f ? 0.0f : v;
         }
     else if (act == DLAS_ACT_NONE)
+#pragma omp simd
         for (int64_t i = 0; i < n; i++)
             y[i] = x[i] * scale + shift;
     else
+#pragma omp simd
         for (int64_t i = 0; i < n; i++)
             y[i] = act1(x[i] * scale + shift, act);
 }
