@@ -236,11 +236,12 @@ static void maxpool_fn(void *arg, int64_t b, int64_t e, int thread)
                     y[ow] = post_op(-INFINITY, j->post);
                 continue;
             }
+            /* omp simd: the build's -O2 leaves these loops scalar */
             const float *r0 = rows + h0 * OW;
-            for (int64_t ow = 0; ow < OW; ow++)
-                y[ow] = r0[ow];
+            memcpy(y, r0, (size_t)OW * sizeof *y);
             for (int64_t ih = h0 + 1; ih < h1; ih++) {
                 const float *r = rows + ih * OW;
+#pragma omp simd
                 for (int64_t ow = 0; ow < OW; ow++)
                     y[ow] = nanmax(y[ow], r[ow]);
             }
