@@ -263,6 +263,31 @@ static int avgpool_full_windows(const struct dlas_node *x, const struct dlas_nod
            (n->out_shape[2] - 1) * a->stride_w + a->kw <= x->out_shape[2];
 }
 
+#if defined(__AVX512F__)
+/* y[ow] = the mean of the 2x2 window at (2 oh, 2 ow) for DenseNet's
+ * transitions: columns 16 at a time, the two rows added, then each pair of
+ * neighbouring columns (even and odd lanes); the strided scalar loop below
+ * does not vectorise. Returns the columns done. */
+static int64_t avgpool_2x2s2_row(const float *r0, const float *r1, float *y, int64_t OW)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
+                                          29, 31);
+    const __m512 quarter = _mm512_set1_ps(0.25f);
+    int64_t ow = 0;
+    for (; ow + 16 <= OW; ow += 16) {
+        const __m512 lo = _mm512_add_ps(_mm512_loadu_ps(r0 + 2 * ow), _mm512_loadu_ps(r1 + 2 * ow));
+        const __m512 hi =
+            _mm512_add_ps(_mm512_loadu_ps(r0 + 2 * ow + 16), _mm512_loadu_ps(r1 + 2 * ow + 16));
+        const __m512 sum = _mm512_add_ps(_mm512_permutex2var_ps(lo, even, hi),
+                                         _mm512_permutex2var_ps(lo, odd, hi));
+        _mm512_storeu_ps(y + ow, _mm512_mul_ps(sum, quarter));
+    }
+    return ow;
+}
+#endif
+
 static void avgpool_fn(void *arg, int64_t b, int64_t e, int thread)
 {
     const struct pool_job *j = arg;
@@ -275,6 +300,17 @@ static void avgpool_fn(void *arg, int64_t b, int64_t e, int thread)
         float *yp = j->out + p * OH * OW;
         for (int64_t oh = 0; oh < OH; oh++) {
             float *y = yp + oh * OW;
+#if defined(__AVX512F__)
+            if (a->kh == 2 && a->kw == 2 && a->stride_h == 2 && a->stride_w == 2) {
+                const float *r0 = xp + 2 * oh * IW;
+                const int64_t done = avgpool_2x2s2_row(r0, r0 + IW, y, OW);
+                for (int64_t ow = done; ow < OW; ow++)
+                    y[ow] = ((r0[2 * ow] + r0[IW + 2 * ow]) + (r0[2 * ow + 1] + r0[IW + 2 * ow + 1])) *
+                            0.25f;
+                ew_act(y, y, OW, act_of(j->post));
+                continue;
+            }
+#endif
             for (int64_t ow = 0; ow < OW; ow++)
                 y[ow] = 0.0f;
             for (int r = 0; r < a->kh; r++) {
