@@ -137,36 +137,37 @@ static inline __m256 nanmax8(__m256 m, __m256 v)
 }
 #endif
 
-/* h[ow] for output columns [lo, hi), whose windows need no clipping: the
- * taps are reduced one at a time across all columns, which vectorises; the
- * 3-wide stride-2 window of ResNet stems gets an AVX-512 path, and an AVX2
- * one (where the scalar loop's stride-2 reads do not vectorise: on Zen 3
- * ResNet-18's stem pool took twice ONNX Runtime's time). */
-static void interior_row(const float *r, float *h, int64_t lo, int64_t hi, int kw, int sw,
-                         int pw, int64_t iw_n)
+/* h[ow] = the max of row[ow * sw + kx] over kx < kw, for ow < OW, where row
+ * is a line of the input padded with -inf on both sides as far as any window
+ * reaches (so no window needs clipping: a clipped window's max is the same).
+ * The 3-wide stride-2 window of ResNet stems gets an AVX-512 path and an
+ * AVX2 one, where the scalar loop's stride-2 reads do not vectorise; the
+ * padded line has room for their last full vector's reads. */
+static void hmax_row(const float *row, float *h, int64_t OW, int kw, int sw)
 {
-    int64_t ow = lo;
+    int64_t ow = 0;
 #if defined(__AVX512F__)
     if (kw == 3 && sw == 2) {
         const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
                                                26, 28, 30);
         const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27,
                                               29, 31);
-        /* 16 columns read input [2 ow - pw, 2 ow - pw + 34) */
-        for (; ow + 16 <= hi && 2 * ow - pw + 34 <= iw_n; ow += 16) {
-            const float *w = r + 2 * ow - pw;
-            __m512 a0 = _mm512_loadu_ps(w), a1 = _mm512_loadu_ps(w + 16);
-            __m512 b0 = _mm512_loadu_ps(w + 2), b1 = _mm512_loadu_ps(w + 18);
-            __m512 m = nanmax16(_mm512_permutex2var_ps(a0, even, a1),
-                                _mm512_permutex2var_ps(a0, odd, a1));
-            _mm512_storeu_ps(h + ow, nanmax16(m, _mm512_permutex2var_ps(b0, even, b1)));
+        for (; ow < OW; ow += 16) {
+            const float *w = row + 2 * ow;
+            const __m512 a0 = _mm512_loadu_ps(w), a1 = _mm512_loadu_ps(w + 16);
+            const __m512 b0 = _mm512_loadu_ps(w + 2), b1 = _mm512_loadu_ps(w + 18);
+            const __m512 m = nanmax16(nanmax16(_mm512_permutex2var_ps(a0, even, a1),
+                                               _mm512_permutex2var_ps(a0, odd, a1)),
+                                      _mm512_permutex2var_ps(b0, even, b1));
+            const __mmask16 k = OW - ow >= 16 ? 0xffff : (__mmask16)((1u << (OW - ow)) - 1);
+            _mm512_mask_storeu_ps(h + ow, k, m);
         }
+        return;
     }
 #elif defined(__AVX2__)
     if (kw == 3 && sw == 2) {
-        /* 8 columns read input [2 ow - pw, 2 ow - pw + 18) */
-        for (; ow + 8 <= hi && 2 * ow - pw + 18 <= iw_n; ow += 8) {
-            const float *w = r + 2 * ow - pw;
+        for (; ow + 8 <= OW; ow += 8) {
+            const float *w = row + 2 * ow;
             const __m256 a0 = _mm256_loadu_ps(w), a1 = _mm256_loadu_ps(w + 8);
             const __m256 b0 = _mm256_loadu_ps(w + 2), b1 = _mm256_loadu_ps(w + 10);
             __m256 m = nanmax8(pick8(a0, a1, 0), pick8(a0, a1, 1));
@@ -174,57 +175,39 @@ static void interior_row(const float *r, float *h, int64_t lo, int64_t hi, int k
         }
     }
 #endif
-    if (ow >= hi)
-        return;
-    const float *base = r + ow * sw - pw;
-    for (int64_t o = ow; o < hi; o++)
-        h[o] = base[(o - ow) * sw];
-    for (int kx = 1; kx < kw; kx++)
-        for (int64_t o = ow; o < hi; o++)
-            h[o] = nanmax(h[o], base[(o - ow) * sw + kx]);
+    for (int64_t o = ow; o < OW; o++) {
+        const float *w = row + o * sw;
+        float m = w[0];
+        for (int kx = 1; kx < kw; kx++)
+            m = nanmax(m, w[kx]);
+        h[o] = m;
+    }
 }
 
 /* Max pooling with PyTorch's semantics (windows clipped to the input, NaN
- * wins), separably: each input row reduced over the window's columns, then
- * those rows over the window's rows. The column pass of an interior output
- * needs no clipping; only the edges do. */
+ * wins), separably and rows first: each output row's window rows are
+ * reduced into one line (contiguous, vectorised, half the work of reducing
+ * columns first: a stride-2 pool has twice as many input rows as output
+ * rows), then that line over the window's columns. */
 static void maxpool_fn(void *arg, int64_t b, int64_t e, int thread)
 {
     const struct pool_job *j = arg;
     const struct dlas_pool_attr *a = &j->n->attr.pool;
     const int64_t IH = j->x->out_shape[1], IW = j->x->out_shape[2];
     const int64_t OH = j->n->out_shape[1], OW = j->n->out_shape[2];
-    float stack_rows[4096];
-    float *rows = IH * OW <= 4096 ? stack_rows : malloc((size_t)(IH * OW) * sizeof(float));
-    if (!rows)
+    /* the line: pad_w of -inf, the input's columns, -inf as far as the last
+     * window and a vector kernel's reads go (2 * 16 + 2 past a full block) */
+    const int64_t len = a->pad_w + IW + (OW + 16) * a->stride_w + a->kw + 34;
+    float stack_line[2048];
+    float *line = len <= 2048 ? stack_line : malloc((size_t)len * sizeof(float));
+    if (!line)
         return;
-    /* output columns whose window lies inside the input: [lo, hi) */
-    int64_t lo = (a->pad_w + a->stride_w - 1) / a->stride_w;
-    int64_t hi = IW - a->kw + a->pad_w < 0 ? 0 : (IW - a->kw + a->pad_w) / a->stride_w + 1;
-    if (hi > OW)
-        hi = OW;
-    if (lo > hi)
-        lo = hi;
+    for (int64_t i = 0; i < len; i++)
+        line[i] = -INFINITY;
+    float *v = line + a->pad_w;
     for (int64_t p = b; p < e; p++) {
         const float *xp = j->in + p * IH * IW;
         float *yp = j->out + p * OH * OW;
-        for (int64_t ih = 0; ih < IH; ih++) {
-            const float *r = xp + ih * IW;
-            float *h = rows + ih * OW;
-            interior_row(r, h, lo, hi, a->kw, a->stride_w, a->pad_w, IW);
-            for (int64_t ow = 0; ow < OW; ow++) {
-                if (ow == lo && lo < hi) {
-                    ow = hi - 1; /* done above */
-                    continue;
-                }
-                int64_t w0 = ow * a->stride_w - a->pad_w;
-                int64_t w1 = w0 + a->kw < IW ? w0 + a->kw : IW;
-                float m = -INFINITY;
-                for (int64_t iw = w0 < 0 ? 0 : w0; iw < w1; iw++)
-                    m = nanmax(m, r[iw]);
-                h[ow] = m;
-            }
-        }
         for (int64_t oh = 0; oh < OH; oh++) {
             int64_t h0 = oh * a->stride_h - a->pad_h;
             int64_t h1 = h0 + a->kh < IH ? h0 + a->kh : IH;
@@ -237,19 +220,27 @@ static void maxpool_fn(void *arg, int64_t b, int64_t e, int thread)
                 continue;
             }
             /* omp simd: the build's -O2 leaves these loops scalar */
-            const float *r0 = rows + h0 * OW;
-            memcpy(y, r0, (size_t)OW * sizeof *y);
-            for (int64_t ih = h0 + 1; ih < h1; ih++) {
-                const float *r = rows + ih * OW;
+            int64_t ih = h0 + 1;
+            if (h1 - h0 >= 3) { /* three rows in one pass */
+                const float *r0 = xp + h0 * IW, *r1 = r0 + IW, *r2 = r1 + IW;
 #pragma omp simd
-                for (int64_t ow = 0; ow < OW; ow++)
-                    y[ow] = nanmax(y[ow], r[ow]);
+                for (int64_t iw = 0; iw < IW; iw++)
+                    v[iw] = nanmax(nanmax(r0[iw], r1[iw]), r2[iw]);
+                ih = h0 + 3;
+            } else
+                memcpy(v, xp + h0 * IW, (size_t)IW * sizeof *v);
+            for (; ih < h1; ih++) {
+                const float *r = xp + ih * IW;
+#pragma omp simd
+                for (int64_t iw = 0; iw < IW; iw++)
+                    v[iw] = nanmax(v[iw], r[iw]);
             }
+            hmax_row(line, y, OW, a->kw, a->stride_w);
             ew_act(y, y, OW, act_of(j->post));
         }
     }
-    if (rows != stack_rows)
-        free(rows);
+    if (line != stack_line)
+        free(line);
 }
 
 /* Average pooling where every window lies inside the input (no padding, no
