@@ -49,9 +49,10 @@ static const struct dlas_param_spec direct_params[] = {
      "output columns per register block (VW); 0 = chosen from the layer; "
      "VH * VW * B must not exceed 28"},
     {"input", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|blocks|planes",
-     "the packed input: channel blocks of 16 (any layer), or zero-padded planes (at most 4 "
-     "input channels a group and column stride 1 or 2: a network's first layer; one row "
-     "per block, reg_h does not apply); auto = planes where they apply"},
+     "the packed input: channel blocks of 16 (any layer), or planes: zero-padded copies (at "
+     "most 4 input channels a group: a network's first layer), or the input itself (a 1x1 "
+     "kernel without padding, any channels); column stride 1 or 2, one row per block, reg_h "
+     "does not apply; auto = planes where they apply"},
     {"order", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|rows|channels",
      "loop order of the threads' work: rows outermost (weights reused from L2) or "
      "output-channel blocks outermost (input rows reused); auto picks by weight size"},
@@ -101,8 +102,8 @@ static int choose_blocking(const struct dlas_conv_desc *d, const struct dlas_par
     bl->planes = strcmp(input, "blocks") && dp_planes_apply(d);
     if (!strcmp(input, "planes") && !bl->planes)
         return pc_fail(NAME, why, len, DLAS_ERR_UNSUPPORTED,
-                       "input = planes takes at most %d input channels a group and column "
-                       "stride 1 or 2",
+                       "input = planes takes at most %d input channels a group, or a 1x1 "
+                       "kernel without padding, and column stride 1 or 2",
                        DP_PLANES_MAX_C);
     if (bl->planes) { /* one row a block; B as for blocks; the columns the kernel's */
         if (!b)
@@ -196,7 +197,9 @@ static size_t direct_workspace(void *state, int64_t batch)
     const struct direct_state *s = state;
     if (batch <= 0)
         return 0;
-    return (size_t)(batch * s->conv.d.groups * s->img_floats) * sizeof(float);
+    /* a view packs nothing, but run() takes a workspace all the same */
+    const size_t bytes = (size_t)(batch * s->conv.d.groups * s->img_floats) * sizeof(float);
+    return bytes ? bytes : 64;
 }
 
 /* ---- run -------------------------------------------------------------------- */
@@ -215,6 +218,8 @@ static void pack_rows(const void *ctx, int64_t r0, int64_t r1)
 {
     const struct run_ctx *c = ctx;
     const struct direct_state *s = c->s;
+    if (s->planes && s->pl.view)
+        return;
     if (s->planes)
         dp_planes_pack_rows(c->in, &s->conv.d, &s->pl, c->ws, r0, r1);
     else
@@ -244,7 +249,9 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
             rb = k % n_rb;
         }
         int64_t n = ig / d->groups, g = ig % d->groups;
-        const float *img = c->ws + ig * s->img_floats;
+        const float *img = s->planes && s->pl.view
+                               ? c->in + (n * d->in_c + g * s->conv.cpg) * d->in_h * d->in_w
+                               : c->ws + ig * s->img_floats;
         a.w = s->pk.w + (g * s->pk.n_ob + ob) * s->pk.ob_floats;
         a.bias = s->pk.bias ? s->pk.bias + (g * s->pk.n_ob + ob) * lanes : NULL;
         int64_t oc0 = ob * lanes, nc = s->conv.opg - oc0 < lanes ? s->conv.opg - oc0 : lanes;
@@ -269,7 +276,8 @@ static int direct_run_residual(void *state, int64_t batch, const float *in, cons
         return rc;
     const struct dlas_conv_desc *d = &s->conv.d;
     struct run_ctx c = {s, batch, in, res, out, ws};
-    const int64_t pack_rows_n = s->planes ? s->pl.cpg * s->pl.rows : s->win.rows;
+    const int64_t pack_rows_n =
+        s->planes ? (s->pl.view ? 0 : s->pl.cpg * s->pl.rows) : s->win.rows;
     struct pc_phases ph = {&c,
                            batch * d->groups * pack_rows_n,
                            batch * d->groups * s->pk.n_ob * pc_ceil_div(d->out_h, s->vh),

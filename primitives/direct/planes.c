@@ -6,9 +6,16 @@
 #include "../../core/kernels/pw_kernels.h"
 #include "planes.h"
 
+int dp_planes_view(const struct dlas_conv_desc *d)
+{
+    return d->kh == 1 && d->kw == 1 && !d->pad_h && !d->pad_w &&
+           (d->stride_w == 1 || d->stride_w == 2);
+}
+
 int dp_planes_apply(const struct dlas_conv_desc *d)
 {
-    return d->in_c / d->groups <= DP_PLANES_MAX_C && (d->stride_w == 1 || d->stride_w == 2);
+    return dp_planes_view(d) ||
+           (d->in_c / d->groups <= DP_PLANES_MAX_C && (d->stride_w == 1 || d->stride_w == 2));
 }
 
 int dp_planes_block(const struct dlas_conv_desc *d, int b, int *vw)
@@ -31,7 +38,9 @@ int dp_planes_init(const struct dlas_conv_desc *d, int b, int vw, struct dp_plan
     p->vw = vw;
     p->b = b;
     p->cpg = d->in_c / d->groups;
-    /* every row and column a tap reaches, padding included */
+    p->view = dp_planes_view(d);
+    /* every row and column a tap reaches, padding included (a view's are
+     * the input's: an unpadded 1x1 kernel reaches no further) */
     const int64_t need_r = (d->out_h - 1) * d->stride_h + (int64_t)(d->kh - 1) * d->dil_h + 1;
     const int64_t need_c = (d->out_w - 1) * d->stride_w + (int64_t)(d->kw - 1) * d->dil_w + 1;
     p->rows = d->in_h + 2 * (int64_t)d->pad_h;

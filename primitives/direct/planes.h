@@ -20,6 +20,7 @@
 #define DP_PLANES_MAX_C 4
 
 struct dp_planes {
+    int view;             /* the input's own planes (dp_planes_view): nothing packed */
     int64_t rows, cols;   /* one padded plane */
     int64_t cpg;          /* its channels (planes) a group */
     int ntaps;            /* cpg * kh * kw */
@@ -28,8 +29,12 @@ struct dp_planes {
 };
 
 /* 1 when layer d can take planes (at most DP_PLANES_MAX_C channels a group,
- * column stride 1 or 2), else 0. */
+ * or a view; column stride 1 or 2), else 0. */
 int dp_planes_apply(const struct dlas_conv_desc *d);
+/* 1 when layer d's input planes need no padding and no copy (a 1x1 kernel,
+ * no padding, column stride 1 or 2): the kernel reads the NCHW input as it
+ * lies, any number of channels, each pixel's channels a plane apart. */
+int dp_planes_view(const struct dlas_conv_desc *d);
 /* The columns a call for layer d with b vectors: *vw as given, or (0) as
  * many as the registers hold, evened over the row. DLAS_ERR_UNSUPPORTED
  * where no kernel takes *vw x b, with no message set. */
@@ -41,7 +46,7 @@ void dp_planes_free(struct dp_planes *p);
 /* Floats of one image's group of planes. */
 static inline int64_t dp_planes_floats(const struct dp_planes *p)
 {
-    return p->cpg * p->rows * p->cols;
+    return p->view ? 0 : p->cpg * p->rows * p->cols;
 }
 /* Rows [r0, r1) of the row space (image, group, channel, padded row) of the
  * batch's input into ws (dp_planes_floats per image and group). */
