@@ -28,6 +28,7 @@
 #endif
 
 #include "gsp.h"
+#include "../../core/kernels/eltwise.h"
 
 #define NAME "grouped-spatial-pack"
 
@@ -412,7 +413,7 @@ static inline void copy_row(float *out, const float *grid, int64_t n)
 /* Channel blocks [ob0, ob1) of group g of image n, from its packed planes;
  * grid is this thread's OCB x grid buffer. */
 static void compute(const struct gsp_state *s, const float *planes, float *grid, int64_t n,
-                    int64_t g, int64_t ob0, int64_t ob1, float *out)
+                    int64_t g, int64_t ob0, int64_t ob1, const float *res, float *out)
 {
     const struct dlas_conv_desc *d = &s->conv.d;
     const int64_t ohw = d->out_h * d->out_w, span = (int64_t)s->nv * PC_VL;
@@ -421,7 +422,7 @@ static void compute(const struct gsp_state *s, const float *planes, float *grid,
     a.tap_off = s->tap_off;
     a.ntaps = d->kh * d->kw;
     a.cpg = (int)s->conv.cpg;
-    a.act = d->activation;
+    a.act = res ? DLAS_ACT_NONE : d->activation; /* after the residual, below */
     a.plane = s->plane;
     a.out_cs = s->grid;
     for (int64_t ob = ob0; ob < ob1; ob++) {
@@ -434,12 +435,19 @@ static void compute(const struct gsp_state *s, const float *planes, float *grid,
             a.out = grid + p0;
             kern(&a);
         }
-        /* the grid's columns past out_w are discarded */
-        float *oc = out + (n * d->out_c + g * s->conv.opg + oc0) * ohw;
+        /* the grid's columns past out_w are discarded; a residual is added
+         * (then the activation) on the way out, each element read just
+         * before it is written: res may be out itself */
+        const int64_t at = (n * d->out_c + g * s->conv.opg + oc0) * ohw;
         for (int o = 0; o < nout; o++)
-            for (int64_t oh = 0; oh < d->out_h; oh++)
-                copy_row(oc + o * ohw + oh * d->out_w, grid + o * s->grid + oh * s->wq,
-                         d->out_w);
+            for (int64_t oh = 0; oh < d->out_h; oh++) {
+                const int64_t y = at + o * ohw + oh * d->out_w;
+                const float *row = grid + o * s->grid + oh * s->wq;
+                if (res)
+                    ew_add(out + y, row, res + y, d->out_w, d->activation);
+                else
+                    copy_row(out + y, row, d->out_w);
+            }
     }
 }
 
@@ -448,7 +456,7 @@ static void compute(const struct gsp_state *s, const float *planes, float *grid,
  * input stays in L1 while every output channel of the group is made from
  * it. The last, partial block goes through buf (a zero-padded copy). */
 static void compute_pw(const struct gsp_state *s, const float *in, float *buf, int64_t n,
-                       int64_t g, int64_t b0, int64_t b1, float *out)
+                       int64_t g, int64_t b0, int64_t b1, const float *res, float *out)
 {
     const struct dlas_conv_desc *d = &s->conv.d;
     const int64_t hw = d->out_h * d->out_w, span = (int64_t)s->nv * PC_VL;
@@ -460,7 +468,7 @@ static void compute_pw(const struct gsp_state *s, const float *in, float *buf, i
     a.tap_off = s->tap_off; /* one tap, offset 0 */
     a.ntaps = 1;
     a.cpg = (int)s->conv.cpg;
-    a.act = d->activation;
+    a.act = res ? DLAS_ACT_NONE : d->activation; /* after the residual, below */
     for (int64_t blk = b0; blk < b1; blk++) {
         const int64_t p0 = blk * span;
         const int64_t np = hw - p0 < span ? hw - p0 : span;
@@ -478,10 +486,11 @@ static void compute_pw(const struct gsp_state *s, const float *in, float *buf, i
         for (int64_t ob = 0; ob < s->n_ob; ob++) {
             int64_t oc0 = ob * s->ocb;
             int nout = s->conv.opg - oc0 < s->ocb ? (int)(s->conv.opg - oc0) : s->ocb;
-            float *dst = out + (n * d->out_c + g * s->conv.opg + oc0) * hw + p0;
+            const int64_t at = (n * d->out_c + g * s->conv.opg + oc0) * hw + p0;
+            float *dst = out + at;
             a.w = s->w + (g * s->n_ob + ob) * s->conv.cpg * s->ocb;
             a.bias = s->bias ? s->bias + (g * s->n_ob + ob) * s->ocb : NULL;
-            if (nout == s->ocb && np == span) {
+            if (nout == s->ocb && np == span && !res) {
                 a.out = dst;
                 a.out_cs = hw;
                 kern(&a);
@@ -490,16 +499,21 @@ static void compute_pw(const struct gsp_state *s, const float *in, float *buf, i
             a.out = grid;
             a.out_cs = span;
             kern(&a);
+            /* a residual (then the activation) on the way out of the grid, each
+             * element read just before it is written: res may be out itself */
             for (int o = 0; o < nout; o++)
-                memcpy(dst + o * hw, grid + o * span, (size_t)np * sizeof(float));
+                if (res)
+                    ew_add(dst + o * hw, grid + o * span, res + at + o * hw, np, d->activation);
+                else
+                    memcpy(dst + o * hw, grid + o * span, (size_t)np * sizeof(float));
         }
     }
 }
 
 /* Items [i0, i1) of (image, group, channel-block chunk); a thread packs a
  * group's planes once for consecutive items of the same group. */
-static void work(const struct gsp_state *s, const float *in, float *out, float *buf,
-                 int64_t chunks, int64_t i0, int64_t i1)
+static void work(const struct gsp_state *s, const float *in, const float *res, float *out,
+                 float *buf, int64_t chunks, int64_t i0, int64_t i1)
 {
     const struct dlas_conv_desc *d = &s->conv.d;
     const int64_t ihw = d->in_h * d->in_w;
@@ -516,7 +530,7 @@ static void work(const struct gsp_state *s, const float *in, float *out, float *
         }
         int64_t b, e;
         pc_split(s->n_ob, (int)ch, (int)chunks, &b, &e);
-        compute(s, planes, grid, n, g, b, e, out);
+        compute(s, planes, grid, n, g, b, e, res, out);
     }
 }
 
@@ -525,8 +539,8 @@ static void work(const struct gsp_state *s, const float *in, float *out, float *
 /* Items (image, 16-channel block): the block's padded image is packed into
  * this thread's buffer (small maps: it stays in L1) and every output row of
  * the block computed from it at once. */
-static void dw_items(const struct gsp_state *s, const float *in, float *out, float *buf,
-                     int64_t i0, int64_t i1)
+static void dw_items(const struct gsp_state *s, const float *in, const float *res, float *out,
+                     float *buf, int64_t i0, int64_t i1)
 {
     const struct dlas_conv_desc *d = &s->conv.d;
     const int64_t ihw = d->in_h * d->in_w, ohw = d->out_h * d->out_w;
@@ -543,14 +557,16 @@ static void dw_items(const struct gsp_state *s, const float *in, float *out, flo
                        d->pad_w, &s->win, buf, 0, 1);
         a.w = s->dw_w + b * a.ntaps * PC_VL;
         a.bias = s->dw_b ? s->dw_b + b * PC_VL : NULL;
-        float *dst = out + (n * d->out_c + b * PC_VL) * ohw;
+        const int64_t at = (n * d->out_c + b * PC_VL) * ohw;
+        float *dst = out + at;
         for (int64_t oh = 0; oh < d->out_h; oh++)
             for (int64_t ow0 = 0; ow0 < d->out_w; ow0 += s->p) {
                 int np = d->out_w - ow0 < s->p ? (int)(d->out_w - ow0) : s->p;
                 a.in = buf + oh * row_stride + ow0 * PC_VL;
                 gsp_dw_kernel(np)(&a);
-                pc_scatter_tile(tile, PC_VL, 1, np, 1, np, nc, dst + oh * d->out_w + ow0, NULL, ohw,
-                                d->out_w, d->activation);
+                pc_scatter_tile(tile, PC_VL, 1, np, 1, np, nc, dst + oh * d->out_w + ow0,
+                                res ? res + at + oh * d->out_w + ow0 : NULL, ohw, d->out_w,
+                                d->activation);
             }
     }
 }
@@ -560,6 +576,7 @@ static void dw_items(const struct gsp_state *s, const float *in, float *out, flo
 struct gsp_job {
     const struct gsp_state *s;
     const float *in;
+    const float *res; /* a residual laid out as out, or NULL */
     float *out;
     float *ws;
     int64_t per_thread, blocks, chunks;
@@ -568,18 +585,18 @@ struct gsp_job {
 static void dw_job(const void *ctx, int64_t b, int64_t e, int id)
 {
     const struct gsp_job *j = ctx;
-    dw_items(j->s, j->in, j->out, j->ws + id * j->per_thread, b, e);
+    dw_items(j->s, j->in, j->res, j->out, j->ws + id * j->per_thread, b, e);
 }
 
-static int dw_run(const struct gsp_state *s, int64_t batch, const float *in, float *out,
-                  float *ws, struct dlas_profile *prof)
+static int dw_run(const struct gsp_state *s, int64_t batch, const float *in, const float *res,
+                  float *out, float *ws, struct dlas_profile *prof)
 {
     const int64_t items = batch * s->nblk, blk = pc_window_block(&s->win);
     int t = pc_threads(&s->conv.be);
     if (t > s->threads)
         t = s->threads;
     double t0 = prof ? pc_now(&s->conv.be) : 0;
-    const struct gsp_job job = {s, in, out, ws, blk, 0, 0};
+    const struct gsp_job job = {s, in, res, out, ws, blk, 0, 0};
     pc_run_items(&s->conv.be, t, items, dw_job, &job);
     if (prof)
         pc_prof_add(prof, "pack+compute", pc_now(&s->conv.be) - t0);
@@ -607,8 +624,8 @@ static inline __mmask16 lanes_in(int64_t first, int64_t n)
  * a band is loaded once per tap column, one masked load (stride 1) or two
  * and an even-lane permutation (stride 2), and used for every output row of
  * the band it feeds; the padding is the lanes the masks leave 0. */
-static void rows_channels(const struct gsp_state *s, const float *in, float *out, int64_t c0,
-                          int64_t c1)
+static void rows_channels(const struct gsp_state *s, const float *in, const float *res,
+                          float *out, int64_t c0, int64_t c1)
 {
     const struct dlas_conv_desc *d = &s->conv.d;
     const int sh = d->stride_h, sw = d->stride_w, kh = d->kh, kw = d->kw;
@@ -620,6 +637,7 @@ static void rows_channels(const struct gsp_state *s, const float *in, float *out
         const int64_t c = nc % d->in_c;
         const float *x = in + nc * H * W;
         float *y = out + nc * OH * OW;
+        const float *ry = res ? res + nc * OH * OW : NULL;
         /* the group's one output channel: lane 0 of its [tap][ocb] weights */
         const float *w = s->w + c * kh * kw * s->ocb;
         const __m512 b = s->bias ? _mm512_set1_ps(s->bias[c * s->ocb]) : _mm512_setzero_ps();
@@ -678,12 +696,14 @@ static void rows_channels(const struct gsp_state *s, const float *in, float *out
                         if (!st[v])
                             continue;
                         __m512 r = acc[j][v];
+                        const int64_t at = (oh0 + j) * OW + (pr * ROWS_C + v) * PC_VL;
+                        if (ry)
+                            r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(st[v], ry + at));
                         if (d->activation != DLAS_ACT_NONE) /* NaN passes, as torch.relu */
                             r = _mm512_max_ps(_mm512_setzero_ps(), r);
                         if (d->activation == DLAS_ACT_RELU6)
                             r = _mm512_min_ps(_mm512_set1_ps(6.0f), r);
-                        _mm512_mask_storeu_ps(y + (oh0 + j) * OW + (pr * ROWS_C + v) * PC_VL,
-                                              st[v], r);
+                        _mm512_mask_storeu_ps(y + at, st[v], r);
                     }
             }
         }
@@ -693,18 +713,18 @@ static void rows_channels(const struct gsp_state *s, const float *in, float *out
 static void rows_job(const void *ctx, int64_t b, int64_t e, int id)
 {
     const struct gsp_job *j = ctx;
-    rows_channels(j->s, j->in, j->out, b, e);
+    rows_channels(j->s, j->in, j->res, j->out, b, e);
 }
 #endif
 
-static int rows_run(const struct gsp_state *s, int64_t batch, const float *in, float *out,
-                    struct dlas_profile *prof)
+static int rows_run(const struct gsp_state *s, int64_t batch, const float *in,
+                    const float *res, float *out, struct dlas_profile *prof)
 {
 #if defined(__AVX512F__)
     const int64_t items = batch * s->conv.d.in_c;
     int t = pc_threads(&s->conv.be);
     double t0 = prof ? pc_now(&s->conv.be) : 0;
-    const struct gsp_job job = {s, in, out, NULL, 0, 0, 0};
+    const struct gsp_job job = {s, in, res, out, NULL, 0, 0, 0};
     pc_run_items(&s->conv.be, t, items, rows_job, &job);
     if (prof)
         pc_prof_add(prof, "compute", pc_now(&s->conv.be) - t0);
@@ -723,7 +743,8 @@ static void pw_job(const void *ctx, int64_t b, int64_t e, int id)
     while (b < e) {
         int64_t ig = b / j->blocks, k = b % j->blocks;
         int64_t end = e - b < j->blocks - k ? k + (e - b) : j->blocks;
-        compute_pw(s, j->in, buf, ig / s->conv.d.groups, ig % s->conv.d.groups, k, end, j->out);
+        compute_pw(s, j->in, buf, ig / s->conv.d.groups, ig % s->conv.d.groups, k, end, j->res,
+                   j->out);
         b += end - k;
     }
 }
@@ -731,11 +752,11 @@ static void pw_job(const void *ctx, int64_t b, int64_t e, int id)
 static void group_job(const void *ctx, int64_t b, int64_t e, int id)
 {
     const struct gsp_job *j = ctx;
-    work(j->s, j->in, j->out, j->ws + id * j->per_thread, j->chunks, b, e);
+    work(j->s, j->in, j->res, j->out, j->ws + id * j->per_thread, j->chunks, b, e);
 }
 
-static int gsp_run(void *state, int64_t batch, const float *in, float *out, void *ws,
-                   struct dlas_profile *prof)
+static int gsp_run_residual(void *state, int64_t batch, const float *in, const float *res,
+                            float *out, void *ws, struct dlas_profile *prof)
 {
     const struct gsp_state *s = state;
     if (!s || batch < 0 || (batch && (!in || !out || (!ws && !s->rows))))
@@ -744,9 +765,9 @@ static int gsp_run(void *state, int64_t batch, const float *in, float *out, void
     if (!batch)
         return DLAS_OK;
     if (s->rows)
-        return rows_run(s, batch, in, out, prof);
+        return rows_run(s, batch, in, res, out, prof);
     if (s->chan)
-        return dw_run(s, batch, in, out, ws, prof);
+        return dw_run(s, batch, in, res, out, ws, prof);
     int t = pc_threads(&s->conv.be);
     if (t > s->threads)
         t = s->threads; /* per-thread buffers were sized in prepare() */
@@ -759,22 +780,29 @@ static int gsp_run(void *state, int64_t batch, const float *in, float *out, void
         /* items: (image, group, pixel block) */
         const int64_t blocks =
             pc_ceil_div(s->conv.d.out_h * s->conv.d.out_w, (int64_t)s->nv * PC_VL);
-        const struct gsp_job job = {s, in, out, ws, thread_floats(s), blocks, 0};
+        const struct gsp_job job = {s, in, res, out, ws, thread_floats(s), blocks, 0};
         pc_run_items(&s->conv.be, t, pairs * blocks, pw_job, &job);
         if (prof)
             pc_prof_add(prof, "compute", pc_now(&s->conv.be) - t0);
         return DLAS_OK;
     }
     int64_t chunks = pairs >= t ? 1 : (s->n_ob < t ? s->n_ob : t);
-    const struct gsp_job job = {s, in, out, ws, thread_floats(s), 0, chunks};
+    const struct gsp_job job = {s, in, res, out, ws, thread_floats(s), 0, chunks};
     pc_run_items(&s->conv.be, t, pairs * chunks, group_job, &job);
     if (prof)
         pc_prof_add(prof, "pack+compute", pc_now(&s->conv.be) - t0);
     return DLAS_OK;
 }
 
+static int gsp_run(void *state, int64_t batch, const float *in, float *out, void *ws,
+                   struct dlas_profile *prof)
+{
+    return gsp_run_residual(state, batch, in, NULL, out, ws, prof);
+}
+
 static const struct dlas_primitive_ops gsp_ops =
-    PRIM_CONV_OPS("cpu", gsp_supports, gsp_prepare, gsp_workspace, gsp_run, gsp_release);
+    PRIM_CONV_OPS_RESIDUAL("cpu", gsp_supports, gsp_prepare, gsp_workspace, gsp_run,
+                           gsp_release, gsp_run_residual);
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,
