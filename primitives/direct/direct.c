@@ -218,9 +218,7 @@ static void pack_rows(const void *ctx, int64_t r0, int64_t r1)
 {
     const struct run_ctx *c = ctx;
     const struct direct_state *s = c->s;
-    if (s->planes && s->pl.view)
-        return;
-    if (s->planes)
+    if (s->planes) /* a view has no rows to pack (its range is empty) */
         dp_planes_pack_rows(c->in, &s->conv.d, &s->pl, c->ws, r0, r1);
     else
         pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, c->ws, r0,
