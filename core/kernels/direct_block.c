@@ -78,8 +78,10 @@ void pc_direct_rows(struct pc_kargs *a, const struct dlas_conv_desc *d, const st
         for (int64_t ow0 = 0; ow0 < d->out_w; ow0 += vw) {
             const int nw = d->out_w - ow0 < vw ? (int)(d->out_w - ow0) : vw;
             a->in = img + (oh0 + r) * a->row_stride + ow0 * PC_VL;
-            pc_kernel(vh, nw, b)(a);
             const int64_t at = (oh0 + r) * d->out_w + ow0;
+            if (res)
+                pc_prefetch_tile(res + at, nc, vh, nw, d->out_h * d->out_w, d->out_w, 0);
+            pc_kernel(vh, nw, b)(a);
             pc_scatter_tile(a->out, a->out_ps, vh, nw, vh, nw, nc, dst + at, res ? res + at : NULL,
                             d->out_h * d->out_w, d->out_w, act);
         }

@@ -63,16 +63,21 @@ static inline __attribute__((always_inline)) void tile_impl(const struct pg_tile
                                                             const int NV)
 {
     pc_vn acc[PG_MR][2];
+    /* the residual is asked for now and added after the multiply-adds: read
+     * here, its lines (from memory, in a batch of 16) held up every one */
+    const int add_res = t->first && res;
+    if (add_res)
+        for (int i = 0; i < t->mr; i++)
+            for (int v = 0; v < NV; v++)
+                __builtin_prefetch(res + i * ldc + v * PC_NL, 0, 3);
 #pragma GCC unroll 12
     for (int i = 0; i < PG_MR; i++)
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++) {
             const int row = i < t->mr;
-            if (t->first) {
+            if (t->first)
                 acc[i][v] = t->bias ? bcast(t->bias + i) : (pc_vn){0};
-                if (res && row)
-                    acc[i][v] += pc_loadn(res + i * ldc + v * PC_NL);
-            } else
+            else
                 acc[i][v] = row ? pc_loadn(c + i * ldc + v * PC_NL) : (pc_vn){0};
         }
     const float *a = t->a, *b = t->b;
@@ -94,6 +99,10 @@ static inline __attribute__((always_inline)) void tile_impl(const struct pg_tile
     for (int i = 0; i < PG_MR; i++) {
         if (i >= t->mr)
             break;
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++)
+            if (add_res)
+                acc[i][v] += pc_loadn(res + i * ldc + v * PC_NL);
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++)
             pc_storen(c + i * ldc + v * PC_NL, t->last ? pc_actn(acc[i][v], t->act) : acc[i][v]);

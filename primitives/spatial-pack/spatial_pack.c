@@ -267,11 +267,13 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
         for (int64_t r = 0; r < s->th && toh + r < d->out_h; r += s->vh)
             for (int64_t q = 0; q < s->tw && tow + q < d->out_w; q += s->vw) {
                 a.in = packed + r * a.row_stride + q * PC_VL;
-                kern(&a);
                 int64_t oh0 = toh + r, ow0 = tow + q;
                 int nr = d->out_h - oh0 < s->vh ? (int)(d->out_h - oh0) : s->vh;
                 int nw = d->out_w - ow0 < s->vw ? (int)(d->out_w - ow0) : s->vw;
                 const int64_t at = at_c + oh0 * d->out_w + ow0;
+                if (c->res)
+                    pc_prefetch_tile(c->res + at, nc, nr, nw, ohw, d->out_w, 0);
+                kern(&a);
                 pc_scatter_tile(tile, lanes, s->vh, s->vw, nr, nw, nc, c->out + at,
                                 c->res ? c->res + at : NULL, ohw, d->out_w, d->activation);
             }

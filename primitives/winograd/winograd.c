@@ -297,6 +297,22 @@ static void gemm(const struct wino_state *s, struct pc_kargs *ka, int64_t g, int
 
 /* Tiles [t0, t1) of group g (t runs over images x tiles), output-channel
  * blocks [ob0, ob1), in chunks; v and mm are this thread's buffers. */
+/* Asks for the residual of tile t (its m x m pixels of the channel block
+ * at oc0 of group g) one tile before its scatter reads it: see
+ * pc_prefetch_tile. */
+static void prefetch_residual(const struct wino_state *s, const float *res, int64_t g,
+                              int64_t oc0, int64_t t, int m)
+{
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const int64_t n = t / s->tiles, tt = t % s->tiles, ohw = d->out_h * d->out_w;
+    const int64_t oh0 = tt / s->tiles_w * m, ow0 = tt % s->tiles_w * m;
+    const int nr = d->out_h - oh0 < m ? (int)(d->out_h - oh0) : m;
+    const int nw = d->out_w - ow0 < m ? (int)(d->out_w - ow0) : m;
+    const int64_t left = s->conv.opg - oc0, lanes = (int64_t)s->b * PC_VL;
+    pc_prefetch_tile(res + (n * d->out_c + g * s->conv.opg + oc0) * ohw + oh0 * d->out_w + ow0,
+                     left < lanes ? left : lanes, nr, nw, ohw, d->out_w, 0);
+}
+
 static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, int64_t ob0,
                     int64_t ob1, float *v, float *mm)
 {
@@ -344,11 +360,15 @@ static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, 
                 for (int xi = 0; xi < a2; xi++)
                     gemm(s, &ka, g, xi, ob, v + xi * v_xi, mm, nt);
             const int64_t oc0 = ob * lanes;
+            if (c->res)
+                prefetch_residual(s, c->res, g, oc0, c0, m);
             for (int64_t j = 0; j < nt; j++) {
                 int64_t t = c0 + j, n = t / s->tiles, tt = t % s->tiles;
                 int64_t oh0 = tt / s->tiles_w * m, ow0 = tt % s->tiles_w * m;
                 int nr = d->out_h - oh0 < m ? (int)(d->out_h - oh0) : m;
                 int nw = d->out_w - ow0 < m ? (int)(d->out_w - ow0) : m;
+                if (c->res && j + 1 < nt)
+                    prefetch_residual(s, c->res, g, oc0, c0 + j + 1, m);
                 for (int64_t cb = 0; cb < lanes && oc0 + cb < s->conv.opg; cb += PC_VL) {
                     const float *bias =
                         s->bias ? s->bias + (g * s->n_ob + ob) * lanes + cb : NULL;
