@@ -34,7 +34,7 @@
 
 static const char usage[] =
     "usage: bench_layers [--threads T[,T...]] [--repeat N] [--warmup W] [--batch B]\n"
-    "                    [--peak GFLOPS] [--csv FILE] [--profile] [--cpu-time]\n"
+    "                    [--peak GFLOPS] [--csv FILE] [--profile] [--cpu-time] [--cold MB]\n"
     "                    [--layers SET|SHAPE[,SHAPE...]] PRIM[:key=value[,key=value...]] ...\n"
     "\n"
     "Times convolution primitives on single layers, side by side: each is checked\n"
@@ -48,6 +48,9 @@ static const char usage[] =
     "  --csv FILE       the table as CSV too (pandas reads it as is)\n"
     "  --profile        each primitive's own phases (pack, compute, ...)\n"
     "  --cpu-time       the process's CPU clock instead of the wall clock\n"
+    "  --cold MB        before every run, write MB megabytes elsewhere: the layer\n"
+    "                   then finds its weights and input in memory, not in the\n"
+    "                   caches, as in a network larger than L3 (e.g. --cold 128)\n"
     "  --layers         SHAPE is CxHxW-O:kK[sS][pP][dD][gG], e.g. 64x56x56-64:k3p1;\n"
     "                   SET is resnet18, resnet18-3x3, cifar-resnet18, mobilenetv2,\n"
     "                   mobilenetv2-dw or key (the default)\n"
@@ -61,10 +64,20 @@ static const char usage[] =
 #define MAX_SLOTS (MAX_PRIMS * MAX_THREADS)
 #define MAX_LAYERS 128
 
+/* --cold: every thread writes its share of buf, so that each core's L2, and
+ * the L3 they share, hold the sweep instead of the layer's data. */
+static void sweep(unsigned char *buf, size_t bytes, int nt, int r)
+{
+    const size_t share = bytes / (size_t)nt;
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; t++)
+        memset(buf + (size_t)t * share, r & 0xff, share);
+}
+
 int main(int argc, char **argv)
 {
     int threads[MAX_THREADS] = {1}, n_threads = 1, repeat = 21, warmup = 3, profile = 0,
-        cpu_time = 0;
+        cpu_time = 0, cold_mb = 0;
     long long batch = 1;
     double peak = 0;
     const char *layers_arg = "key", *csv = NULL;
@@ -96,6 +109,8 @@ int main(int argc, char **argv)
             profile = 1;
         else if (!strcmp(a, "--cpu-time"))
             cpu_time = 1;
+        else if (!strcmp(a, "--cold") && i + 1 < argc)
+            cold_mb = atoi(argv[++i]);
         else if (!strcmp(a, "--csv") && i + 1 < argc)
             csv = argv[++i];
         else if (!strcmp(a, "--layers") && i + 1 < argc)
@@ -117,7 +132,7 @@ int main(int argc, char **argv)
     int bad_threads = n_threads < 1;
     for (int t = 0; t < n_threads; t++)
         bad_threads |= threads[t] < 1;
-    if (!n_prims || repeat < 1 || bad_threads || batch < 1) {
+    if (!n_prims || repeat < 1 || bad_threads || batch < 1 || cold_mb < 0 || cold_mb > 4096) {
         fprintf(stderr, "bench_layers: name at least one primitive (e.g. direct im2col-gemm)\n");
         return 2;
     }
@@ -149,13 +164,19 @@ int main(int argc, char **argv)
     if (cf)
         fprintf(cf, "layer,shape,batch,threads,primitive,macs,ms_median,ms_min,ms_max,gflops,"
                     "peak_fraction,max_rel_err\n");
+    const size_t cold_bytes = (size_t)cold_mb << 20;
+    unsigned char *cold = cold_bytes ? malloc(cold_bytes) : NULL;
+    if (cold_bytes && !cold) {
+        fprintf(stderr, "bench_layers: --cold %d: out of memory\n", cold_mb);
+        return 2;
+    }
     char load[128];
     bench_loadavg(load, sizeof load);
     printf("# threads");
     for (int t = 0; t < n_threads; t++)
         printf("%s%d", t ? "," : " ", threads[t]);
-    printf(", batch %lld, %d timed runs after %d warm-up, interleaved; %s\n", batch, repeat,
-           warmup, load);
+    printf(", batch %lld, %d timed runs after %d warm-up, interleaved%s; %s\n", batch, repeat,
+           warmup, cold ? ", caches swept before each" : "", load);
     printf("%-14s %-40s %-28s %3s %9s %9s %9s %8s %6s %9s %7s\n", "layer", "shape", "primitive",
            "thr", "ms", "min", "max", "GFLOP/s", "%peak", "rel.err", "speedup");
 
@@ -212,6 +233,8 @@ int main(int argc, char **argv)
                 if (!st[sl])
                     continue;
                 const struct dlas_primitive_ops *ops = prims[sl % n_prims].comp->ops;
+                if (cold)
+                    sweep(cold, cold_bytes, threads[sl / n_prims], r);
                 double t0 = cpu_time ? bench_cpu_now() : bench_now();
                 ops->run(st[sl], batch, in, out, ws[sl], NULL);
                 double t1 = cpu_time ? bench_cpu_now() : bench_now();
@@ -269,6 +292,7 @@ int main(int argc, char **argv)
         bes[t].ops->release(bes[t].ctx);
     for (int k = 0; k < n_prims; k++)
         dlas_params_free(prims[k].params);
+    free(cold);
     dlas_registry_free(reg);
     return 0;
 }
