@@ -62,7 +62,7 @@ static int check_geometry(const struct dlas_conv_desc *d, int64_t *oh, int64_t *
 
 int dlas_conv_desc_check(const struct dlas_conv_desc *d, char *why, size_t len)
 {
-    int64_t oh, ow;
+    int64_t oh = 0, ow = 0; /* set by check_geometry when it returns 0 */
     int rc = check_geometry(d, &oh, &ow, why, len);
     if (rc)
         return rc;
@@ -74,7 +74,7 @@ int dlas_conv_desc_check(const struct dlas_conv_desc *d, char *why, size_t len)
 
 int dlas_conv_desc_finish(struct dlas_conv_desc *d)
 {
-    int64_t oh, ow;
+    int64_t oh = 0, ow = 0; /* set by check_geometry when it returns 0 */
     int rc = check_geometry(d, &oh, &ow, NULL, 0);
     if (rc)
         return rc;

@@ -64,7 +64,7 @@ static int read_latency(struct dlas_prune_target *t, struct dlas_compress_ctx *c
 static int latency_of(struct dlas_prune_target *t, struct dlas_compress_ctx *ctx,
                       const struct dlas_graph *pruned, int settle, double *v)
 {
-    double m[3];
+    double m[3] = {0}; /* read_latency fills n of them */
     int n = 0;
     int rc = read_latency(t, ctx, pruned, m, &n, settle ? 3 : 1);
     if (!rc && !settle && m[0] <= t->goal)

@@ -5,23 +5,6 @@
 #include "pc_kernels.h"
 
 #define PS 16 /* pixel stride of the blocked layout */
-/* How far ahead (floats) the kernel prefetches its weights: 1 KB. In CIFAR
- * ResNet-18's plan 4, 8 and 16 KB were no better (its 4x4 layers 0.32-0.39
- * ms against 0.32-0.34). -DPC_WPF_DIST=N to try others. */
-#ifndef PC_WPF_DIST
-#define PC_WPF_DIST 256
-#endif
-/* And 8 KB ahead into L2. A prefetch into L1 holds one of L1's few miss
- * buffers until its line arrives, so 1 KB ahead into L1 alone kept about a
- * dozen lines in flight a core: 13-15 GB/s from memory, where CIFAR
- * ResNet-18's 4x4 and 8x8 layers need their 2-9 MB of weights each. L2
- * tracks more misses. A/B against 1 KB alone (bench/plan_ab.py, batch 1):
- * CIFAR ResNet-18 0.932, 0.927 and 0.991 in three runs, ResNet-18 0.977,
- * ResNet-50 0.982, DenseNet-121 0.988, MobileNet-v2 0.995. 16 KB ahead:
- * CIFAR 1.002. -DPC_WPF2_DIST=0 turns it off. */
-#ifndef PC_WPF2_DIST
-#define PC_WPF2_DIST 2048
-#endif
 
 static inline __attribute__((always_inline)) void
 kernel_impl(const struct pc_kargs *a, const int VH, const int VW, const int B)
@@ -61,14 +44,7 @@ kernel_impl(const struct pc_kargs *a, const int VH, const int VW, const int B)
                  * serves VH*VW multiply-adds only and the kernel waits on
                  * the stream; the hardware prefetcher alone left CIFAR
                  * ResNet-18's 4x4 layers at 0.24 ms, this 0.21. */
-#pragma GCC unroll 8
-                for (int i = 0; i < B; i++)
-                    __builtin_prefetch(w + PC_WPF_DIST + i * PC_VL, 0, 3);
-#if PC_WPF2_DIST
-#pragma GCC unroll 8
-                for (int i = 0; i < B; i++)
-                    __builtin_prefetch(w + PC_WPF2_DIST + i * PC_VL, 0, 1);
-#endif
+                pc_prefetch_weights(w, B);
 #pragma GCC unroll 4
                 for (int vh = 0; vh < VH; vh++) {
 #pragma GCC unroll 16

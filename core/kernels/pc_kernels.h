@@ -277,6 +277,38 @@ static inline int64_t pc_packed_weights_floats(int64_t opg, int64_t cpg, int kh,
     return pc_ceil_div(opg, (int64_t)b * PC_VL) * cpg * kh * kw * b * PC_VL;
 }
 
+/* How far ahead (floats) the kernels prefetch its weights: 1 KB. In CIFAR
+ * ResNet-18's plan 4, 8 and 16 KB were no better (its 4x4 layers 0.32-0.39
+ * ms against 0.32-0.34). -DPC_WPF_DIST=N to try others. */
+#ifndef PC_WPF_DIST
+#define PC_WPF_DIST 256
+#endif
+/* And 8 KB ahead into L2. A prefetch into L1 holds one of L1's few miss
+ * buffers until its line arrives, so 1 KB ahead into L1 alone kept about a
+ * dozen lines in flight a core: 13-15 GB/s from memory, where CIFAR
+ * ResNet-18's 4x4 and 8x8 layers need their 2-9 MB of weights each. L2
+ * tracks more misses. A/B against 1 KB alone (bench/plan_ab.py, batch 1):
+ * CIFAR ResNet-18 0.932, 0.927 and 0.991 in three runs, ResNet-18 0.977,
+ * ResNet-50 0.982, DenseNet-121 0.988, MobileNet-v2 0.995. 16 KB ahead:
+ * CIFAR 1.002. -DPC_WPF2_DIST=0 turns it off. */
+#ifndef PC_WPF2_DIST
+#define PC_WPF2_DIST 2048
+#endif
+
+/* The B weight vectors PC_WPF_DIST floats ahead into L1 and PC_WPF2_DIST
+ * ahead into L2, from a kernel that reads B vectors a step. */
+static inline __attribute__((always_inline)) void pc_prefetch_weights(const float *w, const int B)
+{
+#pragma GCC unroll 8
+    for (int i = 0; i < B; i++)
+        __builtin_prefetch(w + PC_WPF_DIST + i * PC_VL, 0, 3);
+#if PC_WPF2_DIST
+#pragma GCC unroll 8
+    for (int i = 0; i < B; i++)
+        __builtin_prefetch(w + PC_WPF2_DIST + i * PC_VL, 0, 1);
+#endif
+}
+
 /* ---- scattering results back to NCHW ----------------------------------- */
 
 /* tile: np pixels x ps floats (channel c of pixel p at tile[p*ps + c]);
