@@ -190,6 +190,17 @@ static void wino_release(void *state)
     pc_conv_free(&s->conv);
 }
 
+/* Where U[xi] of output block ob of group g starts: the blocks lie in the
+ * order the GEMMs read them (each xi over every block, or each block's
+ * alpha^2 products), so that the kernel's weight prefetch, which runs ahead
+ * of the block it reads, lands on the block read next. */
+static int64_t u_block(const struct wino_state *s, int64_t g, int xi, int64_t ob)
+{
+    const int64_t blocks = s->order == ORDER_XI ? (g * s->a2 + xi) * s->n_ob + ob
+                                                : (g * s->n_ob + ob) * s->a2 + xi;
+    return blocks * s->ob_floats;
+}
+
 static int wino_prepare(const struct dlas_host *host, const struct dlas_backend *be,
                         const struct dlas_conv_desc *d, const float *weight, const float *bias,
                         const struct dlas_params *p, void **state)
@@ -247,9 +258,8 @@ static int wino_prepare(const struct dlas_host *host, const struct dlas_backend 
                 double u[WINO_MAX_ALPHA * WINO_MAX_ALPHA];
                 wino_weight_transform(s->m,
                                       weight + ((g * s->conv.opg + o) * s->conv.cpg + i) * 9, u);
-                float *dst = s->u + g * per_g + o / lanes * s->ob_floats + i * lanes + o % lanes;
                 for (int xi = 0; xi < s->a2; xi++)
-                    dst[(int64_t)xi * s->n_ob * s->ob_floats] = (float)u[xi];
+                    s->u[u_block(s, g, xi, o / lanes) + i * lanes + o % lanes] = (float)u[xi];
             }
     *state = s;
     return DLAS_OK;
@@ -286,7 +296,7 @@ static void gemm(const struct wino_state *s, struct pc_kargs *ka, int64_t g, int
                  const float *v_xi, float *m, int64_t nt)
 {
     const int lanes = s->b * PC_VL;
-    ka->w = s->u + ((g * s->a2 + xi) * s->n_ob + ob) * s->ob_floats;
+    ka->w = s->u + u_block(s, g, xi, ob);
     for (int64_t t = 0; t < nt; t += s->p) {
         int np = nt - t < s->p ? (int)(nt - t) : s->p;
         ka->in = v_xi + t * s->nblk * PC_VL;
