@@ -80,7 +80,7 @@ void pc_direct_rows(struct pc_kargs *a, const struct dlas_conv_desc *d, const st
             a->in = img + (oh0 + r) * a->row_stride + ow0 * PC_VL;
             const int64_t at = (oh0 + r) * d->out_w + ow0;
             if (res)
-                pc_prefetch_tile(res + at, nc, vh, nw, d->out_h * d->out_w, d->out_w, 0);
+                pc_prefetch_tile(res + at, nc, vh, nw, d->out_h * d->out_w, d->out_w);
             pc_kernel(vh, nw, b)(a);
             pc_scatter_tile(a->out, a->out_ps, vh, nw, vh, nw, nc, dst + at, res ? res + at : NULL,
                             d->out_h * d->out_w, d->out_w, act);

@@ -277,7 +277,7 @@ static inline int64_t pc_packed_weights_floats(int64_t opg, int64_t cpg, int kh,
     return pc_ceil_div(opg, (int64_t)b * PC_VL) * cpg * kh * kw * b * PC_VL;
 }
 
-/* How far ahead (floats) the kernels prefetch its weights: 1 KB. In CIFAR
+/* How far ahead (floats) the kernels prefetch their weights: 1 KB. In CIFAR
  * ResNet-18's plan 4, 8 and 16 KB were no better (its 4x4 layers 0.32-0.39
  * ms against 0.32-0.34). -DPC_WPF_DIST=N to try others. */
 #ifndef PC_WPF_DIST
@@ -323,25 +323,20 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
                      int64_t row_stride, int act);
 
 /* Asks for the lines of the nrows x ncols pixels of nc channels at p (laid
- * out as pc_scatter_tile's dst) to be brought into the caches, for reading
- * (write 0) or writing (1). A block's residual, read by pc_scatter_tile
- * when the block's multiply-adds are done, is asked for before they begin:
- * in a batch of 16 the residual comes from memory, and a scatter that
- * waited on each of its channel rows (one short row each, many pages
- * apart) made the fused add cost more than an add of its own. */
+ * out as pc_scatter_tile's dst) to be brought into L1 for reading. A
+ * block's residual, read by pc_scatter_tile when the block's multiply-adds
+ * are done, is asked for before they begin: in a batch of 16 the residual
+ * comes from memory, and a scatter that waited on each of its channel rows
+ * (one short row each, many pages apart) made the fused add cost more than
+ * an add of its own. */
 static inline void pc_prefetch_tile(const float *p, int64_t nc, int nrows, int ncols,
-                                    int64_t cstride, int64_t row_stride, int write)
+                                    int64_t cstride, int64_t row_stride)
 {
     for (int64_t c = 0; c < nc; c++)
         for (int r = 0; r < nrows; r++) {
             const float *q = p + c * cstride + r * row_stride;
-            if (write) {
-                __builtin_prefetch(q, 1, 3);
-                __builtin_prefetch(q + ncols - 1, 1, 3);
-            } else {
-                __builtin_prefetch(q, 0, 3);
-                __builtin_prefetch(q + ncols - 1, 0, 3);
-            }
+            __builtin_prefetch(q, 0, 3);
+            __builtin_prefetch(q + ncols - 1, 0, 3);
         }
 }
 

@@ -111,7 +111,7 @@ void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, co
         const int nw = d->out_w - ow0 < p->vw ? (int)(d->out_w - ow0) : p->vw;
         a.in = row + ow0 * d->stride_w;
         if (res)
-            pc_prefetch_tile(res + oh * d->out_w + ow0, nc, 1, nw, ohw, d->out_w, 0);
+            pc_prefetch_tile(res + oh * d->out_w + ow0, nc, 1, nw, ohw, d->out_w);
         pw_conv_kernel(nw, p->b, d->stride_w)(&a);
         /* each vector's pixels are 16 floats apart in the tile */
         for (int v = 0; v < nb; v++) {

@@ -491,7 +491,7 @@ static void compute_pw(const struct gsp_state *s, const float *in, float *buf, i
             a.w = s->w + (g * s->n_ob + ob) * s->conv.cpg * s->ocb;
             a.bias = s->bias ? s->bias + (g * s->n_ob + ob) * s->ocb : NULL;
             if (res)
-                pc_prefetch_tile(res + at, nout, 1, (int)np, hw, 0, 0);
+                pc_prefetch_tile(res + at, nout, 1, (int)np, hw, 0);
             if (nout == s->ocb && np == span && !res) {
                 a.out = dst;
                 a.out_cs = hw;

@@ -272,7 +272,7 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
                 int nw = d->out_w - ow0 < s->vw ? (int)(d->out_w - ow0) : s->vw;
                 const int64_t at = at_c + oh0 * d->out_w + ow0;
                 if (c->res)
-                    pc_prefetch_tile(c->res + at, nc, nr, nw, ohw, d->out_w, 0);
+                    pc_prefetch_tile(c->res + at, nc, nr, nw, ohw, d->out_w);
                 kern(&a);
                 pc_scatter_tile(tile, lanes, s->vh, s->vw, nr, nw, nc, c->out + at,
                                 c->res ? c->res + at : NULL, ohw, d->out_w, d->activation);

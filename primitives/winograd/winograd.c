@@ -305,24 +305,41 @@ static void gemm(const struct wino_state *s, struct pc_kargs *ka, int64_t g, int
     }
 }
 
-/* Tiles [t0, t1) of group g (t runs over images x tiles), output-channel
- * blocks [ob0, ob1), in chunks; v and mm are this thread's buffers. */
-/* Asks for the residual of tile t (its m x m pixels of the channel block
- * at oc0 of group g) one tile before its scatter reads it: see
- * pc_prefetch_tile. */
+/* Where tile t (over images x tiles) lies: its image, first output row
+ * and column, and the rows and columns of it inside the output. */
+struct tile_pos {
+    int64_t n, oh0, ow0;
+    int nr, nw;
+};
+
+static struct tile_pos tile_at(const struct wino_state *s, int64_t t, int m)
+{
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const int64_t tt = t % s->tiles;
+    struct tile_pos p = {t / s->tiles, tt / s->tiles_w * m, tt % s->tiles_w * m, m, m};
+    if (d->out_h - p.oh0 < m)
+        p.nr = (int)(d->out_h - p.oh0);
+    if (d->out_w - p.ow0 < m)
+        p.nw = (int)(d->out_w - p.ow0);
+    return p;
+}
+
+/* Asks for the residual of tile t (its pixels of the channel block at oc0
+ * of group g) one tile before its scatter reads it: see pc_prefetch_tile. */
 static void prefetch_residual(const struct wino_state *s, const float *res, int64_t g,
                               int64_t oc0, int64_t t, int m)
 {
     const struct dlas_conv_desc *d = &s->conv.d;
-    const int64_t n = t / s->tiles, tt = t % s->tiles, ohw = d->out_h * d->out_w;
-    const int64_t oh0 = tt / s->tiles_w * m, ow0 = tt % s->tiles_w * m;
-    const int nr = d->out_h - oh0 < m ? (int)(d->out_h - oh0) : m;
-    const int nw = d->out_w - ow0 < m ? (int)(d->out_w - ow0) : m;
+    const struct tile_pos p = tile_at(s, t, m);
+    const int64_t ohw = d->out_h * d->out_w;
     const int64_t left = s->conv.opg - oc0, lanes = (int64_t)s->b * PC_VL;
-    pc_prefetch_tile(res + (n * d->out_c + g * s->conv.opg + oc0) * ohw + oh0 * d->out_w + ow0,
-                     left < lanes ? left : lanes, nr, nw, ohw, d->out_w, 0);
+    pc_prefetch_tile(res + (p.n * d->out_c + g * s->conv.opg + oc0) * ohw + p.oh0 * d->out_w +
+                         p.ow0,
+                     left < lanes ? left : lanes, p.nr, p.nw, ohw, d->out_w);
 }
 
+/* Tiles [t0, t1) of group g (t runs over images x tiles), output-channel
+ * blocks [ob0, ob1), in chunks; v and mm are this thread's buffers. */
 static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, int64_t ob0,
                     int64_t ob1, float *v, float *mm)
 {
@@ -373,10 +390,9 @@ static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, 
             if (c->res)
                 prefetch_residual(s, c->res, g, oc0, c0, m);
             for (int64_t j = 0; j < nt; j++) {
-                int64_t t = c0 + j, n = t / s->tiles, tt = t % s->tiles;
-                int64_t oh0 = tt / s->tiles_w * m, ow0 = tt % s->tiles_w * m;
-                int nr = d->out_h - oh0 < m ? (int)(d->out_h - oh0) : m;
-                int nw = d->out_w - ow0 < m ? (int)(d->out_w - ow0) : m;
+                const struct tile_pos tp = tile_at(s, c0 + j, m);
+                const int64_t n = tp.n, oh0 = tp.oh0, ow0 = tp.ow0;
+                const int nr = tp.nr, nw = tp.nw;
                 if (c->res && j + 1 < nt)
                     prefetch_residual(s, c->res, g, oc0, c0 + j + 1, m);
                 for (int64_t cb = 0; cb < lanes && oc0 + cb < s->conv.opg; cb += PC_VL) {
