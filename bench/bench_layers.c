@@ -132,7 +132,11 @@ int main(int argc, char **argv)
     int bad_threads = n_threads < 1;
     for (int t = 0; t < n_threads; t++)
         bad_threads |= threads[t] < 1;
-    if (!n_prims || repeat < 1 || bad_threads || batch < 1 || cold_mb < 0 || cold_mb > 4096) {
+    if (cold_mb < 0 || cold_mb > 4096) {
+        fprintf(stderr, "bench_layers: --cold takes 0 to 4096 (MB), not %d\n", cold_mb);
+        return 2;
+    }
+    if (!n_prims || repeat < 1 || bad_threads || batch < 1) {
         fprintf(stderr, "bench_layers: name at least one primitive (e.g. direct im2col-gemm)\n");
         return 2;
     }
