@@ -14,27 +14,56 @@ static double loads_per_fma(int vh, int vw, int b, int64_t opg)
     return (double)(b + vh * vw) / (double)(vh * vw * b) * (double)padded / (double)opg;
 }
 
-/* A narrow map (a 4x4 layer: one block of 4 columns) with the most channel
- * vectors leaves registers idle when a block holds one row, and its weights,
- * streamed once per block of rows, are read out_h times per image (from
- * memory once they outgrow L2: at batch 1 such layers are bound by that
- * stream). Fewer channel vectors over two or four rows fill more registers
- * and read the weights half or a quarter as often; take the block with the
- * fewest loads per useful FMA (the same sums in the same order: results do
- * not change). */
+/* Weight passes per useful FMA of a VH x VW block: the kernel reads a
+ * channel block's weights once per block of output pixels, and a short
+ * last block of rows runs row by row (pc_direct_rows). */
+static double passes_per_fma(const struct dlas_conv_desc *d, int vh, int vw)
+{
+    const int64_t rows = d->out_h / vh + d->out_h % vh;
+    return (double)(rows * pc_ceil_div(d->out_w, vw)) / (double)(d->out_h * d->out_w);
+}
+
+/* A narrow map (a 4x4, 7x7 or 8x8 layer: one block of columns) with the
+ * most channel vectors leaves registers idle when a block holds one row,
+ * and its weights are read once per block of rows. Fewer channel vectors
+ * over two or four rows fill more registers and read the weights half or a
+ * quarter as often (the same sums in the same order: results do not
+ * change). Which counts more was measured (2 threads, Zen 5, time of the
+ * block against the one with fewest loads per FMA):
+ * - a kernel with taps on a map of at most PC_NARROW_MAP columns: fewest
+ *   weight passes, then fewest loads. Its channel block's weights (cpg * 9
+ *   vectors, beyond L2 with 3 or 4 vectors) come from L3 or memory on
+ *   every pass, while the broadcasts hit L1. 512x4x4 -> 512: 4 rows x 1
+ *   vector 0.84 with the weights in memory, 0.97 in cache, 1.04 at batch
+ *   16; 256x8x8 -> 512 stride 2: 0.78, 1.0, 1.0; 512x7x7 -> 512: 2 rows x
+ *   2 vectors 0.85, 0.81, 0.87; 512x14x14 -> 512 stride 2: 0.94, 0.91,
+ *   0.82.
+ * - otherwise fewest loads. On 8x8 maps 2 rows x 1 vector took 1.0 of 1
+ *   row x 2 with the weights in memory but 1.08-1.17 in cache and 1.10-1.19
+ *   at batch 16; a 1x1 kernel's cpg vectors stay in L2 (512x7x7 -> 2048: 2
+ *   rows x 2 vectors took 1.11 of 1 row x 4; 1024x14x14 -> 2048 stride 2:
+ *   1.21). */
 static void trade_channels_for_rows(const struct dlas_conv_desc *d, int64_t opg, int *vh,
                                     int vw, int *b)
 {
-    double best = loads_per_fma(*vh, vw, *b, opg);
+    const int by_passes = d->kh * d->kw > 1 && d->out_w <= PC_NARROW_MAP;
+    double best_p = passes_per_fma(d, *vh, vw), best_l = loads_per_fma(*vh, vw, *b, opg);
     const int b0 = *b;
     for (int h = 2; h <= 4 && h <= d->out_h; h *= 2)
-        for (int c = b0; c >= 1; c--)
-            if (h * vw * c <= PC_ACC_REGS && pc_kernel(h, vw, c) &&
-                loads_per_fma(h, vw, c, opg) < best - 1e-9) {
-                best = loads_per_fma(h, vw, c, opg);
+        for (int c = b0; c >= 1; c--) {
+            if (h * vw * c > PC_ACC_REGS || !pc_kernel(h, vw, c))
+                continue;
+            const double p = passes_per_fma(d, h, vw), l = loads_per_fma(h, vw, c, opg);
+            const int fewer_loads = l < best_l - 1e-9;
+            const int better = by_passes ? p < best_p - 1e-9 || (p < best_p + 1e-9 && fewer_loads)
+                                         : fewer_loads;
+            if (better) {
+                best_p = p;
+                best_l = l;
                 *vh = h;
                 *b = c;
             }
+        }
 }
 
 int pc_direct_blocking(const struct dlas_conv_desc *d, int64_t opg, int *vh, int *vw, int *b)

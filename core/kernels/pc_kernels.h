@@ -247,6 +247,11 @@ typedef void (*pc_kernel_fn)(const struct pc_kargs *a);
 #define PC_NARROW_VW 7
 #endif
 
+/* Output columns at most of a narrow map: the default block takes four
+ * channel vectors on it, and `direct` fewest weight passes
+ * (direct_block.c). */
+#define PC_NARROW_MAP 7
+
 /* The default channel vectors B of a register block over opg output
  * channels a group and out_w output columns (`direct`, `spatial-pack`):
  * with many channels two, four on narrow maps (a broadcast input feeds B
@@ -254,7 +259,7 @@ typedef void (*pc_kernel_fn)(const struct pc_kargs *a);
  * PC_AUTO_MAX_B. */
 static inline int pc_auto_b(int64_t opg, int64_t out_w)
 {
-    const int b = (int)(opg >= 64 ? (out_w <= 7 ? 4 : 2) : pc_ceil_div(opg, PC_VL));
+    const int b = (int)(opg >= 64 ? (out_w <= PC_NARROW_MAP ? 4 : 2) : pc_ceil_div(opg, PC_VL));
     return b < PC_AUTO_MAX_B ? b : PC_AUTO_MAX_B;
 }
 /* The kernel for (vh, vw, b), or NULL when that shape is not instantiated:
