@@ -305,6 +305,12 @@ static const struct dlas_conv_desc fixed_cases[] = {
      * full batch asked for (a primitive sharing out a batch's pixels must
      * not need more for fewer) */
     {33, 8, 3, 3, 8, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 0, NULL, 0.0f},
+    /* `direct` and `winograd` pack a small input once a thread
+     * (PC_PRIVATE_PACK_MAX_BYTES, 192 KiB) and a larger one once, shared:
+     * 2 x 225 KiB packed, shared at either batch; 2 x 113 KiB, shared at
+     * batch 2 and a copy a thread at batch 1, in batch 2's workspace */
+    {2, 32, 40, 40, 16, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, NULL, 0.0f},
+    {2, 16, 40, 40, 16, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, NULL, 0.0f},
 };
 #define N_FIXED (int)(sizeof fixed_cases / sizeof fixed_cases[0])
 

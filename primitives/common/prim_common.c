@@ -214,7 +214,8 @@ void pc_run_phases(const struct dlas_backend *be, int max_threads, const struct 
         t = ph->work_n > 0 ? (int)ph->work_n : 1;
     double t0 = prof ? pc_now(be) : 0, t1 = 0;
     if (t <= 1) {
-        ph->pack(ph->ctx, 0, ph->pack_n);
+        if (ph->pack_n > 0)
+            ph->pack(ph->ctx, 0, ph->pack_n);
         if (prof)
             t1 = pc_now(be);
         phase_work(ph, NULL, 0, 1);
@@ -232,7 +233,11 @@ void pc_run_phases(const struct dlas_backend *be, int max_threads, const struct 
             pc_split(ph->pack_n, id, all, &b, &e);
             if (b < e)
                 ph->pack(ph->ctx, b, e);
+            /* nothing packed, nothing to wait for (a barrier costs a few
+             * microseconds on a VM: a small layer's whole packing) */
+            if (ph->pack_n > 0) {
 #pragma omp barrier
+            }
             if (prof && id == 0)
                 t1 = pc_now(be);
             /* a team smaller than asked takes the missing threads' shares too */

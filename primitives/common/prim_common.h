@@ -114,7 +114,41 @@ void pc_prof_add(struct dlas_profile *p, const char *phase, double seconds);
  * OpenMP region (one fork per call), with a barrier between them. pack gets
  * an even share of pack_n items; the compute phase either gets an even share
  * of work_n items (work) or divides its work itself (work_team). Timed as
- * the profile phases "pack" and work_phase. */
+ * the profile phases "pack" and work_phase. With pack_n = 0 there is no
+ * barrier: work_team may then pack for itself. */
+/* A packed input of at most PC_PRIVATE_PACK_MAX_BYTES is packed by every
+ * thread into a copy of its own (`direct`, `winograd`): no barrier between
+ * packing and computing. On a 2-vCPU VM the barrier and the input rows the
+ * other core wrote cost more than packing a small input twice over
+ * (128x16x16: 5.6 us packed by one thread, 19 us by two with the barrier).
+ * At most PC_MAX_PRIVATE_COPIES threads do so (their shares of the work on
+ * the stack). */
+#define PC_PRIVATE_PACK_MAX_BYTES (192 * 1024)
+#define PC_MAX_PRIVATE_COPIES 16
+
+/* Copies of the packed input (per floats an image) of `batch` images that
+ * run() on t threads makes: t while small, else 1 (shared). */
+static inline int pc_pack_copies(int t, int64_t batch, int64_t per)
+{
+    const int64_t bytes = batch * per * (int64_t)sizeof(float);
+    return t > 1 && t <= PC_MAX_PRIVATE_COPIES && per > 0 && bytes <= PC_PRIVATE_PACK_MAX_BYTES
+               ? t
+               : 1;
+}
+
+/* Floats of workspace for the packed input of any run of at most `batch`
+ * images: a smaller run may take a copy a thread. */
+static inline int64_t pc_pack_ws_floats(int t, int64_t batch, int64_t per)
+{
+    int64_t floats = batch * per;
+    int64_t b = per > 0 ? PC_PRIVATE_PACK_MAX_BYTES / (per * (int64_t)sizeof(float)) : 0;
+    if (b > batch)
+        b = batch; /* the most images a run packs a copy a thread of */
+    if (b >= 1 && b * per * pc_pack_copies(t, b, per) > floats)
+        floats = b * per * pc_pack_copies(t, b, per);
+    return floats;
+}
+
 struct pc_phases {
     const void *ctx;
     int64_t pack_n, work_n;

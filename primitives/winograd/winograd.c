@@ -270,7 +270,10 @@ static size_t wino_workspace(void *state, int64_t batch)
     const struct wino_state *s = state;
     if (batch <= 0)
         return 0;
-    int64_t f = batch * s->conv.d.groups * s->img_floats + s->threads * s->thread_floats;
+    /* the packed input (a copy a thread while small: pc_pack_copies), then
+     * the threads' V and M */
+    int64_t f = pc_pack_ws_floats(s->threads, batch, s->conv.d.groups * s->img_floats) +
+                s->threads * s->thread_floats;
     return (size_t)f * sizeof(float);
 }
 
@@ -281,13 +284,21 @@ struct run_ctx {
     const float *res; /* a residual laid out as out, or NULL */
     float *out;
     float *ws;
+    int copies;           /* of the packed input: 1 shared, or one a thread */
+    int64_t pack_rows_n;  /* rows of the packed input */
+    int64_t copy_floats;  /* floats of one copy */
 };
+
+static void pack_into(const struct run_ctx *c, float *packed, int64_t r0, int64_t r1)
+{
+    const struct wino_state *s = c->s;
+    pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, packed, r0, r1);
+}
 
 static void pack_rows(const void *ctx, int64_t r0, int64_t r1)
 {
     const struct run_ctx *c = ctx;
-    const struct wino_state *s = c->s;
-    pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, c->ws, r0, r1);
+    pack_into(c, c->ws, r0, r1);
 }
 
 /* M[xi] of output block ob (m: that block's M) = U[xi] V[xi] for the
@@ -340,8 +351,8 @@ static void prefetch_residual(const struct wino_state *s, const float *res, int6
 
 /* Tiles [t0, t1) of group g (t runs over images x tiles), output-channel
  * blocks [ob0, ob1), in chunks; v and mm are this thread's buffers. */
-static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, int64_t ob0,
-                    int64_t ob1, float *v, float *mm)
+static void process(const struct run_ctx *c, const float *packed, int64_t g, int64_t t0,
+                    int64_t t1, int64_t ob0, int64_t ob1, float *v, float *mm)
 {
     const struct wino_state *s = c->s;
     const struct dlas_conv_desc *d = &s->conv.d;
@@ -366,7 +377,7 @@ static void process(const struct run_ctx *c, int64_t g, int64_t t0, int64_t t1, 
         for (int64_t j = 0; j < nt; j++) {
             int64_t t = c0 + j, n = t / s->tiles, tt = t % s->tiles;
             int64_t th = tt / s->tiles_w, tw = tt % s->tiles_w;
-            const float *img = c->ws + (n * d->groups + g) * s->img_floats +
+            const float *img = packed + (n * d->groups + g) * s->img_floats +
                                (th * m * s->win.q + tw * m) * PC_VL;
             float *dst = v + (j / s->p) * s->nblk * s->p * PC_VL + (j % s->p) * PC_VL;
             for (int64_t bk = 0; bk < s->nblk; bk++)
@@ -431,7 +442,13 @@ static void work(const void *ctx, int id, int nt)
 {
     const struct run_ctx *c = ctx;
     const struct wino_state *s = c->s;
-    float *v = c->ws + c->batch * s->conv.d.groups * s->img_floats + id * s->thread_floats;
+    /* a small input: this thread packs a copy of its own (no barrier) */
+    const float *packed = c->ws;
+    if (c->copies > 1) {
+        packed = c->ws + id * c->copy_floats;
+        pack_into(c, c->ws + id * c->copy_floats, 0, c->pack_rows_n);
+    }
+    float *v = c->ws + c->copies * c->copy_floats + id * s->thread_floats;
     float *mm = v + (int64_t)s->a2 * s->ct * s->nblk * PC_VL;
     const int64_t tt = c->batch * s->tiles;
     enum split sp = split_of(s, c->batch, nt);
@@ -440,11 +457,11 @@ static void work(const void *ctx, int id, int nt)
         if (sp == SPLIT_TILES) {
             pc_split(tt, id, nt, &b, &e);
             if (b < e)
-                process(c, g, b, e, 0, s->n_ob, v, mm);
+                process(c, packed, g, b, e, 0, s->n_ob, v, mm);
         } else {
             pc_split(s->n_ob, id, nt, &b, &e);
             if (b < e)
-                process(c, g, 0, tt, b, e, v, mm);
+                process(c, packed, g, 0, tt, b, e, v, mm);
         }
     }
 }
@@ -456,9 +473,12 @@ static int wino_run_residual(void *state, int64_t batch, const float *in, const 
     int rc = pc_check_run(NAME, s, batch, in, out, ws);
     if (rc || !batch)
         return rc;
-    struct run_ctx c = {s, batch, in, res, out, ws};
-    /* the workspace holds buffers for the threads counted in prepare() */
-    struct pc_phases ph = {&c, batch * s->conv.d.groups * s->win.rows, 0, pack_rows, NULL, work,
+    const int64_t per = s->conv.d.groups * s->img_floats;
+    struct run_ctx c = {s,  batch, in, res, out, ws, pc_pack_copies(s->threads, batch, per),
+                        batch * s->conv.d.groups * s->win.rows, batch * per};
+    /* the workspace holds buffers for the threads counted in prepare();
+     * with a copy a thread, work() packs (pack_n 0: no barrier) */
+    struct pc_phases ph = {&c,   c.copies > 1 ? 0 : c.pack_rows_n, 0, pack_rows, NULL, work,
                            "transform+gemm"};
     pc_run_phases(&s->conv.be, s->threads, &ph, prof);
     return DLAS_OK;
