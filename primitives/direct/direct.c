@@ -213,14 +213,11 @@ static int direct_prepare(const struct dlas_host *host, const struct dlas_backen
     return DLAS_OK;
 }
 
-/* Copies of the packed input run() makes (pc_pack_copies); a view packs
- * nothing. */
+/* Copies of the packed input run() makes (pc_pack_copies: a view packs
+ * nothing, img_floats 0, so one). */
 static int pack_copies(const struct direct_state *s, int64_t batch)
 {
-    const int view = s->planes && s->pl.view;
-    return view ? 1
-                : pc_pack_copies(pc_threads(&s->conv.be), batch,
-                                 s->conv.d.groups * s->img_floats);
+    return pc_pack_copies(pc_threads(&s->conv.be), batch, s->conv.d.groups * s->img_floats);
 }
 
 static size_t direct_workspace(void *state, int64_t batch)
@@ -229,8 +226,8 @@ static size_t direct_workspace(void *state, int64_t batch)
     if (batch <= 0)
         return 0;
     /* a view packs nothing, but run() takes a workspace all the same */
-    const int64_t per = s->planes && s->pl.view ? 0 : s->conv.d.groups * s->img_floats;
-    const int64_t floats = pc_pack_ws_floats(pc_threads(&s->conv.be), batch, per);
+    const int64_t floats =
+        pc_pack_ws_floats(pc_threads(&s->conv.be), batch, s->conv.d.groups * s->img_floats);
     return floats ? (size_t)floats * sizeof(float) : 64;
 }
 

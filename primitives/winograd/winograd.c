@@ -445,8 +445,9 @@ static void work(const void *ctx, int id, int nt)
     /* a small input: this thread packs a copy of its own (no barrier) */
     const float *packed = c->ws;
     if (c->copies > 1) {
-        packed = c->ws + id * c->copy_floats;
-        pack_into(c, c->ws + id * c->copy_floats, 0, c->pack_rows_n);
+        float *own = c->ws + id * c->copy_floats;
+        pack_into(c, own, 0, c->pack_rows_n);
+        packed = own;
     }
     float *v = c->ws + c->copies * c->copy_floats + id * s->thread_floats;
     float *mm = v + (int64_t)s->a2 * s->ct * s->nblk * PC_VL;
