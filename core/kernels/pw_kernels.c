@@ -92,6 +92,8 @@ static inline __attribute__((always_inline)) void conv_impl(const struct pw_args
     acc_init(acc, a, VW, B);
     const float *w = a->w;
     for (int t = 0; t < a->ntaps; t++, w += B * PC_VL) {
+        if (a->pf_taps && t + a->pf_taps < a->ntaps)
+            __builtin_prefetch(a->in + a->tap_off[t + a->pf_taps], 0, 3);
         acc_step(acc, w, a->in + a->tap_off[t], S, VW, B);
     }
     acc_store(acc, a, VW, B, 0);

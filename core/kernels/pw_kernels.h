@@ -35,6 +35,10 @@ struct pw_args {
      * tap t at in + tap_off[t], pixel p at + p*S */
     const int64_t *tap_off;
     int ntaps;
+    /* pw_conv_kernel only: at tap t, ask for the input of tap t + pf_taps
+     * (0: no such requests). A 1x1 layer read where it lies (direct's view)
+     * takes each tap from another plane, a new line from memory. */
+    int pf_taps;
 };
 typedef void (*pw_fn)(const struct pw_args *a);
 

@@ -53,6 +53,9 @@ static const struct dlas_param_spec direct_params[] = {
      "most 4 input channels a group: a network's first layer), or the input itself (a 1x1 "
      "kernel without padding, any channels); column stride 1 or 2, one row per block, reg_h "
      "does not apply; auto = planes where they apply"},
+    {"prefetch", DLAS_PARAM_INT, 0, "-1", -1, 64, NULL,
+     "input = planes: at each tap, ask for the input of the tap this many ahead; "
+     "-1 = 32 on a 1x1 view, 0 (none) on padded planes"},
     {"order", DLAS_PARAM_ENUM, DLAS_PARAM_TUNABLE, "auto", 0, 0, "auto|rows|channels",
      "loop order of the threads' work: rows outermost (weights reused from L2) or "
      "output-channel blocks outermost (input rows reused); auto picks by weight size"},
@@ -200,7 +203,8 @@ static int direct_prepare(const struct dlas_host *host, const struct dlas_backen
     }
     s->planes = bl.planes;
     if (s->planes) {
-        if ((rc = dp_planes_init(d, bl.b, bl.vw, &s->pl))) {
+        const int pf = p ? (int)dlas_param_int(p, "prefetch") : -1;
+        if ((rc = dp_planes_init(d, bl.b, bl.vw, pf, &s->pl))) {
             direct_release(s);
             return rc == DLAS_ERR_NOMEM ? dlas_error(rc, NAME ": out of memory") : rc;
         }

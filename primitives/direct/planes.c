@@ -29,7 +29,8 @@ int dp_planes_block(const struct dlas_conv_desc *d, int b, int *vw)
     return pw_conv_kernel(*vw, b, d->stride_w) ? DLAS_OK : DLAS_ERR_UNSUPPORTED;
 }
 
-int dp_planes_init(const struct dlas_conv_desc *d, int b, int vw, struct dp_planes *p)
+int dp_planes_init(const struct dlas_conv_desc *d, int b, int vw, int pf_taps,
+                   struct dp_planes *p)
 {
     memset(p, 0, sizeof *p);
     int rc = dp_planes_block(d, b, &vw);
@@ -39,6 +40,7 @@ int dp_planes_init(const struct dlas_conv_desc *d, int b, int vw, struct dp_plan
     p->b = b;
     p->cpg = d->in_c / d->groups;
     p->view = dp_planes_view(d);
+    p->pf_taps = pf_taps >= 0 ? pf_taps : p->view ? DP_VIEW_PREFETCH_TAPS : 0;
     /* every row and column a tap reaches, padding included (a view's are
      * the input's: an unpadded 1x1 kernel reaches no further) */
     const int64_t need_r = (d->out_h - 1) * d->stride_h + (int64_t)(d->kh - 1) * d->dil_h + 1;
@@ -106,6 +108,7 @@ void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, co
     a.act = res ? DLAS_ACT_NONE : d->activation;
     a.tap_off = p->tap_off;
     a.ntaps = p->ntaps;
+    a.pf_taps = p->pf_taps;
     const float *row = img + oh * d->stride_h * p->cols;
     for (int64_t ow0 = 0; ow0 < d->out_w; ow0 += p->vw) {
         const int nw = d->out_w - ow0 < p->vw ? (int)(d->out_w - ow0) : p->vw;

@@ -26,7 +26,14 @@ struct dp_planes {
     int ntaps;            /* cpg * kh * kw */
     int64_t *tap_off;     /* tap t = (ky * kw + kx) * cpg + c, as pc_pack_weights orders */
     int vw, b;            /* output columns and 16-channel vectors per kernel call */
+    int pf_taps;          /* taps ahead whose input a call asks for (pw_args) */
 };
+
+/* A view's taps ahead to ask for (prefetch = auto): a view reads each tap
+ * from its own plane, a line the hardware prefetchers do not see coming;
+ * see README.md for the measurements. Padded planes are packed just
+ * before, into L2, and ask for none. */
+#define DP_VIEW_PREFETCH_TAPS 32
 
 /* 1 when layer d can take planes (at most DP_PLANES_MAX_C channels a group,
  * or a view; column stride 1 or 2), else 0. */
@@ -39,9 +46,11 @@ int dp_planes_view(const struct dlas_conv_desc *d);
  * many as the registers hold, evened over the row. DLAS_ERR_UNSUPPORTED
  * where no kernel takes *vw x b, with no message set. */
 int dp_planes_block(const struct dlas_conv_desc *d, int b, int *vw);
-/* p for layer d with b vectors and vw columns a call (as dp_planes_block).
- * DLAS_ERR_NOMEM or DLAS_ERR_UNSUPPORTED, with no message set. */
-int dp_planes_init(const struct dlas_conv_desc *d, int b, int vw, struct dp_planes *p);
+/* p for layer d with b vectors and vw columns a call (as dp_planes_block),
+ * asking for the input pf_taps taps ahead (< 0: as above). DLAS_ERR_NOMEM
+ * or DLAS_ERR_UNSUPPORTED, with no message set. */
+int dp_planes_init(const struct dlas_conv_desc *d, int b, int vw, int pf_taps,
+                   struct dp_planes *p);
 void dp_planes_free(struct dp_planes *p);
 /* Floats of one image's group of planes. */
 static inline int64_t dp_planes_floats(const struct dp_planes *p)
