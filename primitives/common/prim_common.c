@@ -154,24 +154,25 @@ void pc_prof_add(struct dlas_profile *p, const char *phase, double seconds)
  * than that split the work statically. */
 #define STACK_SHARES 64
 
-/* The compute phase on thread id of the nt that take work: work_team
- * divides it itself; work's items are shared (dlas_share) when sh is set,
- * else split statically. */
-static void phase_work(const struct pc_phases *ph, struct dlas_share *sh, int id, int nt)
+/* The compute phase on thread id of the nt that take work, reading the
+ * input packed at packed: work_team divides it itself; work's items are
+ * shared (dlas_share) when sh is set, else split statically. */
+static void phase_work(const struct pc_phases *ph, const float *packed, struct dlas_share *sh,
+                       int id, int nt)
 {
     if (ph->work_team) {
-        ph->work_team(ph->ctx, id, nt);
+        ph->work_team(ph->ctx, packed, id, nt);
         return;
     }
     int64_t b, e;
     if (sh) {
         while (dlas_share_next(sh, nt, id, &b, &e))
-            ph->work(ph->ctx, b, e);
+            ph->work(ph->ctx, packed, b, e);
         return;
     }
     pc_split(ph->work_n, id, nt, &b, &e);
     if (b < e)
-        ph->work(ph->ctx, b, e);
+        ph->work(ph->ctx, packed, b, e);
 }
 
 void pc_run_items(const struct dlas_backend *be, int t, int64_t n, pc_items_fn fn,
@@ -210,39 +211,55 @@ void pc_run_phases(const struct dlas_backend *be, int max_threads, const struct 
     int t = team; /* threads that take work (pc_workers) */
     if (max_threads > 0 && t > max_threads)
         t = max_threads;
+    /* the workspace has a copy for each of these t (pc_pack_ws_floats) */
+    const int private_pack = ph->pack_n > 0 && pc_pack_copies(t, 1, ph->copy_floats) > 1;
     if (!ph->work_team && t > ph->work_n)
         t = ph->work_n > 0 ? (int)ph->work_n : 1;
+    const int copies = private_pack && t > 1 ? t : 1;
     double t0 = prof ? pc_now(be) : 0, t1 = 0;
     if (t <= 1) {
         if (ph->pack_n > 0)
-            ph->pack(ph->ctx, 0, ph->pack_n);
+            ph->pack(ph->ctx, ph->packed, 0, ph->pack_n);
         if (prof)
             t1 = pc_now(be);
-        phase_work(ph, NULL, 0, 1);
+        phase_work(ph, ph->packed, NULL, 0, 1);
     } else {
         struct dlas_share shares[STACK_SHARES];
+        /* items are shared when each thread packs its own copy (the
+         * threads then start at different times), or while they fit */
         const int shared = !ph->work_team && t <= STACK_SHARES;
         if (shared)
             dlas_share_init(shares, ph->work_n, t);
 #pragma omp parallel num_threads(team)
         {
-            /* packing has no per-thread buffers: the whole team shares it */
             int id = omp_get_thread_num(), all = omp_get_num_threads();
             int nt = pc_workers(all, t);
-            int64_t b, e;
-            pc_split(ph->pack_n, id, all, &b, &e);
-            if (b < e)
-                ph->pack(ph->ctx, b, e);
-            /* nothing packed, nothing to wait for (a barrier costs a few
-             * microseconds on a VM: a small layer's whole packing) */
-            if (ph->pack_n > 0) {
+            const float *packed = ph->packed;
+            if (copies > 1) {
+                /* a small input: each worker packs all of it into a copy
+                 * of its own, and nobody waits for anybody */
+                if (id < nt) {
+                    float *own = ph->packed + id * ph->copy_floats;
+                    ph->pack(ph->ctx, own, 0, ph->pack_n);
+                    packed = own;
+                }
+            } else {
+                /* packing has no per-thread buffers: the whole team shares it */
+                int64_t b, e;
+                pc_split(ph->pack_n, id, all, &b, &e);
+                if (b < e)
+                    ph->pack(ph->ctx, ph->packed, b, e);
+                /* nothing packed, nothing to wait for (a barrier costs a few
+                 * microseconds on a VM: a small layer's whole packing) */
+                if (ph->pack_n > 0) {
 #pragma omp barrier
+                }
             }
             if (prof && id == 0)
                 t1 = pc_now(be);
             /* a team smaller than asked takes the missing threads' shares too */
             if (id < nt)
-                phase_work(ph, shared ? shares : NULL, id, shared ? t : nt);
+                phase_work(ph, packed, shared ? shares : NULL, id, shared ? t : nt);
         }
     }
     if (prof) {

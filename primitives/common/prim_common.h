@@ -112,17 +112,18 @@ void pc_prof_add(struct dlas_profile *p, const char *phase, double seconds);
 
 /* The shape of every run() here: a packing phase and a compute phase in one
  * OpenMP region (one fork per call), with a barrier between them. pack gets
- * an even share of pack_n items; the compute phase either gets an even share
- * of work_n items (work) or divides its work itself (work_team). Timed as
- * the profile phases "pack" and work_phase. With pack_n = 0 there is no
- * barrier: work_team may then pack for itself. */
-/* A packed input of at most PC_PRIVATE_PACK_MAX_BYTES is packed by every
- * thread into a copy of its own (`direct`, `winograd`): no barrier between
- * packing and computing. On a 2-vCPU VM the barrier and the input rows the
- * other core wrote cost more than packing a small input twice over
- * (128x16x16: 5.6 us packed by one thread, 19 us by two with the barrier).
- * At most PC_MAX_PRIVATE_COPIES threads do so (their shares of the work on
- * the stack). */
+ * an even share of pack_n items, packed into dst; the compute phase either
+ * gets an even share of work_n items (work) or divides its work itself
+ * (work_team), reading the packed input at packed. Timed as the profile
+ * phases "pack" and work_phase. With pack_n = 0 there is no barrier.
+ *
+ * A packed input of at most PC_PRIVATE_PACK_MAX_BYTES (copy_floats, when
+ * the caller's workspace has room for a copy a thread: pc_pack_ws_floats)
+ * is instead packed by every worker into a copy of its own, and nobody
+ * waits: on a 2-vCPU VM the barrier and the input rows the other core wrote
+ * cost more than packing a small input twice over (128x16x16: 5.6 us packed
+ * by one thread, 19 us by two with the barrier); "pack" is then the time
+ * thread 0 took for its copy. At most PC_MAX_PRIVATE_COPIES workers do so. */
 #define PC_PRIVATE_PACK_MAX_BYTES (192 * 1024)
 #define PC_MAX_PRIVATE_COPIES 16
 
@@ -137,7 +138,7 @@ static inline int pc_pack_copies(int t, int64_t batch, int64_t per)
 }
 
 /* Floats of workspace for the packed input of any run of at most `batch`
- * images: a smaller run may take a copy a thread. */
+ * images on t threads: a smaller run may take a copy a thread. */
 static inline int64_t pc_pack_ws_floats(int t, int64_t batch, int64_t per)
 {
     int64_t floats = batch * per;
@@ -151,10 +152,12 @@ static inline int64_t pc_pack_ws_floats(int t, int64_t batch, int64_t per)
 
 struct pc_phases {
     const void *ctx;
+    float *packed;       /* where the input is packed: the workspace */
+    int64_t copy_floats; /* floats of the packed input (0: never a copy a thread) */
     int64_t pack_n, work_n;
-    void (*pack)(const void *ctx, int64_t b, int64_t e);
-    void (*work)(const void *ctx, int64_t b, int64_t e);
-    void (*work_team)(const void *ctx, int id, int nt);
+    void (*pack)(const void *ctx, float *dst, int64_t b, int64_t e);
+    void (*work)(const void *ctx, const float *packed, int64_t b, int64_t e);
+    void (*work_team)(const void *ctx, const float *packed, int id, int nt);
     const char *work_phase;
 };
 /* max_threads > 0 caps the team (e.g. at the per-thread buffers that

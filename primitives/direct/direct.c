@@ -217,13 +217,6 @@ static int direct_prepare(const struct dlas_host *host, const struct dlas_backen
     return DLAS_OK;
 }
 
-/* Copies of the packed input run() makes (pc_pack_copies: a view packs
- * nothing, img_floats 0, so one). */
-static int pack_copies(const struct direct_state *s, int64_t batch)
-{
-    return pc_pack_copies(pc_threads(&s->conv.be), batch, s->conv.d.groups * s->img_floats);
-}
-
 static size_t direct_workspace(void *state, int64_t batch)
 {
     const struct direct_state *s = state;
@@ -239,19 +232,15 @@ static size_t direct_workspace(void *state, int64_t batch)
 
 struct run_ctx {
     const struct direct_state *s;
-    int64_t batch;
     const float *in;
     const float *res; /* a residual laid out as out, or NULL */
     float *out;
-    float *ws;
-    int64_t pack_rows_n, copy_floats;  /* rows to pack; floats of one packed copy */
-    struct dlas_share *shares;         /* the items' shares when each thread packs its own, */
-    int n_shares;                      /* one a copy */
 };
 
 /* Rows [r0, r1) of the row space (image, group, row), into ws. */
-static void pack_rows_into(const struct run_ctx *c, float *ws, int64_t r0, int64_t r1)
+static void pack_rows(const void *ctx, float *ws, int64_t r0, int64_t r1)
 {
+    const struct run_ctx *c = ctx;
     const struct direct_state *s = c->s;
     if (s->planes) /* a view has no rows to pack (its range is empty) */
         dp_planes_pack_rows(c->in, &s->conv.d, &s->pl, ws, r0, r1);
@@ -259,16 +248,11 @@ static void pack_rows_into(const struct run_ctx *c, float *ws, int64_t r0, int64
         pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, ws, r0, r1);
 }
 
-static void pack_rows(const void *ctx, int64_t r0, int64_t r1)
-{
-    const struct run_ctx *c = ctx;
-    pack_rows_into(c, c->ws, r0, r1);
-}
-
 /* Items: (image, group, ob, row block), ordered per s->order, reading the
  * packed input ws. */
-static void compute_items_from(const struct run_ctx *c, const float *ws, int64_t i0, int64_t i1)
+static void compute_items(const void *ctx, const float *ws, int64_t i0, int64_t i1)
 {
+    const struct run_ctx *c = ctx;
     const struct direct_state *s = c->s;
     const struct dlas_conv_desc *d = &s->conv.d;
     const int64_t n_rb = pc_ceil_div(d->out_h, s->vh), per_img = s->pk.n_ob * n_rb;
@@ -305,25 +289,6 @@ static void compute_items_from(const struct run_ctx *c, const float *ws, int64_t
     }
 }
 
-static void compute_items(const void *ctx, int64_t i0, int64_t i1)
-{
-    const struct run_ctx *c = ctx;
-    compute_items_from(c, c->ws, i0, i1);
-}
-
-/* Each thread packs the whole input into its own copy, then takes items
- * (its share first, then what the others have not started). */
-static void pack_and_compute(const void *ctx, int id, int nt)
-{
-    (void)nt; /* a team smaller than asked takes every share all the same */
-    const struct run_ctx *c = ctx;
-    float *ws = c->ws + id * c->copy_floats;
-    pack_rows_into(c, ws, 0, c->pack_rows_n);
-    int64_t b, e;
-    while (dlas_share_next(c->shares, c->n_shares, id, &b, &e))
-        compute_items_from(c, ws, b, e);
-}
-
 static int direct_run_residual(void *state, int64_t batch, const float *in, const float *res,
                                float *out, void *ws, struct dlas_profile *prof)
 {
@@ -335,19 +300,15 @@ static int direct_run_residual(void *state, int64_t batch, const float *in, cons
     const int64_t pack_rows_n =
         s->planes ? (s->pl.view ? 0 : s->pl.cpg * s->pl.rows) : s->win.rows;
     const int64_t items = batch * d->groups * s->pk.n_ob * pc_ceil_div(d->out_h, s->vh);
-    struct run_ctx c = {s,  batch, in, res, out, ws, batch * d->groups * pack_rows_n,
-                        batch * d->groups * s->img_floats, NULL, 0};
-    const int copies = pack_copies(s, batch);
-    if (copies > 1) { /* every thread packs its own: a small input */
-        struct dlas_share shares[PC_MAX_PRIVATE_COPIES];
-        dlas_share_init(shares, items, copies);
-        c.shares = shares;
-        c.n_shares = copies;
-        struct pc_phases ph = {&c, 0, items, NULL, NULL, pack_and_compute, "pack+compute"};
-        pc_run_phases(&s->conv.be, 0, &ph, prof);
-        return DLAS_OK;
-    }
-    struct pc_phases ph = {&c,   c.pack_rows_n, items, pack_rows, compute_items, NULL,
+    struct run_ctx c = {s, in, res, out};
+    struct pc_phases ph = {&c,
+                           ws,
+                           batch * d->groups * s->img_floats,
+                           batch * d->groups * pack_rows_n,
+                           items,
+                           pack_rows,
+                           compute_items,
+                           NULL,
                            "compute"};
     pc_run_phases(&s->conv.be, 0, &ph, prof);
     return DLAS_OK;

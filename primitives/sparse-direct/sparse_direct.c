@@ -489,7 +489,6 @@ struct run_ctx {
     const struct sd_state *s;
     const float *in;
     float *out;
-    float *ws;
     int64_t n_occ, occ; /* output channels split into n_occ chunks of occ */
 };
 
@@ -682,7 +681,7 @@ static void pack_cols(const struct sd_state *s, const float *src, float *img, in
     }
 }
 
-static void pack_channels(const void *ctx, int64_t i0, int64_t i1)
+static void pack_channels(const void *ctx, float *ws, int64_t i0, int64_t i1)
 {
     const struct run_ctx *c = ctx;
     const struct sd_state *s = c->s;
@@ -690,7 +689,7 @@ static void pack_channels(const void *ctx, int64_t i0, int64_t i1)
     const struct geom *g = &s->g;
     for (int64_t it = i0; it < i1; it++) {
         const int64_t n = it / d->in_c, ch = it % d->in_c;
-        float *img = c->ws + n * s->img_floats;
+        float *img = ws + n * s->img_floats;
         if (g->cols) {
             pack_cols(s, c->in + (n * d->in_c + ch) * d->in_h * d->in_w, img, ch);
             continue;
@@ -727,7 +726,7 @@ static void scatter(const struct sd_state *s, const float *tile, int64_t p0, int
 }
 
 /* Items: (image, block of output positions, chunk of output channels). */
-static void compute_items(const void *ctx, int64_t i0, int64_t i1)
+static void compute_items(const void *ctx, const float *ws, int64_t i0, int64_t i1)
 {
     const struct run_ctx *c = ctx;
     const struct sd_state *s = c->s;
@@ -744,7 +743,7 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
         int64_t oc0 = occ * c->occ, oc1 = oc0 + c->occ < d->out_c ? oc0 + c->occ : d->out_c;
         struct sc_kargs a;
         memset(&a, 0, sizeof a);
-        a.x = c->ws + n * s->img_floats + p0;
+        a.x = ws + n * s->img_floats + p0;
         a.act = d->activation;
         a.dst = tile;
         float *dst = c->out + n * d->out_c * ohw;
@@ -784,10 +783,10 @@ static int sd_run(void *state, int64_t batch, const float *in, float *out, void 
     if (n_occ > d->out_c)
         n_occ = d->out_c;
     const int64_t occ = pc_ceil_div(d->out_c, n_occ);
-    struct run_ctx c = {s, in, out, ws, pc_ceil_div(d->out_c, occ), occ};
-    struct pc_phases ph = {&c,           batch * d->in_c, batch * s->n_blk * c.n_occ,
-                           pack_channels, compute_items,  NULL,
-                           "compute"};
+    struct run_ctx c = {s, in, out, pc_ceil_div(d->out_c, occ), occ};
+    /* packed once, shared (copy_floats 0): its workspace holds one copy */
+    struct pc_phases ph = {&c,           ws,       0,   batch * d->in_c, batch * s->n_blk * c.n_occ,
+                           pack_channels, compute_items, NULL, "compute"};
     pc_run_phases(&s->conv.be, 0, &ph, prof);
     return DLAS_OK;
 }

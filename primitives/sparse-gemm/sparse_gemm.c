@@ -233,8 +233,9 @@ static void lower_band(const struct sg_state *s, int64_t g, const float *src, in
 
 /* Items: (image, group, band, part of the group's output channels); each
  * thread lowers its bands into its own buffer. */
-static void compute_team(const void *ctx, int id, int nt)
+static void compute_team(const void *ctx, const float *packed, int id, int nt)
 {
+    (void)packed; /* nothing packed before: each thread lowers its own bands */
     const struct run_ctx *c = ctx;
     const struct sg_state *s = c->s;
     const struct dlas_conv_desc *d = &s->conv.d;
@@ -275,8 +276,6 @@ static void compute_team(const void *ctx, int id, int nt)
     }
 }
 
-static void no_pack(const void *ctx, int64_t b, int64_t e) { (void)ctx, (void)b, (void)e; }
-
 static int sg_run(void *state, int64_t batch, const float *in, float *out, void *ws,
                   struct dlas_profile *prof)
 {
@@ -293,7 +292,7 @@ static int sg_run(void *state, int64_t batch, const float *in, float *out, void 
         n_part = s->conv.opg;
     const int64_t part = pc_ceil_div(s->conv.opg, n_part);
     struct run_ctx c = {s, batch, in, out, ws, pc_ceil_div(s->conv.opg, part), part};
-    struct pc_phases ph = {&c, 0, 0, no_pack, NULL, compute_team, "lower+multiply"};
+    struct pc_phases ph = {&c, NULL, 0, 0, 0, NULL, NULL, compute_team, "lower+multiply"};
     pc_run_phases(&s->conv.be, s->threads, &ph, prof);
     return DLAS_OK;
 }

@@ -205,7 +205,9 @@ static size_t sp_workspace(void *state, int64_t batch)
     const struct sp_state *s = state;
     if (batch <= 0)
         return 0;
-    return (size_t)(batch * s->conv.d.groups * s->th_n * s->tw_n * s->tile_floats) * sizeof(float);
+    /* the packed tiles: a copy a thread while small (pc_run_phases) */
+    const int64_t per = s->conv.d.groups * s->th_n * s->tw_n * s->tile_floats;
+    return (size_t)pc_pack_ws_floats(pc_threads(&s->conv.be), batch, per) * sizeof(float);
 }
 
 struct run_ctx {
@@ -213,11 +215,10 @@ struct run_ctx {
     const float *in;
     const float *res; /* a residual laid out as out, or NULL */
     float *out;
-    float *ws;
 };
 
 /* Tiles [t0, t1) of the global tile space (image, group, tile row, tile col). */
-static void pack_tiles(const void *ctx, int64_t t0, int64_t t1)
+static void pack_tiles(const void *ctx, float *ws, int64_t t0, int64_t t1)
 {
     const struct run_ctx *c = ctx;
     const struct sp_state *s = c->s;
@@ -231,11 +232,11 @@ static void pack_tiles(const void *ctx, int64_t t0, int64_t t1)
         w.col0 = k % s->tw_n * s->tw * d->stride_w;
         const float *src = c->in + (n * d->in_c + g * s->conv.cpg) * d->in_h * d->in_w;
         pc_pack_window(src, s->conv.cpg, d->in_h, d->in_w, d->pad_h, d->pad_w, &w,
-                       c->ws + t * s->tile_floats, 0, s->pk.nblk);
+                       ws + t * s->tile_floats, 0, s->pk.nblk);
     }
 }
 
-static void compute_items(const void *ctx, int64_t i0, int64_t i1)
+static void compute_items(const void *ctx, const float *ws, int64_t i0, int64_t i1)
 {
     const struct run_ctx *c = ctx;
     const struct sp_state *s = c->s;
@@ -257,7 +258,7 @@ static void compute_items(const void *ctx, int64_t i0, int64_t i1)
             tk = k % per_ig_tiles;
         }
         int64_t n = ig / d->groups, g = ig % d->groups;
-        const float *packed = c->ws + (ig * per_ig_tiles + tk) * s->tile_floats;
+        const float *packed = ws + (ig * per_ig_tiles + tk) * s->tile_floats;
         a.w = s->pk.w + (g * s->pk.n_ob + ob) * s->pk.ob_floats;
         a.bias = s->pk.bias ? s->pk.bias + (g * s->pk.n_ob + ob) * lanes : NULL;
         int64_t oc0 = ob * lanes, nc = s->conv.opg - oc0 < lanes ? s->conv.opg - oc0 : lanes;
@@ -287,10 +288,10 @@ static int sp_run_residual(void *state, int64_t batch, const float *in, const fl
     int rc = pc_check_run(NAME, s, batch, in, out, ws);
     if (rc || !batch)
         return rc;
-    struct run_ctx c = {s, in, res, out, ws};
+    struct run_ctx c = {s, in, res, out};
     const int64_t tiles = batch * s->conv.d.groups * s->th_n * s->tw_n;
-    struct pc_phases ph = {&c,   tiles, tiles * s->pk.n_ob, pack_tiles, compute_items, NULL,
-                           "compute"};
+    struct pc_phases ph = {&c,    ws,           tiles * s->tile_floats, tiles, tiles * s->pk.n_ob,
+                           pack_tiles, compute_items, NULL,           "compute"};
     pc_run_phases(&s->conv.be, 0, &ph, prof);
     return DLAS_OK;
 }

@@ -283,22 +283,14 @@ struct run_ctx {
     const float *in;
     const float *res; /* a residual laid out as out, or NULL */
     float *out;
-    float *ws;
-    int copies;           /* of the packed input: 1 shared, or one a thread */
-    int64_t pack_rows_n;  /* rows of the packed input */
-    int64_t copy_floats;  /* floats of one copy */
+    float *bufs; /* the threads' V and M, after the packed input's room */
 };
 
-static void pack_into(const struct run_ctx *c, float *packed, int64_t r0, int64_t r1)
-{
-    const struct wino_state *s = c->s;
-    pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, packed, r0, r1);
-}
-
-static void pack_rows(const void *ctx, int64_t r0, int64_t r1)
+static void pack_rows(const void *ctx, float *packed, int64_t r0, int64_t r1)
 {
     const struct run_ctx *c = ctx;
-    pack_into(c, c->ws, r0, r1);
+    const struct wino_state *s = c->s;
+    pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, packed, r0, r1);
 }
 
 /* M[xi] of output block ob (m: that block's M) = U[xi] V[xi] for the
@@ -438,18 +430,11 @@ static enum split split_of(const struct wino_state *s, int64_t batch, int nt)
     return SPLIT_CHANNELS;
 }
 
-static void work(const void *ctx, int id, int nt)
+static void work(const void *ctx, const float *packed, int id, int nt)
 {
     const struct run_ctx *c = ctx;
     const struct wino_state *s = c->s;
-    /* a small input: this thread packs a copy of its own (no barrier) */
-    const float *packed = c->ws;
-    if (c->copies > 1) {
-        float *own = c->ws + id * c->copy_floats;
-        pack_into(c, own, 0, c->pack_rows_n);
-        packed = own;
-    }
-    float *v = c->ws + c->copies * c->copy_floats + id * s->thread_floats;
+    float *v = c->bufs + id * s->thread_floats;
     float *mm = v + (int64_t)s->a2 * s->ct * s->nblk * PC_VL;
     const int64_t tt = c->batch * s->tiles;
     enum split sp = split_of(s, c->batch, nt);
@@ -475,11 +460,12 @@ static int wino_run_residual(void *state, int64_t batch, const float *in, const 
     if (rc || !batch)
         return rc;
     const int64_t per = s->conv.d.groups * s->img_floats;
-    struct run_ctx c = {s,  batch, in, res, out, ws, pc_pack_copies(s->threads, batch, per),
-                        batch * s->conv.d.groups * s->win.rows, batch * per};
-    /* the workspace holds buffers for the threads counted in prepare();
-     * with a copy a thread, work() packs (pack_n 0: no barrier) */
-    struct pc_phases ph = {&c,   c.copies > 1 ? 0 : c.pack_rows_n, 0, pack_rows, NULL, work,
+    /* the workspace holds the packed input (a copy a thread while small),
+     * then buffers for the threads counted in prepare() */
+    struct run_ctx c = {s, batch, in, res, out,
+                        (float *)ws + pc_pack_ws_floats(s->threads, batch, per)};
+    struct pc_phases ph = {&c,   ws,   batch * per, batch * s->conv.d.groups * s->win.rows,
+                           0,    pack_rows, NULL, work,
                            "transform+gemm"};
     pc_run_phases(&s->conv.be, s->threads, &ph, prof);
     return DLAS_OK;
