@@ -225,8 +225,9 @@ void pc_run_phases(const struct dlas_backend *be, int max_threads, const struct 
         phase_work(ph, ph->packed, NULL, 0, 1);
     } else {
         struct dlas_share shares[STACK_SHARES];
-        /* items are shared when each thread packs its own copy (the
-         * threads then start at different times), or while they fit */
+        /* items are shared (a thread that is done takes what another has
+         * not started: threads packing their own copies start at different
+         * times) while the shares fit on the stack */
         const int shared = !ph->work_team && t <= STACK_SHARES;
         if (shared)
             dlas_share_init(shares, ph->work_n, t);
