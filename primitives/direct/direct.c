@@ -235,6 +235,7 @@ struct run_ctx {
     const float *in;
     const float *res; /* a residual laid out as out, or NULL */
     float *out;
+    int pf_out; /* planes: ask for output rows first (DP_PREFETCH_OUT_BYTES) */
 };
 
 /* Rows [r0, r1) of the row space (image, group, row), into ws. */
@@ -281,7 +282,7 @@ static void compute_items(const void *ctx, const float *ws, int64_t i0, int64_t 
         float *dst_c = c->out + at;
         const float *res_c = c->res ? c->res + at : NULL;
         if (s->planes) {
-            dp_planes_row(&s->pl, d, img, a.w, a.bias, rb, nc, dst_c, res_c);
+            dp_planes_row(&s->pl, d, img, a.w, a.bias, rb, nc, dst_c, res_c, c->pf_out);
             continue;
         }
         pc_direct_rows(&a, d, &s->win, img, rb * s->vh, s->vh, s->vw, s->pk.b, nc, dst_c, res_c,
@@ -300,7 +301,8 @@ static int direct_run_residual(void *state, int64_t batch, const float *in, cons
     const int64_t pack_rows_n =
         s->planes ? (s->pl.view ? 0 : s->pl.cpg * s->pl.rows) : s->win.rows;
     const int64_t items = batch * d->groups * s->pk.n_ob * pc_ceil_div(d->out_h, s->vh);
-    struct run_ctx c = {s, in, res, out};
+    const int64_t out_bytes = batch * d->out_c * d->out_h * d->out_w * (int64_t)sizeof(float);
+    struct run_ctx c = {s, in, res, out, out_bytes > DP_PREFETCH_OUT_BYTES};
     struct pc_phases ph = {&c,
                            ws,
                            batch * d->groups * s->img_floats,

@@ -93,7 +93,7 @@ void dp_planes_pack_rows(const float *in, const struct dlas_conv_desc *d,
 
 void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, const float *img,
                    const float *w, const float *bias, int64_t oh, int64_t nc, float *dst,
-                   const float *res)
+                   const float *res, int pf_out)
 {
     float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
     const int64_t ohw = d->out_h * d->out_w, tile_bs = (int64_t)p->vw * PC_VL;
@@ -110,6 +110,8 @@ void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, co
     a.ntaps = p->ntaps;
     a.pf_taps = p->pf_taps;
     const float *row = img + oh * d->stride_h * p->cols;
+    if (pf_out)
+        pc_prefetch_out(dst + oh * d->out_w, nc, 1, d->out_w, ohw, d->out_w);
     for (int64_t ow0 = 0; ow0 < d->out_w; ow0 += p->vw) {
         const int nw = d->out_w - ow0 < p->vw ? (int)(d->out_w - ow0) : p->vw;
         a.in = row + ow0 * d->stride_w;
