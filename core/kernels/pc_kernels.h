@@ -345,22 +345,19 @@ static inline void pc_prefetch_tile(const float *p, int64_t nc, int nrows, int n
         }
 }
 
-/* Asks for every line of rows [0, nrows) x columns [0, ncols) of nc
- * channel planes (p + c * cstride + r * row_stride), to be written. An item
- * that writes its rows of many planes, a tile's columns at a time, waits
- * for each line's read-for-ownership when the output is larger than the
- * caches, unless it asks first (direct's planes: see DP_PREFETCH_OUT_BYTES
- * in primitives/direct/planes.h for when it pays). */
-static inline void pc_prefetch_out(float *p, int64_t nc, int nrows, int64_t ncols,
-                                   int64_t cstride, int64_t row_stride)
+/* Asks for every line of columns [0, ncols) of one row of nc channel
+ * planes (p + c * cstride), to be written. An item that writes a row of
+ * many planes, a tile's columns at a time, waits for each line's
+ * read-for-ownership when the output is larger than the caches, unless it
+ * asks first (measured where it is used: DP_PREFETCH_OUT_BYTES). */
+static inline void pc_prefetch_out(float *p, int64_t nc, int64_t ncols, int64_t cstride)
 {
-    for (int64_t c = 0; c < nc; c++)
-        for (int r = 0; r < nrows; r++) {
-            float *q = p + c * cstride + r * row_stride;
-            for (int64_t k = 0; k < ncols; k += 16)
-                __builtin_prefetch(q + k, 1, 3);
-            __builtin_prefetch(q + ncols - 1, 1, 3);
-        }
+    for (int64_t c = 0; c < nc; c++) {
+        float *q = p + c * cstride;
+        for (int64_t k = 0; k < ncols; k += 16)
+            __builtin_prefetch(q + k, 1, 3);
+        __builtin_prefetch(q + ncols - 1, 1, 3); /* the line a misaligned row ends in */
+    }
 }
 
 /* ---- direct convolution over a packed window ------------------------------ */

@@ -111,7 +111,7 @@ void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, co
     a.pf_taps = p->pf_taps;
     const float *row = img + oh * d->stride_h * p->cols;
     if (pf_out)
-        pc_prefetch_out(dst + oh * d->out_w, nc, 1, d->out_w, ohw, d->out_w);
+        pc_prefetch_out(dst + oh * d->out_w, nc, d->out_w, ohw);
     for (int64_t ow0 = 0; ow0 < d->out_w; ow0 += p->vw) {
         const int nw = d->out_w - ow0 < p->vw ? (int)(d->out_w - ow0) : p->vw;
         a.in = row + ow0 * d->stride_w;
