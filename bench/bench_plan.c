@@ -33,7 +33,7 @@
  *              [--primitives a,b,c | --primitive NAME] [--fallback NAME]
  *              [--blocks 1|0|all] [--block-layout chain|nchw] [--concat view|copy]
  *              [--block-schedule auto|groups|rows] [--head fused|layers]
- *              [--cpu-time]
+ *              [--stem fused|layers] [--cpu-time]
  *
  * With auto, the fused mobile blocks (dlas_plan_options.blocks) race their
  * layers too, and those that win are kept (--blocks 0: never fused; --blocks
@@ -45,6 +45,8 @@
  * (dlas_plan_options.block_schedule; default: the kernel's rule).
  * --head layers: a network's head (1x1 conv, global pool, linear) runs layer
  * by layer instead of as one kernel (dlas_plan_options.block_no_head).
+ * --stem layers: a network's stem (conv, max pool) likewise
+ * (dlas_plan_options.block_no_stem).
  * A concat read only by batchnorms is read in place (--concat copy: every
  * concat copies its inputs, as before views).
  * --cpu-time: `time` and `profile` report process CPU time (all threads,
@@ -71,7 +73,7 @@ static const char usage[] =
     "                  [--fallback NAME]\n"
     "                  [--blocks 1|0|all] [--block-layout chain|nchw] [--concat view|copy]\n"
     "                  [--block-schedule auto|groups|rows] [--head fused|layers]\n"
-    "                  [--residual fused|separate] [--cpu-time]\n"
+    "                  [--stem fused|layers] [--residual fused|separate] [--cpu-time]\n"
     "Binds the model's conv layers with auto (by measurement) over --primitives,\n"
     "or to one --primitive (auto also races fused mobile blocks against their layers\n"
     "unless --blocks 0; --blocks all: every block fused, no race). A primitive may\n"
@@ -107,6 +109,7 @@ struct opts {
     int n_params, c, h, w, classes, threads, blocks, nchw, concat_copy, cpu_time, schedule;
     int no_residual;
     int no_head;
+    int no_stem;
     int64_t batch;
     char prims[512];
 };
@@ -166,6 +169,8 @@ static int parse(int argc, char **argv, struct opts *o)
             o->schedule = !strcmp(v, "groups") ? 1 : !strcmp(v, "rows") ? 2 : 0;
         else if (!strcmp(a, "--head") && (!strcmp(v, "fused") || !strcmp(v, "layers")))
             o->no_head = !strcmp(v, "layers");
+        else if (!strcmp(a, "--stem") && (!strcmp(v, "fused") || !strcmp(v, "layers")))
+            o->no_stem = !strcmp(v, "layers");
         else if (!strcmp(a, "--concat") && (!strcmp(v, "view") || !strcmp(v, "copy")))
             o->concat_copy = !strcmp(v, "copy");
         else if (!strcmp(a, "--residual") && (!strcmp(v, "fused") || !strcmp(v, "separate")))
@@ -530,6 +535,7 @@ int main(int argc, char **argv)
     po.block_nchw = o.nchw;
     po.block_schedule = o.schedule;
     po.block_no_head = o.no_head;
+    po.block_no_stem = o.no_stem;
     po.concat_copy = o.concat_copy;
     po.no_residual = o.no_residual;
     struct dlas_plan *plan = NULL;

@@ -196,6 +196,7 @@ VARIANTS = {
     "auto-copy": ["--concat", "copy"],  # every concat copies (no views read by batchnorms)
     "auto-groups": ["--block-schedule", "groups"],  # fused blocks never on the row schedule
     "auto-nohead": ["--head", "layers"],  # the head (1x1 conv, pool, linear) layer by layer
+    "auto-nostem": ["--stem", "layers"],  # the stem (conv, max pool) layer by layer
     "auto-spin": [],  # OpenMP threads wait as libgomp does by default (300000 spins, then sleep)
     "auto-short": [],  # OpenMP threads spin 300 times (~10 us), then sleep
     "auto-passive": [],  # OpenMP threads sleep at once when they wait

@@ -442,7 +442,9 @@ END_TEST
 /* Fused mobile blocks agree with the reference forward on MobileNet v1 and
  * v2 (every block kind: expansion or not, stride 1 and 2, residual or not;
  * v2's head, 1x1 conv > pool > classifier, is one more), a mask fuses only
- * what it names, and ResNet / DenseNet have none to fuse and still agree. */
+ * what it names; ResNet and DenseNet with the ImageNet stem fuse it (conv >
+ * max pool; the pool's output then the first residual), with the CIFAR stem
+ * have none to fuse, and agree either way. */
 START_TEST(test_plan_blocks)
 {
     struct rig rig;
@@ -456,14 +458,18 @@ START_TEST(test_plan_blocks)
     static const char *const v1[] = {"version", "1", "width", "0.25", NULL};
     static const char *const r18[] = {"depth", "18", NULL};
     static const char *const dn[] = {"depth", "40", "growth", "6", NULL};
+    static const char *const r18i[] = {"depth", "18", "style", "imagenet", NULL};
+    static const char *const r50i[] = {"depth", "50", "style", "imagenet", NULL};
+    static const char *const dni[] = {"depth", "40", "growth", "6", "style", "imagenet", NULL};
     struct {
         const char *model;
         const char *const *kv;
-        int c, h, w, blocks, heads; /* blocks: expected fused, heads among them */
+        int c, h, w, blocks, heads, stems; /* blocks: expected fused, heads and stems among them */
     } cases[] = {
-        {"mobilenet", v2, 3, 32, 32, 18, 1}, {"mobilenet", v2i, 3, 45, 37, 18, 1},
-        {"mobilenet", v1, 3, 29, 32, 13, 0}, {"resnet", r18, 3, 20, 20, 0, 0},
-        {"densenet", dn, 3, 16, 16, 0, 0},
+        {"mobilenet", v2, 3, 32, 32, 18, 1, 0}, {"mobilenet", v2i, 3, 45, 37, 18, 1, 0},
+        {"mobilenet", v1, 3, 29, 32, 13, 0, 0}, {"resnet", r18, 3, 20, 20, 0, 0, 0},
+        {"densenet", dn, 3, 16, 16, 0, 0, 0},   {"resnet", r18i, 3, 37, 29, 1, 0, 1},
+        {"resnet", r50i, 1, 33, 40, 1, 0, 1},   {"densenet", dni, 3, 35, 34, 1, 0, 1},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         struct dlas_graph *g =
@@ -483,12 +489,12 @@ START_TEST(test_plan_blocks)
         }
         /* one chain of blocks: it converts where it starts and where it ends
          * (not where it ends in a head, which reads the last block's
-         * blocked output) */
-        ck_assert_msg(dlas_plan_n_conversions(p) ==
-                          (cases[k].blocks ? 2 - cases[k].heads : 0),
+         * blocked output); a stem reads and writes NCHW */
+        const int mobile = cases[k].blocks - cases[k].heads - cases[k].stems;
+        ck_assert_msg(dlas_plan_n_conversions(p) == (mobile ? 2 - cases[k].heads : 0),
                       "%s: %d: %s", cases[k].model, dlas_plan_n_conversions(p),
                       dlas_plan_conversions(p));
-        if (cases[k].blocks) {
+        if (mobile) {
             const char *cv = dlas_plan_conversions(p);
             ck_assert_msg(!strncmp(cv, "pack '", 6) &&
                               !strstr(cv, "; scatter '") == (cases[k].heads > 0),
@@ -498,7 +504,7 @@ START_TEST(test_plan_blocks)
             struct dlas_plan *pn;
             ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, prims, 2, &fb, 3, &po, &pn),
                              0);
-            ck_assert_int_eq(dlas_plan_n_conversions(pn), 2 * (cases[k].blocks - cases[k].heads));
+            ck_assert_int_eq(dlas_plan_n_conversions(pn), 2 * mobile);
             ck_assert(plan_vs_ref(pn, g, 3) < 1e-5);
             dlas_plan_free(pn);
             po.block_nchw = 0;
@@ -524,6 +530,22 @@ START_TEST(test_plan_blocks)
                 dlas_plan_free(pn);
             }
             po.block_schedule = 0;
+        }
+        if (cases[k].stems) {
+            /* the stem left to its layers: one block less, same results */
+            struct dlas_plan *pn;
+            po.block_no_stem = 1;
+            ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, prims, 2, &fb, 3, &po, &pn),
+                             0);
+            ck_assert_int_eq(dlas_plan_n_blocks(pn), cases[k].blocks - cases[k].stems);
+            for (int b = 1; b <= 3; b += 2)
+                ck_assert(plan_vs_ref(pn, g, b) < 1e-5);
+            dlas_plan_free(pn);
+            po.block_no_stem = 0;
+            ck_assert_msg(strstr(dlas_plan_blocks(p), "pool"), "%s", dlas_plan_blocks(p));
+            /* the first residual add (of the pool's output) still runs in its conv */
+            const int add = dlas_graph_find(g, "layer1.0.add");
+            ck_assert(!strcmp(cases[k].model, "densenet") || dlas_plan_fused_into(p, add) >= 0);
         }
         if (cases[k].blocks) {
             /* every conv of a block reports it, and the nodes fuse into its head */

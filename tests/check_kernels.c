@@ -11,6 +11,7 @@
 #include "../core/kernels/head.h"
 #include "../core/kernels/mbconv.h"
 #include "../core/kernels/pc_kernels.h"
+#include "../core/kernels/stem.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 static float frand(void)
@@ -733,6 +734,166 @@ START_TEST(head_against_the_layers)
 }
 END_TEST
 
+/* ---- the fused stem (stem.h) ----------------------------------------------------- */
+
+/* A pool's output size, floor or ceil mode, as PyTorch computes it. */
+static int64_t pool_out(int64_t n, int k, int s, int p, int ceil_mode)
+{
+    int64_t o = (n + 2 * p - k + (ceil_mode ? s - 1 : 0)) / s + 1;
+    if (ceil_mode && (o - 1) * s >= n + p)
+        o--;
+    return o;
+}
+
+/* The conv and the pool layer by layer in double precision, NCHW; a NaN
+ * in a window wins, as in PyTorch. */
+static void st_reference(const struct st_desc *d, const float *w, const float *bias,
+                         int64_t batch, const float *in, double *out)
+{
+    const int64_t oh = (d->in_h + 2 * d->pad_h - d->kh) / d->stride_h + 1;
+    const int64_t ow = (d->in_w + 2 * d->pad_w - d->kw) / d->stride_w + 1;
+    double *y = malloc((size_t)(d->out_c * oh * ow) * sizeof *y);
+    for (int64_t n = 0; n < batch; n++) {
+        for (int64_t o = 0; o < d->out_c; o++)
+            for (int64_t r = 0; r < oh; r++)
+                for (int64_t x = 0; x < ow; x++) {
+                    double v = bias ? bias[o] : 0;
+                    for (int64_t c = 0; c < d->in_c; c++)
+                        for (int ky = 0; ky < d->kh; ky++)
+                            for (int kx = 0; kx < d->kw; kx++) {
+                                int64_t iy = r * d->stride_h + ky - d->pad_h;
+                                int64_t ix = x * d->stride_w + kx - d->pad_w;
+                                if (iy >= 0 && iy < d->in_h && ix >= 0 && ix < d->in_w)
+                                    v += (double)w[((o * d->in_c + c) * d->kh + ky) * d->kw + kx] *
+                                         in[((n * d->in_c + c) * d->in_h + iy) * d->in_w + ix];
+                            }
+                    y[(o * oh + r) * ow + x] = act_d(v, d->act);
+                }
+        for (int64_t o = 0; o < d->out_c; o++)
+            for (int64_t r = 0; r < d->ph; r++)
+                for (int64_t x = 0; x < d->pw; x++) {
+                    double m = -INFINITY;
+                    for (int64_t yy = r * d->psh - d->pph; yy < r * d->psh - d->pph + d->pkh; yy++)
+                        for (int64_t xx = x * d->psw - d->ppw; xx < x * d->psw - d->ppw + d->pkw;
+                             xx++)
+                            if (yy >= 0 && yy < oh && xx >= 0 && xx < ow) {
+                                double v = y[(o * oh + yy) * ow + xx];
+                                if (v > m || isnan(v))
+                                    m = isnan(m) ? m : v;
+                            }
+                    out[((n * d->out_c + o) * d->ph + r) * d->pw + x] = m;
+                }
+    }
+    free(y);
+}
+
+/* One stem shape: the phases split over `threads` ranges (run one after
+ * another, each with its own thread index), workspace and output poisoned
+ * with NaN, a guard after the output; nan_at >= 0 puts a NaN in the input
+ * there, which must reach exactly the outputs whose windows read it.
+ * Returns the max rel. error. */
+static double st_case(struct st_desc d, int ceil_mode, int64_t batch, int threads,
+                      int with_bias, int64_t nan_at)
+{
+    const int64_t oh = (d.in_h + 2 * d.pad_h - d.kh) / d.stride_h + 1;
+    const int64_t ow = (d.in_w + 2 * d.pad_w - d.kw) / d.stride_w + 1;
+    d.ph = pool_out(oh, d.pkh, d.psh, d.pph, ceil_mode);
+    d.pw = pool_out(ow, d.pkw, d.psw, d.ppw, ceil_mode);
+    const int64_t in_n = batch * d.in_c * d.in_h * d.in_w, out_n = batch * d.out_c * d.ph * d.pw;
+    float *w = rand_floats(d.out_c * d.in_c * d.kh * d.kw, 1.0 / sqrt((double)d.in_c * d.kh * d.kw));
+    float *bias = rand_floats(d.out_c, 0.5), *in = rand_floats(in_n, 2.0);
+    if (nan_at >= 0)
+        in[nan_at % in_n] = NAN;
+    char why[128] = "";
+    struct st_kernel *k = st_prepare(&d, w, with_bias ? bias : NULL, why, sizeof why);
+    ck_assert_msg(k != NULL, "st_prepare: %s", why);
+    const int guard = 23;
+    float *out = malloc((size_t)(out_n + guard) * sizeof *out);
+    for (int64_t i = 0; i < out_n + guard; i++)
+        out[i] = NAN;
+    size_t wsn = st_workspace_floats(k, batch, threads);
+    float *ws = malloc(wsn * sizeof *ws);
+    for (size_t i = 0; i < wsn; i++)
+        ws[i] = NAN; /* the kernel must write what it reads */
+    for (int ph = 0; ph < ST_N_PHASES; ph++) {
+        int64_t n = st_items(k, (enum st_phase)ph, batch, threads);
+        for (int t = 0; t < threads; t++) {
+            int64_t i0, i1;
+            pc_split(n, t, threads, &i0, &i1);
+            st_run(k, (enum st_phase)ph, batch, in, out, ws, threads, i0, i1, t);
+        }
+    }
+    double *ref = malloc((size_t)out_n * sizeof *ref);
+    st_reference(&d, w, with_bias ? bias : NULL, batch, in, ref);
+    double err = 0, norm = 0;
+    int64_t nans = 0;
+    for (int64_t i = 0; i < out_n; i++) {
+        if (isnan(ref[i])) {
+            ck_assert_msg(isnan(out[i]), "output %lld: %g, not the NaN its window read",
+                          (long long)i, out[i]);
+            nans++;
+            continue;
+        }
+        ck_assert_msg(isfinite(out[i]), "output %lld not written (or not finite): %g",
+                      (long long)i, out[i]);
+        err = fmax(err, fabs(out[i] - ref[i]));
+        norm = fmax(norm, fabs(ref[i]));
+    }
+    /* where every input reaches a conv output and every conv output a
+     * pooled one, the NaN must show */
+    if (nan_at >= 0 && d.kh >= d.stride_h && d.kw >= d.stride_w && d.pkh >= d.psh &&
+        d.pkw >= d.psw)
+        ck_assert_int_gt(nans, 0);
+    for (int i = 0; i < guard; i++)
+        ck_assert_msg(isnan(out[out_n + i]), "guard %d after the output overwritten", i);
+    st_free(k);
+    free(w); free(bias); free(in); free(out); free(ws); free(ref);
+    return err / (norm > 0 ? norm : 1);
+}
+
+START_TEST(stem_against_the_layers)
+{
+    /* in_c, in_h, in_w, out_c, kh, kw, stride_h, stride_w, pad_h, pad_w, act,
+     * pool kh, kw, stride_h, stride_w, pad_h, pad_w (ph, pw: from ceil) */
+    const struct st_desc cases[] = {
+        {3, 45, 51, 64, 7, 7, 2, 2, 3, 3, DLAS_ACT_RELU, 3, 3, 2, 2, 1, 1, 0, 0}, /* ResNet's */
+        {1, 17, 23, 40, 5, 3, 1, 1, 2, 1, DLAS_ACT_NONE, 2, 2, 2, 2, 0, 0, 0, 0}, /* 3 vectors */
+        {4, 13, 19, 80, 3, 3, 2, 1, 1, 1, DLAS_ACT_RELU6, 3, 3, 1, 1, 1, 1, 0, 0}, /* 5: 4 + 1 */
+        {2, 20, 9, 16, 1, 1, 2, 2, 0, 0, DLAS_ACT_RELU, 3, 2, 3, 2, 1, 0, 0, 0},
+        {3, 30, 27, 24, 3, 4, 1, 2, 0, 2, DLAS_ACT_NONE, 2, 3, 3, 4, 1, 1, 0, 0}, /* gaps */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int ceil_mode = 0; ceil_mode <= 1; ceil_mode++)
+            for (int64_t batch = 1; batch <= 3; batch += 2)
+                for (int threads = 1; threads <= 3; threads++) {
+                    double e = st_case(cases[i], ceil_mode, batch, threads,
+                                       (int)(i + threads) % 2 == 0,
+                                       threads == 2 ? (int64_t)(i * 997 + 31) : -1);
+                    ck_assert_msg(e < 1e-5, "case %zu ceil %d batch %lld threads %d: rel. error %.3g",
+                                  i, ceil_mode, (long long)batch, threads, e);
+                }
+    char why[128];
+    float w[64] = {0};
+    struct st_desc d = cases[0];
+    d.ph = d.pw = 1;
+    d.in_c = 5; /* a stem reads a few planes */
+    ck_assert_ptr_null(st_prepare(&d, w, NULL, why, sizeof why));
+    ck_assert_msg(strstr(why, "input channels"), "%s", why);
+    d.in_c = 3;
+    d.stride_w = 3;
+    ck_assert_ptr_null(st_prepare(&d, w, NULL, why, sizeof why));
+    ck_assert_msg(strstr(why, "stride"), "%s", why);
+    d.stride_w = 2;
+    d.ph = 100; /* windows past the conv's output */
+    ck_assert_ptr_null(st_prepare(&d, w, NULL, why, sizeof why));
+    ck_assert_msg(strstr(why, "pool output"), "%s", why);
+    d.ph = 1;
+    d.pph = 3; /* padding as large as the window */
+    ck_assert_ptr_null(st_prepare(&d, w, NULL, why, sizeof why));
+    ck_assert_msg(strstr(why, "pool shape"), "%s", why);
+}
+END_TEST
+
 #include "eltwise_cases.h"
 
 int main(void)
@@ -749,6 +910,7 @@ int main(void)
     tcase_add_test(tc, mobile_block_row_schedule);
     tcase_add_test(tc, mobile_block_refuses_what_it_cannot_do);
     tcase_add_test(tc, head_against_the_layers);
+    tcase_add_test(tc, stem_against_the_layers);
     suite_add_tcase(s, tc);
     TCase *ew = tcase_create("eltwise");
     tcase_add_test(ew, elementwise_kernels_against_scalar_loops);

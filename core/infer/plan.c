@@ -350,8 +350,8 @@ static int residual_conv(const struct dlas_plan *p, int k, int *other)
     if (p->root[x] != c || !b->choice || b->in_block || b->int8 || p->post[c] != PLAN_POST_NONE ||
         b->residual >= 0 || p->view[o] || (p->u8 && p->u8[o]) ||
         !dlas_prim_runs_residual(b->choice->comp->ops) ||
-        node_numel(dlas_graph_node(p->g, o)) != node_numel(a))
-        return -1;
+        plan_blocks_out_numel(p, o, node_numel(dlas_graph_node(p->g, o))) != node_numel(a))
+        return -1; /* (a fused stem's buffer holds its pool's output) */
     *other = o;
     return c;
 }

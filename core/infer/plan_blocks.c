@@ -21,15 +21,19 @@
 #include "../base/util.h"
 #include "../kernels/head.h"
 #include "../kernels/mbconv.h"
+#include "../kernels/stem.h"
 
-/* A fused unit: a mobile block (mb), or a network's head (hd: 1x1 conv ->
- * global average pool -> linear, core/kernels/head.h) */
+/* A fused unit: a mobile block (mb), a network's head (hd: 1x1 conv ->
+ * global average pool -> linear, core/kernels/head.h) or its stem (st:
+ * conv -> max pool, core/kernels/stem.h) */
 struct plan_block {
     int head, expand, dw, pw, add, last;
     int gap, lin; /* the head's pool and linear layer */
+    int pool;     /* the stem's max pool */
     int from_block, to_block; /* blocked input from / output to another block */
     struct mb_block *mb;
     struct hd_kernel *hd;
+    struct st_kernel *st;
     int64_t out_numel; /* per sample */
 };
 
@@ -230,6 +234,51 @@ static int prepare_head(struct dlas_plan *p, struct plan_block *bk, char *why, s
     return 0;
 }
 
+/* A network's stem starting at conv id: a dense conv of a few input
+ * channels (one group, no dilation; its batchnorm and activation fused)
+ * whose sole reader is a max pool with nothing fused after it. 0 if not. */
+static int find_stem(const struct dlas_plan *p, int id, struct plan_block *bk)
+{
+    memset(bk, 0, sizeof *bk);
+    bk->head = id;
+    bk->expand = bk->dw = bk->pw = bk->add = -1;
+    const struct dlas_node *c = dlas_graph_node(p->g, id);
+    const struct dlas_node *x = dlas_graph_node(p->g, c->inputs[0]);
+    const struct dlas_conv_attr *a = &c->attr.conv;
+    if (x->out_ndim != 3 || x->out_shape[0] > ST_MAX_IN_C || a->groups != 1 || a->dil_h != 1 ||
+        a->dil_w != 1 || !sole_readers(p, id))
+        return 0;
+    int pool = consumer_of(p, tail_of(p, id), 1);
+    if (pool < 0 || p->root[pool] != pool || dlas_graph_node(p->g, pool)->op != DLAS_OP_MAXPOOL ||
+        p->post[pool] != PLAN_POST_NONE || tail_of(p, pool) != pool)
+        return 0;
+    bk->pool = pool;
+    bk->last = pool;
+    return 1;
+}
+
+static int prepare_stem(struct dlas_plan *p, struct plan_block *bk, char *why, size_t len)
+{
+    const struct dlas_node *c = dlas_graph_node(p->g, bk->head);
+    const struct dlas_node *x = dlas_graph_node(p->g, c->inputs[0]);
+    const struct dlas_node *m = dlas_graph_node(p->g, bk->pool);
+    const struct dlas_conv_attr *a = &c->attr.conv;
+    const struct dlas_pool_attr *pa = &m->attr.pool;
+    struct st_desc d = {x->out_shape[0], x->out_shape[1], x->out_shape[2],
+                        a->out_channels, a->kh, a->kw, a->stride_h, a->stride_w, a->pad_h,
+                        a->pad_w, act_of(p->post[bk->head]), pa->kh, pa->kw, pa->stride_h,
+                        pa->stride_w, pa->pad_h, pa->pad_w, m->out_shape[1], m->out_shape[2]};
+    if (m->out_shape[0] != a->out_channels) {
+        snprintf(why, len, "pool channels differ from the conv's");
+        return -1;
+    }
+    bk->st = st_prepare(&d, weights_of(p, bk->head), bias_of(p, bk->head), why, len);
+    if (!bk->st)
+        return -1;
+    bk->out_numel = numel(m);
+    return 0;
+}
+
 static int prepare_block(struct dlas_plan *p, struct plan_block *bk, int schedule, int threads,
                          char *why, size_t len)
 {
@@ -287,8 +336,8 @@ static int prepare_block(struct dlas_plan *p, struct plan_block *bk, int schedul
 static void absorb(struct dlas_plan *p, const struct plan_block *bk, int index)
 {
     /* (a mobile block's head is its expansion or its depthwise) */
-    int members[6] = {bk->hd ? bk->head : bk->expand, bk->dw, bk->pw, bk->add,
-                      bk->hd ? bk->gap : -1, bk->hd ? bk->lin : -1};
+    int members[6] = {bk->hd || bk->st ? bk->head : bk->expand, bk->dw, bk->pw, bk->add,
+                      bk->hd ? bk->gap : bk->st ? bk->pool : -1, bk->hd ? bk->lin : -1};
     for (int m = 0; m < 6; m++) {
         int id = members[m];
         if (id < 0)
@@ -366,7 +415,7 @@ static int plan_layouts(struct dlas_plan *p, int nchw)
     for (int k = 0; k < p->n_blocks; k++) {
         struct plan_block *bk = &p->blocks[k];
         const int to = bk->to_block;
-        if (!bk->mb) /* a head: its input as set above, its output the graph's */
+        if (!bk->mb) /* a head (its input as set above) or a stem: NCHW */
             continue;
         const int out_pad = to < 0 ? -1 : p->blocks[to].mb ? mb_in_pad(p->blocks[to].mb) : 0;
         mb_set_io(bk->mb, bk->from_block >= 0, out_pad);
@@ -404,12 +453,14 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
         struct plan_block bk;
         if (!plain_conv(p, i) || (opt->block_mask && !opt->block_mask[i]))
             continue;
-        int head = 0;
-        if (!find_chain(p, i, &bk) && !(head = !opt->block_no_head && find_head(p, i, &bk)))
+        int head = 0, stem = 0;
+        if (!find_chain(p, i, &bk) && !(head = !opt->block_no_head && find_head(p, i, &bk)) &&
+            !(stem = !opt->block_no_stem && find_stem(p, i, &bk)))
             continue;
         char why[128];
-        if (head ? prepare_head(p, &bk, why, sizeof why)
-                 : prepare_block(p, &bk, opt->block_schedule, threads, why, sizeof why)) {
+        if (head   ? prepare_head(p, &bk, why, sizeof why)
+            : stem ? prepare_stem(p, &bk, why, sizeof why)
+                   : prepare_block(p, &bk, opt->block_schedule, threads, why, sizeof why)) {
             if (!strcmp(why, "out of memory")) {
                 dlas_buf_free(&names);
                 return dlas_error(DLAS_ERR_NOMEM, "plan: out of memory fusing block at '%s'",
@@ -421,6 +472,7 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
         if (!nb) {
             mb_free(bk.mb);
             hd_free(bk.hd);
+            st_free(bk.st);
             dlas_buf_free(&names);
             return dlas_error(DLAS_ERR_NOMEM, "out of memory");
         }
@@ -432,6 +484,10 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
         if (head) {
             dlas_buf_printf(&names, " > %s > %s", dlas_graph_node(p->g, bk.gap)->name,
                             dlas_graph_node(p->g, bk.lin)->name);
+            continue;
+        }
+        if (stem) {
+            dlas_buf_printf(&names, " > %s", dlas_graph_node(p->g, bk.pool)->name);
             continue;
         }
         if (bk.expand >= 0)
@@ -446,8 +502,9 @@ int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
         return rc;
     for (int k = 0; k < p->n_blocks; k++) {
         const struct plan_block *bk = &p->blocks[k];
-        size_t ws = (bk->mb ? mb_workspace_floats(bk->mb, p->max_batch, threads)
-                            : hd_workspace_floats(bk->hd, p->max_batch)) *
+        size_t ws = (bk->mb   ? mb_workspace_floats(bk->mb, p->max_batch, threads)
+                     : bk->st ? st_workspace_floats(bk->st, p->max_batch, threads)
+                              : hd_workspace_floats(bk->hd, p->max_batch)) *
                     sizeof(float);
         if (ws > p->ws_size)
             p->ws_size = ws;
@@ -465,6 +522,7 @@ int64_t plan_blocks_out_numel(const struct dlas_plan *p, int id, int64_t own)
 struct block_run {
     const struct mb_block *mb;
     const struct hd_kernel *hd;
+    const struct st_kernel *st;
     int ph; /* enum mb_phase or hd_phase */
     int64_t batch;
     const float *in;
@@ -477,6 +535,9 @@ static void block_range(void *arg, int64_t b, int64_t e, int thread)
     const struct block_run *r = arg;
     if (r->hd)
         hd_run(r->hd, (enum hd_phase)r->ph, r->batch, r->in, r->out, r->ws, b, e);
+    else if (r->st)
+        st_run(r->st, (enum st_phase)r->ph, r->batch, r->in, r->out, r->ws, r->threads, b, e,
+               thread);
     else
         mb_run(r->mb, (enum mb_phase)r->ph, r->batch, r->in, r->out, r->ws, r->threads, b, e,
                thread);
@@ -487,11 +548,13 @@ int plan_blocks_run(struct dlas_plan *p, int id, int64_t batch, const float *in,
     const struct plan_block *bk = &p->blocks[p->block_of[id]];
     const struct dlas_backend_ops *ops = p->be->ops;
     const int threads = ops->threads ? ops->threads(p->be->ctx) : 1;
-    struct block_run r = {bk->mb, bk->hd, 0, batch, in, out, p->ws, threads};
-    for (int ph = 0; ph < (bk->hd ? HD_N_PHASES : MB_N_PHASES); ph++) {
+    struct block_run r = {bk->mb, bk->hd, bk->st, 0, batch, in, out, p->ws, threads};
+    const int phases = bk->hd ? HD_N_PHASES : bk->st ? ST_N_PHASES : MB_N_PHASES;
+    for (int ph = 0; ph < phases; ph++) {
         r.ph = ph;
-        int64_t n = bk->hd ? hd_items(bk->hd, (enum hd_phase)ph, batch)
-                           : mb_items(bk->mb, (enum mb_phase)ph, batch, threads);
+        int64_t n = bk->hd   ? hd_items(bk->hd, (enum hd_phase)ph, batch)
+                    : bk->st ? st_items(bk->st, (enum st_phase)ph, batch, threads)
+                             : mb_items(bk->mb, (enum mb_phase)ph, batch, threads);
         if (threads > 1 && ops->parallel_for)
             ops->parallel_for(p->be->ctx, n, block_range, &r);
         else
@@ -505,6 +568,7 @@ void plan_blocks_free(struct dlas_plan *p)
     for (int k = 0; k < p->n_blocks; k++) {
         mb_free(p->blocks[k].mb);
         hd_free(p->blocks[k].hd);
+        st_free(p->blocks[k].st);
     }
     free(p->blocks);
     free(p->block_of);

@@ -21,5 +21,7 @@ core_kernels_libdlas_kernels_la_SOURCES = \
 	core/kernels/pack.c \
 	core/kernels/pc_kernels.h \
 	core/kernels/pw_kernels.c \
-	core/kernels/pw_kernels.h
+	core/kernels/pw_kernels.h \
+	core/kernels/stem.c \
+	core/kernels/stem.h
 core_kernels_libdlas_kernels_la_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) -O3

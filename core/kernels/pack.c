@@ -254,6 +254,19 @@ void pc_pack_batch_rows(const float *in, const struct dlas_conv_desc *d, int64_t
     }
 }
 
+void pc_pad_row(const float *plane, int64_t in_h, int64_t in_w, int pad_h, int pad_w,
+                int64_t row, int64_t cols, float *dst)
+{
+    const int64_t ih = row - pad_h;
+    if (ih < 0 || ih >= in_h) {
+        memset(dst, 0, (size_t)cols * sizeof(float));
+        return;
+    }
+    memset(dst, 0, (size_t)pad_w * sizeof(float));
+    memcpy(dst + pad_w, plane + ih * in_w, (size_t)in_w * sizeof(float));
+    memset(dst + pad_w + in_w, 0, (size_t)(cols - pad_w - in_w) * sizeof(float));
+}
+
 void pc_pack_weights(const float *src, int64_t opg, int64_t cpg, int kh, int kw, int b,
                      float *dst)
 {

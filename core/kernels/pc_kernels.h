@@ -272,6 +272,12 @@ pc_kernel_fn pc_kernel(int vh, int vw, int b);
  * registers hold (vh*vw*b <= PC_ACC_REGS); 0 if none. */
 int pc_kernel_max_vw(int vh, int b);
 
+/* Row `row` of a zero-padded plane `cols` floats wide into dst: the input
+ * plane's row row - pad_h (in_h x in_w) with pad_w zeros on its left and
+ * zeros to the end, or zeros where that row is padding. */
+void pc_pad_row(const float *plane, int64_t in_h, int64_t in_w, int pad_h, int pad_w,
+                int64_t row, int64_t cols, float *dst);
+
 /* Weights of one group packed for the kernel: [ob][blk][tap][c][B*16], lanes
  * of output channels past `opg` zero. src: opg x cpg x kh x kw (the group's
  * slice of the usual layout). dst holds n_ob * cpg * taps * B*16 floats. */

@@ -52,7 +52,8 @@ static inline __attribute__((always_inline)) void acc_store(const pc_vn *acc,
  * weight vectors at w and the VW positions xs floats apart at x. */
 static inline __attribute__((always_inline)) void acc_step(pc_vn *acc, const float *w,
                                                            const float *x, const int xs,
-                                                           const int VW, const int B)
+                                                           const int VW, const int B,
+                                                           const int PFW)
 {
     pc_vn wv[PC_MAX_B * PC_NH];
 #pragma GCC unroll 8
@@ -60,7 +61,8 @@ static inline __attribute__((always_inline)) void acc_step(pc_vn *acc, const flo
         wv[i] = pc_loadn(w + i * PC_NL);
     /* a 1x1 layer's weights on a small map are read once per row (direct's
      * view: ResNet-50's 2048x7x7 -> 512 streams 4 MB) */
-    pc_prefetch_weights(w, B);
+    if (PFW)
+        pc_prefetch_weights(w, B);
 #pragma GCC unroll 16
     for (int p = 0; p < VW; p++) {
         pc_vn xv = pc_splatn(x[p * xs]);
@@ -80,7 +82,7 @@ static inline __attribute__((always_inline)) void pw_impl(const struct pw_args *
         const float *x = a->in + blk * a->in_bs;
         const int cb = blk == a->nblk - 1 ? a->cb_last : PC_VL;
         for (int c = 0; c < cb; c++, x++, w += B * PC_VL)
-            acc_step(acc, w, x, PC_VL, VW, B);
+            acc_step(acc, w, x, PC_VL, VW, B, 1);
     }
     acc_store(acc, a, VW, B, 1);
 }
@@ -91,10 +93,15 @@ static inline __attribute__((always_inline)) void conv_impl(const struct pw_args
     pc_vn acc[PC_MAX_ACC * PC_NH];
     acc_init(acc, a, VW, B);
     const float *w = a->w;
-    for (int t = 0; t < a->ntaps; t++, w += B * PC_VL) {
-        if (a->pf_taps && t + a->pf_taps < a->ntaps)
-            __builtin_prefetch(a->in + a->tap_off[t + a->pf_taps], 0, 3);
-        acc_step(acc, w, a->in + a->tap_off[t], S, VW, B);
+    if (a->pf_taps) {
+        for (int t = 0; t < a->ntaps; t++, w += B * PC_VL) {
+            if (t + a->pf_taps < a->ntaps)
+                __builtin_prefetch(a->in + a->tap_off[t + a->pf_taps], 0, 3);
+            acc_step(acc, w, a->in + a->tap_off[t], S, VW, B, 1);
+        }
+    } else {
+        for (int t = 0; t < a->ntaps; t++, w += B * PC_VL)
+            acc_step(acc, w, a->in + a->tap_off[t], S, VW, B, 0);
     }
     acc_store(acc, a, VW, B, 0);
 }

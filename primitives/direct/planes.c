@@ -74,21 +74,11 @@ void dp_planes_pack_rows(const float *in, const struct dlas_conv_desc *d,
                          const struct dp_planes *p, float *ws, int64_t r0, int64_t r1)
 {
     const int64_t in_plane = d->in_h * d->in_w;
-    for (int64_t r = r0; r < r1; r++) {
+    for (int64_t r = r0; r < r1; r++)
         /* r = ((image * groups + group) * cpg + c) * rows + row: the input
          * plane index is (image * in_c + group * cpg + c), the same number */
-        const int64_t plane = r / p->rows, row = r % p->rows, ih = row - d->pad_h;
-        float *dst = ws + r * p->cols;
-        if (ih < 0 || ih >= d->in_h) {
-            memset(dst, 0, (size_t)p->cols * sizeof(float));
-            continue;
-        }
-        const int64_t right = p->cols - d->pad_w - d->in_w;
-        memset(dst, 0, (size_t)d->pad_w * sizeof(float));
-        memcpy(dst + d->pad_w, in + plane * in_plane + ih * d->in_w,
-               (size_t)d->in_w * sizeof(float));
-        memset(dst + d->pad_w + d->in_w, 0, (size_t)right * sizeof(float));
-    }
+        pc_pad_row(in + r / p->rows * in_plane, d->in_h, d->in_w, d->pad_h, d->pad_w,
+                   r % p->rows, p->cols, ws + r * p->cols);
 }
 
 void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, const float *img,

@@ -94,6 +94,13 @@ struct dlas_plan_options {
      * 1 leaves the head to its layers, to measure it. Results are the same
      * within float rounding. */
     int block_no_head;
+    /* With blocks: a network's stem, a dense conv of at most 4 input
+     * channels (its batchnorm and activation fused) read only by a max pool
+     * (ResNet's and DenseNet's 7x7 conv and 3x3 pool), runs as one kernel
+     * that pools the conv's rows while they are in cache and writes only
+     * the pooled output (core/kernels/stem.h). 1 leaves the stem to its
+     * layers, to measure it. Results are the same within float rounding. */
+    int block_no_stem;
     /* With fuse: a residual add (a conv's output plus an earlier node's,
      * the conv's only reader) runs inside the conv, with the relu after it,
      * where the conv's primitive declares DLAS_PRIM_RESIDUAL: one pass over

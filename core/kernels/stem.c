@@ -1,0 +1,244 @@
+/* The fused stem of stem.h. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pc_kernels.h"
+#include "pw_kernels.h"
+#include "stem.h"
+
+struct st_kernel {
+    struct st_desc d;
+    int64_t oh, ow;       /* the conv's output */
+    int64_t rows, cols;   /* one zero-padded input plane */
+    int b, vw;            /* register block: b vectors x vw columns */
+    int64_t nv, n_groups; /* output vectors; groups of b of them */
+    int ntaps;
+    int64_t *tap_off;     /* tap t = (ky * kw + kx) * in_c + c, as pc_pack_weights orders */
+    float *w, *bias;      /* packed for b; bias padded to n_groups * b * 16 */
+    int64_t row_floats;   /* one conv row in the ring: [vector][column][16] */
+    int64_t thread_floats; /* a thread's ring and pooled tile */
+};
+
+void st_free(struct st_kernel *k)
+{
+    if (!k)
+        return;
+    free(k->tap_off);
+    free(k->w);
+    free(k->bias);
+    free(k);
+}
+
+static struct st_kernel *fail(struct st_kernel *k, char *why, size_t len, const char *msg)
+{
+    st_free(k);
+    if (why && len)
+        snprintf(why, len, "%s", msg);
+    return NULL;
+}
+
+/* Every pooled row and column's window starts inside the conv's output
+ * (PyTorch's rule for the last window in ceil mode), so none is empty. */
+static int windows_inside(int64_t n_out, int stride, int pad, int64_t conv_n)
+{
+    return (n_out - 1) * stride - pad < conv_n;
+}
+
+struct st_kernel *st_prepare(const struct st_desc *d, const float *w, const float *bias,
+                             char *why, size_t why_len)
+{
+    if (d->in_c < 1 || d->in_c > ST_MAX_IN_C)
+        return fail(NULL, why, why_len, "not a stem: too many input channels");
+    if (d->out_c < 1 || d->out_c > (1 << 16) || d->in_h < 1 || d->in_w < 1 ||
+        d->in_h > (1 << 20) || d->in_w > (1 << 20) || d->kh < 1 || d->kw < 1 || d->kh > 64 ||
+        d->kw > 64)
+        return fail(NULL, why, why_len, "shape out of range");
+    if (d->stride_h < 1 || (d->stride_w != 1 && d->stride_w != 2) || d->pad_h < 0 ||
+        d->pad_w < 0)
+        return fail(NULL, why, why_len, "no kernel for this stride");
+    if (d->pkh < 1 || d->pkw < 1 || d->psh < 1 || d->psw < 1 || d->pph < 0 || d->ppw < 0 ||
+        d->pph >= d->pkh || d->ppw >= d->pkw || d->pkh > 64 || d->pkw > 64)
+        return fail(NULL, why, why_len, "pool shape out of range");
+    if (!w)
+        return fail(NULL, why, why_len, "missing weights");
+    struct st_kernel *k = calloc(1, sizeof *k);
+    if (!k)
+        return fail(NULL, why, why_len, "out of memory");
+    k->d = *d;
+    k->oh = (d->in_h + 2 * (int64_t)d->pad_h - d->kh) / d->stride_h + 1;
+    k->ow = (d->in_w + 2 * (int64_t)d->pad_w - d->kw) / d->stride_w + 1;
+    if (k->oh < 1 || k->ow < 1 || d->ph < 1 || d->pw < 1 ||
+        !windows_inside(d->ph, d->psh, d->pph, k->oh) ||
+        !windows_inside(d->pw, d->psw, d->ppw, k->ow))
+        return fail(k, why, why_len, "pool output does not fit the conv's");
+    k->rows = d->in_h + 2 * (int64_t)d->pad_h;
+    k->cols = d->in_w + 2 * (int64_t)d->pad_w;
+    k->nv = pc_ceil_div(d->out_c, PC_VL);
+    k->b = k->nv < PC_AUTO_MAX_B ? (int)k->nv : PC_AUTO_MAX_B;
+    const int maxvw = pw_max_vw(k->b);
+    if (!maxvw)
+        return fail(k, why, why_len, "no kernel for this block");
+    k->vw = (int)pc_ceil_div(k->ow, pc_ceil_div(k->ow, maxvw)); /* columns evened over the row */
+    if (!pw_conv_kernel(k->vw, k->b, d->stride_w))
+        return fail(k, why, why_len, "no kernel for this block");
+    k->n_groups = pc_ceil_div(k->nv, k->b);
+    k->ntaps = (int)(d->in_c * d->kh * d->kw);
+    const int64_t lanes = (int64_t)k->b * PC_VL;
+    k->tap_off = malloc((size_t)k->ntaps * sizeof *k->tap_off);
+    k->w = pc_alloc_floats(pc_packed_weights_floats(d->out_c, d->in_c, d->kh, d->kw, k->b));
+    k->bias = pc_alloc_floats(k->n_groups * lanes);
+    if (!k->tap_off || !k->w || !k->bias)
+        return fail(k, why, why_len, "out of memory");
+    for (int ky = 0; ky < d->kh; ky++)
+        for (int kx = 0; kx < d->kw; kx++)
+            for (int64_t c = 0; c < d->in_c; c++)
+                k->tap_off[(ky * d->kw + kx) * d->in_c + c] =
+                    c * k->rows * k->cols + (int64_t)ky * k->cols + kx;
+    pc_pack_weights(w, d->out_c, d->in_c, d->kh, d->kw, k->b, k->w);
+    memset(k->bias, 0, (size_t)(k->n_groups * lanes) * sizeof(float));
+    if (bias)
+        memcpy(k->bias, bias, (size_t)d->out_c * sizeof(float));
+    k->row_floats = k->nv * k->ow * PC_VL;
+    k->thread_floats = pc_round_up(d->pkh * k->row_floats + d->pw * k->nv * PC_VL, PC_VL);
+    return k;
+}
+
+static int64_t planes_floats(const struct st_kernel *k)
+{
+    return pc_round_up(k->d.in_c * k->rows * k->cols, PC_VL);
+}
+
+size_t st_workspace_floats(const struct st_kernel *k, int64_t batch, int threads)
+{
+    return (size_t)(batch * planes_floats(k) + (threads > 0 ? threads : 1) * k->thread_floats);
+}
+
+/* Bands of pooled rows an image: one, unless the batch leaves threads
+ * without an image; then one a thread. */
+static int64_t bands(const struct st_kernel *k, int64_t batch, int threads)
+{
+    int64_t n = batch >= threads ? 1 : pc_ceil_div(threads, batch);
+    return n < k->d.ph ? n : k->d.ph;
+}
+
+int64_t st_items(const struct st_kernel *k, enum st_phase ph, int64_t batch, int threads)
+{
+    switch (ph) {
+    case ST_PACK: return batch * k->d.in_c * k->rows;
+    case ST_MAIN: return batch * bands(k, batch, threads);
+    default: return 0;
+    }
+}
+
+/* Conv row y of the image's planes into its ring slot: every group of b
+ * vectors, vw columns a call, bias and activation applied in registers. */
+static void conv_row(const struct st_kernel *k, const float *planes, int64_t y, float *dst)
+{
+    const struct st_desc *d = &k->d;
+    const int64_t lanes = (int64_t)k->b * PC_VL;
+    struct pw_args a = {0};
+    a.out_bs = k->ow * PC_VL;
+    a.act = d->act;
+    a.tap_off = k->tap_off;
+    a.ntaps = k->ntaps;
+    const float *row = planes + y * d->stride_h * k->cols;
+    for (int64_t g = 0; g < k->n_groups; g++) {
+        a.w = k->w + g * k->ntaps * lanes;
+        a.bias = k->bias + g * lanes;
+        a.nb = (int)(k->nv - g * k->b < k->b ? k->nv - g * k->b : k->b);
+        for (int64_t x0 = 0; x0 < k->ow; x0 += k->vw) {
+            const int nw = k->ow - x0 < k->vw ? (int)(k->ow - x0) : k->vw;
+            a.in = row + x0 * d->stride_w;
+            a.out = dst + g * k->b * a.out_bs + x0 * PC_VL;
+            pw_conv_kernel(nw, k->b, d->stride_w)(&a);
+        }
+    }
+}
+
+/* max as PyTorch's pool takes it: a NaN wins */
+static inline pc_vn nanmax(pc_vn m, pc_vn v)
+{
+    const pc_vni take = (pc_vni)(v > m) | (pc_vni)(v != v);
+    return (pc_vn)((take & (pc_vni)v) | (~take & (pc_vni)m));
+}
+
+/* Pooled row r from the ring (conv rows y0..y1-1 in slots y % pkh) into
+ * tile ([column][nv * 16]), then to the image's NCHW output. */
+static void pool_row(const struct st_kernel *k, const float *ring, int64_t y0, int64_t y1,
+                     int64_t r, float *tile, float *out)
+{
+    const struct st_desc *d = &k->d;
+    const int64_t ps = k->nv * PC_VL;
+    for (int64_t j = 0; j < d->pw; j++) {
+        int64_t x0 = j * d->psw - d->ppw, x1 = x0 + d->pkw;
+        x0 = x0 < 0 ? 0 : x0;
+        x1 = x1 < k->ow ? x1 : k->ow;
+        for (int64_t v = 0; v < k->nv; v++)
+            for (int h = 0; h < PC_NH; h++) {
+                pc_vn m = pc_splatn(-INFINITY);
+                for (int64_t y = y0; y < y1; y++) {
+                    const float *src = ring + (y % d->pkh) * k->row_floats + v * k->ow * PC_VL;
+                    for (int64_t x = x0; x < x1; x++)
+                        m = nanmax(m, pc_loadn(src + x * PC_VL + h * PC_NL));
+                }
+                pc_storen(tile + j * ps + v * PC_VL + h * PC_NL, m);
+            }
+    }
+    const int64_t plane = d->ph * d->pw;
+    for (int64_t j0 = 0; j0 < d->pw; j0 += PC_VL) {
+        const int nw = d->pw - j0 < PC_VL ? (int)(d->pw - j0) : PC_VL;
+        pc_scatter_tile(tile + j0 * ps, ps, 1, nw, 1, nw, d->out_c, out + r * d->pw + j0, NULL,
+                        plane, d->pw, DLAS_ACT_NONE);
+    }
+}
+
+/* Pooled rows [r0, r1) of one image: each conv row its windows reach,
+ * computed once into the ring, then the pool. */
+static void band(const struct st_kernel *k, const float *planes, int64_t r0, int64_t r1,
+                 float *ring, float *tile, float *out)
+{
+    const struct st_desc *d = &k->d;
+    int64_t next = 0; /* the first conv row not in the ring */
+    for (int64_t r = r0; r < r1; r++) {
+        int64_t y0 = r * d->psh - d->pph, y1 = y0 + d->pkh;
+        y0 = y0 < 0 ? 0 : y0;
+        y1 = y1 < k->oh ? y1 : k->oh;
+        if (r == r0 || next < y0)
+            next = y0;
+        for (; next < y1; next++)
+            conv_row(k, planes, next, ring + (next % d->pkh) * k->row_floats);
+        pool_row(k, ring, y0, y1, r, tile, out);
+    }
+}
+
+static void pack_rows(const struct st_kernel *k, const float *in, float *ws, int64_t i0,
+                      int64_t i1)
+{
+    const struct st_desc *d = &k->d;
+    const int64_t per_image = d->in_c * k->rows;
+    for (int64_t it = i0; it < i1; it++) {
+        const int64_t n = it / per_image, c = it % per_image / k->rows, row = it % k->rows;
+        pc_pad_row(in + (n * d->in_c + c) * d->in_h * d->in_w, d->in_h, d->in_w, d->pad_h,
+                   d->pad_w, row, k->cols, ws + n * planes_floats(k) + (c * k->rows + row) * k->cols);
+    }
+}
+
+void st_run(const struct st_kernel *k, enum st_phase ph, int64_t batch, const float *in,
+            float *out, float *ws, int threads, int64_t i0, int64_t i1, int thread)
+{
+    if (ph == ST_PACK) {
+        pack_rows(k, in, ws, i0, i1);
+        return;
+    }
+    const struct st_desc *d = &k->d;
+    const int64_t nb = bands(k, batch, threads);
+    float *ring = ws + batch * planes_floats(k) + (int64_t)thread * k->thread_floats;
+    float *tile = ring + d->pkh * k->row_floats;
+    for (int64_t it = i0; it < i1; it++) {
+        const int64_t n = it / nb, j = it % nb;
+        band(k, ws + n * planes_floats(k), j * d->ph / nb, (j + 1) * d->ph / nb, ring, tile,
+             out + n * d->out_c * d->ph * d->pw);
+    }
+}
