@@ -8,6 +8,10 @@
 #include "pw_kernels.h"
 #include "stem.h"
 
+/* The tallest and widest pool window a stem takes (pool_row keeps a
+ * window's row pointers on the stack). */
+#define ST_MAX_POOL 64
+
 struct st_kernel {
     struct st_desc d;
     int64_t oh, ow;       /* the conv's output */
@@ -18,7 +22,7 @@ struct st_kernel {
     int64_t *tap_off;     /* tap t = (ky * kw + kx) * in_c + c, as pc_pack_weights orders */
     float *w, *bias;      /* packed for b; bias padded to n_groups * b * 16 */
     int64_t row_floats;   /* one conv row in the ring: [vector][column][16] */
-    int64_t thread_floats; /* a thread's ring and pooled tile */
+    int64_t thread_floats; /* a thread's ring, its line of window maxima and pooled tile */
 };
 
 void st_free(struct st_kernel *k)
@@ -59,7 +63,7 @@ struct st_kernel *st_prepare(const struct st_desc *d, const float *w, const floa
         d->pad_w < 0)
         return fail(NULL, why, why_len, "no kernel for this stride");
     if (d->pkh < 1 || d->pkw < 1 || d->psh < 1 || d->psw < 1 || d->pph < 0 || d->ppw < 0 ||
-        d->pph >= d->pkh || d->ppw >= d->pkw || d->pkh > 64 || d->pkw > 64)
+        d->pph >= d->pkh || d->ppw >= d->pkw || d->pkh > ST_MAX_POOL || d->pkw > ST_MAX_POOL)
         return fail(NULL, why, why_len, "pool shape out of range");
     if (!w)
         return fail(NULL, why, why_len, "missing weights");
@@ -101,7 +105,7 @@ struct st_kernel *st_prepare(const struct st_desc *d, const float *w, const floa
     if (bias)
         memcpy(k->bias, bias, (size_t)d->out_c * sizeof(float));
     k->row_floats = k->nv * k->ow * PC_VL;
-    k->thread_floats = pc_round_up(d->pkh * k->row_floats + d->pw * k->nv * PC_VL, PC_VL);
+    k->thread_floats = pc_round_up((d->pkh + 1) * k->row_floats + d->pw * k->nv * PC_VL, PC_VL);
     return k;
 }
 
@@ -164,12 +168,26 @@ static inline pc_vn nanmax(pc_vn m, pc_vn v)
     return (pc_vn)((take & (pc_vni)v) | (~take & (pc_vni)m));
 }
 
-/* Pooled row r from the ring (conv rows y0..y1-1 in slots y % pkh) into
- * tile ([column][nv * 16]), then to the image's NCHW output. */
+/* Pooled row r from the ring (conv rows y0..y1-1 in slots y % pkh):
+ * the window's rows first, into line (as a ring row), then each window's
+ * columns into tile ([column][nv * 16]), then to the image's NCHW output.
+ * Rows first, each conv value is read once a window row, and the column
+ * windows overlap in one line instead of in pkh rows. */
 static void pool_row(const struct st_kernel *k, const float *ring, int64_t y0, int64_t y1,
-                     int64_t r, float *tile, float *out)
+                     int64_t r, float *line, float *tile, float *out)
 {
     const struct st_desc *d = &k->d;
+    const float *rows[ST_MAX_POOL];
+    const int n = (int)(y1 - y0);
+    const int64_t len = k->row_floats;
+    for (int i = 0; i < n; i++)
+        rows[i] = ring + ((y0 + i) % d->pkh) * len;
+    for (int64_t i = 0; i < len; i += PC_NL) {
+        pc_vn m = pc_loadn(rows[0] + i);
+        for (int y = 1; y < n; y++)
+            m = nanmax(m, pc_loadn(rows[y] + i));
+        pc_storen(line + i, m);
+    }
     const int64_t ps = k->nv * PC_VL;
     for (int64_t j = 0; j < d->pw; j++) {
         int64_t x0 = j * d->psw - d->ppw, x1 = x0 + d->pkw;
@@ -177,12 +195,10 @@ static void pool_row(const struct st_kernel *k, const float *ring, int64_t y0, i
         x1 = x1 < k->ow ? x1 : k->ow;
         for (int64_t v = 0; v < k->nv; v++)
             for (int h = 0; h < PC_NH; h++) {
-                pc_vn m = pc_splatn(-INFINITY);
-                for (int64_t y = y0; y < y1; y++) {
-                    const float *src = ring + (y % d->pkh) * k->row_floats + v * k->ow * PC_VL;
-                    for (int64_t x = x0; x < x1; x++)
-                        m = nanmax(m, pc_loadn(src + x * PC_VL + h * PC_NL));
-                }
+                const float *src = line + (v * k->ow + x0) * PC_VL + h * PC_NL;
+                pc_vn m = pc_loadn(src);
+                for (int64_t x = 1; x < x1 - x0; x++)
+                    m = nanmax(m, pc_loadn(src + x * PC_VL));
                 pc_storen(tile + j * ps + v * PC_VL + h * PC_NL, m);
             }
     }
@@ -197,7 +213,7 @@ static void pool_row(const struct st_kernel *k, const float *ring, int64_t y0, i
 /* Pooled rows [r0, r1) of one image: each conv row its windows reach,
  * computed once into the ring, then the pool. */
 static void band(const struct st_kernel *k, const float *planes, int64_t r0, int64_t r1,
-                 float *ring, float *tile, float *out)
+                 float *ring, float *line, float *tile, float *out)
 {
     const struct st_desc *d = &k->d;
     int64_t next = 0; /* the first conv row not in the ring */
@@ -209,7 +225,7 @@ static void band(const struct st_kernel *k, const float *planes, int64_t r0, int
             next = y0;
         for (; next < y1; next++)
             conv_row(k, planes, next, ring + (next % d->pkh) * k->row_floats);
-        pool_row(k, ring, y0, y1, r, tile, out);
+        pool_row(k, ring, y0, y1, r, line, tile, out);
     }
 }
 
@@ -235,10 +251,10 @@ void st_run(const struct st_kernel *k, enum st_phase ph, int64_t batch, const fl
     const struct st_desc *d = &k->d;
     const int64_t nb = bands(k, batch, threads);
     float *ring = ws + batch * planes_floats(k) + (int64_t)thread * k->thread_floats;
-    float *tile = ring + d->pkh * k->row_floats;
+    float *line = ring + d->pkh * k->row_floats, *tile = line + k->row_floats;
     for (int64_t it = i0; it < i1; it++) {
         const int64_t n = it / nb, j = it % nb;
-        band(k, ws + n * planes_floats(k), j * d->ph / nb, (j + 1) * d->ph / nb, ring, tile,
-             out + n * d->out_c * d->ph * d->pw);
+        band(k, ws + n * planes_floats(k), j * d->ph / nb, (j + 1) * d->ph / nb, ring, line,
+             tile, out + n * d->out_c * d->ph * d->pw);
     }
 }
