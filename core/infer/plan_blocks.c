@@ -11,7 +11,10 @@
  * unquantised, and the shapes are those of MobileNet's blocks; the add
  * qualifies when its other input is the block's input. The chain's first
  * conv (the head) then computes everything up to the add (or the
- * projection) into its own buffer; the other nodes become fused into it. */
+ * projection) into its own buffer; the other nodes become fused into it.
+ * A network's head (1x1 conv > global pool > linear, core/kernels/head.h)
+ * and its stem (conv > max pool, core/kernels/stem.h) are fused the same
+ * way, each by its own kernel (a stem reads and writes NCHW). */
 #include <stdlib.h>
 #include <string.h>
 
