@@ -613,6 +613,76 @@ START_TEST(test_plan_blocks)
 }
 END_TEST
 
+/* A stem graph: input c x 21 x 19 -> conv (7x7/2, or 3x3/1 with a second
+ * reader of its relu) -> bn -> relu -> max pool [-> relu] -> 1x1 conv. */
+static struct dlas_graph *stem_graph(int c, int second_reader, int relu_after_pool,
+                                     int ceil_mode)
+{
+    struct dlas_graph *g = dlas_graph_new();
+    int x = dlas_graph_input(g, "in", c, 21, 19);
+    struct dlas_conv_attr a = second_reader ? dlas_conv(24, 3, 1, 1) : dlas_conv(24, 7, 2, 3);
+    int y = dlas_graph_conv2d(g, "stem", x, &a);
+    y = dlas_graph_batchnorm(g, "stem_bn", y, 1e-5f);
+    int r = dlas_graph_relu(g, "stem_relu", y);
+    struct dlas_pool_attr pa = dlas_pool(3, 2, 1);
+    pa.ceil_mode = ceil_mode;
+    y = dlas_graph_maxpool(g, "pool", r, &pa);
+    if (relu_after_pool)
+        y = dlas_graph_relu(g, "pool_relu", y);
+    struct dlas_conv_attr p1 = dlas_conv(16, 1, 1, 0);
+    y = dlas_graph_conv2d(g, "next", y, &p1);
+    if (second_reader) { /* the relu's output read again: its pool's stride-2 grid */
+        struct dlas_conv_attr d = dlas_conv(16, 1, 2, 0);
+        int z = dlas_graph_conv2d(g, "skip", r, &d);
+        y = dlas_graph_add(g, "add", y, z);
+    }
+    ck_assert_msg(y >= 0 && dlas_graph_status(g) == 0, "%s", dlas_last_error());
+    init_graph(g, 21);
+    return g;
+}
+
+/* The stem fuses where its conv's only reader is the pool and nothing
+ * follows the pool in place; elsewhere (a second reader, a relu fused into
+ * the pool, too many input channels) the layers run one by one. Either way
+ * the plan agrees with the reference, at batch 1 and 2, in ceil mode too. */
+START_TEST(test_plan_stem_cases)
+{
+    struct rig rig;
+    rig_open(&rig, 2);
+    struct dlas_params *pp[2];
+    struct dlas_primitive_choice prims[1] = {choice("direct", &pp[0])};
+    struct dlas_primitive_choice fb = choice("im2col-gemm", &pp[1]);
+    struct {
+        int c, second_reader, relu_after_pool, ceil_mode, fused;
+    } cases[] = {
+        {3, 0, 0, 0, 1}, {4, 0, 0, 1, 1}, {1, 0, 0, 1, 1},
+        {5, 0, 0, 0, 0}, {3, 1, 0, 0, 0}, {3, 0, 1, 0, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct dlas_graph *g = stem_graph(cases[k].c, cases[k].second_reader,
+                                          cases[k].relu_after_pool, cases[k].ceil_mode);
+        struct dlas_plan_options po;
+        dlas_plan_options_default(&po);
+        po.blocks = 1;
+        struct dlas_plan *p;
+        ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, prims, 1, &fb, 2, &po, &p), 0);
+        ck_assert_msg(dlas_plan_n_blocks(p) == cases[k].fused, "case %zu: %d blocks: %s", k,
+                      dlas_plan_n_blocks(p), dlas_plan_blocks(p));
+        ck_assert_str_eq(dlas_plan_binding(p, dlas_graph_find(g, "stem")),
+                         cases[k].fused ? "block" : "direct");
+        for (int b = 1; b <= 2; b++) {
+            double err = plan_vs_ref(p, g, b);
+            ck_assert_msg(err < 1e-5, "case %zu, batch %d: rel. error %.3g", k, b, err);
+        }
+        dlas_plan_free(p);
+        dlas_graph_free(g);
+    }
+    for (int k = 0; k < 2; k++)
+        dlas_params_free(pp[k]);
+    rig_close(&rig);
+}
+END_TEST
+
 /* The plan's own operators agree with the reference ones, NaN included:
  * pooling windows at every edge, ceil mode, batchnorm unfused, add. */
 /* Concatenations read in place: a concat whose only readers are batchnorms
@@ -1285,6 +1355,7 @@ int main(void)
     tcase_add_test(tc, test_plan_ops);
     tcase_add_test(tc, test_auto_select);
     tcase_add_test(tc, test_plan_blocks);
+    tcase_add_test(tc, test_plan_stem_cases);
     tcase_add_test(tc, test_thread_pool_kept);
     tcase_add_test(tc, test_concat_views);
     tcase_add_test(tc, test_add_in_place);
