@@ -267,6 +267,16 @@ void pc_pad_row(const float *plane, int64_t in_h, int64_t in_w, int pad_h, int p
     memset(dst + pad_w + in_w, 0, (size_t)(cols - pad_w - in_w) * sizeof(float));
 }
 
+void pc_plane_tap_offsets(int64_t cpg, int kh, int kw, int dil_h, int dil_w, int64_t rows,
+                          int64_t cols, int64_t *off)
+{
+    for (int ky = 0; ky < kh; ky++)
+        for (int kx = 0; kx < kw; kx++)
+            for (int64_t c = 0; c < cpg; c++)
+                off[(ky * kw + kx) * cpg + c] =
+                    c * rows * cols + (int64_t)ky * dil_h * cols + (int64_t)kx * dil_w;
+}
+
 void pc_pack_weights(const float *src, int64_t opg, int64_t cpg, int kh, int kw, int b,
                      float *dst)
 {

@@ -278,6 +278,13 @@ int pc_kernel_max_vw(int vh, int b);
 void pc_pad_row(const float *plane, int64_t in_h, int64_t in_w, int pad_h, int pad_w,
                 int64_t row, int64_t cols, float *dst);
 
+/* Where each tap of a kernel over zero-padded planes (cpg planes of rows x
+ * cols floats) reads, relative to its output pixel's first input: tap t =
+ * (ky * kw + kx) * cpg + c, the order pc_pack_weights gives the weights of
+ * a group of at most 16 channels. off holds cpg * kh * kw entries. */
+void pc_plane_tap_offsets(int64_t cpg, int kh, int kw, int dil_h, int dil_w, int64_t rows,
+                          int64_t cols, int64_t *off);
+
 /* Weights of one group packed for the kernel: [ob][blk][tap][c][B*16], lanes
  * of output channels past `opg` zero. src: opg x cpg x kh x kw (the group's
  * slice of the usual layout). dst holds n_ob * cpg * taps * B*16 floats. */

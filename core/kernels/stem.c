@@ -19,7 +19,7 @@ struct st_kernel {
     int b, vw;            /* register block: b vectors x vw columns */
     int64_t nv, n_groups; /* output vectors; groups of b of them */
     int ntaps;
-    int64_t *tap_off;     /* tap t = (ky * kw + kx) * in_c + c, as pc_pack_weights orders */
+    int64_t *tap_off;     /* pc_plane_tap_offsets */
     float *w, *bias;      /* packed for b; bias padded to n_groups * b * 16 */
     int64_t row_floats;   /* one conv row in the ring: [vector][column][16] */
     int64_t thread_floats; /* a thread's ring, its line of window maxima and pooled tile */
@@ -95,11 +95,7 @@ struct st_kernel *st_prepare(const struct st_desc *d, const float *w, const floa
     k->bias = pc_alloc_floats(k->n_groups * lanes);
     if (!k->tap_off || !k->w || !k->bias)
         return fail(k, why, why_len, "out of memory");
-    for (int ky = 0; ky < d->kh; ky++)
-        for (int kx = 0; kx < d->kw; kx++)
-            for (int64_t c = 0; c < d->in_c; c++)
-                k->tap_off[(ky * d->kw + kx) * d->in_c + c] =
-                    c * k->rows * k->cols + (int64_t)ky * k->cols + kx;
+    pc_plane_tap_offsets(d->in_c, d->kh, d->kw, 1, 1, k->rows, k->cols, k->tap_off);
     pc_pack_weights(w, d->out_c, d->in_c, d->kh, d->kw, k->b, k->w);
     memset(k->bias, 0, (size_t)(k->n_groups * lanes) * sizeof(float));
     if (bias)

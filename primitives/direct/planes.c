@@ -55,12 +55,8 @@ int dp_planes_init(const struct dlas_conv_desc *d, int b, int vw, int pf_taps,
     p->tap_off = malloc((size_t)p->ntaps * sizeof *p->tap_off);
     if (!p->tap_off)
         return DLAS_ERR_NOMEM;
-    for (int ky = 0; ky < d->kh; ky++)
-        for (int kx = 0; kx < d->kw; kx++)
-            for (int64_t c = 0; c < p->cpg; c++)
-                p->tap_off[(ky * d->kw + kx) * p->cpg + c] =
-                    c * p->rows * p->cols + (int64_t)ky * d->dil_h * p->cols +
-                    (int64_t)kx * d->dil_w;
+    pc_plane_tap_offsets(p->cpg, d->kh, d->kw, d->dil_h, d->dil_w, p->rows, p->cols,
+                         p->tap_off);
     return DLAS_OK;
 }
 

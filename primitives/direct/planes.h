@@ -24,7 +24,7 @@ struct dp_planes {
     int64_t rows, cols;   /* one padded plane */
     int64_t cpg;          /* its channels (planes) a group */
     int ntaps;            /* cpg * kh * kw */
-    int64_t *tap_off;     /* tap t = (ky * kw + kx) * cpg + c, as pc_pack_weights orders */
+    int64_t *tap_off;     /* pc_plane_tap_offsets */
     int vw, b;            /* output columns and 16-channel vectors per kernel call */
     int pf_taps;          /* taps ahead whose input a call asks for (pw_args) */
 };
