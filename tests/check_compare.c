@@ -439,6 +439,21 @@ START_TEST(test_thread_pool_kept)
 }
 END_TEST
 
+/* A plan of g with options po fuses `blocks` units and agrees with the
+ * reference forward at batch 1 and 3. */
+static void plan_fuses(struct rig *rig, const struct dlas_graph *g,
+                       const struct dlas_primitive_choice *prims, int n_prims,
+                       const struct dlas_primitive_choice *fb,
+                       const struct dlas_plan_options *po, int blocks)
+{
+    struct dlas_plan *p;
+    ck_assert_int_eq(dlas_plan_create_ex(g, &rig->h, &rig->be, prims, n_prims, fb, 3, po, &p), 0);
+    ck_assert_int_eq(dlas_plan_n_blocks(p), blocks);
+    for (int b = 1; b <= 3; b += 2)
+        ck_assert(plan_vs_ref(p, g, b) < 1e-5);
+    dlas_plan_free(p);
+}
+
 /* Fused mobile blocks agree with the reference forward on MobileNet v1 and
  * v2 (every block kind: expansion or not, stride 1 and 2, residual or not;
  * v2's head, 1x1 conv > pool > classifier, is one more), a mask fuses only
@@ -510,12 +525,7 @@ START_TEST(test_plan_blocks)
             po.block_nchw = 0;
             /* the head left to its layers: one block less, same results */
             po.block_no_head = 1;
-            ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, prims, 2, &fb, 3, &po, &pn),
-                             0);
-            ck_assert_int_eq(dlas_plan_n_blocks(pn), cases[k].blocks - cases[k].heads);
-            for (int b = 1; b <= 3; b += 2)
-                ck_assert(plan_vs_ref(pn, g, b) < 1e-5);
-            dlas_plan_free(pn);
+            plan_fuses(&rig, g, prims, 2, &fb, &po, cases[k].blocks - cases[k].heads);
             po.block_no_head = 0;
             /* every block on each schedule (rows: bands of rows over the
              * threads, batch 1 and 3), same results */
@@ -533,14 +543,8 @@ START_TEST(test_plan_blocks)
         }
         if (cases[k].stems) {
             /* the stem left to its layers: one block less, same results */
-            struct dlas_plan *pn;
             po.block_no_stem = 1;
-            ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, prims, 2, &fb, 3, &po, &pn),
-                             0);
-            ck_assert_int_eq(dlas_plan_n_blocks(pn), cases[k].blocks - cases[k].stems);
-            for (int b = 1; b <= 3; b += 2)
-                ck_assert(plan_vs_ref(pn, g, b) < 1e-5);
-            dlas_plan_free(pn);
+            plan_fuses(&rig, g, prims, 2, &fb, &po, cases[k].blocks - cases[k].stems);
             po.block_no_stem = 0;
             ck_assert_msg(strstr(dlas_plan_blocks(p), "pool"), "%s", dlas_plan_blocks(p));
             /* the first residual add (of the pool's output) still runs in its conv */

@@ -276,6 +276,16 @@ static float *rand_floats(int64_t n, double scale)
     return v;
 }
 
+/* n floats of NaN: a kernel's output or workspace, so that anything it
+ * reads before writing, or never writes, shows. */
+static float *nan_floats(size_t n)
+{
+    float *v = malloc((n > 0 ? n : 1) * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = NAN;
+    return v;
+}
+
 /* One block shape: the phases split over `threads` ranges (run one after
  * another, each with its own thread index), the output poisoned with NaN
  * and followed by a guard that must stay NaN. Returns the max rel. error. */
@@ -304,13 +314,9 @@ static double mb_case(struct mb_desc d, int64_t batch, int threads, int with_bia
     ck_assert_int_eq(mb_out_h(b), oh);
     ck_assert_int_eq(mb_out_w(b), ow);
     const int guard = 37;
-    float *out = malloc((size_t)(out_n + guard) * sizeof *out);
-    for (int64_t i = 0; i < out_n + guard; i++)
-        out[i] = NAN;
-    size_t wsn = mb_workspace_floats(b, batch, threads);
-    float *ws = malloc(wsn * sizeof *ws);
-    for (size_t i = 0; i < wsn; i++)
-        ws[i] = NAN; /* the kernel must write what it reads */
+    /* poisoned: the kernel must write what it reads, and every output */
+    float *out = nan_floats((size_t)(out_n + guard));
+    float *ws = nan_floats(mb_workspace_floats(b, batch, threads));
     for (int ph = 0; ph < MB_N_PHASES; ph++) {
         int64_t n = mb_items(b, (enum mb_phase)ph, batch, threads);
         for (int t = 0; t < threads; t++) {
@@ -658,13 +664,9 @@ static double hd_case(struct hd_desc d, int64_t batch, int ranges, int with_bias
     hd_set_in_blocked(k, blocked);
     const int64_t out_n = batch * d.out_c;
     const int guard = 19;
-    float *out = malloc((size_t)(out_n + guard) * sizeof *out);
-    for (int64_t i = 0; i < out_n + guard; i++)
-        out[i] = NAN;
-    size_t wsn = hd_workspace_floats(k, batch);
-    float *ws = malloc(wsn * sizeof *ws);
-    for (size_t i = 0; i < wsn; i++)
-        ws[i] = NAN;
+    /* poisoned: the kernel must write what it reads, and every output */
+    float *out = nan_floats((size_t)(out_n + guard));
+    float *ws = nan_floats(hd_workspace_floats(k, batch));
     for (int ph = 0; ph < HD_N_PHASES; ph++) {
         int64_t n = hd_items(k, (enum hd_phase)ph, batch);
         for (int t = 0; t < ranges; t++) {
@@ -808,13 +810,9 @@ static double st_case(struct st_desc d, int ceil_mode, int64_t batch, int thread
     struct st_kernel *k = st_prepare(&d, w, with_bias ? bias : NULL, why, sizeof why);
     ck_assert_msg(k != NULL, "st_prepare: %s", why);
     const int guard = 23;
-    float *out = malloc((size_t)(out_n + guard) * sizeof *out);
-    for (int64_t i = 0; i < out_n + guard; i++)
-        out[i] = NAN;
-    size_t wsn = st_workspace_floats(k, batch, threads);
-    float *ws = malloc(wsn * sizeof *ws);
-    for (size_t i = 0; i < wsn; i++)
-        ws[i] = NAN; /* the kernel must write what it reads */
+    /* poisoned: the kernel must write what it reads, and every output */
+    float *out = nan_floats((size_t)(out_n + guard));
+    float *ws = nan_floats(st_workspace_floats(k, batch, threads));
     for (int ph = 0; ph < ST_N_PHASES; ph++) {
         int64_t n = st_items(k, (enum st_phase)ph, batch, threads);
         for (int t = 0; t < threads; t++) {
