@@ -693,12 +693,14 @@ END_TEST
  * is a view (no buffer, no copy), with results bit for bit those of the
  * copying plan and the reference's; any other reader, an activation fused
  * into the concat, or the graph's output keeps the copy. */
-static void concat_plans(struct rig *rig, struct dlas_graph *g, int64_t batch, int views)
+static void concat_plans(struct rig *rig, struct dlas_graph *g, int64_t batch, int views,
+                         int blocks)
 {
     struct dlas_params *pp;
     struct dlas_primitive_choice gc = choice("grouped-spatial-pack", &pp);
     struct dlas_plan_options po;
     dlas_plan_options_default(&po);
+    po.blocks = blocks;
     struct dlas_plan *pv, *pc;
     ck_assert_msg(dlas_plan_create_ex(g, &rig->h, &rig->be, &gc, 1, NULL, batch, &po, &pv) == 0,
                   "%s", dlas_last_error());
@@ -710,6 +712,8 @@ static void concat_plans(struct rig *rig, struct dlas_graph *g, int64_t batch, i
         ck_assert_str_ne(dlas_plan_binding(pc, i), "view");
     }
     ck_assert_int_eq(n_views, views);
+    if (blocks) /* the stem is fused: its output is one of the parts */
+        ck_assert_int_eq(dlas_plan_n_blocks(pv), 1);
     ck_assert(plan_vs_ref(pv, g, batch) < 1e-5);
     /* the same input through both plans: the same bits */
     const struct dlas_node *in = dlas_graph_node(g, 0);
@@ -745,8 +749,17 @@ START_TEST(test_concat_views)
     for (int i = 0; i < dlas_graph_n_nodes(g); i++)
         concats += dlas_graph_node(g, i)->op == DLAS_OP_CONCAT;
     ck_assert_int_ge(concats, 15);
-    concat_plans(&rig, g, 1, concats);
-    concat_plans(&rig, g, 3, concats);
+    concat_plans(&rig, g, 1, concats, 0);
+    concat_plans(&rig, g, 3, concats, 0);
+    dlas_graph_free(g);
+    /* the ImageNet stem fused (a block that writes NCHW): the first dense
+     * block's concats, whose first part is the stem's output, are views too */
+    static const char *const dni[] = {"depth", "40", "growth", "6", "style", "imagenet", NULL};
+    g = zoo_model(&rig.h, "densenet", dni, 3, 35, 34, 10);
+    concats = 0;
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++)
+        concats += dlas_graph_node(g, i)->op == DLAS_OP_CONCAT;
+    concat_plans(&rig, g, 2, concats, 1);
     dlas_graph_free(g);
 
     /* constructed: which concats may be views */
@@ -789,7 +802,7 @@ START_TEST(test_concat_views)
         }
     }
     for (int64_t batch = 1; batch <= 3; batch += 2)
-        concat_plans(&rig, g, batch, 2);
+        concat_plans(&rig, g, batch, 2, 0);
     struct dlas_plan *p;
     ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, NULL, 0, NULL, 2, NULL, &p), 0);
     ck_assert_str_eq(dlas_plan_binding(p, c1), "view");

@@ -522,6 +522,11 @@ int64_t plan_blocks_out_numel(const struct dlas_plan *p, int id, int64_t own)
     return p->blocks[p->block_of[id]].out_numel;
 }
 
+int plan_blocks_out_nchw(const struct dlas_plan *p, int id)
+{
+    return !p->block_of || p->block_of[id] < 0 || p->blocks[p->block_of[id]].st;
+}
+
 struct block_run {
     const struct mb_block *mb;
     const struct hd_kernel *hd;

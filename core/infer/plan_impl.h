@@ -81,6 +81,9 @@ int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float *in, 
  * the block from the head's input. */
 int plan_blocks_find(struct dlas_plan *p, const struct dlas_plan_options *opt);
 int64_t plan_blocks_out_numel(const struct dlas_plan *p, int id, int64_t own);
+/* 1 when node id's buffer holds its output as a plain NCHW float tensor of
+ * the node's shape: it runs no block, or a block that writes NCHW (a stem). */
+int plan_blocks_out_nchw(const struct dlas_plan *p, int id);
 int plan_blocks_run(struct dlas_plan *p, int id, int64_t batch, const float *in, float *out);
 void plan_blocks_free(struct dlas_plan *p);
 

@@ -30,7 +30,7 @@ static int can_be_view(const struct dlas_plan *p, int c)
         return 0;
     for (int j = 0; j < nd->n_inputs; j++) {
         int r = p->root[nd->inputs[j]];
-        if (p->view[r] || (p->u8 && p->u8[r]) || (p->block_of && p->block_of[r] >= 0))
+        if (p->view[r] || (p->u8 && p->u8[r]) || !plan_blocks_out_nchw(p, r))
             return 0; /* a part must be a plain NCHW float tensor */
     }
     int readers = 0;
