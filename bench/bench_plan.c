@@ -33,7 +33,7 @@
  *              [--primitives a,b,c | --primitive NAME] [--fallback NAME]
  *              [--blocks 1|0|all] [--block-layout chain|nchw] [--concat view|copy]
  *              [--block-schedule auto|groups|rows] [--head fused|layers]
- *              [--stem fused|layers] [--cpu-time]
+ *              [--stem fused|layers] [--pool first|after] [--cpu-time]
  *
  * With auto, the fused mobile blocks (dlas_plan_options.blocks) race their
  * layers too, and those that win are kept (--blocks 0: never fused; --blocks
@@ -47,6 +47,9 @@
  * by layer instead of as one kernel (dlas_plan_options.block_no_head).
  * --stem layers: a network's stem (conv, max pool) likewise
  * (dlas_plan_options.block_no_stem).
+ * --pool after: an average pool that alone reads a 1x1 conv runs after the
+ * conv, as the graph has it, instead of before it on the conv's input
+ * (dlas_plan_options.no_pool_first; DenseNet's transitions).
  * A concat read only by batchnorms is read in place (--concat copy: every
  * concat copies its inputs, as before views).
  * --cpu-time: `time` and `profile` report process CPU time (all threads,
@@ -73,13 +76,16 @@ static const char usage[] =
     "                  [--fallback NAME]\n"
     "                  [--blocks 1|0|all] [--block-layout chain|nchw] [--concat view|copy]\n"
     "                  [--block-schedule auto|groups|rows] [--head fused|layers]\n"
-    "                  [--stem fused|layers] [--residual fused|separate] [--cpu-time]\n"
+    "                  [--stem fused|layers] [--pool first|after] [--residual fused|separate]\n"
+    "                  [--cpu-time]\n"
     "Binds the model's conv layers with auto (by measurement) over --primitives,\n"
     "or to one --primitive (auto also races fused mobile blocks against their layers\n"
     "unless --blocks 0; --blocks all: every block fused, no race). A primitive may\n"
     "carry parameters after a colon (winograd:tile=2); several of one primitive\n"
     "are rival candidates (winograd,winograd:tile=2). --residual separate: residual\n"
     "adds run as their own pass even where a conv's primitive could add them.\n"
+    "--pool after: an average pool that alone reads a 1x1 conv runs after it (as\n"
+    "the graph has it) instead of first, on the conv's input.\n"
     "Then it reads\n"
     "commands on stdin:\n"
     "run IN OUT | time W R | profile W R | probe | quit.\n";
@@ -110,6 +116,7 @@ struct opts {
     int no_residual;
     int no_head;
     int no_stem;
+    int no_pool_first;
     int64_t batch;
     char prims[512];
 };
@@ -171,6 +178,8 @@ static int parse(int argc, char **argv, struct opts *o)
             o->no_head = !strcmp(v, "layers");
         else if (!strcmp(a, "--stem") && (!strcmp(v, "fused") || !strcmp(v, "layers")))
             o->no_stem = !strcmp(v, "layers");
+        else if (!strcmp(a, "--pool") && (!strcmp(v, "first") || !strcmp(v, "after")))
+            o->no_pool_first = !strcmp(v, "after");
         else if (!strcmp(a, "--concat") && (!strcmp(v, "view") || !strcmp(v, "copy")))
             o->concat_copy = !strcmp(v, "copy");
         else if (!strcmp(a, "--residual") && (!strcmp(v, "fused") || !strcmp(v, "separate")))
@@ -536,6 +545,7 @@ int main(int argc, char **argv)
     po.block_schedule = o.schedule;
     po.block_no_head = o.no_head;
     po.block_no_stem = o.no_stem;
+    po.no_pool_first = o.no_pool_first;
     po.concat_copy = o.concat_copy;
     po.no_residual = o.no_residual;
     struct dlas_plan *plan = NULL;

@@ -197,6 +197,7 @@ VARIANTS = {
     "auto-groups": ["--block-schedule", "groups"],  # fused blocks never on the row schedule
     "auto-nohead": ["--head", "layers"],  # the head (1x1 conv, pool, linear) layer by layer
     "auto-nostem": ["--stem", "layers"],  # the stem (conv, max pool) layer by layer
+    "auto-poolafter": ["--pool", "after"],  # average pools after their 1x1 conv, as in the graph
     "auto-spin": [],  # OpenMP threads wait as libgomp does by default (300000 spins, then sleep)
     "auto-short": [],  # OpenMP threads spin 300 times (~10 us), then sleep
     "auto-passive": [],  # OpenMP threads sleep at once when they wait

@@ -687,6 +687,111 @@ START_TEST(test_plan_stem_cases)
 }
 END_TEST
 
+/* input 6 x 12 x 10 -> bn -> relu -> conv 8 (k, stride, groups) [-> bn]
+ * [-> relu] -> avgpool [-> relu] [+ a max pool of the conv's output] ->
+ * 3x3 conv: the cases of an average pool run before its conv. */
+struct pool_case {
+    int k, stride, groups, bn, relu_before, pool_k, pool_s, pool_pad, ceil, relu_after;
+    int second_reader, pools_first;
+};
+
+static struct dlas_graph *pool_graph(const struct pool_case *c)
+{
+    struct dlas_graph *g = dlas_graph_new();
+    int x = dlas_graph_input(g, "in", 6, 12, 10);
+    x = dlas_graph_relu(g, "relu0", dlas_graph_batchnorm(g, "bn0", x, 1e-5f));
+    struct dlas_conv_attr a = dlas_conv(8, c->k, c->stride, c->k / 2);
+    a.groups = c->groups;
+    a.bias = 1;
+    int y = dlas_graph_conv2d(g, "conv", x, &a);
+    if (c->bn)
+        y = dlas_graph_batchnorm(g, "bn", y, 1e-5f);
+    if (c->relu_before)
+        y = dlas_graph_relu(g, "relu", y);
+    struct dlas_pool_attr pa = dlas_pool(c->pool_k, c->pool_s, c->pool_pad);
+    pa.ceil_mode = c->ceil;
+    int z = dlas_graph_avgpool(g, "pool", y, &pa);
+    if (c->relu_after)
+        z = dlas_graph_relu(g, "pool_relu", z);
+    if (c->second_reader)
+        z = dlas_graph_add(g, "add", z, dlas_graph_maxpool(g, "max", y, &pa));
+    struct dlas_conv_attr n = dlas_conv(4, 3, 1, 1);
+    z = dlas_graph_conv2d(g, "next", z, &n);
+    ck_assert_msg(z >= 0 && dlas_graph_status(g) == 0, "%s", dlas_last_error());
+    init_graph(g, 31);
+    return g;
+}
+
+/* An average pool runs before the 1x1 conv it alone reads (stride 1, no
+ * activation; a batchnorm folded in, groups, overlapping windows and a relu
+ * after the pool allowed), and not otherwise (a relu before the pool,
+ * padding, a ceil-mode overhang, stride 2, a 3x3 conv, a second reader).
+ * Either way, on a primitive and on the core's reference conv, with and
+ * without no_pool_first, the plan agrees with the reference forward; a conv
+ * that pools first is described by its pooled input. DenseNet's transitions
+ * pool first. */
+START_TEST(test_plan_pool_first)
+{
+    struct rig rig;
+    rig_open(&rig, 2);
+    struct dlas_params *pp[2];
+    struct dlas_primitive_choice prims[1] = {choice("direct", &pp[0])};
+    struct dlas_primitive_choice fb = choice("im2col-gemm", &pp[1]);
+    static const struct pool_case cases[] = {
+        {1, 1, 1, 0, 0, 2, 2, 0, 0, 0, 0, 1}, {1, 1, 1, 1, 0, 3, 1, 0, 0, 0, 0, 1},
+        {1, 1, 2, 0, 0, 2, 2, 0, 0, 1, 0, 1}, {1, 1, 1, 0, 0, 3, 2, 0, 0, 0, 0, 1},
+        {1, 1, 1, 0, 1, 2, 2, 0, 0, 0, 0, 0}, {1, 1, 1, 0, 0, 3, 2, 1, 0, 0, 0, 0},
+        {1, 1, 1, 0, 0, 3, 2, 0, 1, 0, 0, 0}, {1, 2, 1, 0, 0, 2, 2, 0, 0, 0, 0, 0},
+        {3, 1, 1, 0, 0, 2, 2, 0, 0, 0, 0, 0}, {1, 1, 1, 0, 0, 2, 2, 0, 0, 0, 1, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct dlas_graph *g = pool_graph(&cases[k]);
+        const int conv = dlas_graph_find(g, "conv"), pool = dlas_graph_find(g, "pool");
+        const int64_t pooled_h = dlas_graph_node(g, pool)->out_shape[1];
+        for (int off = 0; off <= 1; off++)
+            for (int on_prim = 0; on_prim <= 1; on_prim++) {
+                struct dlas_plan_options po;
+                dlas_plan_options_default(&po);
+                po.no_pool_first = off;
+                struct dlas_plan *p;
+                ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, prims, on_prim,
+                                                     on_prim ? &fb : NULL, 3, &po, &p),
+                                 0);
+                const int first = cases[k].pools_first && !off;
+                ck_assert_msg(dlas_plan_fused_into(p, pool) == (first ? conv : -1),
+                              "case %zu: pool fused into %d", k, dlas_plan_fused_into(p, pool));
+                ck_assert_int_eq(dlas_plan_conv_desc(p, conv)->in_h,
+                                 first ? pooled_h : (int64_t)12);
+                for (int b = 1; b <= 3; b += 2) {
+                    double err = plan_vs_ref(p, g, b);
+                    ck_assert_msg(err < 1e-5, "case %zu (off %d, prim %d), batch %d: %.3g", k,
+                                  off, on_prim, b, err);
+                }
+                dlas_plan_free(p);
+            }
+        dlas_graph_free(g);
+    }
+    static const char *const dn[] = {"depth", "40", "growth", "6", NULL};
+    struct dlas_graph *g = zoo_model(&rig.h, "densenet", dn, 3, 16, 16, 10);
+    struct dlas_plan *p;
+    ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, prims, 1, &fb, 3, NULL, &p), 0);
+    int firsts = 0;
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++)
+        if (dlas_graph_node(g, i)->op == DLAS_OP_AVGPOOL) {
+            ck_assert_int_ge(dlas_plan_fused_into(p, i), 0);
+            firsts++;
+        }
+    ck_assert_int_eq(firsts, 2); /* DenseNet-40's two transitions */
+    for (int b = 1; b <= 3; b += 2)
+        ck_assert(plan_vs_ref(p, g, b) < 1e-5);
+    dlas_plan_free(p);
+    dlas_graph_free(g);
+    for (int k = 0; k < 2; k++)
+        dlas_params_free(pp[k]);
+    rig_close(&rig);
+}
+END_TEST
+
 /* The plan's own operators agree with the reference ones, NaN included:
  * pooling windows at every edge, ceil mode, batchnorm unfused, add. */
 /* Concatenations read in place: a concat whose only readers are batchnorms
@@ -1373,6 +1478,7 @@ int main(void)
     tcase_add_test(tc, test_auto_select);
     tcase_add_test(tc, test_plan_blocks);
     tcase_add_test(tc, test_plan_stem_cases);
+    tcase_add_test(tc, test_plan_pool_first);
     tcase_add_test(tc, test_thread_pool_kept);
     tcase_add_test(tc, test_concat_views);
     tcase_add_test(tc, test_add_in_place);

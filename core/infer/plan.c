@@ -30,6 +30,16 @@ static int64_t node_numel(const struct dlas_node *n)
     return e;
 }
 
+/* Floats per sample that node id's buffer holds: its own output's, or that
+ * of the last node fused into it where that differs (a fused block's, the
+ * pool's of a conv that pools first). */
+static int64_t held_numel(const struct dlas_plan *p, int id)
+{
+    if (p->bind[id].pool_first >= 0)
+        return node_numel(dlas_graph_node(p->g, p->bind[id].pool_first));
+    return plan_blocks_out_numel(p, id, node_numel(dlas_graph_node(p->g, id)));
+}
+
 static int conv_desc_of(const struct dlas_graph *g, int id, int64_t batch,
                         struct dlas_conv_desc *d)
 {
@@ -65,9 +75,9 @@ static int conv_desc_of(const struct dlas_graph *g, int id, int64_t batch,
 
 /* ---- fusion ---------------------------------------------------------------- */
 
-/* The only consumer of node id, or -1 (none, several, or id is the output). */
-static int sole_consumer(const struct dlas_graph *g, int id, int n)
+int plan_sole_consumer(const struct dlas_graph *g, int id)
 {
+    const int n = dlas_graph_n_nodes(g);
     if (id == n - 1 || dlas_graph_n_consumers(g, id) != 1)
         return -1;
     for (int k = id + 1; k < n; k++) {
@@ -77,6 +87,15 @@ static int sole_consumer(const struct dlas_graph *g, int id, int n)
                 return c->n_inputs == 1 ? k : -1;
     }
     return -1;
+}
+
+int plan_tail(const struct dlas_plan *p, int id)
+{
+    int t = id;
+    for (int j = id + 1; j < p->n; j++)
+        if (p->root[j] == id)
+            t = j;
+    return t;
 }
 
 static int f32_tensor(const struct dlas_tensor *t) { return t->data && t->dtype == DLAS_F32; }
@@ -133,7 +152,7 @@ static int fuse_graph(struct dlas_plan *p)
             continue;
         int tail = i;
         if (nd->op == DLAS_OP_CONV2D) {
-            int k = sole_consumer(g, i, p->n), folded = 0;
+            int k = plan_sole_consumer(g, i), folded = 0;
             if (k >= 0 && dlas_graph_node(g, k)->op == DLAS_OP_BATCHNORM) {
                 int rc = fold_bn(p, i, k, &folded);
                 if (rc)
@@ -142,7 +161,7 @@ static int fuse_graph(struct dlas_plan *p)
                     tail = k;
             }
         }
-        int k = sole_consumer(g, tail, p->n);
+        int k = plan_sole_consumer(g, tail);
         if (k >= 0 && p->root[k] == k) {
             enum dlas_op op = dlas_graph_node(g, k)->op;
             if (op == DLAS_OP_RELU || op == DLAS_OP_RELU6) {
@@ -200,6 +219,8 @@ static int bind_conv(struct dlas_plan *p, int id, const struct dlas_primitive_ch
     struct binding *b = &p->bind[id];
     b->index = -1;
     int rc = conv_desc_of(p->g, id, p->max_batch, &b->desc);
+    if (!rc && b->pool_first >= 0)
+        rc = plan_pool_first_desc(p, id, &b->desc);
     if (rc)
         return dlas_error_context("layer '%s'", n->name);
     if (b->fw)
@@ -349,8 +370,7 @@ static int residual_conv(const struct dlas_plan *p, int k, int *other)
     o = p->root[o];
     if (p->root[x] != c || !b->choice || b->in_block || b->int8 || p->post[c] != PLAN_POST_NONE ||
         b->residual >= 0 || p->view[o] || (p->u8 && p->u8[o]) ||
-        !dlas_prim_runs_residual(b->choice->comp->ops) ||
-        plan_blocks_out_numel(p, o, node_numel(dlas_graph_node(p->g, o))) != node_numel(a))
+        !dlas_prim_runs_residual(b->choice->comp->ops) || held_numel(p, o) != node_numel(a))
         return -1; /* (a fused stem's buffer holds its pool's output) */
     *other = o;
     return c;
@@ -416,9 +436,7 @@ static int in_place_slot(const struct dlas_plan *p, int i, const int *last_use,
     for (int j = 0; j < nd->n_inputs; j++) {
         int r = p->root[nd->inputs[j]];
         if (r >= i || p->slot[r] < 0 || last_use[r] != i || slot_free_at[p->slot[r]] != i ||
-            (p->u8 && p->u8[r]) ||
-            plan_blocks_out_numel(p, r, node_numel(dlas_graph_node(p->g, r))) !=
-                node_numel(nd))
+            (p->u8 && p->u8[r]) || held_numel(p, r) != node_numel(nd))
             continue;
         return p->slot[r];
     }
@@ -475,7 +493,7 @@ static int assign_slots(struct dlas_plan *p)
         }
         if (p->root[i] != i)
             continue;
-        size_t need = (size_t)(plan_blocks_out_numel(p, i, node_numel(nd)) * p->max_batch);
+        size_t need = (size_t)(held_numel(p, i) * p->max_batch);
         int best = in_place_slot(p, i, last_use, slot_free_at), in_place = best >= 0;
         for (int s = 0; !in_place && s < p->n_slots; s++)
             if (slot_free_at[s] < i && (best < 0 || p->slot_size[s] > p->slot_size[best]))
@@ -547,6 +565,7 @@ int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host
         p->root[i] = i;
         p->bind[i].index = -1;
         p->bind[i].residual = -1;
+        p->bind[i].pool_first = -1;
     }
     for (int i = 0; i < p->n && !rc; i++)
         if (i > 0 && dlas_graph_node(g, i)->op == DLAS_OP_INPUT)
@@ -554,6 +573,8 @@ int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host
     if (!rc && opt->fuse)
         rc = fuse_graph(p);
     p->dev = dlas_backend_device_ops(be);
+    if (!rc)
+        rc = plan_pool_first_find(p, opt);
     for (int i = 0; i < p->n && !rc; i++)
         if (dlas_graph_node(g, i)->op == DLAS_OP_CONV2D)
             rc = bind_conv(p, i, prims, n_prims, fallback, opt);
@@ -574,6 +595,10 @@ int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host
     if (!rc && p->qbuf_size && !(p->qbuf = be->ops->alloc(be->ctx, p->qbuf_size)))
         rc = dlas_error(DLAS_ERR_NOMEM, "cannot allocate %zu bytes for int8 boundaries",
                         p->qbuf_size);
+    if (!rc && p->pool_size &&
+        !(p->pool_buf = be->ops->alloc(be->ctx, p->pool_size * sizeof(float))))
+        rc = dlas_error(DLAS_ERR_NOMEM, "cannot allocate %zu floats of pooled inputs",
+                        p->pool_size);
     if (!rc && p->ws_size && !(p->ws = be->ops->alloc(be->ctx, p->ws_size)))
         rc = dlas_error(DLAS_ERR_NOMEM, "cannot allocate %zu bytes of workspace", p->ws_size);
     if (!rc && !(p->input_buf = be->ops->alloc(
@@ -626,6 +651,8 @@ void dlas_plan_free(struct dlas_plan *p)
         p->be->ops->free(p->be->ctx, p->ws);
     if (p->qbuf)
         p->be->ops->free(p->be->ctx, p->qbuf);
+    if (p->pool_buf)
+        p->be->ops->free(p->be->ctx, p->pool_buf);
     free(p->u8);
     free(p->view);
     free(p->slots);
@@ -666,6 +693,9 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
     float *out = p->slots[p->slot[i]];
     int rc, done = 0;
     const struct binding *b = &p->bind[i];
+    const int64_t held = batch * held_numel(p, i);
+    if (b->pool_first >= 0) /* the conv reads its input pooled */
+        in[0] = plan_pool_first_input(p, i, batch, in[0]);
     if (p->block_of && p->block_of[i] >= 0)
         rc = plan_blocks_run(p, i, batch, in[0], out);
     else if (nd->op == DLAS_OP_BATCHNORM && p->view[nd->inputs[0]])
@@ -691,15 +721,17 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
         if (rc)
             dlas_error_context("layer '%s': primitive '%s'", nd->name, b->choice->label);
         else if (!b->act_fused)
-            plan_post_inplace(p->be, out, batch * node_numel(nd), p->post[i]);
-    } else if (nd->op == DLAS_OP_CONV2D && b->fw) {
-        dlas_ref_conv2d(&b->desc, batch, in[0], b->fw, b->fb, out);
-        plan_post_inplace(p->be, out, batch * node_numel(nd), p->post[i]);
+            plan_post_inplace(p->be, out, held, p->post[i]);
+    } else if (nd->op == DLAS_OP_CONV2D && (b->fw || b->pool_first >= 0)) {
+        /* the layer as the plan describes it: batchnorm folded, input pooled */
+        dlas_ref_conv2d(&b->desc, batch, in[0], b->fw ? b->fw : dlas_f32(&nd->weight),
+                        b->fw ? b->fb : nd->attr.conv.bias ? dlas_f32(&nd->bias) : NULL, out);
+        plan_post_inplace(p->be, out, held, p->post[i]);
         rc = DLAS_OK;
     } else if (nd->op == DLAS_OP_CONV2D) {
         rc = dlas_ref_node_forward(p->g, i, batch, in, out);
         if (!rc)
-            plan_post_inplace(p->be, out, batch * node_numel(nd), p->post[i]);
+            plan_post_inplace(p->be, out, held, p->post[i]);
     } else
         rc = plan_fast_forward(p->g, i, batch, in, out, p->post[i], p->be);
     free(heap);

@@ -54,16 +54,6 @@ static int act_of(enum plan_post p)
                                                                       : DLAS_ACT_NONE;
 }
 
-/* The last node whose output node id's buffer ends up holding. */
-static int tail_of(const struct dlas_plan *p, int id)
-{
-    int t = id;
-    for (int j = id + 1; j < p->n; j++)
-        if (p->root[j] == id)
-            t = j;
-    return t;
-}
-
 /* The sole consumer of node t (reading it as its only input when single),
  * or -1. */
 static int consumer_of(const struct dlas_plan *p, int t, int want_inputs)
@@ -80,10 +70,10 @@ static int consumer_of(const struct dlas_plan *p, int t, int want_inputs)
 }
 
 /* A conv the block kernel can take: fp32 weights, not quantised, not
- * already in a block, running itself. */
+ * already in a block, running itself on its own input (not pooled first). */
 static int plain_conv(const struct dlas_plan *p, int id)
 {
-    if (id < 0 || p->root[id] != id || p->block_of[id] != -1)
+    if (id < 0 || p->root[id] != id || p->block_of[id] != -1 || p->bind[id].pool_first >= 0)
         return 0;
     const struct dlas_node *n = dlas_graph_node(p->g, id);
     const struct binding *b = &p->bind[id];
@@ -150,18 +140,18 @@ static int find_chain(const struct dlas_plan *p, int id, struct plan_block *bk)
     int dw = id;
     if (is_pointwise(p, id) || is_small_dense(p, id)) {
         bk->expand = id;
-        dw = consumer_of(p, tail_of(p, id), 1);
+        dw = consumer_of(p, plan_tail(p, id), 1);
         if (!plain_conv(p, dw))
             return 0;
     }
     if (!is_depthwise(p, dw))
         return 0;
-    int pw = consumer_of(p, tail_of(p, dw), 1);
+    int pw = consumer_of(p, plan_tail(p, dw), 1);
     if (!plain_conv(p, pw) || !is_pointwise(p, pw))
         return 0;
     bk->dw = dw;
     bk->pw = pw;
-    bk->last = tail_of(p, pw);
+    bk->last = plan_tail(p, pw);
     /* a residual add of the block's input */
     const struct dlas_node *head = dlas_graph_node(p->g, id);
     int add = consumer_of(p, bk->last, 2);
@@ -171,7 +161,7 @@ static int find_chain(const struct dlas_plan *p, int id, struct plan_block *bk)
         if (a->inputs[0] != a->inputs[1] && p->root[other] == p->root[head->inputs[0]] &&
             numel(a) == numel(dlas_graph_node(p->g, head->inputs[0]))) {
             bk->add = add;
-            bk->last = tail_of(p, add);
+            bk->last = plan_tail(p, add);
         }
     }
     return 1;
@@ -200,14 +190,14 @@ static int find_head(const struct dlas_plan *p, int id, struct plan_block *bk)
     const struct dlas_node *x = dlas_graph_node(p->g, c->inputs[0]);
     if (!is_pointwise(p, id) || x->out_ndim != 3 || !sole_readers(p, id))
         return 0;
-    int gap = consumer_of(p, tail_of(p, id), 1);
+    int gap = consumer_of(p, plan_tail(p, id), 1);
     if (gap < 0 || p->root[gap] != gap ||
         dlas_graph_node(p->g, gap)->op != DLAS_OP_GLOBAL_AVGPOOL || p->post[gap] != PLAN_POST_NONE ||
         !sole_readers(p, gap))
         return 0;
-    int lin = consumer_of(p, tail_of(p, gap), 1);
+    int lin = consumer_of(p, plan_tail(p, gap), 1);
     if (lin < 0 || p->root[lin] != lin || p->post[lin] != PLAN_POST_NONE ||
-        tail_of(p, lin) != lin)
+        plan_tail(p, lin) != lin)
         return 0;
     const struct dlas_node *l = dlas_graph_node(p->g, lin);
     if (l->op != DLAS_OP_LINEAR || l->weight.dtype != DLAS_F32 || !l->weight.data ||
@@ -251,9 +241,9 @@ static int find_stem(const struct dlas_plan *p, int id, struct plan_block *bk)
     if (x->out_ndim != 3 || x->out_shape[0] > ST_MAX_IN_C || a->groups != 1 || a->dil_h != 1 ||
         a->dil_w != 1 || !sole_readers(p, id))
         return 0;
-    int pool = consumer_of(p, tail_of(p, id), 1);
+    int pool = consumer_of(p, plan_tail(p, id), 1);
     if (pool < 0 || p->root[pool] != pool || dlas_graph_node(p->g, pool)->op != DLAS_OP_MAXPOOL ||
-        p->post[pool] != PLAN_POST_NONE || tail_of(p, pool) != pool)
+        p->post[pool] != PLAN_POST_NONE || plan_tail(p, pool) != pool)
         return 0;
     bk->pool = pool;
     bk->last = pool;

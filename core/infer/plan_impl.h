@@ -27,6 +27,7 @@ struct binding {
     int int8; /* runs through run_int8 */
     int in_block; /* computed by a fused mobile block (plan_blocks.c) */
     int residual; /* node whose output run_residual adds (a fused add), or -1 */
+    int pool_first; /* average pool run on the input first (plan_pool_first.c), or -1 */
 };
 
 struct dlas_plan {
@@ -63,7 +64,17 @@ struct dlas_plan {
     int n_conversions;
     /* concatenations left as views (plan_views.c): view[id] = 1 */
     unsigned char *view;
+    /* a pool-first conv's pooled input (plan_pool_first.c), the largest's */
+    float *pool_buf;
+    size_t pool_size; /* floats */
 };
+
+/* The graph's sole reader of node id (reading nothing else), or -1 (none,
+ * several, or id is the output). */
+int plan_sole_consumer(const struct dlas_graph *g, int id);
+/* The last node whose output node id's buffer ends up holding (id, or a
+ * node fused into it). */
+int plan_tail(const struct dlas_plan *p, int id);
 
 /* int8 (plan_quant.c). Before prepare: mark the convs that run int8 and
  * decide which int8 layers hand uint8 to the next; after: size the scratch
@@ -103,5 +114,14 @@ int plan_views_find(struct dlas_plan *p, const struct dlas_plan_options *opt);
 void plan_views_extend_lifetimes(const struct dlas_plan *p, int *last_use);
 int plan_views_batchnorm(struct dlas_plan *p, int id, int64_t batch, const float *input,
                          float *out);
+
+/* Average pools run before their 1x1 conv (plan_pool_first.c). Before
+ * binding: mark each conv whose output only such a pool reads (binding
+ * pool_first; the pool becomes fused into it) and size pool_buf; the
+ * conv's description is then the pooled one (plan_pool_first_desc); at run
+ * time plan_pool_first_input pools its input into pool_buf. */
+int plan_pool_first_find(struct dlas_plan *p, const struct dlas_plan_options *opt);
+int plan_pool_first_desc(const struct dlas_plan *p, int c, struct dlas_conv_desc *d);
+const float *plan_pool_first_input(struct dlas_plan *p, int c, int64_t batch, const float *in);
 
 #endif

@@ -317,6 +317,21 @@ static void avgpool_fn(void *arg, int64_t b, int64_t e, int thread)
     }
 }
 
+int plan_avgpool_full(const struct dlas_graph *g, int pool)
+{
+    const struct dlas_node *n = dlas_graph_node(g, pool);
+    return n->op == DLAS_OP_AVGPOOL && n->n_inputs == 1 && n->out_ndim == 3 &&
+           avgpool_full_windows(dlas_graph_node(g, n->inputs[0]), n);
+}
+
+void plan_avgpool_planes(const struct dlas_graph *g, int pool, int64_t planes, const float *in,
+                         float *out, const struct dlas_backend *be)
+{
+    const struct dlas_node *n = dlas_graph_node(g, pool), *x = dlas_graph_node(g, n->inputs[0]);
+    struct pool_job j = {x, n, in, out, PLAN_POST_NONE};
+    parallel(be, planes, planes * x->out_shape[1] * x->out_shape[2], avgpool_fn, &j);
+}
+
 static void gap_fn(void *arg, int64_t b, int64_t e, int thread)
 {
     const struct pool_job *j = arg;

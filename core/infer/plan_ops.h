@@ -34,6 +34,15 @@ int plan_batchnorm(const struct dlas_graph *g, int id, int64_t batch,
                    const struct plan_part *parts, int n_parts, float *out, enum plan_post post,
                    const struct dlas_backend *be);
 
+/* 1 when node `pool` is an average pool whose every window lies inside its
+ * input (no padding, no ceil-mode overhang): each divides by kh * kw. */
+int plan_avgpool_full(const struct dlas_graph *g, int pool);
+/* Average pool node `pool` (plan_avgpool_full) over `planes` planes of its
+ * input's height and width, whatever node they come from, split over the
+ * backend's threads. */
+void plan_avgpool_planes(const struct dlas_graph *g, int pool, int64_t planes, const float *in,
+                         float *out, const struct dlas_backend *be);
+
 /* y = post(y), split over the backend's threads when large. */
 void plan_post_inplace(const struct dlas_backend *be, float *y, int64_t n, enum plan_post post);
 

@@ -108,6 +108,15 @@ struct dlas_plan_options {
      * measure it (auto times its candidates so, each layer without its add).
      * Results are the same within float rounding. */
     int no_residual;
+    /* With fuse: an average pool whose windows all lie inside its input,
+     * the only reader of a 1x1 stride-1 conv with no activation (DenseNet's
+     * transitions: the conv, then a 2x2 pool), runs first, on the conv's
+     * input, and the conv on the pooled map: the same output, for a quarter
+     * of the conv's work there. The conv's layer description
+     * (dlas_plan_conv_desc) is the pooled one; the pool reports itself fused
+     * into the conv. 1 keeps the graph's order, to measure it. Results are
+     * the same within float rounding. */
+    int no_pool_first;
 };
 void dlas_plan_options_default(struct dlas_plan_options *o); /* fuse = 1, the rest none */
 /* Fused mobile blocks in a plan, and "first > conv > conv [+ add]; ..."
