@@ -201,9 +201,12 @@ VARIANTS = {
     "auto-spin": [],  # OpenMP threads wait as libgomp does by default (300000 spins, then sleep)
     "auto-short": [],  # OpenMP threads spin 300 times (~10 us), then sleep
     "auto-passive": [],  # OpenMP threads sleep at once when they wait
+    "auto-bind": [],  # OpenMP threads pinned, one to each CPU in order (OMP_PROC_BIND=close)
 }
 # dlas variants that wait in their own way whatever --omp-wait says
 VARIANT_WAIT = {"auto-spin": "default", "auto-short": "short", "auto-passive": "passive"}
+# dlas variants with more OpenMP settings in their environment (read by libgomp at start-up)
+VARIANT_ENV = {"auto-bind": {"OMP_PROC_BIND": "close", "OMP_PLACES": "threads"}}
 
 
 def omp_wait_env(env, how):
@@ -226,7 +229,7 @@ def start_servers(a, key, batch, ckpt, onnx):
     shape = "%dx%dx%d" % (c, h, w)
     servers = []
     for v in a.variants:
-        env = omp_wait_env(env, VARIANT_WAIT.get(v, a.omp_wait))
+        venv = dict(omp_wait_env(env, VARIANT_WAIT.get(v, a.omp_wait)), **VARIANT_ENV.get(v, {}))
         cmd = [os.path.join(a.build, "bench", "bench_plan")] + dlas_args + [
             "--input", shape, "--classes", str(classes), "--weights", ckpt, "--batch", str(batch),
             "--threads", str(a.threads)] + VARIANTS[v] + (["--cpu-time"] if a.cpu_time else [])
@@ -235,7 +238,7 @@ def start_servers(a, key, batch, ckpt, onnx):
         else:
             cmd += ["--primitives", a.prims]
         t0 = time.time()
-        d = Server("dlas" if v == a.variants[0] else "dlas:" + v, cmd, env)
+        d = Server("dlas" if v == a.variants[0] else "dlas:" + v, cmd, venv)
         d.hello["wall_s"] = time.time() - t0
         d.hello["variant"] = v
         servers.append(d)

@@ -688,11 +688,11 @@ START_TEST(test_plan_stem_cases)
 END_TEST
 
 /* input 6 x 12 x 10 -> bn -> relu -> conv 8 (k, stride, groups) [-> bn]
- * [-> relu] -> avgpool [-> relu] [+ a max pool of the conv's output] ->
- * 3x3 conv: the cases of an average pool run before its conv. */
+ * [-> relu] -> avgpool [-> relu] [+ a max pool of the conv's output]
+ * [-> 3x3 conv]: the cases of an average pool run before its conv. */
 struct pool_case {
     int k, stride, groups, bn, relu_before, pool_k, pool_s, pool_pad, ceil, relu_after;
-    int second_reader, pools_first;
+    int second_reader, pools_first, pool_is_output;
 };
 
 static struct dlas_graph *pool_graph(const struct pool_case *c)
@@ -716,7 +716,8 @@ static struct dlas_graph *pool_graph(const struct pool_case *c)
     if (c->second_reader)
         z = dlas_graph_add(g, "add", z, dlas_graph_maxpool(g, "max", y, &pa));
     struct dlas_conv_attr n = dlas_conv(4, 3, 1, 1);
-    z = dlas_graph_conv2d(g, "next", z, &n);
+    if (!c->pool_is_output)
+        z = dlas_graph_conv2d(g, "next", z, &n);
     ck_assert_msg(z >= 0 && dlas_graph_status(g) == 0, "%s", dlas_last_error());
     init_graph(g, 31);
     return g;
@@ -728,7 +729,8 @@ static struct dlas_graph *pool_graph(const struct pool_case *c)
  * padding, a ceil-mode overhang, stride 2, a 3x3 conv, a second reader).
  * Either way, on a primitive and on the core's reference conv, with and
  * without no_pool_first, the plan agrees with the reference forward; a conv
- * that pools first is described by its pooled input. DenseNet's transitions
+ * that pools first is described by its pooled input, also where the pool
+ * (and the relu after it) is the graph's output. DenseNet's transitions
  * pool first. */
 START_TEST(test_plan_pool_first)
 {
@@ -738,11 +740,12 @@ START_TEST(test_plan_pool_first)
     struct dlas_primitive_choice prims[1] = {choice("direct", &pp[0])};
     struct dlas_primitive_choice fb = choice("im2col-gemm", &pp[1]);
     static const struct pool_case cases[] = {
-        {1, 1, 1, 0, 0, 2, 2, 0, 0, 0, 0, 1}, {1, 1, 1, 1, 0, 3, 1, 0, 0, 0, 0, 1},
-        {1, 1, 2, 0, 0, 2, 2, 0, 0, 1, 0, 1}, {1, 1, 1, 0, 0, 3, 2, 0, 0, 0, 0, 1},
-        {1, 1, 1, 0, 1, 2, 2, 0, 0, 0, 0, 0}, {1, 1, 1, 0, 0, 3, 2, 1, 0, 0, 0, 0},
-        {1, 1, 1, 0, 0, 3, 2, 0, 1, 0, 0, 0}, {1, 2, 1, 0, 0, 2, 2, 0, 0, 0, 0, 0},
-        {3, 1, 1, 0, 0, 2, 2, 0, 0, 0, 0, 0}, {1, 1, 1, 0, 0, 2, 2, 0, 0, 0, 1, 0},
+        {1, 1, 1, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0}, {1, 1, 1, 1, 0, 3, 1, 0, 0, 0, 0, 1, 0},
+        {1, 1, 2, 0, 0, 2, 2, 0, 0, 1, 0, 1, 0}, {1, 1, 1, 0, 0, 3, 2, 0, 0, 0, 0, 1, 0},
+        {1, 1, 1, 0, 1, 2, 2, 0, 0, 0, 0, 0, 0}, {1, 1, 1, 0, 0, 3, 2, 1, 0, 0, 0, 0, 0},
+        {1, 1, 1, 0, 0, 3, 2, 0, 1, 0, 0, 0, 0}, {1, 2, 1, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0},
+        {3, 1, 1, 0, 0, 2, 2, 0, 0, 0, 0, 0, 0}, {1, 1, 1, 0, 0, 2, 2, 0, 0, 0, 1, 0, 0},
+        {1, 1, 1, 1, 0, 2, 2, 0, 0, 1, 0, 1, 1}, /* the pool (its relu) is the output */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         struct dlas_graph *g = pool_graph(&cases[k]);

@@ -342,26 +342,31 @@ static double mb_case(struct mb_desc d, int64_t batch, int threads, int with_bia
     return err / (norm > 0 ? norm : 1);
 }
 
+/* The tables give an mb_desc's fields in order and leave the trailing ones
+ * (schedule, the expansion's kernel and stride, threads) zero unless given;
+ * the designator tells the compiler so (-Wmissing-field-initializers). */
+#define MBD(...) {__VA_ARGS__, .threads = 0}
+
 START_TEST(mobile_block_against_the_layers)
 {
     /* in_c, h, w, expand, hid_c, stride, out_c, act_e, act_d, act_p, residual, act_r */
     const struct mb_desc cases[] = {
-        {16, 12, 12, 1, 96, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE},
-        {24, 11, 13, 1, 144, 2, 32, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
-        {5, 7, 9, 1, 30, 1, 5, DLAS_ACT_RELU, DLAS_ACT_RELU6, DLAS_ACT_RELU, 1, DLAS_ACT_RELU},
-        {8, 9, 7, 1, 250, 1, 40, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
-        {7, 6, 5, 1, 270, 2, 70, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU6, 0, DLAS_ACT_NONE},
-        {32, 10, 10, 0, 32, 1, 16, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
-        {20, 9, 11, 0, 20, 2, 45, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE},
-        {3, 1, 1, 1, 17, 1, 3, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE},
-        {4, 2, 19, 0, 4, 2, 64, DLAS_ACT_NONE, DLAS_ACT_NONE, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
+        MBD(16, 12, 12, 1, 96, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE),
+        MBD(24, 11, 13, 1, 144, 2, 32, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE),
+        MBD(5, 7, 9, 1, 30, 1, 5, DLAS_ACT_RELU, DLAS_ACT_RELU6, DLAS_ACT_RELU, 1, DLAS_ACT_RELU),
+        MBD(8, 9, 7, 1, 250, 1, 40, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE),
+        MBD(7, 6, 5, 1, 270, 2, 70, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU6, 0, DLAS_ACT_NONE),
+        MBD(32, 10, 10, 0, 32, 1, 16, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE),
+        MBD(20, 9, 11, 0, 20, 2, 45, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE),
+        MBD(3, 1, 1, 1, 17, 1, 3, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE),
+        MBD(4, 2, 19, 0, 4, 2, 64, DLAS_ACT_NONE, DLAS_ACT_NONE, DLAS_ACT_NONE, 0, DLAS_ACT_NONE),
         /* a dense 3x3 expansion (a stem conv), strides 2 and 1 */
-        {3, 17, 14, 1, 32, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
-         0, 3, 2},
-        {5, 9, 12, 1, 40, 2, 24, DLAS_ACT_RELU, DLAS_ACT_RELU6, DLAS_ACT_RELU, 0, DLAS_ACT_NONE,
-         0, 3, 1},
-        {16, 8, 7, 1, 48, 1, 16, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_RELU,
-         0, 3, 1},
+        MBD(3, 17, 14, 1, 32, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
+         0, 3, 2),
+        MBD(5, 9, 12, 1, 40, 2, 24, DLAS_ACT_RELU, DLAS_ACT_RELU6, DLAS_ACT_RELU, 0, DLAS_ACT_NONE,
+         0, 3, 1),
+        MBD(16, 8, 7, 1, 48, 1, 16, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_RELU,
+         0, 3, 1),
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
         for (int sched = MB_SCHED_GROUPS; sched <= MB_SCHED_ROWS; sched++)
@@ -478,14 +483,14 @@ START_TEST(mobile_block_layouts_are_exact)
 {
     /* in_c, h, w, expand, hid_c, stride, out_c, act_e, act_d, act_p, residual, act_r */
     const struct mb_desc cases[] = {
-        {16, 12, 12, 1, 96, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE},
-        {5, 7, 9, 1, 30, 1, 5, DLAS_ACT_RELU, DLAS_ACT_RELU6, DLAS_ACT_RELU, 1, DLAS_ACT_RELU},
-        {24, 11, 13, 1, 144, 2, 40, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
-        {20, 9, 11, 0, 20, 2, 45, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE},
-        {18, 7, 6, 0, 18, 1, 18, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_RELU6},
-        {3, 13, 11, 1, 32, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
-         0, 3, 2},
-        {3, 1, 1, 1, 17, 1, 3, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE},
+        MBD(16, 12, 12, 1, 96, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE),
+        MBD(5, 7, 9, 1, 30, 1, 5, DLAS_ACT_RELU, DLAS_ACT_RELU6, DLAS_ACT_RELU, 1, DLAS_ACT_RELU),
+        MBD(24, 11, 13, 1, 144, 2, 40, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE),
+        MBD(20, 9, 11, 0, 20, 2, 45, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE),
+        MBD(18, 7, 6, 0, 18, 1, 18, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_RELU6),
+        MBD(3, 13, 11, 1, 32, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
+         0, 3, 2),
+        MBD(3, 1, 1, 1, 17, 1, 3, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE),
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
         for (int sched = MB_SCHED_GROUPS; sched <= MB_SCHED_ROWS; sched++)
@@ -503,10 +508,10 @@ START_TEST(mobile_block_row_bands)
 {
     const struct mb_desc cases[] = {
         /* 9 groups of 16 hidden channels */
-        {24, 16, 13, 1, 144, 1, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE},
-        {16, 17, 15, 1, 144, 2, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE},
+        MBD(24, 16, 13, 1, 144, 1, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE),
+        MBD(16, 17, 15, 1, 144, 2, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE),
         /* 3 groups, no expansion */
-        {48, 12, 12, 0, 48, 1, 32, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE},
+        MBD(48, 12, 12, 0, 48, 1, 32, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE),
     };
     const int64_t groups[] = {9, 9, 3};
     float w[16] = {0};
@@ -542,13 +547,13 @@ START_TEST(mobile_block_row_schedule)
     float w[16] = {0};
     struct mb_weights mw = {w, NULL, w, NULL, w, NULL};
     /* in_c, h, w, expand, hid_c, stride, out_c, act_e, act_d, act_p, residual, act_r */
-    const struct mb_desc big = {16, 112, 112, 1, 96, 2, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
-                                DLAS_ACT_NONE, 0, DLAS_ACT_NONE, MB_SCHED_AUTO};
-    const struct mb_desc small = {160, 7, 7, 1, 960, 1, 160, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
-                                  DLAS_ACT_NONE, 1, DLAS_ACT_NONE, MB_SCHED_AUTO};
+    const struct mb_desc big = MBD(16, 112, 112, 1, 96, 2, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
+                                DLAS_ACT_NONE, 0, DLAS_ACT_NONE, MB_SCHED_AUTO);
+    const struct mb_desc small = MBD(160, 7, 7, 1, 960, 1, 160, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
+                                  DLAS_ACT_NONE, 1, DLAS_ACT_NONE, MB_SCHED_AUTO);
     /* D large enough, but too few rows for two bands of four */
-    const struct mb_desc short_map = {64, 7, 7, 1, 2048, 1, 64, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
-                                      DLAS_ACT_NONE, 1, DLAS_ACT_NONE, MB_SCHED_AUTO};
+    const struct mb_desc short_map = MBD(64, 7, 7, 1, 2048, 1, 64, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
+                                      DLAS_ACT_NONE, 1, DLAS_ACT_NONE, MB_SCHED_AUTO);
     float *zw = calloc(960 * 160, sizeof *zw);
     mw.we = mw.wd = mw.wp = zw;
     char why[128];
@@ -569,8 +574,8 @@ START_TEST(mobile_block_row_schedule)
     ck_assert_int_eq(mb_schedule_of(b), MB_SCHED_GROUPS);
     mb_free(b);
     /* 14 rows: bands of 4+ for 2 or 3 threads, not for 4 (channel groups then) */
-    struct mb_desc mid = {96, 14, 14, 1, 576, 1, 96, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
-                          DLAS_ACT_NONE, 1, DLAS_ACT_NONE, MB_SCHED_AUTO};
+    struct mb_desc mid = MBD(96, 14, 14, 1, 576, 1, 96, DLAS_ACT_RELU6, DLAS_ACT_RELU6,
+                          DLAS_ACT_NONE, 1, DLAS_ACT_NONE, MB_SCHED_AUTO);
     for (int t = 0; t <= 4; t++) {
         mid.threads = t;
         b = mb_prepare(&mid, &mw, why, sizeof why);
@@ -581,16 +586,16 @@ START_TEST(mobile_block_row_schedule)
     free(zw);
     (void)w;
     const struct mb_desc cases[] = {
-        {24, 21, 10, 1, 144, 1, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE,
-         MB_SCHED_ROWS},
-        {16, 23, 9, 1, 96, 2, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
-         MB_SCHED_ROWS},
-        {32, 18, 7, 0, 32, 1, 16, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
-         MB_SCHED_ROWS},
-        {40, 17, 6, 0, 40, 2, 72, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE,
-         MB_SCHED_ROWS},
-        {3, 35, 18, 1, 32, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
-         MB_SCHED_ROWS, 3, 2},
+        MBD(24, 21, 10, 1, 144, 1, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE,
+         MB_SCHED_ROWS),
+        MBD(16, 23, 9, 1, 96, 2, 24, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
+         MB_SCHED_ROWS),
+        MBD(32, 18, 7, 0, 32, 1, 16, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
+         MB_SCHED_ROWS),
+        MBD(40, 17, 6, 0, 40, 2, 72, DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU, 0, DLAS_ACT_NONE,
+         MB_SCHED_ROWS),
+        MBD(3, 35, 18, 1, 32, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
+         MB_SCHED_ROWS, 3, 2),
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
         for (int threads = 2; threads <= 3; threads++)
@@ -608,7 +613,7 @@ START_TEST(mobile_block_refuses_what_it_cannot_do)
     char why[128];
     float w[64] = {0};
     struct mb_weights mw = {w, NULL, w, NULL, w, NULL};
-    struct mb_desc d = {4, 5, 5, 1, 8, 3, 4, 0, 0, 0, 0, 0};
+    struct mb_desc d = MBD(4, 5, 5, 1, 8, 3, 4, 0, 0, 0, 0, 0);
     ck_assert_ptr_null(mb_prepare(&d, &mw, why, sizeof why));
     ck_assert_msg(strstr(why, "stride"), "%s", why);
     d.stride = 2;
