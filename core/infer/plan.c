@@ -75,7 +75,7 @@ static int conv_desc_of(const struct dlas_graph *g, int id, int64_t batch,
 
 /* ---- fusion ---------------------------------------------------------------- */
 
-int plan_sole_consumer(const struct dlas_graph *g, int id)
+int plan_sole_consumer(const struct dlas_graph *g, int id, int n_inputs)
 {
     const int n = dlas_graph_n_nodes(g);
     if (id == n - 1 || dlas_graph_n_consumers(g, id) != 1)
@@ -84,7 +84,7 @@ int plan_sole_consumer(const struct dlas_graph *g, int id)
         const struct dlas_node *c = dlas_graph_node(g, k);
         for (int j = 0; j < c->n_inputs; j++)
             if (c->inputs[j] == id)
-                return c->n_inputs == 1 ? k : -1;
+                return c->n_inputs == n_inputs ? k : -1;
     }
     return -1;
 }
@@ -152,7 +152,7 @@ static int fuse_graph(struct dlas_plan *p)
             continue;
         int tail = i;
         if (nd->op == DLAS_OP_CONV2D) {
-            int k = plan_sole_consumer(g, i), folded = 0;
+            int k = plan_sole_consumer(g, i, 1), folded = 0;
             if (k >= 0 && dlas_graph_node(g, k)->op == DLAS_OP_BATCHNORM) {
                 int rc = fold_bn(p, i, k, &folded);
                 if (rc)
@@ -161,7 +161,7 @@ static int fuse_graph(struct dlas_plan *p)
                     tail = k;
             }
         }
-        int k = plan_sole_consumer(g, tail);
+        int k = plan_sole_consumer(g, tail, 1);
         if (k >= 0 && p->root[k] == k) {
             enum dlas_op op = dlas_graph_node(g, k)->op;
             if (op == DLAS_OP_RELU || op == DLAS_OP_RELU6) {

@@ -54,21 +54,6 @@ static int act_of(enum plan_post p)
                                                                       : DLAS_ACT_NONE;
 }
 
-/* The sole consumer of node t (reading it as its only input when single),
- * or -1. */
-static int consumer_of(const struct dlas_plan *p, int t, int want_inputs)
-{
-    if (t == p->n - 1 || dlas_graph_n_consumers(p->g, t) != 1)
-        return -1;
-    for (int k = t + 1; k < p->n; k++) {
-        const struct dlas_node *c = dlas_graph_node(p->g, k);
-        for (int j = 0; j < c->n_inputs; j++)
-            if (c->inputs[j] == t)
-                return c->n_inputs == want_inputs ? k : -1;
-    }
-    return -1;
-}
-
 /* A conv the block kernel can take: fp32 weights, not quantised, not
  * already in a block, running itself on its own input (not pooled first). */
 static int plain_conv(const struct dlas_plan *p, int id)
@@ -140,13 +125,13 @@ static int find_chain(const struct dlas_plan *p, int id, struct plan_block *bk)
     int dw = id;
     if (is_pointwise(p, id) || is_small_dense(p, id)) {
         bk->expand = id;
-        dw = consumer_of(p, plan_tail(p, id), 1);
+        dw = plan_sole_consumer(p->g, plan_tail(p, id), 1);
         if (!plain_conv(p, dw))
             return 0;
     }
     if (!is_depthwise(p, dw))
         return 0;
-    int pw = consumer_of(p, plan_tail(p, dw), 1);
+    int pw = plan_sole_consumer(p->g, plan_tail(p, dw), 1);
     if (!plain_conv(p, pw) || !is_pointwise(p, pw))
         return 0;
     bk->dw = dw;
@@ -154,7 +139,7 @@ static int find_chain(const struct dlas_plan *p, int id, struct plan_block *bk)
     bk->last = plan_tail(p, pw);
     /* a residual add of the block's input */
     const struct dlas_node *head = dlas_graph_node(p->g, id);
-    int add = consumer_of(p, bk->last, 2);
+    int add = plan_sole_consumer(p->g, bk->last, 2);
     if (add >= 0 && p->root[add] == add && dlas_graph_node(p->g, add)->op == DLAS_OP_ADD) {
         const struct dlas_node *a = dlas_graph_node(p->g, add);
         int other = a->inputs[0] == bk->last ? a->inputs[1] : a->inputs[0];
@@ -190,12 +175,12 @@ static int find_head(const struct dlas_plan *p, int id, struct plan_block *bk)
     const struct dlas_node *x = dlas_graph_node(p->g, c->inputs[0]);
     if (!is_pointwise(p, id) || x->out_ndim != 3 || !sole_readers(p, id))
         return 0;
-    int gap = consumer_of(p, plan_tail(p, id), 1);
+    int gap = plan_sole_consumer(p->g, plan_tail(p, id), 1);
     if (gap < 0 || p->root[gap] != gap ||
         dlas_graph_node(p->g, gap)->op != DLAS_OP_GLOBAL_AVGPOOL || p->post[gap] != PLAN_POST_NONE ||
         !sole_readers(p, gap))
         return 0;
-    int lin = consumer_of(p, plan_tail(p, gap), 1);
+    int lin = plan_sole_consumer(p->g, plan_tail(p, gap), 1);
     if (lin < 0 || p->root[lin] != lin || p->post[lin] != PLAN_POST_NONE ||
         plan_tail(p, lin) != lin)
         return 0;
@@ -241,7 +226,7 @@ static int find_stem(const struct dlas_plan *p, int id, struct plan_block *bk)
     if (x->out_ndim != 3 || x->out_shape[0] > ST_MAX_IN_C || a->groups != 1 || a->dil_h != 1 ||
         a->dil_w != 1 || !sole_readers(p, id))
         return 0;
-    int pool = consumer_of(p, plan_tail(p, id), 1);
+    int pool = plan_sole_consumer(p->g, plan_tail(p, id), 1);
     if (pool < 0 || p->root[pool] != pool || dlas_graph_node(p->g, pool)->op != DLAS_OP_MAXPOOL ||
         p->post[pool] != PLAN_POST_NONE || plan_tail(p, pool) != pool)
         return 0;

@@ -69,9 +69,10 @@ struct dlas_plan {
     size_t pool_size; /* floats */
 };
 
-/* The graph's sole reader of node id (reading nothing else), or -1 (none,
- * several, or id is the output). */
-int plan_sole_consumer(const struct dlas_graph *g, int id);
+/* The graph's sole reader of node id, when it reads n_inputs inputs (1:
+ * id alone), or -1 (none, several, another input count, or id is the
+ * output). */
+int plan_sole_consumer(const struct dlas_graph *g, int id, int n_inputs);
 /* The last node whose output node id's buffer ends up holding (id, or a
  * node fused into it). */
 int plan_tail(const struct dlas_plan *p, int id);

@@ -32,7 +32,7 @@ static int pool_after(const struct dlas_plan *p, int c)
         a->stride_h != 1 || a->stride_w != 1 || a->pad_h != 0 || a->pad_w != 0 ||
         dlas_graph_node(p->g, n->inputs[0])->out_ndim != 3)
         return -1;
-    const int k = plan_sole_consumer(p->g, plan_tail(p, c));
+    const int k = plan_sole_consumer(p->g, plan_tail(p, c), 1);
     return k >= 0 && p->root[k] == k && plan_avgpool_full(p->g, k) ? k : -1;
 }
 
