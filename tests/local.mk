@@ -214,6 +214,30 @@ tests_check_students_LDADD = $(TEST_LDADD)
 # FUZZ_SECONDS (60) on its committed corpus; `make check-valgrind` runs the
 # core suites under valgrind (built without AVX-512) and wants zero errors and
 # zero leaks.
+# The same harnesses without libFuzzer, in every build's `make check` (and so
+# under ASan/UBSan in CI's sanitizer stage): each replays its committed corpus
+# and a fixed set of truncations and edits of it (tests/fuzz/replay.c).
+FUZZ_REPLAYS = tests/fuzz_replay_config tests/fuzz_replay_dataset \
+	tests/fuzz_replay_checkpoint tests/fuzz_replay_tunelog tests/fuzz_replay_results
+check_PROGRAMS += $(FUZZ_REPLAYS)
+TESTS += $(FUZZ_REPLAYS)
+FUZZ_REPLAY_DEPS = tests/fuzz/replay.c tests/fuzz/fuzz_common.h
+tests_fuzz_replay_config_SOURCES = $(FUZZ_REPLAY_DEPS)
+tests_fuzz_replay_config_CFLAGS = $(AM_CFLAGS) -DFUZZ_NAME=config
+tests_fuzz_replay_config_LDADD = libdlas.la
+tests_fuzz_replay_dataset_SOURCES = $(FUZZ_REPLAY_DEPS)
+tests_fuzz_replay_dataset_CFLAGS = $(AM_CFLAGS) -DFUZZ_NAME=dataset
+tests_fuzz_replay_dataset_LDADD = libdlas.la
+tests_fuzz_replay_checkpoint_SOURCES = $(FUZZ_REPLAY_DEPS)
+tests_fuzz_replay_checkpoint_CFLAGS = $(AM_CFLAGS) -DFUZZ_NAME=checkpoint
+tests_fuzz_replay_checkpoint_LDADD = libdlas.la
+tests_fuzz_replay_tunelog_SOURCES = $(FUZZ_REPLAY_DEPS)
+tests_fuzz_replay_tunelog_CFLAGS = $(AM_CFLAGS) -DFUZZ_NAME=tunelog
+tests_fuzz_replay_tunelog_LDADD = libdlas.la
+tests_fuzz_replay_results_SOURCES = $(FUZZ_REPLAY_DEPS)
+tests_fuzz_replay_results_CFLAGS = $(AM_CFLAGS) -DFUZZ_NAME=results
+tests_fuzz_replay_results_LDADD = libdlas.la
+
 .PHONY: fuzz check-valgrind
 fuzz:
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} $(SHELL) $(top_srcdir)/tests/fuzz/run.sh
