@@ -23,8 +23,11 @@ static struct dlas_tensor forward(const struct dlas_graph *g, int64_t batch)
     return y;
 }
 
-/* Mask every third prunable channel of every group (never a member's last),
- * then remove them: same output as masked, different from the original. */
+/* Mask every third prunable channel of every group, at most four a group
+ * (never a member's last), then remove them: same output as masked,
+ * different from the original. (Each mask call trial-removes everything
+ * masked so far, so a call costs more the more is masked: every third
+ * channel of MobileNet-v2 was a minute and a half under the sanitizers.) */
 static void mask_then_remove(struct dlas_graph *g, const char *label)
 {
     struct dlas_tensor y0 = forward(g, 2);
@@ -35,8 +38,8 @@ static void mask_then_remove(struct dlas_graph *g, const char *label)
     ck_assert_int_eq(dlas_graph_channel_groups(g, &gr, &ng), 0);
     int64_t masked = 0;
     for (int k = 0; k < ng; k++) {
-        int64_t live = gr[k].n_channels;
-        for (int64_t c = 0; c < gr[k].n_channels; c += 3) {
+        int64_t live = gr[k].n_channels, taken = 0;
+        for (int64_t c = 0; c < gr[k].n_channels && taken < 4; c += 3) {
             if (!gr[k].prunable[c] || live <= 1)
                 continue;
             int id = gr[k].node[c];
@@ -48,6 +51,7 @@ static void mask_then_remove(struct dlas_graph *g, const char *label)
             free(keep);
             if (rc == 0) {
                 masked++;
+                taken++;
                 live--;
                 ck_assert(dlas_graph_channel_masked(g, id, gr[k].channel[c]));
             }

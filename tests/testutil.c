@@ -12,6 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int dlas_test_subset(void)
+{
+    const char *e = getenv("DLAS_TEST_SUBSET");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
 int dlas_test_run(Suite *s)
 {
     SRunner *sr = srunner_create(s);

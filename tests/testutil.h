@@ -30,6 +30,11 @@
  * return the process's exit status: 0 when every test passed. */
 int dlas_test_run(Suite *s);
 
+/* 1 when DLAS_TEST_SUBSET is set (and not "0"): a slow build (CI's sanitizer
+ * stage) runs the small cases of the suites' sweeps only. The plain run
+ * covers them all; a test that skips a case under it says which. */
+int dlas_test_subset(void);
+
 /* A new test case of the suite, with a checked fixture (setup and teardown
  * may be NULL) and a timeout in seconds (0: Check's default, which make
  * check sets with CK_DEFAULT_TIMEOUT). */
