@@ -207,14 +207,10 @@ tests_check_students_SOURCES = tests/check_students.c tests/testutil.h
 tests_check_students_CFLAGS = $(TEST_CFLAGS)
 tests_check_students_LDADD = $(TEST_LDADD)
 
-# Fuzzing (libFuzzer, Debian's clang) and memcheck, each in its own build
-# tree beside this one: `make fuzz` runs every harness of tests/fuzz/ for
-# FUZZ_SECONDS (60) on its committed corpus; `make check-valgrind` runs the
-# core suites under valgrind (built without AVX-512) and wants zero errors and
-# zero leaks.
-# The same harnesses without libFuzzer, in every build's `make check` (and so
-# under ASan/UBSan in CI's sanitizer stage): each replays its committed corpus
-# and a fixed set of truncations and edits of it (tests/fuzz/replay.c).
+# The fuzz harnesses of tests/fuzz/ without libFuzzer, in every build's
+# `make check` (and so under ASan/UBSan in CI's sanitized distcheck): each
+# replays its committed corpus and a fixed set of truncations and edits of it
+# (tests/fuzz/replay.c).
 FUZZ_REPLAYS = tests/fuzz_replay_config tests/fuzz_replay_dataset \
 	tests/fuzz_replay_checkpoint tests/fuzz_replay_tunelog tests/fuzz_replay_results
 check_PROGRAMS += $(FUZZ_REPLAYS)
@@ -236,6 +232,11 @@ tests_fuzz_replay_results_SOURCES = $(FUZZ_REPLAY_DEPS)
 tests_fuzz_replay_results_CFLAGS = $(AM_CFLAGS) -DFUZZ_NAME=results
 tests_fuzz_replay_results_LDADD = libdlas.la
 
+# Fuzzing (libFuzzer, Debian's clang) and memcheck, each in its own build
+# tree beside this one: `make fuzz` runs every harness of tests/fuzz/ for
+# FUZZ_SECONDS (60) on its committed corpus; `make check-valgrind` runs the
+# core suites under valgrind (built without AVX-512) and wants zero errors and
+# zero leaks.
 .PHONY: fuzz check-valgrind
 fuzz:
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} $(SHELL) $(top_srcdir)/tests/fuzz/run.sh
