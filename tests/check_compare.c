@@ -488,11 +488,9 @@ START_TEST(test_plan_blocks)
         {"resnet", r50i, 1, 33, 40, 1, 0, 1, 1},   {"densenet", dni, 3, 35, 34, 1, 0, 1, 0},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        if (cases[k].big && dlas_test_subset()) {
-            fprintf(stderr, "check_compare: plan blocks: case %zu (%s) not run (DLAS_TEST_SUBSET)\n",
-                    k, cases[k].model);
+        if (cases[k].big &&
+            dlas_test_subset_skips("check_compare: plan blocks: case %zu (%s)", k, cases[k].model))
             continue;
-        }
         struct dlas_graph *g =
             zoo_model(&rig.h, cases[k].model, cases[k].kv, cases[k].c, cases[k].h, cases[k].w, 10);
         struct dlas_plan_options po;

@@ -945,6 +945,9 @@ static void hakd_brute_force(const struct dlas_graph *t, const double *frac, int
     free(b);
 }
 
+/* Within the budget on the (fake) target, with the fewest cheap stages any
+ * assignment needs and, of those, the most parameters; the kernel's cost,
+ * not the MACs, decides (grouped convolutions are slow there). */
 START_TEST(test_hakd_latency_choice)
 {
     const char *w[] = {"depth=10", "width=2", NULL};

@@ -18,6 +18,18 @@ int dlas_test_subset(void)
     return e && *e && strcmp(e, "0") != 0;
 }
 
+int dlas_test_subset_skips(const char *fmt, ...)
+{
+    if (!dlas_test_subset())
+        return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " not run (DLAS_TEST_SUBSET)\n");
+    return 1;
+}
+
 int dlas_test_run(Suite *s)
 {
     SRunner *sr = srunner_create(s);

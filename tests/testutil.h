@@ -34,6 +34,9 @@ int dlas_test_run(Suite *s);
  * stage) runs the small cases of the suites' sweeps only. The plain run
  * covers them all; a test that skips a case under it says which. */
 int dlas_test_subset(void);
+/* Under DLAS_TEST_SUBSET: says "<printf of fmt> not run (DLAS_TEST_SUBSET)"
+ * on stderr and returns 1, for a sweep to skip a large case; else 0. */
+int dlas_test_subset_skips(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A new test case of the suite, with a checked fixture (setup and teardown
  * may be NULL) and a timeout in seconds (0: Check's default, which make
