@@ -110,9 +110,17 @@ static int64_t planes_floats(const struct st_kernel *k)
     return pc_round_up(k->d.in_c * k->rows * k->cols, PC_VL);
 }
 
+/* A thread's share: its copy of the padded planes (rows at their place in
+ * the whole plane, so the tap offsets hold), then its ring, line and tile. */
+static int64_t share_floats(const struct st_kernel *k)
+{
+    return planes_floats(k) + k->thread_floats;
+}
+
 size_t st_workspace_floats(const struct st_kernel *k, int64_t batch, int threads)
 {
-    return (size_t)(batch * planes_floats(k) + (threads > 0 ? threads : 1) * k->thread_floats);
+    (void)batch;
+    return (size_t)((threads > 0 ? threads : 1) * share_floats(k));
 }
 
 /* Bands of pooled rows an image: one, unless the batch leaves threads
@@ -125,11 +133,7 @@ static int64_t bands(const struct st_kernel *k, int64_t batch, int threads)
 
 int64_t st_items(const struct st_kernel *k, enum st_phase ph, int64_t batch, int threads)
 {
-    switch (ph) {
-    case ST_PACK: return batch * k->d.in_c * k->rows;
-    case ST_MAIN: return batch * bands(k, batch, threads);
-    default: return 0;
-    }
+    return ph == ST_MAIN ? batch * bands(k, batch, threads) : 0;
 }
 
 /* Conv row y of the image's planes into its ring slot: every group of b
@@ -206,17 +210,44 @@ static void pool_row(const struct st_kernel *k, const float *ring, int64_t y0, i
     }
 }
 
-/* Pooled rows [r0, r1) of one image: each conv row its windows reach,
- * computed once into the ring, then the pool. */
-static void band(const struct st_kernel *k, const float *planes, int64_t r0, int64_t r1,
-                 float *ring, float *line, float *tile, float *out)
+/* The padded rows of the image's planes that conv rows [y0, y1) read, into
+ * the thread's planes, each at its place in the whole plane. */
+static void pack_rows(const struct st_kernel *k, const float *image, int64_t y0, int64_t y1,
+                      float *planes)
 {
     const struct st_desc *d = &k->d;
+    const int64_t first = y0 * d->stride_h, end = (y1 - 1) * d->stride_h + d->kh;
+    for (int64_t c = 0; c < d->in_c; c++)
+        for (int64_t row = first; row < end; row++)
+            pc_pad_row(image + c * d->in_h * d->in_w, d->in_h, d->in_w, d->pad_h, d->pad_w, row,
+                       k->cols, planes + (c * k->rows + row) * k->cols);
+}
+
+/* The first conv row pooled row r's window reaches, and the row after its
+ * last. */
+static void window_rows(const struct st_kernel *k, int64_t r, int64_t *y0, int64_t *y1)
+{
+    const struct st_desc *d = &k->d;
+    const int64_t top = r * d->psh - d->pph;
+    *y0 = top < 0 ? 0 : top;
+    *y1 = top + d->pkh < k->oh ? top + d->pkh : k->oh;
+}
+
+/* Pooled rows [r0, r1) of one image: the input rows their windows reach
+ * packed by this thread (in its own L2, and nobody waits for a packing
+ * phase), then each conv row computed once into the ring, then the pool. */
+static void band(const struct st_kernel *k, const float *image, int64_t r0, int64_t r1,
+                 float *planes, float *ring, float *line, float *tile, float *out)
+{
+    const struct st_desc *d = &k->d;
+    int64_t first, last, unused;
+    window_rows(k, r0, &first, &unused);
+    window_rows(k, r1 - 1, &unused, &last);
+    pack_rows(k, image, first, last, planes);
     int64_t next = 0; /* the first conv row not in the ring */
     for (int64_t r = r0; r < r1; r++) {
-        int64_t y0 = r * d->psh - d->pph, y1 = y0 + d->pkh;
-        y0 = y0 < 0 ? 0 : y0;
-        y1 = y1 < k->oh ? y1 : k->oh;
+        int64_t y0, y1;
+        window_rows(k, r, &y0, &y1);
         if (r == r0 || next < y0)
             next = y0;
         for (; next < y1; next++)
@@ -225,32 +256,19 @@ static void band(const struct st_kernel *k, const float *planes, int64_t r0, int
     }
 }
 
-static void pack_rows(const struct st_kernel *k, const float *in, float *ws, int64_t i0,
-                      int64_t i1)
-{
-    const struct st_desc *d = &k->d;
-    const int64_t per_image = d->in_c * k->rows;
-    for (int64_t it = i0; it < i1; it++) {
-        const int64_t n = it / per_image, c = it % per_image / k->rows, row = it % k->rows;
-        pc_pad_row(in + (n * d->in_c + c) * d->in_h * d->in_w, d->in_h, d->in_w, d->pad_h,
-                   d->pad_w, row, k->cols, ws + n * planes_floats(k) + (c * k->rows + row) * k->cols);
-    }
-}
-
 void st_run(const struct st_kernel *k, enum st_phase ph, int64_t batch, const float *in,
             float *out, float *ws, int threads, int64_t i0, int64_t i1, int thread)
 {
-    if (ph == ST_PACK) {
-        pack_rows(k, in, ws, i0, i1);
+    if (ph != ST_MAIN)
         return;
-    }
     const struct st_desc *d = &k->d;
     const int64_t nb = bands(k, batch, threads);
-    float *ring = ws + batch * planes_floats(k) + (int64_t)thread * k->thread_floats;
+    float *planes = ws + (int64_t)thread * share_floats(k);
+    float *ring = planes + planes_floats(k);
     float *line = ring + d->pkh * k->row_floats, *tile = line + k->row_floats;
     for (int64_t it = i0; it < i1; it++) {
         const int64_t n = it / nb, j = it % nb;
-        band(k, ws + n * planes_floats(k), j * d->ph / nb, (j + 1) * d->ph / nb, ring, line,
-             tile, out + n * d->out_c * d->ph * d->pw);
+        band(k, in + n * d->in_c * d->in_h * d->in_w, j * d->ph / nb, (j + 1) * d->ph / nb, planes,
+             ring, line, tile, out + n * d->out_c * d->ph * d->pw);
     }
 }
