@@ -96,32 +96,6 @@ static int mask_classes(struct dlas_graph *g, int id, const uint8_t *keep)
     return rc;
 }
 
-int dlas_graph_mask_channels(struct dlas_graph *g, int id, const uint8_t *keep)
-{
-    if (!g || !keep)
-        return dlas_error(DLAS_ERR_INVALID, "mask channels: NULL %s", g ? "keep" : "graph");
-    if (id < 0 || id >= dlas_graph_n_nodes(g))
-        return dlas_error(DLAS_ERR_INVALID, "mask channels: no node %d", id);
-    /* The refusals of removal, on one copy: these channels now, then every
-     * channel masked so far (still masked in the copy) together with them,
-     * so that a layer masked channel by channel is still refused its last
-     * one. A masked class stays dead whatever else is removed, so removing
-     * these first leaves the same set to remove as masking them would. */
-    struct dlas_graph *trial = dlas_graph_clone(g);
-    if (!trial)
-        return dlas_error(DLAS_ERR_NOMEM, "mask channels: out of memory");
-    int rc = dlas_graph_prune_channels(trial, id, keep);
-    if (rc) {
-        dlas_graph_free(trial);
-        return rc;
-    }
-    rc = dlas_graph_remove_masked_channels(trial, NULL);
-    dlas_graph_free(trial);
-    if (rc)
-        return dlas_error_context("masking channels of '%s'", dlas_graph_node(g, id)->name);
-    return mask_classes(g, id, keep);
-}
-
 int dlas_graph_channel_masked(const struct dlas_graph *g, int id, int64_t c)
 {
     const struct dlas_node *n = g ? dlas_graph_node(g, id) : NULL;
@@ -132,67 +106,131 @@ int dlas_graph_channel_masked(const struct dlas_graph *g, int id, int64_t c)
     return row_masked(&n->weight, c) && entry_masked(&n->bias, c);
 }
 
-/* One pass: the first source with a dead class loses every dead class it
- * carries. Returns 1 when it removed something, 0 when none is left. */
-static int remove_one(struct dlas_graph *g, int64_t *removed)
+/* Mark at their roots in rm every dead class: one where every node that
+ * sets a value is masked, at least one source is, and nothing blocks
+ * removing it. Removing one class changes neither the masks nor the sources
+ * of another, so one pass finds them all. (Removing them a source a pass,
+ * building the ties again each pass, cost a mask call on MobileNet-v2
+ * 20-50 ms.) Returns, source by source in node order, the channels of each
+ * source in a dead class that no earlier source had, or -status. */
+static int64_t mark_dead(const struct dlas_graph *g, struct ties *t, uint8_t *rm)
 {
-    struct ties t;
-    int rc = ties_build(g, &t);
-    if (rc)
-        return -rc;
-    uint8_t *alive = calloc((size_t)t.n_slots + 1, 1), *has_src = calloc((size_t)t.n_slots + 1, 1);
-    uint8_t *keep = NULL;
-    int done = 0;
+    uint8_t *alive = calloc((size_t)t->n_slots + 1, 1), *has_src = calloc((size_t)t->n_slots + 1, 1);
     if (!alive || !has_src) {
-        rc = dlas_error(DLAS_ERR_NOMEM, "remove masked channels: out of memory");
-        goto out;
+        free(alive);
+        free(has_src);
+        return -dlas_error(DLAS_ERR_NOMEM, "remove masked channels: out of memory");
     }
-    /* a class is dead when every node that sets a value in it is masked
-     * there, at least one source is in it, and nothing blocks removing it */
-    for (int i = 0; i < t.n_nodes; i++) {
+    for (int i = 0; i < t->n_nodes; i++) {
         const struct dlas_node *n = dlas_graph_node(g, i);
-        for (int64_t c = 0; c < ties_width(&t, i); c++) {
-            int64_t r = ties_find(&t, ties_slot(&t, i, c));
+        for (int64_t c = 0; c < ties_width(t, i); c++) {
+            int64_t r = ties_find(t, ties_slot(t, i, c));
             if (sets_value(n) && !dlas_graph_channel_masked(g, i, c))
                 alive[r] = 1;
             if (ties_source(g, n))
                 has_src[r] = 1;
         }
     }
-    for (int i = 0; i < t.n_nodes && !done; i++) {
-        const struct dlas_node *n = dlas_graph_node(g, i);
-        if (!ties_source(g, n))
+    int64_t dead = 0;
+    for (int i = 0; i < t->n_nodes; i++) {
+        if (!ties_source(g, dlas_graph_node(g, i)))
             continue;
-        const int64_t w = ties_width(&t, i);
-        int64_t dead = 0;
+        const int64_t w = ties_width(t, i);
+        int64_t mine = 0;
         for (int64_t c = 0; c < w; c++) {
-            int64_t r = ties_find(&t, ties_slot(&t, i, c));
-            dead += !alive[r] && has_src[r] && t.blocker[r] < 0;
+            int64_t r = ties_find(t, ties_slot(t, i, c));
+            mine += !alive[r] && has_src[r] && t->blocker[r] < 0 && !rm[r];
         }
-        if (!dead)
-            continue;
-        if (!(keep = malloc((size_t)w))) {
-            rc = dlas_error(DLAS_ERR_NOMEM, "remove masked channels: out of memory");
-            goto out;
+        for (int64_t c = 0; c < w && mine; c++) {
+            int64_t r = ties_find(t, ties_slot(t, i, c));
+            rm[r] |= !alive[r] && has_src[r] && t->blocker[r] < 0;
         }
-        for (int64_t c = 0; c < w; c++) {
-            int64_t r = ties_find(&t, ties_slot(&t, i, c));
-            keep[c] = !(!alive[r] && has_src[r] && t.blocker[r] < 0);
-        }
-        if ((rc = dlas_graph_prune_channels(g, i, keep))) {
-            dlas_error_context("removing the masked channels of '%s'", n->name);
-            goto out;
-        }
-        if (removed)
-            *removed += dead;
-        done = 1;
+        dead += mine;
     }
-out:
-    free(keep);
     free(alive);
     free(has_src);
+    return dead;
+}
+
+/* The ties of g and a zeroed mark a slot, or a status. */
+static int ties_and_marks(const struct dlas_graph *g, struct ties *t, uint8_t **rm)
+{
+    int rc = ties_build(g, t);
+    if (rc)
+        return rc;
+    if (!(*rm = calloc((size_t)t->n_slots + 1, 1))) {
+        ties_free(t);
+        return dlas_error(DLAS_ERR_NOMEM, "channel masks: out of memory");
+    }
+    return DLAS_OK;
+}
+
+/* Whether removal would refuse these channels of id, alone or together with
+ * every channel masked so far (what it would say, as the error), checked on
+ * the graph as it is, in one pass a question, no copy of the graph made. */
+static int check_removable(struct dlas_graph *g, int id, const uint8_t *keep)
+{
+    struct ties t;
+    uint8_t *rm;
+    int rc = ties_and_marks(g, &t, &rm);
+    if (rc)
+        return rc;
+    int64_t n = 0, dead = 0;
+    int inconsistent = 0;
+    if (!(rc = ties_mark_keep(g, &t, id, keep, rm, &n)) && n &&
+        !(rc = ties_remove_classes(g, &t, rm, 1, &inconsistent))) {
+        if ((dead = mark_dead(g, &t, rm)) < 0)
+            rc = (int)-dead;
+        else
+            rc = ties_remove_classes(g, &t, rm, 1, &inconsistent);
+    }
+    free(rm);
     ties_free(&t);
-    return rc ? -rc : done;
+    return rc;
+}
+
+static int remove_dead(struct dlas_graph *g, int64_t *removed)
+{
+    struct ties t;
+    uint8_t *rm;
+    int rc = ties_and_marks(g, &t, &rm);
+    if (rc)
+        return rc;
+    int64_t dead = mark_dead(g, &t, rm);
+    int inconsistent = 0;
+    if (dead < 0)
+        rc = (int)-dead;
+    else if (dead && (rc = ties_remove_classes(g, &t, rm, 0, &inconsistent)))
+        dlas_error_context(inconsistent ? "removing %lld masked channels: internal error, graph "
+                                          "left inconsistent"
+                                        : "removing %lld masked channels",
+                           (long long)dead);
+    if (!rc && removed)
+        *removed = dead;
+    free(rm);
+    ties_free(&t);
+    return rc;
+}
+
+int dlas_graph_mask_channels(struct dlas_graph *g, int id, const uint8_t *keep)
+{
+    if (!g || !keep)
+        return dlas_error(DLAS_ERR_INVALID, "mask channels: NULL %s", g ? "keep" : "graph");
+    if (id < 0 || id >= dlas_graph_n_nodes(g))
+        return dlas_error(DLAS_ERR_INVALID, "mask channels: no node %d", id);
+    const struct dlas_node *n = dlas_graph_node(g, id);
+    if (n->op != DLAS_OP_CONV2D && n->op != DLAS_OP_LINEAR)
+        return dlas_error(DLAS_ERR_INVALID,
+                          "mask channels: '%s' is a %s; only conv2d and linear outputs are "
+                          "masked directly",
+                          n->name, dlas_op_name(n->op));
+    /* refused where removal would refuse these channels together with every
+     * one masked so far, so that a layer masked channel by channel is still
+     * refused its last one */
+    int rc = dlas_graph_validate(g);
+    if (rc || (rc = check_removable(g, id, keep)))
+        return dlas_error_context("masking channels of '%s'", n->name);
+    return mask_classes(g, id, keep);
 }
 
 int dlas_graph_remove_masked_channels(struct dlas_graph *g, int64_t *removed)
@@ -204,11 +242,5 @@ int dlas_graph_remove_masked_channels(struct dlas_graph *g, int64_t *removed)
     int rc = dlas_graph_validate(g);
     if (rc)
         return dlas_error_context("remove masked channels");
-    for (;;) {
-        int r = remove_one(g, removed);
-        if (r < 0)
-            return -r;
-        if (r == 0)
-            return DLAS_OK;
-    }
+    return remove_dead(g, removed);
 }

@@ -67,15 +67,23 @@ static int slice(const struct dlas_tensor *src, const uint8_t *rm_out, const uin
     for (int64_t r = 0; r < rows; r++) {
         if (rm_out && rm_out[r])
             continue;
-        const uint8_t *grp = rm_in ? rm_in + (r / per_group) * cols : NULL;
-        for (int64_t j = 0; j < cols; j++) {
-            if (src->ndim >= 2 && grp && grp[j])
+        const uint8_t *grp = rm_in && src->ndim >= 2 ? rm_in + (r / per_group) * cols : NULL;
+        /* runs of kept columns, one copy each (a 1x1 conv's blocks are one
+         * element: a copy an element made pruning MobileNet-v2 slow) */
+        for (int64_t j = 0; j < cols;) {
+            if (grp && grp[j]) {
+                j++;
                 continue;
-            int64_t in = r * cols + j;
-            memcpy(d + (size_t)out * blk, s + (size_t)in * blk, blk);
+            }
+            int64_t end = j + 1;
+            while (end < cols && !(grp && grp[end]))
+                end++;
+            const int64_t in = r * cols + j, n = end - j;
+            memcpy(d + (size_t)out * blk, s + (size_t)in * blk, (size_t)n * blk);
             if (src->mask)
-                memcpy(dst->mask + out * inner, src->mask + in * inner, (size_t)inner);
-            out++;
+                memcpy(dst->mask + out * inner, src->mask + in * inner, (size_t)(n * inner));
+            out += n;
+            j = end;
         }
     }
     return DLAS_OK;
@@ -129,7 +137,7 @@ static void plans_free(struct node_plan *p, int n)
 /* Check what removing the slots marked in rm does to node i and prepare its
  * new parameters. */
 static int plan_node(const struct dlas_graph *g, const struct ties *t, const uint8_t *rm, int i,
-                     struct node_plan *p)
+                     int dry, struct node_plan *p)
 {
     const struct dlas_node *n = dlas_graph_node(g, i);
     const uint8_t *own = rm + t->base[i];
@@ -168,6 +176,8 @@ static int plan_node(const struct dlas_graph *g, const struct ties *t, const uin
                                   n->name);
         }
     }
+    if (dry)
+        return DLAS_OK;
     p->touched = 1;
     p->new_out = w - lost;
     int rc;
@@ -218,9 +228,8 @@ static void commit(struct dlas_graph *g, struct node_plan *plans)
     }
 }
 
-/* Mark the classes to remove; refuse when the keep mask cannot be honoured. */
-static int mark(const struct dlas_graph *g, struct ties *t, int id, const uint8_t *keep,
-                uint8_t *rm_root, int64_t *n_removed)
+int ties_mark_keep(const struct dlas_graph *g, struct ties *t, int id, const uint8_t *keep,
+                   uint8_t *rm_root, int64_t *n_removed)
 {
     const struct dlas_node *n = dlas_graph_node(g, id);
     const int64_t w = ties_width(t, id);
@@ -261,6 +270,29 @@ static int mark(const struct dlas_graph *g, struct ties *t, int id, const uint8_
     return DLAS_OK;
 }
 
+int ties_remove_classes(struct dlas_graph *g, struct ties *t, uint8_t *rm, int dry,
+                        int *inconsistent)
+{
+    *inconsistent = 0;
+    struct node_plan *plans = calloc((size_t)g->n, sizeof *plans);
+    if (!plans)
+        return dlas_error(DLAS_ERR_NOMEM, "prune channels: out of memory");
+    /* every slot takes its class's mark (roots are a class's first slot, so
+     * a root is always marked before its members are read) */
+    for (int64_t s = 0; s < t->n_slots; s++)
+        rm[s] = rm[ties_find(t, s)];
+    int rc = DLAS_OK;
+    for (int i = 0; i < g->n && !rc; i++)
+        rc = plan_node(g, t, rm, i, dry, &plans[i]);
+    if (!rc && !dry) {
+        commit(g, plans);
+        if ((rc = dlas_graph_infer_shapes(g)) || (rc = dlas_graph_validate(g)))
+            *inconsistent = 1;
+    }
+    plans_free(plans, g->n);
+    return rc;
+}
+
 int dlas_graph_prune_channels(struct dlas_graph *g, int id, const uint8_t *keep)
 {
     int rc = dlas_graph_validate(g);
@@ -280,31 +312,24 @@ int dlas_graph_prune_channels(struct dlas_graph *g, int id, const uint8_t *keep)
     if ((rc = ties_build(g, &t)))
         return rc;
     uint8_t *rm = calloc((size_t)t.n_slots + 1, 1);
-    struct node_plan *plans = calloc((size_t)g->n, sizeof *plans);
     int64_t n_removed = 0;
-    if (!rm || !plans) {
+    int inconsistent = 0;
+    if (!rm) {
         rc = dlas_error(DLAS_ERR_NOMEM, "prune channels: out of memory");
         goto out;
     }
-    if ((rc = mark(g, &t, id, keep, rm, &n_removed)) || !n_removed)
+    if ((rc = ties_mark_keep(g, &t, id, keep, rm, &n_removed)) || !n_removed)
         goto out;
-    /* every slot takes its class's mark (roots are a class's first slot, so
-     * a root is always marked before its members are read) */
-    for (int64_t s = 0; s < t.n_slots; s++)
-        rm[s] = rm[ties_find(&t, s)];
-    for (int i = 0; i < g->n && !rc; i++)
-        rc = plan_node(g, &t, rm, i, &plans[i]);
-    if (rc) {
-        dlas_error_context("removing %lld channel%s of %s '%s'", (long long)n_removed,
-                           n_removed == 1 ? "" : "s", dlas_op_name(n->op), n->name);
-        goto out;
+    if ((rc = ties_remove_classes(g, &t, rm, 0, &inconsistent))) {
+        if (inconsistent)
+            dlas_error_context("prune channels of '%s': internal error, graph left "
+                               "inconsistent",
+                               g->nodes[id].name);
+        else
+            dlas_error_context("removing %lld channel%s of %s '%s'", (long long)n_removed,
+                               n_removed == 1 ? "" : "s", dlas_op_name(n->op), n->name);
     }
-    commit(g, plans);
-    if ((rc = dlas_graph_infer_shapes(g)) || (rc = dlas_graph_validate(g)))
-        rc = dlas_error_context("prune channels of '%s': internal error, graph left "
-                                "inconsistent", g->nodes[id].name);
 out:
-    plans_free(plans, g->n);
     free(rm);
     ties_free(&t);
     return rc;

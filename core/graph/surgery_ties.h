@@ -30,6 +30,25 @@ static inline int64_t ties_width(const struct ties *t, int node)
     return t->base[node + 1] - t->base[node];
 }
 
+/* Channel removal's two steps (defined in surgery_prune.c), for pruning and
+ * for masking alike.
+ *
+ * ties_mark_keep: mark at their roots in rm_root the classes of node id's
+ * channels that keep leaves out (*n_removed of them); refuse a class a
+ * blocker holds, or one tied to a channel keep keeps.
+ *
+ * ties_remove_classes: remove every class marked at its root in rm
+ * (t->n_slots + 1 bytes; every slot's byte is overwritten with its class's
+ * mark). Every node's new parameters are made first: a refusal (a node left
+ * with no channels, a grouped conv losing channels unevenly) leaves g as it
+ * was. dry: only refuse or accept, change nothing (no tensor is copied).
+ * *inconsistent is set when g failed to re-derive its shapes after the
+ * change (a bug). */
+int ties_mark_keep(const struct dlas_graph *g, struct ties *t, int id, const uint8_t *keep,
+                   uint8_t *rm_root, int64_t *n_removed);
+int ties_remove_classes(struct dlas_graph *g, struct ties *t, uint8_t *rm, int dry,
+                        int *inconsistent);
+
 /* A conv whose output channels each come from one input channel. */
 int ties_depthwise(const struct dlas_graph *g, const struct dlas_node *n);
 /* A node that starts fresh channels: a conv other than depthwise, a linear. */

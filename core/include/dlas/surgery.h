@@ -87,9 +87,11 @@ int dlas_graph_mask_channels(struct dlas_graph *g, int id, const uint8_t *keep);
  * its weight row and its bias (a batchnorm's scale and shift) all mask 0. */
 int dlas_graph_channel_masked(const struct dlas_graph *g, int id, int64_t c);
 /* Physically remove every class of tied channels that is masked everywhere
- * it gets a value (every conv, linear and batchnorm in it), with
- * dlas_graph_prune_channels; the output does not change. *removed (may be
- * NULL) counts the independent channels removed. */
+ * it gets a value (every conv, linear and batchnorm in it), all in one pass,
+ * sliced and refused as dlas_graph_prune_channels slices and refuses; the
+ * output does not change. *removed (may be NULL) counts the independent
+ * channels removed. Masking and removing cost one pass over the graph a
+ * call, however many channels are masked already. */
 int dlas_graph_remove_masked_channels(struct dlas_graph *g, int64_t *removed);
 
 /* Build a replacement block: append nodes to `g`, which holds only an input
