@@ -64,6 +64,13 @@ EXTRA_DIST += bench/vs_ort.py bench/ort_bench.js bench/README-ort.md bench/scale
 # what libgomp's waiting costs a plan-like run of regions (a standalone program)
 EXTRA_DIST += bench/omp_wait.c
 
+# What masking channels costs a pruner, a call at a time (bench_mask --help).
+noinst_PROGRAMS += bench/bench_mask
+bench_bench_mask_SOURCES = bench/bench_mask.c $(BENCH_COMMON)
+bench_bench_mask_CPPFLAGS = $(BENCH_CPPFLAGS)
+bench_bench_mask_CFLAGS = $(AM_CFLAGS) -O2
+bench_bench_mask_LDADD = libdlas.la -lm
+
 # The Fashion-MNIST subset the example configs' headers write (bench/fmnist_subset.py).
 EXTRA_DIST += bench/fmnist_subset.py
 
