@@ -216,11 +216,49 @@ START_TEST(mask_refusals)
 }
 END_TEST
 
+/* A grouped conv (not depthwise) must lose as many input channels from each
+ * of its groups: masking one channel of its producer is refused (as pruning
+ * it would be), masking one from each group at once is not, and the graph
+ * is untouched by the refusal. */
+START_TEST(mask_refusal_grouped)
+{
+    struct dlas_graph *g = dlas_graph_new();
+    struct dlas_conv_attr a = dlas_conv(4, 3, 1, 1), b = dlas_conv(4, 3, 1, 1);
+    b.groups = 2;
+    int x = dlas_graph_input(g, "in", 2, 6, 6);
+    x = dlas_graph_conv2d(g, "c1", x, &a);
+    x = dlas_graph_relu(g, "r", x);
+    x = dlas_graph_conv2d(g, "g2", x, &b);
+    x = dlas_graph_global_avgpool(g, "gap", x);
+    x = dlas_graph_flatten(g, "f", x);
+    dlas_graph_linear(g, "fc", x, 3, 1);
+    ck_assert_int_eq(dlas_graph_status(g), 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 1);
+    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+    int c1 = dlas_graph_find(g, "c1");
+    uint8_t one[4] = {1, 0, 1, 1}, even[4] = {1, 0, 1, 0};
+    ck_assert_int_ne(dlas_graph_mask_channels(g, c1, one), 0);
+    for (int64_t c = 0; c < 4; c++)
+        ck_assert(!dlas_graph_channel_masked(g, c1, c));
+    ck_assert_int_eq(dlas_graph_mask_channels(g, c1, even), 0);
+    ck_assert(dlas_graph_channel_masked(g, c1, 1) && dlas_graph_channel_masked(g, c1, 3));
+    int64_t removed;
+    ck_assert_int_eq(dlas_graph_remove_masked_channels(g, &removed), 0);
+    ck_assert_int_eq(removed, 2);
+    const struct dlas_node *g2 = dlas_graph_node(g, dlas_graph_find(g, "g2"));
+    ck_assert_int_eq(g2->attr.conv.groups, 2);
+    ck_assert_int_eq(g2->weight.dims[1], 1);
+    dlas_graph_free(g);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mask");
     TCase *tc = dlas_test_case(s, "mask", NULL, NULL, 0);
     tcase_add_test(tc, zoo_masked_equals_pruned);
     tcase_add_test(tc, mask_refusals);
+    tcase_add_test(tc, mask_refusal_grouped);
     return dlas_test_run(s);
 }
