@@ -182,6 +182,19 @@ START_TEST(zoo_masked_equals_pruned)
 }
 END_TEST
 
+/* The small graphs' end: global pool, flatten, a 3-way linear "fc"; then
+ * the graph must be whole, and its weights are drawn. */
+static void classifier_head(struct dlas_graph *g, int x)
+{
+    x = dlas_graph_global_avgpool(g, "gap", x);
+    x = dlas_graph_flatten(g, "f", x);
+    dlas_graph_linear(g, "fc", x, 3, 1);
+    ck_assert_int_eq(dlas_graph_status(g), 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 1);
+    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+}
+
 /* A layer masked channel by channel keeps its last one; the network input
  * and output are never masked; a refused mask leaves the graph as it was. */
 START_TEST(mask_refusals)
@@ -192,13 +205,7 @@ START_TEST(mask_refusals)
     x = dlas_graph_conv2d(g, "c1", x, &a);
     x = dlas_graph_batchnorm(g, "bn", x, 1e-5f);
     x = dlas_graph_relu(g, "r", x);
-    x = dlas_graph_global_avgpool(g, "gap", x);
-    x = dlas_graph_flatten(g, "f", x);
-    dlas_graph_linear(g, "fc", x, 3, 1);
-    ck_assert_int_eq(dlas_graph_status(g), 0);
-    struct dlas_rng r;
-    dlas_rng_seed(&r, 1);
-    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+    classifier_head(g, x);
     int c1 = dlas_graph_find(g, "c1"), fc = dlas_graph_find(g, "fc");
     uint8_t k0[2] = {0, 1}, k1[2] = {1, 0}, kfc[3] = {1, 0, 1};
     ck_assert_int_eq(dlas_graph_mask_channels(g, c1, k0), 0);
@@ -229,13 +236,7 @@ START_TEST(mask_refusal_grouped)
     x = dlas_graph_conv2d(g, "c1", x, &a);
     x = dlas_graph_relu(g, "r", x);
     x = dlas_graph_conv2d(g, "g2", x, &b);
-    x = dlas_graph_global_avgpool(g, "gap", x);
-    x = dlas_graph_flatten(g, "f", x);
-    dlas_graph_linear(g, "fc", x, 3, 1);
-    ck_assert_int_eq(dlas_graph_status(g), 0);
-    struct dlas_rng r;
-    dlas_rng_seed(&r, 1);
-    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+    classifier_head(g, x);
     int c1 = dlas_graph_find(g, "c1");
     uint8_t one[4] = {1, 0, 1, 1}, even[4] = {1, 0, 1, 0};
     ck_assert_int_ne(dlas_graph_mask_channels(g, c1, one), 0);
