@@ -63,26 +63,23 @@ static int sets_value(const struct dlas_node *n)
     return n->op == DLAS_OP_CONV2D || n->op == DLAS_OP_LINEAR || n->op == DLAS_OP_BATCHNORM;
 }
 
-static int mask_classes(struct dlas_graph *g, int id, const uint8_t *keep)
+/* Mask the classes of id's channels that keep leaves out, in every node
+ * that sets a value in them (t: g's ties). */
+static int mask_classes(struct dlas_graph *g, struct ties *t, int id, const uint8_t *keep)
 {
-    struct ties t;
-    int rc;
-    if ((rc = ties_build(g, &t)))
-        return rc;
-    uint8_t *gone = calloc((size_t)t.n_slots + 1, 1);
-    if (!gone) {
-        ties_free(&t);
+    uint8_t *gone = calloc((size_t)t->n_slots + 1, 1);
+    if (!gone)
         return dlas_error(DLAS_ERR_NOMEM, "mask channels: out of memory");
-    }
-    for (int64_t c = 0; c < ties_width(&t, id); c++)
+    for (int64_t c = 0; c < ties_width(t, id); c++)
         if (!keep[c])
-            gone[ties_find(&t, ties_slot(&t, id, c))] = 1;
-    for (int i = 0; i < t.n_nodes && !rc; i++) {
+            gone[ties_find(t, ties_slot(t, id, c))] = 1;
+    int rc = DLAS_OK;
+    for (int i = 0; i < t->n_nodes && !rc; i++) {
         struct dlas_node *n = dlas_graph_node(g, i);
         if (!sets_value(n))
             continue;
-        for (int64_t c = 0; c < ties_width(&t, i) && !rc; c++) {
-            if (!gone[ties_find(&t, ties_slot(&t, i, c))])
+        for (int64_t c = 0; c < ties_width(t, i) && !rc; c++) {
+            if (!gone[ties_find(t, ties_slot(t, i, c))])
                 continue;
             if (n->op == DLAS_OP_BATCHNORM) {
                 if (!(rc = mask_entry(&n->weight, c)))
@@ -92,7 +89,6 @@ static int mask_classes(struct dlas_graph *g, int id, const uint8_t *keep)
         }
     }
     free(gone);
-    ties_free(&t);
     return rc;
 }
 
@@ -167,25 +163,22 @@ static int ties_and_marks(const struct dlas_graph *g, struct ties *t, uint8_t **
 
 /* Whether removal would refuse these channels of id, alone or together with
  * every channel masked so far (what it would say, as the error), checked on
- * the graph as it is, in one pass a question, no copy of the graph made. */
-static int check_removable(struct dlas_graph *g, int id, const uint8_t *keep)
+ * the graph as it is (t: its ties), no copy of the graph made. */
+static int check_removable(struct dlas_graph *g, struct ties *t, int id, const uint8_t *keep)
 {
-    struct ties t;
-    uint8_t *rm;
-    int rc = ties_and_marks(g, &t, &rm);
-    if (rc)
-        return rc;
+    uint8_t *rm = calloc((size_t)t->n_slots + 1, 1);
+    if (!rm)
+        return dlas_error(DLAS_ERR_NOMEM, "channel masks: out of memory");
     int64_t n = 0, dead = 0;
     int inconsistent = 0;
-    if (!(rc = ties_mark_keep(g, &t, id, keep, rm, &n)) && n &&
-        !(rc = ties_remove_classes(g, &t, rm, 1, &inconsistent))) {
-        if ((dead = mark_dead(g, &t, rm)) < 0)
+    int rc = ties_mark_keep(g, t, id, keep, rm, &n);
+    if (!rc && n && !(rc = ties_remove_classes(g, t, rm, 1, &inconsistent))) {
+        if ((dead = mark_dead(g, t, rm)) < 0)
             rc = (int)-dead;
         else
-            rc = ties_remove_classes(g, &t, rm, 1, &inconsistent);
+            rc = ties_remove_classes(g, t, rm, 1, &inconsistent);
     }
     free(rm);
-    ties_free(&t);
     return rc;
 }
 
@@ -227,10 +220,17 @@ int dlas_graph_mask_channels(struct dlas_graph *g, int id, const uint8_t *keep)
     /* refused where removal would refuse these channels together with every
      * one masked so far, so that a layer masked channel by channel is still
      * refused its last one */
+    struct ties t;
     int rc = dlas_graph_validate(g);
-    if (rc || (rc = check_removable(g, id, keep)))
+    if (rc || (rc = ties_build(g, &t)))
         return dlas_error_context("masking channels of '%s'", n->name);
-    return mask_classes(g, id, keep);
+    /* the check only reads g, so the masking takes the same ties */
+    if ((rc = check_removable(g, &t, id, keep)))
+        dlas_error_context("masking channels of '%s'", n->name);
+    else
+        rc = mask_classes(g, &t, id, keep);
+    ties_free(&t);
+    return rc;
 }
 
 int dlas_graph_remove_masked_channels(struct dlas_graph *g, int64_t *removed)
