@@ -51,6 +51,7 @@ struct wino_state {
     int64_t img_floats;
     int threads;
     int64_t thread_floats; /* V + M of one thread */
+    int64_t u_bytes;       /* the transformed weights of one group */
     float *u;    /* [g][xi][ob][blk][c][B*16] */
     float *bias; /* [g][n_ob*B*16] or NULL */
 };
@@ -239,6 +240,7 @@ static int wino_prepare(const struct dlas_host *host, const struct dlas_backend 
 
     s->ob_floats = s->conv.cpg * s->b * PC_VL;
     const int64_t per_g = s->a2 * s->n_ob * s->ob_floats;
+    s->u_bytes = per_g * (int64_t)sizeof(float);
     s->u = host->alloc((size_t)(d->groups * per_g) * sizeof(float));
     if (!s->u) {
         wino_release(s);
@@ -427,13 +429,20 @@ static enum split split_of(const struct wino_state *s, int64_t batch, int nt)
      * instead makes every thread transform every input tile, which measured
      * slower down to 8 tiles a thread (7x7 maps) where the weights stay in
      * cache. Where they do not (the xi order), threads that split the tiles
-     * each stream all of U: with 8 tiles a thread or fewer, sharing the
-     * channels took 0.82-0.97 of the time (Zen 3, 256x14x14 F(4x4),
-     * 512x7x7 and 256x8x8 F(2x2)); with 24, 1.05 */
-    const int64_t min_tiles = s->order == ORDER_XI ? 8LL * nt + 1 : 4LL * nt;
-    if (batch * s->tiles >= min_tiles || s->n_ob < nt)
-        return SPLIT_TILES;
-    return SPLIT_CHANNELS;
+     * each stream all of U; that costs more than transforming every tile
+     * from 2 tiles a thread down, and up to 8 a thread once U reaches 4 MiB.
+     * Zen 5, 2 threads, channels/tiles: 0.57-0.72 at 2 tiles a thread (U
+     * 2.4-17 MB); at 8 a thread 0.89 on 512x7x7 F(2x2) (U 17 MB), 0.95 on
+     * 384x8x8 (9.4 MB), 0.98-1.01 at 4-4.7 MB, but 1.19 on 128x16x16 F(4x4)
+     * (2.4 MB) and 1.30 on 160x14x14 (3.7 MB); at 24 a thread 1.05. Zen 3:
+     * 0.82-0.97 on 256x14x14 F(4x4), 512x7x7 and 256x8x8 F(2x2) at 8. */
+    const int64_t tiles = batch * s->tiles;
+    int channels;
+    if (s->order == ORDER_XI)
+        channels = tiles <= 2LL * nt || (tiles <= 8LL * nt && s->u_bytes >= WINO_F4_CACHED);
+    else
+        channels = tiles < 4LL * nt;
+    return channels && s->n_ob >= nt ? SPLIT_CHANNELS : SPLIT_TILES;
 }
 
 static void work(const void *ctx, const float *packed, int id, int nt)
