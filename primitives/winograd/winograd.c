@@ -50,6 +50,8 @@ struct wino_state {
     struct pc_window win;
     int64_t img_floats;
     int threads;
+    int64_t v_xi, v_tb;    /* V's strides: one xi of a GEMM block, one block */
+    int64_t v_floats;      /* V of one thread */
     int64_t thread_floats; /* V + M of one thread */
     int64_t u_bytes;       /* the transformed weights of one group */
     float *u;    /* [g][xi][ob][blk][c][B*16] */
@@ -191,6 +193,16 @@ static void wino_release(void *state)
     pc_conv_free(&s->conv);
 }
 
+/* A stride of an odd number of cache lines (floats rounded up to one): the
+ * alpha^2 vectors that a tile transform writes, or an output transform
+ * reads, one stride apart then fall in alpha^2 different sets of L1 and L2.
+ * At a power-of-two stride they share a few sets: 128 channels in blocks of
+ * 8 tiles put V's 36 at 4 KiB apart, in one L1 set. */
+static int64_t odd_lines(int64_t floats)
+{
+    return (pc_ceil_div(floats, PC_VL) | 1) * PC_VL;
+}
+
 /* Where U[xi] of output block ob of group g starts: the blocks lie in the
  * order the GEMMs read them (each xi over every block, or each block's
  * alpha^2 products), so that the kernel's weight prefetch, which runs ahead
@@ -235,8 +247,11 @@ static int wino_prepare(const struct dlas_host *host, const struct dlas_backend 
     w->q = w->cols;
     s->img_floats = s->nblk * pc_window_block(w);
     s->threads = pc_threads(be);
-    s->thread_floats = (int64_t)s->a2 * s->ct *
-                       (s->nblk * PC_VL + (s->order == ORDER_XI ? s->n_ob : 1) * s->b * PC_VL);
+    s->v_xi = odd_lines(s->nblk * s->p * PC_VL);
+    s->v_tb = s->a2 * s->v_xi;
+    s->v_floats = s->ct / s->p * s->v_tb;
+    s->thread_floats = s->v_floats + (s->order == ORDER_XI ? s->n_ob : 1) * (int64_t)s->a2 *
+                                         (s->ct * s->b * PC_VL + PC_VL);
 
     s->ob_floats = s->conv.cpg * s->b * PC_VL;
     const int64_t per_g = s->a2 * s->n_ob * s->ob_floats;
@@ -305,8 +320,8 @@ static void gemm(const struct wino_state *s, struct pc_kargs *ka, int64_t g, int
     ka->w = s->u + u_block(s, g, xi, ob);
     for (int64_t t = 0; t < nt; t += s->p) {
         int np = nt - t < s->p ? (int)(nt - t) : s->p;
-        ka->in = v_xi + (t / s->p) * s->a2 * s->nblk * s->p * PC_VL;
-        ka->out = m + (xi * nt + t) * lanes;
+        ka->in = v_xi + (t / s->p) * s->v_tb;
+        ka->out = m + xi * odd_lines(nt * lanes) + t * lanes;
         pc_kernel(1, np, s->b)(ka);
     }
 }
@@ -373,7 +388,7 @@ static void process(const struct run_ctx *c, const float *packed, int64_t g, int
          * the transform 2.6x slower on two threads than on one (64x32x32);
          * this layout took 0.86-0.96 of the time on 2 threads (64-256
          * channels) and the same on one. */
-        const int64_t v_xi = s->nblk * s->p * PC_VL, v_tb = s->a2 * v_xi;
+        const int64_t v_xi = s->v_xi, v_tb = s->v_tb;
         for (int64_t j = 0; j < nt; j++) {
             int64_t t = c0 + j, n = t / s->tiles, tt = t % s->tiles;
             int64_t th = tt / s->tiles_w, tw = tt % s->tiles_w;
@@ -384,7 +399,7 @@ static void process(const struct run_ctx *c, const float *packed, int64_t g, int
                 wino_input_transform(m, img + bk * blk, rowlen, dst + bk * s->p * PC_VL, v_xi);
         }
         /* M: [ob][xi][tile][B*16], all blocks (ORDER_XI) or one at a time */
-        const int64_t m_ob = (int64_t)a2 * nt * lanes;
+        const int64_t m_xi = odd_lines(nt * lanes), m_ob = a2 * m_xi;
         if (s->order == ORDER_XI) {
             for (int xi = 0; xi < a2; xi++)
                 for (int64_t ob = ob0; ob < ob1; ob++)
@@ -409,7 +424,7 @@ static void process(const struct run_ctx *c, const float *packed, int64_t g, int
                 for (int64_t cb = 0; cb < lanes && oc0 + cb < s->conv.opg; cb += PC_VL) {
                     const float *bias =
                         s->bias ? s->bias + (g * s->n_ob + ob) * lanes + cb : NULL;
-                    wino_output_transform(m, mob + j * lanes + cb, nt * lanes, bias, ytile);
+                    wino_output_transform(m, mob + j * lanes + cb, m_xi, bias, ytile);
                     int64_t left = s->conv.opg - (oc0 + cb), nc = left < PC_VL ? left : PC_VL;
                     const int64_t at = (n * d->out_c + g * s->conv.opg + oc0 + cb) * ohw +
                                        oh0 * d->out_w + ow0;
@@ -450,7 +465,7 @@ static void work(const void *ctx, const float *packed, int id, int nt)
     const struct run_ctx *c = ctx;
     const struct wino_state *s = c->s;
     float *v = c->bufs + id * s->thread_floats;
-    float *mm = v + (int64_t)s->a2 * s->ct * s->nblk * PC_VL;
+    float *mm = v + s->v_floats;
     const int64_t tt = c->batch * s->tiles;
     enum split sp = split_of(s, c->batch, nt);
     for (int64_t g = 0; g < s->conv.d.groups; g++) {
