@@ -338,6 +338,40 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
         }
         return;
     }
+    /* more pixels than a vector holds (a wide tile, or several tiles side
+     * by side): row by row, 16 pixels x 16 channels per transposition, so a
+     * row of 16 columns is one full store per channel */
+    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+    for (int r = 0; r < nrows; r++) {
+        const float *trow = tile + (int64_t)r * vw * ps;
+        for (int p0 = 0; p0 < ncols; p0 += PC_VL) {
+            const int n = ncols - p0 < PC_VL ? ncols - p0 : PC_VL;
+            const __mmask16 m = (__mmask16)((1u << n) - 1u);
+            const int64_t off = r * row_stride + p0;
+            for (int64_t c0 = 0; c0 < nc; c0 += PC_VL) {
+                __m512 v[16];
+#pragma GCC unroll 16
+                for (int p = 0; p < PC_VL; p++)
+                    v[p] = p < n ? _mm512_loadu_ps(trow + (p0 + p) * ps + c0) : zero;
+                tr16(v);
+                const int64_t cn = nc - c0 < PC_VL ? nc - c0 : PC_VL;
+#pragma GCC unroll 16
+                for (int c = 0; c < PC_VL; c++) {
+                    if (c >= cn)
+                        break;
+                    __m512 s = v[c];
+                    if (res)
+                        s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, res + (c0 + c) * cstride + off));
+                    if (act != DLAS_ACT_NONE)
+                        s = _mm512_max_ps(zero, s);
+                    if (act == DLAS_ACT_RELU6)
+                        s = _mm512_min_ps(six, s);
+                    _mm512_mask_storeu_ps(dst + (c0 + c) * cstride + off, m, s);
+                }
+            }
+        }
+    }
+    return;
 #elif defined(__AVX2__)
     /* row by row (a row's pixels lie consecutive in the tile): 8 pixels x
      * 8 channels per transposition, stores masked to the row's columns;

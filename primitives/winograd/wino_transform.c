@@ -115,7 +115,8 @@ void wino_input_transform(int m, const float *src, int64_t row_stride, float *ds
 /* ---- output ------------------------------------------------------------- */
 
 static inline __attribute__((always_inline)) void
-output_part(int m, const float *src, int64_t src_stride, const float *bias, float *dst)
+output_part(int m, const float *src, int64_t src_stride, const float *bias, float *dst,
+            int64_t dst_row)
 {
     const pc_vn b = bias ? pc_loadn(bias) : (pc_vn){0};
     if (m == 2) {
@@ -131,8 +132,8 @@ output_part(int m, const float *src, int64_t src_stride, const float *bias, floa
         }
 #pragma GCC unroll 6
         for (int r = 0; r < 2; r++) {
-            pc_storen(dst + (r * 2 + 0) * PC_VL, t[r][0] + t[r][1] + t[r][2] + b);
-            pc_storen(dst + (r * 2 + 1) * PC_VL, t[r][1] - t[r][2] - t[r][3] + b);
+            pc_storen(dst + r * dst_row, t[r][0] + t[r][1] + t[r][2] + b);
+            pc_storen(dst + r * dst_row + PC_VL, t[r][1] - t[r][2] - t[r][3] + b);
         }
         return;
     }
@@ -154,17 +155,17 @@ output_part(int m, const float *src, int64_t src_stride, const float *bias, floa
     for (int r = 0; r < 4; r++) {
         const pc_vn *x = t[r];
         pc_vn s12 = x[1] + x[2], d12 = x[1] - x[2], s34 = x[3] + x[4], d34 = x[3] - x[4];
-        pc_storen(dst + (r * 4 + 0) * PC_VL, x[0] + s12 + s34 + b);
-        pc_storen(dst + (r * 4 + 1) * PC_VL, d12 + two * d34 + b);
-        pc_storen(dst + (r * 4 + 2) * PC_VL, s12 + four * s34 + b);
-        pc_storen(dst + (r * 4 + 3) * PC_VL, d12 + eight * d34 + x[5] + b);
+        pc_storen(dst + r * dst_row, x[0] + s12 + s34 + b);
+        pc_storen(dst + r * dst_row + PC_VL, d12 + two * d34 + b);
+        pc_storen(dst + r * dst_row + 2 * PC_VL, s12 + four * s34 + b);
+        pc_storen(dst + r * dst_row + 3 * PC_VL, d12 + eight * d34 + x[5] + b);
     }
 }
 
 void wino_output_transform(int m, const float *src, int64_t src_stride, const float *bias,
-                           float *dst)
+                           float *dst, int64_t dst_row)
 {
     for (int h = 0; h < PC_NH; h++)
         output_part(m, src + h * PC_NL, src_stride, bias ? bias + h * PC_NL : NULL,
-                    dst + h * PC_NL);
+                    dst + h * PC_NL, dst_row);
 }

@@ -21,8 +21,8 @@ void wino_input_transform(int m, const float *src, int64_t row_stride, float *ds
 
 /* Y = A^T M A for 16 channels at once, plus bias (16 floats, or NULL).
  * M(i, k) is the vector at src + (i * alpha + k) * src_stride; Y(r, c) goes
- * to dst + (r * m + c) * 16. */
+ * to dst + r * dst_row + c * 16 (dst_row = m * 16 for a tile on its own). */
 void wino_output_transform(int m, const float *src, int64_t src_stride, const float *bias,
-                           float *dst);
+                           float *dst, int64_t dst_row);
 
 #endif

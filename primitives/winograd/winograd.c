@@ -345,18 +345,72 @@ static struct tile_pos tile_at(const struct wino_state *s, int64_t t, int m)
     return p;
 }
 
-/* Asks for the residual of tile t (its pixels of the channel block at oc0
- * of group g) one tile before its scatter reads it: see pc_prefetch_tile. */
+/* Asks for the residual of tile t and the ncols columns right of it (its
+ * pixels of the channel block at oc0 of group g) one step before the
+ * scatter reads it: see pc_prefetch_tile. */
 static void prefetch_residual(const struct wino_state *s, const float *res, int64_t g,
-                              int64_t oc0, int64_t t, int m)
+                              int64_t oc0, int64_t t, int m, int ncols)
 {
     const struct dlas_conv_desc *d = &s->conv.d;
     const struct tile_pos p = tile_at(s, t, m);
     const int64_t ohw = d->out_h * d->out_w;
     const int64_t left = s->conv.opg - oc0, lanes = (int64_t)s->b * PC_VL;
+    const int64_t cols = d->out_w - p.ow0 < ncols ? d->out_w - p.ow0 : ncols;
     pc_prefetch_tile(res + (p.n * d->out_c + g * s->conv.opg + oc0) * ohw + p.oh0 * d->out_w +
                          p.ow0,
-                     left < lanes ? left : lanes, p.nr, p.nw, ohw, d->out_w);
+                     left < lanes ? left : lanes, p.nr, (int)cols, ohw, d->out_w);
+}
+
+/* How many tiles from chunk tile j on lie side by side in one row of
+ * tiles, whole (no edge cut off), up to 16 output columns: their rows are
+ * then scattered together, a full 16-column row per store. */
+static int tiles_side_by_side(const struct wino_state *s, int64_t t, int64_t left, int m)
+{
+    const int64_t tt = t % s->tiles, tw = tt % s->tiles_w;
+    const struct dlas_conv_desc *d = &s->conv.d;
+    int64_t k = 16 / m;
+    if ((tt / s->tiles_w + 1) * m > d->out_h)
+        return 1; /* the bottom row of tiles is cut off */
+    k = k < left ? k : left;
+    k = k < s->tiles_w - tw ? k : s->tiles_w - tw;
+    while (k > 1 && (tw + k) * m > d->out_w)
+        k--; /* the last tile of the row is cut off */
+    return (int)k;
+}
+
+/* Y of the chunk's nt tiles (from tile c0) for output-channel block ob of
+ * group g, from its products mob (xi stride m_xi), into the output. */
+static void output_block(const struct run_ctx *c, int64_t g, int64_t ob, int64_t c0, int64_t nt,
+                         const float *mob, int64_t m_xi)
+{
+    const struct wino_state *s = c->s;
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const int m = s->m, lanes = s->b * PC_VL;
+    const int64_t ohw = d->out_h * d->out_w, oc0 = ob * lanes;
+    float rows[4 * 16 * PC_VL] __attribute__((aligned(64))); /* m rows x 16 columns */
+    int k = tiles_side_by_side(s, c0, nt, m);
+    if (c->res)
+        prefetch_residual(s, c->res, g, oc0, c0, m, k * m);
+    for (int64_t j = 0; j < nt;) {
+        const struct tile_pos tp = tile_at(s, c0 + j, m);
+        const int w = k * m;
+        const int nk = j + k < nt ? tiles_side_by_side(s, c0 + j + k, nt - j - k, m) : 0;
+        if (c->res && nk)
+            prefetch_residual(s, c->res, g, oc0, c0 + j + k, m, nk * m);
+        for (int64_t cb = 0; cb < lanes && oc0 + cb < s->conv.opg; cb += PC_VL) {
+            const float *bias = s->bias ? s->bias + (g * s->n_ob + ob) * lanes + cb : NULL;
+            for (int i = 0; i < k; i++)
+                wino_output_transform(m, mob + (j + i) * lanes + cb, m_xi, bias,
+                                      rows + i * m * PC_VL, (int64_t)w * PC_VL);
+            int64_t left = s->conv.opg - (oc0 + cb), nc = left < PC_VL ? left : PC_VL;
+            const int64_t at = (tp.n * d->out_c + g * s->conv.opg + oc0 + cb) * ohw +
+                               tp.oh0 * d->out_w + tp.ow0;
+            pc_scatter_tile(rows, PC_VL, m, w, tp.nr, k > 1 ? w : tp.nw, nc, c->out + at,
+                            c->res ? c->res + at : NULL, ohw, d->out_w, d->activation);
+        }
+        j += k;
+        k = nk;
+    }
 }
 
 /* Tiles [t0, t1) of group g (t runs over images x tiles), output-channel
@@ -368,7 +422,6 @@ static void process(const struct run_ctx *c, const float *packed, int64_t g, int
     const struct dlas_conv_desc *d = &s->conv.d;
     const int a2 = s->a2, m = s->m, lanes = s->b * PC_VL;
     const int64_t blk = pc_window_block(&s->win), rowlen = pc_window_rowlen(&s->win);
-    const int64_t ohw = d->out_h * d->out_w;
     static const int64_t zero_tap = 0;
     struct pc_kargs ka;
     ka.tap_off = &zero_tap;
@@ -378,7 +431,6 @@ static void process(const struct run_ctx *c, const float *packed, int64_t g, int
     ka.blk_stride = (int64_t)s->p * PC_VL;
     ka.bias = NULL;
     ka.out_ps = lanes;
-    float ytile[16 * PC_VL] __attribute__((aligned(64)));
     for (int64_t c0 = t0; c0 < t1; c0 += s->ct) {
         const int64_t nt = t1 - c0 < s->ct ? t1 - c0 : s->ct;
         /* V: [tb][xi][blk][p][16]: a GEMM block of p tiles keeps its alpha^2
@@ -412,26 +464,7 @@ static void process(const struct run_ctx *c, const float *packed, int64_t g, int
             else
                 for (int xi = 0; xi < a2; xi++)
                     gemm(s, &ka, g, xi, ob, v + xi * v_xi, mm, nt);
-            const int64_t oc0 = ob * lanes;
-            if (c->res)
-                prefetch_residual(s, c->res, g, oc0, c0, m);
-            for (int64_t j = 0; j < nt; j++) {
-                const struct tile_pos tp = tile_at(s, c0 + j, m);
-                const int64_t n = tp.n, oh0 = tp.oh0, ow0 = tp.ow0;
-                const int nr = tp.nr, nw = tp.nw;
-                if (c->res && j + 1 < nt)
-                    prefetch_residual(s, c->res, g, oc0, c0 + j + 1, m);
-                for (int64_t cb = 0; cb < lanes && oc0 + cb < s->conv.opg; cb += PC_VL) {
-                    const float *bias =
-                        s->bias ? s->bias + (g * s->n_ob + ob) * lanes + cb : NULL;
-                    wino_output_transform(m, mob + j * lanes + cb, m_xi, bias, ytile);
-                    int64_t left = s->conv.opg - (oc0 + cb), nc = left < PC_VL ? left : PC_VL;
-                    const int64_t at = (n * d->out_c + g * s->conv.opg + oc0 + cb) * ohw +
-                                       oh0 * d->out_w + ow0;
-                    pc_scatter_tile(ytile, PC_VL, m, m, nr, nw, nc, c->out + at,
-                                    c->res ? c->res + at : NULL, ohw, d->out_w, d->activation);
-                }
-            }
+            output_block(c, g, ob, c0, nt, mob, m_xi);
         }
     }
 }
