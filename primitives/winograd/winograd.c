@@ -413,43 +413,56 @@ static void output_block(const struct run_ctx *c, int64_t g, int64_t ob, int64_t
     }
 }
 
+/* The GEMM kernel's arguments that stay the same over a run. */
+static void gemm_kargs(const struct wino_state *s, struct pc_kargs *ka)
+{
+    static const int64_t zero_tap = 0;
+    memset(ka, 0, sizeof *ka);
+    ka->tap_off = &zero_tap;
+    ka->ntaps = 1;
+    ka->nblk = (int)s->nblk;
+    ka->cb_last = (int)(s->conv.cpg - (s->nblk - 1) * PC_VL);
+    ka->blk_stride = (int64_t)s->p * PC_VL;
+    ka->out_ps = s->b * PC_VL;
+}
+
+/* V of chunk tiles [j0, j1) (tile c0 + j over images x tiles) of group g.
+ * V: [tb][xi][blk][p][16]: a GEMM block of p tiles keeps its alpha^2
+ * matrices together, so the transform of a tile writes its 36 vectors a
+ * block apart (v_xi) within one region instead of across all of V. Laid
+ * out [xi][tb] (v_xi = the whole chunk), the 36 streams ran the transform
+ * 2.6x slower on two threads than on one (64x32x32); this layout took
+ * 0.86-0.96 of the time on 2 threads (64-256 channels) and the same on one. */
+static void transform_tiles(const struct wino_state *s, const float *packed, int64_t g,
+                            int64_t c0, int64_t j0, int64_t j1, float *v)
+{
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const int m = s->m;
+    const int64_t blk = pc_window_block(&s->win), rowlen = pc_window_rowlen(&s->win);
+    for (int64_t j = j0; j < j1; j++) {
+        int64_t t = c0 + j, n = t / s->tiles, tt = t % s->tiles;
+        int64_t th = tt / s->tiles_w, tw = tt % s->tiles_w;
+        const float *img =
+            packed + (n * d->groups + g) * s->img_floats + (th * m * s->win.q + tw * m) * PC_VL;
+        float *dst = v + (j / s->p) * s->v_tb + (j % s->p) * PC_VL;
+        for (int64_t bk = 0; bk < s->nblk; bk++)
+            wino_input_transform(m, img + bk * blk, rowlen, dst + bk * s->p * PC_VL, s->v_xi);
+    }
+}
+
 /* Tiles [t0, t1) of group g (t runs over images x tiles), output-channel
  * blocks [ob0, ob1), in chunks; v and mm are this thread's buffers. */
 static void process(const struct run_ctx *c, const float *packed, int64_t g, int64_t t0,
                     int64_t t1, int64_t ob0, int64_t ob1, float *v, float *mm)
 {
     const struct wino_state *s = c->s;
-    const struct dlas_conv_desc *d = &s->conv.d;
-    const int a2 = s->a2, m = s->m, lanes = s->b * PC_VL;
-    const int64_t blk = pc_window_block(&s->win), rowlen = pc_window_rowlen(&s->win);
-    static const int64_t zero_tap = 0;
+    const int a2 = s->a2, lanes = s->b * PC_VL;
+    const int64_t v_xi = s->v_xi;
     struct pc_kargs ka;
-    ka.tap_off = &zero_tap;
-    ka.ntaps = 1;
-    ka.nblk = (int)s->nblk;
-    ka.cb_last = (int)(s->conv.cpg - (s->nblk - 1) * PC_VL);
-    ka.blk_stride = (int64_t)s->p * PC_VL;
-    ka.bias = NULL;
-    ka.out_ps = lanes;
+    gemm_kargs(s, &ka);
     for (int64_t c0 = t0; c0 < t1; c0 += s->ct) {
         const int64_t nt = t1 - c0 < s->ct ? t1 - c0 : s->ct;
-        /* V: [tb][xi][blk][p][16]: a GEMM block of p tiles keeps its alpha^2
-         * matrices together, so the transform of a tile writes its 36 vectors
-         * a block apart (v_xi) within one region instead of across all of V.
-         * Laid out [xi][tb] (v_xi = the whole chunk), the 36 streams ran
-         * the transform 2.6x slower on two threads than on one (64x32x32);
-         * this layout took 0.86-0.96 of the time on 2 threads (64-256
-         * channels) and the same on one. */
-        const int64_t v_xi = s->v_xi, v_tb = s->v_tb;
-        for (int64_t j = 0; j < nt; j++) {
-            int64_t t = c0 + j, n = t / s->tiles, tt = t % s->tiles;
-            int64_t th = tt / s->tiles_w, tw = tt % s->tiles_w;
-            const float *img = packed + (n * d->groups + g) * s->img_floats +
-                               (th * m * s->win.q + tw * m) * PC_VL;
-            float *dst = v + (j / s->p) * v_tb + (j % s->p) * PC_VL;
-            for (int64_t bk = 0; bk < s->nblk; bk++)
-                wino_input_transform(m, img + bk * blk, rowlen, dst + bk * s->p * PC_VL, v_xi);
-        }
+        transform_tiles(s, packed, g, c0, 0, nt, v);
         /* M: [ob][xi][tile][B*16], all blocks (ORDER_XI) or one at a time */
         const int64_t m_xi = odd_lines(nt * lanes), m_ob = a2 * m_xi;
         if (s->order == ORDER_XI) {
