@@ -10,7 +10,14 @@
  *     against the 512-bit FMA figure of the same thread count — the ceiling
  *     the int8 primitives (and PyTorch's quantized engine) are quoted
  *     against in bench/README-int8.md;
- *   - OpenBLAS SGEMM on large square matrices, 1 and 2 threads.
+ *   - OpenBLAS SGEMM on large square matrices, 1 and 2 threads;
+ *   - what threads pay to share data: the round trip of a cache line
+ *     between two threads (one writes a flag, the other answers), and the
+ *     rate at which 1 and 2 threads read 512 MB from memory. A VM's two
+ *     vCPUs may sit on different core complexes (or sockets): a layer's
+ *     output that the other thread reads next then comes from far away,
+ *     and each thread that reads all of a layer's weights reads them from
+ *     memory on its own.
  *
  * Medians (and best) of repeated runs, GFLOP/s with 2 FLOPs per FMA lane.
  * --cpu-time times the throughput loops with the process's CPU clock (on a
@@ -106,6 +113,59 @@ static double fma_gflops(int width, int threads, long iters)
     }
     double t = elapsed(t0, threads);
     return bench_fma_flops(width, iters) * threads / t / 1e9;
+}
+
+/* Nanoseconds for a cache line to go to the other thread and back: thread
+ * 0 sets the flag to 1, thread 1 waits for it and sets it to 0, n times. */
+static double round_trip_ns(int n)
+{
+    static int flag __attribute__((aligned(64)));
+    double t = 0;
+    __atomic_store_n(&flag, 0, __ATOMIC_SEQ_CST);
+#pragma omp parallel num_threads(2)
+    {
+        const int id = omp_get_thread_num();
+        if (omp_get_num_threads() == 2) {
+#pragma omp barrier
+            const double t0 = bench_now();
+            for (int i = 0; i < n; i++) {
+                if (id == 0) {
+                    __atomic_store_n(&flag, 1, __ATOMIC_RELEASE);
+                    while (__atomic_load_n(&flag, __ATOMIC_ACQUIRE) != 0)
+                        ;
+                } else {
+                    while (__atomic_load_n(&flag, __ATOMIC_ACQUIRE) != 1)
+                        ;
+                    __atomic_store_n(&flag, 0, __ATOMIC_RELEASE);
+                }
+            }
+            if (id == 0)
+                t = bench_now() - t0;
+        }
+    }
+    return t * 1e9 / n;
+}
+
+/* GB/s at which `threads` threads read the n floats of a (each its share). */
+static double read_gbs(const float *a, long n, int threads)
+{
+    const double t0 = bench_now();
+    float total = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+        /* 64 independent sums (vectors of them), so the adds keep up with
+         * memory; n is a multiple of 64 */
+        float acc[64] = {0};
+#pragma omp for schedule(static)
+        for (long i = 0; i < n; i += 64)
+            for (int k = 0; k < 64; k++)
+                acc[k] += a[i + k];
+        for (int k = 0; k < 64; k++)
+            total += acc[k];
+    }
+    const double t = bench_now() - t0;
+    sink += total;
+    return (double)n * sizeof(float) / t / 1e9;
 }
 
 static double sgemm_gflops(int n, int threads, const float *a, const float *b, float *c)
@@ -212,6 +272,31 @@ int main(int argc, char **argv)
         free(a);
         free(b);
         free(c);
+    }
+    /* sharing: a cache line's round trip, and reading from memory */
+    if (omp_get_num_procs() >= 2) {
+        round_trip_ns(10000);
+        for (int r = 0; r < repeat; r++)
+            v[r] = round_trip_ns(100000);
+        struct bench_stats s = bench_stats(v, repeat);
+        printf("%-28s %8d %12.1f %12.1f   ns: a cache line to the other thread and back "
+               "(best is the lowest)\n",
+               "line round trip", 2, s.median, s.min);
+    }
+    const long n_read = 128L << 20; /* floats: 512 MB, past any cache */
+    float *big = malloc((size_t)n_read * sizeof(float));
+    if (big) {
+        for (long i = 0; i < n_read; i++)
+            big[i] = 1.0f;
+        for (int ti = 0; ti < n_thr; ti++) {
+            for (int r = 0; r < repeat; r++)
+                v[r] = read_gbs(big, n_read, threads[ti]);
+            struct bench_stats s = bench_stats(v, repeat);
+            printf("%-28s %8d %12.1f %12.1f   GB/s\n", "read 512 MB", threads[ti], s.median,
+                   s.max);
+            fflush(stdout);
+        }
+        free(big);
     }
     bench_loadavg(load, sizeof load);
     printf("# after: %s\n", load);
