@@ -282,16 +282,35 @@ static int wino_prepare(const struct dlas_host *host, const struct dlas_backend 
     return DLAS_OK;
 }
 
+/* Band packing (split = tiles on several threads): each thread packs the
+ * input rows its own tiles read, 2 rows of halo included, into a copy of
+ * its own, and starts at once: no packing phase, no barrier, and no packed
+ * row that the other core wrote. Up to this many bytes of input a copy. */
+#define WINO_BAND_MAX_BYTES (4 * 1024 * 1024)
+
+static int64_t band_images(const struct wino_state *s, int64_t per)
+{
+    return s->threads > 1 ? WINO_BAND_MAX_BYTES / (per * (int64_t)sizeof(float)) : 0;
+}
+
+/* Floats of the workspace before the threads' V and M for runs of up to
+ * `batch` images: the packed input (a copy a thread while small:
+ * pc_pack_copies), or the threads' band copies, whichever is larger. */
+static int64_t pack_area(const struct wino_state *s, int64_t batch)
+{
+    const int64_t per = s->conv.d.groups * s->img_floats;
+    int64_t f = pc_pack_ws_floats(s->threads, batch, per);
+    int64_t b = band_images(s, per);
+    b = b < batch ? b : batch;
+    return b * per * s->threads > f ? b * per * s->threads : f;
+}
+
 static size_t wino_workspace(void *state, int64_t batch)
 {
     const struct wino_state *s = state;
     if (batch <= 0)
         return 0;
-    /* the packed input (a copy a thread while small: pc_pack_copies), then
-     * the threads' V and M */
-    int64_t f = pc_pack_ws_floats(s->threads, batch, s->conv.d.groups * s->img_floats) +
-                s->threads * s->thread_floats;
-    return (size_t)f * sizeof(float);
+    return (size_t)(pack_area(s, batch) + s->threads * s->thread_floats) * sizeof(float);
 }
 
 struct run_ctx {
@@ -301,6 +320,7 @@ struct run_ctx {
     const float *res; /* a residual laid out as out, or NULL */
     float *out;
     float *bufs; /* the threads' V and M, after the packed input's room */
+    float *bands; /* band packing: the threads' copies of the input, or NULL */
 };
 
 static void pack_rows(const void *ctx, float *packed, int64_t r0, int64_t r1)
@@ -506,6 +526,24 @@ static enum split split_of(const struct wino_state *s, int64_t batch, int nt)
     return channels && s->n_ob >= nt ? SPLIT_CHANNELS : SPLIT_TILES;
 }
 
+/* Band packing: the window rows that tiles [t0, t1) read, into own (laid
+ * out as the shared packed input, the other rows left as they are). */
+static void pack_band(const struct run_ctx *c, float *own, int64_t t0, int64_t t1)
+{
+    const struct wino_state *s = c->s;
+    const int64_t groups = s->conv.d.groups, rows = s->win.rows;
+    for (int64_t n = t0 / s->tiles; n * s->tiles < t1; n++) {
+        const int64_t a = (t0 > n * s->tiles ? t0 : n * s->tiles) - n * s->tiles;
+        const int64_t b = (t1 < (n + 1) * s->tiles ? t1 : (n + 1) * s->tiles) - n * s->tiles;
+        const int64_t r0 = a / s->tiles_w * s->m, r1 = (b - 1) / s->tiles_w * s->m + s->a;
+        for (int64_t g = 0; g < groups; g++) {
+            const int64_t at = (n * groups + g) * rows;
+            pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, own,
+                               at + r0, at + r1);
+        }
+    }
+}
+
 static void work(const void *ctx, const float *packed, int id, int nt)
 {
     const struct run_ctx *c = ctx;
@@ -513,6 +551,17 @@ static void work(const void *ctx, const float *packed, int id, int nt)
     float *v = c->bufs + id * s->thread_floats;
     float *mm = v + s->v_floats;
     const int64_t tt = c->batch * s->tiles;
+    if (c->bands) {
+        /* tiles, each thread on the rows it packs itself */
+        int64_t b, e;
+        pc_split(tt, id, nt, &b, &e);
+        float *own = c->bands + id * c->batch * s->conv.d.groups * s->img_floats;
+        if (b < e)
+            pack_band(c, own, b, e);
+        for (int64_t g = 0; g < s->conv.d.groups && b < e; g++)
+            process(c, own, g, b, e, 0, s->n_ob, v, mm);
+        return;
+    }
     enum split sp = split_of(s, c->batch, nt);
     for (int64_t g = 0; g < s->conv.d.groups; g++) {
         int64_t b, e;
@@ -538,11 +587,15 @@ static int wino_run_residual(void *state, int64_t batch, const float *in, const 
     const int64_t per = s->conv.d.groups * s->img_floats;
     /* the workspace holds the packed input (a copy a thread while small),
      * then buffers for the threads counted in prepare() */
-    struct run_ctx c = {s, batch, in, res, out,
-                        (float *)ws + pc_pack_ws_floats(s->threads, batch, per)};
+    struct run_ctx c = {s, batch, in, res, out, (float *)ws + pack_area(s, batch), NULL};
     struct pc_phases ph = {&c,   ws,   batch * per, batch * s->conv.d.groups * s->win.rows,
                            0,    pack_rows, NULL, work,
                            "transform+gemm"};
+    if (batch <= band_images(s, per) && split_of(s, batch, s->threads) == SPLIT_TILES) {
+        c.bands = ws; /* each thread packs its own rows in work() */
+        ph.pack_n = 0;
+        ph.work_phase = "pack+transform+gemm";
+    }
     pc_run_phases(&s->conv.be, s->threads, &ph, prof);
     return DLAS_OK;
 }
