@@ -150,6 +150,30 @@ static inline int64_t pc_pack_ws_floats(int t, int64_t batch, int64_t per)
     return floats;
 }
 
+/* Band packing: where each thread's work covers a band of output rows (a
+ * tile split, rows outermost), each thread packs the input rows its band
+ * reads, halo included, into a copy of its own, and starts at once: no
+ * packing phase, no barrier, and no packed row that another core wrote (on
+ * this project's 2-vCPU VM a cache line's round trip between the two takes
+ * 410-420 ns: bench_peak). Up to PC_BAND_MAX_BYTES of packed input a copy. */
+#define PC_BAND_MAX_BYTES (4 * 1024 * 1024)
+
+/* The most images (per floats each) a run on t threads band-packs; 0 on one. */
+static inline int64_t pc_band_images(int t, int64_t per)
+{
+    return t > 1 && per > 0 ? PC_BAND_MAX_BYTES / (per * (int64_t)sizeof(float)) : 0;
+}
+
+/* Floats of workspace for the packed input of any run of at most `batch`
+ * images on t threads, band-packed (a copy a thread) where it may be, else
+ * as pc_pack_ws_floats. */
+static inline int64_t pc_band_ws_floats(int t, int64_t batch, int64_t per)
+{
+    int64_t f = pc_pack_ws_floats(t, batch, per), b = pc_band_images(t, per);
+    b = b < batch ? b : batch;
+    return b * per * t > f ? b * per * t : f;
+}
+
 struct pc_phases {
     const void *ctx;
     float *packed;       /* where the input is packed: the workspace */

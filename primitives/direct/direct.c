@@ -15,6 +15,7 @@
  * then (after a barrier) the output blocks, ordered so that each thread
  * either sweeps whole rows for every channel block (weights stay in L2) or
  * whole channel blocks over every row (when the weights are too large to). */
+#include <omp.h>
 #include <string.h>
 
 #include "../common/prim_common.h"
@@ -224,11 +225,19 @@ static size_t direct_workspace(void *state, int64_t batch)
         return 0;
     /* a view packs nothing, but run() takes a workspace all the same */
     const int64_t floats =
-        pc_pack_ws_floats(pc_threads(&s->conv.be), batch, s->conv.d.groups * s->img_floats);
+        pc_band_ws_floats(pc_threads(&s->conv.be), batch, s->conv.d.groups * s->img_floats);
     return floats ? (size_t)floats * sizeof(float) : 64;
 }
 
 /* ---- run -------------------------------------------------------------------- */
+
+/* Band packing (rows outermost): the window rows of one image and group
+ * that a thread's copy holds, [r0, r1). */
+struct band {
+    int64_t ig, r0, r1;
+    char pad[64 - 3 * sizeof(int64_t)]; /* a cache line a thread */
+};
+#define DIRECT_MAX_BANDS 64
 
 struct run_ctx {
     const struct direct_state *s;
@@ -236,6 +245,9 @@ struct run_ctx {
     const float *res; /* a residual laid out as out, or NULL */
     float *out;
     int pf_out; /* planes: ask for output rows first (DP_PREFETCH_OUT_BYTES) */
+    int64_t batch;
+    float *copies;      /* band packing: the threads' copies of the input, or NULL */
+    struct band *bands; /* and the rows each holds */
 };
 
 /* Rows [r0, r1) of the row space (image, group, row), into ws. */
@@ -249,8 +261,41 @@ static void pack_rows(const void *ctx, float *ws, int64_t r0, int64_t r1)
         pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, ws, r0, r1);
 }
 
+/* Band packing: the window rows that row block rb of image-group ig reads,
+ * packed into this thread's copy unless it holds them; returns the copy. */
+static const float *band_rows(const struct run_ctx *c, int64_t ig, int64_t rb)
+{
+    const struct direct_state *s = c->s;
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const int id = omp_get_thread_num();
+    float *own = c->copies + (int64_t)id * (c->s->img_floats * d->groups) * c->batch;
+    struct band *b = &c->bands[id];
+    const int64_t oh0 = rb * s->vh, oh1 = oh0 + s->vh < d->out_h ? oh0 + s->vh : d->out_h;
+    const int64_t r0 = oh0 * d->stride_h;
+    int64_t r1 = (oh1 - 1) * d->stride_h + (int64_t)(d->kh - 1) * d->dil_h + 1;
+    r1 = r1 < s->win.rows ? r1 : s->win.rows;
+    const int64_t at = ig * s->win.rows;
+    if (b->ig != ig || r1 < b->r0 || r0 > b->r1) { /* none of them held */
+        pc_pack_batch_rows(c->in, d, s->conv.cpg, &s->win, s->img_floats, own, at + r0,
+                           at + r1);
+        b->ig = ig;
+        b->r0 = r0;
+        b->r1 = r1;
+    } else { /* some: pack the rest, on either side */
+        if (r0 < b->r0)
+            pc_pack_batch_rows(c->in, d, s->conv.cpg, &s->win, s->img_floats, own, at + r0,
+                               at + b->r0);
+        if (r1 > b->r1)
+            pc_pack_batch_rows(c->in, d, s->conv.cpg, &s->win, s->img_floats, own,
+                               at + b->r1, at + r1);
+        b->r0 = r0 < b->r0 ? r0 : b->r0;
+        b->r1 = r1 > b->r1 ? r1 : b->r1;
+    }
+    return own + ig * s->img_floats;
+}
+
 /* Items: (image, group, ob, row block), ordered per s->order, reading the
- * packed input ws. */
+ * packed input ws (or, band packing, each thread's own copy). */
 static void compute_items(const void *ctx, const float *ws, int64_t i0, int64_t i1)
 {
     const struct run_ctx *c = ctx;
@@ -274,7 +319,8 @@ static void compute_items(const void *ctx, const float *ws, int64_t i0, int64_t 
         int64_t n = ig / d->groups, g = ig % d->groups;
         const float *img = s->planes && s->pl.view
                                ? c->in + (n * d->in_c + g * s->conv.cpg) * d->in_h * d->in_w
-                               : ws + ig * s->img_floats;
+                           : c->copies ? band_rows(c, ig, rb)
+                                       : ws + ig * s->img_floats;
         a.w = s->pk.w + (g * s->pk.n_ob + ob) * s->pk.ob_floats;
         a.bias = s->pk.bias ? s->pk.bias + (g * s->pk.n_ob + ob) * lanes : NULL;
         int64_t oc0 = ob * lanes, nc = s->conv.opg - oc0 < lanes ? s->conv.opg - oc0 : lanes;
@@ -302,7 +348,7 @@ static int direct_run_residual(void *state, int64_t batch, const float *in, cons
         s->planes ? (s->pl.view ? 0 : s->pl.cpg * s->pl.rows) : s->win.rows;
     const int64_t items = batch * d->groups * s->pk.n_ob * pc_ceil_div(d->out_h, s->vh);
     const int64_t out_bytes = batch * d->out_c * d->out_h * d->out_w * (int64_t)sizeof(float);
-    struct run_ctx c = {s, in, res, out, out_bytes > DP_PREFETCH_OUT_BYTES};
+    struct run_ctx c = {s, in, res, out, out_bytes > DP_PREFETCH_OUT_BYTES, batch, NULL, NULL};
     struct pc_phases ph = {&c,
                            ws,
                            batch * d->groups * s->img_floats,
@@ -312,6 +358,18 @@ static int direct_run_residual(void *state, int64_t batch, const float *in, cons
                            compute_items,
                            NULL,
                            "compute"};
+    /* band packing: rows outermost, channel blocks, on several threads */
+    struct band bands[DIRECT_MAX_BANDS];
+    const int threads = pc_threads(&s->conv.be);
+    if (s->order == ORDER_ROWS && !s->planes && threads <= DIRECT_MAX_BANDS &&
+        batch <= pc_band_images(threads, d->groups * s->img_floats)) {
+        for (int i = 0; i < threads; i++)
+            bands[i].ig = -1;
+        c.copies = ws;
+        c.bands = bands;
+        ph.pack_n = 0;
+        ph.work_phase = "pack+compute";
+    }
     pc_run_phases(&s->conv.be, 0, &ph, prof);
     return DLAS_OK;
 }

@@ -282,27 +282,12 @@ static int wino_prepare(const struct dlas_host *host, const struct dlas_backend 
     return DLAS_OK;
 }
 
-/* Band packing (split = tiles on several threads): each thread packs the
- * input rows its own tiles read, 2 rows of halo included, into a copy of
- * its own, and starts at once: no packing phase, no barrier, and no packed
- * row that the other core wrote. Up to this many bytes of input a copy. */
-#define WINO_BAND_MAX_BYTES (4 * 1024 * 1024)
-
-static int64_t band_images(const struct wino_state *s, int64_t per)
-{
-    return s->threads > 1 ? WINO_BAND_MAX_BYTES / (per * (int64_t)sizeof(float)) : 0;
-}
-
 /* Floats of the workspace before the threads' V and M for runs of up to
- * `batch` images: the packed input (a copy a thread while small:
- * pc_pack_copies), or the threads' band copies, whichever is larger. */
+ * `batch` images: the packed input, shared, a copy a thread, or the
+ * threads' band copies (pc_band_ws_floats). */
 static int64_t pack_area(const struct wino_state *s, int64_t batch)
 {
-    const int64_t per = s->conv.d.groups * s->img_floats;
-    int64_t f = pc_pack_ws_floats(s->threads, batch, per);
-    int64_t b = band_images(s, per);
-    b = b < batch ? b : batch;
-    return b * per * s->threads > f ? b * per * s->threads : f;
+    return pc_band_ws_floats(s->threads, batch, s->conv.d.groups * s->img_floats);
 }
 
 static size_t wino_workspace(void *state, int64_t batch)
@@ -591,7 +576,8 @@ static int wino_run_residual(void *state, int64_t batch, const float *in, const 
     struct pc_phases ph = {&c,   ws,   batch * per, batch * s->conv.d.groups * s->win.rows,
                            0,    pack_rows, NULL, work,
                            "transform+gemm"};
-    if (batch <= band_images(s, per) && split_of(s, batch, s->threads) == SPLIT_TILES) {
+    if (batch <= pc_band_images(s->threads, per) &&
+        split_of(s, batch, s->threads) == SPLIT_TILES) {
         c.bands = ws; /* each thread packs its own rows in work() */
         ph.pack_n = 0;
         ph.work_phase = "pack+transform+gemm";
