@@ -14,7 +14,9 @@
  * Threading: one OpenMP region per run(): the packing is split by rows,
  * then (after a barrier) the output blocks, ordered so that each thread
  * either sweeps whole rows for every channel block (weights stay in L2) or
- * whole channel blocks over every row (when the weights are too large to). */
+ * whole channel blocks over every row (when the weights are too large to).
+ * Rows outermost, each thread instead packs the rows of the row blocks it
+ * takes into a copy of its own, with no barrier (band_rows). */
 #include <omp.h>
 #include <string.h>
 

@@ -11,10 +11,12 @@
  * (M[xi] = U[xi] V[xi], the batched GEMM), and transformed back (Y = A^T M
  * A) straight into the NCHW output, bias included.
  *
- * Threading: one OpenMP region per run(). The input is packed split by rows;
- * then each thread takes a contiguous range of tiles (all output channels),
- * or, when there are few tiles a thread (split_of), a range of output-channel
- * blocks over all tiles (transforming the input tiles itself). */
+ * Threading: one OpenMP region per run(). Each thread takes a contiguous
+ * range of tiles (all output channels), packing the input rows they read
+ * into a copy of its own (band packing: no barrier); or, when there are few
+ * tiles a thread (split_of), the input is packed split by rows and each
+ * thread takes a range of output-channel blocks over all tiles
+ * (transforming the input tiles itself). */
 #include <string.h>
 
 #include "wino_transform.h"
