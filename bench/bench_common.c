@@ -182,3 +182,33 @@ int bench_prim_parse(struct dlas_registry *reg, const char *arg, struct bench_pr
     }
     return 0;
 }
+
+int bench_build_model(struct dlas_registry *reg, const char *model, const char *const *settings,
+                      int n, int c, int h, int w, int classes, const struct dlas_host *host,
+                      struct dlas_rng *rng, struct dlas_graph **out)
+{
+    *out = NULL;
+    const struct dlas_component *mc = dlas_registry_find(reg, DLAS_KIND_MODEL, model);
+    if (!mc)
+        return -1; /* the registry said which models there are */
+    struct dlas_params *mp = NULL;
+    if (dlas_params_defaults(mc->params, &mp))
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (dlas_params_apply(mp, settings[i], "command line")) {
+            dlas_params_free(mp);
+            return -1;
+        }
+    struct dlas_graph *g = dlas_graph_new();
+    int rc = !g || ((const struct dlas_model_ops *)mc->ops)->build(host, mp, c, h, w, classes, g) ||
+             dlas_graph_status(g) || dlas_graph_init_weights(g, rng);
+    dlas_params_free(mp);
+    if (rc) {
+        if (!g)
+            dlas_error(DLAS_ERR_NOMEM, "out of memory");
+        dlas_graph_free(g);
+        return -1;
+    }
+    *out = g;
+    return 0;
+}

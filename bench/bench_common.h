@@ -41,4 +41,13 @@ struct bench_prim {
 /* 0, or -1 with the reason in dlas_last_error(). */
 int bench_prim_parse(struct dlas_registry *reg, const char *arg, struct bench_prim *p);
 
+/* A zoo model built as an experiment builds it: the model plugin's
+ * parameter defaults, then the n "key=value" settings (from the command
+ * line), for c x h x w inputs and `classes` outputs, its weights drawn from
+ * rng. 0 and *out (the caller's to free), or -1 with the reason in
+ * dlas_last_error(). */
+int bench_build_model(struct dlas_registry *reg, const char *model, const char *const *settings,
+                      int n, int c, int h, int w, int classes, const struct dlas_host *host,
+                      struct dlas_rng *rng, struct dlas_graph **out);
+
 #endif

@@ -80,28 +80,13 @@ static int die(const char *what)
 
 static struct dlas_graph *build(const struct opts *o, struct dlas_registry *reg)
 {
-    const struct dlas_component *mc = dlas_registry_find(reg, DLAS_KIND_MODEL, o->model);
-    struct dlas_params *mp = NULL;
-    if (!mc || dlas_params_defaults(mc->params, &mp))
-        return NULL;
-    for (int i = 0; i < o->n_params; i++)
-        if (dlas_params_apply(mp, o->params[i], "command line")) {
-            dlas_params_free(mp);
-            return NULL;
-        }
     struct dlas_rng rng;
     dlas_rng_seed(&rng, 1);
     struct dlas_host host;
     dlas_host_init(&host, &rng, 1);
-    struct dlas_graph *g = dlas_graph_new();
-    int rc = !g || ((const struct dlas_model_ops *)mc->ops)
-                       ->build(&host, mp, o->c, o->h, o->w, o->classes, g) ||
-             dlas_graph_status(g) || dlas_graph_init_weights(g, &rng);
-    dlas_params_free(mp);
-    if (rc) {
-        dlas_graph_free(g);
-        return NULL;
-    }
+    struct dlas_graph *g = NULL;
+    bench_build_model(reg, o->model, o->params, o->n_params, o->c, o->h, o->w, o->classes, &host,
+                      &rng, &g);
     return g;
 }
 

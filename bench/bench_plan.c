@@ -495,18 +495,9 @@ int main(int argc, char **argv)
     struct dlas_rng rng;
     dlas_rng_seed(&rng, 1);
     struct dlas_host host = {sizeof host, quiet_log, dlas_aligned_alloc, dlas_aligned_free, &rng, 1};
-    const struct dlas_component *mc = dlas_registry_find(reg, DLAS_KIND_MODEL, o.model);
-    if (!mc)
-        return die("model");
-    struct dlas_params *mp = NULL;
-    if (dlas_params_defaults(mc->params, &mp))
-        return die("model parameters");
-    for (int i = 0; i < o.n_params; i++)
-        if (dlas_params_apply(mp, o.params[i], "command line"))
-            return die("--param");
-    struct dlas_graph *g = dlas_graph_new();
-    if (((const struct dlas_model_ops *)mc->ops)->build(&host, mp, o.c, o.h, o.w, o.classes, g) ||
-        dlas_graph_status(g) || dlas_graph_init_weights(g, &rng))
+    struct dlas_graph *g = NULL;
+    if (bench_build_model(reg, o.model, o.params, o.n_params, o.c, o.h, o.w, o.classes, &host,
+                          &rng, &g))
         return die("model");
     if (o.weights && dlas_checkpoint_load_graph(g, o.weights, DLAS_CKPT_STRICT))
         return die("weights");
@@ -565,7 +556,6 @@ int main(int argc, char **argv)
     dlas_plan_free(plan);
     be.ops->release(be.ctx);
     dlas_graph_free(g);
-    dlas_params_free(mp);
     for (int k = 0; k < ps.n; k++)
         dlas_params_free(ps.p[k]);
     for (int k = 0; k < fb.n; k++)
