@@ -368,7 +368,7 @@ static void prefetch_residual(const struct wino_state *s, const float *res, int6
                      left < lanes ? left : lanes, p.nr, (int)cols, ohw, d->out_w);
 }
 
-/* How many tiles from chunk tile j on lie side by side in one row of
+/* How many tiles from tile t on lie side by side in one row of
  * tiles, whole (no edge cut off), up to 16 output columns: their rows are
  * then scattered together, a full 16-column row per store. */
 static int tiles_side_by_side(const struct wino_state *s, int64_t t, int64_t left, int m)
