@@ -317,18 +317,19 @@ static void pack_rows(const void *ctx, float *packed, int64_t r0, int64_t r1)
     pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, packed, r0, r1);
 }
 
-/* M[xi] of output block ob (m: that block's M) = U[xi] V[xi] for the
- * chunk's nt tiles, in GEMM blocks of p tiles (v_xi: V[xi] of the first
- * block; each next block's alpha^2 matrices follow, as process() lays V). */
+/* M[xi] of output block ob (m_xi: where it goes, a tile's B*16 after
+ * another) = U[xi] V[xi] for the chunk's nt tiles, in GEMM blocks of p tiles
+ * (v_xi: V[xi] of the first block; each next block's alpha^2 matrices
+ * follow, as transform_tiles lays V). */
 static void gemm(const struct wino_state *s, struct pc_kargs *ka, int64_t g, int xi, int64_t ob,
-                 const float *v_xi, float *m, int64_t nt)
+                 const float *v_xi, float *m_xi, int64_t nt)
 {
     const int lanes = s->b * PC_VL;
     ka->w = s->u + u_block(s, g, xi, ob);
     for (int64_t t = 0; t < nt; t += s->p) {
         int np = nt - t < s->p ? (int)(nt - t) : s->p;
         ka->in = v_xi + (t / s->p) * s->v_tb;
-        ka->out = m + xi * odd_lines(nt * lanes) + t * lanes;
+        ka->out = m_xi + t * lanes;
         pc_kernel(1, np, s->b)(ka);
     }
 }
@@ -475,7 +476,8 @@ static void process(const struct run_ctx *c, const float *packed, int64_t g, int
         if (s->order == ORDER_XI) {
             for (int xi = 0; xi < a2; xi++)
                 for (int64_t ob = ob0; ob < ob1; ob++)
-                    gemm(s, &ka, g, xi, ob, v + xi * v_xi, mm + (ob - ob0) * m_ob, nt);
+                    gemm(s, &ka, g, xi, ob, v + xi * v_xi, mm + (ob - ob0) * m_ob + xi * m_xi,
+                         nt);
         }
         for (int64_t ob = ob0; ob < ob1; ob++) {
             const float *mob = mm;
@@ -483,7 +485,7 @@ static void process(const struct run_ctx *c, const float *packed, int64_t g, int
                 mob += (ob - ob0) * m_ob;
             else
                 for (int xi = 0; xi < a2; xi++)
-                    gemm(s, &ka, g, xi, ob, v + xi * v_xi, mm, nt);
+                    gemm(s, &ka, g, xi, ob, v + xi * v_xi, mm + xi * m_xi, nt);
             output_block(c, g, ob, c0, nt, mob, m_xi);
         }
     }
