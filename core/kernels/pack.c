@@ -297,6 +297,24 @@ void pc_pack_weights(const float *src, int64_t opg, int64_t cpg, int kh, int kw,
 
 /* ---- scattering --------------------------------------------------------- */
 
+#if defined(__AVX512F__)
+/* s, plus the residual at q (NULL: none) where m is set, activated, to o
+ * where m is set. The residual is read where this row is about to be
+ * written (q may be o itself); max(0, x) returns x when x is NaN: the NaN
+ * passes, as torch.relu. */
+static inline __attribute__((always_inline)) void
+finish_row(__m512 s, const float *q, float *o, __mmask16 m, int act)
+{
+    if (q)
+        s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, q));
+    if (act != DLAS_ACT_NONE)
+        s = _mm512_max_ps(_mm512_setzero_ps(), s);
+    if (act == DLAS_ACT_RELU6)
+        s = _mm512_min_ps(_mm512_set1_ps(6.0f), s);
+    _mm512_mask_storeu_ps(o, m, s);
+}
+#endif
+
 void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, int ncols,
                      int64_t nc, float *dst, const float *res, int64_t cstride,
                      int64_t row_stride, int act)
@@ -304,8 +322,6 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
 #if defined(__AVX512F__)
     const int np = vh * vw;
     if (np <= PC_VL) {
-        /* max(0, x) returns x when x is NaN: the NaN passes, as torch.relu */
-        const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
         const __mmask16 cols = (__mmask16)((1u << ncols) - 1u);
         for (int64_t c0 = 0; c0 < nc; c0 += PC_VL) {
             __m512 v[16];
@@ -320,19 +336,12 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
                     break;
                 float *o = dst + (c0 + c) * cstride;
                 const float *q = res ? res + (c0 + c) * cstride : NULL;
-                /* the residual is read where this row is about to be
-                 * written (it may be dst itself), then the activation */
                 for (int r = 0; r < (vh == 1 ? 1 : nrows); r++) {
                     __m512 s = vh == 1 ? v[c]
                                        : _mm512_maskz_compress_ps(
                                              (__mmask16)(cols << (r * vw)), v[c]);
-                    if (q)
-                        s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(cols, q + r * row_stride));
-                    if (act != DLAS_ACT_NONE)
-                        s = _mm512_max_ps(zero, s);
-                    if (act == DLAS_ACT_RELU6)
-                        s = _mm512_min_ps(six, s);
-                    _mm512_mask_storeu_ps(o + r * row_stride, cols, s);
+                    finish_row(s, q ? q + r * row_stride : NULL, o + r * row_stride, cols,
+                               act);
                 }
             }
         }
@@ -341,7 +350,6 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
     /* more pixels than a vector holds (a wide tile, or several tiles side
      * by side): row by row, 16 pixels x 16 channels per transposition, so a
      * row of 16 columns is one full store per channel */
-    const __m512 zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
     for (int r = 0; r < nrows; r++) {
         const float *trow = tile + (int64_t)r * vw * ps;
         for (int p0 = 0; p0 < ncols; p0 += PC_VL) {
@@ -352,21 +360,16 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
                 __m512 v[16];
 #pragma GCC unroll 16
                 for (int p = 0; p < PC_VL; p++)
-                    v[p] = p < n ? _mm512_loadu_ps(trow + (p0 + p) * ps + c0) : zero;
+                    v[p] = p < n ? _mm512_loadu_ps(trow + (p0 + p) * ps + c0)
+                                 : _mm512_setzero_ps();
                 tr16(v);
                 const int64_t cn = nc - c0 < PC_VL ? nc - c0 : PC_VL;
 #pragma GCC unroll 16
                 for (int c = 0; c < PC_VL; c++) {
                     if (c >= cn)
                         break;
-                    __m512 s = v[c];
-                    if (res)
-                        s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(m, res + (c0 + c) * cstride + off));
-                    if (act != DLAS_ACT_NONE)
-                        s = _mm512_max_ps(zero, s);
-                    if (act == DLAS_ACT_RELU6)
-                        s = _mm512_min_ps(six, s);
-                    _mm512_mask_storeu_ps(dst + (c0 + c) * cstride + off, m, s);
+                    const int64_t at = (c0 + c) * cstride + off;
+                    finish_row(v[c], res ? res + at : NULL, dst + at, m, act);
                 }
             }
         }
