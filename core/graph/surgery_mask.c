@@ -148,15 +148,24 @@ static int64_t mark_dead(const struct dlas_graph *g, struct ties *t, uint8_t *rm
     return dead;
 }
 
+/* A zeroed mark a slot of t, or NULL (the error set). */
+static uint8_t *slot_marks(const struct ties *t)
+{
+    uint8_t *rm = calloc((size_t)t->n_slots + 1, 1);
+    if (!rm)
+        dlas_error(DLAS_ERR_NOMEM, "channel masks: out of memory");
+    return rm;
+}
+
 /* The ties of g and a zeroed mark a slot, or a status. */
 static int ties_and_marks(const struct dlas_graph *g, struct ties *t, uint8_t **rm)
 {
     int rc = ties_build(g, t);
     if (rc)
         return rc;
-    if (!(*rm = calloc((size_t)t->n_slots + 1, 1))) {
+    if (!(*rm = slot_marks(t))) {
         ties_free(t);
-        return dlas_error(DLAS_ERR_NOMEM, "channel masks: out of memory");
+        return DLAS_ERR_NOMEM;
     }
     return DLAS_OK;
 }
@@ -166,9 +175,9 @@ static int ties_and_marks(const struct dlas_graph *g, struct ties *t, uint8_t **
  * the graph as it is (t: its ties), no copy of the graph made. */
 static int check_removable(struct dlas_graph *g, struct ties *t, int id, const uint8_t *keep)
 {
-    uint8_t *rm = calloc((size_t)t->n_slots + 1, 1);
+    uint8_t *rm = slot_marks(t);
     if (!rm)
-        return dlas_error(DLAS_ERR_NOMEM, "channel masks: out of memory");
+        return DLAS_ERR_NOMEM;
     int64_t n = 0, dead = 0;
     int inconsistent = 0;
     int rc = ties_mark_keep(g, t, id, keep, rm, &n);
