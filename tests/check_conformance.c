@@ -311,6 +311,12 @@ static const struct dlas_conv_desc fixed_cases[] = {
      * batch 2 and a copy a thread at batch 1, in batch 2's workspace */
     {2, 32, 40, 40, 16, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, NULL, 0.0f},
     {2, 16, 40, 40, 16, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, NULL, 0.0f},
+    /* band packing at a batch whose packed input outgrows the threads'
+     * copies (PC_BAND_MAX_BYTES, 4 MiB): `winograd` packs 1.4 MB an image
+     * (two blocks of 16 channels, the second part-filled), two images a
+     * copy, so a thread's half of five images takes two windows; `direct`
+     * packs one image at a time, and moves on mid-batch */
+    {5, 17, 104, 104, 8, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, NULL, 0.0f},
 };
 #define N_FIXED (int)(sizeof fixed_cases / sizeof fixed_cases[0])
 

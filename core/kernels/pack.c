@@ -238,6 +238,15 @@ void pc_direct_window(const struct dlas_conv_desc *d, struct pc_window *w, int64
     pc_tap_offsets(d, w, tap_off);
 }
 
+void pc_pack_image_rows(const float *in, const struct dlas_conv_desc *d, int64_t cpg,
+                        const struct pc_window *win, int64_t ig, float *dst, int64_t r0,
+                        int64_t r1)
+{
+    const int64_t n = ig / d->groups, g = ig % d->groups;
+    const float *src = in + (n * d->in_c + g * cpg) * d->in_h * d->in_w;
+    pc_pack_window_rows(src, cpg, d->in_h, d->in_w, d->pad_h, d->pad_w, win, dst, r0, r1);
+}
+
 void pc_pack_batch_rows(const float *in, const struct dlas_conv_desc *d, int64_t cpg,
                         const struct pc_window *win, int64_t img_floats, float *dst, int64_t r0,
                         int64_t r1)
@@ -246,10 +255,7 @@ void pc_pack_batch_rows(const float *in, const struct dlas_conv_desc *d, int64_t
     while (r0 < r1) {
         int64_t ig = r0 / rows, r = r0 % rows;
         int64_t end = r1 - r0 < rows - r ? r + (r1 - r0) : rows;
-        int64_t n = ig / d->groups, g = ig % d->groups;
-        const float *src = in + (n * d->in_c + g * cpg) * d->in_h * d->in_w;
-        pc_pack_window_rows(src, cpg, d->in_h, d->in_w, d->pad_h, d->pad_w, win,
-                            dst + ig * img_floats, r, end);
+        pc_pack_image_rows(in, d, cpg, win, ig, dst + ig * img_floats, r, end);
         r0 += end - r;
     }
 }

@@ -184,6 +184,13 @@ void pc_tap_offsets(const struct dlas_conv_desc *d, const struct pc_window *w, i
  * and the taps' offsets in it (tap_off). */
 void pc_direct_window(const struct dlas_conv_desc *d, struct pc_window *w, int64_t *tap_off);
 
+/* Window rows [r0, r1) of image-group ig (image ig / groups, group
+ * ig % groups) of `in` (NCHW, layer d, cpg channels a group) into dst, the
+ * start of that image-group's packed window. */
+void pc_pack_image_rows(const float *in, const struct dlas_conv_desc *d, int64_t cpg,
+                        const struct pc_window *win, int64_t ig, float *dst, int64_t r0,
+                        int64_t r1);
+
 /* Rows [r0, r1) of the row space (image, group, window row) of a batch:
  * each (image, group) packs the group's cpg channels of `in` (NCHW, layer d)
  * into its own img_floats slot of dst. */

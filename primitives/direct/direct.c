@@ -225,9 +225,13 @@ static size_t direct_workspace(void *state, int64_t batch)
     const struct direct_state *s = state;
     if (batch <= 0)
         return 0;
-    /* a view packs nothing, but run() takes a workspace all the same */
-    const int64_t floats =
-        pc_band_ws_floats(pc_threads(&s->conv.be), batch, s->conv.d.groups * s->img_floats);
+    /* the packed input (shared, or a copy a thread while small), or a band
+     * copy of one image-group a thread; a view packs nothing, but run()
+     * takes a workspace all the same */
+    const int t = pc_threads(&s->conv.be);
+    int64_t floats = pc_pack_ws_floats(t, batch, s->conv.d.groups * s->img_floats);
+    if (pc_band_images(t, s->img_floats) >= 1 && t * s->img_floats > floats)
+        floats = t * s->img_floats;
     return floats ? (size_t)floats * sizeof(float) : 64;
 }
 
@@ -264,36 +268,35 @@ static void pack_rows(const void *ctx, float *ws, int64_t r0, int64_t r1)
 }
 
 /* Band packing: the window rows that row block rb of image-group ig reads,
- * packed into this thread's copy unless it holds them; returns the copy. */
+ * packed into this thread's copy unless it holds them; returns the copy.
+ * A copy holds one image-group: a thread's items run through the images in
+ * order, so it never returns to one it left, and at any batch the rows it
+ * packs stay in its own caches until it reads them. */
 static const float *band_rows(const struct run_ctx *c, int64_t ig, int64_t rb)
 {
     const struct direct_state *s = c->s;
     const struct dlas_conv_desc *d = &s->conv.d;
     const int id = omp_get_thread_num();
-    float *own = c->copies + (int64_t)id * (c->s->img_floats * d->groups) * c->batch;
+    float *own = c->copies + (int64_t)id * s->img_floats;
     struct band *b = &c->bands[id];
     const int64_t oh0 = rb * s->vh, oh1 = oh0 + s->vh < d->out_h ? oh0 + s->vh : d->out_h;
     const int64_t r0 = oh0 * d->stride_h;
     int64_t r1 = (oh1 - 1) * d->stride_h + (int64_t)(d->kh - 1) * d->dil_h + 1;
     r1 = r1 < s->win.rows ? r1 : s->win.rows;
-    const int64_t at = ig * s->win.rows;
     if (b->ig != ig || r1 < b->r0 || r0 > b->r1) { /* none of them held */
-        pc_pack_batch_rows(c->in, d, s->conv.cpg, &s->win, s->img_floats, own, at + r0,
-                           at + r1);
+        pc_pack_image_rows(c->in, d, s->conv.cpg, &s->win, ig, own, r0, r1);
         b->ig = ig;
         b->r0 = r0;
         b->r1 = r1;
     } else { /* some: pack the rest, on either side */
         if (r0 < b->r0)
-            pc_pack_batch_rows(c->in, d, s->conv.cpg, &s->win, s->img_floats, own, at + r0,
-                               at + b->r0);
+            pc_pack_image_rows(c->in, d, s->conv.cpg, &s->win, ig, own, r0, b->r0);
         if (r1 > b->r1)
-            pc_pack_batch_rows(c->in, d, s->conv.cpg, &s->win, s->img_floats, own,
-                               at + b->r1, at + r1);
+            pc_pack_image_rows(c->in, d, s->conv.cpg, &s->win, ig, own, b->r1, r1);
         b->r0 = r0 < b->r0 ? r0 : b->r0;
         b->r1 = r1 > b->r1 ? r1 : b->r1;
     }
-    return own + ig * s->img_floats;
+    return own;
 }
 
 /* Items: (image, group, ob, row block), ordered per s->order, reading the
@@ -364,7 +367,7 @@ static int direct_run_residual(void *state, int64_t batch, const float *in, cons
     struct band bands[DIRECT_MAX_BANDS];
     const int threads = pc_threads(&s->conv.be);
     if (s->order == ORDER_ROWS && !s->planes && threads <= DIRECT_MAX_BANDS &&
-        batch <= pc_band_images(threads, d->groups * s->img_floats)) {
+        pc_band_images(threads, s->img_floats) >= 1) {
         for (int i = 0; i < threads; i++)
             bands[i].ig = -1;
         c.copies = ws;

@@ -308,6 +308,7 @@ struct run_ctx {
     float *out;
     float *bufs; /* the threads' V and M, after the packed input's room */
     float *bands; /* band packing: the threads' copies of the input, or NULL */
+    int64_t band_images; /* and the images a copy holds */
 };
 
 static void pack_rows(const void *ctx, float *packed, int64_t r0, int64_t r1)
@@ -441,8 +442,8 @@ static void gemm_kargs(const struct wino_state *s, struct pc_kargs *ka)
  * out [xi][tb] (v_xi = the whole chunk), the 36 streams ran the transform
  * 2.6x slower on two threads than on one (64x32x32); this layout took
  * 0.86-0.96 of the time on 2 threads (64-256 channels) and the same on one. */
-static void transform_tiles(const struct wino_state *s, const float *packed, int64_t g,
-                            int64_t c0, int64_t j0, int64_t j1, float *v)
+static void transform_tiles(const struct wino_state *s, const float *packed, int64_t n0,
+                            int64_t g, int64_t c0, int64_t j0, int64_t j1, float *v)
 {
     const struct dlas_conv_desc *d = &s->conv.d;
     const int m = s->m;
@@ -450,8 +451,8 @@ static void transform_tiles(const struct wino_state *s, const float *packed, int
     for (int64_t j = j0; j < j1; j++) {
         int64_t t = c0 + j, n = t / s->tiles, tt = t % s->tiles;
         int64_t th = tt / s->tiles_w, tw = tt % s->tiles_w;
-        const float *img =
-            packed + (n * d->groups + g) * s->img_floats + (th * m * s->win.q + tw * m) * PC_VL;
+        const float *img = packed + ((n - n0) * d->groups + g) * s->img_floats +
+                           (th * m * s->win.q + tw * m) * PC_VL;
         float *dst = v + (j / s->p) * s->v_tb + (j % s->p) * PC_VL;
         for (int64_t bk = 0; bk < s->nblk; bk++)
             wino_input_transform(m, img + bk * blk, rowlen, dst + bk * s->p * PC_VL, s->v_xi);
@@ -459,9 +460,10 @@ static void transform_tiles(const struct wino_state *s, const float *packed, int
 }
 
 /* Tiles [t0, t1) of group g (t runs over images x tiles), output-channel
- * blocks [ob0, ob1), in chunks; v and mm are this thread's buffers. */
-static void process(const struct run_ctx *c, const float *packed, int64_t g, int64_t t0,
-                    int64_t t1, int64_t ob0, int64_t ob1, float *v, float *mm)
+ * blocks [ob0, ob1), in chunks, from the input packed from image n0 on;
+ * v and mm are this thread's buffers. */
+static void process(const struct run_ctx *c, const float *packed, int64_t n0, int64_t g,
+                    int64_t t0, int64_t t1, int64_t ob0, int64_t ob1, float *v, float *mm)
 {
     const struct wino_state *s = c->s;
     const int a2 = s->a2, lanes = s->b * PC_VL;
@@ -470,7 +472,7 @@ static void process(const struct run_ctx *c, const float *packed, int64_t g, int
     gemm_kargs(s, &ka);
     for (int64_t c0 = t0; c0 < t1; c0 += s->ct) {
         const int64_t nt = t1 - c0 < s->ct ? t1 - c0 : s->ct;
-        transform_tiles(s, packed, g, c0, 0, nt, v);
+        transform_tiles(s, packed, n0, g, c0, 0, nt, v);
         /* M: [ob][xi][tile][B*16], all blocks (ORDER_XI) or one at a time */
         const int64_t m_xi = odd_lines(nt * lanes), m_ob = a2 * m_xi;
         if (s->order == ORDER_XI) {
@@ -516,20 +518,37 @@ static enum split split_of(const struct wino_state *s, int64_t batch, int nt)
 }
 
 /* Band packing: the window rows that tiles [t0, t1) read, into own (laid
- * out as the shared packed input, the other rows left as they are). */
-static void pack_band(const struct run_ctx *c, float *own, int64_t t0, int64_t t1)
+ * out as the shared packed input from image n0 on, the other rows left as
+ * they are). */
+static void pack_band(const struct run_ctx *c, float *own, int64_t n0, int64_t t0, int64_t t1)
 {
     const struct wino_state *s = c->s;
-    const int64_t groups = s->conv.d.groups, rows = s->win.rows;
+    const int64_t groups = s->conv.d.groups;
     for (int64_t n = t0 / s->tiles; n * s->tiles < t1; n++) {
         const int64_t a = (t0 > n * s->tiles ? t0 : n * s->tiles) - n * s->tiles;
         const int64_t b = (t1 < (n + 1) * s->tiles ? t1 : (n + 1) * s->tiles) - n * s->tiles;
         const int64_t r0 = a / s->tiles_w * s->m, r1 = (b - 1) / s->tiles_w * s->m + s->a;
-        for (int64_t g = 0; g < groups; g++) {
-            const int64_t at = (n * groups + g) * rows;
-            pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, own,
-                               at + r0, at + r1);
-        }
+        for (int64_t g = 0; g < groups; g++)
+            pc_pack_image_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, n * groups + g,
+                               own + ((n - n0) * groups + g) * s->img_floats, r0, r1);
+    }
+}
+
+/* Band packing: tiles [t0, t1), a window of the images own holds at a
+ * time, each packed just before its tiles are computed (at batch 16 on
+ * 56x56 maps, the batch's packed input would not stay in L3 between its
+ * packing and its reading). */
+static void band_work(const struct run_ctx *c, float *own, int64_t t0, int64_t t1, float *v,
+                      float *mm)
+{
+    const struct wino_state *s = c->s;
+    while (t0 < t1) {
+        const int64_t n0 = t0 / s->tiles, end = (n0 + c->band_images) * s->tiles;
+        const int64_t w1 = t1 < end ? t1 : end;
+        pack_band(c, own, n0, t0, w1);
+        for (int64_t g = 0; g < s->conv.d.groups; g++)
+            process(c, own, n0, g, t0, w1, 0, s->n_ob, v, mm);
+        t0 = w1;
     }
 }
 
@@ -544,11 +563,8 @@ static void work(const void *ctx, const float *packed, int id, int nt)
         /* tiles, each thread on the rows it packs itself */
         int64_t b, e;
         pc_split(tt, id, nt, &b, &e);
-        float *own = c->bands + id * c->batch * s->conv.d.groups * s->img_floats;
-        if (b < e)
-            pack_band(c, own, b, e);
-        for (int64_t g = 0; g < s->conv.d.groups && b < e; g++)
-            process(c, own, g, b, e, 0, s->n_ob, v, mm);
+        band_work(c, c->bands + id * c->band_images * s->conv.d.groups * s->img_floats, b, e,
+                  v, mm);
         return;
     }
     enum split sp = split_of(s, c->batch, nt);
@@ -557,11 +573,11 @@ static void work(const void *ctx, const float *packed, int id, int nt)
         if (sp == SPLIT_TILES) {
             pc_split(tt, id, nt, &b, &e);
             if (b < e)
-                process(c, packed, g, b, e, 0, s->n_ob, v, mm);
+                process(c, packed, 0, g, b, e, 0, s->n_ob, v, mm);
         } else {
             pc_split(s->n_ob, id, nt, &b, &e);
             if (b < e)
-                process(c, packed, g, 0, tt, b, e, v, mm);
+                process(c, packed, 0, g, 0, tt, b, e, v, mm);
         }
     }
 }
@@ -576,13 +592,14 @@ static int wino_run_residual(void *state, int64_t batch, const float *in, const 
     const int64_t per = s->conv.d.groups * s->img_floats;
     /* the workspace holds the packed input (a copy a thread while small),
      * then buffers for the threads counted in prepare() */
-    struct run_ctx c = {s, batch, in, res, out, (float *)ws + pack_area(s, batch), NULL};
+    struct run_ctx c = {s, batch, in, res, out, (float *)ws + pack_area(s, batch), NULL, 0};
     struct pc_phases ph = {&c,   ws,   batch * per, batch * s->conv.d.groups * s->win.rows,
                            0,    pack_rows, NULL, work,
                            "transform+gemm"};
-    if (batch <= pc_band_images(s->threads, per) &&
-        split_of(s, batch, s->threads) == SPLIT_TILES) {
+    const int64_t band = pc_band_images(s->threads, per);
+    if (band >= 1 && split_of(s, batch, s->threads) == SPLIT_TILES) {
         c.bands = ws; /* each thread packs its own rows in work() */
+        c.band_images = band < batch ? band : batch;
         ph.pack_n = 0;
         ph.work_phase = "pack+transform+gemm";
     }
