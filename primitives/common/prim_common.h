@@ -158,7 +158,9 @@ static inline int64_t pc_pack_ws_floats(int t, int64_t batch, int64_t per)
  * 410-420 ns: bench_peak). Up to PC_BAND_MAX_BYTES of packed input a copy. */
 #define PC_BAND_MAX_BYTES (4 * 1024 * 1024)
 
-/* The most images (per floats each) a run on t threads band-packs; 0 on one. */
+/* The most images (per floats each) a band copy holds: a thread band-packs
+ * a window of that many at a time (direct: one); 0 on one thread, or where
+ * one image outgrows a copy (then the input is packed whole, shared). */
 static inline int64_t pc_band_images(int t, int64_t per)
 {
     return t > 1 && per > 0 ? PC_BAND_MAX_BYTES / (per * (int64_t)sizeof(float)) : 0;
