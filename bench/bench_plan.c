@@ -14,7 +14,8 @@
  *                    {"ms": median, "min", "max", "times": [...], "load"}
  *   profile W R      W untimed runs, then R runs timed node by node
  *                    (dlas_plan_run_timed): {"nodes": [{"name", "op",
- *                    "binding", "ms": median, "min"}, ...], "total_ms",
+ *                    "binding", "ms": median, "min", "fused": [names of
+ *                    the nodes fused into it]}, ...], "total_ms",
  *                    "load"};
  *                    a fused block's time is on its first conv
  *   probe            the machine's fp32 FMA rate and memory read rate right
@@ -336,6 +337,23 @@ static void time_runs(struct dlas_plan *plan, int64_t batch, const float *x, flo
     free(t);
 }
 
+/* s as a JSON string: quotes, backslashes and control characters escaped
+ * (node names come from the graph, which a model plugin names). */
+static void print_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        const unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            printf("\\%c", ch);
+        else if (ch < 0x20)
+            printf("\\u%04x", ch);
+        else
+            putchar(ch);
+    }
+    putchar('"');
+}
+
 static void profile_runs(struct dlas_plan *plan, const struct dlas_graph *g, int64_t batch,
                          const float *x, float *y, int warmup, int repeat)
 {
@@ -366,10 +384,17 @@ static void profile_runs(struct dlas_plan *plan, const struct dlas_graph *g, int
         memcpy(v, t + (size_t)i * repeat, (size_t)repeat * sizeof *v);
         struct bench_stats s = bench_stats(v, repeat);
         total += s.median;
-        printf("%s{\"name\": \"%s\", \"op\": \"%s\", \"binding\": \"%s\", \"ms\": %.4f, "
-               "\"min\": %.4f}",
-               first ? "" : ", ", nd->name, dlas_op_name(nd->op), dlas_plan_binding(plan, i),
-               s.median, s.min);
+        printf("%s{\"name\": ", first ? "" : ", ");
+        print_json_string(nd->name);
+        printf(", \"op\": \"%s\", \"binding\": \"%s\", \"ms\": %.4f, \"min\": %.4f, "
+               "\"fused\": [",
+               dlas_op_name(nd->op), dlas_plan_binding(plan, i), s.median, s.min);
+        for (int j = 0, k = 0; j < n; j++)
+            if (dlas_plan_fused_into(plan, j) == i) {
+                printf("%s", k++ ? ", " : "");
+                print_json_string(dlas_graph_node(g, j)->name);
+            }
+        printf("]}");
         first = 0;
     }
     char load[64];
