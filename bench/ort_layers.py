@@ -64,8 +64,9 @@ def dlas_name(onnx_node_name):
 def ort_names(onnx_path):
     """dlas node name -> the names ORT may give the node that computes it: the
     ONNX node's output, then (a conv) each sole reader's output along the chain
-    it can fuse, each as ORT's NCHWc rewrite names it ("..._nchwc") or not, and
-    the ONNX node's own name."""
+    it can fuse, each as ORT's NCHWc rewrite names it ("..._nchwc", a
+    batchnorm turned into a conv "..._bn_nchwc") or not, and the ONNX node's
+    own name."""
     import onnx
     g = onnx.load(onnx_path, load_external_data=False).graph
     readers = {}
@@ -81,7 +82,7 @@ def ort_names(onnx_path):
                 readers[t][0].op_type in FUSABLE:
             t = readers[t][0].output[0]
             tensors.append(t)
-        names = [c for t in tensors for c in (t + "_nchwc", t)] + [n.name]
+        names = [c for t in tensors for c in (t + "_nchwc", t + "_bn_nchwc", t)] + [n.name]
         out.setdefault(dlas_name(n.name), names)
     return out
 
