@@ -83,7 +83,7 @@ def ort_names(onnx_path):
             t = readers[t][0].output[0]
             tensors.append(t)
         names = [c for t in tensors for c in (t + "_nchwc", t + "_bn_nchwc", t)] + [n.name]
-        out.setdefault(dlas_name(n.name), names)
+        out.setdefault(dlas_name(n.name), []).extend(names)  # a module's nodes (Pad, Pool)
     return out
 
 
