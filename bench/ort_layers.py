@@ -37,7 +37,8 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import vs_ort  # noqa: E402  (the model table and the engine checks)
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
+import vs_ort  # noqa: E402  (the model table)
 
 FUSABLE = {"Relu", "Clip", "Add", "BatchNormalization"}
 
