@@ -113,8 +113,11 @@ def run_ort(a, key, onnx_path, tmp):
     prefix = os.path.join(tmp, "ortprof")
     cmd = [a.node, os.path.join(HERE, "ort_bench.js"), onnx_path, "--batch", str(a.batch),
            "--input", "%dx%dx%d" % (c, h, w), "--threads", str(a.threads), "--profile", prefix]
-    r = subprocess.run(cmd, input="time %d %d\nquit\n" % (a.warmup, a.runs), text=True,
-                       capture_output=True, cwd=vs_ort.SRC)
+    try:
+        r = subprocess.run(cmd, input="time %d %d\nquit\n" % (a.warmup, a.runs), text=True,
+                           capture_output=True, cwd=vs_ort.SRC)
+    except FileNotFoundError:
+        skip("node.js (%s) is not installed: apt-get install nodejs" % a.node)
     if r.returncode == 77:
         skip("onnxruntime-node is not installed: npm install --prefix bench/ort "
              "--ignore-scripts onnxruntime-node")
