@@ -251,7 +251,6 @@ struct run_ctx {
     const float *res; /* a residual laid out as out, or NULL */
     float *out;
     int pf_out; /* planes: ask for output rows first (DP_PREFETCH_OUT_BYTES) */
-    int64_t batch;
     float *copies;      /* band packing: the threads' copies of the input, or NULL */
     struct band *bands; /* and the rows each holds */
 };
@@ -353,7 +352,7 @@ static int direct_run_residual(void *state, int64_t batch, const float *in, cons
         s->planes ? (s->pl.view ? 0 : s->pl.cpg * s->pl.rows) : s->win.rows;
     const int64_t items = batch * d->groups * s->pk.n_ob * pc_ceil_div(d->out_h, s->vh);
     const int64_t out_bytes = batch * d->out_c * d->out_h * d->out_w * (int64_t)sizeof(float);
-    struct run_ctx c = {s, in, res, out, out_bytes > DP_PREFETCH_OUT_BYTES, batch, NULL, NULL};
+    struct run_ctx c = {s, in, res, out, out_bytes > DP_PREFETCH_OUT_BYTES, NULL, NULL};
     struct pc_phases ph = {&c,
                            ws,
                            batch * d->groups * s->img_floats,
