@@ -131,7 +131,8 @@ def run_ort(a, key, onnx_path, tmp):
             n = e["name"][:-len("_kernel_time")]
             times.setdefault(n, []).append(e["dur"] / 1000.0)
             ops[n] = e.get("args", {}).get("op_name", "?")
-    return {n: median_ms(v) for n, v in times.items()}, ops
+    # the profiler records every run, warm-ups too: each node's last a.runs are the timed ones
+    return {n: median_ms(v[-a.runs:]) for n, v in times.items()}, ops
 
 
 def match(nodes, names, ort_ms):
@@ -177,6 +178,9 @@ def main():
         names = ort_names(onnx_path)
     except ImportError:
         skip("python3-onnx is not installed (apt-get install python3-onnx)")
+    if not os.path.exists(os.path.join(a.build, "bench", "bench_plan")):
+        sys.exit("ort_layers: %s/bench/bench_plan is missing: make -C %s bench/bench_plan" %
+                 (a.build, a.build))
     nodes = [n for n in run_dlas(a, a.model, ckpt) if n["ms"] > 0]
     with tempfile.TemporaryDirectory() as tmp:
         ort_ms, ort_ops = run_ort(a, a.model, onnx_path, tmp)
