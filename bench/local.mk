@@ -60,7 +60,7 @@ bench_bench_plan_CPPFLAGS = $(BENCH_CPPFLAGS)
 bench_bench_plan_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) -O2
 bench_bench_plan_LDADD = libdlas.la $(OPENMP_CFLAGS) -lm
 EXTRA_DIST += bench/vs_ort.py bench/ort_bench.js bench/README-ort.md bench/scale_threads.py \
-	bench/plan_ab.py bench/ort_layers.py
+	bench/plan_ab.py bench/ort_layers.py bench/ort_report.py
 # what libgomp's waiting costs a plan-like run of regions (a standalone program)
 EXTRA_DIST += bench/omp_wait.c
 

@@ -153,6 +153,10 @@ tests_check_plot_LDADD = $(TEST_LDADD)
 TESTS += tests/torch_convert.sh
 dist_noinst_SCRIPTS += tests/torch_convert.sh
 
+# bench/ort_report.py: the ten cells of the ONNX Runtime comparison as a figure.
+TESTS += tests/ort_report.sh
+dist_noinst_SCRIPTS += tests/ort_report.sh
+
 # Fisher saliency and the latency compressors measure (ABI 1.3).
 CHECK_SUITES += tests/check_saliency
 if HAVE_CHECK
