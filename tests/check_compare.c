@@ -1394,10 +1394,18 @@ START_TEST(test_compare)
     ck_assert_int_eq(c->e2e[1].n_fallbacks, 2); /* winograd: dw, pw */
     ck_assert_msg(strstr(c->e2e[1].fallbacks, "pw (winograd: a 1x1 kernel"), "%s",
                   c->e2e[1].fallbacks);
+    /* auto is the plan's own choice (dlas_plan_auto_select): timed until
+     * clear, at least its minimum of runs; every conv is bound to a
+     * primitive, runs inside a fused block that auto kept, or fell back */
     int bound = 0;
     for (int k = 0; k < 3; k++)
         bound += c->e2e[3].layer_count[k];
-    ck_assert_int_eq(bound + c->e2e[3].n_fallbacks, 4);
+    ck_assert_int_eq(bound + c->e2e[3].block_layers + c->e2e[3].n_fallbacks, 4);
+    ck_assert_int_ge(c->e2e[3].auto_runs, 5);
+    ck_assert(c->e2e[3].auto_unclear >= 0 && c->e2e[3].auto_unclear <= 4);
+    ck_assert_int_eq(c->e2e[3].blocks != NULL, c->e2e[3].block_layers > 0);
+    for (int k = 0; k < 3; k++)
+        ck_assert_int_eq(c->e2e[k].block_layers, 0); /* a primitive's own plan fuses none */
 
     char lp[512], ep[512], jp[512];
     tmp_path(lp, sizeof lp, "cmp-layers.csv");
@@ -1419,7 +1427,8 @@ START_TEST(test_compare)
     s = dlas_test_slurp(jp, NULL);
     ck_assert(strstr(s, "\"model\": \"small\"") && strstr(s, "\"end_to_end\": [") &&
               strstr(s, "\"layers\": [") && strstr(s, "\"primitive\": \"auto\"") &&
-              strstr(s, "\"status\": \"refused\""));
+              strstr(s, "\"status\": \"refused\"") && strstr(s, "\"block_layers\": ") &&
+              strstr(s, "\"auto_runs\": "));
     free(s);
     FILE *devnull = fopen("/dev/null", "w");
     dlas_compare_print(c, devnull);
@@ -1437,6 +1446,9 @@ START_TEST(test_compare)
     for (int k = 0; k < c->n_e2e; k++)
         ck_assert_msg(c->e2e[k].status || c->e2e[k].ms > 0, "%s: %g ms", c->e2e[k].label,
                       c->e2e[k].ms);
+    /* the plan's own choice times per node on the wall clock: not here */
+    ck_assert_int_eq(c->e2e[3].auto_runs, 0);
+    ck_assert_int_eq(c->e2e[3].block_layers, 0);
     dlas_compare_free(c);
 
     /* a non-finite output is never "ok" (it was, with relative error inf):

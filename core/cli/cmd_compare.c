@@ -1,5 +1,6 @@
 /* `dlas compare`: primitives side by side on a model, per conv layer and end
- * to end, with "auto" (the fastest primitive per layer). */
+ * to end, with "auto" (the fastest primitive per layer, as the plan
+ * chooses it: dlas_plan_auto_select). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,10 @@ static const char usage_text[] =
     "  its own) and end to end (one plan per primitive, with the fallback where it\n"
     "  refuses a layer, and 'auto': the fastest primitive per layer). Runs are\n"
     "  interleaved across primitives in rounds of a few; medians after a warm-up,\n"
-    "  with min and max.\n"
+    "  with min and max. On the CPU, 'auto' is the plan's own choice, as deployed:\n"
+    "  each layer on the primitive that ran it fastest inside whole plans, timed\n"
+    "  until the decision is clear, and fused blocks (mobile blocks, the stem and\n"
+    "  its max pool, the head) kept where they beat their layers.\n"
     "  Prints both tables and writes compare-MODEL-layers.csv, compare-MODEL-e2e.csv\n"
     "  and compare-MODEL.json. With FILE: each model the experiment selects, with\n"
     "  its primitives, fallback, first backend, batch, warmup and repeat.\n\n"
@@ -40,8 +44,7 @@ static const char usage_text[] =
     "  --weights CKPT      load weights first (e.g. of a compressed model)\n"
     "  --chain LABEL       FILE: apply this compressor chain of the experiment first\n"
     "  --layers-only       skip the end-to-end plans\n"
-    "  --e2e-only          skip the per-layer timing ('auto' then binds by the plan's\n"
-    "                      default rule)\n"
+    "  --e2e-only          skip the per-layer timing\n"
     "  --no-check          do not compare outputs with the reference operators\n"
     "  --out DIR           where the CSV and JSON files go (default: .)\n"
     "  --quiet             no tables on stdout\n"

@@ -91,11 +91,36 @@ static int make_ready(struct exp_latency *l)
     return DLAS_OK;
 }
 
-/* "auto": each conv layer bound to the primitive whose own plan ran it
- * fastest, as dlas compare decides it. */
+/* "auto" as a plan chooses it (dlas_plan_auto_select: each conv layer on
+ * the primitive that ran it fastest inside whole plans, until the decision
+ * is clear, and fused blocks where they beat their layers), as `dlas
+ * compare` and bench/vs_ort.py time it; *blocks = 1 then, with block_mask
+ * filled. On a device, or where no primitive plans the graph on its own:
+ * each conv layer bound to the primitive whose own plan ran it fastest. */
 static int choose_auto(struct exp_latency *l, const struct dlas_graph *g, int64_t batch,
-                       int repeat, int *layer_prim)
+                       int repeat, int *layer_prim, int *block_mask, int *blocks)
 {
+    *blocks = 0;
+    if (!dlas_backend_device_ops(&l->be)) {
+        struct dlas_plan_auto_options ao;
+        dlas_plan_auto_options_default(&ao);
+        ao.batch = batch;
+        ao.tunelog = l->tlog;
+        ao.seed = l->seed;
+        struct dlas_plan_auto_report rep;
+        memset(&rep, 0, sizeof rep);
+        int rc = dlas_plan_auto_select(g, &l->host_prim, &l->be, l->prims, l->n_prims,
+                                       l->e->fallback >= 0 ? &l->fb : NULL, &ao, layer_prim,
+                                       block_mask, &rep);
+        free(rep.text);
+        if (!rc) {
+            *blocks = 1;
+            return DLAS_OK;
+        }
+        if (rc != DLAS_ERR_UNSUPPORTED)
+            return dlas_error_context("choosing the fastest primitive per layer");
+        dlas_clear_error();
+    }
     struct dlas_compare_options o;
     dlas_compare_options_default(&o);
     o.batch = batch;
@@ -134,11 +159,16 @@ static void describe_binding(const struct exp_latency *l, const struct dlas_plan
             count[b]++;
         else if (b == -2)
             count[l->n_prims]++;
+        else if (b == -3 && dlas_plan_conv_desc(p, i)) /* a conv inside a fused block */
+            count[l->n_prims + 1]++;
     }
-    for (int k = 0; count && k <= l->n_prims && at < n; k++)
+    for (int k = 0; count && k <= l->n_prims + 1 && at < n; k++)
         if (count[k])
             at += (size_t)snprintf(s + at, n - at, " %s %d",
-                                   k < l->n_prims ? l->prims[k].label : "fallback", count[k]);
+                                   k < l->n_prims    ? l->prims[k].label
+                                   : k == l->n_prims ? "fallback"
+                                                     : "in fused blocks",
+                                   count[k]);
     free(count);
 }
 
@@ -163,19 +193,22 @@ static int measure(struct dlas_compress_ctx *ctx, const struct dlas_graph *g, un
     const int nn = dlas_graph_n_nodes(g);
     const int autob = (flags & DLAS_LATENCY_AUTO) != 0;
 
-    int *layer_prim = NULL;
+    int *layer_prim = NULL, *block_mask = NULL, blocks = 0;
     float *in = NULL, *o = NULL;
     double *t = NULL, *node = NULL;
     struct dlas_plan *p = NULL;
-    if (autob && !(layer_prim = malloc((size_t)nn * sizeof *layer_prim)))
+    if (autob && (!(layer_prim = malloc((size_t)nn * sizeof *layer_prim)) ||
+                  !(block_mask = calloc((size_t)nn, sizeof *block_mask))))
         rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
     if (!rc && autob && l->n_prims > 0)
-        rc = choose_auto(l, g, batch, repeat, layer_prim);
+        rc = choose_auto(l, g, batch, repeat, layer_prim, block_mask, &blocks);
     if (!rc) {
         struct dlas_plan_options po;
         dlas_plan_options_default(&po);
         po.tunelog = l->tlog;
         po.layer_prim = autob ? layer_prim : NULL;
+        po.blocks = blocks; /* the fused blocks auto kept */
+        po.block_mask = blocks ? block_mask : NULL;
         rc = dlas_plan_create_ex(g, &l->host_prim, &l->be, l->prims, autob ? l->n_prims :
                                  (l->n_prims ? 1 : 0), e->fallback >= 0 ? &l->fb : NULL, batch,
                                  &po, &p);
@@ -222,6 +255,7 @@ static int measure(struct dlas_compress_ctx *ctx, const struct dlas_graph *g, un
     }
     dlas_plan_free(p);
     free(layer_prim);
+    free(block_mask);
     free(in);
     free(o);
     free(t);

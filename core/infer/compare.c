@@ -170,6 +170,7 @@ void dlas_compare_free(struct dlas_compare *c)
         free(c->e2e[i].fallbacks);
         free(c->e2e[i].fallbacks_grouped);
         free(c->e2e[i].layer_count);
+        free(c->e2e[i].blocks);
     }
     free(c->layers);
     free(c->e2e);
@@ -424,8 +425,9 @@ static int make_plan(struct dlas_compare *c, const struct dlas_graph *g,
                      const struct dlas_primitive_choice *prims, int n_prims,
                      const struct dlas_primitive_choice *fallback,
                      const struct dlas_compare_options *o, int k, const int *layer_prim,
-                     const float *input, float *out, const struct dlas_tensor *ref,
-                     const struct probe *probe, int64_t out_n, struct dlas_plan **plan)
+                     const int *block_mask, const float *input, float *out,
+                     const struct dlas_tensor *ref, const struct probe *probe, int64_t out_n,
+                     struct dlas_plan **plan)
 {
     struct dlas_compare_e2e *e = &c->e2e[k];
     struct dlas_plan_options po;
@@ -435,6 +437,8 @@ static int make_plan(struct dlas_compare *c, const struct dlas_graph *g,
     snprintf(e->label, sizeof e->label, "%s", is_auto ? "auto" : prims[k].label);
     if (is_auto) {
         po.layer_prim = layer_prim;
+        po.blocks = block_mask != NULL; /* the blocks auto kept, as it timed them */
+        po.block_mask = block_mask;
         if (!e->layer_count)
             e->layer_count = calloc((size_t)(n_prims ? n_prims : 1), sizeof *e->layer_count);
     }
@@ -449,7 +453,10 @@ static int make_plan(struct dlas_compare *c, const struct dlas_graph *g,
                 int b = dlas_plan_binding_index(*plan, c->layers[l].node);
                 if (b >= 0 && b < n_prims)
                     e->layer_count[b]++;
+                e->block_layers += b == -3; /* inside a fused block */
             }
+        if (is_auto && dlas_plan_n_blocks(*plan))
+            e->blocks = strdup(dlas_plan_blocks(*plan));
         s = dlas_plan_run(*plan, o->batch, input, out);
         e->err = NAN; /* not checked */
         if (!s && ref)
@@ -508,12 +515,52 @@ static void split_median(struct dlas_compare_e2e *e)
     e->other_ms = e->ms - e->conv_ms;
 }
 
+/* auto's bindings and blocks by dlas_plan_auto_select; *selected = 1 when
+ * it chose them. A graph none of the primitives can plan on its own (each
+ * needs the fallback for some layer, and the fallback none) leaves the
+ * choice to the breakdowns: not an error. */
+static int select_auto(struct dlas_compare *c, const struct dlas_graph *g,
+                       const struct dlas_host *host, const struct dlas_backend *be,
+                       const struct dlas_primitive_choice *prims, int n_prims,
+                       const struct dlas_primitive_choice *fallback,
+                       const struct dlas_compare_options *o, int **layer_prim, int **block_mask,
+                       int *selected)
+{
+    const int nn = dlas_graph_n_nodes(g);
+    *selected = 0;
+    *layer_prim = malloc((size_t)nn * sizeof **layer_prim);
+    *block_mask = calloc((size_t)nn, sizeof **block_mask);
+    if (!*layer_prim || !*block_mask)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    struct dlas_plan_auto_options ao;
+    dlas_plan_auto_options_default(&ao);
+    ao.batch = o->batch;
+    ao.tunelog = o->tunelog;
+    ao.seed = o->seed;
+    struct dlas_plan_auto_report rep;
+    memset(&rep, 0, sizeof rep);
+    int rc = dlas_plan_auto_select(g, host, be, prims, n_prims, fallback, &ao, *layer_prim,
+                                   *block_mask, &rep);
+    free(rep.text);
+    if (rc == DLAS_ERR_UNSUPPORTED) { /* no candidate could plan the graph */
+        dlas_clear_error();
+        return DLAS_OK;
+    }
+    if (rc)
+        return dlas_error_context("auto: choosing the primitives");
+    c->e2e[n_prims].auto_runs = rep.runs;
+    c->e2e[n_prims].auto_unclear = rep.unclear;
+    *selected = 1;
+    return DLAS_OK;
+}
+
 /* End to end: a plan per primitive (with the fallback where it refuses a
- * layer), then "auto": each conv layer bound to the primitive whose plan ran
- * it fastest, timed inside those plans (so with the caches as a whole
- * network leaves them: a layer timed alone keeps its weights in L3, in a
- * network they come from memory), else by the per-layer table. Then all
- * plans are timed in interleaved rounds. */
+ * layer), then "auto": as the plan chooses it (select_auto), or each conv
+ * layer bound to the primitive whose plan ran it fastest, timed inside
+ * those plans (so with the caches as a whole network leaves them: a layer
+ * timed alone keeps its weights in L3, in a network they come from
+ * memory), else by the per-layer table. Then all plans are timed in
+ * interleaved rounds. */
 static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
                    const struct dlas_host *host, const struct dlas_backend *be,
                    const struct dlas_primitive_choice *prims, int n_prims,
@@ -572,9 +619,22 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
     if (!rc && !(out = malloc((size_t)out_n * sizeof(float))))
         rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
 
+    /* auto as the plan chooses it (dlas_plan_auto_select: each layer on the
+     * primitive that ran it fastest inside whole plans, timed until the
+     * decision is clear; fused blocks raced against their layers), before
+     * the primitives' own plans take their memory: the same auto that a
+     * deployed plan and bench/vs_ort.py use. On a device, or on the CPU
+     * clock (whose per-node times select_auto cannot take), each layer
+     * takes the primitive that ran it fastest in one breakdown of its
+     * primitive's plan, below. */
+    int *sel_prim = NULL, *sel_blocks = NULL, selected = 0;
+    if (!rc && n_prims > 0 && !cpu_clock(o) && !dlas_backend_device_ops(be))
+        rc = select_auto(c, g, host, be, prims, n_prims, fallback, o, &sel_prim, &sel_blocks,
+                         &selected);
+
     /* the primitives' plans, and where their time goes */
     for (int k = 0; !rc && k < n_prims; k++)
-        rc = make_plan(c, g, host, be, prims, n_prims, fallback, o, k, NULL, input, out,
+        rc = make_plan(c, g, host, be, prims, n_prims, fallback, o, k, NULL, NULL, input, out,
                        o->check ? &ref : NULL, &probe, out_n, &plans[k]);
     for (int k = 0; !rc && k < n_prims; k++)
         if (plans[k])
@@ -599,9 +659,12 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
             best = L->best;
         layer_prim[L->node] = best >= 0 ? best : L->best;
     }
+    if (!rc && selected) /* auto as the plan itself chose it, above */
+        memcpy(layer_prim, sel_prim, (size_t)nn * sizeof *layer_prim);
     if (!rc)
-        rc = make_plan(c, g, host, be, prims, n_prims, fallback, o, n_prims, layer_prim, input,
-                       out, o->check ? &ref : NULL, &probe, out_n, &plans[n_prims]);
+        rc = make_plan(c, g, host, be, prims, n_prims, fallback, o, n_prims, layer_prim,
+                       selected ? sel_blocks : NULL, input, out, o->check ? &ref : NULL, &probe,
+                       out_n, &plans[n_prims]);
 
     /* interleaved rounds, a burst per plan: one untimed run to bring its
      * weights back into the caches the other plans used (a deployed model
@@ -653,6 +716,8 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
     free(t);
     free(node_ms);
     free(layer_prim);
+    free(sel_prim);
+    free(sel_blocks);
     free(input);
     free(out);
     return rc;
@@ -820,12 +885,15 @@ void dlas_compare_print(const struct dlas_compare *c, FILE *f)
             else
                 fprintf(f, "%9.2g  ", e->err);
             if (e->layer_count) {
-                for (int p = 0, first = 1; p < c->n_prims; p++)
+                int first = 1;
+                for (int p = 0; p < c->n_prims; p++)
                     if (e->layer_count[p]) {
                         fprintf(f, "%s%s x%d", first ? "" : ", ", c->labels[p],
                                 e->layer_count[p]);
                         first = 0;
                     }
+                if (e->block_layers)
+                    fprintf(f, "%s%d in fused blocks", first ? "" : "; ", e->block_layers);
                 if (e->n_fallbacks)
                     fprintf(f, "; %d fell back", e->n_fallbacks);
             } else if (e->n_fallbacks)
@@ -1028,7 +1096,10 @@ int dlas_compare_write_json(const struct dlas_compare *c, const char *path,
                         dlas_buf_printf(&b, ": %d", e->layer_count[p]);
                         first = 0;
                     }
-                dlas_buf_printf(&b, "}");
+                dlas_buf_printf(&b, "}, \"block_layers\": %d, \"blocks\": ", e->block_layers);
+                dlas_json_string(&b, e->blocks ? e->blocks : "");
+                dlas_buf_printf(&b, ", \"auto_runs\": %d, \"auto_unclear\": %d", e->auto_runs,
+                                e->auto_unclear);
             }
         }
         dlas_buf_printf(&b, "}");

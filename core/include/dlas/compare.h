@@ -57,7 +57,8 @@ struct dlas_compare_layer {
     struct dlas_compare_cell *cells; /* n_prims */
     int best;          /* index of the fastest primitive, -1 if none ran */
     /* index of the primitive whose end-to-end plan ran this layer fastest
-     * (what "auto" binds it to), -1 if none (auto then uses `best`) */
+     * in its breakdown (what "auto" binds it to on a device or the CPU
+     * clock), -1 if none (auto then uses `best`) */
     int best_in_plan;
     /* "fp32", or "int8" for a layer a compressor quantised (int8 primitives
      * run it from uint8; fp32 ones fake-quantised) */
@@ -67,9 +68,14 @@ struct dlas_compare_layer {
     double sparsity;
 };
 
-/* "auto" binds each conv layer to the primitive whose own plan ran it
- * fastest (timed inside the plan, where the caches hold what a whole network
- * leaves in them), or, when no plan ran it, to the per-layer table's best. */
+/* "auto" on the CPU is the plan's own choice (dlas_plan_auto_select: each
+ * conv layer on the primitive that ran it fastest inside whole plans, timed
+ * until the decision is clear, and fused blocks kept where they beat their
+ * layers), the plan a deployment and bench/vs_ort.py run. On a device, or
+ * on the CPU clock, it binds each conv layer to the primitive whose own
+ * plan ran it fastest in the breakdown (timed inside the plan, where the
+ * caches hold what a whole network leaves in them), or, when no plan ran
+ * it, to the per-layer table's best. */
 struct dlas_compare_e2e {
     char label[128];   /* a primitive's label, or "auto" */
     int status;
@@ -84,6 +90,16 @@ struct dlas_compare_e2e {
     char *fallbacks_grouped; /* "layer, layer (reasons) -> prim; ..." */
     int *layer_count;  /* auto only: conv layers bound to each primitive (n_prims) */
     double op_ms[DLAS_OP__COUNT]; /* time by operator (fused nodes count as their root) */
+    /* auto only: conv layers run inside fused blocks (a mobile block, the
+     * stem with its max pool, the head: dlas_plan_blocks), which layer_count
+     * leaves out, and those blocks ("first > conv > ...; ..."), or NULL */
+    int block_layers;
+    char *blocks;
+    /* auto only: how it was chosen: dlas_plan_auto_select's candidate runs
+     * and the layers still unclear after them (0 and 0 where each layer
+     * took the primitive fastest in one breakdown of each plan: on a device,
+     * or on the CPU clock) */
+    int auto_runs, auto_unclear;
 };
 
 struct dlas_compare {

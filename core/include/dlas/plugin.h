@@ -151,9 +151,12 @@ struct dlas_compress_ctx {
  *
  * flags: DLAS_LATENCY_AUTO binds every conv layer instead to the fastest of
  * all the experiment's primitives (those its `sweep` selects), as `dlas
- * compare` chooses "auto": each primitive's own plan is timed and each layer
- * goes to the one that ran it fastest there. Slower to measure (a plan per
- * primitive), and the choice is re-made on every call.
+ * compare` chooses "auto": on the CPU as a deployed plan does
+ * (dlas_plan_auto_select: each primitive's own plan timed, until each
+ * layer's decision is clear, and the one that ran the layer fastest there
+ * takes it; fused blocks kept where they beat their layers), on a device
+ * by one timed breakdown of each primitive's plan. Slower to measure (a
+ * plan per primitive), and the choice is re-made on every call.
  *
  * node_seconds: NULL, or dlas_graph_n_nodes(g) doubles that receive each
  * node's mean seconds per run over the timed runs (0 for a node fused into
