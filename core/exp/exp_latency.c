@@ -10,6 +10,7 @@
 
 #include "exp_latency.h"
 #include "../base/util.h"
+#include "../infer/auto_choice.h"
 
 void exp_latency_init(struct exp_latency *l, const struct dlas_experiment *e,
                       const struct point *pt, const struct dlas_rng *root, uint64_t seed)
@@ -100,27 +101,12 @@ static int make_ready(struct exp_latency *l)
 static int choose_auto(struct exp_latency *l, const struct dlas_graph *g, int64_t batch,
                        int repeat, int *layer_prim, int *block_mask, int *blocks)
 {
-    *blocks = 0;
-    if (!dlas_backend_device_ops(&l->be)) {
-        struct dlas_plan_auto_options ao;
-        dlas_plan_auto_options_default(&ao);
-        ao.batch = batch;
-        ao.tunelog = l->tlog;
-        ao.seed = l->seed;
-        struct dlas_plan_auto_report rep;
-        memset(&rep, 0, sizeof rep);
-        int rc = dlas_plan_auto_select(g, &l->host_prim, &l->be, l->prims, l->n_prims,
-                                       l->e->fallback >= 0 ? &l->fb : NULL, &ao, layer_prim,
-                                       block_mask, &rep);
-        free(rep.text);
-        if (!rc) {
-            *blocks = 1;
-            return DLAS_OK;
-        }
-        if (rc != DLAS_ERR_UNSUPPORTED)
-            return dlas_error_context("choosing the fastest primitive per layer");
-        dlas_clear_error();
-    }
+    if (auto_choose(g, &l->host_prim, &l->be, l->prims, l->n_prims,
+                    l->e->fallback >= 0 ? &l->fb : NULL, batch, l->tlog, l->seed, layer_prim,
+                    block_mask, NULL, NULL, blocks))
+        return dlas_error_context("choosing the fastest primitive per layer");
+    if (*blocks)
+        return DLAS_OK;
     struct dlas_compare_options o;
     dlas_compare_options_default(&o);
     o.batch = batch;

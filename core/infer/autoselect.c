@@ -21,6 +21,7 @@
 #include <dlas/plan.h>
 
 #include "../base/util.h"
+#include "auto_choice.h"
 #include "plan_impl.h"
 
 void dlas_plan_auto_options_default(struct dlas_plan_auto_options *o)
@@ -430,4 +431,37 @@ int dlas_plan_auto_select(const struct dlas_graph *g, const struct dlas_host *ho
     free(scratch);
     free(st);
     return rc;
+}
+
+int auto_choose(const struct dlas_graph *g, const struct dlas_host *host,
+                const struct dlas_backend *be, const struct dlas_primitive_choice *prims,
+                int n_prims, const struct dlas_primitive_choice *fallback, int64_t batch,
+                const struct dlas_tunelog *tunelog, uint64_t seed, int *layer_prim,
+                int *block_mask, int *runs, int *unclear, int *chosen)
+{
+    *chosen = 0;
+    if (dlas_backend_device_ops(be))
+        return DLAS_OK;
+    struct dlas_plan_auto_options ao;
+    dlas_plan_auto_options_default(&ao);
+    ao.batch = batch;
+    ao.tunelog = tunelog;
+    ao.seed = seed;
+    struct dlas_plan_auto_report rep;
+    memset(&rep, 0, sizeof rep);
+    int rc = dlas_plan_auto_select(g, host, be, prims, n_prims, fallback, &ao, layer_prim,
+                                   block_mask, &rep);
+    free(rep.text);
+    if (rc == DLAS_ERR_UNSUPPORTED) { /* no candidate could plan the graph */
+        dlas_clear_error();
+        return DLAS_OK;
+    }
+    if (rc)
+        return rc;
+    if (runs)
+        *runs = rep.runs;
+    if (unclear)
+        *unclear = rep.unclear;
+    *chosen = 1;
+    return DLAS_OK;
 }

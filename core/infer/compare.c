@@ -13,6 +13,7 @@
 #include "../base/sysinfo.h"
 #include "../base/util.h"
 #include "../graph/probe.h"
+#include "auto_choice.h"
 
 void dlas_compare_options_default(struct dlas_compare_options *o)
 {
@@ -515,47 +516,8 @@ static void split_median(struct dlas_compare_e2e *e)
     e->other_ms = e->ms - e->conv_ms;
 }
 
-/* auto's bindings and blocks by dlas_plan_auto_select; *selected = 1 when
- * it chose them. A graph none of the primitives can plan on its own (each
- * needs the fallback for some layer, and the fallback none) leaves the
- * choice to the breakdowns: not an error. */
-static int select_auto(struct dlas_compare *c, const struct dlas_graph *g,
-                       const struct dlas_host *host, const struct dlas_backend *be,
-                       const struct dlas_primitive_choice *prims, int n_prims,
-                       const struct dlas_primitive_choice *fallback,
-                       const struct dlas_compare_options *o, int **layer_prim, int **block_mask,
-                       int *selected)
-{
-    const int nn = dlas_graph_n_nodes(g);
-    *selected = 0;
-    *layer_prim = malloc((size_t)nn * sizeof **layer_prim);
-    *block_mask = calloc((size_t)nn, sizeof **block_mask);
-    if (!*layer_prim || !*block_mask)
-        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    struct dlas_plan_auto_options ao;
-    dlas_plan_auto_options_default(&ao);
-    ao.batch = o->batch;
-    ao.tunelog = o->tunelog;
-    ao.seed = o->seed;
-    struct dlas_plan_auto_report rep;
-    memset(&rep, 0, sizeof rep);
-    int rc = dlas_plan_auto_select(g, host, be, prims, n_prims, fallback, &ao, *layer_prim,
-                                   *block_mask, &rep);
-    free(rep.text);
-    if (rc == DLAS_ERR_UNSUPPORTED) { /* no candidate could plan the graph */
-        dlas_clear_error();
-        return DLAS_OK;
-    }
-    if (rc)
-        return dlas_error_context("auto: choosing the primitives");
-    c->e2e[n_prims].auto_runs = rep.runs;
-    c->e2e[n_prims].auto_unclear = rep.unclear;
-    *selected = 1;
-    return DLAS_OK;
-}
-
 /* End to end: a plan per primitive (with the fallback where it refuses a
- * layer), then "auto": as the plan chooses it (select_auto), or each conv
+ * layer), then "auto": as the plan chooses it (auto_choose), or each conv
  * layer bound to the primitive whose plan ran it fastest, timed inside
  * those plans (so with the caches as a whole network leaves them: a layer
  * timed alone keeps its weights in L3, in a network they come from
@@ -624,13 +586,20 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
      * decision is clear; fused blocks raced against their layers), before
      * the primitives' own plans take their memory: the same auto that a
      * deployed plan and bench/vs_ort.py use. On a device, or on the CPU
-     * clock (whose per-node times select_auto cannot take), each layer
+     * clock (whose per-node times auto_choose cannot take), each layer
      * takes the primitive that ran it fastest in one breakdown of its
      * primitive's plan, below. */
     int *sel_prim = NULL, *sel_blocks = NULL, selected = 0;
-    if (!rc && n_prims > 0 && !cpu_clock(o) && !dlas_backend_device_ops(be))
-        rc = select_auto(c, g, host, be, prims, n_prims, fallback, o, &sel_prim, &sel_blocks,
-                         &selected);
+    if (!rc && n_prims > 0 && !cpu_clock(o)) {
+        sel_prim = malloc((size_t)nn * sizeof *sel_prim);
+        sel_blocks = calloc((size_t)nn, sizeof *sel_blocks);
+        if (!sel_prim || !sel_blocks)
+            rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
+        else if ((rc = auto_choose(g, host, be, prims, n_prims, fallback, o->batch, o->tunelog,
+                                   o->seed, sel_prim, sel_blocks, &c->e2e[n_prims].auto_runs,
+                                   &c->e2e[n_prims].auto_unclear, &selected)))
+            dlas_error_context("auto: choosing the primitives");
+    }
 
     /* the primitives' plans, and where their time goes */
     for (int k = 0; !rc && k < n_prims; k++)
@@ -659,12 +628,10 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
             best = L->best;
         layer_prim[L->node] = best >= 0 ? best : L->best;
     }
-    if (!rc && selected) /* auto as the plan itself chose it, above */
-        memcpy(layer_prim, sel_prim, (size_t)nn * sizeof *layer_prim);
-    if (!rc)
-        rc = make_plan(c, g, host, be, prims, n_prims, fallback, o, n_prims, layer_prim,
-                       selected ? sel_blocks : NULL, input, out, o->check ? &ref : NULL, &probe,
-                       out_n, &plans[n_prims]);
+    if (!rc) /* auto as the plan itself chose it above, else by the breakdowns */
+        rc = make_plan(c, g, host, be, prims, n_prims, fallback, o, n_prims,
+                       selected ? sel_prim : layer_prim, selected ? sel_blocks : NULL, input,
+                       out, o->check ? &ref : NULL, &probe, out_n, &plans[n_prims]);
 
     /* interleaved rounds, a burst per plan: one untimed run to bring its
      * weights back into the caches the other plans used (a deployed model

@@ -1,6 +1,7 @@
 # core/infer: the inference plan, fallbacks, tuning and its log, compare.
 noinst_LTLIBRARIES += core/infer/libdlas_infer.la
 core_infer_libdlas_infer_la_SOURCES = \
+	core/infer/auto_choice.h \
 	core/infer/autoselect.c \
 	core/infer/compare.c \
 	core/infer/fallbacks.c \
