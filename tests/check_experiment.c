@@ -380,6 +380,98 @@ START_TEST(sweep_axes_and_seeds)
 }
 END_TEST
 
+/* "auto" in sweep.primitives: one more point per cell, where the list puts
+ * it, each conv layer on the fastest of the experiment's primitives that
+ * takes it. A case with a known answer whatever the timings: Winograd takes
+ * only the 3x3 stride-1 layers and pointwise only the 1x1 ones, so each
+ * layer has one candidate at most, and the strided 3x3 layers run on the
+ * core reference (no fallback). */
+static const char *auto_cfg(const char *wino)
+{
+    static char text[2048];
+    snprintf(text, sizeof text,
+             "experiment = { repeat = 3; warmup = 1; eval_samples = 4; batch = 2; };\n"
+             "dataset = { plugin = \"synthetic\"; channels = 3; height = 16; width = 16; "
+             "classes = 10; train_size = 8; test_size = 4; };\n"
+             "models = { r = { plugin = \"resnet\"; depth = 8; }; };\n"
+             "primitives = { wino = { plugin = \"winograd\"; %s }; pw = { plugin = \"pointwise\"; }; };\n"
+             "backends = { omp = { plugin = \"openmp\"; threads = 2; }; };\n"
+             "sweep = { primitives = [\"wino\", \"auto\", \"pw\"]; };\n",
+             wino);
+    return text;
+}
+
+START_TEST(auto_point)
+{
+    const char *path = write_cfg("auto.cfg", auto_cfg(""));
+    struct dlas_run_options o;
+    struct dlas_run_summary sum;
+    struct dlas_experiment *e = run_here(path, &o, &sum);
+    ck_assert_uint_eq(dlas_experiment_n_points(e), 3);
+    ck_assert_str_eq(dlas_experiment_point_id(e, 0), "r/none/wino/omp/seed=1");
+    ck_assert_str_eq(dlas_experiment_point_id(e, 1), "r/none/auto/omp/seed=1");
+    ck_assert_str_eq(dlas_experiment_point_id(e, 2), "r/none/pw/omp/seed=1");
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_msg(!strcmp(dlas_experiment_result(e, i, "status"), "ok"), "%s: %s",
+                      dlas_experiment_point_id(e, i), dlas_experiment_result(e, i, "error"));
+    ck_assert_str_eq(dlas_experiment_result(e, 1, "primitive"), "auto");
+    ck_assert_str_eq(dlas_experiment_result(e, 1, "primitive_plugin"), "auto");
+    ck_assert_str_eq(dlas_experiment_result(e, 1, "primitive_settings"), "candidates=wino,pw");
+    ck_assert_str_eq(dlas_experiment_result(e, 1, "auto_layers"),
+                     "conv1=wino;layer1.0.conv1=wino;layer1.0.conv2=wino;layer2.0.conv1=ref;"
+                     "layer2.0.conv2=wino;layer2.0.downsample.0=pw;layer3.0.conv1=ref;"
+                     "layer3.0.conv2=wino;layer3.0.downsample.0=pw");
+    ck_assert_str_eq(dlas_experiment_result(e, 1, "auto_choice"), "wino 5 pw 2");
+    ck_assert_str_eq(dlas_experiment_result(e, 1, "primitive_layers"), "7");
+    ck_assert_str_eq(dlas_experiment_result(e, 1, "conv_layers"), "9");
+    /* chosen by timing whole plans (at least min_runs of them) on the CPU */
+    ck_assert_int_ge(atoi(dlas_experiment_result(e, 1, "auto_runs")), 5);
+    ck_assert_double_lt(atof(dlas_experiment_result(e, 1, "max_rel_err_vs_ref")), 1e-4);
+    ck_assert_double_gt(atof(dlas_experiment_result(e, 1, "latency_ms_median")), 0);
+    /* the other points have no auto columns */
+    ck_assert_str_eq(dlas_experiment_result(e, 0, "auto_layers"), "");
+
+    /* the resolved config keeps "auto" where the sweep listed it */
+    char resolved[4096];
+    snprintf(resolved, sizeof resolved, "%s/resolved.cfg", tmpdir);
+    struct dlas_experiment *r = NULL;
+    ck_assert_msg(dlas_experiment_load(resolved, reg, &r) == DLAS_OK, "%s", dlas_last_error());
+    ck_assert_uint_eq(dlas_experiment_n_points(r), 3);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_str_eq(dlas_experiment_point_id(r, i), dlas_experiment_point_id(e, i));
+    dlas_experiment_free(r);
+    dlas_experiment_free(e);
+
+    /* a rerun does nothing; a candidate's new parameter reruns that
+     * candidate and auto, which depends on it, and nothing else */
+    e = run_here(path, &o, &sum);
+    ck_assert_uint_eq(sum.ran, 0);
+    ck_assert_uint_eq(sum.skipped, 3);
+    dlas_experiment_free(e);
+    e = run_here(write_cfg("auto2.cfg", auto_cfg("tile = 2;")), &o, &sum);
+    ck_assert_uint_eq(sum.ran, 2);
+    ck_assert_uint_eq(sum.skipped, 1);
+    ck_assert_str_eq(dlas_experiment_result(e, 1, "status"), "ok");
+    dlas_experiment_free(e);
+
+    /* "auto" is the sweep's word: listed twice, with nothing to choose
+     * from, or as an instance's name, it is refused with file and line */
+    expect_error(base_cfg("sweep = { primitives = [\"auto\", \"im\", \"auto\"]; };"),
+                 (const char *[]){"@:7", "'auto' twice", NULL});
+    expect_error("dataset = { plugin = \"synthetic\"; };\n"
+                 "models = { l = { plugin = \"lenet5\"; }; };\n"
+                 "backends = { omp = { plugin = \"openmp\"; }; };\n"
+                 "sweep = { primitives = [\"auto\"]; };\n",
+                 (const char *[]){"@:4", "defines none", NULL});
+    expect_error("dataset = { plugin = \"synthetic\"; };\n"
+                 "models = { l = { plugin = \"lenet5\"; }; };\n"
+                 "primitives = { im = { plugin = \"im2col-gemm\"; };\n"
+                 "  auto = { plugin = \"direct\"; }; };\n"
+                 "backends = { omp = { plugin = \"openmp\"; }; };\n",
+                 (const char *[]){"@:4", "reserved", NULL});
+}
+END_TEST
+
 START_TEST(crash_fails_only_its_point)
 {
     const char *path = write_cfg(
@@ -514,6 +606,7 @@ int main(void)
     tcase_add_test(tc, base_config_is_valid);
     tcase_add_test(tc, config_errors);
     tcase_add_test(tc, sweep_axes_and_seeds);
+    tcase_add_test(tc, auto_point);
     tcase_add_test(tc, crash_fails_only_its_point);
     tcase_add_test(tc, cli_exit_codes);
     /* Hardening: hostile or careless configs, hanging points. */

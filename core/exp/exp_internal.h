@@ -36,11 +36,15 @@ struct pick {
     int axis, value;
 };
 
+/* point.prim of a point that sweeps "auto": each conv layer on the
+ * fastest of the experiment's primitives, measured (exp_auto.h) */
+#define POINT_AUTO (-2)
+
 struct point {
     char *id;
     char *hash;
     char *baseline; /* id of its dense baseline (same point, empty chain), or "" */
-    int model, chain, prim, backend;
+    int model, chain, prim, backend; /* prim: -1 none (the reference), or POINT_AUTO */
     int64_t seed;
     struct pick *picks;
     int n_picks;
@@ -58,6 +62,9 @@ struct dlas_experiment {
     int n_chains;
     int *sel_models, *sel_chains, *sel_prims, *sel_backends; /* from `sweep` */
     int n_sel_models, n_sel_chains, n_sel_prims, n_sel_backends;
+    /* sweep.primitives lists "auto" (one more point per cell): 1 + the
+     * number of names before it; 0 when it does not */
+    int sweep_auto;
     int fallback; /* index into prims, or -1: core reference */
     struct point *points;
     size_t n_points, cap_points;

@@ -10,7 +10,7 @@
 
 #include "exp_latency.h"
 #include "../base/util.h"
-#include "../infer/auto_choice.h"
+#include "exp_auto.h"
 
 void exp_latency_init(struct exp_latency *l, const struct dlas_experiment *e,
                       const struct point *pt, const struct dlas_rng *root, uint64_t seed)
@@ -32,10 +32,7 @@ void exp_latency_free(struct exp_latency *l)
         l->bops->release(l->be.ctx);
     dlas_params_free(l->p_backend);
     dlas_tunelog_free(l->tlog);
-    for (int i = 0; i < l->n_prims; i++)
-        dlas_params_free(l->p_prims[i]);
-    free(l->p_prims);
-    free(l->prims);
+    exp_candidates_free(&l->cands);
     dlas_params_free(l->p_fb);
     memset(l, 0, sizeof *l);
 }
@@ -58,26 +55,8 @@ static int make_ready(struct exp_latency *l)
         return dlas_error_context("backend '%s'", backend->label);
     }
     l->be.ops = l->bops;
-
-    l->prims = calloc((size_t)e->n_prims + 1, sizeof *l->prims);
-    l->p_prims = calloc((size_t)e->n_prims + 1, sizeof *l->p_prims);
-    if (!l->prims || !l->p_prims)
-        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    for (int order = 0; order < 2; order++) /* the point's own primitive first */
-        for (int i = 0; i < e->n_prims; i++) {
-            if ((order == 0) != (i == pt->prim))
-                continue;
-            const struct instance *in = &e->prims[i];
-            const struct dlas_primitive_ops *ops = in->comp->ops;
-            if (ops && strcmp(ops->device, l->bops->device))
-                continue; /* it cannot run on this backend */
-            struct dlas_params *pp = i == pt->prim ? dlas_point_params(pt, in)
-                                                   : dlas_params_clone(in->params);
-            if (!pp)
-                return dlas_last_status() ? dlas_last_status() : DLAS_ERR_NOMEM;
-            l->p_prims[l->n_prims] = pp;
-            l->prims[l->n_prims++] = (struct dlas_primitive_choice){in->label, in->comp, pp};
-        }
+    if ((rc = exp_candidates_make(e, pt, l->bops->device, &l->cands)))
+        return rc;
     if (e->fallback >= 0) {
         const struct instance *f = &e->prims[e->fallback];
         if (!(l->p_fb = dlas_params_clone(f->params)))
@@ -92,70 +71,21 @@ static int make_ready(struct exp_latency *l)
     return DLAS_OK;
 }
 
-/* "auto" as a plan chooses it (dlas_plan_auto_select: each conv layer on
- * the primitive that ran it fastest inside whole plans, until the decision
- * is clear, and fused blocks where they beat their layers), as `dlas
- * compare` and bench/vs_ort.py time it; *blocks = 1 then, with block_mask
- * filled. On a device, or where no primitive plans the graph on its own:
- * each conv layer bound to the primitive whose own plan ran it fastest. */
-static int choose_auto(struct exp_latency *l, const struct dlas_graph *g, int64_t batch,
-                       int repeat, int *layer_prim, int *block_mask, int *blocks)
+/* 1 when the point has a primitive of its own (cands.prims[0]), 0 for a
+ * point on the core reference */
+static int own_prims(const struct exp_latency *l)
 {
-    if (auto_choose(g, &l->host_prim, &l->be, l->prims, l->n_prims,
-                    l->e->fallback >= 0 ? &l->fb : NULL, batch, l->tlog, l->seed, layer_prim,
-                    block_mask, NULL, NULL, blocks))
-        return dlas_error_context("choosing the fastest primitive per layer");
-    if (*blocks)
-        return DLAS_OK;
-    struct dlas_compare_options o;
-    dlas_compare_options_default(&o);
-    o.batch = batch;
-    o.layers = 0;
-    o.check = 0;
-    o.repeat = repeat;
-    o.warmup = 1;
-    o.tunelog = l->tlog;
-    o.seed = l->seed;
-    struct dlas_compare *c = NULL;
-    int rc = dlas_compare_run(g, &l->host_prim, &l->be, l->prims, l->n_prims,
-                              l->e->fallback >= 0 ? &l->fb : NULL, &o, &c);
-    if (rc)
-        return dlas_error_context("choosing the fastest primitive per layer");
-    for (int i = 0; i < dlas_graph_n_nodes(g); i++)
-        layer_prim[i] = -1;
-    for (int k = 0; k < c->n_layers; k++)
-        layer_prim[c->layers[k].node] = c->layers[k].best_in_plan;
-    dlas_compare_free(c);
-    return DLAS_OK;
+    return l->pt->prim >= 0 && l->cands.n > 0;
 }
 
 static void describe_binding(const struct exp_latency *l, const struct dlas_plan *p, int autob,
                              char *s, size_t n)
 {
-    if (!autob) {
-        snprintf(s, n, "%s%s", l->n_prims ? l->prims[0].label : "ref",
+    if (autob)
+        exp_auto_describe(p, &l->cands, s, n);
+    else
+        snprintf(s, n, "%s%s", own_prims(l) ? l->cands.prims[0].label : "ref",
                  dlas_plan_n_fallbacks(p) ? " (with fallbacks)" : "");
-        return;
-    }
-    int *count = calloc((size_t)l->n_prims + 2, sizeof *count);
-    size_t at = (size_t)snprintf(s, n, "auto:");
-    for (int i = 0; count && i < dlas_plan_n_nodes(p); i++) {
-        int b = dlas_plan_binding_index(p, i);
-        if (b >= 0)
-            count[b]++;
-        else if (b == -2)
-            count[l->n_prims]++;
-        else if (b == -3 && dlas_plan_conv_desc(p, i)) /* a conv inside a fused block */
-            count[l->n_prims + 1]++;
-    }
-    for (int k = 0; count && k <= l->n_prims + 1 && at < n; k++)
-        if (count[k])
-            at += (size_t)snprintf(s + at, n - at, " %s %d",
-                                   k < l->n_prims    ? l->prims[k].label
-                                   : k == l->n_prims ? "fallback"
-                                                     : "in fused blocks",
-                                   count[k]);
-    free(count);
 }
 
 static int measure(struct dlas_compress_ctx *ctx, const struct dlas_graph *g, unsigned flags,
@@ -177,27 +107,31 @@ static int measure(struct dlas_compress_ctx *ctx, const struct dlas_graph *g, un
     if (repeat < 1)
         repeat = 1;
     const int nn = dlas_graph_n_nodes(g);
-    const int autob = (flags & DLAS_LATENCY_AUTO) != 0;
+    /* a point that sweeps "auto" is timed as auto whatever the caller asks */
+    const int autob = (flags & DLAS_LATENCY_AUTO) != 0 || l->pt->prim == POINT_AUTO;
 
-    int *layer_prim = NULL, *block_mask = NULL, blocks = 0;
+    int *layer_prim = NULL, *block_mask = NULL;
+    struct exp_auto_choice how = {0};
     float *in = NULL, *o = NULL;
     double *t = NULL, *node = NULL;
     struct dlas_plan *p = NULL;
     if (autob && (!(layer_prim = malloc((size_t)nn * sizeof *layer_prim)) ||
                   !(block_mask = calloc((size_t)nn, sizeof *block_mask))))
         rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    if (!rc && autob && l->n_prims > 0)
-        rc = choose_auto(l, g, batch, repeat, layer_prim, block_mask, &blocks);
+    if (!rc && autob)
+        rc = exp_auto_choose(g, &l->host_prim, &l->be, &l->cands,
+                             e->fallback >= 0 ? &l->fb : NULL, batch, repeat, l->tlog, l->seed,
+                             layer_prim, block_mask, &how);
     if (!rc) {
         struct dlas_plan_options po;
         dlas_plan_options_default(&po);
         po.tunelog = l->tlog;
         po.layer_prim = autob ? layer_prim : NULL;
-        po.blocks = blocks; /* the fused blocks auto kept */
-        po.block_mask = blocks ? block_mask : NULL;
-        rc = dlas_plan_create_ex(g, &l->host_prim, &l->be, l->prims, autob ? l->n_prims :
-                                 (l->n_prims ? 1 : 0), e->fallback >= 0 ? &l->fb : NULL, batch,
-                                 &po, &p);
+        po.blocks = how.blocks; /* the fused blocks auto kept */
+        po.block_mask = how.blocks ? block_mask : NULL;
+        rc = dlas_plan_create_ex(g, &l->host_prim, &l->be, l->cands.prims,
+                                 autob ? l->cands.n : own_prims(l),
+                                 e->fallback >= 0 ? &l->fb : NULL, batch, &po, &p);
         if (rc)
             dlas_error_context("latency: planning the graph");
     }

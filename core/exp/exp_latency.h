@@ -8,6 +8,7 @@
 #include <dlas/plugin.h>
 #include <dlas/rng.h>
 
+#include "exp_auto.h"
 #include "exp_internal.h"
 
 struct dlas_tunelog;
@@ -24,9 +25,7 @@ struct exp_latency {
     const struct dlas_backend_ops *bops;
     struct dlas_backend be;
     struct dlas_tunelog *tlog;
-    int n_prims;                          /* the experiment's selected primitives */
-    struct dlas_primitive_choice *prims;  /* [0] is the point's own */
-    struct dlas_params **p_prims;         /* owned, one per prims entry */
+    struct exp_candidates cands;          /* the experiment's primitives; [0] the point's own */
     struct dlas_primitive_choice fb;      /* the fallback, if any */
     struct dlas_params *p_fb;
 };

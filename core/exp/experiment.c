@@ -189,8 +189,12 @@ static int parse_chains(const config_setting_t *g, struct dlas_registry *reg,
 }
 
 /* Resolve `sweep.<axis>` names to indices; absent: all, in file order. */
+/* reserved: NULL, or a name the axis takes that is no instance (the
+ * primitives' "auto"); where the list holds it, *seen is 1 + the number of
+ * names before it (0: not listed). */
 static int parse_selection(const config_setting_t *sweep, const char *axis, int n_all,
-                           const char *const *labels, int **sel, int *n_sel)
+                           const char *const *labels, const char *reserved, int *seen, int **sel,
+                           int *n_sel)
 {
     const config_setting_t *s = sweep ? config_setting_get_member(sweep, axis) : NULL;
     if (!s) {
@@ -220,6 +224,13 @@ static int parse_selection(const config_setting_t *sweep, const char *axis, int 
         for (int k = 0; k < n_all; k++)
             if (!strcmp(labels[k], name))
                 found = k;
+        if (reserved && !strcmp(name, reserved)) {
+            if (*seen)
+                return where_error(el, DLAS_ERR_INVALID, "sweep.%s lists '%s' twice", axis,
+                                   reserved);
+            *seen = 1 + *n_sel; /* 1 + the number of names before it */
+            continue;
+        }
         if (found < 0) {
             const char *near = dlas_nearest(name, labels, (size_t)n_all);
             char at[512];
@@ -352,7 +363,7 @@ static void point_id(const struct dlas_experiment *e, const struct point *proto,
         segment(id, e->prims[proto->prim].label, proto->picks, proto->n_picks,
                 &e->prims[proto->prim], -1);
     else
-        dlas_buf_printf(id, "ref");
+        dlas_buf_printf(id, proto->prim == POINT_AUTO ? "auto" : "ref");
     dlas_buf_printf(id, "/");
     segment(id, e->backends[proto->backend].label, proto->picks, proto->n_picks,
             &e->backends[proto->backend], -1);
@@ -386,6 +397,14 @@ static int add_point(struct dlas_experiment *e, struct point *proto)
         describe_instance(&key, proto, &ch->steps[s]);
     if (proto->prim >= 0)
         describe_instance(&key, proto, &e->prims[proto->prim]);
+    if (proto->prim == POINT_AUTO) { /* its result depends on every candidate */
+        dlas_buf_printf(&key, "auto[");
+        for (int i = 0; i < e->n_prims; i++) {
+            dlas_buf_printf(&key, "%s=", e->prims[i].label);
+            describe_instance(&key, proto, &e->prims[i]);
+        }
+        dlas_buf_printf(&key, "]");
+    }
     if (e->fallback >= 0)
         describe_instance(&key, proto, &e->prims[e->fallback]);
     describe_instance(&key, proto, &e->backends[proto->backend]);
@@ -476,13 +495,32 @@ static int expand_axes(struct dlas_experiment *e, struct point *proto)
     return rc;
 }
 
+/* Points per cell on the primitives axis: the selected instances and
+ * "auto", in the sweep's order; none selected is one point on the core
+ * reference. */
+static int prim_points(const struct dlas_experiment *e)
+{
+    int n = e->n_sel_prims + (e->sweep_auto > 0);
+    return n ? n : 1;
+}
+
+/* The point.prim of the p-th of them. */
+static int prim_at(const struct dlas_experiment *e, int p)
+{
+    if (e->sweep_auto && p == e->sweep_auto - 1)
+        return POINT_AUTO;
+    if (e->sweep_auto && p > e->sweep_auto - 1)
+        p--;
+    return p < e->n_sel_prims ? e->sel_prims[p] : -1;
+}
+
 /* The number of points before making any: the product of the selections,
  * seeds and every used instance's axes, so that a sweep past the cap is
  * refused with its size rather than after minutes of expansion. */
 static int count_points(const struct dlas_experiment *e, int n_seeds, uint64_t *total)
 {
     *total = 0;
-    int n_prim_sel = e->n_sel_prims ? e->n_sel_prims : 1;
+    int n_prim_sel = prim_points(e);
     uint64_t base_axes = 1;
     const struct instance *fixed = &e->dataset;
     for (int a = 0; a < fixed->n_axes; a++)
@@ -493,7 +531,7 @@ static int count_points(const struct dlas_experiment *e, int n_seeds, uint64_t *
                 for (int b = 0; b < e->n_sel_backends; b++) {
                     const struct instance *in[3] = {
                         &e->models[e->sel_models[m]],
-                        e->n_sel_prims ? &e->prims[e->sel_prims[p]] : NULL,
+                        prim_at(e, p) >= 0 ? &e->prims[prim_at(e, p)] : NULL,
                         &e->backends[e->sel_backends[b]]};
                     const struct chain *ch = &e->chains[e->sel_chains[c]];
                     uint64_t k = base_axes * (uint64_t)n_seeds;
@@ -536,7 +574,7 @@ static int find_duplicate_id(const struct dlas_experiment *e, const char **dup)
 static int expand(struct dlas_experiment *e)
 {
     int n_seeds = dlas_param_list_len(e->exp, "seeds");
-    int n_prim_sel = e->n_sel_prims ? e->n_sel_prims : 1; /* none: reference only */
+    int n_prim_sel = prim_points(e);
     uint64_t total;
     int rc = count_points(e, n_seeds, &total);
     if (rc)
@@ -564,7 +602,7 @@ static int expand(struct dlas_experiment *e)
                         struct point proto = {0};
                         proto.model = e->sel_models[m];
                         proto.chain = e->sel_chains[c];
-                        proto.prim = e->n_sel_prims ? e->sel_prims[p] : -1;
+                        proto.prim = prim_at(e, p);
                         proto.backend = e->sel_backends[b];
                         proto.seed = dlas_param_list_int(e->exp, "seeds", s);
                         if ((rc = expand_axes(e, &proto)))
@@ -710,6 +748,14 @@ static int parse_plugin_groups(const config_t *cfg, const char *path, struct dla
     if (!rc)
         rc = parse_instances(config_lookup(cfg, "primitives"), DLAS_KIND_PRIMITIVE, reg, &e->prims,
                              &e->n_prims);
+    for (int i = 0; !rc && i < e->n_prims; i++) /* "auto" in the sweep is the plan's choice */
+        if (!strcmp(e->prims[i].label, "auto"))
+            rc = where_error(config_setting_get_member(config_lookup(cfg, "primitives"), "auto"),
+                             DLAS_ERR_INVALID,
+                             "the primitive name 'auto' is reserved: sweep.primitives = [..., "
+                             "\"auto\"] is each layer on the fastest of the other primitives; "
+                             "name this instance otherwise%s%s",
+                             NULL, NULL);
     if (!rc) {
         g = config_lookup(cfg, "backends");
         rc = g ? parse_instances(g, DLAS_KIND_BACKEND, reg, &e->backends, &e->n_backends)
@@ -734,24 +780,30 @@ static int parse_sweep(const config_t *cfg, struct dlas_experiment *e)
     }
     if (!rc) {
         const char **l = labels_of(e->models, e->n_models);
-        rc = parse_selection(sw, "models", e->n_models, l, &e->sel_models, &e->n_sel_models);
+        rc = parse_selection(sw, "models", e->n_models, l, NULL, NULL, &e->sel_models, &e->n_sel_models);
         free(l);
     }
     if (!rc) {
         const char **l = calloc((size_t)e->n_chains + 1, sizeof *l);
         for (int i = 0; l && i < e->n_chains; i++)
             l[i] = e->chains[i].label;
-        rc = parse_selection(sw, "compressors", e->n_chains, l, &e->sel_chains, &e->n_sel_chains);
+        rc = parse_selection(sw, "compressors", e->n_chains, l, NULL, NULL, &e->sel_chains, &e->n_sel_chains);
         free(l);
     }
     if (!rc) {
         const char **l = labels_of(e->prims, e->n_prims);
-        rc = parse_selection(sw, "primitives", e->n_prims, l, &e->sel_prims, &e->n_sel_prims);
+        rc = parse_selection(sw, "primitives", e->n_prims, l, "auto", &e->sweep_auto,
+                             &e->sel_prims, &e->n_sel_prims);
         free(l);
+        if (!rc && e->sweep_auto && !e->n_prims)
+            rc = where_error(config_setting_get_member(sw, "primitives"), DLAS_ERR_INVALID,
+                             "sweep.primitives lists \"auto\", the fastest of the experiment's "
+                             "primitives for each layer, but 'primitives' defines none%s%s",
+                             NULL, NULL);
     }
     if (!rc) {
         const char **l = labels_of(e->backends, e->n_backends);
-        rc = parse_selection(sw, "backends", e->n_backends, l, &e->sel_backends, &e->n_sel_backends);
+        rc = parse_selection(sw, "backends", e->n_backends, l, NULL, NULL, &e->sel_backends, &e->n_sel_backends);
         free(l);
     }
     return rc;
@@ -987,13 +1039,17 @@ char *dlas_experiment_resolved(const struct dlas_experiment *e)
     for (size_t a = 0; a < 4; a++) {
         dlas_buf_printf(&b, "  %s = [", ax[a].axis);
         for (int i = 0; i < ax[a].n; i++) {
+            if (a == 2 && e->sweep_auto == i + 1)
+                dlas_buf_printf(&b, "%s\"auto\"", i ? ", " : "");
             const char *l = a == 0   ? e->models[ax[a].sel[i]].label
                             : a == 1 ? e->chains[ax[a].sel[i]].label
                             : a == 2 ? e->prims[ax[a].sel[i]].label
                                      : e->backends[ax[a].sel[i]].label;
-            dlas_buf_printf(&b, "%s", i ? ", " : "");
+            dlas_buf_printf(&b, "%s", i || (a == 2 && e->sweep_auto == i + 1) ? ", " : "");
             dlas_json_string(&b, l);
         }
+        if (a == 2 && e->sweep_auto == ax[a].n + 1)
+            dlas_buf_printf(&b, "%s\"auto\"", ax[a].n ? ", " : "");
         dlas_buf_printf(&b, "];\n");
     }
     dlas_buf_printf(&b, "};\n");

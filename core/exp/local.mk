@@ -6,6 +6,8 @@ core_exp_libdlas_exp_la_SOURCES = \
 	core/exp/cfgscan.c \
 	core/exp/cfgscan.h \
 	core/exp/exp_internal.h \
+	core/exp/exp_auto.c \
+	core/exp/exp_auto.h \
 	core/exp/exp_latency.c \
 	core/exp/exp_latency.h \
 	core/exp/exp_models.c \

@@ -19,6 +19,7 @@
 
 #include "exp_internal.h"
 #include "exp_timing.h"
+#include "exp_auto.h"
 #include "exp_latency.h"
 #include "exp_train.h"
 #include "../base/heartbeat.h"
@@ -45,6 +46,9 @@ struct pointrun {
     const struct dlas_backend_ops *bops;
     struct dlas_backend be;
     struct dlas_primitive_choice choice, fb; /* the plan points to them */
+    struct exp_candidates cands;             /* an "auto" point's primitives */
+    int *layer_prim, *block_mask;            /* and its choice, for the probe's plan too */
+    struct exp_auto_choice how;
     struct dlas_plan *plan;
     struct dlas_tunelog *tlog; /* the plan's tuned settings, for the probe's plan too */
     float *images, *out, *ref_out;
@@ -66,6 +70,9 @@ static void pointrun_free(struct pointrun *r)
     dlas_params_free(r->p_prim);
     dlas_params_free(r->p_fallback);
     dlas_params_free(r->p_backend);
+    exp_candidates_free(&r->cands);
+    free(r->layer_prim);
+    free(r->block_mask);
     free(r->images);
     free(r->out);
     free(r->ref_out);
@@ -344,33 +351,100 @@ static void record_tuning(struct pointrun *r, int from_log)
                   dlas_param_str(r->e->exp, "tuning_log"), tuned);
 }
 
-/* how many conv layers the primitive ran: one that ran none measured only
- * its fallback, and the row says so */
+/* how many conv layers the primitive ran (auto: any of its candidates,
+ * fused blocks included): one that ran none measured only its fallback,
+ * and the row says so */
 static void record_bindings(struct pointrun *r, int have_prim)
 {
+    const int is_auto = r->pt->prim == POINT_AUTO;
     int convs = 0, own = 0;
     for (int i = 0; i < dlas_plan_n_nodes(r->plan); i++)
         if (dlas_plan_conv_desc(r->plan, i)) {
+            int b = dlas_plan_binding_index(r->plan, i);
             convs++;
-            own += dlas_plan_binding_index(r->plan, i) == 0;
+            own += is_auto ? b >= 0 || b == -3 : b == 0;
         }
     dlas_row_setf(r->row, "primitive_layers", "%d", have_prim ? own : convs);
     dlas_row_setf(r->row, "conv_layers", "%d", convs);
     if (have_prim && convs && !own)
         dlas_log(DLAS_LOG_WARN, "%s: primitive '%s' ran no layer: every conv fell back (%s)",
-                 r->pt->id, r->choice.label, dlas_plan_fallbacks_grouped(r->plan));
+                 r->pt->id, is_auto ? "auto" : r->choice.label,
+                 dlas_plan_fallbacks_grouped(r->plan));
 }
 
-/* A plan of g with the point's primitive, fallback, backend and tuning. */
+/* A plan of g with the point's primitive (auto: its candidates, as it
+ * chose them), fallback, backend and tuning. */
 static int plan_for(struct pointrun *r, const struct dlas_graph *g, struct dlas_plan **plan)
 {
-    int have_prim = r->pt->prim >= 0;
+    const struct dlas_primitive_choice *fb = r->e->fallback >= 0 ? &r->fb : NULL;
     struct dlas_plan_options po;
     dlas_plan_options_default(&po);
     po.tunelog = r->tlog;
+    if (r->pt->prim == POINT_AUTO) {
+        po.layer_prim = r->layer_prim;
+        po.blocks = r->how.blocks;
+        po.block_mask = r->how.blocks ? r->block_mask : NULL;
+        return dlas_plan_create_ex(g, &r->host_prim, &r->be, r->cands.prims, r->cands.n, fb,
+                                   r->batch, &po, plan);
+    }
+    int have_prim = r->pt->prim >= 0;
     return dlas_plan_create_ex(g, &r->host_prim, &r->be, have_prim ? &r->choice : NULL,
-                               have_prim ? 1 : 0, r->e->fallback >= 0 ? &r->fb : NULL, r->batch,
-                               &po, plan);
+                               have_prim ? 1 : 0, fb, r->batch, &po, plan);
+}
+
+/* An "auto" point: each conv layer on the fastest of the experiment's
+ * primitives that run on the backend, as the plan measures it at the
+ * experiment's batch (exp_auto.h); the row says what it chose and how. */
+static int choose_auto(struct pointrun *r)
+{
+    struct dlas_experiment *e = r->e;
+    int rc = exp_candidates_make(e, r->pt, r->bops->device, &r->cands);
+    if (rc)
+        return rc;
+    if (!r->cands.n)
+        return dlas_error(DLAS_ERR_UNSUPPORTED,
+                          "auto: none of the experiment's primitives runs on backend '%s' (%s)",
+                          e->backends[r->pt->backend].label, r->bops->device);
+    struct dlas_buf names = {0};
+    for (int k = 0; k < r->cands.n; k++)
+        dlas_buf_printf(&names, "%s%s", k ? "," : "", r->cands.prims[k].label);
+    dlas_row_setf(r->row, "primitive_settings", "candidates=%s", names.s ? names.s : "");
+    dlas_buf_free(&names);
+    int nn = dlas_graph_n_nodes(r->graph);
+    r->layer_prim = malloc((size_t)nn * sizeof *r->layer_prim);
+    r->block_mask = calloc((size_t)nn, sizeof *r->block_mask);
+    if (!r->layer_prim || !r->block_mask)
+        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
+    int64_t repeat = dlas_param_int(e->exp, "repeat");
+    return exp_auto_choose(r->graph, &r->host_prim, &r->be, &r->cands,
+                           e->fallback >= 0 ? &r->fb : NULL, r->batch,
+                           repeat > 0 ? (int)repeat : 1, r->tlog, (uint64_t)r->pt->seed,
+                           r->layer_prim, r->block_mask, &r->how);
+}
+
+/* what auto chose: counts, each layer's primitive, how the choice was made */
+static void record_auto(struct pointrun *r)
+{
+    char text[1024];
+    exp_auto_describe(r->plan, &r->cands, text, sizeof text);
+    const char *counts = text + strlen("auto:");
+    while (*counts == ' ')
+        counts++;
+    dlas_row_set(r->row, "auto_choice", counts);
+    struct dlas_buf b = {0};
+    for (int i = 0; i < dlas_plan_n_nodes(r->plan); i++) {
+        if (!dlas_plan_conv_desc(r->plan, i))
+            continue;
+        int k = dlas_plan_binding_index(r->plan, i);
+        dlas_buf_printf(&b, "%s%s=%s", b.len ? ";" : "", dlas_graph_node(r->graph, i)->name,
+                        k >= 0 ? r->cands.prims[k].label : k == -2 ? "fallback"
+                                 : k == -3                        ? "block"
+                                                                  : "ref");
+    }
+    dlas_row_set(r->row, "auto_layers", b.s ? b.s : "");
+    dlas_buf_free(&b);
+    dlas_row_setf(r->row, "auto_runs", "%d", r->how.runs);
+    dlas_row_setf(r->row, "auto_unclear", "%d", r->how.unclear);
 }
 
 /* plan: every conv bound to the primitive (or the fallback), weights
@@ -378,8 +452,9 @@ static int plan_for(struct pointrun *r, const struct dlas_graph *g, struct dlas_
 static int make_plan(struct pointrun *r)
 {
     struct dlas_experiment *e = r->e;
-    int have_prim = r->pt->prim >= 0;
-    int rc = have_prim ? choose_primitive(r, &r->choice) : DLAS_OK;
+    const int is_auto = r->pt->prim == POINT_AUTO;
+    int have_prim = r->pt->prim >= 0 || is_auto;
+    int rc = r->pt->prim >= 0 ? choose_primitive(r, &r->choice) : DLAS_OK;
     if (rc)
         return rc;
     if (e->fallback >= 0) {
@@ -391,10 +466,14 @@ static int make_plan(struct pointrun *r)
     if (tuning && !strcmp(tuning, "log") &&
         (rc = dlas_tunelog_load(dlas_param_str(e->exp, "tuning_log"), 0, &r->tlog)))
         return dlas_error_context("tuning = \"log\""), rc;
+    if (is_auto && (rc = choose_auto(r)))
+        return rc;
     if ((rc = plan_for(r, r->graph, &r->plan)))
         return rc;
     record_tuning(r, r->tlog != NULL);
     record_bindings(r, have_prim);
+    if (is_auto)
+        record_auto(r);
     dlas_row_setf(r->row, "fallback_layers", "%s", dlas_plan_fallbacks(r->plan));
     if (dlas_plan_n_fallbacks(r->plan))
         dlas_log(DLAS_LOG_INFO, "%s: %d layer(s) fell back: %s", r->pt->id,
@@ -579,8 +658,13 @@ static void row_prologue(const struct dlas_experiment *e, const struct point *pt
     dlas_row_set(row, "model", e->models[pt->model].label);
     dlas_row_set(row, "model_plugin", e->models[pt->model].comp->name);
     dlas_row_set(row, "compressor", e->chains[pt->chain].label);
-    dlas_row_set(row, "primitive", pt->prim >= 0 ? e->prims[pt->prim].label : "ref");
-    dlas_row_set(row, "primitive_plugin", pt->prim >= 0 ? e->prims[pt->prim].comp->name : "");
+    const int is_auto = pt->prim == POINT_AUTO;
+    dlas_row_set(row, "primitive", pt->prim >= 0 ? e->prims[pt->prim].label
+                                   : is_auto     ? "auto"
+                                                 : "ref");
+    dlas_row_set(row, "primitive_plugin", pt->prim >= 0 ? e->prims[pt->prim].comp->name
+                                          : is_auto     ? "auto"
+                                                        : "");
     dlas_row_set(row, "backend", e->backends[pt->backend].label);
     dlas_row_set(row, "backend_plugin", e->backends[pt->backend].comp->name);
     dlas_row_setf(row, "batch", "%lld", (long long)dlas_param_int(e->exp, "batch"));
