@@ -36,7 +36,7 @@
 #include <cblas.h>
 
 #include "bench_common.h"
-#include "bench_fma.h"
+#include "../core/base/fma_loop.h"
 
 static volatile float sink;
 static volatile int isink;
@@ -107,12 +107,12 @@ static double fma_gflops(int width, int threads, long iters)
     double t0 = clock_now();
 #pragma omp parallel num_threads(threads)
     {
-        float s = bench_fma_loop(width, iters);
+        float s = fma_loop(width, iters);
 #pragma omp critical
         sink += s;
     }
     double t = elapsed(t0, threads);
-    return bench_fma_flops(width, iters) * threads / t / 1e9;
+    return fma_loop_flops(width, iters) * threads / t / 1e9;
 }
 
 /* Nanoseconds for a cache line to go to the other thread and back: thread
@@ -215,7 +215,7 @@ int main(int argc, char **argv)
     static const int widths[] = {16, 8};
     double fma512[8] = {0};
     for (int wi = 0; wi < 2; wi++) {
-        if (widths[wi] > bench_fma_widest())
+        if (widths[wi] > fma_loop_widest())
             continue;
         for (int ti = 0; ti < n_thr; ti++) {
             fma_gflops(widths[wi], threads[ti], 2000000); /* wake the cores up */

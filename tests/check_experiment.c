@@ -99,6 +99,8 @@ START_TEST(quickstart_runs_and_resumes)
     ck_assert_str_eq(dlas_experiment_result(e, 1, "threads"), "2");
     ck_assert_double_lt(atof(dlas_experiment_result(e, 0, "max_rel_err_vs_ref")), 1e-4);
     ck_assert_double_gt(atof(dlas_experiment_result(e, 0, "latency_ms_median")), 0);
+    /* the machine probe ran around the timing (a CPU backend) */
+    ck_assert_double_gt(atof(dlas_experiment_result(e, 0, "probe_gflops_per_thread")), 0);
     /* two epochs of training take LeNet-5 far above chance (10%) */
     double top1 = atof(dlas_experiment_result(e, 0, "accuracy_top1"));
     ck_assert_msg(top1 > 0.75, "trained quickstart model at %.4f top-1", top1);
@@ -107,7 +109,8 @@ START_TEST(quickstart_runs_and_resumes)
     static const char *const need[] = {
         "cell_id", "model", "compressor", "compressor_settings", "params", "nonzero_params",
         "macs", "latency_ms_median", "latency_ms_min", "latency_ms_max", "primitive", "backend",
-        "seed", "dlas_version", "git_revision", "cpu_model", "threads", "blas", "accuracy_top1"};
+        "seed", "dlas_version", "git_revision", "cpu_model", "threads", "blas", "accuracy_top1",
+        "probe_gflops_per_thread", "probe_wait_s"};
     for (size_t i = 0; i < sizeof need / sizeof *need; i++)
         ck_assert_msg(column(csv, need[i]) >= 0, "results.csv lacks column %s", need[i]);
     int lines = 0;

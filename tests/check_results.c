@@ -16,6 +16,7 @@
 
 #include <dlas/dlas.h>
 
+#include "exp_probe.h"
 #include "exp_timing.h" /* compiled in: internal */
 #include "testutil.h"
 
@@ -635,11 +636,70 @@ START_TEST(noisy_flag_on_constructed_spread)
 }
 END_TEST
 
+/* The machine probe's flag on constructed rows: a row whose probe is below
+ * EXP_PROBE_FULL of the best for its host and thread count is noisy, with
+ * the reason; other hosts, other thread counts and failed rows keep their
+ * own bests; flagging twice changes nothing. */
+static void probe_row(struct dlas_row *r, const char *status, const char *host, int threads,
+                      double gflops)
+{
+    memset(r, 0, sizeof *r);
+    dlas_row_set(r, "status", status);
+    dlas_row_set(r, "hostname", host);
+    dlas_row_setf(r, "threads", "%d", threads);
+    dlas_row_setf(r, "probe_gflops_per_thread", "%.1f", gflops);
+    dlas_row_set(r, "timing_noisy", "0");
+    dlas_row_set(r, "timing_noise", "");
+}
+
+START_TEST(probe_flags_rows_below_the_best)
+{
+    struct exp_probes p = {0};
+    struct dlas_row best, half, other_host, other_threads, near, failed;
+    probe_row(&best, "ok", "h1", 2, 100);
+    probe_row(&half, "ok", "h1", 2, 50);
+    probe_row(&other_host, "ok", "h2", 2, 50);
+    probe_row(&other_threads, "ok", "h1", 1, 60);
+    probe_row(&near, "ok", "h1", 2, 90);
+    probe_row(&failed, "failed", "h1", 2, 400);
+    struct dlas_row *all[] = {&best, &half, &other_host, &other_threads, &near, &failed};
+    for (size_t i = 0; i < 6; i++)
+        ck_assert_int_eq(exp_probes_note(&p, all[i]), DLAS_OK);
+    ck_assert_double_eq(exp_probes_best(&p, "h1", 2), 100);
+    ck_assert_double_eq(exp_probes_best(&p, "h2", 2), 50);
+    ck_assert_double_eq(exp_probes_best(&p, "h1", 1), 60);
+    ck_assert_double_eq(exp_probes_best(&p, "h3", 2), 0);
+    ck_assert_int_eq(exp_probes_flag(&p, &half), 1);
+    ck_assert_str_eq(dlas_row_get(&half, "timing_noisy"), "1");
+    ck_assert_ptr_nonnull(strstr(dlas_row_get(&half, "timing_noise"), "50% of its best FMA rate"));
+    ck_assert_int_eq(exp_probes_flag(&p, &half), 0); /* once */
+    for (size_t i = 0; i < 6; i++)
+        if (all[i] != &half) {
+            ck_assert_int_eq(exp_probes_flag(&p, all[i]), 0);
+            ck_assert_str_eq(dlas_row_get(all[i], "timing_noisy"), "0");
+        }
+    /* a reason already there is kept */
+    struct dlas_row busy;
+    probe_row(&busy, "ok", "h1", 2, 40);
+    dlas_row_set(&busy, "timing_noise", "IQR 30% of the median");
+    ck_assert_int_eq(exp_probes_flag(&p, &busy), 1);
+    ck_assert_ptr_nonnull(strstr(dlas_row_get(&busy, "timing_noise"), "IQR 30% of the median; "));
+    for (size_t i = 0; i < 6; i++)
+        dlas_row_free(all[i]);
+    dlas_row_free(&busy);
+    exp_probes_free(&p);
+    /* the probe itself: a rate, per thread, for one thread and for two */
+    double g1 = exp_fma_probe(1), g2 = exp_fma_probe(2);
+    ck_assert_msg(g1 > 0.5 && g1 < 1e4 && g2 > 0.5 && g2 < 1e4, "probe %g, %g GFLOP/s", g1, g2);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("results");
     TCase *tc = dlas_test_case(s, "results", setup, teardown, 300);
     tcase_add_test(tc, tidy_columns_and_dense_ratios);
+    tcase_add_test(tc, probe_flags_rows_below_the_best);
     tcase_add_test(tc, resume_keeps_fields_in_both_files);
     tcase_add_test(tc, renamed_header_cell_refused);
     tcase_add_test(tc, nul_byte_refused_with_line);

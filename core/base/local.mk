@@ -5,6 +5,8 @@ core_base_libdlas_base_la_SOURCES = \
 	core/base/conv_desc.c \
 	core/base/error.c \
 	core/base/file.c \
+	core/base/fma_loop.c \
+	core/base/fma_loop.h \
 	core/base/heartbeat.c \
 	core/base/heartbeat.h \
 	core/base/log.c \

@@ -6,6 +6,7 @@
 #include <dlas/experiment.h>
 
 #include "../plugin/cfgparams.h"
+#include "exp_probe.h"
 #include "results.h"
 
 /* A named, configured component: "wino = { plugin = "winograd"; tile = 4; }" */
@@ -69,6 +70,8 @@ struct dlas_experiment {
     struct point *points;
     size_t n_points, cap_points;
     char *settings_desc; /* the experiment and train groups, described once for the hashes */
+    struct exp_probes probes; /* the best machine probes seen (exp_probe.h); a point's child
+                                 inherits them at its fork */
     const char *run_dir; /* output directory of the run in progress */
 };
 

@@ -4,8 +4,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dlas/plugin.h>
 #include <dlas/status.h>
 
+#include "exp_probe.h"
 #include "exp_timing.h"
 #include "../base/sysinfo.h"
 #include "../base/util.h"
@@ -61,15 +63,36 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The probe before the timed runs, waiting for the machine (up to
+ * EXP_PROBE_WAIT_S) while it gives well below the best rate known. */
+static double probe_before(int threads, double best, double *waited)
+{
+    double t0 = wall_seconds();
+    double g = exp_fma_probe(threads);
+    while (best > 0 && g < EXP_PROBE_FULL * best && wall_seconds() - t0 < EXP_PROBE_WAIT_S) {
+        struct timespec pause = {0, 100000000};
+        nanosleep(&pause, NULL);
+        g = exp_fma_probe(threads);
+    }
+    *waited = wall_seconds() - t0;
+    return g;
+}
+
 int exp_time_plan(struct dlas_plan *plan, const struct dlas_backend *be, int64_t batch,
                   const float *images, float *out, int64_t warmup, int64_t repeat,
-                  struct exp_timing *t)
+                  double probe_best, struct exp_timing *t)
 {
     memset(t, 0, sizeof *t);
     double *ms = malloc((size_t)repeat * sizeof *ms);
     if (!ms)
         return dlas_error(DLAS_ERR_NOMEM, "out of memory");
     int rc = DLAS_OK;
+    /* the probe is the CPU's; a device's time does not depend on it */
+    const int probe = !dlas_backend_device_ops(be);
+    const int threads = be->ops->threads(be->ctx);
+    t->probe = -1;
+    if (probe)
+        t->probe = probe_before(threads, probe_best, &t->probe_wait);
     for (int64_t i = 0; !rc && i < warmup; i++)
         rc = dlas_plan_run(plan, batch, images, out);
     double avg[3];
@@ -84,6 +107,11 @@ int exp_time_plan(struct dlas_plan *plan, const struct dlas_backend *be, int64_t
     double wall = wall_seconds() - w0;
     /* CPU-time accounting is too coarse for a window of a few milliseconds */
     t->cpu_wall = wall >= 0.02 ? (cpu_seconds() - c0) / wall : -1;
+    if (probe) {
+        double after = exp_fma_probe(threads);
+        if (after < t->probe)
+            t->probe = after;
+    }
     if (!rc) {
         exp_timing_stats(ms, repeat, t);
         if (t->cpu_wall >= 0 && t->cpu_wall < EXP_STARVED_CPU) { /* descheduled while timed */
@@ -120,5 +148,9 @@ void exp_timing_row(const struct exp_timing *t, int64_t batch, struct dlas_row *
         dlas_row_setf(row, "load_avg_1m", "%.2f", t->load);
     if (t->cpu_wall >= 0)
         dlas_row_setf(row, "cpu_wall_ratio", "%.3f", t->cpu_wall);
+    if (t->probe >= 0) {
+        dlas_row_setf(row, "probe_gflops_per_thread", "%.1f", t->probe);
+        dlas_row_setf(row, "probe_wait_s", "%.2f", t->probe_wait);
+    }
     setf(row, "images_per_s", t->median > 0 ? (double)batch * 1e3 / t->median : 0);
 }

@@ -1,7 +1,8 @@
 /* Timing a point's plan honestly on a shared machine: the median and its
  * spread (quartiles, min, max) over the timed runs, the load average and the
- * process's CPU time over wall time while they ran, and a flag when the
- * spread says the machine was busy. */
+ * process's CPU time over wall time while they ran, the FMA rate the
+ * machine gave (exp_probe.h), and a flag when the spread says the machine
+ * was busy. */
 #ifndef DLAS_EXP_TIMING_H
 #define DLAS_EXP_TIMING_H
 
@@ -16,6 +17,9 @@ struct exp_timing {
     double load;                     /* 1-minute load average before timing, -1 unknown */
     double cpu_wall;                 /* process CPU seconds / wall seconds while timing;
                                         -1 when the runs took too little time to say */
+    double probe;                    /* GFLOP/s a thread the machine gave (exp_probe.h),
+                                        the lower of before and after; -1 not probed */
+    double probe_wait;               /* seconds spent probing and waiting before timing */
     int noisy;
     char why[160];                   /* what made it noisy */
 };
@@ -30,10 +34,12 @@ struct exp_timing {
 
 /* Statistics of n run times (sorted in place). */
 void exp_timing_stats(double *ms, int64_t n, struct exp_timing *t);
-/* warmup untimed runs, then repeat timed ones. */
+/* warmup untimed runs, then repeat timed ones; on a CPU backend, probed
+ * before and after (waiting for the machine while the probe is below
+ * EXP_PROBE_FULL of probe_best; 0: no wait). */
 int exp_time_plan(struct dlas_plan *plan, const struct dlas_backend *be, int64_t batch,
                   const float *images, float *out, int64_t warmup, int64_t repeat,
-                  struct exp_timing *t);
+                  double probe_best, struct exp_timing *t);
 void exp_timing_row(const struct exp_timing *t, int64_t batch, struct dlas_row *row);
 
 #endif

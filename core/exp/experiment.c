@@ -920,6 +920,7 @@ void dlas_experiment_free(struct dlas_experiment *e)
     free(e->sel_models);
     free(e->sel_chains);
     free(e->sel_prims);
+    exp_probes_free(&e->probes);
     free(e->sel_backends);
     dlas_params_free(e->exp);
     dlas_params_free(e->train);

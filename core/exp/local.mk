@@ -11,6 +11,8 @@ core_exp_libdlas_exp_la_SOURCES = \
 	core/exp/exp_latency.c \
 	core/exp/exp_latency.h \
 	core/exp/exp_models.c \
+	core/exp/exp_probe.c \
+	core/exp/exp_probe.h \
 	core/exp/exp_train.c \
 	core/exp/exp_train.h \
 	core/exp/experiment.c \

@@ -613,8 +613,10 @@ static int measure_latency(struct pointrun *r)
             repeat = dlas_param_int(r->e->exp, "repeat");
     int rc = read_batch(r, &r->info, 0, batch, r->info.n_test);
     struct exp_timing timing;
+    double best = exp_probes_best(&r->e->probes, dlas_sys_hostname(),
+                                  r->bops->threads(r->be.ctx));
     if (!rc && !(rc = exp_time_plan(r->plan, &r->be, batch, r->images, r->out, warmup, repeat,
-                                    &timing)))
+                                    best, &timing)))
         exp_timing_row(&timing, batch, r->row);
     return rc;
 }

@@ -104,6 +104,9 @@ static int finish(struct dlas_run_sink *s, size_t i)
         dlas_log(DLAS_LOG_ERROR, "%s failed: %s", pt->id, err ? err : "");
     } else
         s->sum->ran++;
+    /* the machine probe: a new best, or a row timed well below it */
+    exp_probes_note(&s->e->probes, &pt->result);
+    exp_probes_flag(&s->e->probes, &pt->result);
     const char *noisy = dlas_row_get(&pt->result, "timing_noisy");
     if (noisy && !strcmp(noisy, "1"))
         dlas_log(DLAS_LOG_WARN, "%s: noisy timing (%s); `dlas run --retry-noisy` reruns it",
@@ -192,6 +195,22 @@ static int write_resolved(const struct dlas_experiment *e, const char *path)
     return rc;
 }
 
+/* Rows timed before a better probe came on their host: flagged now, and
+ * the files rewritten once if any changed. */
+static int reflag_probes(struct dlas_experiment *e, struct dlas_results *res)
+{
+    size_t changed = 0;
+    for (size_t k = 0; k < res->n; k++)
+        changed += (size_t)exp_probes_flag(&e->probes, &res->rows[k]);
+    if (!changed)
+        return DLAS_OK;
+    dlas_log(DLAS_LOG_WARN,
+             "%zu row(s) were timed while the machine gave less than %.0f%% of the best FMA "
+             "rate probed later; `dlas run --retry-noisy` reruns them",
+             changed, 100 * EXP_PROBE_FULL);
+    return dlas_results_write(res);
+}
+
 static int run_here(struct dlas_experiment *e, const struct dlas_run_options *o,
                     const size_t *todo, size_t n, struct dlas_run_sink *s)
 {
@@ -233,10 +252,14 @@ int dlas_experiment_run(struct dlas_experiment *e, const struct dlas_run_options
         e->run_dir = dir;
         struct dlas_run_sink s = {e, &res, sum, o->progress, 0, 0, 0, dlas_now(), t_start};
         s.total = points_to_run(e, o, &res, todo, &sum->skipped);
+        for (size_t k = 0; k < res.n; k++) /* the bests so far, for the points to wait for */
+            exp_probes_note(&e->probes, &res.rows[k]);
         if (s.total && o->dispatch)
             rc = o->dispatch->run(o->dispatch->ctx, e, o, todo, s.total, &s);
         else
             rc = run_here(e, o, todo, s.total, &s);
+        if (!rc)
+            rc = reflag_probes(e, &res);
         if (s.mode && s.total) {
             struct dlas_progress_event ev = {DLAS_PROGRESS_END, s.mode, "run", "", s.finished,
                                              s.total, dlas_now() - s.t0, 0, ""};

@@ -1,5 +1,6 @@
-/* FMA throughput loop shared by bench_peak and bench_plan (bench_fma.h). */
-#include "bench_fma.h"
+/* FMA throughput loop shared by the experiments' machine probe, bench_peak
+ * and bench_plan (fma_loop.h). */
+#include "fma_loop.h"
 
 #define ACC 12
 
@@ -45,7 +46,7 @@ FMA_LOOP(v16, 16)
 #endif
 FMA_LOOP(v8, 8)
 
-float bench_fma_loop(int width, long iters)
+float fma_loop(int width, long iters)
 {
 #if defined(__AVX512F__)
     if (width == 16)
@@ -55,7 +56,7 @@ float bench_fma_loop(int width, long iters)
     return fma_v8(iters);
 }
 
-double bench_fma_flops(int width, long iters)
+double fma_loop_flops(int width, long iters)
 {
 #if !defined(__AVX512F__)
     width = 8;
@@ -63,7 +64,7 @@ double bench_fma_flops(int width, long iters)
     return (double)iters * ACC * (width == 16 ? 16 : 8) * 2.0;
 }
 
-int bench_fma_widest(void)
+int fma_loop_widest(void)
 {
 #if defined(__AVX512F__)
     return 16;
