@@ -186,7 +186,7 @@ void pc_run_items(const struct dlas_backend *be, int t, int64_t n, pc_items_fn f
         fn(ctx, 0, n, 0);
         return;
     }
-    struct dlas_share stack[STACK_SHARES], *sh = stack;
+    struct dlas_share stack[STACK_SHARES] __attribute__((aligned(64))), *sh = stack;
     if (t > STACK_SHARES && !(sh = malloc((size_t)t * sizeof *sh))) {
         sh = stack; /* out of memory: fewer workers */
         t = STACK_SHARES;
@@ -224,7 +224,7 @@ void pc_run_phases(const struct dlas_backend *be, int max_threads, const struct 
             t1 = pc_now(be);
         phase_work(ph, ph->packed, NULL, 0, 1);
     } else {
-        struct dlas_share shares[STACK_SHARES];
+        struct dlas_share shares[STACK_SHARES] __attribute__((aligned(64)));
         /* items are shared (a thread that is done takes what another has
          * not started: threads packing their own copies start at different
          * times) while the shares fit on the stack */

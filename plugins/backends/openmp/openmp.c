@@ -136,7 +136,7 @@ static void be_parallel_for(void *ctx, int64_t n, dlas_range_fn fn, void *arg)
      * smaller team leaves out and creates them again for the next larger
      * one, so teams sized by n cost a pthread_create per thread in most
      * calls on 4 or more threads. */
-    struct dlas_share stack[STACK_SHARES], *sh = stack;
+    struct dlas_share stack[STACK_SHARES] __attribute__((aligned(64))), *sh = stack;
     if (t > STACK_SHARES && !(sh = malloc((size_t)t * sizeof *sh))) {
         sh = stack; /* out of memory: the first STACK_SHARES threads share it all */
         t = STACK_SHARES;
