@@ -448,17 +448,9 @@ static void probe_machine(int threads)
     if (!buf && (buf = dlas_aligned_alloc(PROBE_BYTES)))
         memset(buf, 1, PROBE_BYTES);
     const long iters = 1000000; /* ~3.3 ms on a 115 GFLOP/s core */
-    const int width = fma_loop_widest();
     double r[3], m[3];
     for (int k = 0; k < 3; k++) {
-        double t0 = bench_now();
-#pragma omp parallel num_threads(threads)
-        {
-            float s = fma_loop(width, iters);
-#pragma omp atomic
-            probe_sink += s;
-        }
-        r[k] = fma_loop_flops(width, iters) * threads / (bench_now() - t0) / 1e9;
+        r[k] = fma_loop_rate(threads, iters);
         m[k] = probe_bandwidth(threads, buf);
     }
     struct bench_stats st = bench_stats(r, 3), sm = bench_stats(m, 3);

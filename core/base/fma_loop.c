@@ -1,5 +1,7 @@
 /* FMA throughput loop shared by the experiments' machine probe, bench_peak
  * and bench_plan (fma_loop.h). */
+#include <time.h>
+
 #include "fma_loop.h"
 
 #define ACC 12
@@ -62,6 +64,26 @@ double fma_loop_flops(int width, long iters)
     width = 8;
 #endif
     return (double)iters * ACC * (width == 16 ? 16 : 8) * 2.0;
+}
+
+static volatile float rate_sink; /* keeps the loops' results alive */
+
+double fma_loop_rate(int threads, long iters)
+{
+    if (threads < 1)
+        threads = 1;
+    const int width = fma_loop_widest();
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+#pragma omp parallel num_threads(threads)
+    {
+        float s = fma_loop(width, iters);
+#pragma omp atomic
+        rate_sink += s;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double t = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+    return t > 0 ? fma_loop_flops(width, iters) * threads / t / 1e9 : 0;
 }
 
 int fma_loop_widest(void)

@@ -14,5 +14,9 @@ float fma_loop(int width, long iters);
 double fma_loop_flops(int width, long iters);
 /* The widest width fma_loop runs in this build: 16 or 8. */
 int fma_loop_widest(void);
+/* GFLOP/s of `threads` OpenMP threads together, each running
+ * fma_loop(fma_loop_widest(), iters) once, timed on the wall clock from
+ * before the region to after it (OpenMP builds; else one thread). */
+double fma_loop_rate(int threads, long iters);
 
 #endif

@@ -18,4 +18,4 @@ core_base_libdlas_base_la_SOURCES = \
 	core/base/tensor.c \
 	core/base/util.c \
 	core/base/util.h
-core_base_libdlas_base_la_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS)
+core_base_libdlas_base_la_CFLAGS = $(AM_CFLAGS) $(OPENBLAS_CFLAGS) $(OPENMP_CFLAGS)

@@ -9,33 +9,13 @@
 #include "exp_probe.h"
 #include "../base/fma_loop.h"
 
-static volatile float probe_sink; /* keeps the loops' results alive */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 double exp_fma_probe(int threads)
 {
     if (threads < 1)
         threads = 1;
-    const long iters = 300000; /* ~1 ms on a 115 GFLOP/s core */
-    const int width = fma_loop_widest();
     double r[3];
-    for (int k = 0; k < 3; k++) {
-        double t0 = now_s();
-#pragma omp parallel num_threads(threads)
-        {
-            float s = fma_loop(width, iters);
-#pragma omp atomic
-            probe_sink += s;
-        }
-        double t = now_s() - t0;
-        r[k] = t > 0 ? fma_loop_flops(width, iters) / t / 1e9 : 0;
-    }
+    for (int k = 0; k < 3; k++) /* ~1 ms each on a 115 GFLOP/s core */
+        r[k] = fma_loop_rate(threads, 300000) / threads;
     /* the median of three */
     double lo = r[0] < r[1] ? r[0] : r[1], hi = r[0] < r[1] ? r[1] : r[0];
     return r[2] < lo ? lo : r[2] > hi ? hi : r[2];
