@@ -196,12 +196,69 @@ START_TEST(figures_from_fixed_results)
     ck_assert_ptr_nonnull(strstr(md, "| vgg11 | mag90 | im2col | omp | 2 |"));
     ck_assert_ptr_nonnull(strstr(md, "## Rank correlations (Spearman)"));
     ck_assert_ptr_nonnull(strstr(md, "| all | 36 |"));
+    ck_assert_ptr_null(strstr(md, "`auto` against")); /* no auto point, no table */
     free(md);
     const char *figs[] = {"accuracy-vs-latency", "accuracy-vs-params", "latency-vs-params"};
     for (int i = 0; i < 3; i++) {
         snprintf(p, sizeof p, "%s/report/%s.png", resdir, figs[i]);
         assert_png(p);
     }
+}
+END_TEST
+
+/* dlas report's `auto` table on constructed rows: each auto configuration
+ * against the fastest single primitive of the same configuration (same
+ * model, compressor and backend settings), not of another thread count. */
+static void auto_row(struct dlas_results *r, const char *prim, int threads, double ms,
+                     const char *choice)
+{
+    struct dlas_row row = {0};
+    dlas_row_set(&row, "experiment", "autos");
+    dlas_row_setf(&row, "cell_id", "m/none/%s/omp.threads=%d/seed=1", prim, threads);
+    dlas_row_set(&row, "config_hash", "0123456789abcdef");
+    dlas_row_set(&row, "status", "ok");
+    dlas_row_set(&row, "model", "m");
+    dlas_row_set(&row, "compressor", "none");
+    dlas_row_set(&row, "primitive", prim);
+    dlas_row_set(&row, "backend", "omp");
+    dlas_row_setf(&row, "threads", "%d", threads);
+    dlas_row_set(&row, "seed", "1");
+    dlas_row_set(&row, "nonzero_params", "1000");
+    dlas_row_setf(&row, "latency_ms_median", "%g", ms);
+    dlas_row_setf(&row, "latency_ms_min", "%g", ms);
+    dlas_row_setf(&row, "latency_ms_max", "%g", ms);
+    dlas_row_set(&row, "primitive_layers", "3");
+    if (choice)
+        dlas_row_set(&row, "auto_choice", choice);
+    ck_assert_int_eq(dlas_results_add(r, &row), DLAS_OK);
+    dlas_row_free(&row);
+}
+
+START_TEST(report_auto_against_fastest)
+{
+    struct dlas_results r;
+    ck_assert_msg(dlas_results_open(&r, resdir, 0) == DLAS_OK, "%s", dlas_last_error());
+    auto_row(&r, "p1", 1, 2.0, NULL);
+    auto_row(&r, "p2", 1, 1.5, NULL);
+    auto_row(&r, "auto", 1, 1.2, "p1 3 p2 1");
+    auto_row(&r, "p2", 2, 0.5, NULL); /* faster, but at 2 threads */
+    auto_row(&r, "auto", 2, 0.6, "p2 4");
+    dlas_results_close(&r);
+    char out[1200], rep[1400];
+    snprintf(out, sizeof out, "%s/rep", tmpdir);
+    char *argv[] = {"dlas", "report", resdir, "--no-plots", "-o", out, NULL};
+    ck_assert_int_eq(dlas_argv(argv), 0);
+    snprintf(rep, sizeof rep, "%s/report.md", out);
+    char *md = dlas_test_slurp(rep, NULL);
+    ck_assert_ptr_nonnull(strstr(md, "## `auto` against the fastest single primitive"));
+    ck_assert_msg(strstr(md, "| m/none/auto/omp.threads=1 | 1.2 (1.2-1.2) | p2 | 1.5 (1.5-1.5) | "
+                             "0.80 | p1 3 p2 1 |"),
+                  "%s", md);
+    ck_assert_msg(strstr(md, "| m/none/auto/omp.threads=2 | 0.6 (0.6-0.6) | p2 | 0.5 (0.5-0.5) | "
+                             "1.20 | p2 4 |"),
+                  "%s", md);
+    ck_assert_ptr_nonnull(strstr(md, "faster than every single primitive in 1 of 2"));
+    free(md);
 }
 END_TEST
 
@@ -258,5 +315,6 @@ int main(void)
     TCase *tc = dlas_test_case(s, "plot", setup, teardown, 300);
     tcase_add_test(tc, figures_from_fixed_results);
     tcase_add_test(tc, hostile_names_run_nothing);
+    tcase_add_test(tc, report_auto_against_fastest);
     return dlas_test_run(s);
 }

@@ -18,6 +18,7 @@ static const char report_help[] =
     "usage: dlas report RESULTS_DIR [--where COL=VAL]... [-o DIR] [--no-plots] [--keep-fallback]\n"
     "  Summarises a study's results.csv: the best configuration per model and\n"
     "  compressor, the fastest primitive per compression level and thread count,\n"
+    "  each `auto` point against the fastest single primitive of its configuration,\n"
     "  the Pareto set per model (top-1 against latency), Spearman rank correlations\n"
     "  of size (non-zero parameters), accuracy and latency, and the figures\n"
     "  accuracy-vs-latency, accuracy-vs-params and latency-vs-params (PNG, PDF, SVG)\n"
@@ -155,6 +156,76 @@ static void primitive_table(FILE *o, const struct study *s, struct names *models
             fprintf(o, "- %s\n", line[i]);
     } else
         fprintf(o, "\nThe fastest primitive is the same at every compression level here.\n");
+}
+
+/* A configuration's key without its primitive: the cell id's segments
+ * before it (*pre, its length) and after it (the backend's, *post). 0 when
+ * the key has no such segment. */
+static int split_prim(const char *key, size_t *pre, const char **post)
+{
+    const char *last = strrchr(key, '/');
+    if (!last || last == key)
+        return 0;
+    const char *before = last - 1;
+    while (before > key && *before != '/')
+        before--;
+    if (*before != '/')
+        return 0;
+    *pre = (size_t)(before - key);
+    *post = last;
+    return 1;
+}
+
+/* The same configuration but for the primitive. */
+static int peers(const struct study_cfg *a, const struct study_cfg *b)
+{
+    size_t pa, pb;
+    const char *sa, *sb;
+    return split_prim(a->key, &pa, &sa) && split_prim(b->key, &pb, &sb) && pa == pb &&
+           !strncmp(a->key, b->key, pa) && !strcmp(sa, sb);
+}
+
+/* Each `auto` configuration against the fastest single primitive of the
+ * same configuration: what choosing per layer by measurement buys. */
+static void auto_table(FILE *o, const struct study *s)
+{
+    size_t n_auto = 0, n_better = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct study_cfg *a = &s->cfgs[i];
+        if (strcmp(study_str(a, "primitive"), "auto"))
+            continue;
+        long best = -1;
+        for (size_t j = 0; j < s->n; j++) {
+            const struct study_cfg *b = &s->cfgs[j];
+            double l = val(b, "latency_ms_median");
+            if (j == i || !strcmp(study_str(b, "primitive"), "auto") || !peers(a, b) ||
+                !isfinite(l))
+                continue;
+            if (best < 0 || l < val(&s->cfgs[best], "latency_ms_median"))
+                best = (long)j;
+        }
+        if (!n_auto++)
+            fprintf(o, "\n## `auto` against the fastest single primitive\n\n"
+                       "| configuration | auto ms (IQR or min-max) | fastest primitive | its ms | "
+                       "auto / fastest | auto's layers |\n|---|---|---|---|---|---|\n");
+        struct study_val la = study_num(a, "latency_ms_median");
+        if (best < 0) {
+            fprintf(o, "| %s | %.4g (%.4g-%.4g) | - | - | - | %s |\n", a->key, la.c, la.lo, la.hi,
+                    study_str(a, "auto_choice"));
+            continue;
+        }
+        const struct study_cfg *b = &s->cfgs[best];
+        struct study_val lb = study_num(b, "latency_ms_median");
+        n_better += la.c < lb.c;
+        fprintf(o, "| %s | %.4g (%.4g-%.4g) | %s | %.4g (%.4g-%.4g) | %.2f | %s |\n", a->key, la.c,
+                la.lo, la.hi, study_str(b, "primitive"), lb.c, lb.lo, lb.hi, la.c / lb.c,
+                study_str(a, "auto_choice"));
+    }
+    if (n_auto)
+        fprintf(o, "\n`auto` was faster than every single primitive in %zu of %zu configuration(s). "
+                   "Each point was timed in its own process at its own time: compare within "
+                   "the ranges, and rerun a close call.\n",
+                n_better, n_auto);
 }
 
 static void pareto_sets(FILE *o, const struct study *s, struct names *models)
@@ -315,6 +386,7 @@ int cmd_report(struct cli *c, int argc, char **argv)
     overview(o, &s);
     best_table(o, &s, &models, &comps);
     primitive_table(o, &s, &models, &comps, &threads);
+    auto_table(o, &s);
     pareto_sets(o, &s, &models);
     correlations(o, &s, &models, &threads);
     if (plots) {
