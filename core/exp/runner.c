@@ -618,6 +618,11 @@ static int measure_latency(struct pointrun *r)
     if (!rc && !(rc = exp_time_plan(r->plan, &r->be, batch, r->images, r->out, warmup, repeat,
                                     best, &timing)))
         exp_timing_row(&timing, batch, r->row);
+    if (!rc && timing.probe_wait >= 0.5) /* say why the point took longer */
+        dlas_log(DLAS_LOG_INFO,
+                 "%s: waited %.1f s for the machine before timing (FMA rate %.0f%% of the best "
+                 "probed on this host)",
+                 r->pt->id, timing.probe_wait, best > 0 ? 100 * timing.probe / best : 0);
     return rc;
 }
 
