@@ -87,7 +87,9 @@ void exp_auto_describe(const struct dlas_plan *p, const struct exp_candidates *c
                        size_t n)
 {
     int *count = calloc((size_t)c->n + 2, sizeof *count);
-    size_t at = (size_t)snprintf(s, n, "auto:");
+    size_t at = 0;
+    if (n)
+        s[0] = '\0';
     for (int i = 0; count && i < dlas_plan_n_nodes(p); i++) {
         int b = dlas_plan_binding_index(p, i);
         if (b >= 0)
@@ -99,7 +101,7 @@ void exp_auto_describe(const struct dlas_plan *p, const struct exp_candidates *c
     }
     for (int k = 0; count && k <= c->n + 1 && at < n; k++)
         if (count[k])
-            at += (size_t)snprintf(s + at, n - at, " %s %d",
+            at += (size_t)snprintf(s + at, n - at, "%s%s %d", at ? " " : "",
                                    k < c->n    ? c->prims[k].label
                                    : k == c->n ? "fallback"
                                                : "in fused blocks",

@@ -45,8 +45,8 @@ int exp_auto_choose(const struct dlas_graph *g, const struct dlas_host *host,
                     const struct dlas_tunelog *tunelog, uint64_t seed, int *layer_prim,
                     int *block_mask, struct exp_auto_choice *how);
 
-/* "auto: direct 12 winograd 4 in fused blocks 3": how many conv layers
- * each candidate (then the fallback, then fused blocks) runs in p. */
+/* "direct 12 winograd 4 in fused blocks 3": how many conv layers each
+ * candidate (then the fallback, then fused blocks) runs in p. */
 void exp_auto_describe(const struct dlas_plan *p, const struct exp_candidates *c, char *s,
                        size_t n);
 

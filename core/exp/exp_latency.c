@@ -81,9 +81,11 @@ static int own_prims(const struct exp_latency *l)
 static void describe_binding(const struct exp_latency *l, const struct dlas_plan *p, int autob,
                              char *s, size_t n)
 {
-    if (autob)
-        exp_auto_describe(p, &l->cands, s, n);
-    else
+    if (autob) {
+        int k = snprintf(s, n, "auto: ");
+        if (k >= 0 && (size_t)k < n)
+            exp_auto_describe(p, &l->cands, s + k, n - (size_t)k);
+    } else
         snprintf(s, n, "%s%s", own_prims(l) ? l->cands.prims[0].label : "ref",
                  dlas_plan_n_fallbacks(p) ? " (with fallbacks)" : "");
 }

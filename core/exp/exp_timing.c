@@ -107,7 +107,7 @@ int exp_time_plan(struct dlas_plan *plan, const struct dlas_backend *be, int64_t
     double wall = wall_seconds() - w0;
     /* CPU-time accounting is too coarse for a window of a few milliseconds */
     t->cpu_wall = wall >= 0.02 ? (cpu_seconds() - c0) / wall : -1;
-    if (probe) {
+    if (probe && !rc) {
         double after = exp_fma_probe(threads);
         if (after < t->probe)
             t->probe = after;

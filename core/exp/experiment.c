@@ -188,8 +188,8 @@ static int parse_chains(const config_setting_t *g, struct dlas_registry *reg,
     return DLAS_OK;
 }
 
-/* Resolve `sweep.<axis>` names to indices; absent: all, in file order. */
-/* reserved: NULL, or a name the axis takes that is no instance (the
+/* Resolve `sweep.<axis>` names to indices; absent: all, in file order.
+ * reserved: NULL, or a name the axis takes that is no instance (the
  * primitives' "auto"); where the list holds it, *seen is 1 + the number of
  * names before it (0: not listed). */
 static int parse_selection(const config_setting_t *sweep, const char *axis, int n_all,
@@ -1038,19 +1038,18 @@ char *dlas_experiment_resolved(const struct dlas_experiment *e)
               {"primitives", e->sel_prims, e->n_sel_prims},
               {"backends", e->sel_backends, e->n_sel_backends}};
     for (size_t a = 0; a < 4; a++) {
+        /* the primitives' list holds "auto" too, where the sweep put it */
+        const int n = a == 2 ? e->n_sel_prims + (e->sweep_auto > 0) : ax[a].n;
         dlas_buf_printf(&b, "  %s = [", ax[a].axis);
-        for (int i = 0; i < ax[a].n; i++) {
-            if (a == 2 && e->sweep_auto == i + 1)
-                dlas_buf_printf(&b, "%s\"auto\"", i ? ", " : "");
+        for (int i = 0; i < n; i++) {
+            const int p = a == 2 ? prim_at(e, i) : 0;
             const char *l = a == 0   ? e->models[ax[a].sel[i]].label
                             : a == 1 ? e->chains[ax[a].sel[i]].label
-                            : a == 2 ? e->prims[ax[a].sel[i]].label
+                            : a == 2 ? (p == POINT_AUTO ? "auto" : e->prims[p].label)
                                      : e->backends[ax[a].sel[i]].label;
-            dlas_buf_printf(&b, "%s", i || (a == 2 && e->sweep_auto == i + 1) ? ", " : "");
+            dlas_buf_printf(&b, "%s", i ? ", " : "");
             dlas_json_string(&b, l);
         }
-        if (a == 2 && e->sweep_auto == ax[a].n + 1)
-            dlas_buf_printf(&b, "%s\"auto\"", ax[a].n ? ", " : "");
         dlas_buf_printf(&b, "];\n");
     }
     dlas_buf_printf(&b, "};\n");

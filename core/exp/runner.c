@@ -425,11 +425,8 @@ static int choose_auto(struct pointrun *r)
 /* what auto chose: counts, each layer's primitive, how the choice was made */
 static void record_auto(struct pointrun *r)
 {
-    char text[1024];
-    exp_auto_describe(r->plan, &r->cands, text, sizeof text);
-    const char *counts = text + strlen("auto:");
-    while (*counts == ' ')
-        counts++;
+    char counts[1024];
+    exp_auto_describe(r->plan, &r->cands, counts, sizeof counts);
     dlas_row_set(r->row, "auto_choice", counts);
     struct dlas_buf b = {0};
     for (int i = 0; i < dlas_plan_n_nodes(r->plan); i++) {
