@@ -37,6 +37,7 @@
 
 #include "bench_common.h"
 #include "../core/base/fma_loop.h"
+#include "../core/base/line_trip.h"
 
 static volatile float sink;
 static volatile int isink;
@@ -113,37 +114,6 @@ static double fma_gflops(int width, int threads, long iters)
     }
     double t = elapsed(t0, threads);
     return fma_loop_flops(width, iters) * threads / t / 1e9;
-}
-
-/* Nanoseconds for a cache line to go to the other thread and back: thread
- * 0 sets the flag to 1, thread 1 waits for it and sets it to 0, n times. */
-static double round_trip_ns(int n)
-{
-    static int flag __attribute__((aligned(64)));
-    double t = 0;
-    __atomic_store_n(&flag, 0, __ATOMIC_SEQ_CST);
-#pragma omp parallel num_threads(2)
-    {
-        const int id = omp_get_thread_num();
-        if (omp_get_num_threads() == 2) {
-#pragma omp barrier
-            const double t0 = bench_now();
-            for (int i = 0; i < n; i++) {
-                if (id == 0) {
-                    __atomic_store_n(&flag, 1, __ATOMIC_RELEASE);
-                    while (__atomic_load_n(&flag, __ATOMIC_ACQUIRE) != 0)
-                        ;
-                } else {
-                    while (__atomic_load_n(&flag, __ATOMIC_ACQUIRE) != 1)
-                        ;
-                    __atomic_store_n(&flag, 0, __ATOMIC_RELEASE);
-                }
-            }
-            if (id == 0)
-                t = bench_now() - t0;
-        }
-    }
-    return t * 1e9 / n;
 }
 
 /* GB/s at which `threads` threads read the n floats of a (each its share). */
@@ -275,9 +245,9 @@ int main(int argc, char **argv)
     }
     /* sharing: a cache line's round trip, and reading from memory */
     if (omp_get_num_procs() >= 2) {
-        round_trip_ns(10000);
+        line_trip_ns(10000);
         for (int r = 0; r < repeat; r++)
-            v[r] = round_trip_ns(100000);
+            v[r] = line_trip_ns(100000);
         struct bench_stats s = bench_stats(v, repeat);
         printf("%-28s %8d %12.1f %12.1f   ns: a cache line to the other thread and back "
                "(best is the lowest)\n",

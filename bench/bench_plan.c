@@ -19,11 +19,15 @@
  *                    "load"};
  *                    a fused block's time is on its first conv
  *   probe            the machine's fp32 FMA rate and memory read rate right
- *                    now on the plan's thread count: {"gflops", "gbps",
- *                    "threads"}. A VM can lose half of its FMA rate (two
- *                    virtual CPUs on one core) or of its memory bandwidth
- *                    for seconds; a driver probes around every timed run
- *                    to say which rounds ran on the whole machine
+ *                    now on the plan's thread count, and (2 threads or
+ *                    more) a cache line's round trip between two threads:
+ *                    {"gflops", "gbps", "line_ns", "threads"}. A VM can
+ *                    lose half of its FMA rate (two virtual CPUs on one
+ *                    core) or of its memory bandwidth for seconds, and
+ *                    moves its vCPUs nearer or further apart (line_ns
+ *                    ~150 or ~500 ns here: plans 25% apart); a driver
+ *                    probes around every timed run to say which rounds
+ *                    ran on the whole machine, and where
  *   quit
  *
  * so that a driver can interleave it with another engine's runs without
@@ -66,6 +70,7 @@
 
 #include "bench_common.h"
 #include "../core/base/fma_loop.h"
+#include "../core/base/line_trip.h"
 
 #define MAX_PRIMS 8
 #define MAX_PARAMS 16
@@ -439,23 +444,27 @@ static double probe_bandwidth(int threads, const float *buf)
 
 /* What the machine gives the plan's thread count at this moment, whatever
  * the plan's own efficiency: the FMA rate (median of 3 loops of ~3 ms at
- * full speed) and the memory read rate (median of 3 reads of 128 MiB). A
- * VM can lose half of its FMA rate (two vCPUs on one core) or of its memory
- * bandwidth (a neighbour streaming) for seconds. */
+ * full speed), the memory read rate (median of 3 reads of 128 MiB) and,
+ * with 2 threads or more, how far apart two threads are (median of 3 runs
+ * of 2000 round trips of a cache line, ~1 ms at 500 ns). A VM can lose half
+ * of its FMA rate (two vCPUs on one core) or of its memory bandwidth (a
+ * neighbour streaming) for seconds, and moves its vCPUs apart and back. */
 static void probe_machine(int threads)
 {
     static float *buf; /* allocated and touched on the first probe */
     if (!buf && (buf = dlas_aligned_alloc(PROBE_BYTES)))
         memset(buf, 1, PROBE_BYTES);
     const long iters = 1000000; /* ~3.3 ms on a 115 GFLOP/s core */
-    double r[3], m[3];
+    double r[3], m[3], l[3] = {0, 0, 0};
     for (int k = 0; k < 3; k++) {
         r[k] = fma_loop_rate(threads, iters);
         m[k] = probe_bandwidth(threads, buf);
+        if (threads >= 2)
+            l[k] = line_trip_ns(2000);
     }
-    struct bench_stats st = bench_stats(r, 3), sm = bench_stats(m, 3);
-    printf("{\"gflops\": %.1f, \"gbps\": %.2f, \"threads\": %d}\n", st.median, sm.median,
-           threads);
+    struct bench_stats st = bench_stats(r, 3), sm = bench_stats(m, 3), sl = bench_stats(l, 3);
+    printf("{\"gflops\": %.1f, \"gbps\": %.2f, \"line_ns\": %.1f, \"threads\": %d}\n",
+           st.median, sm.median, sl.median, threads);
     fflush(stdout);
 }
 

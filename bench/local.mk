@@ -19,7 +19,8 @@ bench_bench_sparse_SOURCES = bench/bench_sparse.c $(BENCH_COMMON)
 bench_bench_sparse_CPPFLAGS = $(BENCH_CPPFLAGS)
 bench_bench_sparse_CFLAGS = $(AM_CFLAGS) -O2
 bench_bench_sparse_LDADD = libdlas.la -lm
-bench_bench_peak_SOURCES = bench/bench_peak.c core/base/fma_loop.c core/base/fma_loop.h $(BENCH_COMMON)
+bench_bench_peak_SOURCES = bench/bench_peak.c core/base/fma_loop.c core/base/fma_loop.h \
+	core/base/line_trip.c core/base/line_trip.h $(BENCH_COMMON)
 bench_bench_peak_CPPFLAGS = $(BENCH_CPPFLAGS)
 bench_bench_peak_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS) -O2
 bench_bench_peak_LDADD = libdlas.la $(OPENBLAS_LIBS) $(OPENMP_CFLAGS) -lm
@@ -55,7 +56,8 @@ EXTRA_DIST += bench/int8_vs_torch.py bench/int8_accuracy.cfg bench/README-int8.m
 # ONNX Runtime peer (bench/README-ort.md): bench/vs_ort.py drives bench_plan
 # (the dlas side, kept prepared) and bench/ort_bench.js (onnxruntime-node).
 noinst_PROGRAMS += bench/bench_plan
-bench_bench_plan_SOURCES = bench/bench_plan.c core/base/fma_loop.c core/base/fma_loop.h $(BENCH_COMMON)
+bench_bench_plan_SOURCES = bench/bench_plan.c core/base/fma_loop.c core/base/fma_loop.h \
+	core/base/line_trip.c core/base/line_trip.h $(BENCH_COMMON)
 bench_bench_plan_CPPFLAGS = $(BENCH_CPPFLAGS)
 bench_bench_plan_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) -O2
 bench_bench_plan_LDADD = libdlas.la $(OPENMP_CFLAGS) -lm

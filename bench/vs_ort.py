@@ -34,9 +34,17 @@ on one physical core), and its memory bandwidth to another tenant, so the
 probe also reads 128 MiB on those threads (recorded per round, not used to
 select rounds: here the rate doubles when the vCPUs sit on two L3 caches, and
 both engines are slower then): a round in which any probe saw less than
---full of the best FMA rate of the run did not run on the whole machine. Rounds are added, up
-to --max-rounds, until --rounds of them did; the figures are printed twice,
-over every round and over the whole-machine rounds only.
+--full of the best FMA rate of the run did not run on the whole machine.
+The hypervisor also moves the two vCPUs nearer and further apart, for
+seconds to minutes, and every thread that reads what another wrote pays
+for the distance: the probe times a cache line's round trip between two
+threads (~55 ns near, 300-700 ns apart on this VM), and the same MobileNet-v2
+plan ran in 3.2 ms near and 4.0 ms apart, ORT's in 3.9 and 6.7. A round in
+which any probe saw a round trip over --near times the shortest of the run
+did not run with its threads near either. Rounds are added, up to
+--max-rounds, until --rounds of them ran on the whole machine with their
+threads near; the figures are printed over every round, over those rounds,
+and over the rounds whose every probe saw the threads apart.
 
     /usr/bin/python3 bench/vs_ort.py --build build            # all models, batch 1 and 16
     /usr/bin/python3 bench/vs_ort.py --build build --models mobilenetv2 --batches 1 \\
@@ -268,13 +276,24 @@ def runs_per_side(a, slowest_ms):
     return max(a.repeat, int(math.ceil(a.min_side * 1000.0 / slowest_ms)))
 
 
-def full_rounds(rounds, best, frac):
+def full_rounds(rounds, best, frac, near):
     """The rounds in which every probe saw at least frac of the best FMA rate
-    of the run (best = [GFLOP/s, GB/s]): both sides ran on the whole machine.
-    The memory rate is recorded, not used: on this VM it doubles (~33 to
-    ~60 GB/s) when the two vCPUs land on different L3 caches, and both
-    engines are slower then, so its best is not the machine at its best."""
-    return [rd for rd in rounds if min(rd["probe_gflops"]) >= frac * best[0]]
+    of the run and a line round trip at most near times the shortest of the
+    run (best = [GFLOP/s, GB/s, ns]): both sides ran on the whole machine,
+    its threads near each other. The memory rate is recorded, not used: on
+    this VM it doubles (~33 to ~60 GB/s) when the two vCPUs land on
+    different L3 caches, and both engines are slower then, so its best is
+    not the machine at its best."""
+    return [rd for rd in rounds if min(rd["probe_gflops"]) >= frac * best[0] and
+            (not best[2] or max(rd["probe_line_ns"]) <= near * best[2])]
+
+
+def apart_rounds(rounds, best, near):
+    """The rounds in which every probe saw the threads apart: a round trip
+    over near times the shortest of the run."""
+    if not best[2]:
+        return []
+    return [rd for rd in rounds if min(rd["probe_line_ns"]) > near * best[2]]
 
 
 def round_stats(rounds):
@@ -317,7 +336,9 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
         runs = runs_per_side(a, slowest)
         print("  %d timed runs a side a round" % runs, flush=True)
         rounds = []
-        best = [0.0, 0.0]  # the best FMA and memory rates probed for this model and batch
+        # the best FMA and memory rates probed for this model and batch, and
+        # the shortest line round trip (0: none measured, one thread)
+        best = [0.0, 0.0, 0.0]
 
         def probe():
             if not a.probe:
@@ -325,6 +346,8 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
             p = d.ask("probe")
             best[0] = max(best[0], p["gflops"])
             best[1] = max(best[1], p.get("gbps", 0.0))
+            if p.get("line_ns", 0.0) > 0:
+                best[2] = min(best[2] or p["line_ns"], p["line_ns"])
             return p
 
         for _ in range(2):  # the machine's capacity before any round
@@ -348,6 +371,7 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
             if a.probe:
                 rd["probe_gflops"] = [p["gflops"] for p in probes]
                 rd["probe_gbps"] = [p.get("gbps", 0.0) for p in probes]
+                rd["probe_line_ns"] = [p.get("line_ns", 0.0) for p in probes]
             for s in ds + [o]:
                 rd[s.name] = res[s.name]["ms"]
                 rd[s.name + "_min"] = res[s.name]["min"]
@@ -358,13 +382,16 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
                 cap = "; machine %.0f%% of its best FMA rate, %.0f%% of its best memory rate" % (
                     100 * min(rd["probe_gflops"]) / best[0],
                     100 * min(rd["probe_gbps"]) / max(best[1], 1e-9))
+                if best[2]:
+                    cap += ", threads %.0f-%.0f ns apart" % (min(rd["probe_line_ns"]),
+                                                            max(rd["probe_line_ns"]))
             print("  round %d: " % (r + 1) + ", ".join(
                 "%s %.3f ms" % (s.name, res[s.name]["ms"]) for s in ds + [o]) +
                 ", dlas/ort %.3f (load %s; steal dlas %.1f%%, ort %.1f%%%s)" % (
                     res["dlas"]["ms"] / res["ort"]["ms"], load0, steal["dlas"], steal["ort"], cap),
                 flush=True)
             if len(rounds) >= a.rounds and (
-                    not a.probe or len(full_rounds(rounds, best, a.full)) >= a.rounds):
+                    not a.probe or len(full_rounds(rounds, best, a.full, a.near)) >= a.rounds):
                 break
     finally:
         for s in ds + [o]:
@@ -381,10 +408,32 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
     row.update(round_stats(rounds))
     row["probe_best_gflops"] = best[0] if a.probe else None
     row["probe_best_gbps"] = best[1] if a.probe else None
-    full = full_rounds(rounds, best, a.full) if a.probe else []
+    row["probe_best_line_ns"] = best[2] if a.probe else None
+    full = full_rounds(rounds, best, a.full, a.near) if a.probe else []
     row["full_rounds"] = len(full)
     row["full"] = round_stats(full) if full else None
+    apart = apart_rounds(rounds, best, a.near) if a.probe else []
+    row["apart_rounds"] = len(apart)
+    row["apart"] = round_stats(apart) if apart else None
     return row
+
+
+def print_rounds_table(rows, key, what):
+    """The markdown table of each row's statistics over a subset of its
+    rounds (row[key], row[key + "_rounds"] of them)."""
+    print("| model | batch | %s | dlas ms [min, max] | spread | ORT ms [min, max] | spread | "
+          "dlas/ORT [min, max] |" % what)
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        f = r[key]
+        if not f:
+            print("| %s | %d | 0 of %d | | | | | |" % (r["model"], r["batch"], r["rounds_used"]))
+            continue
+        print("| %s | %d | %d of %d | %.3f [%.3f, %.3f] | %.0f%% | %.3f [%.3f, %.3f] | %.0f%% "
+              "| **%.2f** [%.2f, %.2f] |" % (
+                  r["model"], r["batch"], r[key + "_rounds"], r["rounds_used"], f["dlas_ms"],
+                  f["dlas_lo"], f["dlas_hi"], 100 * f["dlas_spread"], f["ort_ms"], f["ort_lo"],
+                  f["ort_hi"], 100 * f["ort_spread"], f["ratio"], f["ratio_lo"], f["ratio_hi"]))
 
 
 def main():
@@ -405,6 +454,10 @@ def main():
     ap.add_argument("--full", type=float, default=0.9,
                     help="a round ran on the whole machine when every probe in it saw at least "
                          "this fraction of the run's best FMA rate")
+    ap.add_argument("--near", type=float, default=2.0,
+                    help="... and its threads near each other when every probe in it saw a "
+                         "cache line's round trip between two threads of at most this many "
+                         "times the run's shortest (~55 ns near, 300-700 ns apart on this VM)")
     ap.add_argument("--repeat", type=int, default=11,
                     help="timed runs per side per round, at least (see --min-side)")
     ap.add_argument("--min-side", type=float, default=0.5,
@@ -439,8 +492,8 @@ def main():
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     a.max_rounds = max(a.rounds, a.max_rounds or 3 * a.rounds)
-    if a.rounds < 1 or not 0 < a.full <= 1:
-        ap.error("--rounds must be >= 1 and --full in (0, 1]")
+    if a.rounds < 1 or not 0 < a.full <= 1 or not a.near >= 1:
+        ap.error("--rounds must be >= 1, --full in (0, 1] and --near >= 1")
     keys = [k for k in a.models.split(",") if k]
     a.variants = [v for v in a.variants.split(",") if v]
     for v in a.variants:
@@ -504,24 +557,15 @@ def main():
                 r["model"], r["batch"], v, x["ms"], x["lo"], x["hi"], x["ratio"], a.variants[0], v,
                 x["vs_first"]))
     if a.probe:
-        print("\nRounds in which the machine gave at least %.0f%% of its best FMA rate (probed "
-              "before every round and after every timed side; a VM can lose half of it for "
-              "seconds):" % (100 * a.full))
-        print("| model | batch | full rounds | dlas ms [min, max] | spread | ORT ms [min, max] | "
-              "spread | dlas/ORT [min, max] |")
-        print("|---|---|---|---|---|---|---|---|")
-        for r in summary["rows"]:
-            f = r["full"]
-            if not f:
-                print("| %s | %d | 0 of %d | | | | | |" % (r["model"], r["batch"],
-                                                        r["rounds_used"]))
-                continue
-            print("| %s | %d | %d of %d | %.3f [%.3f, %.3f] | %.0f%% | %.3f [%.3f, %.3f] | %.0f%% "
-                  "| **%.2f** [%.2f, %.2f] |" % (
-                      r["model"], r["batch"], r["full_rounds"], r["rounds_used"], f["dlas_ms"],
-                      f["dlas_lo"], f["dlas_hi"], 100 * f["dlas_spread"], f["ort_ms"], f["ort_lo"],
-                      f["ort_hi"], 100 * f["ort_spread"], f["ratio"], f["ratio_lo"],
-                      f["ratio_hi"]))
+        print("\nRounds in which the machine gave at least %.0f%% of its best FMA rate and its "
+              "threads were near (a line round trip within %.1fx the shortest), probed before "
+              "every round and after every timed side; a VM can lose half of its FMA rate, or "
+              "move its vCPUs apart, for seconds:" % (100 * a.full, a.near))
+        print_rounds_table(summary["rows"], "full", "full rounds")
+        if any(r["apart"] for r in summary["rows"]):
+            print("\nRounds in which every probe saw the threads apart (a line round trip over "
+                  "%.1fx the shortest):" % a.near)
+            print_rounds_table(summary["rows"], "apart", "rounds apart")
     print("steal (% of the machine's CPU time taken by the hypervisor while a side was timed), "
           "most in one round: " + "; ".join("%s b%d dlas %.1f%% ORT %.1f%%" % (
               r["model"], r["batch"], r["dlas_steal_pct_max"], r["ort_steal_pct_max"])

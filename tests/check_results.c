@@ -694,12 +694,64 @@ START_TEST(probe_flags_rows_below_the_best)
 }
 END_TEST
 
+/* The round trip's flag: a row whose threads were over EXP_PROBE_NEAR
+ * times the shortest round trip apart (same host, same thread count) is
+ * noisy with the reason, beside an FMA-rate reason; rows without a round
+ * trip (one thread, rows from before it was probed) and others' bests are
+ * left alone. */
+START_TEST(probe_flags_threads_apart)
+{
+    struct exp_probes p = {0};
+    struct dlas_row nearest, apart, edge, both, old, other_host;
+    probe_row(&nearest, "ok", "h1", 2, 100);
+    dlas_row_set(&nearest, "probe_line_ns", "55");
+    probe_row(&apart, "ok", "h1", 2, 100);
+    dlas_row_set(&apart, "probe_line_ns", "320");
+    probe_row(&edge, "ok", "h1", 2, 100);
+    dlas_row_set(&edge, "probe_line_ns", "110"); /* exactly 2x: near */
+    probe_row(&both, "ok", "h1", 2, 40);
+    dlas_row_set(&both, "probe_line_ns", "500");
+    probe_row(&old, "ok", "h1", 2, 100); /* no probe_line_ns */
+    probe_row(&other_host, "ok", "h2", 2, 100);
+    dlas_row_set(&other_host, "probe_line_ns", "400");
+    struct dlas_row *all[] = {&apart, &nearest, &edge, &both, &old, &other_host};
+    for (size_t i = 0; i < 6; i++)
+        ck_assert_int_eq(exp_probes_note(&p, all[i]), DLAS_OK);
+    ck_assert_double_eq(exp_probes_best_line(&p, "h1", 2), 55);
+    ck_assert_double_eq(exp_probes_best_line(&p, "h2", 2), 400);
+    ck_assert_double_eq(exp_probes_best_line(&p, "h1", 1), 0);
+    ck_assert_int_eq(exp_probes_flag(&p, &apart), 1);
+    ck_assert_str_eq(dlas_row_get(&apart, "timing_noisy"), "1");
+    ck_assert_ptr_nonnull(strstr(dlas_row_get(&apart, "timing_noise"), "threads apart"));
+    ck_assert_ptr_nonnull(strstr(dlas_row_get(&apart, "timing_noise"), "320 ns, 5.8x"));
+    ck_assert_int_eq(exp_probes_flag(&p, &apart), 0); /* once */
+    ck_assert_int_eq(exp_probes_flag(&p, &both), 1);
+    const char *why = dlas_row_get(&both, "timing_noise");
+    ck_assert_ptr_nonnull(strstr(why, "40% of its best FMA rate"));
+    ck_assert_ptr_nonnull(strstr(why, "; threads apart"));
+    struct dlas_row *quiet[] = {&nearest, &edge, &old, &other_host};
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_int_eq(exp_probes_flag(&p, quiet[i]), 0);
+        ck_assert_str_eq(dlas_row_get(quiet[i], "timing_noisy"), "0");
+    }
+    for (size_t i = 0; i < 6; i++)
+        dlas_row_free(all[i]);
+    exp_probes_free(&p);
+    /* the probe itself: none for one thread; two threads where OpenMP gives
+     * them, a round trip between 1 ns and 1 ms */
+    ck_assert_double_eq(exp_line_probe(1), 0);
+    double l2 = exp_line_probe(2);
+    ck_assert_msg(l2 == 0 || (l2 > 1 && l2 < 1e6), "round trip %g ns", l2);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("results");
     TCase *tc = dlas_test_case(s, "results", setup, teardown, 300);
     tcase_add_test(tc, tidy_columns_and_dense_ratios);
     tcase_add_test(tc, probe_flags_rows_below_the_best);
+    tcase_add_test(tc, probe_flags_threads_apart);
     tcase_add_test(tc, resume_keeps_fields_in_both_files);
     tcase_add_test(tc, renamed_header_cell_refused);
     tcase_add_test(tc, nul_byte_refused_with_line);

@@ -141,7 +141,7 @@ $(TEMPLATE_TEST_LOG): $(patsubst %,%.log,$(filter-out tests/plugin_template.sh,$
 # Result files: tidy columns, CSV/JSON agreement, damaged files, full disk.
 CHECK_SUITES += tests/check_results
 tests_check_results_SOURCES = tests/check_results.c tests/testutil.h core/exp/exp_timing.c \
-	core/exp/exp_probe.c core/base/fma_loop.c
+	core/exp/exp_probe.c core/base/fma_loop.c core/base/line_trip.c
 tests_check_results_CFLAGS = $(TEST_CFLAGS) $(OPENMP_CFLAGS) -I$(srcdir)/core/exp
 tests_check_results_LDADD = $(TEST_LDADD)
 

@@ -7,6 +7,8 @@ core_base_libdlas_base_la_SOURCES = \
 	core/base/file.c \
 	core/base/fma_loop.c \
 	core/base/fma_loop.h \
+	core/base/line_trip.c \
+	core/base/line_trip.h \
 	core/base/heartbeat.c \
 	core/base/heartbeat.h \
 	core/base/log.c \

@@ -63,24 +63,34 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* The probe before the timed runs, waiting for the machine (up to
- * EXP_PROBE_WAIT_S) while it gives well below the best rate known. */
-static double probe_before(int threads, double best, double *waited)
+/* Whether a probe shows the machine short of its best: its FMA rate below
+ * EXP_PROBE_FULL of the best, or its threads apart. */
+static int short_of_best(double g, double line, double best, double line_best)
+{
+    return (best > 0 && g < EXP_PROBE_FULL * best) ||
+           (line_best > 0 && line > EXP_PROBE_NEAR * line_best);
+}
+
+/* The probes before the timed runs, waiting for the machine (up to
+ * EXP_PROBE_WAIT_S) while it is short of the best known. */
+static void probe_before(int threads, double best, double line_best, struct exp_timing *t)
 {
     double t0 = wall_seconds();
-    double g = exp_fma_probe(threads);
-    while (best > 0 && g < EXP_PROBE_FULL * best && wall_seconds() - t0 < EXP_PROBE_WAIT_S) {
+    t->probe = exp_fma_probe(threads);
+    t->line = exp_line_probe(threads);
+    while (short_of_best(t->probe, t->line, best, line_best) &&
+           wall_seconds() - t0 < EXP_PROBE_WAIT_S) {
         struct timespec pause = {0, 100000000};
         nanosleep(&pause, NULL);
-        g = exp_fma_probe(threads);
+        t->probe = exp_fma_probe(threads);
+        t->line = exp_line_probe(threads);
     }
-    *waited = wall_seconds() - t0;
-    return g;
+    t->probe_wait = wall_seconds() - t0;
 }
 
 int exp_time_plan(struct dlas_plan *plan, const struct dlas_backend *be, int64_t batch,
                   const float *images, float *out, int64_t warmup, int64_t repeat,
-                  double probe_best, struct exp_timing *t)
+                  double probe_best, double line_best, struct exp_timing *t)
 {
     memset(t, 0, sizeof *t);
     double *ms = malloc((size_t)repeat * sizeof *ms);
@@ -90,9 +100,9 @@ int exp_time_plan(struct dlas_plan *plan, const struct dlas_backend *be, int64_t
     /* the probe is the CPU's; a device's time does not depend on it */
     const int probe = !dlas_backend_device_ops(be);
     const int threads = be->ops->threads(be->ctx);
-    t->probe = -1;
+    t->probe = t->line = -1;
     if (probe)
-        t->probe = probe_before(threads, probe_best, &t->probe_wait);
+        probe_before(threads, probe_best, line_best, t);
     for (int64_t i = 0; !rc && i < warmup; i++)
         rc = dlas_plan_run(plan, batch, images, out);
     double avg[3];
@@ -108,9 +118,11 @@ int exp_time_plan(struct dlas_plan *plan, const struct dlas_backend *be, int64_t
     /* CPU-time accounting is too coarse for a window of a few milliseconds */
     t->cpu_wall = wall >= 0.02 ? (cpu_seconds() - c0) / wall : -1;
     if (probe && !rc) {
-        double after = exp_fma_probe(threads);
+        double after = exp_fma_probe(threads), line = exp_line_probe(threads);
         if (after < t->probe)
             t->probe = after;
+        if (line > t->line)
+            t->line = line;
     }
     if (!rc) {
         exp_timing_stats(ms, repeat, t);
@@ -152,5 +164,7 @@ void exp_timing_row(const struct exp_timing *t, int64_t batch, struct dlas_row *
         dlas_row_setf(row, "probe_gflops_per_thread", "%.1f", t->probe);
         dlas_row_setf(row, "probe_wait_s", "%.2f", t->probe_wait);
     }
+    if (t->line > 0)
+        dlas_row_setf(row, "probe_line_ns", "%.0f", t->line);
     setf(row, "images_per_s", t->median > 0 ? (double)batch * 1e3 / t->median : 0);
 }

@@ -20,6 +20,9 @@ struct exp_timing {
     double probe;                    /* GFLOP/s a thread the machine gave (exp_probe.h),
                                         the lower of before and after; -1 not probed */
     double probe_wait;               /* seconds spent probing and waiting before timing */
+    double line;                     /* ns a cache line's round trip between two threads
+                                        took (exp_probe.h), the longer of before and
+                                        after; 0 one thread, -1 not probed */
     int noisy;
     char why[160];                   /* what made it noisy */
 };
@@ -36,10 +39,11 @@ struct exp_timing {
 void exp_timing_stats(double *ms, int64_t n, struct exp_timing *t);
 /* warmup untimed runs, then repeat timed ones; on a CPU backend, probed
  * before and after (waiting for the machine while the probe is below
- * EXP_PROBE_FULL of probe_best; 0: no wait). */
+ * EXP_PROBE_FULL of probe_best, or the round trip over EXP_PROBE_NEAR times
+ * line_best; 0: no wait on that account). */
 int exp_time_plan(struct dlas_plan *plan, const struct dlas_backend *be, int64_t batch,
                   const float *images, float *out, int64_t warmup, int64_t repeat,
-                  double probe_best, struct exp_timing *t);
+                  double probe_best, double line_best, struct exp_timing *t);
 void exp_timing_row(const struct exp_timing *t, int64_t batch, struct dlas_row *row);
 
 #endif

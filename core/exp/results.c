@@ -32,7 +32,7 @@ static const char *const figure_cols[] = {
     "params", "nonzero_params", "sparsity", "macs", "weight_bytes", "peak_activation_bytes",
     "accuracy_top1", "eval_samples", "max_rel_err_vs_ref", "agreement_check", "latency_ms_median",
     "latency_ms_min", "latency_ms_max", "latency_ms_q1", "latency_ms_q3", "latency_spread",
-    "timing_noisy", "timing_noise", "load_avg_1m", "cpu_wall_ratio", "probe_gflops_per_thread", "probe_wait_s", "warmup", "repeat", "images_per_s",
+    "timing_noisy", "timing_noise", "load_avg_1m", "cpu_wall_ratio", "probe_gflops_per_thread", "probe_wait_s", "probe_line_ns", "warmup", "repeat", "images_per_s",
     "baseline_id", "speedup_vs_dense", "compression_vs_dense", "macs_reduction_vs_dense",
     "accuracy_delta_vs_dense", NULL};
 static const char *const tail_cols[] = {"dlas_version", "git_revision", "cpu_model", "blas",

@@ -610,16 +610,18 @@ static int measure_latency(struct pointrun *r)
             repeat = dlas_param_int(r->e->exp, "repeat");
     int rc = read_batch(r, &r->info, 0, batch, r->info.n_test);
     struct exp_timing timing;
-    double best = exp_probes_best(&r->e->probes, dlas_sys_hostname(),
-                                  r->bops->threads(r->be.ctx));
+    const int threads = r->bops->threads(r->be.ctx);
+    double best = exp_probes_best(&r->e->probes, dlas_sys_hostname(), threads),
+           line_best = exp_probes_best_line(&r->e->probes, dlas_sys_hostname(), threads);
     if (!rc && !(rc = exp_time_plan(r->plan, &r->be, batch, r->images, r->out, warmup, repeat,
-                                    best, &timing)))
+                                    best, line_best, &timing)))
         exp_timing_row(&timing, batch, r->row);
     if (!rc && timing.probe_wait >= 0.5) /* say why the point took longer */
         dlas_log(DLAS_LOG_INFO,
                  "%s: waited %.1f s for the machine before timing (FMA rate %.0f%% of the best "
-                 "probed on this host)",
-                 r->pt->id, timing.probe_wait, best > 0 ? 100 * timing.probe / best : 0);
+                 "probed on this host; threads %.0f ns apart, %.1fx the nearest)",
+                 r->pt->id, timing.probe_wait, best > 0 ? 100 * timing.probe / best : 0,
+                 timing.line, line_best > 0 ? timing.line / line_best : 0);
     return rc;
 }
 

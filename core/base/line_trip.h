@@ -1,0 +1,17 @@
+/* How far apart the machine's first two threads are: the time a cache line
+ * takes to go from one thread to the other and back. On a shared VM the
+ * hypervisor moves the two vCPUs between places (one core complex, two, or
+ * further), and everything the threads share (a barrier, an activation one
+ * wrote and the other reads) costs with the distance: the same MobileNet-v2
+ * plan ran in 3.2 ms with a 150 ns round trip and in 4.0 ms with 500 ns,
+ * switching within one process (bench/README-ort.md). bench_peak reports
+ * it; bench_plan's `probe` returns it with the FMA rate, so bench/vs_ort.py
+ * can tell the rounds apart. Not installed. */
+#ifndef DLAS_LINE_TRIP_H
+#define DLAS_LINE_TRIP_H
+
+/* Nanoseconds a round trip, over n of them, between two OpenMP threads;
+ * 0 where the build has no OpenMP or two threads cannot be had. */
+double line_trip_ns(long n);
+
+#endif
