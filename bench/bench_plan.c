@@ -25,7 +25,7 @@
  *                    lose half of its FMA rate (two virtual CPUs on one
  *                    core) or of its memory bandwidth for seconds, and
  *                    moves its vCPUs nearer or further apart (line_ns
- *                    ~150 or ~500 ns here: plans 25% apart); a driver
+ *                    ~55 or 300-700 ns here: plans up to 37% apart); a driver
  *                    probes around every timed run to say which rounds
  *                    ran on the whole machine, and where
  *   quit

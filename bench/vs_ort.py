@@ -39,7 +39,7 @@ The hypervisor also moves the two vCPUs nearer and further apart, for
 seconds to minutes, and every thread that reads what another wrote pays
 for the distance: the probe times a cache line's round trip between two
 threads (~55 ns near, 300-700 ns apart on this VM), and the same MobileNet-v2
-plan ran in 3.2 ms near and 4.0 ms apart, ORT's in 3.9 and 6.7. A round in
+plan ran in 3.4 ms near and 4.1 ms apart, ORT's in 4.0 and 7.3. A round in
 which any probe saw a round trip over --near times the shortest of the run
 did not run with its threads near either. Rounds are added, up to
 --max-rounds, until --rounds of them ran on the whole machine with their

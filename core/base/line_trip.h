@@ -3,7 +3,7 @@
  * hypervisor moves the two vCPUs between places (one core complex, two, or
  * further), and everything the threads share (a barrier, an activation one
  * wrote and the other reads) costs with the distance: the same MobileNet-v2
- * plan ran in 3.2 ms with a 150 ns round trip and in 4.0 ms with 500 ns,
+ * plan ran in 3.4 ms with a ~55 ns round trip and in 4.1 ms with ~330 ns,
  * switching within one process (bench/README-ort.md). bench_peak reports
  * it; bench_plan's `probe` returns it with the FMA rate, so bench/vs_ort.py
  * can tell the rounds apart. Not installed. */

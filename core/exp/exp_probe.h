@@ -13,9 +13,10 @@
  * With two threads or more it also times a cache line's round trip between
  * two threads (probe_line_ns, the longer of before and after): a VM's
  * hypervisor moves its vCPUs nearer and further apart for seconds to
- * minutes, and a plan whose threads share activations runs up to 25%
- * slower apart (MobileNet-v2 at batch 1, bench/README-ort.md), with full
- * FMA rate and nothing else in its row to show it. A row whose round trip
+ * minutes, and a plan whose threads share activations runs slower apart
+ * (at batch 1 on 2 threads: ResNet-50 12%, MobileNet-v2 23%, DenseNet-121
+ * 37%; bench/README-ort.md), with full FMA rate and nothing else in its
+ * row to show it. A row whose round trip
  * is over EXP_PROBE_NEAR times the shortest seen on its host is flagged
  * the same way. Not installed. */
 #ifndef DLAS_EXP_PROBE_H
