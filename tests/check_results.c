@@ -3,8 +3,10 @@
  * rows and fields after a resume, damaged files refused with file and line
  * and left untouched, --rebuild-results keeping what parses, and a full disk
  * changing neither file. */
+#define _GNU_SOURCE /* sched_setaffinity: the round trip on one CPU */
 #include <check.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <dlas/dlas.h>
@@ -742,6 +745,25 @@ START_TEST(probe_flags_threads_apart)
     ck_assert_double_eq(exp_line_probe(1), 0);
     double l2 = exp_line_probe(2);
     ck_assert_msg(l2 == 0 || (l2 > 1 && l2 < 1e6), "round trip %g ns", l2);
+    /* both threads on one CPU: each round trip waits for the scheduler, and
+     * the probe must still end in milliseconds (2000 of them took 48 s) */
+    cpu_set_t mask, one;
+    if (sched_getaffinity(0, sizeof mask, &mask) == 0) {
+        int cpu = 0;
+        while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &mask))
+            cpu++;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        if (cpu < CPU_SETSIZE && sched_setaffinity(0, sizeof one, &one) == 0) {
+            struct timespec a, b;
+            clock_gettime(CLOCK_MONOTONIC, &a);
+            double l1 = exp_line_probe(2);
+            clock_gettime(CLOCK_MONOTONIC, &b);
+            double s = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+            ck_assert_msg(s < 2.0, "the probe on one CPU took %.1f s (round trip %g ns)", s, l1);
+            sched_setaffinity(0, sizeof mask, &mask);
+        }
+    }
 }
 END_TEST
 

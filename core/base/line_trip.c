@@ -7,6 +7,9 @@
 
 #include "line_trip.h"
 
+/* The flag's values: 1 thread 0's turn is over, 0 thread 1's is, STOP the
+ * last word. */
+enum { STOP = 2 };
 static int flag __attribute__((aligned(64)));
 
 static double now_s(void)
@@ -17,10 +20,16 @@ static double now_s(void)
 }
 
 /* Thread 0 sets the flag to 1 and waits for 0; thread 1 waits for 1 and
- * sets it back: n times the line goes over and back. */
+ * sets it back: the line goes over and back once a turn. Thread 0 stops
+ * after n turns or LINE_TRIP_BUDGET_S, whichever comes first: with both
+ * threads on one CPU (a cgroup limit, `taskset`, more threads than CPUs) a
+ * turn waits for the scheduler to run the other thread, milliseconds, and
+ * n of them would take seconds. */
+#define LINE_TRIP_BUDGET_S 0.003
 double line_trip_ns(long n)
 {
     double t = 0;
+    long turns = 0;
     if (n < 1)
         return 0;
     __atomic_store_n(&flag, 0, __ATOMIC_SEQ_CST);
@@ -30,22 +39,34 @@ double line_trip_ns(long n)
         const int id = omp_get_thread_num();
         if (omp_get_num_threads() == 2) {
 #pragma omp barrier
-            const double t0 = now_s();
-            for (long i = 0; i < n; i++) {
-                if (id == 0) {
+            if (id == 0) {
+                const double t0 = now_s();
+                double t1 = t0;
+                while (turns < n) {
                     __atomic_store_n(&flag, 1, __ATOMIC_RELEASE);
                     while (__atomic_load_n(&flag, __ATOMIC_ACQUIRE) != 0)
                         ;
-                } else {
-                    while (__atomic_load_n(&flag, __ATOMIC_ACQUIRE) != 1)
+                    turns++;
+                    if (turns % 64 == 0 || turns < 64) { /* a clock read is ~20 ns */
+                        t1 = now_s();
+                        if (t1 - t0 > LINE_TRIP_BUDGET_S)
+                            break;
+                    }
+                }
+                t = now_s() - t0;
+                __atomic_store_n(&flag, STOP, __ATOMIC_RELEASE);
+            } else {
+                for (;;) {
+                    int v;
+                    while ((v = __atomic_load_n(&flag, __ATOMIC_ACQUIRE)) == 0)
                         ;
+                    if (v == STOP)
+                        break;
                     __atomic_store_n(&flag, 0, __ATOMIC_RELEASE);
                 }
             }
-            if (id == 0)
-                t = now_s() - t0;
         }
     }
 #endif
-    return t * 1e9 / (double)n;
+    return turns > 0 ? t * 1e9 / (double)turns : 0;
 }

@@ -10,8 +10,10 @@
 #ifndef DLAS_LINE_TRIP_H
 #define DLAS_LINE_TRIP_H
 
-/* Nanoseconds a round trip, over n of them, between two OpenMP threads;
- * 0 where the build has no OpenMP or two threads cannot be had. */
+/* Nanoseconds a round trip between two OpenMP threads: the mean over n of
+ * them, or over those that fit in 3 ms (two threads on one CPU take a
+ * scheduler's time slice a round trip, and read milliseconds); 0 where the
+ * build has no OpenMP or two threads cannot be had. */
 double line_trip_ns(long n);
 
 #endif
