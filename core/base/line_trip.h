@@ -6,7 +6,8 @@
  * plan ran in 3.4 ms with a ~55 ns round trip and in 4.1 ms with ~330 ns,
  * switching within one process (bench/README-ort.md). bench_peak reports
  * it; bench_plan's `probe` returns it with the FMA rate, so bench/vs_ort.py
- * can tell the rounds apart. Not installed. */
+ * can tell the rounds apart; an experiment point records it around its
+ * timing (core/exp/exp_probe.h). Not installed. */
 #ifndef DLAS_LINE_TRIP_H
 #define DLAS_LINE_TRIP_H
 
