@@ -57,8 +57,8 @@ int exp_auto_choose(const struct dlas_graph *g, const struct dlas_host *host,
     }
     if (c->n == 0)
         return DLAS_OK;
-    if (auto_choose(g, host, be, c->prims, c->n, fallback, batch, tunelog, seed, layer_prim,
-                    block_mask, &how->runs, &how->unclear, &how->blocks))
+    if (auto_choose(g, host, be, c->prims, c->n, fallback, batch, tunelog, seed, NULL,
+                    layer_prim, block_mask, &how->runs, &how->unclear, &how->blocks))
         return dlas_error_context("choosing the fastest primitive per layer");
     if (how->blocks)
         return DLAS_OK;

@@ -40,6 +40,7 @@ struct candidates {
     int *layer_node;           /* n_layers: node id of each conv */
     int *layer_add;            /* n_layers: the residual add it may run (or -1) */
     struct dlas_plan **plans;  /* n_prims; NULL where the plan failed */
+    int borrowed;              /* the plans are the caller's: not freed here */
     double *t;                 /* [prim][run][layer] seconds */
     char *eligible;            /* [prim][layer]: the primitive itself ran it */
 };
@@ -133,7 +134,7 @@ static int run_round(struct candidates *c, int64_t batch, const float *in, float
 
 static void free_candidates(struct candidates *c)
 {
-    for (int k = 0; c->plans && k < c->n_prims; k++)
+    for (int k = 0; c->plans && !c->borrowed && k < c->n_prims; k++)
         dlas_plan_free(c->plans[k]);
     free(c->plans);
     free(c->layer_node);
@@ -150,10 +151,12 @@ static uint64_t mix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
+/* Each candidate's plan: given (the caller's, prepared with the same
+ * options; NULL where it failed), or prepared here. */
 static int prepare(struct candidates *c, const struct dlas_graph *g, const struct dlas_host *host,
                    const struct dlas_backend *be, const struct dlas_primitive_choice *prims,
                    const struct dlas_primitive_choice *fallback,
-                   const struct dlas_plan_auto_options *o)
+                   const struct dlas_plan_auto_options *o, struct dlas_plan *const *given)
 {
     c->nn = dlas_graph_n_nodes(g);
     c->layer_node = malloc((size_t)c->nn * sizeof *c->layer_node);
@@ -181,13 +184,18 @@ static int prepare(struct candidates *c, const struct dlas_graph *g, const struc
     struct dlas_plan_options po;
     dlas_plan_options_default(&po);
     po.tunelog = o->tunelog;
+    c->borrowed = given != NULL;
     for (int k = 0; k < c->n_prims; k++) {
         /* a primitive that cannot plan this graph is no candidate */
-        if (dlas_plan_create_ex(g, host, be, &prims[k], 1, fallback, o->batch, &po, &c->plans[k])) {
+        if (given)
+            c->plans[k] = given[k];
+        else if (dlas_plan_create_ex(g, host, be, &prims[k], 1, fallback, o->batch, &po,
+                                     &c->plans[k])) {
             dlas_clear_error();
             c->plans[k] = NULL;
-            continue;
         }
+        if (!c->plans[k])
+            continue;
         for (int l = 0; l < c->n_layers; l++)
             c->eligible[(size_t)k * c->n_layers + l] =
                 dlas_plan_binding_index(c->plans[k], c->layer_node[l]) == 0;
@@ -328,12 +336,11 @@ static int race_blocks(const struct dlas_graph *g, const struct dlas_host *host,
     return rc;
 }
 
-int dlas_plan_auto_select(const struct dlas_graph *g, const struct dlas_host *host,
-                          const struct dlas_backend *be,
-                          const struct dlas_primitive_choice *prims, int n_prims,
-                          const struct dlas_primitive_choice *fallback,
-                          const struct dlas_plan_auto_options *opt, int *layer_prim,
-                          int *block_mask, struct dlas_plan_auto_report *report)
+static int auto_select(const struct dlas_graph *g, const struct dlas_host *host,
+                       const struct dlas_backend *be, const struct dlas_primitive_choice *prims,
+                       int n_prims, const struct dlas_primitive_choice *fallback,
+                       const struct dlas_plan_auto_options *opt, struct dlas_plan *const *given,
+                       int *layer_prim, int *block_mask, struct dlas_plan_auto_report *report)
 {
     struct dlas_plan_auto_options o;
     dlas_plan_auto_options_default(&o);
@@ -347,7 +354,7 @@ int dlas_plan_auto_select(const struct dlas_graph *g, const struct dlas_host *ho
     struct candidates c;
     memset(&c, 0, sizeof c);
     c.n_prims = n_prims;
-    int rc = prepare(&c, g, host, be, prims, fallback, &o);
+    int rc = prepare(&c, g, host, be, prims, fallback, &o, given);
     const struct dlas_node *in_node = dlas_graph_node(g, 0);
     int64_t in_n = o.batch;
     for (int k = 0; k < in_node->out_ndim; k++)
@@ -433,11 +440,23 @@ int dlas_plan_auto_select(const struct dlas_graph *g, const struct dlas_host *ho
     return rc;
 }
 
+int dlas_plan_auto_select(const struct dlas_graph *g, const struct dlas_host *host,
+                          const struct dlas_backend *be,
+                          const struct dlas_primitive_choice *prims, int n_prims,
+                          const struct dlas_primitive_choice *fallback,
+                          const struct dlas_plan_auto_options *opt, int *layer_prim,
+                          int *block_mask, struct dlas_plan_auto_report *report)
+{
+    return auto_select(g, host, be, prims, n_prims, fallback, opt, NULL, layer_prim, block_mask,
+                       report);
+}
+
 int auto_choose(const struct dlas_graph *g, const struct dlas_host *host,
                 const struct dlas_backend *be, const struct dlas_primitive_choice *prims,
                 int n_prims, const struct dlas_primitive_choice *fallback, int64_t batch,
-                const struct dlas_tunelog *tunelog, uint64_t seed, int *layer_prim,
-                int *block_mask, int *runs, int *unclear, int *chosen)
+                const struct dlas_tunelog *tunelog, uint64_t seed,
+                struct dlas_plan *const *plans, int *layer_prim, int *block_mask, int *runs,
+                int *unclear, int *chosen)
 {
     *chosen = 0;
     if (dlas_backend_device_ops(be))
@@ -449,8 +468,8 @@ int auto_choose(const struct dlas_graph *g, const struct dlas_host *host,
     ao.seed = seed;
     struct dlas_plan_auto_report rep;
     memset(&rep, 0, sizeof rep);
-    int rc = dlas_plan_auto_select(g, host, be, prims, n_prims, fallback, &ao, layer_prim,
-                                   block_mask, &rep);
+    int rc = auto_select(g, host, be, prims, n_prims, fallback, &ao, plans, layer_prim,
+                         block_mask, &rep);
     free(rep.text);
     if (rc == DLAS_ERR_UNSUPPORTED) { /* no candidate could plan the graph */
         dlas_clear_error();

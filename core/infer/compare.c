@@ -581,14 +581,20 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
     if (!rc && !(out = malloc((size_t)out_n * sizeof(float))))
         rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
 
+    /* the primitives' plans */
+    for (int k = 0; !rc && k < n_prims; k++)
+        rc = make_plan(c, g, host, be, prims, n_prims, fallback, o, k, NULL, NULL, input, out,
+                       o->check ? &ref : NULL, &probe, out_n, &plans[k]);
+
     /* auto as the plan chooses it (dlas_plan_auto_select: each layer on the
      * primitive that ran it fastest inside whole plans, timed until the
-     * decision is clear; fused blocks raced against their layers), before
-     * the primitives' own plans take their memory: the same auto that a
-     * deployed plan and bench/vs_ort.py use. On a device, or on the CPU
-     * clock (whose per-node times auto_choose cannot take), each layer
-     * takes the primitive that ran it fastest in one breakdown of its
-     * primitive's plan, below. */
+     * decision is clear; fused blocks raced against their layers), the
+     * same auto that a deployed plan and bench/vs_ort.py use, with the
+     * primitives' plans above as its candidates rather than preparing each
+     * again (a plan that failed or disagreed with the reference is no
+     * candidate). On a device, or on the CPU clock (whose per-node times
+     * auto_choose cannot take), each layer takes the primitive that ran it
+     * fastest in one breakdown of its primitive's plan, below. */
     int *sel_prim = NULL, *sel_blocks = NULL, selected = 0;
     if (!rc && n_prims > 0 && !cpu_clock(o)) {
         sel_prim = malloc((size_t)nn * sizeof *sel_prim);
@@ -596,15 +602,13 @@ static int run_e2e(struct dlas_compare *c, const struct dlas_graph *g,
         if (!sel_prim || !sel_blocks)
             rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
         else if ((rc = auto_choose(g, host, be, prims, n_prims, fallback, o->batch, o->tunelog,
-                                   o->seed, sel_prim, sel_blocks, &c->e2e[n_prims].auto_runs,
-                                   &c->e2e[n_prims].auto_unclear, &selected)))
+                                   o->seed, plans, sel_prim, sel_blocks,
+                                   &c->e2e[n_prims].auto_runs, &c->e2e[n_prims].auto_unclear,
+                                   &selected)))
             dlas_error_context("auto: choosing the primitives");
     }
 
-    /* the primitives' plans, and where their time goes */
-    for (int k = 0; !rc && k < n_prims; k++)
-        rc = make_plan(c, g, host, be, prims, n_prims, fallback, o, k, NULL, NULL, input, out,
-                       o->check ? &ref : NULL, &probe, out_n, &plans[k]);
+    /* where the primitives' time goes */
     for (int k = 0; !rc && k < n_prims; k++)
         if (plans[k])
             breakdown(&c->e2e[k], plans[k], g, o, input, out, node_ms[k]);
