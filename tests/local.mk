@@ -157,6 +157,9 @@ dist_noinst_SCRIPTS += tests/torch_convert.sh
 # bench/ort_report.py: the ten cells of the ONNX Runtime comparison as a figure.
 TESTS += tests/ort_report.sh
 dist_noinst_SCRIPTS += tests/ort_report.sh
+# bench/vs_ort.py: which rounds count as the whole machine with its threads near.
+TESTS += tests/vs_ort_rounds.sh
+dist_noinst_SCRIPTS += tests/vs_ort_rounds.sh
 
 # Fisher saliency and the latency compressors measure (ABI 1.3).
 CHECK_SUITES += tests/check_saliency
