@@ -897,6 +897,38 @@ START_TEST(stem_against_the_layers)
 }
 END_TEST
 
+/* The fused activation every kernel stores through (pc_actn), lane by lane
+ * against its definition, bit for bit: ReLU and ReLU6 clamp, NaN passes
+ * through (as torch.relu), -0.0 and exact 0 and 6 stay as they are, and a
+ * NaN in one lane changes no other lane. */
+START_TEST(activation_lanes_match_the_definition)
+{
+    const float vals[] = {NAN, -0.0f, 0.0f, -1.5f, 3.0f, 6.0f, 6.5f, INFINITY, -INFINITY,
+                          1e-40f, -1e-40f, 5.999999f, -NAN, 1e30f, -3.0f, 2.0f};
+    float in[PC_NL], out[PC_NL];
+    const int acts[] = {DLAS_ACT_NONE, DLAS_ACT_RELU, DLAS_ACT_RELU6};
+    for (int shift = 0; shift < 16; shift++)
+        for (int a = 0; a < 3; a++) {
+            for (int i = 0; i < PC_NL; i++)
+                in[i] = vals[(i + shift) % 16];
+            pc_storen(out, pc_actn(pc_loadn(in), acts[a]));
+            for (int i = 0; i < PC_NL; i++) {
+                float want = in[i];
+                if (!isnan(want) && acts[a] != DLAS_ACT_NONE && want < 0.0f)
+                    want = 0.0f;
+                if (!isnan(want) && acts[a] == DLAS_ACT_RELU6 && want > 6.0f)
+                    want = 6.0f;
+                uint32_t g, w;
+                memcpy(&g, &out[i], 4);
+                memcpy(&w, &want, 4);
+                ck_assert_msg(isnan(want) ? isnan(out[i]) : g == w,
+                              "act %d, lane %d: %g gave %g (%08x), want %g (%08x)", acts[a], i,
+                              (double)in[i], (double)out[i], g, (double)want, w);
+            }
+        }
+}
+END_TEST
+
 #include "eltwise_cases.h"
 
 int main(void)
@@ -905,6 +937,7 @@ int main(void)
     TCase *tc = tcase_create("microkernel");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, instances_match_the_documented_set);
+    tcase_add_test(tc, activation_lanes_match_the_definition);
     tcase_add_test(tc, every_instance_against_the_scalar_loop);
     tcase_add_test(tc, a_wrong_result_is_caught);
     tcase_add_test(tc, mobile_block_against_the_layers);

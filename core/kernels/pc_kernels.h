@@ -82,17 +82,30 @@ static inline pc_vn pc_splatn(float x)
 typedef int32_t pc_v16i __attribute__((vector_size(64), aligned(64)));
 
 /* The layer's activation (enum dlas_activation) on a native vector: NaN
- * passes through, as torch.relu does. */
+ * passes through, as torch.relu does. x86's max and min return their second
+ * operand when either is NaN (or both are zeros), so max(0, v) and
+ * min(6, v) keep a NaN and -0.0 as they are: one instruction each, where
+ * the compare-and-select below takes two. */
 static inline pc_vn pc_actn(pc_vn v, int act)
 {
     if (act == DLAS_ACT_NONE)
         return v;
     const pc_vn zero = {0}, six = pc_splatn(6.0f);
+#if defined(__AVX512F__)
+    v = (pc_vn)_mm512_max_ps((__m512)zero, (__m512)v);
+    if (act == DLAS_ACT_RELU6)
+        v = (pc_vn)_mm512_min_ps((__m512)six, (__m512)v);
+#elif defined(__AVX__)
+    v = (pc_vn)_mm256_max_ps((__m256)zero, (__m256)v);
+    if (act == DLAS_ACT_RELU6)
+        v = (pc_vn)_mm256_min_ps((__m256)six, (__m256)v);
+#else
     v = (pc_vn)((pc_vni)v & ~(pc_vni)(v < zero));
     if (act == DLAS_ACT_RELU6) {
         pc_vni big = (pc_vni)(v > six);
         v = (pc_vn)(((pc_vni)v & ~big) | ((pc_vni)six & big));
     }
+#endif
     return v;
 }
 static inline float pc_act1(float v, int act)
