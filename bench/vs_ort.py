@@ -40,8 +40,9 @@ seconds to minutes, and every thread that reads what another wrote pays
 for the distance: the probe times a cache line's round trip between two
 threads (~55 ns near, 300-700 ns apart on this VM), and the same MobileNet-v2
 plan ran in 3.4 ms near and 4.1 ms apart, ORT's in 4.0 and 7.3. A round in
-which any probe saw a round trip over --near times the shortest of the run
-did not run with its threads near either. Rounds are added, up to
+which any probe saw a round trip over --near times the shortest of the whole
+run (every model; or --near-ns, where the run may never see the threads
+near) did not run with its threads near either. Rounds are added, up to
 --max-rounds, until --rounds of them ran on the whole machine with their
 threads near; the figures are printed over every round, over those rounds,
 and over the rounds whose every probe saw the threads apart.
@@ -315,7 +316,27 @@ def round_stats(rounds):
     return out
 
 
-def bench_one(a, torch, torchvision, key, batch, tmp):
+def classify(row, best, a):
+    """The row's full and apart rounds against the best probes of the whole
+    run so far (best = [GFLOP/s, GB/s, ns]): the machine's, not this
+    model's, so that a model timed entirely while the vCPUs sat apart, or
+    while the machine gave half its FMA rate, is not judged against
+    itself. Called again for every row when a later model's probes find a
+    better best."""
+    row["probe_best_gflops"] = best[0] if a.probe else None
+    row["probe_best_gbps"] = best[1] if a.probe else None
+    row["probe_best_line_ns"] = best[2] if a.probe else None
+    full = full_rounds(row["rounds"], best, a.full, a.near) if a.probe else []
+    row["full_rounds"] = len(full)
+    row["full"] = round_stats(full) if full else None
+    apart = apart_rounds(row["rounds"], best, a.near) if a.probe else []
+    row["apart_rounds"] = len(apart)
+    row["apart"] = round_stats(apart) if apart else None
+
+
+def bench_one(a, torch, torchvision, key, batch, tmp, best):
+    """One model at one batch: its rounds, and its statistics. best: the
+    best probes of the whole run so far, updated here."""
     _, ckpt, onnx, xin, ref = prepare(a, torch, torchvision, key, batch, tmp)
     ds, o = start_servers(a, key, batch, ckpt, onnx)
     d = ds[0]
@@ -336,9 +357,6 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
         runs = runs_per_side(a, slowest)
         print("  %d timed runs a side a round" % runs, flush=True)
         rounds = []
-        # the best FMA and memory rates probed for this model and batch, and
-        # the shortest line round trip (0: none measured, one thread)
-        best = [0.0, 0.0, 0.0]
 
         def probe():
             if not a.probe:
@@ -406,15 +424,7 @@ def bench_one(a, torch, torchvision, key, batch, tmp):
             "plan": s.hello, "ratio": statistics.median(rd[s.name] / rd["ort"] for rd in rounds),
             "vs_first": statistics.median(rd["dlas"] / rd[s.name] for rd in rounds)}
     row.update(round_stats(rounds))
-    row["probe_best_gflops"] = best[0] if a.probe else None
-    row["probe_best_gbps"] = best[1] if a.probe else None
-    row["probe_best_line_ns"] = best[2] if a.probe else None
-    full = full_rounds(rounds, best, a.full, a.near) if a.probe else []
-    row["full_rounds"] = len(full)
-    row["full"] = round_stats(full) if full else None
-    apart = apart_rounds(rounds, best, a.near) if a.probe else []
-    row["apart_rounds"] = len(apart)
-    row["apart"] = round_stats(apart) if apart else None
+    classify(row, best, a)
     return row
 
 
@@ -458,6 +468,11 @@ def main():
                     help="... and its threads near each other when every probe in it saw a "
                          "cache line's round trip between two threads of at most this many "
                          "times the run's shortest (~55 ns near, 300-700 ns apart on this VM)")
+    ap.add_argument("--near-ns", type=float, default=0.0,
+                    help="a line round trip this machine gives with its threads near (bench_peak's "
+                         "'line round trip', best), where the run itself may never see one: a "
+                         "run timed entirely with the vCPUs apart is judged against it "
+                         "(default: the run's shortest)")
     ap.add_argument("--repeat", type=int, default=11,
                     help="timed runs per side per round, at least (see --min-side)")
     ap.add_argument("--min-side", type=float, default=0.5,
@@ -492,8 +507,8 @@ def main():
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     a.max_rounds = max(a.rounds, a.max_rounds or 3 * a.rounds)
-    if a.rounds < 1 or not 0 < a.full <= 1 or not a.near >= 1:
-        ap.error("--rounds must be >= 1, --full in (0, 1] and --near >= 1")
+    if a.rounds < 1 or not 0 < a.full <= 1 or not a.near >= 1 or not a.near_ns >= 0:
+        ap.error("--rounds must be >= 1, --full in (0, 1], --near >= 1 and --near-ns >= 0")
     keys = [k for k in a.models.split(",") if k]
     a.variants = [v for v in a.variants.split(",") if v]
     for v in a.variants:
@@ -525,6 +540,9 @@ def main():
         tmp = tmpd.name
     with open("/proc/uptime") as f:
         up = f.read().split()[0]
+    # the best FMA and memory rates probed in this run, over every model and
+    # batch, and the shortest line round trip (0: none measured, one thread)
+    best = [0.0, 0.0, a.near_ns]
     summary = {"clock": "process CPU" if a.cpu_time else "wall", "threads": a.threads, "rounds": a.rounds, "repeat": a.repeat, "min_side_s": a.min_side, "warmup": a.warmup,
                "warmup_rounds": a.warmup_rounds, "omp_wait": a.omp_wait,
                "uptime_s": float(up), "load_start": loadavg(), "torch": torch.__version__,
@@ -537,8 +555,10 @@ def main():
     for key in keys:
         for batch in (int(b) for b in a.batches.split(",")):
             print("%s, batch %d:" % (key, batch), flush=True)
-            row = bench_one(a, torch, torchvision, key, batch, tmp)
+            row = bench_one(a, torch, torchvision, key, batch, tmp, best)
             summary["rows"].append(row)
+            for r in summary["rows"]:  # earlier rows against a better best
+                classify(r, best, a)
             if a.json:  # after every model: a long run keeps what it measured
                 with open(a.json + ".tmp", "w") as f:
                     json.dump(summary, f, indent=1)
@@ -557,10 +577,11 @@ def main():
                 r["model"], r["batch"], v, x["ms"], x["lo"], x["hi"], x["ratio"], a.variants[0], v,
                 x["vs_first"]))
     if a.probe:
-        print("\nRounds in which the machine gave at least %.0f%% of its best FMA rate and its "
-              "threads were near (a line round trip within %.1fx the shortest), probed before "
-              "every round and after every timed side; a VM can lose half of its FMA rate, or "
-              "move its vCPUs apart, for seconds:" % (100 * a.full, a.near))
+        print("\nRounds in which the machine gave at least %.0f%% of its best FMA rate (%.1f "
+              "GFLOP/s) and its threads were near (a line round trip within %.1fx the shortest, "
+              "%.0f ns), probed before every round and after every timed side; a VM can lose "
+              "half of its FMA rate, or move its vCPUs apart, for seconds:"
+              % (100 * a.full, best[0], a.near, best[2]))
         print_rounds_table(summary["rows"], "full", "full rounds")
         if any(r["apart"] for r in summary["rows"]):
             print("\nRounds in which every probe saw the threads apart (a line round trip over "

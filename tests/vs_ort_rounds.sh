@@ -44,5 +44,18 @@ assert vs_ort.apart_rounds(one, [100.0, 0.0, 0.0], 2.0) == []
 st = vs_ort.round_stats([{"dlas": 2.0, "ort": 4.0, "dlas_steal_pct": 0, "ort_steal_pct": 0},
                          {"dlas": 3.0, "ort": 4.0, "dlas_steal_pct": 1, "ort_steal_pct": 0}])
 assert st["rounds_used"] == 2 and abs(st["ratio"] - 0.625) < 1e-12, st
+# a row is judged against the whole run's best, again when a later model
+# finds a better one: a model timed entirely apart has no full rounds then
+class A:
+    probe, full, near = True, 0.9, 2.0
+far = [dict(rd("f%d" % i, [100, 100, 100], [300, 320, 310]), dlas=4.0, ort=6.8,
+            dlas_steal_pct=0, ort_steal_pct=0) for i in range(3)]
+row = {"rounds": far}
+vs_ort.classify(row, [100.0, 0.0, 300.0], A)      # its own best: all "near"
+assert row["full_rounds"] == 3 and row["apart_rounds"] == 0, row
+vs_ort.classify(row, [100.0, 0.0, 55.0], A)       # the run's best, found later
+assert row["full_rounds"] == 0 and row["full"] is None, row
+assert row["apart_rounds"] == 3 and abs(row["apart"]["ratio"] - 4.0 / 6.8) < 1e-12, row
+assert row["probe_best_line_ns"] == 55.0
 print("vs_ort rounds: PASS")
 EOF2
