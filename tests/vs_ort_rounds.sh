@@ -6,13 +6,8 @@
 # apart; without round trips (one thread) only the FMA rate counts. Skips
 # (77) without python3.
 set -eu
-PY=$(command -v python3 || true)
-if [ -z "$PY" ]; then
-    echo "SKIP: python3 is not installed"
-    exit 77
-fi
-SRC=${DLAS_SRCDIR:-$(dirname "$0")/..}
-"$PY" - "$SRC/bench" <<'EOF2'
+PY=$(command -v python3) || { echo "SKIP: python3 is not installed"; exit 77; }
+"$PY" - "${DLAS_SRCDIR:-$(dirname "$0")/..}/bench" <<'EOF2'
 import sys
 sys.path.insert(0, sys.argv[1])
 import vs_ort  # the functions only: torch is imported in main()
