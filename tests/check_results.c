@@ -723,6 +723,11 @@ START_TEST(probe_flags_threads_apart)
     ck_assert_double_eq(exp_probes_best_line(&p, "h1", 2), 55);
     ck_assert_double_eq(exp_probes_best_line(&p, "h2", 2), 400);
     ck_assert_double_eq(exp_probes_best_line(&p, "h1", 1), 0);
+    /* the predicate the flag and the wait before timing share */
+    ck_assert_int_eq(exp_probe_short(40, 500, 100, 55), EXP_PROBE_LOW_FMA | EXP_PROBE_APART);
+    ck_assert_int_eq(exp_probe_short(90, 110, 100, 55), 0);
+    ck_assert_int_eq(exp_probe_short(84, 0, 100, 0), EXP_PROBE_LOW_FMA);
+    ck_assert_int_eq(exp_probe_short(1, 1e6, 0, 0), 0);
     ck_assert_int_eq(exp_probes_flag(&p, &apart), 1);
     ck_assert_str_eq(dlas_row_get(&apart, "timing_noisy"), "1");
     ck_assert_ptr_nonnull(strstr(dlas_row_get(&apart, "timing_noise"), "threads apart"));

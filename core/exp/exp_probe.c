@@ -36,6 +36,12 @@ double exp_line_probe(int threads)
     return median3(r);
 }
 
+int exp_probe_short(double g, double line, double best, double line_best)
+{
+    return (best > 0 && g < EXP_PROBE_FULL * best ? EXP_PROBE_LOW_FMA : 0) |
+           (line_best > 0 && line > EXP_PROBE_NEAR * line_best ? EXP_PROBE_APART : 0);
+}
+
 static struct exp_probe_best *find(const struct exp_probes *p, const char *host, int threads)
 {
     for (int i = 0; i < p->n; i++)
@@ -128,8 +134,9 @@ int exp_probes_flag(const struct exp_probes *p, struct dlas_row *row)
         return 0;
     int changed = 0;
     char what[256];
+    const int low = exp_probe_short(g, line, b->gflops, b->line_ns);
     const char *why = dlas_row_get(row, "timing_noise");
-    if (b->gflops > 0 && g < EXP_PROBE_FULL * b->gflops && !(why && strstr(why, "FMA rate"))) {
+    if ((low & EXP_PROBE_LOW_FMA) && !(why && strstr(why, "FMA rate"))) {
         snprintf(what, sizeof what,
                  "the machine gave %.0f%% of its best FMA rate (%.1f of %.1f GFLOP/s a thread)",
                  100 * g / b->gflops, g, b->gflops);
@@ -137,8 +144,7 @@ int exp_probes_flag(const struct exp_probes *p, struct dlas_row *row)
         changed = 1;
     }
     why = dlas_row_get(row, "timing_noise");
-    if (b->line_ns > 0 && line > EXP_PROBE_NEAR * b->line_ns &&
-        !(why && strstr(why, "threads apart"))) {
+    if ((low & EXP_PROBE_APART) && !(why && strstr(why, "threads apart"))) {
         snprintf(what, sizeof what,
                  "threads apart (a cache line's round trip %.0f ns, %.1fx the shortest seen)",
                  line, line / b->line_ns);

@@ -42,6 +42,13 @@ double exp_fma_probe(int threads);
  * thread. */
 double exp_line_probe(int threads);
 
+/* What a probe (g GFLOP/s a thread, a round trip of line ns) shows
+ * against the bests (0: none known): EXP_PROBE_LOW_FMA when the FMA rate is
+ * below EXP_PROBE_FULL of the best, EXP_PROBE_APART when the round trip is
+ * over EXP_PROBE_NEAR times the shortest, or both; 0 when neither. */
+enum { EXP_PROBE_LOW_FMA = 1, EXP_PROBE_APART = 2 };
+int exp_probe_short(double g, double line, double best, double line_best);
+
 /* The best probe per (host, thread count) that rows have shown: the
  * highest FMA rate and the shortest round trip (0: none yet). */
 struct exp_probe_best {

@@ -63,14 +63,6 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Whether a probe shows the machine short of its best: its FMA rate below
- * EXP_PROBE_FULL of the best, or its threads apart. */
-static int short_of_best(double g, double line, double best, double line_best)
-{
-    return (best > 0 && g < EXP_PROBE_FULL * best) ||
-           (line_best > 0 && line > EXP_PROBE_NEAR * line_best);
-}
-
 /* The probes before the timed runs, waiting for the machine (up to
  * EXP_PROBE_WAIT_S) while it is short of the best known. */
 static void probe_before(int threads, double best, double line_best, struct exp_timing *t)
@@ -78,7 +70,7 @@ static void probe_before(int threads, double best, double line_best, struct exp_
     double t0 = wall_seconds();
     t->probe = exp_fma_probe(threads);
     t->line = exp_line_probe(threads);
-    while (short_of_best(t->probe, t->line, best, line_best) &&
+    while (exp_probe_short(t->probe, t->line, best, line_best) &&
            wall_seconds() - t0 < EXP_PROBE_WAIT_S) {
         struct timespec pause = {0, 100000000};
         nanosleep(&pause, NULL);

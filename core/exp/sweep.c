@@ -205,9 +205,10 @@ static int reflag_probes(struct dlas_experiment *e, struct dlas_results *res)
     if (!changed)
         return DLAS_OK;
     dlas_log(DLAS_LOG_WARN,
-             "%zu row(s) were timed while the machine gave less than %.0f%% of the best FMA "
-             "rate probed later; `dlas run --retry-noisy` reruns them",
-             changed, 100 * EXP_PROBE_FULL);
+             "%zu row(s) were timed while the machine was short of the best probed later (an "
+             "FMA rate below %.0f%% of it, or threads over %.0fx its shortest round trip "
+             "apart); `dlas run --retry-noisy` reruns them",
+             changed, 100 * EXP_PROBE_FULL, EXP_PROBE_NEAR);
     return dlas_results_write(res);
 }
 
