@@ -11,6 +11,7 @@
 #include "../core/kernels/head.h"
 #include "../core/kernels/mbconv.h"
 #include "../core/kernels/pc_kernels.h"
+#include "../core/kernels/pw_kernels.h"
 #include "../core/kernels/stem.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
@@ -929,6 +930,71 @@ START_TEST(activation_lanes_match_the_definition)
 }
 END_TEST
 
+/* The half kernels (the last of B vectors holding 8 channels) against the
+ * full ones on outputs that end in 8 channels, for every (vw, B) and every
+ * ending (activations, a residual): the same bits in every lane, the last
+ * vector's other 8 lanes written as zeros over a NaN poison, nothing
+ * written past the block. A channel count that needs no half kernel gets
+ * none (pw_half_tail). */
+START_TEST(half_kernels_match_the_full_ones)
+{
+    const int nblk = 2, cin = nblk * PC_VL - 5; /* a short last input block */
+    for (int b = 1; b <= PC_MAX_B; b++)
+        for (int vw = 1; vw <= PC_MAX_VW; vw++) {
+            pw_fn full = pw_kernel(vw, b), half = pw_kernel_half(vw, b);
+            ck_assert_int_eq(full == NULL, half == NULL);
+            if (!full)
+                continue;
+            const int lanes = b * PC_VL, oc = lanes - 8; /* 8, 24, 40, 56 */
+            float *in = rand_floats((int64_t)nblk * vw * PC_VL, 2.0);
+            float *w = rand_floats((int64_t)cin * lanes, 0.3), *bias = rand_floats(lanes, 0.5);
+            float *res = rand_floats((int64_t)b * vw * PC_VL, 1.0);
+            for (int c = 0; c < cin; c++) /* packed as pc_pack_weights leaves oc channels */
+                memset(w + c * lanes + oc, 0, 8 * sizeof(float));
+            memset(bias + oc, 0, 8 * sizeof(float));
+            for (int p = 0; p < vw; p++) /* the residual's lanes past oc, as a layout has them */
+                memset(res + ((int64_t)(b - 1) * vw + p) * PC_VL + 8, 0, 8 * sizeof(float));
+            const int64_t n_out = (int64_t)b * vw * PC_VL + PC_VL;
+            float *want = malloc((size_t)n_out * sizeof *want), *got = malloc((size_t)n_out * sizeof *got);
+            for (int ending = 0; ending < 4; ending++) {
+                struct pw_args a = {0};
+                a.in = in;
+                a.in_bs = (int64_t)vw * PC_VL;
+                a.nblk = nblk;
+                a.cb_last = cin - (nblk - 1) * PC_VL;
+                a.w = w;
+                a.bias = ending == 3 ? NULL : bias;
+                a.out_bs = (int64_t)vw * PC_VL;
+                a.nb = b;
+                a.act = ending == 0 ? DLAS_ACT_NONE : ending == 1 ? DLAS_ACT_RELU : DLAS_ACT_RELU6;
+                if (ending >= 2) {
+                    a.res = res;
+                    a.res_bs = (int64_t)vw * PC_VL;
+                    a.act_r = DLAS_ACT_RELU;
+                }
+                for (int64_t i = 0; i < n_out; i++)
+                    want[i] = got[i] = NAN;
+                a.out = want;
+                full(&a);
+                a.out = got;
+                half(&a);
+                for (int64_t i = 0; i < n_out; i++) {
+                    const int written = i < (int64_t)b * vw * PC_VL;
+                    ck_assert_msg(written ? memcmp(&want[i], &got[i], sizeof(float)) == 0
+                                          : isnan(got[i]),
+                                  "B %d, vw %d, ending %d: float %lld is %g, the full kernel's %g",
+                                  b, vw, ending, (long long)i, (double)got[i], (double)want[i]);
+                }
+                ck_assert_msg(got[(int64_t)(b - 1) * vw * PC_VL + 15] == 0.0f,
+                              "B %d, vw %d: the half vector's last lane is not zero", b, vw);
+            }
+            free(in); free(w); free(bias); free(res); free(want); free(got);
+        }
+    ck_assert(pw_half_tail(24) && pw_half_tail(8) && pw_half_tail(1) && pw_half_tail(40));
+    ck_assert(!pw_half_tail(16) && !pw_half_tail(25) && !pw_half_tail(0) && !pw_half_tail(9 + 16));
+}
+END_TEST
+
 #include "eltwise_cases.h"
 
 int main(void)
@@ -938,6 +1004,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, instances_match_the_documented_set);
     tcase_add_test(tc, activation_lanes_match_the_definition);
+    tcase_add_test(tc, half_kernels_match_the_full_ones);
     tcase_add_test(tc, every_instance_against_the_scalar_loop);
     tcase_add_test(tc, a_wrong_result_is_caught);
     tcase_add_test(tc, mobile_block_against_the_layers);

@@ -67,6 +67,14 @@ static int choose_b(int64_t oc)
     return best;
 }
 
+/* The 1x1 kernel for nv pixels of a block of B vectors holding nb of them,
+ * the last block of `channels` outputs when `last`: the half kernel where
+ * that block ends in 1..8 channels (pw_kernels.h), as MobileNet v2's 24. */
+static pw_fn pw_for(int nv, int B, int nb, int64_t channels, int last)
+{
+    return last && nb == B && pw_half_tail(channels) ? pw_kernel_half(nv, B) : pw_kernel(nv, B);
+}
+
 /* slack after the packed input and D: none is read (every kernel call has
  * its exact width), but a vector of room keeps the last one honest */
 #define SLACK (PC_VL * PC_VL)
@@ -418,7 +426,7 @@ static void expand_row(const struct mb_block *b, const float *x_img, int64_t g, 
             pw_conv_kernel(nv, b->g_b, b->es)(&a);
         } else {
             a.in = x_img + (y * d->w + p0) * PC_VL;
-            pw_kernel(nv, b->g_b)(&a);
+            pw_for(nv, b->g_b, nb, d->hid_c, g == b->n_groups - 1)(&a);
         }
     }
     for (int k = 0; k < nb; k++) { /* the padding columns */
@@ -515,12 +523,13 @@ static void project_span(const struct mb_block *b, struct pc_kargs *a, int64_t n
     const int64_t oc0 = ob * lanes, nc = d->out_c - oc0 < lanes ? d->out_c - oc0 : lanes;
     const int64_t ob0 = ob * b->p_b; /* first output block */
     const int nb = (int)pc_ceil_div(nc, PC_VL);
+    const int last = ob == b->n_obp - 1;
     float *tile = a->out;
     a->w = b->wp + ob * d->hid_c * lanes;
     a->bias = b->bp + ob * lanes;
     if (b->out_pad >= 0) { /* straight into the blocked output, a row's run at a time */
         const int64_t p = b->out_pad, xp = mb_in_pad(b);
-        float *ob = out + n * b->o_img + ob0 * b->o_rows * b->o_cols * PC_VL;
+        float *o_blk = out + n * b->o_img + ob0 * b->o_rows * b->o_cols * PC_VL;
         const float *xb = x + n * b->x_img + ob0 * b->x_rows * b->x_cols * PC_VL;
         struct pw_args pa = {0};
         pa.in_bs = a->blk_stride;
@@ -538,10 +547,10 @@ static void project_span(const struct mb_block *b, struct pc_kargs *a, int64_t n
             const int64_t end = q1 < (y + 1) * b->ow ? q1 : (y + 1) * b->ow;
             const int nv = (int)(end - p0 < b->p_vw ? end - p0 : b->p_vw);
             pa.in = dq + (p0 - q0) * PC_VL;
-            pa.out = ob + ((y + p) * b->o_cols + xx + p) * PC_VL;
+            pa.out = o_blk + ((y + p) * b->o_cols + xx + p) * PC_VL;
             if (d->residual)
                 pa.res = xb + ((y + xp) * b->x_cols + xx + xp) * PC_VL;
-            pw_kernel(nv, b->p_b)(&pa);
+            pw_for(nv, b->p_b, nb, d->out_c, last)(&pa);
             p0 += nv;
         }
         return;

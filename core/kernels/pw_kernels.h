@@ -44,6 +44,14 @@ typedef void (*pw_fn)(const struct pw_args *a);
 
 /* The kernel for (vw, b), or NULL: b in 1..4, vw in 1..16, vw*b <= 28. */
 pw_fn pw_kernel(int vw, int b);
+/* The same kernel whose last of the b vectors holds at most 8 channels:
+ * for an output whose channel count leaves 1..8 past a multiple of 16
+ * (pw_half_tail), used for the block of vectors that ends it; the stored
+ * vector's other 8 lanes are zero, as the full kernel stores them. */
+pw_fn pw_kernel_half(int vw, int b);
+/* Whether `channels` ends in a half vector: 1..8 channels past a multiple
+ * of 16. */
+int pw_half_tail(int64_t channels);
 /* The largest vw with a kernel for b whose vw*b accumulators this build's
  * registers hold (PC_ACC_REGS, pc_kernels.h); 0 if none. */
 int pw_max_vw(int b);
