@@ -541,8 +541,9 @@ START_TEST(mobile_block_row_bands)
 END_TEST
 
 /* The row schedule: chosen where an image's depthwise output is large,
- * split into bands of rows for the threads (the expanded rows two bands
- * share recomputed), no projection items of its own; same results. */
+ * split into bands of rows for the threads (each expanded row two bands
+ * share computed once, by the band that owns it, in the hidden phase; the
+ * bands themselves in the projection phase); same results. */
 START_TEST(mobile_block_row_schedule)
 {
     float w[16] = {0};
@@ -561,10 +562,16 @@ START_TEST(mobile_block_row_schedule)
     struct mb_block *b = mb_prepare(&big, &mw, why, sizeof why);
     ck_assert_msg(b != NULL, "%s", why);
     ck_assert_int_eq(mb_schedule_of(b), MB_SCHED_ROWS);
+    /* (image, band) items; with two bands or more an image's edge rows
+     * first (the hidden phase), none where each image is one band */
+    ck_assert_int_eq(mb_items(b, MB_PROJECT, 1, 2), 2);
     ck_assert_int_eq(mb_items(b, MB_HIDDEN, 1, 2), 2);
+    ck_assert_int_eq(mb_items(b, MB_PROJECT, 3, 2), 6);
     ck_assert_int_eq(mb_items(b, MB_HIDDEN, 3, 2), 6);
-    ck_assert_int_eq(mb_items(b, MB_HIDDEN, 4, 2), 4);
-    ck_assert_int_eq(mb_items(b, MB_PROJECT, 1, 2), 0);
+    ck_assert_int_eq(mb_items(b, MB_PROJECT, 4, 2), 4);
+    ck_assert_int_eq(mb_items(b, MB_HIDDEN, 4, 2), 0);
+    ck_assert_int_eq(mb_items(b, MB_PROJECT, 1, 1), 1);
+    ck_assert_int_eq(mb_items(b, MB_HIDDEN, 1, 1), 0);
     mb_free(b);
     b = mb_prepare(&small, &mw, why, sizeof why);
     ck_assert_msg(b != NULL, "%s", why);

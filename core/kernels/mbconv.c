@@ -238,10 +238,22 @@ int mb_schedule_of(const struct mb_block *b) { return b->rows ? MB_SCHED_ROWS : 
 int64_t mb_out_floats(const struct mb_block *b) { return b->o_img; }
 
 
+static int64_t row_bands(const struct mb_block *b, int64_t batch, int threads);
+
+/* The row schedule's shared expanded rows (edge_items): per (image, band)
+ * its first and its last expanded row, every hidden block; none when an
+ * image is one band or there is no expansion. */
+static int64_t edge_floats(const struct mb_block *b, int64_t batch, int threads)
+{
+    const int64_t bands = b->rows && b->d.expand ? row_bands(b, batch, threads) : 1;
+    return bands > 1 ? batch * bands * 2 * b->nblk_hid * (b->ew + 2) * PC_VL : 0;
+}
+
 size_t mb_workspace_floats(const struct mb_block *b, int64_t batch, int threads)
 {
     return (size_t)(batch * b->x_img + SLACK + batch * b->d_img + SLACK +
-                    (int64_t)(threads > 0 ? threads : 1) * b->ring);
+                    (int64_t)(threads > 0 ? threads : 1) * b->ring +
+                    edge_floats(b, batch, threads));
 }
 
 /* Bands of output rows the hidden phase splits each (image, group) into:
@@ -285,9 +297,10 @@ int64_t mb_items(const struct mb_block *b, enum mb_phase ph, int64_t batch, int 
     case MB_PACK: return b->in_blocked ? 0 : batch * b->x_rows;
     case MB_HIDDEN:
         if (b->rows)
-            return batch * row_bands(b, batch, threads);
+            return edge_floats(b, batch, threads) ? batch * row_bands(b, batch, threads) : 0;
         return batch * b->n_groups * hidden_bands(b, batch, threads);
-    case MB_PROJECT: return b->rows ? 0 : batch * b->n_obp * b->n_chunks;
+    case MB_PROJECT:
+        return b->rows ? batch * row_bands(b, batch, threads) : batch * b->n_obp * b->n_chunks;
     default: return 0;
     }
 }
@@ -628,12 +641,75 @@ static void zero_border_row(const struct mb_block *b, float *o_img, int64_t r)
     }
 }
 
+/* The expanded rows (image rows of the depthwise input) band j of `bands`
+ * owns: [*y0, *y1), the rows its own output rows start on (r0*s ..
+ * r1*s - 1), the last band to the map's end. */
+static void owned_rows(const struct mb_block *b, int64_t bands, int64_t j, int64_t *y0,
+                       int64_t *y1)
+{
+    const int s = b->d.stride;
+    *y0 = b->oh * j / bands * s;
+    *y1 = j == bands - 1 ? b->eh : b->oh * (j + 1) / bands * s;
+}
+
+/* Band j's edge row k (0: its first owned row, 1: its last) of image n:
+ * every hidden block, [blk][W+2][16] as a ring slot. */
+static float *edge_row(const struct mb_block *b, float *edges, int64_t bands, int64_t n,
+                       int64_t j, int k)
+{
+    const int64_t slotf = b->nblk_hid * (b->ew + 2) * PC_VL;
+    return edges + ((n * bands + j) * 2 + k) * slotf;
+}
+
+/* Per (image, band), before the bands run (rows_items): the band's first
+ * and last owned expanded rows into the edges. A band's depthwise reads
+ * one expanded row past each end of the rows it owns, which its neighbour
+ * owns; a band that computed those rows itself would recompute, on
+ * MobileNet v2's 14x14 maps in two bands, 1 row in 7 of the block's
+ * largest layer. Each row is computed once, by its owner; the neighbour
+ * reads it where it lies. */
+static void edge_items(const struct mb_block *b, const float *x, float *edges, int64_t bands,
+                       int64_t i0, int64_t i1)
+{
+    const int64_t rowf = (b->ew + 2) * PC_VL;
+    for (int64_t it = i0; it < i1; it++) {
+        const int64_t n = it / bands, j = it % bands;
+        int64_t y0, y1;
+        owned_rows(b, bands, j, &y0, &y1);
+        for (int k = 0; k < 2; k++) {
+            float *slot = edge_row(b, edges, bands, n, j, k);
+            for (int64_t g = 0; g < b->n_groups; g++)
+                expand_row(b, x + n * b->x_img, g, (k ? y1 - 1 : y0) + 1, slot + g * b->g_b * rowf);
+        }
+    }
+}
+
+/* The edge row that holds image row y for band j (its own first or last,
+ * or its neighbours' last or first), or NULL: the band computes it. */
+static const float *edge_for(const struct mb_block *b, float *edges, int64_t bands, int64_t n,
+                             int64_t j, int64_t y)
+{
+    if (!edges)
+        return NULL;
+    for (int64_t i = j - 1; i <= j + 1; i++) {
+        if (i < 0 || i >= bands)
+            continue;
+        int64_t y0, y1;
+        owned_rows(b, bands, i, &y0, &y1);
+        if (y == y0)
+            return edge_row(b, edges, bands, n, i, 0);
+        if (y == y1 - 1)
+            return edge_row(b, edges, bands, n, i, 1);
+    }
+    return NULL;
+}
+
 /* The row schedule: per (image, band of output rows), each row's expanded
- * input rows (every hidden block, into the ring; each computed once in the
- * band), its depthwise row (into one row of D in the thread's scratch) and
- * at once that row's projection. */
+ * input rows (every hidden block, into the ring, each computed once in the
+ * band, or read from the edges), its depthwise row (into one row of D in
+ * the thread's scratch) and at once that row's projection. */
 static void rows_items(const struct mb_block *b, const float *in, const float *x, float *out,
-                       float *scratch, int64_t bands, int64_t i0, int64_t i1)
+                       float *scratch, float *edges, int64_t bands, int64_t i0, int64_t i1)
 {
     const struct mb_desc *d = &b->d;
     const int s = d->stride;
@@ -647,18 +723,25 @@ static void rows_items(const struct mb_block *b, const float *in, const float *x
         const int64_t n = it / bands, band = it % bands;
         const int64_t r0 = b->oh * band / bands, r1 = b->oh * (band + 1) / bands;
         const float *x_img = x + n * b->x_img;
+        const float *slot[3] = {ring, ring + slotf, ring + 2 * slotf};
         int64_t next = r0 * s;
         for (int64_t r = r0; r < r1; r++) {
             const float *s0, *s1, *s2;
             int64_t bstride; /* between hidden blocks of s0..s2 */
             if (d->expand) {
-                for (; next <= r * s + 2; next++)
-                    for (int64_t g = 0; g < b->n_groups; g++)
-                        expand_row(b, x_img, g, next,
-                                   ring + (next % 3) * slotf + g * b->g_b * rowf);
-                s0 = ring + ((r * s) % 3) * slotf;
-                s1 = ring + ((r * s + 1) % 3) * slotf;
-                s2 = ring + ((r * s + 2) % 3) * slotf;
+                for (; next <= r * s + 2; next++) { /* padded row next: image row next - 1 */
+                    float *mine = ring + (next % 3) * slotf;
+                    const float *e = next >= 1 && next <= b->eh
+                                         ? edge_for(b, edges, bands, n, band, next - 1)
+                                         : NULL;
+                    slot[next % 3] = e ? e : mine;
+                    if (!e)
+                        for (int64_t g = 0; g < b->n_groups; g++)
+                            expand_row(b, x_img, g, next, mine + g * b->g_b * rowf);
+                }
+                s0 = slot[(r * s) % 3];
+                s1 = slot[(r * s + 1) % 3];
+                s2 = slot[(r * s + 2) % 3];
                 bstride = rowf;
             } else { /* the packed, padded input is the depthwise input */
                 s0 = x_img + (r * s) * rowf;
@@ -684,16 +767,23 @@ void mb_run(const struct mb_block *b, enum mb_phase ph, int64_t batch, const flo
     float *x = ws;
     float *dbuf = x + batch * b->x_img + SLACK;
     const float *xin = b->in_blocked ? in : x; /* the packed input */
-    float *ring = dbuf + batch * b->d_img + SLACK + (int64_t)thread * b->ring;
+    float *rings = dbuf + batch * b->d_img + SLACK, *ring = rings + (int64_t)thread * b->ring;
+    const int64_t nt = threads > 0 ? threads : 1;
+    float *edges = edge_floats(b, batch, threads) ? rings + nt * b->ring : NULL;
     switch (ph) {
     case MB_PACK: pack_items(b, in, x, i0, i1); break;
     case MB_HIDDEN:
         if (b->rows)
-            rows_items(b, in, xin, out, ring, row_bands(b, batch, threads), i0, i1);
+            edge_items(b, xin, edges, row_bands(b, batch, threads), i0, i1);
         else
             hidden_items(b, xin, dbuf, ring, hidden_bands(b, batch, threads), i0, i1);
         break;
-    case MB_PROJECT: project_items(b, in, xin, dbuf, out, i0, i1); break;
+    case MB_PROJECT:
+        if (b->rows)
+            rows_items(b, in, xin, out, ring, edges, row_bands(b, batch, threads), i0, i1);
+        else
+            project_items(b, in, xin, dbuf, out, i0, i1);
+        break;
     default: break;
     }
 }

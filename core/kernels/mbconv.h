@@ -36,8 +36,9 @@
  * schedule runs the hidden phase and the projection together, one output
  * row at a time, over bands of rows instead of channel groups: every hidden
  * channel's expanded rows in the ring, their depthwise row, and at once its
- * projection, so D is one row in L1; a band recomputes the one or two
- * expanded rows it shares with its neighbour. Pure compute (no graph, no plugin): the plan
+ * projection, so D is one row in L1; the one expanded row past each end
+ * of a band's own rows is its neighbour's, computed once by that
+ * neighbour before the bands run. Pure compute (no graph, no plugin): the plan
  * (core/infer/plan_blocks.c) finds the blocks and drives the phases. */
 #ifndef DLAS_MBCONV_H
 #define DLAS_MBCONV_H
@@ -109,8 +110,12 @@ int mb_schedule_of(const struct mb_block *b);
 
 /* The phases: items of each for a batch on `threads` threads (the hidden
  * phase splits each image's rows into bands when its (image, group) items
- * would leave a thread idle; with the row schedule it is (image, band of
- * rows) and does the projection too, which then has no items), and the range functions (thread: 0 ..
+ * would leave a thread idle). With the row schedule the projection phase
+ * runs the (image, band of rows) items, hidden rows, depthwise and
+ * projection together; when an image is split into bands, the hidden
+ * phase first computes, per (image, band), the band's first and last
+ * expanded rows, which the neighbouring band reads instead of computing
+ * them again. And the range functions (thread: 0 ..
  * threads-1, which selects the thread's part of the workspace; the same
  * threads as mb_items'). in and
  * out are NCHW batches; ws from mb_workspace_floats. Phases run in order,
