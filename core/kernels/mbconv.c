@@ -82,11 +82,12 @@ static pw_fn pw_for(int nv, int B, int nb, int64_t channels, int last)
 /* The row schedule pays when an image's depthwise output would not stay in
  * a core's L2 beside everything else (the group schedule writes it all
  * before projecting it, and the other core reads half of it) and there are
- * rows enough for a band of four per thread, two at least (a band
- * recomputes its edge rows; with fewer rows, threads would idle at batch 1). (Measured on
- * MobileNet-v2, 2 threads, batch 1, inside the whole plan: the 112x112 to
- * 14x14 blocks gain 3-20%; the 7x7 ones, D 113-188 KiB, would lose up to
- * 2x.) */
+ * rows enough for a band of four per thread, two at least (with fewer
+ * rows, threads would idle at batch 1). (Measured on MobileNet-v2, 2
+ * threads, batch 1, inside the whole plan: the 112x112 to 14x14 blocks gain
+ * 3-20%; the 7x7 ones, D 113-188 KiB, would lose up to 2x. Split into two
+ * bands of 3 and 4 rows once bands shared their edge rows, the 7x7 blocks
+ * still ran 2-10% slower than by channel groups.) */
 #define ROWS_MIN_D_BYTES (256 << 10)
 static int rows_pay(const struct mb_desc *d, int64_t oh, int64_t nblk_hid, int64_t ohw)
 {
