@@ -1002,6 +1002,43 @@ START_TEST(half_kernels_match_the_full_ones)
 }
 END_TEST
 
+/* The kernels' buffers (arena.c): every size 64-byte aligned, zeroed, its
+ * own (each filled with its index, none overwritten by another), freed in
+ * an order other than their allocation's, and every chunk released once
+ * the buffers in it are. */
+START_TEST(buffers_are_aligned_zeroed_and_their_own)
+{
+    const int64_t sizes[] = {1, 15, 16 << 10, 100000, 300000, 16, 600000, 200000, 17 << 10, 3};
+    enum { N = sizeof sizes / sizeof sizes[0] };
+    const int64_t chunks0 = pc_arena_chunks();
+    float *buf[N];
+    for (int i = 0; i < N; i++) {
+        buf[i] = pc_alloc_floats(sizes[i]);
+        ck_assert_ptr_nonnull(buf[i]);
+        ck_assert_int_eq((uintptr_t)buf[i] % 64, 0);
+        for (int64_t j = 0; j < sizes[i]; j++)
+            ck_assert_msg(buf[i][j] == 0.0f, "buffer %d float %lld not zeroed", i, (long long)j);
+        for (int64_t j = 0; j < sizes[i]; j++)
+            buf[i][j] = (float)i;
+    }
+    for (int i = 0; i < N; i++)
+        for (int64_t j = 0; j < sizes[i]; j++)
+            ck_assert_msg(buf[i][j] == (float)i, "buffer %d float %lld overwritten: %g", i,
+                          (long long)j, (double)buf[i][j]);
+    const char *hp = getenv("DLAS_HUGEPAGES");
+    if (!(hp && !strcmp(hp, "0"))) /* 64 KiB and more from chunks: at least two here */
+        ck_assert_int_ge(pc_arena_chunks(), chunks0 + 2);
+    for (int i = 0; i < N; i++) /* every third, then the rest */
+        if (i % 3 == 1)
+            pc_free_floats(buf[i]);
+    for (int i = N - 1; i >= 0; i--)
+        if (i % 3 != 1)
+            pc_free_floats(buf[i]);
+    pc_free_floats(NULL);
+    ck_assert_int_eq(pc_arena_chunks(), chunks0);
+}
+END_TEST
+
 #include "eltwise_cases.h"
 
 int main(void)
@@ -1012,6 +1049,7 @@ int main(void)
     tcase_add_test(tc, instances_match_the_documented_set);
     tcase_add_test(tc, activation_lanes_match_the_definition);
     tcase_add_test(tc, half_kernels_match_the_full_ones);
+    tcase_add_test(tc, buffers_are_aligned_zeroed_and_their_own);
     tcase_add_test(tc, every_instance_against_the_scalar_loop);
     tcase_add_test(tc, a_wrong_result_is_caught);
     tcase_add_test(tc, mobile_block_against_the_layers);

@@ -25,10 +25,10 @@ void hd_free(struct hd_kernel *k)
 {
     if (!k)
         return;
-    free(k->wc);
-    free(k->bc);
-    free(k->wl);
-    free(k->bl);
+    pc_free_floats(k->wc);
+    pc_free_floats(k->bc);
+    pc_free_floats(k->wl);
+    pc_free_floats(k->bl);
     free(k);
 }
 

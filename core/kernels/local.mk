@@ -4,6 +4,7 @@
 # it, never exported.
 noinst_LTLIBRARIES += core/kernels/libdlas_kernels.la
 core_kernels_libdlas_kernels_la_SOURCES = \
+	core/kernels/arena.c \
 	core/kernels/conv_cols.c \
 	core/kernels/conv_cols.h \
 	core/kernels/conv_cvec.c \

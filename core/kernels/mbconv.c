@@ -37,12 +37,12 @@ void mb_free(struct mb_block *b)
 {
     if (!b)
         return;
-    free(b->we);
-    free(b->be);
-    free(b->wd);
-    free(b->bd);
-    free(b->wp);
-    free(b->bp);
+    pc_free_floats(b->we);
+    pc_free_floats(b->be);
+    pc_free_floats(b->wd);
+    pc_free_floats(b->bd);
+    pc_free_floats(b->wp);
+    pc_free_floats(b->bp);
     free(b->e_off);
     free(b);
 }

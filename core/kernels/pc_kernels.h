@@ -130,15 +130,14 @@ static inline void pc_split(int64_t n, int id, int nt, int64_t *b, int64_t *e)
 static inline int64_t pc_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static inline int64_t pc_round_up(int64_t a, int64_t b) { return pc_ceil_div(a, b) * b; }
 
-/* n floats (at least one), zeroed, 64-byte aligned; release with free(). */
-static inline float *pc_alloc_floats(int64_t n)
-{
-    size_t bytes = ((size_t)(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
-    float *p = aligned_alloc(64, bytes);
-    if (p)
-        memset(p, 0, bytes);
-    return p;
-}
+/* n floats (at least one), zeroed, 64-byte aligned; release with
+ * pc_free_floats (NULL is ignored). 64 KiB or more share 2 MiB chunks
+ * advised as huge pages (arena.c: packed weights streamed once an
+ * inference). Thread-safe. */
+float *pc_alloc_floats(int64_t n);
+void pc_free_floats(float *p);
+/* Chunks held now (a test's view of the arena). */
+int64_t pc_arena_chunks(void);
 
 /* [*lo, *hi): the j in [0, n) with first <= j*s < end (s > 0), possibly
  * empty. Every strided copy of an image row into a padded buffer splits the

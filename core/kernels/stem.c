@@ -30,8 +30,8 @@ void st_free(struct st_kernel *k)
     if (!k)
         return;
     free(k->tap_off);
-    free(k->w);
-    free(k->bias);
+    pc_free_floats(k->w);
+    pc_free_floats(k->bias);
     free(k);
 }
 
