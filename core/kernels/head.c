@@ -214,10 +214,19 @@ static void main_items(const struct hd_kernel *k, int64_t batch, const float *x,
         a.out_bs = (int64_t)k->vw * PC_VL;
         a.nb = nb;
         a.act = d->act;
+        /* the group's linear weights asked for into L2 while its conv
+         * runs on the first image, evenly over the conv's input blocks
+         * (rounded up: the last requests may reach a few lines past them,
+         * and a prefetch never faults) */
+        const char *lw = (const char *)wl_block(k, g, 0);
+        const int64_t l_lines = k->lanes * k->out_pad * (int64_t)sizeof(float) / 64;
+        const int per = (int)pc_ceil_div(l_lines, pc_ceil_div(d->hw, k->vw) * k->nblk_in);
         for (int64_t n = 0; n < batch; n++) {
             pc_vn sum[PC_MAX_B * PC_NH] = {{0}};
             for (int64_t p0 = 0; p0 < d->hw; p0 += k->vw) {
                 const int nv = (int)(d->hw - p0 < k->vw ? d->hw - p0 : k->vw);
+                a.side = n == 0 ? lw + p0 / k->vw * k->nblk_in * per * 64 : NULL;
+                a.side_lines = per;
                 a.in = x + n * k->x_img + p0 * PC_VL;
                 pw_kernel(nv, k->b)(&a);
                 for (int i = 0; i < nb * PC_NH; i++)

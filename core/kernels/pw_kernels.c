@@ -133,6 +133,9 @@ static inline __attribute__((always_inline)) void pw_impl(const struct pw_args *
     acc_init(acc, hacc, a, VW, B, HALF);
     const float *w = a->w;
     for (int blk = 0; blk < a->nblk; blk++) {
+        if (a->side)
+            for (int i = 0; i < a->side_lines; i++)
+                __builtin_prefetch(a->side + ((int64_t)blk * a->side_lines + i) * 64, 0, 2);
         const float *x = a->in + blk * a->in_bs;
         const int cb = blk == a->nblk - 1 ? a->cb_last : PC_VL;
         for (int c = 0; c < cb; c++, x++, w += B * PC_VL)

@@ -39,6 +39,11 @@ struct pw_args {
      * (0: no such requests). A 1x1 layer read where it lies (direct's view)
      * takes each tap from another plane, a new line from memory. */
     int pf_taps;
+    /* pw_kernel only: a stream the caller reads next (a head's linear
+     * weights), side_lines 64-byte lines of it asked for into L2 at each
+     * block of 16 input channels, from side on (NULL: none) */
+    const char *side;
+    int side_lines;
 };
 typedef void (*pw_fn)(const struct pw_args *a);
 
