@@ -492,6 +492,9 @@ START_TEST(mobile_block_layouts_are_exact)
         MBD(3, 13, 11, 1, 32, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
          0, 3, 2),
         MBD(3, 1, 1, 1, 17, 1, 3, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_NONE),
+        /* a 3x3 expansion with the block's input added: the input stays NCHW */
+        MBD(16, 8, 7, 1, 48, 1, 16, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_RELU,
+         0, 3, 1),
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
         for (int sched = MB_SCHED_GROUPS; sched <= MB_SCHED_ROWS; sched++)

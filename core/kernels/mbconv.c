@@ -509,6 +509,23 @@ static void zero_borders(const struct mb_block *b, float *o_img, int64_t blk0, i
     }
 }
 
+/* A 3x3 expansion's block input is not packed blocked (its pack keeps the
+ * image's layout, padded): the residual of output channels [oc0, oc0 + nc)
+ * at row y, columns xx .. xx + nv - 1 comes from the NCHW input, added to
+ * the blocked output at o (channel blocks out_bs apart) with act_r, as
+ * the NCHW path adds it. */
+static void add_nchw_residual(const struct mb_block *b, const float *in, int64_t n, int64_t oc0,
+                              int64_t nc, int64_t y, int64_t xx, int nv, float *o, int64_t out_bs)
+{
+    const struct mb_desc *d = &b->d;
+    for (int64_t c = 0; c < nc; c++) {
+        const float *r = in + ((n * d->in_c + oc0 + c) * d->h + y) * d->w + xx;
+        float *oc = o + c / PC_VL * out_bs + c % PC_VL;
+        for (int i = 0; i < nv; i++)
+            oc[i * PC_VL] = pc_act1(oc[i * PC_VL] + r[i], d->act_r);
+    }
+}
+
 /* The projection's kernel arguments every call shares; D's channel blocks
  * lie blk_stride floats apart. */
 static void project_kargs(const struct mb_block *b, int64_t blk_stride, float *tile,
@@ -562,9 +579,11 @@ static void project_span(const struct mb_block *b, struct pc_kargs *a, int64_t n
             const int nv = (int)(end - p0 < b->p_vw ? end - p0 : b->p_vw);
             pa.in = dq + (p0 - q0) * PC_VL;
             pa.out = o_blk + ((y + p) * b->o_cols + xx + p) * PC_VL;
-            if (d->residual)
+            if (d->residual && b->ek == 1)
                 pa.res = xb + ((y + xp) * b->x_cols + xx + xp) * PC_VL;
             pw_for(nv, b->p_b, nb, d->out_c, last)(&pa);
+            if (d->residual && b->ek == 3)
+                add_nchw_residual(b, in, n, oc0, nc, y, xx, nv, pa.out, pa.out_bs);
             p0 += nv;
         }
         return;
