@@ -437,8 +437,8 @@ static void mb_layout_case(struct mb_desc d, int64_t batch, int threads)
                 ws[i] = NAN;
             for (int ph = 0; ph < MB_N_PHASES; ph++) {
                 int64_t n = mb_items(b, (enum mb_phase)ph, batch, threads);
-                if (ph == MB_PACK)
-                    ck_assert_int_eq(n == 0, in_blocked);
+                if (ph == MB_PACK) /* a 3x3 expansion's items pack the rows they read */
+                    ck_assert_int_eq(n == 0, in_blocked || !mb_takes_blocked(b));
                 for (int t = 0; t < threads; t++) {
                     int64_t i0, i1;
                     pc_split(n, t, threads, &i0, &i1);

@@ -250,9 +250,16 @@ static int64_t edge_floats(const struct mb_block *b, int64_t batch, int threads)
     return bands > 1 ? batch * bands * 2 * b->nblk_hid * (b->ew + 2) * PC_VL : 0;
 }
 
+/* Floats of the packed input: an image's a batch, or with a 3x3 expansion
+ * a copy of the padded image a thread (x_source). */
+static int64_t x_floats(const struct mb_block *b, int64_t batch, int threads)
+{
+    return (b->ek == 3 ? (threads > 0 ? threads : 1) : batch) * b->x_img;
+}
+
 size_t mb_workspace_floats(const struct mb_block *b, int64_t batch, int threads)
 {
-    return (size_t)(batch * b->x_img + SLACK + batch * b->d_img + SLACK +
+    return (size_t)(x_floats(b, batch, threads) + SLACK + batch * b->d_img + SLACK +
                     (int64_t)(threads > 0 ? threads : 1) * b->ring +
                     edge_floats(b, batch, threads));
 }
@@ -295,7 +302,7 @@ static int64_t row_bands(const struct mb_block *b, int64_t batch, int threads)
 int64_t mb_items(const struct mb_block *b, enum mb_phase ph, int64_t batch, int threads)
 {
     switch (ph) {
-    case MB_PACK: return b->in_blocked ? 0 : batch * b->x_rows;
+    case MB_PACK: return b->in_blocked || b->ek == 3 ? 0 : batch * b->x_rows;
     case MB_HIDDEN:
         if (b->rows)
             return edge_floats(b, batch, threads) ? batch * row_bands(b, batch, threads) : 0;
@@ -310,12 +317,12 @@ int64_t mb_items(const struct mb_block *b, enum mb_phase ph, int64_t batch, int 
 
 /* Row r of every channel of the zero-padded NCHW image n (a 3x3 expansion's
  * input). */
-static void pack_padded_row(const struct mb_block *b, const float *in, float *x, int64_t n,
+static void pack_padded_row(const struct mb_block *b, const float *in, float *x_img, int64_t n,
                             int64_t r)
 {
     const struct mb_desc *d = &b->d;
     for (int64_t c = 0; c < d->in_c; c++) {
-        float *dst = x + n * b->x_img + (c * b->x_rows + r) * b->x_cols;
+        float *dst = x_img + (c * b->x_rows + r) * b->x_cols;
         if (r == 0 || r == b->x_rows - 1) {
             memset(dst, 0, (size_t)b->x_cols * sizeof(float));
             continue;
@@ -329,11 +336,6 @@ static void pack_items(const struct mb_block *b, const float *in, float *x, int6
                        int64_t i1)
 {
     const struct mb_desc *d = &b->d;
-    if (b->ek == 3) {
-        for (int64_t it = i0; it < i1; it++)
-            pack_padded_row(b, in, x, it / b->x_rows, it % b->x_rows);
-        return;
-    }
     const int pad = d->expand ? 0 : 1;
     struct pc_window win = {0, b->x_rows, 0, b->x_cols, 1, b->x_cols};
     for (int64_t it = i0; it < i1; it++) {
@@ -449,8 +451,46 @@ static void expand_row(const struct mb_block *b, const float *x_img, int64_t g, 
     }
 }
 
-static void hidden_items(const struct mb_block *b, const float *x, float *dbuf, float *ring,
-                         int64_t bands, int64_t i0, int64_t i1)
+/* Where an item's expansion reads its input: image n's packed input, or
+ * with a 3x3 expansion the thread's own copy of the zero-padded image,
+ * whose rows the item packs as its expanded rows first reach them (rows
+ * below hi are there). The image is then read from memory as the
+ * multiply-adds go, row by row in each channel's plane, where a pack phase
+ * of its own waited for all of it (600 KB for a 224x224 RGB image) and
+ * then a barrier. */
+struct x_source {
+    const float *img;
+    float *copy;       /* 3x3 expansion: the thread's padded image */
+    const float *in;   /* 3x3 expansion: the NCHW batch */
+    int64_t n, hi;
+};
+
+static struct x_source x_source(const struct mb_block *b, const float *x, const float *in,
+                                int thread, int64_t n)
+{
+    struct x_source xs = {x + n * b->x_img, NULL, in, n, 0};
+    if (b->ek == 3) {
+        xs.copy = (float *)x + (int64_t)thread * b->x_img;
+        xs.img = xs.copy;
+    }
+    return xs;
+}
+
+/* expand_row of padded row pr, from xs, its input rows packed first. */
+static void expand_from(const struct mb_block *b, struct x_source *xs, int64_t g, int64_t pr,
+                        float *slot)
+{
+    if (xs->copy && pr >= 1 && pr <= b->eh) {
+        const int64_t first = (pr - 1) * b->es, end = first + 3; /* padded input rows */
+        for (int64_t r = xs->hi > first ? xs->hi : first; r < end; r++)
+            pack_padded_row(b, xs->in, xs->copy, xs->n, r);
+        xs->hi = xs->hi > end ? xs->hi : end;
+    }
+    expand_row(b, xs->img, g, pr, slot);
+}
+
+static void hidden_items(const struct mb_block *b, const float *x, const float *in, float *dbuf,
+                         float *ring, int thread, int64_t bands, int64_t i0, int64_t i1)
 {
     const struct mb_desc *d = &b->d;
     const int s = d->stride;
@@ -476,11 +516,12 @@ static void hidden_items(const struct mb_block *b, const float *x, float *dbuf, 
             continue;
         }
         /* expanded rows in a ring of three, each computed once */
+        struct x_source xs = x_source(b, x, in, thread, n);
         const int64_t slotf = (int64_t)b->g_b * rowf;
         int64_t next = r0 * s;
         for (int64_t r = r0; r < r1; r++) {
             for (; next <= r * s + 2; next++)
-                expand_row(b, x_img, g, next, ring + (next % 3) * slotf);
+                expand_from(b, &xs, g, next, ring + (next % 3) * slotf);
             const float *s0 = ring + ((r * s) % 3) * slotf, *s1 = ring + ((r * s + 1) % 3) * slotf;
             const float *s2 = ring + ((r * s + 2) % 3) * slotf;
             for (int k = 0; k < nb; k++) {
@@ -688,18 +729,19 @@ static float *edge_row(const struct mb_block *b, float *edges, int64_t bands, in
  * MobileNet v2's 14x14 maps in two bands, 1 row in 7 of the block's
  * largest layer. Each row is computed once, by its owner; the neighbour
  * reads it where it lies. */
-static void edge_items(const struct mb_block *b, const float *x, float *edges, int64_t bands,
-                       int64_t i0, int64_t i1)
+static void edge_items(const struct mb_block *b, const float *x, const float *in, float *edges,
+                       int thread, int64_t bands, int64_t i0, int64_t i1)
 {
     const int64_t rowf = (b->ew + 2) * PC_VL;
     for (int64_t it = i0; it < i1; it++) {
         const int64_t n = it / bands, j = it % bands;
         int64_t y0, y1;
         owned_rows(b, bands, j, &y0, &y1);
+        struct x_source xs = x_source(b, x, in, thread, n);
         for (int k = 0; k < 2; k++) {
             float *slot = edge_row(b, edges, bands, n, j, k);
             for (int64_t g = 0; g < b->n_groups; g++)
-                expand_row(b, x + n * b->x_img, g, (k ? y1 - 1 : y0) + 1, slot + g * b->g_b * rowf);
+                expand_from(b, &xs, g, (k ? y1 - 1 : y0) + 1, slot + g * b->g_b * rowf);
         }
     }
 }
@@ -729,7 +771,8 @@ static const float *edge_for(const struct mb_block *b, float *edges, int64_t ban
  * band, or read from the edges), its depthwise row (into one row of D in
  * the thread's scratch) and at once that row's projection. */
 static void rows_items(const struct mb_block *b, const float *in, const float *x, float *out,
-                       float *scratch, float *edges, int64_t bands, int64_t i0, int64_t i1)
+                       float *scratch, float *edges, int thread, int64_t bands, int64_t i0,
+                       int64_t i1)
 {
     const struct mb_desc *d = &b->d;
     const int s = d->stride;
@@ -743,6 +786,7 @@ static void rows_items(const struct mb_block *b, const float *in, const float *x
         const int64_t n = it / bands, band = it % bands;
         const int64_t r0 = b->oh * band / bands, r1 = b->oh * (band + 1) / bands;
         const float *x_img = x + n * b->x_img;
+        struct x_source xs = x_source(b, x, in, thread, n);
         const float *slot[3] = {ring, ring + slotf, ring + 2 * slotf};
         int64_t next = r0 * s;
         for (int64_t r = r0; r < r1; r++) {
@@ -757,7 +801,7 @@ static void rows_items(const struct mb_block *b, const float *in, const float *x
                     slot[next % 3] = e ? e : mine;
                     if (!e)
                         for (int64_t g = 0; g < b->n_groups; g++)
-                            expand_row(b, x_img, g, next, mine + g * b->g_b * rowf);
+                            expand_from(b, &xs, g, next, mine + g * b->g_b * rowf);
                 }
                 s0 = slot[(r * s) % 3];
                 s1 = slot[(r * s + 1) % 3];
@@ -785,7 +829,7 @@ void mb_run(const struct mb_block *b, enum mb_phase ph, int64_t batch, const flo
             float *out, float *ws, int threads, int64_t i0, int64_t i1, int thread)
 {
     float *x = ws;
-    float *dbuf = x + batch * b->x_img + SLACK;
+    float *dbuf = x + x_floats(b, batch, threads) + SLACK;
     const float *xin = b->in_blocked ? in : x; /* the packed input */
     float *rings = dbuf + batch * b->d_img + SLACK, *ring = rings + (int64_t)thread * b->ring;
     const int64_t nt = threads > 0 ? threads : 1;
@@ -794,13 +838,15 @@ void mb_run(const struct mb_block *b, enum mb_phase ph, int64_t batch, const flo
     case MB_PACK: pack_items(b, in, x, i0, i1); break;
     case MB_HIDDEN:
         if (b->rows)
-            edge_items(b, xin, edges, row_bands(b, batch, threads), i0, i1);
+            edge_items(b, xin, in, edges, thread, row_bands(b, batch, threads), i0, i1);
         else
-            hidden_items(b, xin, dbuf, ring, hidden_bands(b, batch, threads), i0, i1);
+            hidden_items(b, xin, in, dbuf, ring, thread, hidden_bands(b, batch, threads), i0,
+                         i1);
         break;
     case MB_PROJECT:
         if (b->rows)
-            rows_items(b, in, xin, out, ring, edges, row_bands(b, batch, threads), i0, i1);
+            rows_items(b, in, xin, out, ring, edges, thread, row_bands(b, batch, threads), i0,
+                       i1);
         else
             project_items(b, in, xin, dbuf, out, i0, i1);
         break;
