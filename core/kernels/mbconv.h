@@ -60,7 +60,8 @@ struct mb_desc {
      * stride expand_stride: 1 or 2) of at most 16 input channels: a
      * network's first layer, as MobileNet v1/v2's stem (3 -> 32, stride 2)
      * feeding the first depthwise separable block. Its input then stays
-     * NCHW (zero-padded by the pack phase), and the expanded map is
+     * NCHW, zero-padded row by row by the items that read it, each into
+     * its thread's own copy (there are no pack items), and the expanded map is
      * (h-1)/expand_stride+1 x (w-1)/expand_stride+1. */
     int expand_k, expand_stride;
     int threads;        /* the block will run on (MB_SCHED_AUTO weighs it); 0: 1 */
