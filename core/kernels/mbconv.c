@@ -468,11 +468,11 @@ struct x_source {
 static struct x_source x_source(const struct mb_block *b, const float *x, const float *in,
                                 int thread, int64_t n)
 {
-    struct x_source xs = {x + n * b->x_img, NULL, in, n, 0};
-    if (b->ek == 3) {
-        xs.copy = (float *)x + (int64_t)thread * b->x_img;
-        xs.img = xs.copy;
-    }
+    struct x_source xs = {NULL, NULL, in, n, 0};
+    if (b->ek == 3) /* the workspace's packed input is the threads' copies */
+        xs.img = xs.copy = (float *)x + (int64_t)thread * b->x_img;
+    else
+        xs.img = x + n * b->x_img;
     return xs;
 }
 
@@ -499,14 +499,14 @@ static void hidden_items(const struct mb_block *b, const float *x, const float *
         const int64_t n = it / (b->n_groups * bands), g = it / bands % b->n_groups;
         const int64_t band = it % bands;
         const int64_t r0 = b->oh * band / bands, r1 = b->oh * (band + 1) / bands;
-        const float *x_img = x + n * b->x_img;
+        struct x_source xs = x_source(b, x, in, thread, n);
         float *d_img = dbuf + n * b->d_img;
         const int64_t blk0 = g * b->g_b;
         const int nb = (int)(b->nblk_hid - blk0 < b->g_b ? b->nblk_hid - blk0 : b->g_b);
         if (!d->expand) { /* the packed, padded input is the depthwise input */
             for (int k = 0; k < nb; k++) {
                 const int64_t hb = blk0 + k;
-                const float *xb = x_img + hb * b->x_rows * rowf;
+                const float *xb = xs.img + hb * b->x_rows * rowf;
                 for (int64_t r = r0; r < r1; r++)
                     depthwise_row(xb + (r * s) * rowf, xb + (r * s + 1) * rowf,
                                   xb + (r * s + 2) * rowf, b->wd + hb * 9 * PC_VL,
@@ -516,7 +516,6 @@ static void hidden_items(const struct mb_block *b, const float *x, const float *
             continue;
         }
         /* expanded rows in a ring of three, each computed once */
-        struct x_source xs = x_source(b, x, in, thread, n);
         const int64_t slotf = (int64_t)b->g_b * rowf;
         int64_t next = r0 * s;
         for (int64_t r = r0; r < r1; r++) {
@@ -602,7 +601,8 @@ static void project_span(const struct mb_block *b, struct pc_kargs *a, int64_t n
     if (b->out_pad >= 0) { /* straight into the blocked output, a row's run at a time */
         const int64_t p = b->out_pad, xp = mb_in_pad(b);
         float *o_blk = out + n * b->o_img + ob0 * b->o_rows * b->o_cols * PC_VL;
-        const float *xb = x + n * b->x_img + ob0 * b->x_rows * b->x_cols * PC_VL;
+        const float *xb = /* the residual, where the packed input is blocked */
+            b->ek == 1 ? x + n * b->x_img + ob0 * b->x_rows * b->x_cols * PC_VL : NULL;
         struct pw_args pa = {0};
         pa.in_bs = a->blk_stride;
         pa.nblk = a->nblk;
@@ -785,7 +785,6 @@ static void rows_items(const struct mb_block *b, const float *in, const float *x
     for (int64_t it = i0; it < i1; it++) {
         const int64_t n = it / bands, band = it % bands;
         const int64_t r0 = b->oh * band / bands, r1 = b->oh * (band + 1) / bands;
-        const float *x_img = x + n * b->x_img;
         struct x_source xs = x_source(b, x, in, thread, n);
         const float *slot[3] = {ring, ring + slotf, ring + 2 * slotf};
         int64_t next = r0 * s;
@@ -808,7 +807,7 @@ static void rows_items(const struct mb_block *b, const float *in, const float *x
                 s2 = slot[(r * s + 2) % 3];
                 bstride = rowf;
             } else { /* the packed, padded input is the depthwise input */
-                s0 = x_img + (r * s) * rowf;
+                s0 = xs.img + (r * s) * rowf;
                 s1 = s0 + rowf;
                 s2 = s1 + rowf;
                 bstride = b->x_rows * rowf;
