@@ -1039,6 +1039,9 @@ START_TEST(buffers_are_aligned_zeroed_and_their_own)
             pc_free_floats(buf[i]);
     pc_free_floats(NULL);
     ck_assert_int_eq(pc_arena_chunks(), chunks0);
+    ck_assert_ptr_null(pc_alloc_floats(INT64_MAX)); /* a size that would wrap */
+    ck_assert_ptr_null(pc_alloc_floats(((int64_t)1 << 56) + 1));
+    ck_assert_int_eq(pc_arena_chunks(), chunks0);
 }
 END_TEST
 

@@ -98,6 +98,8 @@ static int64_t chunk_of(const void *p)
 
 float *pc_alloc_floats(int64_t n)
 {
+    if (n > ((int64_t)1 << 56)) /* no machine has it, and the sizes below must not wrap */
+        return NULL;
     const size_t bytes = ((size_t)(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
     void *p = NULL;
     if (bytes >= MIN_BYTES && huge_pages_on()) {
