@@ -11,6 +11,7 @@ core_base_libdlas_base_la_SOURCES = \
 	core/base/line_trip.h \
 	core/base/heartbeat.c \
 	core/base/heartbeat.h \
+	core/base/hugepages.h \
 	core/base/log.c \
 	core/base/progress.c \
 	core/base/progress.h \

@@ -4,6 +4,7 @@
 
 #include <dlas/status.h>
 #include <dlas/tensor.h>
+#include "hugepages.h"
 
 /* Buffers of 2 MiB or more (weights, activations, workspaces) are placed on
  * 2 MiB boundaries and advised to the kernel as huge-page memory
@@ -17,22 +18,12 @@
  * DLAS_HUGEPAGES=0 in the environment turns it off. */
 #define HUGE_PAGE ((size_t)2 << 20)
 
-static int use_huge_pages(void)
-{
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("DLAS_HUGEPAGES");
-        on = !(e && !strcmp(e, "0"));
-    }
-    return on;
-}
-
 void *dlas_aligned_alloc(size_t bytes)
 {
     void *p = NULL;
     if (bytes == 0)
         bytes = 64;
-    if (bytes >= HUGE_PAGE && use_huge_pages()) {
+    if (bytes >= HUGE_PAGE && huge_pages_wanted()) {
         size_t n = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
         if (posix_memalign(&p, HUGE_PAGE, n))
             return NULL;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "../base/hugepages.h"
 #include "pc_kernels.h"
 
 #define CHUNK ((size_t)2 << 20)
@@ -37,16 +38,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct chunk *chunks;
 static int64_t n_chunks, cap_chunks;
 static int64_t current = -1; /* the chunk handed out from, or -1 */
-
-static int huge_pages_on(void)
-{
-    static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("DLAS_HUGEPAGES");
-        on = !(e && !strcmp(e, "0"));
-    }
-    return on;
-}
 
 /* A new chunk (or run of chunks) of size bytes; its index, or -1. */
 static int64_t chunk_new(size_t size)
@@ -102,7 +93,7 @@ float *pc_alloc_floats(int64_t n)
         return NULL;
     const size_t bytes = ((size_t)(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
     void *p = NULL;
-    if (bytes >= MIN_BYTES && huge_pages_on()) {
+    if (bytes >= MIN_BYTES && huge_pages_wanted()) {
         pthread_mutex_lock(&lock);
         p = arena_alloc(bytes);
         pthread_mutex_unlock(&lock);
