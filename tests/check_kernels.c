@@ -607,9 +607,16 @@ START_TEST(mobile_block_row_schedule)
          MB_SCHED_ROWS),
         MBD(3, 35, 18, 1, 32, 1, 16, DLAS_ACT_RELU6, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
          MB_SCHED_ROWS, 3, 2),
+        /* an odd map at stride 2 (the last band's rows reach the padding) */
+        MBD(8, 37, 11, 1, 48, 2, 8, DLAS_ACT_RELU, DLAS_ACT_RELU6, DLAS_ACT_NONE, 0, DLAS_ACT_NONE,
+         MB_SCHED_ROWS),
+        /* a 3x3 expansion at stride 1 with the block's input added */
+        MBD(16, 19, 9, 1, 48, 1, 16, DLAS_ACT_NONE, DLAS_ACT_RELU6, DLAS_ACT_NONE, 1, DLAS_ACT_RELU,
+         MB_SCHED_ROWS, 3, 1),
     };
+    /* up to four threads: bands of 4 and 5 rows, an edge row in every band */
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
-        for (int threads = 2; threads <= 3; threads++)
+        for (int threads = 2; threads <= 4; threads++)
             for (int64_t batch = 1; batch <= 3; batch += 2) {
                 double err = mb_case(cases[k], batch, threads, 1);
                 ck_assert_msg(err < 1e-5, "case %zu (batch %lld, %d threads): rel. error %.3g",
