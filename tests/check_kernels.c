@@ -290,7 +290,17 @@ static float *nan_floats(size_t n)
 /* One block shape: the phases split over `threads` ranges (run one after
  * another, each with its own thread index), the output poisoned with NaN
  * and followed by a guard that must stay NaN. Returns the max rel. error. */
+static double mb_case_ws(struct mb_desc d, int64_t batch, int64_t ws_batch, int threads,
+                         int with_bias);
 static double mb_case(struct mb_desc d, int64_t batch, int threads, int with_bias)
+{
+    return mb_case_ws(d, batch, batch, threads, with_bias);
+}
+
+/* The same, the workspace sized for ws_batch (>= batch) images, as a plan
+ * sizes it for its largest batch, followed by a guard that must stay NaN. */
+static double mb_case_ws(struct mb_desc d, int64_t batch, int64_t ws_batch, int threads,
+                         int with_bias)
 {
     const int ek = d.expand_k ? d.expand_k : 1, es = d.expand_stride ? d.expand_stride : 1;
     const int64_t oh = ((d.h - 1) / es) / d.stride + 1, ow = ((d.w - 1) / es) / d.stride + 1;
@@ -317,7 +327,8 @@ static double mb_case(struct mb_desc d, int64_t batch, int threads, int with_bia
     const int guard = 37;
     /* poisoned: the kernel must write what it reads, and every output */
     float *out = nan_floats((size_t)(out_n + guard));
-    float *ws = nan_floats(mb_workspace_floats(b, batch, threads));
+    const size_t wsn = mb_workspace_floats(b, ws_batch, threads);
+    float *ws = nan_floats(wsn + (size_t)guard);
     for (int ph = 0; ph < MB_N_PHASES; ph++) {
         int64_t n = mb_items(b, (enum mb_phase)ph, batch, threads);
         for (int t = 0; t < threads; t++) {
@@ -337,6 +348,8 @@ static double mb_case(struct mb_desc d, int64_t batch, int threads, int with_bia
     }
     for (int i = 0; i < guard; i++)
         ck_assert_msg(isnan(out[out_n + i]), "guard %d after the output overwritten", i);
+    for (int i = 0; i < guard; i++)
+        ck_assert_msg(isnan(ws[wsn + (size_t)i]), "guard %d after the workspace overwritten", i);
     mb_free(b);
     free(we); free(wd); free(wp); free(be); free(bd); free(bp);
     free(in); free(out); free(ws); free(ref);
@@ -622,6 +635,11 @@ START_TEST(mobile_block_row_schedule)
                 ck_assert_msg(err < 1e-5, "case %zu (batch %lld, %d threads): rel. error %.3g",
                               k, (long long)batch, threads, err);
                 mb_layout_case(cases[k], batch, threads);
+                /* in a workspace sized for a batch the threads divide (no
+                 * edge rows there), as a plan of that largest batch has */
+                err = mb_case_ws(cases[k], batch, batch + 1, threads, 1);
+                ck_assert_msg(err < 1e-5, "case %zu (batch %lld of %lld, %d threads): %.3g", k,
+                              (long long)batch, (long long)batch + 1, threads, err);
             }
 }
 END_TEST

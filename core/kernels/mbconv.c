@@ -257,11 +257,14 @@ static int64_t x_floats(const struct mb_block *b, int64_t batch, int threads)
     return (b->ek == 3 ? (threads > 0 ? threads : 1) : batch) * b->x_img;
 }
 
+/* Every term but the edges grows with the batch; the edges exist only for
+ * a batch the threads do not divide, so they are counted for the most bands
+ * any batch up to this one takes (row_bands of a single image). */
 size_t mb_workspace_floats(const struct mb_block *b, int64_t batch, int threads)
 {
     return (size_t)(x_floats(b, batch, threads) + SLACK + batch * b->d_img + SLACK +
                     (int64_t)(threads > 0 ? threads : 1) * b->ring +
-                    edge_floats(b, batch, threads));
+                    batch * edge_floats(b, 1, threads));
 }
 
 /* Bands of output rows the hidden phase splits each (image, group) into:

@@ -103,7 +103,8 @@ int mb_takes_blocked(const struct mb_block *b);
 /* Floats of one image's output in the layout set (NCHW: out_c*oh*ow). */
 int64_t mb_out_floats(const struct mb_block *b);
 
-/* Workspace of a batch run on `threads` threads, in floats. */
+/* Workspace of a batch, or of any smaller one, run on `threads` threads,
+ * in floats (a plan sizes it once, for its largest batch). */
 size_t mb_workspace_floats(const struct mb_block *b, int64_t batch, int threads);
 
 /* The schedule mb_prepare chose (MB_SCHED_GROUPS or MB_SCHED_ROWS). */
