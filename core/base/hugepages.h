@@ -7,17 +7,21 @@
 #ifndef DLAS_BASE_HUGEPAGES_H
 #define DLAS_BASE_HUGEPAGES_H
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 static inline int huge_pages_wanted(void)
 {
-    static int on = -1;
-    if (on < 0) {
+    /* atomic: threads may ask at once (they all store the same answer) */
+    static _Atomic int on = -1;
+    int v = atomic_load_explicit(&on, memory_order_relaxed);
+    if (v < 0) {
         const char *e = getenv("DLAS_HUGEPAGES");
-        on = !(e && !strcmp(e, "0"));
+        v = !(e && !strcmp(e, "0"));
+        atomic_store_explicit(&on, v, memory_order_relaxed);
     }
-    return on;
+    return v;
 }
 
 #endif
