@@ -543,6 +543,14 @@ START_TEST(test_plan_blocks)
                                   b);
                 dlas_plan_free(pn);
             }
+            /* a plan for 4 images (bands of rows need no shared edges
+             * there) run at 1 and 3 (they do): its workspace holds them */
+            po.block_schedule = 2;
+            ck_assert_int_eq(dlas_plan_create_ex(g, &rig.h, &rig.be, prims, 2, &fb, 4, &po, &pn),
+                             0);
+            for (int b = 1; b <= 3; b += 2)
+                ck_assert_msg(plan_vs_ref(pn, g, b) < 1e-5, "max batch 4, batch %d", b);
+            dlas_plan_free(pn);
             po.block_schedule = 0;
         }
         if (cases[k].stems) {
