@@ -365,7 +365,10 @@ struct dlas_primitive_ops {
                    const struct dlas_params *p, void **state);
     size_t (*workspace)(void *state, int64_t batch);
     /* in: batch x in_c x in_h x in_w; out: batch x out_c x out_h x out_w,
-     * every element written. ws has workspace(batch) bytes. prof may be NULL.
+     * every element written. ws has workspace(B) bytes for the largest batch
+     * B the caller runs (a plan sizes it once, for its batch, and runs its
+     * last partial batch in it): a run of any batch up to B must fit in
+     * workspace(B) (the conformance suite runs B and B - 1 so). prof may be NULL.
      * in, out and ws are the backend's memory (be->ops->alloc): device
      * memory on a device backend, where run() queues its work on the
      * backend's stream and may return before it completes. */
