@@ -250,11 +250,14 @@ static int64_t edge_floats(const struct mb_block *b, int64_t batch, int threads)
     return bands > 1 ? batch * bands * 2 * b->nblk_hid * (b->ew + 2) * PC_VL : 0;
 }
 
+/* The threads a workspace is laid out for: 0 means 1. */
+static int64_t n_threads(int threads) { return threads > 0 ? threads : 1; }
+
 /* Floats of the packed input: an image's a batch, or with a 3x3 expansion
  * a copy of the padded image a thread (x_source). */
 static int64_t x_floats(const struct mb_block *b, int64_t batch, int threads)
 {
-    return (b->ek == 3 ? (threads > 0 ? threads : 1) : batch) * b->x_img;
+    return (b->ek == 3 ? n_threads(threads) : batch) * b->x_img;
 }
 
 /* Every term but the edges grows with the batch; the edges exist only for
@@ -263,7 +266,7 @@ static int64_t x_floats(const struct mb_block *b, int64_t batch, int threads)
 size_t mb_workspace_floats(const struct mb_block *b, int64_t batch, int threads)
 {
     return (size_t)(x_floats(b, batch, threads) + SLACK + batch * b->d_img + SLACK +
-                    (int64_t)(threads > 0 ? threads : 1) * b->ring +
+                    n_threads(threads) * b->ring +
                     batch * edge_floats(b, 1, threads));
 }
 
@@ -834,8 +837,7 @@ void mb_run(const struct mb_block *b, enum mb_phase ph, int64_t batch, const flo
     float *dbuf = x + x_floats(b, batch, threads) + SLACK;
     const float *xin = b->in_blocked ? in : x; /* the packed input */
     float *rings = dbuf + batch * b->d_img + SLACK, *ring = rings + (int64_t)thread * b->ring;
-    const int64_t nt = threads > 0 ? threads : 1;
-    float *edges = edge_floats(b, batch, threads) ? rings + nt * b->ring : NULL;
+    float *edges = edge_floats(b, batch, threads) ? rings + n_threads(threads) * b->ring : NULL;
     switch (ph) {
     case MB_PACK: pack_items(b, in, x, i0, i1); break;
     case MB_HIDDEN:

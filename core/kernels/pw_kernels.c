@@ -4,8 +4,8 @@
 #include "pc_kernels.h"
 
 /* The accumulators of VW positions x B channel blocks start at the bias;
- * each block is PC_NH native vectors (pc_kernels.h): acc[(p * B + b) *
- * PC_NH + h]. With HALF (a literal) the last block holds 8 channels (its
+ * each block is PC_NH native vectors (pc_kernels.h): acc[p * nn + b *
+ * PC_NH + h], nn = NNAT(B, HALF) below. With HALF (a literal) the last block holds 8 channels (its
  * weights' and bias's upper lanes are zero): the build's 8-float vector
  * (half a native one with AVX-512, in hacc[p]; one native vector without,
  * whose second one is then never computed). On a 256-bit FMA datapath
@@ -190,18 +190,17 @@ static const pw_fn table_half[PC_MAX_B][PC_MAX_VW] = TABLE(pwh);
 static const pw_fn table_s1[PC_MAX_B][PC_MAX_VW] = TABLE(cv1);
 static const pw_fn table_s2[PC_MAX_B][PC_MAX_VW] = TABLE(cv2);
 
-pw_fn pw_kernel(int vw, int b)
+/* (vw, b) within the tables (an entry may still be NULL) */
+static int in_tables(int vw, int b)
 {
-    if (vw < 1 || vw > PC_MAX_VW || b < 1 || b > PC_MAX_B)
-        return NULL;
-    return table[b - 1][vw - 1];
+    return vw >= 1 && vw <= PC_MAX_VW && b >= 1 && b <= PC_MAX_B;
 }
+
+pw_fn pw_kernel(int vw, int b) { return in_tables(vw, b) ? table[b - 1][vw - 1] : NULL; }
 
 pw_fn pw_kernel_half(int vw, int b)
 {
-    if (vw < 1 || vw > PC_MAX_VW || b < 1 || b > PC_MAX_B)
-        return NULL;
-    return table_half[b - 1][vw - 1];
+    return in_tables(vw, b) ? table_half[b - 1][vw - 1] : NULL;
 }
 
 int pw_half_tail(int64_t channels)
@@ -212,7 +211,7 @@ int pw_half_tail(int64_t channels)
 
 pw_fn pw_conv_kernel(int vw, int b, int s)
 {
-    if (vw < 1 || vw > PC_MAX_VW || b < 1 || b > PC_MAX_B || (s != 1 && s != 2))
+    if (!in_tables(vw, b) || (s != 1 && s != 2))
         return NULL;
     /* one table or the other, indexed each on its own: GCC's object-size
      * check (UBSan) mistakes a row of the conditional's result for the whole
