@@ -32,7 +32,7 @@ tests_libtestutil_la_CFLAGS = $(TEST_CFLAGS)
 # first, so that none of them is left running alone at the end. Their flags
 # are in their own sections below.
 CHECK_SUITES += tests/check_experiment tests/check_zoo tests/check_conformance \
-	tests/check_students tests/check_compare tests/check_train tests/check_surgery \
+	tests/check_students tests/check_compare tests/check_plan_random tests/check_train tests/check_surgery \
 	tests/check_mask tests/check_graph tests/check_loader tests/check_params
 if HAVE_CHECK
 TESTS += tests/plugin_template.sh
@@ -87,6 +87,8 @@ tests_check_parity_LDADD = $(TEST_LDADD)
 # (check_compare is in CHECK_SUITES above)
 tests_check_compare_CFLAGS = $(TEST_CFLAGS)
 tests_check_compare_LDADD = $(TEST_LDADD)
+tests_check_plan_random_CFLAGS = $(TEST_CFLAGS)
+tests_check_plan_random_LDADD = $(TEST_LDADD)
 
 # Loader fixtures: plugins that are broken on purpose. -rpath makes libtool
 # build real shared modules rather than convenience archives.

@@ -1,0 +1,697 @@
+/* Random graphs through the plan. The plan's pattern matchers (mobile
+ * blocks, stems, heads, residual adds run inside convs, pools run first,
+ * concats read in place, the blocked layout kept between blocks) and its
+ * workspace sizing were each tested on the shapes their authors thought
+ * of; this suite builds networks they did not: random chains of the zoo's
+ * motifs and their near misses (an activation that differs, a second
+ * reader, a stride or padding that breaks the pattern, odd channel counts,
+ * 1-pixel maps), plans each with random options, primitives, thread counts
+ * (1-4) and maximum batch, and runs it at batches up to that maximum
+ * against the core's reference forward: every output written (the output
+ * is poisoned), the relative error within float rounding, a second run bit
+ * for bit the first.
+ *
+ * DLAS_RANDOM_PLANS=N sets how many graphs (default 300; 40 under
+ * DLAS_TEST_SUBSET), DLAS_RANDOM_FIRST=F the first one's number (0);
+ * DLAS_RANDOM_SEED=S runs graph S alone, as a failure names it. A long
+ * sweep needs CK_TIMEOUT_MULTIPLIER (the test's limit is 600 s). */
+#include <check.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <dlas/dlas.h>
+
+#include "testutil.h"
+
+static struct dlas_registry *reg;
+
+/* ---- a small deterministic generator -------------------------------------------- */
+
+struct gen {
+    uint64_t s;
+    struct dlas_graph *g;
+    int cur;        /* the node the next motif reads */
+    int c, h, w;    /* its shape */
+    int n;          /* nodes named so far */
+    char name[32];
+    char log[512];  /* the motifs, for a failure's message */
+};
+
+static uint64_t next_u64(struct gen *r)
+{
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* uniform in [lo, hi] */
+static int pick(struct gen *r, int lo, int hi)
+{
+    return lo + (int)(next_u64(r) % (uint64_t)(hi - lo + 1));
+}
+
+/* 1 with probability 1/n */
+static int one_in(struct gen *r, int n)
+{
+    return pick(r, 1, n) == 1;
+}
+
+static const char *fresh(struct gen *r)
+{
+    snprintf(r->name, sizeof r->name, "n%d", r->n++);
+    return r->name;
+}
+
+static void note(struct gen *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct gen *r, const char *fmt, ...)
+{
+    size_t len = strlen(r->log);
+    va_list ap;
+    va_start(ap, fmt);
+    if (len + 1 < sizeof r->log)
+        vsnprintf(r->log + len, sizeof r->log - len, fmt, ap);
+    va_end(ap);
+}
+
+/* The node's shape becomes the current one. */
+static int take(struct gen *r, int id)
+{
+    ck_assert_msg(id >= 0 && dlas_graph_status(r->g) == 0, "builder: %s (graph so far: %s)",
+                  dlas_last_error(), r->log);
+    const struct dlas_node *n = dlas_graph_node(r->g, id);
+    r->cur = id;
+    r->c = (int)n->out_shape[0];
+    r->h = (int)n->out_shape[1];
+    r->w = (int)n->out_shape[2];
+    return id;
+}
+
+static int out_size(int in, int k, int s, int p, int d)
+{
+    const int span = d * (k - 1) + 1;
+    return in + 2 * p < span ? 0 : (in + 2 * p - span) / s + 1;
+}
+
+static int conv(struct gen *r, int in, int out_c, int k, int s, int p, int groups, int dil,
+                int bias)
+{
+    struct dlas_conv_attr a = dlas_conv(out_c, k, s, p);
+    a.groups = groups;
+    a.dil_h = a.dil_w = dil;
+    a.bias = bias;
+    return dlas_graph_conv2d(r->g, fresh(r), in, &a);
+}
+
+/* 0: none, 1: relu, 2: relu6 */
+static int act(struct gen *r, int in, int kind)
+{
+    return kind == 1 ? dlas_graph_relu(r->g, fresh(r), in)
+           : kind == 2 ? dlas_graph_relu6(r->g, fresh(r), in)
+                       : in;
+}
+
+static int bn(struct gen *r, int in)
+{
+    return dlas_graph_batchnorm(r->g, fresh(r), in, 1e-5f);
+}
+
+/* conv [-> bn] [-> act]: the layer most motifs are made of; a conv
+ * without its batchnorm usually has a bias */
+static int conv_bn_act(struct gen *r, int in, int out_c, int k, int s, int p, int groups,
+                       int actk)
+{
+    const int with_bn = !one_in(r, 6);
+    int y = conv(r, in, out_c, k, s, p, groups, 1, with_bn ? one_in(r, 8) : !one_in(r, 4));
+    if (with_bn)
+        y = bn(r, y);
+    return act(r, y, actk);
+}
+
+/* mostly relu6 (the mobile nets'), sometimes relu or none: near misses */
+static int mobile_act(struct gen *r)
+{
+    return one_in(r, 5) ? pick(r, 0, 1) : 2;
+}
+
+static int stride_for(struct gen *r)
+{
+    return r->h >= 3 && r->w >= 3 && one_in(r, 3) ? 2 : 1;
+}
+
+/* ---- the motifs ----------------------------------------------------------------- */
+
+/* ResNet's and DenseNet's stem: k x k conv, bn, relu, 3x3/2 max pool. */
+static void stem(struct gen *r)
+{
+    const int k = one_in(r, 2) ? 7 : 3, s = pick(r, 1, 2), oc = 8 * pick(r, 1, 4) + one_in(r, 4);
+    if (out_size(r->h, k, s, k / 2, 1) < 2 || out_size(r->w, k, s, k / 2, 1) < 2)
+        return;
+    note(r, "stem(%d,k%d/%d) ", oc, k, s);
+    int y = conv_bn_act(r, r->cur, oc, k, s, k / 2, 1, one_in(r, 6) ? 2 : 1);
+    struct dlas_pool_attr pa = dlas_pool(3, 2, 1);
+    pa.ceil_mode = one_in(r, 4);
+    y = dlas_graph_maxpool(r->g, fresh(r), y, &pa);
+    if (one_in(r, 8))
+        y = act(r, y, 1);
+    take(r, y);
+}
+
+/* MobileNet's blocks: [1x1 (or 3x3) expansion ->] depthwise 3x3 -> 1x1
+ * projection [+ the input]. */
+static void mobile(struct gen *r)
+{
+    const int in = r->cur, c = r->c, s = stride_for(r);
+    const int t = (int[]){1, 1, 2, 3, 6, 6}[pick(r, 0, 5)];
+    const int ek = t > 1 && one_in(r, 6) ? 3 : 1, es = ek == 3 && s == 1 ? pick(r, 1, 2) : 1;
+    const int hid = t * c > 200 ? 200 : t * c;
+    const int out_c = one_in(r, 2) ? c : 8 * pick(r, 1, 6) + (one_in(r, 4) ? pick(r, 1, 7) : 0);
+    note(r, "mobile(t%d,k%d/%d,dw/%d,%d) ", t, ek, es, s, out_c);
+    int y = in;
+    if (t > 1)
+        y = conv_bn_act(r, y, hid, ek, es, ek / 2, 1, mobile_act(r));
+    y = conv_bn_act(r, y, t > 1 ? hid : c, 3, s, 1, t > 1 ? hid : c, mobile_act(r));
+    y = conv_bn_act(r, y, out_c, 1, 1, 0, 1, one_in(r, 6) ? pick(r, 1, 2) : 0);
+    const int same = s == 1 && es == 1 && out_c == c;
+    if (same && !one_in(r, 4)) {
+        y = dlas_graph_add(r->g, fresh(r), y, in);
+        if (one_in(r, 5))
+            y = act(r, y, pick(r, 1, 2));
+    }
+    take(r, y);
+}
+
+/* ResNet's basic block (or its bottleneck), with an identity or a 1x1
+ * projection shortcut. */
+static void residual(struct gen *r)
+{
+    const int in = r->cur, c = r->c, s = stride_for(r);
+    const int out_c = s == 2 || one_in(r, 3) ? 8 * pick(r, 1, 6) + one_in(r, 5) : c;
+    const int bottleneck = one_in(r, 3);
+    note(r, "%s(/%d,%d) ", bottleneck ? "bottleneck" : "basic", s, out_c);
+    int y;
+    if (bottleneck) {
+        const int mid = out_c / 4 > 0 ? out_c / 4 : 1;
+        y = conv_bn_act(r, in, mid, 1, 1, 0, 1, 1);
+        y = conv_bn_act(r, y, mid, 3, s, 1, 1, 1);
+        y = conv_bn_act(r, y, out_c, 1, 1, 0, 1, 0);
+    } else {
+        y = conv_bn_act(r, in, out_c, 3, s, 1, 1, 1);
+        y = conv_bn_act(r, y, out_c, 3, 1, 1, 1, 0);
+    }
+    int sc = in;
+    if (s != 1 || out_c != c)
+        sc = conv_bn_act(r, in, out_c, 1, s, 0, 1, 0);
+    y = dlas_graph_add(r->g, fresh(r), y, sc);
+    take(r, act(r, y, one_in(r, 6) ? 0 : 1));
+}
+
+/* DenseNet's block: each layer (bn, relu, 1x1, bn, relu, 3x3) reads the
+ * concat of every feature map before it; the block's output is the concat
+ * of them all. */
+static void dense(struct gen *r)
+{
+    const int layers = pick(r, 1, 3), growth = pick(r, 2, 12);
+    int feats[4] = {r->cur};
+    note(r, "dense(%d,%d) ", layers, growth);
+    for (int l = 0; l < layers; l++) {
+        int x = l == 0 ? feats[0] : dlas_graph_concat(r->g, fresh(r), l + 1, feats);
+        x = act(r, bn(r, x), 1);
+        x = conv_bn_act(r, x, 4 * growth, 1, 1, 0, 1, 0);
+        x = act(r, bn(r, x), 1);
+        feats[l + 1] = conv(r, x, growth, 3, 1, 1, 1, 1, 0);
+    }
+    take(r, dlas_graph_concat(r->g, fresh(r), layers + 1, feats));
+}
+
+/* DenseNet's transition: bn, relu, 1x1 conv, 2x2 average pool. */
+static void transition(struct gen *r)
+{
+    if (r->h < 2 || r->w < 2)
+        return;
+    const int out_c = r->c / 2 > 0 ? r->c / 2 : 1;
+    note(r, "transition(%d) ", out_c);
+    int x = act(r, bn(r, r->cur), 1);
+    x = conv(r, x, out_c, 1, 1, 0, 1, 1, one_in(r, 4));
+    struct dlas_pool_attr pa = dlas_pool(2, 2, 0);
+    take(r, dlas_graph_avgpool(r->g, fresh(r), x, &pa));
+}
+
+/* Any conv: kernel 1-5, stride, padding, dilation, groups. */
+static void any_conv(struct gen *r)
+{
+    const int k = (int[]){1, 1, 3, 3, 5}[pick(r, 0, 4)], s = stride_for(r);
+    const int dil = k > 1 && one_in(r, 5) ? 2 : 1, p = pick(r, 0, k / 2) * dil;
+    if (out_size(r->h, k, s, p, dil) < 1 || out_size(r->w, k, s, p, dil) < 1)
+        return;
+    int groups = 1, out_c = 8 * pick(r, 1, 5) + (one_in(r, 3) ? pick(r, 1, 7) : 0);
+    if (one_in(r, 3)) { /* depthwise, or groups of a common divisor */
+        groups = one_in(r, 2) ? r->c : (r->c % 2 == 0 ? 2 : 1);
+        out_c = groups * pick(r, 1, 3);
+    }
+    note(r, "conv(%d,k%d/%d,p%d,d%d,g%d) ", out_c, k, s, p, dil, groups);
+    take(r, conv_bn_act(r, r->cur, out_c, k, s, p, groups, pick(r, 0, 2)));
+}
+
+/* A max or average pool of any valid window. */
+static void any_pool(struct gen *r)
+{
+    const int k = pick(r, 2, 3), s = pick(r, 1, 2), p = pick(r, 0, k / 2);
+    if (out_size(r->h, k, s, p, 1) < 1 || out_size(r->w, k, s, p, 1) < 1)
+        return;
+    struct dlas_pool_attr pa = dlas_pool(k, s, p);
+    pa.ceil_mode = one_in(r, 3);
+    pa.count_include_pad = one_in(r, 2);
+    const int avg = one_in(r, 2);
+    note(r, "%spool(k%d/%d,p%d%s) ", avg ? "avg" : "max", k, s, p, pa.ceil_mode ? ",ceil" : "");
+    take(r, avg ? dlas_graph_avgpool(r->g, fresh(r), r->cur, &pa)
+                : dlas_graph_maxpool(r->g, fresh(r), r->cur, &pa));
+}
+
+/* Two branches from the current node, added: a node read twice. */
+static void branches(struct gen *r)
+{
+    const int in = r->cur, c = r->c;
+    note(r, "branches ");
+    int a = conv_bn_act(r, in, c, 3, 1, 1, one_in(r, 2) ? c : 1, pick(r, 0, 2));
+    int b = one_in(r, 2) ? conv_bn_act(r, in, c, 1, 1, 0, 1, 0) : act(r, in, 1);
+    take(r, dlas_graph_add(r->g, fresh(r), a, b));
+}
+
+/* How the network ends: MobileNet's head (1x1, bn, relu6, global pool,
+ * linear), a global pool and linear, a linear on the flattened map, or the
+ * map itself. */
+static void ending(struct gen *r)
+{
+    const int how = pick(r, 0, 3);
+    int y = r->cur;
+    if (how == 0) {
+        note(r, "head");
+        y = conv_bn_act(r, y, 8 * pick(r, 2, 20), 1, 1, 0, 1, mobile_act(r));
+    }
+    if (how <= 1) {
+        note(r, "%sgap-linear", how ? "" : ",");
+        y = dlas_graph_global_avgpool(r->g, fresh(r), y);
+        y = dlas_graph_flatten(r->g, fresh(r), y);
+        y = dlas_graph_linear(r->g, fresh(r), y, pick(r, 1, 17), 1);
+    } else if (how == 2 && (int64_t)r->c * r->h * r->w <= 4096) {
+        note(r, "linear");
+        y = dlas_graph_flatten(r->g, fresh(r), y);
+        y = dlas_graph_linear(r->g, fresh(r), y, pick(r, 1, 11), !one_in(r, 3));
+    }
+    if (y != r->cur)
+        take(r, y);
+}
+
+/* A random network: an input of 1-24 channels and 1-48 pixels a side, 2-6
+ * motifs, an ending. */
+static struct dlas_graph *random_graph(uint64_t seed, struct gen *r)
+{
+    memset(r, 0, sizeof *r);
+    r->s = seed * 0x2545f4914f6cdd1dull + 1;
+    r->g = dlas_graph_new();
+    const int c = (int[]){1, 3, 3, 3, 4, 5, 8, 16, 24}[pick(r, 0, 8)];
+    const int h = one_in(r, 8) ? pick(r, 1, 4) : pick(r, 5, 48);
+    const int w = one_in(r, 3) ? h : (one_in(r, 8) ? pick(r, 1, 4) : pick(r, 5, 48));
+    note(r, "in %dx%dx%d: ", c, h, w);
+    take(r, dlas_graph_input(r->g, "in", c, h, w));
+    if (one_in(r, 2))
+        stem(r);
+    static void (*const motifs[])(struct gen *) = {mobile, mobile, mobile,   residual,
+                                                   residual, dense, transition, any_conv,
+                                                   any_conv, any_pool, branches};
+    const int n = pick(r, 2, 6);
+    for (int i = 0; i < n; i++)
+        motifs[pick(r, 0, (int)(sizeof motifs / sizeof motifs[0]) - 1)](r);
+    ending(r);
+    ck_assert_msg(dlas_graph_status(r->g) == 0 && dlas_graph_validate(r->g) == 0, "%s: %s",
+                  r->log, dlas_last_error());
+    /* weights at the model's own scale, batchnorms away from identity */
+    struct dlas_rng rng;
+    dlas_rng_seed(&rng, seed);
+    ck_assert_int_eq(dlas_graph_init_weights(r->g, &rng), 0);
+    for (int i = 0; i < dlas_graph_n_nodes(r->g); i++) {
+        struct dlas_node *nd = dlas_graph_node(r->g, i);
+        if (nd->op == DLAS_OP_BATCHNORM)
+            for (int64_t k = 0; k < nd->out_shape[0]; k++) {
+                dlas_f32(&nd->weight)[k] = 0.5f + dlas_rng_uniform(&rng);
+                dlas_f32(&nd->bias)[k] = dlas_rng_normal(&rng) * 0.3f;
+                dlas_f32(&nd->running_mean)[k] = dlas_rng_normal(&rng) * 0.2f;
+                dlas_f32(&nd->running_var)[k] = 0.5f + dlas_rng_uniform(&rng);
+            }
+        else if (nd->op == DLAS_OP_CONV2D && nd->bias.data)
+            for (int64_t k = 0; k < nd->out_shape[0]; k++)
+                dlas_f32(&nd->bias)[k] = dlas_rng_normal(&rng) * 0.2f;
+    }
+    return r->g;
+}
+
+/* ---- the plan's side ------------------------------------------------------------ */
+
+static const char *const prim_names[] = {"direct",  "grouped-spatial-pack", "spatial-pack",
+                                         "winograd", "im2col-gemm",         "pointwise",
+                                         "sparse-direct"};
+enum { N_PRIMS = sizeof prim_names / sizeof prim_names[0], MAX_THREADS = 4 };
+
+static struct dlas_primitive_choice prims[N_PRIMS];
+static struct dlas_params *prim_params[N_PRIMS];
+static struct dlas_rng host_rng;
+static struct dlas_host host;
+static struct dlas_backend backends[MAX_THREADS + 1];
+
+static void setup(void)
+{
+    reg = dlas_test_registry("check_plan_random");
+    ck_assert(reg != NULL);
+    dlas_test_host(&host, &host_rng, 5, -1);
+    for (int k = 0; k < N_PRIMS; k++) {
+        const struct dlas_component *c =
+            dlas_registry_find(reg, DLAS_KIND_PRIMITIVE, prim_names[k]);
+        ck_assert_msg(c != NULL, "primitive %s: %s", prim_names[k], dlas_last_error());
+        prim_params[k] = NULL;
+        if (c->params)
+            ck_assert_int_eq(dlas_params_defaults(c->params, &prim_params[k]), 0);
+        prims[k] = (struct dlas_primitive_choice){c->name, c, prim_params[k]};
+    }
+    const struct dlas_component *be = dlas_registry_find(reg, DLAS_KIND_BACKEND, "openmp");
+    ck_assert(be != NULL);
+    for (int t = 1; t <= MAX_THREADS; t++) {
+        struct dlas_params *p = NULL;
+        char v[8];
+        snprintf(v, sizeof v, "%d", t);
+        ck_assert_int_eq(dlas_params_defaults(be->params, &p), 0);
+        ck_assert_int_eq(dlas_params_set(p, "threads", v, "test"), 0);
+        backends[t].ops = be->ops;
+        ck_assert_int_eq(backends[t].ops->init(&host, p, &backends[t].ctx), 0);
+        dlas_params_free(p);
+    }
+}
+
+static void teardown(void)
+{
+    for (int t = 1; t <= MAX_THREADS; t++)
+        backends[t].ops->release(backends[t].ctx);
+    for (int k = 0; k < N_PRIMS; k++)
+        dlas_params_free(prim_params[k]);
+    dlas_registry_free(reg);
+}
+
+/* What a case plans with, drawn from its own generator after the graph. */
+struct setting {
+    int threads, n_prims, with_auto;
+    int64_t max_batch;
+    struct dlas_primitive_choice p[N_PRIMS];
+    struct dlas_plan_options po;
+    char text[256];
+};
+
+static void draw_setting(struct gen *r, struct setting *s)
+{
+    memset(s, 0, sizeof *s);
+    s->threads = pick(r, 1, MAX_THREADS);
+    s->max_batch = pick(r, 1, 5);
+    /* a random nonempty subset of the primitives, in random order */
+    int order[N_PRIMS];
+    for (int k = 0; k < N_PRIMS; k++)
+        order[k] = k;
+    for (int k = N_PRIMS - 1; k > 0; k--) {
+        int j = pick(r, 0, k), t = order[k];
+        order[k] = order[j];
+        order[j] = t;
+    }
+    s->n_prims = pick(r, 1, 3);
+    dlas_plan_options_default(&s->po);
+    s->po.blocks = !one_in(r, 4);
+    s->po.block_nchw = one_in(r, 5);
+    s->po.block_schedule = one_in(r, 2) ? 0 : pick(r, 1, 2);
+    s->po.block_no_head = one_in(r, 6);
+    s->po.block_no_stem = one_in(r, 6);
+    s->po.no_residual = one_in(r, 6);
+    s->po.no_pool_first = one_in(r, 6);
+    s->po.concat_copy = one_in(r, 6);
+    s->with_auto = one_in(r, 5);
+    int len = snprintf(s->text, sizeof s->text,
+                       "%d threads, max batch %lld, blocks %d (nchw %d, schedule %d, no head %d, "
+                       "no stem %d), no residual %d, no pool first %d, concat copy %d%s; prims",
+                       s->threads, (long long)s->max_batch, s->po.blocks, s->po.block_nchw,
+                       s->po.block_schedule, s->po.block_no_head, s->po.block_no_stem,
+                       s->po.no_residual, s->po.no_pool_first, s->po.concat_copy,
+                       s->with_auto ? ", auto" : "");
+    for (int k = 0; k < s->n_prims; k++) {
+        s->p[k] = prims[order[k]];
+        if (len > 0 && (size_t)len < sizeof s->text)
+            len += snprintf(s->text + len, sizeof s->text - (size_t)len, " %s",
+                            prim_names[order[k]]);
+    }
+}
+
+/* The plan's output for input x (batch images): every float written, a
+ * second run bit for bit the first. Returns the output (free() it). */
+static float *run_plan(struct dlas_plan *p, const struct dlas_tensor *x, const char *what)
+{
+    const int64_t batch = x->dims[0], on = dlas_plan_output_numel(p) * batch;
+    float *out = malloc((size_t)on * sizeof *out), *again = malloc((size_t)on * sizeof *again);
+    for (int64_t i = 0; i < on; i++)
+        out[i] = again[i] = NAN;
+    ck_assert_msg(dlas_plan_run(p, batch, dlas_f32(x), out) == 0, "%s: run: %s", what,
+                  dlas_last_error());
+    for (int64_t i = 0; i < on; i++)
+        ck_assert_msg(isfinite(out[i]), "%s, batch %lld: output %lld not written: %g", what,
+                      (long long)batch, (long long)i, out[i]);
+    ck_assert_msg(dlas_plan_run(p, batch, dlas_f32(x), again) == 0, "%s: run: %s", what,
+                  dlas_last_error());
+    ck_assert_msg(memcmp(out, again, (size_t)on * sizeof *out) == 0,
+                  "%s, batch %lld: a second run differs", what, (long long)batch);
+    free(again);
+    return out;
+}
+
+/* The largest output of g's magnitude network on |x|: every weight, bias
+ * and input by its absolute value, every batchnorm's terms made to add
+ * (|gamma|, -|mean|, |beta|). Each of its outputs bounds the sum of the
+ * absolute values of the terms that make the real network's output, layer
+ * by layer (relu, max and average pooling, adds and concats keep the bound;
+ * relu6 becomes relu there, whose output bounds the error relu6 passes on), which is what float rounding scales with: a network whose output
+ * is small next to its terms (a cancellation) rounds to a large relative
+ * error in every correct plan. */
+static double magnitude(const struct dlas_graph *g, const struct dlas_tensor *x)
+{
+    struct dlas_graph *a = dlas_graph_clone(g);
+    ck_assert(a != NULL);
+    for (int i = 0; i < dlas_graph_n_nodes(a); i++) {
+        struct dlas_node *n = dlas_graph_node(a, i);
+        if (n->op == DLAS_OP_RELU6) /* a clamp would bound the values, not the terms' sum */
+            n->op = DLAS_OP_RELU;
+        struct dlas_tensor *t[] = {&n->weight, &n->bias, &n->running_mean};
+        for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+            for (int64_t j = 0; t[k]->data && j < dlas_tensor_numel(t[k]); j++)
+                dlas_f32(t[k])[j] = (k == 2 ? -1 : 1) * fabsf(dlas_f32(t[k])[j]);
+    }
+    struct dlas_tensor ax = {0}, out = {0};
+    ck_assert_int_eq(dlas_tensor_alloc(&ax, DLAS_F32, x->ndim, x->dims), 0);
+    for (int64_t i = 0; i < dlas_tensor_numel(x); i++)
+        dlas_f32(&ax)[i] = fabsf(dlas_f32(x)[i]);
+    ck_assert_int_eq(dlas_graph_forward_ref(a, &ax, &out), 0);
+    double m = 0;
+    for (int64_t i = 0; i < dlas_tensor_numel(&out); i++)
+        m = fmax(m, dlas_f32(&out)[i]);
+    dlas_tensor_free(&ax);
+    dlas_tensor_free(&out);
+    dlas_graph_free(a);
+    return m;
+}
+
+/* How far a correct float forward of g may stray, as a fraction of the
+ * magnitude network's output: a sum of K terms in float, in any order,
+ * errs by at most (K - 1) u of the sum of their absolute values (u =
+ * 2^-24; Higham, Accuracy and Stability of Numerical Algorithms, 4.2),
+ * folding a batchnorm into a conv's weights and rounding the output add a
+ * few u more, and through the layers after it that error is bounded by the
+ * magnitude network too; so the bound is u times the sum over the nodes of
+ * their terms per output, plus 3. Winograd's transforms multiply a layer's
+ * rounding by their constants (up to 8 for F(4x4,3x3)'s output transform
+ * and 5.25 for its input's): 64 times its layers' terms there. This is a
+ * worst case: measured differences are 10-1000 times below it, and a
+ * wrong index, a row not written or a missed activation exceeds it. */
+static double rounding_bound(const struct dlas_plan *p, const struct dlas_graph *g)
+{
+    double terms = 0;
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+        const struct dlas_node *n = dlas_graph_node(g, i);
+        const struct dlas_node *in = n->n_inputs ? dlas_graph_node(g, n->inputs[0]) : NULL;
+        double k = 1;
+        if (n->op == DLAS_OP_CONV2D)
+            k = (double)(in->out_shape[0] / n->attr.conv.groups) * n->attr.conv.kh *
+                n->attr.conv.kw * (strcmp(dlas_plan_binding(p, i), "winograd") ? 1 : 64);
+        else if (n->op == DLAS_OP_LINEAR)
+            k = (double)in->out_shape[0];
+        else if (n->op == DLAS_OP_AVGPOOL)
+            k = (double)n->attr.pool.kh * n->attr.pool.kw;
+        else if (n->op == DLAS_OP_GLOBAL_AVGPOOL)
+            k = (double)in->out_shape[1] * in->out_shape[2];
+        terms += k + 3;
+    }
+    return terms * 0x1p-24;
+}
+
+/* The plan against the reference forward at one batch: the largest
+ * difference within the rounding bound (above) of the magnitude network's
+ * largest output. */
+static void check_batch(struct dlas_plan *p, const struct dlas_graph *g, int64_t batch,
+                        uint64_t seed, const char *what)
+{
+    const struct dlas_node *in = dlas_graph_node(g, 0);
+    const int64_t per = in->out_shape[0] * in->out_shape[1] * in->out_shape[2];
+    int64_t dims[4] = {batch, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
+    struct dlas_tensor x = {0}, ref = {0};
+    ck_assert_int_eq(dlas_tensor_alloc(&x, DLAS_F32, 4, dims), 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, seed ^ 0x5bd1e995u);
+    for (int64_t i = 0; i < batch * per; i++)
+        dlas_f32(&x)[i] = dlas_rng_normal(&r);
+    ck_assert_int_eq(dlas_graph_forward_ref(g, &x, &ref), 0);
+    const int64_t on = dlas_plan_output_numel(p) * batch;
+    ck_assert_int_eq(on, dlas_tensor_numel(&ref));
+    float *out = run_plan(p, &x, what);
+    double diff = 0;
+    for (int64_t i = 0; i < on; i++)
+        diff = fmax(diff, fabs((double)out[i] - dlas_f32(&ref)[i]));
+    const double m = magnitude(g, &x);
+    const double bound = rounding_bound(p, g);
+    ck_assert_msg(diff <= bound * m,
+                  "%s, batch %lld: the largest difference %.3g is %.3g of the terms' magnitude, "
+                  "over the rounding bound %.3g (rel. error %.3g; blocks: %s; converts: %s)",
+                  what, (long long)batch, diff, diff / m, bound,
+                  dlas_rel_error(out, dlas_f32(&ref), on),
+                  dlas_plan_blocks(p), dlas_plan_conversions(p));
+    free(out);
+    dlas_tensor_free(&x);
+    dlas_tensor_free(&ref);
+}
+
+/* Auto's choices for the setting (a short measurement: the choices only
+ * need to be valid ones), into layer_prim and block_mask. */
+static void choose_by_auto(const struct dlas_graph *g, struct setting *s, int *layer_prim,
+                           int *mask, const char *what)
+{
+    struct dlas_plan_auto_options ao;
+    dlas_plan_auto_options_default(&ao);
+    ao.batch = s->max_batch;
+    ao.min_runs = 1;
+    ao.max_runs = 2;
+    struct dlas_plan_auto_report rep = {0};
+    ck_assert_msg(dlas_plan_auto_select(g, &host, &backends[s->threads], s->p, s->n_prims,
+                                        &prims[4], &ao, layer_prim,
+                                        s->po.blocks ? mask : NULL, &rep) == 0,
+                  "%s: auto: %s", what, dlas_last_error());
+    free(rep.text);
+    s->po.layer_prim = layer_prim;
+    s->po.block_mask = s->po.blocks ? mask : NULL;
+}
+
+/* The graph under test, named on stderr if it crashes the test (a heap
+ * overrun that glibc catches at free, a sanitizer's report): Check then
+ * names only the test. */
+static char current[1100];
+
+static void name_the_graph(int sig)
+{
+    ssize_t unused = write(STDERR_FILENO, current, strlen(current));
+    (void)unused;
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void one_graph(uint64_t seed)
+{
+    struct gen r;
+    struct dlas_graph *g = random_graph(seed, &r);
+    struct setting s;
+    draw_setting(&r, &s);
+    char what[1024];
+    snprintf(what, sizeof what, "graph %llu (%s; %s)", (unsigned long long)seed, r.log, s.text);
+    snprintf(current, sizeof current, "crashed in %s\n", what);
+    const int nn = dlas_graph_n_nodes(g);
+    int *layer_prim = malloc((size_t)nn * sizeof *layer_prim);
+    int *mask = calloc((size_t)nn, sizeof *mask);
+    if (s.with_auto)
+        choose_by_auto(g, &s, layer_prim, mask, what);
+    struct dlas_plan *p = NULL;
+    ck_assert_msg(dlas_plan_create_ex(g, &host, &backends[s.threads], s.p, s.n_prims, &prims[4],
+                                      s.max_batch, &s.po, &p) == 0,
+                  "%s: plan: %s", what, dlas_last_error());
+    /* the largest batch, one image, and one between */
+    int64_t batches[3] = {s.max_batch, 1, s.max_batch > 2 ? pick(&r, 2, (int)s.max_batch - 1) : 0};
+    for (int k = 0; k < 3; k++)
+        if (batches[k] > 0 && (k == 0 || batches[k] != s.max_batch))
+            check_batch(p, g, batches[k], seed, what);
+    dlas_plan_free(p);
+    free(layer_prim);
+    free(mask);
+    dlas_graph_free(g);
+}
+
+static long env_long(const char *name, long dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtol(v, NULL, 10) : dflt;
+}
+
+START_TEST(test_random_plans)
+{
+    const int sigs[] = {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+    for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++)
+        signal(sigs[k], name_the_graph);
+    const long one = env_long("DLAS_RANDOM_SEED", -1);
+    if (one >= 0) {
+        one_graph((uint64_t)one);
+        return;
+    }
+    const long first = env_long("DLAS_RANDOM_FIRST", 0);
+    const long n = env_long("DLAS_RANDOM_PLANS", dlas_test_subset() ? 40 : 300);
+    for (long k = first; k < first + n; k++)
+        one_graph((uint64_t)k);
+}
+END_TEST
+
+/* The generator makes what it means to: the motifs the plan fuses occur
+ * (blocks, a head, a stem among the graphs), so that a change that broke
+ * the generator would not leave the sweep testing plain layers only. */
+START_TEST(test_generator_reaches_the_fusions)
+{
+    int blocks = 0, heads = 0, graphs_with_blocks = 0;
+    for (uint64_t seed = 0; seed < 40; seed++) {
+        struct gen r;
+        struct dlas_graph *g = random_graph(seed, &r);
+        struct dlas_plan_options po;
+        dlas_plan_options_default(&po);
+        po.blocks = 1;
+        struct dlas_plan *p = NULL;
+        ck_assert_msg(dlas_plan_create_ex(g, &host, &backends[1], prims, 1, &prims[4], 1, &po,
+                                          &p) == 0,
+                      "graph %llu: %s", (unsigned long long)seed, dlas_last_error());
+        blocks += dlas_plan_n_blocks(p);
+        graphs_with_blocks += dlas_plan_n_blocks(p) > 0;
+        heads += strstr(r.log, "head") != NULL;
+        dlas_plan_free(p);
+        dlas_graph_free(g);
+    }
+    ck_assert_int_ge(graphs_with_blocks, 10);
+    ck_assert_int_ge(blocks, 20);
+    ck_assert_int_ge(heads, 4);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("plan_random");
+    TCase *tc = dlas_test_case(s, "random graphs", setup, teardown, 600);
+    tcase_add_test(tc, test_generator_reaches_the_fusions);
+    tcase_add_test(tc, test_random_plans);
+    return dlas_test_run(s);
+}
