@@ -308,6 +308,28 @@ static void ending(struct gen *r)
         take(r, y);
 }
 
+/* Weights at the model's own scale; batchnorms away from identity, convs'
+ * biases nonzero. */
+static void randomize(struct dlas_graph *g, uint64_t seed)
+{
+    struct dlas_rng rng;
+    dlas_rng_seed(&rng, seed);
+    ck_assert_int_eq(dlas_graph_init_weights(g, &rng), 0);
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+        struct dlas_node *nd = dlas_graph_node(g, i);
+        if (nd->op == DLAS_OP_BATCHNORM)
+            for (int64_t k = 0; k < nd->out_shape[0]; k++) {
+                dlas_f32(&nd->weight)[k] = 0.5f + dlas_rng_uniform(&rng);
+                dlas_f32(&nd->bias)[k] = dlas_rng_normal(&rng) * 0.3f;
+                dlas_f32(&nd->running_mean)[k] = dlas_rng_normal(&rng) * 0.2f;
+                dlas_f32(&nd->running_var)[k] = 0.5f + dlas_rng_uniform(&rng);
+            }
+        else if (nd->op == DLAS_OP_CONV2D && nd->bias.data)
+            for (int64_t k = 0; k < nd->out_shape[0]; k++)
+                dlas_f32(&nd->bias)[k] = dlas_rng_normal(&rng) * 0.2f;
+    }
+}
+
 /* A random network: an input of 1-24 channels and 1-48 pixels a side, 2-6
  * motifs, an ending. */
 static struct dlas_graph *random_graph(uint64_t seed, struct gen *r)
@@ -331,23 +353,7 @@ static struct dlas_graph *random_graph(uint64_t seed, struct gen *r)
     ending(r);
     ck_assert_msg(dlas_graph_status(r->g) == 0 && dlas_graph_validate(r->g) == 0, "%s: %s",
                   r->log, dlas_last_error());
-    /* weights at the model's own scale, batchnorms away from identity */
-    struct dlas_rng rng;
-    dlas_rng_seed(&rng, seed);
-    ck_assert_int_eq(dlas_graph_init_weights(r->g, &rng), 0);
-    for (int i = 0; i < dlas_graph_n_nodes(r->g); i++) {
-        struct dlas_node *nd = dlas_graph_node(r->g, i);
-        if (nd->op == DLAS_OP_BATCHNORM)
-            for (int64_t k = 0; k < nd->out_shape[0]; k++) {
-                dlas_f32(&nd->weight)[k] = 0.5f + dlas_rng_uniform(&rng);
-                dlas_f32(&nd->bias)[k] = dlas_rng_normal(&rng) * 0.3f;
-                dlas_f32(&nd->running_mean)[k] = dlas_rng_normal(&rng) * 0.2f;
-                dlas_f32(&nd->running_var)[k] = 0.5f + dlas_rng_uniform(&rng);
-            }
-        else if (nd->op == DLAS_OP_CONV2D && nd->bias.data)
-            for (int64_t k = 0; k < nd->out_shape[0]; k++)
-                dlas_f32(&nd->bias)[k] = dlas_rng_normal(&rng) * 0.2f;
-    }
+    randomize(r->g, seed);
     return r->g;
 }
 
@@ -607,14 +613,15 @@ static void name_the_graph(int sig)
     raise(sig);
 }
 
-static void one_graph(uint64_t seed)
+/* g planned with a setting drawn from r, run against the reference at the
+ * setting's largest batch, one image and one between; named `name` (the
+ * graph's number and how it was made) in every message. */
+static void check_planned(struct dlas_graph *g, struct gen *r, uint64_t seed, const char *name)
 {
-    struct gen r;
-    struct dlas_graph *g = random_graph(seed, &r);
     struct setting s;
-    draw_setting(&r, &s);
+    draw_setting(r, &s);
     char what[1024];
-    snprintf(what, sizeof what, "graph %llu (%s; %s)", (unsigned long long)seed, r.log, s.text);
+    snprintf(what, sizeof what, "%s; %s", name, s.text);
     snprintf(current, sizeof current, "crashed in %s\n", what);
     const int nn = dlas_graph_n_nodes(g);
     int *layer_prim = malloc((size_t)nn * sizeof *layer_prim);
@@ -625,15 +632,119 @@ static void one_graph(uint64_t seed)
     ck_assert_msg(dlas_plan_create_ex(g, &host, &backends[s.threads], s.p, s.n_prims, &prims[4],
                                       s.max_batch, &s.po, &p) == 0,
                   "%s: plan: %s", what, dlas_last_error());
-    /* the largest batch, one image, and one between */
-    int64_t batches[3] = {s.max_batch, 1, s.max_batch > 2 ? pick(&r, 2, (int)s.max_batch - 1) : 0};
+    int64_t batches[3] = {s.max_batch, 1, s.max_batch > 2 ? pick(r, 2, (int)s.max_batch - 1) : 0};
     for (int k = 0; k < 3; k++)
         if (batches[k] > 0 && (k == 0 || batches[k] != s.max_batch))
             check_batch(p, g, batches[k], seed, what);
     dlas_plan_free(p);
     free(layer_prim);
     free(mask);
+}
+
+static void one_graph(uint64_t seed)
+{
+    struct gen r;
+    struct dlas_graph *g = random_graph(seed, &r);
+    char name[600];
+    snprintf(name, sizeof name, "graph %llu (%s)", (unsigned long long)seed, r.log);
+    check_planned(g, &r, seed, name);
     dlas_graph_free(g);
+}
+
+/* A zoo model with random hyperparameters on a random input, its
+ * batchnorms away from identity: the builders' own shapes (widths that
+ * round, maps that shrink to a pixel, grouped and bottleneck blocks), which
+ * the motifs above only imitate. */
+static struct dlas_graph *random_zoo(uint64_t seed, struct gen *r)
+{
+    memset(r, 0, sizeof *r);
+    r->s = seed * 0x9e3779b97f4a7c15ull + 7;
+    static const char *const styles[] = {"auto", "imagenet", "cifar"};
+    char kv[12][24];
+    const char *model;
+    int n = 0, c = one_in(r, 4) ? 1 : 3, hw = pick(r, 12, 40);
+#define KV(k, ...) (snprintf(kv[n], sizeof kv[n], "%s", k), \
+                    snprintf(kv[n + 1], sizeof kv[n + 1], __VA_ARGS__), n += 2)
+    switch (pick(r, 0, 4)) {
+    case 0:
+        model = "mobilenet";
+        KV("version", "%d", pick(r, 1, 2));
+        KV("width", "%s", (const char *[]){"0.25", "0.35", "0.5", "0.75", "1.0", "1.3"}[pick(r, 0, 5)]);
+        KV("style", "%s", styles[pick(r, 0, 2)]);
+        break;
+    case 1:
+        model = "resnet";
+        if (one_in(r, 2)) {
+            KV("depth", "%d", (int[]){8, 14, 20}[pick(r, 0, 2)]);
+            KV("style", "cifar");
+        } else {
+            KV("depth", "%d", (int[]){18, 34, 50}[pick(r, 0, 2)]);
+            KV("style", "%s", styles[pick(r, 1, 2)]);
+            hw = pick(r, 12, 36);
+        }
+        break;
+    case 2:
+        model = "densenet";
+        KV("depth", "%d", (int[]){16, 22, 40}[pick(r, 0, 2)]);
+        KV("growth", "%d", pick(r, 2, 12));
+        KV("style", "%s", styles[pick(r, 0, 2)]);
+        break;
+    case 3:
+        model = "wrn";
+        KV("depth", "%d", (int[]){10, 16}[pick(r, 0, 1)]);
+        KV("width", "%d", pick(r, 1, 2));
+        KV("block", "%s", (const char *[]){"basic", "grouped", "bottleneck", "grouped_bottleneck",
+                                           "dwsep"}[pick(r, 0, 4)]);
+        KV("groups", "%d", (int[]){1, 2, 4}[pick(r, 0, 2)]);
+        KV("bottleneck", "%d", pick(r, 1, 4));
+        break;
+    default:
+        model = "vgg";
+        KV("depth", "11");
+        KV("batchnorm", "%s", one_in(r, 2) ? "true" : "false");
+        KV("style", "cifar");
+        hw = pick(r, 8, 24);
+        break;
+    }
+#undef KV
+    int w = one_in(r, 2) ? hw : pick(r, 12, 40);
+    note(r, "%s", model);
+    for (int k = 0; k < n; k += 2)
+        note(r, " %s=%s", kv[k], kv[k + 1]);
+    const struct dlas_component *mc = dlas_registry_find(reg, DLAS_KIND_MODEL, model);
+    ck_assert_msg(mc != NULL, "model %s: %s", model, dlas_last_error());
+    struct dlas_params *mp = NULL;
+    ck_assert_int_eq(dlas_params_defaults(mc->params, &mp), 0);
+    for (int k = 0; k < n; k += 2)
+        ck_assert_msg(dlas_params_set(mp, kv[k], kv[k + 1], "test") == 0, "%s: %s", r->log,
+                      dlas_last_error());
+    const int classes = pick(r, 2, 12);
+    /* the input shrunk until the model is at most 15 M multiply-adds an
+     * image (a ResNet-34 without its stem's strides on 35x35 is 1.2 G: the
+     * double-precision reference would take a minute) */
+    for (;;) {
+        r->g = dlas_graph_new();
+        const int rc =
+            ((const struct dlas_model_ops *)mc->ops)->build(&host, mp, c, hw, w, classes, r->g);
+        if (rc != 0) { /* a model may refuse an input too small for it, with a reason */
+            ck_assert_msg(strlen(dlas_last_error()) > 0, "%s: refused without a reason", r->log);
+            dlas_graph_free(r->g);
+            dlas_params_free(mp);
+            return NULL;
+        }
+        ck_assert_msg(dlas_graph_status(r->g) == 0, "%s: %s", r->log, dlas_last_error());
+        struct dlas_graph_stats st;
+        ck_assert_int_eq(dlas_graph_stats(r->g, &st), 0);
+        if (st.macs <= 15000000 || (hw <= 4 && w <= 4))
+            break;
+        dlas_graph_free(r->g);
+        hw = hw > 4 ? hw * 3 / 4 : hw;
+        w = w > 4 ? w * 3 / 4 : w;
+    }
+    dlas_params_free(mp);
+    note(r, ", in %dx%dx%d", c, hw, w);
+    randomize(r->g, seed);
+    return r->g;
 }
 
 static long env_long(const char *name, long dflt)
@@ -642,11 +753,16 @@ static long env_long(const char *name, long dflt)
     return v && *v ? strtol(v, NULL, 10) : dflt;
 }
 
-START_TEST(test_random_plans)
+static void name_crashes(void)
 {
     const int sigs[] = {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL};
     for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++)
         signal(sigs[k], name_the_graph);
+}
+
+START_TEST(test_random_plans)
+{
+    name_crashes();
     const long one = env_long("DLAS_RANDOM_SEED", -1);
     if (one >= 0) {
         one_graph((uint64_t)one);
@@ -656,6 +772,35 @@ START_TEST(test_random_plans)
     const long n = env_long("DLAS_RANDOM_PLANS", dlas_test_subset() ? 40 : 300);
     for (long k = first; k < first + n; k++)
         one_graph((uint64_t)k);
+}
+END_TEST
+
+static void one_zoo_model(uint64_t seed)
+{
+    struct gen r;
+    struct dlas_graph *g = random_zoo(seed, &r);
+    if (!g)
+        return;
+    char name[600];
+    snprintf(name, sizeof name, "zoo model %llu (%s)", (unsigned long long)seed, r.log);
+    check_planned(g, &r, seed, name);
+    dlas_graph_free(g);
+}
+
+/* DLAS_RANDOM_ZOO=N models (default 16; 4 under DLAS_TEST_SUBSET) from
+ * DLAS_RANDOM_FIRST; DLAS_RANDOM_ZOO_SEED=S reruns one. */
+START_TEST(test_random_zoo)
+{
+    name_crashes();
+    const long one = env_long("DLAS_RANDOM_ZOO_SEED", -1);
+    if (one >= 0) {
+        one_zoo_model((uint64_t)one);
+        return;
+    }
+    const long first = env_long("DLAS_RANDOM_FIRST", 0);
+    const long n = env_long("DLAS_RANDOM_ZOO", dlas_test_subset() ? 4 : 16);
+    for (long k = first; k < first + n; k++)
+        one_zoo_model((uint64_t)k);
 }
 END_TEST
 
@@ -693,5 +838,6 @@ int main(void)
     TCase *tc = dlas_test_case(s, "random graphs", setup, teardown, 600);
     tcase_add_test(tc, test_generator_reaches_the_fusions);
     tcase_add_test(tc, test_random_plans);
+    tcase_add_test(tc, test_random_zoo);
     return dlas_test_run(s);
 }
