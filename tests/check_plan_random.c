@@ -361,7 +361,7 @@ static struct dlas_graph *random_graph(uint64_t seed, struct gen *r)
 
 static const char *const prim_names[] = {"direct",  "grouped-spatial-pack", "spatial-pack",
                                          "winograd", "im2col-gemm",         "pointwise",
-                                         "sparse-direct"};
+                                         "sparse-direct", "sparse-gemm"};
 enum { N_PRIMS = sizeof prim_names / sizeof prim_names[0], MAX_THREADS = 4 };
 
 static struct dlas_primitive_choice prims[N_PRIMS];
@@ -804,6 +804,116 @@ START_TEST(test_random_zoo)
 }
 END_TEST
 
+/* ---- pruned networks ------------------------------------------------------------ */
+
+/* Random channels of random groups masked (dlas_graph_mask_channels; a
+ * refusal must say why), as a pruner leaves a network while it fine-tunes;
+ * returns how many masks took. */
+static int mask_random_channels(struct dlas_graph *g, struct gen *r)
+{
+    struct dlas_channel_group *gr = NULL;
+    int ng = 0, masked = 0;
+    ck_assert_msg(dlas_graph_channel_groups(g, &gr, &ng) == 0, "%s: groups: %s", r->log,
+                  dlas_last_error());
+    for (int k = 0; k < ng; k++) {
+        if (gr[k].n_prunable == 0 || one_in(r, 3))
+            continue;
+        const int share = pick(r, 1, 9); /* tenths of the prunable channels */
+        for (int64_t c = 0; c < gr[k].n_channels; c++) {
+            if (!gr[k].prunable[c] || pick(r, 1, 10) > share)
+                continue;
+            const struct dlas_node *n = dlas_graph_node(g, gr[k].node[c]);
+            const int64_t oc = n->out_shape[0];
+            uint8_t *keep = malloc((size_t)oc);
+            memset(keep, 1, (size_t)oc);
+            keep[gr[k].channel[c]] = 0;
+            if (dlas_graph_mask_channels(g, gr[k].node[c], keep) == 0)
+                masked++;
+            else
+                ck_assert_msg(strlen(dlas_last_error()) > 0, "%s: a mask refused without a reason",
+                              r->log);
+            free(keep);
+        }
+    }
+    dlas_channel_groups_free(gr, ng);
+    return masked;
+}
+
+/* Unstructured sparsity: in some convs, a random 50-95% of the weights
+ * exactly zero, as magnitude pruning leaves them for the sparse
+ * primitives. */
+static void zero_random_weights(struct dlas_graph *g, struct gen *r)
+{
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+        struct dlas_node *n = dlas_graph_node(g, i);
+        if (n->op != DLAS_OP_CONV2D || one_in(r, 3))
+            continue;
+        const int share = pick(r, 50, 95);
+        for (int64_t k = 0; k < dlas_tensor_numel(&n->weight); k++)
+            if (pick(r, 1, 100) <= share)
+                dlas_f32(&n->weight)[k] = 0;
+    }
+}
+
+/* The masked network and the network with the masked channels removed
+ * compute the same output (the removed channels added exact zeros to the
+ * reference's double sums); the pruned one, its weights made sparse too,
+ * through a random plan. */
+static void one_pruned(uint64_t seed)
+{
+    struct gen r;
+    struct dlas_graph *g = random_graph(seed, &r);
+    const int masked = mask_random_channels(g, &r);
+    const struct dlas_node *in = dlas_graph_node(g, 0);
+    int64_t dims[4] = {2, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
+    struct dlas_tensor x = {0}, a = {0}, b = {0};
+    ck_assert_int_eq(dlas_tensor_alloc(&x, DLAS_F32, 4, dims), 0);
+    struct dlas_rng rng;
+    dlas_rng_seed(&rng, seed);
+    for (int64_t i = 0; i < dlas_tensor_numel(&x); i++)
+        dlas_f32(&x)[i] = dlas_rng_normal(&rng);
+    ck_assert_int_eq(dlas_graph_forward_ref(g, &x, &a), 0);
+    int64_t removed = -1;
+    ck_assert_msg(dlas_graph_remove_masked_channels(g, &removed) == 0, "graph %llu (%s): %s",
+                  (unsigned long long)seed, r.log, dlas_last_error());
+    ck_assert_msg(masked == 0 ? removed == 0 : removed > 0, "graph %llu: %d masks, %lld removed",
+                  (unsigned long long)seed, masked, (long long)removed);
+    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    ck_assert_int_eq(dlas_graph_forward_ref(g, &x, &b), 0);
+    ck_assert_int_eq(dlas_tensor_numel(&a), dlas_tensor_numel(&b));
+    for (int64_t i = 0; i < dlas_tensor_numel(&a); i++)
+        ck_assert_msg(dlas_f32(&a)[i] == dlas_f32(&b)[i],
+                      "graph %llu (%s): %lld channels removed, output %lld %.9g, masked %.9g",
+                      (unsigned long long)seed, r.log, (long long)removed, (long long)i,
+                      dlas_f32(&b)[i], dlas_f32(&a)[i]);
+    dlas_tensor_free(&x);
+    dlas_tensor_free(&a);
+    dlas_tensor_free(&b);
+    zero_random_weights(g, &r);
+    char name[700];
+    snprintf(name, sizeof name, "graph %llu (%s), %lld channels removed, sparse",
+             (unsigned long long)seed, r.log, (long long)removed);
+    check_planned(g, &r, seed, name);
+    dlas_graph_free(g);
+}
+
+/* DLAS_RANDOM_PRUNED=N graphs (default 100; 20 under DLAS_TEST_SUBSET) from
+ * DLAS_RANDOM_FIRST; DLAS_RANDOM_PRUNED_SEED=S reruns one. */
+START_TEST(test_random_pruned)
+{
+    name_crashes();
+    const long one = env_long("DLAS_RANDOM_PRUNED_SEED", -1);
+    if (one >= 0) {
+        one_pruned((uint64_t)one);
+        return;
+    }
+    const long first = env_long("DLAS_RANDOM_FIRST", 0);
+    const long n = env_long("DLAS_RANDOM_PRUNED", dlas_test_subset() ? 20 : 100);
+    for (long k = first; k < first + n; k++)
+        one_pruned((uint64_t)k);
+}
+END_TEST
+
 /* The generator makes what it means to: the motifs the plan fuses occur
  * (blocks, a head, a stem among the graphs), so that a change that broke
  * the generator would not leave the sweep testing plain layers only. */
@@ -839,5 +949,6 @@ int main(void)
     tcase_add_test(tc, test_generator_reaches_the_fusions);
     tcase_add_test(tc, test_random_plans);
     tcase_add_test(tc, test_random_zoo);
+    tcase_add_test(tc, test_random_pruned);
     return dlas_test_run(s);
 }
