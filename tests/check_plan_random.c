@@ -26,336 +26,10 @@
 
 #include <dlas/dlas.h>
 
+#include "random_graph.h"
 #include "testutil.h"
 
 static struct dlas_registry *reg;
-
-/* ---- a small deterministic generator -------------------------------------------- */
-
-struct gen {
-    uint64_t s;
-    struct dlas_graph *g;
-    int cur;        /* the node the next motif reads */
-    int c, h, w;    /* its shape */
-    int n;          /* nodes named so far */
-    char name[32];
-    char log[512];  /* the motifs, for a failure's message */
-};
-
-static uint64_t next_u64(struct gen *r)
-{
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* uniform in [lo, hi] */
-static int pick(struct gen *r, int lo, int hi)
-{
-    return lo + (int)(next_u64(r) % (uint64_t)(hi - lo + 1));
-}
-
-/* 1 with probability 1/n */
-static int one_in(struct gen *r, int n)
-{
-    return pick(r, 1, n) == 1;
-}
-
-static const char *fresh(struct gen *r)
-{
-    snprintf(r->name, sizeof r->name, "n%d", r->n++);
-    return r->name;
-}
-
-static void note(struct gen *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void note(struct gen *r, const char *fmt, ...)
-{
-    size_t len = strlen(r->log);
-    va_list ap;
-    va_start(ap, fmt);
-    if (len + 1 < sizeof r->log)
-        vsnprintf(r->log + len, sizeof r->log - len, fmt, ap);
-    va_end(ap);
-}
-
-/* The node's shape becomes the current one. */
-static int take(struct gen *r, int id)
-{
-    ck_assert_msg(id >= 0 && dlas_graph_status(r->g) == 0, "builder: %s (graph so far: %s)",
-                  dlas_last_error(), r->log);
-    const struct dlas_node *n = dlas_graph_node(r->g, id);
-    r->cur = id;
-    r->c = (int)n->out_shape[0];
-    r->h = (int)n->out_shape[1];
-    r->w = (int)n->out_shape[2];
-    return id;
-}
-
-static int out_size(int in, int k, int s, int p, int d)
-{
-    const int span = d * (k - 1) + 1;
-    return in + 2 * p < span ? 0 : (in + 2 * p - span) / s + 1;
-}
-
-static int conv(struct gen *r, int in, int out_c, int k, int s, int p, int groups, int dil,
-                int bias)
-{
-    struct dlas_conv_attr a = dlas_conv(out_c, k, s, p);
-    a.groups = groups;
-    a.dil_h = a.dil_w = dil;
-    a.bias = bias;
-    return dlas_graph_conv2d(r->g, fresh(r), in, &a);
-}
-
-/* 0: none, 1: relu, 2: relu6 */
-static int act(struct gen *r, int in, int kind)
-{
-    return kind == 1 ? dlas_graph_relu(r->g, fresh(r), in)
-           : kind == 2 ? dlas_graph_relu6(r->g, fresh(r), in)
-                       : in;
-}
-
-static int bn(struct gen *r, int in)
-{
-    return dlas_graph_batchnorm(r->g, fresh(r), in, 1e-5f);
-}
-
-/* conv [-> bn] [-> act]: the layer most motifs are made of; a conv
- * without its batchnorm usually has a bias */
-static int conv_bn_act(struct gen *r, int in, int out_c, int k, int s, int p, int groups,
-                       int actk)
-{
-    const int with_bn = !one_in(r, 6);
-    int y = conv(r, in, out_c, k, s, p, groups, 1, with_bn ? one_in(r, 8) : !one_in(r, 4));
-    if (with_bn)
-        y = bn(r, y);
-    return act(r, y, actk);
-}
-
-/* mostly relu6 (the mobile nets'), sometimes relu or none: near misses */
-static int mobile_act(struct gen *r)
-{
-    return one_in(r, 5) ? pick(r, 0, 1) : 2;
-}
-
-static int stride_for(struct gen *r)
-{
-    return r->h >= 3 && r->w >= 3 && one_in(r, 3) ? 2 : 1;
-}
-
-/* ---- the motifs ----------------------------------------------------------------- */
-
-/* ResNet's and DenseNet's stem: k x k conv, bn, relu, 3x3/2 max pool. */
-static void stem(struct gen *r)
-{
-    const int k = one_in(r, 2) ? 7 : 3, s = pick(r, 1, 2), oc = 8 * pick(r, 1, 4) + one_in(r, 4);
-    if (out_size(r->h, k, s, k / 2, 1) < 2 || out_size(r->w, k, s, k / 2, 1) < 2)
-        return;
-    note(r, "stem(%d,k%d/%d) ", oc, k, s);
-    int y = conv_bn_act(r, r->cur, oc, k, s, k / 2, 1, one_in(r, 6) ? 2 : 1);
-    struct dlas_pool_attr pa = dlas_pool(3, 2, 1);
-    pa.ceil_mode = one_in(r, 4);
-    y = dlas_graph_maxpool(r->g, fresh(r), y, &pa);
-    if (one_in(r, 8))
-        y = act(r, y, 1);
-    take(r, y);
-}
-
-/* MobileNet's blocks: [1x1 (or 3x3) expansion ->] depthwise 3x3 -> 1x1
- * projection [+ the input]. */
-static void mobile(struct gen *r)
-{
-    const int in = r->cur, c = r->c, s = stride_for(r);
-    const int t = (int[]){1, 1, 2, 3, 6, 6}[pick(r, 0, 5)];
-    const int ek = t > 1 && one_in(r, 6) ? 3 : 1, es = ek == 3 && s == 1 ? pick(r, 1, 2) : 1;
-    const int hid = t * c > 200 ? 200 : t * c;
-    const int out_c = one_in(r, 2) ? c : 8 * pick(r, 1, 6) + (one_in(r, 4) ? pick(r, 1, 7) : 0);
-    note(r, "mobile(t%d,k%d/%d,dw/%d,%d) ", t, ek, es, s, out_c);
-    int y = in;
-    if (t > 1)
-        y = conv_bn_act(r, y, hid, ek, es, ek / 2, 1, mobile_act(r));
-    y = conv_bn_act(r, y, t > 1 ? hid : c, 3, s, 1, t > 1 ? hid : c, mobile_act(r));
-    y = conv_bn_act(r, y, out_c, 1, 1, 0, 1, one_in(r, 6) ? pick(r, 1, 2) : 0);
-    const int same = s == 1 && es == 1 && out_c == c;
-    if (same && !one_in(r, 4)) {
-        y = dlas_graph_add(r->g, fresh(r), y, in);
-        if (one_in(r, 5))
-            y = act(r, y, pick(r, 1, 2));
-    }
-    take(r, y);
-}
-
-/* ResNet's basic block (or its bottleneck), with an identity or a 1x1
- * projection shortcut. */
-static void residual(struct gen *r)
-{
-    const int in = r->cur, c = r->c, s = stride_for(r);
-    const int out_c = s == 2 || one_in(r, 3) ? 8 * pick(r, 1, 6) + one_in(r, 5) : c;
-    const int bottleneck = one_in(r, 3);
-    note(r, "%s(/%d,%d) ", bottleneck ? "bottleneck" : "basic", s, out_c);
-    int y;
-    if (bottleneck) {
-        const int mid = out_c / 4 > 0 ? out_c / 4 : 1;
-        y = conv_bn_act(r, in, mid, 1, 1, 0, 1, 1);
-        y = conv_bn_act(r, y, mid, 3, s, 1, 1, 1);
-        y = conv_bn_act(r, y, out_c, 1, 1, 0, 1, 0);
-    } else {
-        y = conv_bn_act(r, in, out_c, 3, s, 1, 1, 1);
-        y = conv_bn_act(r, y, out_c, 3, 1, 1, 1, 0);
-    }
-    int sc = in;
-    if (s != 1 || out_c != c)
-        sc = conv_bn_act(r, in, out_c, 1, s, 0, 1, 0);
-    y = dlas_graph_add(r->g, fresh(r), y, sc);
-    take(r, act(r, y, one_in(r, 6) ? 0 : 1));
-}
-
-/* DenseNet's block: each layer (bn, relu, 1x1, bn, relu, 3x3) reads the
- * concat of every feature map before it; the block's output is the concat
- * of them all. */
-static void dense(struct gen *r)
-{
-    const int layers = pick(r, 1, 3), growth = pick(r, 2, 12);
-    int feats[4] = {r->cur};
-    note(r, "dense(%d,%d) ", layers, growth);
-    for (int l = 0; l < layers; l++) {
-        int x = l == 0 ? feats[0] : dlas_graph_concat(r->g, fresh(r), l + 1, feats);
-        x = act(r, bn(r, x), 1);
-        x = conv_bn_act(r, x, 4 * growth, 1, 1, 0, 1, 0);
-        x = act(r, bn(r, x), 1);
-        feats[l + 1] = conv(r, x, growth, 3, 1, 1, 1, 1, 0);
-    }
-    take(r, dlas_graph_concat(r->g, fresh(r), layers + 1, feats));
-}
-
-/* DenseNet's transition: bn, relu, 1x1 conv, 2x2 average pool. */
-static void transition(struct gen *r)
-{
-    if (r->h < 2 || r->w < 2)
-        return;
-    const int out_c = r->c / 2 > 0 ? r->c / 2 : 1;
-    note(r, "transition(%d) ", out_c);
-    int x = act(r, bn(r, r->cur), 1);
-    x = conv(r, x, out_c, 1, 1, 0, 1, 1, one_in(r, 4));
-    struct dlas_pool_attr pa = dlas_pool(2, 2, 0);
-    take(r, dlas_graph_avgpool(r->g, fresh(r), x, &pa));
-}
-
-/* Any conv: kernel 1-5, stride, padding, dilation, groups. */
-static void any_conv(struct gen *r)
-{
-    const int k = (int[]){1, 1, 3, 3, 5}[pick(r, 0, 4)], s = stride_for(r);
-    const int dil = k > 1 && one_in(r, 5) ? 2 : 1, p = pick(r, 0, k / 2) * dil;
-    if (out_size(r->h, k, s, p, dil) < 1 || out_size(r->w, k, s, p, dil) < 1)
-        return;
-    int groups = 1, out_c = 8 * pick(r, 1, 5) + (one_in(r, 3) ? pick(r, 1, 7) : 0);
-    if (one_in(r, 3)) { /* depthwise, or groups of a common divisor */
-        groups = one_in(r, 2) ? r->c : (r->c % 2 == 0 ? 2 : 1);
-        out_c = groups * pick(r, 1, 3);
-    }
-    note(r, "conv(%d,k%d/%d,p%d,d%d,g%d) ", out_c, k, s, p, dil, groups);
-    take(r, conv_bn_act(r, r->cur, out_c, k, s, p, groups, pick(r, 0, 2)));
-}
-
-/* A max or average pool of any valid window. */
-static void any_pool(struct gen *r)
-{
-    const int k = pick(r, 2, 3), s = pick(r, 1, 2), p = pick(r, 0, k / 2);
-    if (out_size(r->h, k, s, p, 1) < 1 || out_size(r->w, k, s, p, 1) < 1)
-        return;
-    struct dlas_pool_attr pa = dlas_pool(k, s, p);
-    pa.ceil_mode = one_in(r, 3);
-    pa.count_include_pad = one_in(r, 2);
-    const int avg = one_in(r, 2);
-    note(r, "%spool(k%d/%d,p%d%s) ", avg ? "avg" : "max", k, s, p, pa.ceil_mode ? ",ceil" : "");
-    take(r, avg ? dlas_graph_avgpool(r->g, fresh(r), r->cur, &pa)
-                : dlas_graph_maxpool(r->g, fresh(r), r->cur, &pa));
-}
-
-/* Two branches from the current node, added: a node read twice. */
-static void branches(struct gen *r)
-{
-    const int in = r->cur, c = r->c;
-    note(r, "branches ");
-    int a = conv_bn_act(r, in, c, 3, 1, 1, one_in(r, 2) ? c : 1, pick(r, 0, 2));
-    int b = one_in(r, 2) ? conv_bn_act(r, in, c, 1, 1, 0, 1, 0) : act(r, in, 1);
-    take(r, dlas_graph_add(r->g, fresh(r), a, b));
-}
-
-/* How the network ends: MobileNet's head (1x1, bn, relu6, global pool,
- * linear), a global pool and linear, a linear on the flattened map, or the
- * map itself. */
-static void ending(struct gen *r)
-{
-    const int how = pick(r, 0, 3);
-    int y = r->cur;
-    if (how == 0) {
-        note(r, "head");
-        y = conv_bn_act(r, y, 8 * pick(r, 2, 20), 1, 1, 0, 1, mobile_act(r));
-    }
-    if (how <= 1) {
-        note(r, "%sgap-linear", how ? "" : ",");
-        y = dlas_graph_global_avgpool(r->g, fresh(r), y);
-        y = dlas_graph_flatten(r->g, fresh(r), y);
-        y = dlas_graph_linear(r->g, fresh(r), y, pick(r, 1, 17), 1);
-    } else if (how == 2 && (int64_t)r->c * r->h * r->w <= 4096) {
-        note(r, "linear");
-        y = dlas_graph_flatten(r->g, fresh(r), y);
-        y = dlas_graph_linear(r->g, fresh(r), y, pick(r, 1, 11), !one_in(r, 3));
-    }
-    if (y != r->cur)
-        take(r, y);
-}
-
-/* Weights at the model's own scale; batchnorms away from identity, convs'
- * biases nonzero. */
-static void randomize(struct dlas_graph *g, uint64_t seed)
-{
-    struct dlas_rng rng;
-    dlas_rng_seed(&rng, seed);
-    ck_assert_int_eq(dlas_graph_init_weights(g, &rng), 0);
-    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
-        struct dlas_node *nd = dlas_graph_node(g, i);
-        if (nd->op == DLAS_OP_BATCHNORM)
-            for (int64_t k = 0; k < nd->out_shape[0]; k++) {
-                dlas_f32(&nd->weight)[k] = 0.5f + dlas_rng_uniform(&rng);
-                dlas_f32(&nd->bias)[k] = dlas_rng_normal(&rng) * 0.3f;
-                dlas_f32(&nd->running_mean)[k] = dlas_rng_normal(&rng) * 0.2f;
-                dlas_f32(&nd->running_var)[k] = 0.5f + dlas_rng_uniform(&rng);
-            }
-        else if (nd->op == DLAS_OP_CONV2D && nd->bias.data)
-            for (int64_t k = 0; k < nd->out_shape[0]; k++)
-                dlas_f32(&nd->bias)[k] = dlas_rng_normal(&rng) * 0.2f;
-    }
-}
-
-/* A random network: an input of 1-24 channels and 1-48 pixels a side, 2-6
- * motifs, an ending. */
-static struct dlas_graph *random_graph(uint64_t seed, struct gen *r)
-{
-    memset(r, 0, sizeof *r);
-    r->s = seed * 0x2545f4914f6cdd1dull + 1;
-    r->g = dlas_graph_new();
-    const int c = (int[]){1, 3, 3, 3, 4, 5, 8, 16, 24}[pick(r, 0, 8)];
-    const int h = one_in(r, 8) ? pick(r, 1, 4) : pick(r, 5, 48);
-    const int w = one_in(r, 3) ? h : (one_in(r, 8) ? pick(r, 1, 4) : pick(r, 5, 48));
-    note(r, "in %dx%dx%d: ", c, h, w);
-    take(r, dlas_graph_input(r->g, "in", c, h, w));
-    if (one_in(r, 2))
-        stem(r);
-    static void (*const motifs[])(struct gen *) = {mobile, mobile, mobile,   residual,
-                                                   residual, dense, transition, any_conv,
-                                                   any_conv, any_pool, branches};
-    const int n = pick(r, 2, 6);
-    for (int i = 0; i < n; i++)
-        motifs[pick(r, 0, (int)(sizeof motifs / sizeof motifs[0]) - 1)](r);
-    ending(r);
-    ck_assert_msg(dlas_graph_status(r->g) == 0 && dlas_graph_validate(r->g) == 0, "%s: %s",
-                  r->log, dlas_last_error());
-    randomize(r->g, seed);
-    return r->g;
-}
 
 /* ---- the plan's side ------------------------------------------------------------ */
 
@@ -416,31 +90,31 @@ struct setting {
     char text[256];
 };
 
-static void draw_setting(struct gen *r, struct setting *s)
+static void draw_setting(struct rg_gen *r, struct setting *s)
 {
     memset(s, 0, sizeof *s);
-    s->threads = pick(r, 1, MAX_THREADS);
-    s->max_batch = pick(r, 1, 5);
+    s->threads = rg_pick(r, 1, MAX_THREADS);
+    s->max_batch = rg_pick(r, 1, 5);
     /* a random nonempty subset of the primitives, in random order */
     int order[N_PRIMS];
     for (int k = 0; k < N_PRIMS; k++)
         order[k] = k;
     for (int k = N_PRIMS - 1; k > 0; k--) {
-        int j = pick(r, 0, k), t = order[k];
+        int j = rg_pick(r, 0, k), t = order[k];
         order[k] = order[j];
         order[j] = t;
     }
-    s->n_prims = pick(r, 1, 3);
+    s->n_prims = rg_pick(r, 1, 3);
     dlas_plan_options_default(&s->po);
-    s->po.blocks = !one_in(r, 4);
-    s->po.block_nchw = one_in(r, 5);
-    s->po.block_schedule = one_in(r, 2) ? 0 : pick(r, 1, 2);
-    s->po.block_no_head = one_in(r, 6);
-    s->po.block_no_stem = one_in(r, 6);
-    s->po.no_residual = one_in(r, 6);
-    s->po.no_pool_first = one_in(r, 6);
-    s->po.concat_copy = one_in(r, 6);
-    s->with_auto = one_in(r, 5);
+    s->po.blocks = !rg_one_in(r, 4);
+    s->po.block_nchw = rg_one_in(r, 5);
+    s->po.block_schedule = rg_one_in(r, 2) ? 0 : rg_pick(r, 1, 2);
+    s->po.block_no_head = rg_one_in(r, 6);
+    s->po.block_no_stem = rg_one_in(r, 6);
+    s->po.no_residual = rg_one_in(r, 6);
+    s->po.no_pool_first = rg_one_in(r, 6);
+    s->po.concat_copy = rg_one_in(r, 6);
+    s->with_auto = rg_one_in(r, 5);
     int len = snprintf(s->text, sizeof s->text,
                        "%d threads, max batch %lld, blocks %d (nchw %d, schedule %d, no head %d, "
                        "no stem %d), no residual %d, no pool first %d, concat copy %d%s; prims",
@@ -616,7 +290,7 @@ static void name_the_graph(int sig)
 /* g planned with a setting drawn from r, run against the reference at the
  * setting's largest batch, one image and one between; named `name` (the
  * graph's number and how it was made) in every message. */
-static void check_planned(struct dlas_graph *g, struct gen *r, uint64_t seed, const char *name)
+static void check_planned(struct dlas_graph *g, struct rg_gen *r, uint64_t seed, const char *name)
 {
     struct setting s;
     draw_setting(r, &s);
@@ -632,7 +306,7 @@ static void check_planned(struct dlas_graph *g, struct gen *r, uint64_t seed, co
     ck_assert_msg(dlas_plan_create_ex(g, &host, &backends[s.threads], s.p, s.n_prims, &prims[4],
                                       s.max_batch, &s.po, &p) == 0,
                   "%s: plan: %s", what, dlas_last_error());
-    int64_t batches[3] = {s.max_batch, 1, s.max_batch > 2 ? pick(r, 2, (int)s.max_batch - 1) : 0};
+    int64_t batches[3] = {s.max_batch, 1, s.max_batch > 2 ? rg_pick(r, 2, (int)s.max_batch - 1) : 0};
     for (int k = 0; k < 3; k++)
         if (batches[k] > 0 && (k == 0 || batches[k] != s.max_batch))
             check_batch(p, g, batches[k], seed, what);
@@ -643,8 +317,8 @@ static void check_planned(struct dlas_graph *g, struct gen *r, uint64_t seed, co
 
 static void one_graph(uint64_t seed)
 {
-    struct gen r;
-    struct dlas_graph *g = random_graph(seed, &r);
+    struct rg_gen r;
+    struct dlas_graph *g = rg_graph(seed, 0, &r);
     char name[600];
     snprintf(name, sizeof name, "graph %llu (%s)", (unsigned long long)seed, r.log);
     check_planned(g, &r, seed, name);
@@ -655,62 +329,62 @@ static void one_graph(uint64_t seed)
  * batchnorms away from identity: the builders' own shapes (widths that
  * round, maps that shrink to a pixel, grouped and bottleneck blocks), which
  * the motifs above only imitate. */
-static struct dlas_graph *random_zoo(uint64_t seed, struct gen *r)
+static struct dlas_graph *random_zoo(uint64_t seed, struct rg_gen *r)
 {
     memset(r, 0, sizeof *r);
     r->s = seed * 0x9e3779b97f4a7c15ull + 7;
     static const char *const styles[] = {"auto", "imagenet", "cifar"};
     char kv[12][24];
     const char *model;
-    int n = 0, c = one_in(r, 4) ? 1 : 3, hw = pick(r, 12, 40);
+    int n = 0, c = rg_one_in(r, 4) ? 1 : 3, hw = rg_pick(r, 12, 40);
 #define KV(k, ...) (snprintf(kv[n], sizeof kv[n], "%s", k), \
                     snprintf(kv[n + 1], sizeof kv[n + 1], __VA_ARGS__), n += 2)
-    switch (pick(r, 0, 4)) {
+    switch (rg_pick(r, 0, 4)) {
     case 0:
         model = "mobilenet";
-        KV("version", "%d", pick(r, 1, 2));
-        KV("width", "%s", (const char *[]){"0.25", "0.35", "0.5", "0.75", "1.0", "1.3"}[pick(r, 0, 5)]);
-        KV("style", "%s", styles[pick(r, 0, 2)]);
+        KV("version", "%d", rg_pick(r, 1, 2));
+        KV("width", "%s", (const char *[]){"0.25", "0.35", "0.5", "0.75", "1.0", "1.3"}[rg_pick(r, 0, 5)]);
+        KV("style", "%s", styles[rg_pick(r, 0, 2)]);
         break;
     case 1:
         model = "resnet";
-        if (one_in(r, 2)) {
-            KV("depth", "%d", (int[]){8, 14, 20}[pick(r, 0, 2)]);
+        if (rg_one_in(r, 2)) {
+            KV("depth", "%d", (int[]){8, 14, 20}[rg_pick(r, 0, 2)]);
             KV("style", "cifar");
         } else {
-            KV("depth", "%d", (int[]){18, 34, 50}[pick(r, 0, 2)]);
-            KV("style", "%s", styles[pick(r, 1, 2)]);
-            hw = pick(r, 12, 36);
+            KV("depth", "%d", (int[]){18, 34, 50}[rg_pick(r, 0, 2)]);
+            KV("style", "%s", styles[rg_pick(r, 1, 2)]);
+            hw = rg_pick(r, 12, 36);
         }
         break;
     case 2:
         model = "densenet";
-        KV("depth", "%d", (int[]){16, 22, 40}[pick(r, 0, 2)]);
-        KV("growth", "%d", pick(r, 2, 12));
-        KV("style", "%s", styles[pick(r, 0, 2)]);
+        KV("depth", "%d", (int[]){16, 22, 40}[rg_pick(r, 0, 2)]);
+        KV("growth", "%d", rg_pick(r, 2, 12));
+        KV("style", "%s", styles[rg_pick(r, 0, 2)]);
         break;
     case 3:
         model = "wrn";
-        KV("depth", "%d", (int[]){10, 16}[pick(r, 0, 1)]);
-        KV("width", "%d", pick(r, 1, 2));
+        KV("depth", "%d", (int[]){10, 16}[rg_pick(r, 0, 1)]);
+        KV("width", "%d", rg_pick(r, 1, 2));
         KV("block", "%s", (const char *[]){"basic", "grouped", "bottleneck", "grouped_bottleneck",
-                                           "dwsep"}[pick(r, 0, 4)]);
-        KV("groups", "%d", (int[]){1, 2, 4}[pick(r, 0, 2)]);
-        KV("bottleneck", "%d", pick(r, 1, 4));
+                                           "dwsep"}[rg_pick(r, 0, 4)]);
+        KV("groups", "%d", (int[]){1, 2, 4}[rg_pick(r, 0, 2)]);
+        KV("bottleneck", "%d", rg_pick(r, 1, 4));
         break;
     default:
         model = "vgg";
         KV("depth", "11");
-        KV("batchnorm", "%s", one_in(r, 2) ? "true" : "false");
+        KV("batchnorm", "%s", rg_one_in(r, 2) ? "true" : "false");
         KV("style", "cifar");
-        hw = pick(r, 8, 24);
+        hw = rg_pick(r, 8, 24);
         break;
     }
 #undef KV
-    int w = one_in(r, 2) ? hw : pick(r, 12, 40);
-    note(r, "%s", model);
+    int w = rg_one_in(r, 2) ? hw : rg_pick(r, 12, 40);
+    rg_note(r, "%s", model);
     for (int k = 0; k < n; k += 2)
-        note(r, " %s=%s", kv[k], kv[k + 1]);
+        rg_note(r, " %s=%s", kv[k], kv[k + 1]);
     const struct dlas_component *mc = dlas_registry_find(reg, DLAS_KIND_MODEL, model);
     ck_assert_msg(mc != NULL, "model %s: %s", model, dlas_last_error());
     struct dlas_params *mp = NULL;
@@ -718,7 +392,7 @@ static struct dlas_graph *random_zoo(uint64_t seed, struct gen *r)
     for (int k = 0; k < n; k += 2)
         ck_assert_msg(dlas_params_set(mp, kv[k], kv[k + 1], "test") == 0, "%s: %s", r->log,
                       dlas_last_error());
-    const int classes = pick(r, 2, 12);
+    const int classes = rg_pick(r, 2, 12);
     /* the input shrunk until the model is at most 15 M multiply-adds an
      * image (a ResNet-34 without its stem's strides on 35x35 is 1.2 G: the
      * double-precision reference would take a minute) */
@@ -742,8 +416,8 @@ static struct dlas_graph *random_zoo(uint64_t seed, struct gen *r)
         w = w > 4 ? w * 3 / 4 : w;
     }
     dlas_params_free(mp);
-    note(r, ", in %dx%dx%d", c, hw, w);
-    randomize(r->g, seed);
+    rg_note(r, ", in %dx%dx%d", c, hw, w);
+    rg_randomize(r->g, seed);
     return r->g;
 }
 
@@ -777,7 +451,7 @@ END_TEST
 
 static void one_zoo_model(uint64_t seed)
 {
-    struct gen r;
+    struct rg_gen r;
     struct dlas_graph *g = random_zoo(seed, &r);
     if (!g)
         return;
@@ -809,18 +483,18 @@ END_TEST
 /* Random channels of random groups masked (dlas_graph_mask_channels; a
  * refusal must say why), as a pruner leaves a network while it fine-tunes;
  * returns how many masks took. */
-static int mask_random_channels(struct dlas_graph *g, struct gen *r)
+static int mask_random_channels(struct dlas_graph *g, struct rg_gen *r)
 {
     struct dlas_channel_group *gr = NULL;
     int ng = 0, masked = 0;
     ck_assert_msg(dlas_graph_channel_groups(g, &gr, &ng) == 0, "%s: groups: %s", r->log,
                   dlas_last_error());
     for (int k = 0; k < ng; k++) {
-        if (gr[k].n_prunable == 0 || one_in(r, 3))
+        if (gr[k].n_prunable == 0 || rg_one_in(r, 3))
             continue;
-        const int share = pick(r, 1, 9); /* tenths of the prunable channels */
+        const int share = rg_pick(r, 1, 9); /* tenths of the prunable channels */
         for (int64_t c = 0; c < gr[k].n_channels; c++) {
-            if (!gr[k].prunable[c] || pick(r, 1, 10) > share)
+            if (!gr[k].prunable[c] || rg_pick(r, 1, 10) > share)
                 continue;
             const struct dlas_node *n = dlas_graph_node(g, gr[k].node[c]);
             const int64_t oc = n->out_shape[0];
@@ -842,15 +516,15 @@ static int mask_random_channels(struct dlas_graph *g, struct gen *r)
 /* Unstructured sparsity: in some convs, a random 50-95% of the weights
  * exactly zero, as magnitude pruning leaves them for the sparse
  * primitives. */
-static void zero_random_weights(struct dlas_graph *g, struct gen *r)
+static void zero_random_weights(struct dlas_graph *g, struct rg_gen *r)
 {
     for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
         struct dlas_node *n = dlas_graph_node(g, i);
-        if (n->op != DLAS_OP_CONV2D || one_in(r, 3))
+        if (n->op != DLAS_OP_CONV2D || rg_one_in(r, 3))
             continue;
-        const int share = pick(r, 50, 95);
+        const int share = rg_pick(r, 50, 95);
         for (int64_t k = 0; k < dlas_tensor_numel(&n->weight); k++)
-            if (pick(r, 1, 100) <= share)
+            if (rg_pick(r, 1, 100) <= share)
                 dlas_f32(&n->weight)[k] = 0;
     }
 }
@@ -861,8 +535,8 @@ static void zero_random_weights(struct dlas_graph *g, struct gen *r)
  * through a random plan. */
 static void one_pruned(uint64_t seed)
 {
-    struct gen r;
-    struct dlas_graph *g = random_graph(seed, &r);
+    struct rg_gen r;
+    struct dlas_graph *g = rg_graph(seed, 0, &r);
     const int masked = mask_random_channels(g, &r);
     const struct dlas_node *in = dlas_graph_node(g, 0);
     int64_t dims[4] = {2, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
@@ -921,8 +595,8 @@ START_TEST(test_generator_reaches_the_fusions)
 {
     int blocks = 0, heads = 0, graphs_with_blocks = 0;
     for (uint64_t seed = 0; seed < 40; seed++) {
-        struct gen r;
-        struct dlas_graph *g = random_graph(seed, &r);
+        struct rg_gen r;
+        struct dlas_graph *g = rg_graph(seed, 0, &r);
         struct dlas_plan_options po;
         dlas_plan_options_default(&po);
         po.blocks = 1;

@@ -24,6 +24,7 @@
 
 #include <dlas/dlas.h>
 
+#include "random_graph.h"
 #include "testutil.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -299,6 +300,41 @@ static double loss64(struct ref64 *R)
 
 /* Analytic (f32) against central differences (f64) at up to 48 entries of
  * v, spread over the tensor; see the tolerance note at the top. */
+/* What a failure names before the tensor: the random network under test. */
+static char grad_context[700];
+/* The absolute part of the tolerance. A gradient that is zero by the maths
+ * (a conv's bias before a batchnorm in training mode, which subtracts the
+ * batch mean) is computed as a float sum of terms that cancel: about u
+ * times the sum of their sizes, e.g. 200 upstream gradients of order 1
+ * (batch 2, 10x10 maps) leave 1e-5. The op-by-op checks' small maps stay
+ * under 1e-6. */
+static double grad_abs_tol = 1e-6;
+/* How far the float training forward may be from the float64 one, of its
+ * largest output. A batchnorm in training mode over as few as 2 values
+ * (batch 2, a 1x1 map) divides by sqrt(var + eps), which multiplies the
+ * rounding before it by up to 1 / sqrt(eps), about 316: random networks
+ * have such layers, the op-by-op checks do not. */
+static double grad_fwd_tol = 1e-5;
+
+/* With grad_kinks, compare_fd takes each difference at two steps and skips
+ * (counting in grad_kinked) an entry where they disagree. Random networks
+ * have many relu, relu6 and max pool switches, and some lie within a step
+ * of 1e-5 of an entry. */
+static int grad_kinks;
+static int64_t grad_kinked, grad_entries;
+
+/* (f(v + h) - f(v - h)) / 2h of the float64 loss. */
+static double central_difference(struct ref64 *R, double *v, double h)
+{
+    const double save = *v;
+    *v = save + h;
+    const double lp = loss64(R);
+    *v = save - h;
+    const double lm = loss64(R);
+    *v = save;
+    return (lp - lm) / (2 * h);
+}
+
 static void compare_fd(struct ref64 *R, double *v, int64_t n, const float *analytic,
                        const char *what)
 {
@@ -309,24 +345,113 @@ static void compare_fd(struct ref64 *R, double *v, int64_t n, const float *analy
     const int64_t K = n < most ? n : most;
     double *num = malloc((size_t)K * sizeof *num);
     int64_t *idx = malloc((size_t)K * sizeof *idx);
+    uint8_t *kink = calloc((size_t)K, 1);
     double maxn = 0;
     for (int64_t k = 0; k < K; k++) {
         idx[k] = n <= most ? k : (k * n) / K + (k * 7) % (n / K > 0 ? n / K : 1);
-        double save = v[idx[k]], h = 1e-5;
-        v[idx[k]] = save + h;
-        double lp = loss64(R);
-        v[idx[k]] = save - h;
-        double lm = loss64(R);
-        v[idx[k]] = save;
-        num[k] = (lp - lm) / (2 * h);
+        num[k] = central_difference(R, v + idx[k], 1e-5);
+        if (grad_kinks) {
+            /* a relu, relu6 or max pool switching inside the step: the
+             * difference quotient then depends on the step, the derivative
+             * of the side autograd took does not */
+            const double fine = central_difference(R, v + idx[k], 1e-7);
+            kink[k] = fabs(fine - num[k]) > 1e-4 * fmax(fabs(fine), 1e-3);
+            grad_kinked += kink[k];
+            grad_entries++;
+        }
         maxn = fmax(maxn, fabs(num[k]));
     }
     for (int64_t k = 0; k < K; k++)
-        ck_assert_msg(fabs(analytic[idx[k]] - num[k]) <= 1e-3 * maxn + 1e-6,
-                      "%s[%lld]: autograd %.9g, finite differences %.9g (largest %.3g)", what,
-                      (long long)idx[k], (double)analytic[idx[k]], num[k], maxn);
+        ck_assert_msg(kink[k] || fabs(analytic[idx[k]] - num[k]) <= 1e-3 * maxn + grad_abs_tol,
+                      "%s%s[%lld]: autograd %.9g, finite differences %.9g (largest %.3g)",
+                      grad_context, what, (long long)idx[k], (double)analytic[idx[k]], num[k],
+                      maxn);
+    free(kink);
     free(num);
     free(idx);
+}
+
+/* How far the input's gradient moves, of its largest entry, when each input
+ * moves by about one rounding (1.2e-7 of itself): a clone of g, so that
+ * training mode's running statistics stay as they were. */
+static double input_grad_sensitivity(const struct dlas_graph *g, int64_t B, const float *x,
+                                     const float *dy, unsigned flags, uint64_t seed)
+{
+    const int n = dlas_graph_n_nodes(g);
+    const int64_t nin = B * numel(dlas_graph_node(g, 0)), nout = B * numel(dlas_graph_node(g, n - 1));
+    float *grad[2], *xp = malloc((size_t)nin * sizeof *xp);
+    for (int64_t i = 0; i < nin; i++)
+        xp[i] = x[i] * (1.0f + (float)(i % 3 - 1) * 1.2e-7f);
+    for (int k = 0; k < 2; k++) {
+        struct dlas_graph *c = dlas_graph_clone(g);
+        struct dlas_autograd *a;
+        ck_assert_msg(c && dlas_autograd_new(c, B, 2, &a) == 0, "%s", dlas_last_error());
+        dlas_autograd_want_input_grad(a, 1);
+        dlas_autograd_set_seed(a, seed);
+        ck_assert_int_eq(dlas_autograd_forward(a, B, k ? xp : x, flags), 0);
+        memcpy(dlas_autograd_grad(a, n - 1), dy, (size_t)nout * sizeof *dy);
+        dlas_autograd_zero_grad(a);
+        ck_assert_int_eq(dlas_autograd_backward(a), 0);
+        grad[k] = malloc((size_t)nin * sizeof *grad[k]);
+        memcpy(grad[k], dlas_autograd_grad(a, 0), (size_t)nin * sizeof *grad[k]);
+        dlas_autograd_free(a);
+        dlas_graph_free(c);
+    }
+    double moved = 0, largest = 0;
+    for (int64_t i = 0; i < nin; i++) {
+        moved = fmax(moved, fabs((double)grad[1][i] - grad[0][i]));
+        largest = fmax(largest, fabs(grad[0][i]));
+    }
+    free(grad[0]);
+    free(grad[1]);
+    free(xp);
+    return largest > 0 ? moved / largest : 0;
+}
+
+/* With grad_max_sensitivity > 0, gradcheck skips (and counts here) a
+ * network whose input gradient moves by more than that when its input
+ * moves by one rounding: a float computation of it is then only as good as
+ * that times the roundings it makes, and no tolerance would tell a bug
+ * from the conditioning. */
+static double grad_max_sensitivity;
+static int grad_skipped;
+
+/* The largest, over node id's channels, sum of the absolute values of the
+ * gradients at its output: the terms its bias's gradient adds up. Where
+ * they cancel by the maths (a conv's bias before a batchnorm in training
+ * mode, which subtracts the batch mean), the float sum keeps a few
+ * roundings of this, however small the result should be. */
+static double bias_terms(struct dlas_autograd *a, const struct dlas_graph *g, int id, int64_t B)
+{
+    const struct dlas_node *d = dlas_graph_node(g, id);
+    const float *dy = dlas_autograd_grad(a, id);
+    if (!dy)
+        return 0;
+    const int64_t C = d->out_shape[0], P = numel(d) / C;
+    double most = 0;
+    for (int64_t c = 0; c < C; c++) {
+        double sum = 0;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t p = 0; p < P; p++)
+                sum += fabs(dy[(b * C + c) * P + p]);
+        most = fmax(most, sum);
+    }
+    return most;
+}
+
+/* The largest absolute value of node id's output: with bias_terms, what
+ * bounds the terms of a conv's or linear layer's weight gradient (each
+ * output's gradient times an input), which cancel as the bias's do where
+ * a batchnorm in training mode follows (the output is then unchanged by
+ * scaling the weights: their gradient is orthogonal to them). */
+static double largest_act(struct dlas_autograd *a, const struct dlas_graph *g, int id, int64_t B)
+{
+    const float *x = dlas_autograd_act(a, id);
+    const int64_t n = B * numel(dlas_graph_node(g, id));
+    double most = 0;
+    for (int64_t i = 0; x && i < n; i++)
+        most = fmax(most, fabs(x[i]));
+    return most;
 }
 
 /* Check d(sum r * output)/d(input and every parameter) of g. */
@@ -344,12 +469,21 @@ static void gradcheck(struct dlas_graph *g, int64_t B, int train, double in_scal
     fill_uniform(rf, nout, seed + 2, -1, 1);
     for (int64_t i = 0; i < nout; i++)
         r[i] = rf[i];
+    unsigned flags = train ? DLAS_AG_TRAIN | DLAS_AG_KEEP_STATS : 0;
+    if (grad_max_sensitivity > 0 &&
+        input_grad_sensitivity(g, B, x, rf, flags, seed + 3) > grad_max_sensitivity) {
+        grad_skipped++;
+        free(x);
+        free(r);
+        free(rf);
+        dlas_graph_free(g);
+        return;
+    }
 
     struct dlas_autograd *a;
     ck_assert_msg(dlas_autograd_new(g, B, 2, &a) == 0, "%s", dlas_last_error());
     dlas_autograd_want_input_grad(a, 1);
     dlas_autograd_set_seed(a, seed + 3);
-    unsigned flags = train ? DLAS_AG_TRAIN | DLAS_AG_KEEP_STATS : 0;
     ck_assert_msg(dlas_autograd_forward(a, B, x, flags) == 0, "%s", dlas_last_error());
     float *dy = dlas_autograd_grad(a, n - 1);
     ck_assert_ptr_nonnull(dy);
@@ -380,8 +514,8 @@ static void gradcheck(struct dlas_graph *g, int64_t B, int train, double in_scal
         maxo = fmax(maxo, fabs(R.act[n - 1][i]));
         maxd = fmax(maxd, fabs(out[i] - R.act[n - 1][i]));
     }
-    ck_assert_msg(maxd <= 1e-5 * maxo + 1e-6, "forward differs from float64 by %.3g (of %.3g)",
-                  maxd, maxo);
+    ck_assert_msg(maxd <= grad_fwd_tol * maxo + 1e-6, "%sforward differs from float64 by %.3g (of %.3g)",
+                  grad_context, maxd, maxo);
 
     char what[160];
     compare_fd(&R, R.act[0], nin, dlas_autograd_grad(a, 0), "input");
@@ -389,13 +523,22 @@ static void gradcheck(struct dlas_graph *g, int64_t B, int train, double in_scal
         const struct dlas_node *d = dlas_graph_node(g, i);
         if (R.P[i].w) {
             snprintf(what, sizeof what, "%s.weight", d->name);
+            const double abs_tol = grad_abs_tol;
+            if (grad_max_sensitivity > 0 && d->op != DLAS_OP_BATCHNORM) /* a conv, a linear */
+                grad_abs_tol = fmax(abs_tol, 1e-5 * bias_terms(a, g, i, B) *
+                                                 largest_act(a, g, d->inputs[0], B));
             compare_fd(&R, R.P[i].w, dlas_tensor_numel(&d->weight),
                        dlas_f32(dlas_autograd_param_grad(a, i, 0)), what);
+            grad_abs_tol = abs_tol;
         }
         if (R.P[i].b) {
             snprintf(what, sizeof what, "%s.bias", d->name);
+            const double abs_tol = grad_abs_tol;
+            if (grad_max_sensitivity > 0) /* random networks: see bias_terms */
+                grad_abs_tol = fmax(abs_tol, 1e-5 * bias_terms(a, g, i, B));
             compare_fd(&R, R.P[i].b, dlas_tensor_numel(&d->bias),
                        dlas_f32(dlas_autograd_param_grad(a, i, 1)), what);
+            grad_abs_tol = abs_tol;
         }
     }
     for (int i = 0; i < n; i++) {
@@ -452,6 +595,20 @@ START_TEST(grad_conv_depthwise)
     struct dlas_conv_attr a = dlas_conv(8, 3, 1, 1);
     a.groups = 4; /* channel multiplier 2 */
     gradcheck(conv_graph(4, 5, 5, a), 2, 1, 1.0, 14);
+}
+END_TEST
+
+/* 1x1 convs in groups: one input channel a group with a multiplier of 2
+ * (MobileNet-style channel expansion by groups), and two a group. */
+START_TEST(grad_conv_grouped_1x1)
+{
+    struct dlas_conv_attr a = dlas_conv(12, 1, 1, 0);
+    a.groups = 6;
+    gradcheck(conv_graph(6, 9, 9, a), 2, 1, 1.0, 18);
+    struct dlas_conv_attr b = dlas_conv(6, 1, 1, 0);
+    b.groups = 3;
+    b.bias = 1;
+    gradcheck(conv_graph(6, 5, 7, b), 2, 1, 1.0, 19);
 }
 END_TEST
 
@@ -698,7 +855,97 @@ START_TEST(grad_network)
 }
 END_TEST
 
+/* Random small networks (tests/random_graph.h: the zoo's motifs and their
+ * near misses, 1-10 pixels a side), in training mode and in evaluation
+ * mode, batch 2: every parameter's gradient and the input's against
+ * finite differences of the float64 forward, where the network is well
+ * enough conditioned for a float check (grad_max_sensitivity). DLAS_RANDOM_GRADS=N checks N
+ * networks (default 16; 4 under DLAS_TEST_SUBSET). */
+START_TEST(grad_random_networks)
+{
+    const char *env = getenv("DLAS_RANDOM_GRADS"); /* a longer sweep by hand */
+    const long n = env && *env ? strtol(env, NULL, 10) : dlas_test_subset() ? 4 : 16;
+    grad_abs_tol = 2e-5; /* maps up to 10x10 and 2 images: up to 200 cancelling terms */
+    grad_fwd_tol = 3e-4;
+    grad_max_sensitivity = 1e-5;
+    grad_skipped = 0;
+    grad_kinks = 1;
+    grad_kinked = grad_entries = 0;
+    for (long k = 0; k < n; k++) {
+        struct rg_gen r;
+        struct dlas_graph *g = rg_graph((uint64_t)k, 1, &r);
+        snprintf(grad_context, sizeof grad_context, "network %ld (%s), %s mode: ", k, r.log,
+                 k % 2 ? "training" : "evaluation");
+        gradcheck(g, 2, (int)(k % 2), 1.0, 1000 + (uint64_t)k);
+    }
+    grad_context[0] = 0;
+    grad_abs_tol = 1e-6;
+    grad_fwd_tol = 1e-5;
+    grad_max_sensitivity = 0;
+    grad_kinks = 0;
+    /* the well-conditioned are most: measured 1 in 18 skipped (a
+     * batchnorm in training mode over 2 values, on 1x1 maps) */
+    ck_assert_msg(grad_skipped <= n / 4, "%d of %ld networks too ill-conditioned to check",
+                  grad_skipped, n);
+    ck_assert_msg(grad_kinked <= grad_entries / 20, "%lld of %lld entries by a kink",
+                  (long long)grad_kinked, (long long)grad_entries);
+}
+END_TEST
+
 /* ---- BN running statistics, and autograd errors ----------------------------- */
+
+/* Training-mode statistics where the batch mean lies far from the running
+ * mean, in standard deviations: a channel of mean 10 and spread 0.01 (1000
+ * of them) after a running mean of 0, and of mean 0 and spread 1e-3 after
+ * one of 0.3 (300). The output, normalised, against the float64 two-pass
+ * statistics of the same floats; moments about the running mean left
+ * 0.2-25% of the variance to rounding there. */
+START_TEST(bn_statistics_far_from_the_running_mean)
+{
+    struct dlas_graph *g = new_graph();
+    int x = dlas_graph_input(g, "in", 2, 5, 7);
+    int id = dlas_graph_batchnorm(g, "bn", x, 1e-8f);
+    finish(g);
+    struct dlas_node *n = dlas_graph_node(g, id);
+    const double centre[2] = {10, 0}, spread[2] = {0.01, 1e-3}, running[2] = {0, 0.3};
+    for (int c = 0; c < 2; c++) {
+        dlas_f32(&n->weight)[c] = 1;
+        dlas_f32(&n->running_mean)[c] = (float)running[c];
+        dlas_f32(&n->running_var)[c] = 1;
+    }
+    const int64_t B = 3, S = 35, C = 2;
+    float in[210], u[210];
+    fill_uniform(u, 210, 8, -1, 1);
+    for (int64_t b = 0; b < B; b++)
+        for (int c = 0; c < C; c++)
+            for (int64_t i = 0; i < S; i++)
+                in[(b * C + c) * S + i] = (float)(centre[c] + spread[c] * u[(b * C + c) * S + i]);
+    struct dlas_autograd *a;
+    ck_assert_int_eq(dlas_autograd_new(g, B, 1, &a), 0);
+    ck_assert_int_eq(dlas_autograd_forward(a, B, in, DLAS_AG_TRAIN | DLAS_AG_KEEP_STATS), 0);
+    const float *y = dlas_autograd_act(a, id);
+    for (int c = 0; c < C; c++) {
+        double s = 0, s2 = 0;
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < S; i++)
+                s += in[(b * C + c) * S + i];
+        const double mean = s / (double)(B * S);
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < S; i++)
+                s2 += pow(in[(b * C + c) * S + i] - mean, 2);
+        const double inv = 1 / sqrt(s2 / (double)(B * S) + 1e-8);
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < S; i++) {
+                const int64_t k = (b * C + c) * S + i;
+                ck_assert_msg(fabs(y[k] - (in[k] - mean) * inv) < 1e-3,
+                              "channel %d, value %lld: %.6g, not %.6g", c, (long long)k, y[k],
+                              (in[k] - mean) * inv);
+            }
+    }
+    dlas_autograd_free(a);
+    dlas_graph_free(g);
+}
+END_TEST
 
 START_TEST(bn_running_stats)
 {
@@ -1746,8 +1993,11 @@ static Suite *suite(void)
     tcase_add_test(tc, grad_concat);
     tcase_add_test(tc, grad_dropout_fixed_mask);
     tcase_add_test(tc, grad_softmax);
+    tcase_add_test(tc, grad_conv_grouped_1x1);
     tcase_add_test(tc, grad_network);
+    tcase_add_test(tc, grad_random_networks);
     tcase_add_test(tc, bn_running_stats);
+    tcase_add_test(tc, bn_statistics_far_from_the_running_mean);
     tcase_add_test(tc, dropout_masks);
 
     tc = dlas_test_case(s, "losses and optimiser", NULL, NULL, 0);

@@ -24,7 +24,8 @@ check_PROGRAMS += $(CHECK_SUITES)
 TESTS += $(CHECK_SUITES)
 check_LTLIBRARIES += tests/libtestutil.la
 endif
-tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
+tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h tests/random_graph.c \
+	tests/random_graph.h
 tests_libtestutil_la_CFLAGS = $(TEST_CFLAGS)
 
 # The slowest suites come first, slowest first (as timed under the

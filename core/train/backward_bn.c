@@ -14,6 +14,16 @@
 #include "autograd_impl.h"
 #include "../kernels/eltwise.h"
 
+/* The mean of a row, in float. */
+static inline float row_mean(const float *x, int64_t n)
+{
+    float a = 0.0f;
+#pragma omp simd reduction(+ : a)
+    for (int64_t i = 0; i < n; i++)
+        a += x[i];
+    return a / (float)n;
+}
+
 /* Sums of (x - k) and (x - k)^2 over a row. */
 static inline void row_sums(const float *x, int64_t n, float k, double *s1, double *s2)
 {
@@ -52,11 +62,16 @@ int ag_bn_forward(struct dlas_autograd *a, int id)
         double mean, var;
         if (train) {
             /* One pass over x instead of two, with the moments taken about
-             * the running mean k: var = E[(x-k)^2] - (mean-k)^2 cancels
-             * badly only when the batch mean lies many standard deviations
-             * from k, and k tracks the batch means (from 0, where a freshly
-             * initialised layer's outputs are centred). */
-            const float k = isfinite(rm[c]) ? rm[c] : 0.0f;
+             * k, the mean of the channel's first row (image 0): var =
+             * E[(x-k)^2] - (mean-k)^2 cancels by (mean-k)^2 / var, and k is
+             * within a few standard deviations of the batch mean whatever
+             * the data. The running mean was k before; 100 standard
+             * deviations away (a channel of small outputs, new data) it
+             * left 1e-3 of the variance to rounding. The row is in cache
+             * for the pass that follows. */
+            float k = row_mean(x + c * S, S);
+            if (!isfinite(k))
+                k = 0.0f;
             double s1 = 0.0, s2 = 0.0;
             for (int64_t b = 0; b < B; b++)
                 row_sums(x + (b * C + c) * S, S, k, &s1, &s2);
