@@ -13,7 +13,15 @@
  *   against the reference forward: plain runs, captured-graph replays
  *   (graphs = true: the second run captures, the third replays), timed runs
  *   (CUDA events), and a smaller batch than the plan's;
- * - that a CPU primitive on the cuda backend is refused with the reason. */
+ * - that a CPU primitive on the cuda backend is refused with the reason;
+ * - random networks (tests/random_graph.h) planned on a random subset of
+ *   the GPU primitives (cuDNN's implicit GEMM the fallback), CUDA graphs on or off, a
+ *   maximum batch of 1-4, run at it and at one image: every output
+ *   written, the largest difference within 1e-4 of the largest output or
+ *   100 times the reference's change under one rounding of every
+ *   parameter and input (rg_sensitivity: a network whose output cancels
+ *   is no bug), a second run bit for bit the first. DLAS_RANDOM_PLANS=N (default 60) networks
+ *   from DLAS_RANDOM_FIRST; DLAS_RANDOM_SEED=S reruns one. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,6 +32,7 @@
 
 #include <dlas/dlas.h>
 
+#include "random_graph.h"
 #include "testutil.h"
 
 #define TOL 1e-4
@@ -426,6 +435,122 @@ START_TEST(test_densenet_softmax)
 }
 END_TEST
 
+static long env_long(const char *name, long dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? strtol(v, NULL, 10) : dflt;
+}
+
+/* A primitive's defaults; for cuda-cudnn, its implicit GEMM. Its default
+ * (`find`) takes the fastest algorithm of a timing, which may be an FFT or
+ * a non-fused Winograd one, rounding differently, and differs from run to
+ * run: one network of a sweep of 4,000 was 2.2e-4 off its reference, and
+ * 3e-7 to 6e-7 in three runs of it alone. A choice by timing would make a
+ * random network's tolerance a matter of chance; test_primitive checks
+ * every algorithm on single layers. */
+static struct dlas_params *cudnn_gemm(const struct dlas_component *c)
+{
+    struct dlas_params *p = defaults_of(c);
+    if (!strcmp(c->name, "cuda-cudnn"))
+        ck_assert_int_eq(dlas_params_set(p, "algo", "implicit-gemm", "check_cuda"), 0);
+    return p;
+}
+
+static void random_network(uint64_t seed)
+{
+    struct rg_gen r;
+    struct dlas_graph *g = rg_graph(seed, 0, &r);
+    const int graphs = rg_one_in(&r, 2);
+    const int64_t max_batch = rg_pick(&r, 1, 4);
+    struct dlas_primitive_choice ch[32];
+    struct dlas_params *pp[32];
+    int n = 0;
+    for (int k = 0; k < n_cuda_prims; k++)
+        if (rg_one_in(&r, 2)) {
+            pp[n] = cudnn_gemm(cuda_prims[k]);
+            ch[n] = (struct dlas_primitive_choice){cuda_prims[k]->name, cuda_prims[k], pp[n]};
+            n++;
+        }
+    const struct dlas_component *cudnn = dlas_registry_find(reg, DLAS_KIND_PRIMITIVE, "cuda-cudnn");
+    ck_assert(cudnn != NULL);
+    struct dlas_params *fp = cudnn_gemm(cudnn);
+    struct dlas_primitive_choice fb = {"cuda-cudnn", cudnn, fp};
+    char what[900];
+    int len = snprintf(what, sizeof what, "network %llu (%s; graphs %d, max batch %lld; prims",
+                       (unsigned long long)seed, r.log, graphs, (long long)max_batch);
+    for (int k = 0; k < n && len > 0 && (size_t)len < sizeof what; k++)
+        len += snprintf(what + len, sizeof what - (size_t)len, " %s", ch[k].label);
+    struct dlas_backend be;
+    struct dlas_params *bp;
+    backend_open(&be, &bp, graphs ? "true" : "false");
+    struct dlas_plan *plan = NULL;
+    ck_assert_msg(dlas_plan_create(g, &host, &be, n ? ch : &fb, n ? n : 1, &fb, max_batch,
+                                   &plan) == 0,
+                  "%s): plan: %s", what, dlas_last_error());
+    const struct dlas_node *in = dlas_graph_node(g, 0);
+    for (int64_t batch = max_batch; batch >= 1; batch = batch > 1 ? 1 : 0) {
+        int64_t dims[4] = {batch, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
+        struct dlas_tensor x = {0}, ref = {0};
+        ck_assert_int_eq(dlas_tensor_alloc(&x, DLAS_F32, 4, dims), 0);
+        struct dlas_rng xr;
+        dlas_rng_seed(&xr, seed + 17);
+        fill_normal(&xr, dlas_f32(&x), dlas_tensor_numel(&x));
+        ck_assert_int_eq(dlas_graph_forward_ref(g, &x, &ref), 0);
+        const int64_t on = dlas_tensor_numel(&ref);
+        ck_assert_int_eq(on, dlas_plan_output_numel(plan) * batch);
+        float *out[2];
+        for (int run = 0; run < 2; run++) { /* with graphs: captured, then replayed */
+            out[run] = malloc((size_t)on * sizeof(float));
+            for (int64_t i = 0; i < on; i++)
+                out[run][i] = NAN;
+            ck_assert_msg(dlas_plan_run(plan, batch, dlas_f32(&x), out[run]) == 0, "%s): %s",
+                          what, dlas_last_error());
+        }
+        double diff = 0;
+        for (int64_t i = 0; i < on; i++) {
+            ck_assert_msg(isfinite(out[0][i]), "%s), batch %lld: output %lld not written", what,
+                          (long long)batch, (long long)i);
+            diff = fmax(diff, fabs((double)out[0][i] - dlas_f32(&ref)[i]));
+        }
+        double big = 0;
+        for (int64_t i = 0; i < on; i++)
+            big = fmax(big, fabs(dlas_f32(&ref)[i]));
+        const double sens = rg_sensitivity(g, &x, seed);
+        ck_assert_msg(diff <= fmax(TOL * big, 100 * sens),
+                      "%s), batch %lld: the largest difference %.3g is over %g of the largest "
+                      "output %.3g and 100 times the sensitivity to one rounding %.3g",
+                      what, (long long)batch, diff, TOL, big, sens);
+        ck_assert_msg(memcmp(out[0], out[1], (size_t)on * sizeof(float)) == 0,
+                      "%s), batch %lld: a second run differs", what, (long long)batch);
+        free(out[0]);
+        free(out[1]);
+        dlas_tensor_free(&x);
+        dlas_tensor_free(&ref);
+    }
+    dlas_plan_free(plan);
+    be.ops->release(be.ctx);
+    dlas_params_free(bp);
+    for (int k = 0; k < n; k++)
+        dlas_params_free(pp[k]);
+    dlas_params_free(fp);
+    dlas_graph_free(g);
+}
+
+START_TEST(test_random_networks)
+{
+    host_setup(5);
+    const long one = env_long("DLAS_RANDOM_SEED", -1);
+    if (one >= 0) {
+        random_network((uint64_t)one);
+        return;
+    }
+    const long first = env_long("DLAS_RANDOM_FIRST", 0);
+    const long n = env_long("DLAS_RANDOM_PLANS", 60);
+    for (long k = first; k < first + n; k++)
+        random_network((uint64_t)k);
+}
+END_TEST
+
 int main(void)
 {
     reg = dlas_test_registry("check_cuda");
@@ -478,6 +603,7 @@ int main(void)
     tcase_add_test(tn, test_resnet18);
     tcase_add_test(tn, test_mobilenet_v2);
     tcase_add_test(tn, test_densenet_softmax);
+    tcase_add_test(tn, test_random_networks);
     int failed = dlas_test_run(s);
     dlas_registry_free(reg);
     return failed;

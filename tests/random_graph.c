@@ -4,6 +4,7 @@
  * and transitions, any conv and pool, a node read twice) on a random input,
  * ending in MobileNet's head, a global pool and linear layer, a linear layer
  * or the map itself. The same seed makes the same network. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -327,3 +328,33 @@ struct dlas_graph *rg_graph(uint64_t seed, int small, struct rg_gen *r)
     return r->g;
 }
 
+/* The largest change of g's reference output on x when every weight, bias
+ * and batchnorm parameter and every input moves by one float rounding
+ * (2^-24 of itself, either way, at random). */
+double rg_sensitivity(const struct dlas_graph *g, const struct dlas_tensor *x, uint64_t seed)
+{
+    struct rg_gen r = {.s = seed * 0x9e3779b97f4a7c15ull + 3};
+    struct dlas_graph *a = dlas_graph_clone(g);
+    ck_assert(a != NULL);
+    for (int i = 0; i < dlas_graph_n_nodes(a); i++) {
+        struct dlas_node *n = dlas_graph_node(a, i);
+        struct dlas_tensor *t[] = {&n->weight, &n->bias, &n->running_mean, &n->running_var};
+        for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+            for (int64_t j = 0; t[k]->data && j < dlas_tensor_numel(t[k]); j++)
+                dlas_f32(t[k])[j] *= 1.0f + (float)(rg_pick(&r, 0, 1) * 2 - 1) * 0x1p-24f;
+    }
+    struct dlas_tensor px = {0}, out = {0}, ref = {0};
+    ck_assert_int_eq(dlas_tensor_alloc(&px, DLAS_F32, x->ndim, x->dims), 0);
+    for (int64_t i = 0; i < dlas_tensor_numel(x); i++)
+        dlas_f32(&px)[i] = dlas_f32(x)[i] * (1.0f + (float)(rg_pick(&r, 0, 1) * 2 - 1) * 0x1p-24f);
+    ck_assert_int_eq(dlas_graph_forward_ref(a, &px, &out), 0);
+    ck_assert_int_eq(dlas_graph_forward_ref(g, x, &ref), 0);
+    double d = 0;
+    for (int64_t i = 0; i < dlas_tensor_numel(&out); i++)
+        d = fmax(d, fabs((double)dlas_f32(&out)[i] - dlas_f32(&ref)[i]));
+    dlas_tensor_free(&px);
+    dlas_tensor_free(&out);
+    dlas_tensor_free(&ref);
+    dlas_graph_free(a);
+    return d;
+}

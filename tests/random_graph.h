@@ -36,5 +36,9 @@ struct dlas_graph *rg_graph(uint64_t seed, int small, struct rg_gen *r);
 /* Weights at the model's own scale (dlas_graph_init_weights); batchnorms
  * away from identity, convs' biases nonzero. */
 void rg_randomize(struct dlas_graph *g, uint64_t seed);
+/* The largest change of g's reference output on x when every parameter and
+ * input moves by one float rounding, at random: how far apart two correct
+ * float computations of g may be, measured. */
+double rg_sensitivity(const struct dlas_graph *g, const struct dlas_tensor *x, uint64_t seed);
 
 #endif
