@@ -384,18 +384,25 @@ static void name_crashes(void)
         signal(sigs[k], name_the_graph);
 }
 
-START_TEST(test_random_plans)
+/* One kind of case, numbered: the one seed_var names alone, else count_var
+ * of them (dflt unless set) from DLAS_RANDOM_FIRST; a crash names its
+ * case. */
+static void sweep(void (*one)(uint64_t), const char *seed_var, const char *count_var, long dflt)
 {
     name_crashes();
-    const long one = env_long("DLAS_RANDOM_SEED", -1);
-    if (one >= 0) {
-        one_graph((uint64_t)one);
+    const long only = env_long(seed_var, -1);
+    if (only >= 0) {
+        one((uint64_t)only);
         return;
     }
-    const long first = env_long("DLAS_RANDOM_FIRST", 0);
-    const long n = env_long("DLAS_RANDOM_PLANS", dlas_test_subset() ? 40 : 300);
+    const long first = env_long("DLAS_RANDOM_FIRST", 0), n = env_long(count_var, dflt);
     for (long k = first; k < first + n; k++)
-        one_graph((uint64_t)k);
+        one((uint64_t)k);
+}
+
+START_TEST(test_random_plans)
+{
+    sweep(one_graph, "DLAS_RANDOM_SEED", "DLAS_RANDOM_PLANS", dlas_test_subset() ? 40 : 300);
 }
 END_TEST
 
@@ -415,16 +422,7 @@ static void one_zoo_model(uint64_t seed)
  * DLAS_RANDOM_FIRST; DLAS_RANDOM_ZOO_SEED=S reruns one. */
 START_TEST(test_random_zoo)
 {
-    name_crashes();
-    const long one = env_long("DLAS_RANDOM_ZOO_SEED", -1);
-    if (one >= 0) {
-        one_zoo_model((uint64_t)one);
-        return;
-    }
-    const long first = env_long("DLAS_RANDOM_FIRST", 0);
-    const long n = env_long("DLAS_RANDOM_ZOO", dlas_test_subset() ? 4 : 16);
-    for (long k = first; k < first + n; k++)
-        one_zoo_model((uint64_t)k);
+    sweep(one_zoo_model, "DLAS_RANDOM_ZOO_SEED", "DLAS_RANDOM_ZOO", dlas_test_subset() ? 4 : 16);
 }
 END_TEST
 
@@ -525,16 +523,7 @@ static void one_pruned(uint64_t seed)
  * DLAS_RANDOM_FIRST; DLAS_RANDOM_PRUNED_SEED=S reruns one. */
 START_TEST(test_random_pruned)
 {
-    name_crashes();
-    const long one = env_long("DLAS_RANDOM_PRUNED_SEED", -1);
-    if (one >= 0) {
-        one_pruned((uint64_t)one);
-        return;
-    }
-    const long first = env_long("DLAS_RANDOM_FIRST", 0);
-    const long n = env_long("DLAS_RANDOM_PRUNED", dlas_test_subset() ? 20 : 100);
-    for (long k = first; k < first + n; k++)
-        one_pruned((uint64_t)k);
+    sweep(one_pruned, "DLAS_RANDOM_PRUNED_SEED", "DLAS_RANDOM_PRUNED", dlas_test_subset() ? 20 : 100);
 }
 END_TEST
 

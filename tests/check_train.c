@@ -894,6 +894,22 @@ END_TEST
 
 /* ---- BN running statistics, and autograd errors ----------------------------- */
 
+/* Channel c's mean and biased variance over B images of C channels of S
+ * values each, in float64, in two passes. */
+static void channel_moments(const float *in, int64_t B, int64_t C, int64_t S, int64_t c,
+                            double *mean, double *var)
+{
+    double s = 0, s2 = 0;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < S; i++)
+            s += in[(b * C + c) * S + i];
+    *mean = s / (double)(B * S);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < S; i++)
+            s2 += pow(in[(b * C + c) * S + i] - *mean, 2);
+    *var = s2 / (double)(B * S);
+}
+
 /* Training-mode statistics where the batch mean lies far from the running
  * mean, in standard deviations: a channel of mean 10 and spread 0.01 (1000
  * of them) after a running mean of 0, and of mean 0 and spread 1e-3 after
@@ -925,15 +941,9 @@ START_TEST(bn_statistics_far_from_the_running_mean)
     ck_assert_int_eq(dlas_autograd_forward(a, B, in, DLAS_AG_TRAIN | DLAS_AG_KEEP_STATS), 0);
     const float *y = dlas_autograd_act(a, id);
     for (int c = 0; c < C; c++) {
-        double s = 0, s2 = 0;
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t i = 0; i < S; i++)
-                s += in[(b * C + c) * S + i];
-        const double mean = s / (double)(B * S);
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t i = 0; i < S; i++)
-                s2 += pow(in[(b * C + c) * S + i] - mean, 2);
-        const double inv = 1 / sqrt(s2 / (double)(B * S) + 1e-8);
+        double mean, var;
+        channel_moments(in, B, C, S, c, &mean, &var);
+        const double inv = 1 / sqrt(var + 1e-8);
         for (int64_t b = 0; b < B; b++)
             for (int64_t i = 0; i < S; i++) {
                 const int64_t k = (b * C + c) * S + i;
@@ -965,15 +975,9 @@ START_TEST(bn_running_stats)
     ck_assert_int_eq(dlas_autograd_new(g, B, 1, &a), 0);
     ck_assert_int_eq(dlas_autograd_forward(a, B, in, DLAS_AG_TRAIN), 0);
     for (int c = 0; c < 2; c++) {
-        double s = 0, s2 = 0;
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t i = 0; i < S; i++)
-                s += in[(b * 2 + c) * S + i];
-        double mean = s / (B * S);
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t i = 0; i < S; i++)
-                s2 += pow(in[(b * 2 + c) * S + i] - mean, 2);
-        double unbiased = s2 / (B * S - 1);
+        double mean, var;
+        channel_moments(in, B, 2, S, c, &mean, &var);
+        const double unbiased = var * (double)(B * S) / (double)(B * S - 1);
         ck_assert_double_eq_tol(dlas_f32(&n->running_mean)[c], 0.1 * mean, 1e-6);
         ck_assert_double_eq_tol(dlas_f32(&n->running_var)[c], 0.9 + 0.1 * unbiased, 1e-6);
     }
