@@ -8,13 +8,15 @@
  * 1-pixel maps), plans each with random options, primitives, thread counts
  * (1-4) and maximum batch, and runs it at batches up to that maximum
  * against the core's reference forward: every output written (the output
- * is poisoned), the relative error within float rounding, a second run bit
- * for bit the first.
+ * is poisoned), the difference within what rounding explains (check_batch),
+ * a second run bit for bit the first. The same for zoo models with random
+ * hyperparameters, and for random networks pruned at random.
  *
  * DLAS_RANDOM_PLANS=N sets how many graphs (default 300; 40 under
  * DLAS_TEST_SUBSET), DLAS_RANDOM_FIRST=F the first one's number (0);
- * DLAS_RANDOM_SEED=S runs graph S alone, as a failure names it. A long
- * sweep needs CK_TIMEOUT_MULTIPLIER (the test's limit is 600 s). */
+ * DLAS_RANDOM_SEED=S runs graph S alone, as a failure names it (likewise
+ * DLAS_RANDOM_ZOO and _ZOO_SEED, DLAS_RANDOM_PRUNED and _PRUNED_SEED). A
+ * long sweep needs CK_TIMEOUT_MULTIPLIER (the test's limit is 600 s). */
 #include <check.h>
 #include <math.h>
 #include <signal.h>
