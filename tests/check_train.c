@@ -859,19 +859,22 @@ END_TEST
  * near misses, 1-10 pixels a side), in training mode and in evaluation
  * mode, batch 2: every parameter's gradient and the input's against
  * finite differences of the float64 forward, where the network is well
- * enough conditioned for a float check (grad_max_sensitivity). DLAS_RANDOM_GRADS=N checks N
- * networks (default 16; 4 under DLAS_TEST_SUBSET). */
+ * enough conditioned for a float check (grad_max_sensitivity).
+ * DLAS_RANDOM_GRADS=N checks N networks (default 16; 4 under
+ * DLAS_TEST_SUBSET) from DLAS_RANDOM_FIRST (0): FIRST=K with N=1 reruns
+ * the network a failure names. */
 START_TEST(grad_random_networks)
 {
-    const char *env = getenv("DLAS_RANDOM_GRADS"); /* a longer sweep by hand */
+    const char *env = getenv("DLAS_RANDOM_GRADS"), *from = getenv("DLAS_RANDOM_FIRST");
     const long n = env && *env ? strtol(env, NULL, 10) : dlas_test_subset() ? 4 : 16;
+    const long first = from && *from ? strtol(from, NULL, 10) : 0;
     grad_abs_tol = 2e-5; /* maps up to 10x10 and 2 images: up to 200 cancelling terms */
     grad_fwd_tol = 3e-4;
     grad_max_sensitivity = 1e-5;
     grad_skipped = 0;
     grad_kinks = 1;
     grad_kinked = grad_entries = 0;
-    for (long k = 0; k < n; k++) {
+    for (long k = first; k < first + n; k++) {
         struct rg_gen r;
         struct dlas_graph *g = rg_graph((uint64_t)k, 1, &r);
         snprintf(grad_context, sizeof grad_context, "network %ld (%s), %s mode: ", k, r.log,
