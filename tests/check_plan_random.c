@@ -165,13 +165,18 @@ static int uses_winograd(const struct dlas_plan *p, const struct dlas_graph *g)
 
 /* The plan against the reference forward at one batch: the largest
  * difference within 2e-5 of the largest output (1e-4 on Winograd), or
- * within 100 times the reference's own sensitivity to one rounding of
+ * within 1000 times the reference's own sensitivity to one rounding of
  * every parameter and input (rg_sensitivity), whichever is larger. A
  * network whose output cancels (a small result of large terms) moves by
  * more than 2e-5 of itself under any correct float computation, and the
- * sensitivity measures by how much. Over 4,200 runs of this suite the
- * largest difference was 0.6 of this bound; a wrong index, a row not
- * written or a missed activation exceeds it by orders. */
+ * sensitivity measures by how much. One rounding of each of K products
+ * moves a sum by about sqrt(K) roundings, while accumulating it in float
+ * errs by up to K: over 12,000 networks the difference reached 380 times
+ * the sensitivity (graph 7520: convs of ~1000 terms on direct and
+ * sparse-direct, 1e-4 of an output that cancels; im2col there 70 times).
+ * A wrong index, a row not written or a missed activation exceeds the
+ * bound by orders, and a batchnorm folded with 10x its epsilon fails it
+ * on the first network. */
 static void check_batch(struct dlas_plan *p, const struct dlas_graph *g, int64_t batch,
                         uint64_t seed, const char *what)
 {
@@ -195,7 +200,7 @@ static void check_batch(struct dlas_plan *p, const struct dlas_graph *g, int64_t
     for (int64_t i = 0; i < on; i++)
         big = fmax(big, fabs(dlas_f32(&ref)[i]));
     const double sens = rg_sensitivity(g, &x, seed);
-    const double bound = fmax((uses_winograd(p, g) ? 1e-4 : 2e-5) * big, 100 * sens);
+    const double bound = fmax((uses_winograd(p, g) ? 1e-4 : 2e-5) * big, 1000 * sens);
     ck_assert_msg(diff <= bound,
                   "%s, batch %lld: the largest difference %.3g is over the bound %.3g (largest "
                   "output %.3g, sensitivity to one rounding %.3g; blocks: %s; converts: %s)",
