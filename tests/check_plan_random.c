@@ -171,7 +171,7 @@ static int uses_winograd(const struct dlas_plan *p, const struct dlas_graph *g)
  * more than 2e-5 of itself under any correct float computation, and the
  * sensitivity measures by how much. One rounding of each of K products
  * moves a sum by about sqrt(K) roundings, while accumulating it in float
- * errs by up to K: over 12,000 networks the difference reached 380 times
+ * errs by up to K: over 7,600 networks the difference reached 380 times
  * the sensitivity (graph 7520: convs of ~1000 terms on direct and
  * sparse-direct, 1e-4 of an output that cancels; im2col there 70 times).
  * A wrong index, a row not written or a missed activation exceeds the
