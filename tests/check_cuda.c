@@ -435,12 +435,6 @@ START_TEST(test_densenet_softmax)
 }
 END_TEST
 
-static long env_long(const char *name, long dflt)
-{
-    const char *v = getenv(name);
-    return v && *v ? strtol(v, NULL, 10) : dflt;
-}
-
 /* A primitive's defaults; for cuda-cudnn, its implicit GEMM. Its default
  * (`find`) takes the fastest algorithm of a timing, which may be an FFT or
  * a non-fused Winograd one, rounding differently, and differs from run to
@@ -539,15 +533,7 @@ static void random_network(uint64_t seed)
 START_TEST(test_random_networks)
 {
     host_setup(5);
-    const long one = env_long("DLAS_RANDOM_SEED", -1);
-    if (one >= 0) {
-        random_network((uint64_t)one);
-        return;
-    }
-    const long first = env_long("DLAS_RANDOM_FIRST", 0);
-    const long n = env_long("DLAS_RANDOM_PLANS", 60);
-    for (long k = first; k < first + n; k++)
-        random_network((uint64_t)k);
+    rg_sweep(random_network, "DLAS_RANDOM_SEED", "DLAS_RANDOM_PLANS", 60);
 }
 END_TEST
 

@@ -378,12 +378,6 @@ static struct dlas_graph *random_zoo(uint64_t seed, struct rg_gen *r)
     return r->g;
 }
 
-static long env_long(const char *name, long dflt)
-{
-    const char *v = getenv(name);
-    return v && *v ? strtol(v, NULL, 10) : dflt;
-}
-
 static void name_crashes(void)
 {
     const int sigs[] = {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL};
@@ -391,20 +385,11 @@ static void name_crashes(void)
         signal(sigs[k], name_the_graph);
 }
 
-/* One kind of case, numbered: the one seed_var names alone, else count_var
- * of them (dflt unless set) from DLAS_RANDOM_FIRST; a crash names its
- * case. */
+/* A sweep (rg_sweep) whose crash names its case. */
 static void sweep(void (*one)(uint64_t), const char *seed_var, const char *count_var, long dflt)
 {
     name_crashes();
-    const long only = env_long(seed_var, -1);
-    if (only >= 0) {
-        one((uint64_t)only);
-        return;
-    }
-    const long first = env_long("DLAS_RANDOM_FIRST", 0), n = env_long(count_var, dflt);
-    for (long k = first; k < first + n; k++)
-        one((uint64_t)k);
+    rg_sweep(one, seed_var, count_var, dflt);
 }
 
 START_TEST(test_random_plans)

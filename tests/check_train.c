@@ -855,6 +855,16 @@ START_TEST(grad_network)
 }
 END_TEST
 
+/* Network k of the sweep, in training mode where k is odd. */
+static void grad_random_network(uint64_t k)
+{
+    struct rg_gen r;
+    struct dlas_graph *g = rg_graph(k, 1, &r);
+    snprintf(grad_context, sizeof grad_context, "network %llu (%s), %s mode: ",
+             (unsigned long long)k, r.log, k % 2 ? "training" : "evaluation");
+    gradcheck(g, 2, (int)(k % 2), 1.0, 1000 + k);
+}
+
 /* Random small networks (tests/random_graph.h: the zoo's motifs and their
  * near misses, 1-10 pixels a side), in training mode and in evaluation
  * mode, batch 2: every parameter's gradient and the input's against
@@ -865,22 +875,14 @@ END_TEST
  * the network a failure names. */
 START_TEST(grad_random_networks)
 {
-    const char *env = getenv("DLAS_RANDOM_GRADS"), *from = getenv("DLAS_RANDOM_FIRST");
-    const long n = env && *env ? strtol(env, NULL, 10) : dlas_test_subset() ? 4 : 16;
-    const long first = from && *from ? strtol(from, NULL, 10) : 0;
     grad_abs_tol = 2e-5; /* maps up to 10x10 and 2 images: up to 200 cancelling terms */
     grad_fwd_tol = 3e-4;
     grad_max_sensitivity = 1e-5;
     grad_skipped = 0;
     grad_kinks = 1;
     grad_kinked = grad_entries = 0;
-    for (long k = first; k < first + n; k++) {
-        struct rg_gen r;
-        struct dlas_graph *g = rg_graph((uint64_t)k, 1, &r);
-        snprintf(grad_context, sizeof grad_context, "network %ld (%s), %s mode: ", k, r.log,
-                 k % 2 ? "training" : "evaluation");
-        gradcheck(g, 2, (int)(k % 2), 1.0, 1000 + (uint64_t)k);
-    }
+    const long n = rg_sweep(grad_random_network, NULL, "DLAS_RANDOM_GRADS",
+                            dlas_test_subset() ? 4 : 16);
     grad_context[0] = 0;
     grad_abs_tol = 1e-6;
     grad_fwd_tol = 1e-5;

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "random_graph.h"
@@ -357,4 +358,23 @@ double rg_sensitivity(const struct dlas_graph *g, const struct dlas_tensor *x, u
     dlas_tensor_free(&ref);
     dlas_graph_free(a);
     return d;
+}
+
+static long env_long(const char *name, long dflt)
+{
+    const char *v = name ? getenv(name) : NULL;
+    return v && *v ? strtol(v, NULL, 10) : dflt;
+}
+
+long rg_sweep(void (*one)(uint64_t), const char *seed_var, const char *count_var, long dflt)
+{
+    const long only = env_long(seed_var, -1);
+    if (only >= 0) {
+        one((uint64_t)only);
+        return 1;
+    }
+    const long first = env_long("DLAS_RANDOM_FIRST", 0), n = env_long(count_var, dflt);
+    for (long k = first; k < first + n; k++)
+        one((uint64_t)k);
+    return n > 0 ? n : 0;
 }

@@ -40,5 +40,10 @@ void rg_randomize(struct dlas_graph *g, uint64_t seed);
  * input moves by one float rounding, at random: how far apart two correct
  * float computations of g may be, measured. */
 double rg_sensitivity(const struct dlas_graph *g, const struct dlas_tensor *x, uint64_t seed);
+/* The cases of a sweep, numbered: case S alone where the environment sets
+ * seed_var=S (seed_var may be NULL: no such variable), else count_var=N
+ * of them (dflt where unset) from DLAS_RANDOM_FIRST (0). Returns how many
+ * ran. */
+long rg_sweep(void (*one)(uint64_t), const char *seed_var, const char *count_var, long dflt);
 
 #endif

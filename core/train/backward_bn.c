@@ -61,8 +61,9 @@ int ag_bn_forward(struct dlas_autograd *a, int id)
     for (int64_t c = 0; c < C; c++) {
         double mean, var;
         if (train) {
-            /* One pass over x instead of two, with the moments taken about
-             * k, the mean of the channel's first row (image 0): var =
+            /* One pass over x (and its first row before it) instead of
+             * two, with the moments taken about k, the mean of the
+             * channel's first row (image 0): var =
              * E[(x-k)^2] - (mean-k)^2 cancels by (mean-k)^2 / var, and k is
              * within a few standard deviations of the batch mean whatever
              * the data. The running mean was k before; 100 standard
