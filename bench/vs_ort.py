@@ -47,7 +47,8 @@ near) did not run with its threads near either. Rounds are added, up to
 threads near; the figures are printed over every round, over those rounds,
 and over the rounds whose every probe saw the threads apart.
 
-    /usr/bin/python3 bench/vs_ort.py --build build            # all models, batch 1 and 16
+    /usr/bin/python3 bench/vs_ort.py --build build            # the five models, batch 1 and 16
+    /usr/bin/python3 bench/vs_ort.py --build build --models all --batches 1  # all fourteen
     /usr/bin/python3 bench/vs_ort.py --build build --models mobilenetv2 --batches 1 \\
         --rounds 7 --json out.json
 
@@ -69,13 +70,34 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
 
-# name: (torchvision builder, input CxHxW, dlas model plugin and its parameters, classes)
+# name: (torchvision builder and its keyword arguments, input CxHxW, dlas model
+# plugin and its parameters, classes). The first five are the cells;
+# the others are the same families at other depths, widths and input sizes,
+# so that a result is not one tuned to five shapes.
+def _m(tv, chw, plugin, params, classes=1000, **kw):
+    args = ["--model", plugin]
+    for p in params:
+        args += ["--param", p]
+    return ((tv, kw), chw, args, classes)
+
+
 MODELS = {
-    "resnet18": ("resnet18", (3, 224, 224), ["--model", "resnet", "--param", "depth=18"], 1000),
-    "cifar-resnet18": ("cifar-resnet18", (3, 32, 32), ["--model", "resnet", "--param", "depth=18"], 10),
-    "mobilenetv2": ("mobilenet_v2", (3, 224, 224), ["--model", "mobilenet", "--param", "version=2"], 1000),
-    "resnet50": ("resnet50", (3, 224, 224), ["--model", "resnet", "--param", "depth=50"], 1000),
-    "densenet121": ("densenet121", (3, 224, 224), ["--model", "densenet", "--param", "depth=121"], 1000),
+    "resnet18": _m("resnet18", (3, 224, 224), "resnet", ["depth=18"]),
+    "cifar-resnet18": _m("cifar-resnet18", (3, 32, 32), "resnet", ["depth=18"], 10),
+    "mobilenetv2": _m("mobilenet_v2", (3, 224, 224), "mobilenet", ["version=2"]),
+    "resnet50": _m("resnet50", (3, 224, 224), "resnet", ["depth=50"]),
+    "densenet121": _m("densenet121", (3, 224, 224), "densenet", ["depth=121"]),
+    "resnet34": _m("resnet34", (3, 224, 224), "resnet", ["depth=34"]),
+    "resnet101": _m("resnet101", (3, 224, 224), "resnet", ["depth=101"]),
+    "densenet169": _m("densenet169", (3, 224, 224), "densenet", ["depth=169"]),
+    "vgg11-bn": _m("vgg11_bn", (3, 224, 224), "vgg", ["depth=11", "batchnorm=true"]),
+    "mobilenetv2-0.5": _m("mobilenet_v2", (3, 224, 224), "mobilenet", ["version=2", "width=0.5"],
+                          width_mult=0.5),
+    "mobilenetv2-1.4": _m("mobilenet_v2", (3, 224, 224), "mobilenet", ["version=2", "width=1.4"],
+                          width_mult=1.4),
+    "resnet18-160": _m("resnet18", (3, 160, 160), "resnet", ["depth=18"]),
+    "resnet50-288": _m("resnet50", (3, 288, 288), "resnet", ["depth=50"]),
+    "mobilenetv2-96": _m("mobilenet_v2", (3, 96, 96), "mobilenet", ["version=2"]),
 }
 DEFAULT_MODELS = "resnet18,cifar-resnet18,mobilenetv2,resnet50,densenet121"
 
@@ -108,7 +130,7 @@ def steal_pct(t0, t1):
     return 100.0 * (t1[1] - t0[1]) / (t1[0] - t0[0])
 
 
-def torch_model(torch, torchvision, name, classes):
+def torch_model(torch, torchvision, name, classes, kw=None):
     if name == "cifar-resnet18":
         # torchvision's ResNet-18 with the 3x3/1 stem and no max pool, as dlas's
         # resnet plugin builds it for inputs smaller than 64x64
@@ -116,7 +138,7 @@ def torch_model(torch, torchvision, name, classes):
         m.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
         m.maxpool = torch.nn.Identity()
     else:
-        m = getattr(torchvision.models, name)(num_classes=classes)
+        m = getattr(torchvision.models, name)(num_classes=classes, **(kw or {}))
     g = torch.Generator().manual_seed(7)
     with torch.no_grad():
         for mod in m.modules():
@@ -172,9 +194,9 @@ def rel_err(a, b):
 
 
 def prepare(a, torch, torchvision, key, batch, tmp):
-    tv, (c, h, w), _, classes = MODELS[key]
+    (tv, kw), (c, h, w), _, classes = MODELS[key]
     torch.manual_seed(1)
-    m = torch_model(torch, torchvision, tv, classes)
+    m = torch_model(torch, torchvision, tv, classes, kw)
     pt, ckpt, onnx = (os.path.join(tmp, "%s.%s" % (key, e)) for e in ("pt", "ckpt", "onnx"))
     # both files or neither: each is written under a temporary name and
     # renamed, the checkpoint last, so an interrupted run leaves no half pair
@@ -451,7 +473,8 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--build", required=True, help="dlas build tree (make -C BUILD)")
-    ap.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated: " + ", ".join(MODELS))
+    ap.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated, or all: " + ", ".join(MODELS) +
+                    " (default: the issue's five)")
     ap.add_argument("--batches", default="1,16")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5,
@@ -509,7 +532,7 @@ def main():
     a.max_rounds = max(a.rounds, a.max_rounds or 3 * a.rounds)
     if a.rounds < 1 or not 0 < a.full <= 1 or not a.near >= 1 or not a.near_ns >= 0:
         ap.error("--rounds must be >= 1, --full in (0, 1], --near >= 1 and --near-ns >= 0")
-    keys = [k for k in a.models.split(",") if k]
+    keys = list(MODELS) if a.models == "all" else [k for k in a.models.split(",") if k]
     a.variants = [v for v in a.variants.split(",") if v]
     for v in a.variants:
         if v not in VARIANTS:
