@@ -10,12 +10,16 @@
  * against the core's reference forward: every output written (the output
  * is poisoned), the difference within what rounding explains (check_batch),
  * a second run bit for bit the first. The same for zoo models with random
- * hyperparameters, and for random networks pruned at random.
+ * hyperparameters, for random networks pruned at random, and for random
+ * networks quantised by the quant-int8 compressor, on the int8 primitives
+ * (where the CPU runs them) and fake-quantised on fp32 ones.
  *
  * DLAS_RANDOM_PLANS=N sets how many graphs (default 300; 40 under
  * DLAS_TEST_SUBSET), DLAS_RANDOM_FIRST=F the first one's number (0);
  * DLAS_RANDOM_SEED=S runs graph S alone, as a failure names it (likewise
- * DLAS_RANDOM_ZOO and _ZOO_SEED, DLAS_RANDOM_PRUNED and _PRUNED_SEED). A
+ * DLAS_RANDOM_ZOO and _ZOO_SEED, DLAS_RANDOM_PRUNED and _PRUNED_SEED,
+ * DLAS_RANDOM_INT8 and _INT8_SEED; DLAS_RANDOM_VERBOSE=1 prints each
+ * run's difference and bound). A
  * long sweep needs CK_TIMEOUT_MULTIPLIER (the test's limit is 600 s). */
 #include <check.h>
 #include <math.h>
@@ -27,6 +31,7 @@
 #include <unistd.h>
 
 #include <dlas/dlas.h>
+#include <dlas/quant.h>
 
 #include "random_graph.h"
 #include "testutil.h"
@@ -38,13 +43,34 @@ static struct dlas_registry *reg;
 static const char *const prim_names[] = {"direct",  "grouped-spatial-pack", "spatial-pack",
                                          "winograd", "im2col-gemm",         "pointwise",
                                          "sparse-direct", "sparse-gemm"};
-enum { N_PRIMS = sizeof prim_names / sizeof prim_names[0], MAX_THREADS = 4 };
+enum { N_PRIMS = sizeof prim_names / sizeof prim_names[0], MAX_THREADS = 4, MAX_INT8 = 4 };
+/* a quantised network's output within this many times its flip_sensitivity
+ * at 2^-FLIP_EXP (see check_batch) */
+#define FLIP_FACTOR 4.0
+#define FLIP_EXP 16
 
 static struct dlas_primitive_choice prims[N_PRIMS];
 static struct dlas_params *prim_params[N_PRIMS];
+/* the int8 primitives that run on this CPU (none without VNNI) */
+static struct dlas_primitive_choice int8_prims[MAX_INT8];
+static int n_int8;
 static struct dlas_rng host_rng;
 static struct dlas_host host;
 static struct dlas_backend backends[MAX_THREADS + 1];
+
+/* 0 when the int8 primitive c says it cannot run on this CPU (a 1x1
+ * layer is one every int8 primitive takes where it runs at all). */
+static int int8_runs_here(const struct dlas_component *c)
+{
+    char why[256] = "";
+    struct dlas_conv_quant q = {sizeof q, {1.0f, 0}, (const float[]){1.0f}, 0, {1.0f, 0}};
+    struct dlas_conv_desc d = {.batch = 1, .in_c = 1, .in_h = 1, .in_w = 1, .out_c = 1, .kh = 1,
+                               .kw = 1, .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1,
+                               .groups = 1, .quant = &q};
+    dlas_conv_desc_finish(&d);
+    const struct dlas_primitive_ops *ops = c->ops;
+    return ops->supports(&d, NULL, why, sizeof why) != DLAS_ERR_UNAVAILABLE;
+}
 
 static void setup(void)
 {
@@ -59,6 +85,12 @@ static void setup(void)
         if (c->params)
             ck_assert_int_eq(dlas_params_defaults(c->params, &prim_params[k]), 0);
         prims[k] = (struct dlas_primitive_choice){c->name, c, prim_params[k]};
+    }
+    n_int8 = 0;
+    for (size_t i = 0; i < dlas_registry_count(reg) && n_int8 < MAX_INT8; i++) {
+        const struct dlas_component *c = dlas_registry_at(reg, i, NULL, NULL);
+        if (c->kind == DLAS_KIND_PRIMITIVE && dlas_prim_runs_int8(c->ops) && int8_runs_here(c))
+            int8_prims[n_int8++] = (struct dlas_primitive_choice){c->name, c, NULL};
     }
     const struct dlas_component *be = dlas_registry_find(reg, DLAS_KIND_BACKEND, "openmp");
     ck_assert(be != NULL);
@@ -87,12 +119,12 @@ static void teardown(void)
 struct setting {
     int threads, n_prims, with_auto;
     int64_t max_batch;
-    struct dlas_primitive_choice p[N_PRIMS];
+    struct dlas_primitive_choice p[MAX_INT8 + N_PRIMS];
     struct dlas_plan_options po;
     char text[256];
 };
 
-static void draw_setting(struct rg_gen *r, struct setting *s)
+static void draw_setting(struct rg_gen *r, struct setting *s, int quant)
 {
     memset(s, 0, sizeof *s);
     s->threads = rg_pick(r, 1, MAX_THREADS);
@@ -124,12 +156,23 @@ static void draw_setting(struct rg_gen *r, struct setting *s)
                        s->po.block_schedule, s->po.block_no_head, s->po.block_no_stem,
                        s->po.no_residual, s->po.no_pool_first, s->po.concat_copy,
                        s->with_auto ? ", auto" : "");
+    /* a quantised network: its convs on the int8 primitives first (the
+     * others refuse fp32 layers), or, one time in four, fake-quantised on
+     * fp32 primitives only */
+    const int n8 = quant && n_int8 && !rg_one_in(r, 4) ? rg_pick(r, 1, n_int8) : 0;
+    const int first8 = n8 ? rg_pick(r, 0, n_int8 - 1) : 0;
+    for (int k = 0; k < n8; k++) {
+        s->p[k] = int8_prims[(first8 + k) % n_int8];
+        if (len > 0 && (size_t)len < sizeof s->text)
+            len += snprintf(s->text + len, sizeof s->text - (size_t)len, " %s", s->p[k].label);
+    }
     for (int k = 0; k < s->n_prims; k++) {
-        s->p[k] = prims[order[k]];
+        s->p[n8 + k] = prims[order[k]];
         if (len > 0 && (size_t)len < sizeof s->text)
             len += snprintf(s->text + len, sizeof s->text - (size_t)len, " %s",
                             prim_names[order[k]]);
     }
+    s->n_prims += n8;
 }
 
 /* The plan's output for input x (batch images): every float written, a
@@ -176,9 +219,76 @@ static int uses_winograd(const struct dlas_plan *p, const struct dlas_graph *g)
  * sparse-direct, 1e-4 of an output that cancels; im2col there 70 times).
  * A wrong index, a row not written or a missed activation exceeds the
  * bound by orders, and a batchnorm folded with 10x its epsilon fails it
- * on the first network. */
+ * on the first network.
+ *
+ * A quantised network (quant) is held to its int8 reference (the graph
+ * with the biases of uint8-handing convs rounded, int8_reference), which
+ * an int8 plan computes up to float rounding and the rare element whose
+ * float and double values straddle a quantisation boundary: one step
+ * there. The bound allows for those: 4 times the reference's change when
+ * every quantised tensor's scale moves by 2^-16 (flip_sensitivity), which
+ * flips a similar handful. Over 600 networks (1,459 runs) the difference
+ * reached 0.69 of that change; the median run was within 1e-3 of the float
+ * bound. Against the fake-quantised reference alone, with its biases
+ * unrounded, it reached 3 times a change that flips a few percent of the
+ * elements, and a zero point off by one step passed. With this bound, a
+ * zero point off by one step at the fp32 -> int8 boundary fails 31 of the
+ * first 60 networks (44 of which run int8 layers). */
+/* The graph whose reference forward an int8 plan computes: a conv that
+ * hands uint8 to the next int8 layer adds its bias in the accumulator, as
+ * a whole number of units of s_in * step[o] (dlas_int8_layer_init), so its
+ * bias is rounded to that unit here. Everything else about an int8 layer
+ * is its fake-quantised fp32 form up to float rounding. */
+static struct dlas_graph *int8_reference(const struct dlas_plan *p, const struct dlas_graph *g)
+{
+    struct dlas_graph *a = dlas_graph_clone(g);
+    ck_assert(a != NULL);
+    for (int i = 0; i < dlas_graph_n_nodes(a); i++) {
+        struct dlas_node *n = dlas_graph_node(a, i);
+        struct dlas_act_quant q;
+        if (!strstr(dlas_plan_precision(p, i), ">u8") || !n->attr.conv.bias)
+            continue;
+        ck_assert_int_eq(dlas_node_input_quant(n, &q), 0);
+        const float *step = dlas_f32(&n->weight_scale);
+        for (int64_t o = 0; o < n->attr.conv.out_channels; o++) {
+            const double unit = (double)q.scale * step[o];
+            dlas_f32(&n->bias)[o] = (float)(rint(dlas_f32(&n->bias)[o] / unit) * unit);
+        }
+    }
+    return a;
+}
+
+/* How far a quantised network's output moves when the roundings of its
+ * quantised tensors flip at random: the reference with every input scale
+ * grown, then shrunk, by 2^-e, which moves an element by at most 255 * 2^-e
+ * steps and flips those that lay within q * 2^-e steps of a rounding
+ * boundary (q its level); the larger change of the two. */
+static double flip_sensitivity(const struct dlas_graph *g, const struct dlas_tensor *x, int e)
+{
+    struct dlas_tensor ref = {0};
+    ck_assert_int_eq(dlas_graph_forward_ref(g, x, &ref), 0);
+    double d = 0;
+    for (int sign = -1; sign <= 1; sign += 2) {
+        struct dlas_graph *a = dlas_graph_clone(g);
+        ck_assert(a != NULL);
+        for (int i = 0; i < dlas_graph_n_nodes(a); i++) {
+            struct dlas_node *n = dlas_graph_node(a, i);
+            if (dlas_node_is_quantised(n))
+                dlas_f32(&n->input_quant)[0] *= 1.0f + (float)sign * ldexpf(1.0f, -e);
+        }
+        struct dlas_tensor out = {0};
+        ck_assert_int_eq(dlas_graph_forward_ref(a, x, &out), 0);
+        for (int64_t i = 0; i < dlas_tensor_numel(&out); i++)
+            d = fmax(d, fabs((double)dlas_f32(&out)[i] - dlas_f32(&ref)[i]));
+        dlas_tensor_free(&out);
+        dlas_graph_free(a);
+    }
+    dlas_tensor_free(&ref);
+    return d;
+}
+
 static void check_batch(struct dlas_plan *p, const struct dlas_graph *g, int64_t batch,
-                        uint64_t seed, const char *what)
+                        uint64_t seed, int quant, const char *what)
 {
     const struct dlas_node *in = dlas_graph_node(g, 0);
     const int64_t per = in->out_shape[0] * in->out_shape[1] * in->out_shape[2];
@@ -189,7 +299,8 @@ static void check_batch(struct dlas_plan *p, const struct dlas_graph *g, int64_t
     dlas_rng_seed(&r, seed ^ 0x5bd1e995u);
     for (int64_t i = 0; i < batch * per; i++)
         dlas_f32(&x)[i] = dlas_rng_normal(&r);
-    ck_assert_int_eq(dlas_graph_forward_ref(g, &x, &ref), 0);
+    struct dlas_graph *rg = quant ? int8_reference(p, g) : NULL;
+    ck_assert_int_eq(dlas_graph_forward_ref(rg ? rg : g, &x, &ref), 0);
     const int64_t on = dlas_plan_output_numel(p) * batch;
     ck_assert_int_eq(on, dlas_tensor_numel(&ref));
     float *out = run_plan(p, &x, what);
@@ -200,15 +311,22 @@ static void check_batch(struct dlas_plan *p, const struct dlas_graph *g, int64_t
     for (int64_t i = 0; i < on; i++)
         big = fmax(big, fabs(dlas_f32(&ref)[i]));
     const double sens = rg_sensitivity(g, &x, seed);
-    const double bound = fmax((uses_winograd(p, g) ? 1e-4 : 2e-5) * big, 1000 * sens);
+    const double flips = quant ? flip_sensitivity(rg, &x, FLIP_EXP) : 0;
+    const double bound =
+        fmax(fmax((uses_winograd(p, g) ? 1e-4 : 2e-5) * big, 1000 * sens), FLIP_FACTOR * flips);
+    if (getenv("DLAS_RANDOM_VERBOSE")) /* for a sweep's distribution of diff / bound */
+        fprintf(stderr, "%s, batch %lld: difference %.3g, bound %.3g (%.3g of it)\n", what,
+                (long long)batch, diff, bound, diff / bound);
     ck_assert_msg(diff <= bound,
                   "%s, batch %lld: the largest difference %.3g is over the bound %.3g (largest "
-                  "output %.3g, sensitivity to one rounding %.3g; blocks: %s; converts: %s)",
-                  what, (long long)batch, diff, bound, big, sens, dlas_plan_blocks(p),
+                  "output %.3g, sensitivity to one rounding %.3g, to flipped quantisation "
+                  "roundings %.3g; blocks: %s; converts: %s)",
+                  what, (long long)batch, diff, bound, big, sens, flips, dlas_plan_blocks(p),
                   dlas_plan_conversions(p));
     free(out);
     dlas_tensor_free(&x);
     dlas_tensor_free(&ref);
+    dlas_graph_free(rg);
 }
 
 /* Auto's choices for the setting (a short measurement: the choices only
@@ -247,10 +365,11 @@ static void name_the_graph(int sig)
 /* g planned with a setting drawn from r, run against the reference at the
  * setting's largest batch, one image and one between; named `name` (the
  * graph's number and how it was made) in every message. */
-static void check_planned(struct dlas_graph *g, struct rg_gen *r, uint64_t seed, const char *name)
+static void check_planned(struct dlas_graph *g, struct rg_gen *r, uint64_t seed, int quant,
+                          const char *name)
 {
     struct setting s;
-    draw_setting(r, &s);
+    draw_setting(r, &s, quant);
     char what[1024];
     snprintf(what, sizeof what, "%s; %s", name, s.text);
     snprintf(current, sizeof current, "crashed in %s\n", what);
@@ -266,7 +385,7 @@ static void check_planned(struct dlas_graph *g, struct rg_gen *r, uint64_t seed,
     int64_t batches[3] = {s.max_batch, 1, s.max_batch > 2 ? rg_pick(r, 2, (int)s.max_batch - 1) : 0};
     for (int k = 0; k < 3; k++)
         if (batches[k] > 0 && (k == 0 || batches[k] != s.max_batch))
-            check_batch(p, g, batches[k], seed, what);
+            check_batch(p, g, batches[k], seed, quant, what);
     dlas_plan_free(p);
     free(layer_prim);
     free(mask);
@@ -278,7 +397,7 @@ static void one_graph(uint64_t seed)
     struct dlas_graph *g = rg_graph(seed, 0, &r);
     char name[600];
     snprintf(name, sizeof name, "graph %llu (%s)", (unsigned long long)seed, r.log);
-    check_planned(g, &r, seed, name);
+    check_planned(g, &r, seed, 0, name);
     dlas_graph_free(g);
 }
 
@@ -406,7 +525,7 @@ static void one_zoo_model(uint64_t seed)
         return;
     char name[600];
     snprintf(name, sizeof name, "zoo model %llu (%s)", (unsigned long long)seed, r.log);
-    check_planned(g, &r, seed, name);
+    check_planned(g, &r, seed, 0, name);
     dlas_graph_free(g);
 }
 
@@ -507,7 +626,7 @@ static void one_pruned(uint64_t seed)
     char name[700];
     snprintf(name, sizeof name, "graph %llu (%s), %lld channels removed, sparse",
              (unsigned long long)seed, r.log, (long long)removed);
-    check_planned(g, &r, seed, name);
+    check_planned(g, &r, seed, 0, name);
     dlas_graph_free(g);
 }
 
@@ -516,6 +635,63 @@ static void one_pruned(uint64_t seed)
 START_TEST(test_random_pruned)
 {
     sweep(one_pruned, "DLAS_RANDOM_PRUNED_SEED", "DLAS_RANDOM_PRUNED", dlas_test_subset() ? 20 : 100);
+}
+END_TEST
+
+/* ---- quantised networks -------------------------------------------------------- */
+
+/* The quant-int8 compressor on g, as an experiment runs it (batchnorms
+ * folded, weights on their grid, inputs calibrated), with a calibration,
+ * first and last layers drawn from r, on Gaussian inputs. */
+static void quantise(struct dlas_graph *g, struct rg_gen *r)
+{
+    static const char *const methods[] = {"minmax", "percentile", "entropy"};
+    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_COMPRESSOR, "quant-int8");
+    ck_assert_msg(c != NULL, "%s", dlas_last_error());
+    struct dlas_params *p = NULL;
+    const char *method = methods[rg_pick(r, 0, 2)];
+    const int skip_first = rg_one_in(r, 2), skip_last = rg_one_in(r, 4);
+    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
+    ck_assert_int_eq(dlas_params_set(p, "data", "gaussian", "test"), 0);
+    ck_assert_int_eq(dlas_params_set(p, "calibration", method, "test"), 0);
+    ck_assert_int_eq(dlas_params_set(p, "batches", "1", "test"), 0);
+    ck_assert_int_eq(dlas_params_set(p, "batch", "4", "test"), 0);
+    ck_assert_int_eq(dlas_params_set(p, "skip_first", skip_first ? "true" : "false", "test"), 0);
+    ck_assert_int_eq(dlas_params_set(p, "skip_last", skip_last ? "true" : "false", "test"), 0);
+    struct dlas_compress_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.size = sizeof ctx;
+    ctx.host = &host;
+    ctx.graph = g;
+    const struct dlas_compressor_ops *ops = c->ops;
+    ck_assert_msg(ops->apply(&ctx, p) == 0, "%s: quant-int8: %s", r->log, dlas_last_error());
+    dlas_params_free(p);
+    int quantised = 0;
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++)
+        quantised += dlas_node_is_quantised(dlas_graph_node(g, i));
+    rg_note(r, "; int8 %s%s%s, %d convs", method, skip_first ? " skip first" : "",
+            skip_last ? " skip last" : "", quantised);
+}
+
+static void one_quantised(uint64_t seed)
+{
+    struct rg_gen r;
+    struct dlas_graph *g = rg_graph(seed, 0, &r);
+    quantise(g, &r);
+    char name[700];
+    snprintf(name, sizeof name, "quantised graph %llu (%s)", (unsigned long long)seed, r.log);
+    check_planned(g, &r, seed, 1, name);
+    dlas_graph_free(g);
+}
+
+/* DLAS_RANDOM_INT8=N graphs (default 100; 20 under DLAS_TEST_SUBSET) from
+ * DLAS_RANDOM_FIRST; DLAS_RANDOM_INT8_SEED=S reruns one. Where no int8
+ * primitive runs (no VNNI), the networks still run fake-quantised. */
+START_TEST(test_random_quantised)
+{
+    if (!n_int8)
+        fprintf(stderr, "check_plan_random: no int8 primitive runs here: fake-quantised only\n");
+    sweep(one_quantised, "DLAS_RANDOM_INT8_SEED", "DLAS_RANDOM_INT8", dlas_test_subset() ? 20 : 100);
 }
 END_TEST
 
@@ -555,5 +731,6 @@ int main(void)
     tcase_add_test(tc, test_random_plans);
     tcase_add_test(tc, test_random_zoo);
     tcase_add_test(tc, test_random_pruned);
+    tcase_add_test(tc, test_random_quantised);
     return dlas_test_run(s);
 }

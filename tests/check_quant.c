@@ -463,6 +463,67 @@ START_TEST(test_checkpoint)
 }
 END_TEST
 
+/* A quantised conv on an fp32 primitive with the residual add fused into
+ * it: the plan fake-quantises the conv's input into scratch and must still
+ * hand the primitive the residual. It once called the plain run there and
+ * dropped the add (quantised graph 15 of check_plan_random, 40% off). The
+ * small network's sum = c3 + c4 fuses into c4 on every primitive that takes
+ * a residual; each must match the fake-quantised reference. */
+START_TEST(test_fake_quant_residual_in_conv)
+{
+    host_setup(23);
+    struct dlas_graph *g = small_net();
+    apply_quant(g, "minmax");
+    const int64_t batch = 2, nin = batch * 3 * 10 * 10;
+    struct dlas_tensor in = {0}, ref = {0};
+    int64_t dims[4] = {batch, 3, 10, 10};
+    ck_assert_int_eq(dlas_tensor_alloc(&in, DLAS_F32, 4, dims), 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 12);
+    for (int64_t i = 0; i < nin; i++)
+        dlas_f32(&in)[i] = dlas_rng_normal(&r);
+    ck_assert_int_eq(dlas_graph_forward_ref(g, &in, &ref), 0);
+    const struct dlas_component *bc = dlas_registry_find(reg, DLAS_KIND_BACKEND, "openmp");
+    const struct dlas_component *fb = dlas_registry_find(reg, DLAS_KIND_PRIMITIVE, "im2col-gemm");
+    ck_assert(bc && fb);
+    struct dlas_backend be = {bc->ops, NULL};
+    ck_assert_int_eq(be.ops->init(&host, NULL, &be.ctx), 0);
+    struct dlas_primitive_choice fch = {"im2col-gemm", fb, NULL};
+    const int sum = dlas_graph_find(g, "sum"), c4 = dlas_graph_find(g, "c4");
+    int fused = 0;
+    for (size_t i = 0; i < dlas_registry_count(reg); i++) {
+        const struct dlas_component *c = dlas_registry_at(reg, i, NULL, NULL);
+        if (c->kind != DLAS_KIND_PRIMITIVE || !dlas_prim_runs_residual(c->ops) ||
+            dlas_prim_runs_int8(c->ops))
+            continue;
+        struct dlas_primitive_choice ch = {c->name, c, NULL};
+        struct dlas_plan_options po;
+        dlas_plan_options_default(&po);
+        struct dlas_plan *p = NULL;
+        ck_assert_msg(dlas_plan_create_ex(g, &host, &be, &ch, 1, &fch, batch, &po, &p) == 0,
+                      "%s: %s", c->name, dlas_last_error());
+        if (strcmp(dlas_plan_binding(p, c4), c->name) || dlas_plan_fused_into(p, sum) != c4) {
+            dlas_plan_free(p); /* the primitive does not take c4, or keeps the add apart */
+            continue;
+        }
+        ck_assert_str_eq(dlas_plan_precision(p, c4), "int8-fake");
+        float *y = malloc((size_t)dlas_tensor_numel(&ref) * sizeof *y);
+        ck_assert_int_eq(dlas_plan_run(p, batch, dlas_f32(&in), y), 0);
+        const double e = dlas_rel_error(y, dlas_f32(&ref), dlas_tensor_numel(&ref));
+        ck_assert_msg(e < 1e-5, "%s: the add fused into a fake-quantised conv: rel. error %g",
+                      c->name, e);
+        fused++;
+        free(y);
+        dlas_plan_free(p);
+    }
+    ck_assert_msg(fused >= 2, "only %d primitives ran the add inside c4", fused);
+    be.ops->release(be.ctx);
+    dlas_tensor_free(&in);
+    dlas_tensor_free(&ref);
+    dlas_graph_free(g);
+}
+END_TEST
+
 int main(void)
 {
     reg = dlas_test_registry("check_quant");
@@ -480,6 +541,7 @@ int main(void)
     tc = dlas_test_case(s, "graph", NULL, NULL, 60);
     tcase_add_test(tc, test_compressor);
     tcase_add_test(tc, test_ref_fake_quant);
+    tcase_add_test(tc, test_fake_quant_residual_in_conv);
     tcase_add_test(tc, test_checkpoint);
     int rc = dlas_test_run(s);
     dlas_registry_free(reg);

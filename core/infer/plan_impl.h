@@ -84,9 +84,10 @@ void plan_quant_candidate(struct dlas_plan *p, int id, const struct dlas_primiti
 int plan_quant_decide(struct dlas_plan *p);
 size_t plan_quant_scratch(const struct dlas_plan *p, int id);
 /* Run conv node id where its input or its binding is quantised; *done = 0
- * leaves it to the fp32 path. */
-int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float *in, float *out,
-                   int *done);
+ * leaves it to the fp32 path. residual: the buffer of the add fused into
+ * the conv (binding.residual), or NULL. */
+int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float *in,
+                   const float *residual, float *out, int *done);
 
 /* Mobile blocks (plan_blocks.c): after binding, fuse the chains the options
  * allow; the head's buffer holds the block's output (out_numel), run() runs

@@ -121,8 +121,8 @@ size_t plan_quant_scratch(const struct dlas_plan *p, int id)
     return elems * sizeof(float);
 }
 
-int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float *in, float *out,
-                   int *done)
+int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float *in,
+                   const float *residual, float *out, int *done)
 {
     const struct dlas_node *n = dlas_graph_node(p->g, id);
     const struct binding *b = &p->bind[id];
@@ -148,7 +148,10 @@ int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float *in, 
         rc = ops->run_int8(b->state, batch, qin, out, p->ws, NULL);
     } else {
         dlas_fake_quant(in, elems, &b->q.in, p->qbuf);
-        rc = ops->run(b->state, batch, p->qbuf, out, p->ws, NULL);
+        /* the add fused into the conv (an fp32 binding may take one) adds
+         * the residual as it stores: leaving it out drops the add */
+        rc = residual ? ops->run_residual(b->state, batch, p->qbuf, residual, out, p->ws, NULL)
+                      : ops->run(b->state, batch, p->qbuf, out, p->ws, NULL);
         if (!rc && !b->act_fused)
             plan_post_inplace(p->be, out, batch * numel_of(n), p->post[id]);
     }
