@@ -18,7 +18,8 @@
  * DLAS_TEST_SUBSET), DLAS_RANDOM_FIRST=F the first one's number (0);
  * DLAS_RANDOM_SEED=S runs graph S alone, as a failure names it (likewise
  * DLAS_RANDOM_ZOO and _ZOO_SEED, DLAS_RANDOM_PRUNED and _PRUNED_SEED,
- * DLAS_RANDOM_INT8 and _INT8_SEED; DLAS_RANDOM_VERBOSE=1 prints each
+ * DLAS_RANDOM_INT8 and _INT8_SEED, DLAS_RANDOM_INT8_ZOO and _INT8_ZOO_SEED;
+ * DLAS_RANDOM_VERBOSE=1 prints each
  * run's difference and bound). A
  * long sweep needs CK_TIMEOUT_MULTIPLIER (the test's limit is 600 s). */
 #include <check.h>
@@ -684,6 +685,19 @@ static void one_quantised(uint64_t seed)
     dlas_graph_free(g);
 }
 
+static void one_quantised_zoo(uint64_t seed)
+{
+    struct rg_gen r;
+    struct dlas_graph *g = random_zoo(seed, &r);
+    if (!g)
+        return;
+    quantise(g, &r);
+    char name[700];
+    snprintf(name, sizeof name, "quantised zoo model %llu (%s)", (unsigned long long)seed, r.log);
+    check_planned(g, &r, seed, 1, name);
+    dlas_graph_free(g);
+}
+
 /* DLAS_RANDOM_INT8=N graphs (default 100; 20 under DLAS_TEST_SUBSET) from
  * DLAS_RANDOM_FIRST; DLAS_RANDOM_INT8_SEED=S reruns one. Where no int8
  * primitive runs (no VNNI), the networks still run fake-quantised. */
@@ -692,6 +706,17 @@ START_TEST(test_random_quantised)
     if (!n_int8)
         fprintf(stderr, "check_plan_random: no int8 primitive runs here: fake-quantised only\n");
     sweep(one_quantised, "DLAS_RANDOM_INT8_SEED", "DLAS_RANDOM_INT8", dlas_test_subset() ? 20 : 100);
+}
+END_TEST
+
+/* The zoo's own networks quantised (batchnorms folded into convs, shortcut
+ * and block convs sharing an input's parameters): DLAS_RANDOM_INT8_ZOO=N
+ * models (default 8; 2 under DLAS_TEST_SUBSET); DLAS_RANDOM_INT8_ZOO_SEED=S
+ * reruns one. */
+START_TEST(test_random_quantised_zoo)
+{
+    sweep(one_quantised_zoo, "DLAS_RANDOM_INT8_ZOO_SEED", "DLAS_RANDOM_INT8_ZOO",
+          dlas_test_subset() ? 2 : 8);
 }
 END_TEST
 
@@ -732,5 +757,6 @@ int main(void)
     tcase_add_test(tc, test_random_zoo);
     tcase_add_test(tc, test_random_pruned);
     tcase_add_test(tc, test_random_quantised);
+    tcase_add_test(tc, test_random_quantised_zoo);
     return dlas_test_run(s);
 }
