@@ -384,13 +384,7 @@ int main(void)
         return 1;
     }
     char why[256] = "";
-    struct dlas_conv_quant q = {sizeof q, {1.0f, 0}, (const float[]){1.0f}, 0, {1.0f, 0}};
-    struct dlas_conv_desc d = {.batch = 1, .in_c = 1, .in_h = 1, .in_w = 1, .out_c = 1, .kh = 1,
-                               .kw = 1, .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1,
-                               .groups = 1, .quant = &q};
-    dlas_conv_desc_finish(&d);
-    if (((const struct dlas_primitive_ops *)prims[0]->ops)->supports(&d, NULL, why, sizeof why) ==
-        DLAS_ERR_UNAVAILABLE) {
+    if (!dlas_test_int8_runs(prims[0], why, sizeof why)) {
         fprintf(stderr, "check_int8: SKIP: %s\n", why);
         dlas_registry_free(reg);
         return 77;

@@ -59,20 +59,6 @@ static struct dlas_rng host_rng;
 static struct dlas_host host;
 static struct dlas_backend backends[MAX_THREADS + 1];
 
-/* 0 when the int8 primitive c says it cannot run on this CPU (a 1x1
- * layer is one every int8 primitive takes where it runs at all). */
-static int int8_runs_here(const struct dlas_component *c)
-{
-    char why[256] = "";
-    struct dlas_conv_quant q = {sizeof q, {1.0f, 0}, (const float[]){1.0f}, 0, {1.0f, 0}};
-    struct dlas_conv_desc d = {.batch = 1, .in_c = 1, .in_h = 1, .in_w = 1, .out_c = 1, .kh = 1,
-                               .kw = 1, .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1,
-                               .groups = 1, .quant = &q};
-    dlas_conv_desc_finish(&d);
-    const struct dlas_primitive_ops *ops = c->ops;
-    return ops->supports(&d, NULL, why, sizeof why) != DLAS_ERR_UNAVAILABLE;
-}
-
 static void setup(void)
 {
     reg = dlas_test_registry("check_plan_random");
@@ -90,7 +76,9 @@ static void setup(void)
     n_int8 = 0;
     for (size_t i = 0; i < dlas_registry_count(reg) && n_int8 < MAX_INT8; i++) {
         const struct dlas_component *c = dlas_registry_at(reg, i, NULL, NULL);
-        if (c->kind == DLAS_KIND_PRIMITIVE && dlas_prim_runs_int8(c->ops) && int8_runs_here(c))
+        char why[256];
+        if (c->kind == DLAS_KIND_PRIMITIVE && dlas_prim_runs_int8(c->ops) &&
+            dlas_test_int8_runs(c, why, sizeof why))
             int8_prims[n_int8++] = (struct dlas_primitive_choice){c->name, c, NULL};
     }
     const struct dlas_component *be = dlas_registry_find(reg, DLAS_KIND_BACKEND, "openmp");
@@ -647,26 +635,9 @@ END_TEST
 static void quantise(struct dlas_graph *g, struct rg_gen *r)
 {
     static const char *const methods[] = {"minmax", "percentile", "entropy"};
-    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_COMPRESSOR, "quant-int8");
-    ck_assert_msg(c != NULL, "%s", dlas_last_error());
-    struct dlas_params *p = NULL;
     const char *method = methods[rg_pick(r, 0, 2)];
     const int skip_first = rg_one_in(r, 2), skip_last = rg_one_in(r, 4);
-    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
-    ck_assert_int_eq(dlas_params_set(p, "data", "gaussian", "test"), 0);
-    ck_assert_int_eq(dlas_params_set(p, "calibration", method, "test"), 0);
-    ck_assert_int_eq(dlas_params_set(p, "batches", "1", "test"), 0);
-    ck_assert_int_eq(dlas_params_set(p, "batch", "4", "test"), 0);
-    ck_assert_int_eq(dlas_params_set(p, "skip_first", skip_first ? "true" : "false", "test"), 0);
-    ck_assert_int_eq(dlas_params_set(p, "skip_last", skip_last ? "true" : "false", "test"), 0);
-    struct dlas_compress_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.size = sizeof ctx;
-    ctx.host = &host;
-    ctx.graph = g;
-    const struct dlas_compressor_ops *ops = c->ops;
-    ck_assert_msg(ops->apply(&ctx, p) == 0, "%s: quant-int8: %s", r->log, dlas_last_error());
-    dlas_params_free(p);
+    dlas_test_quantise(reg, &host, g, method, 1, skip_first, skip_last);
     int quantised = 0;
     for (int i = 0; i < dlas_graph_n_nodes(g); i++)
         quantised += dlas_node_is_quantised(dlas_graph_node(g, i));

@@ -272,25 +272,11 @@ static struct dlas_graph *small_net(void)
     return g;
 }
 
+/* The compressor's defaults (the first conv kept fp32), 2 batches of
+ * Gaussian inputs. */
 static void apply_quant(struct dlas_graph *g, const char *calibration)
 {
-    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_COMPRESSOR, "quant-int8");
-    ck_assert_msg(c != NULL, "%s", dlas_last_error());
-    struct dlas_params *p = NULL;
-    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
-    ck_assert_int_eq(dlas_params_set(p, "data", "gaussian", "test"), 0);
-    ck_assert_int_eq(dlas_params_set(p, "calibration", calibration, "test"), 0);
-    ck_assert_int_eq(dlas_params_set(p, "batches", "2", "test"), 0);
-    ck_assert_int_eq(dlas_params_set(p, "batch", "4", "test"), 0);
-    struct dlas_compress_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.size = sizeof ctx;
-    ctx.host = &host;
-    ctx.graph = g;
-    const struct dlas_compressor_ops *ops = c->ops;
-    int rc = ops->apply(&ctx, p);
-    ck_assert_msg(rc == 0, "quant-int8: %s", dlas_last_error());
-    dlas_params_free(p);
+    dlas_test_quantise(reg, &host, g, calibration, 2, 1, 0);
 }
 
 START_TEST(test_compressor)

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dlas/quant.h>
+
 int dlas_test_subset(void)
 {
     const char *e = getenv("DLAS_TEST_SUBSET");
@@ -260,4 +262,41 @@ void dlas_test_host(struct dlas_host *h, struct dlas_rng *rng, uint64_t seed, in
     h->log = test_log;
     h->alloc = dlas_aligned_alloc;
     h->free = dlas_aligned_free;
+}
+
+void dlas_test_quantise(struct dlas_registry *reg, const struct dlas_host *host,
+                        struct dlas_graph *g, const char *calibration, int batches, int skip_first,
+                        int skip_last)
+{
+    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_COMPRESSOR, "quant-int8");
+    ck_assert_msg(c != NULL, "%s", dlas_last_error());
+    struct dlas_params *p = NULL;
+    char nb[16];
+    snprintf(nb, sizeof nb, "%d", batches);
+    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
+    ck_assert_int_eq(dlas_params_set(p, "data", "gaussian", "test"), 0);
+    ck_assert_int_eq(dlas_params_set(p, "calibration", calibration, "test"), 0);
+    ck_assert_int_eq(dlas_params_set(p, "batches", nb, "test"), 0);
+    ck_assert_int_eq(dlas_params_set(p, "batch", "4", "test"), 0);
+    ck_assert_int_eq(dlas_params_set(p, "skip_first", skip_first ? "true" : "false", "test"), 0);
+    ck_assert_int_eq(dlas_params_set(p, "skip_last", skip_last ? "true" : "false", "test"), 0);
+    struct dlas_compress_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.size = sizeof ctx;
+    ctx.host = host;
+    ctx.graph = g;
+    const struct dlas_compressor_ops *ops = c->ops;
+    ck_assert_msg(ops->apply(&ctx, p) == 0, "quant-int8: %s", dlas_last_error());
+    dlas_params_free(p);
+}
+
+int dlas_test_int8_runs(const struct dlas_component *c, char *why, size_t why_size)
+{
+    struct dlas_conv_quant q = {sizeof q, {1.0f, 0}, (const float[]){1.0f}, 0, {1.0f, 0}};
+    struct dlas_conv_desc d = {.batch = 1, .in_c = 1, .in_h = 1, .in_w = 1, .out_c = 1, .kh = 1,
+                               .kw = 1, .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1,
+                               .groups = 1, .quant = &q};
+    dlas_conv_desc_finish(&d);
+    const struct dlas_primitive_ops *ops = c->ops;
+    return ops->supports(&d, NULL, why, why_size) != DLAS_ERR_UNAVAILABLE;
 }

@@ -112,4 +112,15 @@ void dlas_test_fill_uniform(struct dlas_tensor *t, struct dlas_rng *r, double lo
  * be valid. */
 void dlas_test_randomize(struct dlas_graph *g, uint64_t seed);
 
+/* The quant-int8 compressor of reg on g, as an experiment runs it, with
+ * calibration on Gaussian inputs (one batch of 4, or `batches` x 4; the
+ * rule `calibration`), skip_first and skip_last as given. */
+void dlas_test_quantise(struct dlas_registry *reg, const struct dlas_host *host,
+                        struct dlas_graph *g, const char *calibration, int batches, int skip_first,
+                        int skip_last);
+/* 0 when int8 primitive c cannot run on this CPU (no VNNI), its reason in
+ * why; asked with a 1x1 layer, which every int8 primitive takes where it
+ * runs at all. */
+int dlas_test_int8_runs(const struct dlas_component *c, char *why, size_t why_size);
+
 #endif
