@@ -12,13 +12,15 @@
  * a second run bit for bit the first. The same for zoo models with random
  * hyperparameters, for random networks pruned at random, and for random
  * networks quantised by the quant-int8 compressor, on the int8 primitives
- * (where the CPU runs them) and fake-quantised on fp32 ones.
+ * (where the CPU runs them) and fake-quantised on fp32 ones, and for
+ * random networks through a pruning compressor with random settings.
  *
  * DLAS_RANDOM_PLANS=N sets how many graphs (default 300; 40 under
  * DLAS_TEST_SUBSET), DLAS_RANDOM_FIRST=F the first one's number (0);
  * DLAS_RANDOM_SEED=S runs graph S alone, as a failure names it (likewise
  * DLAS_RANDOM_ZOO and _ZOO_SEED, DLAS_RANDOM_PRUNED and _PRUNED_SEED,
- * DLAS_RANDOM_INT8 and _INT8_SEED, DLAS_RANDOM_INT8_ZOO and _INT8_ZOO_SEED;
+ * DLAS_RANDOM_INT8 and _INT8_SEED, DLAS_RANDOM_INT8_ZOO and _INT8_ZOO_SEED,
+ * DLAS_RANDOM_COMPRESSED and _COMPRESSED_SEED;
  * DLAS_RANDOM_VERBOSE=1 prints each
  * run's difference and bound). A
  * long sweep needs CK_TIMEOUT_MULTIPLIER (the test's limit is 600 s). */
@@ -691,6 +693,136 @@ START_TEST(test_random_quantised_zoo)
 }
 END_TEST
 
+/* ---- compressed networks -------------------------------------------------------- */
+
+/* Parameters (weights, biases, batchnorms) of g, and its exact zeros among
+ * conv and linear weights. */
+static void count_params(const struct dlas_graph *g, int64_t *params, int64_t *zeros)
+{
+    *params = *zeros = 0;
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+        const struct dlas_node *n = dlas_graph_node(g, i);
+        const struct dlas_tensor *t[] = {&n->weight, &n->bias, &n->running_mean};
+        for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+            if (t[k]->data)
+                *params += dlas_tensor_numel(t[k]);
+        if (n->op != DLAS_OP_CONV2D && n->op != DLAS_OP_LINEAR)
+            continue;
+        for (int64_t j = 0; j < dlas_tensor_numel(&n->weight); j++)
+            *zeros += dlas_f32(&n->weight)[j] == 0.0f;
+    }
+}
+
+/* The compressor `name` on g with the "key=value" settings of sets (NULL
+ * ended), as an experiment would apply it without training (no trainer,
+ * no data: one-shot). Returns its status; a refusal must say why. */
+static int compress(struct dlas_graph *g, const char *name, const char *const *sets,
+                    const char *what)
+{
+    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_COMPRESSOR, name);
+    ck_assert_msg(c != NULL, "no compressor '%s'", name);
+    struct dlas_params *p = NULL;
+    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
+    for (int k = 0; sets[k]; k++) {
+        char key[64];
+        const char *eq = strchr(sets[k], '=');
+        snprintf(key, sizeof key, "%.*s", (int)(eq - sets[k]), sets[k]);
+        ck_assert_msg(dlas_params_set(p, key, eq + 1, "test") == 0, "%s: %s: %s", what, sets[k],
+                      dlas_last_error());
+    }
+    struct dlas_compress_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.size = sizeof ctx;
+    ctx.host = &host;
+    ctx.graph = g;
+    const int rc = ((const struct dlas_compressor_ops *)c->ops)->apply(&ctx, p);
+    ck_assert_msg(rc == 0 || strlen(dlas_last_error()) > 0, "%s: refused without a reason", what);
+    dlas_params_free(p);
+    return rc;
+}
+
+/* A random network through a pruning compressor with random settings
+ * (l1-channel by layer or globally to a params or MACs goal, either scope,
+ * rounded channel counts; magnitude pruning at any sparsity and scope),
+ * one-shot: the compressor must leave a valid network with fewer
+ * parameters (l1-channel) or more zeros (magnitude), or refuse with a
+ * reason; what it leaves goes through a random plan against the
+ * reference. The constructed cases of check_prune know each answer; these
+ * are the topologies they do not have (dense blocks, grouped and depthwise
+ * convs, heads, a node read twice). */
+static void one_compressed(uint64_t seed)
+{
+    struct rg_gen r;
+    struct dlas_graph *g = rg_graph(seed, 0, &r);
+    char set[8][48];
+    const char *sets[9];
+    int n = 0;
+    const int l1 = rg_pick(&r, 0, 2) > 0; /* two in three */
+    const char *name = l1 ? "l1-channel" : "magnitude";
+#define SET(...) (snprintf(set[n], sizeof set[n], __VA_ARGS__), sets[n] = set[n], n++)
+    if (l1) {
+        if (rg_one_in(&r, 3)) {
+            SET("mode=layer");
+            SET("layer_fraction=%.2f", rg_pick(&r, 5, 90) / 100.0);
+        } else {
+            SET("target=%s", rg_one_in(&r, 2) ? "macs" : "params");
+            SET("ratio=%.2f", rg_pick(&r, 30, 95) / 100.0);
+            SET("channels_per_step=%d", rg_pick(&r, 1, 8));
+            if (rg_one_in(&r, 3))
+                SET("round_to=%d", (int[]){2, 4, 8}[rg_pick(&r, 0, 2)]);
+            SET("normalize=%s", rg_one_in(&r, 4) ? "false" : "true");
+        }
+        SET("scope=%s", rg_one_in(&r, 2) ? "all" : "internal");
+        SET("include_linear=%s", rg_one_in(&r, 3) ? "true" : "false");
+    } else {
+        SET("sparsity=%.2f", rg_pick(&r, 10, 95) / 100.0);
+        SET("scope=%s", rg_one_in(&r, 2) ? "layer" : "global");
+        SET("include=%s", (const char *[]){"conv", "linear", "all"}[rg_pick(&r, 0, 2)]);
+        SET("skip_first=%s", rg_one_in(&r, 2) ? "true" : "false");
+    }
+#undef SET
+    sets[n] = NULL;
+    char what[900];
+    int len = snprintf(what, sizeof what, "compressed graph %llu (%s; %s", (unsigned long long)seed,
+                       r.log, name);
+    for (int k = 0; k < n && len > 0 && (size_t)len < sizeof what; k++)
+        len += snprintf(what + len, sizeof what - (size_t)len, " %s", sets[k]);
+    if (len > 0 && (size_t)len < sizeof what)
+        snprintf(what + len, sizeof what - (size_t)len, ")");
+    int64_t params0, zeros0, params1, zeros1;
+    count_params(g, &params0, &zeros0);
+    const int rc = compress(g, name, sets, what);
+    if (getenv("DLAS_RANDOM_VERBOSE")) {
+        count_params(g, &params1, &zeros1);
+        fprintf(stderr, "%s: %s; parameters %lld -> %lld, zeros %lld -> %lld\n", what,
+                rc ? dlas_last_error() : "applied", (long long)params0, (long long)params1,
+                (long long)zeros0, (long long)zeros1);
+    }
+    if (rc == 0) {
+        ck_assert_msg(dlas_graph_validate(g) == 0, "%s: left an invalid network: %s", what,
+                      dlas_last_error());
+        count_params(g, &params1, &zeros1);
+        if (l1)
+            ck_assert_msg(params1 <= params0, "%s: %lld parameters, %lld before", what,
+                          (long long)params1, (long long)params0);
+        else
+            ck_assert_msg(params1 == params0 && zeros1 >= zeros0, "%s: %lld parameters and %lld "
+                          "zeros, %lld and %lld before", what, (long long)params1,
+                          (long long)zeros1, (long long)params0, (long long)zeros0);
+        check_planned(g, &r, seed, 0, what);
+    }
+    dlas_graph_free(g);
+}
+
+/* DLAS_RANDOM_COMPRESSED=N graphs (default 60; 12 under DLAS_TEST_SUBSET)
+ * from DLAS_RANDOM_FIRST; DLAS_RANDOM_COMPRESSED_SEED=S reruns one. */
+START_TEST(test_random_compressed)
+{
+    sweep(one_compressed, "DLAS_RANDOM_COMPRESSED_SEED", "DLAS_RANDOM_COMPRESSED",
+          dlas_test_subset() ? 12 : 60);
+}
+END_TEST
+
 /* The generator makes what it means to: the motifs the plan fuses occur
  * (blocks, a head, a stem among the graphs), so that a change that broke
  * the generator would not leave the sweep testing plain layers only. */
@@ -729,5 +861,6 @@ int main(void)
     tcase_add_test(tc, test_random_pruned);
     tcase_add_test(tc, test_random_quantised);
     tcase_add_test(tc, test_random_quantised_zoo);
+    tcase_add_test(tc, test_random_compressed);
     return dlas_test_run(s);
 }

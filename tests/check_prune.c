@@ -232,6 +232,48 @@ START_TEST(l1_global_stops_at_params_target)
 END_TEST
 
 /* round_to: every layer's channels end at a multiple (or at most one block) */
+/* A grouped conv (2 groups) between two plain ones: surgery removes its
+ * channels only alike from each group, and a pruning unit is one channel,
+ * so the channels it reads (conv1's) and writes are no units; conv3's are.
+ * l1-channel by layer then prunes conv3 and leaves the rest, where it used
+ * to choose conv1's smallest filters, have the removal refused ("a
+ * different number ... from each group") and stop with nothing done. */
+START_TEST(units_leave_grouped_convs_out)
+{
+    struct dlas_graph *g = dlas_graph_new();
+    struct dlas_conv_attr c1 = dlas_conv(8, 3, 1, 1), c2 = dlas_conv(8, 3, 1, 1),
+                          c3 = dlas_conv(6, 1, 1, 0);
+    c2.groups = 2;
+    int x = dlas_graph_input(g, "in", 3, 8, 8);
+    x = dlas_graph_relu(g, "relu1", dlas_graph_conv2d(g, "conv1", x, &c1));
+    x = dlas_graph_relu(g, "relu2", dlas_graph_conv2d(g, "gconv", x, &c2));
+    x = dlas_graph_relu(g, "relu3", dlas_graph_conv2d(g, "conv3", x, &c3));
+    x = dlas_graph_flatten(g, "flat", dlas_graph_global_avgpool(g, "gap", x));
+    dlas_graph_linear(g, "fc", x, 4, 1);
+    ck_assert_int_eq(dlas_graph_status(g), 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 4);
+    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+    struct dlas_prune_units u;
+    ck_assert_int_eq(dlas_prune_units_find(g, DLAS_PRUNE_ALL, 0, &u), 0);
+    const int conv3 = dlas_graph_find(g, "conv3");
+    ck_assert_int_eq(u.n, 6);
+    for (int64_t i = 0; i < u.n; i++)
+        ck_assert_int_eq(u.u[i].node, conv3);
+    dlas_prune_units_free(&u);
+    struct world w;
+    world_bare(&w, g);
+    const char *sets[] = {"mode=layer", "layer_fraction=0.5", NULL};
+    ck_assert_msg(apply("l1-channel", &w.ctx, sets) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(node(g, "conv1")->out_shape[0], 8);
+    ck_assert_int_eq(node(g, "gconv")->out_shape[0], 8);
+    ck_assert_int_eq(node(g, "gconv")->attr.conv.groups, 2);
+    ck_assert_int_eq(node(g, "conv3")->out_shape[0], 3);
+    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    dlas_graph_free(g);
+}
+END_TEST
+
 START_TEST(l1_rounds_channel_counts)
 {
     struct dlas_graph *g = net(6);
@@ -566,6 +608,7 @@ int main(void)
     tcase_add_test(tc, l1_layer_removes_smallest_norms);
     tcase_add_test(tc, l1_global_stops_at_params_target);
     tcase_add_test(tc, l1_rounds_channel_counts);
+    tcase_add_test(tc, units_leave_grouped_convs_out);
     tcase_add_test(tc, fisher_removes_lowest_saliency);
     tcase_add_test(tc, activation_removes_lowest_attention);
     tcase_add_test(tc, iterative_magnitude_retrains_between_rounds);

@@ -73,6 +73,25 @@ static int chain_end(const struct dlas_graph *g, int src)
     }
 }
 
+/* Mark the classes of the channels that a grouped conv (not depthwise)
+ * reads or writes. Surgery removes them only the same number from every
+ * group at once (a conv of 2 groups of 4 inputs may go to 2 of 3, not to
+ * 4 + 3), and a unit is one channel: a pruner that chose one would have
+ * its removal refused and stop. They are left out of the units; a
+ * depthwise conv's channels follow their input's and stay in. */
+static void mark_grouped(const struct dlas_graph *g, struct ties *t, uint8_t *grouped)
+{
+    for (int i = 0; i < t->n_nodes; i++) {
+        const struct dlas_node *n = dlas_graph_node(g, i);
+        if (n->op != DLAS_OP_CONV2D || n->attr.conv.groups <= 1 || ties_depthwise(g, n))
+            continue;
+        for (int64_t c = 0; c < ties_width(t, i); c++)
+            grouped[ties_find(t, ties_slot(t, i, c))] = 1;
+        for (int64_t c = 0; c < ties_width(t, n->inputs[0]); c++)
+            grouped[ties_find(t, ties_slot(t, n->inputs[0], c))] = 1;
+    }
+}
+
 int dlas_prune_units_find(const struct dlas_graph *g, enum dlas_prune_scope scope,
                           int include_linear, struct dlas_prune_units *out)
 {
@@ -91,13 +110,14 @@ int dlas_prune_units_find(const struct dlas_graph *g, enum dlas_prune_scope scop
     }
     const int nn = t.n_nodes;
     uint8_t *joins = calloc((size_t)t.n_slots + 1, 1); /* class runs through add/concat */
+    uint8_t *grouped = calloc((size_t)t.n_slots + 1, 1); /* enters or leaves a grouped conv */
     int *n_src = calloc((size_t)t.n_slots + 1, sizeof *n_src);
     int *ends = malloc((size_t)(nn > 0 ? nn : 1) * sizeof *ends);
     int64_t total = 0, pool_len = 0;
     for (int k = 0; k < ng; k++)
         total += gr[k].n_prunable;
     out->u = calloc((size_t)(total > 0 ? total : 1), sizeof *out->u);
-    if (!joins || !n_src || !ends || !out->u) {
+    if (!joins || !grouped || !n_src || !ends || !out->u) {
         rc = dlas_error(DLAS_ERR_NOMEM, "prune units: out of memory");
         goto done;
     }
@@ -112,6 +132,7 @@ int dlas_prune_units_find(const struct dlas_graph *g, enum dlas_prune_scope scop
             n_src[r] += src;
         }
     }
+    mark_grouped(g, &t, grouped);
     for (int i = 0; i < nn; i++)
         if (ends[i] >= 0)
             pool_len += ties_width(&t, i);
@@ -129,7 +150,7 @@ int dlas_prune_units_find(const struct dlas_graph *g, enum dlas_prune_scope scop
             const int64_t r = ties_find(&t, ties_slot(&t, node, ch));
             const int tied = n_src[r] > 1 || joins[r];
             const int linear = dlas_graph_node(g, node)->op == DLAS_OP_LINEAR;
-            if ((tied && scope == DLAS_PRUNE_INTERNAL) || (linear && !include_linear))
+            if ((tied && scope == DLAS_PRUNE_INTERNAL) || (linear && !include_linear) || grouped[r])
                 continue;
             struct dlas_prune_unit *u = &out->u[out->n++];
             u->group = k;
@@ -154,6 +175,7 @@ done:
     if (rc)
         dlas_prune_units_free(out);
     free(joins);
+    free(grouped);
     free(n_src);
     free(ends);
     ties_free(&t);

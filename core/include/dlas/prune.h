@@ -56,7 +56,9 @@ struct dlas_prune_units {
 
 /* The prunable units of g in `scope`: one per independent channel that
  * surgery may remove (not tied to the network input or output, or a
- * softmax), in graph order, masked ones included (check them with
+ * softmax, not read or written by a grouped conv that is not depthwise:
+ * its groups must lose channels alike), in graph order, masked ones
+ * included (check them with
  * dlas_graph_channel_masked(g, u->node, u->channel)). Conv sources only
  * unless include_linear (hidden linear layers' features, e.g. LeNet's
  * fc1). The graph must validate. Free with dlas_prune_units_free. */
