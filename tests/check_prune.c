@@ -261,6 +261,9 @@ START_TEST(units_leave_grouped_convs_out)
     for (int64_t i = 0; i < u.n; i++)
         ck_assert_int_eq(u.u[i].node, conv3);
     dlas_prune_units_free(&u);
+    char note[256];
+    ck_assert_int_eq(dlas_prune_grouped_note(g, note, sizeof note), 1);
+    ck_assert_msg(strstr(note, "'gconv'") != NULL, "%s", note);
     struct world w;
     world_bare(&w, g);
     const char *sets[] = {"mode=layer", "layer_fraction=0.5", NULL};

@@ -1,6 +1,7 @@
 /* The units structured pruners choose among (see <dlas/prune.h>): classes
  * of tied channels, with the activations that carry them, and the cost of
  * a network once its masked channels are gone. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,6 +91,25 @@ static void mark_grouped(const struct dlas_graph *g, struct ties *t, uint8_t *gr
         for (int64_t c = 0; c < ties_width(t, n->inputs[0]); c++)
             grouped[ties_find(t, ties_slot(t, n->inputs[0], c))] = 1;
     }
+}
+
+int dlas_prune_grouped_note(const struct dlas_graph *g, char *buf, size_t len)
+{
+    int n = 0, first = -1;
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+        const struct dlas_node *c = dlas_graph_node(g, i);
+        if (c->op == DLAS_OP_CONV2D && c->attr.conv.groups > 1 && !ties_depthwise(g, c) &&
+            !n++)
+            first = i;
+    }
+    if (buf && len)
+        buf[0] = 0;
+    if (n && buf && len)
+        snprintf(buf, len,
+                 " (the channels that %d grouped conv%s such as '%s' read or write are not "
+                 "pruned: a group cannot lose a channel alone)",
+                 n, n > 1 ? "s" : "", dlas_graph_node(g, first)->name);
+    return n;
 }
 
 int dlas_prune_units_find(const struct dlas_graph *g, enum dlas_prune_scope scope,

@@ -165,11 +165,14 @@ static int prune_step(struct run *r)
         rc = prune_lowest(r, r->o->per_step, &done);
     if (rc)
         return rc;
-    if (done == 0)
+    if (done == 0) {
+        char why[256];
+        dlas_prune_grouped_note(r->ctx->graph, why, sizeof why);
         return dlas_error(DLAS_ERR_INVALID,
-                          "%s: nothing left to prune at %s %.6g (goal %.6g) after %lld channels",
+                          "%s: nothing left to prune at %s %.6g (goal %.6g) after %lld channels%s",
                           r->p->name, dlas_prune_metric_name(r->target.metric), r->target.now,
-                          r->target.goal, (long long)r->removed);
+                          r->target.goal, (long long)r->removed, why);
+    }
     r->removed += done;
     r->prune_steps++;
     if (r->p->after_prune && (rc = r->p->after_prune(r->p->state, r->ctx)))

@@ -65,6 +65,10 @@ struct dlas_prune_units {
 int dlas_prune_units_find(const struct dlas_graph *g, enum dlas_prune_scope scope,
                           int include_linear, struct dlas_prune_units *out);
 void dlas_prune_units_free(struct dlas_prune_units *u);
+/* How many convs of g are grouped but not depthwise (their channels are no
+ * units); with one or more, a note naming the first for an error message
+ * that says why a network has few or no units, else "", into buf. */
+int dlas_prune_grouped_note(const struct dlas_graph *g, char *buf, size_t len);
 int dlas_prune_scope_parse(const char *s, enum dlas_prune_scope *out); /* "internal", "all" */
 
 /* Statistics of g as it will be once its masked channels are removed
