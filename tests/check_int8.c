@@ -368,6 +368,56 @@ START_TEST(test_plan)
 }
 END_TEST
 
+/* A conv whose bias the int32 accumulator cannot hold: with its input
+ * scale at 1e-9, c1's bias of ~0.1 is ~1e10 units of s_in * step, over the
+ * 2^29 that a uint8 output adds in int32. The layer used to clamp it to
+ * 2^29 in silence (a pruned network's nearly dead channel, calibrated to a
+ * tiny range, was 0.05 off end to end: check_plan_random's compressed graph
+ * 692). dlas_int8_layer_init now refuses a uint8 output there, and the plan
+ * has c1 hand f32 on, adding the bias in float: the network matches the
+ * fake-quantised reference. */
+START_TEST(test_bias_over_the_accumulator)
+{
+    host_setup(7);
+    struct dlas_graph *g = quantised_net();
+    struct dlas_node *c1 = dlas_graph_node(g, dlas_graph_find(g, "c1"));
+    dlas_f32(&c1->input_quant)[0] = 1e-9f;
+    ck_assert(!dlas_int8_bias_fits(dlas_f32(&c1->bias), 16, 1e-9f, dlas_f32(&c1->weight_scale)));
+    ck_assert(dlas_int8_bias_fits(dlas_f32(&c1->bias), 16, 4.0f / 255, dlas_f32(&c1->weight_scale)));
+    /* the layer alone, asked for a uint8 output */
+    struct dlas_conv_desc d = {.batch = 1, .in_c = 3, .in_h = 12, .in_w = 12, .out_c = 16, .kh = 3,
+                               .kw = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1,
+                               .dil_h = 1, .dil_w = 1, .groups = 1, .has_bias = 1};
+    dlas_conv_desc_finish(&d);
+    struct dlas_conv_quant q = {sizeof q, {1e-9f, 128}, dlas_f32(&c1->weight_scale), 1,
+                                {3.0f / 255, 0}};
+    struct dlas_int8_layer L;
+    ck_assert_int_eq(dlas_int8_layer_init(&L, &d, dlas_f32(&c1->weight), dlas_f32(&c1->bias), &q),
+                     DLAS_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(dlas_last_error(), "2^29") != NULL, "%s", dlas_last_error());
+    /* through the plan */
+    const int64_t batch = 2, nin = batch * 3 * 12 * 12;
+    float *x = malloc((size_t)nin * sizeof *x);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 3);
+    for (int64_t i = 0; i < nin; i++)
+        x[i] = dlas_rng_normal(&r);
+    const char *prec[64];
+    float *yf = run_plan(g, "im2col-gemm", 1, x, batch, NULL);
+    for (int k = 0; k < n_prims; k++) {
+        float *yi = run_plan(g, prims[k]->name, 2, x, batch, prec);
+        ck_assert_str_eq(prec[dlas_graph_find(g, "c1")], "int8 f32>f32");
+        ck_assert_str_eq(prec[dlas_graph_find(g, "c2")], "int8 f32>f32");
+        const double e = dlas_rel_error(yi, yf, batch * 5);
+        ck_assert_msg(e < 0.05, "%s: int8 plan vs fake-quant: %g", prims[k]->name, e);
+        free(yi);
+    }
+    free(yf);
+    free(x);
+    dlas_graph_free(g);
+}
+END_TEST
+
 int main(void)
 {
     reg = dlas_test_registry("check_int8");
@@ -396,6 +446,7 @@ int main(void)
     tcase_add_loop_test(tc, test_int8_knobs, 0, n_prims);
     tc = dlas_test_case(s, "plan", NULL, NULL, 120);
     tcase_add_test(tc, test_plan);
+    tcase_add_test(tc, test_bias_over_the_accumulator);
     int rc = dlas_test_run(s);
     dlas_registry_free(reg);
     return rc;

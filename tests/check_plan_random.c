@@ -809,7 +809,15 @@ static void one_compressed(uint64_t seed)
             ck_assert_msg(params1 == params0 && zeros1 >= zeros0, "%s: %lld parameters and %lld "
                           "zeros, %lld and %lld before", what, (long long)params1,
                           (long long)zeros1, (long long)params0, (long long)zeros0);
-        check_planned(g, &r, seed, 0, what);
+        /* one in three then quantised too, as a study of pruning then int8 does */
+        const int quant = rg_one_in(&r, 3);
+        if (quant) {
+            quantise(g, &r);
+            len = (int)strlen(what);
+            snprintf(what + len, sizeof what - (size_t)len, ", then %s",
+                     strrchr(r.log, ';') ? strrchr(r.log, ';') + 2 : "int8");
+        }
+        check_planned(g, &r, seed, quant, what);
     }
     dlas_graph_free(g);
 }

@@ -120,6 +120,18 @@ static int check_act(const struct dlas_act_quant *a, const char *what)
     return DLAS_OK;
 }
 
+int dlas_int8_bias_fits(const float *bias, int64_t out_c, float in_scale,
+                        const float *weight_step)
+{
+    const double lim = (double)(1 << 29);
+    for (int64_t o = 0; bias && o < out_c; o++) {
+        const double u = fabs(rint((double)bias[o] / ((double)in_scale * weight_step[o])));
+        if (!(u <= lim)) /* NaN too */
+            return 0;
+    }
+    return 1;
+}
+
 int dlas_int8_layer_init(struct dlas_int8_layer *L, const struct dlas_conv_desc *d,
                          const float *weight, const float *bias, const struct dlas_conv_quant *q)
 {
@@ -141,6 +153,12 @@ int dlas_int8_layer_init(struct dlas_int8_layer *L, const struct dlas_conv_desc 
         if (!(q->weight_step[o] > 0.0f) || !isfinite(q->weight_step[o]))
             return dlas_error(DLAS_ERR_INVALID, "int8 layer: weight step %g of channel %lld",
                               (double)q->weight_step[o], (long long)o);
+    if (q->out_u8 && bias && d->has_bias && !dlas_int8_bias_fits(bias, oc, q->in.scale,
+                                                                  q->weight_step))
+        return dlas_error(DLAS_ERR_UNSUPPORTED,
+                          "int8 layer: a bias is over 2^29 units of input scale x weight step "
+                          "(input scale %g): a uint8 output cannot hold it in int32",
+                          (double)q->in.scale);
     L->d = *d;
     L->d.quant = NULL;
     L->q = *q;
@@ -156,7 +174,6 @@ int dlas_int8_layer_init(struct dlas_int8_layer *L, const struct dlas_conv_desc 
         dlas_int8_layer_free(L);
         return dlas_error(DLAS_ERR_NOMEM, "int8 layer: out of memory");
     }
-    const double bias_lim = (double)(1 << 29);
     for (int64_t o = 0; o < oc; o++) {
         const float step = q->weight_step[o];
         int32_t sum = 0;
@@ -170,7 +187,6 @@ int dlas_int8_layer_init(struct dlas_int8_layer *L, const struct dlas_conv_desc 
         L->off[o] = -q->in.zero_point * sum;
         if (q->out_u8) {
             double bq = rint((double)L->bias[o] / ((double)q->in.scale * step));
-            bq = bq > bias_lim ? bias_lim : bq < -bias_lim ? -bias_lim : bq;
             L->off[o] += (int32_t)bq;
             int sh;
             rc = dlas_requant_multiplier((double)q->in.scale * step / q->out.scale, &L->mult[o],

@@ -97,7 +97,12 @@ int plan_quant_decide(struct dlas_plan *p)
         if (!b->choice || !b->int8)
             continue;
         struct dlas_act_quant out;
-        if (u8_readers(p, i, &out)) {
+        const struct dlas_node *n = dlas_graph_node(p->g, i);
+        /* a bias the int32 accumulator cannot hold at this input scale:
+         * the layer adds it in float and hands f32 on */
+        if (u8_readers(p, i, &out) &&
+            dlas_int8_bias_fits(n->attr.conv.bias ? dlas_f32(&n->bias) : NULL,
+                                n->attr.conv.out_channels, b->q.in.scale, b->q.weight_step)) {
             b->q.out_u8 = 1;
             b->q.out = out;
             p->u8[i] = 1;

@@ -114,11 +114,19 @@ struct dlas_int8_layer {
  * point outside 0..255; DLAS_ERR_UNSUPPORTED when a multiplier cannot be
  * represented or K exceeds DLAS_INT8_K_MAX (which keeps every accumulator and
  * offset, and their sum, inside int32: 255 * 127 * K < 2^29, and the bias
- * term is clamped to +-2^29). Free with dlas_int8_layer_free. */
+ * term must be within +-2^29 units: dlas_int8_bias_fits). Free with
+ * dlas_int8_layer_free. */
 #define DLAS_INT8_K_MAX 16384
 int dlas_int8_layer_init(struct dlas_int8_layer *L, const struct dlas_conv_desc *d,
                          const float *weight, const float *bias, const struct dlas_conv_quant *q);
 void dlas_int8_layer_free(struct dlas_int8_layer *L);
+/* 1 when every bias[o] (out_c of them; NULL: none) is within 2^29 units of
+ * in_scale * weight_step[o], as a uint8 output adds it in the int32
+ * accumulator; else 0. A tiny input scale (a nearly dead channel after
+ * pruning, a degenerate calibration) can make a moderate bias billions of
+ * units: such a layer can hand f32 on, never uint8. */
+int dlas_int8_bias_fits(const float *bias, int64_t out_c, float in_scale,
+                        const float *weight_step);
 /* The integer reference: plain loops, the oracle of the int8 primitives.
  * in: batch x in_c x in_h x in_w uint8; out: uint8 or f32 per L->q.out_u8. */
 void dlas_ref_conv2d_int8(const struct dlas_int8_layer *L, int64_t batch, const uint8_t *in,
