@@ -321,16 +321,24 @@ static float *run_plan(struct dlas_graph *g, const char *prim, int threads, cons
     return y;
 }
 
+/* n values from N(0, 1), seeded: a batch of the network's inputs. */
+static float *normal_input(int64_t n, uint64_t seed)
+{
+    float *x = malloc((size_t)n * sizeof *x);
+    ck_assert(x != NULL);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, seed);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = dlas_rng_normal(&r);
+    return x;
+}
+
 START_TEST(test_plan)
 {
     host_setup(5);
     struct dlas_graph *g = quantised_net();
     const int64_t batch = 3, nin = batch * 3 * 12 * 12;
-    float *x = malloc((size_t)nin * sizeof *x);
-    struct dlas_rng r;
-    dlas_rng_seed(&r, 9);
-    for (int64_t i = 0; i < nin; i++)
-        x[i] = dlas_rng_normal(&r);
+    float *x = normal_input(nin, 9);
     struct dlas_tensor in = {0}, ref = {0};
     int64_t dims[4] = {batch, 3, 12, 12};
     dlas_tensor_alloc(&in, DLAS_F32, 4, dims);
@@ -396,12 +404,8 @@ START_TEST(test_bias_over_the_accumulator)
                      DLAS_ERR_UNSUPPORTED);
     ck_assert_msg(strstr(dlas_last_error(), "2^29") != NULL, "%s", dlas_last_error());
     /* through the plan */
-    const int64_t batch = 2, nin = batch * 3 * 12 * 12;
-    float *x = malloc((size_t)nin * sizeof *x);
-    struct dlas_rng r;
-    dlas_rng_seed(&r, 3);
-    for (int64_t i = 0; i < nin; i++)
-        x[i] = dlas_rng_normal(&r);
+    float *x = normal_input(2 * 3 * 12 * 12, 3);
+    const int64_t batch = 2;
     const char *prec[64];
     float *yf = run_plan(g, "im2col-gemm", 1, x, batch, NULL);
     for (int k = 0; k < n_prims; k++) {
