@@ -33,6 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <dlas/checkpoint.h>
 #include <dlas/dlas.h>
 #include <dlas/quant.h>
 
@@ -530,6 +531,51 @@ END_TEST
 
 /* ---- pruned networks ------------------------------------------------------------ */
 
+/* g through a checkpoint: saved, loaded (strict) into a copy whose
+ * parameters, masks and quantisation were all changed first, the copy's
+ * reference output equal to g's, bit for bit. A compressed network's
+ * checkpoint holds what the compressors leave: removed channels' shapes,
+ * masks, weights on their grid, steps and input parameters. */
+static void check_round_trip(const struct dlas_graph *g, uint64_t seed, const char *what)
+{
+    char dir[256];
+    dlas_test_mkdtemp(dir, sizeof dir, "plan-random");
+    const char *path = dlas_test_path(dir, "g.ckpt");
+    ck_assert_msg(dlas_checkpoint_save_graph(g, path) == 0, "%s: save: %s", what,
+                  dlas_last_error());
+    struct dlas_graph *c = dlas_graph_clone(g);
+    ck_assert(c != NULL);
+    rg_randomize(c, seed + 77);
+    for (int i = 0; i < dlas_graph_n_nodes(c); i++) {
+        struct dlas_node *n = dlas_graph_node(c, i);
+        if (dlas_node_is_quantised(n)) {
+            dlas_f32(&n->input_quant)[0] *= 1.5f;
+            dlas_f32(&n->weight_scale)[0] *= 0.5f;
+        }
+        free(n->weight.mask); /* a mask the file must bring back */
+        n->weight.mask = NULL;
+    }
+    ck_assert_msg(dlas_checkpoint_load_graph(c, path, DLAS_CKPT_STRICT) == 0, "%s: load: %s",
+                  what, dlas_last_error());
+    const struct dlas_node *in = dlas_graph_node(g, 0);
+    int64_t dims[4] = {2, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
+    struct dlas_tensor x = {0}, a = {0}, b = {0};
+    ck_assert_int_eq(dlas_tensor_alloc(&x, DLAS_F32, 4, dims), 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, seed + 5);
+    for (int64_t i = 0; i < dlas_tensor_numel(&x); i++)
+        dlas_f32(&x)[i] = dlas_rng_normal(&r);
+    ck_assert_int_eq(dlas_graph_forward_ref(g, &x, &a), 0);
+    ck_assert_int_eq(dlas_graph_forward_ref(c, &x, &b), 0);
+    ck_assert_msg(memcmp(dlas_f32(&a), dlas_f32(&b), (size_t)dlas_tensor_numel(&a) * 4) == 0,
+                  "%s: the network loaded from its checkpoint computes another output", what);
+    dlas_tensor_free(&x);
+    dlas_tensor_free(&a);
+    dlas_tensor_free(&b);
+    dlas_graph_free(c);
+    dlas_test_rmtree(dir);
+}
+
 /* Random channels of random groups masked (dlas_graph_mask_channels; a
  * refusal must say why), as a pruner leaves a network while it fine-tunes;
  * returns how many masks took. */
@@ -588,6 +634,9 @@ static void one_pruned(uint64_t seed)
     struct rg_gen r;
     struct dlas_graph *g = rg_graph(seed, 0, &r);
     const int masked = mask_random_channels(g, &r);
+    char name0[620];
+    snprintf(name0, sizeof name0, "masked graph %llu (%s)", (unsigned long long)seed, r.log);
+    check_round_trip(g, seed, name0);
     const struct dlas_node *in = dlas_graph_node(g, 0);
     int64_t dims[4] = {2, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
     struct dlas_tensor x = {0}, a = {0}, b = {0};
@@ -817,6 +866,7 @@ static void one_compressed(uint64_t seed)
             snprintf(what + len, sizeof what - (size_t)len, ", then %s",
                      strrchr(r.log, ';') ? strrchr(r.log, ';') + 2 : "int8");
         }
+        check_round_trip(g, seed, what);
         check_planned(g, &r, seed, quant, what);
     }
     dlas_graph_free(g);
