@@ -20,10 +20,9 @@
  * DLAS_RANDOM_SEED=S runs graph S alone, as a failure names it (likewise
  * DLAS_RANDOM_ZOO and _ZOO_SEED, DLAS_RANDOM_PRUNED and _PRUNED_SEED,
  * DLAS_RANDOM_INT8 and _INT8_SEED, DLAS_RANDOM_INT8_ZOO and _INT8_ZOO_SEED,
- * DLAS_RANDOM_COMPRESSED and _COMPRESSED_SEED;
- * DLAS_RANDOM_VERBOSE=1 prints each
- * run's difference and bound). A
- * long sweep needs CK_TIMEOUT_MULTIPLIER (the test's limit is 600 s). */
+ * DLAS_RANDOM_COMPRESSED and _COMPRESSED_SEED; DLAS_RANDOM_VERBOSE=1 prints
+ * each run's difference and bound). A long sweep needs CK_TIMEOUT_MULTIPLIER
+ * (the test's limit is 600 s). */
 #include <check.h>
 #include <math.h>
 #include <signal.h>
@@ -188,6 +187,18 @@ static float *run_plan(struct dlas_plan *p, const struct dlas_tensor *x, const c
     return out;
 }
 
+/* x: batch images of g's input shape, N(0, 1) from seed. */
+static void normal_input(const struct dlas_graph *g, int64_t batch, uint64_t seed,
+                         struct dlas_tensor *x)
+{
+    const struct dlas_node *in = dlas_graph_node(g, 0);
+    int64_t dims[4] = {batch, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
+    ck_assert_int_eq(dlas_tensor_alloc(x, DLAS_F32, 4, dims), 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, seed);
+    dlas_test_fill_normal(x, &r);
+}
+
 /* 1 when a conv of g runs on Winograd in p: its transforms amplify
  * rounding, and the conformance suite allows it 1e-4. */
 static int uses_winograd(const struct dlas_plan *p, const struct dlas_graph *g)
@@ -196,6 +207,58 @@ static int uses_winograd(const struct dlas_plan *p, const struct dlas_graph *g)
         if (!strcmp(dlas_plan_binding(p, i), "winograd"))
             return 1;
     return 0;
+}
+
+/* The graph whose reference forward an int8 plan computes: a conv that
+ * hands uint8 to the next int8 layer adds its bias in the accumulator, as
+ * a whole number of units of s_in * step[o] (dlas_int8_layer_init), so its
+ * bias is rounded to that unit here. Everything else about an int8 layer
+ * is its fake-quantised fp32 form up to float rounding. */
+static struct dlas_graph *int8_reference(const struct dlas_plan *p, const struct dlas_graph *g)
+{
+    struct dlas_graph *a = dlas_graph_clone(g);
+    ck_assert(a != NULL);
+    for (int i = 0; i < dlas_graph_n_nodes(a); i++) {
+        struct dlas_node *n = dlas_graph_node(a, i);
+        struct dlas_act_quant q;
+        if (!strstr(dlas_plan_precision(p, i), ">u8") || !n->attr.conv.bias)
+            continue;
+        ck_assert_int_eq(dlas_node_input_quant(n, &q), 0);
+        const float *step = dlas_f32(&n->weight_scale);
+        for (int64_t o = 0; o < n->attr.conv.out_channels; o++) {
+            const double unit = (double)q.scale * step[o];
+            dlas_f32(&n->bias)[o] = (float)(rint(dlas_f32(&n->bias)[o] / unit) * unit);
+        }
+    }
+    return a;
+}
+
+/* How far a quantised network's output moves when the roundings of its
+ * quantised tensors flip at random: the reference (ref, g's output on x)
+ * with every input scale grown, then shrunk, by 2^-e, which moves an
+ * element by at most 255 * 2^-e steps and flips those that lay within
+ * q * 2^-e steps of a rounding boundary (q its level); the larger change of
+ * the two. */
+static double flip_sensitivity(const struct dlas_graph *g, const struct dlas_tensor *x,
+                               const struct dlas_tensor *ref, int e)
+{
+    double d = 0;
+    for (int sign = -1; sign <= 1; sign += 2) {
+        struct dlas_graph *a = dlas_graph_clone(g);
+        ck_assert(a != NULL);
+        for (int i = 0; i < dlas_graph_n_nodes(a); i++) {
+            struct dlas_node *n = dlas_graph_node(a, i);
+            if (dlas_node_is_quantised(n))
+                dlas_f32(&n->input_quant)[0] *= 1.0f + (float)sign * ldexpf(1.0f, -e);
+        }
+        struct dlas_tensor out = {0};
+        ck_assert_int_eq(dlas_graph_forward_ref(a, x, &out), 0);
+        for (int64_t i = 0; i < dlas_tensor_numel(&out); i++)
+            d = fmax(d, fabs((double)dlas_f32(&out)[i] - dlas_f32(ref)[i]));
+        dlas_tensor_free(&out);
+        dlas_graph_free(a);
+    }
+    return d;
 }
 
 /* The plan against the reference forward at one batch: the largest
@@ -226,71 +289,11 @@ static int uses_winograd(const struct dlas_plan *p, const struct dlas_graph *g)
  * elements, and a zero point off by one step passed. With this bound, a
  * zero point off by one step at the fp32 -> int8 boundary fails 31 of the
  * first 60 networks (44 of which run int8 layers). */
-/* The graph whose reference forward an int8 plan computes: a conv that
- * hands uint8 to the next int8 layer adds its bias in the accumulator, as
- * a whole number of units of s_in * step[o] (dlas_int8_layer_init), so its
- * bias is rounded to that unit here. Everything else about an int8 layer
- * is its fake-quantised fp32 form up to float rounding. */
-static struct dlas_graph *int8_reference(const struct dlas_plan *p, const struct dlas_graph *g)
-{
-    struct dlas_graph *a = dlas_graph_clone(g);
-    ck_assert(a != NULL);
-    for (int i = 0; i < dlas_graph_n_nodes(a); i++) {
-        struct dlas_node *n = dlas_graph_node(a, i);
-        struct dlas_act_quant q;
-        if (!strstr(dlas_plan_precision(p, i), ">u8") || !n->attr.conv.bias)
-            continue;
-        ck_assert_int_eq(dlas_node_input_quant(n, &q), 0);
-        const float *step = dlas_f32(&n->weight_scale);
-        for (int64_t o = 0; o < n->attr.conv.out_channels; o++) {
-            const double unit = (double)q.scale * step[o];
-            dlas_f32(&n->bias)[o] = (float)(rint(dlas_f32(&n->bias)[o] / unit) * unit);
-        }
-    }
-    return a;
-}
-
-/* How far a quantised network's output moves when the roundings of its
- * quantised tensors flip at random: the reference with every input scale
- * grown, then shrunk, by 2^-e, which moves an element by at most 255 * 2^-e
- * steps and flips those that lay within q * 2^-e steps of a rounding
- * boundary (q its level); the larger change of the two. */
-static double flip_sensitivity(const struct dlas_graph *g, const struct dlas_tensor *x, int e)
-{
-    struct dlas_tensor ref = {0};
-    ck_assert_int_eq(dlas_graph_forward_ref(g, x, &ref), 0);
-    double d = 0;
-    for (int sign = -1; sign <= 1; sign += 2) {
-        struct dlas_graph *a = dlas_graph_clone(g);
-        ck_assert(a != NULL);
-        for (int i = 0; i < dlas_graph_n_nodes(a); i++) {
-            struct dlas_node *n = dlas_graph_node(a, i);
-            if (dlas_node_is_quantised(n))
-                dlas_f32(&n->input_quant)[0] *= 1.0f + (float)sign * ldexpf(1.0f, -e);
-        }
-        struct dlas_tensor out = {0};
-        ck_assert_int_eq(dlas_graph_forward_ref(a, x, &out), 0);
-        for (int64_t i = 0; i < dlas_tensor_numel(&out); i++)
-            d = fmax(d, fabs((double)dlas_f32(&out)[i] - dlas_f32(&ref)[i]));
-        dlas_tensor_free(&out);
-        dlas_graph_free(a);
-    }
-    dlas_tensor_free(&ref);
-    return d;
-}
-
 static void check_batch(struct dlas_plan *p, const struct dlas_graph *g, int64_t batch,
                         uint64_t seed, int quant, const char *what)
 {
-    const struct dlas_node *in = dlas_graph_node(g, 0);
-    const int64_t per = in->out_shape[0] * in->out_shape[1] * in->out_shape[2];
-    int64_t dims[4] = {batch, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
     struct dlas_tensor x = {0}, ref = {0};
-    ck_assert_int_eq(dlas_tensor_alloc(&x, DLAS_F32, 4, dims), 0);
-    struct dlas_rng r;
-    dlas_rng_seed(&r, seed ^ 0x5bd1e995u);
-    for (int64_t i = 0; i < batch * per; i++)
-        dlas_f32(&x)[i] = dlas_rng_normal(&r);
+    normal_input(g, batch, seed ^ 0x5bd1e995u, &x);
     struct dlas_graph *rg = quant ? int8_reference(p, g) : NULL;
     ck_assert_int_eq(dlas_graph_forward_ref(rg ? rg : g, &x, &ref), 0);
     const int64_t on = dlas_plan_output_numel(p) * batch;
@@ -303,7 +306,7 @@ static void check_batch(struct dlas_plan *p, const struct dlas_graph *g, int64_t
     for (int64_t i = 0; i < on; i++)
         big = fmax(big, fabs(dlas_f32(&ref)[i]));
     const double sens = rg_sensitivity(g, &x, seed);
-    const double flips = quant ? flip_sensitivity(rg, &x, FLIP_EXP) : 0;
+    const double flips = quant ? flip_sensitivity(rg, &x, &ref, FLIP_EXP) : 0;
     const double bound =
         fmax(fmax((uses_winograd(p, g) ? 1e-4 : 2e-5) * big, 1000 * sens), FLIP_FACTOR * flips);
     if (getenv("DLAS_RANDOM_VERBOSE")) /* for a sweep's distribution of diff / bound */
@@ -557,14 +560,8 @@ static void check_round_trip(const struct dlas_graph *g, uint64_t seed, const ch
     }
     ck_assert_msg(dlas_checkpoint_load_graph(c, path, DLAS_CKPT_STRICT) == 0, "%s: load: %s",
                   what, dlas_last_error());
-    const struct dlas_node *in = dlas_graph_node(g, 0);
-    int64_t dims[4] = {2, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
     struct dlas_tensor x = {0}, a = {0}, b = {0};
-    ck_assert_int_eq(dlas_tensor_alloc(&x, DLAS_F32, 4, dims), 0);
-    struct dlas_rng r;
-    dlas_rng_seed(&r, seed + 5);
-    for (int64_t i = 0; i < dlas_tensor_numel(&x); i++)
-        dlas_f32(&x)[i] = dlas_rng_normal(&r);
+    normal_input(g, 2, seed + 5, &x);
     ck_assert_int_eq(dlas_graph_forward_ref(g, &x, &a), 0);
     ck_assert_int_eq(dlas_graph_forward_ref(c, &x, &b), 0);
     ck_assert_msg(memcmp(dlas_f32(&a), dlas_f32(&b), (size_t)dlas_tensor_numel(&a) * 4) == 0,
@@ -637,14 +634,8 @@ static void one_pruned(uint64_t seed)
     char name0[620];
     snprintf(name0, sizeof name0, "masked graph %llu (%s)", (unsigned long long)seed, r.log);
     check_round_trip(g, seed, name0);
-    const struct dlas_node *in = dlas_graph_node(g, 0);
-    int64_t dims[4] = {2, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
     struct dlas_tensor x = {0}, a = {0}, b = {0};
-    ck_assert_int_eq(dlas_tensor_alloc(&x, DLAS_F32, 4, dims), 0);
-    struct dlas_rng rng;
-    dlas_rng_seed(&rng, seed);
-    for (int64_t i = 0; i < dlas_tensor_numel(&x); i++)
-        dlas_f32(&x)[i] = dlas_rng_normal(&rng);
+    normal_input(g, 2, seed, &x);
     ck_assert_int_eq(dlas_graph_forward_ref(g, &x, &a), 0);
     int64_t removed = -1;
     ck_assert_msg(dlas_graph_remove_masked_channels(g, &removed) == 0, "graph %llu (%s): %s",
@@ -768,25 +759,13 @@ static void count_params(const struct dlas_graph *g, int64_t *params, int64_t *z
 static int compress(struct dlas_graph *g, const char *name, const char *const *sets,
                     const char *what)
 {
-    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_COMPRESSOR, name);
-    ck_assert_msg(c != NULL, "no compressor '%s'", name);
-    struct dlas_params *p = NULL;
-    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
-    for (int k = 0; sets[k]; k++) {
-        char key[64];
-        const char *eq = strchr(sets[k], '=');
-        snprintf(key, sizeof key, "%.*s", (int)(eq - sets[k]), sets[k]);
-        ck_assert_msg(dlas_params_set(p, key, eq + 1, "test") == 0, "%s: %s: %s", what, sets[k],
-                      dlas_last_error());
-    }
     struct dlas_compress_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.size = sizeof ctx;
     ctx.host = &host;
     ctx.graph = g;
-    const int rc = ((const struct dlas_compressor_ops *)c->ops)->apply(&ctx, p);
+    const int rc = dlas_test_compress(reg, &ctx, name, sets);
     ck_assert_msg(rc == 0 || strlen(dlas_last_error()) > 0, "%s: refused without a reason", what);
-    dlas_params_free(p);
     return rc;
 }
 
@@ -841,16 +820,14 @@ static void one_compressed(uint64_t seed)
     int64_t params0, zeros0, params1, zeros1;
     count_params(g, &params0, &zeros0);
     const int rc = compress(g, name, sets, what);
-    if (getenv("DLAS_RANDOM_VERBOSE")) {
-        count_params(g, &params1, &zeros1);
+    count_params(g, &params1, &zeros1);
+    if (getenv("DLAS_RANDOM_VERBOSE"))
         fprintf(stderr, "%s: %s; parameters %lld -> %lld, zeros %lld -> %lld\n", what,
                 rc ? dlas_last_error() : "applied", (long long)params0, (long long)params1,
                 (long long)zeros0, (long long)zeros1);
-    }
     if (rc == 0) {
         ck_assert_msg(dlas_graph_validate(g) == 0, "%s: left an invalid network: %s", what,
                       dlas_last_error());
-        count_params(g, &params1, &zeros1);
         if (l1)
             ck_assert_msg(params1 <= params0, "%s: %lld parameters, %lld before", what,
                           (long long)params1, (long long)params0);

@@ -103,27 +103,9 @@ static void absolute_goal(char *buf, size_t len, const struct dlas_graph *g, int
     snprintf(buf, len, "absolute=%lld", (long long)(params_of(g) - fewer));
 }
 
-static const struct dlas_component *comp(const char *name)
-{
-    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_COMPRESSOR, name);
-    ck_assert_msg(c != NULL, "no compressor '%s'", name);
-    return c;
-}
-
 static int apply(const char *name, struct dlas_compress_ctx *ctx, const char *const *sets)
 {
-    const struct dlas_component *c = comp(name);
-    struct dlas_params *p;
-    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
-    for (int k = 0; sets && sets[k]; k++) {
-        char key[64];
-        const char *eq = strchr(sets[k], '=');
-        snprintf(key, sizeof key, "%.*s", (int)(eq - sets[k]), sets[k]);
-        ck_assert_msg(dlas_params_set(p, key, eq + 1, "test") == 0, "%s", dlas_last_error());
-    }
-    int rc = ((const struct dlas_compressor_ops *)c->ops)->apply(ctx, p);
-    dlas_params_free(p);
-    return rc;
+    return dlas_test_compress(reg, ctx, name, sets);
 }
 
 /* What a compressor is applied with: a host and a context on graph g;

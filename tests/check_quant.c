@@ -283,14 +283,12 @@ START_TEST(test_compressor)
 {
     host_setup(21);
     struct dlas_graph *g = small_net(), *orig = dlas_graph_clone(g);
-    int64_t nin = 2 * 3 * 10 * 10;
     struct dlas_tensor in = {0}, y0 = {0}, y1 = {0};
     int64_t dims[4] = {2, 3, 10, 10};
     ck_assert_int_eq(dlas_tensor_alloc(&in, DLAS_F32, 4, dims), 0);
     struct dlas_rng r;
     dlas_rng_seed(&r, 8);
-    for (int64_t i = 0; i < nin; i++)
-        dlas_f32(&in)[i] = dlas_rng_normal(&r);
+    dlas_test_fill_normal(&in, &r);
     ck_assert_int_eq(dlas_graph_forward_ref(orig, &in, &y0), 0);
 
     apply_quant(g, "minmax");
@@ -460,14 +458,13 @@ START_TEST(test_fake_quant_residual_in_conv)
     host_setup(23);
     struct dlas_graph *g = small_net();
     apply_quant(g, "minmax");
-    const int64_t batch = 2, nin = batch * 3 * 10 * 10;
+    const int64_t batch = 2;
     struct dlas_tensor in = {0}, ref = {0};
     int64_t dims[4] = {batch, 3, 10, 10};
     ck_assert_int_eq(dlas_tensor_alloc(&in, DLAS_F32, 4, dims), 0);
     struct dlas_rng r;
     dlas_rng_seed(&r, 12);
-    for (int64_t i = 0; i < nin; i++)
-        dlas_f32(&in)[i] = dlas_rng_normal(&r);
+    dlas_test_fill_normal(&in, &r);
     ck_assert_int_eq(dlas_graph_forward_ref(g, &in, &ref), 0);
     const struct dlas_component *bc = dlas_registry_find(reg, DLAS_KIND_BACKEND, "openmp");
     const struct dlas_component *fb = dlas_registry_find(reg, DLAS_KIND_PRIMITIVE, "im2col-gemm");

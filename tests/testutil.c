@@ -206,6 +206,13 @@ void dlas_test_fill_uniform(struct dlas_tensor *t, struct dlas_rng *r, double lo
         d[i] = (float)(lo + (hi - lo) * dlas_rng_uniform(r));
 }
 
+void dlas_test_fill_normal(struct dlas_tensor *t, struct dlas_rng *r)
+{
+    float *d = dlas_f32(t);
+    for (int64_t i = 0, n = dlas_tensor_numel(t); i < n; i++)
+        d[i] = dlas_rng_normal(r);
+}
+
 void dlas_test_randomize(struct dlas_graph *g, uint64_t seed)
 {
     struct dlas_rng r;
@@ -264,30 +271,43 @@ void dlas_test_host(struct dlas_host *h, struct dlas_rng *rng, uint64_t seed, in
     h->free = dlas_aligned_free;
 }
 
+int dlas_test_compress(struct dlas_registry *reg, struct dlas_compress_ctx *ctx, const char *name,
+                       const char *const *sets)
+{
+    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_COMPRESSOR, name);
+    ck_assert_msg(c != NULL, "no compressor '%s': %s", name, dlas_last_error());
+    struct dlas_params *p = NULL;
+    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
+    for (int k = 0; sets && sets[k]; k++) {
+        char key[64];
+        const char *eq = strchr(sets[k], '=');
+        ck_assert_msg(eq != NULL, "%s: not key=value", sets[k]);
+        snprintf(key, sizeof key, "%.*s", (int)(eq - sets[k]), sets[k]);
+        ck_assert_msg(dlas_params_set(p, key, eq + 1, "test") == 0, "%s: %s: %s", name, sets[k],
+                      dlas_last_error());
+    }
+    const int rc = ((const struct dlas_compressor_ops *)c->ops)->apply(ctx, p);
+    dlas_params_free(p);
+    return rc;
+}
+
 void dlas_test_quantise(struct dlas_registry *reg, const struct dlas_host *host,
                         struct dlas_graph *g, const char *calibration, int batches, int skip_first,
                         int skip_last)
 {
-    const struct dlas_component *c = dlas_registry_find(reg, DLAS_KIND_COMPRESSOR, "quant-int8");
-    ck_assert_msg(c != NULL, "%s", dlas_last_error());
-    struct dlas_params *p = NULL;
-    char nb[16];
-    snprintf(nb, sizeof nb, "%d", batches);
-    ck_assert_int_eq(dlas_params_defaults(c->params, &p), 0);
-    ck_assert_int_eq(dlas_params_set(p, "data", "gaussian", "test"), 0);
-    ck_assert_int_eq(dlas_params_set(p, "calibration", calibration, "test"), 0);
-    ck_assert_int_eq(dlas_params_set(p, "batches", nb, "test"), 0);
-    ck_assert_int_eq(dlas_params_set(p, "batch", "4", "test"), 0);
-    ck_assert_int_eq(dlas_params_set(p, "skip_first", skip_first ? "true" : "false", "test"), 0);
-    ck_assert_int_eq(dlas_params_set(p, "skip_last", skip_last ? "true" : "false", "test"), 0);
+    char set[5][48];
+    snprintf(set[0], sizeof set[0], "calibration=%s", calibration);
+    snprintf(set[1], sizeof set[1], "batches=%d", batches);
+    snprintf(set[2], sizeof set[2], "skip_first=%s", skip_first ? "true" : "false");
+    snprintf(set[3], sizeof set[3], "skip_last=%s", skip_last ? "true" : "false");
+    const char *const sets[] = {"data=gaussian", set[0], set[1], "batch=4", set[2], set[3], NULL};
     struct dlas_compress_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.size = sizeof ctx;
     ctx.host = host;
     ctx.graph = g;
-    const struct dlas_compressor_ops *ops = c->ops;
-    ck_assert_msg(ops->apply(&ctx, p) == 0, "quant-int8: %s", dlas_last_error());
-    dlas_params_free(p);
+    ck_assert_msg(dlas_test_compress(reg, &ctx, "quant-int8", sets) == 0, "quant-int8: %s",
+                  dlas_last_error());
 }
 
 int dlas_test_int8_runs(const struct dlas_component *c, char *why, size_t why_size)

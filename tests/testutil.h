@@ -105,6 +105,8 @@ void dlas_test_train_options(struct dlas_train_options *o, int batch, double lr)
 
 /* Every value of the float tensor t drawn uniformly from [lo, hi). */
 void dlas_test_fill_uniform(struct dlas_tensor *t, struct dlas_rng *r, double lo, double hi);
+/* Every value of the float tensor t drawn from N(0, 1). */
+void dlas_test_fill_normal(struct dlas_tensor *t, struct dlas_rng *r);
 /* Weights and biases of g uniform in [-0.5, 0.5] and [-0.2, 0.2], batchnorm
  * scales and variances in [0.5, 1.5], shifts in [-0.5, 0.5] and means in
  * [-0.3, 0.3] (away from identity, so that a wrong slice or an unmasked
@@ -112,6 +114,11 @@ void dlas_test_fill_uniform(struct dlas_tensor *t, struct dlas_rng *r, double lo
  * be valid. */
 void dlas_test_randomize(struct dlas_graph *g, uint64_t seed);
 
+/* Compressor `name` of reg applied in ctx with the "key=value" settings of
+ * sets (NULL ended; NULL: the defaults) over its defaults; returns its
+ * status (a setting the compressor does not declare fails the test). */
+int dlas_test_compress(struct dlas_registry *reg, struct dlas_compress_ctx *ctx, const char *name,
+                       const char *const *sets);
 /* The quant-int8 compressor of reg on g, as an experiment runs it, with
  * calibration on Gaussian inputs (one batch of 4, or `batches` x 4; the
  * rule `calibration`), skip_first and skip_last as given. */
