@@ -488,7 +488,7 @@ static void random_network(uint64_t seed)
         ck_assert_int_eq(dlas_tensor_alloc(&x, DLAS_F32, 4, dims), 0);
         struct dlas_rng xr;
         dlas_rng_seed(&xr, seed + 17);
-        fill_normal(&xr, dlas_f32(&x), dlas_tensor_numel(&x));
+        dlas_test_fill_normal(&x, &xr);
         ck_assert_int_eq(dlas_graph_forward_ref(g, &x, &ref), 0);
         const int64_t on = dlas_tensor_numel(&ref);
         ck_assert_int_eq(on, dlas_plan_output_numel(plan) * batch);
@@ -500,15 +500,11 @@ static void random_network(uint64_t seed)
             ck_assert_msg(dlas_plan_run(plan, batch, dlas_f32(&x), out[run]) == 0, "%s): %s",
                           what, dlas_last_error());
         }
-        double diff = 0;
-        for (int64_t i = 0; i < on; i++) {
+        for (int64_t i = 0; i < on; i++)
             ck_assert_msg(isfinite(out[0][i]), "%s), batch %lld: output %lld not written", what,
                           (long long)batch, (long long)i);
-            diff = fmax(diff, fabs((double)out[0][i] - dlas_f32(&ref)[i]));
-        }
-        double big = 0;
-        for (int64_t i = 0; i < on; i++)
-            big = fmax(big, fabs(dlas_f32(&ref)[i]));
+        const double diff = rg_max_diff(out[0], dlas_f32(&ref), on);
+        const double big = rg_max_diff(dlas_f32(&ref), NULL, on);
         const double sens = rg_sensitivity(g, &x, seed);
         ck_assert_msg(diff <= fmax(TOL * big, 100 * sens),
                       "%s), batch %lld: the largest difference %.3g is over %g of the largest "

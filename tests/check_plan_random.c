@@ -253,8 +253,7 @@ static double flip_sensitivity(const struct dlas_graph *g, const struct dlas_ten
         }
         struct dlas_tensor out = {0};
         ck_assert_int_eq(dlas_graph_forward_ref(a, x, &out), 0);
-        for (int64_t i = 0; i < dlas_tensor_numel(&out); i++)
-            d = fmax(d, fabs((double)dlas_f32(&out)[i] - dlas_f32(ref)[i]));
+        d = fmax(d, rg_max_diff(dlas_f32(&out), dlas_f32(ref), dlas_tensor_numel(&out)));
         dlas_tensor_free(&out);
         dlas_graph_free(a);
     }
@@ -299,12 +298,8 @@ static void check_batch(struct dlas_plan *p, const struct dlas_graph *g, int64_t
     const int64_t on = dlas_plan_output_numel(p) * batch;
     ck_assert_int_eq(on, dlas_tensor_numel(&ref));
     float *out = run_plan(p, &x, what);
-    double diff = 0;
-    for (int64_t i = 0; i < on; i++)
-        diff = fmax(diff, fabs((double)out[i] - dlas_f32(&ref)[i]));
-    double big = 0;
-    for (int64_t i = 0; i < on; i++)
-        big = fmax(big, fabs(dlas_f32(&ref)[i]));
+    const double diff = rg_max_diff(out, dlas_f32(&ref), on);
+    const double big = rg_max_diff(dlas_f32(&ref), NULL, on);
     const double sens = rg_sensitivity(g, &x, seed);
     const double flips = quant ? flip_sensitivity(rg, &x, &ref, FLIP_EXP) : 0;
     const double bound =

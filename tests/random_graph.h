@@ -40,6 +40,9 @@ void rg_randomize(struct dlas_graph *g, uint64_t seed);
  * input moves by one float rounding, at random: how far apart two correct
  * float computations of g may be, measured. */
 double rg_sensitivity(const struct dlas_graph *g, const struct dlas_tensor *x, uint64_t seed);
+/* The largest |a[i] - b[i]| over n values, in double (b NULL: the largest
+ * |a[i]|). */
+double rg_max_diff(const float *a, const float *b, int64_t n);
 /* The cases of a sweep, numbered: case S alone where the environment sets
  * seed_var=S (seed_var may be NULL: no such variable), else count_var=N
  * of them (dflt where unset) from DLAS_RANDOM_FIRST (0). Returns how many
