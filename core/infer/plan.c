@@ -707,10 +707,7 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
         rc = p->dev->node_run(p->node_state[i], batch, in, out);
         if (rc)
             dlas_error_context("node '%s' on %s", nd->name, p->be->ops->device);
-    } else if (nd->op == DLAS_OP_CONV2D &&
-               (rc = plan_quant_run(p, i, batch, in[0],
-                                    b->residual >= 0 ? node_data(p, b->residual, input) : NULL,
-                                    out, &done)))
+    } else if (nd->op == DLAS_OP_CONV2D && (rc = plan_quant_run(p, i, batch, &in[0], out, &done)))
         ;
     else if (done)
         rc = DLAS_OK;

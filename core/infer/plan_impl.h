@@ -83,11 +83,12 @@ int plan_tail(const struct dlas_plan *p, int id);
 void plan_quant_candidate(struct dlas_plan *p, int id, const struct dlas_primitive_ops *ops);
 int plan_quant_decide(struct dlas_plan *p);
 size_t plan_quant_scratch(const struct dlas_plan *p, int id);
-/* Run conv node id where its input or its binding is quantised; *done = 0
- * leaves it to the fp32 path. residual: the buffer of the add fused into
- * the conv (binding.residual), or NULL. */
-int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float *in,
-                   const float *residual, float *out, int *done);
+/* Conv node id where it or its input is quantised: an int8 binding runs
+ * here (*done = 1); for an fp32 one, *in_io is replaced by its input
+ * fake-quantised and *done = 0 leaves the run to the fp32 path, as for any
+ * other conv. */
+int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float **in_io, float *out,
+                   int *done);
 
 /* Mobile blocks (plan_blocks.c): after binding, fuse the chains the options
  * allow; the head's buffer holds the block's output (out_numel), run() runs

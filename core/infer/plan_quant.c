@@ -126,9 +126,10 @@ size_t plan_quant_scratch(const struct dlas_plan *p, int id)
     return elems * sizeof(float);
 }
 
-int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float *in,
-                   const float *residual, float *out, int *done)
+int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float **in_io, float *out,
+                   int *done)
 {
+    const float *in = *in_io;
     const struct dlas_node *n = dlas_graph_node(p->g, id);
     const struct binding *b = &p->bind[id];
     *done = 0;
@@ -152,13 +153,12 @@ int plan_quant_run(struct dlas_plan *p, int id, int64_t batch, const float *in,
         }
         rc = ops->run_int8(b->state, batch, qin, out, p->ws, NULL);
     } else {
+        /* an fp32 binding runs as any other, on its input fake-quantised:
+         * the fp32 path applies a residual add fused into it and the
+         * activation (it once ran the plain run here and dropped the add) */
         dlas_fake_quant(in, elems, &b->q.in, p->qbuf);
-        /* the add fused into the conv (an fp32 binding may take one) adds
-         * the residual as it stores: leaving it out drops the add */
-        rc = residual ? ops->run_residual(b->state, batch, p->qbuf, residual, out, p->ws, NULL)
-                      : ops->run(b->state, batch, p->qbuf, out, p->ws, NULL);
-        if (!rc && !b->act_fused)
-            plan_post_inplace(p->be, out, batch * numel_of(n), p->post[id]);
+        *in_io = p->qbuf;
+        return DLAS_OK;
     }
     if (rc)
         return dlas_error_context("layer '%s': primitive '%s'", n->name, b->choice->label);
