@@ -568,6 +568,30 @@ static void check_round_trip(const struct dlas_graph *g, uint64_t seed, const ch
     dlas_test_rmtree(dir);
 }
 
+/* Some wholes of several parts (a grouped conv's channels, one from every
+ * group) masked at once (dlas_prune_mask_whole; a refusal must say why).
+ * Draws nothing from r in a network without them. */
+static int mask_random_wholes(struct dlas_graph *g, struct rg_gen *r)
+{
+    struct dlas_prune_units u;
+    struct dlas_prune_wholes w;
+    ck_assert_msg(dlas_prune_units_find_wholes(g, DLAS_PRUNE_ALL, 1, &u, &w) == 0, "%s: %s",
+                  r->log, dlas_last_error());
+    int masked = 0;
+    for (int64_t k = 0; k < w.n; k++) {
+        if (w.first[k + 1] - w.first[k] < 2 || !rg_one_in(r, 3))
+            continue;
+        if (dlas_prune_mask_whole(g, &u, &w, k) == 0)
+            masked++;
+        else
+            ck_assert_msg(strlen(dlas_last_error()) > 0, "%s: a whole refused without a reason",
+                          r->log);
+    }
+    dlas_prune_wholes_free(&w);
+    dlas_prune_units_free(&u);
+    return masked;
+}
+
 /* Random channels of random groups masked (dlas_graph_mask_channels; a
  * refusal must say why), as a pruner leaves a network while it fine-tunes;
  * returns how many masks took. */
@@ -598,7 +622,7 @@ static int mask_random_channels(struct dlas_graph *g, struct rg_gen *r)
         }
     }
     dlas_channel_groups_free(gr, ng);
-    return masked;
+    return masked + mask_random_wholes(g, r);
 }
 
 /* Unstructured sparsity: in some convs, a random 50-95% of the weights

@@ -213,20 +213,16 @@ START_TEST(l1_global_stops_at_params_target)
 }
 END_TEST
 
-/* round_to: every layer's channels end at a multiple (or at most one block) */
-/* A grouped conv (2 groups) between two plain ones: surgery removes its
- * channels only alike from each group, and a pruning unit is one channel,
- * so the channels it reads (conv1's) and writes are no units; conv3's are.
- * l1-channel by layer then prunes conv3 and leaves the rest, where it used
- * to choose conv1's smallest filters, have the removal refused ("a
- * different number ... from each group") and stop with nothing done. */
-START_TEST(units_leave_grouped_convs_out)
+/* in (1x8x8) -> conv1 (8) -> relu1 -> gconv (8, 2 groups) -> relu2 -> conv3 (6)
+ * -> relu3 -> gap -> flat -> fc (4 classes) */
+static struct dlas_graph *grouped_net(uint64_t seed)
 {
     struct dlas_graph *g = dlas_graph_new();
     struct dlas_conv_attr c1 = dlas_conv(8, 3, 1, 1), c2 = dlas_conv(8, 3, 1, 1),
                           c3 = dlas_conv(6, 1, 1, 0);
     c2.groups = 2;
-    int x = dlas_graph_input(g, "in", 3, 8, 8);
+    c2.bias = 1;
+    int x = dlas_graph_input(g, "in", 1, 8, 8);
     x = dlas_graph_relu(g, "relu1", dlas_graph_conv2d(g, "conv1", x, &c1));
     x = dlas_graph_relu(g, "relu2", dlas_graph_conv2d(g, "gconv", x, &c2));
     x = dlas_graph_relu(g, "relu3", dlas_graph_conv2d(g, "conv3", x, &c3));
@@ -234,31 +230,242 @@ START_TEST(units_leave_grouped_convs_out)
     dlas_graph_linear(g, "fc", x, 4, 1);
     ck_assert_int_eq(dlas_graph_status(g), 0);
     struct dlas_rng r;
-    dlas_rng_seed(&r, 4);
+    dlas_rng_seed(&r, seed);
     ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+    return g;
+}
+
+/* Scale row r of a layer's weight by scale[r]. */
+static void scale_rows(struct dlas_node *n, const float *scale)
+{
+    const int64_t per = dlas_tensor_numel(&n->weight) / n->weight.dims[0];
+    for (int64_t r = 0; r < n->weight.dims[0]; r++)
+        for (int64_t i = 0; i < per; i++)
+            dlas_f32(&n->weight)[r * per + i] *= scale[r];
+}
+
+/* The masked network against the same with its masked channels removed:
+ * exactly the same output on a random input. */
+static void assert_removal_exact(struct dlas_graph *g, int64_t want_removed)
+{
+    const struct dlas_node *in = dlas_graph_node(g, 0);
+    struct dlas_tensor x = {0}, a = {0}, b = {0};
+    int64_t dims[4] = {2, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
+    ck_assert_int_eq(dlas_tensor_alloc(&x, DLAS_F32, 4, dims), 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 9);
+    dlas_test_fill_normal(&x, &r);
+    ck_assert_int_eq(dlas_graph_forward_ref(g, &x, &a), 0);
+    int64_t removed = 0;
+    ck_assert_msg(dlas_graph_remove_masked_channels(g, &removed) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(removed, want_removed);
+    ck_assert_int_eq(dlas_graph_forward_ref(g, &x, &b), 0);
+    for (int64_t i = 0; i < dlas_tensor_numel(&a); i++)
+        ck_assert_msg(dlas_f32(&a)[i] == dlas_f32(&b)[i], "output %lld: %.9g masked, %.9g removed",
+                      (long long)i, dlas_f32(&a)[i], dlas_f32(&b)[i]);
+    dlas_tensor_free(&x);
+    dlas_tensor_free(&a);
+    dlas_tensor_free(&b);
+}
+
+/* A grouped conv of 2 groups of 4 loses as many channels from each group:
+ * the channels it reads (conv1's) and writes go in wholes {j, j + 4}, one
+ * class from each group; conv3's stand alone. dlas_prune_units_find lists
+ * those alone (the channels of a whole could not go one by one); masking
+ * wholes is accepted, and the masked network computes exactly what the
+ * network with those channels removed does. */
+START_TEST(wholes_of_grouped_convs)
+{
+    struct dlas_graph *g = grouped_net(4);
+    const int conv1 = dlas_graph_find(g, "conv1"), gconv = dlas_graph_find(g, "gconv"),
+              conv3 = dlas_graph_find(g, "conv3");
     struct dlas_prune_units u;
     ck_assert_int_eq(dlas_prune_units_find(g, DLAS_PRUNE_ALL, 0, &u), 0);
-    const int conv3 = dlas_graph_find(g, "conv3");
     ck_assert_int_eq(u.n, 6);
     for (int64_t i = 0; i < u.n; i++)
         ck_assert_int_eq(u.u[i].node, conv3);
     dlas_prune_units_free(&u);
-    char note[256];
-    ck_assert_int_eq(dlas_prune_grouped_note(g, note, sizeof note), 1);
-    ck_assert_msg(strstr(note, "'gconv'") != NULL, "%s", note);
-    struct world w;
-    world_bare(&w, g);
-    const char *sets[] = {"mode=layer", "layer_fraction=0.5", NULL};
-    ck_assert_msg(apply("l1-channel", &w.ctx, sets) == 0, "%s", dlas_last_error());
-    ck_assert_int_eq(node(g, "conv1")->out_shape[0], 8);
-    ck_assert_int_eq(node(g, "gconv")->out_shape[0], 8);
+    struct dlas_prune_wholes w;
+    ck_assert_int_eq(dlas_prune_units_find_wholes(g, DLAS_PRUNE_ALL, 0, &u, &w), 0);
+    ck_assert_int_eq(u.n, 22);
+    ck_assert_int_eq(w.n, 14);
+    int per_node[3] = {0, 0, 0};
+    for (int64_t k = 0; k < w.n; k++) {
+        const struct dlas_prune_unit *a = &u.u[w.part[w.first[k]]];
+        const int64_t parts = w.first[k + 1] - w.first[k];
+        ck_assert_int_eq(parts, a->node == conv3 ? 1 : 2);
+        per_node[a->node == conv1 ? 0 : a->node == gconv ? 1 : 2]++;
+        if (parts == 2) { /* one channel of each group, at the same place */
+            const struct dlas_prune_unit *b = &u.u[w.part[w.first[k] + 1]];
+            ck_assert_int_eq(b->node, a->node);
+            ck_assert_int_eq(b->channel, a->channel + 4);
+        }
+        for (int64_t p = w.first[k]; p < w.first[k + 1]; p++)
+            ck_assert_int_eq(w.whole_of[w.part[p]], k);
+    }
+    ck_assert(per_node[0] == 4 && per_node[1] == 4 && per_node[2] == 6);
+    /* mask one whole of conv1's, one of gconv's, one of conv3's */
+    for (int64_t k = 0; k < w.n; k++) {
+        const struct dlas_prune_unit *a = &u.u[w.part[w.first[k]]];
+        if ((a->node == conv1 && a->channel == 1) || (a->node == gconv && a->channel == 3) ||
+            (a->node == conv3 && a->channel == 0)) {
+            ck_assert_msg(dlas_prune_mask_whole(g, &u, &w, k) == 0, "%s", dlas_last_error());
+            ck_assert_int_eq(dlas_prune_whole_live(g, &u, &w, k), 0);
+        }
+    }
+    ck_assert(dlas_graph_channel_masked(g, conv1, 5) && dlas_graph_channel_masked(g, gconv, 7));
+    ck_assert(!dlas_graph_channel_masked(g, conv1, 0) && !dlas_graph_channel_masked(g, gconv, 6));
+    /* a part alone is refused */
+    uint8_t keep[8];
+    memset(keep, 1, sizeof keep);
+    keep[0] = 0;
+    ck_assert_int_ne(dlas_graph_mask_channels(g, conv1, keep), 0);
+    ck_assert_msg(strstr(dlas_last_error(), "different number") != NULL, "%s", dlas_last_error());
+    dlas_prune_wholes_free(&w);
+    dlas_prune_units_free(&u);
+
+    assert_removal_exact(g, 5);
+    ck_assert_int_eq(node(g, "conv1")->out_shape[0], 6);
+    ck_assert_int_eq(node(g, "gconv")->out_shape[0], 6);
     ck_assert_int_eq(node(g, "gconv")->attr.conv.groups, 2);
-    ck_assert_int_eq(node(g, "conv3")->out_shape[0], 3);
-    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    ck_assert_int_eq(node(g, "conv3")->out_shape[0], 5);
     dlas_graph_free(g);
 }
 END_TEST
 
+/* A conv of 4 groups of 2 reading concat(convA, convB) (4 channels each):
+ * one channel from every group is convA's 0 and 2 and convB's 0 and 2, a
+ * whole of 4 parts in two layers, masked at once. */
+START_TEST(wholes_across_a_concat)
+{
+    struct dlas_graph *g = dlas_graph_new();
+    struct dlas_conv_attr c = dlas_conv(4, 3, 1, 1), gc = dlas_conv(8, 3, 1, 1);
+    gc.groups = 4;
+    int x = dlas_graph_input(g, "in", 1, 6, 6);
+    int a = dlas_graph_relu(g, "reluA", dlas_graph_conv2d(g, "convA", x, &c));
+    int b = dlas_graph_relu(g, "reluB", dlas_graph_conv2d(g, "convB", x, &c));
+    int ins[2] = {a, b};
+    x = dlas_graph_concat(g, "cat", 2, ins);
+    x = dlas_graph_relu(g, "relu", dlas_graph_conv2d(g, "gconv", x, &gc));
+    x = dlas_graph_flatten(g, "flat", dlas_graph_global_avgpool(g, "gap", x));
+    dlas_graph_linear(g, "fc", x, 3, 1);
+    ck_assert_int_eq(dlas_graph_status(g), 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, 7);
+    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+    const int conv_a = dlas_graph_find(g, "convA"), conv_b = dlas_graph_find(g, "convB");
+    struct dlas_prune_units u;
+    struct dlas_prune_wholes w;
+    ck_assert_int_eq(dlas_prune_units_find_wholes(g, DLAS_PRUNE_ALL, 0, &u, &w), 0);
+    ck_assert_int_eq(u.n, 16);
+    ck_assert_int_eq(w.n, 4); /* two of the concat's, two of gconv's */
+    int64_t target = -1;
+    for (int64_t k = 0; k < w.n; k++) {
+        ck_assert_int_eq(w.first[k + 1] - w.first[k], 4);
+        const struct dlas_prune_unit *p = &u.u[w.part[w.first[k]]];
+        if (p->node == conv_a && p->channel == 0)
+            target = k;
+    }
+    ck_assert_int_ge(target, 0);
+    int64_t got[4][2];
+    for (int p = 0; p < 4; p++) {
+        const struct dlas_prune_unit *x1 = &u.u[w.part[w.first[target] + p]];
+        got[p][0] = x1->node;
+        got[p][1] = x1->channel;
+    }
+    const int64_t want[4][2] = {{conv_a, 0}, {conv_a, 2}, {conv_b, 0}, {conv_b, 2}};
+    for (int p = 0; p < 4; p++)
+        ck_assert_msg(got[p][0] == want[p][0] && got[p][1] == want[p][1],
+                      "part %d: node %lld channel %lld", p, (long long)got[p][0],
+                      (long long)got[p][1]);
+    ck_assert_msg(dlas_prune_mask_whole(g, &u, &w, target) == 0, "%s", dlas_last_error());
+    dlas_prune_wholes_free(&w);
+    dlas_prune_units_free(&u);
+    assert_removal_exact(g, 4);
+    ck_assert_int_eq(node(g, "convA")->out_shape[0], 2);
+    ck_assert_int_eq(node(g, "convB")->out_shape[0], 2);
+    ck_assert_int_eq(node(g, "gconv")->attr.conv.groups, 4);
+    ck_assert_int_eq(node(g, "gconv")->weight.dims[1], 1);
+    dlas_graph_free(g);
+}
+END_TEST
+
+/* l1-channel by layer takes half of every layer's wholes, ranked by their
+ * parts' mean norm: conv1's {2, 6} (0.3, 0.3) and {0, 4} (1.0, 0.9) go,
+ * not row 1, the smallest alone, whose partner 5 is the largest; gconv's
+ * {0, 4} and {3, 7} go (means 0.2, 0.525). A pruner that scored channels
+ * alone would choose row 1, and have its removal refused. */
+START_TEST(l1_layer_prunes_grouped_convs_by_wholes)
+{
+    struct dlas_graph *g = grouped_net(5);
+    /* every row the same |w| pattern, so the scales decide */
+    struct dlas_node *c1 = node(g, "conv1"), *gc = node(g, "gconv");
+    for (int64_t i = 0; i < dlas_tensor_numel(&c1->weight); i++)
+        dlas_f32(&c1->weight)[i] = (i % 2 ? 1.0f : -1.0f) * (float)(1 + i % 9 % 4);
+    for (int64_t i = 0; i < dlas_tensor_numel(&gc->weight); i++)
+        dlas_f32(&gc->weight)[i] = (i % 3 ? 1.0f : -1.0f) * (float)(1 + i % 36 % 5);
+    scale_rows(c1, (const float[]){1.0f, 0.01f, 0.3f, 1.2f, 0.9f, 2.0f, 0.3f, 1.1f});
+    scale_rows(gc, (const float[]){0.2f, 1.0f, 1.0f, 0.05f, 0.2f, 1.0f, 1.0f, 1.0f});
+    for (int c = 0; c < 8; c++)
+        dlas_f32(&gc->bias)[c] = (float)c + 0.5f; /* names the rows kept */
+    struct dlas_graph *before = dlas_graph_clone(g);
+    struct world w;
+    world_bare(&w, g);
+    const char *sets[] = {"mode=layer", "layer_fraction=0.5", "scope=all", NULL};
+    ck_assert_msg(apply("l1-channel", &w.ctx, sets) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    assert_kept(before, g, "conv1", 0, (const int[]){1, 3, 5, 7}, 4);
+    gc = node(g, "gconv");
+    ck_assert_int_eq(gc->out_shape[0], 4);
+    ck_assert_int_eq(gc->attr.conv.groups, 2);
+    ck_assert_int_eq(gc->weight.dims[1], 2); /* 2 inputs a group */
+    const float bias[4] = {1.5f, 2.5f, 5.5f, 6.5f};
+    for (int c = 0; c < 4; c++)
+        ck_assert_msg(dlas_f32(&gc->bias)[c] == bias[c], "gconv kept bias %d: %g", c,
+                      dlas_f32(&gc->bias)[c]);
+    ck_assert_int_eq(node(g, "conv3")->out_shape[0], 3);
+    dlas_graph_free(before);
+    dlas_graph_free(g);
+}
+END_TEST
+
+/* Fisher through the pruning loop on the grouped network: conv1's channels
+ * 2 and 6 feed nothing (gconv's weights on them are zero), so no gradient
+ * reaches them and their saliency is 0; their whole goes first, though
+ * their filters are the largest. (gconv's biases and conv3's weights are
+ * made positive, so that no channel after them is dead, of saliency 0
+ * too.) */
+START_TEST(fisher_prunes_grouped_convs_by_wholes)
+{
+    struct dlas_graph *g = grouped_net(6);
+    scale_rows(node(g, "conv1"), (const float[]){1, 1, 10, 1, 1, 1, 10, 1});
+    struct dlas_node *gc = node(g, "gconv"), *c3 = node(g, "conv3");
+    for (int o = 0; o < 8; o++) {
+        dlas_f32(&gc->bias)[o] = 1.0f;
+        for (int i = 0; i < 9; i++)
+            dlas_f32(&gc->weight)[(o * 4 + 2) * 9 + i] = 0.0f;
+    }
+    for (int64_t i = 0; i < dlas_tensor_numel(&c3->weight); i++)
+        dlas_f32(&c3->weight)[i] = fabsf(dlas_f32(&c3->weight)[i]);
+    struct dlas_graph *before = dlas_graph_clone(g);
+    char goal[64];
+    absolute_goal(goal, sizeof goal, g, 1);
+    struct world w;
+    world_open(&w, g);
+    const char *sets[] = {goal, "prune_every=3", "lr=1e-9", "evaluate=false", NULL};
+    ck_assert_msg(apply("fisher", &w.ctx, sets) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    assert_kept(before, g, "conv1", 1e-3, (const int[]){0, 1, 3, 4, 5, 7}, 6);
+    ck_assert_int_eq(node(g, "gconv")->out_shape[0], 8);
+    ck_assert_int_eq(node(g, "gconv")->weight.dims[1], 3);
+    ck_assert_int_eq(dlas_trainer_step(w.trainer), 3); /* one pruning step sufficed */
+    world_close(&w);
+    dlas_graph_free(before);
+    dlas_graph_free(g);
+}
+END_TEST
+
+/* round_to: every layer's channels end at a multiple (or at most one block) */
 START_TEST(l1_rounds_channel_counts)
 {
     struct dlas_graph *g = net(6);
@@ -593,7 +800,10 @@ int main(void)
     tcase_add_test(tc, l1_layer_removes_smallest_norms);
     tcase_add_test(tc, l1_global_stops_at_params_target);
     tcase_add_test(tc, l1_rounds_channel_counts);
-    tcase_add_test(tc, units_leave_grouped_convs_out);
+    tcase_add_test(tc, wholes_of_grouped_convs);
+    tcase_add_test(tc, wholes_across_a_concat);
+    tcase_add_test(tc, l1_layer_prunes_grouped_convs_by_wholes);
+    tcase_add_test(tc, fisher_prunes_grouped_convs_by_wholes);
     tcase_add_test(tc, fisher_removes_lowest_saliency);
     tcase_add_test(tc, activation_removes_lowest_attention);
     tcase_add_test(tc, iterative_magnitude_retrains_between_rounds);

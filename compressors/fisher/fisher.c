@@ -57,11 +57,8 @@ static int begin(void *state, struct dlas_compress_ctx *ctx, const struct dlas_p
         for (int a = 0; a < x->n_acts; a++)
             names[n_names++] = dlas_graph_node(ctx->graph, x->acts[a])->name;
     }
-    if (!rc && n_entries == 0) {
-        char why[256];
-        dlas_prune_grouped_note(ctx->graph, why, sizeof why);
-        rc = dlas_error(DLAS_ERR_INVALID, "fisher: no prunable channels in this scope%s", why);
-    }
+    if (!rc && n_entries == 0)
+        rc = dlas_error(DLAS_ERR_INVALID, "fisher: no prunable channels in this scope");
     if (!rc)
         rc = dlas_fisher_new_tied(ctx->graph, n_entries, sizes, names, &f->acc);
     if (!rc)

@@ -53,61 +53,79 @@ static int score(void *state, struct dlas_compress_ctx *ctx, const struct dlas_p
     return DLAS_OK;
 }
 
-/* mode = "layer": the same fraction of every layer's prunable filters. */
+/* The mean score of whole k's parts. */
+static double whole_score(const struct dlas_prune_wholes *w, const double *scores, int64_t k)
+{
+    double s = 0.0;
+    for (int64_t p = w->first[k]; p < w->first[k + 1]; p++)
+        s += scores[w->part[p]];
+    return s / (double)(w->first[k + 1] - w->first[k]);
+}
+
+/* Mask the k lowest-scoring live wholes of layer `node` (that of a whole's
+ * first part), ties to the earlier; one that surgery refuses (the layer's
+ * last channel, a group's) is passed over. *removed += channels masked. */
+static int mask_lowest(struct dlas_graph *g, const struct dlas_prune_units *u,
+                       const struct dlas_prune_wholes *w, const double *score, int node,
+                       int64_t k, uint8_t *tried, int64_t *removed)
+{
+    for (int64_t m = 0; m < k; m++) {
+        int64_t best = -1;
+        for (int64_t j = 0; j < w->n; j++)
+            if (!tried[j] && u->u[w->part[w->first[j]]].node == node &&
+                dlas_prune_whole_live(g, u, w, j) && (best < 0 || score[j] < score[best]))
+                best = j;
+        if (best < 0)
+            return DLAS_OK;
+        tried[best] = 1;
+        int rc = dlas_prune_mask_whole(g, u, w, best);
+        if (rc == DLAS_ERR_INVALID || rc == DLAS_ERR_UNSUPPORTED) {
+            dlas_clear_error();
+            m--;
+            continue;
+        }
+        if (rc)
+            return rc;
+        *removed += w->first[best + 1] - w->first[best];
+    }
+    return DLAS_OK;
+}
+
+/* mode = "layer": the same fraction of every layer's prunable filters (of
+ * its wholes: a grouped conv's filters go one from every group at once). */
 static int prune_layers(struct dlas_compress_ctx *ctx, const struct dlas_prune_options *o,
                         struct l1 *st, double fraction)
 {
     struct dlas_graph *g = ctx->graph;
     struct dlas_graph_stats s0, s1;
     struct dlas_prune_units u;
+    struct dlas_prune_wholes w;
     int rc = dlas_graph_stats(g, &s0);
     if (!rc)
-        rc = dlas_prune_units_find(g, o->scope, o->include_linear, &u);
+        rc = dlas_prune_units_find_wholes(g, o->scope, o->include_linear, &u, &w);
     if (rc)
         return rc;
     double *scores = calloc((size_t)(u.n ? u.n : 1), sizeof *scores);
-    uint8_t *done = calloc((size_t)(u.n ? u.n : 1), 1);
-    if (!scores || !done)
+    double *ws = calloc((size_t)(w.n ? w.n : 1), sizeof *ws);
+    uint8_t *done = calloc((size_t)(w.n ? w.n : 1), 1), *tried = calloc((size_t)(w.n ? w.n : 1), 1);
+    if (!scores || !ws || !done || !tried)
         rc = dlas_error(DLAS_ERR_NOMEM, "l1-channel: out of memory");
     if (!rc)
         rc = score(st, ctx, &u, scores);
+    for (int64_t k = 0; !rc && k < w.n; k++)
+        ws[k] = whole_score(&w, scores, k);
     int64_t removed = 0;
-    /* layer by layer (by the unit's representative source) */
-    for (int64_t i = 0; !rc && i < u.n; i++) {
+    /* layer by layer (by the whole's first part's source) */
+    for (int64_t i = 0; !rc && i < w.n; i++) {
         if (done[i])
             continue;
-        const int node = u.u[i].node;
+        const int node = u.u[w.part[w.first[i]]].node;
         int64_t n = 0;
-        for (int64_t j = i; j < u.n; j++)
-            n += u.u[j].node == node;
-        int64_t live = dlas_prune_live_channels(g, node);
+        for (int64_t j = i; j < w.n; j++)
+            if (u.u[w.part[w.first[j]]].node == node)
+                n++, done[j] = 1;
         int64_t k = (int64_t)floor(fraction * (double)n * (1.0 + 1e-12));
-        if (k > live - 1)
-            k = live - 1;
-        uint8_t *keep = malloc((size_t)dlas_graph_node(g, node)->out_shape[0]);
-        if (!keep) {
-            rc = dlas_error(DLAS_ERR_NOMEM, "l1-channel: out of memory");
-            break;
-        }
-        memset(keep, 1, (size_t)dlas_graph_node(g, node)->out_shape[0]);
-        for (int64_t m = 0; m < k; m++) { /* the k smallest, ties to the lower channel */
-            int64_t best = -1;
-            for (int64_t j = i; j < u.n; j++)
-                if (u.u[j].node == node && keep[u.u[j].channel] &&
-                    !dlas_graph_channel_masked(g, node, u.u[j].channel) &&
-                    (best < 0 || scores[j] < scores[best]))
-                    best = j;
-            if (best < 0)
-                break;
-            keep[u.u[best].channel] = 0;
-            removed++;
-        }
-        for (int64_t j = i; j < u.n; j++)
-            if (u.u[j].node == node)
-                done[j] = 1;
-        if (k > 0)
-            rc = dlas_graph_mask_channels(g, node, keep);
-        free(keep);
+        rc = mask_lowest(g, &u, &w, ws, node, k, tried, &removed);
     }
     int64_t gone = 0;
     if (!rc)
@@ -126,8 +144,11 @@ static int prune_layers(struct dlas_compress_ctx *ctx, const struct dlas_prune_o
                        "params %lld -> %lld", (long long)gone, fraction, (long long)s0.params,
                        (long long)s1.params);
     free(scores);
+    free(ws);
     free(done);
+    free(tried);
     dlas_prune_units_free(&u);
+    dlas_prune_wholes_free(&w);
     return rc;
 }
 

@@ -74,25 +74,6 @@ static int chain_end(const struct dlas_graph *g, int src)
     }
 }
 
-/* Mark the classes of the channels that a grouped conv (not depthwise)
- * reads or writes. Surgery removes them only the same number from every
- * group at once (a conv of 2 groups of 4 inputs may go to 2 of 3, not to
- * 4 + 3), and a unit is one channel: a pruner that chose one would have
- * its removal refused and stop. They are left out of the units; a
- * depthwise conv's channels follow their input's and stay in. */
-static void mark_grouped(const struct dlas_graph *g, struct ties *t, uint8_t *grouped)
-{
-    for (int i = 0; i < t->n_nodes; i++) {
-        const struct dlas_node *n = dlas_graph_node(g, i);
-        if (n->op != DLAS_OP_CONV2D || n->attr.conv.groups <= 1 || ties_depthwise(g, n))
-            continue;
-        for (int64_t c = 0; c < ties_width(t, i); c++)
-            grouped[ties_find(t, ties_slot(t, i, c))] = 1;
-        for (int64_t c = 0; c < ties_width(t, n->inputs[0]); c++)
-            grouped[ties_find(t, ties_slot(t, n->inputs[0], c))] = 1;
-    }
-}
-
 int dlas_prune_grouped_note(const struct dlas_graph *g, char *buf, size_t len)
 {
     int n = 0, first = -1;
@@ -112,12 +93,13 @@ int dlas_prune_grouped_note(const struct dlas_graph *g, char *buf, size_t len)
     return n;
 }
 
-int dlas_prune_units_find(const struct dlas_graph *g, enum dlas_prune_scope scope,
-                          int include_linear, struct dlas_prune_units *out)
+/* The units of g (see dlas_prune_units_find_wholes), each unit's class root
+ * in root[] (out->n of them, the caller's to free), and the ties. */
+static int list_units(const struct dlas_graph *g, enum dlas_prune_scope scope, int include_linear,
+                      struct dlas_prune_units *out, struct ties *tout, int64_t **root)
 {
-    if (!out)
-        return dlas_error(DLAS_ERR_INVALID, "prune units: NULL output");
     memset(out, 0, sizeof *out);
+    *root = NULL;
     struct dlas_channel_group *gr = NULL;
     int ng = 0;
     int rc = dlas_graph_channel_groups(g, &gr, &ng); /* validates */
@@ -130,14 +112,14 @@ int dlas_prune_units_find(const struct dlas_graph *g, enum dlas_prune_scope scop
     }
     const int nn = t.n_nodes;
     uint8_t *joins = calloc((size_t)t.n_slots + 1, 1); /* class runs through add/concat */
-    uint8_t *grouped = calloc((size_t)t.n_slots + 1, 1); /* enters or leaves a grouped conv */
     int *n_src = calloc((size_t)t.n_slots + 1, sizeof *n_src);
     int *ends = malloc((size_t)(nn > 0 ? nn : 1) * sizeof *ends);
     int64_t total = 0, pool_len = 0;
     for (int k = 0; k < ng; k++)
         total += gr[k].n_prunable;
     out->u = calloc((size_t)(total > 0 ? total : 1), sizeof *out->u);
-    if (!joins || !grouped || !n_src || !ends || !out->u) {
+    *root = malloc((size_t)(total > 0 ? total : 1) * sizeof **root);
+    if (!joins || !n_src || !ends || !out->u || !*root) {
         rc = dlas_error(DLAS_ERR_NOMEM, "prune units: out of memory");
         goto done;
     }
@@ -152,7 +134,6 @@ int dlas_prune_units_find(const struct dlas_graph *g, enum dlas_prune_scope scop
             n_src[r] += src;
         }
     }
-    mark_grouped(g, &t, grouped);
     for (int i = 0; i < nn; i++)
         if (ends[i] >= 0)
             pool_len += ties_width(&t, i);
@@ -170,8 +151,9 @@ int dlas_prune_units_find(const struct dlas_graph *g, enum dlas_prune_scope scop
             const int64_t r = ties_find(&t, ties_slot(&t, node, ch));
             const int tied = n_src[r] > 1 || joins[r];
             const int linear = dlas_graph_node(g, node)->op == DLAS_OP_LINEAR;
-            if ((tied && scope == DLAS_PRUNE_INTERNAL) || (linear && !include_linear) || grouped[r])
+            if ((tied && scope == DLAS_PRUNE_INTERNAL) || (linear && !include_linear))
                 continue;
+            (*root)[out->n] = r;
             struct dlas_prune_unit *u = &out->u[out->n++];
             u->group = k;
             u->node = node;
@@ -192,14 +174,236 @@ int dlas_prune_units_find(const struct dlas_graph *g, enum dlas_prune_scope scop
         }
     }
 done:
-    if (rc)
+    if (rc) {
         dlas_prune_units_free(out);
+        free(*root);
+        *root = NULL;
+        ties_free(&t);
+    } else
+        *tout = t;
     free(joins);
-    free(grouped);
     free(n_src);
     free(ends);
-    ties_free(&t);
     dlas_channel_groups_free(gr, ng);
+    return rc;
+}
+
+/* Union-find over class roots, joining the classes a grouped conv makes
+ * removable only together. */
+static int64_t whole_find(int64_t *up, int64_t x)
+{
+    while (up[x] != x)
+        x = up[x] = up[up[x]];
+    return x;
+}
+
+/* For every grouped conv (not depthwise) of G groups, join the classes of
+ * channels j, j + s, ..., j + (G-1)s of its input and of its output (s: the
+ * channels a group): removal takes as many channels from every group, and
+ * one class from each, at the same place in each, is the least it can
+ * take. Classes joined through several such convs become one set. */
+static void join_grouped(const struct dlas_graph *g, struct ties *t, int64_t *up)
+{
+    for (int i = 0; i < t->n_nodes; i++) {
+        const struct dlas_node *n = dlas_graph_node(g, i);
+        if (n->op != DLAS_OP_CONV2D || n->attr.conv.groups <= 1 || ties_depthwise(g, n))
+            continue;
+        const int64_t groups = n->attr.conv.groups;
+        const int side[2] = {n->inputs[0], i};
+        for (int k = 0; k < 2; k++) {
+            const int64_t s = ties_width(t, side[k]) / groups;
+            for (int64_t j = 0; j < s; j++)
+                for (int64_t q = 1; q < groups; q++) {
+                    int64_t a = whole_find(up, ties_find(t, ties_slot(t, side[k], j)));
+                    int64_t b = whole_find(up, ties_find(t, ties_slot(t, side[k], j + q * s)));
+                    if (a != b)
+                        up[b] = a;
+                }
+        }
+    }
+}
+
+/* Group units into wholes. A set of classes whose every class is a unit is
+ * a whole, its units in graph order; a set with a class that is no unit (a
+ * channel of the network input, a tied one in internal scope) cannot go,
+ * and its units are dropped from u. */
+static int make_wholes(const struct dlas_graph *g, struct ties *t, const int64_t *root,
+                       struct dlas_prune_units *u, struct dlas_prune_wholes *w)
+{
+    const int64_t ns = t->n_slots + 1;
+    int64_t *up = malloc((size_t)ns * sizeof *up);
+    int64_t *classes = calloc((size_t)ns, sizeof *classes); /* per set: its classes */
+    int64_t *units = calloc((size_t)ns, sizeof *units);     /* per set: its units */
+    int64_t *leader = malloc((size_t)ns * sizeof *leader);  /* per set: its whole */
+    uint8_t *seen = calloc((size_t)ns, 1);
+    int64_t *set = malloc((size_t)(u->n > 0 ? u->n : 1) * sizeof *set);
+    int rc = DLAS_OK;
+    if (!up || !classes || !units || !leader || !seen || !set) {
+        rc = dlas_error(DLAS_ERR_NOMEM, "prune units: out of memory");
+        goto done;
+    }
+    for (int64_t x = 0; x < ns; x++)
+        up[x] = x, leader[x] = -1;
+    join_grouped(g, t, up);
+    for (int64_t x = 0; x < t->n_slots; x++) {
+        int64_t r = ties_find(t, x);
+        if (!seen[r]) {
+            seen[r] = 1;
+            classes[whole_find(up, r)]++;
+        }
+    }
+    for (int64_t i = 0; i < u->n; i++)
+        units[set[i] = whole_find(up, root[i])]++;
+    /* drop the units of sets that cannot go, keeping the order */
+    int64_t kept = 0;
+    for (int64_t i = 0; i < u->n; i++)
+        if (units[set[i]] == classes[set[i]]) {
+            set[kept] = set[i];
+            u->u[kept++] = u->u[i];
+        }
+    u->n = kept;
+    w->whole_of = malloc((size_t)(kept > 0 ? kept : 1) * sizeof *w->whole_of);
+    w->first = malloc((size_t)(kept + 1) * sizeof *w->first);
+    w->part = malloc((size_t)(kept > 0 ? kept : 1) * sizeof *w->part);
+    if (!w->whole_of || !w->first || !w->part) {
+        rc = dlas_error(DLAS_ERR_NOMEM, "prune units: out of memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < kept; i++) {
+        if (leader[set[i]] < 0)
+            leader[set[i]] = w->n++;
+        w->whole_of[i] = leader[set[i]];
+    }
+    /* parts listed whole by whole (counting sort on whole_of) */
+    memset(w->first, 0, (size_t)(kept + 1) * sizeof *w->first);
+    for (int64_t i = 0; i < kept; i++)
+        w->first[w->whole_of[i] + 1]++;
+    for (int64_t k = 0; k < w->n; k++)
+        w->first[k + 1] += w->first[k];
+    for (int64_t k = 0; k < w->n; k++)
+        units[k] = w->first[k]; /* reused: next free place of whole k */
+    for (int64_t i = 0; i < kept; i++)
+        w->part[units[w->whole_of[i]]++] = i;
+done:
+    free(up);
+    free(classes);
+    free(units);
+    free(leader);
+    free(seen);
+    free(set);
+    return rc;
+}
+
+void dlas_prune_wholes_free(struct dlas_prune_wholes *w)
+{
+    if (!w)
+        return;
+    free(w->first);
+    free(w->part);
+    free(w->whole_of);
+    memset(w, 0, sizeof *w);
+}
+
+int dlas_prune_units_find_wholes(const struct dlas_graph *g, enum dlas_prune_scope scope,
+                                 int include_linear, struct dlas_prune_units *out,
+                                 struct dlas_prune_wholes *wholes)
+{
+    if (!out || !wholes)
+        return dlas_error(DLAS_ERR_INVALID, "prune units: NULL output");
+    memset(wholes, 0, sizeof *wholes);
+    struct ties t;
+    int64_t *root;
+    int rc = list_units(g, scope, include_linear, out, &t, &root);
+    if (rc)
+        return rc;
+    rc = make_wholes(g, &t, root, out, wholes);
+    if (rc) {
+        dlas_prune_units_free(out);
+        dlas_prune_wholes_free(wholes);
+    }
+    free(root);
+    ties_free(&t);
+    return rc;
+}
+
+int dlas_prune_units_find(const struct dlas_graph *g, enum dlas_prune_scope scope,
+                          int include_linear, struct dlas_prune_units *out)
+{
+    struct dlas_prune_wholes w;
+    int rc = dlas_prune_units_find_wholes(g, scope, include_linear, out, &w);
+    if (rc)
+        return rc;
+    /* the units that stand alone */
+    int64_t kept = 0;
+    for (int64_t i = 0; i < out->n; i++) {
+        int64_t k = w.whole_of[i];
+        if (w.first[k + 1] - w.first[k] == 1)
+            out->u[kept++] = out->u[i];
+    }
+    out->n = kept;
+    dlas_prune_wholes_free(&w);
+    return DLAS_OK;
+}
+
+int dlas_prune_whole_live(const struct dlas_graph *g, const struct dlas_prune_units *u,
+                          const struct dlas_prune_wholes *w, int64_t k)
+{
+    for (int64_t p = w->first[k]; p < w->first[k + 1]; p++) {
+        const struct dlas_prune_unit *x = &u->u[w->part[p]];
+        if (dlas_graph_channel_masked(g, x->node, x->channel))
+            return 0;
+    }
+    return 1;
+}
+
+int dlas_prune_mask_whole(struct dlas_graph *g, const struct dlas_prune_units *u,
+                          const struct dlas_prune_wholes *w, int64_t k)
+{
+    if (!g || !u || !w || k < 0 || k >= w->n)
+        return dlas_error(DLAS_ERR_INVALID, "mask whole: no whole %lld", (long long)k);
+    /* one keep array per source of any part; a part's channel goes from every
+     * source of its class, so that no listed layer keeps a channel of a
+     * class another removes */
+    int n = 0, cap = 0, rc = DLAS_OK;
+    int *ids = NULL;
+    uint8_t **keeps = NULL;
+    for (int64_t p = w->first[k]; !rc && p < w->first[k + 1]; p++) {
+        const struct dlas_prune_unit *x = &u->u[w->part[p]];
+        for (int a = 0; !rc && a < x->n_acts; a++) {
+            int s = 0;
+            while (s < n && ids[s] != x->sources[a])
+                s++;
+            if (s == n) {
+                const int64_t width = dlas_graph_node(g, x->sources[a])->out_shape[0];
+                if (n == cap) {
+                    cap = cap ? 2 * cap : 4;
+                    int *i2 = realloc(ids, (size_t)cap * sizeof *ids);
+                    if (i2)
+                        ids = i2;
+                    uint8_t **k2 = i2 ? realloc(keeps, (size_t)cap * sizeof *keeps) : NULL;
+                    if (k2)
+                        keeps = k2;
+                    if (!i2 || !k2) {
+                        rc = dlas_error(DLAS_ERR_NOMEM, "mask whole: out of memory");
+                        break;
+                    }
+                }
+                if (!(keeps[n] = malloc((size_t)width))) {
+                    rc = dlas_error(DLAS_ERR_NOMEM, "mask whole: out of memory");
+                    break;
+                }
+                memset(keeps[n], 1, (size_t)width);
+                ids[n++] = x->sources[a];
+            }
+            keeps[s][x->channel] = 0;
+        }
+    }
+    if (!rc)
+        rc = graph_mask_channel_sets(g, n, ids, (const uint8_t *const *)keeps);
+    for (int s = 0; s < n; s++)
+        free(keeps[s]);
+    free(keeps);
+    free(ids);
     return rc;
 }
 

@@ -63,16 +63,18 @@ static int sets_value(const struct dlas_node *n)
     return n->op == DLAS_OP_CONV2D || n->op == DLAS_OP_LINEAR || n->op == DLAS_OP_BATCHNORM;
 }
 
-/* Mask the classes of id's channels that keep leaves out, in every node
- * that sets a value in them (t: g's ties). */
-static int mask_classes(struct dlas_graph *g, struct ties *t, int id, const uint8_t *keep)
+/* Mask the classes of the channels that keeps[s] leaves out of ids[s], for
+ * every s < n, in every node that sets a value in them (t: g's ties). */
+static int mask_classes(struct dlas_graph *g, struct ties *t, int n, const int *ids,
+                        const uint8_t *const *keeps)
 {
     uint8_t *gone = calloc((size_t)t->n_slots + 1, 1);
     if (!gone)
         return dlas_error(DLAS_ERR_NOMEM, "mask channels: out of memory");
-    for (int64_t c = 0; c < ties_width(t, id); c++)
-        if (!keep[c])
-            gone[ties_find(t, ties_slot(t, id, c))] = 1;
+    for (int s = 0; s < n; s++)
+        for (int64_t c = 0; c < ties_width(t, ids[s]); c++)
+            if (!keeps[s][c])
+                gone[ties_find(t, ties_slot(t, ids[s], c))] = 1;
     int rc = DLAS_OK;
     for (int i = 0; i < t->n_nodes && !rc; i++) {
         struct dlas_node *n = dlas_graph_node(g, i);
@@ -170,17 +172,23 @@ static int ties_and_marks(const struct dlas_graph *g, struct ties *t, uint8_t **
     return DLAS_OK;
 }
 
-/* Whether removal would refuse these channels of id, alone or together with
- * every channel masked so far (what it would say, as the error), checked on
- * the graph as it is (t: its ties), no copy of the graph made. */
-static int check_removable(struct dlas_graph *g, struct ties *t, int id, const uint8_t *keep)
+/* Whether removal would refuse the channels that keeps[s] leaves out of
+ * ids[s], all together, and together with every channel masked so far
+ * (what it would say, as the error), checked on the graph as it is (t: its
+ * ties), no copy of the graph made. */
+static int check_removable(struct dlas_graph *g, struct ties *t, int n_sets, const int *ids,
+                           const uint8_t *const *keeps)
 {
     uint8_t *rm = slot_marks(t);
     if (!rm)
         return DLAS_ERR_NOMEM;
     int64_t n = 0, dead = 0;
-    int inconsistent = 0;
-    int rc = ties_mark_keep(g, t, id, keep, rm, &n);
+    int inconsistent = 0, rc = DLAS_OK;
+    for (int s = 0; !rc && s < n_sets; s++) {
+        int64_t k = 0;
+        rc = ties_mark_keep(g, t, ids[s], keeps[s], rm, &k);
+        n += k;
+    }
     if (!rc && n && !(rc = ties_remove_classes(g, t, rm, 1, &inconsistent))) {
         if ((dead = mark_dead(g, t, rm)) < 0)
             rc = (int)-dead;
@@ -214,32 +222,46 @@ static int remove_dead(struct dlas_graph *g, int64_t *removed)
     return rc;
 }
 
-int dlas_graph_mask_channels(struct dlas_graph *g, int id, const uint8_t *keep)
+int graph_mask_channel_sets(struct dlas_graph *g, int n, const int *ids,
+                            const uint8_t *const *keeps)
 {
-    if (!g || !keep)
+    if (!g || n < 1 || !ids || !keeps)
         return dlas_error(DLAS_ERR_INVALID, "mask channels: NULL %s", g ? "keep" : "graph");
-    if (id < 0 || id >= dlas_graph_n_nodes(g))
-        return dlas_error(DLAS_ERR_INVALID, "mask channels: no node %d", id);
-    const struct dlas_node *n = dlas_graph_node(g, id);
-    if (n->op != DLAS_OP_CONV2D && n->op != DLAS_OP_LINEAR)
-        return dlas_error(DLAS_ERR_INVALID,
-                          "mask channels: '%s' is a %s; only conv2d and linear outputs are "
-                          "masked directly",
-                          n->name, dlas_op_name(n->op));
+    for (int s = 0; s < n; s++) {
+        if (ids[s] < 0 || ids[s] >= dlas_graph_n_nodes(g))
+            return dlas_error(DLAS_ERR_INVALID, "mask channels: no node %d", ids[s]);
+        const struct dlas_node *x = dlas_graph_node(g, ids[s]);
+        if (!keeps[s])
+            return dlas_error(DLAS_ERR_INVALID, "mask channels: NULL keep");
+        if (x->op != DLAS_OP_CONV2D && x->op != DLAS_OP_LINEAR)
+            return dlas_error(DLAS_ERR_INVALID,
+                              "mask channels: '%s' is a %s; only conv2d and linear outputs are "
+                              "masked directly",
+                              x->name, dlas_op_name(x->op));
+    }
+    const struct dlas_node *first = dlas_graph_node(g, ids[0]);
     /* refused where removal would refuse these channels together with every
      * one masked so far, so that a layer masked channel by channel is still
      * refused its last one */
     struct ties t;
     int rc = dlas_graph_validate(g);
     if (rc || (rc = ties_build(g, &t)))
-        return dlas_error_context("masking channels of '%s'", n->name);
+        return dlas_error_context("masking channels of '%s'", first->name);
     /* the check only reads g, so the masking takes the same ties */
-    if ((rc = check_removable(g, &t, id, keep)))
-        dlas_error_context("masking channels of '%s'", n->name);
+    if ((rc = check_removable(g, &t, n, ids, keeps)))
+        dlas_error_context("masking channels of '%s'%s", first->name,
+                           n > 1 ? " and of the layers masked with it" : "");
     else
-        rc = mask_classes(g, &t, id, keep);
+        rc = mask_classes(g, &t, n, ids, keeps);
     ties_free(&t);
     return rc;
+}
+
+int dlas_graph_mask_channels(struct dlas_graph *g, int id, const uint8_t *keep)
+{
+    if (!g || !keep)
+        return dlas_error(DLAS_ERR_INVALID, "mask channels: NULL %s", g ? "keep" : "graph");
+    return graph_mask_channel_sets(g, 1, &id, &keep);
 }
 
 int dlas_graph_remove_masked_channels(struct dlas_graph *g, int64_t *removed)

@@ -49,6 +49,13 @@ int ties_mark_keep(const struct dlas_graph *g, struct ties *t, int id, const uin
 int ties_remove_classes(struct dlas_graph *g, struct ties *t, uint8_t *rm, int dry,
                         int *inconsistent);
 
+/* Mask, all at once, the channels that keeps[s] leaves out of conv or
+ * linear ids[s] for every s < n (dlas_graph_mask_channels for several
+ * layers): channels that removal accepts only together, such as one from
+ * every group of a grouped conv where those come from different layers. */
+int graph_mask_channel_sets(struct dlas_graph *g, int n, const int *ids,
+                            const uint8_t *const *keeps);
+
 /* A conv whose output channels each come from one input channel. */
 int ties_depthwise(const struct dlas_graph *g, const struct dlas_node *n);
 /* A node that starts fresh channels: a conv other than depthwise, a linear. */

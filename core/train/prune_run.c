@@ -26,9 +26,14 @@ struct run {
     const struct dlas_pruner *p;
     const struct dlas_prune_options *o;
     struct dlas_prune_units units;
-    double *scores;
+    struct dlas_prune_wholes wholes;
+    double *scores;     /* per unit: the pruner's */
+    double *whole_score; /* per whole: the mean of its parts' */
+    uint8_t *refused;   /* per whole: surgery refused it, never tried again */
     int64_t *live;      /* per node: live output channels of sources */
-    double *saves;      /* per group: MACs one of its units saves (beta > 0) */
+    /* per group of a whole's first part: MACs one whole of one part (saves)
+     * or of several (saves_many) saves (beta > 0) */
+    double *saves, *saves_many;
     struct dlas_prune_target target;
     int64_t prune_steps, removed, train_steps;
     int met, rc;
@@ -36,70 +41,107 @@ struct run {
     double t0;
 };
 
-/* A unit may go when it is live and none of its sources would be left
- * without channels. */
-static int can_prune(const struct run *r, const struct dlas_prune_unit *u)
+static int64_t n_parts(const struct run *r, int64_t k)
 {
-    if (dlas_graph_channel_masked(r->ctx->graph, u->node, u->channel))
+    return r->wholes.first[k + 1] - r->wholes.first[k];
+}
+
+static const struct dlas_prune_unit *part(const struct run *r, int64_t k, int64_t p)
+{
+    return &r->units.u[r->wholes.part[r->wholes.first[k] + p]];
+}
+
+/* A whole may go when surgery has not refused it, it is live and no source
+ * of a part would be left without channels (surgery refuses the rest, such
+ * as a group left with none). */
+static int can_prune(const struct run *r, int64_t k)
+{
+    if (r->refused[k] || !dlas_prune_whole_live(r->ctx->graph, &r->units, &r->wholes, k))
         return 0;
-    for (int k = 0; k < u->n_acts; k++)
-        if (r->live[u->sources[k]] <= 1)
-            return 0;
+    for (int64_t p = 0; p < n_parts(r, k); p++) {
+        const struct dlas_prune_unit *u = part(r, k, p);
+        for (int a = 0; a < u->n_acts; a++)
+            if (r->live[u->sources[a]] <= n_parts(r, k))
+                return 0;
+    }
     return 1;
 }
 
-/* MACs saved by removing one unit of each group, on copies. */
+/* MACs saved by removing one whole of one part and one of several from each
+ * group (of their first parts), on copies. */
 static int measure_saves(struct run *r)
 {
     struct dlas_graph_stats now;
     int rc = dlas_prune_cost(r->ctx->graph, &now, NULL);
-    int64_t done_group = -1;
-    for (int64_t i = 0; !rc && i < r->units.n; i++) {
-        const struct dlas_prune_unit *u = &r->units.u[i];
-        if (u->group == done_group || !can_prune(r, u))
+    int64_t done_one = -1, done_many = -1;
+    for (int64_t k = 0; !rc && k < r->wholes.n; k++) {
+        const int group = part(r, k, 0)->group, many = n_parts(r, k) > 1;
+        if (group == (many ? done_many : done_one) || !can_prune(r, k))
             continue;
-        done_group = u->group;
         struct dlas_graph *c = dlas_graph_clone(r->ctx->graph);
         if (!c)
             return dlas_error(DLAS_ERR_NOMEM, "out of memory");
-        int64_t w = dlas_graph_node(c, u->node)->out_shape[0];
-        uint8_t *keep = malloc((size_t)w);
         struct dlas_graph_stats after;
-        if (!keep)
-            rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
-        else {
-            memset(keep, 1, (size_t)w);
-            keep[u->channel] = 0;
-            rc = dlas_graph_mask_channels(c, u->node, keep);
-            if (!rc)
-                rc = dlas_prune_cost(c, &after, NULL);
-            if (!rc)
-                r->saves[u->group] = (double)(now.macs - after.macs);
-        }
-        free(keep);
+        rc = dlas_prune_mask_whole(c, &r->units, &r->wholes, k);
+        if (!rc)
+            rc = dlas_prune_cost(c, &after, NULL);
         dlas_graph_free(c);
+        if (rc == DLAS_ERR_INVALID || rc == DLAS_ERR_UNSUPPORTED) {
+            dlas_clear_error(); /* refused: measured on another of the group */
+            rc = DLAS_OK;
+            continue;
+        }
+        if (!rc)
+            (many ? r->saves_many : r->saves)[group] = (double)(now.macs - after.macs);
+        *(many ? &done_many : &done_one) = group;
     }
     return rc;
 }
 
-static int mask_unit(struct run *r, const struct dlas_prune_unit *u)
+static int mask_whole(struct run *r, int64_t k)
 {
-    struct dlas_graph *g = r->ctx->graph;
-    int64_t w = dlas_graph_node(g, u->node)->out_shape[0];
-    uint8_t *keep = malloc((size_t)w);
-    if (!keep)
-        return dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    memset(keep, 1, (size_t)w);
-    keep[u->channel] = 0;
-    int rc = dlas_graph_mask_channels(g, u->node, keep);
-    free(keep);
-    if (!rc)
-        for (int k = 0; k < u->n_acts; k++)
-            r->live[u->sources[k]]--;
+    int rc = dlas_prune_mask_whole(r->ctx->graph, &r->units, &r->wholes, k);
+    for (int64_t p = 0; !rc && p < n_parts(r, k); p++) {
+        const struct dlas_prune_unit *u = part(r, k, p);
+        for (int a = 0; a < u->n_acts; a++)
+            r->live[u->sources[a]]--;
+    }
     return rc;
 }
 
-/* Mask up to n of the lowest-scoring prunable units; *done = how many. */
+/* Mask whole k, or mark it refused when surgery refuses it (e.g. a tied
+ * tensor's last channel): never tried again. *masked = whether it went. */
+static int try_mask(struct run *r, int64_t k, int *masked)
+{
+    *masked = 0;
+    int rc = mask_whole(r, k);
+    if (rc == DLAS_ERR_INVALID || rc == DLAS_ERR_UNSUPPORTED) {
+        const struct dlas_prune_unit *u = part(r, k, 0);
+        dlas_log(DLAS_LOG_DEBUG, "%s: %s channel %lld%s cannot go: %s", r->p->name,
+                 dlas_graph_node(r->ctx->graph, u->node)->name, (long long)u->channel,
+                 n_parts(r, k) > 1 ? " and the channels of its other groups" : "",
+                 dlas_last_error());
+        dlas_clear_error();
+        r->refused[k] = 1;
+        return DLAS_OK;
+    }
+    *masked = !rc;
+    return rc;
+}
+
+/* One history row per channel of whole k. */
+static void log_whole(struct run *r, int64_t k)
+{
+    for (int64_t p = 0; r->hist && p < n_parts(r, k); p++) {
+        const struct dlas_prune_unit *u = part(r, k, p);
+        fprintf(r->hist, "%lld,%lld,%s,%lld,%.9g\n", (long long)r->prune_steps + 1,
+                (long long)r->train_steps, dlas_graph_node(r->ctx->graph, u->node)->name,
+                (long long)u->channel, r->whole_score[k]);
+    }
+}
+
+/* Mask the lowest-scoring prunable wholes until n channels or more went;
+ * *done = how many channels. */
 static int prune_lowest(struct run *r, int64_t n, int64_t *done)
 {
     *done = 0;
@@ -107,39 +149,27 @@ static int prune_lowest(struct run *r, int64_t n, int64_t *done)
     while (*done < n) {
         int64_t best = -1;
         double best_s = 0;
-        for (int64_t i = 0; i < r->units.n; i++) {
-            const struct dlas_prune_unit *u = &r->units.u[i];
-            if (!can_prune(r, u))
+        for (int64_t k = 0; k < r->wholes.n; k++) {
+            if (!can_prune(r, k))
                 continue;
-            double s = r->scores[i] - (beta > 0 ? beta * r->saves[u->group] : 0.0);
+            const int group = part(r, k, 0)->group;
+            const double saves = n_parts(r, k) > 1 ? r->saves_many[group] / (double)n_parts(r, k)
+                                                   : r->saves[group];
+            double s = r->whole_score[k] - (beta > 0 ? beta * saves : 0.0);
             if (best < 0 || s < best_s) {
-                best = i;
+                best = k;
                 best_s = s;
             }
         }
         if (best < 0)
             return DLAS_OK; /* nothing left that may go */
-        const struct dlas_prune_unit *u = &r->units.u[best];
-        int rc = mask_unit(r, u);
-        if (rc == DLAS_ERR_INVALID || rc == DLAS_ERR_UNSUPPORTED) {
-            /* surgery refuses it (e.g. a tied tensor's last channel): never again */
-            dlas_log(DLAS_LOG_DEBUG, "%s: %s channel %lld cannot go: %s", r->p->name,
-                     dlas_graph_node(r->ctx->graph, u->node)->name, (long long)u->channel,
-                     dlas_last_error());
-            dlas_clear_error();
-            for (int64_t i = best; i + 1 < r->units.n; i++)
-                r->units.u[i] = r->units.u[i + 1], r->scores[i] = r->scores[i + 1];
-            r->units.n--;
-            continue;
-        }
+        int masked, rc = try_mask(r, best, &masked);
         if (rc)
             return rc;
-        if (r->hist)
-            fprintf(r->hist, "%lld,%lld,%s,%lld,%.9g\n", (long long)r->prune_steps + 1,
-                    (long long)r->train_steps,
-                    dlas_graph_node(r->ctx->graph, u->node)->name, (long long)u->channel,
-                    r->scores[best]);
-        (*done)++;
+        if (masked) {
+            log_whole(r, best);
+            *done += n_parts(r, best);
+        }
     }
     return DLAS_OK;
 }
@@ -151,6 +181,12 @@ static int score_all(struct run *r)
     int rc = r->p->score(r->p->state, r->ctx, &r->units, r->scores);
     if (rc)
         return dlas_error_context("%s: scoring", r->p->name);
+    for (int64_t k = 0; k < r->wholes.n; k++) {
+        double s = 0.0;
+        for (int64_t p = r->wholes.first[k]; p < r->wholes.first[k + 1]; p++)
+            s += r->scores[r->wholes.part[p]];
+        r->whole_score[k] = s / (double)n_parts(r, k);
+    }
     if (r->o->beta > 0 && (rc = measure_saves(r)))
         return rc;
     return DLAS_OK;
@@ -165,14 +201,11 @@ static int prune_step(struct run *r)
         rc = prune_lowest(r, r->o->per_step, &done);
     if (rc)
         return rc;
-    if (done == 0) {
-        char why[256];
-        dlas_prune_grouped_note(r->ctx->graph, why, sizeof why);
+    if (done == 0)
         return dlas_error(DLAS_ERR_INVALID,
-                          "%s: nothing left to prune at %s %.6g (goal %.6g) after %lld channels%s",
+                          "%s: nothing left to prune at %s %.6g (goal %.6g) after %lld channels",
                           r->p->name, dlas_prune_metric_name(r->target.metric), r->target.now,
-                          r->target.goal, (long long)r->removed, why);
-    }
+                          r->target.goal, (long long)r->removed);
     r->removed += done;
     r->prune_steps++;
     if (r->p->after_prune && (rc = r->p->after_prune(r->p->state, r->ctx)))
@@ -224,7 +257,9 @@ static int prune_while_training(struct run *r)
     return rc;
 }
 
-/* Round every plain layer's live channels down to a multiple of round_to. */
+/* Round every plain layer's live channels down to a multiple of round_to
+ * (a layer whose channels are tied, or go a whole of several at a time,
+ * is left as it is). */
 static int round_layers(struct run *r)
 {
     const int q = r->o->round_to;
@@ -237,17 +272,19 @@ static int round_layers(struct run *r)
         int64_t extra = live % q;
         while (!rc && extra > 0) {
             int64_t best = -1;
-            for (int64_t i = 0; i < r->units.n; i++) {
-                const struct dlas_prune_unit *u = &r->units.u[i];
-                if (u->node == id && !u->tied && can_prune(r, u) &&
-                    (best < 0 || r->scores[i] < r->scores[best]))
-                    best = i;
+            for (int64_t k = 0; k < r->wholes.n; k++) {
+                const struct dlas_prune_unit *u = part(r, k, 0);
+                if (n_parts(r, k) == 1 && u->node == id && !u->tied && can_prune(r, k) &&
+                    (best < 0 || r->whole_score[k] < r->whole_score[best]))
+                    best = k;
             }
             if (best < 0)
-                break; /* its channels are tied: left as they are */
-            if (!(rc = mask_unit(r, &r->units.u[best])))
+                break;
+            int masked;
+            if (!(rc = try_mask(r, best, &masked)) && masked) {
                 r->removed++;
-            extra--;
+                extra--;
+            }
         }
     }
     return rc;
@@ -368,13 +405,16 @@ int dlas_prune_run(struct dlas_compress_ctx *ctx, const struct dlas_pruner *p,
         return dlas_error(DLAS_ERR_NOMEM, "out of memory");
     if ((rc = dlas_prune_cost(g, &s0, NULL)))
         goto out;
-    if ((rc = dlas_prune_units_find(g, o->scope, o->include_linear, &r.units)))
+    if ((rc = dlas_prune_units_find_wholes(g, o->scope, o->include_linear, &r.units, &r.wholes)))
         goto out;
     const int nn = dlas_graph_n_nodes(g);
     r.scores = calloc((size_t)(r.units.n ? r.units.n : 1), sizeof *r.scores);
+    r.whole_score = calloc((size_t)(r.wholes.n ? r.wholes.n : 1), sizeof *r.whole_score);
+    r.refused = calloc((size_t)(r.wholes.n ? r.wholes.n : 1), 1);
     r.live = calloc((size_t)nn, sizeof *r.live);
     r.saves = calloc((size_t)nn + 1, sizeof *r.saves);
-    if (!r.scores || !r.live || !r.saves) {
+    r.saves_many = calloc((size_t)nn + 1, sizeof *r.saves_many);
+    if (!r.scores || !r.whole_score || !r.refused || !r.live || !r.saves || !r.saves_many) {
         rc = dlas_error(DLAS_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -458,9 +498,13 @@ out:
                  (long long)s1.macs);
     }
     dlas_prune_units_free(&r.units);
+    dlas_prune_wholes_free(&r.wholes);
     free(r.scores);
+    free(r.whole_score);
+    free(r.refused);
     free(r.live);
     free(r.saves);
+    free(r.saves_many);
     dlas_graph_free(before);
     return rc;
 }

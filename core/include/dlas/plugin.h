@@ -28,11 +28,13 @@ extern "C" {
 #endif
 
 #define DLAS_ABI_MAJOR 1
-#define DLAS_ABI_MINOR 6 /* 4: DLAS_PARAM_ALIAS and DLAS_PARAM_PATH in parameter specs;
+#define DLAS_ABI_MINOR 7 /* 4: DLAS_PARAM_ALIAS and DLAS_PARAM_PATH in parameter specs;
                             5: dlas_prune_options_from_params and the shared pruning
                             parameter rows DLAS_PRUNE_PARAMS_* (<dlas/prune.h>),
                             dlas_trainer_fit_steps (<dlas/train.h>);
-                            6: run_residual and DLAS_PRIM_RESIDUAL for primitives */
+                            6: run_residual and DLAS_PRIM_RESIDUAL for primitives;
+                            7: wholes of pruning units: grouped convs' channels
+                            (dlas_prune_units_find_wholes, <dlas/prune.h>) */
 
 enum dlas_kind {
     DLAS_KIND_DATASET = 1,

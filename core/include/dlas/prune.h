@@ -55,9 +55,10 @@ struct dlas_prune_units {
 };
 
 /* The prunable units of g in `scope`: one per independent channel that
- * surgery may remove (not tied to the network input or output, or a
+ * surgery may remove alone (not tied to the network input or output, or a
  * softmax, not read or written by a grouped conv that is not depthwise:
- * its groups must lose channels alike), in graph order, masked ones
+ * its groups must lose channels alike; dlas_prune_units_find_wholes lists
+ * those too), in graph order, masked ones
  * included (check them with
  * dlas_graph_channel_masked(g, u->node, u->channel)). Conv sources only
  * unless include_linear (hidden linear layers' features, e.g. LeNet's
@@ -66,10 +67,46 @@ int dlas_prune_units_find(const struct dlas_graph *g, enum dlas_prune_scope scop
                           int include_linear, struct dlas_prune_units *out);
 void dlas_prune_units_free(struct dlas_prune_units *u);
 /* How many convs of g are grouped but not depthwise (their channels are no
- * units); with one or more, a note naming the first for an error message
- * that says why a network has few or no units, else "", into buf. */
+ * units of dlas_prune_units_find); with one or more, a note naming the
+ * first for an error message that says why a network has few or no units,
+ * else "", into buf. */
 int dlas_prune_grouped_note(const struct dlas_graph *g, char *buf, size_t len);
 int dlas_prune_scope_parse(const char *s, enum dlas_prune_scope *out); /* "internal", "all" */
+
+/* ---- wholes: units that go together (ABI 1.7) --------------------------------
+ * A grouped conv (not depthwise) of G groups of s channels loses as many
+ * channels from every group, on input and on output: the least it can lose
+ * is channels j, j + s, ..., j + (G-1)s, one from each group. Those G
+ * channel classes are the parts of one whole; classes joined so through
+ * several grouped convs are one whole. A unit that no grouped conv reads or
+ * writes is a whole of one part.
+ *
+ * dlas_prune_units_find_wholes lists the units as dlas_prune_units_find
+ * does, and also the parts of every whole that may go (one whose every
+ * part is a unit in `scope`; the others are left out), with how they
+ * group: whole k's parts are units part[first[k]] .. part[first[k+1]-1]
+ * (in graph order; k in order of first part), and unit i is part of
+ * whole_of[i]. A pruner scores every unit as usual and removes whole by
+ * whole (dlas_prune_mask_whole); dlas_prune_run scores a whole by the mean
+ * of its parts' scores, the criterion's value per channel removed. Free
+ * with dlas_prune_units_free and dlas_prune_wholes_free. */
+struct dlas_prune_wholes {
+    int64_t n;         /* wholes */
+    int64_t *first;    /* n + 1 offsets into part */
+    int64_t *part;     /* unit indices, whole by whole */
+    int64_t *whole_of; /* per unit: its whole */
+};
+int dlas_prune_units_find_wholes(const struct dlas_graph *g, enum dlas_prune_scope scope,
+                                 int include_linear, struct dlas_prune_units *out,
+                                 struct dlas_prune_wholes *wholes);
+void dlas_prune_wholes_free(struct dlas_prune_wholes *w);
+/* 1 when no part of whole k is masked yet. */
+int dlas_prune_whole_live(const struct dlas_graph *g, const struct dlas_prune_units *u,
+                          const struct dlas_prune_wholes *w, int64_t k);
+/* Mask every part of whole k at once (in every source of each part's class),
+ * refused as dlas_graph_mask_channels refuses, g unchanged then. */
+int dlas_prune_mask_whole(struct dlas_graph *g, const struct dlas_prune_units *u,
+                          const struct dlas_prune_wholes *w, int64_t k);
 
 /* Statistics of g as it will be once its masked channels are removed
  * (dlas_graph_stats of a pruned copy). *pruned (may be NULL) receives that
@@ -126,12 +163,15 @@ char *dlas_prune_arch_string(const struct dlas_graph *g, const struct dlas_graph
  * What a structured pruner plugin needs to write is how it scores channels;
  * dlas_prune_run does the rest, the same way for every criterion:
  *
- *   list the units (scope) -> measure the unpruned cost and set the goal
+ *   list the units and wholes (scope) -> measure the unpruned cost and set
+ *   the goal
  *   repeat: [train `interval` steps with the lent trainer, the pruner's
- *            hooks watching] -> score the live units -> mask the `per_step`
- *            lowest (never a layer's last live channel; with beta > 0 the
- *            score is penalised by the MACs a unit saves, as Theis et al.'s
- *            Delta_k - beta * DeltaC_k) -> measure the cost
+ *            hooks watching] -> score the live units -> mask the lowest
+ *            wholes (a whole: the mean of its parts' scores) until
+ *            `per_step` channels went (never a layer's last live channel;
+ *            with beta > 0 the score is penalised by the MACs a whole saves
+ *            per channel, as Theis et al.'s Delta_k - beta * DeltaC_k)
+ *            -> measure the cost
  *   until the cost is at or under the goal (or nothing is left to prune:
  *   an error saying how far it got); then remove the masked channels
  *   physically, evaluate, and report.
