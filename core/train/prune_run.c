@@ -51,6 +51,18 @@ static const struct dlas_prune_unit *part(const struct run *r, int64_t k, int64_
     return &r->units.u[r->wholes.part[r->wholes.first[k] + p]];
 }
 
+/* How many parts of whole k have `source` among their sources. */
+static int64_t parts_from(const struct run *r, int64_t k, int source)
+{
+    int64_t n = 0;
+    for (int64_t p = 0; p < n_parts(r, k); p++) {
+        const struct dlas_prune_unit *u = part(r, k, p);
+        for (int a = 0; a < u->n_acts; a++)
+            n += u->sources[a] == source;
+    }
+    return n;
+}
+
 /* A whole may go when surgery has not refused it, it is live and no source
  * of a part would be left without channels (surgery refuses the rest, such
  * as a group left with none). */
@@ -61,7 +73,7 @@ static int can_prune(const struct run *r, int64_t k)
     for (int64_t p = 0; p < n_parts(r, k); p++) {
         const struct dlas_prune_unit *u = part(r, k, p);
         for (int a = 0; a < u->n_acts; a++)
-            if (r->live[u->sources[a]] <= n_parts(r, k))
+            if (r->live[u->sources[a]] <= (n_parts(r, k) == 1 ? 1 : parts_from(r, k, u->sources[a])))
                 return 0;
     }
     return 1;
