@@ -3,9 +3,11 @@
  * key and a hint; a crashing plugin fails only its own point; the CLI's exit
  * codes hold. */
 #include <check.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +71,60 @@ static int column(const char *header, const char *name)
         idx++;
     }
 }
+
+/* Load an example from tmpdir, where the data folders it names (relative,
+ * as "data/fmnist-5k") are made, empty, as a load refuses a dataset path
+ * that does not exist. */
+static int load_example(const char *path, struct dlas_experiment **e)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        int rc = dlas_experiment_load(path, reg, e);
+        const char *m = dlas_last_error(), *q = rc ? strstr(m, "path '") : NULL;
+        const char *end = q ? strstr(q + 6, "' does not exist") : NULL;
+        if (!end || q[6] == '/' || strstr(q, ".."))
+            return rc;
+        char sub[1024];
+        snprintf(sub, sizeof sub, "%.*s", (int)(end - q - 6), q + 6);
+        for (char *c = sub; (c = strchr(c, '/')); c++) {
+            *c = 0;
+            mkdir(sub, 0700);
+            *c = '/';
+        }
+        ck_assert_int_eq(mkdir(sub, 0700), 0);
+    }
+    return DLAS_ERR_INVALID;
+}
+
+/* Every experiment file in examples/ loads: its plugins and keys exist, its
+ * values are in range, and it has points (none is run). */
+START_TEST(examples_load)
+{
+    char dir_path[4096], cwd[4096];
+    snprintf(dir_path, sizeof dir_path, "%s/examples", getenv("DLAS_SRCDIR"));
+    DIR *d = opendir(dir_path);
+    ck_assert_msg(d != NULL, "cannot open %s", dir_path);
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(tmpdir), 0);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        size_t len = strlen(de->d_name);
+        if (len < 5 || strcmp(de->d_name + len - 4, ".cfg"))
+            continue;
+        char path[16384]; /* absolute: the load runs in tmpdir */
+        int w = snprintf(path, sizeof path, "%s%s%s/%s", dir_path[0] == '/' ? "" : cwd,
+                         dir_path[0] == '/' ? "" : "/", dir_path, de->d_name);
+        ck_assert(w > 0 && (size_t)w < sizeof path);
+        struct dlas_experiment *e = NULL;
+        ck_assert_msg(load_example(path, &e) == DLAS_OK, "%s: %s", de->d_name, dlas_last_error());
+        ck_assert_msg(dlas_experiment_n_points(e) > 0, "%s: no points", de->d_name);
+        dlas_experiment_free(e);
+        n++;
+    }
+    closedir(d);
+    ck_assert_int_eq(chdir(cwd), 0);
+    ck_assert_int_ge(n, 10);
+}
+END_TEST
 
 START_TEST(quickstart_runs_and_resumes)
 {
@@ -606,6 +662,7 @@ int main(void)
     Suite *s = suite_create("experiment");
     TCase *tc = dlas_test_case(s, "experiment", setup, teardown, 600);
     tcase_add_test(tc, quickstart_runs_and_resumes);
+    tcase_add_test(tc, examples_load);
     tcase_add_test(tc, base_config_is_valid);
     tcase_add_test(tc, config_errors);
     tcase_add_test(tc, sweep_axes_and_seeds);

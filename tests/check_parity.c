@@ -53,6 +53,8 @@ struct parity_case {
 static const struct parity_case cases[] = {
     {"resnet18", "resnet", {"depth", "18"}, 0},
     {"resnet50", "resnet", {"depth", "50"}, 0},
+    {"resnext50_32x4d", "resnet", {"depth", "50", "groups", "32", "width_per_group", "4"}, 0},
+    {"wide_resnet50_2", "resnet", {"depth", "50", "width_per_group", "128"}, 1},
     {"vgg16", "vgg", {"depth", "16"}, 1},
     {"mobilenet_v2", "mobilenet", {"version", "2"}, 0},
     {"densenet121", "densenet", {"depth", "121"}, 0},

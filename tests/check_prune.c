@@ -285,6 +285,9 @@ START_TEST(wholes_of_grouped_convs)
     for (int64_t i = 0; i < u.n; i++)
         ck_assert_int_eq(u.u[i].node, conv3);
     dlas_prune_units_free(&u);
+    char note[256];
+    ck_assert_int_eq(dlas_prune_grouped_note(g, note, sizeof note), 1);
+    ck_assert_msg(strstr(note, "'gconv'") != NULL, "%s", note);
     struct dlas_prune_wholes w;
     ck_assert_int_eq(dlas_prune_units_find_wholes(g, DLAS_PRUNE_ALL, 0, &u, &w), 0);
     ck_assert_int_eq(u.n, 22);

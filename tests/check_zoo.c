@@ -157,6 +157,16 @@ static const struct count_case counts[] = {
     {"resnet50", "resnet", {"depth", "50"}, 3, 224, 224, 1000, 25557032},
     {"resnet101", "resnet", {"depth", "101"}, 3, 224, 224, 1000, 44549160},
     {"resnet152", "resnet", {"depth", "152"}, 3, 224, 224, 1000, 60192808},
+    {"resnext50_32x4d", "resnet", {"depth", "50", "groups", "32", "width_per_group", "4"}, 3,
+     224, 224, 1000, 25028904},
+    {"resnext101_32x8d", "resnet", {"depth", "101", "groups", "32", "width_per_group", "8"}, 3,
+     224, 224, 1000, 88791336},
+    {"resnext101_64x4d", "resnet", {"depth", "101", "groups", "64", "width_per_group", "4"}, 3,
+     224, 224, 1000, 83455272},
+    {"wide_resnet50_2", "resnet", {"depth", "50", "width_per_group", "128"}, 3, 224, 224, 1000,
+     68883240},
+    {"wide_resnet101_2", "resnet", {"depth", "101", "width_per_group", "128"}, 3, 224, 224, 1000,
+     126886696},
     {"vgg11", "vgg", {"depth", "11"}, 3, 224, 224, 1000, 132863336},
     {"vgg13", "vgg", {"depth", "13"}, 3, 224, 224, 1000, 133047848},
     {"vgg16", "vgg", {"depth", "16"}, 3, 224, 224, 1000, 138357544},
@@ -263,6 +273,20 @@ START_TEST(test_resnet_structure)
     ck_assert_int_ge(dlas_graph_find(g, "maxpool"), 0);
     dlas_graph_free(g);
 
+    /* ResNeXt: the 3x3 grouped, 32 groups of 4 channels in the first stage */
+    g = build("resnet", 3, 224, 224, 1000, "depth", "50", "groups", "32", "width_per_group", "4",
+              NULL);
+    ck_assert_int_eq(node_of(g, "layer1.0.conv2")->attr.conv.groups, 32);
+    ck_assert_int_eq(node_of(g, "layer1.0.conv2")->out_shape[0], 128);
+    ck_assert_int_eq(node_of(g, "layer4.2.conv2")->out_shape[0], 1024);
+    ck_assert_int_eq(node_of(g, "layer4.2.relu3")->out_shape[0], 2048);
+    dlas_graph_free(g);
+    build_fails("need bottleneck blocks", "resnet", 3, 32, 32, 10, "depth", "18", "groups", "2",
+                NULL);
+    build_fails("need bottleneck blocks", "resnet", 3, 32, 32, 10, "depth", "20", "width_per_group",
+                "128", NULL);
+    build_fails("at most 4096", "resnet", 3, 32, 32, 10, "depth", "50",
+                "groups", "512", "width_per_group", "512", NULL);
     build_fails("depth 19", "resnet", 3, 32, 32, 10, "depth", "19", NULL);
     build_fails("imagenet layout", "resnet", 3, 32, 32, 10, "depth", "20", "layout", "imagenet",
                 NULL);

@@ -58,12 +58,18 @@ static int basic_block(struct dlas_graph *g, const char *pre, int x, int in_c, i
 
 /* torchvision's Bottleneck ("ResNet v1.5"): the stride sits on the 3x3
  * convolution, not on the first 1x1 as in the paper; the parameter count is
- * the same, the arithmetic is not. */
+ * the same, the arithmetic is not. Its inner width is planes * (width per
+ * group / 64) * groups: ResNeXt's (Xie et al. 2017: 32 groups of 4 in the
+ * first stage, "32x4d") and the wide ResNets' (width per group 128: twice
+ * the inner channels) are the same block. */
 static int bottleneck_block(struct dlas_graph *g, const char *pre, int x, int in_c, int planes,
-                            int stride)
+                            int stride, int groups, int width_per_group)
 {
-    int y = block_relu(g, pre, 1, block_conv(g, pre, 1, x, dlas_conv(planes, 1, 1, 0)));
-    y = block_relu(g, pre, 2, block_conv(g, pre, 2, y, dlas_conv(planes, 3, stride, 1)));
+    const int width = planes * width_per_group / 64 * groups;
+    struct dlas_conv_attr c2 = dlas_conv(width, 3, stride, 1);
+    c2.groups = groups;
+    int y = block_relu(g, pre, 1, block_conv(g, pre, 1, x, dlas_conv(width, 1, 1, 0)));
+    y = block_relu(g, pre, 2, block_conv(g, pre, 2, y, c2));
     y = block_conv(g, pre, 3, y, dlas_conv(4 * planes, 1, 1, 0));
     return block_add_relu(g, pre, 3, y, shortcut(g, pre, x, in_c, 4 * planes, stride));
 }
@@ -113,6 +119,8 @@ static int resnet_graph(const struct dlas_params *p, int c, int h, int w, int cl
                         struct dlas_graph *g)
 {
     int depth = (int)dlas_param_int(p, "depth");
+    const int groups = (int)dlas_param_int(p, "groups"),
+              width_per_group = (int)dlas_param_int(p, "width_per_group");
     const char *style = dlas_param_str(p, "style"), *layout = dlas_param_str(p, "layout");
     struct layout L;
     memset(&L, 0, sizeof L);
@@ -131,6 +139,20 @@ static int resnet_graph(const struct dlas_params *p, int c, int h, int w, int cl
                           depth, layout);
     if (classes < 1)
         return dlas_error(DLAS_ERR_INVALID, "resnet: %d classes", classes);
+    if (!L.bottleneck && (groups != 1 || width_per_group != 64))
+        return dlas_error(DLAS_ERR_INVALID,
+                          "resnet-%d: groups = %d and width_per_group = %d need bottleneck "
+                          "blocks (depth 50, 101 or 152), as torchvision's BasicBlock refuses "
+                          "them",
+                          depth, groups, width_per_group);
+    /* the last stage's inner width, bounded before anything is allocated */
+    const int64_t inner = (int64_t)L.planes[L.n_stages - 1] * width_per_group / 64 * groups;
+    if (L.bottleneck && inner > 4096)
+        return dlas_error(DLAS_ERR_INVALID,
+                          "resnet-%d: groups = %d x width_per_group = %d makes the last stage's "
+                          "3x3 convolutions %lld channels wide (at most 4096; ResNeXt-101 64x4d "
+                          "has 2048)",
+                          depth, groups, width_per_group, (long long)inner);
     int big_stem = dlas_style_imagenet(style, h, w);
 
     static const char *const stem[4] = {"conv1", "bn1", "relu", "maxpool"};
@@ -146,7 +168,8 @@ static int resnet_graph(const struct dlas_params *p, int c, int h, int w, int cl
             int stride = (s > 0 && i == 0) ? 2 : 1;
             dlas_name(pre, "layer%d.%d", s + 1, i);
             if (L.bottleneck) {
-                x = bottleneck_block(g, pre, x, in_c, L.planes[s], stride);
+                x = bottleneck_block(g, pre, x, in_c, L.planes[s], stride, groups,
+                                     width_per_group);
                 in_c = 4 * L.planes[s];
             } else {
                 x = basic_block(g, pre, x, in_c, L.planes[s], stride);
@@ -172,6 +195,11 @@ static const struct dlas_param_spec resnet_params[] = {
     {"layout", DLAS_PARAM_ENUM, 0, "auto", 0, 0, "auto|imagenet|cifar",
      "stages: imagenet = 4 stages of 64..512 channels, cifar = 3 stages of 16/32/64; auto = "
      "imagenet for depths 18/34/50/101/152, else cifar"},
+    {"groups", DLAS_PARAM_INT, 0, "1", 1, 512, NULL,
+     "groups of each bottleneck's 3x3 convolution (ResNeXt: 32; bottleneck depths only)"},
+    {"width_per_group", DLAS_PARAM_INT, 0, "64", 1, 512, NULL,
+     "channels a group of the first stage's 3x3 convolutions, x2 each stage (ResNeXt-50 "
+     "32x4d: 4; wide_resnet50_2: 128; bottleneck depths only)"},
     {NULL, 0, 0, NULL, 0, 0, NULL, NULL}};
 
 static int resnet_build(const struct dlas_host *host, const struct dlas_params *p, int c, int h,
@@ -184,8 +212,9 @@ static const struct dlas_model_ops resnet_ops = {sizeof(struct dlas_model_ops), 
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_MODEL, "resnet",
-     "ResNet: ImageNet networks 18/34/50/101/152 (torchvision layout and names) and the CIFAR "
-     "networks 20/32/44/56/110",
+     "ResNet: ImageNet networks 18/34/50/101/152 (torchvision layout and names; ResNeXt and "
+     "wide bottlenecks through groups and width_per_group) and the CIFAR networks "
+     "20/32/44/56/110",
      "K. He, X. Zhang, S. Ren, J. Sun: Deep residual learning for image recognition. "
      "CVPR 2016",
      resnet_params, &resnet_ops},
