@@ -418,9 +418,14 @@ static struct dlas_graph *random_zoo(uint64_t seed, struct rg_gen *r)
             KV("depth", "%d", (int[]){8, 14, 20}[rg_pick(r, 0, 2)]);
             KV("style", "cifar");
         } else {
-            KV("depth", "%d", (int[]){18, 34, 50}[rg_pick(r, 0, 2)]);
+            const int depth = (int[]){18, 34, 50}[rg_pick(r, 0, 2)];
+            KV("depth", "%d", depth);
             KV("style", "%s", styles[rg_pick(r, 1, 2)]);
             hw = rg_pick(r, 12, 36);
+            if (depth == 50 && rg_one_in(r, 2)) { /* ResNeXt, or a wide ResNet */
+                KV("groups", "%d", (int[]){1, 2, 4, 8, 32}[rg_pick(r, 0, 4)]);
+                KV("width_per_group", "%d", (int[]){1, 2, 4, 16, 128}[rg_pick(r, 0, 4)]);
+            }
         }
         break;
     case 2:
@@ -800,7 +805,12 @@ static int compress(struct dlas_graph *g, const char *name, const char *const *s
 static void one_compressed(uint64_t seed)
 {
     struct rg_gen r;
-    struct dlas_graph *g = rg_graph(seed, 0, &r);
+    /* one in four a zoo model: ResNeXt's and the WRN students' grouped
+     * blocks, pruned in wholes (a random graph where the model refused its
+     * input) */
+    struct dlas_graph *g = seed % 4 == 3 ? random_zoo(seed, &r) : NULL;
+    if (!g)
+        g = rg_graph(seed, 0, &r);
     char set[8][48];
     const char *sets[9];
     int n = 0;

@@ -393,6 +393,46 @@ START_TEST(wholes_across_a_concat)
 }
 END_TEST
 
+/* ResNeXt-50 (4 groups of 4 in the first stage) on a CIFAR-sized input:
+ * l1-channel by layer, internal scope, takes half of each block's conv1
+ * and conv2 wholes (4 channels each, one from every group), so every
+ * block's inner width halves and its 3x3 keeps its 4 groups. */
+START_TEST(l1_layer_halves_resnext_blocks)
+{
+    const struct dlas_component *mc = dlas_registry_find(reg, DLAS_KIND_MODEL, "resnet");
+    ck_assert_ptr_nonnull(mc);
+    struct dlas_params *mp = NULL;
+    ck_assert_int_eq(dlas_params_defaults(mc->params, &mp), 0);
+    ck_assert_int_eq(dlas_params_set(mp, "depth", "50", "test"), 0);
+    ck_assert_int_eq(dlas_params_set(mp, "groups", "4", "test"), 0);
+    ck_assert_int_eq(dlas_params_set(mp, "width_per_group", "4", "test"), 0);
+    ck_assert_int_eq(dlas_params_set(mp, "style", "cifar", "test"), 0);
+    struct world w;
+    struct dlas_graph *g = dlas_graph_new();
+    world_bare(&w, g);
+    ck_assert_msg(((const struct dlas_model_ops *)mc->ops)->build(w.ctx.host, mp, 3, 8, 8, 10, g) ==
+                      0, "%s", dlas_last_error());
+    dlas_params_free(mp);
+    ck_assert_int_eq(dlas_graph_init_weights(g, w.ctx.host->rng), 0);
+    const char *sets[] = {"mode=layer", "layer_fraction=0.5", NULL};
+    ck_assert_msg(apply("l1-channel", &w.ctx, sets) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(dlas_graph_validate(g), 0);
+    static const int blocks[4] = {3, 4, 6, 3};
+    for (int st = 0; st < 4; st++)
+        for (int b = 0; b < blocks[st]; b++) {
+            char c1[64], c2[64];
+            snprintf(c1, sizeof c1, "layer%d.%d.conv1", st + 1, b);
+            snprintf(c2, sizeof c2, "layer%d.%d.conv2", st + 1, b);
+            const int64_t inner = 16 << st; /* 4 groups of 4, doubling */
+            ck_assert_msg(node(g, c1)->out_shape[0] == inner / 2, "%s: %lld of %lld", c1,
+                          (long long)node(g, c1)->out_shape[0], (long long)inner);
+            ck_assert_int_eq(node(g, c2)->out_shape[0], inner / 2);
+            ck_assert_int_eq(node(g, c2)->attr.conv.groups, 4);
+        }
+    dlas_graph_free(g);
+}
+END_TEST
+
 /* l1-channel by layer takes half of every layer's wholes, ranked by their
  * parts' mean norm: conv1's {2, 6} (0.3, 0.3) and {0, 4} (1.0, 0.9) go,
  * not row 1, the smallest alone, whose partner 5 is the largest; gconv's
@@ -805,6 +845,7 @@ int main(void)
     tcase_add_test(tc, l1_rounds_channel_counts);
     tcase_add_test(tc, wholes_of_grouped_convs);
     tcase_add_test(tc, wholes_across_a_concat);
+    tcase_add_test(tc, l1_layer_halves_resnext_blocks);
     tcase_add_test(tc, l1_layer_prunes_grouped_convs_by_wholes);
     tcase_add_test(tc, fisher_prunes_grouped_convs_by_wholes);
     tcase_add_test(tc, fisher_removes_lowest_saliency);

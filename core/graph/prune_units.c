@@ -364,30 +364,21 @@ int dlas_prune_mask_whole(struct dlas_graph *g, const struct dlas_prune_units *u
     /* one keep array per source of any part; a part's channel goes from every
      * source of its class, so that no listed layer keeps a channel of a
      * class another removes */
-    int n = 0, cap = 0, rc = DLAS_OK;
-    int *ids = NULL;
-    uint8_t **keeps = NULL;
+    int most = 0, n = 0, rc = DLAS_OK;
+    for (int64_t p = w->first[k]; p < w->first[k + 1]; p++)
+        most += u->u[w->part[p]].n_acts;
+    int *ids = malloc((size_t)(most > 0 ? most : 1) * sizeof *ids);
+    uint8_t **keeps = calloc((size_t)(most > 0 ? most : 1), sizeof *keeps);
+    if (!ids || !keeps)
+        rc = dlas_error(DLAS_ERR_NOMEM, "mask whole: out of memory");
     for (int64_t p = w->first[k]; !rc && p < w->first[k + 1]; p++) {
         const struct dlas_prune_unit *x = &u->u[w->part[p]];
         for (int a = 0; !rc && a < x->n_acts; a++) {
             int s = 0;
             while (s < n && ids[s] != x->sources[a])
                 s++;
-            if (s == n) {
+            if (s == n) { /* a source not seen yet: all kept */
                 const int64_t width = dlas_graph_node(g, x->sources[a])->out_shape[0];
-                if (n == cap) {
-                    cap = cap ? 2 * cap : 4;
-                    int *i2 = realloc(ids, (size_t)cap * sizeof *ids);
-                    if (i2)
-                        ids = i2;
-                    uint8_t **k2 = i2 ? realloc(keeps, (size_t)cap * sizeof *keeps) : NULL;
-                    if (k2)
-                        keeps = k2;
-                    if (!i2 || !k2) {
-                        rc = dlas_error(DLAS_ERR_NOMEM, "mask whole: out of memory");
-                        break;
-                    }
-                }
                 if (!(keeps[n] = malloc((size_t)width))) {
                     rc = dlas_error(DLAS_ERR_NOMEM, "mask whole: out of memory");
                     break;
