@@ -48,7 +48,7 @@ threads near; the figures are printed over every round, over those rounds,
 and over the rounds whose every probe saw the threads apart.
 
     /usr/bin/python3 bench/vs_ort.py --build build            # the five models, batch 1 and 16
-    /usr/bin/python3 bench/vs_ort.py --build build --models all --batches 1  # all fourteen
+    /usr/bin/python3 bench/vs_ort.py --build build --models all --batches 1  # all sixteen
     /usr/bin/python3 bench/vs_ort.py --build build --models mobilenetv2 --batches 1 \\
         --rounds 7 --json out.json
 
@@ -98,6 +98,10 @@ MODELS = {
     "resnet18-160": _m("resnet18", (3, 160, 160), "resnet", ["depth=18"]),
     "resnet50-288": _m("resnet50", (3, 288, 288), "resnet", ["depth=50"]),
     "mobilenetv2-96": _m("mobilenet_v2", (3, 96, 96), "mobilenet", ["version=2"]),
+    "resnext50": _m("resnext50_32x4d", (3, 224, 224), "resnet",
+                    ["depth=50", "groups=32", "width_per_group=4"]),
+    "wide-resnet50": _m("wide_resnet50_2", (3, 224, 224), "resnet",
+                        ["depth=50", "width_per_group=128"]),
 }
 DEFAULT_MODELS = "resnet18,cifar-resnet18,mobilenetv2,resnet50,densenet121"
 
