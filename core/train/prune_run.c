@@ -72,9 +72,11 @@ static int can_prune(const struct run *r, int64_t k)
         return 0;
     for (int64_t p = 0; p < n_parts(r, k); p++) {
         const struct dlas_prune_unit *u = part(r, k, p);
-        for (int a = 0; a < u->n_acts; a++)
-            if (r->live[u->sources[a]] <= (n_parts(r, k) == 1 ? 1 : parts_from(r, k, u->sources[a])))
+        for (int a = 0; a < u->n_acts; a++) {
+            const int s = u->sources[a];
+            if (r->live[s] <= (n_parts(r, k) == 1 ? 1 : parts_from(r, k, s)))
                 return 0;
+        }
     }
     return 1;
 }
