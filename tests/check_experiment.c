@@ -115,7 +115,14 @@ START_TEST(examples_load)
                          dir_path[0] == '/' ? "" : "/", dir_path, de->d_name);
         ck_assert(w > 0 && (size_t)w < sizeof path);
         struct dlas_experiment *e = NULL;
-        ck_assert_msg(load_example(path, &e) == DLAS_OK, "%s: %s", de->d_name, dlas_last_error());
+        const int rc = load_example(path, &e);
+        if (rc && strstr(dlas_last_error(), "plugin named 'cuda") &&
+            !dlas_registry_find(reg, DLAS_KIND_BACKEND, "cuda")) {
+            /* a build without the CUDA plugins (the sanitized one) */
+            printf("examples_load: %s left out: no CUDA plugins in this build\n", de->d_name);
+            continue;
+        }
+        ck_assert_msg(rc == DLAS_OK, "%s: %s", de->d_name, dlas_last_error());
         ck_assert_msg(dlas_experiment_n_points(e) > 0, "%s: no points", de->d_name);
         dlas_experiment_free(e);
         n++;
