@@ -53,23 +53,14 @@ static int score(void *state, struct dlas_compress_ctx *ctx, const struct dlas_p
     return DLAS_OK;
 }
 
-/* The mean score of whole k's parts. */
-static double whole_score(const struct dlas_prune_wholes *w, const double *scores, int64_t k)
-{
-    double s = 0.0;
-    for (int64_t p = w->first[k]; p < w->first[k + 1]; p++)
-        s += scores[w->part[p]];
-    return s / (double)(w->first[k + 1] - w->first[k]);
-}
-
 /* Mask the k lowest-scoring live wholes of layer `node` (that of a whole's
  * first part), ties to the earlier; one that surgery refuses (the layer's
- * last channel, a group's) is passed over. *removed += channels masked. */
+ * last channel, a group's) is passed over. */
 static int mask_lowest(struct dlas_graph *g, const struct dlas_prune_units *u,
                        const struct dlas_prune_wholes *w, const double *score, int node,
-                       int64_t k, uint8_t *tried, int64_t *removed)
+                       int64_t k, uint8_t *tried)
 {
-    for (int64_t m = 0; m < k; m++) {
+    for (int64_t masked = 0; masked < k;) {
         int64_t best = -1;
         for (int64_t j = 0; j < w->n; j++)
             if (!tried[j] && u->u[w->part[w->first[j]]].node == node &&
@@ -79,14 +70,12 @@ static int mask_lowest(struct dlas_graph *g, const struct dlas_prune_units *u,
             return DLAS_OK;
         tried[best] = 1;
         int rc = dlas_prune_mask_whole(g, u, w, best);
-        if (rc == DLAS_ERR_INVALID || rc == DLAS_ERR_UNSUPPORTED) {
+        if (rc == DLAS_ERR_INVALID || rc == DLAS_ERR_UNSUPPORTED)
             dlas_clear_error();
-            m--;
-            continue;
-        }
-        if (rc)
+        else if (rc)
             return rc;
-        *removed += w->first[best + 1] - w->first[best];
+        else
+            masked++;
     }
     return DLAS_OK;
 }
@@ -113,8 +102,7 @@ static int prune_layers(struct dlas_compress_ctx *ctx, const struct dlas_prune_o
     if (!rc)
         rc = score(st, ctx, &u, scores);
     for (int64_t k = 0; !rc && k < w.n; k++)
-        ws[k] = whole_score(&w, scores, k);
-    int64_t removed = 0;
+        ws[k] = dlas_prune_whole_score(&w, scores, k);
     /* layer by layer (by the whole's first part's source) */
     for (int64_t i = 0; !rc && i < w.n; i++) {
         if (done[i])
@@ -125,7 +113,7 @@ static int prune_layers(struct dlas_compress_ctx *ctx, const struct dlas_prune_o
             if (u.u[w.part[w.first[j]]].node == node)
                 n++, done[j] = 1;
         int64_t k = (int64_t)floor(fraction * (double)n * (1.0 + 1e-12));
-        rc = mask_lowest(g, &u, &w, ws, node, k, tried, &removed);
+        rc = mask_lowest(g, &u, &w, ws, node, k, tried);
     }
     int64_t gone = 0;
     if (!rc)

@@ -345,6 +345,14 @@ int dlas_prune_units_find(const struct dlas_graph *g, enum dlas_prune_scope scop
     return DLAS_OK;
 }
 
+double dlas_prune_whole_score(const struct dlas_prune_wholes *w, const double *scores, int64_t k)
+{
+    double s = 0.0;
+    for (int64_t p = w->first[k]; p < w->first[k + 1]; p++)
+        s += scores[w->part[p]];
+    return s / (double)(w->first[k + 1] - w->first[k]);
+}
+
 int dlas_prune_whole_live(const struct dlas_graph *g, const struct dlas_prune_units *u,
                           const struct dlas_prune_wholes *w, int64_t k)
 {

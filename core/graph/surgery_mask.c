@@ -228,11 +228,11 @@ int graph_mask_channel_sets(struct dlas_graph *g, int n, const int *ids,
     if (!g || n < 1 || !ids || !keeps)
         return dlas_error(DLAS_ERR_INVALID, "mask channels: NULL %s", g ? "keep" : "graph");
     for (int s = 0; s < n; s++) {
+        if (!keeps[s])
+            return dlas_error(DLAS_ERR_INVALID, "mask channels: NULL keep");
         if (ids[s] < 0 || ids[s] >= dlas_graph_n_nodes(g))
             return dlas_error(DLAS_ERR_INVALID, "mask channels: no node %d", ids[s]);
         const struct dlas_node *x = dlas_graph_node(g, ids[s]);
-        if (!keeps[s])
-            return dlas_error(DLAS_ERR_INVALID, "mask channels: NULL keep");
         if (x->op != DLAS_OP_CONV2D && x->op != DLAS_OP_LINEAR)
             return dlas_error(DLAS_ERR_INVALID,
                               "mask channels: '%s' is a %s; only conv2d and linear outputs are "
@@ -259,9 +259,7 @@ int graph_mask_channel_sets(struct dlas_graph *g, int n, const int *ids,
 
 int dlas_graph_mask_channels(struct dlas_graph *g, int id, const uint8_t *keep)
 {
-    if (!g || !keep)
-        return dlas_error(DLAS_ERR_INVALID, "mask channels: NULL %s", g ? "keep" : "graph");
-    return graph_mask_channel_sets(g, 1, &id, &keep);
+    return graph_mask_channel_sets(g, 1, &id, &keep); /* checks g, id and keep */
 }
 
 int dlas_graph_remove_masked_channels(struct dlas_graph *g, int64_t *removed)

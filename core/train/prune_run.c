@@ -195,12 +195,8 @@ static int score_all(struct run *r)
     int rc = r->p->score(r->p->state, r->ctx, &r->units, r->scores);
     if (rc)
         return dlas_error_context("%s: scoring", r->p->name);
-    for (int64_t k = 0; k < r->wholes.n; k++) {
-        double s = 0.0;
-        for (int64_t p = r->wholes.first[k]; p < r->wholes.first[k + 1]; p++)
-            s += r->scores[r->wholes.part[p]];
-        r->whole_score[k] = s / (double)n_parts(r, k);
-    }
+    for (int64_t k = 0; k < r->wholes.n; k++)
+        r->whole_score[k] = dlas_prune_whole_score(&r->wholes, r->scores, k);
     if (r->o->beta > 0 && (rc = measure_saves(r)))
         return rc;
     return DLAS_OK;

@@ -100,6 +100,9 @@ int dlas_prune_units_find_wholes(const struct dlas_graph *g, enum dlas_prune_sco
                                  int include_linear, struct dlas_prune_units *out,
                                  struct dlas_prune_wholes *wholes);
 void dlas_prune_wholes_free(struct dlas_prune_wholes *w);
+/* Whole k's score: the mean of its parts' scores (scores[] per unit), the
+ * criterion per channel removed, as dlas_prune_run ranks wholes. */
+double dlas_prune_whole_score(const struct dlas_prune_wholes *w, const double *scores, int64_t k);
 /* 1 when no part of whole k is masked yet. */
 int dlas_prune_whole_live(const struct dlas_graph *g, const struct dlas_prune_units *u,
                           const struct dlas_prune_wholes *w, int64_t k);
