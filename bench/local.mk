@@ -5,8 +5,8 @@ bench_bench_data_LDADD = libdlas.la $(JPEG_LIBS)
 
 # Convolution primitive benchmarks (see bench/README-primitives.md). Built
 # with `make bench`; not installed, not run by `make check`.
-EXTRA_PROGRAMS = bench/bench_layers bench/bench_peak bench/bench_sparse
-BENCH_PRIM_PROGS = bench/bench_layers bench/bench_peak bench/bench_sparse
+EXTRA_PROGRAMS = bench/bench_layers bench/bench_peak bench/bench_sparse bench/bench_handoff
+BENCH_PRIM_PROGS = bench/bench_layers bench/bench_peak bench/bench_sparse bench/bench_handoff
 # The bench programs read layer shapes in the syntax of `dlas tune --layers`.
 BENCH_COMMON = bench/bench_common.c bench/bench_common.h core/cli/conv_shape.c \
 	core/cli/conv_shape.h
@@ -24,6 +24,10 @@ bench_bench_peak_SOURCES = bench/bench_peak.c core/base/fma_loop.c core/base/fma
 bench_bench_peak_CPPFLAGS = $(BENCH_CPPFLAGS)
 bench_bench_peak_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) $(OPENBLAS_CFLAGS) -O2
 bench_bench_peak_LDADD = libdlas.la $(OPENBLAS_LIBS) $(OPENMP_CFLAGS) -lm
+# What two threads pay to hand data to each other, near and apart.
+bench_bench_handoff_SOURCES = bench/bench_handoff.c core/base/line_trip.c core/base/line_trip.h
+bench_bench_handoff_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) -O2
+bench_bench_handoff_LDADD = $(OPENMP_CFLAGS)
 EXTRA_DIST += bench/torch_bench.py bench/vs_torch.py bench/run_primitives.sh bench/run_sparse.sh \
 	bench/README-primitives.md bench/README-sparse.md
 bench: $(BENCH_PRIM_PROGS)
@@ -62,7 +66,7 @@ bench_bench_plan_CPPFLAGS = $(BENCH_CPPFLAGS)
 bench_bench_plan_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS) -O2
 bench_bench_plan_LDADD = libdlas.la $(OPENMP_CFLAGS) -lm
 EXTRA_DIST += bench/vs_ort.py bench/ort_bench.js bench/README-ort.md bench/scale_threads.py \
-	bench/plan_ab.py bench/ort_layers.py bench/ort_report.py
+	bench/plan_ab.py bench/ort_layers.py bench/ort_report.py bench/placement_profile.py
 # what libgomp's waiting costs a plan-like run of regions (a standalone program)
 EXTRA_DIST += bench/omp_wait.c
 
