@@ -245,27 +245,10 @@ static void scale_rows(struct dlas_node *n, const float *scale)
 }
 
 /* The masked network against the same with its masked channels removed:
- * exactly the same output on a random input. */
+ * exactly the same output on a random input, want_removed channels gone. */
 static void assert_removal_exact(struct dlas_graph *g, int64_t want_removed)
 {
-    const struct dlas_node *in = dlas_graph_node(g, 0);
-    struct dlas_tensor x = {0}, a = {0}, b = {0};
-    int64_t dims[4] = {2, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
-    ck_assert_int_eq(dlas_tensor_alloc(&x, DLAS_F32, 4, dims), 0);
-    struct dlas_rng r;
-    dlas_rng_seed(&r, 9);
-    dlas_test_fill_normal(&x, &r);
-    ck_assert_int_eq(dlas_graph_forward_ref(g, &x, &a), 0);
-    int64_t removed = 0;
-    ck_assert_msg(dlas_graph_remove_masked_channels(g, &removed) == 0, "%s", dlas_last_error());
-    ck_assert_int_eq(removed, want_removed);
-    ck_assert_int_eq(dlas_graph_forward_ref(g, &x, &b), 0);
-    for (int64_t i = 0; i < dlas_tensor_numel(&a); i++)
-        ck_assert_msg(dlas_f32(&a)[i] == dlas_f32(&b)[i], "output %lld: %.9g masked, %.9g removed",
-                      (long long)i, dlas_f32(&a)[i], dlas_f32(&b)[i]);
-    dlas_tensor_free(&x);
-    dlas_tensor_free(&a);
-    dlas_tensor_free(&b);
+    ck_assert_int_eq(dlas_test_remove_masked_exact(g, 9, "masked network"), want_removed);
 }
 
 /* A grouped conv of 2 groups of 4 loses as many channels from each group:

@@ -233,6 +233,32 @@ void dlas_test_randomize(struct dlas_graph *g, uint64_t seed)
     }
 }
 
+int64_t dlas_test_remove_masked_exact(struct dlas_graph *g, uint64_t seed, const char *what)
+{
+    const struct dlas_node *in = dlas_graph_node(g, 0);
+    struct dlas_tensor x = {0}, a = {0}, b = {0};
+    int64_t dims[4] = {2, in->out_shape[0], in->out_shape[1], in->out_shape[2]};
+    ck_assert_int_eq(dlas_tensor_alloc(&x, DLAS_F32, 4, dims), 0);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, seed);
+    dlas_test_fill_normal(&x, &r);
+    ck_assert_msg(dlas_graph_forward_ref(g, &x, &a) == 0, "%s: %s", what, dlas_last_error());
+    int64_t removed = -1;
+    ck_assert_msg(dlas_graph_remove_masked_channels(g, &removed) == 0, "%s: %s", what,
+                  dlas_last_error());
+    ck_assert_msg(dlas_graph_validate(g) == 0, "%s: %s", what, dlas_last_error());
+    ck_assert_msg(dlas_graph_forward_ref(g, &x, &b) == 0, "%s: %s", what, dlas_last_error());
+    ck_assert_int_eq(dlas_tensor_numel(&a), dlas_tensor_numel(&b));
+    for (int64_t i = 0; i < dlas_tensor_numel(&a); i++)
+        ck_assert_msg(dlas_f32(&a)[i] == dlas_f32(&b)[i],
+                      "%s: %lld channels removed, output %lld %.9g, masked %.9g", what,
+                      (long long)removed, (long long)i, dlas_f32(&b)[i], dlas_f32(&a)[i]);
+    dlas_tensor_free(&x);
+    dlas_tensor_free(&a);
+    dlas_tensor_free(&b);
+    return removed;
+}
+
 void dlas_test_train_options(struct dlas_train_options *o, int batch, double lr)
 {
     dlas_train_options_default(o);

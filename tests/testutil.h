@@ -114,6 +114,13 @@ void dlas_test_fill_normal(struct dlas_tensor *t, struct dlas_rng *r);
  * be valid. */
 void dlas_test_randomize(struct dlas_graph *g, uint64_t seed);
 
+/* Removing the masked channels of g changes nothing: g's reference output
+ * on a batch of 2 Gaussian inputs (drawn from seed), before and after
+ * dlas_graph_remove_masked_channels, bit for bit (a removed channel added
+ * exact zeros to the reference's sums). Returns how many channels went;
+ * `what` names g in the failure messages. */
+int64_t dlas_test_remove_masked_exact(struct dlas_graph *g, uint64_t seed, const char *what);
+
 /* Compressor `name` of reg applied in ctx with the "key=value" settings of
  * sets (NULL ended; NULL: the defaults) over its defaults; returns its
  * status (a setting the compressor does not declare fails the test). */
