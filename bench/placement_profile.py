@@ -55,20 +55,23 @@ def main():
     reps = "2 9" if a.batch == 1 else "1 3"
     rounds = []
     t_end = time.time() + a.seconds
-    while time.time() < t_end:
-        l0 = s.ask("probe")["line_ns"]
+    while not rounds or time.time() < t_end:  # at least one round
+        p0 = s.ask("probe")
         prof = s.ask("profile " + reps)
         total = s.ask("time " + reps)["ms"]
-        l1 = s.ask("probe")["line_ns"]
-        rounds.append({"line_ns": [l0, l1], "ms": total,
+        p1 = s.ask("probe")
+        rounds.append({"probe_line_ns": [p0["line_ns"], p1["line_ns"]],
+                       "probe_gflops": [p0["gflops"], p1["gflops"]], "ms": total,
                        "nodes": {n["name"]: [n["ms"], n.get("binding", "")] for n in prof["nodes"]}})
     s.close()
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"model": a.model, "batch": a.batch, "rounds": rounds}, f)
-    shortest = min(min(r["line_ns"]) for r in rounds)
-    near = [r for r in rounds if max(r["line_ns"]) <= a.near * shortest]
-    apart = [r for r in rounds if min(r["line_ns"]) > a.near * shortest]
+    # vs_ort.py's rules (tests/vs_ort_rounds.sh), on the line round trip alone
+    best = [0.0, 0.0, min(min(r["probe_line_ns"]) for r in rounds)]
+    shortest = best[2]
+    near = vs_ort.full_rounds(rounds, best, 0.0, a.near)
+    apart = vs_ort.apart_rounds(rounds, best, a.near)
     print("%s b%d, 2 threads: %d rounds, %d near, %d apart (a line round trip over %.1fx the "
           "shortest, %.0f ns)" % (a.model, a.batch, len(rounds), len(near), len(apart), a.near,
                                   shortest))
