@@ -18,12 +18,17 @@
  *   write rows   each thread writes the same half of every one of P planes
  *                (NCHW split by rows: 2P boundaries between the threads'
  *                regions instead of one)
+ *   write rows gap  the same, each thread leaving G lines of its half
+ *                unwritten at both ends: its writes then stay 2G lines from
+ *                the other thread's. Where this costs what write halves
+ *                does, the boundaries cost through the lines next to them,
+ *                which a core's prefetcher fetches ahead of its writes
  *
  * Each figure is the best of 5 repetitions of `passes` runs, in µs a run.
  * The summary gives the median over near and over apart rounds and their
  * ratio; --csv writes every round (pandas reads it as is).
  *
- *   bench_handoff [--seconds S] [--kb KB] [--planes P] [--csv FILE]
+ *   bench_handoff [--seconds S] [--kb KB] [--planes P] [--gap G] [--csv FILE]
  *
  * Figures and what they explain: bench/README-ort.md ("Why dlas's time moves
  * with the placement"). */
@@ -35,14 +40,15 @@
 
 #include "../core/base/line_trip.h"
 
-enum { REGION, READ_OWN, READ_OTHER, WRITE_HALVES, WRITE_ROWS, N_KERNELS };
-static const char *const names[N_KERNELS] = {"region", "read_own", "read_other",
-                                             "write_halves", "write_rows"};
+enum { REGION, READ_OWN, READ_OTHER, WRITE_HALVES, WRITE_ROWS, WRITE_ROWS_GAP, N_KERNELS };
+static const char *const names[N_KERNELS] = {"region",       "read_own",   "read_other",
+                                             "write_halves", "write_rows", "write_rows_gap"};
 
 struct setup {
     float *buf;
     size_t n;      /* floats in buf */
     size_t planes; /* for write_rows */
+    size_t gap;    /* floats each thread leaves unwritten at both ends (write_rows_gap) */
     int passes;
 };
 
@@ -92,10 +98,12 @@ static void run_once(const struct setup *s, int k, int pass)
         case WRITE_HALVES:
             fill(own, half, (float)pass);
             break;
-        case WRITE_ROWS: {
+        case WRITE_ROWS:
+        case WRITE_ROWS_GAP: {
             const size_t plane = s->n / s->planes, rows = plane / 2;
+            const size_t g = k == WRITE_ROWS_GAP ? s->gap : 0;
             for (size_t c = 0; c < s->planes; c++)
-                fill(s->buf + c * plane + (size_t)id * rows, rows, (float)pass);
+                fill(s->buf + c * plane + (size_t)id * rows + g, rows - 2 * g, (float)pass);
             break;
         }
         }
@@ -146,24 +154,27 @@ static enum placement placement_of(const struct round *r, double shortest)
 }
 
 static const char usage[] =
-    "usage: bench_handoff [--seconds S] [--kb KB] [--planes P] [--csv FILE]\n"
+    "usage: bench_handoff [--seconds S] [--kb KB] [--planes P] [--gap G] [--csv FILE]\n"
     "\n"
     "Times what two threads pay to hand data to each other (an empty parallel\n"
     "region; reading back one's own half of a buffer, or the other thread's,\n"
     "after a barrier; writing a contiguous half, or half of every one of P\n"
-    "planes as an NCHW row split does), in rounds for S seconds (60), with a\n"
+    "planes as an NCHW row split does, and that again with G cache lines left\n"
+    "unwritten at each end of each thread's half), in rounds for S seconds (60), with a\n"
     "cache line's round trip between the threads probed around each round:\n"
     "medians over the rounds with the threads near and apart (over 2x the\n"
     "shortest round trip seen), and their ratio.\n"
     "\n"
     "  --kb KB      buffer size (400: a 128x28x28 fp32 activation)\n"
     "  --planes P   planes of the row-split write (128)\n"
+    "  --gap G      lines each thread leaves unwritten at each end of its half\n"
+    "               of a plane in write_rows_gap (4)\n"
     "  --csv FILE   every round: line_ns before and after, µs per kernel\n";
 
 int main(int argc, char **argv)
 {
     double seconds = 60;
-    long kb = 400, planes = 128;
+    long kb = 400, planes = 128, gap = 4;
     const char *csv = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -181,6 +192,8 @@ int main(int argc, char **argv)
             kb = atol(v);
         else if (!strcmp(a, "--planes"))
             planes = atol(v);
+        else if (!strcmp(a, "--gap"))
+            gap = atol(v);
         else if (!strcmp(a, "--csv"))
             csv = v;
         else {
@@ -195,11 +208,18 @@ int main(int argc, char **argv)
                         "--planes in [1, KB*8]\n");
         return 2;
     }
+    /* a half plane holds kb*256/planes/2 floats, 16 a line; keep one written */
+    const long half_lines = kb * 256 / planes / 2 / 16;
+    if (gap < 0 || 2 * gap >= half_lines) {
+        fprintf(stderr, "bench_handoff: --gap %ld: a thread's half of a plane is %ld lines, "
+                        "so --gap takes 0 to %ld\n", gap, half_lines, (half_lines - 1) / 2);
+        return 2;
+    }
     if (omp_get_max_threads() < 2 || line_trip_ns(10) <= 0) {
         fprintf(stderr, "bench_handoff: needs two threads (OMP_NUM_THREADS, the CPUs)\n");
         return 77;
     }
-    struct setup s = {NULL, (size_t)kb * 256, (size_t)planes, 0};
+    struct setup s = {NULL, (size_t)kb * 256, (size_t)planes, (size_t)gap * 16, 0};
     s.buf = aligned_alloc(64, s.n * sizeof(float));
     FILE *out = csv ? fopen(csv, "w") : NULL;
     const int cap = 100000;
@@ -211,9 +231,12 @@ int main(int argc, char **argv)
     fill(s.buf, s.n, 0);
     /* about 1 ms a kernel and repetition */
     s.passes = (int)(1e3 / (1.0 + (double)kb / 40.0)) + 1;
-    if (out)
-        fprintf(out, "round,line_ns_before,line_ns_after,%s,%s,%s,%s,%s\n", names[0], names[1],
-                names[2], names[3], names[4]);
+    if (out) {
+        fprintf(out, "round,line_ns_before,line_ns_after");
+        for (int k = 0; k < N_KERNELS; k++)
+            fprintf(out, ",%s", names[k]);
+        fprintf(out, "\n");
+    }
     int n = 0;
     double shortest = 1e30;
     const double t_end = now() + seconds;
@@ -225,9 +248,12 @@ int main(int argc, char **argv)
         r->line1 = line_trip_ns(2000);
         shortest = r->line0 < shortest ? r->line0 : shortest;
         shortest = r->line1 < shortest ? r->line1 : shortest;
-        if (out)
-            fprintf(out, "%d,%.1f,%.1f,%.3f,%.3f,%.3f,%.3f,%.3f\n", n, r->line0, r->line1,
-                    r->us[0], r->us[1], r->us[2], r->us[3], r->us[4]);
+        if (out) {
+            fprintf(out, "%d,%.1f,%.1f", n, r->line0, r->line1);
+            for (int k = 0; k < N_KERNELS; k++)
+                fprintf(out, ",%.3f", r->us[k]);
+            fprintf(out, "\n");
+        }
         n++;
     }
     double *nv = malloc((size_t)n * sizeof *nv), *av = malloc((size_t)n * sizeof *av);
@@ -236,10 +262,10 @@ int main(int argc, char **argv)
         n_near += placement_of(&rounds[i], shortest) == NEAR;
         n_apart += placement_of(&rounds[i], shortest) == APART;
     }
-    printf("# bench_handoff: %d rounds in %.0f s, %ld KB buffer, %ld planes, %d runs a "
-           "repetition; near %d rounds, apart %d (a line round trip over 2x the shortest, "
-           "%.0f ns)\n",
-           n, seconds, kb, planes, s.passes, n_near, n_apart, shortest);
+    printf("# bench_handoff: %d rounds in %.0f s, %ld KB buffer, %ld planes, gap %ld lines, "
+           "%d runs a repetition; near %d rounds, apart %d (a line round trip over 2x the "
+           "shortest, %.0f ns)\n",
+           n, seconds, kb, planes, gap, s.passes, n_near, n_apart, shortest);
     printf("%-14s %12s %12s %12s\n", "kernel", "near us", "apart us", "apart/near");
     for (int k = 0; k < N_KERNELS && nv && av; k++) {
         int a = 0, b = 0;

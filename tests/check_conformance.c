@@ -522,6 +522,12 @@ static void check_case_pruned(const struct dlas_component *c, const struct dlas_
      * plan allocates it. */
     int64_t batches[2] = {d->batch, d->batch > 1 ? d->batch - 1 : 0};
     size_t wsb = ops->workspace(st, d->batch);
+    /* A run of fewer images fits in it: a smaller batch never asks for
+     * more (a plan sizes one workspace for its largest batch). */
+    for (int64_t nb = 1; nb < d->batch; nb++)
+        ck_assert_msg(ops->workspace(st, nb) <= wsb,
+                      "%s: workspace(%lld) = %zu > workspace(%lld) = %zu", ctx, (long long)nb,
+                      ops->workspace(st, nb), (long long)d->batch, wsb);
     void *ws = wsb ? be->ops->alloc(be->ctx, wsb) : NULL;
     ck_assert_msg(!wsb || ws, "%s: cannot allocate %zu bytes of workspace", ctx, wsb);
     for (int bi = 0; bi < 2 && batches[bi]; bi++) {

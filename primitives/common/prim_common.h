@@ -150,6 +150,10 @@ static inline int64_t pc_pack_ws_floats(int t, int64_t batch, int64_t per)
     return floats;
 }
 
+/* Floats in a page: buffers that threads write apart are kept a page or
+ * more apart (winograd's slabs). */
+#define PC_PAGE_FLOATS 1024
+
 /* Band packing: where each thread's work covers a band of output rows (a
  * tile split, rows outermost), each thread packs the input rows its band
  * reads, halo included, into a copy of its own, and starts at once: no

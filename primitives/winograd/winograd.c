@@ -284,12 +284,50 @@ static int wino_prepare(const struct dlas_host *host, const struct dlas_backend 
     return DLAS_OK;
 }
 
-/* Floats of the workspace before the threads' V and M for runs of up to
- * `batch` images: the packed input, shared, a copy a thread, or the
- * threads' band copies (pc_band_ws_floats). */
-static int64_t pack_area(const struct wino_state *s, int64_t batch)
+static enum split split_of(const struct wino_state *s, int64_t batch, int nt);
+
+/* The images a thread's band copy holds in a run of `batch` images, or 0
+ * where the run packs the input once, shared (split_of, pc_band_images). */
+static int64_t band_images(const struct wino_state *s, int64_t batch)
 {
-    return pc_band_ws_floats(s->threads, batch, s->conv.d.groups * s->img_floats);
+    const int64_t b = pc_band_images(s->threads, s->conv.d.groups * s->img_floats);
+    if (b < 1 || split_of(s, batch, s->threads) != SPLIT_TILES)
+        return 0;
+    return b < batch ? b : batch;
+}
+
+/* Floats of a thread's slab holding `floats` of its own buffers: each
+ * thread's buffers (its band copy, V and M) lie together in one slab,
+ * whole pages with a page between slabs. Where one thread's buffers
+ * bordered the other's (its M on the next thread's V, its band copy on
+ * the next one's), the layer ran up to 1.4x slower when the VM put the two
+ * vCPUs apart (a cache line's round trip 300+ ns instead of 50) and 1.05x
+ * when near: bench/README-ort.md, twenty-first stop. */
+static int64_t slab_floats(int64_t floats)
+{
+    return pc_round_up(floats, PC_PAGE_FLOATS) + PC_PAGE_FLOATS;
+}
+
+/* Where the slabs start in a run of `batch` images that packs `band`
+ * images a thread: after the shared packed input, or at the start where
+ * each thread packs its own band (band > 0). */
+static int64_t slabs_at(const struct wino_state *s, int64_t batch, int64_t band)
+{
+    if (band)
+        return 0;
+    return pc_round_up(pc_pack_ws_floats(s->threads, batch, s->conv.d.groups * s->img_floats),
+                       PC_PAGE_FLOATS);
+}
+
+/* The floats of one thread's slab in a run that packs `band` images a thread. */
+static int64_t slab_of(const struct wino_state *s, int64_t band)
+{
+    return slab_floats(band * s->conv.d.groups * s->img_floats + s->thread_floats);
+}
+
+static int64_t run_floats(const struct wino_state *s, int64_t batch, int64_t band)
+{
+    return slabs_at(s, batch, band) + s->threads * slab_of(s, band);
 }
 
 static size_t wino_workspace(void *state, int64_t batch)
@@ -297,7 +335,12 @@ static size_t wino_workspace(void *state, int64_t batch)
     const struct wino_state *s = state;
     if (batch <= 0)
         return 0;
-    return (size_t)(pack_area(s, batch) + s->threads * s->thread_floats) * sizeof(float);
+    /* Any run of up to `batch` images fits: each layout grows with the
+     * batch, and a run band-packs only if a run of `batch` does (split_of
+     * splits the tiles from some batch on). */
+    const int64_t band = band_images(s, batch), shared = run_floats(s, batch, 0);
+    const int64_t banded = band ? run_floats(s, batch, band) : 0;
+    return (size_t)(shared > banded ? shared : banded) * sizeof(float);
 }
 
 struct run_ctx {
@@ -306,9 +349,9 @@ struct run_ctx {
     const float *in;
     const float *res; /* a residual laid out as out, or NULL */
     float *out;
-    float *bufs; /* the threads' V and M, after the packed input's room */
-    float *bands; /* band packing: the threads' copies of the input, or NULL */
-    int64_t band_images; /* and the images a copy holds */
+    float *slabs; /* the threads' slabs: band copy (if any), V and M */
+    int64_t slab_floats;
+    int64_t band_images; /* band packing: the images a thread's copy holds, else 0 */
 };
 
 static void pack_rows(const void *ctx, float *packed, int64_t r0, int64_t r1)
@@ -556,15 +599,15 @@ static void work(const void *ctx, const float *packed, int id, int nt)
 {
     const struct run_ctx *c = ctx;
     const struct wino_state *s = c->s;
-    float *v = c->bufs + id * s->thread_floats;
+    float *own = c->slabs + id * c->slab_floats;
+    float *v = own + c->band_images * s->conv.d.groups * s->img_floats;
     float *mm = v + s->v_floats;
     const int64_t tt = c->batch * s->tiles;
-    if (c->bands) {
+    if (c->band_images) {
         /* tiles, each thread on the rows it packs itself */
         int64_t b, e;
         pc_split(tt, id, nt, &b, &e);
-        band_work(c, c->bands + id * c->band_images * s->conv.d.groups * s->img_floats, b, e,
-                  v, mm);
+        band_work(c, own, b, e, v, mm);
         return;
     }
     enum split sp = split_of(s, c->batch, nt);
@@ -592,15 +635,14 @@ static int wino_run_residual(void *state, int64_t batch, const float *in, const 
     const int64_t per = s->conv.d.groups * s->img_floats;
     /* the workspace holds the packed input (a copy a thread while small),
      * then buffers for the threads counted in prepare() */
-    struct run_ctx c = {s, batch, in, res, out, (float *)ws + pack_area(s, batch), NULL, 0};
+    const int64_t band = band_images(s, batch);
+    struct run_ctx c = {s, batch, in, res, out, (float *)ws + slabs_at(s, batch, band),
+                        slab_of(s, band), band};
     struct pc_phases ph = {&c,   ws,   batch * per, batch * s->conv.d.groups * s->win.rows,
                            0,    pack_rows, NULL, work,
                            "transform+gemm"};
-    const int64_t band = pc_band_images(s->threads, per);
-    if (band >= 1 && split_of(s, batch, s->threads) == SPLIT_TILES) {
-        c.bands = ws; /* each thread packs its own rows in work() */
-        c.band_images = band < batch ? band : batch;
-        ph.pack_n = 0;
+    if (band) {
+        ph.pack_n = 0; /* each thread packs its own rows in work() */
         ph.work_phase = "pack+transform+gemm";
     }
     pc_run_phases(&s->conv.be, s->threads, &ph, prof);
