@@ -150,9 +150,19 @@ static inline int64_t pc_pack_ws_floats(int t, int64_t batch, int64_t per)
     return floats;
 }
 
-/* Floats in a page: buffers that threads write apart are kept a page or
- * more apart (winograd's slabs). */
+/* Floats in a page. */
 #define PC_PAGE_FLOATS 1024
+
+/* Floats from one thread's buffer (`floats` of its own) to the next
+ * thread's in a workspace: whole pages, and a page between. A core writing
+ * up to the end of its buffer fetches the next two or three lines too
+ * (bench_handoff --gap); where those are the other thread's, each run
+ * moves them between the cores, 300+ ns a line when the VM puts the two
+ * vCPUs apart (bench/README-ort.md, twenty-first stop). */
+static inline int64_t pc_slab_floats(int64_t floats)
+{
+    return (floats + 2 * PC_PAGE_FLOATS - 1) / PC_PAGE_FLOATS * PC_PAGE_FLOATS;
+}
 
 /* Band packing: where each thread's work covers a band of output rows (a
  * tile split, rows outermost), each thread packs the input rows its band

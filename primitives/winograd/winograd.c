@@ -296,18 +296,6 @@ static int64_t band_images(const struct wino_state *s, int64_t batch)
     return b < batch ? b : batch;
 }
 
-/* Floats of a thread's slab holding `floats` of its own buffers: each
- * thread's buffers (its band copy, V and M) lie together in one slab,
- * whole pages with a page between slabs. Where one thread's buffers
- * bordered the other's (its M on the next thread's V, its band copy on
- * the next one's), the layer ran up to 1.4x slower when the VM put the two
- * vCPUs apart (a cache line's round trip 300+ ns instead of 50) and 1.05x
- * when near: bench/README-ort.md, twenty-first stop. */
-static int64_t slab_floats(int64_t floats)
-{
-    return pc_round_up(floats, PC_PAGE_FLOATS) + PC_PAGE_FLOATS;
-}
-
 /* Where the slabs start in a run of `batch` images that packs `band`
  * images a thread: after the shared packed input, or at the start where
  * each thread packs its own band (band > 0). */
@@ -319,10 +307,15 @@ static int64_t slabs_at(const struct wino_state *s, int64_t batch, int64_t band)
                        PC_PAGE_FLOATS);
 }
 
-/* The floats of one thread's slab in a run that packs `band` images a thread. */
+/* The floats of one thread's slab in a run that packs `band` images a
+ * thread: its band copy, V and M lie together in one slab (pc_slab_floats).
+ * Where one thread's buffers bordered the other's (its M on the next
+ * thread's V, its band copy on the next one's), the layer ran up to 1.4x
+ * slower when the VM put the two vCPUs apart and 1.05x when near
+ * (bench/README-ort.md, twenty-first stop). */
 static int64_t slab_of(const struct wino_state *s, int64_t band)
 {
-    return slab_floats(band * s->conv.d.groups * s->img_floats + s->thread_floats);
+    return pc_slab_floats(band * s->conv.d.groups * s->img_floats + s->thread_floats);
 }
 
 static int64_t run_floats(const struct wino_state *s, int64_t batch, int64_t band)
