@@ -626,8 +626,8 @@ static int wino_run_residual(void *state, int64_t batch, const float *in, const 
     if (rc || !batch)
         return rc;
     const int64_t per = s->conv.d.groups * s->img_floats;
-    /* the workspace holds the packed input (a copy a thread while small),
-     * then buffers for the threads counted in prepare() */
+    /* the workspace holds the shared packed input, where there is one,
+     * then the threads' slabs (slab_of) */
     const int64_t band = band_images(s, batch);
     struct run_ctx c = {s, batch, in, res, out, (float *)ws + slabs_at(s, batch, band),
                         slab_of(s, band), band};
