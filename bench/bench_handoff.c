@@ -153,6 +153,22 @@ static enum placement placement_of(const struct round *r, double shortest)
     return hi <= 2 * shortest ? NEAR : lo > 2 * shortest ? APART : BETWEEN;
 }
 
+/* v, all of it, as a whole number or a number into *out: 0, or -1 where
+ * it is not one (atol would read "x" as 0 and "4k" as 4). */
+static int whole(const char *v, long *out)
+{
+    char *end;
+    *out = strtol(v, &end, 10);
+    return end != v && *end == '\0' ? 0 : -1;
+}
+
+static int real(const char *v, double *out)
+{
+    char *end;
+    *out = strtod(v, &end);
+    return end != v && *end == '\0' ? 0 : -1;
+}
+
 static const char usage[] =
     "usage: bench_handoff [--seconds S] [--kb KB] [--planes P] [--gap G] [--csv FILE]\n"
     "\n"
@@ -186,18 +202,23 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_handoff: %s needs a value\n%s", a, usage);
             return 2;
         }
+        int bad = 0;
         if (!strcmp(a, "--seconds"))
-            seconds = atof(v);
+            bad = real(v, &seconds);
         else if (!strcmp(a, "--kb"))
-            kb = atol(v);
+            bad = whole(v, &kb);
         else if (!strcmp(a, "--planes"))
-            planes = atol(v);
+            bad = whole(v, &planes);
         else if (!strcmp(a, "--gap"))
-            gap = atol(v);
+            bad = whole(v, &gap);
         else if (!strcmp(a, "--csv"))
             csv = v;
         else {
             fprintf(stderr, "bench_handoff: unknown option '%s'\n%s", a, usage);
+            return 2;
+        }
+        if (bad) {
+            fprintf(stderr, "bench_handoff: %s takes a number, not '%s'\n", a, v);
             return 2;
         }
         i++;
