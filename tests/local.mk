@@ -163,6 +163,9 @@ dist_noinst_SCRIPTS += tests/ort_report.sh
 # bench/vs_ort.py: which rounds count as the whole machine with its threads near.
 TESTS += tests/vs_ort_rounds.sh
 dist_noinst_SCRIPTS += tests/vs_ort_rounds.sh
+# bench/placement_profile.py: near and apart medians by node and binding, --compare.
+TESTS += tests/placement_profile.sh
+dist_noinst_SCRIPTS += tests/placement_profile.sh
 
 # Fisher saliency and the latency compressors measure (ABI 1.3).
 CHECK_SUITES += tests/check_saliency
