@@ -931,6 +931,34 @@ START_TEST(test_concat_views)
     ck_assert_str_eq(dlas_plan_binding(p, c4), "ref");
     dlas_plan_free(p);
     dlas_graph_free(g);
+
+    /* planes large enough that, at a batch the two threads do not divide,
+     * a batchnorm splits each plane into two runs (plan_ops.c, bn_bands):
+     * one over a view and one over a conv's output that an add also reads */
+    g = dlas_graph_new();
+    x = dlas_graph_input(g, "in", 3, 64, 64);
+    a = dlas_graph_conv2d(g, "a", x, &ca);
+    int big[] = {x, a};
+    c1 = dlas_graph_concat(g, "c1", 2, big);
+    b1r = dlas_graph_relu(g, "b1r", dlas_graph_batchnorm(g, "b1", c1, 1e-5f));
+    b2 = dlas_graph_batchnorm(g, "b2", a, 1e-5f);
+    struct dlas_conv_attr c6 = dlas_conv(6, 1, 1, 0);
+    s1 = dlas_graph_add(g, "s1", dlas_graph_conv2d(g, "e", b1r, &c6), b2);
+    dlas_graph_add(g, "s2", s1, a);
+    ck_assert_msg(dlas_graph_status(g) == 0, "%s", dlas_last_error());
+    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+        struct dlas_node *n = dlas_graph_node(g, i);
+        for (int64_t q = 0; n->op == DLAS_OP_BATCHNORM && q < n->out_shape[0]; q++) {
+            dlas_f32(&n->weight)[q] = 0.5f + dlas_rng_uniform(&r);
+            dlas_f32(&n->bias)[q] = dlas_rng_normal(&r) * 0.2f;
+            dlas_f32(&n->running_mean)[q] = dlas_rng_normal(&r) * 0.2f;
+            dlas_f32(&n->running_var)[q] = 0.5f + dlas_rng_uniform(&r);
+        }
+    }
+    for (int64_t batch = 1; batch <= 3; batch++)
+        concat_plans(&rig, g, batch, 1, 0);
+    dlas_graph_free(g);
     rig_close(&rig);
 }
 END_TEST
