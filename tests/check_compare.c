@@ -946,16 +946,7 @@ START_TEST(test_concat_views)
     s1 = dlas_graph_add(g, "s1", dlas_graph_conv2d(g, "e", b1r, &c6), b2);
     dlas_graph_add(g, "s2", s1, a);
     ck_assert_msg(dlas_graph_status(g) == 0, "%s", dlas_last_error());
-    ck_assert_int_eq(dlas_graph_init_weights(g, &r), 0);
-    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
-        struct dlas_node *n = dlas_graph_node(g, i);
-        for (int64_t q = 0; n->op == DLAS_OP_BATCHNORM && q < n->out_shape[0]; q++) {
-            dlas_f32(&n->weight)[q] = 0.5f + dlas_rng_uniform(&r);
-            dlas_f32(&n->bias)[q] = dlas_rng_normal(&r) * 0.2f;
-            dlas_f32(&n->running_mean)[q] = dlas_rng_normal(&r) * 0.2f;
-            dlas_f32(&n->running_var)[q] = 0.5f + dlas_rng_uniform(&r);
-        }
-    }
+    init_graph(g, 4);
     for (int64_t batch = 1; batch <= 3; batch++)
         concat_plans(&rig, g, batch, 1, 0);
     dlas_graph_free(g);
