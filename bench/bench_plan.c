@@ -38,7 +38,8 @@
  *              [--primitives a,b,c | --primitive NAME] [--fallback NAME]
  *              [--blocks 1|0|all] [--block-layout chain|nchw] [--concat view|copy]
  *              [--block-schedule auto|groups|rows] [--head fused|layers]
- *              [--stem fused|layers] [--pool first|after] [--cpu-time]
+ *              [--stem fused|layers] [--pool first|after] [--prologue fused|separate]
+ *              [--cpu-time]
  *
  * With auto, the fused mobile blocks (dlas_plan_options.blocks) race their
  * layers too, and those that win are kept (--blocks 0: never fused; --blocks
@@ -55,6 +56,9 @@
  * --pool after: an average pool that alone reads a 1x1 conv runs after the
  * conv, as the graph has it, instead of before it on the conv's input
  * (dlas_plan_options.no_pool_first; DenseNet's transitions).
+ * --prologue separate: a batchnorm that alone feeds a conv runs as a pass
+ * of its own even where the conv's primitive could apply it as it reads its
+ * input (dlas_plan_options.no_prologue; DenseNet's norm1 before conv1).
  * A concat read only by batchnorms is read in place (--concat copy: every
  * concat copies its inputs, as before views).
  * --cpu-time: `time` and `profile` report process CPU time (all threads,
@@ -83,7 +87,7 @@ static const char usage[] =
     "                  [--blocks 1|0|all] [--block-layout chain|nchw] [--concat view|copy]\n"
     "                  [--block-schedule auto|groups|rows] [--head fused|layers]\n"
     "                  [--stem fused|layers] [--pool first|after] [--residual fused|separate]\n"
-    "                  [--cpu-time]\n"
+    "                  [--prologue fused|separate] [--cpu-time]\n"
     "Binds the model's conv layers with auto (by measurement) over --primitives,\n"
     "or to one --primitive (auto also races fused mobile blocks against their layers\n"
     "unless --blocks 0; --blocks all: every block fused, no race). A primitive may\n"
@@ -91,7 +95,9 @@ static const char usage[] =
     "are rival candidates (winograd,winograd:tile=2). --residual separate: residual\n"
     "adds run as their own pass even where a conv's primitive could add them.\n"
     "--pool after: an average pool that alone reads a 1x1 conv runs after it (as\n"
-    "the graph has it) instead of first, on the conv's input.\n"
+    "the graph has it) instead of first, on the conv's input. --prologue separate: a\n"
+    "batchnorm that alone feeds a conv runs as its own pass even where the conv's\n"
+    "primitive could apply it as it reads its input.\n"
     "Then it reads\n"
     "commands on stdin:\n"
     "run IN OUT | time W R | profile W R | probe | quit.\n";
@@ -123,6 +129,7 @@ struct opts {
     int no_head;
     int no_stem;
     int no_pool_first;
+    int no_prologue;
     int64_t batch;
     char prims[512];
 };
@@ -190,6 +197,8 @@ static int parse(int argc, char **argv, struct opts *o)
             o->concat_copy = !strcmp(v, "copy");
         else if (!strcmp(a, "--residual") && (!strcmp(v, "fused") || !strcmp(v, "separate")))
             o->no_residual = !strcmp(v, "separate");
+        else if (!strcmp(a, "--prologue") && (!strcmp(v, "fused") || !strcmp(v, "separate")))
+            o->no_prologue = !strcmp(v, "separate");
         else {
             fprintf(stderr, "bench_plan: bad option %s %s\n%s", a, v, usage);
             return 2;
@@ -565,6 +574,7 @@ int main(int argc, char **argv)
     po.no_pool_first = o.no_pool_first;
     po.concat_copy = o.concat_copy;
     po.no_residual = o.no_residual;
+    po.no_prologue = o.no_prologue;
     struct dlas_plan *plan = NULL;
     if (dlas_plan_create_ex(g, &host, &be, ps.c, ps.n, fb.n ? fb.c : NULL, o.batch, &po, &plan))
         return die("plan");

@@ -954,6 +954,96 @@ START_TEST(test_concat_views)
 }
 END_TEST
 
+/* Batchnorms applied by their conv as it reads its input (plan_prologue.c):
+ * DenseNet's norm1 and relu1, read in place from the concatenation by
+ * `direct`'s 1x1 view, give the plan that runs them as passes of their own
+ * bit for bit (the same affine map, the same conv), and the reference's
+ * output; each fused batchnorm reports "prologue" and the conv it is
+ * fused into, and the option or a primitive without a prologue keeps the
+ * pass. */
+static int prologue_plan(struct rig *rig, struct dlas_graph *g,
+                         const struct dlas_primitive_choice *pc, int64_t batch, int off,
+                         struct dlas_plan **out)
+{
+    const char *prim = pc->label;
+    struct dlas_plan_options po;
+    dlas_plan_options_default(&po);
+    po.no_prologue = off;
+    ck_assert_msg(dlas_plan_create_ex(g, &rig->h, &rig->be, pc, 1, NULL, batch, &po, out) == 0,
+                  "%s", dlas_last_error());
+    int fused = 0;
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+        if (strcmp(dlas_plan_binding(*out, i), "prologue"))
+            continue;
+        fused++;
+        const int c = dlas_plan_fused_into(*out, i);
+        ck_assert_int_eq(dlas_graph_node(g, i)->op, DLAS_OP_BATCHNORM);
+        ck_assert(c > i && dlas_graph_node(g, c)->op == DLAS_OP_CONV2D);
+        ck_assert_str_eq(dlas_plan_binding(*out, c), prim);
+    }
+    return fused;
+}
+
+START_TEST(test_prologue)
+{
+    struct rig rig;
+    rig_open(&rig, 2);
+    static const char *const dni[] = {"depth", "40", "growth", "6", "style", "imagenet", NULL};
+    struct dlas_graph *g = zoo_model(&rig.h, "densenet", dni, 3, 35, 34, 10);
+    /* dense layers: a 1x1 conv after a relu after a batchnorm; not the
+     * transitions', which an average pool reads (it runs first, on the
+     * conv's input: plan_pool_first.c) */
+    int dense = 0;
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+        const struct dlas_node *c = dlas_graph_node(g, i);
+        if (c->op != DLAS_OP_CONV2D || c->attr.conv.kh != 1 || c->attr.conv.kw != 1)
+            continue;
+        const struct dlas_node *rl = dlas_graph_node(g, c->inputs[0]);
+        int pooled = 0;
+        for (int k = i + 1; k < dlas_graph_n_nodes(g); k++)
+            pooled |= dlas_graph_node(g, k)->op == DLAS_OP_AVGPOOL &&
+                      dlas_graph_node(g, k)->inputs[0] == i;
+        dense += !pooled && rl->op == DLAS_OP_RELU &&
+                 dlas_graph_node(g, rl->inputs[0])->op == DLAS_OP_BATCHNORM;
+    }
+    ck_assert_int_ge(dense, 6);
+    struct dlas_params *pd, *pgp; /* the choices outlive the plans that point to them */
+    const struct dlas_primitive_choice direct = choice("direct", &pd),
+                                       gsp = choice("grouped-spatial-pack", &pgp);
+    for (int64_t batch = 1; batch <= 3; batch++) {
+        struct dlas_plan *pf, *ps, *pg;
+        ck_assert_int_eq(prologue_plan(&rig, g, &direct, batch, 0, &pf), dense);
+        ck_assert_int_eq(prologue_plan(&rig, g, &direct, batch, 1, &ps), 0);
+        ck_assert_int_eq(prologue_plan(&rig, g, &gsp, batch, 0, &pg), 0);
+        ck_assert(plan_vs_ref(pf, g, batch) < 1e-5);
+        const struct dlas_node *in = dlas_graph_node(g, 0);
+        const int64_t ni = batch * in->out_shape[0] * in->out_shape[1] * in->out_shape[2];
+        const int64_t no = batch * dlas_plan_output_numel(pf);
+        float *x = malloc((size_t)ni * sizeof *x), *yf = malloc((size_t)no * sizeof *yf),
+              *ys = malloc((size_t)no * sizeof *ys);
+        struct dlas_rng r;
+        dlas_rng_seed(&r, 11 + (uint64_t)batch);
+        for (int64_t i = 0; i < ni; i++)
+            x[i] = dlas_rng_normal(&r);
+        for (int64_t i = 0; i < no; i++)
+            yf[i] = ys[i] = NAN;
+        ck_assert_int_eq(dlas_plan_run(pf, batch, x, yf), 0);
+        ck_assert_int_eq(dlas_plan_run(ps, batch, x, ys), 0);
+        ck_assert(memcmp(yf, ys, (size_t)no * sizeof *yf) == 0);
+        free(x);
+        free(yf);
+        free(ys);
+        dlas_plan_free(pf);
+        dlas_plan_free(ps);
+        dlas_plan_free(pg);
+    }
+    dlas_params_free(pd);
+    dlas_params_free(pgp);
+    dlas_graph_free(g);
+    rig_close(&rig);
+}
+END_TEST
+
 /* An add writes over an input it is the last reader of, never over one read
  * later: s = a + b may take b's buffer, not a's, which t = s + a still
  * reads (and an add of a value with itself twice over). */
@@ -1527,6 +1617,7 @@ int main(void)
     tcase_add_test(tc, test_plan_pool_first);
     tcase_add_test(tc, test_thread_pool_kept);
     tcase_add_test(tc, test_concat_views);
+    tcase_add_test(tc, test_prologue);
     tcase_add_test(tc, test_add_in_place);
     tcase_add_test(tc, test_residual_fusion);
     tc = dlas_test_case(s, "tuning", tmp_setup, tmp_teardown, 300);

@@ -427,6 +427,82 @@ static void check_residual(const struct dlas_primitive_ops *ops, void *st,
     dlas_aligned_free(out);
 }
 
+/* run_prologue (DLAS_PRIM_PROLOGUE) on a prepared layer that takes one:
+ * the input given channel by channel, from two buffers of their own (the
+ * parts of a concatenation: each channel's image stride is its part's,
+ * not the layer's), and each value taken as pact(x * scale[c] + shift[c]),
+ * against the reference conv of the transformed input; the output
+ * poisoned, the parts left as they were. */
+static void check_prologue(const struct dlas_primitive_ops *ops, void *st,
+                           const struct dlas_backend *be, const struct dlas_conv_desc *d,
+                           const float *in, const float *w_ref, const float *bias_ref,
+                           struct dlas_rng *r, const char *ctx, struct prim_tally *tally)
+{
+    const int64_t plane = d->in_h * d->in_w, C = d->in_c, n_in = d->batch * C * plane;
+    const int64_t n = d->batch * d->out_c * d->out_h * d->out_w;
+    const int pact = (int)pick(r, 3); /* none, relu, relu6 */
+    const int64_t c0 = C > 1 ? 1 + pick(r, C - 1) : C; /* part 0: channels [0, c0) */
+    float *xt = dlas_aligned_alloc((size_t)n_in * sizeof(float));
+    float *part[2] = {dlas_aligned_alloc((size_t)(d->batch * c0 * plane + 1) * sizeof(float)),
+                      dlas_aligned_alloc((size_t)(d->batch * (C - c0) * plane + 1) * sizeof(float))};
+    float *ref = dlas_aligned_alloc((size_t)n * sizeof(float));
+    float *out = dlas_aligned_alloc((size_t)n * sizeof(float));
+    float *scale = malloc((size_t)C * sizeof(float)), *shift = malloc((size_t)C * sizeof(float));
+    const float **chan = malloc((size_t)C * sizeof *chan);
+    int64_t *bstride = malloc((size_t)C * sizeof *bstride);
+    ck_assert(xt && part[0] && part[1] && ref && out && scale && shift && chan && bstride);
+    for (int64_t c = 0; c < C; c++) {
+        scale[c] = 0.5f + (float)dlas_rng_uniform(r);
+        shift[c] = 0.3f * dlas_rng_normal(r);
+        const int k = c >= c0;
+        const int64_t nk = k ? C - c0 : c0, ck = k ? c - c0 : c;
+        chan[c] = part[k] + ck * plane;
+        bstride[c] = nk * plane;
+        for (int64_t b = 0; b < d->batch; b++)
+            for (int64_t i = 0; i < plane; i++) {
+                const float x = in[(b * C + c) * plane + i];
+                float v = x * scale[c] + shift[c];
+                if (pact && v < 0.0f)
+                    v = 0.0f;
+                if (pact == DLAS_ACT_RELU6 && v > 6.0f)
+                    v = 6.0f;
+                part[k][b * bstride[c] + ck * plane + i] = x;
+                xt[(b * C + c) * plane + i] = v;
+            }
+    }
+    dlas_ref_conv2d(d, d->batch, xt, w_ref, d->has_bias ? bias_ref : NULL, ref);
+    size_t wsb = ops->workspace(st, d->batch);
+    void *ws = wsb ? be->ops->alloc(be->ctx, wsb) : NULL;
+    ck_assert_msg(!wsb || ws, "%s: cannot allocate %zu bytes of workspace", ctx, wsb);
+    for (int64_t i = 0; i < n; i++)
+        out[i] = NAN;
+    struct dlas_conv_prologue pro = {chan, bstride, scale, shift, pact};
+    int rc = ops->run_prologue(st, d->batch, &pro, out, ws, NULL);
+    ck_assert_msg(rc == 0, "%s, prologue: run_prologue() failed: %s", ctx, dlas_last_error());
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(isfinite(out[i]), "%s, prologue: output %lld not written", ctx,
+                      (long long)i);
+    for (int64_t c = 0; c < C; c++) /* the parts are read, never written */
+        for (int64_t b = 0; b < d->batch; b++)
+            ck_assert(!memcmp(chan[c] + b * bstride[c], in + (b * C + c) * plane,
+                              (size_t)plane * sizeof(float)));
+    double err = dlas_rel_error(out, ref, n);
+    ck_assert_msg(err < TOL, "%s, prologue (act %d, parts of %lld and %lld channels): relative "
+                  "error %.3g >= %g", ctx, pact, (long long)c0, (long long)(C - c0), err, TOL);
+    tally->runs_checked++;
+    if (ws)
+        be->ops->free(be->ctx, ws);
+    dlas_aligned_free(xt);
+    dlas_aligned_free(part[0]);
+    dlas_aligned_free(part[1]);
+    dlas_aligned_free(ref);
+    dlas_aligned_free(out);
+    free(scale);
+    free(shift);
+    free(chan);
+    free(bstride);
+}
+
 static void check_case_pruned(const struct dlas_component *c, const struct dlas_params *pp,
                               const struct dlas_backend *be, int threads,
                               const struct dlas_conv_desc *d, struct dlas_rng *r, int case_no,
@@ -571,6 +647,8 @@ static void check_case_pruned(const struct dlas_component *c, const struct dlas_
         be->ops->free(be->ctx, ws);
     if (dlas_prim_runs_residual(ops))
         check_residual(ops, st, be, d, in, w_ref, bias_ref, r, ctx, tally);
+    if (dlas_prim_runs_prologue(ops) && ops->takes_prologue(st))
+        check_prologue(ops, st, be, d, in, w_ref, bias_ref, r, ctx, tally);
     ops->release(st);
     tally->run++;
 

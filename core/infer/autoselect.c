@@ -39,6 +39,7 @@ struct candidates {
     int n_prims, nn, n_layers, cap_runs, runs;
     int *layer_node;           /* n_layers: node id of each conv */
     int *layer_add;            /* n_layers: the residual add it may run (or -1) */
+    int *layer_pro;            /* n_layers: the batchnorm it may apply (or -1) */
     struct dlas_plan **plans;  /* n_prims; NULL where the plan failed */
     int borrowed;              /* the plans are the caller's: not freed here */
     double *t;                 /* [prim][run][layer] seconds */
@@ -122,11 +123,13 @@ static int run_round(struct candidates *c, int64_t batch, const float *in, float
             s = dlas_plan_run_timed(c->plans[k], batch, in, out, node_s);
         if (s)
             return s;
-        /* a layer's time includes its residual add's, which is 0 where the
-         * primitive ran the add itself (a fused node has no time) */
+        /* a layer's time includes its residual add's and its batchnorm's,
+         * which are 0 where the primitive ran them itself (a fused node has
+         * no time) */
         for (int l = 0; l < c->n_layers; l++)
             *slot(c, k, c->runs, l) =
-                node_s[c->layer_node[l]] + (c->layer_add[l] >= 0 ? node_s[c->layer_add[l]] : 0);
+                node_s[c->layer_node[l]] + (c->layer_add[l] >= 0 ? node_s[c->layer_add[l]] : 0) +
+                (c->layer_pro[l] >= 0 ? node_s[c->layer_pro[l]] : 0);
     }
     c->runs++;
     return DLAS_OK;
@@ -139,6 +142,7 @@ static void free_candidates(struct candidates *c)
     free(c->plans);
     free(c->layer_node);
     free(c->layer_add);
+    free(c->layer_pro);
     free(c->t);
     free(c->eligible);
 }
@@ -161,12 +165,14 @@ static int prepare(struct candidates *c, const struct dlas_graph *g, const struc
     c->nn = dlas_graph_n_nodes(g);
     c->layer_node = malloc((size_t)c->nn * sizeof *c->layer_node);
     c->layer_add = malloc((size_t)c->nn * sizeof *c->layer_add);
+    c->layer_pro = malloc((size_t)c->nn * sizeof *c->layer_pro);
     c->plans = calloc((size_t)c->n_prims, sizeof *c->plans);
-    if (!c->layer_node || !c->layer_add || !c->plans)
+    if (!c->layer_node || !c->layer_add || !c->layer_pro || !c->plans)
         return dlas_error(DLAS_ERR_NOMEM, "out of memory");
     for (int i = 0; i < c->nn; i++)
         if (dlas_graph_node(g, i)->op == DLAS_OP_CONV2D) {
             c->layer_add[c->n_layers] = -1;
+            c->layer_pro[c->n_layers] = plan_prologue_bn(g, i);
             c->layer_node[c->n_layers++] = i;
         }
     for (int i = 0; i < c->nn; i++) {

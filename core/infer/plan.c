@@ -470,6 +470,7 @@ static int assign_slots(struct dlas_plan *p)
                 last_use[r] = i;
         }
     }
+    plan_prologue_extend_lifetimes(p, last_use); /* before the views': may extend one */
     plan_views_extend_lifetimes(p, last_use);
     /* a fused node keeps its root's buffer alive until its own consumers ran */
     for (int i = 0; i < n; i++) {
@@ -566,6 +567,7 @@ int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host
         p->bind[i].index = -1;
         p->bind[i].residual = -1;
         p->bind[i].pool_first = -1;
+        p->bind[i].prologue = p->bind[i].prologue_into = -1;
     }
     for (int i = 0; i < p->n && !rc; i++)
         if (i > 0 && dlas_graph_node(g, i)->op == DLAS_OP_INPUT)
@@ -590,6 +592,8 @@ int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host
         fuse_residuals(p);
     for (int i = 0; i < p->n && !rc; i++)
         rc = prepare_conv(p, i);
+    if (!rc)
+        rc = plan_prologue_find(p, opt);
     if (!rc)
         rc = assign_slots(p);
     if (!rc && p->qbuf_size && !(p->qbuf = be->ops->alloc(be->ctx, p->qbuf_size)))
@@ -633,6 +637,8 @@ void dlas_plan_free(struct dlas_plan *p)
         free(b->settings);
         dlas_aligned_free(b->fw);
         dlas_aligned_free(b->fb);
+        free(b->pro_scale);
+        free(b->pro_shift);
     }
     plan_blocks_free(p);
     for (int i = 0; p->node_state && i < p->n; i++)
@@ -698,7 +704,13 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
         in[0] = plan_pool_first_input(p, i, batch, in[0]);
     if (p->block_of && p->block_of[i] >= 0)
         rc = plan_blocks_run(p, i, batch, in[0], out);
-    else if (nd->op == DLAS_OP_BATCHNORM && p->view[nd->inputs[0]])
+    else if (b->prologue >= 0) {
+        rc = plan_prologue_run(p, i, batch, input, out);
+        if (rc)
+            dlas_error_context("layer '%s': primitive '%s'", nd->name, b->choice->label);
+        else if (!b->act_fused)
+            plan_post_inplace(p->be, out, held, p->post[i]);
+    } else if (nd->op == DLAS_OP_BATCHNORM && p->view[nd->inputs[0]])
         rc = plan_views_batchnorm(p, i, batch, input, out);
     else if (p->dev && nd->op == DLAS_OP_CONV2D && !b->choice)
         rc = dlas_error(DLAS_ERR_UNSUPPORTED, "layer '%s': no %s primitive is bound to it",
@@ -738,10 +750,12 @@ static int run_node(struct dlas_plan *p, int i, int64_t batch, const float *inpu
     return rc;
 }
 
-/* A node runs unless it is the input, fused into another or a view. */
+/* A node runs unless it is the input, fused into another, a view or a
+ * batchnorm its conv applies. */
 static int runs(const struct dlas_plan *p, int i)
 {
-    return dlas_graph_node(p->g, i)->op != DLAS_OP_INPUT && p->root[i] == i && !p->view[i];
+    return dlas_graph_node(p->g, i)->op != DLAS_OP_INPUT && p->root[i] == i && !p->view[i] &&
+           p->bind[i].prologue_into < 0;
 }
 
 /* Every node that runs, in order (times, when asked: the backend's device
@@ -909,6 +923,8 @@ const char *dlas_plan_binding(const struct dlas_plan *p, int id)
 {
     if (id >= 0 && id < p->n && p->view && p->view[id])
         return "view";
+    if (id >= 0 && id < p->n && p->bind[id].prologue_into >= 0)
+        return "prologue";
     if (id < 0 || id >= p->n || (!p->bind[id].choice && !p->bind[id].in_block))
         return "ref";
     if (p->bind[id].in_block || (p->block_of && p->block_of[id] >= 0))
@@ -958,7 +974,10 @@ const char *dlas_plan_layer_settings(const struct dlas_plan *p, int id)
 
 int dlas_plan_fused_into(const struct dlas_plan *p, int id)
 {
-    if (!p || id < 0 || id >= p->n || p->root[id] == id)
+    if (!p || id < 0 || id >= p->n)
         return -1;
-    return p->root[id];
+    if (p->root[id] == id)
+        return p->bind[id].prologue_into;
+    return p->bind[p->root[id]].prologue_into >= 0 ? p->bind[p->root[id]].prologue_into
+                                                     : p->root[id];
 }

@@ -28,6 +28,11 @@ struct binding {
     int in_block; /* computed by a fused mobile block (plan_blocks.c) */
     int residual; /* node whose output run_residual adds (a fused add), or -1 */
     int pool_first; /* average pool run on the input first (plan_pool_first.c), or -1 */
+    /* plan_prologue.c: a conv's batchnorm applied as it reads its input
+     * (its node, or -1), with that batchnorm's affine map; and on the
+     * batchnorm, the conv that applies it (or -1) */
+    int prologue, prologue_into;
+    float *pro_scale, *pro_shift;
 };
 
 struct dlas_plan {
@@ -118,6 +123,17 @@ void plan_views_extend_lifetimes(const struct dlas_plan *p, int *last_use);
 int plan_views_batchnorm(struct dlas_plan *p, int id, int64_t batch, const float *input,
                          float *out);
 
+/* Batchnorms applied by their conv as it reads its input (plan_prologue.c).
+ * plan_prologue_bn is the graph's side (autoselect times a conv with it);
+ * after prepare: plan_prologue_find marks the pairs whose conv's state takes
+ * a prologue; assign_slots keeps the batchnorm's input alive until the conv
+ * ran (extend_lifetimes, before the views'); at run time the batchnorm
+ * does nothing and its conv runs plan_prologue_run. */
+int plan_prologue_bn(const struct dlas_graph *g, int c);
+int plan_prologue_find(struct dlas_plan *p, const struct dlas_plan_options *opt);
+void plan_prologue_extend_lifetimes(const struct dlas_plan *p, int *last_use);
+int plan_prologue_run(struct dlas_plan *p, int c, int64_t batch, const float *input,
+                      float *out);
 /* Average pools run before their 1x1 conv (plan_pool_first.c). Before
  * binding: mark each conv whose output only such a pool reads (binding
  * pool_first; the pool becomes fused into it) and size pool_buf; the

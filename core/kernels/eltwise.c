@@ -106,6 +106,41 @@ void ew_affine(float *y, const float *x, int64_t n, float scale, float shift, in
             y[i] = act1(x[i] * scale + shift, act);
 }
 
+void ew_affine_channels(float *y, int64_t y_stride, const float *const *x,
+                        const int64_t *x_stride, int64_t img, int64_t at, int64_t channels,
+                        int64_t n, const float *scale, const float *shift, int act)
+{
+#if defined(__AVX512F__)
+    /* 16 at a time, the last few under a mask. x * scale + shift as one
+     * fused multiply-add, as the compiler contracts it in ew_affine (GNU C
+     * contracts by default, and an AVX-512 target has FMA); the relu as
+     * max(0, v), which returns v when v is NaN or a zero of either sign,
+     * as v < 0 ? 0 : v does. */
+    if (act == DLAS_ACT_RELU || act == DLAS_ACT_NONE) {
+        const __m512 zero = _mm512_setzero_ps();
+        const __mmask16 tail = (__mmask16)((1u << (n % 16)) - 1u);
+        for (int64_t c = 0; c < channels; c++) {
+            const float *s = x[c] + img * x_stride[c] + at;
+            float *d = y + c * y_stride;
+            const __m512 vs = _mm512_set1_ps(scale[c]), vt = _mm512_set1_ps(shift[c]);
+            int64_t i = 0;
+            for (; i + 16 <= n; i += 16) {
+                __m512 v = _mm512_fmadd_ps(_mm512_loadu_ps(s + i), vs, vt);
+                _mm512_storeu_ps(d + i, act == DLAS_ACT_RELU ? _mm512_max_ps(zero, v) : v);
+            }
+            if (i < n) {
+                __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, s + i), vs, vt);
+                _mm512_mask_storeu_ps(d + i, tail,
+                                      act == DLAS_ACT_RELU ? _mm512_max_ps(zero, v) : v);
+            }
+        }
+        return;
+    }
+#endif
+    for (int64_t c = 0; c < channels; c++)
+        ew_affine(y + c * y_stride, x[c] + img * x_stride[c] + at, n, scale[c], shift[c], act);
+}
+
 float ew_mean(const float *x, int64_t n)
 {
     /* four partial sums: the additions are independent, so they pipeline */

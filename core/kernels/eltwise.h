@@ -23,6 +23,16 @@ void ew_add(float *y, const float *a, const float *b, int64_t n, int act);
  * fixed statistics; y may be x. */
 void ew_affine(float *y, const float *x, int64_t n, float scale, float shift, int act);
 
+/* ew_affine over one range of many channels at once, with the same
+ * arithmetic: y + c * y_stride gets act(x * scale[c] + shift[c]) of the n
+ * floats at x[c] + img * x_stride[c] + at, for c in [0, channels). A
+ * conv's prologue transforms one input row of every channel so (direct,
+ * run_prologue): rows of 7 to 56 floats, where a call per channel spent
+ * its time in the scalar remainder. */
+void ew_affine_channels(float *y, int64_t y_stride, const float *const *x,
+                        const int64_t *x_stride, int64_t img, int64_t at, int64_t channels,
+                        int64_t n, const float *scale, const float *shift, int act);
+
 /* out[i] = clamp(rint(x[i] * inv_scale) + zero_point, 0, 255), NaN to the
  * zero point: the uint8 quantisation of <dlas/quant.h> (dlas_quantize1, the
  * definition this must match bit for bit; rint under the default rounding

@@ -20,6 +20,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "../../core/kernels/eltwise.h"
 #include "../common/prim_common.h"
 #include "planes.h"
 
@@ -39,6 +40,9 @@ struct direct_state {
     int64_t img_floats; /* packed floats of one group of one image */
     int planes;         /* input = planes (planes.h): pl replaces win */
     struct dp_planes pl;
+    /* a view that takes a prologue (run_prologue): pl read from a thread's
+     * scratch row (dp_planes_scratch); tap_off NULL where it does not */
+    struct dp_planes pro;
 };
 
 /* ---- parameters ---------------------------------------------------------- */
@@ -180,6 +184,7 @@ static void direct_release(void *state)
         return;
     pc_blocked_free(&s->conv, &s->pk);
     dp_planes_free(&s->pl);
+    dp_planes_free(&s->pro);
     pc_conv_free(&s->conv);
 }
 
@@ -212,12 +217,26 @@ static int direct_prepare(const struct dlas_host *host, const struct dlas_backen
             return rc == DLAS_ERR_NOMEM ? dlas_error(rc, NAME ": out of memory") : rc;
         }
         s->img_floats = dp_planes_floats(&s->pl);
+        /* a view whose threads sweep rows can take a prologue: each thread
+         * transforms the input row it computes into a scratch of its own */
+        if (s->pl.view && d->groups == 1 && s->order == ORDER_ROWS &&
+            dp_planes_scratch(d, &s->pl, &s->pro)) {
+            direct_release(s);
+            return dlas_error(DLAS_ERR_NOMEM, NAME ": out of memory");
+        }
     } else {
         pc_direct_window(d, &s->win, s->pk.tap_off);
         s->img_floats = s->pk.nblk * pc_window_block(&s->win);
     }
     *state = s;
     return DLAS_OK;
+}
+
+/* The floats from one thread's prologue scratch to the next's: one input
+ * row of every channel (dp_planes_scratch), in a slab of its own. */
+static int64_t scratch_floats(const struct direct_state *s)
+{
+    return pc_slab_floats(s->pl.cpg * dp_scratch_row(&s->conv.d));
 }
 
 static size_t direct_workspace(void *state, int64_t batch)
@@ -232,6 +251,8 @@ static size_t direct_workspace(void *state, int64_t batch)
     int64_t floats = pc_pack_ws_floats(t, batch, s->conv.d.groups * s->img_floats);
     if (pc_band_images(t, s->img_floats) >= 1 && t * s->img_floats > floats)
         floats = t * s->img_floats;
+    if (s->pro.tap_off && t * scratch_floats(s) > floats) /* a view packs nothing */
+        floats = t * scratch_floats(s);
     return floats ? (size_t)floats * sizeof(float) : 64;
 }
 
@@ -252,7 +273,9 @@ struct run_ctx {
     float *out;
     int pf_out; /* planes: ask for output rows first (DP_PREFETCH_OUT_BYTES) */
     float *copies;      /* band packing: the threads' copies of the input, or NULL */
-    struct band *bands; /* and the rows each holds */
+    struct band *bands; /* and the rows each holds; run_prologue: the row a scratch holds */
+    const struct dlas_conv_prologue *pro; /* run_prologue's input, or NULL */
+    float *scratch;                       /* run_prologue: the threads' scratch rows */
 };
 
 /* Rows [r0, r1) of the row space (image, group, row), into ws. */
@@ -298,6 +321,29 @@ static const float *band_rows(const struct run_ctx *c, int64_t ig, int64_t rb)
     return own;
 }
 
+/* run_prologue: the input row that output row rb of image n reads, every
+ * channel transformed (act(x * scale + shift)) into this thread's scratch
+ * unless it holds that row already; returns the scratch. A thread's items
+ * sweep the output channels of one row before the next (order = rows), so
+ * it transforms each row it computes once. */
+static const float *prologue_row(const struct run_ctx *c, int64_t n, int64_t rb)
+{
+    const struct direct_state *s = c->s;
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const int id = omp_get_thread_num();
+    float *own = c->scratch + (int64_t)id * scratch_floats(s);
+    struct band *b = &c->bands[id];
+    if (b->ig != n || b->r0 != rb) {
+        const struct dlas_conv_prologue *p = c->pro;
+        const int64_t at = rb * d->stride_h * d->in_w, w = dp_scratch_row(d);
+        ew_affine_channels(own, w, p->chan, p->bstride, n, at, s->pl.cpg, d->in_w, p->scale,
+                           p->shift, p->act);
+        b->ig = n;
+        b->r0 = rb;
+    }
+    return own;
+}
+
 /* Items: (image, group, ob, row block), ordered per s->order, reading the
  * packed input ws (or, band packing, each thread's own copy). */
 static void compute_items(const void *ctx, const float *ws, int64_t i0, int64_t i1)
@@ -321,6 +367,13 @@ static void compute_items(const void *ctx, const float *ws, int64_t i0, int64_t 
             rb = k % n_rb;
         }
         int64_t n = ig / d->groups, g = ig % d->groups;
+        if (c->pro) { /* a view with groups == 1: one row a block */
+            dp_planes_row(&s->pro, d, prologue_row(c, n, rb), s->pk.w + ob * s->pk.ob_floats,
+                          s->pk.bias ? s->pk.bias + ob * lanes : NULL, rb,
+                          s->conv.opg - ob * lanes < lanes ? s->conv.opg - ob * lanes : lanes,
+                          c->out + n * d->out_c * ohw + ob * lanes * ohw, NULL, c->pf_out);
+            continue;
+        }
         const float *img = s->planes && s->pl.view
                                ? c->in + (n * d->in_c + g * s->conv.cpg) * d->in_h * d->in_w
                            : c->copies ? band_rows(c, ig, rb)
@@ -352,7 +405,8 @@ static int direct_run_residual(void *state, int64_t batch, const float *in, cons
         s->planes ? (s->pl.view ? 0 : s->pl.cpg * s->pl.rows) : s->win.rows;
     const int64_t items = batch * d->groups * s->pk.n_ob * pc_ceil_div(d->out_h, s->vh);
     const int64_t out_bytes = batch * d->out_c * d->out_h * d->out_w * (int64_t)sizeof(float);
-    struct run_ctx c = {s, in, res, out, out_bytes > DP_PREFETCH_OUT_BYTES, NULL, NULL};
+    struct run_ctx c = {s, in, res, out, out_bytes > DP_PREFETCH_OUT_BYTES, NULL, NULL, NULL,
+                        NULL};
     struct pc_phases ph = {&c,
                            ws,
                            batch * d->groups * s->img_floats,
@@ -384,9 +438,53 @@ static int direct_run(void *state, int64_t batch, const float *in, float *out, v
     return direct_run_residual(state, batch, in, NULL, out, ws, prof);
 }
 
-static const struct dlas_primitive_ops direct_ops =
-    PRIM_CONV_OPS_RESIDUAL("cpu", direct_supports, direct_prepare, direct_workspace, direct_run,
-                           direct_release, direct_run_residual);
+static int direct_takes_prologue(const void *state)
+{
+    return state && ((const struct direct_state *)state)->pro.tap_off != NULL;
+}
+
+static int direct_run_prologue(void *state, int64_t batch, const struct dlas_conv_prologue *in,
+                               float *out, void *ws, struct dlas_profile *prof)
+{
+    const struct direct_state *s = state;
+    if (!direct_takes_prologue(s) || (batch && (!in || !in->chan || !in->bstride || !in->scale ||
+                                                !in->shift)))
+        return dlas_error(DLAS_ERR_INVALID, NAME ": run_prologue on a state that does not take "
+                                                 "one, or without its input");
+    int rc = pc_check_run(NAME, s, batch, batch ? in->chan[0] : NULL, out, ws);
+    if (rc || !batch)
+        return rc;
+    const struct dlas_conv_desc *d = &s->conv.d;
+    const int threads = pc_threads(&s->conv.be);
+    struct band bands[DIRECT_MAX_BANDS];
+    if (threads > DIRECT_MAX_BANDS)
+        return dlas_error(DLAS_ERR_UNSUPPORTED, NAME ": run_prologue on more than %d threads",
+                          DIRECT_MAX_BANDS);
+    for (int i = 0; i < threads; i++)
+        bands[i].ig = -1;
+    const int64_t out_bytes = batch * d->out_c * d->out_h * d->out_w * (int64_t)sizeof(float);
+    struct run_ctx c = {s,     NULL,  NULL, out, out_bytes > DP_PREFETCH_OUT_BYTES, NULL, bands,
+                        in,    ws};
+    struct pc_phases ph = {&c,   ws,   0, 0, batch * s->pk.n_ob * d->out_h, pack_rows,
+                           compute_items, NULL, "prologue+compute"};
+    pc_run_phases(&s->conv.be, 0, &ph, prof);
+    return DLAS_OK;
+}
+
+static const struct dlas_primitive_ops direct_ops = {
+    .size = sizeof(struct dlas_primitive_ops),
+    .op = "conv2d",
+    .device = "cpu",
+    .supports = direct_supports,
+    .prepare = direct_prepare,
+    .workspace = direct_workspace,
+    .run = direct_run,
+    .release = direct_release,
+    .flags = DLAS_PRIM_ACTIVATION | DLAS_PRIM_RESIDUAL | DLAS_PRIM_PROLOGUE,
+    .run_residual = direct_run_residual,
+    .takes_prologue = direct_takes_prologue,
+    .run_prologue = direct_run_prologue,
+};
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,

@@ -60,6 +60,21 @@ int dp_planes_init(const struct dlas_conv_desc *d, int b, int vw, int pf_taps,
     return DLAS_OK;
 }
 
+int dp_planes_scratch(const struct dlas_conv_desc *d, const struct dp_planes *p,
+                      struct dp_planes *q)
+{
+    *q = *p;
+    q->rows = 1;
+    q->cols = 0;
+    q->pf_taps = 0; /* the scratch is in L1 or L2: nothing to ask for */
+    q->tap_off = malloc((size_t)q->ntaps * sizeof *q->tap_off);
+    if (!q->tap_off)
+        return DLAS_ERR_NOMEM;
+    for (int c = 0; c < q->ntaps; c++) /* a view: one tap a channel */
+        q->tap_off[c] = c * dp_scratch_row(d);
+    return DLAS_OK;
+}
+
 void dp_planes_free(struct dp_planes *p)
 {
     free(p->tap_off);

@@ -52,6 +52,19 @@ int dp_planes_block(const struct dlas_conv_desc *d, int b, int *vw);
 int dp_planes_init(const struct dlas_conv_desc *d, int b, int vw, int pf_taps,
                    struct dp_planes *p);
 void dp_planes_free(struct dp_planes *p);
+/* Floats of one channel's row in a view's scratch (dp_planes_scratch):
+ * the input's width in whole cache lines. */
+static inline int64_t dp_scratch_row(const struct dlas_conv_desc *d)
+{
+    return (d->in_w + 15) / 16 * 16;
+}
+/* q: view p as read from a scratch that holds one input row of each of its
+ * channels, dp_scratch_row apart (direct's run_prologue, which fills it
+ * with the transformed row). q->cols is 0, so that dp_planes_row reads the
+ * scratch itself whichever output row it computes. DLAS_ERR_NOMEM, with no
+ * message set. */
+int dp_planes_scratch(const struct dlas_conv_desc *d, const struct dp_planes *p,
+                      struct dp_planes *q);
 /* Floats of one image's group of planes. */
 static inline int64_t dp_planes_floats(const struct dp_planes *p)
 {

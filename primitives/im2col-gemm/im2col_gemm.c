@@ -422,6 +422,8 @@ static const struct dlas_primitive_ops ig_ops = {
     0, /* activations: the plan runs them after the GEMM */
     NULL, /* run_int8: fp32 only */
     NULL, /* run_residual: the plan adds residuals */
+    NULL, /* takes_prologue */
+    NULL, /* run_prologue: the plan runs a batchnorm before it as a pass */
 };
 
 static const struct dlas_component components[] = {

@@ -698,6 +698,8 @@ static const struct dlas_primitive_ops direct_ops = {
     DLAS_PRIM_INT8 | DLAS_PRIM_ACTIVATION,
     run_int8,
     NULL, /* run_residual: the plan adds residuals */
+    NULL, /* takes_prologue */
+    NULL, /* run_prologue: the plan runs a batchnorm before it as a pass */
 };
 
 static const struct dlas_primitive_ops gemm_ops = {
@@ -712,6 +714,8 @@ static const struct dlas_primitive_ops gemm_ops = {
     DLAS_PRIM_INT8 | DLAS_PRIM_ACTIVATION,
     run_int8,
     NULL, /* run_residual: the plan adds residuals */
+    NULL, /* takes_prologue */
+    NULL, /* run_prologue: the plan runs a batchnorm before it as a pass */
 };
 
 static const struct dlas_component components[] = {

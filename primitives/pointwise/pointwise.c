@@ -305,6 +305,8 @@ static const struct dlas_primitive_ops pw_ops = {
     DLAS_PRIM_ACTIVATION | DLAS_PRIM_RESIDUAL,
     NULL, /* run_int8: fp32 only */
     pw_run_residual,
+    NULL, /* takes_prologue */
+    NULL, /* run_prologue: the plan runs a batchnorm before it as a pass */
 };
 
 static const struct dlas_component components[] = {

@@ -117,6 +117,16 @@ struct dlas_plan_options {
      * into the conv. 1 keeps the graph's order, to measure it. Results are
      * the same within float rounding. */
     int no_pool_first;
+    /* With fuse: a batchnorm (and its relu) whose only reader is a conv
+     * runs inside that conv, applied as the conv reads its input, where
+     * the conv's primitive takes a prologue (DLAS_PRIM_PROLOGUE: `direct` on
+     * 1x1 layers that read their input in place; DenseNet's norm1, relu1
+     * and conv1, over a concatenation read in place). The batchnorm then
+     * writes nothing and reads only the rows its conv's threads compute;
+     * it reports itself fused into the conv (binding "prologue"), whose
+     * time includes it. 1 keeps it a pass of its own, to measure it.
+     * Results are bit for bit the same either way. */
+    int no_prologue;
 };
 void dlas_plan_options_default(struct dlas_plan_options *o); /* fuse = 1, the rest none */
 /* Fused mobile blocks in a plan, and "first > conv > conv [+ add]; ..."

@@ -28,13 +28,14 @@ extern "C" {
 #endif
 
 #define DLAS_ABI_MAJOR 1
-#define DLAS_ABI_MINOR 7 /* 4: DLAS_PARAM_ALIAS and DLAS_PARAM_PATH in parameter specs;
+#define DLAS_ABI_MINOR 8 /* 4: DLAS_PARAM_ALIAS and DLAS_PARAM_PATH in parameter specs;
                             5: dlas_prune_options_from_params and the shared pruning
                             parameter rows DLAS_PRUNE_PARAMS_* (<dlas/prune.h>),
                             dlas_trainer_fit_steps (<dlas/train.h>);
                             6: run_residual and DLAS_PRIM_RESIDUAL for primitives;
                             7: wholes of pruning units: grouped convs' channels
-                            (dlas_prune_units_find_wholes, <dlas/prune.h>) */
+                            (dlas_prune_units_find_wholes, <dlas/prune.h>);
+                            8: run_prologue and DLAS_PRIM_PROLOGUE for primitives */
 
 enum dlas_kind {
     DLAS_KIND_DATASET = 1,
@@ -353,6 +354,15 @@ struct dlas_profile { /* optional per-phase seconds, accumulated by run() */
     double seconds[DLAS_PROFILE_MAX];
 };
 
+/* A conv's input given channel by channel, with an affine map and an
+ * activation to apply to it first (run_prologue). */
+struct dlas_conv_prologue {
+    const float *const *chan; /* in_c entries: channel c's plane in image 0 */
+    const int64_t *bstride;   /* in_c entries: floats from one image's plane to the next */
+    const float *scale, *shift; /* in_c entries each */
+    int act;                    /* enum dlas_activation */
+};
+
 struct dlas_primitive_ops {
     uint32_t size;
     const char *op;     /* "conv2d" */
@@ -391,6 +401,16 @@ struct dlas_primitive_ops {
      * and may be out itself; desc->activation is the one after the add. */
     int (*run_residual)(void *state, int64_t batch, const float *in, const float *res,
                         float *out, void *ws, struct dlas_profile *prof);
+    /* ABI 1.8, with DLAS_PRIM_PROLOGUE: run() on an input given channel by
+     * channel (in->chan, in->bstride), each value x of input channel c taken
+     * as act(x * scale[c] + shift[c]): a batchnorm and activation that only
+     * this conv reads, applied as the conv reads its input instead of as a
+     * pass of their own (DenseNet's norm1 and relu1 before each conv1, over
+     * a concatenation read in place). Only on a state for which
+     * takes_prologue() says 1; ws as for run(). */
+    int (*takes_prologue)(const void *state);
+    int (*run_prologue)(void *state, int64_t batch, const struct dlas_conv_prologue *in,
+                        float *out, void *ws, struct dlas_profile *prof);
 };
 /* The primitive applies dlas_conv_desc.activation itself. A primitive for
  * a device backend must (the core has no pass of its own there). */
@@ -410,6 +430,17 @@ static inline int dlas_prim_runs_residual(const struct dlas_primitive_ops *ops)
            ops->size >= offsetof(struct dlas_primitive_ops, run_residual) + sizeof ops->run_residual &&
            (ops->flags & DLAS_PRIM_RESIDUAL) && (ops->flags & DLAS_PRIM_ACTIVATION) &&
            ops->run_residual;
+}
+/* The primitive can take its input through run_prologue (ABI 1.8) on the
+ * states whose takes_prologue() says so. */
+#define DLAS_PRIM_PROLOGUE 0x8u
+/* 1 when a primitive's ops declare DLAS_PRIM_PROLOGUE (ABI 1.8) with
+ * takes_prologue and run_prologue. */
+static inline int dlas_prim_runs_prologue(const struct dlas_primitive_ops *ops)
+{
+    return ops &&
+           ops->size >= offsetof(struct dlas_primitive_ops, run_prologue) + sizeof ops->run_prologue &&
+           (ops->flags & DLAS_PRIM_PROLOGUE) && ops->takes_prologue && ops->run_prologue;
 }
 /* 1 when a primitive's ops declare DLAS_PRIM_INT8 (ABI 1.3) with run_int8. */
 static inline int dlas_prim_runs_int8(const struct dlas_primitive_ops *ops)
