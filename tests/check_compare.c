@@ -809,6 +809,33 @@ END_TEST
 
 /* The plan's own operators agree with the reference ones, NaN included:
  * pooling windows at every edge, ceil mode, batchnorm unfused, add. */
+/* The same input (N(0, 1) from seed) through plans a and b of graph g: the
+ * same bits out, every output written. */
+static void same_bits(struct dlas_plan *a, struct dlas_plan *b, const struct dlas_graph *g,
+                      int64_t batch, uint64_t seed)
+{
+    const struct dlas_node *in = dlas_graph_node(g, 0);
+    const int64_t ni = batch * in->out_shape[0] * in->out_shape[1] * in->out_shape[2];
+    const int64_t no = batch * dlas_plan_output_numel(a);
+    float *x = malloc((size_t)ni * sizeof *x), *ya = malloc((size_t)no * sizeof *ya),
+          *yb = malloc((size_t)no * sizeof *yb);
+    ck_assert(x && ya && yb);
+    struct dlas_rng r;
+    dlas_rng_seed(&r, seed);
+    for (int64_t i = 0; i < ni; i++)
+        x[i] = dlas_rng_normal(&r);
+    for (int64_t i = 0; i < no; i++)
+        ya[i] = yb[i] = NAN;
+    ck_assert_int_eq(dlas_plan_run(a, batch, x, ya), 0);
+    ck_assert_int_eq(dlas_plan_run(b, batch, x, yb), 0);
+    for (int64_t i = 0; i < no; i++)
+        ck_assert(isfinite(ya[i]));
+    ck_assert(memcmp(ya, yb, (size_t)no * sizeof *ya) == 0);
+    free(x);
+    free(ya);
+    free(yb);
+}
+
 /* Concatenations read in place: a concat whose only readers are batchnorms
  * is a view (no buffer, no copy), with results bit for bit those of the
  * copying plan and the reference's; any other reader, an activation fused
@@ -835,24 +862,7 @@ static void concat_plans(struct rig *rig, struct dlas_graph *g, int64_t batch, i
     if (blocks) /* the stem is fused: its output is one of the parts */
         ck_assert_int_eq(dlas_plan_n_blocks(pv), 1);
     ck_assert(plan_vs_ref(pv, g, batch) < 1e-5);
-    /* the same input through both plans: the same bits */
-    const struct dlas_node *in = dlas_graph_node(g, 0);
-    int64_t ni = batch * in->out_shape[0] * in->out_shape[1] * in->out_shape[2];
-    int64_t no = batch * dlas_plan_output_numel(pv);
-    float *x = malloc((size_t)ni * sizeof *x), *yv = malloc((size_t)no * sizeof *yv),
-          *yc = malloc((size_t)no * sizeof *yc);
-    struct dlas_rng r;
-    dlas_rng_seed(&r, 5);
-    for (int64_t i = 0; i < ni; i++)
-        x[i] = dlas_rng_normal(&r);
-    for (int64_t i = 0; i < no; i++)
-        yv[i] = yc[i] = NAN;
-    ck_assert_int_eq(dlas_plan_run(pv, batch, x, yv), 0);
-    ck_assert_int_eq(dlas_plan_run(pc, batch, x, yc), 0);
-    ck_assert(memcmp(yv, yc, (size_t)no * sizeof *yv) == 0);
-    free(x);
-    free(yv);
-    free(yc);
+    same_bits(pv, pc, g, batch, 5);
     dlas_plan_free(pv);
     dlas_plan_free(pc);
     dlas_params_free(pp);
@@ -1016,23 +1026,7 @@ START_TEST(test_prologue)
         ck_assert_int_eq(prologue_plan(&rig, g, &direct, batch, 1, &ps), 0);
         ck_assert_int_eq(prologue_plan(&rig, g, &gsp, batch, 0, &pg), 0);
         ck_assert(plan_vs_ref(pf, g, batch) < 1e-5);
-        const struct dlas_node *in = dlas_graph_node(g, 0);
-        const int64_t ni = batch * in->out_shape[0] * in->out_shape[1] * in->out_shape[2];
-        const int64_t no = batch * dlas_plan_output_numel(pf);
-        float *x = malloc((size_t)ni * sizeof *x), *yf = malloc((size_t)no * sizeof *yf),
-              *ys = malloc((size_t)no * sizeof *ys);
-        struct dlas_rng r;
-        dlas_rng_seed(&r, 11 + (uint64_t)batch);
-        for (int64_t i = 0; i < ni; i++)
-            x[i] = dlas_rng_normal(&r);
-        for (int64_t i = 0; i < no; i++)
-            yf[i] = ys[i] = NAN;
-        ck_assert_int_eq(dlas_plan_run(pf, batch, x, yf), 0);
-        ck_assert_int_eq(dlas_plan_run(ps, batch, x, ys), 0);
-        ck_assert(memcmp(yf, ys, (size_t)no * sizeof *yf) == 0);
-        free(x);
-        free(yf);
-        free(ys);
+        same_bits(pf, ps, g, batch, 11 + (uint64_t)batch);
         dlas_plan_free(pf);
         dlas_plan_free(ps);
         dlas_plan_free(pg);
