@@ -88,8 +88,39 @@ void ew_quantize_u8(uint8_t *out, const float *x, int64_t n, float inv_scale, in
         out[i] = quantize1(x[i], inv_scale, zero_point);
 }
 
+#if defined(__AVX512F__)
+/* y = x * scale + shift (then max(0, v) with relu) over n floats, 16 at a
+ * time and the last few under a mask: one fused multiply-add, whatever the
+ * compiler's contraction setting, so that ew_affine and ew_affine_channels
+ * give the same bits (a conv's prologue must match the batchnorm pass it
+ * replaces). max(0, v) returns v when v is NaN or a zero of either sign,
+ * as v < 0 ? 0 : v does. */
+static inline void affine16(float *y, const float *x, int64_t n, float scale, float shift,
+                            int relu)
+{
+    const __m512 zero = _mm512_setzero_ps(), vs = _mm512_set1_ps(scale),
+                 vt = _mm512_set1_ps(shift);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), vs, vt);
+        _mm512_storeu_ps(y + i, relu ? _mm512_max_ps(zero, v) : v);
+    }
+    if (i < n) {
+        const __mmask16 tail = (__mmask16)((1u << (n - i)) - 1u);
+        __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, x + i), vs, vt);
+        _mm512_mask_storeu_ps(y + i, tail, relu ? _mm512_max_ps(zero, v) : v);
+    }
+}
+#endif
+
 void ew_affine(float *y, const float *x, int64_t n, float scale, float shift, int act)
 {
+#if defined(__AVX512F__)
+    if (act == DLAS_ACT_RELU || act == DLAS_ACT_NONE) {
+        affine16(y, x, n, scale, shift, act == DLAS_ACT_RELU);
+        return;
+    }
+#endif
     if (act == DLAS_ACT_RELU)
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
@@ -111,29 +142,12 @@ void ew_affine_channels(float *y, int64_t y_stride, const float *const *x,
                         int64_t n, const float *scale, const float *shift, int act)
 {
 #if defined(__AVX512F__)
-    /* 16 at a time, the last few under a mask. x * scale + shift as one
-     * fused multiply-add, as the compiler contracts it in ew_affine (GNU C
-     * contracts by default, and an AVX-512 target has FMA); the relu as
-     * max(0, v), which returns v when v is NaN or a zero of either sign,
-     * as v < 0 ? 0 : v does. */
+    /* inline, a channel's row in one or two masked vectors: a call of
+     * ew_affine a channel costs more than the row itself */
     if (act == DLAS_ACT_RELU || act == DLAS_ACT_NONE) {
-        const __m512 zero = _mm512_setzero_ps();
-        const __mmask16 tail = (__mmask16)((1u << (n % 16)) - 1u);
-        for (int64_t c = 0; c < channels; c++) {
-            const float *s = x[c] + img * x_stride[c] + at;
-            float *d = y + c * y_stride;
-            const __m512 vs = _mm512_set1_ps(scale[c]), vt = _mm512_set1_ps(shift[c]);
-            int64_t i = 0;
-            for (; i + 16 <= n; i += 16) {
-                __m512 v = _mm512_fmadd_ps(_mm512_loadu_ps(s + i), vs, vt);
-                _mm512_storeu_ps(d + i, act == DLAS_ACT_RELU ? _mm512_max_ps(zero, v) : v);
-            }
-            if (i < n) {
-                __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, s + i), vs, vt);
-                _mm512_mask_storeu_ps(d + i, tail,
-                                      act == DLAS_ACT_RELU ? _mm512_max_ps(zero, v) : v);
-            }
-        }
+        for (int64_t c = 0; c < channels; c++)
+            affine16(y + c * y_stride, x[c] + img * x_stride[c] + at, n, scale[c], shift[c],
+                     act == DLAS_ACT_RELU);
         return;
     }
 #endif
