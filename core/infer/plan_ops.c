@@ -392,6 +392,32 @@ int plan_bn_f32(const struct dlas_node *n)
            f32_ready(&n->running_var);
 }
 
+int plan_part_channels(const struct dlas_node *n, const struct plan_part *parts, int n_parts,
+                       const float **src, int64_t *bstride)
+{
+    const int64_t C = n->out_shape[0], plane = numel(n) / C;
+    int64_t c = 0;
+    for (int k = 0; k < n_parts; k++)
+        for (int64_t ck = 0; ck < parts[k].channels && c < C; ck++, c++) {
+            src[c] = parts[k].data + ck * plane;
+            bstride[c] = parts[k].channels * plane;
+        }
+    if (c != C)
+        return dlas_error(DLAS_ERR_INTERNAL, "plan: batchnorm '%s' given %lld of %lld channels",
+                          n->name, (long long)c, (long long)C);
+    return DLAS_OK;
+}
+
+void plan_bn_coefficients(const struct dlas_node *n, float *scale, float *shift)
+{
+    const float *gam = dlas_f32(&n->weight), *bet = dlas_f32(&n->bias);
+    const float *mean = dlas_f32(&n->running_mean), *var = dlas_f32(&n->running_var);
+    for (int64_t c = 0; c < n->out_shape[0]; c++) {
+        double inv = 1.0 / sqrt((double)var[c] + (double)n->attr.bn.eps);
+        ew_bn_coeffs(gam[c], bet[c], mean[c], inv, &scale[c], &shift[c]);
+    }
+}
+
 int plan_batchnorm(const struct dlas_graph *g, int id, int64_t batch,
                    const struct plan_part *parts, int n_parts, float *out, enum plan_post post,
                    const struct dlas_backend *be)
@@ -407,23 +433,12 @@ int plan_batchnorm(const struct dlas_graph *g, int id, int64_t batch,
     const float **src = (const float **)mem;
     int64_t *bstride = (int64_t *)(src + C);
     float *scale = (float *)(bstride + C), *shift = scale + C;
-    int64_t c = 0;
-    for (int k = 0; k < n_parts; k++)
-        for (int64_t ck = 0; ck < parts[k].channels && c < C; ck++, c++) {
-            src[c] = parts[k].data + ck * plane;
-            bstride[c] = parts[k].channels * plane;
-        }
-    if (c != C) {
+    int rc = plan_part_channels(n, parts, n_parts, src, bstride);
+    if (rc) {
         free(mem);
-        return dlas_error(DLAS_ERR_INTERNAL, "plan: batchnorm '%s' given %lld of %lld channels",
-                          n->name, (long long)c, (long long)C);
+        return rc;
     }
-    const float *gam = dlas_f32(&n->weight), *bet = dlas_f32(&n->bias);
-    const float *mean = dlas_f32(&n->running_mean), *var = dlas_f32(&n->running_var);
-    for (c = 0; c < C; c++) {
-        double inv = 1.0 / sqrt((double)var[c] + (double)n->attr.bn.eps);
-        ew_bn_coeffs(gam[c], bet[c], mean[c], inv, &scale[c], &shift[c]);
-    }
+    plan_bn_coefficients(n, scale, shift);
     struct bn_job j = {src, bstride, out, scale, shift, plane, C, bn_bands(be, batch, plane),
                        post};
     parallel(be, batch * j.bands * C, batch * C * plane, bn_fn, &j);

@@ -25,6 +25,15 @@ struct plan_part {
 /* 1 when batchnorm node n's four parameters are f32: what plan_batchnorm
  * and folding into a conv need. */
 int plan_bn_f32(const struct dlas_node *n);
+/* Batchnorm node n's input channels given as parts: src[c] = channel c's
+ * plane in image 0, bstride[c] = floats from one image's plane to the
+ * next (n's channels entries each). DLAS_ERR_INTERNAL (message set) when
+ * the parts do not hold n's channels. */
+int plan_part_channels(const struct dlas_node *n, const struct plan_part *parts, int n_parts,
+                       const float **src, int64_t *bstride);
+/* Batchnorm node n's affine map (plan_bn_f32): y = x * scale[c] + shift[c],
+ * the coefficients every fast path of the plan uses (ew_bn_coeffs). */
+void plan_bn_coefficients(const struct dlas_node *n, float *scale, float *shift);
 
 /* Batchnorm node id (then `post`) over its input given as consecutive
  * channel ranges, each in its own buffer: a concatenation read in place.

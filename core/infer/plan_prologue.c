@@ -15,13 +15,12 @@
  * and the map is never written at all.
  *
  * The results are bit for bit those of the separate pass: the same affine
- * map (the same coefficients, ew_affine) gives the conv the same numbers. */
-#include <math.h>
+ * map (plan_bn_coefficients, and ew_affine's arithmetic) gives the conv the
+ * same numbers. */
 #include <stdlib.h>
 
 #include <dlas/quant.h>
 
-#include "../kernels/eltwise.h"
 #include "plan_impl.h"
 
 int plan_prologue_bn(const struct dlas_graph *g, int c)
@@ -66,7 +65,7 @@ static int prologue_of(const struct dlas_plan *p, int c)
     return k;
 }
 
-/* The affine map of batchnorm k as plan_batchnorm computes it. */
+/* The affine map of batchnorm n as plan_batchnorm computes it. */
 static int coefficients(const struct dlas_node *n, float **scale, float **shift)
 {
     const int64_t C = n->out_shape[0];
@@ -74,12 +73,7 @@ static int coefficients(const struct dlas_node *n, float **scale, float **shift)
     *shift = malloc((size_t)C * sizeof **shift);
     if (!*scale || !*shift)
         return dlas_error(DLAS_ERR_NOMEM, "plan: out of memory for batchnorm '%s'", n->name);
-    const float *gam = dlas_f32(&n->weight), *bet = dlas_f32(&n->bias);
-    const float *mean = dlas_f32(&n->running_mean), *var = dlas_f32(&n->running_var);
-    for (int64_t c = 0; c < C; c++) {
-        double inv = 1.0 / sqrt((double)var[c] + (double)n->attr.bn.eps);
-        ew_bn_coeffs(gam[c], bet[c], mean[c], inv, &(*scale)[c], &(*shift)[c]);
-    }
+    plan_bn_coefficients(n, *scale, *shift);
     return DLAS_OK;
 }
 
@@ -122,28 +116,24 @@ int plan_prologue_run(struct dlas_plan *p, int c, int64_t batch, const float *in
     const struct dlas_node *bn = dlas_graph_node(p->g, b->prologue);
     const int x = p->root[bn->inputs[0]];
     const struct dlas_node *src = dlas_graph_node(p->g, x);
-    const int64_t C = bn->out_shape[0], plane = bn->out_shape[1] * bn->out_shape[2];
-    /* each input channel's plane in image 0, and the stride between images */
-    void *mem = malloc((size_t)C * (sizeof(float *) + sizeof(int64_t)));
+    const int64_t C = bn->out_shape[0];
+    /* the input's parts (a view's, or the map itself), then each channel's
+     * plane in image 0 and the stride between images */
+    const int n_parts = p->view[x] ? src->n_inputs : 1;
+    void *mem = malloc((size_t)n_parts * sizeof(struct plan_part) +
+                       (size_t)C * (sizeof(float *) + sizeof(int64_t)));
     if (!mem)
         return dlas_error(DLAS_ERR_NOMEM, "plan: out of memory for layer '%s'",
                           dlas_graph_node(p->g, c)->name);
-    const float **chan = mem;
-    int64_t *bstride = (int64_t *)(chan + C), ch = 0;
-    const int parts = p->view[x] ? src->n_inputs : 1;
-    for (int j = 0; j < parts; j++) {
+    struct plan_part *parts = mem;
+    const float **chan = (const float **)(parts + n_parts);
+    int64_t *bstride = (int64_t *)(chan + C);
+    for (int j = 0; j < n_parts; j++) {
         const int part = p->view[x] ? src->inputs[j] : x;
-        const float *data = p->slot[part] == -1 ? input : p->slots[p->slot[part]];
-        const int64_t n = p->view[x] ? dlas_graph_node(p->g, part)->out_shape[0] : C;
-        for (int64_t q = 0; q < n && ch < C; q++, ch++) {
-            chan[ch] = data + q * plane;
-            bstride[ch] = n * plane;
-        }
+        parts[j].data = p->slot[part] == -1 ? input : p->slots[p->slot[part]];
+        parts[j].channels = dlas_graph_node(p->g, part)->out_shape[0];
     }
-    int rc = ch == C ? DLAS_OK
-                     : dlas_error(DLAS_ERR_INTERNAL, "plan: batchnorm '%s' given %lld of %lld "
-                                                     "channels", bn->name, (long long)ch,
-                                  (long long)C);
+    int rc = plan_part_channels(bn, parts, n_parts, chan, bstride);
     const int post = p->post[b->prologue];
     struct dlas_conv_prologue pro = {chan, bstride, b->pro_scale, b->pro_shift,
                                      post == PLAN_POST_RELU    ? DLAS_ACT_RELU
