@@ -39,7 +39,7 @@
  *              [--blocks 1|0|all] [--block-layout chain|nchw] [--concat view|copy]
  *              [--block-schedule auto|groups|rows] [--head fused|layers]
  *              [--stem fused|layers] [--pool first|after] [--prologue fused|separate]
- *              [--cpu-time]
+ *              [--layout c16|nchw] [--cpu-time]
  *
  * With auto, the fused mobile blocks (dlas_plan_options.blocks) race their
  * layers too, and those that win are kept (--blocks 0: never fused; --blocks
@@ -59,6 +59,9 @@
  * --prologue separate: a batchnorm that alone feeds a conv runs as a pass
  * of its own even where the conv's primitive could apply it as it reads its
  * input (dlas_plan_options.no_prologue; DenseNet's norm1 before conv1).
+ * --layout nchw: every activation stays NCHW, even between convs that take
+ * channel blocks of 16 (dlas_plan_options.no_c16); the first line counts
+ * the nodes whose output the plan keeps in C16 ("c16").
  * A concat read only by batchnorms is read in place (--concat copy: every
  * concat copies its inputs, as before views).
  * --cpu-time: `time` and `profile` report process CPU time (all threads,
@@ -87,7 +90,7 @@ static const char usage[] =
     "                  [--blocks 1|0|all] [--block-layout chain|nchw] [--concat view|copy]\n"
     "                  [--block-schedule auto|groups|rows] [--head fused|layers]\n"
     "                  [--stem fused|layers] [--pool first|after] [--residual fused|separate]\n"
-    "                  [--prologue fused|separate] [--cpu-time]\n"
+    "                  [--prologue fused|separate] [--layout c16|nchw] [--cpu-time]\n"
     "Binds the model's conv layers with auto (by measurement) over --primitives,\n"
     "or to one --primitive (auto also races fused mobile blocks against their layers\n"
     "unless --blocks 0; --blocks all: every block fused, no race). A primitive may\n"
@@ -97,7 +100,8 @@ static const char usage[] =
     "--pool after: an average pool that alone reads a 1x1 conv runs after it (as\n"
     "the graph has it) instead of first, on the conv's input. --prologue separate: a\n"
     "batchnorm that alone feeds a conv runs as its own pass even where the conv's\n"
-    "primitive could apply it as it reads its input.\n"
+    "primitive could apply it as it reads its input. --layout nchw: every activation\n"
+    "stays NCHW, even between convs that could pass channel blocks of 16.\n"
     "Then it reads\n"
     "commands on stdin:\n"
     "run IN OUT | time W R | profile W R | probe | quit.\n";
@@ -130,6 +134,7 @@ struct opts {
     int no_stem;
     int no_pool_first;
     int no_prologue;
+    int no_c16;
     int64_t batch;
     char prims[512];
 };
@@ -199,6 +204,8 @@ static int parse(int argc, char **argv, struct opts *o)
             o->no_residual = !strcmp(v, "separate");
         else if (!strcmp(a, "--prologue") && (!strcmp(v, "fused") || !strcmp(v, "separate")))
             o->no_prologue = !strcmp(v, "separate");
+        else if (!strcmp(a, "--layout") && (!strcmp(v, "c16") || !strcmp(v, "nchw")))
+            o->no_c16 = !strcmp(v, "nchw");
         else {
             fprintf(stderr, "bench_plan: bad option %s %s\n%s", a, v, usage);
             return 2;
@@ -292,9 +299,10 @@ static void describe(struct dlas_plan *plan, const struct dlas_graph *g,
                      double prep_s)
 {
     int count[MAX_PRIMS + 2] = {0};
-    int convs = 0, residual = 0;
+    int convs = 0, residual = 0, c16 = 0;
     for (int id = 0; id < dlas_graph_n_nodes(g); id++) {
         const int fused = dlas_plan_fused_into(plan, id);
+        c16 += fused < 0 && dlas_plan_layout(plan, id) == DLAS_LAYOUT_C16;
         residual += dlas_graph_node(g, id)->op == DLAS_OP_ADD && fused >= 0 &&
                     dlas_graph_node(g, fused)->op == DLAS_OP_CONV2D &&
                     dlas_plan_binding_index(plan, fused) != -3; /* not a fused block's */
@@ -308,9 +316,9 @@ static void describe(struct dlas_plan *plan, const struct dlas_graph *g,
     for (int k = 0; k < ps->n; k++)
         printf("\"%s\": %d, ", ps->names[k], count[k]);
     printf("\"fallback\": %d, \"block\": %d}, \"blocks\": %d, \"conversions\": %d, "
-           "\"residual_adds\": %d",
+           "\"residual_adds\": %d, \"c16\": %d",
            count[ps->n], count[ps->n + 1], dlas_plan_n_blocks(plan),
-           dlas_plan_n_conversions(plan), residual);
+           dlas_plan_n_conversions(plan), residual, c16);
     if (rep)
         printf(", \"auto_runs\": %d, \"auto_unclear\": %d, \"auto_blocks\": %d", rep->runs,
                rep->unclear, rep->blocks);
@@ -575,6 +583,7 @@ int main(int argc, char **argv)
     po.concat_copy = o.concat_copy;
     po.no_residual = o.no_residual;
     po.no_prologue = o.no_prologue;
+    po.no_c16 = o.no_c16;
     struct dlas_plan *plan = NULL;
     if (dlas_plan_create_ex(g, &host, &be, ps.c, ps.n, fb.n ? fb.c : NULL, o.batch, &po, &plan))
         return die("plan");

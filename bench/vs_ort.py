@@ -233,6 +233,8 @@ VARIANTS = {
     "auto-nohead": ["--head", "layers"],  # the head (1x1 conv, pool, linear) layer by layer
     "auto-nostem": ["--stem", "layers"],  # the stem (conv, max pool) layer by layer
     "auto-poolafter": ["--pool", "after"],  # average pools after their 1x1 conv, as in the graph
+    "auto-separate": ["--prologue", "separate"],  # batchnorms before a 1x1 conv as passes of their own
+    "auto-layout-nchw": ["--layout", "nchw"],  # every activation NCHW, none in channel blocks of 16
     "auto-spin": [],  # OpenMP threads wait as libgomp does by default (300000 spins, then sleep)
     "auto-short": [],  # OpenMP threads spin 300 times (~10 us), then sleep
     "auto-passive": [],  # OpenMP threads sleep at once when they wait

@@ -1038,6 +1038,105 @@ START_TEST(test_prologue)
 }
 END_TEST
 
+/* ---- activations in channel blocks of 16 (plan_layout.c) ------------------------ */
+
+/* Nodes of g whose output plan p keeps in C16 (fused nodes: their root's). */
+static int c16_count(const struct dlas_plan *p, const struct dlas_graph *g)
+{
+    int k = 0;
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++)
+        k += dlas_plan_fused_into(p, i) < 0 && dlas_plan_layout(p, i) == DLAS_LAYOUT_C16;
+    return k;
+}
+
+static struct dlas_plan *direct_plan(struct rig *rig, const struct dlas_graph *g,
+                                     const struct dlas_primitive_choice *pc, int64_t batch,
+                                     int no_c16)
+{
+    struct dlas_plan_options po;
+    dlas_plan_options_default(&po);
+    po.no_c16 = no_c16;
+    struct dlas_plan *p;
+    ck_assert_msg(dlas_plan_create_ex(g, &rig->h, &rig->be, pc, 1, NULL, batch, &po, &p) == 0,
+                  "%s", dlas_last_error());
+    return p;
+}
+
+/* A tensor stays in C16 only where its conv and every reader take it: a
+ * conv's input (a: read by two convs; b, of 20 channels, a block and a
+ * quarter; e, after a stride-2 conv that read NCHW) or a residual (c,
+ * added by d, whose sum a max pool reads in NCHW; g, added by h into the
+ * graph's output), never where a max pool reads it (the sum). Results as
+ * the reference's, and bit for bit the all-NCHW plan's, at batches 1-3 on
+ * two threads. */
+START_TEST(test_c16_layout)
+{
+    struct rig rig;
+    rig_open(&rig, 2);
+    struct dlas_graph *g = dlas_graph_new();
+    int x = dlas_graph_input(g, "in", 5, 13, 11);
+    struct dlas_conv_attr e24 = dlas_conv(24, 1, 1, 0), k20 = dlas_conv(20, 3, 1, 1),
+                          e40 = dlas_conv(40, 1, 1, 0), s24 = dlas_conv(24, 3, 2, 1),
+                          e16 = dlas_conv(16, 1, 1, 0);
+    int a = dlas_graph_conv2d(g, "a", x, &e24);
+    int y = dlas_graph_relu(g, "ra", dlas_graph_batchnorm(g, "bna", a, 1e-5f));
+    int b = dlas_graph_conv2d(g, "b", y, &k20);
+    int yb = dlas_graph_relu6(g, "rb", dlas_graph_batchnorm(g, "bnb", b, 1e-5f));
+    int c = dlas_graph_conv2d(g, "c", yb, &e40);
+    int d = dlas_graph_conv2d(g, "d", y, &e40);
+    int sum = dlas_graph_relu(g, "rs", dlas_graph_add(g, "add", c, d)); /* into d */
+    int e = dlas_graph_conv2d(g, "e", sum, &s24);
+    int ge = dlas_graph_conv2d(g, "g", dlas_graph_relu(g, "re", e), &e16);
+    struct dlas_pool_attr pa = dlas_pool(3, 2, 1);
+    int f = dlas_graph_maxpool(g, "pool", sum, &pa);
+    int h = dlas_graph_conv2d(g, "h", f, &e16);
+    int out = dlas_graph_add(g, "out", h, ge); /* into h */
+    ck_assert_msg(out >= 0 && dlas_graph_status(g) == 0, "%s", dlas_last_error());
+    init_graph(g, 41);
+    struct dlas_params *pd;
+    const struct dlas_primitive_choice direct = choice("direct", &pd);
+    for (int64_t batch = 1; batch <= 3; batch++) {
+        struct dlas_plan *on = direct_plan(&rig, g, &direct, batch, 0),
+                         *off = direct_plan(&rig, g, &direct, batch, 1);
+        ck_assert_int_eq(dlas_plan_fused_into(on, dlas_graph_find(g, "add")), d);
+        ck_assert_int_eq(dlas_plan_fused_into(on, out), h);
+        const int want[][2] = {{a, 1}, {y, 1}, {b, 1}, {yb, 1}, {c, 1}, {d, 0}, {sum, 0},
+                               {e, 1}, {ge, 1}, {f, 0}, {h, 0}, {out, 0}};
+        for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+            ck_assert_msg(dlas_plan_layout(on, want[k][0]) ==
+                              (want[k][1] ? DLAS_LAYOUT_C16 : DLAS_LAYOUT_NCHW),
+                          "node '%s': layout %d", dlas_graph_node(g, want[k][0])->name,
+                          dlas_plan_layout(on, want[k][0]));
+        ck_assert_int_eq(c16_count(on, g), 5);
+        ck_assert_int_eq(c16_count(off, g), 0);
+        ck_assert(plan_vs_ref(on, g, batch) < 1e-5);
+        same_bits(on, off, g, batch, 51 + (uint64_t)batch);
+        dlas_plan_free(on);
+        dlas_plan_free(off);
+    }
+    dlas_graph_free(g);
+    /* ResNet-50's bottlenecks: every conv's output but the stem's (a max
+     * pool reads it) and the last block's sum (the global pool's input) */
+    static const char *const r50[] = {"depth", "50", "style", "imagenet", NULL};
+    g = zoo_model(&rig.h, "resnet", r50, 3, 40, 36, 10);
+    int convs = 0;
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++)
+        convs += dlas_graph_node(g, i)->op == DLAS_OP_CONV2D;
+    for (int64_t batch = 1; batch <= 2; batch++) {
+        struct dlas_plan *on = direct_plan(&rig, g, &direct, batch, 0),
+                         *off = direct_plan(&rig, g, &direct, batch, 1);
+        ck_assert_int_eq(c16_count(on, g), convs - 2);
+        ck_assert(plan_vs_ref(on, g, batch) < 1e-5);
+        same_bits(on, off, g, batch, 61 + (uint64_t)batch);
+        dlas_plan_free(on);
+        dlas_plan_free(off);
+    }
+    dlas_params_free(pd);
+    dlas_graph_free(g);
+    rig_close(&rig);
+}
+END_TEST
+
 /* An add writes over an input it is the last reader of, never over one read
  * later: s = a + b may take b's buffer, not a's, which t = s + a still
  * reads (and an add of a value with itself twice over). */
@@ -1612,6 +1711,7 @@ int main(void)
     tcase_add_test(tc, test_thread_pool_kept);
     tcase_add_test(tc, test_concat_views);
     tcase_add_test(tc, test_prologue);
+    tcase_add_test(tc, test_c16_layout);
     tcase_add_test(tc, test_add_in_place);
     tcase_add_test(tc, test_residual_fusion);
     tc = dlas_test_case(s, "tuning", tmp_setup, tmp_teardown, 300);

@@ -367,12 +367,11 @@ static double sparsify(struct dlas_rng *r, const struct dlas_conv_desc *d, float
 
 struct prim_tally {
     int run, refused, runs_checked;
+    int c16; /* layers run with a C16 layout (set_layouts) */
     int unavailable; /* refusals for want of hardware or a library */
     double max_err;
 };
 
-/* One layer on one primitive against the reference; prune: how to prune
- * the weights, NULL to draw whether and how. */
 /* run_residual (DLAS_PRIM_RESIDUAL) on a prepared layer: out = act(conv +
  * bias + res) against the reference conv without the activation, plus res,
  * then the activation; with res a buffer of its own (the output poisoned)
@@ -501,6 +500,148 @@ static void check_prologue(const struct dlas_primitive_ops *ops, void *st,
     free(shift);
     free(chan);
     free(bstride);
+}
+
+/* ---- the C16 layout (set_layouts, ABI 1.9) ---------------------------------- */
+
+/* x (NCHW, batch x C x hw) into C16 (dlas_layout); the lanes past C poisoned
+ * (NaN), so that a reader that used them fails. */
+static void to_c16(const float *x, int64_t batch, int64_t C, int64_t hw, float *y)
+{
+    const int64_t cb = (C + 15) / 16;
+    for (int64_t i = 0; i < batch * cb * hw * 16; i++)
+        y[i] = NAN;
+    for (int64_t n = 0; n < batch; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < hw; i++)
+                y[((n * cb + c / 16) * hw + i) * 16 + c % 16] = x[(n * C + c) * hw + i];
+}
+
+static void from_c16(const float *y, int64_t batch, int64_t C, int64_t hw, float *x)
+{
+    const int64_t cb = (C + 15) / 16;
+    for (int64_t n = 0; n < batch; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < hw; i++)
+                x[(n * C + c) * hw + i] = y[((n * cb + c / 16) * hw + i) * 16 + c % 16];
+}
+
+static float act_ref(float x, int act)
+{
+    if (act != DLAS_ACT_NONE && x < 0.0f)
+        x = 0.0f;
+    return act == DLAS_ACT_RELU6 && x > 6.0f ? 6.0f : x;
+}
+
+/* max |out - ref| over max |pre|, the outputs before the activation (as
+ * run_case scales relu6) */
+static double c16_error(const float *out, const float *ref, const float *pre, int64_t n)
+{
+    double diff = 0.0, top = 1e-30;
+    for (int64_t i = 0; i < n; i++) {
+        ck_assert_msg(isfinite(out[i]), "output %lld not written (or not finite): %g",
+                      (long long)i, (double)out[i]);
+        diff = fmax(diff, fabs((double)out[i] - (double)ref[i]));
+        top = fmax(top, fabs((double)pre[i]));
+    }
+    return diff / top;
+}
+
+/* A prepared layer whose primitive declares DLAS_PRIM_C16: every choice of
+ * layouts for input, output and residual with C16 somewhere, through run()
+ * and (where it adds residuals) run_residual(), against the reference; the
+ * spare lanes of C16 inputs and residuals poisoned, the output poisoned,
+ * the workspace asked again each time. Then back to NCHW, which must run as
+ * before. A choice the state refuses must be DLAS_ERR_UNSUPPORTED; C16
+ * throughout must be taken where the layer has one group. */
+static void check_c16(const struct dlas_primitive_ops *ops, void *st,
+                      const struct dlas_backend *be, const struct dlas_conv_desc *d,
+                      const float *in, const float *w_ref, const float *bias_ref,
+                      struct dlas_rng *r, const char *ctx, double tol, struct prim_tally *tally)
+{
+    const int64_t B = d->batch, ihw = d->in_h * d->in_w, ohw = d->out_h * d->out_w;
+    const int64_t n = B * d->out_c * ohw;
+    const int64_t n_in16 = B * ((d->in_c + 15) / 16) * 16 * ihw;
+    const int64_t n_out16 = B * ((d->out_c + 15) / 16) * 16 * ohw;
+    const int residual = dlas_prim_runs_residual(ops);
+    struct dlas_conv_desc pre_d = *d;
+    pre_d.activation = DLAS_ACT_NONE;
+    float *pre = dlas_aligned_alloc((size_t)n * sizeof(float));
+    float *pre_res = dlas_aligned_alloc((size_t)n * sizeof(float));
+    float *ref = dlas_aligned_alloc((size_t)n * sizeof(float));
+    float *ref_res = dlas_aligned_alloc((size_t)n * sizeof(float));
+    float *res = dlas_aligned_alloc((size_t)n * sizeof(float));
+    float *res16 = dlas_aligned_alloc((size_t)n_out16 * sizeof(float));
+    float *in16 = dlas_aligned_alloc((size_t)n_in16 * sizeof(float));
+    float *out16 = dlas_aligned_alloc((size_t)n_out16 * sizeof(float));
+    float *out = dlas_aligned_alloc((size_t)n * sizeof(float));
+    ck_assert(pre && pre_res && ref && ref_res && res && res16 && in16 && out16 && out);
+    dlas_ref_conv2d(&pre_d, B, in, w_ref, d->has_bias ? bias_ref : NULL, pre);
+    fill_normal(r, res, n);
+    for (int64_t i = 0; i < n; i++) {
+        pre_res[i] = pre[i] + res[i];
+        ref[i] = act_ref(pre[i], d->activation);
+        ref_res[i] = act_ref(pre_res[i], d->activation);
+    }
+    to_c16(in, B, d->in_c, ihw, in16);
+    to_c16(res, B, d->out_c, ohw, res16);
+    int taken = 0;
+    for (int k = 1; k < 8; k++) { /* bits: input, output, residual in C16 */
+        const int ic = k & 1, oc = (k >> 1) & 1, rcl = (k >> 2) & 1;
+        int rc = ops->set_layouts(st, ic ? DLAS_LAYOUT_C16 : DLAS_LAYOUT_NCHW,
+                                  oc ? DLAS_LAYOUT_C16 : DLAS_LAYOUT_NCHW,
+                                  rcl ? DLAS_LAYOUT_C16 : DLAS_LAYOUT_NCHW);
+        if (rc) {
+            ck_assert_msg(rc == DLAS_ERR_UNSUPPORTED && (d->groups > 1 || k != 7),
+                          "%s, layouts %d/%d/%d: set_layouts() refused: %s", ctx, ic, oc, rcl,
+                          dlas_last_error());
+            continue;
+        }
+        taken++;
+        size_t wsb = ops->workspace(st, B);
+        void *ws = wsb ? be->ops->alloc(be->ctx, wsb) : NULL;
+        ck_assert_msg(!wsb || ws, "%s: cannot allocate %zu bytes of workspace", ctx, wsb);
+        for (int with_res = 0; with_res <= residual; with_res++) {
+            float *o = oc ? out16 : out;
+            for (int64_t i = 0; i < (oc ? n_out16 : n); i++)
+                o[i] = NAN;
+            const float *x = ic ? in16 : in, *rr = rcl ? res16 : res;
+            rc = with_res ? ops->run_residual(st, B, x, rr, o, ws, NULL)
+                          : ops->run(st, B, x, o, ws, NULL);
+            ck_assert_msg(rc == 0, "%s, layouts %d/%d/%d%s: run failed: %s", ctx, ic, oc, rcl,
+                          with_res ? ", residual" : "", dlas_last_error());
+            if (oc)
+                from_c16(out16, B, d->out_c, ohw, out);
+            double err = c16_error(out, with_res ? ref_res : ref, with_res ? pre_res : pre, n);
+            ck_assert_msg(err < tol, "%s, layouts in %s, out %s, residual %s%s: relative error "
+                          "%.3g >= %g", ctx, ic ? "c16" : "nchw", oc ? "c16" : "nchw",
+                          rcl ? "c16" : "nchw", with_res ? " (added)" : "", err, tol);
+            tally->runs_checked++;
+        }
+        if (ws)
+            be->ops->free(be->ctx, ws);
+    }
+    ck_assert_int_eq(ops->set_layouts(st, DLAS_LAYOUT_NCHW, DLAS_LAYOUT_NCHW, DLAS_LAYOUT_NCHW),
+                     0);
+    size_t wsb = ops->workspace(st, B);
+    void *ws = wsb ? be->ops->alloc(be->ctx, wsb) : NULL;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = NAN;
+    ck_assert_int_eq(ops->run(st, B, in, out, ws, NULL), 0);
+    double err = c16_error(out, ref, pre, n);
+    ck_assert_msg(err < tol, "%s, back to NCHW: relative error %.3g >= %g", ctx, err, tol);
+    if (ws)
+        be->ops->free(be->ctx, ws);
+    tally->c16 += taken > 0;
+    dlas_aligned_free(pre);
+    dlas_aligned_free(pre_res);
+    dlas_aligned_free(ref);
+    dlas_aligned_free(ref_res);
+    dlas_aligned_free(res);
+    dlas_aligned_free(res16);
+    dlas_aligned_free(in16);
+    dlas_aligned_free(out16);
+    dlas_aligned_free(out);
 }
 
 static void check_case_pruned(const struct dlas_component *c, const struct dlas_params *pp,
@@ -649,6 +790,8 @@ static void check_case_pruned(const struct dlas_component *c, const struct dlas_
         check_residual(ops, st, be, d, in, w_ref, bias_ref, r, ctx, tally);
     if (dlas_prim_runs_prologue(ops) && ops->takes_prologue(st))
         check_prologue(ops, st, be, d, in, w_ref, bias_ref, r, ctx, tally);
+    if (dlas_prim_sets_layouts(ops))
+        check_c16(ops, st, be, d, in, w_ref, bias_ref, r, ctx, tolerance_of(c->name), tally);
     ops->release(st);
     tally->run++;
 
@@ -726,7 +869,7 @@ START_TEST(test_primitive)
         /* The same shapes at both thread counts: a difference is threading's. */
         struct dlas_rng r;
         dlas_rng_seed(&r, dlas_rng_hash(c->name) ^ 0x5eed);
-        struct prim_tally tally = {0, 0, 0, 0, 0.0};
+        struct prim_tally tally = {0, 0, 0, 0, 0, 0.0};
         for (int k = 0; k < N_FIXED; k++) {
             struct dlas_conv_desc d = fixed_cases[k];
             ck_assert_int_eq(dlas_conv_desc_finish(&d), 0);
@@ -755,10 +898,12 @@ START_TEST(test_primitive)
                        N_FIXED + RANDOM_CASES + RANDOM_3X3_CASES + RANDOM_WIDE_CASES + k, &tally);
         }
         fprintf(stderr,
-                "conformance: %-20s threads %d: %d shapes run (%d runs checked), %d refused, "
-                "max rel. error %.2g (%s)\n",
-                c->name, threads, tally.run, tally.runs_checked, tally.refused, tally.max_err,
-                vdesc);
+                "conformance: %-20s threads %d: %d shapes run (%d runs checked, %d in C16), "
+                "%d refused, max rel. error %.2g (%s)\n",
+                c->name, threads, tally.run, tally.runs_checked, tally.c16, tally.refused,
+                tally.max_err, vdesc);
+        ck_assert_msg(!dlas_prim_sets_layouts(ops) || tally.c16 > 0 || !tally.run,
+                      "primitive '%s' declares C16 but took it on no shape", c->name);
         /* a variant this build cannot offer (e.g. an AVX-512 path) may be
          * unavailable throughout; anything else must run some shapes */
         ck_assert_msg(tally.run > 0 || tally.unavailable == tally.refused,
@@ -818,7 +963,7 @@ START_TEST(test_primitive_sparsity)
         ck_assert_int_eq(be.ops->init(&host, bp, &be.ctx), 0);
         struct dlas_rng r;
         dlas_rng_seed(&r, dlas_rng_hash(c->name) ^ 0x5a45);
-        struct prim_tally tally = {0, 0, 0, 0, 0.0};
+        struct prim_tally tally = {0, 0, 0, 0, 0, 0.0};
         for (int k = 0; k < N_SPARSE_CASES; k++)
             for (int l = 0; l < n_specs; l++) {
                 struct dlas_conv_desc d = sparse_cases[k];

@@ -13,6 +13,7 @@ core_infer_libdlas_infer_la_SOURCES = \
 	core/infer/plan_pool_first.c \
 	core/infer/plan_prologue.c \
 	core/infer/plan_impl.h \
+	core/infer/plan_layout.c \
 	core/infer/plan_quant.c \
 	core/infer/plan_views.c \
 	core/infer/tune.c \

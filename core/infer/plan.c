@@ -35,6 +35,10 @@ static int64_t node_numel(const struct dlas_node *n)
  * pool's of a conv that pools first). */
 static int64_t held_numel(const struct dlas_plan *p, int id)
 {
+    if (p->c16 && p->c16[id]) { /* channels padded to a whole block of 16 */
+        const struct dlas_node *nd = dlas_graph_node(p->g, id);
+        return (nd->out_shape[0] + 15) / 16 * 16 * nd->out_shape[1] * nd->out_shape[2];
+    }
     if (p->bind[id].pool_first >= 0)
         return node_numel(dlas_graph_node(p->g, p->bind[id].pool_first));
     return plan_blocks_out_numel(p, id, node_numel(dlas_graph_node(p->g, id)));
@@ -595,6 +599,8 @@ int dlas_plan_create_ex(const struct dlas_graph *g, const struct dlas_host *host
     if (!rc)
         rc = plan_prologue_find(p, opt);
     if (!rc)
+        rc = plan_layout_find(p, opt);
+    if (!rc)
         rc = assign_slots(p);
     if (!rc && p->qbuf_size && !(p->qbuf = be->ops->alloc(be->ctx, p->qbuf_size)))
         rc = dlas_error(DLAS_ERR_NOMEM, "cannot allocate %zu bytes for int8 boundaries",
@@ -661,6 +667,7 @@ void dlas_plan_free(struct dlas_plan *p)
         p->be->ops->free(p->be->ctx, p->pool_buf);
     free(p->u8);
     free(p->view);
+    free(p->c16);
     free(p->slots);
     free(p->slot);
     free(p->slot_size);
@@ -970,6 +977,13 @@ const char *dlas_plan_layer_settings(const struct dlas_plan *p, int id)
     if (!p || id < 0 || id >= p->n || !p->bind[id].settings)
         return "";
     return p->bind[id].settings;
+}
+
+int dlas_plan_layout(const struct dlas_plan *p, int id)
+{
+    if (!p || id < 0 || id >= p->n || !p->c16)
+        return DLAS_LAYOUT_NCHW;
+    return p->c16[p->root[id]] ? DLAS_LAYOUT_C16 : DLAS_LAYOUT_NCHW;
 }
 
 int dlas_plan_fused_into(const struct dlas_plan *p, int id)

@@ -69,6 +69,8 @@ struct dlas_plan {
     int n_conversions;
     /* concatenations left as views (plan_views.c): view[id] = 1 */
     unsigned char *view;
+    /* per node: its buffer holds DLAS_LAYOUT_C16 (plan_layout.c); NULL: none does */
+    unsigned char *c16;
     /* a pool-first conv's pooled input (plan_pool_first.c), the largest's */
     float *pool_buf;
     size_t pool_size; /* floats */
@@ -134,6 +136,11 @@ int plan_prologue_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
 void plan_prologue_extend_lifetimes(const struct dlas_plan *p, int *last_use);
 int plan_prologue_run(struct dlas_plan *p, int c, int64_t batch, const float *input,
                       float *out);
+/* Activations kept in C16 between convs that take it (plan_layout.c):
+ * after prepare and the prologues, set each such conv's layouts, mark
+ * p->c16 and grow the workspace to what they ask; before assign_slots,
+ * which sizes a C16 buffer for its padded channels. */
+int plan_layout_find(struct dlas_plan *p, const struct dlas_plan_options *opt);
 /* Average pools run before their 1x1 conv (plan_pool_first.c). Before
  * binding: mark each conv whose output only such a pool reads (binding
  * pool_first; the pool becomes fused into it) and size pool_buf; the

@@ -81,7 +81,7 @@ void cv_forward(const struct cv_geom *g, const float *x, const float *wp, const 
         }
         for (int64_t oh0 = 0; oh0 < d->out_h; oh0 += g->vh)
             pc_direct_rows(&a, d, &g->win, img, oh0, g->vh, g->vw, g->b, nc,
-                           out + oc0 * g->ohw, NULL, DLAS_ACT_NONE);
+                           out + oc0 * g->ohw, NULL, DLAS_ACT_NONE, 0);
     }
     if (acc) {
         const int64_t n = d->out_c * g->ohw;

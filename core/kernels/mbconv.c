@@ -585,6 +585,7 @@ static void project_kargs(const struct mb_block *b, int64_t blk_stride, float *t
     a->row_stride = 0;
     a->out = tile;
     a->out_ps = (int64_t)b->p_b * PC_VL;
+    a->pf_blocks = 0;
 }
 
 /* Output pixels [q0, q1) of image n, output channel vectors ob (p_b of

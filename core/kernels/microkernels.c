@@ -22,6 +22,17 @@ kernel_impl(const struct pc_kargs *a, const int VH, const int VW, const int B)
     for (int blk = 0; blk < a->nblk; blk++) {
         const float *ib = a->in + blk * a->blk_stride;
         const int cb = blk == a->nblk - 1 ? a->cb_last : PC_VL;
+        /* an input read in place (a C16 tensor under a 1x1 kernel) is a
+         * short run of lines a block, too short for the hardware to see a
+         * stream: ask for a later block's lines */
+        if (a->pf_blocks && blk + a->pf_blocks < a->nblk) {
+            const float *nb = ib + a->pf_blocks * a->blk_stride + a->tap_off[0];
+#pragma GCC unroll 4
+            for (int vh = 0; vh < VH; vh++)
+#pragma GCC unroll 16
+                for (int vw = 0; vw < VW; vw++)
+                    __builtin_prefetch(nb + vh * rs + vw * PS, 0, 3);
+        }
         for (int t = 0; t < a->ntaps; t++) {
             /* One pointer per row, each stepped on its own: left to itself
              * GCC turns x[vh * rs + vw * PS] into one pointer plus an index

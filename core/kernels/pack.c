@@ -83,8 +83,13 @@ static inline __m256i lanes8(int n)
 
 /* ---- packing -------------------------------------------------------------- */
 
-static void pack_row(const float *src, int64_t channels, int64_t h, int64_t w, int pad_h,
-                     int pad_w, const struct pc_window *win, float *dst, int64_t blk, int64_t r)
+/* Row r of channel block blk of the window in dst, with every slot that
+ * holds no image pixel zeroed. Returns the row, or NULL where the row lies
+ * outside the image (all of it zeroed); then *ih is the image row it holds
+ * and [*lo, *hi) the image columns. */
+static float *window_row(int64_t h, int64_t w, int pad_h, int pad_w, const struct pc_window *win,
+                         float *dst, int64_t blk, int64_t r, int64_t *ih_out, int64_t *lo_out,
+                         int64_t *hi_out)
 {
     const int sw = win->sw;
     const int64_t q = win->q;
@@ -92,11 +97,8 @@ static void pack_row(const float *src, int64_t channels, int64_t h, int64_t w, i
     const int64_t ih = win->row0 + r - pad_h;
     if (ih < 0 || ih >= h) {
         memset(row, 0, (size_t)(sw * q * PC_VL) * sizeof(float));
-        return;
+        return NULL;
     }
-    const int64_t c0 = blk * PC_VL;
-    const int cb = channels - c0 < PC_VL ? (int)(channels - c0) : PC_VL;
-    const float *plane = src + c0 * h * w + ih * w;
     /* image columns the window covers */
     int64_t iw_lo = win->col0 - pad_w, iw_hi = win->col0 + win->cols - pad_w;
     /* zero the slots that hold no image pixel: in each phase, a run before
@@ -114,10 +116,24 @@ static void pack_row(const float *src, int64_t channels, int64_t h, int64_t w, i
         if (hi < q)
             memset(base + hi * PC_VL, 0, (size_t)((q - hi) * PC_VL) * sizeof(float));
     }
-    if (iw_lo < 0)
-        iw_lo = 0;
-    if (iw_hi > w)
-        iw_hi = w;
+    *ih_out = ih;
+    *lo_out = iw_lo < 0 ? 0 : iw_lo;
+    *hi_out = iw_hi > w ? w : iw_hi;
+    return row;
+}
+
+static void pack_row(const float *src, int64_t channels, int64_t h, int64_t w, int pad_h,
+                     int pad_w, const struct pc_window *win, float *dst, int64_t blk, int64_t r)
+{
+    const int sw = win->sw;
+    const int64_t q = win->q;
+    int64_t ih, iw_lo, iw_hi;
+    float *row = window_row(h, w, pad_h, pad_w, win, dst, blk, r, &ih, &iw_lo, &iw_hi);
+    if (!row)
+        return;
+    const int64_t c0 = blk * PC_VL;
+    const int cb = channels - c0 < PC_VL ? (int)(channels - c0) : PC_VL;
+    const float *plane = src + c0 * h * w + ih * w;
     int64_t iw = iw_lo;
 #if defined(__AVX512F__)
     /* 16 pixels x 16 channels per transposition; the last, shorter run of
@@ -190,6 +206,32 @@ static void pack_row(const float *src, int64_t channels, int64_t h, int64_t w, i
     }
 }
 
+/* pack_row from a C16 source (dlas_layout): each pixel's 16 channels are
+ * already one vector, so a row is copies, one run a phase; the lanes past
+ * the channels come along and the kernel never reads them. */
+static void pack_row_c16(const float *src, int64_t h, int64_t w, int pad_h, int pad_w,
+                         const struct pc_window *win, float *dst, int64_t blk, int64_t r)
+{
+    const int sw = win->sw;
+    const int64_t q = win->q;
+    int64_t ih, iw_lo, iw_hi;
+    float *row = window_row(h, w, pad_h, pad_w, win, dst, blk, r, &ih, &iw_lo, &iw_hi);
+    if (!row)
+        return;
+    const float *px = src + (blk * h + ih) * w * PC_VL;
+    if (sw == 1) {
+        if (iw_hi > iw_lo)
+            memcpy(row + (iw_lo + pad_w - win->col0) * PC_VL, px + iw_lo * PC_VL,
+                   (size_t)((iw_hi - iw_lo) * PC_VL) * sizeof(float));
+        return;
+    }
+    for (int64_t iw = iw_lo; iw < iw_hi; iw++) {
+        const int64_t col = iw + pad_w - win->col0;
+        memcpy(row + ((col % sw) * q + col / sw) * PC_VL, px + iw * PC_VL,
+               PC_VL * sizeof(float));
+    }
+}
+
 void pc_pack_window(const float *src, int64_t channels, int64_t h, int64_t w, int pad_h,
                     int pad_w, const struct pc_window *win, float *dst, int64_t blk0,
                     int64_t blk1)
@@ -238,24 +280,32 @@ void pc_direct_window(const struct dlas_conv_desc *d, struct pc_window *w, int64
     pc_tap_offsets(d, w, tap_off);
 }
 
-void pc_pack_image_rows(const float *in, const struct dlas_conv_desc *d, int64_t cpg,
-                        const struct pc_window *win, int64_t ig, float *dst, int64_t r0,
-                        int64_t r1)
+void pc_pack_image_rows(const float *in, int in_c16, const struct dlas_conv_desc *d,
+                        int64_t cpg, const struct pc_window *win, int64_t ig, float *dst,
+                        int64_t r0, int64_t r1)
 {
     const int64_t n = ig / d->groups, g = ig % d->groups;
+    if (in_c16) { /* groups == 1 */
+        const int64_t nblk = pc_ceil_div(d->in_c, PC_VL), hw = d->in_h * d->in_w;
+        const float *src = in + n * nblk * hw * PC_VL;
+        for (int64_t b = 0; b < nblk; b++)
+            for (int64_t r = r0; r < r1; r++)
+                pack_row_c16(src, d->in_h, d->in_w, d->pad_h, d->pad_w, win, dst, b, r);
+        return;
+    }
     const float *src = in + (n * d->in_c + g * cpg) * d->in_h * d->in_w;
     pc_pack_window_rows(src, cpg, d->in_h, d->in_w, d->pad_h, d->pad_w, win, dst, r0, r1);
 }
 
-void pc_pack_batch_rows(const float *in, const struct dlas_conv_desc *d, int64_t cpg,
-                        const struct pc_window *win, int64_t img_floats, float *dst, int64_t r0,
-                        int64_t r1)
+void pc_pack_batch_rows(const float *in, int in_c16, const struct dlas_conv_desc *d,
+                        int64_t cpg, const struct pc_window *win, int64_t img_floats,
+                        float *dst, int64_t r0, int64_t r1)
 {
     const int64_t rows = win->rows;
     while (r0 < r1) {
         int64_t ig = r0 / rows, r = r0 % rows;
         int64_t end = r1 - r0 < rows - r ? r + (r1 - r0) : rows;
-        pc_pack_image_rows(in, d, cpg, win, ig, dst + ig * img_floats, r, end);
+        pc_pack_image_rows(in, in_c16, d, cpg, win, ig, dst + ig * img_floats, r, end);
         r0 += end - r;
     }
 }
@@ -427,6 +477,37 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
                             act);
 }
 
+void pc_store_tile_c16(const float *tile, int64_t ps, int vw, int nrows, int ncols, int64_t nc,
+                       float *dst, const float *res, int64_t bstride, int64_t row_stride, int act)
+{
+    for (int64_t c0 = 0; c0 < nc; c0 += PC_VL)
+        for (int r = 0; r < nrows; r++)
+            for (int k = 0; k < ncols; k++) {
+                const float *t = tile + (int64_t)(r * vw + k) * ps + c0;
+                const int64_t at = c0 / PC_VL * bstride + (r * row_stride + k) * PC_VL;
+#if defined(__AVX512F__)
+                finish_row(_mm512_loadu_ps(t), res ? res + at : NULL, dst + at,
+                           (__mmask16)0xffff, act);
+#else
+                for (int l = 0; l < PC_VL; l++)
+                    dst[at + l] = pc_act1(t[l] + (res ? res[at + l] : 0.0f), act);
+#endif
+            }
+}
+
+void pc_add_c16_to_tile(float *tile, int64_t ps, int vw, int nrows, int ncols, int64_t nc,
+                        const float *res, int64_t bstride, int64_t row_stride)
+{
+    for (int64_t c0 = 0; c0 < nc; c0 += PC_VL)
+        for (int r = 0; r < nrows; r++)
+            for (int k = 0; k < ncols; k++) {
+                float *t = tile + (int64_t)(r * vw + k) * ps + c0;
+                const float *q = res + c0 / PC_VL * bstride + (r * row_stride + k) * PC_VL;
+                for (int l = 0; l < PC_VL; l++)
+                    t[l] += q[l];
+            }
+}
+
 void pc_kargs_init(struct pc_kargs *a, const struct dlas_conv_desc *d, int64_t cpg,
                    const int64_t *tap_off, const struct pc_window *win, float *tile, int lanes)
 {
@@ -442,4 +523,5 @@ void pc_kargs_init(struct pc_kargs *a, const struct dlas_conv_desc *d, int64_t c
     a->row_stride = d->stride_h * pc_window_rowlen(win);
     a->out = tile;
     a->out_ps = lanes;
+    a->pf_blocks = 0;
 }

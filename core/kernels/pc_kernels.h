@@ -197,18 +197,19 @@ void pc_tap_offsets(const struct dlas_conv_desc *d, const struct pc_window *w, i
 void pc_direct_window(const struct dlas_conv_desc *d, struct pc_window *w, int64_t *tap_off);
 
 /* Window rows [r0, r1) of image-group ig (image ig / groups, group
- * ig % groups) of `in` (NCHW, layer d, cpg channels a group) into dst, the
- * start of that image-group's packed window. */
-void pc_pack_image_rows(const float *in, const struct dlas_conv_desc *d, int64_t cpg,
-                        const struct pc_window *win, int64_t ig, float *dst, int64_t r0,
-                        int64_t r1);
+ * ig % groups) of `in` (NCHW, layer d, cpg channels a group; or, in_c16,
+ * DLAS_LAYOUT_C16 with groups == 1) into dst, the start of that
+ * image-group's packed window. */
+void pc_pack_image_rows(const float *in, int in_c16, const struct dlas_conv_desc *d,
+                        int64_t cpg, const struct pc_window *win, int64_t ig, float *dst,
+                        int64_t r0, int64_t r1);
 
 /* Rows [r0, r1) of the row space (image, group, window row) of a batch:
- * each (image, group) packs the group's cpg channels of `in` (NCHW, layer d)
- * into its own img_floats slot of dst. */
-void pc_pack_batch_rows(const float *in, const struct dlas_conv_desc *d, int64_t cpg,
-                        const struct pc_window *win, int64_t img_floats, float *dst, int64_t r0,
-                        int64_t r1);
+ * each (image, group) packs the group's cpg channels of `in` (laid out as
+ * pc_pack_image_rows says) into its own img_floats slot of dst. */
+void pc_pack_batch_rows(const float *in, int in_c16, const struct dlas_conv_desc *d,
+                        int64_t cpg, const struct pc_window *win, int64_t img_floats,
+                        float *dst, int64_t r0, int64_t r1);
 
 /* ---- the register-blocked micro-kernel --------------------------------- */
 
@@ -231,6 +232,9 @@ struct pc_kargs {
     const int64_t *tap_off;
     int ntaps, nblk, cb_last;
     int64_t blk_stride, row_stride, out_ps;
+    /* blocks ahead whose input lines the kernel asks for as it starts a
+     * block (0: none): for an input read in place rather than packed */
+    int pf_blocks;
 };
 typedef void (*pc_kernel_fn)(const struct pc_kargs *a);
 
@@ -359,6 +363,22 @@ void pc_scatter_tile(const float *tile, int64_t ps, int vh, int vw, int nrows, i
                      int64_t nc, float *dst, const float *res, int64_t cstride,
                      int64_t row_stride, int act);
 
+/* pc_scatter_tile's job for a DLAS_LAYOUT_C16 dst: channels [0, nc) of the
+ * tile's pixels (row r, column k at dst + (r * row_stride + k) * 16 within
+ * a block, bstride floats from one block of 16 channels to the next), each
+ * pixel's 16 channels one store; res laid out as dst. The lanes of a last
+ * block past nc get what the tile holds there. Bit for bit the values
+ * pc_scatter_tile stores. */
+void pc_store_tile_c16(const float *tile, int64_t ps, int vw, int nrows, int ncols, int64_t nc,
+                       float *dst, const float *res, int64_t bstride, int64_t row_stride, int act);
+
+/* tile += res, a DLAS_LAYOUT_C16 residual laid out as pc_store_tile_c16's
+ * dst, over the tile's channels [0, nc) (whole vectors of 16): one add a
+ * value, so that scattering the sum gives the bits of a scatter that adds
+ * an NCHW residual. */
+void pc_add_c16_to_tile(float *tile, int64_t ps, int vw, int nrows, int ncols, int64_t nc,
+                        const float *res, int64_t bstride, int64_t row_stride);
+
 /* Asks for the lines of the nrows x ncols pixels of nc channels at p (laid
  * out as pc_scatter_tile's dst) to be brought into L1 for reading. A
  * block's residual, read by pc_scatter_tile when the block's multiply-adds
@@ -410,14 +430,20 @@ int pc_direct_blocking(const struct dlas_conv_desc *d, int64_t opg, int *vh, int
 void pc_kargs_init(struct pc_kargs *a, const struct dlas_conv_desc *d, int64_t cpg,
                    const int64_t *tap_off, const struct pc_window *win, float *tile, int lanes);
 
+/* pc_direct_rows' layouts: dst, res in DLAS_LAYOUT_C16 (else NCHW) */
+#define PC_OUT_C16 1
+#define PC_RES_C16 2
+
 /* Output rows [oh0, oh0 + vh) of one block of nc output channels from img,
  * an image's window packed like win: VH x VW register blocks, a short last
  * row block one row at a time, each scattered to dst (the block's first
- * channel plane of out_h x out_w) with activation act, after adding res
- * (laid out as dst; NULL: none). a: from pc_kargs_init, with w and bias
- * set. */
+ * channel plane of out_h x out_w; PC_OUT_C16 in layouts: its first block
+ * of 16 channels in DLAS_LAYOUT_C16) with activation act, after adding res
+ * (the block's first plane, or with PC_RES_C16 its first block of 16
+ * channels; NULL: none; a C16 res with a C16 dst only). a: from
+ * pc_kargs_init, with w and bias set. */
 void pc_direct_rows(struct pc_kargs *a, const struct dlas_conv_desc *d, const struct pc_window *win,
                     const float *img, int64_t oh0, int vh, int vw, int b, int64_t nc, float *dst,
-                    const float *res, int act);
+                    const float *res, int act, int layouts);
 
 #endif

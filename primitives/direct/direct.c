@@ -43,6 +43,16 @@ struct direct_state {
     /* a view that takes a prologue (run_prologue): pl read from a thread's
      * scratch row (dp_planes_scratch); tap_off NULL where it does not */
     struct dp_planes pro;
+    /* layouts (set_layouts): input, output and residual in
+     * DLAS_LAYOUT_C16; in_view: the input is the packed window itself (a
+     * 1x1 kernel, stride 1, no padding), nothing to pack. A C16 layout runs
+     * on the window path, so a planes state keeps what prepare chose for
+     * NCHW in nchw (planes, vh, vw, img_floats) to return to. */
+    int in_c16, out_c16, res_c16, in_view;
+    struct {
+        int planes, vh, vw;
+        int64_t img_floats;
+    } nchw;
 };
 
 /* ---- parameters ---------------------------------------------------------- */
@@ -228,7 +238,81 @@ static int direct_prepare(const struct dlas_host *host, const struct dlas_backen
         pc_direct_window(d, &s->win, s->pk.tap_off);
         s->img_floats = s->pk.nblk * pc_window_block(&s->win);
     }
+    s->nchw.planes = s->planes;
+    s->nchw.vh = s->vh;
+    s->nchw.vw = s->vw;
+    s->nchw.img_floats = s->img_floats;
     *state = s;
+    return DLAS_OK;
+}
+
+/* ---- layouts ----------------------------------------------------------------- */
+
+/* 1 when layer d's whole padded input, packed as a window, is the C16
+ * tensor itself: a 1x1 kernel at stride 1 without padding. */
+static int window_is_input(const struct dlas_conv_desc *d, const struct pc_window *w)
+{
+    return d->kh == 1 && d->kw == 1 && d->stride_h == 1 && d->stride_w == 1 && !d->pad_h &&
+           !d->pad_w && w->rows == d->in_h && w->cols == d->in_w && w->sw == 1 &&
+           w->q == d->in_w;
+}
+
+static int layout_ok(int l) { return l == DLAS_LAYOUT_NCHW || l == DLAS_LAYOUT_C16; }
+
+/* A C16 input runs on the window path (the planes path reads NCHW): a
+ * planes state takes a register block for the weights it packed (B
+ * vectors) and the whole padded input as its window. The planes path
+ * writes C16 where its residual is laid out as its output. One group only:
+ * a group's channels must start a block of 16. A C16 output adds a C16
+ * residual only; an NCHW output either (a C16 residual lies as the
+ * kernel's tile does, which adds it before the transposition). */
+static int direct_set_layouts(void *state, int in_layout, int out_layout, int res_layout)
+{
+    struct direct_state *s = state;
+    const struct dlas_conv_desc *d = &s->conv.d;
+    if (!layout_ok(in_layout) || !layout_ok(out_layout) || !layout_ok(res_layout))
+        return dlas_error(DLAS_ERR_INVALID, NAME ": layouts %d, %d, %d", in_layout, out_layout,
+                          res_layout);
+    const int in_c16 = in_layout == DLAS_LAYOUT_C16, out_c16 = out_layout == DLAS_LAYOUT_C16;
+    const int res_c16 = res_layout == DLAS_LAYOUT_C16;
+    if (out_c16 && !res_c16)
+        return dlas_error(DLAS_ERR_UNSUPPORTED, NAME ": a C16 output with an NCHW residual");
+    if (!in_c16 && !out_c16 && !res_c16) {
+        s->planes = s->nchw.planes;
+        s->vh = s->nchw.vh;
+        s->vw = s->nchw.vw;
+        s->img_floats = s->nchw.img_floats;
+        s->in_c16 = s->out_c16 = s->res_c16 = s->in_view = 0;
+        return DLAS_OK;
+    }
+    if (d->groups != 1)
+        return dlas_error(DLAS_ERR_UNSUPPORTED, NAME ": the C16 layout with %d groups",
+                          d->groups);
+    int vh = s->nchw.vh, vw = s->nchw.vw, b = s->pk.b;
+    if (s->nchw.planes && !in_c16 && out_c16 == res_c16) {
+        s->planes = 1;
+        s->vh = vh;
+        s->vw = vw;
+        s->img_floats = s->nchw.img_floats;
+        s->in_c16 = s->in_view = 0;
+        s->out_c16 = s->res_c16 = out_c16;
+        return DLAS_OK;
+    }
+    if (s->nchw.planes) {
+        vh = vw = 0;
+        if (pc_direct_blocking(d, d->out_c, &vh, &vw, &b) || b != s->pk.b)
+            return dlas_error(DLAS_ERR_UNSUPPORTED,
+                              NAME ": no window kernel for %d channel vectors", s->pk.b);
+        pc_direct_window(d, &s->win, s->pk.tap_off);
+    }
+    s->planes = 0;
+    s->vh = vh;
+    s->vw = vw;
+    s->img_floats = s->pk.nblk * pc_window_block(&s->win);
+    s->in_c16 = in_c16;
+    s->out_c16 = out_c16;
+    s->res_c16 = res_c16;
+    s->in_view = in_c16 && window_is_input(d, &s->win);
     return DLAS_OK;
 }
 
@@ -248,6 +332,8 @@ static size_t direct_workspace(void *state, int64_t batch)
      * copy of one image-group a thread; a view packs nothing, but run()
      * takes a workspace all the same */
     const int t = pc_threads(&s->conv.be);
+    if (s->in_view)
+        return 64;
     int64_t floats = pc_pack_ws_floats(t, batch, s->conv.d.groups * s->img_floats);
     if (pc_band_images(t, s->img_floats) >= 1 && t * s->img_floats > floats)
         floats = t * s->img_floats;
@@ -286,7 +372,8 @@ static void pack_rows(const void *ctx, float *ws, int64_t r0, int64_t r1)
     if (s->planes) /* a view has no rows to pack (its range is empty) */
         dp_planes_pack_rows(c->in, &s->conv.d, &s->pl, ws, r0, r1);
     else
-        pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, ws, r0, r1);
+        pc_pack_batch_rows(c->in, s->in_c16, &s->conv.d, s->conv.cpg, &s->win, s->img_floats,
+                           ws, r0, r1);
 }
 
 /* Band packing: the window rows that row block rb of image-group ig reads,
@@ -306,15 +393,15 @@ static const float *band_rows(const struct run_ctx *c, int64_t ig, int64_t rb)
     int64_t r1 = (oh1 - 1) * d->stride_h + (int64_t)(d->kh - 1) * d->dil_h + 1;
     r1 = r1 < s->win.rows ? r1 : s->win.rows;
     if (b->ig != ig || r1 < b->r0 || r0 > b->r1) { /* none of them held */
-        pc_pack_image_rows(c->in, d, s->conv.cpg, &s->win, ig, own, r0, r1);
+        pc_pack_image_rows(c->in, s->in_c16, d, s->conv.cpg, &s->win, ig, own, r0, r1);
         b->ig = ig;
         b->r0 = r0;
         b->r1 = r1;
     } else { /* some: pack the rest, on either side */
         if (r0 < b->r0)
-            pc_pack_image_rows(c->in, d, s->conv.cpg, &s->win, ig, own, r0, b->r0);
+            pc_pack_image_rows(c->in, s->in_c16, d, s->conv.cpg, &s->win, ig, own, r0, b->r0);
         if (r1 > b->r1)
-            pc_pack_image_rows(c->in, d, s->conv.cpg, &s->win, ig, own, b->r1, r1);
+            pc_pack_image_rows(c->in, s->in_c16, d, s->conv.cpg, &s->win, ig, own, b->r1, r1);
         b->r0 = r0 < b->r0 ? r0 : b->r0;
         b->r1 = r1 > b->r1 ? r1 : b->r1;
     }
@@ -356,6 +443,7 @@ static void compute_items(const void *ctx, const float *ws, int64_t i0, int64_t 
     float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
     struct pc_kargs a;
     pc_kargs_init(&a, d, s->conv.cpg, s->pk.tap_off, &s->win, tile, lanes);
+    a.pf_blocks = s->in_view ? 2 : 0;
     const int64_t ohw = d->out_h * d->out_w;
     for (int64_t it = i0; it < i1; it++) {
         int64_t ig = it / per_img, k = it % per_img, ob, rb;
@@ -371,25 +459,30 @@ static void compute_items(const void *ctx, const float *ws, int64_t i0, int64_t 
             dp_planes_row(&s->pro, d, prologue_row(c, n, rb), s->pk.w + ob * s->pk.ob_floats,
                           s->pk.bias ? s->pk.bias + ob * lanes : NULL, rb,
                           s->conv.opg - ob * lanes < lanes ? s->conv.opg - ob * lanes : lanes,
-                          c->out + n * d->out_c * ohw + ob * lanes * ohw, NULL, c->pf_out);
+                          c->out + n * d->out_c * ohw + ob * lanes * ohw, NULL, c->pf_out, 0);
             continue;
         }
         const float *img = s->planes && s->pl.view
                                ? c->in + (n * d->in_c + g * s->conv.cpg) * d->in_h * d->in_w
-                           : c->copies ? band_rows(c, ig, rb)
-                                       : ws + ig * s->img_floats;
+                           : s->in_view ? c->in + ig * s->img_floats
+                           : c->copies  ? band_rows(c, ig, rb)
+                                        : ws + ig * s->img_floats;
         a.w = s->pk.w + (g * s->pk.n_ob + ob) * s->pk.ob_floats;
         a.bias = s->pk.bias ? s->pk.bias + (g * s->pk.n_ob + ob) * lanes : NULL;
         int64_t oc0 = ob * lanes, nc = s->conv.opg - oc0 < lanes ? s->conv.opg - oc0 : lanes;
+        /* C16 (groups == 1): the first of the block's vectors of 16 channels */
+        const int64_t at16 = (n * pc_ceil_div(d->out_c, PC_VL) + oc0 / PC_VL) * ohw * PC_VL;
         const int64_t at = (n * d->out_c + g * s->conv.opg + oc0) * ohw;
-        float *dst_c = c->out + at;
-        const float *res_c = c->res ? c->res + at : NULL;
+        float *dst_c = c->out + (s->out_c16 ? at16 : at);
+        const float *res_c = c->res ? c->res + (s->res_c16 ? at16 : at) : NULL;
         if (s->planes) {
-            dp_planes_row(&s->pl, d, img, a.w, a.bias, rb, nc, dst_c, res_c, c->pf_out);
+            dp_planes_row(&s->pl, d, img, a.w, a.bias, rb, nc, dst_c, res_c, c->pf_out,
+                          s->out_c16);
             continue;
         }
         pc_direct_rows(&a, d, &s->win, img, rb * s->vh, s->vh, s->vw, s->pk.b, nc, dst_c, res_c,
-                       d->activation);
+                       d->activation,
+                       (s->out_c16 ? PC_OUT_C16 : 0) | (s->res_c16 ? PC_RES_C16 : 0));
     }
 }
 
@@ -401,8 +494,9 @@ static int direct_run_residual(void *state, int64_t batch, const float *in, cons
     if (rc || !batch)
         return rc;
     const struct dlas_conv_desc *d = &s->conv.d;
-    const int64_t pack_rows_n =
-        s->planes ? (s->pl.view ? 0 : s->pl.cpg * s->pl.rows) : s->win.rows;
+    const int64_t pack_rows_n = s->planes    ? (s->pl.view ? 0 : s->pl.cpg * s->pl.rows)
+                                : s->in_view ? 0
+                                             : s->win.rows;
     const int64_t items = batch * d->groups * s->pk.n_ob * pc_ceil_div(d->out_h, s->vh);
     const int64_t out_bytes = batch * d->out_c * d->out_h * d->out_w * (int64_t)sizeof(float);
     struct run_ctx c = {s, in, res, out, out_bytes > DP_PREFETCH_OUT_BYTES, NULL, NULL, NULL,
@@ -419,7 +513,7 @@ static int direct_run_residual(void *state, int64_t batch, const float *in, cons
     /* band packing: rows outermost, channel blocks, on several threads */
     struct band bands[DIRECT_MAX_BANDS];
     const int threads = pc_threads(&s->conv.be);
-    if (s->order == ORDER_ROWS && !s->planes && threads <= DIRECT_MAX_BANDS &&
+    if (s->order == ORDER_ROWS && !s->planes && !s->in_view && threads <= DIRECT_MAX_BANDS &&
         pc_band_images(threads, s->img_floats) >= 1) {
         for (int i = 0; i < threads; i++)
             bands[i].ig = -1;
@@ -440,15 +534,16 @@ static int direct_run(void *state, int64_t batch, const float *in, float *out, v
 
 static int direct_takes_prologue(const void *state)
 {
-    return state && ((const struct direct_state *)state)->pro.tap_off != NULL;
+    const struct direct_state *s = state;
+    return s && s->pro.tap_off != NULL && !s->in_c16 && !s->out_c16 && !s->res_c16;
 }
 
 static int direct_run_prologue(void *state, int64_t batch, const struct dlas_conv_prologue *in,
                                float *out, void *ws, struct dlas_profile *prof)
 {
     const struct direct_state *s = state;
-    if (!direct_takes_prologue(s) || (batch && (!in || !in->chan || !in->bstride || !in->scale ||
-                                                !in->shift)))
+    if (!direct_takes_prologue(s) ||
+        (batch && (!in || !in->chan || !in->bstride || !in->scale || !in->shift)))
         return dlas_error(DLAS_ERR_INVALID, NAME ": run_prologue on a state that does not take "
                                                  "one, or without its input");
     int rc = pc_check_run(NAME, s, batch, batch ? in->chan[0] : NULL, out, ws);
@@ -480,10 +575,11 @@ static const struct dlas_primitive_ops direct_ops = {
     .workspace = direct_workspace,
     .run = direct_run,
     .release = direct_release,
-    .flags = DLAS_PRIM_ACTIVATION | DLAS_PRIM_RESIDUAL | DLAS_PRIM_PROLOGUE,
+    .flags = DLAS_PRIM_ACTIVATION | DLAS_PRIM_RESIDUAL | DLAS_PRIM_PROLOGUE | DLAS_PRIM_C16,
     .run_residual = direct_run_residual,
     .takes_prologue = direct_takes_prologue,
     .run_prologue = direct_run_prologue,
+    .set_layouts = direct_set_layouts,
 };
 
 static const struct dlas_component components[] = {

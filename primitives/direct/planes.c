@@ -94,7 +94,7 @@ void dp_planes_pack_rows(const float *in, const struct dlas_conv_desc *d,
 
 void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, const float *img,
                    const float *w, const float *bias, int64_t oh, int64_t nc, float *dst,
-                   const float *res, int pf_out)
+                   const float *res, int pf_out, int c16)
 {
     float tile[PC_MAX_ACC * PC_VL] __attribute__((aligned(64)));
     const int64_t ohw = d->out_h * d->out_w, tile_bs = (int64_t)p->vw * PC_VL;
@@ -111,14 +111,25 @@ void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, co
     a.ntaps = p->ntaps;
     a.pf_taps = p->pf_taps;
     const float *row = img + oh * d->stride_h * p->cols;
-    if (pf_out)
+    if (pf_out && !c16)
         pc_prefetch_out(dst + oh * d->out_w, nc, d->out_w, ohw);
     for (int64_t ow0 = 0; ow0 < d->out_w; ow0 += p->vw) {
         const int nw = d->out_w - ow0 < p->vw ? (int)(d->out_w - ow0) : p->vw;
         a.in = row + ow0 * d->stride_w;
-        if (res)
+        if (res && !c16)
             pc_prefetch_tile(res + oh * d->out_w + ow0, nc, 1, nw, ohw, d->out_w);
         pw_conv_kernel(nw, p->b, d->stride_w)(&a);
+        if (c16) { /* the tile's vectors are C16 already: 16 floats a pixel */
+            const int64_t at = (oh * d->out_w + ow0) * PC_VL;
+            for (int v = 0; v < nb; v++) {
+                const int64_t c0 = (int64_t)v * PC_VL, ncv = nc - c0 < PC_VL ? nc - c0 : PC_VL;
+                const int64_t vat = v * ohw * PC_VL + at;
+                pc_store_tile_c16(tile + v * tile_bs, PC_VL, nw, 1, nw, ncv, dst + vat,
+                                  res ? res + vat : NULL, ohw * PC_VL, d->out_w,
+                                  res ? d->activation : DLAS_ACT_NONE);
+            }
+            continue;
+        }
         /* each vector's pixels are 16 floats apart in the tile */
         for (int v = 0; v < nb; v++) {
             const int64_t c0 = (int64_t)v * PC_VL, ncv = nc - c0 < PC_VL ? nc - c0 : PC_VL;

@@ -88,11 +88,12 @@ void dp_planes_pack_rows(const float *in, const struct dlas_conv_desc *d,
 
 /* Output row oh of nc channels (at most b * 16) from one image's group of
  * planes, weights w and bias (b * 16 floats, or NULL) as pc_blocked packs
- * them, into dst (the first of those channels' planes, NCHW), adding res
- * (laid out as dst, or NULL) before the activation; pf_out: ask for the
- * row's output lines first (DP_PREFETCH_OUT_BYTES). */
+ * them, into dst (the first of those channels' planes, NCHW; c16: their
+ * first block of 16 in DLAS_LAYOUT_C16), adding res (laid out as dst, or
+ * NULL) before the activation; pf_out: ask for the row's output lines
+ * first (DP_PREFETCH_OUT_BYTES). */
 void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, const float *img,
                    const float *w, const float *bias, int64_t oh, int64_t nc, float *dst,
-                   const float *res, int pf_out);
+                   const float *res, int pf_out, int c16);
 
 #endif

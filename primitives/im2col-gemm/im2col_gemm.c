@@ -424,6 +424,7 @@ static const struct dlas_primitive_ops ig_ops = {
     NULL, /* run_residual: the plan adds residuals */
     NULL, /* takes_prologue */
     NULL, /* run_prologue: the plan runs a batchnorm before it as a pass */
+    NULL, /* set_layouts: NCHW only */
 };
 
 static const struct dlas_component components[] = {

@@ -700,6 +700,7 @@ static const struct dlas_primitive_ops direct_ops = {
     NULL, /* run_residual: the plan adds residuals */
     NULL, /* takes_prologue */
     NULL, /* run_prologue: the plan runs a batchnorm before it as a pass */
+    NULL, /* set_layouts: NCHW only */
 };
 
 static const struct dlas_primitive_ops gemm_ops = {
@@ -716,6 +717,7 @@ static const struct dlas_primitive_ops gemm_ops = {
     NULL, /* run_residual: the plan adds residuals */
     NULL, /* takes_prologue */
     NULL, /* run_prologue: the plan runs a batchnorm before it as a pass */
+    NULL, /* set_layouts: NCHW only */
 };
 
 static const struct dlas_component components[] = {

@@ -307,6 +307,7 @@ static const struct dlas_primitive_ops pw_ops = {
     pw_run_residual,
     NULL, /* takes_prologue */
     NULL, /* run_prologue: the plan runs a batchnorm before it as a pass */
+    NULL, /* set_layouts: NCHW only */
 };
 
 static const struct dlas_component components[] = {

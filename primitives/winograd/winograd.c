@@ -351,7 +351,7 @@ static void pack_rows(const void *ctx, float *packed, int64_t r0, int64_t r1)
 {
     const struct run_ctx *c = ctx;
     const struct wino_state *s = c->s;
-    pc_pack_batch_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, packed, r0, r1);
+    pc_pack_batch_rows(c->in, 0, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, packed, r0, r1);
 }
 
 /* M[xi] of output block ob (m_xi: where it goes, a tile's B*16 after
@@ -565,7 +565,7 @@ static void pack_band(const struct run_ctx *c, float *own, int64_t n0, int64_t t
         const int64_t b = (t1 < (n + 1) * s->tiles ? t1 : (n + 1) * s->tiles) - n * s->tiles;
         const int64_t r0 = a / s->tiles_w * s->m, r1 = (b - 1) / s->tiles_w * s->m + s->a;
         for (int64_t g = 0; g < groups; g++)
-            pc_pack_image_rows(c->in, &s->conv.d, s->conv.cpg, &s->win, n * groups + g,
+            pc_pack_image_rows(c->in, 0, &s->conv.d, s->conv.cpg, &s->win, n * groups + g,
                                own + ((n - n0) * groups + g) * s->img_floats, r0, r1);
     }
 }

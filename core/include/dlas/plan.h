@@ -127,6 +127,15 @@ struct dlas_plan_options {
      * time includes it. 1 keeps it a pass of its own, to measure it.
      * Results are bit for bit the same either way. */
     int no_prologue;
+    /* With fuse: an activation stays in channel blocks of 16
+     * (DLAS_LAYOUT_C16, <dlas/plugin.h>) where the conv that writes it and
+     * every reader take that layout (DLAS_PRIM_C16: `direct`, one group):
+     * as a conv's input, or as the residual a conv adds. A layer split by
+     * rows on two threads then meets the other thread at two boundaries a
+     * block of 16 channels instead of two a channel. dlas_plan_layout says
+     * which; 1 keeps every activation NCHW, to measure it. Results are the
+     * same within float rounding. */
+    int no_c16;
 };
 void dlas_plan_options_default(struct dlas_plan_options *o); /* fuse = 1, the rest none */
 /* Fused mobile blocks in a plan, and "first > conv > conv [+ add]; ..."
@@ -172,6 +181,9 @@ const char *dlas_plan_layer_settings(const struct dlas_plan *p, int id);
 /* The node whose operator computes node id's output (a folded batchnorm,
  * an in-place relu, a flatten view), or -1 if id runs itself. */
 int dlas_plan_fused_into(const struct dlas_plan *p, int id);
+/* The layout (enum dlas_layout) in which the plan keeps node id's output:
+ * DLAS_LAYOUT_C16 between convs that take it (no_c16), else NCHW. */
+int dlas_plan_layout(const struct dlas_plan *p, int id);
 /* How conv node id computes, and where the plan converts between f32 and
  * uint8 around it: "fp32"; "int8-fake" (a quantised layer on an fp32
  * primitive: the plan fake-quantises its input); or "int8 A>B" for an int8

@@ -28,14 +28,15 @@ extern "C" {
 #endif
 
 #define DLAS_ABI_MAJOR 1
-#define DLAS_ABI_MINOR 8 /* 4: DLAS_PARAM_ALIAS and DLAS_PARAM_PATH in parameter specs;
+#define DLAS_ABI_MINOR 9 /* 4: DLAS_PARAM_ALIAS and DLAS_PARAM_PATH in parameter specs;
                             5: dlas_prune_options_from_params and the shared pruning
                             parameter rows DLAS_PRUNE_PARAMS_* (<dlas/prune.h>),
                             dlas_trainer_fit_steps (<dlas/train.h>);
                             6: run_residual and DLAS_PRIM_RESIDUAL for primitives;
                             7: wholes of pruning units: grouped convs' channels
                             (dlas_prune_units_find_wholes, <dlas/prune.h>);
-                            8: run_prologue and DLAS_PRIM_PROLOGUE for primitives */
+                            8: run_prologue and DLAS_PRIM_PROLOGUE for primitives;
+                            9: set_layouts and DLAS_PRIM_C16 for primitives */
 
 enum dlas_kind {
     DLAS_KIND_DATASET = 1,
@@ -411,7 +412,24 @@ struct dlas_primitive_ops {
     int (*takes_prologue)(const void *state);
     int (*run_prologue)(void *state, int64_t batch, const struct dlas_conv_prologue *in,
                         float *out, void *ws, struct dlas_profile *prof);
+    /* ABI 1.9, with DLAS_PRIM_C16: the layouts (enum dlas_layout) in which
+     * run() and run_residual() of this state read their input, write their
+     * output and read the residual from now on; DLAS_LAYOUT_NCHW for all
+     * three is what prepare() leaves (a caller that adds no residual passes
+     * the output's layout as res_layout). 0, or DLAS_ERR_UNSUPPORTED where the
+     * state cannot (the state is then as before). The caller asks workspace()
+     * again afterwards. Not for states that run int8 or a prologue. */
+    int (*set_layouts)(void *state, int in_layout, int out_layout, int res_layout);
 };
+/* Activation layouts a conv can read and write (set_layouts). C16: channels
+ * in blocks of 16, each pixel's 16 channels one vector: image n, channel c,
+ * pixel (y, x) at ((n * ceil(C / 16) + c / 16) * H * W + y * W + x) * 16 +
+ * c % 16. The lanes of the last block past C are never read, and what is
+ * written there is unspecified. A plan keeps a tensor in it where its
+ * producer and every reader take it, so that the two threads of a layer
+ * split by rows meet at two boundaries a block of 16 channels instead of two
+ * a channel. */
+enum dlas_layout { DLAS_LAYOUT_NCHW = 0, DLAS_LAYOUT_C16 = 1 };
 /* The primitive applies dlas_conv_desc.activation itself. A primitive for
  * a device backend must (the core has no pass of its own there). */
 #define DLAS_PRIM_ACTIVATION 0x1u
@@ -441,6 +459,16 @@ static inline int dlas_prim_runs_prologue(const struct dlas_primitive_ops *ops)
     return ops &&
            ops->size >= offsetof(struct dlas_primitive_ops, run_prologue) + sizeof ops->run_prologue &&
            (ops->flags & DLAS_PRIM_PROLOGUE) && ops->takes_prologue && ops->run_prologue;
+}
+/* The primitive can read and write DLAS_LAYOUT_C16 (set_layouts, ABI 1.9)
+ * on the states whose set_layouts() accepts it. */
+#define DLAS_PRIM_C16 0x10u
+/* 1 when a primitive's ops declare DLAS_PRIM_C16 (ABI 1.9) with set_layouts. */
+static inline int dlas_prim_sets_layouts(const struct dlas_primitive_ops *ops)
+{
+    return ops &&
+           ops->size >= offsetof(struct dlas_primitive_ops, set_layouts) + sizeof ops->set_layouts &&
+           (ops->flags & DLAS_PRIM_C16) && ops->set_layouts;
 }
 /* 1 when a primitive's ops declare DLAS_PRIM_INT8 (ABI 1.3) with run_int8. */
 static inline int dlas_prim_runs_int8(const struct dlas_primitive_ops *ops)
