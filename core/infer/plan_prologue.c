@@ -83,6 +83,15 @@ int plan_prologue_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
         p->bind[i].prologue = p->bind[i].prologue_into = -1;
     if (p->dev || !opt->fuse || opt->no_prologue)
         return DLAS_OK;
+    /* Where the threads divide the batch, the pass gives each thread whole
+     * images of its own, so no thread reads what another wrote and there is
+     * nothing for the prologue to save; what is left is the conv's own
+     * path, which lost there: DenseNet-121 at batch 16 took 1.02 of the
+     * separate pass's time (5 of 6 rounds), against 0.94 at batch 1
+     * (bench/README-ort.md, twenty-third stop). */
+    const int t = p->be->ops->parallel_for ? p->be->ops->threads(p->be->ctx) : 1;
+    if (t > 1 && p->max_batch % t == 0)
+        return DLAS_OK;
     for (int c = 0; c < p->n; c++) {
         const int k = prologue_of(p, c);
         if (k < 0)

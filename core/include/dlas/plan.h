@@ -124,8 +124,10 @@ struct dlas_plan_options {
      * and conv1, over a concatenation read in place). The batchnorm then
      * writes nothing and reads only the rows its conv's threads compute;
      * it reports itself fused into the conv (binding "prologue"), whose
-     * time includes it. 1 keeps it a pass of its own, to measure it.
-     * Results are bit for bit the same either way. */
+     * time includes it. Only where the backend's threads do not divide the
+     * plan's batch: where they do, the pass splits by images and hands
+     * nothing from one thread to another. 1 keeps it a pass of its own, to
+     * measure it. Results are bit for bit the same either way. */
     int no_prologue;
     /* With fuse: an activation stays in channel blocks of 16
      * (DLAS_LAYOUT_C16, <dlas/plugin.h>) where the conv that writes it and
