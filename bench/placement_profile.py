@@ -48,6 +48,9 @@ def main():
     ap.add_argument("--near", type=float, default=2.0,
                     help="a probe within this many times the shortest round trip is near (2.0)")
     ap.add_argument("--top", type=int, default=20, help="nodes to print (20)")
+    ap.add_argument("--plan-arg", action="append", default=[], metavar="ARG",
+                    help="one more bench_plan argument (repeat it: --plan-arg=--layout "
+                         "--plan-arg=nchw)")
     ap.add_argument("--json", help="write every round here")
     ap.add_argument("--from", dest="from_json", metavar="FILE",
                     help="read the rounds of an earlier --json instead of running")
@@ -98,6 +101,7 @@ def collect(ap, a):
     cmd = [exe] + dlas_args + ["--input", "%dx%dx%d" % (c, h, w), "--classes", str(classes),
                                "--batch", str(a.batch), "--threads", "2", "--primitives",
                                "direct,spatial-pack,winograd,grouped-spatial-pack,pointwise,im2col-gemm"]
+    cmd += a.plan_arg
     s = vs_ort.Server("dlas", cmd, env)
     reps = "2 9" if a.batch == 1 else "1 3"
     rounds = []
@@ -111,7 +115,7 @@ def collect(ap, a):
                        "probe_gflops": [p0["gflops"], p1["gflops"]], "ms": total,
                        "nodes": {n["name"]: [n["ms"], n.get("binding", "")] for n in prof["nodes"]}})
     s.close()
-    return {"model": a.model, "batch": a.batch, "rounds": rounds}
+    return {"model": a.model, "batch": a.batch, "plan_args": a.plan_arg, "rounds": rounds}
 
 
 def sides(run, near_x):

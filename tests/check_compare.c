@@ -1050,17 +1050,28 @@ static int c16_count(const struct dlas_plan *p, const struct dlas_graph *g)
     return k;
 }
 
-static struct dlas_plan *direct_plan(struct rig *rig, const struct dlas_graph *g,
-                                     const struct dlas_primitive_choice *pc, int64_t batch,
-                                     int no_c16)
+/* A plan over n choices (each layer: the first that takes it). */
+static struct dlas_plan *c16_plan(struct rig *rig, const struct dlas_graph *g,
+                                  const struct dlas_primitive_choice *pc, int n, int64_t batch,
+                                  int no_c16)
 {
     struct dlas_plan_options po;
     dlas_plan_options_default(&po);
     po.no_c16 = no_c16;
     struct dlas_plan *p;
-    ck_assert_msg(dlas_plan_create_ex(g, &rig->h, &rig->be, pc, 1, NULL, batch, &po, &p) == 0,
+    ck_assert_msg(dlas_plan_create_ex(g, &rig->h, &rig->be, pc, n, NULL, batch, &po, &p) == 0,
                   "%s", dlas_last_error());
     return p;
+}
+
+/* `direct`, except that it refuses a C16 input (set_layouts): a primitive
+ * that writes C16 but cannot read it */
+static const struct dlas_primitive_ops *direct_ops;
+static int refuse_c16_input(void *state, int in, int out, int res)
+{
+    if (in == DLAS_LAYOUT_C16)
+        return dlas_error(DLAS_ERR_UNSUPPORTED, "test: no C16 input");
+    return direct_ops->set_layouts(state, in, out, res);
 }
 
 /* A tensor stays in C16 only where its conv and every reader take it: a
@@ -1097,8 +1108,8 @@ START_TEST(test_c16_layout)
     struct dlas_params *pd;
     const struct dlas_primitive_choice direct = choice("direct", &pd);
     for (int64_t batch = 1; batch <= 3; batch++) {
-        struct dlas_plan *on = direct_plan(&rig, g, &direct, batch, 0),
-                         *off = direct_plan(&rig, g, &direct, batch, 1);
+        struct dlas_plan *on = c16_plan(&rig, g, &direct, 1, batch, 0),
+                         *off = c16_plan(&rig, g, &direct, 1, batch, 1);
         ck_assert_int_eq(dlas_plan_fused_into(on, dlas_graph_find(g, "add")), d);
         ck_assert_int_eq(dlas_plan_fused_into(on, out), h);
         const int want[][2] = {{a, 1}, {y, 1}, {b, 1}, {yb, 1}, {c, 1}, {d, 0}, {sum, 0},
@@ -1115,6 +1126,23 @@ START_TEST(test_c16_layout)
         dlas_plan_free(on);
         dlas_plan_free(off);
     }
+    /* a primitive that refuses its layouts keeps NCHW, and so do the
+     * chains through it: here every conv that would read C16 refuses, so
+     * nothing stays C16, and the results do not change */
+    direct_ops = direct.comp->ops;
+    struct dlas_primitive_ops refusing = *direct_ops;
+    refusing.set_layouts = refuse_c16_input;
+    struct dlas_component rc = *direct.comp;
+    rc.ops = &refusing;
+    const struct dlas_primitive_choice picky = {"direct", &rc, direct.params};
+    for (int64_t batch = 1; batch <= 2; batch++) {
+        struct dlas_plan *on = c16_plan(&rig, g, &picky, 1, batch, 0),
+                         *off = c16_plan(&rig, g, &direct, 1, batch, 1);
+        ck_assert_int_eq(c16_count(on, g), 0);
+        same_bits(on, off, g, batch, 81 + (uint64_t)batch);
+        dlas_plan_free(on);
+        dlas_plan_free(off);
+    }
     dlas_graph_free(g);
     /* ResNet-50's bottlenecks: every conv's output but the stem's (a max
      * pool reads it) and the last block's sum (the global pool's input) */
@@ -1124,14 +1152,39 @@ START_TEST(test_c16_layout)
     for (int i = 0; i < dlas_graph_n_nodes(g); i++)
         convs += dlas_graph_node(g, i)->op == DLAS_OP_CONV2D;
     for (int64_t batch = 1; batch <= 2; batch++) {
-        struct dlas_plan *on = direct_plan(&rig, g, &direct, batch, 0),
-                         *off = direct_plan(&rig, g, &direct, batch, 1);
+        struct dlas_plan *on = c16_plan(&rig, g, &direct, 1, batch, 0),
+                         *off = c16_plan(&rig, g, &direct, 1, batch, 1);
         ck_assert_int_eq(c16_count(on, g), convs - 2);
         ck_assert(plan_vs_ref(on, g, batch) < 1e-5);
         same_bits(on, off, g, batch, 61 + (uint64_t)batch);
         dlas_plan_free(on);
         dlas_plan_free(off);
     }
+    dlas_graph_free(g);
+    /* ResNet-18 on winograd (its 3x3 stride-1 layers) and direct (the rest):
+     * the two hand C16 to each other */
+    static const char *const r18[] = {"depth", "18", "style", "imagenet", NULL};
+    g = zoo_model(&rig.h, "resnet", r18, 3, 44, 40, 10);
+    struct dlas_params *pw;
+    const struct dlas_primitive_choice two[2] = {choice("winograd", &pw), direct};
+    convs = 0;
+    for (int i = 0; i < dlas_graph_n_nodes(g); i++)
+        convs += dlas_graph_node(g, i)->op == DLAS_OP_CONV2D;
+    for (int64_t batch = 1; batch <= 3; batch += 2) {
+        struct dlas_plan *on = c16_plan(&rig, g, two, 2, batch, 0),
+                         *off = c16_plan(&rig, g, two, 2, batch, 1);
+        int wino = 0;
+        for (int i = 0; i < dlas_graph_n_nodes(g); i++)
+            wino += dlas_graph_node(g, i)->op == DLAS_OP_CONV2D &&
+                    !strcmp(dlas_plan_binding(on, i), "winograd");
+        ck_assert_int_ge(wino, 10);
+        ck_assert_int_eq(c16_count(on, g), convs - 2);
+        ck_assert(plan_vs_ref(on, g, batch) < 1e-5);
+        same_bits(on, off, g, batch, 71 + (uint64_t)batch);
+        dlas_plan_free(on);
+        dlas_plan_free(off);
+    }
+    dlas_params_free(pw);
     dlas_params_free(pd);
     dlas_graph_free(g);
     rig_close(&rig);

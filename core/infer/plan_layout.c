@@ -15,11 +15,12 @@
  * A tensor is kept in C16 where the conv that writes it and every node
  * that reads it take C16: as a conv's input, or as the residual a conv
  * adds. Nothing converts: a conv that reads NCHW and writes C16 starts a
- * chain, one that reads C16 and writes NCHW ends it (ResNet's last block,
- * whose sum the global pool reads, adds a C16 residual and writes NCHW). A
- * conv that writes C16 needs its residual in C16. Every other reader (a
- * pool, a concatenation, a batchnorm, a fused block, the graph's output)
- * keeps NCHW. */
+ * chain, one that reads C16 and writes NCHW ends it, and a residual may lie
+ * either way (ResNet-18's first block adds the max pool's NCHW output and
+ * writes C16; the last block adds a C16 shortcut and writes NCHW for the
+ * global pool). Every other reader (a pool, a concatenation, a batchnorm, a
+ * fused block, the graph's output) keeps NCHW. A primitive that refuses a
+ * choice of layouts keeps NCHW on every side. */
 #include <stdlib.h>
 
 #include <dlas/quant.h>
@@ -50,33 +51,22 @@ static int reads_c16(const struct dlas_plan *p, int i, int j, const unsigned cha
 }
 
 /* Mark the tensors kept in C16 (c16[root]), given the convs refused so
- * far: start from every C16 conv's output and drop, until nothing changes,
- * those that a reader takes only in NCHW, and those of convs that add an
- * NCHW residual. */
+ * far: every C16 conv's output but those that some reader takes only in
+ * NCHW. (Whether a reader takes C16 depends on the reader alone, so one
+ * pass does it.) */
 static void mark(const struct dlas_plan *p, const unsigned char *refused, unsigned char *c16)
 {
     const int n = p->n;
     for (int i = 0; i < n; i++)
         c16[i] = c16_conv(p, i, refused);
     c16[p->root[n - 1]] = 0; /* the caller reads the output */
-    for (int changed = 1; changed;) {
-        changed = 0;
-        for (int i = 1; i < n; i++) {
-            const struct dlas_node *nd = dlas_graph_node(p->g, i);
-            for (int j = 0; j < nd->n_inputs; j++) {
-                const int r = p->root[nd->inputs[j]];
-                if (r == p->root[i] || !c16[r] || reads_c16(p, i, j, refused))
-                    continue; /* (a node fused into r reads r's buffer as r writes it) */
+    for (int i = 1; i < n; i++) {
+        const struct dlas_node *nd = dlas_graph_node(p->g, i);
+        for (int j = 0; j < nd->n_inputs; j++) {
+            const int r = p->root[nd->inputs[j]];
+            /* a node fused into r reads r's buffer as r writes it */
+            if (r != p->root[i] && !reads_c16(p, i, j, refused))
                 c16[r] = 0;
-                changed = 1;
-            }
-        }
-        for (int c = 0; c < n; c++) {
-            const int o = p->bind[c].residual;
-            if (o >= 0 && c16[c] && !c16[o]) {
-                c16[c] = 0;
-                changed = 1;
-            }
         }
     }
 }

@@ -113,8 +113,11 @@ void pc_direct_rows(struct pc_kargs *a, const struct dlas_conv_desc *d, const st
             if (out_c16) { /* a pixel's 16 channels are one line: no transposition */
                 const int64_t at = px * PC_VL;
                 pc_kernel(vh, nw, b)(a);
+                if (res && !res_c16)
+                    pc_add_nchw_to_tile(a->out, a->out_ps, nw, vh, nw, nc, res + px, ohw,
+                                        d->out_w);
                 pc_store_tile_c16(a->out, a->out_ps, nw, vh, nw, nc, dst + at,
-                                  res ? res + at : NULL, ohw * PC_VL, d->out_w, act);
+                                  res_c16 ? res + at : NULL, ohw * PC_VL, d->out_w, act);
                 continue;
             }
             if (res_c16) { /* a C16 residual lies as the tile does: add it there */

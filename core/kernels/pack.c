@@ -508,6 +508,15 @@ void pc_add_c16_to_tile(float *tile, int64_t ps, int vw, int nrows, int ncols, i
             }
 }
 
+void pc_add_nchw_to_tile(float *tile, int64_t ps, int vw, int nrows, int ncols, int64_t nc,
+                         const float *res, int64_t cstride, int64_t row_stride)
+{
+    for (int64_t c = 0; c < nc; c++)
+        for (int r = 0; r < nrows; r++)
+            for (int k = 0; k < ncols; k++)
+                tile[(int64_t)(r * vw + k) * ps + c] += res[c * cstride + r * row_stride + k];
+}
+
 void pc_kargs_init(struct pc_kargs *a, const struct dlas_conv_desc *d, int64_t cpg,
                    const int64_t *tap_off, const struct pc_window *win, float *tile, int lanes)
 {

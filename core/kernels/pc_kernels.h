@@ -378,6 +378,10 @@ void pc_store_tile_c16(const float *tile, int64_t ps, int vw, int nrows, int nco
  * an NCHW residual. */
 void pc_add_c16_to_tile(float *tile, int64_t ps, int vw, int nrows, int ncols, int64_t nc,
                         const float *res, int64_t bstride, int64_t row_stride);
+/* The same for an NCHW residual (pc_scatter_tile's dst layout), before a
+ * C16 store: a value at a time, across the channel planes. */
+void pc_add_nchw_to_tile(float *tile, int64_t ps, int vw, int nrows, int ncols, int64_t nc,
+                         const float *res, int64_t cstride, int64_t row_stride);
 
 /* Asks for the lines of the nrows x ncols pixels of nc channels at p (laid
  * out as pc_scatter_tile's dst) to be brought into L1 for reading. A
@@ -430,7 +434,8 @@ int pc_direct_blocking(const struct dlas_conv_desc *d, int64_t opg, int *vh, int
 void pc_kargs_init(struct pc_kargs *a, const struct dlas_conv_desc *d, int64_t cpg,
                    const int64_t *tap_off, const struct pc_window *win, float *tile, int lanes);
 
-/* pc_direct_rows' layouts: dst, res in DLAS_LAYOUT_C16 (else NCHW) */
+/* pc_direct_rows' layouts: dst, res in DLAS_LAYOUT_C16 (else NCHW; any
+ * pair) */
 #define PC_OUT_C16 1
 #define PC_RES_C16 2
 
@@ -440,8 +445,7 @@ void pc_kargs_init(struct pc_kargs *a, const struct dlas_conv_desc *d, int64_t c
  * channel plane of out_h x out_w; PC_OUT_C16 in layouts: its first block
  * of 16 channels in DLAS_LAYOUT_C16) with activation act, after adding res
  * (the block's first plane, or with PC_RES_C16 its first block of 16
- * channels; NULL: none; a C16 res with a C16 dst only). a: from
- * pc_kargs_init, with w and bias set. */
+ * channels; NULL: none). a: from pc_kargs_init, with w and bias set. */
 void pc_direct_rows(struct pc_kargs *a, const struct dlas_conv_desc *d, const struct pc_window *win,
                     const float *img, int64_t oh0, int vh, int vw, int b, int64_t nc, float *dst,
                     const float *res, int act, int layouts);

@@ -263,9 +263,10 @@ static int layout_ok(int l) { return l == DLAS_LAYOUT_NCHW || l == DLAS_LAYOUT_C
  * planes state takes a register block for the weights it packed (B
  * vectors) and the whole padded input as its window. The planes path
  * writes C16 where its residual is laid out as its output. One group only:
- * a group's channels must start a block of 16. A C16 output adds a C16
- * residual only; an NCHW output either (a C16 residual lies as the
- * kernel's tile does, which adds it before the transposition). */
+ * a group's channels must start a block of 16. A residual of the other
+ * layout than the output is added to the kernel's tile before it is
+ * stored (a C16 one lies as the tile does; an NCHW one is read across its
+ * planes). */
 static int direct_set_layouts(void *state, int in_layout, int out_layout, int res_layout)
 {
     struct direct_state *s = state;
@@ -275,8 +276,6 @@ static int direct_set_layouts(void *state, int in_layout, int out_layout, int re
                           res_layout);
     const int in_c16 = in_layout == DLAS_LAYOUT_C16, out_c16 = out_layout == DLAS_LAYOUT_C16;
     const int res_c16 = res_layout == DLAS_LAYOUT_C16;
-    if (out_c16 && !res_c16)
-        return dlas_error(DLAS_ERR_UNSUPPORTED, NAME ": a C16 output with an NCHW residual");
     if (!in_c16 && !out_c16 && !res_c16) {
         s->planes = s->nchw.planes;
         s->vh = s->nchw.vh;

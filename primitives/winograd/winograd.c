@@ -58,6 +58,7 @@ struct wino_state {
     int64_t u_bytes;       /* the transformed weights of one group */
     float *u;    /* [g][xi][ob][blk][c][B*16] */
     float *bias; /* [g][n_ob*B*16] or NULL */
+    int in_c16, out_c16, res_c16; /* layouts (set_layouts): DLAS_LAYOUT_C16 */
 };
 
 static const struct dlas_param_spec wino_params[] = {
@@ -351,7 +352,7 @@ static void pack_rows(const void *ctx, float *packed, int64_t r0, int64_t r1)
 {
     const struct run_ctx *c = ctx;
     const struct wino_state *s = c->s;
-    pc_pack_batch_rows(c->in, 0, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, packed, r0, r1);
+    pc_pack_batch_rows(c->in, s->in_c16, &s->conv.d, s->conv.cpg, &s->win, s->img_floats, packed, r0, r1);
 }
 
 /* M[xi] of output block ob (m_xi: where it goes, a tile's B*16 after
@@ -434,13 +435,14 @@ static void output_block(const struct run_ctx *c, int64_t g, int64_t ob, int64_t
     const int64_t ohw = d->out_h * d->out_w, oc0 = ob * lanes;
     float rows[4 * 16 * PC_VL] __attribute__((aligned(64))); /* m rows x 16 columns */
     int k = tiles_side_by_side(s, c0, nt, m);
-    if (c->res)
+    const int pf_res = c->res && !s->res_c16; /* a C16 residual is a line a pixel */
+    if (pf_res)
         prefetch_residual(s, c->res, g, oc0, c0, m, k * m);
     for (int64_t j = 0; j < nt;) {
         const struct tile_pos tp = tile_at(s, c0 + j, m);
         const int w = k * m;
         const int nk = j + k < nt ? tiles_side_by_side(s, c0 + j + k, nt - j - k, m) : 0;
-        if (c->res && nk)
+        if (pf_res && nk)
             prefetch_residual(s, c->res, g, oc0, c0 + j + k, m, nk * m);
         for (int64_t cb = 0; cb < lanes && oc0 + cb < s->conv.opg; cb += PC_VL) {
             const float *bias = s->bias ? s->bias + (g * s->n_ob + ob) * lanes + cb : NULL;
@@ -450,8 +452,29 @@ static void output_block(const struct run_ctx *c, int64_t g, int64_t ob, int64_t
             int64_t left = s->conv.opg - (oc0 + cb), nc = left < PC_VL ? left : PC_VL;
             const int64_t at = (tp.n * d->out_c + g * s->conv.opg + oc0 + cb) * ohw +
                                tp.oh0 * d->out_w + tp.ow0;
-            pc_scatter_tile(rows, PC_VL, m, w, tp.nr, k > 1 ? w : tp.nw, nc, c->out + at,
-                            c->res ? c->res + at : NULL, ohw, d->out_w, d->activation);
+            /* C16 (groups == 1): the tile's rows are already a line a pixel */
+            const int64_t at16 = ((tp.n * pc_ceil_div(d->out_c, PC_VL) + (oc0 + cb) / PC_VL) *
+                                      ohw +
+                                  tp.oh0 * d->out_w + tp.ow0) *
+                                 PC_VL;
+            const int ncols = k > 1 ? w : tp.nw;
+            const float *res = c->res ? c->res + (s->res_c16 ? at16 : at) : NULL;
+            if (s->out_c16) {
+                if (res && !s->res_c16) {
+                    pc_add_nchw_to_tile(rows, PC_VL, w, tp.nr, ncols, nc, res, ohw, d->out_w);
+                    res = NULL;
+                }
+                pc_store_tile_c16(rows, PC_VL, w, tp.nr, ncols, nc, c->out + at16, res,
+                                  ohw * PC_VL, d->out_w, d->activation);
+                continue;
+            }
+            if (res && s->res_c16) {
+                pc_add_c16_to_tile(rows, PC_VL, w, tp.nr, ncols, nc, res, ohw * PC_VL,
+                                   d->out_w);
+                res = NULL;
+            }
+            pc_scatter_tile(rows, PC_VL, m, w, tp.nr, ncols, nc, c->out + at, res,
+                            ohw, d->out_w, d->activation);
         }
         j += k;
         k = nk;
@@ -565,7 +588,7 @@ static void pack_band(const struct run_ctx *c, float *own, int64_t n0, int64_t t
         const int64_t b = (t1 < (n + 1) * s->tiles ? t1 : (n + 1) * s->tiles) - n * s->tiles;
         const int64_t r0 = a / s->tiles_w * s->m, r1 = (b - 1) / s->tiles_w * s->m + s->a;
         for (int64_t g = 0; g < groups; g++)
-            pc_pack_image_rows(c->in, 0, &s->conv.d, s->conv.cpg, &s->win, n * groups + g,
+            pc_pack_image_rows(c->in, s->in_c16, &s->conv.d, s->conv.cpg, &s->win, n * groups + g,
                                own + ((n - n0) * groups + g) * s->img_floats, r0, r1);
     }
 }
@@ -648,9 +671,43 @@ static int wino_run(void *state, int64_t batch, const float *in, float *out, voi
     return wino_run_residual(state, batch, in, NULL, out, ws, prof);
 }
 
-static const struct dlas_primitive_ops wino_ops =
-    PRIM_CONV_OPS_RESIDUAL("cpu", wino_supports, wino_prepare, wino_workspace, wino_run,
-                           wino_release, wino_run_residual);
+/* Layouts: the input is packed into the window either way (from C16 a
+ * pixel vector at a time), and the output transform's rows are a line a
+ * pixel, stored as they are in C16 or transposed into NCHW, where a C16
+ * residual is added before the transposition (an NCHW one, before a C16
+ * store, across its planes). One group only. */
+static int wino_set_layouts(void *state, int in_layout, int out_layout, int res_layout)
+{
+    struct wino_state *s = state;
+    const int ok = (unsigned)in_layout <= DLAS_LAYOUT_C16 &&
+                   (unsigned)out_layout <= DLAS_LAYOUT_C16 && (unsigned)res_layout <= DLAS_LAYOUT_C16;
+    if (!ok)
+        return dlas_error(DLAS_ERR_INVALID, NAME ": layouts %d, %d, %d", in_layout, out_layout,
+                          res_layout);
+    const int in_c16 = in_layout == DLAS_LAYOUT_C16, out_c16 = out_layout == DLAS_LAYOUT_C16;
+    const int res_c16 = res_layout == DLAS_LAYOUT_C16;
+    if ((in_c16 || out_c16 || res_c16) && s->conv.d.groups != 1)
+        return dlas_error(DLAS_ERR_UNSUPPORTED, NAME ": the C16 layout with %d groups",
+                          s->conv.d.groups);
+    s->in_c16 = in_c16;
+    s->out_c16 = out_c16;
+    s->res_c16 = res_c16;
+    return DLAS_OK;
+}
+
+static const struct dlas_primitive_ops wino_ops = {
+    .size = sizeof(struct dlas_primitive_ops),
+    .op = "conv2d",
+    .device = "cpu",
+    .supports = wino_supports,
+    .prepare = wino_prepare,
+    .workspace = wino_workspace,
+    .run = wino_run,
+    .release = wino_release,
+    .flags = DLAS_PRIM_ACTIVATION | DLAS_PRIM_RESIDUAL | DLAS_PRIM_C16,
+    .run_residual = wino_run_residual,
+    .set_layouts = wino_set_layouts,
+};
 
 static const struct dlas_component components[] = {
     {sizeof(struct dlas_component), DLAS_KIND_PRIMITIVE, NAME,
