@@ -101,7 +101,8 @@ void pc_direct_rows(struct pc_kargs *a, const struct dlas_conv_desc *d, const st
                     const float *res, int act, int layouts)
 {
     const int64_t ohw = d->out_h * d->out_w;
-    const int out_c16 = layouts & PC_OUT_C16, res_c16 = res && (layouts & PC_RES_C16);
+    const int64_t out_px = layouts & PC_OUT_C16 ? PC_VL : 1; /* floats a pixel apart */
+    const int64_t res_px = layouts & PC_RES_C16 ? PC_VL : 1;
     const int nr = d->out_h - oh0 < vh ? (int)(d->out_h - oh0) : vh;
     if (nr < vh)
         vh = 1; /* a short last block, row by row */
@@ -110,28 +111,10 @@ void pc_direct_rows(struct pc_kargs *a, const struct dlas_conv_desc *d, const st
             const int nw = d->out_w - ow0 < vw ? (int)(d->out_w - ow0) : vw;
             a->in = img + (oh0 + r) * a->row_stride + ow0 * PC_VL;
             const int64_t px = (oh0 + r) * d->out_w + ow0;
-            if (out_c16) { /* a pixel's 16 channels are one line: no transposition */
-                const int64_t at = px * PC_VL;
-                pc_kernel(vh, nw, b)(a);
-                if (res && !res_c16)
-                    pc_add_nchw_to_tile(a->out, a->out_ps, nw, vh, nw, nc, res + px, ohw,
-                                        d->out_w);
-                pc_store_tile_c16(a->out, a->out_ps, nw, vh, nw, nc, dst + at,
-                                  res_c16 ? res + at : NULL, ohw * PC_VL, d->out_w, act);
-                continue;
-            }
-            if (res_c16) { /* a C16 residual lies as the tile does: add it there */
-                pc_kernel(vh, nw, b)(a);
-                pc_add_c16_to_tile(a->out, a->out_ps, nw, vh, nw, nc, res + px * PC_VL,
-                                   ohw * PC_VL, d->out_w);
-                pc_scatter_tile(a->out, a->out_ps, vh, nw, vh, nw, nc, dst + px, NULL, ohw,
-                                d->out_w, act);
-                continue;
-            }
-            if (res)
+            if (res && res_px == 1) /* C16: a line a pixel, which the hardware follows */
                 pc_prefetch_tile(res + px, nc, vh, nw, ohw, d->out_w);
             pc_kernel(vh, nw, b)(a);
-            pc_scatter_tile(a->out, a->out_ps, vh, nw, vh, nw, nc, dst + px, res ? res + px : NULL,
-                            ohw, d->out_w, act);
+            pc_finish_tile(a->out, a->out_ps, vh, nw, vh, nw, nc, dst + px * out_px,
+                           res ? res + px * res_px : NULL, ohw, d->out_w, act, layouts);
         }
 }

@@ -517,6 +517,25 @@ void pc_add_nchw_to_tile(float *tile, int64_t ps, int vw, int nrows, int ncols, 
                 tile[(int64_t)(r * vw + k) * ps + c] += res[c * cstride + r * row_stride + k];
 }
 
+void pc_finish_tile(float *tile, int64_t ps, int vh, int vw, int nrows, int ncols, int64_t nc,
+                    float *dst, const float *res, int64_t ohw, int64_t row_stride, int act,
+                    int layouts)
+{
+    const int out_c16 = layouts & PC_OUT_C16, res_c16 = (layouts & PC_RES_C16) != 0;
+    if (res && res_c16 != (out_c16 != 0)) { /* the other layout: into the tile first */
+        if (res_c16)
+            pc_add_c16_to_tile(tile, ps, vw, nrows, ncols, nc, res, ohw * PC_VL, row_stride);
+        else
+            pc_add_nchw_to_tile(tile, ps, vw, nrows, ncols, nc, res, ohw, row_stride);
+        res = NULL;
+    }
+    if (out_c16)
+        pc_store_tile_c16(tile, ps, vw, nrows, ncols, nc, dst, res, ohw * PC_VL, row_stride,
+                          act);
+    else
+        pc_scatter_tile(tile, ps, vh, vw, nrows, ncols, nc, dst, res, ohw, row_stride, act);
+}
+
 void pc_kargs_init(struct pc_kargs *a, const struct dlas_conv_desc *d, int64_t cpg,
                    const int64_t *tap_off, const struct pc_window *win, float *tile, int lanes)
 {

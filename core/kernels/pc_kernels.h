@@ -383,6 +383,21 @@ void pc_add_c16_to_tile(float *tile, int64_t ps, int vw, int nrows, int ncols, i
 void pc_add_nchw_to_tile(float *tile, int64_t ps, int vw, int nrows, int ncols, int64_t nc,
                          const float *res, int64_t cstride, int64_t row_stride);
 
+/* pc_direct_rows' layouts: dst, res in DLAS_LAYOUT_C16 (else NCHW; any
+ * pair) */
+#define PC_OUT_C16 1
+#define PC_RES_C16 2
+
+/* A finished tile to dst in the layouts given (PC_OUT_C16, PC_RES_C16):
+ * pc_scatter_tile to NCHW or pc_store_tile_c16 to C16, adding res first
+ * into the tile where it lies in the other layout. dst and res point at the
+ * tile's first pixel and channel in their own layouts (NCHW: the channel's
+ * plane at that pixel; C16: that pixel's vector of the channel's block);
+ * ohw: pixels a plane. The tile's values change where res is added. */
+void pc_finish_tile(float *tile, int64_t ps, int vh, int vw, int nrows, int ncols, int64_t nc,
+                    float *dst, const float *res, int64_t ohw, int64_t row_stride, int act,
+                    int layouts);
+
 /* Asks for the lines of the nrows x ncols pixels of nc channels at p (laid
  * out as pc_scatter_tile's dst) to be brought into L1 for reading. A
  * block's residual, read by pc_scatter_tile when the block's multiply-adds
@@ -433,11 +448,6 @@ int pc_direct_blocking(const struct dlas_conv_desc *d, int64_t opg, int *vh, int
  * bias. */
 void pc_kargs_init(struct pc_kargs *a, const struct dlas_conv_desc *d, int64_t cpg,
                    const int64_t *tap_off, const struct pc_window *win, float *tile, int lanes);
-
-/* pc_direct_rows' layouts: dst, res in DLAS_LAYOUT_C16 (else NCHW; any
- * pair) */
-#define PC_OUT_C16 1
-#define PC_RES_C16 2
 
 /* Output rows [oh0, oh0 + vh) of one block of nc output channels from img,
  * an image's window packed like win: VH x VW register blocks, a short last

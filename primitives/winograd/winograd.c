@@ -452,29 +452,16 @@ static void output_block(const struct run_ctx *c, int64_t g, int64_t ob, int64_t
             int64_t left = s->conv.opg - (oc0 + cb), nc = left < PC_VL ? left : PC_VL;
             const int64_t at = (tp.n * d->out_c + g * s->conv.opg + oc0 + cb) * ohw +
                                tp.oh0 * d->out_w + tp.ow0;
-            /* C16 (groups == 1): the tile's rows are already a line a pixel */
+            /* C16 (groups == 1): the rows hold a pixel's 16 channels as one vector */
             const int64_t at16 = ((tp.n * pc_ceil_div(d->out_c, PC_VL) + (oc0 + cb) / PC_VL) *
                                       ohw +
                                   tp.oh0 * d->out_w + tp.ow0) *
                                  PC_VL;
-            const int ncols = k > 1 ? w : tp.nw;
-            const float *res = c->res ? c->res + (s->res_c16 ? at16 : at) : NULL;
-            if (s->out_c16) {
-                if (res && !s->res_c16) {
-                    pc_add_nchw_to_tile(rows, PC_VL, w, tp.nr, ncols, nc, res, ohw, d->out_w);
-                    res = NULL;
-                }
-                pc_store_tile_c16(rows, PC_VL, w, tp.nr, ncols, nc, c->out + at16, res,
-                                  ohw * PC_VL, d->out_w, d->activation);
-                continue;
-            }
-            if (res && s->res_c16) {
-                pc_add_c16_to_tile(rows, PC_VL, w, tp.nr, ncols, nc, res, ohw * PC_VL,
-                                   d->out_w);
-                res = NULL;
-            }
-            pc_scatter_tile(rows, PC_VL, m, w, tp.nr, ncols, nc, c->out + at, res,
-                            ohw, d->out_w, d->activation);
+            const int layouts = (s->out_c16 ? PC_OUT_C16 : 0) | (s->res_c16 ? PC_RES_C16 : 0);
+            pc_finish_tile(rows, PC_VL, m, w, tp.nr, k > 1 ? w : tp.nw, nc,
+                           c->out + (s->out_c16 ? at16 : at),
+                           c->res ? c->res + (s->res_c16 ? at16 : at) : NULL, ohw, d->out_w,
+                           d->activation, layouts);
         }
         j += k;
         k = nk;
