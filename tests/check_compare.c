@@ -1064,6 +1064,20 @@ static struct dlas_plan *c16_plan(struct rig *rig, const struct dlas_graph *g,
     return p;
 }
 
+/* Plan `on` (C16 allowed) of g against `off` (all NCHW) at batch: `want`
+ * tensors in C16 and none in off, the reference's output within 1e-5, and
+ * off's bit for bit; frees both. */
+static void c16_against_nchw(struct dlas_plan *on, struct dlas_plan *off,
+                             const struct dlas_graph *g, int64_t batch, int want, uint64_t seed)
+{
+    ck_assert_int_eq(c16_count(on, g), want);
+    ck_assert_int_eq(c16_count(off, g), 0);
+    ck_assert(plan_vs_ref(on, g, batch) < 1e-5);
+    same_bits(on, off, g, batch, seed);
+    dlas_plan_free(on);
+    dlas_plan_free(off);
+}
+
 /* `direct`, except that it refuses a C16 input (set_layouts): a primitive
  * that writes C16 but cannot read it */
 static const struct dlas_primitive_ops *direct_ops;
@@ -1119,12 +1133,7 @@ START_TEST(test_c16_layout)
                               (want[k][1] ? DLAS_LAYOUT_C16 : DLAS_LAYOUT_NCHW),
                           "node '%s': layout %d", dlas_graph_node(g, want[k][0])->name,
                           dlas_plan_layout(on, want[k][0]));
-        ck_assert_int_eq(c16_count(on, g), 5);
-        ck_assert_int_eq(c16_count(off, g), 0);
-        ck_assert(plan_vs_ref(on, g, batch) < 1e-5);
-        same_bits(on, off, g, batch, 51 + (uint64_t)batch);
-        dlas_plan_free(on);
-        dlas_plan_free(off);
+        c16_against_nchw(on, off, g, batch, 5, 51 + (uint64_t)batch);
     }
     /* a primitive that refuses its layouts keeps NCHW, and so do the
      * chains through it: here every conv that would read C16 refuses, so
@@ -1136,12 +1145,9 @@ START_TEST(test_c16_layout)
     rc.ops = &refusing;
     const struct dlas_primitive_choice picky = {"direct", &rc, direct.params};
     for (int64_t batch = 1; batch <= 2; batch++) {
-        struct dlas_plan *on = c16_plan(&rig, g, &picky, 1, batch, 0),
-                         *off = c16_plan(&rig, g, &direct, 1, batch, 1);
-        ck_assert_int_eq(c16_count(on, g), 0);
-        same_bits(on, off, g, batch, 81 + (uint64_t)batch);
-        dlas_plan_free(on);
-        dlas_plan_free(off);
+        c16_against_nchw(c16_plan(&rig, g, &picky, 1, batch, 0),
+                         c16_plan(&rig, g, &direct, 1, batch, 1), g, batch, 0,
+                         81 + (uint64_t)batch);
     }
     dlas_graph_free(g);
     /* ResNet-50's bottlenecks: every conv's output but the stem's (a max
@@ -1152,13 +1158,9 @@ START_TEST(test_c16_layout)
     for (int i = 0; i < dlas_graph_n_nodes(g); i++)
         convs += dlas_graph_node(g, i)->op == DLAS_OP_CONV2D;
     for (int64_t batch = 1; batch <= 2; batch++) {
-        struct dlas_plan *on = c16_plan(&rig, g, &direct, 1, batch, 0),
-                         *off = c16_plan(&rig, g, &direct, 1, batch, 1);
-        ck_assert_int_eq(c16_count(on, g), convs - 2);
-        ck_assert(plan_vs_ref(on, g, batch) < 1e-5);
-        same_bits(on, off, g, batch, 61 + (uint64_t)batch);
-        dlas_plan_free(on);
-        dlas_plan_free(off);
+        c16_against_nchw(c16_plan(&rig, g, &direct, 1, batch, 0),
+                         c16_plan(&rig, g, &direct, 1, batch, 1), g, batch, convs - 2,
+                         61 + (uint64_t)batch);
     }
     dlas_graph_free(g);
     /* ResNet-18 on winograd (its 3x3 stride-1 layers) and direct (the rest):
@@ -1178,11 +1180,7 @@ START_TEST(test_c16_layout)
             wino += dlas_graph_node(g, i)->op == DLAS_OP_CONV2D &&
                     !strcmp(dlas_plan_binding(on, i), "winograd");
         ck_assert_int_ge(wino, 10);
-        ck_assert_int_eq(c16_count(on, g), convs - 2);
-        ck_assert(plan_vs_ref(on, g, batch) < 1e-5);
-        same_bits(on, off, g, batch, 71 + (uint64_t)batch);
-        dlas_plan_free(on);
-        dlas_plan_free(off);
+        c16_against_nchw(on, off, g, batch, convs - 2, 71 + (uint64_t)batch);
     }
     dlas_params_free(pw);
     dlas_params_free(pd);

@@ -372,6 +372,14 @@ struct prim_tally {
     double max_err;
 };
 
+/* relu or relu6 (enum dlas_activation) of x, as the reference applies it */
+static float act_ref(float x, int act)
+{
+    if (act != DLAS_ACT_NONE && x < 0.0f)
+        x = 0.0f;
+    return act == DLAS_ACT_RELU6 && x > 6.0f ? 6.0f : x;
+}
+
 /* run_residual (DLAS_PRIM_RESIDUAL) on a prepared layer: out = act(conv +
  * bias + res) against the reference conv without the activation, plus res,
  * then the activation; with res a buffer of its own (the output poisoned)
@@ -394,10 +402,7 @@ static void check_residual(const struct dlas_primitive_ops *ops, void *st,
     for (int64_t i = 0; i < n; i++) {
         ref[i] += res[i];
         scale = fmax(scale, fabs(ref[i]));
-        if (d->activation != DLAS_ACT_NONE && ref[i] < 0.0f)
-            ref[i] = 0.0f;
-        if (d->activation == DLAS_ACT_RELU6 && ref[i] > 6.0f)
-            ref[i] = 6.0f;
+        ref[i] = act_ref(ref[i], d->activation);
     }
     size_t wsb = ops->workspace(st, d->batch);
     void *ws = wsb ? be->ops->alloc(be->ctx, wsb) : NULL;
@@ -460,13 +465,8 @@ static void check_prologue(const struct dlas_primitive_ops *ops, void *st,
         for (int64_t b = 0; b < d->batch; b++)
             for (int64_t i = 0; i < plane; i++) {
                 const float x = in[(b * C + c) * plane + i];
-                float v = x * scale[c] + shift[c];
-                if (pact && v < 0.0f)
-                    v = 0.0f;
-                if (pact == DLAS_ACT_RELU6 && v > 6.0f)
-                    v = 6.0f;
                 part[k][b * bstride[c] + ck * plane + i] = x;
-                xt[(b * C + c) * plane + i] = v;
+                xt[(b * C + c) * plane + i] = act_ref(x * scale[c] + shift[c], pact);
             }
     }
     dlas_ref_conv2d(d, d->batch, xt, w_ref, d->has_bias ? bias_ref : NULL, ref);
@@ -524,13 +524,6 @@ static void from_c16(const float *y, int64_t batch, int64_t C, int64_t hw, float
         for (int64_t c = 0; c < C; c++)
             for (int64_t i = 0; i < hw; i++)
                 x[(n * C + c) * hw + i] = y[((n * cb + c / 16) * hw + i) * 16 + c % 16];
-}
-
-static float act_ref(float x, int act)
-{
-    if (act != DLAS_ACT_NONE && x < 0.0f)
-        x = 0.0f;
-    return act == DLAS_ACT_RELU6 && x > 6.0f ? 6.0f : x;
 }
 
 /* max |out - ref| over max |pre|, the outputs before the activation (as

@@ -43,10 +43,15 @@ static inline float post_op(float v, enum plan_post post)
     return v;
 }
 
+int plan_pass_threads(const struct dlas_backend *be)
+{
+    return be->ops->parallel_for ? be->ops->threads(be->ctx) : 1;
+}
+
 static void parallel(const struct dlas_backend *be, int64_t n, int64_t work, dlas_range_fn fn,
                      void *arg)
 {
-    if (work < PAR_MIN || !be->ops->parallel_for || be->ops->threads(be->ctx) <= 1)
+    if (work < PAR_MIN || plan_pass_threads(be) <= 1)
         fn(arg, 0, n, 0);
     else
         be->ops->parallel_for(be->ctx, n, fn, arg);
@@ -127,7 +132,7 @@ static void bn_fn(void *arg, int64_t b, int64_t e, int thread)
 #define BN_BAND_MIN 1024
 static int64_t bn_bands(const struct dlas_backend *be, int64_t batch, int64_t plane)
 {
-    const int t = be->ops->parallel_for ? be->ops->threads(be->ctx) : 1;
+    const int t = plan_pass_threads(be);
     if (t <= 1 || batch % t == 0 || plane % (16 * t) || plane / t < BN_BAND_MIN)
         return 1;
     return t;

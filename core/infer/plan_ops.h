@@ -52,6 +52,10 @@ int plan_avgpool_full(const struct dlas_graph *g, int pool);
 void plan_avgpool_planes(const struct dlas_graph *g, int pool, int64_t planes, const float *in,
                          float *out, const struct dlas_backend *be);
 
+/* The threads the plan's own passes split over: the backend's, where it
+ * runs parallel loops; else 1. */
+int plan_pass_threads(const struct dlas_backend *be);
+
 /* y = post(y), split over the backend's threads when large. */
 void plan_post_inplace(const struct dlas_backend *be, float *y, int64_t n, enum plan_post post);
 

@@ -89,7 +89,7 @@ int plan_prologue_find(struct dlas_plan *p, const struct dlas_plan_options *opt)
      * path, which lost there: DenseNet-121 at batch 16 took 1.02 of the
      * separate pass's time (5 of 6 rounds), against 0.94 at batch 1
      * (bench/README-ort.md, twenty-third stop). */
-    const int t = p->be->ops->parallel_for ? p->be->ops->threads(p->be->ctx) : 1;
+    const int t = plan_pass_threads(p->be);
     if (t > 1 && p->max_batch % t == 0)
         return DLAS_OK;
     for (int c = 0; c < p->n; c++) {

@@ -42,6 +42,22 @@ int pc_check_desc(const char *prim, const struct dlas_conv_desc *d, char *why, s
     return DLAS_OK;
 }
 
+int pc_layouts(const char *prim, const struct dlas_conv_desc *d, int in_layout, int out_layout,
+               int res_layout, int c16[3])
+{
+    const int l[3] = {in_layout, out_layout, res_layout};
+    for (int k = 0; k < 3; k++)
+        if (l[k] != DLAS_LAYOUT_NCHW && l[k] != DLAS_LAYOUT_C16)
+            return pc_fail(prim, NULL, 0, DLAS_ERR_INVALID, "layouts %d, %d, %d", in_layout,
+                           out_layout, res_layout);
+    for (int k = 0; k < 3; k++)
+        c16[k] = l[k] == DLAS_LAYOUT_C16;
+    if ((c16[0] || c16[1] || c16[2]) && d->groups != 1)
+        return pc_fail(prim, NULL, 0, DLAS_ERR_UNSUPPORTED, "the C16 layout with %d groups",
+                       d->groups);
+    return DLAS_OK;
+}
+
 int pc_check_not_depthwise(const char *prim, const struct dlas_conv_desc *d, char *why,
                            size_t len)
 {

@@ -30,6 +30,12 @@ int pc_check_desc(const char *prim, const struct dlas_conv_desc *d, char *why, s
  * output channels, which would be nearly empty there. */
 int pc_check_not_depthwise(const char *prim, const struct dlas_conv_desc *d, char *why,
                            size_t len);
+/* set_layouts' arguments (ABI 1.9): c16[0..2] = input, output, residual in
+ * DLAS_LAYOUT_C16. DLAS_ERR_INVALID for a value that is no dlas_layout,
+ * DLAS_ERR_UNSUPPORTED for C16 anywhere on a layer of several groups (a
+ * group's channels must start a block of 16). */
+int pc_layouts(const char *prim, const struct dlas_conv_desc *d, int in_layout, int out_layout,
+               int res_layout, int c16[3]);
 /* Common prepare() argument checks (weights, bias, cpu backend). */
 int pc_check_prepare(const char *prim, const struct dlas_backend *be,
                      const struct dlas_conv_desc *d, const float *weight, const float *bias);

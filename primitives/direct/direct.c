@@ -257,13 +257,11 @@ static int window_is_input(const struct dlas_conv_desc *d, const struct pc_windo
            w->q == d->in_w;
 }
 
-static int layout_ok(int l) { return l == DLAS_LAYOUT_NCHW || l == DLAS_LAYOUT_C16; }
-
 /* A C16 input runs on the window path (the planes path reads NCHW): a
  * planes state takes a register block for the weights it packed (B
  * vectors) and the whole padded input as its window. The planes path
- * writes C16 where its residual is laid out as its output. One group only:
- * a group's channels must start a block of 16. A residual of the other
+ * writes C16 where its residual is laid out as its output, and every other
+ * state keeps the path prepare chose. One group only. A residual of the other
  * layout than the output is added to the kernel's tile before it is
  * stored (a C16 one lies as the tile does; an NCHW one is read across its
  * planes). */
@@ -271,47 +269,27 @@ static int direct_set_layouts(void *state, int in_layout, int out_layout, int re
 {
     struct direct_state *s = state;
     const struct dlas_conv_desc *d = &s->conv.d;
-    if (!layout_ok(in_layout) || !layout_ok(out_layout) || !layout_ok(res_layout))
-        return dlas_error(DLAS_ERR_INVALID, NAME ": layouts %d, %d, %d", in_layout, out_layout,
-                          res_layout);
-    const int in_c16 = in_layout == DLAS_LAYOUT_C16, out_c16 = out_layout == DLAS_LAYOUT_C16;
-    const int res_c16 = res_layout == DLAS_LAYOUT_C16;
-    if (!in_c16 && !out_c16 && !res_c16) {
-        s->planes = s->nchw.planes;
-        s->vh = s->nchw.vh;
-        s->vw = s->nchw.vw;
-        s->img_floats = s->nchw.img_floats;
-        s->in_c16 = s->out_c16 = s->res_c16 = s->in_view = 0;
-        return DLAS_OK;
-    }
-    if (d->groups != 1)
-        return dlas_error(DLAS_ERR_UNSUPPORTED, NAME ": the C16 layout with %d groups",
-                          d->groups);
+    int c16[3];
+    int rc = pc_layouts(NAME, d, in_layout, out_layout, res_layout, c16);
+    if (rc)
+        return rc;
+    const int window = s->nchw.planes && (c16[0] || c16[1] != c16[2]);
     int vh = s->nchw.vh, vw = s->nchw.vw, b = s->pk.b;
-    if (s->nchw.planes && !in_c16 && out_c16 == res_c16) {
-        s->planes = 1;
-        s->vh = vh;
-        s->vw = vw;
-        s->img_floats = s->nchw.img_floats;
-        s->in_c16 = s->in_view = 0;
-        s->out_c16 = s->res_c16 = out_c16;
-        return DLAS_OK;
-    }
-    if (s->nchw.planes) {
+    if (window) {
         vh = vw = 0;
         if (pc_direct_blocking(d, d->out_c, &vh, &vw, &b) || b != s->pk.b)
             return dlas_error(DLAS_ERR_UNSUPPORTED,
                               NAME ": no window kernel for %d channel vectors", s->pk.b);
         pc_direct_window(d, &s->win, s->pk.tap_off);
     }
-    s->planes = 0;
+    s->planes = s->nchw.planes && !window;
     s->vh = vh;
     s->vw = vw;
-    s->img_floats = s->pk.nblk * pc_window_block(&s->win);
-    s->in_c16 = in_c16;
-    s->out_c16 = out_c16;
-    s->res_c16 = res_c16;
-    s->in_view = in_c16 && window_is_input(d, &s->win);
+    s->img_floats = window ? s->pk.nblk * pc_window_block(&s->win) : s->nchw.img_floats;
+    s->in_c16 = c16[0];
+    s->out_c16 = c16[1];
+    s->res_c16 = c16[2];
+    s->in_view = c16[0] && window_is_input(d, &s->win);
     return DLAS_OK;
 }
 

@@ -119,24 +119,16 @@ void dp_planes_row(const struct dp_planes *p, const struct dlas_conv_desc *d, co
         if (res && !c16)
             pc_prefetch_tile(res + oh * d->out_w + ow0, nc, 1, nw, ohw, d->out_w);
         pw_conv_kernel(nw, p->b, d->stride_w)(&a);
-        if (c16) { /* the tile's vectors are C16 already: 16 floats a pixel */
-            const int64_t at = (oh * d->out_w + ow0) * PC_VL;
-            for (int v = 0; v < nb; v++) {
-                const int64_t c0 = (int64_t)v * PC_VL, ncv = nc - c0 < PC_VL ? nc - c0 : PC_VL;
-                const int64_t vat = v * ohw * PC_VL + at;
-                pc_store_tile_c16(tile + v * tile_bs, PC_VL, nw, 1, nw, ncv, dst + vat,
-                                  res ? res + vat : NULL, ohw * PC_VL, d->out_w,
-                                  res ? d->activation : DLAS_ACT_NONE);
-            }
-            continue;
-        }
-        /* each vector's pixels are 16 floats apart in the tile */
+        /* each vector's pixels are 16 floats apart in the tile, a vector of
+         * 16 channels a pixel: C16 as it is, NCHW transposed */
+        const int64_t px = (oh * d->out_w + ow0) * (c16 ? PC_VL : 1);
         for (int v = 0; v < nb; v++) {
             const int64_t c0 = (int64_t)v * PC_VL, ncv = nc - c0 < PC_VL ? nc - c0 : PC_VL;
-            const int64_t at = c0 * ohw + oh * d->out_w + ow0;
-            pc_scatter_tile(tile + v * tile_bs, PC_VL, 1, nw, 1, nw, ncv, dst + at,
-                            res ? res + at : NULL, ohw, d->out_w,
-                            res ? d->activation : DLAS_ACT_NONE);
+            const int64_t at = c0 * ohw + px;
+            pc_finish_tile(tile + v * tile_bs, PC_VL, 1, nw, 1, nw, ncv, dst + at,
+                           res ? res + at : NULL, ohw, d->out_w,
+                           res ? d->activation : DLAS_ACT_NONE,
+                           c16 ? PC_OUT_C16 | PC_RES_C16 : 0);
         }
     }
 }

@@ -666,19 +666,13 @@ static int wino_run(void *state, int64_t batch, const float *in, float *out, voi
 static int wino_set_layouts(void *state, int in_layout, int out_layout, int res_layout)
 {
     struct wino_state *s = state;
-    const int ok = (unsigned)in_layout <= DLAS_LAYOUT_C16 &&
-                   (unsigned)out_layout <= DLAS_LAYOUT_C16 && (unsigned)res_layout <= DLAS_LAYOUT_C16;
-    if (!ok)
-        return dlas_error(DLAS_ERR_INVALID, NAME ": layouts %d, %d, %d", in_layout, out_layout,
-                          res_layout);
-    const int in_c16 = in_layout == DLAS_LAYOUT_C16, out_c16 = out_layout == DLAS_LAYOUT_C16;
-    const int res_c16 = res_layout == DLAS_LAYOUT_C16;
-    if ((in_c16 || out_c16 || res_c16) && s->conv.d.groups != 1)
-        return dlas_error(DLAS_ERR_UNSUPPORTED, NAME ": the C16 layout with %d groups",
-                          s->conv.d.groups);
-    s->in_c16 = in_c16;
-    s->out_c16 = out_c16;
-    s->res_c16 = res_c16;
+    int c16[3];
+    int rc = pc_layouts(NAME, &s->conv.d, in_layout, out_layout, res_layout, c16);
+    if (rc)
+        return rc;
+    s->in_c16 = c16[0];
+    s->out_c16 = c16[1];
+    s->res_c16 = c16[2];
     return DLAS_OK;
 }
 
