@@ -624,6 +624,14 @@ static void check_c16(const struct dlas_primitive_ops *ops, void *st,
         if (ws)
             be->ops->free(be->ctx, ws);
     }
+    /* a layout that is neither, on any side, is an error of the caller's */
+    for (int side = 0; side < 3; side++) {
+        int l[3] = {DLAS_LAYOUT_NCHW, DLAS_LAYOUT_NCHW, DLAS_LAYOUT_NCHW};
+        l[side] = side == 1 ? -1 : DLAS_LAYOUT_C16 + 1 + side;
+        int rc = ops->set_layouts(st, l[0], l[1], l[2]);
+        ck_assert_msg(rc == DLAS_ERR_INVALID, "%s: set_layouts(%d, %d, %d) gave %d, not "
+                      "DLAS_ERR_INVALID", ctx, l[0], l[1], l[2], rc);
+    }
     ck_assert_int_eq(ops->set_layouts(st, DLAS_LAYOUT_NCHW, DLAS_LAYOUT_NCHW, DLAS_LAYOUT_NCHW),
                      0);
     size_t wsb = ops->workspace(st, B);

@@ -124,6 +124,12 @@ int plan_views_find(struct dlas_plan *p, const struct dlas_plan_options *opt);
 void plan_views_extend_lifetimes(const struct dlas_plan *p, int *last_use);
 int plan_views_batchnorm(struct dlas_plan *p, int id, int64_t batch, const float *input,
                          float *out);
+/* The buffers tensor x lies in: a view's parts in order, or x's own buffer
+ * (the plan's input where x has no slot). plan_view_n_parts says how many
+ * plan_view_parts writes. */
+int plan_view_n_parts(const struct dlas_plan *p, int x);
+void plan_view_parts(const struct dlas_plan *p, int x, const float *input,
+                     struct plan_part *parts);
 
 /* Batchnorms applied by their conv as it reads its input (plan_prologue.c).
  * plan_prologue_bn is the graph's side (autoselect times a conv with it);

@@ -124,11 +124,10 @@ int plan_prologue_run(struct dlas_plan *p, int c, int64_t batch, const float *in
     const struct binding *b = &p->bind[c];
     const struct dlas_node *bn = dlas_graph_node(p->g, b->prologue);
     const int x = p->root[bn->inputs[0]];
-    const struct dlas_node *src = dlas_graph_node(p->g, x);
     const int64_t C = bn->out_shape[0];
     /* the input's parts (a view's, or the map itself), then each channel's
      * plane in image 0 and the stride between images */
-    const int n_parts = p->view[x] ? src->n_inputs : 1;
+    const int n_parts = plan_view_n_parts(p, x);
     void *mem = malloc((size_t)n_parts * sizeof(struct plan_part) +
                        (size_t)C * (sizeof(float *) + sizeof(int64_t)));
     if (!mem)
@@ -137,11 +136,7 @@ int plan_prologue_run(struct dlas_plan *p, int c, int64_t batch, const float *in
     struct plan_part *parts = mem;
     const float **chan = (const float **)(parts + n_parts);
     int64_t *bstride = (int64_t *)(chan + C);
-    for (int j = 0; j < n_parts; j++) {
-        const int part = p->view[x] ? src->inputs[j] : x;
-        parts[j].data = p->slot[part] == -1 ? input : p->slots[p->slot[part]];
-        parts[j].channels = dlas_graph_node(p->g, part)->out_shape[0];
-    }
+    plan_view_parts(p, x, input, parts);
     int rc = plan_part_channels(bn, parts, n_parts, chan, bstride);
     const int post = p->post[b->prologue];
     struct dlas_conv_prologue pro = {chan, bstride, b->pro_scale, b->pro_shift,

@@ -74,19 +74,31 @@ void plan_views_extend_lifetimes(const struct dlas_plan *p, int *last_use)
     }
 }
 
+int plan_view_n_parts(const struct dlas_plan *p, int x)
+{
+    return p->view[x] ? dlas_graph_node(p->g, x)->n_inputs : 1;
+}
+
+void plan_view_parts(const struct dlas_plan *p, int x, const float *input,
+                     struct plan_part *parts)
+{
+    const struct dlas_node *nd = dlas_graph_node(p->g, x);
+    for (int j = 0; j < plan_view_n_parts(p, x); j++) {
+        const int part = p->view[x] ? nd->inputs[j] : x;
+        parts[j].data = p->slot[part] < 0 ? input : p->slots[p->slot[part]];
+        parts[j].channels = dlas_graph_node(p->g, part)->out_shape[0];
+    }
+}
+
 int plan_views_batchnorm(struct dlas_plan *p, int id, int64_t batch, const float *input,
                          float *out)
 {
-    const struct dlas_node *c = dlas_graph_node(p->g, dlas_graph_node(p->g, id)->inputs[0]);
+    const int x = dlas_graph_node(p->g, id)->inputs[0], n_parts = plan_view_n_parts(p, x);
     struct plan_part stack[64], *parts = stack;
-    if (c->n_inputs > 64 && !(parts = malloc((size_t)c->n_inputs * sizeof *parts)))
+    if (n_parts > 64 && !(parts = malloc((size_t)n_parts * sizeof *parts)))
         return dlas_error(DLAS_ERR_NOMEM, "out of memory");
-    for (int j = 0; j < c->n_inputs; j++) {
-        int src = c->inputs[j];
-        parts[j].data = p->slot[src] < 0 ? input : p->slots[p->slot[src]];
-        parts[j].channels = dlas_graph_node(p->g, src)->out_shape[0];
-    }
-    int rc = plan_batchnorm(p->g, id, batch, parts, c->n_inputs, out, p->post[id], p->be);
+    plan_view_parts(p, x, input, parts);
+    int rc = plan_batchnorm(p->g, id, batch, parts, n_parts, out, p->post[id], p->be);
     if (parts != stack)
         free(parts);
     return rc;

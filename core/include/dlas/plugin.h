@@ -416,8 +416,9 @@ struct dlas_primitive_ops {
      * run() and run_residual() of this state read their input, write their
      * output and read the residual from now on; DLAS_LAYOUT_NCHW for all
      * three is what prepare() leaves (a caller that adds no residual passes
-     * the output's layout as res_layout). 0, or DLAS_ERR_UNSUPPORTED where the
-     * state cannot (the state is then as before). The caller asks workspace()
+     * the output's layout as res_layout). 0, DLAS_ERR_UNSUPPORTED where the
+     * state cannot, or DLAS_ERR_INVALID for a value that is no dlas_layout
+     * (the state is then as before, either way). The caller asks workspace()
      * again afterwards. Not for states that run int8 or a prologue. */
     int (*set_layouts)(void *state, int in_layout, int out_layout, int res_layout);
 };
