@@ -1182,6 +1182,35 @@ START_TEST(test_c16_layout)
         ck_assert_int_ge(wino, 10);
         c16_against_nchw(on, off, g, batch, convs - 2, 71 + (uint64_t)batch);
     }
+    dlas_graph_free(g);
+    /* ResNeXt's grouped 3x3s on `direct`: 32 groups of 16 and 32 channels in
+     * the last two stages lie in C16 (pc_c16_groups) and write it; groups of
+     * 4 and 8 in the first two are refused, and their inputs and outputs
+     * stay NCHW */
+    static const char *const rx[] = {"depth",          "50", "groups", "32",
+                                     "width_per_group", "4", NULL};
+    g = zoo_model(&rig.h, "resnet", rx, 3, 40, 36, 10);
+    for (int64_t batch = 1; batch <= 2; batch++) {
+        struct dlas_plan *on = c16_plan(&rig, g, &direct, 1, batch, 0);
+        int grouped = 0, in_c16 = 0;
+        for (int i = 0; i < dlas_graph_n_nodes(g); i++) {
+            const struct dlas_node *nd = dlas_graph_node(g, i);
+            if (nd->op != DLAS_OP_CONV2D || nd->attr.conv.groups == 1)
+                continue;
+            const int64_t cpg =
+                dlas_graph_node(g, nd->inputs[0])->out_shape[0] / nd->attr.conv.groups;
+            const int whole = cpg % 16 == 0;
+            grouped++;
+            in_c16 += whole;
+            ck_assert_msg((dlas_plan_layout(on, i) == DLAS_LAYOUT_C16) == whole,
+                          "ResNeXt, batch %lld: '%s' (%lld channels a group) %s C16",
+                          (long long)batch, nd->name, (long long)cpg, whole ? "not in" : "in");
+        }
+        ck_assert_int_eq(grouped, 16);
+        ck_assert_int_eq(in_c16, 9);
+        c16_against_nchw(on, c16_plan(&rig, g, &direct, 1, batch, 1), g, batch, c16_count(on, g),
+                         91 + (uint64_t)batch);
+    }
     dlas_params_free(pw);
     dlas_params_free(pd);
     dlas_graph_free(g);

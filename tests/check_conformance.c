@@ -317,6 +317,14 @@ static const struct dlas_conv_desc fixed_cases[] = {
      * copy, so a thread's half of five images takes two windows; `direct`
      * packs one image at a time, and moves on mid-batch */
     {5, 17, 104, 104, 8, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, NULL, 0.0f},
+    /* groups of whole blocks of 16 channels (ResNeXt's later stages): C16
+     * reads and writes them in place (pc_c16_groups), as 3x3, strided 3x3
+     * and 1x1 layers; then groups of 8, which C16 must refuse */
+    {2, 64, 9, 10, 64, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 2, 1, 0, NULL, 0.0f},
+    {1, 64, 11, 11, 96, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 2, 0, 0, NULL, 0.0f},
+    {3, 64, 7, 6, 32, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1, 2, 1, 0, NULL, 0.0f},
+    {1, 48, 8, 8, 48, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 3, 1, 0, NULL, 0.0f},
+    {1, 32, 8, 8, 32, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 4, 1, 0, NULL, 0.0f},
 };
 #define N_FIXED (int)(sizeof fixed_cases / sizeof fixed_cases[0])
 
@@ -551,7 +559,8 @@ static double c16_error(const float *out, const float *ref, const float *pre, in
  * spare lanes of C16 inputs and residuals poisoned, the output poisoned,
  * the workspace asked again each time. Then back to NCHW, which must run as
  * before. A choice the state refuses must be DLAS_ERR_UNSUPPORTED; C16
- * throughout must be taken where the layer has one group. Under
+ * throughout must be taken where the layer has one group, or groups whose
+ * channels are whole blocks of 16. Under
  * tally->c16_in_turn the layer gets one choice, the next after the last
  * shape's. */
 static void check_c16(const struct dlas_primitive_ops *ops, void *st,
@@ -595,7 +604,10 @@ static void check_c16(const struct dlas_primitive_ops *ops, void *st,
                                   oc ? DLAS_LAYOUT_C16 : DLAS_LAYOUT_NCHW,
                                   rcl ? DLAS_LAYOUT_C16 : DLAS_LAYOUT_NCHW);
         if (rc) {
-            ck_assert_msg(rc == DLAS_ERR_UNSUPPORTED && (d->groups > 1 || k != 7),
+            /* C16 throughout: taken wherever a group is whole blocks of 16 */
+            const int whole = d->groups == 1 || ((d->in_c / d->groups) % 16 == 0 &&
+                                                 (d->out_c / d->groups) % 16 == 0);
+            ck_assert_msg(rc == DLAS_ERR_UNSUPPORTED && (!whole || k != 7),
                           "%s, layouts %d/%d/%d: set_layouts() refused: %s", ctx, ic, oc, rcl,
                           dlas_last_error());
             continue;

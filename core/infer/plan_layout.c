@@ -29,15 +29,16 @@
 
 /* Conv c runs on its own through a primitive that can take C16, and
  * nothing of the plan's reads or writes its buffers in NCHW on its behalf
- * (a prologue, a pool-first input, int8 boundaries, a fused block). */
+ * (a prologue, a pool-first input, int8 boundaries, a fused block). Its
+ * groups are the primitive's to judge: set_layouts refuses those it cannot
+ * lay out (pc_c16_groups), and the refusal keeps them NCHW. */
 static int c16_conv(const struct dlas_plan *p, int c, const unsigned char *refused)
 {
     const struct dlas_node *nd = dlas_graph_node(p->g, c);
     const struct binding *b = &p->bind[c];
     return nd->op == DLAS_OP_CONV2D && p->root[c] == c && !refused[c] && b->choice &&
            b->state && !b->int8 && !b->in_block && b->prologue < 0 && b->pool_first < 0 &&
-           !dlas_node_is_quantised(nd) && b->desc.groups == 1 &&
-           dlas_prim_sets_layouts(b->choice->comp->ops);
+           !dlas_node_is_quantised(nd) && dlas_prim_sets_layouts(b->choice->comp->ops);
 }
 
 /* 1 when node i (of root k) reads its input j as the plan can hand it in

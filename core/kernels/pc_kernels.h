@@ -196,9 +196,20 @@ void pc_tap_offsets(const struct dlas_conv_desc *d, const struct pc_window *w, i
  * and the taps' offsets in it (tap_off). */
 void pc_direct_window(const struct dlas_conv_desc *d, struct pc_window *w, int64_t *tap_off);
 
+/* 1 where layer d's activations can lie in DLAS_LAYOUT_C16 for a kernel
+ * that runs a group as an image of its own channels: one group, or groups
+ * whose input and output channels are whole blocks of 16. Group g of image
+ * n then starts at block g * cpg / 16 of image n, which is where it starts
+ * in NCHW: ((n * groups + g) * cpg) * H * W floats in. */
+static inline int pc_c16_groups(const struct dlas_conv_desc *d)
+{
+    return d->groups == 1 ||
+           ((d->in_c / d->groups) % PC_VL == 0 && (d->out_c / d->groups) % PC_VL == 0);
+}
+
 /* Window rows [r0, r1) of image-group ig (image ig / groups, group
  * ig % groups) of `in` (NCHW, layer d, cpg channels a group; or, in_c16,
- * DLAS_LAYOUT_C16 with groups == 1) into dst, the start of that
+ * DLAS_LAYOUT_C16 where pc_c16_groups) into dst, the start of that
  * image-group's packed window. */
 void pc_pack_image_rows(const float *in, int in_c16, const struct dlas_conv_desc *d,
                         int64_t cpg, const struct pc_window *win, int64_t ig, float *dst,

@@ -52,9 +52,13 @@ int pc_layouts(const char *prim, const struct dlas_conv_desc *d, int in_layout, 
                            out_layout, res_layout);
     for (int k = 0; k < 3; k++)
         c16[k] = l[k] == DLAS_LAYOUT_C16;
-    if ((c16[0] || c16[1] || c16[2]) && d->groups != 1)
-        return pc_fail(prim, NULL, 0, DLAS_ERR_UNSUPPORTED, "the C16 layout with %d groups",
-                       d->groups);
+    /* a group of whole blocks of 16 lies in C16 as an image of its own
+     * channels does (pc_c16_groups) */
+    if ((c16[0] || c16[1] || c16[2]) && !pc_c16_groups(d))
+        return pc_fail(prim, NULL, 0, DLAS_ERR_UNSUPPORTED,
+                       "the C16 layout with %d groups of %d input and %d output channels "
+                       "(not multiples of 16)",
+                       d->groups, (int)(d->in_c / d->groups), (int)(d->out_c / d->groups));
     return DLAS_OK;
 }
 

@@ -32,8 +32,9 @@ int pc_check_not_depthwise(const char *prim, const struct dlas_conv_desc *d, cha
                            size_t len);
 /* set_layouts' arguments (ABI 1.9): c16[0..2] = input, output, residual in
  * DLAS_LAYOUT_C16. DLAS_ERR_INVALID for a value that is no dlas_layout,
- * DLAS_ERR_UNSUPPORTED for C16 anywhere on a layer of several groups (a
- * group's channels must start a block of 16). */
+ * DLAS_ERR_UNSUPPORTED for C16 anywhere on a layer of several groups
+ * unless each group's input and output channels are whole blocks of 16
+ * (pc_c16_groups). */
 int pc_layouts(const char *prim, const struct dlas_conv_desc *d, int in_layout, int out_layout,
                int res_layout, int c16[3]);
 /* Common prepare() argument checks (weights, bias, cpu backend). */

@@ -261,7 +261,8 @@ static int window_is_input(const struct dlas_conv_desc *d, const struct pc_windo
  * planes state takes a register block for the weights it packed (B
  * vectors) and the whole padded input as its window. The planes path
  * writes C16 where its residual is laid out as its output, and every other
- * state keeps the path prepare chose. One group only. A residual of the other
+ * state keeps the path prepare chose. One group, or groups of whole blocks
+ * of 16 (pc_c16_groups). A residual of the other
  * layout than the output is added to the kernel's tile before it is
  * stored (a C16 one lies as the tile does; an NCHW one is read across its
  * planes). */
@@ -277,7 +278,7 @@ static int direct_set_layouts(void *state, int in_layout, int out_layout, int re
     int vh = s->nchw.vh, vw = s->nchw.vw, b = s->pk.b;
     if (window) {
         vh = vw = 0;
-        if (pc_direct_blocking(d, d->out_c, &vh, &vw, &b) || b != s->pk.b)
+        if (pc_direct_blocking(d, s->conv.opg, &vh, &vw, &b) || b != s->pk.b)
             return dlas_error(DLAS_ERR_UNSUPPORTED,
                               NAME ": no window kernel for %d channel vectors", s->pk.b);
         pc_direct_window(d, &s->win, s->pk.tap_off);
@@ -447,8 +448,10 @@ static void compute_items(const void *ctx, const float *ws, int64_t i0, int64_t 
         a.w = s->pk.w + (g * s->pk.n_ob + ob) * s->pk.ob_floats;
         a.bias = s->pk.bias ? s->pk.bias + (g * s->pk.n_ob + ob) * lanes : NULL;
         int64_t oc0 = ob * lanes, nc = s->conv.opg - oc0 < lanes ? s->conv.opg - oc0 : lanes;
-        /* C16 (groups == 1): the first of the block's vectors of 16 channels */
-        const int64_t at16 = (n * pc_ceil_div(d->out_c, PC_VL) + oc0 / PC_VL) * ohw * PC_VL;
+        /* C16: the first of the block's vectors of 16 channels (a group is
+         * whole blocks, pc_c16_groups) */
+        const int64_t at16 =
+            (n * pc_ceil_div(d->out_c, PC_VL) + (g * s->conv.opg + oc0) / PC_VL) * ohw * PC_VL;
         const int64_t at = (n * d->out_c + g * s->conv.opg + oc0) * ohw;
         float *dst_c = c->out + (s->out_c16 ? at16 : at);
         const float *res_c = c->res ? c->res + (s->res_c16 ? at16 : at) : NULL;

@@ -452,8 +452,10 @@ static void output_block(const struct run_ctx *c, int64_t g, int64_t ob, int64_t
             int64_t left = s->conv.opg - (oc0 + cb), nc = left < PC_VL ? left : PC_VL;
             const int64_t at = (tp.n * d->out_c + g * s->conv.opg + oc0 + cb) * ohw +
                                tp.oh0 * d->out_w + tp.ow0;
-            /* C16 (groups == 1): the rows hold a pixel's 16 channels as one vector */
-            const int64_t at16 = ((tp.n * pc_ceil_div(d->out_c, PC_VL) + (oc0 + cb) / PC_VL) *
+            /* C16: the rows hold a pixel's 16 channels as one vector (a group
+             * is whole blocks, pc_c16_groups) */
+            const int64_t at16 = ((tp.n * pc_ceil_div(d->out_c, PC_VL) +
+                                   (g * s->conv.opg + oc0 + cb) / PC_VL) *
                                       ohw +
                                   tp.oh0 * d->out_w + tp.ow0) *
                                  PC_VL;
