@@ -132,7 +132,8 @@ struct dlas_plan_options {
     /* With fuse: an activation stays in channel blocks of 16
      * (DLAS_LAYOUT_C16, <dlas/plugin.h>) where the conv that writes it and
      * every reader take that layout (DLAS_PRIM_C16: `direct` and
-     * `winograd`, one group):
+     * `winograd`, on layers of one group or of groups of whole blocks of
+     * 16 channels):
      * as a conv's input, or as the residual a conv adds. A layer split by
      * rows on two threads then meets the other thread at two boundaries a
      * block of 16 channels instead of two a channel. dlas_plan_layout says
