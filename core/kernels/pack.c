@@ -286,10 +286,9 @@ void pc_pack_image_rows(const float *in, int in_c16, const struct dlas_conv_desc
 {
     const int64_t n = ig / d->groups, g = ig % d->groups;
     if (in_c16) { /* one group, or whole blocks a group (pc_c16_groups) */
-        const int64_t nblk = pc_ceil_div(d->in_c, PC_VL), hw = d->in_h * d->in_w;
-        const int64_t gblk = pc_ceil_div(cpg, PC_VL);
-        const float *src = in + (n * nblk + g * gblk) * hw * PC_VL;
-        for (int64_t b = 0; b < gblk; b++)
+        const int64_t hw = d->in_h * d->in_w;
+        const float *src = in + pc_c16_at(n, d->in_c, g * cpg, hw);
+        for (int64_t b = 0; b < pc_ceil_div(cpg, PC_VL); b++)
             for (int64_t r = r0; r < r1; r++)
                 pack_row_c16(src, d->in_h, d->in_w, d->pad_h, d->pad_w, win, dst, b, r);
         return;

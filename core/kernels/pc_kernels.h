@@ -207,6 +207,14 @@ static inline int pc_c16_groups(const struct dlas_conv_desc *d)
            ((d->in_c / d->groups) % PC_VL == 0 && (d->out_c / d->groups) % PC_VL == 0);
 }
 
+/* Where channel c of image n (C channels of hw pixels) starts in
+ * DLAS_LAYOUT_C16: the first pixel's vector of c's block of 16, in floats.
+ * c at a block's start (a group's first channel, a block of outputs). */
+static inline int64_t pc_c16_at(int64_t n, int64_t C, int64_t c, int64_t hw)
+{
+    return (n * pc_ceil_div(C, PC_VL) + c / PC_VL) * hw * PC_VL;
+}
+
 /* Window rows [r0, r1) of image-group ig (image ig / groups, group
  * ig % groups) of `in` (NCHW, layer d, cpg channels a group; or, in_c16,
  * DLAS_LAYOUT_C16 where pc_c16_groups) into dst, the start of that

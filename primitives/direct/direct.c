@@ -450,8 +450,7 @@ static void compute_items(const void *ctx, const float *ws, int64_t i0, int64_t 
         int64_t oc0 = ob * lanes, nc = s->conv.opg - oc0 < lanes ? s->conv.opg - oc0 : lanes;
         /* C16: the first of the block's vectors of 16 channels (a group is
          * whole blocks, pc_c16_groups) */
-        const int64_t at16 =
-            (n * pc_ceil_div(d->out_c, PC_VL) + (g * s->conv.opg + oc0) / PC_VL) * ohw * PC_VL;
+        const int64_t at16 = pc_c16_at(n, d->out_c, g * s->conv.opg + oc0, ohw);
         const int64_t at = (n * d->out_c + g * s->conv.opg + oc0) * ohw;
         float *dst_c = c->out + (s->out_c16 ? at16 : at);
         const float *res_c = c->res ? c->res + (s->res_c16 ? at16 : at) : NULL;

@@ -454,11 +454,8 @@ static void output_block(const struct run_ctx *c, int64_t g, int64_t ob, int64_t
                                tp.oh0 * d->out_w + tp.ow0;
             /* C16: the rows hold a pixel's 16 channels as one vector (a group
              * is whole blocks, pc_c16_groups) */
-            const int64_t at16 = ((tp.n * pc_ceil_div(d->out_c, PC_VL) +
-                                   (g * s->conv.opg + oc0 + cb) / PC_VL) *
-                                      ohw +
-                                  tp.oh0 * d->out_w + tp.ow0) *
-                                 PC_VL;
+            const int64_t at16 = pc_c16_at(tp.n, d->out_c, g * s->conv.opg + oc0 + cb, ohw) +
+                                 (tp.oh0 * d->out_w + tp.ow0) * PC_VL;
             const int layouts = (s->out_c16 ? PC_OUT_C16 : 0) | (s->res_c16 ? PC_RES_C16 : 0);
             pc_finish_tile(rows, PC_VL, m, w, tp.nr, k > 1 ? w : tp.nw, nc,
                            c->out + (s->out_c16 ? at16 : at),
